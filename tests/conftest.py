@@ -1,0 +1,3 @@
+import os
+
+os.environ.setdefault("TRIALKIT_FAST_HASHER", "1")
