@@ -1,0 +1,175 @@
+"""Load and validate protocol files; every error names the file, the line, the path and the rule."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from trialkit.protocol.schema import NCT_PATTERN, Protocol
+
+
+@dataclass(frozen=True)
+class ProtocolIssue:
+    file: str
+    path: str  # e.g. "arms[1].dose.levels[0].amount"
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(top level)'}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "path": self.path, "line": self.line, "message": self.message}
+
+
+class ProtocolError(Exception):
+    """A protocol file that cannot be used; ``issues`` lists every problem found."""
+
+    def __init__(self, issues: list[ProtocolIssue]):
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+def default_protocol_dir() -> Path:
+    """``$TRIALKIT_PROTOCOL_DIR``, else ``./protocols``, else the repository's ``protocols/``."""
+    env = os.environ.get("TRIALKIT_PROTOCOL_DIR")
+    if env:
+        return Path(env)
+    here = Path.cwd() / "protocols"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[3] / "protocols"
+
+
+def protocol_files(directory: Path | None = None) -> list[Path]:
+    directory = directory or default_protocol_dir()
+    return sorted(p for p in directory.glob("*.y*ml") if p.suffix in {".yaml", ".yml"})
+
+
+def format_loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _line_index(text: str) -> dict[tuple[Any, ...], int]:
+    """Map each path in the YAML document to its 1-based line, for error messages."""
+    index: dict[tuple[Any, ...], int] = {}
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return index
+
+    def walk(node: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                index[path + (key.value,)] = key.start_mark.line + 1
+                walk(value, path + (key.value,))
+                index[path + (key.value,)] = key.start_mark.line + 1
+        elif isinstance(node, yaml.SequenceNode):
+            for i, value in enumerate(node.value):
+                walk(value, path + (i,))
+
+    if root is not None:
+        walk(root, ())
+    return index
+
+
+def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int | None:
+    loc = tuple(part for part in loc if not (isinstance(part, str) and part.startswith("function-")))
+    while True:
+        if loc in index:
+            return index[loc]
+        if not loc:
+            return None
+        loc = loc[:-1]
+
+
+def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
+    """Validate protocol YAML text; raise ProtocolError listing every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        raise ProtocolError([ProtocolIssue(source, "", line, f"not valid YAML: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ProtocolError([ProtocolIssue(source, "", 1, "a protocol file must be a YAML mapping")])
+    try:
+        return Protocol.model_validate(data)
+    except ValidationError as exc:
+        index = _line_index(text)
+        issues = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            message = err["msg"]
+            if message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            if err["type"] not in {"missing", "value_error", "assertion_error"} and "input" in err:
+                shown = repr(err["input"])
+                if len(shown) <= 60:
+                    message = f"{message} (got {shown})"
+            issues.append(ProtocolIssue(source, format_loc(loc), _nearest_line(index, loc), message))
+        raise ProtocolError(issues) from exc
+
+
+def load_protocol_file(path: str | Path) -> Protocol:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ProtocolError([ProtocolIssue(str(path), "", None, f"cannot read file: {exc.strerror}")]) from exc
+    protocol = parse_protocol(text, str(path))
+    stem = path.stem
+    if NCT_PATTERN.match(stem) and stem != protocol.id:
+        raise ProtocolError(
+            [ProtocolIssue(str(path), "registry.nct_id", _nearest_line(_line_index(text), ("registry", "nct_id")),
+                           f"file is named {stem} but registry.nct_id is {protocol.id}")]
+        )
+    return protocol
+
+
+_cache: dict[tuple[str, float], Protocol] = {}
+
+
+def load_protocol(ref: str | Path, directory: Path | None = None) -> Protocol:
+    """Load a protocol by NCT id (from the protocol directory) or by path."""
+    ref_str = str(ref)
+    if NCT_PATTERN.match(ref_str):
+        path = (directory or default_protocol_dir()) / f"{ref_str}.yaml"
+        if not path.exists():
+            known = ", ".join(p.stem for p in protocol_files(directory)) or "none"
+            raise ProtocolError([ProtocolIssue(str(path), "", None, f"no protocol {ref_str}; known: {known}")])
+    else:
+        path = Path(ref_str)
+    key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
+    if key not in _cache:
+        _cache[key] = load_protocol_file(path)
+    return _cache[key]
+
+
+def load_all(directory: Path | None = None) -> list[Protocol]:
+    return [load_protocol(p) for p in protocol_files(directory)]
+
+
+def validate_files(paths: list[Path]) -> dict[str, list[ProtocolIssue]]:
+    """Validate each file; map its path to the issues found (empty list: valid)."""
+    results: dict[str, list[ProtocolIssue]] = {}
+    for path in paths:
+        try:
+            load_protocol_file(path)
+            results[str(path)] = []
+        except ProtocolError as exc:
+            results[str(path)] = exc.issues
+    return results

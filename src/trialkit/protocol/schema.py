@@ -1,0 +1,529 @@
+"""The protocol schema: everything TrialKit needs to run one trial, validated by pydantic.
+
+A protocol file (``protocols/<NCT id>.yaml``) has these sections:
+
+- ``registry``: the facts of the registry record (identifiers, titles, sponsor, status, phases,
+  conditions, enrollment, ages, contacts, locations, interventions). Field names follow the
+  ClinicalTrials.gov API v2 record where one exists.
+- ``design``: purpose, allocation, interventional model, masking and who is masked.
+- ``arms``: each arm with its registry description verbatim and its dose rule.
+- ``eligibility``: the criteria in registry order, verbatim, each with a stable id and a computable
+  rule or an investigator attestation.
+- ``consent``, ``randomization``, ``schedule``, ``diary``, ``endpoints``, ``analysis_plan``: how the
+  trial is run. The registry rarely states these; every choice not stated by the registry carries an
+  ``assumption`` text saying so, and the trial page lists them.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
+NctId = Annotated[str, Field(pattern=r"^NCT\d{8}$")]
+Assumption = Annotated[
+    str | None,
+    Field(description="Why this choice was made: set wherever the registry does not state it."),
+]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+class OverallStatus(str, Enum):
+    NOT_YET_RECRUITING = "NOT_YET_RECRUITING"
+    RECRUITING = "RECRUITING"
+    ENROLLING_BY_INVITATION = "ENROLLING_BY_INVITATION"
+    ACTIVE_NOT_RECRUITING = "ACTIVE_NOT_RECRUITING"
+    SUSPENDED = "SUSPENDED"
+    TERMINATED = "TERMINATED"
+    COMPLETED = "COMPLETED"
+    WITHDRAWN = "WITHDRAWN"
+    UNKNOWN = "UNKNOWN"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+
+# Wording of the public registry pages the seed trials come from.
+STATUS_LABELS = {
+    OverallStatus.NOT_YET_RECRUITING: "Not yet enrolling",
+    OverallStatus.RECRUITING: "Recruiting",
+    OverallStatus.ENROLLING_BY_INVITATION: "Enrolling by invitation",
+    OverallStatus.ACTIVE_NOT_RECRUITING: "Active, not recruiting",
+    OverallStatus.SUSPENDED: "Suspended",
+    OverallStatus.TERMINATED: "Terminated",
+    OverallStatus.COMPLETED: "Completed",
+    OverallStatus.WITHDRAWN: "Withdrawn",
+    OverallStatus.UNKNOWN: "Unknown",
+}
+
+Phase = Literal["EARLY_PHASE1", "PHASE1", "PHASE2", "PHASE3", "PHASE4", "NA"]
+PHASE_LABELS = {
+    "EARLY_PHASE1": "Early Phase 1",
+    "PHASE1": "Phase 1",
+    "PHASE2": "Phase 2",
+    "PHASE3": "Phase 3",
+    "PHASE4": "Phase 4",
+    "NA": "Not Applicable",
+}
+
+
+class Contact(Model):
+    name: str = Field(min_length=1)
+    role: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class Location(Model):
+    id: Slug = Field(description="Site code used throughout the trial (screening numbers, strata).")
+    name: str = Field(min_length=1)
+    city: str | None = None
+    state: str | None = None
+    country: str | None = None
+    status: str | None = None
+    contacts: list[Contact] = []
+    assumption: Assumption = None
+
+
+class Intervention(Model):
+    id: Slug
+    type: Literal["DRUG", "BIOLOGICAL", "DEVICE", "PROCEDURE", "OTHER"]
+    name: str = Field(min_length=1)
+    description: str | None = None
+
+
+class Enrollment(Model):
+    count: int = Field(gt=0)
+    type: Literal["ESTIMATED", "ACTUAL"]
+
+
+class Registry(Model):
+    nct_id: NctId
+    org_study_id: str = Field(min_length=1)
+    secondary_ids: list[str] = []
+    acronym: str | None = None
+    brief_title: str = Field(min_length=1)
+    official_title: str | None = None
+    sponsor: str = Field(min_length=1)
+    collaborators: list[str] = []
+    overall_status: OverallStatus
+    start_date: date | None = None
+    phases: list[Phase] = Field(min_length=1)
+    conditions: list[str] = Field(min_length=1)
+    keywords: list[str] = []
+    study_type: Literal["INTERVENTIONAL", "OBSERVATIONAL"]
+    funder_types: list[Literal["NIH", "FED", "INDUSTRY", "OTHER", "OTHER_GOV", "INDIV", "NETWORK", "UNKNOWN"]]
+    enrollment: Enrollment
+    sex: Literal["ALL", "FEMALE", "MALE"]
+    minimum_age_years: int | None = Field(None, ge=0, le=120)
+    maximum_age_years: int | None = Field(None, ge=0, le=120)
+    healthy_volunteers: bool
+    brief_summary: str = Field(min_length=1)
+    detailed_description: str | None = None
+    interventions: list[Intervention] = Field(min_length=1)
+    central_contacts: list[Contact] = []
+    locations: list[Location] = []
+    source: str | None = Field(None, description="Where these registry facts were read from.")
+
+    @model_validator(mode="after")
+    def _ages_ordered(self) -> Registry:
+        lo, hi = self.minimum_age_years, self.maximum_age_years
+        if lo is not None and hi is not None and lo > hi:
+            raise ValueError(f"minimum_age_years {lo} is greater than maximum_age_years {hi}")
+        return self
+
+
+# --------------------------------------------------------------------------- design
+
+
+MaskedRole = Literal["PARTICIPANT", "CARE_PROVIDER", "INVESTIGATOR", "OUTCOMES_ASSESSOR"]
+MASKING_COUNT = {"NONE": 0, "SINGLE": 1, "DOUBLE": 2, "TRIPLE": 3, "QUADRUPLE": 4}
+
+
+class Masking(Model):
+    masking: Literal["NONE", "SINGLE", "DOUBLE", "TRIPLE", "QUADRUPLE"]
+    who_masked: list[MaskedRole] = []
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _count_matches(self) -> Masking:
+        # ClinicalTrials.gov derives the masking level from the number of masked roles.
+        expected = MASKING_COUNT[self.masking]
+        if len(set(self.who_masked)) != expected:
+            raise ValueError(
+                f"masking {self.masking} needs {expected} masked roles, got {len(set(self.who_masked))}"
+            )
+        return self
+
+
+class Design(Model):
+    primary_purpose: Literal["TREATMENT", "PREVENTION", "DIAGNOSTIC", "SUPPORTIVE_CARE", "OTHER"]
+    allocation: Literal["RANDOMIZED", "NON_RANDOMIZED", "NA"]
+    intervention_model: Literal["SINGLE_GROUP", "PARALLEL", "CROSSOVER", "FACTORIAL", "SEQUENTIAL"]
+    masking: Masking
+
+
+# --------------------------------------------------------------------------- arms and doses
+
+
+class DoseLevel(Model):
+    id: Slug
+    label: str
+    amount: float = Field(gt=0, description="Dose per kilogram of body weight, in the rule's unit.")
+
+
+class Product(Model):
+    """What the pharmacy receives: used to turn a dose into vials and a volume."""
+
+    name: str
+    units_per_vial: float = Field(gt=0, description="Cells (or ml) in one vial.")
+    concentration_per_ml: float | None = Field(
+        None, gt=0, description="Cells per ml in the vial; None for a liquid dosed by volume."
+    )
+    diluent: str | None = None
+    assumption: Assumption = None
+
+
+class DoseRule(Model):
+    basis: Literal["per_kg", "flat"] = "per_kg"
+    unit: Literal["cells", "ml", "mg"]
+    levels: list[DoseLevel] = Field(min_length=1)
+    route: Literal["IV", "IA", "IT", "SC", "IM", "PO"] = "IV"
+    administrations: int = Field(1, ge=1)
+    infusion_volume_ml_per_kg: float | None = Field(
+        None, gt=0, description="Final infusion volume per kg, identical in every arm to keep the blind."
+    )
+    weight_range_kg: tuple[float, float] = (30.0, 200.0)
+    product: Product | None = None
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _weight_range(self) -> DoseRule:
+        lo, hi = self.weight_range_kg
+        if not 0 < lo < hi:
+            raise ValueError(f"weight_range_kg must be two increasing positive numbers, got {lo}, {hi}")
+        ids = [level.id for level in self.levels]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"dose level ids must be unique, got {ids}")
+        return self
+
+
+class Arm(Model):
+    id: Slug
+    label: str = Field(min_length=1)
+    type: Literal["EXPERIMENTAL", "PLACEBO_COMPARATOR", "ACTIVE_COMPARATOR", "NO_INTERVENTION", "SHAM_COMPARATOR"]
+    description: str = Field(min_length=1, description="The registry's arm description, verbatim.")
+    interventions: list[Slug] = Field(min_length=1)
+    dose: DoseRule | None = None
+
+
+ARM_TYPE_LABELS = {
+    "EXPERIMENTAL": "Experimental group",
+    "PLACEBO_COMPARATOR": "Placebo Comparator group",
+    "ACTIVE_COMPARATOR": "Active Comparator group",
+    "NO_INTERVENTION": "No Intervention group",
+    "SHAM_COMPARATOR": "Sham Comparator group",
+}
+
+
+# --------------------------------------------------------------------------- eligibility
+
+
+class Criterion(Model):
+    id: Slug = Field(description="Stable id; screening records and attestations refer to it.")
+    type: Literal["inclusion", "exclusion"]
+    text: str = Field(min_length=1, description="The registry's text, verbatim.")
+    rule: Any | None = Field(
+        None,
+        description="A computable rule over the screening facts (see docs/eligibility.md); "
+        "None means the investigator attests to it.",
+    )
+    note: str | None = None
+
+
+class Eligibility(Model):
+    criteria: list[Criterion] = Field(min_length=1)
+
+    @field_validator("criteria")
+    @classmethod
+    def _unique_ids(cls, criteria: list[Criterion]) -> list[Criterion]:
+        _require_unique([c.id for c in criteria], "criterion")
+        return criteria
+
+    @property
+    def inclusion(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.type == "inclusion"]
+
+    @property
+    def exclusion(self) -> list[Criterion]:
+        return [c for c in self.criteria if c.type == "exclusion"]
+
+
+class Consent(Model):
+    document_version: str = Field(min_length=1)
+    signers: list[Literal["participant", "legal_guardian", "spouse", "legal_representative"]] = Field(
+        min_length=1
+    )
+    assumption: Assumption = None
+
+
+# --------------------------------------------------------------------------- randomization
+
+
+class StratumLevel(Model):
+    id: Slug
+    label: str
+    min: float | None = None
+    max: float | None = None
+
+
+class StratificationFactor(Model):
+    id: Slug
+    label: str
+    source: str = Field(
+        description="'site' or a screening fact: 'nihss_total', 'age', 'sex' or a dotted path."
+    )
+    levels: list[StratumLevel] = []
+
+
+class Cohort(Model):
+    id: Slug
+    label: str
+    dose_level: Slug = Field(description="The dose level (of the experimental arm) this cohort receives.")
+    size: int = Field(gt=0)
+
+
+class Minimization(Model):
+    probability: float = Field(0.85, gt=0.5, le=1.0)
+    imbalance: Literal["range", "sd", "variance"] = "range"
+    weights: dict[str, float] = {}
+
+
+class Randomization(Model):
+    method: Literal["permuted_block", "minimization"]
+    ratio: dict[Slug, int] = Field(description="Arm id -> integer weight, e.g. {msc: 1, placebo: 1}.")
+    block_sizes: list[int] = []
+    stratify_by: list[StratificationFactor] = []
+    minimization: Minimization | None = None
+    cohorts: list[Cohort] = []
+    kit_prefix: str = Field("K", max_length=8)
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Randomization:
+        if any(weight <= 0 for weight in self.ratio.values()):
+            raise ValueError(f"every ratio weight must be a positive integer, got {self.ratio}")
+        total = sum(self.ratio.values())
+        for size in self.block_sizes:
+            if size <= 0 or size % total:
+                raise ValueError(f"block size {size} is not a positive multiple of the ratio total {total}")
+        if self.method == "permuted_block" and not self.block_sizes:
+            raise ValueError("permuted_block needs at least one block size")
+        if self.method == "minimization" and self.minimization is None:
+            raise ValueError("minimization needs a 'minimization' section")
+        _require_unique([c.id for c in self.cohorts], "cohort")
+        return self
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+class Visit(Model):
+    id: Slug
+    label: str
+    kind: Literal["screening", "baseline", "treatment", "follow_up", "end_of_study"]
+    day: int = Field(description="Day offset from the schedule's anchor (day 0).")
+    window_before: int = Field(0, ge=0, description="Days allowed before the target day.")
+    window_after: int = Field(0, ge=0, description="Days allowed after the target day.")
+    forms: list[str] = []
+    assumption: Assumption = None
+
+    @property
+    def window(self) -> tuple[int, int]:
+        return (self.day - self.window_before, self.day + self.window_after)
+
+
+class Schedule(Model):
+    anchor: Literal["randomization", "infusion"]
+    visits: list[Visit] = Field(min_length=1)
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Schedule:
+        _require_unique([v.id for v in self.visits], "visit")
+        days = [v.day for v in self.visits]
+        if days != sorted(days):
+            raise ValueError(f"visits must be listed in order of their day, got days {days}")
+        return self
+
+    def visit(self, visit_id: str) -> Visit:
+        for v in self.visits:
+            if v.id == visit_id:
+                return v
+        raise KeyError(visit_id)
+
+
+class Diary(Model):
+    sections: list[Literal["symptoms", "functional_activities", "rehabilitation_medicines", "assistive_devices"]] = Field(
+        min_length=1
+    )
+    start_visit: Slug
+    end_visit: Slug
+    who: list[Literal["participant", "caregiver"]] = ["participant", "caregiver"]
+    assumption: Assumption = None
+
+
+# --------------------------------------------------------------------------- endpoints and analysis
+
+
+class Endpoint(Model):
+    id: Slug
+    kind: Literal["primary", "secondary", "safety", "exploratory"]
+    title: str
+    instrument: str | None = None
+    visit: Slug | None = None
+    description: str | None = None
+    assumption: Assumption = None
+
+
+class Analysis(Model):
+    id: Slug
+    endpoint: Slug | None = None
+    method: Literal["mrs_shift", "dichotomized_mrs", "ancova", "safety", "consort"]
+    outcome: str | None = Field(None, description="Instrument name whose total is analysed.")
+    visit: Slug | None = None
+    baseline_visit: Slug | None = None
+    covariates: list[str] = []
+    threshold: int | None = Field(None, description="For dichotomized_mrs: good outcome is mRS <= threshold.")
+    treatment_arm: Slug | None = None
+    control_arm: Slug | None = None
+
+
+class AnalysisPlan(Model):
+    alpha: float = Field(0.05, gt=0, lt=1)
+    population: Literal["ITT", "mITT", "PP"] = "ITT"
+    analyses: list[Analysis] = []
+    assumption: Assumption = None
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+class Protocol(Model):
+    schema_version: Literal[1] = 1
+    registry: Registry
+    design: Design
+    arms: list[Arm] = Field(min_length=1)
+    eligibility: Eligibility
+    consent: Consent
+    randomization: Randomization
+    schedule: Schedule
+    diary: Diary | None = None
+    endpoints: list[Endpoint] = []
+    analysis_plan: AnalysisPlan = AnalysisPlan()
+
+    @property
+    def id(self) -> str:
+        return self.registry.nct_id
+
+    @property
+    def title(self) -> str:
+        return self.registry.brief_title
+
+    def arm(self, arm_id: str) -> Arm:
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        raise KeyError(arm_id)
+
+    @property
+    def assumptions(self) -> list[tuple[str, str]]:
+        """Every (path, text) marked as an assumption not stated by the registry."""
+        found: list[tuple[str, str]] = []
+        _collect_assumptions(self, "", found)
+        return found
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> Protocol:
+        arm_ids = [a.id for a in self.arms]
+        _require_unique(arm_ids, "arm")
+        intervention_ids = {i.id for i in self.registry.interventions}
+        for arm in self.arms:
+            for ref in arm.interventions:
+                if ref not in intervention_ids:
+                    raise ValueError(f"arm {arm.id!r} names intervention {ref!r}, which registry.interventions lacks")
+        if set(self.randomization.ratio) != set(arm_ids):
+            raise ValueError(
+                f"randomization.ratio must name every arm exactly: arms {sorted(arm_ids)}, "
+                f"ratio {sorted(self.randomization.ratio)}"
+            )
+        levels = {lvl.id for arm in self.arms if arm.dose for lvl in arm.dose.levels}
+        for cohort in self.randomization.cohorts:
+            if cohort.dose_level not in levels:
+                raise ValueError(f"cohort {cohort.id!r} names dose level {cohort.dose_level!r}, which no arm has")
+        if self.randomization.cohorts:
+            total = sum(c.size for c in self.randomization.cohorts)
+            if total != self.registry.enrollment.count:
+                raise ValueError(
+                    f"cohort sizes add up to {total}, but registry.enrollment.count is {self.registry.enrollment.count}"
+                )
+        site_ids = [loc.id for loc in self.registry.locations]
+        _require_unique(site_ids, "location")
+        visit_ids = {v.id for v in self.schedule.visits}
+        for endpoint in self.endpoints:
+            if endpoint.visit and endpoint.visit not in visit_ids:
+                raise ValueError(f"endpoint {endpoint.id!r} names visit {endpoint.visit!r}, which the schedule lacks")
+        endpoint_ids = {e.id for e in self.endpoints}
+        for analysis in self.analysis_plan.analyses:
+            for field, ref in (("visit", analysis.visit), ("baseline_visit", analysis.baseline_visit)):
+                if ref and ref not in visit_ids:
+                    raise ValueError(f"analysis {analysis.id!r} {field} {ref!r} is not a visit of the schedule")
+            for field, ref in (("treatment_arm", analysis.treatment_arm), ("control_arm", analysis.control_arm)):
+                if ref and ref not in arm_ids:
+                    raise ValueError(f"analysis {analysis.id!r} {field} {ref!r} is not an arm")
+            if analysis.endpoint and analysis.endpoint not in endpoint_ids:
+                raise ValueError(f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined")
+        if self.diary:
+            for ref in (self.diary.start_visit, self.diary.end_visit):
+                if ref not in visit_ids:
+                    raise ValueError(f"diary visit {ref!r} is not a visit of the schedule")
+        return self
+
+
+def _require_unique(ids: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise ValueError(f"{what} id {item!r} is used twice; ids must be unique")
+        seen.add(item)
+
+
+def _collect_assumptions(obj: Any, path: str, found: list[tuple[str, str]]) -> None:
+    if isinstance(obj, BaseModel):
+        for name in type(obj).model_fields:
+            value = getattr(obj, name)
+            sub = f"{path}.{name}" if path else name
+            if name == "assumption" and isinstance(value, str):
+                found.append((path or "(protocol)", value))
+            else:
+                _collect_assumptions(value, sub, found)
+    elif isinstance(obj, (list, tuple)):
+        for i, item in enumerate(obj):
+            _collect_assumptions(item, f"{path}[{i}]", found)
+    elif isinstance(obj, dict):
+        for key, item in obj.items():
+            _collect_assumptions(item, f"{path}.{key}", found)
+
+
+NCT_PATTERN = re.compile(r"^NCT\d{8}$")
