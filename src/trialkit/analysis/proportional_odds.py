@@ -195,7 +195,7 @@ def fit_cells(
         for _halving in range(30):
             candidate = theta + scale[:, None] * step
             new_ll, new_g, new_h = _cell_terms(candidate, categories, design, weights, n_observed, k_max)
-            diffs = np.diff(np.where(active, candidate[:, :n_cut], np.inf), axis=1)
+            diffs = np.diff(np.where(active, candidate[:, :n_cut], 1e300), axis=1)
             ordered = np.all(np.where(active[:, 1:], diffs > 0, True), axis=1)
             ok = ordered & np.isfinite(new_ll) & (new_ll >= loglik - 1e-9 * np.abs(loglik))
             if ok.all():
