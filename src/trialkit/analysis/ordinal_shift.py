@@ -72,6 +72,7 @@ def _two_arm_rows(data: pd.DataFrame, treatment: str, control: str, columns: Seq
     for column in ["arm", *columns]:
         if column not in data.columns:
             raise AnalysisInputError(f"column {column!r} is missing from the input")
+    _arm_indicator(data["arm"], treatment, control)  # both arms must exist in the data
     rows = data[data["arm"].astype(str).isin([treatment, control])].dropna(subset=list(columns))
     if rows.empty:
         raise AnalysisInputError("no rows with a value for every analysed column in the two arms")
