@@ -343,3 +343,51 @@ def test_show_an_unknown_trial_is_a_usage_error() -> None:
     result = CliRunner().invoke(app, ["protocol", "show", "NCT00000001"])
     assert result.exit_code == 2
     assert "no protocol NCT00000001" in result.stderr
+
+
+def test_page_model_is_plain_data_a_template_can_walk() -> None:
+    page = trial_page(load_protocol("NCT04590118"))
+    assert [s.id for s in page.sections] == [
+        "title", "sponsor", "status", "conditions", "treatments", "study_type", "funder_types", "identifiers",
+        "about", "description", "enrollment", "sex", "ages", "volunteers", "inclusion", "exclusion",
+        "design", "contacts", "assumptions",
+    ]  # fmt: skip
+    assert [s.id for s in page.sections if s.origin == "trialkit"] == ["assumptions"]
+    inclusion = page.section("inclusion").blocks[0]
+    assert inclusion.kind == "bullets"
+    assert [b.ref for b in inclusion.items][:2] == ["inc-age", "inc-stroke-over-6-months"]
+    arms = [b for b in page.section("design").blocks if b.kind == "arm"]
+    assert [(a.label, a.group_type, a.treatments) for a in arms] == [
+        ("Experimental: it-hMSC", "Experimental group", ("Drug: it-hMSC",)),
+        ("Placebo-controlled: Placebo", "Placebo Comparator group", ("Drug: Placebo",)),
+    ]
+    assert len(page.assumptions) == len(load_protocol("NCT04590118").assumptions)
+
+
+def test_labels_for_other_registry_values() -> None:
+    from trialkit.protocol.page import ages_label, enrollment_label, groups_summary, locations_summary
+
+    p = load_protocol("NCT07197606")
+
+    def with_registry(**update: object):  # type: ignore[no-untyped-def]
+        return p.model_copy(update={"registry": p.registry.model_copy(update=update)})
+
+    assert ages_label(with_registry(minimum_age_years=None)) == "Up to 70 years old"
+    assert ages_label(with_registry(minimum_age_years=None, maximum_age_years=None)) == "All ages"
+    actual = with_registry(enrollment=p.registry.enrollment.model_copy(update={"type": "ACTUAL", "count": 1}))
+    assert enrollment_label(actual) == "1 actual patient"
+    site = p.registry.locations[0]
+    two_countries = with_registry(locations=[site, site.model_copy(update={"id": "us-01", "country": "United States"})])
+    assert locations_summary(two_countries) == "2 locations in China and United States"
+    assert locations_summary(with_registry(locations=[])) == "No locations listed"
+    single_arm = p.model_copy(update={"arms": p.arms[:1]})
+    assert groups_summary(single_arm) == "86 participants in 1 patient group"
+
+
+def test_the_page_module_does_not_import_django() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, trialkit.protocol.page, trialkit.cli.protocol_cmd; assert 'django' not in sys.modules"
+    src = Path(__file__).resolve().parents[2] / "src"
+    subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": str(src)})

@@ -558,13 +558,14 @@ ul.criteria li { margin: .3rem 0; }
 .trialkit dt { font-weight: 600; margin-top: .7rem; }
 .trialkit dt code { font-weight: 400; color: var(--muted); font-size: .8rem; }
 .trialkit dd { margin: .1rem 0 0 0; }
-footer { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
+.source { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
 """.strip()
 
 
 def render_html(page: TrialPage) -> str:
     body: list[str] = []
     part: str | None = None
+    source_shown = False
     for section in page.sections:
         if section.id == "title":
             body.append(f"<h1>{_t(section.blocks[0].lines[0])}</h1>")
@@ -573,28 +574,29 @@ def render_html(page: TrialPage) -> str:
             body.append(f'<p class="sponsor">{_t(section.blocks[0].lines[0])}</p>')
             continue
         if section.origin == "trialkit":
+            if page.source and not source_shown:
+                body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+                source_shown = True
             body.append(_html_trialkit_section(section))
             continue
         if section.part != part:
             if section.part:
                 body.append(f'<h2 class="part">{_t(section.part)}</h2>')
             part = section.part
-        if section.id in {"design", "contacts"}:
-            body.append(f'<h2 class="part">{_t(section.heading or "")}</h2>')
-            part = None
-        else:
-            body.append(f"<h2>{_t(section.heading or '')}</h2>")
+        # "Trial design" and "Trial contacts and locations" head parts of their own on the registry page.
+        major = section.id in {"design", "contacts"}
+        heading = f'<h2 class="part">{_t(section.heading or "")}</h2>' if major else f"<h2>{_t(section.heading or '')}</h2>"
         body.append(f'<section id="{_a(section.id)}">')
+        body.append(heading)
         body += [_html_block(block) for block in section.blocks]
         body.append("</section>")
-    if page.source:
-        body.append(f"<footer>Registry facts from: {_t(page.source)}</footer>")
-    title = page.title
+    if page.source and not source_shown:
+        body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{_t(page.nct_id)}: {_t(title)}</title>\n"
+        f"<title>{_t(page.nct_id)}: {_t(page.title)}</title>\n"
         f"<style>\n{PAGE_CSS}\n</style>\n</head>\n<body>\n<main>\n"
         + "\n".join(body)
         + "\n</main>\n</body>\n</html>\n"
@@ -623,7 +625,7 @@ def _html_block(block: Any) -> str:
     if isinstance(block, Bullets):
         items = []
         for bullet in block.items:
-            ref = f' id="{_a(bullet.ref)}"' if bullet.ref else ""
+            ref = f' id="criterion-{_a(bullet.ref)}"' if bullet.ref else ""
             items.append(f"<li{ref}>" + "<br>\n".join(_t(line) for line in bullet.lines) + "</li>")
         return '<ul class="criteria">\n' + "\n".join(items) + "\n</ul>"
     if isinstance(block, Group):
