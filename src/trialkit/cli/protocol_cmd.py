@@ -140,10 +140,8 @@ def show(
     json_errors = Format.json if fmt is PageFormat.json else Format.text
     try:
         protocol = load_protocol(ref)
-    except ProtocolError as exc:
+    except ProtocolError as exc:  # unknown id, unreadable file, or an invalid protocol
         fail("\n".join(str(issue) for issue in exc.issues), 2, json_errors)
-    except FileNotFoundError:
-        fail(f"{ref}: no such protocol file", 2, json_errors)
     if fmt is PageFormat.json:
         data = protocol.model_dump(mode="json")
         data["assumptions"] = [{"path": path, "text": text} for path, text in protocol.assumptions]
