@@ -312,7 +312,7 @@ def test_finder_card_fields() -> None:
     cards = {nct: trial_page(load_protocol(nct)).card for nct in TRIALS}
     assert cards["NCT04590118"].acronym == "ASSIST"
     assert cards["NCT04590118"].status_label == "Unknown"
-    assert cards["NCT04590118"].phases_label == "Phase 2 / Phase 1"
+    assert cards["NCT04590118"].phases_label == "Phase 1 / Phase 2"
     assert cards["NCT07197606"].status_label == "Not yet enrolling"
     assert cards["NCT07197606"].phases_label == "Phase 2"
     assert cards["NCT07197606"].conditions == ("Ischemic Stroke",)

@@ -282,7 +282,8 @@ def trial_card(protocol: Protocol) -> TrialCard:
         sponsor=reg.sponsor,
         status=reg.overall_status.value,
         status_label=reg.overall_status.label,
-        phases_label=" / ".join(phases_in_page_order(protocol)),
+        # The finder lists phases in the record's order ("Phase 1 / Phase 2"), as trialkit.protocol.search does.
+        phases_label=" / ".join(PHASE_LABELS[p] for p in reg.phases),
         conditions=tuple(reg.conditions),
         enrollment_label=enrollment_label(protocol),
         ages_label=ages_label(protocol),
