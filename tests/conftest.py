@@ -1,3 +1,57 @@
 import os
 
+import pytest
+
 os.environ.setdefault("TRIALKIT_FAST_HASHER", "1")
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def on_postgres(db):
+    """Skip on SQLite; on the PostgreSQL run (TRIALKIT_REQUIRE_POSTGRES=1) never skip."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        if os.environ.get("TRIALKIT_REQUIRE_POSTGRES"):
+            pytest.fail("TRIALKIT_REQUIRE_POSTGRES is set but the database is not PostgreSQL")
+        pytest.skip("needs PostgreSQL (runs in CI's PostgreSQL pass)")
+    return connection
+
+
+@pytest.fixture
+def trials(db):
+    """Both seed trials loaded from protocols/, with their registry sites plus two demo sites each."""
+    from trialkit.server.demo import DEMO_SITES
+    from trialkit.server.trials.loading import load_protocols
+    from trialkit.server.trials.models import Site
+
+    loaded = {t.nct_id: t for t in load_protocols()}
+    for nct_id, sites in DEMO_SITES.items():
+        for code, name, city, country in sites:
+            Site.objects.get_or_create(trial=loaded[nct_id], code=code,
+                                       defaults={"name": name, "city": city, "country": country})
+    return loaded
+
+
+@pytest.fixture
+def make_user(db):
+    """make_user("coordinator", trial, site=None, username=None) -> a user holding that role."""
+    from django.contrib.auth import get_user_model
+
+    from trialkit.server.accounts.models import Membership
+
+    counter = {"n": 0}
+
+    def make(role, trial, site=None, username=None, password="pw-for-tests"):
+        counter["n"] += 1
+        User = get_user_model()
+        user = User.objects.create_user(username or f"{role}{counter['n']}", password=password)
+        Membership.objects.create(user=user, trial=trial, site=site, role=role)
+        return user
+
+    return make

@@ -36,7 +36,14 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "trialkit.server.audit",
     "trialkit.server.trials",
+    "trialkit.server.accounts",
+    "trialkit.server.participants",
+    "trialkit.server.screening",
+    "trialkit.server.allocation",
+    "trialkit.server.capture",
+    "trialkit.server.web",
 ]
 
 MIDDLEWARE = [
@@ -78,6 +85,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Allocation and the audit chain take a write lock at the start of their transaction.
     DATABASES["default"].setdefault("OPTIONS", {})
     DATABASES["default"]["OPTIONS"].update({"transaction_mode": "IMMEDIATE", "timeout": 20})
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
@@ -96,6 +105,8 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
 
 PROTOCOL_DIR = os.environ.get("TRIALKIT_PROTOCOL_DIR")  # None: the repository's protocols/
+# Demo mode lists the demo users and their password on the login page.
+TRIALKIT_DEMO = envbool("TRIALKIT_DEMO", False)
 
 if envbool("TRIALKIT_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -2,8 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from trialkit.server.api import api
+
 urlpatterns = [
     path("", RedirectView.as_view(url="/trials/", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", api.urls),
     path("trials/", include("trialkit.server.trials.urls")),
+    path("screening/", include("trialkit.server.screening.urls")),
+    path("allocation/", include("trialkit.server.allocation.urls")),
+    path("capture/", include("trialkit.server.capture.urls")),
+    path("", include("trialkit.server.web.urls")),
 ]

@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from trialkit.server.trials import views
+
+app_name = "trials"
+urlpatterns = [
+    path("", views.finder, name="finder"),
+    path("<str:nct_id>/", views.trial_page, name="trial"),
+]

@@ -1,0 +1,34 @@
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from trialkit.server.accounts.models import Membership
+from trialkit.server.audit.service import record_event
+
+
+@receiver(user_logged_in)
+def _audit_login(sender, request, user, **kwargs):
+    record_event(actor=user, action="login", object_type="user", object_id=str(user.pk),
+                 after={"username": user.username})
+
+
+@receiver(user_login_failed)
+def _audit_login_failed(sender, credentials, request=None, **kwargs):
+    record_event(actor=None, action="login_failed", object_type="user",
+                 object_id=str(credentials.get("username", "")), after={"username": credentials.get("username", "")})
+
+
+@receiver(post_save, sender=Membership)
+def _audit_membership(sender, instance, created, **kwargs):
+    record_event(actor=None, action="permission_grant" if created else "permission_change",
+                 object_type="membership", object_id=str(instance.pk), trial_id=instance.trial_id,
+                 after={"user": instance.user.username, "role": instance.role,
+                        "site": instance.site.code if instance.site_id else None})
+
+
+@receiver(post_delete, sender=Membership)
+def _audit_membership_delete(sender, instance, **kwargs):
+    record_event(actor=None, action="permission_revoke", object_type="membership", object_id=str(instance.pk),
+                 trial_id=instance.trial_id,
+                 before={"user": instance.user.username, "role": instance.role,
+                         "site": instance.site.code if instance.site_id else None})

@@ -1,0 +1,95 @@
+"""Demo data: both seed trials, several sites each, one user per role, participants at every stage.
+
+Stages beyond sites and users are contributed by the apps that own them: each may define
+``trialkit.server.<app>.demo.populate(trials, users, today)``; they run in the order below.
+"""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from trialkit.server.accounts.models import Membership
+from trialkit.server.accounts.roles import SITE_ROLES, Role
+from trialkit.server.trials.loading import load_protocols
+from trialkit.server.trials.models import Site, Trial
+
+DEMO_PASSWORD = "trialkit-demo"
+
+DEMO_USERS = [
+    # username, full name, role
+    ("sponsor", "Sam Sponsor", Role.SPONSOR_ADMIN),
+    ("investigator", "Dr Ines Investigator", Role.INVESTIGATOR),
+    ("coordinator", "Cora Coordinator", Role.COORDINATOR),
+    ("assessor", "Ash Assessor", Role.BLINDED_ASSESSOR),
+    ("pharmacist", "Phil Pharmacist", Role.UNBLINDED_PHARMACIST),
+    ("monitor", "Mona Monitor", Role.MONITOR),
+    ("datamanager", "Dana Datamanager", Role.DATA_MANAGER),
+    ("dsmb", "Dr Stat DSMB", Role.DSMB_STATISTICIAN),
+]
+
+# Fictional demo sites added to the registry's own location of each trial.
+DEMO_SITES = {
+    "NCT04590118": [
+        ("assist-02", "Northbridge Stroke Centre (demo)", "Beijing", "China"),
+        ("assist-03", "Riverside Neurology Unit (demo)", "Guangzhou", "China"),
+    ],
+    "NCT07197606": [
+        ("ixcell-02", "Eastlake Rehabilitation Hospital (demo)", "Hangzhou", "China"),
+        ("ixcell-03", "Harbourview Brain Institute (demo)", "Suzhou", "China"),
+    ],
+}
+
+POPULATORS = (
+    "trialkit.server.screening.demo",
+    "trialkit.server.allocation.demo",
+    "trialkit.server.capture.demo",
+)
+
+
+def demo_logins() -> list[dict[str, str]]:
+    rows = []
+    for username, _name, role in DEMO_USERS:
+        where = "first site of each trial" if role in SITE_ROLES else "all sites of both trials"
+        rows.append({"username": username, "role": role.label, "where": where})
+    return rows
+
+
+@transaction.atomic
+def load_demo(today: date | None = None) -> dict[str, int]:
+    today = today or date.today()
+    trials = load_protocols()
+    for trial in trials:
+        for code, name, city, country in DEMO_SITES.get(trial.nct_id, []):
+            Site.objects.get_or_create(trial=trial, code=code,
+                                       defaults={"name": name, "city": city, "country": country,
+                                                 "status": "Recruiting (demo)"})
+    User = get_user_model()
+    users = {}
+    for username, full_name, role in DEMO_USERS:
+        first, _, last = full_name.rpartition(" ")
+        user, created = User.objects.get_or_create(username=username, defaults={"first_name": first, "last_name": last,
+                                                                                "email": f"{username}@demo.trialkit.invalid"})
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        users[username] = user
+        for trial in trials:
+            site = trial.sites.order_by("code").first() if role in SITE_ROLES else None
+            Membership.objects.get_or_create(user=user, trial=trial, site=site, role=role)
+    admin, created = User.objects.get_or_create(username="admin", defaults={"is_staff": True, "is_superuser": True})
+    if created:
+        admin.set_password(DEMO_PASSWORD)
+        admin.save()
+    for module_name in POPULATORS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name in (module_name, module_name.rsplit(".", 1)[0]):
+                continue
+            raise
+        module.populate(trials=trials, users=users, today=today)
+    return {"trials": Trial.objects.count(), "sites": Site.objects.count(), "users": User.objects.count()}

@@ -1,0 +1,111 @@
+"""Screening records, consent and participants. No model here holds a treatment arm:
+allocation lives in the allocation app, behind the unblinded roles."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class ScreeningRecord(models.Model):
+    class Outcome(models.TextChoices):
+        IN_SCREENING = "in_screening", "In screening"
+        SCREEN_FAILED = "screen_failed", "Screen failed"
+        ENROLLED = "enrolled", "Enrolled"
+        WITHDRAWN = "withdrawn", "Withdrew before enrollment"
+
+    class Verdict(models.TextChoices):
+        ELIGIBLE = "eligible", "Eligible"
+        INELIGIBLE = "ineligible", "Ineligible"
+        INCOMPLETE = "incomplete", "Incomplete"
+
+    trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="screenings")
+    site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="screenings")
+    screening_number = models.CharField(max_length=32)
+    screening_date = models.DateField()
+    facts = models.JSONField(default=dict, blank=True)
+    verdict = models.CharField(max_length=16, choices=Verdict.choices, default=Verdict.INCOMPLETE)
+    criteria_results = models.JSONField(default=list, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.IN_SCREENING)
+    fail_reasons = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "screening_number"], name="unique_screening_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.screening_number
+
+
+class Attestation(models.Model):
+    """An investigator's yes/no on a criterion the screening facts cannot decide."""
+
+    screening = models.ForeignKey(ScreeningRecord, on_delete=models.CASCADE, related_name="attestations")
+    criterion_id = models.CharField(max_length=64)
+    value = models.BooleanField()
+    attested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    attested_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["screening", "criterion_id"], name="unique_attestation"),
+        ]
+
+
+class Consent(models.Model):
+    class Signer(models.TextChoices):
+        PARTICIPANT = "participant", "Participant"
+        LEGAL_GUARDIAN = "legal_guardian", "Legal guardian"
+        SPOUSE = "spouse", "Spouse"
+        LEGAL_REPRESENTATIVE = "legal_representative", "Legal representative"
+
+    screening = models.ForeignKey(ScreeningRecord, on_delete=models.PROTECT, related_name="consents")
+    document_version = models.CharField(max_length=64)
+    consent_date = models.DateField()
+    signed_by = models.CharField(max_length=32, choices=Signer.choices)
+    signer_name = models.CharField(max_length=200, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    withdrawn_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-consent_date"]
+
+
+class Participant(models.Model):
+    class Status(models.TextChoices):
+        ENROLLED = "enrolled", "Enrolled, awaiting randomization"
+        RANDOMIZED = "randomized", "Randomized"
+        TREATED = "treated", "Treated"
+        COMPLETED = "completed", "Completed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        LOST = "lost_to_follow_up", "Lost to follow-up"
+        DIED = "died", "Died"
+
+    trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="participants")
+    site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="participants")
+    screening = models.OneToOneField(ScreeningRecord, on_delete=models.PROTECT, related_name="participant")
+    participant_number = models.CharField(max_length=32)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.ENROLLED)
+    enrolled_at = models.DateTimeField()
+    # What blinded staff see of the allocation: a number and a kit code, nothing else.
+    randomization_number = models.CharField(max_length=32, blank=True)
+    kit_number = models.CharField(max_length=32, blank=True)
+    randomized_at = models.DateTimeField(null=True, blank=True)
+    # Day 0 of the visit schedule (the infusion date, or the randomization date).
+    anchor_date = models.DateField(null=True, blank=True)
+    emergency_unblinded = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["trial_id", "participant_number"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "participant_number"], name="unique_participant_number"),
+        ]
+
+    def __str__(self) -> str:
+        return self.participant_number

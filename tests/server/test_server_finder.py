@@ -1,0 +1,55 @@
+"""The public trial finder and the trials API."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def _nct_ids(response):
+    html = response.content.decode()
+    return {nct for nct in ("NCT04590118", "NCT07197606") if f"/trials/{nct}/" in html}
+
+
+def test_it_lists_both_seed_trials(client, trials):
+    response = client.get("/trials/")
+    assert response.status_code == 200
+    assert _nct_ids(response) == {"NCT04590118", "NCT07197606"}
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"q": "umbilical cord"}, {"NCT07197606"}),
+        ({"q": "ASSIST"}, {"NCT04590118"}),
+        ({"q": "NCT04590118"}, {"NCT04590118"}),
+        ({"condition": "Ischemic Stroke"}, {"NCT04590118", "NCT07197606"}),
+        ({"status": "NOT_YET_RECRUITING"}, {"NCT07197606"}),
+        ({"status": "UNKNOWN"}, {"NCT04590118"}),
+        ({"status": "COMPLETED"}, set()),
+        ({"phase": "PHASE1"}, {"NCT04590118"}),
+        ({"phase": "PHASE2"}, {"NCT04590118", "NCT07197606"}),
+        ({"location": "Shanghai"}, {"NCT07197606"}),
+        ({"location": "Guangzhou"}, {"NCT04590118"}),
+        ({"q": "stem cells", "phase": "PHASE1", "location": "China"}, {"NCT04590118"}),
+        ({"q": "no such words anywhere"}, set()),
+    ],
+)
+def test_it_filters(client, trials, params, expected):
+    assert _nct_ids(client.get("/trials/", params)) == expected
+
+
+def test_htmx_requests_get_only_the_results(client, trials):
+    response = client.get("/trials/", {"q": "umbilical"}, headers={"HX-Request": "true"})
+    html = response.content.decode()
+    assert "<html" not in html and "1 trial found" in html
+
+
+def test_the_api_lists_trials_without_login(client, trials):
+    data = client.get("/api/trials/").json()
+    assert {t["nct_id"] for t in data} == {"NCT04590118", "NCT07197606"}
+    assert {t["enrollment"] for t in data} == {60, 86}
+
+
+def test_the_openapi_schema_is_served(client, trials):
+    schema = client.get("/api/openapi.json").json()
+    assert schema["info"]["title"] == "TrialKit API"
