@@ -74,7 +74,7 @@ def blinded_label(
         _line("Kit no.", kit_number),
         _line("Participant", participant_id or BLANK),
         _line("Weight", f"{weight.quantize(WEIGHT_STEP, rounding=ROUND_HALF_UP)} kg"),
-        _line("Infusion volume", f"{volume} ml ({ml_per_kg:g} ml/kg)"),
+        _line("Infusion volume", f"{volume} ml"),
         _line("Route", route),
         _line("Prepared", prepared_at.strftime("%Y-%m-%d %H:%M") if prepared_at else BLANK),
         _line("Prepared by", prepared_by or BLANK),
