@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from trialkit.protocol import load_protocol
-from trialkit.randomization import AllocationError, StratumError, all_strata, current_cohort, stratum_key
+from trialkit.randomization import (
+    AllocationError,
+    StratumError,
+    all_strata,
+    allocation_stratum,
+    current_cohort,
+    stratum_key,
+)
 from trialkit.randomization.strata import factor_level
 
 ASSIST = load_protocol("NCT04590118")
@@ -64,3 +71,10 @@ def test_a_later_cohort_filling_before_an_earlier_one_is_an_error():
         current_cohort(ASSIST, {"cohort-low": 12, "cohort-mid": 1})
     with pytest.raises(AllocationError, match="size of 20"):
         current_cohort(ASSIST, {"cohort-low": 21})
+
+
+def test_the_allocation_stratum_follows_the_enrolling_cohort():
+    assert allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 4}) == "cohort=cohort-mid|site=assist-01"
+    assert allocation_stratum(IXCELL, "ixcell-01", {"nihss_total": 9}) == "site=ixcell-01|nihss-band=moderate"
+    with pytest.raises(AllocationError, match="every cohort is full"):
+        allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 20, "cohort-high": 20})
