@@ -119,6 +119,14 @@ def describe_text(inst: Instrument) -> str:
     return "\n".join(lines)
 
 
+@instruments_app.command("markdown")
+def markdown_command() -> None:
+    """Print the item reference of docs/instruments.md (Markdown), generated from the definitions."""
+    from trialkit.instruments.reference_doc import reference_markdown
+
+    typer.echo(reference_markdown(), nl=False)
+
+
 def register(app: typer.Typer) -> None:
     app.command("score")(score)
     app.add_typer(instruments_app, name="instruments")
