@@ -101,8 +101,18 @@ class ScreeningFacts(FactsModel):
     @field_validator("labs")
     @classmethod
     def _lab_units_known(cls, labs: dict[str, LabValue] | None) -> dict[str, LabValue] | None:
+        if labs is None:
+            return labs
         problems = []
-        for analyte, lab in (labs or {}).items():
+        canonical: dict[str, LabValue] = {}
+        for analyte, lab in labs.items():
+            key = measures.canonical_analyte(analyte)
+            if key is None:
+                problems.append((analyte, f"unknown analyte; known: {', '.join(measures.analyte_names())}"))
+                continue
+            if key in canonical:
+                problems.append((analyte, f"{key} is given twice"))
+            canonical[key] = lab
             for field_name in ("unit", "uln_unit"):
                 unit = getattr(lab, field_name)
                 problem = measures.check_lab_unit(analyte, unit) if unit else None
@@ -110,7 +120,7 @@ class ScreeningFacts(FactsModel):
                     problems.append((f"{analyte}.{field_name}" if "unit" in problem else analyte, problem))
         if problems:
             raise ValueError(_located(problems))
-        return labs
+        return canonical
 
     @model_validator(mode="after")
     def _dates_consistent(self) -> ScreeningFacts:
