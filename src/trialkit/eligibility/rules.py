@@ -135,6 +135,14 @@ class NihssItemRule(Bounds):
     item: str | None = Field(None, description="One NIHSS item that must satisfy the bounds.")
     any_of: list[str] | None = Field(None, min_length=1, description="At least one of these items must.")
 
+    @field_validator("item", "any_of", mode="before")
+    @classmethod
+    def _item_codes_are_text(cls, value: Any) -> Any:
+        # YAML reads item 2 as a number; the item codes are text ("2", "5a").
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) else v for v in value]
+        return str(value) if isinstance(value, int) else value
+
     @model_validator(mode="after")
     def _items_known(self) -> NihssItemRule:
         if (self.item is None) == (self.any_of is None):
