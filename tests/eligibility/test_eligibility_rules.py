@@ -78,3 +78,19 @@ def test_rule_language_in_the_docs_parses():
                 Rule.model_validate(item["rule"])
                 checked += 1
     assert checked >= 5
+
+
+def test_the_docs_show_the_protocols_rules():
+    """The trial examples in docs/eligibility.md are the rules the protocol files carry."""
+    doc = (ROOT / "docs" / "eligibility.md").read_text(encoding="utf-8")
+    shown = {}
+    for block in re.findall(r"```yaml\n(.*?)```", doc, flags=re.S):
+        section = doc[: doc.index(block)].rsplit("## ", 1)[-1]
+        nct = ASSIST if section.startswith("ASSIST") else IXCELL
+        for item in yaml.safe_load(block):
+            shown[(nct, item["id"])] = item["rule"]
+    for (nct, criterion_id), rule in shown.items():
+        criterion = next(c for c in load_protocol(nct).eligibility.criteria if c.id == criterion_id)
+        expected = None if criterion.rule is None else criterion.rule.model_dump(exclude_none=True, by_alias=True)
+        given = None if rule is None else Rule.model_validate(rule).model_dump(exclude_none=True, by_alias=True)
+        assert given == expected, criterion_id
