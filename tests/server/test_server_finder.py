@@ -74,3 +74,10 @@ def test_the_trial_page_shows_every_criterion_and_arm_verbatim(client, trials, n
 
 def test_an_unknown_trial_is_404(client, trials):
     assert client.get("/trials/NCT00000000/").status_code == 404
+
+
+def test_the_stylesheet_and_htmx_are_found_by_staticfiles():
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("trialkit/trialkit.css")
+    assert finders.find("trialkit/htmx.min.js")
