@@ -184,6 +184,7 @@ _RULES = (
     ("valid date", "date"),
     ("valid integer", "integer"),
     ("valid number", "number"),
+    ("enter a number", "number"),
     ("should match pattern", "pattern"),
     ("greater than", "range"),
     ("less than", "range"),
@@ -194,6 +195,9 @@ _RULES = (
 def _facts_problems(exc: FactsError) -> list[FieldProblem]:
     problems = []
     for path, message in exc.errors:
+        if re.fullmatch(r"labs\.\w+\.(value|uln)", path) and "valid integer" in message:
+            # The field takes any number; pydantic reports the first member of int | float.
+            message = "enter a number (e.g. 4.1)"
         rule = next((name for needle, name in _RULES if needle in message), "invalid")
         problems.append(FieldProblem(_refine_path(path, message), rule, message))
     return problems
