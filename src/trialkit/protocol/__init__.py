@@ -11,6 +11,7 @@ from trialkit.protocol.loader import (
     protocol_files,
     validate_files,
 )
+from trialkit.protocol.page import TrialCard, TrialPage, build_page, render_html, render_text, trial_card
 from trialkit.protocol.schema import Arm, Criterion, Protocol, Visit
 
 __all__ = [
@@ -19,12 +20,18 @@ __all__ = [
     "Protocol",
     "ProtocolError",
     "ProtocolIssue",
+    "TrialCard",
+    "TrialPage",
     "Visit",
+    "build_page",
     "default_protocol_dir",
     "load_all",
     "load_protocol",
     "load_protocol_file",
     "parse_protocol",
     "protocol_files",
+    "render_html",
+    "render_text",
+    "trial_card",
     "validate_files",
 ]

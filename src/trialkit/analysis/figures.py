@@ -1,0 +1,102 @@
+"""Figures of a trial report (matplotlib): Grotta bars, CONSORT flow, enrollment, outcome over visits.
+
+Each function takes ``ax=None``, draws, and returns the axes; ``groups`` maps a display label to the
+data of that group, so a blinded report passes one pooled group and an unblinded one passes each arm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+# Grotta bars: mRS 0–6 from green (no symptoms) to black (dead), the usual reading order
+# (Grotta bars after the NINDS rt-PA trial presentation, NEJM 1995;333:1581).
+MRS_COLOURS = ["#1a9850", "#66bd63", "#a6d96a", "#fee08b", "#fdae61", "#f46d43", "#3b3b3b"]
+
+
+def _axes(ax, size=(7, 3)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+def grotta_bars(groups: Mapping[str, Sequence[int]], ax=None, title: str = "mRS distribution"):
+    """One horizontal bar per group, split into mRS 0..6 proportions with the percentage written in."""
+    ax = _axes(ax, (8, 1.2 + 0.7 * len(groups)))
+    labels = list(groups)
+    for row, label in enumerate(labels):
+        counts = np.bincount(np.asarray(groups[label], dtype=int), minlength=7)[:7]
+        shares = counts / max(counts.sum(), 1)
+        left = 0.0
+        for level, share in enumerate(shares):
+            ax.barh(row, share, left=left, color=MRS_COLOURS[level], edgecolor="white")
+            if share >= 0.04:
+                ax.text(left + share / 2, row, f"{100 * share:.0f}", ha="center", va="center", fontsize=8,
+                        color="white" if level in (0, 5, 6) else "black")
+            left += share
+    ax.set_yticks(range(len(labels)), [f"{label} (n={len(groups[label])})" for label in labels])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("proportion of participants")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in MRS_COLOURS]
+    ax.legend(handles, [f"mRS {k}" for k in range(7)], ncol=7, fontsize=7, loc="lower center",
+              bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.set_title(title, pad=22)
+    return ax
+
+
+def consort_flow(stages: Sequence[tuple[str, Sequence[str]]], ax=None):
+    """CONSORT 2010 flow (Schulz et al., BMJ 2010;340:c332): stages top to bottom, boxes side by side.
+
+    ``stages`` = [(stage name, [box text, ...]), ...], e.g. enrollment, allocation, follow-up, analysis.
+    """
+    ax = _axes(ax, (8, 1.6 * len(stages) + 0.5))
+    n_stages = len(stages)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, n_stages)
+    ax.axis("off")
+    for row, (stage, boxes) in enumerate(stages):
+        y = n_stages - row - 0.5
+        ax.text(0.01, y, stage, rotation=90, va="center", ha="left", fontsize=9, weight="bold")
+        width = 0.85 / len(boxes)
+        for col, text in enumerate(boxes):
+            x = 0.1 + width * (col + 0.5)
+            ax.text(x, y, text, ha="center", va="center", fontsize=8, wrap=True,
+                    bbox=dict(boxstyle="round,pad=0.4", fc="#f4f4f4", ec="#333333"))
+        if row < n_stages - 1:
+            ax.annotate("", xy=(0.55, y - 0.62), xytext=(0.55, y - 0.38),
+                        arrowprops=dict(arrowstyle="->", color="#333333"))
+    return ax
+
+
+def enrollment_over_time(dates: pd.Series, target: int | None = None, ax=None):
+    """Cumulative randomized participants by date, with the target enrollment if given."""
+    ax = _axes(ax, (7, 3))
+    ordered = pd.to_datetime(dates).sort_values().reset_index(drop=True)
+    ax.step(ordered, np.arange(1, len(ordered) + 1), where="post")
+    if target:
+        ax.axhline(target, color="grey", ls="--", lw=0.8)
+        ax.text(ordered.iloc[0], target, f" target {target}", va="bottom", fontsize=8)
+    ax.set_ylabel("randomized (cumulative)")
+    ax.set_title("Enrollment over time")
+    ax.figure.autofmt_xdate()
+    return ax
+
+
+def outcome_over_visits(summary: pd.DataFrame, instrument: str, ax=None):
+    """Mean ± standard error per visit; ``summary`` has columns group, day, mean, se, n."""
+    ax = _axes(ax, (7, 3))
+    for group, rows in summary.groupby("group", sort=False):
+        rows = rows.sort_values("day")
+        ax.errorbar(rows["day"], rows["mean"], yerr=rows["se"], marker="o", capsize=3, label=str(group))
+    ax.set_xlabel("day")
+    ax.set_ylabel(f"{instrument} (mean ± SE)")
+    ax.set_title(f"{instrument} over visits")
+    ax.legend(fontsize=8)
+    return ax
