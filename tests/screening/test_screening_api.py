@@ -7,7 +7,7 @@ import copy
 import json
 
 import pytest
-from conftest import ELIGIBLE_ASSIST
+from screening_cases import ELIGIBLE_ASSIST
 
 from trialkit.server.participants.models import ScreeningRecord
 

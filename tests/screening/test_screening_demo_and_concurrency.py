@@ -6,7 +6,7 @@ import threading
 from datetime import date
 
 import pytest
-from conftest import SCREENING_DATE
+from screening_cases import SCREENING_DATE
 
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
@@ -17,11 +17,13 @@ def test_demo_has_every_stage_for_both_trials():
 
     load_demo(today=date(2025, 6, 2))
     for nct_id in ("NCT04590118", "NCT07197606"):
-        records = ScreeningRecord.objects.filter(trial__nct_id=nct_id)
+        # Screening numbers <SITE>-S0001 are the screening demo's own records.
+        records = ScreeningRecord.objects.filter(trial__nct_id=nct_id, screening_number__regex=r"-S[0-9]{4}$")
         outcomes = {o: records.filter(outcome=o).count() for o in ScreeningRecord.Outcome.values}
-        assert outcomes["enrolled"] == 7 and outcomes["screen_failed"] >= 5 and outcomes["withdrawn"] == 1
+        assert outcomes["enrolled"] == 10 and outcomes["screen_failed"] >= 5 and outcomes["withdrawn"] == 1
         assert records.filter(outcome="in_screening", verdict="eligible").count() == 3  # awaiting consent
         assert records.filter(outcome="in_screening", verdict="incomplete").count() == 3
+        assert Participant.objects.filter(trial__nct_id=nct_id).count() == 10  # none added by the allocation demo
         assert Participant.objects.filter(trial__nct_id=nct_id).values("site").distinct().count() == 3
         # Every screen failure names the criterion the rules failed.
         for record in records.filter(outcome="screen_failed"):

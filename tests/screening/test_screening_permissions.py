@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SCREENING_DATE
+from screening_cases import SCREENING_DATE
 
 from trialkit.server.screening import services
 

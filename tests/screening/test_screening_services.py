@@ -6,7 +6,7 @@ import copy
 from datetime import date
 
 import pytest
-from conftest import ELIGIBLE_ASSIST, NOW, SCREENING_DATE, TODAY, attest_favourably
+from screening_cases import ELIGIBLE_ASSIST, NOW, SCREENING_DATE, TODAY, attest_favourably
 from django.core.exceptions import PermissionDenied
 
 from trialkit.server.audit.models import AuditEvent
@@ -50,7 +50,7 @@ def test_facts_are_screened_and_stored_with_before_and_after_in_the_audit(assist
     assert nihss["status"] == "fail" and "4" in nihss["reason"]
     assert record.verdict == "ineligible"
     event = AuditEvent.objects.filter(action="screening_facts_update").latest("seq")
-    assert event.before == {"facts": {"nihss": None}, "verdict": "incomplete"}
+    assert event.before == {"facts": {"nihss": None, "nihss_total": None}, "verdict": "incomplete"}
     assert event.after["facts"]["nihss"]["5a"] == 0 and event.after["verdict"] == "ineligible"
     assert event.reason == "entered from the source"
 
@@ -250,3 +250,17 @@ def test_the_log_lists_every_record_with_outcome_and_reasons(assist, site1, site
     assert len(sponsor_log.rows) == 3 and not sponsor_log.details_visible
     with pytest.raises(PermissionDenied):
         services.screening_log(make_user("blinded_assessor", assist, site1), assist)
+
+
+def test_the_nihss_total_is_stored_for_later_stages_and_cannot_be_entered(assist, site1, coordinator):
+    record = new_record(assist, site1, coordinator)
+    services.update_facts(record, {"nihss": dict(list(ELIGIBLE_ASSIST["nihss"].items())[:10])}, coordinator)
+    record.refresh_from_db()
+    assert "nihss_total" not in record.facts  # not every item scored yet
+    services.update_facts(record, {"nihss": ELIGIBLE_ASSIST["nihss"]}, coordinator)
+    record.refresh_from_db()
+    # 1b 1 + 3 1 + 4 1 + 5a 3 + 6a 2 + 8 1 = 9 (NIHSS total: the sum of the 15 item scores, Brott 1989).
+    assert record.facts["nihss_total"] == 9
+    with pytest.raises(services.ScreeningError) as caught:
+        services.update_facts(record, {"nihss_total": 12}, coordinator)
+    assert caught.value.errors[0].rule == "read_only"

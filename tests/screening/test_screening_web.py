@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ELIGIBLE_ASSIST
+from screening_cases import ELIGIBLE_ASSIST
 
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
