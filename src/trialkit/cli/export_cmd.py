@@ -73,5 +73,46 @@ def sdtm(
          fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"]))
 
 
+@export_app.command("from-db")
+def from_db(
+    trial: str = typer.Option(..., help="NCT id of a trial in the application's database"),
+    output: Path = typer.Option(..., help="where to write the zip (odm.xml, sdtm/*.xpt, data/*.csv, manifest.json)"),
+    unblinded: bool = typer.Option(False, "--unblinded", help="include each participant's arm (audited as restricted)"),
+    drafts: bool = typer.Option(False, "--drafts", help="include draft forms and adverse events, flagged"),
+    formats: str = typer.Option("odm,sdtm,csv", "--formats", help="comma-separated: odm, sdtm, csv"),
+    fmt: Format = typer.Option(Format.json, "--format"),
+) -> None:
+    """Export a running trial from the database, as the system user (audited)."""
+    import shutil
+
+    from trialkit.cli.server_cmd import setup_django
+
+    setup_django()
+    from django.utils import timezone
+
+    from trialkit.server.exports import services
+    from trialkit.server.trials.models import Trial
+
+    found = Trial.objects.filter(nct_id=trial).first()
+    if found is None:
+        fail(f"--trial: no trial {trial} in the database (load it with `trialkit manage load_protocols`)", fmt=fmt)
+    try:
+        job = services.create_export(found, None, formats=[f.strip() for f in formats.split(",") if f.strip()],
+                                     unblinded=unblinded, include_drafts=drafts, now=timezone.now())
+    except services.ExportProblem as exc:
+        fail(f"--{exc.field or 'formats'}: {exc}", fmt=fmt)
+    if job.status != job.Status.DONE:
+        fail(f"export {job.pk} failed: {job.message}", fmt=fmt)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(job.file_path, output)
+    emit({"trial": found.nct_id, "export_id": job.pk, "output": str(output), "sha256": job.sha256,
+          "bytes": job.size_bytes, "blinding": "unblinded" if job.unblinded else "blinded",
+          "counts": job.manifest.get("counts", {}), "excluded": job.manifest.get("excluded", []),
+          "files": job.manifest.get("files", [])}, fmt,
+         lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['blinding']}, sha256 {d['sha256']})\n"
+                   + "\n".join(f"  {f['path']}: {f['rows']} rows" for f in d["files"])
+                   + "".join(f"\n  excluded {e['count']} {e['what']}: {e['why']}" for e in d["excluded"]))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(export_app, name="export")

@@ -38,6 +38,7 @@ def _register_routers() -> None:
         ("trialkit.server.screening.api", "/screening"),
         ("trialkit.server.allocation.api", "/allocation"),
         ("trialkit.server.capture.api", "/capture"),
+        ("trialkit.server.exports.api", "/exports"),
     ):
         try:
             module = importlib.import_module(module_name)

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "trialkit.server.screening",
     "trialkit.server.allocation",
     "trialkit.server.capture",
+    "trialkit.server.exports",
     "trialkit.server.web",
 ]
 

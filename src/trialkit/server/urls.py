@@ -12,6 +12,7 @@ urlpatterns = [
     path("screening/", include("trialkit.server.screening.urls")),
     path("allocation/", include("trialkit.server.allocation.urls")),
     path("capture/", include("trialkit.server.capture.urls")),
+    path("exports/", include("trialkit.server.exports.urls")),
     path("diary/", include("trialkit.server.capture.diary_urls")),
     path("", include("trialkit.server.web.urls")),
 ]

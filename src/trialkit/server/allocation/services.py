@@ -182,6 +182,18 @@ def balance_summary(trial, actor) -> list[dict[str, Any]]:
     return list(rows.values())
 
 
+def arms_by_participant(trial, actor, *, system: bool = False) -> dict[int, str]:
+    """Participant pk -> arm id of every allocated slot, for an unblinded data export.
+
+    Only a user whose roles may see allocation gets this; ``system`` is the command-line export,
+    run by someone with the database in hand, who asked for an unblinded export explicitly.
+    """
+    if not system and not access_for(actor, trial).can_see_allocation:
+        raise AllocationDenied("your role does not allow seeing allocation")
+    return dict(AllocationSlot.objects.filter(trial=trial, participant__isnull=False)
+                .values_list("participant_id", "arm_id"))
+
+
 # ---------------------------------------------------------------- randomize
 
 def _enrollment_problem(participant: Participant) -> str | None:

@@ -1,0 +1,106 @@
+"""Exports API: start an export, follow its job, download the zip (same rules as the pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Router, Schema, Status
+
+from trialkit.server.exports import services
+from trialkit.server.exports.models import ExportJob
+from trialkit.server.trials.models import Trial
+
+router = Router(tags=["exports"])
+
+
+class ErrorOut(Schema):
+    error: str
+    errors: list[dict] = []
+
+
+class ExportIn(Schema):
+    formats: list[str] = list(services.FORMATS)
+    unblinded: bool = False
+    include_drafts: bool = False
+
+
+class JobOut(Schema):
+    id: int
+    trial: str
+    requested_by: str
+    requester_role: str
+    formats: list[str]
+    unblinded: bool
+    include_drafts: bool
+    status: str
+    progress: int
+    message: str
+    size_bytes: int | None
+    sha256: str
+    created_at: datetime
+    finished_at: datetime | None
+    download_url: str | None
+
+
+def _out(request, job: ExportJob) -> JobOut:
+    url = None
+    if job.status == ExportJob.Status.DONE and services.may_download(request.user, job):
+        url = f"/api/exports/{job.trial.nct_id}/jobs/{job.pk}/download"
+    return JobOut(id=job.pk, trial=job.trial.nct_id, requested_by=job.requester_name,
+                  requester_role=job.requester_role, formats=job.formats, unblinded=job.unblinded,
+                  include_drafts=job.include_drafts, status=job.status, progress=job.progress, message=job.message,
+                  size_bytes=job.size_bytes, sha256=job.sha256, created_at=job.created_at,
+                  finished_at=job.finished_at, download_url=url)
+
+
+def _trial(request, nct_id: str) -> Trial:
+    trial = get_object_or_404(Trial, nct_id=nct_id)
+    services.export_access(request.user, trial)
+    return trial
+
+
+def _job(request, nct_id: str, job_id: int) -> ExportJob:
+    trial = _trial(request, nct_id)
+    return get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
+
+
+@router.post("/{nct_id}/jobs", response={202: JobOut, 400: ErrorOut})
+def start(request, nct_id: str, payload: ExportIn):
+    """Start an export in the background; poll the job until ``status`` is ``done``."""
+    trial = _trial(request, nct_id)
+    try:
+        job = services.request_export(trial, request.user, formats=payload.formats, unblinded=payload.unblinded,
+                                      include_drafts=payload.include_drafts, now=timezone.now())
+    except services.ExportProblem as exc:
+        errors = [{"field": exc.field, "rule": "choice", "message": str(exc)}] if exc.field else []
+        return Status(400, {"error": str(exc), "errors": errors})
+    services.start_in_background(job)
+    return Status(202, _out(request, job))
+
+
+@router.get("/{nct_id}/jobs", response=list[JobOut])
+def jobs(request, nct_id: str):
+    """Past exports of the trial, newest first."""
+    trial = _trial(request, nct_id)
+    return [_out(request, job) for job in services.jobs_for(trial, request.user)]
+
+
+@router.get("/{nct_id}/jobs/{job_id}", response=JobOut)
+def job_status(request, nct_id: str, job_id: int):
+    """One export's status and progress (0-100)."""
+    return _out(request, _job(request, nct_id, job_id))
+
+
+@router.get("/{nct_id}/jobs/{job_id}/download", response={200: None, 409: ErrorOut})
+def download(request, nct_id: str, job_id: int):
+    """The zip of a finished export (403 for a blinded role and an unblinded export)."""
+    job = _job(request, nct_id, job_id)
+    try:
+        path = services.downloadable_file(job, request.user)
+    except services.ExportProblem as exc:
+        return Status(409, {"error": str(exc)})
+    services.record_download(job, request.user, now=timezone.now())
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip")

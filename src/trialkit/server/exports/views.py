@@ -1,0 +1,79 @@
+"""Export pages: past exports, a form to start one, live progress (htmx polling), downloads.
+
+Blinded roles never see the unblinded option, and every download is checked by the services."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from trialkit.server.exports import services
+from trialkit.server.exports.models import ExportJob
+from trialkit.server.trials.models import Trial
+
+
+def _trial(request, nct_id: str):
+    trial = get_object_or_404(Trial, nct_id=nct_id)
+    return trial, services.export_access(request.user, trial)
+
+
+def _job(request, nct_id: str, job_id: int):
+    trial, access = _trial(request, nct_id)
+    job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
+    return trial, job
+
+
+def _rows(request, jobs):
+    return [{"job": job, "can_download": services.may_download(request.user, job)} for job in jobs]
+
+
+def _page(request, trial, *, error: str = "", chosen=services.FORMATS, status: int = 200):
+    jobs = services.jobs_for(trial, request.user)
+    context = {
+        "trial": trial, "rows": _rows(request, jobs), "formats": services.FORMATS, "chosen": list(chosen),
+        "may_unblind": services.may_request_unblinded(request.user, trial), "error": error,
+    }
+    return render(request, "exports/trial.html", context, status=status)
+
+
+@login_required
+def exports_page(request, nct_id: str):
+    trial, _access = _trial(request, nct_id)
+    return _page(request, trial)
+
+
+@login_required
+@require_POST
+def start(request, nct_id: str):
+    trial, _access = _trial(request, nct_id)
+    formats = request.POST.getlist("formats")
+    unblinded = request.POST.get("unblinded") == "1"
+    try:
+        job = services.request_export(trial, request.user, formats=formats, unblinded=unblinded,
+                                      include_drafts=request.POST.get("include_drafts") == "1", now=timezone.now())
+    except services.ExportProblem as exc:
+        return _page(request, trial, error=str(exc), chosen=formats, status=400)
+    services.start_in_background(job)
+    return redirect("exports:trial", nct_id=trial.nct_id)
+
+
+@login_required
+def progress(request, nct_id: str, job_id: int):
+    _trial_, job = _job(request, nct_id, job_id)
+    return render(request, "exports/_progress.html",
+                  {"row": {"job": job, "can_download": services.may_download(request.user, job)}, "trial": job.trial})
+
+
+@login_required
+def download(request, nct_id: str, job_id: int):
+    _trial_, job = _job(request, nct_id, job_id)
+    try:
+        path = services.downloadable_file(job, request.user)
+    except services.ExportProblem as exc:
+        raise Http404(str(exc)) from None
+    services.record_download(job, request.user, now=timezone.now())
+    return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip")
