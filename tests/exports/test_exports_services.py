@@ -1,0 +1,166 @@
+"""Exports built from a small ASSIST trial entered through the real services (tests/exports/conftest.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+
+import pandas as pd
+
+import pyreadstat
+import pytest
+
+from conftest import ENROLLED, NOW, SCREEN_FAILED
+from exports_checks import arm_mentions, members
+from trialkit.server.audit.models import AuditEvent
+from trialkit.server.exports import services
+from trialkit.server.exports.models import ExportJob
+
+pytestmark = pytest.mark.django_db
+
+SDTM = ("dm", "qs", "vs", "ae", "ds")
+
+
+def _unpack(job, tmp_path):
+    target = tmp_path / f"unpacked-{job.pk}"
+    with zipfile.ZipFile(job.file_path) as archive:
+        archive.extractall(target)
+    return target
+
+
+def _slot_arms(world):
+    from trialkit.server.allocation.services import allocation_list_rows
+
+    return {s.participant.participant_number: s.arm_id
+            for s in allocation_list_rows(world["trial"], world["dsmb"]) if s.participant}
+
+
+def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
+    """ODM validated against the ODM 1.3.2 XSD shipped by odmlib (CDISC); XPT read back with pyreadstat.
+
+    Expected rows, counted from the world: QS = 15 NIHSS items x 5 complete NIHSS forms (4 baseline,
+    1 day 7) + 4 mRS = 79; VS = 4 baseline vital-sign forms x 4 numeric items entered = 16; AE = 2
+    complete, not deleted; DS = 0 (everyone is still in follow-up)."""
+    from odmlib.odm_parser import ODMSchemaValidator
+
+    from trialkit.analysis.trial_data import load_trial_data
+
+    job = services.create_export(world["trial"], world["dsmb"], unblinded=True, now=NOW)
+    assert (job.status, job.progress, job.unblinded) == ("done", 100, True)
+    unpacked = _unpack(job, tmp_path)
+    assert sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()) == sorted(
+        ["odm.xml", "manifest.json", *(f"sdtm/{d}.xpt" for d in SDTM),
+         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening"))])
+
+    ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(unpacked / "odm.xml"))
+    odm = (unpacked / "odm.xml").read_text()
+    assert odm.count("<SubjectData ") == ENROLLED
+    assert odm.count("<FormData ") == 13  # 12 baseline forms + 1 complete day-7 NIHSS
+
+    rows = {}
+    for domain in SDTM:
+        frame, meta = pyreadstat.read_xport(str(unpacked / "sdtm" / f"{domain}.xpt"))
+        rows[domain] = len(frame)
+        if domain == "dm":
+            dm = frame
+    assert rows == {"dm": ENROLLED, "qs": 79, "vs": 16, "ae": 2, "ds": 0}
+    arms = _slot_arms(world)
+    protocol_arms = {a.id.upper().replace("-", ""): a.id for a in world["trial"].protocol.arms}
+    assert {r.SUBJID: protocol_arms[r.ARMCD] for r in dm.itertuples()} == arms
+    assert set(dm.SEX) == {"M", "F"} and set(dm.RFSTDTC) == {"2025-03-10"}
+
+    data = load_trial_data(unpacked / "data")
+    assert dict(zip(data.participants.participant_id, data.participants.arm)) == arms
+    assert len(data.outcomes) == 9 and len(data.adverse_events) == 2
+    assert list(data.screening.outcome).count("screen_failed") == SCREEN_FAILED
+    assert set(data.participants.baseline_nihss) == {9}
+
+    manifest = json.loads((unpacked / "manifest.json").read_text())
+    assert manifest["blinding"] == "unblinded" and manifest["requested_by"] == "dora"
+    for entry in manifest["files"]:
+        assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
+    assert len(manifest["files"]) == 10
+    with open(job.file_path, "rb") as zipped:
+        assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
+    assert arm_mentions(members(job.file_path), world["trial"].protocol)  # the detector sees arms
+
+
+def test_nothing_is_silently_dropped(world):
+    job = services.create_export(world["trial"], world["dsmb"], unblinded=False, now=NOW)
+    assert job.manifest["counts"]["forms"] == 13 and job.manifest["counts"]["adverse_events"] == 2
+    assert {(e["what"], e["count"], e["why"].split(" ")[0]) for e in job.manifest["excluded"]} == {
+        ("forms", 1, "deleted"), ("forms", 1, "draft"), ("adverse_events", 1, "deleted"),
+        ("adverse_events", 1, "draft")}
+
+
+def test_drafts_are_included_on_request_and_flagged(world):
+    job = services.create_export(world["trial"], world["dsmb"], include_drafts=True, now=NOW)
+    counts = job.manifest["counts"]
+    assert (counts["forms"], counts["forms_draft_included"], counts["adverse_events"]) == (14, 1, 3)
+    assert [e["why"].split(" ")[0] for e in job.manifest["excluded"]] == ["deleted", "deleted"]
+    data = services.export_data(world["trial"], world["dsmb"], unblinded=False, include_drafts=True)
+    assert [f.status for f in data.forms].count("draft") == 1
+
+
+@pytest.mark.parametrize("role", ["data_manager", "sponsor_admin", "monitor", "dsmb_statistician"])
+def test_a_blinded_export_names_no_arm_in_any_file(world, make_user, role):
+    user = make_user(role, world["trial"])
+    job = services.create_export(world["trial"], user, now=NOW)
+    assert job.status == "done" and not job.unblinded
+    files = members(job.file_path)
+    assert arm_mentions(files, world["trial"].protocol) == []
+    assert arm_mentions({"manifest (job row)": json.dumps(job.manifest).encode()}, world["trial"].protocol) == []
+    participants = pd.read_csv(io.BytesIO(files["data/participants.csv"]), dtype=str)
+    assert participants["arm"].isna().all()
+    assert all(s.arm_id is None for s in services.export_data(world["trial"], user, unblinded=False).subjects)
+    assert job.file_path.endswith("-blinded.zip")
+
+
+@pytest.mark.parametrize("role", ["data_manager", "sponsor_admin", "monitor"])
+def test_a_blinded_role_cannot_ask_for_unblinded_and_nothing_is_written(world, make_user, role):
+    user = make_user(role, world["trial"])
+    events = AuditEvent.objects.count()
+    with pytest.raises(services.ExportDenied, match="blinded"):
+        services.create_export(world["trial"], user, unblinded=True, now=NOW)
+    with pytest.raises(services.ExportDenied):
+        services.export_data(world["trial"], user, unblinded=True)
+    assert ExportJob.objects.count() == 0 and AuditEvent.objects.count() == events
+
+
+@pytest.mark.parametrize("role", ["coordinator", "investigator", "blinded_assessor", "unblinded_pharmacist"])
+def test_site_staff_and_the_pharmacist_export_nothing(world, make_user, role):
+    user = make_user(role, world["trial"], world["site"])
+    for unblinded in (False, True):
+        with pytest.raises(services.ExportDenied):
+            services.create_export(world["trial"], user, unblinded=unblinded, now=NOW)
+
+
+def test_an_unknown_format_is_refused_by_name(world):
+    with pytest.raises(services.ExportProblem, match="xlsx") as caught:
+        services.create_export(world["trial"], world["dsmb"], formats=["odm", "xlsx"], now=NOW)
+    assert caught.value.field == "formats"
+
+
+def test_the_export_is_audited_and_restricted_when_unblinded(world, make_user):
+    from trialkit.server.audit.service import verify_chain
+
+    manager = make_user("data_manager", world["trial"])
+    blinded = services.create_export(world["trial"], manager, formats=["csv"], now=NOW)
+    unblinded = services.create_export(world["trial"], world["dsmb"], unblinded=True, formats=["odm"], now=NOW)
+    events = list(AuditEvent.objects.filter(object_type="export").order_by("seq"))
+    assert [(e.action, e.actor, e.object_id, e.restricted) for e in events] == [
+        ("export_request", manager.username, str(blinded.pk), False),
+        ("export_done", manager.username, str(blinded.pk), False),
+        ("export_request", "dora", str(unblinded.pk), True),
+        ("export_done", "dora", str(unblinded.pk), True),
+    ]
+    assert events[0].after == {"formats": ["csv"], "unblinded": False, "include_drafts": False, "role": "data_manager"}
+    assert events[3].after["sha256"] == unblinded.sha256
+    assert verify_chain()[1] is None
+
+
+def test_only_the_chosen_formats_are_written(world):
+    job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm"], now=NOW)
+    assert sorted(members(job.file_path)) == ["manifest.json", *sorted(f"sdtm/{d}.xpt" for d in SDTM)]

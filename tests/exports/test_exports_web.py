@@ -1,0 +1,148 @@
+"""Export pages and API: who sees what, downloads by role, progress polled until done."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from conftest import NOW, build_world
+from exports_checks import arm_mentions, members
+from trialkit.server.audit.models import AuditEvent
+from trialkit.server.exports import services
+from trialkit.server.exports.models import ExportJob
+
+NCT = "NCT04590118"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["coordinator", "investigator", "blinded_assessor", "unblinded_pharmacist"])
+def test_site_staff_get_403_on_every_export_page(client, world, make_user, role):
+    job = services.create_export(world["trial"], world["dsmb"], now=NOW)
+    client.force_login(make_user(role, world["trial"], world["site"]))
+    for url in (f"/exports/{NCT}/", f"/exports/{NCT}/jobs/{job.pk}/progress/", f"/exports/{NCT}/jobs/{job.pk}/download/",
+                f"/api/exports/{NCT}/jobs", f"/api/exports/{NCT}/jobs/{job.pk}",
+                f"/api/exports/{NCT}/jobs/{job.pk}/download"):
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/exports/{NCT}/start/", {"formats": ["csv"]}).status_code == 403
+    assert client.post(f"/api/exports/{NCT}/jobs", {}, content_type="application/json").status_code == 403
+
+
+@pytest.mark.django_db
+def test_the_unblinded_option_is_shown_to_the_statistician_only(client, world, make_user):
+    for user, shown in ((world["dsmb"], True), (make_user("data_manager", world["trial"]), False),
+                        (make_user("sponsor_admin", world["trial"]), False), (make_user("monitor", world["trial"]), False)):
+        client.force_login(user)
+        page = client.get(f"/exports/{NCT}/").content.decode()
+        assert 'name="formats" value="sdtm"' in page
+        assert ('name="unblinded"' in page) is shown
+
+
+@pytest.mark.django_db
+def test_a_blinded_role_can_never_download_an_unblinded_export(client, world, make_user):
+    job = services.create_export(world["trial"], world["dsmb"], unblinded=True, now=NOW)
+    for role in ("data_manager", "sponsor_admin", "monitor"):
+        client.force_login(make_user(role, world["trial"]))
+        page = client.get(f"/exports/{NCT}/").content.decode()
+        assert f"/jobs/{job.pk}/download/" not in page and "Unblinded" in page
+        assert client.get(f"/exports/{NCT}/jobs/{job.pk}/download/").status_code == 403
+        response = client.get(f"/api/exports/{NCT}/jobs/{job.pk}/download")
+        assert response.status_code == 403 and b"PK" not in response.content[:2]
+        assert client.get(f"/api/exports/{NCT}/jobs/{job.pk}").json()["download_url"] is None
+        # An unblinded statistician who also holds a blinded role is blinded (roles.py).
+    both = make_user("dsmb_statistician", world["trial"], username="two-hats")
+    from trialkit.server.accounts.models import Membership
+
+    Membership.objects.create(user=both, trial=world["trial"], role="data_manager")
+    client.force_login(both)
+    assert client.get(f"/exports/{NCT}/jobs/{job.pk}/download/").status_code == 403
+    assert not AuditEvent.objects.filter(action="export_download").exists()
+
+
+@pytest.mark.django_db
+def test_downloads_are_for_the_requesters_role_and_audited(client, world, make_user):
+    first = make_user("data_manager", world["trial"])
+    job = services.create_export(world["trial"], first, now=NOW)
+    client.force_login(make_user("monitor", world["trial"]))
+    assert client.get(f"/exports/{NCT}/jobs/{job.pk}/download/").status_code == 403
+    colleague = make_user("data_manager", world["trial"])
+    client.force_login(colleague)
+    response = client.get(f"/exports/{NCT}/jobs/{job.pk}/download/")
+    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
+    body = b"".join(response.streaming_content)
+    import hashlib
+
+    assert hashlib.sha256(body).hexdigest() == job.sha256
+    event = AuditEvent.objects.get(action="export_download")
+    assert (event.actor, event.object_id, event.restricted) == (colleague.username, str(job.pk), False)
+
+
+@pytest.mark.django_db
+def test_a_running_job_polls_every_second_and_a_done_job_stops(client, world, make_user):
+    manager = make_user("data_manager", world["trial"])
+    client.force_login(manager)
+    queued = services.request_export(world["trial"], manager, formats=["csv"], now=NOW)
+    fragment = client.get(f"/exports/{NCT}/jobs/{queued.pk}/progress/").content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and f'hx-get="/exports/{NCT}/jobs/{queued.pk}/progress/"' in fragment
+    assert 'aria-valuenow="0"' in fragment
+    services.run_export(queued.pk, now=NOW)
+    fragment = client.get(f"/exports/{NCT}/jobs/{queued.pk}/progress/").content.decode()
+    assert "hx-trigger" not in fragment and f"/jobs/{queued.pk}/download/" in fragment
+
+
+@pytest.mark.django_db
+def test_a_bad_form_names_the_problem(client, world, make_user):
+    client.force_login(make_user("data_manager", world["trial"]))
+    response = client.post(f"/exports/{NCT}/start/", {})
+    assert response.status_code == 400 and "choose at least one format" in response.content.decode()
+    response = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["pdf"]}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "formats"
+    response = client.post(f"/api/exports/{NCT}/jobs", {"unblinded": True}, content_type="application/json")
+    assert response.status_code == 403
+    assert ExportJob.objects.count() == 0
+
+
+def _poll(client, url, key="progress"):
+    """Follow a job the way the page does, once every 20 ms, until it finishes; the progress seen."""
+    seen = []
+    for _ in range(1500):
+        body = client.get(url).json()
+        seen.append(body[key])
+        if body["status"] in ("done", "failed"):
+            return seen, body
+        time.sleep(0.02)
+    raise AssertionError(f"the export did not finish; progress seen {seen[-5:]}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_page_starts_a_background_export_that_reaches_100(client, trials, make_user):
+    world = build_world(trials, make_user)
+    manager = make_user("data_manager", world["trial"])
+    client.force_login(manager)
+    response = client.post(f"/exports/{NCT}/start/", {"formats": ["odm", "sdtm", "csv"]})
+    assert response.status_code == 302 and response["Location"] == f"/exports/{NCT}/"
+    job = ExportJob.objects.get()
+    seen, body = _poll(client, f"/api/exports/{NCT}/jobs/{job.pk}")
+    assert services.wait_for(job.pk)
+    assert body["status"] == "done" and seen[-1] == 100 and seen == sorted(seen)
+    page = client.get(f"/exports/{NCT}/").content.decode()
+    assert f"/exports/{NCT}/jobs/{job.pk}/download/" in page and "hx-trigger" not in page
+    job.refresh_from_db()
+    assert arm_mentions(members(job.file_path), world["trial"].protocol) == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_api_runs_an_unblinded_export_for_the_statistician(client, trials, make_user):
+    world = build_world(trials, make_user)
+    client.force_login(world["dsmb"])
+    response = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["sdtm"], "unblinded": True},
+                           content_type="application/json")
+    assert response.status_code == 202 and response.json()["unblinded"] is True
+    job_id = response.json()["id"]
+    _seen, body = _poll(client, f"/api/exports/{NCT}/jobs/{job_id}")
+    assert services.wait_for(job_id)
+    assert body["status"] == "done" and body["progress"] == 100
+    download = client.get(body["download_url"])
+    assert download.status_code == 200
+    assert AuditEvent.objects.get(action="export_download").restricted is True
