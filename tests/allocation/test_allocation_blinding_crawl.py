@@ -11,8 +11,10 @@ randomization and kit numbers, primary keys).
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -38,6 +40,10 @@ FORBIDDEN_JSON_KEYS = {"arm", "arm_id", "arm_label", "dose_level", "dose_label",
 
 
 # ------------------------------------------------------------------ the world
+
+@pytest.fixture(autouse=True)
+def _exports_in_tmp(settings, tmp_path):
+    settings.DATA_DIR = tmp_path  # the world's data exports are written under DATA_DIR/exports
 
 def _world(trials, make_user, enroll):
     """Both trials: participants of both arms randomized, dosed and given at site 01; some only
@@ -91,6 +97,13 @@ def _world(trials, make_user, enroll):
             site = trial.sites.order_by("code").first() if role in SITE_ROLES else None
             Membership.objects.create(user=user, trial=trial, site=site, role=role)
         world["users"][role] = user
+    # Data exports: a blinded one by a data manager (downloadable by the crawling data manager, so
+    # its files are scanned) and an unblinded one by the statistician (refused to every blinded role).
+    from trialkit.server.exports.services import create_export
+
+    for trial in trials.values():
+        create_export(trial, make_user("data_manager", trial), now=NOW)
+        create_export(trial, make_user("dsmb_statistician", trial), unblinded=True, now=NOW)
     # The sponsor administrator crawling was a member when the notice went out? Give one too.
     ixcell = trials["NCT07197606"]
     Notification.objects.create(trial=ixcell, recipient=world["users"]["sponsor_admin"], recipient_role="sponsor_admin",
@@ -147,9 +160,18 @@ def _json_leaks(value, exact, path="$"):
         yield f"value {path} = {value!r}"
 
 
+def _body(response) -> bytes:
+    """The response's bytes; a zip download is read member by member (compressed bytes hide words)."""
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    if response.headers.get("Content-Type") == "application/zip" and response.status_code == 200:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            return b"\n".join(archive.read(info) for info in archive.infolist())
+    return content
+
+
 def _leaks(url, response, forbidden, world):
     labels, tokens, exact = forbidden
-    body = html.unescape(response.content.decode("utf-8", "replace"))
+    body = html.unescape(_body(response).decode("utf-8", "replace"))
     headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
     found = []
     public = url.startswith(PUBLIC_REGISTRY_PREFIX)
@@ -211,6 +233,10 @@ def _contexts(world):
         contexts.append({"nct_id": trial.nct_id, "site_code": trial.sites.first().code})
     for n in Notification.objects.all():
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
+    from trialkit.server.exports.models import ExportJob
+
+    for job in ExportJob.objects.select_related("trial"):
+        contexts.append({"nct_id": job.trial.nct_id, "job_id": job.pk})
     return contexts
 
 
@@ -284,7 +310,7 @@ def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user,
     assert "/allocation/<nct_id>/participants/<participant_number>/" in routes
     assert "/api/allocation/<nct_id>/randomized" in routes
 
-    leaks, crawled, unavailable = [], 0, []
+    leaks, crawled, unavailable, downloads = [], 0, [], 0
     pair_numbers = {p.participant_number for pair in world["pairs"].values() for p in pair}
     by_route_and_participant = {}
     for template in routes:
@@ -299,11 +325,15 @@ def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user,
                 continue
             crawled += 1
             assert response.status_code < 500, (url, response.status_code)
+            if response.status_code == 200 and response.headers.get("Content-Type") == "application/zip":
+                downloads += 1
             leaks += [f"{url}: {leak}" for leak in _leaks(url, response, forbidden, world)]
             if participant is not None and participant.participant_number in pair_numbers:
                 by_route_and_participant[(template, participant.participant_number)] = (response, participant)
     assert leaks == []
     assert crawled > 40
+    # The data manager downloads the blinded exports (page and API, both trials); their files were scanned.
+    assert downloads == (4 if role == "data_manager" else 0)
 
     # Two participants of different arms, same site, same weight and times: same pages.
     compared = 0
@@ -353,3 +383,11 @@ def test_the_crawl_finds_arms_where_they_are_shown(client, trials, make_user, en
     client.force_login(make_user("dsmb_statistician", trial))
     url = f"/api/allocation/{trial.nct_id}/list"
     assert any(leak.startswith("key") for leak in _leaks(url, client.get(url), forbidden, world))
+    # The statistician's unblinded export: the files inside the zip are read and the arms found.
+    from trialkit.server.exports.models import ExportJob
+
+    statistician = ExportJob.objects.get(trial=trial, unblinded=True).requested_by
+    client.force_login(statistician)
+    job = ExportJob.objects.get(trial=trial, unblinded=True)
+    url = f"/exports/{trial.nct_id}/jobs/{job.pk}/download/"
+    assert any("token" in leak for leak in _leaks(url, client.get(url), forbidden, world))
