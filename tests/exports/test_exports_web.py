@@ -100,6 +100,7 @@ def test_a_bad_form_names_the_problem(client, world, make_user):
     assert response.json()["errors"][0]["field"] == "formats"
     response = client.post(f"/api/exports/{NCT}/jobs", {"unblinded": True}, content_type="application/json")
     assert response.status_code == 403
+    assert client.post(f"/exports/{NCT}/start/", {"formats": ["csv"], "unblinded": "1"}).status_code == 403
     assert ExportJob.objects.count() == 0
 
 
