@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
@@ -49,7 +50,7 @@ def test_a_blinded_role_can_never_download_an_unblinded_export(client, world, ma
         response = client.get(f"/api/exports/{NCT}/jobs/{job.pk}/download")
         assert response.status_code == 403 and b"PK" not in response.content[:2]
         assert client.get(f"/api/exports/{NCT}/jobs/{job.pk}").json()["download_url"] is None
-        # An unblinded statistician who also holds a blinded role is blinded (roles.py).
+    # A statistician who also holds a blinded role is blinded (accounts/access.py).
     both = make_user("dsmb_statistician", world["trial"], username="two-hats")
     from trialkit.server.accounts.models import Membership
 
@@ -70,8 +71,6 @@ def test_downloads_are_for_the_requesters_role_and_audited(client, world, make_u
     response = client.get(f"/exports/{NCT}/jobs/{job.pk}/download/")
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     body = b"".join(response.streaming_content)
-    import hashlib
-
     assert hashlib.sha256(body).hexdigest() == job.sha256
     event = AuditEvent.objects.get(action="export_download")
     assert (event.actor, event.object_id, event.restricted) == (colleague.username, str(job.pk), False)

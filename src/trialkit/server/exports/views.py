@@ -5,7 +5,6 @@ Blinded roles never see the unblinded option, and every download is checked by t
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,7 +21,7 @@ def _trial(request, nct_id: str):
 
 
 def _job(request, nct_id: str, job_id: int):
-    trial, access = _trial(request, nct_id)
+    trial, _access = _trial(request, nct_id)
     job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
     return trial, job
 
