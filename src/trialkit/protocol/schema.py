@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trialkit.eligibility.rules import Rule
+
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 NctId = Annotated[str, Field(pattern=r"^NCT\d{8}$")]
 Assumption = Annotated[
@@ -244,7 +246,7 @@ class Criterion(Model):
     id: Slug = Field(description="Stable id; screening records and attestations refer to it.")
     type: Literal["inclusion", "exclusion"]
     text: str = Field(min_length=1, description="The registry's text, verbatim.")
-    rule: Any | None = Field(
+    rule: Rule | None = Field(
         None,
         description="A computable rule over the screening facts (see docs/eligibility.md); "
         "None means the investigator attests to it.",

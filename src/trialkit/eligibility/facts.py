@@ -1,0 +1,180 @@
+"""The screening facts record: what a coordinator enters about one candidate.
+
+Every key is optional, because screening fills a record step by step; a rule that needs a fact that is
+absent evaluates to ``unknown``, never to ``pass``. Two kinds of absence differ on purpose:
+
+- a list that is absent (``conditions``, ``medications``, ``allergies``) means "not asked yet";
+- a list that is present, even empty, is the answer "these are all there are", so a history
+  exclusion whose condition is not in it is cleared.
+
+See docs/eligibility.md for the record with examples.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trialkit.eligibility import measures
+
+Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
+
+
+class FactsModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stroke(FactsModel):
+    type: Literal["ischemic", "hemorrhagic"] | None = Field(None, description="The index (qualifying) stroke.")
+    territory: Literal["anterior", "posterior"] | None = Field(
+        None, description="Arterial circulation of the index stroke."
+    )
+    onset_date: date | None = Field(None, description="Day of onset (or last known well); day 0.")
+
+
+class LabValue(FactsModel):
+    value: int | float = Field(ge=0)
+    unit: str = Field(min_length=1, description="Unit of value, e.g. 'g/dL', 'g/L', '10^9/L', 'U/L'.")
+    uln: int | float | None = Field(None, gt=0, description="The reporting laboratory's upper limit of normal.")
+    uln_unit: str | None = Field(None, description="Unit of uln when it differs from unit.")
+
+
+class Condition(FactsModel):
+    name: Name = Field(description="e.g. epilepsy, cancer, myocardial_infarction (see docs/eligibility.md).")
+    date: dt.date | None = Field(None, description="Date of diagnosis or of the event; needed by dated rules.")
+
+
+class Medication(FactsModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str = Field(min_length=1)
+    drug_class: Name | None = Field(None, alias="class", description="e.g. antiplatelet, anticoagulant, statin.")
+
+
+class Attestation(FactsModel):
+    """An investigator's answer to a criterion: does the criterion's statement hold for the patient?"""
+
+    answer: bool = Field(description="True: the criterion's statement holds for the patient (as written).")
+    by: str | None = Field(None, description="Who attests.")
+    at: date | datetime | None = Field(None, description="When.")
+
+
+class ScreeningFacts(FactsModel):
+    id: str | None = Field(None, description="Screening number or another identifier of the record.")
+    screening_date: date | None = Field(None, description="The day the facts describe; today if absent.")
+    birth_date: date | None = None
+    age: int | None = Field(None, ge=0, le=130, description="Age in completed years; birth_date wins if both.")
+    sex: Literal["female", "male"] | None = None
+    stroke: Stroke | None = None
+    nihss: dict[str, int | Literal["UN"]] | None = Field(
+        None, description="NIHSS item code (1a, 1b, 1c, 2, ... 11) to score or 'UN' (untestable)."
+    )
+    premorbid_mrs: int | None = Field(None, ge=0, le=5, description="Modified Rankin Scale before the stroke.")
+    labs: dict[Name, LabValue] | None = None
+    serology: dict[Name, Literal["positive", "negative"]] | None = Field(
+        None, description="hbsag, hbeag, anti_hbe, anti_hbc, hcv, hiv, rpr, ..."
+    )
+    conditions: list[Condition] | None = Field(None, description="Medical history; [] means none of them.")
+    allergies: list[Name] | None = Field(None, description="Allergens, e.g. bovine, porcine; [] means none.")
+    medications: list[Medication] | None = Field(None, description="Current medications; [] means none.")
+    pregnant: bool | None = None
+    lactating: bool | None = None
+    attestations: dict[str, bool | Attestation] = Field(
+        default_factory=dict,
+        description="Criterion id -> true/false (or {answer, by, at}): true when the criterion's "
+        "statement holds for the patient, for inclusion and exclusion criteria alike.",
+    )
+
+    @field_validator("nihss")
+    @classmethod
+    def _nihss_items_allowed(cls, values: dict[str, int | str] | None) -> dict[str, int | str] | None:
+        if values is None:
+            return values
+        problems = measures.nihss_problems(values)
+        if problems:
+            raise ValueError("; ".join(f"item {item}: {message}" for item, message in problems))
+        return values
+
+    @field_validator("labs")
+    @classmethod
+    def _lab_units_known(cls, labs: dict[str, LabValue] | None) -> dict[str, LabValue] | None:
+        for analyte, lab in (labs or {}).items():
+            for unit in filter(None, (lab.unit, lab.uln_unit)):
+                problem = measures.check_lab_unit(analyte, unit)
+                if problem:
+                    raise ValueError(f"{analyte}: {problem}")
+        return labs
+
+    @model_validator(mode="after")
+    def _dates_consistent(self) -> ScreeningFacts:
+        when = self.screening_date
+        if self.birth_date and when and self.birth_date > when:
+            raise ValueError(f"birth_date {self.birth_date} is after screening_date {when}")
+        if self.birth_date and self.age is not None and when:
+            computed = completed_years(self.birth_date, when)
+            if computed != self.age:
+                raise ValueError(f"age {self.age} disagrees with birth_date {self.birth_date} (age {computed})")
+        onset = self.stroke.onset_date if self.stroke else None
+        if onset and when and onset > when:
+            raise ValueError(f"stroke.onset_date {onset} is after screening_date {when}")
+        return self
+
+    def attestation(self, criterion_id: str) -> Attestation | None:
+        value = self.attestations.get(criterion_id)
+        if value is None or isinstance(value, Attestation):
+            return value
+        return Attestation(answer=value)
+
+
+def completed_years(born: date, on: date) -> int:
+    """Age in completed years: a person is 70 until the day before the 71st birthday."""
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class FactsError(ValueError):
+    """A facts record that cannot be read; ``errors`` lists (field path, message) pairs."""
+
+    def __init__(self, errors: list[tuple[str, str]], record_id: str | None = None):
+        self.errors = errors
+        self.record_id = record_id
+        where = f"record {record_id}: " if record_id else ""
+        super().__init__(where + "; ".join(f"{path or '(record)'}: {msg}" for path, msg in errors))
+
+
+def parse_facts(data: dict[str, Any] | ScreeningFacts) -> ScreeningFacts:
+    """Validate a facts record; raise FactsError naming each bad field (e.g. ``labs.ast.unit``)."""
+    if isinstance(data, ScreeningFacts):
+        return data
+    record_id = data.get("id") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise FactsError([("", f"a facts record must be a JSON object, got {type(data).__name__}")])
+    try:
+        return ScreeningFacts.model_validate(data)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors(include_url=False):
+            loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
+            # pydantic names union members in the location (e.g. "int", "literal['UN']"); drop them.
+            loc = [part for part in loc if not _is_union_tag(part)]
+            message = err["msg"].removeprefix("Value error, ")
+            errors.append((".".join(loc), message))
+        raise FactsError(_dedupe(errors), str(record_id) if record_id is not None else None) from exc
+
+
+def _is_union_tag(part: str) -> bool:
+    return part in {"int", "bool", "str", "float", "Attestation"} or part.startswith("literal[")
+
+
+def _dedupe(errors: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    seen: dict[str, str] = {}
+    for path, message in errors:
+        seen.setdefault(path, message)
+    return list(seen.items())
+
+
+def facts_schema() -> dict[str, Any]:
+    """The JSON schema of the screening facts record (for docs and the web API)."""
+    return ScreeningFacts.model_json_schema(by_alias=True)

@@ -1,0 +1,125 @@
+"""The measurements eligibility rules read: NIHSS items and totals, laboratory values and units.
+
+Scoring and unit conversion belong to ``trialkit.instruments``; this module is the one place where
+eligibility calls it, so the rule evaluator speaks only of "a total", "a value in this unit" and "a
+multiple of the upper limit of normal".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+try:
+    from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument
+    from trialkit.instruments.labs import ANALYTES, LabUnitError, convert, uln_multiple
+except ModuleNotFoundError:  # pragma: no cover - until trialkit.instruments lands
+    from trialkit.eligibility._instruments_stub import (  # type: ignore[assignment]
+        ANALYTES,
+        ANTITHROMBOTIC_CLASSES,
+        InstrumentError,
+        LabUnitError,
+        convert,
+        get_instrument,
+        uln_multiple,
+    )
+
+__all__ = [
+    "ANTITHROMBOTIC_CLASSES",
+    "LabUnitError",
+    "NihssPartial",
+    "analyte_names",
+    "check_lab_unit",
+    "lab_in_unit",
+    "lab_uln_multiple",
+    "nihss_item_bounds",
+    "nihss_items",
+    "nihss_partial",
+    "nihss_problems",
+]
+
+UNTESTABLE = "UN"
+
+
+def nihss_items() -> list[str]:
+    """The NIHSS item codes in form order (1a, 1b, 1c, 2, ... 11)."""
+    return list(_nihss_bounds())
+
+
+def nihss_item_bounds(item: str) -> tuple[int, int]:
+    return _nihss_bounds()[item]
+
+
+def nihss_problems(values: dict[str, int | str]) -> list[tuple[str, str]]:
+    """(item, message) for each entered NIHSS value the scale does not allow; missing items are fine."""
+    errors = get_instrument("nihss").validate(values, partial=True)
+    return [(str(err.item), err.message) for err in errors]
+
+
+@dataclass(frozen=True)
+class NihssPartial:
+    """What the entered items say about the NIHSS total."""
+
+    total: int | None  # the scored total once every item is entered
+    known_sum: int  # sum of the numeric items entered so far
+    missing: list[str]  # items not yet entered
+    highest_possible: int  # known_sum plus the maximum of every missing item
+
+
+def nihss_partial(values: dict[str, int | str]) -> NihssPartial:
+    bounds = _nihss_bounds()
+    missing = [item for item in bounds if item not in values]
+    # "UN" (untestable) is never added to the total (NINDS NIH Stroke Scale instructions).
+    known_sum = sum(v for v in values.values() if isinstance(v, int) and not isinstance(v, bool))
+    highest = known_sum + sum(bounds[item][1] for item in missing)
+    total = None
+    if not missing:
+        total = int(get_instrument("nihss").score(values).total)
+    return NihssPartial(total, known_sum, missing, highest)
+
+
+def analyte_names() -> list[str]:
+    return sorted(ANALYTES)
+
+
+def check_lab_unit(analyte: str, unit: str) -> str | None:
+    """None if ``unit`` is a unit of ``analyte``, else a message saying why not."""
+    if analyte not in ANALYTES:
+        return f"unknown analyte {analyte!r}; known: {', '.join(analyte_names())}"
+    try:
+        convert(analyte, 1.0, unit, unit)
+    except LabUnitError as exc:
+        return str(exc)
+    return None
+
+
+def lab_in_unit(analyte: str, value: float, unit: str, target_unit: str) -> float:
+    return float(convert(analyte, value, unit, target_unit))
+
+
+def lab_uln_multiple(analyte: str, value: float, unit: str, uln: float, uln_unit: str | None) -> float:
+    return float(uln_multiple(analyte, value, unit, uln, uln_unit=uln_unit))
+
+
+_BOUNDS: dict[str, tuple[int, int]] | None = None
+
+
+def _nihss_bounds() -> dict[str, tuple[int, int]]:
+    global _BOUNDS
+    if _BOUNDS is None:
+        _BOUNDS = _read_nihss_bounds()
+    return _BOUNDS
+
+
+# Item ranges of the NIHSS (Brott et al. 1989; NINDS NIH Stroke Scale booklet): 15 items, 0-42.
+NIHSS_ITEM_BOUNDS = {
+    "1a": (0, 3), "1b": (0, 2), "1c": (0, 2), "2": (0, 2), "3": (0, 3), "4": (0, 3),
+    "5a": (0, 4), "5b": (0, 4), "6a": (0, 4), "6b": (0, 4), "7": (0, 2), "8": (0, 2),
+    "9": (0, 3), "10": (0, 2), "11": (0, 2),
+}
+
+
+def _read_nihss_bounds() -> dict[str, tuple[int, int]]:
+    return dict(NIHSS_ITEM_BOUNDS)
+
+
+__all__ += ["InstrumentError", "UNTESTABLE"]
