@@ -1,0 +1,126 @@
+"""``trialkit allocation``: generate the concealed list (statistician) and check its balance."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+
+import typer
+
+from trialkit.cli.output import Format, emit, fail
+from trialkit.protocol import ProtocolError, load_protocol
+from trialkit.randomization import StratumError, balance_report, generate_list
+from trialkit.randomization.balance import BalanceReport
+from trialkit.randomization.permuted_blocks import SLOT_FIELDS, AllocationList
+
+allocation_app = typer.Typer(
+    help="Concealed allocation lists: generate (unblinded statistician only) and check balance.",
+    no_args_is_help=True,
+)
+
+
+class ListFormat(str, enum.Enum):
+    json = "json"
+    csv = "csv"
+    text = "text"
+
+
+def _load_list(protocol_ref: str, seed: int, n: int | None, fmt: str) -> AllocationList:
+    try:
+        protocol = load_protocol(protocol_ref)
+    except ProtocolError as exc:
+        fail(f"--protocol: {exc}", fmt=Format.json if fmt == "json" else Format.text)
+    if n is not None and n <= 0:
+        fail(f"--n must be a positive number of slots per stratum, got {n}", fmt=Format.json if fmt == "json" else Format.text)
+    try:
+        return generate_list(protocol, seed, n=n)
+    except (ValueError, StratumError) as exc:
+        fail(f"randomization: {exc}", fmt=Format.json if fmt == "json" else Format.text)
+
+
+def _slots_csv(allocation_list: AllocationList) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=SLOT_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for slot in allocation_list.slots:
+        writer.writerow(slot.as_dict())
+    return buffer.getvalue().rstrip("\n")
+
+
+def _slots_text(allocation_list: AllocationList) -> str:
+    head = (
+        f"Allocation list {allocation_list.protocol_id}, seed {allocation_list.seed}: "
+        f"{len(allocation_list.slots)} slots in {len(allocation_list.strata)} strata. "
+        "UNBLINDED: for the trial statistician only."
+    )
+    rows = [("rand. no.", "kit", "stratum", "block", "arm", "dose level")]
+    rows += [
+        (s.randomization_number, s.kit_number, s.stratum, f"{s.block_no} ({s.block_size})", s.arm_id, s.dose_level or "")
+        for s in allocation_list.slots
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([head, "", *lines])
+
+
+@allocation_app.command("generate")
+def generate(
+    protocol: str = typer.Option(..., "--protocol", help="NCT id (from the protocol directory) or a protocol file."),
+    seed: int = typer.Option(..., "--seed", help="Seed; the same seed always gives the same list."),
+    n: int | None = typer.Option(
+        None, "--n", help="Slots per stratum (default: the cohort size, else the planned enrollment)."
+    ),
+    fmt: ListFormat = typer.Option(ListFormat.json, "--format", help="json, csv or text."),
+) -> None:
+    """Print the concealed allocation list (arm, dose level and kit for every slot)."""
+    allocation_list = _load_list(protocol, seed, n, fmt.value)
+    if fmt is ListFormat.csv:
+        typer.echo(_slots_csv(allocation_list))
+    else:
+        emit(allocation_list.as_dict(), fmt.value, lambda _: _slots_text(allocation_list))
+
+
+def _report_text(report: BalanceReport) -> str:
+    ratio = ":".join(str(w) for w in report.ratio.values())
+    lines = [
+        f"Balance of {report.protocol_id}, seed {report.seed}: ratio {ratio} ({', '.join(report.ratio)}), "
+        f"block sizes {', '.join(map(str, report.block_sizes))}",
+        "Imbalance of arms a:b is n_a·w_b − n_b·w_a (0 when counts are in ratio); "
+        f"block bound {', '.join(f'{k} ≤ {v}' for k, v in report.bound.items())}.",
+        "",
+    ]
+    for s in report.strata:
+        counts = ", ".join(f"{arm} {c}" for arm, c in s.counts.items())
+        worst = ", ".join(f"{k} {v}" for k, v in s.max_prefix_imbalance.items())
+        final = ", ".join(f"{k} {v:+d}" for k, v in s.final_imbalance.items())
+        mark = "ok" if s.within_bound else "OUT OF BOUND"
+        lines.append(f"{s.stratum}: {counts}; final {final}; worst prefix {worst} [{mark}]")
+    overall = ", ".join(f"{arm} {c}" for arm, c in report.overall_counts.items())
+    lines += [
+        "",
+        f"Overall: {overall}",
+        f"Largest prefix imbalance: {report.max_imbalance}; every prefix within the block bound: "
+        f"{'yes' if report.within_bound else 'NO'}",
+    ]
+    return "\n".join(lines)
+
+
+@allocation_app.command("check")
+def check(
+    protocol: str = typer.Option(..., "--protocol", help="NCT id (from the protocol directory) or a protocol file."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the list to check."),
+    n: int | None = typer.Option(
+        None, "--n", help="Slots per stratum (default: the cohort size, else the planned enrollment)."
+    ),
+    fmt: Format = typer.Option(Format.text, "--format", help="json or text."),
+) -> None:
+    """Report per-stratum and overall counts per arm and whether every prefix stays within the block bound."""
+    report = balance_report(_load_list(protocol, seed, n, fmt.value))
+    emit(report.as_dict(), fmt, lambda _: _report_text(report))
+    if not report.within_bound:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(allocation_app, name="allocation")

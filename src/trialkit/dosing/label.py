@@ -1,0 +1,84 @@
+"""The blinded infusion label: the same words and layout whatever the arm.
+
+It carries what the bedside needs (trial, randomization and kit numbers, weight, volume, route,
+preparation and use-by times) and nothing that differs between arms: no arm, no dose level, no
+cell count, no product name. The mandatory statement follows the EU clinical-trials labelling
+rules (Regulation (EU) No 536/2014, Annex VI: "For clinical trial use only").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_UP
+
+from trialkit.dosing.preparation import (
+    WEIGHT_STEP,
+    DosePreparation,
+    DosingError,
+    _decimal,
+    _round_volume,
+    infusion_plan,
+    validated_weight,
+)
+from trialkit.protocol.schema import Protocol
+
+LABEL_WIDTH = 48
+BLANK = "________________"
+
+
+def _line(name: str, value: str) -> str:
+    return f"{name + ':':<20}{value}"
+
+
+def blinded_label(
+    protocol: Protocol,
+    randomization_number: str,
+    kit_number: str,
+    weight_kg: object,
+    *,
+    preparation: DosePreparation | None = None,
+    participant_id: str | None = None,
+    prepared_at: datetime | None = None,
+    prepared_by: str | None = None,
+    use_by: datetime | None = None,
+) -> str:
+    """The label text. ``preparation`` (optional) is checked against the label: a preparation
+    whose final volume or weight differs from what every arm would get would unblind, so it is
+    refused rather than printed."""
+    ml_per_kg, weight_range, route = infusion_plan(protocol)
+    weight = validated_weight(weight_kg, weight_range)
+    if ml_per_kg is None:
+        raise DosingError("dose.infusion_volume_ml_per_kg", "a blinded label needs a final infusion volume per kg")
+    volume = _round_volume(_decimal(ml_per_kg) * weight)
+    if preparation is not None:
+        if preparation.protocol_id != protocol.id:
+            raise DosingError("preparation", f"is for {preparation.protocol_id}, not {protocol.id}")
+        if _decimal(preparation.weight_kg) != weight or _decimal(preparation.final_volume_ml) != volume:
+            raise DosingError(
+                "preparation",
+                f"final volume {preparation.final_volume_ml} ml at {preparation.weight_kg} kg does not match "
+                f"the blinded volume {volume} ml at {weight} kg",
+            )
+    if not randomization_number or not kit_number:
+        raise DosingError("randomization_number", "the label needs the randomization number and the kit number")
+    trial = protocol.registry.acronym or protocol.id
+    rule_line = "=" * LABEL_WIDTH
+    lines = [
+        rule_line,
+        f"{trial} ({protocol.id})".center(LABEL_WIDTH).rstrip(),
+        "BLINDED INVESTIGATIONAL PRODUCT".center(LABEL_WIDTH).rstrip(),
+        "For clinical trial use only".center(LABEL_WIDTH).rstrip(),
+        rule_line,
+        _line("Sponsor", protocol.registry.sponsor),
+        _line("Randomization no.", randomization_number),
+        _line("Kit no.", kit_number),
+        _line("Participant", participant_id or BLANK),
+        _line("Weight", f"{weight.quantize(WEIGHT_STEP, rounding=ROUND_HALF_UP)} kg"),
+        _line("Infusion volume", f"{volume} ml ({ml_per_kg:g} ml/kg)"),
+        _line("Route", route),
+        _line("Prepared", prepared_at.strftime("%Y-%m-%d %H:%M") if prepared_at else BLANK),
+        _line("Prepared by", prepared_by or BLANK),
+        _line("Use by", use_by.strftime("%Y-%m-%d %H:%M") if use_by else BLANK),
+        rule_line,
+    ]
+    return "\n".join(lines) + "\n"

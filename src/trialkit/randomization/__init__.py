@@ -1,0 +1,59 @@
+"""Randomization: concealed permuted-block lists, stratification, dose cohorts and minimization.
+
+Pure functions over the protocol; the application stores the list or the minimization state,
+serializes allocations and decides who may see what.
+"""
+
+from trialkit.randomization.balance import (
+    BalanceReport,
+    balance_report,
+    block_bound,
+    convergence_guess_score,
+    exact_block_guess_rate,
+    max_prefix_imbalance,
+)
+from trialkit.randomization.minimization import MinimizationResult, Minimizer, marginal_imbalance
+from trialkit.randomization.permuted_blocks import (
+    AllocationList,
+    BlindedAllocation,
+    Candidate,
+    Slot,
+    allocate_next,
+    generate_list,
+    permuted_block_sequence,
+)
+from trialkit.randomization.strata import (
+    AllocationError,
+    StratumError,
+    all_strata,
+    current_cohort,
+    stratum_key,
+    stratum_levels,
+)
+from trialkit.randomization.stream import SeededStream
+
+__all__ = [
+    "AllocationError",
+    "AllocationList",
+    "BalanceReport",
+    "BlindedAllocation",
+    "Candidate",
+    "MinimizationResult",
+    "Minimizer",
+    "SeededStream",
+    "Slot",
+    "StratumError",
+    "all_strata",
+    "allocate_next",
+    "balance_report",
+    "block_bound",
+    "convergence_guess_score",
+    "current_cohort",
+    "exact_block_guess_rate",
+    "generate_list",
+    "marginal_imbalance",
+    "max_prefix_imbalance",
+    "permuted_block_sequence",
+    "stratum_key",
+    "stratum_levels",
+]
