@@ -11,6 +11,7 @@ from trialkit.protocol.loader import (
     protocol_files,
     validate_files,
 )
+from trialkit.protocol.page import TrialCard, TrialPage, render_html, render_text, trial_card, trial_page
 from trialkit.protocol.schema import Arm, Criterion, Protocol, Visit
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "Protocol",
     "ProtocolError",
     "ProtocolIssue",
+    "TrialCard",
+    "TrialPage",
     "Visit",
     "default_protocol_dir",
     "load_all",
@@ -26,5 +29,9 @@ __all__ = [
     "load_protocol_file",
     "parse_protocol",
     "protocol_files",
+    "render_html",
+    "render_text",
+    "trial_card",
+    "trial_page",
     "validate_files",
 ]

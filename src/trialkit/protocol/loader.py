@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from trialkit.protocol.schema import NCT_PATTERN, Protocol
+from trialkit.protocol.schema import NCT_PATTERN, LocatedError, Protocol
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,9 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
         issues = []
         for err in exc.errors(include_url=False):
             loc = tuple(err["loc"])
+            cause = (err.get("ctx") or {}).get("error")
+            if isinstance(cause, LocatedError):
+                loc += cause.loc
             message = err["msg"]
             if message.startswith("Value error, "):
                 message = message[len("Value error, ") :]

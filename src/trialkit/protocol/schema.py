@@ -33,6 +33,18 @@ Assumption = Annotated[
 ]
 
 
+class LocatedError(ValueError):
+    """A rule broken below the object being validated; ``loc`` points at the offending field.
+
+    Pydantic reports a validator's error at the validated object; the loader appends ``loc`` so
+    that messages name the exact field and line (``randomization.ratio.bogus``, not ``(top level)``).
+    """
+
+    def __init__(self, message: str, *loc: str | int):
+        super().__init__(message)
+        self.loc = loc
+
+
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
 
@@ -142,7 +154,7 @@ class Registry(Model):
     def _ages_ordered(self) -> Registry:
         lo, hi = self.minimum_age_years, self.maximum_age_years
         if lo is not None and hi is not None and lo > hi:
-            raise ValueError(f"minimum_age_years {lo} is greater than maximum_age_years {hi}")
+            raise LocatedError(f"minimum_age_years {lo} is greater than maximum_age_years {hi}", "minimum_age_years")
         return self
 
 
@@ -163,8 +175,9 @@ class Masking(Model):
         # ClinicalTrials.gov derives the masking level from the number of masked roles.
         expected = MASKING_COUNT[self.masking]
         if len(set(self.who_masked)) != expected:
-            raise ValueError(
-                f"masking {self.masking} needs {expected} masked roles, got {len(set(self.who_masked))}"
+            raise LocatedError(
+                f"masking {self.masking} needs {expected} masked roles, got {len(set(self.who_masked))}",
+                "who_masked",
             )
         return self
 
@@ -214,10 +227,8 @@ class DoseRule(Model):
     def _weight_range(self) -> DoseRule:
         lo, hi = self.weight_range_kg
         if not 0 < lo < hi:
-            raise ValueError(f"weight_range_kg must be two increasing positive numbers, got {lo}, {hi}")
-        ids = [level.id for level in self.levels]
-        if len(ids) != len(set(ids)):
-            raise ValueError(f"dose level ids must be unique, got {ids}")
+            raise LocatedError(f"weight_range_kg must be two increasing positive numbers, got {lo}, {hi}", "weight_range_kg")
+        _require_unique([level.id for level in self.levels], "dose level", "levels")
         return self
 
 
@@ -260,7 +271,7 @@ class Eligibility(Model):
     @field_validator("criteria")
     @classmethod
     def _unique_ids(cls, criteria: list[Criterion]) -> list[Criterion]:
-        _require_unique([c.id for c in criteria], "criterion")
+        _require_unique([c.id for c in criteria], "criterion")  # loc is relative to the criteria list
         return criteria
 
     @property
@@ -324,17 +335,20 @@ class Randomization(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> Randomization:
-        if any(weight <= 0 for weight in self.ratio.values()):
-            raise ValueError(f"every ratio weight must be a positive integer, got {self.ratio}")
+        for arm_id, weight in self.ratio.items():
+            if weight <= 0:
+                raise LocatedError(f"every ratio weight must be a positive integer, got {self.ratio}", "ratio", arm_id)
         total = sum(self.ratio.values())
-        for size in self.block_sizes:
+        for i, size in enumerate(self.block_sizes):
             if size <= 0 or size % total:
-                raise ValueError(f"block size {size} is not a positive multiple of the ratio total {total}")
+                raise LocatedError(
+                    f"block size {size} is not a positive multiple of the ratio total {total}", "block_sizes", i
+                )
         if self.method == "permuted_block" and not self.block_sizes:
-            raise ValueError("permuted_block needs at least one block size")
+            raise LocatedError("permuted_block needs at least one block size", "block_sizes")
         if self.method == "minimization" and self.minimization is None:
-            raise ValueError("minimization needs a 'minimization' section")
-        _require_unique([c.id for c in self.cohorts], "cohort")
+            raise LocatedError("minimization needs a 'minimization' section", "method")
+        _require_unique([c.id for c in self.cohorts], "cohort", "cohorts")
         return self
 
 
@@ -363,10 +377,11 @@ class Schedule(Model):
 
     @model_validator(mode="after")
     def _ordered(self) -> Schedule:
-        _require_unique([v.id for v in self.visits], "visit")
+        _require_unique([v.id for v in self.visits], "visit", "visits")
         days = [v.day for v in self.visits]
-        if days != sorted(days):
-            raise ValueError(f"visits must be listed in order of their day, got days {days}")
+        for i in range(1, len(days)):
+            if days[i] < days[i - 1]:
+                raise LocatedError(f"visits must be listed in order of their day, got days {days}", "visits", i, "day")
         return self
 
     def visit(self, visit_id: str) -> Visit:
@@ -459,55 +474,74 @@ class Protocol(Model):
     @model_validator(mode="after")
     def _cross_references(self) -> Protocol:
         arm_ids = [a.id for a in self.arms]
-        _require_unique(arm_ids, "arm")
+        _require_unique(arm_ids, "arm", "arms")
         intervention_ids = {i.id for i in self.registry.interventions}
-        for arm in self.arms:
-            for ref in arm.interventions:
+        for a, arm in enumerate(self.arms):
+            for r, ref in enumerate(arm.interventions):
                 if ref not in intervention_ids:
-                    raise ValueError(f"arm {arm.id!r} names intervention {ref!r}, which registry.interventions lacks")
+                    raise LocatedError(
+                        f"arm {arm.id!r} names intervention {ref!r}, which registry.interventions lacks",
+                        "arms", a, "interventions", r,
+                    )
         if set(self.randomization.ratio) != set(arm_ids):
-            raise ValueError(
+            unknown = [key for key in self.randomization.ratio if key not in arm_ids]
+            where = ("randomization", "ratio", unknown[0]) if unknown else ("randomization", "ratio")
+            raise LocatedError(
                 f"randomization.ratio must name every arm exactly: arms {sorted(arm_ids)}, "
-                f"ratio {sorted(self.randomization.ratio)}"
+                f"ratio {sorted(self.randomization.ratio)}",
+                *where,
             )
         levels = {lvl.id for arm in self.arms if arm.dose for lvl in arm.dose.levels}
-        for cohort in self.randomization.cohorts:
+        for c, cohort in enumerate(self.randomization.cohorts):
             if cohort.dose_level not in levels:
-                raise ValueError(f"cohort {cohort.id!r} names dose level {cohort.dose_level!r}, which no arm has")
+                raise LocatedError(
+                    f"cohort {cohort.id!r} names dose level {cohort.dose_level!r}, which no arm has",
+                    "randomization", "cohorts", c, "dose_level",
+                )
         if self.randomization.cohorts:
             total = sum(c.size for c in self.randomization.cohorts)
             if total != self.registry.enrollment.count:
-                raise ValueError(
-                    f"cohort sizes add up to {total}, but registry.enrollment.count is {self.registry.enrollment.count}"
+                raise LocatedError(
+                    f"cohort sizes add up to {total}, but registry.enrollment.count is {self.registry.enrollment.count}",
+                    "randomization", "cohorts",
                 )
         site_ids = [loc.id for loc in self.registry.locations]
-        _require_unique(site_ids, "location")
+        _require_unique(site_ids, "location", "registry", "locations")
         visit_ids = {v.id for v in self.schedule.visits}
-        for endpoint in self.endpoints:
+        for e, endpoint in enumerate(self.endpoints):
             if endpoint.visit and endpoint.visit not in visit_ids:
-                raise ValueError(f"endpoint {endpoint.id!r} names visit {endpoint.visit!r}, which the schedule lacks")
+                raise LocatedError(
+                    f"endpoint {endpoint.id!r} names visit {endpoint.visit!r}, which the schedule lacks",
+                    "endpoints", e, "visit",
+                )
         endpoint_ids = {e.id for e in self.endpoints}
-        for analysis in self.analysis_plan.analyses:
+        for n, analysis in enumerate(self.analysis_plan.analyses):
+            where: tuple[str | int, ...] = ("analysis_plan", "analyses", n)
             for field, ref in (("visit", analysis.visit), ("baseline_visit", analysis.baseline_visit)):
                 if ref and ref not in visit_ids:
-                    raise ValueError(f"analysis {analysis.id!r} {field} {ref!r} is not a visit of the schedule")
+                    raise LocatedError(
+                        f"analysis {analysis.id!r} {field} {ref!r} is not a visit of the schedule", *where, field
+                    )
             for field, ref in (("treatment_arm", analysis.treatment_arm), ("control_arm", analysis.control_arm)):
                 if ref and ref not in arm_ids:
-                    raise ValueError(f"analysis {analysis.id!r} {field} {ref!r} is not an arm")
+                    raise LocatedError(f"analysis {analysis.id!r} {field} {ref!r} is not an arm", *where, field)
             if analysis.endpoint and analysis.endpoint not in endpoint_ids:
-                raise ValueError(f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined")
+                raise LocatedError(
+                    f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined",
+                    *where, "endpoint",
+                )
         if self.diary:
-            for ref in (self.diary.start_visit, self.diary.end_visit):
+            for field, ref in (("start_visit", self.diary.start_visit), ("end_visit", self.diary.end_visit)):
                 if ref not in visit_ids:
-                    raise ValueError(f"diary visit {ref!r} is not a visit of the schedule")
+                    raise LocatedError(f"diary visit {ref!r} is not a visit of the schedule", "diary", field)
         return self
 
 
-def _require_unique(ids: list[str], what: str) -> None:
+def _require_unique(ids: list[str], what: str, *prefix: str | int) -> None:
     seen: set[str] = set()
-    for item in ids:
+    for i, item in enumerate(ids):
         if item in seen:
-            raise ValueError(f"{what} id {item!r} is used twice; ids must be unique")
+            raise LocatedError(f"{what} id {item!r} is used twice; ids must be unique", *prefix, i, "id")
         seen.add(item)
 
 

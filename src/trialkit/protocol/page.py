@@ -1,0 +1,664 @@
+"""The public trial page: a protocol's registry facts in the registry page's order and wording.
+
+``trial_page(protocol)`` builds plain data (frozen dataclasses), so the command line and the web
+shell show the same page: ``render_text`` and ``render_html`` here, a Django template there.
+
+The sections follow the public registry page the seed trials come from (ClinicalTrials.gov records
+as shown on ClinicalTrials.Veeva): title, sponsor, status and phase, conditions, treatments, study
+type, funder types, identifiers; then "Details and patient eligibility" (about, full description,
+enrollment, sex, ages, volunteers, inclusion and exclusion criteria); then "Trial design" with the
+arms; then "Trial contacts and locations". Registry texts are shown verbatim.
+
+TrialKit adds one section of its own at the end, "Assumptions not stated by the registry", listing
+every choice the protocol file marks with ``assumption:``; it is kept apart from the registry facts
+(``Section.origin == "trialkit"``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from trialkit.protocol.schema import ARM_TYPE_LABELS, PHASE_LABELS, Contact, Location, Protocol
+
+# --------------------------------------------------------------------------- wording
+# Labels as ClinicalTrials.gov shows its coded values (and the seed pages show them).
+
+STUDY_TYPE_LABELS = {"INTERVENTIONAL": "Interventional", "OBSERVATIONAL": "Observational"}
+FUNDER_TYPE_LABELS = {
+    "NIH": "NIH",
+    "FED": "U.S. Fed",
+    "INDUSTRY": "Industry",
+    "OTHER": "Other",
+    "OTHER_GOV": "Other U.S. Federal agency",
+    "INDIV": "Individual",
+    "NETWORK": "Network",
+    "UNKNOWN": "Unknown",
+}
+INTERVENTION_TYPE_LABELS = {
+    "DRUG": "Drug",
+    "BIOLOGICAL": "Biological",
+    "DEVICE": "Device",
+    "PROCEDURE": "Procedure",
+    "OTHER": "Other",
+}
+SEX_LABELS = {"ALL": "All", "FEMALE": "Female", "MALE": "Male"}
+PURPOSE_LABELS = {
+    "TREATMENT": "Treatment",
+    "PREVENTION": "Prevention",
+    "DIAGNOSTIC": "Diagnostic",
+    "SUPPORTIVE_CARE": "Supportive Care",
+    "OTHER": "Other",
+}
+ALLOCATION_LABELS = {"RANDOMIZED": "Randomized", "NON_RANDOMIZED": "Non-Randomized", "NA": "N/A"}
+MODEL_LABELS = {
+    "SINGLE_GROUP": "Single Group Assignment",
+    "PARALLEL": "Parallel Assignment",
+    "CROSSOVER": "Crossover Assignment",
+    "FACTORIAL": "Factorial Assignment",
+    "SEQUENTIAL": "Sequential Assignment",
+}
+MASKING_LABELS = {
+    "NONE": "None (Open label)",
+    "SINGLE": "Single Blind",
+    "DOUBLE": "Double Blind",
+    "TRIPLE": "Triple Blind",
+    "QUADRUPLE": "Quadruple Blind",
+}
+# The registry page lists the highest phase first ("Phase 2" above "Phase 1").
+PHASE_ORDER = ["PHASE4", "PHASE3", "PHASE2", "PHASE1", "EARLY_PHASE1", "NA"]
+
+DETAILS_PART = "Details and patient eligibility"
+ASSUMPTIONS_HEADING = "Assumptions not stated by the registry"
+ASSUMPTIONS_INTRO = (
+    "The registry record does not state the choices below. TrialKit needs them to run the trial, "
+    "so the protocol file makes them and marks each one; they are TrialKit's assumptions, "
+    "not registry facts."
+)
+
+
+# --------------------------------------------------------------------------- the page as data
+
+
+@dataclass(frozen=True)
+class Paragraphs:
+    """Running text; each paragraph may hold line breaks (shown as such)."""
+
+    texts: tuple[str, ...]
+    kind: ClassVar[str] = "paragraphs"
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Short values, one a line (e.g. "Unknown", "Phase 2", "Phase 1")."""
+
+    lines: tuple[str, ...]
+    kind: ClassVar[str] = "lines"
+
+
+@dataclass(frozen=True)
+class Bullet:
+    text: str  # verbatim, as in the protocol file
+    ref: str | None = None  # the criterion id, for links from screening records
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        """The text's non-empty lines: one bullet may carry a heading and its list."""
+        return tuple(line for line in self.text.split("\n") if line.strip())
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[Bullet, ...]
+    kind: ClassVar[str] = "bullets"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A labelled fact inside a section, e.g. "Masking" / "Triple Blind"."""
+
+    heading: str
+    blocks: tuple[Any, ...]
+    kind: ClassVar[str] = "group"
+
+
+@dataclass(frozen=True)
+class ArmCard:
+    label: str
+    group_type: str  # "Experimental group", "Placebo Comparator group", ...
+    description: str
+    treatments: tuple[str, ...]  # "Drug: it-hMSC"
+    ref: str = ""  # the arm id
+    kind: ClassVar[str] = "arm"
+
+
+@dataclass(frozen=True)
+class ContactCard:
+    name: str
+    role: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    kind: ClassVar[str] = "contact"
+
+
+@dataclass(frozen=True)
+class LocationCard:
+    name: str
+    place: str  # "Shanghai, China"
+    status: str | None = None
+    contacts: tuple[ContactCard, ...] = ()
+    assumed: bool = False  # the registry does not name this site; see the assumptions section
+    ref: str = ""  # the site id
+    kind: ClassVar[str] = "location"
+
+
+@dataclass(frozen=True)
+class AssumptionItem:
+    topic: str  # "Randomization", "Location: IxCell study site 1"
+    path: str  # where in the protocol file: "randomization", "registry.locations[0]"
+    text: str
+    kind: ClassVar[str] = "assumption"
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    heading: str | None  # None for the title and the sponsor, which the page shows without one
+    blocks: tuple[Any, ...]
+    part: str | None = None  # a heading above several sections ("Details and patient eligibility")
+    origin: str = "registry"  # "registry": facts of the record; "trialkit": TrialKit's own
+
+
+@dataclass(frozen=True)
+class TrialCard:
+    """What a trial finder lists for one trial."""
+
+    nct_id: str
+    acronym: str | None
+    title: str
+    sponsor: str
+    status: str
+    status_label: str
+    phases_label: str
+    conditions: tuple[str, ...]
+    enrollment_label: str
+    ages_label: str
+    locations_summary: str
+
+
+@dataclass(frozen=True)
+class TrialPage:
+    nct_id: str
+    title: str
+    sponsor: str
+    card: TrialCard
+    sections: tuple[Section, ...]
+    source: str | None = None
+    assumptions: tuple[AssumptionItem, ...] = field(default=())
+
+    def section(self, section_id: str) -> Section:
+        for section in self.sections:
+            if section.id == section_id:
+                return section
+        raise KeyError(section_id)
+
+    @property
+    def registry_sections(self) -> tuple[Section, ...]:
+        return tuple(s for s in self.sections if s.origin == "registry")
+
+
+# --------------------------------------------------------------------------- labels
+
+
+def phases_in_page_order(protocol: Protocol) -> list[str]:
+    return [PHASE_LABELS[p] for p in sorted(protocol.registry.phases, key=PHASE_ORDER.index)]
+
+
+def enrollment_label(protocol: Protocol) -> str:
+    e = protocol.registry.enrollment
+    noun = "patient" if e.count == 1 else "patients"
+    return f"{e.count} {e.type.lower()} {noun}"
+
+
+def ages_label(protocol: Protocol) -> str:
+    lo, hi = protocol.registry.minimum_age_years, protocol.registry.maximum_age_years
+    if lo is not None and hi is not None:
+        return f"{lo} to {hi} years old"
+    if lo is not None:
+        return f"{lo}+ years old"
+    if hi is not None:
+        return f"Up to {hi} years old"
+    return "All ages"
+
+
+def volunteers_label(protocol: Protocol) -> str:
+    return "Accepts Healthy Volunteers" if protocol.registry.healthy_volunteers else "No Healthy Volunteers"
+
+
+def treatment_label(protocol: Protocol, intervention_id: str) -> str:
+    for intervention in protocol.registry.interventions:
+        if intervention.id == intervention_id:
+            return f"{INTERVENTION_TYPE_LABELS[intervention.type]}: {intervention.name}"
+    raise KeyError(intervention_id)
+
+
+def groups_summary(protocol: Protocol) -> str:
+    """"60 participants in 2 patient groups, including a placebo group", as the registry page says."""
+    n_arms = len(protocol.arms)
+    text = f"{protocol.registry.enrollment.count} participants in {n_arms} patient group{'s' if n_arms != 1 else ''}"
+    if any(arm.type == "PLACEBO_COMPARATOR" for arm in protocol.arms):
+        text += ", including a placebo group"
+    return text
+
+
+def place_label(location: Location) -> str:
+    return ", ".join(part for part in (location.city, location.state, location.country) if part)
+
+
+def locations_summary(protocol: Protocol) -> str:
+    """"1 location in China", "3 locations in China and United States", "No locations listed"."""
+    locations = protocol.registry.locations
+    if not locations:
+        return "No locations listed"
+    countries: list[str] = []
+    for loc in locations:
+        if loc.country and loc.country not in countries:
+            countries.append(loc.country)
+    text = f"{len(locations)} location{'s' if len(locations) != 1 else ''}"
+    if countries:
+        names = countries[0] if len(countries) == 1 else ", ".join(countries[:-1]) + " and " + countries[-1]
+        text += f" in {names}"
+    return text
+
+
+def trial_card(protocol: Protocol) -> TrialCard:
+    reg = protocol.registry
+    return TrialCard(
+        nct_id=reg.nct_id,
+        acronym=reg.acronym,
+        title=reg.brief_title,
+        sponsor=reg.sponsor,
+        status=reg.overall_status.value,
+        status_label=reg.overall_status.label,
+        # The finder lists phases in the record's order ("Phase 1 / Phase 2"), as trialkit.protocol.search does.
+        phases_label=" / ".join(PHASE_LABELS[p] for p in reg.phases),
+        conditions=tuple(reg.conditions),
+        enrollment_label=enrollment_label(protocol),
+        ages_label=ages_label(protocol),
+        locations_summary=locations_summary(protocol),
+    )
+
+
+# --------------------------------------------------------------------------- building the page
+
+
+def _paragraphs(text: str) -> Paragraphs:
+    # A blank line separates paragraphs, as in the registry's plain-text descriptions.
+    parts = [p.strip("\n") for p in re.split(r"\n\s*\n", text)]
+    return Paragraphs(tuple(p for p in parts if p.strip()))
+
+
+def _contact_card(contact: Contact) -> ContactCard:
+    return ContactCard(contact.name, contact.role, contact.phone, contact.email)
+
+
+def _assumption_topic(protocol: Protocol, path: str) -> str:
+    """A reader's name for the part of the protocol an assumption belongs to."""
+    nouns = {
+        "registry": "Registry record",
+        "design": "Trial design",
+        "masking": "Masking",
+        "arms": "Arm",
+        "dose": "Dose",
+        "product": "Product",
+        "consent": "Consent",
+        "randomization": "Randomization",
+        "schedule": "Visit schedule",
+        "visits": "Visit",
+        "diary": "Diary",
+        "endpoints": "Endpoint",
+        "locations": "Location",
+        "analysis_plan": "Analysis plan",
+        "analyses": "Analysis",
+        "stratify_by": "Stratification",
+        "cohorts": "Cohort",
+    }
+    obj: Any = protocol
+    words: list[str] = []
+    for name, index in re.findall(r"([A-Za-z_]+)(?:\[(\d+)\])?", path):
+        obj = getattr(obj, name, None)
+        noun = nouns.get(name, name.replace("_", " ").capitalize())
+        if index and isinstance(obj, (list, tuple)):
+            obj = obj[int(index)]
+            own = getattr(obj, "label", None) or getattr(obj, "name", None) or getattr(obj, "title", None)
+            noun = f"{noun} “{own}”" if own else f"{noun} {int(index) + 1}"
+        words.append(noun)
+    # The registry and design parents add nothing a reader needs ("Masking", not "Trial design › Masking").
+    kept = [w for w in words if w not in {"Registry record", "Trial design"}] or words
+    return " › ".join(kept)
+
+
+def trial_page(protocol: Protocol) -> TrialPage:
+    reg = protocol.registry
+    design = protocol.design
+    card = trial_card(protocol)
+    sections: list[Section] = [
+        Section("title", None, (Lines((reg.brief_title,)),)),
+        Section("sponsor", None, (Lines((reg.sponsor,)),)),
+        Section("status", "Status and phase", (Lines((reg.overall_status.label, *phases_in_page_order(protocol))),)),
+        Section("conditions", "Conditions", (Lines(tuple(reg.conditions)),)),
+        Section("treatments", "Treatments", (Lines(tuple(treatment_label(protocol, i.id) for i in reg.interventions)),)),
+        Section("study_type", "Study type", (Lines((STUDY_TYPE_LABELS[reg.study_type],)),)),
+        Section("funder_types", "Funder types", (Lines(tuple(FUNDER_TYPE_LABELS[f] for f in reg.funder_types)),)),
+        Section("identifiers", "Identifiers", (Lines((reg.nct_id, reg.org_study_id, *reg.secondary_ids)),)),
+        Section("about", "About", (_paragraphs(reg.brief_summary),), part=DETAILS_PART),
+    ]
+    if reg.detailed_description:
+        sections.append(Section("description", "Full description", (_paragraphs(reg.detailed_description),), part=DETAILS_PART))
+    sections += [
+        Section("enrollment", "Enrollment", (Lines((enrollment_label(protocol),)),), part=DETAILS_PART),
+        Section("sex", "Sex", (Lines((SEX_LABELS[reg.sex],)),), part=DETAILS_PART),
+        Section("ages", "Ages", (Lines((ages_label(protocol),)),), part=DETAILS_PART),
+        Section("volunteers", "Volunteers", (Lines((volunteers_label(protocol),)),), part=DETAILS_PART),
+        Section(
+            "inclusion",
+            "Inclusion criteria",
+            (Bullets(tuple(Bullet(c.text, c.id) for c in protocol.eligibility.inclusion)),),
+            part=DETAILS_PART,
+        ),
+        Section(
+            "exclusion",
+            "Exclusion criteria",
+            (Bullets(tuple(Bullet(c.text, c.id) for c in protocol.eligibility.exclusion)),),
+            part=DETAILS_PART,
+        ),
+    ]
+    arms = tuple(
+        ArmCard(
+            label=arm.label,
+            group_type=ARM_TYPE_LABELS[arm.type],
+            description=arm.description,
+            treatments=tuple(treatment_label(protocol, ref) for ref in arm.interventions),
+            ref=arm.id,
+        )
+        for arm in protocol.arms
+    )
+    sections.append(
+        Section(
+            "design",
+            "Trial design",
+            (
+                Group("Primary purpose", (Lines((PURPOSE_LABELS[design.primary_purpose],)),)),
+                Group("Allocation", (Lines((ALLOCATION_LABELS[design.allocation],)),)),
+                Group("Interventional model", (Lines((MODEL_LABELS[design.intervention_model],)),)),
+                Group("Masking", (Lines((MASKING_LABELS[design.masking.masking],)),)),
+                Lines((groups_summary(protocol),)),
+                *arms,
+            ),
+        )
+    )
+    locations = tuple(
+        LocationCard(
+            name=loc.name,
+            place=place_label(loc),
+            status=loc.status,
+            contacts=tuple(_contact_card(c) for c in loc.contacts),
+            assumed=loc.assumption is not None,
+            ref=loc.id,
+        )
+        for loc in reg.locations
+    )
+    contact_blocks: list[Any] = [Group("Locations", (Lines((locations_summary(protocol),)), *locations))]
+    if reg.central_contacts:
+        heading = "Central trial contact" if len(reg.central_contacts) == 1 else "Central trial contacts"
+        contact_blocks.append(Group(heading, tuple(_contact_card(c) for c in reg.central_contacts)))
+    sections.append(Section("contacts", "Trial contacts and locations", tuple(contact_blocks)))
+
+    assumptions = tuple(
+        AssumptionItem(_assumption_topic(protocol, path), path, text) for path, text in protocol.assumptions
+    )
+    sections.append(
+        Section(
+            "assumptions",
+            ASSUMPTIONS_HEADING,
+            (Paragraphs((ASSUMPTIONS_INTRO,)), *assumptions),
+            origin="trialkit",
+        )
+    )
+    return TrialPage(
+        nct_id=reg.nct_id,
+        title=reg.brief_title,
+        sponsor=reg.sponsor,
+        card=card,
+        sections=tuple(sections),
+        source=reg.source,
+        assumptions=assumptions,
+    )
+
+
+# --------------------------------------------------------------------------- text
+
+
+def render_text(page: TrialPage) -> str:
+    out: list[str] = []
+    part: str | None = None
+    for section in page.sections:
+        if section.id == "title":
+            title = section.blocks[0].lines[0]
+            out += [title, "=" * len(title)]
+            continue
+        if section.origin == "trialkit" and part != "trialkit":
+            out += ["", "-" * 72, "TrialKit (not part of the registry record)", "-" * 72]
+            part = "trialkit"
+        elif section.part != part and section.origin == "registry":
+            if section.part:
+                out += ["", section.part, "~" * len(section.part)]
+            part = section.part
+        if section.id == "sponsor":
+            out += [section.blocks[0].lines[0]]
+            continue
+        out += ["", section.heading or ""]
+        for block in section.blocks:
+            out += _text_block(block, "  ")
+        if section.id == "contacts" and page.source:
+            out += ["", f"Registry facts from: {page.source}"]
+    return "\n".join(out) + "\n"
+
+
+def _text_block(block: Any, indent: str) -> list[str]:
+    if isinstance(block, Lines):
+        return [indent + line for line in block.lines]
+    if isinstance(block, Paragraphs):
+        out: list[str] = []
+        for i, text in enumerate(block.texts):
+            if i:
+                out.append("")
+            out += [indent + line for line in text.split("\n")]
+        return out
+    if isinstance(block, Bullets):
+        out = []
+        for bullet in block.items:
+            lines = bullet.lines
+            out.append(f"{indent}• {lines[0]}")
+            out += [f"{indent}  {line}" for line in lines[1:]]
+        return out
+    if isinstance(block, Group):
+        out = [indent + block.heading]
+        for sub in block.blocks:
+            out += _text_block(sub, indent + "  ")
+        return out
+    if isinstance(block, ArmCard):
+        out = [
+            "",
+            indent + block.label,
+            indent + block.group_type,
+            indent + "Description:",
+        ]
+        out += [indent + "  " + line for line in block.description.split("\n")]
+        out.append(indent + ("Treatment:" if len(block.treatments) == 1 else "Treatments:"))
+        out += [indent + "  " + t for t in block.treatments]
+        return out
+    if isinstance(block, LocationCard):
+        name = block.name + (" (not named by the registry; see assumptions)" if block.assumed else "")
+        out = [indent + name]
+        if block.place:
+            out.append(indent + "  " + block.place)
+        if block.status:
+            out.append(indent + "  " + block.status)
+        for contact in block.contacts:
+            out += _text_block(contact, indent + "  ")
+        return out
+    if isinstance(block, ContactCard):
+        details = [d for d in (block.phone, block.email) if d]
+        return [indent + block.name] + [indent + "  " + d for d in details]
+    if isinstance(block, AssumptionItem):
+        return ["", f"{indent}{block.topic}  [{block.path}]", f"{indent}  {block.text}"]
+    raise TypeError(f"no text rendering for {type(block).__name__}")
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _t(text: str) -> str:
+    """Escape a text node; quotes stay as written ("Parkinson's")."""
+    return html.escape(text, quote=False)
+
+
+def _a(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def _lines_html(text: str) -> str:
+    return "<br>\n".join(_t(line) for line in text.split("\n") if line.strip())
+
+
+PAGE_CSS = """
+:root { --ink: #1f2933; --muted: #52606d; --line: #d9e2ec; --accent: #0b5cad; --note: #fff8e1; }
+* { box-sizing: border-box; }
+body { margin: 0; font: 16px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: #f5f7fa; }
+main { max-width: 52rem; margin: 0 auto; padding: 2rem 1.25rem 4rem; background: #fff; }
+h1 { font-size: 1.6rem; line-height: 1.3; margin: 0 0 .4rem; }
+h2 { font-size: 1.05rem; margin: 1.6rem 0 .4rem; }
+h3 { font-size: .95rem; margin: 1rem 0 .2rem; color: var(--muted); }
+.part { font-size: 1.3rem; margin-top: 2.4rem; padding-bottom: .3rem; border-bottom: 2px solid var(--line); }
+.sponsor { color: var(--muted); font-weight: 600; margin: 0 0 1rem; }
+.lines { margin: 0; padding: 0; list-style: none; }
+p { margin: 0 0 .8rem; }
+ul.criteria { padding-left: 1.3rem; margin: .3rem 0; }
+ul.criteria li { margin: .3rem 0; }
+.arm, .location, .contact { border: 1px solid var(--line); border-radius: 6px; padding: .7rem .9rem; margin: .7rem 0; }
+.arm .label { font-weight: 600; }
+.arm .group-type { color: var(--accent); font-size: .9rem; }
+.field { color: var(--muted); font-size: .85rem; margin-top: .3rem; }
+.summary { font-weight: 600; margin-top: 1rem; }
+.assumed { font-size: .85rem; color: var(--muted); }
+.trialkit { margin-top: 3rem; padding: 1rem 1.2rem; background: var(--note); border: 1px solid #f0d98c; border-radius: 6px; }
+.trialkit h2 { margin-top: 0; }
+.trialkit dt { font-weight: 600; margin-top: .7rem; }
+.trialkit dt code { font-weight: 400; color: var(--muted); font-size: .8rem; }
+.trialkit dd { margin: .1rem 0 0 0; }
+.source { margin-top: 2rem; color: var(--muted); font-size: .85rem; }
+""".strip()
+
+
+def render_html(page: TrialPage) -> str:
+    body: list[str] = []
+    part: str | None = None
+    source_shown = False
+    for section in page.sections:
+        if section.id == "title":
+            body.append(f"<h1>{_t(section.blocks[0].lines[0])}</h1>")
+            continue
+        if section.id == "sponsor":
+            body.append(f'<p class="sponsor">{_t(section.blocks[0].lines[0])}</p>')
+            continue
+        if section.origin == "trialkit":
+            if page.source and not source_shown:
+                body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+                source_shown = True
+            body.append(_html_trialkit_section(section))
+            continue
+        if section.part != part:
+            if section.part:
+                body.append(f'<h2 class="part">{_t(section.part)}</h2>')
+            part = section.part
+        # "Trial design" and "Trial contacts and locations" head parts of their own on the registry page.
+        major = section.id in {"design", "contacts"}
+        heading = f'<h2 class="part">{_t(section.heading or "")}</h2>' if major else f"<h2>{_t(section.heading or '')}</h2>"
+        body.append(f'<section id="{_a(section.id)}">')
+        body.append(heading)
+        body += [_html_block(block) for block in section.blocks]
+        body.append("</section>")
+    if page.source and not source_shown:
+        body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{_t(page.nct_id)}: {_t(page.title)}</title>\n"
+        f"<style>\n{PAGE_CSS}\n</style>\n</head>\n<body>\n<main>\n"
+        + "\n".join(body)
+        + "\n</main>\n</body>\n</html>\n"
+    )
+
+
+def _html_trialkit_section(section: Section) -> str:
+    parts = [f'<section id="{_a(section.id)}" class="trialkit">', f"<h2>{_t(section.heading or '')}</h2>"]
+    items = [b for b in section.blocks if isinstance(b, AssumptionItem)]
+    parts += [_html_block(b) for b in section.blocks if not isinstance(b, AssumptionItem)]
+    if items:
+        parts.append("<dl>")
+        for item in items:
+            parts.append(f"<dt>{_t(item.topic)} <code>{_t(item.path)}</code></dt>")
+            parts.append(f"<dd>{_lines_html(item.text)}</dd>")
+        parts.append("</dl>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _html_block(block: Any) -> str:
+    if isinstance(block, Lines):
+        return '<ul class="lines">' + "".join(f"<li>{_t(line)}</li>" for line in block.lines) + "</ul>"
+    if isinstance(block, Paragraphs):
+        return "\n".join(f"<p>{_lines_html(text)}</p>" for text in block.texts)
+    if isinstance(block, Bullets):
+        items = []
+        for bullet in block.items:
+            ref = f' id="criterion-{_a(bullet.ref)}"' if bullet.ref else ""
+            items.append(f"<li{ref}>" + "<br>\n".join(_t(line) for line in bullet.lines) + "</li>")
+        return '<ul class="criteria">\n' + "\n".join(items) + "\n</ul>"
+    if isinstance(block, Group):
+        return f"<h3>{_t(block.heading)}</h3>\n" + "\n".join(_html_block(b) for b in block.blocks)
+    if isinstance(block, ArmCard):
+        label = "Treatment:" if len(block.treatments) == 1 else "Treatments:"
+        return (
+            f'<div class="arm" id="arm-{_a(block.ref)}">'
+            f'<div class="label">{_t(block.label)}</div>'
+            f'<div class="group-type">{_t(block.group_type)}</div>'
+            f'<div class="field">Description:</div><div>{_lines_html(block.description)}</div>'
+            f'<div class="field">{label}</div>'
+            + "".join(f"<div>{_t(t)}</div>" for t in block.treatments)
+            + "</div>"
+        )
+    if isinstance(block, LocationCard):
+        note = (
+            '<div class="assumed">Not named by the registry; see the assumptions below.</div>'
+            if block.assumed
+            else ""
+        )
+        return (
+            f'<div class="location" id="site-{_a(block.ref)}"><div class="label">{_t(block.name)}</div>'
+            + (f"<div>{_t(block.place)}</div>" if block.place else "")
+            + (f"<div>{_t(block.status)}</div>" if block.status else "")
+            + "".join(_html_block(c) for c in block.contacts)
+            + note
+            + "</div>"
+        )
+    if isinstance(block, ContactCard):
+        details = "".join(f"<div>{_t(d)}</div>" for d in (block.phone, block.email) if d)
+        return f'<div class="contact"><div>{_t(block.name)}</div>{details}</div>'
+    if isinstance(block, AssumptionItem):
+        return f"<p><strong>{_t(block.topic)}</strong>: {_lines_html(block.text)}</p>"
+    raise TypeError(f"no HTML rendering for {type(block).__name__}")
