@@ -1,0 +1,260 @@
+"""Screening API: records, facts, attestations, consent, enrollment and the screening log.
+
+Every endpoint calls ``trialkit.server.screening.services``; role and site are checked there.
+Errors are ``{"error": msg}``; bad input adds ``"errors": [{"field", "rule", "message"}]`` (422).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from typing import Any, Literal
+
+from django.utils import timezone
+from ninja import Body, Router, Schema
+from pydantic import Field
+
+from trialkit.eligibility import facts_schema
+from trialkit.server.participants.models import ScreeningRecord
+from trialkit.server.screening import services
+from trialkit.server.trials.models import Site, Trial
+
+router = Router(tags=["screening"])
+
+
+class FieldErrorOut(Schema):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: str
+    errors: list[FieldErrorOut] = []
+
+
+class CriterionOut(Schema):
+    id: str
+    type: Literal["inclusion", "exclusion"]
+    text: str = Field(description="The registry's text, verbatim.")
+    status: Literal["pass", "fail", "unknown"]
+    reason: str
+    basis: str = Field(description="'rule' or 'attestation'.")
+    missing: list[str] = Field(description="Facts that would resolve an unknown status.")
+
+
+class ConsentOut(Schema):
+    id: int
+    document_version: str
+    consent_date: date
+    signed_by: str
+    signer_name: str
+    withdrawn_on: date | None
+
+
+class RecordOut(Schema):
+    screening_number: str
+    trial: str
+    site: str
+    screening_date: date
+    outcome: str
+    verdict: Literal["eligible", "ineligible", "incomplete"]
+    facts: dict[str, Any]
+    criteria: list[CriterionOut]
+    missing: list[str] = Field(description="Every fact that would resolve an unknown criterion.")
+    fail_reasons: list[dict[str, Any]]
+    consents: list[ConsentOut]
+    participant_number: str | None
+    can_enroll: bool
+    enrollment_blockers: list[str]
+
+
+class CreateIn(Schema):
+    site: str = Field(description="Site code, e.g. assist-01.")
+    screening_date: date | None = Field(None, description="Defaults to today.")
+
+
+class AttestIn(Schema):
+    criterion_id: str
+    value: bool = Field(description="True when the criterion's statement holds for the patient, as written.")
+
+
+class ConsentIn(Schema):
+    consent_date: date
+    signed_by: Literal["participant", "legal_guardian", "spouse", "legal_representative"]
+    signer_name: str = ""
+    document_version: str | None = Field(None, description="Defaults to the protocol's consent document version.")
+
+
+class ScreenFailIn(Schema):
+    reasons: list[str] = Field(default_factory=list, description="Defaults to the failing criteria and their reasons.")
+
+
+class WithdrawIn(Schema):
+    reason: str
+
+
+class ParticipantOut(Schema):
+    participant_number: str
+    screening_number: str
+    site: str
+    status: str
+    enrolled_at: Any
+
+
+class LogRowOut(Schema):
+    screening_number: str
+    site: str
+    screening_date: date
+    outcome: str
+    verdict: str
+    fail_reasons: list[dict[str, Any]]
+    participant_number: str | None
+
+
+class LogOut(Schema):
+    trial: str
+    counts: dict[str, int] = Field(description="Records per outcome.")
+    screen_fail_reasons: list[tuple[str, int]] = Field(description="(criterion id or reason, records), most first.")
+    records: list[LogRowOut]
+
+
+ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
+
+
+def answers_errors(view):
+    """Turn a ScreeningError into its status and ``{"error", "errors"}`` body."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except services.ScreeningError as exc:
+            return exc.status, exc.as_dict()
+
+    return wrapper
+
+
+def _trial(nct_id: str) -> Trial:
+    trial = Trial.objects.filter(nct_id=nct_id).first()
+    if trial is None:
+        raise services.ScreeningError(f"no trial {nct_id}", status=404)
+    return trial
+
+
+def record_out(record: ScreeningRecord) -> dict[str, Any]:
+    blockers = services.enrollment_blockers(record)
+    missing: list[str] = []
+    for c in record.criteria_results:
+        missing += [m for m in c.get("missing", []) if m not in missing]
+    return {
+        "screening_number": record.screening_number,
+        "trial": record.trial.nct_id,
+        "site": record.site.code,
+        "screening_date": record.screening_date,
+        "outcome": record.outcome,
+        "verdict": record.verdict,
+        "facts": record.facts,
+        "criteria": record.criteria_results,
+        "missing": missing,
+        "fail_reasons": record.fail_reasons,
+        "consents": list(record.consents.order_by("consent_date", "id")),
+        "participant_number": services._participant_number(record),
+        "can_enroll": not blockers,
+        "enrollment_blockers": blockers,
+    }
+
+
+@router.get("/facts-schema", response=dict[str, Any], summary="JSON schema of the screening facts record")
+def get_facts_schema(request):
+    return facts_schema()
+
+
+@router.post("/{nct_id}/records", response={201: RecordOut, **ERRORS}, summary="Create a screening record")
+@answers_errors
+def create_record(request, nct_id: str, payload: CreateIn):
+    """Coordinators and investigators at the site. The number is ``<SITE>-S0001``, next at the site."""
+    trial = _trial(nct_id)
+    site = Site.objects.filter(trial=trial, code=payload.site).first()
+    if site is None:
+        raise services.ScreeningError(f"site: no site {payload.site!r} in {nct_id}",
+                                      [services.FieldProblem("site", "exists", f"no site {payload.site!r}")], 422)
+    record = services.create_screening(trial, site, request.auth, payload.screening_date or timezone.localdate())
+    return 201, record_out(record)
+
+
+@router.get("/{nct_id}/records", response={200: LogOut, **ERRORS}, summary="The screening log")
+@answers_errors
+def screening_log(request, nct_id: str, outcome: str | None = None):
+    """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons."""
+    trial = _trial(nct_id)
+    log = services.screening_log(request.auth, trial, outcome=outcome or None)
+    return {"trial": nct_id, "counts": log.counts, "screen_fail_reasons": log.reason_counts,
+            "records": [row.__dict__ for row in log.rows]}
+
+
+@router.get("/{nct_id}/records/{number}", response={200: RecordOut, **ERRORS}, summary="One screening record")
+@answers_errors
+def get_record(request, nct_id: str, number: str):
+    return record_out(services.read_record(request.auth, _trial(nct_id), number))
+
+
+@router.patch("/{nct_id}/records/{number}/facts", response={200: RecordOut, **ERRORS},
+              summary="Change screening facts (JSON merge patch)")
+@answers_errors
+def patch_facts(request, nct_id: str, number: str, patch: dict[str, Any] = Body(...), reason: str | None = None):
+    """Merge the patch into the facts (null removes a key), validate, re-screen. Bad input: 422, nothing saved.
+
+    The body follows the schema at ``/api/screening/facts-schema``; ``id``, ``screening_date`` and
+    ``attestations`` are the record's own and cannot be patched.
+    """
+    record = services.get_record(_trial(nct_id), number)
+    return record_out(services.update_facts(record, patch, request.auth, reason=reason))
+
+
+@router.post("/{nct_id}/records/{number}/attestations", response={200: RecordOut, **ERRORS},
+             summary="Attest a criterion (investigators)")
+@answers_errors
+def attest(request, nct_id: str, number: str, payload: AttestIn):
+    record = services.get_record(_trial(nct_id), number)
+    services.record_attestation(record, payload.criterion_id, payload.value, request.auth, now=timezone.now())
+    return record_out(services.get_record(record.trial, number))
+
+
+@router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut, **ERRORS},
+             summary="Record informed consent")
+@answers_errors
+def consent(request, nct_id: str, number: str, payload: ConsentIn):
+    record = services.get_record(_trial(nct_id), number)
+    created = services.record_consent(record, payload.consent_date, payload.signed_by, request.auth,
+                                      today=timezone.localdate(), signer_name=payload.signer_name,
+                                      document_version=payload.document_version)
+    return 201, created
+
+
+@router.post("/{nct_id}/records/{number}/screen-fail", response={200: RecordOut, **ERRORS},
+             summary="Close the record as a screen failure")
+@answers_errors
+def screen_fail(request, nct_id: str, number: str, payload: ScreenFailIn):
+    record = services.get_record(_trial(nct_id), number)
+    return record_out(services.mark_screen_failed(record, request.auth, payload.reasons or None))
+
+
+@router.post("/{nct_id}/records/{number}/withdraw", response={200: RecordOut, **ERRORS},
+             summary="The candidate withdrew before enrollment")
+@answers_errors
+def withdraw(request, nct_id: str, number: str, payload: WithdrawIn):
+    record = services.get_record(_trial(nct_id), number)
+    return record_out(services.withdraw(record, request.auth, timezone.localdate(), payload.reason))
+
+
+@router.post("/{nct_id}/records/{number}/enroll", response={201: ParticipantOut, **ERRORS},
+             summary="Enroll an eligible, consented candidate")
+@answers_errors
+def enroll(request, nct_id: str, number: str):
+    """Allowed when the verdict is eligible and a current consent exists; the participant awaits randomization."""
+    record = services.get_record(_trial(nct_id), number)
+    participant = services.enroll(record, request.auth, timezone.now())
+    return 201, {"participant_number": participant.participant_number, "screening_number": number,
+                 "site": record.site.code, "status": participant.status, "enrolled_at": participant.enrolled_at}
+

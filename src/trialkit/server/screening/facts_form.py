@@ -1,0 +1,270 @@
+"""The screening facts entry form: its sections and fields, and the posted form read as a facts patch.
+
+Field names are the facts record's own paths (``stroke.onset_date``, ``labs.albumin.value``,
+``nihss.5a``), so an error that ``parse_facts`` names lands next to the input it is about.
+Labels, choices and units come from ``trialkit.instruments`` (NIHSS, mRS, laboratory analytes,
+medication classes); the form adds no rule of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trialkit.instruments import MEDICATION_CLASSES, MRS, get_instrument
+from trialkit.instruments.labs import ANALYTES
+
+# The analytes of the facts record, in the order of ASSIST's organ-function criterion.
+LAB_ANALYTES = ("ast", "alt", "bilirubin", "pt", "ptt", "albumin", "anc", "platelets", "hemoglobin",
+                "creatinine", "amylase", "lipase")
+SEROLOGY_TESTS = (
+    ("hbsag", "Hepatitis B surface antigen (HBsAg)"),
+    ("hbeag", "Hepatitis B e antigen (HBeAg)"),
+    ("anti_hbe", "Hepatitis B e antibody (anti-HBe)"),
+    ("anti_hbc", "Hepatitis B core antibody (anti-HBc)"),
+    ("hcv", "Hepatitis C antibody"),
+    ("hiv", "HIV antibody/antigen"),
+    ("rpr", "Syphilis (RPR)"),
+)
+LIST_ROWS = 6  # condition and medication rows offered; a record rarely needs more at screening
+
+
+@dataclass
+class Choice:
+    value: str
+    label: str
+
+
+@dataclass
+class Field:
+    name: str  # the facts path, also the input's name
+    label: str
+    kind: str  # date, integer, number, select, text
+    choices: list[Choice] = field(default_factory=list)
+    help: str = ""
+    value: Any = ""
+
+    @property
+    def slot(self) -> str:
+        return error_slot_id(self.name)
+
+
+def error_slot_id(path: str) -> str:
+    return "err-" + path.replace(".", "-")
+
+
+def _choices(*pairs: tuple[Any, str]) -> list[Choice]:
+    return [Choice(str(v), label) for v, label in pairs]
+
+
+YES_NO = _choices(("false", "No"), ("true", "Yes"))
+
+
+def nihss_fields() -> list[Field]:
+    fields = []
+    for item in get_instrument("nihss").items:
+        options = [(c.code, f"{c.code} — {c.label}") for c in item.choices]
+        options += [(code, f"{code} — untestable") for code in item.untestable]
+        fields.append(Field(f"nihss.{item.key}", f"{item.key} {item.label}", "select", _choices(*options),
+                            help=item.help))
+    return fields
+
+
+def lab_rows() -> list[dict[str, Any]]:
+    rows = []
+    for key in LAB_ANALYTES:
+        analyte = ANALYTES[key]
+        rows.append({
+            "key": key,
+            "label": analyte.label,
+            "value": Field(f"labs.{key}.value", "Value", "number"),
+            "unit": Field(f"labs.{key}.unit", "Unit", "select", _choices(*((u, u) for u in analyte.units))),
+            "uln": Field(f"labs.{key}.uln", "ULN", "number"),
+            "slot": error_slot_id(f"labs.{key}"),
+        })
+    return rows
+
+
+def condition_names(protocol) -> list[str]:
+    """Condition names the protocol's rules look for (offered as suggestions when typing a condition)."""
+    names: list[str] = []
+
+    def walk(rule: Any) -> None:
+        if hasattr(rule, "model_dump"):
+            rule = rule.model_dump(exclude_none=True)
+        if isinstance(rule, dict):
+            condition = rule.get("condition")
+            if isinstance(condition, dict):
+                names.extend(n for n in condition.get("names", []) if n not in names)
+            for value in rule.values():
+                walk(value)
+        elif isinstance(rule, list):
+            for value in rule:
+                walk(value)
+
+    for criterion in protocol.eligibility.criteria:
+        walk(criterion.rule)
+    return names
+
+
+def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
+    """The form's sections, each field carrying the stored value."""
+    demographics = [
+        Field("birth_date", "Date of birth", "date"),
+        Field("age", "Age (completed years), if the date of birth is not known", "integer"),
+        Field("sex", "Sex", "select", _choices(("female", "Female"), ("male", "Male"))),
+    ]
+    stroke = [
+        Field("stroke.type", "Type of the index stroke", "select",
+              _choices(("ischemic", "Ischemic"), ("hemorrhagic", "Hemorrhagic"))),
+        Field("stroke.territory", "Arterial territory", "select",
+              _choices(("anterior", "Anterior circulation"), ("posterior", "Posterior circulation"))),
+        Field("stroke.onset_date", "Onset (or last known well)", "date"),
+    ]
+    mrs_item = MRS.items[0]
+    premorbid = [Field("premorbid_mrs", "Pre-stroke modified Rankin Scale", "select",
+                       _choices(*((c.code, f"{c.code} — {c.label}") for c in mrs_item.choices if int(c.code) <= 5)))]
+    pregnancy = [Field("pregnant", "Pregnant", "select", YES_NO), Field("lactating", "Lactating", "select", YES_NO)]
+    serology = [Field(f"serology.{key}", label, "select", _choices(("negative", "Negative"), ("positive", "Positive")))
+                for key, label in SEROLOGY_TESTS]
+    nihss = nihss_fields()
+    labs = lab_rows()
+    for f in (*demographics, *stroke, *premorbid, *pregnancy, *serology, *nihss):
+        f.value = _lookup(facts, f.name)
+    for row in labs:
+        for part in ("value", "unit", "uln"):
+            row[part].value = _lookup(facts, row[part].name)
+        if row["unit"].value in ("", None):
+            row["unit"].value = ANALYTES[row["key"]].canonical_unit
+    conditions = list(facts.get("conditions") or [])
+    medications = list(facts.get("medications") or [])
+    return {
+        "demographics": demographics,
+        "stroke": stroke,
+        "nihss": nihss,
+        "premorbid": premorbid,
+        "labs": labs,
+        "serology": serology,
+        "pregnancy": pregnancy,
+        "conditions": [conditions[i] if i < len(conditions) else {} for i in range(max(LIST_ROWS, len(conditions) + 1))],
+        "conditions_reviewed": facts.get("conditions") is not None,
+        "condition_names": condition_names(protocol),
+        "medications": [medications[i] if i < len(medications) else {}
+                        for i in range(max(LIST_ROWS, len(medications) + 1))],
+        "medications_reviewed": facts.get("medications") is not None,
+        "medication_classes": _choices(*((c.code, c.label) for c in MEDICATION_CLASSES)),
+        "allergies": ", ".join(facts.get("allergies") or []),
+        "allergies_reviewed": facts.get("allergies") is not None,
+    }
+
+
+def _lookup(facts: dict[str, Any], path: str) -> Any:
+    value: Any = facts
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return ""
+        value = value[part]
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- posted form -> facts patch
+
+
+def _text(post, name: str) -> str:
+    return (post.get(name) or "").strip()
+
+
+def _integer(text: str) -> Any:
+    # Leave anything unreadable as typed: parse_facts then rejects it, naming the field.
+    return int(text) if text.lstrip("-").isdigit() else (text or None)
+
+
+def _number(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _boolean(text: str) -> bool | None:
+    return {"true": True, "false": False}.get(text)
+
+
+def patch_from_form(post) -> dict[str, Any]:
+    """The whole form as a merge patch: every section it covers is set, emptied fields removed (null)."""
+    patch: dict[str, Any] = {
+        "birth_date": _text(post, "birth_date") or None,
+        "age": _integer(_text(post, "age")),
+        "sex": _text(post, "sex") or None,
+        "premorbid_mrs": _integer(_text(post, "premorbid_mrs")),
+        "pregnant": _boolean(_text(post, "pregnant")),
+        "lactating": _boolean(_text(post, "lactating")),
+        "stroke": {part: _text(post, f"stroke.{part}") or None for part in ("type", "territory", "onset_date")},
+    }
+    if not any(patch["stroke"].values()):
+        patch["stroke"] = None
+    nihss: dict[str, Any] = {}
+    for item in get_instrument("nihss").items:
+        raw = _text(post, f"nihss.{item.key}")
+        nihss[item.key] = raw if raw == "UN" else _integer(raw)
+    patch["nihss"] = nihss if any(v is not None for v in nihss.values()) else None
+    labs: dict[str, Any] = {}
+    for key in LAB_ANALYTES:
+        value = _number(_text(post, f"labs.{key}.value"))
+        if value is None:
+            labs[key] = None
+            continue
+        # The whole entry replaces the stored one, so a cleared ULN is removed rather than kept.
+        labs[key] = {"value": value, "unit": _text(post, f"labs.{key}.unit") or ANALYTES[key].canonical_unit,
+                     "uln": _number(_text(post, f"labs.{key}.uln"))}
+    patch["labs"] = labs if any(v is not None for v in labs.values()) else None
+    serology = {key: _text(post, f"serology.{key}") or None for key, _ in SEROLOGY_TESTS}
+    patch["serology"] = serology if any(serology.values()) else None
+    patch["conditions"] = _rows(post, "conditions", ("name", "date"))
+    patch["medications"] = _rows(post, "medications", ("name", "class"))
+    allergies = [a.strip() for a in _text(post, "allergies").split(",") if a.strip()]
+    patch["allergies"] = allergies if allergies or post.get("allergies_reviewed") else None
+    return patch
+
+
+def _rows(post, section: str, parts: tuple[str, ...]) -> list[dict[str, Any]] | None:
+    rows = []
+    index = 0
+    while f"{section}.{index}.{parts[0]}" in post:
+        row = {part: _text(post, f"{section}.{index}.{part}") or None for part in parts}
+        if any(row.values()):
+            rows.append({k: v for k, v in row.items() if v is not None})
+        index += 1
+    # An empty list is an answer ("none of these"), so it needs the reviewed box; no rows and no box: not asked.
+    if rows or post.get(f"{section}_reviewed"):
+        return rows
+    return None
+
+
+def slot_for(path: str) -> str:
+    """The error slot that shows an error at ``path`` (lab errors show on the analyte's row)."""
+    parts = path.split(".")
+    if parts[0] == "labs" and len(parts) >= 2:
+        return error_slot_id(f"labs.{parts[1]}")
+    if parts[0] in ("conditions", "medications") and len(parts) >= 2 and parts[1].isdigit():
+        return error_slot_id(f"{parts[0]}.{parts[1]}")
+    return error_slot_id(path)
+
+
+def all_slots(form: dict[str, Any]) -> list[str]:
+    slots = [f.slot for key in ("demographics", "stroke", "nihss", "premorbid", "serology", "pregnancy")
+             for f in form[key]]
+    slots += [row["slot"] for row in form["labs"]]
+    slots += [error_slot_id(f"conditions.{i}") for i in range(len(form["conditions"]))]
+    slots += [error_slot_id(f"medications.{i}") for i in range(len(form["medications"]))]
+    slots += [error_slot_id(name) for name in ("stroke", "nihss", "labs", "serology", "conditions", "medications",
+                                               "allergies", "facts")]
+    return slots

@@ -1,0 +1,486 @@
+"""Screening workflows: create a record, enter facts, attest, consent, screen-fail, withdraw, enroll.
+
+Web views and API endpoints call these functions and nothing else writes screening data. Each runs in
+one transaction, checks the actor's role and site, writes an audit event for every change in that same
+transaction, and raises ``ScreeningError`` (or ``PermissionDenied``) when the step is not allowed.
+The eligibility rules come from ``trialkit.eligibility``; nothing here decides a criterion.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from trialkit.eligibility import FactsError, parse_facts, screen
+from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.roles import Role
+from trialkit.server.audit.service import record_event
+from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
+from trialkit.server.trials.models import Site, Trial
+
+# Who works a screening record at their site. Attestations are the investigator's judgement alone.
+SITE_STAFF = (Role.COORDINATOR, Role.INVESTIGATOR)
+ATTESTERS = (Role.INVESTIGATOR,)
+# Who reads the screening log. The sponsor sees counts and reasons, not the facts of a record.
+LOG_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN)
+RECORD_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER)
+
+# Facts the record itself owns: the screening number and date are the record's, attestations are
+# written by record_attestation so that only investigators can give them.
+READ_ONLY_FACTS = {"id": "the screening number is the record's", "screening_date": "set when the record is created",
+                   "attestations": "recorded one by one by an investigator (attest)"}
+
+
+@dataclass
+class FieldProblem:
+    field: str
+    rule: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "rule": self.rule, "message": self.message}
+
+
+class ScreeningError(Exception):
+    """A screening step that is not allowed, or input that cannot be accepted.
+
+    ``status`` is the HTTP status the API answers with: 422 for bad input (``errors`` names the fields),
+    409 for a step the record's state does not allow, 404 for a record that does not exist.
+    """
+
+    def __init__(self, message: str, errors: list[FieldProblem] | None = None, status: int = 409):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors or []
+        self.status = status
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message}
+        if self.errors:
+            body["errors"] = [e.as_dict() for e in self.errors]
+        return body
+
+
+def _invalid(field_name: str, rule: str, message: str) -> ScreeningError:
+    return ScreeningError(f"{field_name}: {message}", [FieldProblem(field_name, rule, message)], status=422)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def site_code(site: Site) -> str:
+    return site.code.upper()
+
+
+def get_record(trial: Trial, number: str) -> ScreeningRecord:
+    record = (ScreeningRecord.objects.select_related("trial", "site").filter(trial=trial, screening_number=number)
+              .first())
+    if record is None:
+        raise ScreeningError(f"no screening record {number} in {trial.nct_id}", status=404)
+    return record
+
+
+def current_consent(record: ScreeningRecord) -> Consent | None:
+    return record.consents.filter(withdrawn_on__isnull=True).order_by("-consent_date", "-id").first()
+
+
+def attestable_criteria(protocol) -> list[str]:
+    """Criteria an investigator answers: those without a rule and those whose rule asks for an attestation."""
+    return [c.id for c in protocol.eligibility.criteria if c.rule is None or _mentions_attestation(c.rule)]
+
+
+def _mentions_attestation(rule: Any) -> bool:
+    if hasattr(rule, "model_dump"):
+        rule = rule.model_dump(exclude_none=True)
+    if isinstance(rule, dict):
+        return "attestation" in rule or any(_mentions_attestation(v) for v in rule.values())
+    if isinstance(rule, list):
+        return any(_mentions_attestation(v) for v in rule)
+    return False
+
+
+def can_read_record(user, record: ScreeningRecord) -> bool:
+    access = access_for(user, record.trial)
+    return access.has(*RECORD_READERS) and access.covers_site(record.site_id)
+
+
+def can_edit(user, record: ScreeningRecord) -> bool:
+    access = access_for(user, record.trial)
+    return access.has(*SITE_STAFF) and access.covers_site(record.site_id)
+
+
+def can_attest(user, record: ScreeningRecord) -> bool:
+    access = access_for(user, record.trial)
+    return access.has(*ATTESTERS) and access.covers_site(record.site_id)
+
+
+def read_record(user, trial: Trial, number: str) -> ScreeningRecord:
+    """The record if the user may see its facts (site staff, monitor, data manager of that site)."""
+    record = get_record(trial, number)
+    require(user, trial, *RECORD_READERS, site_id=record.site_id)
+    return record
+
+
+def enrollment_blockers(record: ScreeningRecord) -> list[str]:
+    """Why the record cannot be enrolled now; empty when it can."""
+    if record.outcome == ScreeningRecord.Outcome.ENROLLED:
+        return ["already enrolled"]
+    if record.outcome != ScreeningRecord.Outcome.IN_SCREENING:
+        return [f"the record is closed ({record.get_outcome_display().lower()})"]
+    blockers = []
+    if record.verdict != ScreeningRecord.Verdict.ELIGIBLE:
+        failing = [c["id"] for c in record.criteria_results if c["status"] == "fail"]
+        unknown = [c["id"] for c in record.criteria_results if c["status"] == "unknown"]
+        if failing:
+            blockers.append("not eligible: fails " + ", ".join(failing))
+        if unknown:
+            blockers.append("eligibility not yet decided: " + ", ".join(unknown))
+    if current_consent(record) is None:
+        blockers.append("no informed consent recorded")
+    return blockers
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def _evaluate(record: ScreeningRecord, facts: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    result = screen(record.trial.protocol, facts, today=record.screening_date)
+    criteria = [c.model_dump(mode="json") for c in result.criteria]
+    return result.verdict, criteria
+
+
+def _normalized(record: ScreeningRecord, facts: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``facts`` (FactsError names the field) and return them as stored."""
+    facts = {**facts, "id": record.screening_number, "screening_date": record.screening_date.isoformat()}
+    parsed = parse_facts(facts)
+    return parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """JSON merge patch (RFC 7386): objects merge key by key, null removes a key, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+_RULES = (
+    ("Extra inputs are not permitted", "unknown_field"),
+    ("not allowed", "allowed_values"),
+    ("unit", "unit"),
+    ("is after", "date_order"),
+    ("disagrees", "consistency"),
+    ("valid date", "date"),
+    ("valid integer", "integer"),
+    ("valid number", "number"),
+    ("should match pattern", "pattern"),
+    ("greater than", "range"),
+    ("less than", "range"),
+    ("Input should be", "type"),
+)
+
+
+def _facts_problems(exc: FactsError) -> list[FieldProblem]:
+    problems = []
+    for path, message in exc.errors:
+        rule = next((name for needle, name in _RULES if needle in message), "invalid")
+        problems.append(FieldProblem(_refine_path(path, message), rule, message))
+    return problems
+
+
+def _refine_path(path: str, message: str) -> str:
+    # Validators on a whole mapping report the item inside the message ("item 5a: ...", "ast: ...").
+    if path == "nihss" and (m := re.match(r"item (\w+):", message)):
+        return f"nihss.{m.group(1)}"
+    if path == "labs" and (m := re.match(r"(\w+):", message)):
+        return f"labs.{m.group(1)}.unit"
+    return path or "facts"
+
+
+def _require_open(record: ScreeningRecord) -> None:
+    if record.outcome != ScreeningRecord.Outcome.IN_SCREENING:
+        raise ScreeningError(f"screening record {record.screening_number} is closed "
+                             f"({record.get_outcome_display().lower()})")
+
+
+def _lock(record: ScreeningRecord) -> ScreeningRecord:
+    # Re-read under a row lock so two saves of one record apply one after the other.
+    return ScreeningRecord.objects.select_for_update().select_related("trial", "site").get(pk=record.pk)
+
+
+def _audit(actor, action: str, record: ScreeningRecord, before=None, after=None, reason: str = "",
+           object_type: str = "screening_record", object_id: str | None = None, participant_id=None) -> None:
+    record_event(actor=actor, action=action, object_type=object_type,
+                 object_id=object_id or record.screening_number, before=before, after=after, reason=reason or "",
+                 trial_id=record.trial_id, site_id=record.site_id, participant_id=participant_id)
+
+
+# --------------------------------------------------------------------------- workflows
+
+
+@transaction.atomic
+def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> ScreeningRecord:
+    """A new record for a candidate at ``site``, numbered ``<SITE>-S0001`` on from the site's last one."""
+    if site.trial_id != trial.id:
+        raise _invalid("site", "trial_site", f"site {site.code} is not a site of {trial.nct_id}")
+    require(actor, trial, *SITE_STAFF, site_id=site.id)
+    # The site row lock serializes numbering at one site on PostgreSQL; SQLite write transactions
+    # already hold the database lock (BEGIN IMMEDIATE).
+    Site.objects.select_for_update().get(pk=site.pk)
+    prefix = f"{site_code(site)}-S"
+    for _attempt in range(5):
+        number = f"{prefix}{_next_serial(ScreeningRecord.objects.filter(trial=trial), 'screening_number', prefix):04d}"
+        try:
+            with transaction.atomic():
+                record = ScreeningRecord(trial=trial, site=site, screening_number=number,
+                                         screening_date=screening_date, created_by=actor)
+                facts = _normalized(record, {})
+                record.facts = facts
+                record.verdict, record.criteria_results = _evaluate(record, facts)
+                record.save()
+            break
+        except IntegrityError:
+            continue
+    else:  # pragma: no cover - five collisions in a row means something else is wrong
+        raise ScreeningError("could not allocate a screening number; try again")
+    _audit(actor, "screening_create", record,
+           after={"screening_number": number, "site": site.code, "screening_date": screening_date,
+                  "verdict": record.verdict})
+    return record
+
+
+def _next_serial(queryset, field_name: str, prefix: str) -> int:
+    highest = 0
+    for value in queryset.filter(**{f"{field_name}__startswith": prefix}).values_list(field_name, flat=True):
+        tail = value[len(prefix):]
+        if tail.isdigit():
+            highest = max(highest, int(tail))
+    return highest + 1
+
+
+@transaction.atomic
+def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, reason: str | None = None
+                 ) -> ScreeningRecord:
+    """Apply a JSON merge patch to the facts, validate, re-screen and store. A rejected patch changes nothing."""
+    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    record = _lock(record)
+    _require_open(record)
+    if not isinstance(facts_patch, dict):
+        raise _invalid("facts", "type", "the facts patch must be a JSON object")
+    for key, why in READ_ONLY_FACTS.items():
+        if key in facts_patch:
+            raise _invalid(key, "read_only", f"cannot be changed here: {why}")
+    merged = merge_patch(record.facts, facts_patch)
+    try:
+        facts = _normalized(record, merged)
+    except FactsError as exc:
+        problems = _facts_problems(exc)
+        raise ScreeningError("the facts were not saved: " + "; ".join(f"{p.field}: {p.message}" for p in problems),
+                             problems, status=422) from None
+    changed = sorted(k for k in set(facts) | set(record.facts) if facts.get(k) != record.facts.get(k))
+    verdict, criteria = _evaluate(record, facts)
+    if not changed:
+        return record
+    before = {"facts": {k: record.facts.get(k) for k in changed}, "verdict": record.verdict}
+    record.facts, record.verdict, record.criteria_results = facts, verdict, criteria
+    record.save(update_fields=["facts", "verdict", "criteria_results", "updated_at"])
+    _audit(actor, "screening_facts_update", record, before=before,
+           after={"facts": {k: facts.get(k) for k in changed}, "verdict": verdict}, reason=reason or "")
+    return record
+
+
+@transaction.atomic
+def record_attestation(record: ScreeningRecord, criterion_id: str, value: bool, actor,
+                       now: datetime | None = None) -> Attestation:
+    """An investigator's answer to a criterion as written: true if its statement holds for the patient."""
+    require(actor, record.trial, *ATTESTERS, site_id=record.site_id)
+    record = _lock(record)
+    _require_open(record)
+    if criterion_id not in attestable_criteria(record.trial.protocol):
+        raise _invalid("criterion_id", "attestable",
+                       f"{criterion_id!r} is not a criterion of {record.trial.nct_id} that takes an attestation")
+    if not isinstance(value, bool):
+        raise _invalid("value", "type", "an attestation is true or false")
+    now = now or timezone.now()
+    previous = Attestation.objects.filter(screening=record, criterion_id=criterion_id).first()
+    before = {"criterion_id": criterion_id, "value": previous.value} if previous else None
+    attestation, _ = Attestation.objects.update_or_create(
+        screening=record, criterion_id=criterion_id,
+        defaults={"value": value, "attested_by": actor, "attested_at": now},
+    )
+    facts = copy.deepcopy(record.facts)
+    facts.setdefault("attestations", {})[criterion_id] = {
+        "answer": value, "by": actor.get_full_name() or actor.get_username(), "at": now.date().isoformat()}
+    record.facts = _normalized(record, facts)
+    old_verdict = record.verdict
+    record.verdict, record.criteria_results = _evaluate(record, record.facts)
+    record.save(update_fields=["facts", "verdict", "criteria_results", "updated_at"])
+    _audit(actor, "screening_attest", record, before={**(before or {}), "verdict": old_verdict},
+           after={"criterion_id": criterion_id, "value": value, "verdict": record.verdict})
+    return attestation
+
+
+@transaction.atomic
+def record_consent(record: ScreeningRecord, consent_date: date, signed_by: str, actor, today: date,
+                   signer_name: str = "", document_version: str | None = None) -> Consent:
+    """Informed consent: the document version (the protocol's by default), date and who signed."""
+    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    record = _lock(record)
+    _require_open(record)
+    consent_rules = record.trial.protocol.consent
+    if signed_by not in consent_rules.signers:
+        raise _invalid("signed_by", "allowed_values",
+                       f"{signed_by!r} may not sign for {record.trial.short_name}; "
+                       f"allowed: {', '.join(consent_rules.signers)}")
+    signer_name = (signer_name or "").strip()
+    if signed_by != Consent.Signer.PARTICIPANT and not signer_name:
+        raise _invalid("signer_name", "required", f"name the {signed_by.replace('_', ' ')} who signed")
+    if consent_date > today:
+        raise _invalid("consent_date", "not_future", f"{consent_date} is in the future")
+    document_version = (document_version or "").strip() or consent_rules.document_version
+    consent = Consent.objects.create(screening=record, document_version=document_version, consent_date=consent_date,
+                                     signed_by=signed_by, signer_name=signer_name, recorded_by=actor)
+    _audit(actor, "consent_record", record, object_type="consent", object_id=str(consent.pk),
+           after={"screening_number": record.screening_number, "document_version": document_version,
+                  "consent_date": consent_date, "signed_by": signed_by, "signer_name": signer_name})
+    return consent
+
+
+@transaction.atomic
+def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None = None) -> ScreeningRecord:
+    """Close the record as a screen failure; the reasons default to the failing criteria."""
+    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    record = _lock(record)
+    _require_open(record)
+    given = [r.strip() for r in (reasons or []) if r and r.strip()]
+    if given:
+        fail_reasons = [{"criterion_id": None, "reason": r} for r in given]
+    else:
+        fail_reasons = [{"criterion_id": c["id"], "reason": c["reason"]}
+                        for c in record.criteria_results if c["status"] == "fail"]
+    if not fail_reasons:
+        raise _invalid("reasons", "required", "no criterion fails; give the reason for the screen failure")
+    before = {"outcome": record.outcome}
+    record.outcome, record.fail_reasons = ScreeningRecord.Outcome.SCREEN_FAILED, fail_reasons
+    record.save(update_fields=["outcome", "fail_reasons", "updated_at"])
+    _audit(actor, "screening_fail", record, before=before,
+           after={"outcome": record.outcome, "fail_reasons": fail_reasons})
+    return record
+
+
+@transaction.atomic
+def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> ScreeningRecord:
+    """The candidate withdraws before enrollment: the record closes and any consent is marked withdrawn."""
+    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    record = _lock(record)
+    _require_open(record)
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "required", "say why the candidate withdrew")
+    withdrawn = list(record.consents.filter(withdrawn_on__isnull=True).values_list("pk", flat=True))
+    record.consents.filter(pk__in=withdrawn).update(withdrawn_on=today)
+    before = {"outcome": record.outcome}
+    record.outcome = ScreeningRecord.Outcome.WITHDRAWN
+    record.fail_reasons = [{"criterion_id": None, "reason": f"withdrew before enrollment: {reason}"}]
+    record.save(update_fields=["outcome", "fail_reasons", "updated_at"])
+    _audit(actor, "screening_withdraw", record, before=before,
+           after={"outcome": record.outcome, "consents_withdrawn": withdrawn, "withdrawn_on": today}, reason=reason)
+    return record
+
+
+@transaction.atomic
+def enroll(record: ScreeningRecord, actor, now: datetime) -> Participant:
+    """Enroll an eligible, consented candidate: a participant ``<SITE>-001`` ready for randomization."""
+    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    record = _lock(record)
+    # Screen again from the stored facts so the decision rests on the rules as they are now.
+    record.verdict, record.criteria_results = _evaluate(record, record.facts)
+    blockers = enrollment_blockers(record)
+    if blockers:
+        raise ScreeningError("cannot enroll: " + "; ".join(blockers))
+    Site.objects.select_for_update().get(pk=record.site_id)
+    prefix = f"{site_code(record.site)}-"
+    serial = _next_serial(Participant.objects.filter(trial=record.trial), "participant_number", prefix)
+    participant = Participant.objects.create(trial=record.trial, site=record.site, screening=record,
+                                             participant_number=f"{prefix}{serial:03d}", enrolled_at=now)
+    record.outcome = ScreeningRecord.Outcome.ENROLLED
+    record.save(update_fields=["outcome", "verdict", "criteria_results", "updated_at"])
+    consent = current_consent(record)
+    _audit(actor, "participant_enroll", record, object_type="participant", object_id=participant.participant_number,
+           participant_id=participant.pk, before={"outcome": ScreeningRecord.Outcome.IN_SCREENING},
+           after={"screening_number": record.screening_number, "participant_number": participant.participant_number,
+                  "status": participant.status, "consent_id": consent.pk if consent else None})
+    return participant
+
+
+# --------------------------------------------------------------------------- the screening log
+
+
+@dataclass
+class LogRow:
+    screening_number: str
+    site: str
+    screening_date: date
+    outcome: str
+    outcome_label: str
+    verdict: str
+    fail_reasons: list[dict[str, Any]]
+    participant_number: str | None
+
+
+@dataclass
+class ScreeningLog:
+    rows: list[LogRow]
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> records
+    reason_counts: list[tuple[str, int]] = field(default_factory=list)  # criterion id or reason -> records
+    details_visible: bool = True  # False for the sponsor: numbers, outcomes and reasons only
+
+
+def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | None = None) -> ScreeningLog:
+    """Every screened candidate at the user's sites with outcome, verdict and screen-fail reasons (CONSORT)."""
+    access = require(user, trial, *LOG_READERS)
+    records = ScreeningRecord.objects.filter(trial=trial).select_related("site", "participant").order_by(
+        "site__code", "screening_number")
+    if access.site_ids is not None:
+        records = records.filter(site_id__in=access.site_ids)
+    if site is not None:
+        records = records.filter(site=site)
+    all_records = list(records)
+    counts = {value: 0 for value in ScreeningRecord.Outcome.values}
+    reasons: dict[str, int] = {}
+    for r in all_records:
+        counts[r.outcome] += 1
+        if r.outcome == ScreeningRecord.Outcome.SCREEN_FAILED:
+            for reason in r.fail_reasons:
+                key = reason.get("criterion_id") or reason.get("reason", "")
+                reasons[key] = reasons.get(key, 0) + 1
+    if outcome:
+        if outcome not in counts:
+            raise _invalid("outcome", "allowed_values", f"{outcome!r}; allowed: {', '.join(counts)}")
+        all_records = [r for r in all_records if r.outcome == outcome]
+    rows = [
+        LogRow(screening_number=r.screening_number, site=r.site.code, screening_date=r.screening_date,
+               outcome=r.outcome, outcome_label=r.get_outcome_display(), verdict=r.verdict,
+               fail_reasons=r.fail_reasons, participant_number=_participant_number(r))
+        for r in all_records
+    ]
+    return ScreeningLog(rows=rows, counts=counts, reason_counts=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+                        details_visible=access.has(*RECORD_READERS))
+
+
+def _participant_number(record: ScreeningRecord) -> str | None:
+    try:
+        return record.participant.participant_number
+    except Participant.DoesNotExist:
+        return None

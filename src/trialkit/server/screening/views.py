@@ -1,0 +1,250 @@
+"""Screening pages: the screening log and the record page with live eligibility (HTMX).
+
+Every change goes through ``trialkit.server.screening.services``; these views only read the request,
+call a service and render. Permission errors become 403 pages.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from trialkit.eligibility.measures import nihss_partial
+from trialkit.server.accounts.access import access_for, require
+from trialkit.server.participants.models import Consent, ScreeningRecord
+from trialkit.server.screening import facts_form, services
+from trialkit.server.trials.models import Site, Trial
+
+
+def _trial(nct_id: str) -> Trial:
+    return get_object_or_404(Trial, nct_id=nct_id)
+
+
+def _record(request, trial: Trial, number: str, *, edit: bool = False) -> ScreeningRecord:
+    try:
+        record = services.get_record(trial, number)
+    except services.ScreeningError as exc:
+        raise Http404(exc.message) from None
+    if edit:
+        require(request.user, trial, *services.SITE_STAFF, site_id=record.site_id)
+    elif not services.can_read_record(request.user, record):
+        require(request.user, trial, *services.RECORD_READERS, site_id=record.site_id)
+    return record
+
+
+def _record_url(record: ScreeningRecord) -> str:
+    return reverse("screening:record", args=[record.trial.nct_id, record.screening_number])
+
+
+def _is_htmx(request) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+# --------------------------------------------------------------------------- the log
+
+
+@login_required
+def screening_log(request, nct_id: str):
+    trial = _trial(nct_id)
+    outcome = request.GET.get("outcome") or None
+    if outcome not in (None, *ScreeningRecord.Outcome.values):
+        outcome = None
+    log = services.screening_log(request.user, trial, outcome=outcome)
+    access = access_for(request.user, trial)
+    new_sites = []
+    if access.has(*services.SITE_STAFF):
+        new_sites = [s for s in trial.sites.filter(active=True) if access.covers_site(s.id)]
+    reasons_text = {c.id: c.text for c in trial.protocol.eligibility.criteria}
+    return render(request, "screening/log.html", {
+        "trial": trial, "log": log, "outcome": outcome or "",
+        "outcomes": ScreeningRecord.Outcome.choices, "new_sites": new_sites, "today": timezone.localdate(),
+        "reason_rows": [(key, reasons_text.get(key, ""), count) for key, count in log.reason_counts],
+        "total": sum(log.counts.values()),
+    })
+
+
+@login_required
+@require_POST
+def new_screening(request, nct_id: str):
+    trial = _trial(nct_id)
+    site = get_object_or_404(Site, trial=trial, code=request.POST.get("site", ""))
+    try:
+        screening_date = date.fromisoformat(request.POST.get("screening_date") or timezone.localdate().isoformat())
+    except ValueError:
+        messages.error(request, "Screening date: enter a date as YYYY-MM-DD.")
+        return redirect("screening:log", nct_id=nct_id)
+    try:
+        record = services.create_screening(trial, site, request.user, screening_date)
+    except services.ScreeningError as exc:
+        messages.error(request, exc.message)
+        return redirect("screening:log", nct_id=nct_id)
+    messages.success(request, f"Screening record {record.screening_number} created.")
+    return redirect(_record_url(record))
+
+
+# --------------------------------------------------------------------------- the record page
+
+
+def _nihss_summary(facts: dict) -> dict:
+    values = facts.get("nihss") or {}
+    partial = nihss_partial(values)
+    return {"total": partial.total, "known_sum": partial.known_sum, "missing": len(partial.missing),
+            "entered": bool(values)}
+
+
+def _panel_context(request, record: ScreeningRecord) -> dict:
+    attestable = set(services.attestable_criteria(record.trial.protocol))
+    attestations = {a.criterion_id: a for a in record.attestations.select_related("attested_by")}
+    criteria = []
+    for c in record.criteria_results:
+        criteria.append({**c, "attestable": c["id"] in attestable, "attestation": attestations.get(c["id"])})
+    counts = {s: sum(1 for c in criteria if c["status"] == s) for s in ("pass", "fail", "unknown")}
+    blockers = services.enrollment_blockers(record)
+    return {
+        "trial": record.trial, "record": record, "criteria": criteria, "counts": counts,
+        "can_edit": services.can_edit(request.user, record) and record.outcome == ScreeningRecord.Outcome.IN_SCREENING,
+        "can_attest": services.can_attest(request.user, record)
+        and record.outcome == ScreeningRecord.Outcome.IN_SCREENING,
+        "blockers": blockers, "can_enroll": not blockers and services.can_edit(request.user, record),
+        "consent": services.current_consent(record), "consents": list(record.consents.order_by("consent_date", "id")),
+        "participant": getattr(record, "participant", None) if record.outcome == ScreeningRecord.Outcome.ENROLLED
+        else None,
+        "nihss": _nihss_summary(record.facts),
+    }
+
+
+@login_required
+def record_page(request, nct_id: str, number: str, consent_errors=None, status=200):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number)
+    form = facts_form.build_form(record.facts, trial.protocol)
+    protocol_consent = trial.protocol.consent
+    signers = [(v, label) for v, label in Consent.Signer.choices if v in protocol_consent.signers]
+    context = {
+        **_panel_context(request, record), "form": form, "signers": signers,
+        "consent_version": protocol_consent.document_version, "today": timezone.localdate(),
+        "consent_errors": consent_errors or {}, "posted": request.POST if consent_errors else {},
+    }
+    return render(request, "screening/record.html", context, status=status)
+
+
+@login_required
+@require_POST
+def save_facts(request, nct_id: str, number: str):
+    """Every change in the facts form posts the whole form here; the answer swaps the live parts."""
+    trial = _trial(nct_id)
+    record = _record(request, trial, number, edit=True)
+    patch = facts_form.patch_from_form(request.POST)
+    errors: dict[str, list[str]] = {}
+    saved = True
+    try:
+        record = services.update_facts(record, patch, request.user)
+    except services.ScreeningError as exc:
+        saved = False
+        form = facts_form.build_form(record.facts, trial.protocol)
+        slots = set(facts_form.all_slots(form))
+        for problem in exc.errors:
+            slot = facts_form.slot_for(problem.field)
+            slot = slot if slot in slots else "err-facts"
+            errors.setdefault(slot, []).append(problem.message)
+        if not exc.errors:
+            errors["err-facts"] = [exc.message]
+    if not _is_htmx(request):
+        if errors:
+            messages.error(request, "Not saved: " + "; ".join(m for ms in errors.values() for m in ms))
+        return redirect(_record_url(record))
+    form = facts_form.build_form(record.facts, trial.protocol)
+    context = {**_panel_context(request, record), "errors": errors, "saved": saved,
+               "slots": [(slot, errors.get(slot, [])) for slot in facts_form.all_slots(form)]}
+    return render(request, "screening/_facts_saved.html", context, status=200)
+
+
+@login_required
+@require_POST
+def attest(request, nct_id: str, number: str):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number)
+    value = {"true": True, "false": False}.get(request.POST.get("value", ""))
+    try:
+        services.record_attestation(record, request.POST.get("criterion_id", ""), value, request.user,
+                                    now=timezone.now())
+    except services.ScreeningError as exc:
+        if not _is_htmx(request):
+            messages.error(request, exc.message)
+            return redirect(_record_url(record))
+        return HttpResponse(f'<p class="field-error">{exc.message}</p>', status=exc.status)
+    record = services.get_record(trial, number)
+    if not _is_htmx(request):
+        return redirect(_record_url(record))
+    return render(request, "screening/_attested.html", _panel_context(request, record))
+
+
+@login_required
+@require_POST
+def consent(request, nct_id: str, number: str):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number, edit=True)
+    try:
+        consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
+    except ValueError:
+        return record_page(request, nct_id, number, consent_errors={"consent_date": "enter the date of signature"},
+                           status=422)
+    try:
+        services.record_consent(record, consent_date, request.POST.get("signed_by", ""), request.user,
+                                today=timezone.localdate(), signer_name=request.POST.get("signer_name", ""),
+                                document_version=request.POST.get("document_version", ""))
+    except services.ScreeningError as exc:
+        found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
+        return record_page(request, nct_id, number, consent_errors=found, status=exc.status)
+    messages.success(request, "Informed consent recorded.")
+    return redirect(_record_url(record))
+
+
+@login_required
+@require_POST
+def enroll(request, nct_id: str, number: str):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number, edit=True)
+    try:
+        participant = services.enroll(record, request.user, timezone.now())
+    except services.ScreeningError as exc:
+        messages.error(request, exc.message)
+        return redirect(_record_url(record))
+    messages.success(request, f"Enrolled as participant {participant.participant_number}: ready for randomization.")
+    return redirect(_record_url(record))
+
+
+@login_required
+@require_POST
+def screen_fail(request, nct_id: str, number: str):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number, edit=True)
+    reason = (request.POST.get("reason") or "").strip()
+    try:
+        services.mark_screen_failed(record, request.user, [reason] if reason else None)
+    except services.ScreeningError as exc:
+        messages.error(request, exc.message)
+        return redirect(_record_url(record))
+    messages.success(request, f"{record.screening_number} recorded as a screen failure.")
+    return redirect(_record_url(record))
+
+
+@login_required
+@require_POST
+def withdraw(request, nct_id: str, number: str):
+    trial = _trial(nct_id)
+    record = _record(request, trial, number, edit=True)
+    try:
+        services.withdraw(record, request.user, timezone.localdate(), request.POST.get("reason", ""))
+    except services.ScreeningError as exc:
+        messages.error(request, exc.message)
+        return redirect(_record_url(record))
+    messages.success(request, f"{record.screening_number}: withdrawal before enrollment recorded.")
+    return redirect(_record_url(record))
