@@ -15,8 +15,8 @@ from trialkit.dosing.preparation import (
     WEIGHT_STEP,
     DosePreparation,
     DosingError,
-    _decimal,
-    _round_volume,
+    to_decimal,
+    round_volume,
     infusion_plan,
     validated_weight,
 )
@@ -49,11 +49,11 @@ def blinded_label(
     weight = validated_weight(weight_kg, weight_range)
     if ml_per_kg is None:
         raise DosingError("dose.infusion_volume_ml_per_kg", "a blinded label needs a final infusion volume per kg")
-    volume = _round_volume(_decimal(ml_per_kg) * weight)
+    volume = round_volume(to_decimal(ml_per_kg) * weight)
     if preparation is not None:
         if preparation.protocol_id != protocol.id:
             raise DosingError("preparation", f"is for {preparation.protocol_id}, not {protocol.id}")
-        if _decimal(preparation.weight_kg) != weight or _decimal(preparation.final_volume_ml) != volume:
+        if to_decimal(preparation.weight_kg) != weight or to_decimal(preparation.final_volume_ml) != volume:
             raise DosingError(
                 "preparation",
                 f"final volume {preparation.final_volume_ml} ml at {preparation.weight_kg} kg does not match "
@@ -74,7 +74,7 @@ def blinded_label(
         _line("Kit no.", kit_number),
         _line("Participant", participant_id or BLANK),
         _line("Weight", f"{weight.quantize(WEIGHT_STEP, rounding=ROUND_HALF_UP)} kg"),
-        _line("Infusion volume", f"{volume} ml ({ml_per_kg:g} ml/kg)"),
+        _line("Infusion volume", f"{volume} ml"),
         _line("Route", route),
         _line("Prepared", prepared_at.strftime("%Y-%m-%d %H:%M") if prepared_at else BLANK),
         _line("Prepared by", prepared_by or BLANK),

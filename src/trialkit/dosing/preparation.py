@@ -68,11 +68,11 @@ class DosePreparation:
         return out
 
 
-def _decimal(value: float) -> Decimal:
+def to_decimal(value: float) -> Decimal:
     return Decimal(str(value))
 
 
-def _round_volume(value: Decimal) -> Decimal:
+def round_volume(value: Decimal) -> Decimal:
     return value.quantize(VOLUME_STEP, rounding=ROUND_HALF_UP)
 
 
@@ -85,12 +85,12 @@ def validated_weight(value: Any, weight_range_kg: tuple[float, float]) -> Decima
     if isinstance(value, bool):
         raise DosingError("weight_kg", f"must be a number of kilograms, got {value!r} ({allowed})")
     try:
-        weight = Decimal(value.strip()) if isinstance(value, str) else _decimal(float(value))
+        weight = Decimal(value.strip()) if isinstance(value, str) else to_decimal(float(value))
     except (InvalidOperation, TypeError, ValueError):
         raise DosingError("weight_kg", f"must be a number of kilograms, got {value!r} ({allowed})") from None
     if not weight.is_finite():
         raise DosingError("weight_kg", f"must be a finite number of kilograms, got {value!r} ({allowed})")
-    if not _decimal(lo) <= weight <= _decimal(hi):
+    if not to_decimal(lo) <= weight <= to_decimal(hi):
         raise DosingError("weight_kg", f"{weight} kg is outside the plausible range ({allowed})")
     return weight
 
@@ -129,33 +129,33 @@ def prepare_dose(protocol: Protocol, arm_id: str, dose_level: str | None, weight
         raise DosingError("dose_level", f"{dose_level!r} is not a level of arm {arm_id!r} ({', '.join(levels)})")
     level = levels[dose_level]
     weight = validated_weight(weight_kg, rule.weight_range_kg)
-    amount = _decimal(level.amount)
+    amount = to_decimal(level.amount)
     target = amount * weight if rule.basis == "per_kg" else amount
     product = rule.product
     notes = [f"Volumes are rounded half-up to {VOLUME_STEP} ml (syringe graduation)."]
 
     vials: int | None = None
     if rule.unit == "ml":
-        product_volume = _round_volume(target)
+        product_volume = round_volume(target)
         delivered = product_volume
         if product is not None:
-            vials = int((target / _decimal(product.units_per_vial)).to_integral_value(rounding=ROUND_CEILING))
+            vials = int((target / to_decimal(product.units_per_vial)).to_integral_value(rounding=ROUND_CEILING))
     else:
         if product is None or product.concentration_per_ml is None:
             raise DosingError(
                 "dose.product",
                 f"arm {arm_id!r} doses {rule.unit} and needs product.units_per_vial and product.concentration_per_ml",
             )
-        concentration = _decimal(product.concentration_per_ml)
-        vials = int((target / _decimal(product.units_per_vial)).to_integral_value(rounding=ROUND_CEILING))
-        product_volume = _round_volume(target / concentration)
+        concentration = to_decimal(product.concentration_per_ml)
+        vials = int((target / to_decimal(product.units_per_vial)).to_integral_value(rounding=ROUND_CEILING))
+        product_volume = round_volume(target / concentration)
         delivered = product_volume * concentration
         if delivered != target:
             deviation = (delivered - target) / target * 100
             notes.append(f"Rounding the drawn volume changes the dose by {float(deviation):+.2f}%.")
 
     if rule.infusion_volume_ml_per_kg is not None:
-        final = _round_volume(_decimal(rule.infusion_volume_ml_per_kg) * weight)
+        final = round_volume(to_decimal(rule.infusion_volume_ml_per_kg) * weight)
     else:
         final = product_volume
     diluent = final - product_volume

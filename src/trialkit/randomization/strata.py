@@ -178,3 +178,20 @@ def current_cohort(protocol_or_spec: Protocol | Randomization, counts: Mapping[s
         if open_cohort is None and allocated < cohort.size:
             open_cohort = cohort
     return open_cohort
+
+
+def allocation_stratum(
+    protocol: Protocol,
+    site_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+    cohort_counts: Mapping[str, int] | None = None,
+) -> str:
+    """The stratum the next participant is allocated in: the enrolling cohort (if the trial has
+    cohorts) plus the participant's factor levels. AllocationError once every cohort is full."""
+    cohort_id = None
+    if protocol.randomization.cohorts:
+        cohort = current_cohort(protocol, cohort_counts or {})
+        if cohort is None:
+            raise AllocationError("every cohort is full; no further participant can be randomized")
+        cohort_id = cohort.id
+    return stratum_key(protocol, site_id, facts, cohort_id)

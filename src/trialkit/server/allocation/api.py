@@ -1,0 +1,231 @@
+"""Allocation API. ``randomize`` answers every caller with the same three fields whatever the
+arm; the list, the preparation and the unblinding answer only the roles that may see an arm."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Router, Schema
+
+from trialkit.server.accounts.access import access_for
+from trialkit.server.allocation import services
+from trialkit.server.participants.models import Participant
+from trialkit.server.trials.models import Trial
+
+router = Router(tags=["allocation"])
+
+
+class ErrorOut(Schema):
+    error: str
+    errors: list[dict] = []
+
+
+class ReceiptOut(Schema):
+    randomization_number: str
+    kit_number: str
+    randomized_at: datetime
+
+
+class RandomizedOut(Schema):
+    participant_number: str
+    site: str
+    randomization_number: str
+    kit_number: str
+    randomized_at: datetime
+    dose_status: str  # awaiting_preparation, prepared, given: the same steps in every arm
+    emergency_unblinded: bool
+
+
+class SlotOut(Schema):
+    stratum: str
+    sequence_no: int
+    cohort: str
+    arm_id: str
+    dose_level: str
+    block_no: int
+    block_size: int
+    kit_number: str
+    randomization_number: str
+    participant_number: str | None
+
+
+class GenerateIn(Schema):
+    seed: str | None = None
+    regenerate: bool = False
+
+
+class GeneratedOut(Schema):
+    slots: int
+    strata: list[str]
+    seed: str
+    seed_sha256: str
+
+
+class DoseIn(Schema):
+    weight_kg: float | str | None = None
+
+
+class DoseOut(Schema):
+    preparation: dict
+    steps: list[str]
+    label: str
+
+
+class AdministeredOut(Schema):
+    participant_number: str
+    administered_at: datetime
+
+
+class UnblindIn(Schema):
+    reason: str
+    password: str
+
+
+class UnblindOut(Schema):
+    participant_number: str
+    arm_id: str
+    arm_label: str
+    dose_label: str | None
+    at: datetime
+
+
+class NotificationOut(Schema):
+    id: int
+    trial: str
+    message: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+def _problem(exc: services.AllocationProblem):
+    errors = [{"field": exc.field, "rule": "allocation", "message": str(exc)}] if exc.field else []
+    return 400, {"error": str(exc), "errors": errors}
+
+
+def _trial(request, nct_id: str) -> Trial:
+    trial = get_object_or_404(Trial, nct_id=nct_id)
+    if not access_for(request.user, trial).roles:
+        raise PermissionDenied("you hold no role in this trial")
+    return trial
+
+
+def _participant(request, nct_id: str, participant_number: str) -> Participant:
+    trial = _trial(request, nct_id)
+    participant = get_object_or_404(Participant.objects.select_related("site", "trial"), trial=trial,
+                                    participant_number=participant_number)
+    if not access_for(request.user, trial).covers_site(participant.site_id):
+        raise PermissionDenied("this participant belongs to a site you are not assigned to")
+    return participant
+
+
+def _dose_status(participant: Participant) -> str:
+    record = getattr(participant, "dose_record", None)
+    if record is None:
+        return "awaiting_preparation"
+    return "given" if record.administered_at else "prepared"
+
+
+@router.get("/{nct_id}/randomized", response=list[RandomizedOut])
+def randomized(request, nct_id: str):
+    """Randomized participants at your sites: randomization and kit numbers only."""
+    trial = _trial(request, nct_id)
+    return [RandomizedOut(participant_number=p.participant_number, site=p.site.code,
+                          randomization_number=p.randomization_number, kit_number=p.kit_number,
+                          randomized_at=p.randomized_at, dose_status=_dose_status(p),
+                          emergency_unblinded=p.emergency_unblinded)
+            for p in services.randomized_participants(trial, request.user)]
+
+
+@router.post("/{nct_id}/participants/{participant_number}/randomize", response={200: ReceiptOut, 400: ErrorOut})
+def randomize(request, nct_id: str, participant_number: str):
+    """Randomize an enrolled participant (coordinator or investigator of the site)."""
+    participant = _participant(request, nct_id, participant_number)
+    try:
+        receipt = services.randomize(participant, request.user, now=timezone.now())
+    except services.AllocationProblem as exc:
+        return _problem(exc)
+    return 200, ReceiptOut(**vars(receipt))
+
+
+@router.get("/{nct_id}/list", response=list[SlotOut])
+def allocation_list(request, nct_id: str):
+    """The concealed list (DSMB statistician only)."""
+    trial = _trial(request, nct_id)
+    return [SlotOut(stratum=s.stratum, sequence_no=s.sequence_no, cohort=s.cohort, arm_id=s.arm_id,
+                    dose_level=s.dose_level, block_no=s.block_no, block_size=s.block_size, kit_number=s.kit_number,
+                    randomization_number=s.randomization_number,
+                    participant_number=s.participant.participant_number if s.participant else None)
+            for s in services.allocation_list_rows(trial, request.user)]
+
+
+@router.post("/{nct_id}/list", response={201: GeneratedOut, 400: ErrorOut})
+def generate(request, nct_id: str, payload: GenerateIn):
+    """Generate the list (DSMB statistician). The seed is returned once and not stored."""
+    trial = _trial(request, nct_id)
+    try:
+        generated = services.generate_allocation_list(trial, request.user, now=timezone.now(), seed=payload.seed,
+                                                      regenerate=payload.regenerate)
+    except services.AllocationProblem as exc:
+        return _problem(exc)
+    return 201, GeneratedOut(slots=generated.slots, strata=generated.allocation_list.strata, seed=generated.seed,
+                             seed_sha256=generated.allocation_list.seed_sha256)
+
+
+@router.get("/{nct_id}/balance", response=list[dict])
+def balance(request, nct_id: str):
+    """Used slots per arm and stratum (DSMB statistician only)."""
+    return services.balance_summary(_trial(request, nct_id), request.user)
+
+
+@router.post("/{nct_id}/participants/{participant_number}/dose", response={200: DoseOut, 400: ErrorOut})
+def prepare_dose(request, nct_id: str, participant_number: str, payload: DoseIn):
+    """Compute and record the preparation from the dosing-visit weight (unblinded pharmacist)."""
+    participant = _participant(request, nct_id, participant_number)
+    try:
+        prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now())
+    except services.AllocationProblem as exc:
+        return _problem(exc)
+    return 200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),
+                        label=prepared.label)
+
+
+@router.post("/{nct_id}/participants/{participant_number}/administered",
+             response={200: AdministeredOut, 400: ErrorOut})
+def administered(request, nct_id: str, participant_number: str):
+    """Record that the prepared infusion was given."""
+    participant = _participant(request, nct_id, participant_number)
+    try:
+        record = services.record_administration(participant, request.user, now=timezone.now())
+    except services.AllocationProblem as exc:
+        return _problem(exc)
+    return 200, AdministeredOut(participant_number=participant.participant_number,
+                                administered_at=record.administered_at)
+
+
+@router.post("/{nct_id}/participants/{participant_number}/unblind", response={200: UnblindOut, 400: ErrorOut})
+def unblind(request, nct_id: str, participant_number: str, payload: UnblindIn):
+    """Emergency unblinding by the site investigator, with a reason and the password."""
+    participant = _participant(request, nct_id, participant_number)
+    try:
+        result = services.emergency_unblind(participant, request.user, reason=payload.reason,
+                                            password=payload.password, now=timezone.now())
+    except services.AllocationProblem as exc:
+        return _problem(exc)
+    return 200, UnblindOut(**vars(result))
+
+
+@router.get("/notifications", response=list[NotificationOut])
+def notifications(request):
+    """Your in-app notifications (emergency unblinding notices for sponsor administrators)."""
+    return [NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at,
+                            read_at=n.read_at) for n in services.notifications_for(request.user)]
+
+
+@router.post("/notifications/{notification_id}/read", response=NotificationOut)
+def notification_read(request, notification_id: int):
+    n = services.mark_read(notification_id, request.user, now=timezone.now())
+    return NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at,
+                           read_at=n.read_at)

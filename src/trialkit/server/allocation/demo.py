@@ -1,0 +1,87 @@
+"""Demo allocation: lists for both trials, most enrolled participants randomized, doses prepared
+and given for some, others awaiting preparation, and one emergency unblinding in IxCell."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+
+from django.contrib.auth import get_user_model
+
+from trialkit.server.accounts.models import Membership
+from trialkit.server.accounts.roles import Role
+from trialkit.server.allocation import services
+from trialkit.server.allocation.models import AllocationList, DoseRecord
+from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
+
+MIN_ENROLLED_PER_TRIAL = 10
+UNBLINDING_PASSWORD = "trialkit-demo"  # the demo investigator's password (see trialkit.server.demo)
+
+
+def _site_staff(trial, site, role):
+    """A demo user holding ``role`` at ``site`` (the listed demo users work at the first site)."""
+    User = get_user_model()
+    user, created = User.objects.get_or_create(username=f"{role.value.split('_')[-1]}-{site.code}")
+    if created:
+        user.set_unusable_password()
+        user.save()
+    Membership.objects.get_or_create(user=user, trial=trial, site=site, role=role)
+    return user
+
+
+def _ensure_enrolled(trial, today: date, users) -> None:
+    """Enrolled participants across sites when the screening demo has not provided enough."""
+    have = Participant.objects.filter(trial=trial).count()
+    sites = list(trial.sites.order_by("code"))
+    clerk = users["coordinator"]
+    for i in range(have, MIN_ENROLLED_PER_TRIAL):
+        site = sites[i % len(sites)] if i % 3 else sites[0]
+        number = f"{site.code.upper()}-D{i + 1:02d}"
+        screening = ScreeningRecord.objects.create(
+            trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=20 - i),
+            facts={"nihss_total": 7 + (i * 3) % 12, "weight_kg": 58 + 3 * i},
+            verdict=ScreeningRecord.Verdict.ELIGIBLE, outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
+        Consent.objects.create(screening=screening, document_version=trial.protocol.consent.document_version,
+                               consent_date=screening.screening_date, signed_by=Consent.Signer.PARTICIPANT,
+                               recorded_by=clerk)
+        Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
+                                   enrolled_at=datetime.combine(screening.screening_date, time(10), timezone.utc))
+
+
+def populate(trials, users, today: date) -> None:
+    start = datetime.combine(today - timedelta(days=14), time(9), timezone.utc)
+    for trial in trials:
+        if not AllocationList.objects.filter(trial=trial).exists():
+            services.generate_allocation_list(trial, users["dsmb"], now=start - timedelta(days=7),
+                                              seed=f"demo-{trial.nct_id}")
+        _ensure_enrolled(trial, today, users)
+        enrolled = list(Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
+                        .select_related("site", "screening").order_by("enrolled_at", "participant_number"))
+        # Most are randomized; the last stays enrolled, waiting for the randomize button.
+        for i, participant in enumerate(enrolled[:-1]):
+            coordinator = _site_staff(trial, participant.site, Role.COORDINATOR)
+            try:
+                services.randomize(participant, coordinator, now=start + timedelta(hours=5 * i))
+            except services.AllocationProblem:
+                continue  # e.g. NIHSS outside the strata: the participant stays enrolled
+        randomized = list(Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED)
+                          .select_related("site", "screening").order_by("randomized_at"))
+        # The earlier half prepared and given; the rest awaiting preparation.
+        for i, participant in enumerate(randomized[: len(randomized) // 2 + 1]):
+            if DoseRecord.objects.filter(participant=participant).exists():
+                continue
+            pharmacist = _site_staff(trial, participant.site, Role.UNBLINDED_PHARMACIST)
+            weight = participant.screening.facts.get("weight_kg") or 70
+            when = participant.randomized_at + timedelta(days=1)
+            services.prepare_dose(participant, weight, pharmacist, now=when)
+            if i % 3 != 2:  # one in three prepared but not yet given
+                services.record_administration(participant, _site_staff(trial, participant.site, Role.INVESTIGATOR),
+                                               now=when + timedelta(hours=2))
+        if trial.nct_id == "NCT07197606":
+            investigator = users["investigator"]
+            first_site = Membership.objects.filter(user=investigator, trial=trial).values_list("site_id", flat=True)
+            candidates = [p for p in randomized if p.site_id in set(first_site) and not p.emergency_unblinded]
+            if candidates:
+                services.emergency_unblind(
+                    candidates[0], investigator, password=UNBLINDING_PASSWORD,
+                    reason="Suspected anaphylaxis during follow-up; management depends on the product given.",
+                    now=start + timedelta(days=10))

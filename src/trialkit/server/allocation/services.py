@@ -1,0 +1,519 @@
+"""Allocation workflows: generate the list, randomize, prepare the dose, break the code.
+
+The rules (strata, cohorts, the list itself, the dose) come from ``trialkit.randomization`` and
+``trialkit.dosing``; this module stores, serializes, authorizes and audits. Every function takes
+the actor and the time, checks the actor's role and site, and raises ``AllocationDenied`` (a
+PermissionDenied) or ``AllocationProblem`` with a message that never names an arm.
+
+Serialization: each randomization locks the trial's ``AllocationList`` row (``SELECT … FOR
+UPDATE`` on PostgreSQL; on SQLite every write transaction is ``BEGIN IMMEDIATE``, see settings,
+so it holds the database write lock from its first statement). The lock covers the trial-wide
+randomization number, the open dose cohort and the next free slot of the stratum, so two
+sites can never take the same slot, skip one, or overfill a cohort.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.hashers import check_password
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.db.models import Count
+
+from trialkit import dosing, randomization
+from trialkit.randomization.strata import factor_level, key_from_levels
+from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.models import Membership
+from trialkit.server.accounts.roles import Role
+from trialkit.server.allocation.models import (
+    AllocationList,
+    AllocationSlot,
+    DoseRecord,
+    Notification,
+    UnblindingEvent,
+)
+from trialkit.server.audit.service import record_event
+from trialkit.server.participants.models import Participant, ScreeningRecord
+
+RANDOMIZING_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)
+ADMINISTERING_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR, Role.UNBLINDED_PHARMACIST)
+
+
+class AllocationDenied(PermissionDenied):
+    """The actor's role or site does not allow this."""
+
+
+class AllocationProblem(ValueError):
+    """A workflow step that must not happen now; ``field`` names the input at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RandomizationReceipt:
+    """The whole result of a randomization as anyone but the unblinded roles sees it."""
+
+    randomization_number: str
+    kit_number: str
+    randomized_at: datetime
+
+
+@dataclass(frozen=True)
+class GeneratedList:
+    allocation_list: AllocationList
+    seed: str  # shown once to the statistician, never stored
+    slots: int
+
+
+# ---------------------------------------------------------------- the list
+
+def trial_strata(trial) -> list[str]:
+    """Every stratum of the trial: cohorts × the trial's active sites × the levels of the
+    other factors. The protocol's registry may name fewer sites than the trial runs, so the
+    sites come from the database; keys are built by the core's own key function."""
+    spec = trial.protocol.randomization
+    site_codes = list(trial.sites.filter(active=True).order_by("code").values_list("code", flat=True))
+    per_factor: list[list[tuple[str, str]]] = []
+    for factor in spec.stratify_by:
+        if factor.source == "site":
+            levels = [lvl.id for lvl in factor.levels] or site_codes
+        else:
+            levels = [lvl.id for lvl in factor.levels]
+            if not levels:
+                raise AllocationProblem(f"stratification factor {factor.id!r} lists no levels", field="stratify_by")
+        per_factor.append([(factor.id, level) for level in levels])
+    cohorts: list[str | None] = [c.id for c in spec.cohorts] or [None]
+    return [
+        key_from_levels(dict(combo), cohort)
+        for cohort in cohorts
+        for combo in itertools.product(*per_factor)
+    ]
+
+
+def seed_hash(seed: str) -> str:
+    return hashlib.sha256(seed.encode()).hexdigest()
+
+
+@transaction.atomic
+def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = None,
+                             regenerate: bool = False) -> GeneratedList:
+    """Generate and store the trial's concealed list (DSMB statistician only).
+
+    Once per trial; ``regenerate`` replaces it only while no participant has been allocated.
+    """
+    require(actor, trial, Role.DSMB_STATISTICIAN)
+    spec = trial.protocol.randomization
+    existing = AllocationList.objects.select_for_update().filter(trial=trial).first()
+    if existing is not None:
+        if not regenerate:
+            raise AllocationProblem("this trial already has an allocation list; regenerate it explicitly")
+        if existing.slots.filter(participant__isnull=False).exists() or existing.allocated_count:
+            raise AllocationProblem("participants have been randomized from this list; it can no longer be replaced")
+    if spec.method != "permuted_block":
+        raise AllocationProblem(f"randomization method {spec.method!r} has no pre-generated list", field="method")
+    seed = seed or secrets.token_hex(16)
+    strata = trial_strata(trial)
+    try:
+        generated = randomization.generate_list(trial.protocol, seed, strata=strata)
+    except (randomization.StratumError, ValueError) as exc:
+        raise AllocationProblem(str(exc)) from exc
+    before = None
+    if existing is not None:
+        before = {"seed_sha256": existing.seed_sha256, "slots": existing.slots.count()}
+        existing.slots.all().delete()
+        existing.delete()
+    allocation_list = AllocationList.objects.create(
+        trial=trial, method=spec.method, seed_sha256=seed_hash(seed), generated_by=actor,
+        created_at=now, strata=strata,
+    )
+    AllocationSlot.objects.bulk_create(
+        AllocationSlot(
+            allocation_list=allocation_list, trial=trial, stratum=s.stratum, sequence_no=s.sequence_no,
+            cohort=s.cohort or "", arm_id=s.arm_id, dose_level=s.dose_level or "", block_no=s.block_no,
+            block_size=s.block_size, kit_number=s.kit_number,
+        )
+        for s in generated.slots
+    )
+    record_event(
+        actor=actor, action="allocation_list.generated" if before is None else "allocation_list.regenerated",
+        object_type="allocation_list", object_id=allocation_list.pk, before=before,
+        after={"method": spec.method, "seed_sha256": allocation_list.seed_sha256, "strata": strata,
+               "slots": len(generated.slots)},
+        trial_id=trial.pk, restricted=True, at=now,
+    )
+    return GeneratedList(allocation_list, seed, len(generated.slots))
+
+
+def allocation_list_rows(trial, actor) -> list[AllocationSlot]:
+    """The full code list (kit -> arm) for the statistician."""
+    require(actor, trial, Role.DSMB_STATISTICIAN)
+    return list(AllocationSlot.objects.filter(trial=trial).select_related("participant")
+                .order_by("stratum", "sequence_no"))
+
+
+def balance_summary(trial, actor) -> list[dict[str, Any]]:
+    """Per stratum: slots, used, and used per arm; with the core's prefix-imbalance measure."""
+    require(actor, trial, Role.DSMB_STATISTICIAN)
+    arms = list(trial.protocol.randomization.ratio)
+    rows: dict[str, dict[str, Any]] = {}
+    used_arms: dict[str, list[str]] = {}
+    for slot in AllocationSlot.objects.filter(trial=trial).order_by("stratum", "sequence_no"):
+        row = rows.setdefault(slot.stratum, {"stratum": slot.stratum, "slots": 0, "used": 0,
+                                             "by_arm": {arm: 0 for arm in arms}})
+        row["slots"] += 1
+        if slot.participant_id:
+            row["used"] += 1
+            row["by_arm"][slot.arm_id] += 1
+            used_arms.setdefault(slot.stratum, []).append(slot.arm_id)
+    ratio = trial.protocol.randomization.ratio
+    for stratum, row in rows.items():
+        sequence = used_arms.get(stratum, [])
+        imbalance = randomization.max_prefix_imbalance(sequence, ratio) if sequence else {}
+        row["max_imbalance"] = max(imbalance.values(), default=0)
+    return list(rows.values())
+
+
+# ---------------------------------------------------------------- randomize
+
+def _enrollment_problem(participant: Participant) -> str | None:
+    if participant.status != Participant.Status.ENROLLED:
+        if participant.randomization_number:
+            return f"participant {participant.participant_number} is already randomized; allocation happens once"
+        return f"participant {participant.participant_number} is {participant.get_status_display().lower()}, not enrolled"
+    return None
+
+
+def _consented(screening: ScreeningRecord) -> bool:
+    return screening.consents.filter(withdrawn_on__isnull=True).exists()
+
+
+def participant_stratum(trial, participant: Participant, cohort_id: str | None, facts: dict | None = None) -> str:
+    """The participant's stratum key, from the core's factor rules and the screening facts."""
+    spec = trial.protocol.randomization
+    facts = participant.screening.facts if facts is None else facts
+    levels: dict[str, str] = {}
+    try:
+        for factor in spec.stratify_by:
+            if factor.source == "site":
+                # The trial's sites live in the database; the core checks listed levels, if any.
+                levels[factor.id] = factor_level(factor, facts, participant.site.code)
+            else:
+                levels[factor.id] = factor_level(factor, facts)
+    except randomization.StratumError as exc:
+        raise AllocationProblem(str(exc), field="facts") from exc
+    return key_from_levels(levels, cohort_id)
+
+
+def _open_cohort(trial, allocation_list: AllocationList) -> str | None:
+    spec = trial.protocol.randomization
+    if not spec.cohorts:
+        return None
+    counts = dict(
+        allocation_list.slots.filter(participant__isnull=False).values_list("cohort").annotate(n=Count("id"))
+    )
+    try:
+        cohort = randomization.current_cohort(spec, counts)
+    except randomization.AllocationError as exc:
+        raise AllocationProblem(str(exc)) from exc
+    if cohort is None:
+        raise AllocationProblem("every dose cohort of this trial is full")
+    return cohort.id
+
+
+def randomization_number(trial, n: int) -> str:
+    """Trial-wide and sequential across sites: it tells the order of randomization, not the arm."""
+    return f"{trial.protocol.randomization.kit_prefix}-R{n:04d}"
+
+
+def randomize(participant: Participant, actor, *, now: datetime, facts: dict | None = None) -> RandomizationReceipt:
+    """Allocate the next slot of the participant's stratum, once, to an enrolled participant.
+
+    Returns only what blinded staff may see. Raises AllocationProblem (nothing written) when
+    the participant is not enrolled, eligible and consented, is already randomized, or the
+    stratum's list is used up.
+    """
+    trial = participant.trial
+    require(actor, trial, *RANDOMIZING_ROLES, site_id=participant.site_id)
+    try:
+        with transaction.atomic():
+            return _randomize_locked(trial, participant.pk, actor, now, facts)
+    except IntegrityError as exc:  # a second line of defence behind the locks
+        raise AllocationProblem(f"the allocation could not be recorded ({exc.__class__.__name__}); try again") from exc
+
+
+def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: dict | None) -> RandomizationReceipt:
+    # Lock order, always the same: the list row, then the participant, then the slot.
+    allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
+    if allocation_list is None:
+        raise AllocationProblem("the statistician has not generated this trial's allocation list yet")
+    participant = (Participant.objects.select_for_update().select_related("screening", "site")
+                   .get(pk=participant_pk))
+    problem = _enrollment_problem(participant)
+    screening = participant.screening
+    if problem is None and (screening.verdict != ScreeningRecord.Verdict.ELIGIBLE
+                            or screening.outcome != ScreeningRecord.Outcome.ENROLLED):
+        problem = f"participant {participant.participant_number} is not an eligible, enrolled participant"
+    if problem is None and not _consented(screening):
+        problem = f"participant {participant.participant_number} has no valid consent on record"
+    if problem:
+        raise AllocationProblem(problem)
+
+    cohort_id = _open_cohort(trial, allocation_list)
+    stratum = participant_stratum(trial, participant, cohort_id, facts)
+    slot = (AllocationSlot.objects.select_for_update()
+            .filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
+            .order_by("sequence_no").first())
+    if slot is None:
+        if not allocation_list.slots.filter(stratum=stratum).exists():
+            raise AllocationProblem(f"the allocation list has no stratum {stratum!r}; the statistician must extend it")
+        raise AllocationProblem(f"the list for stratum {stratum!r} is used up; the statistician must extend it")
+    # The slots before this one must all be used: a gap would mean a skipped allocation.
+    used = allocation_list.slots.filter(stratum=stratum, participant__isnull=False).count()
+    if used != slot.sequence_no - 1:
+        raise AllocationProblem(f"stratum {stratum!r} has a gap before slot {slot.sequence_no}; allocation stopped")
+
+    allocation_list.allocated_count += 1
+    allocation_list.save(update_fields=["allocated_count"])
+    number = randomization_number(trial, allocation_list.allocated_count)
+    slot.participant = participant
+    slot.randomization_number = number
+    slot.allocated_at = now
+    slot.allocated_by = actor
+    slot.save(update_fields=["participant", "randomization_number", "allocated_at", "allocated_by"])
+    before = {"status": participant.status}
+    participant.randomization_number = number
+    participant.kit_number = slot.kit_number
+    participant.randomized_at = now
+    participant.status = Participant.Status.RANDOMIZED
+    participant.save(update_fields=["randomization_number", "kit_number", "randomized_at", "status"])
+    common = dict(actor=actor, object_type="participant", object_id=participant.participant_number,
+                  trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    record_event(action="participant.randomized", before=before,
+                 after={"status": participant.status, "randomization_number": number, "kit_number": slot.kit_number},
+                 **common)
+    record_event(action="allocation.slot_used", restricted=True,
+                 after={"stratum": stratum, "sequence_no": slot.sequence_no, "cohort": slot.cohort,
+                        "arm_id": slot.arm_id, "dose_level": slot.dose_level, "kit_number": slot.kit_number,
+                        "randomization_number": number},
+                 **common)
+    return RandomizationReceipt(number, slot.kit_number, now)
+
+
+# ---------------------------------------------------------------- dose
+
+def _slot_of(participant: Participant) -> AllocationSlot:
+    slot = AllocationSlot.objects.filter(participant=participant).first()
+    if slot is None:
+        raise AllocationProblem(f"participant {participant.participant_number} is not randomized")
+    return slot
+
+
+def doses_to_prepare(trial, actor) -> list[Participant]:
+    """Randomized participants at the pharmacist's sites with no dose prepared yet."""
+    access = require(actor, trial, Role.UNBLINDED_PHARMACIST)
+    qs = (Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED, dose_record__isnull=True)
+          .select_related("site").order_by("randomized_at", "randomization_number"))
+    if access.site_ids is not None:
+        qs = qs.filter(site_id__in=access.site_ids)
+    return list(qs)
+
+
+@dataclass(frozen=True)
+class PreparedDose:
+    record: DoseRecord
+    preparation: dosing.DosePreparation
+    label: str
+
+
+@transaction.atomic
+def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime) -> PreparedDose:
+    """The unblinded preparation and the blinded label, from the weight at the dosing visit."""
+    trial = participant.trial
+    require(actor, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    slot = _slot_of(participant)
+    existing = DoseRecord.objects.filter(participant=participant).first()
+    if existing is not None and existing.administered_at is not None:
+        raise AllocationProblem("this participant's dose has already been given; it cannot be prepared again")
+    protocol = trial.protocol
+    try:
+        preparation = dosing.prepare_dose(protocol, slot.arm_id, slot.dose_level or None, weight_kg)
+        label = dosing.blinded_label(
+            protocol, participant.randomization_number, participant.kit_number, weight_kg,
+            preparation=preparation, participant_id=participant.participant_number,
+            prepared_at=now, prepared_by=actor.get_full_name() or actor.get_username(),
+        )
+    except dosing.DosingError as exc:
+        raise AllocationProblem(str(exc), field=exc.field) from exc
+    before = {"weight_kg": str(existing.weight_kg)} if existing else None
+    record = existing or DoseRecord(participant=participant)
+    record.weight_kg = Decimal(str(preparation.weight_kg))
+    record.preparation = preparation.as_dict()
+    record.label_text = label
+    record.prepared_by = actor
+    record.prepared_at = now
+    record.save()
+    record_event(actor=actor, action="dose.prepared", object_type="participant",
+                 object_id=participant.participant_number, before=before,
+                 after={"weight_kg": str(record.weight_kg), **preparation.as_dict()},
+                 trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk,
+                 restricted=True, at=now)
+    return PreparedDose(record, preparation, label)
+
+
+def preparation_for(participant: Participant, actor) -> PreparedDose | None:
+    """The stored preparation (unblinded) for the pharmacist of the participant's site."""
+    require(actor, participant.trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    record = DoseRecord.objects.filter(participant=participant).first()
+    if record is None:
+        return None
+    return PreparedDose(record, dosing.DosePreparation(**record.preparation), record.label_text)
+
+
+def blinded_label_for(participant: Participant, actor) -> str:
+    """The printed label: the same words for every arm, so blinded site staff may see it."""
+    require(actor, participant.trial, Role.UNBLINDED_PHARMACIST, *ADMINISTERING_ROLES, site_id=participant.site_id)
+    record = DoseRecord.objects.filter(participant=participant).first()
+    if record is None:
+        raise AllocationProblem("no dose has been prepared for this participant yet")
+    return record.label_text
+
+
+@transaction.atomic
+def record_administration(participant: Participant, actor, *, now: datetime) -> DoseRecord:
+    """The infusion was given: the participant is treated and day 0 is the infusion date."""
+    require(actor, participant.trial, *ADMINISTERING_ROLES, site_id=participant.site_id)
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    record = DoseRecord.objects.select_for_update().filter(participant=participant).first()
+    if record is None:
+        raise AllocationProblem("no dose has been prepared for this participant yet")
+    if record.administered_at is not None:
+        raise AllocationProblem("the administration is already recorded")
+    record.administered_at = now
+    record.administered_by = actor
+    record.save(update_fields=["administered_at", "administered_by"])
+    before = {"status": participant.status, "anchor_date": participant.anchor_date}
+    participant.status = Participant.Status.TREATED
+    participant.anchor_date = now.date()
+    participant.save(update_fields=["status", "anchor_date"])
+    record_event(actor=actor, action="dose.administered", object_type="participant",
+                 object_id=participant.participant_number, before=before,
+                 after={"status": participant.status, "anchor_date": participant.anchor_date},
+                 trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    return record
+
+
+# ---------------------------------------------------------------- emergency unblinding
+
+@dataclass(frozen=True)
+class UnblindingResult:
+    participant_number: str
+    arm_id: str
+    arm_label: str
+    dose_label: str | None
+    at: datetime
+
+
+@transaction.atomic
+def emergency_unblind(participant: Participant, investigator, *, reason: str, password: str,
+                      now: datetime) -> UnblindingResult:
+    """Reveal one participant's arm to the investigator of their site, and to no one else.
+
+    The reason and the investigator's own password are required. The event is audited
+    (restricted), the participant is flagged everywhere, and the trial's sponsor administrators
+    are notified in the app (without the arm).
+    """
+    trial = participant.trial
+    require(investigator, trial, Role.INVESTIGATOR, site_id=participant.site_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise AllocationProblem("a reason is required to break the code", field="reason")
+    if not password or not check_password(password, investigator.password):
+        raise AllocationProblem("the password is not correct", field="password")
+    participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    slot = _slot_of(participant)
+    arm = trial.protocol.arm(slot.arm_id)
+    dose_label = None
+    if arm.dose and slot.dose_level:
+        dose_label = next((lvl.label for lvl in arm.dose.levels if lvl.id == slot.dose_level), None)
+    UnblindingEvent.objects.create(participant=participant, investigator=investigator, reason=reason, at=now)
+    first_time = not participant.emergency_unblinded
+    participant.emergency_unblinded = True
+    participant.save(update_fields=["emergency_unblinded"])
+    common = dict(actor=investigator, object_type="participant", object_id=participant.participant_number,
+                  trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now, reason=reason)
+    # The unrestricted event says that the code was broken; the restricted one what it showed.
+    record_event(action="participant.emergency_unblinded", before={"emergency_unblinded": not first_time},
+                 after={"emergency_unblinded": True}, **common)
+    record_event(action="allocation.revealed", restricted=True,
+                 after={"arm_id": slot.arm_id, "dose_level": slot.dose_level, "kit_number": slot.kit_number,
+                        "revealed_to": investigator.get_username()}, **common)
+    who = investigator.get_full_name() or investigator.get_username()
+    message = (f"{trial.short_name}: participant {participant.participant_number} "
+               f"({participant.randomization_number}, site {participant.site.code}) was emergency-unblinded by "
+               f"{who} on {now:%Y-%m-%d %H:%M} UTC. Reason: {reason}")
+    sponsor_ids = (Membership.objects.filter(trial=trial, role=Role.SPONSOR_ADMIN)
+                   .values_list("user_id", flat=True).distinct())
+    Notification.objects.bulk_create(
+        Notification(trial=trial, recipient_role=Role.SPONSOR_ADMIN, recipient_id=user_id,
+                     participant=participant, message=message, created_at=now)
+        for user_id in sponsor_ids
+    )
+    return UnblindingResult(participant.participant_number, slot.arm_id, arm.label, dose_label, now)
+
+
+# ---------------------------------------------------------------- notifications
+
+def notifications_for(user, trial=None):
+    qs = Notification.objects.filter(recipient=user).select_related("trial", "participant")
+    if trial is not None:
+        qs = qs.filter(trial=trial)
+    return qs
+
+
+@transaction.atomic
+def mark_read(notification_id: int, user, *, now: datetime) -> Notification:
+    notification = Notification.objects.select_for_update().filter(pk=notification_id, recipient=user).first()
+    if notification is None:
+        raise AllocationDenied("no such notification for you")
+    if notification.read_at is None:
+        notification.read_at = now
+        notification.save(update_fields=["read_at"])
+    return notification
+
+
+# ---------------------------------------------------------------- blinded listings
+
+def randomized_participants(trial, actor) -> list[Participant]:
+    """Participants with a randomization number at the actor's sites, in randomization order.
+
+    Ordered by randomization number, never by anything a slot holds, so the order tells nothing.
+    """
+    access = access_for(actor, trial)
+    if not access.roles:
+        raise AllocationDenied("you hold no role in this trial")
+    qs = (Participant.objects.filter(trial=trial).exclude(randomization_number="")
+          .select_related("site", "dose_record").order_by("randomized_at", "randomization_number"))
+    if access.site_ids is not None:
+        qs = qs.filter(site_id__in=access.site_ids)
+    return list(qs)
+
+
+def awaiting_randomization(trial, actor) -> list[Participant]:
+    access = access_for(actor, trial)
+    if not access.roles:
+        raise AllocationDenied("you hold no role in this trial")
+    qs = (Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
+          .select_related("site").order_by("participant_number"))
+    if access.site_ids is not None:
+        qs = qs.filter(site_id__in=access.site_ids)
+    return list(qs)

@@ -1,0 +1,201 @@
+"""Allocation pages. Blinded staff see randomization and kit numbers only; the pages that show an
+arm (the statistician's list, the pharmacist's preparation sheet, the unblinding result) check
+the unblinded role, or the site investigator, through the services."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from trialkit.server.accounts.access import access_for, require, user_roles
+from trialkit.server.accounts.roles import Role
+from trialkit.server.allocation import services
+from trialkit.server.allocation.models import AllocationList, DoseRecord
+from trialkit.server.participants.models import Participant
+from trialkit.server.trials.models import Trial
+
+
+def _trial(request, nct_id: str):
+    trial = get_object_or_404(Trial, nct_id=nct_id)
+    access = access_for(request.user, trial)
+    if not access.roles:
+        raise PermissionDenied("you hold no role in this trial")
+    return trial, access
+
+
+def _participant(request, nct_id: str, participant_number: str):
+    trial, access = _trial(request, nct_id)
+    participant = get_object_or_404(Participant.objects.select_related("site", "trial"),
+                                    trial=trial, participant_number=participant_number)
+    if not access.covers_site(participant.site_id):
+        raise PermissionDenied("this participant belongs to a site you are not assigned to")
+    return trial, access, participant
+
+
+@login_required
+def index(request):
+    trials = sorted({m.trial for m in user_roles(request.user)}, key=lambda t: t.nct_id)
+    return render(request, "allocation/index.html", {"trials": trials})
+
+
+@login_required
+def trial_overview(request, nct_id: str):
+    trial, access = _trial(request, nct_id)
+    context = {
+        "trial": trial,
+        "access": access,
+        "has_list": AllocationList.objects.filter(trial=trial).exists(),
+        "randomized": services.randomized_participants(trial, request.user),
+        "awaiting": services.awaiting_randomization(trial, request.user),
+        "can_randomize": access.has(*services.RANDOMIZING_ROLES),
+        "is_statistician": access.has(Role.DSMB_STATISTICIAN),
+        "is_pharmacist": access.has(Role.UNBLINDED_PHARMACIST),
+        "is_sponsor": access.has(Role.SPONSOR_ADMIN),
+    }
+    return render(request, "allocation/trial.html", context)
+
+
+@login_required
+def participant_page(request, nct_id: str, participant_number: str):
+    trial, access, participant = _participant(request, nct_id, participant_number)
+    dose = DoseRecord.objects.filter(participant=participant).only("prepared_at", "administered_at").first()
+    return render(request, "allocation/participant.html", {
+        "trial": trial, "participant": participant, "dose": dose,
+        "can_randomize": access.has(*services.RANDOMIZING_ROLES),
+        "can_administer": access.has(*services.ADMINISTERING_ROLES),
+        "can_unblind": access.has(Role.INVESTIGATOR),
+    })
+
+
+@login_required
+@require_POST
+def randomize(request, nct_id: str, participant_number: str):
+    trial, _access, participant = _participant(request, nct_id, participant_number)
+    try:
+        receipt = services.randomize(participant, request.user, now=timezone.now())
+    except services.AllocationProblem as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Randomized: {receipt.randomization_number}, kit {receipt.kit_number}.")
+    return redirect("allocation:participant", nct_id=nct_id, participant_number=participant_number)
+
+
+@login_required
+def label(request, nct_id: str, participant_number: str):
+    _trial_obj, _access, participant = _participant(request, nct_id, participant_number)
+    try:
+        text = services.blinded_label_for(participant, request.user)
+    except services.AllocationProblem as exc:
+        raise Http404(str(exc)) from exc
+    return render(request, "allocation/label.html", {"participant": participant, "label": text})
+
+
+@login_required
+@require_POST
+def administered(request, nct_id: str, participant_number: str):
+    _trial_obj, _access, participant = _participant(request, nct_id, participant_number)
+    try:
+        services.record_administration(participant, request.user, now=timezone.now())
+    except services.AllocationProblem as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Administration recorded.")
+    return redirect("allocation:participant", nct_id=nct_id, participant_number=participant_number)
+
+
+@login_required
+def unblind(request, nct_id: str, participant_number: str):
+    trial, _access, participant = _participant(request, nct_id, participant_number)
+    require(request.user, trial, Role.INVESTIGATOR, site_id=participant.site_id)
+    context = {"trial": trial, "participant": participant, "errors": {}}
+    if request.method == "POST":
+        try:
+            result = services.emergency_unblind(participant, request.user, reason=request.POST.get("reason", ""),
+                                                password=request.POST.get("password", ""), now=timezone.now())
+        except services.AllocationProblem as exc:
+            context["errors"] = {exc.field or "form": str(exc)}
+            context["reason"] = request.POST.get("reason", "")
+        else:
+            response = render(request, "allocation/unblinded.html", {"trial": trial, "participant": participant,
+                                                                     "result": result})
+            response["Cache-Control"] = "no-store"  # shown once: not kept by the browser
+            return response
+    return render(request, "allocation/unblind.html", context)
+
+
+@login_required
+def allocation_list(request, nct_id: str):
+    trial, _access = _trial(request, nct_id)
+    require(request.user, trial, Role.DSMB_STATISTICIAN)
+    generated = None
+    if request.method == "POST":
+        try:
+            generated = services.generate_allocation_list(
+                trial, request.user, now=timezone.now(), seed=request.POST.get("seed", "").strip() or None,
+                regenerate=bool(request.POST.get("regenerate")))
+        except services.AllocationProblem as exc:
+            messages.error(request, str(exc))
+    current = AllocationList.objects.filter(trial=trial).first()
+    response = render(request, "allocation/list.html", {
+        "trial": trial, "current": current, "generated": generated,
+        "balance": services.balance_summary(trial, request.user) if current else [],
+        "arms": list(trial.protocol.randomization.ratio),
+    })
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def pharmacy(request, nct_id: str):
+    trial, _access = _trial(request, nct_id)
+    pending = services.doses_to_prepare(trial, request.user)
+    return render(request, "allocation/pharmacy.html", {"trial": trial, "pending": pending})
+
+
+@login_required
+def prepare(request, nct_id: str, participant_number: str):
+    trial, _access, participant = _participant(request, nct_id, participant_number)
+    require(request.user, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    context = {"trial": trial, "participant": participant, "errors": {}, "weight": ""}
+    if request.method == "POST":
+        context["weight"] = request.POST.get("weight_kg", "")
+        try:
+            services.prepare_dose(participant, context["weight"], request.user, now=timezone.now())
+        except services.AllocationProblem as exc:
+            context["errors"] = {exc.field or "form": str(exc)}
+        else:
+            return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
+    participant.refresh_from_db()
+    context["prepared"] = services.preparation_for(participant, request.user)
+    response = render(request, "allocation/prepare.html", context)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def notifications(request, nct_id: str):
+    trial, _access = _trial(request, nct_id)
+    return render(request, "allocation/notifications.html", {
+        "trial": trial, "notifications": services.notifications_for(request.user, trial)})
+
+
+@login_required
+@require_POST
+def notification_read(request, nct_id: str, notification_id: int):
+    services.mark_read(notification_id, request.user, now=timezone.now())
+    return redirect("allocation:notifications", nct_id=nct_id)
+
+
+@login_required
+def label_text(request, nct_id: str, participant_number: str):
+    _t, _a, participant = _participant(request, nct_id, participant_number)
+    try:
+        text = services.blinded_label_for(participant, request.user)
+    except services.AllocationProblem as exc:
+        raise Http404(str(exc)) from exc
+    return HttpResponse(text, content_type="text/plain; charset=utf-8")
