@@ -1,0 +1,209 @@
+"""Visit windows and reporting clocks (pure core; no Django).
+
+    from trialkit.schedule import plan_visits, visit_status
+    planned = plan_visits(protocol.schedule, anchor_date=date(2026, 3, 2))
+    visit_status(planned[3], done_on=None, today=date(2026, 4, 5))  # "due"
+
+Day arithmetic: a visit on day ``d`` of the schedule has its target at ``anchor + d days``; its window
+is ``[target - window_before, target + window_after]``, both ends inclusive. Day 0 is the anchor
+(the infusion or randomization date named by the protocol's ``schedule.anchor``).
+
+Statuses (``today`` and ``done_on`` are calendar dates; every comparison is inclusive as written):
+
+==============  ==========================================================================
+upcoming        not done, today < earliest (the window has not opened)
+due             not done, earliest <= today <= target
+overdue         not done, target < today <= latest (past target, window still open)
+missed          not done, today > latest (the window has closed)
+done            done_on within [earliest, latest]
+out_of_window   done_on before earliest or after latest (a protocol deviation to explain)
+==============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import Protocol as TypingProtocol
+
+
+class VisitStatus(str, Enum):
+    UPCOMING = "upcoming"
+    DUE = "due"
+    OVERDUE = "overdue"
+    MISSED = "missed"
+    DONE = "done"
+    OUT_OF_WINDOW = "out_of_window"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+OPEN_STATUSES = frozenset({VisitStatus.DUE, VisitStatus.OVERDUE})
+
+
+class _VisitDefinition(TypingProtocol):
+    id: str
+    label: str
+    kind: str
+    day: int
+    window_before: int
+    window_after: int
+    forms: list[str]
+
+
+class _ScheduleDefinition(TypingProtocol):
+    visits: list
+
+
+@dataclass(frozen=True)
+class PlannedVisit:
+    """One visit of one participant: its target date and window, and the forms it asks for."""
+
+    visit_id: str
+    label: str
+    kind: str
+    day: int
+    target: date
+    earliest: date
+    latest: date
+    forms: tuple[str, ...]
+
+    def contains(self, day: date) -> bool:
+        return self.earliest <= day <= self.latest
+
+    def overlaps(self, start: date, end: date) -> bool:
+        """True when the window shares at least one day with [start, end]."""
+        return self.earliest <= end and start <= self.latest
+
+
+def plan_visit(visit: _VisitDefinition, anchor_date: date) -> PlannedVisit:
+    target = anchor_date + timedelta(days=visit.day)
+    return PlannedVisit(
+        visit_id=visit.id,
+        label=visit.label,
+        kind=visit.kind,
+        day=visit.day,
+        target=target,
+        earliest=target - timedelta(days=visit.window_before),
+        latest=target + timedelta(days=visit.window_after),
+        forms=tuple(visit.forms),
+    )
+
+
+def plan_visits(schedule: _ScheduleDefinition, anchor_date: date) -> list[PlannedVisit]:
+    """Every visit of ``schedule`` (a protocol Schedule) placed on the calendar from ``anchor_date``."""
+    if isinstance(anchor_date, datetime):
+        anchor_date = anchor_date.date()
+    if not isinstance(anchor_date, date):
+        raise TypeError(f"anchor_date must be a date, got {type(anchor_date).__name__}")
+    return [plan_visit(v, anchor_date) for v in schedule.visits]
+
+
+def visit_status(planned: PlannedVisit, done_on: date | None, today: date) -> VisitStatus:
+    """The status of one visit on ``today`` (see the module docstring for the exact rules)."""
+    if done_on is not None:
+        return VisitStatus.DONE if planned.contains(done_on) else VisitStatus.OUT_OF_WINDOW
+    if today < planned.earliest:
+        return VisitStatus.UPCOMING
+    if today <= planned.target:
+        return VisitStatus.DUE
+    if today <= planned.latest:
+        return VisitStatus.OVERDUE
+    return VisitStatus.MISSED
+
+
+def week_of(day: date) -> tuple[date, date]:
+    """Monday and Sunday of the ISO week holding ``day``."""
+    monday = day - timedelta(days=day.weekday())
+    return monday, monday + timedelta(days=6)
+
+
+def due_in_week(planned: PlannedVisit, done_on: date | None, today: date) -> bool:
+    """A visit belongs on this week's work list when it is not done, its window has not closed
+    before today, and its window shares a day with the week (Monday to Sunday) holding ``today``."""
+    if done_on is not None:
+        return False
+    monday, sunday = week_of(today)
+    return planned.overlaps(max(monday, today), sunday)
+
+
+def days_from_target(planned: PlannedVisit, day: date) -> int:
+    """Signed days between ``day`` and the target (negative: early)."""
+    return (day - planned.target).days
+
+
+# --------------------------------------------------------------------------- SAE reporting clock
+
+# An investigator reports a serious adverse event to the sponsor immediately (ICH E6(R2) 4.11.1;
+# 21 CFR 312.64(b)); trial protocols, and this one, set "immediately" as within 24 hours of the
+# site becoming aware of it.
+SAE_REPORTING_HOURS = 24
+
+
+@dataclass(frozen=True)
+class ReportingClock:
+    started_at: datetime
+    deadline: datetime
+    reported_at: datetime | None
+    now: datetime
+
+    @property
+    def reported(self) -> bool:
+        return self.reported_at is not None
+
+    @property
+    def on_time(self) -> bool | None:
+        """Whether the report met the deadline; None while not reported."""
+        if self.reported_at is None:
+            return None
+        return self.reported_at <= self.deadline
+
+    @property
+    def remaining(self) -> timedelta:
+        """Time left until the deadline (negative once overdue), frozen at the report time."""
+        return self.deadline - (self.reported_at or self.now)
+
+    @property
+    def overdue(self) -> bool:
+        return self.remaining < timedelta(0)
+
+    @property
+    def state(self) -> str:
+        if self.reported_at is not None:
+            return "reported_on_time" if self.on_time else "reported_late"
+        return "overdue" if self.overdue else "running"
+
+    def describe(self) -> str:
+        seconds = abs(int(self.remaining.total_seconds()))
+        hours, rest = divmod(seconds, 3600)
+        minutes = rest // 60
+        span = f"{hours} h {minutes:02d} min"
+        return {
+            "running": f"{span} left to report",
+            "overdue": f"report overdue by {span}",
+            "reported_on_time": "reported within 24 h",
+            "reported_late": f"reported {span} late",
+        }[self.state]
+
+    def as_dict(self) -> dict:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "deadline": self.deadline.isoformat(),
+            "reported_at": self.reported_at.isoformat() if self.reported_at else None,
+            "state": self.state,
+            "remaining_seconds": int(self.remaining.total_seconds()),
+            "text": self.describe(),
+        }
+
+
+def sae_clock(awareness_at: datetime, reported_at: datetime | None, now: datetime) -> ReportingClock:
+    """The 24-hour reporting clock of a serious adverse event, started when the site became aware."""
+    return ReportingClock(awareness_at, awareness_at + timedelta(hours=SAE_REPORTING_HOURS), reported_at, now)
+
+
+def statuses(planned: Iterable[PlannedVisit], done: dict[str, date | None], today: date) -> dict[str, VisitStatus]:
+    return {p.visit_id: visit_status(p, done.get(p.visit_id), today) for p in planned}

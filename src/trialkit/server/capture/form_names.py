@@ -1,0 +1,45 @@
+"""Which instrument a form named in a protocol's visit ``forms:`` list is entered with.
+
+Protocol files name forms the way a trial's schedule of assessments does; the instruments core
+names them by scale. The two agree today; a protocol that spells a form differently is mapped
+here, and only here.
+"""
+
+from __future__ import annotations
+
+from trialkit.instruments import Instrument, get_instrument
+
+# protocol form name -> instrument name
+ALIASES: dict[str, str] = {
+    "fma": "fma_ue",
+    "fugl_meyer_ue": "fma_ue",
+    "fugl_meyer_le": "fma_le",
+    "bi": "barthel",
+    "barthel_index": "barthel",
+    "modified_rankin": "mrs",
+    "ae": "adverse_event",
+    "adverse_events": "adverse_event",
+    "vitals": "vital_signs",
+    "concomitant_medications": "con_meds",
+}
+
+
+def instrument_name(form_name: str) -> str:
+    return ALIASES.get(form_name, form_name)
+
+
+def instrument_for(form_name: str) -> Instrument:
+    """The instrument of a protocol form; KeyError names the unknown form."""
+    return get_instrument(instrument_name(form_name))
+
+
+def unknown_forms(protocol) -> list[tuple[str, str]]:
+    """(visit id, form name) of every form in the schedule that no instrument enters."""
+    missing = []
+    for visit in protocol.schedule.visits:
+        for form in visit.forms:
+            try:
+                instrument_for(form)
+            except KeyError:
+                missing.append((visit.id, form))
+    return missing

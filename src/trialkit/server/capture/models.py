@@ -1,0 +1,269 @@
+"""Clinical data of randomized participants: visits, case report forms, queries, signatures,
+adverse events and the participant diary. Nothing here holds or reveals a treatment arm.
+
+Clinical rows are never deleted: a removal is a soft delete with a reason, written to the audit trail.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from trialkit.schedule import PlannedVisit, VisitStatus, visit_status
+
+
+class Visit(models.Model):
+    """One scheduled visit of one participant, placed on the calendar from the anchor date."""
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="visits")
+    visit_id = models.SlugField(max_length=64)
+    label = models.CharField(max_length=120)
+    kind = models.CharField(max_length=24)
+    day = models.IntegerField()
+    order = models.PositiveSmallIntegerField()
+    target = models.DateField()
+    earliest = models.DateField()
+    latest = models.DateField()
+    forms = models.JSONField(default=list)
+    done_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)  # why a visit was missed or held out of window
+
+    class Meta:
+        ordering = ["participant_id", "order"]
+        constraints = [models.UniqueConstraint(fields=["participant", "visit_id"], name="unique_participant_visit")]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.visit_id}"
+
+    @property
+    def planned(self) -> PlannedVisit:
+        return PlannedVisit(self.visit_id, self.label, self.kind, self.day, self.target, self.earliest,
+                            self.latest, tuple(self.forms))
+
+    def status(self, today) -> VisitStatus:
+        return visit_status(self.planned, self.done_on, today)
+
+
+class FormRecord(models.Model):
+    """One case report form of one visit (``repeat`` numbers the records of a repeating form)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        COMPLETE = "complete", "Complete"
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="forms")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="form_records")
+    instrument = models.CharField(max_length=64)
+    repeat = models.PositiveSmallIntegerField(default=1)
+    data = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    scores = models.JSONField(default=dict, blank=True)  # {"total": n, "subscores": {...}} when scored
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField()
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    verified_at = models.DateTimeField(null=True, blank=True)
+    locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    locked_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    delete_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["visit__order", "instrument", "repeat"]
+        constraints = [
+            models.UniqueConstraint(fields=["visit", "instrument", "repeat"], name="unique_form_record"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} {self.visit.visit_id} {self.instrument}#{self.repeat}"
+
+    @property
+    def locked(self) -> bool:
+        return self.locked_at is not None
+
+    @property
+    def verified(self) -> bool:
+        return self.verified_at is not None
+
+    @property
+    def total(self):
+        return (self.scores or {}).get("total")
+
+    def snapshot(self) -> dict:
+        """What the audit trail records as before/after of this form."""
+        return {"instrument": self.instrument, "visit": self.visit.visit_id, "repeat": self.repeat,
+                "status": self.status, "data": self.data, "scores": self.scores, "version": self.version,
+                "deleted": self.deleted_at is not None}
+
+
+class Signature(models.Model):
+    """An investigator's electronic signature of a form or of a whole visit (21 CFR 11.50/11.200)."""
+
+    form = models.ForeignKey(FormRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="signatures")
+    visit = models.ForeignKey(Visit, on_delete=models.PROTECT, null=True, blank=True, related_name="signatures")
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    signer_name = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=200, default="I confirm the data are accurate and complete")
+    signed_at = models.DateTimeField()
+    form_version = models.PositiveIntegerField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-signed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(form__isnull=False, visit__isnull=True) | models.Q(form__isnull=True, visit__isnull=False),
+                name="signature_of_form_or_visit",
+            )
+        ]
+
+    @property
+    def active(self) -> bool:
+        return self.voided_at is None
+
+
+class Query(models.Model):
+    """A question about one field of one form, from a monitor or data manager to the site."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ANSWERED = "answered", "Answered"
+        CLOSED = "closed", "Closed"
+
+    form = models.ForeignKey(FormRecord, on_delete=models.PROTECT, related_name="queries")
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="queries")
+    site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="queries")
+    item = models.CharField(max_length=64)
+    text = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    opened_at = models.DateTimeField()
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                  related_name="+")
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name_plural = "queries"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.CLOSED
+
+
+class QueryMessage(models.Model):
+    class Kind(models.TextChoices):
+        OPEN = "open", "Opened"
+        ANSWER = "answer", "Answered"
+        CORRECTION = "correction", "Corrected"
+        CLOSE = "close", "Closed"
+        REOPEN = "reopen", "Reopened"
+
+    query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="messages")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    text = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class AdverseEvent(models.Model):
+    """One adverse event, entered with the protocol's adverse_event form and followed up to resolution."""
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
+                                    related_name="adverse_events")
+    number = models.PositiveIntegerField()
+    data = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=FormRecord.Status.choices, default=FormRecord.Status.DRAFT)
+    serious = models.BooleanField(default=False)
+    # The 24-hour SAE reporting clock starts when the site becomes aware of the event.
+    awareness_at = models.DateTimeField()
+    reported_at = models.DateTimeField(null=True, blank=True)
+    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    delete_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["participant_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["participant", "number"], name="unique_ae_number")]
+
+    def __str__(self) -> str:
+        return f"{self.participant} AE{self.number} {self.data.get('term', '')}"
+
+    @property
+    def term(self) -> str:
+        return self.data.get("term", "")
+
+    def snapshot(self) -> dict:
+        return {"number": self.number, "data": self.data, "status": self.status, "serious": self.serious,
+                "awareness_at": self.awareness_at, "reported_at": self.reported_at, "version": self.version,
+                "deleted": self.deleted_at is not None}
+
+
+class AdverseEventFollowUp(models.Model):
+    adverse_event = models.ForeignKey(AdverseEvent, on_delete=models.PROTECT, related_name="follow_ups")
+    at = models.DateTimeField()
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    note = models.TextField()
+    outcome = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+
+class DiaryAccess(models.Model):
+    """A personal diary code for a participant or caregiver. Only a keyed hash of the code is kept."""
+
+    class Who(models.TextChoices):
+        PARTICIPANT = "participant", "Participant"
+        CAREGIVER = "caregiver", "Caregiver"
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
+                                    related_name="diary_accesses")
+    token_hash = models.CharField(max_length=64, unique=True)
+    hint = models.CharField(max_length=8)  # the code's last characters, so staff can tell codes apart
+    who = models.CharField(max_length=16, choices=Who.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+class DiaryEntry(models.Model):
+    class Who(models.TextChoices):
+        PARTICIPANT = "participant", "Participant"
+        CAREGIVER = "caregiver", "Caregiver"
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
+                                    related_name="diary_entries")
+    entry_date = models.DateField()
+    sections = models.JSONField(default=dict)
+    entered_by = models.CharField(max_length=16, choices=Who.choices)
+    access = models.ForeignKey(DiaryAccess, on_delete=models.PROTECT, null=True, blank=True, related_name="entries")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-entry_date"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "entry_date", "entered_by"], name="unique_diary_day"),
+        ]

@@ -1,0 +1,681 @@
+"""Data capture workflows. Web views and the API call these; each runs in one transaction that
+also writes its audit events, takes the actor and the clock as arguments, and raises a
+``CaptureError`` (or ``FormInvalid`` with one error per field) when it cannot proceed.
+
+Rules of the trail (21 CFR 11.10(e), ICH E6(R2) 4.9.0): every create, change and soft delete of
+clinical data is an audit event with before and after; a change to complete data needs a reason;
+a change after signing voids the signature; a locked form changes only after the data manager
+unlocks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from trialkit.instruments import FieldError, Instrument
+from trialkit.schedule import plan_visits
+from trialkit.server.accounts.access import Access, access_for, require
+from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
+from trialkit.server.audit.chain import normalize
+from trialkit.server.audit.service import record_event
+from trialkit.server.capture.form_names import instrument_for, instrument_name
+from trialkit.server.capture.models import (
+    AdverseEvent,
+    AdverseEventFollowUp,
+    DiaryAccess,
+    DiaryEntry,
+    FormRecord,
+    Query,
+    QueryMessage,
+    Signature,
+    Visit,
+)
+
+QUERY_ROLES = (Role.MONITOR, Role.DATA_MANAGER)
+ANSWER_ROLES = tuple(DATA_ENTRY_ROLES)
+
+
+class CaptureError(Exception):
+    """A workflow that cannot proceed, with a sentence saying why."""
+
+
+class FormInvalid(CaptureError):
+    """Values the instrument rejects; ``errors`` names each field, its rule and why."""
+
+    def __init__(self, errors: list[FieldError], instrument: str = ""):
+        self.errors = list(errors)
+        self.instrument = instrument
+        super().__init__(f"{instrument}: {len(self.errors)} invalid field(s): "
+                         + "; ".join(str(e) for e in self.errors))
+
+    def as_list(self) -> list[dict[str, str]]:
+        return [{"field": e.item, "rule": e.rule, "message": e.message} for e in self.errors]
+
+
+def _today(now: datetime) -> date:
+    return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
+
+
+def _where(participant) -> dict[str, int]:
+    return {"trial_id": participant.trial_id, "site_id": participant.site_id, "participant_id": participant.pk}
+
+
+def view_access(user, participant) -> Access:
+    """Any role in the participant's trial that covers its site may read its clinical data."""
+    access = access_for(user, participant.trial)
+    if not access.roles:
+        raise PermissionDenied("you hold no role in this trial")
+    if not access.covers_site(participant.site_id):
+        raise PermissionDenied("this participant belongs to a site you are not assigned to")
+    return access
+
+
+def _require(actor, participant, *roles) -> Access:
+    return require(actor, participant.trial, *roles, site_id=participant.site_id)
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+@transaction.atomic
+def ensure_schedule(participant, actor=None) -> list[Visit]:
+    """The participant's visits, created from the protocol once the anchor date is known.
+
+    When the anchor date changes (a corrected infusion date) the windows move with it; visit dates
+    already recorded stay.
+    """
+    if participant.anchor_date is None:
+        return []
+    existing = {v.visit_id: v for v in Visit.objects.select_for_update().filter(participant=participant)}
+    planned = plan_visits(participant.trial.protocol.schedule, participant.anchor_date)
+    created, moved = [], []
+    for order, p in enumerate(planned):
+        visit = existing.get(p.visit_id)
+        if visit is None:
+            visit = Visit.objects.create(participant=participant, visit_id=p.visit_id, label=p.label, kind=p.kind,
+                                         day=p.day, order=order, target=p.target, earliest=p.earliest,
+                                         latest=p.latest, forms=list(p.forms))
+            created.append(p.visit_id)
+        elif (visit.target, visit.earliest, visit.latest) != (p.target, p.earliest, p.latest):
+            visit.target, visit.earliest, visit.latest = p.target, p.earliest, p.latest
+            visit.save(update_fields=["target", "earliest", "latest"])
+            moved.append(p.visit_id)
+    if created or moved:
+        record_event(actor=actor, action="schedule_created" if created and not moved else "schedule_moved",
+                     object_type="participant", object_id=participant.pk,
+                     after={"anchor_date": participant.anchor_date, "created": created, "moved": moved},
+                     **_where(participant))
+    return list(Visit.objects.filter(participant=participant).order_by("order"))
+
+
+@transaction.atomic
+def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, note: str = "") -> Visit:
+    """Record (or correct) the date a visit took place; a correction needs a note saying why."""
+    participant = visit.participant
+    _require(actor, participant, *DATA_ENTRY_ROLES)
+    if visit.done_on is not None and done_on != visit.done_on and not note.strip():
+        raise CaptureError("changing a recorded visit date needs a reason")
+    before = {"done_on": visit.done_on, "note": visit.note}
+    visit.done_on = done_on
+    visit.note = note.strip() or visit.note
+    visit.save(update_fields=["done_on", "note"])
+    record_event(actor=actor, action="visit_date", object_type="visit", object_id=visit.pk, before=before,
+                 after={"done_on": visit.done_on, "note": visit.note, "visit": visit.visit_id}, reason=note,
+                 at=now, **_where(participant))
+    return visit
+
+
+# --------------------------------------------------------------------------- forms
+
+
+def clean_values(instrument: Instrument, values: dict[str, Any], complete: bool) -> tuple[dict, dict]:
+    """Cleaned values and derived scores, or FormInvalid. Drafts may leave required items empty."""
+    cleaned, errors = instrument.clean(values, partial=not complete)
+    if errors:
+        raise FormInvalid(errors, instrument.name)
+    scores: dict[str, Any] = {}
+    if complete and instrument.scored:
+        scored = instrument.score(cleaned)
+        scores = {"total": scored.total, "subscores": scored.subscores}
+    return normalize(cleaned), scores
+
+
+def preview_scores(instrument: Instrument, values: dict[str, Any]) -> dict[str, Any]:
+    """What the eCRF shows while typing: the total when every item is valid, else the partial sum."""
+    cleaned, errors = instrument.clean(values, partial=True)
+    full_errors = instrument.validate(values, partial=False)
+    result: dict[str, Any] = {"scored": instrument.scored, "errors": [e.as_dict() for e in errors],
+                              "complete": not full_errors}
+    if instrument.scored:
+        if not full_errors:
+            scored = instrument.score(values)
+            result.update(total=scored.total, subscores=scored.subscores)
+        else:
+            items = instrument.scored_items
+            entered = [i for i in items if isinstance(cleaned.get(i.key), int)]
+            result.update(total=None, partial_total=sum(cleaned[i.key] for i in entered),
+                          items_entered=len(entered), items_total=len(items))
+    return result
+
+
+def _active_signatures(form: FormRecord):
+    """Signatures that cover this form: its own, and its visit's."""
+    return Signature.objects.filter(voided_at__isnull=True).filter(Q(form=form) | Q(visit=form.visit_id))
+
+
+def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int:
+    voided = 0
+    for signature in _active_signatures(form).select_for_update():
+        signature.voided_at = now
+        signature.void_reason = reason
+        signature.save(update_fields=["voided_at", "void_reason"])
+        target = f"form {form.pk}" if signature.form_id else f"visit {signature.visit.visit_id}"
+        record_event(actor=actor, action="signature_void", object_type="signature", object_id=signature.pk,
+                     before={"signed_by": signature.signer_name, "signed_at": signature.signed_at, "of": target},
+                     after={"voided_at": now}, reason=reason, at=now, **_where(form.participant))
+        voided += 1
+    return voided
+
+
+@transaction.atomic
+def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
+              now: datetime, reason: str | None = None, repeat: int = 1) -> FormRecord:
+    """Create or change one form of one visit.
+
+    Drafts are checked item by item (missing items allowed); a complete form is checked in full and
+    scored. A change to a complete or signed form needs ``reason``; it voids the signatures and
+    clears source verification. A locked form refuses every change. A rejected save changes nothing.
+    """
+    _require(actor, participant, *DATA_ENTRY_ROLES)
+    reason = (reason or "").strip()
+    try:
+        visit = Visit.objects.get(participant=participant, visit_id=visit_id)
+    except Visit.DoesNotExist:
+        raise CaptureError(f"visit {visit_id!r} is not scheduled for {participant}") from None
+    names = {instrument_name(f) for f in visit.forms}
+    name = instrument_name(instrument)
+    if name not in names:
+        raise CaptureError(f"form {instrument!r} is not assigned to visit {visit_id!r} "
+                           f"(assigned: {', '.join(visit.forms)})")
+    definition = instrument_for(name)
+    if repeat < 1 or (repeat > 1 and not definition.repeating):
+        raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")
+    data, scores = clean_values(definition, values, complete)
+    status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
+    form = (FormRecord.objects.select_for_update()
+            .filter(visit=visit, instrument=name, repeat=repeat).first())
+    if form is None:
+        form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name, repeat=repeat,
+                                         data=data, status=status, scores=scores, created_by=actor,
+                                         created_at=now, updated_by=actor, updated_at=now)
+        record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
+                     after=form.snapshot(), reason=reason, at=now, **_where(participant))
+    else:
+        if form.locked:
+            raise CaptureError(f"{name} at {visit_id} is locked by the data manager; ask for it to be unlocked")
+        if form.deleted_at is None and form.data == data and form.status == status:
+            return form  # nothing changed: no new version, no event
+        signed = _active_signatures(form).exists()
+        if (signed or form.status == FormRecord.Status.COMPLETE or form.deleted_at) and not reason:
+            why = "signed" if signed else ("deleted" if form.deleted_at else "complete")
+            raise FormInvalid([FieldError("reason", None, "required",
+                                          f"a change to a {why} form needs a reason")], name)
+        before = form.snapshot()
+        if signed:
+            _void_signatures(form, actor, f"form changed: {reason}", now)
+        form.data, form.status, form.scores = data, status, scores
+        form.version += 1
+        form.updated_by, form.updated_at = actor, now
+        form.verified_by, form.verified_at = None, None
+        form.deleted_at, form.delete_reason = None, ""
+        form.save()
+        record_event(actor=actor, action="form_update", object_type="form", object_id=form.pk, before=before,
+                     after=form.snapshot(), reason=reason, at=now, **_where(participant))
+    if complete and visit.done_on is None:
+        visit.done_on = _today(now)
+        visit.save(update_fields=["done_on"])
+        record_event(actor=actor, action="visit_date", object_type="visit", object_id=visit.pk,
+                     before={"done_on": None}, after={"done_on": visit.done_on, "visit": visit.visit_id},
+                     reason="first complete form of the visit", at=now, **_where(participant))
+    return form
+
+
+@transaction.atomic
+def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
+    """Soft delete: the record stays, marked deleted, with the reason in the audit trail."""
+    _require(actor, form.participant, *DATA_ENTRY_ROLES, Role.DATA_MANAGER)
+    form = FormRecord.objects.select_for_update().get(pk=form.pk)
+    if not (reason or "").strip():
+        raise CaptureError("deleting clinical data needs a reason")
+    if form.locked:
+        raise CaptureError("a locked form cannot be deleted")
+    if form.deleted_at:
+        raise CaptureError("this form is already deleted")
+    before = form.snapshot()
+    _void_signatures(form, actor, f"form deleted: {reason}", now)
+    form.deleted_at, form.delete_reason = now, reason.strip()
+    form.verified_by, form.verified_at = None, None
+    form.version += 1
+    form.save()
+    record_event(actor=actor, action="form_delete", object_type="form", object_id=form.pk, before=before,
+                 after=form.snapshot(), reason=reason, at=now, **_where(form.participant))
+    return form
+
+
+@transaction.atomic
+def verify_form(form: FormRecord, actor, *, now: datetime) -> FormRecord:
+    """A monitor's source data verification of a complete form (cleared by any later change)."""
+    _require(actor, form.participant, Role.MONITOR)
+    form = FormRecord.objects.select_for_update().get(pk=form.pk)
+    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
+        raise CaptureError("only a complete form can be source-verified")
+    form.verified_by, form.verified_at = actor, now
+    form.save(update_fields=["verified_by", "verified_at"])
+    record_event(actor=actor, action="form_verify", object_type="form", object_id=form.pk,
+                 after={"verified_at": now, "version": form.version}, at=now, **_where(form.participant))
+    return form
+
+
+def _check_password(actor, password: str) -> None:
+    # Signing re-authenticates the signer (21 CFR 11.200(a)(1)): the password is asked again.
+    if not password or not actor.check_password(password):
+        raise CaptureError("the password is not correct; the signature was not applied")
+
+
+@transaction.atomic
+def sign_form(form: FormRecord, actor, *, password: str, now: datetime,
+              meaning: str = "I confirm the data are accurate and complete") -> Signature:
+    _require(actor, form.participant, Role.INVESTIGATOR)
+    _check_password(actor, password)
+    form = FormRecord.objects.select_for_update().get(pk=form.pk)
+    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
+        raise CaptureError("only a complete form can be signed")
+    if Signature.objects.filter(form=form, voided_at__isnull=True).exists():
+        raise CaptureError("this form is already signed")
+    signature = Signature.objects.create(form=form, signer=actor, signer_name=actor.get_full_name() or actor.username,
+                                         meaning=meaning, signed_at=now, form_version=form.version)
+    record_event(actor=actor, action="signature", object_type="form", object_id=form.pk,
+                 after={"signature": signature.pk, "meaning": meaning, "version": form.version}, at=now,
+                 **_where(form.participant))
+    return signature
+
+
+@transaction.atomic
+def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
+               meaning: str = "I confirm the data of this visit are accurate and complete") -> Signature:
+    _require(actor, visit.participant, Role.INVESTIGATOR)
+    _check_password(actor, password)
+    forms = list(visit.form_records.filter(deleted_at__isnull=True).select_for_update())
+    if not forms:
+        raise CaptureError("a visit without forms cannot be signed")
+    drafts = [f.instrument for f in forms if f.status != FormRecord.Status.COMPLETE]
+    if drafts:
+        raise CaptureError(f"complete these forms before signing the visit: {', '.join(drafts)}")
+    if Signature.objects.filter(visit=visit, voided_at__isnull=True).exists():
+        raise CaptureError("this visit is already signed")
+    signature = Signature.objects.create(visit=visit, signer=actor,
+                                         signer_name=actor.get_full_name() or actor.username,
+                                         meaning=meaning, signed_at=now)
+    record_event(actor=actor, action="signature", object_type="visit", object_id=visit.pk,
+                 after={"signature": signature.pk, "meaning": meaning, "visit": visit.visit_id,
+                        "forms": {f.instrument: f.version for f in forms}}, at=now, **_where(visit.participant))
+    return signature
+
+
+@transaction.atomic
+def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
+    _require(actor, form.participant, Role.DATA_MANAGER)
+    if not (reason or "").strip():
+        raise CaptureError("locking a form needs a reason")
+    form = FormRecord.objects.select_for_update().get(pk=form.pk)
+    if form.locked:
+        raise CaptureError("this form is already locked")
+    form.locked_by, form.locked_at = actor, now
+    form.save(update_fields=["locked_by", "locked_at"])
+    record_event(actor=actor, action="form_lock", object_type="form", object_id=form.pk,
+                 after={"locked_at": now}, reason=reason, at=now, **_where(form.participant))
+    return form
+
+
+@transaction.atomic
+def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
+    _require(actor, form.participant, Role.DATA_MANAGER)
+    if not (reason or "").strip():
+        raise CaptureError("unlocking a form needs a reason")
+    form = FormRecord.objects.select_for_update().get(pk=form.pk)
+    if not form.locked:
+        raise CaptureError("this form is not locked")
+    before = {"locked_at": form.locked_at}
+    form.locked_by, form.locked_at = None, None
+    form.save(update_fields=["locked_by", "locked_at"])
+    record_event(actor=actor, action="form_unlock", object_type="form", object_id=form.pk, before=before,
+                 after={"locked_at": None}, reason=reason, at=now, **_where(form.participant))
+    return form
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@transaction.atomic
+def open_query(form: FormRecord, item: str, text: str, actor, *, now: datetime) -> Query:
+    _require(actor, form.participant, *QUERY_ROLES)
+    if not text.strip():
+        raise CaptureError("a query needs a question")
+    keys = {i.key for i in instrument_for(form.instrument).items}
+    if item not in keys and item != "(form)":
+        raise CaptureError(f"{item!r} is not a field of {form.instrument}")
+    query = Query.objects.create(form=form, participant=form.participant, site_id=form.participant.site_id,
+                                 item=item, text=text.strip(), opened_by=actor, opened_at=now)
+    QueryMessage.objects.create(query=query, kind=QueryMessage.Kind.OPEN, author=actor, at=now, text=text.strip())
+    record_event(actor=actor, action="query_open", object_type="query", object_id=query.pk,
+                 after={"form": form.pk, "item": item, "text": query.text}, at=now, **_where(form.participant))
+    return query
+
+
+@transaction.atomic
+def answer_query(query: Query, text: str, actor, *, now: datetime, corrected: bool = False) -> Query:
+    """The site's answer; ``corrected`` says the answer is a correction made through save_form."""
+    _require(actor, query.participant, *ANSWER_ROLES)
+    query = Query.objects.select_for_update().get(pk=query.pk)
+    if query.status == Query.Status.CLOSED:
+        raise CaptureError("this query is closed")
+    if not text.strip():
+        raise CaptureError("an answer needs text")
+    kind = QueryMessage.Kind.CORRECTION if corrected else QueryMessage.Kind.ANSWER
+    QueryMessage.objects.create(query=query, kind=kind, author=actor, at=now, text=text.strip())
+    before = query.status
+    query.status = Query.Status.ANSWERED
+    query.save(update_fields=["status"])
+    record_event(actor=actor, action="query_answer", object_type="query", object_id=query.pk,
+                 before={"status": before}, after={"status": query.status, "text": text.strip(), "kind": kind},
+                 at=now, **_where(query.participant))
+    return query
+
+
+@transaction.atomic
+def close_query(query: Query, actor, *, now: datetime, text: str = "") -> Query:
+    _require(actor, query.participant, *QUERY_ROLES)
+    query = Query.objects.select_for_update().get(pk=query.pk)
+    if query.status == Query.Status.CLOSED:
+        raise CaptureError("this query is already closed")
+    QueryMessage.objects.create(query=query, kind=QueryMessage.Kind.CLOSE, author=actor, at=now, text=text.strip())
+    before = query.status
+    query.status, query.closed_by, query.closed_at = Query.Status.CLOSED, actor, now
+    query.save(update_fields=["status", "closed_by", "closed_at"])
+    record_event(actor=actor, action="query_close", object_type="query", object_id=query.pk,
+                 before={"status": before}, after={"status": query.status, "text": text.strip()}, at=now,
+                 **_where(query.participant))
+    return query
+
+
+def open_query_counts(queryset) -> dict[int, int]:
+    """Open (not closed) queries per key: pass Query.objects.values(key) ... filtered as needed."""
+    rows = queryset.exclude(status=Query.Status.CLOSED).annotate(n=Count("id"))
+    return {row[next(k for k in row if k != "n")]: row["n"] for row in rows}
+
+
+def open_queries_by_site(trial) -> dict[int, int]:
+    return open_query_counts(Query.objects.filter(participant__trial=trial).values("site_id"))
+
+
+def open_queries_by_participant(trial) -> dict[int, int]:
+    return open_query_counts(Query.objects.filter(participant__trial=trial).values("participant_id"))
+
+
+# --------------------------------------------------------------------------- adverse events
+
+
+@transaction.atomic
+def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
+                       adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
+                       reason: str | None = None) -> AdverseEvent:
+    """Enter or follow up an adverse event with the adverse_event form.
+
+    A serious event starts the 24-hour reporting clock at ``awareness_at`` (default: now), the time
+    the site learned it was serious.
+    """
+    _require(actor, participant, *DATA_ENTRY_ROLES)
+    definition = instrument_for("adverse_event")
+    data, _scores = clean_values(definition, values, complete)
+    serious = data.get("serious") is True
+    status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
+    reason = (reason or "").strip()
+    if adverse_event is None:
+        number = (AdverseEvent.objects.filter(participant=participant).order_by("-number")
+                  .values_list("number", flat=True).first() or 0) + 1
+        ae = AdverseEvent.objects.create(participant=participant, number=number, data=data, status=status,
+                                         serious=serious, awareness_at=awareness_at or now, created_by=actor,
+                                         created_at=now, updated_at=now)
+        record_event(actor=actor, action="ae_create", object_type="adverse_event", object_id=ae.pk,
+                     after=ae.snapshot(), reason=reason, at=now, **_where(participant))
+        return ae
+    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
+    if ae.participant_id != participant.pk:
+        raise CaptureError("this adverse event belongs to another participant")
+    if ae.data == data and ae.status == status and awareness_at in (None, ae.awareness_at):
+        return ae
+    if ae.status == FormRecord.Status.COMPLETE and not reason:
+        raise FormInvalid([FieldError("reason", None, "required", "a change to a complete form needs a reason")],
+                          "adverse_event")
+    before = ae.snapshot()
+    if serious and not ae.serious:
+        ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
+    elif awareness_at is not None:
+        ae.awareness_at = awareness_at
+    ae.data, ae.status, ae.serious = data, status, serious
+    ae.version += 1
+    ae.updated_at = now
+    ae.save()
+    record_event(actor=actor, action="ae_update", object_type="adverse_event", object_id=ae.pk, before=before,
+                 after=ae.snapshot(), reason=reason, at=now, **_where(participant))
+    return ae
+
+
+@transaction.atomic
+def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
+    """Record that the serious adverse event was reported to the sponsor (stops the clock)."""
+    _require(actor, adverse_event.participant, Role.INVESTIGATOR, Role.COORDINATOR)
+    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
+    if not ae.serious:
+        raise CaptureError("only a serious adverse event is reported on the 24-hour clock")
+    if ae.reported_at:
+        raise CaptureError("this serious adverse event is already reported")
+    ae.reported_at, ae.reported_by = now, actor
+    ae.save(update_fields=["reported_at", "reported_by"])
+    record_event(actor=actor, action="sae_report", object_type="adverse_event", object_id=ae.pk,
+                 after={"reported_at": now, "awareness_at": ae.awareness_at}, at=now, **_where(ae.participant))
+    return ae
+
+
+@transaction.atomic
+def add_ae_follow_up(adverse_event: AdverseEvent, actor, *, note: str, now: datetime,
+                     outcome: str = "") -> AdverseEventFollowUp:
+    _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
+    if not note.strip():
+        raise CaptureError("a follow-up needs a note")
+    follow_up = AdverseEventFollowUp.objects.create(adverse_event=adverse_event, at=now, by=actor,
+                                                    note=note.strip(), outcome=outcome)
+    record_event(actor=actor, action="ae_follow_up", object_type="adverse_event", object_id=adverse_event.pk,
+                 after={"note": follow_up.note, "outcome": outcome}, at=now, **_where(adverse_event.participant))
+    return follow_up
+
+
+@transaction.atomic
+def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now: datetime) -> AdverseEvent:
+    _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
+    if not (reason or "").strip():
+        raise CaptureError("deleting clinical data needs a reason")
+    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
+    before = ae.snapshot()
+    ae.deleted_at, ae.delete_reason = now, reason.strip()
+    ae.save(update_fields=["deleted_at", "delete_reason"])
+    record_event(actor=actor, action="ae_delete", object_type="adverse_event", object_id=ae.pk, before=before,
+                 after=ae.snapshot(), reason=reason, at=now, **_where(ae.participant))
+    return ae
+
+
+# --------------------------------------------------------------------------- diary
+
+# Codes avoid letters and digits read alike on a phone (0/O, 1/I/L).
+_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+_CODE_LENGTH = 12  # 31^12 ≈ 7.9e17 codes
+
+
+def _token_hash(code: str) -> str:
+    # Keyed with SECRET_KEY so a copy of the table alone cannot be searched for codes.
+    normalized = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hmac.new(settings.SECRET_KEY.encode(), normalized.encode(), hashlib.sha256).hexdigest()
+
+
+def format_code(code: str) -> str:
+    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+@dataclass(frozen=True)
+class DiaryActor:
+    """Who the audit trail names for a diary entry: the holder of one personal diary code.
+
+    It is an identified actor (``is_authenticated``) for the trail only; it is never a Django user
+    and never logs anyone in.
+    """
+
+    access: DiaryAccess
+    pk = None
+    is_authenticated = True
+
+    def get_username(self) -> str:
+        return f"diary:{self.access.participant.participant_number}:{self.access.who}:{self.access.hint}"
+
+
+@transaction.atomic
+def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple[DiaryAccess, str]:
+    """A new personal code for the participant or a caregiver; the code itself is shown once."""
+    _require(actor, participant, Role.COORDINATOR, Role.INVESTIGATOR)
+    if participant.trial.protocol.diary is None:
+        raise CaptureError(f"{participant.trial.short_name} keeps no participant diary")
+    if who not in participant.trial.protocol.diary.who:
+        raise CaptureError(f"the diary is kept by {', '.join(participant.trial.protocol.diary.who)}, not {who}")
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+    access = DiaryAccess.objects.create(participant=participant, token_hash=_token_hash(code), hint=code[-4:],
+                                        who=who, created_by=actor, created_at=now)
+    record_event(actor=actor, action="diary_access_grant", object_type="diary_access", object_id=access.pk,
+                 after={"who": who, "hint": access.hint}, at=now, **_where(participant))
+    return access, code
+
+
+@transaction.atomic
+def revoke_diary_access(access: DiaryAccess, actor, *, now: datetime, reason: str = "") -> DiaryAccess:
+    _require(actor, access.participant, Role.COORDINATOR, Role.INVESTIGATOR)
+    access.revoked_at = now
+    access.save(update_fields=["revoked_at"])
+    record_event(actor=actor, action="diary_access_revoke", object_type="diary_access", object_id=access.pk,
+                 after={"revoked_at": now}, reason=reason, at=now, **_where(access.participant))
+    return access
+
+
+def diary_access_for_code(code: str) -> DiaryAccess | None:
+    """The active access a code opens, or None (an unknown, malformed or revoked code)."""
+    if not code or len(code) > 64:
+        return None
+    access = (DiaryAccess.objects.select_related("participant__trial")
+              .filter(token_hash=_token_hash(code), revoked_at__isnull=True).first())
+    return access
+
+
+DIARY_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    # section -> (key, label, kind: "yesno" | "text")
+    "symptoms": (("new_or_worse", "New or worse neurological symptoms today?", "yesno"),
+                 ("details", "What did you notice (weakness, numbness, speech, vision, headache)?", "text")),
+    "functional_activities": (("details", "What did you do today (walking, dressing, eating, exercises)?", "text"),),
+    "rehabilitation_medicines": (("taken", "Rehabilitation medicines taken today?", "yesno"),
+                                 ("details", "Which ones, and how much?", "text")),
+    "assistive_devices": (("used", "Assistive devices used today?", "yesno"),
+                          ("details", "Which (cane, walker, wheelchair, orthosis)?", "text")),
+}
+DIARY_SECTION_LABELS = {
+    "symptoms": "Neurological symptoms",
+    "functional_activities": "Functional activities",
+    "rehabilitation_medicines": "Rehabilitation medicines",
+    "assistive_devices": "Assistive devices",
+}
+_DIARY_TEXT_LIMIT = 2000
+
+
+def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    errors: list[FieldError] = []
+    cleaned: dict[str, dict[str, Any]] = {}
+    for section in sections_wanted:
+        given = raw.get(section) or {}
+        out: dict[str, Any] = {}
+        for key, _label, kind in DIARY_FIELDS[section]:
+            value = given.get(key)
+            if value in (None, ""):
+                continue
+            if kind == "yesno":
+                if value in (True, "yes", "true", "on"):
+                    out[key] = True
+                elif value in (False, "no", "false"):
+                    out[key] = False
+                else:
+                    errors.append(FieldError(f"{section}.{key}", value, "type", "answer yes or no"))
+            else:
+                text = str(value).strip()
+                if len(text) > _DIARY_TEXT_LIMIT:
+                    errors.append(FieldError(f"{section}.{key}", value, "length",
+                                             f"is too long (at most {_DIARY_TEXT_LIMIT} characters)"))
+                elif text:
+                    out[key] = text
+        if out:
+            cleaned[section] = out
+    if not cleaned and not errors:
+        errors.append(FieldError("(diary)", None, "required", "write at least one answer"))
+    if errors:
+        raise FormInvalid(errors, "diary")
+    return cleaned
+
+
+@transaction.atomic
+def save_diary_entry(access: DiaryAccess, entry_date: date, raw: dict[str, dict[str, Any]], *,
+                     now: datetime) -> DiaryEntry:
+    """Write (or rewrite) the day's entry of the code holder; only days from the anchor to today."""
+    access = DiaryAccess.objects.select_for_update().select_related("participant__trial").get(pk=access.pk)
+    if not access.active:
+        raise CaptureError("this diary code has been withdrawn")
+    participant = access.participant
+    today = _today(now)
+    if entry_date > today:
+        raise FormInvalid([FieldError("entry_date", entry_date, "range", "cannot be in the future")], "diary")
+    if participant.anchor_date and entry_date < participant.anchor_date:
+        raise FormInvalid([FieldError("entry_date", entry_date, "range",
+                                      f"the diary starts on {participant.anchor_date.isoformat()}")], "diary")
+    sections = clean_diary(list(participant.trial.protocol.diary.sections), raw)
+    actor = DiaryActor(access)
+    entry = DiaryEntry.objects.select_for_update().filter(participant=participant, entry_date=entry_date,
+                                                          entered_by=access.who).first()
+    if entry is None:
+        entry = DiaryEntry.objects.create(participant=participant, entry_date=entry_date, sections=sections,
+                                          entered_by=access.who, access=access, created_at=now, updated_at=now)
+        record_event(actor=actor, action="diary_create", object_type="diary_entry", object_id=entry.pk,
+                     after={"date": entry_date, "sections": sections, "by": access.who}, at=now,
+                     **_where(participant))
+    elif entry.sections != sections:
+        before = {"date": entry_date, "sections": entry.sections, "by": entry.entered_by}
+        entry.sections, entry.updated_at, entry.access = sections, now, access
+        entry.save(update_fields=["sections", "updated_at", "access"])
+        record_event(actor=actor, action="diary_update", object_type="diary_entry", object_id=entry.pk,
+                     before=before, after={"date": entry_date, "sections": sections, "by": access.who}, at=now,
+                     **_where(participant))
+    access.last_used_at = now
+    access.save(update_fields=["last_used_at"])
+    return entry
