@@ -95,7 +95,7 @@ def test_sponsor_enrollment_counts_are_cumulative_by_month(site_data, make_user)
 
     user = make_user(Role.SPONSOR_ADMIN, site_data["trial"])
     ctx = HomeContext(site_data["trial"], user, access_for(user, site_data["trial"]), Role.SPONSOR_ADMIN,
-                      date(2025, 4, 15))
+                      date(2025, 4, 15), datetime(2025, 4, 15, 12, tzinfo=timezone.utc))
     result = enrollment_by_site(ctx)
     assert [m.isoformat() for m in result["months"]] == ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]
     by_code = {s["code"]: s["counts"] for s in result["sites"]}

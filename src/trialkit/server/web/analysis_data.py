@@ -8,13 +8,16 @@ counts. The arms come from the allocation app, and only for an unblinded extract
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 
-from django.apps import apps
-
+from trialkit.server.allocation.models import AllocationSlot
+from trialkit.server.capture.models import AdverseEvent, FormRecord
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 MASKED_ARM = "masked"
+# "Related" in the safety tables: possibly, probably or definitely related (the adverse_event form's codes).
+RELATED = frozenset({"possible", "probable", "definite"})
 
 PARTICIPANT_STATUS = {  # Participant.Status -> the analysis' status vocabulary
     Participant.Status.COMPLETED: "completed",
@@ -31,20 +34,9 @@ COLUMNS = {
 }
 
 
-def optional_model(app_label: str, name: str):
-    """A model of a feature app, or None while that app does not define it."""
-    try:
-        return apps.get_model(app_label, name)
-    except LookupError:
-        return None
-
-
 def arms_by_participant(trial) -> dict[int, str]:
     """Participant pk -> arm id, from the concealed allocation list. Unblinded callers only."""
-    slot_model = optional_model("allocation", "AllocationSlot")
-    if slot_model is None:
-        return {}
-    rows = slot_model.objects.filter(trial=trial, participant__isnull=False).values_list("participant_id", "arm_id")
+    rows = AllocationSlot.objects.filter(trial=trial, participant__isnull=False).values_list("participant_id", "arm_id")
     return dict(rows)
 
 
@@ -85,10 +77,30 @@ def screening_rows(trial) -> list[dict]:
 
 
 def capture_rows(trial) -> tuple[list[dict], list[dict]]:
-    """Outcome totals and adverse events from the capture app (empty until it records them)."""
-    from trialkit.server.web import capture_extract
-
-    return capture_extract.outcome_rows(trial), capture_extract.adverse_event_rows(trial)
+    """The analysis tables' outcome totals and adverse events (docs/analysis.md)."""
+    outcomes = []
+    forms = FormRecord.objects.filter(participant__trial=trial, status=FormRecord.Status.COMPLETE,
+                                      deleted_at__isnull=True).select_related("participant", "visit")
+    for f in forms:
+        if f.total is None:
+            continue
+        outcomes.append({"participant_id": f.participant.participant_number, "visit": f.visit.visit_id,
+                         "day": f.visit.day, "instrument": f.instrument, "total": f.total})
+    events = []
+    for ae in AdverseEvent.objects.filter(participant__trial=trial, deleted_at__isnull=True).select_related("participant"):
+        onset = ae.data.get("onset_date") or ae.data.get("onset")
+        anchor = ae.participant.anchor_date
+        onset_day = ""
+        if onset and anchor:
+            try:
+                onset_day = (date.fromisoformat(str(onset)[:10]) - anchor).days
+            except ValueError:
+                onset_day = ""
+        events.append({"participant_id": ae.participant.participant_number, "term": ae.term or "unspecified",
+                       "grade": ae.data.get("ctcae_grade", ""), "serious": ae.serious,
+                       "related": ae.data.get("relatedness") in RELATED,
+                       "onset_day": onset_day})
+    return outcomes, events
 
 
 def write_analysis_data(trial, out_dir: str | Path, unblinded: bool) -> dict[str, int]:

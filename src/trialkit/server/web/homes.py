@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q
 from django.urls import NoReverseMatch, reverse
@@ -22,7 +22,6 @@ from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant, ScreeningRecord
-from trialkit.server.web.analysis_data import optional_model
 from trialkit.server.web.models import Job
 
 # --------------------------------------------------------------------------- panel data
@@ -76,6 +75,7 @@ class HomeContext:
     access: Access
     role: str
     today: date
+    now: datetime
 
     def at_my_sites(self, queryset, field_name: str = "site_id"):
         if self.access.site_ids is None:
@@ -134,11 +134,12 @@ def participants(ctx: HomeContext):
 
 
 def screening_link(record: ScreeningRecord) -> str | None:
-    return url("screening:record", record.pk)
+    return url("screening:record", record.trial.nct_id, record.screening_number)
 
 
 def participant_link(p: Participant) -> str | None:
-    return url("capture:participant", p.pk) or url("screening:participant", p.pk)
+    return url("capture:participant", p.trial.nct_id, p.participant_number) or \
+        url("allocation:participant", p.trial.nct_id, p.participant_number)
 
 
 def criterion_texts(trial) -> dict[str, str]:
@@ -222,7 +223,7 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
                           badge=step, tone=tone))
     actions = [(label, href) for label, href in (
         ("New screening", url("screening:new", ctx.trial.nct_id)),
-        ("All screening records", url("screening:list", ctx.trial.nct_id)),
+        ("Screening log", url("screening:log", ctx.trial.nct_id)),
     ) if href]
     return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening")
 
@@ -239,7 +240,7 @@ def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
 
 
 def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
-    items = [Item(p.participant_number, url("allocation:randomize", p.pk) or participant_link(p),
+    items = [Item(p.participant_number, url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
                   detail=f"{p.site.code} · enrolled {p.enrolled_at:%d %b %Y}", badge="randomize", tone="warn")
              for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at")]
     return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
@@ -247,7 +248,7 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
 
 def recent_activity_panel(ctx: HomeContext) -> Panel:
     items = [Item(f"{e.action.replace('_', ' ')} · {e.object_type} {e.object_id}",
-                  url("capture:audit", e.object_type, e.object_id),
+                  url("capture:audit", ctx.trial.nct_id, e.object_type, e.object_id),
                   detail=f"{e.actor} · {e.at:%d %b %Y %H:%M}")
              for e in recent_audit(ctx)]
     return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
@@ -277,7 +278,7 @@ def coordinator_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
     people = participants(ctx)
     stats = [
-        Stat("In screening", counts["in_screening"], url("screening:list", ctx.trial.nct_id)),
+        Stat("In screening", counts["in_screening"], url("screening:log", ctx.trial.nct_id)),
         Stat("Enrolled", people.count()),
         Stat("Awaiting randomization", people.filter(status=Participant.Status.ENROLLED).count(), tone="warn"),
         Stat("Screen failures", counts["screen_failed"]),
@@ -296,7 +297,7 @@ def investigator_home(ctx: HomeContext) -> Home:
     ]
     randomized = participants(ctx).filter(randomized_at__isnull=False).order_by("participant_number")
     unblind_items = [
-        Item(p.participant_number, url("allocation:unblind", p.pk) or participant_link(p),
+        Item(p.participant_number, url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
              detail=f"rand. {p.randomization_number} · kit {p.kit_number}",
              badge="unblinded" if p.emergency_unblinded else "", tone="bad" if p.emergency_unblinded else "")
         for p in randomized[:12]
@@ -316,25 +317,29 @@ def investigator_home(ctx: HomeContext) -> Home:
 
 @home_for(Role.UNBLINDED_PHARMACIST)
 def pharmacist_home(ctx: HomeContext) -> Home:
-    dose_model = optional_model("allocation", "DoseRecord")
-    randomized = participants(ctx).filter(randomized_at__isnull=False)
-    to_prepare, labels = [], []
-    if dose_model is not None:
-        prepared = dict(dose_model.objects.filter(participant__in=randomized).values_list("participant_id", "prepared_at"))
-        for p in randomized.order_by("randomized_at"):
-            if p.pk not in prepared:
-                to_prepare.append(Item(p.participant_number, url("allocation:prepare", p.pk),
-                                       detail=f"kit {p.kit_number} · randomized {p.randomized_at:%d %b %Y %H:%M}",
-                                       badge="prepare dose", tone="warn"))
-            else:
-                labels.append(Item(p.participant_number, url("allocation:label", p.pk),
-                                   detail=f"kit {p.kit_number} · prepared {prepared[p.pk]:%d %b %Y %H:%M}",
-                                   badge="label"))
-    stats = [Stat("Doses to prepare", len(to_prepare), tone="warn" if to_prepare else ""),
-             Stat("Doses prepared", len(labels)), Stat("Randomized", randomized.count())]
+    from trialkit.server.allocation import services as allocation
+    from trialkit.server.allocation.models import DoseRecord
+
+    nct = ctx.trial.nct_id
+    to_prepare = [Item(p.participant_number, url("allocation:prepare", nct, p.participant_number),
+                       detail=f"{p.site.code} · kit {p.kit_number} · randomized {p.randomized_at:%d %b %Y %H:%M}",
+                       badge="prepare dose", tone="warn")
+                  for p in allocation.doses_to_prepare(ctx.trial, ctx.user)]
+    records = ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
+        .select_related("participant").order_by("-prepared_at")
+    labels = [Item(r.participant.participant_number, url("allocation:label", nct, r.participant.participant_number),
+                   detail=f"kit {r.participant.kit_number} · prepared {r.prepared_at:%d %b %Y %H:%M}",
+                   badge="given" if r.administered_at else "awaiting infusion",
+                   tone="ok" if r.administered_at else "warn")
+              for r in records[:15]]
+    randomized = participants(ctx).filter(randomized_at__isnull=False).count()
+    stats = [Stat("Doses to prepare", len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
+             Stat("Doses prepared", records.count()), Stat("Randomized", randomized)]
+    actions = [("Pharmacy", href)] if (href := url("allocation:pharmacy", nct)) else []
     return Home("Unblinded pharmacist", "Prepare each randomized participant's dose and print its blinded label.",
                 stats, [
-                    Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses"),
+                    Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses",
+                          actions=actions),
                     Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
                 ])
 
@@ -404,13 +409,11 @@ def sponsor_home(ctx: HomeContext) -> Home:
         Stat("Screen-fail rate", f"{round(100 * counts['screen_failed'] / decided)} %" if decided else "–"),
         Stat("Sites", ctx.trial.sites.count()),
     ]
-    notification_model = optional_model("allocation", "Notification")
-    notes = []
-    if notification_model is not None:
-        for n in notification_model.objects.filter(trial=ctx.trial).filter(
-                Q(recipient=ctx.user) | Q(recipient_role=Role.SPONSOR_ADMIN)).order_by("-created_at")[:8]:
-            notes.append(Item(n.message, detail=f"{n.created_at:%d %b %Y %H:%M}",
-                              badge="" if n.read_at else "new", tone="" if n.read_at else "warn"))
+    from trialkit.server.allocation.services import notifications_for
+
+    notes = [Item(n.message, detail=f"{n.created_at:%d %b %Y %H:%M}", badge="" if n.read_at else "new",
+                  tone="" if n.read_at else "warn")
+             for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at")[:8]]
     return Home("Sponsor", "Enrollment across sites, why patients fail screening, and what needs your attention.",
                 stats, [
                     Panel("Enrollment by site over time", template="web/panels/_enrollment.html", wide=True,

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import date
-
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
+from django.utils import timezone
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -63,7 +62,7 @@ def home(request):
     request.session["home_trial"], request.session["home_role"] = place["trial"].nct_id, role
     trial = place["trial"]
     ctx = HomeContext(trial=trial, user=request.user, access=access_for(request.user, trial), role=role,
-                      today=date.today())
+                      today=timezone.localdate(), now=timezone.now())
     return render(request, "web/home.html", {
         "places": places, "place": place, "trial": trial, "role": role, "role_label": Role(role).label,
         "home": build_home(ctx),

@@ -1,0 +1,43 @@
+"""Every demo user's home, in the browser, with real content from the demo data; screenshots of each."""
+
+import pytest
+from conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# demo user -> (home heading, a panel that must hold at least one item from the demo data)
+HOMES = {
+    "coordinator": ("Site coordinator", "screening"),
+    "investigator": ("Investigator", "unblinding"),
+    "pharmacist": ("Unblinded pharmacist", "labels"),
+    "assessor": ("Blinded outcome assessor", "participants"),
+    "monitor": ("Monitor", "sites"),
+    "datamanager": ("Data manager", "activity"),
+    "sponsor": ("Sponsor", "fail-reasons"),
+    "dsmb": ("DSMB statistician", "safety"),
+}
+
+
+def test_every_role_home_shows_demo_content(as_user, demo):
+    from trialkit.server.trials.models import Trial
+
+    arm_labels = [arm.label for trial in Trial.objects.all() for arm in trial.protocol.arms]
+    for username, (heading, panel) in HOMES.items():
+        page = as_user(username)
+        page.goto("/home/")
+        assert page.locator("h1").inner_text() == heading
+        body = page.locator(f"#panel-{panel}")
+        assert body.count() == 1, f"{username}: no panel {panel}"
+        assert body.locator(".empty").count() == 0, f"{username}: panel {panel} is empty"
+        if username == "assessor":
+            text = page.content()
+            assert not [label for label in arm_labels if label in text]
+        screenshot(page, f"{username}-home")
+
+
+def test_the_home_is_usable_on_a_phone(as_user):
+    page = as_user("coordinator", viewport=(390, 844))
+    page.goto("/home/")
+    # Panels stack in one column: no horizontal scrolling.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "coordinator-home-phone")
