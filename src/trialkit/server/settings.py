@@ -109,6 +109,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# The shared stylesheet and htmx live beside the settings, outside any app.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 PROTOCOL_DIR = os.environ.get("TRIALKIT_PROTOCOL_DIR")  # None: the repository's protocols/
 # Demo mode lists the demo users and their password on the login page.

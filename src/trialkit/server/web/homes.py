@@ -222,9 +222,10 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
                           detail=f"{record.site.code} · screened {record.screening_date:%d %b %Y}",
                           badge=step, tone=tone))
     actions = [(label, href) for label, href in (
-        ("New screening", url("screening:new", ctx.trial.nct_id)),
+        # The log page holds the new-screening form (site and date).
+        ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
         ("Screening log", url("screening:log", ctx.trial.nct_id)),
-    ) if href]
+    ) if href and href != "#new-screening"]
     return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening")
 
 
