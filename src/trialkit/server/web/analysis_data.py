@@ -13,6 +13,7 @@ from pathlib import Path
 
 from trialkit.server.allocation.models import AllocationSlot
 from trialkit.server.capture.models import AdverseEvent, FormRecord
+from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 MASKED_ARM = "masked"
@@ -53,13 +54,13 @@ def participant_rows(trial, unblinded: bool) -> list[dict]:
     rows = []
     participants = Participant.objects.filter(trial=trial, randomized_at__isnull=False).select_related("site", "screening")
     for p in participants:
-        facts = p.screening.facts or {}
+        facts = derived_facts(p.screening)
         rows.append({
             "participant_id": p.participant_number,
             "site": p.site.code,
             "arm": arms.get(p.pk, "") if unblinded else MASKED_ARM,
             "randomized_on": p.randomized_at.date().isoformat(),
-            "baseline_nihss": facts.get("nihss_total", facts.get("nihss", "")),
+            "baseline_nihss": facts.get("nihss_total", ""),
             "age": facts.get("age", ""),
             "sex": facts.get("sex", ""),
             "status": PARTICIPANT_STATUS.get(p.status, "ongoing"),
