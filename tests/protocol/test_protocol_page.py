@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from trialkit.cli.main import app
 from trialkit.protocol import load_protocol
-from trialkit.protocol.page import render_text, trial_page
+from trialkit.protocol.page import build_page, render_text
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
@@ -299,7 +299,7 @@ def test_html_keeps_apostrophes_and_comparison_signs_readable() -> None:
 @pytest.mark.parametrize("nct_id", TRIALS)
 def test_text_page_lists_every_criterion_line(nct_id: str) -> None:
     lines = seed_lines(nct_id)
-    text = render_text(trial_page(load_protocol(nct_id)))
+    text = render_text(build_page(load_protocol(nct_id)))
     assert text == show(nct_id, "text")
     for heading in ("Inclusion criteria", "Exclusion criteria"):
         for bullet in seed_bullets(lines, heading):
@@ -309,7 +309,7 @@ def test_text_page_lists_every_criterion_line(nct_id: str) -> None:
 
 
 def test_finder_card_fields() -> None:
-    cards = {nct: trial_page(load_protocol(nct)).card for nct in TRIALS}
+    cards = {nct: build_page(load_protocol(nct)).card for nct in TRIALS}
     assert cards["NCT04590118"].acronym == "ASSIST"
     assert cards["NCT04590118"].status_label == "Unknown"
     assert cards["NCT04590118"].phases_label == "Phase 1 / Phase 2"
@@ -346,7 +346,7 @@ def test_show_an_unknown_trial_is_a_usage_error() -> None:
 
 
 def test_page_model_is_plain_data_a_template_can_walk() -> None:
-    page = trial_page(load_protocol("NCT04590118"))
+    page = build_page(load_protocol("NCT04590118"))
     assert [s.id for s in page.sections] == [
         "title", "sponsor", "status", "conditions", "treatments", "study_type", "funder_types", "identifiers",
         "about", "description", "enrollment", "sex", "ages", "volunteers", "inclusion", "exclusion",

@@ -17,7 +17,7 @@ from trialkit.protocol.loader import (
     protocol_files,
     validate_files,
 )
-from trialkit.protocol.page import render_html, render_text, trial_card, trial_page
+from trialkit.protocol.page import build_page, render_html, render_text, trial_card
 
 protocol_app = typer.Typer(help="Protocol files: validate, list, show a trial's page.", no_args_is_help=True)
 
@@ -147,9 +147,9 @@ def show(
         data["assumptions"] = [{"path": path, "text": text} for path, text in protocol.assumptions]
         rendered = to_json(data) + "\n"
     elif fmt is PageFormat.html:
-        rendered = render_html(trial_page(protocol))
+        rendered = render_html(build_page(protocol))
     else:
-        rendered = render_text(trial_page(protocol))
+        rendered = render_text(build_page(protocol))
     if output:
         output.write_text(rendered, encoding="utf-8")
         typer.echo(f"wrote {output}", err=True)

@@ -11,7 +11,7 @@ from trialkit.protocol.loader import (
     protocol_files,
     validate_files,
 )
-from trialkit.protocol.page import TrialCard, TrialPage, render_html, render_text, trial_card, trial_page
+from trialkit.protocol.page import TrialCard, TrialPage, build_page, render_html, render_text, trial_card
 from trialkit.protocol.schema import Arm, Criterion, Protocol, Visit
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "TrialCard",
     "TrialPage",
     "Visit",
+    "build_page",
     "default_protocol_dir",
     "load_all",
     "load_protocol",
@@ -32,6 +33,5 @@ __all__ = [
     "render_html",
     "render_text",
     "trial_card",
-    "trial_page",
     "validate_files",
 ]

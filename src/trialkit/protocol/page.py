@@ -1,6 +1,6 @@
 """The public trial page: a protocol's registry facts in the registry page's order and wording.
 
-``trial_page(protocol)`` builds plain data (frozen dataclasses), so the command line and the web
+``build_page(protocol)`` builds plain data (frozen dataclasses), so the command line and the web
 shell show the same page: ``render_text`` and ``render_html`` here, a Django template there.
 
 The sections follow the public registry page the seed trials come from (ClinicalTrials.gov records
@@ -340,7 +340,7 @@ def _assumption_topic(protocol: Protocol, path: str) -> str:
     return " › ".join(kept)
 
 
-def trial_page(protocol: Protocol) -> TrialPage:
+def build_page(protocol: Protocol) -> TrialPage:
     reg = protocol.registry
     design = protocol.design
     card = trial_card(protocol)
