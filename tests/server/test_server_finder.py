@@ -53,3 +53,31 @@ def test_the_api_lists_trials_without_login(client, trials):
 def test_the_openapi_schema_is_served(client, trials):
     schema = client.get("/api/openapi.json").json()
     assert schema["info"]["title"] == "TrialKit API"
+
+
+@pytest.mark.parametrize("nct_id", ["NCT04590118", "NCT07197606"])
+def test_the_trial_page_shows_every_criterion_and_arm_verbatim(client, trials, nct_id):
+    import html as html_lib
+
+    response = client.get(f"/trials/{nct_id}/")
+    assert response.status_code == 200
+    text = html_lib.unescape(response.content.decode())
+    protocol = trials[nct_id].protocol
+    for criterion in protocol.eligibility.criteria:
+        for part in criterion.text.split("\n\n"):
+            assert part in text, f"{criterion.id} missing from the web page"
+    for arm in protocol.arms:
+        assert arm.description in text and arm.label in text
+    assert "Assumptions not stated by the registry" in text
+    assert "Northbridge" in text or "Eastlake" in text  # sites run here are listed
+
+
+def test_an_unknown_trial_is_404(client, trials):
+    assert client.get("/trials/NCT00000000/").status_code == 404
+
+
+def test_the_stylesheet_and_htmx_are_found_by_staticfiles():
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("trialkit/trialkit.css")
+    assert finders.find("trialkit/htmx.min.js")

@@ -34,6 +34,7 @@ def _register() -> None:
         "simulate_cmd",
         "report_cmd",
         "audit_cmd",
+        "export_cmd",
         "server_cmd",
     ):
         try:

@@ -83,6 +83,8 @@ def evaluate(rule: Rule, ctx: Context) -> Truth:
 def _bounded(subject: str, value: float, bounds: Bounds, value_text: str | None = None) -> Truth:
     shown = value_text or f"{subject} {fmt(value)}"
     broken = bounds.violations(value)
+    if broken and bounds.is_closed_range():
+        return Truth(False, f"{shown}, needs {bounds.needs()}")
     if broken:
         return Truth(False, f"{shown} {' and '.join(broken)}")
     return Truth(True, f"{shown} {bounds.satisfied()}")

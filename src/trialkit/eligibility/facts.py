@@ -95,18 +95,32 @@ class ScreeningFacts(FactsModel):
             return values
         problems = measures.nihss_problems(values)
         if problems:
-            raise ValueError("; ".join(f"item {item}: {message}" for item, message in problems))
+            raise ValueError(_located([(item, message) for item, message in problems]))
         return values
 
     @field_validator("labs")
     @classmethod
     def _lab_units_known(cls, labs: dict[str, LabValue] | None) -> dict[str, LabValue] | None:
-        for analyte, lab in (labs or {}).items():
-            for unit in filter(None, (lab.unit, lab.uln_unit)):
-                problem = measures.check_lab_unit(analyte, unit)
+        if labs is None:
+            return labs
+        problems = []
+        canonical: dict[str, LabValue] = {}
+        for analyte, lab in labs.items():
+            key = measures.canonical_analyte(analyte)
+            if key is None:
+                problems.append((analyte, f"unknown analyte; known: {', '.join(measures.analyte_names())}"))
+                continue
+            if key in canonical:
+                problems.append((analyte, f"{key} is given twice"))
+            canonical[key] = lab
+            for field_name in ("unit", "uln_unit"):
+                unit = getattr(lab, field_name)
+                problem = measures.check_lab_unit(analyte, unit) if unit else None
                 if problem:
-                    raise ValueError(f"{analyte}: {problem}")
-        return labs
+                    problems.append((f"{analyte}.{field_name}" if "unit" in problem else analyte, problem))
+        if problems:
+            raise ValueError(_located(problems))
+        return canonical
 
     @model_validator(mode="after")
     def _dates_consistent(self) -> ScreeningFacts:
@@ -127,6 +141,12 @@ class ScreeningFacts(FactsModel):
         if value is None or isinstance(value, Attestation):
             return value
         return Attestation(answer=value)
+
+
+# A field validator cannot name a deeper location than its field, so it writes "@sub-path message"
+# lines and parse_facts moves each sub-path into the error's location.
+def _located(problems: list[tuple[str, str]]) -> str:
+    return "\n".join(f"@{path} {message}" for path, message in problems)
 
 
 def completed_years(born: date, on: date) -> int:
@@ -160,6 +180,11 @@ def parse_facts(data: dict[str, Any] | ScreeningFacts) -> ScreeningFacts:
             # pydantic names union members in the location (e.g. "int", "literal['UN']"); drop them.
             loc = [part for part in loc if not _is_union_tag(part)]
             message = err["msg"].removeprefix("Value error, ")
+            if message.startswith("@"):
+                for line in message.splitlines():
+                    sub, _, text = line[1:].partition(" ")
+                    errors.append((".".join([*loc, sub]), text))
+                continue
             errors.append((".".join(loc), message))
         raise FactsError(_dedupe(errors), str(record_id) if record_id is not None else None) from exc
 

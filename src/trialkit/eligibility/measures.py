@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-try:
-    from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument
-    from trialkit.instruments.labs import ANALYTES, LabUnitError, convert, uln_multiple
-except ModuleNotFoundError:  # pragma: no cover - until trialkit.instruments lands
-    from trialkit.eligibility._instruments_stub import (  # type: ignore[assignment]
-        ANALYTES,
-        ANTITHROMBOTIC_CLASSES,
-        InstrumentError,
-        LabUnitError,
-        convert,
-        get_instrument,
-        uln_multiple,
-    )
+from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument
+from trialkit.instruments.labs import ANALYTES, LabUnitError, convert, get_analyte, uln_multiple
 
 __all__ = [
     "ANTITHROMBOTIC_CLASSES",
     "LabUnitError",
     "NihssPartial",
     "analyte_names",
+    "canonical_analyte",
     "check_lab_unit",
     "lab_in_unit",
     "lab_uln_multiple",
@@ -81,12 +71,20 @@ def analyte_names() -> list[str]:
     return sorted(ANALYTES)
 
 
+def canonical_analyte(name: str) -> str | None:
+    """The analyte key for a name or alias ('tsb' -> 'bilirubin'), None if unknown."""
+    try:
+        return get_analyte(name).key
+    except LabUnitError:
+        return None
+
+
 def check_lab_unit(analyte: str, unit: str) -> str | None:
     """None if ``unit`` is a unit of ``analyte``, else a message saying why not."""
-    if analyte not in ANALYTES:
+    if canonical_analyte(analyte) is None:
         return f"unknown analyte {analyte!r}; known: {', '.join(analyte_names())}"
     try:
-        convert(analyte, 1.0, unit, unit)
+        convert(analyte, 1, unit, unit)
     except LabUnitError as exc:
         return str(exc)
     return None
@@ -110,16 +108,9 @@ def _nihss_bounds() -> dict[str, tuple[int, int]]:
     return _BOUNDS
 
 
-# Item ranges of the NIHSS (Brott et al. 1989; NINDS NIH Stroke Scale booklet): 15 items, 0-42.
-NIHSS_ITEM_BOUNDS = {
-    "1a": (0, 3), "1b": (0, 2), "1c": (0, 2), "2": (0, 2), "3": (0, 3), "4": (0, 3),
-    "5a": (0, 4), "5b": (0, 4), "6a": (0, 4), "6b": (0, 4), "7": (0, 2), "8": (0, 2),
-    "9": (0, 3), "10": (0, 2), "11": (0, 2),
-}
-
-
 def _read_nihss_bounds() -> dict[str, tuple[int, int]]:
-    return dict(NIHSS_ITEM_BOUNDS)
+    # The item ranges are the instrument's (NINDS NIH Stroke Scale form), in form order.
+    return {item.key: (item.min_score, item.max_score) for item in get_instrument("nihss").scored_items}
 
 
 __all__ += ["InstrumentError", "UNTESTABLE"]

@@ -64,6 +64,9 @@ class Bounds(RuleModel):
             raise ValueError(f"no value can satisfy these bounds (lower {low:g} is above upper {high:g})")
         return self
 
+    def is_closed_range(self) -> bool:
+        return self.min is not None and self.max is not None and self.greater_than is None and self.less_than is None
+
     def has_bounds(self) -> bool:
         return any(v is not None for v in (self.min, self.max, self.greater_than, self.less_than))
 
@@ -82,7 +85,7 @@ class Bounds(RuleModel):
 
     def satisfied(self) -> str:
         """How a satisfying value compares, as text (e.g. '≥ 18', 'within 14–90')."""
-        if self.min is not None and self.max is not None and not (self.greater_than or self.less_than):
+        if self.is_closed_range():
             return f"within {fmt(self.min)}–{fmt(self.max)}"
         parts = []
         if self.min is not None:
@@ -96,7 +99,7 @@ class Bounds(RuleModel):
         return " and ".join(parts)
 
     def needs(self) -> str:
-        if self.min is not None and self.max is not None and not (self.greater_than or self.less_than):
+        if self.is_closed_range():
             return f"{fmt(self.min)}–{fmt(self.max)}"
         return self.satisfied()
 
@@ -131,6 +134,14 @@ class SinceRule(Bounds):
 class NihssItemRule(Bounds):
     item: str | None = Field(None, description="One NIHSS item that must satisfy the bounds.")
     any_of: list[str] | None = Field(None, min_length=1, description="At least one of these items must.")
+
+    @field_validator("item", "any_of", mode="before")
+    @classmethod
+    def _item_codes_are_text(cls, value: Any) -> Any:
+        # YAML reads item 2 as a number; the item codes are text ("2", "5a").
+        if isinstance(value, list):
+            return [str(v) if isinstance(v, int) else v for v in value]
+        return str(value) if isinstance(value, int) else value
 
     @model_validator(mode="after")
     def _items_known(self) -> NihssItemRule:

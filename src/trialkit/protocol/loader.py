@@ -107,7 +107,7 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     if not isinstance(data, dict):
         raise ProtocolError([ProtocolIssue(source, "", 1, "a protocol file must be a YAML mapping")])
     try:
-        return Protocol.model_validate(data)
+        protocol = Protocol.model_validate(data)
     except ValidationError as exc:
         index = _line_index(text)
         issues = []
@@ -125,6 +125,29 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
                     message = f"{message} (got {shown})"
             issues.append(ProtocolIssue(source, format_loc(loc), _nearest_line(index, loc), message))
         raise ProtocolError(issues) from exc
+    unknown = _unknown_forms(protocol)
+    if unknown:
+        index = _line_index(text)
+        raise ProtocolError([ProtocolIssue(source, format_loc(loc), _nearest_line(index, loc), message)
+                             for loc, message in unknown])
+    return protocol
+
+
+def _unknown_forms(protocol: Protocol) -> list[tuple[tuple, str]]:
+    """Every form a visit or endpoint names must be an instrument TrialKit knows."""
+    from trialkit.instruments import list_instruments
+
+    known = {getattr(i, "name", i) for i in list_instruments()}
+    problems = []
+    for v, visit in enumerate(protocol.schedule.visits):
+        for f, form in enumerate(visit.forms):
+            if form not in known:
+                problems.append((("schedule", "visits", v, "forms", f),
+                                 f"unknown form {form!r}; known instruments: {', '.join(sorted(known))}"))
+    for e, endpoint in enumerate(protocol.endpoints):
+        if endpoint.instrument and endpoint.instrument not in known:
+            problems.append((("endpoints", e, "instrument"), f"unknown instrument {endpoint.instrument!r}"))
+    return problems
 
 
 def load_protocol_file(path: str | Path) -> Protocol:

@@ -563,7 +563,8 @@ ul.criteria li { margin: .3rem 0; }
 """.strip()
 
 
-def render_html(page: TrialPage) -> str:
+def render_html_body(page: TrialPage) -> str:
+    """The page's content (no document wrapper): the web app embeds it in its own layout."""
     body: list[str] = []
     part: str | None = None
     source_shown = False
@@ -593,13 +594,17 @@ def render_html(page: TrialPage) -> str:
         body.append("</section>")
     if page.source and not source_shown:
         body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+    return "\n".join(body)
+
+
+def render_html(page: TrialPage) -> str:
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_t(page.nct_id)}: {_t(page.title)}</title>\n"
         f"<style>\n{PAGE_CSS}\n</style>\n</head>\n<body>\n<main>\n"
-        + "\n".join(body)
+        + render_html_body(page)
         + "\n</main>\n</body>\n</html>\n"
     )
 

@@ -1,8 +1,9 @@
 """Rehearsal of a protocol: many virtual trials run through its allocation, dropout and analysis plan.
 
 Virtual participants are drawn inside the protocol's eligibility bands (baseline NIHSS from the NIHSS
-inclusion criterion, age from the registry's age limits), allocated by permuted blocks with the
-protocol's ratio and block sizes, and lose their outcome at random with probability ``dropout``
+inclusion criterion, age from the registry's age limits), allocated with the protocol's own scheme
+(its concealed lists: ratio, block sizes, strata and dose cohorts; see
+``simulation.allocation.protocol_allocation_matrix``), and lose their outcome at random with probability ``dropout``
 (complete-case analysis). The mRS follows a proportional odds model on a latent logistic scale:
 P(mRS <= k) = expit(c_k − η), η = −log(OR)·treated + Σ γ_j (x_j − mean x_j), with cutpoints c_k from
 ``control`` (the distribution of a control participant with average covariates). Every mRS analysis
@@ -21,7 +22,7 @@ from scipy.special import logit
 from scipy.stats import hypergeom
 
 from trialkit.analysis.proportional_odds import fit_cells
-from trialkit.simulation.allocation import permuted_block_matrix
+from trialkit.simulation.allocation import protocol_allocation_matrix
 from trialkit.simulation.dataset import age_range, nihss_range, treatment_and_control
 from trialkit.simulation.ordinal_power import SimulationInputError, monte_carlo_interval, validate_probabilities
 
@@ -72,17 +73,15 @@ class RehearsalResult:
         return asdict(self)
 
 
-def _simulate_batch(rng, protocol, n, trials, log_or, cutpoints, dropout, effects):
-    treatment, control = treatment_and_control(protocol)
-    ratio = protocol.randomization.ratio
-    treated = permuted_block_matrix((ratio[treatment], ratio[control]), protocol.randomization.block_sizes or [4],
-                                    n, trials, rng).astype(float)
+def _simulate_batch(rng, protocol, n, trials, log_or, cutpoints, dropout, effects, seed):
+    treatment, _control = treatment_and_control(protocol)
     nihss_low, nihss_high = nihss_range(protocol)
     age_low, age_high = age_range(protocol)
     covariates = {
         "baseline_nihss": rng.integers(nihss_low, nihss_high + 1, (trials, n)).astype(float),
         "age": rng.integers(age_low, age_high + 1, (trials, n)).astype(float),
     }
+    treated, _ = protocol_allocation_matrix(protocol, covariates, rng, seed, treatment)
     centre = {"baseline_nihss": (nihss_low + nihss_high) / 2, "age": (age_low + age_high) / 2}
     eta = -log_or * treated
     for name, gamma in effects.items():
@@ -126,7 +125,8 @@ def rehearse_trial(
         done = 0
         while done < trials:
             size = min(chunk, trials - done)
-            treated, covariates, mrs, observed = _simulate_batch(rng, protocol, n, size, log_or, cutpoints, dropout, effects)
+            treated, covariates, mrs, observed = _simulate_batch(rng, protocol, n, size, log_or, cutpoints, dropout,
+                                                                 effects, f"{seed}:{scenario}:{done}")
             weights = observed.astype(float)
             for spec in plan:
                 if spec.method == "mrs_shift":
@@ -156,8 +156,9 @@ def rehearse_trial(
         )
         for spec in plan
     ]
-    r = protocol.randomization
-    allocation = (f"permuted blocks {':'.join(str(v) for v in r.ratio.values())} "
-                  f"({', '.join(r.ratio)}), block sizes {r.block_sizes}, unstratified")
+    treatment, _control = treatment_and_control(protocol)
+    probe = {"baseline_nihss": np.full((1, n), float(nihss_range(protocol)[0])),
+             "age": np.full((1, n), float(age_range(protocol)[0]))}
+    _, allocation = protocol_allocation_matrix(protocol, probe, np.random.default_rng(0), seed, treatment, pool=1)
     return RehearsalResult(protocol.registry.nct_id, trials, n, float(common_or), float(dropout), alpha, allocation,
                            analyses, not_rehearsed, seed)

@@ -8,7 +8,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from trialkit.server.accounts.access import access_for
 from trialkit.server.allocation import services
@@ -102,7 +102,7 @@ class NotificationOut(Schema):
 
 def _problem(exc: services.AllocationProblem):
     errors = [{"field": exc.field, "rule": "allocation", "message": str(exc)}] if exc.field else []
-    return 400, {"error": str(exc), "errors": errors}
+    return Status(400, {"error": str(exc), "errors": errors})
 
 
 def _trial(request, nct_id: str) -> Trial:
@@ -147,7 +147,7 @@ def randomize(request, nct_id: str, participant_number: str):
         receipt = services.randomize(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
         return _problem(exc)
-    return 200, ReceiptOut(**vars(receipt))
+    return Status(200, ReceiptOut(**vars(receipt)))
 
 
 @router.get("/{nct_id}/list", response=list[SlotOut])
@@ -170,8 +170,8 @@ def generate(request, nct_id: str, payload: GenerateIn):
                                                       regenerate=payload.regenerate)
     except services.AllocationProblem as exc:
         return _problem(exc)
-    return 201, GeneratedOut(slots=generated.slots, strata=generated.allocation_list.strata, seed=generated.seed,
-                             seed_sha256=generated.allocation_list.seed_sha256)
+    return Status(201, GeneratedOut(slots=generated.slots, strata=generated.allocation_list.strata, seed=generated.seed,
+                             seed_sha256=generated.allocation_list.seed_sha256))
 
 
 @router.get("/{nct_id}/balance", response=list[dict])
@@ -188,8 +188,8 @@ def prepare_dose(request, nct_id: str, participant_number: str, payload: DoseIn)
         prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
         return _problem(exc)
-    return 200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),
-                        label=prepared.label)
+    return Status(200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),
+                        label=prepared.label))
 
 
 @router.post("/{nct_id}/participants/{participant_number}/administered",
@@ -201,8 +201,8 @@ def administered(request, nct_id: str, participant_number: str):
         record = services.record_administration(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
         return _problem(exc)
-    return 200, AdministeredOut(participant_number=participant.participant_number,
-                                administered_at=record.administered_at)
+    return Status(200, AdministeredOut(participant_number=participant.participant_number,
+                                administered_at=record.administered_at))
 
 
 @router.post("/{nct_id}/participants/{participant_number}/unblind", response={200: UnblindOut, 400: ErrorOut})
@@ -214,7 +214,7 @@ def unblind(request, nct_id: str, participant_number: str, payload: UnblindIn):
                                             password=payload.password, now=timezone.now())
     except services.AllocationProblem as exc:
         return _problem(exc)
-    return 200, UnblindOut(**vars(result))
+    return Status(200, UnblindOut(**vars(result)))
 
 
 @router.get("/notifications", response=list[NotificationOut])

@@ -7,12 +7,18 @@ Errors are ``{"error": msg}``; bad input adds ``"errors": [{"field", "rule", "me
 from __future__ import annotations
 
 import functools
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from django.utils import timezone
 from ninja import Body, Router, Schema
 from pydantic import Field
+
+try:
+    from ninja.responses import Status
+except ImportError:  # django-ninja before 1.5 answers (status, body) tuples
+    def Status(status_code, value):  # noqa: N802 - stands in for the class
+        return status_code, value
 
 from trialkit.eligibility import facts_schema
 from trialkit.server.participants.models import ScreeningRecord
@@ -99,7 +105,7 @@ class ParticipantOut(Schema):
     screening_number: str
     site: str
     status: str
-    enrolled_at: Any
+    enrolled_at: datetime
 
 
 class LogRowOut(Schema):
@@ -130,7 +136,7 @@ def answers_errors(view):
         try:
             return view(request, *args, **kwargs)
         except services.ScreeningError as exc:
-            return exc.status, exc.as_dict()
+            return Status(exc.status, exc.as_dict())
 
     return wrapper
 
@@ -180,7 +186,7 @@ def create_record(request, nct_id: str, payload: CreateIn):
         raise services.ScreeningError(f"site: no site {payload.site!r} in {nct_id}",
                                       [services.FieldProblem("site", "exists", f"no site {payload.site!r}")], 422)
     record = services.create_screening(trial, site, request.auth, payload.screening_date or timezone.localdate())
-    return 201, record_out(record)
+    return Status(201, record_out(record))
 
 
 @router.get("/{nct_id}/records", response={200: LogOut, **ERRORS}, summary="The screening log")
@@ -229,7 +235,7 @@ def consent(request, nct_id: str, number: str, payload: ConsentIn):
     created = services.record_consent(record, payload.consent_date, payload.signed_by, request.auth,
                                       today=timezone.localdate(), signer_name=payload.signer_name,
                                       document_version=payload.document_version)
-    return 201, created
+    return Status(201, created)
 
 
 @router.post("/{nct_id}/records/{number}/screen-fail", response={200: RecordOut, **ERRORS},
@@ -255,6 +261,6 @@ def enroll(request, nct_id: str, number: str):
     """Allowed when the verdict is eligible and a current consent exists; the participant awaits randomization."""
     record = services.get_record(_trial(nct_id), number)
     participant = services.enroll(record, request.auth, timezone.now())
-    return 201, {"participant_number": participant.participant_number, "screening_number": number,
-                 "site": record.site.code, "status": participant.status, "enrolled_at": participant.enrolled_at}
+    return Status(201, {"participant_number": participant.participant_number, "screening_number": number,
+                 "site": record.site.code, "status": participant.status, "enrolled_at": participant.enrolled_at})
 

@@ -19,8 +19,9 @@ from trialkit.server.accounts.roles import Role
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
 
-# Enrolled candidates per site (first site first); later stages need participants to work on.
-ENROLLED_PER_SITE = (3, 2, 2)
+# Enrolled candidates per site (first site first): ten per trial, the number the allocation demo
+# randomizes, so every participant of the demo has a real screening record behind them.
+ENROLLED_PER_SITE = (4, 3, 3)
 
 ASSIST_LAB_ULN = {"ast": 40, "alt": 40, "bilirubin": 1.2, "pt": 13.5, "ptt": 35, "creatinine": 1.1,
                   "amylase": 110, "lipase": 60}

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from trialkit.eligibility import FactsError, parse_facts, screen
+from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.service import record_event
@@ -34,7 +35,10 @@ RECORD_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_M
 # Facts the record itself owns: the screening number and date are the record's, attestations are
 # written by record_attestation so that only investigators can give them.
 READ_ONLY_FACTS = {"id": "the screening number is the record's", "screening_date": "set when the record is created",
-                   "attestations": "recorded one by one by an investigator (attest)"}
+                   "attestations": "recorded one by one by an investigator (attest)",
+                   "nihss_total": "derived from the NIHSS items"}
+# Stored beside the facts for later stages (randomization strata read ``nihss_total``); never entered.
+DERIVED_FACTS = ("nihss_total",)
 
 
 @dataclass
@@ -150,16 +154,23 @@ def enrollment_blockers(record: ScreeningRecord) -> list[str]:
 
 
 def _evaluate(record: ScreeningRecord, facts: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    result = screen(record.trial.protocol, facts, today=record.screening_date)
+    entered = {key: value for key, value in facts.items() if key not in DERIVED_FACTS}
+    result = screen(record.trial.protocol, entered, today=record.screening_date)
     criteria = [c.model_dump(mode="json") for c in result.criteria]
     return result.verdict, criteria
 
 
 def _normalized(record: ScreeningRecord, facts: dict[str, Any]) -> dict[str, Any]:
     """Validate ``facts`` (FactsError names the field) and return them as stored."""
-    facts = {**facts, "id": record.screening_number, "screening_date": record.screening_date.isoformat()}
+    facts = {key: value for key, value in facts.items() if key not in DERIVED_FACTS}
+    facts.update(id=record.screening_number, screening_date=record.screening_date.isoformat())
     parsed = parse_facts(facts)
-    return parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    stored = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if parsed.nihss:
+        total = nihss_partial(dict(parsed.nihss)).total
+        if total is not None:
+            stored["nihss_total"] = total
+    return stored
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -184,6 +195,7 @@ _RULES = (
     ("valid date", "date"),
     ("valid integer", "integer"),
     ("valid number", "number"),
+    ("enter a number", "number"),
     ("should match pattern", "pattern"),
     ("greater than", "range"),
     ("less than", "range"),
@@ -194,6 +206,9 @@ _RULES = (
 def _facts_problems(exc: FactsError) -> list[FieldProblem]:
     problems = []
     for path, message in exc.errors:
+        if re.fullmatch(r"labs\.\w+\.(value|uln)", path) and "valid integer" in message:
+            # The field takes any number; pydantic reports the first member of int | float.
+            message = "enter a number (e.g. 4.1)"
         rule = next((name for needle, name in _RULES if needle in message), "invalid")
         problems.append(FieldProblem(_refine_path(path, message), rule, message))
     return problems

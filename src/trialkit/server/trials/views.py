@@ -61,7 +61,8 @@ def trial_page(request, nct_id: str):
         protocol = trial.protocol
     except ProtocolError as exc:
         raise Http404(f"The protocol of {nct_id} cannot be read: {exc}") from exc
-    from trialkit.protocol.page import build_page
+    from trialkit.protocol.page import build_page, render_html_body
 
     page = build_page(protocol)
-    return render(request, "trials/trial_page.html", {"trial": trial, "page": page, "protocol": protocol})
+    return render(request, "trials/trial_page.html",
+                  {"trial": trial, "page": page, "protocol": protocol, "body": render_html_body(page)})

@@ -1,0 +1,77 @@
+"""`trialkit export`: CDISC ODM 1.3.2 and SDTM (SAS XPORT) files from a protocol and records."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from trialkit.cli.output import Format, emit, fail
+
+export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; SDTM domains as XPT.", no_args_is_help=True)
+
+
+def _load(protocol_id: str, data_path: Path | None, fmt: Format):
+    from trialkit.export import ExportData
+    from trialkit.protocol import ProtocolError, load_protocol
+
+    try:
+        protocol = load_protocol(protocol_id)
+    except ProtocolError as exc:
+        fail(str(exc), fmt=fmt)
+    data = None
+    if data_path is not None:
+        try:
+            data = ExportData.model_validate(json.loads(data_path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            fail(f"cannot read {data_path}: {exc.strerror}", fmt=fmt)
+        except json.JSONDecodeError as exc:
+            fail(f"{data_path} is not JSON: {exc}", fmt=fmt)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            fail(f"{data_path}: {where}: {first['msg']}", fmt=fmt)
+    return protocol, data
+
+
+@export_app.command("odm")
+def odm(
+    protocol: str = typer.Option(..., help="NCT id or protocol file"),
+    data: Path | None = typer.Option(None, help="JSON file of subjects, forms and adverse events"),
+    output: Path = typer.Option(..., help="where to write the ODM XML"),
+    fmt: Format = typer.Option(Format.json, "--format"),
+) -> None:
+    """Write CDISC ODM 1.3.2: the protocol's metadata, and clinical data if --data is given."""
+    from trialkit.export.odm import build_odm
+
+    proto, records = _load(protocol, data, fmt)
+    xml = build_odm(proto, records)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(xml, encoding="utf-8")
+    emit({"protocol": proto.id, "output": str(output), "bytes": len(xml.encode()),
+          "subjects": len(records.subjects) if records else 0}, fmt,
+         lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['subjects']} subjects)")
+
+
+@export_app.command("sdtm")
+def sdtm(
+    protocol: str = typer.Option(..., help="NCT id or protocol file"),
+    data: Path = typer.Option(..., help="JSON file of subjects, forms and adverse events"),
+    output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, vs.xpt, ae.xpt, ds.xpt"),
+    fmt: Format = typer.Option(Format.json, "--format"),
+) -> None:
+    """Write SDTM DM, QS, VS, AE and DS as SAS XPORT v5 files."""
+    from trialkit.export.sdtm import build_domains, write_xpt
+
+    proto, records = _load(protocol, data, fmt)
+    domains = build_domains(proto, records)
+    paths = write_xpt(domains, output)
+    emit({"protocol": proto.id, "blinded": records.blinded,
+          "files": [{"domain": name, "path": str(p), "rows": len(domains[name])} for name, p in zip(domains, paths)]},
+         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"]))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(export_app, name="export")

@@ -1,0 +1,160 @@
+"""CDISC ODM 1.3.2 from a protocol: metadata (study events, forms, items) and clinical data.
+
+Structure per the ODM 1.3.2 specification (CDISC, 2013): ODM → Study → GlobalVariables,
+MetaDataVersion (Protocol → StudyEventRef; StudyEventDef → FormRef; FormDef → ItemGroupRef;
+ItemGroupDef → ItemRef; ItemDef with Question/RangeCheck/CodeListRef; CodeList) and
+ClinicalData → SubjectData → StudyEventData → FormData → ItemGroupData → ItemData. Element order
+within MetaDataVersion and ItemDef follows the XSD sequence.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from datetime import date, datetime, timezone
+from typing import Any
+
+from trialkit.export.records import ExportData
+from trialkit.protocol import Protocol
+
+NS = "http://www.cdisc.org/ns/odm/v1.3"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+_DATATYPES = {"integer": "integer", "number": "float", "choice": "text", "date": "date", "text": "text",
+              "boolean": "boolean"}
+
+
+def _oid(*parts: str) -> str:
+    return ".".join(re.sub(r"[^A-Za-z0-9_]", "_", p).upper() for p in parts)
+
+
+def _translated(parent: ET.Element, tag: str, text: str) -> None:
+    el = ET.SubElement(parent, tag)
+    tt = ET.SubElement(el, "TranslatedText", {XML_LANG: "en"})
+    tt.text = text
+
+
+def _instrument(name: str):
+    from trialkit.instruments import get_instrument
+
+    return get_instrument(name)
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
+    """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
+    created = created or datetime.now(timezone.utc)
+    ET.register_namespace("", NS)
+    study_oid = _oid("ST", protocol.id)
+    mdv_oid = _oid("MDV", protocol.id, "1")
+    root = ET.Element(
+        "ODM",
+        {
+            "xmlns": NS,
+            "FileType": "Snapshot" if data else "Snapshot",
+            "FileOID": _oid("TRIALKIT", protocol.id, created.strftime("%Y%m%dT%H%M%S")),
+            "CreationDateTime": created.isoformat(timespec="seconds"),
+            "ODMVersion": "1.3.2",
+            "Originator": "TrialKit",
+        },
+    )
+    study = ET.SubElement(root, "Study", {"OID": study_oid})
+    gv = ET.SubElement(study, "GlobalVariables")
+    ET.SubElement(gv, "StudyName").text = protocol.registry.acronym or protocol.id
+    ET.SubElement(gv, "StudyDescription").text = protocol.registry.brief_title
+    ET.SubElement(gv, "ProtocolName").text = protocol.id
+    mdv = ET.SubElement(study, "MetaDataVersion", {"OID": mdv_oid, "Name": f"{protocol.id} protocol metadata"})
+
+    proto = ET.SubElement(mdv, "Protocol")
+    for order, visit in enumerate(protocol.schedule.visits, start=1):
+        ET.SubElement(proto, "StudyEventRef", {"StudyEventOID": _oid("SE", visit.id), "OrderNumber": str(order),
+                                                "Mandatory": "Yes"})
+    forms_used: list[str] = []
+    for visit in protocol.schedule.visits:
+        sed = ET.SubElement(mdv, "StudyEventDef", {"OID": _oid("SE", visit.id), "Name": visit.label,
+                                                    "Repeating": "No", "Type": "Scheduled"})
+        for order, form in enumerate(visit.forms, start=1):
+            ET.SubElement(sed, "FormRef", {"FormOID": _oid("F", form), "OrderNumber": str(order), "Mandatory": "No"})
+            if form not in forms_used:
+                forms_used.append(form)
+    instruments = {form: _instrument(form) for form in forms_used}
+    for form, inst in instruments.items():
+        fd = ET.SubElement(mdv, "FormDef", {"OID": _oid("F", form), "Name": inst.title, "Repeating": "No"})
+        ET.SubElement(fd, "ItemGroupRef", {"ItemGroupOID": _oid("IG", form), "Mandatory": "Yes"})
+    for form, inst in instruments.items():
+        ig = ET.SubElement(mdv, "ItemGroupDef", {"OID": _oid("IG", form), "Name": inst.title, "Repeating": "No"})
+        for order, item in enumerate(inst.items, start=1):
+            ET.SubElement(ig, "ItemRef", {"ItemOID": _oid("I", form, item.key), "OrderNumber": str(order),
+                                          "Mandatory": "Yes" if item.required else "No"})
+    codelists: list[ET.Element] = []
+    for form, inst in instruments.items():
+        for item in inst.items:
+            kind = item.type.value
+            datatype = "text" if item.untestable else _DATATYPES[kind]
+            attrs = {"OID": _oid("I", form, item.key), "Name": item.key, "DataType": datatype}
+            if item.qs_testcd:
+                attrs["SASFieldName"] = item.qs_testcd[:8]
+            idef = ET.SubElement(mdv, "ItemDef", attrs)
+            _translated(idef, "Question", item.label)
+            if item.unit:
+                pass  # units are stated in the question text; MeasurementUnit needs BasicDefinitions
+            if not item.choices and kind in ("integer", "number") and not item.untestable:
+                for comparator, bound in (("GE", item.minimum), ("LE", item.maximum)):
+                    if bound is not None:
+                        rc = ET.SubElement(idef, "RangeCheck", {"Comparator": comparator, "SoftHard": "Hard"})
+                        ET.SubElement(rc, "CheckValue").text = _value_text(bound)
+                        _translated(rc, "ErrorMessage", f"{item.key}: {item.describe_allowed()}")
+            if item.choices or item.untestable:
+                cl_oid = _oid("CL", form, item.key)
+                ET.SubElement(idef, "CodeListRef", {"CodeListOID": cl_oid})
+                cl = ET.Element("CodeList", {"OID": cl_oid, "Name": f"{inst.name} {item.key}",
+                                             "DataType": "text" if (item.untestable or kind == "choice") else "integer"})
+                for choice in item.choices:
+                    cli = ET.SubElement(cl, "CodeListItem", {"CodedValue": str(choice.code)})
+                    _translated(cli, "Decode", choice.label)
+                if not item.choices:
+                    for code in item.allowed_values or ():
+                        if str(code) in item.untestable:
+                            continue
+                        cli = ET.SubElement(cl, "CodeListItem", {"CodedValue": str(code)})
+                        _translated(cli, "Decode", str(code))
+                for code in item.untestable:
+                    cli = ET.SubElement(cl, "CodeListItem", {"CodedValue": code})
+                    _translated(cli, "Decode", "Untestable")
+                codelists.append(cl)
+    for cl in codelists:
+        mdv.append(cl)
+
+    if data is not None:
+        clinical = ET.SubElement(root, "ClinicalData", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid})
+        forms_by_subject: dict[str, list] = {}
+        for f in data.forms:
+            forms_by_subject.setdefault(f.subject_id, []).append(f)
+        visit_order = {v.id: i for i, v in enumerate(protocol.schedule.visits)}
+        for subject in data.subjects:
+            sd = ET.SubElement(clinical, "SubjectData", {"SubjectKey": subject.subject_id})
+            records = sorted(forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99))
+            by_visit: dict[str, list] = {}
+            for f in records:
+                by_visit.setdefault(f.visit_id, []).append(f)
+            for visit_id, forms in by_visit.items():
+                sed = ET.SubElement(sd, "StudyEventData", {"StudyEventOID": _oid("SE", visit_id)})
+                for f in forms:
+                    fd = ET.SubElement(sed, "FormData", {"FormOID": _oid("F", f.form)})
+                    igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
+                    inst = instruments.get(f.form) or _instrument(f.form)
+                    for item in inst.items:
+                        if item.key in f.values and f.values[item.key] not in (None, ""):
+                            ET.SubElement(igd, "ItemData", {"ItemOID": _oid("I", f.form, item.key),
+                                                            "Value": _value_text(f.values[item.key])})
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

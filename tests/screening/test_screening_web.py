@@ -1,0 +1,140 @@
+"""The web flow from a new screening record to an enrolled participant, through the Django test client.
+
+Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL: the same test, the same assertions.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from screening_cases import ELIGIBLE_ASSIST
+
+from trialkit.server.participants.models import Participant, ScreeningRecord
+
+pytestmark = pytest.mark.django_db
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def form_data(facts: dict) -> dict:
+    """The facts as the record page's form posts them (field names are the facts' paths)."""
+    data = {
+        "birth_date": facts["birth_date"], "sex": facts["sex"], "premorbid_mrs": str(facts["premorbid_mrs"]),
+        "stroke.type": facts["stroke"]["type"], "stroke.territory": facts["stroke"]["territory"],
+        "stroke.onset_date": facts["stroke"]["onset_date"],
+        "conditions_reviewed": "1", "medications_reviewed": "1", "allergies_reviewed": "1", "allergies": "",
+    }
+    data.update({f"nihss.{k}": str(v) for k, v in facts["nihss"].items()})
+    for analyte, lab in facts["labs"].items():
+        data.update({f"labs.{analyte}.value": str(lab["value"]), f"labs.{analyte}.unit": lab["unit"],
+                     f"labs.{analyte}.uln": str(lab.get("uln", ""))})
+    data.update({f"serology.{k}": v for k, v in facts["serology"].items()})
+    for i, c in enumerate(facts["conditions"]):
+        data[f"conditions.{i}.name"] = c["name"]
+        data[f"conditions.{i}.date"] = c.get("date", "")
+    for i, m in enumerate(facts["medications"]):
+        data[f"medications.{i}.name"] = m["name"]
+        data[f"medications.{i}.class"] = m["class"]
+    return data
+
+
+def criterion_status(html: str, criterion_id: str) -> str:
+    match = re.search(rf'class="criterion criterion-(\w+)" id="criterion-{re.escape(criterion_id)}"', html)
+    assert match, f"criterion {criterion_id} not shown"
+    return match.group(1)
+
+
+def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, investigator):
+    client.force_login(coordinator)
+    log = client.get("/screening/NCT04590118/")
+    assert log.status_code == 200 and "New screening" in log.content.decode()
+
+    created = client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    assert created.status_code == 302 and created["Location"] == "/screening/NCT04590118/ASSIST-01-S0001/"
+    page = client.get(created["Location"]).content.decode()
+    assert "NIH Stroke Scale" in page and "Clinical diagnosis of ischemic stroke for more than 6 months." in page
+    assert criterion_status(page, "inc-nihss") == "unknown"
+    assert re.search(r'id="enroll-button" disabled', page)
+
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    data = form_data(ELIGIBLE_ASSIST)
+    # A low NIHSS first: the panel shows the failure live, with its reason.
+    low = {**data, "nihss.5a": "0", "nihss.6a": "0"}
+    answer = client.post(facts_url, low, **HTMX).content.decode()
+    assert criterion_status(answer, "inc-nihss") == "fail"
+    assert "NIHSS total <strong>4</strong>" in answer
+    assert 'id="save-status" hx-swap-oob="true" class="saved"' in answer
+
+    # A bad value is refused next to its field and nothing is saved.
+    bad = {**data, "labs.albumin.value": "forty"}
+    answer = client.post(facts_url, bad, **HTMX).content.decode()
+    assert re.search(r'id="err-labs-albumin" class="field-error" hx-swap-oob="true">[^<]*number', answer)
+    assert "Not saved" in answer
+    assert ScreeningRecord.objects.get().facts["nihss"]["5a"] == 0
+
+    answer = client.post(facts_url, data, **HTMX).content.decode()
+    assert criterion_status(answer, "inc-nihss") == "pass"
+    assert criterion_status(answer, "inc-organ-function") == "pass"
+    assert criterion_status(answer, "inc-imaging") == "unknown"  # waits for the investigator
+    assert "NIHSS total <strong>9</strong>" in answer
+    record = ScreeningRecord.objects.get()
+    assert record.facts["labs"]["albumin"] == {"value": 41, "unit": "g/L"}
+    assert record.facts["conditions"] == [{"name": "hypertension"}]
+
+    # The coordinator sees no attestation buttons; the investigator does and answers each.
+    assert 'name="criterion_id"' not in client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    client.force_login(investigator)
+    page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    assert 'name="criterion_id" value="inc-imaging"' in page
+    criteria = {c.id: c for c in assist.protocol.eligibility.criteria}
+    from trialkit.server.screening.services import attestable_criteria
+
+    for criterion_id in attestable_criteria(assist.protocol):
+        value = "true" if criteria[criterion_id].type == "inclusion" else "false"
+        answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/attest/",
+                             {"criterion_id": criterion_id, "value": value}, **HTMX)
+        assert answer.status_code == 200
+    html = answer.content.decode()
+    assert criterion_status(html, "inc-imaging") == "pass"
+    assert "badge status-eligible" in html
+    assert "no informed consent recorded" in html
+
+    client.force_login(coordinator)
+    refused = client.post("/screening/NCT04590118/ASSIST-01-S0001/consent/",
+                          {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "",
+                           "document_version": ""})
+    assert refused.status_code == 422 and "name the legal guardian" in refused.content.decode()
+    consented = client.post("/screening/NCT04590118/ASSIST-01-S0001/consent/",
+                            {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "Zhang Min",
+                             "document_version": ""})
+    assert consented.status_code == 302
+    page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    assert "ASSIST ICF v1.0, signed 2025-03-04 by legal guardian (Zhang Min)" in page
+    assert 'id="enroll-button"' in page and 'id="enroll-button" disabled' not in page
+
+    enrolled = client.post("/screening/NCT04590118/ASSIST-01-S0001/enroll/", follow=True)
+    html = enrolled.content.decode()
+    assert "Enrolled as participant ASSIST-01-001: ready for randomization." in html
+    participant = Participant.objects.get()
+    assert (participant.participant_number, participant.status, participant.site) == ("ASSIST-01-001", "enrolled", site1)
+    log = client.get("/screening/NCT04590118/?outcome=enrolled").content.decode()
+    assert "ASSIST-01-001" in log
+
+
+def test_a_screen_failure_from_the_record_page_appears_in_the_log(client, assist, site1, coordinator):
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    client.post(facts_url, {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "2.6", "labs.albumin.unit": "g/dL"},
+                **HTMX)
+    client.post("/screening/NCT04590118/ASSIST-01-S0001/screen-fail/", {"reason": ""})
+    log = client.get("/screening/NCT04590118/?outcome=screen_failed").content.decode()
+    assert "ASSIST-01-S0001" in log and "inc-organ-function" in log and "albumin" in log
+
+
+def test_without_htmx_a_facts_post_redirects_back_to_the_page(client, assist, site1, coordinator):
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    response = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/", {"sex": "male"})
+    assert response.status_code == 302
+    assert ScreeningRecord.objects.get().facts["sex"] == "male"
