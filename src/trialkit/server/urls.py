@@ -12,5 +12,6 @@ urlpatterns = [
     path("screening/", include("trialkit.server.screening.urls")),
     path("allocation/", include("trialkit.server.allocation.urls")),
     path("capture/", include("trialkit.server.capture.urls")),
+    path("diary/", include("trialkit.server.capture.diary_urls")),
     path("", include("trialkit.server.web.urls")),
 ]

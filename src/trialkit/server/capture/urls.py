@@ -1,4 +1,32 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from trialkit.server.capture import views
 
 app_name = "capture"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("trials/<str:nct_id>/due/", views.due, name="due"),
+    path("trials/<str:nct_id>/participants/", views.participants, name="participants"),
+    path("participants/<int:participant_id>/", views.participant_timeline, name="participant"),
+    path("participants/<int:participant_id>/audit/", views.participant_audit, name="participant_audit"),
+    path("participants/<int:participant_id>/diary-access/", views.diary_access, name="diary_access"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/date/", views.record_visit_date,
+         name="visit_date"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/sign/", views.sign_visit, name="sign_visit"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/forms/<slug:instrument>/", views.ecrf,
+         name="ecrf"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/forms/<slug:instrument>/preview/",
+         views.ecrf_preview, name="ecrf_preview"),
+    path("participants/<int:participant_id>/adverse-events/new/", views.adverse_event, name="adverse_event_new"),
+    path("participants/<int:participant_id>/adverse-events/<int:ae_id>/", views.adverse_event,
+         name="adverse_event"),
+    path("participants/<int:participant_id>/adverse-events/<int:ae_id>/<slug:verb>/", views.adverse_event_action,
+         name="adverse_event_action"),
+    path("forms/<int:form_id>/audit/", views.form_audit, name="form_audit"),
+    path("forms/<int:form_id>/verify/", views.verify_form, name="verify_form"),
+    path("forms/<int:form_id>/sign/", views.sign_form, name="sign_form"),
+    path("forms/<int:form_id>/lock/", views.lock_form, name="lock_form"),
+    path("forms/<int:form_id>/delete/", views.delete_form, name="delete_form"),
+    path("forms/<int:form_id>/queries/", views.open_query, name="open_query"),
+    path("queries/<int:query_id>/<slug:verb>/", views.query_action, name="query_action"),
+]

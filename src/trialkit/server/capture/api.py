@@ -1,0 +1,366 @@
+"""Data capture API: visits, forms, queries, adverse events and diary entries of one participant.
+
+No response includes a treatment arm or anything derived from it; blinded and unblinded roles
+see the same clinical data.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from ninja import Router, Schema, Status
+
+from trialkit.schedule import sae_clock
+from trialkit.server.capture import services
+from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query
+from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
+from trialkit.server.participants.models import Participant
+
+router = Router(tags=["capture"])
+
+
+class FieldErrorOut(Schema):
+    field: str
+    rule: str
+    message: str
+
+
+class ErrorOut(Schema):
+    error: str
+    errors: list[FieldErrorOut] = []
+
+
+class VisitOut(Schema):
+    id: int
+    visit_id: str
+    label: str
+    day: int
+    target: date
+    earliest: date
+    latest: date
+    done_on: date | None
+    status: str
+    forms: list[str]
+
+
+class FormOut(Schema):
+    id: int
+    participant: str
+    visit_id: str
+    instrument: str
+    repeat: int
+    status: str
+    data: dict[str, Any]
+    scores: dict[str, Any]
+    version: int
+    verified: bool
+    locked: bool
+    signed: bool
+    deleted: bool
+    open_queries: int
+    updated_at: datetime
+
+
+class FormIn(Schema):
+    visit_id: str
+    instrument: str
+    values: dict[str, Any]
+    complete: bool = False
+    repeat: int = 1
+    reason: str | None = None
+
+
+class FormUpdateIn(Schema):
+    values: dict[str, Any]
+    complete: bool = False
+    reason: str | None = None
+
+
+class QueryMessageOut(Schema):
+    kind: str
+    author: str
+    at: datetime
+    text: str
+
+
+class QueryOut(Schema):
+    id: int
+    form_id: int
+    participant: str
+    site: str
+    item: str
+    text: str
+    status: str
+    opened_by: str
+    opened_at: datetime
+    messages: list[QueryMessageOut]
+
+
+class QueryIn(Schema):
+    item: str
+    text: str
+
+
+class AnswerIn(Schema):
+    text: str
+    corrected: bool = False
+
+
+class CloseIn(Schema):
+    text: str = ""
+
+
+class AdverseEventOut(Schema):
+    id: int
+    number: int
+    participant: str
+    data: dict[str, Any]
+    status: str
+    serious: bool
+    awareness_at: datetime
+    reported_at: datetime | None
+    sae_clock: dict[str, Any] | None
+    version: int
+
+
+class AdverseEventIn(Schema):
+    values: dict[str, Any]
+    complete: bool = False
+    awareness_at: datetime | None = None
+    reason: str | None = None
+
+
+class DiaryEntryOut(Schema):
+    entry_date: date
+    entered_by: str
+    sections: dict[str, Any]
+    updated_at: datetime
+
+
+class DueOut(Schema):
+    participant: str
+    participant_id: int
+    site: str
+    visit_id: str
+    label: str
+    earliest: date
+    target: date
+    latest: date
+    status: str
+
+
+def _errors(view):
+    """Domain errors as the API's one error shape: 422 for invalid fields, 409 for refused workflows."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except FormInvalid as exc:
+            return Status(422, {"error": str(exc), "errors": exc.as_list()})
+        except CaptureError as exc:
+            return Status(409, {"error": str(exc)})
+
+    return wrapper
+
+
+def _participant(request, participant_id: int) -> Participant:
+    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
+    view_access(request.user, participant)
+    return participant
+
+
+def _form_out(form: FormRecord) -> dict:
+    signed = form.signatures.filter(voided_at__isnull=True).exists() or \
+        form.visit.signatures.filter(voided_at__isnull=True).exists()
+    return {
+        "id": form.pk, "participant": form.participant.participant_number, "visit_id": form.visit.visit_id,
+        "instrument": form.instrument, "repeat": form.repeat, "status": form.status, "data": form.data,
+        "scores": form.scores, "version": form.version, "verified": form.verified, "locked": form.locked,
+        "signed": signed, "deleted": form.deleted_at is not None,
+        "open_queries": form.queries.exclude(status=Query.Status.CLOSED).count(), "updated_at": form.updated_at,
+    }
+
+
+def _query_out(query: Query) -> dict:
+    return {
+        "id": query.pk, "form_id": query.form_id, "participant": query.participant.participant_number,
+        "site": query.site.code, "item": query.item, "text": query.text, "status": query.status,
+        "opened_by": query.opened_by.username, "opened_at": query.opened_at,
+        "messages": [{"kind": m.kind, "author": m.author.username, "at": m.at, "text": m.text}
+                     for m in query.messages.select_related("author")],
+    }
+
+
+def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
+    clock = sae_clock(ae.awareness_at, ae.reported_at, now).as_dict() if ae.serious else None
+    return {"id": ae.pk, "number": ae.number, "participant": ae.participant.participant_number, "data": ae.data,
+            "status": ae.status, "serious": ae.serious, "awareness_at": ae.awareness_at,
+            "reported_at": ae.reported_at, "sae_clock": clock, "version": ae.version}
+
+
+# --------------------------------------------------------------------------- visits
+
+
+@router.get("/participants/{participant_id}/visits", response=list[VisitOut])
+def list_visits(request, participant_id: int):
+    """The participant's scheduled visits with windows and today's status."""
+    participant = _participant(request, participant_id)
+    today = timezone.localdate()
+    return [
+        {"id": v.pk, "visit_id": v.visit_id, "label": v.label, "day": v.day, "target": v.target,
+         "earliest": v.earliest, "latest": v.latest, "done_on": v.done_on, "status": v.status(today).value,
+         "forms": v.forms}
+        for v in services.ensure_schedule(participant)
+    ]
+
+
+@router.get("/trials/{nct_id}/due", response=list[DueOut])
+def due_this_week(request, nct_id: str, site: str | None = None):
+    """Visits whose window is open or opens this week (Monday to Sunday), at the sites the user covers."""
+    from trialkit.server.capture.worklist import due_this_week as rows_due
+    from trialkit.server.trials.models import Trial
+
+    trial = get_object_or_404(Trial, nct_id=nct_id)
+    return [
+        {"participant": r.visit.participant.participant_number, "participant_id": r.visit.participant_id,
+         "site": r.visit.participant.site.code, "visit_id": r.visit.visit_id, "label": r.visit.label,
+         "earliest": r.visit.earliest, "target": r.visit.target, "latest": r.visit.latest, "status": r.status.value}
+        for r in rows_due(request.user, trial, timezone.localdate(), site_code=site)
+    ]
+
+
+# --------------------------------------------------------------------------- forms
+
+
+@router.get("/participants/{participant_id}/forms", response=list[FormOut])
+def list_forms(request, participant_id: int):
+    participant = _participant(request, participant_id)
+    forms = FormRecord.objects.filter(participant=participant).select_related("visit", "participant")
+    return [_form_out(f) for f in forms]
+
+
+@router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def create_form(request, participant_id: int, body: FormIn):
+    """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved."""
+    participant = _participant(request, participant_id)
+    if FormRecord.objects.filter(participant=participant, visit__visit_id=body.visit_id,
+                                 instrument=body.instrument, repeat=body.repeat).exists():
+        return Status(409, {"error": f"{body.instrument} #{body.repeat} of {body.visit_id} exists; "
+                                     "update it with PUT"})
+    form = services.save_form(participant, body.visit_id, body.instrument, body.values, request.user,
+                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=body.repeat)
+    return Status(201, _form_out(form))
+
+
+@router.get("/forms/{form_id}", response=FormOut)
+def get_form(request, form_id: int):
+    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
+    _participant(request, form.participant_id)
+    return _form_out(form)
+
+
+@router.put("/forms/{form_id}", response={200: FormOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def update_form(request, form_id: int, body: FormUpdateIn):
+    """Change a form. A complete or signed form needs a reason; signing is voided; locked forms refuse."""
+    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
+    participant = _participant(request, form.participant_id)
+    form = services.save_form(participant, form.visit.visit_id, form.instrument, body.values, request.user,
+                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=form.repeat)
+    return Status(200, _form_out(form))
+
+
+# --------------------------------------------------------------------------- queries
+
+
+@router.get("/queries", response=list[QueryOut])
+def list_queries(request, participant_id: int, status: str | None = None):
+    participant = _participant(request, participant_id)
+    queries = Query.objects.filter(participant=participant).select_related("participant", "site", "opened_by")
+    if status:
+        queries = queries.filter(status=status)
+    return [_query_out(q) for q in queries]
+
+
+@router.post("/forms/{form_id}/queries", response={201: QueryOut, 409: ErrorOut})
+@_errors
+def open_query(request, form_id: int, body: QueryIn):
+    form = get_object_or_404(FormRecord.objects.select_related("participant"), pk=form_id)
+    _participant(request, form.participant_id)
+    query = services.open_query(form, body.item, body.text, request.user, now=timezone.now())
+    return Status(201, _query_out(query))
+
+
+@router.post("/queries/{query_id}/answer", response={200: QueryOut, 409: ErrorOut})
+@_errors
+def answer_query(request, query_id: int, body: AnswerIn):
+    query = get_object_or_404(Query, pk=query_id)
+    _participant(request, query.participant_id)
+    query = services.answer_query(query, body.text, request.user, now=timezone.now(), corrected=body.corrected)
+    return Status(200, _query_out(query))
+
+
+@router.post("/queries/{query_id}/close", response={200: QueryOut, 409: ErrorOut})
+@_errors
+def close_query(request, query_id: int, body: CloseIn):
+    query = get_object_or_404(Query, pk=query_id)
+    _participant(request, query.participant_id)
+    return Status(200, _query_out(services.close_query(query, request.user, now=timezone.now(), text=body.text)))
+
+
+# --------------------------------------------------------------------------- adverse events
+
+
+@router.get("/participants/{participant_id}/adverse-events", response=list[AdverseEventOut])
+def list_adverse_events(request, participant_id: int):
+    participant = _participant(request, participant_id)
+    now = timezone.now()
+    return [_ae_out(ae, now) for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
+
+
+@router.post("/participants/{participant_id}/adverse-events",
+             response={201: AdverseEventOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def create_adverse_event(request, participant_id: int, body: AdverseEventIn):
+    participant = _participant(request, participant_id)
+    now = timezone.now()
+    ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
+                                     awareness_at=body.awareness_at, reason=body.reason)
+    return Status(201, _ae_out(ae, now))
+
+
+@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def update_adverse_event(request, ae_id: int, body: AdverseEventIn):
+    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
+    participant = _participant(request, ae.participant_id)
+    now = timezone.now()
+    ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
+                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason)
+    return Status(200, _ae_out(ae, now))
+
+
+@router.post("/adverse-events/{ae_id}/report", response={200: AdverseEventOut, 409: ErrorOut})
+@_errors
+def report_adverse_event(request, ae_id: int):
+    """Record that the serious adverse event was reported to the sponsor (stops its 24-hour clock)."""
+    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
+    _participant(request, ae.participant_id)
+    now = timezone.now()
+    return Status(200, _ae_out(services.report_sae(ae, request.user, now=now), now))
+
+
+# --------------------------------------------------------------------------- diary (staff read)
+
+
+@router.get("/participants/{participant_id}/diary", response=list[DiaryEntryOut])
+def list_diary(request, participant_id: int):
+    participant = _participant(request, participant_id)
+    return list(DiaryEntry.objects.filter(participant=participant).values(
+        "entry_date", "entered_by", "sections", "updated_at"))

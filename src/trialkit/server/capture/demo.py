@@ -1,0 +1,223 @@
+"""Demo clinical data: schedules at every stage, completed scales, queries, a signed visit, a verified
+and a locked form, adverse events with one SAE on a running clock, and an IxCell diary with a code."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from trialkit.instruments import ItemType
+from trialkit.server.accounts.models import Membership
+from trialkit.server.accounts.roles import Role
+from trialkit.server.audit.service import record_event
+from trialkit.server.capture import services
+from trialkit.server.capture.form_names import instrument_for, instrument_name
+from trialkit.server.capture.models import FormRecord, Visit
+from trialkit.server.participants.models import Participant
+
+# Days since day 0 for the demo participants of each trial, so that visits are done, due, overdue
+# and missed on the demo day: 400 (all visits done), 200 (month 3 missed, month 6 done),
+# 95 (month 3 overdue), 33 (month 1 overdue), 6 (day 7 due), 3 (day 7 upcoming, opening this week).
+# Visits whose window is still open are left for the site to enter.
+ANCHOR_AGES = (400, 200, 95, 33, 6, 3)
+SCALES = ("nihss", "mrs", "barthel", "mmse", "fma_ue", "fma_le")
+DEMO_PASSWORD_HINT = "trialkit-demo"
+
+
+def _at(day: date, hour: int = 10) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, 0)))
+
+
+def _staff(trial, site, role, users):
+    membership = (Membership.objects.filter(trial=trial, role=role, site=site).select_related("user").first()
+                  or Membership.objects.filter(trial=trial, role=role, site__isnull=True).select_related("user").first())
+    return membership.user if membership else None
+
+
+def _scale_values(name: str, severity: float, rng: random.Random) -> dict | None:
+    """Plausible item values for a scale at a severity between 0 (best) and 1 (worst), valid by the instrument."""
+    instrument = instrument_for(name)
+    for _attempt in range(40):
+        values = {}
+        for item in instrument.items:
+            if item.part_of is not None or not item.required and not item.scored:
+                continue
+            if item.type is ItemType.integer:
+                allowed = [c.code for c in item.choices] or list(range(int(item.minimum), int(item.maximum) + 1))
+                best_first = sorted(allowed) if name in ("nihss", "mrs") else sorted(allowed, reverse=True)
+                jitter = rng.uniform(-0.25, 0.25)
+                index = round(max(0.0, min(1.0, severity + jitter)) * (len(best_first) - 1))
+                values[item.key] = best_first[index]
+        if not instrument.validate(values):
+            return values
+    return None
+
+
+def _vitals(rng: random.Random, weight: float) -> dict:
+    return {"systolic_bp": rng.randint(118, 152), "diastolic_bp": rng.randint(70, 92), "heart_rate": rng.randint(60, 88),
+            "weight_kg": round(weight + rng.uniform(-1.5, 1.5), 1)}
+
+
+def _enroll_stand_ins(trial, users, today: date) -> None:
+    """Participants for a database where no screening demo has run, so the capture pages have content."""
+    from trialkit.server.participants.models import ScreeningRecord
+
+    sites = list(trial.sites.order_by("code")[:2])
+    for n in range(len(ANCHOR_AGES)):
+        site = sites[0] if n < len(ANCHOR_AGES) - 1 else sites[-1]
+        enrolled = today - timedelta(days=ANCHOR_AGES[n] + 10)
+        record = ScreeningRecord.objects.create(
+            trial=trial, site=site, screening_number=f"{trial.protocol.randomization.kit_prefix}-S{n + 1:03d}",
+            screening_date=enrolled, outcome=ScreeningRecord.Outcome.ENROLLED, verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            facts={"weight_kg": 60 + 4 * n}, created_by=users["coordinator"])
+        Participant.objects.create(trial=trial, site=site, screening=record,
+                                   participant_number=f"{site.code.upper()}-{n + 1:03d}", status="treated",
+                                   enrolled_at=_at(enrolled), randomization_number=f"R{n + 1:03d}",
+                                   kit_number=f"{trial.protocol.randomization.kit_prefix}-{1000 + n}")
+
+
+def _anchored(trial, users, today: date) -> list[Participant]:
+    if not Participant.objects.filter(trial=trial).exists():
+        _enroll_stand_ins(trial, users, today)
+    people = list(Participant.objects.filter(trial=trial, anchor_date__isnull=False).order_by("participant_number"))
+    if len(people) < len(ANCHOR_AGES):
+        # Without the allocation demo's infusions, enrolled participants get day 0 here.
+        extra = Participant.objects.filter(trial=trial, anchor_date__isnull=True).order_by("participant_number")
+        people += list(extra[: len(ANCHOR_AGES) - len(people)])
+    return people[: len(ANCHOR_AGES)]
+
+
+def populate(trials, users, today: date) -> dict[str, int]:
+    if FormRecord.objects.exists():
+        return {}
+    rng = random.Random(20260601)
+    counts = {"participants": 0, "forms": 0, "adverse_events": 0, "diary_entries": 0}
+    diary_codes = []
+    for trial in trials:
+        for n, participant in enumerate(_anchored(trial, users, today)):
+            before = participant.anchor_date
+            participant.anchor_date = today - timedelta(days=ANCHOR_AGES[n])
+            participant.save(update_fields=["anchor_date"])
+            record_event(actor=None, action="demo_anchor", object_type="participant", object_id=participant.pk,
+                         before={"anchor_date": before}, after={"anchor_date": participant.anchor_date},
+                         reason="demo data: day 0 moved back so visits show every status",
+                         trial_id=trial.id, site_id=participant.site_id, participant_id=participant.pk)
+            counts["participants"] += 1
+            coordinator = _staff(trial, participant.site, Role.COORDINATOR, users)
+            if coordinator is None:
+                services.ensure_schedule(participant)
+                continue
+            visits = services.ensure_schedule(participant, coordinator)
+            counts["forms"] += _fill_visits(participant, visits, coordinator, today, rng, skip_missed=n == 1)
+            counts["adverse_events"] += _adverse_events(participant, coordinator, today, n, rng)
+            if trial.protocol.diary is not None and n in (2, 3):
+                counts["diary_entries"] += _diary(participant, coordinator, today, rng, diary_codes)
+        _review(trial, users, today)
+    for number, code in diary_codes:
+        print(f"diary code for {number}: {services.format_code(code)}  (open /diary/{code}/)")
+    return counts
+
+
+def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng, skip_missed: bool) -> int:
+    weight = float(participant.screening.facts.get("weight_kg") or rng.uniform(58, 88))
+    saved = 0
+    closed_visits = [v for v in visits if v.latest < today]
+    for visit in closed_visits:
+        if skip_missed and visit.visit_id == "month3":
+            continue  # one missed visit in the demo
+        # Recovery: severity falls from about 0.45 at baseline towards 0.2 by month 12.
+        severity = max(0.1, 0.45 - 0.03 * max(0, visit.day) ** 0.5 + rng.uniform(-0.05, 0.05))
+        early, late = (visit.target - visit.earliest).days, (visit.latest - visit.target).days
+        done_on = min(today, visit.target + timedelta(days=rng.randint(-min(2, early), min(2, late))))
+        now = _at(done_on)
+        for form_name in visit.forms:
+            name = instrument_name(form_name)
+            if name in SCALES:
+                values = _scale_values(name, severity, rng)
+            elif name == "vital_signs":
+                values = _vitals(rng, weight)
+            else:
+                continue
+            if not values:
+                continue
+            # One draft among the completed forms: the last visit's MMSE is still being entered.
+            complete = not (visit is closed_visits[-1] and name == "mmse")
+            services.save_form(participant, visit.visit_id, name, values, coordinator, complete=complete, now=now)
+            saved += 1
+    return saved
+
+
+def _adverse_events(participant, coordinator, today: date, n: int, rng) -> int:
+    if n == 0:
+        services.save_adverse_event(participant, {
+            "term": "Headache", "onset_date": (today - timedelta(days=20)).isoformat(),
+            "resolution_date": (today - timedelta(days=18)).isoformat(), "ctcae_grade": 1, "serious": False,
+            "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
+            "outcome": "recovered"}, coordinator, complete=True, now=_at(today - timedelta(days=17)))
+        return 1
+    if n == 3:
+        aware = timezone.now() - timedelta(hours=6)
+        services.save_adverse_event(participant, {
+            "term": "Pneumonia", "onset_date": (today - timedelta(days=1)).isoformat(), "ctcae_grade": 3,
+            "serious": True, "sae_hospitalization": True, "relatedness": "unlikely", "expectedness": "unexpected",
+            "action_taken": "not_applicable", "outcome": "recovering"}, coordinator, complete=True,
+            now=aware, awareness_at=aware)
+        return 1
+    return 0
+
+
+def _diary(participant, coordinator, today: date, rng, codes: list) -> int:
+    who = "caregiver" if len(codes) % 2 else "participant"
+    access, code = services.create_diary_access(participant, who, coordinator, now=_at(today - timedelta(days=12)))
+    codes.append((participant.participant_number, code))
+    written = 0
+    for back in range(10, -1, -1):
+        day = today - timedelta(days=back)
+        if participant.anchor_date and day < participant.anchor_date:
+            continue
+        if rng.random() < 0.2:
+            continue  # forgotten days, as in real diaries
+        sections = {
+            "symptoms": {"new_or_worse": rng.random() < 0.15,
+                         "details": rng.choice(["Right hand tingling", "Tired in the afternoon", "No change"])},
+            "functional_activities": {"details": rng.choice(["Walked to the shop with the cane", "Dressed alone",
+                                                             "Arm exercises 20 minutes", "Cooked lunch"])},
+            "rehabilitation_medicines": {"taken": True, "details": "Baclofen 10 mg twice daily"},
+            "assistive_devices": {"used": rng.random() < 0.7, "details": "Quad cane"},
+        }
+        services.save_diary_entry(access, day, sections, now=_at(day, 20))
+        written += 1
+    return written
+
+
+def _review(trial, users, today: date) -> None:
+    """A monitor's queries and verification, an investigator's signature, a data manager's lock."""
+    now = timezone.now()
+    first_site = trial.sites.order_by("code").first()
+    forms = list(FormRecord.objects.filter(participant__trial=trial, participant__site=first_site,
+                                           status="complete").select_related("participant", "visit")
+                 .order_by("participant__participant_number", "visit__order", "instrument"))
+    if not forms:
+        return
+    monitor, dm, investigator = users.get("monitor"), users.get("datamanager"), users.get("investigator")
+    mrs = [f for f in forms if f.instrument == "mrs"]
+    nihss = [f for f in forms if f.instrument == "nihss"]
+    if mrs:
+        services.open_query(mrs[-1], "score", "Source notes say the participant walks unaided; please confirm the mRS.",
+                            monitor, now=now - timedelta(days=2))
+    if nihss:
+        query = services.open_query(nihss[0], "5a", "Motor arm scored differently on the source worksheet?",
+                                    monitor, now=now - timedelta(days=3))
+        services.answer_query(query, "Checked the worksheet: the eCRF value is correct.",
+                              _staff(trial, first_site, Role.COORDINATOR, users), now=now - timedelta(days=1))
+    services.verify_form(forms[0], monitor, now=now - timedelta(days=1))
+    baseline = next((f.visit for f in forms if f.visit.visit_id == "baseline"), None)
+    if baseline is not None and investigator is not None:
+        drafts = baseline.form_records.exclude(status="complete").exists()
+        if not drafts:
+            services.sign_visit(baseline, investigator, password=DEMO_PASSWORD_HINT, now=now - timedelta(hours=20))
+    if len(forms) > 1:
+        services.lock_form(forms[1], dm, reason="Baseline cleaned and reconciled for the interim review",
+                           now=now - timedelta(hours=4))

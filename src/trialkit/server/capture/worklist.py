@@ -1,0 +1,88 @@
+"""Read models for pages and the API: the weekly work list of a site and a participant's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.core.exceptions import PermissionDenied
+
+from trialkit.schedule import VisitStatus, due_in_week, sae_clock
+from trialkit.server.accounts.access import access_for
+from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.services import ensure_schedule
+
+
+@dataclass
+class DueRow:
+    visit: Visit
+    status: VisitStatus
+
+
+def due_this_week(user, trial, today: date, site_code: str | None = None) -> list[DueRow]:
+    """Visits not done whose window is open today or opens by Sunday, at the sites the user covers."""
+    access = access_for(user, trial)
+    if not access.roles:
+        raise PermissionDenied("you hold no role in this trial")
+    visits = (Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today)
+              .select_related("participant__site").order_by("earliest", "participant__participant_number"))
+    if access.site_ids is not None:
+        visits = visits.filter(participant__site_id__in=access.site_ids)
+    if site_code:
+        visits = visits.filter(participant__site__code=site_code)
+    return [DueRow(v, v.status(today)) for v in visits if due_in_week(v.planned, v.done_on, today)]
+
+
+@dataclass
+class VisitCard:
+    visit: Visit
+    status: VisitStatus
+    forms: list[tuple[str, FormRecord | None]]  # (instrument, record) in the protocol's order
+    extra_forms: list[FormRecord] = field(default_factory=list)  # further records of repeating forms
+    signature: Signature | None = None
+
+
+@dataclass
+class Timeline:
+    visits: list[VisitCard]
+    adverse_events: list[tuple[AdverseEvent, object]]
+    diary: list[DiaryEntry]
+    open_queries: list[Query]
+    flags: list[str]
+
+
+def timeline(participant, today: date, now: datetime) -> Timeline:
+    from trialkit.server.capture.form_names import instrument_name
+
+    visits = ensure_schedule(participant)
+    records = {}
+    extras: dict[int, list[FormRecord]] = {}
+    for form in FormRecord.objects.filter(participant=participant).select_related("visit"):
+        if form.repeat == 1:
+            records[(form.visit_id, form.instrument)] = form
+        else:
+            extras.setdefault(form.visit_id, []).append(form)
+    signatures = {s.visit_id: s for s in Signature.objects.filter(visit__participant=participant,
+                                                                   voided_at__isnull=True)}
+    cards = []
+    for visit in visits:
+        forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]
+        cards.append(VisitCard(visit, visit.status(today), forms, extras.get(visit.pk, []), signatures.get(visit.pk)))
+    aes = [(ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
+           for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
+    queries = list(Query.objects.filter(participant=participant).exclude(status=Query.Status.CLOSED)
+                   .select_related("form__visit"))
+    flags = []
+    if participant.anchor_date is None:
+        flags.append("No anchor date yet: the schedule starts when the infusion is recorded.")
+    missed = [c.visit.label for c in cards if c.status is VisitStatus.MISSED]
+    if missed:
+        flags.append(f"Missed visits: {', '.join(missed)}")
+    outside = [c.visit.label for c in cards if c.status is VisitStatus.OUT_OF_WINDOW]
+    if outside:
+        flags.append(f"Visits out of window (protocol deviation): {', '.join(outside)}")
+    late = [ae for ae, clock in aes if clock is not None and clock.state in ("overdue", "reported_late")]
+    if late:
+        flags.append(f"SAE reporting late: {', '.join(f'AE{ae.number}' for ae in late)}")
+    diary = list(DiaryEntry.objects.filter(participant=participant)[:60])
+    return Timeline(cards, aes, diary, queries, flags)
