@@ -20,14 +20,12 @@ def _visits(ctx: HomeContext):
 
 
 def visit_link(ctx: HomeContext, visit: Visit) -> str | None:
-    number = visit.participant.participant_number
-    return url("capture:visit", ctx.trial.nct_id, number, visit.visit_id) or \
-        url("capture:participant", ctx.trial.nct_id, number)
+    href = url("capture:participant", visit.participant_id)
+    return f"{href}#visit-{visit.visit_id}" if href else None
 
 
 def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
-    return url("capture:form", ctx.trial.nct_id, form.participant.participant_number, form.visit.visit_id,
-               form.instrument) or visit_link(ctx, form.visit)
+    return url("capture:ecrf", form.participant_id, form.visit.visit_id, form.instrument)
 
 
 def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
@@ -46,7 +44,8 @@ def visits_due(ctx: HomeContext) -> Panel:
         items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
                           detail=f"window {visit.earliest:%d %b} – {visit.latest:%d %b %Y}",
                           badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
-    return Panel("Visits due and overdue", items, empty="No visit is due.", key="visits")
+    actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
+    return Panel("Visits due and overdue", items, empty="No visit is due.", key="visits", actions=actions)
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
@@ -73,11 +72,10 @@ def open_queries(ctx: HomeContext) -> Panel:
     for q in _queries(ctx).exclude(status=Query.Status.CLOSED).order_by("opened_at")[:15]:
         # The site answers open queries; the monitor closes answered ones.
         items.append(Item(f"{q.participant.participant_number} · {q.form.instrument} · {q.item}",
-                          url("capture:query", ctx.trial.nct_id, q.pk) or form_link(ctx, q.form),
+                          form_link(ctx, q.form),
                           detail=q.text[:120], badge=q.get_status_display().lower(),
                           tone="bad" if q.status == Query.Status.OPEN else "warn"))
-    actions = [("All queries", href)] if (href := url("capture:queries", ctx.trial.nct_id)) else []
-    return Panel("Open queries", items, empty="No open query.", actions=actions, key="queries")
+    return Panel("Open queries", items, empty="No open query.", key="queries")
 
 
 def _forms(ctx: HomeContext):
@@ -106,7 +104,7 @@ def sae_clocks(ctx: HomeContext) -> Panel:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
         items.append(Item(f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
-                          url("capture:adverse_event", ctx.trial.nct_id, ae.participant.participant_number, ae.number),
+                          url("capture:adverse_event", ae.participant_id, ae.pk),
                           detail=f"aware {ae.awareness_at:%d %b %Y %H:%M}", badge=clock.describe(), tone=tone))
     return Panel("Serious adverse event clocks", items, empty="No serious adverse event.", key="sae")
 

@@ -138,8 +138,9 @@ def screening_link(record: ScreeningRecord) -> str | None:
 
 
 def participant_link(p: Participant) -> str | None:
-    return url("capture:participant", p.trial.nct_id, p.participant_number) or \
-        url("allocation:participant", p.trial.nct_id, p.participant_number)
+    if p.randomized_at is not None and (href := url("capture:participant", p.pk)):
+        return href
+    return url("allocation:participant", p.trial.nct_id, p.participant_number)
 
 
 def criterion_texts(trial) -> dict[str, str]:
@@ -248,8 +249,8 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
 
 
 def recent_activity_panel(ctx: HomeContext) -> Panel:
-    items = [Item(f"{e.action.replace('_', ' ')} · {e.object_type} {e.object_id}",
-                  url("capture:audit", ctx.trial.nct_id, e.object_type, e.object_id),
+    items = [Item(f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
+                  url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
                   detail=f"{e.actor} · {e.at:%d %b %Y %H:%M}")
              for e in recent_audit(ctx)]
     return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
@@ -380,7 +381,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
     quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {r.screening_date:%d %b %Y}",
                      badge="stale screening", tone="warn") for r in stale[:10]]
     exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
-                    data={"export_url": url("capture:exports", ctx.trial.nct_id) or url("exports:index", ctx.trial.nct_id),
+                    data={"export_url": url("capture:exports", ctx.trial.nct_id),
                           "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
                                       "SDTM domains DM, AE, QS, VS as SAS XPORT v5",
                                       "Analysis data directory (CSV) for trialkit report"]})

@@ -8,14 +8,13 @@ from trialkit.server.web.homes import url
 # (label, URL name) per role; a link appears only where its page exists.
 ROLE_LINKS = {
     Role.COORDINATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                       ("Queries", "capture:queries")],
+                       ("Visits due", "capture:due")],
     Role.INVESTIGATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                        ("Adverse events", "capture:adverse_events")],
-    Role.BLINDED_ASSESSOR: [("Participants", "capture:participants")],
+                        ("Visits due", "capture:due")],
+    Role.BLINDED_ASSESSOR: [("Participants", "capture:participants"), ("Visits due", "capture:due")],
     Role.UNBLINDED_PHARMACIST: [("Pharmacy", "allocation:pharmacy")],
-    Role.MONITOR: [("Queries", "capture:queries"), ("Participants", "capture:participants")],
-    Role.DATA_MANAGER: [("Participants", "capture:participants"), ("Queries", "capture:queries"),
-                        ("Exports", "capture:exports")],
+    Role.MONITOR: [("Participants", "capture:participants"), ("Screening", "screening:log")],
+    Role.DATA_MANAGER: [("Participants", "capture:participants"), ("Screening", "screening:log")],
     Role.SPONSOR_ADMIN: [("Screening", "screening:log")],
     Role.DSMB_STATISTICIAN: [("Allocation", "allocation:list")],
 }
