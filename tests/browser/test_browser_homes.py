@@ -39,5 +39,8 @@ def test_the_home_is_usable_on_a_phone(as_user):
     page = as_user("coordinator", viewport=(390, 844))
     page.goto("/home/")
     # Panels stack in one column: no horizontal scrolling.
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > 391)
+        .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 5)""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
     screenshot(page, "coordinator-home-phone")
