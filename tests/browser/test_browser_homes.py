@@ -44,3 +44,18 @@ def test_the_home_is_usable_on_a_phone(as_user):
         .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 5)""")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
     screenshot(page, "coordinator-home-phone")
+
+
+def test_the_demo_opens_on_a_login_page_listing_the_demo_users(browser, live_server, demo, settings):
+    settings.TRIALKIT_DEMO = True
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.wait_for_url("**/accounts/login/**")
+        listed = page.locator("#demo-users").inner_text()
+        for username in HOMES:
+            assert username in listed
+        screenshot(page, "login")
+    finally:
+        context.close()

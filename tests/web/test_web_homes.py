@@ -154,3 +154,12 @@ def test_data_manager_home_flags_data_quality_and_offers_exports(client, make_us
     assert "IX-P002" in quality and "without a day 0" in quality
     assert "stale screening" in quality  # screened on 1 March 2025, long ago
     assert 'id="panel-exports"' in html and "ODM 1.3.2" in html
+
+
+def test_the_landing_page_is_the_home_or_the_login_or_the_finder(client, make_user, trials, settings):
+    settings.TRIALKIT_DEMO = False
+    assert client.get("/")["Location"] == "/trials/"
+    settings.TRIALKIT_DEMO = True
+    assert client.get("/")["Location"] == "/accounts/login/"
+    client.force_login(make_user(Role.MONITOR, trials[ASSIST]))
+    assert client.get("/")["Location"] == "/home/"

@@ -34,6 +34,14 @@ class LoginView(auth_views.LoginView):
         return context
 
 
+def landing(request):
+    """Signed-in users land on their home; in demo mode visitors land on the login page that lists the
+    demo users; otherwise on the public trial finder."""
+    if request.user.is_authenticated:
+        return redirect("home")
+    return redirect("login" if settings.TRIALKIT_DEMO else "trials:finder")
+
+
 def workplaces(user) -> list[dict]:
     """The user's trials, each with its roles (in ROLE_ORDER) and where they hold them."""
     by_trial: dict[int, dict] = {}
