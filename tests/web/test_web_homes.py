@@ -151,7 +151,7 @@ def test_data_manager_home_flags_data_quality_and_offers_exports(client, make_us
     login(client, make_user, Role.DATA_MANAGER, site_data["trial"])
     html = client.get("/home/").content.decode()
     quality = html.split('id="panel-quality"')[1].split("</section>")[0]
-    assert "IX-P002" in quality and "without a day 0" in quality
+    assert "IX-P002" in quality and "infusion (day 0) not recorded" in quality
     assert "stale screening" in quality  # screened on 1 March 2025, long ago
     assert 'id="panel-exports"' in html and "ODM 1.3.2" in html
 

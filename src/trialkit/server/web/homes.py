@@ -374,14 +374,18 @@ def monitor_home(ctx: HomeContext) -> Home:
 @home_for(Role.DATA_MANAGER)
 def data_manager_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
-    missing_anchor = participants(ctx).filter(randomized_at__isnull=False, anchor_date__isnull=True)
+    # Day 0 (the infusion) is normally recorded within days of randomization; a week without it
+    # usually means the infusion was given but not entered.
+    week_ago = ctx.now - timedelta(days=7)
+    missing_anchor = participants(ctx).filter(randomized_at__lt=week_ago, anchor_date__isnull=True)
     stale = open_screenings(ctx).filter(screening_date__lt=ctx.today - timedelta(days=14))
-    quality = [Item(p.participant_number, participant_link(p), detail="randomized without a day 0 (anchor date)",
+    quality = [Item(p.participant_number, participant_link(p),
+                    detail=f"randomized {p.randomized_at:%d %b %Y}; infusion (day 0) not recorded",
                     badge="check", tone="warn") for p in missing_anchor[:10]]
     quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {r.screening_date:%d %b %Y}",
                      badge="stale screening", tone="warn") for r in stale[:10]]
     exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
-                    data={"export_url": url("capture:exports", ctx.trial.nct_id),
+                    data={"export_url": url("exports:index", ctx.trial.nct_id) or url("capture:exports", ctx.trial.nct_id),
                           "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
                                       "SDTM domains DM, AE, QS, VS as SAS XPORT v5",
                                       "Analysis data directory (CSV) for trialkit report"]})
