@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from trialkit.server.api import api
+from trialkit.server.web.views import landing
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/trials/", permanent=False)),
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     path("trials/", include("trialkit.server.trials.urls")),

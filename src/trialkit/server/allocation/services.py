@@ -40,6 +40,7 @@ from trialkit.server.allocation.models import (
     UnblindingEvent,
 )
 from trialkit.server.audit.service import record_event
+from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 RANDOMIZING_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)
@@ -211,7 +212,7 @@ def _consented(screening: ScreeningRecord) -> bool:
 def participant_stratum(trial, participant: Participant, cohort_id: str | None, facts: dict | None = None) -> str:
     """The participant's stratum key, from the core's factor rules and the screening facts."""
     spec = trial.protocol.randomization
-    facts = participant.screening.facts if facts is None else facts
+    facts = derived_facts(participant.screening) if facts is None else facts
     levels: dict[str, str] = {}
     try:
         for factor in spec.stratify_by:

@@ -1,0 +1,128 @@
+"""Home panels over visit capture: visits due, queries, signatures, verification, locks, SAE clocks.
+
+Read-only selectors over the capture app's models; the capture app owns every workflow.
+Nothing here reads allocation: these panels appear on blinded homes.
+"""
+
+from __future__ import annotations
+
+from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.web.homes import HomeContext, Item, Panel, url
+
+# Outcome scales rated by the blinded assessor (the protocol's forms of the same names).
+OUTCOME_INSTRUMENTS = frozenset({"mrs", "nihss", "barthel", "fma_ue", "fma_le", "mmse"})
+
+
+def _visits(ctx: HomeContext):
+    return ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
+        .select_related("participant__site")
+
+
+def visit_link(ctx: HomeContext, visit: Visit) -> str | None:
+    href = url("capture:participant", visit.participant_id)
+    return f"{href}#visit-{visit.visit_id}" if href else None
+
+
+def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
+    return url("capture:ecrf", form.participant_id, form.visit.visit_id, form.instrument)
+
+
+def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
+    """Visits not done whose window is open or has closed without them, soonest deadline first."""
+    rows = []
+    for visit in _visits(ctx).filter(done_on__isnull=True, earliest__lte=ctx.today).order_by("latest"):
+        status = visit.status(ctx.today)
+        if status in OPEN_STATUSES:
+            rows.append((visit, status))
+    return rows
+
+
+def visits_due(ctx: HomeContext) -> Panel:
+    items = []
+    for visit, status in open_visits(ctx)[:15]:
+        items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
+                          detail=f"window {visit.earliest:%d %b} – {visit.latest:%d %b %Y}",
+                          badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
+    actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
+    return Panel("Visits due and overdue", items, empty="No visit is due.", key="visits", actions=actions)
+
+
+def assessments_due(ctx: HomeContext) -> Panel:
+    items = []
+    for visit, status in open_visits(ctx):
+        done = set(visit.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True)
+                   .values_list("instrument", flat=True))
+        scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
+        if scales:
+            items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
+                              detail=", ".join(s.replace("_", " ").upper() for s in scales)
+                              + f" · by {visit.latest:%d %b %Y}",
+                              badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
+    return Panel("Assessments due", items[:15], empty="No outcome assessment is due.", key="assessments")
+
+
+def _queries(ctx: HomeContext):
+    return ctx.at_my_sites(Query.objects.filter(participant__trial=ctx.trial)) \
+        .select_related("participant", "form__visit", "form__participant")
+
+
+def open_queries(ctx: HomeContext) -> Panel:
+    items = []
+    for q in _queries(ctx).exclude(status=Query.Status.CLOSED).order_by("opened_at")[:15]:
+        # The site answers open queries; the monitor closes answered ones.
+        items.append(Item(f"{q.participant.participant_number} · {q.form.instrument} · {q.item}",
+                          form_link(ctx, q.form),
+                          detail=q.text[:120], badge=q.get_status_display().lower(),
+                          tone="bad" if q.status == Query.Status.OPEN else "warn"))
+    return Panel("Open queries", items, empty="No open query.", key="queries")
+
+
+def _forms(ctx: HomeContext):
+    return ctx.at_my_sites(FormRecord.objects.filter(participant__trial=ctx.trial, deleted_at__isnull=True),
+                           "participant__site_id").select_related("participant", "visit")
+
+
+def to_sign(ctx: HomeContext) -> Panel:
+    """Visits with complete forms and no active visit signature."""
+    items = []
+    visits = _visits(ctx).filter(form_records__status=FormRecord.Status.COMPLETE,
+                                 form_records__deleted_at__isnull=True).distinct()
+    for visit in visits.exclude(signatures__in=Signature.objects.filter(voided_at__isnull=True)).order_by("target")[:15]:
+        items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
+                          detail=f"done {visit.done_on:%d %b %Y}" if visit.done_on else "forms complete",
+                          badge="sign", tone="warn"))
+    return Panel("Visits to sign", items, empty="Nothing waits for your signature.", key="sign")
+
+
+def sae_clocks(ctx: HomeContext) -> Panel:
+    now = ctx.now
+    items = []
+    events = ctx.at_my_sites(AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True,
+                                                         deleted_at__isnull=True), "participant__site_id")
+    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at")[:15]:
+        clock = sae_clock(ae.awareness_at, ae.reported_at, now)
+        tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
+        items.append(Item(f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
+                          url("capture:adverse_event", ae.participant_id, ae.pk),
+                          detail=f"aware {ae.awareness_at:%d %b %Y %H:%M}", badge=clock.describe(), tone=tone))
+    return Panel("Serious adverse event clocks", items, empty="No serious adverse event.", key="sae")
+
+
+def to_verify(ctx: HomeContext) -> Panel:
+    forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE, verified_at__isnull=True).order_by("updated_at")
+    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {f.instrument}", form_link(ctx, f),
+                  detail=f"complete since {f.updated_at:%d %b %Y}", badge="verify", tone="warn")
+             for f in forms[:15]]
+    return Panel("Source data to verify", items, empty="Every complete form is verified.", key="verify")
+
+
+def locks(ctx: HomeContext) -> Panel:
+    forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE)
+    ready = forms.filter(locked_at__isnull=True, verified_at__isnull=False) \
+        .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED]).distinct().order_by("verified_at")
+    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {f.instrument}", form_link(ctx, f),
+                  detail="verified, no open query", badge="ready to lock", tone="ok") for f in ready[:15]]
+    locked = forms.filter(locked_at__isnull=False).count()
+    return Panel("Forms ready to lock", items, empty="No verified form waits for its lock.", key="locks",
+                 data={"note": f"{locked} form{'s' if locked != 1 else ''} locked so far."})

@@ -1,0 +1,42 @@
+"""Small charts for the homes, as inline SVG drawn by matplotlib."""
+
+from __future__ import annotations
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+SITE_COLOURS = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
+
+
+def enrollment_chart_svg(enrollment: dict) -> str:
+    """Cumulative enrollment per site by month, stacked, with the target as a dashed line."""
+    months, sites = enrollment["months"], enrollment["sites"]
+    if not months:
+        return ""
+    with plt.rc_context({"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif"}):
+        fig, ax = plt.subplots(figsize=(7.2, 2.8))
+        x = list(range(len(months)))
+        bottom = [0] * len(months)
+        for i, site in enumerate(sites):
+            ax.bar(x, site["counts"], bottom=bottom, color=SITE_COLOURS[i % len(SITE_COLOURS)], width=0.7,
+                   label=f"{site['code']} ({site['total']})")
+            bottom = [b + c for b, c in zip(bottom, site["counts"])]
+        ax.set_xticks(x, [m.strftime("%b %y") for m in months])
+        if len(months) > 12:
+            for label in ax.get_xticklabels()[::2]:
+                label.set_visible(False)
+        ax.set_ylabel("enrolled (cumulative)")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        ax.legend(frameon=False, fontsize=8, loc="upper left")
+        ax.set_ylim(0, max(max(bottom) * 1.25, 1))
+        fig.tight_layout()
+        buffer = io.StringIO()
+        fig.savefig(buffer, format="svg", transparent=True)
+        plt.close(fig)
+    svg = buffer.getvalue()
+    return svg[svg.index("<svg"):]

@@ -1,0 +1,444 @@
+"""Role homes: for each role in a trial, the panels that say what to do next, with links.
+
+Each home is built by a function of ``HomeContext`` registered for its role. Panels are plain
+data (title, items with links, an empty text); templates only lay them out. The queries here are
+small read-only selectors over the apps' models; workflows stay in each app's ``services.py``.
+
+Blinding: only ``ctx.access.can_see_allocation`` homes (the pharmacist and the DSMB statistician)
+read anything arm-related; the blinded homes never touch the allocation list.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.db.models import Count, Q
+from django.urls import NoReverseMatch, reverse
+
+from trialkit.server.accounts.access import Access
+from trialkit.server.accounts.roles import Role
+from trialkit.server.audit.models import AuditEvent
+from trialkit.server.participants.models import Participant, ScreeningRecord
+from trialkit.server.web.models import Job
+
+# --------------------------------------------------------------------------- panel data
+
+
+@dataclass
+class Item:
+    text: str
+    href: str | None = None
+    detail: str = ""
+    badge: str = ""
+    tone: str = ""  # "", "ok", "warn", "bad"
+
+
+@dataclass
+class Stat:
+    label: str
+    value: int | str
+    href: str | None = None
+    tone: str = ""
+
+
+@dataclass
+class Panel:
+    title: str
+    items: list[Item] = field(default_factory=list)
+    empty: str = "Nothing to do here."
+    actions: list[tuple[str, str]] = field(default_factory=list)  # (label, href)
+    template: str = ""  # a custom body, rendered with ``data``
+    data: dict = field(default_factory=dict)
+    wide: bool = False
+    key: str = ""  # a stable id for the page and its tests
+
+    @property
+    def count(self) -> int:
+        return len(self.items)
+
+
+@dataclass
+class Home:
+    title: str
+    intro: str
+    stats: list[Stat] = field(default_factory=list)
+    panels: list[Panel] = field(default_factory=list)
+
+
+@dataclass
+class HomeContext:
+    trial: object
+    user: object
+    access: Access
+    role: str
+    today: date
+    now: datetime
+
+    def at_my_sites(self, queryset, field_name: str = "site_id"):
+        if self.access.site_ids is None:
+            return queryset
+        return queryset.filter(**{f"{field_name}__in": self.access.site_ids})
+
+
+def url(name: str, *args, query: str = "") -> str | None:
+    """The path of a named URL, or None where that page does not exist (its link is then plain text)."""
+    try:
+        path = reverse(name, args=args)
+    except NoReverseMatch:
+        return None
+    return f"{path}?{query}" if query else path
+
+
+HOME_BUILDERS: dict[str, Callable[[HomeContext], Home]] = {}
+
+
+def home_for(role: str):
+    def register(builder):
+        HOME_BUILDERS[role] = builder
+        return builder
+
+    return register
+
+
+def build_home(ctx: HomeContext) -> Home:
+    home = HOME_BUILDERS[ctx.role](ctx)
+    home.panels = [p for p in home.panels if p is not None]
+    return home
+
+
+# --------------------------------------------------------------------------- selectors
+
+
+def screening_counts(ctx: HomeContext) -> dict[str, int]:
+    rows = ctx.at_my_sites(ScreeningRecord.objects.filter(trial=ctx.trial)).values("outcome").annotate(n=Count("id"))
+    counts = {o.value: 0 for o in ScreeningRecord.Outcome}
+    counts.update({r["outcome"]: r["n"] for r in rows})
+    return counts
+
+
+def open_screenings(ctx: HomeContext):
+    return ctx.at_my_sites(
+        ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.IN_SCREENING)
+    ).select_related("site").order_by("screening_date", "screening_number")
+
+
+def has_consent(record: ScreeningRecord) -> bool:
+    return any(c.withdrawn_on is None for c in record.consents.all())
+
+
+def participants(ctx: HomeContext):
+    return ctx.at_my_sites(Participant.objects.filter(trial=ctx.trial)).select_related("site")
+
+
+def screening_link(record: ScreeningRecord) -> str | None:
+    return url("screening:record", record.trial.nct_id, record.screening_number)
+
+
+def participant_link(p: Participant) -> str | None:
+    if p.randomized_at is not None and (href := url("capture:participant", p.pk)):
+        return href
+    return url("allocation:participant", p.trial.nct_id, p.participant_number)
+
+
+def criterion_texts(trial) -> dict[str, str]:
+    return {c.id: c.text for c in trial.protocol.eligibility.criteria}
+
+
+def fail_reason_ids(record: ScreeningRecord) -> list[str]:
+    ids = []
+    for reason in record.fail_reasons or []:
+        if isinstance(reason, dict):
+            ids.append(str(reason.get("criterion_id") or reason.get("id") or reason.get("criterion") or "unspecified"))
+        else:
+            ids.append(str(reason))
+    return ids or ["unspecified"]
+
+
+def screen_fail_reasons(ctx: HomeContext) -> list[tuple[str, str, int]]:
+    """(criterion id, criterion text, screen failures citing it), most frequent first."""
+    texts = criterion_texts(ctx.trial)
+    counts: Counter[str] = Counter()
+    failed = ctx.at_my_sites(ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.SCREEN_FAILED))
+    for record in failed:
+        counts.update(set(fail_reason_ids(record)))
+    return [(cid, texts.get(cid, cid), n) for cid, n in counts.most_common()]
+
+
+def enrollment_by_site(ctx: HomeContext) -> dict:
+    """Cumulative enrollment per site by month: {"months": [...], "sites": [{"code", "name", "counts"}]}."""
+    from trialkit.server.trials.models import Site
+
+    sites = list(ctx.at_my_sites(Site.objects.filter(trial=ctx.trial), "id"))
+    enrolled = list(participants(ctx).values_list("site_id", "enrolled_at"))
+    if not enrolled:
+        return {"months": [], "sites": [], "total": 0, "target": ctx.trial.protocol.registry.enrollment.count}
+    first = min(at.date() for _, at in enrolled).replace(day=1)
+    months = []
+    month = first
+    last = max(ctx.today, max(at.date() for _, at in enrolled)).replace(day=1)
+    while month <= last:
+        months.append(month)
+        month = (month + timedelta(days=32)).replace(day=1)
+    rows = []
+    for site in sites:
+        dates = sorted(at.date() for site_id, at in enrolled if site_id == site.id)
+        counts = [sum(1 for d in dates if d < (m + timedelta(days=32)).replace(day=1)) for m in months]
+        rows.append({"code": site.code, "name": site.name, "counts": counts, "total": len(dates)})
+    return {"months": months, "sites": rows, "total": len(enrolled),
+            "target": ctx.trial.protocol.registry.enrollment.count}
+
+
+def recent_audit(ctx: HomeContext, limit: int = 8):
+    events = AuditEvent.objects.filter(trial_id=ctx.trial.id)
+    if not ctx.access.can_see_allocation:
+        events = events.filter(restricted=False)
+    if ctx.access.site_ids is not None:
+        events = events.filter(Q(site_id__in=ctx.access.site_ids) | Q(site_id__isnull=True))
+    return list(events.order_by("-seq")[:limit])
+
+
+def my_jobs(ctx: HomeContext, kind: str):
+    return list(Job.objects.filter(owner=ctx.user, trial=ctx.trial, kind=kind)[:5])
+
+
+# --------------------------------------------------------------------------- shared panels
+
+
+def screening_pipeline_panel(ctx: HomeContext) -> Panel:
+    items = []
+    records = list(open_screenings(ctx).prefetch_related("consents")[:12])
+    for record in records:
+        if record.verdict == ScreeningRecord.Verdict.ELIGIBLE and has_consent(record):
+            step, tone = "eligible and consented: enroll", "ok"
+        elif record.verdict == ScreeningRecord.Verdict.ELIGIBLE:
+            step, tone = "eligible: record consent", "ok"
+        elif record.verdict == ScreeningRecord.Verdict.INELIGIBLE:
+            step, tone = "ineligible: close as screen failure", "bad"
+        else:
+            step, tone = "facts missing: continue screening", "warn"
+        items.append(Item(record.screening_number, screening_link(record),
+                          detail=f"{record.site.code} · screened {record.screening_date:%d %b %Y}",
+                          badge=step, tone=tone))
+    actions = [(label, href) for label, href in (
+        # The log page holds the new-screening form (site and date).
+        ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
+        ("Screening log", url("screening:log", ctx.trial.nct_id)),
+    ) if href and href != "#new-screening"]
+    return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening")
+
+
+def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
+    items = []
+    for p in participants(ctx).order_by("-enrolled_at")[:12]:
+        number = f" · rand. {p.randomization_number}" if p.randomization_number else ""
+        kit = f" · kit {p.kit_number}" if p.kit_number else ""
+        tone = {"enrolled": "warn", "withdrawn": "bad", "lost_to_follow_up": "bad", "died": "bad"}.get(p.status, "ok")
+        items.append(Item(p.participant_number, participant_link(p), detail=f"{p.site.code}{number}{kit}",
+                          badge=p.get_status_display(), tone=tone))
+    return Panel(title, items, empty="No participant is enrolled yet.", key="participants")
+
+
+def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
+    items = [Item(p.participant_number, url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
+                  detail=f"{p.site.code} · enrolled {p.enrolled_at:%d %b %Y}", badge="randomize", tone="warn")
+             for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at")]
+    return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
+
+
+def recent_activity_panel(ctx: HomeContext) -> Panel:
+    items = [Item(f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
+                  url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
+                  detail=f"{e.actor} · {e.at:%d %b %Y %H:%M}")
+             for e in recent_audit(ctx)]
+    return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
+
+
+def report_panel(ctx: HomeContext, unblinded: bool) -> Panel:
+    title = "Unblinded DSMB report" if unblinded else "Trial report (blinded, pooled)"
+    note = ("Arm-level results: odds ratios, differences and safety by arm. For the DSMB only."
+            if unblinded else "Pooled results only: no arm appears anywhere in this report.")
+    return Panel(title, template="web/panels/_report.html", key="report",
+                 data={"unblinded": unblinded, "note": note, "jobs": my_jobs(ctx, "report"),
+                       "start_url": url("start_report", ctx.trial.nct_id)})
+
+
+def capture_panels(ctx: HomeContext, *names: str) -> list[Panel]:
+    """Panels over visit capture (visits due, queries, signatures, SAE clocks, ...)."""
+    from trialkit.server.web import capture_panels as panels
+
+    return [panel for name in names if (panel := getattr(panels, name)(ctx)) is not None]
+
+
+# --------------------------------------------------------------------------- the homes
+
+
+@home_for(Role.COORDINATOR)
+def coordinator_home(ctx: HomeContext) -> Home:
+    counts = screening_counts(ctx)
+    people = participants(ctx)
+    stats = [
+        Stat("In screening", counts["in_screening"], url("screening:log", ctx.trial.nct_id)),
+        Stat("Enrolled", people.count()),
+        Stat("Awaiting randomization", people.filter(status=Participant.Status.ENROLLED).count(), tone="warn"),
+        Stat("Screen failures", counts["screen_failed"]),
+    ]
+    return Home("Site coordinator", "Screen patients, enroll and randomize, keep visits on time and answer queries.",
+                stats, [screening_pipeline_panel(ctx), awaiting_randomization_panel(ctx),
+                        *capture_panels(ctx, "visits_due", "open_queries"), participants_panel(ctx)])
+
+
+@home_for(Role.INVESTIGATOR)
+def investigator_home(ctx: HomeContext) -> Home:
+    needs_attestation = [
+        Item(r.screening_number, screening_link(r), detail=f"{r.site.code} · {r.screening_date:%d %b %Y}",
+             badge="attest criteria", tone="warn")
+        for r in open_screenings(ctx).filter(verdict=ScreeningRecord.Verdict.INCOMPLETE)[:10]
+    ]
+    randomized = participants(ctx).filter(randomized_at__isnull=False).order_by("participant_number")
+    unblind_items = [
+        Item(p.participant_number, url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
+             detail=f"rand. {p.randomization_number} · kit {p.kit_number}",
+             badge="unblinded" if p.emergency_unblinded else "", tone="bad" if p.emergency_unblinded else "")
+        for p in randomized[:12]
+    ]
+    stats = [Stat("Participants", participants(ctx).count()), Stat("Awaiting your attestation", len(needs_attestation),
+                                                                   tone="warn" if needs_attestation else "")]
+    return Home("Investigator", "Sign visits, watch serious adverse event clocks, attest eligibility.", stats, [
+        *capture_panels(ctx, "to_sign", "sae_clocks"),
+        Panel("Eligibility to attest", needs_attestation, empty="No screening waits for your judgement.",
+              key="attest"),
+        Panel("Emergency unblinding", unblind_items, key="unblinding",
+              empty="No randomized participant at your site.",
+              data={"note": "Only when knowing the treatment changes the participant's care. "
+                            "Needs a reason and your password; the sponsor is notified."}),
+    ])
+
+
+@home_for(Role.UNBLINDED_PHARMACIST)
+def pharmacist_home(ctx: HomeContext) -> Home:
+    from trialkit.server.allocation import services as allocation
+    from trialkit.server.allocation.models import DoseRecord
+
+    nct = ctx.trial.nct_id
+    to_prepare = [Item(p.participant_number, url("allocation:prepare", nct, p.participant_number),
+                       detail=f"{p.site.code} · kit {p.kit_number} · randomized {p.randomized_at:%d %b %Y %H:%M}",
+                       badge="prepare dose", tone="warn")
+                  for p in allocation.doses_to_prepare(ctx.trial, ctx.user)]
+    records = ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
+        .select_related("participant").order_by("-prepared_at")
+    labels = [Item(r.participant.participant_number, url("allocation:label", nct, r.participant.participant_number),
+                   detail=f"kit {r.participant.kit_number} · prepared {r.prepared_at:%d %b %Y %H:%M}",
+                   badge="given" if r.administered_at else "awaiting infusion",
+                   tone="ok" if r.administered_at else "warn")
+              for r in records[:15]]
+    randomized = participants(ctx).filter(randomized_at__isnull=False).count()
+    stats = [Stat("Doses to prepare", len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
+             Stat("Doses prepared", records.count()), Stat("Randomized", randomized)]
+    actions = [("Pharmacy", href)] if (href := url("allocation:pharmacy", nct)) else []
+    return Home("Unblinded pharmacist", "Prepare each randomized participant's dose and print its blinded label.",
+                stats, [
+                    Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses",
+                          actions=actions),
+                    Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
+                ])
+
+
+@home_for(Role.BLINDED_ASSESSOR)
+def assessor_home(ctx: HomeContext) -> Home:
+    # Nothing here may reveal allocation: participant numbers, visits and scores only.
+    people = participants(ctx).filter(randomized_at__isnull=False)
+    stats = [Stat("Participants to follow", people.count())]
+    return Home("Blinded outcome assessor", "Rate the outcome scales at each visit. You are blinded to treatment.",
+                stats, [*capture_panels(ctx, "assessments_due"), participants_panel(ctx, "Participants at your site")])
+
+
+@home_for(Role.MONITOR)
+def monitor_home(ctx: HomeContext) -> Home:
+    counts = screening_counts(ctx)
+    by_site = ctx.at_my_sites(ctx.trial.sites.all(), "id").annotate(
+        n_participants=Count("participants", distinct=True), n_screened=Count("screenings", distinct=True))
+    site_items = [Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled")
+                  for s in by_site]
+    stats = [Stat("Screened", sum(counts.values())), Stat("Enrolled", participants(ctx).count())]
+    return Home("Monitor", "Raise and follow queries, verify source data, watch the sites.", stats, [
+        *capture_panels(ctx, "open_queries", "to_verify"),
+        Panel("Sites", site_items, empty="No site yet.", key="sites"),
+        recent_activity_panel(ctx),
+        report_panel(ctx, unblinded=False),
+    ])
+
+
+@home_for(Role.DATA_MANAGER)
+def data_manager_home(ctx: HomeContext) -> Home:
+    counts = screening_counts(ctx)
+    # Day 0 (the infusion) is normally recorded within days of randomization; a week without it
+    # usually means the infusion was given but not entered.
+    week_ago = ctx.now - timedelta(days=7)
+    missing_anchor = participants(ctx).filter(randomized_at__lt=week_ago, anchor_date__isnull=True)
+    stale = open_screenings(ctx).filter(screening_date__lt=ctx.today - timedelta(days=14))
+    quality = [Item(p.participant_number, participant_link(p),
+                    detail=f"randomized {p.randomized_at:%d %b %Y}; infusion (day 0) not recorded",
+                    badge="check", tone="warn") for p in missing_anchor[:10]]
+    quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {r.screening_date:%d %b %Y}",
+                     badge="stale screening", tone="warn") for r in stale[:10]]
+    exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
+                    data={"export_url": url("exports:index", ctx.trial.nct_id) or url("capture:exports", ctx.trial.nct_id),
+                          "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
+                                      "SDTM domains DM, AE, QS, VS as SAS XPORT v5",
+                                      "Analysis data directory (CSV) for trialkit report"]})
+    stats = [Stat("Screened", sum(counts.values())), Stat("Participants", participants(ctx).count()),
+             Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok")]
+    return Home("Data manager", "Keep the data clean, lock what is final, export for analysis.", stats, [
+        Panel("Data quality", quality, empty="No data-quality problem found.", key="quality"),
+        *capture_panels(ctx, "locks", "open_queries"),
+        exports,
+        report_panel(ctx, unblinded=False),
+        recent_activity_panel(ctx),
+    ])
+
+
+@home_for(Role.SPONSOR_ADMIN)
+def sponsor_home(ctx: HomeContext) -> Home:
+    from trialkit.server.web.charts import enrollment_chart_svg
+
+    counts = screening_counts(ctx)
+    enrollment = enrollment_by_site(ctx)
+    reasons = screen_fail_reasons(ctx)
+    screened = sum(counts.values())
+    decided = counts["screen_failed"] + counts["enrolled"]
+    stats = [
+        Stat("Enrolled", f"{enrollment['total']} / {enrollment['target']}"),
+        Stat("Screened", screened),
+        Stat("Screen-fail rate", f"{round(100 * counts['screen_failed'] / decided)} %" if decided else "–"),
+        Stat("Sites", ctx.trial.sites.count()),
+    ]
+    from trialkit.server.allocation.services import notifications_for
+
+    notes = [Item(n.message, detail=f"{n.created_at:%d %b %Y %H:%M}", badge="" if n.read_at else "new",
+                  tone="" if n.read_at else "warn")
+             for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at")[:8]]
+    return Home("Sponsor", "Enrollment across sites, why patients fail screening, and what needs your attention.",
+                stats, [
+                    Panel("Enrollment by site over time", template="web/panels/_enrollment.html", wide=True,
+                          key="enrollment", data={"enrollment": enrollment, "svg": enrollment_chart_svg(enrollment)}),
+                    Panel("Screen-fail reasons", template="web/panels/_fail_reasons.html", key="fail-reasons",
+                          data={"reasons": reasons, "failed": counts["screen_failed"]}),
+                    Panel("Notifications", notes, empty="No notification.", key="notifications"),
+                    report_panel(ctx, unblinded=False),
+                ])
+
+
+@home_for(Role.DSMB_STATISTICIAN)
+def dsmb_home(ctx: HomeContext) -> Home:
+    from trialkit.server.web.safety_summary import unblinded_safety
+
+    safety = unblinded_safety(ctx.trial) if ctx.access.can_see_allocation else None
+    stats = [Stat("Randomized", participants(ctx).filter(randomized_at__isnull=False).count())]
+    return Home("DSMB statistician", "Unblinded safety across arms, and the unblinded report for the DSMB.", stats, [
+        Panel("Unblinded safety summary", template="web/panels/_safety.html", wide=True, key="safety",
+              data={"safety": safety}),
+        report_panel(ctx, unblinded=ctx.access.can_see_allocation),
+    ])

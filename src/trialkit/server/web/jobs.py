@@ -1,0 +1,84 @@
+"""Running long operations as jobs: a row the page polls for progress, worked in a thread.
+
+A job function takes ``(job, report_progress)`` and returns the path of its result file.
+``start`` queues it after the surrounding transaction commits; ``run`` works it (tests call
+it directly). Progress is written with ``UPDATE`` so that the polling request never waits on
+the worker's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from django.conf import settings
+from django.db import close_old_connections, connection, transaction
+from django.utils import timezone
+
+from trialkit.server.web.models import Job
+
+log = logging.getLogger(__name__)
+
+JOB_KINDS: dict[str, Callable] = {}
+
+
+def job_kind(name: str):
+    def register(function: Callable) -> Callable:
+        JOB_KINDS[name] = function
+        return function
+
+    return register
+
+
+class JobProblem(Exception):
+    """A job that cannot produce its result; the message is shown to the user."""
+
+
+def job_dir(job: Job) -> Path:
+    path = Path(settings.DATA_DIR) / "jobs" / str(job.pk)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _update(job_id: int, **fields) -> None:
+    Job.objects.filter(pk=job_id).update(**fields)
+
+
+def run(job_id: int) -> Job:
+    job = Job.objects.select_related("trial", "owner").get(pk=job_id)
+    function = JOB_KINDS[job.kind]
+
+    def report_progress(percent: int, step: str) -> None:
+        _update(job_id, progress=max(0, min(100, int(percent))), step=step[:200], status=Job.Status.RUNNING)
+
+    report_progress(1, "Starting")
+    try:
+        result = function(job, report_progress)
+    except JobProblem as exc:
+        _update(job_id, status=Job.Status.FAILED, error=str(exc), finished_at=timezone.now())
+    except Exception as exc:  # a failed report must not leave the page polling forever
+        log.error("job %s failed\n%s", job_id, traceback.format_exc())
+        _update(job_id, status=Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+    else:
+        _update(job_id, status=Job.Status.DONE, progress=100, step="Done", result_path=str(result),
+                finished_at=timezone.now())
+    return Job.objects.get(pk=job_id)
+
+
+def _run_in_thread(job_id: int) -> None:
+    close_old_connections()
+    try:
+        run(job_id)
+    finally:
+        connection.close()
+
+
+def start(*, kind: str, trial, owner, params: dict | None = None) -> Job:
+    if kind not in JOB_KINDS:
+        raise ValueError(f"unknown job kind {kind!r}")
+    job = Job.objects.create(kind=kind, trial=trial, owner=owner, params=params or {})
+    transaction.on_commit(lambda: threading.Thread(target=_run_in_thread, args=(job.pk,), daemon=True).start())
+    return job

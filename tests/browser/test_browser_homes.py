@@ -1,0 +1,61 @@
+"""Every demo user's home, in the browser, with real content from the demo data; screenshots of each."""
+
+import pytest
+from conftest import screenshot
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+# demo user -> (home heading, a panel that must hold at least one item from the demo data)
+HOMES = {
+    "coordinator": ("Site coordinator", "screening"),
+    "investigator": ("Investigator", "unblinding"),
+    "pharmacist": ("Unblinded pharmacist", "labels"),
+    "assessor": ("Blinded outcome assessor", "participants"),
+    "monitor": ("Monitor", "sites"),
+    "datamanager": ("Data manager", "activity"),
+    "sponsor": ("Sponsor", "fail-reasons"),
+    "dsmb": ("DSMB statistician", "safety"),
+}
+
+
+def test_every_role_home_shows_demo_content(as_user, demo):
+    from trialkit.server.trials.models import Trial
+
+    arm_labels = [arm.label for trial in Trial.objects.all() for arm in trial.protocol.arms]
+    for username, (heading, panel) in HOMES.items():
+        page = as_user(username)
+        page.goto("/home/")
+        assert page.locator("h1").inner_text() == heading
+        body = page.locator(f"#panel-{panel}")
+        assert body.count() == 1, f"{username}: no panel {panel}"
+        assert body.locator(".empty").count() == 0, f"{username}: panel {panel} is empty"
+        if username == "assessor":
+            text = page.content()
+            assert not [label for label in arm_labels if label in text]
+        screenshot(page, f"{username}-home")
+
+
+def test_the_home_is_usable_on_a_phone(as_user):
+    page = as_user("coordinator", viewport=(390, 844))
+    page.goto("/home/")
+    # Panels stack in one column: no horizontal scrolling.
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > 391)
+        .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 5)""")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390, wide
+    screenshot(page, "coordinator-home-phone")
+
+
+def test_the_demo_opens_on_a_login_page_listing_the_demo_users(browser, live_server, demo, settings):
+    settings.TRIALKIT_DEMO = True
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 860})
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.wait_for_url("**/accounts/login/**")
+        listed = page.locator("#demo-users").inner_text()
+        for username in HOMES:
+            assert username in listed
+        screenshot(page, "login")
+    finally:
+        context.close()
