@@ -385,9 +385,9 @@ def data_manager_home(ctx: HomeContext) -> Home:
     quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {r.screening_date:%d %b %Y}",
                      badge="stale screening", tone="warn") for r in stale[:10]]
     exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
-                    data={"export_url": url("exports:index", ctx.trial.nct_id) or url("capture:exports", ctx.trial.nct_id),
+                    data={"export_url": url("exports:trial", ctx.trial.nct_id),
                           "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
-                                      "SDTM domains DM, AE, QS, VS as SAS XPORT v5",
+                                      "SDTM domains DM, QS, VS, AE, DS as SAS XPORT v5",
                                       "Analysis data directory (CSV) for trialkit report"]})
     stats = [Stat("Screened", sum(counts.values())), Stat("Participants", participants(ctx).count()),
              Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok")]
@@ -441,4 +441,7 @@ def dsmb_home(ctx: HomeContext) -> Home:
         Panel("Unblinded safety summary", template="web/panels/_safety.html", wide=True, key="safety",
               data={"safety": safety}),
         report_panel(ctx, unblinded=ctx.access.can_see_allocation),
+        Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
+              data={"export_url": url("exports:trial", ctx.trial.nct_id),
+                    "formats": ["Unblinded ODM, SDTM (DM with arms) and analysis CSVs for the DSMB"]}),
     ])
