@@ -98,5 +98,8 @@ def outcome_over_visits(summary: pd.DataFrame, instrument: str, ax=None):
     ax.set_xlabel("day")
     ax.set_ylabel(f"{instrument} (mean ± SE)")
     ax.set_title(f"{instrument} over visits")
-    ax.legend(fontsize=8)
+    if summary.empty:
+        ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
+    else:
+        ax.legend(fontsize=8)
     return ax
