@@ -168,3 +168,32 @@ def marginal_imbalance(state: Mapping[str, Any], ratio: Mapping[str, int]) -> fl
             adjusted = [at_level.get(arm, 0) / w for arm, w in ratio.items()]
             total += max(adjusted) - min(adjusted)
     return total
+
+
+def minimization_kit_codes(protocol_or_spec: Protocol | Randomization, seed: int | str, count: int,
+                           planned: int | None = None) -> list[str]:
+    """The first ``count`` kit codes of a minimization trial, the concealed kit list drawn in
+    advance from the seed: code k belongs to assignment k whatever arm it receives, so a kit
+    number tells nothing about the arm. Codes are distinct, random (prefix + digits, at least
+    100 codes per planned participant, as for permuted-block lists) and reproducible from the
+    seed alone. ``planned``: the number of participants the width is sized for (default: the
+    protocol's planned enrollment)."""
+    from trialkit.randomization.permuted_blocks import kit_digits
+
+    spec = randomization_spec(protocol_or_spec)
+    if planned is None:
+        if not isinstance(protocol_or_spec, Protocol):
+            raise ValueError("planned (participants) is needed when no protocol gives the enrollment")
+        planned = protocol_or_spec.registry.enrollment.count
+    digits = kit_digits(planned)
+    if count > 10**digits:
+        raise ValueError(f"{count} kits do not fit in {digits}-digit codes")
+    stream = SeededStream(seed, "kits|minimization")
+    codes: list[str] = []
+    seen: set[str] = set()
+    while len(codes) < count:
+        code = f"{spec.kit_prefix}-{stream.below(10**digits):0{digits}d}"
+        if code not in seen:
+            seen.add(code)
+            codes.append(code)
+    return codes

@@ -88,17 +88,36 @@ def _require(actor, participant, *roles) -> Access:
 # --------------------------------------------------------------------------- schedule
 
 
+def schedule_anchor(participant) -> tuple[date | None, bool]:
+    """Day 0 of the participant's schedule and whether it is still provisional.
+
+    Day 0 is ``Participant.anchor_date``, set by the allocation app from the real event: the
+    randomization (``schedule.anchor: randomization``) or the dose administration
+    (``anchor: infusion``). Between randomization and infusion an infusion-anchored schedule is
+    planned from the randomization day, provisionally, so that the dosing visit's forms (the
+    weight the pharmacist doses by) can be entered; the windows move to the infusion day when it
+    is recorded.
+    """
+    if participant.anchor_date is not None:
+        return participant.anchor_date, False
+    if participant.randomized_at is not None and participant.trial.protocol.schedule.anchor == "infusion":
+        return _today(participant.randomized_at), True
+    return None, False
+
+
 @transaction.atomic
 def ensure_schedule(participant, actor=None) -> list[Visit]:
-    """The participant's visits, created from the protocol once the anchor date is known.
+    """The participant's visits, created from the protocol once day 0 is known (or, provisionally,
+    once an infusion-anchored participant is randomized; see ``schedule_anchor``).
 
-    When the anchor date changes (a corrected infusion date) the windows move with it; visit dates
-    already recorded stay.
+    When the anchor date changes (the infusion recorded, or a corrected date) the windows move
+    with it; visit dates already recorded stay.
     """
-    if participant.anchor_date is None:
+    anchor, provisional = schedule_anchor(participant)
+    if anchor is None:
         return []
     existing = {v.visit_id: v for v in Visit.objects.select_for_update().filter(participant=participant)}
-    planned = plan_visits(participant.trial.protocol.schedule, participant.anchor_date)
+    planned = plan_visits(participant.trial.protocol.schedule, anchor)
     created, moved = [], []
     for order, p in enumerate(planned):
         visit = existing.get(p.visit_id)
@@ -114,9 +133,46 @@ def ensure_schedule(participant, actor=None) -> list[Visit]:
     if created or moved:
         record_event(actor=actor, action="schedule_created" if created and not moved else "schedule_moved",
                      object_type="participant", object_id=participant.pk,
-                     after={"anchor_date": participant.anchor_date, "created": created, "moved": moved},
+                     after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
                      **_where(participant))
     return list(Visit.objects.filter(participant=participant).order_by("order"))
+
+
+@dataclass(frozen=True)
+class RecordedWeight:
+    """The body weight entered at the dosing visit, with where it came from."""
+
+    weight_kg: float
+    visit_id: str
+    visit_label: str
+    visit_date: date | None
+    entered_by: str
+    entered_at: datetime
+    form_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"weight_kg": self.weight_kg, "visit_id": self.visit_id, "visit_label": self.visit_label,
+                "visit_date": self.visit_date, "entered_by": self.entered_by, "entered_at": self.entered_at,
+                "form_id": self.form_id}
+
+
+DOSING_VISIT_KINDS = ("treatment", "baseline")  # in order of preference
+
+
+def dosing_visit_weight(participant) -> RecordedWeight | None:
+    """``weight_kg`` of the complete ``vital_signs`` form at the dosing visit: the visit of kind
+    ``treatment``, else the ``baseline`` visit. None when nothing is recorded there: the dose is
+    then not prepared from a guess."""
+    ensure_schedule(participant)
+    for kind in DOSING_VISIT_KINDS:
+        form = (FormRecord.objects.filter(participant=participant, visit__kind=kind, instrument="vital_signs",
+                                          status=FormRecord.Status.COMPLETE, deleted_at__isnull=True)
+                .select_related("visit", "updated_by").order_by("visit__order", "repeat").first())
+        if form is not None and form.data.get("weight_kg") is not None:
+            who = form.updated_by.get_full_name() or form.updated_by.get_username()
+            return RecordedWeight(float(form.data["weight_kg"]), form.visit.visit_id, form.visit.label,
+                                  form.visit.done_on, who, form.updated_at, form.pk)
+    return None
 
 
 @transaction.atomic
