@@ -2,6 +2,7 @@
 from the real event (the infusion for IxCell), and the schedule, the dose record and the anchor agree."""
 
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -92,4 +93,4 @@ def test_the_preparation_page_prefills_the_recorded_weight_and_says_where_it_cam
     answer = client.post(url, {"weight_kg": "73", "weight_reason": ""}).content.decode()
     assert "differs from the 71.2 kg" in answer
     assert client.post(url, {"weight_kg": "71.2"}).status_code == 302
-    assert Participant.objects.get(pk=participant.pk).dose_record.weight_kg == 71.2
+    assert Participant.objects.get(pk=participant.pk).dose_record.weight_kg == Decimal("71.2")
