@@ -246,12 +246,17 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
 
 @transaction.atomic
 def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
-              now: datetime, reason: str | None = None, repeat: int = 1) -> FormRecord:
+              now: datetime, reason: str | None = None, repeat: int = 1,
+              awareness_at: datetime | None = None) -> FormRecord:
     """Create or change one form of one visit.
 
     Drafts are checked item by item (missing items allowed); a complete form is checked in full and
     scored. A change to a complete or signed form needs ``reason``; it voids the signatures and
     clears source verification. A locked form refuses every change. A rejected save changes nothing.
+
+    The ``adverse_event`` form of a visit is also the event's entry in the participant's AE log
+    (created or updated in the same transaction, with the SAE clock started at ``awareness_at``,
+    default now, when it is serious), so the visit and the log never hold two versions of one event.
     """
     _require(actor, participant, *DATA_ENTRY_ROLES)
     reason = (reason or "").strip()
@@ -298,6 +303,8 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         form.save()
         record_event(actor=actor, action="form_update", object_type="form", object_id=form.pk, before=before,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
+    if name == "adverse_event":
+        _log_adverse_event(form, actor, now=now, reason=reason, awareness_at=awareness_at)
     if complete and visit.done_on is None:
         visit.done_on = _today(now)
         visit.save(update_fields=["done_on"])
@@ -326,6 +333,8 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     form.save()
     record_event(actor=actor, action="form_delete", object_type="form", object_id=form.pk, before=before,
                  after=form.snapshot(), reason=reason, at=now, **_where(form.participant))
+    if form.instrument == "adverse_event":
+        _log_adverse_event(form, actor, now=now, reason=reason)
     return form
 
 
@@ -492,6 +501,44 @@ def open_queries_by_participant(trial) -> dict[int, int]:
 # --------------------------------------------------------------------------- adverse events
 
 
+def _next_ae_number(participant) -> int:
+    return (AdverseEvent.objects.filter(participant=participant).order_by("-number")
+            .values_list("number", flat=True).first() or 0) + 1
+
+
+def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = "",
+                       awareness_at: datetime | None = None) -> AdverseEvent:
+    """Mirror a visit's adverse_event form into the AE log: create the entry, or bring it up to date
+    (data, status, seriousness, soft deletion). The form's own rules (reason, locks, signatures)
+    have already been applied by the caller."""
+    participant = form.participant
+    serious = form.data.get("serious") is True
+    ae = AdverseEvent.objects.select_for_update().filter(form=form).first()
+    if ae is None:
+        ae = AdverseEvent.objects.create(participant=participant, form=form, number=_next_ae_number(participant),
+                                         data=form.data, status=form.status, serious=serious,
+                                         awareness_at=awareness_at or now, created_by=actor, created_at=now,
+                                         updated_at=now)
+        record_event(actor=actor, action="ae_create", object_type="adverse_event", object_id=ae.pk,
+                     after={**ae.snapshot(), "form_id": form.pk, "visit": form.visit.visit_id}, reason=reason,
+                     at=now, **_where(participant))
+        return ae
+    before = ae.snapshot()
+    if serious and not ae.serious:
+        ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
+    elif awareness_at is not None:
+        ae.awareness_at = awareness_at
+    ae.data, ae.status, ae.serious = form.data, form.status, serious
+    ae.deleted_at, ae.delete_reason = form.deleted_at, form.delete_reason
+    ae.version += 1
+    ae.updated_at = now
+    ae.save()
+    record_event(actor=actor, action="ae_delete" if ae.deleted_at and not before["deleted"] else "ae_update",
+                 object_type="adverse_event", object_id=ae.pk, before=before,
+                 after={**ae.snapshot(), "form_id": form.pk}, reason=reason, at=now, **_where(participant))
+    return ae
+
+
 @transaction.atomic
 def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
                        adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
@@ -502,14 +549,21 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     the site learned it was serious.
     """
     _require(actor, participant, *DATA_ENTRY_ROLES)
+    if adverse_event is not None and adverse_event.form_id:
+        # Entered at a visit: the visit's form is the record, and saving it updates this entry.
+        form = adverse_event.form
+        if form.participant_id != participant.pk:
+            raise CaptureError("this adverse event belongs to another participant")
+        save_form(participant, form.visit.visit_id, "adverse_event", values, actor, complete=complete, now=now,
+                  reason=reason, repeat=form.repeat, awareness_at=awareness_at)
+        return AdverseEvent.objects.get(pk=adverse_event.pk)
     definition = instrument_for("adverse_event")
     data, _scores = clean_values(definition, values, complete)
     serious = data.get("serious") is True
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
     reason = (reason or "").strip()
     if adverse_event is None:
-        number = (AdverseEvent.objects.filter(participant=participant).order_by("-number")
-                  .values_list("number", flat=True).first() or 0) + 1
+        number = _next_ae_number(participant)
         ae = AdverseEvent.objects.create(participant=participant, number=number, data=data, status=status,
                                          serious=serious, awareness_at=awareness_at or now, created_by=actor,
                                          created_at=now, updated_at=now)
@@ -572,6 +626,9 @@ def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now
     _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
     if not (reason or "").strip():
         raise CaptureError("deleting clinical data needs a reason")
+    if adverse_event.form_id:
+        delete_form(adverse_event.form, actor, reason=reason, now=now)  # deletes this entry with it
+        return AdverseEvent.objects.get(pk=adverse_event.pk)
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     before = ae.snapshot()
     ae.deleted_at, ae.delete_reason = now, reason.strip()
