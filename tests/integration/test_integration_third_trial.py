@@ -113,3 +113,26 @@ def test_a_site_missing_from_the_registry_is_a_stratum_of_the_database(third_tri
     assert sites == ["fict-01", "fict-02", "fict-03"]
     assert randomization.stratum_levels(protocol, "fict-03", facts, sites=sites) == {
         "site": "fict-03", "sex": "male", "nihss-band": "moderate"}
+
+
+def test_allocation_check_simulates_a_minimization_trial():
+    """Counts per level add up to the simulated participants; 2:1 overall within one participant
+    (minimization keeps every margin near the ratio, Pocock and Simon 1975)."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from integration_cases import REPO
+    from trialkit.cli.main import app
+
+    path = REPO / "tests" / "integration" / "protocols" / f"{THIRD}.yaml"
+    result = CliRunner().invoke(app, ["allocation", "check", "--protocol", str(path), "--seed", "7", "--n", "60",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["method"] == "minimization" and sum(report["overall_counts"].values()) == 60
+    assert abs(report["overall_counts"]["fx101"] - 2 * report["overall_counts"]["placebo"]) <= 3
+    for per_level in report["counts"].values():
+        assert sum(sum(arms.values()) for arms in per_level.values()) == 60
+    bad = CliRunner().invoke(app, ["allocation", "check", "--protocol", str(path), "--n", "0"])
+    assert bad.exit_code == 2 and "--n" in bad.output
