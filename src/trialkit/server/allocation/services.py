@@ -341,7 +341,7 @@ def _record_allocation(trial, participant: Participant, slot: AllocationSlot, ac
     participant.save(update_fields=fields)
     common = dict(actor=actor, object_type="participant", object_id=participant.participant_number,
                   trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now)
-    _place_schedule(participant, actor)
+    _place_schedule(participant, actor, now)
     record_event(action="participant.randomized", before=before,
                  after={"status": participant.status, "randomization_number": slot.randomization_number,
                         "kit_number": slot.kit_number,
@@ -533,16 +533,16 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
                  after={"status": participant.status, "anchor_date": participant.anchor_date,
                         "administered_at": now},
                  trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk, at=now)
-    _place_schedule(participant, actor)
+    _place_schedule(participant, actor, now)
     return record
 
 
-def _place_schedule(participant: Participant, actor) -> None:
+def _place_schedule(participant: Participant, actor, now: datetime) -> None:
     """Create or move the participant's visits to day 0 in the same transaction, so that the
     schedule, the dose record and the anchor date never disagree."""
     from trialkit.server.capture.services import ensure_schedule
 
-    ensure_schedule(participant, actor)
+    ensure_schedule(participant, actor, now=now)
 
 
 # ---------------------------------------------------------------- emergency unblinding

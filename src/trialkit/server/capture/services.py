@@ -106,7 +106,7 @@ def schedule_anchor(participant) -> tuple[date | None, bool]:
 
 
 @transaction.atomic
-def ensure_schedule(participant, actor=None) -> list[Visit]:
+def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> list[Visit]:
     """The participant's visits, created from the protocol once day 0 is known (or, provisionally,
     once an infusion-anchored participant is randomized; see ``schedule_anchor``).
 
@@ -134,6 +134,7 @@ def ensure_schedule(participant, actor=None) -> list[Visit]:
         record_event(actor=actor, action="schedule_created" if created and not moved else "schedule_moved",
                      object_type="participant", object_id=participant.pk,
                      after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
+                     at=now,
                      **_where(participant))
     return list(Visit.objects.filter(participant=participant).order_by("order"))
 
