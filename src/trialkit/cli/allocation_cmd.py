@@ -12,6 +12,7 @@ from trialkit.cli.output import Format, emit, fail
 from trialkit.protocol import ProtocolError, load_protocol
 from trialkit.randomization import StratumError, balance_report, generate_list
 from trialkit.randomization.balance import BalanceReport
+from trialkit.randomization.minimization import MinimizationCheck, simulate_minimization
 from trialkit.randomization.permuted_blocks import SLOT_FIELDS, AllocationList
 
 allocation_app = typer.Typer(
@@ -115,11 +116,48 @@ def check(
     ),
     fmt: Format = typer.Option(Format.text, "--format", help="json or text."),
 ) -> None:
-    """Report per-stratum and overall counts per arm and whether every prefix stays within the block bound."""
+    """Report per-stratum and overall counts per arm and whether every prefix stays within the block bound.
+
+    For a minimization trial: simulate ``--n`` participants (default: the planned enrollment) with
+    random factor levels and report the counts per arm at every factor level and the imbalance."""
+    try:
+        loaded = load_protocol(protocol)
+    except ProtocolError as exc:
+        fail(f"--protocol: {exc}", fmt=fmt)
+    if loaded.randomization.method == "minimization":
+        _check_minimization(loaded, seed, n, fmt)
+        return
     report = balance_report(_load_list(protocol, seed, n, fmt.value))
     emit(report.as_dict(), fmt, lambda _: _report_text(report))
     if not report.within_bound:
         raise typer.Exit(1)
+
+
+def _minimization_text(check: MinimizationCheck) -> str:
+    ratio = ":".join(str(w) for w in check.ratio.values())
+    lines = [
+        f"Minimization check of {check.protocol_id}, seed {check.seed}: {check.n} simulated participants with "
+        f"random factor levels, ratio {ratio} ({', '.join(check.ratio)})",
+        "Imbalance at a level is the range of ratio-adjusted counts (n_arm / weight).",
+        "",
+    ]
+    for factor, per_level in check.counts.items():
+        for level, counts in per_level.items():
+            lines.append(f"{factor}={level}: " + ", ".join(f"{arm} {c}" for arm, c in counts.items()))
+        lines.append(f"  worst imbalance for {factor}: {check.max_level_imbalance[factor]:g}")
+    lines += ["", "Overall: " + ", ".join(f"{arm} {c}" for arm, c in check.overall_counts.items()),
+              f"Marginal imbalance (sum over every level): {check.marginal_imbalance:g}"]
+    return "\n".join(lines)
+
+
+def _check_minimization(protocol, seed: int, n: int | None, fmt: Format) -> None:
+    if n is not None and n <= 0:
+        fail(f"--n must be a positive number of participants, got {n}", fmt=fmt)
+    try:
+        check = simulate_minimization(protocol, seed, n or protocol.registry.enrollment.count)
+    except (ValueError, StratumError) as exc:
+        fail(f"randomization: {exc}", fmt=fmt)
+    emit(check.as_dict(), fmt, lambda _: _minimization_text(check))
 
 
 def register(app: typer.Typer) -> None:

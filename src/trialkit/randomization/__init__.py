@@ -12,7 +12,12 @@ from trialkit.randomization.balance import (
     exact_block_guess_rate,
     max_prefix_imbalance,
 )
-from trialkit.randomization.minimization import MinimizationResult, Minimizer, marginal_imbalance
+from trialkit.randomization.minimization import (
+    MinimizationResult,
+    Minimizer,
+    marginal_imbalance,
+    minimization_kit_codes,
+)
 from trialkit.randomization.permuted_blocks import (
     AllocationList,
     BlindedAllocation,
@@ -55,6 +60,7 @@ __all__ = [
     "generate_list",
     "marginal_imbalance",
     "max_prefix_imbalance",
+    "minimization_kit_codes",
     "permuted_block_sequence",
     "stratum_key",
     "stratum_levels",

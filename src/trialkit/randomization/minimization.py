@@ -168,3 +168,77 @@ def marginal_imbalance(state: Mapping[str, Any], ratio: Mapping[str, int]) -> fl
             adjusted = [at_level.get(arm, 0) / w for arm, w in ratio.items()]
             total += max(adjusted) - min(adjusted)
     return total
+
+
+def minimization_kit_codes(protocol_or_spec: Protocol | Randomization, seed: int | str, count: int,
+                           planned: int | None = None) -> list[str]:
+    """The first ``count`` kit codes of a minimization trial, the concealed kit list drawn in
+    advance from the seed: code k belongs to assignment k whatever arm it receives, so a kit
+    number tells nothing about the arm. Codes are distinct, random (prefix + digits, at least
+    100 codes per planned participant, as for permuted-block lists) and reproducible from the
+    seed alone. ``planned``: the number of participants the width is sized for (default: the
+    protocol's planned enrollment)."""
+    from trialkit.randomization.permuted_blocks import kit_digits
+
+    spec = randomization_spec(protocol_or_spec)
+    if planned is None:
+        if not isinstance(protocol_or_spec, Protocol):
+            raise ValueError("planned (participants) is needed when no protocol gives the enrollment")
+        planned = protocol_or_spec.registry.enrollment.count
+    digits = kit_digits(planned)
+    if count > 10**digits:
+        raise ValueError(f"{count} kits do not fit in {digits}-digit codes")
+    stream = SeededStream(seed, "kits|minimization")
+    codes: list[str] = []
+    seen: set[str] = set()
+    while len(codes) < count:
+        code = f"{spec.kit_prefix}-{stream.below(10**digits):0{digits}d}"
+        if code not in seen:
+            seen.add(code)
+            codes.append(code)
+    return codes
+
+
+@dataclass(frozen=True)
+class MinimizationCheck:
+    """A simulated run of a minimization trial: counts per arm overall and per factor level."""
+
+    protocol_id: str | None
+    seed: int | str
+    n: int
+    ratio: dict[str, int]
+    overall_counts: dict[str, int]
+    counts: dict[str, dict[str, dict[str, int]]]  # factor -> level -> arm -> participants
+    max_level_imbalance: dict[str, float]  # factor -> worst range of ratio-adjusted counts at one level
+    marginal_imbalance: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"protocol_id": self.protocol_id, "seed": self.seed, "method": "minimization", "n": self.n,
+                "ratio": self.ratio, "overall_counts": self.overall_counts, "counts": self.counts,
+                "max_level_imbalance": self.max_level_imbalance, "marginal_imbalance": self.marginal_imbalance}
+
+
+def simulate_minimization(protocol: Protocol, seed: int | str, n: int, sites: list[str] | None = None) -> MinimizationCheck:
+    """Assign ``n`` simulated participants whose level of every factor is drawn uniformly (sites
+    from ``sites``, else the registry locations), from the seed, and report the balance reached."""
+    if n <= 0:
+        raise ValueError(f"n must be a positive number of participants, got {n}")
+    minimizer = Minimizer(protocol, seed)
+    choices: dict[str, list[str]] = {}
+    for factor in minimizer.spec.stratify_by:
+        if factor.levels:
+            choices[factor.id] = [lvl.id for lvl in factor.levels]
+        elif factor.source == "site":
+            choices[factor.id] = list(sites or [loc.id for loc in protocol.registry.locations]) or ["site-1"]
+        else:
+            raise StratumError(f"factor {factor.id!r} lists no levels, so its levels cannot be simulated")
+    stream = SeededStream(seed, "minimization-check|levels")
+    sequence = [{f: stream.choice(levels) for f, levels in choices.items()} for _ in range(n)]
+    arms, state = minimizer.replay(sequence)
+    ratio = dict(minimizer.ratio)
+    counts = {f: {lvl: {arm: state["counts"][f].get(lvl, {}).get(arm, 0) for arm in ratio} for lvl in levels}
+              for f, levels in choices.items()}
+    worst = {f: max((max(c[a] / ratio[a] for a in ratio) - min(c[a] / ratio[a] for a in ratio))
+                    for c in per_level.values()) for f, per_level in counts.items()}
+    return MinimizationCheck(protocol.id, seed, n, ratio, {arm: arms.count(arm) for arm in ratio}, counts, worst,
+                             marginal_imbalance(state, ratio))

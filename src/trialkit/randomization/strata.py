@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from trialkit.protocol.schema import Cohort, Protocol, Randomization, StratificationFactor
@@ -90,16 +90,33 @@ def _num(x: float | None) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+def known_sites(protocol_or_spec: Protocol | Randomization, sites: Iterable[str] | None = None) -> list[str]:
+    """The site ids a ``source: site`` factor without listed levels accepts: ``sites`` when the
+    caller knows them (an application keeps its sites in a database, often more than the
+    registry lists), else the protocol's registry locations; empty when neither is known."""
+    if sites is not None:
+        return list(sites)
+    if isinstance(protocol_or_spec, Protocol):
+        return [loc.id for loc in protocol_or_spec.registry.locations]
+    return []
+
+
 def stratum_levels(
-    protocol_or_spec: Protocol | Randomization, site_id: str | None, facts: Mapping[str, Any] | None = None
+    protocol_or_spec: Protocol | Randomization,
+    site_id: str | None,
+    facts: Mapping[str, Any] | None = None,
+    *,
+    sites: Iterable[str] | None = None,
 ) -> dict[str, str]:
-    """Factor id -> level id for every stratification factor, in protocol order."""
+    """Factor id -> level id for every stratification factor, in protocol order.
+
+    ``sites``: the trial's site ids, when the caller holds a list longer than the registry's."""
     spec = randomization_spec(protocol_or_spec)
     facts = facts or {}
     levels: dict[str, str] = {}
+    known = known_sites(protocol_or_spec, sites)
     for factor in spec.stratify_by:
-        if factor.source == "site" and not factor.levels and isinstance(protocol_or_spec, Protocol):
-            known = [loc.id for loc in protocol_or_spec.registry.locations]
+        if factor.source == "site" and not factor.levels:
             if known and site_id not in known:
                 raise StratumError(
                     f"stratification factor {factor.id!r}: site {site_id!r} is not one of {', '.join(known)}"
@@ -119,9 +136,11 @@ def stratum_key(
     site_id: str | None,
     facts: Mapping[str, Any] | None = None,
     cohort_id: str | None = None,
+    *,
+    sites: Iterable[str] | None = None,
 ) -> str:
     """The stratum a participant is allocated in. Trials with cohorts need ``cohort_id``
-    (see :func:`current_cohort`)."""
+    (see :func:`current_cohort`); ``sites`` as in :func:`stratum_levels`."""
     spec = randomization_spec(protocol_or_spec)
     if spec.cohorts:
         ids = [c.id for c in spec.cohorts]
@@ -129,18 +148,20 @@ def stratum_key(
             raise StratumError(f"cohort {cohort_id!r} is not one of {', '.join(ids)}; use current_cohort()")
     elif cohort_id is not None:
         raise StratumError(f"this trial has no cohorts, got cohort {cohort_id!r}")
-    return key_from_levels(stratum_levels(protocol_or_spec, site_id, facts), cohort_id)
+    return key_from_levels(stratum_levels(protocol_or_spec, site_id, facts, sites=sites), cohort_id)
 
 
-def all_strata(protocol_or_spec: Protocol | Randomization) -> list[str]:
-    """Every stratum key of the trial, in a stable order (cohorts, then factors as listed)."""
+def all_strata(protocol_or_spec: Protocol | Randomization, *, sites: Iterable[str] | None = None) -> list[str]:
+    """Every stratum key of the trial, in a stable order (cohorts, then factors as listed);
+    ``sites`` as in :func:`stratum_levels`."""
     spec = randomization_spec(protocol_or_spec)
     per_factor: list[list[tuple[str, str]]] = []
+    known = known_sites(protocol_or_spec, sites)
     for factor in spec.stratify_by:
         if factor.levels:
             ids = [lvl.id for lvl in factor.levels]
-        elif factor.source == "site" and isinstance(protocol_or_spec, Protocol) and protocol_or_spec.registry.locations:
-            ids = [loc.id for loc in protocol_or_spec.registry.locations]
+        elif factor.source == "site" and known:
+            ids = known
         else:
             raise StratumError(
                 f"stratification factor {factor.id!r} lists no levels, so its strata cannot be enumerated"
@@ -185,13 +206,16 @@ def allocation_stratum(
     site_id: str | None,
     facts: Mapping[str, Any] | None = None,
     cohort_counts: Mapping[str, int] | None = None,
+    *,
+    sites: Iterable[str] | None = None,
 ) -> str:
     """The stratum the next participant is allocated in: the enrolling cohort (if the trial has
-    cohorts) plus the participant's factor levels. AllocationError once every cohort is full."""
+    cohorts) plus the participant's factor levels. AllocationError once every cohort is full.
+    ``sites`` as in :func:`stratum_levels`."""
     cohort_id = None
     if protocol.randomization.cohorts:
         cohort = current_cohort(protocol, cohort_counts or {})
         if cohort is None:
             raise AllocationError("every cohort is full; no further participant can be randomized")
         cohort_id = cohort.id
-    return stratum_key(protocol, site_id, facts, cohort_id)
+    return stratum_key(protocol, site_id, facts, cohort_id, sites=sites)

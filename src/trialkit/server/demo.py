@@ -43,6 +43,13 @@ DEMO_SITES = {
     ],
 }
 
+# Days from day 0 (the infusion, or the randomization) back to the demo day, for the first six
+# participants of each trial: the allocation demo gives their doses on those days and the capture
+# demo fills their visits, so that visits are done, missed, overdue, due and upcoming: 400 (all
+# done), 200 (month 3 missed, month 6 done), 95 (month 3 overdue), 33 (month 1 overdue), 6 (day 7
+# due), 3 (day 7 upcoming). The screening demo enrolls them early enough.
+DAY0_AGES = (400, 200, 95, 33, 6, 3)
+
 POPULATORS = (
     "trialkit.server.screening.demo",
     "trialkit.server.allocation.demo",

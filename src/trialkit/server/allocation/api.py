@@ -65,7 +65,8 @@ class GeneratedOut(Schema):
 
 
 class DoseIn(Schema):
-    weight_kg: float | str | None = None
+    weight_kg: float | str | None = None  # None: the weight recorded at the dosing visit
+    weight_reason: str = ""  # required when weight_kg differs from the recorded weight
 
 
 class DoseOut(Schema):
@@ -185,7 +186,8 @@ def prepare_dose(request, nct_id: str, participant_number: str, payload: DoseIn)
     """Compute and record the preparation from the dosing-visit weight (unblinded pharmacist)."""
     participant = _participant(request, nct_id, participant_number)
     try:
-        prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now())
+        prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now(),
+                                         weight_reason=payload.weight_reason)
     except services.AllocationProblem as exc:
         return _problem(exc)
     return Status(200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),

@@ -47,35 +47,76 @@ def _ensure_enrolled(trial, today: date, users) -> None:
                                    enrolled_at=datetime.combine(screening.screening_date, time(10), timezone.utc))
 
 
+def _at(day: date, hour: int) -> datetime:
+    return datetime.combine(day, time(hour), timezone.utc)
+
+
+def _dosing_visit(trial) -> str | None:
+    """The visit whose vital signs give the dosing weight: kind treatment, else baseline."""
+    from trialkit.server.capture.services import DOSING_VISIT_KINDS
+
+    for kind in DOSING_VISIT_KINDS:
+        for visit in trial.protocol.schedule.visits:
+            if visit.kind == kind and "vital_signs" in visit.forms:
+                return visit.id
+    return None
+
+
+def _record_weight(participant, when: datetime, weight: float) -> None:
+    """The site enters the dosing visit's vital signs through data capture; the pharmacist doses from them."""
+    from trialkit.server.capture import services as capture
+
+    visit_id = _dosing_visit(participant.trial)
+    if visit_id is None:
+        return
+    coordinator = _site_staff(participant.trial, participant.site, Role.COORDINATOR)
+    capture.save_form(participant, visit_id, "vital_signs",
+                      {"systolic_bp": 128 + int(weight) % 17, "diastolic_bp": 74 + int(weight) % 9,
+                       "heart_rate": 62 + int(weight) % 15, "weight_kg": weight},
+                      coordinator, complete=True, now=when)
+
+
 def populate(trials, users, today: date) -> None:
+    from trialkit.server.demo import DAY0_AGES
+
     start = datetime.combine(today - timedelta(days=14), time(9), timezone.utc)
     for trial in trials:
         if not AllocationList.objects.filter(trial=trial).exists():
-            services.generate_allocation_list(trial, users["dsmb"], now=start - timedelta(days=7),
-                                              seed=f"demo-{trial.nct_id}")
+            first_enrolled = (Participant.objects.filter(trial=trial).order_by("enrolled_at")
+                              .values_list("enrolled_at", flat=True).first())
+            generated_at = min(start, first_enrolled or start) - timedelta(days=7)
+            services.generate_allocation_list(trial, users["dsmb"], now=generated_at, seed=f"demo-{trial.nct_id}")
         _ensure_enrolled(trial, today, users)
         enrolled = list(Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
                         .select_related("site", "screening").order_by("enrolled_at", "participant_number"))
-        # Most are randomized; the last stays enrolled, waiting for the randomize button.
+        # Most are randomized; the last stays enrolled, waiting for the randomize button. The first
+        # ones are randomized two days before their day 0 (DAY0_AGES), the others a day after enrolling
+        # (the screening demo enrolls them in that order, so numbers follow time).
         for i, participant in enumerate(enrolled[:-1]):
             coordinator = _site_staff(trial, participant.site, Role.COORDINATOR)
+            if i < len(DAY0_AGES):
+                when = _at(today - timedelta(days=DAY0_AGES[i] + 2), 9)
+            else:
+                when = participant.enrolled_at + timedelta(days=1)
             try:
-                services.randomize(participant, coordinator, now=start + timedelta(hours=5 * i))
+                services.randomize(participant, coordinator, now=when)
             except services.AllocationProblem:
                 continue  # e.g. NIHSS outside the strata: the participant stays enrolled
         randomized = list(Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED)
                           .select_related("site", "screening").order_by("randomized_at"))
-        # The earlier half prepared and given; the rest awaiting preparation.
-        for i, participant in enumerate(randomized[: len(randomized) // 2 + 1]):
+        # The first six are weighed, prepared and given on their day 0; the next one is prepared
+        # and waits for the infusion; the rest await preparation.
+        for i, participant in enumerate(randomized[: len(DAY0_AGES) + 1]):
             if DoseRecord.objects.filter(participant=participant).exists():
                 continue
+            day0 = (today - timedelta(days=DAY0_AGES[i]) if i < len(DAY0_AGES)
+                    else participant.randomized_at.date() + timedelta(days=1))
+            _record_weight(participant, _at(day0, 8), round(56 + 3.7 * i + (i % 3) * 1.4, 1))
             pharmacist = _site_staff(trial, participant.site, Role.UNBLINDED_PHARMACIST)
-            weight = participant.screening.facts.get("weight_kg") or 70
-            when = participant.randomized_at + timedelta(days=1)
-            services.prepare_dose(participant, weight, pharmacist, now=when)
-            if i % 3 != 2:  # one in three prepared but not yet given
+            services.prepare_dose(participant, None, pharmacist, now=_at(day0, 9))
+            if i < len(DAY0_AGES):
                 services.record_administration(participant, _site_staff(trial, participant.site, Role.INVESTIGATOR),
-                                               now=when + timedelta(hours=2))
+                                               now=_at(day0, 11))
         if trial.nct_id == "NCT07197606":
             investigator = users["investigator"]
             first_site = Membership.objects.filter(user=investigator, trial=trial).values_list("site_id", flat=True)
@@ -84,4 +125,4 @@ def populate(trials, users, today: date) -> None:
                 services.emergency_unblind(
                     candidates[0], investigator, password=UNBLINDING_PASSWORD,
                     reason="Suspected anaphylaxis during follow-up; management depends on the product given.",
-                    now=start + timedelta(days=10))
+                    now=_at(today - timedelta(days=4), 15))

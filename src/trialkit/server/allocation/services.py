@@ -26,9 +26,11 @@ from django.contrib.auth.hashers import check_password
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count
+from django.utils import timezone
 
 from trialkit import dosing, randomization
-from trialkit.randomization.strata import factor_level, key_from_levels
+from trialkit.dosing.preparation import validated_weight
+from trialkit.randomization.strata import key_from_levels
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
@@ -36,6 +38,7 @@ from trialkit.server.allocation.models import (
     AllocationList,
     AllocationSlot,
     DoseRecord,
+    MinimizationState,
     Notification,
     UnblindingEvent,
 )
@@ -77,27 +80,18 @@ class GeneratedList:
 
 # ---------------------------------------------------------------- the list
 
+def trial_site_codes(trial) -> list[str]:
+    """The trial's active sites: the database holds them, often more than the registry names."""
+    return list(trial.sites.filter(active=True).order_by("code").values_list("code", flat=True))
+
+
 def trial_strata(trial) -> list[str]:
-    """Every stratum of the trial: cohorts × the trial's active sites × the levels of the
-    other factors. The protocol's registry may name fewer sites than the trial runs, so the
-    sites come from the database; keys are built by the core's own key function."""
-    spec = trial.protocol.randomization
-    site_codes = list(trial.sites.filter(active=True).order_by("code").values_list("code", flat=True))
-    per_factor: list[list[tuple[str, str]]] = []
-    for factor in spec.stratify_by:
-        if factor.source == "site":
-            levels = [lvl.id for lvl in factor.levels] or site_codes
-        else:
-            levels = [lvl.id for lvl in factor.levels]
-            if not levels:
-                raise AllocationProblem(f"stratification factor {factor.id!r} lists no levels", field="stratify_by")
-        per_factor.append([(factor.id, level) for level in levels])
-    cohorts: list[str | None] = [c.id for c in spec.cohorts] or [None]
-    return [
-        key_from_levels(dict(combo), cohort)
-        for cohort in cohorts
-        for combo in itertools.product(*per_factor)
-    ]
+    """Every stratum of the trial (cohorts × sites × the levels of the other factors), by the
+    core's rules, with the sites from the database."""
+    try:
+        return randomization.all_strata(trial.protocol, sites=trial_site_codes(trial))
+    except randomization.StratumError as exc:
+        raise AllocationProblem(str(exc), field="stratify_by") from exc
 
 
 def seed_hash(seed: str) -> str:
@@ -119,19 +113,15 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
             raise AllocationProblem("this trial already has an allocation list; regenerate it explicitly")
         if existing.slots.filter(participant__isnull=False).exists() or existing.allocated_count:
             raise AllocationProblem("participants have been randomized from this list; it can no longer be replaced")
-    if spec.method != "permuted_block":
-        raise AllocationProblem(f"randomization method {spec.method!r} has no pre-generated list", field="method")
     seed = seed or secrets.token_hex(16)
+    if spec.method == "minimization":
+        return _set_up_minimization(trial, actor, now, seed, existing)
     strata = trial_strata(trial)
     try:
         generated = randomization.generate_list(trial.protocol, seed, strata=strata)
     except (randomization.StratumError, ValueError) as exc:
         raise AllocationProblem(str(exc)) from exc
-    before = None
-    if existing is not None:
-        before = {"seed_sha256": existing.seed_sha256, "slots": existing.slots.count()}
-        existing.slots.all().delete()
-        existing.delete()
+    before = _discard(existing)
     allocation_list = AllocationList.objects.create(
         trial=trial, method=spec.method, seed_sha256=seed_hash(seed), generated_by=actor,
         created_at=now, strata=strata,
@@ -152,6 +142,41 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
         trial_id=trial.pk, restricted=True, at=now,
     )
     return GeneratedList(allocation_list, seed, len(generated.slots))
+
+
+def _discard(existing: AllocationList | None) -> dict[str, Any] | None:
+    """Remove an unused list (and any minimization state) before it is replaced."""
+    if existing is None:
+        return None
+    before = {"seed_sha256": existing.seed_sha256, "slots": existing.slots.count()}
+    existing.slots.all().delete()
+    MinimizationState.objects.filter(trial_id=existing.trial_id).delete()
+    existing.delete()
+    return before
+
+
+def _set_up_minimization(trial, actor, now: datetime, seed: str, existing: AllocationList | None) -> GeneratedList:
+    """Minimization has no list: the seed and the empty counts are stored, unblinded, in one row
+    that each randomization locks. The kit list is drawn from the same seed as it is used."""
+    try:
+        minimizer = randomization.Minimizer(trial.protocol, seed)
+    except ValueError as exc:
+        raise AllocationProblem(str(exc), field="minimization") from exc
+    before = _discard(existing)
+    allocation_list = AllocationList.objects.create(
+        trial=trial, method=AllocationList.Method.MINIMIZATION, seed_sha256=seed_hash(seed), generated_by=actor,
+        created_at=now, strata=[],
+    )
+    MinimizationState.objects.create(trial=trial, seed=seed, state=minimizer.empty_state(), updated_at=now)
+    spec = trial.protocol.randomization
+    record_event(
+        actor=actor, action="allocation_list.generated" if before is None else "allocation_list.regenerated",
+        object_type="allocation_list", object_id=allocation_list.pk, before=before,
+        after={"method": spec.method, "seed_sha256": allocation_list.seed_sha256,
+               "factors": minimizer.factors, "probability": minimizer.probability},
+        trial_id=trial.pk, restricted=True, at=now,
+    )
+    return GeneratedList(allocation_list, seed, 0)
 
 
 def allocation_list_rows(trial, actor) -> list[AllocationSlot]:
@@ -209,37 +234,35 @@ def _consented(screening: ScreeningRecord) -> bool:
     return screening.consents.filter(withdrawn_on__isnull=True).exists()
 
 
-def participant_stratum(trial, participant: Participant, cohort_id: str | None, facts: dict | None = None) -> str:
-    """The participant's stratum key, from the core's factor rules and the screening facts."""
-    spec = trial.protocol.randomization
-    facts = derived_facts(participant.screening) if facts is None else facts
-    levels: dict[str, str] = {}
-    try:
-        for factor in spec.stratify_by:
-            if factor.source == "site":
-                # The trial's sites live in the database; the core checks listed levels, if any.
-                levels[factor.id] = factor_level(factor, facts, participant.site.code)
-            else:
-                levels[factor.id] = factor_level(factor, facts)
-    except randomization.StratumError as exc:
-        raise AllocationProblem(str(exc), field="facts") from exc
-    return key_from_levels(levels, cohort_id)
-
-
-def _open_cohort(trial, allocation_list: AllocationList) -> str | None:
-    spec = trial.protocol.randomization
-    if not spec.cohorts:
-        return None
-    counts = dict(
+def _cohort_counts(trial, allocation_list: AllocationList) -> dict[str, int]:
+    if not trial.protocol.randomization.cohorts:
+        return {}
+    return dict(
         allocation_list.slots.filter(participant__isnull=False).values_list("cohort").annotate(n=Count("id"))
     )
+
+
+def participant_stratum(trial, participant: Participant, cohort_counts: dict[str, int] | None = None,
+                        facts: dict | None = None) -> str:
+    """The participant's stratum key (and enrolling cohort) from the core, with the trial's sites."""
+    facts = derived_facts(participant.screening) if facts is None else facts
     try:
-        cohort = randomization.current_cohort(spec, counts)
+        return randomization.allocation_stratum(trial.protocol, participant.site.code, facts, cohort_counts or {},
+                                                sites=trial_site_codes(trial))
+    except randomization.StratumError as exc:
+        raise AllocationProblem(str(exc), field="facts") from exc
     except randomization.AllocationError as exc:
         raise AllocationProblem(str(exc)) from exc
-    if cohort is None:
-        raise AllocationProblem("every dose cohort of this trial is full")
-    return cohort.id
+
+
+def participant_levels(trial, participant: Participant, facts: dict | None = None) -> dict[str, str]:
+    """Factor id -> level for minimization: the core's factor rules over the screening facts and site."""
+    facts = derived_facts(participant.screening) if facts is None else facts
+    try:
+        return randomization.stratum_levels(trial.protocol, participant.site.code, facts,
+                                            sites=trial_site_codes(trial))
+    except randomization.StratumError as exc:
+        raise AllocationProblem(str(exc), field="facts") from exc
 
 
 def randomization_number(trial, n: int) -> str:
@@ -280,8 +303,9 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if problem:
         raise AllocationProblem(problem)
 
-    cohort_id = _open_cohort(trial, allocation_list)
-    stratum = participant_stratum(trial, participant, cohort_id, facts)
+    if allocation_list.method == AllocationList.Method.MINIMIZATION:
+        return _minimize_locked(trial, allocation_list, participant, actor, now, facts)
+    stratum = participant_stratum(trial, participant, _cohort_counts(trial, allocation_list), facts)
     slot = (AllocationSlot.objects.select_for_update()
             .filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
             .order_by("sequence_no").first())
@@ -294,31 +318,89 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if used != slot.sequence_no - 1:
         raise AllocationProblem(f"stratum {stratum!r} has a gap before slot {slot.sequence_no}; allocation stopped")
 
-    allocation_list.allocated_count += 1
-    allocation_list.save(update_fields=["allocated_count"])
-    number = randomization_number(trial, allocation_list.allocated_count)
+    number = _next_number(trial, allocation_list)
     slot.participant = participant
     slot.randomization_number = number
     slot.allocated_at = now
     slot.allocated_by = actor
     slot.save(update_fields=["participant", "randomization_number", "allocated_at", "allocated_by"])
+    return _record_allocation(trial, participant, slot, actor, now, restricted={"stratum": stratum})
+
+
+def _next_number(trial, allocation_list: AllocationList) -> str:
+    allocation_list.allocated_count += 1
+    allocation_list.save(update_fields=["allocated_count"])
+    return randomization_number(trial, allocation_list.allocated_count)
+
+
+def local_date(now: datetime):
+    """The calendar date of ``now`` where the trial runs (the server's time zone)."""
+    return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
+
+
+def _record_allocation(trial, participant: Participant, slot: AllocationSlot, actor, now: datetime,
+                       restricted: dict[str, Any]) -> RandomizationReceipt:
+    """Give the participant the slot's numbers, set day 0 when the schedule counts from
+    randomization, and write the open and the restricted audit events."""
     before = {"status": participant.status}
-    participant.randomization_number = number
+    participant.randomization_number = slot.randomization_number
     participant.kit_number = slot.kit_number
     participant.randomized_at = now
     participant.status = Participant.Status.RANDOMIZED
-    participant.save(update_fields=["randomization_number", "kit_number", "randomized_at", "status"])
+    fields = ["randomization_number", "kit_number", "randomized_at", "status"]
+    if trial.protocol.schedule.anchor == "randomization":
+        participant.anchor_date = local_date(now)  # day 0 is the day of randomization
+        fields.append("anchor_date")
+    participant.save(update_fields=fields)
     common = dict(actor=actor, object_type="participant", object_id=participant.participant_number,
                   trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    _place_schedule(participant, actor, now)
     record_event(action="participant.randomized", before=before,
-                 after={"status": participant.status, "randomization_number": number, "kit_number": slot.kit_number},
+                 after={"status": participant.status, "randomization_number": slot.randomization_number,
+                        "kit_number": slot.kit_number,
+                        **({"anchor_date": participant.anchor_date} if "anchor_date" in fields else {})},
                  **common)
     record_event(action="allocation.slot_used", restricted=True,
-                 after={"stratum": stratum, "sequence_no": slot.sequence_no, "cohort": slot.cohort,
+                 after={**restricted, "sequence_no": slot.sequence_no, "cohort": slot.cohort,
                         "arm_id": slot.arm_id, "dose_level": slot.dose_level, "kit_number": slot.kit_number,
-                        "randomization_number": number},
+                        "randomization_number": slot.randomization_number},
                  **common)
-    return RandomizationReceipt(number, slot.kit_number, now)
+    return RandomizationReceipt(slot.randomization_number, slot.kit_number, now)
+
+
+def _minimize_locked(trial, allocation_list: AllocationList, participant: Participant, actor, now: datetime,
+                     facts: dict | None) -> RandomizationReceipt:
+    """Pocock–Simon minimization under the lock of the trial's state row.
+
+    The core's Minimizer chooses the arm from the running counts and the seed; the state row is
+    locked (``SELECT … FOR UPDATE``; on SQLite the transaction already holds the write lock), so
+    two randomizations never read the same counts. The assignment is stored as a used slot whose
+    stratum is the participant's factor levels and whose sequence number is the assignment
+    number: replaying the slots in order from the seed reproduces every arm.
+    """
+    state_row = MinimizationState.objects.select_for_update().filter(trial=trial).first()
+    if state_row is None:
+        raise AllocationProblem("the statistician has not set up this trial's minimization yet")
+    levels = participant_levels(trial, participant, facts)
+    try:
+        minimizer = randomization.Minimizer(trial.protocol, state_row.seed)
+        result = minimizer.assign(state_row.state, levels)
+    except (randomization.StratumError, ValueError) as exc:
+        raise AllocationProblem(str(exc), field="facts") from exc
+    kit = randomization.minimization_kit_codes(trial.protocol, state_row.seed, result.assignment_no)[-1]
+    state_row.state = result.state
+    state_row.updated_at = now
+    state_row.save(update_fields=["state", "updated_at"])
+    arm = trial.protocol.arm(result.arm_id)
+    dose_level = arm.dose.levels[0].id if arm.dose and len(arm.dose.levels) == 1 else ""
+    number = _next_number(trial, allocation_list)
+    slot = AllocationSlot.objects.create(
+        allocation_list=allocation_list, trial=trial, stratum=key_from_levels(levels),
+        sequence_no=result.assignment_no, arm_id=result.arm_id, dose_level=dose_level, block_no=0, block_size=0,
+        kit_number=kit, participant=participant, randomization_number=number, allocated_at=now, allocated_by=actor)
+    return _record_allocation(trial, participant, slot, actor, now, restricted={
+        "method": "minimization", "factor_levels": levels, "assignment_no": result.assignment_no,
+        "imbalance": result.imbalance, "probabilities": result.probabilities, "draw": result.draw})
 
 
 # ---------------------------------------------------------------- dose
@@ -347,9 +429,30 @@ class PreparedDose:
     label: str
 
 
+def recorded_weight(participant: Participant):
+    """The weight entered at the dosing visit in data capture (``vital_signs.weight_kg``), or None."""
+    from trialkit.server.capture.services import dosing_visit_weight
+
+    return dosing_visit_weight(participant)
+
+
+def _same_weight(a: Any, b: float) -> bool:
+    try:
+        return validated_weight(a, (0.001, 10_000.0)) == validated_weight(b, (0.001, 10_000.0))
+    except dosing.DosingError:
+        return False
+
+
 @transaction.atomic
-def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime) -> PreparedDose:
-    """The unblinded preparation and the blinded label, from the weight at the dosing visit."""
+def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
+                 weight_reason: str = "") -> PreparedDose:
+    """The unblinded preparation and the blinded label, from the weight at the dosing visit.
+
+    ``weight_kg`` None (or blank) takes the weight recorded at the dosing visit in data capture;
+    a typed weight that differs from the recorded one needs ``weight_reason``, which the audit
+    trail keeps. With no weight recorded and none typed the preparation is refused: there is no
+    default weight.
+    """
     trial = participant.trial
     require(actor, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
@@ -358,6 +461,22 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     if existing is not None and existing.administered_at is not None:
         raise AllocationProblem("this participant's dose has already been given; it cannot be prepared again")
     protocol = trial.protocol
+    recorded = recorded_weight(participant)
+    weight_reason = (weight_reason or "").strip()
+    if weight_kg is None or (isinstance(weight_kg, str) and not weight_kg.strip()):
+        if recorded is None:
+            raise AllocationProblem("weight_kg: is missing; no weight is recorded at the dosing visit "
+                                    "(vital signs) and none was entered", field="weight_kg")
+        weight_kg = recorded.weight_kg
+    if recorded is not None and not _same_weight(weight_kg, recorded.weight_kg) and not weight_reason:
+        raise AllocationProblem(
+            f"weight_reason: the weight differs from the {recorded.weight_kg:g} kg recorded at "
+            f"{recorded.visit_label}; say why", field="weight_reason")
+    if recorded is not None:
+        weight_source = {"source": "dosing_visit", **recorded.as_dict(),
+                         "overridden": not _same_weight(weight_kg, recorded.weight_kg)}
+    else:
+        weight_source = {"source": "entered_at_preparation"}
     try:
         preparation = dosing.prepare_dose(protocol, slot.arm_id, slot.dose_level or None, weight_kg)
         label = dosing.blinded_label(
@@ -377,8 +496,9 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     record.save()
     record_event(actor=actor, action="dose.prepared", object_type="participant",
                  object_id=participant.participant_number, before=before,
-                 after={"weight_kg": str(record.weight_kg), **preparation.as_dict()},
-                 trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk,
+                 after={"weight_kg": str(record.weight_kg), "weight_source": weight_source,
+                        **preparation.as_dict()},
+                 reason=weight_reason, trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk,
                  restricted=True, at=now)
     return PreparedDose(record, preparation, label)
 
@@ -416,13 +536,26 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
     record.save(update_fields=["administered_at", "administered_by"])
     before = {"status": participant.status, "anchor_date": participant.anchor_date}
     participant.status = Participant.Status.TREATED
-    participant.anchor_date = now.date()
-    participant.save(update_fields=["status", "anchor_date"])
+    fields = ["status"]
+    if participant.trial.protocol.schedule.anchor == "infusion":
+        participant.anchor_date = local_date(now)  # day 0 is the day of the infusion
+        fields.append("anchor_date")
+    participant.save(update_fields=fields)
     record_event(actor=actor, action="dose.administered", object_type="participant",
                  object_id=participant.participant_number, before=before,
-                 after={"status": participant.status, "anchor_date": participant.anchor_date},
+                 after={"status": participant.status, "anchor_date": participant.anchor_date,
+                        "administered_at": now},
                  trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    _place_schedule(participant, actor, now)
     return record
+
+
+def _place_schedule(participant: Participant, actor, now: datetime) -> None:
+    """Create or move the participant's visits to day 0 in the same transaction, so that the
+    schedule, the dose record and the anchor date never disagree."""
+    from trialkit.server.capture.services import ensure_schedule
+
+    ensure_schedule(participant, actor, now=now)
 
 
 # ---------------------------------------------------------------- emergency unblinding

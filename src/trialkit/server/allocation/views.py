@@ -161,11 +161,15 @@ def pharmacy(request, nct_id: str):
 def prepare(request, nct_id: str, participant_number: str):
     trial, _access, participant = _participant(request, nct_id, participant_number)
     require(request.user, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
-    context = {"trial": trial, "participant": participant, "errors": {}, "weight": ""}
+    recorded = services.recorded_weight(participant)
+    context = {"trial": trial, "participant": participant, "errors": {}, "recorded": recorded,
+               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": ""}
     if request.method == "POST":
         context["weight"] = request.POST.get("weight_kg", "")
+        context["weight_reason"] = request.POST.get("weight_reason", "")
         try:
-            services.prepare_dose(participant, context["weight"], request.user, now=timezone.now())
+            services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
+                                  weight_reason=context["weight_reason"])
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
         else:

@@ -15,13 +15,13 @@ from trialkit.server.audit.service import record_event
 from trialkit.server.capture import services
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Visit
+from trialkit.server.demo import DAY0_AGES
 from trialkit.server.participants.models import Participant
 
-# Days since day 0 for the demo participants of each trial, so that visits are done, due, overdue
-# and missed on the demo day: 400 (all visits done), 200 (month 3 missed, month 6 done),
-# 95 (month 3 overdue), 33 (month 1 overdue), 6 (day 7 due), 3 (day 7 upcoming, opening this week).
-# Visits whose window is still open are left for the site to enter.
-ANCHOR_AGES = (400, 200, 95, 33, 6, 3)
+# Days since day 0 for the demo participants of each trial (see trialkit.server.demo.DAY0_AGES):
+# the allocation demo gives their doses on those days. Visits whose window is still open are left
+# for the site to enter.
+ANCHOR_AGES = DAY0_AGES
 SCALES = ("nihss", "mrs", "barthel", "mmse", "fma_ue", "fma_le")
 DEMO_PASSWORD_HINT = "trialkit-demo"
 
@@ -81,7 +81,9 @@ def _enroll_stand_ins(trial, users, today: date) -> None:
 def _anchored(trial, users, today: date) -> list[Participant]:
     if not Participant.objects.filter(trial=trial).exists():
         _enroll_stand_ins(trial, users, today)
-    people = list(Participant.objects.filter(trial=trial, anchor_date__isnull=False).order_by("participant_number"))
+    # Oldest day 0 first, so the n-th participant is the one whose day 0 is ANCHOR_AGES[n] back.
+    people = list(Participant.objects.filter(trial=trial, anchor_date__isnull=False)
+                  .order_by("anchor_date", "participant_number"))
     if len(people) < len(ANCHOR_AGES):
         # Without the allocation demo's infusions, enrolled participants get day 0 here.
         extra = Participant.objects.filter(trial=trial, anchor_date__isnull=True).order_by("participant_number")
@@ -90,20 +92,22 @@ def _anchored(trial, users, today: date) -> list[Participant]:
 
 
 def populate(trials, users, today: date) -> dict[str, int]:
-    if FormRecord.objects.exists():
+    # The allocation demo has entered the dosing visits' vital signs; anything more means this ran.
+    if FormRecord.objects.exclude(instrument="vital_signs").exists():
         return {}
     rng = random.Random(20260601)
     counts = {"participants": 0, "forms": 0, "adverse_events": 0, "diary_entries": 0}
     diary_codes = []
     for trial in trials:
         for n, participant in enumerate(_anchored(trial, users, today)):
-            before = participant.anchor_date
-            participant.anchor_date = today - timedelta(days=ANCHOR_AGES[n])
-            participant.save(update_fields=["anchor_date"])
-            record_event(actor=None, action="demo_anchor", object_type="participant", object_id=participant.pk,
-                         before={"anchor_date": before}, after={"anchor_date": participant.anchor_date},
-                         reason="demo data: day 0 moved back so visits show every status",
-                         trial_id=trial.id, site_id=participant.site_id, participant_id=participant.pk)
+            if participant.anchor_date is None:
+                # Only without the allocation demo (no dose given): day 0 is set here, and says so.
+                participant.anchor_date = today - timedelta(days=ANCHOR_AGES[n])
+                participant.save(update_fields=["anchor_date"])
+                record_event(actor=None, action="demo_anchor", object_type="participant", object_id=participant.pk,
+                             before={"anchor_date": None}, after={"anchor_date": participant.anchor_date},
+                             reason="demo data without doses: day 0 set so visits show every status",
+                             trial_id=trial.id, site_id=participant.site_id, participant_id=participant.pk)
             counts["participants"] += 1
             coordinator = _staff(trial, participant.site, Role.COORDINATOR, users)
             if coordinator is None:
@@ -121,7 +125,9 @@ def populate(trials, users, today: date) -> dict[str, int]:
 
 
 def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng, skip_missed: bool) -> int:
-    weight = float(participant.screening.facts.get("weight_kg") or rng.uniform(58, 88))
+    recorded = services.dosing_visit_weight(participant)
+    weight = recorded.weight_kg if recorded else float(participant.screening.facts.get("weight_kg") or rng.uniform(58, 88))
+    entered = set(FormRecord.objects.filter(participant=participant).values_list("visit__visit_id", "instrument"))
     saved = 0
     closed_visits = [v for v in visits if v.latest < today]
     for visit in closed_visits:
@@ -134,6 +140,8 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
         now = _at(done_on)
         for form_name in visit.forms:
             name = instrument_name(form_name)
+            if (visit.visit_id, name) in entered:
+                continue  # the dosing visit's vital signs, entered before the infusion
             if name in SCALES:
                 values = _scale_values(name, severity, rng)
             elif name == "vital_signs":

@@ -180,6 +180,10 @@ class AdverseEvent(models.Model):
     participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
                                     related_name="adverse_events")
     number = models.PositiveIntegerField()
+    # The visit's adverse_event form the event was entered with, if it came from a visit: that form
+    # holds the data (queries, signatures and locks apply to it) and this log entry mirrors it.
+    form = models.OneToOneField(FormRecord, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="adverse_event_entry")
     data = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=FormRecord.Status.choices, default=FormRecord.Status.DRAFT)
     serious = models.BooleanField(default=False)

@@ -88,17 +88,36 @@ def _require(actor, participant, *roles) -> Access:
 # --------------------------------------------------------------------------- schedule
 
 
-@transaction.atomic
-def ensure_schedule(participant, actor=None) -> list[Visit]:
-    """The participant's visits, created from the protocol once the anchor date is known.
+def schedule_anchor(participant) -> tuple[date | None, bool]:
+    """Day 0 of the participant's schedule and whether it is still provisional.
 
-    When the anchor date changes (a corrected infusion date) the windows move with it; visit dates
-    already recorded stay.
+    Day 0 is ``Participant.anchor_date``, set by the allocation app from the real event: the
+    randomization (``schedule.anchor: randomization``) or the dose administration
+    (``anchor: infusion``). Between randomization and infusion an infusion-anchored schedule is
+    planned from the randomization day, provisionally, so that the dosing visit's forms (the
+    weight the pharmacist doses by) can be entered; the windows move to the infusion day when it
+    is recorded.
     """
-    if participant.anchor_date is None:
+    if participant.anchor_date is not None:
+        return participant.anchor_date, False
+    if participant.randomized_at is not None and participant.trial.protocol.schedule.anchor == "infusion":
+        return _today(participant.randomized_at), True
+    return None, False
+
+
+@transaction.atomic
+def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> list[Visit]:
+    """The participant's visits, created from the protocol once day 0 is known (or, provisionally,
+    once an infusion-anchored participant is randomized; see ``schedule_anchor``).
+
+    When the anchor date changes (the infusion recorded, or a corrected date) the windows move
+    with it; visit dates already recorded stay.
+    """
+    anchor, provisional = schedule_anchor(participant)
+    if anchor is None:
         return []
     existing = {v.visit_id: v for v in Visit.objects.select_for_update().filter(participant=participant)}
-    planned = plan_visits(participant.trial.protocol.schedule, participant.anchor_date)
+    planned = plan_visits(participant.trial.protocol.schedule, anchor)
     created, moved = [], []
     for order, p in enumerate(planned):
         visit = existing.get(p.visit_id)
@@ -114,9 +133,47 @@ def ensure_schedule(participant, actor=None) -> list[Visit]:
     if created or moved:
         record_event(actor=actor, action="schedule_created" if created and not moved else "schedule_moved",
                      object_type="participant", object_id=participant.pk,
-                     after={"anchor_date": participant.anchor_date, "created": created, "moved": moved},
+                     after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
+                     at=now,
                      **_where(participant))
     return list(Visit.objects.filter(participant=participant).order_by("order"))
+
+
+@dataclass(frozen=True)
+class RecordedWeight:
+    """The body weight entered at the dosing visit, with where it came from."""
+
+    weight_kg: float
+    visit_id: str
+    visit_label: str
+    visit_date: date | None
+    entered_by: str
+    entered_at: datetime
+    form_id: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"weight_kg": self.weight_kg, "visit_id": self.visit_id, "visit_label": self.visit_label,
+                "visit_date": self.visit_date, "entered_by": self.entered_by, "entered_at": self.entered_at,
+                "form_id": self.form_id}
+
+
+DOSING_VISIT_KINDS = ("treatment", "baseline")  # in order of preference
+
+
+def dosing_visit_weight(participant) -> RecordedWeight | None:
+    """``weight_kg`` of the complete ``vital_signs`` form at the dosing visit: the visit of kind
+    ``treatment``, else the ``baseline`` visit. None when nothing is recorded there: the dose is
+    then not prepared from a guess."""
+    ensure_schedule(participant)
+    for kind in DOSING_VISIT_KINDS:
+        form = (FormRecord.objects.filter(participant=participant, visit__kind=kind, instrument="vital_signs",
+                                          status=FormRecord.Status.COMPLETE, deleted_at__isnull=True)
+                .select_related("visit", "updated_by").order_by("visit__order", "repeat").first())
+        if form is not None and form.data.get("weight_kg") is not None:
+            who = form.updated_by.get_full_name() or form.updated_by.get_username()
+            return RecordedWeight(float(form.data["weight_kg"]), form.visit.visit_id, form.visit.label,
+                                  form.visit.done_on, who, form.updated_at, form.pk)
+    return None
 
 
 @transaction.atomic
@@ -190,12 +247,17 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
 
 @transaction.atomic
 def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
-              now: datetime, reason: str | None = None, repeat: int = 1) -> FormRecord:
+              now: datetime, reason: str | None = None, repeat: int = 1,
+              awareness_at: datetime | None = None) -> FormRecord:
     """Create or change one form of one visit.
 
     Drafts are checked item by item (missing items allowed); a complete form is checked in full and
     scored. A change to a complete or signed form needs ``reason``; it voids the signatures and
     clears source verification. A locked form refuses every change. A rejected save changes nothing.
+
+    The ``adverse_event`` form of a visit is also the event's entry in the participant's AE log
+    (created or updated in the same transaction, with the SAE clock started at ``awareness_at``,
+    default now, when it is serious), so the visit and the log never hold two versions of one event.
     """
     _require(actor, participant, *DATA_ENTRY_ROLES)
     reason = (reason or "").strip()
@@ -242,6 +304,8 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         form.save()
         record_event(actor=actor, action="form_update", object_type="form", object_id=form.pk, before=before,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
+    if name == "adverse_event":
+        _log_adverse_event(form, actor, now=now, reason=reason, awareness_at=awareness_at)
     if complete and visit.done_on is None:
         visit.done_on = _today(now)
         visit.save(update_fields=["done_on"])
@@ -270,6 +334,8 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     form.save()
     record_event(actor=actor, action="form_delete", object_type="form", object_id=form.pk, before=before,
                  after=form.snapshot(), reason=reason, at=now, **_where(form.participant))
+    if form.instrument == "adverse_event":
+        _log_adverse_event(form, actor, now=now, reason=reason)
     return form
 
 
@@ -436,6 +502,44 @@ def open_queries_by_participant(trial) -> dict[int, int]:
 # --------------------------------------------------------------------------- adverse events
 
 
+def _next_ae_number(participant) -> int:
+    return (AdverseEvent.objects.filter(participant=participant).order_by("-number")
+            .values_list("number", flat=True).first() or 0) + 1
+
+
+def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = "",
+                       awareness_at: datetime | None = None) -> AdverseEvent:
+    """Mirror a visit's adverse_event form into the AE log: create the entry, or bring it up to date
+    (data, status, seriousness, soft deletion). The form's own rules (reason, locks, signatures)
+    have already been applied by the caller."""
+    participant = form.participant
+    serious = form.data.get("serious") is True
+    ae = AdverseEvent.objects.select_for_update().filter(form=form).first()
+    if ae is None:
+        ae = AdverseEvent.objects.create(participant=participant, form=form, number=_next_ae_number(participant),
+                                         data=form.data, status=form.status, serious=serious,
+                                         awareness_at=awareness_at or now, created_by=actor, created_at=now,
+                                         updated_at=now)
+        record_event(actor=actor, action="ae_create", object_type="adverse_event", object_id=ae.pk,
+                     after={**ae.snapshot(), "form_id": form.pk, "visit": form.visit.visit_id}, reason=reason,
+                     at=now, **_where(participant))
+        return ae
+    before = ae.snapshot()
+    if serious and not ae.serious:
+        ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
+    elif awareness_at is not None:
+        ae.awareness_at = awareness_at
+    ae.data, ae.status, ae.serious = form.data, form.status, serious
+    ae.deleted_at, ae.delete_reason = form.deleted_at, form.delete_reason
+    ae.version += 1
+    ae.updated_at = now
+    ae.save()
+    record_event(actor=actor, action="ae_delete" if ae.deleted_at and not before["deleted"] else "ae_update",
+                 object_type="adverse_event", object_id=ae.pk, before=before,
+                 after={**ae.snapshot(), "form_id": form.pk}, reason=reason, at=now, **_where(participant))
+    return ae
+
+
 @transaction.atomic
 def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
                        adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
@@ -446,14 +550,21 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     the site learned it was serious.
     """
     _require(actor, participant, *DATA_ENTRY_ROLES)
+    if adverse_event is not None and adverse_event.form_id:
+        # Entered at a visit: the visit's form is the record, and saving it updates this entry.
+        form = adverse_event.form
+        if form.participant_id != participant.pk:
+            raise CaptureError("this adverse event belongs to another participant")
+        save_form(participant, form.visit.visit_id, "adverse_event", values, actor, complete=complete, now=now,
+                  reason=reason, repeat=form.repeat, awareness_at=awareness_at)
+        return AdverseEvent.objects.get(pk=adverse_event.pk)
     definition = instrument_for("adverse_event")
     data, _scores = clean_values(definition, values, complete)
     serious = data.get("serious") is True
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
     reason = (reason or "").strip()
     if adverse_event is None:
-        number = (AdverseEvent.objects.filter(participant=participant).order_by("-number")
-                  .values_list("number", flat=True).first() or 0) + 1
+        number = _next_ae_number(participant)
         ae = AdverseEvent.objects.create(participant=participant, number=number, data=data, status=status,
                                          serious=serious, awareness_at=awareness_at or now, created_by=actor,
                                          created_at=now, updated_at=now)
@@ -516,6 +627,9 @@ def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now
     _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
     if not (reason or "").strip():
         raise CaptureError("deleting clinical data needs a reason")
+    if adverse_event.form_id:
+        delete_form(adverse_event.form, actor, reason=reason, now=now)  # deletes this entry with it
+        return AdverseEvent.objects.get(pk=adverse_event.pk)
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     before = ae.snapshot()
     ae.deleted_at, ae.delete_reason = now, reason.strip()

@@ -143,6 +143,17 @@ IXCELL_FAILURES = [
 ]
 
 
+def _enrolled_days_back(k: int, today: date) -> int:
+    """Days before the demo day that the trial's k-th enrolled candidate is screened: four days
+    before their day 0 for the dosed ones, then 6, 5, 4, ... days back (always later than the
+    one before, so randomization numbers follow the order of enrollment)."""
+    from trialkit.server.demo import DAY0_AGES
+
+    if k < len(DAY0_AGES):
+        return DAY0_AGES[k] + 4
+    return max(2, DAY0_AGES[-1] + 3 - (k - len(DAY0_AGES)))
+
+
 def _attest_all(record, investigator, now, value_for) -> None:
     """The investigator answers every attestation criterion; ``value_for(criterion)`` gives the answer."""
     protocol = record.trial.protocol
@@ -165,6 +176,7 @@ def populate(trials, users, today: date) -> dict[str, int]:
         make_facts = assist_facts if trial.nct_id == "NCT04590118" else ixcell_facts
         failures = list(ASSIST_FAILURES if trial.nct_id == "NCT04590118" else IXCELL_FAILURES)
         signers = trial.protocol.consent.signers
+        enrolled_so_far = 0
         for index, site in enumerate(trial.sites.order_by("code")[:3]):
             coordinator, investigator = _site_staff(trial, site, users, index)
             day = today - timedelta(days=60 - 7 * index)
@@ -181,9 +193,12 @@ def populate(trials, users, today: date) -> dict[str, int]:
             def at(on: date) -> datetime:
                 return timezone.make_aware(datetime.combine(on, time(10, 30)))
 
-            # Enrolled: eligible, attested, consented (sometimes by a relative), enrolled.
+            # Enrolled: eligible, attested, consented (sometimes by a relative), enrolled; the first
+            # of the trial early enough to be dosed on the demo's day 0 dates (DAY0_AGES).
             for n in range(ENROLLED_PER_SITE[min(index, len(ENROLLED_PER_SITE) - 1)]):
-                record, on = new_record(days_ago=6 * n)
+                back = _enrolled_days_back(enrolled_so_far, today)
+                enrolled_so_far += 1
+                record, on = new_record(days_ago=(today - timedelta(days=back) - day).days)
                 _attest_all(record, investigator, at(on), _favourable)
                 signed_by = signers[n % len(signers)]
                 services.record_consent(record, on, signed_by, coordinator, today=today,
