@@ -95,3 +95,24 @@ def test_report_cli_writes_both_files(ixcell, tmp_path):
     data = json.loads(result.stdout)
     assert data["unblinded"] is False
     assert (tmp_path / "NCT07197606-blinded.html").exists() and (tmp_path / "NCT07197606-blinded.pdf").exists()
+
+
+def test_a_blinded_extract_without_arms_still_counts_the_randomized(tmp_path):
+    """A blinded extract (arm column empty) must report everyone randomized, pooled."""
+    import pandas as pd
+
+    from trialkit.analysis.report import build_report
+    from trialkit.analysis.trial_data import load_trial_data
+    from trialkit.protocol import load_protocol
+    from trialkit.simulation.dataset import simulate_dataset
+
+    protocol = load_protocol("NCT07197606")
+    simulate_dataset(protocol, tmp_path, seed=3)
+    participants = pd.read_csv(tmp_path / "participants.csv")
+    expected = len(participants)
+    participants["arm"] = ""
+    participants.to_csv(tmp_path / "participants.csv", index=False)
+    report = build_report(protocol, load_trial_data(tmp_path), unblinded=False)
+    sections = {s.id: s.results for s in report.sections}
+    assert sections["enrollment"]["randomized"] == expected
+    assert sections["consort"]["randomized"] == expected

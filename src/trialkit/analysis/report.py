@@ -27,7 +27,7 @@ from trialkit.analysis import figures  # noqa: E402
 from trialkit.analysis.ancova import ancova  # noqa: E402
 from trialkit.analysis.ordinal_shift import AnalysisInputError, dichotomized_mrs, mrs_shift  # noqa: E402
 from trialkit.analysis.safety import events_by_term, safety_summary  # noqa: E402
-from trialkit.analysis.trial_data import TrialData, analysis_frame  # noqa: E402
+from trialkit.analysis.trial_data import TrialData, analysis_frame, randomized_participants  # noqa: E402
 
 POOLED = "All participants"
 
@@ -117,7 +117,7 @@ def _consort(ctx: _Context, spec) -> Section:
     screened = len(data.screening)
     failed = data.screening[data.screening["outcome"] == "screen_failed"]
     reasons = failed["reason"].fillna("unspecified").value_counts().head(4) if "reason" in failed else pd.Series()
-    randomized = data.participants[data.participants["arm"].notna()]
+    randomized = randomized_participants(data.participants)
     primary = next((a for a in ctx.protocol.analysis_plan.analyses if a.method in ("mrs_shift", "ancova")), None)
     analysed_ids = set()
     if primary is not None:
@@ -276,7 +276,7 @@ def build_report(protocol, data: TrialData, unblinded: bool = False, today: date
     enrollment = Section("enrollment", "Enrollment")
     ax = figures.enrollment_over_time(data.participants["randomized_on"], protocol.registry.enrollment.count)
     enrollment.figures.append(Figure("Enrollment over time", "enrollment", _png(ax)))
-    enrollment.results = {"randomized": int(data.participants["arm"].notna().sum()),
+    enrollment.results = {"randomized": len(randomized_participants(data.participants)),
                           "target": protocol.registry.enrollment.count}
     sections.append(enrollment)
     for spec in protocol.analysis_plan.analyses:

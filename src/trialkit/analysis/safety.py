@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from trialkit.analysis.trial_data import randomized_participants
+
 SEVERE_GRADE = 3  # CTCAE v5: grade 3 = severe or medically significant
 
 
@@ -61,7 +63,7 @@ def safety_summary(
     arm_labels: dict[str, str] | None = None,
 ) -> list[SafetyRow]:
     """One row per arm (unblinded) or one pooled row (blinded), over randomized participants."""
-    randomized = participants[participants["arm"].notna()]
+    randomized = randomized_participants(participants)
     if not by_arm:
         return [_row("All participants", randomized["participant_id"], adverse_events)]
     rows = []

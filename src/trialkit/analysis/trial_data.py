@@ -82,3 +82,15 @@ def analysis_frame(
         base = outcomes[outcomes["visit"] == baseline_visit][["participant_id", "total"]]
         frame = frame.merge(base.rename(columns={"total": f"{instrument}_baseline"}), on="participant_id")
     return frame
+
+
+def randomized_participants(participants: pd.DataFrame) -> pd.DataFrame:
+    """Participants who were randomized: a randomization date, or an arm in an unblinded extract.
+
+    A blinded extract carries no arm, so the arm alone cannot say who was randomized.
+    """
+    mask = participants["arm"].notna() & (participants["arm"].astype(str).str.strip() != "")
+    if "randomized_on" in participants:
+        mask |= participants["randomized_on"].notna()
+    return participants[mask]
+
