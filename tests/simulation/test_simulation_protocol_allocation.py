@@ -33,3 +33,13 @@ def test_ixcell_stays_within_the_block_bound_inside_each_nihss_stratum():
     assert worst <= 3
     # and the pooled split is close to 1:1 (each stratum is at most 3 off)
     assert np.abs(treated.sum(axis=1) - 43).max() <= 6
+
+
+def test_virtual_participants_are_drawn_inside_the_inclusion_rules():
+    """Bands come from the computable rules (nihss_total 6-20 in both trials; age 18-70 for IxCell)."""
+    from trialkit.simulation.dataset import age_range, nihss_range
+
+    assert nihss_range(load_protocol("NCT07197606")) == (6, 20)
+    assert age_range(load_protocol("NCT07197606")) == (18, 70)
+    assert nihss_range(load_protocol("NCT04590118")) == (6, 20)
+    assert age_range(load_protocol("NCT04590118"))[0] == 18

@@ -10,7 +10,6 @@ not for estimating effects.
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -28,20 +27,50 @@ AE_TERMS = (
 )
 
 
-def nihss_range(protocol) -> tuple[int, int]:
-    """The NIHSS band of the inclusion criteria (e.g. 'NIHSS score is 6-20'), default 6–20."""
+def _inclusion_bounds(protocol, kind: str) -> tuple[float | None, float | None]:
+    """The tightest [low, high] that the inclusion rules put on ``kind`` ("nihss_total" or "age").
+
+    Walks the computable rules (trialkit.eligibility.rules) through ``all_of``; bounds under
+    ``any_of`` or ``unless`` are alternatives, not requirements, and are not used.
+    """
+    low: float | None = None
+    high: float | None = None
+
+    def visit(rule) -> None:
+        nonlocal low, high
+        if rule is None:
+            return
+        bounds = getattr(rule, kind, None)
+        if bounds is not None:
+            lo = bounds.min if bounds.min is not None else (
+                bounds.greater_than + 1 if bounds.greater_than is not None else None)
+            hi = bounds.max if bounds.max is not None else (
+                bounds.less_than - 1 if bounds.less_than is not None else None)
+            if lo is not None:
+                low = lo if low is None else max(low, lo)
+            if hi is not None:
+                high = hi if high is None else min(high, hi)
+        for sub in rule.all_of or ():
+            visit(sub)
+
     for criterion in protocol.eligibility.criteria:
-        if criterion.type == "inclusion" and "NIHSS" in criterion.text:
-            match = re.search(r"(\d+)\s*[-–]\s*(\d+)", criterion.text)
-            if match:
-                return int(match.group(1)), int(match.group(2))
-    return 6, 20
+        if criterion.type == "inclusion":
+            visit(criterion.rule)
+    return low, high
+
+
+def nihss_range(protocol) -> tuple[int, int]:
+    """The NIHSS total band required by the inclusion rules (default 6–20 when none is set)."""
+    low, high = _inclusion_bounds(protocol, "nihss_total")
+    return int(low if low is not None else 6), int(high if high is not None else 20)
 
 
 def age_range(protocol) -> tuple[int, int]:
-    low = protocol.registry.minimum_age_years or 18
-    high = protocol.registry.maximum_age_years or 85
-    return low, high
+    """The age band of the inclusion rules, else the registry's limits (upper default 85)."""
+    low, high = _inclusion_bounds(protocol, "age")
+    low = low if low is not None else protocol.registry.minimum_age_years or 18
+    high = high if high is not None else protocol.registry.maximum_age_years or 85
+    return int(low), int(high)
 
 
 def treatment_and_control(protocol) -> tuple[str, str]:

@@ -1,7 +1,7 @@
 """Rehearsal of a protocol: many virtual trials run through its allocation, dropout and analysis plan.
 
 Virtual participants are drawn inside the protocol's eligibility bands (baseline NIHSS from the NIHSS
-inclusion criterion, age from the registry's age limits), allocated with the protocol's own scheme
+inclusion rules' nihss_total bounds, age from its age rule or the registry), allocated with the protocol's own scheme
 (its concealed lists: ratio, block sizes, strata and dose cohorts; see
 ``simulation.allocation.protocol_allocation_matrix``), and lose their outcome at random with probability ``dropout``
 (complete-case analysis). The mRS follows a proportional odds model on a latent logistic scale:
