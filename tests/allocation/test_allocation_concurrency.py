@@ -2,44 +2,23 @@
 thread: no slot is shared or skipped, every participant gets exactly one slot, and the
 randomization numbers are unique and contiguous."""
 
-import threading
 from collections import defaultdict
-from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationSlot
 from trialkit.server.participants.models import Participant
 
 from conftest import NOW  # noqa: E402
+from randomize_in_threads import fire  # noqa: E402
 
 THREADS = 24
 
 
 def _fire(jobs):
-    """Run ``randomize`` for every (participant pk, user) at once; return the errors raised."""
-    barrier = threading.Barrier(len(jobs))
-    errors = []
-
-    def run(pk, user, i):
-        try:
-            barrier.wait(timeout=30)
-            participant = Participant.objects.select_related("trial").get(pk=pk)
-            services.randomize(participant, user, now=NOW + timedelta(seconds=i))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(pk, user, i)) for i, (pk, user) in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a randomization hung"
-    return errors
+    return fire(jobs, NOW)
 
 
 def _check_sequence(trials, participant_pks):

@@ -4,14 +4,14 @@ participant gets exactly one assignment, the state's counts equal the assignment
 recorded factor levels from the seed reproduces every arm (the audit check of Pocock–Simon
 minimization: the random number of assignment k depends on the seed and k alone)."""
 
-import threading
 from collections import Counter
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from integration_cases import NOW
+from randomize_in_threads import fire  # noqa: E402
 from trialkit import randomization
 from trialkit.randomization.strata import parse_stratum_key
 from trialkit.server.allocation import services
@@ -47,26 +47,7 @@ def _enrolled(trial, make_user):
 
 
 def _fire(jobs):
-    barrier = threading.Barrier(len(jobs))
-    errors = []
-
-    def run(pk, user, i):
-        try:
-            barrier.wait(timeout=30)
-            participant = Participant.objects.select_related("trial").get(pk=pk)
-            services.randomize(participant, user, now=NOW + timedelta(seconds=i))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
-            errors.append(repr(exc))
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(pk, user, i)) for i, (pk, user) in enumerate(jobs)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in threads), "a randomization hung"
-    return errors
+    return fire(jobs, NOW)
 
 
 def _check(trial, jobs):
