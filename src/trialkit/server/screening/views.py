@@ -207,44 +207,46 @@ def consent(request, nct_id: str, number: str):
     return redirect(_record_url(record))
 
 
+def _record_action(request, nct_id: str, number: str, action):
+    """Run one workflow step on a record and go back to its page with the outcome as a message.
+
+    ``action(record)`` calls the service and returns the success message; a refused step
+    (ScreeningError) is shown as an error and changes nothing.
+    """
+    record = _record(request, _trial(nct_id), number, edit=True)
+    try:
+        message = action(record)
+    except services.ScreeningError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, message)
+    return redirect(_record_url(record))
+
+
 @login_required
 @require_POST
 def enroll(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
-    record = _record(request, trial, number, edit=True)
-    try:
+    def action(record):
         participant = services.enroll(record, request.user, timezone.now())
-    except services.ScreeningError as exc:
-        messages.error(request, exc.message)
-        return redirect(_record_url(record))
-    messages.success(request, f"Enrolled as participant {participant.participant_number}: ready for randomization.")
-    return redirect(_record_url(record))
+        return f"Enrolled as participant {participant.participant_number}: ready for randomization."
+    return _record_action(request, nct_id, number, action)
 
 
 @login_required
 @require_POST
 def screen_fail(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
-    record = _record(request, trial, number, edit=True)
     reason = (request.POST.get("reason") or "").strip()
-    try:
+
+    def action(record):
         services.mark_screen_failed(record, request.user, [reason] if reason else None)
-    except services.ScreeningError as exc:
-        messages.error(request, exc.message)
-        return redirect(_record_url(record))
-    messages.success(request, f"{record.screening_number} recorded as a screen failure.")
-    return redirect(_record_url(record))
+        return f"{record.screening_number} recorded as a screen failure."
+    return _record_action(request, nct_id, number, action)
 
 
 @login_required
 @require_POST
 def withdraw(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
-    record = _record(request, trial, number, edit=True)
-    try:
+    def action(record):
         services.withdraw(record, request.user, timezone.localdate(), request.POST.get("reason", ""))
-    except services.ScreeningError as exc:
-        messages.error(request, exc.message)
-        return redirect(_record_url(record))
-    messages.success(request, f"{record.screening_number}: withdrawal before enrollment recorded.")
-    return redirect(_record_url(record))
+        return f"{record.screening_number}: withdrawal before enrollment recorded."
+    return _record_action(request, nct_id, number, action)
