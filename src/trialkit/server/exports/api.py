@@ -64,7 +64,8 @@ def _trial(request, nct_id: str) -> Trial:
 
 def _job(request, nct_id: str, job_id: int) -> ExportJob:
     trial = _trial(request, nct_id)
-    return get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
+    return services.refresh(
+        get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id))
 
 
 @router.post("/{nct_id}/jobs", response={202: JobOut, 400: ErrorOut})

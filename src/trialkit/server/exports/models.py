@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class ExportJob(models.Model):
@@ -33,6 +34,8 @@ class ExportJob(models.Model):
     manifest = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Written by the worker while it runs; see trialkit.server.background.
+    heartbeat_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at", "-id"]

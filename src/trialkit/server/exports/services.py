@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import tempfile
-import threading
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -24,11 +23,12 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import close_old_connections, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
 from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSubject
+from trialkit.server import background
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation.services import arms_by_participant
@@ -319,7 +319,14 @@ def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, in
 
 def _progress(job: ExportJob, percent: int, message: str) -> None:
     # Outside any transaction: each step is visible to the page polling the job at once.
-    ExportJob.objects.filter(pk=job.pk).update(progress=percent, message=message)
+    ExportJob.objects.filter(pk=job.pk).update(progress=percent, message=message, heartbeat_at=timezone.now())
+
+
+def refresh(job: ExportJob) -> ExportJob:
+    """The job as it stands now, marked interrupted if its worker has stopped."""
+    background.interrupt_stale(ExportJob.objects.filter(pk=job.pk), message_field="message")
+    job.refresh_from_db()
+    return job
 
 
 def _sha256(content: bytes) -> str:
@@ -333,61 +340,63 @@ def run_export(job_id: int, *, now: datetime | None = None) -> ExportJob:
 
     job = ExportJob.objects.select_related("trial", "requested_by").get(pk=job_id)
     trial = job.trial
-    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, progress=1, message="reading records")
+    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, progress=1, message="reading records",
+                                               heartbeat_at=timezone.now())
     try:
-        with transaction.atomic():  # one consistent snapshot of the records
-            collected = collect(trial, job.requested_by, unblinded=job.unblinded, include_drafts=job.include_drafts)
-        _progress(job, 15, "records read")
-        protocol = trial.protocol
-        created = now or timezone.now()
-        files: dict[str, bytes] = {}
-        rows: dict[str, int] = {}
-        if "odm" in job.formats:
-            files["odm.xml"] = build_odm(protocol, collected.data, created=created).encode("utf-8")
-            rows["odm.xml"] = len(collected.data.forms)
-            _progress(job, 35, "ODM 1.3.2 written")
-        if "sdtm" in job.formats:
-            domains = build_domains(protocol, collected.data)
-            with tempfile.TemporaryDirectory(dir=_exports_dir()) as tmp:
-                for i, (name, frame) in enumerate(domains.items(), start=1):
-                    (path,) = write_xpt({name: frame}, Path(tmp))
-                    files[f"sdtm/{path.name}"] = path.read_bytes()
-                    rows[f"sdtm/{path.name}"] = len(frame)
-                    _progress(job, 35 + 8 * i, f"SDTM {name} written")
-        if "csv" in job.formats:
-            for name, frame in analysis_tables(collected).items():
-                buffer = io.StringIO()
-                frame.to_csv(buffer, index=False)
-                files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
-                rows[f"data/{name}.csv"] = len(frame)
-            _progress(job, 85, "analysis data directory written")
-        manifest = {
-            "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
-            "requested_by": job.requester_name, "role": job.requester_role,
-            "created_at": created.isoformat(timespec="seconds"),
-            "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
-            "include_drafts": job.include_drafts, "counts": collected.counts, "excluded": collected.excluded,
-            "files": [{"path": name, "rows": rows.get(name), "bytes": len(content), "sha256": _sha256(content)}
-                      for name, content in files.items()],
-        }
-        files["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
-        stamp = created.strftime("%Y%m%dT%H%M%S")
-        target = _exports_dir() / f"{trial.nct_id}-{job.pk}-{stamp}-{manifest['blinding']}.zip"
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            for name, content in files.items():
-                info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
-                info.external_attr = 0o644 << 16  # readable files when unpacked
-                archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
-        digest = _sha256(target.read_bytes())
-        finished = timezone.now()
-        with transaction.atomic():
-            ExportJob.objects.filter(pk=job.pk).update(
-                status=ExportJob.Status.DONE, progress=100, message="done", file_path=str(target),
-                size_bytes=target.stat().st_size, sha256=digest, manifest=manifest, finished_at=finished)
-            record_event(actor=job.requested_by, action="export_done", object_type="export", object_id=job.pk,
-                         after={"file": target.name, "sha256": digest, "counts": collected.counts,
-                                "unblinded": job.unblinded},
-                         trial_id=trial.pk, restricted=job.unblinded, at=finished)
+        with background.heartbeat(ExportJob, job.pk):
+            with transaction.atomic():  # one consistent snapshot of the records
+                collected = collect(trial, job.requested_by, unblinded=job.unblinded, include_drafts=job.include_drafts)
+            _progress(job, 15, "records read")
+            protocol = trial.protocol
+            created = now or timezone.now()
+            files: dict[str, bytes] = {}
+            rows: dict[str, int] = {}
+            if "odm" in job.formats:
+                files["odm.xml"] = build_odm(protocol, collected.data, created=created).encode("utf-8")
+                rows["odm.xml"] = len(collected.data.forms)
+                _progress(job, 35, "ODM 1.3.2 written")
+            if "sdtm" in job.formats:
+                domains = build_domains(protocol, collected.data)
+                with tempfile.TemporaryDirectory(dir=_exports_dir()) as tmp:
+                    for i, (name, frame) in enumerate(domains.items(), start=1):
+                        (path,) = write_xpt({name: frame}, Path(tmp))
+                        files[f"sdtm/{path.name}"] = path.read_bytes()
+                        rows[f"sdtm/{path.name}"] = len(frame)
+                        _progress(job, 35 + 8 * i, f"SDTM {name} written")
+            if "csv" in job.formats:
+                for name, frame in analysis_tables(collected).items():
+                    buffer = io.StringIO()
+                    frame.to_csv(buffer, index=False)
+                    files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
+                    rows[f"data/{name}.csv"] = len(frame)
+                _progress(job, 85, "analysis data directory written")
+            manifest = {
+                "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
+                "requested_by": job.requester_name, "role": job.requester_role,
+                "created_at": created.isoformat(timespec="seconds"),
+                "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
+                "include_drafts": job.include_drafts, "counts": collected.counts, "excluded": collected.excluded,
+                "files": [{"path": name, "rows": rows.get(name), "bytes": len(content), "sha256": _sha256(content)}
+                          for name, content in files.items()],
+            }
+            files["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
+            stamp = created.strftime("%Y%m%dT%H%M%S")
+            target = _exports_dir() / f"{trial.nct_id}-{job.pk}-{stamp}-{manifest['blinding']}.zip"
+            with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+                for name, content in files.items():
+                    info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
+                    info.external_attr = 0o644 << 16  # readable files when unpacked
+                    archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
+            digest = _sha256(target.read_bytes())
+            finished = timezone.now()
+            with transaction.atomic():
+                ExportJob.objects.filter(pk=job.pk).update(
+                    status=ExportJob.Status.DONE, progress=100, message="done", file_path=str(target),
+                    size_bytes=target.stat().st_size, sha256=digest, manifest=manifest, finished_at=finished)
+                record_event(actor=job.requested_by, action="export_done", object_type="export", object_id=job.pk,
+                             after={"file": target.name, "sha256": digest, "counts": collected.counts,
+                                    "unblinded": job.unblinded},
+                             trial_id=trial.pk, restricted=job.unblinded, at=finished)
     except Exception as exc:  # the job row must say it failed; the page shows the message
         log.exception("export %s failed", job.pk)
         ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, message=str(exc)[:2000],
@@ -405,45 +414,23 @@ def create_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, inc
     return run_export(job.pk, now=now)
 
 
-# Background threads by job id: the web request returns at once and the page polls the row.
-# A thread per export is enough for a trial's data (seconds); a queue would be needed for many.
-_threads: dict[int, threading.Thread] = {}
-
-
-def _run_in_thread(job_id: int) -> None:
-    try:
-        close_old_connections()
-        run_export(job_id)
-    except Exception:  # already recorded on the job row
-        pass
-    finally:
-        connection.close()
+def thread_name(job_id: int) -> str:
+    return f"export-{job_id}"
 
 
 def start_in_background(job: ExportJob) -> None:
     """Run the job in a thread once the request's transaction has committed the job row."""
-    def start() -> None:
-        thread = threading.Thread(target=_run_in_thread, args=(job.pk,), name=f"export-{job.pk}", daemon=True)
-        _threads[job.pk] = thread
-        thread.start()
-
-    transaction.on_commit(start)
+    background.start_after_commit(thread_name(job.pk), lambda: run_export(job.pk))
 
 
 def wait_for(job_id: int, timeout: float = 60) -> bool:
     """Join the job's thread (tests, the command line); True if it has finished."""
-    thread = _threads.get(job_id)
-    if thread is None:
-        return True
-    thread.join(timeout)
-    if not thread.is_alive():
-        _threads.pop(job_id, None)
-        return True
-    return False
+    return background.wait_for(thread_name(job_id), timeout)
 
 
 def jobs_for(trial, actor) -> list[ExportJob]:
     export_access(actor, trial)
+    background.interrupt_stale(ExportJob.objects.filter(trial=trial), message_field="message")
     return list(ExportJob.objects.filter(trial=trial).select_related("requested_by", "trial"))
 
 

@@ -23,7 +23,7 @@ def _trial(request, nct_id: str):
 def _job(request, nct_id: str, job_id: int):
     trial, _access = _trial(request, nct_id)
     job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
-    return trial, job
+    return trial, services.refresh(job)
 
 
 def _rows(request, jobs):

@@ -22,6 +22,7 @@ from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant, ScreeningRecord
+from trialkit.server import background
 from trialkit.server.web.models import Job
 
 # --------------------------------------------------------------------------- panel data
@@ -201,7 +202,9 @@ def recent_audit(ctx: HomeContext, limit: int = 8):
 
 
 def my_jobs(ctx: HomeContext, kind: str):
-    return list(Job.objects.filter(owner=ctx.user, trial=ctx.trial, kind=kind)[:5])
+    mine = Job.objects.filter(owner=ctx.user, trial=ctx.trial, kind=kind)
+    background.interrupt_stale(mine, message_field="error")
+    return list(mine[:5])
 
 
 # --------------------------------------------------------------------------- shared panels

@@ -1,23 +1,22 @@
-"""Running long operations as jobs: a row the page polls for progress, worked in a thread.
+"""Reports and other long operations as jobs: a row the page polls for progress.
 
 A job function takes ``(job, report_progress)`` and returns the path of its result file.
-``start`` queues it after the surrounding transaction commits; ``run`` works it (tests call
-it directly). Progress is written with ``UPDATE`` so that the polling request never waits on
-the worker's transaction.
+``start`` queues it to run in the background (``trialkit.server.background``) after the
+surrounding transaction commits; ``run`` works it (tests call it directly). Progress is written
+with ``UPDATE`` so that the polling request never waits on the worker's transaction.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
 
+from trialkit.server import background
 from trialkit.server.web.models import Job
 
 log = logging.getLogger(__name__)
@@ -52,11 +51,13 @@ def run(job_id: int) -> Job:
     function = JOB_KINDS[job.kind]
 
     def report_progress(percent: int, step: str) -> None:
-        _update(job_id, progress=max(0, min(100, int(percent))), step=step[:200], status=Job.Status.RUNNING)
+        _update(job_id, progress=max(0, min(100, int(percent))), step=step[:200], status=Job.Status.RUNNING,
+                heartbeat_at=timezone.now())
 
     report_progress(1, "Starting")
     try:
-        result = function(job, report_progress)
+        with background.heartbeat(Job, job_id):
+            result = function(job, report_progress)
     except JobProblem as exc:
         _update(job_id, status=Job.Status.FAILED, error=str(exc), finished_at=timezone.now())
     except Exception as exc:  # a failed report must not leave the page polling forever
@@ -68,17 +69,20 @@ def run(job_id: int) -> Job:
     return Job.objects.get(pk=job_id)
 
 
-def _run_in_thread(job_id: int) -> None:
-    close_old_connections()
-    try:
-        run(job_id)
-    finally:
-        connection.close()
-
-
 def start(*, kind: str, trial, owner, params: dict | None = None) -> Job:
     if kind not in JOB_KINDS:
         raise ValueError(f"unknown job kind {kind!r}")
     job = Job.objects.create(kind=kind, trial=trial, owner=owner, params=params or {})
-    transaction.on_commit(lambda: threading.Thread(target=_run_in_thread, args=(job.pk,), daemon=True).start())
+    background.start_after_commit(thread_name(job.pk), lambda: run(job.pk))
+    return job
+
+
+def thread_name(job_id: int) -> str:
+    return f"job-{job_id}"
+
+
+def refresh(job: Job) -> Job:
+    """The job as it stands now, marked interrupted if its worker has stopped."""
+    background.interrupt_stale(Job.objects.filter(pk=job.pk), message_field="error")
+    job.refresh_from_db()
     return job

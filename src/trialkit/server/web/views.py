@@ -96,7 +96,7 @@ def _own_job(request, pk) -> Job:
     job = get_object_or_404(Job, pk=pk)
     if job.owner_id != request.user.id:
         raise Http404("no such job")
-    return job
+    return jobs.refresh(job)
 
 
 @login_required
