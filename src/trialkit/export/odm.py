@@ -5,6 +5,12 @@ MetaDataVersion (Protocol → StudyEventRef; StudyEventDef → FormRef; FormDef 
 ItemGroupDef → ItemRef; ItemDef with Question/RangeCheck/CodeListRef; CodeList) and
 ClinicalData → SubjectData → StudyEventData → FormData → ItemGroupData → ItemData. Element order
 within MetaDataVersion and ItemDef follows the XSD sequence.
+
+A repeating form (adverse events, medications, conditions, biomarkers) has ``Repeating="Yes"`` on
+its FormDef and each record a ``FormRepeatKey`` (ODM 1.3.2 §3.1.4.1: the key that tells the
+occurrences of a repeating form apart). A draft record, exported only when asked for, carries an
+``Annotation`` whose ``Comment`` says so (ODM 1.3.2 §3.1.4.1: FormData may hold Annotation before
+its ItemGroupData), so a receiving system never takes it for complete data.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from trialkit.protocol import Protocol
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+
+DRAFT_COMMENT = "draft: entered but not marked complete at the time of export"
 
 _DATATYPES = {"integer": "integer", "number": "float", "choice": "text", "date": "date", "text": "text",
               "boolean": "boolean"}
@@ -50,9 +58,25 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
+def _check_repeats(data: ExportData) -> None:
+    """Each (subject, visit, form, repeat) once; a form that does not repeat has repeat 1."""
+    seen: dict[tuple, int] = {}
+    for index, f in enumerate(data.forms):
+        where = f"forms[{index}] (subject {f.subject_id}, visit {f.visit_id}, form {f.form})"
+        if f.repeat != 1 and not _instrument(f.form).repeating:
+            raise ValueError(f"{where}: repeat {f.repeat} given, but {f.form} is entered once per visit")
+        key = (f.subject_id, f.visit_id, f.form, f.repeat)
+        if key in seen:
+            raise ValueError(f"{where}: the same record as forms[{seen[key]}] (repeat {f.repeat}); "
+                             "a record appears once, a repeating form's records have distinct repeat numbers")
+        seen[key] = index
+
+
 def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
     """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
     created = created or datetime.now(timezone.utc)
+    if data is not None:
+        _check_repeats(data)
     ET.register_namespace("", NS)
     study_oid = _oid("ST", protocol.id)
     mdv_oid = _oid("MDV", protocol.id, "1")
@@ -79,16 +103,25 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         ET.SubElement(proto, "StudyEventRef", {"StudyEventOID": _oid("SE", visit.id), "OrderNumber": str(order),
                                                 "Mandatory": "Yes"})
     forms_used: list[str] = []
+    # Forms recorded at a visit beyond its scheduled ones (an adverse event at any visit) are
+    # referenced too, so that every FormData has its FormRef and FormDef.
+    recorded: dict[str, list[str]] = {}
+    for f in data.forms if data is not None else ():
+        recorded.setdefault(f.visit_id, [])
+        if f.form not in recorded[f.visit_id]:
+            recorded[f.visit_id].append(f.form)
     for visit in protocol.schedule.visits:
         sed = ET.SubElement(mdv, "StudyEventDef", {"OID": _oid("SE", visit.id), "Name": visit.label,
                                                     "Repeating": "No", "Type": "Scheduled"})
-        for order, form in enumerate(visit.forms, start=1):
+        visit_forms = list(visit.forms) + [f for f in recorded.get(visit.id, ()) if f not in visit.forms]
+        for order, form in enumerate(visit_forms, start=1):
             ET.SubElement(sed, "FormRef", {"FormOID": _oid("F", form), "OrderNumber": str(order), "Mandatory": "No"})
             if form not in forms_used:
                 forms_used.append(form)
     instruments = {form: _instrument(form) for form in forms_used}
     for form, inst in instruments.items():
-        fd = ET.SubElement(mdv, "FormDef", {"OID": _oid("F", form), "Name": inst.title, "Repeating": "No"})
+        fd = ET.SubElement(mdv, "FormDef", {"OID": _oid("F", form), "Name": inst.title,
+                                            "Repeating": "Yes" if inst.repeating else "No"})
         ET.SubElement(fd, "ItemGroupRef", {"ItemGroupOID": _oid("IG", form), "Mandatory": "Yes"})
     for form, inst in instruments.items():
         ig = ET.SubElement(mdv, "ItemGroupDef", {"OID": _oid("IG", form), "Name": inst.title, "Repeating": "No"})
@@ -140,6 +173,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         for f in data.forms:
             forms_by_subject.setdefault(f.subject_id, []).append(f)
         visit_order = {v.id: i for i, v in enumerate(protocol.schedule.visits)}
+        form_order = {form: i for i, form in enumerate(forms_used)}
         for subject in data.subjects:
             sd = ET.SubElement(clinical, "SubjectData", {"SubjectKey": subject.subject_id})
             records = sorted(forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99))
@@ -148,10 +182,16 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
                 by_visit.setdefault(f.visit_id, []).append(f)
             for visit_id, forms in by_visit.items():
                 sed = ET.SubElement(sd, "StudyEventData", {"StudyEventOID": _oid("SE", visit_id)})
-                for f in forms:
-                    fd = ET.SubElement(sed, "FormData", {"FormOID": _oid("F", f.form)})
-                    igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
+                for f in sorted(forms, key=lambda f: (form_order.get(f.form, 99), f.repeat)):
                     inst = instruments.get(f.form) or _instrument(f.form)
+                    attrs = {"FormOID": _oid("F", f.form)}
+                    if inst.repeating:
+                        attrs["FormRepeatKey"] = str(f.repeat)
+                    fd = ET.SubElement(sed, "FormData", attrs)
+                    if f.status == "draft":
+                        note = ET.SubElement(fd, "Annotation", {"SeqNum": "1"})
+                        ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = DRAFT_COMMENT
+                    igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
                     for item in inst.items:
                         if item.key in f.values and f.values[item.key] not in (None, ""):
                             ET.SubElement(igd, "ItemData", {"ItemOID": _oid("I", f.form, item.key),

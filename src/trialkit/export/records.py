@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +33,8 @@ class ExportForm(_Record):
     form: str
     values: dict[str, Any]
     collected_on: date | None = None
-    status: str = "complete"
+    status: Literal["complete", "draft"] = "complete"  # drafts are exported only when asked for
+    repeat: int = Field(1, ge=1, description="Numbers the records of a repeating form at one visit.")
 
 
 class ExportAdverseEvent(_Record):

@@ -199,7 +199,7 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
             continue
         number = r.participant.participant_number
         forms.append(ExportForm(subject_id=number, visit_id=r.visit.visit_id, form=instrument_name(r.instrument),
-                                values=r.data, collected_on=r.visit.done_on, status=r.status))
+                                values=r.data, collected_on=r.visit.done_on, status=r.status, repeat=r.repeat))
         total = (r.scores or {}).get("total")
         if r.status == FormRecord.Status.COMPLETE and r.instrument in OUTCOME_INSTRUMENTS and total is not None:
             day = _days_between(r.visit.done_on, anchors.get(number))
