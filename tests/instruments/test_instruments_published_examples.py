@@ -6,6 +6,10 @@ The sources are public example records whose authors state both the item scores 
 clinical literature searched for this file (Brott 1989, Collin & Wade 1988, Folstein 1975,
 Fugl-Meyer 1975, Gladstone 2002) reports ranges and group statistics, not one patient's items with
 a total, so no example is taken from it.
+
+Not used: the ANS CI-SIS example document AVC-EUNV_2022.01 (github.com/ansforge/TestContenuCDA-3-0,
+ExemplesCDA/AVC-EUNV_2022.01.xml) publishes an NIHSS total of 4 whose coded item entries add up to 6
+(its narrative table gives other item scores), so it cannot check a total either way.
 """
 
 import itertools
@@ -143,3 +147,39 @@ def test_nihss_pacio_sample_record_scores_5():
     form = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 3, "5b": 0, "6a": 0,
             "6b": 0, "7": 1, "8": 1, "9": 0, "10": 0, "11": 0}
     assert NIHSS.score(form).total == 5
+
+
+def test_nihss_taiwan_vgh_stroke_ig_admission_example_scores_12():
+    """TW VGH Stroke IG (Kaohsiung Veterans General Hospital, HL7 FHIR, package tw.vgh.stroke
+    0.1.0), example Observation `stroke-nihss-admission-example`
+    (github.com/SitatechCo/TWVGHStroke_IG_Build, input/fsh/examples/example_stroke_nihss.fsh;
+    rendered at build.fhir.org/ig/SitatechCo/TWVGHStroke_IG_Build/
+    Observation-stroke-nihss-admission-example.html), all 15 items as LOINC components:
+    1a LOC (70184-7) 0, 1b LOC questions (70185-4) 1, 1c LOC commands (70186-2) 0, 2 best gaze
+    (70187-0) 1, 3 visual (70188-8) 0, 4 facial palsy (70189-6) 2, 5a motor arm left (70190-4) 0,
+    5b motor arm right (70967-5) 3, 6a motor leg left (70191-2) 0, 6b motor leg right (70968-3) 2,
+    7 limb ataxia (70192-0) 0, 8 sensory (70193-8) 1, 9 best language (70194-6) 1, 10 dysarthria
+    (70195-3) 1, 11 extinction and inattention (70196-1) 0; published total score (LOINC 72089-6)
+    12. The IG's left/right LOINC codes map one to one onto 5a/5b/6a/6b."""
+    form = {"1a": 0, "1b": 1, "1c": 0, "2": 1, "3": 0, "4": 2, "5a": 0, "5b": 3, "6a": 0,
+            "6b": 2, "7": 0, "8": 1, "9": 1, "10": 1, "11": 0}
+    assert NIHSS.validate(form) == []
+    assert NIHSS.score(form).total == 12
+
+
+def test_nihss_taiwan_vgh_stroke_ig_24h_example_with_untestable_dysarthria_scores_6():
+    """TW VGH Stroke IG (as above), example Observation `stroke-nihss-24h-example` (same file;
+    rendered at build.fhir.org/ig/SitatechCo/TWVGHStroke_IG_Build/
+    Observation-stroke-nihss-24h-example.html): 1a 0, 1b 0, 1c 0, 2 0, 3 0, 4 facial palsy 1,
+    5a motor arm left 0, 5b motor arm right 2, 6a motor leg left 0, 6b motor leg right 1, 7 0,
+    8 sensory 1, 9 best language 1, 10 dysarthria "X", 11 0; published total score (LOINC 72089-6)
+    6. The IG keeps the dysarthria value as the source's non-numeric "X" (valueString) and fills
+    the total with the source's own value; it does not define "X". Read here as untestable, the
+    form's UN on item 10 (NINDS: intubated or other physical barrier to speech), which adds
+    nothing: the published 6 is the sum of the fourteen numeric items."""
+    form = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 1, "5a": 0, "5b": 2, "6a": 0,
+            "6b": 1, "7": 0, "8": 1, "9": 1, "10": "UN", "11": 0}
+    assert NIHSS.validate(form) == []
+    scored = NIHSS.score(form)
+    assert scored.values["10"] == "UN"
+    assert scored.total == 6
