@@ -73,8 +73,8 @@ def test_mmse_items_carry_the_cdisc_ct_terms():
 
 def test_mmse_domain_scores_without_a_ct_term_stay_outside_the_cdisc_namespace():
     """MMS1TC has no term for the orientation, registration, recall, naming and command domain
-    scores (it codes them per question or word) and is not extensible: those carry TrialKit's own
-    TKMMS codes, never an MMS1 code CDISC could assign to something else."""
+    scores (it codes them per question or word): those carry TrialKit's own TKMMS codes, never an
+    MMS1 code CDISC could later assign to something else."""
     mmse = get_instrument("mmse")
     own = {i.key: i.qs_testcd for i in mmse.items if i.key not in MMSE_CT}
     assert own == {"orientation_time": "TKMMS01", "orientation_place": "TKMMS02", "registration": "TKMMS03",

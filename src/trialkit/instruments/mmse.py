@@ -16,8 +16,11 @@ codelists MMS1TC (C100142, "Mini-Mental State Examination Functional Test Test C
 term there carries it exactly (e.g. year MMS101A "MMS1-What Is the Year", C100543; attention and
 calculation MMS104 "MMS1-Attention and Calculation Subtotal", C100570). CT has no term for the
 other domain scores (orientation to time, to place, registration, recall, naming, three-stage
-command): it codes those domains only per question or per word. MMS1TC is not extensible, so those
-six domain scores carry TrialKit's own codes TKMMS01-TKMMS08, outside the CDISC MMS1 namespace.
+command): it codes those domains only per question or per word. SDTMIG v3.4 (QRS shared
+assumption 4.a.iii) lets a sponsor add such collected subtotals to an instrument's codelist and asks
+that CDISC be requested to add them; until CDISC does, those six domain scores carry TrialKit's own
+codes TKMMS01-TKMMS08, outside the CDISC MMS1 namespace so they cannot collide with a code CDISC
+assigns later.
 The category value (QSCAT "MINI-MENTAL STATE EXAMINATION") is TrialKit's own: the CT category
 term was not in the extract read. The MMSE text is licensed; only scores are stored.
 """
