@@ -88,3 +88,19 @@ def test_mrs_grade_carries_the_cdisc_ct_term():
     Terminology (2026 extract)."""
     item = get_instrument("mrs").item("score")
     assert (item.qs_testcd, item.qs_test) == ("MRS0101", "MRS01-Modified Rankin Scale Score")
+
+
+def test_each_scale_names_the_sdtm_domain_cdisc_ct_classes_it_in():
+    """CDISC SDTM CT: MMS1TC (C100142) is a functional test codelist (FT), MRS01TC (C111348) a
+    clinical classification codelist (RS); CT has no NIHSS, Barthel or Fugl-Meyer codelist, and
+    TrialKit keeps those in QS."""
+    assert {inst.name: inst.sdtm_domain for inst in SCALES} == {
+        "nihss": "QS", "mrs": "RS", "barthel": "QS", "mmse": "FT", "fma_ue": "QS", "fma_le": "QS"}
+
+
+def test_an_instrument_outside_the_sdtm_scale_domains_is_refused_at_definition():
+    from trialkit.instruments.framework import Instrument
+
+    mrs = get_instrument("mrs")
+    with pytest.raises(ValueError, match="sdtm_domain 'LB'"):
+        Instrument(name="x", title="x", version="1", items=mrs.items, total_range=(0, 6), sdtm_domain="LB")

@@ -10,19 +10,19 @@ Each domain is entered as a score; where the 1975 form scores one point per ques
 naming, the three-stage command) the questions may be entered instead, and the domain is their
 sum. A domain given together with its questions must equal their sum.
 
-CDISC: SDTM Controlled Terminology defines the MMSE as a functional test (SDTMIG FT domain),
-codelists MMS1TC (C100142, "Mini-Mental State Examination Functional Test Test Code") and MMS1TN
-(test names), read from a 2026 extract of the NCI EVS SDTM Terminology file. Every item that has a
-term there carries it exactly (e.g. year MMS101A "MMS1-What Is the Year", C100543; attention and
-calculation MMS104 "MMS1-Attention and Calculation Subtotal", C100570). CT has no term for the
-other domain scores (orientation to time, to place, registration, recall, naming, three-stage
-command): it codes those domains only per question or per word. SDTMIG v3.4 (QRS shared
-assumption 4.a.iii) lets a sponsor add such collected subtotals to an instrument's codelist and asks
-that CDISC be requested to add them; until CDISC does, those six domain scores carry TrialKit's own
-codes TKMMS01-TKMMS08, outside the CDISC MMS1 namespace so they cannot collide with a code CDISC
-assigns later.
-The category value (QSCAT "MINI-MENTAL STATE EXAMINATION") is TrialKit's own: the CT category
-term was not in the extract read. The MMSE text is licensed; only scores are stored.
+CDISC: SDTM Controlled Terminology defines the MMSE as a functional test (SDTMIG FT domain, where
+the SDTM export writes it), codelists MMS1TC (C100142, "Mini-Mental State Examination Functional
+Test Test Code") and MMS1TN (test names), read from a 2026 extract of the NCI EVS SDTM Terminology
+file. Every item that has a term there carries it exactly (e.g. year MMS101A "MMS1-What Is the
+Year", C100543; attention and calculation MMS104 "MMS1-Attention and Calculation Subtotal",
+C100570). CT has no term for the other domain scores (orientation to time, to place, registration,
+recall, naming, three-stage command): it codes those domains only per question or per word.
+SDTMIG v3.4 (QRS shared assumption 4.a.iii) lets a sponsor add such collected subtotals to an
+instrument's codelist and asks that CDISC be requested to add them; until CDISC does, those six
+domain scores carry TrialKit's own codes TKMMS01-TKMMS08, outside the CDISC MMS1 namespace so they
+cannot collide with a code CDISC assigns later. The category value ("MINI-MENTAL STATE
+EXAMINATION") is TrialKit's own: the CT category term was not in the extract read. The MMSE text is
+licensed; only scores are stored.
 """
 
 from __future__ import annotations
@@ -110,4 +110,5 @@ MMSE = Instrument(
     source=SOURCE,
     description="Global cognition; 0-30, higher is better.",
     qs_cat=QS_CAT,
+    sdtm_domain="FT",  # CDISC CT: MMS1TC is a functional test codelist
 )

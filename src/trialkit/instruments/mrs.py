@@ -7,9 +7,9 @@ trials). Level descriptions are those of van Swieten 1988.
 CDISC: SDTM Controlled Terminology defines the mRS as a clinical classification (SDTMIG RS
 domain): codelist MRS01TC (C111348, "Modified Rankin Scale Clinical Classification Test Code") has
 one term, MRS0101, test name "MRS01-Modified Rankin Scale Score" (C111520), read from a 2026
-extract of the NCI EVS SDTM Terminology file. The grade carries exactly that code and name. The
-category value (QSCAT "MODIFIED RANKIN SCALE") is TrialKit's own: the CT category term was not in
-the extract read.
+extract of the NCI EVS SDTM Terminology file. The grade carries exactly that code and name, and
+the SDTM export writes it to RS. The category value ("MODIFIED RANKIN SCALE") is TrialKit's own:
+the CT category term was not in the extract read.
 """
 
 from __future__ import annotations
@@ -51,4 +51,5 @@ MRS = Instrument(
     source=SOURCE,
     description="Global disability after stroke; 0 no symptoms, 6 dead.",
     qs_cat="MODIFIED RANKIN SCALE",
+    sdtm_domain="RS",  # CDISC CT: MRS01TC is a clinical classification codelist
 )
