@@ -72,19 +72,46 @@ def test_sdtm_domains_round_trip_through_xport(tmp_path):
     assert list(dm["ARM"]) == ["MSCs treatment", "Placebo"]
     assert meta.column_names_to_labels["RFSTDTC"] == "Subject Reference Start Date/Time"
     qs, _ = pyreadstat.read_xport(str(tmp_path / "qs.xpt"))
-    # 15 NIHSS items for each subject at baseline + 1 mRS item
-    assert len(qs) == 31
+    # 15 NIHSS items for each subject at baseline; the mRS is a clinical classification (RS)
+    assert len(qs) == 30 and set(qs["QSCAT"]) == {"NIHSS"}
     first = qs[qs["USUBJID"] == "NCT07197606-IX01-001"]
-    nihss = first[first["QSCAT"] == first[first["QSTESTCD"] == "NIHS0101"]["QSCAT"].iloc[0]]
-    assert nihss["QSSTRESN"].sum() == 13
+    assert first["QSSTRESN"].sum() == 13
     untestable = qs[(qs["USUBJID"] == "NCT07197606-IX01-002") & (qs["QSORRES"] == "UN")]
     assert list(untestable["QSSTAT"]) == ["NOT DONE"] and untestable["QSSTRESN"].isna().all()
-    mrs = qs[qs["QSTESTCD"] == "MRS0101"].iloc[0]
-    assert mrs["QSDY"] == 91  # 2026-04-10 is 90 days after day 1 (2026-01-10): day 91
+    rs, rs_meta = pyreadstat.read_xport(str(tmp_path / "rs.xpt"))
+    assert rs_meta.table_name == "RS" and len(rs) == 1
+    mrs = rs.iloc[0]
+    assert (mrs["RSTESTCD"], mrs["RSTEST"], mrs["RSSTRESN"]) == ("MRS0101", "MRS01-Modified Rankin Scale Score", 2)
+    assert mrs["RSDY"] == 91  # 2026-04-10 is 90 days after day 1 (2026-01-10): day 91
     ae, _ = pyreadstat.read_xport(str(tmp_path / "ae.xpt"))
     assert list(ae["AESER"]) == ["N"] and list(ae["AESTDY"]) == [2]
     ds, _ = pyreadstat.read_xport(str(tmp_path / "ds.xpt"))
     assert list(ds["DSDECOD"]) == ["COMPLETED"]
+
+
+def test_each_scale_goes_to_the_findings_domain_cdisc_ct_classes_it_in(tmp_path):
+    """CDISC CT: the MMSE is a functional test (MMS1TC, C100142) and the mRS a clinical
+    classification (MRS01TC, C111348); the NIHSS stays a questionnaire. SDTMIG v3.4 FT and RS tables:
+    FTTESTCD "Short Name of Test", RSTESTCD "Assessment Short Name"."""
+    mmse = {"orientation_time": 5, "orientation_place": 4, "registration": 3, "attention": 2, "recall": 1,
+            "naming": 2, "naming_pencil": 1, "naming_watch": 1, "repetition": 1, "command": 3, "reading": 1,
+            "writing": 0, "copying": 1}
+    data = _data(with_arm=False)
+    data.forms.append(ExportForm(subject_id="IX01-002", visit_id="month3", form="mmse", values=mmse,
+                                 collected_on=date(2026, 4, 12)))
+    domains = build_domains(load_protocol(IXCELL), data)
+    assert set(domains["QS"]["QSCAT"]) == {"NIHSS"}
+    ft = domains["FT"].set_index("FTTESTCD")
+    assert len(ft) == len(mmse) and set(ft["DOMAIN"]) == {"FT"}
+    assert ft.loc["MMS104", ["FTTEST", "FTSTRESN"]].tolist() == ["MMS1-Attention and Calculation Subtotal", 2]
+    assert ft.loc["MMS106A", "FTTEST"] == "MMS1-Naming Object 1" and ft.loc["TKMMS02", "FTSTRESN"] == 4
+    assert list(ft["FTSEQ"]) == [float(n) for n in range(1, len(mmse) + 1)]
+    assert list(domains["RS"]["RSTESTCD"]) == ["MRS0101"]
+    write_xpt(domains, tmp_path)
+    _, ft_meta = pyreadstat.read_xport(str(tmp_path / "ft.xpt"))
+    _, rs_meta = pyreadstat.read_xport(str(tmp_path / "rs.xpt"))
+    assert ft_meta.column_names_to_labels["FTTESTCD"] == "Short Name of Test"
+    assert rs_meta.column_names_to_labels["RSTESTCD"] == "Assessment Short Name"
 
 
 def test_blinded_sdtm_carries_no_arm():
@@ -115,7 +142,7 @@ def test_the_cli_writes_odm_and_sdtm(tmp_path):
                                  "--output", str(tmp_path / "sdtm"), "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["blinded"] is True and {f["domain"] for f in out["files"]} == {"DM", "QS", "VS", "AE", "DS"}
+    assert out["blinded"] is True and {f["domain"] for f in out["files"]} == {"DM", "QS", "FT", "RS", "VS", "AE", "DS"}
 
 
 def test_bad_export_data_names_the_field(tmp_path):

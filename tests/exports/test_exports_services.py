@@ -20,7 +20,7 @@ from trialkit.server.exports.models import ExportJob
 
 pytestmark = pytest.mark.django_db
 
-SDTM = ("dm", "qs", "vs", "ae", "ds")
+SDTM = ("dm", "qs", "ft", "rs", "vs", "ae", "ds")
 
 
 def _unpack(job, tmp_path):
@@ -41,8 +41,9 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     """ODM validated against the ODM 1.3.2 XSD shipped by odmlib (CDISC); XPT read back with pyreadstat.
 
     Expected rows, counted from the world: QS = 15 NIHSS items x 5 complete NIHSS forms (4 baseline,
-    1 day 7) + 4 mRS = 79; VS = 4 baseline vital-sign forms x 4 numeric items entered = 16; AE = 2
-    complete, not deleted; DS = 0 (everyone is still in follow-up)."""
+    1 day 7) = 75; RS = 4 mRS (a clinical classification in CDISC CT); FT = 0 (no MMSE entered);
+    VS = 4 baseline vital-sign forms x 4 numeric items entered = 16; AE = 2 complete, not deleted;
+    DS = 0 (everyone is still in follow-up)."""
     from odmlib.odm_parser import ODMSchemaValidator
 
     from trialkit.analysis.trial_data import load_trial_data
@@ -65,7 +66,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
         rows[domain] = len(frame)
         if domain == "dm":
             dm = frame
-    assert rows == {"dm": ENROLLED, "qs": 79, "vs": 16, "ae": 2, "ds": 0}
+    assert rows == {"dm": ENROLLED, "qs": 75, "ft": 0, "rs": 4, "vs": 16, "ae": 2, "ds": 0}
     arms = _slot_arms(world)
     protocol_arms = {a.id.upper().replace("-", ""): a.id for a in world["trial"].protocol.arms}
     assert {r.SUBJID: protocol_arms[r.ARMCD] for r in dm.itertuples()} == arms
@@ -81,7 +82,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert manifest["blinding"] == "unblinded" and manifest["requested_by"] == "dora"
     for entry in manifest["files"]:
         assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
-    assert len(manifest["files"]) == 10
+    assert len(manifest["files"]) == 1 + len(SDTM) + 4  # odm.xml, the SDTM domains, 4 CSV tables
     with open(job.file_path, "rb") as zipped:
         assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
     assert arm_mentions(members(job.file_path), world["trial"].protocol)  # the detector sees arms

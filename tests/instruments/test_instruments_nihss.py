@@ -89,8 +89,9 @@ def test_scores_that_look_like_numbers_are_not_accepted_loosely():
     assert NIHSS.score({**NORMAL, "2": "2"}).values["2"] == 2
 
 
-def test_items_carry_cdisc_qs_codes():
-    """CDISC QRS NIH Stroke Scale: QSCAT NIHSS, QSTESTCD NIHS0101 (1a) ... NIHS0115 (11)."""
+def test_items_carry_trialkit_qs_codes_in_form_order():
+    """CDISC SDTM CT has no NIHSS codelist, so these are TrialKit's own codes: QSCAT NIHSS,
+    QSTESTCD NIHS0101 (1a) ... NIHS0115 (11) in the order of the NINDS form."""
     assert [i.qs_testcd for i in NIHSS.items] == [f"NIHS01{n:02d}" for n in range(1, 16)]
     assert {i.qs_cat for i in NIHSS.items} == {"NIHSS"}
     assert all(len(i.qs_test) <= 40 for i in NIHSS.items)  # SDTM QSTEST is at most 40 characters

@@ -59,7 +59,7 @@ def odm(
 def sdtm(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path = typer.Option(..., help="JSON file of subjects, forms and adverse events"),
-    output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, vs.xpt, ae.xpt, ds.xpt"),
+    output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, ft.xpt, rs.xpt, vs.xpt, ae.xpt, ds.xpt"),
     fmt: Format = typer.Option(Format.json, "--format"),
 ) -> None:
     """Write SDTM DM, QS, VS, AE and DS as SAS XPORT v5 files."""

@@ -1,6 +1,9 @@
-"""SDTM domains (DM, QS, VS, AE, DS) from export records, written as SAS XPORT v5.
+"""SDTM domains (DM, QS, FT, RS, VS, AE, DS) from export records, written as SAS XPORT v5.
 
-Variable names and labels follow the SDTM Implementation Guide v3.3; study days follow its rule
+Each scale goes to the findings domain its instrument names (`Instrument.sdtm_domain`): QS for
+questionnaires, FT for functional tests (MMSE), RS for clinical classifications (mRS), as CDISC
+Controlled Terminology classes them. Variable names and labels follow the SDTM Implementation Guide
+v3.3 (the FT and RS labels are those of v3.4); study days follow its rule
 (--DY = date − RFSTDTC + 1 on or after the reference start, date − RFSTDTC before it: there is no
 day 0). Blinded exports (no arm in the records) leave ARMCD/ARM/ACTARMCD/ACTARM empty.
 """
@@ -27,6 +30,14 @@ LABELS = {
     "QSSTRESC": "Character Result/Finding in Std Format", "QSSTRESN": "Numeric Finding in Standard Units",
     "QSSTAT": "Completion Status", "VISITNUM": "Visit Number", "VISIT": "Visit Name",
     "VISITDY": "Planned Study Day of Visit", "QSDTC": "Date/Time of Finding", "QSDY": "Study Day of Finding",
+    "FTSEQ": "Sequence Number", "FTTESTCD": "Short Name of Test", "FTTEST": "Name of Test",
+    "FTCAT": "Category", "FTORRES": "Result or Finding in Original Units",
+    "FTSTRESC": "Result or Finding in Standard Format", "FTSTRESN": "Numeric Result/Finding in Standard Units",
+    "FTSTAT": "Completion Status", "FTDTC": "Date/Time of Test", "FTDY": "Study Day of Test",
+    "RSSEQ": "Sequence Number", "RSTESTCD": "Assessment Short Name", "RSTEST": "Assessment Name",
+    "RSCAT": "Category for Assessment", "RSORRES": "Result or Finding in Original Units",
+    "RSSTRESC": "Character Result/Finding in Std Format", "RSSTRESN": "Numeric Result/Finding in Standard Units",
+    "RSSTAT": "Completion Status", "RSDTC": "Date/Time of Assessment", "RSDY": "Study Day of Assessment",
     "VSSEQ": "Sequence Number", "VSTESTCD": "Vital Signs Test Short Name", "VSTEST": "Vital Signs Test Name",
     "VSORRES": "Result or Finding in Original Units", "VSORRESU": "Original Units",
     "VSSTRESN": "Numeric Result/Finding in Standard Units", "VSDTC": "Date/Time of Measurements",
@@ -80,16 +91,19 @@ def build_dm(protocol: Protocol, data: ExportData) -> pd.DataFrame:
                                        "BRTHDTC", "AGE", "AGEU", "SEX", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "COUNTRY"])
 
 
-def build_qs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
+def _build_scale_domain(domain: str, protocol: Protocol, data: ExportData) -> pd.DataFrame:
+    """One record per scale item in `domain` (QS, FT or RS): the variables are the same in the three
+    findings domains, prefixed by the domain code."""
     from trialkit.instruments import get_instrument
 
     visits = {v.id: (i + 1, v) for i, v in enumerate(protocol.schedule.visits)}
     anchors = {s.subject_id: s.anchor_date for s in data.subjects}
+    d = domain
     rows = []
     seq: dict[str, int] = {}
     for f in data.forms:
         inst = get_instrument(f.form)
-        if not inst.scored:
+        if not inst.scored or inst.sdtm_domain != domain:
             continue
         visitnum, visit = visits.get(f.visit_id, (99, None))
         for item in inst.items:
@@ -99,19 +113,32 @@ def build_qs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
             seq[f.subject_id] = seq.get(f.subject_id, 0) + 1
             untestable = isinstance(value, str) and value in item.untestable
             rows.append({
-                "STUDYID": protocol.id, "DOMAIN": "QS", "USUBJID": _usubjid(protocol, f.subject_id),
-                "QSSEQ": float(seq[f.subject_id]), "QSTESTCD": item.qs_testcd[:8], "QSTEST": (item.qs_test or item.label)[:40],
-                "QSCAT": item.qs_cat or inst.name.upper(), "QSORRES": "" if value is None else str(value),
-                "QSSTRESC": "" if untestable or value is None else str(value),
-                "QSSTRESN": float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan"),
-                "QSSTAT": "NOT DONE" if untestable else "",
+                "STUDYID": protocol.id, "DOMAIN": domain, "USUBJID": _usubjid(protocol, f.subject_id),
+                f"{d}SEQ": float(seq[f.subject_id]), f"{d}TESTCD": item.qs_testcd[:8],
+                f"{d}TEST": (item.qs_test or item.label)[:40], f"{d}CAT": item.qs_cat or inst.name.upper(),
+                f"{d}ORRES": "" if value is None else str(value),
+                f"{d}STRESC": "" if untestable or value is None else str(value),
+                f"{d}STRESN": float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan"),
+                f"{d}STAT": "NOT DONE" if untestable else "",
                 "VISITNUM": float(visitnum), "VISIT": visit.label.upper() if visit else f.visit_id.upper(),
                 "VISITDY": float(visit.day if visit.day < 0 else visit.day + 1) if visit else float("nan"),
-                "QSDTC": _iso(f.collected_on), "QSDY": study_day(f.collected_on, anchors.get(f.subject_id)),
+                f"{d}DTC": _iso(f.collected_on), f"{d}DY": study_day(f.collected_on, anchors.get(f.subject_id)),
             })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "QSSEQ", "QSTESTCD", "QSTEST", "QSCAT",
-                                       "QSORRES", "QSSTRESC", "QSSTRESN", "QSSTAT", "VISITNUM", "VISIT", "VISITDY",
-                                       "QSDTC", "QSDY"])
+    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", f"{d}SEQ", f"{d}TESTCD", f"{d}TEST", f"{d}CAT",
+                                       f"{d}ORRES", f"{d}STRESC", f"{d}STRESN", f"{d}STAT", "VISITNUM", "VISIT",
+                                       "VISITDY", f"{d}DTC", f"{d}DY"])
+
+
+def build_qs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
+    return _build_scale_domain("QS", protocol, data)
+
+
+def build_ft(protocol: Protocol, data: ExportData) -> pd.DataFrame:
+    return _build_scale_domain("FT", protocol, data)
+
+
+def build_rs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
+    return _build_scale_domain("RS", protocol, data)
 
 
 def build_vs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
@@ -174,7 +201,8 @@ def build_ds(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC"])
 
 
-DOMAINS = {"DM": build_dm, "QS": build_qs, "VS": build_vs, "AE": build_ae, "DS": build_ds}
+DOMAINS = {"DM": build_dm, "QS": build_qs, "FT": build_ft, "RS": build_rs, "VS": build_vs, "AE": build_ae,
+           "DS": build_ds}
 
 
 def build_domains(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFrame]:

@@ -4,7 +4,10 @@ Source: Mahoney FI, Barthel DW. Functional evaluation: the Barthel Index. Md Sta
 1965;14:61-65. Each item accepts only the values of the 1965 form (e.g. bathing 0 or 5, transfers
 0/5/10/15); a value between them (say bathing 3) is rejected, never rounded.
 
-CDISC: QSCAT "BARTHEL INDEX"; QSTESTCD BI0101-BI0110 are our own codes in the CDISC pattern.
+CDISC: SDTM Controlled Terminology has no Barthel Index codelist (none among the SDTM CT codelists
+of release 2025-09-26 nor in a 2026 extract of the instrument test codes of the NCI EVS SDTM
+Terminology file). QSCAT "BARTHEL INDEX" and QSTESTCD BI0101-BI0110 (items in 1965 form order) are
+TrialKit's own, sponsor-defined codes.
 """
 
 from __future__ import annotations

@@ -67,6 +67,10 @@ class InstrumentError(ValueError):
 
 _MISSING = object()
 
+# SDTMIG findings domains that hold scale (QRS) data: questionnaires, functional tests, clinical
+# classifications (SDTMIG v3.4, QRS shared assumptions).
+SDTM_SCALE_DOMAINS = ("QS", "FT", "RS")
+
 
 @dataclass(frozen=True)
 class Item:
@@ -340,9 +344,15 @@ class Instrument:
     source: str = ""
     description: str = ""
     qs_cat: str | None = None
+    # SDTMIG findings domain of a scale's records: QS (questionnaire), FT (functional test) or RS
+    # (clinical classification), as CDISC Controlled Terminology classes the instrument. The item
+    # codes (qs_testcd, qs_test, qs_cat) are that domain's --TESTCD, --TEST and --CAT.
+    sdtm_domain: str = "QS"
     notes: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if self.sdtm_domain not in SDTM_SCALE_DOMAINS:
+            raise ValueError(f"{self.name}: sdtm_domain {self.sdtm_domain!r} is not one of {SDTM_SCALE_DOMAINS}")
         keys = [i.key for i in self.items]
         if len(keys) != len(set(keys)):
             raise ValueError(f"{self.name}: duplicate item keys")
@@ -393,6 +403,7 @@ class Instrument:
             "source": self.source,
             "description": self.description,
             "qs_cat": self.qs_cat,
+            "sdtm_domain": self.sdtm_domain,
             "items": [i.to_dict() for i in self.items],
             "rules": [
                 {"name": r.name, "description": r.description, "source": r.source}

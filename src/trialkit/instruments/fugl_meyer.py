@@ -11,7 +11,10 @@ of part I, which the published form scores 0 (no reflex activity) or 2 (reflex a
 elicited) - never 1. Part V (normal reflex activity) is assessed only when part IV has its full
 score; otherwise it is 0.
 
-CDISC: QSCAT "FUGL-MEYER ASSESSMENT"; QSTESTCD FMUE01xx and FMLE01xx are our own codes.
+CDISC: SDTM Controlled Terminology has no Fugl-Meyer Assessment codelist (none among the SDTM CT
+codelists of release 2025-09-26 nor in a 2026 extract of the instrument test codes of the NCI EVS
+SDTM Terminology file). QSCAT "FUGL-MEYER ASSESSMENT" and QSTESTCD FMUE0101-FMUE0133 and
+FMLE0101-FMLE0117 (items in form order) are TrialKit's own, sponsor-defined codes.
 """
 
 from __future__ import annotations
@@ -100,6 +103,62 @@ _LE = (
     ("f_time", "Coordination/speed: time (heel to opposite knee, 5 repetitions)", "F", TIME),
 )
 
+# QSTEST for each item: "<prefix>01-" and a short name, so every name stays within the SDTM limit of
+# 40 characters and stays distinct (cutting the labels at 40 made two wrist items and two part IV
+# items share one QSTEST).
+_QS_TEST = {
+    "a_reflex_flexors": "Reflex Flexors",
+    "a_reflex_extensors": "Reflex Extensors",
+    "a_flexor_shoulder_retraction": "Flexor Syn Shoulder Retraction",
+    "a_flexor_shoulder_elevation": "Flexor Syn Shoulder Elevation",
+    "a_flexor_shoulder_abduction": "Flexor Syn Shoulder Abduction",
+    "a_flexor_shoulder_outward_rotation": "Flexor Syn Shoulder Ext Rotation",
+    "a_flexor_elbow_flexion": "Flexor Syn Elbow Flexion",
+    "a_flexor_forearm_supination": "Flexor Syn Forearm Supination",
+    "a_extensor_shoulder_adduction": "Extensor Syn Shoulder Add/Int Rot",
+    "a_extensor_elbow_extension": "Extensor Syn Elbow Extension",
+    "a_extensor_forearm_pronation": "Extensor Syn Forearm Pronation",
+    "a_mixing_hand_to_lumbar_spine": "Mixing Syn Hand to Lumbar Spine",
+    "a_mixing_shoulder_flexion_0_90": "Mixing Syn Shoulder Flexion 0-90",
+    "a_mixing_pronation_supination": "Mixing Syn Pronation/Supination",
+    "a_isolated_shoulder_abduction_0_90": "No Syn Shoulder Abduction 0-90",
+    "a_isolated_shoulder_flexion_90_180": "No Syn Shoulder Flexion 90-180",
+    "a_isolated_pronation_supination": "No Syn Pronation/Supination",
+    "a_normal_reflex_activity": "Normal Reflex Activity",
+    "b_stability_elbow_90": "Wrist Stability Elbow 90",
+    "b_flexion_extension_elbow_90": "Wrist Flexion/Extension Elbow 90",
+    "b_stability_elbow_0": "Wrist Stability Elbow 0",
+    "b_flexion_extension_elbow_0": "Wrist Flexion/Extension Elbow 0",
+    "b_circumduction": "Wrist Circumduction",
+    "c_mass_flexion": "Hand Mass Flexion",
+    "c_mass_extension": "Hand Mass Extension",
+    "c_grasp_hook": "Grasp a Hook",
+    "c_grasp_thumb_adduction": "Grasp b Thumb Adduction",
+    "c_grasp_pincer": "Grasp c Pincer",
+    "c_grasp_cylinder": "Grasp d Cylinder",
+    "c_grasp_spherical": "Grasp e Spherical",
+    "d_tremor": "Coordination Tremor",
+    "d_dysmetria": "Coordination Dysmetria",
+    "d_time": "Coordination Time",
+    "e_reflex_flexors": "Reflex Flexors",
+    "e_reflex_extensors": "Reflex Extensors",
+    "e_flexor_hip_flexion": "Flexor Syn Hip Flexion",
+    "e_flexor_knee_flexion": "Flexor Syn Knee Flexion",
+    "e_flexor_ankle_dorsiflexion": "Flexor Syn Ankle Dorsiflexion",
+    "e_extensor_hip_extension": "Extensor Syn Hip Extension",
+    "e_extensor_hip_adduction": "Extensor Syn Hip Adduction",
+    "e_extensor_knee_extension": "Extensor Syn Knee Extension",
+    "e_extensor_ankle_plantar_flexion": "Extensor Syn Ankle Plantarflexion",
+    "e_mixing_knee_flexion": "Mixing Syn Knee Flexion",
+    "e_mixing_ankle_dorsiflexion": "Mixing Syn Ankle Dorsiflexion",
+    "e_isolated_knee_flexion": "No Syn Knee Flexion",
+    "e_isolated_ankle_dorsiflexion": "No Syn Ankle Dorsiflexion",
+    "e_normal_reflex_activity": "Normal Reflex Activity",
+    "f_tremor": "Coordination Tremor",
+    "f_dysmetria": "Coordination Dysmetria",
+    "f_time": "Coordination Time",
+}
+
 SECTION_LABELS = {
     "A": "A. Upper extremity (shoulder/elbow/forearm)",
     "B": "B. Wrist",
@@ -115,7 +174,7 @@ def _items(definitions, prefix: str) -> tuple[Item, ...]:
         Item(
             key=key, label=label, type=ItemType.integer, choices=choices, scored=True,
             subscale=section[0], help=f"Part {section} of the published form.", source=SOURCE,
-            qs_testcd=f"{prefix}01{n:02d}", qs_test=f"{prefix}01-{label}"[:40], qs_cat=QS_CAT,
+            qs_testcd=f"{prefix}01{n:02d}", qs_test=f"{prefix}01-{_QS_TEST[key]}", qs_cat=QS_CAT,
         )
         for n, (key, label, section, choices) in enumerate(definitions, start=1)
     )

@@ -4,8 +4,12 @@ Source: van Swieten JC et al. Interobserver agreement for the assessment of hand
 patients. Stroke 1988;19:604-607 (grades 0-5; grade 6, death, is the usual addition for outcome
 trials). Level descriptions are those of van Swieten 1988.
 
-CDISC: QSCAT "MODIFIED RANKIN SCALE", QSTESTCD "MRS0101" (instrument MRS01 in the CDISC QRS
-terminology; the item code is our reading of it, see docs/instruments.md).
+CDISC: SDTM Controlled Terminology defines the mRS as a clinical classification (SDTMIG RS
+domain): codelist MRS01TC (C111348, "Modified Rankin Scale Clinical Classification Test Code") has
+one term, MRS0101, test name "MRS01-Modified Rankin Scale Score" (C111520), read from a 2026
+extract of the NCI EVS SDTM Terminology file. The grade carries exactly that code and name, and
+the SDTM export writes it to RS. The category value ("MODIFIED RANKIN SCALE") is TrialKit's own:
+the CT category term was not in the extract read.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ MRS = Instrument(
             choices=LEVELS,
             scored=True,
             source=SOURCE,
-            qs_testcd="MRS0101",
+            qs_testcd="MRS0101",  # CDISC CT MRS01TC term C111520
             qs_test="MRS01-Modified Rankin Scale Score",
             qs_cat="MODIFIED RANKIN SCALE",
         ),
@@ -47,4 +51,5 @@ MRS = Instrument(
     source=SOURCE,
     description="Global disability after stroke; 0 no symptoms, 6 dead.",
     qs_cat="MODIFIED RANKIN SCALE",
+    sdtm_domain="RS",  # CDISC CT: MRS01TC is a clinical classification codelist
 )

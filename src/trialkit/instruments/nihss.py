@@ -7,8 +7,11 @@ NINDS form. "UN" (untestable) is allowed only where the NINDS instructions allow
 5a-6b and ataxia (7) for amputation or joint fusion, dysarthria (10) for intubation or another
 physical barrier to speech. UN is never added to the total.
 
-CDISC: QSCAT "NIHSS"; QSTESTCD NIHS0101-NIHS0115 follow the item order of the CDISC QRS NIH Stroke
-Scale supplement (the codes are our reading of that supplement; see docs/instruments.md).
+CDISC: SDTM Controlled Terminology has no NIHSS codelist (no NIHSS test code in the QS, FT or RS
+instrument codelists of a 2026 extract of the NCI EVS SDTM Terminology file, nor among the SDTM CT
+codelists of release 2025-09-26). QSCAT "NIHSS" and QSTESTCD NIHS0101-NIHS0115 (items 1a to 11 in
+form order) are therefore TrialKit's own, sponsor-defined codes; they follow the SDTM rules for
+test codes (see docs/instruments.md).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ def instrument_markdown(inst: Instrument) -> str:
     if inst.repeating:
         facts.append("one record per event (repeating)")
     if inst.qs_cat:
-        facts.append(f"QSCAT `{inst.qs_cat}`")
+        facts.append(f"SDTM {inst.sdtm_domain}, {inst.sdtm_domain}CAT `{inst.qs_cat}`")
     lines.append("; ".join(facts) + ".")
     if inst.description:
         lines += ["", inst.description]
@@ -30,7 +30,7 @@ def instrument_markdown(inst: Instrument) -> str:
             f"`{k}` {label} ({inst.subscale_range(k)[0]}-{inst.subscale_range(k)[1]})" for k, label in inst.subscales
         ) + "."]
     scale = inst.kind == "scale"
-    header = "| key | label | type | allowed | required |" + (" QSTESTCD |" if scale else "")
+    header = "| key | label | type | allowed | required |" + (f" {inst.sdtm_domain}TESTCD |" if scale else "")
     lines += ["", header, "|---|---|---|---|---|" + ("---|" if scale else "")]
     for item in inst.items:
         allowed = item.describe_allowed().removeprefix("allowed: ")
