@@ -165,3 +165,14 @@ def test_the_export_is_audited_and_restricted_when_unblinded(world, make_user):
 def test_only_the_chosen_formats_are_written(world):
     job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm"], now=NOW)
     assert sorted(members(job.file_path)) == ["manifest.json", *sorted(f"sdtm/{d}.xpt" for d in SDTM)]
+
+
+def test_progress_only_moves_forward_to_done(world, monkeypatch):
+    """Every step of a full export (ODM, each SDTM domain, the CSVs) raises the bar; none goes back."""
+    seen = []
+    real = services._progress
+    monkeypatch.setattr(services, "_progress", lambda job, percent, message: (seen.append(percent),
+                                                                              real(job, percent, message)))
+    job = services.create_export(world["trial"], world["dsmb"], formats=["odm", "sdtm", "csv"], now=NOW)
+    assert job.status == "done" and job.progress == 100
+    assert len(seen) >= 5 and seen == sorted(set(seen)) and seen[-1] < 100

@@ -362,7 +362,7 @@ def run_export(job_id: int, *, now: datetime | None = None) -> ExportJob:
                         (path,) = write_xpt({name: frame}, Path(tmp))
                         files[f"sdtm/{path.name}"] = path.read_bytes()
                         rows[f"sdtm/{path.name}"] = len(frame)
-                        _progress(job, 35 + 8 * i, f"SDTM {name} written")
+                        _progress(job, 35 + 45 * i // len(domains), f"SDTM {name} written")
             if "csv" in job.formats:
                 for name, frame in analysis_tables(collected).items():
                     buffer = io.StringIO()
