@@ -20,7 +20,7 @@ def test_mrs_has_the_seven_van_swieten_grades_with_descriptions():
     assert [c.code for c in item.choices] == [0, 1, 2, 3, 4, 5, 6]
     assert item.choices[0].label == "No symptoms at all"
     assert item.choices[6].label == "Dead"
-    assert MRS.score({"score": 4}).total == 4
+    assert [MRS.score({"score": grade}).total for grade in range(7)] == [0, 1, 2, 3, 4, 5, 6]
     with pytest.raises(InstrumentError, match="score = 7"):
         MRS.score({"score": 7})
 
