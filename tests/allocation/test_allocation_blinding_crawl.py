@@ -46,9 +46,10 @@ def _exports_in_tmp(settings, tmp_path):
     settings.DATA_DIR = tmp_path  # the world's data exports are written under DATA_DIR/exports
 
 def _world(trials, make_user, enroll):
-    """Both trials: participants of both arms randomized, dosed and given at site 01; some only
-    prepared, some awaiting preparation, one enrolled and waiting, one at another site, and one
-    emergency-unblinded IxCell participant with the sponsor notified."""
+    """Both trials: participants of both arms randomized, dosed and given at site 01 (the ASSIST
+    pair then withdrawn alike); some only prepared, some awaiting preparation, one enrolled and
+    waiting, one at another site, and one emergency-unblinded IxCell participant with the sponsor
+    notified."""
     from django.contrib.auth import get_user_model
 
     world = {"trials": trials, "pairs": {}, "participants": []}
@@ -74,6 +75,14 @@ def _world(trials, make_user, enroll):
         for p in pair:  # identical weight and times: the pages must not differ but for identifiers
             services.prepare_dose(p, 70, pharmacist, now=NOW + timedelta(hours=1))
             services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
+        if nct_id == "NCT04590118":
+            # Both ASSIST participants of the pair end alike, so the end-of-participation banner,
+            # the reopen form and the API's ended_on are crawled and compared across arms too.
+            from trialkit.server.capture.services import end_participation
+
+            for p in pair:
+                end_participation(p, coordinator, outcome="withdrawn", ended_on=NOW.date(),
+                                  reason="Withdrew consent to further visits", now=NOW + timedelta(hours=3))
         others = [p for p in randomized if p not in pair]
         services.prepare_dose(others[0], 82.4, pharmacist, now=NOW + timedelta(hours=1))  # prepared, not given
         waiting = enroll(trial, site01.code, number=f"{site01.code.upper()}-090")
@@ -309,6 +318,8 @@ def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user,
     routes = _site_routes() + _api_routes(client)
     assert "/allocation/<nct_id>/participants/<participant_number>/" in routes
     assert "/api/allocation/<nct_id>/randomized" in routes
+    assert "/capture/participants/<participant_id>/end/" in routes
+    assert "/api/capture/participants/<participant_id>" in routes
 
     leaks, crawled, unavailable, downloads = [], 0, [], 0
     pair_numbers = {p.participant_number for pair in world["pairs"].values() for p in pair}
@@ -332,6 +343,9 @@ def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user,
                 by_route_and_participant[(template, participant.participant_number)] = (response, participant)
     assert leaks == []
     assert crawled > 40
+    ended = world["pairs"]["NCT04590118"][0].participant_number
+    timeline_page, _ = by_route_and_participant[("/capture/participants/<participant_id>/", ended)]
+    assert 'id="participation-ended"' in timeline_page.content.decode()
     # The data manager downloads the blinded exports (page and API, both trials); their files were scanned.
     assert downloads == (4 if role == "data_manager" else 0)
 

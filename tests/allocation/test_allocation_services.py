@@ -246,6 +246,34 @@ def test_administration_makes_the_participant_treated_and_locks_the_preparation(
         services.prepare_dose(p, 65, pharmacist, now=NOW)
 
 
+def test_no_dose_is_prepared_or_given_once_participation_has_ended(generated, trials, make_user, enroll):
+    """A withdrawal between randomization and infusion stops the dose: the status stays withdrawn
+    (not overwritten as treated) until an investigator reopens the record."""
+    from trialkit.server.capture.services import end_participation, reopen_participation
+
+    trial = trials[IXCELL]
+    p = enroll(trial, "ixcell-01")
+    coordinator = _coordinator(make_user, trial, "ixcell-01")
+    services.randomize(p, coordinator, now=NOW)
+    pharmacist = make_user("unblinded_pharmacist", trial, site=p.site)
+    services.prepare_dose(p, 70, pharmacist, now=NOW)
+    end_participation(p, coordinator, outcome="withdrawn", ended_on=NOW.date(), reason="Declined the infusion",
+                      now=NOW + timedelta(hours=1))
+    with pytest.raises(services.AllocationProblem, match="participation ended on 2025-03-03 .withdrawn."):
+        services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
+    with pytest.raises(services.AllocationProblem, match="reopen it first"):
+        services.prepare_dose(p, 71, pharmacist, now=NOW + timedelta(hours=2))
+    p.refresh_from_db()
+    record = DoseRecord.objects.get(participant=p)
+    assert (p.status, p.anchor_date, record.administered_at, str(record.weight_kg)) == ("withdrawn", None, None,
+                                                                                        "70.0")
+    reopen_participation(p, make_user("investigator", trial, site=p.site), reason="Consent was not withdrawn",
+                         now=NOW + timedelta(hours=3))
+    services.record_administration(p, coordinator, now=NOW + timedelta(hours=4))
+    p.refresh_from_db()
+    assert p.status == "treated"
+
+
 # ------------------------------------------------------------------ emergency unblinding
 
 def test_emergency_unblinding_reveals_the_arm_to_the_investigator_and_notifies_the_sponsor(

@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import zipfile
+from datetime import timedelta
 
 import pandas as pd
 
@@ -176,3 +177,32 @@ def test_progress_only_moves_forward_to_done(world, monkeypatch):
     job = services.create_export(world["trial"], world["dsmb"], formats=["odm", "sdtm", "csv"], now=NOW)
     assert job.status == "done" and job.progress == 100
     assert len(seen) >= 5 and seen == sorted(set(seen)) and seen[-1] < 100
+
+
+def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world, tmp_path):
+    """DS (SDTMIG disposition): one record per ended participant, DSDECOD from the outcome and
+    DSSTDTC the day participation ended; those in follow-up have none. The analysis table's
+    status (docs/analysis.md: completed, withdrawn, lost) matches the report's own extract."""
+    from trialkit.server.capture.services import end_participation
+    from trialkit.server.web.analysis_data import participant_rows
+
+    first, second, third = world["participants"][:3]
+    later = NOW + timedelta(days=20)
+    end_participation(first, world["coordinator"], outcome="withdrawn", ended_on="2025-03-21",
+                      reason="Withdrew consent to further visits", now=later)
+    end_participation(second, world["investigator"], outcome="died", ended_on="2025-03-25",
+                      reason="Fatal recurrent stroke", now=later)
+    end_participation(third, world["coordinator"], outcome="lost_to_follow_up", ended_on="2025-03-28",
+                      reason="No contact after the day 7 visit", now=later)
+    job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm", "csv"], now=later)
+    ds, _meta = pyreadstat.read_xport(str(_unpack(job, tmp_path) / "sdtm" / "ds.xpt"))
+    assert sorted(zip(ds.USUBJID, ds.DSDECOD, ds.DSSTDTC)) == sorted([
+        (f"NCT04590118-{first.participant_number}", "WITHDRAWAL BY SUBJECT", "2025-03-21"),
+        (f"NCT04590118-{second.participant_number}", "DEATH", "2025-03-25"),
+        (f"NCT04590118-{third.participant_number}", "LOST TO FOLLOW-UP", "2025-03-28"),
+    ])
+    table = pd.read_csv(io.BytesIO(members(job.file_path)["data/participants.csv"]), dtype=str)
+    exported = dict(zip(table.participant_id, table.status))
+    assert exported == {first.participant_number: "withdrawn", second.participant_number: "completed",
+                        third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}
+    assert {r["participant_id"]: r["status"] for r in participant_rows(world["trial"], unblinded=False)} == exported

@@ -128,6 +128,33 @@ def test_status_rules_hold_for_any_window(before, after, offset, done):
         assert status is VisitStatus.MISSED
 
 
+@pytest.mark.parametrize(
+    ("ended_on", "expected"),
+    [
+        (date(2026, 5, 1), VisitStatus.NOT_EXPECTED),   # ended before the window opened
+        (date(2026, 5, 11), VisitStatus.NOT_EXPECTED),  # ended while the window was open
+        (date(2026, 5, 13), VisitStatus.NOT_EXPECTED),  # ended on its last day
+        (date(2026, 5, 14), VisitStatus.MISSED),        # ended the day after it closed: it was missed
+    ],
+)
+def test_a_visit_not_done_is_not_expected_once_participation_ended_before_its_window_closed(ended_on, expected):
+    # Window 8-13 May (_visit()); looked at long after, when it would otherwise be missed.
+    assert visit_status(_visit(), None, date(2026, 9, 1), ended_on=ended_on) is expected
+
+
+def test_a_visit_done_stays_done_after_participation_ends():
+    assert visit_status(_visit(), date(2026, 5, 10), date(2026, 9, 1), ended_on=date(2026, 5, 9)) is VisitStatus.DONE
+    assert visit_status(_visit(), date(2026, 5, 14), date(2026, 9, 1), ended_on=date(2026, 5, 9)) \
+        is VisitStatus.OUT_OF_WINDOW
+
+
+def test_an_ended_participant_has_nothing_due_this_week():
+    today = date(2026, 5, 13)  # Wednesday; week 11-17 May
+    open_window = PlannedVisit("v", "V", "follow_up", 0, date(2026, 5, 10), date(2026, 5, 8), date(2026, 5, 15), ())
+    assert due_in_week(open_window, None, today)
+    assert not due_in_week(open_window, None, today, ended_on=date(2026, 5, 12))
+
+
 def test_week_runs_monday_to_sunday():
     assert week_of(date(2026, 5, 13)) == (date(2026, 5, 11), date(2026, 5, 17))  # a Wednesday
     assert week_of(date(2026, 5, 11)) == (date(2026, 5, 11), date(2026, 5, 17))

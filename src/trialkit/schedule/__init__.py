@@ -17,7 +17,12 @@ overdue         not done, target < today <= latest (past target, window still op
 missed          not done, today > latest (the window has closed)
 done            done_on within [earliest, latest]
 out_of_window   done_on before earliest or after latest (a protocol deviation to explain)
+not_expected    not done, and participation ended (``ended_on``) on or before latest
 ==============  ==========================================================================
+
+A participant who completed, withdrew, was lost to follow-up or died is expected at no visit whose
+window had not closed by the end date; a visit whose window closed before it stays missed, and a
+visit done stays done.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ class VisitStatus(str, Enum):
     MISSED = "missed"
     DONE = "done"
     OUT_OF_WINDOW = "out_of_window"
+    NOT_EXPECTED = "not_expected"
 
     @property
     def label(self) -> str:
@@ -103,10 +109,14 @@ def plan_visits(schedule: _ScheduleDefinition, anchor_date: date) -> list[Planne
     return [plan_visit(v, anchor_date) for v in schedule.visits]
 
 
-def visit_status(planned: PlannedVisit, done_on: date | None, today: date) -> VisitStatus:
-    """The status of one visit on ``today`` (see the module docstring for the exact rules)."""
+def visit_status(planned: PlannedVisit, done_on: date | None, today: date,
+                 ended_on: date | None = None) -> VisitStatus:
+    """The status of one visit on ``today`` (see the module docstring for the exact rules);
+    ``ended_on`` is the day the participant's participation ended, if it has."""
     if done_on is not None:
         return VisitStatus.DONE if planned.contains(done_on) else VisitStatus.OUT_OF_WINDOW
+    if ended_on is not None and ended_on <= planned.latest:
+        return VisitStatus.NOT_EXPECTED
     if today < planned.earliest:
         return VisitStatus.UPCOMING
     if today <= planned.target:
@@ -122,10 +132,11 @@ def week_of(day: date) -> tuple[date, date]:
     return monday, monday + timedelta(days=6)
 
 
-def due_in_week(planned: PlannedVisit, done_on: date | None, today: date) -> bool:
-    """A visit belongs on this week's work list when it is not done, its window has not closed
-    before today, and its window shares a day with the week (Monday to Sunday) holding ``today``."""
-    if done_on is not None:
+def due_in_week(planned: PlannedVisit, done_on: date | None, today: date, ended_on: date | None = None) -> bool:
+    """A visit belongs on this week's work list when it is not done, still expected (see
+    ``visit_status``), its window has not closed before today, and its window shares a day with the
+    week (Monday to Sunday) holding ``today``."""
+    if done_on is not None or visit_status(planned, done_on, today, ended_on) is VisitStatus.NOT_EXPECTED:
         return False
     monday, sunday = week_of(today)
     return planned.overlaps(max(monday, today), sunday)

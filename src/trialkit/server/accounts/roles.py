@@ -28,6 +28,11 @@ UNBLINDED_ROLES = frozenset({Role.UNBLINDED_PHARMACIST, Role.DSMB_STATISTICIAN})
 # Roles that work at one site; the others see every site of a trial.
 SITE_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.BLINDED_ASSESSOR, Role.UNBLINDED_PHARMACIST})
 
+# Site staff who run a participant's course at their site: screening, consent, enrollment and
+# the end of participation. Not the blinded assessor (who rates outcome scales) nor the unblinded
+# pharmacist (who prepares doses).
+SITE_STAFF = (Role.COORDINATOR, Role.INVESTIGATOR)
+
 # Roles allowed to enter or change clinical data at their site.
 DATA_ENTRY_ROLES = frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR})
 

@@ -405,6 +405,14 @@ def _minimize_locked(trial, allocation_list: AllocationList, participant: Partic
 
 # ---------------------------------------------------------------- dose
 
+def _refuse_ended(participant: Participant) -> None:
+    """No dose is prepared or given once participation has ended (the status would be overwritten)."""
+    if participant.has_ended:
+        raise AllocationProblem(f"participant {participant.participant_number}'s participation ended on "
+                                f"{participant.ended_on} ({participant.get_status_display().lower()}); "
+                                "an investigator must reopen it first")
+
+
 def _slot_of(participant: Participant) -> AllocationSlot:
     slot = AllocationSlot.objects.filter(participant=participant).first()
     if slot is None:
@@ -456,6 +464,7 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     trial = participant.trial
     require(actor, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    _refuse_ended(participant)
     slot = _slot_of(participant)
     existing = DoseRecord.objects.filter(participant=participant).first()
     if existing is not None and existing.administered_at is not None:
@@ -526,6 +535,7 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
     """The infusion was given: the participant is treated and day 0 is the infusion date."""
     require(actor, participant.trial, *ADMINISTERING_ROLES, site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    _refuse_ended(participant)
     record = DoseRecord.objects.select_for_update().filter(participant=participant).first()
     if record is None:
         raise AllocationProblem("no dose has been prepared for this participant yet")

@@ -1,4 +1,5 @@
-"""Data capture API: visits, forms, queries, adverse events and diary entries of one participant.
+"""Data capture API: a participant's course (its status, the end of participation), visits, forms,
+queries, adverse events and diary entries.
 
 No response includes a treatment arm or anything derived from it; blinded and unblinded roles
 see the same clinical data.
@@ -12,7 +13,7 @@ from typing import Any
 
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from ninja import Router, Schema, Status
+from ninja import Field, Router, Schema, Status
 
 from trialkit.schedule import sae_clock
 from trialkit.server.capture import services
@@ -32,6 +33,32 @@ class FieldErrorOut(Schema):
 class ErrorOut(Schema):
     error: str
     errors: list[FieldErrorOut] = []
+
+
+class ParticipantOut(Schema):
+    id: int
+    participant_number: str
+    trial: str
+    site: str
+    status: str
+    enrolled_at: datetime
+    randomization_number: str
+    kit_number: str
+    anchor_date: date | None
+    ended_on: date | None
+    end_reason: str
+
+
+class EndIn(Schema):
+    outcome: str = Field(description="completed, withdrawn, lost_to_follow_up or died")
+    # A string, so that a malformed date is answered like every other field: 422 naming ended_on.
+    ended_on: str | None = Field(None, description="The day participation ended (YYYY-MM-DD).",
+                                 examples=["2026-05-12"])
+    reason: str = Field("", description="Required unless the outcome is completed.")
+
+
+class ReopenIn(Schema):
+    reason: str = ""
 
 
 class VisitOut(Schema):
@@ -201,6 +228,43 @@ def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
     return {"id": ae.pk, "number": ae.number, "participant": ae.participant.participant_number, "data": ae.data,
             "status": ae.status, "serious": ae.serious, "awareness_at": ae.awareness_at,
             "reported_at": ae.reported_at, "sae_clock": clock, "version": ae.version}
+
+
+# --------------------------------------------------------------------------- the participant
+
+
+def _participant_out(p: Participant) -> dict:
+    return {"id": p.pk, "participant_number": p.participant_number, "trial": p.trial.nct_id, "site": p.site.code,
+            "status": p.status, "enrolled_at": p.enrolled_at, "randomization_number": p.randomization_number,
+            "kit_number": p.kit_number, "anchor_date": p.anchor_date, "ended_on": p.ended_on,
+            "end_reason": p.end_reason}
+
+
+@router.get("/participants/{participant_id}", response=ParticipantOut)
+def get_participant(request, participant_id: int):
+    """The participant's status and, once participation has ended, the date and reason."""
+    return _participant_out(_participant(request, participant_id))
+
+
+@router.post("/participants/{participant_id}/end", response={200: ParticipantOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def end_participation(request, participant_id: int, body: EndIn):
+    """Record that the participant completed, withdrew, was lost to follow-up or died (site
+    coordinator or investigator). Invalid input: 422 naming each field; nothing is saved. Already
+    ended: 409."""
+    participant = _participant(request, participant_id)
+    participant = services.end_participation(participant, request.user, outcome=body.outcome,
+                                             ended_on=body.ended_on, reason=body.reason, now=timezone.now())
+    return Status(200, _participant_out(participant))
+
+
+@router.post("/participants/{participant_id}/reopen", response={200: ParticipantOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def reopen_participation(request, participant_id: int, body: ReopenIn):
+    """Undo an end recorded by mistake (investigator, with a reason): the status before it returns."""
+    participant = _participant(request, participant_id)
+    participant = services.reopen_participation(participant, request.user, reason=body.reason, now=timezone.now())
+    return Status(200, _participant_out(participant))
 
 
 # --------------------------------------------------------------------------- visits

@@ -1,5 +1,6 @@
 """Demo clinical data: schedules at every stage, completed scales, queries, a signed visit, a verified
-and a locked form, adverse events with one SAE on a running clock, and an IxCell diary with a code."""
+and a locked form, adverse events with one SAE on a running clock, an IxCell diary with a code, and
+ended participations (a completion, a withdrawal, a loss to follow-up)."""
 
 from __future__ import annotations
 
@@ -96,9 +97,9 @@ def populate(trials, users, today: date) -> dict[str, int]:
     if FormRecord.objects.exclude(instrument="vital_signs").exists():
         return {}
     rng = random.Random(20260601)
-    counts = {"participants": 0, "forms": 0, "adverse_events": 0, "diary_entries": 0}
+    counts = {"participants": 0, "forms": 0, "adverse_events": 0, "diary_entries": 0, "ended": 0}
     diary_codes = []
-    for trial in trials:
+    for trial_index, trial in enumerate(trials):
         for n, participant in enumerate(_anchored(trial, users, today)):
             if participant.anchor_date is None:
                 # Only without the allocation demo (no dose given): day 0 is set here, and says so.
@@ -118,6 +119,7 @@ def populate(trials, users, today: date) -> dict[str, int]:
             counts["adverse_events"] += _adverse_events(participant, coordinator, today, n, rng)
             if trial.protocol.diary is not None and n in (2, 3):
                 counts["diary_entries"] += _diary(participant, coordinator, today, rng, diary_codes)
+            counts["ended"] += _end(participant, coordinator, today, n, trial_index)
         _review(trial, users, today)
     for number, code in diary_codes:
         print(f"diary code for {number}: {services.format_code(code)}  (open /diary/{code}/)")
@@ -172,6 +174,31 @@ def _adverse_events(participant, coordinator, today: date, n: int, rng) -> int:
             "serious": True, "sae_hospitalization": True, "relatedness": "unlikely", "expectedness": "unexpected",
             "action_taken": "not_applicable", "outcome": "recovering"}, coordinator, complete=True,
             now=aware, awareness_at=aware)
+        return 1
+    return 0
+
+
+# The second demo participant of each trial (day 0 200 days back) leaves 12 days before the demo
+# day: withdrawn in the first trial, lost to follow-up in the second. Its missed month 3 stays
+# missed; its later visits are no longer expected.
+_LEFT = (("withdrawn", "Withdrew consent to further visits after moving out of the region; "
+                       "agreed that the data collected so far are kept."),
+         ("lost_to_follow_up", "No answer to three phone calls and a registered letter since the month 6 visit."))
+
+
+def _end(participant, coordinator, today: date, n: int, trial_index: int) -> int:
+    """The first participant (every visit held) completes on the day of the end-of-study visit."""
+    if n == 0:
+        _definition, visit = services.end_of_study_visit(participant)
+        if visit is None or visit.done_on is None:
+            return 0
+        services.end_participation(participant, coordinator, outcome="completed", ended_on=visit.done_on,
+                                   now=_at(today))
+        return 1
+    if n == 1:
+        outcome, reason = _LEFT[trial_index % len(_LEFT)]
+        services.end_participation(participant, coordinator, outcome=outcome, ended_on=today - timedelta(days=12),
+                                   reason=reason, now=_at(today))
         return 1
     return 0
 

@@ -41,7 +41,9 @@ class Visit(models.Model):
                             self.latest, tuple(self.forms))
 
     def status(self, today) -> VisitStatus:
-        return visit_status(self.planned, self.done_on, today)
+        """Today's status; not expected once the participant's participation has ended (load the
+        participant with the visit, ``select_related("participant")``, when listing many)."""
+        return visit_status(self.planned, self.done_on, today, self.participant.ended_on)
 
 
 class FormRecord(models.Model):

@@ -26,7 +26,7 @@ from django.utils import timezone
 from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
-from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
+from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_for, instrument_name
@@ -41,6 +41,7 @@ from trialkit.server.capture.models import (
     Signature,
     Visit,
 )
+from trialkit.server.participants.models import ONGOING_STATUSES, Participant
 
 QUERY_ROLES = (Role.MONITOR, Role.DATA_MANAGER)
 ANSWER_ROLES = tuple(DATA_ENTRY_ROLES)
@@ -136,7 +137,7 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
                      after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
                      at=now,
                      **_where(participant))
-    return list(Visit.objects.filter(participant=participant).order_by("order"))
+    return list(Visit.objects.filter(participant=participant).select_related("participant").order_by("order"))
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,126 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
                  after={"done_on": visit.done_on, "note": visit.note, "visit": visit.visit_id}, reason=note,
                  at=now, **_where(participant))
     return visit
+
+
+# --------------------------------------------------------------------------- end of participation
+
+# How a participant leaves the trial (CDISC SDTM DS disposition: COMPLETED, WITHDRAWAL BY SUBJECT,
+# LOST TO FOLLOW-UP, DEATH; see trialkit.export.sdtm.DISPOSITION). Every end but completion says why.
+END_OUTCOMES = (Participant.Status.COMPLETED, Participant.Status.WITHDRAWN, Participant.Status.LOST,
+                Participant.Status.DIED)
+_REASON_NEEDED = frozenset({Participant.Status.WITHDRAWN, Participant.Status.LOST, Participant.Status.DIED})
+END_ROLES = SITE_STAFF
+REOPEN_ROLES = (Role.INVESTIGATOR,)  # undoing a recorded end is the investigator's decision
+
+
+def end_of_study_visit(participant) -> tuple[Any | None, Visit | None]:
+    """The protocol's end-of-study visit (the last of kind ``end_of_study``) and the participant's
+    row of it, either None when the protocol has none or the schedule is not placed yet."""
+    definitions = [v for v in participant.trial.protocol.schedule.visits if v.kind == "end_of_study"]
+    if not definitions:
+        return None, None
+    definition = definitions[-1]
+    return definition, Visit.objects.filter(participant=participant, visit_id=definition.id).first()
+
+
+def _as_date(field_name: str, value, errors: list[FieldError]) -> date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        errors.append(FieldError(field_name, None, "required", "give the date"))
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        errors.append(FieldError(field_name, value, "type", "is not a date (YYYY-MM-DD)"))
+        return None
+
+
+def _end_snapshot(participant) -> dict[str, Any]:
+    return {"status": participant.status, "ended_on": participant.ended_on, "end_reason": participant.end_reason}
+
+
+@transaction.atomic
+def end_participation(participant, actor, *, outcome: str, ended_on: date | str | None, reason: str = "",
+                      now: datetime) -> Participant:
+    """Record that the participant completed the study, withdrew, was lost to follow-up or died.
+
+    Site staff (coordinator, investigator) of the participant's site only. ``ended_on`` is neither
+    in the future nor before enrollment; a reason is required for every outcome but completion;
+    completion needs the end-of-study visit's date, and is not dated before it. Every problem is
+    reported at once (``FormInvalid``, one error per field) and nothing is written. The status held
+    before is kept, so a mistaken end can be undone by ``reopen_participation``.
+    """
+    _require(actor, participant, *END_ROLES)
+    participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
+    if participant.has_ended or participant.ended_on is not None:
+        raise CaptureError(f"{participant} already ended participation ({participant.get_status_display().lower()}"
+                           f" on {participant.ended_on}); an investigator can reopen it to correct the record")
+    reason = (reason or "").strip()
+    errors: list[FieldError] = []
+    if outcome not in END_OUTCOMES:
+        errors.append(FieldError("outcome", outcome, "choice", "must be one of " + ", ".join(END_OUTCOMES)))
+    day = _as_date("ended_on", ended_on, errors)
+    if day is not None:
+        today, enrolled = _today(now), _today(participant.enrolled_at)
+        if day > today:
+            errors.append(FieldError("ended_on", day, "range", f"cannot be in the future (today is {today})"))
+        elif day < enrolled:
+            errors.append(FieldError("ended_on", day, "range", f"cannot be before enrollment on {enrolled}"))
+    if outcome in _REASON_NEEDED and not reason:
+        label = Participant.Status(outcome).label.lower()
+        errors.append(FieldError("reason", None, "required", f"say why the participant is recorded as {label}"))
+    if outcome == Participant.Status.COMPLETED:
+        definition, visit = end_of_study_visit(participant)
+        if definition is None:
+            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
+                                     "the protocol's schedule has no end-of-study visit (kind end_of_study), "
+                                     "so completion cannot be checked"))
+        elif visit is None or visit.done_on is None:
+            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
+                                     f"completion needs the date of the end-of-study visit, {definition.label} "
+                                     f"({definition.id}); record that visit first"))
+        elif day is not None and day < visit.done_on:
+            errors.append(FieldError("ended_on", day, "range",
+                                     f"a completion cannot be dated before the end-of-study visit, "
+                                     f"{definition.label} on {visit.done_on}"))
+    if errors:
+        raise FormInvalid(errors, "participation")
+    before = _end_snapshot(participant)
+    participant.status_before_end = participant.status
+    participant.status, participant.ended_on, participant.end_reason = outcome, day, reason
+    participant.save(update_fields=["status", "status_before_end", "ended_on", "end_reason"])
+    record_event(actor=actor, action="participation_end", object_type="participant", object_id=participant.pk,
+                 before=before, after={**_end_snapshot(participant), "status_before_end": participant.status_before_end},
+                 reason=reason, at=now, **_where(participant))
+    return participant
+
+
+@transaction.atomic
+def reopen_participation(participant, actor, *, reason: str, now: datetime) -> Participant:
+    """Undo an end of participation recorded by mistake (investigator of the site, with a reason):
+    the status held before it comes back and the end date and reason are cleared; the audit trail
+    keeps both the end and its reversal."""
+    _require(actor, participant, *REOPEN_ROLES)
+    participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
+    if not participant.has_ended:
+        raise CaptureError(f"{participant} has not ended participation; there is nothing to reopen")
+    reason = (reason or "").strip()
+    if not reason:
+        raise FormInvalid([FieldError("reason", None, "required", "say why the recorded end was a mistake")],
+                          "participation")
+    if participant.status_before_end not in ONGOING_STATUSES:
+        raise CaptureError(f"{participant} has no status recorded from before the end; it cannot be restored")
+    before = {**_end_snapshot(participant), "status_before_end": participant.status_before_end}
+    participant.status, participant.status_before_end = participant.status_before_end, ""
+    participant.ended_on, participant.end_reason = None, ""
+    participant.save(update_fields=["status", "status_before_end", "ended_on", "end_reason"])
+    record_event(actor=actor, action="participation_reopen", object_type="participant", object_id=participant.pk,
+                 before=before, after=_end_snapshot(participant), reason=reason, at=now, **_where(participant))
+    return participant
 
 
 # --------------------------------------------------------------------------- forms

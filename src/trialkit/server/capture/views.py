@@ -22,7 +22,7 @@ from trialkit.server.capture import services
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
-from trialkit.server.capture.worklist import due_this_week, timeline
+from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
@@ -78,9 +78,13 @@ def participants(request, nct_id: str):
 # --------------------------------------------------------------------------- timeline
 
 
-@login_required
-def participant_timeline(request, participant_id: int):
-    participant, access = _participant(request, participant_id)
+def _end_choices() -> list[tuple[str, str]]:
+    # The same four choices for every participant: nothing here depends on allocation.
+    return [(str(o.value), o.label) for o in services.END_OUTCOMES]
+
+
+def _timeline_page(request, participant, access, *, end_form: dict | None = None,
+                   reopen_form: dict | None = None):
     now = timezone.now()
     data = timeline(participant, timezone.localdate(), now)
     diary_on = participant.trial.protocol.diary is not None
@@ -91,7 +95,63 @@ def participant_timeline(request, participant_id: int):
         "diary_accesses": participant.diary_accesses.all() if diary_on else [],
         "new_code": request.session.pop("diary_code_shown_once", None),
         "sae_viewer": _can(access, Role.INVESTIGATOR, Role.SPONSOR_ADMIN),
+        "can_end": _can(access, *services.END_ROLES) and not participant.has_ended,
+        "can_reopen": _can(access, *services.REOPEN_ROLES) and participant.has_ended,
+        "end_choices": _end_choices(),
+        "end_form": end_form or {"values": {}, "errors": {}},
+        "reopen_form": reopen_form or {"values": {}, "errors": {}},
     })
+
+
+@login_required
+def participant_timeline(request, participant_id: int):
+    participant, access = _participant(request, participant_id)
+    return _timeline_page(request, participant, access)
+
+
+def _field_errors(exc: FormInvalid) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for e in exc.errors:
+        errors.setdefault(e.item, []).append(e.message)
+    return errors
+
+
+@login_required
+@require_POST
+def end_participation(request, participant_id: int):
+    """Record the end of participation; a rejected post shows the page again with each message by
+    its field, what was typed kept, and nothing changed."""
+    participant, access = _participant(request, participant_id)
+    values = {k: request.POST.get(k, "") for k in ("outcome", "ended_on", "reason")}
+    try:
+        participant = services.end_participation(participant, request.user, outcome=values["outcome"],
+                                                 ended_on=values["ended_on"], reason=values["reason"],
+                                                 now=timezone.now())
+    except FormInvalid as exc:
+        return _timeline_page(request, participant, access, end_form={"values": values, "errors": _field_errors(exc)})
+    except CaptureError as exc:
+        messages.error(request, str(exc))
+        return redirect("capture:participant", participant.pk)
+    messages.success(request, f"{participant}: {ended_note(participant)}.")
+    return redirect("capture:participant", participant.pk)
+
+
+@login_required
+@require_POST
+def reopen_participation(request, participant_id: int):
+    participant, access = _participant(request, participant_id)
+    values = {"reason": request.POST.get("reason", "")}
+    try:
+        participant = services.reopen_participation(participant, request.user, reason=values["reason"],
+                                                    now=timezone.now())
+    except FormInvalid as exc:
+        return _timeline_page(request, participant, access,
+                              reopen_form={"values": values, "errors": _field_errors(exc)})
+    except CaptureError as exc:
+        messages.error(request, str(exc))
+        return redirect("capture:participant", participant.pk)
+    messages.success(request, f"{participant}: participation reopened ({participant.get_status_display().lower()}).")
+    return redirect("capture:participant", participant.pk)
 
 
 @login_required

@@ -30,7 +30,8 @@ def due_this_week(user, trial, today: date, site_code: str | None = None) -> lis
         visits = visits.filter(participant__site_id__in=access.site_ids)
     if site_code:
         visits = visits.filter(participant__site__code=site_code)
-    return [DueRow(v, v.status(today)) for v in visits if due_in_week(v.planned, v.done_on, today)]
+    return [DueRow(v, v.status(today)) for v in visits
+            if due_in_week(v.planned, v.done_on, today, v.participant.ended_on)]
 
 
 @dataclass
@@ -40,6 +41,20 @@ class VisitCard:
     forms: list[tuple[str, FormRecord | None]]  # (instrument, record) in the protocol's order
     extra_forms: list[FormRecord] = field(default_factory=list)  # further records of repeating forms
     signature: Signature | None = None
+    note: str = ""  # why a visit is not expected
+
+
+# How the timeline words each end of participation.
+ENDED_AS = {"completed": "completed the study", "withdrawn": "withdrew", "lost_to_follow_up": "was lost to follow-up",
+            "died": "died"}
+
+
+def ended_note(participant) -> str:
+    """'participant withdrew on 12 May 2026', or '' while participation goes on."""
+    if participant.ended_on is None:
+        return ""
+    day = participant.ended_on
+    return f"participant {ENDED_AS.get(participant.status, participant.status)} on {day.day} {day:%b %Y}"
 
 
 @dataclass
@@ -67,7 +82,9 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     cards = []
     for visit in visits:
         forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]
-        cards.append(VisitCard(visit, visit.status(today), forms, extras.get(visit.pk, []), signatures.get(visit.pk)))
+        status = visit.status(today)
+        note = f"not expected: {ended_note(visit.participant)}" if status is VisitStatus.NOT_EXPECTED else ""
+        cards.append(VisitCard(visit, status, forms, extras.get(visit.pk, []), signatures.get(visit.pk), note))
     aes = [(ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
            for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
     queries = list(Query.objects.filter(participant=participant).exclude(status=Query.Status.CLOSED)

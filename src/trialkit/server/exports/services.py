@@ -46,11 +46,14 @@ EXPORT_ROLES = (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, R
 FORMATS = ("odm", "sdtm", "csv")
 SYSTEM_ROLE = "system"
 
-# Participant.Status -> the disposition of trialkit.export (SDTM DS) and of the analysis tables.
+# Participant.Status -> the disposition of trialkit.export (SDTM DS, dated by Participant.ended_on)
+# and the status of the analysis tables (docs/analysis.md: completed, withdrawn, lost, else ongoing).
 _EXPORT_STATUS = {"completed": "completed", "withdrawn": "withdrawn", "lost_to_follow_up": "lost_to_follow_up",
                   "died": "died"}
+# Death is an outcome (mRS 6), not a loss: the analysis counts it with the completed, as the
+# report's own extract does (web.analysis_data.PARTICIPANT_STATUS).
 _ANALYSIS_STATUS = {"completed": "completed", "withdrawn": "withdrawn", "lost_to_follow_up": "lost",
-                    "died": "died"}
+                    "died": "completed"}
 # Scales whose totals the analysis reads from outcomes.csv (docs/analysis.md).
 OUTCOME_INSTRUMENTS = ("mrs", "nihss", "barthel", "fma_ue", "fma_le", "mmse")
 # "Related" in the analysis tables: a reasonable possibility of a causal relationship
@@ -146,7 +149,8 @@ def _subject(p: Participant, arm_id: str | None, forms: list[FormRecord]) -> Exp
         subject_id=p.participant_number, site_id=p.site.code, sex=sex, birth_date=birth,
         age=int(age) if age is not None else None, consent_date=consent,
         randomized_on=p.randomized_at.date() if p.randomized_at else None, anchor_date=p.anchor_date,
-        status=_EXPORT_STATUS.get(p.status, "ongoing"), arm_id=arm_id, country=p.site.country or None,
+        end_date=p.ended_on, status=_EXPORT_STATUS.get(p.status, "ongoing"), arm_id=arm_id,
+        country=p.site.country or None,
     )
 
 

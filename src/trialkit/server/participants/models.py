@@ -100,6 +100,11 @@ class Participant(models.Model):
     # Day 0 of the visit schedule (the infusion date, or the randomization date).
     anchor_date = models.DateField(null=True, blank=True)
     emergency_unblinded = models.BooleanField(default=False)
+    # How participation ended: the date, why, and the status to restore if the end was recorded by
+    # mistake. Set only by capture.services.end_participation, cleared by reopen_participation.
+    ended_on = models.DateField(null=True, blank=True)
+    end_reason = models.TextField(blank=True)
+    status_before_end = models.CharField(max_length=24, choices=Status.choices, blank=True)
 
     class Meta:
         ordering = ["trial_id", "participant_number"]
@@ -109,3 +114,13 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return self.participant_number
+
+    @property
+    def has_ended(self) -> bool:
+        return self.status in END_STATUSES
+
+
+# The statuses that end participation; the others are the steps of an ongoing one.
+END_STATUSES = frozenset({Participant.Status.COMPLETED, Participant.Status.WITHDRAWN, Participant.Status.LOST,
+                          Participant.Status.DIED})
+ONGOING_STATUSES = frozenset(set(Participant.Status) - END_STATUSES)

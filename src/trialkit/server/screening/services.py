@@ -20,13 +20,13 @@ from django.utils import timezone
 from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
-from trialkit.server.accounts.roles import Role
+from trialkit.server.accounts.roles import SITE_STAFF, Role
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
 from trialkit.server.trials.models import Site, Trial
 
-# Who works a screening record at their site. Attestations are the investigator's judgement alone.
-SITE_STAFF = (Role.COORDINATOR, Role.INVESTIGATOR)
+# Who works a screening record at their site: SITE_STAFF (accounts.roles). Attestations are the
+# investigator's judgement alone.
 ATTESTERS = (Role.INVESTIGATOR,)
 # Who reads the screening log. The sponsor sees counts and reasons, not the facts of a record.
 LOG_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN)

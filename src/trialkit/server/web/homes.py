@@ -380,7 +380,8 @@ def data_manager_home(ctx: HomeContext) -> Home:
     # Day 0 (the infusion) is normally recorded within days of randomization; a week without it
     # usually means the infusion was given but not entered.
     week_ago = ctx.now - timedelta(days=7)
-    missing_anchor = participants(ctx).filter(randomized_at__lt=week_ago, anchor_date__isnull=True)
+    missing_anchor = participants(ctx).filter(randomized_at__lt=week_ago, anchor_date__isnull=True,
+                                              ended_on__isnull=True)
     stale = open_screenings(ctx).filter(screening_date__lt=ctx.today - timedelta(days=14))
     quality = [Item(p.participant_number, participant_link(p),
                     detail=f"randomized {p.randomized_at:%d %b %Y}; infusion (day 0) not recorded",
