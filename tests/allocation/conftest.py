@@ -4,7 +4,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+from allocation_cases import NOW  # noqa: F401  (re-exported for the fixtures below)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from trialkit.server.accounts.models import Membership
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationSlot, Notification
 
-from conftest import NOW  # noqa: E402
+from allocation_cases import NOW  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

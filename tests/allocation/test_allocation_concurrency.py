@@ -11,7 +11,7 @@ from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationSlot
 from trialkit.server.participants.models import Participant
 
-from conftest import NOW  # noqa: E402
+from allocation_cases import NOW  # noqa: E402
 from randomize_in_threads import fire  # noqa: E402
 
 THREADS = 24

@@ -10,7 +10,7 @@ from trialkit.server.allocation.models import AllocationList, AllocationSlot, Do
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant
 
-from conftest import NOW  # noqa: E402  (tests/allocation/conftest.py)
+from allocation_cases import NOW  # noqa: E402  (tests/allocation/conftest.py)
 
 pytestmark = pytest.mark.django_db
 

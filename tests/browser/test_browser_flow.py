@@ -16,7 +16,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from conftest import PASSWORD, screenshot
+from browser_support import PASSWORD, screenshot
 from django.urls import NoReverseMatch, reverse
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

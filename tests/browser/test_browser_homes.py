@@ -1,7 +1,7 @@
 """Every demo user's home, in the browser, with real content from the demo data; screenshots of each."""
 
 import pytest
-from conftest import screenshot
+from browser_support import screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

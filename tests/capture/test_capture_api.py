@@ -5,7 +5,7 @@ import json
 
 import pytest
 import time_machine
-from conftest import NIHSS_7, NOW
+from capture_cases import NIHSS_7, NOW
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import FormRecord

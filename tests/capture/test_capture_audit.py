@@ -4,7 +4,7 @@
 import json
 
 import pytest
-from conftest import NIHSS_7, NOW
+from capture_cases import NIHSS_7, NOW
 from django.db import connection, transaction
 from typer.testing import CliRunner
 

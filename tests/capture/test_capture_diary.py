@@ -4,7 +4,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
-from conftest import NOW
+from capture_cases import NOW
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import DiaryAccess, DiaryEntry

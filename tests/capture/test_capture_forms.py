@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from conftest import NIHSS_7, NOW
+from capture_cases import NIHSS_7, NOW
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import FormRecord, Signature, Visit

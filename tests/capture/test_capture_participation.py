@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
-from conftest import NOW
+from capture_cases import NOW
 from django.core.exceptions import PermissionDenied
 
 from trialkit.server.audit.models import AuditEvent

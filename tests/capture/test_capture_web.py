@@ -5,7 +5,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from conftest import NIHSS_7, NOW
+from capture_cases import NIHSS_7, NOW
 
 from trialkit.server.capture.models import FormRecord, Signature, Visit
 from trialkit.server.capture.services import (

@@ -13,7 +13,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from conftest import ENROLLED, NOW, SCREEN_FAILED
+from exports_world import ENROLLED, NOW, SCREEN_FAILED
 from exports_checks import arm_mentions, members
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import NOW, build_world
+from exports_world import NOW, build_world
 from exports_checks import arm_mentions, members
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
