@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from eligibility_helpers import ASSIST, IXCELL, example, merged, screen_record
 
@@ -145,3 +147,14 @@ def test_an_unvalidated_synonym_is_still_read_as_its_name():
     facts = parse_facts(history({"name": "seizure disorder"}))
     assert facts.conditions[0].name == "seizure_disorder"
     assert screen(load_protocol(ASSIST), facts).criterion("exc-epilepsy").status == "fail"
+
+
+def test_the_docs_list_the_names_each_trial_screens_on():
+    from eligibility_helpers import ROOT
+
+    doc = (ROOT / "docs" / "eligibility.md").read_text(encoding="utf-8")
+    paragraph = doc[doc.index("Names the rules of the shipped trials screen on:"):].split("\n\n")[0]
+    assist_part, ixcell_part = paragraph.split("; IxCell")
+    for nct, part in ((ASSIST, assist_part), (IXCELL, ixcell_part)):
+        listed = re.findall(r"`([a-z_]+)`", part)
+        assert tuple(listed) == load_protocol(nct).condition_vocabulary.screened, nct
