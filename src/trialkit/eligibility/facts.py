@@ -195,7 +195,7 @@ def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVoca
                 ) -> ScreeningFacts:
     """Validate a facts record; raise FactsError naming each bad field (e.g. ``labs.ast.unit``).
 
-    With a protocol's ``vocabulary`` (``protocol.eligibility.condition_vocabulary``) every condition
+    With a protocol's ``vocabulary`` (``protocol.condition_vocabulary``) every condition
     name must be one of it, a synonym of one (returned as the listed name) or ``other``; an unknown
     name is reported at ``conditions.<i>.name`` with suggestions. Without it, names are only
     normalised: screening for a trial always passes the trial's vocabulary.
