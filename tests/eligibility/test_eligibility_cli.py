@@ -60,3 +60,27 @@ def test_unreadable_json_and_unknown_protocol_exit_2(tmp_path):
     assert result.exit_code == 2 and "line 2: not valid JSON" in result.stderr
     missing = run("-p", "NCT00000000", "-i", str(path))
     assert missing.exit_code == 2 and "no protocol NCT00000000" in missing.stderr
+
+
+def test_an_unknown_condition_name_exits_2_naming_the_field_and_suggestions(tmp_path):
+    good = example("assist-eligible")
+    bad = example("assist-eligible") | {"id": "AS-01-002"}
+    bad["conditions"] = [{"name": "Hypertension"}, {"name": "epilepsey", "date": "2019-03-01"}]
+    path = tmp_path / "records.jsonl"
+    path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
+    result = run("-p", ASSIST, "-i", str(path), "-f", "json")
+    assert result.exit_code == 2
+    assert ("record AS-01-002: conditions.1.name: 'epilepsey' is not in the condition vocabulary of NCT04590118; "
+            "did you mean epilepsy?") in result.stderr
+    assert json.loads(result.stdout)["error"].endswith("Enter a condition outside the list as 'other' with a description.")
+
+
+def test_synonyms_and_other_are_screened(tmp_path):
+    record = example("assist-eligible")
+    record["conditions"] = [{"name": "Seizure disorder"}, {"name": "other", "description": "migraine"}]
+    path = tmp_path / "record.json"
+    path.write_text(json.dumps(record), encoding="utf-8")
+    result = run("-p", ASSIST, "-i", str(path), "-f", "json")
+    assert result.exit_code == 0, result.output
+    criteria = {c["id"]: c for c in json.loads(result.stdout)["results"][0]["criteria"]}
+    assert criteria["exc-epilepsy"]["status"] == "fail" and criteria["exc-epilepsy"]["reason"] == "epilepsy recorded"

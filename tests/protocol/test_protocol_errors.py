@@ -131,6 +131,50 @@ def test_a_duplicate_criterion_id() -> None:
     assert issue.line == line_of(text, "id: exc-epilepsy", occurrence=2)
 
 
+def test_a_synonym_pointing_to_an_unknown_name() -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["eligibility"]["medical_history"]["synonyms"]["fits"] = "epilepsi"
+
+    text, issues = broken(mutate)
+    issue = only_issue(issues)
+    assert issue.path == "eligibility.medical_history.synonyms.fits"
+    assert issue.message == ("synonym 'fits' points to 'epilepsi', which no rule screens on and "
+                             "medical_history.terms does not list; did you mean epilepsy?")
+    assert issue.line == line_of(text, "fits: epilepsi")
+
+
+def test_a_synonym_that_is_itself_a_listed_name() -> None:
+    def mutate(d: dict[str, Any]) -> None:
+        d["eligibility"]["medical_history"]["synonyms"]["hypertension"] = "cancer"
+
+    text, issues = broken(mutate)
+    issue = only_issue(issues)
+    assert issue.path == "eligibility.medical_history.synonyms.hypertension"
+    assert "is itself a listed name" in issue.message
+    assert issue.line == line_of(text, "hypertension: cancer")
+
+
+def test_other_is_neither_a_term_nor_a_screened_name() -> None:
+    def as_term(d: dict[str, Any]) -> None:
+        d["eligibility"]["medical_history"]["terms"].append("other")
+
+    text, issues = broken(as_term)
+    issue = only_issue(issues)
+    assert issue.path == "eligibility.medical_history.terms[4]"
+    assert "how a condition outside the list is entered" in issue.message
+    assert issue.line == line_of(text, "- other")
+
+    def in_a_rule(d: dict[str, Any]) -> None:
+        assert d["eligibility"]["criteria"][12]["id"] == "exc-cancer"
+        d["eligibility"]["criteria"][12]["rule"]["condition"]["names"].append("other")
+
+    text, issues = broken(in_a_rule)
+    issue = only_issue(issues)
+    assert issue.path == "eligibility.criteria[12].rule.condition.names[1]"
+    assert issue.message == "a rule cannot screen on 'other': it stands for any condition not listed"
+    assert issue.line == line_of(text, "- other")
+
+
 def test_triple_masking_with_two_roles() -> None:
     def mutate(d: dict[str, Any]) -> None:
         d["design"]["masking"]["who_masked"] = ["PARTICIPANT", "INVESTIGATOR"]

@@ -90,6 +90,41 @@ def test_bad_facts_answer_422_naming_each_field_and_save_nothing(client, assist,
     assert ScreeningRecord.objects.get().facts["sex"] == "male"
 
 
+def test_an_unknown_condition_answers_422_naming_the_field_and_saves_nothing(client, assist, coordinator):
+    number = create(client, coordinator)["screening_number"]
+    url = f"{BASE}/records/{number}/facts"
+    assert patch(client, url, coordinator, copy.deepcopy(ELIGIBLE_ASSIST)).status_code == 200
+    before = ScreeningRecord.objects.get().facts
+    response = patch(client, url, coordinator, {
+        "premorbid_mrs": 1,
+        "conditions": [{"name": "hypertension"}, {"name": "Atrial fibrillation"}, {"name": "epilepsey"},
+                       {"name": "other"}]})
+    assert response.status_code == 422
+    found = {e["field"]: e for e in response.json()["errors"]}
+    assert found["conditions.2.name"] == {
+        "field": "conditions.2.name", "rule": "condition_vocabulary",
+        "message": "'epilepsey' is not in the condition vocabulary of NCT04590118; did you mean epilepsy? "
+                   "Enter a condition outside the list as 'other' with a description."}
+    assert found["conditions.3.description"]["rule"] == "required"
+    assert set(found) == {"conditions.2.name", "conditions.3.description"}
+    assert ScreeningRecord.objects.get().facts == before
+
+    fixed = patch(client, url, coordinator, {"conditions": [
+        {"name": "hypertension"}, {"name": "Atrial fibrillation"}, {"name": "seizure disorder"},
+        {"name": "other", "description": "gout"}]})
+    assert fixed.status_code == 200
+    assert [c["name"] for c in fixed.json()["facts"]["conditions"]] == [
+        "hypertension", "atrial_fibrillation", "epilepsy", "other"]
+    assert {c["id"]: c["status"] for c in fixed.json()["criteria"]}["exc-epilepsy"] == "fail"
+
+
+def test_the_condition_vocabulary_is_published(client, assist, coordinator):
+    body = client.get(f"{BASE}/condition-vocabulary", **auth(coordinator)).json()
+    assert body["screened"][:3] == ["epilepsy", "cancer", "brain_trauma"]
+    assert body["terms"] == ["hypertension", "hyperlipidemia", "diabetes", "atrial_fibrillation"]
+    assert body["synonyms"]["seizure_disorder"] == "epilepsy" and body["other"] == "other"
+
+
 def test_a_date_after_screening_is_refused(client, assist, coordinator):
     number = create(client, coordinator)["screening_number"]
     response = patch(client, f"{BASE}/records/{number}/facts", coordinator, {"stroke": {"onset_date": "2026-01-01"}})

@@ -179,6 +179,31 @@ def test_an_ineligible_candidate_is_not_enrolled_even_with_consent(assist, site1
     assert not Participant.objects.exists()
 
 
+def test_a_stored_condition_the_vocabulary_does_not_list_blocks_enrollment(assist, site1, coordinator, investigator):
+    # Facts stored before the vocabulary listed them (or under an amended protocol): the record still
+    # opens, the investigator can still attest, and the history criteria wait for a recognised name.
+    record = eligible_record(assist, site1, coordinator, investigator)
+    services.record_consent(record, TODAY, "participant", coordinator, today=TODAY)
+    stale = {**record.facts, "conditions": [{"name": "hypertension"}, {"name": "fits"}]}
+    ScreeningRecord.objects.filter(pk=record.pk).update(facts=stale)
+    record = services.get_record(assist, record.screening_number)
+    attest_favourably(record, investigator)
+    with pytest.raises(services.ScreeningError) as caught:
+        services.enroll(services.get_record(assist, record.screening_number), coordinator, NOW)
+    assert "eligibility not yet decided: exc-epilepsy, exc-cancer" in caught.value.message
+    assert not Participant.objects.exists()
+    record.refresh_from_db()
+    epilepsy = next(c for c in record.criteria_results if c["id"] == "exc-epilepsy")
+    assert epilepsy["status"] == "unknown" and epilepsy["missing"] == ["conditions.1.name"]
+    assert "'fits' (conditions.1)" in epilepsy["reason"]
+    # Entering the history again goes through the vocabulary check.
+    with pytest.raises(services.ScreeningError) as refused:
+        services.update_facts(record, {"conditions": [{"name": "fits"}]}, coordinator)
+    assert refused.value.errors[0].field == "conditions.0.name"
+    services.update_facts(record, {"conditions": [{"name": "hypertension"}]}, coordinator)
+    assert services.enroll(services.get_record(assist, record.screening_number), coordinator, NOW)
+
+
 def test_participant_numbers_run_per_site(assist, site1, coordinator, investigator):
     numbers = []
     for _ in range(2):

@@ -138,3 +138,51 @@ def test_without_htmx_a_facts_post_redirects_back_to_the_page(client, assist, si
     response = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/", {"sex": "male"})
     assert response.status_code == 302
     assert ScreeningRecord.objects.get().facts["sex"] == "male"
+
+
+def test_the_condition_list_offers_the_trial_vocabulary_and_other(client, assist, site1, coordinator):
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    datalist = re.search(r'<datalist id="condition-names">(.*?)</datalist>', page).group(1)
+    offered = re.findall(r'<option value="([a-z_]+)"', datalist)
+    vocabulary = assist.protocol.condition_vocabulary
+    assert offered == [*vocabulary.names, "other"]
+    assert {"epilepsy", "myocardial_infarction", "hypertension", "atrial_fibrillation"} <= set(offered)
+    assert '<option value="other" label="none of the listed conditions: describe it">' in datalist
+    assert 'name="conditions.0.description"' in page
+
+
+def test_an_unknown_condition_is_refused_in_its_row_and_nothing_is_saved(client, assist, site1, coordinator):
+    from trialkit.server.audit.models import AuditEvent
+
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    data = form_data(ELIGIBLE_ASSIST)
+    client.post(facts_url, data, **HTMX)
+    saved, events = ScreeningRecord.objects.get().facts, AuditEvent.objects.count()
+
+    typo = {**data, "sex": "female", "pregnant": "false", "lactating": "false", "conditions.1.name": "diabetes",
+            "conditions.2.name": "epilepsey", "conditions.2.date": "2019-03-01"}
+    answer = client.post(facts_url, typo, **HTMX).content.decode()
+    slot = re.search(r'id="err-conditions-2" class="field-error" hx-swap-oob="true">([^<]*)<', answer).group(1)
+    assert "&#x27;epilepsey&#x27; is not in the condition vocabulary of NCT04590118; did you mean epilepsy?" in slot
+    assert "Not saved" in answer
+    assert re.search(r'id="err-conditions-1" class="field-error" hx-swap-oob="true"></span>', answer)
+    record = ScreeningRecord.objects.get()
+    assert record.facts == saved and record.facts["sex"] == "male"
+    assert AuditEvent.objects.count() == events
+
+    unexplained = {**data, "conditions.1.name": "other"}
+    answer = client.post(facts_url, unexplained, **HTMX).content.decode()
+    assert re.search(r'id="err-conditions-1" class="field-error" hx-swap-oob="true">[^<]*needs a description', answer)
+    assert ScreeningRecord.objects.get().facts == saved
+
+    described = {**unexplained, "conditions.1.description": "migraine with aura",
+                 "conditions.2.name": "Seizure disorder", "conditions.2.date": "2019-03-01"}
+    answer = client.post(facts_url, described, **HTMX).content.decode()
+    assert criterion_status(answer, "exc-epilepsy") == "fail"
+    assert ScreeningRecord.objects.get().facts["conditions"] == [
+        {"name": "hypertension"}, {"name": "other", "description": "migraine with aura"},
+        {"name": "epilepsy", "date": "2019-03-01"}]

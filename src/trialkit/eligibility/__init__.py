@@ -12,14 +12,18 @@ The rule language is in ``trialkit.eligibility.rules`` and docs/eligibility.md.
 from trialkit.eligibility.facts import FactsError, ScreeningFacts, facts_schema, parse_facts
 from trialkit.eligibility.rules import Rule
 from trialkit.eligibility.screening import CriterionResult, ScreeningResult, screen, screen_criterion
+from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
 
 __all__ = [
+    "OTHER",
+    "ConditionVocabulary",
     "CriterionResult",
     "FactsError",
     "Rule",
     "ScreeningFacts",
     "ScreeningResult",
     "facts_schema",
+    "normalize_name",
     "parse_facts",
     "screen",
     "screen_criterion",

@@ -25,6 +25,7 @@ from trialkit.eligibility.rules import (
     fmt,
     medication_classes,
 )
+from trialkit.eligibility.vocabulary import ConditionVocabulary
 
 # Names a person reads in reasons; anything else is shown as written.
 ANALYTE_LABELS = {
@@ -71,6 +72,9 @@ class Context:
     facts: ScreeningFacts
     on: date  # the screening date
     criterion_id: str
+    # The trial's condition names; with it a recorded name outside them leaves condition rules
+    # unknown. ``screen`` always passes the protocol's.
+    vocabulary: ConditionVocabulary | None = None
 
 
 def evaluate(rule: Rule, ctx: Context) -> Truth:
@@ -311,26 +315,37 @@ def _condition(rule: Rule, ctx: Context) -> Truth:
     recorded = ctx.facts.conditions
     if recorded is None:
         return Truth(None, f"medical history not recorded (asked: {names}{window})", ("conditions",))
-    found, undated, older = [], [], []
-    for cond in recorded:
-        if cond.name not in spec.names:
+    found, undated, older, unrecognised = [], [], [], []
+    for index, cond in enumerate(recorded):
+        name = cond.name if ctx.vocabulary is None else ctx.vocabulary.resolve(cond.name)
+        if name is None:
+            # Facts that skipped the vocabulary check: the entry may be one of the names asked for.
+            unrecognised.append((index, cond.name))
+            continue
+        if name not in spec.names:
             continue
         inside = _within(spec.within_months, cond.date, ctx.on)
         when = f" {cond.date.isoformat()}" if cond.date else ""
         if inside is None:
-            undated.append(cond.name)
+            undated.append(name)
         elif inside:
-            found.append(f"{_label(cond.name, CONDITION_LABELS)} recorded{when}")
+            found.append(f"{_label(name, CONDITION_LABELS)} recorded{when}")
         else:
-            older.append(f"{_label(cond.name, CONDITION_LABELS)}{when}")
+            older.append(f"{_label(name, CONDITION_LABELS)}{when}")
     if found:
         return Truth(True, "; ".join(found) + window)
-    if undated:
-        return Truth(
-            None,
-            f"{_names(undated, CONDITION_LABELS)} recorded without a date; needed to tell if within {spec.within_months} months",
-            tuple(f"conditions.{n}.date" for n in undated),
-        )
+    if undated or unrecognised:
+        reasons, missing = [], []
+        if unrecognised:
+            shown = ", ".join(f"{name!r} (conditions.{i})" for i, name in unrecognised)
+            reasons.append(f"unrecognised medical-history entry {shown}: not a condition name of the protocol, "
+                           f"so it may be {names}")
+            missing += [f"conditions.{i}.name" for i, _ in unrecognised]
+        if undated:
+            reasons.append(f"{_names(undated, CONDITION_LABELS)} recorded without a date; "
+                           f"needed to tell if within {spec.within_months} months")
+            missing += [f"conditions.{n}.date" for n in undated]
+        return Truth(None, "; ".join(reasons), tuple(missing))
     if older:
         return Truth(False, f"{'; '.join(older)}: more than {spec.within_months} months before screening")
     return Truth(False, f"no {names} recorded{window}")

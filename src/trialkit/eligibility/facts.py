@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trialkit.eligibility import measures
+from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
 
@@ -43,8 +44,34 @@ class LabValue(FactsModel):
 
 
 class Condition(FactsModel):
-    name: Name = Field(description="e.g. epilepsy, cancer, myocardial_infarction (see docs/eligibility.md).")
+    name: Name = Field(
+        description="A name of the protocol's condition vocabulary (e.g. epilepsy, hypertension), or 'other' "
+        "with a description; read lower case with spaces and hyphens as underscores (see docs/eligibility.md)."
+    )
     date: dt.date | None = Field(None, description="Date of diagnosis or of the event; needed by dated rules.")
+    description: str | None = Field(
+        None, max_length=200, description="What the condition is; required when name is 'other'."
+    )
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _normalized(cls, value: Any) -> Any:
+        return normalize_name(value) if isinstance(value, str) else value
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip() or None
+        return value
+
+    @model_validator(mode="after")
+    def _other_is_described(self) -> Condition:
+        # "other" is the coordinator's statement that the condition is none of the listed ones; the
+        # description is what makes that entry reviewable.
+        if self.name == OTHER and not self.description:
+            raise ValueError(_located([("description", f"{OTHER!r} needs a description of the condition")]))
+        return self
 
 
 class Medication(FactsModel):
@@ -164,29 +191,56 @@ class FactsError(ValueError):
         super().__init__(where + "; ".join(f"{path or '(record)'}: {msg}" for path, msg in errors))
 
 
-def parse_facts(data: dict[str, Any] | ScreeningFacts) -> ScreeningFacts:
-    """Validate a facts record; raise FactsError naming each bad field (e.g. ``labs.ast.unit``)."""
+def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVocabulary | None = None
+                ) -> ScreeningFacts:
+    """Validate a facts record; raise FactsError naming each bad field (e.g. ``labs.ast.unit``).
+
+    With a protocol's ``vocabulary`` (``protocol.condition_vocabulary``) every condition
+    name must be one of it, a synonym of one (returned as the listed name) or ``other``; an unknown
+    name is reported at ``conditions.<i>.name`` with suggestions. Without it, names are only
+    normalised: screening for a trial always passes the trial's vocabulary.
+    """
     if isinstance(data, ScreeningFacts):
-        return data
+        return data if vocabulary is None else _with_vocabulary(data, data.model_dump(by_alias=True), vocabulary)
     record_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(data, dict):
         raise FactsError([("", f"a facts record must be a JSON object, got {type(data).__name__}")])
     try:
-        return ScreeningFacts.model_validate(data)
+        parsed = ScreeningFacts.model_validate(data)
     except ValidationError as exc:
-        errors = []
-        for err in exc.errors(include_url=False):
-            loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
-            # pydantic names union members in the location (e.g. "int", "literal['UN']"); drop them.
-            loc = [part for part in loc if not _is_union_tag(part)]
-            message = err["msg"].removeprefix("Value error, ")
-            if message.startswith("@"):
-                for line in message.splitlines():
-                    sub, _, text = line[1:].partition(" ")
-                    errors.append((".".join([*loc, sub]), text))
-                continue
-            errors.append((".".join(loc), message))
+        errors = _pydantic_errors(exc)
+        if vocabulary is not None:
+            # An unknown name and its suggestions say more than the name's pattern does.
+            unknown = dict(vocabulary.problems(data.get("conditions")))
+            errors = [(path, unknown.pop(path, message)) for path, message in errors] + list(unknown.items())
         raise FactsError(_dedupe(errors), str(record_id) if record_id is not None else None) from exc
+    return parsed if vocabulary is None else _with_vocabulary(parsed, data, vocabulary)
+
+
+def _with_vocabulary(parsed: ScreeningFacts, data: dict[str, Any], vocabulary: ConditionVocabulary) -> ScreeningFacts:
+    if parsed.conditions is None:
+        return parsed
+    problems = vocabulary.problems(data.get("conditions"))
+    if problems:
+        raise FactsError(problems, parsed.id)
+    listed = [c.model_copy(update={"name": vocabulary.resolve(c.name)}) for c in parsed.conditions]
+    return parsed.model_copy(update={"conditions": listed})
+
+
+def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
+        # pydantic names union members in the location (e.g. "int", "literal['UN']"); drop them.
+        loc = [part for part in loc if not _is_union_tag(part)]
+        message = err["msg"].removeprefix("Value error, ")
+        if message.startswith("@"):
+            for line in message.splitlines():
+                sub, _, text = line[1:].partition(" ")
+                errors.append((".".join([*loc, sub]), text))
+            continue
+        errors.append((".".join(loc), message))
+    return errors
 
 
 def _is_union_tag(part: str) -> bool:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from trialkit.eligibility.evaluate import Context, Truth, evaluate, signature
 from trialkit.eligibility.facts import ScreeningFacts, parse_facts
+from trialkit.eligibility.vocabulary import ConditionVocabulary
 
 if TYPE_CHECKING:  # the protocol schema imports the rule language, not the other way round
     from trialkit.protocol import Criterion, Protocol
@@ -73,14 +74,19 @@ class ScreeningResult(BaseModel):
 
 
 def screen(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, today: date | None = None) -> ScreeningResult:
-    """Screen a facts record (a dict is validated first; FactsError names a bad field).
+    """Screen a facts record (a dict is validated first, against the trial's condition vocabulary
+    too; FactsError names a bad field).
 
     The record's ``screening_date`` is the day the rules count from; ``today`` (default: the system
     date) stands in when the record has none.
     """
-    parsed = parse_facts(facts)
+    vocabulary = protocol.condition_vocabulary
+    # A dict is checked against the trial's condition vocabulary (an unknown name is refused); parsed
+    # facts are taken as they are, and a condition name outside the vocabulary leaves the condition
+    # criteria unknown.
+    parsed = facts if isinstance(facts, ScreeningFacts) else parse_facts(facts, vocabulary)
     on = parsed.screening_date or today or date.today()
-    results = [screen_criterion(criterion, parsed, on) for criterion in protocol.eligibility.criteria]
+    results = [screen_criterion(criterion, parsed, on, vocabulary) for criterion in protocol.eligibility.criteria]
     return ScreeningResult(
         protocol=protocol.id,
         record_id=parsed.id,
@@ -99,8 +105,9 @@ def verdict_of(statuses: list[Status]) -> Verdict:
     return "incomplete"
 
 
-def screen_criterion(criterion: Criterion, facts: ScreeningFacts, on: date) -> CriterionResult:
-    ctx = Context(facts=facts, on=on, criterion_id=criterion.id)
+def screen_criterion(criterion: Criterion, facts: ScreeningFacts, on: date,
+                     vocabulary: ConditionVocabulary | None = None) -> CriterionResult:
+    ctx = Context(facts=facts, on=on, criterion_id=criterion.id, vocabulary=vocabulary)
     if criterion.rule is None:
         truth = _attestation_only(criterion, ctx)
         basis: Literal["rule", "attestation"] = "attestation"

@@ -17,13 +17,17 @@ A protocol file (``protocols/<NCT id>.yaml``) has these sections:
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
+from functools import cached_property
 from enum import Enum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from trialkit.eligibility.facts import Name
 from trialkit.eligibility.rules import Rule
+from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, condition_names_in, vocabulary_from
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 NctId = Annotated[str, Field(pattern=r"^NCT\d{8}$")]
@@ -265,14 +269,71 @@ class Criterion(Model):
     note: str | None = None
 
 
+class MedicalHistory(Model):
+    """Medical history the trial records beyond the names its rules screen on (docs/protocols.md)."""
+
+    terms: list[Name] = Field(
+        default_factory=list,
+        description="Conditions recorded without screening on them, e.g. hypertension, diabetes.",
+    )
+    synonyms: dict[Name, Name] = Field(
+        default_factory=dict,
+        description="Another way to write a condition -> the listed name it stands for, "
+        "e.g. seizure_disorder: epilepsy.",
+    )
+    assumption: Assumption = None
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_listed_once(cls, terms: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for i, term in enumerate(terms):
+            if term == OTHER:
+                raise LocatedError(f"{OTHER!r} is not a term: it is how a condition outside the list is entered", i)
+            if term in seen:
+                raise LocatedError(f"term {term!r} is listed twice", i)
+            seen.add(term)
+        return terms
+
+
 class Eligibility(Model):
     criteria: list[Criterion] = Field(min_length=1)
+    medical_history: MedicalHistory = Field(
+        default_factory=MedicalHistory,
+        description="The condition vocabulary beyond the names the rules screen on: terms and synonyms.",
+    )
 
     @field_validator("criteria")
     @classmethod
     def _unique_ids(cls, criteria: list[Criterion]) -> list[Criterion]:
         _require_unique([c.id for c in criteria], "criterion")  # loc is relative to the criteria list
         return criteria
+
+    @model_validator(mode="after")
+    def _vocabulary_consistent(self) -> Eligibility:
+        for c, criterion in enumerate(self.criteria):
+            for loc, name in condition_names_in(criterion.rule, ("rule",)):
+                if name == OTHER:
+                    raise LocatedError(f"a rule cannot screen on {OTHER!r}: it stands for any condition not listed",
+                                       "criteria", c, *loc)
+        vocabulary = self.condition_vocabulary
+        for synonym, target in self.medical_history.synonyms.items():
+            where = ("medical_history", "synonyms", synonym)
+            if synonym == OTHER or synonym in vocabulary.names:
+                raise LocatedError(f"synonym {synonym!r} is itself a listed name; a synonym must be another "
+                                   "way to write one", *where)
+            if target not in vocabulary.names:
+                close = vocabulary.suggestions(target)
+                hint = f"; did you mean {', '.join(close)}?" if close else ""
+                raise LocatedError(f"synonym {synonym!r} points to {target!r}, which no rule screens on and "
+                                   f"medical_history.terms does not list{hint}", *where)
+        return self
+
+    @cached_property
+    def condition_vocabulary(self) -> ConditionVocabulary:
+        """The names screening facts may give a condition: those the rules screen on, then the terms."""
+        screened = [name for c in self.criteria for _, name in condition_names_in(c.rule)]
+        return vocabulary_from(screened, self.medical_history.terms, self.medical_history.synonyms)
 
     @property
     def inclusion(self) -> list[Criterion]:
@@ -463,6 +524,11 @@ class Protocol(Model):
             if arm.id == arm_id:
                 return arm
         raise KeyError(arm_id)
+
+    @cached_property
+    def condition_vocabulary(self) -> ConditionVocabulary:
+        """The condition names this trial's screening facts may use (``trialkit.eligibility.vocabulary``)."""
+        return replace(self.eligibility.condition_vocabulary, owner=self.id)
 
     @property
     def assumptions(self) -> list[tuple[str, str]]:

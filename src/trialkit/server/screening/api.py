@@ -20,7 +20,7 @@ except ImportError:  # django-ninja before 1.5 answers (status, body) tuples
     def Status(status_code, value):  # noqa: N802 - stands in for the class
         return status_code, value
 
-from trialkit.eligibility import facts_schema
+from trialkit.eligibility import OTHER, facts_schema
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
 from trialkit.server.trials.models import Site, Trial
@@ -176,6 +176,25 @@ def get_facts_schema(request):
     return facts_schema()
 
 
+class ConditionVocabularyOut(Schema):
+    trial: str
+    screened: list[str] = Field(description="Condition names the eligibility rules screen on.")
+    terms: list[str] = Field(description="Other medical history the trial records (not screened on).")
+    synonyms: dict[str, str] = Field(description="Another way to write a name -> the listed name it stands for.")
+    other: str = Field(description="The name for a condition outside the list; needs a description.")
+
+
+@router.get("/{nct_id}/condition-vocabulary", response={200: ConditionVocabularyOut, **ERRORS},
+            summary="The condition names a screening record of this trial may use")
+@answers_errors
+def get_condition_vocabulary(request, nct_id: str):
+    """Names are read lower case, with spaces and hyphens as underscores; any other name is refused (422)."""
+    vocabulary = _trial(nct_id).protocol.condition_vocabulary
+    return {"trial": nct_id, "screened": list(vocabulary.screened),
+            "terms": [name for name in vocabulary.names if name not in vocabulary.screened],
+            "synonyms": dict(vocabulary.synonyms), "other": OTHER}
+
+
 @router.post("/{nct_id}/records", response={201: RecordOut, **ERRORS}, summary="Create a screening record")
 @answers_errors
 def create_record(request, nct_id: str, payload: CreateIn):
@@ -211,8 +230,9 @@ def get_record(request, nct_id: str, number: str):
 def patch_facts(request, nct_id: str, number: str, patch: dict[str, Any] = Body(...), reason: str | None = None):
     """Merge the patch into the facts (null removes a key), validate, re-screen. Bad input: 422, nothing saved.
 
-    The body follows the schema at ``/api/screening/facts-schema``; ``id``, ``screening_date`` and
-    ``attestations`` are the record's own and cannot be patched.
+    The body follows the schema at ``/api/screening/facts-schema``; condition names come from
+    ``/api/screening/{nct_id}/condition-vocabulary``. ``id``, ``screening_date`` and ``attestations``
+    are the record's own and cannot be patched.
     """
     record = services.get_record(_trial(nct_id), number)
     return record_out(services.update_facts(record, patch, request.auth, reason=reason))

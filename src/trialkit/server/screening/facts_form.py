@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from trialkit.eligibility.vocabulary import OTHER
 from trialkit.instruments import MEDICATION_CLASSES, MRS, get_instrument
 from trialkit.instruments.labs import ANALYTES
 
@@ -85,26 +86,14 @@ def lab_rows() -> list[dict[str, Any]]:
     return rows
 
 
-def condition_names(protocol) -> list[str]:
-    """Condition names the protocol's rules look for (offered as suggestions when typing a condition)."""
-    names: list[str] = []
-
-    def walk(rule: Any) -> None:
-        if hasattr(rule, "model_dump"):
-            rule = rule.model_dump(exclude_none=True)
-        if isinstance(rule, dict):
-            condition = rule.get("condition")
-            if isinstance(condition, dict):
-                names.extend(n for n in condition.get("names", []) if n not in names)
-            for value in rule.values():
-                walk(value)
-        elif isinstance(rule, list):
-            for value in rule:
-                walk(value)
-
-    for criterion in protocol.eligibility.criteria:
-        walk(criterion.rule)
-    return names
+def condition_choices(protocol) -> list[Choice]:
+    """The trial's condition vocabulary for the datalist: names the rules screen on, the other terms, and
+    ``other`` (a condition outside the list, described in the row)."""
+    vocabulary = protocol.condition_vocabulary
+    choices = [Choice(name, "screened by an eligibility criterion") for name in vocabulary.screened]
+    choices += [Choice(name, "medical history") for name in vocabulary.names if name not in vocabulary.screened]
+    choices.append(Choice(OTHER, "none of the listed conditions: describe it"))
+    return choices
 
 
 def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
@@ -148,7 +137,9 @@ def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
         "pregnancy": pregnancy,
         "conditions": [conditions[i] if i < len(conditions) else {} for i in range(max(LIST_ROWS, len(conditions) + 1))],
         "conditions_reviewed": facts.get("conditions") is not None,
-        "condition_names": condition_names(protocol),
+        "condition_choices": condition_choices(protocol),
+        "condition_names": list(protocol.condition_vocabulary.names),
+        "condition_other": OTHER,
         "medications": [medications[i] if i < len(medications) else {}
                         for i in range(max(LIST_ROWS, len(medications) + 1))],
         "medications_reviewed": facts.get("medications") is not None,
@@ -228,7 +219,7 @@ def patch_from_form(post) -> dict[str, Any]:
     patch["labs"] = labs if any(v is not None for v in labs.values()) else None
     serology = {key: _text(post, f"serology.{key}") or None for key, _ in SEROLOGY_TESTS}
     patch["serology"] = serology if any(serology.values()) else None
-    patch["conditions"] = _rows(post, "conditions", ("name", "date"))
+    patch["conditions"] = _rows(post, "conditions", ("name", "date", "description"))
     patch["medications"] = _rows(post, "medications", ("name", "class"))
     allergies = [a.strip() for a in _text(post, "allergies").split(",") if a.strip()]
     patch["allergies"] = allergies if allergies or post.get("allergies_reviewed") else None

@@ -155,16 +155,23 @@ def enrollment_blockers(record: ScreeningRecord) -> list[str]:
 
 def _evaluate(record: ScreeningRecord, facts: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
     entered = {key: value for key, value in facts.items() if key not in DERIVED_FACTS}
-    result = screen(record.trial.protocol, entered, today=record.screening_date)
+    # Stored facts were checked against the vocabulary when entered. Should the protocol's vocabulary
+    # have changed since, a name it no longer lists leaves the condition criteria unknown (and blocks
+    # enrollment) rather than failing the step.
+    result = screen(record.trial.protocol, parse_facts(entered), today=record.screening_date)
     criteria = [c.model_dump(mode="json") for c in result.criteria]
     return result.verdict, criteria
 
 
-def _normalized(record: ScreeningRecord, facts: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``facts`` (FactsError names the field) and return them as stored."""
+def _normalized(record: ScreeningRecord, facts: dict[str, Any], check_vocabulary: bool = True) -> dict[str, Any]:
+    """Validate ``facts`` (FactsError names the field) and return them as stored.
+
+    Condition names are checked against the trial's condition vocabulary and stored as the listed
+    name a synonym stands for.
+    """
     facts = {key: value for key, value in facts.items() if key not in DERIVED_FACTS}
     facts.update(id=record.screening_number, screening_date=record.screening_date.isoformat())
-    parsed = parse_facts(facts)
+    parsed = parse_facts(facts, record.trial.protocol.condition_vocabulary if check_vocabulary else None)
     stored = parsed.model_dump(mode="json", by_alias=True, exclude_none=True)
     if parsed.nihss:
         total = nihss_partial(dict(parsed.nihss)).total
@@ -187,6 +194,8 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 _RULES = (
+    ("not in the condition vocabulary", "condition_vocabulary"),
+    ("needs a description", "required"),
     ("Extra inputs are not permitted", "unknown_field"),
     ("not allowed", "allowed_values"),
     ("unit", "unit"),
@@ -337,7 +346,8 @@ def record_attestation(record: ScreeningRecord, criterion_id: str, value: bool, 
     facts = copy.deepcopy(record.facts)
     facts.setdefault("attestations", {})[criterion_id] = {
         "answer": value, "by": actor.get_full_name() or actor.get_username(), "at": now.date().isoformat()}
-    record.facts = _normalized(record, facts)
+    # An attestation changes no condition, so the stored history is not checked again here.
+    record.facts = _normalized(record, facts, check_vocabulary=False)
     old_verdict = record.verdict
     record.verdict, record.criteria_results = _evaluate(record, record.facts)
     record.save(update_fields=["facts", "verdict", "criteria_results", "updated_at"])
