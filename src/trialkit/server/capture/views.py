@@ -121,36 +121,37 @@ def _field_errors(exc: FormInvalid) -> dict[str, list[str]]:
 def end_participation(request, participant_id: int):
     """Record the end of participation; a rejected post shows the page again with each message by
     its field, what was typed kept, and nothing changed."""
-    participant, access = _participant(request, participant_id)
-    values = {k: request.POST.get(k, "") for k in ("outcome", "ended_on", "reason")}
-    try:
-        participant = services.end_participation(participant, request.user, outcome=values["outcome"],
-                                                 ended_on=values["ended_on"], reason=values["reason"],
-                                                 now=timezone.now())
-    except FormInvalid as exc:
-        return _timeline_page(request, participant, access, end_form={"values": values, "errors": _field_errors(exc)})
-    except CaptureError as exc:
-        messages.error(request, str(exc))
-        return redirect("capture:participant", participant.pk)
-    messages.success(request, f"{participant}: {ended_note(participant)}.")
-    return redirect("capture:participant", participant.pk)
+    return _participation_change(
+        request, participant_id, "end_form", ("outcome", "ended_on", "reason"),
+        lambda participant, values: services.end_participation(
+            participant, request.user, outcome=values["outcome"], ended_on=values["ended_on"],
+            reason=values["reason"], now=timezone.now()),
+        lambda participant: f"{participant}: {ended_note(participant)}.")
 
 
 @login_required
 @require_POST
 def reopen_participation(request, participant_id: int):
+    return _participation_change(
+        request, participant_id, "reopen_form", ("reason",),
+        lambda participant, values: services.reopen_participation(
+            participant, request.user, reason=values["reason"], now=timezone.now()),
+        lambda participant: (f"{participant}: participation reopened "
+                             f"({participant.get_status_display().lower()})."))
+
+
+def _participation_change(request, participant_id: int, form_name: str, fields: tuple[str, ...], change, done):
     participant, access = _participant(request, participant_id)
-    values = {"reason": request.POST.get("reason", "")}
+    values = {k: request.POST.get(k, "") for k in fields}
     try:
-        participant = services.reopen_participation(participant, request.user, reason=values["reason"],
-                                                    now=timezone.now())
+        participant = change(participant, values)
     except FormInvalid as exc:
         return _timeline_page(request, participant, access,
-                              reopen_form={"values": values, "errors": _field_errors(exc)})
+                              **{form_name: {"values": values, "errors": _field_errors(exc)}})
     except CaptureError as exc:
         messages.error(request, str(exc))
         return redirect("capture:participant", participant.pk)
-    messages.success(request, f"{participant}: participation reopened ({participant.get_status_display().lower()}).")
+    messages.success(request, done(participant))
     return redirect("capture:participant", participant.pk)
 
 
