@@ -24,7 +24,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from trialkit.instruments import FieldError, Instrument
-from trialkit.schedule import plan_visits
+from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
 from trialkit.server.audit.chain import normalize
@@ -196,11 +196,9 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
 
 # --------------------------------------------------------------------------- end of participation
 
-# How a participant leaves the trial (CDISC SDTM DS disposition: COMPLETED, WITHDRAWAL BY SUBJECT,
-# LOST TO FOLLOW-UP, DEATH; see trialkit.export.sdtm.DISPOSITION). Every end but completion says why.
-END_OUTCOMES = (Participant.Status.COMPLETED, Participant.Status.WITHDRAWN, Participant.Status.LOST,
-                Participant.Status.DIED)
-_REASON_NEEDED = frozenset({Participant.Status.WITHDRAWN, Participant.Status.LOST, Participant.Status.DIED})
+# The rules on outcome, date and reason are the core's (trialkit.schedule.participation); this
+# module checks who may, locks the row, persists and audits.
+END_OUTCOMES = tuple(Participant.Status(code) for code in participation.END_OUTCOMES)
 END_ROLES = SITE_STAFF
 REOPEN_ROLES = (Role.INVESTIGATOR,)  # undoing a recorded end is the investigator's decision
 
@@ -213,21 +211,6 @@ def end_of_study_visit(participant) -> tuple[Any | None, Visit | None]:
         return None, None
     definition = definitions[-1]
     return definition, Visit.objects.filter(participant=participant, visit_id=definition.id).first()
-
-
-def _as_date(field_name: str, value, errors: list[FieldError]) -> date | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        errors.append(FieldError(field_name, None, "required", "give the date"))
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError:
-        errors.append(FieldError(field_name, value, "type", "is not a date (YYYY-MM-DD)"))
-        return None
 
 
 def _end_snapshot(participant) -> dict[str, Any]:
@@ -251,33 +234,11 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
         raise CaptureError(f"{participant} already ended participation ({participant.get_status_display().lower()}"
                            f" on {participant.ended_on}); an investigator can reopen it to correct the record")
     reason = (reason or "").strip()
-    errors: list[FieldError] = []
-    if outcome not in END_OUTCOMES:
-        errors.append(FieldError("outcome", outcome, "choice", "must be one of " + ", ".join(END_OUTCOMES)))
-    day = _as_date("ended_on", ended_on, errors)
-    if day is not None:
-        today, enrolled = _today(now), _today(participant.enrolled_at)
-        if day > today:
-            errors.append(FieldError("ended_on", day, "range", f"cannot be in the future (today is {today})"))
-        elif day < enrolled:
-            errors.append(FieldError("ended_on", day, "range", f"cannot be before enrollment on {enrolled}"))
-    if outcome in _REASON_NEEDED and not reason:
-        label = Participant.Status(outcome).label.lower()
-        errors.append(FieldError("reason", None, "required", f"say why the participant is recorded as {label}"))
-    if outcome == Participant.Status.COMPLETED:
-        definition, visit = end_of_study_visit(participant)
-        if definition is None:
-            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
-                                     "the protocol's schedule has no end-of-study visit (kind end_of_study), "
-                                     "so completion cannot be checked"))
-        elif visit is None or visit.done_on is None:
-            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
-                                     f"completion needs the date of the end-of-study visit, {definition.label} "
-                                     f"({definition.id}); record that visit first"))
-        elif day is not None and day < visit.done_on:
-            errors.append(FieldError("ended_on", day, "range",
-                                     f"a completion cannot be dated before the end-of-study visit, "
-                                     f"{definition.label} on {visit.done_on}"))
+    definition, visit = end_of_study_visit(participant)
+    end_visit = None if definition is None else participation.EndOfStudyVisit(
+        definition.id, definition.label, visit.done_on if visit is not None else None)
+    day, errors = participation.end_problems(outcome, ended_on, reason, today=_today(now),
+                                             enrolled_on=_today(participant.enrolled_at), end_visit=end_visit)
     if errors:
         raise FormInvalid(errors, "participation")
     before = _end_snapshot(participant)
