@@ -28,7 +28,12 @@ def screen_command(
     ),
     fmt: Format = typer.Option(Format.text, "--format", "-f", help="json for machines, text for people."),
 ) -> None:
-    """Screen each facts record: every criterion pass, fail or unknown with its reason, and a verdict."""
+    """Screen each facts record: every criterion pass, fail or unknown with its reason, and a verdict.
+
+    Condition names come from the protocol's vocabulary (rule names, medical_history terms, synonyms).
+
+    Another name, or "other" without a description, exits 2 naming the field and close matches.
+    """
     from trialkit.eligibility import FactsError, screen
     from trialkit.protocol import ProtocolError, load_protocol
 
