@@ -1,5 +1,10 @@
 # TrialKit: `make demo` serves the web application with demo data; `make test` runs the test suite.
-PYTHON ?= python3
+# Django 6 needs Python 3.12 or newer: the first of python3.13, python3.12 on PATH, pyenv's
+# 3.13/3.12, then python3 if it is new enough. Override with PYTHON=/path/to/python3.
+PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 \
+	$$HOME/.pyenv/versions/3.12*/bin/python3 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -10,6 +15,8 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 .PHONY: venv demo test test-postgres test-slow bench clean
 
 $(STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "$(PYTHON) is older than Python 3.12, which Django 6 needs; run make PYTHON=/path/to/python3.12" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
