@@ -242,9 +242,9 @@ def _contexts(world):
         contexts.append({"nct_id": trial.nct_id, "site_code": trial.sites.first().code})
     for n in Notification.objects.all():
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
-    from trialkit.server.exports.models import ExportJob
+    from trialkit.server.jobs.models import Job
 
-    for job in ExportJob.objects.select_related("trial"):
+    for job in Job.objects.filter(kind="export").select_related("trial"):
         contexts.append({"nct_id": job.trial.nct_id, "job_id": job.pk})
     return contexts
 
@@ -398,10 +398,10 @@ def test_the_crawl_finds_arms_where_they_are_shown(client, trials, make_user, en
     url = f"/api/allocation/{trial.nct_id}/list"
     assert any(leak.startswith("key") for leak in _leaks(url, client.get(url), forbidden, world))
     # The statistician's unblinded export: the files inside the zip are read and the arms found.
-    from trialkit.server.exports.models import ExportJob
+    from trialkit.server.jobs.models import Job
 
-    statistician = ExportJob.objects.get(trial=trial, unblinded=True).requested_by
+    statistician = Job.objects.get(trial=trial, unblinded=True).requested_by
     client.force_login(statistician)
-    job = ExportJob.objects.get(trial=trial, unblinded=True)
+    job = Job.objects.get(trial=trial, unblinded=True)
     url = f"/exports/{trial.nct_id}/jobs/{job.pk}/download/"
     assert any("token" in leak for leak in _leaks(url, client.get(url), forbidden, world))

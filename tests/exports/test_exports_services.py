@@ -17,7 +17,7 @@ from exports_world import ENROLLED, NOW, SCREEN_FAILED
 from exports_checks import arm_mentions, members
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
-from trialkit.server.exports.models import ExportJob
+from trialkit.server.jobs.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ SDTM = ("dm", "qs", "ft", "rs", "vs", "ae", "ds")
 
 def _unpack(job, tmp_path):
     target = tmp_path / f"unpacked-{job.pk}"
-    with zipfile.ZipFile(job.file_path) as archive:
+    with zipfile.ZipFile(job.result_path) as archive:
         archive.extractall(target)
     return target
 
@@ -84,9 +84,9 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     for entry in manifest["files"]:
         assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
     assert len(manifest["files"]) == 1 + len(SDTM) + 4  # odm.xml, the SDTM domains, 4 CSV tables
-    with open(job.file_path, "rb") as zipped:
+    with open(job.result_path, "rb") as zipped:
         assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
-    assert arm_mentions(members(job.file_path), world["trial"].protocol)  # the detector sees arms
+    assert arm_mentions(members(job.result_path), world["trial"].protocol)  # the detector sees arms
 
 
 def test_nothing_is_silently_dropped(world):
@@ -111,13 +111,13 @@ def test_a_blinded_export_names_no_arm_in_any_file(world, make_user, role):
     user = make_user(role, world["trial"])
     job = services.create_export(world["trial"], user, now=NOW)
     assert job.status == "done" and not job.unblinded
-    files = members(job.file_path)
+    files = members(job.result_path)
     assert arm_mentions(files, world["trial"].protocol) == []
     assert arm_mentions({"manifest (job row)": json.dumps(job.manifest).encode()}, world["trial"].protocol) == []
     participants = pd.read_csv(io.BytesIO(files["data/participants.csv"]), dtype=str)
     assert participants["arm"].isna().all()
     assert all(s.arm_id is None for s in services.export_data(world["trial"], user, unblinded=False).subjects)
-    assert job.file_path.endswith("-blinded.zip")
+    assert job.result_path.endswith("-blinded.zip")
 
 
 @pytest.mark.parametrize("role", ["data_manager", "sponsor_admin", "monitor"])
@@ -128,7 +128,7 @@ def test_a_blinded_role_cannot_ask_for_unblinded_and_nothing_is_written(world, m
         services.create_export(world["trial"], user, unblinded=True, now=NOW)
     with pytest.raises(services.ExportDenied):
         services.export_data(world["trial"], user, unblinded=True)
-    assert ExportJob.objects.count() == 0 and AuditEvent.objects.count() == events
+    assert Job.objects.filter(kind="export").count() == 0 and AuditEvent.objects.count() == events
 
 
 @pytest.mark.parametrize("role", ["coordinator", "investigator", "blinded_assessor", "unblinded_pharmacist"])
@@ -165,15 +165,21 @@ def test_the_export_is_audited_and_restricted_when_unblinded(world, make_user):
 
 def test_only_the_chosen_formats_are_written(world):
     job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm"], now=NOW)
-    assert sorted(members(job.file_path)) == ["manifest.json", *sorted(f"sdtm/{d}.xpt" for d in SDTM)]
+    assert sorted(members(job.result_path)) == ["manifest.json", *sorted(f"sdtm/{d}.xpt" for d in SDTM)]
 
 
 def test_progress_only_moves_forward_to_done(world, monkeypatch):
     """Every step of a full export (ODM, each SDTM domain, the CSVs) raises the bar; none goes back."""
+    from trialkit.server.jobs import runner
+
     seen = []
-    real = services._progress
-    monkeypatch.setattr(services, "_progress", lambda job, percent, message: (seen.append(percent),
-                                                                              real(job, percent, message)))
+    real = runner.progress_writer
+
+    def spying(job_id, attempt):
+        write = real(job_id, attempt)
+        return lambda percent, message: (seen.append(percent), write(percent, message))
+
+    monkeypatch.setattr(runner, "progress_writer", spying)
     job = services.create_export(world["trial"], world["dsmb"], formats=["odm", "sdtm", "csv"], now=NOW)
     assert job.status == "done" and job.progress == 100
     assert len(seen) >= 5 and seen == sorted(set(seen)) and seen[-1] < 100
@@ -201,7 +207,7 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
         (f"NCT04590118-{second.participant_number}", "DEATH", "2025-03-25"),
         (f"NCT04590118-{third.participant_number}", "LOST TO FOLLOW-UP", "2025-03-28"),
     ])
-    table = pd.read_csv(io.BytesIO(members(job.file_path)["data/participants.csv"]), dtype=str)
+    table = pd.read_csv(io.BytesIO(members(job.result_path)["data/participants.csv"]), dtype=str)
     exported = dict(zip(table.participant_id, table.status))
     assert exported == {first.participant_number: "withdrawn", second.participant_number: "completed",
                         third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}

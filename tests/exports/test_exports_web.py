@@ -11,7 +11,8 @@ from exports_world import NOW, build_world
 from exports_checks import arm_mentions, members
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
-from trialkit.server.exports.models import ExportJob
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.models import Job
 
 NCT = "NCT04590118"
 
@@ -84,7 +85,7 @@ def test_a_running_job_polls_every_second_and_a_done_job_stops(client, world, ma
     fragment = client.get(f"/exports/{NCT}/jobs/{queued.pk}/progress/").content.decode()
     assert 'hx-trigger="every 1s"' in fragment and f'hx-get="/exports/{NCT}/jobs/{queued.pk}/progress/"' in fragment
     assert 'aria-valuenow="0"' in fragment
-    services.run_export(queued.pk, now=NOW)
+    runner.execute(queued.pk)
     fragment = client.get(f"/exports/{NCT}/jobs/{queued.pk}/progress/").content.decode()
     assert "hx-trigger" not in fragment and f"/jobs/{queued.pk}/download/" in fragment
 
@@ -100,7 +101,7 @@ def test_a_bad_form_names_the_problem(client, world, make_user):
     response = client.post(f"/api/exports/{NCT}/jobs", {"unblinded": True}, content_type="application/json")
     assert response.status_code == 403
     assert client.post(f"/exports/{NCT}/start/", {"formats": ["csv"], "unblinded": "1"}).status_code == 403
-    assert ExportJob.objects.count() == 0
+    assert Job.objects.filter(kind="export").count() == 0
 
 
 def _poll(client, url, key="progress"):
@@ -122,14 +123,14 @@ def test_the_page_starts_a_background_export_that_reaches_100(client, trials, ma
     client.force_login(manager)
     response = client.post(f"/exports/{NCT}/start/", {"formats": ["odm", "sdtm", "csv"]})
     assert response.status_code == 302 and response["Location"] == f"/exports/{NCT}/"
-    job = ExportJob.objects.get()
+    job = Job.objects.get()
     seen, body = _poll(client, f"/api/exports/{NCT}/jobs/{job.pk}")
     assert services.wait_for(job.pk)
     assert body["status"] == "done" and seen[-1] == 100 and seen == sorted(seen)
     page = client.get(f"/exports/{NCT}/").content.decode()
     assert f"/exports/{NCT}/jobs/{job.pk}/download/" in page and "hx-trigger" not in page
     job.refresh_from_db()
-    assert arm_mentions(members(job.file_path), world["trial"].protocol) == []
+    assert arm_mentions(members(job.result_path), world["trial"].protocol) == []
 
 
 @pytest.mark.django_db(transaction=True)

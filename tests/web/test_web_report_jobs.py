@@ -7,9 +7,9 @@ import pytest
 from web_builders import participant, screening
 
 from trialkit.server.accounts.roles import Role
-from trialkit.server.web import jobs
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.models import Job
 from trialkit.server.web.analysis_data import MASKED_ARM, write_analysis_data
-from trialkit.server.web.models import Job
 
 pytestmark = pytest.mark.django_db
 
@@ -45,10 +45,10 @@ def test_a_sponsor_gets_the_pooled_report_with_progress_to_done(client, make_use
     response = client.post(f"/reports/{IXCELL}/start/", HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     job = Job.objects.get()
-    assert job.params == {"unblinded": False} and job.status == Job.Status.QUEUED
+    assert job.unblinded is False and job.status == Job.Status.QUEUED
     # While queued or running the fragment asks to be polled again.
     assert f'hx-get="/jobs/{job.pk}/progress/"' in response.content.decode()
-    jobs.run(job.pk)
+    runner.execute(job.pk)
     progress = client.get(f"/jobs/{job.pk}/progress/").content.decode()
     assert 'data-status="done"' in progress and "hx-get" not in progress
     report = b"".join(client.get(f"/jobs/{job.pk}/result/").streaming_content).decode()
@@ -62,8 +62,8 @@ def test_a_sponsor_gets_the_pooled_report_with_progress_to_done(client, make_use
 def test_the_dsmb_statistician_gets_the_unblinded_report(client, make_user, trial):
     client.force_login(make_user(Role.DSMB_STATISTICIAN, trial))
     client.post(f"/reports/{IXCELL}/start/", {"unblinded": "1"})
-    job = jobs.run(Job.objects.get().pk)
-    assert job.status == Job.Status.DONE, job.error
+    job = runner.execute(Job.objects.get().pk)
+    assert job.status == Job.Status.DONE, job.message
     report = open(job.result_path, encoding="utf-8").read()
     assert "UNBLINDED" in report
 
@@ -91,7 +91,7 @@ def test_site_roles_cannot_generate_reports(client, make_user, trial):
 
 def test_a_job_is_visible_to_its_owner_only(client, make_user, trial):
     owner = make_user(Role.SPONSOR_ADMIN, trial)
-    job = Job.objects.create(kind="report", trial=trial, owner=owner)
+    job = Job.objects.create(kind="report", trial=trial, requested_by=owner)
     client.force_login(make_user(Role.SPONSOR_ADMIN, trial))
     assert client.get(f"/jobs/{job.pk}/progress/").status_code == 404
     assert client.get(f"/jobs/{job.pk}/result/").status_code == 404
@@ -100,9 +100,9 @@ def test_a_job_is_visible_to_its_owner_only(client, make_user, trial):
 def test_a_report_with_nobody_randomized_fails_with_a_reason(client, make_user, trials, settings, tmp_path):
     settings.DATA_DIR = tmp_path
     sponsor = make_user(Role.SPONSOR_ADMIN, trials["NCT04590118"])
-    job = Job.objects.create(kind="report", trial=trials["NCT04590118"], owner=sponsor)
-    job = jobs.run(job.pk)
+    job = Job.objects.create(kind="report", trial=trials["NCT04590118"], requested_by=sponsor)
+    job = runner.execute(job.pk)
     assert job.status == Job.Status.FAILED
-    assert job.error == "no participant has been randomized yet: there is nothing to analyse"
+    assert job.message == "no participant has been randomized yet: there is nothing to analyse"
     client.force_login(sponsor)
     assert "nothing to analyse" in client.get(f"/jobs/{job.pk}/progress/").content.decode()

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 
 # Grotta bars: mRS 0–6 from green (no symptoms) to black (dead), the usual reading order
 # (Grotta bars after the NINDS rt-PA trial presentation, NEJM 1995;333:1581).
@@ -22,7 +20,8 @@ MRS_COLOURS = ["#1a9850", "#66bd63", "#a6d96a", "#fee08b", "#fdae61", "#f46d43",
 
 def _axes(ax, size=(7, 3)):
     if ax is None:
-        _, ax = plt.subplots(figsize=size)
+        # A Figure of its own, not pyplot: no global state shared between threads or jobs.
+        ax = Figure(figsize=size).subplots()
     return ax
 
 
@@ -44,7 +43,7 @@ def grotta_bars(groups: Mapping[str, Sequence[int]], ax=None, title: str = "mRS 
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("proportion of participants")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in MRS_COLOURS]
+    handles = [Rectangle((0, 0), 1, 1, color=c) for c in MRS_COLOURS]
     ax.legend(handles, [f"mRS {k}" for k in range(7)], ncol=7, fontsize=7, loc="lower center",
               bbox_to_anchor=(0.5, 1.0), frameon=False)
     ax.set_title(title, pad=22)

@@ -15,13 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.image
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
+from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
 from trialkit.analysis import figures  # noqa: E402
 from trialkit.analysis.ancova import ancova  # noqa: E402
@@ -73,11 +71,10 @@ class Report:
 
 
 def _png(ax_or_fig) -> bytes:
-    fig = ax_or_fig.figure if hasattr(ax_or_fig, "figure") and not isinstance(ax_or_fig, plt.Figure) else ax_or_fig
+    fig = ax_or_fig if isinstance(ax_or_fig, MplFigure) else ax_or_fig.figure
     buffer = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -323,7 +320,8 @@ def write_pdf(report: Report, path: Path) -> None:
         for section in report.sections:
             for table in section.tables:
                 height = 1.2 + 0.3 * (len(table.rows) + 1)
-                fig, ax = plt.subplots(figsize=(8.27, height))
+                fig = MplFigure(figsize=(8.27, height))
+                ax = fig.subplots()
                 ax.axis("off")
                 ax.set_title(f"{section.title}: {table.title}", fontsize=10)
                 if table.rows:
@@ -332,16 +330,14 @@ def write_pdf(report: Report, path: Path) -> None:
                     drawn.auto_set_font_size(False)
                     drawn.set_fontsize(7)
                 pdf.savefig(fig)
-                plt.close(fig)
             for figure in section.figures:
-                image = plt.imread(io.BytesIO(figure.png), format="png")
-                fig = plt.figure(figsize=(8.27, 8.27 * image.shape[0] / image.shape[1] + 0.4))
+                image = matplotlib.image.imread(io.BytesIO(figure.png), format="png")
+                fig = MplFigure(figsize=(8.27, 8.27 * image.shape[0] / image.shape[1] + 0.4))
                 ax = fig.add_axes([0, 0, 1, 0.95])
                 ax.imshow(image)
                 ax.axis("off")
                 fig.suptitle(figure.title, fontsize=10)
                 pdf.savefig(fig)
-                plt.close(fig)
 
 
 def write_report(protocol, data: TrialData, out_dir: str | Path, unblinded: bool = False,

@@ -104,7 +104,7 @@ def from_db(
     if job.status != job.Status.DONE:
         fail(f"export {job.pk} failed: {job.message}", fmt=fmt)
     output.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(job.file_path, output)
+    shutil.copyfile(job.result_path, output)
     emit({"trial": found.nct_id, "export_id": job.pk, "output": str(output), "sha256": job.sha256,
           "bytes": job.size_bytes, "blinding": "unblinded" if job.unblinded else "blinded",
           "counts": job.manifest.get("counts", {}), "excluded": job.manifest.get("excluded", []),

@@ -45,7 +45,14 @@ INSTALLED_APPS = [
     "trialkit.server.capture",
     "trialkit.server.exports",
     "trialkit.server.web",
+    "django_tasks_db",
+    "trialkit.server.jobs",
 ]
+
+# One job queue: Django's tasks framework with the database backend (works on SQLite and
+# PostgreSQL); `trialkit worker` processes run it. Tests use the immediate backend.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+TRIALKIT_AUDIT_CHECKPOINT_MINUTES = int(envstr("TRIALKIT_AUDIT_CHECKPOINT_MINUTES", "60"))
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -218,16 +218,14 @@ def power_curve(
 
 def plot_power_curve(results: Sequence[PowerResult], path: str, title: str | None = None) -> None:
     """Simulated power (with Monte Carlo intervals) and Whitehead's approximation against the OR."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     ors = np.array([r.common_or for r in results])
     power = np.array([r.power for r in results])
     low = np.array([r.ci95[0] for r in results])
     high = np.array([r.ci95[1] for r in results])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     ax.errorbar(ors, power, yerr=[power - low, high - power], fmt="o-", capsize=3, label="simulated (95% MC interval)")
     ax.plot(ors, [r.whitehead_power for r in results], "--", label="Whitehead 1993")
     ax.axhline(results[0].alpha, color="grey", lw=0.8)
@@ -241,4 +239,3 @@ def plot_power_curve(results: Sequence[PowerResult], path: str, title: str | Non
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

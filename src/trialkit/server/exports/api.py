@@ -10,7 +10,7 @@ from django.utils import timezone
 from ninja import Router, Schema, Status
 
 from trialkit.server.exports import services
-from trialkit.server.exports.models import ExportJob
+from trialkit.server.jobs.models import Job
 from trialkit.server.trials.models import Trial
 
 router = Router(tags=["exports"])
@@ -45,9 +45,9 @@ class JobOut(Schema):
     download_url: str | None
 
 
-def _out(request, job: ExportJob) -> JobOut:
+def _out(request, job: Job) -> JobOut:
     url = None
-    if job.status == ExportJob.Status.DONE and services.may_download(request.user, job):
+    if job.status == Job.Status.DONE and services.may_download(request.user, job):
         url = f"/api/exports/{job.trial.nct_id}/jobs/{job.pk}/download"
     return JobOut(id=job.pk, trial=job.trial.nct_id, requested_by=job.requester_name,
                   requester_role=job.requester_role, formats=job.formats, unblinded=job.unblinded,
@@ -62,10 +62,9 @@ def _trial(request, nct_id: str) -> Trial:
     return trial
 
 
-def _job(request, nct_id: str, job_id: int) -> ExportJob:
+def _job(request, nct_id: str, job_id: int) -> Job:
     trial = _trial(request, nct_id)
-    return services.refresh(
-        get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id))
+    return services.job_for(trial, request.user, job_id)
 
 
 @router.post("/{nct_id}/jobs", response={202: JobOut, 400: ErrorOut})
@@ -78,7 +77,6 @@ def start(request, nct_id: str, payload: ExportIn):
     except services.ExportProblem as exc:
         errors = [{"field": exc.field, "rule": "choice", "message": str(exc)}] if exc.field else []
         return Status(400, {"error": str(exc), "errors": errors})
-    services.start_in_background(job)
     return Status(202, _out(request, job))
 
 

@@ -13,7 +13,6 @@ import hashlib
 import io
 import json
 import logging
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,14 +27,15 @@ from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
 from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSubject
-from trialkit.server import background
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation.services import arms_by_participant
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord
-from trialkit.server.exports.models import ExportJob
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.kinds import Done, JobProblem, job_kind
+from trialkit.server.jobs.models import Job
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def _requester_role(access, unblinded: bool) -> str:
     return next(r.value for r in EXPORT_ROLES if r in access.roles)
 
 
-def may_download(user, job: ExportJob) -> bool:
+def may_download(user, job: Job) -> bool:
     """Holders of the role the export was made under; an unblinded file only for unblinded roles."""
     access = access_for(user, job.trial)
     roles = {job.requester_role} if job.requester_role != SYSTEM_ROLE else {Role.DATA_MANAGER, Role.DSMB_STATISTICIAN}
@@ -301,8 +301,11 @@ def _check_formats(formats) -> list[str]:
 
 @transaction.atomic
 def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, include_drafts: bool = False,
-                   now: datetime) -> ExportJob:
-    """Check the actor may make this export, queue it and audit the request. ``actor=None``: the CLI."""
+                   now: datetime, queue: bool = True) -> Job:
+    """Check the actor may make this export, queue it for a worker and audit the request.
+
+    ``actor=None``: the command line, which runs the job itself (``queue=False``).
+    """
     chosen = _check_formats(formats)
     if actor is None:
         role = SYSTEM_ROLE
@@ -311,9 +314,9 @@ def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, in
         if unblinded and not access.can_see_allocation:
             raise ExportDenied("your role is blinded: an unblinded export is not allowed")
         role = _requester_role(access, unblinded)
-    job = ExportJob.objects.create(trial=trial, requested_by=actor, requester_role=role, formats=chosen,
-                                   unblinded=unblinded, include_drafts=include_drafts, created_at=now,
-                                   message="queued")
+    job = runner.submit("export", trial=trial, requested_by=actor, requester_role=role, unblinded=unblinded,
+                        params={"formats": chosen, "include_drafts": include_drafts}, created_at=now,
+                        queue=queue)
     record_event(actor=actor, action="export_request", object_type="export", object_id=job.pk,
                  after={"formats": chosen, "unblinded": unblinded, "include_drafts": include_drafts,
                         "role": role}, trial_id=trial.pk, restricted=unblinded, at=now,
@@ -321,140 +324,123 @@ def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, in
     return job
 
 
-def _progress(job: ExportJob, percent: int, message: str) -> None:
-    # Outside any transaction: each step is visible to the page polling the job at once.
-    ExportJob.objects.filter(pk=job.pk).update(progress=percent, message=message, heartbeat_at=timezone.now())
-
-
-def refresh(job: ExportJob) -> ExportJob:
-    """The job as it stands now, marked interrupted if its worker has stopped."""
-    background.interrupt_stale(ExportJob.objects.filter(pk=job.pk), message_field="message")
-    job.refresh_from_db()
-    return job
-
-
 def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def run_export(job_id: int, *, now: datetime | None = None) -> ExportJob:
-    """Build the zip of a queued job, updating its progress as each part is written."""
+@job_kind("export", label="export", max_attempts=2)
+def run_export(job: Job, progress) -> Done:
+    """Build the zip of a queued export, reporting progress as each part is written.
+
+    The archive is written under a temporary name in the exports folder and renamed into place
+    once complete (runner.atomic_output): a killed worker leaves no partial file under the final
+    name, and its temporary file is removed by the worker that takes over.
+    """
     from trialkit.export.odm import build_odm
     from trialkit.export.sdtm import build_domains, write_xpt
 
-    job = ExportJob.objects.select_related("trial", "requested_by").get(pk=job_id)
     trial = job.trial
-    ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.RUNNING, progress=1, message="reading records",
-                                               heartbeat_at=timezone.now())
+    progress(1, "reading records")
     try:
-        with background.heartbeat(ExportJob, job.pk):
-            with transaction.atomic():  # one consistent snapshot of the records
-                collected = collect(trial, job.requested_by, unblinded=job.unblinded, include_drafts=job.include_drafts)
-            _progress(job, 15, "records read")
-            protocol = trial.protocol
-            created = now or timezone.now()
-            files: dict[str, bytes] = {}
-            rows: dict[str, int] = {}
-            if "odm" in job.formats:
-                files["odm.xml"] = build_odm(protocol, collected.data, created=created).encode("utf-8")
-                rows["odm.xml"] = len(collected.data.forms)
-                _progress(job, 35, "ODM 1.3.2 written")
-            if "sdtm" in job.formats:
-                domains = build_domains(protocol, collected.data)
-                with tempfile.TemporaryDirectory(dir=_exports_dir()) as tmp:
-                    for i, (name, frame) in enumerate(domains.items(), start=1):
-                        (path,) = write_xpt({name: frame}, Path(tmp))
-                        files[f"sdtm/{path.name}"] = path.read_bytes()
-                        rows[f"sdtm/{path.name}"] = len(frame)
-                        _progress(job, 35 + 45 * i // len(domains), f"SDTM {name} written")
-            if "csv" in job.formats:
-                for name, frame in analysis_tables(collected).items():
-                    buffer = io.StringIO()
-                    frame.to_csv(buffer, index=False)
-                    files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
-                    rows[f"data/{name}.csv"] = len(frame)
-                _progress(job, 85, "analysis data directory written")
-            manifest = {
-                "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
-                "requested_by": job.requester_name, "role": job.requester_role,
-                "created_at": created.isoformat(timespec="seconds"),
-                "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
-                "include_drafts": job.include_drafts, "counts": collected.counts, "excluded": collected.excluded,
-                "files": [{"path": name, "rows": rows.get(name), "bytes": len(content), "sha256": _sha256(content)}
-                          for name, content in files.items()],
-            }
-            files["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
-            stamp = created.strftime("%Y%m%dT%H%M%S")
-            target = _exports_dir() / f"{trial.nct_id}-{job.pk}-{stamp}-{manifest['blinding']}.zip"
-            with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for name, content in files.items():
-                    info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
-                    info.external_attr = 0o644 << 16  # readable files when unpacked
-                    archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
-            digest = _sha256(target.read_bytes())
-            finished = timezone.now()
-            with transaction.atomic():
-                ExportJob.objects.filter(pk=job.pk).update(
-                    status=ExportJob.Status.DONE, progress=100, message="done", file_path=str(target),
-                    size_bytes=target.stat().st_size, sha256=digest, manifest=manifest, finished_at=finished)
-                record_event(actor=job.requested_by, action="export_done", object_type="export", object_id=job.pk,
-                             after={"file": target.name, "sha256": digest, "counts": collected.counts,
-                                    "unblinded": job.unblinded},
-                             trial_id=trial.pk, restricted=job.unblinded, at=finished)
-    except Exception as exc:  # the job row must say it failed; the page shows the message
-        log.exception("export %s failed", job.pk)
-        ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.Status.FAILED, message=str(exc)[:2000],
-                                                   finished_at=timezone.now())
-        if isinstance(exc, PermissionDenied):
-            raise
-    job.refresh_from_db()
-    return job
+        with transaction.atomic():  # one consistent snapshot of the records
+            collected = collect(trial, job.requested_by, unblinded=job.unblinded,
+                                include_drafts=job.include_drafts)
+    except PermissionDenied as exc:  # the role changed since the request
+        raise JobProblem(str(exc)) from None
+    progress(15, "records read")
+    protocol = trial.protocol
+    created = job.created_at
+    files: dict[str, bytes] = {}
+    rows: dict[str, int] = {}
+    if "odm" in job.formats:
+        files["odm.xml"] = build_odm(protocol, collected.data, created=created).encode("utf-8")
+        rows["odm.xml"] = len(collected.data.forms)
+        progress(35, "ODM 1.3.2 written")
+    if "sdtm" in job.formats:
+        domains = build_domains(protocol, collected.data)
+        with runner.scratch_dir(job.pk, _exports_dir()) as tmp:
+            for i, (name, frame) in enumerate(domains.items(), start=1):
+                (path,) = write_xpt({name: frame}, Path(tmp))
+                files[f"sdtm/{path.name}"] = path.read_bytes()
+                rows[f"sdtm/{path.name}"] = len(frame)
+                progress(35 + 45 * i // len(domains), f"SDTM {name} written")
+    if "csv" in job.formats:
+        for name, frame in analysis_tables(collected).items():
+            buffer = io.StringIO()
+            frame.to_csv(buffer, index=False)
+            files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
+            rows[f"data/{name}.csv"] = len(frame)
+        progress(85, "analysis data directory written")
+    manifest = {
+        "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
+        "requested_by": job.requester_name, "role": job.requester_role,
+        "created_at": created.isoformat(timespec="seconds"),
+        "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
+        "include_drafts": job.include_drafts, "counts": collected.counts, "excluded": collected.excluded,
+        "files": [{"path": name, "rows": rows.get(name), "bytes": len(content), "sha256": _sha256(content)}
+                  for name, content in files.items()],
+    }
+    files["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
+    stamp = created.strftime("%Y%m%dT%H%M%S")
+    target = _exports_dir() / f"{trial.nct_id}-{job.pk}-{stamp}-{manifest['blinding']}.zip"
+    with runner.atomic_output(job.pk, target) as partial:
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, content in files.items():
+                info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
+                info.external_attr = 0o644 << 16  # readable files when unpacked
+                archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
+        digest = _sha256(partial.read_bytes())
+
+    def audit() -> None:
+        record_event(actor=job.requested_by, action="export_done", object_type="export", object_id=job.pk,
+                     after={"file": target.name, "sha256": digest, "counts": collected.counts,
+                            "unblinded": job.unblinded},
+                     trial_id=trial.pk, restricted=job.unblinded, at=timezone.now())
+
+    return Done(path=target, sha256=digest, manifest=manifest, message="done", then=audit)
 
 
 def create_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, include_drafts: bool = False,
-                  now: datetime) -> ExportJob:
-    """Request and run an export in the caller's thread (the command line, tests)."""
-    job = request_export(trial, actor, formats=formats, unblinded=unblinded, include_drafts=include_drafts, now=now)
-    return run_export(job.pk, now=now)
-
-
-def thread_name(job_id: int) -> str:
-    return f"export-{job_id}"
-
-
-def start_in_background(job: ExportJob) -> None:
-    """Run the job in a thread once the request's transaction has committed the job row."""
-    background.start_after_commit(thread_name(job.pk), lambda: run_export(job.pk))
+                  now: datetime) -> Job:
+    """Request and run an export in the caller's process (the command line, tests)."""
+    job = request_export(trial, actor, formats=formats, unblinded=unblinded, include_drafts=include_drafts, now=now,
+                         queue=False)
+    return runner.execute(job.pk)
 
 
 def wait_for(job_id: int, timeout: float = 60) -> bool:
-    """Join the job's thread (tests, the command line); True if it has finished."""
-    return background.wait_for(thread_name(job_id), timeout)
+    """Wait until the job has finished (tests, the command line); True if it has."""
+    return runner.wait_for(job_id, timeout)
 
 
-def jobs_for(trial, actor) -> list[ExportJob]:
+def jobs_for(trial, actor) -> list[Job]:
     export_access(actor, trial)
-    background.interrupt_stale(ExportJob.objects.filter(trial=trial), message_field="message")
-    return list(ExportJob.objects.filter(trial=trial).select_related("requested_by", "trial"))
+    return list(runner.visible_jobs(actor, trial=trial, kind="export"))
 
 
-def downloadable_file(job: ExportJob, user) -> Path:
+def job_for(trial, actor, job_id: int) -> Job:
+    """One export job of the trial the actor may open, or Http404."""
+    export_access(actor, trial)
+    return runner.visible_job(actor, job_id, trial=trial, kind="export")
+
+
+def downloadable_file(job: Job, user) -> Path:
     """The zip of a finished job, or ExportDenied / ExportProblem."""
     export_access(user, job.trial)
     if not may_download(user, job):
         if job.unblinded:
             raise ExportDenied("this export is unblinded: only an unblinded role may download it")
         raise ExportDenied("only holders of the role that made this export may download it")
-    if job.status != ExportJob.Status.DONE or not job.file_path:
+    if job.status != Job.Status.DONE or not job.result_path:
         raise ExportProblem(f"export {job.pk} is {job.status}, not done")
-    path = Path(job.file_path)
+    path = Path(job.result_path)
     if not path.exists():
         raise ExportProblem(f"the file of export {job.pk} is no longer on disk")
     return path
 
 
 @transaction.atomic
-def record_download(job: ExportJob, user, *, now: datetime) -> None:
+def record_download(job: Job, user, *, now: datetime) -> None:
     """Who took a copy of the file, and when (restricted when the file is unblinded)."""
     record_event(actor=user, action="export_download", object_type="export", object_id=job.pk,
                  after={"file": job.file_name, "sha256": job.sha256, "unblinded": job.unblinded},

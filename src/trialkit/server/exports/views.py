@@ -11,7 +11,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from trialkit.server.exports import services
-from trialkit.server.exports.models import ExportJob
 from trialkit.server.trials.models import Trial
 
 
@@ -22,8 +21,7 @@ def _trial(request, nct_id: str):
 
 def _job(request, nct_id: str, job_id: int):
     trial, _access = _trial(request, nct_id)
-    job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
-    return trial, services.refresh(job)
+    return trial, services.job_for(trial, request.user, job_id)
 
 
 def _rows(request, jobs):
@@ -52,11 +50,10 @@ def start(request, nct_id: str):
     formats = request.POST.getlist("formats")
     unblinded = request.POST.get("unblinded") == "1"
     try:
-        job = services.request_export(trial, request.user, formats=formats, unblinded=unblinded,
+        services.request_export(trial, request.user, formats=formats, unblinded=unblinded,
                                       include_drafts=request.POST.get("include_drafts") == "1", now=timezone.now())
     except services.ExportProblem as exc:
         return _page(request, trial, error=str(exc), chosen=formats, status=400)
-    services.start_in_background(job)
     return redirect("exports:trial", nct_id=trial.nct_id)
 
 

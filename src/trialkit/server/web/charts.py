@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+# rc_context changes matplotlib's process-wide settings: one chart at a time per process.
+_RC_LOCK = threading.Lock()
 
 SITE_COLOURS = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
 
@@ -17,8 +19,9 @@ def enrollment_chart_svg(enrollment: dict) -> str:
     months, sites = enrollment["months"], enrollment["sites"]
     if not months:
         return ""
-    with plt.rc_context({"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif"}):
-        fig, ax = plt.subplots(figsize=(7.2, 2.8))
+    with _RC_LOCK, matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif"}):
+        fig = Figure(figsize=(7.2, 2.8))
+        ax = fig.subplots()
         x = list(range(len(months)))
         bottom = [0] * len(months)
         for i, site in enumerate(sites):
@@ -37,6 +40,5 @@ def enrollment_chart_svg(enrollment: dict) -> str:
         fig.tight_layout()
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", transparent=True)
-        plt.close(fig)
     svg = buffer.getvalue()
     return svg[svg.index("<svg"):]

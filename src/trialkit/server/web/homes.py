@@ -22,8 +22,7 @@ from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant, ScreeningRecord
-from trialkit.server import background
-from trialkit.server.web.models import Job
+from trialkit.server.jobs import runner
 
 # --------------------------------------------------------------------------- panel data
 
@@ -202,9 +201,7 @@ def recent_audit(ctx: HomeContext, limit: int = 8):
 
 
 def my_jobs(ctx: HomeContext, kind: str):
-    mine = Job.objects.filter(owner=ctx.user, trial=ctx.trial, kind=kind)
-    background.interrupt_stale(mine, message_field="error")
-    return list(mine[:5])
+    return list(runner.visible_jobs(ctx.user, trial=ctx.trial, kind=kind).filter(requested_by=ctx.user)[:5])
 
 
 # --------------------------------------------------------------------------- shared panels

@@ -10,7 +10,8 @@ from trialkit.analysis.report import build_report, render_html, write_pdf
 from trialkit.analysis.trial_data import load_trial_data
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import Role
-from trialkit.server.web import jobs
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.kinds import JobProblem, job_kind
 from trialkit.server.web.analysis_data import write_analysis_data
 
 REPORT_ROLES = (Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.DATA_MANAGER, Role.MONITOR)
@@ -26,25 +27,32 @@ def unblinded_for(user, trial) -> bool:
     return access.can_see_allocation and access.has(Role.DSMB_STATISTICIAN)
 
 
-@jobs.job_kind("report")
+def request_report(trial, user, *, unblinded: bool):
+    """Queue a report for ``user`` (the caller has checked the role); only they see the job."""
+    return runner.submit("report", trial=trial, requested_by=user, unblinded=unblinded,
+                         requester_role="dsmb_statistician" if unblinded else "")
+
+
+@job_kind("report", label="report", max_attempts=2, private=True)
 def generate_report(job, report_progress):
+    """The report's folder (data, HTML, PDF) is built under a temporary name and renamed into place."""
     trial = job.trial
-    unblinded = bool(job.params.get("unblinded"))
+    unblinded = job.unblinded
     # Checked again here: the request may have been made before the role changed.
-    if unblinded and not unblinded_for(job.owner, trial):
-        raise jobs.JobProblem("the unblinded report is for the DSMB statistician only")
-    out = jobs.job_dir(job)
-    report_progress(10, "Extracting the trial's records")
-    counts = write_analysis_data(trial, out / "data", unblinded=unblinded)
-    if counts["participants"] == 0:
-        raise jobs.JobProblem("no participant has been randomized yet: there is nothing to analyse")
-    report_progress(30, f"Analysing {counts['participants']} randomized participants")
-    data = load_trial_data(out / "data")
-    report = build_report(trial.protocol, data, unblinded=unblinded)
-    report_progress(75, "Writing the HTML report")
+    if unblinded and not unblinded_for(job.requested_by, trial):
+        raise JobProblem("the unblinded report is for the DSMB statistician only")
+    final = runner.job_dir(job)
     stem = f"{trial.nct_id}-{'unblinded' if unblinded else 'blinded'}"
-    html_path = out / f"{stem}.html"
-    html_path.write_text(render_html(report), encoding="utf-8")
-    report_progress(85, "Writing the PDF")
-    write_pdf(report, out / f"{stem}.pdf")
-    return html_path
+    with runner.atomic_output(job.pk, final, directory=True) as out:
+        report_progress(10, "Extracting the trial's records")
+        counts = write_analysis_data(trial, out / "data", unblinded=unblinded)
+        if counts["participants"] == 0:
+            raise JobProblem("no participant has been randomized yet: there is nothing to analyse")
+        report_progress(30, f"Analysing {counts['participants']} randomized participants")
+        data = load_trial_data(out / "data")
+        report = build_report(trial.protocol, data, unblinded=unblinded)
+        report_progress(75, "Writing the HTML report")
+        (out / f"{stem}.html").write_text(render_html(report), encoding="utf-8")
+        report_progress(85, "Writing the PDF")
+        write_pdf(report, out / f"{stem}.pdf")
+    return final / f"{stem}.html"

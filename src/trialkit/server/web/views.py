@@ -12,9 +12,12 @@ from django.views.decorators.http import require_POST
 from trialkit.server.accounts.access import access_for, user_roles
 from trialkit.server.accounts.roles import Role
 from trialkit.server.trials.models import Trial
-from trialkit.server.web import jobs, reports
+from pathlib import Path
+
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.models import Job
+from trialkit.server.web import reports
 from trialkit.server.web.homes import HomeContext, build_home
-from trialkit.server.web.models import Job
 
 # The order in which a user holding several roles in one trial sees their homes offered.
 ROLE_ORDER = [Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR, Role.UNBLINDED_PHARMACIST,
@@ -86,17 +89,14 @@ def start_report(request, nct_id):
     wants_unblinded = request.POST.get("unblinded") == "1"
     if wants_unblinded and not reports.unblinded_for(request.user, trial):
         raise PermissionDenied("the unblinded report is for the DSMB statistician only")
-    job = jobs.start(kind="report", trial=trial, owner=request.user, params={"unblinded": wants_unblinded})
+    job = reports.request_report(trial, request.user, unblinded=wants_unblinded)
     if request.headers.get("HX-Request"):
         return render(request, "web/_job.html", {"job": job})
     return redirect("job", job.pk)
 
 
 def _own_job(request, pk) -> Job:
-    job = get_object_or_404(Job, pk=pk)
-    if job.owner_id != request.user.id:
-        raise Http404("no such job")
-    return jobs.refresh(job)
+    return runner.visible_job(request.user, pk, kind="report")
 
 
 @login_required
@@ -115,7 +115,7 @@ def job_result(request, pk, fmt="html"):
     job = _own_job(request, pk)
     if job.status != Job.Status.DONE or not job.result_path:
         raise Http404("the result is not ready")
-    path = jobs.Path(job.result_path)
+    path = Path(job.result_path)
     if fmt == "pdf":
         path = path.with_suffix(".pdf")
     if not path.exists():
