@@ -24,17 +24,18 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# The server (gunicorn) and one job worker together; Ctrl-C stops both and make exits quietly.
 demo: venv
-	$(PY) -m trialkit manage migrate --noinput -v0
-	$(PY) -m trialkit manage load_demo
+	@TRIALKIT_DEMO=1 $(PY) -m trialkit manage migrate --noinput -v0
+	@TRIALKIT_DEMO=1 $(PY) -m trialkit manage load_demo
 	@echo ""
 	@echo "  TrialKit demo: http://$(ADDRESS)/"
 	@echo "  Log in at http://$(ADDRESS)/accounts/login/ as one of the demo users (listed there):"
 	@echo "    sponsor investigator coordinator assessor pharmacist monitor datamanager dsmb"
 	@echo "  Password for every demo user: trialkit-demo   (Django admin: admin / trialkit-demo)"
-	@echo "  Stop with Ctrl-C."
+	@echo "  Reports and exports run in the job worker started alongside. Stop both with Ctrl-C."
 	@echo ""
-	$(PY) -m trialkit serve --demo --address $(ADDRESS)
+	@TRIALKIT_DEMO=1 TRIALKIT_LOG_FORMAT=text exec $(PY) -m trialkit serve --demo --bind $(ADDRESS) --with-worker 1
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import typer
 
@@ -11,7 +12,23 @@ def setup_django() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
     import django
 
-    django.setup()
+    with refused_settings():
+        django.setup()
+
+
+class refused_settings:
+    """Unsafe settings (no SECRET_KEY outside the demo, ...) end the command with their message, exit 2."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        from django.core.exceptions import ImproperlyConfigured
+
+        if kind is not None and issubclass(kind, ImproperlyConfigured):
+            typer.echo(f"trialkit: {exc}", err=True)
+            raise SystemExit(2)
+        return False
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +38,8 @@ def register(app: typer.Typer) -> None:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
         from django.core.management import execute_from_command_line
 
-        execute_from_command_line(["trialkit manage", *ctx.args])
+        with refused_settings():
+            execute_from_command_line(["trialkit manage", *ctx.args])
 
     @app.command()
     def worker(
@@ -38,17 +56,83 @@ def register(app: typer.Typer) -> None:
             argv += ["--max-tasks", str(max_tasks)]
         if batch:
             argv.append("--batch")
-        execute_from_command_line(argv)
+        with refused_settings():
+            execute_from_command_line(argv)
 
     @app.command()
     def serve(
-        address: str = typer.Option("127.0.0.1:8000", help="host:port to listen on"),
+        bind: str = typer.Option("127.0.0.1:8000", "--bind", "--address", help="host:port to listen on"),
+        workers: int = typer.Option(2, help="application server processes (gunicorn workers)"),
+        threads: int = typer.Option(4, help="threads per process"),
+        with_worker: int = typer.Option(0, "--with-worker", help="also run this many job workers (make demo: 1)"),
+        collectstatic: bool = typer.Option(True, help="collect static files before serving (production)"),
         demo: bool = typer.Option(False, help="list the demo users on the login page"),
+        dev: bool = typer.Option(False, "--dev", help="Django's development server instead (never in production)"),
     ) -> None:
-        """Serve the web application (Django's threaded server with static files)."""
+        """Serve the web application with gunicorn (static files by whitenoise)."""
+        if with_worker:
+            import signal
+
+            # Ctrl-C while starting up is a clean stop too (make demo), not a traceback.
+            signal.signal(signal.SIGINT, lambda signum, frame: sys.exit(0))
         if demo:
             os.environ["TRIALKIT_DEMO"] = "1"
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
-        from django.core.management import execute_from_command_line
+        if dev:
+            from django.core.management import execute_from_command_line
 
-        execute_from_command_line(["trialkit manage", "runserver", "--insecure", "--noreload", address])
+            execute_from_command_line(["trialkit manage", "runserver", "--noreload", bind])
+            return
+        setup_django()  # refuses to start here, with its message, if the settings are unsafe
+        from django.conf import settings
+
+        if collectstatic and not settings.WHITENOISE_USE_FINDERS:
+            from django.core.management import call_command
+
+            call_command("collectstatic", "--noinput", verbosity=0)
+        gunicorn = [sys.executable, "-m", "gunicorn", "trialkit.server.wsgi:application",
+                    "--config", "python:trialkit.server.gunicorn_conf", "--bind", bind,
+                    "--workers", str(workers), "--threads", str(threads)]
+        if not with_worker:
+            os.execv(sys.executable, gunicorn)  # gunicorn takes over this process and its signals
+        raise typer.Exit(supervise([gunicorn] + [[sys.executable, "-m", "trialkit", "worker"]] * with_worker))
+
+
+def supervise(commands: list[list[str]]) -> int:
+    """Run the processes together; on Ctrl-C or SIGTERM stop each once, wait, and exit 0.
+
+    Children run in their own process group, so a terminal's Ctrl-C reaches them only through
+    here: a job worker gets one SIGTERM and finishes its current job instead of dying in it.
+    """
+    import signal
+    import subprocess
+    import time
+
+    children: list[subprocess.Popen] = []
+    stopping = {"at": None, "crashed": False}
+
+    def stop(signum, frame):
+        if stopping["at"] is None:
+            stopping["at"] = time.monotonic()
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for command in commands:
+        if stopping["at"] is None:
+            children.append(subprocess.Popen(command, start_new_session=True))
+    while True:
+        codes = [child.poll() for child in children]
+        if all(code is not None for code in codes):
+            break
+        if stopping["at"] is None and any(code is not None for code in codes):
+            stopping["crashed"] = True  # one of them died: stop the rest rather than serve half a service
+            stop(None, None)
+        if stopping["at"] is not None and time.monotonic() - stopping["at"] > 60:
+            for child in children:
+                if child.poll() is None:
+                    child.kill()
+        time.sleep(0.2)
+    return 1 if stopping["crashed"] else 0

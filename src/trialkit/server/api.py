@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from ninja import NinjaAPI
-from ninja.security import HttpBasicAuth, django_auth
+from ninja.security import HttpBasicAuth, SessionAuth
+
+
+class CookieSessionAuth(SessionAuth):
+    """The browser's session cookie, CSRF-checked; a request without the cookie is left to the
+    next method (HTTP Basic), which a cross-site page cannot forge and so needs no CSRF token."""
+
+    def _get_key(self, request):
+        if settings.SESSION_COOKIE_NAME not in request.COOKIES:
+            return None
+        return super()._get_key(request)
 
 
 class BasicAuth(HttpBasicAuth):
@@ -21,7 +32,7 @@ api = NinjaAPI(
     title="TrialKit API",
     version="1",
     description="Screening, allocation, data capture and exports. Every endpoint checks role and site.",
-    auth=[django_auth, BasicAuth()],
+    auth=[CookieSessionAuth(), BasicAuth()],
 )
 
 

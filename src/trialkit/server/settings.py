@@ -6,9 +6,12 @@ SQLite in ``$TRIALKIT_DATA_DIR`` (default ``./data``) unless ``DATABASE_URL`` na
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 
 def envbool(name: str, default: bool = False) -> bool:
@@ -25,8 +28,24 @@ def envstr(name: str, default: str) -> str:
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = Path(envstr("TRIALKIT_DATA_DIR", str(Path.cwd() / "data")))
 
-SECRET_KEY = envstr("SECRET_KEY", "trialkit-development-key-change-me-in-production")
 DEBUG = envbool("DEBUG", False)
+# Demo mode lists the demo users and their password on the login page.
+TRIALKIT_DEMO = envbool("TRIALKIT_DEMO", False)
+# The test suite (pytest) and the demo may run with the public development key; nothing else may.
+TESTING = "pytest" in sys.modules
+DEVELOPMENT = DEBUG or TRIALKIT_DEMO or TESTING
+_DEVELOPMENT_KEY = "trialkit-development-key-change-me-in-production"
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEVELOPMENT:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Outside the demo and the tests TrialKit refuses to start without a real "
+            "secret key: set SECRET_KEY to a long random value (for example the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`), or run the demo with TRIALKIT_DEMO=1."
+        )
+    SECRET_KEY = _DEVELOPMENT_KEY
+elif SECRET_KEY == _DEVELOPMENT_KEY and not DEVELOPMENT:
+    raise ImproperlyConfigured("SECRET_KEY is the public development key; set a long random value of your own")
 ALLOWED_HOSTS = [h for h in envstr("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",") if h]
 
 INSTALLED_APPS = [
@@ -55,7 +74,11 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 TRIALKIT_AUDIT_CHECKPOINT_MINUTES = int(envstr("TRIALKIT_AUDIT_CHECKPOINT_MINUTES", "60"))
 
 MIDDLEWARE = [
+    "trialkit.server.ops.RequestIdMiddleware",
+    "trialkit.server.ops.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -121,8 +144,85 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 PROTOCOL_DIR = os.environ.get("TRIALKIT_PROTOCOL_DIR")  # None: the repository's protocols/
-# Demo mode lists the demo users and their password on the login page.
-TRIALKIT_DEMO = envbool("TRIALKIT_DEMO", False)
 
 if envbool("TRIALKIT_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# ---------------------------------------------------------------- serving (docs/operations.md)
+# Static files are served by the application server itself (whitenoise), compressed and with
+# far-future caching of hashed names outside development.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEVELOPMENT
+                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = DEVELOPMENT  # the demo and tests serve static files without collectstatic
+WHITENOISE_AUTOREFRESH = DEVELOPMENT
+
+# HTTPS: on by default outside development. TRIALKIT_HTTPS=0 for plain HTTP (a private network,
+# the load test); TRIALKIT_BEHIND_PROXY=1 when a TLS-terminating proxy sets X-Forwarded-Proto.
+TRIALKIT_HTTPS = envbool("TRIALKIT_HTTPS", not DEVELOPMENT)
+if envbool("TRIALKIT_BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if TRIALKIT_HTTPS:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(envstr("TRIALKIT_HSTS_SECONDS", "31536000"))  # one year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("TRIALKIT_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = envbool("TRIALKIT_HSTS_PRELOAD", True)
+CSRF_TRUSTED_ORIGINS = [o for o in envstr("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (Django's own, django.middleware.csp): scripts and style sheets from
+# this site only, no inline script and no <style> element; style attributes (progress bars) are
+# allowed. The report's self-contained HTML gets its own policy (web.views.job_result).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "style-src-attr": [CSP.UNSAFE_INLINE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# ---------------------------------------------------------------- logging
+# One JSON object per line on stderr (TRIALKIT_LOG_FORMAT=text for people reading a terminal),
+# each with the request id; a 500 is logged by django.request with its traceback.
+TRIALKIT_LOG_FORMAT = envstr("TRIALKIT_LOG_FORMAT", "json")
+LOG_LEVEL = envstr("TRIALKIT_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "trialkit.server.ops.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(process)d",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger", "process": "pid"},
+            "timestamp": False,
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "text" if TRIALKIT_LOG_FORMAT == "text" else "json",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["stderr"], "level": LOG_LEVEL},
+    "loggers": {
+        "django": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+        "django.server": {"handlers": ["stderr"], "level": LOG_LEVEL, "propagate": False},
+    },
+}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import threading
 
 import matplotlib
@@ -10,6 +11,8 @@ from matplotlib.figure import Figure
 
 # rc_context changes matplotlib's process-wide settings: one chart at a time per process.
 _RC_LOCK = threading.Lock()
+
+_STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
 
 SITE_COLOURS = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
 
@@ -41,4 +44,7 @@ def enrollment_chart_svg(enrollment: dict) -> str:
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", transparent=True)
     svg = buffer.getvalue()
-    return svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg"):]
+    # matplotlib puts a <style> element in the SVG; the page's Content-Security-Policy allows style
+    # sheets only from the site, so its one rule lives in trialkit.css (.chart svg *).
+    return _STYLE_ELEMENT.sub("", svg)

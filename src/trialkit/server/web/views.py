@@ -7,6 +7,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.utils import timezone
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from trialkit.server.accounts.access import access_for, user_roles
@@ -110,6 +112,12 @@ def job_progress(request, pk):
     return render(request, "web/_job.html", {"job": _own_job(request, pk)})
 
 
+# The report is one self-contained HTML file (its own <style>, figures as data: images): it may
+# use inline styles, and still no script at all.
+REPORT_CSP = {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE], "script-src": [CSP.NONE]}
+
+
+@csp_override(REPORT_CSP)
 @login_required
 def job_result(request, pk, fmt="html"):
     job = _own_job(request, pk)
