@@ -72,6 +72,12 @@ INSTALLED_APPS = [
 # PostgreSQL); `trialkit worker` processes run it. Tests use the immediate backend.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 TRIALKIT_AUDIT_CHECKPOINT_MINUTES = int(envstr("TRIALKIT_AUDIT_CHECKPOINT_MINUTES", "60"))
+# A running job's worker writes a heartbeat this often; a job silent for TRIALKIT_JOB_STALE_SECONDS
+# has lost its worker and is taken over by another (queued again or failed).
+TRIALKIT_JOB_HEARTBEAT_SECONDS = float(envstr("TRIALKIT_JOB_HEARTBEAT_SECONDS", "5"))
+TRIALKIT_JOB_STALE_SECONDS = float(envstr("TRIALKIT_JOB_STALE_SECONDS", "30"))
+# More modules that register job kinds (comma-separated), imported by every process at start.
+TRIALKIT_JOB_KIND_MODULES = [m for m in envstr("TRIALKIT_JOB_KIND_MODULES", "").split(",") if m]
 
 MIDDLEWARE = [
     "trialkit.server.ops.RequestIdMiddleware",

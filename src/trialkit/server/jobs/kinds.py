@@ -65,7 +65,9 @@ def job_kind(name: str, *, label: str | None = None, max_attempts: int = 2, priv
 
 
 def load_kinds() -> None:
-    for module in KIND_MODULES:
+    from django.conf import settings
+
+    for module in (*KIND_MODULES, *getattr(settings, "TRIALKIT_JOB_KIND_MODULES", ())):
         importlib.import_module(module)
 
 

@@ -231,7 +231,10 @@ def _fail_task_rows(worker_id: str, moment: datetime) -> None:
         return
     from django_tasks_db.models import DBTaskResult
 
-    DBTaskResult.objects.filter(status="RUNNING", worker_ids__contains=worker_id).update(
+    # The worker ids are a JSON list, which SQLite cannot search: the running rows are few.
+    ids = [pk for pk, workers in DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+           if worker_id in (workers or [])]
+    DBTaskResult.objects.filter(pk__in=ids, status="RUNNING").update(
         status="FAILED", finished_at=moment, exception_class_path="trialkit.server.jobs.runner.WorkerStopped",
         traceback="the worker process stopped while running this task")
 
