@@ -41,6 +41,42 @@ def register(app: typer.Typer) -> None:
         with refused_settings():
             execute_from_command_line(["trialkit manage", *ctx.args])
 
+    backup_app = typer.Typer(help="Back up and restore the database and the data directory.", no_args_is_help=True)
+    app.add_typer(backup_app, name="backup")
+
+    @backup_app.command("create")
+    def backup_create(dest: str = typer.Argument(..., help="a new folder for the backup")) -> None:
+        """Back up the database (SQLite backup API or pg_dump) and the data directory into DEST."""
+        from pathlib import Path
+
+        setup_django()
+        from trialkit.server.backup import create_backup
+
+        if Path(dest).exists():
+            typer.echo(f"trialkit: DEST {dest} exists; give a new folder", err=True)
+            raise typer.Exit(2)
+        manifest = create_backup(Path(dest))
+        for entry in manifest["files"]:
+            typer.echo(f"{dest}/{entry['name']}  {entry['bytes']} bytes  sha256 {entry['sha256']}")
+
+    @backup_app.command("restore")
+    def backup_restore(
+        src: str = typer.Argument(..., help="a folder written by `trialkit backup create`"),
+        database_url: str = typer.Option(..., "--database-url", help="a NEW database (empty PostgreSQL or new file)"),
+        data_dir: str = typer.Option(..., "--data-dir", help="a new, empty data directory"),
+    ) -> None:
+        """Restore a backup into a new database and data directory (never over the running ones)."""
+        from pathlib import Path
+
+        from trialkit.server.backup import restore_backup
+
+        try:
+            restore_backup(Path(src), database_url=database_url, data_dir=Path(data_dir))
+        except (ValueError, FileNotFoundError) as exc:
+            typer.echo(f"trialkit: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(f"restored into {database_url} and {data_dir}; check it with `trialkit audit verify`")
+
     @app.command()
     def worker(
         interval: float = typer.Option(1.0, help="seconds to wait when the queue is empty"),
