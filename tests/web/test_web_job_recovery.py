@@ -202,3 +202,31 @@ def test_an_export_started_through_the_api_runs_to_done(client, trials, sponsor)
     job_id = response.json()["id"]
     assert exports.wait_for(job_id, timeout=120)
     assert client.get(f"/api/exports/{IXCELL}/jobs/{job_id}").json()["status"] == "done"
+
+
+@pytest.mark.django_db
+def test_export_retention_removes_old_archives_and_keeps_their_record(client, trials, sponsor, settings, tmp_path):
+    from trialkit.server.audit.models import AuditEvent
+
+    settings.TRIALKIT_EXPORT_RETENTION_DAYS = 30
+    trial = trials[IXCELL]
+    (tmp_path / "exports").mkdir()
+    old = _job(trial, sponsor, kind="export", status=Job.Status.DONE, quiet_for=LONG_AGO)
+    recent = _job(trial, sponsor, kind="export", status=Job.Status.DONE, quiet_for=LONG_AGO)
+    paths = {}
+    for job, age in ((old, 31), (recent, 29)):
+        paths[job.pk] = tmp_path / "exports" / f"{IXCELL}-{job.pk}-blinded.zip"
+        paths[job.pk].write_bytes(b"PK archive")
+        Job.objects.filter(pk=job.pk).update(result_path=str(paths[job.pk]), sha256="ab" * 32,
+                                             finished_at=timezone.now() - timedelta(days=age))
+    queued = builtin.schedule_due()
+    retention = [pk for pk in queued if Job.objects.get(pk=pk).kind == "export_retention"]
+    assert len(retention) == 1 and builtin.schedule_due() == []  # once a day
+    assert runner.execute(retention[0]).message == "1 export archive(s) older than 30 days removed"
+    assert not paths[old.pk].exists() and paths[recent.pk].exists()
+    old.refresh_from_db()
+    assert old.result_path == "" and old.sha256 == "ab" * 32 and "retention" in old.message
+    event = AuditEvent.objects.get(action="export_file_removed")
+    assert event.object_id == str(old.pk) and event.after["sha256"] == "ab" * 32
+    client.force_login(sponsor)
+    assert client.get(f"/api/exports/{IXCELL}/jobs/{old.pk}/download").status_code == 409

@@ -76,6 +76,9 @@ TRIALKIT_AUDIT_CHECKPOINT_MINUTES = int(envstr("TRIALKIT_AUDIT_CHECKPOINT_MINUTE
 # has lost its worker and is taken over by another (queued again or failed).
 TRIALKIT_JOB_HEARTBEAT_SECONDS = float(envstr("TRIALKIT_JOB_HEARTBEAT_SECONDS", "5"))
 TRIALKIT_JOB_STALE_SECONDS = float(envstr("TRIALKIT_JOB_STALE_SECONDS", "30"))
+# Export archives older than this many days are removed by a daily job (the record and its
+# SHA-256 stay, the removal is audited); 0 keeps them for ever.
+TRIALKIT_EXPORT_RETENTION_DAYS = int(envstr("TRIALKIT_EXPORT_RETENTION_DAYS", "0"))
 # More modules that register job kinds (comma-separated), imported by every process at start.
 TRIALKIT_JOB_KIND_MODULES = [m for m in envstr("TRIALKIT_JOB_KIND_MODULES", "").split(",") if m]
 

@@ -431,8 +431,10 @@ def downloadable_file(job: Job, user) -> Path:
         if job.unblinded:
             raise ExportDenied("this export is unblinded: only an unblinded role may download it")
         raise ExportDenied("only holders of the role that made this export may download it")
-    if job.status != Job.Status.DONE or not job.result_path:
+    if job.status != Job.Status.DONE:
         raise ExportProblem(f"export {job.pk} is {job.status}, not done")
+    if not job.result_path:
+        raise ExportProblem(f"the file of export {job.pk} was removed after the retention period ({job.message})")
     path = Path(job.result_path)
     if not path.exists():
         raise ExportProblem(f"the file of export {job.pk} is no longer on disk")

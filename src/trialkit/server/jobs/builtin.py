@@ -1,4 +1,4 @@
-"""Job kinds of the installation itself: the audit checkpoint and the notifications digest."""
+"""Job kinds of the installation itself: the audit checkpoint, the notifications digest, export retention."""
 
 from __future__ import annotations
 
@@ -51,31 +51,73 @@ def notifications_digest(job, progress):
     return Done(manifest={"unread": digest}, message=f"{sum(r['unread'] for r in digest)} unread notification(s)")
 
 
+@job_kind("export_retention", label="export retention", max_attempts=3)
+def export_retention(job, progress):
+    """Remove the archive files of exports older than TRIALKIT_EXPORT_RETENTION_DAYS.
+
+    The job row (who, when, what, SHA-256, manifest) stays; each removal is an audit event.
+    """
+    from pathlib import Path
+
+    from trialkit.server.audit.service import record_event
+    from trialkit.server.jobs.models import Job
+
+    days = retention_days()
+    if days <= 0:
+        return Done(message="retention is off: export archives are kept")
+    now = timezone.now()
+    removed = 0
+    old = Job.objects.filter(kind="export", status=Job.Status.DONE, finished_at__lt=now - timedelta(days=days))
+    for export in old.exclude(result_path=""):
+        path = Path(export.result_path)
+        with transaction.atomic():
+            Job.objects.filter(pk=export.pk).update(
+                result_path="", message=f"archive removed after {days} days (retention); its SHA-256 is kept")
+            record_event(actor=None, action="export_file_removed", object_type="export", object_id=export.pk,
+                         after={"file": path.name, "sha256": export.sha256, "retention_days": days},
+                         trial_id=export.trial_id, restricted=export.unblinded, at=now)
+        path.unlink(missing_ok=True)
+        removed += 1
+    return Done(message=f"{removed} export archive(s) older than {days} days removed")
+
+
 def checkpoint_minutes() -> int:
     return int(getattr(settings, "TRIALKIT_AUDIT_CHECKPOINT_MINUTES", 60))
 
 
-def schedule_due(now: datetime | None = None) -> list[int]:
-    """Queue the periodic jobs whose slot has come (the audit checkpoint every N minutes).
+def retention_days() -> int:
+    return int(getattr(settings, "TRIALKIT_EXPORT_RETENTION_DAYS", 0))
 
-    Every worker calls this; the slot's unique key means exactly one of them queues it.
-    """
+
+def _periodic() -> list[tuple[str, int]]:
+    """(kind, every N minutes) of the jobs the workers queue on a schedule."""
+    schedule = []
+    if checkpoint_minutes() > 0:
+        schedule.append(("audit_checkpoint", checkpoint_minutes()))
+    if retention_days() > 0:
+        schedule.append(("export_retention", 24 * 60))
+    return schedule
+
+
+def schedule_due(now: datetime | None = None) -> list[int]:
+    """Queue the periodic jobs whose slot has come (the audit checkpoint every N minutes, export
+    retention daily). Every worker calls this; the slot's unique key means one of them queues it."""
     from trialkit.server.jobs import runner
 
-    minutes = checkpoint_minutes()
-    if minutes <= 0:
-        return []
     moment = now or timezone.now()
-    epoch_minutes = int(moment.timestamp() // 60)
-    slot = datetime.fromtimestamp((epoch_minutes - epoch_minutes % minutes) * 60, tz=moment.tzinfo)
-    key = f"audit_checkpoint:{slot.isoformat(timespec='minutes')}"
-    try:
-        with transaction.atomic():
-            job = runner.submit("audit_checkpoint", message="scheduled", dedupe_key=key, created_at=moment)
-    except IntegrityError:
-        return []
-    log.info("scheduled audit checkpoint job %s for slot %s", job.pk, slot.isoformat(), extra={"job_id": job.pk})
-    return [job.pk]
+    queued = []
+    for kind, minutes in _periodic():
+        epoch_minutes = int(moment.timestamp() // 60)
+        slot = datetime.fromtimestamp((epoch_minutes - epoch_minutes % minutes) * 60, tz=moment.tzinfo)
+        key = f"{kind}:{slot.isoformat(timespec='minutes')}"
+        try:
+            with transaction.atomic():
+                job = runner.submit(kind, message="scheduled", dedupe_key=key, created_at=moment)
+        except IntegrityError:
+            continue
+        log.info("scheduled %s job %s for slot %s", kind, job.pk, slot.isoformat(), extra={"job_id": job.pk})
+        queued.append(job.pk)
+    return queued
 
 
 SCHEDULE_EVERY = timedelta(seconds=30)
