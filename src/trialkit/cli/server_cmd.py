@@ -77,6 +77,34 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         typer.echo(f"restored into {database_url} and {data_dir}; check it with `trialkit audit verify`")
 
+    jobs_app = typer.Typer(help="The job queue: what is queued or running, and queueing a job by hand.",
+                           no_args_is_help=True)
+    app.add_typer(jobs_app, name="jobs")
+
+    @jobs_app.command("enqueue")
+    def jobs_enqueue(kind: str = typer.Argument(..., help="audit_checkpoint, export_retention or notifications")) -> None:
+        """Queue a job of the installation now (a worker runs it); prints its id."""
+        setup_django()
+        from trialkit.server.jobs import runner
+
+        if kind not in ("audit_checkpoint", "export_retention", "notifications"):
+            typer.echo("trialkit: KIND must be audit_checkpoint, export_retention or notifications "
+                       "(reports and exports are asked for on their pages or the API)", err=True)
+            raise typer.Exit(2)
+        job = runner.submit(kind, message="queued by hand")
+        typer.echo(f"queued {kind} job {job.pk}")
+
+    @jobs_app.command("list")
+    def jobs_list(limit: int = typer.Option(20, help="how many, newest first")) -> None:
+        """The newest jobs with their status, progress, attempt and worker."""
+        setup_django()
+        from trialkit.server.jobs.models import Job
+
+        for job in Job.objects.select_related("trial")[:limit]:
+            trial = job.trial.nct_id if job.trial else "-"
+            typer.echo(f"{job.pk:>6} {job.kind:<17} {trial:<12} {job.status:<8} {job.progress:>3}% "
+                       f"attempt {job.attempts} {job.worker_id or '-'}  {job.message[:60]}")
+
     @app.command()
     def worker(
         interval: float = typer.Option(1.0, help="seconds to wait when the queue is empty"),
