@@ -145,7 +145,9 @@ def register(app: typer.Typer) -> None:
         if dev:
             from django.core.management import execute_from_command_line
 
-            execute_from_command_line(["trialkit manage", "runserver", "--noreload", bind])
+            os.environ.setdefault("DEBUG", "1")  # a developer's machine: tracebacks in the browser
+            with refused_settings():
+                execute_from_command_line(["trialkit manage", "runserver", "--noreload", bind])
             return
         setup_django()  # refuses to start here, with its message, if the settings are unsafe
         from django.conf import settings
