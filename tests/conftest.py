@@ -9,6 +9,15 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The suite empties its SQLite database between transactional tests; the audit triggers
+    # refuse that anywhere else.
+    settings.TRIALKIT_AUDIT_ALLOW_FLUSH = True
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(tmp_path, monkeypatch):
+    """Each test's database is new, so its audit checkpoints must be too (the key stays shared)."""
+    monkeypatch.setenv("TRIALKIT_AUDIT_CHECKPOINTS", str(tmp_path / "audit-checkpoints.jsonl"))
 
 
 @pytest.fixture

@@ -413,8 +413,11 @@ def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> Screen
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "required", "say why the candidate withdrew")
-    withdrawn = list(record.consents.filter(withdrawn_on__isnull=True).values_list("pk", flat=True))
-    record.consents.filter(pk__in=withdrawn).update(withdrawn_on=today)
+    withdrawn = []
+    for consent in record.consents.filter(withdrawn_on__isnull=True).order_by("pk"):
+        consent.withdrawn_on = today
+        consent.save(update_fields=["withdrawn_on"])  # saved one by one so each change is audited
+        withdrawn.append(consent.pk)
     before = {"outcome": record.outcome}
     record.outcome = ScreeningRecord.Outcome.WITHDRAWN
     record.fail_reasons = [{"criterion_id": None, "reason": f"withdrew before enrollment: {reason}"}]
