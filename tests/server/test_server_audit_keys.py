@@ -140,11 +140,13 @@ def test_postgres_application_role_cannot_rewrite_the_trail(on_postgres):
                 cursor.execute("UPDATE trials_site SET name = name")
                 cursor.execute("SELECT current_user")
                 assert cursor.fetchone()[0] == app
+                cursor.execute("RESET ROLE")  # SET LOCAL outlives a released savepoint
         assert AuditEvent.objects.filter(action="as_app_role").count() == 1
         assert verify_chain() == (3, None)
         assert "UPDATE" in app_role_may_rewrite(connection)  # the test's own superuser connection may
     finally:
         with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
             for role in (app, owner):
                 cursor.execute(f'DROP OWNED BY "{role}"')
                 cursor.execute(f'DROP ROLE "{role}"')
