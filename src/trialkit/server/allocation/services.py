@@ -42,6 +42,7 @@ from trialkit.server.allocation.models import (
     Notification,
     UnblindingEvent,
 )
+from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.rows import record_bulk_created
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
@@ -581,6 +582,7 @@ class UnblindingResult:
     at: datetime
 
 
+@audited_service
 @transaction.atomic
 def emergency_unblind(participant: Participant, investigator, *, reason: str, password: str,
                       now: datetime) -> UnblindingResult:

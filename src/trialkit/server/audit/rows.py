@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.db import connections
 from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
 from trialkit.server.audit.chain import normalize
@@ -121,8 +122,15 @@ def snapshot(obj, spec: Audited) -> dict[str, Any]:
     return state
 
 
-def _read(model, pk, using):
-    return model._base_manager.using(using).filter(pk=pk).first() if pk is not None else None
+def _read(model, pk, using, lock=False):
+    if pk is None:
+        return None
+    rows = model._base_manager.using(using).filter(pk=pk)
+    if lock and connections[using].in_atomic_block:
+        # Lock the row before reading its "before", so a concurrent save of the same row waits
+        # and its event follows ours: the trail's order is the order the row really changed in.
+        rows = rows.select_for_update()
+    return rows.first()
 
 
 def links(spec: Audited, pk, state: dict[str, Any], using: str = "default") -> dict[str, Any]:
@@ -186,7 +194,7 @@ def table_of(spec: Audited) -> str:
 
 def _pre_save(sender, instance, raw=False, using="default", **kwargs):
     spec = spec_for(sender)
-    previous = _read(sender, instance.pk, using) if instance.pk is not None else None
+    previous = _read(sender, instance.pk, using, lock=True)
     instance._audit_before = snapshot(previous, spec) if previous is not None else None
 
 
