@@ -66,3 +66,18 @@ def test_a_membership_revoked_in_the_admin_names_the_administrator(admin_client,
     row = AuditEvent.objects.get(action="row.delete", object_type="accounts_membership")
     assert (revoke.actor, row.actor) == ("root-admin", "root-admin")
     assert verify_all()["ok"]
+
+
+def test_every_audited_table_and_every_action_written_has_a_name():
+    import re
+    from pathlib import Path
+
+    from trialkit.server.audit import rows, vocabulary
+
+    assert {rows.table_of(spec) for spec in rows.AUDITED} == set(vocabulary.TABLES)
+    source = "\n".join(p.read_text() for p in Path(rows.__file__).parents[1].rglob("*.py"))
+    written = set(re.findall(r'action="([a-z_.]+)"', source)) - {"store_true", "ignore"}
+    written |= {f"{m}" for m in re.findall(r'_audit\(actor, "([a-z_]+)"', source)}
+    assert written - set(vocabulary.ACTIONS) == set()
+    assert vocabulary.describe("row.update", "capture_formrecord") == "form changed"
+    assert vocabulary.field_changes({"score": 3, "x": 1}, {"score": 2, "x": 1}) == [("score", 3, 2)]
