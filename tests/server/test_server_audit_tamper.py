@@ -75,6 +75,11 @@ def test_two_participants_arms_swapped_in_the_allocation_table(demo):
     assert code == 1
     assert _rows(out) == {("allocation_allocationslot", str(a.pk), "arm_id", "changed"),
                           ("allocation_allocationslot", str(b.pk), "arm_id", "changed")}
+    # Where to look, not which arm: the values are shown only when asked for.
+    assert a.arm_id not in json.dumps(out) and b.arm_id not in json.dumps(out)
+    unblinded = verify_all(unblinded=True)
+    assert {(r["id"], r["audited"], r["found"]) for r in unblinded["rows"]} == {
+        (str(a.pk), a.arm_id, b.arm_id), (str(b.pk), b.arm_id, a.arm_id)}
 
 
 def test_a_signature_reattributed(demo, django_user_model):

@@ -40,7 +40,10 @@ def _setup():
 
 
 @audit_app.command()
-def verify(fmt: Format = typer.Option(Format.text, "--format", help="json or text")) -> None:
+def verify(
+    fmt: Format = typer.Option(Format.text, "--format", help="json or text"),
+    unblinded: bool = typer.Option(False, "--unblinded", help="show the values of changed allocation rows (arms)"),
+) -> None:
     """Check the chain's MACs, the latest checkpoint and every audited row against the trail.
 
     Exit 0 intact, 1 tampering found, 3 could not check (database unreachable, no key...).
@@ -49,7 +52,7 @@ def verify(fmt: Format = typer.Option(Format.text, "--format", help="json or tex
         _setup()
         from trialkit.server.audit.verify import verify_all
 
-        result = verify_all()
+        result = verify_all(unblinded=unblinded)
     except Exception as exc:  # noqa: BLE001 — failing to check is exit 3, never "intact" nor "tampered"
         emit({"ok": None, "error": f"{exc.__class__.__name__}: {exc}".strip()}, fmt, _text)
         raise typer.Exit(EXIT_UNCHECKED) from None

@@ -14,6 +14,8 @@ from typing import Any
 from trialkit.server.audit import rows
 from trialkit.server.audit.models import AuditEvent
 
+MASK = "<allocation value hidden: verify --unblinded>"
+
 
 @dataclass(frozen=True)
 class RowProblem:
@@ -24,6 +26,12 @@ class RowProblem:
     audited: Any = None
     found: Any = None
     seq: int | None = None
+    restricted: bool = False  # an allocation table: values masked unless asked for
+
+    def masked(self) -> "RowProblem":
+        if not self.restricted or self.kind not in ("changed", "changed_between"):
+            return self
+        return RowProblem(self.table, self.id, self.kind, self.field, MASK, MASK, self.seq, self.restricted)
 
     def as_dict(self) -> dict[str, Any]:
         return {"table": self.table, "id": self.id, "kind": self.kind, "field": self.field,
@@ -41,7 +49,7 @@ class RowProblem:
         return f"{where}: row is gone but the trail never recorded its deletion (last event #{self.seq})"
 
 
-def replay(table: str) -> tuple[dict[str, dict[str, Any]], dict[str, int], list[RowProblem]]:
+def replay(table: str, restricted: bool = False) -> tuple[dict[str, dict[str, Any]], dict[str, int], list[RowProblem]]:
     """The trail's last state of each row of ``table``: (states, last seq per id, problems)."""
     states: dict[str, dict[str, Any]] = {}
     last: dict[str, int] = {}
@@ -56,7 +64,8 @@ def replay(table: str) -> tuple[dict[str, dict[str, Any]], dict[str, int], list[
             state = states.setdefault(object_id, {})
             for name, old in (before or {}).items():
                 if name in state and state[name] != old:
-                    problems.append(RowProblem(table, object_id, "changed_between", name, state[name], old, seq))
+                    problems.append(RowProblem(table, object_id, "changed_between", name, state[name], old, seq,
+                                               restricted))
             state.update(after or {})
         elif action == rows.DELETE:
             states.pop(object_id, None)
@@ -67,7 +76,7 @@ def reconcile() -> list[RowProblem]:
     problems: list[RowProblem] = []
     for model, spec in rows.audited_models():
         table = model._meta.db_table
-        states, last, found = replay(table)
+        states, last, found = replay(table, spec.restricted)
         problems += found
         seen = set()
         for obj in model._base_manager.order_by("pk").iterator(chunk_size=2000):
@@ -81,7 +90,7 @@ def reconcile() -> list[RowProblem]:
             for name, value in live.items():
                 if name in audited and audited[name] != value:
                     problems.append(RowProblem(table, object_id, "changed", name, audited[name], value,
-                                               last.get(object_id)))
+                                               last.get(object_id), spec.restricted))
         for object_id in sorted(set(states) - seen, key=lambda i: (len(i), i)):
             problems.append(RowProblem(table, object_id, "missing", seq=last.get(object_id)))
     return problems

@@ -37,8 +37,12 @@ def snapshot_read():
             cursor.execute("ROLLBACK")
 
 
-def verify_all() -> dict[str, Any]:
-    """Everything verify checks; ``ok`` False when any problem was found."""
+def verify_all(*, unblinded: bool = False) -> dict[str, Any]:
+    """Everything verify checks; ``ok`` False when any problem was found.
+
+    Values of allocation tables (arms, dose preparations) are masked unless ``unblinded``: the
+    table, id and field say where to look without telling a blinded reader an arm.
+    """
     from trialkit.server.audit import roles
     from trialkit.server.audit.checkpoint import check_against_checkpoints
     from trialkit.server.audit.reconcile import reconcile
@@ -49,6 +53,8 @@ def verify_all() -> dict[str, Any]:
         head_seq, head_mac = chain_head()
         checkpoint = check_against_checkpoints()
         row_problems = reconcile()
+    if not unblinded:
+        row_problems = [p.masked() for p in row_problems]
     ok = problem is None and not checkpoint.problems and not row_problems
     return {
         "ok": ok,
