@@ -12,6 +12,15 @@ def pytest_configure(config):
     # Jobs run in the test's own process once their row commits; the worker tests start real
     # workers with the database backend.
     settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    # The suite empties its SQLite database between transactional tests; the audit triggers
+    # refuse that anywhere else.
+    settings.TRIALKIT_AUDIT_ALLOW_FLUSH = True
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(tmp_path, monkeypatch):
+    """Each test's database is new, so its audit checkpoints must be too (the key stays shared)."""
+    monkeypatch.setenv("TRIALKIT_AUDIT_CHECKPOINTS", str(tmp_path / "audit-checkpoints.jsonl"))
 
 
 @pytest.fixture

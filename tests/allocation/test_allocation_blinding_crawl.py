@@ -304,6 +304,9 @@ def _normalized(body, participant):
     # Row ids (visits, forms) follow creation order too.
     body = re.sub(r'"id": ?\d+', '"id": <ID>', body)
     body = re.sub(r"/\d+/", "/<ID>/", body)
+    # Row-level audit events name their table row and the ids it refers to.
+    body = re.sub(r"&#x27;(\w*_)?id&#x27;: \d+", r"&#x27;\1id&#x27;: <ID>", body)
+    body = re.sub(r"\b([a-z]+_[a-z]+) \d+</span>", r"\1 <ID></span>", body)
     return re.sub(rf"(/|\"id\": ?){participant.pk}(/|,|}})", r"\1<PK>\2", body)
 
 

@@ -4,11 +4,13 @@
 import json
 
 import pytest
+from audit_insider import insider_sql
 from capture_cases import NIHSS_7, NOW
 from django.db import connection, transaction
 from typer.testing import CliRunner
 
-from trialkit.server.audit.chain import event_hash
+from trialkit.server.audit.chain import event_mac
+from trialkit.server.audit.keys import keyring
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import verify_chain
 from trialkit.server.capture.services import save_form
@@ -17,14 +19,8 @@ pytestmark = pytest.mark.django_db(transaction=False)
 
 
 def _tamper(sql, params=()):
-    # Around the ORM and, on PostgreSQL, around the append-only trigger: what a database
-    # administrator could do, and what the chain must reveal.
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_append_only")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_append_only")
+    # What a database administrator could do, and what the chain must reveal.
+    insider_sql(sql, params)
 
 
 @pytest.fixture
@@ -47,7 +43,8 @@ def test_real_form_saves_verify_and_the_cli_says_so(saved_forms):
     assert problem is None and checked == AuditEvent.objects.count()
     result = _run_verify()
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output) == {"checked": checked, "ok": True, "problem": None}
+    out = json.loads(result.output)
+    assert (out["checked"], out["ok"], out["problem"], out["rows"]) == (checked, True, None, [])
 
 
 def test_an_edited_form_event_is_found(saved_forms):
@@ -78,7 +75,7 @@ def test_an_inserted_form_event_is_found(saved_forms):
     previous = AuditEvent.objects.get(seq=target - 1)
     forged = {f.name: getattr(previous, f.name) for f in AuditEvent._meta.fields if f.name != "id"}
     forged.update(seq=target, action="form_delete", prev_hash=previous.hash, reason="forged")
-    forged["hash"] = event_hash(forged)
+    forged["hash"] = event_mac(forged, keyring().current)  # an insider who also holds the key
     with transaction.atomic():
         AuditEvent.objects.create(**forged)
     _tamper("UPDATE audit_auditevent SET seq = seq - 999 WHERE seq >= 1000")

@@ -1,6 +1,7 @@
 """The audit chain: every event hash-chained; editing, deleting or inserting one is found."""
 
 import pytest
+from audit_insider import insider_sql
 from django.db import connection, transaction
 
 from trialkit.server.audit.models import AuditEvent
@@ -17,12 +18,7 @@ def _write(n):
 
 def _raw(sql, params=()):
     # Tampering goes around the ORM, as an attacker with database access would.
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_append_only")
-        cursor.execute(sql, params)
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_append_only")
+    insider_sql(sql, params)
 
 
 def test_an_untouched_chain_verifies():
@@ -47,23 +43,30 @@ def test_it_reports_a_deleted_event():
     assert problem is not None and (problem.kind, problem.seq) == ("deleted", 2)
 
 
-def test_it_reports_a_deleted_last_event():
+def test_it_reports_a_deleted_last_event_against_the_checkpoint():
+    # The rest of the chain is valid on its own: the checkpoint outside the database is what
+    # remembers there was an event #4.
+    from trialkit.server.audit.checkpoint import check_against_checkpoints, write_checkpoint
+
     _write(4)
+    write_checkpoint()
     _raw("DELETE FROM audit_auditevent WHERE seq = 4")
-    _, problem = verify_chain()
-    assert problem is not None and (problem.kind, problem.seq) == ("deleted", 4)
+    assert verify_chain()[1] is None
+    problems = check_against_checkpoints().problems
+    assert len(problems) == 1 and "event #4" in problems[0] and "chain ends at #3" in problems[0]
 
 
 def test_it_reports_an_inserted_event():
     _write(4)
-    from trialkit.server.audit.chain import event_hash
+    from trialkit.server.audit.chain import event_mac
+    from trialkit.server.audit.keys import keyring
 
     # Shift events 3 and 4 up and insert a forged event #3 whose own hash is valid.
     _raw("UPDATE audit_auditevent SET seq = seq + 100 WHERE seq >= 3")
     e2 = AuditEvent.objects.get(seq=2)
     forged = {f.name: getattr(e2, f.name) for f in AuditEvent._meta.fields if f.name != "id"}
     forged.update(seq=3, object_id="forged", prev_hash=e2.hash)
-    forged["hash"] = event_hash(forged)
+    forged["hash"] = event_mac(forged, keyring().current)  # an insider who also holds the key
     AuditEvent.objects.create(**forged)
     _raw("UPDATE audit_auditevent SET seq = seq - 99 WHERE seq >= 100")
     _, problem = verify_chain()

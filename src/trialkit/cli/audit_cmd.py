@@ -1,4 +1,4 @@
-"""``trialkit audit verify``: walk the hash chain of the audit trail and name the first broken link."""
+"""``trialkit audit``: verify the trail against itself, its checkpoints and the live data; keys; checkpoints."""
 
 from __future__ import annotations
 
@@ -6,30 +6,89 @@ import typer
 
 from trialkit.cli.output import Format, emit
 
-audit_app = typer.Typer(help="The append-only, hash-chained audit trail.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only, MAC-chained audit trail.", no_args_is_help=True)
+
+EXIT_INTACT, EXIT_TAMPERED, EXIT_UNCHECKED = 0, 1, 3
 
 
 def _text(result: dict) -> str:
-    if result["problem"] is None:
-        return f"audit chain intact: {result['checked']} event(s) verified"
-    p = result["problem"]
-    return (f"audit chain BROKEN after checking {result['checked']} event(s): "
-            f"event #{p['seq']} {p['kind']} — {p['detail']}")
+    if result.get("error"):
+        return f"audit NOT CHECKED: {result['error']}"
+    lines = []
+    if result["ok"]:
+        cp = result["checkpoint"]["latest"]
+        lines.append(f"audit trail intact: {result['checked']} event(s) verified, head #{result['head']['seq']}, "
+                     f"every audited row matches the trail"
+                     + (f"; latest checkpoint #{cp['seq']} ({cp['at']}) present" if cp else "; no checkpoint yet"))
+    else:
+        lines.append(f"audit trail BROKEN ({result['checked']} event(s) checked, head #{result['head']['seq']}):")
+        if result["problem"]:
+            p = result["problem"]
+            lines.append(f"  chain: event #{p['seq']} {p['kind']} — {p['detail']}")
+        lines += [f"  checkpoint: {m}" for m in result["checkpoint"]["problems"]]
+        lines += [f"  row: {m}" for m in result["row_messages"]]
+    if result.get("app_role_may"):
+        lines.append(f"  warning: the connected database role may {', '.join(result['app_role_may'])} audit events "
+                     "(see `trialkit manage audit_db_roles`)")
+    return "\n".join(lines)
 
 
-@audit_app.command()
-def verify(fmt: Format = typer.Option(Format.text, "--format", help="json or text")) -> None:
-    """Check every audit event against its hash and its predecessor; exit 1 at the first problem."""
+def _setup():
     from trialkit.cli.server_cmd import setup_django
 
     setup_django()
-    from trialkit.server.audit.service import verify_chain
 
-    checked, problem = verify_chain()
-    result = {"checked": checked, "ok": problem is None, "problem": problem.as_dict() if problem else None}
+
+@audit_app.command()
+def verify(
+    fmt: Format = typer.Option(Format.text, "--format", help="json or text"),
+    unblinded: bool = typer.Option(False, "--unblinded", help="show the values of changed allocation rows (arms)"),
+) -> None:
+    """Check the chain's MACs, the latest checkpoint and every audited row against the trail.
+
+    Exit 0 intact, 1 tampering found, 3 could not check (database unreachable, no key...).
+    """
+    try:
+        _setup()
+        from trialkit.server.audit.verify import verify_all
+
+        result = verify_all(unblinded=unblinded)
+    except Exception as exc:  # noqa: BLE001 — failing to check is exit 3, never "intact" nor "tampered"
+        emit({"ok": None, "error": f"{exc.__class__.__name__}: {exc}".strip()}, fmt, _text)
+        raise typer.Exit(EXIT_UNCHECKED) from None
     emit(result, fmt, _text)
-    if problem is not None:
-        raise typer.Exit(1)
+    raise typer.Exit(EXIT_INTACT if result["ok"] else EXIT_TAMPERED)
+
+
+@audit_app.command()
+def checkpoint(fmt: Format = typer.Option(Format.text, "--format", help="json or text")) -> None:
+    """Append a signed checkpoint of the chain head to the checkpoint file outside the database."""
+    _setup()
+    from trialkit.server.audit.checkpoint import checkpoint_file, write_checkpoint
+
+    entry = write_checkpoint()
+    emit({**entry, "file": str(checkpoint_file())}, fmt,
+         lambda r: f"checkpoint: head #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}")
+
+
+@audit_app.command()
+def keygen() -> None:
+    """Create the audit key file (0600) if there is none."""
+    _setup()
+    from trialkit.server.audit import keys
+
+    path, key_id, created = keys.generate()
+    typer.echo(f"{'created' if created else 'already present'}: {path} (current key {key_id})")
+
+
+@audit_app.command("rotate-key")
+def rotate_key() -> None:
+    """Add a new key and make it current; events signed with older keys still verify."""
+    _setup()
+    from trialkit.server.audit import keys
+
+    key_id = keys.rotate()
+    typer.echo(f"new current key {key_id} in {keys.key_file()}; older keys kept for verification")
 
 
 def register(app: typer.Typer) -> None:

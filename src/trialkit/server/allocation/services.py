@@ -42,6 +42,8 @@ from trialkit.server.allocation.models import (
     Notification,
     UnblindingEvent,
 )
+from trialkit.server.audit.context import audited_service
+from trialkit.server.audit.rows import record_bulk_created
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
@@ -126,7 +128,7 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
         trial=trial, method=spec.method, seed_sha256=seed_hash(seed), generated_by=actor,
         created_at=now, strata=strata,
     )
-    AllocationSlot.objects.bulk_create(
+    slots = AllocationSlot.objects.bulk_create(
         AllocationSlot(
             allocation_list=allocation_list, trial=trial, stratum=s.stratum, sequence_no=s.sequence_no,
             cohort=s.cohort or "", arm_id=s.arm_id, dose_level=s.dose_level or "", block_no=s.block_no,
@@ -134,6 +136,7 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
         )
         for s in generated.slots
     )
+    record_bulk_created(slots)  # bulk_create sends no signals: audit each slot row here
     record_event(
         actor=actor, action="allocation_list.generated" if before is None else "allocation_list.regenerated",
         object_type="allocation_list", object_id=allocation_list.pk, before=before,
@@ -579,6 +582,7 @@ class UnblindingResult:
     at: datetime
 
 
+@audited_service
 @transaction.atomic
 def emergency_unblind(participant: Participant, investigator, *, reason: str, password: str,
                       now: datetime) -> UnblindingResult:

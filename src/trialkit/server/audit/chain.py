@@ -1,8 +1,14 @@
-"""The audit chain's hashing and verification, on plain dicts (no database access here)."""
+"""The audit chain's MACs and verification, on plain dicts (no database access here).
+
+Each event's ``hash`` is HMAC-SHA256, under the key named by its ``key_id``, of every other
+field including the previous event's ``hash``: without the key nobody can edit, insert, remove
+or append an event and recompute the chain.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,7 +18,7 @@ from typing import Any
 GENESIS = "0" * 64
 HASHED_FIELDS = (
     "seq", "at", "actor_id", "actor", "action", "object_type", "object_id", "trial_id", "site_id",
-    "participant_id", "before", "after", "reason", "restricted", "prev_hash",
+    "participant_id", "before", "after", "reason", "restricted", "prev_hash", "key_id",
 )
 
 
@@ -25,25 +31,40 @@ def _at(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
-def event_hash(event: dict[str, Any]) -> str:
-    payload = {name: event[name] for name in HASHED_FIELDS}
+def _payload(event: dict[str, Any], fields=HASHED_FIELDS) -> bytes:
+    payload = {name: event[name] for name in fields}
     payload["at"] = _at(payload["at"])
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text.encode("utf-8")
+
+
+def event_mac(event: dict[str, Any], key: bytes) -> str:
+    """HMAC-SHA256 of the event's fields (its key id included) under ``key``."""
+    return hmac.new(key, _payload(event), hashlib.sha256).hexdigest()
+
+
+def legacy_event_hash(event: dict[str, Any]) -> str:
+    """The unkeyed SHA-256 the chain used before keys (read once, by the migration that re-MACs)."""
+    return hashlib.sha256(_payload(event, HASHED_FIELDS[:-1])).hexdigest()
 
 
 @dataclass(frozen=True)
 class ChainProblem:
     seq: int
-    kind: str  # altered | deleted | inserted
+    kind: str  # altered | deleted | inserted | unknown_key
     detail: str
 
     def as_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.kind, "detail": self.detail}
 
 
-def verify_events(events: Iterable[dict[str, Any]], head_seq: int | None = None) -> tuple[int, ChainProblem | None]:
+def verify_events(
+    events: Iterable[dict[str, Any]], keys: dict[str, bytes], head_seq: int | None = None
+) -> tuple[int, ChainProblem | None]:
     """Walk events in seq order; return (events checked, the first problem or None).
+
+    ``keys`` maps key id to secret; an event signed with a key id not in it cannot be checked
+    and is reported (kind ``unknown_key``).
 
     The link to the previous event is checked before the event's own hash, so that a forged
     event slipped into the chain (with the later events renumbered) is named as inserted.
@@ -66,8 +87,12 @@ def verify_events(events: Iterable[dict[str, Any]], head_seq: int | None = None)
             return checked, ChainProblem(
                 seq, "deleted", f"event #{seq} does not follow #{seq - 1}: an event was removed or replaced here"
             )
-        if event_hash(event) != event["hash"]:
-            return checked, ChainProblem(seq, "altered", f"event #{seq} does not match its hash")
+        key = keys.get(event["key_id"])
+        if key is None:
+            return checked, ChainProblem(seq, "unknown_key", f"event #{seq} is signed with key {event['key_id']!r}, "
+                                                             "which is not in the key ring")
+        if not hmac.compare_digest(event_mac(event, key), event["hash"]):
+            return checked, ChainProblem(seq, "altered", f"event #{seq} does not match its MAC")
         if seq != expected_seq:
             return checked, ChainProblem(seq, "inserted", f"event #{seq} found where #{expected_seq} was expected")
         if head_seq is not None and seq > head_seq:

@@ -4,11 +4,14 @@ from django.db import models
 
 
 class AuditEvent(models.Model):
-    """One append-only, hash-chained event: who, when, what (before and after), why.
+    """One append-only, MAC-chained event: who, when, what (before and after), why.
 
-    ``hash`` covers every other field and the previous event's hash, so editing, deleting or
-    inserting an event breaks the chain at that point (see ``trialkit audit verify``). On
-    PostgreSQL a trigger forbids UPDATE and DELETE on this table (migration 0002).
+    ``hash`` is an HMAC-SHA256, under the key named by ``key_id`` (kept outside the database, see
+    ``keys.py``), of every other field and the previous event's ``hash``, so editing, deleting,
+    inserting or appending an event without the key breaks the chain (``trialkit audit verify``).
+    Triggers forbid UPDATE and DELETE (migrations 0002, 0005); on PostgreSQL the application's
+    role has no UPDATE, DELETE or TRUNCATE right on this table either (``manage audit_db_roles``).
+    The chain's head is its last event; checkpoints outside the database witness it.
     """
 
     seq = models.BigIntegerField(unique=True)
@@ -29,6 +32,7 @@ class AuditEvent(models.Model):
     restricted = models.BooleanField(default=False)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
         ordering = ["seq"]
@@ -37,9 +41,3 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor or 'system'}"
 
-
-class ChainHead(models.Model):
-    """The single row every writer locks to append the next event in order."""
-
-    last_seq = models.BigIntegerField(default=0)
-    last_hash = models.CharField(max_length=64, default="0" * 64)

@@ -27,6 +27,7 @@ from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
+from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_for, instrument_name
@@ -217,6 +218,7 @@ def _end_snapshot(participant) -> dict[str, Any]:
     return {"status": participant.status, "ended_on": participant.ended_on, "end_reason": participant.end_reason}
 
 
+@audited_service
 @transaction.atomic
 def end_participation(participant, actor, *, outcome: str, ended_on: date | str | None, reason: str = "",
                       now: datetime) -> Participant:
@@ -251,6 +253,7 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
     return participant
 
 
+@audited_service
 @transaction.atomic
 def reopen_participation(participant, actor, *, reason: str, now: datetime) -> Participant:
     """Undo an end of participation recorded by mistake (investigator of the site, with a reason):
@@ -327,6 +330,7 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
     return voided
 
 
+@audited_service
 @transaction.atomic
 def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
               now: datetime, reason: str | None = None, repeat: int = 1,
@@ -397,6 +401,7 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
     return form
 
 
+@audited_service
 @transaction.atomic
 def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     """Soft delete: the record stays, marked deleted, with the reason in the audit trail."""
@@ -481,6 +486,7 @@ def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
     return signature
 
 
+@audited_service
 @transaction.atomic
 def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     _require(actor, form.participant, Role.DATA_MANAGER)
@@ -496,6 +502,7 @@ def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRec
     return form
 
 
+@audited_service
 @transaction.atomic
 def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     _require(actor, form.participant, Role.DATA_MANAGER)
@@ -622,6 +629,7 @@ def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = 
     return ae
 
 
+@audited_service
 @transaction.atomic
 def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
                        adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
@@ -704,6 +712,7 @@ def add_ae_follow_up(adverse_event: AdverseEvent, actor, *, note: str, now: date
     return follow_up
 
 
+@audited_service
 @transaction.atomic
 def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now: datetime) -> AdverseEvent:
     _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
@@ -770,6 +779,7 @@ def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple
     return access, code
 
 
+@audited_service
 @transaction.atomic
 def revoke_diary_access(access: DiaryAccess, actor, *, now: datetime, reason: str = "") -> DiaryAccess:
     _require(actor, access.participant, Role.COORDINATOR, Role.INVESTIGATOR)

@@ -21,6 +21,7 @@ from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.roles import SITE_STAFF, Role
+from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
 from trialkit.server.trials.models import Site, Trial
@@ -293,6 +294,7 @@ def _next_serial(queryset, field_name: str, prefix: str) -> int:
     return highest + 1
 
 
+@audited_service
 @transaction.atomic
 def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, reason: str | None = None
                  ) -> ScreeningRecord:
@@ -404,6 +406,7 @@ def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None
     return record
 
 
+@audited_service
 @transaction.atomic
 def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> ScreeningRecord:
     """The candidate withdraws before enrollment: the record closes and any consent is marked withdrawn."""
@@ -413,8 +416,11 @@ def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> Screen
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "required", "say why the candidate withdrew")
-    withdrawn = list(record.consents.filter(withdrawn_on__isnull=True).values_list("pk", flat=True))
-    record.consents.filter(pk__in=withdrawn).update(withdrawn_on=today)
+    withdrawn = []
+    for consent in record.consents.filter(withdrawn_on__isnull=True).order_by("pk"):
+        consent.withdrawn_on = today
+        consent.save(update_fields=["withdrawn_on"])  # saved one by one so each change is audited
+        withdrawn.append(consent.pk)
     before = {"outcome": record.outcome}
     record.outcome = ScreeningRecord.Outcome.WITHDRAWN
     record.fail_reasons = [{"criterion_id": None, "reason": f"withdrew before enrollment: {reason}"}]

@@ -1,0 +1,244 @@
+"""Row-level audit: every insert, change and deletion of an audited table is an event.
+
+Each audited row's life is in the trail as ``row.insert`` (after = the whole row), ``row.update``
+(before/after = the changed fields only) and ``row.delete`` (before = the whole row), with
+``object_type`` the table and ``object_id`` the primary key, written by model signals in the
+transaction that makes the change. ``trialkit audit verify`` replays these events and compares
+the result with the live tables (``reconcile.py``), so a change made around the application —
+raw SQL, a database console — shows up as a difference named by table, id and field.
+
+Values are stored as the database gives them back (the row is re-read after saving), in JSON
+form: datetimes as UTC ISO 8601, dates ISO, decimals as strings. Password hashes are stored only
+as a SHA-256 digest (a change is visible, the hash is not); ``last_login`` and the diary code's
+``last_used_at`` are bookkeeping and not audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.db import connections
+from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
+
+from trialkit.server.audit.chain import normalize
+
+INSERT, UPDATE, DELETE, BASELINE = "row.insert", "row.update", "row.delete", "row.baseline"
+ROW_ACTIONS = (INSERT, UPDATE, DELETE, BASELINE)
+
+
+@dataclass(frozen=True)
+class Audited:
+    label: str  # app_label.ModelName
+    restricted: bool = False  # rows that reveal allocation: shown only to unblinded roles
+    exclude: frozenset[str] = field(default_factory=frozenset)
+    digest: frozenset[str] = field(default_factory=frozenset)
+
+
+AUDITED: tuple[Audited, ...] = (
+    Audited("auth.User", exclude=frozenset({"last_login"}), digest=frozenset({"password"})),
+    Audited("trials.Trial"),
+    Audited("trials.Site"),
+    Audited("accounts.Membership"),
+    Audited("participants.ScreeningRecord"),
+    Audited("participants.Attestation"),
+    Audited("participants.Consent"),
+    Audited("participants.Participant"),
+    Audited("allocation.AllocationList", restricted=True),
+    Audited("allocation.AllocationSlot", restricted=True),
+    Audited("allocation.MinimizationState", restricted=True),
+    Audited("allocation.DoseRecord", restricted=True),
+    Audited("allocation.UnblindingEvent", restricted=True),
+    Audited("capture.Visit"),
+    Audited("capture.FormRecord"),
+    Audited("capture.Signature"),
+    Audited("capture.Query"),
+    Audited("capture.QueryMessage"),
+    Audited("capture.AdverseEvent"),
+    Audited("capture.AdverseEventFollowUp"),
+    Audited("capture.DiaryAccess", exclude=frozenset({"last_used_at"})),
+    Audited("capture.DiaryEntry"),
+)
+
+# Where a row names the person who made it, in the order a change is most likely theirs.
+ACTOR_FIELDS = (
+    "updated_by_id", "locked_by_id", "verified_by_id", "closed_by_id", "reported_by_id", "administered_by_id",
+    "allocated_by_id", "created_by_id", "recorded_by_id", "prepared_by_id", "opened_by_id", "author_id", "by_id",
+    "investigator_id", "signer_id", "attested_by_id", "generated_by_id",
+)
+
+# Rows that reach their participant (or screening record) through a parent row.
+PARENTS = {
+    "capture.Signature": (("form_id", "capture.FormRecord"), ("visit_id", "capture.Visit")),
+    "capture.QueryMessage": (("query_id", "capture.Query"),),
+    "capture.AdverseEventFollowUp": (("adverse_event_id", "capture.AdverseEvent"),),
+    "participants.Attestation": (("screening_id", "participants.ScreeningRecord"),),
+    "participants.Consent": (("screening_id", "participants.ScreeningRecord"),),
+}
+
+
+def audited_models() -> list[tuple[Any, Audited]]:
+    return [(apps.get_model(spec.label), spec) for spec in AUDITED]
+
+
+def spec_for(model) -> Audited | None:
+    label = f"{model._meta.app_label}.{model._meta.object_name}"
+    return next((s for s in AUDITED if s.label.lower() == label.lower()), None)
+
+
+def value(v: Any) -> Any:
+    """A field value in the JSON form the trail stores."""
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(timezone.utc)
+        return v.isoformat(timespec="microseconds")
+    if isinstance(v, (date, time)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (bytes, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, (dict, list, tuple)):
+        return normalize(v)
+    return v
+
+
+def snapshot(obj, spec: Audited) -> dict[str, Any]:
+    state = {}
+    for f in obj._meta.concrete_fields:
+        if f.name in spec.exclude or f.attname in spec.exclude:
+            continue
+        v = value(f.value_from_object(obj))
+        if f.name in spec.digest and v is not None:
+            v = "sha256:" + hashlib.sha256(str(v).encode()).hexdigest()
+        state[f.attname] = v
+    return state
+
+
+def _read(model, pk, using, lock=False):
+    if pk is None:
+        return None
+    rows = model._base_manager.using(using).filter(pk=pk)
+    if lock and connections[using].in_atomic_block:
+        # Lock the row before reading its "before", so a concurrent save of the same row waits
+        # and its event follows ours: the trail's order is the order the row really changed in.
+        rows = rows.select_for_update()
+    return rows.first()
+
+
+def links(spec: Audited, pk, state: dict[str, Any], using: str = "default") -> dict[str, Any]:
+    """trial_id, site_id, participant_id of a row, for the trail's per-trial and per-participant views."""
+    label = spec.label
+    trial_id, site_id, participant_id = state.get("trial_id"), state.get("site_id"), state.get("participant_id")
+    screening_id = state.get("screening_id")
+    if label == "trials.Trial":
+        trial_id = pk
+    if label == "participants.Participant":
+        participant_id = pk
+    for attname, parent_label in PARENTS.get(label, ()):
+        if state.get(attname) is None:
+            continue
+        parent = apps.get_model(parent_label)._base_manager.using(using).filter(pk=state[attname]).values().first()
+        if parent:
+            participant_id = participant_id or parent.get("participant_id")
+            screening_id = screening_id or parent.get("screening_id")
+            trial_id = trial_id or parent.get("trial_id")
+            site_id = site_id or parent.get("site_id")
+            break
+    Participant = apps.get_model("participants.Participant")
+    if participant_id and not (trial_id and site_id):
+        row = Participant._base_manager.using(using).filter(pk=participant_id).values("trial_id", "site_id").first()
+        if row:
+            trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
+    if screening_id and not (trial_id and site_id):
+        row = (apps.get_model("participants.ScreeningRecord")._base_manager.using(using)
+               .filter(pk=screening_id).values("trial_id", "site_id").first())
+        if row:
+            trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
+    return {"trial_id": trial_id, "site_id": site_id, "participant_id": participant_id}
+
+
+def _row_actor(state: dict[str, Any], changed: set[str] | None):
+    """When no request or ``acting_as`` names the actor: the user the row itself names."""
+    candidates = [a for a in ACTOR_FIELDS if a in state and state[a] is not None]
+    if changed is not None:
+        named = [a for a in candidates if a in changed]
+        candidates = named or [a for a in candidates if a == "updated_by_id"]
+    if not candidates:
+        return None
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._base_manager.filter(pk=state[candidates[0]]).first()
+
+
+def _record(spec: Audited, action: str, pk, before, after, state, changed, using):
+    from trialkit.server.audit.context import current_actor, current_reason
+    from trialkit.server.audit.service import record_event
+
+    actor = current_actor() or _row_actor(state, changed)
+    record_event(actor=actor, action=action, object_type=table_of(spec), object_id=str(pk), before=before,
+                 after=after, reason=current_reason(), restricted=spec.restricted,
+                 **links(spec, pk, state, using))
+
+
+def table_of(spec: Audited) -> str:
+    return apps.get_model(spec.label)._meta.db_table
+
+
+def _pre_save(sender, instance, raw=False, using="default", **kwargs):
+    spec = spec_for(sender)
+    previous = _read(sender, instance.pk, using, lock=True)
+    instance._audit_before = snapshot(previous, spec) if previous is not None else None
+
+
+def _post_save(sender, instance, created, raw=False, using="default", **kwargs):
+    spec = spec_for(sender)
+    current = _read(sender, instance.pk, using)
+    after = snapshot(current if current is not None else instance, spec)
+    before = getattr(instance, "_audit_before", None)
+    instance._audit_before = None
+    if created or before is None:
+        _record(spec, INSERT, instance.pk, None, after, after, None, using)
+        return
+    changed = {k for k in after if after[k] != before.get(k)}
+    if not changed:
+        return
+    _record(spec, UPDATE, instance.pk, {k: before.get(k) for k in sorted(changed)},
+            {k: after[k] for k in sorted(changed)}, after, changed, using)
+
+
+def _pre_delete(sender, instance, using="default", **kwargs):
+    spec = spec_for(sender)
+    current = _read(sender, instance.pk, using)
+    instance._audit_deleted = snapshot(current if current is not None else instance, spec)
+
+
+def _post_delete(sender, instance, using="default", **kwargs):
+    spec = spec_for(sender)
+    before = getattr(instance, "_audit_deleted", None) or snapshot(instance, spec)
+    _record(spec, DELETE, before.get("id", instance.pk), before, None, before, set(), using)
+
+
+def record_bulk_created(objs) -> None:
+    """Audit rows made with ``bulk_create`` (which sends no signals); call in the same transaction."""
+    for obj in objs:
+        spec = spec_for(type(obj))
+        current = _read(type(obj), obj.pk, "default")
+        state = snapshot(current if current is not None else obj, spec)
+        _record(spec, INSERT, obj.pk, None, state, state, None, "default")
+
+
+def connect() -> None:
+    for model, spec in audited_models():
+        uid = f"trialkit-audit-{spec.label}"
+        pre_save.connect(_pre_save, sender=model, dispatch_uid=uid)
+        post_save.connect(_post_save, sender=model, dispatch_uid=uid)
+        pre_delete.connect(_pre_delete, sender=model, dispatch_uid=uid)
+        post_delete.connect(_post_delete, sender=model, dispatch_uid=uid)
