@@ -178,7 +178,8 @@ def sign_visit(request, participant_id: int, visit_id: str):
     participant, _ = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
-        services.sign_visit(visit, request.user, password=request.POST.get("password", ""), now=timezone.now())
+        services.sign_visit(visit, request.user, password=request.POST.get("password", ""), now=timezone.now(),
+                            request=request)
         messages.success(request, f"{visit.label} signed.")
     except CaptureError as exc:
         messages.error(request, str(exc))
@@ -300,7 +301,8 @@ def verify_form(request, form_id: int):
 @require_POST
 def sign_form(request, form_id: int):
     def action(form):
-        services.sign_form(form, request.user, password=request.POST.get("password", ""), now=timezone.now())
+        services.sign_form(form, request.user, password=request.POST.get("password", ""), now=timezone.now(),
+                           request=request)
         return "Form signed."
     return _form_action(request, form_id, action)
 
