@@ -18,9 +18,9 @@ from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.capture import services
+from trialkit.server.capture import services, signatures
 from trialkit.server.capture.form_names import instrument_for, instrument_name
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
@@ -250,14 +250,16 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
             general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
-    signed = form is not None and (Signature.objects.filter(form=form, voided_at__isnull=True).exists()
-                                   or Signature.objects.filter(visit=visit, voided_at__isnull=True).exists())
+    # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
+    shown_signatures = [] if form is None else [
+        s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=visit)) if s]
+    signed = any(s.valid for s in shown_signatures)
     queries = form.queries.prefetch_related("messages__author").all() if form else []
     return render(request, "capture/ecrf.html", {
         "participant": participant, "visit": visit, "definition": definition, "form": form, "repeat": repeat,
         "fields": _form_fields(definition, values, errors), "general_error": general_error,
         "reason_error": errors.get("reason"), "preview": services.preview_scores(definition, values),
-        "signed": signed, "queries": queries, "access": access,
+        "signed": signed, "signatures": shown_signatures, "queries": queries, "access": access,
         "can_enter": _can(access, *DATA_ENTRY_ROLES) and not (form and form.locked),
         "can_query": _can(access, Role.MONITOR, Role.DATA_MANAGER),
         "can_answer": _can(access, *DATA_ENTRY_ROLES), "can_verify": _can(access, Role.MONITOR),
