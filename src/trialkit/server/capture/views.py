@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,7 +19,7 @@ from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.capture import services, signatures
+from trialkit.server.capture import services, signatures, trail
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
@@ -373,18 +374,36 @@ def _events_for(access, events):
 def participant_audit(request, participant_id: int):
     participant, access = _participant(request, participant_id)
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk))
-    return render(request, "capture/audit.html", {"participant": participant, "events": events[:500],
-                                                  "title": f"Audit trail of {participant.participant_number}"})
+    return render(request, "capture/audit.html", {
+        "participant": participant, "rows": trail.readable(events[:500]),
+        "can_print": access.has(*trail.AUDIT_REPORT_ROLES),
+        "title": f"Audit trail of {participant.participant_number}"})
 
 
 @login_required
 def form_audit(request, form_id: int):
     form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
     access = view_access(request.user, form.participant)
-    events = _events_for(access, AuditEvent.objects.filter(object_type="form", object_id=str(form.pk)))
+    events = _events_for(access, trail.form_events(form))
     return render(request, "capture/audit.html", {
-        "participant": form.participant, "events": events, "form": form,
-        "title": f"Audit trail of {form.instrument} at {form.visit.label}"})
+        "participant": form.participant, "rows": trail.readable(events), "form": form,
+        "title": f"Audit trail of {instrument_for(form.instrument).title} at {form.visit.label}"})
+
+
+@login_required
+def participant_audit_report(request, participant_id: int):
+    """The printable audit report of one participant: every event, oldest first, with the
+    signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
+    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
+    access = trail.audit_report_access(request.user, participant)
+    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk)).order_by("seq")
+    sigs = [signatures.describe(s) for s in signatures.Signature.objects.filter(
+        Q(form__participant=participant) | Q(visit__participant=participant))
+        .select_related("form__visit", "visit").order_by("signed_at", "id")]
+    return render(request, "capture/audit_report.html", {
+        "participant": participant, "rows": trail.readable(events), "signatures": sigs,
+        "printed_at": signatures.utc(timezone.now()),
+        "printed_by": request.user.get_full_name() or request.user.get_username()})
 
 
 # --------------------------------------------------------------------------- adverse events
