@@ -119,6 +119,8 @@ AXES_FAILURE_LIMIT = int(envstr("TRIALKIT_LOGIN_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = timedelta(minutes=int(envstr("TRIALKIT_LOCKOUT_MINUTES", "15")))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout neither extend it nor count again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_USERNAME_CALLABLE = "trialkit.server.accounts.authn.axes_username"
 AXES_LOCKOUT_CALLABLE = "trialkit.server.accounts.authn.lockout_response"
 AXES_VERBOSE = False
