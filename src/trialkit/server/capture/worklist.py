@@ -73,7 +73,12 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     visits = ensure_schedule(participant)
     records = {}
     extras: dict[int, list[FormRecord]] = {}
+    form_signatures: dict[int, Signature] = {}
+    for s in Signature.objects.filter(form__participant=participant).select_related("form").order_by("signed_at", "id"):
+        form_signatures[s.form_id] = s
     for form in FormRecord.objects.filter(participant=participant).select_related("visit"):
+        # Shown in the form's row: signer, time (UTC), meaning, and whether it still holds.
+        form.signature_view = describe(form_signatures[form.pk]) if form.pk in form_signatures else None
         if form.repeat == 1:
             records[(form.visit_id, form.instrument)] = form
         else:
