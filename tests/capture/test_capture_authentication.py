@@ -235,3 +235,29 @@ def test_http_basic_for_a_dsmb_account_needs_the_code(client, ixcell, make_user)
     assert client.get(API, HTTP_AUTHORIZATION=auth).status_code == 401
     assert client.get(API, HTTP_AUTHORIZATION=auth, HTTP_X_OTP_TOKEN="000000x").status_code == 401
     assert client.get(API, HTTP_AUTHORIZATION=auth, HTTP_X_OTP_TOKEN=otp_code(dsmb)).status_code == 200
+
+
+def test_an_administrator_resets_a_lost_authenticator_and_it_is_audited(ixcell, make_user, django_user_model):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    dsmb = make_user("dsmb_statistician", ixcell, username="stat")
+    otp_code(dsmb)
+    django_user_model.objects.create_user("root", password="x", is_staff=True)
+    with pytest.raises(CommandError, match="--by"):
+        call_command("reset_two_factor", "stat", reason="lost phone", by="stat")
+    call_command("reset_two_factor", "stat", reason="lost phone", by="root")
+    assert not TOTPDevice.objects.filter(user=dsmb).exists()
+    event = AuditEvent.objects.get(action="two_factor_reset")
+    assert event.actor == "root" and event.reason == "lost phone" and event.after["devices_removed"] == 1
+
+
+def test_the_demo_login_page_shows_codes_only_in_demo_mode(client, settings, db):
+    from trialkit.server.demo import demo_totp_code
+
+    settings.TRIALKIT_DEMO = False
+    assert "otp-code" not in client.get(LOGIN).content.decode()
+    settings.TRIALKIT_DEMO = True
+    page = client.get(LOGIN).content.decode()
+    assert f'data-user="dsmb">{demo_totp_code("dsmb")}<' in page
+    assert 'data-user="coordinator"' not in page  # blinded staff log in with the password alone
