@@ -25,6 +25,7 @@ demo: venv
 	@echo "  Log in at http://$(ADDRESS)/accounts/login/ as one of the demo users (listed there):"
 	@echo "    sponsor investigator coordinator assessor pharmacist monitor datamanager dsmb"
 	@echo "  Password for every demo user: trialkit-demo   (Django admin: admin / trialkit-demo)"
+	@echo "  dsmb and admin also enter a two-factor code: the login page shows the current one (docs/audit.md)"
 	@echo "  Stop with Ctrl-C."
 	@echo ""
 	$(PY) -m trialkit serve --demo --address $(ADDRESS)
