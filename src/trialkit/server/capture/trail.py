@@ -166,7 +166,8 @@ def _diff(before: Any, after: Any, labels: dict[str, str]) -> list[Change]:
     total_after = (after.get("scores") or {}).get("total") if isinstance(after.get("scores"), dict) else None
     if total_before != total_after:
         changes.append(Change("Total score", _text(total_before), _text(total_after)))
-    for key in [k for k in {*before, *after} if k not in HIDDEN_KEYS]:
+    keys = [*before, *(k for k in after if k not in before)]  # in the order the record names them
+    for key in [k for k in keys if k not in HIDDEN_KEYS]:
         if before.get(key) != after.get(key):
             changes.append(Change(FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
                                   _text(before.get(key)) if key in before else "—", _text(after.get(key))))
