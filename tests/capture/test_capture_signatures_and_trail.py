@@ -144,3 +144,10 @@ def test_other_roles_cannot_print_the_report(client, participant, staff, role):
 def test_an_investigator_of_another_site_cannot_print_the_report(client, participant, ixcell, other_site, make_user):
     client.force_login(make_user("investigator", ixcell, other_site))
     assert client.get(f"/capture/participants/{participant.pk}/audit/report/").status_code == 403
+
+
+def test_database_ids_in_recorded_values_are_left_out_of_the_changes():
+    from trialkit.server.capture.trail import _diff
+
+    changes = _diff({"status": "in_screening"}, {"status": "enrolled", "consent_id": 21, "arm_id": "msc"}, {})
+    assert [str(c) for c in changes] == ["Status: in_screening → enrolled", "Arm id: — → msc"]

@@ -150,6 +150,11 @@ def _item_labels(instrument: str) -> dict[str, str]:
     return {item.key: f"{item.key} {item.label}" if len(item.key) <= 3 else item.label for item in definition.items}
 
 
+def _is_row_id(key: str, *values) -> bool:
+    """A database id ("consent_id": 21) tells a reader nothing; the record is named elsewhere."""
+    return (key == "id" or key.endswith("_id")) and all(v is None or isinstance(v, int) for v in values)
+
+
 def _diff(before: Any, after: Any, labels: dict[str, str]) -> list[Change]:
     """Field-level changes between two snapshots (dicts); a created record lists its values."""
     before = before if isinstance(before, dict) else {}
@@ -167,7 +172,7 @@ def _diff(before: Any, after: Any, labels: dict[str, str]) -> list[Change]:
     if total_before != total_after:
         changes.append(Change("Total score", _text(total_before), _text(total_after)))
     keys = [*before, *(k for k in after if k not in before)]  # in the order the record names them
-    for key in [k for k in keys if k not in HIDDEN_KEYS]:
+    for key in [k for k in keys if k not in HIDDEN_KEYS and not _is_row_id(k, before.get(k), after.get(k))]:
         if before.get(key) != after.get(key):
             changes.append(Change(FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
                                   _text(before.get(key)) if key in before else "—", _text(after.get(key))))
