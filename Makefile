@@ -34,6 +34,8 @@ demo: venv
 	@echo "    sponsor investigator coordinator assessor pharmacist monitor datamanager dsmb"
 	@echo "  Password for every demo user: trialkit-demo   (Django admin: admin / trialkit-demo)"
 	@echo "  Reports and exports run in the job worker started alongside. Stop both with Ctrl-C."
+	@echo "  dsmb and admin also enter a two-factor code: the login page shows the current one (docs/audit.md)"
+	@echo "  Stop with Ctrl-C."
 	@echo ""
 	@TRIALKIT_DEMO=1 TRIALKIT_LOG_FORMAT=text exec $(PY) -m trialkit serve --demo --bind $(ADDRESS) --with-worker 1
 

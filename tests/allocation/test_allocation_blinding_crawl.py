@@ -26,6 +26,7 @@ from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationSlot, Notification
 
 from allocation_cases import NOW  # noqa: E402
+from auth_support import login_verified, otp_code  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +96,7 @@ def _world(trials, make_user, enroll):
             unblinder = make_user("investigator", trial, site=site01, password="unblind-pw")
             make_user("sponsor_admin", trial)
             services.emergency_unblind(others[-1], unblinder, reason="Severe reaction", password="unblind-pw",
-                                       now=NOW + timedelta(hours=3))
+                                       otp_token=otp_code(unblinder), now=NOW + timedelta(hours=3))
     for p in world["participants"]:
         p.refresh_from_db()
     # One user per blinded role, holding that role in both trials (site roles at site 01).
@@ -317,7 +318,7 @@ def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user,
     world = _world(trials, make_user, enroll)
     forbidden = _forbidden(trials)
     contexts = _contexts(world)
-    client.force_login(world["users"][role])
+    login_verified(client, world["users"][role])
     routes = _site_routes() + _api_routes(client)
     assert "/allocation/<nct_id>/participants/<participant_number>/" in routes
     assert "/api/allocation/<nct_id>/randomized" in routes
@@ -380,7 +381,7 @@ def test_blinded_roles_are_refused_the_unblinded_pages(client, trials, make_user
     p = world["pairs"]["NCT07197606"][0]
     base = f"/allocation/{p.trial.nct_id}"
     for role in BLINDED_ROLES:
-        client.force_login(world["users"][role])
+        login_verified(client, world["users"][role])
         for url in (f"{base}/list/", f"{base}/pharmacy/", f"{base}/pharmacy/{p.participant_number}/",
                     f"/api/allocation/{p.trial.nct_id}/list", f"/api/allocation/{p.trial.nct_id}/balance"):
             assert client.get(url).status_code == 403, (role, url)
@@ -394,17 +395,17 @@ def test_the_crawl_finds_arms_where_they_are_shown(client, trials, make_user, en
     trial = trials["NCT04590118"]
     p = world["pairs"]["NCT04590118"][0]
     pharmacist = make_user("unblinded_pharmacist", trial, site=p.site)
-    client.force_login(pharmacist)
+    login_verified(client, pharmacist)
     url = f"/allocation/{trial.nct_id}/pharmacy/{p.participant_number}/"
     assert _leaks(url, client.get(url), forbidden, world)
-    client.force_login(make_user("dsmb_statistician", trial))
+    login_verified(client, make_user("dsmb_statistician", trial))
     url = f"/api/allocation/{trial.nct_id}/list"
     assert any(leak.startswith("key") for leak in _leaks(url, client.get(url), forbidden, world))
     # The statistician's unblinded export: the files inside the zip are read and the arms found.
     from trialkit.server.jobs.models import Job
 
     statistician = Job.objects.get(trial=trial, unblinded=True).requested_by
-    client.force_login(statistician)
+    login_verified(client, statistician)
     job = Job.objects.get(trial=trial, unblinded=True)
     url = f"/exports/{trial.nct_id}/jobs/{job.pk}/download/"
     assert any("token" in leak for leak in _leaks(url, client.get(url), forbidden, world))

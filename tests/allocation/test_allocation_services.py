@@ -11,6 +11,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant
 
 from allocation_cases import NOW  # noqa: E402  (tests/allocation/conftest.py)
+from auth_support import otp_code  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -284,7 +285,7 @@ def test_emergency_unblinding_reveals_the_arm_to_the_investigator_and_notifies_t
     investigator = make_user("investigator", trial, site=p.site, password="secret-pw")
     sponsors = [make_user("sponsor_admin", trial), make_user("sponsor_admin", trial)]
     result = services.emergency_unblind(p, investigator, reason="Anaphylaxis; treatment depends on product",
-                                        password="secret-pw", now=NOW)
+                                        password="secret-pw", otp_token=otp_code(investigator), now=NOW)
     assert result.arm_id == AllocationSlot.objects.get(participant=p).arm_id
     p.refresh_from_db()
     assert p.emergency_unblinded
@@ -305,7 +306,8 @@ def test_unblinding_needs_a_reason_and_the_password(generated, trials, make_user
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
     investigator = make_user("investigator", trial, site=p.site, password="secret-pw")
     with pytest.raises(services.AllocationProblem) as info:
-        services.emergency_unblind(p, investigator, reason=reason, password=password, now=NOW)
+        services.emergency_unblind(p, investigator, reason=reason, password=password,
+                                   otp_token=otp_code(investigator), now=NOW)
     assert info.value.field == field
     p.refresh_from_db()
     assert not p.emergency_unblinded and not UnblindingEvent.objects.exists()

@@ -5,6 +5,8 @@ import pytest
 from trialkit.server.allocation.models import AllocationSlot, DoseRecord
 from trialkit.server.participants.models import Participant
 
+from auth_support import login_verified, otp_code
+
 pytestmark = pytest.mark.django_db
 IXCELL = "NCT07197606"
 
@@ -62,11 +64,12 @@ def test_the_investigator_unblinds_through_the_form_and_the_sponsor_reads_the_no
     client.force_login(make_user("coordinator", trial, site=p.site))
     client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/randomize")
     sponsor = make_user("sponsor_admin", trial)
-    client.force_login(make_user("investigator", trial, site=p.site, password="pw-inv"))
+    investigator = make_user("investigator", trial, site=p.site, password="pw-inv")
+    client.force_login(investigator)
     url = f"/allocation/{IXCELL}/participants/{p.participant_number}/unblind/"
-    refused = client.post(url, {"reason": "Bleeding", "password": "nope"}).content.decode()
-    assert "password is not correct" in refused
-    shown = client.post(url, {"reason": "Bleeding", "password": "pw-inv"})
+    refused = client.post(url, {"reason": "Bleeding", "password": "nope", "otp_token": otp_code(investigator)})
+    assert "password is not correct" in refused.content.decode()
+    shown = client.post(url, {"reason": "Bleeding", "password": "pw-inv", "otp_token": otp_code(investigator)})
     label = trial.protocol.arm(AllocationSlot.objects.get(participant=p).arm_id).label
     assert label in shown.content.decode() and shown["Cache-Control"] == "no-store"
     assert "Emergency unblinded" in client.get(f"/allocation/{IXCELL}/").content.decode()
@@ -79,7 +82,7 @@ def test_the_investigator_unblinds_through_the_form_and_the_sponsor_reads_the_no
 
 def test_the_statistician_generates_the_list_on_the_page_and_sees_the_balance(client, trials, make_user):
     trial = trials[IXCELL]
-    client.force_login(make_user("dsmb_statistician", trial))
+    login_verified(client, make_user("dsmb_statistician", trial))
     page = client.post(f"/allocation/{IXCELL}/list/", {"seed": "my-seed"}).content.decode()
     assert "my-seed" in page and "site=ixcell-03|nihss-band=severe" in page
     assert len(client.get(f"/api/allocation/{IXCELL}/list").json()) == 6 * 86

@@ -114,10 +114,12 @@ def test_logins_and_permission_changes_are_audited(client, ixcell, site, make_us
     assert AuditEvent.objects.get(action="permission_change").after["role"] == "investigator"
     membership.delete()
     assert AuditEvent.objects.get(action="permission_revoke").before["user"] == "newcomer"
-    assert client.login(username="newcomer", password="pw-for-tests")
+    assert client.post("/accounts/login/", {"username": "newcomer", "password": "pw-for-tests"}).status_code == 302
     assert AuditEvent.objects.filter(action="login", actor="newcomer").count() == 1
-    assert not client.login(username="newcomer", password="wrong")
-    assert AuditEvent.objects.filter(action="login_failed", object_id="newcomer").count() == 1
+    client.logout()
+    assert client.post("/accounts/login/", {"username": "newcomer", "password": "wrong"}).status_code == 200
+    failed = AuditEvent.objects.get(action="login_failed", object_id=str(user.pk))
+    assert failed.after["username"] == "newcomer"
     assert verify_chain()[1] is None
 
 

@@ -152,3 +152,31 @@ def test_bad_export_data_names_the_field(tmp_path):
                                       "--output", str(tmp_path / "o")])
     assert result.exit_code == 2
     assert "subjects.0.subject_id" in result.output
+
+
+def test_odm_with_signatures_validates_and_names_signer_time_and_meaning(tmp_path):
+    from datetime import datetime, timezone
+
+    from odmlib.odm_parser import ODMSchemaValidator
+
+    from trialkit.export import ExportSignature
+
+    data = _data(with_arm=False)
+    at = datetime(2026, 1, 11, 9, 30, tzinfo=timezone.utc)
+    data.forms[0].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,
+                                                meaning="I confirm the data are accurate and complete")]
+    data.forms[1].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,
+                                                meaning="I confirm the data are accurate and complete", valid=False,
+                                                note="no longer valid: the record changed after it was signed")]
+    path = tmp_path / "signed.xml"
+    path.write_text(build_odm(load_protocol(IXCELL), data), encoding="utf-8")
+    ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(path))  # raises on any violation
+    root = ET.parse(path).getroot()
+    q = lambda tag: f"{{{NS}}}{tag}"  # noqa: E731
+    assert root.find(f".//{q('User')}/{q('FullName')}").text == "Dr Ines Investigator"
+    assert root.find(f".//{q('SignatureDef')}/{q('Meaning')}").text == "I confirm the data are accurate and complete"
+    signatures = root.findall(f".//{q('FormData')}/{q('Signature')}")
+    assert len(signatures) == 1  # the form whose signature no longer holds carries none ...
+    assert signatures[0].find(q("DateTimeStamp")).text == "2026-01-11T09:30:00+00:00"
+    comments = [c.text for c in root.iter(q("Comment"))]
+    assert any("no longer valid" in c and "Dr Ines Investigator" in c for c in comments)  # ... but says why

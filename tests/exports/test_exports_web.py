@@ -13,6 +13,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
+from auth_support import login_verified  # noqa: E402
 
 NCT = "NCT04590118"
 
@@ -21,7 +22,7 @@ NCT = "NCT04590118"
 @pytest.mark.parametrize("role", ["coordinator", "investigator", "blinded_assessor", "unblinded_pharmacist"])
 def test_site_staff_get_403_on_every_export_page(client, world, make_user, role):
     job = services.create_export(world["trial"], world["dsmb"], now=NOW)
-    client.force_login(make_user(role, world["trial"], world["site"]))
+    login_verified(client, make_user(role, world["trial"], world["site"]))
     for url in (f"/exports/{NCT}/", f"/exports/{NCT}/jobs/{job.pk}/progress/", f"/exports/{NCT}/jobs/{job.pk}/download/",
                 f"/api/exports/{NCT}/jobs", f"/api/exports/{NCT}/jobs/{job.pk}",
                 f"/api/exports/{NCT}/jobs/{job.pk}/download"):
@@ -34,7 +35,7 @@ def test_site_staff_get_403_on_every_export_page(client, world, make_user, role)
 def test_the_unblinded_option_is_shown_to_the_statistician_only(client, world, make_user):
     for user, shown in ((world["dsmb"], True), (make_user("data_manager", world["trial"]), False),
                         (make_user("sponsor_admin", world["trial"]), False), (make_user("monitor", world["trial"]), False)):
-        client.force_login(user)
+        login_verified(client, user)
         page = client.get(f"/exports/{NCT}/").content.decode()
         assert 'name="formats" value="sdtm"' in page
         assert ('name="unblinded"' in page) is shown
@@ -44,7 +45,7 @@ def test_the_unblinded_option_is_shown_to_the_statistician_only(client, world, m
 def test_a_blinded_role_can_never_download_an_unblinded_export(client, world, make_user):
     job = services.create_export(world["trial"], world["dsmb"], unblinded=True, now=NOW)
     for role in ("data_manager", "sponsor_admin", "monitor"):
-        client.force_login(make_user(role, world["trial"]))
+        login_verified(client, make_user(role, world["trial"]))
         page = client.get(f"/exports/{NCT}/").content.decode()
         assert f"/jobs/{job.pk}/download/" not in page and "Unblinded" in page
         assert client.get(f"/exports/{NCT}/jobs/{job.pk}/download/").status_code == 403
@@ -56,7 +57,7 @@ def test_a_blinded_role_can_never_download_an_unblinded_export(client, world, ma
     from trialkit.server.accounts.models import Membership
 
     Membership.objects.create(user=both, trial=world["trial"], role="data_manager")
-    client.force_login(both)
+    login_verified(client, both)
     assert client.get(f"/exports/{NCT}/jobs/{job.pk}/download/").status_code == 403
     assert not AuditEvent.objects.filter(action="export_download").exists()
 
@@ -136,7 +137,7 @@ def test_the_page_starts_a_background_export_that_reaches_100(client, trials, ma
 @pytest.mark.django_db(transaction=True)
 def test_the_api_runs_an_unblinded_export_for_the_statistician(client, trials, make_user):
     world = build_world(trials, make_user)
-    client.force_login(world["dsmb"])
+    login_verified(client, world["dsmb"])
     response = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["sdtm"], "unblinded": True},
                            content_type="application/json")
     assert response.status_code == 202 and response.json()["unblinded"] is True

@@ -7,6 +7,7 @@ from web_builders import participant, screening
 
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
+from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +46,7 @@ def site_data(trials, make_user):
 
 def login(client, make_user, role, trial, site=None, username=None):
     user = make_user(role, trial, site, username=username)
-    client.force_login(user)
+    login_verified(client, user)
     return user
 
 

@@ -10,6 +10,7 @@ from trialkit.server.accounts.roles import Role
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
 from trialkit.server.web.analysis_data import MASKED_ARM, write_analysis_data
+from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -60,7 +61,7 @@ def test_a_sponsor_gets_the_pooled_report_with_progress_to_done(client, make_use
 
 
 def test_the_dsmb_statistician_gets_the_unblinded_report(client, make_user, trial):
-    client.force_login(make_user(Role.DSMB_STATISTICIAN, trial))
+    login_verified(client, make_user(Role.DSMB_STATISTICIAN, trial))
     client.post(f"/reports/{IXCELL}/start/", {"unblinded": "1"})
     job = runner.execute(Job.objects.get().pk)
     assert job.status == Job.Status.DONE, job.message
@@ -70,7 +71,7 @@ def test_the_dsmb_statistician_gets_the_unblinded_report(client, make_user, tria
 
 @pytest.mark.parametrize("role", [Role.SPONSOR_ADMIN, Role.MONITOR, Role.DATA_MANAGER])
 def test_blinded_roles_cannot_ask_for_the_unblinded_report(client, make_user, trial, role):
-    client.force_login(make_user(role, trial))
+    login_verified(client, make_user(role, trial))
     assert client.post(f"/reports/{IXCELL}/start/", {"unblinded": "1"}).status_code == 403
     assert not Job.objects.exists()
 
@@ -80,7 +81,7 @@ def test_a_dsmb_statistician_who_also_holds_a_blinded_role_gets_no_unblinded_rep
 
     user = make_user(Role.DSMB_STATISTICIAN, trial)
     Membership.objects.create(user=user, trial=trial, role=Role.MONITOR)
-    client.force_login(user)
+    login_verified(client, user)
     assert client.post(f"/reports/{IXCELL}/start/", {"unblinded": "1"}).status_code == 403
 
 

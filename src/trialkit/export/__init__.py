@@ -7,6 +7,6 @@
 Records carry an arm only when the caller is allowed to see it: the shell decides, by role.
 """
 
-from trialkit.export.records import ExportAdverseEvent, ExportData, ExportForm, ExportSubject
+from trialkit.export.records import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
 
-__all__ = ["ExportAdverseEvent", "ExportData", "ExportForm", "ExportSubject"]
+__all__ = ["ExportAdverseEvent", "ExportData", "ExportForm", "ExportSignature", "ExportSubject"]

@@ -72,6 +72,41 @@ def _check_repeats(data: ExportData) -> None:
         seen[key] = index
 
 
+def _utc(at: datetime) -> str:
+    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def _manifestation(s) -> str:
+    """Printed name, date and time (UTC) and meaning of a signature (21 CFR 11.50)."""
+    return f"Signed by {s.signer_name} on {_utc(s.signed_at)} UTC: {s.meaning}"
+
+
+def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime) -> dict:
+    """AdminData with the signers (full names), the signing location and one SignatureDef per
+    meaning, for the Signature elements of the clinical data; {} when nothing is signed."""
+    signed = [s for f in data.forms for s in f.signatures if s.valid]
+    if not signed:
+        return {}
+    oids: dict = {("location",): "LOC.TRIALKIT"}
+    admin = ET.SubElement(root, "AdminData", {"StudyOID": study_oid})
+    for s in signed:
+        if ("user", s.signer_id) not in oids:
+            oids[("user", s.signer_id)] = oid = _oid("USR", s.signer_id)
+            user = ET.SubElement(admin, "User", {"OID": oid})
+            ET.SubElement(user, "LoginName").text = s.signer_id
+            ET.SubElement(user, "FullName").text = s.signer_name
+    location = ET.SubElement(admin, "Location", {"OID": oids[("location",)], "Name": "TrialKit electronic data capture"})
+    ET.SubElement(location, "MetaDataVersionRef", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid,
+                                                   "EffectiveDate": created.date().isoformat()})
+    for s in signed:
+        if ("meaning", s.meaning) not in oids:
+            oids[("meaning", s.meaning)] = oid = f"SD.{len([k for k in oids if k[0] == 'meaning']) + 1}"
+            definition = ET.SubElement(admin, "SignatureDef", {"OID": oid, "Methodology": "Electronic"})
+            ET.SubElement(definition, "Meaning").text = s.meaning
+            ET.SubElement(definition, "LegalReason").text = "Electronic signature under 21 CFR Part 11"
+    return oids
+
+
 def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
     """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
     created = created or datetime.now(timezone.utc)
@@ -168,6 +203,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         mdv.append(cl)
 
     if data is not None:
+        signature_oids = _admin_data(root, data, study_oid, mdv_oid, created)
         clinical = ET.SubElement(root, "ClinicalData", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid})
         forms_by_subject: dict[str, list] = {}
         for f in data.forms:
@@ -188,9 +224,21 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
                     if inst.repeating:
                         attrs["FormRepeatKey"] = str(f.repeat)
                     fd = ET.SubElement(sed, "FormData", attrs)
-                    if f.status == "draft":
-                        note = ET.SubElement(fd, "Annotation", {"SeqNum": "1"})
-                        ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = DRAFT_COMMENT
+                    comments = [DRAFT_COMMENT] if f.status == "draft" else []
+                    valid = [s for s in f.signatures if s.valid]
+                    if valid:
+                        # ODM allows one Signature per FormData: the form's own before its visit's.
+                        s = sorted(valid, key=lambda s: s.scope != "form")[0]
+                        sig = ET.SubElement(fd, "Signature")
+                        ET.SubElement(sig, "UserRef", {"UserOID": signature_oids[("user", s.signer_id)]})
+                        ET.SubElement(sig, "LocationRef", {"LocationOID": signature_oids[("location",)]})
+                        ET.SubElement(sig, "SignatureRef", {"SignatureOID": signature_oids[("meaning", s.meaning)]})
+                        ET.SubElement(sig, "DateTimeStamp").text = _utc(s.signed_at)
+                    comments += [f"{_manifestation(s)} ({s.scope} signature) — {s.note}"
+                                 for s in f.signatures if not s.valid]
+                    for seq, text in enumerate(comments, start=1):
+                        note = ET.SubElement(fd, "Annotation", {"SeqNum": str(seq)})
+                        ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = text
                     igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
                     for item in inst.items:
                         if item.key in f.values and f.values[item.key] not in (None, ""):

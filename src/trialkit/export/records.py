@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +27,18 @@ class ExportSubject(_Record):
     country: str | None = None
 
 
+class ExportSignature(_Record):
+    """An electronic signature of a form (or of its visit), as 21 CFR 11.50 asks it shown."""
+
+    signer_id: str
+    signer_name: str
+    signed_at: datetime
+    meaning: str
+    scope: Literal["form", "visit"] = "form"
+    valid: bool = True
+    note: str = ""  # why a signature no longer holds
+
+
 class ExportForm(_Record):
     subject_id: str
     visit_id: str
@@ -35,6 +47,7 @@ class ExportForm(_Record):
     collected_on: date | None = None
     status: Literal["complete", "draft"] = "complete"  # drafts are exported only when asked for
     repeat: int = Field(1, ge=1, description="Numbers the records of a repeating form at one visit.")
+    signatures: list[ExportSignature] = []
 
 
 class ExportAdverseEvent(_Record):

@@ -17,15 +17,37 @@ class CookieSessionAuth(SessionAuth):
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return None
         return super()._get_key(request)
+from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
 
 
 class BasicAuth(HttpBasicAuth):
+    """HTTP Basic; failures count towards the lockout of the user name at the client's address.
+    Accounts that need a second factor also send the current code in ``X-OTP-Token``."""
+
     def authenticate(self, request, username, password):
+        if not plausible_username(username) or "\x00" in (password or ""):
+            return None  # no account has such a name: refused before it reaches the database
         user = authenticate(request, username=username, password=password)
-        if user is not None:
-            request.user = user
-            return user
-        return None
+        if user is None:
+            return None
+        if requires_second_factor(user) and check_second_factor(
+                user, request.headers.get("X-OTP-Token", ""), attempted=f"API {request.method} {request.path}"[:200]) is None:
+            return None
+        request.user = user
+        return user
+
+
+class VerifiedSessionAuth(SessionAuth):
+    """The browser session, once its second factor is verified where one is needed."""
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user is not None and requires_second_factor(user) and not user.is_verified():
+            return None
+        return user
+
+
+django_auth = VerifiedSessionAuth()
 
 
 api = NinjaAPI(

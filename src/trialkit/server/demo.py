@@ -6,6 +6,8 @@ Stages beyond sites and users are contributed by the apps that own them: each ma
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib
 from datetime import date
 
@@ -57,11 +59,37 @@ POPULATORS = (
 )
 
 
+# Demo users with a TOTP authenticator: those who must log in with a second factor (the DSMB
+# statistician, the admin) and the investigator, who needs it to unblind. Their secrets are
+# derived from the user name, so that every demo install has the same ones (docs/audit.md).
+DEMO_TOTP_USERS = ("investigator", "dsmb", "admin")
+
+
+def demo_totp_key(username: str) -> str:
+    """The demo user's TOTP secret (20 bytes, hex as django-otp stores it): SHA-1 of a fixed text."""
+    return hashlib.sha1(f"trialkit-demo-totp:{username}".encode()).hexdigest()
+
+
+def demo_totp_secret(username: str) -> str:
+    """The same secret in base32, as an authenticator app takes it."""
+    return base64.b32encode(bytes.fromhex(demo_totp_key(username))).decode()
+
+
+def demo_totp_code(username: str) -> str:
+    from django_otp.oath import TOTP
+
+    return f"{TOTP(bytes.fromhex(demo_totp_key(username))).token():06d}"
+
+
 def demo_logins() -> list[dict[str, str]]:
     rows = []
     for username, _name, role in DEMO_USERS:
         where = "first site of each trial" if role in SITE_ROLES else "all sites of both trials"
         rows.append({"username": username, "role": role.label, "where": where})
+    rows.append({"username": "admin", "role": "Django admin (staff)", "where": "/admin/"})
+    for row in rows:
+        if row["username"] in DEMO_TOTP_USERS:
+            row.update(otp_code=demo_totp_code(row["username"]), otp_secret=demo_totp_secret(row["username"]))
     return rows
 
 
@@ -91,6 +119,12 @@ def load_demo(today: date | None = None) -> dict[str, int]:
     if created:
         admin.set_password(DEMO_PASSWORD)
         admin.save()
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    for username in DEMO_TOTP_USERS:
+        user = users.get(username) or admin
+        TOTPDevice.objects.get_or_create(user=user, name="Demo authenticator",
+                                         defaults={"key": demo_totp_key(username), "confirmed": True})
     for module_name in POPULATORS:
         try:
             module = importlib.import_module(module_name)

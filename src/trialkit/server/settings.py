@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -55,6 +56,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "trialkit.server.audit",
     "trialkit.server.trials",
     "trialkit.server.accounts",
@@ -93,8 +97,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "trialkit.server.audit.context.AuditActorMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "trialkit.server.accounts.middleware.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page (429)
 ]
 
 ROOT_URLCONF = "trialkit.server.urls"
@@ -139,6 +146,37 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Authentication controls (21 CFR 11.300(d), EU Annex 11 §12); see docs/audit.md.
+# django-axes counts failed logins (login page, admin, HTTP Basic) and failed re-authentications
+# (signing, unblinding) per username *and* client address, so that nobody can lock a colleague
+# out from elsewhere, nor the whole site; after AXES_FAILURE_LIMIT failures that pair is refused
+# until AXES_COOLOFF_TIME has passed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(envstr("TRIALKIT_LOGIN_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=int(envstr("TRIALKIT_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts refused during a lockout neither extend it nor count again.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_USERNAME_CALLABLE = "trialkit.server.accounts.authn.axes_username"
+AXES_LOCKOUT_CALLABLE = "trialkit.server.accounts.authn.lockout_response"
+AXES_VERBOSE = False
+# Behind a reverse proxy set TRIALKIT_PROXY_COUNT to the number of proxies in front, so that the
+# client address (not the proxy's) is what lockout counts.
+AXES_IPWARE_PROXY_COUNT = int(envstr("TRIALKIT_PROXY_COUNT", "0")) or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+
+# Idle session timeout: a session unused for this long ends; every request renews it.
+SESSION_COOKIE_AGE = int(envstr("TRIALKIT_IDLE_MINUTES", "30")) * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Two-factor authentication (TOTP, RFC 6238) for staff, the DSMB and unblinding.
+OTP_TOTP_ISSUER = envstr("TRIALKIT_OTP_ISSUER", "TrialKit")
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/home/"
 LOGOUT_REDIRECT_URL = "/trials/"

@@ -7,6 +7,7 @@ from trialkit.server.web.views import landing
 urlpatterns = [
     path("", landing, name="landing"),
     path("admin/", admin.site.urls),
+    path("accounts/two-factor/", include("trialkit.server.accounts.urls")),
     path("api/", api.urls),
     path("trials/", include("trialkit.server.trials.urls")),
     path("screening/", include("trialkit.server.screening.urls")),

@@ -14,8 +14,28 @@ def _audit_login(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def _audit_login_failed(sender, credentials, request=None, **kwargs):
-    record_event(actor=None, action="login_failed", object_type="user",
-                 object_id=str(credentials.get("username", "")), after={"username": credentials.get("username", "")})
+    """A failed login against an existing account is an audit event, up to and including the one
+    that locks the account at that address; attempts refused while locked, and attempts on names
+    that are no account (which anyone can send in any number), are only counted by django-axes,
+    so that strangers can neither flood the trail nor break it with what they type."""
+    from django.contrib.auth import get_user_model
+
+    from trialkit.server.accounts.authn import plausible_username
+
+    if credentials.get("reauth"):
+        return  # a failed re-authentication: audited by accounts.authn.reauthenticate
+    username = credentials.get("username")
+    if not plausible_username(username):
+        return
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return
+    locked = bool(getattr(request, "axes_locked_out", False))
+    failures = getattr(request, "axes_failures_since_start", None)
+    if locked and failures is None:
+        return  # refused while locked out: counted, not recorded again
+    record_event(actor=None, action="login_failed", object_type="user", object_id=str(user.pk),
+                 after={"username": user.username, "failures": failures, "locked_out": locked})
 
 
 @receiver(post_save, sender=Membership)

@@ -83,6 +83,7 @@ class AdministeredOut(Schema):
 class UnblindIn(Schema):
     reason: str
     password: str
+    otp_token: str = ""  # the current code of the investigator's authenticator app
 
 
 class UnblindOut(Schema):
@@ -213,7 +214,8 @@ def unblind(request, nct_id: str, participant_number: str, payload: UnblindIn):
     participant = _participant(request, nct_id, participant_number)
     try:
         result = services.emergency_unblind(participant, request.user, reason=payload.reason,
-                                            password=payload.password, now=timezone.now())
+                                            password=payload.password, otp_token=payload.otp_token,
+                                            now=timezone.now(), request=request)
     except services.AllocationProblem as exc:
         return _problem(exc)
     return Status(200, UnblindOut(**vars(result)))

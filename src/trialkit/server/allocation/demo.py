@@ -122,7 +122,10 @@ def populate(trials, users, today: date) -> None:
             first_site = Membership.objects.filter(user=investigator, trial=trial).values_list("site_id", flat=True)
             candidates = [p for p in randomized if p.site_id in set(first_site) and not p.emergency_unblinded]
             if candidates:
+                from trialkit.server.demo import demo_totp_code
+
                 services.emergency_unblind(
                     candidates[0], investigator, password=UNBLINDING_PASSWORD,
+                    otp_token=demo_totp_code(investigator.get_username()),
                     reason="Suspected anaphylaxis during follow-up; management depends on the product given.",
                     now=_at(today - timedelta(days=4), 15))

@@ -22,7 +22,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.hashers import check_password
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count
@@ -31,6 +30,7 @@ from django.utils import timezone
 from trialkit import dosing, randomization
 from trialkit.dosing.preparation import validated_weight
 from trialkit.randomization.strata import key_from_levels
+from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
@@ -583,22 +583,32 @@ class UnblindingResult:
 
 
 @audited_service
-@transaction.atomic
 def emergency_unblind(participant: Participant, investigator, *, reason: str, password: str,
-                      now: datetime) -> UnblindingResult:
+                      now: datetime, otp_token: str = "", request=None) -> UnblindingResult:
     """Reveal one participant's arm to the investigator of their site, and to no one else.
 
-    The reason and the investigator's own password are required. The event is audited
-    (restricted), the participant is flagged everywhere, and the trial's sponsor administrators
-    are notified in the app (without the arm).
+    The reason, the investigator's own password and a current code of their authenticator app
+    are required (re-authentication, 21 CFR 11.300; a failure is audited and counts towards the
+    lockout). The event is audited (restricted), the participant is flagged everywhere, and the
+    trial's sponsor administrators are notified in the app (without the arm).
     """
     trial = participant.trial
     require(investigator, trial, Role.INVESTIGATOR, site_id=participant.site_id)
     reason = (reason or "").strip()
     if not reason:
         raise AllocationProblem("a reason is required to break the code", field="reason")
-    if not password or not check_password(password, investigator.password):
-        raise AllocationProblem("the password is not correct", field="password")
+    try:
+        reauthenticate(investigator, password, otp_token=otp_token or "", request=request,
+                       attempted=f"emergency unblinding of {participant.participant_number}",
+                       where={"trial_id": trial.pk, "site_id": participant.site_id, "participant_id": participant.pk})
+    except ReauthenticationFailed as exc:
+        raise AllocationProblem(str(exc), field=exc.field) from None
+    return _emergency_unblind(participant, investigator, reason=reason, now=now)
+
+
+@transaction.atomic
+def _emergency_unblind(participant: Participant, investigator, *, reason: str, now: datetime) -> UnblindingResult:
+    trial = participant.trial
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     slot = _slot_of(participant)
     arm = trial.protocol.arm(slot.arm_id)

@@ -116,7 +116,9 @@ def unblind(request, nct_id: str, participant_number: str):
     if request.method == "POST":
         try:
             result = services.emergency_unblind(participant, request.user, reason=request.POST.get("reason", ""),
-                                                password=request.POST.get("password", ""), now=timezone.now())
+                                                password=request.POST.get("password", ""),
+                                                otp_token=request.POST.get("otp_token", ""), now=timezone.now(),
+                                                request=request)
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
             context["reason"] = request.POST.get("reason", "")

@@ -87,6 +87,8 @@ class FormOut(Schema):
     verified: bool
     locked: bool
     signed: bool
+    # Each signature of the form and of its visit: signer's name, time, meaning, and whether it still holds.
+    signatures: list[dict[str, Any]] = []
     deleted: bool
     open_queries: int
     updated_at: datetime
@@ -202,13 +204,15 @@ def _participant(request, participant_id: int) -> Participant:
 
 
 def _form_out(form: FormRecord) -> dict:
-    signed = form.signatures.filter(voided_at__isnull=True).exists() or \
-        form.visit.signatures.filter(voided_at__isnull=True).exists()
+    from trialkit.server.capture import signatures
+
+    shown = [s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=form.visit)) if s]
+    signed = any(s.valid for s in shown)
     return {
         "id": form.pk, "participant": form.participant.participant_number, "visit_id": form.visit.visit_id,
         "instrument": form.instrument, "repeat": form.repeat, "status": form.status, "data": form.data,
         "scores": form.scores, "version": form.version, "verified": form.verified, "locked": form.locked,
-        "signed": signed, "deleted": form.deleted_at is not None,
+        "signed": signed, "signatures": [s.as_dict() for s in shown], "deleted": form.deleted_at is not None,
         "open_queries": form.queries.exclude(status=Query.Status.CLOSED).count(), "updated_at": form.updated_at,
     }
 

@@ -112,6 +112,8 @@ class Signature(models.Model):
     meaning = models.CharField(max_length=200, default="I confirm the data are accurate and complete")
     signed_at = models.DateTimeField()
     form_version = models.PositiveIntegerField(null=True, blank=True)
+    # SHA-256 of the signed content (capture.signatures): binds the signature to that version.
+    content_hash = models.CharField(max_length=64, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
     void_reason = models.TextField(blank=True)
 

@@ -26,10 +26,12 @@ from django.utils import timezone
 from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
+from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.service import record_event
+from trialkit.server.capture import signatures
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import (
     AdverseEvent,
@@ -186,6 +188,14 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
     if visit.done_on is not None and done_on != visit.done_on and not note.strip():
         raise CaptureError("changing a recorded visit date needs a reason")
     before = {"done_on": visit.done_on, "note": visit.note}
+    if done_on != visit.done_on:
+        for signature in Signature.objects.select_for_update().filter(visit=visit, voided_at__isnull=True):
+            signature.voided_at, signature.void_reason = now, f"visit date changed: {note.strip()}"
+            signature.save(update_fields=["voided_at", "void_reason"])
+            record_event(actor=actor, action="signature_void", object_type="signature", object_id=signature.pk,
+                         before={"signed_by": signature.signer_name, "signed_at": signature.signed_at,
+                                 "of": f"visit {visit.visit_id}"},
+                         after={"voided_at": now}, reason=signature.void_reason, at=now, **_where(participant))
     visit.done_on = done_on
     visit.note = note.strip() or visit.note
     visit.save(update_fields=["done_on", "note"])
@@ -369,6 +379,8 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
                                          created_at=now, updated_by=actor, updated_at=now)
         record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
+        # A form added to a signed visit changes what the visit signature covered.
+        _void_signatures(form, actor, f"form {name} added after signing" + (f": {reason}" if reason else ""), now)
     else:
         if form.locked:
             raise CaptureError(f"{name} at {visit_id} is locked by the data manager; ask for it to be unlocked")
@@ -440,35 +452,51 @@ def verify_form(form: FormRecord, actor, *, now: datetime) -> FormRecord:
     return form
 
 
-def _check_password(actor, password: str) -> None:
-    # Signing re-authenticates the signer (21 CFR 11.200(a)(1)): the password is asked again.
-    if not password or not actor.check_password(password):
-        raise CaptureError("the password is not correct; the signature was not applied")
+def _reauthenticate(actor, password: str, attempted: str, participant, request) -> None:
+    # Signing re-authenticates the signer (21 CFR 11.200(a)(1)): the password is asked again,
+    # failures are audited and count towards the lockout (accounts.authn). Outside the signing
+    # transaction, so that a refusal keeps its audit event.
+    try:
+        reauthenticate(actor, password, attempted=attempted, request=request, where=_where(participant))
+    except ReauthenticationFailed as exc:
+        raise CaptureError(f"{exc}; the signature was not applied") from None
+
+
+def sign_form(form: FormRecord, actor, *, password: str, now: datetime,
+              meaning: str = "I confirm the data are accurate and complete", request=None) -> Signature:
+    _require(actor, form.participant, Role.INVESTIGATOR)
+    _reauthenticate(actor, password, f"sign {form.instrument} at {form.visit.visit_id} of "
+                                     f"{form.participant.participant_number}", form.participant, request)
+    return _sign_form(form, actor, now=now, meaning=meaning)
 
 
 @transaction.atomic
-def sign_form(form: FormRecord, actor, *, password: str, now: datetime,
-              meaning: str = "I confirm the data are accurate and complete") -> Signature:
-    _require(actor, form.participant, Role.INVESTIGATOR)
-    _check_password(actor, password)
+def _sign_form(form: FormRecord, actor, *, now: datetime, meaning: str) -> Signature:
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
         raise CaptureError("only a complete form can be signed")
     if Signature.objects.filter(form=form, voided_at__isnull=True).exists():
         raise CaptureError("this form is already signed")
     signature = Signature.objects.create(form=form, signer=actor, signer_name=actor.get_full_name() or actor.username,
-                                         meaning=meaning, signed_at=now, form_version=form.version)
+                                         meaning=meaning, signed_at=now, form_version=form.version,
+                                         content_hash=signatures.form_hash(form))
     record_event(actor=actor, action="signature", object_type="form", object_id=form.pk,
-                 after={"signature": signature.pk, "meaning": meaning, "version": form.version}, at=now,
+                 after={"signature": signature.pk, "signer": signature.signer_name, "meaning": meaning,
+                        "version": form.version, "content_hash": signature.content_hash}, at=now,
                  **_where(form.participant))
     return signature
 
 
-@transaction.atomic
 def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
-               meaning: str = "I confirm the data of this visit are accurate and complete") -> Signature:
+               meaning: str = "I confirm the data of this visit are accurate and complete", request=None) -> Signature:
     _require(actor, visit.participant, Role.INVESTIGATOR)
-    _check_password(actor, password)
+    _reauthenticate(actor, password, f"sign visit {visit.visit_id} of {visit.participant.participant_number}",
+                    visit.participant, request)
+    return _sign_visit(visit, actor, now=now, meaning=meaning)
+
+
+@transaction.atomic
+def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signature:
     forms = list(visit.form_records.filter(deleted_at__isnull=True).select_for_update())
     if not forms:
         raise CaptureError("a visit without forms cannot be signed")
@@ -479,10 +507,11 @@ def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
         raise CaptureError("this visit is already signed")
     signature = Signature.objects.create(visit=visit, signer=actor,
                                          signer_name=actor.get_full_name() or actor.username,
-                                         meaning=meaning, signed_at=now)
+                                         meaning=meaning, signed_at=now, content_hash=signatures.visit_hash(visit))
     record_event(actor=actor, action="signature", object_type="visit", object_id=visit.pk,
-                 after={"signature": signature.pk, "meaning": meaning, "visit": visit.visit_id,
-                        "forms": {f.instrument: f.version for f in forms}}, at=now, **_where(visit.participant))
+                 after={"signature": signature.pk, "signer": signature.signer_name, "meaning": meaning,
+                        "visit": visit.visit_id, "forms": {f.instrument: f.version for f in forms},
+                        "content_hash": signature.content_hash}, at=now, **_where(visit.participant))
     return signature
 
 

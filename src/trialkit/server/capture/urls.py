@@ -9,6 +9,8 @@ urlpatterns = [
     path("trials/<str:nct_id>/participants/", views.participants, name="participants"),
     path("participants/<int:participant_id>/", views.participant_timeline, name="participant"),
     path("participants/<int:participant_id>/audit/", views.participant_audit, name="participant_audit"),
+    path("participants/<int:participant_id>/audit/report/", views.participant_audit_report,
+         name="participant_audit_report"),
     path("participants/<int:participant_id>/end/", views.end_participation, name="end_participation"),
     path("participants/<int:participant_id>/reopen/", views.reopen_participation, name="reopen_participation"),
     path("participants/<int:participant_id>/diary-access/", views.diary_access, name="diary_access"),

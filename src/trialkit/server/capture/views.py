@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -18,9 +19,9 @@ from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.capture import services
+from trialkit.server.capture import services, signatures, trail
 from trialkit.server.capture.form_names import instrument_for, instrument_name
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
@@ -178,7 +179,8 @@ def sign_visit(request, participant_id: int, visit_id: str):
     participant, _ = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
-        services.sign_visit(visit, request.user, password=request.POST.get("password", ""), now=timezone.now())
+        services.sign_visit(visit, request.user, password=request.POST.get("password", ""), now=timezone.now(),
+                            request=request)
         messages.success(request, f"{visit.label} signed.")
     except CaptureError as exc:
         messages.error(request, str(exc))
@@ -249,14 +251,16 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
             general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
-    signed = form is not None and (Signature.objects.filter(form=form, voided_at__isnull=True).exists()
-                                   or Signature.objects.filter(visit=visit, voided_at__isnull=True).exists())
+    # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
+    shown_signatures = [] if form is None else [
+        s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=visit)) if s]
+    signed = any(s.valid for s in shown_signatures)
     queries = form.queries.prefetch_related("messages__author").all() if form else []
     return render(request, "capture/ecrf.html", {
         "participant": participant, "visit": visit, "definition": definition, "form": form, "repeat": repeat,
         "fields": _form_fields(definition, values, errors), "general_error": general_error,
         "reason_error": errors.get("reason"), "preview": services.preview_scores(definition, values),
-        "signed": signed, "queries": queries, "access": access,
+        "signed": signed, "signatures": shown_signatures, "queries": queries, "access": access,
         "can_enter": _can(access, *DATA_ENTRY_ROLES) and not (form and form.locked),
         "can_query": _can(access, Role.MONITOR, Role.DATA_MANAGER),
         "can_answer": _can(access, *DATA_ENTRY_ROLES), "can_verify": _can(access, Role.MONITOR),
@@ -300,7 +304,8 @@ def verify_form(request, form_id: int):
 @require_POST
 def sign_form(request, form_id: int):
     def action(form):
-        services.sign_form(form, request.user, password=request.POST.get("password", ""), now=timezone.now())
+        services.sign_form(form, request.user, password=request.POST.get("password", ""), now=timezone.now(),
+                           request=request)
         return "Form signed."
     return _form_action(request, form_id, action)
 
@@ -369,18 +374,36 @@ def _events_for(access, events):
 def participant_audit(request, participant_id: int):
     participant, access = _participant(request, participant_id)
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk))
-    return render(request, "capture/audit.html", {"participant": participant, "events": events[:500],
-                                                  "title": f"Audit trail of {participant.participant_number}"})
+    return render(request, "capture/audit.html", {
+        "participant": participant, "rows": trail.readable(events[:500]),
+        "can_print": access.has(*trail.AUDIT_REPORT_ROLES),
+        "title": f"Audit trail of {participant.participant_number}"})
 
 
 @login_required
 def form_audit(request, form_id: int):
     form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
     access = view_access(request.user, form.participant)
-    events = _events_for(access, AuditEvent.objects.filter(object_type="form", object_id=str(form.pk)))
+    events = _events_for(access, trail.form_events(form))
     return render(request, "capture/audit.html", {
-        "participant": form.participant, "events": events, "form": form,
-        "title": f"Audit trail of {form.instrument} at {form.visit.label}"})
+        "participant": form.participant, "rows": trail.readable(events), "form": form,
+        "title": f"Audit trail of {instrument_for(form.instrument).title} at {form.visit.label}"})
+
+
+@login_required
+def participant_audit_report(request, participant_id: int):
+    """The printable audit report of one participant: every event, oldest first, with the
+    signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
+    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
+    access = trail.audit_report_access(request.user, participant)
+    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk)).order_by("seq")
+    sigs = [signatures.describe(s) for s in signatures.Signature.objects.filter(
+        Q(form__participant=participant) | Q(visit__participant=participant))
+        .select_related("form__visit", "visit").order_by("signed_at", "id")]
+    return render(request, "capture/audit_report.html", {
+        "participant": participant, "rows": trail.readable(events), "signatures": sigs,
+        "printed_at": signatures.utc(timezone.now()),
+        "printed_by": request.user.get_full_name() or request.user.get_username()})
 
 
 # --------------------------------------------------------------------------- adverse events

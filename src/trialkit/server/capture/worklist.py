@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from trialkit.schedule import VisitStatus, due_in_week, sae_clock
 from trialkit.server.accounts.access import access_for
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.signatures import SignatureView, describe
 from trialkit.server.capture.services import ensure_schedule
 
 
@@ -40,7 +41,7 @@ class VisitCard:
     status: VisitStatus
     forms: list[tuple[str, FormRecord | None]]  # (instrument, record) in the protocol's order
     extra_forms: list[FormRecord] = field(default_factory=list)  # further records of repeating forms
-    signature: Signature | None = None
+    signature: SignatureView | None = None
     note: str = ""  # why a visit is not expected
 
 
@@ -72,13 +73,21 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     visits = ensure_schedule(participant)
     records = {}
     extras: dict[int, list[FormRecord]] = {}
+    form_signatures: dict[int, Signature] = {}
+    for s in Signature.objects.filter(form__participant=participant).select_related("form").order_by("signed_at", "id"):
+        form_signatures[s.form_id] = s
     for form in FormRecord.objects.filter(participant=participant).select_related("visit"):
+        # Shown in the form's row: signer, time (UTC), meaning, and whether it still holds.
+        form.signature_view = describe(form_signatures[form.pk]) if form.pk in form_signatures else None
         if form.repeat == 1:
             records[(form.visit_id, form.instrument)] = form
         else:
             extras.setdefault(form.visit_id, []).append(form)
-    signatures = {s.visit_id: s for s in Signature.objects.filter(visit__participant=participant,
-                                                                   voided_at__isnull=True)}
+    # The latest signature of each visit, valid or not, shown with name, time and meaning.
+    latest: dict[int, Signature] = {}
+    for s in Signature.objects.filter(visit__participant=participant).select_related("visit").order_by("signed_at", "id"):
+        latest[s.visit_id] = s
+    signatures = {visit_pk: describe(s) for visit_pk, s in latest.items()}
     cards = []
     for visit in visits:
         forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]

@@ -23,10 +23,11 @@ import pandas as pd
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
-from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSubject
+from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation.services import arms_by_participant
@@ -195,6 +196,7 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
     subjects = [_subject(p, arms.get(p.pk), by_participant.get(p.pk, [])) for p in participants]
     anchors = {p.participant_number: p.anchor_date for p in participants}
 
+    signed = _signatures_by_form(trial, records)
     forms, outcomes = [], []
     deleted_forms = [r for r in records if r.deleted_at is not None]
     drafts = [r for r in records if r.deleted_at is None and r.status == FormRecord.Status.DRAFT]
@@ -203,7 +205,8 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
             continue
         number = r.participant.participant_number
         forms.append(ExportForm(subject_id=number, visit_id=r.visit.visit_id, form=instrument_name(r.instrument),
-                                values=r.data, collected_on=r.visit.done_on, status=r.status, repeat=r.repeat))
+                                values=r.data, collected_on=r.visit.done_on, status=r.status, repeat=r.repeat,
+                                signatures=signed.get(r.pk, [])))
         total = (r.scores or {}).get("total")
         if r.status == FormRecord.Status.COMPLETE and r.instrument in OUTCOME_INSTRUMENTS and total is not None:
             day = _days_between(r.visit.done_on, anchors.get(number))
@@ -244,6 +247,28 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
     }
     baseline = {p.participant_number: (p.screening.facts or {}).get("nihss_total") for p in participants}
     return Collected(data, screenings, outcomes, baseline, counts, excluded)
+
+
+def _signatures_by_form(trial, records: list[FormRecord]) -> dict[int, list[ExportSignature]]:
+    """Form pk -> the latest signature of the form and of its visit, each with its validity now."""
+    from trialkit.server.capture.models import Signature
+    from trialkit.server.capture.signatures import describe
+
+    latest: dict[tuple[str, int], Signature] = {}
+    for sig in (Signature.objects.filter(Q(form__participant__trial=trial) | Q(visit__participant__trial=trial))
+                .select_related("form", "visit", "signer").order_by("signed_at", "id")):
+        latest[("form", sig.form_id) if sig.form_id else ("visit", sig.visit_id)] = sig
+    shown = {key: describe(sig) for key, sig in latest.items()}
+    out: dict[int, list[ExportSignature]] = {}
+    for r in records:
+        for scope, key in (("form", ("form", r.pk)), ("visit", ("visit", r.visit_id))):
+            view = shown.get(key)
+            if view is not None:
+                out.setdefault(r.pk, []).append(ExportSignature(
+                    signer_id=view.signature.signer.get_username(), signer_name=view.signer_name,
+                    signed_at=view.signature.signed_at, meaning=view.meaning, scope=scope, valid=view.valid,
+                    note="" if view.valid else view.note))
+    return out
 
 
 def export_data(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> ExportData:

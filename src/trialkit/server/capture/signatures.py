@@ -1,0 +1,114 @@
+"""Electronic signatures bound to what was signed (21 CFR 11.70) and shown with their meaning (11.50).
+
+A signature stores a SHA-256 of the signed content: the form's data, scores, status and version
+(for a visit, those of each of its forms and the visit date). Whenever a signature is shown or
+exported, the content is hashed again: a signature whose record changed since, by any route, is
+shown as no longer valid, never carried over. A change made through the services also voids it
+(with the reason) in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from trialkit.server.capture.models import FormRecord, Signature, Visit
+
+
+def _digest(payload) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def form_content(form: FormRecord) -> dict:
+    return {"form": form.pk, "participant": form.participant_id, "instrument": form.instrument,
+            "visit": form.visit_id, "repeat": form.repeat, "version": form.version, "status": form.status,
+            "data": form.data, "scores": form.scores, "deleted": form.deleted_at is not None}
+
+
+def form_hash(form: FormRecord) -> str:
+    return _digest(form_content(form))
+
+
+def visit_hash(visit: Visit) -> str:
+    forms = FormRecord.objects.filter(visit=visit, deleted_at__isnull=True).order_by("instrument", "repeat")
+    return _digest({"visit": visit.pk, "visit_id": visit.visit_id, "done_on": visit.done_on,
+                    "forms": [form_content(f) for f in forms]})
+
+
+def content_hash(signature: Signature) -> str:
+    """The hash of what the signature covers, as the record stands now."""
+    return form_hash(signature.form) if signature.form_id else visit_hash(signature.visit)
+
+
+def utc(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@dataclass(frozen=True)
+class SignatureView:
+    """A signature as people and exports see it: name, time (UTC), meaning and whether it still holds."""
+
+    signature: Signature
+    state: str  # valid | voided | changed
+    note: str
+
+    @property
+    def valid(self) -> bool:
+        return self.state == "valid"
+
+    @property
+    def signer_name(self) -> str:
+        return self.signature.signer_name
+
+    @property
+    def signed_at_utc(self) -> str:
+        return utc(self.signature.signed_at)
+
+    @property
+    def meaning(self) -> str:
+        return self.signature.meaning
+
+    @property
+    def manifestation(self) -> str:
+        """The printed name, date and time, and meaning, as 21 CFR 11.50 asks."""
+        return f"Signed by {self.signer_name} on {self.signed_at_utc} — {self.meaning}"
+
+    def as_dict(self) -> dict:
+        return {"signer_name": self.signer_name, "signed_at": self.signature.signed_at.isoformat(),
+                "meaning": self.meaning, "valid": self.valid, "state": self.state, "note": self.note,
+                "content_hash": self.signature.content_hash}
+
+
+def describe(signature: Signature) -> SignatureView:
+    if signature.voided_at is not None:
+        return SignatureView(signature, "voided",
+                             f"no longer valid: voided {utc(signature.voided_at)} ({signature.void_reason})")
+    if signature.content_hash:
+        if signature.content_hash != content_hash(signature):
+            return SignatureView(signature, "changed", "no longer valid: the record changed after it was signed")
+    elif signature.form_id and signature.form_version != signature.form.version:
+        # Signed before signatures were bound to a hash: the version number is what binds it.
+        return SignatureView(signature, "changed",
+                             f"no longer valid: version {signature.form_version} was signed, the form is now "
+                             f"version {signature.form.version}")
+    return SignatureView(signature, "valid", "valid")
+
+
+def current_signature(*, form: FormRecord | None = None, visit: Visit | None = None) -> SignatureView | None:
+    """The latest signature of a form (or a visit), valid or not, as it should be shown."""
+    qs = Signature.objects.select_related("form", "visit")
+    qs = qs.filter(form=form) if form is not None else qs.filter(visit=visit)
+    latest = qs.order_by("-signed_at", "-id").first()
+    return describe(latest) if latest else None
+
+
+def valid_signatures_of(form: FormRecord) -> list[SignatureView]:
+    """The signatures that hold for this form now: its own and its visit's."""
+    views = []
+    for candidate in (current_signature(form=form), current_signature(visit=form.visit)):
+        if candidate is not None and candidate.valid:
+            views.append(candidate)
+    return views
