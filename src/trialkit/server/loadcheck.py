@@ -63,7 +63,8 @@ class Service:
 
 
 def service_env(database_url: str, data_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_SETTINGS"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     env.update(DATABASE_URL=database_url, TRIALKIT_DATA_DIR=str(data_dir), SECRET_KEY=LOAD_SECRET_KEY,
                ALLOWED_HOSTS="127.0.0.1,localhost", TRIALKIT_HTTPS="0", TRIALKIT_FAST_HASHER="1",
                TRIALKIT_ACCESS_LOG="0", TRIALKIT_AUDIT_CHECKPOINT_MINUTES="0", DEBUG="0", TRIALKIT_DEMO="0")

@@ -15,6 +15,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 import uuid
 from datetime import timedelta
 
@@ -30,6 +31,22 @@ WORKER_FRESH = timedelta(seconds=30)
 
 def current_request_id() -> str:
     return _request_id.get()
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the moment of writing (a test's capture, a
+    redirected stream), never to a stream closed since logging was configured."""
+
+    def __init__(self):
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
 
 
 class RequestIdFilter(logging.Filter):

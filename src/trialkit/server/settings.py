@@ -262,8 +262,7 @@ LOGGING = {
     },
     "handlers": {
         "stderr": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stderr",
+            "class": "trialkit.server.ops.StderrHandler",
             "formatter": "text" if TRIALKIT_LOG_FORMAT == "text" else "json",
             "filters": ["request_id"],
         },

@@ -31,9 +31,11 @@ def copy(apps, schema_editor):
             finished_at=finished_at, heartbeat_at=old.heartbeat_at)
     for old in ReportJob.objects.all().order_by("pk"):
         status, message, finished_at = closed(old.status, old.error or old.step, old.finished_at, old.created_at)
+        unblinded = bool((old.params or {}).get("unblinded"))
         Job.objects.create(
             kind=old.kind, trial_id=old.trial_id, requested_by_id=old.owner_id,
-            unblinded=bool((old.params or {}).get("unblinded")), params={}, status=status, progress=old.progress,
+            requester_role="dsmb_statistician" if unblinded else "",
+            unblinded=unblinded, params={}, status=status, progress=old.progress,
             message=message, result_path=old.result_path, attempts=1, created_at=old.created_at,
             finished_at=finished_at, heartbeat_at=old.heartbeat_at)
     if schema_editor.connection.vendor == "postgresql":
