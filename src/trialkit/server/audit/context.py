@@ -1,8 +1,9 @@
 """Who is acting, and why: the context row-level audit events take their actor and reason from.
 
-A web or admin request is attributed to its logged-in user (``AuditActorMiddleware``); an API call
-authenticated with HTTP Basic sets the user when it authenticates; code outside a request (CLI,
-demo loader, background jobs) can name the actor with ``acting_as``. Without any of these a row
+A web or admin request is attributed to its logged-in user (``AuditActorMiddleware``, read when an
+event is written, so an API call's HTTP Basic user — set on the request when it authenticates —
+counts too); services that take an ``actor`` and a ``reason`` run with them as the context
+(``audited_service``); other code outside a request can name the actor with ``acting_as``. Without any of these a row
 event names the user recorded on the row itself (``created_by``, ``updated_by``...) or ``system``.
 """
 
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 _actor: contextvars.ContextVar = contextvars.ContextVar("trialkit_audit_actor", default=None)
 _reason: contextvars.ContextVar = contextvars.ContextVar("trialkit_audit_reason", default="")
 _request: contextvars.ContextVar = contextvars.ContextVar("trialkit_audit_request", default=None)
+_now: contextvars.ContextVar = contextvars.ContextVar("trialkit_audit_now", default=None)
 
 
 def _authenticated(user) -> bool:
@@ -38,6 +40,11 @@ def current_actor():
 
 def current_reason() -> str:
     return _reason.get()
+
+
+def current_time():
+    """The time the running service records its own events at (its ``now``), or None."""
+    return _now.get()
 
 
 def set_actor(user) -> None:
@@ -73,8 +80,9 @@ class AuditActorMiddleware:
 
 
 def audited_service(func):
-    """Run a service with its ``actor`` (or ``investigator``) and ``reason`` arguments as the audit
-    context, so the row events its saves write name that person and carry that reason."""
+    """Run a service with its ``actor`` (or ``investigator``), ``reason`` and ``now`` arguments as
+    the audit context, so the row events its saves write name that person, carry that reason and
+    share the time of the service's own event."""
     import functools
     import inspect
 
@@ -87,7 +95,11 @@ def audited_service(func):
         reason = bound.arguments.get("reason") or ""
         if not _authenticated(actor):
             actor = current_actor()
-        with acting_as(actor, reason=reason if isinstance(reason, str) else ""):
-            return func(*args, **kwargs)
+        now_token = _now.set(bound.arguments.get("now"))
+        try:
+            with acting_as(actor, reason=reason if isinstance(reason, str) else ""):
+                return func(*args, **kwargs)
+        finally:
+            _now.reset(now_token)
 
     return wrapper

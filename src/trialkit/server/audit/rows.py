@@ -179,12 +179,12 @@ def _row_actor(state: dict[str, Any], changed: set[str] | None):
 
 
 def _record(spec: Audited, action: str, pk, before, after, state, changed, using):
-    from trialkit.server.audit.context import current_actor, current_reason
+    from trialkit.server.audit.context import current_actor, current_reason, current_time
     from trialkit.server.audit.service import record_event
 
     actor = current_actor() or _row_actor(state, changed)
     record_event(actor=actor, action=action, object_type=table_of(spec), object_id=str(pk), before=before,
-                 after=after, reason=current_reason(), restricted=spec.restricted,
+                 after=after, reason=current_reason(), restricted=spec.restricted, at=current_time(),
                  **links(spec, pk, state, using))
 
 
