@@ -99,6 +99,7 @@ MIDDLEWARE = [
     "trialkit.server.audit.context.AuditActorMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "trialkit.server.accounts.middleware.SecondFactorMiddleware",
+    "trialkit.server.accounts.middleware.ActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page (429)
@@ -169,9 +170,9 @@ AXES_VERBOSE = False
 AXES_IPWARE_PROXY_COUNT = int(envstr("TRIALKIT_PROXY_COUNT", "0")) or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
 
-# Idle session timeout: a session unused for this long ends; every request renews it.
+# Idle session timeout: a session unused for this long ends; activity renews it (at most once a
+# minute, accounts.middleware.ActivityMiddleware).
 SESSION_COOKIE_AGE = int(envstr("TRIALKIT_IDLE_MINUTES", "30")) * 60
-SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 # Two-factor authentication (TOTP, RFC 6238) for staff, the DSMB and unblinding.

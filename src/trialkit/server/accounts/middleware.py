@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.shortcuts import redirect
+from django.utils import timezone
 
 from trialkit.server.accounts.authn import requires_second_factor
 
@@ -24,3 +25,24 @@ class SecondFactorMiddleware:
                 and not user.is_verified() and requires_second_factor(user)):
             return redirect(f"/accounts/two-factor/?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
+
+
+class ActivityMiddleware:
+    """Renews the session on activity, so that only an *idle* session ends (SESSION_COOKIE_AGE,
+    TRIALKIT_IDLE_MINUTES). The renewal is written at most once a minute, not on every request:
+    SQLite serializes writes, and live pages send many small requests."""
+
+    RENEW_EVERY_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        session = getattr(request, "session", None)
+        user = getattr(request, "user", None)
+        if session is not None and user is not None and user.is_authenticated:
+            now = int(timezone.now().timestamp())
+            if now - session.get("last_activity", 0) >= self.RENEW_EVERY_SECONDS:
+                session["last_activity"] = now  # a modified session is saved with a fresh expiry
+        return response
