@@ -29,6 +29,7 @@ def copy(apps, schema_editor):
             progress=old.progress, message=message, result_path=old.file_path, size_bytes=old.size_bytes,
             sha256=old.sha256, manifest=old.manifest, attempts=1, created_at=old.created_at,
             finished_at=finished_at, heartbeat_at=old.heartbeat_at)
+    _reset_sequence(schema_editor, Job)  # PostgreSQL: new ids continue after the copied ones
     for old in ReportJob.objects.all().order_by("pk"):
         status, message, finished_at = closed(old.status, old.error or old.step, old.finished_at, old.created_at)
         unblinded = bool((old.params or {}).get("unblinded"))
@@ -38,10 +39,15 @@ def copy(apps, schema_editor):
             unblinded=unblinded, params={}, status=status, progress=old.progress,
             message=message, result_path=old.result_path, attempts=1, created_at=old.created_at,
             finished_at=finished_at, heartbeat_at=old.heartbeat_at)
-    if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute("SELECT setval(pg_get_serial_sequence('jobs_job', 'id'), "
-                           "COALESCE((SELECT MAX(id) FROM jobs_job), 0) + 1, false)")
+    _reset_sequence(schema_editor, Job)
+
+
+def _reset_sequence(schema_editor, model):
+    from django.core.management.color import no_style
+
+    with schema_editor.connection.cursor() as cursor:
+        for statement in schema_editor.connection.ops.sequence_reset_sql(no_style(), [model]):
+            cursor.execute(statement)
 
 
 class Migration(migrations.Migration):
