@@ -303,6 +303,8 @@ def _normalized(body, participant):
     body = re.sub(rf"participant {participant.pk}\b", "participant <PK>", body)
     # Events written while crawling (schedules made on first view) carry the wall clock.
     body = re.sub(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td><td>system</td>", "<td><NOW></td><td>system</td>", body)
+    # The printable audit report says when it was printed.
+    body = re.sub(r"<td data-printed>[^<]*</td>", "<td data-printed><NOW></td>", body)
     # Row ids (visits, forms) follow creation order too.
     body = re.sub(r'"id": ?\d+', '"id": <ID>', body)
     body = re.sub(r"/\d+/", "/<ID>/", body)
