@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.http import FileResponse
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
@@ -64,8 +64,10 @@ def _trial(request, nct_id: str) -> Trial:
 
 def _job(request, nct_id: str, job_id: int) -> ExportJob:
     trial = _trial(request, nct_id)
-    return services.refresh(
-        get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id))
+    job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
+    if not services.may_see_job(request.user, job):
+        raise Http404("no such export")  # the same answer as for an export that never existed
+    return services.refresh(job)
 
 
 @router.post("/{nct_id}/jobs", response={202: JobOut, 400: ErrorOut})

@@ -23,6 +23,8 @@ def _trial(request, nct_id: str):
 def _job(request, nct_id: str, job_id: int):
     trial, _access = _trial(request, nct_id)
     job = get_object_or_404(ExportJob.objects.select_related("trial", "requested_by"), trial=trial, pk=job_id)
+    if not services.may_see_job(request.user, job):
+        raise Http404("no such export")  # the same answer as for an export that never existed
     return trial, services.refresh(job)
 
 

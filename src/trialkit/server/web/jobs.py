@@ -37,9 +37,10 @@ class JobProblem(Exception):
 
 
 def job_dir(job: Job) -> Path:
-    path = Path(settings.DATA_DIR) / "jobs" / str(job.pk)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from trialkit.server.private_files import private_dir
+
+    private_dir(Path(settings.DATA_DIR) / "jobs")
+    return private_dir(Path(settings.DATA_DIR) / "jobs" / str(job.pk))
 
 
 def _update(job_id: int, **fields) -> None:

@@ -94,8 +94,8 @@ def start_report(request, nct_id):
 
 def _own_job(request, pk) -> Job:
     job = get_object_or_404(Job, pk=pk)
-    if job.owner_id != request.user.id:
-        raise Http404("no such job")
+    if not reports.may_see_job(request.user, job):
+        raise Http404("no such job")  # the same answer as for a job that never existed
     return jobs.refresh(job)
 
 
