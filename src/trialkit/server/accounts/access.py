@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.core.exceptions import PermissionDenied
 
 from trialkit.server.accounts.models import Membership
-from trialkit.server.accounts.permissions import roles_with
+from trialkit.server.accounts.permissions import REVEALS_ARM, roles_with
 from trialkit.server.accounts.roles import UNBLINDED_ROLES, Role
 
 ALL_SITES = None
@@ -34,11 +34,15 @@ class Access:
     def can(self, permission: str, site_id: int | None = None) -> bool:
         """Whether a membership grants ``permission`` (at ``site_id`` when given; anywhere when not)."""
         allowed = roles_with(permission)
+        if permission in REVEALS_ARM and not self.roles <= roles_with("allocation.view_arm"):
+            return False
         return any(role in allowed and (site_id is None or site is None or site == site_id)
                    for role, site in self.grants)
 
     def sites(self, permission: str) -> frozenset[int] | None:
         """The sites where ``permission`` is granted; None for every site of the trial."""
+        if not self.can(permission):
+            return frozenset()
         allowed = roles_with(permission)
         sites = set()
         for role, site in self.grants:

@@ -87,6 +87,12 @@ _TABLE = [
 
 PERMISSIONS: dict[str, Permission] = {p.name: p for p in _TABLE}
 
+# Permissions that show an arm (or what an arm is made of). Granted only to a person whose every
+# role in the trial is unblinded: a membership row written around the combination rule leaves its
+# holder blinded (accounts.access.Access.can).
+REVEALS_ARM = frozenset({"allocation.view_arm", "allocation.prepare_dose", "allocation.manage_list",
+                         "exports.unblinded", "reports.unblinded"})
+
 
 def roles_with(permission: str) -> frozenset[str]:
     """The roles granting ``permission``; KeyError for a name not in the table."""
@@ -103,5 +109,5 @@ def render_markdown() -> str:
     head = "| permission | " + " | ".join(r.value for r in roles) + " | what it allows |"
     rule = "|---|" + "---|" * len(roles) + "---|"
     rows = [f"| `{p.name}` | " + " | ".join("yes" if r.value in p.roles else "" for r in roles)
-            + f" | {p.description} |" for p in _TABLE]
+            + f" | {p.description}{' (shows an arm)' if p.name in REVEALS_ARM else ''} |" for p in _TABLE]
     return "\n".join([head, rule, *rows])

@@ -174,7 +174,7 @@ def prepare(request, nct_id: str, participant_number: str):
 
 @login_required
 def notifications(request, nct_id: str):
-    trial, _access = _trial(request, nct_id)
+    trial, _access = _trial(request, nct_id, "allocation.view_notifications")
     return render(request, "allocation/notifications.html", {
         "trial": trial, "notifications": services.notifications_for(request.user, trial)})
 

@@ -11,6 +11,7 @@ import functools
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
@@ -319,7 +320,9 @@ def list_forms(request, participant_id: int):
 @_errors
 def create_form(request, participant_id: int, body: FormIn):
     """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved."""
-    participant = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
+    if not access.can("capture.enter_data", participant.site_id):  # refused before anything is looked up
+        raise PermissionDenied("your role does not allow entering data here")
     if FormRecord.objects.filter(participant=participant, visit__visit_id=body.visit_id,
                                  instrument=body.instrument, repeat=body.repeat).exists():
         return Status(409, {"error": f"{body.instrument} #{body.repeat} of {body.visit_id} exists; "
