@@ -358,7 +358,7 @@ def test_every_route_is_crawled_or_excluded_with_a_reason(crawls):
 def test_a_blinded_principal_sees_the_same_whoever_got_which_arm(crawls, principal):
     base, arms = crawls["base"][0][principal], crawls["arms"][0][principal]
     differences = _differences(base, arms)
-    assert differences == [], "\n\n".join(differences[:5])
+    assert differences == [], f"{len(differences)} differ:\n" + "\n\n".join(differences[:8])
     # The crawl reached real data: pages of participants, forms and the principal's own files.
     ok = sum(1 for r in base.values() if r["status"] == 200)
     assert ok > (5 if principal == "anonymous" else 40), ok
@@ -375,7 +375,7 @@ def test_unblinded_staff_see_no_efficacy_outcome(crawls, principal):
         return principal == "dsmb_statistician" and key[1].startswith(DSMB_PAGES)
 
     differences = _differences(base, other, skip=dsmb_page)
-    assert differences == [], "\n\n".join(differences[:5])
+    assert differences == [], f"{len(differences)} differ:\n" + "\n\n".join(differences[:8])
 
 
 def test_the_crawl_tells_worlds_apart_where_arms_are_shown(crawls):
@@ -452,6 +452,7 @@ def test_no_arm_word_reaches_a_blinded_principal(crawls, principal):
                       if re.search(r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", text, re.IGNORECASE)]
         if public:
             leaks += [f"{url}: participant {n}" for n in numbers if n in body]
-        if "json" in r["headers"].get("Content-Type", "") and r["status"] == 200:
+        # The schema names its fields (an unblinded endpoint's "arm_id"); it holds no participant's data.
+        if "json" in r["headers"].get("Content-Type", "") and r["status"] == 200 and url != "/api/openapi.json":
             leaks += [f"{url}: {leak}" for leak in _json_leaks(json.loads(r["raw"]), exact)]
     assert leaks == []

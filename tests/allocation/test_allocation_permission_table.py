@@ -264,3 +264,23 @@ def test_blinded_and_unblinded_roles_cannot_be_combined(world, django_user_model
         "user": person.pk, "trial": trial.pk, "site": site01.pk, "role": "unblinded_pharmacist"})
     assert response.status_code == 200 and "blinded and an unblinded role" in response.content.decode()
     assert not Membership.objects.filter(user=person, trial=trial, role="unblinded_pharmacist").exists()
+
+
+def test_docs_security_prints_the_permission_table_of_the_code():
+    from pathlib import Path
+
+    from trialkit.server.accounts.permissions import render_markdown
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text(encoding="utf-8")
+    printed = doc.split("<!-- permission-table:start -->\n")[1].split("\n<!-- permission-table:end -->")[0]
+    assert printed == render_markdown(), "regenerate the table in docs/security.md from render_markdown()"
+
+
+def test_the_table_keeps_blinding_and_the_firewall():
+    """Arm-showing permissions belong to unblinded roles only, and efficacy outcomes to blinded ones only."""
+    from trialkit.server.accounts.roles import UNBLINDED_ROLES
+
+    assert roles_with("allocation.view_arm") == UNBLINDED_ROLES
+    for permission in REVEALS_ARM:
+        assert roles_with(permission) <= UNBLINDED_ROLES, permission
+    assert not roles_with("capture.view_efficacy") & UNBLINDED_ROLES

@@ -49,7 +49,7 @@ _TABLE = [
        "enter and change forms, visit dates and adverse events; answer queries"),
     _p("capture.sign_form", (R.INVESTIGATOR,), "sign a form or a visit as the investigator"),
     _p("capture.verify_form", (R.MONITOR,), "source-verify a form"),
-    _p("capture.query", (R.MONITOR, R.DATA_MANAGER), "open, close and re-open queries"),
+    _p("capture.query", (R.MONITOR, R.DATA_MANAGER), "open and close queries"),
     _p("capture.lock_form", (R.DATA_MANAGER,), "lock and unlock forms"),
     _p("capture.delete_form", (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR, R.DATA_MANAGER),
        "delete a form (with a reason)"),

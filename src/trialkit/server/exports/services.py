@@ -373,7 +373,7 @@ def run_export(job_id: int, *, now: datetime | None = None) -> ExportJob:
                 domains = build_domains(protocol, collected.data)
                 with tempfile.TemporaryDirectory(dir=_exports_dir()) as tmp:
                     for i, (name, frame) in enumerate(domains.items(), start=1):
-                        (path,) = write_xpt({name: frame}, Path(tmp))
+                        (path,) = write_xpt({name: frame}, Path(tmp), created=created)
                         files[f"sdtm/{path.name}"] = path.read_bytes()
                         rows[f"sdtm/{path.name}"] = len(frame)
                         _progress(job, 35 + 45 * i // len(domains), f"SDTM {name} written")
@@ -404,7 +404,10 @@ def run_export(job_id: int, *, now: datetime | None = None) -> ExportJob:
                 for name, content in files.items():
                     info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
                     info.external_attr = 0o600 << 16  # private to whoever unpacks them
-                    archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
+                    # The manifest (which holds the nonce) is stored, not deflated, so that the
+                    # archive's size depends on its data alone.
+                    method = zipfile.ZIP_STORED if name == "manifest.json" else zipfile.ZIP_DEFLATED
+                    archive.writestr(info, content, compress_type=method)
             digest = _sha256(target.read_bytes())
             finished = timezone.now()
             with transaction.atomic():
