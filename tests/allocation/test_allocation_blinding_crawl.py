@@ -60,7 +60,8 @@ PUBLIC_REGISTRY_PREFIX = "/trials/"
 FORBIDDEN_JSON_KEYS = {"arm", "arm_id", "arm_label", "dose_level", "dose_label", "cohort", "preparation",
                        "vials", "product_volume_ml", "target_amount", "delivered_amount", "stratum"}
 
-pytestmark = pytest.mark.django_db
+# One worker builds and crawls the worlds once (make test runs xdist with --dist loadgroup).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("blinding_crawl")]
 
 
 # ------------------------------------------------------------------ route discovery
