@@ -9,7 +9,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 ADDRESS ?= 127.0.0.1:8000
-PYTEST_ARGS ?= -n 2
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 
 .PHONY: venv demo test test-postgres test-slow bench clean

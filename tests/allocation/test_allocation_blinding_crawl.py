@@ -1,205 +1,67 @@
-"""Log in as every blinded role and walk every page and API route the project serves: no arm,
-dose level or allocation may appear in any body or header, and the pages of two participants
-in different arms must be identical once their own identifiers are set aside.
+"""Proof by difference: whatever a blinded principal can request is the same in two worlds that
+differ only in which participants got which arm.
 
-Routes are discovered, not listed: the Django URLconf is walked from ``get_resolver()`` and the
-API's GET operations are read from its OpenAPI schema, so pages added by other apps later are
-crawled too. Path parameters are filled from the fixture (trial ids, participant, screening,
-randomization and kit numbers, primary keys).
+Three worlds are built from the same seed, people and frozen clock (``blinding_worlds``): the base
+world, the same world with the randomized participants' arms permuted, and the same world with
+other efficacy outcomes. Every principal requests every route of the project in each world:
+
+- the URLconf is walked from ``get_resolver()`` and the API's operations are read from its OpenAPI
+  schema, so a route added later is crawled without editing this file; a route that is neither
+  crawled nor listed in ``EXCLUDED`` with a reason fails the test;
+- path parameters are filled with real ids (trials, participants, screening records, forms,
+  queries, adverse events, notifications, export and report jobs) and required query parameters
+  too; HTML pages are also requested as HTMX fragments (``HX-Request``);
+- every method is tried: GET first, for every principal, then the writing methods with empty
+  bodies, in the same order in every world;
+- export archives are unpacked and compared file by file.
+
+A blinded principal (each blinded role, and people holding two roles at once) must receive the
+same responses in the base and the permuted world once volatile tokens are set aside: CSRF tokens
+and the archive's nonce (and hashes of archives, which carry it). Any other difference is a leak.
+The unblinded pharmacist and the DSMB statistician must receive the same responses in the base
+and the other-outcomes world (the efficacy firewall), except the statistician's DSMB pages.
+
+The worlds are built and crawled once per module.
 """
 
 from __future__ import annotations
 
+import difflib
 import html
 import io
 import json
 import re
 import zipfile
-from datetime import timedelta
 
 import pytest
+import time_machine
+from django.db import transaction
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
-from django.utils import timezone
 from django.urls.resolvers import RegexPattern, RoutePattern
 
-from trialkit.server.accounts.models import Membership
-from trialkit.server.allocation import services
-from trialkit.server.allocation.models import AllocationSlot, Notification
+from blinding_worlds import (
+    BLINDED_PRINCIPALS,
+    CLOCK,
+    UNBLINDED_PRINCIPALS,
+    build_world,
+    restored_sequences,
+)
 
-from allocation_cases import NOW  # noqa: E402
-from auth_support import login_verified, otp_code  # noqa: E402
-
-pytestmark = pytest.mark.django_db
-
-BLINDED_ROLES = ["sponsor_admin", "investigator", "coordinator", "blinded_assessor", "monitor", "data_manager"]
-SITE_ROLES = {"investigator", "coordinator", "blinded_assessor"}
-PASSWORD = "pw-for-tests"
-# Public registry pages may show the registry's arms and interventions (public facts), never a
-# participant's allocation.
+# Routes not crawled, each with its reason. Anything else the resolver or the schema lists is crawled.
+EXCLUDED = {
+    ("POST", "/accounts/logout/"): "ends the crawling session; shows no trial data",
+    ("GET", "/accounts/logout/"): "ends the crawling session; shows no trial data",
+}
+# The statistician's own pages: arm-level results are shown there and only there.
+DSMB_PAGES = ("/exports/", "/api/exports/", "/jobs/", "/reports/", "/home/", "/allocation/", "/api/allocation/")
+WRITE_METHODS = ("post", "put", "patch", "delete")
 PUBLIC_REGISTRY_PREFIX = "/trials/"
 FORBIDDEN_JSON_KEYS = {"arm", "arm_id", "arm_label", "dose_level", "dose_label", "cohort", "preparation",
                        "vials", "product_volume_ml", "target_amount", "delivered_amount", "stratum"}
 
-
-# ------------------------------------------------------------------ the world
-
-@pytest.fixture(autouse=True)
-def _exports_in_tmp(settings, tmp_path):
-    settings.DATA_DIR = tmp_path  # the world's data exports are written under DATA_DIR/exports
-
-def _world(trials, make_user, enroll):
-    """Both trials: participants of both arms randomized, dosed and given at site 01 (the ASSIST
-    pair then withdrawn alike); some only prepared, some awaiting preparation, one enrolled and
-    waiting, one at another site, and one emergency-unblinded IxCell participant with the sponsor
-    notified."""
-    from django.contrib.auth import get_user_model
-
-    world = {"trials": trials, "pairs": {}, "participants": []}
-    User = get_user_model()
-    for nct_id, trial in trials.items():
-        dsmb = make_user("dsmb_statistician", trial)
-        services.generate_allocation_list(trial, dsmb, now=NOW, seed=f"crawl-{nct_id}")
-        site01, site02 = trial.sites.order_by("code")[:2]
-        coordinator = make_user("coordinator", trial, site=site01)
-        pharmacist = make_user("unblinded_pharmacist", trial, site=site01)
-        by_arm = {}
-        randomized = []
-        for i in range(12):
-            p = enroll(trial, site01.code, nihss=8, number=f"{site01.code.upper()}-{i + 1:03d}")
-            services.randomize(p, coordinator, now=NOW)
-            randomized.append(p)
-            arm = AllocationSlot.objects.get(participant=p).arm_id
-            by_arm.setdefault(arm, p)
-            if len(by_arm) == 2 and len(randomized) >= 5:
-                break
-        assert len(by_arm) == 2, "the fixture needs both arms"
-        pair = list(by_arm.values())
-        for p in pair:  # identical weight and times: the pages must not differ but for identifiers
-            services.prepare_dose(p, 70, pharmacist, now=NOW + timedelta(hours=1))
-            services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
-        if nct_id == "NCT04590118":
-            # Both ASSIST participants of the pair end alike, so the end-of-participation banner,
-            # the reopen form and the API's ended_on are crawled and compared across arms too.
-            from trialkit.server.capture.services import end_participation
-
-            for p in pair:
-                end_participation(p, coordinator, outcome="withdrawn", ended_on=NOW.date(),
-                                  reason="Withdrew consent to further visits", now=NOW + timedelta(hours=3))
-        others = [p for p in randomized if p not in pair]
-        services.prepare_dose(others[0], 82.4, pharmacist, now=NOW + timedelta(hours=1))  # prepared, not given
-        waiting = enroll(trial, site01.code, number=f"{site01.code.upper()}-090")
-        elsewhere = enroll(trial, site02.code, number=f"{site02.code.upper()}-001")
-        services.randomize(elsewhere, make_user("coordinator", trial, site=site02), now=NOW)
-        world["pairs"][nct_id] = pair
-        world["participants"] += [*pair, others[0], others[-1], waiting, elsewhere]
-        if nct_id == "NCT07197606":
-            world["sponsor_notified"] = trial
-            unblinder = make_user("investigator", trial, site=site01, password="unblind-pw")
-            make_user("sponsor_admin", trial)
-            services.emergency_unblind(others[-1], unblinder, reason="Severe reaction", password="unblind-pw",
-                                       otp_token=otp_code(unblinder), now=NOW + timedelta(hours=3))
-    for p in world["participants"]:
-        p.refresh_from_db()
-    # One user per blinded role, holding that role in both trials (site roles at site 01).
-    world["users"] = {}
-    for role in BLINDED_ROLES:
-        user = User.objects.create_user(f"crawl-{role}", password=PASSWORD)
-        for trial in trials.values():
-            site = trial.sites.order_by("code").first() if role in SITE_ROLES else None
-            Membership.objects.create(user=user, trial=trial, site=site, role=role)
-        world["users"][role] = user
-    # Data exports: a blinded one by a data manager (downloadable by the crawling data manager, so
-    # its files are scanned) and an unblinded one by the statistician (refused to every blinded role).
-    from trialkit.server.exports.services import create_export
-
-    for trial in trials.values():
-        create_export(trial, make_user("data_manager", trial), now=NOW)
-        create_export(trial, make_user("dsmb_statistician", trial), unblinded=True, now=NOW)
-    # The sponsor administrator crawling was a member when the notice went out? Give one too.
-    ixcell = trials["NCT07197606"]
-    Notification.objects.create(trial=ixcell, recipient=world["users"]["sponsor_admin"], recipient_role="sponsor_admin",
-                                message=Notification.objects.filter(trial=ixcell).first().message, created_at=NOW)
-    return world
-
-
-# ------------------------------------------------------------------ what must not appear
-
-def _forbidden(trials):
-    labels, tokens, exact = set(), set(), set()
-    for trial in trials.values():
-        protocol = trial.protocol
-        common_volume = {f"{arm.dose.infusion_volume_ml_per_kg:g} ml/kg" for arm in protocol.arms
-                         if arm.dose and arm.dose.infusion_volume_ml_per_kg}
-        for arm in protocol.arms:
-            tokens.add(arm.id)
-            labels.update({arm.label, arm.description})
-            if arm.dose:
-                for level in arm.dose.levels:
-                    exact.add(level.id)
-                    # The placebo's 1 ml/kg is also every arm's final infusion volume, printed on
-                    # the blinded label; it reveals nothing there.
-                    if level.label not in common_volume:
-                        labels.add(level.label)
-                if arm.dose.product:
-                    labels.add(arm.dose.product.name)
-        for intervention in protocol.registry.interventions:
-            tokens.update({intervention.id, intervention.name})
-        for cohort in protocol.randomization.cohorts:
-            tokens.add(cohort.id)
-            labels.add(cohort.label)
-    # A one-word label ("Placebo") is matched as a word, so "placebo-controlled" in a page footer
-    # does not count; longer labels are matched anywhere.
-    tokens |= {label for label in labels if not re.search(r"\s", label)}
-    labels = {label for label in labels if re.search(r"\s", label)}
-    return labels, tokens, exact
-
-
-def _token_re(token):
-    return re.compile(r"(?<![\w-])" + re.escape(token) + r"(?![\w-])", re.IGNORECASE)
-
-
-def _json_leaks(value, exact, path="$"):
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key in FORBIDDEN_JSON_KEYS:
-                yield f"key {path}.{key}"
-            yield from _json_leaks(item, exact, f"{path}.{key}")
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _json_leaks(item, exact, f"{path}[{i}]")
-    elif isinstance(value, str) and value.strip().lower() in exact:
-        yield f"value {path} = {value!r}"
-
-
-def _body(response) -> bytes:
-    """The response's bytes; a zip download is read member by member (compressed bytes hide words)."""
-    content = b"".join(response.streaming_content) if response.streaming else response.content
-    if response.headers.get("Content-Type") == "application/zip" and response.status_code == 200:
-        with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            return b"\n".join(archive.read(info) for info in archive.infolist())
-    return content
-
-
-def _leaks(url, response, forbidden, world):
-    labels, tokens, exact = forbidden
-    body = html.unescape(_body(response).decode("utf-8", "replace"))
-    headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items())
-    found = []
-    public = url.startswith(PUBLIC_REGISTRY_PREFIX)
-    for text, where in ((body, "body"), (headers, "headers")):
-        if not public or where == "headers":
-            found += [f"{where}: label {s!r}" for s in labels if s.lower() in text.lower()]
-            found += [f"{where}: token {t!r}" for t in tokens if _token_re(t).search(text)]
-            found += [f"{where}: dose level {e!r}" for e in exact
-                      if re.search(r"(>\s*|=[\"'])" + re.escape(e) + r"(\s*<|[\"'])", text, re.IGNORECASE)]
-    if public:  # no participant-level information at all on the public registry pages
-        for p in world["participants"]:
-            for value in (p.participant_number, p.randomization_number, p.kit_number):
-                if value and value in body:
-                    found.append(f"public page shows {value!r}")
-    if "json" in response.headers.get("Content-Type", ""):
-        found += list(_json_leaks(json.loads(body), exact))
-    return found
+# One worker builds and crawls the worlds once (make test runs xdist with --dist loadgroup).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("blinding_crawl")]
 
 
 # ------------------------------------------------------------------ route discovery
@@ -208,7 +70,7 @@ PARAM = re.compile(r"<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
 
 
 def _walk(patterns, prefix=""):
-    """Yield (route template, skipped reason or None) for every URL pattern, recursively."""
+    """Yield (route template, reason it cannot be filled or None) for every URL pattern."""
     for entry in patterns:
         pattern = entry.pattern
         if isinstance(pattern, RoutePattern):
@@ -228,190 +90,370 @@ def _walk(patterns, prefix=""):
             yield PARAM.sub(r"<\g<name>>", prefix + piece), None
 
 
-def _contexts(world):
-    """Parameter sets: one per participant (with its trial), one per trial, one per notification."""
+def site_routes() -> list[str]:
+    routes, skipped = [], []
+    for template, reason in _walk(get_resolver().url_patterns, "/"):
+        if template.startswith("/api/") and template not in ("/api/openapi.json", "/api/docs", "/api/"):
+            continue  # the API is crawled from its OpenAPI schema, with its real methods
+        (skipped if reason else routes).append(template)
+    # Only the admin's regex routes (staff only; no principal is staff) cannot be filled.
+    assert all(t.startswith("/admin/") for t in skipped), skipped
+    return list(dict.fromkeys(routes))
+
+
+def api_operations(schema) -> list[tuple[str, str, list[str]]]:
+    """(method, template, required query parameter names) of every API operation."""
+    ops = []
+    for path, methods in schema["paths"].items():
+        for method, op in methods.items():
+            query = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query" and p.get("required")]
+            ops.append((method, re.sub(r"\{(\w+)\}", r"<\1>", path), query))
+    return ops
+
+
+def _contexts(world) -> list[dict]:
+    """Parameter sets from the world's real objects."""
+    from trialkit.server.exports.models import ExportJob
+
+    from blinding_worlds import _outcome_visit
+
     contexts = []
     for p in world["participants"]:
-        s = p.screening
-        contexts.append({
-            "nct_id": p.trial.nct_id, "participant_number": p.participant_number, "screening_number":
-            s.screening_number, "randomization_number": p.randomization_number, "kit_number": p.kit_number,
-            "participant_id": p.pk, "participant_pk": p.pk, "screening_id": s.pk, "screening_pk": s.pk,
-            "pk": p.pk, "id": p.pk, "site_code": p.site.code, "site_id": p.site_id, "code": p.site.code,
-            "_participant": p,
-        })
+        forms = world["forms"].get(p.pk, {})
+        base = {"nct_id": p.trial.nct_id, "participant_number": p.participant_number, "participant_id": p.pk,
+                "number": p.screening.screening_number, "visit_id": _outcome_visit(p.trial.protocol),
+                "_participant": True}
+        if p.pk in world["aes"]:
+            base["ae_id"] = world["aes"][p.pk].pk
+            base["query_id"] = world["queries"][p.pk].pk
+        for instrument in ("nihss", "vital_signs"):
+            ctx = dict(base, instrument=instrument)
+            form = forms.get("nihss" if instrument == "nihss" else "mrs")
+            if form is not None:
+                ctx["form_id"] = form.pk
+            contexts.append(ctx)
     for trial in world["trials"].values():
-        contexts.append({"nct_id": trial.nct_id, "site_code": trial.sites.first().code})
-    for n in Notification.objects.all():
+        contexts.append({"nct_id": trial.nct_id})
+    for n in world["notifications"]:
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
-    from trialkit.server.jobs.models import Job
-
-    for job in Job.objects.filter(kind="export").select_related("trial"):
+    for job in ExportJob.objects.select_related("trial"):
         contexts.append({"nct_id": job.trial.nct_id, "job_id": job.pk})
+    for job in world["report_jobs"]:
+        contexts.append({"pk": job.pk})
+    contexts.append({"code": "not-a-diary-code"})
+    # The admin (staff only; no principal is staff): real content types and objects.
+    from django.contrib.contenttypes.models import ContentType
+
+    from trialkit.server.participants.models import Participant
+
+    first = world["participants"][0]
+    contexts.append({"content_type_id": ContentType.objects.get_for_model(Participant).pk, "object_id": first.pk,
+                     "id": world["users"]["monitor"].pk})
     return contexts
 
 
-def _fill(template, contexts):
-    names = {m.group("name") for m in PARAM.finditer(template)}
+def _verb(template: str) -> str:
+    return "report" if "adverse-events" in template else "close"
+
+
+def fill(template: str, contexts: list[dict], query: list[str] = ()) -> list[str]:
+    names = {m.group("name") for m in PARAM.finditer(template)} | set(query)
+    names.discard("verb")
     if not names:
-        return [(template, None)]
+        return [template.replace("<verb>", _verb(template))]
     urls = []
     for ctx in contexts:
-        if names <= ctx.keys() and (not any(n in ctx for n in ("participant_number",)) or
-                                    names & {"participant_number", "screening_number", "randomization_number",
-                                             "kit_number", "participant_id", "participant_pk", "screening_id",
-                                             "screening_pk", "pk", "id"}):
-            urls.append((PARAM.sub(lambda m: str(ctx[m.group("name")]), template), ctx.get("_participant")))
-    if not urls:
-        # Parameters no fixture knows (e.g. the admin's content-type shortcut): real primary keys
-        # for integer-looking names, else a placeholder; the page must still leak nothing.
-        ctx = next(c for c in contexts if "_participant" in c)
-        fallback = {n: ctx.get(n, ctx["pk"] if n.endswith(("id", "pk")) else "x") for n in names}
-        urls.append((PARAM.sub(lambda m: str(fallback[m.group("name")]), template), None))
+        if not names <= ctx.keys():
+            continue
+        # Trial-level routes take the trial contexts, not one copy per participant.
+        if ctx.get("_participant") and not names - {"nct_id"}:
+            continue
+        url = PARAM.sub(lambda m: _verb(template) if m.group("name") == "verb" else str(ctx[m.group("name")]),
+                        template)
+        if query:
+            url += "?" + "&".join(f"{q}={ctx[q]}" for q in query)
+        urls.append(url)
+    assert urls, f"no real ids fill {template}: add them to _contexts"
     return list(dict.fromkeys(urls))
 
 
-def _site_routes():
-    routes, skipped = [], []
-    for template, reason in _walk(get_resolver().url_patterns, "/"):
-        if template.startswith("/api/"):
-            continue  # the API is crawled from its OpenAPI schema, with its real methods
-        if reason:
-            skipped.append(template)
-        else:
-            routes.append(template)
-    # Only the admin's regex routes cannot be filled; every project page must be crawled.
-    assert all(t.startswith("/admin/") for t in skipped), skipped
-    return routes
+# ------------------------------------------------------------------ requests and normalisation
+
+def _unzipped(content: bytes) -> str:
+    out = []
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        for info in archive.infolist():
+            data = archive.read(info)
+            if info.filename == "manifest.json":
+                manifest = json.loads(data)
+                assert re.fullmatch(r"[0-9a-f]{32}", manifest.pop("nonce")), "every archive carries a nonce"
+                data = json.dumps(manifest, indent=1, sort_keys=True).encode()
+            out.append(f"== {info.filename} {info.date_time} {oct(info.external_attr >> 16)}\n"
+                       + data.decode("utf-8", "replace"))
+    return "\n".join(out)
 
 
-def _api_routes(client):
-    schema = client.get("/api/openapi.json").json()
-    return [re.sub(r"\{(\w+)\}", r"<\1>", path) for path, ops in schema["paths"].items() if "get" in ops]
+def _normalised(text: str) -> str:
+    # CSRF tokens are masked afresh for every response; archive hashes carry the archive's nonce.
+    text = re.sub(r"\b[A-Za-z0-9]{64}\b", "<TOKEN>", text)
+    return re.sub(r'nonce="[^"]*"', 'nonce="<NONCE>"', text)
 
 
-def _normalized(body, participant):
-    s = participant.screening
-    for value, placeholder in ((participant.participant_number, "<P>"), (participant.randomization_number, "<R>"),
-                               (participant.kit_number, "<K>"), (s.screening_number, "<S>")):
-        if value:
-            body = body.replace(value, placeholder)
-    body = re.sub(r"\b[A-Za-z0-9]{64}\b", "<CSRF>", body)  # CSRF tokens are masked afresh per response
-    # Audit rows carry the chain's sequence numbers and object ids, which differ with creation order.
-    body = re.sub(r'data-seq="\d+"', 'data-seq="<N>"', body)
-    body = re.sub(r"<td>\d+</td>(<td>\d{4}-)", r"<td><N></td>\1", body)
-    body = re.sub(rf"participant {participant.pk}\b", "participant <PK>", body)
-    # Events written while crawling (schedules made on first view) carry the wall clock.
-    body = re.sub(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td><td>system</td>", "<td><NOW></td><td>system</td>", body)
-    # The printable audit report says when it was printed.
-    body = re.sub(r"<td data-printed>[^<]*</td>", "<td data-printed><NOW></td>", body)
-    # Row ids (visits, forms) follow creation order too.
-    body = re.sub(r'"id": ?\d+', '"id": <ID>', body)
-    body = re.sub(r"/\d+/", "/<ID>/", body)
-    # Row events written while the world was built carry the wall clock of that moment, whoever made them.
-    today = timezone.now().strftime("%Y-%m-%d")
-    body = re.sub(rf"<td>{today} \d\d:\d\d:\d\d</td>", "<td><NOW></td>", body)
-    # Row-level audit events name their table row and the ids it refers to.
-    body = re.sub(r"&#x27;(\w*_)?id&#x27;: \d+", r"&#x27;\1id&#x27;: <ID>", body)
-    body = re.sub(r"\b([a-z]+_[a-z]+) \d+</span>", r"\1 <ID></span>", body)
-    return re.sub(rf"(/|\"id\": ?){participant.pk}(/|,|}})", r"\1<PK>\2", body)
+def record(response) -> dict:
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    kind = response.headers.get("Content-Type", "")
+    if kind == "application/zip" and response.status_code == 200:
+        body = _unzipped(content)
+    else:
+        body = content.decode("utf-8", "replace")
+    headers = {k: v for k, v in response.headers.items()
+               if k not in ("Set-Cookie", "Content-Length") and not (k == "Content-Length" and "zip" in kind)}
+    return {"status": response.status_code, "headers": headers, "body": _normalised(body), "raw": body,
+            "zip": kind == "application/zip" and response.status_code == 200}
 
 
-# ------------------------------------------------------------------ the crawl
+_HTMX_MODULES: dict[str, bool] = {}
 
-@pytest.mark.parametrize("role", BLINDED_ROLES)
-def test_a_blinded_role_learns_no_allocation_anywhere(client, trials, make_user, enroll, role):
-    world = _world(trials, make_user, enroll)
-    forbidden = _forbidden(trials)
+
+def _answers_htmx(url: str) -> bool:
+    """Whether the view behind ``url`` renders differently for HTMX (its module reads HX-Request)."""
+    import inspect
+    import sys
+
+    from django.urls import Resolver404, resolve
+
+    try:
+        module = resolve(url.split("?")[0]).func.__module__
+    except Resolver404:
+        return False
+    if module not in _HTMX_MODULES:
+        source = inspect.getsource(sys.modules[module])
+        _HTMX_MODULES[module] = "HX-Request" in source or "request.htmx" in source
+    return _HTMX_MODULES[module]
+
+
+def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]:
+    """{principal: {(method, url, htmx): record}} and the (method, template) pairs requested.
+
+    Every principal reads every route with every real id; then each of ``writers`` tries every
+    writing route once (the first real id), in the same order in every world."""
     contexts = _contexts(world)
-    login_verified(client, world["users"][role])
-    routes = _site_routes() + _api_routes(client)
-    assert "/allocation/<nct_id>/participants/<participant_number>/" in routes
-    assert "/api/allocation/<nct_id>/randomized" in routes
-    assert "/capture/participants/<participant_id>/end/" in routes
-    assert "/api/capture/participants/<participant_id>" in routes
+    anonymous = Client()
+    schema = anonymous.get("/api/openapi.json").json()
+    html_routes = site_routes()
+    api_ops = api_operations(schema)
+    requested: set[tuple[str, str]] = set()
+    results: dict[str, dict] = {name: {} for name in (*principals, "anonymous")}
+    clients = {"anonymous": anonymous}
+    for name in principals:
+        clients[name] = Client()
+        clients[name].force_login(world["users"][name])
 
-    leaks, crawled, unavailable, downloads = [], 0, [], 0
-    pair_numbers = {p.participant_number for pair in world["pairs"].values() for p in pair}
-    by_route_and_participant = {}
-    for template in routes:
-        if "logout" in template:
+    def go(name, method, url, template, *, htmx=False, body=None):
+        client = clients[name]
+        extra = {"HTTP_HX_REQUEST": "true"} if htmx else {}
+        if method == "get":
+            response = client.get(url, **extra)
+        elif url.startswith("/api/"):
+            response = getattr(client, method)(url, data=json.dumps(body or {}), content_type="application/json")
+        else:
+            response = client.post(url, data={}, **extra)
+        assert response.status_code < 500, (name, method, url, response.status_code)
+        results[name][(method, url, htmx)] = record(response)
+        requested.add((method.upper(), template))
+
+    def phase(names, methods, first_only=False):
+        for name in names:
+            for template in html_routes:
+                for method in methods:
+                    if (method.upper(), template) in EXCLUDED or method not in ("get", "post"):
+                        continue
+                    for url in fill(template, contexts)[:1 if first_only else None]:
+                        go(name, method, url, template)
+                        if method == "get" and _answers_htmx(url):
+                            go(name, method, url, template, htmx=True)
+            for method, template, query in api_ops:
+                if method in methods and (method.upper(), template) not in EXCLUDED:
+                    for url in fill(template, contexts, query)[:1 if first_only else None]:
+                        go(name, method, url, template)
+
+    phase(results, ("get",))
+    phase(writers, WRITE_METHODS, first_only=True)  # writes last, in the same order in every world
+    results = {name: found for name, found in results.items() if found}
+    return results, requested
+
+
+def world_crawl(variant: str, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set, dict]:
+    with restored_sequences(), time_machine.travel(CLOCK, tick=False):
+        with transaction.atomic():
+            world = build_world(variant)
+            results, requested = crawl(world, principals, writers)
+            facts = {"arms": world["arms"], "outcomes": world["outcomes"], "world": world}
+            transaction.set_rollback(True)
+    return results, requested, facts
+
+
+@pytest.fixture(scope="module")
+def crawls(django_db_setup, django_db_blocker, tmp_path_factory):
+    from django.conf import settings
+
+    everyone = {**UNBLINDED_PRINCIPALS, **BLINDED_PRINCIPALS}
+    # The other-outcomes world is read (GET) by the unblinded staff, who go first in every world,
+    # and by the monitor, to show that the outcomes do differ for someone.
+    firewall = {**UNBLINDED_PRINCIPALS, "monitor": BLINDED_PRINCIPALS["monitor"]}
+    saved = settings.DATA_DIR
+    out = {}
+    with django_db_blocker.unblock():
+        try:
+            writers = ("anonymous", *BLINDED_PRINCIPALS)
+            for variant, principals, write in (("base", everyone, writers), ("arms", everyone, writers),
+                                               ("outcomes", firewall, ())):
+                settings.DATA_DIR = tmp_path_factory.mktemp(variant)
+                out[variant] = world_crawl(variant, principals, write)
+        finally:
+            settings.DATA_DIR = saved
+    return out
+
+
+def _differences(a: dict, b: dict, skip=lambda key: False) -> list[str]:
+    found = []
+    shared = a.keys() & b.keys()
+    assert shared, "nothing to compare"
+    for key in a:
+        if key not in shared:
             continue
-        for url, participant in _fill(template, contexts):
-            try:
-                response = client.get(url)
-            except ModuleNotFoundError as exc:
-                # A page whose code is not in this tree yet cannot leak; it is crawled once it is.
-                unavailable.append(f"{url}: {exc}")
-                continue
-            crawled += 1
-            assert response.status_code < 500, (url, response.status_code)
-            if response.status_code == 200 and response.headers.get("Content-Type") == "application/zip":
-                downloads += 1
-            leaks += [f"{url}: {leak}" for leak in _leaks(url, response, forbidden, world)]
-            if participant is not None and participant.participant_number in pair_numbers:
-                by_route_and_participant[(template, participant.participant_number)] = (response, participant)
+        if skip(key):
+            continue
+        ra, rb = a[key], b[key]
+        if (ra["status"], ra["headers"], ra["body"]) != (rb["status"], rb["headers"], rb["body"]):
+            diff = "\n".join(list(difflib.unified_diff(ra["body"].splitlines(), rb["body"].splitlines(),
+                                                       lineterm="", n=1))[:30])
+            found.append(f"{key}: status {ra['status']}/{rb['status']} headers equal: "
+                         f"{ra['headers'] == rb['headers']}\n{diff}")
+    return found
+
+
+# ------------------------------------------------------------------ the proofs
+
+def test_the_worlds_differ_in_arms_and_outcomes_only(crawls):
+    base, arms, outcomes = (crawls[v][2] for v in ("base", "arms", "outcomes"))
+    moved = [p for p in base["arms"] if base["arms"][p] != arms["arms"][p]]
+    assert len(moved) >= 4, "the permuted world must move participants between arms"
+    assert sorted(base["arms"].values()) == sorted(arms["arms"].values())  # the same arms in total
+    assert base["outcomes"] == arms["outcomes"]
+    assert base["arms"] == outcomes["arms"]
+    assert base["outcomes"] != outcomes["outcomes"]
+
+
+def test_every_route_is_crawled_or_excluded_with_a_reason(crawls):
+    _results, requested, _facts = crawls["base"]
+    client = Client()
+    expected = {("GET", t) for t in site_routes()} | {("POST", t) for t in site_routes()}
+    expected |= {(m.upper(), t) for m, t, _q in api_operations(client.get("/api/openapi.json").json())}
+    missing = sorted(expected - requested - set(EXCLUDED))
+    assert missing == []
+    assert len(requested) > 150
+
+
+@pytest.mark.parametrize("principal", ["anonymous", *BLINDED_PRINCIPALS])
+def test_a_blinded_principal_sees_the_same_whoever_got_which_arm(crawls, principal):
+    base, arms = crawls["base"][0][principal], crawls["arms"][0][principal]
+    differences = _differences(base, arms)
+    assert differences == [], f"{len(differences)} differ:\n" + "\n\n".join(differences[:8])
+    # The crawl reached real data: pages of participants, forms and the principal's own files.
+    ok = sum(1 for r in base.values() if r["status"] == 200)
+    assert ok > (5 if principal == "anonymous" else 40), ok
+
+
+@pytest.mark.parametrize("principal", sorted(UNBLINDED_PRINCIPALS))
+def test_unblinded_staff_see_no_efficacy_outcome(crawls, principal):
+    """The firewall: the pharmacist's and the statistician's pages (but the DSMB's own) are the
+    same whatever the NIHSS and mRS values."""
+    base, other = crawls["base"][0][principal], crawls["outcomes"][0][principal]
+    assert base.keys() == other.keys()
+
+    def dsmb_page(key):
+        return principal == "dsmb_statistician" and key[1].startswith(DSMB_PAGES)
+
+    differences = _differences(base, other, skip=dsmb_page)
+    assert differences == [], f"{len(differences)} differ:\n" + "\n\n".join(differences[:8])
+
+
+def test_the_crawl_tells_worlds_apart_where_arms_are_shown(crawls):
+    """The comparison is not blind itself: the pharmacist's preparation sheets and the
+    statistician's list differ between the permuted worlds, and the blinded principals' own
+    export archive was downloaded and compared."""
+    pharmacist = _differences(crawls["base"][0]["pharmacist"], crawls["arms"][0]["pharmacist"])
+    statistician = _differences(crawls["base"][0]["dsmb_statistician"], crawls["arms"][0]["dsmb_statistician"])
+    assert any("/pharmacy/" in d for d in pharmacist)
+    assert any("/api/allocation/" in d and "/list" in d for d in statistician)
+    assert any(r["zip"] for r in crawls["base"][0]["data_manager"].values())
+    # The blinded principals saw outcomes (the other-outcomes world differs for them).
+    assert _differences(crawls["base"][0]["monitor"], crawls["outcomes"][0]["monitor"])
+
+
+# ------------------------------------------------------------------ what must not appear anywhere
+
+def _forbidden(trials):
+    labels, tokens, exact = set(), set(), set()
+    for trial in trials.values():
+        protocol = trial.protocol
+        common_volume = {f"{arm.dose.infusion_volume_ml_per_kg:g} ml/kg" for arm in protocol.arms
+                         if arm.dose and arm.dose.infusion_volume_ml_per_kg}
+        for arm in protocol.arms:
+            tokens.add(arm.id)
+            labels.update({arm.label, arm.description})
+            if arm.dose:
+                for level in arm.dose.levels:
+                    exact.add(level.id)
+                    if level.label not in common_volume:
+                        labels.add(level.label)
+                if arm.dose.product:
+                    labels.add(arm.dose.product.name)
+        for intervention in protocol.registry.interventions:
+            tokens.update({intervention.id, intervention.name})
+        for cohort in protocol.randomization.cohorts:
+            tokens.add(cohort.id)
+            labels.add(cohort.label)
+    tokens |= {label for label in labels if not re.search(r"\s", label)}
+    labels = {label for label in labels if re.search(r"\s", label)}
+    return labels, tokens, exact
+
+
+def _json_leaks(value, exact, path="$"):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key in FORBIDDEN_JSON_KEYS:
+                yield f"key {path}.{key}"
+            yield from _json_leaks(item, exact, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _json_leaks(item, exact, f"{path}[{i}]")
+    elif isinstance(value, str) and value.strip().lower() in exact:
+        yield f"value {path} = {value!r}"
+
+
+@pytest.mark.parametrize("principal", ["anonymous", *BLINDED_PRINCIPALS])
+def test_no_arm_word_reaches_a_blinded_principal(crawls, principal):
+    """Belt and braces over the difference test: no arm, product, dose level or cohort name in any
+    body or header (the public registry pages may name the registry's arms, no participant's)."""
+    facts = crawls["base"][2]
+    labels, tokens, exact = _forbidden(facts["world"]["trials"])
+    numbers = {v for p in facts["world"]["participants"]
+               for v in (p.participant_number, p.randomization_number, p.kit_number) if v}
+    leaks = []
+    for (method, url, _htmx), r in crawls["base"][0][principal].items():
+        body = html.unescape(r["raw"])
+        headers = "\n".join(f"{k}: {v}" for k, v in r["headers"].items())
+        public = url.startswith(PUBLIC_REGISTRY_PREFIX)
+        texts = [headers] if public else [body, headers]
+        for text in texts:
+            leaks += [f"{url}: label {s!r}" for s in labels if s.lower() in text.lower()]
+            leaks += [f"{url}: token {t!r}" for t in tokens
+                      if re.search(r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", text, re.IGNORECASE)]
+        if public:
+            leaks += [f"{url}: participant {n}" for n in numbers if n in body]
+        # The schema names its fields (an unblinded endpoint's "arm_id"); it holds no participant's data.
+        if "json" in r["headers"].get("Content-Type", "") and r["status"] == 200 and url != "/api/openapi.json":
+            leaks += [f"{url}: {leak}" for leak in _json_leaks(json.loads(r["raw"]), exact)]
     assert leaks == []
-    assert crawled > 40
-    ended = world["pairs"]["NCT04590118"][0].participant_number
-    timeline_page, _ = by_route_and_participant[("/capture/participants/<participant_id>/", ended)]
-    assert 'id="participation-ended"' in timeline_page.content.decode()
-    # The data manager downloads the blinded exports (page and API, both trials); their files were scanned.
-    assert downloads == (4 if role == "data_manager" else 0)
-
-    # Two participants of different arms, same site, same weight and times: same pages.
-    compared = 0
-    for nct_id, (first, second) in world["pairs"].items():
-        arms = {AllocationSlot.objects.get(participant=p).arm_id for p in (first, second)}
-        assert len(arms) == 2
-        for template in routes:
-            a = by_route_and_participant.get((template, first.participant_number))
-            b = by_route_and_participant.get((template, second.participant_number))
-            if a is None or b is None:
-                continue
-            (ra, pa), (rb, pb) = a, b
-            assert ra.status_code == rb.status_code, template
-            body_a = _normalized(ra.content.decode(), pa)
-            body_b = _normalized(rb.content.decode(), pb)
-            if body_a != body_b:
-                import difflib
-
-                diff = "\n".join(list(difflib.unified_diff(body_a.splitlines(), body_b.splitlines(), lineterm=""))[:40])
-                raise AssertionError(f"{template} {nct_id} differs between arms:\n{diff}")
-            compared += 1
-    assert compared >= 4
-
-
-def test_blinded_roles_are_refused_the_unblinded_pages(client, trials, make_user, enroll):
-    world = _world(trials, make_user, enroll)
-    p = world["pairs"]["NCT07197606"][0]
-    base = f"/allocation/{p.trial.nct_id}"
-    for role in BLINDED_ROLES:
-        login_verified(client, world["users"][role])
-        for url in (f"{base}/list/", f"{base}/pharmacy/", f"{base}/pharmacy/{p.participant_number}/",
-                    f"/api/allocation/{p.trial.nct_id}/list", f"/api/allocation/{p.trial.nct_id}/balance"):
-            assert client.get(url).status_code == 403, (role, url)
-
-
-def test_the_crawl_finds_arms_where_they_are_shown(client, trials, make_user, enroll):
-    """The detector is not blind itself: the pharmacist's preparation sheet and the statistician's
-    list do show arms and dose levels, and the crawl's checks flag them."""
-    world = _world(trials, make_user, enroll)
-    forbidden = _forbidden(trials)
-    trial = trials["NCT04590118"]
-    p = world["pairs"]["NCT04590118"][0]
-    pharmacist = make_user("unblinded_pharmacist", trial, site=p.site)
-    login_verified(client, pharmacist)
-    url = f"/allocation/{trial.nct_id}/pharmacy/{p.participant_number}/"
-    assert _leaks(url, client.get(url), forbidden, world)
-    login_verified(client, make_user("dsmb_statistician", trial))
-    url = f"/api/allocation/{trial.nct_id}/list"
-    assert any(leak.startswith("key") for leak in _leaks(url, client.get(url), forbidden, world))
-    # The statistician's unblinded export: the files inside the zip are read and the arms found.
-    from trialkit.server.jobs.models import Job
-
-    statistician = Job.objects.get(trial=trial, unblinded=True).requested_by
-    login_verified(client, statistician)
-    job = Job.objects.get(trial=trial, unblinded=True)
-    url = f"/exports/{trial.nct_id}/jobs/{job.pk}/download/"
-    assert any("token" in leak for leak in _leaks(url, client.get(url), forbidden, world))

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from trialkit.cli.main import app
 from trialkit.protocol import load_protocol
-from trialkit.protocol.page import build_page, render_text
+from trialkit.protocol.page import build_page, public_assumption_text, render_text
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 PROTOCOLS = Path(__file__).resolve().parents[2] / "protocols"
@@ -280,7 +280,10 @@ def test_assumptions_are_listed_apart_from_the_registry_facts(nct_id: str) -> No
     assert page.count(marker) == 1
     registry_part, trialkit_part = page.split(marker)
     assert protocol.assumptions
-    for _path, text in protocol.assumptions:
+    for path, text in protocol.assumptions:
+        # The randomization's own assumption is shown concealed (no block sizes): see
+        # test_protocol_design_concealment.py.
+        text = public_assumption_text(protocol, path, text)
         assert text_node(text) in trialkit_part
         assert text_node(text) not in registry_part
     # The unnamed site is shown, and flagged as not named by the registry.
@@ -326,8 +329,13 @@ def test_show_json_is_the_validated_protocol_with_its_assumptions() -> None:
     data = json.loads(show("NCT07197606", "json"))
     protocol = load_protocol("NCT07197606")
     assumptions = data.pop("assumptions")
-    assert data == protocol.model_dump(mode="json")
-    assert [(a["path"], a["text"]) for a in assumptions] == protocol.assumptions
+    expected = protocol.model_dump(mode="json")
+    # Block sizes and the randomization's own wording are concealed (design concealment).
+    for key in ("block_sizes", "assumption"):
+        assert data["randomization"].pop(key) != expected["randomization"].pop(key)
+    assert data == expected
+    assert [(a["path"], a["text"]) for a in assumptions] == [
+        (path, public_assumption_text(protocol, path, text)) for path, text in protocol.assumptions]
 
 
 def test_show_accepts_a_path_and_writes_to_a_file(tmp_path: Path) -> None:

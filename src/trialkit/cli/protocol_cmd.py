@@ -17,7 +17,7 @@ from trialkit.protocol.loader import (
     protocol_files,
     validate_files,
 )
-from trialkit.protocol.page import build_page, render_html, render_text, trial_card
+from trialkit.protocol.page import build_page, concealed_protocol_dump, render_html, render_text, trial_card
 
 protocol_app = typer.Typer(help="Protocol files: validate, list, show a trial's page.", no_args_is_help=True)
 
@@ -143,9 +143,7 @@ def show(
     except ProtocolError as exc:  # unknown id, unreadable file, or an invalid protocol
         fail("\n".join(str(issue) for issue in exc.issues), 2, json_errors)
     if fmt is PageFormat.json:
-        data = protocol.model_dump(mode="json")
-        data["assumptions"] = [{"path": path, "text": text} for path, text in protocol.assumptions]
-        rendered = to_json(data) + "\n"
+        rendered = to_json(concealed_protocol_dump(protocol)) + "\n"
     elif fmt is PageFormat.html:
         rendered = render_html(build_page(protocol))
     else:

@@ -10,7 +10,8 @@ day 0). Blinded exports (no arm in the records) leave ARMCD/ARM/ACTARMCD/ACTARM 
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
@@ -209,8 +210,24 @@ def build_domains(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFram
     return {name: build(protocol, data) for name, build in DOMAINS.items()}
 
 
-def write_xpt(domains: dict[str, pd.DataFrame], directory: Path) -> list[Path]:
-    """Write each domain as <domain>.xpt (SAS XPORT version 5, the FDA submission format)."""
+_XPT_STAMP = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+_XPT_OBS = b"HEADER RECORD*******OBS     HEADER RECORD"
+
+
+def _stamp_xpt(path: Path, created: datetime) -> None:
+    """Set the created and modified times of the XPORT headers (ddMMMyy:hh:mm:ss, before the
+    observations) to ``created``: the file then depends on its data and that time only, not on
+    the moment it was written."""
+    content = path.read_bytes()
+    end = content.find(_XPT_OBS)
+    end = len(content) if end < 0 else end
+    stamp = created.strftime("%d%b%y:%H:%M:%S").upper().encode("ascii")
+    path.write_bytes(_XPT_STAMP.sub(stamp, content[:end]) + content[end:])
+
+
+def write_xpt(domains: dict[str, pd.DataFrame], directory: Path, created: datetime | None = None) -> list[Path]:
+    """Write each domain as <domain>.xpt (SAS XPORT version 5, the FDA submission format), its
+    header times set to ``created`` when given."""
     import pyreadstat
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -219,5 +236,7 @@ def write_xpt(domains: dict[str, pd.DataFrame], directory: Path) -> list[Path]:
         path = directory / f"{name.lower()}.xpt"
         labels = [LABELS.get(col, col)[:40] for col in frame.columns]
         pyreadstat.write_xport(frame, str(path), file_format_version=5, table_name=name, column_labels=labels)
+        if created is not None:
+            _stamp_xpt(path, created)
         written.append(path)
     return written

@@ -304,6 +304,47 @@ def _contact_card(contact: Contact) -> ContactCard:
     return ContactCard(contact.name, contact.role, contact.phone, contact.email)
 
 
+# Design concealment (ICH E9 section 2.3.2: the block length should not be known to those who
+# enrol; the seed never leaves the statistician). Public and site pages say how allocation works,
+# never the block sizes or the seed: only the unblinded (DSMB) statistician sees those.
+CONCEALED_BLOCKS = "permuted blocks of varying size"
+METHOD_PUBLIC = {"permuted_block": CONCEALED_BLOCKS, "minimization": "minimization"}
+
+
+def concealed_randomization(protocol: Protocol) -> str:
+    """The randomization as the public and blinded staff may know it: ratio, method, strata, cohorts."""
+    spec = protocol.randomization
+    labels = {arm.id: arm.label for arm in protocol.arms}
+    ratio = ":".join(str(w) for w in spec.ratio.values())
+    arms = ", ".join(labels.get(a, a) for a in spec.ratio)
+    text = f"Randomized {ratio} ({arms}) in {METHOD_PUBLIC[spec.method]}"
+    if spec.stratify_by:
+        text += ", stratified by " + ", ".join(f.label for f in spec.stratify_by)
+    if spec.cohorts:
+        text += f", in {len(spec.cohorts)} sequential cohorts"
+    return text + ". Block sizes and the allocation seed are held by the unblinded statistician."
+
+
+def public_assumption_text(protocol: Protocol, path: str, text: str) -> str:
+    """The assumption as shown publicly: the randomization's own is replaced by the concealed design."""
+    if path == "randomization":
+        return concealed_randomization(protocol)
+    return text
+
+
+def concealed_protocol_dump(protocol: Protocol) -> dict[str, Any]:
+    """The validated protocol as JSON for public output, its block sizes and their wording concealed."""
+    data = protocol.model_dump(mode="json")
+    randomization = data["randomization"]
+    if randomization.get("block_sizes"):
+        randomization["block_sizes"] = CONCEALED_BLOCKS
+    if randomization.get("assumption"):
+        randomization["assumption"] = concealed_randomization(protocol)
+    data["assumptions"] = [{"path": path, "text": public_assumption_text(protocol, path, text)}
+                           for path, text in protocol.assumptions]
+    return data
+
+
 def _assumption_topic(protocol: Protocol, path: str) -> str:
     """A reader's name for the part of the protocol an assumption belongs to."""
     nouns = {
@@ -417,7 +458,8 @@ def build_page(protocol: Protocol) -> TrialPage:
     sections.append(Section("contacts", "Trial contacts and locations", tuple(contact_blocks)))
 
     assumptions = tuple(
-        AssumptionItem(_assumption_topic(protocol, path), path, text) for path, text in protocol.assumptions
+        AssumptionItem(_assumption_topic(protocol, path), path, public_assumption_text(protocol, path, text))
+        for path, text in protocol.assumptions
     )
     sections.append(
         Section(

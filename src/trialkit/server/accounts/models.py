@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
-from trialkit.server.accounts.roles import Role
+from trialkit.server.accounts.roles import Role, is_blinded_role
+
+COMBINATION_RULE = ("one person may not hold a blinded and an unblinded role in the same trial: "
+                    "give the unblinded work to another person (docs/security.md, the combination rule)")
 
 
 class Membership(models.Model):
@@ -20,6 +24,30 @@ class Membership(models.Model):
             models.UniqueConstraint(fields=["user", "trial", "site", "role"], name="unique_membership"),
         ]
         ordering = ["trial_id", "site_id", "role"]
+
+    def clean(self) -> None:
+        """The combination rule: a person is blinded or unblinded in a trial, never both."""
+        super().clean()
+        if not (self.user_id and self.trial_id and self.role):
+            return
+        others = Membership.objects.filter(user_id=self.user_id, trial_id=self.trial_id).exclude(pk=self.pk)
+        clashing = sorted({m.role for m in others if is_blinded_role(m.role) != is_blinded_role(self.role)})
+        if clashing:
+            held = ", ".join(Role(r).label for r in clashing)
+            raise ValidationError({"role": f"{Role(self.role).label} refused: this person already holds {held} "
+                                           f"in this trial; {COMBINATION_RULE}"}, code="blinding_combination")
+
+    def save(self, *args, **kwargs) -> None:
+        # Checked on every save, not only in forms: the admin, the API, the CLI, the demo loader
+        # and scripts all create memberships through here.
+        from django.contrib.auth import get_user_model
+        from django.db import transaction
+
+        with transaction.atomic():
+            # Lock the person: two memberships given at once cannot both pass the check.
+            get_user_model().objects.select_for_update().filter(pk=self.user_id).first()
+            self.clean()
+            super().save(*args, **kwargs)
 
     def __str__(self) -> str:
         where = self.site.code if self.site_id else "all sites"

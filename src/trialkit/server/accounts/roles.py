@@ -1,7 +1,8 @@
-"""The roles of a trial, and which of them may see treatment allocation.
+"""The roles of a trial, and which of them are unblinded.
 
-Blinding is decided here and nowhere else: a role is unblinded only if it is listed in
-``UNBLINDED_ROLES``. Every page, API response and export asks ``can_see_allocation``.
+What each role may do is the permission table's (``accounts.permissions``); a role is unblinded
+when it is listed in ``UNBLINDED_ROLES``, which the table's arm-revealing permissions follow and
+the combination rule (``accounts.models.Membership``) reads.
 """
 
 from __future__ import annotations
@@ -27,14 +28,6 @@ UNBLINDED_ROLES = frozenset({Role.UNBLINDED_PHARMACIST, Role.DSMB_STATISTICIAN})
 
 # Roles that work at one site; the others see every site of a trial.
 SITE_ROLES = frozenset({Role.INVESTIGATOR, Role.COORDINATOR, Role.BLINDED_ASSESSOR, Role.UNBLINDED_PHARMACIST})
-
-# Site staff who run a participant's course at their site: screening, consent, enrollment and
-# the end of participation. Not the blinded assessor (who rates outcome scales) nor the unblinded
-# pharmacist (who prepares doses).
-SITE_STAFF = (Role.COORDINATOR, Role.INVESTIGATOR)
-
-# Roles allowed to enter or change clinical data at their site.
-DATA_ENTRY_ROLES = frozenset({Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR})
 
 
 def is_blinded_role(role: str) -> bool:

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
 
-from trialkit.server.accounts.access import access_for
+from trialkit.server.accounts.lookups import participant_by_number, trial_for
 from trialkit.server.allocation import services
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
@@ -108,19 +108,11 @@ def _problem(exc: services.AllocationProblem):
 
 
 def _trial(request, nct_id: str) -> Trial:
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    if not access_for(request.user, trial).roles:
-        raise PermissionDenied("you hold no role in this trial")
-    return trial
+    return trial_for(request.user, nct_id)[0]
 
 
 def _participant(request, nct_id: str, participant_number: str) -> Participant:
-    trial = _trial(request, nct_id)
-    participant = get_object_or_404(Participant.objects.select_related("site", "trial"), trial=trial,
-                                    participant_number=participant_number)
-    if not access_for(request.user, trial).covers_site(participant.site_id):
-        raise PermissionDenied("this participant belongs to a site you are not assigned to")
-    return participant
+    return participant_by_number(request.user, _trial(request, nct_id), participant_number)[0]
 
 
 def _dose_status(participant: Participant) -> str:

@@ -48,8 +48,6 @@ from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
-RANDOMIZING_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR)
-ADMINISTERING_ROLES = (Role.COORDINATOR, Role.INVESTIGATOR, Role.UNBLINDED_PHARMACIST)
 
 
 class AllocationDenied(PermissionDenied):
@@ -107,7 +105,7 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
 
     Once per trial; ``regenerate`` replaces it only while no participant has been allocated.
     """
-    require(actor, trial, Role.DSMB_STATISTICIAN)
+    require(actor, trial, "allocation.manage_list")
     spec = trial.protocol.randomization
     existing = AllocationList.objects.select_for_update().filter(trial=trial).first()
     if existing is not None:
@@ -184,14 +182,14 @@ def _set_up_minimization(trial, actor, now: datetime, seed: str, existing: Alloc
 
 def allocation_list_rows(trial, actor) -> list[AllocationSlot]:
     """The full code list (kit -> arm) for the statistician."""
-    require(actor, trial, Role.DSMB_STATISTICIAN)
+    require(actor, trial, "allocation.manage_list")
     return list(AllocationSlot.objects.filter(trial=trial).select_related("participant")
                 .order_by("stratum", "sequence_no"))
 
 
 def balance_summary(trial, actor) -> list[dict[str, Any]]:
     """Per stratum: slots, used, and used per arm; with the core's prefix-imbalance measure."""
-    require(actor, trial, Role.DSMB_STATISTICIAN)
+    require(actor, trial, "allocation.manage_list")
     arms = list(trial.protocol.randomization.ratio)
     rows: dict[str, dict[str, Any]] = {}
     used_arms: dict[str, list[str]] = {}
@@ -281,7 +279,7 @@ def randomize(participant: Participant, actor, *, now: datetime, facts: dict | N
     stratum's list is used up.
     """
     trial = participant.trial
-    require(actor, trial, *RANDOMIZING_ROLES, site_id=participant.site_id)
+    require(actor, trial, "allocation.randomize", site_id=participant.site_id)
     try:
         with transaction.atomic():
             return _randomize_locked(trial, participant.pk, actor, now, facts)
@@ -425,11 +423,12 @@ def _slot_of(participant: Participant) -> AllocationSlot:
 
 def doses_to_prepare(trial, actor) -> list[Participant]:
     """Randomized participants at the pharmacist's sites with no dose prepared yet."""
-    access = require(actor, trial, Role.UNBLINDED_PHARMACIST)
+    access = require(actor, trial, "allocation.prepare_dose")
     qs = (Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED, dose_record__isnull=True)
           .select_related("site").order_by("randomized_at", "randomization_number"))
-    if access.site_ids is not None:
-        qs = qs.filter(site_id__in=access.site_ids)
+    pharmacy_sites = access.sites("allocation.prepare_dose")
+    if pharmacy_sites is not None:
+        qs = qs.filter(site_id__in=pharmacy_sites)
     return list(qs)
 
 
@@ -465,7 +464,7 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     default weight.
     """
     trial = participant.trial
-    require(actor, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    require(actor, trial, "allocation.prepare_dose", site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     _refuse_ended(participant)
     slot = _slot_of(participant)
@@ -517,7 +516,7 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
 
 def preparation_for(participant: Participant, actor) -> PreparedDose | None:
     """The stored preparation (unblinded) for the pharmacist of the participant's site."""
-    require(actor, participant.trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    require(actor, participant.trial, "allocation.prepare_dose", site_id=participant.site_id)
     record = DoseRecord.objects.filter(participant=participant).first()
     if record is None:
         return None
@@ -526,7 +525,7 @@ def preparation_for(participant: Participant, actor) -> PreparedDose | None:
 
 def blinded_label_for(participant: Participant, actor) -> str:
     """The printed label: the same words for every arm, so blinded site staff may see it."""
-    require(actor, participant.trial, Role.UNBLINDED_PHARMACIST, *ADMINISTERING_ROLES, site_id=participant.site_id)
+    require(actor, participant.trial, "allocation.administer", site_id=participant.site_id)
     record = DoseRecord.objects.filter(participant=participant).first()
     if record is None:
         raise AllocationProblem("no dose has been prepared for this participant yet")
@@ -536,7 +535,7 @@ def blinded_label_for(participant: Participant, actor) -> str:
 @transaction.atomic
 def record_administration(participant: Participant, actor, *, now: datetime) -> DoseRecord:
     """The infusion was given: the participant is treated and day 0 is the infusion date."""
-    require(actor, participant.trial, *ADMINISTERING_ROLES, site_id=participant.site_id)
+    require(actor, participant.trial, "allocation.administer", site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     _refuse_ended(participant)
     record = DoseRecord.objects.select_for_update().filter(participant=participant).first()
@@ -593,7 +592,7 @@ def emergency_unblind(participant: Participant, investigator, *, reason: str, pa
     trial's sponsor administrators are notified in the app (without the arm).
     """
     trial = participant.trial
-    require(investigator, trial, Role.INVESTIGATOR, site_id=participant.site_id)
+    require(investigator, trial, "allocation.unblind", site_id=participant.site_id)
     reason = (reason or "").strip()
     if not reason:
         raise AllocationProblem("a reason is required to break the code", field="reason")

@@ -12,7 +12,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from trialkit.server.accounts.access import access_for, require, user_roles
+from trialkit.server.accounts.access import user_roles
+from trialkit.server.accounts.lookups import participant_by_number, trial_for
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationList, DoseRecord
@@ -20,20 +21,13 @@ from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
 
-def _trial(request, nct_id: str):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    access = access_for(request.user, trial)
-    if not access.roles:
-        raise PermissionDenied("you hold no role in this trial")
-    return trial, access
+def _trial(request, nct_id: str, permission: str | None = None):
+    return trial_for(request.user, nct_id, permission)
 
 
-def _participant(request, nct_id: str, participant_number: str):
-    trial, access = _trial(request, nct_id)
-    participant = get_object_or_404(Participant.objects.select_related("site", "trial"),
-                                    trial=trial, participant_number=participant_number)
-    if not access.covers_site(participant.site_id):
-        raise PermissionDenied("this participant belongs to a site you are not assigned to")
+def _participant(request, nct_id: str, participant_number: str, permission: str = "participant.view"):
+    trial, _access = _trial(request, nct_id)
+    participant, access = participant_by_number(request.user, trial, participant_number, permission)
     return trial, access, participant
 
 
@@ -52,10 +46,10 @@ def trial_overview(request, nct_id: str):
         "has_list": AllocationList.objects.filter(trial=trial).exists(),
         "randomized": services.randomized_participants(trial, request.user),
         "awaiting": services.awaiting_randomization(trial, request.user),
-        "can_randomize": access.has(*services.RANDOMIZING_ROLES),
-        "is_statistician": access.has(Role.DSMB_STATISTICIAN),
-        "is_pharmacist": access.has(Role.UNBLINDED_PHARMACIST),
-        "is_sponsor": access.has(Role.SPONSOR_ADMIN),
+        "can_randomize": access.can("allocation.randomize"),
+        "is_statistician": access.can("allocation.manage_list"),
+        "is_pharmacist": access.can("allocation.prepare_dose"),
+        "is_sponsor": access.can("allocation.view_notifications"),
     }
     return render(request, "allocation/trial.html", context)
 
@@ -66,9 +60,9 @@ def participant_page(request, nct_id: str, participant_number: str):
     dose = DoseRecord.objects.filter(participant=participant).only("prepared_at", "administered_at").first()
     return render(request, "allocation/participant.html", {
         "trial": trial, "participant": participant, "dose": dose,
-        "can_randomize": access.has(*services.RANDOMIZING_ROLES),
-        "can_administer": access.has(*services.ADMINISTERING_ROLES),
-        "can_unblind": access.has(Role.INVESTIGATOR),
+        "can_randomize": access.can("allocation.randomize", participant.site_id),
+        "can_administer": access.can("allocation.administer", participant.site_id),
+        "can_unblind": access.can("allocation.unblind", participant.site_id),
     })
 
 
@@ -110,8 +104,7 @@ def administered(request, nct_id: str, participant_number: str):
 
 @login_required
 def unblind(request, nct_id: str, participant_number: str):
-    trial, _access, participant = _participant(request, nct_id, participant_number)
-    require(request.user, trial, Role.INVESTIGATOR, site_id=participant.site_id)
+    trial, _access, participant = _participant(request, nct_id, participant_number, "allocation.unblind")
     context = {"trial": trial, "participant": participant, "errors": {}}
     if request.method == "POST":
         try:
@@ -132,8 +125,7 @@ def unblind(request, nct_id: str, participant_number: str):
 
 @login_required
 def allocation_list(request, nct_id: str):
-    trial, _access = _trial(request, nct_id)
-    require(request.user, trial, Role.DSMB_STATISTICIAN)
+    trial, _access = _trial(request, nct_id, "allocation.manage_list")
     generated = None
     if request.method == "POST":
         try:
@@ -161,8 +153,7 @@ def pharmacy(request, nct_id: str):
 
 @login_required
 def prepare(request, nct_id: str, participant_number: str):
-    trial, _access, participant = _participant(request, nct_id, participant_number)
-    require(request.user, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
+    trial, _access, participant = _participant(request, nct_id, participant_number, "allocation.prepare_dose")
     recorded = services.recorded_weight(participant)
     context = {"trial": trial, "participant": participant, "errors": {}, "recorded": recorded,
                "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": ""}
@@ -185,7 +176,7 @@ def prepare(request, nct_id: str, participant_number: str):
 
 @login_required
 def notifications(request, nct_id: str):
-    trial, _access = _trial(request, nct_id)
+    trial, _access = _trial(request, nct_id, "allocation.view_notifications")
     return render(request, "allocation/notifications.html", {
         "trial": trial, "notifications": services.notifications_for(request.user, trial)})
 

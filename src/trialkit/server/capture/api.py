@@ -11,6 +11,7 @@ import functools
 from datetime import date, datetime
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
@@ -18,7 +19,8 @@ from ninja import Field, Router, Schema, Status
 from trialkit.schedule import sae_clock
 from trialkit.server.capture import services
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query
-from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
+from trialkit.server.accounts.lookups import participant_for
+from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.participants.models import Participant
 
 router = Router(tags=["capture"])
@@ -198,9 +200,15 @@ def _errors(view):
 
 
 def _participant(request, participant_id: int) -> Participant:
-    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
-    view_access(request.user, participant)
-    return participant
+    return participant_for(request.user, participant_id)[0]
+
+
+def _readable_form(request, form_id: int) -> FormRecord:
+    """The form, if its participant is visible and the form is not behind the efficacy firewall."""
+    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
+    participant, access = participant_for(request.user, form.participant_id)
+    services.require_form_readable(access, participant, form.instrument)
+    return form
 
 
 def _form_out(form: FormRecord) -> dict:
@@ -307,16 +315,18 @@ def due_this_week(request, nct_id: str, site: str | None = None):
 
 @router.get("/participants/{participant_id}/forms", response=list[FormOut])
 def list_forms(request, participant_id: int):
-    participant = _participant(request, participant_id)
-    forms = FormRecord.objects.filter(participant=participant).select_related("visit", "participant")
-    return [_form_out(f) for f in forms]
+    participant, access = participant_for(request.user, participant_id)
+    forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
+    return [_form_out(f) for f in forms.select_related("visit", "participant")]
 
 
 @router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ErrorOut, 422: ErrorOut})
 @_errors
 def create_form(request, participant_id: int, body: FormIn):
     """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved."""
-    participant = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
+    if not access.can("capture.enter_data", participant.site_id):  # refused before anything is looked up
+        raise PermissionDenied("your role does not allow entering data here")
     if FormRecord.objects.filter(participant=participant, visit__visit_id=body.visit_id,
                                  instrument=body.instrument, repeat=body.repeat).exists():
         return Status(409, {"error": f"{body.instrument} #{body.repeat} of {body.visit_id} exists; "
@@ -328,9 +338,7 @@ def create_form(request, participant_id: int, body: FormIn):
 
 @router.get("/forms/{form_id}", response=FormOut)
 def get_form(request, form_id: int):
-    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
-    _participant(request, form.participant_id)
-    return _form_out(form)
+    return _form_out(_readable_form(request, form_id))
 
 
 @router.put("/forms/{form_id}", response={200: FormOut, 409: ErrorOut, 422: ErrorOut})
@@ -349,8 +357,10 @@ def update_form(request, form_id: int, body: FormUpdateIn):
 
 @router.get("/queries", response=list[QueryOut])
 def list_queries(request, participant_id: int, status: str | None = None):
-    participant = _participant(request, participant_id)
-    queries = Query.objects.filter(participant=participant).select_related("participant", "site", "opened_by")
+    participant, access = participant_for(request.user, participant_id)
+    forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
+    queries = (Query.objects.filter(participant=participant, form__in=forms)
+               .select_related("participant", "site", "opened_by"))
     if status:
         queries = queries.filter(status=status)
     return [_query_out(q) for q in queries]

@@ -43,3 +43,13 @@ def unknown_forms(protocol) -> list[tuple[str, str]]:
             except KeyError:
                 missing.append((visit.id, form))
     return missing
+
+
+# Efficacy outcome scales (the protocols' primary and secondary outcomes). Behind the unblinded
+# firewall: a role without ``capture.view_efficacy`` (the unblinded pharmacist, the DSMB
+# statistician) never reads them on a participant's pages (ICH E9 2.3.1; ICH E6(R3) 3.10).
+EFFICACY_INSTRUMENTS = frozenset({"nihss", "mrs", "barthel", "fma_ue", "fma_le", "mmse"})
+
+
+def is_efficacy(form_name: str) -> bool:
+    return instrument_name(form_name) in EFFICACY_INSTRUMENTS

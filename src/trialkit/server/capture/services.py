@@ -32,7 +32,7 @@ from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture import signatures
-from trialkit.server.capture.form_names import instrument_for, instrument_name
+from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name, is_efficacy
 from trialkit.server.capture.models import (
     AdverseEvent,
     AdverseEventFollowUp,
@@ -46,8 +46,6 @@ from trialkit.server.capture.models import (
 )
 from trialkit.server.participants.models import ONGOING_STATUSES, Participant
 
-QUERY_ROLES = (Role.MONITOR, Role.DATA_MANAGER)
-ANSWER_ROLES = tuple(DATA_ENTRY_ROLES)
 
 
 class CaptureError(Exception):
@@ -75,18 +73,33 @@ def _where(participant) -> dict[str, int]:
     return {"trial_id": participant.trial_id, "site_id": participant.site_id, "participant_id": participant.pk}
 
 
-def view_access(user, participant) -> Access:
-    """Any role in the participant's trial that covers its site may read its clinical data."""
-    access = access_for(user, participant.trial)
-    if not access.roles:
-        raise PermissionDenied("you hold no role in this trial")
-    if not access.covers_site(participant.site_id):
-        raise PermissionDenied("this participant belongs to a site you are not assigned to")
-    return access
+def may_read_form(access: Access, participant, instrument: str) -> bool:
+    """Efficacy outcome forms only for roles granted ``capture.view_efficacy`` at the participant's site."""
+    return not is_efficacy(instrument) or access.can("capture.view_efficacy", participant.site_id)
 
 
-def _require(actor, participant, *roles) -> Access:
-    return require(actor, participant.trial, *roles, site_id=participant.site_id)
+def require_form_readable(access: Access, participant, instrument: str) -> None:
+    if not may_read_form(access, participant, instrument):
+        raise PermissionDenied("efficacy outcome forms are not shown to unblinded staff")
+
+
+def readable_forms(access: Access, participant, forms):
+    """``forms`` (a FormRecord queryset) less the efficacy forms the access may not read."""
+    if access.can("capture.view_efficacy", participant.site_id):
+        return forms
+    return forms.exclude(instrument__in=EFFICACY_INSTRUMENTS)
+
+
+def hidden_form_ids(access: Access, participant) -> list[int]:
+    """Primary keys of the participant's forms behind the firewall for this access (audit filtering)."""
+    if access.can("capture.view_efficacy", participant.site_id):
+        return []
+    return list(FormRecord.objects.filter(participant=participant, instrument__in=EFFICACY_INSTRUMENTS)
+                .values_list("pk", flat=True))
+
+
+def _require(actor, participant, permission: str) -> Access:
+    return require(actor, participant.trial, permission, site_id=participant.site_id)
 
 
 # --------------------------------------------------------------------------- schedule
@@ -184,7 +197,7 @@ def dosing_visit_weight(participant) -> RecordedWeight | None:
 def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, note: str = "") -> Visit:
     """Record (or correct) the date a visit took place; a correction needs a note saying why."""
     participant = visit.participant
-    _require(actor, participant, *DATA_ENTRY_ROLES)
+    _require(actor, participant, "capture.enter_data")
     if visit.done_on is not None and done_on != visit.done_on and not note.strip():
         raise CaptureError("changing a recorded visit date needs a reason")
     before = {"done_on": visit.done_on, "note": visit.note}
@@ -210,8 +223,6 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
 # The rules on outcome, date and reason are the core's (trialkit.schedule.participation); this
 # module checks who may, locks the row, persists and audits.
 END_OUTCOMES = tuple(Participant.Status(code) for code in participation.END_OUTCOMES)
-END_ROLES = SITE_STAFF
-REOPEN_ROLES = (Role.INVESTIGATOR,)  # undoing a recorded end is the investigator's decision
 
 
 def end_of_study_visit(participant) -> tuple[Any | None, Visit | None]:
@@ -240,7 +251,7 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
     reported at once (``FormInvalid``, one error per field) and nothing is written. The status held
     before is kept, so a mistaken end can be undone by ``reopen_participation``.
     """
-    _require(actor, participant, *END_ROLES)
+    _require(actor, participant, "capture.end_participation")
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
     if participant.has_ended or participant.ended_on is not None:
         raise CaptureError(f"{participant} already ended participation ({participant.get_status_display().lower()}"
@@ -269,7 +280,7 @@ def reopen_participation(participant, actor, *, reason: str, now: datetime) -> P
     """Undo an end of participation recorded by mistake (investigator of the site, with a reason):
     the status held before it comes back and the end date and reason are cleared; the audit trail
     keeps both the end and its reversal."""
-    _require(actor, participant, *REOPEN_ROLES)
+    _require(actor, participant, "capture.reopen_participation")
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
     if not participant.has_ended:
         raise CaptureError(f"{participant} has not ended participation; there is nothing to reopen")
@@ -355,7 +366,7 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
     (created or updated in the same transaction, with the SAE clock started at ``awareness_at``,
     default now, when it is serious), so the visit and the log never hold two versions of one event.
     """
-    _require(actor, participant, *DATA_ENTRY_ROLES)
+    _require(actor, participant, "capture.enter_data")
     reason = (reason or "").strip()
     try:
         visit = Visit.objects.get(participant=participant, visit_id=visit_id)
@@ -417,7 +428,7 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
 @transaction.atomic
 def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     """Soft delete: the record stays, marked deleted, with the reason in the audit trail."""
-    _require(actor, form.participant, *DATA_ENTRY_ROLES, Role.DATA_MANAGER)
+    _require(actor, form.participant, "capture.delete_form")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if not (reason or "").strip():
         raise CaptureError("deleting clinical data needs a reason")
@@ -441,7 +452,7 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
 @transaction.atomic
 def verify_form(form: FormRecord, actor, *, now: datetime) -> FormRecord:
     """A monitor's source data verification of a complete form (cleared by any later change)."""
-    _require(actor, form.participant, Role.MONITOR)
+    _require(actor, form.participant, "capture.verify_form")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
         raise CaptureError("only a complete form can be source-verified")
@@ -464,7 +475,7 @@ def _reauthenticate(actor, password: str, attempted: str, participant, request) 
 
 def sign_form(form: FormRecord, actor, *, password: str, now: datetime,
               meaning: str = "I confirm the data are accurate and complete", request=None) -> Signature:
-    _require(actor, form.participant, Role.INVESTIGATOR)
+    _require(actor, form.participant, "capture.sign_form")
     _reauthenticate(actor, password, f"sign {form.instrument} at {form.visit.visit_id} of "
                                      f"{form.participant.participant_number}", form.participant, request)
     return _sign_form(form, actor, now=now, meaning=meaning)
@@ -489,7 +500,7 @@ def _sign_form(form: FormRecord, actor, *, now: datetime, meaning: str) -> Signa
 
 def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
                meaning: str = "I confirm the data of this visit are accurate and complete", request=None) -> Signature:
-    _require(actor, visit.participant, Role.INVESTIGATOR)
+    _require(actor, visit.participant, "capture.sign_form")
     _reauthenticate(actor, password, f"sign visit {visit.visit_id} of {visit.participant.participant_number}",
                     visit.participant, request)
     return _sign_visit(visit, actor, now=now, meaning=meaning)
@@ -518,7 +529,7 @@ def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signatur
 @audited_service
 @transaction.atomic
 def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
-    _require(actor, form.participant, Role.DATA_MANAGER)
+    _require(actor, form.participant, "capture.lock_form")
     if not (reason or "").strip():
         raise CaptureError("locking a form needs a reason")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
@@ -534,7 +545,7 @@ def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRec
 @audited_service
 @transaction.atomic
 def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
-    _require(actor, form.participant, Role.DATA_MANAGER)
+    _require(actor, form.participant, "capture.lock_form")
     if not (reason or "").strip():
         raise CaptureError("unlocking a form needs a reason")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
@@ -553,7 +564,7 @@ def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
 
 @transaction.atomic
 def open_query(form: FormRecord, item: str, text: str, actor, *, now: datetime) -> Query:
-    _require(actor, form.participant, *QUERY_ROLES)
+    _require(actor, form.participant, "capture.query")
     if not text.strip():
         raise CaptureError("a query needs a question")
     keys = {i.key for i in instrument_for(form.instrument).items}
@@ -570,7 +581,7 @@ def open_query(form: FormRecord, item: str, text: str, actor, *, now: datetime) 
 @transaction.atomic
 def answer_query(query: Query, text: str, actor, *, now: datetime, corrected: bool = False) -> Query:
     """The site's answer; ``corrected`` says the answer is a correction made through save_form."""
-    _require(actor, query.participant, *ANSWER_ROLES)
+    _require(actor, query.participant, "capture.enter_data")
     query = Query.objects.select_for_update().get(pk=query.pk)
     if query.status == Query.Status.CLOSED:
         raise CaptureError("this query is closed")
@@ -589,7 +600,7 @@ def answer_query(query: Query, text: str, actor, *, now: datetime, corrected: bo
 
 @transaction.atomic
 def close_query(query: Query, actor, *, now: datetime, text: str = "") -> Query:
-    _require(actor, query.participant, *QUERY_ROLES)
+    _require(actor, query.participant, "capture.query")
     query = Query.objects.select_for_update().get(pk=query.pk)
     if query.status == Query.Status.CLOSED:
         raise CaptureError("this query is already closed")
@@ -668,7 +679,7 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     A serious event starts the 24-hour reporting clock at ``awareness_at`` (default: now), the time
     the site learned it was serious.
     """
-    _require(actor, participant, *DATA_ENTRY_ROLES)
+    _require(actor, participant, "capture.enter_data")
     if adverse_event is not None and adverse_event.form_id:
         # Entered at a visit: the visit's form is the record, and saving it updates this entry.
         form = adverse_event.form
@@ -715,7 +726,7 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
 @transaction.atomic
 def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
     """Record that the serious adverse event was reported to the sponsor (stops the clock)."""
-    _require(actor, adverse_event.participant, Role.INVESTIGATOR, Role.COORDINATOR)
+    _require(actor, adverse_event.participant, "capture.report_ae")
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if not ae.serious:
         raise CaptureError("only a serious adverse event is reported on the 24-hour clock")
@@ -731,7 +742,7 @@ def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseE
 @transaction.atomic
 def add_ae_follow_up(adverse_event: AdverseEvent, actor, *, note: str, now: datetime,
                      outcome: str = "") -> AdverseEventFollowUp:
-    _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
+    _require(actor, adverse_event.participant, "capture.enter_data")
     if not note.strip():
         raise CaptureError("a follow-up needs a note")
     follow_up = AdverseEventFollowUp.objects.create(adverse_event=adverse_event, at=now, by=actor,
@@ -744,7 +755,7 @@ def add_ae_follow_up(adverse_event: AdverseEvent, actor, *, note: str, now: date
 @audited_service
 @transaction.atomic
 def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now: datetime) -> AdverseEvent:
-    _require(actor, adverse_event.participant, *DATA_ENTRY_ROLES)
+    _require(actor, adverse_event.participant, "capture.enter_data")
     if not (reason or "").strip():
         raise CaptureError("deleting clinical data needs a reason")
     if adverse_event.form_id:
@@ -795,7 +806,7 @@ class DiaryActor:
 @transaction.atomic
 def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple[DiaryAccess, str]:
     """A new personal code for the participant or a caregiver; the code itself is shown once."""
-    _require(actor, participant, Role.COORDINATOR, Role.INVESTIGATOR)
+    _require(actor, participant, "capture.manage_diary")
     if participant.trial.protocol.diary is None:
         raise CaptureError(f"{participant.trial.short_name} keeps no participant diary")
     if who not in participant.trial.protocol.diary.who:
@@ -811,7 +822,7 @@ def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple
 @audited_service
 @transaction.atomic
 def revoke_diary_access(access: DiaryAccess, actor, *, now: datetime, reason: str = "") -> DiaryAccess:
-    _require(actor, access.participant, Role.COORDINATOR, Role.INVESTIGATOR)
+    _require(actor, access.participant, "capture.manage_diary")
     access.revoked_at = now
     access.save(update_fields=["revoked_at"])
     record_event(actor=actor, action="diary_access_revoke", object_type="diary_access", object_id=access.pk,

@@ -20,12 +20,9 @@ from trialkit.server.audit.models import AuditEvent
 
 # Who may print a participant's audit report. The one place this is decided: the report view
 # calls ``audit_report_access`` and nothing else.
-AUDIT_REPORT_ROLES = (Role.MONITOR, Role.DATA_MANAGER, Role.INVESTIGATOR)
-
-
 def audit_report_access(user, participant) -> Access:
     """The user's access for the printable audit report of ``participant``, or PermissionDenied."""
-    return require(user, participant.trial, *AUDIT_REPORT_ROLES, site_id=participant.site_id)
+    return require(user, participant.trial, "audit.report", site_id=participant.site_id)
 
 # One name per kind of event, whichever app wrote it (the stored action codes differ in style).
 EVENT_NAMES: dict[str, str] = {

@@ -17,24 +17,23 @@ from django.views.decorators.http import require_POST
 from trialkit.instruments import ItemType
 from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
-from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, Role
+from trialkit.server.accounts.lookups import participant_for
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import services, signatures, trail
-from trialkit.server.capture.form_names import instrument_for, instrument_name
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Visit
-from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
+from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, QueryMessage, Signature, Visit
+from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
 
-def _participant(request, participant_id: int):
-    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
-    return participant, view_access(request.user, participant)
+def _participant(request, participant_id: int, permission: str = "participant.view"):
+    return participant_for(request.user, participant_id, permission)
 
 
-def _can(access, *roles) -> bool:
-    return access.has(*roles)
+def _can(access, permission: str, participant) -> bool:
+    return access.can(permission, participant.site_id)
 
 
 # --------------------------------------------------------------------------- lists
@@ -88,16 +87,19 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
                    reopen_form: dict | None = None):
     now = timezone.now()
     data = timeline(participant, timezone.localdate(), now)
+    hidden_forms = frozenset() if access.can("capture.view_efficacy", participant.site_id) else EFFICACY_INSTRUMENTS
+    data.open_queries = [q for q in data.open_queries if q.form.instrument not in hidden_forms]
     diary_on = participant.trial.protocol.diary is not None
     return render(request, "capture/timeline.html", {
-        "participant": participant, "t": data, "access": access,
-        "can_enter": _can(access, *DATA_ENTRY_ROLES), "can_sign": _can(access, Role.INVESTIGATOR),
-        "can_diary": diary_on and _can(access, Role.COORDINATOR, Role.INVESTIGATOR),
+        "participant": participant, "t": data, "access": access, "hidden_forms": hidden_forms,
+        "can_enter": _can(access, "capture.enter_data", participant),
+        "can_sign": _can(access, "capture.sign_form", participant),
+        "can_diary": diary_on and _can(access, "capture.manage_diary", participant),
         "diary_accesses": participant.diary_accesses.all() if diary_on else [],
         "new_code": request.session.pop("diary_code_shown_once", None),
-        "sae_viewer": _can(access, Role.INVESTIGATOR, Role.SPONSOR_ADMIN),
-        "can_end": _can(access, *services.END_ROLES) and not participant.has_ended,
-        "can_reopen": _can(access, *services.REOPEN_ROLES) and participant.has_ended,
+        "sae_viewer": _can(access, "capture.view_sae_clock", participant),
+        "can_end": _can(access, "capture.end_participation", participant) and not participant.has_ended,
+        "can_reopen": _can(access, "capture.reopen_participation", participant) and participant.has_ended,
         "end_choices": _end_choices(),
         "end_form": end_form or {"values": {}, "errors": {}},
         "reopen_form": reopen_form or {"values": {}, "errors": {}},
@@ -230,6 +232,7 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
     name = instrument_name(instrument)
     if name not in {instrument_name(f) for f in visit.forms}:
         raise Http404(f"{instrument} is not a form of {visit.label}")
+    services.require_form_readable(access, participant, name)
     definition = instrument_for(name)
     repeat = int(request.GET.get("repeat") or request.POST.get("repeat") or 1)
     form = FormRecord.objects.filter(visit=visit, instrument=name, repeat=repeat).first()
@@ -261,10 +264,12 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         "fields": _form_fields(definition, values, errors), "general_error": general_error,
         "reason_error": errors.get("reason"), "preview": services.preview_scores(definition, values),
         "signed": signed, "signatures": shown_signatures, "queries": queries, "access": access,
-        "can_enter": _can(access, *DATA_ENTRY_ROLES) and not (form and form.locked),
-        "can_query": _can(access, Role.MONITOR, Role.DATA_MANAGER),
-        "can_answer": _can(access, *DATA_ENTRY_ROLES), "can_verify": _can(access, Role.MONITOR),
-        "can_sign": _can(access, Role.INVESTIGATOR), "can_lock": _can(access, Role.DATA_MANAGER),
+        "can_enter": _can(access, "capture.enter_data", participant) and not (form and form.locked),
+        "can_query": _can(access, "capture.query", participant),
+        "can_answer": _can(access, "capture.enter_data", participant),
+        "can_verify": _can(access, "capture.verify_form", participant),
+        "can_sign": _can(access, "capture.sign_form", participant),
+        "can_lock": _can(access, "capture.lock_form", participant),
         "needs_reason": form is not None and (form.status == "complete" or signed),
     })
 
@@ -273,7 +278,8 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
 @require_POST
 def ecrf_preview(request, participant_id: int, visit_id: str, instrument: str):
     """The derived score while typing (HTMX): the total when complete, else the partial sum."""
-    _participant(request, participant_id)
+    participant, access = _participant(request, participant_id)
+    services.require_form_readable(access, participant, instrument_name(instrument))
     definition = instrument_for(instrument_name(instrument))
     preview = services.preview_scores(definition, _posted_values(definition, request.POST))
     return render(request, "capture/_score.html", {"preview": preview, "definition": definition})
@@ -281,7 +287,7 @@ def ecrf_preview(request, participant_id: int, visit_id: str, instrument: str):
 
 def _form_action(request, form_id: int, action):
     form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
-    view_access(request.user, form.participant)
+    _participant(request, form.participant_id)
     try:
         text = action(form)
         messages.success(request, text)
@@ -364,27 +370,40 @@ def query_action(request, query_id: int, verb: str):
 # --------------------------------------------------------------------------- audit views
 
 
-def _events_for(access, events):
+def _events_for(access, events, participant):
     if not access.can_see_allocation:
         events = events.filter(restricted=False)
+    hidden = services.hidden_form_ids(access, participant)
+    if hidden:  # the efficacy firewall: their forms, and the queries raised on them
+        hidden_queries = list(Query.objects.filter(form_id__in=hidden).values_list("pk", flat=True))
+        hidden_messages = list(QueryMessage.objects.filter(query_id__in=hidden_queries).values_list("pk", flat=True))
+        hidden_signatures = list(Signature.objects.filter(form_id__in=hidden).values_list("pk", flat=True))
+        # Workflow events name the object by kind, row events by table: both are held back.
+        for kinds, ids in ((("form", FormRecord._meta.db_table), hidden),
+                           (("query", Query._meta.db_table), hidden_queries),
+                           ((QueryMessage._meta.db_table,), hidden_messages),
+                           (("signature", Signature._meta.db_table), hidden_signatures)):
+            if ids:
+                events = events.exclude(object_type__in=kinds, object_id__in=[str(pk) for pk in ids])
     return events.order_by("-seq")
 
 
 @login_required
 def participant_audit(request, participant_id: int):
     participant, access = _participant(request, participant_id)
-    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk))
+    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant)
     return render(request, "capture/audit.html", {
         "participant": participant, "rows": trail.readable(events[:500]),
-        "can_print": access.has(*trail.AUDIT_REPORT_ROLES),
+        "can_print": access.can("audit.report", participant.site_id),
         "title": f"Audit trail of {participant.participant_number}"})
 
 
 @login_required
 def form_audit(request, form_id: int):
     form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
-    access = view_access(request.user, form.participant)
-    events = _events_for(access, trail.form_events(form))
+    _participant_obj, access = _participant(request, form.participant_id)
+    services.require_form_readable(access, form.participant, form.instrument)
+    events = _events_for(access, trail.form_events(form), form.participant)
     return render(request, "capture/audit.html", {
         "participant": form.participant, "rows": trail.readable(events), "form": form,
         "title": f"Audit trail of {instrument_for(form.instrument).title} at {form.visit.label}"})
@@ -396,7 +415,7 @@ def participant_audit_report(request, participant_id: int):
     signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
     participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
     access = trail.audit_report_access(request.user, participant)
-    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk)).order_by("seq")
+    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("seq")
     sigs = [signatures.describe(s) for s in signatures.Signature.objects.filter(
         Q(form__participant=participant) | Q(visit__participant=participant))
         .select_related("form__visit", "visit").order_by("signed_at", "id")]
@@ -440,8 +459,8 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
     return render(request, "capture/adverse_event.html", {
         "participant": participant, "ae": ae, "definition": definition, "clock": clock,
         "fields": _form_fields(definition, values, errors), "general_error": general_error,
-        "reason_error": errors.get("reason"), "can_enter": _can(access, *DATA_ENTRY_ROLES),
-        "can_report": _can(access, Role.INVESTIGATOR, Role.COORDINATOR),
+        "reason_error": errors.get("reason"), "can_enter": _can(access, "capture.enter_data", participant),
+        "can_report": _can(access, "capture.report_ae", participant),
     })
 
 

@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,7 +29,10 @@ from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
 from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
+from trialkit.server import private_files
 from trialkit.server.accounts.access import access_for
+from trialkit.server.accounts.lookups import may_see_artefact
+from trialkit.server.accounts.permissions import roles_with
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation.services import arms_by_participant
 from trialkit.server.audit.service import record_event
@@ -41,9 +45,11 @@ from trialkit.server.participants.models import Participant, ScreeningRecord
 
 log = logging.getLogger(__name__)
 
-# Who may export. The DSMB statistician may also export unblinded (roles.UNBLINDED_ROLES); the
-# others only blinded. Site staff and the pharmacist export nothing.
-EXPORT_ROLES = (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR)
+# Who may export: ``exports.blinded``; unblinded: ``exports.unblinded`` held by a user who may see
+# allocation (accounts.permissions). Site staff and the pharmacist export nothing. The order names
+# the role a blinded export is recorded under when the requester holds several.
+EXPORT_ROLES = tuple(r for r in (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR)
+                     if r in roles_with("exports.blinded"))
 FORMATS = ("odm", "sdtm", "csv")
 SYSTEM_ROLE = "system"
 
@@ -77,14 +83,21 @@ class ExportProblem(ValueError):
 def export_access(actor, trial):
     """The actor's access, or ExportDenied if no role of theirs may export."""
     access = access_for(actor, trial)
-    if not access.has(*EXPORT_ROLES):
+    if not access.can("exports.blinded"):
         raise ExportDenied("your role does not allow exporting this trial's data")
     return access
 
 
 def may_request_unblinded(actor, trial) -> bool:
     access = access_for(actor, trial)
-    return access.has(*EXPORT_ROLES) and access.can_see_allocation
+    return access.can_see_allocation and access.can("exports.unblinded")
+
+
+def may_see_job(user, job: Job) -> bool:
+    """Whether the job exists for this user at all (its row, status, size, hash, file): asked on
+    every list, page, API call and download (accounts.lookups.may_see_artefact)."""
+    return may_see_artefact(user, job.trial, unblinded=job.unblinded, blinded_permission="exports.blinded",
+                            unblinded_permission="exports.unblinded")
 
 
 def _requester_role(access, unblinded: bool) -> str:
@@ -95,11 +108,10 @@ def _requester_role(access, unblinded: bool) -> str:
 
 def may_download(user, job: Job) -> bool:
     """Holders of the role the export was made under; an unblinded file only for unblinded roles."""
-    access = access_for(user, job.trial)
-    roles = {job.requester_role} if job.requester_role != SYSTEM_ROLE else {Role.DATA_MANAGER, Role.DSMB_STATISTICIAN}
-    if not access.has(*roles):
+    if not may_see_job(user, job):
         return False
-    return access.can_see_allocation if job.unblinded else True
+    roles = {job.requester_role} if job.requester_role != SYSTEM_ROLE else {Role.DATA_MANAGER, Role.DSMB_STATISTICIAN}
+    return bool(access_for(user, job.trial).roles & roles)
 
 
 # ------------------------------------------------------------------ the records
@@ -178,8 +190,8 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
     """
     system = actor is None
     if not system:
-        access = export_access(actor, trial)
-        if unblinded and not access.can_see_allocation:
+        export_access(actor, trial)
+        if unblinded and not may_request_unblinded(actor, trial):
             raise ExportDenied("your role is blinded: an unblinded export is not allowed")
     arms = arms_by_participant(trial, actor, system=system) if unblinded else {}
 
@@ -309,9 +321,7 @@ def analysis_tables(collected: Collected) -> dict[str, pd.DataFrame]:
 # ------------------------------------------------------------------ jobs
 
 def _exports_dir() -> Path:
-    directory = Path(settings.DATA_DIR) / "exports"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
+    return private_files.private_dir(Path(settings.DATA_DIR) / "exports")
 
 
 def _check_formats(formats) -> list[str]:
@@ -336,7 +346,7 @@ def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, in
         role = SYSTEM_ROLE
     else:
         access = export_access(actor, trial)
-        if unblinded and not access.can_see_allocation:
+        if unblinded and not may_request_unblinded(actor, trial):
             raise ExportDenied("your role is blinded: an unblinded export is not allowed")
         role = _requester_role(access, unblinded)
     job = runner.submit("export", trial=trial, requested_by=actor, requester_role=role, unblinded=unblinded,
@@ -353,7 +363,7 @@ def _sha256(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-@job_kind("export", label="export", max_attempts=2)
+@job_kind("export", label="export", max_attempts=2, permissions=("exports.blinded", "exports.unblinded"))
 def run_export(job: Job, progress) -> Done:
     """Build the zip of a queued export, reporting progress as each part is written.
 
@@ -385,7 +395,7 @@ def run_export(job: Job, progress) -> Done:
         domains = build_domains(protocol, collected.data)
         with runner.scratch_dir(job.pk, _exports_dir()) as tmp:
             for i, (name, frame) in enumerate(domains.items(), start=1):
-                (path,) = write_xpt({name: frame}, Path(tmp))
+                (path,) = write_xpt({name: frame}, Path(tmp), created=created)
                 files[f"sdtm/{path.name}"] = path.read_bytes()
                 rows[f"sdtm/{path.name}"] = len(frame)
                 progress(35 + 45 * i // len(domains), f"SDTM {name} written")
@@ -402,6 +412,8 @@ def run_export(job: Job, progress) -> Done:
         "created_at": created.isoformat(timespec="seconds"),
         "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
         "include_drafts": job.include_drafts, "counts": collected.counts, "excluded": collected.excluded,
+        # Random content: no one can rebuild this archive from guessed data and compare hashes.
+        "nonce": secrets.token_hex(16),
         "files": [{"path": name, "rows": rows.get(name), "bytes": len(content), "sha256": _sha256(content)}
                   for name, content in files.items()],
     }
@@ -412,8 +424,11 @@ def run_export(job: Job, progress) -> Done:
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             for name, content in files.items():
                 info = zipfile.ZipInfo(name, date_time=created.timetuple()[:6])
-                info.external_attr = 0o644 << 16  # readable files when unpacked
-                archive.writestr(info, content, compress_type=zipfile.ZIP_DEFLATED)
+                info.external_attr = 0o600 << 16  # private to whoever unpacks them
+                # The manifest (which holds the nonce) is stored, not deflated, so that the
+                # archive's size depends on its data alone.
+                method = zipfile.ZIP_STORED if name == "manifest.json" else zipfile.ZIP_DEFLATED
+                archive.writestr(info, content, compress_type=method)
         digest = _sha256(partial.read_bytes())
 
     def audit() -> None:

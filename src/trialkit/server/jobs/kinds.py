@@ -43,6 +43,9 @@ class JobKind:
     max_attempts: int = 2
     # A private kind's jobs are seen by their requester alone (runner.visible_jobs).
     private: bool = False
+    # (blinded permission, unblinded permission) a person needs now to see a job of this kind at
+    # all (accounts.lookups.may_see_artefact); a kind without them is never shown to a person.
+    permissions: tuple[str, str] | None = None
 
 
 KINDS: dict[str, JobKind] = {}
@@ -55,10 +58,11 @@ KIND_MODULES = (
 )
 
 
-def job_kind(name: str, *, label: str | None = None, max_attempts: int = 2, private: bool = False):
+def job_kind(name: str, *, label: str | None = None, max_attempts: int = 2, private: bool = False,
+             permissions: tuple[str, str] | None = None):
     def register(function: Callable) -> Callable:
         KINDS[name] = JobKind(name=name, label=label or name.replace("_", " "), run=function,
-                              max_attempts=max_attempts, private=private)
+                              max_attempts=max_attempts, private=private, permissions=permissions)
         return function
 
     return register

@@ -39,6 +39,7 @@ from django.utils import timezone
 from trialkit.server.jobs import kinds
 from trialkit.server.jobs.kinds import Done, JobProblem
 from trialkit.server.jobs.models import Job
+from trialkit.server.private_files import DIR_MODE, private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -247,9 +248,7 @@ def output_dirs() -> list[Path]:
 
 
 def job_dir(job: Job) -> Path:
-    path = Path(settings.DATA_DIR) / "jobs"
-    path.mkdir(parents=True, exist_ok=True)
-    return path / str(job.pk)
+    return private_dir(Path(settings.DATA_DIR) / "jobs") / str(job.pk)
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -280,12 +279,14 @@ def atomic_output(job_id: int, target: Path, *, directory: bool = False) -> Iter
     Readers see either no ``target`` or the whole of it, never a partial file, whatever happens
     to the process meanwhile. A folder target is replaced whole.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     temp = temp_name(job_id, target)
     if directory:
-        temp.mkdir()
+        temp.mkdir(mode=DIR_MODE)
     try:
         yield temp
+        for item in [temp, *temp.rglob("*")] if temp.is_dir() else [temp]:  # trial data: private
+            (private_dir if item.is_dir() else private_file)(item)
         _fsync_tree(temp)
         if directory and target.exists():
             shutil.rmtree(target)
@@ -301,9 +302,9 @@ def atomic_output(job_id: int, target: Path, *, directory: bool = False) -> Iter
 @contextmanager
 def scratch_dir(job_id: int, parent: Path) -> Iterator[Path]:
     """A temporary folder of the job, removed when the block ends (or swept if the worker dies)."""
-    parent.mkdir(parents=True, exist_ok=True)
+    private_dir(parent)
     path = temp_name(job_id, parent / "scratch")
-    path.mkdir()
+    path.mkdir(mode=DIR_MODE)
     try:
         yield path
     finally:
@@ -367,7 +368,25 @@ def visible_jobs(user, *, trial=None, kind: str | None = None) -> models.QuerySe
     if kind is not None:
         jobs = jobs.filter(kind=kind)
     private = [name for name, k in kinds.KINDS.items() if k.private]
-    return jobs.exclude(models.Q(kind__in=private) & ~models.Q(requested_by_id=getattr(user, "pk", None)))
+    jobs = jobs.exclude(models.Q(kind__in=private) & ~models.Q(requested_by_id=getattr(user, "pk", None)))
+    # Asked on every list, page, poll and download: an unblinded job exists only for a person who
+    # may see allocation and holds the kind's unblinded permission now, so revoking a membership
+    # revokes access at once, also for the person who made the job.
+    from trialkit.server.accounts.lookups import may_see_artefact
+    from trialkit.server.trials.models import Trial
+
+    trials = [trial] if trial is not None else list(Trial.objects.filter(pk__in=jobs.values("trial_id")))
+    visible = models.Q(pk__in=[])
+    for each in trials:
+        for name, job_kind in kinds.KINDS.items():
+            if job_kind.permissions is None or (kind is not None and name != kind):
+                continue
+            blinded_permission, unblinded_permission = job_kind.permissions
+            for unblinded in (False, True):
+                if may_see_artefact(user, each, unblinded=unblinded, blinded_permission=blinded_permission,
+                                    unblinded_permission=unblinded_permission):
+                    visible |= models.Q(trial=each, kind=name, unblinded=unblinded)
+    return jobs.filter(visible)
 
 
 def visible_job(user, pk: int, *, trial=None, kind: str | None = None) -> Job:

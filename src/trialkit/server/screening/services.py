@@ -26,12 +26,9 @@ from trialkit.server.audit.service import record_event
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
 from trialkit.server.trials.models import Site, Trial
 
-# Who works a screening record at their site: SITE_STAFF (accounts.roles). Attestations are the
-# investigator's judgement alone.
-ATTESTERS = (Role.INVESTIGATOR,)
-# Who reads the screening log. The sponsor sees counts and reasons, not the facts of a record.
-LOG_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN)
-RECORD_READERS = (Role.COORDINATOR, Role.INVESTIGATOR, Role.MONITOR, Role.DATA_MANAGER)
+# Who works a screening record (screening.work), attests (screening.attest: the investigator's
+# judgement alone), reads a record's facts (screening.view_record) or the log (screening.view_log:
+# the sponsor sees counts and reasons, not the facts of a record): accounts.permissions.
 
 # Facts the record itself owns: the screening number and date are the record's, attestations are
 # written by record_attestation so that only investigators can give them.
@@ -112,23 +109,23 @@ def _mentions_attestation(rule: Any) -> bool:
 
 def can_read_record(user, record: ScreeningRecord) -> bool:
     access = access_for(user, record.trial)
-    return access.has(*RECORD_READERS) and access.covers_site(record.site_id)
+    return access.can("screening.view_record", record.site_id)
 
 
 def can_edit(user, record: ScreeningRecord) -> bool:
     access = access_for(user, record.trial)
-    return access.has(*SITE_STAFF) and access.covers_site(record.site_id)
+    return access.can("screening.work", record.site_id)
 
 
 def can_attest(user, record: ScreeningRecord) -> bool:
     access = access_for(user, record.trial)
-    return access.has(*ATTESTERS) and access.covers_site(record.site_id)
+    return access.can("screening.attest", record.site_id)
 
 
 def read_record(user, trial: Trial, number: str) -> ScreeningRecord:
     """The record if the user may see its facts (site staff, monitor, data manager of that site)."""
     record = get_record(trial, number)
-    require(user, trial, *RECORD_READERS, site_id=record.site_id)
+    require(user, trial, "screening.view_record", site_id=record.site_id)
     return record
 
 
@@ -259,7 +256,7 @@ def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> S
     """A new record for a candidate at ``site``, numbered ``<SITE>-S0001`` on from the site's last one."""
     if site.trial_id != trial.id:
         raise _invalid("site", "trial_site", f"site {site.code} is not a site of {trial.nct_id}")
-    require(actor, trial, *SITE_STAFF, site_id=site.id)
+    require(actor, trial, "screening.work", site_id=site.id)
     # The site row lock serializes numbering at one site on PostgreSQL; SQLite write transactions
     # already hold the database lock (BEGIN IMMEDIATE).
     Site.objects.select_for_update().get(pk=site.pk)
@@ -299,7 +296,7 @@ def _next_serial(queryset, field_name: str, prefix: str) -> int:
 def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, reason: str | None = None
                  ) -> ScreeningRecord:
     """Apply a JSON merge patch to the facts, validate, re-screen and store. A rejected patch changes nothing."""
-    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     if not isinstance(facts_patch, dict):
@@ -330,7 +327,7 @@ def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, re
 def record_attestation(record: ScreeningRecord, criterion_id: str, value: bool, actor,
                        now: datetime | None = None) -> Attestation:
     """An investigator's answer to a criterion as written: true if its statement holds for the patient."""
-    require(actor, record.trial, *ATTESTERS, site_id=record.site_id)
+    require(actor, record.trial, "screening.attest", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     if criterion_id not in attestable_criteria(record.trial.protocol):
@@ -362,7 +359,7 @@ def record_attestation(record: ScreeningRecord, criterion_id: str, value: bool, 
 def record_consent(record: ScreeningRecord, consent_date: date, signed_by: str, actor, today: date,
                    signer_name: str = "", document_version: str | None = None) -> Consent:
     """Informed consent: the document version (the protocol's by default), date and who signed."""
-    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     consent_rules = record.trial.protocol.consent
@@ -387,7 +384,7 @@ def record_consent(record: ScreeningRecord, consent_date: date, signed_by: str, 
 @transaction.atomic
 def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None = None) -> ScreeningRecord:
     """Close the record as a screen failure; the reasons default to the failing criteria."""
-    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     given = [r.strip() for r in (reasons or []) if r and r.strip()]
@@ -410,7 +407,7 @@ def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None
 @transaction.atomic
 def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> ScreeningRecord:
     """The candidate withdraws before enrollment: the record closes and any consent is marked withdrawn."""
-    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     reason = (reason or "").strip()
@@ -433,7 +430,7 @@ def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> Screen
 @transaction.atomic
 def enroll(record: ScreeningRecord, actor, now: datetime) -> Participant:
     """Enroll an eligible, consented candidate: a participant ``<SITE>-001`` ready for randomization."""
-    require(actor, record.trial, *SITE_STAFF, site_id=record.site_id)
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     # Screen again from the stored facts so the decision rests on the rules as they are now.
     record.verdict, record.criteria_results = _evaluate(record, record.facts)
@@ -480,11 +477,12 @@ class ScreeningLog:
 
 def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | None = None) -> ScreeningLog:
     """Every screened candidate at the user's sites with outcome, verdict and screen-fail reasons (CONSORT)."""
-    access = require(user, trial, *LOG_READERS)
+    access = require(user, trial, "screening.view_log")
     records = ScreeningRecord.objects.filter(trial=trial).select_related("site", "participant").order_by(
         "site__code", "screening_number")
-    if access.site_ids is not None:
-        records = records.filter(site_id__in=access.site_ids)
+    log_sites = access.sites("screening.view_log")
+    if log_sites is not None:
+        records = records.filter(site_id__in=log_sites)
     if site is not None:
         records = records.filter(site=site)
     all_records = list(records)
@@ -507,7 +505,7 @@ def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | N
         for r in all_records
     ]
     return ScreeningLog(rows=rows, counts=counts, reason_counts=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
-                        details_visible=access.has(*RECORD_READERS))
+                        details_visible=access.can("screening.view_record"))
 
 
 def _participant_number(record: ScreeningRecord) -> str | None:

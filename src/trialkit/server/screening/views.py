@@ -33,9 +33,9 @@ def _record(request, trial: Trial, number: str, *, edit: bool = False) -> Screen
     except services.ScreeningError as exc:
         raise Http404(exc.message) from None
     if edit:
-        require(request.user, trial, *services.SITE_STAFF, site_id=record.site_id)
+        require(request.user, trial, "screening.work", site_id=record.site_id)
     elif not services.can_read_record(request.user, record):
-        require(request.user, trial, *services.RECORD_READERS, site_id=record.site_id)
+        require(request.user, trial, "screening.view_record", site_id=record.site_id)
     return record
 
 
@@ -59,8 +59,7 @@ def screening_log(request, nct_id: str):
     log = services.screening_log(request.user, trial, outcome=outcome)
     access = access_for(request.user, trial)
     new_sites = []
-    if access.has(*services.SITE_STAFF):
-        new_sites = [s for s in trial.sites.filter(active=True) if access.covers_site(s.id)]
+    new_sites = [s for s in trial.sites.filter(active=True) if access.can("screening.work", s.id)]
     reasons_text = {c.id: c.text for c in trial.protocol.eligibility.criteria}
     return render(request, "screening/log.html", {
         "trial": trial, "log": log, "outcome": outcome or "",

@@ -77,10 +77,15 @@ class HomeContext:
     today: date
     now: datetime
 
+    @property
+    def sites(self):
+        """The sites of the home's role (None: every site); another role held elsewhere adds none."""
+        return self.access.sites_of_role(self.role)
+
     def at_my_sites(self, queryset, field_name: str = "site_id"):
-        if self.access.site_ids is None:
+        if self.sites is None:
             return queryset
-        return queryset.filter(**{f"{field_name}__in": self.access.site_ids})
+        return queryset.filter(**{f"{field_name}__in": self.sites})
 
 
 def url(name: str, *args, query: str = "") -> str | None:
@@ -195,8 +200,8 @@ def recent_audit(ctx: HomeContext, limit: int = 8):
     events = AuditEvent.objects.filter(trial_id=ctx.trial.id)
     if not ctx.access.can_see_allocation:
         events = events.filter(restricted=False)
-    if ctx.access.site_ids is not None:
-        events = events.filter(Q(site_id__in=ctx.access.site_ids) | Q(site_id__isnull=True))
+    if ctx.sites is not None:
+        events = events.filter(Q(site_id__in=ctx.sites) | Q(site_id__isnull=True))
     return list(events.order_by("-seq")[:limit])
 
 

@@ -9,22 +9,20 @@ from __future__ import annotations
 from trialkit.analysis.report import build_report, render_html, write_pdf
 from trialkit.analysis.trial_data import load_trial_data
 from trialkit.server.accounts.access import access_for
-from trialkit.server.accounts.roles import Role
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.kinds import JobProblem, job_kind
 from trialkit.server.web.analysis_data import write_analysis_data
 
-REPORT_ROLES = (Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.DATA_MANAGER, Role.MONITOR)
 
 
 def may_request_report(user, trial) -> bool:
-    return access_for(user, trial).has(*REPORT_ROLES)
+    return access_for(user, trial).can("reports.blinded")
 
 
 def unblinded_for(user, trial) -> bool:
-    """Whether this user's report is the unblinded one: only a DSMB statistician holding no blinded role."""
+    """Whether this user's report is the unblinded one: ``reports.unblinded``, holding no blinded role."""
     access = access_for(user, trial)
-    return access.can_see_allocation and access.has(Role.DSMB_STATISTICIAN)
+    return access.can_see_allocation and access.can("reports.unblinded")
 
 
 def request_report(trial, user, *, unblinded: bool):
@@ -33,7 +31,8 @@ def request_report(trial, user, *, unblinded: bool):
                          requester_role="dsmb_statistician" if unblinded else "")
 
 
-@job_kind("report", label="report", max_attempts=2, private=True)
+@job_kind("report", label="report", max_attempts=2, private=True,
+          permissions=("reports.blinded", "reports.unblinded"))
 def generate_report(job, report_progress):
     """The report's folder (data, HTML, PDF) is built under a temporary name and renamed into place."""
     trial = job.trial

@@ -1,0 +1,100 @@
+"""The lookup layer: fetch a trial, site, participant or job *for* a user and a permission, or fail
+the same way everywhere.
+
+- The object does not exist: ``Http404``.
+- The user holds no role in its trial, no grant at its site, or a grant there that does not include
+  ``permission``: ``PermissionDenied`` (403, with a sentence saying which).
+- Artefacts (export and report jobs) are the exception: one the user may not see answers 404 like
+  one that never existed (``may_see_artefact``), so that not even its existence reaches them.
+
+Views, API endpoints and the CLI call these; services take the objects they return and check
+again with ``accounts.access.require``.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from trialkit.server.accounts.access import Access, access_for
+
+
+def _check(access: Access, permission: str | None, site_id: int | None) -> None:
+    if permission is None:
+        return
+    if not access.can(permission, site_id):
+        raise PermissionDenied("your role does not allow this" if not access.can(permission)
+                               else "this belongs to a site where your role does not allow this")
+
+
+def trial_for(user, nct_id: str, permission: str | None = None):
+    """(trial, access) if the user holds a role in the trial (404 otherwise) and ``permission`` somewhere in it."""
+    from trialkit.server.trials.models import Trial
+
+    trial = Trial.objects.filter(nct_id=nct_id).first()
+    if trial is None:
+        raise Http404("no such trial")
+    access = access_for(user, trial)
+    if not access.grants:
+        raise PermissionDenied("you hold no role in this trial")
+    _check(access, permission, None)
+    return trial, access
+
+
+def site_for(user, trial, site_code: str, permission: str):
+    """(site, access) if ``permission`` is granted at that site of the trial."""
+    site = trial.sites.filter(code=site_code).first()
+    access = access_for(user, trial)
+    if site is None:
+        raise Http404("no such site")
+    if not access.covers_site(site.pk):
+        raise PermissionDenied("this site is not one you are assigned to")
+    _check(access, permission, site.pk)
+    return site, access
+
+
+def _participant_visible(user, participant, permission: str | None):
+    access = access_for(user, participant.trial)
+    if not access.grants:
+        raise PermissionDenied("you hold no role in this trial")
+    if not access.covers_site(participant.site_id):
+        raise PermissionDenied("this participant belongs to a site you are not assigned to")
+    _check(access, permission, participant.site_id)
+    return participant, access
+
+
+def participant_for(user, participant_id: int, permission: str | None = "participant.view"):
+    """(participant, access) by primary key."""
+    from trialkit.server.participants.models import Participant
+
+    participant = Participant.objects.select_related("trial", "site").filter(pk=participant_id).first()
+    if participant is None:
+        raise Http404("no such participant")
+    return _participant_visible(user, participant, permission)
+
+
+def participant_by_number(user, trial, participant_number: str, permission: str | None = "participant.view"):
+    """(participant, access) by the trial's participant number."""
+    from trialkit.server.participants.models import Participant
+
+    participant = (Participant.objects.select_related("trial", "site")
+                   .filter(trial=trial, participant_number=participant_number).first())
+    if participant is None:
+        raise Http404("no such participant")
+    return _participant_visible(user, participant, permission)
+
+
+# ------------------------------------------------------------------ artefacts (exports, reports)
+
+def may_see_artefact(user, trial, *, unblinded: bool, blinded_permission: str, unblinded_permission: str) -> bool:
+    """Whether an artefact (export or report job, its row, progress, size, hash, file) may be shown.
+
+    Asked on every request, so revoking a membership revokes access at once, also for the person
+    who made the artefact. An unblinded artefact exists only for a user who may see allocation and
+    holds ``unblinded_permission`` now: to everyone else it is not listed, not counted and its
+    pages answer 404 like a job that never existed.
+    """
+    access = access_for(user, trial)
+    if unblinded:
+        return access.can_see_allocation and access.can(unblinded_permission)
+    return access.can(blinded_permission)
