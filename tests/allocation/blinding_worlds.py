@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from django.db import connection, transaction
 
 from allocation_cases import NOW
+from auth_support import otp_code  # noqa: E402
 
 PASSWORD = "pw-for-tests"
 UNBLIND_PASSWORD = "unblind-pw"
@@ -144,7 +145,7 @@ def build_world(variant: str) -> dict:
     from trialkit.server.capture.models import FormRecord
     from trialkit.server.capture.services import ensure_schedule, open_query, save_adverse_event, save_form
     from trialkit.server.exports.services import create_export
-    from trialkit.server.web import jobs
+    from trialkit.server.jobs import runner
 
     trials = _load_trials()
     world = {"trials": trials, "users": {}, "participants": [], "arms": {}, "forms": {}, "aes": {}, "queries": {},
@@ -196,7 +197,8 @@ def build_world(variant: str) -> dict:
             ensure_schedule(p)
         if nct_id == "NCT07197606":
             services.emergency_unblind(randomized[2], investigator, reason="Severe reaction",
-                                       password=UNBLIND_PASSWORD, now=NOW + timedelta(hours=4))
+                                       password=UNBLIND_PASSWORD, otp_token=otp_code(investigator),
+                                       now=NOW + timedelta(hours=4))
         world["participants"] += [*randomized, waiting, elsewhere]
         # Exports: a blinded one by the crawling data manager (theirs to download), an unblinded
         # one by the statistician (no blinded principal may learn it exists).
@@ -206,12 +208,12 @@ def build_world(variant: str) -> dict:
         ]
     # Reports: a blinded one of the crawling monitor and the statistician's unblinded one.
     ixcell = trials["NCT07197606"]
-    from trialkit.server.web.models import Job
+    from trialkit.server.jobs.models import Job
 
     for owner, unblinded in (("monitor", False), ("dsmb_statistician", True)):
-        job = Job.objects.create(kind="report", trial=ixcell, owner=world["users"][owner],
-                                 params={"unblinded": unblinded})
-        jobs.run(job.pk)
+        job = runner.submit("report", trial=ixcell, requested_by=world["users"][owner], unblinded=unblinded,
+                            requester_role="dsmb_statistician" if unblinded else "", queue=False)
+        runner.execute(job.pk)
         world.setdefault("report_jobs", []).append(Job.objects.get(pk=job.pk))
     for p in world["participants"]:
         p.refresh_from_db()

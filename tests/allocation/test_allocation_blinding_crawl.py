@@ -40,6 +40,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
+from auth_support import login_verified  # noqa: E402
 from blinding_worlds import (
     BLINDED_PRINCIPALS,
     CLOCK,
@@ -113,7 +114,7 @@ def api_operations(schema) -> list[tuple[str, str, list[str]]]:
 
 def _contexts(world) -> list[dict]:
     """Parameter sets from the world's real objects."""
-    from trialkit.server.exports.models import ExportJob
+    from trialkit.server.jobs.models import Job
 
     from blinding_worlds import _outcome_visit
 
@@ -136,7 +137,7 @@ def _contexts(world) -> list[dict]:
         contexts.append({"nct_id": trial.nct_id})
     for n in world["notifications"]:
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
-    for job in ExportJob.objects.select_related("trial"):
+    for job in Job.objects.filter(kind="export").select_related("trial"):
         contexts.append({"nct_id": job.trial.nct_id, "job_id": job.pk})
     for job in world["report_jobs"]:
         contexts.append({"pk": job.pk})
@@ -206,7 +207,9 @@ def record(response) -> dict:
         body = _unzipped(content)
     else:
         body = content.decode("utf-8", "replace")
-    headers = {k: v for k, v in response.headers.items()
+    # The request id is random for every response (trialkit.server.ops); a nonce in the
+    # Content-Security-Policy likewise.
+    headers = {k: ("<REQUEST-ID>" if k == "X-Request-ID" else _normalised(v)) for k, v in response.headers.items()
                if k not in ("Set-Cookie", "Content-Length") and not (k == "Content-Length" and "zip" in kind)}
     return {"status": response.status_code, "headers": headers, "body": _normalised(body), "raw": body,
             "zip": kind == "application/zip" and response.status_code == 200}
@@ -247,7 +250,7 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
     clients = {"anonymous": anonymous}
     for name in principals:
         clients[name] = Client()
-        clients[name].force_login(world["users"][name])
+        login_verified(clients[name], world["users"][name])
 
     def go(name, method, url, template, *, htmx=False, body=None):
         client = clients[name]

@@ -11,8 +11,9 @@ from web_builders import participant
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
 from trialkit.server.exports.services import create_export
-from trialkit.server.web import jobs
-from trialkit.server.web.models import Job
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.models import Job
+from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -31,17 +32,21 @@ def trial(trials, make_user, settings, tmp_path):
     return trial
 
 
+def _report(trial, dsmb):
+    return runner.submit("report", trial=trial, requested_by=dsmb, unblinded=True,
+                         requester_role="dsmb_statistician", queue=False)
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
 def test_a_revoked_dsmb_member_loses_the_report_and_export_they_made(client, trial, make_user):
     dsmb = make_user(Role.DSMB_STATISTICIAN, trial, username="dora")
-    job = Job.objects.create(kind="report", trial=trial, owner=dsmb, params={"unblinded": True})
-    job = jobs.run(job.pk)
-    assert job.status == Job.Status.DONE, job.error
+    job = runner.execute(_report(trial, dsmb).pk)
+    assert job.status == Job.Status.DONE, job.message
     export = create_export(trial, dsmb, unblinded=True, now=NOW)
-    client.force_login(dsmb)
+    login_verified(client, dsmb)
     pages = [f"/jobs/{job.pk}/", f"/jobs/{job.pk}/progress/", f"/jobs/{job.pk}/result/", f"/jobs/{job.pk}/result.pdf"]
     downloads = [f"/exports/{IXCELL}/jobs/{export.pk}/download/", f"/api/exports/{IXCELL}/jobs/{export.pk}/download"]
     assert [client.get(url).status_code for url in pages + downloads] == [200] * 6
@@ -58,10 +63,10 @@ def test_a_revoked_dsmb_member_loses_the_report_and_export_they_made(client, tri
 def test_unblinded_files_and_the_data_directory_are_private(trial, make_user, settings):
     dsmb = make_user(Role.DSMB_STATISTICIAN, trial, username="dora")
     export = create_export(trial, dsmb, unblinded=True, now=NOW)
-    job = jobs.run(Job.objects.create(kind="report", trial=trial, owner=dsmb, params={"unblinded": True}).pk)
+    job = runner.execute(_report(trial, dsmb).pk)
     data_dir = Path(settings.DATA_DIR)
     assert _mode(data_dir) == 0o700
-    archive = Path(export.file_path)
+    archive = Path(Job.objects.get(pk=export.pk).result_path)
     assert _mode(archive.parent) == 0o700 and _mode(archive) == 0o600
     report_dir = Path(job.result_path).parent
     assert _mode(report_dir) == 0o700 and _mode(report_dir.parent) == 0o700

@@ -27,7 +27,7 @@ from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
-from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
+from trialkit.server.accounts.roles import Role  # noqa: F401
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.service import record_event
