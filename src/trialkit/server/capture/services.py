@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -49,6 +49,29 @@ ANSWER_ROLES = tuple(DATA_ENTRY_ROLES)
 
 class CaptureError(Exception):
     """A workflow that cannot proceed, with a sentence saying why."""
+
+
+class EditConflict(CaptureError):
+    """A save made from a version of the form that is no longer the current one (someone else saved
+    in between), or a create of a form that already exists. ``current`` is the form as it is now,
+    so the caller can show the other person's values next to its own."""
+
+    def __init__(self, current: FormRecord, expected_version: int):
+        self.current = current
+        self.expected_version = expected_version
+        who = current.updated_by.get_full_name() or current.updated_by.get_username()
+        when = timezone.localtime(current.updated_at).strftime("%d %b %Y %H:%M %Z")
+        if expected_version == 0:
+            what = (f"this form was already entered by {who} ({when}, version {current.version}); "
+                    "open it and change it instead")
+        else:
+            what = (f"{who} saved this form at {when} (version {current.version}) after you opened version "
+                    f"{expected_version}; nothing of yours was saved")
+        super().__init__(what)
+
+    @property
+    def changed_by(self) -> str:
+        return self.current.updated_by.get_full_name() or self.current.updated_by.get_username()
 
 
 class FormInvalid(CaptureError):
@@ -330,8 +353,14 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
 @transaction.atomic
 def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
               now: datetime, reason: str | None = None, repeat: int = 1,
-              awareness_at: datetime | None = None) -> FormRecord:
+              awareness_at: datetime | None = None, expected_version: int | None = None) -> FormRecord:
     """Create or change one form of one visit.
+
+    Optimistic locking: ``expected_version`` is the version the caller loaded (0: the form did not
+    exist yet). The form's row is locked (``SELECT ... FOR UPDATE``; on SQLite the write transaction
+    is ``BEGIN IMMEDIATE``) before its version is compared, and a create that meets a form created
+    in between is caught by the unique constraint, so of many saves from one version exactly one
+    succeeds and the others raise ``EditConflict`` with the current form. ``None`` skips the check.
 
     Drafts are checked item by item (missing items allowed); a complete form is checked in full and
     scored. A change to a complete or signed form needs ``reason``; it voids the signatures and
@@ -357,12 +386,27 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")
     data, scores = clean_values(definition, values, complete)
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
-    form = (FormRecord.objects.select_for_update()
+    if expected_version is not None and expected_version < 0:
+        raise FormInvalid([FieldError("expected_version", expected_version, "minimum",
+                                      "must be 0 (a new form) or the version you loaded")], name)
+    form = (FormRecord.objects.select_for_update().select_related("updated_by")
             .filter(visit=visit, instrument=name, repeat=repeat).first())
+    if form is not None and expected_version is not None and form.version != expected_version:
+        raise EditConflict(form, expected_version)
     if form is None:
-        form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name, repeat=repeat,
-                                         data=data, status=status, scores=scores, created_by=actor,
-                                         created_at=now, updated_by=actor, updated_at=now)
+        if expected_version:
+            raise CaptureError(f"{name} at {visit_id} has not been entered yet, so there is no version "
+                               f"{expected_version} to change; create it with version 0")
+        try:
+            with transaction.atomic():  # a savepoint: a create that lost a race leaves the transaction usable
+                form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name,
+                                                 repeat=repeat, data=data, status=status, scores=scores,
+                                                 created_by=actor, created_at=now, updated_by=actor,
+                                                 updated_at=now)
+        except IntegrityError:
+            current = (FormRecord.objects.select_for_update().select_related("updated_by")
+                       .get(visit=visit, instrument=name, repeat=repeat))
+            raise EditConflict(current, 0) from None
         record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
     else:
