@@ -465,17 +465,26 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     return form
 
 
+def verify_problem(form: FormRecord) -> str | None:
+    """Why this form cannot be source-verified now, or None."""
+    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
+        return "only a complete form can be source-verified"
+    return None
+
+
 @transaction.atomic
-def verify_form(form: FormRecord, actor, *, now: datetime) -> FormRecord:
+def verify_form(form: FormRecord, actor, *, now: datetime, reason: str = "") -> FormRecord:
     """A monitor's source data verification of a complete form (cleared by any later change)."""
     _require(actor, form.participant, Role.MONITOR)
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
-    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
-        raise CaptureError("only a complete form can be source-verified")
+    problem = verify_problem(form)
+    if problem:
+        raise CaptureError(problem)
     form.verified_by, form.verified_at = actor, now
     form.save(update_fields=["verified_by", "verified_at"])
     record_event(actor=actor, action="form_verify", object_type="form", object_id=form.pk,
-                 after={"verified_at": now, "version": form.version}, at=now, **_where(form.participant))
+                 after={"verified_at": now, "version": form.version}, reason=(reason or "").strip(), at=now,
+                 **_where(form.participant))
     return form
 
 
@@ -525,14 +534,22 @@ def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
     return signature
 
 
+def lock_problem(form: FormRecord) -> str | None:
+    """Why this form cannot be locked now, or None."""
+    if form.locked:
+        return "this form is already locked"
+    return None
+
+
 @transaction.atomic
 def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     _require(actor, form.participant, Role.DATA_MANAGER)
     if not (reason or "").strip():
         raise CaptureError("locking a form needs a reason")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
-    if form.locked:
-        raise CaptureError("this form is already locked")
+    problem = lock_problem(form)
+    if problem:
+        raise CaptureError(problem)
     form.locked_by, form.locked_at = actor, now
     form.save(update_fields=["locked_by", "locked_at"])
     record_event(actor=actor, action="form_lock", object_type="form", object_id=form.pk,
