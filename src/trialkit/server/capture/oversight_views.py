@@ -7,6 +7,8 @@ pages change nothing except the bulk review, whose service checks the role again
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -77,6 +79,7 @@ def visit_calendar(request, nct_id: str):
     return render(request, "capture/calendar.html", _common(
         request, trial, access, weeks=weeks, days_with_visits=days, month_start=oversight.month_bounds(year, month)[0],
         previous=f"{previous[0]:04d}-{previous[1]:02d}", following=f"{following[0]:04d}-{following[1]:02d}",
+        previous_start=date(*previous, 1), following_start=date(*following, 1),
         today=today, error=error, week_days=oversight.week_days(),
         visit_count=len({e.visit.pk for d in days for e in d.entries})), status=status)
 

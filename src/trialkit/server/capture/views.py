@@ -21,6 +21,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import services
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.oversight import OVERSIGHT_ROLES
 from trialkit.server.capture.services import CaptureError, FormInvalid, view_access
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
@@ -72,7 +73,8 @@ def participants(request, nct_id: str):
     by_site = services.open_queries_by_site(trial)
     sites = [(s, by_site.get(s.pk, 0)) for s in trial.sites.all() if access.covers_site(s.pk)]
     rows = [(p, by_participant.get(p.pk, 0)) for p in people]
-    return render(request, "capture/participants.html", {"trial": trial, "rows": rows, "sites": sites})
+    return render(request, "capture/participants.html", {"trial": trial, "rows": rows, "sites": sites,
+                                                         "oversight": access.has(*OVERSIGHT_ROLES)})
 
 
 # --------------------------------------------------------------------------- timeline
