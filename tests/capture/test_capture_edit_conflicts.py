@@ -249,3 +249,74 @@ def test_sixteen_simultaneous_creates_make_one_form_and_fifteen_409(participant,
     assert codes == [201] + [409] * (SAVERS - 1), codes
     assert FormRecord.objects.count() == 1
     assert AuditEvent.objects.filter(action="form_create").count() == 1
+
+
+# --------------------------------------------------------------------------- the adverse event log
+
+MILD_AE = {"term": "Headache", "onset_date": "2026-06-14", "ctcae_grade": 1, "serious": False,
+           "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
+           "outcome": "recovering"}
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_stale_adverse_event_save_is_refused_on_the_web_and_in_the_api(client, participant, staff):
+    from trialkit.server.capture.models import AdverseEvent
+    from trialkit.server.capture.services import save_adverse_event
+
+    ae = save_adverse_event(participant, MILD_AE, staff["coordinator"], complete=False, now=NOW)
+    page_url = f"/capture/participants/{participant.pk}/adverse-events/{ae.pk}/"
+    first, second = Client(), Client()
+    first.force_login(staff["investigator"])
+    second.force_login(staff["coordinator"])
+    assert 'name="version" value="1"' in second.get(page_url).content.decode()
+    form = {**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in MILD_AE.items()},
+            "version": "1", "action": "draft"}
+    assert first.post(page_url, dict(form, ctcae_grade="2")).status_code == 302
+    stale = second.post(page_url, dict(form, outcome="recovered"))
+    html = stale.content.decode()
+    assert stale.status_code == 200 and 'id="edit-conflict"' in html and "ines saved this adverse event" in html
+    assert 'data-item="ctcae_grade"' in html and 'name="version" value="2"' in html
+    assert AdverseEvent.objects.get().version == 2 and AdverseEvent.objects.get().data["outcome"] == "recovering"
+    api = _json(client, "put", f"/api/capture/adverse-events/{ae.pk}", staff["coordinator"],
+                {"values": MILD_AE}, HTTP_IF_MATCH='"1"')
+    assert api.status_code == 409 and api["ETag"] == '"2"'
+    assert api.json()["current"]["version"] == 2 and api.json()["current"]["data"]["ctcae_grade"] == 2
+    ok = _json(client, "put", f"/api/capture/adverse-events/{ae.pk}", staff["coordinator"],
+               {"values": dict(MILD_AE, outcome="recovered"), "expected_version": 2})
+    assert ok.status_code == 200 and ok["ETag"] == '"3"'
+
+
+@pytest.mark.django_db
+@time_machine.travel(NOW, tick=False)
+def test_a_visit_adverse_event_checks_its_version_before_its_form_is_saved(participant, staff):
+    from trialkit.server.capture.services import save_adverse_event
+
+    save_form(participant, "month3", "adverse_event", MILD_AE, staff["coordinator"], complete=False, now=NOW)
+    ae = participant.adverse_events.get()
+    save_adverse_event(participant, dict(MILD_AE, ctcae_grade=2), staff["investigator"], complete=False, now=NOW,
+                       adverse_event=ae, expected_version=1)
+    with pytest.raises(EditConflict) as refused:
+        save_adverse_event(participant, dict(MILD_AE, ctcae_grade=3), staff["coordinator"], complete=False,
+                           now=NOW, adverse_event=ae, expected_version=1)
+    assert "ines saved this adverse event" in str(refused.value)
+    assert FormRecord.objects.get(instrument="adverse_event").data["ctcae_grade"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_simultaneous_adverse_event_saves_from_one_version(participant, staff):
+    from trialkit.server.capture.services import save_adverse_event
+
+    ae = save_adverse_event(participant, MILD_AE, staff["coordinator"], complete=False, now=NOW)
+    url = f"/api/capture/adverse-events/{ae.pk}"
+    users = [staff["coordinator"], staff["investigator"]]
+
+    def put(i):
+        def request():
+            return _json(Client(raise_request_exception=False), "put", url, users[i % 2],
+                         {"values": dict(MILD_AE, term=f"Headache {i}"), "expected_version": 1})
+        return request
+
+    responses = _race([put(i) for i in range(SAVERS)])
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (SAVERS - 1)
+    assert AuditEvent.objects.filter(object_type="adverse_event", action="ae_update").count() == 1

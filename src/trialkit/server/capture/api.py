@@ -170,6 +170,12 @@ class AdverseEventIn(Schema):
     complete: bool = False
     awareness_at: datetime | None = None
     reason: str | None = None
+    expected_version: int | None = Field(
+        None, description="On PUT: the version you loaded (the ETag); a stale one answers 409 with the current entry.")
+
+
+class AdverseEventConflictOut(ErrorOut):
+    current: AdverseEventOut | None = None
 
 
 class DiaryEntryOut(Schema):
@@ -203,7 +209,9 @@ def _errors(view):
         except EditConflict as exc:
             if isinstance(kwargs.get("response"), HttpResponse):
                 kwargs["response"]["ETag"] = _etag(exc.current)
-            return Status(409, {"error": str(exc), "errors": [], "current": _form_out(exc.current)})
+            current = (_form_out(exc.current) if isinstance(exc.current, FormRecord)
+                       else _ae_out(exc.current, timezone.now()))
+            return Status(409, {"error": str(exc), "errors": [], "current": current})
         except CaptureError as exc:
             return Status(409, {"error": str(exc)})
 
@@ -323,9 +331,9 @@ def list_forms(request, participant_id: int):
     return [_form_out(f) for f in forms]
 
 
-def _etag(form: FormRecord) -> str:
-    """The form's entity tag: its version, quoted (RFC 9110 8.8.3)."""
-    return f'"{form.version}"'
+def _etag(record) -> str:
+    """A form's (or adverse event's) entity tag: its version, quoted (RFC 9110 8.8.3)."""
+    return f'"{record.version}"'
 
 
 def _if_match_version(request, body_version: int | None) -> int | None:
@@ -445,14 +453,19 @@ def create_adverse_event(request, participant_id: int, body: AdverseEventIn):
     return Status(201, _ae_out(ae, now))
 
 
-@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: ErrorOut, 422: ErrorOut})
+@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: AdverseEventConflictOut, 422: ErrorOut})
 @_errors
-def update_adverse_event(request, ae_id: int, body: AdverseEventIn):
+def update_adverse_event(request, ae_id: int, body: AdverseEventIn, response: HttpResponse):
+    """Change an adverse event. Send the version you loaded as ``expected_version`` or If-Match: if
+    someone saved it since, 409 with the entry as it is now (as for forms)."""
     ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
     participant = _participant(request, ae.participant_id)
     now = timezone.now()
+    expected = _if_match_version(request, body.expected_version)
     ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
-                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason)
+                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason,
+                                     expected_version=expected)
+    response["ETag"] = _etag(ae)
     return Status(200, _ae_out(ae, now))
 
 

@@ -28,6 +28,7 @@ from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, access_for, require
 from trialkit.server.accounts.roles import DATA_ENTRY_ROLES, SITE_STAFF, Role
 from trialkit.server.audit.chain import normalize
+from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import (
@@ -52,26 +53,27 @@ class CaptureError(Exception):
 
 
 class EditConflict(CaptureError):
-    """A save made from a version of the form that is no longer the current one (someone else saved
-    in between), or a create of a form that already exists. ``current`` is the form as it is now,
-    so the caller can show the other person's values next to its own."""
+    """A save made from a version that is no longer the current one (someone else saved in between),
+    or a create of a form that already exists. ``current`` is the record (a form, or an adverse event
+    of the log) as it is now, so the caller can show the other person's values next to its own."""
 
-    def __init__(self, current: FormRecord, expected_version: int):
+    def __init__(self, current, expected_version: int, *, changed_by: str | None = None,
+                 changed_at: datetime | None = None):
         self.current = current
         self.expected_version = expected_version
-        who = current.updated_by.get_full_name() or current.updated_by.get_username()
-        when = timezone.localtime(current.updated_at).strftime("%d %b %Y %H:%M %Z")
+        if changed_by is None:
+            changed_by = current.updated_by.get_full_name() or current.updated_by.get_username()
+        self.changed_by = changed_by
+        self.changed_at = changed_at or current.updated_at
+        when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z")
+        what = "form" if isinstance(current, FormRecord) else "adverse event"
         if expected_version == 0:
-            what = (f"this form was already entered by {who} ({when}, version {current.version}); "
+            text = (f"this {what} was already entered by {changed_by} ({when}, version {current.version}); "
                     "open it and change it instead")
         else:
-            what = (f"{who} saved this form at {when} (version {current.version}) after you opened version "
-                    f"{expected_version}; nothing of yours was saved")
-        super().__init__(what)
-
-    @property
-    def changed_by(self) -> str:
-        return self.current.updated_by.get_full_name() or self.current.updated_by.get_username()
+            text = (f"{changed_by} saved this {what} at {when} (version {current.version}) after you opened "
+                    f"version {expected_version}; nothing of yours was saved")
+        super().__init__(text)
 
 
 class FormInvalid(CaptureError):
@@ -683,21 +685,39 @@ def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = 
     return ae
 
 
+def _check_ae_version(ae: AdverseEvent, expected_version: int | None, form: FormRecord | None = None) -> None:
+    """EditConflict when the (locked) entry is no longer at the version the caller loaded."""
+    if expected_version is None or ae.version == expected_version:
+        return
+    if form is not None:
+        who = form.updated_by.get_full_name() or form.updated_by.get_username()
+    else:
+        last = (AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
+                .order_by("-seq").values_list("actor", flat=True).first())
+        who = last or "someone"
+    raise EditConflict(ae, expected_version, changed_by=who, changed_at=ae.updated_at)
+
+
 @transaction.atomic
 def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
                        adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
-                       reason: str | None = None) -> AdverseEvent:
+                       reason: str | None = None, expected_version: int | None = None) -> AdverseEvent:
     """Enter or follow up an adverse event with the adverse_event form.
 
     A serious event starts the 24-hour reporting clock at ``awareness_at`` (default: now), the time
-    the site learned it was serious.
+    the site learned it was serious. ``expected_version`` is the entry's version the caller loaded:
+    checked under the row lock, a stale one raises ``EditConflict`` and nothing is written.
     """
     _require(actor, participant, *DATA_ENTRY_ROLES)
     if adverse_event is not None and adverse_event.form_id:
         # Entered at a visit: the visit's form is the record, and saving it updates this entry.
-        form = adverse_event.form
+        # Rows are locked form first, then entry, the order save_form takes them in.
+        form = FormRecord.objects.select_for_update().select_related("visit", "updated_by").get(
+            pk=adverse_event.form_id)
         if form.participant_id != participant.pk:
             raise CaptureError("this adverse event belongs to another participant")
+        _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version,
+                          form)
         save_form(participant, form.visit.visit_id, "adverse_event", values, actor, complete=complete, now=now,
                   reason=reason, repeat=form.repeat, awareness_at=awareness_at)
         return AdverseEvent.objects.get(pk=adverse_event.pk)
@@ -717,6 +737,7 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
         raise CaptureError("this adverse event belongs to another participant")
+    _check_ae_version(ae, expected_version)
     if ae.data == data and ae.status == status and awareness_at in (None, ae.awareness_at):
         return ae
     if ae.status == FormRecord.Status.COMPLETE and not reason:

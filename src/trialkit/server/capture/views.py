@@ -428,6 +428,7 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
     values: dict[str, Any] = dict(ae.data) if ae else {}
     errors: dict[str, list[str]] = {}
     general_error = ""
+    conflict = None
     if request.method == "POST":
         values = _posted_values(definition, request.POST)
         for flag in AE_FLAGS:  # unticked boxes are "false", so seriousness is explicit
@@ -435,19 +436,25 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
         try:
             ae = services.save_adverse_event(participant, values, request.user,
                                              complete=request.POST.get("action") == "complete", now=timezone.now(),
-                                             adverse_event=ae, reason=request.POST.get("reason"))
+                                             adverse_event=ae, reason=request.POST.get("reason"),
+                                             expected_version=_loaded_version(request.POST) if ae else None)
             messages.success(request, f"AE{ae.number} saved.")
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
             for e in exc.errors:
                 errors.setdefault(e.item, []).append(e.message)
             general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
+        except services.EditConflict as exc:
+            ae, conflict = exc.current, exc
+            general_error = f"Not saved: {exc}."
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
     clock = sae_clock(ae.awareness_at, ae.reported_at, timezone.now()) if ae and ae.serious else None
     return render(request, "capture/adverse_event.html", {
-        "participant": participant, "ae": ae, "definition": definition, "clock": clock,
-        "fields": _form_fields(definition, values, errors), "general_error": general_error,
+        "participant": participant, "ae": ae, "definition": definition, "clock": clock, "conflict": conflict,
+        "loaded_version": ae.version if ae else 0,
+        "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
+        "general_error": general_error,
         "reason_error": errors.get("reason"), "can_enter": _can(access, *DATA_ENTRY_ROLES),
         "can_report": _can(access, Role.INVESTIGATOR, Role.COORDINATOR),
     })
