@@ -189,8 +189,10 @@ def test_lists_filter_and_count(client, ixcell, other_site, staff, make_particip
     assert "NIH Stroke Scale" in _rows(verification) and "modified Rankin Scale" not in _rows(verification)
     by_form = client.get(f"{base}/verification/", {"form": "mrs", "status": "verified"}).content.decode()
     assert "modified Rankin Scale" in _rows(by_form) and "1 form;" in by_form
-    assert client.get(f"{base}/verification/", {"form": "nonsense"}).status_code == 404
-    assert client.get(f"{base}/verification/", {"status": "nonsense"}).status_code == 404
+    bad_form = client.get(f"{base}/verification/", {"form": "nonsense"})
+    assert bad_form.status_code == 400 and "form &#x27;nonsense&#x27; is not a form of" in bad_form.content.decode()
+    bad_status = client.get(f"{base}/verification/", {"status": "nonsense"})
+    assert bad_status.status_code == 400 and "is not one of: to_verify, verified, draft" in bad_status.content.decode()
     other = client.get(f"{base}/verification/", {"site": other_site.code}).content.decode()
     assert "0 forms." in other and b.participant_number not in other
     queries = client.get(f"{base}/queries/", {"participant": a.participant_number}).content.decode()

@@ -84,21 +84,26 @@ def visit_calendar(request, nct_id: str):
         visit_count=len({e.visit.pk for d in days for e in d.entries})), status=status)
 
 
-def _filters(request, trial, access, statuses) -> ListFilters:
+def _filters(request, trial, access, statuses) -> tuple[ListFilters, list[str]]:
+    """The list's filters from the query string; a value that is not allowed is dropped and named."""
+    errors = []
     status = request.GET.get("status", "")
     if status and status not in dict(statuses):
-        raise Http404(f"status must be one of {', '.join(dict(statuses))}")
+        errors.append(f"status {status!r} is not one of: {', '.join(dict(statuses))}")
+        status = ""
     instrument = request.GET.get("form", "")
     if instrument and instrument not in dict(oversight.trial_form_choices(trial)):
-        raise Http404(f"{instrument!r} is not a form of {trial.short_name}")
+        errors.append(f"form {instrument!r} is not a form of {trial.short_name}")
+        instrument = ""
+    participant = request.GET.get("participant", "").strip()[:32]
     return ListFilters(site=_site(request, trial, access), status=status, instrument=instrument,
-                       participant=request.GET.get("participant", "").strip())
+                       participant=participant), errors
 
 
 def _list_page(request, nct_id, template, build, statuses, default_status, **extra):
     trial = get_object_or_404(Trial, nct_id=nct_id)
     access = require(request.user, trial, *OVERSIGHT_ROLES)  # access
-    filters = _filters(request, trial, access, statuses)
+    filters, errors = _filters(request, trial, access, statuses)
     rows, counts = build(trial, access, filters)
     page = _page(request, rows, LIST_PAGE_SIZE)
     chosen = filters.status or default_status
@@ -106,7 +111,8 @@ def _list_page(request, nct_id, template, build, statuses, default_status, **ext
     return render(request, template, _common(
         request, trial, access, page=page, counts=counts, filters=filters, status_rows=status_rows, chosen=chosen,
         default_status=default_status, all_count=sum(counts.values()), total=page.paginator.count,
-        form_choices=oversight.trial_form_choices(trial), **extra))
+        form_choices=oversight.trial_form_choices(trial), filter_errors=errors, **extra),
+        status=400 if errors else 200)
 
 
 @login_required
