@@ -223,7 +223,7 @@ def _check_one_winner(responses, form):
     assert form.version == 2 and form.data["heart_rate"] == winner["data"]["heart_rate"]
     assert _updates(form).count() == 1
     for refused in (r.json() for r in responses if r.status_code == 409):
-        assert refused["current"]["version"] == 2
+        assert refused["current"] is not None and refused["current"]["version"] == 2, refused
 
 
 @pytest.mark.django_db(transaction=True)

@@ -67,7 +67,7 @@ def review_visit_forms(visit: Visit, action: str, form_ids: list[int], actor, *,
     if not wanted:
         raise CaptureError("choose at least one form")
     forms = list(FormRecord.objects.select_for_update().filter(visit=visit, pk__in=wanted)
-                 .select_related("participant__trial").order_by("instrument", "repeat"))
+                 .order_by("instrument", "repeat"))
     problems = [(f"form {pk}", f"is not a form of {visit.label}") for pk in wanted
                 if pk not in {f.pk for f in forms}]
     result = BulkResult()

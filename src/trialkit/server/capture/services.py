@@ -391,8 +391,9 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
     if expected_version is not None and expected_version < 0:
         raise FormInvalid([FieldError("expected_version", expected_version, "minimum",
                                       "must be 0 (a new form) or the version you loaded")], name)
-    form = (FormRecord.objects.select_for_update().select_related("updated_by")
-            .filter(visit=visit, instrument=name, repeat=repeat).first())
+    # No join in the locking read: on PostgreSQL a row updated while we waited is re-checked with
+    # its old joined rows, and a join on updated_by would then drop it as if it did not exist.
+    form = FormRecord.objects.select_for_update().filter(visit=visit, instrument=name, repeat=repeat).first()
     if form is not None and expected_version is not None and form.version != expected_version:
         raise EditConflict(form, expected_version)
     if form is None:
@@ -406,8 +407,7 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
                                                  created_by=actor, created_at=now, updated_by=actor,
                                                  updated_at=now)
         except IntegrityError:
-            current = (FormRecord.objects.select_for_update().select_related("updated_by")
-                       .get(visit=visit, instrument=name, repeat=repeat))
+            current = FormRecord.objects.select_for_update().get(visit=visit, instrument=name, repeat=repeat)
             raise EditConflict(current, 0) from None
         record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
@@ -712,8 +712,7 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     if adverse_event is not None and adverse_event.form_id:
         # Entered at a visit: the visit's form is the record, and saving it updates this entry.
         # Rows are locked form first, then entry, the order save_form takes them in.
-        form = FormRecord.objects.select_for_update().select_related("visit", "updated_by").get(
-            pk=adverse_event.form_id)
+        form = FormRecord.objects.select_for_update().get(pk=adverse_event.form_id)
         if form.participant_id != participant.pk:
             raise CaptureError("this adverse event belongs to another participant")
         _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version,
