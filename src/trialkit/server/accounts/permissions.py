@@ -77,6 +77,8 @@ _TABLE = [
     _p("allocation.view_notifications", (R.SPONSOR_ADMIN,),
        "read unblinding notifications addressed to oneself"),
     # --- exports and reports
+    _p("capture.oversight", (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER, R.SPONSOR_ADMIN),
+       "open the record status dashboard, the visit calendar and the review lists of their sites"),
     _p("audit.report", (R.MONITOR, R.DATA_MANAGER, R.INVESTIGATOR), "print a participant's audit report"),
     _p("exports.blinded", (R.DATA_MANAGER, R.SPONSOR_ADMIN, R.MONITOR, R.DSMB_STATISTICIAN),
        "request and download blinded exports"),

@@ -12,15 +12,17 @@ from datetime import date, datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 
+from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
 from trialkit.server.capture import services
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query
 from trialkit.server.accounts.lookups import participant_for
-from trialkit.server.capture.services import CaptureError, FormInvalid
+from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
 from trialkit.server.participants.models import Participant
 
 router = Router(tags=["capture"])
@@ -109,6 +111,15 @@ class FormUpdateIn(Schema):
     values: dict[str, Any]
     complete: bool = False
     reason: str | None = None
+    expected_version: int | None = Field(
+        None, description="The version you loaded (the form's ETag). When given (here or as If-Match), a "
+                          "form changed since is not overwritten: 409 with the current version and values.")
+
+
+class ConflictOut(ErrorOut):
+    """409: the workflow was refused. For an edit conflict ``current`` is the form as it is now."""
+
+    current: FormOut | None = None
 
 
 class QueryMessageOut(Schema):
@@ -163,6 +174,12 @@ class AdverseEventIn(Schema):
     complete: bool = False
     awareness_at: datetime | None = None
     reason: str | None = None
+    expected_version: int | None = Field(
+        None, description="On PUT: the version you loaded (the ETag); a stale one answers 409 with the current entry.")
+
+
+class AdverseEventConflictOut(ErrorOut):
+    current: AdverseEventOut | None = None
 
 
 class DiaryEntryOut(Schema):
@@ -193,6 +210,12 @@ def _errors(view):
             return view(request, *args, **kwargs)
         except FormInvalid as exc:
             return Status(422, {"error": str(exc), "errors": exc.as_list()})
+        except EditConflict as exc:
+            if isinstance(kwargs.get("response"), HttpResponse):
+                kwargs["response"]["ETag"] = _etag(exc.current)
+            current = (_form_out(exc.current) if isinstance(exc.current, FormRecord)
+                       else _ae_out(exc.current, timezone.now()))
+            return Status(409, {"error": str(exc), "errors": [], "current": current})
         except CaptureError as exc:
             return Status(409, {"error": str(exc)})
 
@@ -320,35 +343,67 @@ def list_forms(request, participant_id: int):
     return [_form_out(f) for f in forms.select_related("visit", "participant")]
 
 
-@router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ErrorOut, 422: ErrorOut})
+def _etag(record) -> str:
+    """A form's (or adverse event's) entity tag: its version, quoted (RFC 9110 8.8.3)."""
+    return f'"{record.version}"'
+
+
+def _if_match_version(request, body_version: int | None) -> int | None:
+    """The version the client expects: ``expected_version`` in the body or an If-Match header
+    (``"3"``, ``3``; ``*`` matches any existing form). Both given and different: 422."""
+    header = request.headers.get("If-Match", "").strip()
+    header_version = None
+    if header and header != "*":
+        text = header.split(",")[0].strip().removeprefix("W/").strip('"')
+        if not text.isdigit():
+            raise FormInvalid([FieldError("If-Match", header, "format",
+                                          'must be the form\'s ETag, a version number such as "3"')], "form")
+        header_version = int(text)
+    if body_version is not None and header_version is not None and body_version != header_version:
+        raise FormInvalid([FieldError("expected_version", body_version, "mismatch",
+                                      f"differs from If-Match {header}; send one version")], "form")
+    return body_version if body_version is not None else header_version
+
+
+@router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ConflictOut, 422: ErrorOut})
 @_errors
-def create_form(request, participant_id: int, body: FormIn):
-    """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved."""
+def create_form(request, participant_id: int, body: FormIn, response: HttpResponse):
+    """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved.
+    The form exists already (even if entered a moment ago by someone else): 409 with the current form;
+    change it with PUT. The response's ETag is the new form's version."""
     participant, access = participant_for(request.user, participant_id)
     if not access.can("capture.enter_data", participant.site_id):  # refused before anything is looked up
         raise PermissionDenied("your role does not allow entering data here")
-    if FormRecord.objects.filter(participant=participant, visit__visit_id=body.visit_id,
-                                 instrument=body.instrument, repeat=body.repeat).exists():
-        return Status(409, {"error": f"{body.instrument} #{body.repeat} of {body.visit_id} exists; "
-                                     "update it with PUT"})
     form = services.save_form(participant, body.visit_id, body.instrument, body.values, request.user,
-                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=body.repeat)
+                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=body.repeat,
+                              expected_version=0)
+    response["ETag"] = _etag(form)
     return Status(201, _form_out(form))
 
 
 @router.get("/forms/{form_id}", response=FormOut)
-def get_form(request, form_id: int):
-    return _form_out(_readable_form(request, form_id))
+def get_form(request, form_id: int, response: HttpResponse):
+    """One form; the ETag header is its version, to send back as If-Match when changing it."""
+    form = _readable_form(request, form_id)
+    response["ETag"] = _etag(form)
+    return _form_out(form)
 
 
-@router.put("/forms/{form_id}", response={200: FormOut, 409: ErrorOut, 422: ErrorOut})
+@router.put("/forms/{form_id}", response={200: FormOut, 409: ConflictOut, 422: ErrorOut})
 @_errors
-def update_form(request, form_id: int, body: FormUpdateIn):
-    """Change a form. A complete or signed form needs a reason; signing is voided; locked forms refuse."""
+def update_form(request, form_id: int, body: FormUpdateIn, response: HttpResponse):
+    """Change a form. A complete or signed form needs a reason; signing is voided; locked forms refuse.
+
+    Edit conflicts: send the version you loaded as ``expected_version`` or ``If-Match: "<version>"``.
+    If someone saved the form since, nothing is saved and the answer is 409 with ``current`` (the
+    form's version and values now). Without either, the save is not checked against other edits."""
     form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
     participant = _participant(request, form.participant_id)
+    expected = _if_match_version(request, body.expected_version)
     form = services.save_form(participant, form.visit.visit_id, form.instrument, body.values, request.user,
-                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=form.repeat)
+                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=form.repeat,
+                              expected_version=expected)
+    response["ETag"] = _etag(form)
     return Status(200, _form_out(form))
 
 
@@ -413,14 +468,19 @@ def create_adverse_event(request, participant_id: int, body: AdverseEventIn):
     return Status(201, _ae_out(ae, now))
 
 
-@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: ErrorOut, 422: ErrorOut})
+@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: AdverseEventConflictOut, 422: ErrorOut})
 @_errors
-def update_adverse_event(request, ae_id: int, body: AdverseEventIn):
+def update_adverse_event(request, ae_id: int, body: AdverseEventIn, response: HttpResponse):
+    """Change an adverse event. Send the version you loaded as ``expected_version`` or If-Match: if
+    someone saved it since, 409 with the entry as it is now (as for forms)."""
     ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
     participant = _participant(request, ae.participant_id)
     now = timezone.now()
+    expected = _if_match_version(request, body.expected_version)
     ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
-                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason)
+                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason,
+                                     expected_version=expected)
+    response["ETag"] = _etag(ae)
     return Status(200, _ae_out(ae, now))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -30,6 +30,7 @@ from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticat
 from trialkit.server.accounts.roles import Role  # noqa: F401
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
+from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture import signatures
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name, is_efficacy
@@ -50,6 +51,30 @@ from trialkit.server.participants.models import ONGOING_STATUSES, Participant
 
 class CaptureError(Exception):
     """A workflow that cannot proceed, with a sentence saying why."""
+
+
+class EditConflict(CaptureError):
+    """A save made from a version that is no longer the current one (someone else saved in between),
+    or a create of a form that already exists. ``current`` is the record (a form, or an adverse event
+    of the log) as it is now, so the caller can show the other person's values next to its own."""
+
+    def __init__(self, current, expected_version: int, *, changed_by: str | None = None,
+                 changed_at: datetime | None = None):
+        self.current = current
+        self.expected_version = expected_version
+        if changed_by is None:
+            changed_by = current.updated_by.get_full_name() or current.updated_by.get_username()
+        self.changed_by = changed_by
+        self.changed_at = changed_at or current.updated_at
+        when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z")
+        what = "form" if isinstance(current, FormRecord) else "adverse event"
+        if expected_version == 0:
+            text = (f"this {what} was already entered by {changed_by} ({when}, version {current.version}); "
+                    "open it and change it instead")
+        else:
+            text = (f"{changed_by} saved this {what} at {when} (version {current.version}) after you opened "
+                    f"version {expected_version}; nothing of yours was saved")
+        super().__init__(text)
 
 
 class FormInvalid(CaptureError):
@@ -355,8 +380,14 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
 @transaction.atomic
 def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
               now: datetime, reason: str | None = None, repeat: int = 1,
-              awareness_at: datetime | None = None) -> FormRecord:
+              awareness_at: datetime | None = None, expected_version: int | None = None) -> FormRecord:
     """Create or change one form of one visit.
+
+    Optimistic locking: ``expected_version`` is the version the caller loaded (0: the form did not
+    exist yet). The form's row is locked (``SELECT ... FOR UPDATE``; on SQLite the write transaction
+    is ``BEGIN IMMEDIATE``) before its version is compared, and a create that meets a form created
+    in between is caught by the unique constraint, so of many saves from one version exactly one
+    succeeds and the others raise ``EditConflict`` with the current form. ``None`` skips the check.
 
     Drafts are checked item by item (missing items allowed); a complete form is checked in full and
     scored. A change to a complete or signed form needs ``reason``; it voids the signatures and
@@ -382,12 +413,27 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")
     data, scores = clean_values(definition, values, complete)
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
-    form = (FormRecord.objects.select_for_update()
-            .filter(visit=visit, instrument=name, repeat=repeat).first())
+    if expected_version is not None and expected_version < 0:
+        raise FormInvalid([FieldError("expected_version", expected_version, "minimum",
+                                      "must be 0 (a new form) or the version you loaded")], name)
+    # No join in the locking read: on PostgreSQL a row updated while we waited is re-checked with
+    # its old joined rows, and a join on updated_by would then drop it as if it did not exist.
+    form = FormRecord.objects.select_for_update().filter(visit=visit, instrument=name, repeat=repeat).first()
+    if form is not None and expected_version is not None and form.version != expected_version:
+        raise EditConflict(form, expected_version)
     if form is None:
-        form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name, repeat=repeat,
-                                         data=data, status=status, scores=scores, created_by=actor,
-                                         created_at=now, updated_by=actor, updated_at=now)
+        if expected_version:
+            raise CaptureError(f"{name} at {visit_id} has not been entered yet, so there is no version "
+                               f"{expected_version} to change; create it with version 0")
+        try:
+            with transaction.atomic():  # a savepoint: a create that lost a race leaves the transaction usable
+                form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name,
+                                                 repeat=repeat, data=data, status=status, scores=scores,
+                                                 created_by=actor, created_at=now, updated_by=actor,
+                                                 updated_at=now)
+        except IntegrityError:
+            current = FormRecord.objects.select_for_update().get(visit=visit, instrument=name, repeat=repeat)
+            raise EditConflict(current, 0) from None
         record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
                      after=form.snapshot(), reason=reason, at=now, **_where(participant))
         # A form added to a signed visit changes what the visit signature covered.
@@ -449,17 +495,26 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     return form
 
 
+def verify_problem(form: FormRecord) -> str | None:
+    """Why this form cannot be source-verified now, or None."""
+    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
+        return "only a complete form can be source-verified"
+    return None
+
+
 @transaction.atomic
-def verify_form(form: FormRecord, actor, *, now: datetime) -> FormRecord:
+def verify_form(form: FormRecord, actor, *, now: datetime, reason: str = "") -> FormRecord:
     """A monitor's source data verification of a complete form (cleared by any later change)."""
     _require(actor, form.participant, "capture.verify_form")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
-    if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
-        raise CaptureError("only a complete form can be source-verified")
+    problem = verify_problem(form)
+    if problem:
+        raise CaptureError(problem)
     form.verified_by, form.verified_at = actor, now
     form.save(update_fields=["verified_by", "verified_at"])
     record_event(actor=actor, action="form_verify", object_type="form", object_id=form.pk,
-                 after={"verified_at": now, "version": form.version}, at=now, **_where(form.participant))
+                 after={"verified_at": now, "version": form.version}, reason=(reason or "").strip(), at=now,
+                 **_where(form.participant))
     return form
 
 
@@ -526,6 +581,13 @@ def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signatur
     return signature
 
 
+def lock_problem(form: FormRecord) -> str | None:
+    """Why this form cannot be locked now, or None."""
+    if form.locked:
+        return "this form is already locked"
+    return None
+
+
 @audited_service
 @transaction.atomic
 def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
@@ -533,8 +595,9 @@ def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRec
     if not (reason or "").strip():
         raise CaptureError("locking a form needs a reason")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
-    if form.locked:
-        raise CaptureError("this form is already locked")
+    problem = lock_problem(form)
+    if problem:
+        raise CaptureError(problem)
     form.locked_by, form.locked_at = actor, now
     form.save(update_fields=["locked_by", "locked_at"])
     record_event(actor=actor, action="form_lock", object_type="form", object_id=form.pk,
@@ -669,22 +732,39 @@ def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = 
     return ae
 
 
+def _check_ae_version(ae: AdverseEvent, expected_version: int | None, form: FormRecord | None = None) -> None:
+    """EditConflict when the (locked) entry is no longer at the version the caller loaded."""
+    if expected_version is None or ae.version == expected_version:
+        return
+    if form is not None:
+        who = form.updated_by.get_full_name() or form.updated_by.get_username()
+    else:
+        last = (AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
+                .order_by("-seq").values_list("actor", flat=True).first())
+        who = last or "someone"
+    raise EditConflict(ae, expected_version, changed_by=who, changed_at=ae.updated_at)
+
+
 @audited_service
 @transaction.atomic
 def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
                        adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
-                       reason: str | None = None) -> AdverseEvent:
+                       reason: str | None = None, expected_version: int | None = None) -> AdverseEvent:
     """Enter or follow up an adverse event with the adverse_event form.
 
     A serious event starts the 24-hour reporting clock at ``awareness_at`` (default: now), the time
-    the site learned it was serious.
+    the site learned it was serious. ``expected_version`` is the entry's version the caller loaded:
+    checked under the row lock, a stale one raises ``EditConflict`` and nothing is written.
     """
     _require(actor, participant, "capture.enter_data")
     if adverse_event is not None and adverse_event.form_id:
         # Entered at a visit: the visit's form is the record, and saving it updates this entry.
-        form = adverse_event.form
+        # Rows are locked form first, then entry, the order save_form takes them in.
+        form = FormRecord.objects.select_for_update().get(pk=adverse_event.form_id)
         if form.participant_id != participant.pk:
             raise CaptureError("this adverse event belongs to another participant")
+        _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version,
+                          form)
         save_form(participant, form.visit.visit_id, "adverse_event", values, actor, complete=complete, now=now,
                   reason=reason, repeat=form.repeat, awareness_at=awareness_at)
         return AdverseEvent.objects.get(pk=adverse_event.pk)
@@ -704,6 +784,7 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
         raise CaptureError("this adverse event belongs to another participant")
+    _check_ae_version(ae, expected_version)
     if ae.data == data and ae.status == status and awareness_at in (None, ae.awareness_at):
         return ae
     if ae.status == FormRecord.Status.COMPLETE and not reason:

@@ -1,12 +1,19 @@
 from django.urls import path
 
-from trialkit.server.capture import views
+from trialkit.server.capture import oversight_views, views
 
 app_name = "capture"
 urlpatterns = [
     path("", views.home, name="home"),
     path("trials/<str:nct_id>/due/", views.due, name="due"),
     path("trials/<str:nct_id>/participants/", views.participants, name="participants"),
+    path("trials/<str:nct_id>/status/", oversight_views.dashboard, name="dashboard"),
+    path("trials/<str:nct_id>/calendar/", oversight_views.visit_calendar, name="calendar"),
+    path("trials/<str:nct_id>/queries/", oversight_views.queries, name="queries"),
+    path("trials/<str:nct_id>/verification/", oversight_views.verification, name="verification"),
+    path("trials/<str:nct_id>/signatures/", oversight_views.signatures, name="signatures"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/review/", oversight_views.visit_review,
+         name="visit_review"),
     path("participants/<int:participant_id>/", views.participant_timeline, name="participant"),
     path("participants/<int:participant_id>/audit/", views.participant_audit, name="participant_audit"),
     path("participants/<int:participant_id>/audit/report/", views.participant_audit_report,

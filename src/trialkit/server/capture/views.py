@@ -72,7 +72,8 @@ def participants(request, nct_id: str):
     by_site = services.open_queries_by_site(trial)
     sites = [(s, by_site.get(s.pk, 0)) for s in trial.sites.all() if access.covers_site(s.pk)]
     rows = [(p, by_participant.get(p.pk, 0)) for p in people]
-    return render(request, "capture/participants.html", {"trial": trial, "rows": rows, "sites": sites})
+    return render(request, "capture/participants.html", {"trial": trial, "rows": rows, "sites": sites,
+                                                         "oversight": access.can("capture.oversight")})
 
 
 # --------------------------------------------------------------------------- timeline
@@ -192,7 +193,23 @@ def sign_visit(request, participant_id: int, visit_id: str):
 # --------------------------------------------------------------------------- eCRF
 
 
-def _form_fields(instrument, values: dict[str, Any], errors: dict[str, list[str]]) -> list[dict]:
+def _loaded_version(post) -> int | None:
+    """The version the eCRF page was loaded at (its hidden ``version`` field; 0: not entered yet)."""
+    raw = post.get("version", "").strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def _shown(value, choices) -> str:
+    """A stored value as the form shows it: the choice's label, Yes/No, or the text; "—" when empty."""
+    if value is None or value == "":
+        return "—"
+    text = {True: "true", False: "false"}.get(value, str(value))
+    return dict(choices).get(text, text)
+
+
+def _form_fields(instrument, values: dict[str, Any], errors: dict[str, list[str]],
+                 theirs: dict[str, Any] | None = None) -> list[dict]:
+    """One entry per item; ``theirs`` (an edit conflict) adds the saved value where it differs."""
     fields = []
     for item in instrument.items:
         value = values.get(item.key, "")
@@ -210,8 +227,13 @@ def _form_fields(instrument, values: dict[str, Any], errors: dict[str, list[str]
         if item.type is ItemType.boolean:
             choices = [("true", "Yes"), ("false", "No")]
         choices += [(u, f"{u} (untestable)") for u in item.untestable]
-        fields.append({"item": item, "value": "" if value is None else str(value), "widget": widget,
-                       "choices": choices, "errors": errors.get(item.key, [])})
+        entry = {"item": item, "value": "" if value is None else str(value), "widget": widget,
+                 "choices": choices, "errors": errors.get(item.key, [])}
+        if theirs is not None:
+            saved, mine = _shown(theirs.get(item.key), choices), _shown(entry["value"], choices)
+            entry["theirs"] = saved
+            entry["differs"] = saved != mine
+        fields.append(entry)
     return fields
 
 
@@ -239,12 +261,14 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
     values: dict[str, Any] = dict(form.data) if form else {}
     errors: dict[str, list[str]] = {}
     general_error = ""
+    conflict = None
     if request.method == "POST":
         values = _posted_values(definition, request.POST)
         try:
             form = services.save_form(participant, visit_id, name, values, request.user,
                                       complete=request.POST.get("action") == "complete", now=timezone.now(),
-                                      reason=request.POST.get("reason"), repeat=repeat)
+                                      reason=request.POST.get("reason"), repeat=repeat,
+                                      expected_version=_loaded_version(request.POST))
             messages.success(request, f"{definition.title} saved ({form.get_status_display().lower()}, "
                                       f"version {form.version}).")
             return redirect("capture:participant", participant.pk)
@@ -252,6 +276,11 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
             for e in exc.errors:
                 errors.setdefault(e.item, []).append(e.message)
             general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
+        except services.EditConflict as exc:
+            # The page comes back with what this user typed, the other person's values beside each
+            # field, and the current version in the hidden field: saving again replaces them knowingly.
+            form, conflict = exc.current, exc
+            general_error = f"Not saved: {exc}."
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
     # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
@@ -261,7 +290,8 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
     queries = form.queries.prefetch_related("messages__author").all() if form else []
     return render(request, "capture/ecrf.html", {
         "participant": participant, "visit": visit, "definition": definition, "form": form, "repeat": repeat,
-        "fields": _form_fields(definition, values, errors), "general_error": general_error,
+        "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
+        "general_error": general_error, "conflict": conflict, "loaded_version": form.version if form else 0,
         "reason_error": errors.get("reason"), "preview": services.preview_scores(definition, values),
         "signed": signed, "signatures": shown_signatures, "queries": queries, "access": access,
         "can_enter": _can(access, "capture.enter_data", participant) and not (form and form.locked),
@@ -439,6 +469,7 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
     values: dict[str, Any] = dict(ae.data) if ae else {}
     errors: dict[str, list[str]] = {}
     general_error = ""
+    conflict = None
     if request.method == "POST":
         values = _posted_values(definition, request.POST)
         for flag in AE_FLAGS:  # unticked boxes are "false", so seriousness is explicit
@@ -446,19 +477,25 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
         try:
             ae = services.save_adverse_event(participant, values, request.user,
                                              complete=request.POST.get("action") == "complete", now=timezone.now(),
-                                             adverse_event=ae, reason=request.POST.get("reason"))
+                                             adverse_event=ae, reason=request.POST.get("reason"),
+                                             expected_version=_loaded_version(request.POST) if ae else None)
             messages.success(request, f"AE{ae.number} saved.")
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
             for e in exc.errors:
                 errors.setdefault(e.item, []).append(e.message)
             general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
+        except services.EditConflict as exc:
+            ae, conflict = exc.current, exc
+            general_error = f"Not saved: {exc}."
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
     clock = sae_clock(ae.awareness_at, ae.reported_at, timezone.now()) if ae and ae.serious else None
     return render(request, "capture/adverse_event.html", {
-        "participant": participant, "ae": ae, "definition": definition, "clock": clock,
-        "fields": _form_fields(definition, values, errors), "general_error": general_error,
+        "participant": participant, "ae": ae, "definition": definition, "clock": clock, "conflict": conflict,
+        "loaded_version": ae.version if ae else 0,
+        "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
+        "general_error": general_error,
         "reason_error": errors.get("reason"), "can_enter": _can(access, "capture.enter_data", participant),
         "can_report": _can(access, "capture.report_ae", participant),
     })

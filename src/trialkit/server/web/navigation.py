@@ -8,14 +8,16 @@ from trialkit.server.web.homes import url
 # (label, URL name) per role; a link appears only where its page exists.
 ROLE_LINKS = {
     Role.COORDINATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                       ("Visits due", "capture:due")],
+                       ("Visits due", "capture:due"), ("Record status", "capture:dashboard")],
     Role.INVESTIGATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                        ("Visits due", "capture:due")],
+                        ("Visits due", "capture:due"), ("Record status", "capture:dashboard")],
     Role.BLINDED_ASSESSOR: [("Participants", "capture:participants"), ("Visits due", "capture:due")],
     Role.UNBLINDED_PHARMACIST: [("Pharmacy", "allocation:pharmacy")],
-    Role.MONITOR: [("Participants", "capture:participants"), ("Screening", "screening:log")],
-    Role.DATA_MANAGER: [("Participants", "capture:participants"), ("Screening", "screening:log")],
-    Role.SPONSOR_ADMIN: [("Screening", "screening:log")],
+    Role.MONITOR: [("Participants", "capture:participants"), ("Screening", "screening:log"),
+                   ("Record status", "capture:dashboard")],
+    Role.DATA_MANAGER: [("Participants", "capture:participants"), ("Screening", "screening:log"),
+                        ("Record status", "capture:dashboard")],
+    Role.SPONSOR_ADMIN: [("Screening", "screening:log"), ("Record status", "capture:dashboard")],
     Role.DSMB_STATISTICIAN: [("Allocation", "allocation:list")],
 }
 

@@ -1,0 +1,328 @@
+"""Read models of the oversight screens: the record status dashboard (participant × visit × form),
+the visit calendar of a month, and the full lists of queries, source verification and signatures.
+
+Nothing here reads the allocation tables: every row comes from participants, visits, forms,
+queries and signatures, none of which holds an arm. Each builder runs a fixed number of queries
+whatever the number of participants (the rows of one page are loaded with ``__in`` lookups,
+counts are one grouped query).
+"""
+
+from __future__ import annotations
+
+import calendar as calendar_module
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import Count, Exists, OuterRef, Q
+
+from trialkit.schedule import VisitStatus
+from trialkit.server.accounts.access import Access
+from trialkit.server.accounts.roles import Role
+from trialkit.server.capture.form_names import instrument_for, instrument_name
+from trialkit.server.capture.models import FormRecord, Query, Signature, Visit
+from trialkit.server.participants.models import Participant
+
+# Who may open the oversight screens: the site staff at their sites, the monitor, the data manager
+# and the sponsor (read-only: the pages change nothing; the bulk forms are offered by role).
+# Who may open these screens, and at which sites: accounts.permissions.
+OVERSIGHT = "capture.oversight"
+
+PAGE_SIZE = 25
+
+
+def form_title(name: str) -> str:
+    try:
+        return instrument_for(name).title
+    except KeyError:
+        return name
+
+
+# --------------------------------------------------------------------------- form states
+
+@dataclass(frozen=True)
+class FormState:
+    code: str
+    label: str
+    symbol: str  # shown in the cell, so that no state is told by colour alone
+    meaning: str
+
+
+FORM_STATES = (
+    FormState("not_started", "Not started", "–", "no data entered yet"),
+    FormState("draft", "Draft", "D", "saved, not complete"),
+    FormState("complete", "Complete", "C", "complete, awaiting source verification"),
+    FormState("verified", "Verified", "V", "source-verified by the monitor"),
+    FormState("signed", "Signed", "S", "signed by the investigator (the form or its visit)"),
+    FormState("locked", "Locked", "L", "locked by the data manager"),
+    FormState("not_expected", "Not expected", "N", "participation ended before this visit"),
+    FormState("missed", "Missed", "M", "the visit window closed with nothing entered"),
+)
+STATE_BY_CODE = {s.code: s for s in FORM_STATES}
+
+
+def form_state(record: FormRecord | None, signed: bool, visit_status: VisitStatus | None) -> FormState:
+    """The one state a form shows: locked over signed over verified over complete over draft; a
+    form never entered is missed or not expected when its visit is, else not started."""
+    if record is None or record.deleted_at is not None:
+        if visit_status is VisitStatus.NOT_EXPECTED:
+            return STATE_BY_CODE["not_expected"]
+        if visit_status is VisitStatus.MISSED:
+            return STATE_BY_CODE["missed"]
+        return STATE_BY_CODE["not_started"]
+    if record.locked_at is not None:
+        return STATE_BY_CODE["locked"]
+    if signed:
+        return STATE_BY_CODE["signed"]
+    if record.verified_at is not None:
+        return STATE_BY_CODE["verified"]
+    return STATE_BY_CODE["complete" if record.status == FormRecord.Status.COMPLETE else "draft"]
+
+
+# --------------------------------------------------------------------------- sites
+
+def visible_sites(trial, access: Access) -> list:
+    return [s for s in trial.sites.all() if access.can(OVERSIGHT, s.pk)]
+
+
+def site_participants(trial, access: Access, site=None):
+    people = Participant.objects.filter(trial=trial).select_related("site").order_by("participant_number")
+    if access.sites(OVERSIGHT) is not None:
+        people = people.filter(site_id__in=access.sites(OVERSIGHT))
+    if site is not None:
+        people = people.filter(site=site)
+    return people
+
+
+# --------------------------------------------------------------------------- status dashboard
+
+@dataclass
+class Cell:
+    instrument: str
+    title: str
+    state: FormState
+    record: FormRecord | None
+
+
+@dataclass
+class VisitCell:
+    visit: Visit | None
+    status: VisitStatus | None
+    cells: list[Cell]
+
+
+@dataclass
+class GridRow:
+    participant: Participant
+    visits: list[VisitCell]
+
+
+@dataclass
+class Grid:
+    columns: list  # the protocol's visits, in order
+    rows: list[GridRow]
+    counts: dict[str, int] = field(default_factory=dict)  # form state -> cells on this page
+
+
+def status_grid(trial, participants: list[Participant], today: date) -> Grid:
+    """The record status of the given participants (one page), in four queries."""
+    columns = list(trial.protocol.schedule.visits)
+    ids = [p.pk for p in participants]
+    visits: dict[tuple[int, str], Visit] = {}
+    for visit in Visit.objects.filter(participant_id__in=ids).select_related("participant"):
+        visits[(visit.participant_id, visit.visit_id)] = visit
+    records: dict[tuple[int, str], FormRecord] = {}
+    for record in (FormRecord.objects.filter(participant_id__in=ids, repeat=1)
+                   .only("id", "visit_id", "instrument", "status", "verified_at", "locked_at", "deleted_at")):
+        records[(record.visit_id, record.instrument)] = record
+    signed_forms, signed_visits = set(), set()
+    for form_id, visit_id in (Signature.objects.filter(voided_at__isnull=True)
+                              .filter(Q(form__participant_id__in=ids) | Q(visit__participant_id__in=ids))
+                              .values_list("form_id", "visit_id")):
+        (signed_forms if form_id else signed_visits).add(form_id or visit_id)
+    counts: dict[str, int] = {s.code: 0 for s in FORM_STATES}
+    rows = []
+    for participant in participants:
+        row = []
+        for column in columns:
+            visit = visits.get((participant.pk, column.id))
+            status = visit.status(today) if visit is not None else None
+            cells = []
+            for form_name in (visit.forms if visit is not None else column.forms):
+                name = instrument_name(form_name)
+                record = records.get((visit.pk, name)) if visit is not None else None
+                signed = record is not None and (record.pk in signed_forms or visit.pk in signed_visits)
+                state = form_state(record, signed, status)
+                counts[state.code] += 1
+                cells.append(Cell(name, form_title(name), state, record))
+            row.append(VisitCell(visit, status, cells))
+        rows.append(GridRow(participant, row))
+    return Grid(columns, rows, counts)
+
+
+# --------------------------------------------------------------------------- visit calendar
+
+@dataclass
+class CalendarEntry:
+    visit: Visit
+    marks: list[str]  # "window opens", "target day", "window closes"
+    status: VisitStatus
+
+
+@dataclass
+class CalendarDay:
+    day: date
+    in_month: bool
+    entries: list[CalendarEntry]
+
+
+def month_bounds(year: int, month: int) -> tuple[date, date]:
+    return date(year, month, 1), date(year, month, calendar_module.monthrange(year, month)[1])
+
+
+def visit_calendar(trial, access: Access, year: int, month: int, today: date, site=None) -> list[list[CalendarDay]]:
+    """Weeks (Monday first) of the month; on each day the visits whose window opens, whose target
+    day falls, or whose window closes that day. Visits already done and visits of participants
+    whose participation ended are left out: the calendar is of work to do."""
+    first, last = month_bounds(year, month)
+    visits = (Visit.objects.filter(participant__trial=trial, done_on__isnull=True, earliest__lte=last,
+                                   latest__gte=first, participant__ended_on__isnull=True)
+              .select_related("participant__site").order_by("participant__participant_number", "order"))
+    if access.sites(OVERSIGHT) is not None:
+        visits = visits.filter(participant__site_id__in=access.sites(OVERSIGHT))
+    if site is not None:
+        visits = visits.filter(participant__site=site)
+    by_day: dict[date, list[CalendarEntry]] = {}
+    for visit in visits:
+        marks: dict[date, list[str]] = {}
+        for day, mark in ((visit.earliest, "window opens"), (visit.target, "target day"),
+                          (visit.latest, "window closes")):
+            if first <= day <= last:
+                marks.setdefault(day, []).append(mark)
+        status = visit.status(today)
+        for day, day_marks in marks.items():
+            by_day.setdefault(day, []).append(CalendarEntry(visit, day_marks, status))
+    weeks = []
+    for week in calendar_module.Calendar(firstweekday=0).monthdatescalendar(year, month):
+        weeks.append([CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else [])
+                      for d in week])
+    return weeks
+
+
+def shift_month(year: int, month: int, by: int) -> tuple[int, int]:
+    index = year * 12 + (month - 1) + by
+    return index // 12, index % 12 + 1
+
+
+# --------------------------------------------------------------------------- lists
+
+@dataclass
+class ListFilters:
+    site: object | None = None
+    status: str = ""
+    instrument: str = ""
+    participant: str = ""
+
+    def apply(self, queryset, participant_path: str = "participant"):
+        if self.site is not None:
+            queryset = queryset.filter(**{f"{participant_path}__site": self.site})
+        if self.instrument:
+            path = "form__instrument" if queryset.model is Query else "instrument"
+            queryset = queryset.filter(**{path: self.instrument})
+        if self.participant:
+            queryset = queryset.filter(**{f"{participant_path}__participant_number__iexact": self.participant.strip()})
+        return queryset
+
+
+def _scoped(queryset, trial, access: Access, participant_path: str = "participant"):
+    queryset = queryset.filter(**{f"{participant_path}__trial": trial})
+    if access.sites(OVERSIGHT) is not None:
+        queryset = queryset.filter(**{f"{participant_path}__site_id__in": access.sites(OVERSIGHT)})
+    return queryset
+
+
+def _counts(queryset, key: str, codes) -> dict[str, int]:
+    found = {row[key]: row["n"] for row in queryset.order_by().values(key).annotate(n=Count("id"))}
+    return {code: found.get(code, 0) for code in codes}
+
+
+QUERY_STATUSES = [(s.value, s.label) for s in Query.Status]
+
+
+def query_list(trial, access: Access, filters: ListFilters):
+    """(queries, counts by status): the counts are of every status under the other filters."""
+    base = filters.apply(_scoped(Query.objects.all(), trial, access))
+    counts = _counts(base, "status", [code for code, _ in QUERY_STATUSES])
+    rows = base.select_related("participant__site", "form__visit", "opened_by").order_by("-opened_at", "-id")
+    if filters.status:
+        rows = rows.filter(status=filters.status)
+    return rows, counts
+
+
+VERIFICATION_STATES = [("to_verify", "To verify"), ("verified", "Verified"), ("draft", "Draft (not yet verifiable)")]
+
+
+def _live_forms(trial, access: Access, filters: ListFilters):
+    return filters.apply(_scoped(FormRecord.objects.filter(deleted_at__isnull=True), trial, access))
+
+
+def verification_list(trial, access: Access, filters: ListFilters):
+    """(forms, counts) of source verification: complete forms to verify, verified forms, drafts."""
+    forms = _live_forms(trial, access, filters)
+    states = {
+        "to_verify": Q(status=FormRecord.Status.COMPLETE, verified_at__isnull=True),
+        "verified": Q(verified_at__isnull=False),
+        "draft": Q(status=FormRecord.Status.DRAFT, verified_at__isnull=True),
+    }
+    counts = forms.order_by().aggregate(**{code: Count("id", filter=q) for code, q in states.items()})
+    rows = (forms.filter(states[filters.status or "to_verify"])
+            .select_related("participant__site", "visit", "updated_by", "verified_by")
+            .order_by("participant__participant_number", "visit__order", "instrument", "repeat"))
+    return rows, counts
+
+
+SIGNATURE_STATES = [("awaiting", "Awaiting signature"), ("signed", "Signed")]
+
+
+def signature_list(trial, access: Access, filters: ListFilters):
+    """(forms, counts) of investigator signatures: complete forms signed (on the form or its visit)
+    or awaiting signature."""
+    active = Signature.objects.filter(voided_at__isnull=True)
+    forms = (_live_forms(trial, access, filters).filter(status=FormRecord.Status.COMPLETE)
+             .annotate(form_signed=Exists(active.filter(form=OuterRef("pk"))),
+                       visit_signed=Exists(active.filter(visit=OuterRef("visit_id")))))
+    signed = Q(form_signed=True) | Q(visit_signed=True)
+    counts = forms.order_by().aggregate(awaiting=Count("id", filter=~signed), signed=Count("id", filter=signed))
+    rows = forms.filter(signed) if filters.status == "signed" else forms.exclude(signed)
+    rows = (rows.select_related("participant__site", "visit", "updated_by")
+            .order_by("participant__participant_number", "visit__order", "instrument", "repeat"))
+    return rows, counts
+
+
+def trial_form_choices(trial) -> list[tuple[str, str]]:
+    names = []
+    for visit in trial.protocol.schedule.visits:
+        for form_name in visit.forms:
+            name = instrument_name(form_name)
+            if name not in names:
+                names.append(name)
+    return [(name, form_title(name)) for name in names]
+
+
+def month_of(today: date, raw: str | None) -> tuple[int, int]:
+    """``YYYY-MM`` from the query string, else this month; ValueError names the rule."""
+    if not raw:
+        return today.year, today.month
+    try:
+        year, month = (int(part) for part in raw.split("-"))
+        date(year, month, 1)
+    except (ValueError, TypeError):
+        raise ValueError(f"month {raw!r} is not a month (YYYY-MM)") from None
+    return year, month
+
+
+def week_days() -> list[str]:
+    return [calendar_module.day_abbr[i] for i in range(7)]
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
