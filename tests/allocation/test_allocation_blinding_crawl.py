@@ -297,10 +297,11 @@ def _normalized(body, participant):
     body = re.sub(r"\b[A-Za-z0-9]{64}\b", "<CSRF>", body)  # CSRF tokens are masked afresh per response
     # Audit rows carry the chain's sequence numbers and object ids, which differ with creation order.
     body = re.sub(r'data-seq="\d+"', 'data-seq="<N>"', body)
-    body = re.sub(r"<td>\d+</td>(<td>\d{4}-)", r"<td><N></td>\1", body)
+    body = re.sub(r"<td>\d+</td>(<td>\d{1,2} [A-Z][a-z]{2} \d{4} )", r"<td><N></td>\1", body)
     body = re.sub(rf"participant {participant.pk}\b", "participant <PK>", body)
     # Events written while crawling (schedules made on first view) carry the wall clock.
-    body = re.sub(r"<td>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</td><td>system</td>", "<td><NOW></td><td>system</td>", body)
+    body = re.sub(r"<td>\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [A-Z]+</td><td>system</td>",
+                  "<td><NOW></td><td>system</td>", body)
     # Row ids (visits, forms) follow creation order too.
     body = re.sub(r'"id": ?\d+', '"id": <ID>', body)
     body = re.sub(r"/\d+/", "/<ID>/", body)

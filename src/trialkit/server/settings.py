@@ -71,6 +71,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "trialkit.server.web.navigation.navigation",
             ],
+            # |day, |when, |form_label, |item_label on every page without a {% load %}.
+            "builtins": ["trialkit.server.web.templatetags.trialkit"],
         },
     },
 ]

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.server.accounts.access import access_for, require, user_roles
 from trialkit.server.accounts.roles import Role
@@ -69,13 +69,25 @@ def participant_page(request, nct_id: str, participant_number: str):
         "can_randomize": access.has(*services.RANDOMIZING_ROLES),
         "can_administer": access.has(*services.ADMINISTERING_ROLES),
         "can_unblind": access.has(Role.INVESTIGATOR),
+        "can_see_allocation": access.can_see_allocation,
     })
 
 
+def _confirm_page(request, template: str, trial, participant, **extra):
+    """The GET half of an irreversible action: what will happen, and the one button that does it."""
+    dose = DoseRecord.objects.filter(participant=participant).only("prepared_at", "administered_at").first()
+    return render(request, template, {"trial": trial, "participant": participant, "dose": dose, **extra})
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def randomize(request, nct_id: str, participant_number: str):
-    trial, _access, participant = _participant(request, nct_id, participant_number)
+    """GET: the confirmation page (what randomizing does, which cannot be undone); POST: randomize."""
+    trial, access, participant = _participant(request, nct_id, participant_number)
+    if request.method == "GET":
+        return _confirm_page(request, "allocation/confirm_randomize.html", trial, participant,
+                             can_randomize=access.has(*services.RANDOMIZING_ROLES),
+                             has_list=AllocationList.objects.filter(trial=trial).exists())
     try:
         receipt = services.randomize(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
@@ -96,9 +108,14 @@ def label(request, nct_id: str, participant_number: str):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def administered(request, nct_id: str, participant_number: str):
-    _trial_obj, _access, participant = _participant(request, nct_id, participant_number)
+    """GET: the confirmation page (the infusion date becomes day 0 of the schedule); POST: record it."""
+    trial, access, participant = _participant(request, nct_id, participant_number)
+    if request.method == "GET":
+        return _confirm_page(request, "allocation/confirm_administered.html", trial, participant,
+                             can_administer=access.has(*services.ADMINISTERING_ROLES),
+                             anchor=trial.protocol.schedule.anchor, today=timezone.localdate())
     try:
         services.record_administration(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:

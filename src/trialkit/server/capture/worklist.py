@@ -82,7 +82,9 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     cards = []
     for visit in visits:
         forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]
-        status = visit.status(today)
+        complete = {name for name, form in forms
+                    if form is not None and form.status == FormRecord.Status.COMPLETE and form.deleted_at is None}
+        status = visit.status(today, forms_complete=visit.required_forms_complete(complete))
         note = f"not expected: {ended_note(visit.participant)}" if status is VisitStatus.NOT_EXPECTED else ""
         cards.append(VisitCard(visit, status, forms, extras.get(visit.pk, []), signatures.get(visit.pk), note))
     aes = [(ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
