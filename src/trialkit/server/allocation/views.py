@@ -104,7 +104,11 @@ def label(request, nct_id: str, participant_number: str):
         text = services.blinded_label_for(participant, request.user)
     except services.AllocationProblem as exc:
         raise Http404(str(exc)) from exc
-    return render(request, "allocation/label.html", {"participant": participant, "label": text})
+    from trialkit.server.allocation.barcode import code128_svg
+
+    return render(request, "allocation/label.html", {
+        "participant": participant, "trial": participant.trial, "label": text,
+        "barcode": code128_svg(participant.kit_number) if participant.kit_number else ""})
 
 
 @login_required
@@ -176,23 +180,35 @@ def pharmacy(request, nct_id: str):
 
 @login_required
 def prepare(request, nct_id: str, participant_number: str):
+    """Weight -> "Compute the preparation" shows the sheet, recording nothing; "Record this
+    preparation" (the same weight, confirmed) records it and makes the blinded label."""
     trial, _access, participant = _participant(request, nct_id, participant_number)
     require(request.user, trial, Role.UNBLINDED_PHARMACIST, site_id=participant.site_id)
     recorded = services.recorded_weight(participant)
     context = {"trial": trial, "participant": participant, "errors": {}, "recorded": recorded,
-               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": ""}
+               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": "", "plan": None}
     if request.method == "POST":
         context["weight"] = request.POST.get("weight_kg", "")
         context["weight_reason"] = request.POST.get("weight_reason", "")
         try:
-            services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
-                                  weight_reason=context["weight_reason"])
+            if request.POST.get("action") == "record":
+                services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
+                                      weight_reason=context["weight_reason"])
+                messages.success(request, f"Preparation recorded for {participant.participant_number}; "
+                                          "print the blinded label.")
+                return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
+            context["plan"] = services.plan_dose(participant, context["weight"], request.user, now=timezone.now(),
+                                                 weight_reason=context["weight_reason"])
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
-        else:
-            return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
     participant.refresh_from_db()
     context["prepared"] = services.preparation_for(participant, request.user)
+    arms = {arm.id: arm.label for arm in trial.protocol.arms}
+    if context["plan"]:
+        context["plan_arm"] = arms.get(context["plan"].preparation.arm_id, context["plan"].preparation.arm_id)
+    if context["prepared"]:
+        context["prepared_arm"] = arms.get(context["prepared"].preparation.arm_id,
+                                           context["prepared"].preparation.arm_id)
     response = render(request, "allocation/prepare.html", context)
     response["Cache-Control"] = "no-store"
     return response
