@@ -56,6 +56,8 @@ def form_label(form_name: str) -> str:
 
 def item_label(form_name: str, key: str) -> str:
     """The label of one item of a form ("systolic_bp" -> "Systolic blood pressure")."""
+    if key == "(form)":
+        return "whole form"
     try:
         instrument = instrument_for(form_name)
     except KeyError:

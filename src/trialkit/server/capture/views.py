@@ -262,6 +262,9 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         "can_answer": _can(access, *DATA_ENTRY_ROLES), "can_verify": _can(access, Role.MONITOR),
         "can_sign": _can(access, Role.INVESTIGATOR), "can_lock": _can(access, Role.DATA_MANAGER),
         "needs_reason": form is not None and (form.status == "complete" or signed),
+        # Scales number their items ("5a · Motor arm, left"); forms show the label alone.
+        "show_keys": definition.kind == "scale",
+        "not_editable": not (_can(access, *DATA_ENTRY_ROLES) and not (form and form.locked)),
     })
 
 
@@ -398,9 +401,8 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
     errors: dict[str, list[str]] = {}
     general_error = ""
     if request.method == "POST":
+        # Seriousness answers are Yes/No dropdowns: a blank answer stays blank (never a silent "No").
         values = _posted_values(definition, request.POST)
-        for flag in AE_FLAGS:  # unticked boxes are "false", so seriousness is explicit
-            values.setdefault(flag, "false")
         try:
             ae = services.save_adverse_event(participant, values, request.user,
                                              complete=request.POST.get("action") == "complete", now=timezone.now(),
