@@ -304,6 +304,7 @@ def _normalized(body, participant):
     body = re.sub(r'data-seq="\d+"', 'data-seq="<N>"', body)
     body = re.sub(r"<td>\d+</td>(<td>\d{1,2} [A-Z][a-z]{2} \d{4} )", r"<td><N></td>\1", body)
     body = re.sub(rf"participant {participant.pk}\b", "participant <PK>", body)
+    body = re.sub(r'(visit|form) \d+</span>', r"\1 <ID></span>", body)
     # Events written while crawling (schedules made on first view) carry the wall clock.
     body = re.sub(r"<td>\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d [A-Z]+</td><td>system</td>",
                   "<td><NOW></td><td>system</td>", body)

@@ -29,7 +29,8 @@ def test_timeline_shows_every_status(client, participant, staff):
     Due and overdue are shown by the weekly list test below."""
     coordinator = staff["coordinator"]
     visits = {v.visit_id: v for v in Visit.objects.filter(participant=participant)}
-    record_visit_date(visits["screening"], date(2026, 2, 25), coordinator, NOW)
+    # The Screening visit was held on the screening date (20 Feb), carried in from the screening record.
+    assert visits["screening"].done_on == date(2026, 2, 20)
     record_visit_date(visits["baseline"], date(2026, 3, 3), coordinator, NOW)   # window is day 0 only
     record_visit_date(visits["day7"], date(2026, 3, 9), coordinator, NOW)
     statuses = {v.visit_id: v.status(NOW.date()).value for v in Visit.objects.filter(participant=participant)}

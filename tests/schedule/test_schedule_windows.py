@@ -29,8 +29,9 @@ def test_ixcell_visits_fall_on_the_calendar_days_of_the_protocol(ixcell):
     """Targets are anchor + day; windows [target - before, target + after] (protocol YAML, hand-counted)."""
     planned = {p.visit_id: p for p in plan_visits(ixcell, date(2026, 3, 2))}
     assert list(planned) == ["screening", "baseline", "day7", "month1", "month3", "month6", "month12"]
+    # A screening window reaches day 0: screening on the day of the infusion is in window.
     assert (planned["screening"].target, planned["screening"].earliest, planned["screening"].latest) == (
-        date(2026, 2, 23), date(2026, 2, 16), date(2026, 3, 1))
+        date(2026, 2, 23), date(2026, 2, 16), date(2026, 3, 2))
     assert planned["baseline"].earliest == planned["baseline"].target == planned["baseline"].latest == date(2026, 3, 2)
     assert (planned["day7"].earliest, planned["day7"].target, planned["day7"].latest) == (
         date(2026, 3, 7), date(2026, 3, 9), date(2026, 3, 11))

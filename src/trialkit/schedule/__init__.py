@@ -111,7 +111,12 @@ class PlannedVisit:
 
 
 def plan_visit(visit: _VisitDefinition, anchor_date: date) -> PlannedVisit:
+    """One visit on the calendar. A screening visit's window reaches day 0 whatever its
+    ``window_after``: screening on the day of randomization or infusion is within it."""
     target = anchor_date + timedelta(days=visit.day)
+    latest = target + timedelta(days=visit.window_after)
+    if visit.kind == "screening":
+        latest = max(latest, anchor_date)
     return PlannedVisit(
         visit_id=visit.id,
         label=visit.label,
@@ -119,7 +124,7 @@ def plan_visit(visit: _VisitDefinition, anchor_date: date) -> PlannedVisit:
         day=visit.day,
         target=target,
         earliest=target - timedelta(days=visit.window_before),
-        latest=target + timedelta(days=visit.window_after),
+        latest=latest,
         forms=tuple(visit.forms),
     )
 
