@@ -9,10 +9,12 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 
 .PHONY: venv demo test test-postgres test-slow bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/browser/package.json
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# axe-core for the browser tests' accessibility checks (npm registry; pinned by package-lock.json)
+	cd tests/browser && npm ci --no-audit --no-fund --silent
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -43,4 +45,4 @@ bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) data test-artifacts .pytest_cache
+	rm -rf $(VENV) data test-artifacts .pytest_cache tests/browser/node_modules

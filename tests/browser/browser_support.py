@@ -32,10 +32,10 @@ def login(browser, base_url: str, username: str, viewport=DESKTOP, password: str
     return page
 
 
-def screenshot(page, name: str) -> Path:
+def screenshot(page, name: str, full_page: bool = True) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 
@@ -74,7 +74,8 @@ AXE_JS = """async () => {
 def check_page(page, name: str) -> None:
     """Every page of the walk: a screenshot, no horizontal overflow, no serious or critical axe violation."""
     page.wait_for_load_state("networkidle")
-    screenshot(page, name)
+    # Whole pages on the desktop; the phone's first screen (its long pages are slow to capture whole).
+    screenshot(page, name, full_page=page.viewport_size["width"] > 600)
     overflow = page.evaluate(OVERFLOW_JS)
     assert overflow["scrollWidth"] <= overflow["viewport"] and not overflow["wide"], \
         f"{name}: the page overflows sideways: {overflow}"
