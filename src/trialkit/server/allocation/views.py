@@ -165,7 +165,7 @@ def allocation_list(request, nct_id: str):
     response = render(request, "allocation/list.html", {
         "trial": trial, "current": current, "generated": generated,
         "balance": services.balance_summary(trial, request.user) if current else [],
-        "arms": list(trial.protocol.randomization.ratio),
+        "arms": [trial.protocol.arm(arm_id).label for arm_id in trial.protocol.randomization.ratio],
     })
     response["Cache-Control"] = "no-store"
     return response
