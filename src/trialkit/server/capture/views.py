@@ -408,9 +408,6 @@ def form_audit(request, form_id: int):
 
 # --------------------------------------------------------------------------- adverse events
 
-AE_FLAGS = ("serious", "sae_death", "sae_life_threatening", "sae_hospitalization", "sae_disability",
-            "sae_congenital_anomaly", "sae_other_important")
-
 
 @login_required
 def adverse_event(request, participant_id: int, ae_id: int | None = None):
