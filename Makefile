@@ -14,12 +14,14 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 
 .PHONY: venv demo test test-postgres test-slow bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml tests/browser/package.json
 	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || { echo "$(PYTHON) is older than Python 3.12, which Django 6 needs; run make PYTHON=/path/to/python3.12" >&2; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# axe-core for the browser tests' accessibility checks (npm registry; pinned by package-lock.json)
+	cd tests/browser && npm ci --no-audit --no-fund --silent
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -53,4 +55,4 @@ bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) data test-artifacts .pytest_cache
+	rm -rf $(VENV) data test-artifacts .pytest_cache tests/browser/node_modules

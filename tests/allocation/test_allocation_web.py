@@ -32,7 +32,13 @@ def test_the_randomize_button_shows_only_the_numbers(client, generated, trials, 
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     client.force_login(make_user("investigator", trial, site=p.site))
-    response = client.post(f"/allocation/{IXCELL}/participants/{p.participant_number}/randomize/", follow=True)
+    url = f"/allocation/{IXCELL}/participants/{p.participant_number}/randomize/"
+    # The GET is the confirmation page: it says what will happen and randomizes nothing.
+    confirm = client.get(url)
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.content.decode()
+    p.refresh_from_db()
+    assert p.randomization_number in ("", None)
+    response = client.post(url, follow=True)
     p.refresh_from_db()
     html = response.content.decode()
     assert p.randomization_number in html and p.kit_number in html and "IX-R0001" in html
@@ -49,9 +55,14 @@ def test_the_pharmacist_sees_the_preparation_sheet_and_a_wrong_weight_is_shown_a
     url = f"/allocation/{IXCELL}/pharmacy/{p.participant_number}/"
     bad = client.post(url, {"weight_kg": "12"})
     assert "outside the plausible range" in bad.content.decode() and not DoseRecord.objects.exists()
-    sheet = client.post(url, {"weight_kg": "64"}, follow=True).content.decode()
-    arm = AllocationSlot.objects.get(participant=p).arm_id
-    assert f"<dd>{arm}</dd>" in sheet and "64.0 ml" in sheet
+    # Computing shows the sheet and records nothing; the confirmation records it.
+    computed = client.post(url, {"weight_kg": "64", "action": "compute"}).content.decode()
+    arm = trial.protocol.arm(AllocationSlot.objects.get(participant=p).arm_id).label
+    assert f"<dd>{arm}</dd>" in computed and "64.0 ml" in computed and "Record this preparation" in computed
+    assert not DoseRecord.objects.exists()
+    sheet = client.post(url, {"weight_kg": "64", "action": "record"}, follow=True).content.decode()
+    assert DoseRecord.objects.get(participant=p).weight_kg == 64
+    assert f"<dd>{arm}</dd>" in sheet and "64.0 ml" in sheet and "No weight is recorded" not in sheet
     api = client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/dose",
                       {"weight_kg": None}, content_type="application/json")
     assert api.status_code == 400 and api.json()["errors"][0]["field"] == "weight_kg"

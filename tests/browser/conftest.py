@@ -1,7 +1,8 @@
 """Playwright for Python driving Debian's Chromium against pytest-django's live server.
 
 One browser for the whole session; one browser context (its own cookies) per role. Without
-/usr/bin/chromium the browser tests skip locally and fail in CI (CI is set there).
+/usr/bin/chromium the browser tests skip locally and fail in CI (CI is set there); without
+axe-core (npm install in tests/browser) they fail.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from auth_support import otp_code
-from browser_support import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-from django.contrib.auth import get_user_model
+from browser_support import AXE, CHROMIUM, CHROMIUM_ARGS, DESKTOP, login
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -26,6 +25,7 @@ def browser():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
+    assert AXE.exists(), f"{AXE} is missing: run `npm install` in tests/browser (make venv does)"
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -43,28 +43,14 @@ def demo(transactional_db):
 
 
 class Roles:
-    """A logged-in page per demo user, opened on first use."""
+    """A logged-in page per demo user, opened on first use, all at one viewport."""
 
-    def __init__(self, browser, base_url: str):
-        self.browser, self.base_url, self.pages = browser, base_url, {}
+    def __init__(self, browser, base_url: str, viewport=DESKTOP):
+        self.browser, self.base_url, self.viewport, self.pages = browser, base_url, viewport, {}
 
-    def __call__(self, username: str, viewport=(1280, 860)):
+    def __call__(self, username: str):
         if username not in self.pages:
-            context = self.browser.new_context(base_url=self.base_url,
-                                               viewport={"width": viewport[0], "height": viewport[1]})
-            context.set_default_timeout(10_000)
-            page = context.new_page()
-            page.goto("/accounts/login/")
-            page.fill("#id_username", username)
-            page.fill("#id_password", PASSWORD)
-            page.click("button[type=submit]")
-            if "/accounts/two-factor/" in page.url or username in ("dsmb", "admin"):
-                # The DSMB and staff log in with a second factor: the demo authenticator's current code.
-                page.wait_for_url("**/accounts/two-factor/**")
-                page.fill("#id_token", otp_code(get_user_model().objects.get(username=username)))
-                page.click("button[type=submit]")
-            page.wait_for_url("**/home/**")
-            self.pages[username] = page
+            self.pages[username] = login(self.browser, self.base_url, username, self.viewport)
         return self.pages[username]
 
     def close(self):

@@ -16,7 +16,7 @@ def test_demo_covers_the_data_capture_flow(capsys):
     today = date(2026, 6, 15)
     load_demo(today=today)
     statuses = {v.status(today).value for v in Visit.objects.select_related("participant")}
-    assert {"done", "due", "overdue", "missed", "upcoming", "not_expected"} <= statuses
+    assert {"done", "in_window", "missed", "upcoming", "not_expected"} <= statuses
     assert FormRecord.objects.filter(status="complete", scores__total__isnull=False).count() > 20
     assert FormRecord.objects.filter(verified_at__isnull=False).exists()
     assert FormRecord.objects.filter(locked_at__isnull=False).exists()

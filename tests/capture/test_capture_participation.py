@@ -166,7 +166,9 @@ def test_visits_after_the_end_are_not_expected_and_a_visit_missed_before_it_stay
     assert cards["month1"].status.value == "missed" and cards["month1"].note == ""
     assert [cards[v].status.value for v in ("month3", "month6", "month12")] == ["not_expected"] * 3
     assert cards["month3"].note == "not expected: participant withdrew on 20 May 2026"
-    assert t.flags == ["Missed visits: Screening, Baseline and infusion, Day 7, Month 1"]
+    # The Screening visit was held on the screening date (carried in from the screening record).
+    assert cards["screening"].visit.done_on == participant.screening.screening_date
+    assert t.flags[0] == "Missed visits: Baseline and infusion, Day 7, Month 1"
 
 
 @time_machine.travel(NOW, tick=False)
@@ -215,11 +217,15 @@ def test_an_ended_participant_shows_a_banner_and_the_investigator_alone_may_reop
     _enrolled_on(participant)
     client.force_login(staff["coordinator"])
     url = f"/capture/participants/{participant.pk}/"
-    response = client.post(f"{url}end/", {"outcome": "withdrawn", "ended_on": "2026-06-01",
-                                          "reason": "Withdrew consent after the month 3 visit"})
+    values = {"outcome": "withdrawn", "ended_on": "2026-06-01", "reason": "Withdrew consent after the month 3 visit"}
+    # First the confirmation page: what will change, nothing written yet.
+    confirm = client.post(f"{url}end/", values)
+    assert confirm.status_code == 200 and 'id="confirm-end"' in confirm.content.decode()
+    assert "Month 6" in confirm.content.decode() and _state(participant)[0] == "treated"
+    response = client.post(f"{url}end/", {**values, "confirmed": "1"})
     assert response.status_code == 302
     page = client.get(url).content.decode()
-    assert 'id="participation-ended"' in page and "Mon 1 Jun 2026" in page
+    assert 'id="participation-ended"' in page and "1 Jun 2026" in page
     assert "Withdrew consent after the month 3 visit" in page and "participant withdrew on 1 Jun 2026" in page
     assert 'id="end-participation"' not in page and "reopen-participation" not in page
     assert client.post(f"{url}reopen/", {"reason": "mistake"}).status_code == 403

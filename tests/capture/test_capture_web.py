@@ -29,15 +29,21 @@ def test_timeline_shows_every_status(client, participant, staff):
     Due and overdue are shown by the weekly list test below."""
     coordinator = staff["coordinator"]
     visits = {v.visit_id: v for v in Visit.objects.filter(participant=participant)}
-    record_visit_date(visits["screening"], date(2026, 2, 25), coordinator, NOW)
+    # The Screening visit was held on the screening date (20 Feb), carried in from the screening record.
+    assert visits["screening"].done_on == date(2026, 2, 20)
     record_visit_date(visits["baseline"], date(2026, 3, 3), coordinator, NOW)   # window is day 0 only
     record_visit_date(visits["day7"], date(2026, 3, 9), coordinator, NOW)
     statuses = {v.visit_id: v.status(NOW.date()).value for v in Visit.objects.filter(participant=participant)}
+    # Held visits whose required forms are not entered are not done: their windows have closed.
+    assert statuses == {"screening": "overdue", "baseline": "out_of_window", "day7": "overdue", "month1": "missed",
+                        "month3": "missed", "month6": "upcoming", "month12": "upcoming"}
+    statuses = {v.visit_id: v.status(NOW.date(), forms_complete=True).value
+                for v in Visit.objects.filter(participant=participant)}
     assert statuses == {"screening": "done", "baseline": "out_of_window", "day7": "done", "month1": "missed",
                         "month3": "missed", "month6": "upcoming", "month12": "upcoming"}
     client.force_login(staff["monitor"])
     page = client.get(f"/capture/participants/{participant.pk}/").content.decode()
-    for status in ("status-done", "status-out_of_window", "status-missed", "status-upcoming"):
+    for status in ("status-overdue", "status-out_of_window", "status-missed", "status-upcoming"):
         assert status in page
     assert "Visits out of window (protocol deviation): Baseline and infusion" in page
 
@@ -55,10 +61,11 @@ def test_due_and_overdue_appear_on_the_weekly_list(client, make_participant, sta
     client.force_login(staff["coordinator"])
     rows = client.get(f"/api/capture/trials/{site.trial.nct_id}/due", HTTP_ACCEPT="application/json").json()
     found = {(r["participant"], r["visit_id"]): r["status"] for r in rows}
-    assert found[(overdue.participant_number, "month1")] == "overdue"
-    assert found[(due.participant_number, "day7")] == "due"
+    # Past its target with the window still open is "in window", not overdue.
+    assert found[(overdue.participant_number, "month1")] == "in_window"
+    assert found[(due.participant_number, "day7")] == "in_window"
     page = client.get(f"/capture/trials/{site.trial.nct_id}/due/").content.decode()
-    assert "status-overdue" in page and "status-due" in page and site.code in page
+    assert "status-in_window" in page and ">in window<" in page and site.code in page
 
 
 @time_machine.travel(NOW, tick=False)

@@ -59,7 +59,9 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(unpacked / "odm.xml"))
     odm = (unpacked / "odm.xml").read_text()
     assert odm.count("<SubjectData ") == ENROLLED
-    assert odm.count("<FormData ") == 13  # 12 baseline forms + 1 complete day-7 NIHSS
+    # 12 baseline forms + 1 complete day-7 NIHSS + the NIHSS and labs each participant's screening
+    # record carries complete into the Screening visit (4 × 2)
+    assert odm.count("<FormData ") == 13 + CARRIED_COMPLETE
 
     rows = {}
     for domain in SDTM:
@@ -67,7 +69,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
         rows[domain] = len(frame)
         if domain == "dm":
             dm = frame
-    assert rows == {"dm": ENROLLED, "qs": 75, "ft": 0, "rs": 4, "vs": 16, "ae": 2, "ds": 0}
+    assert rows == {"dm": ENROLLED, "qs": 75 + ENROLLED * 15, "ft": 0, "rs": 4, "vs": 16, "ae": 2, "ds": 0}
     arms = _slot_arms(world)
     protocol_arms = {a.id.upper().replace("-", ""): a.id for a in world["trial"].protocol.arms}
     assert {r.SUBJID: protocol_arms[r.ARMCD] for r in dm.itertuples()} == arms
@@ -75,7 +77,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
 
     data = load_trial_data(unpacked / "data")
     assert dict(zip(data.participants.participant_id, data.participants.arm)) == arms
-    assert len(data.outcomes) == 9 and len(data.adverse_events) == 2
+    assert len(data.outcomes) == 9 + ENROLLED and len(data.adverse_events) == 2  # + each screening NIHSS
     assert list(data.screening.outcome).count("screen_failed") == SCREEN_FAILED
     assert set(data.participants.baseline_nihss) == {9}
 
@@ -89,21 +91,29 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert arm_mentions(members(job.result_path), world["trial"].protocol)  # the detector sees arms
 
 
+# Carried from each screening record into the Screening visit (trialkit.server.capture.screening_forms):
+# the NIHSS and labs complete; demographics, stroke history, conditions and medicines as drafts
+# (the screening form does not ask every item they require).
+CARRIED_COMPLETE = ENROLLED * 2
+CARRIED_DRAFT = ENROLLED * 4
+
+
 def test_nothing_is_silently_dropped(world):
     job = services.create_export(world["trial"], world["dsmb"], unblinded=False, now=NOW)
-    assert job.manifest["counts"]["forms"] == 13 and job.manifest["counts"]["adverse_events"] == 2
+    assert job.manifest["counts"]["forms"] == 13 + CARRIED_COMPLETE and job.manifest["counts"]["adverse_events"] == 2
     assert {(e["what"], e["count"], e["why"].split(" ")[0]) for e in job.manifest["excluded"]} == {
-        ("forms", 1, "deleted"), ("forms", 1, "draft"), ("adverse_events", 1, "deleted"),
+        ("forms", 1, "deleted"), ("forms", 1 + CARRIED_DRAFT, "draft"), ("adverse_events", 1, "deleted"),
         ("adverse_events", 1, "draft")}
 
 
 def test_drafts_are_included_on_request_and_flagged(world):
     job = services.create_export(world["trial"], world["dsmb"], include_drafts=True, now=NOW)
     counts = job.manifest["counts"]
-    assert (counts["forms"], counts["forms_draft_included"], counts["adverse_events"]) == (14, 1, 3)
+    assert (counts["forms"], counts["forms_draft_included"], counts["adverse_events"]) == (
+        14 + CARRIED_COMPLETE + CARRIED_DRAFT, 1 + CARRIED_DRAFT, 3)
     assert [e["why"].split(" ")[0] for e in job.manifest["excluded"]] == ["deleted", "deleted"]
     data = services.export_data(world["trial"], world["dsmb"], unblinded=False, include_drafts=True)
-    assert [f.status for f in data.forms].count("draft") == 1
+    assert [f.status for f in data.forms].count("draft") == 1 + CARRIED_DRAFT
 
 
 @pytest.mark.parametrize("role", ["data_manager", "sponsor_admin", "monitor", "dsmb_statistician"])
@@ -212,3 +222,4 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
     assert exported == {first.participant_number: "withdrawn", second.participant_number: "completed",
                         third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}
     assert {r["participant_id"]: r["status"] for r in participant_rows(world["trial"], unblinded=False)} == exported
+

@@ -89,8 +89,8 @@ def test_the_preparation_page_prefills_the_recorded_weight_and_says_where_it_cam
     url = f"/allocation/{participant.trial.nct_id}/pharmacy/{participant.participant_number}/"
     page = client.get(url).content.decode()
     assert 'value="71.2"' in page
-    assert "Baseline and infusion" in page and "Cora Entry" in page and "2026-03-02" in page
+    assert "Baseline and infusion" in page and "Cora Entry" in page and "2 Mar 2026" in page
     answer = client.post(url, {"weight_kg": "73", "weight_reason": ""}).content.decode()
     assert "differs from the 71.2 kg" in answer
-    assert client.post(url, {"weight_kg": "71.2"}).status_code == 302
+    assert client.post(url, {"weight_kg": "71.2", "action": "record"}).status_code == 302
     assert Participant.objects.get(pk=participant.pk).dose_record.weight_kg == Decimal("71.2")

@@ -289,7 +289,7 @@ def test_list_shows_each_trial(monkeypatch: pytest.MonkeyPatch) -> None:
     assert listed["invalid"] == []
     assert [(p["nct_id"], p["acronym"], p["status_label"], p["enrollment"]) for p in listed["protocols"]] == [
         ("NCT04590118", "ASSIST", "Unknown", 60),
-        ("NCT07197606", None, "Not yet enrolling", 86),
+        ("NCT07197606", "IxCell", "Not yet enrolling", 86),
     ]
     text = CliRunner().invoke(app, ["protocol", "list"]).stdout
     assert "NCT04590118  ASSIST" in text and "86 estimated patients" in text

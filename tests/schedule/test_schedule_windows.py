@@ -29,8 +29,9 @@ def test_ixcell_visits_fall_on_the_calendar_days_of_the_protocol(ixcell):
     """Targets are anchor + day; windows [target - before, target + after] (protocol YAML, hand-counted)."""
     planned = {p.visit_id: p for p in plan_visits(ixcell, date(2026, 3, 2))}
     assert list(planned) == ["screening", "baseline", "day7", "month1", "month3", "month6", "month12"]
+    # A screening window reaches day 0: screening on the day of the infusion is in window.
     assert (planned["screening"].target, planned["screening"].earliest, planned["screening"].latest) == (
-        date(2026, 2, 23), date(2026, 2, 16), date(2026, 3, 1))
+        date(2026, 2, 23), date(2026, 2, 16), date(2026, 3, 2))
     assert planned["baseline"].earliest == planned["baseline"].target == planned["baseline"].latest == date(2026, 3, 2)
     assert (planned["day7"].earliest, planned["day7"].target, planned["day7"].latest) == (
         date(2026, 3, 7), date(2026, 3, 9), date(2026, 3, 11))
@@ -70,10 +71,10 @@ def _visit(before=2, after=3):
     ("today", "expected"),
     [
         (date(2026, 5, 7), VisitStatus.UPCOMING),   # earliest - 1
-        (date(2026, 5, 8), VisitStatus.DUE),        # earliest: window opens
-        (date(2026, 5, 10), VisitStatus.DUE),       # target
-        (date(2026, 5, 11), VisitStatus.OVERDUE),   # target + 1
-        (date(2026, 5, 13), VisitStatus.OVERDUE),   # latest: last day of the window
+        (date(2026, 5, 8), VisitStatus.IN_WINDOW),  # earliest: window opens
+        (date(2026, 5, 10), VisitStatus.IN_WINDOW), # target
+        (date(2026, 5, 11), VisitStatus.IN_WINDOW), # target + 1: past target, the window is still open
+        (date(2026, 5, 13), VisitStatus.IN_WINDOW), # latest: last day of the window
         (date(2026, 5, 14), VisitStatus.MISSED),    # latest + 1
     ],
 )
@@ -97,10 +98,30 @@ def test_status_of_a_visit_done_at_each_boundary(done_on, expected):
         assert visit_status(_visit(), done_on, today) is expected
 
 
-def test_a_zero_width_window_is_due_on_its_day_only_and_never_overdue():
+@pytest.mark.parametrize(
+    ("today", "expected"),
+    [
+        (date(2026, 5, 9), VisitStatus.INCOMPLETE),   # held, a required form missing, window open
+        (date(2026, 5, 13), VisitStatus.INCOMPLETE),  # last day of the window
+        (date(2026, 5, 14), VisitStatus.OVERDUE),     # the window closed with a required form missing
+    ],
+)
+def test_a_visit_held_is_done_only_when_its_required_forms_are_complete(today, expected):
+    held = date(2026, 5, 9)
+    assert visit_status(_visit(), held, today, forms_complete=False) is expected
+    assert visit_status(_visit(), held, today, forms_complete=True) is VisitStatus.DONE
+
+
+def test_event_driven_forms_are_not_required():
+    from trialkit.schedule import required_forms
+
+    assert required_forms(["vital_signs", "nihss", "adverse_event"]) == ["vital_signs", "nihss"]
+
+
+def test_a_zero_width_window_is_in_window_on_its_day_only():
     v = _visit(0, 0)
     assert visit_status(v, None, v.target - D) is VisitStatus.UPCOMING
-    assert visit_status(v, None, v.target) is VisitStatus.DUE
+    assert visit_status(v, None, v.target) is VisitStatus.IN_WINDOW
     assert visit_status(v, None, v.target + D) is VisitStatus.MISSED
     assert visit_status(v, v.target + D, v.target + D) is VisitStatus.OUT_OF_WINDOW
 
@@ -120,10 +141,8 @@ def test_status_rules_hold_for_any_window(before, after, offset, done):
         assert status in (VisitStatus.DONE, VisitStatus.OUT_OF_WINDOW)
     elif offset < -before:
         assert status is VisitStatus.UPCOMING
-    elif offset <= 0:
-        assert status is VisitStatus.DUE
     elif offset <= after:
-        assert status is VisitStatus.OVERDUE
+        assert status is VisitStatus.IN_WINDOW
     else:
         assert status is VisitStatus.MISSED
 

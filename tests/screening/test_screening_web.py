@@ -109,7 +109,7 @@ def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, 
                              "document_version": ""})
     assert consented.status_code == 302
     page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
-    assert "ASSIST ICF v1.0, signed 2025-03-04 by legal guardian (Zhang Min)" in page
+    assert "ASSIST ICF v1.0, signed 4 Mar 2025 by legal guardian (Zhang Min)" in page
     assert 'id="enroll-button"' in page and 'id="enroll-button" disabled' not in page
 
     enrolled = client.post("/screening/NCT04590118/ASSIST-01-S0001/enroll/", follow=True)

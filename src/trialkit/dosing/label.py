@@ -8,7 +8,7 @@ rules (Regulation (EU) No 536/2014, Annex VI: "For clinical trial use only").
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP
 
 from trialkit.dosing.preparation import (
@@ -26,8 +26,24 @@ LABEL_WIDTH = 48
 BLANK = "________________"
 
 
+def _stamp(at: datetime) -> str:
+    """"14 Mar 2026 09:30 UTC": the one date format of TrialKit's pages, with the zone."""
+    zone = at.tzname() if at.tzinfo is not None else None
+    return f"{at.day} {at:%b %Y %H:%M}" + (f" {zone}" if zone else "")
+
+
 def _line(name: str, value: str) -> str:
     return f"{name + ':':<20}{value}"
+
+
+def use_within_hours(protocol: Protocol) -> float | None:
+    """Hours from preparation to use, shared by every dosed arm (a different use-by per arm would
+    unblind); None when the protocol gives none (the label then has a blank use-by line)."""
+    hours = {arm.dose.use_within_hours for arm in protocol.arms if arm.dose is not None}
+    if len(hours) > 1:
+        raise DosingError("arms.dose.use_within_hours",
+                          "arms differ in use-by time; a blinded label must read the same in every arm")
+    return next(iter(hours), None)
 
 
 def blinded_label(
@@ -61,6 +77,9 @@ def blinded_label(
             )
     if not randomization_number or not kit_number:
         raise DosingError("randomization_number", "the label needs the randomization number and the kit number")
+    hours = use_within_hours(protocol)
+    if use_by is None and prepared_at is not None and hours is not None:
+        use_by = prepared_at + timedelta(hours=hours)
     trial = protocol.registry.acronym or protocol.id
     rule_line = "=" * LABEL_WIDTH
     lines = [
@@ -76,9 +95,9 @@ def blinded_label(
         _line("Weight", f"{weight.quantize(WEIGHT_STEP, rounding=ROUND_HALF_UP)} kg"),
         _line("Infusion volume", f"{volume} ml"),
         _line("Route", route),
-        _line("Prepared", prepared_at.strftime("%Y-%m-%d %H:%M") if prepared_at else BLANK),
+        _line("Prepared", _stamp(prepared_at) if prepared_at else BLANK),
         _line("Prepared by", prepared_by or BLANK),
-        _line("Use by", use_by.strftime("%Y-%m-%d %H:%M") if use_by else BLANK),
+        _line("Use by", _stamp(use_by) if use_by else BLANK),
         rule_line,
     ]
     return "\n".join(lines) + "\n"

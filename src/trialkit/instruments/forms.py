@@ -372,15 +372,15 @@ SERIOUSNESS_CRITERIA = (
 
 def _seriousness_rule(values: Mapping[str, Any]) -> list[FieldError]:
     # ICH E2A: an AE is serious exactly when it meets one of the criteria; so "serious" is true iff
-    # at least one criterion is ticked.
-    ticked = [k for k, _ in SERIOUSNESS_CRITERIA if values.get(k) is True]
+    # at least one criterion is met (answered Yes).
+    met = [label for k, label in SERIOUSNESS_CRITERIA if values.get(k) is True]
     serious = values.get("serious")
-    if ticked and serious is False:
+    if met and serious is False:
         return [FieldError("serious", serious, "serious_if_criterion",
-                           f"must be true when a seriousness criterion is ticked ({', '.join(ticked)})")]
-    if serious is True and not ticked:
+                           f"must be Yes when a seriousness criterion is answered Yes ({'; '.join(met)})")]
+    if serious is True and not met:
         return [FieldError("serious", serious, "criterion_if_serious",
-                           "a serious adverse event needs at least one ICH E2A criterion ticked")]
+                           "a serious adverse event needs at least one ICH E2A seriousness criterion answered Yes")]
     return []
 
 
@@ -390,12 +390,12 @@ def _fatal_rule(values: Mapping[str, Any]) -> list[FieldError]:
     errors = []
     grade, outcome = values.get("ctcae_grade"), values.get("outcome")
     if grade == 5 and outcome is not None and outcome != "fatal":
-        errors.append(FieldError("outcome", outcome, "grade5_fatal", "must be fatal when ctcae_grade is 5"))
+        errors.append(FieldError("outcome", outcome, "grade5_fatal", "must be Fatal when the CTCAE grade is 5"))
     if outcome == "fatal" and grade is not None and grade != 5:
-        errors.append(FieldError("ctcae_grade", grade, "grade5_fatal", "must be 5 when the outcome is fatal"))
+        errors.append(FieldError("ctcae_grade", grade, "grade5_fatal", "must be 5 when the outcome is Fatal"))
     if (grade == 5 or outcome == "fatal") and values.get("sae_death") is not True:
         errors.append(FieldError("sae_death", values.get("sae_death"), "grade5_fatal",
-                                 "must be ticked when the event is fatal (grade 5)"))
+                                 "must be Yes when the event is fatal (grade 5)"))
     return errors
 
 
@@ -430,9 +430,9 @@ ADVERSE_EVENT = Instrument(
     ),
     rules=(
         not_before("resolution_date", "onset_date"),
-        Rule("serious_iff_criterion", "serious is true exactly when at least one seriousness criterion is ticked.",
+        Rule("serious_iff_criterion", "serious is Yes exactly when at least one seriousness criterion is Yes.",
              ICH_E2A, _seriousness_rule),
-        Rule("grade5_fatal", "ctcae_grade 5 if and only if outcome is fatal; a fatal event ticks sae_death.",
+        Rule("grade5_fatal", "CTCAE grade 5 if and only if the outcome is fatal; a fatal event answers Yes to death.",
              CTCAE + "; " + ICH_E2A, _fatal_rule),
     ),
     source=CTCAE + "; " + ICH_E2A,

@@ -153,6 +153,7 @@ class Registry(Model):
     central_contacts: list[Contact] = []
     locations: list[Location] = []
     source: str | None = Field(None, description="Where these registry facts were read from.")
+    assumption: Assumption = None  # a registry fact TrialKit needs but the registry does not give (e.g. an acronym)
 
     @model_validator(mode="after")
     def _ages_ordered(self) -> Registry:
@@ -224,6 +225,9 @@ class DoseRule(Model):
         None, gt=0, description="Final infusion volume per kg, identical in every arm to keep the blind."
     )
     weight_range_kg: tuple[float, float] = (30.0, 200.0)
+    use_within_hours: float | None = Field(
+        None, gt=0, description="Hours from preparation to use (the label's use-by), identical in every arm."
+    )
     product: Product | None = None
     assumption: Assumption = None
 

@@ -2,7 +2,7 @@
 
     from trialkit.schedule import plan_visits, visit_status
     planned = plan_visits(protocol.schedule, anchor_date=date(2026, 3, 2))
-    visit_status(planned[3], done_on=None, today=date(2026, 4, 5))  # "due"
+    visit_status(planned[3], done_on=None, today=date(2026, 4, 5))  # "in_window"
 
 Day arithmetic: a visit on day ``d`` of the schedule has its target at ``anchor + d days``; its window
 is ``[target - window_before, target + window_after]``, both ends inclusive. Day 0 is the anchor
@@ -11,14 +11,19 @@ is ``[target - window_before, target + window_after]``, both ends inclusive. Day
 Statuses (``today`` and ``done_on`` are calendar dates; every comparison is inclusive as written):
 
 ==============  ==========================================================================
-upcoming        not done, today < earliest (the window has not opened)
-due             not done, earliest <= today <= target
-overdue         not done, target < today <= latest (past target, window still open)
-missed          not done, today > latest (the window has closed)
-done            done_on within [earliest, latest]
-out_of_window   done_on before earliest or after latest (a protocol deviation to explain)
-not_expected    not done, and participation ended (``ended_on``) on or before latest
+upcoming        not held, today < earliest (the window has not opened)
+in_window       not held, earliest <= today <= latest (the window is open)
+missed          not held, today > latest (the window has closed)
+incomplete      held within the window, a required form not complete, window still open
+overdue         held within the window, a required form not complete, window closed
+done            held within [earliest, latest] and every required form complete
+out_of_window   held before earliest or after latest (a protocol deviation to explain)
+not_expected    not held, and participation ended (``ended_on``) on or before latest
 ==============  ==========================================================================
+
+A visit is *held* once it has a date (``done_on``); it is *done* only when its required forms are
+complete (``forms_complete``). Every form of a visit is required except the event-driven ones
+(``EVENT_DRIVEN_FORMS``: an adverse event form is entered when an event happens, not at every visit).
 
 A participant who completed, withdrew, was lost to follow-up or died is expected at no visit whose
 window had not closed by the end date; a visit whose window closed before it stays missed, and a
@@ -36,19 +41,38 @@ from typing import Protocol as TypingProtocol
 
 class VisitStatus(str, Enum):
     UPCOMING = "upcoming"
-    DUE = "due"
-    OVERDUE = "overdue"
+    IN_WINDOW = "in_window"
     MISSED = "missed"
+    INCOMPLETE = "incomplete"
+    OVERDUE = "overdue"
     DONE = "done"
     OUT_OF_WINDOW = "out_of_window"
     NOT_EXPECTED = "not_expected"
 
     @property
     def label(self) -> str:
-        return self.value.replace("_", " ")
+        return STATUS_LABELS[self]
 
 
-OPEN_STATUSES = frozenset({VisitStatus.DUE, VisitStatus.OVERDUE})
+STATUS_LABELS = {
+    VisitStatus.UPCOMING: "upcoming", VisitStatus.IN_WINDOW: "in window", VisitStatus.MISSED: "missed",
+    VisitStatus.INCOMPLETE: "forms incomplete", VisitStatus.OVERDUE: "forms overdue", VisitStatus.DONE: "done",
+    VisitStatus.OUT_OF_WINDOW: "out of window", VisitStatus.NOT_EXPECTED: "not expected",
+}
+
+# Visits whose work is open: the window is open, or the visit was held and forms are missing.
+OPEN_STATUSES = frozenset({VisitStatus.IN_WINDOW, VisitStatus.INCOMPLETE, VisitStatus.OVERDUE})
+# Visits an investigator can sign: held, whatever the state of the forms (a signature covers what was entered).
+SIGNABLE_STATUSES = frozenset({VisitStatus.DONE, VisitStatus.INCOMPLETE, VisitStatus.OVERDUE,
+                               VisitStatus.OUT_OF_WINDOW})
+
+# Forms entered when something happens rather than at every visit: not required for a visit to be done.
+EVENT_DRIVEN_FORMS = frozenset({"adverse_event", "ae", "adverse_events"})
+
+
+def required_forms(forms: Iterable[str]) -> list[str]:
+    """The forms of a visit that must be complete for the visit to be done."""
+    return [f for f in forms if f not in EVENT_DRIVEN_FORMS]
 
 
 class _VisitDefinition(TypingProtocol):
@@ -87,7 +111,12 @@ class PlannedVisit:
 
 
 def plan_visit(visit: _VisitDefinition, anchor_date: date) -> PlannedVisit:
+    """One visit on the calendar. A screening visit's window reaches day 0 whatever its
+    ``window_after``: screening on the day of randomization or infusion is within it."""
     target = anchor_date + timedelta(days=visit.day)
+    latest = target + timedelta(days=visit.window_after)
+    if visit.kind == "screening":
+        latest = max(latest, anchor_date)
     return PlannedVisit(
         visit_id=visit.id,
         label=visit.label,
@@ -95,7 +124,7 @@ def plan_visit(visit: _VisitDefinition, anchor_date: date) -> PlannedVisit:
         day=visit.day,
         target=target,
         earliest=target - timedelta(days=visit.window_before),
-        latest=target + timedelta(days=visit.window_after),
+        latest=latest,
         forms=tuple(visit.forms),
     )
 
@@ -110,19 +139,22 @@ def plan_visits(schedule: _ScheduleDefinition, anchor_date: date) -> list[Planne
 
 
 def visit_status(planned: PlannedVisit, done_on: date | None, today: date,
-                 ended_on: date | None = None) -> VisitStatus:
+                 ended_on: date | None = None, forms_complete: bool = True) -> VisitStatus:
     """The status of one visit on ``today`` (see the module docstring for the exact rules);
-    ``ended_on`` is the day the participant's participation ended, if it has."""
+    ``ended_on`` is the day the participant's participation ended, if it has; ``forms_complete``
+    whether every required form of the visit is complete."""
     if done_on is not None:
-        return VisitStatus.DONE if planned.contains(done_on) else VisitStatus.OUT_OF_WINDOW
+        if not planned.contains(done_on):
+            return VisitStatus.OUT_OF_WINDOW
+        if forms_complete:
+            return VisitStatus.DONE
+        return VisitStatus.INCOMPLETE if today <= planned.latest else VisitStatus.OVERDUE
     if ended_on is not None and ended_on <= planned.latest:
         return VisitStatus.NOT_EXPECTED
     if today < planned.earliest:
         return VisitStatus.UPCOMING
-    if today <= planned.target:
-        return VisitStatus.DUE
     if today <= planned.latest:
-        return VisitStatus.OVERDUE
+        return VisitStatus.IN_WINDOW
     return VisitStatus.MISSED
 
 

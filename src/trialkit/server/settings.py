@@ -102,6 +102,7 @@ MIDDLEWARE = [
     "trialkit.server.accounts.middleware.ActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "trialkit.server.web.middleware.StyledMethodNotAllowed",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page (429)
 ]
 
@@ -119,6 +120,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "trialkit.server.web.navigation.navigation",
             ],
+            # |day, |when, |form_label, |item_label on every page without a {% load %}.
+            "builtins": ["trialkit.server.web.templatetags.trialkit"],
         },
     },
 ]

@@ -464,8 +464,43 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     default weight.
     """
     trial = participant.trial
-    require(actor, trial, "allocation.prepare_dose", site_id=participant.site_id)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
+    plan = plan_dose(participant, weight_kg, actor, now=now, weight_reason=weight_reason)
+    preparation, label, weight_source, existing = plan.preparation, plan.label, plan.weight_source, plan.existing
+    before = {"weight_kg": str(existing.weight_kg)} if existing else None
+    record = existing or DoseRecord(participant=participant)
+    record.weight_kg = Decimal(str(preparation.weight_kg))
+    record.preparation = preparation.as_dict()
+    record.label_text = label
+    record.prepared_by = actor
+    record.prepared_at = now
+    record.save()
+    record_event(actor=actor, action="dose.prepared", object_type="participant",
+                 object_id=participant.participant_number, before=before,
+                 after={"weight_kg": str(record.weight_kg), "weight_source": weight_source,
+                        **preparation.as_dict()},
+                 reason=plan.weight_reason, trial_id=trial.pk, site_id=participant.site_id,
+                 participant_id=participant.pk, restricted=True, at=now)
+    return PreparedDose(record, preparation, label)
+
+
+@dataclass(frozen=True)
+class DosePlan:
+    """A preparation computed and checked but not recorded: what the pharmacist confirms."""
+
+    preparation: Any
+    label: str
+    weight_source: dict
+    existing: DoseRecord | None
+    weight_reason: str
+
+
+def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
+              weight_reason: str = "") -> DosePlan:
+    """The preparation ``prepare_dose`` would record, with every check it makes, recording nothing
+    (the pharmacist's confirmation step). Unblinded: the pharmacist of the site only."""
+    trial = participant.trial
+    require(actor, trial, "allocation.prepare_dose", site_id=participant.site_id)
     _refuse_ended(participant)
     slot = _slot_of(participant)
     existing = DoseRecord.objects.filter(participant=participant).first()
@@ -497,21 +532,7 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
         )
     except dosing.DosingError as exc:
         raise AllocationProblem(str(exc), field=exc.field) from exc
-    before = {"weight_kg": str(existing.weight_kg)} if existing else None
-    record = existing or DoseRecord(participant=participant)
-    record.weight_kg = Decimal(str(preparation.weight_kg))
-    record.preparation = preparation.as_dict()
-    record.label_text = label
-    record.prepared_by = actor
-    record.prepared_at = now
-    record.save()
-    record_event(actor=actor, action="dose.prepared", object_type="participant",
-                 object_id=participant.participant_number, before=before,
-                 after={"weight_kg": str(record.weight_kg), "weight_source": weight_source,
-                        **preparation.as_dict()},
-                 reason=weight_reason, trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk,
-                 restricted=True, at=now)
-    return PreparedDose(record, preparation, label)
+    return DosePlan(preparation, label, weight_source, existing, weight_reason)
 
 
 def preparation_for(participant: Participant, actor) -> PreparedDose | None:

@@ -10,7 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.server.accounts.access import user_roles
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
@@ -63,13 +63,25 @@ def participant_page(request, nct_id: str, participant_number: str):
         "can_randomize": access.can("allocation.randomize", participant.site_id),
         "can_administer": access.can("allocation.administer", participant.site_id),
         "can_unblind": access.can("allocation.unblind", participant.site_id),
+        "can_see_allocation": access.can_see_allocation,
     })
 
 
+def _confirm_page(request, template: str, trial, participant, **extra):
+    """The GET half of an irreversible action: what will happen, and the one button that does it."""
+    dose = DoseRecord.objects.filter(participant=participant).only("prepared_at", "administered_at").first()
+    return render(request, template, {"trial": trial, "participant": participant, "dose": dose, **extra})
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def randomize(request, nct_id: str, participant_number: str):
-    trial, _access, participant = _participant(request, nct_id, participant_number)
+    """GET: the confirmation page (what randomizing does, which cannot be undone); POST: randomize."""
+    trial, access, participant = _participant(request, nct_id, participant_number)
+    if request.method == "GET":
+        return _confirm_page(request, "allocation/confirm_randomize.html", trial, participant,
+                             can_randomize=access.can("allocation.randomize", participant.site_id),
+                             has_list=AllocationList.objects.filter(trial=trial).exists())
     try:
         receipt = services.randomize(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
@@ -86,13 +98,22 @@ def label(request, nct_id: str, participant_number: str):
         text = services.blinded_label_for(participant, request.user)
     except services.AllocationProblem as exc:
         raise Http404(str(exc)) from exc
-    return render(request, "allocation/label.html", {"participant": participant, "label": text})
+    from trialkit.server.allocation.barcode import code128_svg
+
+    return render(request, "allocation/label.html", {
+        "participant": participant, "trial": participant.trial, "label": text,
+        "barcode": code128_svg(participant.kit_number) if participant.kit_number else ""})
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def administered(request, nct_id: str, participant_number: str):
-    _trial_obj, _access, participant = _participant(request, nct_id, participant_number)
+    """GET: the confirmation page (the infusion date becomes day 0 of the schedule); POST: record it."""
+    trial, access, participant = _participant(request, nct_id, participant_number)
+    if request.method == "GET":
+        return _confirm_page(request, "allocation/confirm_administered.html", trial, participant,
+                             can_administer=access.can("allocation.administer", participant.site_id),
+                             anchor=trial.protocol.schedule.anchor, today=timezone.localdate())
     try:
         services.record_administration(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
@@ -138,7 +159,7 @@ def allocation_list(request, nct_id: str):
     response = render(request, "allocation/list.html", {
         "trial": trial, "current": current, "generated": generated,
         "balance": services.balance_summary(trial, request.user) if current else [],
-        "arms": list(trial.protocol.randomization.ratio),
+        "arms": [trial.protocol.arm(arm_id).label for arm_id in trial.protocol.randomization.ratio],
     })
     response["Cache-Control"] = "no-store"
     return response
@@ -153,22 +174,34 @@ def pharmacy(request, nct_id: str):
 
 @login_required
 def prepare(request, nct_id: str, participant_number: str):
+    """Weight -> "Compute the preparation" shows the sheet, recording nothing; "Record this
+    preparation" (the same weight, confirmed) records it and makes the blinded label."""
     trial, _access, participant = _participant(request, nct_id, participant_number, "allocation.prepare_dose")
     recorded = services.recorded_weight(participant)
     context = {"trial": trial, "participant": participant, "errors": {}, "recorded": recorded,
-               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": ""}
+               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": "", "plan": None}
     if request.method == "POST":
         context["weight"] = request.POST.get("weight_kg", "")
         context["weight_reason"] = request.POST.get("weight_reason", "")
         try:
-            services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
-                                  weight_reason=context["weight_reason"])
+            if request.POST.get("action") == "record":
+                services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
+                                      weight_reason=context["weight_reason"])
+                messages.success(request, f"Preparation recorded for {participant.participant_number}; "
+                                          "print the blinded label.")
+                return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
+            context["plan"] = services.plan_dose(participant, context["weight"], request.user, now=timezone.now(),
+                                                 weight_reason=context["weight_reason"])
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
-        else:
-            return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
     participant.refresh_from_db()
     context["prepared"] = services.preparation_for(participant, request.user)
+    arms = {arm.id: arm.label for arm in trial.protocol.arms}
+    if context["plan"]:
+        context["plan_arm"] = arms.get(context["plan"].preparation.arm_id, context["plan"].preparation.arm_id)
+    if context["prepared"]:
+        context["prepared_arm"] = arms.get(context["prepared"].preparation.arm_id,
+                                           context["prepared"].preparation.arm_id)
     response = render(request, "allocation/prepare.html", context)
     response["Cache-Control"] = "no-store"
     return response

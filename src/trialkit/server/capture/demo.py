@@ -93,8 +93,9 @@ def _anchored(trial, users, today: date) -> list[Participant]:
 
 
 def populate(trials, users, today: date) -> dict[str, int]:
-    # The allocation demo has entered the dosing visits' vital signs; anything more means this ran.
-    if FormRecord.objects.exclude(instrument="vital_signs").exists():
+    # The allocation demo has entered the dosing visits' vital signs, and the screening visits carry
+    # the screening facts; anything more means this ran.
+    if FormRecord.objects.exclude(instrument="vital_signs").exclude(visit__kind="screening").exists():
         return {}
     rng = random.Random(20260601)
     counts = {"participants": 0, "forms": 0, "adverse_events": 0, "diary_entries": 0, "ended": 0}
@@ -148,6 +149,8 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
                 values = _scale_values(name, severity, rng)
             elif name == "vital_signs":
                 values = _vitals(rng, weight)
+            elif name in DEMO_FILLED:
+                values = _required_values(name, done_on)
             else:
                 continue
             if not values:
@@ -157,6 +160,32 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
             services.save_form(participant, visit.visit_id, name, values, coordinator, complete=complete, now=now)
             saved += 1
     return saved
+
+
+# Forms the demo fills with the first allowed answer to each required item, so visits can be done.
+DEMO_FILLED = ("labs", "biomarkers", "imaging", "pregnancy", "demographics", "stroke_history", "medical_history",
+               "con_meds")
+
+
+def _required_values(name: str, day: date) -> dict | None:
+    """Plain values for the required items of a form (dates: the visit day); None when the form
+    does not accept them complete (the demo then leaves it out)."""
+    instrument = instrument_for(name)
+    values: dict = {}
+    for item in instrument.items:
+        if not item.required:
+            continue
+        if item.choices:
+            values[item.key] = item.choices[-1].code if item.key in ("ethnicity", "race") else item.choices[0].code
+        elif item.type is ItemType.boolean:
+            values[item.key] = item.key == "ongoing"
+        elif item.type is ItemType.date:
+            values[item.key] = day.isoformat()
+        elif item.type in (ItemType.integer, ItemType.number):
+            values[item.key] = item.minimum if item.minimum is not None else 0
+        else:
+            values[item.key] = "demo entry"
+    return values if not instrument.validate(values, partial=False) else None
 
 
 def _adverse_events(participant, coordinator, today: date, n: int, rng) -> int:

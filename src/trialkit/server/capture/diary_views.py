@@ -22,8 +22,10 @@ BACKFILL_DAYS = 7
 
 
 def _private(response: HttpResponse) -> HttpResponse:
-    # The code travels in the URL: keep it out of Referer headers and shared caches.
-    response["Referrer-Policy"] = "no-referrer"
+    # The code travels in the URL: keep it out of Referer headers sent to other sites and out of
+    # shared caches. "same-origin" (not "no-referrer") because with "no-referrer" Chromium posts
+    # ``Origin: null`` and Django's CSRF check refuses the diary's own form.
+    response["Referrer-Policy"] = "same-origin"
     response["Cache-Control"] = "no-store"
     return response
 

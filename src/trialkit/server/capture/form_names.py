@@ -53,3 +53,26 @@ EFFICACY_INSTRUMENTS = frozenset({"nihss", "mrs", "barthel", "fma_ue", "fma_le",
 
 def is_efficacy(form_name: str) -> bool:
     return instrument_name(form_name) in EFFICACY_INSTRUMENTS
+
+
+def form_label(form_name: str) -> str:
+    """The instrument's title for a protocol form name ("fma_ue" -> "Fugl-Meyer ..."); the name
+    itself, made readable, when no instrument enters it."""
+    try:
+        return instrument_for(form_name).title
+    except KeyError:
+        return form_name.replace("_", " ").capitalize()
+
+
+def item_label(form_name: str, key: str) -> str:
+    """The label of one item of a form ("systolic_bp" -> "Systolic blood pressure")."""
+    if key == "(form)":
+        return "whole form"
+    try:
+        instrument = instrument_for(form_name)
+    except KeyError:
+        return key
+    for item in instrument.items:
+        if item.key == key:
+            return item.label or key
+    return key

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from trialkit.schedule import PlannedVisit, VisitStatus, visit_status
+from trialkit.schedule import PlannedVisit, VisitStatus, required_forms, visit_status
 
 
 class Visit(models.Model):
@@ -40,10 +40,24 @@ class Visit(models.Model):
         return PlannedVisit(self.visit_id, self.label, self.kind, self.day, self.target, self.earliest,
                             self.latest, tuple(self.forms))
 
-    def status(self, today) -> VisitStatus:
+    def required_forms_complete(self, complete_instruments: set[str] | None = None) -> bool:
+        """Whether every required form of this visit (``trialkit.schedule.required_forms``) has a
+        complete, not deleted record; ``complete_instruments`` saves the query when known."""
+        from trialkit.server.capture.form_names import instrument_name
+
+        if complete_instruments is None:
+            complete_instruments = set(self.form_records.filter(status=FormRecord.Status.COMPLETE,
+                                                                deleted_at__isnull=True)
+                                       .values_list("instrument", flat=True))
+        return all(instrument_name(f) in complete_instruments for f in required_forms(self.forms))
+
+    def status(self, today, forms_complete: bool | None = None) -> VisitStatus:
         """Today's status; not expected once the participant's participation has ended (load the
-        participant with the visit, ``select_related("participant")``, when listing many)."""
-        return visit_status(self.planned, self.done_on, today, self.participant.ended_on)
+        participant with the visit, ``select_related("participant")``, when listing many). A visit
+        held is done only once its required forms are complete (asked of the database unless given)."""
+        if forms_complete is None:
+            forms_complete = self.done_on is None or self.required_forms_complete()
+        return visit_status(self.planned, self.done_on, today, self.participant.ended_on, forms_complete)
 
 
 class FormRecord(models.Model):

@@ -168,6 +168,10 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
                                          day=p.day, order=order, target=p.target, earliest=p.earliest,
                                          latest=p.latest, forms=list(p.forms))
             created.append(p.visit_id)
+            if p.kind == "screening":
+                from trialkit.server.capture.screening_forms import carry_screening_into_visit
+
+                carry_screening_into_visit(participant, visit, now=now or timezone.now())
         elif (visit.target, visit.earliest, visit.latest) != (p.target, p.earliest, p.latest):
             visit.target, visit.earliest, visit.latest = p.target, p.earliest, p.latest
             visit.save(update_fields=["target", "earliest", "latest"])
@@ -267,14 +271,15 @@ def _end_snapshot(participant) -> dict[str, Any]:
 @audited_service
 @transaction.atomic
 def end_participation(participant, actor, *, outcome: str, ended_on: date | str | None, reason: str = "",
-                      now: datetime) -> Participant:
+                      now: datetime, check_only: bool = False) -> Participant:
     """Record that the participant completed the study, withdrew, was lost to follow-up or died.
 
     Site staff (coordinator, investigator) of the participant's site only. ``ended_on`` is neither
     in the future nor before enrollment; a reason is required for every outcome but completion;
     completion needs the end-of-study visit's date, and is not dated before it. Every problem is
     reported at once (``FormInvalid``, one error per field) and nothing is written. The status held
-    before is kept, so a mistaken end can be undone by ``reopen_participation``.
+    before is kept, so a mistaken end can be undone by ``reopen_participation``. ``check_only`` makes
+    every check and writes nothing (the page's confirmation step).
     """
     _require(actor, participant, "capture.end_participation")
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
@@ -289,6 +294,8 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
                                              enrolled_on=_today(participant.enrolled_at), end_visit=end_visit)
     if errors:
         raise FormInvalid(errors, "participation")
+    if check_only:  # the confirmation step: every check made, nothing written
+        return participant
     before = _end_snapshot(participant)
     participant.status_before_end = participant.status
     participant.status, participant.ended_on, participant.end_reason = outcome, day, reason

@@ -123,8 +123,28 @@ def _field_errors(exc: FormInvalid) -> dict[str, list[str]]:
 @login_required
 @require_POST
 def end_participation(request, participant_id: int):
-    """Record the end of participation; a rejected post shows the page again with each message by
-    its field, what was typed kept, and nothing changed."""
+    """Record the end of participation, in two steps: the timeline's form posts here and gets a
+    confirmation page (what will change; nothing written yet); its button posts again with
+    ``confirmed``. A rejected post shows the timeline again with each message by its field, what
+    was typed kept, and nothing changed."""
+    if not request.POST.get("confirmed"):
+        participant, access = _participant(request, participant_id)
+        values = {k: request.POST.get(k, "") for k in ("outcome", "ended_on", "reason")}
+        try:
+            services.end_participation(participant, request.user, outcome=values["outcome"],
+                                       ended_on=values["ended_on"], reason=values["reason"], now=timezone.now(),
+                                       check_only=True)
+        except FormInvalid as exc:
+            return _timeline_page(request, participant, access,
+                                  end_form={"values": values, "errors": _field_errors(exc)})
+        except CaptureError as exc:
+            messages.error(request, str(exc))
+            return redirect("capture:participant", participant.pk)
+        ended_on = date.fromisoformat(values["ended_on"])
+        dropped = [v for v in services.ensure_schedule(participant) if v.done_on is None and ended_on <= v.latest]
+        return render(request, "capture/confirm_end.html", {
+            "participant": participant, "values": values, "ended_on": ended_on, "dropped": dropped,
+            "outcome_label": dict(_end_choices()).get(values["outcome"], values["outcome"])})
     return _participation_change(
         request, participant_id, "end_form", ("outcome", "ended_on", "reason"),
         lambda participant, values: services.end_participation(
@@ -301,6 +321,9 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         "can_sign": _can(access, "capture.sign_form", participant),
         "can_lock": _can(access, "capture.lock_form", participant),
         "needs_reason": form is not None and (form.status == "complete" or signed),
+        # Scales number their items ("5a · Motor arm, left"); forms show the label alone.
+        "show_keys": definition.kind == "scale",
+        "not_editable": not (_can(access, "capture.enter_data", participant) and not (form and form.locked)),
     })
 
 
@@ -457,9 +480,6 @@ def participant_audit_report(request, participant_id: int):
 
 # --------------------------------------------------------------------------- adverse events
 
-AE_FLAGS = ("serious", "sae_death", "sae_life_threatening", "sae_hospitalization", "sae_disability",
-            "sae_congenital_anomaly", "sae_other_important")
-
 
 @login_required
 def adverse_event(request, participant_id: int, ae_id: int | None = None):
@@ -471,9 +491,8 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
     general_error = ""
     conflict = None
     if request.method == "POST":
+        # Seriousness answers are Yes/No dropdowns: a blank answer stays blank (never a silent "No").
         values = _posted_values(definition, request.POST)
-        for flag in AE_FLAGS:  # unticked boxes are "false", so seriousness is explicit
-            values.setdefault(flag, "false")
         try:
             ae = services.save_adverse_event(participant, values, request.user,
                                              complete=request.POST.get("action") == "complete", now=timezone.now(),

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied
 
-from trialkit.schedule import VisitStatus, due_in_week, sae_clock
+from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, due_in_week, required_forms, sae_clock
 from trialkit.server.accounts.access import access_for
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.signatures import SignatureView, describe
@@ -43,6 +43,14 @@ class VisitCard:
     extra_forms: list[FormRecord] = field(default_factory=list)  # further records of repeating forms
     signature: SignatureView | None = None
     note: str = ""  # why a visit is not expected
+    complete_count: int = 0  # required forms complete
+    required_count: int = 0
+    optional: frozenset[str] = frozenset()  # event-driven forms, entered only when needed
+
+    @property
+    def signable(self) -> bool:
+        """An investigator signs a visit that was held (not one upcoming, in window or missed)."""
+        return self.status in SIGNABLE_STATUSES
 
 
 # How the timeline words each end of participation.
@@ -91,9 +99,15 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     cards = []
     for visit in visits:
         forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]
-        status = visit.status(today)
+        complete = {name for name, form in forms
+                    if form is not None and form.status == FormRecord.Status.COMPLETE and form.deleted_at is None}
+        status = visit.status(today, forms_complete=visit.required_forms_complete(complete))
         note = f"not expected: {ended_note(visit.participant)}" if status is VisitStatus.NOT_EXPECTED else ""
-        cards.append(VisitCard(visit, status, forms, extras.get(visit.pk, []), signatures.get(visit.pk), note))
+        required = [instrument_name(f) for f in required_forms(visit.forms)]
+        cards.append(VisitCard(visit, status, forms, extras.get(visit.pk, []), signatures.get(visit.pk), note,
+                               complete_count=sum(1 for f in required if f in complete),
+                               required_count=len(required),
+                               optional=frozenset(instrument_name(f) for f in visit.forms) - set(required)))
     aes = [(ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
            for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
     queries = list(Query.objects.filter(participant=participant).exclude(status=Query.Status.CLOSED)
@@ -111,4 +125,19 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
     if late:
         flags.append(f"SAE reporting late: {', '.join(f'AE{ae.number}' for ae in late)}")
     diary = list(DiaryEntry.objects.filter(participant=participant)[:60])
+    for entry in diary:
+        entry.labelled = diary_labelled(entry)
     return Timeline(cards, aes, diary, queries, flags)
+
+
+def diary_labelled(entry: DiaryEntry) -> list[dict]:
+    """A diary entry in the words of its questions: [{"label", "answers": [(question, answer)]}]."""
+    from trialkit.server.capture.services import DIARY_FIELDS, DIARY_SECTION_LABELS
+
+    out = []
+    for section, answers in (entry.sections or {}).items():
+        questions = {key: label for key, label, _kind in DIARY_FIELDS.get(section, ())}
+        shown = [(questions.get(k, k.replace("_", " ")), {True: "yes", False: "no"}.get(v, v))
+                 for k, v in answers.items() if v not in (None, "")]
+        out.append({"label": DIARY_SECTION_LABELS.get(section, section.replace("_", " ")), "answers": shown})
+    return out

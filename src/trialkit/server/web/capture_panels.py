@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
-from trialkit.server.web.homes import HomeContext, Item, Panel, url
+from trialkit.server.capture.form_names import form_label, item_label
+from trialkit.server.web.dates import format_date, format_datetime
+from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
 
 # Outcome scales rated by the blinded assessor (the protocol's forms of the same names).
 OUTCOME_INSTRUMENTS = frozenset({"mrs", "nihss", "barthel", "fma_ue", "fma_le", "mmse"})
@@ -29,9 +31,10 @@ def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
 
 
 def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
-    """Visits not done whose window is open or has closed without them, soonest deadline first."""
+    """Visits whose window is open, or that were held with a required form still missing, soonest
+    deadline first."""
     rows = []
-    for visit in _visits(ctx).filter(done_on__isnull=True, earliest__lte=ctx.today).order_by("latest"):
+    for visit in _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest"):
         status = visit.status(ctx.today)
         if status in OPEN_STATUSES:
             rows.append((visit, status))
@@ -40,12 +43,15 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
 
 def visits_due(ctx: HomeContext) -> Panel:
     items = []
-    for visit, status in open_visits(ctx)[:15]:
+    rows = open_visits(ctx)
+    for visit, status in rows[:HOME_LIST_LIMIT]:
         items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                          detail=f"window {visit.earliest:%d %b} – {visit.latest:%d %b %Y}",
+                          detail=f"window {format_date(visit.earliest)} – {format_date(visit.latest)}"
+                                 f"{unblinded_note(visit.participant)}",
                           badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
     actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
-    return Panel("Visits due and overdue", items, empty="No visit is due.", key="visits", actions=actions)
+    return Panel("Visits in window and forms to finish", items, empty="No visit is due.", key="visits",
+                 actions=actions, total=len(rows))
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
@@ -56,10 +62,11 @@ def assessments_due(ctx: HomeContext) -> Panel:
         scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
         if scales:
             items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                              detail=", ".join(s.replace("_", " ").upper() for s in scales)
-                              + f" · by {visit.latest:%d %b %Y}",
+                              detail=", ".join(form_label(s) for s in scales)
+                              + f" · by {format_date(visit.latest)}{unblinded_note(visit.participant)}",
                               badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
-    return Panel("Assessments due", items[:15], empty="No outcome assessment is due.", key="assessments")
+    return Panel("Assessments due", items[:HOME_LIST_LIMIT], empty="No outcome assessment is due.",
+                 key="assessments", total=len(items))
 
 
 def _queries(ctx: HomeContext):
@@ -69,13 +76,16 @@ def _queries(ctx: HomeContext):
 
 def open_queries(ctx: HomeContext) -> Panel:
     items = []
-    for q in _queries(ctx).exclude(status=Query.Status.CLOSED).order_by("opened_at")[:15]:
+    pending = _queries(ctx).exclude(status=Query.Status.CLOSED)
+    for q in pending.order_by("opened_at")[:HOME_LIST_LIMIT]:
         # The site answers open queries; the monitor closes answered ones.
-        items.append(Item(f"{q.participant.participant_number} · {q.form.instrument} · {q.item}",
+        items.append(Item(f"{q.participant.participant_number} · {form_label(q.form.instrument)} · "
+                          f"{item_label(q.form.instrument, q.item)}",
                           form_link(ctx, q.form),
-                          detail=q.text[:120], badge=q.get_status_display().lower(),
+                          detail=q.text[:120] + unblinded_note(q.participant), badge=q.get_status_display().lower(),
                           tone="bad" if q.status == Query.Status.OPEN else "warn"))
-    return Panel("Open queries", items, empty="No open query.", key="queries")
+    return Panel("Open queries", items, empty="No open query.", key="queries", total=pending.count(),
+                 more_href=list_url("capture:queries", ctx.trial))
 
 
 def _forms(ctx: HomeContext):
@@ -84,15 +94,16 @@ def _forms(ctx: HomeContext):
 
 
 def to_sign(ctx: HomeContext) -> Panel:
-    """Visits with complete forms and no active visit signature."""
+    """Visits held, with complete forms and no active visit signature."""
     items = []
-    visits = _visits(ctx).filter(form_records__status=FormRecord.Status.COMPLETE,
-                                 form_records__deleted_at__isnull=True).distinct()
-    for visit in visits.exclude(signatures__in=Signature.objects.filter(voided_at__isnull=True)).order_by("target")[:15]:
+    visits = _visits(ctx).filter(done_on__isnull=False, form_records__status=FormRecord.Status.COMPLETE,
+                                 form_records__deleted_at__isnull=True).distinct() \
+        .exclude(signatures__in=Signature.objects.filter(voided_at__isnull=True))
+    for visit in visits.order_by("target")[:HOME_LIST_LIMIT]:
         items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                          detail=f"done {visit.done_on:%d %b %Y}" if visit.done_on else "forms complete",
-                          badge="sign", tone="warn"))
-    return Panel("Visits to sign", items, empty="Nothing waits for your signature.", key="sign")
+                          detail=f"held {format_date(visit.done_on)}{unblinded_note(visit.participant)}", badge="sign", tone="warn"))
+    return Panel("Visits to sign", items, empty="Nothing waits for your signature.", key="sign",
+                 total=visits.count(), more_href=list_url("capture:signatures", ctx.trial))
 
 
 def sae_clocks(ctx: HomeContext) -> Panel:
@@ -100,29 +111,33 @@ def sae_clocks(ctx: HomeContext) -> Panel:
     items = []
     events = ctx.at_my_sites(AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True,
                                                          deleted_at__isnull=True), "participant__site_id")
-    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at")[:15]:
+    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at")[:HOME_LIST_LIMIT]:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
         items.append(Item(f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
                           url("capture:adverse_event", ae.participant_id, ae.pk),
-                          detail=f"aware {ae.awareness_at:%d %b %Y %H:%M}", badge=clock.describe(), tone=tone))
-    return Panel("Serious adverse event clocks", items, empty="No serious adverse event.", key="sae")
+                          detail=f"aware {format_datetime(ae.awareness_at)}{unblinded_note(ae.participant)}", badge=clock.describe(), tone=tone))
+    return Panel("Serious adverse event clocks", items, empty="No serious adverse event.", key="sae",
+                 total=events.count())
 
 
 def to_verify(ctx: HomeContext) -> Panel:
     forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE, verified_at__isnull=True).order_by("updated_at")
-    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {f.instrument}", form_link(ctx, f),
-                  detail=f"complete since {f.updated_at:%d %b %Y}", badge="verify", tone="warn")
-             for f in forms[:15]]
-    return Panel("Source data to verify", items, empty="Every complete form is verified.", key="verify")
+    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
+                  form_link(ctx, f), detail=f"complete since {format_date(f.updated_at)}{unblinded_note(f.participant)}", badge="verify", tone="warn")
+             for f in forms[:HOME_LIST_LIMIT]]
+    return Panel("Source data to verify", items, empty="Every complete form is verified.", key="verify",
+                 total=forms.count(), more_href=list_url("capture:verification", ctx.trial))
 
 
 def locks(ctx: HomeContext) -> Panel:
     forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE)
     ready = forms.filter(locked_at__isnull=True, verified_at__isnull=False) \
         .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED]).distinct().order_by("verified_at")
-    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {f.instrument}", form_link(ctx, f),
-                  detail="verified, no open query", badge="ready to lock", tone="ok") for f in ready[:15]]
+    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
+                  form_link(ctx, f), detail="verified, no open query" + unblinded_note(f.participant), badge="ready to lock", tone="ok")
+             for f in ready[:HOME_LIST_LIMIT]]
     locked = forms.filter(locked_at__isnull=False).count()
     return Panel("Forms ready to lock", items, empty="No verified form waits for its lock.", key="locks",
+                 total=ready.count(),
                  data={"note": f"{locked} form{'s' if locked != 1 else ''} locked so far."})

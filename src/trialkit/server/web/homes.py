@@ -23,6 +23,7 @@ from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.jobs import runner
+from trialkit.server.web.dates import format_date, format_datetime
 
 # --------------------------------------------------------------------------- panel data
 
@@ -54,10 +55,16 @@ class Panel:
     data: dict = field(default_factory=dict)
     wide: bool = False
     key: str = ""  # a stable id for the page and its tests
+    total: int | None = None  # how many there are when ``items`` shows only the first of them
+    more_href: str | None = None  # the full list, where that page exists
 
     @property
     def count(self) -> int:
-        return len(self.items)
+        return len(self.items) if self.total is None else self.total
+
+    @property
+    def truncated(self) -> bool:
+        return self.total is not None and self.total > len(self.items)
 
 
 @dataclass
@@ -95,6 +102,15 @@ def url(name: str, *args, query: str = "") -> str | None:
     except NoReverseMatch:
         return None
     return f"{path}?{query}" if query else path
+
+
+def list_url(name: str, trial) -> str | None:
+    """A trial's full list page (queries, verification, signatures), taking the trial's NCT id or
+    the trial alone as its argument; None while the page does not exist."""
+    return url(name, trial.nct_id) or url(name, query=f"trial={trial.nct_id}")
+
+
+HOME_LIST_LIMIT = 15  # items a home panel shows; the rest are counted and linked to the full list
 
 
 HOME_BUILDERS: dict[str, Callable[[HomeContext], Home]] = {}
@@ -136,6 +152,11 @@ def has_consent(record: ScreeningRecord) -> bool:
 
 def participants(ctx: HomeContext):
     return ctx.at_my_sites(Participant.objects.filter(trial=ctx.trial)).select_related("site")
+
+
+def unblinded_note(p: Participant) -> str:
+    """Appended to a participant's line in every home list: the code was broken for them."""
+    return " · emergency unblinded" if p.emergency_unblinded else ""
 
 
 def screening_link(record: ScreeningRecord) -> str | None:
@@ -214,7 +235,8 @@ def my_jobs(ctx: HomeContext, kind: str):
 
 def screening_pipeline_panel(ctx: HomeContext) -> Panel:
     items = []
-    records = list(open_screenings(ctx).prefetch_related("consents")[:12])
+    open_records = open_screenings(ctx)
+    records = list(open_records.prefetch_related("consents")[:HOME_LIST_LIMIT])
     for record in records:
         if record.verdict == ScreeningRecord.Verdict.ELIGIBLE and has_consent(record):
             step, tone = "eligible and consented: enroll", "ok"
@@ -225,30 +247,35 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
         else:
             step, tone = "facts missing: continue screening", "warn"
         items.append(Item(record.screening_number, screening_link(record),
-                          detail=f"{record.site.code} · screened {record.screening_date:%d %b %Y}",
+                          detail=f"{record.site.code} · screened {format_date(record.screening_date)}",
                           badge=step, tone=tone))
     actions = [(label, href) for label, href in (
         # The log page holds the new-screening form (site and date).
         ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
         ("Screening log", url("screening:log", ctx.trial.nct_id)),
     ) if href and href != "#new-screening"]
-    return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening")
+    return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening",
+                 total=open_records.count(), more_href=url("screening:log", ctx.trial.nct_id))
 
 
 def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
     items = []
-    for p in participants(ctx).order_by("-enrolled_at")[:12]:
+    for p in participants(ctx).order_by("-enrolled_at")[:HOME_LIST_LIMIT]:
         number = f" · rand. {p.randomization_number}" if p.randomization_number else ""
         kit = f" · kit {p.kit_number}" if p.kit_number else ""
         tone = {"enrolled": "warn", "withdrawn": "bad", "lost_to_follow_up": "bad", "died": "bad"}.get(p.status, "ok")
-        items.append(Item(p.participant_number, participant_link(p), detail=f"{p.site.code}{number}{kit}",
-                          badge=p.get_status_display(), tone=tone))
-    return Panel(title, items, empty="No participant is enrolled yet.", key="participants")
+        items.append(Item(p.participant_number, participant_link(p),
+                          detail=f"{p.site.code}{number}{kit}{unblinded_note(p)}",
+                          badge="emergency unblinded" if p.emergency_unblinded else p.get_status_display(),
+                          tone="bad" if p.emergency_unblinded else tone))
+    return Panel(title, items, empty="No participant is enrolled yet.", key="participants",
+                 total=participants(ctx).count(), more_href=url("capture:participants", ctx.trial.nct_id))
 
 
 def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
+    # The link opens the confirmation page of the randomization (a GET); randomizing is its POST.
     items = [Item(p.participant_number, url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-                  detail=f"{p.site.code} · enrolled {p.enrolled_at:%d %b %Y}", badge="randomize", tone="warn")
+                  detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}", badge="randomize", tone="warn")
              for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at")]
     return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
 
@@ -256,7 +283,7 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
 def recent_activity_panel(ctx: HomeContext) -> Panel:
     items = [Item(f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
                   url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
-                  detail=f"{e.actor} · {e.at:%d %b %Y %H:%M}")
+                  detail=f"{e.actor} · {format_datetime(e.at)}")
              for e in recent_audit(ctx)]
     return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
 
@@ -298,15 +325,15 @@ def coordinator_home(ctx: HomeContext) -> Home:
 @home_for(Role.INVESTIGATOR)
 def investigator_home(ctx: HomeContext) -> Home:
     needs_attestation = [
-        Item(r.screening_number, screening_link(r), detail=f"{r.site.code} · {r.screening_date:%d %b %Y}",
+        Item(r.screening_number, screening_link(r), detail=f"{r.site.code} · {format_date(r.screening_date)}",
              badge="attest criteria", tone="warn")
         for r in open_screenings(ctx).filter(verdict=ScreeningRecord.Verdict.INCOMPLETE)[:10]
     ]
     randomized = participants(ctx).filter(randomized_at__isnull=False).order_by("participant_number")
     unblind_items = [
         Item(p.participant_number, url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-             detail=f"rand. {p.randomization_number} · kit {p.kit_number}",
-             badge="unblinded" if p.emergency_unblinded else "", tone="bad" if p.emergency_unblinded else "")
+             detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
+             badge="emergency unblinded" if p.emergency_unblinded else "", tone="bad" if p.emergency_unblinded else "")
         for p in randomized[:12]
     ]
     stats = [Stat("Participants", participants(ctx).count()), Stat("Awaiting your attestation", len(needs_attestation),
@@ -329,13 +356,15 @@ def pharmacist_home(ctx: HomeContext) -> Home:
 
     nct = ctx.trial.nct_id
     to_prepare = [Item(p.participant_number, url("allocation:prepare", nct, p.participant_number),
-                       detail=f"{p.site.code} · kit {p.kit_number} · randomized {p.randomized_at:%d %b %Y %H:%M}",
+                       detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
+                              f"{unblinded_note(p)}",
                        badge="prepare dose", tone="warn")
                   for p in allocation.doses_to_prepare(ctx.trial, ctx.user)]
     records = ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
         .select_related("participant").order_by("-prepared_at")
     labels = [Item(r.participant.participant_number, url("allocation:label", nct, r.participant.participant_number),
-                   detail=f"kit {r.participant.kit_number} · prepared {r.prepared_at:%d %b %Y %H:%M}",
+                   detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
+                          f"{unblinded_note(r.participant)}",
                    badge="given" if r.administered_at else "awaiting infusion",
                    tone="ok" if r.administered_at else "warn")
               for r in records[:15]]
@@ -386,9 +415,10 @@ def data_manager_home(ctx: HomeContext) -> Home:
                                               ended_on__isnull=True)
     stale = open_screenings(ctx).filter(screening_date__lt=ctx.today - timedelta(days=14))
     quality = [Item(p.participant_number, participant_link(p),
-                    detail=f"randomized {p.randomized_at:%d %b %Y}; infusion (day 0) not recorded",
+                    detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded"
+                           f"{unblinded_note(p)}",
                     badge="check", tone="warn") for p in missing_anchor[:10]]
-    quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {r.screening_date:%d %b %Y}",
+    quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {format_date(r.screening_date)}",
                      badge="stale screening", tone="warn") for r in stale[:10]]
     exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
                     data={"export_url": url("exports:trial", ctx.trial.nct_id),
@@ -423,7 +453,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
     ]
     from trialkit.server.allocation.services import notifications_for
 
-    notes = [Item(n.message, detail=f"{n.created_at:%d %b %Y %H:%M}", badge="" if n.read_at else "new",
+    notes = [Item(n.message, detail=f"{format_datetime(n.created_at)}", badge="" if n.read_at else "new",
                   tone="" if n.read_at else "warn")
              for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at")[:8]]
     return Home("Sponsor", "Enrollment across sites, why patients fail screening, and what needs your attention.",

@@ -1,0 +1,116 @@
+"""The screening facts become the Screening visit's forms.
+
+A participant's Screening visit happened when the coordinator screened them: its date is the
+screening date, and what the coordinator entered there (date of birth and sex, the stroke, the
+NIHSS, laboratory values, conditions and medicines) is carried into the visit's forms, attributed
+to that coordinator, each with a ``form_create`` audit event naming the screening record it came
+from. A form every required item of which is known is complete; the others are drafts the site
+completes (items the screening form does not ask, e.g. ethnicity, stay blank rather than guessed).
+Forms the screening form does not cover (vital signs, imaging, ...) are entered as usual.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from trialkit.instruments import Instrument
+from trialkit.server.audit.service import record_event
+from trialkit.server.capture.form_names import instrument_for, instrument_name
+from trialkit.server.capture.models import FormRecord, Visit
+
+SEX = {"female": "F", "male": "M"}
+
+
+def _demographics(facts: dict, record) -> list[dict]:
+    return [{"birth_date": facts.get("birth_date"), "sex": SEX.get(str(facts.get("sex") or ""))}]
+
+
+def _stroke_history(facts: dict, record) -> list[dict]:
+    stroke = facts.get("stroke") or {}
+    return [{"stroke_type": stroke.get("type"), "territory": stroke.get("territory"),
+             "onset_date": stroke.get("onset_date"), "premorbid_mrs": facts.get("premorbid_mrs")}]
+
+
+def _nihss(facts: dict, record) -> list[dict]:
+    items = facts.get("nihss") or {}
+    return [dict(items)] if isinstance(items, dict) and items else []
+
+
+def _labs(facts: dict, record) -> list[dict]:
+    labs = {k: v for k, v in (facts.get("labs") or {}).items() if isinstance(v, dict) and v.get("value") is not None}
+    if not labs:
+        return []
+    values: dict[str, Any] = {"collection_date": record.screening_date.isoformat()}
+    for key, lab in labs.items():
+        values[key] = lab["value"]
+        if lab.get("unit"):
+            values[f"{key}_unit"] = lab["unit"]
+    return [values]
+
+
+def _medical_history(facts: dict, record) -> list[dict]:
+    return [{"term": c.get("description") or c.get("name"), "category": c.get("name"),
+             "start_date": c.get("date")} for c in facts.get("conditions") or [] if c.get("name")]
+
+
+def _con_meds(facts: dict, record) -> list[dict]:
+    return [{"name": m.get("name"), "med_class": m.get("class")} for m in facts.get("medications") or []
+            if m.get("name")]
+
+
+CARRIED = {"demographics": _demographics, "stroke_history": _stroke_history, "nihss": _nihss, "labs": _labs,
+           "medical_history": _medical_history, "con_meds": _con_meds}
+
+
+def _valid_part(instrument: Instrument, values: dict) -> dict:
+    """``values`` without blanks and without the items the instrument refuses (a screening answer
+    in another vocabulary is left for the site to enter, never coerced)."""
+    values = {k: v for k, v in values.items() if v not in (None, "")}
+    for _ in range(len(values) + 1):
+        _cleaned, errors = instrument.clean(values, partial=True)
+        bad = {e.item for e in errors if e.item in values}
+        if not bad:
+            return values
+        values = {k: v for k, v in values.items() if k not in bad}
+    return {}
+
+
+def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> list[FormRecord]:
+    """Create the forms of ``visit`` (the participant's screening visit) from their screening record;
+    idempotent (a form already entered is left alone). Returns the forms created."""
+    from trialkit.server.capture.services import clean_values
+
+    record = getattr(participant, "screening", None)
+    if record is None or visit.kind != "screening":
+        return []
+    facts, coordinator = record.facts or {}, record.created_by
+    created = []
+    names = {instrument_name(f) for f in visit.forms}
+    for name, carry in CARRIED.items():
+        if name not in names:
+            continue
+        instrument = instrument_for(name)
+        for repeat, raw in enumerate(carry(facts, record), start=1):
+            values = _valid_part(instrument, raw)
+            if not values or FormRecord.objects.filter(visit=visit, instrument=name, repeat=repeat).exists():
+                continue
+            complete = not instrument.validate(values, partial=False)
+            data, scores = clean_values(instrument, values, complete)
+            form = FormRecord.objects.create(
+                participant=participant, visit=visit, instrument=name, repeat=repeat, data=data, scores=scores,
+                status=FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT,
+                created_by=coordinator, created_at=now, updated_by=coordinator, updated_at=now)
+            record_event(actor=coordinator, action="form_create", object_type="form", object_id=form.pk,
+                         after=form.snapshot(), reason=f"carried in from screening record {record.screening_number}",
+                         at=now, trial_id=participant.trial_id, site_id=participant.site_id,
+                         participant_id=participant.pk)
+            created.append(form)
+    if visit.done_on is None:
+        visit.done_on = record.screening_date
+        visit.save(update_fields=["done_on"])
+        record_event(actor=coordinator, action="visit_date", object_type="visit", object_id=visit.pk,
+                     before={"done_on": None}, after={"done_on": visit.done_on, "visit": visit.visit_id},
+                     reason=f"screening record {record.screening_number}", at=now,
+                     trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk)
+    return created
