@@ -35,9 +35,9 @@ demo: venv
 	@echo "  Log in at http://$(ADDRESS)/accounts/login/ as one of the demo users (listed there):"
 	@echo "    sponsor investigator coordinator assessor pharmacist monitor datamanager dsmb"
 	@echo "  Password for every demo user: trialkit-demo   (Django admin: admin / trialkit-demo)"
-	@echo "  Reports and exports run in the job worker started alongside. Stop both with Ctrl-C."
-	@echo "  dsmb and admin also enter a two-factor code: the login page shows the current one (docs/audit.md)"
-	@echo "  Stop with Ctrl-C."
+	@echo "  dsmb, admin (and an investigator unblinding) also enter a two-factor code: the login page shows"
+	@echo "  the current one (docs/audit.md). Reports and exports run in the job worker started alongside."
+	@echo "  Stop both with Ctrl-C."
 	@echo ""
 	@TRIALKIT_DEMO=1 TRIALKIT_LOG_FORMAT=text exec $(PY) -m trialkit serve --demo --bind $(ADDRESS) --with-worker 1
 
