@@ -67,3 +67,11 @@ def make_user(db):
         return user
 
     return make
+
+
+@pytest.fixture
+def admin_client(db, admin_user, client):
+    """pytest-django's admin client, with the second factor staff must verify (django-otp)."""
+    from auth_support import login_verified
+
+    return login_verified(client, admin_user)

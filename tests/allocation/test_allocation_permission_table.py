@@ -18,6 +18,7 @@ import pytest
 from trialkit.server.accounts.permissions import PERMISSIONS, REVEALS_ARM, roles_with
 
 from allocation_cases import NOW
+from auth_support import login_verified  # noqa: E402
 
 NCT = "NCT07197606"
 # Display choices only, with the reason no request can probe them.
@@ -92,6 +93,13 @@ def _probes():
         "capture.reopen_participation": [
             ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/reopen",
                                                 {"reason": ""})),
+        ],
+        "capture.oversight": [
+            ("web", True, lambda c, w, t: c.get(f"/capture/participants/{t.pk}/visits/{w['visit']}/review/")),
+            ("web", False, lambda c, w, t: c.get(f"/capture/trials/{NCT}/status/")),
+        ],
+        "audit.report": [
+            ("web", True, lambda c, w, t: c.get(f"/capture/participants/{t.pk}/audit/report/")),
         ],
         "capture.manage_diary": [
             ("web", True, lambda c, w, t: c.post(f"/capture/participants/{t.pk}/diary-access/", {"who": "participant"})),
@@ -230,7 +238,7 @@ def test_each_permission_is_granted_exactly_as_the_table_says(client, world, dja
             # The combination rule refuses this one; written around it, the person stays blinded.
             Membership.objects.bulk_create([Membership(user=user, trial=world["trial"], site=site, role=role)])
         grants.append((role, None if site is None else site.pk))
-    client.force_login(user)
+    login_verified(client, user)
     wrong = []
     for permission, probes in PROBES.items():
         for surface, site_level, probe in probes:

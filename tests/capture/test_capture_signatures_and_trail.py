@@ -131,7 +131,11 @@ def test_the_printable_report_is_for_monitor_data_manager_and_investigator(clien
     page = client.get(f"/capture/participants/{participant.pk}/audit/report/")
     assert page.status_code == 200
     text = page.content.decode()
-    assert "@media print" in text and f"participant {participant.participant_number}" in text
+    # The print layout is the page's own style sheet (a file: the Content-Security-Policy forbids <style>).
+    from django.contrib.staticfiles import finders
+
+    assert "trialkit/audit-report.css" in text and "@media print" in open(finders.find("trialkit/audit-report.css")).read()
+    assert f"participant {participant.participant_number}" in text
     assert "Ines Investigator" in text and MEANING in text and "Form entered" in text
 
 

@@ -5,6 +5,7 @@ import pytest
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.verify import verify_all
+from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def admin_client(client, django_user_model):
     admin = django_user_model.objects.create_superuser("root-admin", password="pw-for-tests")
-    client.force_login(admin)
+    login_verified(client, admin)
     return client
 
 

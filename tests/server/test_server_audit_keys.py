@@ -161,7 +161,8 @@ def _cli(*args, env_extra):
 
 def test_verify_exits_3_when_the_database_cannot_be_reached(tmp_path):
     done = _cli("verify", "--format", "json",
-                env_extra={"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "TRIALKIT_DATA_DIR": str(tmp_path)})
+                env_extra={"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "TRIALKIT_DATA_DIR": str(tmp_path),
+                           "TRIALKIT_DEMO": "1"})
     assert done.returncode == 3, done.stdout + done.stderr
     out = json.loads(done.stdout)
     assert out["ok"] is None and "OperationalError" in out["error"]

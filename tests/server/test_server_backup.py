@@ -34,6 +34,17 @@ def _some_history(trials, make_user, data_dir):
     return job
 
 
+@pytest.fixture(autouse=True)
+def _one_audit_key(monkeypatch):
+    """The key the operator keeps outside the database: the same for the writes and the restored check."""
+    from trialkit.server.audit import keys
+
+    monkeypatch.setenv("TRIALKIT_AUDIT_KEY", "kbackup:" + "3c" * 32)
+    keys.reset_cache()
+    yield
+    keys.reset_cache()
+
+
 def _verify(database_url: str, data_dir) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
     env.update(DATABASE_URL=database_url, TRIALKIT_DATA_DIR=str(data_dir), SECRET_KEY=KEY)

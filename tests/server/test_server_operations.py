@@ -20,9 +20,13 @@ NCT = "NCT04590118"
 STRONG_KEY = "k" * 10 + "Zr8-3vQ_pX1mN7bT2yW9cL5dF4gH6jK0sA-eU_oI" + "x" * 10
 
 
+AUDIT_KEY = "kprod01:" + "5a" * 32
+
+
 def _manage(*args, tmp_path, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
              if k not in {"SECRET_KEY", "DEBUG", "TRIALKIT_DEMO", "DATABASE_URL", "ALLOWED_HOSTS", "TRIALKIT_HTTPS",
+                          "TRIALKIT_AUDIT_KEY", "TRIALKIT_AUDIT_KEY_FILE",
                           "DJANGO_ALLOW_ASYNC_UNSAFE"}}
     clean.update(TRIALKIT_DATA_DIR=str(tmp_path), **env)
     return subprocess.run([sys.executable, "-m", "trialkit", "manage", *args], capture_output=True, text=True,
@@ -31,9 +35,13 @@ def _manage(*args, tmp_path, **env) -> subprocess.CompletedProcess:
 
 def test_the_documented_production_environment_passes_the_deploy_check(tmp_path):
     result = _manage("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path,
-                     SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="trials.example.org")
+                     SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="trials.example.org", TRIALKIT_AUDIT_KEY=AUDIT_KEY)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+    # Without the audit key the check names what is missing.
+    keyless = _manage("check", "--deploy", tmp_path=tmp_path / "keyless", SECRET_KEY=STRONG_KEY,
+                      ALLOWED_HOSTS="trials.example.org")
+    assert keyless.returncode != 0 and "No audit key" in keyless.stdout + keyless.stderr
 
 
 def test_outside_demo_and_tests_it_refuses_to_start_without_a_secret_key(tmp_path):
@@ -106,7 +114,9 @@ def test_api_calls_with_basic_auth_need_no_csrf_token_but_cookie_sessions_do(tri
     assert api.post(url, body, content_type="application/json",
                     HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"dm:wrong").decode()).status_code == 401
     browser = Client(enforce_csrf_checks=True)
-    browser.login(username="dm", password="pw-for-tests")
+    from django.contrib.auth import get_user_model
+
+    browser.force_login(get_user_model().objects.get(username="dm"))  # a browser's session cookie
     forged = browser.post(url, body, content_type="application/json")
     assert forged.status_code == 403  # a cross-site page riding the session cookie
     browser.get("/home/")  # sets the CSRF cookie as a page would

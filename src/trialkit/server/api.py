@@ -9,15 +9,24 @@ from ninja import NinjaAPI
 from ninja.security import HttpBasicAuth, SessionAuth
 
 
+from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
+
+
 class CookieSessionAuth(SessionAuth):
-    """The browser's session cookie, CSRF-checked; a request without the cookie is left to the
-    next method (HTTP Basic), which a cross-site page cannot forge and so needs no CSRF token."""
+    """The browser's session cookie, CSRF-checked, once its second factor is verified where one is
+    needed; a request without the cookie is left to the next method (HTTP Basic), which a
+    cross-site page cannot forge and so needs no CSRF token."""
 
     def _get_key(self, request):
         if settings.SESSION_COOKIE_NAME not in request.COOKIES:
             return None
         return super()._get_key(request)
-from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
+
+    def authenticate(self, request, key):
+        user = super().authenticate(request, key)
+        if user is not None and requires_second_factor(user) and not user.is_verified():
+            return None
+        return user
 
 
 class BasicAuth(HttpBasicAuth):
@@ -35,19 +44,6 @@ class BasicAuth(HttpBasicAuth):
             return None
         request.user = user
         return user
-
-
-class VerifiedSessionAuth(SessionAuth):
-    """The browser session, once its second factor is verified where one is needed."""
-
-    def authenticate(self, request, key):
-        user = super().authenticate(request, key)
-        if user is not None and requires_second_factor(user) and not user.is_verified():
-            return None
-        return user
-
-
-django_auth = VerifiedSessionAuth()
 
 
 api = NinjaAPI(

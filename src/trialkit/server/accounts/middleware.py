@@ -6,6 +6,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.shortcuts import redirect
+from django.conf import settings
 from django.utils import timezone
 
 from trialkit.server.accounts.authn import requires_second_factor
@@ -41,7 +42,10 @@ class ActivityMiddleware:
         response = self.get_response(request)
         session = getattr(request, "session", None)
         user = getattr(request, "user", None)
-        if session is not None and user is not None and user.is_authenticated:
+        # Only a session the browser already holds: an API call authenticated by HTTP Basic gets no
+        # session (and so no cookie a later request could ride without a CSRF token).
+        if (session is not None and session.session_key and user is not None and user.is_authenticated
+                and settings.SESSION_COOKIE_NAME in request.COOKIES):
             now = int(timezone.now().timestamp())
             if now - session.get("last_activity", 0) >= self.RENEW_EVERY_SECONDS:
                 session["last_activity"] = now  # a modified session is saved with a fresh expiry

@@ -28,7 +28,9 @@ TABLES = {
 }
 
 ACTIONS = {
-    "login": "logged in", "login_failed": "login failed",
+    "login": "logged in", "login_failed": "login failed", "reauth_failed": "failed re-authentication",
+    "two_factor_failed": "failed two-factor code", "two_factor_enrolled": "two-factor authentication set up",
+    "two_factor_reset": "two-factor authentication reset",
     "permission_grant": "role granted", "permission_change": "role changed", "permission_revoke": "role revoked",
     "protocol_load": "protocol loaded", "protocol_update": "protocol updated",
     "screening_create": "screening started", "screening_facts_update": "screening facts changed",
@@ -39,7 +41,7 @@ ACTIONS = {
     "participant.randomized": "randomized", "allocation.slot_used": "allocation slot used",
     "allocation.revealed": "allocation revealed", "dose.prepared": "dose prepared",
     "dose.administered": "dose administered", "participant.emergency_unblinded": "emergency unblinding",
-    "schedule_created": "visit schedule created", "visit_date": "visit date recorded",
+    "schedule_created": "visit schedule created", "schedule_moved": "visit schedule moved", "visit_date": "visit date recorded",
     "form_create": "form entered", "form_update": "form changed", "form_delete": "form deleted",
     "form_verify": "form verified (SDV)", "form_lock": "form locked", "form_unlock": "form unlocked",
     "signature": "signed", "signature_void": "signature voided",
@@ -50,6 +52,7 @@ ACTIONS = {
     "diary_create": "diary entry made", "diary_update": "diary entry changed",
     "participation_end": "participation ended", "participation_reopen": "participation reopened",
     "export_request": "export requested", "export_done": "export finished", "export_download": "export downloaded",
+    "export_file_removed": "export file removed (retention)",
     "demo_anchor": "demo day 0 set",
     **{action: f"record {verb}" for action, verb in ROW_VERBS.items()},
 }

@@ -145,7 +145,12 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
         row = []
         for column in columns:
             visit = visits.get((participant.pk, column.id))
-            status = visit.status(today) if visit is not None else None
+            status = None
+            if visit is not None:  # the required forms' completeness from the records read above
+                complete = {name for (visit_pk, name), r in records.items()
+                            if visit_pk == visit.pk and r.status == FormRecord.Status.COMPLETE and not r.deleted_at}
+                status = visit.status(today, forms_complete=visit.done_on is None
+                                      or visit.required_forms_complete(complete))
             cells = []
             for form_name in (visit.forms if visit is not None else column.forms):
                 name = instrument_name(form_name)

@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from trialkit.server.accounts.access import Access, require
 from trialkit.server.accounts.roles import Role
+from trialkit.server.audit import vocabulary
 from trialkit.server.audit.models import AuditEvent
 
 # Who may print a participant's audit report. The one place this is decided: the report view
@@ -25,62 +26,7 @@ def audit_report_access(user, participant) -> Access:
     return require(user, participant.trial, "audit.report", site_id=participant.site_id)
 
 # One name per kind of event, whichever app wrote it (the stored action codes differ in style).
-EVENT_NAMES: dict[str, str] = {
-    "login": "Logged in",
-    "login_failed": "Failed login",
-    "reauth_failed": "Failed re-authentication",
-    "two_factor_failed": "Failed two-factor code",
-    "two_factor_enrolled": "Two-factor authentication set up",
-    "two_factor_reset": "Two-factor authentication reset",
-    "permission_grant": "Role granted",
-    "permission_change": "Role changed",
-    "permission_revoke": "Role revoked",
-    "protocol_load": "Protocol loaded",
-    "protocol_update": "Protocol updated",
-    "screening_create": "Screening started",
-    "screening_facts_update": "Screening facts changed",
-    "screening_attest": "Eligibility attested",
-    "consent_record": "Consent recorded",
-    "screening_fail": "Screen failure",
-    "screening_withdraw": "Withdrawn during screening",
-    "participant_enroll": "Enrolled",
-    "allocation_list.generated": "Allocation list generated",
-    "allocation.slot_used": "Allocation slot used",
-    "participant.randomized": "Randomized",
-    "dose.prepared": "Dose prepared",
-    "dose.administered": "Dose administered",
-    "participant.emergency_unblinded": "Emergency unblinding",
-    "allocation.revealed": "Treatment revealed",
-    "schedule_created": "Visit schedule created",
-    "schedule_moved": "Visit schedule moved",
-    "demo_anchor": "Day 0 set (demo)",
-    "visit_date": "Visit date recorded",
-    "form_create": "Form entered",
-    "form_update": "Form changed",
-    "form_delete": "Form deleted",
-    "form_verify": "Source data verified",
-    "form_lock": "Form locked",
-    "form_unlock": "Form unlocked",
-    "signature": "Signed",
-    "signature_void": "Signature voided",
-    "query_open": "Query opened",
-    "query_answer": "Query answered",
-    "query_close": "Query closed",
-    "ae_create": "Adverse event entered",
-    "ae_update": "Adverse event changed",
-    "ae_delete": "Adverse event deleted",
-    "ae_follow_up": "Adverse event follow-up",
-    "sae_report": "SAE reported to the sponsor",
-    "participation_end": "Participation ended",
-    "participation_reopen": "Participation reopened",
-    "diary_access_grant": "Diary code issued",
-    "diary_access_revoke": "Diary code withdrawn",
-    "diary_create": "Diary entry",
-    "diary_update": "Diary entry changed",
-    "export_request": "Export requested",
-    "export_done": "Export finished",
-    "export_download": "Export downloaded",
-}
+# Event names come from the one vocabulary of the trail (trialkit.server.audit.vocabulary).
 
 # Labels of the keys that appear in before/after values outside a form's items.
 FIELD_LABELS = {
@@ -95,8 +41,9 @@ HIDDEN_KEYS = {"content_hash", "signature", "form_id", "form", "instrument", "vi
                "sections"}
 
 
-def event_name(action: str) -> str:
-    return EVENT_NAMES.get(action) or action.replace(".", " ").replace("_", " ").capitalize()
+def event_name(action: str, object_type: str = "") -> str:
+    text = vocabulary.describe(action, object_type)
+    return text[:1].upper() + text[1:]
 
 
 def _text(value: Any) -> str:
@@ -257,7 +204,7 @@ def _row(event: AuditEvent, names: _Names) -> TrailRow:
     changes = _diff(event.before, event.after, labels)
     if event.object_type == "query" and isinstance(event.after, dict) and "item" in event.after:
         changes = [c for c in changes if c.label != "Field"]
-    return TrailRow(seq=event.seq, at=event.at, actor=names.actor(event.actor), what=event_name(event.action),
+    return TrailRow(seq=event.seq, at=event.at, actor=names.actor(event.actor), what=event_name(event.action, event.object_type),
                     action=event.action, subject=subject, changes=changes, reason=event.reason,
                     restricted=event.restricted)
 
