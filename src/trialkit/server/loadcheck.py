@@ -67,8 +67,19 @@ def service_env(database_url: str, data_dir: Path) -> dict:
            if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     env.update(DATABASE_URL=database_url, TRIALKIT_DATA_DIR=str(data_dir), SECRET_KEY=LOAD_SECRET_KEY,
                ALLOWED_HOSTS="127.0.0.1,localhost", TRIALKIT_HTTPS="0", TRIALKIT_FAST_HASHER="1",
-               TRIALKIT_ACCESS_LOG="0", TRIALKIT_AUDIT_CHECKPOINT_MINUTES="0", DEBUG="0", TRIALKIT_DEMO="0")
+               TRIALKIT_ACCESS_LOG="0", TRIALKIT_AUDIT_CHECKPOINT_MINUTES="0", DEBUG="0", TRIALKIT_DEMO="0",
+               TRIALKIT_AUDIT_KEY=_audit_keys())
     return env
+
+
+def _audit_keys() -> str:
+    """This process's audit key ring as TRIALKIT_AUDIT_KEY (current key first): every server and
+    worker signs the one chain with the operator's key, as in production (docs/audit.md)."""
+    from trialkit.server.audit import keys
+
+    ring = keys.keyring()
+    ordered = [ring.current_id, *(k for k in ring.keys if k != ring.current_id)]
+    return ",".join(f"{key_id}:{ring.keys[key_id].hex()}" for key_id in ordered)
 
 
 def start_worker(env: dict, log_dir: Path, n: int) -> subprocess.Popen:
