@@ -164,3 +164,25 @@ def test_the_landing_page_is_the_home_or_the_login_or_the_finder(client, make_us
     assert client.get("/")["Location"] == "/accounts/login/"
     client.force_login(make_user(Role.MONITOR, trials[ASSIST]))
     assert client.get("/")["Location"] == "/home/"
+
+
+def test_home_lists_break_ties_by_participant_not_by_storage_order(client, make_user, site_data):
+    """Visits sharing a deadline are listed by participant number, not in the order the database
+    happens to return them: on PostgreSQL that order follows row updates, which follow the arms,
+    and a blinded home that reorders with the arms leaks them (found by the two-worlds crawl)."""
+    from datetime import date
+
+    from trialkit.server.capture.models import Visit
+
+    trial, site = site_data["trial"], site_data["first"]
+    author = make_user(Role.COORDINATOR, trial, site, username="tie-author")
+    # stored last-first: row ids and storage order run against the participant numbers
+    people = [participant(trial, site, author, f"IX-T{n:03d}") for n in (3, 2, 1)]
+    for person in people:
+        Visit.objects.create(participant=person, visit_id="day-30", label="Day 30", kind="follow_up", day=30,
+                             order=3, target=date(2025, 4, 1), earliest=date(2025, 3, 25), latest=date(2025, 4, 8),
+                             forms=["mrs"], done_on=date(2025, 4, 1))  # held, form missing: overdue
+    login(client, make_user, Role.COORDINATOR, trial, site)
+    html = client.get("/home/").content.decode()
+    positions = [html.index(f"IX-T{n:03d} · Day 30") for n in (1, 2, 3)]
+    assert positions == sorted(positions)

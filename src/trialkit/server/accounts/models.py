@@ -23,7 +23,7 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "trial", "site", "role"], name="unique_membership"),
         ]
-        ordering = ["trial_id", "site_id", "role"]
+        ordering = ["trial_id", "site_id", "role", "id"]
 
     def clean(self) -> None:
         """The combination rule: a person is blinded or unblinded in a trial, never both."""

@@ -119,7 +119,7 @@ class UnblindingEvent(models.Model):
     at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-at"]
+        ordering = ["-at", "-id"]
 
 
 class Notification(models.Model):

@@ -90,7 +90,7 @@ def diary(request, code: str):
             fields.append({"name": f"{s}.{key}", "label": label, "kind": kind, "value": value,
                            "errors": errors.get(f"{s}.{key}", [])})
         sections.append({"label": services.DIARY_SECTION_LABELS[s], "fields": fields})
-    recent = DiaryEntry.objects.filter(participant=participant, entered_by=access.who).order_by("-entry_date")[:14]
+    recent = DiaryEntry.objects.filter(participant=participant, entered_by=access.who).order_by("-entry_date", "-id")[:14]
     return _private(render(request, "capture/diary.html", {
         "code": code, "access": access, "entry_date": entry_date, "today": today, "sections": sections,
         "errors": errors, "saved": saved, "recent": recent, "trial": participant.trial,

@@ -132,7 +132,7 @@ class Signature(models.Model):
     void_reason = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["-signed_at"]
+        ordering = ["-signed_at", "-id"]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(form__isnull=False, visit__isnull=True) | models.Q(form__isnull=True, visit__isnull=False),
@@ -166,7 +166,7 @@ class Query(models.Model):
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-opened_at"]
+        ordering = ["-opened_at", "-id"]
         verbose_name_plural = "queries"
 
     @property
@@ -263,7 +263,7 @@ class DiaryAccess(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
 
     @property
     def active(self) -> bool:
@@ -285,7 +285,7 @@ class DiaryEntry(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-entry_date"]
+        ordering = ["-entry_date", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["participant", "entry_date", "entered_by"], name="unique_diary_day"),
         ]

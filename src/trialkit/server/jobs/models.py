@@ -84,7 +84,7 @@ class WorkerProcess(models.Model):
     seen_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-seen_at"]
+        ordering = ["-seen_at", "worker_id"]
 
     def __str__(self) -> str:
         return f"worker {self.worker_id}"

@@ -33,7 +33,7 @@ class ScreeningRecord(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-created_at"]
+        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(fields=["trial", "screening_number"], name="unique_screening_number"),
         ]
@@ -74,7 +74,7 @@ class Consent(models.Model):
     withdrawn_on = models.DateField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-consent_date"]
+        ordering = ["-consent_date", "-id"]
 
 
 class Participant(models.Model):

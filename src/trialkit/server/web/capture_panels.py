@@ -34,7 +34,7 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
     """Visits whose window is open, or that were held with a required form still missing, soonest
     deadline first."""
     rows = []
-    for visit in _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest"):
+    for visit in _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest", "participant__participant_number", "order"):
         status = visit.status(ctx.today)
         if status in OPEN_STATUSES:
             rows.append((visit, status))
@@ -77,7 +77,7 @@ def _queries(ctx: HomeContext):
 def open_queries(ctx: HomeContext) -> Panel:
     items = []
     pending = _queries(ctx).exclude(status=Query.Status.CLOSED)
-    for q in pending.order_by("opened_at")[:HOME_LIST_LIMIT]:
+    for q in pending.order_by("opened_at", "id")[:HOME_LIST_LIMIT]:
         # The site answers open queries; the monitor closes answered ones.
         items.append(Item(f"{q.participant.participant_number} · {form_label(q.form.instrument)} · "
                           f"{item_label(q.form.instrument, q.item)}",
@@ -99,7 +99,7 @@ def to_sign(ctx: HomeContext) -> Panel:
     visits = _visits(ctx).filter(done_on__isnull=False, form_records__status=FormRecord.Status.COMPLETE,
                                  form_records__deleted_at__isnull=True).distinct() \
         .exclude(signatures__in=Signature.objects.filter(voided_at__isnull=True))
-    for visit in visits.order_by("target")[:HOME_LIST_LIMIT]:
+    for visit in visits.order_by("target", "participant__participant_number", "order")[:HOME_LIST_LIMIT]:
         items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
                           detail=f"held {format_date(visit.done_on)}{unblinded_note(visit.participant)}", badge="sign", tone="warn"))
     return Panel("Visits to sign", items, empty="Nothing waits for your signature.", key="sign",
@@ -111,7 +111,7 @@ def sae_clocks(ctx: HomeContext) -> Panel:
     items = []
     events = ctx.at_my_sites(AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True,
                                                          deleted_at__isnull=True), "participant__site_id")
-    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at")[:HOME_LIST_LIMIT]:
+    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at", "id")[:HOME_LIST_LIMIT]:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
         items.append(Item(f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
@@ -122,7 +122,7 @@ def sae_clocks(ctx: HomeContext) -> Panel:
 
 
 def to_verify(ctx: HomeContext) -> Panel:
-    forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE, verified_at__isnull=True).order_by("updated_at")
+    forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE, verified_at__isnull=True).order_by("updated_at", "id")
     items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
                   form_link(ctx, f), detail=f"complete since {format_date(f.updated_at)}{unblinded_note(f.participant)}", badge="verify", tone="warn")
              for f in forms[:HOME_LIST_LIMIT]]
@@ -133,7 +133,7 @@ def to_verify(ctx: HomeContext) -> Panel:
 def locks(ctx: HomeContext) -> Panel:
     forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE)
     ready = forms.filter(locked_at__isnull=True, verified_at__isnull=False) \
-        .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED]).distinct().order_by("verified_at")
+        .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED]).distinct().order_by("verified_at", "id")
     items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
                   form_link(ctx, f), detail="verified, no open query" + unblinded_note(f.participant), badge="ready to lock", tone="ok")
              for f in ready[:HOME_LIST_LIMIT]]

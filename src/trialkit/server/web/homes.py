@@ -260,7 +260,7 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
 
 def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
     items = []
-    for p in participants(ctx).order_by("-enrolled_at")[:HOME_LIST_LIMIT]:
+    for p in participants(ctx).order_by("-enrolled_at", "-participant_number")[:HOME_LIST_LIMIT]:
         number = f" · rand. {p.randomization_number}" if p.randomization_number else ""
         kit = f" · kit {p.kit_number}" if p.kit_number else ""
         tone = {"enrolled": "warn", "withdrawn": "bad", "lost_to_follow_up": "bad", "died": "bad"}.get(p.status, "ok")
@@ -276,7 +276,7 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
     # The link opens the confirmation page of the randomization (a GET); randomizing is its POST.
     items = [Item(p.participant_number, url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
                   detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}", badge="randomize", tone="warn")
-             for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at")]
+             for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at", "participant_number")]
     return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
 
 
@@ -361,7 +361,7 @@ def pharmacist_home(ctx: HomeContext) -> Home:
                        badge="prepare dose", tone="warn")
                   for p in allocation.doses_to_prepare(ctx.trial, ctx.user)]
     records = ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
-        .select_related("participant").order_by("-prepared_at")
+        .select_related("participant").order_by("-prepared_at", "-id")
     labels = [Item(r.participant.participant_number, url("allocation:label", nct, r.participant.participant_number),
                    detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
                           f"{unblinded_note(r.participant)}",
@@ -455,7 +455,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
 
     notes = [Item(n.message, detail=f"{format_datetime(n.created_at)}", badge="" if n.read_at else "new",
                   tone="" if n.read_at else "warn")
-             for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at")[:8]]
+             for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]]
     return Home("Sponsor", "Enrollment across sites, why patients fail screening, and what needs your attention.",
                 stats, [
                     Panel("Enrollment by site over time", template="web/panels/_enrollment.html", wide=True,
