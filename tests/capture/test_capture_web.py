@@ -195,3 +195,15 @@ def test_web_pages_render_for_each_role(client, participant, staff):
                 continue
             main = response.content.decode().lower().split("<main")[1].split("</main>")[0]
             assert "placebo" not in main and "mscs treatment" not in main, (who, url)
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("repeat", ["abc", "0", "-1", "99999999999999999999", "1e3", "٣"])
+def test_a_form_address_with_a_bad_record_number_is_not_found_and_writes_nothing(client, participant, staff, repeat):
+    client.force_login(staff["coordinator"])
+    url = f"/capture/participants/{participant.pk}/visits/month3/forms/vital_signs/?repeat={repeat}"
+    assert client.get(url).status_code == 404
+    response = client.post(url, {"systolic_bp": "130", "diastolic_bp": "82", "heart_rate": "71",
+                                 "weight_kg": "68.5", "action": "complete"})
+    assert response.status_code == 404
+    assert not FormRecord.objects.exists()

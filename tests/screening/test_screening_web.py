@@ -6,11 +6,13 @@ Runs on SQLite and, in the PostgreSQL pass, on PostgreSQL: the same test, the sa
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from screening_cases import ELIGIBLE_ASSIST
 
 from trialkit.server.participants.models import Participant, ScreeningRecord
+from trialkit.server.screening import services
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -186,3 +188,16 @@ def test_an_unknown_condition_is_refused_in_its_row_and_nothing_is_saved(client,
     assert ScreeningRecord.objects.get().facts["conditions"] == [
         {"name": "hypertension"}, {"name": "other", "description": "migraine with aura"},
         {"name": "epilepsy", "date": "2019-03-01"}]
+
+
+def test_a_refused_attestation_echoes_the_criterion_escaped(client, assist, site1, coordinator, investigator):
+    """The criterion id comes from the request: the HTMX error fragment must not reflect it as markup."""
+    record = services.create_screening(assist, site1, coordinator, date(2025, 3, 1))
+    client.force_login(investigator)
+    payload = '<img src=x onerror="alert(1)">'
+    response = client.post(f"/screening/NCT04590118/{record.screening_number}/attest/",
+                           {"criterion_id": payload, "value": "true"}, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert response.status_code in (400, 422)
+    assert "<img" not in html and "&lt;img src=x" in html
+    assert not record.attestations.exists()

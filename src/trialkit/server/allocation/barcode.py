@@ -11,6 +11,7 @@ import re
 
 import barcode
 from barcode.writer import SVGWriter
+from django.utils.html import format_html
 
 
 def code128_svg(text: str) -> str:
@@ -22,4 +23,4 @@ def code128_svg(text: str) -> str:
     svg = out.getvalue().decode("utf-8")
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    return svg.replace("<svg ", f'<svg role="img" aria-label="Barcode of kit number {text}" ', 1)
+    return svg.replace("<svg ", format_html('<svg role="img" aria-label="Barcode of kit number {}" ', text), 1)

@@ -267,6 +267,17 @@ def _posted_values(instrument, post) -> dict[str, Any]:
     return values
 
 
+MAX_REPEAT = 999  # records of one repeating form in one visit; beyond this an address is not a record
+
+
+def _repeat_number(raw: str) -> int:
+    """The record number of a repeating form from the page's address: a whole number from 1 to
+    ``MAX_REPEAT``; anything else names no record (404), never a server error."""
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_REPEAT:
+        raise Http404("There is no such record of this form.")
+    return int(raw)
+
+
 @login_required
 def ecrf(request, participant_id: int, visit_id: str, instrument: str):
     participant, access = _participant(request, participant_id)
@@ -276,7 +287,7 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         raise Http404(f"{instrument} is not a form of {visit.label}")
     services.require_form_readable(access, participant, name)
     definition = instrument_for(name)
-    repeat = int(request.GET.get("repeat") or request.POST.get("repeat") or 1)
+    repeat = _repeat_number(request.GET.get("repeat") or request.POST.get("repeat") or "1")
     form = FormRecord.objects.filter(visit=visit, instrument=name, repeat=repeat).first()
     values: dict[str, Any] = dict(form.data) if form else {}
     errors: dict[str, list[str]] = {}

@@ -14,6 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
@@ -178,7 +179,7 @@ def attest(request, nct_id: str, number: str):
         if not _is_htmx(request):
             messages.error(request, exc.message)
             return redirect(_record_url(record))
-        return HttpResponse(f'<p class="field-error">{exc.message}</p>', status=exc.status)
+        return HttpResponse(format_html('<p class="field-error">{}</p>', exc.message), status=exc.status)
     record = services.get_record(trial, number)
     if not _is_htmx(request):
         return redirect(_record_url(record))
