@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "trialkit.server.accounts.middleware.SecondFactorMiddleware",
     "trialkit.server.accounts.middleware.ActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "trialkit.server.web.middleware.RefuseNulCharacters",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "trialkit.server.web.middleware.StyledMethodNotAllowed",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page (429)
