@@ -44,12 +44,18 @@ def test_form_create_then_update_with_reason(client, participant, staff):
                   {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": True})
     assert again.status_code == 409
     changed = dict(NIHSS_7, **{"5a": 3})
+    no_version = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
+                       {"values": changed, "complete": True, "reason": "re-scored from source"}, method="put")
+    assert no_version.status_code == 422  # a change must say which version it changes
+    assert [(e["field"], e["rule"]) for e in no_version.json()["errors"]] == [("expected_version", "required")]
+    assert FormRecord.objects.get(pk=form["id"]).version == 1
     no_reason = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
-                      {"values": changed, "complete": True}, method="put")
+                      {"values": changed, "complete": True, "expected_version": 1}, method="put")
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["field"] == "reason"
     updated = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
-                    {"values": changed, "complete": True, "reason": "re-scored from source"}, method="put")
+                    {"values": changed, "complete": True, "reason": "re-scored from source", "expected_version": 1},
+                    method="put")
     assert updated.status_code == 200 and updated.json()["scores"]["total"] == 8 and updated.json()["version"] == 2
 
 

@@ -158,7 +158,13 @@ def test_api_version_arguments_that_disagree_or_are_malformed_are_422(client, pa
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "If-Match"
     negative = _json(client, "put", url, staff["coordinator"], {"values": VITALS, "expected_version": -1})
     assert negative.status_code == 422 and negative.json()["errors"][0]["field"] == "expected_version"
+    unsaid = _json(client, "put", url, staff["coordinator"], {"values": VITALS})
+    assert unsaid.status_code == 422  # no silent last-writer-wins: a change names the version it changes
+    assert [(e["field"], e["rule"]) for e in unsaid.json()["errors"]] == [("expected_version", "required")]
     assert FormRecord.objects.get().version == 1
+    anything = _json(client, "put", url, staff["coordinator"], {"values": dict(VITALS, heart_rate=90)},
+                     HTTP_IF_MATCH="*")
+    assert anything.status_code == 200 and FormRecord.objects.get().version == 2  # "*": whatever is there
 
 
 @pytest.mark.django_db

@@ -112,8 +112,8 @@ class FormUpdateIn(Schema):
     complete: bool = False
     reason: str | None = None
     expected_version: int | None = Field(
-        None, description="The version you loaded (the form's ETag). When given (here or as If-Match), a "
-                          "form changed since is not overwritten: 409 with the current version and values.")
+        None, description="The version you loaded (the form's ETag), here or as If-Match (one is required): "
+                          "a form changed since is not overwritten: 409 with the current version and values.")
 
 
 class ConflictOut(ErrorOut):
@@ -175,7 +175,8 @@ class AdverseEventIn(Schema):
     awareness_at: datetime | None = None
     reason: str | None = None
     expected_version: int | None = Field(
-        None, description="On PUT: the version you loaded (the ETag); a stale one answers 409 with the current entry.")
+        None, description="On PUT (required, here or as If-Match): the version you loaded (the ETag); a stale "
+                          "one answers 409 with the current entry.")
 
 
 class AdverseEventConflictOut(ErrorOut):
@@ -350,8 +351,14 @@ def _etag(record) -> str:
 
 def _if_match_version(request, body_version: int | None) -> int | None:
     """The version the client expects: ``expected_version`` in the body or an If-Match header
-    (``"3"``, ``3``; ``*`` matches any existing form). Both given and different: 422."""
+    (``"3"``, ``3``; ``*`` matches any existing form). Both given and different: 422. Neither: 422
+    too, since a change that does not say which version it changes could overwrite someone else's
+    without anyone knowing (``If-Match: *`` is the explicit "whatever is there now")."""
     header = request.headers.get("If-Match", "").strip()
+    if not header and body_version is None:
+        raise FormInvalid([FieldError("expected_version", None, "required",
+                                      'send the version you loaded (the ETag), as expected_version or '
+                                      'If-Match: "<version>", so that no one else\'s change is overwritten')], "form")
     header_version = None
     if header and header != "*":
         text = header.split(",")[0].strip().removeprefix("W/").strip('"')
@@ -396,7 +403,7 @@ def update_form(request, form_id: int, body: FormUpdateIn, response: HttpRespons
 
     Edit conflicts: send the version you loaded as ``expected_version`` or ``If-Match: "<version>"``.
     If someone saved the form since, nothing is saved and the answer is 409 with ``current`` (the
-    form's version and values now). Without either, the save is not checked against other edits."""
+    form's version and values now). Without either: 422, nothing saved."""
     form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
     participant = _participant(request, form.participant_id)
     expected = _if_match_version(request, body.expected_version)
