@@ -262,3 +262,39 @@ def minimization_guess_rate(protocol_or_spec, seed: int | str, n: int, trials: i
     rate = statistics.fmean(per_trial)
     se = statistics.stdev(per_trial) / len(per_trial) ** 0.5 if len(per_trial) > 1 else 0.0
     return SimulatedGuessRate(dict(minimizer.ratio), n, trials, rate, se)
+
+
+# Beyond this list length the past-only guesser's exact programme is slow for unequal ratios with
+# random sizes (its beliefs multiply); their rate is then estimated on generated lists.
+_EXACT_PAST_ONLY_MAX_N = 24
+
+
+def list_predictability(ratio: Mapping[str, int], block_sizes: Iterable[int], n: int, seed: int | str = 1,
+                        lists: int = 400) -> dict[str, Any]:
+    """What ``trialkit allocation check`` reports for a permuted-block list of ``n`` per stratum:
+    the exact rate of the guesser who knows the blocks, the rate of the guesser who sees only the
+    past (exact when the ratio is equal or the list short, else the mean over ``lists`` lists drawn
+    by the generator), and the baseline of always naming the largest arm."""
+    from trialkit.randomization.permuted_blocks import permuted_block_sequence
+    from trialkit.randomization.stream import SeededStream
+
+    sizes = _sizes(ratio, block_sizes)
+    knows = block_guess_rate(ratio, sizes, n)
+    out: dict[str, Any] = {"n": n, "block_sizes": sizes, "baseline": float(knows.baseline),
+                           "knows_block": knows.as_dict()}
+    if len(sizes) == 1 or len(set(ratio.values())) == 1:
+        # One size: the block ends are known anyway. Equal ratio: the arm with fewer so far is the
+        # arm with the most slots left in any block, so seeing the ends does not help.
+        out["past_only"] = {**knows.as_dict(), "knows_block": False}
+    elif n <= _EXACT_PAST_ONLY_MAX_N:
+        out["past_only"] = block_guess_rate(ratio, sizes, n, knows_block=False).as_dict()
+    else:
+        scores = []
+        for k in range(lists):
+            arms = [a for a, _, _ in permuted_block_sequence(ratio, sizes, n, SeededStream(seed, f"guess|{k}"))][:n]
+            scores.append(float(sequence_guess_score(arms, ratio, sizes, n)) / n)
+        mean = sum(scores) / len(scores)
+        se = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) / len(scores)) ** 0.5
+        out["past_only"] = {"method": "simulation", "lists": lists, "rate": mean, "standard_error": se,
+                            "baseline": float(knows.baseline), "excess": mean - float(knows.baseline)}
+    return out
