@@ -55,3 +55,22 @@ def test_bad_input_exits_2_with_the_field_named():
     assert "--n must be a positive" in json.loads(result.stdout)["error"]
     result = run("check", "--protocol", "NCT00000001")
     assert result.exit_code == 2 and "no protocol NCT00000001" in result.stderr
+
+
+def test_check_reports_the_optimal_guessers_predictability():
+    """ASSIST: 3:1 in blocks of 4 or 8, cohort lists of 20. The rates are the exact ones of
+    ``block_guess_rate`` (checked against brute force in test_randomization_predictability.py),
+    both above the 3/4 of always naming it-hMSC."""
+    from fractions import Fraction
+
+    from trialkit.randomization.predictability import block_guess_rate
+
+    report = json.loads(run("check", "--protocol", "NCT04590118", "--format", "json").stdout)
+    p = report["predictability"]
+    ratio = {"it-hmsc": 3, "placebo": 1}
+    assert p["n"] == 20 and p["baseline"] == 0.75
+    assert Fraction(p["knows_block"]["rate_fraction"]) == block_guess_rate(ratio, [4, 8], 20).rate
+    assert Fraction(p["past_only"]["rate_fraction"]) == block_guess_rate(ratio, [4, 8], 20, knows_block=False).rate
+    assert p["past_only"]["rate"] > 0.75
+    text = run("check", "--protocol", "NCT04590118").stdout
+    assert "always naming the largest arm:                 0.7500" in text

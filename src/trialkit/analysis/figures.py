@@ -102,3 +102,23 @@ def outcome_over_visits(summary: pd.DataFrame, instrument: str, ax=None):
     else:
         ax.legend(fontsize=8)
     return ax
+
+
+def group_sequential_boundaries(boundaries, fraction: float | None = None, observed_z: float | None = None, ax=None):
+    """The boundaries ±c_k (``trialkit.analysis.group_sequential.Boundaries``) against information
+    fraction, with the observed statistic at ``fraction`` if given."""
+    ax = _axes(ax, (7, 3.2))
+    t = boundaries.information_fractions
+    z = boundaries.z
+    ax.plot(t, z, marker="o", color="#b2182b", label="boundary")
+    if boundaries.sides == 2:
+        ax.plot(t, [-v for v in z], marker="o", color="#b2182b")
+    ax.axhline(0, color="grey", lw=0.6)
+    if fraction is not None and observed_z is not None:
+        ax.plot([fraction], [observed_z], marker="D", color="#2166ac", ls="none", label="observed Z")
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel("information fraction")
+    ax.set_ylabel("Z")
+    ax.set_title("Group-sequential boundaries")
+    ax.legend(fontsize=8)
+    return ax

@@ -257,6 +257,72 @@ def _safety(ctx: _Context, spec) -> Section:
     return section
 
 
+def _observed_z(ctx: _Context, spec) -> tuple[float | None, int]:
+    """The standardized statistic of the monitored analysis on the data now, and its n."""
+    from scipy import stats
+
+    if spec.method == "mrs_shift":
+        frame = analysis_frame(ctx.data, spec.outcome, spec.visit, covariates=spec.covariates)
+        result = mrs_shift(frame, spec.treatment_arm, spec.control_arm, spec.outcome, spec.covariates)
+        return result.z, result.n
+    if spec.method == "ancova":
+        frame = analysis_frame(ctx.data, spec.outcome, spec.visit, spec.baseline_visit, spec.covariates)
+        r = ancova(frame, spec.outcome, f"{spec.outcome}_baseline", spec.treatment_arm, spec.control_arm, spec.covariates)
+        return r.difference / r.standard_error, r.n
+    threshold = spec.threshold if spec.threshold is not None else 2
+    frame = analysis_frame(ctx.data, spec.outcome, spec.visit)
+    r = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
+    # Fisher's exact test has no z: its two-sided p as a normal deviate, signed by the risk difference.
+    return float(np.sign(r.risk_difference) * stats.norm.isf(r.p_value / 2)), r.n
+
+
+def _interim(ctx: _Context) -> Section | None:
+    """Group-sequential boundaries of the protocol's looks with the observed statistic (DSMB only)."""
+    from trialkit.analysis.group_sequential import SPENDING_LABELS, boundaries, monitor
+
+    interim = ctx.protocol.analysis_plan.interim
+    if interim is None or not ctx.unblinded:
+        return None
+    alpha = ctx.protocol.analysis_plan.alpha
+    spec = next(a for a in ctx.protocol.analysis_plan.analyses if a.id == interim.analysis)
+    section = Section("interim-monitoring", f"Interim monitoring: {spec.id}")
+    sided = "two-sided" if interim.sides == 2 else "one-sided"
+    section.notes.append(
+        f"{SPENDING_LABELS[interim.spending]} alpha spending, {sided} alpha {_fmt(alpha)}, boundaries by recursive "
+        "numerical integration (Armitage, McPherson and Rowe 1969). Stop for efficacy when |Z| reaches the boundary."
+    )
+    planned = boundaries(interim.information_fractions, interim.spending, alpha, interim.sides)
+    section.tables.append(Table("Planned looks", ["Look", "Information fraction", "Boundary |Z|", "Nominal p",
+                                                  "Cumulative alpha"],
+                                [[look.number, _fmt(look.information_fraction), _fmt(look.z, 4), _fmt(look.nominal_p, 3),
+                                  _fmt(look.alpha_spent, 3)] for look in planned.looks]))
+    target = ctx.protocol.registry.enrollment.count
+    try:
+        z, n = _observed_z(ctx, spec)
+    except AnalysisInputError as exc:
+        section.notes.append(f"No observed statistic yet: {exc}")
+        section.results = {"planned": planned.as_dict()}
+        return section
+    # Information grows with the number analysed: the fraction is n now over the planned enrollment.
+    fraction = min(1.0, n / target)
+    earlier = [t for t in interim.information_fractions if t < fraction - 1e-9]
+    current = monitor(boundaries([*earlier, fraction], interim.spending, alpha, interim.sides),
+                      [None] * len(earlier) + [z])
+    look = current.boundaries.looks[-1]
+    crossed = z is not None and abs(z) >= look.z if interim.sides == 2 else z is not None and z >= look.z
+    section.notes.append(
+        f"This look: {n} of {target} planned participants analysed (information fraction {_fmt(fraction)}), after "
+        f"{len(earlier)} earlier look(s) taken as planned. Boundary recomputed at this fraction by the spending function."
+    )
+    section.tables.append(Table("This look", ["Information fraction", "Boundary |Z|", "Observed Z", "Boundary reached"],
+                                [[_fmt(fraction), _fmt(look.z, 4), _fmt(z, 4), "yes" if crossed else "no"]]))
+    section.figures.append(Figure("Boundaries and observed statistic", "interim-boundaries",
+                                  _png(figures.group_sequential_boundaries(planned, fraction, z))))
+    section.results = {"planned": planned.as_dict(), "current": current.as_dict(), "information_fraction": fraction,
+                       "observed_z": z, "n": n, "boundary_reached": bool(crossed)}
+    return section
+
+
 BUILDERS = {
     "consort": _consort,
     "mrs_shift": _mrs_shift,
@@ -281,6 +347,9 @@ def build_report(protocol, data: TrialData, unblinded: bool = False, today: date
             sections.append(BUILDERS[spec.method](ctx, spec))
         except AnalysisInputError as exc:
             sections.append(Section(spec.id, spec.id, notes=[f"Not analysable: {exc}"]))
+    interim = _interim(ctx)
+    if interim is not None:
+        sections.append(interim)
     return Report(protocol.registry.nct_id, protocol.registry.brief_title, unblinded, today or date.today(), sections)
 
 

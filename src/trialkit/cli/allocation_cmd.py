@@ -14,6 +14,7 @@ from trialkit.randomization import StratumError, balance_report, generate_list
 from trialkit.randomization.balance import BalanceReport
 from trialkit.randomization.minimization import MinimizationCheck, simulate_minimization
 from trialkit.randomization.permuted_blocks import SLOT_FIELDS, AllocationList
+from trialkit.randomization.predictability import list_predictability, minimization_guess_rate
 
 allocation_app = typer.Typer(
     help="Concealed allocation lists: generate (unblinded statistician only) and check balance.",
@@ -128,9 +129,29 @@ def check(
         _check_minimization(loaded, seed, n, fmt)
         return
     report = balance_report(_load_list(protocol, seed, n, fmt.value))
-    emit(report.as_dict(), fmt, lambda _: _report_text(report))
+    spec = loaded.randomization
+    length = n or (spec.cohorts[0].size if spec.cohorts else loaded.registry.enrollment.count)
+    predictability = list_predictability(spec.ratio, spec.block_sizes, length, seed=seed)
+    emit({**report.as_dict(), "predictability": predictability}, fmt,
+         lambda _: _report_text(report) + "\n\n" + _predictability_text(predictability))
     if not report.within_bound:
         raise typer.Exit(1)
+
+
+def _rate(entry: dict) -> str:
+    if entry.get("method") == "simulation":
+        return f"{entry['rate']:.4f} (± {entry['standard_error']:.4f}, {entry['lists']} simulated lists)"
+    exact = f" = {entry['rate_fraction']}" if "rate_fraction" in entry and len(entry["rate_fraction"]) <= 15 else ""
+    return f"{entry['rate']:.4f}{exact} (exact)"
+
+
+def _predictability_text(p: dict) -> str:
+    return "\n".join([
+        f"Predictability over a list of {p['n']} (share of assignments the best guesser names correctly):",
+        f"  knowing each block's size once it has started: {_rate(p['knows_block'])}",
+        f"  seeing only the past assignments:              {_rate(p['past_only'])}",
+        f"  always naming the largest arm:                 {p['baseline']:.4f}",
+    ])
 
 
 def _minimization_text(check: MinimizationCheck) -> str:
@@ -157,7 +178,11 @@ def _check_minimization(protocol, seed: int, n: int | None, fmt: Format) -> None
         check = simulate_minimization(protocol, seed, n or protocol.registry.enrollment.count)
     except (ValueError, StratumError) as exc:
         fail(f"randomization: {exc}", fmt=fmt)
-    emit(check.as_dict(), fmt, lambda _: _minimization_text(check))
+    guess = minimization_guess_rate(protocol, seed, n or protocol.registry.enrollment.count, trials=100)
+    emit({**check.as_dict(), "predictability": guess.as_dict()}, fmt, lambda _: _minimization_text(check) + (
+        f"\n\nPredictability (a guesser who knows the past assignments and the next participant's levels "
+        f"names the most probable arm): {guess.rate:.4f} (± {guess.standard_error:.4f}, {guess.trials} simulated "
+        f"trials); always naming the largest arm: {guess.baseline:.4f}"))
 
 
 def register(app: typer.Typer) -> None:

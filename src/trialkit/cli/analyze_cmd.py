@@ -82,5 +82,68 @@ def ancova_command(
     ))
 
 
+def _numbers(option: str, text: str, fmt: Format) -> list[float]:
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        fail(f"{option}: {text!r} is not a comma-separated list of numbers", fmt=fmt)
+
+
+def _boundaries_text(r: dict) -> str:
+    sided = "two-sided" if r["sides"] == 2 else "one-sided"
+    lines = [
+        f"{r['spending_label']} spending, {sided} alpha {r['alpha']:g} ({r['method']})",
+        "",
+        "look  information  boundary |Z|  nominal p   alpha spent  observed Z",
+    ]
+    for look in r["looks"]:
+        observed = look.get("observed_z")
+        shown = "" if observed is None else f"{observed:.3f}" + ("  crossed" if look.get("crossed") else "")
+        bound = "none" if look["z"] is None else f"{look['z']:.3f}"
+        lines.append(f"{look['look']:>4}  {look['information_fraction']:>11.3f}  {bound:>12}  "
+                     f"{look['nominal_p']:>9.3g}  {look['alpha_spent']:>11.3g}  {shown}".rstrip())
+    if r.get("crossed_at"):
+        lines += ["", f"The observed statistic reached the boundary at look {r['crossed_at']}."]
+    return "\n".join(lines)
+
+
+@analyze_app.command("boundaries")
+def boundaries_command(
+    protocol: str = typer.Option(
+        "", "--protocol", help="NCT id or protocol file: take the looks, spending and alpha from its analysis_plan.interim."
+    ),
+    looks: str = typer.Option("", "--looks", help="Information fractions of the looks, e.g. 0.2,0.4,0.6,0.8,1."),
+    spending: str = typer.Option("obrien_fleming", "--spending", help="obrien_fleming or pocock (Lan–DeMets)."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Overall type I error (two-sided unless --sides 1)."),
+    sides: int = typer.Option(2, "--sides", help="2 (symmetric) or 1."),
+    observed: str = typer.Option("", "--observed", help="Observed Z at the looks done so far, e.g. 1.2,2.9."),
+    fmt: Format = typer.Option(Format.json, "--format"),
+) -> None:
+    """Group-sequential boundaries by alpha spending at the looks, with the observed statistics."""
+    from trialkit.analysis.group_sequential import GroupSequentialError, boundaries, monitor
+
+    if protocol:
+        from trialkit.protocol import ProtocolError, load_protocol
+
+        try:
+            plan = load_protocol(protocol).analysis_plan
+        except ProtocolError as exc:
+            fail(f"--protocol: {exc}", fmt=fmt)
+        if plan.interim is None:
+            fail(f"--protocol: {protocol} declares no interim looks (analysis_plan.interim)", fmt=fmt)
+        fractions, spending, alpha, sides = (
+            plan.interim.information_fractions, plan.interim.spending, plan.alpha, plan.interim.sides
+        )
+    else:
+        fractions = _numbers("--looks", looks, fmt)
+        if not fractions:
+            fail("--looks: give the information fractions of the looks (or --protocol)", fmt=fmt)
+    try:
+        result = monitor(boundaries(fractions, spending, alpha, sides), _numbers("--observed", observed, fmt))
+    except GroupSequentialError as exc:
+        fail(str(exc), fmt=fmt)
+    emit(result.as_dict(), fmt, _boundaries_text)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(analyze_app, name="analyze")

@@ -23,6 +23,7 @@ from trialkit.eligibility.rules import (
     Rule,
     SinceRule,
     fmt,
+    fmt_as_decided,
     medication_classes,
 )
 from trialkit.eligibility.vocabulary import ConditionVocabulary
@@ -85,7 +86,7 @@ def evaluate(rule: Rule, ctx: Context) -> Truth:
 
 
 def _bounded(subject: str, value: float, bounds: Bounds, value_text: str | None = None) -> Truth:
-    shown = value_text or f"{subject} {fmt(value)}"
+    shown = value_text or f"{subject} {bounds.shown(value)}"
     broken = bounds.violations(value)
     if broken and bounds.is_closed_range():
         return Truth(False, f"{shown}, needs {bounds.needs()}")
@@ -281,7 +282,13 @@ def _one_lab(spec: LabRule, analyte: str, labs: dict[str, Any]) -> Truth:
     if absolute is not None:
         assert spec.unit is not None
         value = measures.lab_in_unit(analyte, lab.value, lab.unit, spec.unit)
-        shown = f"{name} {given}" if lab.unit == spec.unit else f"{name} {given} ({fmt(value)} {spec.unit})"
+        # The number compared is the one in the rule's unit: print it to the digits the decision needs.
+        compared = f"{absolute.shown(value)} {spec.unit}"
+        if lab.unit != spec.unit:
+            # The value as entered is read against the limits too: print it to agree with them.
+            limits = [measures.lab_in_unit(analyte, limit, spec.unit, lab.unit) for limit in absolute.limits()]
+            given = f"{fmt_as_decided(lab.value, limits)} {lab.unit}"
+        shown = f"{name} {compared}" if lab.unit == spec.unit else f"{name} {given} ({compared})"
         broken = absolute.violations(value)
         unit = f" {spec.unit}"
         if broken:
@@ -291,8 +298,9 @@ def _one_lab(spec: LabRule, analyte: str, labs: dict[str, Any]) -> Truth:
         return Truth(None, f"{name} {given}: upper limit of normal not recorded", (f"labs.{analyte}.uln",))
     multiple = measures.lab_uln_multiple(analyte, lab.value, lab.unit, lab.uln, lab.uln_unit)
     uln = f"{fmt(lab.uln)} {lab.uln_unit or lab.unit}"
-    shown = f"{name} {given} = {multiple:.2f}×ULN (ULN {uln})"
     bounds = spec.uln_bounds()
+    # Two decimals (2.50×ULN) unless more are needed to agree with the decision (2.502).
+    shown = f"{name} {given} = {bounds.shown(multiple, decimals=2)}×ULN (ULN {uln})"
     broken = bounds.violations(multiple)
     if broken:
         return Truth(False, f"{shown} {' and '.join(b + '×ULN' for b in broken)}")

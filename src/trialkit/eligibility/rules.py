@@ -103,6 +103,14 @@ class Bounds(RuleModel):
             return f"{fmt(self.min)}–{fmt(self.max)}"
         return self.satisfied()
 
+    def limits(self) -> list[float]:
+        """Every number a value is compared with."""
+        return [v for v in (self.min, self.greater_than, self.max, self.less_than) if v is not None]
+
+    def shown(self, value: float, digits: int = 4, decimals: int | None = None) -> str:
+        """``value`` printed so that it compares with every limit as the decision did (:func:`fmt_as_decided`)."""
+        return fmt_as_decided(value, self.limits(), digits, decimals)
+
 
 def at_least(value: float, bound: float) -> bool:
     """value >= bound, after rounding both to 9 significant digits.
@@ -113,8 +121,9 @@ def at_least(value: float, bound: float) -> bool:
     return float(f"{value:.9g}") >= float(f"{bound:.9g}")
 
 
-def fmt(value: float) -> str:
-    """A number as a person writes it: 3.0, 2.5, 18, 1,500, 150,000."""
+def fmt(value: float, digits: int = 4) -> str:
+    """A number as a person writes it: 3.0, 2.5, 18, 1,500, 150,000 (``digits`` significant digits
+    below 1,000, whole numbers above)."""
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}" if abs(value) >= 1000 else str(value)
     value = float(f"{value:.9g}")  # drop floating-point noise of unit conversions
@@ -124,7 +133,35 @@ def fmt(value: float) -> str:
         if abs(number) >= 1000:
             return f"{number:,}"
         return f"{number}.0"
-    return f"{value:.4g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if abs(value) < 1000:
+        return f"{value:.{digits}g}"
+    decimals = max(0, digits - len(str(int(abs(value)))))
+    return f"{value:,.{decimals}f}"
+
+
+def _order(value: float, limit: float) -> int:
+    """-1, 0 or 1 as ``value`` is below, on or above ``limit``, compared as :func:`at_least` does."""
+    return int(at_least(value, limit)) - int(at_least(limit, value))
+
+
+def fmt_as_decided(value: float, limits: list[float], digits: int = 4, decimals: int | None = None) -> str:
+    """``value`` as :func:`fmt` prints it (``digits`` significant digits), or with ``decimals``
+    fixed decimals (2.60), with as many more digits as it takes for the printed number to compare
+    with every limit the way ``value`` itself does.
+
+    A reason must not contradict its decision: AST at 2.5024×ULN fails "≤ 2.5×ULN", so it is shown
+    as 2.502, not 2.50. At 9 significant digits the printed number is the compared one
+    (:func:`at_least` rounds to 9), so the search always ends there at the latest."""
+    wanted = [_order(value, limit) for limit in limits]
+    if decimals is None:
+        candidates = [fmt(value, d) for d in range(digits, 10)]
+    else:
+        candidates = [f"{value:.{k}f}" for k in range(decimals, 16)]
+    for text in candidates:
+        printed = float(text.replace(",", ""))
+        if [_order(printed, limit) for limit in limits] == wanted:
+            return text
+    return fmt(value, 9)
 
 
 class SinceRule(Bounds):

@@ -458,10 +458,31 @@ class Instrument:
             if not given:
                 continue
             if len(given) < len(parts):
+                missing_parts = [p for p in parts if p.key not in cleaned]
                 if domain not in cleaned:
-                    missing = ", ".join(p.key for p in parts if p.key not in cleaned)
+                    missing = ", ".join(p.key for p in missing_parts)
                     errors.append(
                         FieldError(domain, None, "components", f"item-level entry is incomplete: missing {missing}")
+                    )
+                    continue
+                # Partial entry still bounds the domain: the entered questions' points are in it,
+                # and at most the missing questions' maxima can be added to them.
+                scores = [cleaned[p.key] for p in given]
+                if not all(isinstance(v, int) and not isinstance(v, bool) for v in scores):
+                    continue
+                entered = sum(scores)
+                most = entered + sum(p.max_score for p in missing_parts)
+                value = cleaned[domain]
+                if isinstance(value, int) and not isinstance(value, bool) and not entered <= value <= most:
+                    names = ", ".join(p.key for p in missing_parts)
+                    errors.append(
+                        FieldError(
+                            domain,
+                            value,
+                            "components",
+                            f"must be between the sum of its entered items ({entered}) and that sum plus the "
+                            f"most the items not entered ({names}) can add ({most})",
+                        )
                     )
                 continue
             total = sum(cleaned[p.key] for p in parts)

@@ -8,7 +8,8 @@ copying 1.
 
 Each domain is entered as a score; where the 1975 form scores one point per question (orientation,
 naming, the three-stage command) the questions may be entered instead, and the domain is their
-sum. A domain given together with its questions must equal their sum.
+sum. A domain given together with all its questions must equal their sum; given with some of
+them, it must lie between the sum of those entered and that sum plus the maxima of the missing ones.
 
 CDISC: SDTM Controlled Terminology defines the MMSE as a functional test (SDTMIG FT domain, where
 the SDTM export writes it), codelists MMS1TC (C100142, "Mini-Mental State Examination Functional

@@ -492,10 +492,43 @@ class Analysis(Model):
     control_arm: Slug | None = None
 
 
+class InterimMonitoring(Model):
+    """Planned looks at the primary analysis for the DSMB, with group-sequential boundaries by alpha
+    spending (``trialkit.analysis.group_sequential``) at the plan's alpha."""
+
+    analysis: Slug = Field(description="The id of the analysis monitored (an mrs_shift, dichotomized_mrs or ancova).")
+    spending: Literal["obrien_fleming", "pocock"] = Field(
+        "obrien_fleming", description="Lan–DeMets spending function: O'Brien–Fleming type or Pocock type."
+    )
+    information_fractions: list[float] = Field(
+        min_length=2, max_length=20,
+        description="Information at each look over the information planned at the end: increasing, in (0, 1], "
+        "the last 1 (the final analysis).",
+    )
+    sides: Literal[1, 2] = 2
+    assumption: Assumption = None
+
+    @field_validator("information_fractions")
+    @classmethod
+    def _fractions(cls, values: list[float]) -> list[float]:
+        for i, t in enumerate(values):
+            if not 0 < t <= 1:
+                raise ValueError(f"information_fractions[{i}] = {t} is not in (0, 1]")
+            if i and t <= values[i - 1]:
+                raise ValueError(f"information_fractions[{i}] = {t} does not increase (previous {values[i - 1]})")
+        if values and values[-1] != 1:
+            raise ValueError(f"the last information fraction is the final analysis and must be 1, got {values[-1]}")
+        return values
+
+
+MONITORABLE_METHODS = ("mrs_shift", "dichotomized_mrs", "ancova")
+
+
 class AnalysisPlan(Model):
     alpha: float = Field(0.05, gt=0, lt=1)
     population: Literal["ITT", "mITT", "PP"] = "ITT"
     analyses: list[Analysis] = []
+    interim: InterimMonitoring | None = None
     assumption: Assumption = None
 
 
@@ -599,6 +632,15 @@ class Protocol(Model):
                 raise LocatedError(
                     f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined",
                     *where, "endpoint",
+                )
+        interim = self.analysis_plan.interim
+        if interim is not None:
+            monitored = {a.id: a for a in self.analysis_plan.analyses}.get(interim.analysis)
+            if monitored is None or monitored.method not in MONITORABLE_METHODS:
+                raise LocatedError(
+                    f"interim.analysis {interim.analysis!r} must be the id of an analysis of the plan with method "
+                    f"{', '.join(MONITORABLE_METHODS)}",
+                    "analysis_plan", "interim", "analysis",
                 )
         if self.diary:
             for field, ref in (("start_visit", self.diary.start_visit), ("end_visit", self.diary.end_visit)):

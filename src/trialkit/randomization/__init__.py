@@ -27,6 +27,13 @@ from trialkit.randomization.permuted_blocks import (
     generate_list,
     permuted_block_sequence,
 )
+from trialkit.randomization.predictability import (
+    GuessRate,
+    block_guess_rate,
+    list_predictability,
+    minimization_guess_rate,
+    sequence_guess_score,
+)
 from trialkit.randomization.strata import (
     AllocationError,
     StratumError,
@@ -44,6 +51,7 @@ __all__ = [
     "BalanceReport",
     "BlindedAllocation",
     "Candidate",
+    "GuessRate",
     "MinimizationResult",
     "Minimizer",
     "SeededStream",
@@ -54,14 +62,18 @@ __all__ = [
     "allocate_next",
     "balance_report",
     "block_bound",
+    "block_guess_rate",
     "convergence_guess_score",
     "current_cohort",
     "exact_block_guess_rate",
     "generate_list",
+    "list_predictability",
     "marginal_imbalance",
     "max_prefix_imbalance",
+    "minimization_guess_rate",
     "minimization_kit_codes",
     "permuted_block_sequence",
+    "sequence_guess_score",
     "stratum_key",
     "stratum_levels",
 ]
