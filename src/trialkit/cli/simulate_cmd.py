@@ -86,10 +86,15 @@ def _rehearsal_text(r: dict) -> str:
              f"dropout {r['dropout']:g}, alpha {r['alpha']:g}", f"Allocation: {r['allocation']}"]
     for a in r["analyses"]:
         lines.append(f"  {a['analysis_id']} ({a['method']}): power {a['power']:.3f} "
-                     f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}], type I error {a['type1_error']:.3f} "
-                     f"[{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}]")
+                     f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}] at {a['effect']}; type I error "
+                     f"{a['type1_error']:.3f} [{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}], "
+                     f"{a['type1_verdict']} {r['alpha']:g}")
+    above = [a["analysis_id"] for a in r["analyses"] if a["type1_verdict"] == "above alpha"]
+    if above:
+        lines.append(f"Type I error above the nominal alpha at n={r['n']}: {', '.join(above)} "
+                     "(consider the permutation test: trialkit analyze mrs-shift --permutations)")
     if r["not_rehearsed"]:
-        lines.append(f"Not rehearsed (not mRS analyses): {', '.join(r['not_rehearsed'])}")
+        lines.append(f"Not rehearsed: {', '.join(r['not_rehearsed'])}")
     return "\n".join(lines)
 
 
