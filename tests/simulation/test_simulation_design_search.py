@@ -85,3 +85,19 @@ def test_the_cli_refuses_bad_settings_before_starting_a_cluster():
     both = runner.invoke(app, ["simulate", "design", "--control", "0.5,0.5", "--odds-ratios", "2", "--n-per-arm",
                                "20", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
     assert both.exit_code != 0 and "--workers" in both.output
+
+
+def test_scheduler_runs_the_grid_on_an_existing_cluster_with_the_same_table():
+    from distributed import LocalCluster
+
+    args = ["simulate", "design", "--control", ",".join(map(str, CONTROL)), "--odds-ratios", "2",
+            "--n-per-arm", "20,30", "--trials", "150", "--seed", "9", "--format", "json"]
+    # An existing cluster, reached by its address as a cluster of many machines would be.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, scheduler_port=8623,
+                      dashboard_address=None) as cluster:
+        result = CliRunner().invoke(app, [*args, "--scheduler", cluster.scheduler_address])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["scheduler"] == cluster.scheduler_address and data["workers"] == 1
+    cells = design_grid([2.0], [20, 30])
+    assert data["rows"] == run_design_search(cells, CONTROL, trials=150, seed=9).rows
