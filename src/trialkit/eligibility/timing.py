@@ -103,13 +103,13 @@ def recheck(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, *, scree
     """Re-evaluate the time-dependent criteria of ``protocol`` on ``on`` from the screening facts.
 
     ``screening_date`` is the day the facts describe (the record's; a ``screening_date`` inside the
-    facts must agree). A criterion that fails or can no longer be confirmed on ``on`` is a problem,
-    and so is a screening older than the protocol's ``max_days_screening_to_infusion`` (at
+    facts must agree). A criterion that fails on ``on``, or passed on the screening day and can no
+    longer be confirmed on ``on``, is a problem, and so is a screening older than the protocol's ``max_days_screening_to_infusion`` (at
     randomization too: the infusion cannot come earlier than randomization, so a screening too old
     on the day of randomization is too old for the infusion).
     """
     # Stored facts were checked against the vocabulary when entered; parsed without it here, a name
-    # the protocol no longer lists leaves its condition criteria unknown (a refusal), never a crash.
+    # the protocol no longer lists leaves its condition criteria unknown (never a pass), not a crash.
     parsed = facts if isinstance(facts, ScreeningFacts) else parse_facts(
         {k: v for k, v in facts.items() if k not in ("nihss_total", "age")} | _age_only(facts))
     if parsed.screening_date is not None and parsed.screening_date != screening_date:
