@@ -9,7 +9,8 @@ from allocation_cases import NOW  # noqa: F401  (re-exported for the fixtures be
 
 @pytest.fixture
 def enroll(db):
-    """enroll(trial, site_code, nihss=8, number=None, eligible=True, consented=True) -> Participant."""
+    """enroll(trial, site_code, nihss=8, number=None, eligible=True, consented=True, facts=None,
+    screened=date(2025, 3, 1)) -> Participant; ``facts`` are stored beside ``nihss_total``."""
     from django.contrib.auth import get_user_model
 
     from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
@@ -17,14 +18,15 @@ def enroll(db):
     counter = {"n": 0}
     User = get_user_model()
 
-    def make(trial, site_code, nihss=8, number=None, eligible=True, consented=True, enrolled=True):
+    def make(trial, site_code, nihss=8, number=None, eligible=True, consented=True, enrolled=True, facts=None,
+             screened=date(2025, 3, 1)):
         counter["n"] += 1
         clerk, _ = User.objects.get_or_create(username="enrolment-clerk")
         site = trial.sites.get(code=site_code)
         number = number or f"{site_code.upper()}-{counter['n']:03d}"
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{number}", screening_date=date(2025, 3, 1),
-            facts={"nihss_total": nihss, "weight_kg": 70},
+            trial=trial, site=site, screening_number=f"S-{number}", screening_date=screened,
+            facts={"nihss_total": nihss, **(facts or {})},
             verdict=ScreeningRecord.Verdict.ELIGIBLE if eligible else ScreeningRecord.Verdict.INELIGIBLE,
             outcome=ScreeningRecord.Outcome.ENROLLED if enrolled else ScreeningRecord.Outcome.IN_SCREENING,
             created_by=clerk,

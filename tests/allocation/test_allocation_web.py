@@ -1,6 +1,9 @@
 """Allocation pages and API through the test client."""
 
+from datetime import datetime, timezone
+
 import pytest
+import time_machine
 
 from trialkit.server.allocation.models import AllocationSlot, DoseRecord
 from trialkit.server.participants.models import Participant
@@ -9,6 +12,14 @@ from auth_support import login_verified, otp_code
 
 pytestmark = pytest.mark.django_db
 IXCELL = "NCT07197606"
+
+
+@pytest.fixture(autouse=True)
+def _within_the_screening_window():
+    # The views take the real clock; the enrolled participants were screened on 2025-03-01, and IxCell
+    # allows at most 14 days from screening to infusion (eligibility.timing), so the pages run then.
+    with time_machine.travel(datetime(2025, 3, 3, 9, tzinfo=timezone.utc), tick=True):
+        yield
 
 
 def test_the_api_randomizes_and_answers_the_same_three_fields_for_every_arm(client, generated, trials, make_user,

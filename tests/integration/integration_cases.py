@@ -12,7 +12,9 @@ NOW = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
 
 
 def acute_facts(sex="female", nihss_total=9, **change):
-    """A candidate meeting every computable criterion of the third trial (stroke 3 days before screening)."""
+    """A candidate meeting every computable criterion of the third trial (stroke the day before screening,
+    so the "within 7 days of onset" criterion still holds when the test randomizes on the following days:
+    it is re-checked on the day of randomization)."""
     items = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 0, "5b": 0, "6a": 0, "6b": 0,
              "7": 0, "8": 0, "9": 0, "10": 0, "11": 0}
     remaining = nihss_total
@@ -25,7 +27,7 @@ def acute_facts(sex="female", nihss_total=9, **change):
         "birth_date": "1961-05-20",
         "sex": sex,
         "stroke": {"type": "ischemic", "territory": "anterior",
-                   "onset_date": (SCREENED_ON - timedelta(days=3)).isoformat()},
+                   "onset_date": (SCREENED_ON - timedelta(days=1)).isoformat()},
         "nihss": items,
         "premorbid_mrs": 1,
         "labs": {"platelets": {"value": 212, "unit": "10^9/L"}},

@@ -29,6 +29,10 @@ def _shift_text(r: dict) -> str:
         f"p-value (Wald): {r['p_value']:.4g}" if r["p_value"] is not None else "p-value: not defined (separation)",
         f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)",
     ]
+    perm = r.get("permutation_test")
+    if perm:
+        lines.append(f"Permutation test ({perm['scheme']}, {perm['permutations']} re-draws): p={perm['p_value']:.4f} "
+                     f"(Monte Carlo SE {perm['mc_standard_error']:.4f})")
     check = r.get("proportional_odds_check")
     if check:
         lines.append(f"Proportional odds check (LR vs saturated): chi2={check['statistic']:.2f}, "
@@ -43,18 +47,32 @@ def mrs_shift_command(
     control: str = typer.Option(..., "--control", help="Value of 'arm' for the control arm."),
     outcome: str = typer.Option("mrs", "--outcome", help="Ordinal outcome column (mRS 0-6)."),
     covariates: str = typer.Option("", "--covariates", help="Comma-separated covariate columns."),
+    permutations: int = typer.Option(0, "--permutations",
+                                     help="Also a permutation (re-randomization) test with this many re-draws."),
+    strata: str = typer.Option("", "--strata", help="Permute arm labels within these comma-separated columns."),
+    seed: int = typer.Option(None, "--seed", help="Seed of the permutation test's re-draws."),
     fmt: Format = typer.Option(Format.json, "--format"),
 ) -> None:
     """Proportional odds shift analysis: common OR of a better (lower) mRS with treatment (>1 favours it)."""
     from trialkit.analysis import AnalysisInputError, mrs_shift
+    from trialkit.analysis.permutation import shift_permutation_test
 
     data = _read_csv(input, fmt)
     names = [c.strip() for c in covariates.split(",") if c.strip()]
+    strata_names = [c.strip() for c in strata.split(",") if c.strip()]
+    if permutations < 0:
+        fail("--permutations: must be 0 (no permutation test) or more", fmt=fmt)
+    if strata_names and not permutations:
+        fail("--strata: only used by the permutation test; give --permutations too", fmt=fmt)
     try:
         result = mrs_shift(data, treatment, control, outcome, names)
+        out = result.to_dict()
+        if permutations:
+            out["permutation_test"] = shift_permutation_test(data, treatment, control, outcome, names, permutations,
+                                                             seed, strata_names).to_dict()
     except AnalysisInputError as exc:
         fail(str(exc), fmt=fmt)
-    emit(result.to_dict(), fmt, _shift_text)
+    emit(out, fmt, _shift_text)
 
 
 @analyze_app.command("ancova")

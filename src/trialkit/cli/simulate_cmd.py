@@ -86,10 +86,15 @@ def _rehearsal_text(r: dict) -> str:
              f"dropout {r['dropout']:g}, alpha {r['alpha']:g}", f"Allocation: {r['allocation']}"]
     for a in r["analyses"]:
         lines.append(f"  {a['analysis_id']} ({a['method']}): power {a['power']:.3f} "
-                     f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}], type I error {a['type1_error']:.3f} "
-                     f"[{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}]")
+                     f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}] at {a['effect']}; type I error "
+                     f"{a['type1_error']:.3f} [{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}], "
+                     f"{a['type1_verdict']} {r['alpha']:g}")
+    above = [a["analysis_id"] for a in r["analyses"] if a["type1_verdict"] == "above alpha"]
+    if above:
+        lines.append(f"Type I error above the nominal alpha at n={r['n']}: {', '.join(above)} "
+                     "(consider the permutation test: trialkit analyze mrs-shift --permutations)")
     if r["not_rehearsed"]:
-        lines.append(f"Not rehearsed (not mRS analyses): {', '.join(r['not_rehearsed'])}")
+        lines.append(f"Not rehearsed: {', '.join(r['not_rehearsed'])}")
     return "\n".join(lines)
 
 
@@ -120,6 +125,96 @@ def trial_command(
     except SimulationInputError as exc:
         fail(str(exc), fmt=fmt)
     emit(result.to_dict(), fmt, _rehearsal_text)
+
+
+def _parse_list(text: str, name: str, kind, fmt: Format) -> list:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        fail(f"{name}: give comma-separated numbers, e.g. 1.5,2,2.5", fmt=fmt)
+
+
+def _design_text(r: dict) -> str:
+    where = f"{r['workers']} Dask workers at {r['scheduler']}" if r["workers"] else "this process"
+    lines = [f"Design search: {len(r['rows'])} cells x {r['trials']} trials, seed {r['seed']}, alpha {r['alpha']:g}; "
+             f"ran on {where}",
+             f"{'OR':>6} {'n/arm':>6} {'dropout':>7} {'ratio':>5} {'n_t':>5} {'power':>6} {'95% MC interval':>17} "
+             f"{'Whitehead':>9} {'cell seed':>10}"]
+    for row in r["rows"]:
+        lines.append(f"{row['common_or']:>6g} {row['n_per_arm']:>6} {row['dropout']:>7g} {row['ratio']:>5g} "
+                     f"{row['n_treatment']:>5} {row['power']:>6.3f}   [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
+                     f"{row['whitehead_power']:>9.3f} {row['seed']:>10}")
+    for key in ("output", "plot"):
+        if r.get(key):
+            lines.append(f"{key}: {r[key]}")
+    return "\n".join(lines)
+
+
+@simulate_app.command("design")
+def design_command(
+    control: str = typer.Option(..., "--control", help="Control mRS probabilities p0,...,p6."),
+    odds_ratios: str = typer.Option(..., "--odds-ratios", help="Common ORs, comma-separated, e.g. 1,1.5,2,2.5."),
+    n_per_arm: str = typer.Option(..., "--n-per-arm", help="Control arm sizes, comma-separated, e.g. 30,40,50."),
+    dropouts: str = typer.Option("0", "--dropouts", help="Dropout probabilities, comma-separated."),
+    ratios: str = typer.Option("1", "--ratios", help="Allocation ratios treatment:control, comma-separated."),
+    alpha: float = typer.Option(0.05, "--alpha", help="Two-sided significance level."),
+    trials: int = typer.Option(2000, "--trials", help="Simulated trials per cell."),
+    seed: int = typer.Option(None, "--seed", help="Spawns one seed per cell (numpy SeedSequence)."),
+    workers: int = typer.Option(None, "--workers", help="Local Dask worker processes (default: every core)."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. "
+                                                            "tcp://10.0.0.5:8786, instead of a local cluster."),
+    output: str = typer.Option(None, "--output", help="Write the table as CSV."),
+    plot: str = typer.Option(None, "--plot", help="Write the power curves (PNG)."),
+    progress: bool = typer.Option(False, "--progress", help="Show a progress bar even when stderr is not a terminal."),
+    fmt: Format = typer.Option(Format.json, "--format"),
+) -> None:
+    """Power of the mRS shift analysis over a grid of designs (ORs x sizes x dropouts x ratios), on Dask."""
+    from trialkit.simulation.design_search import (
+        design_grid,
+        local_cluster,
+        plot_design_search,
+        remote_cluster,
+        run_design_search,
+        write_csv,
+    )
+    from trialkit.simulation.ordinal_power import SimulationInputError
+
+    probabilities = _parse_probabilities(control, fmt)
+    if workers is not None and workers < 1:
+        fail("--workers: must be at least 1", fmt=fmt)
+    if workers is not None and scheduler:
+        fail("--workers: the workers of --scheduler are the cluster's; give one or the other", fmt=fmt)
+    try:
+        cells = design_grid(_parse_list(odds_ratios, "--odds-ratios", float, fmt),
+                            _parse_list(n_per_arm, "--n-per-arm", float, fmt),
+                            _parse_list(dropouts, "--dropouts", float, fmt),
+                            _parse_list(ratios, "--ratios", float, fmt))
+        # Checked before a cluster starts, so bad settings fail at once.
+        from trialkit.simulation.ordinal_power import validate_probabilities
+        validate_probabilities(probabilities)
+        if not 0 < alpha < 1:
+            raise SimulationInputError("--alpha: must be in (0, 1)")
+        if trials < 1:
+            raise SimulationInputError("--trials: must be at least 1")
+    except SimulationInputError as exc:
+        fail(str(exc), fmt=fmt)
+    try:
+        cluster = remote_cluster(scheduler) if scheduler else local_cluster(workers)
+        with cluster as client, _progress_bar(len(cells), progress or sys.stderr.isatty(), "design cells") as advance:
+            result = run_design_search(cells, probabilities, alpha, trials, seed, client=client, progress=advance)
+    except SimulationInputError as exc:
+        fail(str(exc), fmt=fmt)
+    except (OSError, TimeoutError) as exc:
+        fail(f"--scheduler: cannot reach the Dask scheduler {scheduler!r} ({exc})" if scheduler
+             else f"the local Dask cluster could not start ({exc})", fmt=fmt)
+    out = result.to_dict()
+    if output:
+        write_csv(result, output)
+        out["output"] = output
+    if plot:
+        plot_design_search(result, plot)
+        out["plot"] = plot
+    emit(out, fmt, _design_text)
 
 
 @simulate_app.command("dataset")

@@ -300,11 +300,27 @@ class MedicalHistory(Model):
         return terms
 
 
+class EligibilityTiming(Model):
+    """How long a screening stays valid (docs/eligibility.md, "Re-checked on the day")."""
+
+    max_days_screening_to_infusion: int | None = Field(
+        None, ge=0, le=365,
+        description="At most this many days from the screening date to the infusion (dose administration); "
+        "checked at randomization and at infusion. None: the protocol sets no bound.",
+    )
+    assumption: Assumption = None
+
+
 class Eligibility(Model):
     criteria: list[Criterion] = Field(min_length=1)
     medical_history: MedicalHistory = Field(
         default_factory=MedicalHistory,
         description="The condition vocabulary beyond the names the rules screen on: terms and synonyms.",
+    )
+    timing: EligibilityTiming | None = Field(
+        None,
+        description="Bounds on the time from screening to treatment; time-dependent criteria are re-checked "
+        "at randomization and infusion whether or not this is given.",
     )
 
     @field_validator("criteria")

@@ -200,10 +200,10 @@ def prepare(randomizations: int, form_saves: int) -> list[dict]:
         number = f"LOAD-{i:03d}"
         nihss = 8 if (i // 3) % 2 == 0 else 14
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=40),
-            facts={"nihss_total": nihss, "weight_kg": 70}, verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=2),
+            facts={"nihss_total": nihss}, verdict=ScreeningRecord.Verdict.ELIGIBLE,
             outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
-        Consent.objects.create(screening=screening, document_version="v1", consent_date=today - timedelta(days=40),
+        Consent.objects.create(screening=screening, document_version="v1", consent_date=today - timedelta(days=2),
                                signed_by=Consent.Signer.PARTICIPANT, recorded_by=clerk)
         if i < randomizations:
             Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,

@@ -9,7 +9,16 @@ P(mRS <= k) = expit(c_k − η), η = −log(OR)·treated + Σ γ_j (x_j − mea
 ``control`` (the distribution of a control participant with average covariates). Every mRS analysis
 of the plan (shift with its covariates, dichotomy with Fisher's exact test) is applied to every trial,
 batched; the rehearsal reports power at ``common_or`` and type I error at OR = 1 with Monte Carlo
-intervals. Analyses of other outcomes (ANCOVA) are listed as not rehearsed.
+intervals.
+
+ANCOVA analyses of a change from baseline are rehearsed on a standardized normal model: baseline
+~ N(0, 1), follow-up = ρ·baseline + √(1 − ρ²)·e + δ·treated, with ρ = ``ANCOVA_CORRELATION`` and δ
+the standardized effect ``ancova_effect`` (power) or 0 (type I error), analysed by the same OLS t-test
+as ``trialkit.analysis.ancova``. Under that model the t-test is exact, so its type I error is alpha up
+to Monte Carlo error; the mRS shift's Wald test is not, and at phase 1/2 sizes with covariates its type
+I error runs above alpha. Every analysis says which: ``type1_verdict`` is "above alpha" when the whole
+Monte Carlo interval lies above alpha, "below alpha" when it lies below, otherwise "consistent with
+alpha". The permutation test (``trialkit.analysis.permutation``) keeps its level at any size.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import logit
 from scipy.stats import hypergeom
+from scipy.stats import t as student_t
 
 from trialkit.analysis.proportional_odds import fit_cells
 from trialkit.simulation.allocation import protocol_allocation_matrix
@@ -31,6 +41,39 @@ from trialkit.simulation.ordinal_power import SimulationInputError, monte_carlo_
 DEFAULT_CONTROL = (0.03, 0.12, 0.17, 0.25, 0.28, 0.10, 0.05)
 # Log odds of a worse mRS per unit of covariate (assumptions of the rehearsal, documented in docs).
 DEFAULT_COVARIATE_EFFECTS = {"baseline_nihss": 0.15, "age": 0.02}
+# ANCOVA model of the rehearsal (assumptions, documented in docs/analysis.md): correlation of baseline
+# and follow-up, and the standardized treatment effect at which power is reported.
+ANCOVA_CORRELATION = 0.6
+DEFAULT_ANCOVA_EFFECT = 0.5
+REHEARSED_METHODS = ("mrs_shift", "dichotomized_mrs", "ancova")
+
+
+def ancova_p_values(change: np.ndarray, treated: np.ndarray, baseline: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Two-sided p of the treatment coefficient in change ~ 1 + treated + baseline, per trial (rows),
+    on the observed participants: the OLS t-test of ``trialkit.analysis.ancova``, batched."""
+    w = observed.astype(float)
+    design = np.stack([np.ones_like(change), treated.astype(float), baseline], axis=-1)  # (T, n, 3)
+    xtx = np.einsum("tni,tn,tnj->tij", design, w, design)
+    xty = np.einsum("tni,tn,tn->ti", design, w, change)
+    n_obs = w.sum(axis=1)
+    ok = (n_obs > 3) & (np.linalg.det(xtx) > 1e-9)
+    xtx = np.where(ok[:, None, None], xtx, np.eye(3))
+    inverse = np.linalg.inv(xtx)
+    beta = np.einsum("tij,tj->ti", inverse, xty)
+    residual = change - np.einsum("tni,ti->tn", design, beta)
+    df = np.maximum(n_obs - 3, 1)
+    sigma2 = (w * residual**2).sum(axis=1) / df
+    se = np.sqrt(np.maximum(sigma2 * inverse[:, 1, 1], 1e-300))
+    p = 2 * student_t.sf(np.abs(beta[:, 1] / se), df)
+    return np.where(ok, p, 1.0)
+
+
+def type1_verdict(ci95: tuple[float, float], alpha: float) -> str:
+    if ci95[0] > alpha:
+        return "above alpha"
+    if ci95[1] < alpha:
+        return "below alpha"
+    return "consistent with alpha"
 
 
 def fisher_exact_batch(a: np.ndarray, n1: np.ndarray, c: np.ndarray, n0: np.ndarray) -> np.ndarray:
@@ -54,6 +97,8 @@ class AnalysisRehearsal:
     power_ci95: tuple[float, float]
     type1_error: float
     type1_ci95: tuple[float, float]
+    type1_verdict: str
+    effect: str  # the effect at which power is simulated
 
 
 @dataclass(frozen=True)
@@ -102,6 +147,7 @@ def rehearse_trial(
     covariate_effects: dict[str, float] | None = None,
     progress: Callable[[int], None] | None = None,
     chunk: int = 500,
+    ancova_effect: float = DEFAULT_ANCOVA_EFFECT,
 ) -> RehearsalResult:
     probs = validate_probabilities(control)
     if common_or <= 0:
@@ -112,8 +158,10 @@ def rehearse_trial(
     cutpoints = logit(np.cumsum(probs)[:-1])
     alpha = protocol.analysis_plan.alpha
     n = protocol.registry.enrollment.count
-    plan = [a for a in protocol.analysis_plan.analyses if a.method in ("mrs_shift", "dichotomized_mrs")]
-    not_rehearsed = [a.id for a in protocol.analysis_plan.analyses if a.method in ("ancova",)]
+    plan = [a for a in protocol.analysis_plan.analyses if a.method in REHEARSED_METHODS]
+    # consort and safety are descriptive, not tests; anything else would be listed here.
+    not_rehearsed = [a.id for a in protocol.analysis_plan.analyses
+                     if a.method not in REHEARSED_METHODS and a.method not in ("consort", "safety")]
     for spec in plan:
         unknown = [c for c in spec.covariates if c not in effects]
         if unknown:
@@ -128,8 +176,14 @@ def rehearse_trial(
             treated, covariates, mrs, observed = _simulate_batch(rng, protocol, n, size, log_or, cutpoints, dropout,
                                                                  effects, f"{seed}:{scenario}:{done}")
             weights = observed.astype(float)
+            baseline = rng.standard_normal(mrs.shape)
+            noise = rng.standard_normal(mrs.shape)
+            delta = ancova_effect if scenario == "power" else 0.0
+            follow_up = ANCOVA_CORRELATION * baseline + np.sqrt(1 - ANCOVA_CORRELATION**2) * noise + delta * treated
             for spec in plan:
-                if spec.method == "mrs_shift":
+                if spec.method == "ancova":
+                    reject = ancova_p_values(follow_up - baseline, treated, baseline, observed) < alpha
+                elif spec.method == "mrs_shift":
                     design = np.stack([treated, *(covariates[c] for c in spec.covariates)], axis=-1)
                     fit = fit_cells(mrs, design, weights, n_levels=len(probs))
                     _, p = fit.wald(0)
@@ -153,6 +207,9 @@ def rehearse_trial(
             power_ci95=monte_carlo_interval(counts[(spec.id, "power")], trials),
             type1_error=counts[(spec.id, "type1")] / trials,
             type1_ci95=monte_carlo_interval(counts[(spec.id, "type1")], trials),
+            type1_verdict=type1_verdict(monte_carlo_interval(counts[(spec.id, "type1")], trials), alpha),
+            effect=(f"standardized difference {ancova_effect:g} (normal model, baseline correlation "
+                    f"{ANCOVA_CORRELATION:g})" if spec.method == "ancova" else f"common OR {common_or:g}"),
         )
         for spec in plan
     ]

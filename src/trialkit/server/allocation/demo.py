@@ -38,7 +38,7 @@ def _ensure_enrolled(trial, today: date, users) -> None:
         number = f"{site.code.upper()}-D{i + 1:02d}"
         screening = ScreeningRecord.objects.create(
             trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=20 - i),
-            facts={"nihss_total": 7 + (i * 3) % 12, "weight_kg": 58 + 3 * i},
+            facts={"nihss_total": 7 + (i * 3) % 12},
             verdict=ScreeningRecord.Verdict.ELIGIBLE, outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
         Consent.objects.create(screening=screening, document_version=trial.protocol.consent.document_version,
                                consent_date=screening.screening_date, signed_by=Consent.Signer.PARTICIPANT,

@@ -29,6 +29,8 @@ from django.utils import timezone
 
 from trialkit import dosing, randomization
 from trialkit.dosing.preparation import validated_weight
+from trialkit.eligibility import FactsError
+from trialkit.eligibility.timing import Step, recheck
 from trialkit.randomization.strata import key_from_levels
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.access import access_for, require
@@ -303,6 +305,7 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
         problem = f"participant {participant.participant_number} has no valid consent on record"
     if problem:
         raise AllocationProblem(problem)
+    refuse_outside_windows(participant, now, "randomization")
 
     if allocation_list.method == AllocationList.Method.MINIMIZATION:
         return _minimize_locked(trial, allocation_list, participant, actor, now, facts)
@@ -326,6 +329,25 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     slot.allocated_by = actor
     slot.save(update_fields=["participant", "randomization_number", "allocated_at", "allocated_by"])
     return _record_allocation(trial, participant, slot, actor, now, restricted={"stratum": stratum})
+
+
+def refuse_outside_windows(participant: Participant, now: datetime, step: Step) -> None:
+    """Raise AllocationProblem naming each time-dependent criterion that no longer holds on the day of
+    ``step`` (the core's ``eligibility.timing.recheck`` over the stored screening facts), and a
+    screening older than the protocol allows. Called before anything is written."""
+    screening = participant.screening
+    facts = {key: value for key, value in (screening.facts or {}).items() if key not in ("id", "screening_date")}
+    try:
+        result = recheck(participant.trial.protocol, facts, screening_date=screening.screening_date,
+                         on=local_date(now), step=step)
+    except FactsError as exc:
+        raise AllocationProblem(f"the screening facts of {participant.participant_number} cannot be re-checked "
+                                f"for {step}: {exc}; correct them in screening", field="facts") from exc
+    except ValueError as exc:
+        raise AllocationProblem(f"{participant.participant_number}: {exc}", field="screening_date") from exc
+    if not result.ok:
+        raise AllocationProblem(f"participant {participant.participant_number} is {result.refusal()}",
+                                field=f"eligibility.{result.problems[0].criterion_id}")
 
 
 def _next_number(trial, allocation_list: AllocationList) -> str:
@@ -564,6 +586,7 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
         raise AllocationProblem("no dose has been prepared for this participant yet")
     if record.administered_at is not None:
         raise AllocationProblem("the administration is already recorded")
+    refuse_outside_windows(participant, now, "infusion")
     record.administered_at = now
     record.administered_by = actor
     record.save(update_fields=["administered_at", "administered_by"])
