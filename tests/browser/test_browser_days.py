@@ -3,7 +3,8 @@
 One walk through IxCell at its first site, as the roles who do each step: the coordinator screens
 (facts, consent, enroll) and the investigator attests; the coordinator randomizes through the
 confirmation page; the pharmacist computes, confirms and prints the dose; the coordinator records
-the infusion (confirmed), hands out a diary code, and the participant fills in the diary (no login);
+the infusion (confirmed), confirms the review of the screening data carried into the Screening
+visit, hands out a diary code, and the participant fills in the diary (no login);
 the assessor rates the NIHSS; the monitor raises a query and verifies the form; the coordinator
 answers; the investigator signs the visit, records an SAE and unblinds; the data manager reads the
 audit trail, locks the form and exports; the sponsor reads the unblinding notice; the DSMB
@@ -179,6 +180,18 @@ def coordinator_records_infusion_and_diary(w: Walk):
     page.click("#visit-screening a:has-text('Demographics')")
     w.check(page, "screening-visit-demographics")
     page.goto(w.flow["participant_url"])
+    # The carried forms await the coordinator's review; the visit is not done until it is confirmed.
+    carried = page.locator("#carried-screening")
+    assert "carried from screening — awaiting review" in carried.inner_text()
+    assert "done" not in screening.locator("h3 .badge").first.inner_text()
+    page.check("#carried-review-form input[name=confirm]")
+    w.check(page, "screening-visit-review")
+    page.click("#confirm-carried-review")
+    expect_text(page, "#carried-screening", "reviewed by")
+    from trialkit.server.capture.models import Visit
+
+    visit = Visit.objects.get(participant_id=participant_pk(w.flow["participant"]), visit_id="screening")
+    assert visit.carried_reviewed_by.username == "coordinator" and not visit.awaiting_review
     page.click("button:has-text('Create code')")
     page.wait_for_load_state("networkidle")
     w.flow["diary_link"] = page.locator("code.wrap").inner_text()
