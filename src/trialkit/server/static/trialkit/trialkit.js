@@ -15,18 +15,16 @@ document.addEventListener("click", function (event) {
   }
 });
 // A form saved live ([data-live-errors], e.g. the screening facts): after each answer swaps the
-// error slots, an input is aria-invalid exactly when an error text it is described by is not empty.
+// error slots, an input is aria-invalid exactly when its error slot ([data-error-slot], also one of
+// the ids it is aria-describedby) holds a message.
 function markInvalid(form) {
-  form.querySelectorAll("input[aria-describedby], select[aria-describedby], textarea[aria-describedby]")
-    .forEach(function (el) {
-      var bad = el.getAttribute("aria-describedby").split(/\s+/).some(function (id) {
-        var slot = id && document.getElementById(id);
-        return slot && slot.classList.contains("field-error") && slot.textContent.trim() !== "";
-      });
-      if (bad) { el.setAttribute("aria-invalid", "true"); } else { el.removeAttribute("aria-invalid"); }
-      var box = el.closest(".field, tr");
-      if (box) { box.classList.toggle("has-error", bad); }
-    });
+  form.querySelectorAll("[data-error-slot]").forEach(function (el) {
+    var slot = document.getElementById(el.getAttribute("data-error-slot"));
+    var bad = !!slot && slot.textContent.trim() !== "";
+    if (bad) { el.setAttribute("aria-invalid", "true"); } else { el.removeAttribute("aria-invalid"); }
+    var box = el.closest(".field, tr");
+    if (box) { box.classList.toggle("has-error", bad); }
+  });
 }
 document.addEventListener("htmx:afterSettle", function () {
   document.querySelectorAll("form[data-live-errors]").forEach(markInvalid);
