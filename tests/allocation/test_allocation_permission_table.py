@@ -66,6 +66,12 @@ def _probes():
             ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/forms",
                                                 {"visit_id": w["visit"], "instrument": "nihss", "values": {"1a": 9}})),
         ],
+        "capture.review_carried_forms": [
+            ("web", True, lambda c, w, t: c.post(f"/capture/participants/{t.pk}/visits/screening/carried-review/", {})),
+            ("api", True, lambda c, w, t: _json(c, "post",
+                                                f"/api/capture/participants/{t.pk}/visits/screening/carried-review",
+                                                {"confirm": False})),
+        ],
         "capture.sign_form": [
             ("web", True, lambda c, w, t: c.post(f"/capture/forms/{w['nihss'][t.pk].pk}/sign/", {"password": "no"})),
         ],

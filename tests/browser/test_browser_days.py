@@ -3,7 +3,8 @@
 One walk through IxCell at its first site, as the roles who do each step: the coordinator screens
 (facts, consent, enroll) and the investigator attests; the coordinator randomizes through the
 confirmation page; the pharmacist computes, confirms and prints the dose; the coordinator records
-the infusion (confirmed), hands out a diary code, and the participant fills in the diary (no login);
+the infusion (confirmed), confirms the review of the screening data carried into the Screening
+visit, hands out a diary code, and the participant fills in the diary (no login);
 the assessor rates the NIHSS; the monitor raises a query and verifies the form; the coordinator
 answers; the investigator signs the visit, records an SAE and unblinds; the data manager reads the
 audit trail, locks the form and exports; the sponsor reads the unblinding notice; the DSMB
@@ -78,6 +79,20 @@ def coordinator_screens(w: Walk):
     page.check('[name="medications_reviewed"]')
     page.locator('[name="allergies"]').press("Tab")
     expect_text(page, "#criteria-panel", r"0 fail")
+    # A refused value: its message in the slot the input is described by, the input marked invalid,
+    # the summary linking to it; what was typed stays; corrected, all of it goes away.
+    albumin = page.locator("#f-labs\\.albumin\\.value")
+    albumin.fill("forty")
+    albumin.press("Tab")
+    expect_text(page, "#err-labs-albumin", "number")
+    assert albumin.get_attribute("aria-invalid") == "true" and albumin.input_value() == "forty"
+    assert "err-labs-albumin" in albumin.get_attribute("aria-describedby")
+    assert page.locator('#facts-errors a[href="#f-labs.albumin.value"]').count() == 1
+    w.check(page, "screening-facts-error")
+    albumin.fill("")
+    albumin.press("Tab")
+    page.locator("#facts-errors:empty").wait_for(state="attached")
+    assert albumin.get_attribute("aria-invalid") is None
     assert page.locator("#criteria-live[aria-live=polite]").count() == 1
     w.check(page, "screening-facts")
 
@@ -179,6 +194,18 @@ def coordinator_records_infusion_and_diary(w: Walk):
     page.click("#visit-screening a:has-text('Demographics')")
     w.check(page, "screening-visit-demographics")
     page.goto(w.flow["participant_url"])
+    # The carried forms await the coordinator's review; the visit is not done until it is confirmed.
+    carried = page.locator("#carried-screening")
+    assert "carried from screening — awaiting review" in carried.inner_text()
+    assert "done" not in screening.locator("h3 .badge").first.inner_text()
+    page.check("#carried-review-form input[name=confirm]")
+    w.check(page, "screening-visit-review")
+    page.click("#confirm-carried-review")
+    expect_text(page, "#carried-screening", "reviewed by")
+    from trialkit.server.capture.models import Visit
+
+    visit = Visit.objects.get(participant_id=participant_pk(w.flow["participant"]), visit_id="screening")
+    assert visit.carried_reviewed_by.username == "coordinator" and not visit.awaiting_review
     page.click("button:has-text('Create code')")
     page.wait_for_load_state("networkidle")
     w.flow["diary_link"] = page.locator("code.wrap").inner_text()

@@ -270,3 +270,29 @@ def test_bulk_lock_is_the_data_managers_and_skips_forms_already_locked(client, p
     foreign = client.post(_review_url(participant), {"forms": [other.pk], "action": "lock", "reason": "x"})
     assert f"form {other.pk}: is not a form of Baseline and infusion" in foreign.content.decode()
     assert FormRecord.objects.get(pk=other.pk).locked_at is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_dashboard_shows_every_record_of_a_repeating_form(client, participant, staff):
+    """Two adverse events at one visit, one verified and one a draft: the cell counts both, shows the
+    least advanced state, and links to each record with its own state."""
+    coordinator = staff["coordinator"]
+    ae = {"term": "Headache", "onset_date": "2026-06-10", "ctcae_grade": 1, "serious": False,
+          "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
+          "outcome": "recovered"}
+    first = save_form(participant, "day7", "adverse_event", ae, coordinator, complete=True, now=NOW, repeat=1)
+    verify_form(first, staff["monitor"], now=NOW)
+    save_form(participant, "day7", "adverse_event", {"term": "Fall", "onset_date": "2026-06-11"}, coordinator,
+              complete=False, now=NOW, repeat=2)
+    login_verified(client, staff["monitor"])
+    page = client.get(f"/capture/trials/{participant.trial.nct_id}/status/").content.decode()
+    title = "Adverse event"
+    assert f'<span class="sr-only">Day 7, {title}: 2 records, the least advanced Draft</span>' in page
+    assert 'aria-hidden="true">D<sup>2</sup></span>' in page
+    base = f"/capture/participants/{participant.pk}/visits/day7/forms/adverse_event/"
+    for repeat, state in ((1, "Verified"), (2, "Draft")):
+        link = f'<a class="fs fs-{state.lower()}" href="{base}?repeat={repeat}">'
+        assert link in page, link
+        assert f'<span class="sr-only">Day 7, {title} #{repeat}: {state}</span>' in page
+    # A form entered once keeps its single square.
+    assert not _cell(page, "Day 7", title, "Verified") and not _cell(page, "Day 7", title, "Draft")

@@ -90,3 +90,106 @@ def test_blank_seriousness_answers_stay_blank_after_a_refused_save(client, parti
         select = page.split(f'id="id_{flag}"')[1].split("</select>")[0]
         assert "selected" not in select, flag  # no silent "No"
     assert 'aria-invalid="true"' in page and 'aria-describedby="id_serious-error' in page
+
+
+def _fill_the_rest(participant, visit, actor):
+    """Every required form of ``visit`` complete (the carried ones finished, the others entered)."""
+    from trialkit.schedule import required_forms
+    from trialkit.server.capture.demo import _required_values
+    from trialkit.server.capture.form_names import instrument_name
+
+    done = visit.done_on
+    for name in (instrument_name(f) for f in required_forms(visit.forms)):
+        form = FormRecord.objects.filter(visit=visit, instrument=name, repeat=1).first()
+        if form is not None and form.status == "complete":
+            continue
+        values = {"systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 70} \
+            if name == "vital_signs" else _required_values(name, done)
+        if form is not None:
+            values = {**form.data, **values}
+        save_form(participant, visit.visit_id, name, values, actor, complete=True, now=NOW,
+                  expected_version=form.version if form is not None else None)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_carried_forms_are_not_done_until_the_coordinator_confirms_the_review(client, make_participant, staff):
+    from trialkit.server.capture.screening_forms import REVIEW_STATEMENT
+
+    p = make_participant(anchor=date(2026, 2, 25))
+    p.screening.facts = FACTS
+    p.screening.save()
+    ensure_schedule(p)
+    visit = Visit.objects.get(participant=p, visit_id="screening")
+    assert visit.carried_from == p.screening.screening_number and visit.awaiting_review
+    _fill_the_rest(p, visit, staff["coordinator"])
+    visit.refresh_from_db()
+    assert visit.status(NOW.date()).value == "overdue"  # every form complete, the carried data not reviewed
+
+    client.force_login(staff["coordinator"])
+    url = f"/capture/participants/{p.pk}/"
+    card = client.get(url).content.decode().split('id="visit-screening"')[1].split('<div class="card" id="visit-')[0]
+    assert "Forms carried from screening record" in card and f">{p.screening.screening_number}</a>" in card
+    assert "carried from screening — awaiting review" in card and REVIEW_STATEMENT in card
+    assert "forms overdue" in card and ">done<" not in card
+
+    # The box not ticked: nothing recorded, the reason said.
+    response = client.post(f"{url}visits/screening/carried-review/", {}, follow=True)
+    assert "confirm: tick" in response.content.decode()
+    assert Visit.objects.get(pk=visit.pk).awaiting_review
+    assert not AuditEvent.objects.filter(action="carried_forms_review").exists()
+
+    client.post(f"{url}visits/screening/carried-review/", {"confirm": "yes"})
+    visit.refresh_from_db()
+    assert visit.carried_reviewed_by == staff["coordinator"] and visit.carried_reviewed_at == NOW
+    assert visit.status(NOW.date()).value == "done"
+    event = AuditEvent.objects.get(action="carried_forms_review")
+    assert event.actor_id == staff["coordinator"].pk and event.object_id == str(visit.pk)
+    assert event.after["carried_from"] == p.screening.screening_number and event.after["statement"] == REVIEW_STATEMENT
+    assert {f["instrument"] for f in event.after["forms"]} >= {"nihss", "demographics", "labs"}
+    card = client.get(url).content.decode().split('id="visit-screening"')[1].split('<div class="card" id="visit-')[0]
+    assert "awaiting review" not in card and "reviewed by" in card and "carried-review-form" not in card
+    # Once is enough: a second confirmation is refused, the first stands.
+    response = client.post(f"{url}visits/screening/carried-review/", {"confirm": "yes"}, follow=True)
+    assert "already reviewed" in response.content.decode()
+    assert AuditEvent.objects.filter(action="carried_forms_review").count() == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_only_the_site_s_coordinator_or_investigator_confirms_the_review(client, make_participant, staff, make_user,
+                                                                         other_site, ixcell):
+    p = make_participant(anchor=date(2026, 2, 25))
+    p.screening.facts = FACTS
+    p.screening.save()
+    ensure_schedule(p)
+    url = f"/capture/participants/{p.pk}/visits/screening/carried-review/"
+    for user in (staff["monitor"], staff["data_manager"], make_user("blinded_assessor", ixcell, p.site),
+                 make_user("coordinator", ixcell, other_site)):
+        client.force_login(user)
+        assert client.post(url, {"confirm": "yes"}).status_code in (403, 404), user
+    assert Visit.objects.get(participant=p, visit_id="screening").awaiting_review
+    client.force_login(staff["investigator"])
+    page = client.get(f"/capture/participants/{p.pk}/").content.decode()
+    assert "carried-review-form" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_api_shows_and_records_the_review(client, make_participant, staff):
+    import json
+
+    from auth_support import login_verified
+
+    p = make_participant(anchor=date(2026, 2, 25))
+    p.screening.facts = FACTS
+    p.screening.save()
+    ensure_schedule(p)
+    login_verified(client, staff["coordinator"])
+    visits = client.get(f"/api/capture/participants/{p.pk}/visits").json()
+    screening = next(v for v in visits if v["visit_id"] == "screening")
+    assert screening["carried_from"] == p.screening.screening_number and screening["awaiting_review"] is True
+    url = f"/api/capture/participants/{p.pk}/visits/screening/carried-review"
+    refused = client.post(url, data=json.dumps({"confirm": False}), content_type="application/json")
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "confirm"
+    done = client.post(url, data=json.dumps({"confirm": True}), content_type="application/json")
+    assert done.status_code == 200 and done.json()["awaiting_review"] is False
+    again = client.post(url, data=json.dumps({"confirm": True}), content_type="application/json")
+    assert again.status_code == 409 and "already reviewed" in again.json()["error"]

@@ -201,3 +201,85 @@ def test_a_refused_attestation_echoes_the_criterion_escaped(client, assist, site
     assert response.status_code in (400, 422)
     assert "<img" not in html and "&lt;img src=x" in html
     assert not record.attestations.exists()
+
+
+def _tag(html: str, element_id: str) -> str:
+    """The opening tag of the element with ``id``."""
+    match = re.search(rf'<(?:input|select|textarea)[^>]*\bid="{re.escape(element_id)}"[^>]*>', html)
+    assert match, f"no input #{element_id}"
+    return match.group(0)
+
+
+def test_a_refused_facts_save_keeps_what_was_typed_and_ties_each_message_to_its_field(
+        client, assist, site1, coordinator):
+    """Without htmx: the page comes back (422) with every value as typed, each message in the error
+    slot its input is described by, the input aria-invalid, and a summary linking to each field."""
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    bad = {**form_data(ELIGIBLE_ASSIST), "age": "sixty", "labs.albumin.value": "forty",
+           "conditions.1.name": "epilepsey", "conditions.1.date": "2019-03-01", "allergies": "bovine, latex"}
+    response = client.post(facts_url, bad)
+    html = response.content.decode()
+    assert response.status_code == 422
+    assert "age" not in ScreeningRecord.objects.get().facts and "labs" not in ScreeningRecord.objects.get().facts
+
+    for input_id, slot, value, words in (("f-age", "err-age", "sixty", "integer"),
+                                         ("f-labs.albumin.value", "err-labs-albumin", "forty", "number"),
+                                         ("f-conditions.1.name", "err-conditions-1", "epilepsey", "did you mean")):
+        tag = _tag(html, input_id)
+        assert f'value="{value}"' in tag and 'aria-invalid="true"' in tag, tag
+        assert re.search(rf'aria-describedby="[^"]*\b{slot}\b', tag), tag
+        message = re.search(rf'<span id="{slot}" class="field-error">([^<]+)</span>', html).group(1)
+        assert words in message, message
+        assert re.search(rf'<a href="#{re.escape(input_id)}">[^<]*{re.escape(message[:20])}', html), input_id
+    # The fields without a problem keep their typed values and are not marked.
+    assert 'value="2019-03-01"' in _tag(html, "f-conditions.1.date")
+    assert 'value="bovine, latex"' in _tag(html, "f-allergies")
+    assert 'aria-invalid' not in _tag(html, "f-birth_date")
+    assert re.search(r'<option value="ischemic" selected>', html)
+    summary = re.search(r'<div id="facts-errors" class="error-summary" tabindex="-1" autofocus>(.*?)</div>',
+                        html, re.S).group(1)
+    assert "Not saved: 3 fields need attention" in summary and summary.count("<li>") == 3
+
+
+def test_a_refused_live_save_names_the_fields_in_its_summary(client, assist, site1, coordinator):
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/",
+                         {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "forty"}, **HTMX).content.decode()
+    summary = re.search(r'<div id="facts-errors" class="error-summary" tabindex="-1" hx-swap-oob="true">(.*?)</div>',
+                        answer, re.S).group(1)
+    assert '<a href="#f-labs.albumin.value">Serum albumin: enter a number' in summary and "1 field needs attention" in summary
+    # A later good save empties the summary (and the slot) again.
+    answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/", form_data(ELIGIBLE_ASSIST),
+                         **HTMX).content.decode()
+    assert '<div id="facts-errors" class="error-summary" hx-swap-oob="true"></div>' in answer
+    assert '<span id="err-labs-albumin" class="field-error" hx-swap-oob="true"></span>' in answer
+    page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    assert re.search(r'aria-describedby="err-labs-albumin"', _tag(page, "f-labs.albumin.value"))
+
+
+def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_field(
+        client, assist, site1, coordinator):
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    url = "/screening/NCT04590118/ASSIST-01-S0001/consent/"
+    refused = client.post(url, {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "",
+                                "document_version": "ICF v2 draft"})
+    html = refused.content.decode()
+    assert refused.status_code == 422
+    name = _tag(html, "c-name")
+    assert 'aria-invalid="true"' in name and 'aria-describedby="c-name-error"' in name
+    assert re.search(r'<span class="field-error" id="c-name-error">name the legal guardian', html)
+    assert '<a href="#c-name">Name of the signer: name the legal guardian' in html
+    assert 'value="2025-03-04"' in _tag(html, "c-date") and 'value="ICF v2 draft"' in _tag(html, "c-version")
+    assert '<option value="legal_guardian" selected>' in html
+    assert 'aria-invalid' not in _tag(html, "c-date")
+
+    no_date = client.post(url, {"consent_date": "04/03/2025", "signed_by": "participant", "signer_name": "Li Wei"})
+    html = no_date.content.decode()
+    assert no_date.status_code == 422
+    assert 'aria-describedby="c-date-error"' in _tag(html, "c-date")
+    assert re.search(r'id="c-date-error">enter the date of signature', html)
+    assert 'value="Li Wei"' in _tag(html, "c-name")

@@ -47,6 +47,8 @@ _TABLE = [
        "read efficacy outcome forms (NIHSS, mRS, Barthel, Fugl-Meyer, MMSE) and their audit trail"),
     _p("capture.enter_data", (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR),
        "enter and change forms, visit dates and adverse events; answer queries"),
+    _p("capture.review_carried_forms", (R.COORDINATOR, R.INVESTIGATOR),
+       "confirm the screening data carried into a participant's Screening visit forms, after reviewing them"),
     _p("capture.sign_form", (R.INVESTIGATOR,), "sign a form or a visit as the investigator"),
     _p("capture.verify_form", (R.MONITOR,), "source-verify a form"),
     _p("capture.query", (R.MONITOR, R.DATA_MANAGER), "open and close queries"),

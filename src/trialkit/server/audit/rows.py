@@ -69,7 +69,7 @@ AUDITED: tuple[Audited, ...] = (
 ACTOR_FIELDS = (
     "updated_by_id", "locked_by_id", "verified_by_id", "closed_by_id", "reported_by_id", "administered_by_id",
     "allocated_by_id", "created_by_id", "recorded_by_id", "prepared_by_id", "opened_by_id", "author_id", "by_id",
-    "investigator_id", "signer_id", "attested_by_id", "generated_by_id",
+    "investigator_id", "signer_id", "attested_by_id", "generated_by_id", "carried_reviewed_by_id",
 )
 
 # Rows that reach their participant (or screening record) through a parent row.

@@ -42,6 +42,7 @@ ACTIONS = {
     "allocation.revealed": "allocation revealed", "dose.prepared": "dose prepared",
     "dose.administered": "dose administered", "participant.emergency_unblinded": "emergency unblinding",
     "schedule_created": "visit schedule created", "schedule_moved": "visit schedule moved", "visit_date": "visit date recorded",
+    "carried_forms_review": "screening data carried into forms reviewed",
     "form_create": "form entered", "form_update": "form changed", "form_delete": "form deleted",
     "form_verify": "form verified (SDV)", "form_lock": "form locked", "form_unlock": "form unlocked",
     "signature": "signed", "signature_void": "signature voided",

@@ -20,7 +20,7 @@ from ninja import Field, Router, Schema, Status
 from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
 from trialkit.server.capture import services
-from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query
+from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
 from trialkit.server.accounts.lookups import participant_for
 from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
 from trialkit.server.participants.models import Participant
@@ -76,6 +76,12 @@ class VisitOut(Schema):
     done_on: date | None
     status: str
     forms: list[str]
+    carried_from: str = ""  # the screening record the forms were carried in from
+    awaiting_review: bool = False  # carried forms the coordinator has not yet confirmed
+
+
+class CarriedReviewIn(Schema):
+    confirm: bool = False  # "I have reviewed the screening data carried into these forms"
 
 
 class FormOut(Schema):
@@ -311,12 +317,27 @@ def list_visits(request, participant_id: int):
     """The participant's scheduled visits with windows and today's status."""
     participant = _participant(request, participant_id)
     today = timezone.localdate()
-    return [
-        {"id": v.pk, "visit_id": v.visit_id, "label": v.label, "day": v.day, "target": v.target,
-         "earliest": v.earliest, "latest": v.latest, "done_on": v.done_on, "status": v.status(today).value,
-         "forms": v.forms}
-        for v in services.ensure_schedule(participant)
-    ]
+    return [_visit_out(v, today) for v in services.ensure_schedule(participant)]
+
+
+def _visit_out(v: Visit, today) -> dict:
+    return {"id": v.pk, "visit_id": v.visit_id, "label": v.label, "day": v.day, "target": v.target,
+            "earliest": v.earliest, "latest": v.latest, "done_on": v.done_on, "status": v.status(today).value,
+            "forms": v.forms, "carried_from": v.carried_from, "awaiting_review": v.awaiting_review}
+
+
+@router.post("/participants/{participant_id}/visits/{visit_id}/carried-review",
+             response={200: VisitOut, 409: ErrorOut, 422: ErrorOut})
+@_errors
+def review_carried_forms(request, participant_id: int, visit_id: str, body: CarriedReviewIn):
+    """The coordinator confirms they reviewed the forms carried into the Screening visit from the
+    screening record (``confirm: true``); until then the visit is not done."""
+    from trialkit.server.capture.screening_forms import confirm_carried_forms
+
+    participant = _participant(request, participant_id)
+    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit = confirm_carried_forms(visit, request.user, confirmed=body.confirm, now=timezone.now())
+    return Status(200, _visit_out(visit, timezone.localdate()))
 
 
 @router.get("/trials/{nct_id}/due", response=list[DueOut])

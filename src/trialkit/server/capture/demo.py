@@ -16,6 +16,7 @@ from trialkit.server.audit.service import record_event
 from trialkit.server.capture import services
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Visit
+from trialkit.server.capture.screening_forms import confirm_carried_forms
 from trialkit.server.demo import DAY0_AGES
 from trialkit.server.participants.models import Participant
 
@@ -159,6 +160,9 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
             complete = not (visit is closed_visits[-1] and name == "mmse")
             services.save_form(participant, visit.visit_id, name, values, coordinator, complete=complete, now=now)
             saved += 1
+        if visit.awaiting_review:
+            # Past screening visits: the coordinator reviewed the carried-in screening data that day.
+            confirm_carried_forms(visit, coordinator, confirmed=True, now=now)
     return saved
 
 

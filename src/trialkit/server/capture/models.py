@@ -27,6 +27,13 @@ class Visit(models.Model):
     forms = models.JSONField(default=list)
     done_on = models.DateField(null=True, blank=True)
     note = models.TextField(blank=True)  # why a visit was missed or held out of window
+    # The Screening visit's forms carried in from the screening record (its number), and the
+    # coordinator's review of them (capture.screening_forms.confirm_carried_forms): until reviewed
+    # the visit is not done.
+    carried_from = models.CharField(max_length=32, blank=True)
+    carried_reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
+                                            blank=True, related_name="+")
+    carried_reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant_id", "order"]
@@ -40,11 +47,19 @@ class Visit(models.Model):
         return PlannedVisit(self.visit_id, self.label, self.kind, self.day, self.target, self.earliest,
                             self.latest, tuple(self.forms))
 
+    @property
+    def awaiting_review(self) -> bool:
+        """Forms carried in from screening that the coordinator has not yet confirmed."""
+        return bool(self.carried_from) and self.carried_reviewed_at is None
+
     def required_forms_complete(self, complete_instruments: set[str] | None = None) -> bool:
         """Whether every required form of this visit (``trialkit.schedule.required_forms``) has a
-        complete, not deleted record; ``complete_instruments`` saves the query when known."""
+        complete, not deleted record; ``complete_instruments`` saves the query when known. Forms
+        carried in from screening count only once the coordinator has reviewed them."""
         from trialkit.server.capture.form_names import instrument_name
 
+        if self.awaiting_review:
+            return False
         if complete_instruments is None:
             complete_instruments = set(self.form_records.filter(status=FormRecord.Status.COMPLETE,
                                                                 deleted_at__isnull=True)

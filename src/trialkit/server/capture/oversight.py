@@ -95,12 +95,28 @@ def site_participants(trial, access: Access, site=None):
 
 # --------------------------------------------------------------------------- status dashboard
 
+# Entered forms from the most work left to the least: a cell of several records (a repeating form,
+# such as the adverse events or the conditions of a visit) shows the first of these among them.
+PROGRESS = ("draft", "complete", "verified", "signed", "locked")
+
+
+def worst_state(states: list[FormState]) -> FormState:
+    """The state of the record furthest from done (see PROGRESS)."""
+    return min(states, key=lambda s: PROGRESS.index(s.code) if s.code in PROGRESS else -1)
+
+
 @dataclass
 class Cell:
     instrument: str
     title: str
-    state: FormState
-    record: FormRecord | None
+    state: FormState  # of the one record, or the worst of several
+    record: FormRecord | None  # the first record
+    # Every record of a repeating form with its own state, in repeat order (one entry for most forms).
+    records: list[tuple[FormRecord, FormState]] = field(default_factory=list)
+
+    @property
+    def repeats(self) -> bool:
+        return len(self.records) > 1
 
 
 @dataclass
@@ -130,10 +146,12 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
     visits: dict[tuple[int, str], Visit] = {}
     for visit in Visit.objects.filter(participant_id__in=ids).select_related("participant"):
         visits[(visit.participant_id, visit.visit_id)] = visit
-    records: dict[tuple[int, str], FormRecord] = {}
-    for record in (FormRecord.objects.filter(participant_id__in=ids, repeat=1)
-                   .only("id", "visit_id", "instrument", "status", "verified_at", "locked_at", "deleted_at")):
-        records[(record.visit_id, record.instrument)] = record
+    # Every record of each form (all repeats), not deleted, in repeat order.
+    records: dict[tuple[int, str], list[FormRecord]] = {}
+    for record in (FormRecord.objects.filter(participant_id__in=ids, deleted_at__isnull=True)
+                   .only("id", "visit_id", "instrument", "repeat", "status", "verified_at", "locked_at", "deleted_at")
+                   .order_by("visit_id", "instrument", "repeat")):
+        records.setdefault((record.visit_id, record.instrument), []).append(record)
     signed_forms, signed_visits = set(), set()
     for form_id, visit_id in (Signature.objects.filter(voided_at__isnull=True)
                               .filter(Q(form__participant_id__in=ids) | Q(visit__participant_id__in=ids))
@@ -147,18 +165,18 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
             visit = visits.get((participant.pk, column.id))
             status = None
             if visit is not None:  # the required forms' completeness from the records read above
-                complete = {name for (visit_pk, name), r in records.items()
-                            if visit_pk == visit.pk and r.status == FormRecord.Status.COMPLETE and not r.deleted_at}
+                complete = {name for (visit_pk, name), rs in records.items()
+                            if visit_pk == visit.pk and any(r.status == FormRecord.Status.COMPLETE for r in rs)}
                 status = visit.status(today, forms_complete=visit.done_on is None
                                       or visit.required_forms_complete(complete))
             cells = []
             for form_name in (visit.forms if visit is not None else column.forms):
                 name = instrument_name(form_name)
-                record = records.get((visit.pk, name)) if visit is not None else None
-                signed = record is not None and (record.pk in signed_forms or visit.pk in signed_visits)
-                state = form_state(record, signed, status)
+                entered = [(r, form_state(r, r.pk in signed_forms or visit.pk in signed_visits, status))
+                           for r in records.get((visit.pk, name), [])] if visit is not None else []
+                state = worst_state([st for _, st in entered]) if entered else form_state(None, False, status)
                 counts[state.code] += 1
-                cells.append(Cell(name, form_title(name), state, record))
+                cells.append(Cell(name, form_title(name), state, entered[0][0] if entered else None, entered))
             row.append(VisitCell(visit, status, cells))
         rows.append(GridRow(participant, row))
     return Grid(columns, rows, counts)

@@ -7,6 +7,12 @@ to that coordinator, each with a ``form_create`` audit event naming the screenin
 from. A form every required item of which is known is complete; the others are drafts the site
 completes (items the screening form does not ask, e.g. ethnicity, stay blank rather than guessed).
 Forms the screening form does not cover (vital signs, imaging, ...) are entered as usual.
+
+The visit records which screening record its forms came from (``Visit.carried_from``). Data copied
+by the system are the coordinator's only once they have looked at them: until the coordinator
+confirms "I have reviewed the screening data carried into these forms" (``confirm_carried_forms``,
+an audited ``carried_forms_review`` event) the visit reads "carried from screening — awaiting
+review" and is not done, whatever its forms' states.
 """
 
 from __future__ import annotations
@@ -14,10 +20,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from trialkit.instruments import Instrument
+from django.db import transaction
+
+from trialkit.instruments import FieldError, Instrument
+from trialkit.server.accounts.access import require
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Visit
+from trialkit.server.capture.services import CaptureError, FormInvalid, clean_values
 
 SEX = {"female": "F", "male": "M"}
 
@@ -79,8 +89,6 @@ def _valid_part(instrument: Instrument, values: dict) -> dict:
 def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> list[FormRecord]:
     """Create the forms of ``visit`` (the participant's screening visit) from their screening record;
     idempotent (a form already entered is left alone). Returns the forms created."""
-    from trialkit.server.capture.services import clean_values
-
     record = getattr(participant, "screening", None)
     if record is None or visit.kind != "screening":
         return []
@@ -106,6 +114,9 @@ def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> l
                          at=now, trial_id=participant.trial_id, site_id=participant.site_id,
                          participant_id=participant.pk)
             created.append(form)
+    if created and not visit.carried_from:
+        visit.carried_from = record.screening_number
+        visit.save(update_fields=["carried_from"])
     if visit.done_on is None:
         visit.done_on = record.screening_date
         visit.save(update_fields=["done_on"])
@@ -114,3 +125,38 @@ def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> l
                      reason=f"screening record {record.screening_number}", at=now,
                      trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk)
     return created
+
+
+REVIEW_STATEMENT = "I have reviewed the screening data carried into these forms"
+
+
+class ReviewRefused(CaptureError):
+    """A review that cannot be recorded, with a sentence saying why."""
+
+
+@transaction.atomic
+def confirm_carried_forms(visit: Visit, actor, *, confirmed: bool, now: datetime) -> Visit:
+    """The coordinator's sign-off of the forms carried into ``visit`` from screening: they have
+    reviewed them (``confirmed``: the box "I have reviewed ..." ticked). Audited as
+    ``carried_forms_review`` with the screening record and the forms reviewed (id and version)."""
+    participant = visit.participant
+    require(actor, participant.trial, "capture.review_carried_forms", site_id=participant.site_id)
+    visit = Visit.objects.select_for_update().get(pk=visit.pk)
+    if not visit.carried_from:
+        raise ReviewRefused(f"{visit.label}: no forms were carried in from screening; there is nothing to review.")
+    if visit.carried_reviewed_at is not None:
+        raise ReviewRefused(f"{visit.label}: the screening data were already reviewed.")
+    if not confirmed:
+        raise FormInvalid([FieldError("confirm", None, "required",
+                                      f'tick "{REVIEW_STATEMENT}" to record the review')], "carried forms review")
+    visit.carried_reviewed_by, visit.carried_reviewed_at = actor, now
+    visit.save(update_fields=["carried_reviewed_by", "carried_reviewed_at"])
+    forms = [{"id": f.pk, "instrument": f.instrument, "repeat": f.repeat, "version": f.version}
+             for f in visit.form_records.filter(deleted_at__isnull=True).order_by("instrument", "repeat")]
+    record_event(actor=actor, action="carried_forms_review", object_type="visit", object_id=visit.pk,
+                 before={"carried_reviewed_at": None},
+                 after={"visit": visit.visit_id, "carried_from": visit.carried_from, "statement": REVIEW_STATEMENT,
+                        "carried_reviewed_at": now, "forms": forms},
+                 reason=f"screening record {visit.carried_from}", at=now, trial_id=participant.trial_id,
+                 site_id=participant.site_id, participant_id=participant.pk)
+    return visit

@@ -23,6 +23,8 @@ urlpatterns = [
     path("participants/<int:participant_id>/diary-access/", views.diary_access, name="diary_access"),
     path("participants/<int:participant_id>/visits/<slug:visit_id>/date/", views.record_visit_date,
          name="visit_date"),
+    path("participants/<int:participant_id>/visits/<slug:visit_id>/carried-review/", views.review_carried_forms,
+         name="review_carried_forms"),
     path("participants/<int:participant_id>/visits/<slug:visit_id>/sign/", views.sign_visit, name="sign_visit"),
     path("participants/<int:participant_id>/visits/<slug:visit_id>/forms/<slug:instrument>/", views.ecrf,
          name="ecrf"),

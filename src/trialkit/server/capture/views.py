@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -22,6 +23,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, QueryMessage, Signature, Visit
+from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
 from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
@@ -95,6 +97,9 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
         "participant": participant, "t": data, "access": access, "hidden_forms": hidden_forms,
         "can_enter": _can(access, "capture.enter_data", participant),
         "can_sign": _can(access, "capture.sign_form", participant),
+        "can_review_carried": _can(access, "capture.review_carried_forms", participant),
+        "review_statement": REVIEW_STATEMENT,
+        "can_view_screening": _can(access, "screening.view_record", participant),
         "can_diary": diary_on and _can(access, "capture.manage_diary", participant),
         "diary_accesses": participant.diary_accesses.all() if diary_on else [],
         "new_code": request.session.pop("diary_code_shown_once", None),
@@ -194,6 +199,20 @@ def record_visit_date(request, participant_id: int, visit_id: str):
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect("capture:participant", participant.pk)
+
+
+@login_required
+@require_POST
+def review_carried_forms(request, participant_id: int, visit_id: str):
+    """The coordinator confirms they reviewed the forms carried into the Screening visit."""
+    participant, _ = _participant(request, participant_id)
+    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    try:
+        confirm_carried_forms(visit, request.user, confirmed=request.POST.get("confirm") == "yes", now=timezone.now())
+        messages.success(request, f"{visit.label}: the screening data carried into its forms are reviewed.")
+    except CaptureError as exc:
+        messages.error(request, str(exc))
+    return redirect(f"{reverse('capture:participant', args=[participant.pk])}#visit-{visit.visit_id}")
 
 
 @login_required
@@ -330,6 +349,9 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         "can_answer": _can(access, "capture.enter_data", participant),
         "can_verify": _can(access, "capture.verify_form", participant),
         "can_sign": _can(access, "capture.sign_form", participant),
+        "can_review_carried": _can(access, "capture.review_carried_forms", participant),
+        "review_statement": REVIEW_STATEMENT,
+        "can_view_screening": _can(access, "screening.view_record", participant),
         "can_lock": _can(access, "capture.lock_form", participant),
         "needs_reason": form is not None and (form.status == "complete" or signed),
         # Scales number their items ("5a · Motor arm, left"); forms show the label alone.

@@ -44,6 +44,7 @@ class Field:
     choices: list[Choice] = field(default_factory=list)
     help: str = ""
     value: Any = ""
+    error: str = ""  # the messages of a refused save, shown by the field and tied to it
 
     @property
     def slot(self) -> str:
@@ -96,8 +97,10 @@ def condition_choices(protocol) -> list[Choice]:
     return choices
 
 
-def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
-    """The form's sections, each field carrying the stored value."""
+def build_form(facts: dict[str, Any], protocol, *, posted=None,
+               errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The form's sections, each field carrying the stored value, or, after a refused save, what was
+    posted (``posted``: nothing typed is lost) and the messages of its error slot (``errors``)."""
     demographics = [
         Field("birth_date", "Date of birth", "date"),
         Field("age", "Age (completed years), if the date of birth is not known", "integer"),
@@ -127,7 +130,15 @@ def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
             row["unit"].value = ANALYTES[row["key"]].canonical_unit
     conditions = list(facts.get("conditions") or [])
     medications = list(facts.get("medications") or [])
-    return {
+    if posted is not None:
+        for f in (*demographics, *stroke, *premorbid, *pregnancy, *serology, *nihss):
+            f.value = _text(posted, f.name)
+        for row in labs:
+            for part in ("value", "unit", "uln"):
+                row[part].value = _text(posted, row[part].name)
+        conditions = _posted_rows(posted, "conditions", ("name", "date", "description"))
+        medications = _posted_rows(posted, "medications", ("name", "class"))
+    form = {
         "demographics": demographics,
         "stroke": stroke,
         "nihss": nihss,
@@ -147,6 +158,62 @@ def build_form(facts: dict[str, Any], protocol) -> dict[str, Any]:
         "allergies": ", ".join(facts.get("allergies") or []),
         "allergies_reviewed": facts.get("allergies") is not None,
     }
+    if posted is not None:
+        form.update(conditions_reviewed=bool(posted.get("conditions_reviewed")),
+                    medications_reviewed=bool(posted.get("medications_reviewed")),
+                    allergies=_text(posted, "allergies"), allergies_reviewed=bool(posted.get("allergies_reviewed")))
+    _attach_errors(form, errors or {})
+    return form
+
+
+def _posted_rows(post, section: str, parts: tuple[str, ...]) -> list[dict[str, str]]:
+    """The rows of a list section exactly as posted (blank rows included, so each keeps its place)."""
+    rows, index = [], 0
+    while f"{section}.{index}.{parts[0]}" in post:
+        rows.append({part: _text(post, f"{section}.{index}.{part}") for part in parts})
+        index += 1
+    return rows
+
+
+# A message about a whole section sits under it; the summary links to the section's first input.
+SECTIONS = {"stroke": ("Index stroke", "f-stroke.type"), "nihss": ("NIH Stroke Scale", "f-nihss.1a"),
+            "labs": ("Laboratory", f"f-labs.{LAB_ANALYTES[0]}.value"),
+            "serology": ("Serology", f"f-serology.{SEROLOGY_TESTS[0][0]}"),
+            "conditions": ("Medical history", "f-conditions.0.name"),
+            "medications": ("Current medications", "f-medications.0.name"),
+            "allergies": ("Allergies", "f-allergies"), "facts": ("Screening facts", "facts-form")}
+
+
+def _attach_errors(form: dict[str, Any], errors: dict[str, list[str]]) -> None:
+    """Each field, row and section gets its messages (``error``) and the form an ordered summary:
+    ``form["summary"]`` = [(id of the input to go to, its label, the messages)]."""
+    def text(slot: str) -> str:
+        return "; ".join(errors.get(slot, []))
+
+    summary = []
+    for key in ("demographics", "stroke", "nihss", "premorbid", "labs", "serology", "conditions", "medications",
+                "allergies", "pregnancy"):
+        if key == "labs":
+            for row in form["labs"]:
+                row["error"] = text(row["slot"])
+                if row["error"]:
+                    summary.append((f"f-{row['value'].name}", row["label"], row["error"]))
+        elif key in ("conditions", "medications"):
+            noun = "Condition" if key == "conditions" else "Medicine"
+            form[key] = [{**row, "error": text(error_slot_id(f"{key}.{i}"))} for i, row in enumerate(form[key])]
+            summary += [(f"f-{key}.{i}.name", f"{noun} {i + 1}", row["error"])
+                        for i, row in enumerate(form[key]) if row["error"]]
+        elif key != "allergies":
+            for f in form[key]:
+                f.error = text(f.slot)
+                if f.error:
+                    summary.append((f"f-{f.name}", f.label, f.error))
+        if key in SECTIONS and text(error_slot_id(key)):
+            summary.append((SECTIONS[key][1], SECTIONS[key][0], text(error_slot_id(key))))
+    form["section_errors"] = {key: text(error_slot_id(key)) for key in SECTIONS}
+    if form["section_errors"]["facts"]:
+        summary.append((SECTIONS["facts"][1], SECTIONS["facts"][0], form["section_errors"]["facts"]))
+    form["summary"] = summary
 
 
 def _lookup(facts: dict[str, Any], path: str) -> Any:

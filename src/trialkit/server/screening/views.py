@@ -120,17 +120,33 @@ def _panel_context(request, record: ScreeningRecord) -> dict:
     }
 
 
+# Where each consent field's message goes: the input it is about, and its label in the summary.
+CONSENT_FIELDS = {"document_version": ("c-version", "Consent document version"),
+                  "consent_date": ("c-date", "Date signed"), "signed_by": ("c-signed-by", "Signed by"),
+                  "signer_name": ("c-name", "Name of the signer")}
+
+
 @login_required
-def record_page(request, nct_id: str, number: str, consent_errors=None, status=200):
+def record_page(request, nct_id: str, number: str):
     trial = _trial(nct_id)
-    record = _record(request, trial, number)
-    form = facts_form.build_form(record.facts, trial.protocol)
+    return _record_page(request, trial, _record(request, trial, number))
+
+
+def _record_page(request, trial: Trial, record: ScreeningRecord, *, consent_errors: dict | None = None,
+                 facts_errors: dict[str, list[str]] | None = None, status: int = 200):
+    """The record page; after a refused post (facts or consent), what was typed is shown again with
+    each message by its field and a summary linking to the fields."""
+    form = facts_form.build_form(record.facts, trial.protocol, posted=request.POST if facts_errors else None,
+                                 errors=facts_errors)
     protocol_consent = trial.protocol.consent
     signers = [(v, label) for v, label in Consent.Signer.choices if v in protocol_consent.signers]
+    consent_errors = consent_errors or {}
     context = {
         **_panel_context(request, record), "form": form, "signers": signers,
         "consent_version": protocol_consent.document_version, "today": timezone.localdate(),
-        "consent_errors": consent_errors or {}, "posted": request.POST if consent_errors else {},
+        "consent_errors": consent_errors, "posted": request.POST if consent_errors else {},
+        "consent_summary": [(*CONSENT_FIELDS[k], m) for k, m in consent_errors.items() if k in CONSENT_FIELDS],
+        "facts_refused": bool(facts_errors),
     }
     return render(request, "screening/record.html", context, status=status)
 
@@ -138,7 +154,9 @@ def record_page(request, nct_id: str, number: str, consent_errors=None, status=2
 @login_required
 @require_POST
 def save_facts(request, nct_id: str, number: str):
-    """Every change in the facts form posts the whole form here; the answer swaps the live parts."""
+    """Every change in the facts form posts the whole form here; the answer swaps the live parts
+    (the messages into their fields' error slots, and the summary). Without htmx a refused save
+    shows the page again (422) with what was typed and the messages by their fields."""
     trial = _trial(nct_id)
     record = _record(request, trial, number, edit=True)
     patch = facts_form.patch_from_form(request.POST)
@@ -158,10 +176,10 @@ def save_facts(request, nct_id: str, number: str):
             errors["err-facts"] = [exc.message]
     if not _is_htmx(request):
         if errors:
-            messages.error(request, "Not saved: " + "; ".join(m for ms in errors.values() for m in ms))
+            return _record_page(request, trial, record, facts_errors=errors, status=422)
         return redirect(_record_url(record))
-    form = facts_form.build_form(record.facts, trial.protocol)
-    context = {**_panel_context(request, record), "errors": errors, "saved": saved,
+    form = facts_form.build_form(record.facts, trial.protocol, posted=request.POST, errors=errors)
+    context = {**_panel_context(request, record), "errors": errors, "saved": saved, "form": form,
                "slots": [(slot, errors.get(slot, [])) for slot in facts_form.all_slots(form)]}
     return render(request, "screening/_facts_saved.html", context, status=200)
 
@@ -194,15 +212,15 @@ def consent(request, nct_id: str, number: str):
     try:
         consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
     except ValueError:
-        return record_page(request, nct_id, number, consent_errors={"consent_date": "enter the date of signature"},
-                           status=422)
+        return _record_page(request, trial, record, status=422,
+                            consent_errors={"consent_date": "enter the date of signature (YYYY-MM-DD)"})
     try:
         services.record_consent(record, consent_date, request.POST.get("signed_by", ""), request.user,
                                 today=timezone.localdate(), signer_name=request.POST.get("signer_name", ""),
                                 document_version=request.POST.get("document_version", ""))
     except services.ScreeningError as exc:
         found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
-        return record_page(request, nct_id, number, consent_errors=found, status=exc.status)
+        return _record_page(request, trial, record, consent_errors=found, status=exc.status)
     messages.success(request, "Informed consent recorded.")
     return redirect(_record_url(record))
 

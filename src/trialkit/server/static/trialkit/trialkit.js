@@ -14,3 +14,18 @@ document.addEventListener("click", function (event) {
     window.print();
   }
 });
+// A form saved live ([data-live-errors], e.g. the screening facts): after each answer swaps the
+// error slots, an input is aria-invalid exactly when its error slot ([data-error-slot], also one of
+// the ids it is aria-describedby) holds a message.
+function markInvalid(form) {
+  form.querySelectorAll("[data-error-slot]").forEach(function (el) {
+    var slot = document.getElementById(el.getAttribute("data-error-slot"));
+    var bad = !!slot && slot.textContent.trim() !== "";
+    if (bad) { el.setAttribute("aria-invalid", "true"); } else { el.removeAttribute("aria-invalid"); }
+    var box = el.closest(".field, tr");
+    if (box) { box.classList.toggle("has-error", bad); }
+  });
+}
+document.addEventListener("htmx:afterSettle", function () {
+  document.querySelectorAll("form[data-live-errors]").forEach(markInvalid);
+});
