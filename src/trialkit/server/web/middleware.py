@@ -21,7 +21,7 @@ class StyledMethodNotAllowed:
 
     def __call__(self, request):
         response = self.get_response(request)
-        if response.status_code == 405 and not response.content and request.path.startswith("/api/"):
+        if response.status_code == 405 and request.path.startswith("/api/"):
             allowed = response.get("Allow", "")
             response.content = json.dumps({"error": f"method {request.method} not allowed here (allowed: {allowed})",
                                            "errors": []}).encode()
