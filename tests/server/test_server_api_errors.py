@@ -65,12 +65,27 @@ def test_an_id_out_of_the_databases_range_is_refused_before_the_database(client,
 
 
 @pytest.mark.django_db
-def test_a_record_number_beyond_the_pages_range_is_refused(client, coordinator):
-    # FormRecord.repeat is a smallint on PostgreSQL: 40000 was a database error there.
-    body = _contract(client.post("/api/capture/participants/1/forms",
-                                 {"visit_id": "d0", "instrument": "nihss", "values": {}, "repeat": 40000},
-                                 content_type="application/json"), 422)
+def test_a_record_number_beyond_the_pages_range_is_refused(client, coordinator, trials):
+    # FormRecord.repeat is a smallint on PostgreSQL: 40000 was a database error (500) there.
+    from datetime import date, datetime, timezone
+
+    from trialkit.server.capture.models import FormRecord
+    from trialkit.server.capture.services import ensure_schedule
+    from trialkit.server.participants.models import Participant, ScreeningRecord
+
+    trial = trials[NCT]
+    site = trial.sites.order_by("code").first()
+    screening = ScreeningRecord.objects.create(trial=trial, site=site, screening_number="S-001", outcome="enrolled",
+                                               screening_date=date(2026, 2, 20), created_by=coordinator)
+    participant = Participant.objects.create(trial=trial, site=site, screening=screening, participant_number="P-001",
+                                             enrolled_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+                                             anchor_date=date(2026, 3, 1))
+    visit = ensure_schedule(participant)[-1]
+    body = _contract(client.post(f"/api/capture/participants/{participant.pk}/forms",
+                                 {"visit_id": visit.visit_id, "instrument": visit.forms[0], "values": {},
+                                  "repeat": 40000}, content_type="application/json"), 422)
     assert [(e["field"], e["rule"]) for e in body["errors"]] == [("repeat", "range")]
+    assert not FormRecord.objects.exists()
 
 
 @pytest.mark.django_db
