@@ -12,7 +12,7 @@ ADDRESS ?= 127.0.0.1:8000
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 
-.PHONY: venv demo test test-postgres test-slow bench clean
+.PHONY: venv demo test test-postgres test-slow test-fuzz test-fuzz-postgres bench clean
 
 $(STAMP): pyproject.toml tests/browser/package.json
 	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
@@ -50,6 +50,13 @@ test-postgres: venv
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+# The OpenAPI fuzzing test of the REST API (schemathesis; bounded, derandomized), on SQLite and PostgreSQL.
+test-fuzz: venv
+	$(PY) -m pytest -m fuzz -p no:xdist tests/server/test_server_api_fuzz.py
+
+test-fuzz-postgres: venv
+	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest -m fuzz -p no:xdist tests/server/test_server_api_fuzz.py
 
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

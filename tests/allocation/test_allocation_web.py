@@ -36,7 +36,7 @@ def test_the_api_randomizes_and_answers_the_same_three_fields_for_every_arm(clie
     assert arms == {"msc", "placebo"}
     assert {tuple(sorted(b)) for b in bodies} == {("kit_number", "randomization_number", "randomized_at")}
     again = client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/randomize")
-    assert again.status_code == 400 and "already randomized" in again.json()["error"]
+    assert again.status_code == 409 and "already randomized" in again.json()["error"]  # a refused step
 
 
 def test_the_randomize_button_shows_only_the_numbers(client, generated, trials, make_user, enroll):
@@ -76,7 +76,7 @@ def test_the_pharmacist_sees_the_preparation_sheet_and_a_wrong_weight_is_shown_a
     assert f"<dd>{arm}</dd>" in sheet and "64.0 ml" in sheet and "No weight is recorded" not in sheet
     api = client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/dose",
                       {"weight_kg": None}, content_type="application/json")
-    assert api.status_code == 400 and api.json()["errors"][0]["field"] == "weight_kg"
+    assert api.status_code == 422 and api.json()["errors"][0]["field"] == "weight_kg"
 
 
 def test_the_investigator_unblinds_through_the_form_and_the_sponsor_reads_the_notice(

@@ -107,10 +107,10 @@ def test_healthz_says_unhealthy_when_the_database_fails(client, monkeypatch):
 def test_api_calls_with_basic_auth_need_no_csrf_token_but_cookie_sessions_do(trials, make_user):
     make_user("data_manager", trials[NCT], username="dm", password="pw-for-tests")
     url = f"/api/exports/{NCT}/jobs"
-    body = json.dumps({"formats": ["pdf"]})  # refused by validation (400) once authenticated
+    body = json.dumps({"formats": ["pdf"]})  # refused by validation (422) once authenticated
     basic = "Basic " + base64.b64encode(b"dm:pw-for-tests").decode()
     api = Client(enforce_csrf_checks=True)
-    assert api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=basic).status_code == 400
+    assert api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=basic).status_code == 422
     assert api.post(url, body, content_type="application/json",
                     HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"dm:wrong").decode()).status_code == 401
     browser = Client(enforce_csrf_checks=True)

@@ -5,11 +5,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBasicAuth, SessionAuth
 
-
 from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
+from trialkit.server.allocation.services import AllocationProblem
+from trialkit.server.api_contract import (StrictJsonParser, document_errors, error_body, field_error, summary,
+                                          validation_errors)
+from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
+from trialkit.server.exports.services import ExportProblem
+from trialkit.server.screening.services import ScreeningError
 
 
 class CookieSessionAuth(SessionAuth):
@@ -46,17 +54,101 @@ class BasicAuth(HttpBasicAuth):
         return user
 
 
-api = NinjaAPI(
+class TrialKitAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        return document_errors(super().get_openapi_schema(**kwargs))
+
+
+api = TrialKitAPI(
     title="TrialKit API",
     version="1",
-    description="Screening, allocation, data capture and exports. Every endpoint checks role and site.",
+    description="Screening, allocation, data capture and exports. Every endpoint checks role and site. "
+                "Every answer that is not a success is an ErrorOut: "
+                '{"error": "...", "errors": [{"field", "rule", "message"}]} (docs/api.md).',
     auth=[CookieSessionAuth(), BasicAuth()],
+    parser=StrictJsonParser(),
 )
+
+
+# --------------------------------------------------------------------------- the error contract, registered once
+
+def answer_error(request, status: int, message: str, errors=()):
+    return api.create_response(request, error_body(message, errors), status=status)
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request, exc):
+    errors = validation_errors(exc.errors)
+    return answer_error(request, 422, summary(errors), errors)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request, exc):
+    response = answer_error(request, 401, "authentication required: a session, or HTTP Basic "
+                                          "(with X-OTP-Token where the account has a second factor)")
+    response["WWW-Authenticate"] = 'Basic realm="TrialKit API"'
+    return response
+
+
+@api.exception_handler(HttpError)
+def _http_error(request, exc):
+    if exc.status_code == 400:  # ninja could not read the body
+        message = "body: is not valid JSON (RFC 8259)"
+        return answer_error(request, 422, message, [field_error("body", "json", message)])
+    return answer_error(request, exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def _not_found(request, exc):
+    return answer_error(request, 404, str(exc) or "not found")
 
 
 @api.exception_handler(PermissionDenied)
 def _forbidden(request, exc):
-    return api.create_response(request, {"error": str(exc) or "forbidden"}, status=403)
+    return answer_error(request, 403, str(exc) or "forbidden")
+
+
+@api.exception_handler(ScreeningError)
+def _screening_refused(request, exc):
+    return answer_error(request, exc.status, exc.message, [e.as_dict() for e in exc.errors])
+
+
+@api.exception_handler(FormInvalid)
+def _form_invalid(request, exc):
+    return answer_error(request, 422, str(exc), exc.as_list())
+
+
+@api.exception_handler(EditConflict)
+def _edit_conflict(request, exc):
+    """409 with the record as it is now (``current``) and its ETag, to merge and send again."""
+    from trialkit.server.capture.api import current_out
+
+    body = {**error_body(str(exc)), "current": current_out(exc.current)}
+    response = api.create_response(request, body, status=409)
+    response["ETag"] = f'"{exc.current.version}"'
+    return response
+
+
+@api.exception_handler(CaptureError)
+def _capture_refused(request, exc):
+    return answer_error(request, 409, str(exc))
+
+
+@api.exception_handler(AllocationProblem)
+@api.exception_handler(ExportProblem)
+def _problem(request, exc):
+    """A named input at fault is invalid input (422); otherwise the workflow refused the step (409)."""
+    if exc.field:
+        return answer_error(request, 422, str(exc), [field_error(exc.field, exc.rule, str(exc))])
+    return answer_error(request, 409, str(exc))
+
+
+def not_found_handler(request, exception=None):
+    """The site's 404: the contract's body under /api/ (an unknown route), the styled page elsewhere."""
+    if request.path.startswith("/api/"):
+        message = "no API operation at this address" if exception is None or not str(exception) else str(exception)
+        return JsonResponse(error_body(message), status=404)
+    return page_not_found(request, exception)
 
 
 def _register_routers() -> None:

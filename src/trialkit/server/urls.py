@@ -4,6 +4,9 @@ from django.urls import include, path
 from trialkit.server.api import api
 from trialkit.server.web.views import landing
 
+# An unknown /api/ address answers the API's error contract; every other 404 is the styled page.
+handler404 = "trialkit.server.api.not_found_handler"
+
 urlpatterns = [
     path("", landing, name="landing"),
     path("admin/", admin.site.urls),

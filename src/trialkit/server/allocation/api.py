@@ -4,23 +4,21 @@ arm; the list, the preparation and the unblinding answer only the roles that may
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
+from pydantic import StringConstraints
 
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
+from trialkit.server.api_contract import NctId, Number, RowId, Secret, Text
 from trialkit.server.allocation import services
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
 router = Router(tags=["allocation"])
-
-
-class ErrorOut(Schema):
-    error: str
-    errors: list[dict] = []
 
 
 class ReceiptOut(Schema):
@@ -53,7 +51,7 @@ class SlotOut(Schema):
 
 
 class GenerateIn(Schema):
-    seed: str | None = None
+    seed: Annotated[str, StringConstraints(max_length=128)] | None = None  # MinimizationState.seed
     regenerate: bool = False
 
 
@@ -65,8 +63,9 @@ class GeneratedOut(Schema):
 
 
 class DoseIn(Schema):
-    weight_kg: float | str | None = None  # None: the weight recorded at the dosing visit
-    weight_reason: str = ""  # required when weight_kg differs from the recorded weight
+    # None: the weight recorded at the dosing visit
+    weight_kg: float | Annotated[str, StringConstraints(max_length=32)] | None = None
+    weight_reason: Text = ""  # required when weight_kg differs from the recorded weight
 
 
 class DoseOut(Schema):
@@ -81,9 +80,9 @@ class AdministeredOut(Schema):
 
 
 class UnblindIn(Schema):
-    reason: str
-    password: str
-    otp_token: str = ""  # the current code of the investigator's authenticator app
+    reason: Text
+    password: Secret
+    otp_token: Secret = ""  # the current code of the investigator's authenticator app
 
 
 class UnblindOut(Schema):
@@ -102,11 +101,6 @@ class NotificationOut(Schema):
     read_at: datetime | None
 
 
-def _problem(exc: services.AllocationProblem):
-    errors = [{"field": exc.field, "rule": "allocation", "message": str(exc)}] if exc.field else []
-    return Status(400, {"error": str(exc), "errors": errors})
-
-
 def _trial(request, nct_id: str) -> Trial:
     return trial_for(request.user, nct_id)[0]
 
@@ -123,7 +117,7 @@ def _dose_status(participant: Participant) -> str:
 
 
 @router.get("/{nct_id}/randomized", response=list[RandomizedOut])
-def randomized(request, nct_id: str):
+def randomized(request, nct_id: NctId):
     """Randomized participants at your sites: randomization and kit numbers only."""
     trial = _trial(request, nct_id)
     return [RandomizedOut(participant_number=p.participant_number, site=p.site.code,
@@ -133,19 +127,16 @@ def randomized(request, nct_id: str):
             for p in services.randomized_participants(trial, request.user)]
 
 
-@router.post("/{nct_id}/participants/{participant_number}/randomize", response={200: ReceiptOut, 400: ErrorOut})
-def randomize(request, nct_id: str, participant_number: str):
+@router.post("/{nct_id}/participants/{participant_number}/randomize", response={200: ReceiptOut})
+def randomize(request, nct_id: NctId, participant_number: Number):
     """Randomize an enrolled participant (coordinator or investigator of the site)."""
     participant = _participant(request, nct_id, participant_number)
-    try:
-        receipt = services.randomize(participant, request.user, now=timezone.now())
-    except services.AllocationProblem as exc:
-        return _problem(exc)
+    receipt = services.randomize(participant, request.user, now=timezone.now())
     return Status(200, ReceiptOut(**vars(receipt)))
 
 
 @router.get("/{nct_id}/list", response=list[SlotOut])
-def allocation_list(request, nct_id: str):
+def allocation_list(request, nct_id: NctId):
     """The concealed list (DSMB statistician only)."""
     trial = _trial(request, nct_id)
     return [SlotOut(stratum=s.stratum, sequence_no=s.sequence_no, cohort=s.cohort, arm_id=s.arm_id,
@@ -155,61 +146,49 @@ def allocation_list(request, nct_id: str):
             for s in services.allocation_list_rows(trial, request.user)]
 
 
-@router.post("/{nct_id}/list", response={201: GeneratedOut, 400: ErrorOut})
-def generate(request, nct_id: str, payload: GenerateIn):
+@router.post("/{nct_id}/list", response={201: GeneratedOut})
+def generate(request, nct_id: NctId, payload: GenerateIn):
     """Generate the list (DSMB statistician). The seed is returned once and not stored."""
     trial = _trial(request, nct_id)
-    try:
-        generated = services.generate_allocation_list(trial, request.user, now=timezone.now(), seed=payload.seed,
-                                                      regenerate=payload.regenerate)
-    except services.AllocationProblem as exc:
-        return _problem(exc)
+    generated = services.generate_allocation_list(trial, request.user, now=timezone.now(), seed=payload.seed,
+                                                  regenerate=payload.regenerate)
     return Status(201, GeneratedOut(slots=generated.slots, strata=generated.allocation_list.strata, seed=generated.seed,
                              seed_sha256=generated.allocation_list.seed_sha256))
 
 
 @router.get("/{nct_id}/balance", response=list[dict])
-def balance(request, nct_id: str):
+def balance(request, nct_id: NctId):
     """Used slots per arm and stratum (DSMB statistician only)."""
     return services.balance_summary(_trial(request, nct_id), request.user)
 
 
-@router.post("/{nct_id}/participants/{participant_number}/dose", response={200: DoseOut, 400: ErrorOut})
-def prepare_dose(request, nct_id: str, participant_number: str, payload: DoseIn):
+@router.post("/{nct_id}/participants/{participant_number}/dose", response={200: DoseOut})
+def prepare_dose(request, nct_id: NctId, participant_number: Number, payload: DoseIn):
     """Compute and record the preparation from the dosing-visit weight (unblinded pharmacist)."""
     participant = _participant(request, nct_id, participant_number)
-    try:
-        prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now(),
-                                         weight_reason=payload.weight_reason)
-    except services.AllocationProblem as exc:
-        return _problem(exc)
+    prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now(),
+                                     weight_reason=payload.weight_reason)
     return Status(200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),
                         label=prepared.label))
 
 
 @router.post("/{nct_id}/participants/{participant_number}/administered",
-             response={200: AdministeredOut, 400: ErrorOut})
-def administered(request, nct_id: str, participant_number: str):
+             response={200: AdministeredOut})
+def administered(request, nct_id: NctId, participant_number: Number):
     """Record that the prepared infusion was given."""
     participant = _participant(request, nct_id, participant_number)
-    try:
-        record = services.record_administration(participant, request.user, now=timezone.now())
-    except services.AllocationProblem as exc:
-        return _problem(exc)
+    record = services.record_administration(participant, request.user, now=timezone.now())
     return Status(200, AdministeredOut(participant_number=participant.participant_number,
                                 administered_at=record.administered_at))
 
 
-@router.post("/{nct_id}/participants/{participant_number}/unblind", response={200: UnblindOut, 400: ErrorOut})
-def unblind(request, nct_id: str, participant_number: str, payload: UnblindIn):
+@router.post("/{nct_id}/participants/{participant_number}/unblind", response={200: UnblindOut})
+def unblind(request, nct_id: NctId, participant_number: Number, payload: UnblindIn):
     """Emergency unblinding by the site investigator, with a reason and the password."""
     participant = _participant(request, nct_id, participant_number)
-    try:
-        result = services.emergency_unblind(participant, request.user, reason=payload.reason,
-                                            password=payload.password, otp_token=payload.otp_token,
-                                            now=timezone.now(), request=request)
-    except services.AllocationProblem as exc:
-        return _problem(exc)
+    result = services.emergency_unblind(participant, request.user, reason=payload.reason,
+                                        password=payload.password, otp_token=payload.otp_token,
+                                        now=timezone.now(), request=request)
     return Status(200, UnblindOut(**vars(result)))
 
 
@@ -221,7 +200,7 @@ def notifications(request):
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut)
-def notification_read(request, notification_id: int):
+def notification_read(request, notification_id: RowId):
     n = services.mark_read(notification_id, request.user, now=timezone.now())
     return NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at,
                            read_at=n.read_at)

@@ -57,10 +57,12 @@ class AllocationDenied(PermissionDenied):
 
 
 class AllocationProblem(ValueError):
-    """A workflow step that must not happen now; ``field`` names the input at fault, if any."""
+    """A workflow step that must not happen now (the API answers 409); ``field`` names the input at
+    fault, if any (then 422, with ``rule``)."""
 
-    def __init__(self, message: str, field: str | None = None):
+    def __init__(self, message: str, field: str | None = None, rule: str = "invalid"):
         self.field = field
+        self.rule = rule
         super().__init__(message)
 
 

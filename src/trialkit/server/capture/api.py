@@ -7,36 +7,26 @@ see the same clinical data.
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
+from pydantic import StringConstraints
 
 from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
 from trialkit.server.capture import services
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
 from trialkit.server.accounts.lookups import participant_for
-from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
+from trialkit.server.api_contract import Code, ErrorOut, NctId, Repeat, RowId, Text, Version
+from trialkit.server.capture.services import FormInvalid
 from trialkit.server.participants.models import Participant
 
 router = Router(tags=["capture"])
-
-
-class FieldErrorOut(Schema):
-    field: str
-    rule: str
-    message: str
-
-
-class ErrorOut(Schema):
-    error: str
-    errors: list[FieldErrorOut] = []
 
 
 class ParticipantOut(Schema):
@@ -54,15 +44,15 @@ class ParticipantOut(Schema):
 
 
 class EndIn(Schema):
-    outcome: str = Field(description="completed, withdrawn, lost_to_follow_up or died")
+    outcome: Code = Field(description="completed, withdrawn, lost_to_follow_up or died")
     # A string, so that a malformed date is answered like every other field: 422 naming ended_on.
-    ended_on: str | None = Field(None, description="The day participation ended (YYYY-MM-DD).",
+    ended_on: Annotated[str, StringConstraints(max_length=32)] | None = Field(None, description="The day participation ended (YYYY-MM-DD).",
                                  examples=["2026-05-12"])
-    reason: str = Field("", description="Required unless the outcome is completed.")
+    reason: Text = Field("", description="Required unless the outcome is completed.")
 
 
 class ReopenIn(Schema):
-    reason: str = ""
+    reason: Text = ""
 
 
 class VisitOut(Schema):
@@ -105,19 +95,19 @@ class FormOut(Schema):
 
 
 class FormIn(Schema):
-    visit_id: str
-    instrument: str
+    visit_id: Code
+    instrument: Code
     values: dict[str, Any]
     complete: bool = False
-    repeat: int = 1
-    reason: str | None = None
+    repeat: Repeat = 1
+    reason: Text | None = None
 
 
 class FormUpdateIn(Schema):
     values: dict[str, Any]
     complete: bool = False
-    reason: str | None = None
-    expected_version: int | None = Field(
+    reason: Text | None = None
+    expected_version: Version | None = Field(
         None, description="The version you loaded (the form's ETag), here or as If-Match (one is required): "
                           "a form changed since is not overwritten: 409 with the current version and values.")
 
@@ -137,7 +127,7 @@ class QueryMessageOut(Schema):
 
 class QueryOut(Schema):
     id: int
-    form_id: int
+    form_id: RowId
     participant: str
     site: str
     item: str
@@ -149,17 +139,17 @@ class QueryOut(Schema):
 
 
 class QueryIn(Schema):
-    item: str
-    text: str
+    item: Code
+    text: Text
 
 
 class AnswerIn(Schema):
-    text: str
+    text: Text
     corrected: bool = False
 
 
 class CloseIn(Schema):
-    text: str = ""
+    text: Text = ""
 
 
 class AdverseEventOut(Schema):
@@ -179,8 +169,8 @@ class AdverseEventIn(Schema):
     values: dict[str, Any]
     complete: bool = False
     awareness_at: datetime | None = None
-    reason: str | None = None
-    expected_version: int | None = Field(
+    reason: Text | None = None
+    expected_version: Version | None = Field(
         None, description="On PUT (required, here or as If-Match): the version you loaded (the ETag); a stale "
                           "one answers 409 with the current entry.")
 
@@ -198,7 +188,7 @@ class DiaryEntryOut(Schema):
 
 class DueOut(Schema):
     participant: str
-    participant_id: int
+    participant_id: RowId
     site: str
     visit_id: str
     label: str
@@ -208,32 +198,16 @@ class DueOut(Schema):
     status: str
 
 
-def _errors(view):
-    """Domain errors as the API's one error shape: 422 for invalid fields, 409 for refused workflows."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except FormInvalid as exc:
-            return Status(422, {"error": str(exc), "errors": exc.as_list()})
-        except EditConflict as exc:
-            if isinstance(kwargs.get("response"), HttpResponse):
-                kwargs["response"]["ETag"] = _etag(exc.current)
-            current = (_form_out(exc.current) if isinstance(exc.current, FormRecord)
-                       else _ae_out(exc.current, timezone.now()))
-            return Status(409, {"error": str(exc), "errors": [], "current": current})
-        except CaptureError as exc:
-            return Status(409, {"error": str(exc)})
-
-    return wrapper
+def current_out(record) -> dict:
+    """A form or adverse event as it is now, for the ``current`` of a 409 edit conflict."""
+    return _form_out(record) if isinstance(record, FormRecord) else _ae_out(record, timezone.now())
 
 
-def _participant(request, participant_id: int) -> Participant:
+def _participant(request, participant_id: RowId) -> Participant:
     return participant_for(request.user, participant_id)[0]
 
 
-def _readable_form(request, form_id: int) -> FormRecord:
+def _readable_form(request, form_id: RowId) -> FormRecord:
     """The form, if its participant is visible and the form is not behind the efficacy firewall."""
     form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
     participant, access = participant_for(request.user, form.participant_id)
@@ -283,14 +257,13 @@ def _participant_out(p: Participant) -> dict:
 
 
 @router.get("/participants/{participant_id}", response=ParticipantOut)
-def get_participant(request, participant_id: int):
+def get_participant(request, participant_id: RowId):
     """The participant's status and, once participation has ended, the date and reason."""
     return _participant_out(_participant(request, participant_id))
 
 
-@router.post("/participants/{participant_id}/end", response={200: ParticipantOut, 409: ErrorOut, 422: ErrorOut})
-@_errors
-def end_participation(request, participant_id: int, body: EndIn):
+@router.post("/participants/{participant_id}/end", response={200: ParticipantOut})
+def end_participation(request, participant_id: RowId, body: EndIn):
     """Record that the participant completed, withdrew, was lost to follow-up or died (site
     coordinator or investigator). Invalid input: 422 naming each field; nothing is saved. Already
     ended: 409."""
@@ -300,9 +273,8 @@ def end_participation(request, participant_id: int, body: EndIn):
     return Status(200, _participant_out(participant))
 
 
-@router.post("/participants/{participant_id}/reopen", response={200: ParticipantOut, 409: ErrorOut, 422: ErrorOut})
-@_errors
-def reopen_participation(request, participant_id: int, body: ReopenIn):
+@router.post("/participants/{participant_id}/reopen", response={200: ParticipantOut})
+def reopen_participation(request, participant_id: RowId, body: ReopenIn):
     """Undo an end recorded by mistake (investigator, with a reason): the status before it returns."""
     participant = _participant(request, participant_id)
     participant = services.reopen_participation(participant, request.user, reason=body.reason, now=timezone.now())
@@ -313,7 +285,7 @@ def reopen_participation(request, participant_id: int, body: ReopenIn):
 
 
 @router.get("/participants/{participant_id}/visits", response=list[VisitOut])
-def list_visits(request, participant_id: int):
+def list_visits(request, participant_id: RowId):
     """The participant's scheduled visits with windows and today's status."""
     participant = _participant(request, participant_id)
     today = timezone.localdate()
@@ -341,7 +313,7 @@ def review_carried_forms(request, participant_id: int, visit_id: str, body: Carr
 
 
 @router.get("/trials/{nct_id}/due", response=list[DueOut])
-def due_this_week(request, nct_id: str, site: str | None = None):
+def due_this_week(request, nct_id: NctId, site: Code | None = None):
     """Visits whose window is open or opens this week (Monday to Sunday), at the sites the user covers."""
     from trialkit.server.capture.worklist import due_this_week as rows_due
     from trialkit.server.trials.models import Trial
@@ -359,7 +331,7 @@ def due_this_week(request, nct_id: str, site: str | None = None):
 
 
 @router.get("/participants/{participant_id}/forms", response=list[FormOut])
-def list_forms(request, participant_id: int):
+def list_forms(request, participant_id: RowId):
     participant, access = participant_for(request.user, participant_id)
     forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
     return [_form_out(f) for f in forms.select_related("visit", "participant")]
@@ -393,9 +365,8 @@ def _if_match_version(request, body_version: int | None) -> int | None:
     return body_version if body_version is not None else header_version
 
 
-@router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ConflictOut, 422: ErrorOut})
-@_errors
-def create_form(request, participant_id: int, body: FormIn, response: HttpResponse):
+@router.post("/participants/{participant_id}/forms", response={201: FormOut, 409: ConflictOut})
+def create_form(request, participant_id: RowId, body: FormIn, response: HttpResponse):
     """Enter a form of a visit. Invalid values: 422 naming each field, its rule and why; nothing is saved.
     The form exists already (even if entered a moment ago by someone else): 409 with the current form;
     change it with PUT. The response's ETag is the new form's version."""
@@ -410,16 +381,15 @@ def create_form(request, participant_id: int, body: FormIn, response: HttpRespon
 
 
 @router.get("/forms/{form_id}", response=FormOut)
-def get_form(request, form_id: int, response: HttpResponse):
+def get_form(request, form_id: RowId, response: HttpResponse):
     """One form; the ETag header is its version, to send back as If-Match when changing it."""
     form = _readable_form(request, form_id)
     response["ETag"] = _etag(form)
     return _form_out(form)
 
 
-@router.put("/forms/{form_id}", response={200: FormOut, 409: ConflictOut, 422: ErrorOut})
-@_errors
-def update_form(request, form_id: int, body: FormUpdateIn, response: HttpResponse):
+@router.put("/forms/{form_id}", response={200: FormOut, 409: ConflictOut})
+def update_form(request, form_id: RowId, body: FormUpdateIn, response: HttpResponse):
     """Change a form. A complete or signed form needs a reason; signing is voided; locked forms refuse.
 
     Edit conflicts: send the version you loaded as ``expected_version`` or ``If-Match: "<version>"``.
@@ -439,7 +409,7 @@ def update_form(request, form_id: int, body: FormUpdateIn, response: HttpRespons
 
 
 @router.get("/queries", response=list[QueryOut])
-def list_queries(request, participant_id: int, status: str | None = None):
+def list_queries(request, participant_id: RowId, status: Code | None = None):
     participant, access = participant_for(request.user, participant_id)
     forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
     queries = (Query.objects.filter(participant=participant, form__in=forms)
@@ -449,27 +419,24 @@ def list_queries(request, participant_id: int, status: str | None = None):
     return [_query_out(q) for q in queries]
 
 
-@router.post("/forms/{form_id}/queries", response={201: QueryOut, 409: ErrorOut})
-@_errors
-def open_query(request, form_id: int, body: QueryIn):
+@router.post("/forms/{form_id}/queries", response={201: QueryOut})
+def open_query(request, form_id: RowId, body: QueryIn):
     form = get_object_or_404(FormRecord.objects.select_related("participant"), pk=form_id)
     _participant(request, form.participant_id)
     query = services.open_query(form, body.item, body.text, request.user, now=timezone.now())
     return Status(201, _query_out(query))
 
 
-@router.post("/queries/{query_id}/answer", response={200: QueryOut, 409: ErrorOut})
-@_errors
-def answer_query(request, query_id: int, body: AnswerIn):
+@router.post("/queries/{query_id}/answer", response={200: QueryOut})
+def answer_query(request, query_id: RowId, body: AnswerIn):
     query = get_object_or_404(Query, pk=query_id)
     _participant(request, query.participant_id)
     query = services.answer_query(query, body.text, request.user, now=timezone.now(), corrected=body.corrected)
     return Status(200, _query_out(query))
 
 
-@router.post("/queries/{query_id}/close", response={200: QueryOut, 409: ErrorOut})
-@_errors
-def close_query(request, query_id: int, body: CloseIn):
+@router.post("/queries/{query_id}/close", response={200: QueryOut})
+def close_query(request, query_id: RowId, body: CloseIn):
     query = get_object_or_404(Query, pk=query_id)
     _participant(request, query.participant_id)
     return Status(200, _query_out(services.close_query(query, request.user, now=timezone.now(), text=body.text)))
@@ -479,16 +446,15 @@ def close_query(request, query_id: int, body: CloseIn):
 
 
 @router.get("/participants/{participant_id}/adverse-events", response=list[AdverseEventOut])
-def list_adverse_events(request, participant_id: int):
+def list_adverse_events(request, participant_id: RowId):
     participant = _participant(request, participant_id)
     now = timezone.now()
     return [_ae_out(ae, now) for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
 
 
 @router.post("/participants/{participant_id}/adverse-events",
-             response={201: AdverseEventOut, 409: ErrorOut, 422: ErrorOut})
-@_errors
-def create_adverse_event(request, participant_id: int, body: AdverseEventIn):
+             response={201: AdverseEventOut})
+def create_adverse_event(request, participant_id: RowId, body: AdverseEventIn):
     participant = _participant(request, participant_id)
     now = timezone.now()
     ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
@@ -496,9 +462,8 @@ def create_adverse_event(request, participant_id: int, body: AdverseEventIn):
     return Status(201, _ae_out(ae, now))
 
 
-@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: AdverseEventConflictOut, 422: ErrorOut})
-@_errors
-def update_adverse_event(request, ae_id: int, body: AdverseEventIn, response: HttpResponse):
+@router.put("/adverse-events/{ae_id}", response={200: AdverseEventOut, 409: AdverseEventConflictOut})
+def update_adverse_event(request, ae_id: RowId, body: AdverseEventIn, response: HttpResponse):
     """Change an adverse event. Send the version you loaded as ``expected_version`` or If-Match: if
     someone saved it since, 409 with the entry as it is now (as for forms)."""
     ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
@@ -512,9 +477,8 @@ def update_adverse_event(request, ae_id: int, body: AdverseEventIn, response: Ht
     return Status(200, _ae_out(ae, now))
 
 
-@router.post("/adverse-events/{ae_id}/report", response={200: AdverseEventOut, 409: ErrorOut})
-@_errors
-def report_adverse_event(request, ae_id: int):
+@router.post("/adverse-events/{ae_id}/report", response={200: AdverseEventOut})
+def report_adverse_event(request, ae_id: RowId):
     """Record that the serious adverse event was reported to the sponsor (stops its 24-hour clock)."""
     ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
     _participant(request, ae.participant_id)
@@ -526,7 +490,7 @@ def report_adverse_event(request, ae_id: int):
 
 
 @router.get("/participants/{participant_id}/diary", response=list[DiaryEntryOut])
-def list_diary(request, participant_id: int):
+def list_diary(request, participant_id: RowId):
     participant = _participant(request, participant_id)
     return list(DiaryEntry.objects.filter(participant=participant).values(
         "entry_date", "entered_by", "sections", "updated_at"))

@@ -8,7 +8,9 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
+from pydantic import Field
 
+from trialkit.server.api_contract import Code, ErrorOut, NctId, RowId
 from trialkit.server.exports import services
 from trialkit.server.jobs.models import Job
 from trialkit.server.trials.models import Trial
@@ -16,13 +18,8 @@ from trialkit.server.trials.models import Trial
 router = Router(tags=["exports"])
 
 
-class ErrorOut(Schema):
-    error: str
-    errors: list[dict] = []
-
-
 class ExportIn(Schema):
-    formats: list[str] = list(services.FORMATS)
+    formats: list[Code] = Field(default_factory=lambda: list(services.FORMATS), max_length=10)
     unblinded: bool = False
     include_drafts: bool = False
 
@@ -67,39 +64,32 @@ def _job(request, nct_id: str, job_id: int) -> Job:
     return services.job_for(trial, request.user, job_id)
 
 
-@router.post("/{nct_id}/jobs", response={202: JobOut, 400: ErrorOut})
-def start(request, nct_id: str, payload: ExportIn):
+@router.post("/{nct_id}/jobs", response={202: JobOut})
+def start(request, nct_id: NctId, payload: ExportIn):
     """Start an export in the background; poll the job until ``status`` is ``done``."""
     trial = _trial(request, nct_id)
-    try:
-        job = services.request_export(trial, request.user, formats=payload.formats, unblinded=payload.unblinded,
-                                      include_drafts=payload.include_drafts, now=timezone.now())
-    except services.ExportProblem as exc:
-        errors = [{"field": exc.field, "rule": "choice", "message": str(exc)}] if exc.field else []
-        return Status(400, {"error": str(exc), "errors": errors})
+    job = services.request_export(trial, request.user, formats=payload.formats, unblinded=payload.unblinded,
+                                  include_drafts=payload.include_drafts, now=timezone.now())
     return Status(202, _out(request, job))
 
 
 @router.get("/{nct_id}/jobs", response=list[JobOut])
-def jobs(request, nct_id: str):
+def jobs(request, nct_id: NctId):
     """Past exports of the trial, newest first."""
     trial = _trial(request, nct_id)
     return [_out(request, job) for job in services.jobs_for(trial, request.user)]
 
 
 @router.get("/{nct_id}/jobs/{job_id}", response=JobOut)
-def job_status(request, nct_id: str, job_id: int):
+def job_status(request, nct_id: NctId, job_id: RowId):
     """One export's status and progress (0-100)."""
     return _out(request, _job(request, nct_id, job_id))
 
 
 @router.get("/{nct_id}/jobs/{job_id}/download", response={200: None, 409: ErrorOut})
-def download(request, nct_id: str, job_id: int):
-    """The zip of a finished export (403 for a blinded role and an unblinded export)."""
+def download(request, nct_id: NctId, job_id: RowId):
+    """The zip of a finished export (403 for a blinded role and an unblinded export; 409 until it is done)."""
     job = _job(request, nct_id, job_id)
-    try:
-        path = services.downloadable_file(job, request.user)
-    except services.ExportProblem as exc:
-        return Status(409, {"error": str(exc)})
+    path = services.downloadable_file(job, request.user)
     services.record_download(job, request.user, now=timezone.now())
     return FileResponse(path.open("rb"), as_attachment=True, filename=path.name, content_type="application/zip")

@@ -74,8 +74,11 @@ class ExportDenied(PermissionDenied):
 
 
 class ExportProblem(ValueError):
-    def __init__(self, message: str, field: str | None = None):
+    """An export that cannot be made or fetched now (409), or, with ``field``, invalid input (422)."""
+
+    def __init__(self, message: str, field: str | None = None, rule: str = "invalid"):
         self.field = field
+        self.rule = rule
         super().__init__(message)
 
 
@@ -329,9 +332,9 @@ def _check_formats(formats) -> list[str]:
     chosen = [f for f in FORMATS if f in set(formats or ())]
     unknown = sorted(set(formats or ()) - set(FORMATS))
     if unknown:
-        raise ExportProblem(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}", "formats")
+        raise ExportProblem(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}", "formats", "choice")
     if not chosen:
-        raise ExportProblem("choose at least one format (odm, sdtm, csv)", "formats")
+        raise ExportProblem("choose at least one format (odm, sdtm, csv)", "formats", "min_items")
     return chosen
 
 

@@ -1,42 +1,25 @@
 """Screening API: records, facts, attestations, consent, enrollment and the screening log.
 
 Every endpoint calls ``trialkit.server.screening.services``; role and site are checked there.
-Errors are ``{"error": msg}``; bad input adds ``"errors": [{"field", "rule", "message"}]`` (422).
+Errors follow the API's one contract (``api_contract``): a ScreeningError answers its status.
 """
 
 from __future__ import annotations
 
-import functools
 from datetime import date, datetime
 from typing import Any, Literal
 
 from django.utils import timezone
-from ninja import Body, Router, Schema
+from ninja import Body, Router, Schema, Status
 from pydantic import Field
 
-try:
-    from ninja.responses import Status
-except ImportError:  # django-ninja before 1.5 answers (status, body) tuples
-    def Status(status_code, value):  # noqa: N802 - stands in for the class
-        return status_code, value
-
 from trialkit.eligibility import OTHER, facts_schema
+from trialkit.server.api_contract import Code, Name, NctId, Number, Text
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
 from trialkit.server.trials.models import Site, Trial
 
 router = Router(tags=["screening"])
-
-
-class FieldErrorOut(Schema):
-    field: str
-    rule: str
-    message: str
-
-
-class ErrorOut(Schema):
-    error: str
-    errors: list[FieldErrorOut] = []
 
 
 class CriterionOut(Schema):
@@ -76,28 +59,28 @@ class RecordOut(Schema):
 
 
 class CreateIn(Schema):
-    site: str = Field(description="Site code, e.g. assist-01.")
+    site: Code = Field(description="Site code, e.g. assist-01.")
     screening_date: date | None = Field(None, description="Defaults to today.")
 
 
 class AttestIn(Schema):
-    criterion_id: str
+    criterion_id: Code
     value: bool = Field(description="True when the criterion's statement holds for the patient, as written.")
 
 
 class ConsentIn(Schema):
     consent_date: date
     signed_by: Literal["participant", "legal_guardian", "spouse", "legal_representative"]
-    signer_name: str = ""
-    document_version: str | None = Field(None, description="Defaults to the protocol's consent document version.")
+    signer_name: Name = ""
+    document_version: Code | None = Field(None, description="Defaults to the protocol's consent document version.")
 
 
 class ScreenFailIn(Schema):
-    reasons: list[str] = Field(default_factory=list, description="Defaults to the failing criteria and their reasons.")
+    reasons: list[Text] = Field(default_factory=list, max_length=100, description="Defaults to the failing criteria and their reasons.")
 
 
 class WithdrawIn(Schema):
-    reason: str
+    reason: Text
 
 
 class ParticipantOut(Schema):
@@ -123,22 +106,6 @@ class LogOut(Schema):
     counts: dict[str, int] = Field(description="Records per outcome.")
     screen_fail_reasons: list[tuple[str, int]] = Field(description="(criterion id or reason, records), most first.")
     records: list[LogRowOut]
-
-
-ERRORS = {403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
-
-
-def answers_errors(view):
-    """Turn a ScreeningError into its status and ``{"error", "errors"}`` body."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except services.ScreeningError as exc:
-            return Status(exc.status, exc.as_dict())
-
-    return wrapper
 
 
 def _trial(nct_id: str) -> Trial:
@@ -184,10 +151,9 @@ class ConditionVocabularyOut(Schema):
     other: str = Field(description="The name for a condition outside the list; needs a description.")
 
 
-@router.get("/{nct_id}/condition-vocabulary", response={200: ConditionVocabularyOut, **ERRORS},
+@router.get("/{nct_id}/condition-vocabulary", response={200: ConditionVocabularyOut},
             summary="The condition names a screening record of this trial may use")
-@answers_errors
-def get_condition_vocabulary(request, nct_id: str):
+def get_condition_vocabulary(request, nct_id: NctId):
     """Names are read lower case, with spaces and hyphens as underscores; any other name is refused (422)."""
     vocabulary = _trial(nct_id).protocol.condition_vocabulary
     return {"trial": nct_id, "screened": list(vocabulary.screened),
@@ -195,9 +161,8 @@ def get_condition_vocabulary(request, nct_id: str):
             "synonyms": dict(vocabulary.synonyms), "other": OTHER}
 
 
-@router.post("/{nct_id}/records", response={201: RecordOut, **ERRORS}, summary="Create a screening record")
-@answers_errors
-def create_record(request, nct_id: str, payload: CreateIn):
+@router.post("/{nct_id}/records", response={201: RecordOut}, summary="Create a screening record")
+def create_record(request, nct_id: NctId, payload: CreateIn):
     """Coordinators and investigators at the site. The number is ``<SITE>-S0001``, next at the site."""
     trial = _trial(nct_id)
     site = Site.objects.filter(trial=trial, code=payload.site).first()
@@ -208,9 +173,8 @@ def create_record(request, nct_id: str, payload: CreateIn):
     return Status(201, record_out(record))
 
 
-@router.get("/{nct_id}/records", response={200: LogOut, **ERRORS}, summary="The screening log")
-@answers_errors
-def screening_log(request, nct_id: str, outcome: str | None = None):
+@router.get("/{nct_id}/records", response={200: LogOut}, summary="The screening log")
+def screening_log(request, nct_id: NctId, outcome: Code | None = None):
     """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons."""
     trial = _trial(nct_id)
     log = services.screening_log(request.auth, trial, outcome=outcome or None)
@@ -218,16 +182,15 @@ def screening_log(request, nct_id: str, outcome: str | None = None):
             "records": [row.__dict__ for row in log.rows]}
 
 
-@router.get("/{nct_id}/records/{number}", response={200: RecordOut, **ERRORS}, summary="One screening record")
-@answers_errors
-def get_record(request, nct_id: str, number: str):
+@router.get("/{nct_id}/records/{number}", response={200: RecordOut}, summary="One screening record")
+def get_record(request, nct_id: NctId, number: Number):
     return record_out(services.read_record(request.auth, _trial(nct_id), number))
 
 
-@router.patch("/{nct_id}/records/{number}/facts", response={200: RecordOut, **ERRORS},
+@router.patch("/{nct_id}/records/{number}/facts", response={200: RecordOut},
               summary="Change screening facts (JSON merge patch)")
-@answers_errors
-def patch_facts(request, nct_id: str, number: str, patch: dict[str, Any] = Body(...), reason: str | None = None):
+def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = Body(...),
+                reason: Text | None = None):
     """Merge the patch into the facts (null removes a key), validate, re-screen. Bad input: 422, nothing saved.
 
     The body follows the schema at ``/api/screening/facts-schema``; condition names come from
@@ -238,19 +201,17 @@ def patch_facts(request, nct_id: str, number: str, patch: dict[str, Any] = Body(
     return record_out(services.update_facts(record, patch, request.auth, reason=reason))
 
 
-@router.post("/{nct_id}/records/{number}/attestations", response={200: RecordOut, **ERRORS},
+@router.post("/{nct_id}/records/{number}/attestations", response={200: RecordOut},
              summary="Attest a criterion (investigators)")
-@answers_errors
-def attest(request, nct_id: str, number: str, payload: AttestIn):
+def attest(request, nct_id: NctId, number: Number, payload: AttestIn):
     record = services.get_record(_trial(nct_id), number)
     services.record_attestation(record, payload.criterion_id, payload.value, request.auth, now=timezone.now())
     return record_out(services.get_record(record.trial, number))
 
 
-@router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut, **ERRORS},
+@router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut},
              summary="Record informed consent")
-@answers_errors
-def consent(request, nct_id: str, number: str, payload: ConsentIn):
+def consent(request, nct_id: NctId, number: Number, payload: ConsentIn):
     record = services.get_record(_trial(nct_id), number)
     created = services.record_consent(record, payload.consent_date, payload.signed_by, request.auth,
                                       today=timezone.localdate(), signer_name=payload.signer_name,
@@ -258,26 +219,23 @@ def consent(request, nct_id: str, number: str, payload: ConsentIn):
     return Status(201, created)
 
 
-@router.post("/{nct_id}/records/{number}/screen-fail", response={200: RecordOut, **ERRORS},
+@router.post("/{nct_id}/records/{number}/screen-fail", response={200: RecordOut},
              summary="Close the record as a screen failure")
-@answers_errors
-def screen_fail(request, nct_id: str, number: str, payload: ScreenFailIn):
+def screen_fail(request, nct_id: NctId, number: Number, payload: ScreenFailIn):
     record = services.get_record(_trial(nct_id), number)
     return record_out(services.mark_screen_failed(record, request.auth, payload.reasons or None))
 
 
-@router.post("/{nct_id}/records/{number}/withdraw", response={200: RecordOut, **ERRORS},
+@router.post("/{nct_id}/records/{number}/withdraw", response={200: RecordOut},
              summary="The candidate withdrew before enrollment")
-@answers_errors
-def withdraw(request, nct_id: str, number: str, payload: WithdrawIn):
+def withdraw(request, nct_id: NctId, number: Number, payload: WithdrawIn):
     record = services.get_record(_trial(nct_id), number)
     return record_out(services.withdraw(record, request.auth, timezone.localdate(), payload.reason))
 
 
-@router.post("/{nct_id}/records/{number}/enroll", response={201: ParticipantOut, **ERRORS},
+@router.post("/{nct_id}/records/{number}/enroll", response={201: ParticipantOut},
              summary="Enroll an eligible, consented candidate")
-@answers_errors
-def enroll(request, nct_id: str, number: str):
+def enroll(request, nct_id: NctId, number: Number):
     """Allowed when the verdict is eligible and a current consent exists; the participant awaits randomization."""
     record = services.get_record(_trial(nct_id), number)
     participant = services.enroll(record, request.auth, timezone.now())

@@ -1,6 +1,7 @@
 """Request checks every page shares: a styled page for 405 responses, and no NUL characters.
 
-A styled page for 405 responses (a link or reload on an address that takes only a form's POST).
+A styled page for 405 responses (a link or reload on an address that takes only a form's POST); under
+/api/ the API's error contract instead.
 
 Django renders 403, 404 and 500 from templates of those names; a 405 from ``require_POST`` has no
 template hook, so this middleware gives browsers the same styled page, keeping the ``Allow`` header.
@@ -20,6 +21,12 @@ class StyledMethodNotAllowed:
 
     def __call__(self, request):
         response = self.get_response(request)
+        if response.status_code == 405 and request.path.startswith("/api/"):
+            allowed = response.get("Allow", "")
+            response.content = json.dumps({"error": f"method {request.method} not allowed here (allowed: {allowed})",
+                                           "errors": []}).encode()
+            response["Content-Type"] = "application/json; charset=utf-8"
+            return response
         if (response.status_code == 405 and not response.content and not request.path.startswith("/api/")
                 and "text/html" in request.headers.get("Accept", "text/html")):
             response.content = render_to_string("405.html", request=request).encode()
