@@ -298,10 +298,8 @@ def _visit_out(v: Visit, today) -> dict:
             "forms": v.forms, "carried_from": v.carried_from, "awaiting_review": v.awaiting_review}
 
 
-@router.post("/participants/{participant_id}/visits/{visit_id}/carried-review",
-             response={200: VisitOut, 409: ErrorOut, 422: ErrorOut})
-@_errors
-def review_carried_forms(request, participant_id: int, visit_id: str, body: CarriedReviewIn):
+@router.post("/participants/{participant_id}/visits/{visit_id}/carried-review", response={200: VisitOut})
+def review_carried_forms(request, participant_id: RowId, visit_id: Code, body: CarriedReviewIn):
     """The coordinator confirms they reviewed the forms carried into the Screening visit from the
     screening record (``confirm: true``); until then the visit is not done."""
     from trialkit.server.capture.screening_forms import confirm_carried_forms
