@@ -114,10 +114,10 @@ def test_the_api_answers_the_refusal_in_the_error_contract_and_writes_nothing(cl
     before = written(trial)
     with time_machine.travel(at(date(2025, 3, 3)), tick=True):
         response = client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/randomize")
-        assert response.status_code == 400
+        assert response.status_code == 422
         body = response.json()
         assert "inc-age fails: age 71, needs 18–70" in body["error"]
-        assert body["errors"] == [{"field": "eligibility.inc-age", "rule": "allocation", "message": body["error"]}]
+        assert body["errors"] == [{"field": "eligibility.inc-age", "rule": "eligible_on_the_day", "message": body["error"]}]
         # The web page shows the same sentence beside the participant.
         page = client.post(f"/allocation/{IXCELL}/participants/{p.participant_number}/randomize/", follow=True)
         assert page.status_code == 200 and "inc-age fails: age 71, needs 18–70" in page.content.decode()

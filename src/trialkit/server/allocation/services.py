@@ -349,7 +349,7 @@ def refuse_outside_windows(participant: Participant, now: datetime, step: Step) 
         raise AllocationProblem(f"{participant.participant_number}: {exc}", field="screening_date") from exc
     if not result.ok:
         raise AllocationProblem(f"participant {participant.participant_number} is {result.refusal()}",
-                                field=f"eligibility.{result.problems[0].criterion_id}")
+                                field=f"eligibility.{result.problems[0].criterion_id}", rule="eligible_on_the_day")
 
 
 def _next_number(trial, allocation_list: AllocationList) -> str:
