@@ -121,7 +121,7 @@ def test_api_calls_with_basic_auth_need_no_csrf_token_but_cookie_sessions_do(tri
     assert forged.status_code == 403  # a cross-site page riding the session cookie
     browser.get("/home/")  # sets the CSRF cookie as a page would
     token = browser.cookies["csrftoken"].value
-    assert browser.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 400
+    assert browser.post(url, body, content_type="application/json", HTTP_X_CSRFTOKEN=token).status_code == 422
 
 
 def test_no_module_draws_with_pyplot():
