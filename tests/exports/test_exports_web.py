@@ -104,7 +104,7 @@ def test_a_bad_form_names_the_problem(client, world, make_user):
     response = client.post(f"/exports/{NCT}/start/", {})
     assert response.status_code == 400 and "choose at least one format" in response.content.decode()
     response = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["pdf"]}, content_type="application/json")
-    assert response.status_code == 422
+    assert response.status_code == 422  # invalid input, in the API's one contract
     assert response.json()["errors"][0]["field"] == "formats"
     response = client.post(f"/api/exports/{NCT}/jobs", {"unblinded": True}, content_type="application/json")
     assert response.status_code == 403

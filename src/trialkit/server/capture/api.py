@@ -46,8 +46,8 @@ class ParticipantOut(Schema):
 class EndIn(Schema):
     outcome: Code = Field(description="completed, withdrawn, lost_to_follow_up or died")
     # A string, so that a malformed date is answered like every other field: 422 naming ended_on.
-    ended_on: Annotated[str, StringConstraints(max_length=32)] | None = Field(None, description="The day participation ended (YYYY-MM-DD).",
-                                 examples=["2026-05-12"])
+    ended_on: Annotated[str, StringConstraints(max_length=32)] | None = Field(
+        None, description="The day participation ended (YYYY-MM-DD).", examples=["2026-05-12"])
     reason: Text = Field("", description="Required unless the outcome is completed.")
 
 
@@ -127,7 +127,7 @@ class QueryMessageOut(Schema):
 
 class QueryOut(Schema):
     id: int
-    form_id: RowId
+    form_id: int
     participant: str
     site: str
     item: str
@@ -188,7 +188,7 @@ class DiaryEntryOut(Schema):
 
 class DueOut(Schema):
     participant: str
-    participant_id: RowId
+    participant_id: int
     site: str
     visit_id: str
     label: str
@@ -203,11 +203,11 @@ def current_out(record) -> dict:
     return _form_out(record) if isinstance(record, FormRecord) else _ae_out(record, timezone.now())
 
 
-def _participant(request, participant_id: RowId) -> Participant:
+def _participant(request, participant_id: int) -> Participant:
     return participant_for(request.user, participant_id)[0]
 
 
-def _readable_form(request, form_id: RowId) -> FormRecord:
+def _readable_form(request, form_id: int) -> FormRecord:
     """The form, if its participant is visible and the form is not behind the efficacy firewall."""
     form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
     participant, access = participant_for(request.user, form.participant_id)
