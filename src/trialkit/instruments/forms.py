@@ -98,8 +98,6 @@ def absent_when(dependent: str, trigger: str, when: Any) -> Rule:
                 "", check)
 
 
-YES_NO_UNKNOWN = codes(("yes", "Yes"), ("no", "No"), ("unknown", "Unknown"))
-
 # --------------------------------------------------------------------------- demographics
 
 DEMOGRAPHICS = Instrument(

@@ -174,11 +174,6 @@ def due_in_week(planned: PlannedVisit, done_on: date | None, today: date, ended_
     return planned.overlaps(max(monday, today), sunday)
 
 
-def days_from_target(planned: PlannedVisit, day: date) -> int:
-    """Signed days between ``day`` and the target (negative: early)."""
-    return (day - planned.target).days
-
-
 # --------------------------------------------------------------------------- SAE reporting clock
 
 # An investigator reports a serious adverse event to the sponsor immediately (ICH E6(R2) 4.11.1;

@@ -152,22 +152,15 @@ def not_found_handler(request, exception=None):
 
 
 def _register_routers() -> None:
-    import importlib
+    from trialkit.server.allocation.api import router as allocation
+    from trialkit.server.capture.api import router as capture
+    from trialkit.server.exports.api import router as exports
+    from trialkit.server.screening.api import router as screening
+    from trialkit.server.trials.api import router as trials
 
-    for module_name, prefix in (
-        ("trialkit.server.trials.api", "/trials"),
-        ("trialkit.server.screening.api", "/screening"),
-        ("trialkit.server.allocation.api", "/allocation"),
-        ("trialkit.server.capture.api", "/capture"),
-        ("trialkit.server.exports.api", "/exports"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (module_name, module_name.rsplit(".", 1)[0]):
-                continue
-            raise
-        api.add_router(prefix, module.router)
+    for prefix, router in (("/trials", trials), ("/screening", screening), ("/allocation", allocation),
+                           ("/capture", capture), ("/exports", exports)):
+        api.add_router(prefix, router)
 
 
 _register_routers()

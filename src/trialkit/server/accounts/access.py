@@ -15,7 +15,6 @@ from django.core.exceptions import PermissionDenied
 
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.permissions import REVEALS_ARM, roles_with
-from trialkit.server.accounts.roles import UNBLINDED_ROLES, Role
 
 ALL_SITES = None
 
@@ -107,5 +106,4 @@ def user_roles(user) -> list[Membership]:
     return list(Membership.objects.filter(user=user).select_related("trial", "site"))
 
 
-ALL_ROLES = [r.value for r in Role]
-__all__ = ["Access", "access_for", "require", "user_roles", "ALL_ROLES", "UNBLINDED_ROLES"]
+__all__ = ["Access", "access_for", "require", "user_roles"]

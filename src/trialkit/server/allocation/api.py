@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from django.core.exceptions import PermissionDenied
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
 from pydantic import StringConstraints

@@ -15,7 +15,6 @@ sites can never take the same slot, skip one, or overfill a cohort.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import secrets
 from dataclasses import dataclass
 from datetime import datetime

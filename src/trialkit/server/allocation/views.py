@@ -6,19 +6,15 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.server.accounts.access import user_roles
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
-from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationList, DoseRecord
-from trialkit.server.participants.models import Participant
-from trialkit.server.trials.models import Trial
 
 
 def _trial(request, nct_id: str, permission: str | None = None):

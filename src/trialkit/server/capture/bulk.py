@@ -16,7 +16,6 @@ from django.db import transaction
 
 from trialkit.instruments import FieldError
 from trialkit.server.accounts.access import require
-from trialkit.server.accounts.roles import Role
 from trialkit.server.capture import services
 from trialkit.server.capture.models import FormRecord, Visit
 from trialkit.server.capture.oversight import form_title

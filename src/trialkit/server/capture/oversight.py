@@ -17,7 +17,6 @@ from django.db.models import Count, Exists, OuterRef, Q
 
 from trialkit.schedule import VisitStatus
 from trialkit.server.accounts.access import Access
-from trialkit.server.accounts.roles import Role
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Query, Signature, Visit
 from trialkit.server.participants.models import Participant

@@ -17,7 +17,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
 from trialkit.server.accounts.access import require
-from trialkit.server.accounts.roles import Role
 from trialkit.server.capture import oversight
 from trialkit.server.capture.bulk import ACTIONS, BulkRefused, review_visit_forms
 from trialkit.server.capture.models import FormRecord, Signature, Visit

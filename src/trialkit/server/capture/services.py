@@ -25,9 +25,8 @@ from django.utils import timezone
 
 from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import participation, plan_visits
-from trialkit.server.accounts.access import Access, access_for, require
+from trialkit.server.accounts.access import Access, require
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
-from trialkit.server.accounts.roles import Role  # noqa: F401
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.models import AuditEvent

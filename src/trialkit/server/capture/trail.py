@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from trialkit.server.accounts.access import Access, require
-from trialkit.server.accounts.roles import Role
 from trialkit.server.audit import vocabulary
 from trialkit.server.audit.models import AuditEvent
 

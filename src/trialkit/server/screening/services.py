@@ -20,7 +20,6 @@ from django.utils import timezone
 from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
-from trialkit.server.accounts.roles import Role  # noqa: F401
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord

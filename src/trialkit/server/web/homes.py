@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.db.models import Count, Q
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
@@ -95,19 +95,15 @@ class HomeContext:
         return queryset.filter(**{f"{field_name}__in": self.sites})
 
 
-def url(name: str, *args, query: str = "") -> str | None:
-    """The path of a named URL, or None where that page does not exist (its link is then plain text)."""
-    try:
-        path = reverse(name, args=args)
-    except NoReverseMatch:
-        return None
+def url(name: str, *args, query: str = "") -> str:
+    """The path of a named URL (a name that does not resolve is an error, never a silent plain-text link)."""
+    path = reverse(name, args=args)
     return f"{path}?{query}" if query else path
 
 
-def list_url(name: str, trial) -> str | None:
-    """A trial's full list page (queries, verification, signatures), taking the trial's NCT id or
-    the trial alone as its argument; None while the page does not exist."""
-    return url(name, trial.nct_id) or url(name, query=f"trial={trial.nct_id}")
+def list_url(name: str, trial) -> str:
+    """A trial's full list page (queries, verification, signatures)."""
+    return url(name, trial.nct_id)
 
 
 HOME_LIST_LIMIT = 15  # items a home panel shows; the rest are counted and linked to the full list
