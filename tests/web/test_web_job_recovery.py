@@ -230,3 +230,22 @@ def test_export_retention_removes_old_archives_and_keeps_their_record(client, tr
     assert event.object_id == str(old.pk) and event.after["sha256"] == "ab" * 32
     client.force_login(sponsor)
     assert client.get(f"/api/exports/{IXCELL}/jobs/{old.pk}/download").status_code == 409
+
+
+@pytest.mark.django_db
+def test_the_checkpoint_job_refuses_to_sign_a_broken_chain(trials):
+    """A checkpoint vouches for the chain's head: over a rewritten event it would vouch for the
+    rewrite. The job verifies first and fails, naming the break, and writes no checkpoint."""
+    from audit_insider import insider_sql
+
+    from trialkit.server.audit.checkpoint import checkpoint_file
+    from trialkit.server.audit.models import AuditEvent
+
+    healthy = runner.execute(runner.submit("audit_checkpoint", queue=False).pk)
+    assert healthy.status == Job.Status.DONE and "checkpoint written" in healthy.message
+    lines = checkpoint_file().read_text().splitlines()
+    victim = AuditEvent.objects.order_by("seq").first()
+    insider_sql("UPDATE audit_auditevent SET reason = %s WHERE seq = %s", ["rewritten", victim.seq])
+    broken = runner.execute(runner.submit("audit_checkpoint", queue=False).pk)
+    assert broken.status == Job.Status.FAILED and "BROKEN" in broken.message
+    assert checkpoint_file().read_text().splitlines() == lines

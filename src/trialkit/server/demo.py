@@ -126,11 +126,5 @@ def load_demo(today: date | None = None) -> dict[str, int]:
         TOTPDevice.objects.get_or_create(user=user, name="Demo authenticator",
                                          defaults={"key": demo_totp_key(username), "confirmed": True})
     for module_name in POPULATORS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name in (module_name, module_name.rsplit(".", 1)[0]):
-                continue
-            raise
-        module.populate(trials=trials, users=users, today=today)
+        importlib.import_module(module_name).populate(trials=trials, users=users, today=today)
     return {"trials": Trial.objects.count(), "sites": Site.objects.count(), "users": User.objects.count()}
