@@ -131,6 +131,8 @@ def test_carried_forms_are_not_done_until_the_coordinator_confirms_the_review(cl
     assert "Forms carried from screening record" in card and f">{p.screening.screening_number}</a>" in card
     assert "carried from screening — awaiting review" in card and REVIEW_STATEMENT in card
     assert "forms overdue" in card and ">done<" not in card
+    home = client.get("/home/").content.decode()  # the coordinator's home says what is left to do
+    assert f"{p.participant_number} · Screening" in home and "review screening data" in home
 
     # The box not ticked: nothing recorded, the reason said.
     response = client.post(f"{url}visits/screening/carried-review/", {}, follow=True)
@@ -148,6 +150,7 @@ def test_carried_forms_are_not_done_until_the_coordinator_confirms_the_review(cl
     assert {f["instrument"] for f in event.after["forms"]} >= {"nihss", "demographics", "labs"}
     card = client.get(url).content.decode().split('id="visit-screening"')[1].split('<div class="card" id="visit-')[0]
     assert "awaiting review" not in card and "reviewed by" in card and "carried-review-form" not in card
+    assert "review screening data" not in client.get("/home/").content.decode()
     # Once is enough: a second confirmation is refused, the first stands.
     response = client.post(f"{url}visits/screening/carried-review/", {"confirm": "yes"}, follow=True)
     assert "already reviewed" in response.content.decode()

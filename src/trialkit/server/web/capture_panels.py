@@ -48,7 +48,8 @@ def visits_due(ctx: HomeContext) -> Panel:
         items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
                           detail=f"window {format_date(visit.earliest)} – {format_date(visit.latest)}"
                                  f"{unblinded_note(visit.participant)}",
-                          badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
+                          badge="review screening data" if visit.awaiting_review else status.label,
+                          tone="bad" if status == VisitStatus.OVERDUE else "warn"))
     actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
     return Panel("Visits in window and forms to finish", items, empty="No visit is due.", key="visits",
                  actions=actions, total=len(rows))
