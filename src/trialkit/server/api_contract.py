@@ -22,6 +22,8 @@ from ninja import Schema
 from ninja.parser import Parser
 from pydantic import Field, StringConstraints
 
+from trialkit.protocol.loader import format_loc
+
 # PostgreSQL's ``integer`` (the primary keys and PositiveIntegerField columns) ends at 2**31 - 1; a
 # larger id in an address would be a database error there, not "no such row".
 MAX_ID = 2**31 - 1
@@ -87,13 +89,7 @@ def _field_path(loc: tuple | list) -> str:
         # ninja nests the body under the view's parameter name ("payload", "body"): noise to a client.
         if source == "body" and parts:
             parts.pop(0)
-    path = ""
-    for part in parts:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "body"
+    return format_loc(tuple(parts)) or "body"
 
 
 def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
