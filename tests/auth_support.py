@@ -33,3 +33,19 @@ def login_verified(client, user):
     session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
     session.save()
     return client
+
+
+_TOKENS: dict[tuple[int, str], str] = {}
+
+
+def api_token(user, scope: str = "write") -> dict:
+    """Test-client keyword arguments that authenticate an API call with the user's personal token
+    (made once per user and scope while it stays valid, so calls do not each add a token)."""
+    from trialkit.server.accounts import tokens
+
+    plaintext = _TOKENS.get((user.pk, scope))
+    found = tokens.authenticate(plaintext) if plaintext else None
+    if found is None or found.user_id != user.pk:
+        plaintext = tokens.issue(user, name="test client", scope=scope, days=366).plaintext
+        _TOKENS[(user.pk, scope)] = plaintext
+    return {"HTTP_AUTHORIZATION": f"Bearer {plaintext}"}

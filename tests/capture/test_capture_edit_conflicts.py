@@ -3,7 +3,6 @@ is no longer current is refused, nothing is written, and the other person's chan
 many simultaneous saves from one version exactly one wins and the audit trail holds one change.
 Creating a form that exists answers 409, never 500 or a false 201."""
 
-import base64
 import json
 import threading
 
@@ -16,13 +15,13 @@ from django.test import Client
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import FormRecord
 from trialkit.server.capture.services import EditConflict, save_form
+from auth_support import api_token  # noqa: E402
 
 VITALS = {"systolic_bp": 130, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 72.5}
 
 
 def _auth(user):
-    token = base64.b64encode(f"{user.username}:pw-for-tests".encode()).decode()
-    return {"HTTP_AUTHORIZATION": f"Basic {token}"}
+    return api_token(user)
 
 
 def _json(client, method, url, user, body, **headers):

@@ -1,7 +1,6 @@
 """The end of participation: who may record it, the rules on outcome, date and reason, the audit
 trail, reopening a mistaken end, and visits that stop being expected (services, pages and API)."""
 
-import base64
 import json
 from datetime import date, timedelta
 
@@ -16,6 +15,7 @@ from trialkit.server.capture.models import Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, end_participation, reopen_participation
 from trialkit.server.capture.worklist import due_this_week, timeline
 from trialkit.server.participants.models import Participant
+from auth_support import api_token  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -254,8 +254,7 @@ def test_other_roles_see_no_end_form_and_are_refused(client, participant, staff,
 
 
 def _auth(user):
-    token = base64.b64encode(f"{user.username}:pw-for-tests".encode()).decode()
-    return {"HTTP_AUTHORIZATION": f"Basic {token}"}
+    return api_token(user)
 
 
 def _post(client, url, user, body):

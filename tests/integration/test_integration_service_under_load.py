@@ -2,7 +2,7 @@
 (gunicorn, separate processes) and two job workers against one database.
 
 - 64 randomizations and 64 form saves sent at the same moment over HTTP (fresh connection each,
-  HTTP Basic, no CSRF token): every one succeeds, no connection is reset, and the allocation has
+  personal API tokens, no CSRF token): every one succeeds, no connection is reset, and the allocation has
   no shared, skipped or repeated slot.
 - A worker killed with SIGKILL while it writes an export: another worker notices within a minute,
   the half-written archive is removed, the export is run again to a whole, verifiable file.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 
@@ -10,14 +9,14 @@ import pytest
 from screening_cases import ELIGIBLE_ASSIST
 
 from trialkit.server.participants.models import ScreeningRecord
+from auth_support import api_token  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/screening/NCT04590118"
 
 
 def auth(user) -> dict:
-    token = base64.b64encode(f"{user.username}:pw-for-tests".encode()).decode()
-    return {"HTTP_AUTHORIZATION": f"Basic {token}"}
+    return api_token(user)
 
 
 def post(client, url, user, body=None):

@@ -36,7 +36,7 @@ def test_an_unknown_api_address_is_a_404_in_the_contract(client):
 def test_an_unauthenticated_call_is_a_401_that_says_how_to_authenticate(client, trials):
     response = client.get(f"/api/allocation/{NCT}/randomized")
     _contract(response, 401)
-    assert response["WWW-Authenticate"].startswith("Basic")
+    assert response["WWW-Authenticate"] == 'Bearer realm="TrialKit API", Basic realm="TrialKit API"'
     wrong = base64.b64encode(b"nobody:wrong").decode()
     _contract(client.get(f"/api/allocation/{NCT}/randomized", HTTP_AUTHORIZATION=f"Basic {wrong}"), 401)
 

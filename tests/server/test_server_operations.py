@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
@@ -15,6 +14,7 @@ from django.test import Client
 from django.utils import timezone
 
 from trialkit.server.jobs.models import WorkerProcess
+from auth_support import api_token  # noqa: E402
 
 NCT = "NCT04590118"
 STRONG_KEY = "k" * 10 + "Zr8-3vQ_pX1mN7bT2yW9cL5dF4gH6jK0sA-eU_oI" + "x" * 10
@@ -104,15 +104,14 @@ def test_healthz_says_unhealthy_when_the_database_fails(client, monkeypatch):
 
 
 @pytest.mark.django_db
-def test_api_calls_with_basic_auth_need_no_csrf_token_but_cookie_sessions_do(trials, make_user):
-    make_user("data_manager", trials[NCT], username="dm", password="pw-for-tests")
+def test_api_calls_with_a_token_need_no_csrf_token_but_cookie_sessions_do(trials, make_user):
+    dm = make_user("data_manager", trials[NCT], username="dm", password="pw-for-tests")
     url = f"/api/exports/{NCT}/jobs"
     body = json.dumps({"formats": ["pdf"]})  # refused by validation (422) once authenticated
-    basic = "Basic " + base64.b64encode(b"dm:pw-for-tests").decode()
     api = Client(enforce_csrf_checks=True)
-    assert api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION=basic).status_code == 422
+    assert api.post(url, body, content_type="application/json", **api_token(dm)).status_code == 422
     assert api.post(url, body, content_type="application/json",
-                    HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"dm:wrong").decode()).status_code == 401
+                    HTTP_AUTHORIZATION="Bearer tk_0000_wrong").status_code == 401
     browser = Client(enforce_csrf_checks=True)
     from django.contrib.auth import get_user_model
 

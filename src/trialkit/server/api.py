@@ -9,8 +9,9 @@ from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from ninja.security import HttpBasicAuth, SessionAuth
+from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 
+from trialkit.server.accounts import tokens
 from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
 from trialkit.server.allocation.services import AllocationProblem
 from trialkit.server.api_contract import (StrictJsonParser, document_errors, error_body, field_error, summary,
@@ -37,11 +38,32 @@ class CookieSessionAuth(SessionAuth):
         return user
 
 
+class TokenAuth(HttpBearer):
+    """A personal API token (``Authorization: Bearer tk_…``, accounts/tokens.py): checked by a digest,
+    not a password hash; no session, so no CSRF token; a ``read`` token may only read (403 otherwise)."""
+
+    def authenticate(self, request, token):
+        found = tokens.authenticate(token)
+        if found is None:
+            return None
+        if not tokens.allows(found, request.method):
+            raise PermissionDenied(f"this API token is read-only (scope 'read'): {request.method} needs a token "
+                                   f"with scope 'write' (docs/api.md)")
+        request.user = found.user
+        request.api_token = found
+        return found.user
+
+
 class BasicAuth(HttpBasicAuth):
-    """HTTP Basic; failures count towards the lockout of the user name at the client's address.
-    Accounts that need a second factor also send the current code in ``X-OTP-Token``."""
+    """HTTP Basic, for reads only (GET, HEAD, OPTIONS): a password hash per request is too slow
+    for a client that writes, and a password should not live in a script — writes take an API
+    token. Failures count towards the lockout of the user name at the client's address. Accounts
+    that need a second factor also send the current code in ``X-OTP-Token``."""
 
     def authenticate(self, request, username, password):
+        if request.method.upper() not in tokens.READ_METHODS:
+            request.basic_auth_refused_for_write = True
+            return None
         if not plausible_username(username) or "\x00" in (password or ""):
             return None  # no account has such a name: refused before it reaches the database
         user = authenticate(request, username=username, password=password)
@@ -65,7 +87,7 @@ api = TrialKitAPI(
     description="Screening, allocation, data capture and exports. Every endpoint checks role and site. "
                 "Every answer that is not a success is an ErrorOut: "
                 '{"error": "...", "errors": [{"field", "rule", "message"}]} (docs/api.md).',
-    auth=[CookieSessionAuth(), BasicAuth()],
+    auth=[CookieSessionAuth(), TokenAuth(), BasicAuth()],
     parser=StrictJsonParser(),
 )
 
@@ -84,9 +106,14 @@ def _invalid(request, exc):
 
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
-    response = answer_error(request, 401, "authentication required: a session, or HTTP Basic "
-                                          "(with X-OTP-Token where the account has a second factor)")
-    response["WWW-Authenticate"] = 'Basic realm="TrialKit API"'
+    if getattr(request, "basic_auth_refused_for_write", False):
+        message = (f"HTTP Basic is accepted for reads only: {request.method} needs an API token "
+                   f"(Authorization: Bearer tk_…; make one at /accounts/tokens/, docs/api.md)")
+    else:
+        message = ("authentication required: an API token (Authorization: Bearer tk_…), a session, or HTTP Basic "
+                   "for reads (with X-OTP-Token where the account has a second factor)")
+    response = answer_error(request, 401, message)
+    response["WWW-Authenticate"] = 'Bearer realm="TrialKit API", Basic realm="TrialKit API"'
     return response
 
 

@@ -133,7 +133,14 @@ def wait_healthy(address: str, *, timeout: float, processes=()) -> None:
     raise RuntimeError(f"{address} not healthy after {timeout}s: {last}")
 
 
-def basic(username: str) -> str:
+# Each load user's API token (``prepare`` makes them): writes over the API take a token, not a password.
+TOKENS: dict[str, str] = {}
+
+
+def authorization(username: str) -> str:
+    """The user's API token, or HTTP Basic (reads only) for a user without one."""
+    if username in TOKENS:
+        return f"Bearer {TOKENS[username]}"
     return "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
 
 
@@ -143,7 +150,7 @@ def request(address: str, method: str, path: str, *, body=None, user: str | None
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     headers = {"Connection": "close"}
     if user:
-        headers["Authorization"] = basic(user)
+        headers["Authorization"] = authorization(user)
     payload = None
     if body is not None:
         payload = json.dumps(body).encode()
@@ -167,6 +174,7 @@ def prepare(randomizations: int, form_saves: int) -> list[dict]:
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
+    from trialkit.server.accounts import tokens
     from trialkit.server.accounts.models import Membership
     from trialkit.server.allocation.services import generate_allocation_list
     from trialkit.server.capture.services import ensure_schedule
@@ -192,6 +200,8 @@ def prepare(randomizations: int, form_saves: int) -> list[dict]:
         user = User.objects.create_user(f"load-{code}", password=PASSWORD)
         Membership.objects.create(user=user, trial=trial, site=trial.sites.get(code=code), role="coordinator")
         coordinators[code] = user.username
+    for user in [manager, *User.objects.filter(username__in=coordinators.values())]:
+        TOKENS[user.username] = tokens.issue(user, name="load check", scope="write", days=1).plaintext
     plan = []
     today = now.date()
     for i in range(randomizations + form_saves):

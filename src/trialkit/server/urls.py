@@ -11,6 +11,7 @@ urlpatterns = [
     path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("accounts/two-factor/", include("trialkit.server.accounts.urls")),
+    path("accounts/tokens/", include("trialkit.server.accounts.token_urls")),
     path("api/", api.urls),
     path("trials/", include("trialkit.server.trials.urls")),
     path("screening/", include("trialkit.server.screening.urls")),

@@ -52,3 +52,34 @@ class Membership(models.Model):
     def __str__(self) -> str:
         where = self.site.code if self.site_id else "all sites"
         return f"{self.user.username}: {self.get_role_display()} in {self.trial.nct_id} ({where})"
+
+
+class ApiToken(models.Model):
+    """A personal API token: a bearer credential for scripts and other systems, instead of a password.
+
+    Only a SHA-256 digest of the token is kept (the token is 256 random bits, so a fast digest is
+    enough: there is nothing to guess); the token itself is shown once, when it is made. A token acts
+    as its owner with the owner's roles, limited by its scope: ``read`` tokens may only read."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "read only"
+        WRITE = "write", "read and write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=16, unique=True)  # the token's public part, to find its row
+    secret_hash = models.CharField(max_length=64)  # SHA-256 hex of the whole token
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user_id", "-created_at", "id"]
+
+    def is_active(self, now) -> bool:
+        return self.revoked_at is None and self.expires_at > now
+
+    def __str__(self) -> str:
+        return f"{self.user.username}: {self.name} ({self.scope})"

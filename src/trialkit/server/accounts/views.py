@@ -6,6 +6,7 @@ from __future__ import annotations
 import segno
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -71,3 +72,31 @@ def _base32(device) -> str:
     from base64 import b32encode
 
     return b32encode(device.bin_key).decode()
+
+
+@login_required
+def api_tokens(request):
+    """The user's API tokens: make one (shown once), see when each expires and was last used, revoke."""
+    from trialkit.server.accounts import tokens
+    from trialkit.server.accounts.models import ApiToken
+
+    context = {"errors": {}, "issued": None, "values": {"name": "", "scope": "read", "days": "90"},
+               "max_days": tokens.MAX_DAYS}
+    status = 200
+    if request.method == "POST":
+        try:
+            if "revoke" in request.POST:
+                revoked = tokens.revoke(request.user, request.POST.get("revoke"))
+                context["revoked"] = revoked
+            else:
+                context["values"] = {k: request.POST.get(k, "") for k in ("name", "scope", "days")}
+                context["issued"] = tokens.issue(request.user, **context["values"])
+                context["values"] = {"name": "", "scope": "read", "days": "90"}
+        except tokens.TokenProblem as problem:
+            context["errors"][problem.field] = str(problem)
+            status = 422
+    context["tokens"] = ApiToken.objects.filter(user=request.user).order_by("-created_at", "-id")
+    context["now"] = timezone.now()
+    response = render(request, "accounts/api_tokens.html", context, status=status)
+    response["Cache-Control"] = "no-store"  # the page may hold a token shown once
+    return response

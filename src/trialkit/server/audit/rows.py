@@ -45,6 +45,7 @@ AUDITED: tuple[Audited, ...] = (
     Audited("trials.Trial"),
     Audited("trials.Site"),
     Audited("accounts.Membership"),
+    Audited("accounts.ApiToken", exclude=frozenset({"last_used_at"}), digest=frozenset({"secret_hash"})),
     Audited("participants.ScreeningRecord"),
     Audited("participants.Attestation"),
     Audited("participants.Consent"),

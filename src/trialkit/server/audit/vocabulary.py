@@ -15,7 +15,8 @@ ROW_VERBS = {rows.INSERT: "created", rows.UPDATE: "changed", rows.DELETE: "delet
              rows.BASELINE: "recorded at audit start"}
 
 TABLES = {
-    "auth_user": "user", "accounts_membership": "role membership", "trials_trial": "trial", "trials_site": "site",
+    "auth_user": "user", "accounts_membership": "role membership",
+    "accounts_apitoken": "API token", "trials_trial": "trial", "trials_site": "site",
     "participants_screeningrecord": "screening record", "participants_attestation": "eligibility attestation",
     "participants_consent": "consent", "participants_participant": "participant",
     "allocation_allocationlist": "allocation list", "allocation_allocationslot": "allocation slot",
@@ -31,6 +32,7 @@ ACTIONS = {
     "login": "logged in", "login_failed": "login failed", "reauth_failed": "failed re-authentication",
     "two_factor_failed": "failed two-factor code", "two_factor_enrolled": "two-factor authentication set up",
     "two_factor_reset": "two-factor authentication reset",
+    "api_token_create": "API token made", "api_token_revoke": "API token revoked",
     "permission_grant": "role granted", "permission_change": "role changed", "permission_revoke": "role revoked",
     "protocol_load": "protocol loaded", "protocol_update": "protocol updated",
     "screening_create": "screening started", "screening_facts_update": "screening facts changed",
