@@ -149,6 +149,8 @@ def register(app: typer.Typer) -> None:
             with refused_settings():
                 execute_from_command_line(["trialkit manage", "runserver", "--noreload", bind])
             return
+        # Application servers and workers keep their database connection (settings.DATABASES).
+        os.environ.setdefault("TRIALKIT_DB_CONN_MAX_AGE", "60")
         setup_django()  # refuses to start here, with its message, if the settings are unsafe
         from django.conf import settings
 

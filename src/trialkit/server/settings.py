@@ -132,7 +132,10 @@ WSGI_APPLICATION = "trialkit.server.wsgi.application"
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'trialkit.sqlite3'}",
-        conn_max_age=0,
+        # Persistent connections: `trialkit serve` keeps each server thread's connection for a minute
+        # (TRIALKIT_DB_CONN_MAX_AGE, seconds) instead of opening one per request; checked before reuse.
+        conn_max_age=int(envstr("TRIALKIT_DB_CONN_MAX_AGE", "0")),
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
