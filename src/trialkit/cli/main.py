@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import typer
 
+from trialkit.cli.errors import TrialkitGroup
+
 app = typer.Typer(
     name="trialkit",
+    cls=TrialkitGroup,  # one error-to-exit-code mapping for every command (cli/errors.py)
     help="Run randomized, blinded, placebo-controlled trials from a protocol file.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich panels label every flag (even --help) with a stray <bool>
     add_completion=False,
 )
 

@@ -7,8 +7,16 @@ import sys
 
 import typer
 
+from trialkit.cli.errors import CommandError
 
-def setup_django() -> None:
+
+def setup_django(database: bool = True) -> None:
+    """Start Django for a command; with ``database`` (the default) refuse first, exit 3 naming where it
+    looked, when there is no database to use."""
+    if database:
+        from trialkit.cli.database import require_database
+
+        require_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
     import django
 
@@ -26,8 +34,7 @@ class refused_settings:
         from django.core.exceptions import ImproperlyConfigured
 
         if kind is not None and issubclass(kind, ImproperlyConfigured):
-            typer.echo(f"trialkit: {exc}", err=True)
-            raise SystemExit(2)
+            raise CommandError(str(exc), 2) from None
         return False
 
 
@@ -53,8 +60,7 @@ def register(app: typer.Typer) -> None:
         from trialkit.server.backup import create_backup
 
         if Path(dest).exists():
-            typer.echo(f"trialkit: DEST {dest} exists; give a new folder", err=True)
-            raise typer.Exit(2)
+            raise CommandError(f"DEST {dest} exists; give a new folder")
         manifest = create_backup(Path(dest))
         for entry in manifest["files"]:
             typer.echo(f"{dest}/{entry['name']}  {entry['bytes']} bytes  sha256 {entry['sha256']}")
@@ -73,8 +79,7 @@ def register(app: typer.Typer) -> None:
         try:
             restore_backup(Path(src), database_url=database_url, data_dir=Path(data_dir))
         except (ValueError, FileNotFoundError) as exc:
-            typer.echo(f"trialkit: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise CommandError(str(exc)) from None
         typer.echo(f"restored into {database_url} and {data_dir}; check it with `trialkit audit verify`")
 
     jobs_app = typer.Typer(help="The job queue: what is queued or running, and queueing a job by hand.",
@@ -88,9 +93,8 @@ def register(app: typer.Typer) -> None:
         from trialkit.server.jobs import runner
 
         if kind not in ("audit_checkpoint", "export_retention", "notifications"):
-            typer.echo("trialkit: KIND must be audit_checkpoint, export_retention or notifications "
-                       "(reports and exports are asked for on their pages or the API)", err=True)
-            raise typer.Exit(2)
+            raise CommandError("KIND must be audit_checkpoint, export_retention or notifications "
+                               "(reports and exports are asked for on their pages or the API)")
         job = runner.submit(kind, message="queued by hand")
         typer.echo(f"queued {kind} job {job.pk}")
 
@@ -112,6 +116,9 @@ def register(app: typer.Typer) -> None:
         batch: bool = typer.Option(False, help="run what is queued, then exit"),
     ) -> None:
         """Run queued jobs (reports, exports, audit checkpoints) until stopped; start as many as needed."""
+        from trialkit.cli.database import require_database
+
+        require_database()
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
         from django.core.management import execute_from_command_line
 
