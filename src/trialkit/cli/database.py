@@ -18,13 +18,22 @@ def database_description() -> str:
     return f"{locations.sqlite_path()} (SQLite in {origin})"
 
 
+def _django_ready() -> bool:
+    """Django already set up in this process (a test, or a command run from the application): its database
+    is the one in use."""
+    import sys
+
+    apps = sys.modules.get("django.apps")
+    return bool(apps and apps.apps.ready)
+
+
 def require_database() -> None:
     """Refuse, exit 3, when no database is configured and the SQLite file does not exist.
 
     Django's SQLite backend would otherwise create an empty database file (and its directory) wherever
     the command happens to run, and the command would then fail on a missing table.
     """
-    if os.environ.get("DATABASE_URL"):
+    if os.environ.get("DATABASE_URL") or _django_ready():
         return
     path = locations.sqlite_path()
     if not path.is_file():
