@@ -29,7 +29,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
-from trialkit.analysis.ordinal_shift import AnalysisInputError, _arm_indicator, _ordinal_codes, _two_arm_rows
+from trialkit.analysis.ordinal_shift import (
+    MRS_RANGE,
+    AnalysisInputError,
+    _arm_indicator,
+    _ordinal_codes,
+    _two_arm_rows,
+    covariate_columns,
+)
 from trialkit.analysis.proportional_odds import fit_cells
 
 DEFAULT_PERMUTATIONS = 2000
@@ -71,6 +78,7 @@ def shift_permutation_test(
     permutations: int = DEFAULT_PERMUTATIONS,
     seed: int | None = None,
     strata: Sequence[str] = (),
+    scale: tuple[int, int] | None = MRS_RANGE,
 ) -> PermutationResult:
     """Two-sided permutation p-value of the shift analysis' Wald statistic (see the module doc)."""
     if permutations < 1:
@@ -80,14 +88,9 @@ def shift_permutation_test(
     treated = _arm_indicator(rows["arm"], treatment, control)
     if treated.sum() == 0 or treated.sum() == len(treated):
         raise AnalysisInputError("both arms need at least one participant with an outcome")
-    codes = _ordinal_codes(rows[outcome], outcome)
+    codes = _ordinal_codes(rows[outcome], outcome, scale)
     n_levels = int(codes.max()) + 1
-    extra = []
-    for name in covariates:
-        values = pd.to_numeric(rows[name], errors="coerce")
-        if values.isna().any():
-            raise AnalysisInputError(f"covariate {name!r} must be numeric")
-        extra.append(values.to_numpy(dtype=float))
+    extra = covariate_columns(rows, covariates, treated)
     n = len(treated)
 
     def fit(labels: np.ndarray):  # labels (B, n)

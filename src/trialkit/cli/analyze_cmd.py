@@ -35,12 +35,15 @@ def _read_csv(path: str, fmt: Format | None = None):
 
 
 def _shift_text(r: dict) -> str:
-    lines = [
-        f"Common odds ratio (better mRS with treatment): {r['common_odds_ratio']:.3f}",
-        f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}",
-        f"p-value (Wald): {r['p_value']:.4g}" if r["p_value"] is not None else "p-value: not defined (separation)",
-        f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)",
-    ]
+    if r["common_odds_ratio"] is None:
+        lines = [f"Common odds ratio: {r['note']}"]
+    else:
+        lines = [
+            f"Common odds ratio (better mRS with treatment): {r['common_odds_ratio']:.3f}",
+            f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}",
+            f"p-value (Wald): {r['p_value']:.4g}",
+        ]
+    lines.append(f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)")
     perm = r.get("permutation_test")
     if perm:
         lines.append(f"Permutation test ({perm['scheme']}, {perm['permutations']} re-draws): p={perm['p_value']:.4f} "
