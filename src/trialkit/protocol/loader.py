@@ -111,7 +111,8 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ProtocolError([ProtocolIssue(source, "", line, f"not valid YAML: {exc}")]) from exc
+        shown = " ".join(str(exc).split())  # one line: an issue is printed as file:line: path: message
+        raise ProtocolError([ProtocolIssue(source, "", line, f"not valid YAML: {shown}")]) from exc
     except RecursionError:
         raise ProtocolError([ProtocolIssue(source, "", None, "not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
