@@ -75,23 +75,25 @@ def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
 
 
 @audit_app.command()
-def keygen() -> None:
+def keygen(fmt: Format = FORMAT_OPTION) -> None:
     """Create the audit key file (0600) if there is none."""
     _setup(database=False)
     from trialkit.server.audit import keys
 
     path, key_id, created = keys.generate()
-    typer.echo(f"{'created' if created else 'already present'}: {path} (current key {key_id})")
+    emit({"file": str(path), "key_id": key_id, "created": created}, fmt,
+         lambda r: f"{'created' if r['created'] else 'already present'}: {r['file']} (current key {r['key_id']})")
 
 
 @audit_app.command("rotate-key")
-def rotate_key() -> None:
+def rotate_key(fmt: Format = FORMAT_OPTION) -> None:
     """Add a new key and make it current; events signed with older keys still verify."""
     _setup(database=False)
     from trialkit.server.audit import keys
 
     key_id = keys.rotate()
-    typer.echo(f"new current key {key_id} in {keys.key_file()}; older keys kept for verification")
+    emit({"file": str(keys.key_file()), "key_id": key_id}, fmt,
+         lambda r: f"new current key {r['key_id']} in {r['file']}; older keys kept for verification")
 
 
 def register(app: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from trialkit.cli.errors import TrialkitGroup
+from trialkit.cli.output import FORMAT_OPTION, Format, emit
 
 app = typer.Typer(
     name="trialkit",
@@ -18,11 +19,11 @@ app = typer.Typer(
 
 
 @app.command()
-def version() -> None:
+def version(fmt: Format = FORMAT_OPTION) -> None:
     """Print the TrialKit version."""
     from trialkit import __version__
 
-    typer.echo(__version__)
+    emit({"version": __version__}, fmt, lambda r: r["version"])
 
 
 def _register() -> None:
