@@ -192,6 +192,9 @@ def test_permutations_below_zero_name_the_option(files):
     result = invoke(["analyze", "mrs-shift", "--input", str(files["good-csv"]), "--treatment", "msc",
                      "--control", "placebo", "--permutations", "-1"])
     assert_one_line(result, 2, contains="--permutations")
+    huge = invoke(["analyze", "mrs-shift", "--input", str(files["good-csv"]), "--treatment", "msc",
+                   "--control", "placebo", "--permutations", "1000000000"], seconds=30)
+    assert_one_line(huge, 2, contains="--permutations: at most 100,000")
 
 
 # --------------------------------------------------------------------------- the protocol reference
