@@ -26,7 +26,7 @@ def test_ancova_json_and_missing_column(tmp_path):
     path.write_text("arm,base,m3\n" + "".join(f"{'t' if i % 2 else 'c'},{20 + i},{25 + i + (i % 2) * 3 + i % 3}\n"
                                                 for i in range(20)))
     ok = runner.invoke(app, ["analyze", "ancova", "--input", str(path), "--outcome", "m3", "--baseline", "base",
-                             "--treatment", "t", "--control", "c"])
+                             "--treatment", "t", "--control", "c", "--format", "json"])
     assert ok.exit_code == 0
     assert {"difference", "ci95", "p_value", "n"} <= set(json.loads(ok.stdout))
     bad = runner.invoke(app, ["analyze", "ancova", "--input", str(path), "--outcome", "m6", "--baseline", "base",

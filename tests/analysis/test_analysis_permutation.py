@@ -79,7 +79,8 @@ def test_the_cli_adds_the_permutation_test_to_the_shift_analysis(tmp_path):
     path = tmp_path / "outcomes.csv"
     trial(np.random.default_rng(6), 30, 2.0).to_csv(path, index=False)
     result = CliRunner().invoke(app, ["analyze", "mrs-shift", "--input", str(path), "--treatment", "msc",
-                                      "--control", "placebo", "--permutations", "500", "--seed", "3"])
+                                      "--control", "placebo", "--permutations", "500", "--seed", "3",
+                                      "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["permutation_test"]["permutations"] == 500 and 0 < out["permutation_test"]["p_value"] <= 1

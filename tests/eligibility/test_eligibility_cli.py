@@ -20,7 +20,7 @@ def test_json_output_has_the_documented_shape(tmp_path):
     path = tmp_path / "records.json"
     path.write_text(json.dumps([example("ixcell-eligible"), example("assist-eligible")]), encoding="utf-8")
     result = run("--protocol", IXCELL, "--input", str(path), "--format", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a finding: one record is ineligible
     data = json.loads(result.stdout)
     assert data["protocol"] == IXCELL
     assert [(r["id"], r["verdict"]) for r in data["results"]] == [("IX-01-001", "eligible"), ("AS-01-001", "ineligible")]
@@ -32,7 +32,7 @@ def test_json_output_has_the_documented_shape(tmp_path):
 def test_json_lines_input_from_stdin():
     lines = "\n".join(json.dumps(example(n)) for n in ("assist-eligible", "ixcell-eligible")) + "\n"
     result = run("-p", ASSIST, "-i", "-", "-f", "json", stdin=lines)
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output
     assert [r["verdict"] for r in json.loads(result.stdout)["results"]] == ["eligible", "ineligible"]
 
 
@@ -68,10 +68,12 @@ def test_an_unknown_condition_name_exits_2_naming_the_field_and_suggestions(tmp_
     bad["conditions"] = [{"name": "Hypertension"}, {"name": "epilepsey", "date": "2019-03-01"}]
     path = tmp_path / "records.jsonl"
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
-    result = run("-p", ASSIST, "-i", str(path), "-f", "json")
+    result = run("-p", ASSIST, "-i", str(path))
     assert result.exit_code == 2
     assert ("record AS-01-002: conditions.1.name: 'epilepsey' is not in the condition vocabulary of NCT04590118; "
             "did you mean epilepsy?") in result.stderr
+    result = run("-p", ASSIST, "-i", str(path), "-f", "json")
+    assert result.exit_code == 2 and result.stderr == ""  # printed once: as JSON on stdout
     assert json.loads(result.stdout)["error"].endswith("Enter a condition outside the list as 'other' with a description.")
 
 
@@ -81,6 +83,6 @@ def test_synonyms_and_other_are_screened(tmp_path):
     path = tmp_path / "record.json"
     path.write_text(json.dumps(record), encoding="utf-8")
     result = run("-p", ASSIST, "-i", str(path), "-f", "json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # ineligible (epilepsy): a finding
     criteria = {c["id"]: c for c in json.loads(result.stdout)["results"][0]["criteria"]}
     assert criteria["exc-epilepsy"]["status"] == "fail" and criteria["exc-epilepsy"]["reason"] == "epilepsy recorded"

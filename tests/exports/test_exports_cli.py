@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def test_the_command_line_exports_blinded_unless_told(world, tmp_path):
     runner = CliRunner()
     out = tmp_path / "assist.zip"
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--output", str(out)])
+    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--output", str(out), "--format", "json"])
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["blinding"] == "blinded" and body["counts"]["subjects"] == 4
@@ -38,8 +38,9 @@ def test_the_command_line_exports_blinded_unless_told(world, tmp_path):
 
 def test_an_unknown_trial_or_format_exits_2_naming_the_option(world, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT00000000", "--output", str(tmp_path / "x.zip")])
+    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT00000000", "--output", str(tmp_path / "x.zip"),
+                                 "--format", "json"])
     assert result.exit_code == 2 and "--trial" in json.loads(result.stdout)["error"]
     result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--formats", "odm,pdf",
-                                 "--output", str(tmp_path / "x.zip")])
+                                 "--output", str(tmp_path / "x.zip"), "--format", "json"])
     assert result.exit_code == 2 and "--formats" in json.loads(result.stdout)["error"]

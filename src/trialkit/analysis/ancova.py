@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from trialkit.analysis.ordinal_shift import AnalysisInputError, _arm_indicator, _two_arm_rows
+from trialkit.analysis.ordinal_shift import AnalysisInputError, _arm_indicator, _two_arm_rows, covariate_columns
 
 
 @dataclass(frozen=True)
@@ -48,20 +48,27 @@ def ancova(
     rows = _two_arm_rows(data, treatment, control, [outcome, baseline, *covariates])
     treated = _arm_indicator(rows["arm"], treatment, control)
     values = {}
-    for name in [outcome, baseline, *covariates]:
+    for name in [outcome, baseline]:
         column = pd.to_numeric(rows[name], errors="coerce")
         if column.isna().any():
             raise AnalysisInputError(f"column {name!r} must be numeric")
         values[name] = column.to_numpy(dtype=float)
-    change = values[outcome] - values[baseline]
-    design = np.column_stack([np.ones(len(rows)), treated, values[baseline], *(values[c] for c in covariates)])
-    n, p = design.shape
+        if not np.isfinite(values[name]).all():
+            raise AnalysisInputError(f"column {name!r} must hold finite numbers")
+    n, p = len(rows), 3 + len(covariates)
     if n <= p or treated.sum() == 0 or treated.sum() == n:
-        raise AnalysisInputError(f"ANCOVA needs more than {p} participants with both arms represented")
+        raise AnalysisInputError(f"ANCOVA needs more than {p} participants with both arms represented (n = {n})")
+    # The baseline is checked like a covariate: constant or collinear, it has no estimable coefficient.
+    extra = covariate_columns(rows, [baseline, *covariates], treated)
+    change = values[outcome] - values[baseline]
+    design = np.column_stack([np.ones(n), treated, *extra])
     coef, *_ = np.linalg.lstsq(design, change, rcond=None)
     residual = change - design @ coef
     df = n - p
     sigma2 = residual @ residual / df
+    if sigma2 <= 1e-12 * max(1.0, float(change @ change) / n):
+        raise AnalysisInputError(f"column {outcome!r}: the change from baseline is explained exactly by arm and "
+                                 "baseline (no residual variation), so no interval or p-value exists")
     covariance = sigma2 * np.linalg.inv(design.T @ design)
     se = float(np.sqrt(covariance[1, 1]))
     t_value = coef[1] / se

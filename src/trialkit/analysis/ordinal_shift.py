@@ -20,6 +20,15 @@ from trialkit.analysis.proportional_odds import fit_cells, fit_individuals
 
 Z_975 = float(norm.ppf(0.975))
 
+# The modified Rankin Scale's grades: 0 (no symptoms) to 6 (dead) (van Swieten et al. 1988, Stroke 19:604).
+MRS_RANGE = (0, 6)
+
+SEPARATION_NOTE = (
+    "no finite estimate: the outcomes of the two arms do not overlap (separation, Albert & Anderson 1984, "
+    "Biometrika 71:1), so the maximum-likelihood odds ratio is infinite and no Wald interval or p-value exists; "
+    "the permutation test (--permutations) gives a valid p-value"
+)
+
 
 class AnalysisInputError(ValueError):
     """Input data that cannot be analysed; the message names the column and the rule."""
@@ -43,18 +52,22 @@ class ProportionalOddsCheck:
 
 @dataclass(frozen=True)
 class ShiftResult:
-    common_odds_ratio: float
-    ci95: tuple[float, float]
+    """The shift analysis. Under separation the estimate does not exist: ``separated`` is true, the odds
+    ratio, its interval, z and p are None and ``note`` says why (never a placeholder interval)."""
+
+    common_odds_ratio: float | None
+    ci95: tuple[float, float] | None
     p_value: float | None
     n: int
     n_treatment: int
     n_control: int
-    log_odds_ratio: float
-    standard_error: float
+    log_odds_ratio: float | None
+    standard_error: float | None
     z: float | None
     covariates: list[str] = field(default_factory=list)
     separated: bool = False
     proportional_odds_check: ProportionalOddsCheck | None = None
+    note: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,13 +92,74 @@ def _two_arm_rows(data: pd.DataFrame, treatment: str, control: str, columns: Seq
     return rows
 
 
-def _ordinal_codes(values: pd.Series, column: str) -> np.ndarray:
+def _ordinal_values(values: pd.Series, column: str, scale: tuple[int, int] | None = MRS_RANGE) -> np.ndarray:
+    """The values of an ordinal outcome, checked: whole numbers within ``scale`` (mRS 0–6 unless told)."""
     numeric = pd.to_numeric(values, errors="coerce")
     if numeric.isna().any():
         raise AnalysisInputError(f"column {column!r} must hold numbers (an ordinal scale such as mRS 0–6)")
+    array = numeric.to_numpy(dtype=float)
+    bad = ~np.isfinite(array) | (array != np.round(array))
+    if bad.any():
+        raise AnalysisInputError(f"column {column!r}: {_first(values, bad)} is not a whole number "
+                                 "(an ordinal grade such as mRS 0–6)")
+    if scale is not None:
+        low, high = scale
+        outside = (array < low) | (array > high)
+        if outside.any():
+            raise AnalysisInputError(f"column {column!r}: {_first(values, outside)} is outside the scale {low}–{high}")
+    return array
+
+
+def _ordinal_codes(values: pd.Series, column: str, scale: tuple[int, int] | None = MRS_RANGE) -> np.ndarray:
+    """Codes 0..K-1 of the observed levels of a checked ordinal outcome; at least two levels must occur."""
+    array = _ordinal_values(values, column, scale)
     # Levels are the observed values in order, as statsmodels OrderedModel uses them.
-    _, codes = np.unique(numeric.to_numpy(), return_inverse=True)
+    levels, codes = np.unique(array, return_inverse=True)
+    if len(levels) < 2:
+        raise AnalysisInputError(f"column {column!r}: every participant analysed has the value {levels[0]:g}; a shift "
+                                 "analysis needs at least two different outcomes")
     return codes
+
+
+def _first(values: pd.Series, mask: np.ndarray) -> str:
+    index = int(np.flatnonzero(mask)[0])
+    value, row = values.iloc[index], values.index[index]
+    value, row = (v.item() if isinstance(v, np.generic) else v for v in (value, row))
+    return f"row {row!r} value {value!r}"
+
+
+def covariate_columns(rows: pd.DataFrame, covariates: Sequence[str], treated: np.ndarray | None = None,
+                      fixed: Sequence[tuple[str, np.ndarray]] = ()) -> list[np.ndarray]:
+    """Numeric covariate columns, checked so that the model can be fitted: finite numbers, not constant, and
+    not a linear combination of the intercept, the arm, ``fixed`` columns and the covariates before them.
+
+    A constant or collinear covariate makes the information matrix singular: its coefficient (and the
+    treatment effect's standard error) is not identified. Refused naming the covariate.
+    """
+    base = [("intercept", np.ones(len(rows)))]
+    if treated is not None:
+        base.append(("arm", np.asarray(treated, dtype=float)))
+    base.extend((name, np.asarray(values, dtype=float)) for name, values in fixed)
+    names = [name for name, _ in base]
+    matrix = np.column_stack([values for _, values in base])
+    out = []
+    for name in covariates:
+        values = pd.to_numeric(rows[name], errors="coerce")
+        if values.isna().any():
+            raise AnalysisInputError(f"covariate {name!r} must be numeric (a number in every analysed row)")
+        array = values.to_numpy(dtype=float)
+        if not np.isfinite(array).all():
+            raise AnalysisInputError(f"covariate {name!r}: {_first(values, ~np.isfinite(array))} is not a finite number")
+        if np.ptp(array) == 0:
+            raise AnalysisInputError(f"covariate {name!r} is constant (every analysed value is {array[0]:g}); "
+                                     "it cannot be adjusted for: leave it out")
+        candidate = np.column_stack([matrix, array])
+        if np.linalg.matrix_rank(candidate) < candidate.shape[1]:
+            raise AnalysisInputError(f"covariate {name!r} is collinear with {', '.join(names[1:]) or 'the intercept'} "
+                                     "(a linear combination of them); its effect cannot be separated: leave one out")
+        matrix, names = candidate, [*names, name]
+        out.append(array)
+    return out
 
 
 def proportional_odds_check(outcome: np.ndarray, treated: np.ndarray) -> ProportionalOddsCheck:
@@ -120,49 +194,43 @@ def mrs_shift(
     control: str,
     outcome: str = "mrs",
     covariates: Sequence[str] = (),
+    scale: tuple[int, int] | None = MRS_RANGE,
 ) -> ShiftResult:
-    """Proportional odds shift analysis; rows need ``arm``, the outcome and every covariate."""
+    """Proportional odds shift analysis; rows need ``arm``, the outcome and every covariate.
+
+    The outcome must hold whole numbers within ``scale`` (mRS 0–6; None for another ordinal scale) with at
+    least two different values; covariates must be finite, not constant and not collinear
+    (AnalysisInputError naming the column and the rule). Under separation the result is the documented
+    null of ShiftResult."""
     covariates = list(covariates)
     rows = _two_arm_rows(data, treatment, control, [outcome, *covariates])
     treated = _arm_indicator(rows["arm"], treatment, control)
     if treated.sum() == 0 or treated.sum() == len(treated):
         raise AnalysisInputError("both arms need at least one participant with an outcome")
-    codes = _ordinal_codes(rows[outcome], outcome)
-    columns = [treated]
-    for name in covariates:
-        values = pd.to_numeric(rows[name], errors="coerce")
-        if values.isna().any():
-            raise AnalysisInputError(f"covariate {name!r} must be numeric")
-        columns.append(values.to_numpy(dtype=float))
-    design = np.column_stack(columns)
+    codes = _ordinal_codes(rows[outcome], outcome, scale)
+    # No intercept column in the model (the cutpoints play its part), but a constant covariate is
+    # confounded with the cutpoints just the same, so the check includes one.
+    design = np.column_stack([treated, *covariate_columns(rows, covariates, treated)])
     fit = fit_individuals(codes, design)
+    check = proportional_odds_check(codes, treated)
+    common = dict(n=int(len(rows)), n_treatment=int(treated.sum()), n_control=int(len(treated) - treated.sum()),
+                  covariates=covariates, proportional_odds_check=check)
+    if bool(fit.separated[0]):
+        return ShiftResult(common_odds_ratio=None, ci95=None, p_value=None, log_odds_ratio=None, standard_error=None,
+                           z=None, separated=True, note=SEPARATION_NOTE, **common)
     beta = float(fit.coefficients[0, 0])
     se = float(fit.standard_errors[0, 0])
-    separated = bool(fit.separated[0])
     # exp(-beta): the coefficient is for a higher (worse) mRS; the reported OR is for a better one.
     log_or = -beta
-    if separated:
-        z = None
-        p_value = None
-        ci = (float(np.exp(log_or)), float(np.exp(log_or)))
-    else:
-        z_value, p = fit.wald(0)
-        z = float(-z_value[0])
-        p_value = float(p[0])
-        ci = (float(np.exp(log_or - Z_975 * se)), float(np.exp(log_or + Z_975 * se)))
+    z_value, p = fit.wald(0)
     return ShiftResult(
         common_odds_ratio=float(np.exp(log_or)),
-        ci95=ci,
-        p_value=p_value,
-        n=int(len(rows)),
-        n_treatment=int(treated.sum()),
-        n_control=int(len(treated) - treated.sum()),
+        ci95=(float(np.exp(log_or - Z_975 * se)), float(np.exp(log_or + Z_975 * se))),
+        p_value=float(p[0]),
         log_odds_ratio=log_or,
         standard_error=se,
-        z=z,
-        covariates=covariates,
-        separated=separated,
-        proportional_odds_check=proportional_odds_check(codes, treated),
+        z=float(-z_value[0]),
+        **common,
     )
 
 
@@ -198,7 +266,7 @@ def dichotomized_mrs(
     """
     rows = _two_arm_rows(data, treatment, control, [outcome])
     treated = _arm_indicator(rows["arm"], treatment, control).astype(bool)
-    good = pd.to_numeric(rows[outcome], errors="coerce").to_numpy() <= threshold
+    good = _ordinal_values(rows[outcome], outcome) <= threshold
     a = int(good[treated].sum())
     n1 = int(treated.sum())
     c = int(good[~treated].sum())

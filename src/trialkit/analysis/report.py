@@ -174,8 +174,11 @@ def _mrs_shift(ctx: _Context, spec) -> Section:
             f"{ctx.arm_labels[spec.treatment_arm]} vs {ctx.arm_labels[spec.control_arm]} (>1 favours treatment)"
             + (f", adjusted for {', '.join(spec.covariates)}" if spec.covariates else "") + "; Wald test."
         )
+        if result.note:  # separation: no estimate exists, said in words rather than a placeholder interval
+            section.notes.append(f"Common odds ratio: {result.note}.")
+        ci = f"{_fmt(result.ci95[0])} – {_fmt(result.ci95[1])}" if result.ci95 else "–"
         section.tables.append(Table("Common odds ratio", ["OR", "95% CI", "p", "n", "PO check p (LR, df)"], [[
-            _fmt(result.common_odds_ratio), f"{_fmt(result.ci95[0])} – {_fmt(result.ci95[1])}", _fmt(result.p_value),
+            _fmt(result.common_odds_ratio), ci, _fmt(result.p_value),
             result.n, f"{_fmt(check.p_value)} ({check.df})"]]))
         section.results = result.to_dict()
     else:

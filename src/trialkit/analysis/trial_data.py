@@ -16,6 +16,8 @@ import pandas as pd
 
 from trialkit.analysis.ordinal_shift import AnalysisInputError
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat.html)
+
 REQUIRED = {
     "participants": ["participant_id", "arm", "randomized_on", "status"],
     "outcomes": ["participant_id", "visit", "instrument", "total"],
@@ -51,11 +53,23 @@ def load_trial_data(source: str | Path) -> TrialData:
                     frames[name] = pd.DataFrame(columns=REQUIRED[name])
                     continue
                 raise AnalysisInputError(f"--data: {path} is missing")
-            frames[name] = pd.read_csv(path, dtype={"participant_id": str, "arm": str})
+            try:
+                frames[name] = pd.read_csv(path, dtype={"participant_id": str, "arm": str})
+            except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
+                raise AnalysisInputError(f"--data: {path}: not a readable CSV table ({exc})") from None
     elif source.is_file():
-        with sqlite3.connect(source) as connection:
+        with source.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise AnalysisInputError(f"--data: {source} is not an SQLite database; give a directory of CSV "
+                                         f"files ({', '.join(f'{n}.csv' for n in REQUIRED)}) or an SQLite file")
+        connection = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)  # never creates or writes
+        try:
             for name in REQUIRED:
                 frames[name] = pd.read_sql_query(f'SELECT * FROM "{name}"', connection)
+        except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+            raise AnalysisInputError(f"--data: {source}: {exc}") from None
+        finally:
+            connection.close()
     else:
         raise AnalysisInputError(f"--data: {source} is neither a directory nor a database file")
     frames = {name: _check(name, frame) for name, frame in frames.items()}

@@ -8,18 +8,22 @@ import io
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail
 from trialkit.protocol import ProtocolError, load_protocol
 from trialkit.randomization import StratumError, balance_report, generate_list
 from trialkit.randomization.balance import BalanceReport
 from trialkit.randomization.minimization import MinimizationCheck, simulate_minimization
-from trialkit.randomization.permuted_blocks import SLOT_FIELDS, AllocationList
+from trialkit.randomization.permuted_blocks import MAX_SLOTS_PER_STRATUM, SLOT_FIELDS, AllocationList
 from trialkit.randomization.predictability import list_predictability, minimization_guess_rate
 
 allocation_app = typer.Typer(
     help="Concealed allocation lists: generate (unblinded statistician only) and check balance.",
     no_args_is_help=True,
 )
+
+
+# `allocation check` simulates 400 lists (or 100 minimization trials) of n: about half a minute at 1,000.
+MAX_CHECKED = 1_000
 
 
 class ListFormat(str, enum.Enum):
@@ -35,6 +39,8 @@ def _load_list(protocol_ref: str, seed: int, n: int | None, fmt: str) -> Allocat
         fail(f"--protocol: {exc}", fmt=Format.json if fmt == "json" else Format.text)
     if n is not None and n <= 0:
         fail(f"--n must be a positive number of slots per stratum, got {n}", fmt=Format.json if fmt == "json" else Format.text)
+    if n is not None and n > MAX_SLOTS_PER_STRATUM:
+        fail(f"--n must be at most {MAX_SLOTS_PER_STRATUM:,} slots per stratum, got {n:,}")
     try:
         return generate_list(protocol, seed, n=n)
     except (ValueError, StratumError) as exc:
@@ -73,7 +79,7 @@ def generate(
     n: int | None = typer.Option(
         None, "--n", help="Slots per stratum (default: the cohort size, else the planned enrollment)."
     ),
-    fmt: ListFormat = typer.Option(ListFormat.json, "--format", help="json, csv or text."),
+    fmt: ListFormat = typer.Option(ListFormat.text, "--format", "-f", help="text for people (default), json or csv."),
 ) -> None:
     """Print the concealed allocation list (arm, dose level and kit for every slot)."""
     allocation_list = _load_list(protocol, seed, n, fmt.value)
@@ -115,7 +121,7 @@ def check(
     n: int | None = typer.Option(
         None, "--n", help="Slots per stratum (default: the cohort size, else the planned enrollment)."
     ),
-    fmt: Format = typer.Option(Format.text, "--format", help="json or text."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Report per-stratum and overall counts per arm and whether every prefix stays within the block bound.
 
@@ -125,6 +131,8 @@ def check(
         loaded = load_protocol(protocol)
     except ProtocolError as exc:
         fail(f"--protocol: {exc}", fmt=fmt)
+    if n is not None and n > MAX_CHECKED:
+        fail(f"--n: the check simulates hundreds of lists of n; at most {MAX_CHECKED:,}, got {n:,}")
     if loaded.randomization.method == "minimization":
         _check_minimization(loaded, seed, n, fmt)
         return

@@ -2,33 +2,48 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
-from trialkit.cli.output import Format, emit, fail
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, input_file
 
 analyze_app = typer.Typer(help="Analyse trial outcomes from a CSV file (one row per participant).", no_args_is_help=True)
 
 
-def _read_csv(path: str, fmt: Format):
+# A CSV header longer than this is not a table of participants (a 30 MB file on one line, say): refused
+# before pandas spends minutes splitting it into millions of columns.
+MAX_HEADER_CHARS = 100_000
+
+
+def _read_csv(path: str, fmt: Format | None = None):
+    """The analysis table (one row per participant); every problem is one message naming --input."""
     import pandas as pd
 
-    if not Path(path).is_file():
-        fail(f"--input: file {path} not found", fmt=fmt)
+    file = input_file(path, "--input")
+    with file.open("rb") as handle:
+        header = handle.readline(MAX_HEADER_CHARS + 1)
+    if len(header) > MAX_HEADER_CHARS:
+        fail(f"--input: {path}: the first line is longer than {MAX_HEADER_CHARS:,} characters; expected a CSV "
+             "header (arm, the outcome, covariates) and one row per participant")
     try:
-        return pd.read_csv(path, dtype={"arm": str})
-    except Exception as exc:  # pandas raises several parser errors
-        fail(f"--input: cannot read CSV ({exc})", fmt=fmt)
+        return pd.read_csv(file, dtype={"arm": str}, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        fail(f"--input: {path}: not UTF-8 text (byte {exc.start})")
+    except pd.errors.EmptyDataError:
+        fail(f"--input: {path}: the file is empty")
+    except (ValueError, pd.errors.ParserError) as exc:  # pandas' parser errors
+        fail(f"--input: {path}: not a readable CSV table ({str(exc).strip().splitlines()[0]})")
 
 
 def _shift_text(r: dict) -> str:
-    lines = [
-        f"Common odds ratio (better mRS with treatment): {r['common_odds_ratio']:.3f}",
-        f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}",
-        f"p-value (Wald): {r['p_value']:.4g}" if r["p_value"] is not None else "p-value: not defined (separation)",
-        f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)",
-    ]
+    if r["common_odds_ratio"] is None:
+        lines = [f"Common odds ratio: {r['note']}"]
+    else:
+        lines = [
+            f"Common odds ratio (better mRS with treatment): {r['common_odds_ratio']:.3f}",
+            f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}",
+            f"p-value (Wald): {r['p_value']:.4g}",
+        ]
+    lines.append(f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)")
     perm = r.get("permutation_test")
     if perm:
         lines.append(f"Permutation test ({perm['scheme']}, {perm['permutations']} re-draws): p={perm['p_value']:.4f} "
@@ -51,7 +66,7 @@ def mrs_shift_command(
                                      help="Also a permutation (re-randomization) test with this many re-draws."),
     strata: str = typer.Option("", "--strata", help="Permute arm labels within these comma-separated columns."),
     seed: int = typer.Option(None, "--seed", help="Seed of the permutation test's re-draws."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Proportional odds shift analysis: common OR of a better (lower) mRS with treatment (>1 favours it)."""
     from trialkit.analysis import AnalysisInputError, mrs_shift
@@ -83,7 +98,7 @@ def ancova_command(
     treatment: str = typer.Option(..., "--treatment"),
     control: str = typer.Option(..., "--control"),
     covariates: str = typer.Option("", "--covariates", help="Comma-separated extra covariate columns."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """ANCOVA of change from baseline adjusted for baseline: treatment minus control difference."""
     from trialkit.analysis import AnalysisInputError, ancova
@@ -135,7 +150,7 @@ def boundaries_command(
     alpha: float = typer.Option(0.05, "--alpha", help="Overall type I error (two-sided unless --sides 1)."),
     sides: int = typer.Option(2, "--sides", help="2 (symmetric) or 1."),
     observed: str = typer.Option("", "--observed", help="Observed Z at the looks done so far, e.g. 1.2,2.9."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Group-sequential boundaries by alpha spending at the looks, with the observed statistics."""
     from trialkit.analysis.group_sequential import GroupSequentialError, boundaries, monitor

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trialkit.cli.output import Format, emit
+from trialkit.cli.output import FORMAT_OPTION, Format, emit
 
 audit_app = typer.Typer(help="The append-only, MAC-chained audit trail.", no_args_is_help=True)
 
@@ -33,15 +33,15 @@ def _text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _setup():
+def _setup(database: bool = True):
     from trialkit.cli.server_cmd import setup_django
 
-    setup_django()
+    setup_django(database)
 
 
 @audit_app.command()
 def verify(
-    fmt: Format = typer.Option(Format.text, "--format", help="json or text"),
+    fmt: Format = FORMAT_OPTION,
     unblinded: bool = typer.Option(False, "--unblinded", help="show the values of changed allocation rows (arms)"),
 ) -> None:
     """Check the chain's MACs, the latest checkpoint and every audited row against the trail.
@@ -54,14 +54,17 @@ def verify(
 
         result = verify_all(unblinded=unblinded)
     except Exception as exc:  # noqa: BLE001 — failing to check is exit 3, never "intact" nor "tampered"
-        emit({"ok": None, "error": f"{exc.__class__.__name__}: {exc}".strip()}, fmt, _text)
+        from trialkit.cli.errors import CommandError
+
+        error = exc.message if isinstance(exc, CommandError) else f"{exc.__class__.__name__}: {exc}".strip()
+        emit({"ok": None, "error": " ".join(error.split())}, fmt, _text)
         raise typer.Exit(EXIT_UNCHECKED) from None
     emit(result, fmt, _text)
     raise typer.Exit(EXIT_INTACT if result["ok"] else EXIT_TAMPERED)
 
 
 @audit_app.command()
-def checkpoint(fmt: Format = typer.Option(Format.text, "--format", help="json or text")) -> None:
+def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
     """Append a signed checkpoint of the chain head to the checkpoint file outside the database."""
     _setup()
     from trialkit.server.audit.checkpoint import checkpoint_file, write_checkpoint
@@ -72,23 +75,25 @@ def checkpoint(fmt: Format = typer.Option(Format.text, "--format", help="json or
 
 
 @audit_app.command()
-def keygen() -> None:
+def keygen(fmt: Format = FORMAT_OPTION) -> None:
     """Create the audit key file (0600) if there is none."""
-    _setup()
+    _setup(database=False)
     from trialkit.server.audit import keys
 
     path, key_id, created = keys.generate()
-    typer.echo(f"{'created' if created else 'already present'}: {path} (current key {key_id})")
+    emit({"file": str(path), "key_id": key_id, "created": created}, fmt,
+         lambda r: f"{'created' if r['created'] else 'already present'}: {r['file']} (current key {r['key_id']})")
 
 
 @audit_app.command("rotate-key")
-def rotate_key() -> None:
+def rotate_key(fmt: Format = FORMAT_OPTION) -> None:
     """Add a new key and make it current; events signed with older keys still verify."""
-    _setup()
+    _setup(database=False)
     from trialkit.server.audit import keys
 
     key_id = keys.rotate()
-    typer.echo(f"new current key {key_id} in {keys.key_file()}; older keys kept for verification")
+    emit({"file": str(keys.key_file()), "key_id": key_id}, fmt,
+         lambda r: f"new current key {r['key_id']} in {r['file']}; older keys kept for verification")
 
 
 def register(app: typer.Typer) -> None:

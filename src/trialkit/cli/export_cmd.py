@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from pydantic import ValidationError
 
-from trialkit.cli.output import Format, emit, fail
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_json_input, writable_output
 
 export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; SDTM domains as XPT.", no_args_is_help=True)
 
@@ -23,16 +22,13 @@ def _load(protocol_id: str, data_path: Path | None, fmt: Format):
         fail(str(exc), fmt=fmt)
     data = None
     if data_path is not None:
+        raw = read_json_input(str(data_path), "--data")
         try:
-            data = ExportData.model_validate(json.loads(data_path.read_text(encoding="utf-8")))
-        except OSError as exc:
-            fail(f"cannot read {data_path}: {exc.strerror}", fmt=fmt)
-        except json.JSONDecodeError as exc:
-            fail(f"{data_path} is not JSON: {exc}", fmt=fmt)
+            data = ExportData.model_validate(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            fail(f"{data_path}: {where}: {first['msg']}", fmt=fmt)
+            fail(f"--data: {data_path}: {where}: {first['msg']}", fmt=fmt)
     return protocol, data
 
 
@@ -41,11 +37,12 @@ def odm(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path | None = typer.Option(None, help="JSON file of subjects, forms and adverse events"),
     output: Path = typer.Option(..., help="where to write the ODM XML"),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write CDISC ODM 1.3.2: the protocol's metadata, and clinical data if --data is given."""
     from trialkit.export.odm import build_odm
 
+    writable_output(output)
     proto, records = _load(protocol, data, fmt)
     xml = build_odm(proto, records)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -60,11 +57,12 @@ def sdtm(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path = typer.Option(..., help="JSON file of subjects, forms and adverse events"),
     output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, ft.xpt, rs.xpt, vs.xpt, ae.xpt, ds.xpt"),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write SDTM DM, QS, VS, AE and DS as SAS XPORT v5 files."""
     from trialkit.export.sdtm import build_domains, write_xpt
 
+    writable_output(output, directory=True)
     proto, records = _load(protocol, data, fmt)
     domains = build_domains(proto, records)
     paths = write_xpt(domains, output)
@@ -80,13 +78,14 @@ def from_db(
     unblinded: bool = typer.Option(False, "--unblinded", help="include each participant's arm (audited as restricted)"),
     drafts: bool = typer.Option(False, "--drafts", help="include draft forms and adverse events, flagged"),
     formats: str = typer.Option("odm,sdtm,csv", "--formats", help="comma-separated: odm, sdtm, csv"),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Export a running trial from the database, as the system user (audited)."""
     import shutil
 
     from trialkit.cli.server_cmd import setup_django
 
+    writable_output(output)  # before the export runs: an export is audited, and its file must not be lost
     setup_django()
     from django.utils import timezone
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail, read_text_input
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_json_input
 from trialkit.instruments import Instrument, InstrumentError, get_instrument, list_instruments
 
 instruments_app = typer.Typer(help="Describe the outcome scales and case report forms.", no_args_is_help=True)
 
-FORMAT_OPTION = typer.Option(Format.text, "--format", help="json for machines, text for people.")
 
 
 def _instrument_or_fail(name: str, fmt: Format) -> Instrument:
@@ -29,21 +27,13 @@ def score(
 ) -> None:
     """Validate a completed form and print its total and subscores (exit 2 if invalid)."""
     inst = _instrument_or_fail(instrument, fmt)
-    try:
-        values = json.loads(read_text_input(input))
-    except FileNotFoundError:
-        fail(f"input file not found: {input}", fmt=fmt)
-    except json.JSONDecodeError as exc:
-        fail(f"input is not valid JSON: {exc}", fmt=fmt)
+    values = read_json_input(input)
     if not isinstance(values, dict):
-        fail("input must be a JSON object of item values", fmt=fmt)
+        fail("--input: must be a JSON object of item values", fmt=fmt)
     try:
         scored = inst.score(values)
     except InstrumentError as exc:
-        if fmt is Format.json:
-            emit({"instrument": inst.name, "errors": [e.as_dict() for e in exc.errors]}, fmt)
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc), errors=[e.as_dict() for e in exc.errors])
     data = {
         "instrument": scored.instrument,
         "version": scored.version,

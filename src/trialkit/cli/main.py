@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import typer
 
+from trialkit.cli.errors import TrialkitGroup
+from trialkit.cli.output import FORMAT_OPTION, Format, emit
+
 app = typer.Typer(
     name="trialkit",
+    cls=TrialkitGroup,  # one error-to-exit-code mapping for every command (cli/errors.py)
     help="Run randomized, blinded, placebo-controlled trials from a protocol file.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich panels label every flag (even --help) with a stray <bool>
     add_completion=False,
 )
 
 
 @app.command()
-def version() -> None:
+def version(fmt: Format = FORMAT_OPTION) -> None:
     """Print the TrialKit version."""
     from trialkit import __version__
 
-    typer.echo(__version__)
+    emit({"version": __version__}, fmt, lambda r: r["version"])
 
 
 def _register() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail, to_json
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, to_json, writable_output
 from trialkit.protocol.loader import (
     ProtocolError,
     default_protocol_dir,
@@ -61,7 +61,7 @@ def _validation_text(report: dict[str, Any]) -> str:
 @protocol_app.command("validate")
 def validate(
     paths: list[Path] = typer.Argument(None, help="Protocol files or directories (default: the protocol directory)."),
-    fmt: Format = typer.Option(Format.text, "--format", help="json or text."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Check protocol files; print OK or every issue as file:line: path: message.
 
@@ -100,7 +100,7 @@ def _list_text(report: dict[str, Any]) -> str:
 @protocol_app.command("list")
 def list_protocols(
     directory: Path = typer.Option(None, "--dir", help="Protocol directory (default: $TRIALKIT_PROTOCOL_DIR or ./protocols)."),
-    fmt: Format = typer.Option(Format.text, "--format", help="json or text."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """List the trials of the protocol directory: id, acronym or title, status, enrollment."""
     directory = directory or default_protocol_dir()
@@ -133,11 +133,13 @@ def list_protocols(
 @protocol_app.command("show")
 def show(
     ref: str = typer.Argument(..., help="NCT number (from the protocol directory) or a protocol file path."),
-    fmt: PageFormat = typer.Option(PageFormat.text, "--format", help="html, json or text."),
+    fmt: PageFormat = typer.Option(PageFormat.text, "--format", "-f", help="text for people (default), json or html."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of standard output."),
 ) -> None:
     """Show a trial: its registry page (html, text) or the full validated protocol (json)."""
     json_errors = Format.json if fmt is PageFormat.json else Format.text
+    if output:
+        writable_output(output)
     try:
         protocol = load_protocol(ref)
     except ProtocolError as exc:  # unknown id, unreadable file, or an invalid protocol

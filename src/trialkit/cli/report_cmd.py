@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, writable_output
 
 
 def report_command(
@@ -12,7 +12,7 @@ def report_command(
     data: str = typer.Option(..., "--data", help="Data directory of CSVs, or an SQLite file with the same tables."),
     out: str = typer.Option("report", "--out", help="Output directory."),
     unblinded: bool = typer.Option(False, "--unblinded", help="Arm-level results (DSMB statistician only)."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write the report (self-contained HTML, PDF and PNG figures). Blinded: pooled results only."""
     from trialkit.analysis import AnalysisInputError
@@ -28,6 +28,7 @@ def report_command(
         trial_data = load_trial_data(data)
     except AnalysisInputError as exc:
         fail(str(exc), fmt=fmt)
+    writable_output(out, "--out", directory=True)
     written = write_report(loaded, trial_data, out, unblinded=unblinded)
     report = written.pop("report")
     result = {"html": written["html"], "pdf": written["pdf"], "unblinded": unblinded,

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail, read_text_input
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_text_input
 
 STATUS_MARKS = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]", "unknown": "[yellow]unknown[/yellow]"}
 
@@ -26,9 +26,11 @@ def screen_command(
     today: str | None = typer.Option(
         None, "--today", help="Date (YYYY-MM-DD) for records without screening_date; default: the system date."
     ),
-    fmt: Format = typer.Option(Format.text, "--format", "-f", help="json for machines, text for people."),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Screen each facts record: every criterion pass, fail or unknown with its reason, and a verdict.
+
+    Exit 0 when no record is ineligible, 1 when some record is ineligible (a finding), 2 bad input.
 
     Condition names come from the protocol's vocabulary (rule names, medical_history terms, synonyms).
 
@@ -42,14 +44,11 @@ def screen_command(
     except ProtocolError as exc:
         fail(str(exc), fmt=fmt)
     on = _parse_day(today, fmt) if today else None
-    try:
-        text = read_text_input(input_path)
-    except OSError as exc:
-        fail(f"cannot read {input_path}: {exc.strerror}", fmt=fmt)
+    text = read_text_input(input_path)
     try:
         records = read_records(text)
     except ValueError as exc:
-        fail(f"{input_path}: {exc}", fmt=fmt)
+        fail(f"--input: {input_path}: {exc}", fmt=fmt)
 
     results = []
     for number, record in enumerate(records, start=1):
@@ -61,6 +60,8 @@ def screen_command(
             fail(f"{input_path}: {who}: {problems}", fmt=fmt)
     data = {"protocol": trial.id, "results": [r.as_dict() for r in results]}
     emit(data, fmt, text=lambda _: render_text(trial.id, results))
+    if any(result.verdict == "ineligible" for result in results):
+        raise typer.Exit(1)  # a finding: somebody screened is not eligible
 
 
 def read_records(text: str) -> list[dict[str, Any]]:
@@ -70,6 +71,8 @@ def read_records(text: str) -> list[dict[str, Any]]:
         raise ValueError("no records (the input is empty)")
     try:
         data = json.loads(stripped)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
     except json.JSONDecodeError:
         data = None
         records = []
@@ -78,6 +81,8 @@ def read_records(text: str) -> list[dict[str, Any]]:
                 continue
             try:
                 records.append(json.loads(line))
+            except RecursionError:
+                raise ValueError(f"line {line_no}: JSON nested too deeply") from None
             except json.JSONDecodeError as exc:
                 raise ValueError(f"line {line_no}: not valid JSON ({exc.msg})") from None
     else:

@@ -7,8 +7,17 @@ import sys
 
 import typer
 
+from trialkit.cli.errors import CommandError
+from trialkit.cli.output import FORMAT_OPTION, Format, emit
 
-def setup_django() -> None:
+
+def setup_django(database: bool = True) -> None:
+    """Start Django for a command; with ``database`` (the default) refuse first, exit 3 naming where it
+    looked, when there is no database to use."""
+    if database:
+        from trialkit.cli.database import require_database
+
+        require_database()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
     import django
 
@@ -26,8 +35,7 @@ class refused_settings:
         from django.core.exceptions import ImproperlyConfigured
 
         if kind is not None and issubclass(kind, ImproperlyConfigured):
-            typer.echo(f"trialkit: {exc}", err=True)
-            raise SystemExit(2)
+            raise CommandError(str(exc), 2) from None
         return False
 
 
@@ -45,7 +53,8 @@ def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
 
     @backup_app.command("create")
-    def backup_create(dest: str = typer.Argument(..., help="a new folder for the backup")) -> None:
+    def backup_create(dest: str = typer.Argument(..., help="a new folder for the backup"),
+                      fmt: Format = FORMAT_OPTION) -> None:
         """Back up the database (SQLite backup API or pg_dump) and the data directory into DEST."""
         from pathlib import Path
 
@@ -53,17 +62,17 @@ def register(app: typer.Typer) -> None:
         from trialkit.server.backup import create_backup
 
         if Path(dest).exists():
-            typer.echo(f"trialkit: DEST {dest} exists; give a new folder", err=True)
-            raise typer.Exit(2)
+            raise CommandError(f"DEST {dest} exists; give a new folder")
         manifest = create_backup(Path(dest))
-        for entry in manifest["files"]:
-            typer.echo(f"{dest}/{entry['name']}  {entry['bytes']} bytes  sha256 {entry['sha256']}")
+        emit(manifest, fmt, lambda m: "\n".join(f"{dest}/{e['name']}  {e['bytes']} bytes  sha256 {e['sha256']}"
+                                                for e in m["files"]))
 
     @backup_app.command("restore")
     def backup_restore(
         src: str = typer.Argument(..., help="a folder written by `trialkit backup create`"),
         database_url: str = typer.Option(..., "--database-url", help="a NEW database (empty PostgreSQL or new file)"),
         data_dir: str = typer.Option(..., "--data-dir", help="a new, empty data directory"),
+        fmt: Format = FORMAT_OPTION,
     ) -> None:
         """Restore a backup into a new database and data directory (never over the running ones)."""
         from pathlib import Path
@@ -73,37 +82,40 @@ def register(app: typer.Typer) -> None:
         try:
             restore_backup(Path(src), database_url=database_url, data_dir=Path(data_dir))
         except (ValueError, FileNotFoundError) as exc:
-            typer.echo(f"trialkit: {exc}", err=True)
-            raise typer.Exit(2) from None
-        typer.echo(f"restored into {database_url} and {data_dir}; check it with `trialkit audit verify`")
+            raise CommandError(str(exc)) from None
+        emit({"database_url": database_url, "data_dir": data_dir}, fmt,
+             lambda r: f"restored into {r['database_url']} and {r['data_dir']}; check it with `trialkit audit verify`")
 
     jobs_app = typer.Typer(help="The job queue: what is queued or running, and queueing a job by hand.",
                            no_args_is_help=True)
     app.add_typer(jobs_app, name="jobs")
 
     @jobs_app.command("enqueue")
-    def jobs_enqueue(kind: str = typer.Argument(..., help="audit_checkpoint, export_retention or notifications")) -> None:
+    def jobs_enqueue(kind: str = typer.Argument(..., help="audit_checkpoint, export_retention or notifications"),
+                     fmt: Format = FORMAT_OPTION) -> None:
         """Queue a job of the installation now (a worker runs it); prints its id."""
         setup_django()
         from trialkit.server.jobs import runner
 
         if kind not in ("audit_checkpoint", "export_retention", "notifications"):
-            typer.echo("trialkit: KIND must be audit_checkpoint, export_retention or notifications "
-                       "(reports and exports are asked for on their pages or the API)", err=True)
-            raise typer.Exit(2)
+            raise CommandError("KIND must be audit_checkpoint, export_retention or notifications "
+                               "(reports and exports are asked for on their pages or the API)")
         job = runner.submit(kind, message="queued by hand")
-        typer.echo(f"queued {kind} job {job.pk}")
+        emit({"kind": kind, "job": job.pk}, fmt, lambda r: f"queued {r['kind']} job {r['job']}")
 
     @jobs_app.command("list")
-    def jobs_list(limit: int = typer.Option(20, help="how many, newest first")) -> None:
+    def jobs_list(limit: int = typer.Option(20, help="how many, newest first"), fmt: Format = FORMAT_OPTION) -> None:
         """The newest jobs with their status, progress, attempt and worker."""
         setup_django()
         from trialkit.server.jobs.models import Job
 
-        for job in Job.objects.select_related("trial")[:limit]:
-            trial = job.trial.nct_id if job.trial else "-"
-            typer.echo(f"{job.pk:>6} {job.kind:<17} {trial:<12} {job.status:<8} {job.progress:>3}% "
-                       f"attempt {job.attempts} {job.worker_id or '-'}  {job.message[:60]}")
+        rows = [{"id": job.pk, "kind": job.kind, "trial": job.trial.nct_id if job.trial else None,
+                 "status": job.status, "progress": job.progress, "attempts": job.attempts,
+                 "worker": job.worker_id or None, "message": job.message}
+                for job in Job.objects.select_related("trial")[:limit]]
+        emit(rows, fmt, lambda jobs: "\n".join(
+            f"{j['id']:>6} {j['kind']:<17} {j['trial'] or '-':<12} {j['status']:<8} {j['progress']:>3}% "
+            f"attempt {j['attempts']} {j['worker'] or '-'}  {j['message'][:60]}" for j in jobs))
 
     @app.command()
     def worker(
@@ -112,6 +124,9 @@ def register(app: typer.Typer) -> None:
         batch: bool = typer.Option(False, help="run what is queued, then exit"),
     ) -> None:
         """Run queued jobs (reports, exports, audit checkpoints) until stopped; start as many as needed."""
+        from trialkit.cli.database import require_database
+
+        require_database()
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
         from django.core.management import execute_from_command_line
 

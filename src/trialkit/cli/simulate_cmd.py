@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import typer
 
-from trialkit.cli.output import Format, emit, fail
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, writable_output
 
 simulate_app = typer.Typer(help="Simulate trials before the first patient.", no_args_is_help=True)
 
@@ -53,7 +53,7 @@ def power_command(
     seed: int = typer.Option(None, "--seed"),
     plot: str = typer.Option(None, "--plot", help="Write a power curve over a range of odds ratios (PNG)."),
     progress: bool = typer.Option(False, "--progress", help="Show a progress bar even when stderr is not a terminal."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Simulated power of the proportional odds shift analysis, vectorized across trials."""
     import numpy as np
@@ -61,6 +61,8 @@ def power_command(
     from trialkit.simulation.ordinal_power import SimulationInputError, plot_power_curve, power_curve, simulate_power
 
     probabilities = _parse_probabilities(control, fmt)
+    if plot:
+        writable_output(plot, "--plot")
     show = progress or sys.stderr.isatty()
     curve_ors = []
     if plot and common_or > 0:
@@ -107,7 +109,7 @@ def trial_command(
     trials: int = typer.Option(1000, "--trials"),
     seed: int = typer.Option(None, "--seed"),
     progress: bool = typer.Option(False, "--progress"),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Rehearse a protocol: eligible virtual participants, its allocation, dropout and mRS analyses."""
     from trialkit.protocol import ProtocolError, load_protocol
@@ -166,7 +168,7 @@ def design_command(
     output: str = typer.Option(None, "--output", help="Write the table as CSV."),
     plot: str = typer.Option(None, "--plot", help="Write the power curves (PNG)."),
     progress: bool = typer.Option(False, "--progress", help="Show a progress bar even when stderr is not a terminal."),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Power of the mRS shift analysis over a grid of designs (ORs x sizes x dropouts x ratios), on Dask."""
     from trialkit.simulation.design_search import (
@@ -177,9 +179,13 @@ def design_command(
         run_design_search,
         write_csv,
     )
-    from trialkit.simulation.ordinal_power import SimulationInputError
+    from trialkit.simulation.ordinal_power import SimulationInputError, validate_trials
 
     probabilities = _parse_probabilities(control, fmt)
+    if output:
+        writable_output(output)
+    if plot:
+        writable_output(plot, "--plot")
     if workers is not None and workers < 1:
         fail("--workers: must be at least 1", fmt=fmt)
     if workers is not None and scheduler:
@@ -194,8 +200,7 @@ def design_command(
         validate_probabilities(probabilities)
         if not 0 < alpha < 1:
             raise SimulationInputError("--alpha: must be in (0, 1)")
-        if trials < 1:
-            raise SimulationInputError("--trials: must be at least 1")
+        validate_trials(trials)
     except SimulationInputError as exc:
         fail(str(exc), fmt=fmt)
     try:
@@ -222,7 +227,7 @@ def dataset_command(
     protocol: str = typer.Option(..., "--protocol"),
     out: str = typer.Option(..., "--out", help="Directory to write participants.csv, outcomes.csv, ..."),
     seed: int = typer.Option(0, "--seed"),
-    fmt: Format = typer.Option(Format.json, "--format"),
+    fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write a simulated dataset of a protocol in the report's data directory format."""
     from trialkit.protocol import ProtocolError, load_protocol
@@ -232,6 +237,7 @@ def dataset_command(
         loaded = load_protocol(protocol)
     except (ProtocolError, FileNotFoundError) as exc:
         fail(f"--protocol: {exc}", fmt=fmt)
+    writable_output(out, "--out", directory=True)
     directory = simulate_dataset(loaded, out, seed=seed)
     emit({"directory": str(directory), "files": sorted(p.name for p in directory.glob("*.csv"))}, fmt,
          lambda r: f"wrote {', '.join(r['files'])} to {r['directory']}")

@@ -96,14 +96,25 @@ def _nearest_line(index: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> in
         loc = loc[:-1]
 
 
+# A protocol file is tens of kilobytes (the seed protocols are 15-17 kB); a file far larger is not one,
+# and the pure-Python YAML parser would take minutes on it.
+MAX_PROTOCOL_BYTES = 1_000_000
+
+
 def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     """Validate protocol YAML text; raise ProtocolError listing every problem."""
+    if len(text) > MAX_PROTOCOL_BYTES:
+        raise ProtocolError([ProtocolIssue(source, "", None, f"the file has {len(text):,} characters; a protocol "
+                                                             f"file has at most {MAX_PROTOCOL_BYTES:,}")])
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        raise ProtocolError([ProtocolIssue(source, "", line, f"not valid YAML: {exc}")]) from exc
+        shown = " ".join(str(exc).split())  # one line: an issue is printed as file:line: path: message
+        raise ProtocolError([ProtocolIssue(source, "", line, f"not valid YAML: {shown}")]) from exc
+    except RecursionError:
+        raise ProtocolError([ProtocolIssue(source, "", None, "not valid YAML: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ProtocolError([ProtocolIssue(source, "", 1, "a protocol file must be a YAML mapping")])
     try:
@@ -153,9 +164,16 @@ def _unknown_forms(protocol: Protocol) -> list[tuple[tuple, str]]:
 def load_protocol_file(path: str | Path) -> Protocol:
     path = Path(path)
     try:
+        if path.is_file() and path.stat().st_size > MAX_PROTOCOL_BYTES:
+            raise ProtocolError([ProtocolIssue(str(path), "", None, f"the file has {path.stat().st_size:,} bytes; "
+                                                                    f"a protocol file has at most {MAX_PROTOCOL_BYTES:,}")])
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProtocolError([ProtocolIssue(str(path), "", None, f"cannot read file: {exc.strerror}")]) from exc
+    except UnicodeDecodeError as exc:
+        raise ProtocolError([ProtocolIssue(str(path), "", None,
+                                           f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})")]
+                            ) from None
     protocol = parse_protocol(text, str(path))
     stem = path.stem
     if NCT_PATTERN.match(stem) and stem != protocol.id:
@@ -169,16 +187,47 @@ def load_protocol_file(path: str | Path) -> Protocol:
 _cache: dict[tuple[str, float], Protocol] = {}
 
 
-def load_protocol(ref: str | Path, directory: Path | None = None) -> Protocol:
-    """Load a protocol by NCT id (from the protocol directory) or by path."""
-    ref_str = str(ref)
-    if NCT_PATTERN.match(ref_str):
-        path = (directory or default_protocol_dir()) / f"{ref_str}.yaml"
-        if not path.exists():
-            known = ", ".join(p.stem for p in protocol_files(directory)) or "none"
-            raise ProtocolError([ProtocolIssue(str(path), "", None, f"no protocol {ref_str}; known: {known}")])
+def _acronym_of(path: Path) -> str | None:
+    """The registry acronym of a protocol file, read without validating the whole file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    registry = data.get("registry") if isinstance(data, dict) else None
+    acronym = registry.get("acronym") if isinstance(registry, dict) else None
+    return acronym if isinstance(acronym, str) else None
+
+
+def resolve_protocol_path(ref: str | Path, directory: Path | None = None) -> Path:
+    """The file a protocol reference names: an NCT id in any case, a trial's acronym in any case
+    (e.g. ``assist``, ``IXCELL``) from the protocol directory, or a path to a protocol file.
+
+    ProtocolError names the reference and the trials known when it names none of them.
+    """
+    ref_str = str(ref).strip()
+    directory = directory or default_protocol_dir()
+    if NCT_PATTERN.match(ref_str.upper()):
+        path = directory / f"{ref_str.upper()}.yaml"
+        if path.exists():
+            return path
     else:
         path = Path(ref_str)
+        if path.exists() or any(sep in ref_str for sep in ("/", "\\")) or path.suffix in {".yaml", ".yml"}:
+            return path
+        for candidate in protocol_files(directory):
+            if (_acronym_of(candidate) or "").casefold() == ref_str.casefold():
+                return candidate
+    known = ", ".join(
+        f"{p.stem} ({acronym})" if (acronym := _acronym_of(p)) else p.stem for p in protocol_files(directory)
+    ) or "none"
+    raise ProtocolError([ProtocolIssue(str(directory), "", None,
+                                       f"no protocol {ref_str} (give an NCT id, a trial acronym or a protocol file); "
+                                       f"known: {known}")])
+
+
+def load_protocol(ref: str | Path, directory: Path | None = None) -> Protocol:
+    """Load a protocol by NCT id or acronym (any case, from the protocol directory) or by path."""
+    path = resolve_protocol_path(ref, directory)
     key = (str(path.resolve()), path.stat().st_mtime if path.exists() else 0.0)
     if key not in _cache:
         _cache[key] = load_protocol_file(path)

@@ -166,6 +166,11 @@ def kit_digits(total_slots: int) -> int:
     return max(4, math.ceil(math.log10(max(total_slots, 1) * 100)))
 
 
+# A bound on a generated list, far above any trial TrialKit runs (phase 1/2: tens to hundreds per stratum),
+# so that a mistyped --n ends at once instead of filling memory.
+MAX_SLOTS_PER_STRATUM = 10_000
+
+
 def generate_list(
     protocol_or_spec: Protocol | Randomization,
     seed: int | str,
@@ -186,6 +191,8 @@ def generate_list(
         raise ValueError(f"randomization method is {spec.method!r}: it has no pre-generated list; use Minimizer")
     if n is not None and n <= 0:
         raise ValueError(f"n (slots per stratum) must be a positive integer, got {n}")
+    if n is not None and n > MAX_SLOTS_PER_STRATUM:
+        raise ValueError(f"n (slots per stratum) must be at most {MAX_SLOTS_PER_STRATUM:,}, got {n:,}")
     keys = list(strata) if strata is not None else all_strata(protocol_or_spec)
     if len(set(keys)) != len(keys):
         raise StratumError("strata must be unique")

@@ -14,6 +14,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from trialkit.server import locations
+
 
 def envbool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
@@ -27,7 +29,7 @@ def envstr(name: str, default: str) -> str:
 
 
 BASE_DIR = Path(__file__).resolve().parent
-DATA_DIR = Path(envstr("TRIALKIT_DATA_DIR", str(Path.cwd() / "data")))
+DATA_DIR = locations.data_dir()
 
 DEBUG = envbool("DEBUG", False)
 # Demo mode lists the demo users and their password on the login page.
@@ -131,7 +133,7 @@ WSGI_APPLICATION = "trialkit.server.wsgi.application"
 
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'trialkit.sqlite3'}",
+        locations.database_url(),
         # Persistent connections: `trialkit serve` keeps each server thread's connection for a minute
         # (TRIALKIT_DB_CONN_MAX_AGE, seconds) instead of opening one per request; checked before reuse.
         conn_max_age=int(envstr("TRIALKIT_DB_CONN_MAX_AGE", "0")),

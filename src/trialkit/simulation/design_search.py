@@ -27,7 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from trialkit.simulation.ordinal_power import SimulationInputError, simulate_power, validate_probabilities
+from trialkit.simulation.ordinal_power import (
+    SimulationInputError,
+    simulate_power,
+    validate_probabilities,
+    validate_trials,
+)
 
 COLUMNS = ["cell", "common_or", "n_per_arm", "dropout", "ratio", "n_control", "n_treatment", "trials", "power",
            "ci95_low", "ci95_high", "whitehead_power", "median_estimated_or", "mean_analysed", "separated",
@@ -107,8 +112,7 @@ def run_design_search(
     probabilities = [float(p) for p in validate_probabilities(control)]
     if not 0 < alpha < 1:
         raise SimulationInputError("--alpha: must be in (0, 1)")
-    if trials < 1:
-        raise SimulationInputError("--trials: must be at least 1")
+    validate_trials(trials)
     seeds = cell_seeds(seed, len(cells))
     rows: list[dict[str, Any]] = []
     workers = scheduler = None

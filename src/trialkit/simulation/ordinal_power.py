@@ -97,6 +97,20 @@ def monte_carlo_interval(successes: int, trials: int) -> tuple[float, float]:
     return (float(ci.low), float(ci.high))
 
 
+# 100,000 simulated trials give a Monte Carlo standard error of power below 0.0016; more is never needed,
+# and a mistyped count (1e9) would run for days.
+MAX_TRIALS = 100_000
+
+
+def validate_trials(trials: int) -> int:
+    """The number of simulated trials: at least 1, at most MAX_TRIALS."""
+    if trials < 1:
+        raise SimulationInputError("--trials: must be at least 1")
+    if trials > MAX_TRIALS:
+        raise SimulationInputError(f"--trials: at most {MAX_TRIALS:,} (got {trials:,})")
+    return trials
+
+
 def arm_sizes(n_per_arm: int, ratio: float) -> tuple[int, int]:
     """Control arm of ``n_per_arm`` participants, treatment arm of round(ratio × n_per_arm)."""
     if n_per_arm < 1:
@@ -155,8 +169,7 @@ def simulate_power(
         raise SimulationInputError("--dropout: must be in [0, 1)")
     if not 0 < alpha < 1:
         raise SimulationInputError("--alpha: must be in (0, 1)")
-    if trials < 1:
-        raise SimulationInputError("--trials: must be at least 1")
+    validate_trials(trials)
     n_control, n_treatment = arm_sizes(n_per_arm, ratio)
     p_treatment = treatment_distribution(p_control, common_or)
     rng = np.random.default_rng(seed)

@@ -34,7 +34,12 @@ from scipy.stats import t as student_t
 from trialkit.analysis.proportional_odds import fit_cells
 from trialkit.simulation.allocation import protocol_allocation_matrix
 from trialkit.simulation.dataset import age_range, nihss_range, treatment_and_control
-from trialkit.simulation.ordinal_power import SimulationInputError, monte_carlo_interval, validate_probabilities
+from trialkit.simulation.ordinal_power import (
+    SimulationInputError,
+    monte_carlo_interval,
+    validate_probabilities,
+    validate_trials,
+)
 
 # A subacute-stroke control mRS distribution (0..6) used when none is given; roughly the placebo arms
 # of recovery-phase cell-therapy trials (e.g. MASTERS, Hess et al. Lancet Neurol 2017;16:360).
@@ -154,6 +159,7 @@ def rehearse_trial(
         raise SimulationInputError("--common-or: must be > 0")
     if not 0 <= dropout < 1:
         raise SimulationInputError("--dropout: must be in [0, 1)")
+    validate_trials(trials)
     effects = dict(DEFAULT_COVARIATE_EFFECTS if covariate_effects is None else covariate_effects)
     cutpoints = logit(np.cumsum(probs)[:-1])
     alpha = protocol.analysis_plan.alpha
