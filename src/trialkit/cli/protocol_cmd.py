@@ -153,3 +153,63 @@ def show(
         typer.echo(f"wrote {output}", err=True)
     else:
         typer.echo(rendered, nl=False)
+
+
+# --------------------------------------------------------------------------- import
+
+
+def read_json_file(path: Path, fmt: Format | str) -> Any:
+    """A JSON file's content; exit 2 with a message (no traceback) when it is missing, not UTF-8 or not JSON."""
+    import json
+
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        fail(f"{path}: cannot read ({exc.strerror})", 2, fmt)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        fail(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8", 2, fmt)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: not valid JSON: line {exc.lineno} column {exc.colno}: {exc.msg}", 2, fmt)
+
+
+@protocol_app.command("import")
+def import_record(
+    record_file: Path = typer.Argument(..., help="A ClinicalTrials.gov API v2 study record (JSON file)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the draft here (default: standard output)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    fmt: Format = typer.Option(Format.text, "--format", help="json: a summary (and the draft when not written)."),
+) -> None:
+    """Draft a protocol file from a registry record: registry facts verbatim, TODOs for the rest.
+
+    The draft does not validate until every TODO (rules, doses, consent, randomization, schedule,
+    analysis plan) is written. Exit status: 0 drafted, 2 unreadable or malformed record.
+    """
+    from trialkit.protocol.registry_import import RegistryRecordError, draft_protocol
+
+    record = read_json_file(record_file, fmt)
+    try:
+        draft = draft_protocol(record, source=f"ClinicalTrials.gov API v2 record, file {record_file.name}")
+    except RegistryRecordError as exc:
+        fail(f"{record_file}: not a usable ClinicalTrials.gov API v2 study record: "
+             + "; ".join(f"{path or '(record)'}: {message}" for path, message in exc.errors), 2, fmt)
+    text = draft.yaml()
+    if output is not None:
+        if output.exists() and not force:
+            fail(f"{output}: exists; give --force to replace it", 2, fmt)
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"{output}: cannot write ({exc.strerror})", 2, fmt)
+    summary = {"nct_id": draft.nct_id, "output": str(output) if output else None, "todos": draft.todos,
+               "notes": draft.notes}
+    if fmt is Format.json:
+        emit(summary if output else {**summary, "draft": text}, fmt)
+    elif output is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"wrote {output}: {len(draft.todos)} TODO(s) to resolve before "
+                   "'trialkit protocol validate' passes", err=True)

@@ -149,10 +149,11 @@ _HEADING = re.compile(r"^\s*(inclusion|exclusion)\s+criteria\s*:?\s*$", re.IGNOR
 
 def criteria_from_text(text: str) -> list[tuple[str, str]]:
     """(type, text) for each top-level bullet of the eligibility text, under its Inclusion/Exclusion
-    heading. A bullet's continuation (indented lines, nested bullets) stays with it: paragraphs are
-    joined by a blank line, lines within one by a space; the words are not changed."""
-    found: list[tuple[str, list[list[str]]]] = []
+    heading. A bullet's continuation stays with it, words unchanged: paragraphs are joined by a blank
+    line, a nested bullet starts a new line, a wrapped line continues with a space."""
+    found: list[tuple[str, list[str]]] = []  # (type, paragraphs)
     kind: str | None = None
+    new_paragraph = False
     for raw in text.splitlines():
         heading = _HEADING.match(raw)
         if heading:
@@ -162,18 +163,23 @@ def criteria_from_text(text: str) -> list[tuple[str, str]]:
             continue
         bullet = _BULLET.match(raw)
         if bullet and not bullet.group(1):
-            found.append((kind, [[bullet.group(2).strip()]]))
+            found.append((kind, [bullet.group(2).strip()]))
+            new_paragraph = False
             continue
         if not found or found[-1][0] != kind:
             continue
         paragraphs = found[-1][1]
         line = raw.strip()
         if not line:
-            if paragraphs[-1]:
-                paragraphs.append([])
+            new_paragraph = True
             continue
-        paragraphs[-1].append(bullet.group(2).strip() if bullet else line)
-    return [(k, "\n\n".join(" ".join(p) for p in paras if p)) for k, paras in found]
+        piece = bullet.group(2).strip() if bullet else line
+        if new_paragraph:
+            paragraphs.append(piece)
+        else:
+            paragraphs[-1] += ("\n" if bullet else " ") + piece
+        new_paragraph = False
+    return [(k, "\n\n".join(paras)) for k, paras in found]
 
 
 # --------------------------------------------------------------------------- the draft
@@ -364,8 +370,9 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         for i, outcome in enumerate(r.items(outcomes, key, f"{ps}.outcomesModule")):
             where = f"{ps}.outcomesModule.{key}.{i}"
             measure = r.text(outcome, "measure", where, required=True) or ""
+            time_frame = r.text(outcome, "timeFrame", where)
             parts = [t for t in (r.text(outcome, "description", where),
-                                 (f"Time frame: {tf}" if (tf := r.text(outcome, "timeFrame", where)) else None)) if t]
+                                 f"Time frame: {time_frame}" if time_frame else None) if t]
             endpoint = {"id": f"{kind}-{i + 1}", "kind": kind, "title": measure}
             if parts:
                 endpoint["description"] = "\n\n".join(parts)
