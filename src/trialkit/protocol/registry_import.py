@@ -256,7 +256,8 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         registry["enrollment"] = _todo(todos, "registry.enrollment", "the record gives no enrollment")
 
     p = f"{ps}.eligibilityModule"
-    registry["sex"] = r.text(eligibility, "sex", p) or "ALL"
+    registry["sex"] = r.text(eligibility, "sex", p) or _todo(todos, "registry.sex", "the record does not say "
+                                                               "which sexes are eligible (ALL, FEMALE, MALE)")
     for key, name in (("minimumAge", "minimum_age_years"), ("maximumAge", "maximum_age_years")):
         years, other = _years(r.text(eligibility, key, p))
         registry[name] = years
@@ -275,7 +276,9 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
 
     p = f"{ps}.armsInterventionsModule"
     taken: set[str] = set()
-    interventions, by_name = [], {}
+    interventions: list[dict[str, Any]] = []
+    by_name: dict[str, str] = {}  # "drug: placebo" and "placebo" -> intervention id
+    by_arm_label: dict[str, list[str]] = {}  # arm label -> ids of the interventions naming it
     for i, item in enumerate(r.items(arms_module, "interventions", p)):
         name = r.text(item, "name", f"{p}.interventions.{i}", required=True) or f"intervention {i + 1}"
         entry = {"id": slug(name, taken, "intervention"), "type": r.text(item, "type", f"{p}.interventions.{i}"),
@@ -287,8 +290,7 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         by_name[f"{entry['type'] or ''}: {name}".lower()] = entry["id"]
         by_name[name.lower()] = entry["id"]
         for label in r.texts(item, "armGroupLabels", f"{p}.interventions.{i}"):
-            by_name.setdefault(("arm", label), [])  # type: ignore[arg-type]
-            by_name[("arm", label)].append(entry["id"])  # type: ignore[index]
+            by_arm_label.setdefault(label, []).append(entry["id"])
     registry["interventions"] = interventions or _todo(todos, "registry.interventions", "the record lists none")
 
     p = f"{ps}.contactsLocationsModule"
@@ -320,7 +322,8 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     p = f"{ps}.designModule.designInfo"
     info = r.obj(design, "designInfo", f"{ps}.designModule")
     masking_info = r.obj(info, "maskingInfo", p)
-    masking: dict[str, Any] = {"masking": r.text(masking_info, "masking", f"{p}.maskingInfo") or "NONE",
+    masking: dict[str, Any] = {"masking": r.text(masking_info, "masking", f"{p}.maskingInfo") or _todo(
+                                   todos, "design.masking.masking", "the record gives no masking"),
                                "who_masked": r.texts(masking_info, "whoMasked", f"{p}.maskingInfo")}
     expected = {"NONE": 0, "SINGLE": 1, "DOUBLE": 2, "TRIPLE": 3, "QUADRUPLE": 4}.get(masking["masking"])
     if expected is not None and len(masking["who_masked"]) != expected:
@@ -342,7 +345,7 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         arm["description"] = r.text(group, "description", where) or _todo(
             todos, f"arms.{i}.description", "the record gives no description of this arm")
         ids = [by_name[n.lower()] for n in r.texts(group, "interventionNames", where) if n.lower() in by_name]
-        ids += [x for x in by_name.get(("arm", label), []) if x not in ids]  # type: ignore[arg-type]
+        ids += [x for x in by_arm_label.get(label, []) if x not in ids]
         arm["interventions"] = ids or _todo(todos, f"arms.{i}.interventions", "the record links no intervention")
         if arm["type"] != "NO_INTERVENTION":
             arm["TODO"] = ("dose: the registry gives no computable dose; write dose (basis, unit, levels, route, "
