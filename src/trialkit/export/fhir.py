@@ -3,9 +3,9 @@
 Export: a ``collection`` Bundle with one ResearchStudy (from the protocol's registry facts, design and
 arms) and, per participant, a ResearchSubject and a Consent. Participants are referred to by their
 trial subject id only (a logical reference, no Patient resource): the export carries no name or other
-direct identifier. Blinding: a ResearchSubject carries ``assignedArm`` only when the export is asked
-for unblinded *and* the records carry arms (``ExportData`` from an unblinded export); a blinded export
-never writes an arm, whatever the records hold. The study's list of arms is public registry information.
+direct identifier. Blinding: a ResearchSubject carries ``assignedArm``, and the ResearchStudy its arms
+and summary, only when the export is asked for unblinded *and* the records carry arms (``ExportData``
+from an unblinded export); a blinded export names no arm in any resource, whatever the records hold.
 
 Import: Observations coded with LOINC (https://loinc.org) become screening facts: a quantity becomes
 ``labs.<analyte>`` with its unit, and the ULN is the Observation's ``referenceRange.high`` with its own
@@ -67,8 +67,10 @@ def _cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
     return {"coding": [coding]}
 
 
-def research_study(protocol: Protocol) -> dict[str, Any]:
-    """The ResearchStudy resource (as FHIR JSON) of a protocol's registry facts, design and arms."""
+def research_study(protocol: Protocol, unblinded: bool = False) -> dict[str, Any]:
+    """The ResearchStudy resource (as FHIR JSON) of a protocol's registry facts and design; the arms and
+    the summary (which names the comparator) only in an unblinded export: a blinded export names no arm
+    in any file, as the other exports do."""
     from fhir.resources.R4B.researchstudy import ResearchStudy
 
     reg = protocol.registry
@@ -83,12 +85,13 @@ def research_study(protocol: Protocol) -> dict[str, Any]:
         "status": STUDY_STATUS[reg.overall_status.value],
         "condition": [{"text": c} for c in reg.conditions],
         "keyword": [{"text": k} for k in reg.keywords],
-        "description": reg.brief_summary,
         "sponsor": {"display": reg.sponsor},
-        "arm": [{"name": arm.id, "type": {"text": arm.type}, "description": f"{arm.label}: {arm.description}"}
-                for arm in protocol.arms],
         "contact": [{"name": c.name} for c in reg.central_contacts],
     }
+    if unblinded:
+        study["description"] = reg.brief_summary
+        study["arm"] = [{"name": arm.id, "type": {"text": arm.type}, "description": f"{arm.label}: {arm.description}"}
+                        for arm in protocol.arms]
     if phase:
         study["phase"] = _cc("http://terminology.hl7.org/CodeSystem/research-study-phase", phase)
     purpose = PURPOSE_CODES.get(protocol.design.primary_purpose)
@@ -153,7 +156,7 @@ def build_bundle(protocol: Protocol, data: ExportData | None = None, unblinded: 
     their ResearchSubject and Consent. ``assignedArm`` only when ``unblinded`` and the records carry arms."""
     from fhir.resources.R4B.bundle import Bundle
 
-    resources = [research_study(protocol)]
+    resources = [research_study(protocol, unblinded=unblinded and data is not None and not data.blinded)]
     for subject in sorted((data.subjects if data else []), key=lambda s: s.subject_id):
         resources.append(research_subject(protocol, subject, unblinded))
         signed = consent(protocol, subject)
