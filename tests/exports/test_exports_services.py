@@ -54,7 +54,13 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     unpacked = _unpack(job, tmp_path)
     assert sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()) == sorted(
         ["odm.xml", "manifest.json", *(f"sdtm/{d}.xpt" for d in SDTM),
-         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening"))])
+         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening")),
+         "fhir/bundle.json"])
+    # The unblinded FHIR Bundle: one ResearchSubject per enrolled participant, each with its arm.
+    bundle = json.loads((unpacked / "fhir" / "bundle.json").read_text(encoding="utf-8"))
+    subjects = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchSubject"]
+    arm_ids = {arm.id for arm in world["trial"].protocol.arms}
+    assert len(subjects) == ENROLLED and all(s["assignedArm"] in arm_ids for s in subjects)
 
     ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(unpacked / "odm.xml"))
     odm = (unpacked / "odm.xml").read_text()
@@ -85,7 +91,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert manifest["blinding"] == "unblinded" and manifest["requested_by"] == "dora"
     for entry in manifest["files"]:
         assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
-    assert len(manifest["files"]) == 1 + len(SDTM) + 4  # odm.xml, the SDTM domains, 4 CSV tables
+    assert len(manifest["files"]) == 1 + len(SDTM) + 4 + 1  # odm.xml, the SDTM domains, 4 CSV tables, the FHIR Bundle
     with open(job.result_path, "rb") as zipped:
         assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
     assert arm_mentions(members(job.result_path), world["trial"].protocol)  # the detector sees arms

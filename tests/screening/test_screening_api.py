@@ -160,3 +160,28 @@ def test_the_endpoints_are_in_the_openapi_schema(client, db):
         assert f"/api/screening/{{nct_id}}/{suffix}" in paths
     facts_schema = client.get("/api/screening/facts-schema", **{}).status_code
     assert facts_schema in (200, 401)
+
+
+def test_labs_and_serology_by_common_names_are_stored_under_their_keys(client, assist, coordinator):
+    number = create(client, coordinator)["screening_number"]
+    url = f"{BASE}/records/{number}/facts"
+    response = patch(client, url, coordinator, {"labs": {"SGOT": {"value": 30, "unit": "U/L", "uln": 40}},
+                                                "serology": {"HBsAg": "negative", "HIV Ag/Ab": "negative"}})
+    assert response.status_code == 200, response.content
+    facts = ScreeningRecord.objects.get().facts
+    assert facts["labs"] == {"ast": {"value": 30, "unit": "U/L", "uln": 40}}
+    assert facts["serology"] == {"hbsag": "negative", "hiv": "negative"}
+
+
+def test_an_unknown_analyte_or_an_implausible_uln_answers_422_and_saves_nothing(client, assist, coordinator):
+    number = create(client, coordinator)["screening_number"]
+    url = f"{BASE}/records/{number}/facts"
+    response = patch(client, url, coordinator, {"labs": {"SGTO": {"value": 30, "unit": "U/L"},
+                                                         "ALT": {"value": 6, "unit": "µkat/L", "uln": 40}},
+                                                "serology": {"HBsAgg": "negative"}})
+    assert response.status_code == 422
+    found = {e["field"]: e for e in response.json()["errors"]}
+    assert found["labs.SGTO"]["rule"] == "lab_vocabulary" and "did you mean" in found["labs.SGTO"]["message"] and "ast" in found["labs.SGTO"]["message"]
+    assert found["labs.ALT.uln"]["rule"] == "plausibility"
+    assert found["serology.HBsAgg"]["rule"] == "serology_vocabulary"
+    assert "labs" not in ScreeningRecord.objects.get().facts

@@ -283,3 +283,23 @@ def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_fiel
     assert 'aria-describedby="c-date-error"' in _tag(html, "c-date")
     assert re.search(r'id="c-date-error">enter the date of signature', html)
     assert 'value="Li Wei"' in _tag(html, "c-name")
+
+
+def test_a_uln_implausible_in_its_unit_is_refused_on_its_row_and_its_unit_can_be_given(
+        client, assist, site1, coordinator):
+    """AST 6 µkat/L with ULN 40 read in µkat/L is refused at the AST row; with the ULN's unit (U/L)
+    chosen, it is saved and AST fails at 9×ULN."""
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
+    assert 'name="labs.ast.uln_unit"' in page
+    bad = {**form_data(ELIGIBLE_ASSIST), "labs.ast.value": "6", "labs.ast.unit": "ukat/L", "labs.ast.uln": "40"}
+    answer = client.post(facts_url, bad, **HTMX).content.decode()
+    assert re.search(r'id="err-labs-ast" class="field-error" hx-swap-oob="true">[^<]*not a plausible upper limit',
+                     answer)
+    assert "labs" not in ScreeningRecord.objects.get().facts
+    answer = client.post(facts_url, {**bad, "labs.ast.uln_unit": "U/L"}, **HTMX).content.decode()
+    assert criterion_status(answer, "inc-organ-function") == "fail"
+    assert ScreeningRecord.objects.get().facts["labs"]["ast"] == {"value": 6, "unit": "ukat/L", "uln": 40,
+                                                                  "uln_unit": "U/L"}

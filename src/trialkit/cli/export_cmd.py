@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -111,6 +112,38 @@ def from_db(
          lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['blinding']}, sha256 {d['sha256']})\n"
                    + "\n".join(f"  {f['path']}: {f['rows']} rows" for f in d["files"])
                    + "".join(f"\n  excluded {e['count']} {e['what']}: {e['why']}" for e in d["excluded"]))
+
+
+@export_app.command("fhir")
+def fhir(
+    protocol: str = typer.Option(..., help="NCT id or protocol file"),
+    data: Path | None = typer.Option(None, help="JSON file of subjects (and forms, adverse events)"),
+    output: Path = typer.Option(..., help="where to write the FHIR R4 Bundle (JSON)"),
+    unblinded: bool = typer.Option(False, "--unblinded",
+                                   help="write each ResearchSubject's assignedArm (only if the data carry arms)"),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Write a FHIR R4 Bundle: the ResearchStudy, and a ResearchSubject and Consent per participant.
+
+    Blinded unless --unblinded: no arm is written, even if the data carry arms.
+    """
+    from trialkit.export.fhir import build_bundle
+    from trialkit.export.records import ExportData
+
+    writable_output(output)
+    proto, records = _load(protocol, data, fmt)
+    records = records or ExportData()
+    bundle = build_bundle(proto, records, unblinded=unblinded)
+    text = json.dumps(bundle, indent=2, ensure_ascii=False) + "\n"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    counts: dict[str, int] = {}
+    for entry in bundle["entry"]:
+        counts[entry["resource"]["resourceType"]] = counts.get(entry["resource"]["resourceType"], 0) + 1
+    blinded = not (unblinded and not records.blinded)
+    emit({"protocol": proto.id, "output": str(output), "blinded": blinded, "resources": counts}, fmt,
+         lambda d: f"wrote {d['output']} ({'blinded' if d['blinded'] else 'unblinded'}): "
+                   + ", ".join(f"{n} {kind}" for kind, n in d["resources"].items()))
 
 
 def register(app: typer.Typer) -> None:

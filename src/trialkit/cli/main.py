@@ -34,6 +34,7 @@ def _register() -> None:
         "protocol_cmd",
         "instruments_cmd",
         "screen_cmd",
+        "facts_cmd",
         "allocation_cmd",
         "analyze_cmd",
         "simulate_cmd",

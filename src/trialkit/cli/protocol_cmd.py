@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, to_json, writable_output
+from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_json_input, to_json, writable_output
 from trialkit.protocol.loader import (
     ProtocolError,
     default_protocol_dir,
@@ -155,3 +155,47 @@ def show(
         typer.echo(f"wrote {output}", err=True)
     else:
         typer.echo(rendered, nl=False)
+
+
+# --------------------------------------------------------------------------- import
+
+
+@protocol_app.command("import")
+def import_record(
+    record_file: Path = typer.Argument(..., help="A ClinicalTrials.gov API v2 study record (JSON file)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write the draft here (default: standard output)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    fmt: Format = FORMAT_OPTION,
+) -> None:
+    """Draft a protocol file from a registry record: registry facts verbatim, TODOs for the rest.
+
+    The draft does not validate until every TODO (rules, doses, consent, randomization, schedule,
+    analysis plan) is written. Exit status: 0 drafted, 2 unreadable or malformed record.
+    """
+    from trialkit.protocol.registry_import import RegistryRecordError, draft_protocol
+
+    if output is not None:
+        if output.exists() and not force:
+            fail(f"{output}: exists; give --force to replace it", 2, fmt)
+        writable_output(output)
+    record = read_json_input(str(record_file), "FILE")
+    try:
+        draft = draft_protocol(record, source=f"ClinicalTrials.gov API v2 record, file {record_file.name}")
+    except RegistryRecordError as exc:
+        fail(f"{record_file}: not a usable ClinicalTrials.gov API v2 study record: "
+             + "; ".join(f"{path or '(record)'}: {message}" for path, message in exc.errors), 2, fmt)
+    text = draft.yaml()
+    if output is not None:
+        try:
+            output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            fail(f"{output}: cannot write ({exc.strerror})", 3, fmt)
+    summary = {"nct_id": draft.nct_id, "output": str(output) if output else None, "todos": draft.todos,
+               "notes": draft.notes}
+    if fmt is Format.json:
+        emit(summary if output else {**summary, "draft": text}, fmt)
+    elif output is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"wrote {output}: {len(draft.todos)} TODO(s) to resolve before "
+                   "'trialkit protocol validate' passes", err=True)

@@ -19,9 +19,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from trialkit.eligibility import measures
+from trialkit.eligibility.lab_vocabulary import lab_key, lab_problem, serology_key, serology_problem
+from trialkit.instruments.labs import LabUnitError, uln_window_problem
 from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
+# A laboratory or serology name as entered ("AST", "total bilirubin", "HIV Ag/Ab", "1920-8"); the
+# vocabulary (lab_vocabulary.py) maps it to its key or refuses it with suggestions.
+LabName = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class FactsModel(BaseModel):
@@ -39,8 +44,9 @@ class Stroke(FactsModel):
 class LabValue(FactsModel):
     value: int | float = Field(ge=0)
     unit: str = Field(min_length=1, description="Unit of value, e.g. 'g/dL', 'g/L', '10^9/L', 'U/L'.")
-    uln: int | float | None = Field(None, gt=0, description="The reporting laboratory's upper limit of normal.")
-    uln_unit: str | None = Field(None, description="Unit of uln when it differs from unit.")
+    uln: int | float | None = Field(None, gt=0, description="The reporting laboratory's upper limit of normal; "
+                                   "checked for plausibility in its unit.")
+    uln_unit: str | None = Field(None, description="Unit of uln when it differs from unit (default: unit).")
 
 
 class Condition(FactsModel):
@@ -100,9 +106,13 @@ class ScreeningFacts(FactsModel):
         None, description="NIHSS item code (1a, 1b, 1c, 2, ... 11) to score or 'UN' (untestable)."
     )
     premorbid_mrs: int | None = Field(None, ge=0, le=5, description="Modified Rankin Scale before the stroke.")
-    labs: dict[Name, LabValue] | None = None
-    serology: dict[Name, Literal["positive", "negative"]] | None = Field(
-        None, description="hbsag, hbeag, anti_hbe, anti_hbc, hcv, hiv, rpr, ..."
+    labs: dict[LabName, LabValue] | None = Field(
+        None, description="Analyte (key, abbreviation or synonym in any case, or LOINC code: ast, AST, SGOT, "
+        "1920-8, total bilirubin, ...) to its value; stored under the analyte's key."
+    )
+    serology: dict[LabName, Literal["positive", "negative"]] | None = Field(
+        None, description="Test (hbsag, hbeag, anti_hbe, anti_hbc, hcv, hiv, rpr; also HBsAg, HBeAb, anti-HCV, "
+        "HIV Ag/Ab, RPR or a LOINC code) to its result; stored under the test's key."
     )
     conditions: list[Condition] | None = Field(None, description="Medical history; [] means none of them.")
     allergies: list[Name] | None = Field(None, description="Allergens, e.g. bovine, porcine; [] means none.")
@@ -132,19 +142,61 @@ class ScreeningFacts(FactsModel):
             return labs
         problems = []
         canonical: dict[str, LabValue] = {}
+        entered_as: dict[str, str] = {}
         for analyte, lab in labs.items():
-            key = measures.canonical_analyte(analyte)
+            key = lab_key(analyte)
             if key is None:
-                problems.append((analyte, f"unknown analyte; known: {', '.join(measures.analyte_names())}"))
+                problems.append((analyte, lab_problem(analyte) or "unknown analyte"))
                 continue
             if key in canonical:
-                problems.append((analyte, f"{key} is given twice"))
+                problems.append((analyte, f"{key} is given twice (also as {entered_as[key]!r})"))
+                continue
             canonical[key] = lab
+            entered_as[key] = analyte
+            unit_ok = True
             for field_name in ("unit", "uln_unit"):
                 unit = getattr(lab, field_name)
-                problem = measures.check_lab_unit(analyte, unit) if unit else None
+                problem = measures.check_lab_unit(key, unit) if unit else None
                 if problem:
+                    unit_ok = False
                     problems.append((f"{analyte}.{field_name}" if "unit" in problem else analyte, problem))
+            if unit_ok and lab.uln is not None:
+                # The ULN is read in its own unit (the value's unless uln_unit says otherwise); a number
+                # implausible as a ULN in that unit is refused rather than turned into a wrong ×ULN.
+                try:
+                    problem = uln_window_problem(key, lab.uln, lab.uln_unit or lab.unit)
+                except LabUnitError as exc:
+                    problem = str(exc)
+                if problem:
+                    problems.append((f"{analyte}.uln", problem))
+        if problems:
+            raise ValueError(_located(problems))
+        return canonical
+
+    @field_validator("serology", mode="before")
+    @classmethod
+    def _results_lower_case(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {k: v.strip().lower() if isinstance(v, str) else v for k, v in values.items()}
+        return values
+
+    @field_validator("serology")
+    @classmethod
+    def _serology_known(cls, values: dict[str, str] | None) -> dict[str, str] | None:
+        if values is None:
+            return values
+        problems = []
+        canonical: dict[str, str] = {}
+        entered_as: dict[str, str] = {}
+        for test, result in values.items():
+            key = serology_key(test)
+            if key is None:
+                problems.append((test, serology_problem(test) or "unknown test"))
+            elif key in canonical:
+                problems.append((test, f"{key} is given twice (also as {entered_as[key]!r})"))
+            else:
+                canonical[key] = result
+                entered_as[key] = test
         if problems:
             raise ValueError(_located(problems))
         return canonical
@@ -173,7 +225,8 @@ class ScreeningFacts(FactsModel):
 # A field validator cannot name a deeper location than its field, so it writes "@sub-path message"
 # lines and parse_facts moves each sub-path into the error's location.
 def _located(problems: list[tuple[str, str]]) -> str:
-    return "\n".join(f"@{path} {message}" for path, message in problems)
+    # A tab ends the path: an entered name may hold spaces ("total bilirubin").
+    return "\n".join(f"@{path}\t{message}" for path, message in problems)
 
 
 def completed_years(born: date, on: date) -> int:
@@ -236,7 +289,7 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
         message = err["msg"].removeprefix("Value error, ")
         if message.startswith("@"):
             for line in message.splitlines():
-                sub, _, text = line[1:].partition(" ")
+                sub, _, text = line[1:].partition("\t")
                 errors.append((".".join([*loc, sub]), text))
             continue
         errors.append((".".join(loc), message))

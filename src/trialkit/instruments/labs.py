@@ -76,6 +76,14 @@ class Analyte:
     # 30 "g/dL" is 30 g/L). Our own limits, wide enough for any living patient.
     plausible_max: float | None = None
     plausible_min: float | None = None
+    # LOINC codes (https://loinc.org/<code>/) that report this analyte; the first is the one we write.
+    loinc: tuple[str, ...] = ()
+    # (lowest, highest) upper limit of normal a laboratory may plausibly report, in the canonical unit.
+    # Adult reference intervals (Kratz A et al., Laboratory reference values, N Engl J Med
+    # 2004;351:1548-1563) put each analyte's ULN well inside these windows; the windows are our own,
+    # wide enough for any method, yet a factor apart from the same number read in the other unit
+    # (AST ULN 40 U/L is plausible, 40 ukat/L = 2400 U/L is not).
+    uln_window: tuple[Fraction, Fraction] | None = None
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -86,45 +94,125 @@ _ENZYME = {"U/L": Fraction(1), "ukat/L": Fraction(60)}
 _COUNT = {"/uL": Fraction(1), "10^9/L": Fraction(1000), "10^3/uL": Fraction(1000)}
 _AMA = "AMA Manual of Style SI conversion table"
 
+
+def _w(low: str | int, high: str | int) -> tuple[Fraction, Fraction]:
+    return Fraction(low), Fraction(high)
+
+
+# LOINC codes from the LOINC table (loinc.org): 1920-8 AST [Enzymatic activity/volume] in Serum or
+# Plasma, 30239-8 the same with P-5'-P; 1742-6 ALT, 1743-4 with P-5'-P; 1975-2 Bilirubin.total
+# [Mass/volume], 14631-6 [Moles/volume]; 5902-2 Prothrombin time; 6301-6 INR in Platelet poor plasma;
+# 14979-9 aPTT in Platelet poor plasma, 3173-2 aPTT in Blood; 1751-7 Albumin [Mass/volume] in Serum or
+# Plasma; 751-8 Neutrophils [#/volume] in Blood by Automated count, 26499-4 Neutrophils [#/volume] in
+# Blood; 777-3 Platelets [#/volume] in Blood by Automated count, 26515-7 Platelets [#/volume] in Blood;
+# 718-7 Hemoglobin [Mass/volume] in Blood, 59260-0 Hemoglobin [Moles/volume] in Blood; 2160-0
+# Creatinine [Mass/volume] in Serum or Plasma, 14682-9 [Moles/volume]; 1798-8 Amylase, 3040-3 Lipase
+# [Enzymatic activity/volume] in Serum or Plasma.
 ANALYTES: dict[str, Analyte] = {
     a.key: a
     for a in (
-        Analyte("ast", "Aspartate aminotransferase (AST)", "U/L", _ENZYME, ("sgot",), "AST", _AMA),
-        Analyte("alt", "Alanine aminotransferase (ALT)", "U/L", _ENZYME, ("sgpt",), "ALT", _AMA),
+        Analyte("ast", "Aspartate aminotransferase (AST)", "U/L", _ENZYME, ("sgot", "aspartate_aminotransferase",
+                "asat"), "AST", _AMA, loinc=("1920-8", "30239-8"), uln_window=_w(15, 100)),
+        Analyte("alt", "Alanine aminotransferase (ALT)", "U/L", _ENZYME, ("sgpt", "alanine_aminotransferase",
+                "alat"), "ALT", _AMA, loinc=("1742-6", "1743-4"), uln_window=_w(15, 100)),
         Analyte("bilirubin", "Total bilirubin", "mg/dL",
                 {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("17.104")},
-                ("total_bilirubin", "tsb", "tbil"), "BILI", _AMA + ": 1 mg/dL = 17.104 umol/L", 50),
-        Analyte("pt", "Prothrombin time (PT)", "s", {"s": Fraction(1)}, (), "PT", "", 200),
+                ("total_bilirubin", "tsb", "tbil", "bilirubin_total", "t_bili"), "BILI",
+                _AMA + ": 1 mg/dL = 17.104 umol/L", 50, loinc=("1975-2", "14631-6"), uln_window=_w("0.5", 3)),
+        Analyte("pt", "Prothrombin time (PT)", "s", {"s": Fraction(1)}, ("prothrombin_time",), "PT", "", 200,
+                loinc=("5902-2",), uln_window=_w(9, 20)),
         Analyte("inr", "International normalized ratio (INR)", "ratio", {"ratio": Fraction(1)}, (),
-                "INR", "", 20),
+                "INR", "", 20, loinc=("6301-6",), uln_window=_w("0.9", 2)),
         Analyte("ptt", "Activated partial thromboplastin time (aPTT)", "s", {"s": Fraction(1)},
-                ("aptt",), "APTT", "", 300),
-        Analyte("albumin", "Serum albumin", "g/dL", {"g/dL": Fraction(1), "g/L": Fraction(1, 10)}, (),
-                "ALB", _AMA + ": 1 g/dL = 10 g/L", 10, 0.5),
-        Analyte("anc", "Absolute neutrophil count (ANC)", "/uL", _COUNT, ("neutrophils",), "NEUT",
-                _AMA + ": 1 x 10^9/L = 1000 /uL", 200_000),
-        Analyte("platelets", "Platelet count", "/uL", _COUNT, ("plt",), "PLAT",
-                _AMA + ": 1 x 10^9/L = 1000 /uL", 5_000_000),
+                ("aptt", "activated_partial_thromboplastin_time"), "APTT", "", 300,
+                loinc=("14979-9", "3173-2"), uln_window=_w(20, 60)),
+        Analyte("albumin", "Serum albumin", "g/dL", {"g/dL": Fraction(1), "g/L": Fraction(1, 10)}, ("alb",),
+                "ALB", _AMA + ": 1 g/dL = 10 g/L", 10, 0.5, loinc=("1751-7",), uln_window=_w("3.5", 7)),
+        Analyte("anc", "Absolute neutrophil count (ANC)", "/uL", _COUNT,
+                ("neutrophils", "absolute_neutrophil_count", "neut"), "NEUT",
+                _AMA + ": 1 x 10^9/L = 1000 /uL", 200_000, loinc=("751-8", "26499-4"),
+                uln_window=_w(4_000, 15_000)),
+        Analyte("platelets", "Platelet count", "/uL", _COUNT, ("plt", "platelet_count", "plat"), "PLAT",
+                _AMA + ": 1 x 10^9/L = 1000 /uL", 5_000_000, loinc=("777-3", "26515-7"),
+                uln_window=_w(250_000, 800_000)),
         Analyte("hemoglobin", "Hemoglobin", "g/dL",
                 {"g/dL": Fraction(1), "g/L": Fraction(1, 10), "mmol/L": Fraction("1.6114")},
-                ("hgb", "hb", "haemoglobin"), "HGB", _AMA + ": 1 g/dL = 10 g/L = 0.6206 mmol/L", 30, 1),
+                ("hgb", "hb", "haemoglobin"), "HGB", _AMA + ": 1 g/dL = 10 g/L = 0.6206 mmol/L", 30, 1,
+                loinc=("718-7", "59260-0"), uln_window=_w(12, 22)),
         Analyte("creatinine", "Serum creatinine", "mg/dL",
-                {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("88.4")}, ("creat",), "CREAT",
-                _AMA + ": 1 mg/dL = 88.4 umol/L", 30),
-        Analyte("amylase", "Serum amylase", "U/L", _ENZYME, (), "AMYLASE", _AMA),
-        Analyte("lipase", "Serum lipase", "U/L", _ENZYME, (), "LIPASE", _AMA),
+                {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("88.4")}, ("creat", "cr", "scr"), "CREAT",
+                _AMA + ": 1 mg/dL = 88.4 umol/L", 30, loinc=("2160-0", "14682-9"), uln_window=_w("0.5", 3)),
+        Analyte("amylase", "Serum amylase", "U/L", _ENZYME, ("amy",), "AMYLASE", _AMA, loinc=("1798-8",),
+                uln_window=_w(40, 500)),
+        Analyte("lipase", "Serum lipase", "U/L", _ENZYME, ("lip",), "LIPASE", _AMA, loinc=("3040-3",),
+                uln_window=_w(20, 600)),
     )
 }
 
-_ANALYTE_ALIASES = {alias: a.key for a in ANALYTES.values() for alias in (a.key, *a.aliases)}
+def name_key(text: str) -> str:
+    """A laboratory name as a lookup key: lower case, every run of other characters one underscore.
+
+    "Total bilirubin", "total-bilirubin" and "TOTAL_BILIRUBIN" are ``total_bilirubin``; "HIV Ag/Ab"
+    is ``hiv_ag_ab``; the micro sign and apostrophes are dropped.
+    """
+    import re
+
+    key = text.strip().lower().replace("'", "").replace("\u2019", "")
+    return re.sub(r"[^a-z0-9]+", "_", key).strip("_")
+
+
+LOINC_CODE = r"^\d{1,7}-\d$"  # a LOINC code: digits, a hyphen and the check digit (loinc.org)
+
+_ANALYTE_ALIASES = {name_key(alias): a.key for a in ANALYTES.values() for alias in (a.key, *a.aliases)}
+_ANALYTE_LOINC = {code: a.key for a in ANALYTES.values() for code in a.loinc}
+
+
+def find_analyte(name: str) -> Analyte | None:
+    """The analyte ``name`` stands for: its key, an alias in any case and spelling, or a LOINC code."""
+    if not isinstance(name, str):
+        return None
+    text = name.strip().removeprefix("http://loinc.org|").removeprefix("LOINC:").strip()
+    key = _ANALYTE_LOINC.get(text) or _ANALYTE_ALIASES.get(name_key(text))
+    return ANALYTES[key] if key else None
 
 
 def get_analyte(name: str) -> Analyte:
-    try:
-        return ANALYTES[_ANALYTE_ALIASES[name.strip().lower()]]
-    except (KeyError, AttributeError):
+    analyte = find_analyte(name)
+    if analyte is None:
         known = ", ".join(ANALYTES)
-        raise LabUnitError(f"unknown analyte {name!r} (known: {known})") from None
+        raise LabUnitError(f"unknown analyte {name!r} (known: {known})")
+    return analyte
+
+
+def uln_window_problem(analyte: str, uln: Any, unit: str) -> str | None:
+    """None when ``uln`` (in ``unit``) is a plausible upper limit of normal for the analyte, else why not.
+
+    A ULN outside the window is almost surely in another unit than the one it is read in (AST 6 ukat/L
+    with "ULN 40" meant in U/L would be read as 40 ukat/L and pass at 0.15 x ULN). The message names
+    the unit in which the number would be plausible, when there is one.
+    """
+    a = get_analyte(analyte)
+    if a.uln_window is None:
+        return None
+    low, high = a.uln_window
+    canonical = convert_exact(a.key, uln, unit, a.canonical_unit)
+    if low <= canonical <= high:
+        return None
+    shown_unit = normalize_unit(unit)
+
+    def window_in(target: str) -> str:
+        lo, hi = (float(x / a.factors[target] * a.factors[a.canonical_unit]) for x in (low, high))
+        return f"{lo:g}-{hi:g} {target}"
+
+    fits = [u for u in a.units if u != shown_unit
+            and low <= _exact(uln) * a.factors[u] <= high]
+    hint = f"; was it meant in {' or '.join(fits)}? Give the ULN's unit as uln_unit" if fits else ""
+    return (f"ULN {_exact_text(uln)} {shown_unit} is not a plausible upper limit of normal for {a.label} "
+            f"(plausible: {window_in(shown_unit)}){hint}")
+
+
+def _exact_text(value: Any) -> str:
+    return f"{float(value):g}" if isinstance(value, (int, float)) else str(value)
 
 
 def _exact(value: Any) -> Fraction:

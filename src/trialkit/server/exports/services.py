@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 # the role a blinded export is recorded under when the requester holds several.
 EXPORT_ROLES = tuple(r for r in (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR)
                      if r in roles_with("exports.blinded"))
-FORMATS = ("odm", "sdtm", "csv")
+FORMATS = ("odm", "sdtm", "csv", "fhir")
 SYSTEM_ROLE = "system"
 
 # Participant.Status -> the disposition of trialkit.export (SDTM DS, dated by Participant.ended_on)
@@ -334,7 +334,7 @@ def _check_formats(formats) -> list[str]:
     if unknown:
         raise ExportProblem(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}", "formats", "choice")
     if not chosen:
-        raise ExportProblem("choose at least one format (odm, sdtm, csv)", "formats", "min_items")
+        raise ExportProblem(f"choose at least one format ({', '.join(FORMATS)})", "formats", "min_items")
     return chosen
 
 
@@ -410,6 +410,14 @@ def run_export(job: Job, progress) -> Done:
             files[f"data/{name}.csv"] = buffer.getvalue().encode("utf-8")
             rows[f"data/{name}.csv"] = len(frame)
         progress(85, "analysis data directory written")
+    if "fhir" in job.formats:
+        from trialkit.export.fhir import build_bundle
+
+        # The arm only in an unblinded job (whose records alone carry arms): see trialkit.export.fhir.
+        bundle = build_bundle(protocol, collected.data, unblinded=job.unblinded)
+        files["fhir/bundle.json"] = json.dumps(bundle, indent=2, ensure_ascii=False).encode("utf-8")
+        rows["fhir/bundle.json"] = len(bundle["entry"])
+        progress(90, "FHIR R4 Bundle written")
     manifest = {
         "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
         "requested_by": job.requester_name, "role": job.requester_role,

@@ -82,6 +82,9 @@ def lab_rows() -> list[dict[str, Any]]:
             "value": Field(f"labs.{key}.value", "Value", "number"),
             "unit": Field(f"labs.{key}.unit", "Unit", "select", _choices(*((u, u) for u in analyte.units))),
             "uln": Field(f"labs.{key}.uln", "ULN", "number"),
+            # The ULN's own unit; blank reads it in the value's unit.
+            "uln_unit": Field(f"labs.{key}.uln_unit", "ULN unit", "select",
+                              [Choice("", "same as value"), *_choices(*((u, u) for u in analyte.units))]),
             "slot": error_slot_id(f"labs.{key}"),
         })
     return rows
@@ -124,7 +127,7 @@ def build_form(facts: dict[str, Any], protocol, *, posted=None,
     for f in (*demographics, *stroke, *premorbid, *pregnancy, *serology, *nihss):
         f.value = _lookup(facts, f.name)
     for row in labs:
-        for part in ("value", "unit", "uln"):
+        for part in ("value", "unit", "uln", "uln_unit"):
             row[part].value = _lookup(facts, row[part].name)
         if row["unit"].value in ("", None):
             row["unit"].value = ANALYTES[row["key"]].canonical_unit
@@ -134,7 +137,7 @@ def build_form(facts: dict[str, Any], protocol, *, posted=None,
         for f in (*demographics, *stroke, *premorbid, *pregnancy, *serology, *nihss):
             f.value = _text(posted, f.name)
         for row in labs:
-            for part in ("value", "unit", "uln"):
+            for part in ("value", "unit", "uln", "uln_unit"):
                 row[part].value = _text(posted, row[part].name)
         conditions = _posted_rows(posted, "conditions", ("name", "date", "description"))
         medications = _posted_rows(posted, "medications", ("name", "class"))
@@ -282,7 +285,8 @@ def patch_from_form(post) -> dict[str, Any]:
             continue
         # The whole entry replaces the stored one, so a cleared ULN is removed rather than kept.
         labs[key] = {"value": value, "unit": _text(post, f"labs.{key}.unit") or ANALYTES[key].canonical_unit,
-                     "uln": _number(_text(post, f"labs.{key}.uln"))}
+                     "uln": _number(_text(post, f"labs.{key}.uln")),
+                     "uln_unit": _text(post, f"labs.{key}.uln_unit") or None}
     patch["labs"] = labs if any(v is not None for v in labs.values()) else None
     serology = {key: _text(post, f"serology.{key}") or None for key, _ in SEROLOGY_TESTS}
     patch["serology"] = serology if any(serology.values()) else None

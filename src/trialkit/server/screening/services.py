@@ -192,6 +192,9 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 _RULES = (
     ("not in the condition vocabulary", "condition_vocabulary"),
+    ("not in the laboratory vocabulary", "lab_vocabulary"),
+    ("not in the serology vocabulary", "serology_vocabulary"),
+    ("not a plausible upper limit of normal", "plausibility"),
     ("needs a description", "required"),
     ("Extra inputs are not permitted", "unknown_field"),
     ("not allowed", "allowed_values"),
@@ -212,7 +215,7 @@ _RULES = (
 def _facts_problems(exc: FactsError) -> list[FieldProblem]:
     problems = []
     for path, message in exc.errors:
-        if re.fullmatch(r"labs\.\w+\.(value|uln)", path) and "valid integer" in message:
+        if re.fullmatch(r"labs\.[^.]+\.(value|uln)", path) and "valid integer" in message:
             # The field takes any number; pydantic reports the first member of int | float.
             message = "enter a number (e.g. 4.1)"
         rule = next((name for needle, name in _RULES if needle in message), "invalid")
