@@ -24,7 +24,6 @@ from trialkit.server.participants.models import Participant
 # the allocation demo gives their doses on those days. Visits whose window is still open are left
 # for the site to enter.
 ANCHOR_AGES = DAY0_AGES
-SCALES = ("nihss", "mrs", "barthel", "mmse", "fma_ue", "fma_le")
 DEMO_PASSWORD_HINT = "trialkit-demo"
 
 
