@@ -54,7 +54,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     unpacked = _unpack(job, tmp_path)
     assert sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()) == sorted(
         ["odm.xml", "manifest.json", *(f"sdtm/{d}.xpt" for d in SDTM),
-         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening")),
+         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening", "dictionary")),
          "fhir/bundle.json"])
     # The unblinded FHIR Bundle: one ResearchSubject per enrolled participant, each with its arm.
     bundle = json.loads((unpacked / "fhir" / "bundle.json").read_text(encoding="utf-8"))
@@ -84,6 +84,8 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     data = load_trial_data(unpacked / "data")
     assert dict(zip(data.participants.participant_id, data.participants.arm)) == arms
     assert len(data.outcomes) == 9 + ENROLLED and len(data.adverse_events) == 2  # + each screening NIHSS
+    wide = pd.read_csv(unpacked / "data" / "outcomes.csv", dtype={"participant_id": str})
+    assert len(wide) == ENROLLED and dict(zip(wide.participant_id, wide.arm)) == arms
     assert list(data.screening.outcome).count("screen_failed") == SCREEN_FAILED
     assert set(data.participants.baseline_nihss) == {9}
 
@@ -91,7 +93,8 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert manifest["blinding"] == "unblinded" and manifest["requested_by"] == "dora"
     for entry in manifest["files"]:
         assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
-    assert len(manifest["files"]) == 1 + len(SDTM) + 4 + 1  # odm.xml, the SDTM domains, 4 CSV tables, the FHIR Bundle
+    # odm.xml, the SDTM domains, 4 CSV tables and the dictionary, the FHIR Bundle
+    assert len(manifest["files"]) == 1 + len(SDTM) + 5 + 1
     with open(job.result_path, "rb") as zipped:
         assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
     assert arm_mentions(members(job.result_path), world["trial"].protocol)  # the detector sees arms
@@ -130,8 +133,9 @@ def test_a_blinded_export_names_no_arm_in_any_file(world, make_user, role):
     files = members(job.result_path)
     assert arm_mentions(files, world["trial"].protocol) == []
     assert arm_mentions({"manifest (job row)": json.dumps(job.manifest).encode()}, world["trial"].protocol) == []
-    participants = pd.read_csv(io.BytesIO(files["data/participants.csv"]), dtype=str)
-    assert participants["arm"].isna().all()
+    # A blinded extract has no arm column at all (docs/analysis.md), in neither table.
+    for table in ("participants", "outcomes"):
+        assert "arm" not in pd.read_csv(io.BytesIO(files[f"data/{table}.csv"]), dtype=str).columns
     assert all(s.arm_id is None for s in services.export_data(world["trial"], user, unblinded=False).subjects)
     assert job.result_path.endswith("-blinded.zip")
 
@@ -206,7 +210,8 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
     DSSTDTC the day participation ended; those in follow-up have none. The analysis table's
     status (docs/analysis.md: completed, withdrawn, lost) matches the report's own extract."""
     from trialkit.server.capture.services import end_participation
-    from trialkit.server.web.analysis_data import participant_rows
+    from trialkit.analysis.trial_data import analysis_tables
+    from trialkit.server.exports.extract import select
 
     first, second, third = world["participants"][:3]
     later = NOW + timedelta(days=20)
@@ -227,7 +232,8 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
     exported = dict(zip(table.participant_id, table.status))
     assert exported == {first.participant_number: "withdrawn", second.participant_number: "completed",
                         third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}
-    assert {r["participant_id"]: r["status"] for r in participant_rows(world["trial"], unblinded=False)} == exported
+    tables = analysis_tables(select(world["trial"], arms=None), world["trial"].protocol, unblinded=False)
+    assert dict(zip(tables["participants"].participant_id, tables["participants"].status)) == exported
 
 
 

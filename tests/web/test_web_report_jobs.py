@@ -9,7 +9,8 @@ from web_builders import participant, screening
 from trialkit.server.accounts.roles import Role
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
-from trialkit.server.web.analysis_data import MASKED_ARM, write_analysis_data
+from trialkit.analysis.trial_data import write_tables
+from trialkit.server.exports.extract import iter_chunks
 from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
@@ -30,11 +31,14 @@ def trial(trials, make_user, settings, tmp_path):
 
 
 def test_the_blinded_extract_holds_no_arm(trial, tmp_path):
-    counts = write_analysis_data(trial, tmp_path / "data", unblinded=False)
-    assert counts == {"participants": 6, "outcomes": 0, "adverse_events": 0, "screening": 7}
-    with open(tmp_path / "data" / "participants.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert {row["arm"] for row in rows} == {MASKED_ARM}
+    counts = write_tables(iter_chunks(trial, arms=None), tmp_path / "data", trial.protocol, unblinded=False)
+    # outcomes is wide: one row per randomized participant, outcome columns empty so far
+    assert counts == {"participants": 6, "outcomes": 6, "adverse_events": 0, "screening": 7}
+    for table in ("participants", "outcomes"):
+        with open(tmp_path / "data" / f"{table}.csv") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+        assert "arm" not in reader.fieldnames and len(rows) == 6
     with open(tmp_path / "data" / "screening.csv") as handle:
         failed = [row for row in csv.DictReader(handle) if row["outcome"] == "screen_failed"]
     assert failed == [{"screening_id": "IX-F01", "outcome": "screen_failed", "reason": "inc-nihss"}]

@@ -26,23 +26,24 @@ def _axes(ax, size=(7, 3)):
 
 
 def grotta_bars(groups: Mapping[str, Sequence[int]], ax=None, title: str = "mRS distribution"):
-    """One horizontal bar per group, split into mRS 0..6 proportions with the percentage written in."""
+    """One horizontal bar per group, split into mRS 0..6 percentages (0–100 % axis, the same unit as
+    the numbers written in the bars)."""
     ax = _axes(ax, (8, 1.2 + 0.7 * len(groups)))
     labels = list(groups)
     for row, label in enumerate(labels):
         counts = np.bincount(np.asarray(groups[label], dtype=int), minlength=7)[:7]
-        shares = counts / max(counts.sum(), 1)
+        shares = 100 * counts / max(counts.sum(), 1)
         left = 0.0
         for level, share in enumerate(shares):
             ax.barh(row, share, left=left, color=MRS_COLOURS[level], edgecolor="white")
-            if share >= 0.04:
-                ax.text(left + share / 2, row, f"{100 * share:.0f}", ha="center", va="center", fontsize=8,
+            if share >= 4:
+                ax.text(left + share / 2, row, f"{share:.0f}", ha="center", va="center", fontsize=8,
                         color="white" if level in (0, 5, 6) else "black")
             left += share
     ax.set_yticks(range(len(labels)), [f"{label} (n={len(groups[label])})" for label in labels])
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("proportion of participants")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of participants")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in MRS_COLOURS]
     ax.legend(handles, [f"mRS {k}" for k in range(7)], ncol=7, fontsize=7, loc="lower center",
               bbox_to_anchor=(0.5, 1.0), frameon=False)
@@ -94,13 +95,61 @@ def outcome_over_visits(summary: pd.DataFrame, instrument: str, ax=None):
     for group, rows in summary.groupby("group", sort=False):
         rows = rows.sort_values("day")
         ax.errorbar(rows["day"], rows["mean"], yerr=rows["se"], marker="o", capsize=3, label=str(group))
-    ax.set_xlabel("day")
-    ax.set_ylabel(f"{instrument} (mean ± SE)")
+    ax.set_xlabel("scheduled day")
+    ax.set_ylabel("total (mean ± SE)")
     ax.set_title(f"{instrument} over visits")
     if summary.empty:
         ax.text(0.5, 0.5, "no data yet", ha="center", va="center", transform=ax.transAxes)
     else:
         ax.legend(fontsize=8)
+    return ax
+
+
+def forest_plot(rows: Sequence[dict], ax=None):
+    """One line per endpoint: estimate and 95% CI, oriented so that right of the line of no effect
+    favours treatment. ``rows``: label, estimate, low, high, null (1 for odds ratios, drawn on a
+    log axis; 0 for standardized differences), kind ("ratio" or "difference")."""
+    ratios = [r for r in rows if r["kind"] == "ratio"]
+    diffs = [r for r in rows if r["kind"] == "difference"]
+    panels = [(title, part) for title, part in (("Odds ratio of a better outcome (log scale)", ratios),
+                                                 ("Standardized difference in change", diffs)) if part]
+    height = 1.0 + 0.35 * max((len(part) for _, part in panels), default=1)
+    figure = Figure(figsize=(8, height * max(len(panels), 1)))
+    axes = figure.subplots(max(len(panels), 1), 1, squeeze=False)[:, 0]
+    if not panels:
+        axes[0].text(0.5, 0.5, "no endpoint could be estimated yet", ha="center", va="center",
+                     transform=axes[0].transAxes)
+        axes[0].axis("off")
+        return axes[0]
+    for axis, (title, part) in zip(axes, panels):
+        y = np.arange(len(part))
+        est = np.array([r["estimate"] for r in part])
+        low = np.array([r["low"] for r in part])
+        high = np.array([r["high"] for r in part])
+        axis.errorbar(est, y, xerr=[est - low, high - est], fmt="s", color="#2166ac", capsize=3)
+        axis.axvline(part[0]["null"], color="grey", lw=0.8)
+        if part[0]["kind"] == "ratio":
+            axis.set_xscale("log")
+        axis.set_yticks(y, [r["label"] for r in part], fontsize=7)
+        axis.invert_yaxis()
+        axis.set_title(f"{title}; right favours treatment", fontsize=9)
+    return axes[-1]
+
+
+def adverse_events_by_grade(table: pd.DataFrame, ax=None):
+    """Participants with an adverse event by worst CTCAE grade (rows: groups; columns: grades 1–5)."""
+    ax = _axes(ax, (7, 1.2 + 0.6 * max(len(table), 1)))
+    colours = ["#fee08b", "#fdae61", "#f46d43", "#d73027", "#3b3b3b"]
+    left = np.zeros(len(table))
+    for grade, colour in zip(table.columns, colours):
+        values = table[grade].to_numpy(dtype=float)
+        ax.barh(range(len(table)), values, left=left, color=colour, label=f"grade {grade}", edgecolor="white")
+        left += values
+    ax.set_yticks(range(len(table)), list(table.index))
+    ax.invert_yaxis()
+    ax.set_xlabel("participants (worst grade)")
+    ax.set_title("Participants with an adverse event, by worst CTCAE grade")
+    ax.legend(fontsize=7, ncol=5, loc="lower center", bbox_to_anchor=(0.5, 1.08), frameon=False)
     return ax
 
 

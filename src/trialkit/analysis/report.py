@@ -25,7 +25,14 @@ from trialkit.analysis import figures  # noqa: E402
 from trialkit.analysis.ancova import ancova  # noqa: E402
 from trialkit.analysis.ordinal_shift import AnalysisInputError, dichotomized_mrs, mrs_shift  # noqa: E402
 from trialkit.analysis.safety import events_by_term, safety_summary  # noqa: E402
-from trialkit.analysis.trial_data import TrialData, analysis_frame, randomized_participants  # noqa: E402
+from trialkit.analysis.trial_data import (  # noqa: E402
+    TrialData,
+    analysis_frame,
+    outcome_columns,
+    randomized_participants,
+    screening_counts,
+)
+from trialkit.instruments import get_instrument  # noqa: E402
 
 POOLED = "All participants"
 
@@ -88,6 +95,33 @@ def _fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
+# A model is fitted only with at least this many analysed participants in each arm; below it the
+# report says so with the numbers (a two-arm comparison needs both arms represented, and a
+# proportional odds or ANCOVA fit with one participant in an arm has no usable variance).
+MIN_PER_ARM = 2
+
+
+def scale_title(instrument: str) -> str:
+    """The scale's published name ("modified Rankin Scale"), or the name given."""
+    try:
+        return get_instrument(instrument).title
+    except KeyError:
+        return instrument
+
+
+def benefit(instrument: str) -> str:
+    """The direction of benefit of a scale's total, as a sentence fragment."""
+    try:
+        better = get_instrument(instrument).better
+    except KeyError:
+        better = None
+    return f"{better} {scale_title(instrument)} totals are better" if better else "direction of benefit not stated"
+
+
+class NotEnoughData(AnalysisInputError):
+    """Too few analysed participants in an arm to fit the model yet."""
+
+
 class _Context:
     def __init__(self, protocol, data: TrialData, unblinded: bool):
         self.protocol = protocol
@@ -98,6 +132,32 @@ class _Context:
 
     def visit_label(self, visit_id: str | None) -> str:
         return self.visits[visit_id].label if visit_id in self.visits else str(visit_id)
+
+    def baseline_visit(self):
+        """The visit change is measured from: the plan's (ANCOVA baseline_visit), else the schedule's
+        baseline visit, else day 0."""
+        named = next((a.baseline_visit for a in self.protocol.analysis_plan.analyses if a.baseline_visit), None)
+        visits = self.protocol.schedule.visits
+        return (self.visits.get(named) or next((v for v in visits if v.kind == "baseline"), None)
+                or next((v for v in visits if v.day == 0), None))
+
+    def arm_pair(self, spec=None) -> tuple[str, str]:
+        """(treatment, control) arm ids: the analysis' own, else from the protocol's arm types
+        (the experimental arm against the comparator); never a name guessed from the data."""
+        treatment = getattr(spec, "treatment_arm", None) or next(
+            (a.id for a in self.protocol.arms if a.type == "EXPERIMENTAL"), self.protocol.arms[0].id)
+        control = getattr(spec, "control_arm", None) or next(
+            (a.id for a in self.protocol.arms if a.id != treatment and a.type != "EXPERIMENTAL"),
+            next(a.id for a in self.protocol.arms if a.id != treatment))
+        return treatment, control
+
+    def require(self, frame: pd.DataFrame, treatment: str, control: str, what: str) -> None:
+        """NotEnoughData naming the n in each arm when either has fewer than MIN_PER_ARM."""
+        counts = {arm: int((frame["arm"].astype(str) == arm).sum()) for arm in (treatment, control)}
+        if min(counts.values()) < MIN_PER_ARM:
+            shown = ", ".join(f"{self.arm_labels.get(a, a)} {n}" for a, n in counts.items())
+            raise NotEnoughData(f"not enough data yet for {what} (n = {sum(counts.values())}: {shown}; "
+                                f"at least {MIN_PER_ARM} per arm needed)")
 
     def groups(self, frame: pd.DataFrame, column: str) -> dict[str, np.ndarray]:
         """Values by arm label (unblinded) or pooled (blinded)."""
@@ -111,7 +171,8 @@ class _Context:
 
 def _consort(ctx: _Context, spec) -> Section:
     data = ctx.data
-    screened = len(data.screening)
+    counts = screening_counts(data.screening["outcome"])
+    screened = counts.screened
     failed = data.screening[data.screening["outcome"] == "screen_failed"]
     reasons = failed["reason"].fillna("unspecified").value_counts().head(4) if "reason" in failed else pd.Series()
     randomized = randomized_participants(data.participants)
@@ -141,13 +202,17 @@ def _consort(ctx: _Context, spec) -> Section:
         [("Enrollment", enrollment), ("Allocation", allocation), ("Follow-up", follow_up), ("Analysis", analysis)]
     )
     section = Section(spec.id, "CONSORT flow")
+    section.notes.append(f"Screened: every screening record (assessed for eligibility). Screen-fail rate: "
+                         f"{counts.screen_fail_rate}.")
     if primary is not None:
-        section.notes.append(f"Analysed: participants with {primary.outcome} at {ctx.visit_label(primary.visit)}.")
+        section.notes.append(f"Analysed: participants with {scale_title(primary.outcome)} at {ctx.visit_label(primary.visit)}.")
     section.tables.append(
         Table("Participant flow", ["Group", "Randomized", "Completed", "Withdrew", "Lost", "Analysed"], table_rows)
     )
     section.tables.append(
-        Table("Screening", ["Assessed", "Screen failures", "Randomized"], [[screened, len(failed), len(randomized)]])
+        Table("Screening", ["Screened (assessed for eligibility)", "Still in screening", "Screen failures",
+                            "Screen-fail rate", "Randomized"],
+              [[screened, counts.in_screening, len(failed), counts.screen_fail_rate, len(randomized)]])
     )
     section.figures.append(Figure("CONSORT flow diagram", "consort", _png(ax)))
     section.results = {"screened": screened, "screen_failed": len(failed), "randomized": len(randomized),
@@ -158,8 +223,9 @@ def _consort(ctx: _Context, spec) -> Section:
 
 def _mrs_shift(ctx: _Context, spec) -> Section:
     frame = analysis_frame(ctx.data, spec.outcome, spec.visit, covariates=spec.covariates)
-    title = f"mRS shift at {ctx.visit_label(spec.visit)}"
+    title = _title(ctx, spec)
     section = Section(spec.id, title)
+    section.notes.append(f"Direction of benefit: {benefit(spec.outcome)} (0 no symptoms, 6 dead).")
     groups = ctx.groups(frame, spec.outcome)
     section.tables.append(
         Table("mRS distribution (n)", ["Group", *[f"mRS {k}" for k in range(7)], "n"],
@@ -167,11 +233,18 @@ def _mrs_shift(ctx: _Context, spec) -> Section:
     )
     section.figures.append(Figure(f"Grotta bars, {title}", f"grotta-{spec.id}", _png(figures.grotta_bars(groups, title=title))))
     if ctx.unblinded:
-        result = mrs_shift(frame, spec.treatment_arm, spec.control_arm, spec.outcome, spec.covariates)
+        treatment, control = ctx.arm_pair(spec)
+        try:
+            ctx.require(frame, treatment, control, "the proportional odds model")
+            result = mrs_shift(frame, treatment, control, spec.outcome, spec.covariates)
+        except AnalysisInputError as exc:
+            section.notes.append(_not_yet(exc, frame))
+            section.results = {"n": len(frame), "not_analysable": str(exc)}
+            return section
         check = result.proportional_odds_check
         section.notes.append(
             "Proportional odds model; common odds ratio of a better (lower) mRS with "
-            f"{ctx.arm_labels[spec.treatment_arm]} vs {ctx.arm_labels[spec.control_arm]} (>1 favours treatment)"
+            f"{ctx.arm_labels[treatment]} vs {ctx.arm_labels[control]} (>1 favours treatment)"
             + (f", adjusted for {', '.join(spec.covariates)}" if spec.covariates else "") + "; Wald test."
         )
         if result.note:  # separation: no estimate exists, said in words rather than a placeholder interval
@@ -189,10 +262,18 @@ def _mrs_shift(ctx: _Context, spec) -> Section:
 def _dichotomized(ctx: _Context, spec) -> Section:
     threshold = spec.threshold if spec.threshold is not None else 2
     frame = analysis_frame(ctx.data, spec.outcome, spec.visit)
-    section = Section(spec.id, f"mRS 0–{threshold} at {ctx.visit_label(spec.visit)}")
+    section = Section(spec.id, _title(ctx, spec))
+    section.notes.append(f"Direction of benefit: {benefit(spec.outcome)}; mRS 0–{threshold} is a good outcome.")
     if ctx.unblinded:
-        r = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
-        t_label, c_label = ctx.arm_labels[spec.treatment_arm], ctx.arm_labels[spec.control_arm]
+        treatment, control = ctx.arm_pair(spec)
+        try:
+            ctx.require(frame, treatment, control, "the comparison of proportions")
+            r = dichotomized_mrs(frame, treatment, control, spec.outcome, threshold)
+        except AnalysisInputError as exc:
+            section.notes.append(_not_yet(exc, frame))
+            section.results = {"n": len(frame), "not_analysable": str(exc)}
+            return section
+        t_label, c_label = ctx.arm_labels[treatment], ctx.arm_labels[control]
         section.tables.append(Table("Good outcome", ["Group", f"mRS 0–{threshold}", "n", "%"], [
             [t_label, r.responders_treatment, r.n_treatment, _fmt(100 * r.responders_treatment / r.n_treatment, 3)],
             [c_label, r.responders_control, r.n_control, _fmt(100 * r.responders_control / r.n_control, 3)]]))
@@ -211,7 +292,8 @@ def _ancova(ctx: _Context, spec) -> Section:
     frame = analysis_frame(ctx.data, spec.outcome, spec.visit, spec.baseline_visit, spec.covariates)
     baseline = f"{spec.outcome}_baseline"
     frame["change"] = frame[spec.outcome] - frame[baseline]
-    section = Section(spec.id, f"Change in {spec.outcome} from {ctx.visit_label(spec.baseline_visit)} to {ctx.visit_label(spec.visit)}")
+    section = Section(spec.id, _title(ctx, spec))
+    section.notes.append(f"Direction of benefit: {benefit(spec.outcome)}.")
     rows = []
     for label, _ in ctx.groups(frame, "change").items():
         part = frame if label == POOLED else frame[frame["arm"] == next(a.id for a in ctx.protocol.arms if a.label == label)]
@@ -219,9 +301,17 @@ def _ancova(ctx: _Context, spec) -> Section:
                      _fmt(part["change"].std(ddof=1))])
     section.tables.append(Table("Summary", ["Group", "n", "Baseline mean", "Follow-up mean", "Mean change", "SD change"], rows))
     if ctx.unblinded:
-        r = ancova(frame, spec.outcome, baseline, spec.treatment_arm, spec.control_arm, spec.covariates)
-        section.notes.append(f"ANCOVA of change adjusted for baseline {spec.outcome}; difference "
-                             f"{ctx.arm_labels[spec.treatment_arm]} minus {ctx.arm_labels[spec.control_arm]}.")
+        treatment, control = ctx.arm_pair(spec)
+        try:
+            ctx.require(frame, treatment, control, "the ANCOVA")
+            r = ancova(frame, spec.outcome, baseline, treatment, control, spec.covariates)
+        except AnalysisInputError as exc:
+            section.notes.append(_not_yet(exc, frame))
+            section.results = {"n": len(frame), "not_analysable": str(exc)}
+            section.figures.append(_outcome_figure(ctx, spec.outcome))
+            return section
+        section.notes.append(f"ANCOVA of change adjusted for baseline {scale_title(spec.outcome)}; difference "
+                             f"{ctx.arm_labels[treatment]} minus {ctx.arm_labels[control]}.")
         section.tables.append(Table("Adjusted difference", ["Difference", "95% CI", "p", "n"], [[
             _fmt(r.difference), f"{_fmt(r.ci95[0])} – {_fmt(r.ci95[1])}", _fmt(r.p_value), r.n]]))
         section.results = r.to_dict()
@@ -240,12 +330,12 @@ def _outcome_figure(ctx: _Context, instrument: str) -> Figure:
     summary = data.groupby(["group", "day"])["total"].agg(["mean", "std", "count"]).reset_index()
     summary["se"] = summary["std"] / np.sqrt(summary["count"])
     summary = summary.rename(columns={"count": "n"})
-    ax = figures.outcome_over_visits(summary, instrument)
-    return Figure(f"{instrument} over visits", f"visits-{instrument}", _png(ax))
+    ax = figures.outcome_over_visits(summary, f"{scale_title(instrument)} ({benefit(instrument)})")
+    return Figure(f"{scale_title(instrument)} over visits (scheduled day)", f"visits-{instrument}", _png(ax))
 
 
 def _safety(ctx: _Context, spec) -> Section:
-    section = Section(spec.id, "Safety")
+    section = Section(spec.id, "Safety by arm" if ctx.unblinded else "Safety (pooled)")
     rows = safety_summary(ctx.data.participants, ctx.data.adverse_events, ctx.unblinded, ctx.arm_labels)
     section.notes.append("Participants with at least one event; grades CTCAE v5; serious per ICH E2A.")
     section.tables.append(Table("Adverse events", ["Group", "N", "Any AE", "AE events", "Any SAE", "SAE events",
@@ -256,7 +346,168 @@ def _safety(ctx: _Context, spec) -> Section:
     if not terms.empty:
         section.tables.append(Table("Participants by AE term", ["Term", *terms.columns],
                                     [[term, *values] for term, values in zip(terms.index, terms.values.tolist())]))
-    section.results = {"rows": [r.to_dict() for r in rows]}
+    grades = _worst_grades(ctx)
+    if not grades.empty:
+        section.tables.append(Table("Participants by worst CTCAE grade", ["Group", *[f"Grade {g}" for g in grades.columns]],
+                                    [[group, *values] for group, values in zip(grades.index, grades.values.tolist())]))
+        section.figures.append(Figure("Adverse events by worst grade", "ae-grades",
+                                      _png(figures.adverse_events_by_grade(grades))))
+    serious = ctx.data.adverse_events[ctx.data.adverse_events["serious"].astype(str).str.lower().isin(
+        {"true", "1", "yes"})]
+    sae_terms = events_by_term(ctx.data.participants, serious, ctx.unblinded, ctx.arm_labels) if len(serious) else None
+    if sae_terms is not None and not sae_terms.empty:
+        section.tables.append(Table("Participants by serious AE term", ["Term", *sae_terms.columns],
+                                    [[t, *v] for t, v in zip(sae_terms.index, sae_terms.values.tolist())]))
+    section.results = {"rows": [r.to_dict() for r in rows],
+                       "worst_grade": {g: dict(zip(map(str, grades.columns), map(int, v)))
+                                       for g, v in zip(grades.index, grades.values.tolist())}}
+    return section
+
+
+def _worst_grades(ctx: _Context) -> pd.DataFrame:
+    """Participants by their worst CTCAE grade (columns 1–5) per arm (unblinded) or pooled."""
+    events = ctx.data.adverse_events.merge(randomized_participants(ctx.data.participants)[["participant_id", "arm"]],
+                                           on="participant_id")
+    events = events.assign(grade=pd.to_numeric(events["grade"], errors="coerce")).dropna(subset=["grade"])
+    if events.empty:
+        return pd.DataFrame()
+    worst = events.groupby("participant_id").agg(grade=("grade", "max"), arm=("arm", "first"))
+    worst["group"] = worst["arm"].map(ctx.arm_labels) if ctx.unblinded else POOLED
+    table = worst.groupby(["group", "grade"]).size().unstack(fill_value=0)
+    table = table.reindex(columns=[1, 2, 3, 4, 5], fill_value=0)
+    table.columns = [int(c) for c in table.columns]
+    return table
+
+
+def _title(ctx: _Context, spec) -> str:
+    """A heading people read: the scale and the visit, never an internal id."""
+    visit = ctx.visit_label(spec.visit)
+    if spec.method == "mrs_shift":
+        return f"{scale_title(spec.outcome)}: shift analysis at {visit}"
+    if spec.method == "dichotomized_mrs":
+        threshold = spec.threshold if spec.threshold is not None else 2
+        return f"{scale_title(spec.outcome)} 0–{threshold} (good outcome) at {visit}"
+    if spec.method == "ancova":
+        return f"{scale_title(spec.outcome)}: change from {ctx.visit_label(spec.baseline_visit)} to {visit}"
+    return {"consort": "CONSORT flow", "safety": "Safety"}.get(spec.method, spec.id)
+
+
+def _not_yet(exc: Exception, frame: pd.DataFrame) -> str:
+    if isinstance(exc, NotEnoughData):  # its message states the n in each arm
+        return f"{str(exc)[0].upper()}{str(exc)[1:]}."
+    return f"Not enough data yet (n = {len(frame)}) to fit the model: {exc}."
+
+
+def _baseline(ctx: _Context) -> Section:
+    """Baseline characteristics by arm (unblinded) or pooled (blinded)."""
+    section = Section("baseline", "Baseline characteristics")
+    people = randomized_participants(ctx.data.participants)
+    if ctx.unblinded:
+        groups = [(ctx.arm_labels[a.id], people[people["arm"] == a.id]) for a in ctx.protocol.arms]
+    else:
+        groups = [(POOLED, people)]
+    baseline_visit = ctx.baseline_visit().id if ctx.baseline_visit() is not None else None
+
+    def mean_sd(values: pd.Series) -> str:
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if values.empty:
+            return "–"
+        sd = _fmt(float(values.std(ddof=1))) if len(values) > 1 else "–"
+        return f"{_fmt(float(values.mean()))} ({sd}), n = {len(values)}"
+
+    def median_iqr(values: pd.Series) -> str:
+        values = pd.to_numeric(values, errors="coerce").dropna()
+        if values.empty:
+            return "–"
+        q1, q3 = values.quantile([0.25, 0.75])
+        return f"{_fmt(float(values.median()))} [{_fmt(float(q1))}–{_fmt(float(q3))}], n = {len(values)}"
+
+    rows = [["Participants, n", *[len(g) for _, g in groups]],
+            ["Age, years, mean (SD)", *[mean_sd(g["age"]) if "age" in g else "–" for _, g in groups]]]
+    if "sex" in people:
+        rows.append(["Female, n (%)", *[
+            f"{int((g['sex'] == 'F').sum())} ({_fmt(100 * (g['sex'] == 'F').sum() / len(g), 3)} %)" if len(g) else "–"
+            for _, g in groups]])
+    if "baseline_nihss" in people:
+        rows.append(["NIHSS at screening, median [IQR]", *[median_iqr(g["baseline_nihss"]) for _, g in groups]])
+    if baseline_visit is not None:
+        for instrument, visit in outcome_columns(ctx.protocol):
+            if visit != baseline_visit:
+                continue
+            values = ctx.data.outcomes[(ctx.data.outcomes["instrument"] == instrument)
+                                       & (ctx.data.outcomes["visit"] == visit)]
+            rows.append([f"{scale_title(instrument)} at {ctx.visit_label(visit)}, mean (SD)", *[
+                mean_sd(values[values["participant_id"].isin(g["participant_id"])]["total"]) for _, g in groups]])
+    section.tables.append(Table("Baseline characteristics", ["Characteristic", *[label for label, _ in groups]], rows))
+    section.results = {"rows": rows}
+    return section
+
+
+def _by_visit(ctx: _Context) -> Section:
+    """Every outcome scale at every follow-up visit: the shift analysis for the mRS, the ANCOVA of
+    change from baseline for the others, with effect, 95% CI and p (unblinded), and a forest plot."""
+    section = Section("endpoints-by-visit", "Outcomes at every visit")
+    baseline_visit = ctx.baseline_visit()
+    shift_spec = next((a for a in ctx.protocol.analysis_plan.analyses if a.method == "mrs_shift"), None)
+    covariates = list(shift_spec.covariates) if shift_spec is not None else []
+    treatment, control = ctx.arm_pair(shift_spec)
+    if ctx.unblinded:
+        section.notes.append(
+            f"{ctx.arm_labels[treatment]} against {ctx.arm_labels[control]}. mRS: common odds ratio of a better "
+            "(lower) mRS, proportional odds model" + (f" adjusted for {', '.join(covariates)}" if covariates else "")
+            + "; other scales: ANCOVA of change from baseline adjusted for baseline, difference treatment minus "
+            "control. Forest plot: odds ratios on a log axis; differences standardized by the SD of change and "
+            "signed so that right favours treatment for every scale.")
+    columns = ["Scale", "Visit", "Direction of benefit", "n"]
+    columns += ["Effect", "95% CI", "p"] if ctx.unblinded else ["Mean"]
+    rows, forest, results = [], [], []
+    for instrument, visit_id in outcome_columns(ctx.protocol):
+        visit = ctx.visits[visit_id]
+        if baseline_visit is None or visit.day <= baseline_visit.day:
+            continue
+        label = f"{scale_title(instrument)}, {visit.label}"
+        direction = f"{get_instrument(instrument).better} is better"
+        if instrument == "mrs":
+            frame = analysis_frame(ctx.data, instrument, visit_id, covariates=covariates)
+        else:
+            frame = analysis_frame(ctx.data, instrument, visit_id, baseline_visit.id)
+        entry = {"instrument": instrument, "visit": visit_id, "n": len(frame)}
+        if not ctx.unblinded:
+            mean = float(frame[instrument].mean()) if len(frame) else None
+            rows.append([scale_title(instrument), visit.label, direction, len(frame), _fmt(mean)])
+            results.append(entry | {"mean": mean})
+            continue
+        try:
+            ctx.require(frame, treatment, control, "a model")
+            if instrument == "mrs":
+                r = mrs_shift(frame, treatment, control, instrument, covariates)
+                effect, ci, p = r.common_odds_ratio, r.ci95, r.p_value
+                forest.append({"label": label, "estimate": effect, "low": ci[0], "high": ci[1], "null": 1.0,
+                               "kind": "ratio"})
+                shown = f"OR {_fmt(effect)}"
+            else:
+                r = ancova(frame, instrument, f"{instrument}_baseline", treatment, control)
+                effect, ci, p = r.difference, r.ci95, r.p_value
+                change = frame[instrument] - frame[f"{instrument}_baseline"]
+                sd = float(change.std(ddof=1))
+                sign = -1.0 if get_instrument(instrument).better == "lower" else 1.0
+                if sd > 0:
+                    ends = sorted((sign * ci[0] / sd, sign * ci[1] / sd))
+                    forest.append({"label": label, "estimate": sign * effect / sd, "low": ends[0], "high": ends[1],
+                                   "null": 0.0, "kind": "difference"})
+                shown = f"difference {_fmt(effect)}"
+            rows.append([scale_title(instrument), visit.label, direction, r.n, shown,
+                         f"{_fmt(ci[0])} – {_fmt(ci[1])}", _fmt(p)])
+            results.append(entry | {"effect": effect, "ci95": list(ci), "p_value": p})
+        except AnalysisInputError as exc:
+            note = _not_yet(exc, frame)
+            rows.append([scale_title(instrument), visit.label, direction, len(frame), note, "", ""])
+            results.append(entry | {"not_analysable": str(exc)})
+    section.tables.append(Table("Outcomes by visit", columns, rows))
+    if ctx.unblinded:
+        section.figures.append(Figure("Forest plot of every outcome at every visit", "forest",
+                                      _png(figures.forest_plot(forest))))
+    section.results = {"rows": results}
     return section
 
 
@@ -345,11 +596,13 @@ def build_report(protocol, data: TrialData, unblinded: bool = False, today: date
     enrollment.results = {"randomized": len(randomized_participants(data.participants)),
                           "target": protocol.registry.enrollment.count}
     sections.append(enrollment)
+    sections.append(_baseline(ctx))
     for spec in protocol.analysis_plan.analyses:
         try:
             sections.append(BUILDERS[spec.method](ctx, spec))
         except AnalysisInputError as exc:
-            sections.append(Section(spec.id, spec.id, notes=[f"Not analysable: {exc}"]))
+            sections.append(Section(spec.id, _title(ctx, spec), notes=[f"Not analysable: {exc}"]))
+    sections.append(_by_visit(ctx))
     interim = _interim(ctx)
     if interim is not None:
         sections.append(interim)

@@ -79,6 +79,7 @@ def from_db(
     unblinded: bool = typer.Option(False, "--unblinded", help="include each participant's arm (audited as restricted)"),
     drafts: bool = typer.Option(False, "--drafts", help="include draft forms and adverse events, flagged"),
     formats: str = typer.Option("odm,sdtm,csv", "--formats", help="comma-separated: odm, sdtm, csv"),
+    labels: bool = typer.Option(False, "--labels", help="arm and sex in the CSV tables as labels, not codes"),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Export a running trial from the database, as the system user (audited)."""
@@ -98,7 +99,8 @@ def from_db(
         fail(f"--trial: no trial {trial} in the database (load it with `trialkit manage load_protocols`)", fmt=fmt)
     try:
         job = services.create_export(found, None, formats=[f.strip() for f in formats.split(",") if f.strip()],
-                                     unblinded=unblinded, include_drafts=drafts, now=timezone.now())
+                                     unblinded=unblinded, include_drafts=drafts, now=timezone.now(),
+                                     labels=labels)
     except services.ExportProblem as exc:
         fail(f"--{exc.field or 'formats'}: {exc}", fmt=fmt)
     if job.status != job.Status.DONE:

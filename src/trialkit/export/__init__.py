@@ -7,6 +7,13 @@
 Records carry an arm only when the caller is allowed to see it: the shell decides, by role.
 """
 
-from trialkit.export.records import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
+from trialkit.export.records import (
+    ExportAdverseEvent,
+    ExportData,
+    ExportForm,
+    ExportScreening,
+    ExportSignature,
+    ExportSubject,
+)
 
-__all__ = ["ExportAdverseEvent", "ExportData", "ExportForm", "ExportSignature", "ExportSubject"]
+__all__ = ["ExportAdverseEvent", "ExportData", "ExportForm", "ExportScreening", "ExportSignature", "ExportSubject"]

@@ -25,6 +25,7 @@ class ExportSubject(_Record):
     status: str | None = None  # completed, withdrawn, lost_to_follow_up, died, ongoing
     arm_id: str | None = Field(None, description="Only in unblinded exports.")
     country: str | None = None
+    baseline_nihss: int | None = Field(None, description="NIHSS total at screening (the eligibility fact).")
 
 
 class ExportSignature(_Record):
@@ -48,6 +49,7 @@ class ExportForm(_Record):
     status: Literal["complete", "draft"] = "complete"  # drafts are exported only when asked for
     repeat: int = Field(1, ge=1, description="Numbers the records of a repeating form at one visit.")
     signatures: list[ExportSignature] = []
+    total: float | None = Field(None, description="The scale's total as scored when the form was entered.")
 
 
 class ExportAdverseEvent(_Record):
@@ -63,10 +65,19 @@ class ExportAdverseEvent(_Record):
     action_taken: str | None = None
 
 
+class ExportScreening(_Record):
+    """One screening record: its outcome and, for a screen failure, the criteria failed."""
+
+    screening_id: str
+    outcome: str  # enrolled, screen_failed, or a status still in screening
+    reasons: list[str] = []
+
+
 class ExportData(_Record):
     subjects: list[ExportSubject] = []
     forms: list[ExportForm] = []
     adverse_events: list[ExportAdverseEvent] = []
+    screenings: list[ExportScreening] = []
 
     @property
     def blinded(self) -> bool:

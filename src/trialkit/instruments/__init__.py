@@ -30,6 +30,30 @@ SCALES: tuple[Instrument, ...] = (NIHSS, MRS, BARTHEL, MMSE, FMA_UE, FMA_LE)
 
 _REGISTRY: dict[str, Instrument] = {i.name: i for i in (*SCALES, *FORMS)}
 
+# The efficacy outcome scales, read from the instruments' ``outcome`` flag: no other list of them.
+OUTCOME_INSTRUMENTS: tuple[str, ...] = tuple(i.name for i in _REGISTRY.values() if i.outcome)
+
+# Protocol files name forms the way a trial's schedule of assessments does; the instruments are
+# named by scale. A protocol that spells a form differently is mapped here, and only here.
+# protocol form name -> instrument name
+FORM_ALIASES: dict[str, str] = {
+    "fma": "fma_ue",
+    "fugl_meyer_ue": "fma_ue",
+    "fugl_meyer_le": "fma_le",
+    "bi": "barthel",
+    "barthel_index": "barthel",
+    "modified_rankin": "mrs",
+    "ae": "adverse_event",
+    "adverse_events": "adverse_event",
+    "vitals": "vital_signs",
+    "concomitant_medications": "con_meds",
+}
+
+
+def instrument_name(form_name: str) -> str:
+    """The instrument a protocol form is entered with ("fma" -> "fma_ue")."""
+    return FORM_ALIASES.get(form_name, form_name)
+
 
 def list_instruments(kind: str | None = None) -> list[Instrument]:
     """All instruments in a stable order (scales first); ``kind`` "scale" or "form" filters."""
@@ -46,6 +70,8 @@ def get_instrument(name: str) -> Instrument:
 
 __all__ = [
     "ANTITHROMBOTIC_CLASSES",
+    "FORM_ALIASES",
+    "OUTCOME_INSTRUMENTS",
     "MEDICATION_CLASSES",
     "SCALES",
     "Choice",
@@ -57,6 +83,7 @@ __all__ = [
     "Rule",
     "ScoredForm",
     "get_instrument",
+    "instrument_name",
     "is_antithrombotic",
     "list_instruments",
 ]

@@ -59,6 +59,8 @@ ITEMS = tuple(
 
 BARTHEL = Instrument(
     name="barthel",
+    outcome=True,
+    better="higher",
     title="Barthel Index",
     version="1965-1.0",
     items=ITEMS,

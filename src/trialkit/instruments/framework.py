@@ -349,8 +349,19 @@ class Instrument:
     # codes (qs_testcd, qs_test, qs_cat) are that domain's --TESTCD, --TEST and --CAT.
     sdtm_domain: str = "QS"
     notes: tuple[str, ...] = field(default=())
+    # An efficacy outcome scale: its totals are the analysis tables' outcomes, it is behind the
+    # efficacy firewall on participant pages, and the report analyses it. This flag is the one
+    # list of outcome scales (``trialkit.instruments.OUTCOME_INSTRUMENTS``).
+    outcome: bool = False
+    # Which direction of the total is better for the participant ("lower" or "higher"), stated
+    # by the report next to every effect of this scale.
+    better: str | None = None
 
     def __post_init__(self) -> None:
+        if self.better not in (None, "lower", "higher"):
+            raise ValueError(f"{self.name}: better {self.better!r} is not 'lower' or 'higher'")
+        if self.outcome and (self.better is None or self.total_range is None):
+            raise ValueError(f"{self.name}: an outcome scale needs a total range and a better direction")
         if self.sdtm_domain not in SDTM_SCALE_DOMAINS:
             raise ValueError(f"{self.name}: sdtm_domain {self.sdtm_domain!r} is not one of {SDTM_SCALE_DOMAINS}")
         keys = [i.key for i in self.items]

@@ -198,6 +198,8 @@ def _part_v_rule(part_iv: tuple[str, ...], part_v: str, full: int) -> Rule:
 
 FMA_UE = Instrument(
     name="fma_ue",
+    outcome=True,
+    better="higher",
     title="Fugl-Meyer Assessment, upper extremity motor",
     version="1975-gothenburg-1.0",
     items=_items(_UE, "FMUE"),
@@ -211,6 +213,8 @@ FMA_UE = Instrument(
 
 FMA_LE = Instrument(
     name="fma_le",
+    outcome=True,
+    better="higher",
     title="Fugl-Meyer Assessment, lower extremity motor",
     version="1975-gothenburg-1.0",
     items=_items(_LE, "FMLE"),

@@ -97,6 +97,8 @@ def _items() -> tuple[Item, ...]:
 
 MMSE = Instrument(
     name="mmse",
+    outcome=True,
+    better="higher",
     title="Mini-Mental State Examination",
     version="1975-1.0",
     items=_items(),

@@ -32,6 +32,8 @@ LEVELS = levels(
 
 MRS = Instrument(
     name="mrs",
+    outcome=True,
+    better="lower",
     title="modified Rankin Scale",
     version="1988-1.0",
     items=(

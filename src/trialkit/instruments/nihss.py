@@ -182,6 +182,8 @@ RULES = (
 
 NIHSS = Instrument(
     name="nihss",
+    outcome=True,
+    better="lower",
     title="NIH Stroke Scale",
     version="NINDS-1.0",
     items=ITEMS,

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.simulation.allocation import permuted_blocks
 
 # Scale ranges: NIHSS 0–42 (Brott 1989), mRS 0–6 (van Swieten 1988), Barthel 0–100 in steps of 5
 # (Mahoney & Barthel 1965), Fugl-Meyer UE 0–66 and LE 0–34 (Fugl-Meyer 1975), MMSE 0–30 (Folstein 1975).
-INSTRUMENTS = ("nihss", "mrs", "barthel", "fma_ue", "fma_le", "mmse")
 AE_TERMS = (
     "Headache", "Fever", "Fatigue", "Dizziness", "Urinary tract infection", "Pneumonia",
     "Fall", "Constipation", "Insomnia", "Infusion site reaction", "Recurrent ischemic stroke",
@@ -157,7 +157,7 @@ def simulate_dataset(
     for visit in schedule:
         if visit.day < 0:
             continue
-        wanted = [i for i in INSTRUMENTS if i in visit.forms]
+        wanted = [i for i in OUTCOME_INSTRUMENTS if i in visit.forms]
         if not wanted:
             continue
         present = drop_day > visit.day

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
-from trialkit.instruments import ItemType
+from trialkit.instruments import OUTCOME_INSTRUMENTS, ItemType
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.service import record_event
@@ -24,7 +24,6 @@ from trialkit.server.participants.models import Participant
 # the allocation demo gives their doses on those days. Visits whose window is still open are left
 # for the site to enter.
 ANCHOR_AGES = DAY0_AGES
-SCALES = ("nihss", "mrs", "barthel", "mmse", "fma_ue", "fma_le")
 DEMO_PASSWORD_HINT = "trialkit-demo"
 
 
@@ -48,7 +47,7 @@ def _scale_values(name: str, severity: float, rng: random.Random) -> dict | None
                 continue
             if item.type is ItemType.integer:
                 allowed = [c.code for c in item.choices] or list(range(int(item.minimum), int(item.maximum) + 1))
-                best_first = sorted(allowed) if name in ("nihss", "mrs") else sorted(allowed, reverse=True)
+                best_first = sorted(allowed, reverse=instrument.better == "higher")
                 jitter = rng.uniform(-0.25, 0.25)
                 index = round(max(0.0, min(1.0, severity + jitter)) * (len(best_first) - 1))
                 values[item.key] = best_first[index]
@@ -146,7 +145,7 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
             name = instrument_name(form_name)
             if (visit.visit_id, name) in entered:
                 continue  # the dosing visit's vital signs, entered before the infusion
-            if name in SCALES:
+            if name in OUTCOME_INSTRUMENTS:
                 values = _scale_values(name, severity, rng)
             elif name == "vital_signs":
                 values = _vitals(rng, weight)

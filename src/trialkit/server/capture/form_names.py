@@ -1,31 +1,12 @@
 """Which instrument a form named in a protocol's visit ``forms:`` list is entered with.
 
-Protocol files name forms the way a trial's schedule of assessments does; the instruments core
-names them by scale. The two agree today; a protocol that spells a form differently is mapped
-here, and only here.
+The mapping from protocol form names to instruments is the core's
+(``trialkit.instruments.FORM_ALIASES``); this module adds the server's questions about forms.
 """
 
 from __future__ import annotations
 
-from trialkit.instruments import Instrument, get_instrument
-
-# protocol form name -> instrument name
-ALIASES: dict[str, str] = {
-    "fma": "fma_ue",
-    "fugl_meyer_ue": "fma_ue",
-    "fugl_meyer_le": "fma_le",
-    "bi": "barthel",
-    "barthel_index": "barthel",
-    "modified_rankin": "mrs",
-    "ae": "adverse_event",
-    "adverse_events": "adverse_event",
-    "vitals": "vital_signs",
-    "concomitant_medications": "con_meds",
-}
-
-
-def instrument_name(form_name: str) -> str:
-    return ALIASES.get(form_name, form_name)
+from trialkit.instruments import OUTCOME_INSTRUMENTS, Instrument, get_instrument, instrument_name
 
 
 def instrument_for(form_name: str) -> Instrument:
@@ -48,7 +29,7 @@ def unknown_forms(protocol) -> list[tuple[str, str]]:
 # Efficacy outcome scales (the protocols' primary and secondary outcomes). Behind the unblinded
 # firewall: a role without ``capture.view_efficacy`` (the unblinded pharmacist, the DSMB
 # statistician) never reads them on a participant's pages (ICH E9 2.3.1; ICH E6(R3) 3.10).
-EFFICACY_INSTRUMENTS = frozenset({"nihss", "mrs", "barthel", "fma_ue", "fma_le", "mmse"})
+EFFICACY_INSTRUMENTS = frozenset(OUTCOME_INSTRUMENTS)  # the instruments' ``outcome`` flag
 
 
 def is_efficacy(form_name: str) -> bool:

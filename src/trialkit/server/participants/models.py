@@ -38,6 +38,18 @@ class ScreeningRecord(models.Model):
             models.UniqueConstraint(fields=["trial", "screening_number"], name="unique_screening_number"),
         ]
 
+    def fail_reason_ids(self) -> list[str]:
+        """The criteria a screen failure cites (their ids), or ["unspecified"]: the one reading of
+        ``fail_reasons`` used by the homes, the screening log and the extract."""
+        ids = []
+        for reason in self.fail_reasons or []:
+            if isinstance(reason, dict):
+                ids.append(str(reason.get("criterion_id") or reason.get("id") or reason.get("criterion")
+                               or "unspecified"))
+            else:
+                ids.append(str(reason))
+        return ids or ["unspecified"]
+
     def __str__(self) -> str:
         return self.screening_number
 

@@ -6,15 +6,12 @@ Nothing here reads allocation: these panels appear on blinded homes.
 
 from __future__ import annotations
 
+from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.form_names import form_label, item_label
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
-
-# Outcome scales rated by the blinded assessor (the protocol's forms of the same names).
-OUTCOME_INSTRUMENTS = frozenset({"mrs", "nihss", "barthel", "fma_ue", "fma_le", "mmse"})
-
 
 def _visits(ctx: HomeContext):
     return ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id") \

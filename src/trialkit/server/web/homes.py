@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from django.db.models import Count, Q
 from django.urls import reverse
 
+from trialkit.analysis.trial_data import screening_counts_by_outcome
 from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
@@ -170,13 +171,7 @@ def criterion_texts(trial) -> dict[str, str]:
 
 
 def fail_reason_ids(record: ScreeningRecord) -> list[str]:
-    ids = []
-    for reason in record.fail_reasons or []:
-        if isinstance(reason, dict):
-            ids.append(str(reason.get("criterion_id") or reason.get("id") or reason.get("criterion") or "unspecified"))
-        else:
-            ids.append(str(reason))
-    return ids or ["unspecified"]
+    return record.fail_reason_ids()
 
 
 def screen_fail_reasons(ctx: HomeContext) -> list[tuple[str, str, int]]:
@@ -392,7 +387,7 @@ def monitor_home(ctx: HomeContext) -> Home:
         n_participants=Count("participants", distinct=True), n_screened=Count("screenings", distinct=True))
     site_items = [Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled")
                   for s in by_site]
-    stats = [Stat("Screened", sum(counts.values())), Stat("Enrolled", participants(ctx).count())]
+    stats = [Stat("Screened", screening_counts_by_outcome(counts).screened), Stat("Enrolled", participants(ctx).count())]
     return Home("Monitor", "Raise and follow queries, verify source data, watch the sites.", stats, [
         *capture_panels(ctx, "open_queries", "to_verify"),
         Panel("Sites", site_items, empty="No site yet.", key="sites"),
@@ -421,7 +416,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
                           "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
                                       "SDTM domains DM, QS, VS, AE, DS as SAS XPORT v5",
                                       "Analysis data directory (CSV) for trialkit report"]})
-    stats = [Stat("Screened", sum(counts.values())), Stat("Participants", participants(ctx).count()),
+    stats = [Stat("Screened", screening_counts_by_outcome(counts).screened), Stat("Participants", participants(ctx).count()),
              Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok")]
     return Home("Data manager", "Keep the data clean, lock what is final, export for analysis.", stats, [
         Panel("Data quality", quality, empty="No data-quality problem found.", key="quality"),
@@ -439,12 +434,13 @@ def sponsor_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
     enrollment = enrollment_by_site(ctx)
     reasons = screen_fail_reasons(ctx)
-    screened = sum(counts.values())
-    decided = counts["screen_failed"] + counts["enrolled"]
+    # One definition of screened and of the screen-fail rate, with its denominator, as the
+    # report's CONSORT flow uses (trialkit.analysis.trial_data.ScreeningCounts).
+    screened = screening_counts_by_outcome(counts)
     stats = [
         Stat("Enrolled", f"{enrollment['total']} / {enrollment['target']}"),
-        Stat("Screened", screened),
-        Stat("Screen-fail rate", f"{round(100 * counts['screen_failed'] / decided)} %" if decided else "–"),
+        Stat("Screened", screened.screened),
+        Stat("Screen-fail rate", screened.screen_fail_rate),
         Stat("Sites", ctx.trial.sites.count()),
     ]
     from trialkit.server.allocation.services import notifications_for
@@ -467,7 +463,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
 def dsmb_home(ctx: HomeContext) -> Home:
     from trialkit.server.web.safety_summary import unblinded_safety
 
-    safety = unblinded_safety(ctx.trial) if ctx.access.can_see_allocation else None
+    safety = unblinded_safety(ctx.trial, ctx.user) if ctx.access.can_see_allocation else None
     stats = [Stat("Randomized", participants(ctx).filter(randomized_at__isnull=False).count())]
     return Home("DSMB statistician", "Unblinded safety across arms, and the unblinded report for the DSMB.", stats, [
         Panel("Unblinded safety summary", template="web/panels/_safety.html", wide=True, key="safety",

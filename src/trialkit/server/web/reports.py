@@ -1,18 +1,19 @@
 """The trial report as a job: the analysis plan run on the trial's records (``trialkit.analysis``).
 
 The unblinded report (arm-level results) is for the DSMB statistician alone; every other role
-that may request a report gets the pooled, blinded one, built from an extract without arms.
+that may request a report gets the pooled, blinded one, built from an extract without arms. The
+records are read by the one extract (``exports.extract``) and written as the CSV export writes them.
 """
 
 from __future__ import annotations
 
 from trialkit.analysis.report import build_report, render_html, write_pdf
-from trialkit.analysis.trial_data import load_trial_data
+from trialkit.analysis.trial_data import load_trial_data, write_tables
 from trialkit.server.accounts.access import access_for
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.kinds import JobProblem, job_kind
-from trialkit.server.web.analysis_data import write_analysis_data
-
+from trialkit.server.allocation.services import arms_by_participant
+from trialkit.server.exports.extract import iter_chunks
 
 
 def may_request_report(user, trial) -> bool:
@@ -44,7 +45,10 @@ def generate_report(job, report_progress):
     stem = f"{trial.nct_id}-{'unblinded' if unblinded else 'blinded'}"
     with runner.atomic_output(job.pk, final, directory=True) as out:
         report_progress(10, "Extracting the trial's records")
-        counts = write_analysis_data(trial, out / "data", unblinded=unblinded)
+        # The one extract, written as an export's data directory is: `trialkit report --data`
+        # on an export of the same records gives the same report.
+        arms = arms_by_participant(trial, job.requested_by) if unblinded else None
+        counts = write_tables(iter_chunks(trial, arms=arms), out / "data", trial.protocol, unblinded=unblinded)
         if counts["participants"] == 0:
             raise JobProblem("no participant has been randomized yet: there is nothing to analyse")
         report_progress(30, f"Analysing {counts['participants']} randomized participants")

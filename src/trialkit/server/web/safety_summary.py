@@ -1,19 +1,21 @@
 """The DSMB statistician's unblinded safety summary, computed by ``trialkit.analysis.safety``
-on the same extract the unblinded report uses. Callers check ``can_see_allocation`` first."""
+on the one extract (``exports.extract`` then ``analysis.trial_data.analysis_tables``), the same
+tables the unblinded report and an unblinded CSV export hold. Callers check ``can_see_allocation``
+first; ``arms_by_participant`` checks it again."""
 
 from __future__ import annotations
 
-import pandas as pd
-
 from trialkit.analysis.safety import events_by_term, safety_summary
-from trialkit.server.web.analysis_data import COLUMNS, capture_rows, participant_rows
+from trialkit.analysis.trial_data import analysis_tables, trial_data
+from trialkit.server.allocation.services import arms_by_participant
+from trialkit.server.exports.extract import select
 
 
-def unblinded_safety(trial) -> dict:
-    participants = pd.DataFrame(participant_rows(trial, unblinded=True), columns=COLUMNS["participants"])
+def unblinded_safety(trial, user) -> dict:
+    records = select(trial, arms=arms_by_participant(trial, user))
+    data = trial_data(analysis_tables(records, trial.protocol, unblinded=True))
+    participants, events = data.participants, data.adverse_events
     participants["arm"] = participants["arm"].replace("", None)
-    _outcomes, events = capture_rows(trial)
-    events = pd.DataFrame(events, columns=COLUMNS["adverse_events"])
     labels = {arm.id: arm.label for arm in trial.protocol.arms}
     rows = safety_summary(participants, events, by_arm=True, arm_labels=labels)
     terms = events_by_term(participants, events, by_arm=True, arm_labels=labels) if len(events) else None
