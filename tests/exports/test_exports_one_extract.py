@@ -60,7 +60,7 @@ def test_the_report_built_in_the_app_equals_trialkit_report_on_the_export(follow
     in_app = open(job.result_path, encoding="utf-8").read()
 
     data = _exported_data(followed, tmp_path, unblinded=unblinded)
-    args = ["report", "--protocol", "NCT04590118", "--data", str(data), "--out", str(tmp_path / "cli")]
+    args = ["report", "--protocol", "NCT04590118", "--data", str(data), "--out", str(tmp_path / "cli"), "-f", "json"]
     result = CliRunner().invoke(app, args + (["--unblinded"] if unblinded else []))
     assert result.exit_code == 0, result.output
     from_files = open(json.loads(result.stdout)["html"], encoding="utf-8").read()
@@ -86,7 +86,7 @@ def test_the_exported_outcomes_table_is_what_trialkit_analyze_reads(followed, tm
     treatment, control = "it-hmsc", "placebo"
     result = CliRunner().invoke(app, ["analyze", "ancova", "--input", str(data / "outcomes.csv"),
                                       "--outcome", "nihss_day7", "--baseline", "nihss_baseline",
-                                      "--treatment", treatment, "--control", control])
+                                      "--treatment", treatment, "--control", control, "-f", "json"])
     assert result.exit_code == 0, result.output
     difference = json.loads(result.stdout)["difference"]
     frame = outcomes.dropna(subset=["nihss_day7"]).assign(
