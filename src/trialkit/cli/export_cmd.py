@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from trialkit.cli.output import Format, emit, fail
 
-export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; SDTM domains as XPT.", no_args_is_help=True)
+export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, Define-XML).", no_args_is_help=True)
 
 
 def _load(protocol_id: str, data_path: Path | None, fmt: Format):
@@ -59,18 +59,21 @@ def odm(
 def sdtm(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path = typer.Option(..., help="JSON file of subjects, forms and adverse events"),
-    output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, ft.xpt, rs.xpt, vs.xpt, ae.xpt, ds.xpt"),
+    output: Path = typer.Option(..., help="directory for <domain>.xpt, <domain>.json and define.xml"),
     fmt: Format = typer.Option(Format.json, "--format"),
 ) -> None:
-    """Write SDTM DM, QS, VS, AE and DS as SAS XPORT v5 files."""
-    from trialkit.export.sdtm import build_domains, write_xpt
+    """Write the SDTM package: each domain as SAS XPORT v5 and Dataset-JSON v1.1, and define.xml."""
+    from trialkit.export.sdtm_package import build_package, write_datasets
 
     proto, records = _load(protocol, data, fmt)
-    domains = build_domains(proto, records)
-    paths = write_xpt(domains, output)
+    domains = build_package(proto, records)
+    paths = write_datasets(proto, domains, output, blinded=records.blinded)
     emit({"protocol": proto.id, "blinded": records.blinded,
-          "files": [{"domain": name, "path": str(p), "rows": len(domains[name])} for name, p in zip(domains, paths)]},
-         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"]))
+          "files": [{"domain": name, "path": str(output / f"{name.lower()}.xpt"), "rows": len(frame),
+                     "dataset_json": str(output / f"{name.lower()}.json")} for name, frame in domains.items()],
+          "define": str(paths["define.xml"])},
+         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"])
+         + f"\ndefine.xml -> {d['define']}")
 
 
 @export_app.command("from-db")

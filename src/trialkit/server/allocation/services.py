@@ -224,6 +224,24 @@ def arms_by_participant(trial, actor, *, system: bool = False) -> dict[int, str]
                 .values_list("participant_id", "arm_id"))
 
 
+def administrations_for_export(trial, actor, *, unblinded: bool, system: bool = False) -> dict[int, dict]:
+    """Participant pk -> the administered dose, for the SDTM EX domain of a data export:
+    ``administered_on``, ``weight_kg`` and ``volume_ml`` (the final infusion volume, equal in every
+    arm at the same weight), and, for an unblinded export only, ``dose_level`` (which names the
+    arm), under the same check as ``arms_by_participant``. Prepared but not given: not exported."""
+    if unblinded and not system and not access_for(actor, trial).can_see_allocation:
+        raise AllocationDenied("your role does not allow seeing allocation")
+    out = {}
+    for record in DoseRecord.objects.filter(participant__trial=trial, administered_at__isnull=False):
+        prep = record.preparation or {}
+        out[record.participant_id] = {
+            "administered_on": timezone.localtime(record.administered_at).date(),
+            "weight_kg": float(record.weight_kg), "volume_ml": prep.get("final_volume_ml"),
+            "dose_level": prep.get("dose_level") if unblinded else None,
+        }
+    return out
+
+
 # ---------------------------------------------------------------- randomize
 
 def _enrollment_problem(participant: Participant) -> str | None:

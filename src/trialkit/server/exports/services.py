@@ -28,14 +28,22 @@ from django.db.models import Q
 from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
-from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportSignature, ExportSubject
+from trialkit.export import (
+    ExportAdverseEvent,
+    ExportData,
+    ExportExposure,
+    ExportForm,
+    ExportSignature,
+    ExportSubject,
+)
+from trialkit.export.sdtm_domains import labs_from_screening_facts
 from trialkit.export.spreadsheet import inert_cell
 from trialkit.server import private_files
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.lookups import may_see_artefact
 from trialkit.server.accounts.permissions import roles_with
 from trialkit.server.accounts.roles import Role
-from trialkit.server.allocation.services import arms_by_participant
+from trialkit.server.allocation.services import administrations_for_export, arms_by_participant
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture.form_names import instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord
@@ -254,7 +262,12 @@ def collect(trial, actor, *, unblinded: bool, include_drafts: bool = False) -> C
         reasons = [r.get("criterion_id") or r.get("reason") or "" for r in (s.fail_reasons or [])]
         screenings.append({"screening_id": s.screening_number, "outcome": s.outcome, "reason": ";".join(reasons)})
 
-    data = ExportData(subjects=subjects, forms=forms, adverse_events=adverse_events)
+    # SDTM EX (the dose given; its level only when unblinded) and LB (the screening labs).
+    dosed = administrations_for_export(trial, actor, unblinded=unblinded, system=system)
+    exposures = [ExportExposure(subject_id=p.participant_number, **dosed[p.pk]) for p in participants if p.pk in dosed]
+    labs = [lab for p in participants for lab in labs_from_screening_facts(
+        p.participant_number, p.screening.facts or {}, p.screening.screening_date)]
+    data = ExportData(subjects=subjects, forms=forms, adverse_events=adverse_events, exposures=exposures, labs=labs)
     counts = {
         "subjects": len(subjects), "forms": len(forms),
         "forms_draft_included": sum(1 for f in forms if f.status == FormRecord.Status.DRAFT),
@@ -376,7 +389,7 @@ def run_export(job: Job, progress) -> Done:
     name, and its temporary file is removed by the worker that takes over.
     """
     from trialkit.export.odm import build_odm
-    from trialkit.export.sdtm import build_domains, write_xpt
+    from trialkit.export.sdtm_package import build_package, write_datasets
 
     trial = job.trial
     progress(1, "reading records")
@@ -396,13 +409,15 @@ def run_export(job: Job, progress) -> Done:
         rows["odm.xml"] = len(collected.data.forms)
         progress(35, "ODM 1.3.2 written")
     if "sdtm" in job.formats:
-        domains = build_domains(protocol, collected.data)
+        # The SDTM package: each domain as XPT and Dataset-JSON, and define.xml (trialkit.export.sdtm_package).
+        domains = build_package(protocol, collected.data)
         with runner.scratch_dir(job.pk, _exports_dir()) as tmp:
-            for i, (name, frame) in enumerate(domains.items(), start=1):
-                (path,) = write_xpt({name: frame}, Path(tmp), created=created)
+            for path in write_datasets(protocol, domains, Path(tmp), blinded=collected.data.blinded,
+                                       created=created).values():
                 files[f"sdtm/{path.name}"] = path.read_bytes()
-                rows[f"sdtm/{path.name}"] = len(frame)
-                progress(35 + 45 * i // len(domains), f"SDTM {name} written")
+                frame = domains.get(path.stem.upper())
+                rows[f"sdtm/{path.name}"] = len(frame) if frame is not None else len(domains)
+        progress(80, "SDTM package written")
     if "csv" in job.formats:
         for name, frame in analysis_tables(collected).items():
             buffer = io.StringIO()
