@@ -52,4 +52,6 @@ def build_dataset_json(protocol: Protocol, name: str, frame: pd.DataFrame, *, cr
     dataset.rows = []
     for record in frame.itertuples(index=False):
         dataset.add_row([_cell(value, types[var.name]) for var, value in zip(meta.variables, record)])
-    return dataset.to_dict()
+    doc = dataset.to_dict()
+    doc.setdefault("rows", [])  # odmlib leaves out an empty list; a dataset with no records still has rows: []
+    return doc

@@ -127,12 +127,36 @@ def build_ex(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     return _frame("EX", rows)
 
 
+def _clean(x: float) -> float:
+    return float(f"{x:.10g}")
+
+
+def _number_text(x: float) -> str:
+    x = _clean(float(x))
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _analyte_key(name: str) -> str:
+    from trialkit.instruments.labs import get_analyte
+
+    return get_analyte(name).key
+
+
+def _unit_key(unit: str) -> str:
+    from trialkit.instruments.labs import normalize_unit
+
+    return normalize_unit(unit)
+
+
 def _lab_row(protocol: Protocol, lab, anchors) -> tuple[dict, float | None]:
     from trialkit.instruments.labs import convert, get_analyte
 
     a = get_analyte(lab.analyte)
-    std = convert(a.key, lab.value, lab.unit, a.canonical_unit)
-    std_uln = convert(a.key, lab.uln, lab.uln_unit or lab.unit, a.canonical_unit) if lab.uln is not None else None
+    # Converted exactly (fractions) and read back to 10 significant digits: 0.8 mg/dL x 17.104 is
+    # 13.6832, not 13.683200000000001.
+    std = _clean(convert(a.key, lab.value, lab.unit, a.canonical_unit))
+    std_uln = _clean(convert(a.key, lab.uln, lab.uln_unit or lab.unit, a.canonical_unit)) if lab.uln is not None else None
+    # LBORNRHI is in the unit of LBORRES: a ULN given in another unit is converted to it.
     orig_uln = convert(a.key, lab.uln, lab.uln_unit, lab.unit) if lab.uln is not None and lab.uln_unit else lab.uln
     multiple = std / std_uln if std_uln else None
     testcd = (a.lbtestcd or a.key.upper())[:8]
@@ -140,8 +164,9 @@ def _lab_row(protocol: Protocol, lab, anchors) -> tuple[dict, float | None]:
         "STUDYID": protocol.id, "DOMAIN": "LB", "USUBJID": _usubjid(protocol, lab.subject_id),
         "LBTESTCD": testcd, "LBTEST": LB_TEST_NAMES.get(testcd, a.label)[:40],
         "LBCAT": LB_CATEGORIES.get(a.key, ""),
-        "LBORRES": f"{lab.value:g}", "LBORRESU": lab.unit, "LBORNRHI": f"{orig_uln:g}" if orig_uln is not None else "",
-        "LBSTRESC": f"{std:g}", "LBSTRESN": std, "LBSTRESU": a.canonical_unit,
+        "LBORRES": _number_text(lab.value), "LBORRESU": _unit_key(lab.unit),
+        "LBORNRHI": _number_text(orig_uln) if orig_uln is not None else "",
+        "LBSTRESC": _number_text(std), "LBSTRESN": std, "LBSTRESU": a.canonical_unit,
         "LBSTNRHI": std_uln if std_uln is not None else _NAN,
         "LBNRIND": ("HIGH" if multiple > 1 else "") if multiple is not None else "",
         **_visit_cols(protocol, lab.visit_id or _screening_visit(protocol)),
@@ -169,7 +194,15 @@ def _labs_from_forms(data: ExportData):
 def build_lb_and_supplb(protocol: Protocol, data: ExportData) -> tuple[pd.DataFrame, pd.DataFrame]:
     anchors = {s.subject_id: s.anchor_date for s in data.subjects}
     rows, supp, seq = [], [], {}
-    for lab in [*data.labs, *_labs_from_forms(data)]:
+    # A screening fact is carried into the Screening visit's labs form unchanged
+    # (trialkit.server.capture.screening_forms): that form result is the same result, kept once,
+    # as the fact, which also holds the laboratory's ULN.
+    screening = _screening_visit(protocol)
+    facts = {(lab.subject_id, _analyte_key(lab.analyte), lab.value, _unit_key(lab.unit)) for lab in data.labs}
+    from_forms = [lab for lab in _labs_from_forms(data)
+                  if not (lab.visit_id == screening
+                          and (lab.subject_id, _analyte_key(lab.analyte), lab.value, _unit_key(lab.unit)) in facts)]
+    for lab in [*data.labs, *from_forms]:
         row, multiple = _lab_row(protocol, lab, anchors)
         seq[lab.subject_id] = seq.get(lab.subject_id, 0) + 1
         row["LBSEQ"] = float(seq[lab.subject_id])

@@ -21,6 +21,24 @@ ORDER = ("DM", "SV", "EX", "CM", "AE", "DS", "MH", "LB", "VS", "QS", "FT", "RS",
          "TS", "TE", "TA", "TV", "TI")
 
 
+# SAS XPORT v5 holds ASCII text (FDA Study Data Technical Conformance Guide §3.3.2: "only
+# printable ASCII characters"); the symbols of our protocols and units are spelled out, anything
+# else is reduced to its base letters (NFKD), and what has none becomes "?", never dropped; line
+# breaks and tabs (printable text only) become single spaces.
+_ASCII = str.maketrans({"≥": ">=", "≤": "<=", "×": "x", "µ": "u", "μ": "u", "–": "-", "—": "-", "‘": "'",
+                        "’": "'", "“": '"', "”": '"', "°": " deg ", "±": "+/-", "·": ".", "\u00a0": " "})
+
+
+def ascii_text(value: str) -> str:
+    import unicodedata
+
+    text = " ".join(value.translate(_ASCII).split()) if any(c in value for c in "\n\r\t") else value.translate(_ASCII)
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c if c.isascii() else ("" if unicodedata.combining(c) else "?") for c in decomposed)
+
+
 class PackageError(ValueError):
     """A dataset that does not match the variable table (a programming error, never data)."""
 
@@ -36,6 +54,9 @@ def build_package(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFram
                   "LB": lb, "SUPPLB": supplb})
     built.update(trial_design.build_trial_design(protocol, blinded=data.blinded))
     for name, frame in built.items():
+        for column in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[column]):
+                frame[column] = frame[column].map(lambda v: ascii_text(v) if isinstance(v, str) else v)
         if list(frame.columns) != columns(name):
             raise PackageError(f"{name}: columns {list(frame.columns)} differ from the variable table {columns(name)}")
     return {name: built[name] for name in ORDER if name in built}
