@@ -254,3 +254,12 @@ def test_define_refuses_what_the_schema_refuses(assist, tmp_path):
     broken.write_text(re.sub(r' def:Structure="[^"]*"', "", written["define.xml"].read_text(), count=1))
     with pytest.raises(Exception, match="Structure"):
         ODMSchemaValidator(standard="define", version="2.1").validate_file(str(broken))
+
+
+def test_a_blinded_ex_leaves_out_a_volume_that_differs_by_arm(assist):
+    """If the arms infused different ml/kg, the volume would name the arm: blinded EX leaves it out."""
+    arms = [a.model_copy(update={"dose": a.dose.model_copy(update={"infusion_volume_ml_per_kg": v})})
+            for a, v in zip(assist.arms, (1.0, 2.0))]
+    other = assist.model_copy(update={"arms": arms})
+    assert build_package(other, _data(unblinded=False))["EX"].EXVAMT.isna().all()
+    assert list(build_package(other, _data(unblinded=True))["EX"].EXVAMT) == [72.5, 60.0]

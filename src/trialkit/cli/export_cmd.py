@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from trialkit.cli.output import Format, emit, fail
 
-export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, Define-XML).", no_args_is_help=True)
+export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, "
+                         "Define-XML).", no_args_is_help=True)
 
 
 def _load(protocol_id: str, data_path: Path | None, fmt: Format):

@@ -20,4 +20,5 @@ from trialkit.export.records import (
     ExportSubject,
 )
 
-__all__ = ["ExportAdverseEvent", "ExportData", "ExportExposure", "ExportForm", "ExportLab", "ExportSignature", "ExportSubject"]
+__all__ = ["ExportAdverseEvent", "ExportData", "ExportExposure", "ExportForm", "ExportLab", "ExportSignature",
+           "ExportSubject"]

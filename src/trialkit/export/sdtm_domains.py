@@ -96,6 +96,8 @@ def build_ex(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     interventions = {i.id: i for i in protocol.registry.interventions}
     blinded = data.blinded
     shared_route = _same_in_every_arm(protocol, lambda a: a.dose.route if a.dose else None)
+    # The final volume keeps the blind only when every arm infuses the same ml/kg.
+    volume_blind = _same_in_every_arm(protocol, lambda a: a.dose.infusion_volume_ml_per_kg if a.dose else None)
     treatment_visit = next((v.id for v in protocol.schedule.visits if v.day == 0), None)
     rows, seq = [], {}
     for e in data.exposures:
@@ -111,6 +113,7 @@ def build_ex(protocol: Protocol, data: ExportData) -> pd.DataFrame:
             route = ROUTES.get(dose.route, dose.route)
         elif shared_route and protocol.arms[0].dose is not None:
             route = ROUTES.get(protocol.arms[0].dose.route, "")
+        volume_shown = e.volume_ml is not None and (not blinded or volume_blind)
         seq[e.subject_id] = seq.get(e.subject_id, 0) + 1
         day = study_day(e.administered_on, anchors.get(e.subject_id))
         rows.append({
@@ -119,8 +122,7 @@ def build_ex(protocol: Protocol, data: ExportData) -> pd.DataFrame:
             "EXDOSE": float(level.amount) if level else _NAN,
             "EXDOSU": DOSE_UNITS[dose.unit] if level else "",
             "EXDOSFRM": DOSE_FORMS[dose.unit] if dose else "", "EXROUTE": route,
-            "EXVAMT": float(e.volume_ml) if e.volume_ml is not None else _NAN,
-            "EXVAMTU": "mL" if e.volume_ml is not None else "",
+            "EXVAMT": float(e.volume_ml) if volume_shown else _NAN, "EXVAMTU": "mL" if volume_shown else "",
             **_visit_cols(protocol, treatment_visit),
             "EXSTDTC": _iso(e.administered_on), "EXENDTC": _iso(e.administered_on), "EXSTDY": day, "EXENDY": day,
         })

@@ -116,7 +116,8 @@ _DATASETS = (
                 Var("DSCAT", "Category for Disposition Event", origin="Assigned", codelist="C74558"),
                 Var("DSSTDTC", "Start Date/Time of Disposition Event"))),
     # --- SDTMIG 3.4 §6.1 Interventions
-    Dataset("EX", "Exposure", "INTERVENTIONS", "One record per protocol-specified study treatment, constant-dosing interval, per subject",
+    Dataset("EX", "Exposure", "INTERVENTIONS",
+            "One record per protocol-specified study treatment, constant-dosing interval, per subject",
             ("STUDYID", "USUBJID", "EXTRT", "EXSTDTC"), _ident("EX") + (
                 _seq("EX"), Var("EXTRT", "Name of Treatment", origin="Assigned"),
                 Var("EXDOSE", "Dose", "Num", "Derived"), Var("EXDOSU", "Dose Units", origin="Protocol", codelist="C71620"),
@@ -127,7 +128,8 @@ _DATASETS = (
                 *_VISIT, Var("EXSTDTC", "Start Date/Time of Treatment"), Var("EXENDTC", "End Date/Time of Treatment"),
                 Var("EXSTDY", "Study Day of Start of Treatment", "Num", "Derived"),
                 Var("EXENDY", "Study Day of End of Treatment", "Num", "Derived"))),
-    Dataset("CM", "Concomitant/Prior Medications", "INTERVENTIONS", "One record per recorded intervention occurrence or constant-dosing interval per subject",
+    Dataset("CM", "Concomitant/Prior Medications", "INTERVENTIONS",
+            "One record per recorded intervention occurrence or constant-dosing interval per subject",
             ("STUDYID", "USUBJID", "CMTRT", "CMSTDTC"), _ident("CM") + (
                 _seq("CM"), Var("CMTRT", "Reported Name of Drug, Med, or Therapy"),
                 Var("CMCLAS", "Medication Class"), Var("CMINDC", "Indication"),
