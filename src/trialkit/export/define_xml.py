@@ -55,8 +55,16 @@ def codelist_oid(dataset: str, var: Var) -> str:
 def _data_type(var: Var, frame: pd.DataFrame) -> str:
     if var.type == "Char":
         return "date" if var.name.endswith("DTC") else "text"
-    values = frame[var.name].dropna() if var.name in frame.columns else pd.Series(dtype=float)
-    return "integer" if len(values) and (values == values.round()).all() else "float"
+    # Counts, sequence numbers, visit numbers and study days are whole by definition; results,
+    # doses and volumes are not, whatever values one export happens to hold.
+    whole = var.name.endswith(("SEQ", "DY")) or var.name in ("AGE", "VISITNUM", "TAETORD")
+    return "integer" if whole else "float"
+
+
+def _decimals(values: pd.Series) -> int:
+    """The most decimal places any value has (as Python writes it shortest): SignificantDigits."""
+    places = [len(repr(float(v)).split(".")[1].rstrip("0")) for v in values.dropna() if "e" not in repr(float(v))]
+    return max(places, default=0)
 
 
 def _text(model, text: str):
@@ -97,8 +105,8 @@ def build_define(protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinde
                                        **({"KeySequence": key} if key else {})))
             item = DEFINE.ItemDef(OID=oid, Name=var.name, SASFieldName=var.name, DataType=_data_type(var, frame),
                                   Length=variable_length(frame, var), Description=_text(DEFINE, var.label))
-            if var.type == "Num":
-                item.SignificantDigits = 2 if item.DataType == "float" else 0
+            if item.DataType == "float":
+                item.SignificantDigits = _decimals(frame[var.name])
             source = _ORIGIN_SOURCE[var.origin]
             origin = DEFINE.Origin(Type=var.origin, **({"Source": source} if source else {}))
             if var.origin == "Protocol":
@@ -119,7 +127,9 @@ def build_define(protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinde
                 codelists.append(cl)
             item_defs.append(item)
         group = DEFINE.ItemGroupDef(
-            OID=f"IG.{name}", Name=name, SASDatasetName=name, Repeating="No" if name in ("DM",) else "Yes",
+            # One record per subject (DM) or not subject data at all (trial design): not repeating.
+            OID=f"IG.{name}", Name=name, SASDatasetName=name,
+            Repeating="No" if name == "DM" or meta.klass == "TRIAL DESIGN" else "Yes",
             IsReferenceData="Yes" if meta.klass == "TRIAL DESIGN" else "No", Purpose="Tabulation",
             Structure=meta.structure, StandardOID=STANDARD_IG, ArchiveLocationID=f"LF.{name}",
             Description=_text(DEFINE, meta.label),
