@@ -263,3 +263,32 @@ def test_a_blinded_ex_leaves_out_a_volume_that_differs_by_arm(assist):
     other = assist.model_copy(update={"arms": arms})
     assert build_package(other, _data(unblinded=False))["EX"].EXVAMT.isna().all()
     assert list(build_package(other, _data(unblinded=True))["EX"].EXVAMT) == [72.5, 60.0]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"labs": [{"subject_id": "AS01-001", "analyte": "glucose", "value": 5, "unit": "mmol/L"}]},
+     r"labs\.0\.analyte.*unknown analyte 'glucose'"),
+    ({"labs": [{"subject_id": "AS01-001", "analyte": "AST", "value": 5, "unit": "mg/dL"}]},
+     r"labs\.0.*unit: 'mg/dL' is not a unit of ast"),
+    ({"labs": [{"subject_id": "AS01-001", "analyte": "ast", "value": 5, "unit": "furlongs"}]},
+     r"labs\.0\.unit.*unknown unit 'furlongs'"),
+])
+def test_bad_lab_records_are_refused_by_the_cli_naming_the_field(tmp_path, change, message):
+    from typer.testing import CliRunner
+
+    from trialkit.cli.main import app
+
+    data = {**json.loads(_data(unblinded=False).model_dump_json()), **change}
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps(data))
+    result = CliRunner().invoke(app, ["export", "sdtm", "--protocol", ASSIST, "--data", str(path),
+                                      "--output", str(tmp_path / "out"), "--format", "json"])
+    assert result.exit_code == 2 and re.search(message, result.output), result.output
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_dose_level_of_no_arm_is_refused_naming_it(tmp_path, assist):
+    data = _data(unblinded=True).model_copy()
+    data.exposures[0] = data.exposures[0].model_copy(update={"dose_level": "huge"})
+    with pytest.raises(ValueError, match=r"exposures\.0\.dose_level: 'huge' is not a dose level .*low, mid, high"):
+        build_package(assist, data)

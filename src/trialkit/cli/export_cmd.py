@@ -67,7 +67,10 @@ def sdtm(
     from trialkit.export.sdtm_package import build_package, write_datasets
 
     proto, records = _load(protocol, data, fmt)
-    domains = build_package(proto, records)
+    try:
+        domains = build_package(proto, records)
+    except ValueError as exc:  # a record the protocol does not know (a dose level of no arm)
+        fail(f"{data}: {exc}", fmt=fmt)
     paths = write_datasets(proto, domains, output, blinded=records.blinded)
     emit({"protocol": proto.id, "blinded": records.blinded,
           "files": [{"domain": name, "path": str(output / f"{name.lower()}.xpt"), "rows": len(frame),

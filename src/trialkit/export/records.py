@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Record(BaseModel):
@@ -87,6 +87,39 @@ class ExportLab(_Record):
     uln: float | None = Field(None, gt=0)
     uln_unit: str | None = None
     collected_on: date | None = None
+
+    @field_validator("analyte")
+    @classmethod
+    def _known_analyte(cls, value: str) -> str:
+        from trialkit.instruments.labs import LabUnitError, get_analyte
+
+        try:
+            return get_analyte(value).key
+        except LabUnitError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("unit", "uln_unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        from trialkit.instruments.labs import LabUnitError, normalize_unit
+
+        if value is None:
+            return None
+        try:
+            return normalize_unit(value)
+        except LabUnitError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _unit_of_the_analyte(self) -> ExportLab:
+        from trialkit.instruments.labs import get_analyte
+
+        units = get_analyte(self.analyte).units
+        for name in ("unit", "uln_unit"):
+            value = getattr(self, name)
+            if value is not None and value not in units:
+                raise ValueError(f"{name}: {value!r} is not a unit of {self.analyte} (allowed: {', '.join(units)})")
+        return self
 
 
 class ExportData(_Record):

@@ -100,10 +100,14 @@ def build_ex(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     volume_blind = _same_in_every_arm(protocol, lambda a: a.dose.infusion_volume_ml_per_kg if a.dose else None)
     treatment_visit = next((v.id for v in protocol.schedule.visits if v.day == 0), None)
     rows, seq = [], {}
-    for e in data.exposures:
+    for i, e in enumerate(data.exposures):
         arm = None if blinded else by_id.get(arms.get(e.subject_id) or "")
         dose = arm.dose if arm else None
         level = next((lv for lv in dose.levels if lv.id == e.dose_level), None) if dose else None
+        if e.dose_level is not None and level is None:
+            known = ", ".join(lv.id for lv in dose.levels) if dose else "none: the subject has no arm with a dose"
+            raise ValueError(f"exposures.{i}.dose_level: {e.dose_level!r} is not a dose level of the subject's arm "
+                             f"(known: {known})")
         if arm is not None:
             treatment = " + ".join(interventions[i].name for i in arm.interventions if i in interventions).upper()
         else:
