@@ -142,7 +142,11 @@ def test_the_cli_writes_odm_and_sdtm(tmp_path):
                                  "--output", str(tmp_path / "sdtm"), "--format", "json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
-    assert out["blinded"] is True and {f["domain"] for f in out["files"]} == {"DM", "QS", "FT", "RS", "VS", "AE", "DS"}
+    # The whole package; blinded, so no TA (one record per element per arm).
+    assert out["blinded"] is True and [f["domain"] for f in out["files"]] == [
+        "DM", "SV", "EX", "CM", "AE", "DS", "MH", "LB", "VS", "QS", "FT", "RS", "SUPPLB", "TS", "TE", "TV", "TI"]
+    assert sorted(p.name for p in (tmp_path / "sdtm").iterdir()) == sorted(
+        ["define.xml", *(f"{f['domain'].lower()}.{ext}" for f in out["files"] for ext in ("xpt", "json"))])
 
 
 def test_bad_export_data_names_the_field(tmp_path):

@@ -22,6 +22,10 @@ from trialkit.server.jobs.models import Job
 pytestmark = pytest.mark.django_db
 
 SDTM = ("dm", "qs", "ft", "rs", "vs", "ae", "ds")
+# The whole SDTM package of an unblinded export: each dataset as XPT and Dataset-JSON, and define.xml
+# (a blinded one has no TA: trialkit.export.trial_design).
+PACKAGE = (*SDTM, "sv", "ex", "cm", "mh", "lb", "supplb", "ts", "te", "ta", "tv", "ti")
+PACKAGE_FILES = ("sdtm/define.xml", *(f"sdtm/{d}.{ext}" for d in PACKAGE for ext in ("xpt", "json")))
 
 
 def _unpack(job, tmp_path):
@@ -53,7 +57,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert (job.status, job.progress, job.unblinded) == ("done", 100, True)
     unpacked = _unpack(job, tmp_path)
     assert sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()) == sorted(
-        ["odm.xml", "manifest.json", *(f"sdtm/{d}.xpt" for d in SDTM),
+        ["odm.xml", "manifest.json", *PACKAGE_FILES,
          *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening", "dictionary")),
          "fhir/bundle.json"])
     # The unblinded FHIR Bundle: one ResearchSubject per enrolled participant, each with its arm.
@@ -81,6 +85,25 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert {r.SUBJID: protocol_arms[r.ARMCD] for r in dm.itertuples()} == arms
     assert set(dm.SEX) == {"M", "F"} and set(dm.RFSTDTC) == {"2025-03-10"}
 
+    # EX from each dose record (70 kg, 1 ml/kg final volume in both arms), its dose by the arm
+    # (protocols/NCT04590118.yaml: placebo 1 ml/kg; it-hMSC 0.5, 1 or 2 ×10^6 cells/kg).
+    ex, _ = pyreadstat.read_xport(str(unpacked / "sdtm" / "ex.xpt"))
+    assert len(ex) == ENROLLED and set(ex.EXVAMT) == {70.0} and set(ex.EXROUTE) == {"INTRAVENOUS"}
+    for r in ex.itertuples():
+        if arms[r.USUBJID.removeprefix("NCT04590118-")] == "placebo":
+            assert (r.EXTRT, r.EXDOSE, r.EXDOSU) == ("PLACEBO", 1.0, "mL/kg")
+        else:
+            assert r.EXTRT == "IT-HMSC" and r.EXDOSU == "cells/kg" and r.EXDOSE in {5e5, 1e6, 2e6}
+    # LB: the 9 screening labs of each participant (exports_world.ELIGIBLE), once although the
+    # Screening visit's labs form carries them too; ×ULN in SUPPLB for the 5 with a ULN.
+    lb, _ = pyreadstat.read_xport(str(unpacked / "sdtm" / "lb.xpt"))
+    supplb, _ = pyreadstat.read_xport(str(unpacked / "sdtm" / "supplb.xpt"))
+    assert len(lb) == ENROLLED * 9 and len(supplb) == ENROLLED * 5
+    creat = lb[lb.LBTESTCD == "CREAT"].iloc[0]
+    assert (creat.LBORRES, creat.LBORRESU, creat.LBORNRHI, creat.LBSTRESU) == ("84", "umol/L", "97", "mg/dL")
+    assert creat.LBSTRESN == pytest.approx(84 / 88.4) and creat.LBSTNRHI == pytest.approx(97 / 88.4)
+    assert set(supplb[supplb.IDVARVAL == str(int(creat.LBSEQ))].QVAL) == {f"{84 / 97:.4g}"}
+
     data = load_trial_data(unpacked / "data")
     assert dict(zip(data.participants.participant_id, data.participants.arm)) == arms
     assert len(data.outcomes) == 9 + ENROLLED and len(data.adverse_events) == 2  # + each screening NIHSS
@@ -93,8 +116,8 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert manifest["blinding"] == "unblinded" and manifest["requested_by"] == "dora"
     for entry in manifest["files"]:
         assert hashlib.sha256((unpacked / entry["path"]).read_bytes()).hexdigest() == entry["sha256"]
-    # odm.xml, the SDTM domains, 4 CSV tables and the dictionary, the FHIR Bundle
-    assert len(manifest["files"]) == 1 + len(SDTM) + 5 + 1
+    # odm.xml, the SDTM package, 4 CSV tables and the dictionary, the FHIR Bundle
+    assert len(manifest["files"]) == 1 + len(PACKAGE_FILES) + 5 + 1
     with open(job.result_path, "rb") as zipped:
         assert hashlib.sha256(zipped.read()).hexdigest() == job.sha256
     assert arm_mentions(members(job.result_path), world["trial"].protocol)  # the detector sees arms
@@ -185,7 +208,8 @@ def test_the_export_is_audited_and_restricted_when_unblinded(world, make_user):
 
 def test_only_the_chosen_formats_are_written(world):
     job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm"], now=NOW)
-    assert sorted(members(job.result_path)) == ["manifest.json", *sorted(f"sdtm/{d}.xpt" for d in SDTM)]
+    blinded = [f for f in PACKAGE_FILES if not f.startswith("sdtm/ta.")]  # no arms, no TA
+    assert sorted(members(job.result_path)) == ["manifest.json", *sorted(blinded)]
 
 
 def test_progress_only_moves_forward_to_done(world, monkeypatch):

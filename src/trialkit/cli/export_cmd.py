@@ -10,7 +10,8 @@ from pydantic import ValidationError
 
 from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_json_input, writable_output
 
-export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; SDTM domains as XPT.", no_args_is_help=True)
+export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, "
+                         "Define-XML).", no_args_is_help=True)
 
 
 def _load(protocol_id: str, data_path: Path | None, fmt: Format):
@@ -57,19 +58,25 @@ def odm(
 def sdtm(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path = typer.Option(..., help="JSON file of subjects, forms and adverse events"),
-    output: Path = typer.Option(..., help="directory for dm.xpt, qs.xpt, ft.xpt, rs.xpt, vs.xpt, ae.xpt, ds.xpt"),
+    output: Path = typer.Option(..., help="directory for <domain>.xpt, <domain>.json and define.xml"),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
-    """Write SDTM DM, QS, VS, AE and DS as SAS XPORT v5 files."""
-    from trialkit.export.sdtm import build_domains, write_xpt
+    """Write the SDTM package: each domain as SAS XPORT v5 and Dataset-JSON v1.1, and define.xml."""
+    from trialkit.export.sdtm_package import build_package, write_datasets
 
     writable_output(output, directory=True)
     proto, records = _load(protocol, data, fmt)
-    domains = build_domains(proto, records)
-    paths = write_xpt(domains, output)
+    try:
+        domains = build_package(proto, records)
+    except ValueError as exc:  # a record the protocol does not know (a dose level of no arm)
+        fail(f"{data}: {exc}", fmt=fmt)
+    paths = write_datasets(proto, domains, output, blinded=records.blinded)
     emit({"protocol": proto.id, "blinded": records.blinded,
-          "files": [{"domain": name, "path": str(p), "rows": len(domains[name])} for name, p in zip(domains, paths)]},
-         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"]))
+          "files": [{"domain": name, "path": str(output / f"{name.lower()}.xpt"), "rows": len(frame),
+                     "dataset_json": str(output / f"{name.lower()}.json")} for name, frame in domains.items()],
+          "define": str(paths["define.xml"])},
+         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"])
+         + f"\ndefine.xml -> {d['define']}")
 
 
 @export_app.command("from-db")

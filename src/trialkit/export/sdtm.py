@@ -230,12 +230,17 @@ def write_xpt(domains: dict[str, pd.DataFrame], directory: Path, created: dateti
     header times set to ``created`` when given."""
     import pyreadstat
 
+    from trialkit.export.sdtm_metadata import DATASETS
+
     directory.mkdir(parents=True, exist_ok=True)
     written = []
     for name, frame in domains.items():
         path = directory / f"{name.lower()}.xpt"
-        labels = [LABELS.get(col, col)[:40] for col in frame.columns]
-        pyreadstat.write_xport(frame, str(path), file_format_version=5, table_name=name, column_labels=labels)
+        meta = DATASETS.get(name)
+        known = {v.name: v.label for v in meta.variables} if meta else LABELS
+        labels = [known.get(col, col)[:40] for col in frame.columns]
+        pyreadstat.write_xport(frame, str(path), file_format_version=5, table_name=name, column_labels=labels,
+                               file_label=meta.label if meta else "")
         if created is not None:
             _stamp_xpt(path, created)
         written.append(path)

@@ -19,10 +19,21 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Q
+from django.utils import timezone
 
 from trialkit.eligibility.facts import completed_years
-from trialkit.export import ExportAdverseEvent, ExportData, ExportForm, ExportScreening, ExportSignature, ExportSubject
+from trialkit.export import (
+    ExportAdverseEvent,
+    ExportData,
+    ExportExposure,
+    ExportForm,
+    ExportScreening,
+    ExportSignature,
+    ExportSubject,
+)
+from trialkit.export.sdtm_domains import labs_from_screening_facts
 from trialkit.instruments import instrument_name
+from trialkit.server.allocation.models import DoseRecord
 from trialkit.server.capture.models import AdverseEvent, FormRecord
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
@@ -139,14 +150,27 @@ def _signatures_by_form(participant_ids: list[int], records: list[FormRecord]) -
     return out
 
 
-def _chunk(people: list[Participant], arms: dict[int, str], include_drafts: bool, tally: Tally) -> ExportData:
+def _exposures(people: list[Participant], unblinded: bool) -> list[ExportExposure]:
+    """SDTM EX: the dose given (date, weight, final infusion volume: the same in every arm at one
+    weight) and, in an unblinded extract only, its dose level (which names the arm). Prepared but
+    not given: not exported."""
+    numbers = {p.pk: p.participant_number for p in people}
+    doses = (DoseRecord.objects.filter(participant_id__in=list(numbers), administered_at__isnull=False)
+             .order_by("participant_id", "id"))
+    return [ExportExposure(subject_id=numbers[d.participant_id], administered_on=timezone.localtime(d.administered_at).date(),
+                           weight_kg=float(d.weight_kg), volume_ml=(d.preparation or {}).get("final_volume_ml"),
+                           dose_level=(d.preparation or {}).get("dose_level") if unblinded else None)
+            for d in doses]
+
+
+def _chunk(people: list[Participant], arms: dict[int, str] | None, include_drafts: bool, tally: Tally) -> ExportData:
     ids = [p.pk for p in people]
     records = list(FormRecord.objects.filter(participant_id__in=ids).select_related("visit", "participant")
                    .order_by("participant__participant_number", "visit__order", "instrument", "repeat"))
     by_participant: dict[int, list[FormRecord]] = {}
     for r in records:
         by_participant.setdefault(r.participant_id, []).append(r)
-    subjects = [_subject(p, arms.get(p.pk), by_participant.get(p.pk, [])) for p in people]
+    subjects = [_subject(p, (arms or {}).get(p.pk), by_participant.get(p.pk, [])) for p in people]
     signed = _signatures_by_form(ids, records)
     forms = []
     for r in records:
@@ -180,7 +204,11 @@ def _chunk(people: list[Participant], arms: dict[int, str], include_drafts: bool
     counts["forms"] += len(forms)
     counts["forms_draft_included"] += sum(1 for f in forms if f.status == FormRecord.Status.DRAFT)
     counts["adverse_events"] += len(adverse_events)
-    return ExportData(subjects=subjects, forms=forms, adverse_events=adverse_events)
+    # SDTM LB: the screening labs as the laboratory reported them (value, unit, ULN).
+    labs = [lab for p in people for lab in labs_from_screening_facts(
+        p.participant_number, p.screening.facts or {}, p.screening.screening_date)]
+    return ExportData(subjects=subjects, forms=forms, adverse_events=adverse_events,
+                      exposures=_exposures(people, unblinded=arms is not None), labs=labs)
 
 
 def iter_chunks(trial, *, arms: dict[int, str] | None, include_drafts: bool = False, tally: Tally | None = None,
@@ -190,7 +218,6 @@ def iter_chunks(trial, *, arms: dict[int, str] | None, include_drafts: bool = Fa
     ``arms`` None: blinded (no subject carries an arm). ``tally`` collects counts and exclusions.
     """
     tally = tally if tally is not None else Tally()
-    arms = arms or {}
     people = (Participant.objects.filter(trial=trial).select_related("site", "screening")
               .prefetch_related("screening__consents").order_by("participant_number"))
     batch: list[Participant] = []
@@ -223,4 +250,6 @@ def select(trial, *, arms: dict[int, str] | None, include_drafts: bool = False,
         merged.forms += chunk.forms
         merged.adverse_events += chunk.adverse_events
         merged.screenings += chunk.screenings
+        merged.exposures += chunk.exposures
+        merged.labs += chunk.labs
     return merged

@@ -202,7 +202,7 @@ def run_export(job: Job, progress) -> Done:
     name, and its temporary file is removed by the worker that takes over.
     """
     from trialkit.export.odm import build_odm
-    from trialkit.export.sdtm import build_domains, write_xpt
+    from trialkit.export.sdtm_package import build_package, write_datasets
 
     trial = job.trial
     protocol = trial.protocol
@@ -225,6 +225,8 @@ def run_export(job: Job, progress) -> Done:
                     merged.forms.extend(chunk.forms)
                     merged.adverse_events.extend(chunk.adverse_events)
                     merged.screenings.extend(chunk.screenings)
+                    merged.exposures.extend(chunk.exposures)
+                    merged.labs.extend(chunk.labs)
                 yield chunk
 
         try:
@@ -250,12 +252,14 @@ def run_export(job: Job, progress) -> Done:
             rows["odm.xml"] = len(collected.data.forms)
             progress(35, "ODM 1.3.2 written")
         if "sdtm" in job.formats:
-            domains = build_domains(protocol, collected.data)
-            for i, (name, frame) in enumerate(domains.items(), start=1):
-                (path,) = write_xpt({name: frame}, scratch / "sdtm", created=created)
+            # The SDTM package: each domain as XPT and Dataset-JSON, and define.xml (trialkit.export.sdtm_package).
+            domains = build_package(protocol, collected.data)
+            for path in write_datasets(protocol, domains, scratch / "sdtm", blinded=collected.data.blinded,
+                                       created=created).values():
                 files[f"sdtm/{path.name}"] = path.read_bytes()
-                rows[f"sdtm/{path.name}"] = len(frame)
-                progress(35 + 45 * i // len(domains), f"SDTM {name} written")
+                frame = domains.get(path.stem.upper())
+                rows[f"sdtm/{path.name}"] = len(frame) if frame is not None else len(domains)
+            progress(80, "SDTM package written")
         if "csv" in job.formats:
             progress(85, "analysis data directory written")
         if "fhir" in job.formats:
