@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 from django.db import connection
-
 from integration_cases import NOW
-from randomize_in_threads import fire  # noqa: E402
+from randomize_in_threads import fire
+
 from trialkit import randomization
 from trialkit.randomization.strata import parse_stratum_key
 from trialkit.server.allocation import services

@@ -83,7 +83,7 @@ def _simpson_weights(n: int, step: float) -> np.ndarray:
 
 
 def _grid(low: float, high: float, sd: float) -> tuple[np.ndarray, np.ndarray]:
-    n = max(_MIN_POINTS, int(math.ceil((high - low) / sd * _POINTS_PER_SD)) | 1)
+    n = max(_MIN_POINTS, math.ceil((high - low) / sd * _POINTS_PER_SD) | 1)
     if n % 2 == 0:
         n += 1
     x = np.linspace(low, high, n)
@@ -226,10 +226,7 @@ def boundaries(
             lower = -c * root_t if sides == 2 else _lower_limit(t)
             return state.exit_probability(t, c * root_t, lower) - target
 
-        if target <= 0:
-            c = math.inf
-        else:
-            c = optimize.brentq(excess, 0.0, 40.0, xtol=1e-12, rtol=1e-12)
+        c = math.inf if target <= 0 else optimize.brentq(excess, 0.0, 40.0, xtol=1e-12, rtol=1e-12)
         lower_b = -c * root_t if sides == 2 else _lower_limit(t)
         if math.isfinite(c):
             state = state.advance(t, c * root_t, lower_b)

@@ -154,7 +154,7 @@ def mrs_shift(
         common_odds_ratio=float(np.exp(log_or)),
         ci95=ci,
         p_value=p_value,
-        n=int(len(rows)),
+        n=len(rows),
         n_treatment=int(treated.sum()),
         n_control=int(len(treated) - treated.sum()),
         log_odds_ratio=log_or,

@@ -16,16 +16,16 @@ from datetime import date
 from pathlib import Path
 
 import matplotlib.image
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure as MplFigure
 
-from trialkit.analysis import figures  # noqa: E402
-from trialkit.analysis.ancova import ancova  # noqa: E402
-from trialkit.analysis.ordinal_shift import AnalysisInputError, dichotomized_mrs, mrs_shift  # noqa: E402
-from trialkit.analysis.safety import events_by_term, safety_summary  # noqa: E402
-from trialkit.analysis.trial_data import TrialData, analysis_frame, randomized_participants  # noqa: E402
+from trialkit.analysis import figures
+from trialkit.analysis.ancova import ancova
+from trialkit.analysis.ordinal_shift import AnalysisInputError, dichotomized_mrs, mrs_shift
+from trialkit.analysis.safety import events_by_term, safety_summary
+from trialkit.analysis.trial_data import TrialData, analysis_frame, randomized_participants
 
 POOLED = "All participants"
 

@@ -113,4 +113,4 @@ def _read_nihss_bounds() -> dict[str, tuple[int, int]]:
     return {item.key: (item.min_score, item.max_score) for item in get_instrument("nihss").scored_items}
 
 
-__all__ += ["InstrumentError", "UNTESTABLE"]
+__all__ += ["UNTESTABLE", "InstrumentError"]

@@ -36,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from trialkit.eligibility import measures
 from trialkit.eligibility.facts import Name, ScreeningFacts
 
-
 # int first, so that a bound written 6 stays 6 in reasons and 3.0 stays 3.0.
 Number = int | float
 

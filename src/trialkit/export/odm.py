@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from trialkit.export.records import ExportData
@@ -73,7 +73,7 @@ def _check_repeats(data: ExportData) -> None:
 
 
 def _utc(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _manifestation(s) -> str:
@@ -109,7 +109,7 @@ def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str
 
 def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
     """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     if data is not None:
         _check_repeats(data)
     ET.register_namespace("", NS)
@@ -119,7 +119,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         "ODM",
         {
             "xmlns": NS,
-            "FileType": "Snapshot" if data else "Snapshot",
+            "FileType": "Snapshot",
             "FileOID": _oid("TRIALKIT", protocol.id, created.strftime("%Y%m%dT%H%M%S")),
             "CreationDateTime": created.isoformat(timespec="seconds"),
             "ODMVersion": "1.3.2",

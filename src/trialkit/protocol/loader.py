@@ -74,12 +74,12 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
         index[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                index[path + (key.value,)] = key.start_mark.line + 1
-                walk(value, path + (key.value,))
-                index[path + (key.value,)] = key.start_mark.line + 1
+                index[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+                index[(*path, key.value)] = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
             for i, value in enumerate(node.value):
-                walk(value, path + (i,))
+                walk(value, (*path, i))
 
     if root is not None:
         walk(root, ())

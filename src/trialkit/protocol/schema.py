@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import date
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator

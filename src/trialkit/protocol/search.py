@@ -59,9 +59,7 @@ def matches(protocol: Protocol, query: TrialQuery, extra_locations: Iterable[str
         return False
     if query.phase and query.phase not in r.phases:
         return False
-    if query.location and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location)):
-        return False
-    return True
+    return not (query.location and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location)))
 
 
 def phase_label(protocol: Protocol) -> str:

@@ -88,7 +88,7 @@ class _Scheme:
             slots = comp[i] - c
             if slots <= 0:
                 continue
-            nxt_counts = counts[:i] + (c + 1,) + counts[i + 1:]
+            nxt_counts = (*counts[:i], c + 1, *counts[i + 1:])
             nxt: State = None if sum(nxt_counts) == b else (b, nxt_counts)
             yield i, Fraction(slots, left), nxt
 

@@ -113,7 +113,7 @@ def simulate_dataset(
     sites = [loc.id for loc in protocol.registry.locations] or ["site-01"]
 
     # Screening log: enough screened to enrol n, failures citing a criterion.
-    n_failed = int(round(n * screen_failure_rate / (1 - screen_failure_rate)))
+    n_failed = round(n * screen_failure_rate / (1 - screen_failure_rate))
     outcomes_screen = np.array(["enrolled"] * n + ["screen_failed"] * n_failed)
     rng.shuffle(outcomes_screen)
     criteria = [c.id for c in protocol.eligibility.criteria if c.id != "inc-consent"]

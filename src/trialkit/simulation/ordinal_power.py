@@ -103,7 +103,7 @@ def arm_sizes(n_per_arm: int, ratio: float) -> tuple[int, int]:
         raise SimulationInputError("--n-per-arm: must be at least 1")
     if ratio <= 0:
         raise SimulationInputError("--ratio: must be > 0 (treatment:control)")
-    return n_per_arm, max(1, int(round(ratio * n_per_arm)))
+    return n_per_arm, max(1, round(ratio * n_per_arm))
 
 
 def simulate_tables(

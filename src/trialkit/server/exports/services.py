@@ -156,10 +156,7 @@ def _subject(p: Participant, arm_id: str | None, forms: list[FormRecord]) -> Exp
     demographics = _demographics(forms)
     birth = _as_date(facts.get("birth_date")) or _as_date(demographics.get("birth_date"))
     sex = _SEX.get(str(facts.get("sex") or demographics.get("sex") or "").lower())
-    if birth is not None:
-        age = completed_years(birth, p.screening.screening_date)
-    else:
-        age = facts.get("age")
+    age = completed_years(birth, p.screening.screening_date) if birth is not None else facts.get("age")
     consents = [c for c in p.screening.consents.all() if c.withdrawn_on is None]
     consent = min((c.consent_date for c in consents), default=None)
     return ExportSubject(

@@ -59,14 +59,14 @@ def start(request, nct_id: str):
 
 @login_required
 def progress(request, nct_id: str, job_id: int):
-    _trial_, job = _job(request, nct_id, job_id)
+    _, job = _job(request, nct_id, job_id)
     return render(request, "exports/_progress.html",
                   {"row": {"job": job, "can_download": services.may_download(request.user, job)}, "trial": job.trial})
 
 
 @login_required
 def download(request, nct_id: str, job_id: int):
-    _trial_, job = _job(request, nct_id, job_id)
+    _, job = _job(request, nct_id, job_id)
     try:
         path = services.downloadable_file(job, request.user)
     except services.ExportProblem as exc:

@@ -10,11 +10,10 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
@@ -45,7 +44,7 @@ def _record_url(record: ScreeningRecord) -> str:
 
 
 def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    return bool(request.htmx)  # django-htmx's HtmxMiddleware: HX-Request is "true"
 
 
 # --------------------------------------------------------------------------- the log
@@ -197,7 +196,7 @@ def attest(request, nct_id: str, number: str):
         if not _is_htmx(request):
             messages.error(request, exc.message)
             return redirect(_record_url(record))
-        return HttpResponse(format_html('<p class="field-error">{}</p>', exc.message), status=exc.status)
+        return render(request, "screening/_refused.html", {"message": exc.message}, status=exc.status)
     record = services.get_record(trial, number)
     if not _is_htmx(request):
         return redirect(_record_url(record))

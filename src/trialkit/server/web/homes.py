@@ -21,8 +21,8 @@ from django.urls import reverse
 from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.jobs import runner
+from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.web.dates import format_date, format_datetime
 
 # --------------------------------------------------------------------------- panel data

@@ -14,7 +14,6 @@ from trialkit.server.jobs.kinds import JobProblem, job_kind
 from trialkit.server.web.analysis_data import write_analysis_data
 
 
-
 def may_request_report(user, trial) -> bool:
     return access_for(user, trial).can("reports.blinded")
 

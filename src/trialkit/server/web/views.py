@@ -1,23 +1,23 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
-from django.utils import timezone
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from trialkit.server.accounts.access import access_for, user_roles
 from trialkit.server.accounts.roles import Role
-from trialkit.server.trials.models import Trial
-from pathlib import Path
-
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
+from trialkit.server.trials.models import Trial
 from trialkit.server.web import reports
 from trialkit.server.web.homes import HomeContext, build_home
 
@@ -92,7 +92,7 @@ def start_report(request, nct_id):
     if wants_unblinded and not reports.unblinded_for(request.user, trial):
         raise PermissionDenied("the unblinded report is for the DSMB statistician only")
     job = reports.request_report(trial, request.user, unblinded=wants_unblinded)
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         return render(request, "web/_job.html", {"job": job})
     return redirect("job", job.pk)
 
