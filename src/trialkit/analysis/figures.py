@@ -25,13 +25,13 @@ def _axes(ax, size=(7, 3)):
     return ax
 
 
-def grotta_bars(groups: Mapping[str, Sequence[int]], ax=None, title: str = "mRS distribution"):
+def grotta_bars(groups: Mapping[str, Sequence[int] | np.ndarray], ax=None, title: str = "mRS distribution"):
     """One horizontal bar per group, split into mRS 0..6 proportions with the percentage written in."""
     ax = _axes(ax, (8, 1.2 + 0.7 * len(groups)))
     labels = list(groups)
     for row, label in enumerate(labels):
         counts = np.bincount(np.asarray(groups[label], dtype=int), minlength=7)[:7]
-        shares = counts / max(counts.sum(), 1)
+        shares = counts / max(int(counts.sum()), 1)
         left = 0.0
         for level, share in enumerate(shares):
             ax.barh(row, share, left=left, color=MRS_COLOURS[level], edgecolor="white")

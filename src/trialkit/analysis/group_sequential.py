@@ -105,6 +105,7 @@ class _State:
         mean_step = drift * (t - self.t)
         if self.x is None:
             return float(stats.norm.sf(upper, loc=mean_step, scale=sd) + stats.norm.cdf(lower, loc=mean_step, scale=sd))
+        assert self.w is not None and self.f is not None  # set together with x
         m = self.x + mean_step
         tail = stats.norm.sf((upper - m) / sd) + stats.norm.cdf((lower - m) / sd)
         return float(np.sum(self.w * self.f * tail))
@@ -117,6 +118,7 @@ class _State:
         if self.x is None:
             f = stats.norm.pdf(x, loc=mean_step, scale=sd)
         else:
+            assert self.w is not None and self.f is not None  # set together with x
             kernel = stats.norm.pdf((x[:, None] - self.x[None, :] - mean_step) / sd) / sd
             f = kernel @ (self.w * self.f)
         return _State(t, x, w, f)

@@ -169,6 +169,7 @@ def _mrs_shift(ctx: _Context, spec) -> Section:
     if ctx.unblinded:
         result = mrs_shift(frame, spec.treatment_arm, spec.control_arm, spec.outcome, spec.covariates)
         check = result.proportional_odds_check
+        assert check is not None  # mrs_shift always runs the check
         section.notes.append(
             "Proportional odds model; common odds ratio of a better (lower) mRS with "
             f"{ctx.arm_labels[spec.treatment_arm]} vs {ctx.arm_labels[spec.control_arm]} (>1 favours treatment)"
@@ -271,9 +272,9 @@ def _observed_z(ctx: _Context, spec) -> tuple[float | None, int]:
         return r.difference / r.standard_error, r.n
     threshold = spec.threshold if spec.threshold is not None else 2
     frame = analysis_frame(ctx.data, spec.outcome, spec.visit)
-    r = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
+    d = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
     # Fisher's exact test has no z: its two-sided p as a normal deviate, signed by the risk difference.
-    return float(np.sign(r.risk_difference) * stats.norm.isf(r.p_value / 2)), r.n
+    return float(np.sign(d.risk_difference) * stats.norm.isf(d.p_value / 2)), d.n
 
 
 def _interim(ctx: _Context) -> Section | None:
@@ -402,7 +403,7 @@ def write_pdf(report: Report, path: Path) -> None:
             for figure in section.figures:
                 image = matplotlib.image.imread(io.BytesIO(figure.png), format="png")
                 fig = MplFigure(figsize=(8.27, 8.27 * image.shape[0] / image.shape[1] + 0.4))
-                ax = fig.add_axes([0, 0, 1, 0.95])
+                ax = fig.add_axes((0, 0, 1, 0.95))
                 ax.imshow(image)
                 ax.axis("off")
                 fig.suptitle(figure.title, fontsize=10)
@@ -410,7 +411,7 @@ def write_pdf(report: Report, path: Path) -> None:
 
 
 def write_report(protocol, data: TrialData, out_dir: str | Path, unblinded: bool = False,
-                 figures_alongside: bool = True) -> dict[str, Path]:
+                 figures_alongside: bool = True) -> dict[str, Path | Report]:
     """Write ``report.html`` (self-contained), ``report.pdf`` and the figures as PNG files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -85,6 +85,7 @@ class Bounds(RuleModel):
     def satisfied(self) -> str:
         """How a satisfying value compares, as text (e.g. '≥ 18', 'within 14–90')."""
         if self.is_closed_range():
+            assert self.min is not None and self.max is not None  # a closed range has both
             return f"within {fmt(self.min)}–{fmt(self.max)}"
         parts = []
         if self.min is not None:
@@ -99,6 +100,7 @@ class Bounds(RuleModel):
 
     def needs(self) -> str:
         if self.is_closed_range():
+            assert self.min is not None and self.max is not None  # a closed range has both
             return f"{fmt(self.min)}–{fmt(self.max)}"
         return self.satisfied()
 

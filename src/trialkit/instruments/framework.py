@@ -185,7 +185,8 @@ class Item:
             if code in self.untestable:
                 return code, None
         cleaner = getattr(self, f"_clean_{self.type.value}")
-        return cleaner(value)
+        cleaned: tuple[Any, FieldError | None] = cleaner(value)
+        return cleaned
 
     def _error(self, value: Any, rule: str, what: str | None = None) -> FieldError:
         said = what or "not allowed"

@@ -133,12 +133,12 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     return protocol
 
 
-def _unknown_forms(protocol: Protocol) -> list[tuple[tuple, str]]:
+def _unknown_forms(protocol: Protocol) -> list[tuple[tuple[str | int, ...], str]]:
     """Every form a visit or endpoint names must be an instrument TrialKit knows."""
     from trialkit.instruments import list_instruments
 
-    known = {getattr(i, "name", i) for i in list_instruments()}
-    problems = []
+    known = {i.name for i in list_instruments()}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for v, visit in enumerate(protocol.schedule.visits):
         for f, form in enumerate(visit.forms):
             if form not in known:

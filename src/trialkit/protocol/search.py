@@ -41,7 +41,7 @@ def searchable_text(protocol: Protocol) -> str:
 
 
 def location_text(protocol: Protocol, extra_locations: Iterable[str] = ()) -> str:
-    places = []
+    places: list[str] = []
     for loc in protocol.registry.locations:
         places.extend(p for p in (loc.name, loc.city, loc.state, loc.country) if p)
     places.extend(extra_locations)

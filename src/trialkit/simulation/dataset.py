@@ -169,7 +169,7 @@ def simulate_dataset(
         scores = _derived_scores(nihss, rng)
         jitter = rng.integers(-visit.window_before, visit.window_after + 1, n) if visit.day > 0 else np.zeros(n, int)
         for instrument in wanted:
-            for i in np.flatnonzero(present):
+            for i in np.flatnonzero(present).tolist():
                 rows.append((participants.participant_id[i], visit.id, int(visit.day + jitter[i]), instrument,
                              int(scores[instrument][i])))
     outcomes = pd.DataFrame(rows, columns=["participant_id", "visit", "day", "instrument", "total"])
