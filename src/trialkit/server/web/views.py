@@ -7,17 +7,17 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from trialkit.server.accounts.access import access_for, user_roles
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.accounts.roles import Role
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
-from trialkit.server.trials.models import Trial
 from trialkit.server.web import reports
 from trialkit.server.web.homes import HomeContext, build_home
 
@@ -85,7 +85,7 @@ def home(request):
 @login_required
 @require_POST
 def start_report(request, nct_id):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     if not reports.may_request_report(request.user, trial):
         raise PermissionDenied("your role does not allow reports")
     wants_unblinded = request.POST.get("unblinded") == "1"
