@@ -63,6 +63,7 @@ def test_concurrent_randomizations_on_postgresql(on_postgres, generated, trials,
     assert connection.vendor == "postgresql"
 
 
+@pytest.mark.slow  # slow: threads racing on a transactional database; make test-all and CI (both databases) run it
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_randomizations_on_sqlite(generated, trials, make_user, enroll):
     if connection.vendor != "sqlite":

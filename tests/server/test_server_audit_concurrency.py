@@ -71,6 +71,7 @@ def test_verify_under_16_concurrent_writers_on_postgres(trials, on_postgres):
     _run(trials, WRITERS, min_verifies=5)
 
 
+@pytest.mark.slow  # slow: threads racing on a transactional database; make test-all and CI (both databases) run it
 @pytest.mark.django_db(transaction=True)
 def test_verify_under_concurrent_writers_on_sqlite(trials):
     if connection.vendor != "sqlite":

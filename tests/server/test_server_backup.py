@@ -64,6 +64,7 @@ def _check(job, backup, restored_data, database_url):
     assert restored_zip.read_bytes() == Path(job.result_path).read_bytes()
 
 
+@pytest.mark.slow  # slow: backs up, restores and verifies in subprocesses; make test-all and CI run it
 @pytest.mark.django_db(transaction=True)
 def test_a_sqlite_backup_restores_and_verifies(trials, make_user, settings, tmp_path):
     if connection.vendor != "sqlite":
