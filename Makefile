@@ -1,4 +1,5 @@
-# TrialKit: `make demo` serves the web application with demo data; `make test` runs the test suite.
+# TrialKit: `make demo` serves the web application with demo data; `make test` runs the fast default
+# test suite; `make test-all` runs every test (browser and slow ones too); `make lint` checks the code.
 # Django 6 needs Python 3.12 or newer: the first of python3.13, python3.12 on PATH, pyenv's
 # 3.13/3.12, then python3 if it is new enough. Override with PYTHON=/path/to/python3.
 PYTHON ?= $(shell for p in python3.13 python3.12 $$HOME/.pyenv/versions/3.13*/bin/python3 \
@@ -12,7 +13,11 @@ ADDRESS ?= 127.0.0.1:8000
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 
-.PHONY: venv demo test test-postgres test-slow test-fuzz test-fuzz-postgres bench clean
+# Markers outside the default run (pyproject.toml): browser, slow, fuzz. test-all and test-postgres
+# run browser and slow too; fuzz has its own targets.
+ALL_MARKERS := -m 'not fuzz'
+
+.PHONY: venv demo test test-all test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
 
 $(STAMP): pyproject.toml tests/browser/package.json
 	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
@@ -41,15 +46,33 @@ demo: venv
 	@echo ""
 	@TRIALKIT_DEMO=1 TRIALKIT_LOG_FORMAT=text exec $(PY) -m trialkit serve --demo --bind $(ADDRESS) --with-worker 1
 
+# The fast default suite (no browser, slow or fuzz tests); prints its wall time and the CPU seconds
+# (user, system) of pytest and its workers, from the shell's `times` (its second line).
 test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@start=$$(date +%s); $(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	echo "make test: $$(($$(date +%s) - start)) s wall; CPU seconds (user system) of make's shell, then of pytest and its workers:"; times; exit $$rc
 
-# The same suite on PostgreSQL; tests that need PostgreSQL fail here instead of skipping.
+# Everything but the fuzzing test (which has its own targets): browser and slow tests included. CI runs it.
+test-all: venv
+	@start=$$(date +%s); $(PY) -m pytest $(ALL_MARKERS) $(PYTEST_ARGS); rc=$$?; \
+	echo "make test-all: $$(($$(date +%s) - start)) s wall; CPU seconds (user system) of make's shell, then of pytest and its workers:"; times; exit $$rc
+
+# The whole suite (as test-all) on PostgreSQL; tests that need PostgreSQL fail here instead of skipping.
 test-postgres: venv
-	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(ALL_MARKERS) $(PYTEST_ARGS)
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+test-browser: venv
+	$(PY) -m pytest -m browser $(PYTEST_ARGS)
+
+# ruff (lint rules and format, configured in pyproject.toml) over src and tests; mypy --strict over the
+# pure core (the files listed under [tool.mypy]).
+lint: venv
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/mypy
 
 # The OpenAPI fuzzing test of the REST API (schemathesis; bounded, derandomized), on SQLite and PostgreSQL.
 test-fuzz: venv

@@ -20,7 +20,7 @@ def fire(jobs, now):
             barrier.wait(timeout=30)
             participant = Participant.objects.select_related("trial").get(pk=pk)
             services.randomize(participant, user, now=now + timedelta(seconds=i))
-        except Exception as exc:  # noqa: BLE001 - reported by the test
+        except Exception as exc:
             errors.append(repr(exc))
         finally:
             connections.close_all()

@@ -1,5 +1,5 @@
 """Shared values of the allocation tests."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-NOW = datetime(2025, 3, 3, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import contextlib
 from datetime import date, timedelta
 
-from django.db import connection, transaction
-
 from allocation_cases import NOW
-from auth_support import otp_code  # noqa: E402
+from auth_support import otp_code
+from django.db import connection
 
 PASSWORD = "pw-for-tests"
 UNBLIND_PASSWORD = "unblind-pw"

@@ -1,10 +1,9 @@
 """Fixtures for allocation tests: enrolled participants, and trials with a generated list."""
 
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
-
-from allocation_cases import NOW  # noqa: F401  (re-exported for the fixtures below)
+from allocation_cases import NOW
 
 
 @pytest.fixture

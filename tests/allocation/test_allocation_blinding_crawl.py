@@ -35,12 +35,7 @@ import zipfile
 
 import pytest
 import time_machine
-from django.db import transaction
-from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern, RoutePattern
-
-from auth_support import login_verified  # noqa: E402
+from auth_support import login_verified
 from blinding_worlds import (
     BLINDED_PRINCIPALS,
     CLOCK,
@@ -48,6 +43,10 @@ from blinding_worlds import (
     build_world,
     restored_sequences,
 )
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.resolvers import RegexPattern, RoutePattern
 
 # Routes not crawled, each with its reason. Anything else the resolver or the schema lists is crawled.
 EXCLUDED = {
@@ -114,9 +113,9 @@ def api_operations(schema) -> list[tuple[str, str, list[str]]]:
 
 def _contexts(world) -> list[dict]:
     """Parameter sets from the world's real objects."""
-    from trialkit.server.jobs.models import Job
-
     from blinding_worlds import _outcome_visit
+
+    from trialkit.server.jobs.models import Job
 
     contexts = []
     for p in world["participants"]:
@@ -287,12 +286,11 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
 
 
 def world_crawl(variant: str, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set, dict]:
-    with restored_sequences(), time_machine.travel(CLOCK, tick=False):
-        with transaction.atomic():
-            world = build_world(variant)
-            results, requested = crawl(world, principals, writers)
-            facts = {"arms": world["arms"], "outcomes": world["outcomes"], "world": world}
-            transaction.set_rollback(True)
+    with restored_sequences(), time_machine.travel(CLOCK, tick=False), transaction.atomic():
+        world = build_world(variant)
+        results, requested = crawl(world, principals, writers)
+        facts = {"arms": world["arms"], "outcomes": world["outcomes"], "world": world}
+        transaction.set_rollback(True)
     return results, requested, facts
 
 
@@ -445,7 +443,7 @@ def test_no_arm_word_reaches_a_blinded_principal(crawls, principal):
     numbers = {v for p in facts["world"]["participants"]
                for v in (p.participant_number, p.randomization_number, p.kit_number) if v}
     leaks = []
-    for (method, url, _htmx), r in crawls["base"][0][principal].items():
+    for (_method, url, _htmx), r in crawls["base"][0][principal].items():
         body = html.unescape(r["raw"])
         headers = "\n".join(f"{k}: {v}" for k, v in r["headers"].items())
         public = url.startswith(PUBLIC_REGISTRY_PREFIX)

@@ -7,7 +7,8 @@ import pytest
 from trialkit.server.allocation.models import AllocationList, DoseRecord, Notification
 from trialkit.server.participants.models import Participant
 
-pytestmark = pytest.mark.django_db
+# slow: loads the whole demo (both trials, every stage); make test-all and CI run it
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_the_demo_shows_every_allocation_stage_in_both_trials():

@@ -14,11 +14,10 @@ import json
 from datetime import timedelta
 
 import pytest
+from allocation_cases import NOW
+from auth_support import login_verified
 
 from trialkit.server.accounts.permissions import PERMISSIONS, REVEALS_ARM, roles_with
-
-from allocation_cases import NOW
-from auth_support import login_verified  # noqa: E402
 
 NCT = "NCT07197606"
 # Display choices only, with the reason no request can probe them.

@@ -2,15 +2,14 @@
 their authenticator app; every failure is audited and counts towards the lockout."""
 
 import pytest
+from allocation_cases import NOW
+from auth_support import otp_code, totp_device
 from django.conf import settings
 
-from auth_support import otp_code, totp_device
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import UnblindingEvent
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import verify_chain
-
-from allocation_cases import NOW  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 IXCELL = "NCT07197606"

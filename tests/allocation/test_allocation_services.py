@@ -3,15 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from allocation_cases import NOW
+from auth_support import otp_code
 from django.core.exceptions import PermissionDenied
 
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationList, AllocationSlot, DoseRecord, Notification, UnblindingEvent
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Participant
-
-from allocation_cases import NOW  # noqa: E402  (tests/allocation/conftest.py)
-from auth_support import otp_code  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -260,7 +259,7 @@ def test_no_dose_is_prepared_or_given_once_participation_has_ended(generated, tr
     services.prepare_dose(p, 70, pharmacist, now=NOW)
     end_participation(p, coordinator, outcome="withdrawn", ended_on=NOW.date(), reason="Declined the infusion",
                       now=NOW + timedelta(hours=1))
-    with pytest.raises(services.AllocationProblem, match="participation ended on 2025-03-03 .withdrawn."):
+    with pytest.raises(services.AllocationProblem, match=r"participation ended on 2025-03-03 .withdrawn."):
         services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
     with pytest.raises(services.AllocationProblem, match="reopen it first"):
         services.prepare_dose(p, 71, pharmacist, now=NOW + timedelta(hours=2))

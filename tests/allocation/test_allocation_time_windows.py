@@ -6,7 +6,7 @@ Dates counted by hand: screening on 2025-03-01; onset 2024-12-01 is day 90 on th
 2025-03-03 (the registry's "Age ≥18 years and ≤70 years").
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -23,7 +23,7 @@ ELIGIBLE = {"birth_date": "1967-09-20", "stroke": {"type": "ischemic", "territor
 
 
 def at(day: date, hour: int = 9) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc)
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
 def facts(**changes):

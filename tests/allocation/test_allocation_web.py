@@ -1,14 +1,13 @@
 """Allocation pages and API through the test client."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from auth_support import login_verified, otp_code
 
 from trialkit.server.allocation.models import AllocationSlot, DoseRecord
 from trialkit.server.participants.models import Participant
-
-from auth_support import login_verified, otp_code
 
 pytestmark = pytest.mark.django_db
 IXCELL = "NCT07197606"
@@ -18,7 +17,7 @@ IXCELL = "NCT07197606"
 def _within_the_screening_window():
     # The views take the real clock; the enrolled participants were screened on 2025-03-01, and IxCell
     # allows at most 14 days from screening to infusion (eligibility.timing), so the pages run then.
-    with time_machine.travel(datetime(2025, 3, 3, 9, tzinfo=timezone.utc), tick=True):
+    with time_machine.travel(datetime(2025, 3, 3, 9, tzinfo=UTC), tick=True):
         yield
 
 

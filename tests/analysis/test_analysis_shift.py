@@ -124,5 +124,5 @@ def test_ancova_matches_statsmodels_ols():
 
 
 def test_unknown_arm_names_the_field():
-    with pytest.raises(AnalysisInputError, match="--control: arm 'nope' not found .*'msc', 'placebo'"):
+    with pytest.raises(AnalysisInputError, match=r"--control: arm 'nope' not found .*'msc', 'placebo'"):
         mrs_shift(trial_frame(), "msc", "nope")

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from browser_support import AXE, CHROMIUM, CHROMIUM_ARGS, DESKTOP, login
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.

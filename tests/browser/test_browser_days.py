@@ -21,8 +21,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import current_code, DESKTOP, PASSWORD, PHONE, check_page, screenshot
-
+from browser_support import DESKTOP, PASSWORD, PHONE, check_page, current_code, screenshot
 from conftest import Roles
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -1,7 +1,6 @@
-from datetime import date, datetime, timezone
+from datetime import date
 
 import pytest
-
 from capture_cases import ANCHOR, NIHSS_7, NOW  # noqa: F401  (used by the fixtures below)
 
 

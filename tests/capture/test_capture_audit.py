@@ -6,7 +6,7 @@ import json
 import pytest
 from audit_insider import insider_sql
 from capture_cases import NIHSS_7, NOW
-from django.db import connection, transaction
+from django.db import transaction
 from typer.testing import CliRunner
 
 from trialkit.server.audit.chain import event_mac
@@ -88,9 +88,8 @@ def test_an_inserted_form_event_is_found(saved_forms):
 def test_postgres_refuses_to_rewrite_a_form_event(saved_forms, on_postgres):
     from django.db import DatabaseError
 
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(seq=saved_forms[0].seq).update(reason="hidden")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=saved_forms[0].seq).update(reason="hidden")
 
 
 def test_text_output_names_the_first_problem(saved_forms):

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from auth_support import login_verified, otp_code
 from capture_cases import NIHSS_7, NOW
 from django.conf import settings
 from django.utils import timezone
@@ -16,7 +17,6 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from typer.testing import CliRunner
 
-from auth_support import login_verified, otp_code
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import verify_chain
 from trialkit.server.capture.models import Signature

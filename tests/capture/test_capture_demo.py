@@ -5,7 +5,8 @@ from datetime import date, timedelta
 
 import pytest
 
-pytestmark = pytest.mark.django_db
+# slow: loads the whole demo (both trials, every stage); make test-all and CI run it
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 def test_demo_covers_the_data_capture_flow(capsys):

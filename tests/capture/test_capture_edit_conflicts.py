@@ -191,7 +191,7 @@ def _race(requests):
         try:
             barrier.wait(timeout=60)
             results[i] = request()
-        except Exception as exc:  # noqa: BLE001 - reported by the caller
+        except Exception as exc:
             crashes.append(repr(exc))
         finally:
             connections.close_all()

@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 import time_machine
+from auth_support import login_verified
 from capture_cases import NIHSS_7, NOW
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -21,7 +22,6 @@ from trialkit.server.capture.services import (
     sign_form,
     verify_form,
 )
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

@@ -28,7 +28,7 @@ def test_simultaneous_ends_record_exactly_one(participant, staff):
             outcomes.append(outcome)
         except CaptureError as exc:
             refusals.append(str(exc))
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             others.append(repr(exc))
         finally:
             connections.close_all()

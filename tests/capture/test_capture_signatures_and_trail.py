@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from capture_cases import NIHSS_7, NOW
@@ -134,7 +135,7 @@ def test_the_printable_report_is_for_monitor_data_manager_and_investigator(clien
     # The print layout is the page's own style sheet (a file: the Content-Security-Policy forbids <style>).
     from django.contrib.staticfiles import finders
 
-    assert "trialkit/audit-report.css" in text and "@media print" in open(finders.find("trialkit/audit-report.css")).read()
+    assert "trialkit/audit-report.css" in text and "@media print" in Path(finders.find("trialkit/audit-report.css")).read_text()
     assert f"participant {participant.participant_number}" in text
     assert "Ines Investigator" in text and MEANING in text and "Form entered" in text
 

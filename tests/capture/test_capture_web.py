@@ -1,7 +1,7 @@
 """Capture pages: timeline statuses, eCRF errors that keep what was typed, live score, signing with a
 password, the weekly work list, query counts, and the SAE clock shown to investigator and sponsor."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import time_machine
@@ -134,7 +134,7 @@ SAE = {"term": "Ischaemic stroke, recurrent", "onset_date": "2026-06-14", "ctcae
 
 
 def test_the_sae_clock_is_shown_to_investigator_and_sponsor(client, participant, staff):
-    aware = datetime(2026, 6, 15, 9, 0, tzinfo=timezone.utc)
+    aware = datetime(2026, 6, 15, 9, 0, tzinfo=UTC)
     ae = save_adverse_event(participant, SAE, staff["investigator"], complete=True, now=aware, awareness_at=aware)
     assert ae.serious
     with time_machine.travel(aware + timedelta(hours=5, minutes=30), tick=False):

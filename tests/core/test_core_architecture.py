@@ -30,7 +30,7 @@ def test_core_module_imports_without_django(name):
 def test_no_core_source_file_mentions_django():
     offenders = []
     for name in CORE:
-        for path in list((SRC / name).rglob("*.py")) + [SRC / f"{name}.py"]:
-            if path.exists() and "import django" in path.read_text() or (path.exists() and "from django" in path.read_text()):
+        for path in [*list((SRC / name).rglob("*.py")), SRC / f"{name}.py"]:
+            if (path.exists() and "import django" in path.read_text()) or (path.exists() and "from django" in path.read_text()):
                 offenders.append(str(path.relative_to(SRC)))
     assert offenders == []

@@ -39,7 +39,7 @@ def test_the_issue_example_prints_enough_digits():
 
 
 def test_a_value_far_from_the_limit_keeps_two_decimals():
-    status, reason = _ast_reason(104, 40)
+    _status, reason = _ast_reason(104, 40)
     assert reason == "AST 104 U/L = 2.60×ULN (ULN 40 U/L) > 2.5×ULN"
 
 

@@ -94,3 +94,14 @@ def test_the_docs_show_the_protocols_rules():
         expected = None if criterion.rule is None else criterion.rule.model_dump(exclude_none=True, by_alias=True)
         given = None if rule is None else Rule.model_validate(rule).model_dump(exclude_none=True, by_alias=True)
         assert given == expected, criterion_id
+
+
+def test_every_rule_kind_has_an_evaluator_and_a_field():
+    """A rule kind added to the language without an evaluator (or a field on Rule) fails here, not at screening."""
+    from trialkit.eligibility import evaluate
+    from trialkit.eligibility.rules import RULE_KINDS
+
+    assert set(evaluate._EVALUATORS) == set(RULE_KINDS)
+    assert all(callable(evaluator) for evaluator in evaluate._EVALUATORS.values())
+    # Every field of Rule is a kind, except 'then', which belongs to 'unless'.
+    assert set(Rule.model_fields) - {"then"} == set(RULE_KINDS)

@@ -2,7 +2,7 @@
 
 import json
 import xml.etree.ElementTree as ET
-from datetime import date
+from datetime import UTC, date
 
 import pandas as pd
 import pyreadstat
@@ -58,7 +58,7 @@ def test_odm_metadata_and_data_validate_against_the_odm_1_3_2_schema(tmp_path):
     assert len(nihss_items) == 15
     values = {d.get("ItemOID"): d.get("Value") for d in root.findall(f".//{q('ItemData')}")}
     assert values["I.MRS.SCORE"] == "2"
-    subject2 = [s for s in root.findall(f".//{q('SubjectData')}") if s.get("SubjectKey") == "IX01-002"][0]
+    subject2 = next(s for s in root.findall(f".//{q('SubjectData')}") if s.get("SubjectKey") == "IX01-002")
     assert any(d.get("Value") == "UN" for d in subject2.iter(q("ItemData")))
 
 
@@ -159,14 +159,14 @@ def test_bad_export_data_names_the_field(tmp_path):
 
 
 def test_odm_with_signatures_validates_and_names_signer_time_and_meaning(tmp_path):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from odmlib.odm_parser import ODMSchemaValidator
 
     from trialkit.export import ExportSignature
 
     data = _data(with_arm=False)
-    at = datetime(2026, 1, 11, 9, 30, tzinfo=timezone.utc)
+    at = datetime(2026, 1, 11, 9, 30, tzinfo=UTC)
     data.forms[0].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,
                                                 meaning="I confirm the data are accurate and complete")]
     data.forms[1].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,

@@ -63,7 +63,7 @@ def test_a_draft_record_is_marked_and_a_complete_one_is_not(tmp_path):
     by_event = {e.get("StudyEventOID"): e.find(q("FormData")) for e in root.iter(q("StudyEventData"))}
     draft, complete = by_event["SE.SCREENING"], by_event["SE.BASELINE"]
     assert [c.text for c in draft.iter(q("Comment"))] == [DRAFT_COMMENT]
-    assert list(draft)[0].tag == q("Annotation")  # before the item data, as the XSD orders it
+    assert next(iter(draft)).tag == q("Annotation")  # before the item data, as the XSD orders it
     assert complete.find(q("Annotation")) is None
 
 

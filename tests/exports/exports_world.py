@@ -4,9 +4,9 @@ randomization, dosing, forms (complete, draft, deleted) and adverse events (comp
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
-NOW = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 SCREENING_DATE = date(2025, 3, 3)
 
 # Eligible for ASSIST (every computable criterion met; see tests/screening/screening_cases.py).

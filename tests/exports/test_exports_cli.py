@@ -6,9 +6,9 @@ import hashlib
 import json
 
 import pytest
+from exports_checks import arm_mentions, members
 from typer.testing import CliRunner
 
-from exports_checks import arm_mentions, members
 from trialkit.cli.main import app
 from trialkit.server.audit.models import AuditEvent
 

@@ -9,12 +9,11 @@ import zipfile
 from datetime import timedelta
 
 import pandas as pd
-
 import pyreadstat
 import pytest
-
-from exports_world import AE, ENROLLED, NOW, SCREEN_FAILED
 from exports_checks import arm_mentions, members
+from exports_world import AE, ENROLLED, NOW, SCREEN_FAILED
+
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
 from trialkit.server.jobs.models import Job
@@ -75,7 +74,7 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
 
     rows = {}
     for domain in SDTM:
-        frame, meta = pyreadstat.read_xport(str(unpacked / "sdtm" / f"{domain}.xpt"))
+        frame, _meta = pyreadstat.read_xport(str(unpacked / "sdtm" / f"{domain}.xpt"))
         rows[domain] = len(frame)
         if domain == "dm":
             dm = frame

@@ -6,14 +6,14 @@ import hashlib
 import time
 
 import pytest
-
-from exports_world import NOW, build_world
+from auth_support import login_verified
 from exports_checks import arm_mentions, members
+from exports_world import NOW, build_world
+
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.exports import services
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
-from auth_support import login_verified  # noqa: E402
 
 NCT = "NCT04590118"
 

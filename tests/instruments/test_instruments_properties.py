@@ -69,7 +69,7 @@ def test_any_disallowed_item_value_is_rejected_by_name(data, name):
     errors = inst.validate({**form, item.key: bad})
     assert errors, f"{item.key}={bad!r} accepted"
     assert any(e.item == item.key for e in errors)
-    named = [e for e in errors if e.item == item.key][0]
+    named = next(e for e in errors if e.item == item.key)
     assert "allowed" in named.message
 
 

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from integration_cases import NOW, REPO, SCREENED_ON, THIRD
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 THIRD = "NCT09999999"
 SCREENED_ON = date(2026, 3, 2)
-NOW = datetime(2026, 3, 3, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
 
 
 def acute_facts(sex="female", nihss_total=9, **change):

@@ -2,7 +2,7 @@
 participant's AE log (with its SAE clock and follow-ups); editing or deleting it from either side
 changes both, and the audit trail has one event per change on each record."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,7 @@ from trialkit.server.capture.models import AdverseEvent, FormRecord
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 3, 9, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 PNEUMONIA = {"term": "Pneumonia", "onset_date": "2026-03-08", "ctcae_grade": 3, "serious": True,
              "sae_hospitalization": True, "relatedness": "unlikely", "expectedness": "unexpected",
              "action_taken": "not_applicable", "outcome": "recovering"}

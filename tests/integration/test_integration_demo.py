@@ -10,7 +10,8 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import verify_chain
 from trialkit.server.capture.models import FormRecord, Visit
 
-pytestmark = pytest.mark.django_db
+# slow: loads the whole demo (both trials, every stage); make test-all and CI run it
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 TODAY = date(2026, 6, 1)
 
 

@@ -9,9 +9,9 @@ from datetime import date
 
 import pytest
 from django.db import connection
-
 from integration_cases import NOW
-from randomize_in_threads import fire  # noqa: E402
+from randomize_in_threads import fire
+
 from trialkit import randomization
 from trialkit.randomization.strata import parse_stratum_key
 from trialkit.server.allocation import services
@@ -90,6 +90,7 @@ def test_concurrent_minimization_on_postgresql(on_postgres, third_trial, make_us
     assert connection.vendor == "postgresql"
 
 
+@pytest.mark.slow  # slow: threads racing on a transactional database; make test-all and CI (both databases) run it
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_minimization_on_sqlite(third_trial, make_user):
     if connection.vendor != "sqlite":

@@ -5,8 +5,8 @@ goes through the real services from screening to a scored form, with a site only
 from datetime import timedelta
 
 import pytest
-
 from integration_cases import NOW, THIRD, acute_facts
+
 from trialkit import randomization
 from trialkit.randomization.strata import parse_stratum_key
 from trialkit.server.allocation import services as allocation
@@ -120,9 +120,9 @@ def test_allocation_check_simulates_a_minimization_trial():
     (minimization keeps every margin near the ratio, Pocock and Simon 1975)."""
     import json
 
+    from integration_cases import REPO
     from typer.testing import CliRunner
 
-    from integration_cases import REPO
     from trialkit.cli.main import app
 
     path = REPO / "tests" / "integration" / "protocols" / f"{THIRD}.yaml"

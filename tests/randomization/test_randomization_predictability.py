@@ -136,7 +136,7 @@ def _brute_force_past_only(ratio, sizes, n):
     for t in range(n):
         pasts = {prefix[:t] for prefix in joint if len(prefix) == t + 1}
         for past in pasts:
-            total += max(joint.get(past + (arm,), Fraction(0)) for arm in ratio)
+            total += max(joint.get((*past, arm), Fraction(0)) for arm in ratio)
     return total / n
 
 

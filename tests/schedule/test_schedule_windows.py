@@ -1,6 +1,6 @@
 """Window arithmetic and visit statuses, at every boundary (pure core, no database)."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -53,7 +53,7 @@ def test_day_365_across_a_leap_day_lands_one_date_earlier(ixcell):
 
 
 def test_a_datetime_anchor_counts_as_its_date(ixcell):
-    at = datetime(2026, 3, 2, 23, 30, tzinfo=timezone.utc)
+    at = datetime(2026, 3, 2, 23, 30, tzinfo=UTC)
     assert plan_visits(ixcell, at)[1].target == date(2026, 3, 2)
 
 
@@ -191,9 +191,9 @@ def test_due_this_week_includes_open_windows_and_windows_opening_by_sunday():
 
 
 def test_sae_clock_runs_24_hours_from_awareness():
-    aware = datetime(2026, 5, 10, 9, 30, tzinfo=timezone.utc)
+    aware = datetime(2026, 5, 10, 9, 30, tzinfo=UTC)
     running = sae_clock(aware, None, aware + timedelta(hours=20, minutes=15))
-    assert running.deadline == datetime(2026, 5, 11, 9, 30, tzinfo=timezone.utc)
+    assert running.deadline == datetime(2026, 5, 11, 9, 30, tzinfo=UTC)
     assert running.state == "running" and running.remaining == timedelta(hours=3, minutes=45)
     assert running.describe() == "3 h 45 min left to report"
     at_deadline = sae_clock(aware, None, aware + timedelta(hours=24))

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 SCREENING_DATE = date(2025, 3, 3)
 TODAY = date(2025, 3, 10)
-NOW = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 3, 10, 9, 0, tzinfo=UTC)
 
 # A candidate who meets every computable ASSIST criterion: ischemic stroke 14 months before screening,
 # NIHSS 9, organ function within limits (ASSIST inc-organ-function), all serology negative.

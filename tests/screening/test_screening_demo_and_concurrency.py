@@ -11,6 +11,7 @@ from screening_cases import SCREENING_DATE
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 
+@pytest.mark.slow  slow: loads the whole demo (both trials, every stage); make test-all and CI run it
 @pytest.mark.django_db
 def test_demo_has_every_stage_for_both_trials():
     from trialkit.server.demo import load_demo

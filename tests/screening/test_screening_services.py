@@ -6,8 +6,8 @@ import copy
 from datetime import date
 
 import pytest
-from screening_cases import ELIGIBLE_ASSIST, NOW, SCREENING_DATE, TODAY, attest_favourably
 from django.core.exceptions import PermissionDenied
+from screening_cases import ELIGIBLE_ASSIST, NOW, SCREENING_DATE, TODAY, attest_favourably
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.participants.models import Consent, Participant, ScreeningRecord

@@ -4,6 +4,7 @@ with the status the contract gives it, and the OpenAPI schema documents it on ev
 from __future__ import annotations
 
 import base64
+from datetime import UTC
 
 import pytest
 
@@ -67,7 +68,7 @@ def test_an_id_out_of_the_databases_range_is_refused_before_the_database(client,
 @pytest.mark.django_db
 def test_a_record_number_beyond_the_pages_range_is_refused(client, coordinator, trials):
     # FormRecord.repeat is a smallint on PostgreSQL: 40000 was a database error (500) there.
-    from datetime import date, datetime, timezone
+    from datetime import date, datetime
 
     from trialkit.server.capture.models import FormRecord
     from trialkit.server.capture.services import ensure_schedule
@@ -78,7 +79,7 @@ def test_a_record_number_beyond_the_pages_range_is_refused(client, coordinator, 
     screening = ScreeningRecord.objects.create(trial=trial, site=site, screening_number="S-001", outcome="enrolled",
                                                screening_date=date(2026, 2, 20), created_by=coordinator)
     participant = Participant.objects.create(trial=trial, site=site, screening=screening, participant_number="P-001",
-                                             enrolled_at=datetime(2026, 3, 1, tzinfo=timezone.utc),
+                                             enrolled_at=datetime(2026, 3, 1, tzinfo=UTC),
                                              anchor_date=date(2026, 3, 1))
     visit = ensure_schedule(participant)[-1]
     body = _contract(client.post(f"/api/capture/participants/{participant.pk}/forms",

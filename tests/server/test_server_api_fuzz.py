@@ -11,7 +11,7 @@ and takes well under a minute; ``make test-fuzz`` runs it (CI: SQLite and Postgr
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 import schemathesis
@@ -19,13 +19,17 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, negative_data_rejection,
-                                               response_schema_conformance, status_code_conformance)
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    negative_data_rejection,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
 
 NCT = "NCT07197606"
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 # Examples per operation and kind of request (real ids, made-up values, invalid values).
 EXAMPLES = int(os.environ.get("TRIALKIT_FUZZ_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -38,6 +42,7 @@ def world(trials, make_user):
     from trialkit.server.accounts import tokens
     from trialkit.server.capture.services import ensure_schedule
     from trialkit.server.capture.models import FormRecord
+    from trialkit.server.capture.services import ensure_schedule
     from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
 
     trial = trials[NCT]

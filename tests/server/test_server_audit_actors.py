@@ -2,10 +2,10 @@
 and password changes are in the trail."""
 
 import pytest
+from auth_support import login_verified
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.verify import verify_all
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@
 
 import pytest
 from audit_insider import insider_sql
-from django.db import connection, transaction
+from django.db import transaction
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import record_event, verify_chain
@@ -77,10 +77,8 @@ def test_postgres_forbids_update_and_delete(on_postgres):
     from django.db import DatabaseError
 
     _write(2)
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(seq=1).update(reason="changed")
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(seq=2).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=1).update(reason="changed")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).delete()
     assert AuditEvent.objects.get(seq=1).reason == "test"

@@ -43,7 +43,7 @@ def test_a_development_install_gets_a_private_key_file(own_key_file):
 
 def test_production_without_a_key_refuses_clearly_and_writes_nothing(own_key_file, settings):
     settings.SECRET_KEY = "a-real-production-secret"
-    with pytest.raises(keys.MissingAuditKey, match="TRIALKIT_AUDIT_KEY.*trialkit audit keygen"):
+    with pytest.raises(keys.MissingAuditKey, match=r"TRIALKIT_AUDIT_KEY.*trialkit audit keygen"):
         _write(1)
     assert not own_key_file.exists() and AuditEvent.objects.count() == 0
 
@@ -69,7 +69,7 @@ def test_rotation_keeps_old_events_verifiable_and_a_lost_key_is_reported(own_key
     del data["keys"][first]
     own_key_file.write_text(json.dumps(data))
     keys.reset_cache()
-    checked, problem = verify_chain()
+    _checked, problem = verify_chain()
     assert (problem.kind, problem.seq) == ("unknown_key", 1)
 
 
@@ -85,12 +85,10 @@ def test_an_event_macd_under_another_key_is_altered(own_key_file):
 
 def test_the_database_refuses_to_update_or_delete_audit_events():
     _write(2)
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(seq=1).update(reason="changed")
-    with pytest.raises(DatabaseError, match="append-only"):
-        with transaction.atomic():
-            AuditEvent.objects.filter(seq=2).delete()
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=1).update(reason="changed")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).delete()
     assert AuditEvent.objects.count() == 2 and AuditEvent.objects.get(seq=1).reason == ""
 
 
@@ -128,10 +126,9 @@ def test_postgres_application_role_cannot_rewrite_the_trail(on_postgres):
         with connection.cursor() as cursor:
             for sql in ("UPDATE audit_auditevent SET reason = 'hidden'", "DELETE FROM audit_auditevent",
                         "TRUNCATE audit_auditevent"):
-                with pytest.raises(ProgrammingError, match="permission denied"):
-                    with transaction.atomic():
-                        cursor.execute(f'SET LOCAL ROLE "{app}"')
-                        cursor.execute(sql)
+                with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic():
+                    cursor.execute(f'SET LOCAL ROLE "{app}"')
+                    cursor.execute(sql)
             # What the application needs still works as that role: append events, change data.
             with transaction.atomic():
                 cursor.execute(f'SET LOCAL ROLE "{app}"')
@@ -179,9 +176,9 @@ def test_the_migration_re_macs_a_legacy_chain_and_baselines_existing_rows(trials
     """Events written before keys (unkeyed SHA-256) are re-signed; existing rows get a baseline."""
     import importlib
 
+    from audit_insider import insider_sql
     from django.apps import apps
 
-    from audit_insider import insider_sql
     from trialkit.server.audit.chain import GENESIS, legacy_event_hash
     from trialkit.server.audit.verify import verify_all
 
@@ -220,9 +217,9 @@ def test_the_migration_re_macs_a_legacy_chain_and_baselines_existing_rows(trials
 def test_the_migration_refuses_to_re_sign_a_broken_legacy_chain(trials):
     import importlib
 
+    from audit_insider import insider_sql
     from django.apps import apps
 
-    from audit_insider import insider_sql
     from trialkit.server.audit.chain import GENESIS, legacy_event_hash
 
     migration = importlib.import_module("trialkit.server.audit.migrations.0004_rekey_and_baseline")

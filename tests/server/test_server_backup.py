@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -17,7 +18,7 @@ from django.db import connection
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.backup import check_backup, create_backup, restore_backup
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 KEY = "backup-test-" + "Qw3rTy9-uIoP_aSdF6gHjKl2ZxCvBnM" * 2
 
 
@@ -60,9 +61,10 @@ def _check(job, backup, restored_data, database_url):
     verdict = _verify(database_url, restored_data)
     assert verdict["ok"] is True and verdict["checked"] == AuditEvent.objects.count() > 0
     restored_zip = restored_data / "exports" / job.file_name
-    assert restored_zip.read_bytes() == open(job.result_path, "rb").read()
+    assert restored_zip.read_bytes() == Path(job.result_path).read_bytes()
 
 
+@pytest.mark.slow  # slow: backs up, restores and verifies in subprocesses; make test-all and CI run it
 @pytest.mark.django_db(transaction=True)
 def test_a_sqlite_backup_restores_and_verifies(trials, make_user, settings, tmp_path):
     if connection.vendor != "sqlite":

@@ -38,6 +38,7 @@ def test_cell_seeds_depend_on_the_index_and_seed_only():
     assert cell_seeds(7, 3) != cell_seeds(8, 3)
 
 
+@pytest.mark.slow  # slow: starts a Dask cluster; make test-all and CI run it
 def test_one_worker_and_two_workers_give_identical_tables_equal_to_simulate_power():
     cells = design_grid([1.0, 2.0], [20, 35], [0.0, 0.1], [1.0])
     serial = run_design_search(cells, CONTROL, trials=300, seed=42)
@@ -60,6 +61,7 @@ def test_one_worker_and_two_workers_give_identical_tables_equal_to_simulate_powe
     assert by_n[35] > by_n[20]
 
 
+@pytest.mark.slow  # slow: starts a Dask cluster; make test-all and CI run it
 def test_the_cli_writes_json_csv_and_the_figure(tmp_path):
     table, figure = tmp_path / "design.csv", tmp_path / "power.png"
     result = CliRunner().invoke(app, [
@@ -87,6 +89,7 @@ def test_the_cli_refuses_bad_settings_before_starting_a_cluster():
     assert both.exit_code != 0 and "--workers" in both.output
 
 
+@pytest.mark.slow  # slow: starts a Dask cluster; make test-all and CI run it
 def test_scheduler_runs_the_grid_on_an_existing_cluster_with_the_same_table():
     from distributed import LocalCluster
 

@@ -3,8 +3,8 @@
 import json
 
 import numpy as np
-
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from trialkit.cli.main import app
@@ -13,6 +13,7 @@ from trialkit.simulation.dataset import simulate_dataset
 from trialkit.simulation.rehearsal import rehearse_trial
 
 
+@pytest.mark.slow  # slow: hundreds of simulated trials for a Monte Carlo check; make test-all and CI run it
 def test_ixcell_rehearsal_reports_power_and_type1_for_each_mrs_analysis():
     result = rehearse_trial(load_protocol("NCT07197606"), common_or=2.5, trials=600, seed=2)
     ids = [a.analysis_id for a in result.analyses if a.method != "ancova"]
@@ -23,6 +24,7 @@ def test_ixcell_rehearsal_reports_power_and_type1_for_each_mrs_analysis():
     assert result.not_rehearsed == []  # the ANCOVA analyses are rehearsed too (below)
 
 
+@pytest.mark.slow  # slow: hundreds of simulated trials for a Monte Carlo check; make test-all and CI run it
 def test_every_planned_test_reports_its_simulated_type1_error_with_a_verdict():
     result = rehearse_trial(load_protocol("NCT07197606"), common_or=2.0, trials=400, seed=5)
     planned = [a.id for a in load_protocol("NCT07197606").analysis_plan.analyses

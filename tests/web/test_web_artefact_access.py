@@ -2,10 +2,11 @@
 report and the export its holder made), and their files are private on disk."""
 
 import stat
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from auth_support import login_verified
 from web_builders import participant
 
 from trialkit.server.accounts.models import Membership
@@ -13,12 +14,11 @@ from trialkit.server.accounts.roles import Role
 from trialkit.server.exports.services import create_export
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
 IXCELL = "NCT07197606"
-NOW = datetime(2025, 6, 1, tzinfo=timezone.utc)
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def trial(trials, make_user, settings, tmp_path):
     site = trial.sites.order_by("code").first()
     author = make_user(Role.COORDINATOR, trial, site, username="author")
     for n in range(1, 5):
-        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=timezone.utc))
+        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=UTC))
     return trial
 
 

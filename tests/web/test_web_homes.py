@@ -1,13 +1,13 @@
 """Role homes at /home/: one per role, what to do next, the trial and role switcher, and blinding."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
+from auth_support import login_verified
 from web_builders import participant, screening
 
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -37,9 +37,9 @@ def site_data(trials, make_user):
               fail_reasons=["inc-nihss", "inc-age"])
     screening(trial, second, author, "IX-005", outcome="screen_failed", verdict="ineligible",
               fail_reasons=[{"criterion_id": "inc-nihss"}])
-    participant(trial, first, author, "IX-P001", enrolled=datetime(2025, 1, 10, tzinfo=timezone.utc))
-    participant(trial, first, author, "IX-P002", enrolled=datetime(2025, 2, 11, tzinfo=timezone.utc))
-    participant(trial, second, author, "IX-P003", enrolled=datetime(2025, 3, 12, tzinfo=timezone.utc))
+    participant(trial, first, author, "IX-P001", enrolled=datetime(2025, 1, 10, tzinfo=UTC))
+    participant(trial, first, author, "IX-P002", enrolled=datetime(2025, 2, 11, tzinfo=UTC))
+    participant(trial, second, author, "IX-P003", enrolled=datetime(2025, 3, 12, tzinfo=UTC))
     participant(trial, first, author, "IX-P004", randomized=False)
     return {"trial": trial, "first": first, "second": second}
 
@@ -96,7 +96,7 @@ def test_sponsor_enrollment_counts_are_cumulative_by_month(site_data, make_user)
 
     user = make_user(Role.SPONSOR_ADMIN, site_data["trial"])
     ctx = HomeContext(site_data["trial"], user, access_for(user, site_data["trial"]), Role.SPONSOR_ADMIN,
-                      date(2025, 4, 15), datetime(2025, 4, 15, 12, tzinfo=timezone.utc))
+                      date(2025, 4, 15), datetime(2025, 4, 15, 12, tzinfo=UTC))
     result = enrollment_by_site(ctx)
     assert [m.isoformat() for m in result["months"]] == ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]
     by_code = {s["code"]: s["counts"] for s in result["sites"]}

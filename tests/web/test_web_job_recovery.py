@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
-from datetime import timezone as tz
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -34,7 +33,7 @@ def _job(trial, owner, *, kind="report", status, quiet_for: timedelta, attempts=
     job = Job.objects.create(kind=kind, trial=trial, requested_by=owner, requester_role="sponsor_admin",
                              params=params, status=status, progress=40, message="Fitting the models",
                              attempts=attempts, worker_id="host:1:dead",
-                             created_at=datetime(2025, 3, 10, 9, 0, tzinfo=tz.utc))
+                             created_at=datetime(2025, 3, 10, 9, 0, tzinfo=UTC))
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - quiet_for)
     return job
 
@@ -156,10 +155,9 @@ def test_orphans_are_swept_unless_their_job_is_running(trials, sponsor, tmp_path
 
 def test_an_atomic_output_leaves_nothing_under_the_final_name_when_it_fails(tmp_path):
     target = tmp_path / "out" / "result.zip"
-    with pytest.raises(RuntimeError):
-        with runner.atomic_output(7, target) as partial:
-            partial.write_bytes(b"half")
-            raise RuntimeError("killed half way")
+    with pytest.raises(RuntimeError), runner.atomic_output(7, target) as partial:
+        partial.write_bytes(b"half")
+        raise RuntimeError("killed half way")
     assert not target.exists() and list(target.parent.iterdir()) == []
     with runner.atomic_output(7, target) as partial:
         partial.write_bytes(b"whole")
@@ -169,7 +167,7 @@ def test_an_atomic_output_leaves_nothing_under_the_final_name_when_it_fails(tmp_
 @pytest.mark.django_db
 def test_the_periodic_audit_checkpoint_is_queued_once_per_slot(settings):
     settings.TRIALKIT_AUDIT_CHECKPOINT_MINUTES = 15
-    moment = datetime(2026, 3, 1, 10, 7, tzinfo=tz.utc)
+    moment = datetime(2026, 3, 1, 10, 7, tzinfo=UTC)
     first = builtin.schedule_due(moment)
     assert len(first) == 1
     assert builtin.schedule_due(moment + timedelta(minutes=5)) == []  # same slot, another worker
@@ -184,7 +182,7 @@ def test_a_report_started_from_the_page_runs_to_done(client, trials, make_user, 
     site = trial.sites.order_by("code").first()
     author = make_user(Role.COORDINATOR, trial, site, username="author")
     for n in range(1, 4):
-        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=tz.utc))
+        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=UTC))
     client.force_login(sponsor)
     client.post(f"/reports/{IXCELL}/start/")
     job = Job.objects.get()

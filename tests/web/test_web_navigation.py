@@ -1,6 +1,6 @@
 """The top menu follows the page's trial; home lists that stop say so; IxCell reads by its acronym."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from web_builders import participant, screening
@@ -40,7 +40,7 @@ def test_a_home_list_that_stops_says_how_many_there_are(client, trials, make_use
     author = make_user(Role.COORDINATOR, ixcell, site, username="busy")
     for n in range(18):
         screening(ixcell, site, author, f"IX-{n:03d}", verdict="incomplete")
-        participant(ixcell, site, author, f"IX-P{n:03d}", enrolled=datetime(2025, 1, 1 + n, tzinfo=timezone.utc))
+        participant(ixcell, site, author, f"IX-P{n:03d}", enrolled=datetime(2025, 1, 1 + n, tzinfo=UTC))
     client.force_login(author)
     page = client.get(f"/home/?trial={IXCELL}").content.decode()
     pipeline = page.split('id="panel-screening"')[1].split("</section>")[0]

@@ -1,9 +1,11 @@
 """Report generation as a job with polled progress; the unblinded report for the DSMB statistician only."""
 
 import csv
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from auth_support import login_verified
 from web_builders import participant, screening
 
 from trialkit.server.accounts.roles import Role
@@ -25,7 +27,7 @@ def trial(trials, make_user, settings, tmp_path):
     site = trial.sites.order_by("code").first()
     author = make_user(Role.COORDINATOR, trial, site, username="author")
     for n in range(1, 7):
-        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=timezone.utc))
+        participant(trial, site, author, f"IX-P00{n}", enrolled=datetime(2025, n, 5, tzinfo=UTC))
     screening(trial, site, author, "IX-F01", outcome="screen_failed", verdict="ineligible", fail_reasons=["inc-nihss"])
     return trial
 
@@ -69,7 +71,7 @@ def test_the_dsmb_statistician_gets_the_unblinded_report(client, make_user, tria
     client.post(f"/reports/{IXCELL}/start/", {"unblinded": "1"})
     job = runner.execute(Job.objects.get().pk)
     assert job.status == Job.Status.DONE, job.message
-    report = open(job.result_path, encoding="utf-8").read()
+    report = Path(job.result_path).read_text(encoding="utf-8")
     assert "UNBLINDED" in report
 
 
@@ -81,9 +83,9 @@ def test_blinded_roles_cannot_ask_for_the_unblinded_report(client, make_user, tr
 
 
 def test_a_dsmb_statistician_who_also_holds_a_blinded_role_gets_no_unblinded_report(client, make_user, trial):
-    from trialkit.server.accounts.models import Membership
-
     from django.core.exceptions import ValidationError
+
+    from trialkit.server.accounts.models import Membership
 
     user = make_user(Role.DSMB_STATISTICIAN, trial)
     with pytest.raises(ValidationError):  # the combination rule refuses it

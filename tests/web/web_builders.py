@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
@@ -14,7 +14,7 @@ def screening(trial, site, user, number, *, outcome="in_screening", verdict="inc
         verdict=verdict, outcome=outcome, fail_reasons=list(fail_reasons), created_by=user)
 
 
-def participant(trial, site, user, number, *, enrolled=datetime(2025, 3, 2, 9, tzinfo=timezone.utc),
+def participant(trial, site, user, number, *, enrolled=datetime(2025, 3, 2, 9, tzinfo=UTC),
                 randomized=True, status=None):
     record = screening(trial, site, user, f"S-{number}", outcome="enrolled", verdict="eligible",
                        facts={"age": 61, "nihss_total": 9, "sex": "F"})

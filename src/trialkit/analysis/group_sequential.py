@@ -83,7 +83,7 @@ def _simpson_weights(n: int, step: float) -> np.ndarray:
 
 
 def _grid(low: float, high: float, sd: float) -> tuple[np.ndarray, np.ndarray]:
-    n = max(_MIN_POINTS, int(math.ceil((high - low) / sd * _POINTS_PER_SD)) | 1)
+    n = max(_MIN_POINTS, math.ceil((high - low) / sd * _POINTS_PER_SD) | 1)
     if n % 2 == 0:
         n += 1
     x = np.linspace(low, high, n)
@@ -105,6 +105,7 @@ class _State:
         mean_step = drift * (t - self.t)
         if self.x is None:
             return float(stats.norm.sf(upper, loc=mean_step, scale=sd) + stats.norm.cdf(lower, loc=mean_step, scale=sd))
+        assert self.w is not None and self.f is not None  # set together with x
         m = self.x + mean_step
         tail = stats.norm.sf((upper - m) / sd) + stats.norm.cdf((lower - m) / sd)
         return float(np.sum(self.w * self.f * tail))
@@ -117,6 +118,7 @@ class _State:
         if self.x is None:
             f = stats.norm.pdf(x, loc=mean_step, scale=sd)
         else:
+            assert self.w is not None and self.f is not None  # set together with x
             kernel = stats.norm.pdf((x[:, None] - self.x[None, :] - mean_step) / sd) / sd
             f = kernel @ (self.w * self.f)
         return _State(t, x, w, f)
@@ -226,10 +228,7 @@ def boundaries(
             lower = -c * root_t if sides == 2 else _lower_limit(t)
             return state.exit_probability(t, c * root_t, lower) - target
 
-        if target <= 0:
-            c = math.inf
-        else:
-            c = optimize.brentq(excess, 0.0, 40.0, xtol=1e-12, rtol=1e-12)
+        c = math.inf if target <= 0 else optimize.brentq(excess, 0.0, 40.0, xtol=1e-12, rtol=1e-12)
         lower_b = -c * root_t if sides == 2 else _lower_limit(t)
         if math.isfinite(c):
             state = state.advance(t, c * root_t, lower_b)

@@ -16,10 +16,10 @@ from datetime import date
 from pathlib import Path
 
 import matplotlib.image
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
-from matplotlib.figure import Figure as MplFigure  # noqa: E402
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_pdf import PdfPages
+from matplotlib.figure import Figure as MplFigure
 
 from trialkit.analysis import figures  # noqa: E402
 from trialkit.analysis.ancova import ancova  # noqa: E402
@@ -242,6 +242,7 @@ def _mrs_shift(ctx: _Context, spec) -> Section:
             section.results = {"n": len(frame), "not_analysable": str(exc)}
             return section
         check = result.proportional_odds_check
+        assert check is not None  # mrs_shift always runs the check
         section.notes.append(
             "Proportional odds model; common odds ratio of a better (lower) mRS with "
             f"{ctx.arm_labels[treatment]} vs {ctx.arm_labels[control]} (>1 favours treatment)"
@@ -525,9 +526,9 @@ def _observed_z(ctx: _Context, spec) -> tuple[float | None, int]:
         return r.difference / r.standard_error, r.n
     threshold = spec.threshold if spec.threshold is not None else 2
     frame = analysis_frame(ctx.data, spec.outcome, spec.visit)
-    r = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
+    d = dichotomized_mrs(frame, spec.treatment_arm, spec.control_arm, spec.outcome, threshold)
     # Fisher's exact test has no z: its two-sided p as a normal deviate, signed by the risk difference.
-    return float(np.sign(r.risk_difference) * stats.norm.isf(r.p_value / 2)), r.n
+    return float(np.sign(d.risk_difference) * stats.norm.isf(d.p_value / 2)), d.n
 
 
 def _interim(ctx: _Context) -> Section | None:
@@ -658,7 +659,7 @@ def write_pdf(report: Report, path: Path) -> None:
             for figure in section.figures:
                 image = matplotlib.image.imread(io.BytesIO(figure.png), format="png")
                 fig = MplFigure(figsize=(8.27, 8.27 * image.shape[0] / image.shape[1] + 0.4))
-                ax = fig.add_axes([0, 0, 1, 0.95])
+                ax = fig.add_axes((0, 0, 1, 0.95))
                 ax.imshow(image)
                 ax.axis("off")
                 fig.suptitle(figure.title, fontsize=10)
@@ -666,7 +667,7 @@ def write_pdf(report: Report, path: Path) -> None:
 
 
 def write_report(protocol, data: TrialData, out_dir: str | Path, unblinded: bool = False,
-                 figures_alongside: bool = True) -> dict[str, Path]:
+                 figures_alongside: bool = True) -> dict[str, Path | Report]:
     """Write ``report.html`` (self-contained), ``report.pdf`` and the figures as PNG files."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

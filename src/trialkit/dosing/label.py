@@ -15,9 +15,9 @@ from trialkit.dosing.preparation import (
     WEIGHT_STEP,
     DosePreparation,
     DosingError,
-    to_decimal,
-    round_volume,
     infusion_plan,
+    round_volume,
+    to_decimal,
     validated_weight,
 )
 from trialkit.protocol.schema import Protocol

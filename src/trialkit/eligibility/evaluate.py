@@ -222,8 +222,12 @@ def _nihss_total(rule: Rule, ctx: Context) -> Truth:
 
 def _same_side(bounds: Bounds, low: float, high: float) -> bool:
     """Both ends of [low, high] break the bounds on the same side (all too low or all too high)."""
-    too_low = lambda v: any(b.startswith(("<", "≤")) for b in bounds.violations(v))  # noqa: E731
-    too_high = lambda v: any(b.startswith((">", "≥")) for b in bounds.violations(v))  # noqa: E731
+    def too_low(v: float) -> bool:
+        return any(b.startswith(("<", "≤")) for b in bounds.violations(v))
+
+    def too_high(v: float) -> bool:
+        return any(b.startswith((">", "≥")) for b in bounds.violations(v))
+
     return (too_low(low) and too_low(high)) or (too_high(low) and too_high(high))
 
 
@@ -241,14 +245,14 @@ def _nihss_item(rule: Rule, ctx: Context) -> Truth:
             continue
         shown.append(f"{item} {value}")
         # "UN" (untestable) is not a score, so it never satisfies a bound.
-        if value != measures.UNTESTABLE and not spec.violations(value):
+        if not isinstance(value, str) and not spec.violations(value):
             holding.append(item)
     listed = ", ".join(shown)
     if spec.item is not None:
         if missing:
             return Truth(None, f"NIHSS item {spec.item} not scored", (f"nihss.{spec.item}",))
         value = values[spec.item]
-        if value == measures.UNTESTABLE:
+        if isinstance(value, str):  # measures.UNTESTABLE, the only text a NIHSS item holds
             return Truth(False, f"NIHSS {spec.item} UN, needs {spec.needs()}")
         return _bounded(f"NIHSS {spec.item}", value, spec)
     if holding:

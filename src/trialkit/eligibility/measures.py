@@ -7,6 +7,7 @@ multiple of the upper limit of normal".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument
@@ -55,7 +56,7 @@ class NihssPartial:
     highest_possible: int  # known_sum plus the maximum of every missing item
 
 
-def nihss_partial(values: dict[str, int | str]) -> NihssPartial:
+def nihss_partial(values: Mapping[str, int | str]) -> NihssPartial:
     bounds = _nihss_bounds()
     missing = [item for item in bounds if item not in values]
     # "UN" (untestable) is never added to the total (NINDS NIH Stroke Scale instructions).
@@ -63,7 +64,9 @@ def nihss_partial(values: dict[str, int | str]) -> NihssPartial:
     highest = known_sum + sum(bounds[item][1] for item in missing)
     total = None
     if not missing:
-        total = int(get_instrument("nihss").score(values).total)
+        scored = get_instrument("nihss").score(values).total
+        assert scored is not None  # every item is present, so the scale totals
+        total = int(scored)
     return NihssPartial(total, known_sum, missing, highest)
 
 
@@ -113,4 +116,4 @@ def _read_nihss_bounds() -> dict[str, tuple[int, int]]:
     return {item.key: (item.min_score, item.max_score) for item in get_instrument("nihss").scored_items}
 
 
-__all__ += ["InstrumentError", "UNTESTABLE"]
+__all__ += ["UNTESTABLE", "InstrumentError"]

@@ -36,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from trialkit.eligibility import measures
 from trialkit.eligibility.facts import Name, ScreeningFacts
 
-
 # int first, so that a bound written 6 stays 6 in reasons and 3.0 stays 3.0.
 Number = int | float
 
@@ -86,6 +85,7 @@ class Bounds(RuleModel):
     def satisfied(self) -> str:
         """How a satisfying value compares, as text (e.g. '≥ 18', 'within 14–90')."""
         if self.is_closed_range():
+            assert self.min is not None and self.max is not None  # a closed range has both
             return f"within {fmt(self.min)}–{fmt(self.max)}"
         parts = []
         if self.min is not None:
@@ -100,6 +100,7 @@ class Bounds(RuleModel):
 
     def needs(self) -> str:
         if self.is_closed_range():
+            assert self.min is not None and self.max is not None  # a closed range has both
             return f"{fmt(self.min)}–{fmt(self.max)}"
         return self.satisfied()
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
 
 from trialkit.export.records import ExportData
 from trialkit.protocol import Protocol
+
+if TYPE_CHECKING:
+    from trialkit.instruments import Instrument
 
 NS = "http://www.cdisc.org/ns/odm/v1.3"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -42,7 +45,7 @@ def _translated(parent: ET.Element, tag: str, text: str) -> None:
     tt.text = text
 
 
-def _instrument(name: str):
+def _instrument(name: str) -> Instrument:
     from trialkit.instruments import get_instrument
 
     return get_instrument(name)
@@ -60,7 +63,7 @@ def _value_text(value: Any) -> str:
 
 def _check_repeats(data: ExportData) -> None:
     """Each (subject, visit, form, repeat) once; a form that does not repeat has repeat 1."""
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple[str, str, str, int], int] = {}
     for index, f in enumerate(data.forms):
         where = f"forms[{index}] (subject {f.subject_id}, visit {f.visit_id}, form {f.form})"
         if f.repeat != 1 and not _instrument(f.form).repeating:
@@ -73,21 +76,21 @@ def _check_repeats(data: ExportData) -> None:
 
 
 def _utc(at: datetime) -> str:
-    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
+    return at.astimezone(UTC).isoformat(timespec="seconds")
 
 
-def _manifestation(s) -> str:
+def _manifestation(s: Any) -> str:
     """Printed name, date and time (UTC) and meaning of a signature (21 CFR 11.50)."""
     return f"Signed by {s.signer_name} on {_utc(s.signed_at)} UTC: {s.meaning}"
 
 
-def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime) -> dict:
+def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime) -> dict[tuple[str, ...], str]:
     """AdminData with the signers (full names), the signing location and one SignatureDef per
     meaning, for the Signature elements of the clinical data; {} when nothing is signed."""
     signed = [s for f in data.forms for s in f.signatures if s.valid]
     if not signed:
         return {}
-    oids: dict = {("location",): "LOC.TRIALKIT"}
+    oids: dict[tuple[str, ...], str] = {("location",): "LOC.TRIALKIT"}
     admin = ET.SubElement(root, "AdminData", {"StudyOID": study_oid})
     for s in signed:
         if ("user", s.signer_id) not in oids:
@@ -109,7 +112,7 @@ def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str
 
 def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
     """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     if data is not None:
         _check_repeats(data)
     ET.register_namespace("", NS)
@@ -119,7 +122,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         "ODM",
         {
             "xmlns": NS,
-            "FileType": "Snapshot" if data else "Snapshot",
+            "FileType": "Snapshot",
             "FileOID": _oid("TRIALKIT", protocol.id, created.strftime("%Y%m%dT%H%M%S")),
             "CreationDateTime": created.isoformat(timespec="seconds"),
             "ODMVersion": "1.3.2",
@@ -205,7 +208,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
     if data is not None:
         signature_oids = _admin_data(root, data, study_oid, mdv_oid, created)
         clinical = ET.SubElement(root, "ClinicalData", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid})
-        forms_by_subject: dict[str, list] = {}
+        forms_by_subject: dict[str, list[Any]] = {}
         for f in data.forms:
             forms_by_subject.setdefault(f.subject_id, []).append(f)
         visit_order = {v.id: i for i, v in enumerate(protocol.schedule.visits)}
@@ -213,7 +216,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         for subject in data.subjects:
             sd = ET.SubElement(clinical, "SubjectData", {"SubjectKey": subject.subject_id})
             records = sorted(forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99))
-            by_visit: dict[str, list] = {}
+            by_visit: dict[str, list[Any]] = {}
             for f in records:
                 by_visit.setdefault(f.visit_id, []).append(f)
             for visit_id, forms in by_visit.items():

@@ -185,7 +185,8 @@ class Item:
             if code in self.untestable:
                 return code, None
         cleaner = getattr(self, f"_clean_{self.type.value}")
-        return cleaner(value)
+        cleaned: tuple[Any, FieldError | None] = cleaner(value)
+        return cleaned
 
     def _error(self, value: Any, rule: str, what: str | None = None) -> FieldError:
         said = what or "not allowed"
@@ -449,11 +450,9 @@ class Instrument:
         errors.extend(self._reconcile_components(cleaned))
         if not partial:
             for item in self.items:
-                if item.required and item.part_of is None and item.key not in cleaned:
-                    if not any(e.item == item.key for e in errors):
-                        errors.append(
-                            FieldError(item.key, None, "required", f"is required ({item.describe_allowed()})")
-                        )
+                if (item.required and item.part_of is None and item.key not in cleaned
+                        and not any(e.item == item.key for e in errors)):
+                    errors.append(FieldError(item.key, None, "required", f"is required ({item.describe_allowed()})"))
         for rule in self.rules:
             errors.extend(rule.check(cleaned))
         ordered = {i.key: cleaned[i.key] for i in self.items if i.key in cleaned}

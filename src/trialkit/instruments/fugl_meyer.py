@@ -169,7 +169,7 @@ SECTION_LABELS = {
 }
 
 
-def _items(definitions, prefix: str) -> tuple[Item, ...]:
+def _items(definitions: Any, prefix: str) -> tuple[Item, ...]:
     return tuple(
         Item(
             key=key, label=label, type=ItemType.integer, choices=choices, scored=True,

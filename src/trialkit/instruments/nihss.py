@@ -41,7 +41,7 @@ _MOTOR_LEG = levels(
 )
 
 
-def _item(n: int, key: str, label: str, choices, untestable: tuple[str, ...] = (), help: str = "") -> Item:
+def _item(n: int, key: str, label: str, choices: Any, untestable: tuple[str, ...] = (), help: str = "") -> Item:
     return Item(
         key=key,
         label=label,

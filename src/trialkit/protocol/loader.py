@@ -74,12 +74,12 @@ def _line_index(text: str) -> dict[tuple[Any, ...], int]:
         index[path] = node.start_mark.line + 1
         if isinstance(node, yaml.MappingNode):
             for key, value in node.value:
-                index[path + (key.value,)] = key.start_mark.line + 1
-                walk(value, path + (key.value,))
-                index[path + (key.value,)] = key.start_mark.line + 1
+                index[(*path, key.value)] = key.start_mark.line + 1
+                walk(value, (*path, key.value))
+                index[(*path, key.value)] = key.start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode):
             for i, value in enumerate(node.value):
-                walk(value, path + (i,))
+                walk(value, (*path, i))
 
     if root is not None:
         walk(root, ())
@@ -144,12 +144,12 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     return protocol
 
 
-def _unknown_forms(protocol: Protocol) -> list[tuple[tuple, str]]:
+def _unknown_forms(protocol: Protocol) -> list[tuple[tuple[str | int, ...], str]]:
     """Every form a visit or endpoint names must be an instrument TrialKit knows."""
     from trialkit.instruments import list_instruments
 
-    known = {getattr(i, "name", i) for i in list_instruments()}
-    problems = []
+    known = {i.name for i in list_instruments()}
+    problems: list[tuple[tuple[str | int, ...], str]] = []
     for v, visit in enumerate(protocol.schedule.visits):
         for f, form in enumerate(visit.forms):
             if form not in known:

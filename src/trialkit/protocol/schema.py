@@ -19,8 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import date
-from functools import cached_property
 from enum import Enum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -604,11 +604,11 @@ class Protocol(Model):
                     )
         if set(self.randomization.ratio) != set(arm_ids):
             unknown = [key for key in self.randomization.ratio if key not in arm_ids]
-            where = ("randomization", "ratio", unknown[0]) if unknown else ("randomization", "ratio")
+            ratio_at = ("randomization", "ratio", unknown[0]) if unknown else ("randomization", "ratio")
             raise LocatedError(
                 f"randomization.ratio must name every arm exactly: arms {sorted(arm_ids)}, "
                 f"ratio {sorted(self.randomization.ratio)}",
-                *where,
+                *ratio_at,
             )
         levels = {lvl.id for arm in self.arms if arm.dose for lvl in arm.dose.levels}
         for c, cohort in enumerate(self.randomization.cohorts):
@@ -636,14 +636,14 @@ class Protocol(Model):
         endpoint_ids = {e.id for e in self.endpoints}
         for n, analysis in enumerate(self.analysis_plan.analyses):
             where: tuple[str | int, ...] = ("analysis_plan", "analyses", n)
-            for field, ref in (("visit", analysis.visit), ("baseline_visit", analysis.baseline_visit)):
-                if ref and ref not in visit_ids:
+            for field, named in (("visit", analysis.visit), ("baseline_visit", analysis.baseline_visit)):
+                if named and named not in visit_ids:
                     raise LocatedError(
-                        f"analysis {analysis.id!r} {field} {ref!r} is not a visit of the schedule", *where, field
+                        f"analysis {analysis.id!r} {field} {named!r} is not a visit of the schedule", *where, field
                     )
-            for field, ref in (("treatment_arm", analysis.treatment_arm), ("control_arm", analysis.control_arm)):
-                if ref and ref not in arm_ids:
-                    raise LocatedError(f"analysis {analysis.id!r} {field} {ref!r} is not an arm", *where, field)
+            for field, named in (("treatment_arm", analysis.treatment_arm), ("control_arm", analysis.control_arm)):
+                if named and named not in arm_ids:
+                    raise LocatedError(f"analysis {analysis.id!r} {field} {named!r} is not an arm", *where, field)
             if analysis.endpoint and analysis.endpoint not in endpoint_ids:
                 raise LocatedError(
                     f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined",

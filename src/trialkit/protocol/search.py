@@ -41,7 +41,7 @@ def searchable_text(protocol: Protocol) -> str:
 
 
 def location_text(protocol: Protocol, extra_locations: Iterable[str] = ()) -> str:
-    places = []
+    places: list[str] = []
     for loc in protocol.registry.locations:
         places.extend(p for p in (loc.name, loc.city, loc.state, loc.country) if p)
     places.extend(extra_locations)
@@ -59,9 +59,7 @@ def matches(protocol: Protocol, query: TrialQuery, extra_locations: Iterable[str
         return False
     if query.phase and query.phase not in r.phases:
         return False
-    if query.location and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location)):
-        return False
-    return True
+    return not (query.location and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location)))
 
 
 def phase_label(protocol: Protocol) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,7 +138,7 @@ class Minimizer:
             at_level[chosen] = at_level.get(chosen, 0) + 1
         return MinimizationResult(chosen, new_state, scores, probs, u, assignment_no)
 
-    def replay(self, levels_in_order: list[Mapping[str, str]]) -> tuple[list[str], dict[str, Any]]:
+    def replay(self, levels_in_order: Sequence[Mapping[str, str]]) -> tuple[list[str], dict[str, Any]]:
         """Assign a whole sequence from the empty state: arms in order and the final state."""
         state = self.empty_state()
         arms = []

@@ -32,7 +32,7 @@ Clinical Trials, 2nd ed., Wiley 2016, section 3.9).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -81,14 +81,14 @@ class _Scheme:
             out = [(arm, nxt, b, p) for arm, p, nxt in self._within(b, counts)]
         return out
 
-    def _within(self, b: int, counts: tuple[int, ...]):
+    def _within(self, b: int, counts: tuple[int, ...]) -> Iterator[tuple[int, Fraction, State]]:
         comp = self.composition[b]
         left = b - sum(counts)
         for i, c in enumerate(counts):
             slots = comp[i] - c
             if slots <= 0:
                 continue
-            nxt_counts = counts[:i] + (c + 1,) + counts[i + 1:]
+            nxt_counts = (*counts[:i], c + 1, *counts[i + 1:])
             nxt: State = None if sum(nxt_counts) == b else (b, nxt_counts)
             yield i, Fraction(slots, left), nxt
 
@@ -223,7 +223,7 @@ class SimulatedGuessRate:
                 "standard_error": self.standard_error, "baseline": self.baseline, "excess": self.rate - self.baseline}
 
 
-def minimization_guess_rate(protocol_or_spec, seed: int | str, n: int, trials: int = 200,
+def minimization_guess_rate(protocol_or_spec: Any, seed: int | str, n: int, trials: int = 200,
                             sites: list[str] | None = None) -> SimulatedGuessRate:
     """Expected correct-guess rate under minimization, by simulating ``trials`` trials of ``n``
     participants with factor levels drawn uniformly (as :func:`simulate_minimization`). The guesser

@@ -116,11 +116,10 @@ def stratum_levels(
     levels: dict[str, str] = {}
     known = known_sites(protocol_or_spec, sites)
     for factor in spec.stratify_by:
-        if factor.source == "site" and not factor.levels:
-            if known and site_id not in known:
-                raise StratumError(
-                    f"stratification factor {factor.id!r}: site {site_id!r} is not one of {', '.join(known)}"
-                )
+        if factor.source == "site" and not factor.levels and known and site_id not in known:
+            raise StratumError(
+                f"stratification factor {factor.id!r}: site {site_id!r} is not one of {', '.join(known)}"
+            )
         levels[factor.id] = factor_level(factor, facts, site_id)
     return levels
 

@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import Enum
+from typing import Any
 from typing import Protocol as TypingProtocol
 
 
@@ -86,7 +87,7 @@ class _VisitDefinition(TypingProtocol):
 
 
 class _ScheduleDefinition(TypingProtocol):
-    visits: list
+    visits: list[Any]
 
 
 @dataclass(frozen=True)
@@ -227,7 +228,7 @@ class ReportingClock:
             "reported_late": f"reported {span} late",
         }[self.state]
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "started_at": self.started_at.isoformat(),
             "deadline": self.deadline.isoformat(),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from trialkit.instruments import FieldError
 
@@ -31,7 +32,7 @@ class EndOfStudyVisit:
     done_on: date | None
 
 
-def parse_date(field_name: str, value, errors: list[FieldError]) -> date | None:
+def parse_date(field_name: str, value: Any, errors: list[FieldError]) -> date | None:
     """A date from a date, a datetime or ``YYYY-MM-DD``; a missing or malformed one is an error."""
     if value is None or (isinstance(value, str) and not value.strip()):
         errors.append(FieldError(field_name, None, "required", "give the date"))
@@ -47,7 +48,7 @@ def parse_date(field_name: str, value, errors: list[FieldError]) -> date | None:
         return None
 
 
-def end_problems(outcome: str, ended_on, reason: str, *, today: date, enrolled_on: date,
+def end_problems(outcome: str, ended_on: Any, reason: str, *, today: date, enrolled_on: date,
                  end_visit: EndOfStudyVisit | None) -> tuple[date | None, list[FieldError]]:
     """The end date as a date, and every problem with the request at once, each naming its field
     and rule (``outcome``/``choice`` or ``end_of_study_visit``; ``ended_on``/``required``, ``type``

@@ -14,8 +14,14 @@ from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 from trialkit.server.accounts import tokens
 from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
 from trialkit.server.allocation.services import AllocationProblem
-from trialkit.server.api_contract import (StrictJsonParser, document_errors, error_body, field_error, summary,
-                                          validation_errors)
+from trialkit.server.api_contract import (
+    StrictJsonParser,
+    document_errors,
+    error_body,
+    field_error,
+    summary,
+    validation_errors,
+)
 from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
 from trialkit.server.exports.services import ExportProblem
 from trialkit.server.screening.services import ScreeningError

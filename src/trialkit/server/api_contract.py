@@ -16,7 +16,8 @@ the field, never a database error: ids fit PostgreSQL's ``integer``, strings fit
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Iterable
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from ninja import Schema
 from ninja.parser import Parser

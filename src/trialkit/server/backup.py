@@ -20,7 +20,7 @@ import shutil
 import sqlite3
 import subprocess
 import tarfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dj_database_url
@@ -92,7 +92,7 @@ def create_backup(dest: Path, *, database: dict | None = None, data_dir: Path | 
             tar.add(data, arcname="data", filter=keep)
     files.append(archive)
     manifest = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "database": "sqlite" if database_file else "postgresql",
         "files": [{"name": f.name, "bytes": f.stat().st_size, "sha256": _sha256(f)} for f in files],
     }

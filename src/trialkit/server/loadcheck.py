@@ -83,7 +83,7 @@ def _audit_keys() -> str:
 
 
 def start_worker(env: dict, log_dir: Path, n: int) -> subprocess.Popen:
-    log = open(log_dir / f"worker-{n}.log", "ab")
+    log = open(log_dir / f"worker-{n}.log", "ab")  # noqa: SIM115 - the worker process writes it until stopped
     return subprocess.Popen([sys.executable, "-m", "trialkit", "worker", "--interval", "0.2"], env=env,
                             stdout=log, stderr=subprocess.STDOUT)
 
@@ -99,7 +99,7 @@ def start_service(database_url: str, data_dir: Path, *, app_servers: int = 2, wo
         service.workers = [start_worker(env, log_dir, n) for n in range(workers)]
         for n in range(app_servers):
             port = free_port()
-            log = open(log_dir / f"app-{n}.log", "ab")
+            log = open(log_dir / f"app-{n}.log", "ab")  # noqa: SIM115 - the server process writes it until stopped
             command = [sys.executable, "-m", "trialkit", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
                        "--threads", str(threads)]
             if n:  # the first collected the static files into the shared data folder
@@ -255,7 +255,7 @@ class Results:
         times = sorted(o.seconds for o in self.outcomes if kind is None or o.kind == kind)
         if not times:
             return float("nan")
-        return times[min(len(times) - 1, int(round(q / 100 * (len(times) - 1))))]
+        return times[min(len(times) - 1, round(q / 100 * (len(times) - 1)))]
 
 
 def fire(addresses: list[str], plan: list[dict], *, timeout: float = 90) -> Results:

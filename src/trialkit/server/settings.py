@@ -103,6 +103,7 @@ MIDDLEWARE = [
     "trialkit.server.accounts.middleware.SecondFactorMiddleware",
     "trialkit.server.accounts.middleware.ActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",  # request.htmx: whether a page is asked for as a fragment
     "trialkit.server.web.middleware.RefuseNulCharacters",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "trialkit.server.web.middleware.StyledMethodNotAllowed",

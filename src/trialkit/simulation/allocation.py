@@ -65,7 +65,7 @@ def protocol_allocation_matrix(
     protocol,
     covariates: Mapping[str, np.ndarray],
     rng: np.random.Generator,
-    seed: int | str,
+    seed: int | str | None,
     treatment_arm: str,
     pool: int = 200,
 ) -> tuple[np.ndarray, str]:

@@ -113,7 +113,7 @@ def simulate_dataset(
     sites = [loc.id for loc in protocol.registry.locations] or ["site-01"]
 
     # Screening log: enough screened to enrol n, failures citing a criterion.
-    n_failed = int(round(n * screen_failure_rate / (1 - screen_failure_rate)))
+    n_failed = round(n * screen_failure_rate / (1 - screen_failure_rate))
     outcomes_screen = np.array(["enrolled"] * n + ["screen_failed"] * n_failed)
     rng.shuffle(outcomes_screen)
     criteria = [c.id for c in protocol.eligibility.criteria if c.id != "inc-consent"]
@@ -169,7 +169,7 @@ def simulate_dataset(
         scores = _derived_scores(nihss, rng)
         jitter = rng.integers(-visit.window_before, visit.window_after + 1, n) if visit.day > 0 else np.zeros(n, int)
         for instrument in wanted:
-            for i in np.flatnonzero(present):
+            for i in np.flatnonzero(present).tolist():
                 rows.append((participants.participant_id[i], visit.id, int(visit.day + jitter[i]), instrument,
                              int(scores[instrument][i])))
     outcomes = pd.DataFrame(rows, columns=["participant_id", "visit", "day", "instrument", "total"])

@@ -25,7 +25,7 @@ class SimulationInputError(ValueError):
     """Simulation settings that make no sense; the message names the setting and the rule."""
 
 
-def validate_probabilities(control: Sequence[float], name: str = "--control") -> np.ndarray:
+def validate_probabilities(control: Sequence[float] | np.ndarray, name: str = "--control") -> np.ndarray:
     probs = np.asarray(control, dtype=float)
     if probs.ndim != 1 or len(probs) < 2:
         raise SimulationInputError(f"{name}: give at least two category probabilities")
@@ -34,7 +34,7 @@ def validate_probabilities(control: Sequence[float], name: str = "--control") ->
     return probs / probs.sum()
 
 
-def treatment_distribution(control: Sequence[float], common_or: float) -> np.ndarray:
+def treatment_distribution(control: Sequence[float] | np.ndarray, common_or: float) -> np.ndarray:
     """Category probabilities with treatment: odds of mRS <= k multiplied by ``common_or`` for every k."""
     probs = validate_probabilities(control)
     cumulative = np.cumsum(probs)[:-1]
@@ -46,7 +46,7 @@ def treatment_distribution(control: Sequence[float], common_or: float) -> np.nda
 
 
 def whitehead_power(
-    control: Sequence[float],
+    control: Sequence[float] | np.ndarray,
     common_or: float,
     n_control: float,
     n_treatment: float,
@@ -117,7 +117,7 @@ def arm_sizes(n_per_arm: int, ratio: float) -> tuple[int, int]:
         raise SimulationInputError("--n-per-arm: must be at least 1")
     if ratio <= 0:
         raise SimulationInputError("--ratio: must be > 0 (treatment:control)")
-    return n_per_arm, max(1, int(round(ratio * n_per_arm)))
+    return n_per_arm, max(1, round(ratio * n_per_arm))
 
 
 def simulate_tables(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from django.shortcuts import redirect
 from django.conf import settings
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from trialkit.server.accounts.authn import requires_second_factor

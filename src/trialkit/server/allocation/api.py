@@ -11,8 +11,8 @@ from ninja import Router, Schema, Status
 from pydantic import StringConstraints
 
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
-from trialkit.server.api_contract import NctId, Number, RowId, Secret, Text
 from trialkit.server.allocation import services
+from trialkit.server.api_contract import NctId, Number, RowId, Secret, Text
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 

@@ -3,7 +3,7 @@ and given for some, others awaiting preparation, and one emergency unblinding in
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 
@@ -44,11 +44,11 @@ def _ensure_enrolled(trial, today: date, users) -> None:
                                consent_date=screening.screening_date, signed_by=Consent.Signer.PARTICIPANT,
                                recorded_by=clerk)
         Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
-                                   enrolled_at=datetime.combine(screening.screening_date, time(10), timezone.utc))
+                                   enrolled_at=datetime.combine(screening.screening_date, time(10), UTC))
 
 
 def _at(day: date, hour: int) -> datetime:
-    return datetime.combine(day, time(hour), timezone.utc)
+    return datetime.combine(day, time(hour), UTC)
 
 
 def _dosing_visit(trial) -> str | None:
@@ -79,7 +79,7 @@ def _record_weight(participant, when: datetime, weight: float) -> None:
 def populate(trials, users, today: date) -> None:
     from trialkit.server.demo import DAY0_AGES
 
-    start = datetime.combine(today - timedelta(days=14), time(9), timezone.utc)
+    start = datetime.combine(today - timedelta(days=14), time(9), UTC)
     for trial in trials:
         if not AllocationList.objects.filter(trial=trial).exists():
             first_enrolled = (Participant.objects.filter(trial=trial).order_by("enrolled_at")

@@ -31,8 +31,8 @@ from trialkit.dosing.preparation import validated_weight
 from trialkit.eligibility import FactsError
 from trialkit.eligibility.timing import Step, recheck
 from trialkit.randomization.strata import key_from_levels
-from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation.models import (
@@ -48,7 +48,6 @@ from trialkit.server.audit.rows import record_bulk_created
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
-
 
 
 class AllocationDenied(PermissionDenied):

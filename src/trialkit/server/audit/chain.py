@@ -12,7 +12,7 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 GENESIS = "0" * 64
@@ -28,7 +28,7 @@ def normalize(value: Any) -> Any:
 
 
 def _at(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _payload(event: dict[str, Any], fields=HASHED_FIELDS) -> bytes:

@@ -20,7 +20,7 @@ import os
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
@@ -30,7 +30,7 @@ ENV = "TRIALKIT_AUDIT_KEY"
 FILE_ENV = "TRIALKIT_AUDIT_KEY_FILE"
 DEVELOPMENT_SECRET_KEY = "trialkit-development-key-change-me-in-production"
 _lock = threading.Lock()
-_cache: dict[str, "KeyRing"] = {}
+_cache: dict[str, KeyRing] = {}
 
 
 class MissingAuditKey(ImproperlyConfigured):
@@ -106,7 +106,7 @@ def _write_file(path: Path, current: str, keys: dict[str, bytes], *, exclusive: 
 
 
 def new_key_id() -> str:
-    return datetime.now(timezone.utc).strftime("k%Y%m%d") + "-" + secrets.token_hex(3)
+    return datetime.now(UTC).strftime("k%Y%m%d") + "-" + secrets.token_hex(3)
 
 
 def development_install() -> bool:
@@ -127,7 +127,7 @@ def rotate(path: Path | None = None) -> str:
     """Add a fresh key to the key file and make it current; old keys stay for verification."""
     path = path or key_file()
     with _lock:
-        current, keys = _read_file(path)
+        _current, keys = _read_file(path)
         key_id = new_key_id()
         keys[key_id] = secrets.token_bytes(32)
         _write_file(path, key_id, keys, exclusive=False)

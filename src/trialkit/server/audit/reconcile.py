@@ -28,7 +28,7 @@ class RowProblem:
     seq: int | None = None
     restricted: bool = False  # an allocation table: values masked unless asked for
 
-    def masked(self) -> "RowProblem":
+    def masked(self) -> RowProblem:
         if not self.restricted or self.kind not in ("changed", "changed_between"):
             return self
         return RowProblem(self.table, self.id, self.kind, self.field, MASK, MASK, self.seq, self.restricted)

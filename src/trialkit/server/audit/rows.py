@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -96,7 +96,7 @@ def value(v: Any) -> Any:
     """A field value in the JSON form the trail stores."""
     if isinstance(v, datetime):
         if v.tzinfo is not None:
-            v = v.astimezone(timezone.utc)
+            v = v.astimezone(UTC)
         return v.isoformat(timespec="microseconds")
     if isinstance(v, (date, time)):
         return v.isoformat()

@@ -19,10 +19,10 @@ from pydantic import StringConstraints
 
 from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
-from trialkit.server.capture import services
-from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
 from trialkit.server.accounts.lookups import participant_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Repeat, RowId, Text, Version
+from trialkit.server.capture import services
+from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
 from trialkit.server.capture.services import FormInvalid
 from trialkit.server.participants.models import Participant
 

@@ -43,7 +43,7 @@ def _scale_values(name: str, severity: float, rng: random.Random) -> dict | None
     for _attempt in range(40):
         values = {}
         for item in instrument.items:
-            if item.part_of is not None or not item.required and not item.scored:
+            if item.part_of is not None or (not item.required and not item.scored):
                 continue
             if item.type is ItemType.integer:
                 allowed = [c.code for c in item.choices] or list(range(int(item.minimum), int(item.maximum) + 1))

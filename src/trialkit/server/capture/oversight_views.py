@@ -16,14 +16,12 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 
-from trialkit.server.accounts.access import require
+from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.capture import oversight
 from trialkit.server.capture.bulk import ACTIONS, BulkRefused, review_visit_forms
 from trialkit.server.capture.models import FormRecord, Signature, Visit
 from trialkit.server.capture.oversight import OVERSIGHT, ListFilters
 from trialkit.server.capture.services import CaptureError, FormInvalid
-from trialkit.server.participants.models import Participant
-from trialkit.server.trials.models import Trial
 
 LIST_PAGE_SIZE = 50
 
@@ -51,8 +49,7 @@ def _common(request, trial, access, **extra):
 @login_required
 def dashboard(request, nct_id: str):
     """Participant × visit × form, with each form's state as a colour, a symbol and a text."""
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    access = require(request.user, trial, OVERSIGHT)  # access
+    trial, access = trial_for(request.user, nct_id, OVERSIGHT)
     site = _site(request, trial, access)
     page = _page(request, oversight.site_participants(trial, access, site), oversight.PAGE_SIZE)
     grid = oversight.status_grid(trial, list(page.object_list), timezone.localdate())
@@ -63,8 +60,7 @@ def dashboard(request, nct_id: str):
 @login_required
 def visit_calendar(request, nct_id: str):
     """A month of visit windows at the user's sites (or one site): opens, target day, closes."""
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    access = require(request.user, trial, OVERSIGHT)  # access
+    trial, access = trial_for(request.user, nct_id, OVERSIGHT)
     site = _site(request, trial, access)
     today = timezone.localdate()
     error, status = "", 200
@@ -100,8 +96,7 @@ def _filters(request, trial, access, statuses) -> tuple[ListFilters, list[str]]:
 
 
 def _list_page(request, nct_id, template, build, statuses, default_status, **extra):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    access = require(request.user, trial, OVERSIGHT)  # access
+    trial, access = trial_for(request.user, nct_id, OVERSIGHT)
     filters, errors = _filters(request, trial, access, statuses)
     rows, counts = build(trial, access, filters)
     page = _page(request, rows, LIST_PAGE_SIZE)
@@ -154,8 +149,7 @@ def _review_rows(visit):
 def visit_review(request, participant_id: int, visit_id: str):
     """The forms of one visit with their state; the monitor source-verifies and the data manager
     locks several at once, with one reason."""
-    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
-    access = require(request.user, participant.trial, OVERSIGHT, site_id=participant.site_id)  # access
+    participant, access = participant_for(request.user, participant_id, OVERSIGHT)
     visit = get_object_or_404(Visit.objects.select_related("participant"), participant=participant,
                               visit_id=visit_id)
     error, problems, reason_error = "", [], []

@@ -27,8 +27,8 @@ from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, require
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
-from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.chain import normalize
+from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.service import record_event
 from trialkit.server.capture import signatures
@@ -45,7 +45,6 @@ from trialkit.server.capture.models import (
     Visit,
 )
 from trialkit.server.participants.models import ONGOING_STATUSES, Participant
-
 
 
 class CaptureError(Exception):

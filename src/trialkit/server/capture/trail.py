@@ -18,6 +18,7 @@ from trialkit.server.accounts.access import Access, require
 from trialkit.server.audit import vocabulary
 from trialkit.server.audit.models import AuditEvent
 
+
 # Who may print a participant's audit report. The one place this is decided: the report view
 # calls ``audit_report_access`` and nothing else.
 def audit_report_access(user, participant) -> Access:
@@ -107,9 +108,8 @@ def _diff(before: Any, after: Any, labels: dict[str, str]) -> list[Change]:
     if isinstance(data_before, dict) or isinstance(data_after, dict):
         data_before, data_after = data_before or {}, data_after or {}
         for key in [*labels, *sorted(k for k in {*data_before, *data_after} if k not in labels)]:
-            if key in data_before or key in data_after:
-                if data_before.get(key) != data_after.get(key):
-                    changes.append(Change(labels.get(key, key), _text(data_before.get(key)), _text(data_after.get(key))))
+            if (key in data_before or key in data_after) and data_before.get(key) != data_after.get(key):
+                changes.append(Change(labels.get(key, key), _text(data_before.get(key)), _text(data_after.get(key))))
     total_before = (before.get("scores") or {}).get("total") if isinstance(before.get("scores"), dict) else None
     total_after = (after.get("scores") or {}).get("total") if isinstance(after.get("scores"), dict) else None
     if total_before != total_after:

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,7 +17,7 @@ from django.views.decorators.http import require_POST
 from trialkit.instruments import ItemType
 from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
-from trialkit.server.accounts.lookups import participant_for
+from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
@@ -49,7 +48,7 @@ def home(request):
 
 @login_required
 def due(request, nct_id: str):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     today = timezone.localdate()
     site_code = request.GET.get("site") or None
     rows = due_this_week(request.user, trial, today, site_code=site_code)
@@ -63,10 +62,7 @@ def due(request, nct_id: str):
 
 @login_required
 def participants(request, nct_id: str):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
-    access = access_for(request.user, trial)
-    if not access.roles:
-        raise PermissionDenied("you hold no role in this trial")
+    trial, access = trial_for(request.user, nct_id)
     people = Participant.objects.filter(trial=trial).select_related("site")
     if access.site_ids is not None:
         people = people.filter(site_id__in=access.site_ids)

@@ -10,8 +10,8 @@ from django.core.exceptions import PermissionDenied
 from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, due_in_week, required_forms, sae_clock
 from trialkit.server.accounts.access import access_for
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
-from trialkit.server.capture.signatures import SignatureView, describe
 from trialkit.server.capture.services import ensure_schedule
+from trialkit.server.capture.signatures import SignatureView, describe
 
 
 @dataclass

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Router, Schema, Status
 from pydantic import Field
 
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, RowId
 from trialkit.server.exports import services
 from trialkit.server.jobs.models import Job
@@ -54,7 +54,7 @@ def _out(request, job: Job) -> JobOut:
 
 
 def _trial(request, nct_id: str) -> Trial:
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     services.export_access(request.user, trial)
     return trial
 

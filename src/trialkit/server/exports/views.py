@@ -6,16 +6,16 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.exports import services
-from trialkit.server.trials.models import Trial
 
 
 def _trial(request, nct_id: str):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     return trial, services.export_access(request.user, trial)
 
 
@@ -59,14 +59,14 @@ def start(request, nct_id: str):
 
 @login_required
 def progress(request, nct_id: str, job_id: int):
-    _trial_, job = _job(request, nct_id, job_id)
+    _, job = _job(request, nct_id, job_id)
     return render(request, "exports/_progress.html",
                   {"row": {"job": job, "can_download": services.may_download(request.user, job)}, "trial": job.trial})
 
 
 @login_required
 def download(request, nct_id: str, job_id: int):
-    _trial_, job = _job(request, nct_id, job_id)
+    _, job = _job(request, nct_id, job_id)
     try:
         path = services.downloadable_file(job, request.user)
     except services.ExportProblem as exc:

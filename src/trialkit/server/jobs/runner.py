@@ -51,8 +51,17 @@ INTERRUPTED = ("interrupted: the worker running this job stopped before it finis
 TEMP_PREFIX = ".tmp-job"
 _TEMP_NAME = re.compile(r"^\.tmp-job(\d+)-")
 
-__all__ = ["Done", "JobProblem", "submit", "execute", "reap_stale", "sweep_orphans", "wait_for", "visible_jobs",
-           "visible_job"]
+__all__ = [
+    "Done",
+    "JobProblem",
+    "execute",
+    "reap_stale",
+    "submit",
+    "sweep_orphans",
+    "visible_job",
+    "visible_jobs",
+    "wait_for",
+]
 
 
 # ------------------------------------------------------------------ queueing

@@ -7,6 +7,7 @@ computed here with the eligibility core's own rules, so every step sees the same
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from typing import Any
 
@@ -23,8 +24,6 @@ def derived_facts(record) -> dict[str, Any]:
         if total is not None:
             facts["nihss_total"] = total
     if facts.get("age") is None and facts.get("birth_date"):
-        try:
+        with contextlib.suppress(ValueError):  # an unreadable birth date leaves age unknown, never guessed
             facts["age"] = completed_years(date.fromisoformat(str(facts["birth_date"])), record.screening_date)
-        except ValueError:
-            pass
     return facts

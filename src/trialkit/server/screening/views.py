@@ -10,22 +10,23 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.participants.models import Consent, ScreeningRecord
 from trialkit.server.screening import facts_form, services
 from trialkit.server.trials.models import Site, Trial
 
 
-def _trial(nct_id: str) -> Trial:
-    return get_object_or_404(Trial, nct_id=nct_id)
+def _trial(request, nct_id: str) -> Trial:
+    """The trial if the user holds a role in it (accounts.lookups); each view then asks its permission."""
+    return trial_for(request.user, nct_id)[0]
 
 
 def _record(request, trial: Trial, number: str, *, edit: bool = False) -> ScreeningRecord:
@@ -45,7 +46,7 @@ def _record_url(record: ScreeningRecord) -> str:
 
 
 def _is_htmx(request) -> bool:
-    return request.headers.get("HX-Request") == "true"
+    return bool(request.htmx)  # django-htmx's HtmxMiddleware: HX-Request is "true"
 
 
 # --------------------------------------------------------------------------- the log
@@ -53,7 +54,7 @@ def _is_htmx(request) -> bool:
 
 @login_required
 def screening_log(request, nct_id: str):
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     outcome = request.GET.get("outcome") or None
     if outcome not in (None, *ScreeningRecord.Outcome.values):
         outcome = None
@@ -73,7 +74,7 @@ def screening_log(request, nct_id: str):
 @login_required
 @require_POST
 def new_screening(request, nct_id: str):
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     site = get_object_or_404(Site, trial=trial, code=request.POST.get("site", ""))
     try:
         screening_date = date.fromisoformat(request.POST.get("screening_date") or timezone.localdate().isoformat())
@@ -128,7 +129,7 @@ CONSENT_FIELDS = {"document_version": ("c-version", "Consent document version"),
 
 @login_required
 def record_page(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     return _record_page(request, trial, _record(request, trial, number))
 
 
@@ -157,7 +158,7 @@ def save_facts(request, nct_id: str, number: str):
     """Every change in the facts form posts the whole form here; the answer swaps the live parts
     (the messages into their fields' error slots, and the summary). Without htmx a refused save
     shows the page again (422) with what was typed and the messages by their fields."""
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     record = _record(request, trial, number, edit=True)
     patch = facts_form.patch_from_form(request.POST)
     errors: dict[str, list[str]] = {}
@@ -187,7 +188,7 @@ def save_facts(request, nct_id: str, number: str):
 @login_required
 @require_POST
 def attest(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     record = _record(request, trial, number)
     value = {"true": True, "false": False}.get(request.POST.get("value", ""))
     try:
@@ -197,7 +198,7 @@ def attest(request, nct_id: str, number: str):
         if not _is_htmx(request):
             messages.error(request, exc.message)
             return redirect(_record_url(record))
-        return HttpResponse(format_html('<p class="field-error">{}</p>', exc.message), status=exc.status)
+        return render(request, "screening/_refused.html", {"message": exc.message}, status=exc.status)
     record = services.get_record(trial, number)
     if not _is_htmx(request):
         return redirect(_record_url(record))
@@ -207,7 +208,7 @@ def attest(request, nct_id: str, number: str):
 @login_required
 @require_POST
 def consent(request, nct_id: str, number: str):
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     record = _record(request, trial, number, edit=True)
     try:
         consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
@@ -231,7 +232,7 @@ def _record_action(request, nct_id: str, number: str, action):
     ``action(record)`` calls the service and returns the success message; a refused step
     (ScreeningError) is shown as an error and changes nothing.
     """
-    record = _record(request, _trial(nct_id), number, edit=True)
+    record = _record(request, _trial(request, nct_id), number, edit=True)
     try:
         message = action(record)
     except services.ScreeningError as exc:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from trialkit.protocol import load_protocol_file, protocol_files
+from trialkit.protocol import load_protocol, protocol_files
 from trialkit.server.audit.service import record_event
 from trialkit.server.trials.models import Site, Trial
 
@@ -16,7 +16,8 @@ from trialkit.server.trials.models import Site, Trial
 def load_protocols(directory: Path | None = None) -> list[Trial]:
     trials = []
     for path in protocol_files(directory):
-        protocol = load_protocol_file(path)
+        # Parsed once per file version (the loader caches by path and modification time).
+        protocol = load_protocol(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         r = protocol.registry
         trial, created = Trial.objects.get_or_create(

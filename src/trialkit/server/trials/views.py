@@ -48,7 +48,7 @@ def finder(request):
         "phases": list(PHASE_LABELS.items()),
         "conditions": sorted(conditions),
     }
-    template = "trials/_results.html" if request.headers.get("HX-Request") else "trials/finder.html"
+    template = "trials/_results.html" if request.htmx else "trials/finder.html"
     return render(request, template, context)
 
 

@@ -22,8 +22,8 @@ from trialkit.analysis.trial_data import screening_counts_by_outcome
 from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.jobs import runner
+from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.web.dates import format_date, format_datetime
 
 # --------------------------------------------------------------------------- panel data

@@ -15,7 +15,6 @@ from trialkit.server.jobs.kinds import JobProblem, job_kind
 from trialkit.server.allocation.services import arms_by_participant
 from trialkit.server.exports.extract import iter_chunks
 
-
 def may_request_report(user, trial) -> bool:
     return access_for(user, trial).can("reports.blinded")
 

@@ -1,21 +1,21 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_POST
 
 from trialkit.server.accounts.access import access_for, user_roles
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.accounts.roles import Role
-from trialkit.server.trials.models import Trial
-from pathlib import Path
-
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
 from trialkit.server.web import reports
@@ -85,14 +85,14 @@ def home(request):
 @login_required
 @require_POST
 def start_report(request, nct_id):
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     if not reports.may_request_report(request.user, trial):
         raise PermissionDenied("your role does not allow reports")
     wants_unblinded = request.POST.get("unblinded") == "1"
     if wants_unblinded and not reports.unblinded_for(request.user, trial):
         raise PermissionDenied("the unblinded report is for the DSMB statistician only")
     job = reports.request_report(trial, request.user, unblinded=wants_unblinded)
-    if request.headers.get("HX-Request"):
+    if request.htmx:
         return render(request, "web/_job.html", {"job": job})
     return redirect("job", job.pk)
 
