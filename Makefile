@@ -16,8 +16,13 @@ POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/trialkit
 # Markers outside the default run (pyproject.toml): browser, slow, fuzz. test-all and test-postgres
 # run browser and slow too; fuzz has its own targets.
 ALL_MARKERS := -m 'not fuzz'
+# What the default run leaves out (fuzz has its own targets): CI runs it after `make test`.
+EXTRA_MARKERS := -m '(browser or slow) and not fuzz'
+# On PostgreSQL: everything but fuzz and slow. The slow tests are statistical runs (no database),
+# SQLite's own concurrency and backup checks, and the demo loads; they run once, on SQLite.
+POSTGRES_MARKERS := -m 'not fuzz and not slow'
 
-.PHONY: venv demo test test-all test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
+.PHONY: venv demo test test-all test-extra test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
 
 $(STAMP): pyproject.toml tests/browser/package.json
 	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
@@ -57,9 +62,15 @@ test-all: venv
 	@start=$$(date +%s); $(PY) -m pytest $(ALL_MARKERS) $(PYTEST_ARGS); rc=$$?; \
 	echo "make test-all: $$(($$(date +%s) - start)) s wall; CPU seconds (user system) of make's shell, then of pytest and its workers:"; times; exit $$rc
 
-# The whole suite (as test-all) on PostgreSQL; tests that need PostgreSQL fail here instead of skipping.
+# test-all less the default run: the browser and slow tests (CI runs make test, then this).
+test-extra: venv
+	@start=$$(date +%s); $(PY) -m pytest $(EXTRA_MARKERS) $(PYTEST_ARGS); rc=$$?; \
+	echo "make test-extra: $$(($$(date +%s) - start)) s wall"; exit $$rc
+
+# The suite on PostgreSQL, browser tests included (slow ones: see POSTGRES_MARKERS); tests that need
+# PostgreSQL fail here instead of skipping.
 test-postgres: venv
-	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(ALL_MARKERS) $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(POSTGRES_MARKERS) $(PYTEST_ARGS)
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

@@ -21,8 +21,9 @@ def otp_code(user) -> str:
     """The current code; the device forgets the last code used and any throttling, so that a test
     may ask twice within one 30-second step."""
     device = totp_device(user)
-    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0,
-                                                   throttling_failure_timestamp=None)
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        last_t=-1, throttling_failure_count=0, throttling_failure_timestamp=None
+    )
     return f"{TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift).token():0{device.digits}d}"
 
 

@@ -45,8 +45,9 @@ def trials(db):
     loaded = {t.nct_id: t for t in load_protocols()}
     for nct_id, sites in DEMO_SITES.items():
         for code, name, city, country in sites:
-            Site.objects.get_or_create(trial=loaded[nct_id], code=code,
-                                       defaults={"name": name, "city": city, "country": country})
+            Site.objects.get_or_create(
+                trial=loaded[nct_id], code=code, defaults={"name": name, "city": city, "country": country}
+            )
     return loaded
 
 

@@ -21,9 +21,16 @@ UNBLIND_PASSWORD = "unblind-pw"
 # Wall clock of every world while it is built and crawled (time-machine, not ticking).
 CLOCK = NOW + timedelta(days=16, hours=1)
 
-SAE = {"term": "Headache", "onset_date": "2025-03-05", "ctcae_grade": 2, "serious": False,
-       "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
-       "outcome": "recovered"}
+SAE = {
+    "term": "Headache",
+    "onset_date": "2025-03-05",
+    "ctcae_grade": 2,
+    "serious": False,
+    "relatedness": "unlikely",
+    "expectedness": "expected",
+    "action_taken": "not_applicable",
+    "outcome": "recovered",
+}
 
 # Principals: a name and memberships per trial as (role, site index: 0 = site 01, 1 = site 02, None = all).
 BLINDED_PRINCIPALS = {
@@ -75,8 +82,9 @@ def _load_trials():
     loaded = {t.nct_id: t for t in load_protocols()}
     for nct_id, sites in DEMO_SITES.items():
         for code, name, city, country in sites:
-            Site.objects.get_or_create(trial=loaded[nct_id], code=code,
-                                       defaults={"name": name, "city": city, "country": country})
+            Site.objects.get_or_create(
+                trial=loaded[nct_id], code=code, defaults={"name": name, "city": city, "country": country}
+            )
     return loaded
 
 
@@ -85,13 +93,25 @@ def _enroll(trial, site, number):
 
     clerk = _user("enrolment-clerk")
     screening = ScreeningRecord.objects.create(
-        trial=trial, site=site, screening_number=f"S-{number}", screening_date=date(2025, 3, 1),
-        facts={"nihss_total": 8}, verdict=ScreeningRecord.Verdict.ELIGIBLE,
-        outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
-    Consent.objects.create(screening=screening, document_version="v1", consent_date=date(2025, 3, 1),
-                           signed_by=Consent.Signer.PARTICIPANT, recorded_by=clerk)
-    return Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
-                                      enrolled_at=NOW)
+        trial=trial,
+        site=site,
+        screening_number=f"S-{number}",
+        screening_date=date(2025, 3, 1),
+        facts={"nihss_total": 8},
+        verdict=ScreeningRecord.Verdict.ELIGIBLE,
+        outcome=ScreeningRecord.Outcome.ENROLLED,
+        created_by=clerk,
+    )
+    Consent.objects.create(
+        screening=screening,
+        document_version="v1",
+        consent_date=date(2025, 3, 1),
+        signed_by=Consent.Signer.PARTICIPANT,
+        recorded_by=clerk,
+    )
+    return Participant.objects.create(
+        trial=trial, site=site, screening=screening, participant_number=number, enrolled_at=NOW
+    )
 
 
 def _user(username, password=PASSWORD):
@@ -115,8 +135,9 @@ def _permute_arms(allocation_list, stratum: str, used: int) -> None:
     arms in total, given to other participants."""
     from trialkit.server.allocation.models import AllocationSlot
 
-    slots = list(AllocationSlot.objects.filter(allocation_list=allocation_list, stratum=stratum)
-                 .order_by("sequence_no")[:used])
+    slots = list(
+        AllocationSlot.objects.filter(allocation_list=allocation_list, stratum=stratum).order_by("sequence_no")[:used]
+    )
     arms = [(s.arm_id, s.dose_level) for s in slots][::-1]
     assert arms != arms[::-1], "the permutation must move someone"
     for slot, (arm, level) in zip(slots, arms):
@@ -147,8 +168,16 @@ def build_world(variant: str) -> dict:
     from trialkit.server.jobs import runner
 
     trials = _load_trials()
-    world = {"trials": trials, "users": {}, "participants": [], "arms": {}, "forms": {}, "aes": {}, "queries": {},
-             "jobs": {}}
+    world = {
+        "trials": trials,
+        "users": {},
+        "participants": [],
+        "arms": {},
+        "forms": {},
+        "aes": {},
+        "queries": {},
+        "jobs": {},
+    }
     # The principals first, so that notifications sent later reach them as members.
     for name, grants in {**BLINDED_PRINCIPALS, **UNBLINDED_PRINCIPALS}.items():
         user = _user(f"crawl-{name}")
@@ -161,7 +190,9 @@ def build_world(variant: str) -> dict:
     for nct_id, trial in trials.items():
         site01, site02 = trial.sites.order_by("code")[:2]
         dsmb = _member(_user(f"dsmb-{nct_id}"), trial, "dsmb_statistician")
-        allocation_list = services.generate_allocation_list(trial, dsmb, now=NOW, seed=f"crawl-{nct_id}").allocation_list
+        allocation_list = services.generate_allocation_list(
+            trial, dsmb, now=NOW, seed=f"crawl-{nct_id}"
+        ).allocation_list
         coordinator = _member(_user(f"coord-{nct_id}"), trial, "coordinator", site01)
         coordinator02 = _member(_user(f"coord02-{nct_id}"), trial, "coordinator", site02)
         investigator = _member(_user(f"inv-{nct_id}", UNBLIND_PASSWORD), trial, "investigator", site01)
@@ -182,10 +213,12 @@ def build_world(variant: str) -> dict:
         for i, p in enumerate(randomized[:3]):
             ensure_schedule(p)
             when = NOW + timedelta(hours=3)
-            nihss = save_form(p, visit_id, "nihss", nihss_values(outcome_shift * (i + 1)), coordinator,
-                              complete=True, now=when)
-            mrs = save_form(p, visit_id, "mrs", {"score": 2 + outcome_shift * (i % 2 + 1)}, coordinator,
-                            complete=True, now=when)
+            nihss = save_form(
+                p, visit_id, "nihss", nihss_values(outcome_shift * (i + 1)), coordinator, complete=True, now=when
+            )
+            mrs = save_form(
+                p, visit_id, "mrs", {"score": 2 + outcome_shift * (i % 2 + 1)}, coordinator, complete=True, now=when
+            )
             world["forms"][p.pk] = {"nihss": nihss, "mrs": mrs}
             world["aes"][p.pk] = save_adverse_event(p, SAE, coordinator, complete=True, now=when)
             world["queries"][p.pk] = open_query(nihss, "5a", "Please confirm item 5a", monitor, now=when)
@@ -195,9 +228,14 @@ def build_world(variant: str) -> dict:
         for p in (*randomized, elsewhere):  # schedules made now, so that crawling (GET) writes nothing
             ensure_schedule(p)
         if nct_id == "NCT07197606":
-            services.emergency_unblind(randomized[2], investigator, reason="Severe reaction",
-                                       password=UNBLIND_PASSWORD, otp_token=otp_code(investigator),
-                                       now=NOW + timedelta(hours=4))
+            services.emergency_unblind(
+                randomized[2],
+                investigator,
+                reason="Severe reaction",
+                password=UNBLIND_PASSWORD,
+                otp_token=otp_code(investigator),
+                now=NOW + timedelta(hours=4),
+            )
         world["participants"] += [*randomized, waiting, elsewhere]
         # Exports: a blinded one by the crawling data manager (theirs to download), an unblinded
         # one by the statistician (no blinded principal may learn it exists).
@@ -210,16 +248,26 @@ def build_world(variant: str) -> dict:
     from trialkit.server.jobs.models import Job
 
     for owner, unblinded in (("monitor", False), ("dsmb_statistician", True)):
-        job = runner.submit("report", trial=ixcell, requested_by=world["users"][owner], unblinded=unblinded,
-                            requester_role="dsmb_statistician" if unblinded else "", queue=False)
+        job = runner.submit(
+            "report",
+            trial=ixcell,
+            requested_by=world["users"][owner],
+            unblinded=unblinded,
+            requester_role="dsmb_statistician" if unblinded else "",
+            queue=False,
+        )
         runner.execute(job.pk)
         world.setdefault("report_jobs", []).append(Job.objects.get(pk=job.pk))
     for p in world["participants"]:
         p.refresh_from_db()
-    world["arms"] = dict(AllocationSlot.objects.filter(participant__isnull=False)
-                         .values_list("participant__participant_number", "arm_id"))
-    world["outcomes"] = {f.participant.participant_number + ":" + f.instrument: f.data
-                         for f in FormRecord.objects.filter(instrument__in=("nihss", "mrs"))
-                         .select_related("participant")}
+    world["arms"] = dict(
+        AllocationSlot.objects.filter(participant__isnull=False).values_list(
+            "participant__participant_number", "arm_id"
+        )
+    )
+    world["outcomes"] = {
+        f.participant.participant_number + ":" + f.instrument: f.data
+        for f in FormRecord.objects.filter(instrument__in=("nihss", "mrs")).select_related("participant")
+    }
     world["notifications"] = list(Notification.objects.all())
     return world

@@ -17,24 +17,42 @@ def enroll(db):
     counter = {"n": 0}
     User = get_user_model()
 
-    def make(trial, site_code, nihss=8, number=None, eligible=True, consented=True, enrolled=True, facts=None,
-             screened=date(2025, 3, 1)):
+    def make(
+        trial,
+        site_code,
+        nihss=8,
+        number=None,
+        eligible=True,
+        consented=True,
+        enrolled=True,
+        facts=None,
+        screened=date(2025, 3, 1),
+    ):
         counter["n"] += 1
         clerk, _ = User.objects.get_or_create(username="enrolment-clerk")
         site = trial.sites.get(code=site_code)
         number = number or f"{site_code.upper()}-{counter['n']:03d}"
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{number}", screening_date=screened,
+            trial=trial,
+            site=site,
+            screening_number=f"S-{number}",
+            screening_date=screened,
             facts={"nihss_total": nihss, **(facts or {})},
             verdict=ScreeningRecord.Verdict.ELIGIBLE if eligible else ScreeningRecord.Verdict.INELIGIBLE,
             outcome=ScreeningRecord.Outcome.ENROLLED if enrolled else ScreeningRecord.Outcome.IN_SCREENING,
             created_by=clerk,
         )
         if consented:
-            Consent.objects.create(screening=screening, document_version="v1", consent_date=date(2025, 3, 1),
-                                   signed_by=Consent.Signer.PARTICIPANT, recorded_by=clerk)
-        return Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
-                                          enrolled_at=NOW)
+            Consent.objects.create(
+                screening=screening,
+                document_version="v1",
+                consent_date=date(2025, 3, 1),
+                signed_by=Consent.Signer.PARTICIPANT,
+                recorded_by=clerk,
+            )
+        return Participant.objects.create(
+            trial=trial, site=site, screening=screening, participant_number=number, enrolled_at=NOW
+        )
 
     return make
 

@@ -57,8 +57,20 @@ EXCLUDED = {
 DSMB_PAGES = ("/exports/", "/api/exports/", "/jobs/", "/reports/", "/home/", "/allocation/", "/api/allocation/")
 WRITE_METHODS = ("post", "put", "patch", "delete")
 PUBLIC_REGISTRY_PREFIX = "/trials/"
-FORBIDDEN_JSON_KEYS = {"arm", "arm_id", "arm_label", "dose_level", "dose_label", "cohort", "preparation",
-                       "vials", "product_volume_ml", "target_amount", "delivered_amount", "stratum"}
+FORBIDDEN_JSON_KEYS = {
+    "arm",
+    "arm_id",
+    "arm_label",
+    "dose_level",
+    "dose_label",
+    "cohort",
+    "preparation",
+    "vials",
+    "product_volume_ml",
+    "target_amount",
+    "delivered_amount",
+    "stratum",
+}
 
 # One worker builds and crawls the worlds once (make test runs xdist with --dist loadgroup).
 pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("blinding_crawl")]
@@ -120,9 +132,14 @@ def _contexts(world) -> list[dict]:
     contexts = []
     for p in world["participants"]:
         forms = world["forms"].get(p.pk, {})
-        base = {"nct_id": p.trial.nct_id, "participant_number": p.participant_number, "participant_id": p.pk,
-                "number": p.screening.screening_number, "visit_id": _outcome_visit(p.trial.protocol),
-                "_participant": True}
+        base = {
+            "nct_id": p.trial.nct_id,
+            "participant_number": p.participant_number,
+            "participant_id": p.pk,
+            "number": p.screening.screening_number,
+            "visit_id": _outcome_visit(p.trial.protocol),
+            "_participant": True,
+        }
         if p.pk in world["aes"]:
             base["ae_id"] = world["aes"][p.pk].pk
             base["query_id"] = world["queries"][p.pk].pk
@@ -147,8 +164,13 @@ def _contexts(world) -> list[dict]:
     from trialkit.server.participants.models import Participant
 
     first = world["participants"][0]
-    contexts.append({"content_type_id": ContentType.objects.get_for_model(Participant).pk, "object_id": first.pk,
-                     "id": world["users"]["monitor"].pk})
+    contexts.append(
+        {
+            "content_type_id": ContentType.objects.get_for_model(Participant).pk,
+            "object_id": first.pk,
+            "id": world["users"]["monitor"].pk,
+        }
+    )
     return contexts
 
 
@@ -168,8 +190,7 @@ def fill(template: str, contexts: list[dict], query: list[str] = ()) -> list[str
         # Trial-level routes take the trial contexts, not one copy per participant.
         if ctx.get("_participant") and not names - {"nct_id"}:
             continue
-        url = PARAM.sub(lambda m: _verb(template) if m.group("name") == "verb" else str(ctx[m.group("name")]),
-                        template)
+        url = PARAM.sub(lambda m: _verb(template) if m.group("name") == "verb" else str(ctx[m.group("name")]), template)
         if query:
             url += "?" + "&".join(f"{q}={ctx[q]}" for q in query)
         urls.append(url)
@@ -178,6 +199,7 @@ def fill(template: str, contexts: list[dict], query: list[str] = ()) -> list[str
 
 
 # ------------------------------------------------------------------ requests and normalisation
+
 
 def _unzipped(content: bytes) -> str:
     out = []
@@ -188,8 +210,10 @@ def _unzipped(content: bytes) -> str:
                 manifest = json.loads(data)
                 assert re.fullmatch(r"[0-9a-f]{32}", manifest.pop("nonce")), "every archive carries a nonce"
                 data = json.dumps(manifest, indent=1, sort_keys=True).encode()
-            out.append(f"== {info.filename} {info.date_time} {oct(info.external_attr >> 16)}\n"
-                       + data.decode("utf-8", "replace"))
+            out.append(
+                f"== {info.filename} {info.date_time} {oct(info.external_attr >> 16)}\n"
+                + data.decode("utf-8", "replace")
+            )
     return "\n".join(out)
 
 
@@ -208,10 +232,18 @@ def record(response) -> dict:
         body = content.decode("utf-8", "replace")
     # The request id is random for every response (trialkit.server.ops); a nonce in the
     # Content-Security-Policy likewise.
-    headers = {k: ("<REQUEST-ID>" if k == "X-Request-ID" else _normalised(v)) for k, v in response.headers.items()
-               if k not in ("Set-Cookie", "Content-Length") and not (k == "Content-Length" and "zip" in kind)}
-    return {"status": response.status_code, "headers": headers, "body": _normalised(body), "raw": body,
-            "zip": kind == "application/zip" and response.status_code == 200}
+    headers = {
+        k: ("<REQUEST-ID>" if k == "X-Request-ID" else _normalised(v))
+        for k, v in response.headers.items()
+        if k not in ("Set-Cookie", "Content-Length") and not (k == "Content-Length" and "zip" in kind)
+    }
+    return {
+        "status": response.status_code,
+        "headers": headers,
+        "body": _normalised(body),
+        "raw": body,
+        "zip": kind == "application/zip" and response.status_code == 200,
+    }
 
 
 _HTMX_MODULES: dict[str, bool] = {}
@@ -270,13 +302,13 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
                 for method in methods:
                     if (method.upper(), template) in EXCLUDED or method not in ("get", "post"):
                         continue
-                    for url in fill(template, contexts)[:1 if first_only else None]:
+                    for url in fill(template, contexts)[: 1 if first_only else None]:
                         go(name, method, url, template)
                         if method == "get" and _answers_htmx(url):
                             go(name, method, url, template, htmx=True)
             for method, template, query in api_ops:
                 if method in methods and (method.upper(), template) not in EXCLUDED:
-                    for url in fill(template, contexts, query)[:1 if first_only else None]:
+                    for url in fill(template, contexts, query)[: 1 if first_only else None]:
                         go(name, method, url, template)
 
     phase(results, ("get",))
@@ -307,8 +339,11 @@ def crawls(django_db_setup, django_db_blocker, tmp_path_factory):
     with django_db_blocker.unblock():
         try:
             writers = ("anonymous", *BLINDED_PRINCIPALS)
-            for variant, principals, write in (("base", everyone, writers), ("arms", everyone, writers),
-                                               ("outcomes", firewall, ())):
+            for variant, principals, write in (
+                ("base", everyone, writers),
+                ("arms", everyone, writers),
+                ("outcomes", firewall, ()),
+            ):
                 settings.DATA_DIR = tmp_path_factory.mktemp(variant)
                 out[variant] = world_crawl(variant, principals, write)
         finally:
@@ -327,14 +362,17 @@ def _differences(a: dict, b: dict, skip=lambda key: False) -> list[str]:
             continue
         ra, rb = a[key], b[key]
         if (ra["status"], ra["headers"], ra["body"]) != (rb["status"], rb["headers"], rb["body"]):
-            diff = "\n".join(list(difflib.unified_diff(ra["body"].splitlines(), rb["body"].splitlines(),
-                                                       lineterm="", n=1))[:30])
-            found.append(f"{key}: status {ra['status']}/{rb['status']} headers equal: "
-                         f"{ra['headers'] == rb['headers']}\n{diff}")
+            diff = "\n".join(
+                list(difflib.unified_diff(ra["body"].splitlines(), rb["body"].splitlines(), lineterm="", n=1))[:30]
+            )
+            found.append(
+                f"{key}: status {ra['status']}/{rb['status']} headers equal: {ra['headers'] == rb['headers']}\n{diff}"
+            )
     return found
 
 
 # ------------------------------------------------------------------ the proofs
+
 
 def test_the_worlds_differ_in_arms_and_outcomes_only(crawls):
     base, arms, outcomes = (crawls[v][2] for v in ("base", "arms", "outcomes"))
@@ -395,12 +433,16 @@ def test_the_crawl_tells_worlds_apart_where_arms_are_shown(crawls):
 
 # ------------------------------------------------------------------ what must not appear anywhere
 
+
 def _forbidden(trials):
     labels, tokens, exact = set(), set(), set()
     for trial in trials.values():
         protocol = trial.protocol
-        common_volume = {f"{arm.dose.infusion_volume_ml_per_kg:g} ml/kg" for arm in protocol.arms
-                         if arm.dose and arm.dose.infusion_volume_ml_per_kg}
+        common_volume = {
+            f"{arm.dose.infusion_volume_ml_per_kg:g} ml/kg"
+            for arm in protocol.arms
+            if arm.dose and arm.dose.infusion_volume_ml_per_kg
+        }
         for arm in protocol.arms:
             tokens.add(arm.id)
             labels.update({arm.label, arm.description})
@@ -440,8 +482,12 @@ def test_no_arm_word_reaches_a_blinded_principal(crawls, principal):
     body or header (the public registry pages may name the registry's arms, no participant's)."""
     facts = crawls["base"][2]
     labels, tokens, exact = _forbidden(facts["world"]["trials"])
-    numbers = {v for p in facts["world"]["participants"]
-               for v in (p.participant_number, p.randomization_number, p.kit_number) if v}
+    numbers = {
+        v
+        for p in facts["world"]["participants"]
+        for v in (p.participant_number, p.randomization_number, p.kit_number)
+        if v
+    }
     leaks = []
     for (_method, url, _htmx), r in crawls["base"][0][principal].items():
         body = html.unescape(r["raw"])
@@ -450,8 +496,11 @@ def test_no_arm_word_reaches_a_blinded_principal(crawls, principal):
         texts = [headers] if public else [body, headers]
         for text in texts:
             leaks += [f"{url}: label {s!r}" for s in labels if s.lower() in text.lower()]
-            leaks += [f"{url}: token {t!r}" for t in tokens
-                      if re.search(r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", text, re.IGNORECASE)]
+            leaks += [
+                f"{url}: token {t!r}"
+                for t in tokens
+                if re.search(r"(?<![\w-])" + re.escape(t) + r"(?![\w-])", text, re.IGNORECASE)
+            ]
         if public:
             leaks += [f"{url}: participant {n}" for n in numbers if n in body]
         # The schema names its fields (an unblinded endpoint's "arm_id"); it holds no participant's data.

@@ -29,8 +29,11 @@ def _check_sequence(trials, participant_pks):
     for key, numbers in by_stratum.items():
         assert sorted(numbers) == list(range(1, len(numbers) + 1)), f"gap or repeat in {key}: {sorted(numbers)}"
     for trial in trials.values():
-        numbers = sorted(Participant.objects.filter(trial=trial).exclude(randomization_number="")
-                         .values_list("randomization_number", flat=True))
+        numbers = sorted(
+            Participant.objects.filter(trial=trial)
+            .exclude(randomization_number="")
+            .values_list("randomization_number", flat=True)
+        )
         prefix = trial.protocol.randomization.kit_prefix
         assert numbers == [f"{prefix}-R{n:04d}" for n in range(1, len(numbers) + 1)]
         kits = Participant.objects.filter(trial=trial).exclude(kit_number="").values_list("kit_number", flat=True)
@@ -43,8 +46,10 @@ def _jobs(trials, make_user, enroll):
     ASSIST at three sites (all in the open low-dose cohort)."""
     jobs = []
     ixcell, assist = trials["NCT07197606"], trials["NCT04590118"]
-    for trial, codes, count in ((ixcell, ("ixcell-01", "ixcell-02", "ixcell-03"), 16),
-                                (assist, ("assist-01", "assist-02", "assist-03"), THREADS - 16)):
+    for trial, codes, count in (
+        (ixcell, ("ixcell-01", "ixcell-02", "ixcell-03"), 16),
+        (assist, ("assist-01", "assist-02", "assist-03"), THREADS - 16),
+    ):
         users = {code: make_user("coordinator", trial, site=trial.sites.get(code=code)) for code in codes}
         for i in range(count):
             code = codes[i % 3]

@@ -24,17 +24,33 @@ NCT = "NCT07197606"
 DISPLAY_ONLY = {
     "capture.view_sae_clock": "which roles see the SAE clock on the timeline; the API shows it to every viewer",
     "allocation.view_arm": "who is unblinded at all; probed through every permission that shows an arm "
-                           "(pharmacy, list, unblinded export and report) and by the differential crawl",
+    "(pharmacy, list, unblinded export and report) and by the differential crawl",
 }
-SAE = {"term": "Headache", "onset_date": "2025-03-05", "ctcae_grade": 2, "serious": False,
-       "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
-       "outcome": "recovered"}
+SAE = {
+    "term": "Headache",
+    "onset_date": "2025-03-05",
+    "ctcae_grade": 2,
+    "serious": False,
+    "relatedness": "unlikely",
+    "expectedness": "expected",
+    "action_taken": "not_applicable",
+    "outcome": "recovered",
+}
 
 # principal -> memberships (role, site index: 0 = site 01, 1 = site 02, None = every site)
-PRINCIPALS = {role: [(role, 0 if role in {"investigator", "coordinator", "blinded_assessor",
-                                          "unblinded_pharmacist"} else None)]
-              for role in ("sponsor_admin", "investigator", "coordinator", "blinded_assessor",
-                           "unblinded_pharmacist", "monitor", "data_manager", "dsmb_statistician")}
+PRINCIPALS = {
+    role: [(role, 0 if role in {"investigator", "coordinator", "blinded_assessor", "unblinded_pharmacist"} else None)]
+    for role in (
+        "sponsor_admin",
+        "investigator",
+        "coordinator",
+        "blinded_assessor",
+        "unblinded_pharmacist",
+        "monitor",
+        "data_manager",
+        "dsmb_statistician",
+    )
+}
 PRINCIPALS["investigator@01+monitor"] = [("investigator", 0), ("monitor", None)]
 PRINCIPALS["coordinator@01+assessor@02"] = [("coordinator", 0), ("blinded_assessor", 1)]
 PRINCIPALS["pharmacist@01+dsmb"] = [("unblinded_pharmacist", 0), ("dsmb_statistician", None)]
@@ -62,14 +78,26 @@ def _probes():
         ],
         "capture.enter_data": [
             ("web", True, lambda c, w, t: c.post(f"/capture/participants/{t.pk}/visits/{w['visit']}/date/", {})),
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/forms",
-                                                {"visit_id": w["visit"], "instrument": "nihss", "values": {"1a": 9}})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c,
+                    "post",
+                    f"/api/capture/participants/{t.pk}/forms",
+                    {"visit_id": w["visit"], "instrument": "nihss", "values": {"1a": 9}},
+                ),
+            ),
         ],
         "capture.review_carried_forms": [
             ("web", True, lambda c, w, t: c.post(f"/capture/participants/{t.pk}/visits/screening/carried-review/", {})),
-            ("api", True, lambda c, w, t: _json(c, "post",
-                                                f"/api/capture/participants/{t.pk}/visits/screening/carried-review",
-                                                {"confirm": False})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/capture/participants/{t.pk}/visits/screening/carried-review", {"confirm": False}
+                ),
+            ),
         ],
         "capture.sign_form": [
             ("web", True, lambda c, w, t: c.post(f"/capture/forms/{w['nihss'][t.pk].pk}/sign/", {"password": "no"})),
@@ -79,8 +107,13 @@ def _probes():
         ],
         "capture.query": [
             ("web", True, lambda c, w, t: c.post(f"/capture/forms/{w['nihss'][t.pk].pk}/queries/", {"text": ""})),
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/forms/{w['nihss'][t.pk].pk}/queries",
-                                                {"item": "1a", "text": ""})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/capture/forms/{w['nihss'][t.pk].pk}/queries", {"item": "1a", "text": ""}
+                ),
+            ),
         ],
         "capture.lock_form": [
             ("web", True, lambda c, w, t: c.post(f"/capture/forms/{w['nihss'][t.pk].pk}/lock/", {"reason": ""})),
@@ -92,12 +125,16 @@ def _probes():
             ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/adverse-events/{w['ae'][t.pk].pk}/report")),
         ],
         "capture.end_participation": [
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/end",
-                                                {"outcome": "no-such-outcome"})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/capture/participants/{t.pk}/end", {"outcome": "no-such-outcome"}
+                ),
+            ),
         ],
         "capture.reopen_participation": [
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/reopen",
-                                                {"reason": ""})),
+            ("api", True, lambda c, w, t: _json(c, "post", f"/api/capture/participants/{t.pk}/reopen", {"reason": ""})),
         ],
         "capture.oversight": [
             ("web", True, lambda c, w, t: c.get(f"/capture/participants/{t.pk}/visits/{w['visit']}/review/")),
@@ -107,7 +144,11 @@ def _probes():
             ("web", True, lambda c, w, t: c.get(f"/capture/participants/{t.pk}/audit/report/")),
         ],
         "capture.manage_diary": [
-            ("web", True, lambda c, w, t: c.post(f"/capture/participants/{t.pk}/diary-access/", {"who": "participant"})),
+            (
+                "web",
+                True,
+                lambda c, w, t: c.post(f"/capture/participants/{t.pk}/diary-access/", {"who": "participant"}),
+            ),
         ],
         "screening.view_log": [
             ("web", False, lambda c, w, t: c.get(f"/screening/{NCT}/")),
@@ -118,28 +159,54 @@ def _probes():
             ("api", True, lambda c, w, t: c.get(f"/api/screening/{NCT}/records/{t.screening.screening_number}")),
         ],
         "screening.work": [
-            ("api", True, lambda c, w, t: _json(c, "patch",
-                                                f"/api/screening/{NCT}/records/{t.screening.screening_number}/facts",
-                                                {"facts": {}})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "patch", f"/api/screening/{NCT}/records/{t.screening.screening_number}/facts", {"facts": {}}
+                ),
+            ),
         ],
         "screening.attest": [
-            ("api", True, lambda c, w, t: _json(
-                c, "post", f"/api/screening/{NCT}/records/{t.screening.screening_number}/attestations",
-                {"criterion_id": "no-such-criterion", "value": True})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c,
+                    "post",
+                    f"/api/screening/{NCT}/records/{t.screening.screening_number}/attestations",
+                    {"criterion_id": "no-such-criterion", "value": True},
+                ),
+            ),
         ],
         "allocation.randomize": [
             ("web", True, lambda c, w, t: c.post(f"/allocation/{NCT}/participants/{t.participant_number}/randomize/")),
-            ("api", True, lambda c, w, t: _json(c, "post",
-                                                f"/api/allocation/{NCT}/participants/{t.participant_number}/randomize")),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/allocation/{NCT}/participants/{t.participant_number}/randomize"
+                ),
+            ),
         ],
         "allocation.administer": [
-            ("api", True, lambda c, w, t: _json(
-                c, "post", f"/api/allocation/{NCT}/participants/{t.participant_number}/administered")),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/allocation/{NCT}/participants/{t.participant_number}/administered"
+                ),
+            ),
         ],
         "allocation.prepare_dose": [
             ("web", True, lambda c, w, t: c.get(f"/allocation/{NCT}/pharmacy/{t.participant_number}/")),
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/allocation/{NCT}/participants/"
-                                                           f"{t.participant_number}/dose", {"weight_kg": "heavy"})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/allocation/{NCT}/participants/{t.participant_number}/dose", {"weight_kg": "heavy"}
+                ),
+            ),
         ],
         "allocation.manage_list": [
             ("web", False, lambda c, w, t: c.get(f"/allocation/{NCT}/list/")),
@@ -148,9 +215,16 @@ def _probes():
         ],
         "allocation.unblind": [
             ("web", True, lambda c, w, t: c.get(f"/allocation/{NCT}/participants/{t.participant_number}/unblind/")),
-            ("api", True, lambda c, w, t: _json(c, "post", f"/api/allocation/{NCT}/participants/"
-                                                           f"{t.participant_number}/unblind",
-                                                {"reason": "", "password": "wrong"})),
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c,
+                    "post",
+                    f"/api/allocation/{NCT}/participants/{t.participant_number}/unblind",
+                    {"reason": "", "password": "wrong"},
+                ),
+            ),
         ],
         "allocation.view_notifications": [
             ("web", False, lambda c, w, t: c.get(f"/allocation/{NCT}/notifications/")),
@@ -160,8 +234,11 @@ def _probes():
             ("api", False, lambda c, w, t: c.get(f"/api/exports/{NCT}/jobs")),
         ],
         "exports.unblinded": [
-            ("api", False, lambda c, w, t: _json(c, "post", f"/api/exports/{NCT}/jobs",
-                                                 {"formats": ["csv"], "unblinded": True})),
+            (
+                "api",
+                False,
+                lambda c, w, t: _json(c, "post", f"/api/exports/{NCT}/jobs", {"formats": ["csv"], "unblinded": True}),
+            ),
             ("web", False, lambda c, w, t: c.get(f"/exports/{NCT}/jobs/{w['unblinded_export'].pk}/download/")),
         ],
         "reports.blinded": [
@@ -198,8 +275,11 @@ def world(trials, make_user, enroll):
     trial = trials[NCT]
     site01, site02 = trial.sites.order_by("code")[:2]
     services.generate_allocation_list(trial, make_user("dsmb_statistician", trial), now=NOW, seed="walk")
-    visit = next(v.id for v in trial.protocol.schedule.visits
-                 if v.kind != "screening" and "nihss" in v.forms and "mrs" in v.forms)
+    visit = next(
+        v.id
+        for v in trial.protocol.schedule.visits
+        if v.kind != "screening" and "nihss" in v.forms and "mrs" in v.forms
+    )
     w = {"trial": trial, "sites": [site01, site02], "visit": visit, "nihss": {}, "ae": {}, "targets": []}
     for site in (site01, site02):
         coordinator = make_user("coordinator", trial, site=site)
@@ -207,9 +287,15 @@ def world(trials, make_user, enroll):
         services.randomize(p, coordinator, now=NOW)
         ensure_schedule(p)
         p.refresh_from_db()
-        w["nihss"][p.pk] = save_form(p, visit, "nihss", {k: 0 for k in ("1a", "1b", "1c", "2", "3", "4", "5a", "5b",
-                                                                        "6a", "6b", "7", "8", "9", "10", "11")},
-                                     coordinator, complete=True, now=NOW + timedelta(hours=1))
+        w["nihss"][p.pk] = save_form(
+            p,
+            visit,
+            "nihss",
+            {k: 0 for k in ("1a", "1b", "1c", "2", "3", "4", "5a", "5b", "6a", "6b", "7", "8", "9", "10", "11")},
+            coordinator,
+            complete=True,
+            now=NOW + timedelta(hours=1),
+        )
         w["ae"][p.pk] = save_adverse_event(p, SAE, coordinator, complete=True, now=NOW + timedelta(hours=1))
         w["targets"].append(p)
     w["unblinded_export"] = create_export(trial, make_user("dsmb_statistician", trial), unblinded=True, now=NOW)
@@ -247,12 +333,14 @@ def test_each_permission_is_granted_exactly_as_the_table_says(client, world, dja
     wrong = []
     for permission, probes in PROBES.items():
         for surface, site_level, probe in probes:
-            for target in (world["targets"] if site_level else world["targets"][:1]):
+            for target in world["targets"] if site_level else world["targets"][:1]:
                 expected = _expected(grants, permission, target.site_id, site_level)
                 response = probe(client, world, target)
                 if _allowed(response) != expected:
-                    wrong.append(f"{permission} {surface} at {target.site.code}: expected "
-                                 f"{'allowed' if expected else 'refused'}, got {response.status_code}")
+                    wrong.append(
+                        f"{permission} {surface} at {target.site.code}: expected "
+                        f"{'allowed' if expected else 'refused'}, got {response.status_code}"
+                    )
     assert wrong == [], "\n".join(wrong)
 
 
@@ -273,8 +361,10 @@ def test_blinded_and_unblinded_roles_cannot_be_combined(world, django_user_model
     # Another trial is another blinding: allowed there.
     other = next(t for t in type(trial).objects.all() if t.pk != trial.pk)
     Membership.objects.create(user=person, trial=other, role="dsmb_statistician")
-    response = admin_client.post("/admin/accounts/membership/add/", {
-        "user": person.pk, "trial": trial.pk, "site": site01.pk, "role": "unblinded_pharmacist"})
+    response = admin_client.post(
+        "/admin/accounts/membership/add/",
+        {"user": person.pk, "trial": trial.pk, "site": site01.pk, "role": "unblinded_pharmacist"},
+    )
     assert response.status_code == 200 and "blinded and an unblinded role" in response.content.decode()
     assert not Membership.objects.filter(user=person, trial=trial, role="unblinded_pharmacist").exists()
 

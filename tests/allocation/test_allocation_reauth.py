@@ -25,19 +25,29 @@ def randomized(generated, trials, make_user, enroll):
 
 
 def _unblind(p, investigator, password="secret-pw", otp_token=None):
-    return services.emergency_unblind(p, investigator, reason="Anaphylaxis", password=password,
-                                      otp_token=otp_code(investigator) if otp_token is None else otp_token, now=NOW)
+    return services.emergency_unblind(
+        p,
+        investigator,
+        reason="Anaphylaxis",
+        password=password,
+        otp_token=otp_code(investigator) if otp_token is None else otp_token,
+        now=NOW,
+    )
 
 
 def test_unblinding_is_refused_without_an_enrolled_authenticator(randomized):
     p, investigator = randomized
     with pytest.raises(services.AllocationProblem, match="two-factor") as refused:
-        services.emergency_unblind(p, investigator, reason="Anaphylaxis", password="secret-pw", otp_token="123456",
-                                   now=NOW)
+        services.emergency_unblind(
+            p, investigator, reason="Anaphylaxis", password="secret-pw", otp_token="123456", now=NOW
+        )
     assert refused.value.field == "otp_token" and not UnblindingEvent.objects.exists()
     event = AuditEvent.objects.get(action="reauth_failed")
-    assert event.after == {"attempted": f"emergency unblinding of {p.participant_number}", "factor": "two_factor",
-                           "enrolled": False}
+    assert event.after == {
+        "attempted": f"emergency unblinding of {p.participant_number}",
+        "factor": "two_factor",
+        "enrolled": False,
+    }
 
 
 def test_a_wrong_code_is_refused_and_audited(randomized):
@@ -89,6 +99,9 @@ def test_the_api_unblinds_with_the_code_only(client, randomized):
     totp_device(investigator)
     refused = client.post(url, {"reason": "Bleeding", "password": "secret-pw"}, content_type="application/json")
     assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "otp_token"  # invalid input
-    ok = client.post(url, {"reason": "Bleeding", "password": "secret-pw", "otp_token": otp_code(investigator)},
-                     content_type="application/json")
+    ok = client.post(
+        url,
+        {"reason": "Bleeding", "password": "secret-pw", "otp_token": otp_code(investigator)},
+        content_type="application/json",
+    )
     assert ok.status_code == 200 and ok.json()["arm_id"]

@@ -23,6 +23,7 @@ def _coordinator(make_user, trial, code):
 
 # ------------------------------------------------------------------ the list
 
+
 def test_only_the_dsmb_statistician_generates_the_list(trials, make_user):
     trial = trials[IXCELL]
     for role in ("sponsor_admin", "investigator", "coordinator", "unblinded_pharmacist", "monitor"):
@@ -48,10 +49,14 @@ def test_the_stored_list_is_the_cores_list_for_the_seed(generated, trials):
 
     trial = trials[ASSIST]
     core = randomization.generate_list(trial.protocol, f"seed-{ASSIST}", strata=services.trial_strata(trial))
-    stored = list(AllocationSlot.objects.filter(trial=trial).values_list("stratum", "sequence_no", "arm_id",
-                                                                          "dose_level", "kit_number"))
-    assert sorted(stored) == sorted((s.stratum, s.sequence_no, s.arm_id, s.dose_level or "", s.kit_number)
-                                    for s in core.slots)
+    stored = list(
+        AllocationSlot.objects.filter(trial=trial).values_list(
+            "stratum", "sequence_no", "arm_id", "dose_level", "kit_number"
+        )
+    )
+    assert sorted(stored) == sorted(
+        (s.stratum, s.sequence_no, s.arm_id, s.dose_level or "", s.kit_number) for s in core.slots
+    )
 
 
 def test_a_list_is_generated_once_and_replaced_only_before_any_allocation(generated, trials, make_user, enroll):
@@ -69,11 +74,11 @@ def test_a_list_is_generated_once_and_replaced_only_before_any_allocation(genera
 
 # ------------------------------------------------------------------ randomize
 
+
 def test_randomization_gives_the_next_slot_of_the_stratum_and_a_blinded_receipt(generated, trials, make_user, enroll):
     trial = trials[IXCELL]
     coordinator = _coordinator(make_user, trial, "ixcell-01")
-    receipts = [services.randomize(enroll(trial, "ixcell-01", nihss=n), coordinator, now=NOW)
-                for n in (8, 15, 9)]
+    receipts = [services.randomize(enroll(trial, "ixcell-01", nihss=n), coordinator, now=NOW) for n in (8, 15, 9)]
     assert [r.randomization_number for r in receipts] == ["IX-R0001", "IX-R0002", "IX-R0003"]
     used = AllocationSlot.objects.filter(participant__isnull=False).order_by("randomization_number")
     assert [(s.stratum, s.sequence_no) for s in used] == [
@@ -87,13 +92,17 @@ def test_randomization_gives_the_next_slot_of_the_stratum_and_a_blinded_receipt(
     assert p.status == "randomized" and p.kit_number == receipts[1].kit_number
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"eligible": False}, "not an eligible"),
-    ({"consented": False}, "no valid consent"),
-    ({"enrolled": False}, "not an eligible"),
-])
-def test_only_eligible_consented_enrolled_participants_are_randomized(generated, trials, make_user, enroll,
-                                                                      kwargs, message):
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"eligible": False}, "not an eligible"),
+        ({"consented": False}, "no valid consent"),
+        ({"enrolled": False}, "not an eligible"),
+    ],
+)
+def test_only_eligible_consented_enrolled_participants_are_randomized(
+    generated, trials, make_user, enroll, kwargs, message
+):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01", **kwargs)
     with pytest.raises(services.AllocationProblem, match=message):
@@ -115,8 +124,12 @@ def test_a_participant_is_randomized_once(generated, trials, make_user, enroll):
 def test_staff_of_another_site_and_blinded_non_site_roles_cannot_randomize(generated, trials, make_user, enroll):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
-    for user in (_coordinator(make_user, trial, "ixcell-02"), make_user("sponsor_admin", trial),
-                 make_user("unblinded_pharmacist", trial, site=p.site), make_user("dsmb_statistician", trial)):
+    for user in (
+        _coordinator(make_user, trial, "ixcell-02"),
+        make_user("sponsor_admin", trial),
+        make_user("unblinded_pharmacist", trial, site=p.site),
+        make_user("dsmb_statistician", trial),
+    ):
         with pytest.raises(PermissionDenied):
             services.randomize(p, user, now=NOW)
 
@@ -173,6 +186,7 @@ def test_the_unrestricted_audit_event_names_no_arm(generated, trials, make_user,
 
 # ------------------------------------------------------------------ dose
 
+
 def _randomized_pair(trial, make_user, enroll, site_code):
     """Randomize participants at one site until both arms are present; return one of each."""
     coordinator = _coordinator(make_user, trial, site_code)
@@ -197,7 +211,13 @@ def test_the_pharmacist_prepares_assist_low_dose_and_placebo_from_the_weight(gen
     placebo = services.prepare_dose(pair["placebo"], 70, pharmacist, now=NOW)
     a = active.preparation
     assert (a.dose_level, a.target_amount, a.vials, a.product_volume_ml, a.diluent_volume_ml, a.final_volume_ml) == (
-        "low", 35_000_000, 1, 3.5, 66.5, 70.0)
+        "low",
+        35_000_000,
+        1,
+        3.5,
+        66.5,
+        70.0,
+    )
     assert (placebo.preparation.product_volume_ml, placebo.preparation.final_volume_ml) == (70.0, 70.0)
 
     def normalized(label, p):
@@ -209,10 +229,19 @@ def test_the_pharmacist_prepares_assist_low_dose_and_placebo_from_the_weight(gen
     assert DoseRecord.objects.count() == 2
 
 
-@pytest.mark.parametrize("weight, message", [(None, "missing"), ("", "missing"), ("heavy", "must be a number"),
-                                             (20, "outside the plausible range"), (400, "outside")])
-def test_a_missing_or_implausible_weight_is_an_error_not_a_default(generated, trials, make_user, enroll,
-                                                                   weight, message):
+@pytest.mark.parametrize(
+    "weight, message",
+    [
+        (None, "missing"),
+        ("", "missing"),
+        ("heavy", "must be a number"),
+        (20, "outside the plausible range"),
+        (400, "outside"),
+    ],
+)
+def test_a_missing_or_implausible_weight_is_an_error_not_a_default(
+    generated, trials, make_user, enroll, weight, message
+):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
@@ -226,8 +255,11 @@ def test_only_the_pharmacist_of_the_site_prepares_doses(generated, trials, make_
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
-    for user in (make_user("unblinded_pharmacist", trial, site=trial.sites.get(code="ixcell-02")),
-                 make_user("investigator", trial, site=p.site), make_user("dsmb_statistician", trial)):
+    for user in (
+        make_user("unblinded_pharmacist", trial, site=trial.sites.get(code="ixcell-02")),
+        make_user("investigator", trial, site=p.site),
+        make_user("dsmb_statistician", trial),
+    ):
         with pytest.raises(PermissionDenied):
             services.prepare_dose(p, 70, user, now=NOW)
 
@@ -257,18 +289,27 @@ def test_no_dose_is_prepared_or_given_once_participation_has_ended(generated, tr
     services.randomize(p, coordinator, now=NOW)
     pharmacist = make_user("unblinded_pharmacist", trial, site=p.site)
     services.prepare_dose(p, 70, pharmacist, now=NOW)
-    end_participation(p, coordinator, outcome="withdrawn", ended_on=NOW.date(), reason="Declined the infusion",
-                      now=NOW + timedelta(hours=1))
+    end_participation(
+        p,
+        coordinator,
+        outcome="withdrawn",
+        ended_on=NOW.date(),
+        reason="Declined the infusion",
+        now=NOW + timedelta(hours=1),
+    )
     with pytest.raises(services.AllocationProblem, match=r"participation ended on 2025-03-03 .withdrawn."):
         services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
     with pytest.raises(services.AllocationProblem, match="reopen it first"):
         services.prepare_dose(p, 71, pharmacist, now=NOW + timedelta(hours=2))
     p.refresh_from_db()
     record = DoseRecord.objects.get(participant=p)
-    assert (p.status, p.anchor_date, record.administered_at, str(record.weight_kg)) == ("withdrawn", None, None,
-                                                                                        "70.0")
-    reopen_participation(p, make_user("investigator", trial, site=p.site), reason="Consent was not withdrawn",
-                         now=NOW + timedelta(hours=3))
+    assert (p.status, p.anchor_date, record.administered_at, str(record.weight_kg)) == ("withdrawn", None, None, "70.0")
+    reopen_participation(
+        p,
+        make_user("investigator", trial, site=p.site),
+        reason="Consent was not withdrawn",
+        now=NOW + timedelta(hours=3),
+    )
     services.record_administration(p, coordinator, now=NOW + timedelta(hours=4))
     p.refresh_from_db()
     assert p.status == "treated"
@@ -276,15 +317,23 @@ def test_no_dose_is_prepared_or_given_once_participation_has_ended(generated, tr
 
 # ------------------------------------------------------------------ emergency unblinding
 
+
 def test_emergency_unblinding_reveals_the_arm_to_the_investigator_and_notifies_the_sponsor(
-        generated, trials, make_user, enroll):
+    generated, trials, make_user, enroll
+):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
     investigator = make_user("investigator", trial, site=p.site, password="secret-pw")
     sponsors = [make_user("sponsor_admin", trial), make_user("sponsor_admin", trial)]
-    result = services.emergency_unblind(p, investigator, reason="Anaphylaxis; treatment depends on product",
-                                        password="secret-pw", otp_token=otp_code(investigator), now=NOW)
+    result = services.emergency_unblind(
+        p,
+        investigator,
+        reason="Anaphylaxis; treatment depends on product",
+        password="secret-pw",
+        otp_token=otp_code(investigator),
+        now=NOW,
+    )
     assert result.arm_id == AllocationSlot.objects.get(participant=p).arm_id
     p.refresh_from_db()
     assert p.emergency_unblinded
@@ -297,16 +346,24 @@ def test_emergency_unblinding_reveals_the_arm_to_the_investigator_and_notifies_t
     assert AuditEvent.objects.get(action="allocation.revealed").restricted
 
 
-@pytest.mark.parametrize("reason, password, field", [("", "secret-pw", "reason"), ("   ", "secret-pw", "reason"),
-                                                      ("Bleeding", "wrong", "password"), ("Bleeding", "", "password")])
+@pytest.mark.parametrize(
+    "reason, password, field",
+    [
+        ("", "secret-pw", "reason"),
+        ("   ", "secret-pw", "reason"),
+        ("Bleeding", "wrong", "password"),
+        ("Bleeding", "", "password"),
+    ],
+)
 def test_unblinding_needs_a_reason_and_the_password(generated, trials, make_user, enroll, reason, password, field):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
     investigator = make_user("investigator", trial, site=p.site, password="secret-pw")
     with pytest.raises(services.AllocationProblem) as info:
-        services.emergency_unblind(p, investigator, reason=reason, password=password,
-                                   otp_token=otp_code(investigator), now=NOW)
+        services.emergency_unblind(
+            p, investigator, reason=reason, password=password, otp_token=otp_code(investigator), now=NOW
+        )
     assert info.value.field == field
     p.refresh_from_db()
     assert not p.emergency_unblinded and not UnblindingEvent.objects.exists()
@@ -316,8 +373,10 @@ def test_only_the_investigator_of_the_site_may_unblind(generated, trials, make_u
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     services.randomize(p, _coordinator(make_user, trial, "ixcell-01"), now=NOW)
-    for user in (make_user("investigator", trial, site=trial.sites.get(code="ixcell-02"), password="pw"),
-                 make_user("coordinator", trial, site=p.site, password="pw"),
-                 make_user("sponsor_admin", trial, password="pw")):
+    for user in (
+        make_user("investigator", trial, site=trial.sites.get(code="ixcell-02"), password="pw"),
+        make_user("coordinator", trial, site=p.site, password="pw"),
+        make_user("sponsor_admin", trial, password="pw"),
+    ):
         with pytest.raises(PermissionDenied):
             services.emergency_unblind(p, user, reason="r", password="pw", now=NOW)

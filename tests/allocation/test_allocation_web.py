@@ -21,8 +21,9 @@ def _within_the_screening_window():
         yield
 
 
-def test_the_api_randomizes_and_answers_the_same_three_fields_for_every_arm(client, generated, trials, make_user,
-                                                                            enroll):
+def test_the_api_randomizes_and_answers_the_same_three_fields_for_every_arm(
+    client, generated, trials, make_user, enroll
+):
     trial = trials[IXCELL]
     client.force_login(make_user("coordinator", trial, site=trial.sites.get(code="ixcell-01")))
     bodies, arms = [], set()
@@ -55,7 +56,8 @@ def test_the_randomize_button_shows_only_the_numbers(client, generated, trials, 
 
 
 def test_the_pharmacist_sees_the_preparation_sheet_and_a_wrong_weight_is_shown_as_a_field_error(
-        client, generated, trials, make_user, enroll):
+    client, generated, trials, make_user, enroll
+):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     client.force_login(make_user("coordinator", trial, site=p.site))
@@ -73,13 +75,17 @@ def test_the_pharmacist_sees_the_preparation_sheet_and_a_wrong_weight_is_shown_a
     sheet = client.post(url, {"weight_kg": "64", "action": "record"}, follow=True).content.decode()
     assert DoseRecord.objects.get(participant=p).weight_kg == 64
     assert f"<dd>{arm}</dd>" in sheet and "64.0 ml" in sheet and "No weight is recorded" not in sheet
-    api = client.post(f"/api/allocation/{IXCELL}/participants/{p.participant_number}/dose",
-                      {"weight_kg": None}, content_type="application/json")
+    api = client.post(
+        f"/api/allocation/{IXCELL}/participants/{p.participant_number}/dose",
+        {"weight_kg": None},
+        content_type="application/json",
+    )
     assert api.status_code == 422 and api.json()["errors"][0]["field"] == "weight_kg"
 
 
 def test_the_investigator_unblinds_through_the_form_and_the_sponsor_reads_the_notice(
-        client, generated, trials, make_user, enroll):
+    client, generated, trials, make_user, enroll
+):
     trial = trials[IXCELL]
     p = enroll(trial, "ixcell-01")
     client.force_login(make_user("coordinator", trial, site=p.site))

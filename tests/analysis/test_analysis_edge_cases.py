@@ -21,8 +21,13 @@ from trialkit.cli.main import app
 
 def shift_frame(n: int = 40, seed: int = 5) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"arm": np.where(np.arange(n) % 2, "msc", "placebo"),
-                          "mrs": rng.integers(0, 7, n), "age": rng.normal(60, 10, n).round(1)})
+    frame = pd.DataFrame(
+        {
+            "arm": np.where(np.arange(n) % 2, "msc", "placebo"),
+            "mrs": rng.integers(0, 7, n),
+            "age": rng.normal(60, 10, n).round(1),
+        }
+    )
     return frame
 
 
@@ -45,8 +50,15 @@ def test_a_single_level_outcome_is_refused_naming_the_column():
         shift_permutation_test(frame, "msc", "placebo", permutations=10, seed=1)
 
 
-@pytest.mark.parametrize("value, rule", [(7, "outside the scale 0–6"), (-1, "outside the scale 0–6"),
-                                         (2.5, "not a whole number"), (np.inf, "not a whole number")])
+@pytest.mark.parametrize(
+    "value, rule",
+    [
+        (7, "outside the scale 0–6"),
+        (-1, "outside the scale 0–6"),
+        (2.5, "not a whole number"),
+        (np.inf, "not a whole number"),
+    ],
+)
 def test_an_mrs_grade_outside_0_to_6_or_not_whole_is_refused_naming_the_row(value, rule):
     frame = shift_frame()
     frame["mrs"] = frame["mrs"].astype(float)
@@ -126,16 +138,20 @@ runner = CliRunner()
 
 
 def _shift_cli(path, *extra):
-    return runner.invoke(app, ["analyze", "mrs-shift", "--input", str(path), "--treatment", "msc",
-                               "--control", "placebo", *extra])
+    return runner.invoke(
+        app, ["analyze", "mrs-shift", "--input", str(path), "--treatment", "msc", "--control", "placebo", *extra]
+    )
 
 
-@pytest.mark.parametrize("change, covariates, message", [
-    ({"mrs": 3}, "", "every participant analysed has the value 3"),
-    ({"mrs": 9}, "", "outside the scale 0–6"),
-    ({"site": 1}, "site", "covariate 'site' is constant"),
-    ({"age2": None}, "age,age2", "covariate 'age2' is collinear"),
-])
+@pytest.mark.parametrize(
+    "change, covariates, message",
+    [
+        ({"mrs": 3}, "", "every participant analysed has the value 3"),
+        ({"mrs": 9}, "", "outside the scale 0–6"),
+        ({"site": 1}, "site", "covariate 'site' is constant"),
+        ({"age2": None}, "age,age2", "covariate 'age2' is collinear"),
+    ],
+)
 def test_the_cli_exits_2_with_one_line_naming_the_column(tmp_path, change, covariates, message):
     frame = shift_frame()
     for column, value in change.items():
@@ -150,7 +166,9 @@ def test_the_cli_exits_2_with_one_line_naming_the_column(tmp_path, change, covar
 
 def test_the_cli_reports_separation_as_a_null_in_json_and_in_words(tmp_path):
     path = tmp_path / "separated.csv"
-    pd.DataFrame({"arm": ["msc"] * 6 + ["placebo"] * 6, "mrs": [0, 0, 1, 1, 1, 2, 3, 4, 4, 5, 5, 6]}).to_csv(path, index=False)
+    pd.DataFrame({"arm": ["msc"] * 6 + ["placebo"] * 6, "mrs": [0, 0, 1, 1, 1, 2, 3, 4, 4, 5, 5, 6]}).to_csv(
+        path, index=False
+    )
     result = _shift_cli(path, "--format", "json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)

@@ -62,8 +62,16 @@ def _stay_inside(fractions, z, sides):
     corr = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
     upper = np.asarray(z)
     lower = -upper if sides == 2 else np.full_like(upper, -np.inf)
-    return stats.multivariate_normal.cdf(upper, mean=np.zeros(len(t)), cov=corr, maxpts=2_000_000, abseps=1e-7,
-                                         releps=1e-7, lower_limit=lower, rng=np.random.default_rng(1))
+    return stats.multivariate_normal.cdf(
+        upper,
+        mean=np.zeros(len(t)),
+        cov=corr,
+        maxpts=2_000_000,
+        abseps=1e-7,
+        releps=1e-7,
+        lower_limit=lower,
+        rng=np.random.default_rng(1),
+    )
 
 
 @pytest.mark.parametrize(
@@ -76,7 +84,9 @@ def _stay_inside(fractions, z, sides):
         ([0.2, 0.4, 0.6, 0.8, 1.0], "obrien_fleming", 0.05, 2),
     ],
 )
-def test_every_look_spends_what_the_spending_function_says_by_the_multivariate_normal(fractions, spending, alpha, sides):
+def test_every_look_spends_what_the_spending_function_says_by_the_multivariate_normal(
+    fractions, spending, alpha, sides
+):
     b = boundaries(fractions, spending, alpha, sides)
     for k in range(1, len(fractions) + 1):
         inside = _stay_inside(fractions[:k], b.z[:k], sides)
@@ -91,8 +101,16 @@ def test_crossing_probabilities_under_a_drift_agree_with_the_multivariate_normal
     t = np.asarray(FIVE)
     corr = np.sqrt(np.minimum.outer(t, t) / np.maximum.outer(t, t))
     z = np.asarray(b.z)
-    inside = stats.multivariate_normal.cdf(z, mean=theta * np.sqrt(t), cov=corr, maxpts=2_000_000, abseps=1e-7,
-                                           releps=1e-7, lower_limit=-z, rng=np.random.default_rng(2))
+    inside = stats.multivariate_normal.cdf(
+        z,
+        mean=theta * np.sqrt(t),
+        cov=corr,
+        maxpts=2_000_000,
+        abseps=1e-7,
+        releps=1e-7,
+        lower_limit=-z,
+        rng=np.random.default_rng(2),
+    )
     assert sum(b.crossing_probabilities(drift=theta)) == pytest.approx(1 - inside, abs=2e-6)
 
 
@@ -108,7 +126,9 @@ def test_looks_at_unequal_fractions_and_a_trial_ending_early():
 def test_obrien_fleming_spending_is_the_lan_demets_formula():
     """Lan & DeMets 1983: 2 − 2Φ(z_{1−a/2}/√t) per tail at a = α/2; all of α spent at t = 1."""
     a = 0.025
-    assert spent("obrien_fleming", 0.05, 0.5, 2) == pytest.approx(2 * (2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - a / 2) / math.sqrt(0.5))))
+    assert spent("obrien_fleming", 0.05, 0.5, 2) == pytest.approx(
+        2 * (2 - 2 * stats.norm.cdf(stats.norm.ppf(1 - a / 2) / math.sqrt(0.5)))
+    )
     assert spent("obrien_fleming", 0.05, 1.0, 2) == pytest.approx(0.05)
     assert spent("pocock", 0.05, 0.5, 2) == pytest.approx(0.05 * math.log(1 + (math.e - 1) * 0.5))
 
@@ -126,7 +146,10 @@ def test_obrien_fleming_spending_is_the_lan_demets_formula():
     ],
 )
 def test_bad_input_names_the_field_and_the_rule(fractions, kwargs, message):
-    with pytest.raises(GroupSequentialError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        GroupSequentialError,
+        match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]"),
+    ):
         boundaries(fractions, **kwargs)
 
 
@@ -146,8 +169,21 @@ runner = CliRunner()
 
 
 def test_cli_prints_boundaries_and_observed_statistics_as_json():
-    result = runner.invoke(app, ["analyze", "boundaries", "--looks", "0.2,0.4,0.6,0.8,1", "--spending", "pocock",
-                                 "--observed", "1.2,2.5", "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "analyze",
+            "boundaries",
+            "--looks",
+            "0.2,0.4,0.6,0.8,1",
+            "--spending",
+            "pocock",
+            "--observed",
+            "1.2,2.5",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [round(look["z"], 3) for look in data["looks"]] == POCOCK_FIVE

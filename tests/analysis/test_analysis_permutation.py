@@ -34,8 +34,9 @@ def trial(rng, n_per_arm, common_or, with_age=False):
 def test_the_p_value_agrees_with_wilcoxon_mann_whitney_without_covariates(seed, common_or):
     data = trial(np.random.default_rng(seed), 40, common_or)
     result = shift_permutation_test(data, "msc", "placebo", permutations=4000, seed=seed)
-    reference = mannwhitneyu(data.mrs[data.arm == "msc"], data.mrs[data.arm == "placebo"],
-                             alternative="two-sided", method="asymptotic").pvalue
+    reference = mannwhitneyu(
+        data.mrs[data.arm == "msc"], data.mrs[data.arm == "placebo"], alternative="two-sided", method="asymptotic"
+    ).pvalue
     # Different statistics of the same ranks-like information, and B = 4000 re-draws (MC SE ≤ 0.008):
     # within 0.03 or 20 %, whichever is larger.
     assert abs(result.p_value - reference) <= max(0.03, 0.2 * reference), (result.p_value, reference)
@@ -51,8 +52,9 @@ def test_under_the_null_the_rejection_rate_is_alpha_within_monte_carlo_error():
     rejected = 0
     for i in range(400):
         data = trial(rng, 30, 1.0, with_age=True)
-        rejected += shift_permutation_test(data, "msc", "placebo", covariates=["age"], permutations=199,
-                                           seed=i).p_value <= 0.05
+        rejected += (
+            shift_permutation_test(data, "msc", "placebo", covariates=["age"], permutations=199, seed=i).p_value <= 0.05
+        )
     ci = binomtest(rejected, 400).proportion_ci(confidence_level=0.99, method="exact")
     assert ci.low <= 0.05 <= ci.high, (rejected, ci)
 
@@ -78,12 +80,41 @@ def test_the_same_seed_gives_the_same_p_value_and_bad_input_is_named():
 def test_the_cli_adds_the_permutation_test_to_the_shift_analysis(tmp_path):
     path = tmp_path / "outcomes.csv"
     trial(np.random.default_rng(6), 30, 2.0).to_csv(path, index=False)
-    result = CliRunner().invoke(app, ["analyze", "mrs-shift", "--input", str(path), "--treatment", "msc",
-                                      "--control", "placebo", "--permutations", "500", "--seed", "3",
-                                      "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "mrs-shift",
+            "--input",
+            str(path),
+            "--treatment",
+            "msc",
+            "--control",
+            "placebo",
+            "--permutations",
+            "500",
+            "--seed",
+            "3",
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["permutation_test"]["permutations"] == 500 and 0 < out["permutation_test"]["p_value"] <= 1
-    bad = CliRunner().invoke(app, ["analyze", "mrs-shift", "--input", str(path), "--treatment", "msc",
-                                   "--control", "placebo", "--strata", "site"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "mrs-shift",
+            "--input",
+            str(path),
+            "--treatment",
+            "msc",
+            "--control",
+            "placebo",
+            "--strata",
+            "site",
+        ],
+    )
     assert bad.exit_code != 0 and "--strata" in bad.output

@@ -59,7 +59,9 @@ def test_consort_and_safety_counts_match_the_data(ixcell, reports):
     placebo_events = events[events.participant_id.isin(placebo_ids)]
     assert safety["Placebo"]["ae_events"] == len(placebo_events)
     assert safety["Placebo"]["with_serious_ae"] == placebo_events[placebo_events.serious].participant_id.nunique()
-    assert safety["Placebo"]["with_grade3_or_more"] == placebo_events[placebo_events.grade >= 3].participant_id.nunique()
+    assert (
+        safety["Placebo"]["with_grade3_or_more"] == placebo_events[placebo_events.grade >= 3].participant_id.nunique()
+    )
 
 
 def test_mrs_table_counts_are_the_month3_outcomes(ixcell, reports):
@@ -89,8 +91,10 @@ def test_report_cli_writes_both_files(ixcell, tmp_path):
 
     from trialkit.cli.main import app
 
-    result = CliRunner().invoke(app, ["report", "--protocol", "NCT07197606", "--data", str(ixcell[1]),
-                                      "--out", str(tmp_path), "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        ["report", "--protocol", "NCT07197606", "--data", str(ixcell[1]), "--out", str(tmp_path), "--format", "json"],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["unblinded"] is False

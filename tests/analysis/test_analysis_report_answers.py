@@ -35,10 +35,15 @@ def test_an_arm_without_data_at_a_visit_reads_not_enough_data_yet(ixcell):
     shift = next(s for s in report.sections if s.id == "mrs-shift-month3")
     assert shift.title == "modified Rankin Scale: shift analysis at Month 3"
     at_visit = data.outcomes[(data.outcomes["visit"] == "month3") & (data.outcomes["instrument"] == "mrs")]
-    n_msc = int(at_visit["participant_id"].isin(data.participants.loc[data.participants["arm"] == "msc",
-                                                                         "participant_id"]).sum())
-    assert f"Not enough data yet for the proportional odds model (n = {n_msc}: MSCs treatment {n_msc}, Placebo 0; " \
-           "at least 2 per arm needed)." in shift.notes
+    n_msc = int(
+        at_visit["participant_id"]
+        .isin(data.participants.loc[data.participants["arm"] == "msc", "participant_id"])
+        .sum()
+    )
+    assert (
+        f"Not enough data yet for the proportional odds model (n = {n_msc}: MSCs treatment {n_msc}, Placebo 0; "
+        "at least 2 per arm needed)." in shift.notes
+    )
     by_visit = next(s for s in report.sections if s.id == "endpoints-by-visit")
     month1 = [r for r in by_visit.results["rows"] if r["visit"] == "month1"]
     assert month1 and all("effect" in r for r in month1)  # other visits are still estimated
@@ -63,8 +68,10 @@ def test_the_blinded_report_has_no_effect_and_no_forest(ixcell):
     report = build_report(protocol, replace(data, participants=data.participants.assign(arm=pd.NA)), unblinded=False)
     section = next(s for s in report.sections if s.id == "endpoints-by-visit")
     assert section.figures == [] and section.tables[0].columns[-1] == "Mean"
-    assert next(s for s in report.sections if s.id == "baseline").tables[0].columns == ["Characteristic",
-                                                                                        "All participants"]
+    assert next(s for s in report.sections if s.id == "baseline").tables[0].columns == [
+        "Characteristic",
+        "All participants",
+    ]
 
 
 def test_grotta_bars_are_drawn_on_the_percent_scale_of_their_labels():

@@ -18,8 +18,11 @@ from trialkit.simulation.dataset import simulate_dataset
 @pytest.fixture(scope="module")
 def trial(tmp_path_factory):
     data = yaml.safe_load((default_protocol_dir() / "NCT07197606.yaml").read_text(encoding="utf-8"))
-    data["analysis_plan"]["interim"] = {"analysis": "mrs-shift-month3", "spending": "obrien_fleming",
-                                       "information_fractions": [0.5, 1.0]}
+    data["analysis_plan"]["interim"] = {
+        "analysis": "mrs-shift-month3",
+        "spending": "obrien_fleming",
+        "information_fractions": [0.5, 1.0],
+    }
     protocol = parse_protocol(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "ixcell-interim.yaml")
     directory = simulate_dataset(protocol, tmp_path_factory.mktemp("ixcell-interim"), seed=11)
     trial_data = load_trial_data(directory)
@@ -54,7 +57,8 @@ def test_the_dsmb_report_shows_the_boundaries_and_the_observed_statistic(trial):
     assert results["current"]["looks"][-1]["z"] == pytest.approx(expected)
     assert results["boundary_reached"] == (abs(direct.z) >= expected)
     assert [look["z"] for look in results["planned"]["looks"]] == pytest.approx(
-        boundaries([0.5, 1.0], "obrien_fleming", 0.05, 2).z)
+        boundaries([0.5, 1.0], "obrien_fleming", 0.05, 2).z
+    )
     page = render_html(reports[True])
     assert "Interim monitoring: mrs-shift-month3" in page and "Boundary |Z|" in page
     assert len(section.figures) == 1

@@ -8,8 +8,14 @@ import re
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "trialkit-demo"
@@ -91,8 +97,9 @@ def check_page(page, name: str) -> None:
     # Whole pages on the desktop; the phone's first screen (its long pages are slow to capture whole).
     screenshot(page, name, full_page=page.viewport_size["width"] > 600)
     overflow = page.evaluate(OVERFLOW_JS)
-    assert overflow["scrollWidth"] <= overflow["viewport"] and not overflow["wide"], \
+    assert overflow["scrollWidth"] <= overflow["viewport"] and not overflow["wide"], (
         f"{name}: the page overflows sideways: {overflow}"
+    )
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         # Evaluated through the DevTools protocol, which the page's Content-Security-Policy (no
         # inline script) does not govern; a <script> tag would be refused, as it should be.

@@ -17,8 +17,14 @@ PER_ROLE = 6
 
 def _watch(page):
     violations = []
-    page.on("console", lambda msg: violations.append(msg.text)
-            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            violations.append(msg.text)
+            if "Content Security Policy" in msg.text or "Content-Security-Policy" in msg.text
+            else None
+        ),
+    )
     page.on("pageerror", lambda exc: violations.append(f"page error: {exc}"))
     return violations
 

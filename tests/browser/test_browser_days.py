@@ -27,8 +27,23 @@ from conftest import Roles
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NCT = "NCT07197606"  # IxCell: the coordinator, investigator, assessor and pharmacist work its first site
-NIHSS_8 = {"1a": "0", "1b": "0", "1c": "0", "2": "0", "3": "0", "4": "2", "5a": "2", "5b": "0", "6a": "2",
-           "6b": "0", "7": "0", "8": "0", "9": "1", "10": "1", "11": "0"}
+NIHSS_8 = {
+    "1a": "0",
+    "1b": "0",
+    "1c": "0",
+    "2": "0",
+    "3": "0",
+    "4": "2",
+    "5a": "2",
+    "5b": "0",
+    "6a": "2",
+    "6b": "0",
+    "7": "0",
+    "8": "0",
+    "9": "1",
+    "10": "1",
+    "11": "0",
+}
 
 
 def expect_text(page, selector: str, pattern: str, timeout: int = 15_000):
@@ -223,7 +238,7 @@ def participant_fills_the_diary(w: Walk):
         w.check(page, "diary")
         page.locator("fieldset.yesno").first.locator("input[value=yes]").check()
         page.locator("textarea").first.fill("Left hand weak in the morning")
-        page.click("button:has-text(\"Save today's diary\")")
+        page.click('button:has-text("Save today\'s diary")')
         expect_text(page, "main", "Saved for")
         assert "CSRF" not in page.content()
         w.check(page, "diary-saved")
@@ -292,8 +307,12 @@ def investigator_signs_reports_unblinds(w: Walk):
     page.fill("#id_onset_date", date.today().isoformat())
     page.select_option("#id_ctcae_grade", "3")
     page.select_option("#id_serious", "true")
-    for name, value in (("relatedness", "unlikely"), ("expectedness", "unexpected"),
-                        ("action_taken", "not_applicable"), ("outcome", "recovering")):
+    for name, value in (
+        ("relatedness", "unlikely"),
+        ("expectedness", "unexpected"),
+        ("action_taken", "not_applicable"),
+        ("outcome", "recovering"),
+    ):
         page.select_option(f"#id_{name}", value)
     page.click("button:has-text('Save as complete')")  # serious, but no criterion answered: refused
     expect_text(page, ".msg.error", "Not saved")
@@ -365,7 +384,8 @@ def dsmb_reports(w: Walk):
         w.check(page, "dsmb-home-report")
         return
     page.locator("#report-jobs .job[data-status=done], #report-jobs .job[data-status=failed]").first.wait_for(
-        timeout=90_000)
+        timeout=90_000
+    )
     job = page.locator("#report-jobs .job").first
     assert job.get_attribute("data-status") == "done", job.inner_text()
     w.check(page, "dsmb-home-report")
@@ -394,10 +414,22 @@ def coordinator_ends_participation(w: Walk):
     w.check(page, "error-405")
 
 
-DAY = [coordinator_screens, investigator_attests, coordinator_consents_enrolls_randomizes, pharmacist_prepares,
-       coordinator_records_infusion_and_diary, participant_fills_the_diary, assessor_rates,
-       monitor_queries_and_verifies, coordinator_answers, investigator_signs_reports_unblinds,
-       data_manager_audits_locks_exports, sponsor_reads, dsmb_reports, coordinator_ends_participation]
+DAY = [
+    coordinator_screens,
+    investigator_attests,
+    coordinator_consents_enrolls_randomizes,
+    pharmacist_prepares,
+    coordinator_records_infusion_and_diary,
+    participant_fills_the_diary,
+    assessor_rates,
+    monitor_queries_and_verifies,
+    coordinator_answers,
+    investigator_signs_reports_unblinds,
+    data_manager_audits_locks_exports,
+    sponsor_reads,
+    dsmb_reports,
+    coordinator_ends_participation,
+]
 
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])

@@ -16,9 +16,11 @@ IXCELL, ASSIST = "NCT07197606", "NCT04590118"
 
 def relative_luminance(rgb: tuple[float, float, float]) -> float:
     """WCAG 2.x relative luminance of an sRGB colour (0-255 channels)."""
+
     def linear(c: float) -> float:
         c /= 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
     r, g, b = (linear(c) for c in rgb)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 

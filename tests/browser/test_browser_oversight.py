@@ -9,9 +9,13 @@ from browser_support import PASSWORD, screenshot
 
 NCT = "NCT07197606"
 DESKTOP, PHONE = (1280, 860), (390, 844)
-PAGES = [("dashboard", "status/", "record status"), ("calendar", "calendar/", "visit calendar"),
-         ("queries", "queries/", "queries"), ("verification", "verification/", "source verification"),
-         ("signatures", "signatures/", "investigator signatures")]
+PAGES = [
+    ("dashboard", "status/", "record status"),
+    ("calendar", "calendar/", "visit calendar"),
+    ("queries", "queries/", "queries"),
+    ("verification", "verification/", "source verification"),
+    ("signatures", "signatures/", "investigator signatures"),
+]
 
 # Elements whose box ends outside the viewport, unless a scrolling or clipping ancestor holds them.
 OVERFLOW_JS = """() => {
@@ -83,9 +87,18 @@ def test_each_oversight_page_opens_without_sideways_overflow(browser, live_serve
 def _form_to_verify():
     from trialkit.server.capture.models import FormRecord
 
-    form = (FormRecord.objects.filter(participant__trial__nct_id=NCT, status="complete", verified_at__isnull=True,
-                                      deleted_at__isnull=True, locked_at__isnull=True)
-            .select_related("visit").order_by("participant__participant_number", "visit__order").first())
+    form = (
+        FormRecord.objects.filter(
+            participant__trial__nct_id=NCT,
+            status="complete",
+            verified_at__isnull=True,
+            deleted_at__isnull=True,
+            locked_at__isnull=True,
+        )
+        .select_related("visit")
+        .order_by("participant__participant_number", "visit__order")
+        .first()
+    )
     assert form is not None, "the demo has no complete form awaiting verification"
     return form
 
@@ -119,8 +132,11 @@ def test_monitor_source_verifies_a_visit_in_one_submission(browser, live_server,
         assert f"{len(chosen)} form(s) source-verified" in page.locator(".messages").inner_text()
         assert_no_sideways_overflow(page)
         assert FormRecord.objects.filter(pk__in=chosen, verified_at__isnull=False).count() == len(chosen)
-        reasons = set(AuditEvent.objects.filter(action="form_verify", object_id__in=[str(pk) for pk in chosen])
-                      .values_list("reason", flat=True))
+        reasons = set(
+            AuditEvent.objects.filter(action="form_verify", object_id__in=[str(pk) for pk in chosen]).values_list(
+                "reason", flat=True
+            )
+        )
         assert reasons == {"Checked against the hospital record at the monitoring visit"}
     finally:
         page.context.close()
@@ -129,9 +145,17 @@ def test_monitor_source_verifies_a_visit_in_one_submission(browser, live_server,
 def _editable_vitals():
     from trialkit.server.capture.models import FormRecord
 
-    form = (FormRecord.objects.filter(participant__trial__nct_id=NCT, participant__site__code="ixcell-01",
-                                      instrument="vital_signs", locked_at__isnull=True, deleted_at__isnull=True)
-            .select_related("visit").first())
+    form = (
+        FormRecord.objects.filter(
+            participant__trial__nct_id=NCT,
+            participant__site__code="ixcell-01",
+            instrument="vital_signs",
+            locked_at__isnull=True,
+            deleted_at__isnull=True,
+        )
+        .select_related("visit")
+        .first()
+    )
     assert form is not None, "the demo has no editable vital signs form at the first site"
     return form
 
@@ -158,7 +182,7 @@ def test_two_tabs_editing_one_form_end_in_a_shown_conflict(browser, live_server,
         box = second.locator("#edit-conflict")
         assert box.is_visible()
         assert "Ines Investigator saved version" in box.inner_text()
-        assert second.locator("#id_heart_rate").input_value() == "63"       # the input is kept
+        assert second.locator("#id_heart_rate").input_value() == "63"  # the input is kept
         assert "Saved by Dr Ines Investigator: 91" in second.locator("p.theirs[data-item=heart_rate]").inner_text()
         assert_no_sideways_overflow(second)
         screenshot(second, f"edit-conflict-{'phone' if viewport == PHONE else 'desktop'}")

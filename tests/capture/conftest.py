@@ -42,13 +42,25 @@ def make_participant(ixcell, site, django_user_model):
         counter["n"] += 1
         trial_ = trial or ixcell
         site_ = at_site or site
-        screening = ScreeningRecord.objects.create(trial=trial_, site=site_, screening_number=f"S-{counter['n']:03d}",
-                                                   screening_date=date(2026, 2, 20), created_by=creator,
-                                                   outcome="enrolled")
-        return Participant.objects.create(trial=trial_, site=site_, screening=screening,
-                                          participant_number=f"P-{counter['n']:03d}", status="treated",
-                                          enrolled_at=NOW, randomization_number=f"R{counter['n']:03d}",
-                                          kit_number=f"IX-{counter['n']:04d}", anchor_date=anchor)
+        screening = ScreeningRecord.objects.create(
+            trial=trial_,
+            site=site_,
+            screening_number=f"S-{counter['n']:03d}",
+            screening_date=date(2026, 2, 20),
+            created_by=creator,
+            outcome="enrolled",
+        )
+        return Participant.objects.create(
+            trial=trial_,
+            site=site_,
+            screening=screening,
+            participant_number=f"P-{counter['n']:03d}",
+            status="treated",
+            enrolled_at=NOW,
+            randomization_number=f"R{counter['n']:03d}",
+            kit_number=f"IX-{counter['n']:04d}",
+            anchor_date=anchor,
+        )
 
     return make
 

@@ -4,11 +4,11 @@ import json
 
 import pytest
 import time_machine
+from auth_support import api_token
 from capture_cases import NIHSS_7, NOW
 
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import FormRecord
-from auth_support import api_token  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -34,27 +34,49 @@ def test_visits_are_listed_with_windows_and_status(client, participant, staff):
 @time_machine.travel(NOW, tick=False)
 def test_form_create_then_update_with_reason(client, participant, staff):
     url = f"/api/capture/participants/{participant.pk}/forms"
-    response = _post(client, url, staff["coordinator"],
-                     {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": True})
+    response = _post(
+        client,
+        url,
+        staff["coordinator"],
+        {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": True},
+    )
     assert response.status_code == 201, response.content
     form = response.json()
     assert form["scores"]["total"] == 7 and form["status"] == "complete" and form["version"] == 1
-    again = _post(client, url, staff["coordinator"],
-                  {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": True})
+    again = _post(
+        client,
+        url,
+        staff["coordinator"],
+        {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": True},
+    )
     assert again.status_code == 409
     changed = dict(NIHSS_7, **{"5a": 3})
-    no_version = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
-                       {"values": changed, "complete": True, "reason": "re-scored from source"}, method="put")
+    no_version = _post(
+        client,
+        f"/api/capture/forms/{form['id']}",
+        staff["coordinator"],
+        {"values": changed, "complete": True, "reason": "re-scored from source"},
+        method="put",
+    )
     assert no_version.status_code == 422  # a change must say which version it changes
     assert [(e["field"], e["rule"]) for e in no_version.json()["errors"]] == [("expected_version", "required")]
     assert FormRecord.objects.get(pk=form["id"]).version == 1
-    no_reason = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
-                      {"values": changed, "complete": True, "expected_version": 1}, method="put")
+    no_reason = _post(
+        client,
+        f"/api/capture/forms/{form['id']}",
+        staff["coordinator"],
+        {"values": changed, "complete": True, "expected_version": 1},
+        method="put",
+    )
     assert no_reason.status_code == 422
     assert no_reason.json()["errors"][0]["field"] == "reason"
-    updated = _post(client, f"/api/capture/forms/{form['id']}", staff["coordinator"],
-                    {"values": changed, "complete": True, "reason": "re-scored from source", "expected_version": 1},
-                    method="put")
+    updated = _post(
+        client,
+        f"/api/capture/forms/{form['id']}",
+        staff["coordinator"],
+        {"values": changed, "complete": True, "reason": "re-scored from source", "expected_version": 1},
+        method="put",
+    )
     assert updated.status_code == 200 and updated.json()["scores"]["total"] == 8 and updated.json()["version"] == 2
 
 
@@ -62,9 +84,17 @@ def test_form_create_then_update_with_reason(client, participant, staff):
 def test_invalid_values_give_422_with_every_field_and_save_nothing(client, participant, staff):
     _auth(staff["coordinator"])  # the API token is made (and audited) before counting
     events = AuditEvent.objects.count()
-    response = _post(client, f"/api/capture/participants/{participant.pk}/forms", staff["coordinator"],
-                     {"visit_id": "month3", "instrument": "vital_signs", "complete": True,
-                      "values": {"systolic_bp": "high", "diastolic_bp": 80, "heart_rate": 72}})
+    response = _post(
+        client,
+        f"/api/capture/participants/{participant.pk}/forms",
+        staff["coordinator"],
+        {
+            "visit_id": "month3",
+            "instrument": "vital_signs",
+            "complete": True,
+            "values": {"systolic_bp": "high", "diastolic_bp": 80, "heart_rate": 72},
+        },
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["error"]
@@ -75,16 +105,29 @@ def test_invalid_values_give_422_with_every_field_and_save_nothing(client, parti
 
 @time_machine.travel(NOW, tick=False)
 def test_query_open_answer_close_through_the_api(client, participant, staff):
-    form = _post(client, f"/api/capture/participants/{participant.pk}/forms", staff["coordinator"],
-                 {"visit_id": "month3", "instrument": "mrs", "values": {"score": 4}, "complete": True}).json()
-    denied = _post(client, f"/api/capture/forms/{form['id']}/queries", staff["coordinator"],
-                   {"item": "score", "text": "?"})
+    form = _post(
+        client,
+        f"/api/capture/participants/{participant.pk}/forms",
+        staff["coordinator"],
+        {"visit_id": "month3", "instrument": "mrs", "values": {"score": 4}, "complete": True},
+    ).json()
+    denied = _post(
+        client, f"/api/capture/forms/{form['id']}/queries", staff["coordinator"], {"item": "score", "text": "?"}
+    )
     assert denied.status_code == 403
-    query = _post(client, f"/api/capture/forms/{form['id']}/queries", staff["monitor"],
-                  {"item": "score", "text": "Source says mRS 3; please check."}).json()
+    query = _post(
+        client,
+        f"/api/capture/forms/{form['id']}/queries",
+        staff["monitor"],
+        {"item": "score", "text": "Source says mRS 3; please check."},
+    ).json()
     assert query["status"] == "open"
-    answered = _post(client, f"/api/capture/queries/{query['id']}/answer", staff["coordinator"],
-                     {"text": "Source re-read: mRS 4 is correct."}).json()
+    answered = _post(
+        client,
+        f"/api/capture/queries/{query['id']}/answer",
+        staff["coordinator"],
+        {"text": "Source re-read: mRS 4 is correct."},
+    ).json()
     assert answered["status"] == "answered"
     closed = _post(client, f"/api/capture/queries/{query['id']}/close", staff["monitor"], {"text": "ok"}).json()
     assert closed["status"] == "closed"
@@ -93,11 +136,23 @@ def test_query_open_answer_close_through_the_api(client, participant, staff):
 
 @time_machine.travel(NOW, tick=False)
 def test_sae_created_through_the_api_shows_its_clock(client, participant, staff):
-    values = {"term": "Pulmonary embolism", "onset_date": "2026-06-14", "ctcae_grade": 3, "serious": True,
-              "sae_hospitalization": True, "relatedness": "possible", "expectedness": "unexpected",
-              "action_taken": "not_applicable", "outcome": "recovering"}
-    response = _post(client, f"/api/capture/participants/{participant.pk}/adverse-events", staff["investigator"],
-                     {"values": values, "complete": True, "awareness_at": "2026-06-15T08:00:00Z"})
+    values = {
+        "term": "Pulmonary embolism",
+        "onset_date": "2026-06-14",
+        "ctcae_grade": 3,
+        "serious": True,
+        "sae_hospitalization": True,
+        "relatedness": "possible",
+        "expectedness": "unexpected",
+        "action_taken": "not_applicable",
+        "outcome": "recovering",
+    }
+    response = _post(
+        client,
+        f"/api/capture/participants/{participant.pk}/adverse-events",
+        staff["investigator"],
+        {"values": values, "complete": True, "awareness_at": "2026-06-15T08:00:00Z"},
+    )
     assert response.status_code == 201, response.content
     clock = response.json()["sae_clock"]
     assert clock["deadline"].startswith("2026-06-16T08:00") and clock["state"] == "running"
@@ -109,9 +164,11 @@ def test_no_capture_response_mentions_an_arm(client, participant, staff):
     from trialkit.server.capture.services import save_form
 
     save_form(participant, "month3", "mrs", {"score": 2}, staff["coordinator"], complete=True, now=NOW)
-    for url in (f"/api/capture/participants/{participant.pk}/visits",
-                f"/api/capture/participants/{participant.pk}/forms",
-                f"/api/capture/participants/{participant.pk}/adverse-events"):
+    for url in (
+        f"/api/capture/participants/{participant.pk}/visits",
+        f"/api/capture/participants/{participant.pk}/forms",
+        f"/api/capture/participants/{participant.pk}/adverse-events",
+    ):
         text = client.get(url, **_auth(staff["monitor"])).content.decode().lower()
         for word in ('"arm"', "placebo", "msc treatment", "allocation"):
             assert word not in text

@@ -125,9 +125,16 @@ def test_logins_and_permission_changes_are_audited(client, ixcell, site, make_us
 def test_audit_views_list_a_participants_and_a_forms_events(client, participant, staff, saved_forms):
     from trialkit.server.audit.service import record_event
 
-    record_event(actor=staff["pharmacist"], action="dose_prepared", object_type="dose", object_id="1",
-                 after={"arm": "msc"}, participant_id=participant.pk, trial_id=participant.trial_id,
-                 restricted=True)
+    record_event(
+        actor=staff["pharmacist"],
+        action="dose_prepared",
+        object_type="dose",
+        object_id="1",
+        after={"arm": "msc"},
+        participant_id=participant.pk,
+        trial_id=participant.trial_id,
+        restricted=True,
+    )
     client.force_login(staff["monitor"])
     page = client.get(f"/capture/participants/{participant.pk}/audit/").content.decode()
     assert "form_create" in page and "source check" in page

@@ -61,8 +61,9 @@ def test_the_login_page_locks_a_user_name_at_one_address_after_repeated_failures
     assert "_auth_user_id" not in client.session
     # ... but not from another address (nobody can lock a colleague out from elsewhere), and other
     # users at the locked address log in as usual (nobody can lock out the whole site).
-    assert client.post(LOGIN, {"username": "cora", "password": "pw-for-tests"},
-                       REMOTE_ADDR="10.9.8.7").status_code == 302
+    assert (
+        client.post(LOGIN, {"username": "cora", "password": "pw-for-tests"}, REMOTE_ADDR="10.9.8.7").status_code == 302
+    )
     client.logout()
     assert client.post(LOGIN, {"username": "mona", "password": "pw-for-tests"}).status_code == 302
     # Each failure up to the lockout is audited against the account; refused attempts are not repeated.
@@ -98,7 +99,10 @@ def test_re_authentication_for_signing_is_audited_and_locks_out(client, investig
     failures = AuditEvent.objects.filter(action="reauth_failed", actor="ines")
     assert failures.count() == LIMIT - 1
     event = failures.first()
-    assert event.after["attempted"] == "sign nihss at month3 of P-001" and event.participant_id == complete_form.participant_id
+    assert (
+        event.after["attempted"] == "sign nihss at month3 of P-001"
+        and event.participant_id == complete_form.participant_id
+    )
     # The last allowed failure locks: from then on even the right password does not sign.
     assert client.post(url, {"password": "wrong"}).status_code == 429
     assert client.post(url, {"password": "pw-for-tests"}).status_code == 429

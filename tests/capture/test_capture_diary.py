@@ -12,10 +12,14 @@ from trialkit.server.capture.services import CaptureError, create_diary_access, 
 
 pytestmark = pytest.mark.django_db
 
-ENTRY = {"symptoms.new_or_worse": "yes", "symptoms.details": "Left hand numb in the morning",
-         "functional_activities.details": "Walked 20 minutes with my cane",
-         "rehabilitation_medicines.taken": "no", "assistive_devices.used": "yes",
-         "assistive_devices.details": "cane"}
+ENTRY = {
+    "symptoms.new_or_worse": "yes",
+    "symptoms.details": "Left hand numb in the morning",
+    "functional_activities.details": "Walked 20 minutes with my cane",
+    "rehabilitation_medicines.taken": "no",
+    "assistive_devices.used": "yes",
+    "assistive_devices.details": "cane",
+}
 
 
 @pytest.fixture
@@ -48,7 +52,7 @@ def test_a_caregiver_records_a_day_through_the_link(client, participant, code):
 
 @time_machine.travel(NOW, tick=False)
 def test_the_code_can_be_typed_with_dashes_and_lowercase(client, code):
-    typed = "-".join(code[i:i + 4] for i in (0, 4, 8)).lower()
+    typed = "-".join(code[i : i + 4] for i in (0, 4, 8)).lower()
     response = client.post("/diary/", {"code": typed})
     assert response.status_code == 302 and response["Location"] == f"/diary/{code}/"
 
@@ -69,12 +73,19 @@ def test_diary_access_reaches_nothing_else(client, participant, make_participant
     client.get(f"/diary/{code}/")
     client.post("/diary/", {"code": code})
     # The diary holder's browser session is not a login: every staff page and API is refused.
-    for url in (f"/capture/participants/{participant.pk}/", f"/capture/participants/{participant.pk}/audit/",
-                "/capture/", "/home/", f"/capture/trials/{participant.trial.nct_id}/due/"):
+    for url in (
+        f"/capture/participants/{participant.pk}/",
+        f"/capture/participants/{participant.pk}/audit/",
+        "/capture/",
+        "/home/",
+        f"/capture/trials/{participant.trial.nct_id}/due/",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
-    for url in (f"/api/capture/participants/{participant.pk}/diary",
-                f"/api/capture/participants/{participant.pk}/forms"):
+    for url in (
+        f"/api/capture/participants/{participant.pk}/diary",
+        f"/api/capture/participants/{participant.pk}/forms",
+    ):
         assert client.get(url).status_code == 401, url
         # The code is not a credential anywhere else, in a header or a query string.
         assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {code}").status_code == 401
@@ -102,8 +113,12 @@ def test_a_withdrawn_or_wrong_code_opens_nothing(client, code, staff):
 def test_staff_read_the_diary_on_the_timeline_and_api(client, participant, code, staff):
     from trialkit.server.capture.services import diary_access_for_code, save_diary_entry
 
-    save_diary_entry(diary_access_for_code(code), date(2026, 6, 14),
-                     {"functional_activities": {"details": "Dressed without help"}}, now=NOW)
+    save_diary_entry(
+        diary_access_for_code(code),
+        date(2026, 6, 14),
+        {"functional_activities": {"details": "Dressed without help"}},
+        now=NOW,
+    )
     client.force_login(staff["investigator"])
     assert "Dressed without help" in client.get(f"/capture/participants/{participant.pk}/").content.decode()
     rows = client.get(f"/api/capture/participants/{participant.pk}/diary").json()
@@ -123,5 +138,9 @@ def test_days_before_day_0_are_refused(participant, code):
     from trialkit.server.capture.services import FormInvalid, diary_access_for_code, save_diary_entry
 
     with pytest.raises(FormInvalid, match="the diary starts on 2026-03-02"):
-        save_diary_entry(diary_access_for_code(code), participant.anchor_date - timedelta(days=1),
-                         {"symptoms": {"details": "x"}}, now=NOW)
+        save_diary_entry(
+            diary_access_for_code(code),
+            participant.anchor_date - timedelta(days=1),
+            {"symptoms": {"details": "x"}},
+            now=NOW,
+        )

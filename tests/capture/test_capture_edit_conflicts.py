@@ -8,6 +8,7 @@ import threading
 
 import pytest
 import time_machine
+from auth_support import api_token
 from capture_cases import NIHSS_7, NOW
 from django.db import connections
 from django.test import Client
@@ -15,7 +16,6 @@ from django.test import Client
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import FormRecord
 from trialkit.server.capture.services import EditConflict, save_form
-from auth_support import api_token  # noqa: E402
 
 VITALS = {"systolic_bp": 130, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 72.5}
 
@@ -25,8 +25,9 @@ def _auth(user):
 
 
 def _json(client, method, url, user, body, **headers):
-    return getattr(client, method)(url, data=json.dumps(body), content_type="application/json",
-                                   **_auth(user), **headers)
+    return getattr(client, method)(
+        url, data=json.dumps(body), content_type="application/json", **_auth(user), **headers
+    )
 
 
 def _updates(form):
@@ -44,11 +45,27 @@ def _draft(participant, user, values=VITALS):
 def test_a_save_from_a_stale_version_is_refused_and_changes_nothing(participant, staff):
     form = _draft(participant, staff["coordinator"])
     assert form.version == 1
-    save_form(participant, "month3", "vital_signs", dict(VITALS, heart_rate=88), staff["investigator"],
-              complete=False, now=NOW, expected_version=1)
+    save_form(
+        participant,
+        "month3",
+        "vital_signs",
+        dict(VITALS, heart_rate=88),
+        staff["investigator"],
+        complete=False,
+        now=NOW,
+        expected_version=1,
+    )
     with pytest.raises(EditConflict) as refused:
-        save_form(participant, "month3", "vital_signs", dict(VITALS, heart_rate=64), staff["coordinator"],
-                  complete=False, now=NOW, expected_version=1)
+        save_form(
+            participant,
+            "month3",
+            "vital_signs",
+            dict(VITALS, heart_rate=64),
+            staff["coordinator"],
+            complete=False,
+            now=NOW,
+            expected_version=1,
+        )
     assert refused.value.current.version == 2 and refused.value.current.data["heart_rate"] == 88
     assert "ines" in str(refused.value) and "version 2" in str(refused.value)
     form.refresh_from_db()
@@ -60,8 +77,16 @@ def test_a_save_from_a_stale_version_is_refused_and_changes_nothing(participant,
 def test_creating_a_form_that_exists_is_a_conflict_not_a_silent_update(participant, staff):
     _draft(participant, staff["coordinator"])
     with pytest.raises(EditConflict) as refused:
-        save_form(participant, "month3", "vital_signs", dict(VITALS, heart_rate=99), staff["investigator"],
-                  complete=False, now=NOW, expected_version=0)
+        save_form(
+            participant,
+            "month3",
+            "vital_signs",
+            dict(VITALS, heart_rate=99),
+            staff["investigator"],
+            complete=False,
+            now=NOW,
+            expected_version=0,
+        )
     assert "already entered by cora" in str(refused.value)
     assert FormRecord.objects.get().data["heart_rate"] == 70
 
@@ -71,8 +96,16 @@ def test_creating_a_form_that_exists_is_a_conflict_not_a_silent_update(participa
 
 def _post_ecrf(client, participant, version, values, action="draft", reason=""):
     url = f"/capture/participants/{participant.pk}/visits/month3/forms/vital_signs/"
-    return client.post(url, {**{k: str(v) for k, v in values.items()}, "version": str(version), "repeat": "1",
-                             "action": action, "reason": reason})
+    return client.post(
+        url,
+        {
+            **{k: str(v) for k, v in values.items()},
+            "version": str(version),
+            "repeat": "1",
+            "action": action,
+            "reason": reason,
+        },
+    )
 
 
 @pytest.mark.django_db
@@ -91,11 +124,11 @@ def test_the_second_of_two_web_editors_sees_who_changed_what_and_keeps_their_inp
     assert stale.status_code == 200
     html = stale.content.decode()
     assert "Ines Ortega saved this form" in html and "version 2" in html
-    assert 'value="64"' in html                            # what this user typed is kept
+    assert 'value="64"' in html  # what this user typed is kept
     assert "Saved by Ines Ortega: <strong>88</strong>" in html  # the other person's value, per field
     assert "Saved by Ines Ortega: <strong>80" in html
-    assert 'data-item="systolic_bp"' not in html          # fields that agree are not flagged
-    assert 'name="version" value="2"' in html              # saving again is a deliberate overwrite
+    assert 'data-item="systolic_bp"' not in html  # fields that agree are not flagged
+    assert 'name="version" value="2"' in html  # saving again is a deliberate overwrite
     form.refresh_from_db()
     assert form.version == 2 and form.data["heart_rate"] == 88 and _updates(form).count() == 1
     again = _post_ecrf(second, participant, 2, dict(VITALS, heart_rate=64))
@@ -124,17 +157,22 @@ def test_a_web_form_opened_before_anyone_entered_it_does_not_overwrite_a_new_ent
 @pytest.mark.django_db
 @time_machine.travel(NOW, tick=False)
 def test_api_put_with_a_stale_version_answers_409_with_the_current_form(client, participant, staff):
-    created = _json(client, "post", f"/api/capture/participants/{participant.pk}/forms", staff["coordinator"],
-                    {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": False})
+    created = _json(
+        client,
+        "post",
+        f"/api/capture/participants/{participant.pk}/forms",
+        staff["coordinator"],
+        {"visit_id": "month3", "instrument": "nihss", "values": NIHSS_7, "complete": False},
+    )
     assert created.status_code == 201 and created["ETag"] == '"1"'
     url = f"/api/capture/forms/{created.json()['id']}"
     got = client.get(url, **_auth(staff["monitor"]))
     assert got["ETag"] == '"1"'
-    ok = _json(client, "put", url, staff["investigator"], {"values": dict(NIHSS_7, **{"5a": 3})},
-               HTTP_IF_MATCH='"1"')
+    ok = _json(client, "put", url, staff["investigator"], {"values": dict(NIHSS_7, **{"5a": 3})}, HTTP_IF_MATCH='"1"')
     assert ok.status_code == 200 and ok["ETag"] == '"2"' and ok.json()["version"] == 2
-    stale = _json(client, "put", url, staff["coordinator"],
-                  {"values": dict(NIHSS_7, **{"5a": 4}), "expected_version": 1})
+    stale = _json(
+        client, "put", url, staff["coordinator"], {"values": dict(NIHSS_7, **{"5a": 4}), "expected_version": 1}
+    )
     assert stale.status_code == 409 and stale["ETag"] == '"2"'
     body = stale.json()
     assert set(body) >= {"error", "errors", "current"}
@@ -150,8 +188,9 @@ def test_api_put_with_a_stale_version_answers_409_with_the_current_form(client, 
 def test_api_version_arguments_that_disagree_or_are_malformed_are_422(client, participant, staff):
     form = _draft(participant, staff["coordinator"])
     url = f"/api/capture/forms/{form.pk}"
-    both = _json(client, "put", url, staff["coordinator"], {"values": VITALS, "expected_version": 1},
-                 HTTP_IF_MATCH='"2"')
+    both = _json(
+        client, "put", url, staff["coordinator"], {"values": VITALS, "expected_version": 1}, HTTP_IF_MATCH='"2"'
+    )
     assert both.status_code == 422 and both.json()["errors"][0]["field"] == "expected_version"
     bad = _json(client, "put", url, staff["coordinator"], {"values": VITALS}, HTTP_IF_MATCH="yesterday")
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "If-Match"
@@ -161,8 +200,9 @@ def test_api_version_arguments_that_disagree_or_are_malformed_are_422(client, pa
     assert unsaid.status_code == 422  # no silent last-writer-wins: a change names the version it changes
     assert [(e["field"], e["rule"]) for e in unsaid.json()["errors"]] == [("expected_version", "required")]
     assert FormRecord.objects.get().version == 1
-    anything = _json(client, "put", url, staff["coordinator"], {"values": dict(VITALS, heart_rate=90)},
-                     HTTP_IF_MATCH="*")
+    anything = _json(
+        client, "put", url, staff["coordinator"], {"values": dict(VITALS, heart_rate=90)}, HTTP_IF_MATCH="*"
+    )
     assert anything.status_code == 200 and FormRecord.objects.get().version == 2  # "*": whatever is there
 
 
@@ -170,8 +210,13 @@ def test_api_version_arguments_that_disagree_or_are_malformed_are_422(client, pa
 @time_machine.travel(NOW, tick=False)
 def test_api_create_of_an_existing_form_is_409_even_when_values_are_identical(client, participant, staff):
     _draft(participant, staff["coordinator"])
-    again = _json(client, "post", f"/api/capture/participants/{participant.pk}/forms", staff["investigator"],
-                  {"visit_id": "month3", "instrument": "vital_signs", "values": VITALS})
+    again = _json(
+        client,
+        "post",
+        f"/api/capture/participants/{participant.pk}/forms",
+        staff["investigator"],
+        {"visit_id": "month3", "instrument": "vital_signs", "values": VITALS},
+    )
     assert again.status_code == 409
     assert again.json()["current"]["version"] == 1 and again.json()["current"]["data"]["heart_rate"] == 70
     assert FormRecord.objects.count() == 1
@@ -213,16 +258,19 @@ def _put_from_version_1(url, user, heart_rate):
 
     def request():
         client = Client(raise_request_exception=False)
-        return _json(client, "put", url, user, {"values": dict(VITALS, heart_rate=heart_rate),
-                                                "expected_version": 1})
+        return _json(client, "put", url, user, {"values": dict(VITALS, heart_rate=heart_rate), "expected_version": 1})
+
     return request
 
 
 def _check_one_winner(responses, form):
     codes = sorted(r.status_code for r in responses)
     winners = [r.json() for r in responses if r.status_code == 200]
-    assert codes == [200] + [409] * (SAVERS - 1), (codes, [(w["version"], w["data"]) for w in winners],
-                                                   list(_updates(form).values_list("seq", "actor", "after")))
+    assert codes == [200] + [409] * (SAVERS - 1), (
+        codes,
+        [(w["version"], w["data"]) for w in winners],
+        list(_updates(form).values_list("seq", "actor", "after")),
+    )
     winner = next(r for r in responses if r.status_code == 200).json()
     form.refresh_from_db()
     assert form.version == 2 and form.data["heart_rate"] == winner["data"]["heart_rate"]
@@ -250,9 +298,14 @@ def test_sixteen_simultaneous_creates_make_one_form_and_fifteen_409(participant,
     def create(i):
         def request():
             client = Client(raise_request_exception=False)
-            return _json(client, "post", url, users[i % 2],
-                         {"visit_id": "month3", "instrument": "vital_signs",
-                          "values": dict(VITALS, heart_rate=60 + i)})
+            return _json(
+                client,
+                "post",
+                url,
+                users[i % 2],
+                {"visit_id": "month3", "instrument": "vital_signs", "values": dict(VITALS, heart_rate=60 + i)},
+            )
+
         return request
 
     responses = _race([create(i) for i in range(SAVERS)])
@@ -264,9 +317,16 @@ def test_sixteen_simultaneous_creates_make_one_form_and_fifteen_409(participant,
 
 # --------------------------------------------------------------------------- the adverse event log
 
-MILD_AE = {"term": "Headache", "onset_date": "2026-06-14", "ctcae_grade": 1, "serious": False,
-           "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
-           "outcome": "recovering"}
+MILD_AE = {
+    "term": "Headache",
+    "onset_date": "2026-06-14",
+    "ctcae_grade": 1,
+    "serious": False,
+    "relatedness": "unlikely",
+    "expectedness": "expected",
+    "action_taken": "not_applicable",
+    "outcome": "recovering",
+}
 
 
 @pytest.mark.django_db
@@ -281,20 +341,34 @@ def test_a_stale_adverse_event_save_is_refused_on_the_web_and_in_the_api(client,
     first.force_login(staff["investigator"])
     second.force_login(staff["coordinator"])
     assert 'name="version" value="1"' in second.get(page_url).content.decode()
-    form = {**{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in MILD_AE.items()},
-            "version": "1", "action": "draft"}
+    form = {
+        **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in MILD_AE.items()},
+        "version": "1",
+        "action": "draft",
+    }
     assert first.post(page_url, dict(form, ctcae_grade="2")).status_code == 302
     stale = second.post(page_url, dict(form, outcome="recovered"))
     html = stale.content.decode()
     assert stale.status_code == 200 and 'id="edit-conflict"' in html and "ines saved this adverse event" in html
     assert 'data-item="ctcae_grade"' in html and 'name="version" value="2"' in html
     assert AdverseEvent.objects.get().version == 2 and AdverseEvent.objects.get().data["outcome"] == "recovering"
-    api = _json(client, "put", f"/api/capture/adverse-events/{ae.pk}", staff["coordinator"],
-                {"values": MILD_AE}, HTTP_IF_MATCH='"1"')
+    api = _json(
+        client,
+        "put",
+        f"/api/capture/adverse-events/{ae.pk}",
+        staff["coordinator"],
+        {"values": MILD_AE},
+        HTTP_IF_MATCH='"1"',
+    )
     assert api.status_code == 409 and api["ETag"] == '"2"'
     assert api.json()["current"]["version"] == 2 and api.json()["current"]["data"]["ctcae_grade"] == 2
-    ok = _json(client, "put", f"/api/capture/adverse-events/{ae.pk}", staff["coordinator"],
-               {"values": dict(MILD_AE, outcome="recovered"), "expected_version": 2})
+    ok = _json(
+        client,
+        "put",
+        f"/api/capture/adverse-events/{ae.pk}",
+        staff["coordinator"],
+        {"values": dict(MILD_AE, outcome="recovered"), "expected_version": 2},
+    )
     assert ok.status_code == 200 and ok["ETag"] == '"3"'
 
 
@@ -305,11 +379,25 @@ def test_a_visit_adverse_event_checks_its_version_before_its_form_is_saved(parti
 
     save_form(participant, "month3", "adverse_event", MILD_AE, staff["coordinator"], complete=False, now=NOW)
     ae = participant.adverse_events.get()
-    save_adverse_event(participant, dict(MILD_AE, ctcae_grade=2), staff["investigator"], complete=False, now=NOW,
-                       adverse_event=ae, expected_version=1)
+    save_adverse_event(
+        participant,
+        dict(MILD_AE, ctcae_grade=2),
+        staff["investigator"],
+        complete=False,
+        now=NOW,
+        adverse_event=ae,
+        expected_version=1,
+    )
     with pytest.raises(EditConflict) as refused:
-        save_adverse_event(participant, dict(MILD_AE, ctcae_grade=3), staff["coordinator"], complete=False,
-                           now=NOW, adverse_event=ae, expected_version=1)
+        save_adverse_event(
+            participant,
+            dict(MILD_AE, ctcae_grade=3),
+            staff["coordinator"],
+            complete=False,
+            now=NOW,
+            adverse_event=ae,
+            expected_version=1,
+        )
     assert "ines saved this adverse event" in str(refused.value)
     assert FormRecord.objects.get(instrument="adverse_event").data["ctcae_grade"] == 2
 
@@ -324,8 +412,14 @@ def test_sixteen_simultaneous_adverse_event_saves_from_one_version(participant, 
 
     def put(i):
         def request():
-            return _json(Client(raise_request_exception=False), "put", url, users[i % 2],
-                         {"values": dict(MILD_AE, term=f"Headache {i}"), "expected_version": 1})
+            return _json(
+                Client(raise_request_exception=False),
+                "put",
+                url,
+                users[i % 2],
+                {"values": dict(MILD_AE, term=f"Headache {i}"), "expected_version": 1},
+            )
+
         return request
 
     responses = _race([put(i) for i in range(SAVERS)])

@@ -28,7 +28,10 @@ def test_schedule_is_created_once_from_the_anchor(participant, make_participant)
     assert [v.visit_id for v in visits] == ["screening", "baseline", "day7", "month1", "month3", "month6", "month12"]
     month3 = visits[4]
     assert (month3.earliest.isoformat(), month3.target.isoformat(), month3.latest.isoformat()) == (
-        "2026-05-17", "2026-05-31", "2026-06-14")
+        "2026-05-17",
+        "2026-05-31",
+        "2026-06-14",
+    )
     ensure_schedule(participant)
     assert Visit.objects.filter(participant=participant).count() == 7
     assert ensure_schedule(make_participant(anchor=None)) == []
@@ -59,8 +62,7 @@ def test_a_draft_may_miss_items_but_complete_may_not(participant, staff):
     save_form(participant, "month3", "mrs", {}, staff["coordinator"], complete=False, now=NOW)
     with pytest.raises(FormInvalid) as caught:
         save_form(participant, "month3", "mrs", {}, staff["coordinator"], complete=True, now=NOW)
-    assert caught.value.as_list() == [{"field": "score", "rule": "required",
-                                       "message": caught.value.errors[0].message}]
+    assert caught.value.as_list() == [{"field": "score", "rule": "required", "message": caught.value.errors[0].message}]
 
 
 def test_a_form_not_assigned_to_the_visit_is_refused(participant, staff):
@@ -83,8 +85,16 @@ def test_changing_a_complete_form_needs_a_reason_and_clears_verification(partici
     verify_form(form, staff["monitor"], now=NOW)
     with pytest.raises(FormInvalid, match="needs a reason"):
         save_form(participant, "month3", "mrs", {"score": 3}, staff["coordinator"], complete=True, now=NOW)
-    form = save_form(participant, "month3", "mrs", {"score": 3}, staff["coordinator"], complete=True,
-                     now=NOW + timedelta(hours=1), reason="transcription error")
+    form = save_form(
+        participant,
+        "month3",
+        "mrs",
+        {"score": 3},
+        staff["coordinator"],
+        complete=True,
+        now=NOW + timedelta(hours=1),
+        reason="transcription error",
+    )
     assert form.version == 2 and form.scores["total"] == 3 and form.verified_at is None
     event = AuditEvent.objects.get(action="form_update")
     assert event.before["data"] == {"score": 2} and event.after["data"] == {"score": 3}
@@ -110,8 +120,16 @@ def test_a_change_after_signing_voids_the_form_and_visit_signatures(participant,
     with pytest.raises(FormInvalid, match="signed form needs a reason"):
         save_form(participant, "month3", "mrs", {"score": 1}, staff["coordinator"], complete=True, now=NOW)
     assert Signature.objects.filter(voided_at__isnull=True).count() == 2
-    save_form(participant, "month3", "mrs", {"score": 1}, staff["coordinator"], complete=True, now=NOW,
-              reason="assessor corrected")
+    save_form(
+        participant,
+        "month3",
+        "mrs",
+        {"score": 1},
+        staff["coordinator"],
+        complete=True,
+        now=NOW,
+        reason="assessor corrected",
+    )
     signatures = list(Signature.objects.all())
     assert all(s.voided_at == NOW and s.void_reason == "form changed: assessor corrected" for s in signatures)
     assert AuditEvent.objects.filter(action="signature_void").count() == 2
@@ -139,13 +157,29 @@ def test_a_locked_form_refuses_changes_until_unlocked(participant, staff):
         lock_form(form, staff["data_manager"], reason="", now=NOW)
     lock_form(form, staff["data_manager"], reason="database lock for interim analysis", now=NOW)
     with pytest.raises(CaptureError, match="locked"):
-        save_form(participant, "month3", "mrs", {"score": 3}, staff["coordinator"], complete=True, now=NOW,
-                  reason="late correction")
+        save_form(
+            participant,
+            "month3",
+            "mrs",
+            {"score": 3},
+            staff["coordinator"],
+            complete=True,
+            now=NOW,
+            reason="late correction",
+        )
     with pytest.raises(CaptureError, match="locked"):
         delete_form(form, staff["coordinator"], reason="duplicate", now=NOW)
     unlock_form(form, staff["data_manager"], reason="query 12 needs a correction", now=NOW)
-    form = save_form(participant, "month3", "mrs", {"score": 3}, staff["coordinator"], complete=True, now=NOW,
-                     reason="late correction")
+    form = save_form(
+        participant,
+        "month3",
+        "mrs",
+        {"score": 3},
+        staff["coordinator"],
+        complete=True,
+        now=NOW,
+        reason="late correction",
+    )
     assert form.data == {"score": 3}
 
 

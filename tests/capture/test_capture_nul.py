@@ -30,9 +30,11 @@ def test_a_page_form_with_a_nul_is_refused_naming_the_field(client, participant,
 def test_an_api_body_with_a_nul_gets_422_in_the_error_shape(client, participant, staff):
     client.force_login(staff["coordinator"])
     events = AuditEvent.objects.count()
-    response = client.post(f"/api/capture/participants/{participant.pk}/forms",
-                           {"visit_id": "month3", "instrument": "mrs", "values": {"score": 4, "note": "a\x00b"},
-                            "complete": True}, content_type="application/json")
+    response = client.post(
+        f"/api/capture/participants/{participant.pk}/forms",
+        {"visit_id": "month3", "instrument": "mrs", "values": {"score": 4, "note": "a\x00b"}, "complete": True},
+        content_type="application/json",
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["errors"] == [{"field": "values.note", "rule": "no_nul_character", "message": body["error"]}]
@@ -40,8 +42,9 @@ def test_an_api_body_with_a_nul_gets_422_in_the_error_shape(client, participant,
 
 
 @time_machine.travel(NOW, tick=False)
-@pytest.mark.parametrize("address", ["/capture/trials/NCT04590118/due/?site=%00",
-                                     "/api/capture/trials/NCT04590118/due?x=%00"])
+@pytest.mark.parametrize(
+    "address", ["/capture/trials/NCT04590118/due/?site=%00", "/api/capture/trials/NCT04590118/due?x=%00"]
+)
 def test_a_nul_in_the_query_string_is_refused(client, participant, staff, address):
     client.force_login(staff["coordinator"])
     response = client.get(address)

@@ -48,17 +48,16 @@ def _cell(page: str, visit_label: str, title: str, state: str) -> bool:
 @time_machine.travel(NOW, tick=False)
 def test_dashboard_shows_each_form_state_with_a_symbol_and_text(client, participant, staff, make_participant):
     coordinator = staff["coordinator"]
-    save_form(participant, "baseline", "vital_signs", VITALS, coordinator, complete=False, now=NOW)       # draft
-    save_form(participant, "baseline", "nihss", NIHSS_7, coordinator, complete=True, now=NOW)              # complete
+    save_form(participant, "baseline", "vital_signs", VITALS, coordinator, complete=False, now=NOW)  # draft
+    save_form(participant, "baseline", "nihss", NIHSS_7, coordinator, complete=True, now=NOW)  # complete
     mrs = save_form(participant, "baseline", "mrs", {"score": 2}, coordinator, complete=True, now=NOW)
-    verify_form(mrs, staff["monitor"], now=NOW)                                                        # verified
+    verify_form(mrs, staff["monitor"], now=NOW)  # verified
     barthel = save_form(participant, "month1", "mrs", {"score": 3}, coordinator, complete=True, now=NOW)
-    sign_form(barthel, staff["investigator"], password="pw-for-tests", now=NOW)                        # signed
+    sign_form(barthel, staff["investigator"], password="pw-for-tests", now=NOW)  # signed
     locked = save_form(participant, "month1", "nihss", NIHSS_7, coordinator, complete=True, now=NOW)
-    lock_form(locked, staff["data_manager"], reason="clean", now=NOW)                                  # locked
+    lock_form(locked, staff["data_manager"], reason="clean", now=NOW)  # locked
     ended = _scheduled(make_participant)
-    end_participation(ended, coordinator, outcome="withdrawn", ended_on=NOW.date(),
-                      reason="withdrew consent", now=NOW)
+    end_participation(ended, coordinator, outcome="withdrawn", ended_on=NOW.date(), reason="withdrew consent", now=NOW)
     login_verified(client, staff["monitor"])
     page = client.get(f"/capture/trials/{participant.trial.nct_id}/status/").content.decode()
     assert _cell(page, "Baseline and infusion", "Vital signs and body weight", "Draft")
@@ -66,15 +65,16 @@ def test_dashboard_shows_each_form_state_with_a_symbol_and_text(client, particip
     assert _cell(page, "Baseline and infusion", "modified Rankin Scale", "Verified")
     assert _cell(page, "Month 1", "modified Rankin Scale", "Signed")
     assert _cell(page, "Month 1", "NIH Stroke Scale", "Locked")
-    assert _cell(page, "Month 3", "modified Rankin Scale", "Missed")        # window closed 14 June
+    assert _cell(page, "Month 3", "modified Rankin Scale", "Missed")  # window closed 14 June
     assert _cell(page, "Month 6", "modified Rankin Scale", "Not started")
     assert _cell(page, "Month 6", "modified Rankin Scale", "Not expected")  # the withdrawn participant
     for symbol, label in (("D", "Draft"), ("L", "Locked"), ("M", "Missed"), ("N", "Not expected")):
         assert f'aria-hidden="true">{symbol}</span> <strong>{label}</strong>' in page  # the legend
 
 
-def test_dashboard_is_for_oversight_roles_and_only_shows_covered_sites(client, ixcell, site, other_site, staff,
-                                                                       make_participant, make_user):
+def test_dashboard_is_for_oversight_roles_and_only_shows_covered_sites(
+    client, ixcell, site, other_site, staff, make_participant, make_user
+):
     here = _scheduled(make_participant)
     there = _scheduled(make_participant, at_site=other_site)
     url = f"/capture/trials/{ixcell.nct_id}/status/"
@@ -85,7 +85,11 @@ def test_dashboard_is_for_oversight_roles_and_only_shows_covered_sites(client, i
     login_verified(client, staff["monitor"])
     page = client.get(url, {"site": other_site.code}).content.decode()
     assert there.participant_number in page and here.participant_number not in page
-    for who in (staff["pharmacist"], make_user("dsmb_statistician", ixcell), make_user("blinded_assessor", ixcell, site)):
+    for who in (
+        staff["pharmacist"],
+        make_user("dsmb_statistician", ixcell),
+        make_user("blinded_assessor", ixcell, site),
+    ):
         login_verified(client, who)
         assert client.get(url).status_code == 403
 
@@ -106,8 +110,15 @@ def _world(make_participant, staff, n):
     return people
 
 
-OVERSIGHT_PAGES = ("status/", "calendar/?month=2026-03", "queries/", "verification/?status=to_verify",
-                   "verification/?status=verified", "signatures/", "signatures/?status=signed")
+OVERSIGHT_PAGES = (
+    "status/",
+    "calendar/?month=2026-03",
+    "queries/",
+    "verification/?status=to_verify",
+    "verification/?status=verified",
+    "signatures/",
+    "signatures/?status=signed",
+)
 
 
 def _queries(client, url):
@@ -118,8 +129,9 @@ def _queries(client, url):
 
 
 @time_machine.travel(NOW, tick=False)
-def test_query_counts_do_not_grow_with_participants_and_no_page_reads_allocation(client, ixcell, staff,
-                                                                                 make_participant):
+def test_query_counts_do_not_grow_with_participants_and_no_page_reads_allocation(
+    client, ixcell, staff, make_participant
+):
     login_verified(client, staff["monitor"])
     client.get("/home/")  # the session's once-a-minute activity stamp is written here, not while measuring
     _world(make_participant, staff, 2)
@@ -151,7 +163,7 @@ def test_dashboard_pages_participants(client, ixcell, staff, make_participant):
 
 @time_machine.travel(NOW, tick=False)
 def test_calendar_marks_window_open_target_and_close(client, ixcell, staff, make_participant):
-    p = _scheduled(make_participant, anchor=date(2026, 3, 20))   # month3: target 18 June, 4 June – 2 July
+    p = _scheduled(make_participant, anchor=date(2026, 3, 20))  # month3: target 18 June, 4 June – 2 July
     login_verified(client, staff["coordinator"])
     url = f"/capture/trials/{ixcell.nct_id}/calendar/"
     june = client.get(url, {"month": "2026-06"}).content.decode()
@@ -214,16 +226,20 @@ def _review_url(p, visit="baseline"):
 
 
 def _complete_baseline(p, coordinator):
-    return [save_form(p, "baseline", name, values, coordinator, complete=True, now=NOW)
-            for name, values in (("mrs", {"score": 2}), ("nihss", NIHSS_7), ("vital_signs", VITALS))]
+    return [
+        save_form(p, "baseline", name, values, coordinator, complete=True, now=NOW)
+        for name, values in (("mrs", {"score": 2}), ("nihss", NIHSS_7), ("vital_signs", VITALS))
+    ]
 
 
 @time_machine.travel(NOW, tick=False)
 def test_bulk_verify_writes_one_audited_event_per_form_with_the_reason(client, participant, staff):
     forms = _complete_baseline(participant, staff["coordinator"])
     login_verified(client, staff["monitor"])
-    response = client.post(_review_url(participant), {"forms": [f.pk for f in forms], "action": "verify",
-                                                       "reason": "Checked against the hospital chart"})
+    response = client.post(
+        _review_url(participant),
+        {"forms": [f.pk for f in forms], "action": "verify", "reason": "Checked against the hospital chart"},
+    )
     assert response.status_code == 302
     assert all(FormRecord.objects.get(pk=f.pk).verified_by == staff["monitor"] for f in forms)
     events = AuditEvent.objects.filter(action="form_verify")
@@ -234,12 +250,21 @@ def test_bulk_verify_writes_one_audited_event_per_form_with_the_reason(client, p
 @time_machine.travel(NOW, tick=False)
 def test_bulk_verify_is_all_or_nothing_and_names_each_refused_form(client, participant, staff):
     forms = _complete_baseline(participant, staff["coordinator"])
-    save_form(participant, "baseline", "vital_signs", VITALS, staff["coordinator"], complete=False, now=NOW,
-              reason="weight to be re-measured")
+    save_form(
+        participant,
+        "baseline",
+        "vital_signs",
+        VITALS,
+        staff["coordinator"],
+        complete=False,
+        now=NOW,
+        reason="weight to be re-measured",
+    )
     login_verified(client, staff["monitor"])
     events = AuditEvent.objects.count()
-    response = client.post(_review_url(participant), {"forms": [f.pk for f in forms], "action": "verify",
-                                                       "reason": "site visit 3"})
+    response = client.post(
+        _review_url(participant), {"forms": [f.pk for f in forms], "action": "verify", "reason": "site visit 3"}
+    )
     page = response.content.decode()
     assert response.status_code == 200
     assert "Nothing was source-verified" in page
@@ -247,7 +272,7 @@ def test_bulk_verify_is_all_or_nothing_and_names_each_refused_form(client, parti
     assert "NIH Stroke Scale:" not in page.split('id="bulk-error"')[1].split("</div>")[0]
     assert not FormRecord.objects.filter(verified_at__isnull=False).exists()
     assert AuditEvent.objects.count() == events
-    assert page.count("checked") >= 3   # the choice is kept
+    assert page.count("checked") >= 3  # the choice is kept
     no_reason = client.post(_review_url(participant), {"forms": [forms[0].pk], "action": "verify", "reason": " "})
     assert "give a reason" in no_reason.content.decode() and AuditEvent.objects.count() == events
 
@@ -257,11 +282,18 @@ def test_bulk_lock_is_the_data_managers_and_skips_forms_already_locked(client, p
     forms = _complete_baseline(participant, staff["coordinator"])
     lock_form(forms[0], staff["data_manager"], reason="early", now=NOW)
     login_verified(client, staff["monitor"])
-    assert client.post(_review_url(participant), {"forms": [f.pk for f in forms], "action": "lock",
-                                                   "reason": "clean"}).status_code == 403
+    assert (
+        client.post(
+            _review_url(participant), {"forms": [f.pk for f in forms], "action": "lock", "reason": "clean"}
+        ).status_code
+        == 403
+    )
     login_verified(client, staff["data_manager"])
-    response = client.post(_review_url(participant), {"forms": [f.pk for f in forms], "action": "lock",
-                                                       "reason": "database lock of baseline"}, follow=True)
+    response = client.post(
+        _review_url(participant),
+        {"forms": [f.pk for f in forms], "action": "lock", "reason": "database lock of baseline"},
+        follow=True,
+    )
     page = response.content.decode()
     assert "2 form(s) locked" in page and "Skipped 1" in page
     assert FormRecord.objects.filter(locked_at__isnull=False).count() == 3
@@ -277,13 +309,28 @@ def test_dashboard_shows_every_record_of_a_repeating_form(client, participant, s
     """Two adverse events at one visit, one verified and one a draft: the cell counts both, shows the
     least advanced state, and links to each record with its own state."""
     coordinator = staff["coordinator"]
-    ae = {"term": "Headache", "onset_date": "2026-06-10", "ctcae_grade": 1, "serious": False,
-          "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
-          "outcome": "recovered"}
+    ae = {
+        "term": "Headache",
+        "onset_date": "2026-06-10",
+        "ctcae_grade": 1,
+        "serious": False,
+        "relatedness": "unlikely",
+        "expectedness": "expected",
+        "action_taken": "not_applicable",
+        "outcome": "recovered",
+    }
     first = save_form(participant, "day7", "adverse_event", ae, coordinator, complete=True, now=NOW, repeat=1)
     verify_form(first, staff["monitor"], now=NOW)
-    save_form(participant, "day7", "adverse_event", {"term": "Fall", "onset_date": "2026-06-11"}, coordinator,
-              complete=False, now=NOW, repeat=2)
+    save_form(
+        participant,
+        "day7",
+        "adverse_event",
+        {"term": "Fall", "onset_date": "2026-06-11"},
+        coordinator,
+        complete=False,
+        now=NOW,
+        repeat=2,
+    )
     login_verified(client, staff["monitor"])
     page = client.get(f"/capture/trials/{participant.trial.nct_id}/status/").content.decode()
     title = "Adverse event"

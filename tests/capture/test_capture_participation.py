@@ -6,6 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 import time_machine
+from auth_support import api_token
 from capture_cases import NOW
 from django.core.exceptions import PermissionDenied
 
@@ -15,7 +16,6 @@ from trialkit.server.capture.models import Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, end_participation, reopen_participation
 from trialkit.server.capture.worklist import due_this_week, timeline
 from trialkit.server.participants.models import Participant
-from auth_support import api_token  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -39,24 +39,39 @@ def _enrolled_on(participant, day=date(2026, 2, 20)):
 
 
 def test_a_coordinator_records_a_withdrawal_and_the_audit_trail_keeps_before_after_and_why(participant, staff):
-    p = end_participation(participant, staff["coordinator"], outcome="withdrawn", ended_on=TODAY,
-                          reason="  Withdrew consent to further visits  ", now=NOW)
+    p = end_participation(
+        participant,
+        staff["coordinator"],
+        outcome="withdrawn",
+        ended_on=TODAY,
+        reason="  Withdrew consent to further visits  ",
+        now=NOW,
+    )
     assert _state(p) == ("withdrawn", TODAY, "Withdrew consent to further visits", "treated")
     event = AuditEvent.objects.get(action="participation_end")
-    assert event.actor == "cora" and event.participant_id == p.pk and event.reason == "Withdrew consent to further visits"
+    assert (
+        event.actor == "cora" and event.participant_id == p.pk and event.reason == "Withdrew consent to further visits"
+    )
     assert event.before == {"status": "treated", "ended_on": None, "end_reason": ""}
-    assert event.after == {"status": "withdrawn", "ended_on": TODAY.isoformat(),
-                           "end_reason": "Withdrew consent to further visits", "status_before_end": "treated"}
+    assert event.after == {
+        "status": "withdrawn",
+        "ended_on": TODAY.isoformat(),
+        "end_reason": "Withdrew consent to further visits",
+        "status_before_end": "treated",
+    }
 
 
 def test_the_investigator_of_the_site_may_record_an_end_too(participant, staff):
-    end_participation(participant, staff["investigator"], outcome="died", ended_on=TODAY,
-                      reason="Fatal recurrent stroke", now=NOW)
+    end_participation(
+        participant, staff["investigator"], outcome="died", ended_on=TODAY, reason="Fatal recurrent stroke", now=NOW
+    )
     assert _state(participant)[:2] == ("died", TODAY)
 
 
-@pytest.mark.parametrize("role", ["blinded_assessor", "unblinded_pharmacist", "monitor", "data_manager",
-                                  "sponsor_admin", "dsmb_statistician"])
+@pytest.mark.parametrize(
+    "role",
+    ["blinded_assessor", "unblinded_pharmacist", "monitor", "data_manager", "sponsor_admin", "dsmb_statistician"],
+)
 def test_roles_other_than_site_staff_cannot_end_participation(participant, ixcell, site, make_user, role):
     user = make_user(role, ixcell, site if role in ("blinded_assessor", "unblinded_pharmacist") else None)
     with pytest.raises(PermissionDenied):
@@ -67,22 +82,30 @@ def test_roles_other_than_site_staff_cannot_end_participation(participant, ixcel
 
 def test_site_staff_of_another_site_cannot_end_participation(participant, ixcell, other_site, make_user):
     with pytest.raises(PermissionDenied):
-        end_participation(participant, make_user("coordinator", ixcell, other_site), outcome="withdrawn",
-                          ended_on=TODAY, reason="x", now=NOW)
+        end_participation(
+            participant,
+            make_user("coordinator", ixcell, other_site),
+            outcome="withdrawn",
+            ended_on=TODAY,
+            reason="x",
+            now=NOW,
+        )
     assert _state(participant)[0] == "treated"
 
 
 def test_every_problem_is_named_at_once_and_nothing_is_written(participant, staff):
     events = AuditEvent.objects.count()
     with pytest.raises(FormInvalid) as info:
-        end_participation(participant, staff["coordinator"], outcome="moved", ended_on=TODAY + timedelta(days=1),
-                          reason="", now=NOW)
+        end_participation(
+            participant, staff["coordinator"], outcome="moved", ended_on=TODAY + timedelta(days=1), reason="", now=NOW
+        )
     assert {(e["field"], e["rule"]) for e in info.value.as_list()} == {("outcome", "choice"), ("ended_on", "range")}
     assert "completed, withdrawn, lost_to_follow_up, died" in str(info.value)
     assert "cannot be in the future (today is 2026-06-15)" in str(info.value)
     with pytest.raises(FormInvalid) as info:
-        end_participation(participant, staff["coordinator"], outcome="lost_to_follow_up", ended_on="15/06/2026",
-                          reason=" ", now=NOW)
+        end_participation(
+            participant, staff["coordinator"], outcome="lost_to_follow_up", ended_on="15/06/2026", reason=" ", now=NOW
+        )
     assert {(e["field"], e["rule"]) for e in info.value.as_list()} == {("ended_on", "type"), ("reason", "required")}
     assert _state(participant) == ("treated", None, "", "")
     assert AuditEvent.objects.count() == events
@@ -101,11 +124,13 @@ def test_the_date_is_required_and_not_before_enrollment(participant, staff):
         end_participation(participant, staff["coordinator"], outcome="withdrawn", ended_on="", reason="x", now=NOW)
     assert [(e["field"], e["rule"]) for e in info.value.as_list()] == [("ended_on", "required")]
     with pytest.raises(FormInvalid, match="cannot be before enrollment on 2026-02-20"):
-        end_participation(participant, staff["coordinator"], outcome="withdrawn", ended_on=date(2026, 2, 19),
-                          reason="x", now=NOW)
+        end_participation(
+            participant, staff["coordinator"], outcome="withdrawn", ended_on=date(2026, 2, 19), reason="x", now=NOW
+        )
     # The enrollment day itself and a date given as text are accepted.
-    end_participation(participant, staff["coordinator"], outcome="withdrawn", ended_on="2026-02-20", reason="x",
-                      now=NOW)
+    end_participation(
+        participant, staff["coordinator"], outcome="withdrawn", ended_on="2026-02-20", reason="x", now=NOW
+    )
     assert _state(participant)[1] == date(2026, 2, 20)
 
 
@@ -133,8 +158,14 @@ def test_an_ended_participation_is_not_ended_again(participant, staff):
 
 
 def test_the_investigator_reopens_a_mistaken_end_with_a_reason(participant, staff):
-    end_participation(participant, staff["coordinator"], outcome="lost_to_follow_up", ended_on=TODAY,
-                      reason="no answer to calls", now=NOW)
+    end_participation(
+        participant,
+        staff["coordinator"],
+        outcome="lost_to_follow_up",
+        ended_on=TODAY,
+        reason="no answer to calls",
+        now=NOW,
+    )
     with pytest.raises(PermissionDenied):
         reopen_participation(participant, staff["coordinator"], reason="wrong participant", now=NOW)
     with pytest.raises(FormInvalid) as info:
@@ -145,8 +176,12 @@ def test_the_investigator_reopens_a_mistaken_end_with_a_reason(participant, staf
     assert _state(participant) == ("treated", None, "", "")
     event = AuditEvent.objects.get(action="participation_reopen")
     assert event.actor == "ines" and event.reason == "Recorded for the wrong participant"
-    assert event.before == {"status": "lost_to_follow_up", "ended_on": TODAY.isoformat(),
-                            "end_reason": "no answer to calls", "status_before_end": "treated"}
+    assert event.before == {
+        "status": "lost_to_follow_up",
+        "ended_on": TODAY.isoformat(),
+        "end_reason": "no answer to calls",
+        "status_before_end": "treated",
+    }
     assert event.after == {"status": "treated", "ended_on": None, "end_reason": ""}
     with pytest.raises(CaptureError, match="has not ended participation"):
         reopen_participation(participant, staff["investigator"], reason="again", now=NOW)
@@ -159,8 +194,14 @@ def test_visits_after_the_end_are_not_expected_and_a_visit_missed_before_it_stay
     """Day 0 2 March 2026: month1 window 25 Mar-8 Apr (closed before the end), month3 17 May-14 Jun,
     month6 15 Aug-12 Sep. Withdrawn on 20 May 2026, looked at on 15 June."""
     _enrolled_on(participant)
-    end_participation(participant, staff["coordinator"], outcome="withdrawn", ended_on=date(2026, 5, 20),
-                      reason="moved abroad", now=NOW)
+    end_participation(
+        participant,
+        staff["coordinator"],
+        outcome="withdrawn",
+        ended_on=date(2026, 5, 20),
+        reason="moved abroad",
+        now=NOW,
+    )
     t = timeline(participant, TODAY, NOW)
     cards = {c.visit.visit_id: c for c in t.visits}
     assert cards["month1"].status.value == "missed" and cards["month1"].note == ""
@@ -176,8 +217,13 @@ def test_an_ended_participants_visits_leave_the_weekly_list_and_the_home_panels(
     # Day 0 10 May: month1 target 9 June, window 2-16 June, overdue on 15 June (see test_capture_web).
     p = _enrolled_on(make_participant(anchor=date(2026, 5, 10)), date(2026, 5, 5))
     services.ensure_schedule(p)
-    keys = lambda: {(r.visit.participant.participant_number, r.visit.visit_id)  # noqa: E731
-                    for r in due_this_week(staff["coordinator"], site.trial, TODAY)}
+
+    def keys():
+        return {
+            (r.visit.participant.participant_number, r.visit.visit_id)
+            for r in due_this_week(staff["coordinator"], site.trial, TODAY)
+        }
+
     assert (p.participant_number, "month1") in keys()
     client.force_login(staff["coordinator"])
     home = client.get(f"/home/?trial={site.trial.nct_id}").content.decode()
@@ -197,8 +243,7 @@ def test_an_ended_participants_visits_leave_the_weekly_list_and_the_home_panels(
 
 
 @time_machine.travel(NOW, tick=False)
-def test_the_timeline_form_shows_errors_by_field_keeps_what_was_typed_and_changes_nothing(client, participant,
-                                                                                         staff):
+def test_the_timeline_form_shows_errors_by_field_keeps_what_was_typed_and_changes_nothing(client, participant, staff):
     client.force_login(staff["coordinator"])
     url = f"/capture/participants/{participant.pk}/"
     page = client.get(url).content.decode()
@@ -206,7 +251,10 @@ def test_the_timeline_form_shows_errors_by_field_keeps_what_was_typed_and_change
     response = client.post(f"{url}end/", {"outcome": "died", "ended_on": "2026-06-16", "reason": ""})
     page = response.content.decode()
     assert response.status_code == 200 and "Nothing was changed" in page
-    assert "cannot be in the future (today is 2026-06-15)" in page and "say why the participant is recorded as died" in page
+    assert (
+        "cannot be in the future (today is 2026-06-15)" in page
+        and "say why the participant is recorded as died" in page
+    )
     assert '<option value="died" selected>' in page and 'value="2026-06-16"' in page
     assert page.count("has-error") == 2
     assert _state(participant)[0] == "treated"
@@ -271,16 +319,28 @@ def test_the_api_ends_and_reopens_participation(client, participant, staff):
     assert bad.status_code == 422
     assert {(e["field"], e["rule"]) for e in bad.json()["errors"]} == {("outcome", "choice"), ("ended_on", "type")}
     assert _state(participant)[0] == "treated"
-    assert _post(client, f"{base}/end", staff["monitor"], {"outcome": "died", "ended_on": "2026-06-10",
-                                                           "reason": "x"}).status_code == 403
-    ended = _post(client, f"{base}/end", staff["coordinator"],
-                  {"outcome": "died", "ended_on": "2026-06-10", "reason": "Fatal pneumonia"})
+    assert (
+        _post(
+            client, f"{base}/end", staff["monitor"], {"outcome": "died", "ended_on": "2026-06-10", "reason": "x"}
+        ).status_code
+        == 403
+    )
+    ended = _post(
+        client,
+        f"{base}/end",
+        staff["coordinator"],
+        {"outcome": "died", "ended_on": "2026-06-10", "reason": "Fatal pneumonia"},
+    )
     assert ended.status_code == 200, ended.content
     assert (ended.json()["status"], ended.json()["ended_on"], ended.json()["end_reason"]) == (
-        "died", "2026-06-10", "Fatal pneumonia")
+        "died",
+        "2026-06-10",
+        "Fatal pneumonia",
+    )
     assert client.get(base, **_auth(staff["monitor"])).json()["ended_on"] == "2026-06-10"
-    again = _post(client, f"{base}/end", staff["coordinator"], {"outcome": "withdrawn", "ended_on": "2026-06-10",
-                                                                "reason": "x"})
+    again = _post(
+        client, f"{base}/end", staff["coordinator"], {"outcome": "withdrawn", "ended_on": "2026-06-10", "reason": "x"}
+    )
     assert again.status_code == 409 and "already ended" in again.json()["error"]
     assert _post(client, f"{base}/reopen", staff["coordinator"], {"reason": "mistake"}).status_code == 403
     no_reason = _post(client, f"{base}/reopen", staff["investigator"], {})

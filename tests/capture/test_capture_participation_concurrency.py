@@ -15,8 +15,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_simultaneous_ends_record_exactly_one(participant, staff):
-    attempts = [(staff["coordinator"], "withdrawn", "Withdrew consent to further visits"),
-                (staff["investigator"], "lost_to_follow_up", "No contact after three attempts")]
+    attempts = [
+        (staff["coordinator"], "withdrawn", "Withdrew consent to further visits"),
+        (staff["investigator"], "lost_to_follow_up", "No contact after three attempts"),
+    ]
     barrier = threading.Barrier(len(attempts))
     outcomes, refusals, others = [], [], []
 

@@ -16,8 +16,9 @@ def _row_events(form):
 def test_a_corrected_mrs_is_a_field_level_change_with_actor_and_reason(participant, staff):
     coordinator = staff["coordinator"]
     form = save_form(participant, "month3", "mrs", {"score": 3}, coordinator, complete=True, now=NOW)
-    form = save_form(participant, "month3", "mrs", {"score": 2}, coordinator, complete=True, now=NOW,
-                     reason="source check")
+    form = save_form(
+        participant, "month3", "mrs", {"score": 2}, coordinator, complete=True, now=NOW, reason="source check"
+    )
     insert, update = _row_events(form)
     assert insert.action == "row.insert" and insert.after["data"] == {"score": 3}
     assert update.action == "row.update"
@@ -25,7 +26,10 @@ def test_a_corrected_mrs_is_a_field_level_change_with_actor_and_reason(participa
     assert set(update.before) == set(update.after) and "instrument" not in update.after  # changed fields only
     assert (update.actor, update.actor_id, update.reason) == ("cora", coordinator.pk, "source check")
     assert (update.participant_id, update.trial_id, update.site_id) == (
-        participant.pk, participant.trial_id, participant.site_id)
+        participant.pk,
+        participant.trial_id,
+        participant.site_id,
+    )
     assert update.at.utcoffset().total_seconds() == 0
 
 

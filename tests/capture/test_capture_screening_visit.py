@@ -14,12 +14,33 @@ from trialkit.server.capture.worklist import timeline
 
 pytestmark = pytest.mark.django_db
 
-NIHSS = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 2, "5a": 2, "5b": 0, "6a": 2, "6b": 0, "7": 0, "8": 0,
-         "9": 1, "10": 1, "11": 0}
-FACTS = {"birth_date": "1968-04-02", "sex": "female", "premorbid_mrs": 0,
-         "stroke": {"type": "ischemic", "onset_date": "2026-01-20"}, "nihss": NIHSS,
-         "labs": {"albumin": {"value": 41, "unit": "g/L", "uln": None}},
-         "conditions": [{"name": "hypertension", "date": "2015-01-01", "description": ""}], "medications": []}
+NIHSS = {
+    "1a": 0,
+    "1b": 0,
+    "1c": 0,
+    "2": 0,
+    "3": 0,
+    "4": 2,
+    "5a": 2,
+    "5b": 0,
+    "6a": 2,
+    "6b": 0,
+    "7": 0,
+    "8": 0,
+    "9": 1,
+    "10": 1,
+    "11": 0,
+}
+FACTS = {
+    "birth_date": "1968-04-02",
+    "sex": "female",
+    "premorbid_mrs": 0,
+    "stroke": {"type": "ischemic", "onset_date": "2026-01-20"},
+    "nihss": NIHSS,
+    "labs": {"albumin": {"value": 41, "unit": "g/L", "uln": None}},
+    "conditions": [{"name": "hypertension", "date": "2015-01-01", "description": ""}],
+    "medications": [],
+}
 
 
 @time_machine.travel(NOW, tick=False)
@@ -59,8 +80,11 @@ def test_a_visit_is_done_only_when_every_required_form_is_complete(make_particip
     from trialkit.server.capture.demo import _required_values
 
     for name in ("vital_signs", "labs", "biomarkers"):
-        values = _required_values(name, visit.done_on) if name != "vital_signs" else {
-            "systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 70}
+        values = (
+            _required_values(name, visit.done_on)
+            if name != "vital_signs"
+            else {"systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 70}
+        )
         save_form(participant, "day7", name, values, staff["coordinator"], complete=True, now=NOW)
     # The adverse event form is event-driven: not required for the visit to be done.
     assert Visit.objects.get(pk=visit.pk).status(NOW.date()).value == "done"
@@ -80,9 +104,17 @@ def test_the_sign_box_is_offered_only_on_visits_held(client, participant, staff)
 @time_machine.travel(NOW, tick=False)
 def test_blank_seriousness_answers_stay_blank_after_a_refused_save(client, participant, staff):
     client.force_login(staff["coordinator"])
-    response = client.post(f"/capture/participants/{participant.pk}/adverse-events/new/", {
-        "term": "Fall", "onset_date": "2026-06-10", "ctcae_grade": "2", "serious": "true", "relatedness": "",
-        "action": "complete"})
+    response = client.post(
+        f"/capture/participants/{participant.pk}/adverse-events/new/",
+        {
+            "term": "Fall",
+            "onset_date": "2026-06-10",
+            "ctcae_grade": "2",
+            "serious": "true",
+            "relatedness": "",
+            "action": "complete",
+        },
+    )
     page = response.content.decode()
     assert response.status_code == 200 and "Nothing was changed" in page
     assert "at least one ICH E2A seriousness criterion answered Yes" in page and "ticked" not in page
@@ -103,12 +135,23 @@ def _fill_the_rest(participant, visit, actor):
         form = FormRecord.objects.filter(visit=visit, instrument=name, repeat=1).first()
         if form is not None and form.status == "complete":
             continue
-        values = {"systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 70} \
-            if name == "vital_signs" else _required_values(name, done)
+        values = (
+            {"systolic_bp": 120, "diastolic_bp": 80, "heart_rate": 70, "weight_kg": 70}
+            if name == "vital_signs"
+            else _required_values(name, done)
+        )
         if form is not None:
             values = {**form.data, **values}
-        save_form(participant, visit.visit_id, name, values, actor, complete=True, now=NOW,
-                  expected_version=form.version if form is not None else None)
+        save_form(
+            participant,
+            visit.visit_id,
+            name,
+            values,
+            actor,
+            complete=True,
+            now=NOW,
+            expected_version=form.version if form is not None else None,
+        )
 
 
 @time_machine.travel(NOW, tick=False)
@@ -158,15 +201,20 @@ def test_carried_forms_are_not_done_until_the_coordinator_confirms_the_review(cl
 
 
 @time_machine.travel(NOW, tick=False)
-def test_only_the_site_s_coordinator_or_investigator_confirms_the_review(client, make_participant, staff, make_user,
-                                                                         other_site, ixcell):
+def test_only_the_site_s_coordinator_or_investigator_confirms_the_review(
+    client, make_participant, staff, make_user, other_site, ixcell
+):
     p = make_participant(anchor=date(2026, 2, 25))
     p.screening.facts = FACTS
     p.screening.save()
     ensure_schedule(p)
     url = f"/capture/participants/{p.pk}/visits/screening/carried-review/"
-    for user in (staff["monitor"], staff["data_manager"], make_user("blinded_assessor", ixcell, p.site),
-                 make_user("coordinator", ixcell, other_site)):
+    for user in (
+        staff["monitor"],
+        staff["data_manager"],
+        make_user("blinded_assessor", ixcell, p.site),
+        make_user("coordinator", ixcell, other_site),
+    ):
         client.force_login(user)
         assert client.post(url, {"confirm": "yes"}).status_code in (403, 404), user
     assert Visit.objects.get(participant=p, visit_id="screening").awaiting_review

@@ -76,8 +76,16 @@ def test_a_change_behind_the_applications_back_invalidates_the_signature(client,
 
 
 def test_a_change_through_the_application_voids_the_signature_with_its_reason(signed_form, staff, participant):
-    save_form(participant, "month3", "nihss", dict(NIHSS_7, **{"5a": 3}), staff["coordinator"], complete=True,
-              now=NOW, reason="transcription error")
+    save_form(
+        participant,
+        "month3",
+        "nihss",
+        dict(NIHSS_7, **{"5a": 3}),
+        staff["coordinator"],
+        complete=True,
+        now=NOW,
+        reason="transcription error",
+    )
     view = current_signature(form=FormRecord.objects.get(pk=signed_form.pk))
     assert view.state == "voided" and "transcription error" in view.note
 
@@ -101,16 +109,33 @@ def test_a_form_added_to_a_signed_visit_voids_the_visit_signature(participant, s
 
 
 def test_the_form_trail_names_fields_participants_and_events_in_words(client, participant, staff, signed_form):
-    save_form(participant, "month3", "nihss", dict(NIHSS_7, **{"5a": 3}), staff["coordinator"], complete=True,
-              now=NOW, reason="transcription error")
-    open_query(FormRecord.objects.get(pk=signed_form.pk), "5a", "Please confirm the left arm score", staff["monitor"],
-               now=NOW)
+    save_form(
+        participant,
+        "month3",
+        "nihss",
+        dict(NIHSS_7, **{"5a": 3}),
+        staff["coordinator"],
+        complete=True,
+        now=NOW,
+        reason="transcription error",
+    )
+    open_query(
+        FormRecord.objects.get(pk=signed_form.pk), "5a", "Please confirm the left arm score", staff["monitor"], now=NOW
+    )
     client.force_login(staff["monitor"])
     page = client.get(f"/capture/forms/{signed_form.pk}/audit/").content.decode()
     assert "5a Motor Arm - Left</span>: 2 → 3" in page  # NIHSS_7 has 5a = 2
     assert "Total score</span>: 7 → 8" in page
-    for words in ("Form entered", "Form changed", "Signed", "Signature voided", "Query opened", "transcription error",
-                  participant.participant_number, "NIH Stroke Scale"):
+    for words in (
+        "Form entered",
+        "Form changed",
+        "Signed",
+        "Signature voided",
+        "Query opened",
+        "transcription error",
+        participant.participant_number,
+        "NIH Stroke Scale",
+    ):
         assert words in page, words
     assert "form_update" not in re.sub(r'data-action="[^"]*"', "", page)
     assert f"participant #{participant.pk}" not in page and f"user:{staff['coordinator'].pk}" not in page
@@ -120,14 +145,17 @@ def test_the_form_trail_names_fields_participants_and_events_in_words(client, pa
 def test_the_participant_trail_uses_the_participant_number(client, participant, staff, signed_form):
     client.force_login(staff["data_manager"])
     page = client.get(f"/capture/participants/{participant.pk}/audit/").content.decode()
-    assert f"{participant.participant_number} · NIH Stroke Scale · Month 3" in page or \
-        f"{participant.participant_number} · NIH Stroke Scale" in page
+    assert (
+        f"{participant.participant_number} · NIH Stroke Scale · Month 3" in page
+        or f"{participant.participant_number} · NIH Stroke Scale" in page
+    )
     assert "printable audit report" in page
 
 
 @pytest.mark.parametrize("role", ["monitor", "data_manager", "investigator"])
-def test_the_printable_report_is_for_monitor_data_manager_and_investigator(client, participant, staff,
-                                                                           signed_form, role):
+def test_the_printable_report_is_for_monitor_data_manager_and_investigator(
+    client, participant, staff, signed_form, role
+):
     client.force_login(staff[role])
     page = client.get(f"/capture/participants/{participant.pk}/audit/report/")
     assert page.status_code == 200
@@ -135,7 +163,10 @@ def test_the_printable_report_is_for_monitor_data_manager_and_investigator(clien
     # The print layout is the page's own style sheet (a file: the Content-Security-Policy forbids <style>).
     from django.contrib.staticfiles import finders
 
-    assert "trialkit/audit-report.css" in text and "@media print" in Path(finders.find("trialkit/audit-report.css")).read_text()
+    assert (
+        "trialkit/audit-report.css" in text
+        and "@media print" in Path(finders.find("trialkit/audit-report.css")).read_text()
+    )
     assert f"participant {participant.participant_number}" in text
     assert "Ines Investigator" in text and MEANING in text and "Form entered" in text
 

@@ -31,16 +31,32 @@ def test_timeline_shows_every_status(client, participant, staff):
     visits = {v.visit_id: v for v in Visit.objects.filter(participant=participant)}
     # The Screening visit was held on the screening date (20 Feb), carried in from the screening record.
     assert visits["screening"].done_on == date(2026, 2, 20)
-    record_visit_date(visits["baseline"], date(2026, 3, 3), coordinator, NOW)   # window is day 0 only
+    record_visit_date(visits["baseline"], date(2026, 3, 3), coordinator, NOW)  # window is day 0 only
     record_visit_date(visits["day7"], date(2026, 3, 9), coordinator, NOW)
     statuses = {v.visit_id: v.status(NOW.date()).value for v in Visit.objects.filter(participant=participant)}
     # Held visits whose required forms are not entered are not done: their windows have closed.
-    assert statuses == {"screening": "overdue", "baseline": "out_of_window", "day7": "overdue", "month1": "missed",
-                        "month3": "missed", "month6": "upcoming", "month12": "upcoming"}
-    statuses = {v.visit_id: v.status(NOW.date(), forms_complete=True).value
-                for v in Visit.objects.filter(participant=participant)}
-    assert statuses == {"screening": "done", "baseline": "out_of_window", "day7": "done", "month1": "missed",
-                        "month3": "missed", "month6": "upcoming", "month12": "upcoming"}
+    assert statuses == {
+        "screening": "overdue",
+        "baseline": "out_of_window",
+        "day7": "overdue",
+        "month1": "missed",
+        "month3": "missed",
+        "month6": "upcoming",
+        "month12": "upcoming",
+    }
+    statuses = {
+        v.visit_id: v.status(NOW.date(), forms_complete=True).value
+        for v in Visit.objects.filter(participant=participant)
+    }
+    assert statuses == {
+        "screening": "done",
+        "baseline": "out_of_window",
+        "day7": "done",
+        "month1": "missed",
+        "month3": "missed",
+        "month6": "upcoming",
+        "month12": "upcoming",
+    }
     client.force_login(staff["monitor"])
     page = client.get(f"/capture/participants/{participant.pk}/").content.decode()
     for status in ("status-overdue", "status-out_of_window", "status-missed", "status-upcoming"):
@@ -72,15 +88,17 @@ def test_due_and_overdue_appear_on_the_weekly_list(client, make_participant, sta
 def test_an_invalid_ecrf_post_keeps_what_was_typed_and_marks_the_field(client, participant, staff):
     client.force_login(staff["coordinator"])
     url = f"/capture/participants/{participant.pk}/visits/month3/forms/vital_signs/"
-    response = client.post(url, {"systolic_bp": "310", "diastolic_bp": "82", "heart_rate": "71",
-                                 "weight_kg": "68.5", "action": "complete"})
+    response = client.post(
+        url, {"systolic_bp": "310", "diastolic_bp": "82", "heart_rate": "71", "weight_kg": "68.5", "action": "complete"}
+    )
     page = response.content.decode()
     assert response.status_code == 200 and "Nothing was changed" in page
     assert 'value="82"' in page and 'value="68.5"' in page and 'value="310"' in page
     assert "has-error" in page and "out of range" in page
     assert not FormRecord.objects.exists()
-    response = client.post(url, {"systolic_bp": "130", "diastolic_bp": "82", "heart_rate": "71",
-                                 "weight_kg": "68.5", "action": "complete"})
+    response = client.post(
+        url, {"systolic_bp": "130", "diastolic_bp": "82", "heart_rate": "71", "weight_kg": "68.5", "action": "complete"}
+    )
     assert response.status_code == 302
     assert FormRecord.objects.get().data["weight_kg"] == 68.5
 
@@ -128,9 +146,18 @@ def test_open_query_counts_per_site_and_participant(participant, make_participan
         answer_query(q3, "late", staff["coordinator"], now=NOW)
 
 
-SAE = {"term": "Ischaemic stroke, recurrent", "onset_date": "2026-06-14", "ctcae_grade": 4, "serious": True,
-       "sae_hospitalization": True, "sae_life_threatening": True, "relatedness": "unlikely",
-       "expectedness": "unexpected", "action_taken": "not_applicable", "outcome": "not_recovered"}
+SAE = {
+    "term": "Ischaemic stroke, recurrent",
+    "onset_date": "2026-06-14",
+    "ctcae_grade": 4,
+    "serious": True,
+    "sae_hospitalization": True,
+    "sae_life_threatening": True,
+    "relatedness": "unlikely",
+    "expectedness": "unexpected",
+    "action_taken": "not_applicable",
+    "outcome": "not_recovered",
+}
 
 
 def test_the_sae_clock_is_shown_to_investigator_and_sponsor(client, participant, staff):
@@ -171,8 +198,13 @@ def test_an_ae_form_breaking_the_seriousness_rule_is_refused(participant, staff)
     from trialkit.server.capture.services import FormInvalid
 
     with pytest.raises(FormInvalid) as caught:
-        save_adverse_event(participant, dict(SAE, sae_hospitalization=False, sae_life_threatening=False),
-                           staff["coordinator"], complete=True, now=NOW)
+        save_adverse_event(
+            participant,
+            dict(SAE, sae_hospitalization=False, sae_life_threatening=False),
+            staff["coordinator"],
+            complete=True,
+            now=NOW,
+        )
     assert [(e.item, e.rule) for e in caught.value.errors] == [("serious", "criterion_if_serious")]
 
 
@@ -182,11 +214,14 @@ def test_web_pages_render_for_each_role(client, participant, staff):
     save_adverse_event(participant, SAE, staff["investigator"], complete=True, now=NOW)
     for who in staff:
         client.force_login(staff[who])
-        for url in ("/capture/", f"/capture/trials/{participant.trial.nct_id}/participants/",
-                    f"/capture/participants/{participant.pk}/",
-                    f"/capture/participants/{participant.pk}/visits/month3/forms/nihss/",
-                    f"/capture/participants/{participant.pk}/adverse-events/new/",
-                    f"/capture/forms/{form.pk}/audit/"):
+        for url in (
+            "/capture/",
+            f"/capture/trials/{participant.trial.nct_id}/participants/",
+            f"/capture/participants/{participant.pk}/",
+            f"/capture/participants/{participant.pk}/visits/month3/forms/nihss/",
+            f"/capture/participants/{participant.pk}/adverse-events/new/",
+            f"/capture/forms/{form.pk}/audit/",
+        ):
             response = client.get(url)
             # The efficacy firewall: the unblinded pharmacist reads no NIHSS (accounts.permissions).
             behind_firewall = who == "pharmacist" and ("/forms/nihss/" in url or url.endswith("/audit/"))
@@ -203,7 +238,8 @@ def test_a_form_address_with_a_bad_record_number_is_not_found_and_writes_nothing
     client.force_login(staff["coordinator"])
     url = f"/capture/participants/{participant.pk}/visits/month3/forms/vital_signs/?repeat={repeat}"
     assert client.get(url).status_code == 404
-    response = client.post(url, {"systolic_bp": "130", "diastolic_bp": "82", "heart_rate": "71",
-                                 "weight_kg": "68.5", "action": "complete"})
+    response = client.post(
+        url, {"systolic_bp": "130", "diastolic_bp": "82", "heart_rate": "71", "weight_kg": "68.5", "action": "complete"}
+    )
     assert response.status_code == 404
     assert not FormRecord.objects.exists()

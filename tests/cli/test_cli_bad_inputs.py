@@ -81,8 +81,14 @@ def files(tmp_path_factory):
     made["directory"].mkdir()
     good = root / "good"
     good.mkdir()
-    frame = pd.DataFrame({"arm": ["msc", "placebo"] * 10, "mrs": [0, 1, 2, 3, 4, 5, 6, 2, 3, 1] * 2,
-                          "fma_b": range(20), "fma_m3": [v * 1.5 + (v % 3) for v in range(20)]})
+    frame = pd.DataFrame(
+        {
+            "arm": ["msc", "placebo"] * 10,
+            "mrs": [0, 1, 2, 3, 4, 5, 6, 2, 3, 1] * 2,
+            "fma_b": range(20),
+            "fma_m3": [v * 1.5 + (v % 3) for v in range(20)],
+        }
+    )
     frame.to_csv(good / "outcomes.csv", index=False)
     made["good-csv"] = good / "outcomes.csv"
     from trialkit.protocol import load_protocol
@@ -101,8 +107,20 @@ FILE_COMMANDS = {
     "score": ["score", "mrs", "--input", "{f}"],
     "screen": ["screen", "--protocol", "assist", "--input", "{f}"],
     "analyze mrs-shift": ["analyze", "mrs-shift", "--input", "{f}", "--treatment", "msc", "--control", "placebo"],
-    "analyze ancova": ["analyze", "ancova", "--input", "{f}", "--outcome", "fma_m3", "--baseline", "fma_b",
-                       "--treatment", "msc", "--control", "placebo"],
+    "analyze ancova": [
+        "analyze",
+        "ancova",
+        "--input",
+        "{f}",
+        "--outcome",
+        "fma_m3",
+        "--baseline",
+        "fma_b",
+        "--treatment",
+        "msc",
+        "--control",
+        "placebo",
+    ],
     "analyze boundaries": ["analyze", "boundaries", "--protocol", "{f}"],
     "export odm": ["export", "odm", "--protocol", "IxCell", "--data", "{f}", "--output", "{tmp}/odm.xml"],
     "export sdtm": ["export", "sdtm", "--protocol", "IxCell", "--data", "{f}", "--output", "{tmp}/sdtm"],
@@ -129,10 +147,12 @@ def test_a_bad_file_exits_2_with_one_line(files, tmp_path, command, kind):
 
 
 def test_report_of_an_empty_directory_or_a_csv_file_names_the_data_option(files, tmp_path):
-    assert_one_line(invoke(["report", "--protocol", "IxCell", "--data", str(files["directory"])]), 2,
-                    contains="--data")
-    assert_one_line(invoke(["report", "--protocol", "IxCell", "--data", str(files["good-csv"]),
-                            "--out", str(tmp_path)]), 2, contains="is not an SQLite database")
+    assert_one_line(invoke(["report", "--protocol", "IxCell", "--data", str(files["directory"])]), 2, contains="--data")
+    assert_one_line(
+        invoke(["report", "--protocol", "IxCell", "--data", str(files["good-csv"]), "--out", str(tmp_path)]),
+        2,
+        contains="is not an SQLite database",
+    )
 
 
 @pytest.mark.parametrize("kind", BAD_KINDS)
@@ -160,18 +180,27 @@ CONTROL = "0.05,0.1,0.15,0.25,0.25,0.1,0.1"
 BAD_OPTIONS = {
     "simulate trial --trials 0": (["simulate", "trial", "--protocol", "IxCell", "--trials", "0"], "--trials"),
     "simulate trial --trials 1e9": (["simulate", "trial", "--protocol", "IxCell", "--trials", "1000000000"], "at most"),
-    "simulate power --trials 0": (["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm", "40",
-                                   "--trials", "0"], "--trials"),
-    "simulate power --trials 1e9": (["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm",
-                                     "40", "--trials", "1000000000"], "at most"),
-    "simulate power --n-per-arm 0": (["simulate", "power", "--control", CONTROL, "--common-or", "2",
-                                      "--n-per-arm", "0"], "--n-per-arm"),
-    "simulate design --trials 0": (["simulate", "design", "--control", CONTROL, "--odds-ratios", "2",
-                                    "--n-per-arm", "30", "--trials", "0"], "--trials"),
-    "allocation generate --n 1e8": (["allocation", "generate", "--protocol", "IxCell", "--seed", "1",
-                                     "--n", "100000000"], "at most 10,000"),
-    "allocation generate --n 0": (["allocation", "generate", "--protocol", "IxCell", "--seed", "1", "--n", "0"],
-                                  "--n"),
+    "simulate power --trials 0": (
+        ["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm", "40", "--trials", "0"],
+        "--trials",
+    ),
+    "simulate power --trials 1e9": (
+        ["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm", "40", "--trials", "1000000000"],
+        "at most",
+    ),
+    "simulate power --n-per-arm 0": (
+        ["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm", "0"],
+        "--n-per-arm",
+    ),
+    "simulate design --trials 0": (
+        ["simulate", "design", "--control", CONTROL, "--odds-ratios", "2", "--n-per-arm", "30", "--trials", "0"],
+        "--trials",
+    ),
+    "allocation generate --n 1e8": (
+        ["allocation", "generate", "--protocol", "IxCell", "--seed", "1", "--n", "100000000"],
+        "at most 10,000",
+    ),
+    "allocation generate --n 0": (["allocation", "generate", "--protocol", "IxCell", "--seed", "1", "--n", "0"], "--n"),
     "allocation check --n 1e8": (["allocation", "check", "--protocol", "assist", "--n", "100000000"], "at most"),
     "analyze boundaries --alpha 2": (["analyze", "boundaries", "--looks", "0.5,1", "--alpha", "2"], "alpha"),
     "analyze boundaries --looks a": (["analyze", "boundaries", "--looks", "a,b"], "--looks"),
@@ -189,11 +218,36 @@ def test_a_bad_count_or_option_exits_2_at_once(case):
 
 
 def test_permutations_below_zero_name_the_option(files):
-    result = invoke(["analyze", "mrs-shift", "--input", str(files["good-csv"]), "--treatment", "msc",
-                     "--control", "placebo", "--permutations", "-1"])
+    result = invoke(
+        [
+            "analyze",
+            "mrs-shift",
+            "--input",
+            str(files["good-csv"]),
+            "--treatment",
+            "msc",
+            "--control",
+            "placebo",
+            "--permutations",
+            "-1",
+        ]
+    )
     assert_one_line(result, 2, contains="--permutations")
-    huge = invoke(["analyze", "mrs-shift", "--input", str(files["good-csv"]), "--treatment", "msc",
-                   "--control", "placebo", "--permutations", "1000000000"], seconds=30)
+    huge = invoke(
+        [
+            "analyze",
+            "mrs-shift",
+            "--input",
+            str(files["good-csv"]),
+            "--treatment",
+            "msc",
+            "--control",
+            "placebo",
+            "--permutations",
+            "1000000000",
+        ],
+        seconds=30,
+    )
     assert_one_line(huge, 2, contains="--permutations: at most 100,000")
 
 
@@ -264,10 +318,34 @@ OUTPUT_COMMANDS = {
     "export from-db": ["export", "from-db", "--trial", "NCT07197606", "--output", "{o}/export.zip"],
     "protocol show": ["protocol", "show", "assist", "--output", "{o}/page.txt"],
     "report": ["report", "--protocol", "IxCell", "--data", "{dir}", "--out", "{o}/report"],
-    "simulate power": ["simulate", "power", "--control", CONTROL, "--common-or", "2", "--n-per-arm", "30",
-                       "--trials", "10", "--plot", "{o}/power.png"],
-    "simulate design": ["simulate", "design", "--control", CONTROL, "--odds-ratios", "2", "--n-per-arm", "30",
-                        "--trials", "10", "--output", "{o}/design.csv"],
+    "simulate power": [
+        "simulate",
+        "power",
+        "--control",
+        CONTROL,
+        "--common-or",
+        "2",
+        "--n-per-arm",
+        "30",
+        "--trials",
+        "10",
+        "--plot",
+        "{o}/power.png",
+    ],
+    "simulate design": [
+        "simulate",
+        "design",
+        "--control",
+        CONTROL,
+        "--odds-ratios",
+        "2",
+        "--n-per-arm",
+        "30",
+        "--trials",
+        "10",
+        "--output",
+        "{o}/design.csv",
+    ],
     "simulate dataset": ["simulate", "dataset", "--protocol", "IxCell", "--out", "{o}/dataset"],
 }
 
@@ -283,8 +361,9 @@ def export_data(tmp_path_factory):
 def test_an_unwritable_output_is_refused_before_any_work(files, unwritable, export_data, command):
     args = fill(OUTPUT_COMMANDS[command], o=str(unwritable), data=str(export_data), dir=str(files["good-data"]))
     assert_one_line(invoke(args), 3, contains="cannot write there")
-    under_a_file = fill(OUTPUT_COMMANDS[command], o=str(files["under-a-file"]), data=str(export_data),
-                        dir=str(files["good-data"]))
+    under_a_file = fill(
+        OUTPUT_COMMANDS[command], o=str(files["under-a-file"]), data=str(export_data), dir=str(files["good-data"])
+    )
     assert_one_line(invoke(under_a_file), 2, contains="is a file, not a directory")
 
 
@@ -306,17 +385,28 @@ def test_no_help_page_shows_a_stray_type_label():
 
 
 def run_process(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"DATABASE_URL", "TRIALKIT_DATA_DIR", "DJANGO_SETTINGS_MODULE", "TRIALKIT_PROTOCOL_DIR"}}
-    return subprocess.run([sys.executable, "-m", "trialkit", *args], cwd=cwd, env={**clean, **env},
-                          capture_output=True, text=True, timeout=120)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "TRIALKIT_DATA_DIR", "DJANGO_SETTINGS_MODULE", "TRIALKIT_PROTOCOL_DIR"}
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "trialkit", *args],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 UNREACHABLE = "postgres://postgres@127.0.0.1:1/x"
 
 
-@pytest.mark.parametrize("args", [["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"],
-                                  ["audit", "verify"], ["jobs", "list"]])
+@pytest.mark.parametrize(
+    "args",
+    [["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"], ["audit", "verify"], ["jobs", "list"]],
+)
 def test_an_unreachable_database_exits_3_not_1(tmp_path, args):
     done = run_process(args, tmp_path, DATABASE_URL=UNREACHABLE, TRIALKIT_DEMO="1")
     assert done.returncode == 3, done.stdout + done.stderr
@@ -326,8 +416,9 @@ def test_an_unreachable_database_exits_3_not_1(tmp_path, args):
 
 
 def test_a_database_command_outside_a_project_says_where_it_looked_and_creates_nothing(tmp_path):
-    done = run_process(["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"], tmp_path,
-                       TRIALKIT_DEMO="1")
+    done = run_process(
+        ["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"], tmp_path, TRIALKIT_DEMO="1"
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
     assert f"looked for {tmp_path / 'data' / 'trialkit.sqlite3'}" in done.stderr
@@ -338,6 +429,8 @@ def test_a_database_command_outside_a_project_says_where_it_looked_and_creates_n
 def test_real_exit_codes_for_a_bad_file_and_a_30_mb_line(files, tmp_path):
     done = run_process(["score", "mrs", "--input", str(files["non-utf8"])], tmp_path)
     assert (done.returncode, done.stdout) == (2, "") and done.stderr.startswith("error: --input:")
-    done = run_process(["analyze", "mrs-shift", "--input", str(files["one-30MB-line"]), "--treatment", "msc",
-                        "--control", "placebo"], tmp_path)
+    done = run_process(
+        ["analyze", "mrs-shift", "--input", str(files["one-30MB-line"]), "--treatment", "msc", "--control", "placebo"],
+        tmp_path,
+    )
     assert done.returncode == 2 and "the first line is longer than" in done.stderr

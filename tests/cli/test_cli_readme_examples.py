@@ -23,7 +23,7 @@ DATABASE = {"from-db", "audit", "manage", "serve", "worker", "backup", "jobs"}
 
 def readme_blocks() -> list[list[list[str]]]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text[text.index("**On the command line**"):]
+    section = text[text.index("**On the command line**") :]
     blocks = []
     for block in re.findall(r"```sh\n(.*?)```", section, flags=re.S)[:2]:
         commands = []
@@ -41,7 +41,7 @@ RUNNABLE, WITH_DATABASE = readme_blocks()
 
 
 def _param(words: list[str]):
-    slow = any(tuple(words[1:1 + len(key)]) == key for key in SLOW)
+    slow = any(tuple(words[1 : 1 + len(key)]) == key for key in SLOW)
     return pytest.param(words, id=" ".join(words[1:4]), marks=[pytest.mark.slow] if slow else [])
 
 

@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 
-CORE = ["protocol", "instruments", "eligibility", "randomization", "dosing", "analysis", "simulation", "schedule",
-        "export"]
+CORE = [
+    "protocol",
+    "instruments",
+    "eligibility",
+    "randomization",
+    "dosing",
+    "analysis",
+    "simulation",
+    "schedule",
+    "export",
+]
 SRC = Path(__file__).resolve().parents[2] / "src" / "trialkit"
 
 
@@ -22,7 +31,9 @@ def test_core_module_imports_without_django(name):
         "bad = sorted(k for k in sys.modules if k == 'django' or k.startswith('django.') or k.startswith('trialkit.server'))\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC.parent)})
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(SRC.parent)}
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"trialkit.{name} pulls in {result.stdout.strip()}"
 
@@ -31,6 +42,8 @@ def test_no_core_source_file_mentions_django():
     offenders = []
     for name in CORE:
         for path in [*list((SRC / name).rglob("*.py")), SRC / f"{name}.py"]:
-            if (path.exists() and "import django" in path.read_text()) or (path.exists() and "from django" in path.read_text()):
+            if (path.exists() and "import django" in path.read_text()) or (
+                path.exists() and "from django" in path.read_text()
+            ):
                 offenders.append(str(path.relative_to(SRC)))
     assert offenders == []

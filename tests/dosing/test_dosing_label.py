@@ -33,7 +33,20 @@ def test_labels_for_cells_and_placebo_are_byte_identical(weight):
 
 def test_the_label_names_no_arm_dose_level_cell_count_or_product():
     text = label(ASSIST, prepare_dose(ASSIST, "it-hmsc", "high", 70), 70)
-    forbidden = ["it-hmsc", "it-hMSC", "Placebo", "placebo", "cells", "10^", "1.4", "14.0", "56.0", "vial", "high", "2×"]
+    forbidden = [
+        "it-hmsc",
+        "it-hMSC",
+        "Placebo",
+        "placebo",
+        "cells",
+        "10^",
+        "1.4",
+        "14.0",
+        "56.0",
+        "vial",
+        "high",
+        "2×",
+    ]
     for arm in ASSIST.arms:
         forbidden += [arm.label, arm.description] + [lvl.label for lvl in arm.dose.levels]
     for word in forbidden:

@@ -53,8 +53,23 @@ def test_stroke_more_than_6_months_ago_counts_calendar_months(onset, expected, s
 
 @pytest.mark.parametrize(("total", "expected"), [(5, "fail"), (6, "pass"), (20, "pass"), (21, "fail")])
 def test_nihss_total_6_to_20(total, expected):
-    values = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 0, "5b": 0,
-              "6a": 0, "6b": 0, "7": 0, "8": 0, "9": 0, "10": 0, "11": 0}
+    values = {
+        "1a": 0,
+        "1b": 0,
+        "1c": 0,
+        "2": 0,
+        "3": 0,
+        "4": 0,
+        "5a": 0,
+        "5b": 0,
+        "6a": 0,
+        "6b": 0,
+        "7": 0,
+        "8": 0,
+        "9": 0,
+        "10": 0,
+        "11": 0,
+    }
     left = total
     for item in ("5a", "5b", "6a", "6b", "9", "3"):
         values[item] = min(4 if item[0] in "56" else 3, left)
@@ -148,8 +163,12 @@ def test_pt_and_ptt_are_not_required_on_antithrombotic_therapy():
     result = screen_example(ASSIST, BASE)  # aspirin, antiplatelet; no PT/PTT in the record
     assert status(result, ORGAN) == "pass"
     assert "not required: on aspirin (antiplatelet)" in reason(result, ORGAN)
-    anticoagulated = screen_example(ASSIST, BASE, medications=[{"name": "warfarin", "class": "anticoagulant"}],
-                                    labs__pt={"value": 30, "unit": "s", "uln": 13})
+    anticoagulated = screen_example(
+        ASSIST,
+        BASE,
+        medications=[{"name": "warfarin", "class": "anticoagulant"}],
+        labs__pt={"value": 30, "unit": "s", "uln": 13},
+    )
     assert status(anticoagulated, ORGAN) == "pass"
 
 
@@ -158,22 +177,34 @@ def test_pt_and_ptt_are_required_without_antithrombotic_therapy():
     assert status(result, ORGAN) == "unknown"
     assert result.missing == ["labs.pt", "labs.ptt"]
     assert "no anticoagulant or antiplatelet among current medications" in reason(result, ORGAN)
-    ok = screen_example(ASSIST, BASE, medications=NO_ANTITHROMBOTIC,
-                        labs__pt={"value": 15, "unit": "s", "uln": 12},  # exactly 1.25 x ULN
-                        labs__ptt={"value": 35, "unit": "s", "uln": 35})
+    ok = screen_example(
+        ASSIST,
+        BASE,
+        medications=NO_ANTITHROMBOTIC,
+        labs__pt={"value": 15, "unit": "s", "uln": 12},  # exactly 1.25 x ULN
+        labs__ptt={"value": 35, "unit": "s", "uln": 35},
+    )
     assert status(ok, ORGAN) == "pass"
-    long_pt = screen_example(ASSIST, BASE, medications=NO_ANTITHROMBOTIC,
-                             labs__pt={"value": 15.1, "unit": "s", "uln": 12},
-                             labs__ptt={"value": 35, "unit": "s", "uln": 35})
+    long_pt = screen_example(
+        ASSIST,
+        BASE,
+        medications=NO_ANTITHROMBOTIC,
+        labs__pt={"value": 15.1, "unit": "s", "uln": 12},
+        labs__ptt={"value": 35, "unit": "s", "uln": 35},
+    )
     assert status(long_pt, ORGAN) == "fail"
     assert "PT 15.1 s = 1.26×ULN (ULN 12 s) > 1.25×ULN" in reason(long_pt, ORGAN)
 
 
 def test_pt_ptt_with_medications_unrecorded():
     # Unknown therapy: PT/PTT within limits settle it either way; missing PT/PTT leave it unknown.
-    settled = screen_example(ASSIST, BASE, medications=DELETE,
-                             labs__pt={"value": 12, "unit": "s", "uln": 12},
-                             labs__ptt={"value": 30, "unit": "s", "uln": 35})
+    settled = screen_example(
+        ASSIST,
+        BASE,
+        medications=DELETE,
+        labs__pt={"value": 12, "unit": "s", "uln": 12},
+        labs__ptt={"value": 30, "unit": "s", "uln": 35},
+    )
     assert status(settled, ORGAN) == "pass"
     unsettled = screen_example(ASSIST, BASE, medications=DELETE)
     assert status(unsettled, ORGAN) == "unknown"
@@ -193,8 +224,9 @@ def test_amylase_or_lipase_each_measured_must_be_within_uln():
 
 
 def test_organ_function_reason_lists_every_failing_part():
-    result = screen_example(ASSIST, BASE, labs__albumin={"value": 2.9, "unit": "g/dL"},
-                            labs__hemoglobin={"value": 85, "unit": "g/L"})
+    result = screen_example(
+        ASSIST, BASE, labs__albumin={"value": 2.9, "unit": "g/dL"}, labs__hemoglobin={"value": 85, "unit": "g/L"}
+    )
     assert reason(result, ORGAN) == "albumin 2.9 g/dL < 3.0 g/dL; hemoglobin 85 g/L (8.5 g/dL) < 9.0 g/dL"
 
 
@@ -272,8 +304,12 @@ def test_serology_missing_a_test_is_unknown_unless_another_is_positive():
 
 
 def test_pregnancy_exclusion():
-    woman = {"sex": "female", "pregnant": False, "lactating": False,
-             "attestations.exc-pregnancy": {"answer": False, "by": "Dr. Chen"}}
+    woman = {
+        "sex": "female",
+        "pregnant": False,
+        "lactating": False,
+        "attestations.exc-pregnancy": {"answer": False, "by": "Dr. Chen"},
+    }
     assert status(screen_example(ASSIST, BASE, **woman), "exc-pregnancy") == "pass"
     assert status(screen_example(ASSIST, BASE, **dict(woman, pregnant=True)), "exc-pregnancy") == "fail"
     assert status(screen_example(ASSIST, BASE, **dict(woman, lactating=True)), "exc-pregnancy") == "fail"
@@ -295,8 +331,15 @@ def test_allergy_to_cattle_or_pork_products():
 
 # --------------------------------------------------------------------------- attestations
 
-ATTESTED_INCLUSIONS = ["inc-imaging", "inc-severe-impairment", "inc-no-improvement", "inc-life-expectancy",
-                       "inc-secondary-prevention", "inc-consent", "inc-follow-up"]
+ATTESTED_INCLUSIONS = [
+    "inc-imaging",
+    "inc-severe-impairment",
+    "inc-no-improvement",
+    "inc-life-expectancy",
+    "inc-secondary-prevention",
+    "inc-consent",
+    "inc-follow-up",
+]
 
 
 @pytest.mark.parametrize("criterion", ATTESTED_INCLUSIONS)

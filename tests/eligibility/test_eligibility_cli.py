@@ -23,7 +23,10 @@ def test_json_output_has_the_documented_shape(tmp_path):
     assert result.exit_code == 1, result.output  # a finding: one record is ineligible
     data = json.loads(result.stdout)
     assert data["protocol"] == IXCELL
-    assert [(r["id"], r["verdict"]) for r in data["results"]] == [("IX-01-001", "eligible"), ("AS-01-001", "ineligible")]
+    assert [(r["id"], r["verdict"]) for r in data["results"]] == [
+        ("IX-01-001", "eligible"),
+        ("AS-01-001", "ineligible"),
+    ]
     first = data["results"][0]["criteria"][0]
     assert set(first) == {"id", "type", "text", "status", "reason"}
     assert first["text"] == "Age ≥18 years and ≤70 years, regardless of gender."
@@ -70,11 +73,15 @@ def test_an_unknown_condition_name_exits_2_naming_the_field_and_suggestions(tmp_
     path.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n", encoding="utf-8")
     result = run("-p", ASSIST, "-i", str(path))
     assert result.exit_code == 2
-    assert ("record AS-01-002: conditions.1.name: 'epilepsey' is not in the condition vocabulary of NCT04590118; "
-            "did you mean epilepsy?") in result.stderr
+    assert (
+        "record AS-01-002: conditions.1.name: 'epilepsey' is not in the condition vocabulary of NCT04590118; "
+        "did you mean epilepsy?"
+    ) in result.stderr
     result = run("-p", ASSIST, "-i", str(path), "-f", "json")
     assert result.exit_code == 2 and result.stderr == ""  # printed once: as JSON on stdout
-    assert json.loads(result.stdout)["error"].endswith("Enter a condition outside the list as 'other' with a description.")
+    assert json.loads(result.stdout)["error"].endswith(
+        "Enter a condition outside the list as 'other' with a description."
+    )
 
 
 def test_synonyms_and_other_are_screened(tmp_path):

@@ -43,8 +43,22 @@ def test_attestation_may_be_a_bare_answer_or_signed():
 
 def test_facts_schema_documents_the_record():
     schema = facts_schema()
-    for key in ("screening_date", "birth_date", "age", "sex", "stroke", "nihss", "premorbid_mrs", "labs",
-                "serology", "conditions", "medications", "pregnant", "lactating", "attestations"):
+    for key in (
+        "screening_date",
+        "birth_date",
+        "age",
+        "sex",
+        "stroke",
+        "nihss",
+        "premorbid_mrs",
+        "labs",
+        "serology",
+        "conditions",
+        "medications",
+        "pregnant",
+        "lactating",
+        "attestations",
+    ):
         assert key in schema["properties"], key
     assert "class" in schema["$defs"]["Medication"]["properties"]
 
@@ -73,7 +87,8 @@ def test_ixcell_facts_screened_against_assist():
     assert result.verdict == "ineligible"
     assert [c.id for c in result.failed] == ["inc-stroke-over-6-months"]
     assert result.criterion("inc-stroke-over-6-months").reason == (
-        "onset 2025-02-01, 1 month 2 days before screening, needs more than 6 months")
+        "onset 2025-02-01, 1 month 2 days before screening, needs more than 6 months"
+    )
     # What ASSIST asks that IxCell does not: labs, serology, allergies, attestations.
     assert "labs.ast" in result.missing and "serology.hiv" in result.missing and "allergies" in result.missing
 

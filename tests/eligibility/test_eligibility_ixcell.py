@@ -112,15 +112,42 @@ def test_unknown_territory_is_unknown():
 # --------------------------------------------------------------------------- NIHSS
 
 # Item values with a chosen total that keep 5a in 2-4 and 1a < 2 (the other parts of the criterion).
-ZERO = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 2, "5b": 0,
-        "6a": 0, "6b": 0, "7": 0, "8": 0, "9": 0, "10": 0, "11": 0}
+ZERO = {
+    "1a": 0,
+    "1b": 0,
+    "1c": 0,
+    "2": 0,
+    "3": 0,
+    "4": 0,
+    "5a": 2,
+    "5b": 0,
+    "6a": 0,
+    "6b": 0,
+    "7": 0,
+    "8": 0,
+    "9": 0,
+    "10": 0,
+    "11": 0,
+}
 
 
 def nihss_with_total(total: int) -> dict:
     values = dict(ZERO)  # total 2 so far
     extra = total - 2
-    for item, top in (("3", 3), ("4", 3), ("9", 3), ("5b", 4), ("6a", 4), ("6b", 4), ("8", 2), ("11", 2),
-                      ("2", 2), ("1b", 2), ("1c", 2), ("10", 2)):
+    for item, top in (
+        ("3", 3),
+        ("4", 3),
+        ("9", 3),
+        ("5b", 4),
+        ("6a", 4),
+        ("6b", 4),
+        ("8", 2),
+        ("11", 2),
+        ("2", 2),
+        ("1b", 2),
+        ("1c", 2),
+        ("10", 2),
+    ):
         add = min(top, extra)
         values[item] += add
         extra -= add

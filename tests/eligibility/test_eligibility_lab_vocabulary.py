@@ -16,23 +16,54 @@ from trialkit.instruments.labs import ANALYTES, uln_window_problem
 from trialkit.instruments.serology import SEROLOGY_TESTS
 
 
-@pytest.mark.parametrize("entered, key", [
-    ("AST", "ast"), ("ast", "ast"), ("SGOT", "ast"), ("1920-8", "ast"),
-    ("ALT", "alt"), ("SGPT", "alt"), ("1742-6", "alt"),
-    ("total bilirubin", "bilirubin"), ("Total Bilirubin", "bilirubin"), ("TSB", "bilirubin"), ("1975-2", "bilirubin"),
-    ("ANC", "anc"), ("PLT", "platelets"), ("Hb", "hemoglobin"), ("HGB", "hemoglobin"), ("718-7", "hemoglobin"),
-    ("aPTT", "ptt"), ("Creatinine", "creatinine"), ("2160-0", "creatinine"),
-])
+@pytest.mark.parametrize(
+    "entered, key",
+    [
+        ("AST", "ast"),
+        ("ast", "ast"),
+        ("SGOT", "ast"),
+        ("1920-8", "ast"),
+        ("ALT", "alt"),
+        ("SGPT", "alt"),
+        ("1742-6", "alt"),
+        ("total bilirubin", "bilirubin"),
+        ("Total Bilirubin", "bilirubin"),
+        ("TSB", "bilirubin"),
+        ("1975-2", "bilirubin"),
+        ("ANC", "anc"),
+        ("PLT", "platelets"),
+        ("Hb", "hemoglobin"),
+        ("HGB", "hemoglobin"),
+        ("718-7", "hemoglobin"),
+        ("aPTT", "ptt"),
+        ("Creatinine", "creatinine"),
+        ("2160-0", "creatinine"),
+    ],
+)
 def test_analyte_names_resolve_to_their_key(entered, key):
     assert lab_key(entered) == key
 
 
-@pytest.mark.parametrize("entered, key", [
-    ("HBsAg", "hbsag"), ("HBeAg", "hbeag"), ("anti-HBe", "anti_hbe"), ("HBeAb", "anti_hbe"),
-    ("anti-HBc", "anti_hbc"), ("HBcAb", "anti_hbc"), ("anti-HCV", "hcv"), ("HCV", "hcv"),
-    ("HIV Ag/Ab", "hiv"), ("HIV", "hiv"), ("RPR", "rpr"), ("5196-1", "hbsag"), ("13955-0", "hcv"),
-    ("56888-1", "hiv"), ("20507-0", "rpr"),
-])
+@pytest.mark.parametrize(
+    "entered, key",
+    [
+        ("HBsAg", "hbsag"),
+        ("HBeAg", "hbeag"),
+        ("anti-HBe", "anti_hbe"),
+        ("HBeAb", "anti_hbe"),
+        ("anti-HBc", "anti_hbc"),
+        ("HBcAb", "anti_hbc"),
+        ("anti-HCV", "hcv"),
+        ("HCV", "hcv"),
+        ("HIV Ag/Ab", "hiv"),
+        ("HIV", "hiv"),
+        ("RPR", "rpr"),
+        ("5196-1", "hbsag"),
+        ("13955-0", "hcv"),
+        ("56888-1", "hiv"),
+        ("20507-0", "rpr"),
+    ],
+)
 def test_serology_names_resolve_to_their_key(entered, key):
     assert serology_key(entered) == key
 
@@ -57,10 +88,21 @@ def _luhn(digits: str) -> int:
 
 def test_screen_reads_labs_and_serology_by_the_names_people_use():
     record = example("assist-eligible")
-    record["labs"] = {"AST": record["labs"].pop("ast"), "SGPT": record["labs"].pop("alt"),
-                      "total bilirubin": record["labs"].pop("bilirubin"), **record["labs"]}
-    record["serology"] = {"HBsAg": "negative", "HBeAg": "Negative", "anti-HBe": "negative", "HBcAb": "negative",
-                          "anti-HCV": "negative", "HIV Ag/Ab": "negative", "RPR": "negative"}
+    record["labs"] = {
+        "AST": record["labs"].pop("ast"),
+        "SGPT": record["labs"].pop("alt"),
+        "total bilirubin": record["labs"].pop("bilirubin"),
+        **record["labs"],
+    }
+    record["serology"] = {
+        "HBsAg": "negative",
+        "HBeAg": "Negative",
+        "anti-HBe": "negative",
+        "HBcAb": "negative",
+        "anti-HCV": "negative",
+        "HIV Ag/Ab": "negative",
+        "RPR": "negative",
+    }
     result = screen_record(ASSIST, record)
     assert result.verdict == "eligible"
     facts = parse_facts(record)
@@ -73,12 +115,15 @@ def test_a_positive_test_named_by_abbreviation_excludes():
     assert screen_record(ASSIST, record).criterion("exc-serology").status == "fail"
 
 
-@pytest.mark.parametrize("section, entered, path, suggestion", [
-    ("labs", "SGTO", "labs.SGTO", "ast"),
-    ("labs", "total bilirubn", "labs.total bilirubn", "bilirubin"),
-    ("serology", "HBsAgg", "serology.HBsAgg", "hbsag"),
-    ("serology", "anti-HCB", "serology.anti-HCB", "anti_hbc"),
-])
+@pytest.mark.parametrize(
+    "section, entered, path, suggestion",
+    [
+        ("labs", "SGTO", "labs.SGTO", "ast"),
+        ("labs", "total bilirubn", "labs.total bilirubn", "bilirubin"),
+        ("serology", "HBsAgg", "serology.HBsAgg", "hbsag"),
+        ("serology", "anti-HCB", "serology.anti-HCB", "anti_hbc"),
+    ],
+)
 def test_an_unknown_name_is_refused_with_a_suggestion(section, entered, path, suggestion):
     value = {"value": 30, "unit": "U/L"} if section == "labs" else "negative"
     with pytest.raises(FactsError) as info:
@@ -102,19 +147,30 @@ def test_a_uln_in_the_wrong_unit_is_refused_naming_it():
     message = dict(info.value.errors)["labs.AST.uln"]
     assert "not a plausible upper limit of normal" in message and "U/L" in message
     # Given its unit, the same ULN is read right and AST fails at 9×ULN.
-    record = merged(example("assist-eligible"), {"labs.ast": {"value": 6, "unit": "µkat/L", "uln": 40,
-                                                              "uln_unit": "U/L"}})
+    record = merged(
+        example("assist-eligible"), {"labs.ast": {"value": 6, "unit": "µkat/L", "uln": 40, "uln_unit": "U/L"}}
+    )
     result = screen_record(ASSIST, record)
     assert result.criterion("inc-organ-function").status == "fail"
     assert "9.00×ULN" in result.criterion("inc-organ-function").reason
 
 
-@pytest.mark.parametrize("analyte, uln, unit, plausible", [
-    ("ast", 40, "U/L", True), ("ast", 0.67, "ukat/L", True), ("ast", 40, "ukat/L", False),
-    ("bilirubin", 1.2, "mg/dL", True), ("bilirubin", 20.5, "umol/L", True), ("bilirubin", 20.5, "mg/dL", False),
-    ("creatinine", 106, "umol/L", True), ("creatinine", 106, "mg/dL", False), ("creatinine", 1.2, "umol/L", False),
-    ("platelets", 450, "10^9/L", True), ("platelets", 450, "/uL", False),
-])
+@pytest.mark.parametrize(
+    "analyte, uln, unit, plausible",
+    [
+        ("ast", 40, "U/L", True),
+        ("ast", 0.67, "ukat/L", True),
+        ("ast", 40, "ukat/L", False),
+        ("bilirubin", 1.2, "mg/dL", True),
+        ("bilirubin", 20.5, "umol/L", True),
+        ("bilirubin", 20.5, "mg/dL", False),
+        ("creatinine", 106, "umol/L", True),
+        ("creatinine", 106, "mg/dL", False),
+        ("creatinine", 1.2, "umol/L", False),
+        ("platelets", 450, "10^9/L", True),
+        ("platelets", 450, "/uL", False),
+    ],
+)
 def test_uln_plausibility_in_its_unit(analyte, uln, unit, plausible):
     assert (uln_window_problem(analyte, uln, unit) is None) is plausible
 

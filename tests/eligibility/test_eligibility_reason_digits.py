@@ -65,9 +65,11 @@ def test_a_dense_grid_around_the_uln_limit_agrees_with_the_decision(uln):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(uln=st.sampled_from([40, 35, 33, 52.3, 17.5, 41.7]),
-       offset=st.floats(min_value=-0.02, max_value=0.02, allow_nan=False),
-       decimals=st.integers(min_value=1, max_value=6))
+@given(
+    uln=st.sampled_from([40, 35, 33, 52.3, 17.5, 41.7]),
+    offset=st.floats(min_value=-0.02, max_value=0.02, allow_nan=False),
+    decimals=st.integers(min_value=1, max_value=6),
+)
 def test_values_near_the_uln_limit_print_a_multiple_that_agrees_with_the_decision(uln, offset, decimals):
     value = round(2.5 * uln + offset, decimals)
     _check_ast(value, uln)
@@ -91,8 +93,10 @@ def test_a_converted_lab_prints_both_numbers_to_agree_with_the_decision(offset, 
 
 
 @settings(max_examples=300, deadline=None)
-@given(limit=st.sampled_from([2.5, 1.25, 18, 3.0, 150000, 1.5, 0.5, 85]),
-       relative=st.floats(min_value=-1e-3, max_value=1e-3, allow_nan=False))
+@given(
+    limit=st.sampled_from([2.5, 1.25, 18, 3.0, 150000, 1.5, 0.5, 85]),
+    relative=st.floats(min_value=-1e-3, max_value=1e-3, allow_nan=False),
+)
 def test_fmt_as_decided_compares_as_the_number_does(limit, relative):
     value = limit * (1 + relative)
     bounds = Bounds(max=limit)

@@ -18,8 +18,16 @@ SEEDS = Path("/work/shared/seeds")
 def test_both_protocols_load_with_rules_where_facts_decide():
     assist, ixcell = load_protocol(ASSIST), load_protocol(IXCELL)
     attested = {c.id for c in assist.eligibility.criteria if c.rule is None}
-    assert attested == {"inc-imaging", "inc-severe-impairment", "inc-no-improvement", "inc-life-expectancy",
-                        "inc-secondary-prevention", "inc-consent", "inc-follow-up", "exc-other-safety-risk"}
+    assert attested == {
+        "inc-imaging",
+        "inc-severe-impairment",
+        "inc-no-improvement",
+        "inc-life-expectancy",
+        "inc-secondary-prevention",
+        "inc-consent",
+        "inc-follow-up",
+        "exc-other-safety-risk",
+    }
     assert [c.id for c in ixcell.eligibility.criteria if c.rule is None] == ["inc-consent"]
     assert len(assist.eligibility.criteria) == 23 and len(ixcell.eligibility.criteria) == 10
 
@@ -43,13 +51,19 @@ def _with_rule(rule_yaml: str) -> str:
     [
         ("{nihss_totl: {min: 6}}", "eligibility.criteria[3].rule.nihss_totl", "Extra inputs are not permitted"),
         ("{nihss_item: {item: 12, max: 1}}", "eligibility.criteria[3].rule.nihss_item", "unknown NIHSS item '12'"),
-        ("{all_of: [{lab: {analyte: albumin, min: 3.0, unit: mg}}]}",
-         "eligibility.criteria[3].rule.all_of[0].lab", "unknown unit 'mg'"),
+        (
+            "{all_of: [{lab: {analyte: albumin, min: 3.0, unit: mg}}]}",
+            "eligibility.criteria[3].rule.all_of[0].lab",
+            "unknown unit 'mg'",
+        ),
         ("{lab: {analyte: troponin, max_uln: 1}}", "eligibility.criteria[3].rule.lab", "unknown analyte 'troponin'"),
         ("{age: {min: 80, max: 70}}", "eligibility.criteria[3].rule.age", "no value can satisfy"),
-        ("{fact: {path: stroke.side, in: [left]}}", "eligibility.criteria[3].rule.fact.path", "stroke has no fact 'side'"),
-        ("{age: {min: 18}, fact: {path: sex, in: [male]}}", "eligibility.criteria[3].rule",
-         "exactly one of"),
+        (
+            "{fact: {path: stroke.side, in: [left]}}",
+            "eligibility.criteria[3].rule.fact.path",
+            "stroke has no fact 'side'",
+        ),
+        ("{age: {min: 18}, fact: {path: sex, in: [male]}}", "eligibility.criteria[3].rule", "exactly one of"),
         ("{unless: {medication_class: antithrombotic}}", "eligibility.criteria[3].rule", "go together"),
     ],
 )

@@ -37,8 +37,7 @@ def test_ixcell_bounds_screening_to_infusion_at_14_days():
 
 
 def test_a_patient_within_every_window_passes():
-    result = recheck(load_protocol(IXCELL), ixcell(), screening_date=SCREENED, on=date(2025, 3, 10),
-                     step="infusion")
+    result = recheck(load_protocol(IXCELL), ixcell(), screening_date=SCREENED, on=date(2025, 3, 10), step="infusion")
     assert result.ok, result.refusal()
     assert [c.status for c in result.criteria] == ["pass", "pass"]
     assert result.refusal() == ""
@@ -52,8 +51,9 @@ def test_a_70_year_old_who_turns_71_before_randomization_is_refused():
     result = recheck(protocol, facts, screening_date=SCREENED, on=date(2025, 3, 10), step="randomization")
     assert not result.ok
     assert [(p.criterion_id, p.status) for p in result.problems] == [("inc-age", "fail")]
-    assert result.refusal() == ("not eligible on 2025-03-10 (randomization; screened 2025-03-03): "
-                                "inc-age fails: age 71, needs 18–70")
+    assert result.refusal() == (
+        "not eligible on 2025-03-10 (randomization; screened 2025-03-03): inc-age fails: age 71, needs 18–70"
+    )
 
 
 def test_screened_on_day_90_after_onset_is_refused_at_infusion_on_day_91():
@@ -74,8 +74,10 @@ def test_a_screening_older_than_the_protocol_allows_is_refused_at_randomization_
     for step in ("randomization", "infusion"):
         result = recheck(protocol, ixcell(), screening_date=SCREENED, on=date(2025, 3, 18), step=step)  # 15 days
         assert [p.criterion_id for p in result.problems] == [SCREENING_WINDOW]
-        assert "screened 15 days before, the protocol allows at most 14 days from screening to infusion" \
+        assert (
+            "screened 15 days before, the protocol allows at most 14 days from screening to infusion"
             in result.refusal()
+        )
 
 
 def test_an_age_without_birth_date_that_may_have_crossed_the_limit_cannot_be_confirmed():

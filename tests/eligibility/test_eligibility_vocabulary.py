@@ -41,9 +41,19 @@ def test_a_name_typed_in_capitals_is_the_listed_name_and_excludes():
 def test_the_vocabulary_is_every_screened_name_then_the_terms():
     vocabulary = load_protocol(ASSIST).condition_vocabulary
     assert vocabulary.screened == (
-        "epilepsy", "cancer", "brain_trauma", "brain_tumor", "myocardial_infarction", "subarachnoid_hemorrhage",
-        "intracerebral_hemorrhage", "investigational_drug_study", "investigational_device_study",
-        "stem_cell_study", "drug_abuse", "alcohol_abuse")
+        "epilepsy",
+        "cancer",
+        "brain_trauma",
+        "brain_tumor",
+        "myocardial_infarction",
+        "subarachnoid_hemorrhage",
+        "intracerebral_hemorrhage",
+        "investigational_drug_study",
+        "investigational_device_study",
+        "stem_cell_study",
+        "drug_abuse",
+        "alcohol_abuse",
+    )
     assert vocabulary.names[-4:] == ("hypertension", "hyperlipidemia", "diabetes", "atrial_fibrillation")
     assert "other" not in vocabulary.names and vocabulary.resolve("Other") == "other"
 
@@ -69,11 +79,13 @@ def test_an_unknown_name_is_refused_naming_the_field_value_and_suggestions():
     record = history({"name": "hypertension"}, {"name": "diabetes"}, {"name": "epilepsey", "date": "2019-03-01"})
     with pytest.raises(FactsError) as caught:
         screen(load_protocol(ASSIST), record)
-    assert caught.value.errors == [(
-        "conditions.2.name",
-        "'epilepsey' is not in the condition vocabulary of NCT04590118; did you mean epilepsy? "
-        "Enter a condition outside the list as 'other' with a description.",
-    )]
+    assert caught.value.errors == [
+        (
+            "conditions.2.name",
+            "'epilepsey' is not in the condition vocabulary of NCT04590118; did you mean epilepsy? "
+            "Enter a condition outside the list as 'other' with a description.",
+        )
+    ]
     assert caught.value.record_id == "AS-01-001"
 
 
@@ -86,7 +98,8 @@ def test_a_name_close_to_nothing_lists_the_vocabulary():
     vocabulary = vocabulary_from(["epilepsy", "cancer"], ["hypertension"], owner="NCT00000000")
     assert vocabulary.problem("gout") == (
         "'gout' is not in the condition vocabulary of NCT00000000; no listed name is close "
-        "(the list: epilepsy, cancer, hypertension). Enter a condition outside the list as 'other' with a description.")
+        "(the list: epilepsy, cancer, hypertension). Enter a condition outside the list as 'other' with a description."
+    )
 
 
 def test_an_unreadable_name_gets_the_vocabulary_message_with_its_other_errors():
@@ -125,8 +138,10 @@ def test_an_unvalidated_unknown_name_leaves_condition_criteria_unknown():
     result = screen(load_protocol(ASSIST), facts)
     epilepsy = result.criterion("exc-epilepsy")
     assert epilepsy.status == "unknown"
-    assert epilepsy.reason == ("unrecognised medical-history entry 'epilepsey' (conditions.1): "
-                               "not a condition name of the protocol, so it may be epilepsy")
+    assert epilepsy.reason == (
+        "unrecognised medical-history entry 'epilepsey' (conditions.1): "
+        "not a condition name of the protocol, so it may be epilepsy"
+    )
     assert epilepsy.missing == ["conditions.1.name"]
     assert result.verdict != "eligible"
     # Every condition criterion is undecided, and none of them passes.
@@ -153,7 +168,7 @@ def test_the_docs_list_the_names_each_trial_screens_on():
     from eligibility_helpers import ROOT
 
     doc = (ROOT / "docs" / "eligibility.md").read_text(encoding="utf-8")
-    paragraph = doc[doc.index("Names the rules of the shipped trials screen on:"):].split("\n\n")[0]
+    paragraph = doc[doc.index("Names the rules of the shipped trials screen on:") :].split("\n\n")[0]
     assist_part, ixcell_part = paragraph.split("; IxCell")
     for nct, part in ((ASSIST, assist_part), (IXCELL, ixcell_part)):
         listed = re.findall(r"`([a-z_]+)`", part)

@@ -16,29 +16,85 @@ from trialkit.export.sdtm import build_domains, study_day, write_xpt
 from trialkit.protocol import load_protocol
 
 IXCELL = "NCT07197606"
-NIHSS_13 = {"1a": 0, "1b": 1, "1c": 0, "2": 1, "3": 2, "4": 2, "5a": 0, "5b": 3, "6a": 0, "6b": 2, "7": 0,
-            "8": 1, "9": 1, "10": 0, "11": 0}
+NIHSS_13 = {
+    "1a": 0,
+    "1b": 1,
+    "1c": 0,
+    "2": 1,
+    "3": 2,
+    "4": 2,
+    "5a": 0,
+    "5b": 3,
+    "6a": 0,
+    "6b": 2,
+    "7": 0,
+    "8": 1,
+    "9": 1,
+    "10": 0,
+    "11": 0,
+}
 
 
 def _data(with_arm: bool) -> ExportData:
     return ExportData(
         subjects=[
-            ExportSubject(subject_id="IX01-001", site_id="ixcell-01", sex="M", age=61, consent_date=date(2026, 1, 5),
-                          anchor_date=date(2026, 1, 10), arm_id="msc" if with_arm else None, status="completed",
-                          end_date=date(2027, 1, 12), country="CHN"),
-            ExportSubject(subject_id="IX01-002", site_id="ixcell-01", sex="F", age=55, consent_date=date(2026, 1, 7),
-                          anchor_date=date(2026, 1, 12), arm_id="placebo" if with_arm else None),
+            ExportSubject(
+                subject_id="IX01-001",
+                site_id="ixcell-01",
+                sex="M",
+                age=61,
+                consent_date=date(2026, 1, 5),
+                anchor_date=date(2026, 1, 10),
+                arm_id="msc" if with_arm else None,
+                status="completed",
+                end_date=date(2027, 1, 12),
+                country="CHN",
+            ),
+            ExportSubject(
+                subject_id="IX01-002",
+                site_id="ixcell-01",
+                sex="F",
+                age=55,
+                consent_date=date(2026, 1, 7),
+                anchor_date=date(2026, 1, 12),
+                arm_id="placebo" if with_arm else None,
+            ),
         ],
         forms=[
-            ExportForm(subject_id="IX01-001", visit_id="baseline", form="nihss", values=NIHSS_13,
-                       collected_on=date(2026, 1, 10)),
-            ExportForm(subject_id="IX01-001", visit_id="month3", form="mrs", values={"score": 2},
-                       collected_on=date(2026, 4, 10)),
-            ExportForm(subject_id="IX01-002", visit_id="baseline", form="nihss", values={**NIHSS_13, "5a": "UN"},
-                       collected_on=date(2026, 1, 12)),
+            ExportForm(
+                subject_id="IX01-001",
+                visit_id="baseline",
+                form="nihss",
+                values=NIHSS_13,
+                collected_on=date(2026, 1, 10),
+            ),
+            ExportForm(
+                subject_id="IX01-001",
+                visit_id="month3",
+                form="mrs",
+                values={"score": 2},
+                collected_on=date(2026, 4, 10),
+            ),
+            ExportForm(
+                subject_id="IX01-002",
+                visit_id="baseline",
+                form="nihss",
+                values={**NIHSS_13, "5a": "UN"},
+                collected_on=date(2026, 1, 12),
+            ),
         ],
-        adverse_events=[ExportAdverseEvent(subject_id="IX01-001", seq=1, term="Headache", onset_date=date(2026, 1, 11),
-                                           grade=1, serious=False, related="possibly related", outcome="recovered")],
+        adverse_events=[
+            ExportAdverseEvent(
+                subject_id="IX01-001",
+                seq=1,
+                term="Headache",
+                onset_date=date(2026, 1, 11),
+                grade=1,
+                serious=False,
+                related="possibly related",
+                outcome="recovered",
+            )
+        ],
     )
 
 
@@ -93,12 +149,25 @@ def test_each_scale_goes_to_the_findings_domain_cdisc_ct_classes_it_in(tmp_path)
     """CDISC CT: the MMSE is a functional test (MMS1TC, C100142) and the mRS a clinical
     classification (MRS01TC, C111348); the NIHSS stays a questionnaire. SDTMIG v3.4 FT and RS tables:
     FTTESTCD "Short Name of Test", RSTESTCD "Assessment Short Name"."""
-    mmse = {"orientation_time": 5, "orientation_place": 4, "registration": 3, "attention": 2, "recall": 1,
-            "naming": 2, "naming_pencil": 1, "naming_watch": 1, "repetition": 1, "command": 3, "reading": 1,
-            "writing": 0, "copying": 1}
+    mmse = {
+        "orientation_time": 5,
+        "orientation_place": 4,
+        "registration": 3,
+        "attention": 2,
+        "recall": 1,
+        "naming": 2,
+        "naming_pencil": 1,
+        "naming_watch": 1,
+        "repetition": 1,
+        "command": 3,
+        "reading": 1,
+        "writing": 0,
+        "copying": 1,
+    }
     data = _data(with_arm=False)
-    data.forms.append(ExportForm(subject_id="IX01-002", visit_id="month3", form="mmse", values=mmse,
-                                 collected_on=date(2026, 4, 12)))
+    data.forms.append(
+        ExportForm(subject_id="IX01-002", visit_id="month3", form="mmse", values=mmse, collected_on=date(2026, 4, 12))
+    )
     domains = build_domains(load_protocol(IXCELL), data)
     assert set(domains["QS"]["QSCAT"]) == {"NIHSS"}
     ft = domains["FT"].set_index("FTTESTCD")
@@ -122,9 +191,14 @@ def test_blinded_sdtm_carries_no_arm():
     assert "MSCs treatment" not in text and "placebo" not in text.lower()
 
 
-@pytest.mark.parametrize("day, reference, expected", [
-    (date(2026, 1, 10), date(2026, 1, 10), 1), (date(2026, 1, 9), date(2026, 1, 10), -1),
-    (date(2026, 1, 11), date(2026, 1, 10), 2)])
+@pytest.mark.parametrize(
+    "day, reference, expected",
+    [
+        (date(2026, 1, 10), date(2026, 1, 10), 1),
+        (date(2026, 1, 9), date(2026, 1, 10), -1),
+        (date(2026, 1, 11), date(2026, 1, 10), 2),
+    ],
+)
 def test_study_day_has_no_day_zero(day, reference, expected):
     """SDTMIG v3.3 section 4.4.4: --DY = date - RFSTDTC + 1 on or after, date - RFSTDTC before."""
     assert study_day(day, reference) == expected
@@ -134,26 +208,71 @@ def test_the_cli_writes_odm_and_sdtm(tmp_path):
     data_file = tmp_path / "data.json"
     data_file.write_text(_data(with_arm=False).model_dump_json())
     runner = CliRunner()
-    result = runner.invoke(app, ["export", "odm", "--protocol", IXCELL, "--data", str(data_file),
-                                 "--output", str(tmp_path / "odm.xml"), "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "odm",
+            "--protocol",
+            IXCELL,
+            "--data",
+            str(data_file),
+            "--output",
+            str(tmp_path / "odm.xml"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["subjects"] == 2
-    result = runner.invoke(app, ["export", "sdtm", "--protocol", IXCELL, "--data", str(data_file),
-                                 "--output", str(tmp_path / "sdtm"), "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "sdtm",
+            "--protocol",
+            IXCELL,
+            "--data",
+            str(data_file),
+            "--output",
+            str(tmp_path / "sdtm"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     # The whole package; blinded, so no TA (one record per element per arm).
     assert out["blinded"] is True and [f["domain"] for f in out["files"]] == [
-        "DM", "SV", "EX", "CM", "AE", "DS", "MH", "LB", "VS", "QS", "FT", "RS", "SUPPLB", "TS", "TE", "TV", "TI"]
+        "DM",
+        "SV",
+        "EX",
+        "CM",
+        "AE",
+        "DS",
+        "MH",
+        "LB",
+        "VS",
+        "QS",
+        "FT",
+        "RS",
+        "SUPPLB",
+        "TS",
+        "TE",
+        "TV",
+        "TI",
+    ]
     assert sorted(p.name for p in (tmp_path / "sdtm").iterdir()) == sorted(
-        ["define.xml", *(f"{f['domain'].lower()}.{ext}" for f in out["files"] for ext in ("xpt", "json"))])
+        ["define.xml", *(f"{f['domain'].lower()}.{ext}" for f in out["files"] for ext in ("xpt", "json"))]
+    )
 
 
 def test_bad_export_data_names_the_field(tmp_path):
     data_file = tmp_path / "data.json"
     data_file.write_text(json.dumps({"subjects": [{"site_id": "x"}]}))
-    result = CliRunner().invoke(app, ["export", "sdtm", "--protocol", IXCELL, "--data", str(data_file),
-                                      "--output", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["export", "sdtm", "--protocol", IXCELL, "--data", str(data_file), "--output", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert "subjects.0.subject_id" in result.output
 
@@ -167,11 +286,24 @@ def test_odm_with_signatures_validates_and_names_signer_time_and_meaning(tmp_pat
 
     data = _data(with_arm=False)
     at = datetime(2026, 1, 11, 9, 30, tzinfo=UTC)
-    data.forms[0].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,
-                                                meaning="I confirm the data are accurate and complete")]
-    data.forms[1].signatures = [ExportSignature(signer_id="ines", signer_name="Dr Ines Investigator", signed_at=at,
-                                                meaning="I confirm the data are accurate and complete", valid=False,
-                                                note="no longer valid: the record changed after it was signed")]
+    data.forms[0].signatures = [
+        ExportSignature(
+            signer_id="ines",
+            signer_name="Dr Ines Investigator",
+            signed_at=at,
+            meaning="I confirm the data are accurate and complete",
+        )
+    ]
+    data.forms[1].signatures = [
+        ExportSignature(
+            signer_id="ines",
+            signer_name="Dr Ines Investigator",
+            signed_at=at,
+            meaning="I confirm the data are accurate and complete",
+            valid=False,
+            note="no longer valid: the record changed after it was signed",
+        )
+    ]
     path = tmp_path / "signed.xml"
     path.write_text(build_odm(load_protocol(IXCELL), data), encoding="utf-8")
     ODMSchemaValidator(standard="odm", version="1.3.2").validate_file(str(path))  # raises on any violation

@@ -27,10 +27,20 @@ def bundle() -> dict:
 
 def records(arms: bool) -> ExportData:
     subjects = [
-        {"subject_id": "ASSIST-01-002", "site_id": "assist-01", "consent_date": "2025-03-04",
-         "randomized_on": "2025-03-06", "status": "withdrawn", "end_date": "2025-05-01"},
-        {"subject_id": "ASSIST-01-001", "site_id": "assist-01", "consent_date": "2025-03-03",
-         "randomized_on": "2025-03-05"},
+        {
+            "subject_id": "ASSIST-01-002",
+            "site_id": "assist-01",
+            "consent_date": "2025-03-04",
+            "randomized_on": "2025-03-06",
+            "status": "withdrawn",
+            "end_date": "2025-05-01",
+        },
+        {
+            "subject_id": "ASSIST-01-001",
+            "site_id": "assist-01",
+            "consent_date": "2025-03-03",
+            "randomized_on": "2025-03-05",
+        },
     ]
     if arms:
         subjects[0]["arm_id"], subjects[1]["arm_id"] = "placebo", "it-hmsc"
@@ -83,13 +93,29 @@ def test_the_export_command_is_blinded_unless_asked(tmp_path):
     data = tmp_path / "records.json"
     data.write_text(records(arms=True).model_dump_json(), encoding="utf-8")
     out = tmp_path / "bundle.json"
-    result = runner.invoke(app, ["export", "fhir", "--protocol", "NCT04590118", "--data", str(data),
-                                 "--output", str(out), "--format", "json"])
+    result = runner.invoke(
+        app,
+        ["export", "fhir", "--protocol", "NCT04590118", "--data", str(data), "--output", str(out), "--format", "json"],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["blinded"] is True
     assert "assignedArm" not in out.read_text(encoding="utf-8")
-    result = runner.invoke(app, ["export", "fhir", "--protocol", "NCT04590118", "--data", str(data),
-                                 "--output", str(out), "--unblinded", "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "fhir",
+            "--protocol",
+            "NCT04590118",
+            "--data",
+            str(data),
+            "--output",
+            str(out),
+            "--unblinded",
+            "--format",
+            "json",
+        ],
+    )
     assert json.loads(result.stdout)["blinded"] is False and "assignedArm" in out.read_text(encoding="utf-8")
 
 
@@ -100,7 +126,8 @@ def test_labs_are_read_by_loinc_with_units_and_the_uln_of_the_reference_range():
     assert labs["bilirubin"] == {"value": 13.7, "unit": "µmol/L", "uln": 20.5}
     assert "uln" not in labs["albumin"]
     assert imported.facts["serology"] == dict.fromkeys(
-        ("hbsag", "hbeag", "anti_hbe", "anti_hbc", "hcv", "hiv", "rpr"), "negative")
+        ("hbsag", "hbeag", "anti_hbe", "anti_hbc", "hcv", "hiv", "rpr"), "negative"
+    )
     skipped = {s["observation"].split("/")[1].rstrip(")"): s["why"] for s in imported.skipped}
     assert set(skipped) == {"ast-prelim", "ast-old", "hr"}
 
@@ -144,22 +171,28 @@ def test_the_command_writes_facts_that_screen(tmp_path):
     base = tmp_path / "facts.json"
     base.write_text(json.dumps(facts), encoding="utf-8")
     out = tmp_path / "screening.json"
-    result = runner.invoke(app, ["facts", "from-fhir", str(HERE / "fhir" / "screening-labs.json"),
-                                 "--merge", str(base), "-o", str(out)])
+    result = runner.invoke(
+        app, ["facts", "from-fhir", str(HERE / "fhir" / "screening-labs.json"), "--merge", str(base), "-o", str(out)]
+    )
     assert result.exit_code == 0, result.output
     screened = runner.invoke(app, ["screen", "-p", "NCT04590118", "-i", str(out), "-f", "json"])
     assert screened.exit_code == 0, screened.output
     assert json.loads(screened.stdout)["results"][0]["verdict"] == "eligible"
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"not json", "not valid JSON"),
-    (b"\xff\xfe{}", "not UTF-8 text"),
-    (b'{"resourceType": "Patient"}', "a FHIR Bundle is expected"),
-    (b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Observation", '
-     b'"id": "x", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "1920-8"}]}}}]}',
-     "ast: a valueQuantity with a value is needed"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"not json", "not valid JSON"),
+        (b"\xff\xfe{}", "not UTF-8 text"),
+        (b'{"resourceType": "Patient"}', "a FHIR Bundle is expected"),
+        (
+            b'{"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {"resourceType": "Observation", '
+            b'"id": "x", "status": "final", "code": {"coding": [{"system": "http://loinc.org", "code": "1920-8"}]}}}]}',
+            "ast: a valueQuantity with a value is needed",
+        ),
+    ],
+)
 def test_a_bad_bundle_exits_2_with_a_message(tmp_path, content, message):
     path = tmp_path / "bundle.json"
     path.write_bytes(content)
@@ -170,6 +203,16 @@ def test_a_bad_bundle_exits_2_with_a_message(tmp_path, content, message):
 
 def test_a_bundle_that_is_not_valid_fhir_is_refused_naming_the_element():
     with pytest.raises(FhirInputError) as info:
-        labs_from_bundle({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {
-            "resourceType": "Observation", "status": "final", "valueQuantity": {"value": "abc"}}}]})
-    assert {where for where, _ in info.value.errors} == {"entry.0.resource.code", "entry.0.resource.valueQuantity.value"}
+        labs_from_bundle(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [
+                    {"resource": {"resourceType": "Observation", "status": "final", "valueQuantity": {"value": "abc"}}}
+                ],
+            }
+        )
+    assert {where for where, _ in info.value.errors} == {
+        "entry.0.resource.code",
+        "entry.0.resource.valueQuantity.value",
+    }

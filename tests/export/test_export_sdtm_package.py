@@ -29,39 +29,112 @@ DEF = "{http://www.cdisc.org/ns/def/v2.1}"
 def _data(unblinded: bool) -> ExportData:
     return ExportData(
         subjects=[
-            ExportSubject(subject_id="AS01-001", site_id="assist-01", sex="M", age=64, consent_date=date(2026, 2, 1),
-                          anchor_date=date(2026, 2, 10), arm_id="it-hmsc" if unblinded else None),
-            ExportSubject(subject_id="AS01-002", site_id="assist-01", sex="F", age=58, consent_date=date(2026, 2, 2),
-                          anchor_date=date(2026, 2, 11), arm_id="placebo" if unblinded else None),
+            ExportSubject(
+                subject_id="AS01-001",
+                site_id="assist-01",
+                sex="M",
+                age=64,
+                consent_date=date(2026, 2, 1),
+                anchor_date=date(2026, 2, 10),
+                arm_id="it-hmsc" if unblinded else None,
+            ),
+            ExportSubject(
+                subject_id="AS01-002",
+                site_id="assist-01",
+                sex="F",
+                age=58,
+                consent_date=date(2026, 2, 2),
+                anchor_date=date(2026, 2, 11),
+                arm_id="placebo" if unblinded else None,
+            ),
         ],
         exposures=[
-            ExportExposure(subject_id="AS01-001", administered_on=date(2026, 2, 10), weight_kg=72.5, volume_ml=72.5,
-                           dose_level="high" if unblinded else None),
-            ExportExposure(subject_id="AS01-002", administered_on=date(2026, 2, 11), weight_kg=60, volume_ml=60,
-                           dose_level="placebo" if unblinded else None),
+            ExportExposure(
+                subject_id="AS01-001",
+                administered_on=date(2026, 2, 10),
+                weight_kg=72.5,
+                volume_ml=72.5,
+                dose_level="high" if unblinded else None,
+            ),
+            ExportExposure(
+                subject_id="AS01-002",
+                administered_on=date(2026, 2, 11),
+                weight_kg=60,
+                volume_ml=60,
+                dose_level="placebo" if unblinded else None,
+            ),
         ],
         labs=[
             # The issue's example: AST 6 µkat/L with a ULN of 40 U/L is 360 U/L, 9 × ULN.
-            ExportLab(subject_id="AS01-001", analyte="ast", value=6, unit="µkat/L", uln=40, uln_unit="U/L",
-                      collected_on=date(2026, 2, 3)),
-            ExportLab(subject_id="AS01-001", analyte="bilirubin", value=17.104, unit="umol/L", uln=20.5248,
-                      collected_on=date(2026, 2, 3)),
+            ExportLab(
+                subject_id="AS01-001",
+                analyte="ast",
+                value=6,
+                unit="µkat/L",
+                uln=40,
+                uln_unit="U/L",
+                collected_on=date(2026, 2, 3),
+            ),
+            ExportLab(
+                subject_id="AS01-001",
+                analyte="bilirubin",
+                value=17.104,
+                unit="umol/L",
+                uln=20.5248,
+                collected_on=date(2026, 2, 3),
+            ),
         ],
         forms=[
             # carried from the screening facts: the same AST result, kept once
-            ExportForm(subject_id="AS01-001", visit_id="screening", form="labs", collected_on=date(2026, 2, 3),
-                       values={"collection_date": "2026-02-03", "ast": 6, "ast_unit": "ukat/L"}),
-            ExportForm(subject_id="AS01-001", visit_id="day7", form="labs", collected_on=date(2026, 2, 17),
-                       values={"collection_date": "2026-02-17", "alt": 0.5, "alt_unit": "ukat/L",
-                               "platelets": 210, "platelets_unit": "10^9/L"}),
-            ExportForm(subject_id="AS01-001", visit_id="screening", form="medical_history", repeat=1,
-                       collected_on=date(2026, 2, 3),
-                       values={"term": "Hypertension", "category": "hypertension", "start_date": "2015-04-01",
-                               "ongoing": True}),
-            ExportForm(subject_id="AS01-001", visit_id="screening", form="con_meds", repeat=1,
-                       collected_on=date(2026, 2, 3),
-                       values={"name": "Aspirin", "med_class": "antiplatelet", "dose": 100, "dose_unit": "mg",
-                               "route": "oral", "start_date": "2024-01-01", "ongoing": True}),
+            ExportForm(
+                subject_id="AS01-001",
+                visit_id="screening",
+                form="labs",
+                collected_on=date(2026, 2, 3),
+                values={"collection_date": "2026-02-03", "ast": 6, "ast_unit": "ukat/L"},
+            ),
+            ExportForm(
+                subject_id="AS01-001",
+                visit_id="day7",
+                form="labs",
+                collected_on=date(2026, 2, 17),
+                values={
+                    "collection_date": "2026-02-17",
+                    "alt": 0.5,
+                    "alt_unit": "ukat/L",
+                    "platelets": 210,
+                    "platelets_unit": "10^9/L",
+                },
+            ),
+            ExportForm(
+                subject_id="AS01-001",
+                visit_id="screening",
+                form="medical_history",
+                repeat=1,
+                collected_on=date(2026, 2, 3),
+                values={
+                    "term": "Hypertension",
+                    "category": "hypertension",
+                    "start_date": "2015-04-01",
+                    "ongoing": True,
+                },
+            ),
+            ExportForm(
+                subject_id="AS01-001",
+                visit_id="screening",
+                form="con_meds",
+                repeat=1,
+                collected_on=date(2026, 2, 3),
+                values={
+                    "name": "Aspirin",
+                    "med_class": "antiplatelet",
+                    "dose": 100,
+                    "dose_unit": "mg",
+                    "route": "oral",
+                    "start_date": "2024-01-01",
+                    "ongoing": True,
+                },
+            ),
         ],
     )
 
@@ -77,7 +150,11 @@ def test_ex_unblinded_gives_treatment_dose_per_kg_and_volume(assist):
     # ASSIST's "high" level is 2×10^6 cells/kg (protocols/NCT04590118.yaml); the placebo 1 ml/kg.
     # EXTRT is the arm's intervention (registry name "it-hMSC"), upper case
     assert (first["EXTRT"], first["EXDOSE"], first["EXDOSU"], first["EXDOSFRM"]) == (
-        "IT-HMSC", 2e6, "cells/kg", "SUSPENSION")
+        "IT-HMSC",
+        2e6,
+        "cells/kg",
+        "SUSPENSION",
+    )
     assert (second["EXTRT"], second["EXDOSFRM"]) == ("PLACEBO", "SOLUTION")
     assert (second["EXDOSE"], second["EXDOSU"]) == (1.0, "mL/kg")
     assert (first["EXVAMT"], first["EXVAMTU"], first["EXROUTE"]) == (72.5, "mL", "INTRAVENOUS")
@@ -107,7 +184,12 @@ def test_lb_keeps_original_and_standard_units_and_the_uln_multiple(assist):
     ast = rows[("AST", "SCREENING")]
     # 6 ukat/L × 60 (1 ukat/L = 60 U/L) = 360 U/L; ULN 40 U/L given in U/L is 2/3 ukat/L in the original unit.
     assert (ast["LBORRES"], ast["LBORRESU"], ast["LBSTRESN"], ast["LBSTRESU"], ast["LBSTNRHI"]) == (
-        "6", "ukat/L", 360.0, "U/L", 40.0)
+        "6",
+        "ukat/L",
+        360.0,
+        "U/L",
+        40.0,
+    )
     assert ast["LBORNRHI"] == repr(float(f"{40 / 60:.10g}")) and ast["LBNRIND"] == "HIGH"
     bili = rows[("BILI", "SCREENING")]
     # 17.104 umol/L = 1 mg/dL (AMA SI table); ULN 20.5248 umol/L = 1.2 mg/dL
@@ -125,13 +207,26 @@ def test_mh_cm_and_sv(assist):
     package = build_package(assist, _data(unblinded=False))
     mh = package["MH"].iloc[0]
     assert (mh.MHTERM, mh.MHCAT, mh.MHSTDTC, mh.MHENRTPT, mh.MHENTPT) == (
-        "Hypertension", "HYPERTENSION", "2015-04-01", "ONGOING", "END OF STUDY")
+        "Hypertension",
+        "HYPERTENSION",
+        "2015-04-01",
+        "ONGOING",
+        "END OF STUDY",
+    )
     cm = package["CM"].iloc[0]
     assert (cm.CMTRT, cm.CMCLAS, cm.CMDOSE, cm.CMDOSU, cm.CMROUTE, cm.CMENRTPT) == (
-        "Aspirin", "ANTIPLATELET", 100.0, "mg", "ORAL", "ONGOING")
+        "Aspirin",
+        "ANTIPLATELET",
+        100.0,
+        "mg",
+        "ORAL",
+        "ONGOING",
+    )
     sv = package["SV"]
-    assert list(zip(sv.VISIT, sv.SVSTDTC, sv.SVSTDY)) == [("SCREENING", "2026-02-03", -7.0),
-                                                       ("DAY 7", "2026-02-17", 8.0)]
+    assert list(zip(sv.VISIT, sv.SVSTDTC, sv.SVSTDY)) == [
+        ("SCREENING", "2026-02-03", -7.0),
+        ("DAY 7", "2026-02-17", 8.0),
+    ]
 
 
 def test_trial_design_from_the_protocol(assist):
@@ -142,7 +237,8 @@ def test_trial_design_from_the_protocol(assist):
     assert ts["TCNTRL"] == "PLACEBO" and ts["NARMS"] == str(len(assist.arms))
     assert len(unblinded["TV"]) == len(assist.schedule.visits)
     assert list(unblinded["TI"].IECAT).count("INCLUSION") == sum(
-        c.type == "inclusion" for c in assist.eligibility.criteria)
+        c.type == "inclusion" for c in assist.eligibility.criteria
+    )
     assert unblinded["TI"].IETESTCD.is_unique and unblinded["TI"].IETESTCD.str.len().max() <= 8
     ta = unblinded["TA"]
     assert len(ta) == 3 * len(assist.arms) and set(ta.EPOCH) == {"SCREENING", "TREATMENT", "FOLLOW-UP"}
@@ -177,8 +273,9 @@ def test_a_blinded_package_names_no_arm_in_any_file_define_included(assist, tmp_
     # the same package unblinded does name them (the scan can see arms)
     written = write_package(assist, _data(unblinded=True), tmp_path / "unblinded")
     assert _mentions(written["define.xml"].read_text(), words)
-    assert {"CL.DM.ARMCD", "CL.TA.ARM"} <= {cl.get("OID") for cl in ET.parse(written["define.xml"]).getroot()
-                                              .iter(f"{ODM}CodeList")}
+    assert {"CL.DM.ARMCD", "CL.TA.ARM"} <= {
+        cl.get("OID") for cl in ET.parse(written["define.xml"]).getroot().iter(f"{ODM}CodeList")
+    }
 
 
 def _define(path):
@@ -241,8 +338,9 @@ def test_the_package_validates_and_reads_back(assist, tmp_path, unblinded):
         assert dsj.column_names == names and [c["label"] for c in doc["columns"]] == labels
         assert [c["itemOID"] for c in doc["columns"]] == [i.get("OID") for i in items]
         for row, want in zip(doc["rows"], frame.itertuples(index=False)):
-            assert [("" if v is None else v) if n in char else (math.nan if v is None else v)
-                    for n, v in zip(names, row)] == pytest.approx(list(want), nan_ok=True)
+            assert [
+                ("" if v is None else v) if n in char else (math.nan if v is None else v) for n, v in zip(names, row)
+            ] == pytest.approx(list(want), nan_ok=True)
 
 
 def test_define_refuses_what_the_schema_refuses(assist, tmp_path):
@@ -258,21 +356,32 @@ def test_define_refuses_what_the_schema_refuses(assist, tmp_path):
 
 def test_a_blinded_ex_leaves_out_a_volume_that_differs_by_arm(assist):
     """If the arms infused different ml/kg, the volume would name the arm: blinded EX leaves it out."""
-    arms = [a.model_copy(update={"dose": a.dose.model_copy(update={"infusion_volume_ml_per_kg": v})})
-            for a, v in zip(assist.arms, (1.0, 2.0))]
+    arms = [
+        a.model_copy(update={"dose": a.dose.model_copy(update={"infusion_volume_ml_per_kg": v})})
+        for a, v in zip(assist.arms, (1.0, 2.0))
+    ]
     other = assist.model_copy(update={"arms": arms})
     assert build_package(other, _data(unblinded=False))["EX"].EXVAMT.isna().all()
     assert list(build_package(other, _data(unblinded=True))["EX"].EXVAMT) == [72.5, 60.0]
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"labs": [{"subject_id": "AS01-001", "analyte": "glucose", "value": 5, "unit": "mmol/L"}]},
-     r"labs\.0\.analyte.*unknown analyte 'glucose'"),
-    ({"labs": [{"subject_id": "AS01-001", "analyte": "AST", "value": 5, "unit": "mg/dL"}]},
-     r"labs\.0.*unit: 'mg/dL' is not a unit of ast"),
-    ({"labs": [{"subject_id": "AS01-001", "analyte": "ast", "value": 5, "unit": "furlongs"}]},
-     r"labs\.0\.unit.*unknown unit 'furlongs'"),
-])
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"labs": [{"subject_id": "AS01-001", "analyte": "glucose", "value": 5, "unit": "mmol/L"}]},
+            r"labs\.0\.analyte.*unknown analyte 'glucose'",
+        ),
+        (
+            {"labs": [{"subject_id": "AS01-001", "analyte": "AST", "value": 5, "unit": "mg/dL"}]},
+            r"labs\.0.*unit: 'mg/dL' is not a unit of ast",
+        ),
+        (
+            {"labs": [{"subject_id": "AS01-001", "analyte": "ast", "value": 5, "unit": "furlongs"}]},
+            r"labs\.0\.unit.*unknown unit 'furlongs'",
+        ),
+    ],
+)
 def test_bad_lab_records_are_refused_by_the_cli_naming_the_field(tmp_path, change, message):
     from typer.testing import CliRunner
 
@@ -281,8 +390,21 @@ def test_bad_lab_records_are_refused_by_the_cli_naming_the_field(tmp_path, chang
     data = {**json.loads(_data(unblinded=False).model_dump_json()), **change}
     path = tmp_path / "data.json"
     path.write_text(json.dumps(data))
-    result = CliRunner().invoke(app, ["export", "sdtm", "--protocol", ASSIST, "--data", str(path),
-                                      "--output", str(tmp_path / "out"), "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "sdtm",
+            "--protocol",
+            ASSIST,
+            "--data",
+            str(path),
+            "--output",
+            str(tmp_path / "out"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 2 and re.search(message, result.output), result.output
     assert not (tmp_path / "out").exists()  # nothing written
 

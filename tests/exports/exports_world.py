@@ -14,14 +14,33 @@ ELIGIBLE = {
     "birth_date": "1958-07-14",
     "sex": "male",
     "stroke": {"type": "ischemic", "territory": "anterior", "onset_date": "2024-01-05"},
-    "nihss": {"1a": 0, "1b": 1, "1c": 0, "2": 0, "3": 1, "4": 1, "5a": 3, "5b": 0, "6a": 2, "6b": 0,
-              "7": 0, "8": 1, "9": 0, "10": 0, "11": 0},
+    "nihss": {
+        "1a": 0,
+        "1b": 1,
+        "1c": 0,
+        "2": 0,
+        "3": 1,
+        "4": 1,
+        "5a": 3,
+        "5b": 0,
+        "6a": 2,
+        "6b": 0,
+        "7": 0,
+        "8": 1,
+        "9": 0,
+        "10": 0,
+        "11": 0,
+    },
     "premorbid_mrs": 0,
     "labs": {
-        "ast": {"value": 32, "unit": "U/L", "uln": 40}, "alt": {"value": 28, "unit": "U/L", "uln": 40},
-        "bilirubin": {"value": 0.8, "unit": "mg/dL", "uln": 1.2}, "albumin": {"value": 41, "unit": "g/L"},
-        "anc": {"value": 3.9, "unit": "10^9/L"}, "platelets": {"value": 236, "unit": "10^9/L"},
-        "hemoglobin": {"value": 13.6, "unit": "g/dL"}, "creatinine": {"value": 84, "unit": "umol/L", "uln": 97},
+        "ast": {"value": 32, "unit": "U/L", "uln": 40},
+        "alt": {"value": 28, "unit": "U/L", "uln": 40},
+        "bilirubin": {"value": 0.8, "unit": "mg/dL", "uln": 1.2},
+        "albumin": {"value": 41, "unit": "g/L"},
+        "anc": {"value": 3.9, "unit": "10^9/L"},
+        "platelets": {"value": 236, "unit": "10^9/L"},
+        "hemoglobin": {"value": 13.6, "unit": "g/dL"},
+        "creatinine": {"value": 84, "unit": "umol/L", "uln": 97},
         "amylase": {"value": 64, "unit": "U/L", "uln": 110},
     },
     "serology": {t: "negative" for t in ("hbsag", "hbeag", "anti_hbe", "anti_hbc", "hcv", "hiv", "rpr")},
@@ -32,9 +51,17 @@ ELIGIBLE = {
 NIHSS_9 = ELIGIBLE["nihss"]
 NIHSS_5 = {**NIHSS_9, "5a": 1, "6a": 0, "3": 0}
 VITALS = {"systolic_bp": 132, "diastolic_bp": 84, "heart_rate": 71, "weight_kg": 70}
-AE = {"term": "Headache", "onset_date": "2025-03-12", "ctcae_grade": 1, "serious": False,
-      "relatedness": "possible", "expectedness": "expected", "action_taken": "dose_not_changed",
-      "outcome": "recovered", "resolution_date": "2025-03-13"}
+AE = {
+    "term": "Headache",
+    "onset_date": "2025-03-12",
+    "ctcae_grade": 1,
+    "serious": False,
+    "relatedness": "possible",
+    "expectedness": "expected",
+    "action_taken": "dose_not_changed",
+    "outcome": "recovered",
+    "resolution_date": "2025-03-13",
+}
 
 # What the world holds, for the tests' expected counts.
 ENROLLED = 4
@@ -66,8 +93,9 @@ def build_world(trials, make_user):
             facts.update(pregnant=False, lactating=False)  # ASSIST's exclusion asks this of women
         screening.update_facts(record, facts, coordinator)
         for criterion_id in screening.attestable_criteria(trial.protocol):
-            screening.record_attestation(record, criterion_id, criteria[criterion_id].type == "inclusion",
-                                         investigator, now=NOW)
+            screening.record_attestation(
+                record, criterion_id, criteria[criterion_id].type == "inclusion", investigator, now=NOW
+            )
         screening.record_consent(record, SCREENING_DATE, "participant", coordinator, today=SCREENING_DATE)
         p = screening.enroll(record, coordinator, now=NOW)
         allocation.randomize(p, coordinator, now=NOW + timedelta(minutes=i))
@@ -90,13 +118,22 @@ def build_world(trials, make_user):
     gone = capture.save_form(second, "day7", "vital_signs", VITALS, coordinator, complete=True, now=later)
     capture.delete_form(gone, coordinator, reason="entered for the wrong participant", now=later)
     capture.save_adverse_event(first, AE, coordinator, complete=True, now=later)
-    capture.save_adverse_event(second, {**AE, "term": "Fatigue", "relatedness": "not_related"}, coordinator,
-                               complete=True, now=later)
+    capture.save_adverse_event(
+        second, {**AE, "term": "Fatigue", "relatedness": "not_related"}, coordinator, complete=True, now=later
+    )
     draft_ae = capture.save_adverse_event(second, {"term": "Nausea"}, coordinator, complete=False, now=later)
     wrong_ae = capture.save_adverse_event(first, {**AE, "term": "Dizziness"}, coordinator, complete=True, now=later)
     capture.delete_adverse_event(wrong_ae, coordinator, reason="duplicate entry", now=later)
 
     arms = {AllocationSlot.objects.get(participant=p).arm_id for p in participants}
     assert len(arms) == 2, "the world needs both arms"
-    return {"trial": trial, "site": site, "participants": participants, "dsmb": dsmb, "draft_ae": draft_ae,
-            "coordinator": coordinator, "investigator": investigator, "pharmacist": pharmacist}
+    return {
+        "trial": trial,
+        "site": site,
+        "participants": participants,
+        "dsmb": dsmb,
+        "draft_ae": draft_ae,
+        "coordinator": coordinator,
+        "investigator": investigator,
+        "pharmacist": pharmacist,
+    }

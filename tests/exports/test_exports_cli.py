@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 def test_the_command_line_exports_blinded_unless_told(world, tmp_path):
     runner = CliRunner()
     out = tmp_path / "assist.zip"
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--output", str(out), "--format", "json"])
+    result = runner.invoke(
+        app, ["export", "from-db", "--trial", "NCT04590118", "--output", str(out), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["blinding"] == "blinded" and body["counts"]["subjects"] == 4
@@ -26,21 +28,39 @@ def test_the_command_line_exports_blinded_unless_told(world, tmp_path):
     assert arm_mentions(members(out), world["trial"].protocol) == []
 
     unblinded = tmp_path / "assist-unblinded.zip"
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--output", str(unblinded),
-                                 "--unblinded", "--format", "text"])
+    result = runner.invoke(
+        app,
+        ["export", "from-db", "--trial", "NCT04590118", "--output", str(unblinded), "--unblinded", "--format", "text"],
+    )
     assert result.exit_code == 0, result.output
     assert "unblinded" in result.stdout and "sdtm/dm.xpt: 4 rows" in result.stdout
     assert arm_mentions(members(unblinded), world["trial"].protocol)
     events = AuditEvent.objects.filter(action="export_request").order_by("seq")
-    assert [(e.actor, e.restricted, e.after["role"]) for e in events] == [("system", False, "system"),
-                                                                        ("system", True, "system")]
+    assert [(e.actor, e.restricted, e.after["role"]) for e in events] == [
+        ("system", False, "system"),
+        ("system", True, "system"),
+    ]
 
 
 def test_an_unknown_trial_or_format_exits_2_naming_the_option(world, tmp_path):
     runner = CliRunner()
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT00000000", "--output", str(tmp_path / "x.zip"),
-                                 "--format", "json"])
+    result = runner.invoke(
+        app, ["export", "from-db", "--trial", "NCT00000000", "--output", str(tmp_path / "x.zip"), "--format", "json"]
+    )
     assert result.exit_code == 2 and "--trial" in json.loads(result.stdout)["error"]
-    result = runner.invoke(app, ["export", "from-db", "--trial", "NCT04590118", "--formats", "odm,pdf",
-                                 "--output", str(tmp_path / "x.zip"), "--format", "json"])
+    result = runner.invoke(
+        app,
+        [
+            "export",
+            "from-db",
+            "--trial",
+            "NCT04590118",
+            "--formats",
+            "odm,pdf",
+            "--output",
+            str(tmp_path / "x.zip"),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 2 and "--formats" in json.loads(result.stdout)["error"]

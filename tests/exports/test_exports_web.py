@@ -23,9 +23,14 @@ NCT = "NCT04590118"
 def test_site_staff_get_403_on_every_export_page(client, world, make_user, role):
     job = services.create_export(world["trial"], world["dsmb"], now=NOW)
     login_verified(client, make_user(role, world["trial"], world["site"]))
-    for url in (f"/exports/{NCT}/", f"/exports/{NCT}/jobs/{job.pk}/progress/", f"/exports/{NCT}/jobs/{job.pk}/download/",
-                f"/api/exports/{NCT}/jobs", f"/api/exports/{NCT}/jobs/{job.pk}",
-                f"/api/exports/{NCT}/jobs/{job.pk}/download"):
+    for url in (
+        f"/exports/{NCT}/",
+        f"/exports/{NCT}/jobs/{job.pk}/progress/",
+        f"/exports/{NCT}/jobs/{job.pk}/download/",
+        f"/api/exports/{NCT}/jobs",
+        f"/api/exports/{NCT}/jobs/{job.pk}",
+        f"/api/exports/{NCT}/jobs/{job.pk}/download",
+    ):
         assert client.get(url).status_code == 403, url
     assert client.post(f"/exports/{NCT}/start/", {"formats": ["csv"]}).status_code == 403
     assert client.post(f"/api/exports/{NCT}/jobs", {}, content_type="application/json").status_code == 403
@@ -33,8 +38,12 @@ def test_site_staff_get_403_on_every_export_page(client, world, make_user, role)
 
 @pytest.mark.django_db
 def test_the_unblinded_option_is_shown_to_the_statistician_only(client, world, make_user):
-    for user, shown in ((world["dsmb"], True), (make_user("data_manager", world["trial"]), False),
-                        (make_user("sponsor_admin", world["trial"]), False), (make_user("monitor", world["trial"]), False)):
+    for user, shown in (
+        (world["dsmb"], True),
+        (make_user("data_manager", world["trial"]), False),
+        (make_user("sponsor_admin", world["trial"]), False),
+        (make_user("monitor", world["trial"]), False),
+    ):
         login_verified(client, user)
         page = client.get(f"/exports/{NCT}/").content.decode()
         assert 'name="formats" value="sdtm"' in page
@@ -145,8 +154,9 @@ def test_the_page_starts_a_background_export_that_reaches_100(client, trials, ma
 def test_the_api_runs_an_unblinded_export_for_the_statistician(client, trials, make_user):
     world = build_world(trials, make_user)
     login_verified(client, world["dsmb"])
-    response = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["sdtm"], "unblinded": True},
-                           content_type="application/json")
+    response = client.post(
+        f"/api/exports/{NCT}/jobs", {"formats": ["sdtm"], "unblinded": True}, content_type="application/json"
+    )
     assert response.status_code == 202 and response.json()["unblinded"] is True
     job_id = response.json()["id"]
     _seen, body = _poll(client, f"/api/exports/{NCT}/jobs/{job_id}")

@@ -20,8 +20,19 @@ def test_score_prints_instrument_total_and_subscores_as_json(tmp_path):
 
 
 def test_score_reads_stdin_and_reports_subscores_as_text():
-    form = {"orientation_time": 5, "orientation_place": 4, "registration": 3, "attention": 2, "recall": 1,
-            "naming": 2, "repetition": 1, "command": 3, "reading": 1, "writing": 1, "copying": 0}
+    form = {
+        "orientation_time": 5,
+        "orientation_place": 4,
+        "registration": 3,
+        "attention": 2,
+        "recall": 1,
+        "naming": 2,
+        "repetition": 1,
+        "command": 3,
+        "reading": 1,
+        "writing": 1,
+        "copying": 0,
+    }
     result = runner.invoke(app, ["score", "mmse", "--input", "-", "--format", "text"], input=json.dumps(form))
     assert result.exit_code == 0, result.output
     assert "Mini-Mental State Examination: 23 (range 0-30)" in result.stdout
@@ -29,8 +40,21 @@ def test_score_reads_stdin_and_reports_subscores_as_text():
 
 
 def test_an_invalid_form_exits_2_naming_the_item_and_its_allowed_values():
-    form = {k: 0 for k in ("feeding", "bathing", "grooming", "dressing", "bowels", "bladder", "toilet_use",
-                           "transfers", "mobility", "stairs")}
+    form = {
+        k: 0
+        for k in (
+            "feeding",
+            "bathing",
+            "grooming",
+            "dressing",
+            "bowels",
+            "bladder",
+            "toilet_use",
+            "transfers",
+            "mobility",
+            "stairs",
+        )
+    }
     form["bathing"] = 10
     result = runner.invoke(app, ["score", "barthel", "--input", "-"], input=json.dumps(form))
     assert result.exit_code == 2

@@ -26,8 +26,10 @@ def test_the_doc_names_every_item_and_rule():
 
 
 def test_the_core_package_imports_no_django():
-    code = ("import sys, trialkit.instruments, trialkit.instruments.labs, trialkit.instruments.reference_doc; "
-            "sys.exit(1 if any(m == 'django' or m.startswith('django.') for m in sys.modules) else 0)")
+    code = (
+        "import sys, trialkit.instruments, trialkit.instruments.labs, trialkit.instruments.reference_doc; "
+        "sys.exit(1 if any(m == 'django' or m.startswith('django.') for m in sys.modules) else 0)"
+    )
     src = str(Path(__file__).resolve().parents[2] / "src")
     result = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": src}, capture_output=True)
     assert result.returncode == 0, result.stderr

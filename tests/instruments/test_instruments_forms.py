@@ -4,14 +4,36 @@ import pytest
 
 from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument, list_instruments
 
-PROTOCOL_FORMS = {"demographics", "stroke_history", "medical_history", "con_meds", "vital_signs", "labs",
-                  "serology", "pregnancy", "imaging", "biomarkers", "adverse_event", "nihss", "mrs", "barthel",
-                  "fma_ue", "fma_le", "mmse"}
+PROTOCOL_FORMS = {
+    "demographics",
+    "stroke_history",
+    "medical_history",
+    "con_meds",
+    "vital_signs",
+    "labs",
+    "serology",
+    "pregnancy",
+    "imaging",
+    "biomarkers",
+    "adverse_event",
+    "nihss",
+    "mrs",
+    "barthel",
+    "fma_ue",
+    "fma_le",
+    "mmse",
+}
 
 AE = {
-    "term": "Headache", "onset_date": "2024-03-01", "resolution_date": "2024-03-03", "ctcae_grade": 1,
-    "serious": False, "relatedness": "possible", "expectedness": "expected",
-    "action_taken": "dose_not_changed", "outcome": "recovered",
+    "term": "Headache",
+    "onset_date": "2024-03-01",
+    "resolution_date": "2024-03-03",
+    "ctcae_grade": 1,
+    "serious": False,
+    "relatedness": "possible",
+    "expectedness": "expected",
+    "action_taken": "dose_not_changed",
+    "outcome": "recovered",
 }
 
 
@@ -88,8 +110,13 @@ def test_a_woman_of_childbearing_potential_needs_a_negative_or_positive_test_res
     preg = get_instrument("pregnancy")
     errors = preg.validate({"childbearing_potential": True, "test_done": False})
     assert [(e.item, e.rule) for e in errors] == [("test_done", "test_required_for_wocbp")]
-    done = {"childbearing_potential": True, "test_done": True, "test_type": "serum", "test_date": "2024-01-02",
-            "result": "negative"}
+    done = {
+        "childbearing_potential": True,
+        "test_done": True,
+        "test_type": "serum",
+        "test_date": "2024-01-02",
+        "result": "negative",
+    }
     assert preg.validate(done) == []
 
 

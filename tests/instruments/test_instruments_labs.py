@@ -15,8 +15,20 @@ from trialkit.instruments.labs import (
     within_uln_multiple,
 )
 
-ASSIST_ANALYTES = {"ast", "alt", "bilirubin", "pt", "ptt", "albumin", "anc", "platelets", "hemoglobin",
-                   "creatinine", "amylase", "lipase"}
+ASSIST_ANALYTES = {
+    "ast",
+    "alt",
+    "bilirubin",
+    "pt",
+    "ptt",
+    "albumin",
+    "anc",
+    "platelets",
+    "hemoglobin",
+    "creatinine",
+    "amylase",
+    "lipase",
+}
 
 
 def test_every_analyte_assist_screens_on_is_defined():
@@ -52,8 +64,11 @@ def test_the_documented_examples_are_exact():
 
 
 @settings(max_examples=200, deadline=None)
-@given(analyte=st.sampled_from(sorted(ANALYTES)), data=st.data(),
-       value=st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False))
+@given(
+    analyte=st.sampled_from(sorted(ANALYTES)),
+    data=st.data(),
+    value=st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False),
+)
 def test_converting_there_and_back_returns_the_value(analyte, data, value):
     a = ANALYTES[analyte]
     u1 = data.draw(st.sampled_from(a.units))
@@ -109,12 +124,15 @@ def test_uln_multiple_value():
 
 
 def test_site_reference_ranges_supply_the_uln():
-    ranges = SiteReferenceRanges.from_dict({
-        "site-01": {"ast": {"low": 10, "high": 40, "unit": "U/L"},
-                    "creatinine": [{"high": 1.1, "unit": "mg/dL", "sex": "F"},
-                                   {"high": 1.3, "unit": "mg/dL", "sex": "M"}]},
-        "site-02": {"ast": {"high": 0.6, "unit": "µkat/L"}},
-    })
+    ranges = SiteReferenceRanges.from_dict(
+        {
+            "site-01": {
+                "ast": {"low": 10, "high": 40, "unit": "U/L"},
+                "creatinine": [{"high": 1.1, "unit": "mg/dL", "sex": "F"}, {"high": 1.3, "unit": "mg/dL", "sex": "M"}],
+            },
+            "site-02": {"ast": {"high": 0.6, "unit": "µkat/L"}},
+        }
+    )
     assert ranges.uln_multiple("site-01", "ast", 100, "U/L") == 2.5
     assert ranges.uln_multiple("site-02", "ast", 72, "U/L") == 2.0  # 0.6 ukat/L = 36 U/L
     assert ranges.reference("site-01", "creatinine", sex="M").high == 1.3

@@ -15,8 +15,19 @@ import pytest
 from trialkit.instruments import get_instrument
 
 MMSE = get_instrument("mmse")
-MAXIMA = {"orientation_time": 5, "orientation_place": 5, "registration": 3, "attention": 5, "recall": 3,
-          "naming": 2, "repetition": 1, "command": 3, "reading": 1, "writing": 1, "copying": 1}
+MAXIMA = {
+    "orientation_time": 5,
+    "orientation_place": 5,
+    "registration": 3,
+    "attention": 5,
+    "recall": 3,
+    "naming": 2,
+    "repetition": 1,
+    "command": 3,
+    "reading": 1,
+    "writing": 1,
+    "copying": 1,
+}
 DOMAINS_WITH_QUESTIONS = ["orientation_time", "orientation_place", "naming", "command"]
 
 

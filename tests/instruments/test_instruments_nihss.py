@@ -14,9 +14,21 @@ def test_it_has_the_15_ninds_items_in_order_with_their_ranges():
     ranges = {i.key: (i.min_score, i.max_score) for i in NIHSS.items}
     assert list(ranges) == list(NORMAL)
     assert ranges == {
-        "1a": (0, 3), "1b": (0, 2), "1c": (0, 2), "2": (0, 2), "3": (0, 3), "4": (0, 3),
-        "5a": (0, 4), "5b": (0, 4), "6a": (0, 4), "6b": (0, 4), "7": (0, 2), "8": (0, 2),
-        "9": (0, 3), "10": (0, 2), "11": (0, 2),
+        "1a": (0, 3),
+        "1b": (0, 2),
+        "1c": (0, 2),
+        "2": (0, 2),
+        "3": (0, 3),
+        "4": (0, 3),
+        "5a": (0, 4),
+        "5b": (0, 4),
+        "6a": (0, 4),
+        "6b": (0, 4),
+        "7": (0, 2),
+        "8": (0, 2),
+        "9": (0, 3),
+        "10": (0, 2),
+        "11": (0, 2),
     }
 
 
@@ -52,8 +64,24 @@ def test_untestable_items_are_kept_but_never_added_to_the_total():
 def test_a_patient_in_coma_must_have_the_ninds_default_scores():
     """NINDS instructions: with 1a = 3, 1b = 2, 1c = 2, ataxia 0, sensory 2 ("automatically given
     a 2"), language 3 ("will automatically score 3"), dysarthria 2 (mute) or UN."""
-    coma = {**NORMAL, "1a": 3, "1b": 2, "1c": 2, "2": 2, "3": 0, "4": 3, "5a": 4, "5b": 4, "6a": 4,
-            "6b": 4, "7": 0, "8": 2, "9": 3, "10": 2, "11": 2}
+    coma = {
+        **NORMAL,
+        "1a": 3,
+        "1b": 2,
+        "1c": 2,
+        "2": 2,
+        "3": 0,
+        "4": 3,
+        "5a": 4,
+        "5b": 4,
+        "6a": 4,
+        "6b": 4,
+        "7": 0,
+        "8": 2,
+        "9": 3,
+        "10": 2,
+        "11": 2,
+    }
     assert NIHSS.score(coma).total == 3 + 2 + 2 + 2 + 0 + 3 + 16 + 0 + 2 + 3 + 2 + 2
     with pytest.raises(InstrumentError) as caught:
         NIHSS.score({**coma, "8": 1, "9": 2})

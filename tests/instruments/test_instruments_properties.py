@@ -63,9 +63,14 @@ def test_any_disallowed_item_value_is_rejected_by_name(data, name):
     inst = get_instrument(name)
     form = data.draw(valid_forms(name))
     item = data.draw(st.sampled_from([i for i in inst.items if i.part_of is None]))
-    bad = data.draw(BAD_VALUES.filter(
-        lambda v: not (isinstance(v, str) and not v.strip())  # blank is "missing", tested elsewhere
-        and item.clean(v)[1] is not None))
+    bad = data.draw(
+        BAD_VALUES.filter(
+            lambda v: (
+                not (isinstance(v, str) and not v.strip())  # blank is "missing", tested elsewhere
+                and item.clean(v)[1] is not None
+            )
+        )
+    )
     errors = inst.validate({**form, item.key: bad})
     assert errors, f"{item.key}={bad!r} accepted"
     assert any(e.item == item.key for e in errors)

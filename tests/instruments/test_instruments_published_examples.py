@@ -29,8 +29,16 @@ FMA_UE = get_instrument("fma_ue")
 # the Nictiz zib BarthelADLIndex value sets (codes FECAL0-2, URIN0-2, GROOM0-1, TOIL0-2, FEED0-2,
 # TRANS0-3, MOBIL0-3, DRESS0-2, CLIMB0-2, BATH0-1, the digit being the 0-20 score).
 COLLIN_WADE_LEVELS = {
-    "bowels": 2, "bladder": 2, "grooming": 1, "toilet_use": 2, "feeding": 2,
-    "transfers": 3, "mobility": 3, "dressing": 2, "stairs": 2, "bathing": 1,
+    "bowels": 2,
+    "bladder": 2,
+    "grooming": 1,
+    "toilet_use": 2,
+    "feeding": 2,
+    "transfers": 3,
+    "mobility": 3,
+    "dressing": 2,
+    "stairs": 2,
+    "bathing": 1,
 }
 
 
@@ -42,8 +50,18 @@ def test_barthel_nictiz_zib_example_scores_14_of_20_which_is_70_of_100():
     independent with wheelchair, dressing DRESS1 needs help, stairs CLIMB2 independent, bathing
     BATH1 independent; published Barthel index (0-20) = 14. The 1965 0-100 form scores the same
     levels at 5 points each (Collin et al. 1988), so 14 x 5 = 70."""
-    published_0_20 = {"bowels": 2, "bladder": 1, "grooming": 1, "toilet_use": 2, "feeding": 2,
-                      "transfers": 1, "mobility": 1, "dressing": 1, "stairs": 2, "bathing": 1}
+    published_0_20 = {
+        "bowels": 2,
+        "bladder": 1,
+        "grooming": 1,
+        "toilet_use": 2,
+        "feeding": 2,
+        "transfers": 1,
+        "mobility": 1,
+        "dressing": 1,
+        "stairs": 2,
+        "bathing": 1,
+    }
     assert sum(published_0_20.values()) == 14
     form = {item: 5 * level for item, level in published_0_20.items()}
     assert BARTHEL.score(form).total == 70
@@ -54,7 +72,8 @@ def test_barthel_0_100_total_is_five_times_the_collin_wade_0_20_total_on_every_f
     Mahoney & Barthel 1965 at the same levels, one point per 5; so for every one of the
     3^6 x 2^2 x 4^2 = 46,656 possible forms, total(0-100) = 5 x total(0-20)."""
     assert {i.key: [c.code for c in i.choices] for i in BARTHEL.items} == {
-        item: [5 * level for level in range(top + 1)] for item, top in COLLIN_WADE_LEVELS.items()}
+        item: [5 * level for level in range(top + 1)] for item, top in COLLIN_WADE_LEVELS.items()
+    }
     keys = list(COLLIN_WADE_LEVELS)
     forms = itertools.product(*(range(COLLIN_WADE_LEVELS[k] + 1) for k in keys))
     checked = 0
@@ -67,6 +86,7 @@ def test_barthel_0_100_total_is_five_times_the_collin_wade_0_20_total_on_every_f
 
 # --------------------------------------------------------------------------- MMSE
 
+
 def test_mmse_rts_ig_example_scores_21():
     """Rehabilitation Training Scale Implementation Guide (HL7 FHIR), example
     `MMSEQuestionnaireResponseExample` (github.com/Rehabotics-Medical-Techology-Co/RTS-IG,
@@ -75,10 +95,22 @@ def test_mmse_rts_ig_example_scores_21():
     recall 2; naming 2; phrase repetition 1; three-stage command 2; writing a sentence 0; reading
     ("paper") 1; copying the design 0; published total 21."""
     form = {
-        "orientation_time_year": 0, "orientation_time_month": 1, "orientation_time_date": 1,
-        "orientation_time_day": 0, "orientation_time_season": 1, "orientation_time": 3,
-        "orientation_place": 3, "registration": 3, "attention": 4, "recall": 2, "naming": 2,
-        "repetition": 1, "command": 2, "writing": 0, "reading": 1, "copying": 0,
+        "orientation_time_year": 0,
+        "orientation_time_month": 1,
+        "orientation_time_date": 1,
+        "orientation_time_day": 0,
+        "orientation_time_season": 1,
+        "orientation_time": 3,
+        "orientation_place": 3,
+        "registration": 3,
+        "attention": 4,
+        "recall": 2,
+        "naming": 2,
+        "repetition": 1,
+        "command": 2,
+        "writing": 0,
+        "reading": 1,
+        "copying": 0,
     }
     scored = MMSE.score(form)
     assert scored.total == 21
@@ -92,14 +124,25 @@ def test_mmse_taiwan_long_term_care_example_scores_30():
     serial sevens 5, recall 1+1+1, naming 1+1, repetition 1, reading 1, three-stage command 3,
     writing 1, copying 1; published total 30."""
     form = {
-        "orientation_time": 5, "orientation_place": 5, "registration": 3, "attention": 5,
-        "recall": 3, "naming_watch": 1, "naming_pencil": 1, "naming": 2, "repetition": 1,
-        "reading": 1, "command": 3, "writing": 1, "copying": 1,
+        "orientation_time": 5,
+        "orientation_place": 5,
+        "registration": 3,
+        "attention": 5,
+        "recall": 3,
+        "naming_watch": 1,
+        "naming_pencil": 1,
+        "naming": 2,
+        "repetition": 1,
+        "reading": 1,
+        "command": 3,
+        "writing": 1,
+        "copying": 1,
     }
     assert MMSE.score(form).total == 30
 
 
 # --------------------------------------------------------------------------- Fugl-Meyer
+
 
 def test_fma_ue_rts_ig_example_scores_26_of_66():
     """Rehabilitation Training Scale Implementation Guide (HL7 FHIR), example
@@ -111,23 +154,39 @@ def test_fma_ue_rts_ig_example_scores_26_of_66():
     published FMA-UE motor total 26. Part V is 0 with part IV at 1 of 6, as the Gothenburg
     protocol requires."""
     form = {
-        "a_reflex_flexors": 2, "a_reflex_extensors": 0,
-        "a_flexor_shoulder_retraction": 2, "a_flexor_shoulder_elevation": 1,
-        "a_flexor_shoulder_abduction": 2, "a_flexor_shoulder_outward_rotation": 1,
-        "a_flexor_elbow_flexion": 2, "a_flexor_forearm_supination": 1,
-        "a_extensor_shoulder_adduction": 1, "a_extensor_elbow_extension": 0,
+        "a_reflex_flexors": 2,
+        "a_reflex_extensors": 0,
+        "a_flexor_shoulder_retraction": 2,
+        "a_flexor_shoulder_elevation": 1,
+        "a_flexor_shoulder_abduction": 2,
+        "a_flexor_shoulder_outward_rotation": 1,
+        "a_flexor_elbow_flexion": 2,
+        "a_flexor_forearm_supination": 1,
+        "a_extensor_shoulder_adduction": 1,
+        "a_extensor_elbow_extension": 0,
         "a_extensor_forearm_pronation": 1,
-        "a_mixing_hand_to_lumbar_spine": 1, "a_mixing_shoulder_flexion_0_90": 2,
+        "a_mixing_hand_to_lumbar_spine": 1,
+        "a_mixing_shoulder_flexion_0_90": 2,
         "a_mixing_pronation_supination": 1,
-        "a_isolated_shoulder_abduction_0_90": 1, "a_isolated_shoulder_flexion_90_180": 0,
+        "a_isolated_shoulder_abduction_0_90": 1,
+        "a_isolated_shoulder_flexion_90_180": 0,
         "a_isolated_pronation_supination": 0,
         "a_normal_reflex_activity": 0,
-        "b_stability_elbow_90": 1, "b_flexion_extension_elbow_90": 0, "b_stability_elbow_0": 0,
-        "b_flexion_extension_elbow_0": 0, "b_circumduction": 1,
-        "c_mass_flexion": 1, "c_mass_extension": 1, "c_grasp_hook": 0,
-        "c_grasp_thumb_adduction": 1, "c_grasp_pincer": 0, "c_grasp_cylinder": 0,
+        "b_stability_elbow_90": 1,
+        "b_flexion_extension_elbow_90": 0,
+        "b_stability_elbow_0": 0,
+        "b_flexion_extension_elbow_0": 0,
+        "b_circumduction": 1,
+        "c_mass_flexion": 1,
+        "c_mass_extension": 1,
+        "c_grasp_hook": 0,
+        "c_grasp_thumb_adduction": 1,
+        "c_grasp_pincer": 0,
+        "c_grasp_cylinder": 0,
         "c_grasp_spherical": 0,
-        "d_tremor": 1, "d_dysmetria": 1, "d_time": 1,
+        "d_tremor": 1,
+        "d_dysmetria": 1,
+        "d_time": 1,
     }
     scored = FMA_UE.score(form)
     assert scored.total == 26
@@ -135,6 +194,7 @@ def test_fma_ue_rts_ig_example_scores_26_of_66():
 
 
 # --------------------------------------------------------------------------- NIHSS
+
 
 def test_nihss_pacio_sample_record_scores_5():
     """PACIO project sample data (github.com/paciowg/sample-data-fsh,
@@ -144,8 +204,23 @@ def test_nihss_pacio_sample_record_scores_5():
     dysarthria 0, extinction 0; published total score (LOINC 72089-6) 5. The record lists one arm
     and one leg and omits LOC commands and visual fields; its total, equal to the sum of the listed
     items, leaves 0 for those, so they are entered as 0 and the arm is put on the left."""
-    form = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 3, "5b": 0, "6a": 0,
-            "6b": 0, "7": 1, "8": 1, "9": 0, "10": 0, "11": 0}
+    form = {
+        "1a": 0,
+        "1b": 0,
+        "1c": 0,
+        "2": 0,
+        "3": 0,
+        "4": 0,
+        "5a": 3,
+        "5b": 0,
+        "6a": 0,
+        "6b": 0,
+        "7": 1,
+        "8": 1,
+        "9": 0,
+        "10": 0,
+        "11": 0,
+    }
     assert NIHSS.score(form).total == 5
 
 
@@ -161,8 +236,23 @@ def test_nihss_taiwan_vgh_stroke_ig_admission_example_scores_12():
     7 limb ataxia (70192-0) 0, 8 sensory (70193-8) 1, 9 best language (70194-6) 1, 10 dysarthria
     (70195-3) 1, 11 extinction and inattention (70196-1) 0; published total score (LOINC 72089-6)
     12. The IG's left/right LOINC codes map one to one onto 5a/5b/6a/6b."""
-    form = {"1a": 0, "1b": 1, "1c": 0, "2": 1, "3": 0, "4": 2, "5a": 0, "5b": 3, "6a": 0,
-            "6b": 2, "7": 0, "8": 1, "9": 1, "10": 1, "11": 0}
+    form = {
+        "1a": 0,
+        "1b": 1,
+        "1c": 0,
+        "2": 1,
+        "3": 0,
+        "4": 2,
+        "5a": 0,
+        "5b": 3,
+        "6a": 0,
+        "6b": 2,
+        "7": 0,
+        "8": 1,
+        "9": 1,
+        "10": 1,
+        "11": 0,
+    }
     assert NIHSS.validate(form) == []
     assert NIHSS.score(form).total == 12
 
@@ -177,8 +267,23 @@ def test_nihss_taiwan_vgh_stroke_ig_24h_example_with_untestable_dysarthria_score
     the total with the source's own value; it does not define "X". Read here as untestable, the
     form's UN on item 10 (NINDS: intubated or other physical barrier to speech), which adds
     nothing: the published 6 is the sum of the fourteen numeric items."""
-    form = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 1, "5a": 0, "5b": 2, "6a": 0,
-            "6b": 1, "7": 0, "8": 1, "9": 1, "10": "UN", "11": 0}
+    form = {
+        "1a": 0,
+        "1b": 0,
+        "1c": 0,
+        "2": 0,
+        "3": 0,
+        "4": 1,
+        "5a": 0,
+        "5b": 2,
+        "6a": 0,
+        "6b": 1,
+        "7": 0,
+        "8": 1,
+        "9": 1,
+        "10": "UN",
+        "11": 0,
+    }
     assert NIHSS.validate(form) == []
     scored = NIHSS.score(form)
     assert scored.values["10"] == "UN"

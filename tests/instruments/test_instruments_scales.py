@@ -28,9 +28,16 @@ def test_mrs_has_the_seven_van_swieten_grades_with_descriptions():
 # --------------------------------------------------------------------------- Barthel
 
 BARTHEL_ALLOWED = {
-    "feeding": [0, 5, 10], "bathing": [0, 5], "grooming": [0, 5], "dressing": [0, 5, 10],
-    "bowels": [0, 5, 10], "bladder": [0, 5, 10], "toilet_use": [0, 5, 10],
-    "transfers": [0, 5, 10, 15], "mobility": [0, 5, 10, 15], "stairs": [0, 5, 10],
+    "feeding": [0, 5, 10],
+    "bathing": [0, 5],
+    "grooming": [0, 5],
+    "dressing": [0, 5, 10],
+    "bowels": [0, 5, 10],
+    "bladder": [0, 5, 10],
+    "toilet_use": [0, 5, 10],
+    "transfers": [0, 5, 10, 15],
+    "mobility": [0, 5, 10, 15],
+    "stairs": [0, 5, 10],
 }
 
 
@@ -52,15 +59,36 @@ def test_barthel_independent_patient_scores_100_and_a_dependent_one_0():
 def test_barthel_partial_dependence_sums_the_items():
     """Hand-computed: feeding 5, bathing 0, grooming 5, dressing 5, bowels 10, bladder 5,
     toilet 5, transfers 10, mobility 10, stairs 0 -> 55."""
-    form = {"feeding": 5, "bathing": 0, "grooming": 5, "dressing": 5, "bowels": 10, "bladder": 5,
-            "toilet_use": 5, "transfers": 10, "mobility": 10, "stairs": 0}
+    form = {
+        "feeding": 5,
+        "bathing": 0,
+        "grooming": 5,
+        "dressing": 5,
+        "bowels": 10,
+        "bladder": 5,
+        "toilet_use": 5,
+        "transfers": 10,
+        "mobility": 10,
+        "stairs": 0,
+    }
     assert BARTHEL.score(form).total == 55
 
 
 # --------------------------------------------------------------------------- MMSE
 
-MMSE_MAXIMA = {"orientation_time": 5, "orientation_place": 5, "registration": 3, "attention": 5, "recall": 3,
-               "naming": 2, "repetition": 1, "command": 3, "reading": 1, "writing": 1, "copying": 1}
+MMSE_MAXIMA = {
+    "orientation_time": 5,
+    "orientation_place": 5,
+    "registration": 3,
+    "attention": 5,
+    "recall": 3,
+    "naming": 2,
+    "repetition": 1,
+    "command": 3,
+    "reading": 1,
+    "writing": 1,
+    "copying": 1,
+}
 
 
 def test_mmse_domains_have_the_folstein_maxima_and_total_30():
@@ -69,8 +97,7 @@ def test_mmse_domains_have_the_folstein_maxima_and_total_30():
     assert domains == MMSE_MAXIMA
     scored = MMSE.score(MMSE_MAXIMA)
     assert scored.total == 30
-    assert scored.subscores == {"orientation": 10, "registration": 3, "attention": 5, "recall": 3,
-                                "language_praxis": 9}
+    assert scored.subscores == {"orientation": 10, "registration": 3, "attention": 5, "recall": 3, "language_praxis": 9}
 
 
 def test_mmse_domain_can_be_entered_as_its_questions():
@@ -78,8 +105,15 @@ def test_mmse_domain_can_be_entered_as_its_questions():
     gives the domain as their sum."""
     form = {**MMSE_MAXIMA}
     del form["orientation_time"]
-    form.update({"orientation_time_year": 1, "orientation_time_season": 0, "orientation_time_date": 0,
-                 "orientation_time_day": 1, "orientation_time_month": 1})
+    form.update(
+        {
+            "orientation_time_year": 1,
+            "orientation_time_season": 0,
+            "orientation_time_date": 0,
+            "orientation_time_day": 1,
+            "orientation_time_month": 1,
+        }
+    )
     scored = MMSE.score(form)
     assert scored.values["orientation_time"] == 3
     assert scored.total == 28
@@ -146,16 +180,31 @@ def test_a_moderate_upper_limb_impairment_sums_by_subsection():
     mixing 1+1+0, isolated 0+0+0, part V 0 -> A 21; wrist 1+1+0+0+0 -> 2; hand 2+1+1+0+0+1+0 -> 5;
     coordination 1+1+0 -> 2; total 30."""
     form = {i.key: 0 for i in FMA_UE.items}
-    form.update({
-        "a_reflex_flexors": 2, "a_reflex_extensors": 2,
-        "a_flexor_shoulder_retraction": 2, "a_flexor_shoulder_elevation": 2, "a_flexor_shoulder_abduction": 2,
-        "a_flexor_shoulder_outward_rotation": 2, "a_flexor_elbow_flexion": 2, "a_flexor_forearm_supination": 1,
-        "a_extensor_shoulder_adduction": 2, "a_extensor_elbow_extension": 1, "a_extensor_forearm_pronation": 1,
-        "a_mixing_hand_to_lumbar_spine": 1, "a_mixing_shoulder_flexion_0_90": 1,
-        "b_stability_elbow_90": 1, "b_flexion_extension_elbow_90": 1,
-        "c_mass_flexion": 2, "c_mass_extension": 1, "c_grasp_hook": 1, "c_grasp_cylinder": 1,
-        "d_tremor": 1, "d_dysmetria": 1,
-    })
+    form.update(
+        {
+            "a_reflex_flexors": 2,
+            "a_reflex_extensors": 2,
+            "a_flexor_shoulder_retraction": 2,
+            "a_flexor_shoulder_elevation": 2,
+            "a_flexor_shoulder_abduction": 2,
+            "a_flexor_shoulder_outward_rotation": 2,
+            "a_flexor_elbow_flexion": 2,
+            "a_flexor_forearm_supination": 1,
+            "a_extensor_shoulder_adduction": 2,
+            "a_extensor_elbow_extension": 1,
+            "a_extensor_forearm_pronation": 1,
+            "a_mixing_hand_to_lumbar_spine": 1,
+            "a_mixing_shoulder_flexion_0_90": 1,
+            "b_stability_elbow_90": 1,
+            "b_flexion_extension_elbow_90": 1,
+            "c_mass_flexion": 2,
+            "c_mass_extension": 1,
+            "c_grasp_hook": 1,
+            "c_grasp_cylinder": 1,
+            "d_tremor": 1,
+            "d_dysmetria": 1,
+        }
+    )
     scored = FMA_UE.score(form)
     assert scored.subscores == {"A": 21, "B": 2, "C": 5, "D": 2}
     assert scored.total == 30

@@ -77,8 +77,14 @@ def test_mmse_domain_scores_without_a_ct_term_stay_outside_the_cdisc_namespace()
     MMS1 code CDISC could later assign to something else."""
     mmse = get_instrument("mmse")
     own = {i.key: i.qs_testcd for i in mmse.items if i.key not in MMSE_CT}
-    assert own == {"orientation_time": "TKMMS01", "orientation_place": "TKMMS02", "registration": "TKMMS03",
-                   "recall": "TKMMS05", "naming": "TKMMS06", "command": "TKMMS08"}
+    assert own == {
+        "orientation_time": "TKMMS01",
+        "orientation_place": "TKMMS02",
+        "registration": "TKMMS03",
+        "recall": "TKMMS05",
+        "naming": "TKMMS06",
+        "command": "TKMMS08",
+    }
     assert all(mmse.item(k).qs_test.startswith("TKMMS-") for k in own)
 
 
@@ -95,7 +101,13 @@ def test_each_scale_names_the_sdtm_domain_cdisc_ct_classes_it_in():
     clinical classification codelist (RS); CT has no NIHSS, Barthel or Fugl-Meyer codelist, and
     TrialKit keeps those in QS."""
     assert {inst.name: inst.sdtm_domain for inst in SCALES} == {
-        "nihss": "QS", "mrs": "RS", "barthel": "QS", "mmse": "FT", "fma_ue": "QS", "fma_le": "QS"}
+        "nihss": "QS",
+        "mrs": "RS",
+        "barthel": "QS",
+        "mmse": "FT",
+        "fma_ue": "QS",
+        "fma_le": "QS",
+    }
 
 
 def test_an_instrument_outside_the_sdtm_scale_domains_is_refused_at_definition():

@@ -41,9 +41,11 @@ def site_staff(make_user):
     def staff(trial, code):
         if (trial.pk, code) not in made:
             site = trial.sites.get(code=code)
-            made[(trial.pk, code)] = (make_user("coordinator", trial, site=site),
-                                      make_user("investigator", trial, site=site),
-                                      make_user("unblinded_pharmacist", trial, site=site))
+            made[(trial.pk, code)] = (
+                make_user("coordinator", trial, site=site),
+                make_user("investigator", trial, site=site),
+                make_user("unblinded_pharmacist", trial, site=site),
+            )
         return made[(trial.pk, code)]
 
     return staff
@@ -61,8 +63,9 @@ def screen_and_enroll(site_staff):
         record = services.update_facts(record, facts, coordinator)
         criteria = {c.id: c for c in trial.protocol.eligibility.criteria}
         for criterion_id in services.attestable_criteria(trial.protocol):
-            services.record_attestation(record, criterion_id, criteria[criterion_id].type == "inclusion",
-                                        investigator, now=NOW)
+            services.record_attestation(
+                record, criterion_id, criteria[criterion_id].type == "inclusion", investigator, now=NOW
+            )
         record = services.get_record(trial, record.screening_number)
         assert record.verdict == "eligible", record.criteria_results
         services.record_consent(record, SCREENED_ON, "participant", coordinator, today=SCREENED_ON)

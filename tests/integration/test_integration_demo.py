@@ -22,8 +22,10 @@ def test_demo_doses_anchors_and_visits_agree():
     assert not AuditEvent.objects.filter(action="demo_anchor").exists()
     given = DoseRecord.objects.filter(administered_at__isnull=False).select_related("participant__trial")
     for nct_id in ("NCT04590118", "NCT07197606"):
-        ages = sorted(((TODAY - d.participant.anchor_date).days for d in given
-                       if d.participant.trial.nct_id == nct_id), reverse=True)
+        ages = sorted(
+            ((TODAY - d.participant.anchor_date).days for d in given if d.participant.trial.nct_id == nct_id),
+            reverse=True,
+        )
         assert ages == list(DAY0_AGES)
     for dose in given:
         participant = dose.participant

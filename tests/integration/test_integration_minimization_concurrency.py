@@ -36,12 +36,29 @@ def _enrolled(trial, make_user):
             coordinators[site.code] = make_user("coordinator", trial, site=site)
         facts = {"sex": ("female", "male")[i % 2], "nihss_total": (5, 10, 17)[(i // 2) % 3]}
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{i:03d}", screening_date=date(2026, 3, 1), facts=facts,
-            verdict=ScreeningRecord.Verdict.ELIGIBLE, outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
-        Consent.objects.create(screening=screening, document_version="v2", consent_date=date(2026, 3, 1),
-                               signed_by=Consent.Signer.PARTICIPANT, recorded_by=clerk)
-        participant = Participant.objects.create(trial=trial, site=site, screening=screening,
-                                                 participant_number=f"{site.code.upper()}-{i:03d}", enrolled_at=NOW)
+            trial=trial,
+            site=site,
+            screening_number=f"S-{i:03d}",
+            screening_date=date(2026, 3, 1),
+            facts=facts,
+            verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            outcome=ScreeningRecord.Outcome.ENROLLED,
+            created_by=clerk,
+        )
+        Consent.objects.create(
+            screening=screening,
+            document_version="v2",
+            consent_date=date(2026, 3, 1),
+            signed_by=Consent.Signer.PARTICIPANT,
+            recorded_by=clerk,
+        )
+        participant = Participant.objects.create(
+            trial=trial,
+            site=site,
+            screening=screening,
+            participant_number=f"{site.code.upper()}-{i:03d}",
+            enrolled_at=NOW,
+        )
         jobs.append((participant.pk, coordinators[site.code]))
     return jobs
 
@@ -67,8 +84,10 @@ def _check(trial, jobs):
         assert got == expected
     # Replaying the recorded levels (slots and the restricted audit events agree) reproduces every arm.
     levels = [parse_stratum_key(s.stratum) for s in slots]
-    audited = {e.after["assignment_no"]: e.after["factor_levels"]
-               for e in AuditEvent.objects.filter(action="allocation.slot_used", trial_id=trial.pk)}
+    audited = {
+        e.after["assignment_no"]: e.after["factor_levels"]
+        for e in AuditEvent.objects.filter(action="allocation.slot_used", trial_id=trial.pk)
+    }
     assert [audited[k] for k in range(1, THREADS + 1)] == levels
     arms, replayed = randomization.Minimizer(trial.protocol, SEED).replay(levels)
     assert arms == [s.arm_id for s in slots]

@@ -51,8 +51,10 @@ def test_two_servers_and_two_workers_under_load_and_a_worker_killed_mid_export(o
         assert results.errors() == [], [(o.kind, o.status, o.body) for o in results.errors()[:5]]
         assert len(results.outcomes) == RANDOMIZATIONS + FORM_SAVES
         assert loadcheck.allocation_problems() == []
-        assert FormRecord.objects.filter(instrument="nihss", visit__visit_id="month1",
-                                         status="complete").count() == FORM_SAVES
+        assert (
+            FormRecord.objects.filter(instrument="nihss", visit__visit_id="month1", status="complete").count()
+            == FORM_SAVES
+        )
 
         _requests_reuse_connections(service)
         _kill_a_worker_mid_export(service, tmp_path / "data" / "exports", Job)
@@ -64,9 +66,12 @@ def test_two_servers_and_two_workers_under_load_and_a_worker_killed_mid_export(o
 
 
 def _start(tmp_path):
-    env = {"TRIALKIT_JOB_HEARTBEAT_SECONDS": "1", "TRIALKIT_JOB_STALE_SECONDS": "6",
-           "TRIALKIT_JOB_KIND_MODULES": "slow_zip_writes",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS / "exports"), os.environ.get("PYTHONPATH")]))}
+    env = {
+        "TRIALKIT_JOB_HEARTBEAT_SECONDS": "1",
+        "TRIALKIT_JOB_STALE_SECONDS": "6",
+        "TRIALKIT_JOB_KIND_MODULES": "slow_zip_writes",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(TESTS / "exports"), os.environ.get("PYTHONPATH")])),
+    }
     previous = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -100,8 +105,13 @@ def _requests_reuse_connections(service) -> None:
 
 
 def _kill_a_worker_mid_export(service, exports_dir: Path, Job) -> None:
-    status, body, _ = loadcheck.request(service.urls[0], "POST", f"/api/exports/{loadcheck.TRIAL}/jobs",
-                                        body={"formats": ["odm", "sdtm", "csv"]}, user="load-datamanager")
+    status, body, _ = loadcheck.request(
+        service.urls[0],
+        "POST",
+        f"/api/exports/{loadcheck.TRIAL}/jobs",
+        body={"formats": ["odm", "sdtm", "csv"]},
+        user="load-datamanager",
+    )
     assert status == 202, body
     job_id = json.loads(body)["id"]
     deadline = time.monotonic() + 60

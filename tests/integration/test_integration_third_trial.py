@@ -20,12 +20,17 @@ from trialkit.server.participants.models import Participant
 pytestmark = pytest.mark.django_db
 
 # (site, sex, NIHSS total): every site, both sexes and all three bands.
-CANDIDATES = [("fict-01", "female", 5), ("fict-02", "male", 9), ("fict-03", "female", 16),
-              ("fict-03", "male", 12), ("fict-01", "male", 18), ("fict-02", "female", 6)]
+CANDIDATES = [
+    ("fict-01", "female", 5),
+    ("fict-02", "male", 9),
+    ("fict-03", "female", 16),
+    ("fict-03", "male", 12),
+    ("fict-01", "male", 18),
+    ("fict-02", "female", 6),
+]
 
 
-def test_the_third_trial_runs_end_to_end_from_its_protocol_file(third_trial, screen_and_enroll, site_staff,
-                                                                  make_user):
+def test_the_third_trial_runs_end_to_end_from_its_protocol_file(third_trial, screen_and_enroll, site_staff, make_user):
     trial = third_trial
     assert trial.protocol.randomization.method == "minimization"
     dsmb = make_user("dsmb_statistician", trial)
@@ -56,12 +61,15 @@ def test_the_third_trial_runs_end_to_end_from_its_protocol_file(third_trial, scr
     assert state["assigned"] == len(CANDIDATES)
     for factor in ("site", "sex", "nihss-band"):
         assert sum(sum(arms.values()) for arms in state["counts"][factor].values()) == len(CANDIDATES)
-    assert state["counts"]["site"]["fict-03"] == {arm: sum(1 for s in slots if s.arm_id == arm and "site=fict-03" in s.stratum)
-                                                  for arm in state["counts"]["site"]["fict-03"]}
+    assert state["counts"]["site"]["fict-03"] == {
+        arm: sum(1 for s in slots if s.arm_id == arm and "site=fict-03" in s.stratum)
+        for arm in state["counts"]["site"]["fict-03"]
+    }
     assert parse_stratum_key(slots[2].stratum) == {"site": "fict-03", "sex": "female", "nihss-band": "severe"}
     # Replaying the recorded levels from the seed reproduces every arm.
     arms, replayed = randomization.Minimizer(trial.protocol, "fictus-seed").replay(
-        [parse_stratum_key(s.stratum) for s in slots])
+        [parse_stratum_key(s.stratum) for s in slots]
+    )
     assert arms == [s.arm_id for s in slots]
     assert replayed == state
     # Kit numbers come from the seeded kit list in assignment order, whatever the arm.
@@ -70,9 +78,15 @@ def test_the_third_trial_runs_end_to_end_from_its_protocol_file(third_trial, scr
     # The dosing visit's vital signs give the weight; the pharmacist prepares from it.
     first = people[0]
     coordinator, investigator, pharmacist = site_staff(trial, "fict-01")
-    capture.save_form(first, "dosing", "vital_signs",
-                      {"systolic_bp": 138, "diastolic_bp": 82, "heart_rate": 71, "weight_kg": 72.4},
-                      coordinator, complete=True, now=NOW + timedelta(hours=2))
+    capture.save_form(
+        first,
+        "dosing",
+        "vital_signs",
+        {"systolic_bp": 138, "diastolic_bp": 82, "heart_rate": 71, "weight_kg": 72.4},
+        coordinator,
+        complete=True,
+        now=NOW + timedelta(hours=2),
+    )
     prepared = allocation.prepare_dose(first, None, pharmacist, now=NOW + timedelta(hours=3))
     slot = AllocationSlot.objects.get(participant=first)
     # Hand computation at 72.4 kg, 2 ml/kg final volume in both arms: FX-101 0.5 mg/kg = 36.2 mg at
@@ -112,7 +126,10 @@ def test_a_site_missing_from_the_registry_is_a_stratum_of_the_database(third_tri
     sites = allocation.trial_site_codes(third_trial)
     assert sites == ["fict-01", "fict-02", "fict-03"]
     assert randomization.stratum_levels(protocol, "fict-03", facts, sites=sites) == {
-        "site": "fict-03", "sex": "male", "nihss-band": "moderate"}
+        "site": "fict-03",
+        "sex": "male",
+        "nihss-band": "moderate",
+    }
 
 
 def test_allocation_check_simulates_a_minimization_trial():
@@ -126,8 +143,9 @@ def test_allocation_check_simulates_a_minimization_trial():
     from trialkit.cli.main import app
 
     path = REPO / "tests" / "integration" / "protocols" / f"{THIRD}.yaml"
-    result = CliRunner().invoke(app, ["allocation", "check", "--protocol", str(path), "--seed", "7", "--n", "60",
-                                      "--format", "json"])
+    result = CliRunner().invoke(
+        app, ["allocation", "check", "--protocol", str(path), "--seed", "7", "--n", "60", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["method"] == "minimization" and sum(report["overall_counts"].values()) == 60

@@ -37,11 +37,18 @@ def test_public_outputs_do_not_depend_on_block_sizes(tmp_path, nct_id):
     for path in (first, second):
         protocol = load_protocol(path)
         page = build_page(protocol)
-        cli = {fmt: CliRunner().invoke(app, ["protocol", "show", str(path), "--format", fmt])
-               for fmt in ("html", "text", "json")}
+        cli = {
+            fmt: CliRunner().invoke(app, ["protocol", "show", str(path), "--format", fmt])
+            for fmt in ("html", "text", "json")
+        }
         assert all(result.exit_code == 0 for result in cli.values()), {k: v.output for k, v in cli.items()}
-        outputs.append({"html": render_html(page), "text": render_text(page),
-                        **{f"cli-{fmt}": result.output for fmt, result in cli.items()}})
+        outputs.append(
+            {
+                "html": render_html(page),
+                "text": render_text(page),
+                **{f"cli-{fmt}": result.output for fmt, result in cli.items()},
+            }
+        )
     for kind in outputs[0]:
         assert outputs[0][kind] == outputs[1][kind], f"{nct_id}: {kind} shows the block sizes"
     assert CONCEALED_BLOCKS in outputs[0]["text"]

@@ -138,8 +138,10 @@ def test_a_synonym_pointing_to_an_unknown_name() -> None:
     text, issues = broken(mutate)
     issue = only_issue(issues)
     assert issue.path == "eligibility.medical_history.synonyms.fits"
-    assert issue.message == ("synonym 'fits' points to 'epilepsi', which no rule screens on and "
-                             "medical_history.terms does not list; did you mean epilepsy?")
+    assert issue.message == (
+        "synonym 'fits' points to 'epilepsi', which no rule screens on and "
+        "medical_history.terms does not list; did you mean epilepsy?"
+    )
     assert issue.line == line_of(text, "fits: epilepsi")
 
 
@@ -261,7 +263,9 @@ def test_validate_json(protocol_dir: Path) -> None:
             {
                 "file": str(broken_file),
                 "valid": False,
-                "issues": [{"file": str(broken_file), "path": "arms[1].label", "line": line, "message": "Field required"}],
+                "issues": [
+                    {"file": str(broken_file), "path": "arms[1].label", "line": line, "message": "Field required"}
+                ],
             },
         ]
     }

@@ -16,8 +16,10 @@ def _with_interim(interim: dict) -> str:
 
 
 def test_a_protocol_may_declare_looks_at_its_primary_analysis():
-    protocol = parse_protocol(_with_interim(
-        {"analysis": "mrs-shift-month3", "spending": "pocock", "information_fractions": [0.5, 1.0]}), "x.yaml")
+    protocol = parse_protocol(
+        _with_interim({"analysis": "mrs-shift-month3", "spending": "pocock", "information_fractions": [0.5, 1.0]}),
+        "x.yaml",
+    )
     interim = protocol.analysis_plan.interim
     assert interim.information_fractions == [0.5, 1.0] and interim.spending == "pocock" and interim.sides == 2
 
@@ -33,20 +35,41 @@ def test_the_shipped_protocols_declare_no_looks():
 @pytest.mark.parametrize(
     ("interim", "path", "message"),
     [
-        ({"analysis": "mrs-shift-month3", "information_fractions": [0.6, 0.4, 1.0]},
-         "analysis_plan.interim.information_fractions", "does not increase"),
-        ({"analysis": "mrs-shift-month3", "information_fractions": [0.5, 0.9]},
-         "analysis_plan.interim.information_fractions", "must be 1"),
-        ({"analysis": "mrs-shift-month3", "information_fractions": [0, 1.0]},
-         "analysis_plan.interim.information_fractions", "is not in (0, 1]"),
-        ({"analysis": "mrs-shift-month3", "information_fractions": [1.0]},
-         "analysis_plan.interim.information_fractions", "at least 2"),
-        ({"analysis": "mrs-shift-month3", "information_fractions": [0.5, 1.0], "spending": "peto"},
-         "analysis_plan.interim.spending", "obrien_fleming"),
-        ({"analysis": "safety", "information_fractions": [0.5, 1.0]},
-         "analysis_plan.interim.analysis", "must be the id of an analysis"),
-        ({"analysis": "nonesuch", "information_fractions": [0.5, 1.0]},
-         "analysis_plan.interim.analysis", "must be the id of an analysis"),
+        (
+            {"analysis": "mrs-shift-month3", "information_fractions": [0.6, 0.4, 1.0]},
+            "analysis_plan.interim.information_fractions",
+            "does not increase",
+        ),
+        (
+            {"analysis": "mrs-shift-month3", "information_fractions": [0.5, 0.9]},
+            "analysis_plan.interim.information_fractions",
+            "must be 1",
+        ),
+        (
+            {"analysis": "mrs-shift-month3", "information_fractions": [0, 1.0]},
+            "analysis_plan.interim.information_fractions",
+            "is not in (0, 1]",
+        ),
+        (
+            {"analysis": "mrs-shift-month3", "information_fractions": [1.0]},
+            "analysis_plan.interim.information_fractions",
+            "at least 2",
+        ),
+        (
+            {"analysis": "mrs-shift-month3", "information_fractions": [0.5, 1.0], "spending": "peto"},
+            "analysis_plan.interim.spending",
+            "obrien_fleming",
+        ),
+        (
+            {"analysis": "safety", "information_fractions": [0.5, 1.0]},
+            "analysis_plan.interim.analysis",
+            "must be the id of an analysis",
+        ),
+        (
+            {"analysis": "nonesuch", "information_fractions": [0.5, 1.0]},
+            "analysis_plan.interim.analysis",
+            "must be the id of an analysis",
+        ),
     ],
 )
 def test_bad_looks_are_reported_with_their_path(interim, path, message):

@@ -102,7 +102,12 @@ def seed_arms(lines: list[str]) -> list[dict[str, str]]:
     for i, line in enumerate(lines):
         if line == "Description:":
             arms.append(
-                {"label": lines[i - 2], "group_type": lines[i - 1], "description": lines[i + 1], "treatment": lines[i + 3]}
+                {
+                    "label": lines[i - 2],
+                    "group_type": lines[i - 1],
+                    "description": lines[i + 1],
+                    "treatment": lines[i + 3],
+                }
             )
             assert lines[i + 2] == "Treatment:"
     return arms
@@ -335,7 +340,8 @@ def test_show_json_is_the_validated_protocol_with_its_assumptions() -> None:
         assert data["randomization"].pop(key) != expected["randomization"].pop(key)
     assert data == expected
     assert [(a["path"], a["text"]) for a in assumptions] == [
-        (path, public_assumption_text(protocol, path, text)) for path, text in protocol.assumptions]
+        (path, public_assumption_text(protocol, path, text)) for path, text in protocol.assumptions
+    ]
 
 
 def test_show_accepts_a_path_and_writes_to_a_file(tmp_path: Path) -> None:

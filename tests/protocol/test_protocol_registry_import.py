@@ -32,8 +32,20 @@ def test_the_draft_carries_the_registry_facts_of_our_protocol_file(nct):
     draft = yaml.safe_load(draft_protocol(record(nct)).yaml())
     ours = load_protocol(nct)
     reg, mine = ours.registry, draft["registry"]
-    for field in ("nct_id", "org_study_id", "brief_title", "sponsor", "study_type", "sex", "minimum_age_years",
-                  "maximum_age_years", "healthy_volunteers", "brief_summary", "detailed_description", "conditions"):
+    for field in (
+        "nct_id",
+        "org_study_id",
+        "brief_title",
+        "sponsor",
+        "study_type",
+        "sex",
+        "minimum_age_years",
+        "maximum_age_years",
+        "healthy_volunteers",
+        "brief_summary",
+        "detailed_description",
+        "conditions",
+    ):
         assert mine[field] == getattr(reg, field), field
     assert mine["overall_status"] == reg.overall_status.value
     assert mine["phases"] == [p for p in reg.phases]
@@ -42,18 +54,29 @@ def test_the_draft_carries_the_registry_facts_of_our_protocol_file(nct):
     assert [(i["type"], i["name"]) for i in mine["interventions"]] == [(i.type, i.name) for i in reg.interventions]
     assert [c["name"] for c in mine["central_contacts"]] == [c.name for c in reg.central_contacts]
     design = draft["design"]
-    assert (design["primary_purpose"], design["allocation"], design["intervention_model"],
-            design["masking"]["masking"]) == (ours.design.primary_purpose, ours.design.allocation,
-                                              ours.design.intervention_model, ours.design.masking.masking)
+    assert (
+        design["primary_purpose"],
+        design["allocation"],
+        design["intervention_model"],
+        design["masking"]["masking"],
+    ) == (
+        ours.design.primary_purpose,
+        ours.design.allocation,
+        ours.design.intervention_model,
+        ours.design.masking.masking,
+    )
     assert [(a["label"], a["type"], a["description"]) for a in draft["arms"]] == [
-        (a.label, a.type, a.description) for a in ours.arms]
+        (a.label, a.type, a.description) for a in ours.arms
+    ]
     # Each arm names the intervention our file gives it (ids differ: ours are hand-chosen).
     names = {i["id"]: i["name"] for i in mine["interventions"]}
     ours_names = {i.id: i.name for i in reg.interventions}
     assert [[names[i] for i in a["interventions"]] for a in draft["arms"]] == [
-        [ours_names[i] for i in a.interventions] for a in ours.arms]
+        [ours_names[i] for i in a.interventions] for a in ours.arms
+    ]
     assert [(c["type"], c["text"]) for c in draft["eligibility"]["criteria"]] == [
-        (c.type, c.text) for c in ours.eligibility.criteria]
+        (c.type, c.text) for c in ours.eligibility.criteria
+    ]
 
 
 def test_what_the_registry_does_not_say_is_marked_todo_and_the_draft_does_not_validate(tmp_path):
@@ -81,29 +104,49 @@ def test_every_module_of_a_full_record_is_kept_verbatim():
     assert reg["official_title"] == "A Made-up Registry Record, Used Only to Test the Import of Every Module"
     assert reg["collaborators"] == ["Example Cell Therapy Inc."] and reg["funder_types"] == ["OTHER", "INDUSTRY"]
     assert reg["keywords"] == ["stroke", "cell therapy"] and reg["maximum_age_years"] == 80
-    assert reg["interventions"][0] == {"id": "cells", "type": "BIOLOGICAL", "name": "Cells",
-                                       "description": "1×10^6 cells/kg"}
+    assert reg["interventions"][0] == {
+        "id": "cells",
+        "type": "BIOLOGICAL",
+        "name": "Cells",
+        "description": "1×10^6 cells/kg",
+    }
     assert reg["central_contacts"] == [
         {"name": "Ann Example, MD", "role": "CONTACT", "phone": "+1 555 0100", "email": "ann@example.org"},
-        {"name": "Bob Example, PhD", "role": "PRINCIPAL_INVESTIGATOR, Example University Hospital"}]
-    assert reg["locations"][0] == {"id": "site-01", "name": "Example University Hospital", "city": "Springfield",
-                                   "state": "Illinois", "country": "United States", "status": "RECRUITING",
-                                   "contacts": [{"name": "Carol Example", "role": "CONTACT",
-                                                 "email": "carol@example.org"}]}
+        {"name": "Bob Example, PhD", "role": "PRINCIPAL_INVESTIGATOR, Example University Hospital"},
+    ]
+    assert reg["locations"][0] == {
+        "id": "site-01",
+        "name": "Example University Hospital",
+        "city": "Springfield",
+        "state": "Illinois",
+        "country": "United States",
+        "status": "RECRUITING",
+        "contacts": [{"name": "Carol Example", "role": "CONTACT", "email": "carol@example.org"}],
+    }
     assert reg["locations"][1]["name"].startswith("TODO")
     assert data["design"]["masking"] == {"masking": "DOUBLE", "who_masked": ["PARTICIPANT", "OUTCOMES_ASSESSOR"]}
     assert [c["text"] for c in data["eligibility"]["criteria"]] == [
-        "Age 18 to 80 years.", "Laboratory values:\n\nAST ≤ 2.5×ULN\nPlatelets ≥ 100,000/μL", "Pregnancy."]
+        "Age 18 to 80 years.",
+        "Laboratory values:\n\nAST ≤ 2.5×ULN\nPlatelets ≥ 100,000/μL",
+        "Pregnancy.",
+    ]
     assert [(e["kind"], e["title"], e.get("description")) for e in data["endpoints"]] == [
         ("primary", "Fugl-Meyer upper extremity score", "Change from baseline.\n\nTime frame: 90 days"),
-        ("secondary", "Modified Rankin Scale", "Time frame: 1 year")]
+        ("secondary", "Modified Rankin Scale", "Time frame: 1 year"),
+    ]
     assert "start_date" not in reg and any("2026-03" in n for n in draft.notes)
 
 
 def test_a_record_without_its_required_parts_names_each_path():
     with pytest.raises(RegistryRecordError) as info:
-        draft_protocol({"protocolSection": {"identificationModule": {"nctId": "NCT123"},
-                                            "armsInterventionsModule": {"armGroups": "two"}}})
+        draft_protocol(
+            {
+                "protocolSection": {
+                    "identificationModule": {"nctId": "NCT123"},
+                    "armsInterventionsModule": {"armGroups": "two"},
+                }
+            }
+        )
     paths = dict(info.value.errors)
     assert "not an NCT number" in paths["protocolSection.identificationModule.nctId"]
     assert paths["protocolSection.identificationModule.briefTitle"] == "required"
@@ -127,12 +170,15 @@ def test_the_command_writes_the_draft_and_refuses_to_overwrite(tmp_path):
     assert yaml.safe_load(summary["draft"])["registry"]["sponsor"] == "Shanghai IxCell Biotechnology"
 
 
-@pytest.mark.parametrize("content, message", [
-    (b'{"protocolSection": ', "not valid JSON (Expecting value at line 1"),
-    ("{\"protocolSection\": {\"x\": \"caf\u00e9\"}}".encode("latin-1"), "not UTF-8 text"),
-    (b'{"studies": []}', "holds 0 studies"),
-    (b'{"protocolSection": {}}', "identificationModule: required"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b'{"protocolSection": ', "not valid JSON (Expecting value at line 1"),
+        ('{"protocolSection": {"x": "caf\u00e9"}}'.encode("latin-1"), "not UTF-8 text"),
+        (b'{"studies": []}', "holds 0 studies"),
+        (b'{"protocolSection": {}}', "identificationModule: required"),
+    ],
+)
 def test_a_bad_file_exits_2_with_a_message_and_no_traceback(tmp_path, content, message):
     path = tmp_path / "record.json"
     path.write_bytes(content)

@@ -36,7 +36,10 @@ def arm_matrix(randomization: Randomization, seeds: range, n: int) -> np.ndarray
     """One row per generated list: 1 for the first arm of the ratio, 0 otherwise."""
     first = next(iter(randomization.ratio))
     return np.array(
-        [[s.arm_id == first for s in generate_list(randomization, seed, n=n, strata=["all"]).slots[:n]] for seed in seeds],
+        [
+            [s.arm_id == first for s in generate_list(randomization, seed, n=n, strata=["all"]).slots[:n]]
+            for seed in seeds
+        ],
         dtype=np.int64,
     )
 
@@ -60,7 +63,9 @@ def test_a_fixed_seed_gives_exactly_this_ixcell_list():
         ("msc", 6, "IX-4130"), ("placebo", 6, "IX-4698"), ("msc", 6, "IX-1797"), ("placebo", 6, "IX-7061"),
         ("msc", 6, "IX-1972"), ("placebo", 6, "IX-4383"), ("placebo", 2, "IX-4580"), ("msc", 2, "IX-4289"),
     ]  # fmt: skip
-    assert [s.stratum for s in slots] == ["site=ixcell-01|nihss-band=moderate"] * 8 + ["site=ixcell-01|nihss-band=severe"] * 8
+    assert [s.stratum for s in slots] == ["site=ixcell-01|nihss-band=moderate"] * 8 + [
+        "site=ixcell-01|nihss-band=severe"
+    ] * 8
     assert slots[8].randomization_number == "R02-001"
 
 
@@ -115,7 +120,8 @@ def test_every_prefix_of_10000_lists_stays_within_the_block_bound(ratio, block_s
 
 
 @pytest.mark.parametrize(
-    "ratio, block_sizes, share", [({"a": 1, "b": 1}, [2, 4], 1 / 2), ({"a": 2, "b": 1}, [3, 6], 2 / 3), ({"a": 3, "b": 1}, [4, 8], 3 / 4)]
+    "ratio, block_sizes, share",
+    [({"a": 1, "b": 1}, [2, 4], 1 / 2), ({"a": 2, "b": 1}, [3, 6], 2 / 3), ({"a": 3, "b": 1}, [4, 8], 3 / 4)],
 )
 def test_each_position_gets_the_first_arm_with_the_ratio_share(ratio, block_sizes, share):
     """Every slot is a random draw with P(first arm) = w_a/W; a binomial test per position

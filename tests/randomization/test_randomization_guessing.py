@@ -38,7 +38,9 @@ def test_generated_lists_are_guessed_at_the_published_rate(block_size):
 
 
 def test_random_block_sizes_are_harder_to_guess_than_the_smallest_fixed_block():
-    mixed = Randomization.model_validate({"method": "permuted_block", "ratio": {"a": 1, "b": 1}, "block_sizes": [2, 4, 6]})
+    mixed = Randomization.model_validate(
+        {"method": "permuted_block", "ratio": {"a": 1, "b": 1}, "block_sizes": [2, 4, 6]}
+    )
     total = sum(
         (convergence_guess_score([s.arm_id for s in generate_list(mixed, seed, n=24, strata=["all"]).slots], {"a": 1, "b": 1})
          for seed in range(1000)),

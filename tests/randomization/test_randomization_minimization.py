@@ -14,12 +14,20 @@ from trialkit.randomization import Minimizer, SeededStream, StratumError, margin
 
 def minimization(imbalance="range", ratio=None, probability=0.85, weights=None, factors=None) -> Randomization:
     factors = factors or [
-        {"id": "sex", "label": "Sex", "source": "sex", "levels": [{"id": "f", "label": "F"}, {"id": "m", "label": "M"}]},
+        {
+            "id": "sex",
+            "label": "Sex",
+            "source": "sex",
+            "levels": [{"id": "f", "label": "F"}, {"id": "m", "label": "M"}],
+        },
         {
             "id": "band",
             "label": "NIHSS band",
             "source": "nihss_total",
-            "levels": [{"id": "moderate", "label": "6-10", "min": 6, "max": 10}, {"id": "severe", "label": "11-20", "min": 11, "max": 20}],
+            "levels": [
+                {"id": "moderate", "label": "6-10", "min": 6, "max": 10},
+                {"id": "severe", "label": "11-20", "min": 11, "max": 20},
+            ],
         },
     ]
     return Randomization.model_validate(
@@ -47,7 +55,10 @@ NEW = {"sex": "f", "band": "severe"}
     [
         # Given to a: f [4, 1], severe [2, 1]; given to b: f [3, 2], severe [1, 2].
         ("range", {"a": 3 + 1, "b": 1 + 1}),
-        ("sd", {"a": 3 / math.sqrt(2) + 1 / math.sqrt(2), "b": 1 / math.sqrt(2) + 1 / math.sqrt(2)}),  # sample SD of two values = |x−y|/√2
+        (
+            "sd",
+            {"a": 3 / math.sqrt(2) + 1 / math.sqrt(2), "b": 1 / math.sqrt(2) + 1 / math.sqrt(2)},
+        ),  # sample SD of two values = |x−y|/√2
         ("variance", {"a": 4.5 + 0.5, "b": 0.5 + 0.5}),  # sample variance of two values = (x−y)²/2
     ],
 )
@@ -80,7 +91,12 @@ def test_factor_weights_change_the_preference():
 
 def test_counts_are_divided_by_the_ratio_weights():
     """2:1 with a at 4 and b at 2 on both factors is balanced: giving b the next one is better."""
-    state = {"version": 1, "seed": 1, "assigned": 6, "counts": {"sex": {"f": {"a": 4, "b": 2}}, "band": {"severe": {"a": 4, "b": 2}}}}
+    state = {
+        "version": 1,
+        "seed": 1,
+        "assigned": 6,
+        "counts": {"sex": {"f": {"a": 4, "b": 2}}, "band": {"severe": {"a": 4, "b": 2}}},
+    }
     scores = Minimizer(minimization(ratio={"a": 2, "b": 1}), 1).imbalance_scores(state, NEW)
     assert scores == pytest.approx({"a": 2 * (5 / 2 - 2), "b": 2 * (3 - 2)})
 
@@ -105,7 +121,10 @@ def test_the_draw_of_assignment_k_comes_from_the_seed_and_k():
 
 def random_levels(n: int, seed: int) -> list[dict[str, str]]:
     stream = SeededStream(seed, "participants")
-    return [{"sex": "f" if stream.uniform() < 0.5 else "m", "band": "moderate" if stream.uniform() < 0.6 else "severe"} for _ in range(n)]
+    return [
+        {"sex": "f" if stream.uniform() < 0.5 else "m", "band": "moderate" if stream.uniform() < 0.6 else "severe"}
+        for _ in range(n)
+    ]
 
 
 def test_replay_through_a_stored_state_reproduces_every_assignment():

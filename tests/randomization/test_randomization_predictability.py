@@ -73,8 +73,16 @@ def test_fixed_blocks_give_the_published_rates_by_brute_force_and_by_the_module(
 
 @pytest.mark.parametrize(
     ("ratio", "size"),
-    [({"a": 2, "b": 1}, 3), ({"a": 2, "b": 1}, 6), ({"a": 2, "b": 1}, 9), ({"a": 3, "b": 2}, 5),
-     ({"a": 3, "b": 2}, 10), ({"a": 1, "b": 1, "c": 1}, 6), ({"a": 2, "b": 1, "c": 1}, 8), ({"a": 1, "b": 1}, 10)],
+    [
+        ({"a": 2, "b": 1}, 3),
+        ({"a": 2, "b": 1}, 6),
+        ({"a": 2, "b": 1}, 9),
+        ({"a": 3, "b": 2}, 5),
+        ({"a": 3, "b": 2}, 10),
+        ({"a": 1, "b": 1, "c": 1}, 6),
+        ({"a": 2, "b": 1, "c": 1}, 8),
+        ({"a": 1, "b": 1}, 10),
+    ],
 )
 def test_fixed_blocks_of_any_ratio_match_brute_force(ratio, size):
     assert block_guess_rate(ratio, size).rate == _brute_force_fixed(ratio, size)
@@ -142,8 +150,13 @@ def _brute_force_past_only(ratio, sizes, n):
 
 @pytest.mark.parametrize(
     ("ratio", "sizes", "n"),
-    [({"a": 1, "b": 1}, [2, 4], 8), ({"a": 1, "b": 1}, [2, 4, 6], 7), ({"it": 3, "placebo": 1}, [4, 8], 12),
-     ({"a": 2, "b": 1}, [3, 6], 9), ({"it": 3, "placebo": 1}, [4, 8], 10)],
+    [
+        ({"a": 1, "b": 1}, [2, 4], 8),
+        ({"a": 1, "b": 1}, [2, 4, 6], 7),
+        ({"it": 3, "placebo": 1}, [4, 8], 12),
+        ({"a": 2, "b": 1}, [3, 6], 9),
+        ({"it": 3, "placebo": 1}, [4, 8], 10),
+    ],
 )
 def test_random_block_sizes_match_brute_force_for_both_guessers(ratio, sizes, n):
     knows = block_guess_rate(ratio, sizes, n)
@@ -188,13 +201,24 @@ def test_bad_block_sizes_and_lengths_are_refused():
 
 
 def _minimization_spec():
-    return Randomization.model_validate({
-        "method": "minimization", "ratio": {"active": 1, "placebo": 1},
-        "stratify_by": [{"id": "band", "label": "Band", "source": "nihss_total",
-                         "levels": [{"id": "low", "label": "low", "min": 0, "max": 9},
-                                    {"id": "high", "label": "high", "min": 10, "max": 42}]}],
-        "minimization": {"probability": 0.85},
-    })
+    return Randomization.model_validate(
+        {
+            "method": "minimization",
+            "ratio": {"active": 1, "placebo": 1},
+            "stratify_by": [
+                {
+                    "id": "band",
+                    "label": "Band",
+                    "source": "nihss_total",
+                    "levels": [
+                        {"id": "low", "label": "low", "min": 0, "max": 9},
+                        {"id": "high", "label": "high", "min": 10, "max": 42},
+                    ],
+                }
+            ],
+            "minimization": {"probability": 0.85},
+        }
+    )
 
 
 def test_minimization_rate_agrees_with_the_guesses_scored_on_simulated_trials():

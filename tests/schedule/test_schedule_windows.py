@@ -31,18 +31,30 @@ def test_ixcell_visits_fall_on_the_calendar_days_of_the_protocol(ixcell):
     assert list(planned) == ["screening", "baseline", "day7", "month1", "month3", "month6", "month12"]
     # A screening window reaches day 0: screening on the day of the infusion is in window.
     assert (planned["screening"].target, planned["screening"].earliest, planned["screening"].latest) == (
-        date(2026, 2, 23), date(2026, 2, 16), date(2026, 3, 2))
+        date(2026, 2, 23),
+        date(2026, 2, 16),
+        date(2026, 3, 2),
+    )
     assert planned["baseline"].earliest == planned["baseline"].target == planned["baseline"].latest == date(2026, 3, 2)
     assert (planned["day7"].earliest, planned["day7"].target, planned["day7"].latest) == (
-        date(2026, 3, 7), date(2026, 3, 9), date(2026, 3, 11))
+        date(2026, 3, 7),
+        date(2026, 3, 9),
+        date(2026, 3, 11),
+    )
     # Day 30 from 2 March 2026 is 1 April; 2026 is not a leap year.
     assert (planned["month1"].earliest, planned["month1"].target, planned["month1"].latest) == (
-        date(2026, 3, 25), date(2026, 4, 1), date(2026, 4, 8))
+        date(2026, 3, 25),
+        date(2026, 4, 1),
+        date(2026, 4, 8),
+    )
     assert planned["month3"].target == date(2026, 5, 31)
     assert planned["month6"].target == date(2026, 8, 29)
     # Day 365 lands on the same calendar date a year later when no 29 February intervenes.
     assert (planned["month12"].earliest, planned["month12"].target, planned["month12"].latest) == (
-        date(2027, 1, 31), date(2027, 3, 2), date(2027, 4, 1))
+        date(2027, 1, 31),
+        date(2027, 3, 2),
+        date(2027, 4, 1),
+    )
     assert "fma_ue" in planned["month3"].forms
 
 
@@ -70,12 +82,12 @@ def _visit(before=2, after=3):
 @pytest.mark.parametrize(
     ("today", "expected"),
     [
-        (date(2026, 5, 7), VisitStatus.UPCOMING),   # earliest - 1
+        (date(2026, 5, 7), VisitStatus.UPCOMING),  # earliest - 1
         (date(2026, 5, 8), VisitStatus.IN_WINDOW),  # earliest: window opens
-        (date(2026, 5, 10), VisitStatus.IN_WINDOW), # target
-        (date(2026, 5, 11), VisitStatus.IN_WINDOW), # target + 1: past target, the window is still open
-        (date(2026, 5, 13), VisitStatus.IN_WINDOW), # latest: last day of the window
-        (date(2026, 5, 14), VisitStatus.MISSED),    # latest + 1
+        (date(2026, 5, 10), VisitStatus.IN_WINDOW),  # target
+        (date(2026, 5, 11), VisitStatus.IN_WINDOW),  # target + 1: past target, the window is still open
+        (date(2026, 5, 13), VisitStatus.IN_WINDOW),  # latest: last day of the window
+        (date(2026, 5, 14), VisitStatus.MISSED),  # latest + 1
     ],
 )
 def test_status_of_a_visit_not_done_at_each_boundary(today, expected):
@@ -101,9 +113,9 @@ def test_status_of_a_visit_done_at_each_boundary(done_on, expected):
 @pytest.mark.parametrize(
     ("today", "expected"),
     [
-        (date(2026, 5, 9), VisitStatus.INCOMPLETE),   # held, a required form missing, window open
+        (date(2026, 5, 9), VisitStatus.INCOMPLETE),  # held, a required form missing, window open
         (date(2026, 5, 13), VisitStatus.INCOMPLETE),  # last day of the window
-        (date(2026, 5, 14), VisitStatus.OVERDUE),     # the window closed with a required form missing
+        (date(2026, 5, 14), VisitStatus.OVERDUE),  # the window closed with a required form missing
     ],
 )
 def test_a_visit_held_is_done_only_when_its_required_forms_are_complete(today, expected):
@@ -127,7 +139,9 @@ def test_a_zero_width_window_is_in_window_on_its_day_only():
 
 
 @given(
-    before=st.integers(0, 60), after=st.integers(0, 60), offset=st.integers(-200, 200),
+    before=st.integers(0, 60),
+    after=st.integers(0, 60),
+    offset=st.integers(-200, 200),
     done=st.one_of(st.none(), st.integers(-200, 200)),
 )
 def test_status_rules_hold_for_any_window(before, after, offset, done):
@@ -150,10 +164,10 @@ def test_status_rules_hold_for_any_window(before, after, offset, done):
 @pytest.mark.parametrize(
     ("ended_on", "expected"),
     [
-        (date(2026, 5, 1), VisitStatus.NOT_EXPECTED),   # ended before the window opened
+        (date(2026, 5, 1), VisitStatus.NOT_EXPECTED),  # ended before the window opened
         (date(2026, 5, 11), VisitStatus.NOT_EXPECTED),  # ended while the window was open
         (date(2026, 5, 13), VisitStatus.NOT_EXPECTED),  # ended on its last day
-        (date(2026, 5, 14), VisitStatus.MISSED),        # ended the day after it closed: it was missed
+        (date(2026, 5, 14), VisitStatus.MISSED),  # ended the day after it closed: it was missed
     ],
 )
 def test_a_visit_not_done_is_not_expected_once_participation_ended_before_its_window_closed(ended_on, expected):
@@ -163,8 +177,10 @@ def test_a_visit_not_done_is_not_expected_once_participation_ended_before_its_wi
 
 def test_a_visit_done_stays_done_after_participation_ends():
     assert visit_status(_visit(), date(2026, 5, 10), date(2026, 9, 1), ended_on=date(2026, 5, 9)) is VisitStatus.DONE
-    assert visit_status(_visit(), date(2026, 5, 14), date(2026, 9, 1), ended_on=date(2026, 5, 9)) \
+    assert (
+        visit_status(_visit(), date(2026, 5, 14), date(2026, 9, 1), ended_on=date(2026, 5, 9))
         is VisitStatus.OUT_OF_WINDOW
+    )
 
 
 def test_an_ended_participant_has_nothing_due_this_week():
@@ -183,9 +199,9 @@ def test_week_runs_monday_to_sunday():
 def test_due_this_week_includes_open_windows_and_windows_opening_by_sunday():
     today = date(2026, 5, 13)  # Wednesday; week 11-17 May
     window = lambda lo, hi: PlannedVisit("v", "V", "follow_up", 0, lo, lo, hi, ())  # noqa: E731
-    assert due_in_week(window(date(2026, 5, 1), date(2026, 5, 13)), None, today)      # closes today
+    assert due_in_week(window(date(2026, 5, 1), date(2026, 5, 13)), None, today)  # closes today
     assert not due_in_week(window(date(2026, 5, 1), date(2026, 5, 12)), None, today)  # closed yesterday
-    assert due_in_week(window(date(2026, 5, 17), date(2026, 5, 20)), None, today)     # opens Sunday
+    assert due_in_week(window(date(2026, 5, 17), date(2026, 5, 20)), None, today)  # opens Sunday
     assert not due_in_week(window(date(2026, 5, 18), date(2026, 5, 20)), None, today)  # opens next week
     assert not due_in_week(window(date(2026, 5, 1), date(2026, 5, 20)), date(2026, 5, 12), today)  # done
 

@@ -14,8 +14,23 @@ ELIGIBLE_ASSIST = {
     "birth_date": "1958-07-14",
     "sex": "male",
     "stroke": {"type": "ischemic", "territory": "anterior", "onset_date": "2024-01-05"},
-    "nihss": {"1a": 0, "1b": 1, "1c": 0, "2": 0, "3": 1, "4": 1, "5a": 3, "5b": 0, "6a": 2, "6b": 0,
-              "7": 0, "8": 1, "9": 0, "10": 0, "11": 0},
+    "nihss": {
+        "1a": 0,
+        "1b": 1,
+        "1c": 0,
+        "2": 0,
+        "3": 1,
+        "4": 1,
+        "5a": 3,
+        "5b": 0,
+        "6a": 2,
+        "6b": 0,
+        "7": 0,
+        "8": 1,
+        "9": 0,
+        "10": 0,
+        "11": 0,
+    },
     "premorbid_mrs": 0,
     "labs": {
         "ast": {"value": 32, "unit": "U/L", "uln": 40},
@@ -41,5 +56,6 @@ def attest_favourably(record, investigator):
 
     criteria = {c.id: c for c in record.trial.protocol.eligibility.criteria}
     for criterion_id in services.attestable_criteria(record.trial.protocol):
-        services.record_attestation(record, criterion_id, criteria[criterion_id].type == "inclusion",
-                                    investigator, now=NOW)
+        services.record_attestation(
+            record, criterion_id, criteria[criterion_id].type == "inclusion", investigator, now=NOW
+        )

@@ -6,10 +6,10 @@ import copy
 import json
 
 import pytest
+from auth_support import api_token
 from screening_cases import ELIGIBLE_ASSIST
 
 from trialkit.server.participants.models import ScreeningRecord
-from auth_support import api_token  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/screening/NCT04590118"
@@ -47,20 +47,29 @@ def test_create_patch_attest_consent_enroll(client, assist, coordinator, investi
     assert "attestations.inc-imaging" in body["missing"]
     assert body["criteria"][0]["text"] == "18 years or older."
 
-    forbidden = post(client, f"{BASE}/records/{number}/attestations", coordinator,
-                     {"criterion_id": "inc-imaging", "value": True})
+    forbidden = post(
+        client, f"{BASE}/records/{number}/attestations", coordinator, {"criterion_id": "inc-imaging", "value": True}
+    )
     assert forbidden.status_code == 403 and "error" in forbidden.json()
     criteria = {c.id: c for c in assist.protocol.eligibility.criteria}
     for cid in [c["id"] for c in body["criteria"] if c["status"] == "unknown"]:
-        answer = post(client, f"{BASE}/records/{number}/attestations", investigator,
-                      {"criterion_id": cid, "value": criteria[cid].type == "inclusion"})
+        answer = post(
+            client,
+            f"{BASE}/records/{number}/attestations",
+            investigator,
+            {"criterion_id": cid, "value": criteria[cid].type == "inclusion"},
+        )
         assert answer.status_code == 200
     assert answer.json()["verdict"] == "eligible"
 
     early = post(client, f"{BASE}/records/{number}/enroll", coordinator)
     assert early.status_code == 409 and "no informed consent" in early.json()["error"]
-    consent = post(client, f"{BASE}/records/{number}/consent", coordinator,
-                   {"consent_date": "2025-03-04", "signed_by": "participant"})
+    consent = post(
+        client,
+        f"{BASE}/records/{number}/consent",
+        coordinator,
+        {"consent_date": "2025-03-04", "signed_by": "participant"},
+    )
     assert consent.status_code == 201 and consent.json()["document_version"] == "ASSIST ICF v1.0"
     enrolled = post(client, f"{BASE}/records/{number}/enroll", coordinator)
     assert enrolled.status_code == 201
@@ -75,9 +84,18 @@ def test_create_patch_attest_consent_enroll(client, assist, coordinator, investi
 def test_bad_facts_answer_422_naming_each_field_and_save_nothing(client, assist, coordinator):
     number = create(client, coordinator)["screening_number"]
     patch(client, f"{BASE}/records/{number}/facts", coordinator, {"sex": "male"})
-    response = patch(client, f"{BASE}/records/{number}/facts", coordinator,
-                     {"sex": "female", "nihss": {"1a": 9}, "stroke": {"onset_date": "2026-01-01"},
-                      "labs": {"albumin": {"value": 4.1, "unit": "G/dL"}}, "shoe_size": 42})
+    response = patch(
+        client,
+        f"{BASE}/records/{number}/facts",
+        coordinator,
+        {
+            "sex": "female",
+            "nihss": {"1a": 9},
+            "stroke": {"onset_date": "2026-01-01"},
+            "labs": {"albumin": {"value": 4.1, "unit": "G/dL"}},
+            "shoe_size": 42,
+        },
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["error"].startswith("the facts were not saved")
@@ -94,26 +112,52 @@ def test_an_unknown_condition_answers_422_naming_the_field_and_saves_nothing(cli
     url = f"{BASE}/records/{number}/facts"
     assert patch(client, url, coordinator, copy.deepcopy(ELIGIBLE_ASSIST)).status_code == 200
     before = ScreeningRecord.objects.get().facts
-    response = patch(client, url, coordinator, {
-        "premorbid_mrs": 1,
-        "conditions": [{"name": "hypertension"}, {"name": "Atrial fibrillation"}, {"name": "epilepsey"},
-                       {"name": "other"}]})
+    response = patch(
+        client,
+        url,
+        coordinator,
+        {
+            "premorbid_mrs": 1,
+            "conditions": [
+                {"name": "hypertension"},
+                {"name": "Atrial fibrillation"},
+                {"name": "epilepsey"},
+                {"name": "other"},
+            ],
+        },
+    )
     assert response.status_code == 422
     found = {e["field"]: e for e in response.json()["errors"]}
     assert found["conditions.2.name"] == {
-        "field": "conditions.2.name", "rule": "condition_vocabulary",
+        "field": "conditions.2.name",
+        "rule": "condition_vocabulary",
         "message": "'epilepsey' is not in the condition vocabulary of NCT04590118; did you mean epilepsy? "
-                   "Enter a condition outside the list as 'other' with a description."}
+        "Enter a condition outside the list as 'other' with a description.",
+    }
     assert found["conditions.3.description"]["rule"] == "required"
     assert set(found) == {"conditions.2.name", "conditions.3.description"}
     assert ScreeningRecord.objects.get().facts == before
 
-    fixed = patch(client, url, coordinator, {"conditions": [
-        {"name": "hypertension"}, {"name": "Atrial fibrillation"}, {"name": "seizure disorder"},
-        {"name": "other", "description": "gout"}]})
+    fixed = patch(
+        client,
+        url,
+        coordinator,
+        {
+            "conditions": [
+                {"name": "hypertension"},
+                {"name": "Atrial fibrillation"},
+                {"name": "seizure disorder"},
+                {"name": "other", "description": "gout"},
+            ]
+        },
+    )
     assert fixed.status_code == 200
     assert [c["name"] for c in fixed.json()["facts"]["conditions"]] == [
-        "hypertension", "atrial_fibrillation", "epilepsy", "other"]
+        "hypertension",
+        "atrial_fibrillation",
+        "epilepsy",
+        "other",
+    ]
     assert {c["id"]: c["status"] for c in fixed.json()["criteria"]}["exc-epilepsy"] == "fail"
 
 
@@ -165,8 +209,15 @@ def test_the_endpoints_are_in_the_openapi_schema(client, db):
 def test_labs_and_serology_by_common_names_are_stored_under_their_keys(client, assist, coordinator):
     number = create(client, coordinator)["screening_number"]
     url = f"{BASE}/records/{number}/facts"
-    response = patch(client, url, coordinator, {"labs": {"SGOT": {"value": 30, "unit": "U/L", "uln": 40}},
-                                                "serology": {"HBsAg": "negative", "HIV Ag/Ab": "negative"}})
+    response = patch(
+        client,
+        url,
+        coordinator,
+        {
+            "labs": {"SGOT": {"value": 30, "unit": "U/L", "uln": 40}},
+            "serology": {"HBsAg": "negative", "HIV Ag/Ab": "negative"},
+        },
+    )
     assert response.status_code == 200, response.content
     facts = ScreeningRecord.objects.get().facts
     assert facts["labs"] == {"ast": {"value": 30, "unit": "U/L", "uln": 40}}
@@ -176,12 +227,22 @@ def test_labs_and_serology_by_common_names_are_stored_under_their_keys(client, a
 def test_an_unknown_analyte_or_an_implausible_uln_answers_422_and_saves_nothing(client, assist, coordinator):
     number = create(client, coordinator)["screening_number"]
     url = f"{BASE}/records/{number}/facts"
-    response = patch(client, url, coordinator, {"labs": {"SGTO": {"value": 30, "unit": "U/L"},
-                                                         "ALT": {"value": 6, "unit": "µkat/L", "uln": 40}},
-                                                "serology": {"HBsAgg": "negative"}})
+    response = patch(
+        client,
+        url,
+        coordinator,
+        {
+            "labs": {"SGTO": {"value": 30, "unit": "U/L"}, "ALT": {"value": 6, "unit": "µkat/L", "uln": 40}},
+            "serology": {"HBsAgg": "negative"},
+        },
+    )
     assert response.status_code == 422
     found = {e["field"]: e for e in response.json()["errors"]}
-    assert found["labs.SGTO"]["rule"] == "lab_vocabulary" and "did you mean" in found["labs.SGTO"]["message"] and "ast" in found["labs.SGTO"]["message"]
+    assert (
+        found["labs.SGTO"]["rule"] == "lab_vocabulary"
+        and "did you mean" in found["labs.SGTO"]["message"]
+        and "ast" in found["labs.SGTO"]["message"]
+    )
     assert found["labs.ALT.uln"]["rule"] == "plausibility"
     assert found["serology.HBsAgg"]["rule"] == "serology_vocabulary"
     assert "labs" not in ScreeningRecord.objects.get().facts

@@ -11,7 +11,7 @@ from screening_cases import SCREENING_DATE
 from trialkit.server.participants.models import Participant, ScreeningRecord
 
 
-@pytest.mark.slow  slow: loads the whole demo (both trials, every stage); make test-all and CI run it
+@pytest.mark.slow  # slow: loads the whole demo (both trials, every stage); make test-all and CI run it
 @pytest.mark.django_db
 def test_demo_has_every_stage_for_both_trials():
     from trialkit.server.demo import load_demo
@@ -30,8 +30,11 @@ def test_demo_has_every_stage_for_both_trials():
         for record in records.filter(outcome="screen_failed"):
             failing = {c["id"] for c in record.criteria_results if c["status"] == "fail"}
             assert {r["criterion_id"] for r in record.fail_reasons} == failing != set()
-    reasons = {r["criterion_id"] for r in ScreeningRecord.objects.filter(outcome="screen_failed")
-               .values_list("fail_reasons", flat=True) for r in r}
+    reasons = {
+        r["criterion_id"]
+        for r in ScreeningRecord.objects.filter(outcome="screen_failed").values_list("fail_reasons", flat=True)
+        for r in r
+    }
     assert {"inc-nihss", "inc-organ-function", "inc-days-since-stroke"} <= reasons
 
 

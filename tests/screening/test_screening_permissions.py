@@ -35,16 +35,20 @@ def test_the_assessor_cannot_create_a_record(client, assist, site1, make_user):
 
 def test_the_coordinator_cannot_attest(client, record, coordinator):
     client.force_login(coordinator)
-    response = client.post(f"/screening/NCT04590118/{record.screening_number}/attest/",
-                           {"criterion_id": "inc-imaging", "value": "true"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/screening/NCT04590118/{record.screening_number}/attest/",
+        {"criterion_id": "inc-imaging", "value": "true"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 403
     assert not record.attestations.exists()
 
 
 def test_an_investigator_of_another_trial_cannot_attest(client, record, ixcell, make_user):
     client.force_login(make_user("investigator", ixcell, ixcell.sites.get(code="ixcell-01")))
-    response = client.post(f"/screening/NCT04590118/{record.screening_number}/attest/",
-                           {"criterion_id": "inc-imaging", "value": "true"})
+    response = client.post(
+        f"/screening/NCT04590118/{record.screening_number}/attest/", {"criterion_id": "inc-imaging", "value": "true"}
+    )
     assert response.status_code == 403
 
 
@@ -53,8 +57,9 @@ def test_monitor_and_data_manager_read_the_record_but_cannot_change_it(client, a
         client.force_login(make_user(role, assist))
         page = client.get(f"/screening/NCT04590118/{record.screening_number}/")
         assert page.status_code == 200 and "<fieldset disabled>" in page.content.decode()
-        assert client.post(f"/screening/NCT04590118/{record.screening_number}/facts/",
-                           {"sex": "male"}).status_code == 403
+        assert (
+            client.post(f"/screening/NCT04590118/{record.screening_number}/facts/", {"sex": "male"}).status_code == 403
+        )
         assert "New screening" not in client.get("/screening/NCT04590118/").content.decode()
 
 

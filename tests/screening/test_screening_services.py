@@ -33,7 +33,10 @@ def test_numbers_run_per_site_and_are_audited(assist, site1, site2, coordinator,
     second = new_record(assist, site1, coordinator)
     elsewhere = new_record(assist, site2, other)
     assert [first.screening_number, second.screening_number, elsewhere.screening_number] == [
-        "ASSIST-01-S0001", "ASSIST-01-S0002", "ASSIST-02-S0001"]
+        "ASSIST-01-S0001",
+        "ASSIST-01-S0002",
+        "ASSIST-02-S0001",
+    ]
     event = AuditEvent.objects.get(action="screening_create", object_id="ASSIST-01-S0001")
     assert event.actor == "cora" and event.site_id == site1.id
     assert event.after["screening_date"] == "2025-03-03"
@@ -42,8 +45,9 @@ def test_numbers_run_per_site_and_are_audited(assist, site1, site2, coordinator,
 
 def test_facts_are_screened_and_stored_with_before_and_after_in_the_audit(assist, site1, coordinator):
     record = new_record(assist, site1, coordinator)
-    services.update_facts(record, {"nihss": {**ELIGIBLE_ASSIST["nihss"], "5a": 0, "6a": 0}}, coordinator,
-                          reason="entered from the source")
+    services.update_facts(
+        record, {"nihss": {**ELIGIBLE_ASSIST["nihss"], "5a": 0, "6a": 0}}, coordinator, reason="entered from the source"
+    )
     record.refresh_from_db()
     nihss = next(c for c in record.criteria_results if c["id"] == "inc-nihss")
     # Items sum to 4 once the motor items are 0: below ASSIST's 6-20 (inc-nihss).
@@ -58,8 +62,9 @@ def test_facts_are_screened_and_stored_with_before_and_after_in_the_audit(assist
 def test_a_merge_patch_changes_only_what_it_names(assist, site1, coordinator):
     record = new_record(assist, site1, coordinator)
     services.update_facts(record, copy.deepcopy(ELIGIBLE_ASSIST), coordinator)
-    services.update_facts(record, {"labs": {"albumin": {"value": 2.6, "unit": "g/dL"}}, "conditions": None},
-                          coordinator)
+    services.update_facts(
+        record, {"labs": {"albumin": {"value": 2.6, "unit": "g/dL"}}, "conditions": None}, coordinator
+    )
     record.refresh_from_db()
     assert record.facts["labs"]["albumin"] == {"value": 2.6, "unit": "g/dL"}
     assert record.facts["labs"]["ast"]["value"] == 32
@@ -75,8 +80,9 @@ def test_a_rejected_update_changes_nothing_and_names_the_field(assist, site1, co
     before = (copy.deepcopy(record.facts), record.verdict, copy.deepcopy(record.criteria_results))
     events = AuditEvent.objects.count()
     with pytest.raises(services.ScreeningError) as caught:
-        services.update_facts(record, {"sex": "male", "nihss": {"5a": 7}, "labs": {"ast": {"value": 30, "unit": "mg"}}},
-                              coordinator)
+        services.update_facts(
+            record, {"sex": "male", "nihss": {"5a": 7}, "labs": {"ast": {"value": 30, "unit": "mg"}}}, coordinator
+        )
     assert caught.value.status == 422
     fields = {p.field: p for p in caught.value.errors}
     assert fields["nihss.5a"].rule == "allowed_values"
@@ -130,8 +136,9 @@ def test_consent_signers_follow_the_protocol(ixcell, make_user):
     with pytest.raises(services.ScreeningError) as caught:
         services.record_consent(record, date(2025, 3, 11), "participant", coordinator, today=TODAY)
     assert caught.value.errors[0].field == "consent_date"
-    consent = services.record_consent(record, SCREENING_DATE, "legal_representative", coordinator, today=TODAY,
-                                      signer_name="Li Wei")
+    consent = services.record_consent(
+        record, SCREENING_DATE, "legal_representative", coordinator, today=TODAY, signer_name="Li Wei"
+    )
     assert consent.document_version == "IxCell ICF v1.0"
     event = AuditEvent.objects.get(action="consent_record")
     assert event.after["signed_by"] == "legal_representative" and event.after["document_version"] == "IxCell ICF v1.0"
@@ -139,8 +146,15 @@ def test_consent_signers_follow_the_protocol(ixcell, make_user):
 
 def test_assist_accepts_a_spouse_and_a_given_document_version(assist, site1, coordinator):
     record = new_record(assist, site1, coordinator)
-    consent = services.record_consent(record, SCREENING_DATE, "spouse", coordinator, today=TODAY,
-                                      signer_name="Wang Fang", document_version="ASSIST ICF v1.1")
+    consent = services.record_consent(
+        record,
+        SCREENING_DATE,
+        "spouse",
+        coordinator,
+        today=TODAY,
+        signer_name="Wang Fang",
+        document_version="ASSIST ICF v1.1",
+    )
     assert (consent.signed_by, consent.document_version) == ("spouse", "ASSIST ICF v1.1")
 
 
@@ -228,8 +242,9 @@ def test_screen_failure_reasons_default_to_the_failing_criteria(assist, site1, c
 
 
 def test_screen_failure_with_a_stated_reason(assist, site1, coordinator):
-    record = services.mark_screen_failed(new_record(assist, site1, coordinator), coordinator,
-                                         ["moved out of the region"])
+    record = services.mark_screen_failed(
+        new_record(assist, site1, coordinator), coordinator, ["moved out of the region"]
+    )
     assert record.fail_reasons == [{"criterion_id": None, "reason": "moved out of the region"}]
 
 

@@ -21,15 +21,26 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 def form_data(facts: dict) -> dict:
     """The facts as the record page's form posts them (field names are the facts' paths)."""
     data = {
-        "birth_date": facts["birth_date"], "sex": facts["sex"], "premorbid_mrs": str(facts["premorbid_mrs"]),
-        "stroke.type": facts["stroke"]["type"], "stroke.territory": facts["stroke"]["territory"],
+        "birth_date": facts["birth_date"],
+        "sex": facts["sex"],
+        "premorbid_mrs": str(facts["premorbid_mrs"]),
+        "stroke.type": facts["stroke"]["type"],
+        "stroke.territory": facts["stroke"]["territory"],
         "stroke.onset_date": facts["stroke"]["onset_date"],
-        "conditions_reviewed": "1", "medications_reviewed": "1", "allergies_reviewed": "1", "allergies": "",
+        "conditions_reviewed": "1",
+        "medications_reviewed": "1",
+        "allergies_reviewed": "1",
+        "allergies": "",
     }
     data.update({f"nihss.{k}": str(v) for k, v in facts["nihss"].items()})
     for analyte, lab in facts["labs"].items():
-        data.update({f"labs.{analyte}.value": str(lab["value"]), f"labs.{analyte}.unit": lab["unit"],
-                     f"labs.{analyte}.uln": str(lab.get("uln", ""))})
+        data.update(
+            {
+                f"labs.{analyte}.value": str(lab["value"]),
+                f"labs.{analyte}.unit": lab["unit"],
+                f"labs.{analyte}.uln": str(lab.get("uln", "")),
+            }
+        )
     data.update({f"serology.{k}": v for k, v in facts["serology"].items()})
     for i, c in enumerate(facts["conditions"]):
         data[f"conditions.{i}.name"] = c["name"]
@@ -93,8 +104,9 @@ def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, 
 
     for criterion_id in attestable_criteria(assist.protocol):
         value = "true" if criteria[criterion_id].type == "inclusion" else "false"
-        answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/attest/",
-                             {"criterion_id": criterion_id, "value": value}, **HTMX)
+        answer = client.post(
+            "/screening/NCT04590118/ASSIST-01-S0001/attest/", {"criterion_id": criterion_id, "value": value}, **HTMX
+        )
         assert answer.status_code == 200
     html = answer.content.decode()
     assert criterion_status(html, "inc-imaging") == "pass"
@@ -102,13 +114,20 @@ def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, 
     assert "no informed consent recorded" in html
 
     client.force_login(coordinator)
-    refused = client.post("/screening/NCT04590118/ASSIST-01-S0001/consent/",
-                          {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "",
-                           "document_version": ""})
+    refused = client.post(
+        "/screening/NCT04590118/ASSIST-01-S0001/consent/",
+        {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "", "document_version": ""},
+    )
     assert refused.status_code == 422 and "name the legal guardian" in refused.content.decode()
-    consented = client.post("/screening/NCT04590118/ASSIST-01-S0001/consent/",
-                            {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "Zhang Min",
-                             "document_version": ""})
+    consented = client.post(
+        "/screening/NCT04590118/ASSIST-01-S0001/consent/",
+        {
+            "consent_date": "2025-03-04",
+            "signed_by": "legal_guardian",
+            "signer_name": "Zhang Min",
+            "document_version": "",
+        },
+    )
     assert consented.status_code == 302
     page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
     assert "ASSIST ICF v1.0, signed 4 Mar 2025 by legal guardian (Zhang Min)" in page
@@ -118,7 +137,11 @@ def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, 
     html = enrolled.content.decode()
     assert "Enrolled as participant ASSIST-01-001: ready for randomization." in html
     participant = Participant.objects.get()
-    assert (participant.participant_number, participant.status, participant.site) == ("ASSIST-01-001", "enrolled", site1)
+    assert (participant.participant_number, participant.status, participant.site) == (
+        "ASSIST-01-001",
+        "enrolled",
+        site1,
+    )
     log = client.get("/screening/NCT04590118/?outcome=enrolled").content.decode()
     assert "ASSIST-01-001" in log
 
@@ -127,8 +150,9 @@ def test_a_screen_failure_from_the_record_page_appears_in_the_log(client, assist
     client.force_login(coordinator)
     client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
     facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
-    client.post(facts_url, {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "2.6", "labs.albumin.unit": "g/dL"},
-                **HTMX)
+    client.post(
+        facts_url, {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "2.6", "labs.albumin.unit": "g/dL"}, **HTMX
+    )
     client.post("/screening/NCT04590118/ASSIST-01-S0001/screen-fail/", {"reason": ""})
     log = client.get("/screening/NCT04590118/?outcome=screen_failed").content.decode()
     assert "ASSIST-01-S0001" in log and "inc-organ-function" in log and "albumin" in log
@@ -165,8 +189,15 @@ def test_an_unknown_condition_is_refused_in_its_row_and_nothing_is_saved(client,
     client.post(facts_url, data, **HTMX)
     saved, events = ScreeningRecord.objects.get().facts, AuditEvent.objects.count()
 
-    typo = {**data, "sex": "female", "pregnant": "false", "lactating": "false", "conditions.1.name": "diabetes",
-            "conditions.2.name": "epilepsey", "conditions.2.date": "2019-03-01"}
+    typo = {
+        **data,
+        "sex": "female",
+        "pregnant": "false",
+        "lactating": "false",
+        "conditions.1.name": "diabetes",
+        "conditions.2.name": "epilepsey",
+        "conditions.2.date": "2019-03-01",
+    }
     answer = client.post(facts_url, typo, **HTMX).content.decode()
     slot = re.search(r'id="err-conditions-2" class="field-error" hx-swap-oob="true">([^<]*)<', answer).group(1)
     assert "&#x27;epilepsey&#x27; is not in the condition vocabulary of NCT04590118; did you mean epilepsy?" in slot
@@ -181,13 +212,19 @@ def test_an_unknown_condition_is_refused_in_its_row_and_nothing_is_saved(client,
     assert re.search(r'id="err-conditions-1" class="field-error" hx-swap-oob="true">[^<]*needs a description', answer)
     assert ScreeningRecord.objects.get().facts == saved
 
-    described = {**unexplained, "conditions.1.description": "migraine with aura",
-                 "conditions.2.name": "Seizure disorder", "conditions.2.date": "2019-03-01"}
+    described = {
+        **unexplained,
+        "conditions.1.description": "migraine with aura",
+        "conditions.2.name": "Seizure disorder",
+        "conditions.2.date": "2019-03-01",
+    }
     answer = client.post(facts_url, described, **HTMX).content.decode()
     assert criterion_status(answer, "exc-epilepsy") == "fail"
     assert ScreeningRecord.objects.get().facts["conditions"] == [
-        {"name": "hypertension"}, {"name": "other", "description": "migraine with aura"},
-        {"name": "epilepsy", "date": "2019-03-01"}]
+        {"name": "hypertension"},
+        {"name": "other", "description": "migraine with aura"},
+        {"name": "epilepsy", "date": "2019-03-01"},
+    ]
 
 
 def test_a_refused_attestation_echoes_the_criterion_escaped(client, assist, site1, coordinator, investigator):
@@ -195,8 +232,11 @@ def test_a_refused_attestation_echoes_the_criterion_escaped(client, assist, site
     record = services.create_screening(assist, site1, coordinator, date(2025, 3, 1))
     client.force_login(investigator)
     payload = '<img src=x onerror="alert(1)">'
-    response = client.post(f"/screening/NCT04590118/{record.screening_number}/attest/",
-                           {"criterion_id": payload, "value": "true"}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        f"/screening/NCT04590118/{record.screening_number}/attest/",
+        {"criterion_id": payload, "value": "true"},
+        HTTP_HX_REQUEST="true",
+    )
     html = response.content.decode()
     assert response.status_code in (400, 422)
     assert "<img" not in html and "&lt;img src=x" in html
@@ -211,22 +251,31 @@ def _tag(html: str, element_id: str) -> str:
 
 
 def test_a_refused_facts_save_keeps_what_was_typed_and_ties_each_message_to_its_field(
-        client, assist, site1, coordinator):
+    client, assist, site1, coordinator
+):
     """Without htmx: the page comes back (422) with every value as typed, each message in the error
     slot its input is described by, the input aria-invalid, and a summary linking to each field."""
     client.force_login(coordinator)
     client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
     facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
-    bad = {**form_data(ELIGIBLE_ASSIST), "age": "sixty", "labs.albumin.value": "forty",
-           "conditions.1.name": "epilepsey", "conditions.1.date": "2019-03-01", "allergies": "bovine, latex"}
+    bad = {
+        **form_data(ELIGIBLE_ASSIST),
+        "age": "sixty",
+        "labs.albumin.value": "forty",
+        "conditions.1.name": "epilepsey",
+        "conditions.1.date": "2019-03-01",
+        "allergies": "bovine, latex",
+    }
     response = client.post(facts_url, bad)
     html = response.content.decode()
     assert response.status_code == 422
     assert "age" not in ScreeningRecord.objects.get().facts and "labs" not in ScreeningRecord.objects.get().facts
 
-    for input_id, slot, value, words in (("f-age", "err-age", "sixty", "integer"),
-                                         ("f-labs.albumin.value", "err-labs-albumin", "forty", "number"),
-                                         ("f-conditions.1.name", "err-conditions-1", "epilepsey", "did you mean")):
+    for input_id, slot, value, words in (
+        ("f-age", "err-age", "sixty", "integer"),
+        ("f-labs.albumin.value", "err-labs-albumin", "forty", "number"),
+        ("f-conditions.1.name", "err-conditions-1", "epilepsey", "did you mean"),
+    ):
         tag = _tag(html, input_id)
         assert f'value="{value}"' in tag and 'aria-invalid="true"' in tag, tag
         assert re.search(rf'aria-describedby="[^"]*\b{slot}\b', tag), tag
@@ -236,37 +285,52 @@ def test_a_refused_facts_save_keeps_what_was_typed_and_ties_each_message_to_its_
     # The fields without a problem keep their typed values and are not marked.
     assert 'value="2019-03-01"' in _tag(html, "f-conditions.1.date")
     assert 'value="bovine, latex"' in _tag(html, "f-allergies")
-    assert 'aria-invalid' not in _tag(html, "f-birth_date")
+    assert "aria-invalid" not in _tag(html, "f-birth_date")
     assert re.search(r'<option value="ischemic" selected>', html)
-    summary = re.search(r'<div id="facts-errors" class="error-summary" tabindex="-1" autofocus>(.*?)</div>',
-                        html, re.S).group(1)
+    summary = re.search(
+        r'<div id="facts-errors" class="error-summary" tabindex="-1" autofocus>(.*?)</div>', html, re.S
+    ).group(1)
     assert "Not saved: 3 fields need attention" in summary and summary.count("<li>") == 3
 
 
 def test_a_refused_live_save_names_the_fields_in_its_summary(client, assist, site1, coordinator):
     client.force_login(coordinator)
     client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
-    answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/",
-                         {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "forty"}, **HTMX).content.decode()
-    summary = re.search(r'<div id="facts-errors" class="error-summary" tabindex="-1" hx-swap-oob="true">(.*?)</div>',
-                        answer, re.S).group(1)
-    assert '<a href="#f-labs.albumin.value">Serum albumin: enter a number' in summary and "1 field needs attention" in summary
+    answer = client.post(
+        "/screening/NCT04590118/ASSIST-01-S0001/facts/",
+        {**form_data(ELIGIBLE_ASSIST), "labs.albumin.value": "forty"},
+        **HTMX,
+    ).content.decode()
+    summary = re.search(
+        r'<div id="facts-errors" class="error-summary" tabindex="-1" hx-swap-oob="true">(.*?)</div>', answer, re.S
+    ).group(1)
+    assert (
+        '<a href="#f-labs.albumin.value">Serum albumin: enter a number' in summary
+        and "1 field needs attention" in summary
+    )
     # A later good save empties the summary (and the slot) again.
-    answer = client.post("/screening/NCT04590118/ASSIST-01-S0001/facts/", form_data(ELIGIBLE_ASSIST),
-                         **HTMX).content.decode()
+    answer = client.post(
+        "/screening/NCT04590118/ASSIST-01-S0001/facts/", form_data(ELIGIBLE_ASSIST), **HTMX
+    ).content.decode()
     assert '<div id="facts-errors" class="error-summary" hx-swap-oob="true"></div>' in answer
     assert '<span id="err-labs-albumin" class="field-error" hx-swap-oob="true"></span>' in answer
     page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
     assert re.search(r'aria-describedby="err-labs-albumin"', _tag(page, "f-labs.albumin.value"))
 
 
-def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_field(
-        client, assist, site1, coordinator):
+def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_field(client, assist, site1, coordinator):
     client.force_login(coordinator)
     client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
     url = "/screening/NCT04590118/ASSIST-01-S0001/consent/"
-    refused = client.post(url, {"consent_date": "2025-03-04", "signed_by": "legal_guardian", "signer_name": "",
-                                "document_version": "ICF v2 draft"})
+    refused = client.post(
+        url,
+        {
+            "consent_date": "2025-03-04",
+            "signed_by": "legal_guardian",
+            "signer_name": "",
+            "document_version": "ICF v2 draft",
+        },
+    )
     html = refused.content.decode()
     assert refused.status_code == 422
     name = _tag(html, "c-name")
@@ -275,7 +339,7 @@ def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_fiel
     assert '<a href="#c-name">Name of the signer: name the legal guardian' in html
     assert 'value="2025-03-04"' in _tag(html, "c-date") and 'value="ICF v2 draft"' in _tag(html, "c-version")
     assert '<option value="legal_guardian" selected>' in html
-    assert 'aria-invalid' not in _tag(html, "c-date")
+    assert "aria-invalid" not in _tag(html, "c-date")
 
     no_date = client.post(url, {"consent_date": "04/03/2025", "signed_by": "participant", "signer_name": "Li Wei"})
     html = no_date.content.decode()
@@ -286,7 +350,8 @@ def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_fiel
 
 
 def test_a_uln_implausible_in_its_unit_is_refused_on_its_row_and_its_unit_can_be_given(
-        client, assist, site1, coordinator):
+    client, assist, site1, coordinator
+):
     """AST 6 µkat/L with ULN 40 read in µkat/L is refused at the AST row; with the ULN's unit (U/L)
     chosen, it is saved and AST fails at 9×ULN."""
     client.force_login(coordinator)
@@ -296,10 +361,15 @@ def test_a_uln_implausible_in_its_unit_is_refused_on_its_row_and_its_unit_can_be
     assert 'name="labs.ast.uln_unit"' in page
     bad = {**form_data(ELIGIBLE_ASSIST), "labs.ast.value": "6", "labs.ast.unit": "ukat/L", "labs.ast.uln": "40"}
     answer = client.post(facts_url, bad, **HTMX).content.decode()
-    assert re.search(r'id="err-labs-ast" class="field-error" hx-swap-oob="true">[^<]*not a plausible upper limit',
-                     answer)
+    assert re.search(
+        r'id="err-labs-ast" class="field-error" hx-swap-oob="true">[^<]*not a plausible upper limit', answer
+    )
     assert "labs" not in ScreeningRecord.objects.get().facts
     answer = client.post(facts_url, {**bad, "labs.ast.uln_unit": "U/L"}, **HTMX).content.decode()
     assert criterion_status(answer, "inc-organ-function") == "fail"
-    assert ScreeningRecord.objects.get().facts["labs"]["ast"] == {"value": 6, "unit": "ukat/L", "uln": 40,
-                                                                  "uln_unit": "U/L"}
+    assert ScreeningRecord.objects.get().facts["labs"]["ast"] == {
+        "value": 6,
+        "unit": "ukat/L",
+        "uln": 40,
+        "uln_unit": "U/L",
+    }

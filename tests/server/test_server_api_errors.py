@@ -46,14 +46,16 @@ def test_an_unauthenticated_call_is_a_401_that_says_how_to_authenticate(client, 
 def test_framework_validation_names_the_field_without_the_body_prefix(client, coordinator):
     missing = _contract(client.post(f"/api/screening/{NCT}/records", {}, content_type="application/json"), 422)
     assert missing["errors"] == [{"field": "site", "rule": "missing", "message": "Field required"}]
-    too_long = _contract(client.post(f"/api/screening/{NCT}/records", {"site": "x" * 65},
-                                     content_type="application/json"), 422)
+    too_long = _contract(
+        client.post(f"/api/screening/{NCT}/records", {"site": "x" * 65}, content_type="application/json"), 422
+    )
     assert [(e["field"], e["rule"]) for e in too_long["errors"]] == [("site", "max_length")]
     assert too_long["error"].startswith("site: ")
     query = _contract(client.get("/api/capture/queries?participant_id=abc"), 422)
     assert [(e["field"], e["rule"]) for e in query["errors"]] == [("participant_id", "int_parsing")]
-    nested = _contract(client.post(f"/api/exports/{NCT}/jobs", {"formats": ["x" * 65]},
-                                   content_type="application/json"), 422)
+    nested = _contract(
+        client.post(f"/api/exports/{NCT}/jobs", {"formats": ["x" * 65]}, content_type="application/json"), 422
+    )
     assert [(e["field"], e["rule"]) for e in nested["errors"]] == [("formats[0]", "max_length")]
 
 
@@ -76,15 +78,31 @@ def test_a_record_number_beyond_the_pages_range_is_refused(client, coordinator, 
 
     trial = trials[NCT]
     site = trial.sites.order_by("code").first()
-    screening = ScreeningRecord.objects.create(trial=trial, site=site, screening_number="S-001", outcome="enrolled",
-                                               screening_date=date(2026, 2, 20), created_by=coordinator)
-    participant = Participant.objects.create(trial=trial, site=site, screening=screening, participant_number="P-001",
-                                             enrolled_at=datetime(2026, 3, 1, tzinfo=UTC),
-                                             anchor_date=date(2026, 3, 1))
+    screening = ScreeningRecord.objects.create(
+        trial=trial,
+        site=site,
+        screening_number="S-001",
+        outcome="enrolled",
+        screening_date=date(2026, 2, 20),
+        created_by=coordinator,
+    )
+    participant = Participant.objects.create(
+        trial=trial,
+        site=site,
+        screening=screening,
+        participant_number="P-001",
+        enrolled_at=datetime(2026, 3, 1, tzinfo=UTC),
+        anchor_date=date(2026, 3, 1),
+    )
     visit = ensure_schedule(participant)[-1]
-    body = _contract(client.post(f"/api/capture/participants/{participant.pk}/forms",
-                                 {"visit_id": visit.visit_id, "instrument": visit.forms[0], "values": {},
-                                  "repeat": 40000}, content_type="application/json"), 422)
+    body = _contract(
+        client.post(
+            f"/api/capture/participants/{participant.pk}/forms",
+            {"visit_id": visit.visit_id, "instrument": visit.forms[0], "values": {}, "repeat": 40000},
+            content_type="application/json",
+        ),
+        422,
+    )
     assert [(e["field"], e["rule"]) for e in body["errors"]] == [("repeat", "range")]
     assert not FormRecord.objects.exists()
 

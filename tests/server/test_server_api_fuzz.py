@@ -40,7 +40,6 @@ def world(trials, make_user):
     """A coordinator (with a personal API token of scope write) at a site with a screening record, an
     enrolled participant with a schedule and a form, and an export job of a data manager."""
     from trialkit.server.accounts import tokens
-    from trialkit.server.capture.services import ensure_schedule
     from trialkit.server.capture.models import FormRecord
     from trialkit.server.capture.services import ensure_schedule
     from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
@@ -48,22 +47,54 @@ def world(trials, make_user):
     trial = trials[NCT]
     site = trial.sites.order_by("code").first()
     coordinator = make_user("coordinator", trial, site, username="fuzz", password="fuzz-pw")
-    record = ScreeningRecord.objects.create(trial=trial, site=site, screening_number="FUZZ-S0001",
-                                           screening_date=date(2026, 2, 20), created_by=coordinator)
-    enrolled = ScreeningRecord.objects.create(trial=trial, site=site, screening_number="FUZZ-S0002",
-                                             screening_date=date(2026, 2, 20), created_by=coordinator,
-                                             outcome="enrolled", verdict="eligible")
-    Consent.objects.create(screening=enrolled, document_version="v1", consent_date=date(2026, 2, 20),
-                           signed_by=Consent.Signer.PARTICIPANT, recorded_by=coordinator)
-    participant = Participant.objects.create(trial=trial, site=site, screening=enrolled, participant_number="FUZZ-001",
-                                             enrolled_at=NOW, anchor_date=date(2026, 3, 1))
+    record = ScreeningRecord.objects.create(
+        trial=trial, site=site, screening_number="FUZZ-S0001", screening_date=date(2026, 2, 20), created_by=coordinator
+    )
+    enrolled = ScreeningRecord.objects.create(
+        trial=trial,
+        site=site,
+        screening_number="FUZZ-S0002",
+        screening_date=date(2026, 2, 20),
+        created_by=coordinator,
+        outcome="enrolled",
+        verdict="eligible",
+    )
+    Consent.objects.create(
+        screening=enrolled,
+        document_version="v1",
+        consent_date=date(2026, 2, 20),
+        signed_by=Consent.Signer.PARTICIPANT,
+        recorded_by=coordinator,
+    )
+    participant = Participant.objects.create(
+        trial=trial,
+        site=site,
+        screening=enrolled,
+        participant_number="FUZZ-001",
+        enrolled_at=NOW,
+        anchor_date=date(2026, 3, 1),
+    )
     visit = ensure_schedule(participant)[0]
-    form = FormRecord.objects.create(participant=participant, visit=visit, instrument=visit.forms[0],
-                                     data={}, created_by=coordinator, updated_by=coordinator,
-                                     created_at=NOW, updated_at=NOW)
+    form = FormRecord.objects.create(
+        participant=participant,
+        visit=visit,
+        instrument=visit.forms[0],
+        data={},
+        created_by=coordinator,
+        updated_by=coordinator,
+        created_at=NOW,
+        updated_at=NOW,
+    )
     token = tokens.issue(coordinator, name="fuzz", scope="write", days=366).plaintext
-    return {"token": token, "nct_id": NCT, "number": record.screening_number, "participant_number": participant.participant_number,
-            "participant_id": participant.pk, "form_id": form.pk, "site": site.code}
+    return {
+        "token": token,
+        "nct_id": NCT,
+        "number": record.screening_number,
+        "participant_number": participant.participant_number,
+        "participant_id": participant.pk,
+        "form_id": form.pk,
+        "site": site.code,
+    }
 
 
 @pytest.fixture
@@ -95,16 +126,24 @@ def test_every_answer_of_the_api_is_one_its_schema_documents(world, wsgi_app):
     for result in schema.get_all_operations():
         operation = result.ok()
         known = _path_parameters(operation, world)
-        runs = [("real ids", GenerationMode.POSITIVE, known, CHECKS),
-                ("made-up values", GenerationMode.POSITIVE, {}, CHECKS),
-                ("invalid values", GenerationMode.NEGATIVE, {}, [*CHECKS, negative_data_rejection])]
+        runs = [
+            ("real ids", GenerationMode.POSITIVE, known, CHECKS),
+            ("made-up values", GenerationMode.POSITIVE, {}, CHECKS),
+            ("invalid values", GenerationMode.NEGATIVE, {}, [*CHECKS, negative_data_rejection]),
+        ]
         for kind, mode, path_parameters, checks in runs:
             if kind == "real ids" and not known:
                 continue
             strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters or None)
 
-            @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=EXAMPLES,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=strategy)
             def run(case):
                 requests["n"] += 1
@@ -114,7 +153,10 @@ def test_every_answer_of_the_api_is_one_its_schema_documents(world, wsgi_app):
                 run()
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE  # an operation without input has no invalid request
-            except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, then report them together
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # collect every operation's failure, then report them together
                 failures.append(f"{operation.label} ({kind}): {type(exc).__name__}: {exc}"[:3000])
     assert requests["n"] > 100
     assert not failures, f"{len(failures)} failing operation runs:\n\n" + "\n\n".join(failures)

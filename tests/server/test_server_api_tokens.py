@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from auth_support import login_verified
 from django.test import Client
 from django.utils import timezone
 
@@ -17,7 +18,6 @@ from trialkit.server.accounts import tokens
 from trialkit.server.accounts.models import ApiToken
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.verify import verify_all
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 
@@ -58,12 +58,10 @@ def test_a_token_made_on_the_page_is_shown_once_and_kept_only_as_a_digest(client
     assert AuditEvent.objects.filter(action="api_token_create", actor=cora).count() == 1
 
 
-def test_a_token_authenticates_reads_and_writes_without_a_csrf_token_or_a_password_hash(
-        trials, cora, monkeypatch):
+def test_a_token_authenticates_reads_and_writes_without_a_csrf_token_or_a_password_hash(trials, cora, monkeypatch):
     plaintext = tokens.issue(cora, name="script", scope="write", days=30).plaintext
     checked = []
-    monkeypatch.setattr("django.contrib.auth.hashers.check_password",
-                        lambda *a, **k: checked.append(a) or False)
+    monkeypatch.setattr("django.contrib.auth.hashers.check_password", lambda *a, **k: checked.append(a) or False)
     api = Client(enforce_csrf_checks=True)
     assert api.get(RECORDS, **_bearer(plaintext)).status_code == 200
     created = api.post(RECORDS, {"site": _site(trials)}, content_type="application/json", **_bearer(plaintext))
@@ -82,8 +80,7 @@ def test_a_read_token_may_read_but_a_write_is_refused_in_the_error_contract(tria
     assert not AuditEvent.objects.filter(action="screening_create").exists()
 
 
-@pytest.mark.parametrize("spoil", ["revoked", "expired", "inactive owner", "wrong secret", "unknown key",
-                                   "malformed"])
+@pytest.mark.parametrize("spoil", ["revoked", "expired", "inactive owner", "wrong secret", "unknown key", "malformed"])
 def test_a_spoilt_token_is_refused(cora, spoil):
     issued = tokens.issue(cora, name="script", scope="write", days=30)
     plaintext = issued.plaintext
@@ -130,15 +127,18 @@ def test_revoking_is_audited_and_nobody_revokes_anothers_token(client, trials, c
     assert verify_all()["ok"]  # the token rows are in the tamper-evident trail and replay to the live table
 
 
-@pytest.mark.parametrize("values, field, rule_words", [
-    ({"name": ""}, "name", "give the token a name"),
-    ({"name": "x" * 101}, "name", "at most 100 characters"),
-    ({"name": "bad\x07name"}, "name", "control characters"),
-    ({"scope": "admin"}, "scope", "one of read, write"),
-    ({"days": "0"}, "days", "from 1 to 366"),
-    ({"days": "9999"}, "days", "from 1 to 366"),
-    ({"days": "soon"}, "days", "a whole number"),
-])
+@pytest.mark.parametrize(
+    "values, field, rule_words",
+    [
+        ({"name": ""}, "name", "give the token a name"),
+        ({"name": "x" * 101}, "name", "at most 100 characters"),
+        ({"name": "bad\x07name"}, "name", "control characters"),
+        ({"scope": "admin"}, "scope", "one of read, write"),
+        ({"days": "0"}, "days", "from 1 to 366"),
+        ({"days": "9999"}, "days", "from 1 to 366"),
+        ({"days": "soon"}, "days", "a whole number"),
+    ],
+)
 def test_bad_input_on_the_page_names_the_field_and_keeps_what_was_typed(client, cora, values, field, rule_words):
     client.force_login(cora)
     page = _make_on_page(client, **values)

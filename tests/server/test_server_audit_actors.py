@@ -20,8 +20,9 @@ def admin_client(client, django_user_model):
 def test_a_membership_granted_in_the_admin_names_the_administrator(admin_client, trials, django_user_model):
     user = django_user_model.objects.create_user("newcomer", password="pw-for-tests")
     trial = trials["NCT04590118"]
-    response = admin_client.post("/admin/accounts/membership/add/",
-                                 {"user": user.pk, "trial": trial.pk, "site": "", "role": "monitor"})
+    response = admin_client.post(
+        "/admin/accounts/membership/add/", {"user": user.pk, "trial": trial.pk, "site": "", "role": "monitor"}
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
     grant = AuditEvent.objects.get(action="permission_grant")
     row = AuditEvent.objects.get(action="row.insert", object_type="accounts_membership")
@@ -32,12 +33,16 @@ def test_a_membership_granted_in_the_admin_names_the_administrator(admin_client,
 def test_a_password_and_a_user_changed_in_the_admin_are_audited(admin_client, django_user_model):
     user = django_user_model.objects.create_user("someone", password="old-password-1")
     old_digest = AuditEvent.objects.get(action="row.insert", object_type="auth_user", object_id=str(user.pk)).after[
-        "password"]
-    response = admin_client.post(f"/admin/auth/user/{user.pk}/password/",
-                                 {"password1": "new-password-2", "password2": "new-password-2", "usable_password": "true"})
+        "password"
+    ]
+    response = admin_client.post(
+        f"/admin/auth/user/{user.pk}/password/",
+        {"password1": "new-password-2", "password2": "new-password-2", "usable_password": "true"},
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
-    change = AuditEvent.objects.filter(action="row.update", object_type="auth_user",
-                                       object_id=str(user.pk)).latest("seq")
+    change = AuditEvent.objects.filter(action="row.update", object_type="auth_user", object_id=str(user.pk)).latest(
+        "seq"
+    )
     assert change.actor == "root-admin"
     assert change.before == {"password": old_digest}
     assert change.after["password"].startswith("sha256:") and change.after["password"] != old_digest
@@ -45,12 +50,23 @@ def test_a_password_and_a_user_changed_in_the_admin_are_audited(admin_client, dj
 
     user.refresh_from_db()
     user.is_superuser = True  # a privilege change, made with the admin client logged in
-    response = admin_client.post(f"/admin/auth/user/{user.pk}/change/", {
-        "username": "someone", "is_active": "on", "is_staff": "on", "is_superuser": "on",
-        "last_login_0": "", "last_login_1": "", "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00"})
+    response = admin_client.post(
+        f"/admin/auth/user/{user.pk}/change/",
+        {
+            "username": "someone",
+            "is_active": "on",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "last_login_0": "",
+            "last_login_1": "",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
     assert response.status_code == 302, response.content.decode()[:2000]
-    change = AuditEvent.objects.filter(action="row.update", object_type="auth_user",
-                                       object_id=str(user.pk)).latest("seq")
+    change = AuditEvent.objects.filter(action="row.update", object_type="auth_user", object_id=str(user.pk)).latest(
+        "seq"
+    )
     assert change.actor == "root-admin"
     assert change.before["is_superuser"] is False and change.after["is_superuser"] is True
     assert verify_all()["ok"]

@@ -12,8 +12,15 @@ pytestmark = pytest.mark.django_db
 
 def _write(n):
     for i in range(n):
-        record_event(actor=None, action="form_save", object_type="form", object_id=str(i),
-                     before={"value": i}, after={"value": i + 1}, reason="test")
+        record_event(
+            actor=None,
+            action="form_save",
+            object_type="form",
+            object_id=str(i),
+            before={"value": i},
+            after={"value": i + 1},
+            reason="test",
+        )
 
 
 def _raw(sql, params=()):

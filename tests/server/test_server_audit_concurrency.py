@@ -24,8 +24,13 @@ def _writer(site_ids, stop, errors, counts, n):
                 site = Site.objects.select_for_update().get(pk=site_ids[n % len(site_ids)])
                 site.contact_name = f"writer {n} edit {i}"
                 site.save()  # a row.update event in this transaction
-                record_event(actor=None, action="test_edit", object_type="site", object_id=site.pk,
-                             after={"contact_name": site.contact_name})
+                record_event(
+                    actor=None,
+                    action="test_edit",
+                    object_type="site",
+                    object_id=site.pk,
+                    after={"contact_name": site.contact_name},
+                )
             with transaction.atomic():  # a row made and, next time round, removed
                 extra = Site.objects.create(trial_id=site.trial_id, code=f"w{n}-{i}", name="temporary")
             with transaction.atomic():

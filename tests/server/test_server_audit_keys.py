@@ -124,8 +124,11 @@ def test_postgres_application_role_cannot_rewrite_the_trail(on_postgres):
     call_command("audit_db_roles", app_role=app, owner_role=owner, apply=True, verbosity=0)
     try:
         with connection.cursor() as cursor:
-            for sql in ("UPDATE audit_auditevent SET reason = 'hidden'", "DELETE FROM audit_auditevent",
-                        "TRUNCATE audit_auditevent"):
+            for sql in (
+                "UPDATE audit_auditevent SET reason = 'hidden'",
+                "DELETE FROM audit_auditevent",
+                "TRUNCATE audit_auditevent",
+            ):
                 with pytest.raises(ProgrammingError, match="permission denied"), transaction.atomic():
                     cursor.execute(f'SET LOCAL ROLE "{app}"')
                     cursor.execute(sql)
@@ -152,22 +155,37 @@ def test_postgres_application_role_cannot_rewrite_the_trail(on_postgres):
 def _cli(*args, env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
     env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "trialkit", "audit", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trialkit", "audit", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_verify_exits_3_when_the_database_cannot_be_reached(tmp_path):
-    done = _cli("verify", "--format", "json",
-                env_extra={"DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "TRIALKIT_DATA_DIR": str(tmp_path),
-                           "TRIALKIT_DEMO": "1"})
+    done = _cli(
+        "verify",
+        "--format",
+        "json",
+        env_extra={
+            "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none",
+            "TRIALKIT_DATA_DIR": str(tmp_path),
+            "TRIALKIT_DEMO": "1",
+        },
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     out = json.loads(done.stdout)
     assert out["ok"] is None and "OperationalError" in out["error"]
 
 
 def test_verify_exits_3_in_production_without_a_key(tmp_path):
-    done = _cli("verify", env_extra={"DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3", "TRIALKIT_DATA_DIR": str(tmp_path),
-                                     "SECRET_KEY": "production", "TRIALKIT_AUDIT_KEY": ""})
+    done = _cli(
+        "verify",
+        env_extra={
+            "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+            "TRIALKIT_DATA_DIR": str(tmp_path),
+            "SECRET_KEY": "production",
+            "TRIALKIT_AUDIT_KEY": "",
+        },
+    )
     assert done.returncode == 3, done.stdout + done.stderr
     assert "No audit key" in done.stdout
 
@@ -186,10 +204,24 @@ def test_the_migration_re_macs_a_legacy_chain_and_baselines_existing_rows(trials
     insider_sql("DELETE FROM audit_auditevent")
     prev = GENESIS
     for seq in (1, 2, 3):  # the old chain, as the previous version wrote it
-        fields = {"seq": seq, "at": AuditEvent._meta.get_field("at").to_python("2026-01-01T00:00:00+00:00"),
-                  "actor_id": None, "actor": "system", "action": "legacy", "object_type": "x", "object_id": str(seq),
-                  "trial_id": None, "site_id": None, "participant_id": None, "before": None, "after": {"n": seq},
-                  "reason": "", "restricted": False, "prev_hash": prev, "key_id": ""}
+        fields = {
+            "seq": seq,
+            "at": AuditEvent._meta.get_field("at").to_python("2026-01-01T00:00:00+00:00"),
+            "actor_id": None,
+            "actor": "system",
+            "action": "legacy",
+            "object_type": "x",
+            "object_id": str(seq),
+            "trial_id": None,
+            "site_id": None,
+            "participant_id": None,
+            "before": None,
+            "after": {"n": seq},
+            "reason": "",
+            "restricted": False,
+            "prev_hash": prev,
+            "key_id": "",
+        }
         fields["hash"] = legacy_event_hash(fields)
         AuditEvent.objects.create(**fields)
         prev = fields["hash"]
@@ -224,10 +256,24 @@ def test_the_migration_refuses_to_re_sign_a_broken_legacy_chain(trials):
 
     migration = importlib.import_module("trialkit.server.audit.migrations.0004_rekey_and_baseline")
     insider_sql("DELETE FROM audit_auditevent")
-    fields = {"seq": 1, "at": AuditEvent._meta.get_field("at").to_python("2026-01-01T00:00:00+00:00"),
-              "actor_id": None, "actor": "system", "action": "legacy", "object_type": "x", "object_id": "1",
-              "trial_id": None, "site_id": None, "participant_id": None, "before": None, "after": {"n": 1},
-              "reason": "", "restricted": False, "prev_hash": GENESIS, "key_id": ""}
+    fields = {
+        "seq": 1,
+        "at": AuditEvent._meta.get_field("at").to_python("2026-01-01T00:00:00+00:00"),
+        "actor_id": None,
+        "actor": "system",
+        "action": "legacy",
+        "object_type": "x",
+        "object_id": "1",
+        "trial_id": None,
+        "site_id": None,
+        "participant_id": None,
+        "before": None,
+        "after": {"n": 1},
+        "reason": "",
+        "restricted": False,
+        "prev_hash": GENESIS,
+        "key_id": "",
+    }
     fields["hash"] = legacy_event_hash(fields)
     fields["after"] = {"n": 2}  # edited after it was hashed
     AuditEvent.objects.create(**fields)

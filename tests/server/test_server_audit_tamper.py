@@ -69,17 +69,23 @@ def test_two_participants_arms_swapped_in_the_allocation_table(demo):
     used = AllocationSlot.objects.filter(participant__isnull=False).order_by("pk")
     a = used.first()
     b = used.exclude(arm_id=a.arm_id).filter(trial_id=a.trial_id).first()
-    insider_sql("UPDATE allocation_allocationslot SET arm_id = CASE WHEN id = %s THEN %s ELSE %s END "
-                "WHERE id IN (%s, %s)", [a.pk, b.arm_id, a.arm_id, a.pk, b.pk])
+    insider_sql(
+        "UPDATE allocation_allocationslot SET arm_id = CASE WHEN id = %s THEN %s ELSE %s END WHERE id IN (%s, %s)",
+        [a.pk, b.arm_id, a.arm_id, a.pk, b.pk],
+    )
     code, out = _verify()
     assert code == 1
-    assert _rows(out) == {("allocation_allocationslot", str(a.pk), "arm_id", "changed"),
-                          ("allocation_allocationslot", str(b.pk), "arm_id", "changed")}
+    assert _rows(out) == {
+        ("allocation_allocationslot", str(a.pk), "arm_id", "changed"),
+        ("allocation_allocationslot", str(b.pk), "arm_id", "changed"),
+    }
     # Where to look, not which arm: the values are shown only when asked for.
     assert a.arm_id not in json.dumps(out) and b.arm_id not in json.dumps(out)
     unblinded = verify_all(unblinded=True)
     assert {(r["id"], r["audited"], r["found"]) for r in unblinded["rows"]} == {
-        (str(a.pk), a.arm_id, b.arm_id), (str(b.pk), b.arm_id, a.arm_id)}
+        (str(a.pk), a.arm_id, b.arm_id),
+        (str(b.pk), b.arm_id, a.arm_id),
+    }
 
 
 def test_a_signature_reattributed(demo, django_user_model):
@@ -87,12 +93,16 @@ def test_a_signature_reattributed(demo, django_user_model):
 
     signature = Signature.objects.order_by("pk").first()
     other = django_user_model.objects.exclude(pk=signature.signer_id).get(username="sponsor")
-    insider_sql("UPDATE capture_signature SET signer_id = %s, signer_name = %s WHERE id = %s",
-                [other.pk, "Sam Sponsor", signature.pk])
+    insider_sql(
+        "UPDATE capture_signature SET signer_id = %s, signer_name = %s WHERE id = %s",
+        [other.pk, "Sam Sponsor", signature.pk],
+    )
     code, out = _verify()
     assert code == 1
-    assert _rows(out) == {("capture_signature", str(signature.pk), "signer_id", "changed"),
-                          ("capture_signature", str(signature.pk), "signer_name", "changed")}
+    assert _rows(out) == {
+        ("capture_signature", str(signature.pk), "signer_id", "changed"),
+        ("capture_signature", str(signature.pk), "signer_name", "changed"),
+    }
 
 
 def test_an_adverse_event_hard_deleted(demo):
@@ -104,17 +114,21 @@ def test_an_adverse_event_hard_deleted(demo):
     insider_sql("DELETE FROM capture_adverseevent WHERE id = %s", [ae.pk])
     code, out = _verify()
     assert code == 1
-    assert _rows(out) == ({("capture_adverseevent", str(ae.pk), None, "missing")}
-                          | {("capture_adverseeventfollowup", pk, None, "missing") for pk in follow_ups})
+    assert _rows(out) == (
+        {("capture_adverseevent", str(ae.pk), None, "missing")}
+        | {("capture_adverseeventfollowup", pk, None, "missing") for pk in follow_ups}
+    )
 
 
 def test_a_row_inserted_around_the_application(demo):
     from trialkit.server.trials.models import Trial
 
     trial = Trial.objects.order_by("pk").first()
-    insider_sql("INSERT INTO trials_site (trial_id, code, name, city, country, status, contact_name, contact_email, "
-                "contact_phone, active) VALUES (%s, 'ghost', 'Ghost site', '', '', '', '', '', '', %s)",
-                [trial.pk, True])
+    insider_sql(
+        "INSERT INTO trials_site (trial_id, code, name, city, country, status, contact_name, contact_email, "
+        "contact_phone, active) VALUES (%s, 'ghost', 'Ghost site', '', '', '', '', '', '', %s)",
+        [trial.pk, True],
+    )
     code, out = _verify()
     ghost = trial.sites.get(code="ghost")
     assert code == 1 and _rows(out) == {("trials_site", str(ghost.pk), None, "unaudited")}
@@ -167,8 +181,16 @@ def test_a_forged_event_appended_with_a_recomputed_hash(demo):
     head_seq, head_mac = chain_head()
     last = AuditEvent.objects.get(seq=head_seq)
     forged = {f.name: getattr(last, f.name) for f in AuditEvent._meta.fields if f.name != "id"}
-    forged.update(seq=head_seq + 1, action="row.update", object_type="capture_formrecord", object_id=str(form.pk),
-                  before={"data": form.data}, after={"data": new}, prev_hash=head_mac, restricted=False)
+    forged.update(
+        seq=head_seq + 1,
+        action="row.update",
+        object_type="capture_formrecord",
+        object_id=str(form.pk),
+        before={"data": form.data},
+        after={"data": new},
+        prev_hash=head_mac,
+        restricted=False,
+    )
     forged["hash"] = hashlib.sha256(_payload(forged)).hexdigest()
     AuditEvent.objects.create(**forged)
     code, out = _verify()
@@ -189,8 +211,9 @@ def test_the_audit_table_truncated_and_the_head_reset(demo):
     assert kinds == {"unaudited"}  # and every live row is now a row the trail never saw
     from trialkit.server.capture.models import FormRecord
 
-    assert {("capture_formrecord", str(pk), None, "unaudited")
-            for pk in FormRecord.objects.values_list("pk", flat=True)} <= _rows(out)
+    assert {
+        ("capture_formrecord", str(pk), None, "unaudited") for pk in FormRecord.objects.values_list("pk", flat=True)
+    } <= _rows(out)
 
 
 def test_a_data_table_truncated(demo):
@@ -198,8 +221,9 @@ def test_a_data_table_truncated(demo):
 
     ids = {str(pk) for pk in QueryMessage.objects.values_list("pk", flat=True)}
     assert ids
-    insider_sql("DELETE FROM capture_querymessage" if connection.vendor == "sqlite"
-                else "TRUNCATE capture_querymessage")
+    insider_sql(
+        "DELETE FROM capture_querymessage" if connection.vendor == "sqlite" else "TRUNCATE capture_querymessage"
+    )
     code, out = _verify()
     assert code == 1
     assert _rows(out) == {("capture_querymessage", i, None, "missing") for i in ids}

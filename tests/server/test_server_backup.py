@@ -49,8 +49,13 @@ def _one_audit_key(monkeypatch):
 def _verify(database_url: str, data_dir) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE",)}
     env.update(DATABASE_URL=database_url, TRIALKIT_DATA_DIR=str(data_dir), SECRET_KEY=KEY)
-    result = subprocess.run([sys.executable, "-m", "trialkit", "audit", "verify", "--format", "json"],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "trialkit", "audit", "verify", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return json.loads(result.stdout)
 

@@ -10,11 +10,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from auth_support import api_token
 from django.test import Client
 from django.utils import timezone
 
 from trialkit.server.jobs.models import WorkerProcess
-from auth_support import api_token  # noqa: E402
 
 NCT = "NCT04590118"
 STRONG_KEY = "k" * 10 + "Zr8-3vQ_pX1mN7bT2yW9cL5dF4gH6jK0sA-eU_oI" + "x" * 10
@@ -24,23 +24,45 @@ AUDIT_KEY = "kprod01:" + "5a" * 32
 
 
 def _manage(*args, tmp_path, **env) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"SECRET_KEY", "DEBUG", "TRIALKIT_DEMO", "DATABASE_URL", "ALLOWED_HOSTS", "TRIALKIT_HTTPS",
-                          "TRIALKIT_AUDIT_KEY", "TRIALKIT_AUDIT_KEY_FILE",
-                          "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "SECRET_KEY",
+            "DEBUG",
+            "TRIALKIT_DEMO",
+            "DATABASE_URL",
+            "ALLOWED_HOSTS",
+            "TRIALKIT_HTTPS",
+            "TRIALKIT_AUDIT_KEY",
+            "TRIALKIT_AUDIT_KEY_FILE",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
+    }
     clean.update(TRIALKIT_DATA_DIR=str(tmp_path), **env)
-    return subprocess.run([sys.executable, "-m", "trialkit", "manage", *args], capture_output=True, text=True,
-                          env=clean, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "trialkit", "manage", *args], capture_output=True, text=True, env=clean, timeout=120
+    )
 
 
 def test_the_documented_production_environment_passes_the_deploy_check(tmp_path):
-    result = _manage("check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path,
-                     SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="trials.example.org", TRIALKIT_AUDIT_KEY=AUDIT_KEY)
+    result = _manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        tmp_path=tmp_path,
+        SECRET_KEY=STRONG_KEY,
+        ALLOWED_HOSTS="trials.example.org",
+        TRIALKIT_AUDIT_KEY=AUDIT_KEY,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
     # Without the audit key the check names what is missing.
-    keyless = _manage("check", "--deploy", tmp_path=tmp_path / "keyless", SECRET_KEY=STRONG_KEY,
-                      ALLOWED_HOSTS="trials.example.org")
+    keyless = _manage(
+        "check", "--deploy", tmp_path=tmp_path / "keyless", SECRET_KEY=STRONG_KEY, ALLOWED_HOSTS="trials.example.org"
+    )
     assert keyless.returncode != 0 and "No audit key" in keyless.stdout + keyless.stderr
 
 
@@ -60,7 +82,7 @@ def test_the_request_id_is_honoured_or_made_and_always_returned(client):
     assert given["X-Request-ID"] == "lb-7f3a.42"
     made = client.get("/trials/")["X-Request-ID"]
     assert len(made) == 32 and int(made, 16) >= 0
-    forged = client.get("/trials/", HTTP_X_REQUEST_ID="x\" injected=1 " + "y" * 300)["X-Request-ID"]
+    forged = client.get("/trials/", HTTP_X_REQUEST_ID='x" injected=1 ' + "y" * 300)["X-Request-ID"]
     assert len(forged) == 32 and "injected" not in forged
 
 
@@ -83,8 +105,9 @@ def test_healthz_reports_the_database_and_live_workers(client):
     assert down.status_code == 503 and down.json() == {"database": "ok", "workers": 0, "status": "unhealthy"}
     now = timezone.now()
     WorkerProcess.objects.create(worker_id="h:1:a", hostname="h", pid=1, started_at=now, seen_at=now)
-    WorkerProcess.objects.create(worker_id="h:2:b", hostname="h", pid=2, started_at=now,
-                                 seen_at=now - timedelta(minutes=5))  # died without saying so
+    WorkerProcess.objects.create(
+        worker_id="h:2:b", hostname="h", pid=2, started_at=now, seen_at=now - timedelta(minutes=5)
+    )  # died without saying so
     up = client.get("/healthz")
     assert up.status_code == 200 and up.json() == {"database": "ok", "workers": 1, "status": "ok"}
     assert up["Cache-Control"] == "no-store"
@@ -110,8 +133,10 @@ def test_api_calls_with_a_token_need_no_csrf_token_but_cookie_sessions_do(trials
     body = json.dumps({"formats": ["pdf"]})  # refused by validation (422) once authenticated
     api = Client(enforce_csrf_checks=True)
     assert api.post(url, body, content_type="application/json", **api_token(dm)).status_code == 422
-    assert api.post(url, body, content_type="application/json",
-                    HTTP_AUTHORIZATION="Bearer tk_0000_wrong").status_code == 401
+    assert (
+        api.post(url, body, content_type="application/json", HTTP_AUTHORIZATION="Bearer tk_0000_wrong").status_code
+        == 401
+    )
     browser = Client(enforce_csrf_checks=True)
     from django.contrib.auth import get_user_model
 

@@ -24,9 +24,16 @@ def test_the_grid_is_every_combination_in_a_fixed_order():
     assert (cells[1].ratio, cells[2].dropout, cells[4].n_per_arm, cells[8].common_or) == (2.0, 0.1, 35, 2.0)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"odds_ratios": [0]}, "--odds-ratios"), ({"sizes": [10.5]}, "--n-per-arm"), ({"dropouts": [1.0]}, "--dropouts"),
-    ({"ratios": [-1]}, "--ratios"), ({"sizes": []}, "at least one value")])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"odds_ratios": [0]}, "--odds-ratios"),
+        ({"sizes": [10.5]}, "--n-per-arm"),
+        ({"dropouts": [1.0]}, "--dropouts"),
+        ({"ratios": [-1]}, "--ratios"),
+        ({"sizes": []}, "at least one value"),
+    ],
+)
 def test_a_bad_grid_names_the_setting(changes, message):
     with pytest.raises(SimulationInputError, match=message):
         design_grid(**{**GRID, **changes})
@@ -51,10 +58,16 @@ def test_one_worker_and_two_workers_give_identical_tables_equal_to_simulate_powe
     assert one.rows == two.rows == serial.rows
     # Each cell is the single-run engine at the same parameters and the cell's seed.
     for row in two.rows:
-        single = simulate_power(CONTROL, row["common_or"], row["n_per_arm"], row["ratio"], row["dropout"],
-                                0.05, 300, row["seed"])
+        single = simulate_power(
+            CONTROL, row["common_or"], row["n_per_arm"], row["ratio"], row["dropout"], 0.05, 300, row["seed"]
+        )
         assert (row["power"], row["ci95_low"], row["ci95_high"], row["separated"], row["median_estimated_or"]) == (
-            single.power, single.ci95[0], single.ci95[1], single.separated, single.median_estimated_or)
+            single.power,
+            single.ci95[0],
+            single.ci95[1],
+            single.separated,
+            single.median_estimated_or,
+        )
     # With OR = 2 power grows with n (the level at OR = 1 is checked against Whitehead and alpha by the
     # power tests, with more trials than this one runs).
     by_n = {r["n_per_arm"]: r["power"] for r in two.rows if r["common_or"] == 2.0 and r["dropout"] == 0.0}
@@ -64,14 +77,41 @@ def test_one_worker_and_two_workers_give_identical_tables_equal_to_simulate_powe
 @pytest.mark.slow  # slow: starts a Dask cluster; make test-all and CI run it
 def test_the_cli_writes_json_csv_and_the_figure(tmp_path):
     table, figure = tmp_path / "design.csv", tmp_path / "power.png"
-    result = CliRunner().invoke(app, [
-        "simulate", "design", "--control", ",".join(map(str, CONTROL)), "--odds-ratios", "1.5,2.5",
-        "--n-per-arm", "25", "--ratios", "1,3", "--trials", "200", "--seed", "5", "--workers", "1",
-        "--output", str(table), "--plot", str(figure), "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "design",
+            "--control",
+            ",".join(map(str, CONTROL)),
+            "--odds-ratios",
+            "1.5,2.5",
+            "--n-per-arm",
+            "25",
+            "--ratios",
+            "1,3",
+            "--trials",
+            "200",
+            "--seed",
+            "5",
+            "--workers",
+            "1",
+            "--output",
+            str(table),
+            "--plot",
+            str(figure),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [(r["common_or"], r["ratio"], r["n_treatment"]) for r in data["rows"]] == [
-        (1.5, 1.0, 25), (1.5, 3.0, 75), (2.5, 1.0, 25), (2.5, 3.0, 75)]
+        (1.5, 1.0, 25),
+        (1.5, 3.0, 75),
+        (2.5, 1.0, 25),
+        (2.5, 3.0, 75),
+    ]
     with open(table, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [float(r["power"]) for r in rows] == [r["power"] for r in data["rows"]]
@@ -81,11 +121,25 @@ def test_the_cli_writes_json_csv_and_the_figure(tmp_path):
 
 def test_the_cli_refuses_bad_settings_before_starting_a_cluster():
     runner = CliRunner()
-    bad = runner.invoke(app, ["simulate", "design", "--control", "0.5,0.6", "--odds-ratios", "2",
-                              "--n-per-arm", "20"])
+    bad = runner.invoke(app, ["simulate", "design", "--control", "0.5,0.6", "--odds-ratios", "2", "--n-per-arm", "20"])
     assert bad.exit_code != 0 and "--control" in bad.output
-    both = runner.invoke(app, ["simulate", "design", "--control", "0.5,0.5", "--odds-ratios", "2", "--n-per-arm",
-                               "20", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"])
+    both = runner.invoke(
+        app,
+        [
+            "simulate",
+            "design",
+            "--control",
+            "0.5,0.5",
+            "--odds-ratios",
+            "2",
+            "--n-per-arm",
+            "20",
+            "--workers",
+            "2",
+            "--scheduler",
+            "tcp://127.0.0.1:1",
+        ],
+    )
     assert both.exit_code != 0 and "--workers" in both.output
 
 
@@ -93,11 +147,26 @@ def test_the_cli_refuses_bad_settings_before_starting_a_cluster():
 def test_scheduler_runs_the_grid_on_an_existing_cluster_with_the_same_table():
     from distributed import LocalCluster
 
-    args = ["simulate", "design", "--control", ",".join(map(str, CONTROL)), "--odds-ratios", "2",
-            "--n-per-arm", "20,30", "--trials", "150", "--seed", "9", "--format", "json"]
+    args = [
+        "simulate",
+        "design",
+        "--control",
+        ",".join(map(str, CONTROL)),
+        "--odds-ratios",
+        "2",
+        "--n-per-arm",
+        "20,30",
+        "--trials",
+        "150",
+        "--seed",
+        "9",
+        "--format",
+        "json",
+    ]
     # An existing cluster, reached by its address as a cluster of many machines would be.
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, scheduler_port=8623,
-                      dashboard_address=None) as cluster:
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, scheduler_port=8623, dashboard_address=None
+    ) as cluster:
         result = CliRunner().invoke(app, [*args, "--scheduler", cluster.scheduler_address])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -82,9 +82,28 @@ def test_permuted_blocks_are_balanced_at_every_block_end():
 
 def test_power_cli_json_is_clean_with_progress_bar(tmp_path):
     plot = tmp_path / "curve.png"
-    result = CliRunner().invoke(app, [
-        "simulate", "power", "--control", ",".join(map(str, CONTROL)), "--common-or", "2", "--n-per-arm", "43",
-        "--trials", "300", "--seed", "1", "--progress", "--plot", str(plot), "--format", "json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            "power",
+            "--control",
+            ",".join(map(str, CONTROL)),
+            "--common-or",
+            "2",
+            "--n-per-arm",
+            "43",
+            "--trials",
+            "300",
+            "--seed",
+            "1",
+            "--progress",
+            "--plot",
+            str(plot),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {"power", "ci95", "trials"} <= set(data) and data["trials"] == 300
@@ -92,8 +111,9 @@ def test_power_cli_json_is_clean_with_progress_bar(tmp_path):
 
 
 def test_power_cli_rejects_probabilities_not_summing_to_one():
-    result = CliRunner().invoke(app, ["simulate", "power", "--control", "0.5,0.6", "--common-or", "2",
-                                      "--n-per-arm", "10", "--trials", "10"])
+    result = CliRunner().invoke(
+        app, ["simulate", "power", "--control", "0.5,0.6", "--common-or", "2", "--n-per-arm", "10", "--trials", "10"]
+    )
     assert result.exit_code == 2
     assert "--control" in result.stderr and "sum to 1" in result.stderr
 

@@ -27,10 +27,12 @@ def test_ixcell_rehearsal_reports_power_and_type1_for_each_mrs_analysis():
 @pytest.mark.slow  # slow: hundreds of simulated trials for a Monte Carlo check; make test-all and CI run it
 def test_every_planned_test_reports_its_simulated_type1_error_with_a_verdict():
     result = rehearse_trial(load_protocol("NCT07197606"), common_or=2.0, trials=400, seed=5)
-    planned = [a.id for a in load_protocol("NCT07197606").analysis_plan.analyses
-               if a.method not in ("consort", "safety")]
-    assert [a.analysis_id for a in result.analyses] == [i for i in planned if i in {a.analysis_id for a in
-                                                                                    result.analyses}]
+    planned = [
+        a.id for a in load_protocol("NCT07197606").analysis_plan.analyses if a.method not in ("consort", "safety")
+    ]
+    assert [a.analysis_id for a in result.analyses] == [
+        i for i in planned if i in {a.analysis_id for a in result.analyses}
+    ]
     assert sorted(a.analysis_id for a in result.analyses) == sorted(planned)
     for a in result.analyses:
         low, high = a.type1_ci95
@@ -63,8 +65,9 @@ def test_assist_rehearsal_uses_three_to_one_allocation():
     result = rehearse_trial(load_protocol("NCT04590118"), common_or=1.0, trials=200, seed=3)
     assert "3:1" in result.allocation
     # At OR = 1 both scenarios are null: every rejection rate stays near alpha.
-    assert all(a.power_ci95[0] <= 0.05 + 0.03 and a.type1_ci95[0] <= 0.05 for a in result.analyses
-               if a.method != "ancova")  # the ANCOVA power scenario has its own standardized effect
+    assert all(
+        a.power_ci95[0] <= 0.05 + 0.03 and a.type1_ci95[0] <= 0.05 for a in result.analyses if a.method != "ancova"
+    )  # the ANCOVA power scenario has its own standardized effect
 
 
 def test_simulated_dataset_respects_the_protocol(tmp_path):
@@ -80,8 +83,9 @@ def test_simulated_dataset_respects_the_protocol(tmp_path):
 
 
 def test_simulate_trial_cli():
-    result = CliRunner().invoke(app, ["simulate", "trial", "--protocol", "NCT07197606", "--trials", "100",
-                                      "--seed", "1", "--format", "json"])
+    result = CliRunner().invoke(
+        app, ["simulate", "trial", "--protocol", "NCT07197606", "--trials", "100", "--seed", "1", "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert [a["method"] for a in data["analyses"]].count("mrs_shift") == 2

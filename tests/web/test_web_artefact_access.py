@@ -33,8 +33,9 @@ def trial(trials, make_user, settings, tmp_path):
 
 
 def _report(trial, dsmb):
-    return runner.submit("report", trial=trial, requested_by=dsmb, unblinded=True,
-                         requester_role="dsmb_statistician", queue=False)
+    return runner.submit(
+        "report", trial=trial, requested_by=dsmb, unblinded=True, requester_role="dsmb_statistician", queue=False
+    )
 
 
 def _mode(path: Path) -> int:

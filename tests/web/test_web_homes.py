@@ -33,10 +33,24 @@ def site_data(trials, make_user):
     screening(trial, first, author, "IX-001", verdict="eligible")
     screening(trial, first, author, "IX-002", verdict="incomplete")
     screening(trial, second, author, "IX-003", verdict="incomplete")
-    screening(trial, first, author, "IX-004", outcome="screen_failed", verdict="ineligible",
-              fail_reasons=["inc-nihss", "inc-age"])
-    screening(trial, second, author, "IX-005", outcome="screen_failed", verdict="ineligible",
-              fail_reasons=[{"criterion_id": "inc-nihss"}])
+    screening(
+        trial,
+        first,
+        author,
+        "IX-004",
+        outcome="screen_failed",
+        verdict="ineligible",
+        fail_reasons=["inc-nihss", "inc-age"],
+    )
+    screening(
+        trial,
+        second,
+        author,
+        "IX-005",
+        outcome="screen_failed",
+        verdict="ineligible",
+        fail_reasons=[{"criterion_id": "inc-nihss"}],
+    )
     participant(trial, first, author, "IX-P001", enrolled=datetime(2025, 1, 10, tzinfo=UTC))
     participant(trial, first, author, "IX-P002", enrolled=datetime(2025, 2, 11, tzinfo=UTC))
     participant(trial, second, author, "IX-P003", enrolled=datetime(2025, 3, 12, tzinfo=UTC))
@@ -52,8 +66,11 @@ def login(client, make_user, role, trial, site=None, username=None):
 
 @pytest.mark.parametrize("role", list(HOME_TITLES))
 def test_every_role_has_its_own_home(client, make_user, site_data, role):
-    site = site_data["first"] if role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR,
-                                          Role.UNBLINDED_PHARMACIST) else None
+    site = (
+        site_data["first"]
+        if role in (Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR, Role.UNBLINDED_PHARMACIST)
+        else None
+    )
     login(client, make_user, role, site_data["trial"], site)
     response = client.get("/home/")
     assert response.status_code == 200
@@ -95,8 +112,14 @@ def test_sponsor_enrollment_counts_are_cumulative_by_month(site_data, make_user)
     from trialkit.server.web.homes import HomeContext, enrollment_by_site
 
     user = make_user(Role.SPONSOR_ADMIN, site_data["trial"])
-    ctx = HomeContext(site_data["trial"], user, access_for(user, site_data["trial"]), Role.SPONSOR_ADMIN,
-                      date(2025, 4, 15), datetime(2025, 4, 15, 12, tzinfo=UTC))
+    ctx = HomeContext(
+        site_data["trial"],
+        user,
+        access_for(user, site_data["trial"]),
+        Role.SPONSOR_ADMIN,
+        date(2025, 4, 15),
+        datetime(2025, 4, 15, 12, tzinfo=UTC),
+    )
     result = enrollment_by_site(ctx)
     assert [m.isoformat() for m in result["months"]] == ["2025-01-01", "2025-02-01", "2025-03-01", "2025-04-01"]
     by_code = {s["code"]: s["counts"] for s in result["sites"]}
@@ -179,9 +202,19 @@ def test_home_lists_break_ties_by_participant_not_by_storage_order(client, make_
     # stored last-first: row ids and storage order run against the participant numbers
     people = [participant(trial, site, author, f"IX-T{n:03d}") for n in (3, 2, 1)]
     for person in people:
-        Visit.objects.create(participant=person, visit_id="day-30", label="Day 30", kind="follow_up", day=30,
-                             order=3, target=date(2025, 4, 1), earliest=date(2025, 3, 25), latest=date(2025, 4, 8),
-                             forms=["mrs"], done_on=date(2025, 4, 1))  # held, form missing: overdue
+        Visit.objects.create(
+            participant=person,
+            visit_id="day-30",
+            label="Day 30",
+            kind="follow_up",
+            day=30,
+            order=3,
+            target=date(2025, 4, 1),
+            earliest=date(2025, 3, 25),
+            latest=date(2025, 4, 8),
+            forms=["mrs"],
+            done_on=date(2025, 4, 1),
+        )  # held, form missing: overdue
     login(client, make_user, Role.COORDINATOR, trial, site)
     html = client.get("/home/").content.decode()
     positions = [html.index(f"IX-T{n:03d} · Day 30") for n in (1, 2, 3)]

@@ -30,10 +30,19 @@ def sponsor(trials, make_user, settings, tmp_path):
 
 def _job(trial, owner, *, kind="report", status, quiet_for: timedelta, attempts=1) -> Job:
     params = {"formats": ["csv"]} if kind == "export" else {}
-    job = Job.objects.create(kind=kind, trial=trial, requested_by=owner, requester_role="sponsor_admin",
-                             params=params, status=status, progress=40, message="Fitting the models",
-                             attempts=attempts, worker_id="host:1:dead",
-                             created_at=datetime(2025, 3, 10, 9, 0, tzinfo=UTC))
+    job = Job.objects.create(
+        kind=kind,
+        trial=trial,
+        requested_by=owner,
+        requester_role="sponsor_admin",
+        params=params,
+        status=status,
+        progress=40,
+        message="Fitting the models",
+        attempts=attempts,
+        worker_id="host:1:dead",
+        created_at=datetime(2025, 3, 10, 9, 0, tzinfo=UTC),
+    )
     Job.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - quiet_for)
     return job
 
@@ -74,7 +83,11 @@ def test_a_stalled_job_whose_attempts_are_spent_fails_visibly(client, trials, sp
     done = _job(trial, sponsor, kind="export", status=Job.Status.DONE, quiet_for=LONG_AGO)
     assert runner.reap_stale() == {"requeued": [], "failed": [stalled.pk]}
     assert dict(Job.objects.values_list("pk", "status")) == {
-        stalled.pk: "failed", live.pk: "running", queued.pk: "queued", done.pk: "done"}
+        stalled.pk: "failed",
+        live.pk: "running",
+        queued.pk: "queued",
+        done.pk: "done",
+    }
     client.force_login(sponsor)
     one = client.get(f"/api/exports/{IXCELL}/jobs/{stalled.pk}").json()
     assert one["status"] == "failed" and one["message"].startswith("interrupted:")
@@ -215,8 +228,9 @@ def test_export_retention_removes_old_archives_and_keeps_their_record(client, tr
     for job, age in ((old, 31), (recent, 29)):
         paths[job.pk] = tmp_path / "exports" / f"{IXCELL}-{job.pk}-blinded.zip"
         paths[job.pk].write_bytes(b"PK archive")
-        Job.objects.filter(pk=job.pk).update(result_path=str(paths[job.pk]), sha256="ab" * 32,
-                                             finished_at=timezone.now() - timedelta(days=age))
+        Job.objects.filter(pk=job.pk).update(
+            result_path=str(paths[job.pk]), sha256="ab" * 32, finished_at=timezone.now() - timedelta(days=age)
+        )
     queued = builtin.schedule_due()
     retention = [pk for pk in queued if Job.objects.get(pk=pk).kind == "export_retention"]
     assert len(retention) == 1 and builtin.schedule_due() == []  # once a day

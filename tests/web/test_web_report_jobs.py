@@ -8,12 +8,11 @@ import pytest
 from auth_support import login_verified
 from web_builders import participant, screening
 
+from trialkit.analysis.trial_data import write_tables
 from trialkit.server.accounts.roles import Role
+from trialkit.server.exports.extract import iter_chunks
 from trialkit.server.jobs import runner
 from trialkit.server.jobs.models import Job
-from trialkit.analysis.trial_data import write_tables
-from trialkit.server.exports.extract import iter_chunks
-from auth_support import login_verified  # noqa: E402
 
 pytestmark = pytest.mark.django_db
 

@@ -67,8 +67,10 @@ def ancova(
     df = n - p
     sigma2 = residual @ residual / df
     if sigma2 <= 1e-12 * max(1.0, float(change @ change) / n):
-        raise AnalysisInputError(f"column {outcome!r}: the change from baseline is explained exactly by arm and "
-                                 "baseline (no residual variation), so no interval or p-value exists")
+        raise AnalysisInputError(
+            f"column {outcome!r}: the change from baseline is explained exactly by arm and "
+            "baseline (no residual variation), so no interval or p-value exists"
+        )
     covariance = sigma2 * np.linalg.inv(design.T @ design)
     se = float(np.sqrt(covariance[1, 1]))
     t_value = coef[1] / se

@@ -25,28 +25,42 @@ def _axes(ax, size=(7, 3)):
     return ax
 
 
-def grotta_bars(groups: Mapping[str, Sequence[int]], ax=None, title: str = "mRS distribution"):
+def grotta_bars(groups: Mapping[str, Sequence[int] | np.ndarray], ax=None, title: str = "mRS distribution"):
     """One horizontal bar per group, split into mRS 0..6 percentages (0–100 % axis, the same unit as
     the numbers written in the bars)."""
     ax = _axes(ax, (8, 1.2 + 0.7 * len(groups)))
     labels = list(groups)
     for row, label in enumerate(labels):
         counts = np.bincount(np.asarray(groups[label], dtype=int), minlength=7)[:7]
-        shares = 100 * counts / max(counts.sum(), 1)
+        shares = 100 * counts / max(int(counts.sum()), 1)
         left = 0.0
         for level, share in enumerate(shares):
             ax.barh(row, share, left=left, color=MRS_COLOURS[level], edgecolor="white")
             if share >= 4:
-                ax.text(left + share / 2, row, f"{share:.0f}", ha="center", va="center", fontsize=8,
-                        color="white" if level in (0, 5, 6) else "black")
+                ax.text(
+                    left + share / 2,
+                    row,
+                    f"{share:.0f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if level in (0, 5, 6) else "black",
+                )
             left += share
     ax.set_yticks(range(len(labels)), [f"{label} (n={len(groups[label])})" for label in labels])
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of participants")
     handles = [Rectangle((0, 0), 1, 1, color=c) for c in MRS_COLOURS]
-    ax.legend(handles, [f"mRS {k}" for k in range(7)], ncol=7, fontsize=7, loc="lower center",
-              bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(
+        handles,
+        [f"mRS {k}" for k in range(7)],
+        ncol=7,
+        fontsize=7,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
     ax.set_title(title, pad=22)
     return ax
 
@@ -67,11 +81,20 @@ def consort_flow(stages: Sequence[tuple[str, Sequence[str]]], ax=None):
         width = 0.85 / len(boxes)
         for col, text in enumerate(boxes):
             x = 0.1 + width * (col + 0.5)
-            ax.text(x, y, text, ha="center", va="center", fontsize=8, wrap=True,
-                    bbox=dict(boxstyle="round,pad=0.4", fc="#f4f4f4", ec="#333333"))
+            ax.text(
+                x,
+                y,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                wrap=True,
+                bbox=dict(boxstyle="round,pad=0.4", fc="#f4f4f4", ec="#333333"),
+            )
         if row < n_stages - 1:
-            ax.annotate("", xy=(0.55, y - 0.62), xytext=(0.55, y - 0.38),
-                        arrowprops=dict(arrowstyle="->", color="#333333"))
+            ax.annotate(
+                "", xy=(0.55, y - 0.62), xytext=(0.55, y - 0.38), arrowprops=dict(arrowstyle="->", color="#333333")
+            )
     return ax
 
 
@@ -111,14 +134,21 @@ def forest_plot(rows: Sequence[dict], ax=None):
     log axis; 0 for standardized differences), kind ("ratio" or "difference")."""
     ratios = [r for r in rows if r["kind"] == "ratio"]
     diffs = [r for r in rows if r["kind"] == "difference"]
-    panels = [(title, part) for title, part in (("Odds ratio of a better outcome (log scale)", ratios),
-                                                 ("Standardized difference in change", diffs)) if part]
+    panels = [
+        (title, part)
+        for title, part in (
+            ("Odds ratio of a better outcome (log scale)", ratios),
+            ("Standardized difference in change", diffs),
+        )
+        if part
+    ]
     height = 1.0 + 0.35 * max((len(part) for _, part in panels), default=1)
     figure = Figure(figsize=(8, height * max(len(panels), 1)))
     axes = figure.subplots(max(len(panels), 1), 1, squeeze=False)[:, 0]
     if not panels:
-        axes[0].text(0.5, 0.5, "no endpoint could be estimated yet", ha="center", va="center",
-                     transform=axes[0].transAxes)
+        axes[0].text(
+            0.5, 0.5, "no endpoint could be estimated yet", ha="center", va="center", transform=axes[0].transAxes
+        )
         axes[0].axis("off")
         return axes[0]
     for axis, (title, part) in zip(axes, panels):

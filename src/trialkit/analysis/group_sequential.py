@@ -277,9 +277,7 @@ def _crosses(z: float, c: float, sides: int) -> bool:
 def monitor(boundaries: Boundaries, observed: Sequence[float | None]) -> Monitoring:
     """Compare the observed statistics (one per look done, in order) with the boundaries."""
     if len(observed) > len(boundaries.looks):
-        raise GroupSequentialError(
-            f"observed: {len(observed)} statistics for {len(boundaries.looks)} looks"
-        )
+        raise GroupSequentialError(f"observed: {len(observed)} statistics for {len(boundaries.looks)} looks")
     values: list[float | None] = []
     crossed: int | None = None
     for i, z in enumerate(observed):

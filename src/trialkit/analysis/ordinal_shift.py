@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,8 +101,9 @@ def _ordinal_values(values: pd.Series, column: str, scale: tuple[int, int] | Non
     array = numeric.to_numpy(dtype=float)
     bad = ~np.isfinite(array) | (array != np.round(array))
     if bad.any():
-        raise AnalysisInputError(f"column {column!r}: {_first(values, bad)} is not a whole number "
-                                 "(an ordinal grade such as mRS 0–6)")
+        raise AnalysisInputError(
+            f"column {column!r}: {_first(values, bad)} is not a whole number (an ordinal grade such as mRS 0–6)"
+        )
     if scale is not None:
         low, high = scale
         outside = (array < low) | (array > high)
@@ -116,8 +118,10 @@ def _ordinal_codes(values: pd.Series, column: str, scale: tuple[int, int] | None
     # Levels are the observed values in order, as statsmodels OrderedModel uses them.
     levels, codes = np.unique(array, return_inverse=True)
     if len(levels) < 2:
-        raise AnalysisInputError(f"column {column!r}: every participant analysed has the value {levels[0]:g}; a shift "
-                                 "analysis needs at least two different outcomes")
+        raise AnalysisInputError(
+            f"column {column!r}: every participant analysed has the value {levels[0]:g}; a shift "
+            "analysis needs at least two different outcomes"
+        )
     return codes
 
 
@@ -128,8 +132,12 @@ def _first(values: pd.Series, mask: np.ndarray) -> str:
     return f"row {row!r} value {value!r}"
 
 
-def covariate_columns(rows: pd.DataFrame, covariates: Sequence[str], treated: np.ndarray | None = None,
-                      fixed: Sequence[tuple[str, np.ndarray]] = ()) -> list[np.ndarray]:
+def covariate_columns(
+    rows: pd.DataFrame,
+    covariates: Sequence[str],
+    treated: np.ndarray | None = None,
+    fixed: Sequence[tuple[str, np.ndarray]] = (),
+) -> list[np.ndarray]:
     """Numeric covariate columns, checked so that the model can be fitted: finite numbers, not constant, and
     not a linear combination of the intercept, the arm, ``fixed`` columns and the covariates before them.
 
@@ -149,14 +157,20 @@ def covariate_columns(rows: pd.DataFrame, covariates: Sequence[str], treated: np
             raise AnalysisInputError(f"covariate {name!r} must be numeric (a number in every analysed row)")
         array = values.to_numpy(dtype=float)
         if not np.isfinite(array).all():
-            raise AnalysisInputError(f"covariate {name!r}: {_first(values, ~np.isfinite(array))} is not a finite number")
+            raise AnalysisInputError(
+                f"covariate {name!r}: {_first(values, ~np.isfinite(array))} is not a finite number"
+            )
         if np.ptp(array) == 0:
-            raise AnalysisInputError(f"covariate {name!r} is constant (every analysed value is {array[0]:g}); "
-                                     "it cannot be adjusted for: leave it out")
+            raise AnalysisInputError(
+                f"covariate {name!r} is constant (every analysed value is {array[0]:g}); "
+                "it cannot be adjusted for: leave it out"
+            )
         candidate = np.column_stack([matrix, array])
         if np.linalg.matrix_rank(candidate) < candidate.shape[1]:
-            raise AnalysisInputError(f"covariate {name!r} is collinear with {', '.join(names[1:]) or 'the intercept'} "
-                                     "(a linear combination of them); its effect cannot be separated: leave one out")
+            raise AnalysisInputError(
+                f"covariate {name!r} is collinear with {', '.join(names[1:]) or 'the intercept'} "
+                "(a linear combination of them); its effect cannot be separated: leave one out"
+            )
         matrix, names = candidate, [*names, name]
         out.append(array)
     return out
@@ -213,11 +227,25 @@ def mrs_shift(
     design = np.column_stack([treated, *covariate_columns(rows, covariates, treated)])
     fit = fit_individuals(codes, design)
     check = proportional_odds_check(codes, treated)
-    common = dict(n=int(len(rows)), n_treatment=int(treated.sum()), n_control=int(len(treated) - treated.sum()),
-                  covariates=covariates, proportional_odds_check=check)
+    common: dict[str, Any] = dict(
+        n=len(rows),
+        n_treatment=int(treated.sum()),
+        n_control=int(len(treated) - treated.sum()),
+        covariates=covariates,
+        proportional_odds_check=check,
+    )
     if bool(fit.separated[0]):
-        return ShiftResult(common_odds_ratio=None, ci95=None, p_value=None, log_odds_ratio=None, standard_error=None,
-                           z=None, separated=True, note=SEPARATION_NOTE, **common)
+        return ShiftResult(
+            common_odds_ratio=None,
+            ci95=None,
+            p_value=None,
+            log_odds_ratio=None,
+            standard_error=None,
+            z=None,
+            separated=True,
+            note=SEPARATION_NOTE,
+            **common,
+        )
     beta = float(fit.coefficients[0, 0])
     se = float(fit.standard_errors[0, 0])
     # exp(-beta): the coefficient is for a higher (worse) mRS; the reported OR is for a better one.

@@ -219,9 +219,7 @@ def fit_cells(
             inverse = np.linalg.pinv(h)
     covariance = inverse[:, n_cut:, n_cut:]
     beta = theta[:, n_cut:]
-    final_step_ok = np.max(np.abs(np.where(free, gradient, 0.0)), axis=1) < 1e-4 * np.maximum(
-        1.0, weights.sum(axis=1)
-    )
+    final_step_ok = np.max(np.abs(np.where(free, gradient, 0.0)), axis=1) < 1e-4 * np.maximum(1.0, weights.sum(axis=1))
     separated = fittable & (np.any(np.abs(beta) > SEPARATION_BOUND, axis=1) | ~final_step_ok)
     return BatchFit(
         cutpoints=theta[:, :n_cut],

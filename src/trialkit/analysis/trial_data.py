@@ -33,7 +33,9 @@ import pandas as pd
 from trialkit.analysis.ordinal_shift import AnalysisInputError
 from trialkit.instruments import OUTCOME_INSTRUMENTS, instrument_name
 
-SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat.html)
+SQLITE_HEADER = (
+    b"SQLite format 3\x00"  # the first 16 bytes of every SQLite 3 database file (sqlite.org/fileformat.html)
+)
 
 REQUIRED = {
     "participants": ["participant_id", "randomized_on", "status"],
@@ -50,8 +52,7 @@ SCREENING_COLUMNS = ["screening_id", "outcome", "reason"]
 
 # The export's disposition -> the analysis status. Death is an outcome (mRS 6), not a loss: it is
 # counted with the completed.
-ANALYSIS_STATUS = {"completed": "completed", "withdrawn": "withdrawn", "lost_to_follow_up": "lost",
-                   "died": "completed"}
+ANALYSIS_STATUS = {"completed": "completed", "withdrawn": "withdrawn", "lost_to_follow_up": "lost", "died": "completed"}
 # "Related": a reasonable possibility of a causal relationship (ICH E2A: possibly, probably,
 # definitely related; the adverse_event form's codes).
 RELATED = frozenset({"possible", "probable", "definite"})
@@ -66,6 +67,7 @@ class TrialData:
 
 
 # ------------------------------------------------------------------ screening: one definition
+
 
 @dataclass(frozen=True)
 class ScreeningCounts:
@@ -86,7 +88,7 @@ class ScreeningCounts:
 
     @property
     def screen_fail_rate(self) -> str:
-        """"38 % of 17 with a screening decision", or a dash when none is decided."""
+        """ "38 % of 17 with a screening decision", or a dash when none is decided."""
         if not self.decided:
             return "–"
         return f"{round(100 * self.screen_failed / self.decided)} % of {self.decided} with a screening decision"
@@ -104,6 +106,7 @@ def screening_counts_by_outcome(by_outcome: dict[str, int]) -> ScreeningCounts:
 
 
 # ------------------------------------------------------------------ export records -> tables
+
 
 def outcome_columns(protocol) -> list[tuple[str, str]]:
     """(instrument, visit id) of every outcome scale the schedule plans, in schedule order: the wide
@@ -137,10 +140,21 @@ def analysis_tables(data, protocol, *, unblinded: bool) -> dict[str, pd.DataFram
     keep = {s.subject_id for s in randomized}
     participant_columns = [c for c in PARTICIPANT_COLUMNS if unblinded or c != "arm"]
     participants = pd.DataFrame(
-        [{"participant_id": s.subject_id, "site": s.site_id, "arm": s.arm_id or "",
-          "randomized_on": s.randomized_on.isoformat(), "baseline_nihss": s.baseline_nihss, "age": s.age,
-          "sex": s.sex or "", "status": ANALYSIS_STATUS.get(s.status or "", "ongoing")} for s in randomized],
-        columns=PARTICIPANT_COLUMNS)[participant_columns]
+        [
+            {
+                "participant_id": s.subject_id,
+                "site": s.site_id,
+                "arm": s.arm_id or "",
+                "randomized_on": s.randomized_on.isoformat(),
+                "baseline_nihss": s.baseline_nihss,
+                "age": s.age,
+                "sex": s.sex or "",
+                "status": ANALYSIS_STATUS.get(s.status or "", "ongoing"),
+            }
+            for s in randomized
+        ],
+        columns=PARTICIPANT_COLUMNS,
+    )[participant_columns]
 
     columns = outcome_columns(protocol)
     wanted = set(columns)
@@ -155,24 +169,43 @@ def analysis_tables(data, protocol, *, unblinded: bool) -> dict[str, pd.DataFram
     outcomes = participants.reindex(columns=wide_keys).copy()
     for instrument, visit in columns:
         name = wide_name(instrument, visit)
-        outcomes[name] = pd.array([totals.get(pid, {}).get(name) for pid in outcomes["participant_id"]],
-                                  dtype="Float64")
+        outcomes[name] = pd.array(
+            [totals.get(pid, {}).get(name) for pid in outcomes["participant_id"]], dtype="Float64"
+        )
     anchors = {s.subject_id: s.anchor_date for s in randomized}
     adverse_events = pd.DataFrame(
-        [{"participant_id": ae.subject_id, "term": ae.term, "grade": ae.grade,
-          "serious": "true" if ae.serious else "false",
-          "related": "true" if (ae.related or "") in RELATED else "false",
-          "onset_day": _days(ae.onset_date, anchors.get(ae.subject_id))}
-         for ae in data.adverse_events if ae.subject_id in keep],
-        columns=AE_COLUMNS)
+        [
+            {
+                "participant_id": ae.subject_id,
+                "term": ae.term,
+                "grade": ae.grade,
+                "serious": "true" if ae.serious else "false",
+                "related": "true" if (ae.related or "") in RELATED else "false",
+                "onset_day": _days(ae.onset_date, anchors.get(ae.subject_id)),
+            }
+            for ae in data.adverse_events
+            if ae.subject_id in keep
+        ],
+        columns=AE_COLUMNS,
+    )
     screening = pd.DataFrame(
-        [{"screening_id": s.screening_id, "outcome": s.outcome,
-          "reason": ";".join(s.reasons) if s.outcome == "screen_failed" else ""} for s in data.screenings],
-        columns=SCREENING_COLUMNS)
+        [
+            {
+                "screening_id": s.screening_id,
+                "outcome": s.outcome,
+                "reason": ";".join(s.reasons) if s.outcome == "screen_failed" else "",
+            }
+            for s in data.screenings
+        ],
+        columns=SCREENING_COLUMNS,
+    )
     # Whole numbers stay whole in the CSV even where some are missing; totals are whole numbers
     # for every outcome scale (their items score in integers).
-    for frame, names in ((participants, ("baseline_nihss", "age")), (outcomes, ("baseline_nihss", "age")),
-                         (adverse_events, ("grade", "onset_day"))):
+    for frame, names in (
+        (participants, ("baseline_nihss", "age")),
+        (outcomes, ("baseline_nihss", "age")),
+        (adverse_events, ("grade", "onset_day")),
+    ):
         for name in names:
             frame[name] = pd.array(frame[name].tolist(), dtype="Int64")
     for instrument, visit in columns:
@@ -180,8 +213,12 @@ def analysis_tables(data, protocol, *, unblinded: bool) -> dict[str, pd.DataFram
         values = outcomes[name]
         if values.dropna().eq(values.dropna().round()).all():
             outcomes[name] = values.round().astype("Int64")
-    return {"participants": participants, "outcomes": outcomes, "adverse_events": adverse_events,
-            "screening": screening}
+    return {
+        "participants": participants,
+        "outcomes": outcomes,
+        "adverse_events": adverse_events,
+        "screening": screening,
+    }
 
 
 def trial_data(tables: dict[str, pd.DataFrame]) -> TrialData:
@@ -191,8 +228,9 @@ def trial_data(tables: dict[str, pd.DataFrame]) -> TrialData:
     if "arm" not in participants.columns:
         participants["arm"] = pd.NA
     participants["randomized_on"] = pd.to_datetime(participants["randomized_on"])
-    return TrialData(participants, long_outcomes(tables["outcomes"]), tables["adverse_events"].copy(),
-                     tables["screening"].copy())
+    return TrialData(
+        participants, long_outcomes(tables["outcomes"]), tables["adverse_events"].copy(), tables["screening"].copy()
+    )
 
 
 def long_outcomes(wide: pd.DataFrame) -> pd.DataFrame:
@@ -203,7 +241,7 @@ def long_outcomes(wide: pd.DataFrame) -> pd.DataFrame:
         instrument = next((n for n in names if column.startswith(n + "_")), None)
         if instrument is None or column in WIDE_KEYS:
             continue
-        visit = column[len(instrument) + 1:]
+        visit = column[len(instrument) + 1 :]
         part = wide[["participant_id", column]].dropna(subset=[column])
         rows += [(pid, visit, instrument, float(total)) for pid, total in zip(part["participant_id"], part[column])]
     return pd.DataFrame(rows, columns=["participant_id", "visit", "instrument", "total"])
@@ -233,25 +271,40 @@ def dictionary(protocol, *, unblinded: bool, labels: bool = False) -> pd.DataFra
     rows = [
         ("participant_id", "Participant number", "text", ""),
         ("site", "Site code", "text", ""),
-        ("arm", "Arm allocated (unblinded extracts only)", "text",
-         "; ".join(a.label for a in protocol.arms) if labels else arm_values),
+        (
+            "arm",
+            "Arm allocated (unblinded extracts only)",
+            "text",
+            "; ".join(a.label for a in protocol.arms) if labels else arm_values,
+        ),
         ("randomized_on", "Date of randomization", "date (YYYY-MM-DD)", ""),
         ("baseline_nihss", "NIHSS total at screening", "integer", "0–42"),
         ("age", "Age in completed years at screening", "integer", ""),
         ("sex", "Sex", "text", sex),
-        ("status", "Follow-up status (death counts as completed: it is an outcome)", "text",
-         "ongoing; completed; withdrawn; lost"),
+        (
+            "status",
+            "Follow-up status (death counts as completed: it is an outcome)",
+            "text",
+            "ongoing; completed; withdrawn; lost",
+        ),
     ]
     out = [("participants", c, lab, typ, val) for c, lab, typ, val in rows if unblinded or c != "arm"]
-    out += [("outcomes", c, lab, typ, val) for c, lab, typ, val in rows
-            if c in WIDE_KEYS and (unblinded or c != "arm")]
+    out += [("outcomes", c, lab, typ, val) for c, lab, typ, val in rows if c in WIDE_KEYS and (unblinded or c != "arm")]
     visits = {v.id: v for v in protocol.schedule.visits}
     for instrument, visit in outcome_columns(protocol):
         scale = get_instrument(instrument)
+        assert scale.total_range is not None  # an outcome instrument has a range (framework.Instrument)
         low, high = scale.total_range
-        out.append(("outcomes", wide_name(instrument, visit),
-                    f"{scale.title} total at {visits[visit].label} (scheduled day {visits[visit].day}); "
-                    f"{scale.better} is better", "integer", f"{low}–{high}"))
+        out.append(
+            (
+                "outcomes",
+                wide_name(instrument, visit),
+                f"{scale.title} total at {visits[visit].label} (scheduled day {visits[visit].day}); "
+                f"{scale.better} is better",
+                "integer",
+                f"{low}–{high}",
+            )
+        )
     out += [
         ("adverse_events", "participant_id", "Participant number", "text", ""),
         ("adverse_events", "term", "Adverse event term as reported", "text", ""),
@@ -266,8 +319,9 @@ def dictionary(protocol, *, unblinded: bool, labels: bool = False) -> pd.DataFra
     return pd.DataFrame(out, columns=["table", "column", "label", "type", "values"])
 
 
-def write_tables(chunks: Iterable, out_dir: str | Path, protocol, *, unblinded: bool,
-                 labels: bool = False) -> dict[str, int]:
+def write_tables(
+    chunks: Iterable, out_dir: str | Path, protocol, *, unblinded: bool, labels: bool = False
+) -> dict[str, int]:
     """Write the analysis tables of ``chunks`` (ExportData, one after another) as CSV files in
     ``out_dir``, one chunk at a time, plus ``dictionary.csv``; return the rows written per table.
 
@@ -279,7 +333,12 @@ def write_tables(chunks: Iterable, out_dir: str | Path, protocol, *, unblinded: 
     out_dir.mkdir(parents=True, exist_ok=True)
     arm_labels = {a.id: a.label for a in protocol.arms}
     rows = dict.fromkeys(TABLES, 0)
-    handles = {name: open(out_dir / f"{name}.csv", "w", newline="", encoding="utf-8") for name in TABLES}
+    handles = {
+        name: open(  # noqa: SIM115 — closed together in the finally below
+            out_dir / f"{name}.csv", "w", newline="", encoding="utf-8"
+        )
+        for name in TABLES
+    }
     try:
         first = True
         for chunk in chunks:
@@ -303,6 +362,7 @@ def write_tables(chunks: Iterable, out_dir: str | Path, protocol, *, unblinded: 
 
 # ------------------------------------------------------------------ reading files
 
+
 def _check(name: str, frame: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in REQUIRED[name] if c not in frame.columns]
     if missing:
@@ -323,15 +383,18 @@ def load_trial_data(source: str | Path) -> TrialData:
                     continue
                 raise AnalysisInputError(f"--data: {path} is missing")
             try:
-                frames[name] = pd.read_csv(path, dtype={"participant_id": str, "arm": str, "screening_id": str,
-                                                        "reason": str})
+                frames[name] = pd.read_csv(
+                    path, dtype={"participant_id": str, "arm": str, "screening_id": str, "reason": str}
+                )
             except (ValueError, pd.errors.ParserError) as exc:  # UnicodeDecodeError is a ValueError
                 raise AnalysisInputError(f"--data: {path}: not a readable CSV table ({exc})") from None
     elif source.is_file():
         with source.open("rb") as handle:
             if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise AnalysisInputError(f"--data: {source} is not an SQLite database; give a directory of CSV "
-                                         f"files ({', '.join(f'{n}.csv' for n in REQUIRED)}) or an SQLite file")
+                raise AnalysisInputError(
+                    f"--data: {source} is not an SQLite database; give a directory of CSV "
+                    f"files ({', '.join(f'{n}.csv' for n in REQUIRED)}) or an SQLite file"
+                )
         connection = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)  # never creates or writes
         try:
             for name in REQUIRED:

@@ -38,7 +38,10 @@ def _load_list(protocol_ref: str, seed: int, n: int | None, fmt: str) -> Allocat
     except ProtocolError as exc:
         fail(f"--protocol: {exc}", fmt=Format.json if fmt == "json" else Format.text)
     if n is not None and n <= 0:
-        fail(f"--n must be a positive number of slots per stratum, got {n}", fmt=Format.json if fmt == "json" else Format.text)
+        fail(
+            f"--n must be a positive number of slots per stratum, got {n}",
+            fmt=Format.json if fmt == "json" else Format.text,
+        )
     if n is not None and n > MAX_SLOTS_PER_STRATUM:
         fail(f"--n must be at most {MAX_SLOTS_PER_STRATUM:,} slots per stratum, got {n:,}")
     try:
@@ -64,7 +67,14 @@ def _slots_text(allocation_list: AllocationList) -> str:
     )
     rows = [("rand. no.", "kit", "stratum", "block", "arm", "dose level")]
     rows += [
-        (s.randomization_number, s.kit_number, s.stratum, f"{s.block_no} ({s.block_size})", s.arm_id, s.dose_level or "")
+        (
+            s.randomization_number,
+            s.kit_number,
+            s.stratum,
+            f"{s.block_no} ({s.block_size})",
+            s.arm_id,
+            s.dose_level or "",
+        )
         for s in allocation_list.slots
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
@@ -140,8 +150,11 @@ def check(
     spec = loaded.randomization
     length = n or (spec.cohorts[0].size if spec.cohorts else loaded.registry.enrollment.count)
     predictability = list_predictability(spec.ratio, spec.block_sizes, length, seed=seed)
-    emit({**report.as_dict(), "predictability": predictability}, fmt,
-         lambda _: _report_text(report) + "\n\n" + _predictability_text(predictability))
+    emit(
+        {**report.as_dict(), "predictability": predictability},
+        fmt,
+        lambda _: _report_text(report) + "\n\n" + _predictability_text(predictability),
+    )
     if not report.within_bound:
         raise typer.Exit(1)
 
@@ -154,12 +167,14 @@ def _rate(entry: dict) -> str:
 
 
 def _predictability_text(p: dict) -> str:
-    return "\n".join([
-        f"Predictability over a list of {p['n']} (share of assignments the best guesser names correctly):",
-        f"  knowing each block's size once it has started: {_rate(p['knows_block'])}",
-        f"  seeing only the past assignments:              {_rate(p['past_only'])}",
-        f"  always naming the largest arm:                 {p['baseline']:.4f}",
-    ])
+    return "\n".join(
+        [
+            f"Predictability over a list of {p['n']} (share of assignments the best guesser names correctly):",
+            f"  knowing each block's size once it has started: {_rate(p['knows_block'])}",
+            f"  seeing only the past assignments:              {_rate(p['past_only'])}",
+            f"  always naming the largest arm:                 {p['baseline']:.4f}",
+        ]
+    )
 
 
 def _minimization_text(check: MinimizationCheck) -> str:
@@ -174,8 +189,11 @@ def _minimization_text(check: MinimizationCheck) -> str:
         for level, counts in per_level.items():
             lines.append(f"{factor}={level}: " + ", ".join(f"{arm} {c}" for arm, c in counts.items()))
         lines.append(f"  worst imbalance for {factor}: {check.max_level_imbalance[factor]:g}")
-    lines += ["", "Overall: " + ", ".join(f"{arm} {c}" for arm, c in check.overall_counts.items()),
-              f"Marginal imbalance (sum over every level): {check.marginal_imbalance:g}"]
+    lines += [
+        "",
+        "Overall: " + ", ".join(f"{arm} {c}" for arm, c in check.overall_counts.items()),
+        f"Marginal imbalance (sum over every level): {check.marginal_imbalance:g}",
+    ]
     return "\n".join(lines)
 
 
@@ -187,10 +205,18 @@ def _check_minimization(protocol, seed: int, n: int | None, fmt: Format) -> None
     except (ValueError, StratumError) as exc:
         fail(f"randomization: {exc}", fmt=fmt)
     guess = minimization_guess_rate(protocol, seed, n or protocol.registry.enrollment.count, trials=100)
-    emit({**check.as_dict(), "predictability": guess.as_dict()}, fmt, lambda _: _minimization_text(check) + (
-        f"\n\nPredictability (a guesser who knows the past assignments and the next participant's levels "
-        f"names the most probable arm): {guess.rate:.4f} (± {guess.standard_error:.4f}, {guess.trials} simulated "
-        f"trials); always naming the largest arm: {guess.baseline:.4f}"))
+    emit(
+        {**check.as_dict(), "predictability": guess.as_dict()},
+        fmt,
+        lambda _: (
+            _minimization_text(check)
+            + (
+                f"\n\nPredictability (a guesser who knows the past assignments and the next participant's levels "
+                f"names the most probable arm): {guess.rate:.4f} (± {guess.standard_error:.4f}, {guess.trials} simulated "
+                f"trials); always naming the largest arm: {guess.baseline:.4f}"
+            )
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

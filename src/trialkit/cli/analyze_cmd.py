@@ -6,7 +6,9 @@ import typer
 
 from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, input_file
 
-analyze_app = typer.Typer(help="Analyse trial outcomes from a CSV file (one row per participant).", no_args_is_help=True)
+analyze_app = typer.Typer(
+    help="Analyse trial outcomes from a CSV file (one row per participant).", no_args_is_help=True
+)
 
 
 # A CSV header longer than this is not a table of participants (a 30 MB file on one line, say): refused
@@ -22,8 +24,10 @@ def _read_csv(path: str, fmt: Format | None = None):
     with file.open("rb") as handle:
         header = handle.readline(MAX_HEADER_CHARS + 1)
     if len(header) > MAX_HEADER_CHARS:
-        fail(f"--input: {path}: the first line is longer than {MAX_HEADER_CHARS:,} characters; expected a CSV "
-             "header (arm, the outcome, covariates) and one row per participant")
+        fail(
+            f"--input: {path}: the first line is longer than {MAX_HEADER_CHARS:,} characters; expected a CSV "
+            "header (arm, the outcome, covariates) and one row per participant"
+        )
     try:
         return pd.read_csv(file, dtype={"arm": str}, encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -46,12 +50,16 @@ def _shift_text(r: dict) -> str:
     lines.append(f"n: {r['n']} ({r['n_treatment']} treatment, {r['n_control']} control)")
     perm = r.get("permutation_test")
     if perm:
-        lines.append(f"Permutation test ({perm['scheme']}, {perm['permutations']} re-draws): p={perm['p_value']:.4f} "
-                     f"(Monte Carlo SE {perm['mc_standard_error']:.4f})")
+        lines.append(
+            f"Permutation test ({perm['scheme']}, {perm['permutations']} re-draws): p={perm['p_value']:.4f} "
+            f"(Monte Carlo SE {perm['mc_standard_error']:.4f})"
+        )
     check = r.get("proportional_odds_check")
     if check:
-        lines.append(f"Proportional odds check (LR vs saturated): chi2={check['statistic']:.2f}, "
-                     f"df={check['df']}, p={check['p_value']:.3g}")
+        lines.append(
+            f"Proportional odds check (LR vs saturated): chi2={check['statistic']:.2f}, "
+            f"df={check['df']}, p={check['p_value']:.3g}"
+        )
     return "\n".join(lines)
 
 
@@ -62,8 +70,9 @@ def mrs_shift_command(
     control: str = typer.Option(..., "--control", help="Value of 'arm' for the control arm."),
     outcome: str = typer.Option("mrs", "--outcome", help="Ordinal outcome column (mRS 0-6)."),
     covariates: str = typer.Option("", "--covariates", help="Comma-separated covariate columns."),
-    permutations: int = typer.Option(0, "--permutations",
-                                     help="Also a permutation (re-randomization) test with this many re-draws."),
+    permutations: int = typer.Option(
+        0, "--permutations", help="Also a permutation (re-randomization) test with this many re-draws."
+    ),
     strata: str = typer.Option("", "--strata", help="Permute arm labels within these comma-separated columns."),
     seed: int = typer.Option(None, "--seed", help="Seed of the permutation test's re-draws."),
     fmt: Format = FORMAT_OPTION,
@@ -83,8 +92,9 @@ def mrs_shift_command(
         result = mrs_shift(data, treatment, control, outcome, names)
         out = result.to_dict()
         if permutations:
-            out["permutation_test"] = shift_permutation_test(data, treatment, control, outcome, names, permutations,
-                                                             seed, strata_names).to_dict()
+            out["permutation_test"] = shift_permutation_test(
+                data, treatment, control, outcome, names, permutations, seed, strata_names
+            ).to_dict()
     except AnalysisInputError as exc:
         fail(str(exc), fmt=fmt)
     emit(out, fmt, _shift_text)
@@ -109,10 +119,14 @@ def ancova_command(
         result = ancova(data, outcome, baseline, treatment, control, names)
     except AnalysisInputError as exc:
         fail(str(exc), fmt=fmt)
-    emit(result.to_dict(), fmt, lambda r: (
-        f"Adjusted difference in change: {r['difference']:.3f}\n"
-        f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}\np-value: {r['p_value']:.4g}\nn: {r['n']}"
-    ))
+    emit(
+        result.to_dict(),
+        fmt,
+        lambda r: (
+            f"Adjusted difference in change: {r['difference']:.3f}\n"
+            f"95% CI: {r['ci95'][0]:.3f} to {r['ci95'][1]:.3f}\np-value: {r['p_value']:.4g}\nn: {r['n']}"
+        ),
+    )
 
 
 def _numbers(option: str, text: str, fmt: Format) -> list[float]:
@@ -133,8 +147,10 @@ def _boundaries_text(r: dict) -> str:
         observed = look.get("observed_z")
         shown = "" if observed is None else f"{observed:.3f}" + ("  crossed" if look.get("crossed") else "")
         bound = "none" if look["z"] is None else f"{look['z']:.3f}"
-        lines.append(f"{look['look']:>4}  {look['information_fraction']:>11.3f}  {bound:>12}  "
-                     f"{look['nominal_p']:>9.3g}  {look['alpha_spent']:>11.3g}  {shown}".rstrip())
+        lines.append(
+            f"{look['look']:>4}  {look['information_fraction']:>11.3f}  {bound:>12}  "
+            f"{look['nominal_p']:>9.3g}  {look['alpha_spent']:>11.3g}  {shown}".rstrip()
+        )
     if r.get("crossed_at"):
         lines += ["", f"The observed statistic reached the boundary at look {r['crossed_at']}."]
     return "\n".join(lines)
@@ -143,7 +159,9 @@ def _boundaries_text(r: dict) -> str:
 @analyze_app.command("boundaries")
 def boundaries_command(
     protocol: str = typer.Option(
-        "", "--protocol", help="NCT id or protocol file: take the looks, spending and alpha from its analysis_plan.interim."
+        "",
+        "--protocol",
+        help="NCT id or protocol file: take the looks, spending and alpha from its analysis_plan.interim.",
     ),
     looks: str = typer.Option("", "--looks", help="Information fractions of the looks, e.g. 0.2,0.4,0.6,0.8,1."),
     spending: str = typer.Option("obrien_fleming", "--spending", help="obrien_fleming or pocock (Lan–DeMets)."),
@@ -165,7 +183,10 @@ def boundaries_command(
         if plan.interim is None:
             fail(f"--protocol: {protocol} declares no interim looks (analysis_plan.interim)", fmt=fmt)
         fractions, spending, alpha, sides = (
-            plan.interim.information_fractions, plan.interim.spending, plan.alpha, plan.interim.sides
+            plan.interim.information_fractions,
+            plan.interim.spending,
+            plan.alpha,
+            plan.interim.sides,
         )
     else:
         fractions = _numbers("--looks", looks, fmt)

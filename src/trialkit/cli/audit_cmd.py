@@ -17,9 +17,11 @@ def _text(result: dict) -> str:
     lines = []
     if result["ok"]:
         cp = result["checkpoint"]["latest"]
-        lines.append(f"audit trail intact: {result['checked']} event(s) verified, head #{result['head']['seq']}, "
-                     f"every audited row matches the trail"
-                     + (f"; latest checkpoint #{cp['seq']} ({cp['at']}) present" if cp else "; no checkpoint yet"))
+        lines.append(
+            f"audit trail intact: {result['checked']} event(s) verified, head #{result['head']['seq']}, "
+            f"every audited row matches the trail"
+            + (f"; latest checkpoint #{cp['seq']} ({cp['at']}) present" if cp else "; no checkpoint yet")
+        )
     else:
         lines.append(f"audit trail BROKEN ({result['checked']} event(s) checked, head #{result['head']['seq']}):")
         if result["problem"]:
@@ -28,8 +30,10 @@ def _text(result: dict) -> str:
         lines += [f"  checkpoint: {m}" for m in result["checkpoint"]["problems"]]
         lines += [f"  row: {m}" for m in result["row_messages"]]
     if result.get("app_role_may"):
-        lines.append(f"  warning: the connected database role may {', '.join(result['app_role_may'])} audit events "
-                     "(see `trialkit manage audit_db_roles`)")
+        lines.append(
+            f"  warning: the connected database role may {', '.join(result['app_role_may'])} audit events "
+            "(see `trialkit manage audit_db_roles`)"
+        )
     return "\n".join(lines)
 
 
@@ -53,7 +57,7 @@ def verify(
         from trialkit.server.audit.verify import verify_all
 
         result = verify_all(unblinded=unblinded)
-    except Exception as exc:  # noqa: BLE001 — failing to check is exit 3, never "intact" nor "tampered"
+    except Exception as exc:
         from trialkit.cli.errors import CommandError
 
         error = exc.message if isinstance(exc, CommandError) else f"{exc.__class__.__name__}: {exc}".strip()
@@ -70,8 +74,11 @@ def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
     from trialkit.server.audit.checkpoint import checkpoint_file, write_checkpoint
 
     entry = write_checkpoint()
-    emit({**entry, "file": str(checkpoint_file())}, fmt,
-         lambda r: f"checkpoint: head #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}")
+    emit(
+        {**entry, "file": str(checkpoint_file())},
+        fmt,
+        lambda r: f"checkpoint: head #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}",
+    )
 
 
 @audit_app.command()
@@ -81,8 +88,11 @@ def keygen(fmt: Format = FORMAT_OPTION) -> None:
     from trialkit.server.audit import keys
 
     path, key_id, created = keys.generate()
-    emit({"file": str(path), "key_id": key_id, "created": created}, fmt,
-         lambda r: f"{'created' if r['created'] else 'already present'}: {r['file']} (current key {r['key_id']})")
+    emit(
+        {"file": str(path), "key_id": key_id, "created": created},
+        fmt,
+        lambda r: f"{'created' if r['created'] else 'already present'}: {r['file']} (current key {r['key_id']})",
+    )
 
 
 @audit_app.command("rotate-key")
@@ -92,8 +102,11 @@ def rotate_key(fmt: Format = FORMAT_OPTION) -> None:
     from trialkit.server.audit import keys
 
     key_id = keys.rotate()
-    emit({"file": str(keys.key_file()), "key_id": key_id}, fmt,
-         lambda r: f"new current key {r['key_id']} in {r['file']}; older keys kept for verification")
+    emit(
+        {"file": str(keys.key_file()), "key_id": key_id},
+        fmt,
+        lambda r: f"new current key {r['key_id']} in {r['file']}; older keys kept for verification",
+    )
 
 
 def register(app: typer.Typer) -> None:

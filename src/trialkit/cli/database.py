@@ -7,8 +7,10 @@ import os
 from trialkit.cli.errors import EXIT_COULD_NOT_RUN, CommandError
 from trialkit.server import locations
 
-HOW_TO_SET = ("run the command in the project directory (its ./data), set TRIALKIT_DATA_DIR to the data directory "
-              "(SQLite), or DATABASE_URL to the database (e.g. postgres://user@host:5432/trialkit)")
+HOW_TO_SET = (
+    "run the command in the project directory (its ./data), set TRIALKIT_DATA_DIR to the data directory "
+    "(SQLite), or DATABASE_URL to the database (e.g. postgres://user@host:5432/trialkit)"
+)
 
 
 def database_description() -> str:
@@ -37,5 +39,8 @@ def require_database() -> None:
         return
     path = locations.sqlite_path()
     if not path.is_file():
-        raise CommandError(f"no TrialKit database: looked for {database_description()}; {HOW_TO_SET} "
-                           "(`trialkit manage migrate` creates a new one)", EXIT_COULD_NOT_RUN)
+        raise CommandError(
+            f"no TrialKit database: looked for {database_description()}; {HOW_TO_SET} "
+            "(`trialkit manage migrate` creates a new one)",
+            EXIT_COULD_NOT_RUN,
+        )

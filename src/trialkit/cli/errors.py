@@ -68,7 +68,10 @@ def describe(exc: BaseException) -> tuple[int, str]:
     if database:
         return EXIT_COULD_NOT_RUN, database
     if isinstance(exc, UnicodeDecodeError):
-        return EXIT_BAD_INPUT, f"input is not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r})"
+        return (
+            EXIT_BAD_INPUT,
+            f"input is not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r})",
+        )
     if isinstance(exc, json.JSONDecodeError):
         return EXIT_BAD_INPUT, f"input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
     if isinstance(exc, RecursionError):
@@ -93,8 +96,9 @@ def describe(exc: BaseException) -> tuple[int, str]:
     name = type(exc).__name__
     if name.endswith("Error") and type(exc).__module__.startswith("trialkit."):
         return EXIT_BAD_INPUT, _one_line(exc)
-    return EXIT_COULD_NOT_RUN, (f"internal error {name}: {_one_line(exc)} "
-                                "(please report it; TRIALKIT_DEBUG=1 shows the traceback)")
+    return EXIT_COULD_NOT_RUN, (
+        f"internal error {name}: {_one_line(exc)} (please report it; TRIALKIT_DEBUG=1 shows the traceback)"
+    )
 
 
 def wants_json(args: Sequence[str]) -> bool:
@@ -148,12 +152,14 @@ class TrialkitGroup(typer.core.TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.TyperException, typer.Abort, SystemExit, KeyboardInterrupt):
             raise
-        except Exception as exc:  # noqa: BLE001 — the one place where errors become exit codes
+        except Exception as exc:
             if os.environ.get("TRIALKIT_DEBUG"):
                 raise
             code, message = describe(exc)
-            report_error(code, message, wants_json(ctx.meta.get("trialkit.argv", sys.argv[1:])),
-                         getattr(exc, "errors", None) if isinstance(exc, CommandError) else None)
+            report_error(
+                code,
+                message,
+                wants_json(ctx.meta.get("trialkit.argv", sys.argv[1:])),
+                getattr(exc, "errors", None) if isinstance(exc, CommandError) else None,
+            )
             raise typer.Exit(code) from None
-
-

@@ -10,8 +10,10 @@ from pydantic import ValidationError
 
 from trialkit.cli.output import FORMAT_OPTION, Format, emit, fail, read_json_input, writable_output
 
-export_app = typer.Typer(help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, "
-                         "Define-XML).", no_args_is_help=True)
+export_app = typer.Typer(
+    help="CDISC exports: ODM 1.3.2 metadata and data; the SDTM package (XPT, Dataset-JSON, Define-XML).",
+    no_args_is_help=True,
+)
 
 
 def _load(protocol_id: str, data_path: Path | None, fmt: Format):
@@ -49,9 +51,16 @@ def odm(
     xml = build_odm(proto, records)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(xml, encoding="utf-8")
-    emit({"protocol": proto.id, "output": str(output), "bytes": len(xml.encode()),
-          "subjects": len(records.subjects) if records else 0}, fmt,
-         lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['subjects']} subjects)")
+    emit(
+        {
+            "protocol": proto.id,
+            "output": str(output),
+            "bytes": len(xml.encode()),
+            "subjects": len(records.subjects) if records else 0,
+        },
+        fmt,
+        lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['subjects']} subjects)",
+    )
 
 
 @export_app.command("sdtm")
@@ -71,12 +80,27 @@ def sdtm(
     except ValueError as exc:  # a record the protocol does not know (a dose level of no arm)
         fail(f"{data}: {exc}", fmt=fmt)
     paths = write_datasets(proto, domains, output, blinded=records.blinded)
-    emit({"protocol": proto.id, "blinded": records.blinded,
-          "files": [{"domain": name, "path": str(output / f"{name.lower()}.xpt"), "rows": len(frame),
-                     "dataset_json": str(output / f"{name.lower()}.json")} for name, frame in domains.items()],
-          "define": str(paths["define.xml"])},
-         fmt, lambda d: "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"])
-         + f"\ndefine.xml -> {d['define']}")
+    emit(
+        {
+            "protocol": proto.id,
+            "blinded": records.blinded,
+            "files": [
+                {
+                    "domain": name,
+                    "path": str(output / f"{name.lower()}.xpt"),
+                    "rows": len(frame),
+                    "dataset_json": str(output / f"{name.lower()}.json"),
+                }
+                for name, frame in domains.items()
+            ],
+            "define": str(paths["define.xml"]),
+        },
+        fmt,
+        lambda d: (
+            "\n".join(f"{f['domain']}: {f['rows']} rows -> {f['path']}" for f in d["files"])
+            + f"\ndefine.xml -> {d['define']}"
+        ),
+    )
 
 
 @export_app.command("from-db")
@@ -105,22 +129,40 @@ def from_db(
     if found is None:
         fail(f"--trial: no trial {trial} in the database (load it with `trialkit manage load_protocols`)", fmt=fmt)
     try:
-        job = services.create_export(found, None, formats=[f.strip() for f in formats.split(",") if f.strip()],
-                                     unblinded=unblinded, include_drafts=drafts, now=timezone.now(),
-                                     labels=labels)
+        job = services.create_export(
+            found,
+            None,
+            formats=[f.strip() for f in formats.split(",") if f.strip()],
+            unblinded=unblinded,
+            include_drafts=drafts,
+            now=timezone.now(),
+            labels=labels,
+        )
     except services.ExportProblem as exc:
         fail(f"--{exc.field or 'formats'}: {exc}", fmt=fmt)
     if job.status != job.Status.DONE:
         fail(f"export {job.pk} failed: {job.message}", fmt=fmt)
     output.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(job.result_path, output)
-    emit({"trial": found.nct_id, "export_id": job.pk, "output": str(output), "sha256": job.sha256,
-          "bytes": job.size_bytes, "blinding": "unblinded" if job.unblinded else "blinded",
-          "counts": job.manifest.get("counts", {}), "excluded": job.manifest.get("excluded", []),
-          "files": job.manifest.get("files", [])}, fmt,
-         lambda d: f"wrote {d['output']} ({d['bytes']} bytes, {d['blinding']}, sha256 {d['sha256']})\n"
-                   + "\n".join(f"  {f['path']}: {f['rows']} rows" for f in d["files"])
-                   + "".join(f"\n  excluded {e['count']} {e['what']}: {e['why']}" for e in d["excluded"]))
+    emit(
+        {
+            "trial": found.nct_id,
+            "export_id": job.pk,
+            "output": str(output),
+            "sha256": job.sha256,
+            "bytes": job.size_bytes,
+            "blinding": "unblinded" if job.unblinded else "blinded",
+            "counts": job.manifest.get("counts", {}),
+            "excluded": job.manifest.get("excluded", []),
+            "files": job.manifest.get("files", []),
+        },
+        fmt,
+        lambda d: (
+            f"wrote {d['output']} ({d['bytes']} bytes, {d['blinding']}, sha256 {d['sha256']})\n"
+            + "\n".join(f"  {f['path']}: {f['rows']} rows" for f in d["files"])
+            + "".join(f"\n  excluded {e['count']} {e['what']}: {e['why']}" for e in d["excluded"])
+        ),
+    )
 
 
 @export_app.command("fhir")
@@ -128,8 +170,9 @@ def fhir(
     protocol: str = typer.Option(..., help="NCT id or protocol file"),
     data: Path | None = typer.Option(None, help="JSON file of subjects (and forms, adverse events)"),
     output: Path = typer.Option(..., help="where to write the FHIR R4 Bundle (JSON)"),
-    unblinded: bool = typer.Option(False, "--unblinded",
-                                   help="write each ResearchSubject's assignedArm (only if the data carry arms)"),
+    unblinded: bool = typer.Option(
+        False, "--unblinded", help="write each ResearchSubject's assignedArm (only if the data carry arms)"
+    ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write a FHIR R4 Bundle: the ResearchStudy, and a ResearchSubject and Consent per participant.
@@ -150,9 +193,14 @@ def fhir(
     for entry in bundle["entry"]:
         counts[entry["resource"]["resourceType"]] = counts.get(entry["resource"]["resourceType"], 0) + 1
     blinded = not (unblinded and not records.blinded)
-    emit({"protocol": proto.id, "output": str(output), "blinded": blinded, "resources": counts}, fmt,
-         lambda d: f"wrote {d['output']} ({'blinded' if d['blinded'] else 'unblinded'}): "
-                   + ", ".join(f"{n} {kind}" for kind, n in d["resources"].items()))
+    emit(
+        {"protocol": proto.id, "output": str(output), "blinded": blinded, "resources": counts},
+        fmt,
+        lambda d: (
+            f"wrote {d['output']} ({'blinded' if d['blinded'] else 'unblinded'}): "
+            + ", ".join(f"{n} {kind}" for kind, n in d["resources"].items())
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -54,8 +54,9 @@ def from_fhir(
     except FactsError as exc:
         problems = []
         for path, message in exc.errors:
-            source = next((where for fact, where in imported.sources.items()
-                           if path == fact or path.startswith(fact + ".")), None)
+            source = next(
+                (where for fact, where in imported.sources.items() if path == fact or path.startswith(fact + ".")), None
+            )
             problems.append(f"{path}{f' (from {source})' if source else ''}: {message}")
         fail(f"{bundle_file}: " + "; ".join(problems), 2, fmt)
     text = to_json(record) + "\n"
@@ -64,8 +65,17 @@ def from_fhir(
     if fmt is Format.json and output is None:
         typer.echo(text, nl=False)
     else:
-        summary = {"output": str(output) if output else None, "labs": sorted(imported.facts.get("labs", {})),
-                   "serology": sorted(imported.facts.get("serology", {})), "skipped": imported.skipped}
-        emit(summary, fmt, lambda d: "\n".join(
-            [f"labs: {', '.join(d['labs']) or '-'}", f"serology: {', '.join(d['serology']) or '-'}"]
-            + [f"skipped {s['observation']}: {s['why']}" for s in d["skipped"]]))
+        summary = {
+            "output": str(output) if output else None,
+            "labs": sorted(imported.facts.get("labs", {})),
+            "serology": sorted(imported.facts.get("serology", {})),
+            "skipped": imported.skipped,
+        }
+        emit(
+            summary,
+            fmt,
+            lambda d: "\n".join(
+                [f"labs: {', '.join(d['labs']) or '-'}", f"serology: {', '.join(d['serology']) or '-'}"]
+                + [f"skipped {s['observation']}: {s['why']}" for s in d["skipped"]]
+            ),
+        )

@@ -12,7 +12,6 @@ from trialkit.instruments import Instrument, InstrumentError, get_instrument, li
 instruments_app = typer.Typer(help="Describe the outcome scales and case report forms.", no_args_is_help=True)
 
 
-
 def _instrument_or_fail(name: str, fmt: Format) -> Instrument:
     try:
         return get_instrument(name)

@@ -54,8 +54,9 @@ def emit(data: Any, fmt: Format | str, text: Callable[[Any], str] | None = None)
         typer.echo(text(data))
 
 
-def fail(message: str, code: int = 2, fmt: Format | str | None = None,
-         errors: list[dict[str, Any]] | None = None) -> NoReturn:
+def fail(
+    message: str, code: int = 2, fmt: Format | str | None = None, errors: list[dict[str, Any]] | None = None
+) -> NoReturn:
     """End the command with ``message`` and exit ``code`` (2 bad input, 1 a finding, 3 could not run).
 
     The ``trialkit`` group prints it once, as text on stderr or JSON on stdout as the command line's
@@ -92,7 +93,7 @@ def read_text_input(path: str, option: str = "--input") -> str:
     try:
         return input_file(path, option).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        fail(f"{option}: {path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start:exc.start + 1]!r})")
+        fail(f"{option}: {path}: not UTF-8 text (byte {exc.start} is {exc.object[exc.start : exc.start + 1]!r})")
 
 
 def parse_json(text: str, option: str = "--input") -> Any:

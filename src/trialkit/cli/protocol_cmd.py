@@ -89,7 +89,9 @@ def validate(
 def _list_text(report: dict[str, Any]) -> str:
     rows = [("ID", "TRIAL", "STATUS", "ENROLLMENT")]
     for trial in report["protocols"]:
-        rows.append((trial["nct_id"], trial["acronym"] or trial["title"], trial["status_label"], trial["enrollment_label"]))
+        rows.append(
+            (trial["nct_id"], trial["acronym"] or trial["title"], trial["status_label"], trial["enrollment_label"])
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row)).rstrip() for row in rows]
     for bad in report["invalid"]:
@@ -99,7 +101,9 @@ def _list_text(report: dict[str, Any]) -> str:
 
 @protocol_app.command("list")
 def list_protocols(
-    directory: Path = typer.Option(None, "--dir", help="Protocol directory (default: $TRIALKIT_PROTOCOL_DIR or ./protocols)."),
+    directory: Path = typer.Option(
+        None, "--dir", help="Protocol directory (default: $TRIALKIT_PROTOCOL_DIR or ./protocols)."
+    ),
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """List the trials of the protocol directory: id, acronym or title, status, enrollment."""
@@ -182,20 +186,30 @@ def import_record(
     try:
         draft = draft_protocol(record, source=f"ClinicalTrials.gov API v2 record, file {record_file.name}")
     except RegistryRecordError as exc:
-        fail(f"{record_file}: not a usable ClinicalTrials.gov API v2 study record: "
-             + "; ".join(f"{path or '(record)'}: {message}" for path, message in exc.errors), 2, fmt)
+        fail(
+            f"{record_file}: not a usable ClinicalTrials.gov API v2 study record: "
+            + "; ".join(f"{path or '(record)'}: {message}" for path, message in exc.errors),
+            2,
+            fmt,
+        )
     text = draft.yaml()
     if output is not None:
         try:
             output.write_text(text, encoding="utf-8")
         except OSError as exc:
             fail(f"{output}: cannot write ({exc.strerror})", 3, fmt)
-    summary = {"nct_id": draft.nct_id, "output": str(output) if output else None, "todos": draft.todos,
-               "notes": draft.notes}
+    summary = {
+        "nct_id": draft.nct_id,
+        "output": str(output) if output else None,
+        "todos": draft.todos,
+        "notes": draft.notes,
+    }
     if fmt is Format.json:
         emit(summary if output else {**summary, "draft": text}, fmt)
     elif output is None:
         typer.echo(text, nl=False)
     else:
-        typer.echo(f"wrote {output}: {len(draft.todos)} TODO(s) to resolve before "
-                   "'trialkit protocol validate' passes", err=True)
+        typer.echo(
+            f"wrote {output}: {len(draft.todos)} TODO(s) to resolve before 'trialkit protocol validate' passes",
+            err=True,
+        )

@@ -31,11 +31,21 @@ def report_command(
     writable_output(out, "--out", directory=True)
     written = write_report(loaded, trial_data, out, unblinded=unblinded)
     report = written.pop("report")
-    result = {"html": written["html"], "pdf": written["pdf"], "unblinded": unblinded,
-              "figures": [str(p) for k, p in written.items() if k not in ("html", "pdf")],
-              "sections": report.to_dict()["sections"]}
-    emit(result, fmt, lambda r: f"wrote {r['html']} and {r['pdf']} ({len(r['figures'])} figures, "
-                                f"{'unblinded' if unblinded else 'blinded: pooled results only'})")
+    result = {
+        "html": written["html"],
+        "pdf": written["pdf"],
+        "unblinded": unblinded,
+        "figures": [str(p) for k, p in written.items() if k not in ("html", "pdf")],
+        "sections": report.to_dict()["sections"],
+    }
+    emit(
+        result,
+        fmt,
+        lambda r: (
+            f"wrote {r['html']} and {r['pdf']} ({len(r['figures'])} figures, "
+            f"{'unblinded' if unblinded else 'blinded: pooled results only'})"
+        ),
+    )
 
 
 def register(app: typer.Typer) -> None:

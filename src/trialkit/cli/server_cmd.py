@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(backup_app, name="backup")
 
     @backup_app.command("create")
-    def backup_create(dest: str = typer.Argument(..., help="a new folder for the backup"),
-                      fmt: Format = FORMAT_OPTION) -> None:
+    def backup_create(
+        dest: str = typer.Argument(..., help="a new folder for the backup"), fmt: Format = FORMAT_OPTION
+    ) -> None:
         """Back up the database (SQLite backup API or pg_dump) and the data directory into DEST."""
         from pathlib import Path
 
@@ -64,8 +65,11 @@ def register(app: typer.Typer) -> None:
         if Path(dest).exists():
             raise CommandError(f"DEST {dest} exists; give a new folder")
         manifest = create_backup(Path(dest))
-        emit(manifest, fmt, lambda m: "\n".join(f"{dest}/{e['name']}  {e['bytes']} bytes  sha256 {e['sha256']}"
-                                                for e in m["files"]))
+        emit(
+            manifest,
+            fmt,
+            lambda m: "\n".join(f"{dest}/{e['name']}  {e['bytes']} bytes  sha256 {e['sha256']}" for e in m["files"]),
+        )
 
     @backup_app.command("restore")
     def backup_restore(
@@ -83,23 +87,31 @@ def register(app: typer.Typer) -> None:
             restore_backup(Path(src), database_url=database_url, data_dir=Path(data_dir))
         except (ValueError, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from None
-        emit({"database_url": database_url, "data_dir": data_dir}, fmt,
-             lambda r: f"restored into {r['database_url']} and {r['data_dir']}; check it with `trialkit audit verify`")
+        emit(
+            {"database_url": database_url, "data_dir": data_dir},
+            fmt,
+            lambda r: f"restored into {r['database_url']} and {r['data_dir']}; check it with `trialkit audit verify`",
+        )
 
-    jobs_app = typer.Typer(help="The job queue: what is queued or running, and queueing a job by hand.",
-                           no_args_is_help=True)
+    jobs_app = typer.Typer(
+        help="The job queue: what is queued or running, and queueing a job by hand.", no_args_is_help=True
+    )
     app.add_typer(jobs_app, name="jobs")
 
     @jobs_app.command("enqueue")
-    def jobs_enqueue(kind: str = typer.Argument(..., help="audit_checkpoint, export_retention or notifications"),
-                     fmt: Format = FORMAT_OPTION) -> None:
+    def jobs_enqueue(
+        kind: str = typer.Argument(..., help="audit_checkpoint, export_retention or notifications"),
+        fmt: Format = FORMAT_OPTION,
+    ) -> None:
         """Queue a job of the installation now (a worker runs it); prints its id."""
         setup_django()
         from trialkit.server.jobs import runner
 
         if kind not in ("audit_checkpoint", "export_retention", "notifications"):
-            raise CommandError("KIND must be audit_checkpoint, export_retention or notifications "
-                               "(reports and exports are asked for on their pages or the API)")
+            raise CommandError(
+                "KIND must be audit_checkpoint, export_retention or notifications "
+                "(reports and exports are asked for on their pages or the API)"
+            )
         job = runner.submit(kind, message="queued by hand")
         emit({"kind": kind, "job": job.pk}, fmt, lambda r: f"queued {r['kind']} job {r['job']}")
 
@@ -109,13 +121,28 @@ def register(app: typer.Typer) -> None:
         setup_django()
         from trialkit.server.jobs.models import Job
 
-        rows = [{"id": job.pk, "kind": job.kind, "trial": job.trial.nct_id if job.trial else None,
-                 "status": job.status, "progress": job.progress, "attempts": job.attempts,
-                 "worker": job.worker_id or None, "message": job.message}
-                for job in Job.objects.select_related("trial")[:limit]]
-        emit(rows, fmt, lambda jobs: "\n".join(
-            f"{j['id']:>6} {j['kind']:<17} {j['trial'] or '-':<12} {j['status']:<8} {j['progress']:>3}% "
-            f"attempt {j['attempts']} {j['worker'] or '-'}  {j['message'][:60]}" for j in jobs))
+        rows = [
+            {
+                "id": job.pk,
+                "kind": job.kind,
+                "trial": job.trial.nct_id if job.trial else None,
+                "status": job.status,
+                "progress": job.progress,
+                "attempts": job.attempts,
+                "worker": job.worker_id or None,
+                "message": job.message,
+            }
+            for job in Job.objects.select_related("trial")[:limit]
+        ]
+        emit(
+            rows,
+            fmt,
+            lambda jobs: "\n".join(
+                f"{j['id']:>6} {j['kind']:<17} {j['trial'] or '-':<12} {j['status']:<8} {j['progress']:>3}% "
+                f"attempt {j['attempts']} {j['worker'] or '-'}  {j['message'][:60]}"
+                for j in jobs
+            ),
+        )
 
     @app.command()
     def worker(
@@ -173,9 +200,20 @@ def register(app: typer.Typer) -> None:
             from django.core.management import call_command
 
             call_command("collectstatic", "--noinput", verbosity=0)
-        gunicorn = [sys.executable, "-m", "gunicorn", "trialkit.server.wsgi:application",
-                    "--config", "python:trialkit.server.gunicorn_conf", "--bind", bind,
-                    "--workers", str(workers), "--threads", str(threads)]
+        gunicorn = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "trialkit.server.wsgi:application",
+            "--config",
+            "python:trialkit.server.gunicorn_conf",
+            "--bind",
+            bind,
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+        ]
         if not with_worker:
             os.execv(sys.executable, gunicorn)  # gunicorn takes over this process and its signals
         raise typer.Exit(supervise([gunicorn] + [[sys.executable, "-m", "trialkit", "worker"]] * with_worker))

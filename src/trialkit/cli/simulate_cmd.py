@@ -21,8 +21,14 @@ def _progress_bar(total: int, show: bool, label: str):
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-    with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=True) as progress:
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
         task = progress.add_task(label, total=total)
         yield lambda done: progress.advance(task, done)
 
@@ -35,10 +41,12 @@ def _parse_probabilities(text: str, fmt: Format) -> list[float]:
 
 
 def _power_text(r: dict) -> str:
-    return (f"Power: {r['power']:.3f} (95% MC interval {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}, {r['trials']} trials)\n"
-            f"Whitehead 1993: {r['whitehead_power']:.3f}\n"
-            f"Arms: {r['n_treatment']} treatment, {r['n_control']} control; dropout {r['dropout']:g}; "
-            f"common OR {r['common_or']:g}; alpha {r['alpha']:g}")
+    return (
+        f"Power: {r['power']:.3f} (95% MC interval {r['ci95'][0]:.3f}–{r['ci95'][1]:.3f}, {r['trials']} trials)\n"
+        f"Whitehead 1993: {r['whitehead_power']:.3f}\n"
+        f"Arms: {r['n_treatment']} treatment, {r['n_control']} control; dropout {r['dropout']:g}; "
+        f"common OR {r['common_or']:g}; alpha {r['alpha']:g}"
+    )
 
 
 @simulate_app.command("power")
@@ -75,8 +83,10 @@ def power_command(
             if plot:
                 curve = power_curve(probabilities, curve_ors, n_per_arm, ratio, dropout, alpha, trials, seed, advance)
                 plot_power_curve(curve, plot)
-                out["curve"] = [{"common_or": r.common_or, "power": r.power, "ci95": r.ci95,
-                                 "whitehead_power": r.whitehead_power} for r in curve]
+                out["curve"] = [
+                    {"common_or": r.common_or, "power": r.power, "ci95": r.ci95, "whitehead_power": r.whitehead_power}
+                    for r in curve
+                ]
                 out["plot"] = plot
     except SimulationInputError as exc:
         fail(str(exc), fmt=fmt)
@@ -84,17 +94,24 @@ def power_command(
 
 
 def _rehearsal_text(r: dict) -> str:
-    lines = [f"{r['nct_id']}: {r['trials']} virtual trials of {r['n']}, common OR {r['common_or']:g}, "
-             f"dropout {r['dropout']:g}, alpha {r['alpha']:g}", f"Allocation: {r['allocation']}"]
+    lines = [
+        f"{r['nct_id']}: {r['trials']} virtual trials of {r['n']}, common OR {r['common_or']:g}, "
+        f"dropout {r['dropout']:g}, alpha {r['alpha']:g}",
+        f"Allocation: {r['allocation']}",
+    ]
     for a in r["analyses"]:
-        lines.append(f"  {a['analysis_id']} ({a['method']}): power {a['power']:.3f} "
-                     f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}] at {a['effect']}; type I error "
-                     f"{a['type1_error']:.3f} [{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}], "
-                     f"{a['type1_verdict']} {r['alpha']:g}")
+        lines.append(
+            f"  {a['analysis_id']} ({a['method']}): power {a['power']:.3f} "
+            f"[{a['power_ci95'][0]:.3f}, {a['power_ci95'][1]:.3f}] at {a['effect']}; type I error "
+            f"{a['type1_error']:.3f} [{a['type1_ci95'][0]:.3f}, {a['type1_ci95'][1]:.3f}], "
+            f"{a['type1_verdict']} {r['alpha']:g}"
+        )
     above = [a["analysis_id"] for a in r["analyses"] if a["type1_verdict"] == "above alpha"]
     if above:
-        lines.append(f"Type I error above the nominal alpha at n={r['n']}: {', '.join(above)} "
-                     "(consider the permutation test: trialkit analyze mrs-shift --permutations)")
+        lines.append(
+            f"Type I error above the nominal alpha at n={r['n']}: {', '.join(above)} "
+            "(consider the permutation test: trialkit analyze mrs-shift --permutations)"
+        )
     if r["not_rehearsed"]:
         lines.append(f"Not rehearsed: {', '.join(r['not_rehearsed'])}")
     return "\n".join(lines)
@@ -138,14 +155,18 @@ def _parse_list(text: str, name: str, kind, fmt: Format) -> list:
 
 def _design_text(r: dict) -> str:
     where = f"{r['workers']} Dask workers at {r['scheduler']}" if r["workers"] else "this process"
-    lines = [f"Design search: {len(r['rows'])} cells x {r['trials']} trials, seed {r['seed']}, alpha {r['alpha']:g}; "
-             f"ran on {where}",
-             f"{'OR':>6} {'n/arm':>6} {'dropout':>7} {'ratio':>5} {'n_t':>5} {'power':>6} {'95% MC interval':>17} "
-             f"{'Whitehead':>9} {'cell seed':>10}"]
+    lines = [
+        f"Design search: {len(r['rows'])} cells x {r['trials']} trials, seed {r['seed']}, alpha {r['alpha']:g}; "
+        f"ran on {where}",
+        f"{'OR':>6} {'n/arm':>6} {'dropout':>7} {'ratio':>5} {'n_t':>5} {'power':>6} {'95% MC interval':>17} "
+        f"{'Whitehead':>9} {'cell seed':>10}",
+    ]
     for row in r["rows"]:
-        lines.append(f"{row['common_or']:>6g} {row['n_per_arm']:>6} {row['dropout']:>7g} {row['ratio']:>5g} "
-                     f"{row['n_treatment']:>5} {row['power']:>6.3f}   [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
-                     f"{row['whitehead_power']:>9.3f} {row['seed']:>10}")
+        lines.append(
+            f"{row['common_or']:>6g} {row['n_per_arm']:>6} {row['dropout']:>7g} {row['ratio']:>5g} "
+            f"{row['n_treatment']:>5} {row['power']:>6.3f}   [{row['ci95_low']:.3f}, {row['ci95_high']:.3f}] "
+            f"{row['whitehead_power']:>9.3f} {row['seed']:>10}"
+        )
     for key in ("output", "plot"):
         if r.get(key):
             lines.append(f"{key}: {r[key]}")
@@ -163,8 +184,11 @@ def design_command(
     trials: int = typer.Option(2000, "--trials", help="Simulated trials per cell."),
     seed: int = typer.Option(None, "--seed", help="Spawns one seed per cell (numpy SeedSequence)."),
     workers: int = typer.Option(None, "--workers", help="Local Dask worker processes (default: every core)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler, e.g. "
-                                                            "tcp://10.0.0.5:8786, instead of a local cluster."),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786, instead of a local cluster.",
+    ),
     output: str = typer.Option(None, "--output", help="Write the table as CSV."),
     plot: str = typer.Option(None, "--plot", help="Write the power curves (PNG)."),
     progress: bool = typer.Option(False, "--progress", help="Show a progress bar even when stderr is not a terminal."),
@@ -191,12 +215,15 @@ def design_command(
     if workers is not None and scheduler:
         fail("--workers: the workers of --scheduler are the cluster's; give one or the other", fmt=fmt)
     try:
-        cells = design_grid(_parse_list(odds_ratios, "--odds-ratios", float, fmt),
-                            _parse_list(n_per_arm, "--n-per-arm", float, fmt),
-                            _parse_list(dropouts, "--dropouts", float, fmt),
-                            _parse_list(ratios, "--ratios", float, fmt))
+        cells = design_grid(
+            _parse_list(odds_ratios, "--odds-ratios", float, fmt),
+            _parse_list(n_per_arm, "--n-per-arm", float, fmt),
+            _parse_list(dropouts, "--dropouts", float, fmt),
+            _parse_list(ratios, "--ratios", float, fmt),
+        )
         # Checked before a cluster starts, so bad settings fail at once.
         from trialkit.simulation.ordinal_power import validate_probabilities
+
         validate_probabilities(probabilities)
         if not 0 < alpha < 1:
             raise SimulationInputError("--alpha: must be in (0, 1)")
@@ -210,8 +237,12 @@ def design_command(
     except SimulationInputError as exc:
         fail(str(exc), fmt=fmt)
     except (OSError, TimeoutError) as exc:
-        fail(f"--scheduler: cannot reach the Dask scheduler {scheduler!r} ({exc})" if scheduler
-             else f"the local Dask cluster could not start ({exc})", fmt=fmt)
+        fail(
+            f"--scheduler: cannot reach the Dask scheduler {scheduler!r} ({exc})"
+            if scheduler
+            else f"the local Dask cluster could not start ({exc})",
+            fmt=fmt,
+        )
     out = result.to_dict()
     if output:
         write_csv(result, output)
@@ -239,8 +270,11 @@ def dataset_command(
         fail(f"--protocol: {exc}", fmt=fmt)
     writable_output(out, "--out", directory=True)
     directory = simulate_dataset(loaded, out, seed=seed)
-    emit({"directory": str(directory), "files": sorted(p.name for p in directory.glob("*.csv"))}, fmt,
-         lambda r: f"wrote {', '.join(r['files'])} to {r['directory']}")
+    emit(
+        {"directory": str(directory), "files": sorted(p.name for p in directory.glob("*.csv"))},
+        fmt,
+        lambda r: f"wrote {', '.join(r['files'])} to {r['directory']}",
+    )
 
 
 def register(app: typer.Typer) -> None:

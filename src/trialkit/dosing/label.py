@@ -27,7 +27,7 @@ BLANK = "________________"
 
 
 def _stamp(at: datetime) -> str:
-    """"14 Mar 2026 09:30 UTC": the one date format of TrialKit's pages, with the zone."""
+    """ "14 Mar 2026 09:30 UTC": the one date format of TrialKit's pages, with the zone."""
     zone = at.tzname() if at.tzinfo is not None else None
     return f"{at.day} {at:%b %Y %H:%M}" + (f" {zone}" if zone else "")
 
@@ -41,8 +41,9 @@ def use_within_hours(protocol: Protocol) -> float | None:
     unblind); None when the protocol gives none (the label then has a blank use-by line)."""
     hours = {arm.dose.use_within_hours for arm in protocol.arms if arm.dose is not None}
     if len(hours) > 1:
-        raise DosingError("arms.dose.use_within_hours",
-                          "arms differ in use-by time; a blinded label must read the same in every arm")
+        raise DosingError(
+            "arms.dose.use_within_hours", "arms differ in use-by time; a blinded label must read the same in every arm"
+        )
     return next(iter(hours), None)
 
 

@@ -222,6 +222,7 @@ def _nihss_total(rule: Rule, ctx: Context) -> Truth:
 
 def _same_side(bounds: Bounds, low: float, high: float) -> bool:
     """Both ends of [low, high] break the bounds on the same side (all too low or all too high)."""
+
     def too_low(v: float) -> bool:
         return any(b.startswith(("<", "≤")) for b in bounds.violations(v))
 
@@ -350,12 +351,16 @@ def _condition(rule: Rule, ctx: Context) -> Truth:
         reasons, missing = [], []
         if unrecognised:
             shown = ", ".join(f"{name!r} (conditions.{i})" for i, name in unrecognised)
-            reasons.append(f"unrecognised medical-history entry {shown}: not a condition name of the protocol, "
-                           f"so it may be {names}")
+            reasons.append(
+                f"unrecognised medical-history entry {shown}: not a condition name of the protocol, "
+                f"so it may be {names}"
+            )
             missing += [f"conditions.{i}.name" for i, _ in unrecognised]
         if undated:
-            reasons.append(f"{_names(undated, CONDITION_LABELS)} recorded without a date; "
-                           f"needed to tell if within {spec.within_months} months")
+            reasons.append(
+                f"{_names(undated, CONDITION_LABELS)} recorded without a date; "
+                f"needed to tell if within {spec.within_months} months"
+            )
             missing += [f"conditions.{n}.date" for n in undated]
         return Truth(None, "; ".join(reasons), tuple(missing))
     if older:

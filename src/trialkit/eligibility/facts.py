@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trialkit.eligibility import measures
 from trialkit.eligibility.lab_vocabulary import lab_key, lab_problem, serology_key, serology_problem
-from trialkit.instruments.labs import LabUnitError, uln_window_problem
 from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
+from trialkit.instruments.labs import LabUnitError, uln_window_problem
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
 # A laboratory or serology name as entered ("AST", "total bilirubin", "HIV Ag/Ab", "1920-8"); the
@@ -44,8 +44,11 @@ class Stroke(FactsModel):
 class LabValue(FactsModel):
     value: int | float = Field(ge=0)
     unit: str = Field(min_length=1, description="Unit of value, e.g. 'g/dL', 'g/L', '10^9/L', 'U/L'.")
-    uln: int | float | None = Field(None, gt=0, description="The reporting laboratory's upper limit of normal; "
-                                   "checked for plausibility in its unit.")
+    uln: int | float | None = Field(
+        None,
+        gt=0,
+        description="The reporting laboratory's upper limit of normal; checked for plausibility in its unit.",
+    )
     uln_unit: str | None = Field(None, description="Unit of uln when it differs from unit (default: unit).")
 
 
@@ -107,12 +110,14 @@ class ScreeningFacts(FactsModel):
     )
     premorbid_mrs: int | None = Field(None, ge=0, le=5, description="Modified Rankin Scale before the stroke.")
     labs: dict[LabName, LabValue] | None = Field(
-        None, description="Analyte (key, abbreviation or synonym in any case, or LOINC code: ast, AST, SGOT, "
-        "1920-8, total bilirubin, ...) to its value; stored under the analyte's key."
+        None,
+        description="Analyte (key, abbreviation or synonym in any case, or LOINC code: ast, AST, SGOT, "
+        "1920-8, total bilirubin, ...) to its value; stored under the analyte's key.",
     )
     serology: dict[LabName, Literal["positive", "negative"]] | None = Field(
-        None, description="Test (hbsag, hbeag, anti_hbe, anti_hbc, hcv, hiv, rpr; also HBsAg, HBeAb, anti-HCV, "
-        "HIV Ag/Ab, RPR or a LOINC code) to its result; stored under the test's key."
+        None,
+        description="Test (hbsag, hbeag, anti_hbe, anti_hbc, hcv, hiv, rpr; also HBsAg, HBeAb, anti-HCV, "
+        "HIV Ag/Ab, RPR or a LOINC code) to its result; stored under the test's key.",
     )
     conditions: list[Condition] | None = Field(None, description="Medical history; [] means none of them.")
     allergies: list[Name] | None = Field(None, description="Allergens, e.g. bovine, porcine; [] means none.")
@@ -244,8 +249,7 @@ class FactsError(ValueError):
         super().__init__(where + "; ".join(f"{path or '(record)'}: {msg}" for path, msg in errors))
 
 
-def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVocabulary | None = None
-                ) -> ScreeningFacts:
+def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVocabulary | None = None) -> ScreeningFacts:
     """Validate a facts record; raise FactsError naming each bad field (e.g. ``labs.ast.unit``).
 
     With a protocol's ``vocabulary`` (``protocol.condition_vocabulary``) every condition

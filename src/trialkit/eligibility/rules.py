@@ -225,9 +225,14 @@ class LabRule(RuleModel):
         if absolute is not None and not self.unit:
             raise ValueError("absolute bounds need a unit (e.g. unit: g/dL)")
         for analyte in self.analytes:
-            problem = measures.check_lab_unit(analyte, self.unit) if self.unit else (
-                None if analyte in measures.analyte_names() else
-                f"unknown analyte {analyte!r}; known: {', '.join(measures.analyte_names())}"
+            problem = (
+                measures.check_lab_unit(analyte, self.unit)
+                if self.unit
+                else (
+                    None
+                    if analyte in measures.analyte_names()
+                    else f"unknown analyte {analyte!r}; known: {', '.join(measures.analyte_names())}"
+                )
             )
             if problem:
                 raise ValueError(problem)
@@ -332,8 +337,10 @@ class Rule(RuleModel):
     allergy: list[Name] | None = Field(None, min_length=1, description="Holds if any allergen is recorded.")
     serology_positive: list[Name] | None = Field(None, min_length=1, description="Holds if any test is positive.")
     medication_class: list[Name] | None = Field(
-        None, min_length=1, description="Holds if a current medication has one of these classes "
-        "('antithrombotic' stands for antiplatelet and anticoagulant)."
+        None,
+        min_length=1,
+        description="Holds if a current medication has one of these classes "
+        "('antithrombotic' stands for antiplatelet and anticoagulant).",
     )
     fact: FactRule | None = None
     attestation: str | None = Field(

@@ -105,8 +105,9 @@ def verdict_of(statuses: list[Status]) -> Verdict:
     return "incomplete"
 
 
-def screen_criterion(criterion: Criterion, facts: ScreeningFacts, on: date,
-                     vocabulary: ConditionVocabulary | None = None) -> CriterionResult:
+def screen_criterion(
+    criterion: Criterion, facts: ScreeningFacts, on: date, vocabulary: ConditionVocabulary | None = None
+) -> CriterionResult:
     ctx = Context(facts=facts, on=on, criterion_id=criterion.id, vocabulary=vocabulary)
     if criterion.rule is None:
         truth = _attestation_only(criterion, ctx)
@@ -140,7 +141,8 @@ def _attestation_only(criterion: Criterion, ctx: Context) -> Truth:
     answer = ctx.facts.attestation(criterion.id)
     if answer is None:
         ask = (
-            "true if the patient meets it" if criterion.type == "inclusion"
+            "true if the patient meets it"
+            if criterion.type == "inclusion"
             else "true if it applies to the patient, which excludes; false if not"
         )
         return Truth(None, f"needs investigator attestation ({ask})", (f"attestations.{criterion.id}",))

@@ -85,21 +85,24 @@ class RecheckResult:
         if self.ok:
             return ""
         listed = "; ".join(p.text() for p in self.problems)
-        return (f"not eligible on {self.on.isoformat()} ({self.step}; screened {self.screening_date.isoformat()}): "
-                f"{listed}")
+        return (
+            f"not eligible on {self.on.isoformat()} ({self.step}; screened {self.screening_date.isoformat()}): {listed}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "on": self.on.isoformat(), "step": self.step, "screening_date": self.screening_date.isoformat(),
+            "on": self.on.isoformat(),
+            "step": self.step,
+            "screening_date": self.screening_date.isoformat(),
             "ok": self.ok,
             "criteria": [c.as_dict() for c in self.criteria],
-            "problems": [{"criterion": p.criterion_id, "status": p.status, "reason": p.reason}
-                         for p in self.problems],
+            "problems": [{"criterion": p.criterion_id, "status": p.status, "reason": p.reason} for p in self.problems],
         }
 
 
-def recheck(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, *, screening_date: date, on: date,
-            step: Step) -> RecheckResult:
+def recheck(
+    protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, *, screening_date: date, on: date, step: Step
+) -> RecheckResult:
     """Re-evaluate the time-dependent criteria of ``protocol`` on ``on`` from the screening facts.
 
     ``screening_date`` is the day the facts describe (the record's; a ``screening_date`` inside the
@@ -110,8 +113,11 @@ def recheck(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, *, scree
     """
     # Stored facts were checked against the vocabulary when entered; parsed without it here, a name
     # the protocol no longer lists leaves its condition criteria unknown (never a pass), not a crash.
-    parsed = facts if isinstance(facts, ScreeningFacts) else parse_facts(
-        {k: v for k, v in facts.items() if k not in ("nihss_total", "age")} | _age_only(facts))
+    parsed = (
+        facts
+        if isinstance(facts, ScreeningFacts)
+        else parse_facts({k: v for k, v in facts.items() if k not in ("nihss_total", "age")} | _age_only(facts))
+    )
     if parsed.screening_date is not None and parsed.screening_date != screening_date:
         raise ValueError(f"facts say screening_date {parsed.screening_date}, the record {screening_date}")
     if on < screening_date:
@@ -122,9 +128,16 @@ def recheck(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, *, scree
     if timing is not None and timing.max_days_screening_to_infusion is not None:
         limit = timing.max_days_screening_to_infusion
         if elapsed > limit:
-            problems.append(Problem(SCREENING_WINDOW, "fail", (
-                f"screened {elapsed} days before, the protocol allows at most {limit} days from screening to "
-                "infusion; screen the patient again")))
+            problems.append(
+                Problem(
+                    SCREENING_WINDOW,
+                    "fail",
+                    (
+                        f"screened {elapsed} days before, the protocol allows at most {limit} days from screening to "
+                        "infusion; screen the patient again"
+                    ),
+                )
+            )
     results = []
     for criterion in time_dependent_criteria(protocol):
         now = _recheck_criterion(protocol, criterion, parsed, screening_date, on)
@@ -150,8 +163,9 @@ def _age_only(facts: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
-def _recheck_criterion(protocol: Protocol, criterion: Criterion, facts: ScreeningFacts, screening_date: date,
-                       on: date) -> CriterionResult:
+def _recheck_criterion(
+    protocol: Protocol, criterion: Criterion, facts: ScreeningFacts, screening_date: date, on: date
+) -> CriterionResult:
     vocabulary = protocol.condition_vocabulary
     if facts.birth_date is not None or facts.age is None or on == screening_date:
         return screen_criterion(criterion, facts, on, vocabulary)
@@ -163,10 +177,14 @@ def _recheck_criterion(protocol: Protocol, criterion: Criterion, facts: Screenin
     high = screen_criterion(criterion, facts.model_copy(update={"age": facts.age + years + 1}), on, vocabulary)
     if low.status == high.status:
         return low
-    return low.model_copy(update={
-        "status": "unknown",
-        "reason": (f"age {facts.age} at screening on {screening_date.isoformat()} with no birth date: on "
-                   f"{on.isoformat()} the patient is {facts.age + years} or {facts.age + years + 1}, which "
-                   f"decide differently ({low.reason} / {high.reason}); record the birth date"),
-        "missing": ["birth_date"],
-    })
+    return low.model_copy(
+        update={
+            "status": "unknown",
+            "reason": (
+                f"age {facts.age} at screening on {screening_date.isoformat()} with no birth date: on "
+                f"{on.isoformat()} the patient is {facts.age + years} or {facts.age + years + 1}, which "
+                f"decide differently ({low.reason} / {high.reason}); record the birth date"
+            ),
+            "missing": ["birth_date"],
+        }
+    )

@@ -93,10 +93,15 @@ class ConditionVocabulary:
         if self.resolve(entered) is not None:
             return None
         close = self.suggestions(entered)
-        hint = (f"did you mean {' or '.join(close)}?" if close
-                else f"no listed name is close (the list: {', '.join(self.names)}).")
-        return (f"{entered!r} is not in the condition vocabulary of {self.owner}; {hint} "
-                f"Enter a condition outside the list as {OTHER!r} with a description.")
+        hint = (
+            f"did you mean {' or '.join(close)}?"
+            if close
+            else f"no listed name is close (the list: {', '.join(self.names)})."
+        )
+        return (
+            f"{entered!r} is not in the condition vocabulary of {self.owner}; {hint} "
+            f"Enter a condition outside the list as {OTHER!r} with a description."
+        )
 
     def problems(self, conditions: Any) -> list[tuple[str, str]]:
         """(field path, message) for each entry of a raw ``conditions`` list whose name is not recognised."""
@@ -112,8 +117,16 @@ class ConditionVocabulary:
         return found
 
 
-def vocabulary_from(screened: Iterable[str], terms: Iterable[str] = (), synonyms: Mapping[str, str] | None = None,
-                    owner: str = "the protocol") -> ConditionVocabulary:
+def vocabulary_from(
+    screened: Iterable[str],
+    terms: Iterable[str] = (),
+    synonyms: Mapping[str, str] | None = None,
+    owner: str = "the protocol",
+) -> ConditionVocabulary:
     """A vocabulary with duplicates removed, first occurrence kept."""
-    return ConditionVocabulary(screened=tuple(dict.fromkeys(screened)), terms=tuple(dict.fromkeys(terms)),
-                               synonyms=dict(synonyms or {}), owner=owner)
+    return ConditionVocabulary(
+        screened=tuple(dict.fromkeys(screened)),
+        terms=tuple(dict.fromkeys(terms)),
+        synonyms=dict(synonyms or {}),
+        owner=owner,
+    )

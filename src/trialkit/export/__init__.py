@@ -21,5 +21,13 @@ from trialkit.export.records import (
     ExportSubject,
 )
 
-__all__ = ["ExportAdverseEvent", "ExportData", "ExportExposure", "ExportForm", "ExportLab", "ExportScreening",
-           "ExportSignature", "ExportSubject"]
+__all__ = [
+    "ExportAdverseEvent",
+    "ExportData",
+    "ExportExposure",
+    "ExportForm",
+    "ExportLab",
+    "ExportScreening",
+    "ExportSignature",
+    "ExportSubject",
+]

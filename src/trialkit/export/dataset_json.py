@@ -41,14 +41,30 @@ def build_dataset_json(protocol: Protocol, name: str, frame: pd.DataFrame, *, cr
     types = {v.name: _data_type(v, frame) for v in meta.variables}
     dataset = DatasetJSON(
         datasetJSONCreationDateTime=created.replace(tzinfo=None).isoformat(timespec="seconds"),
-        datasetJSONVersion=VERSION, fileOID=f"{protocol.id}.SDTM.{name}", originator="TrialKit",
-        sourceSystem=SourceSystem(name="TrialKit", version="0.1.0"), studyOID=f"ST.{protocol.id}",
-        metaDataVersionOID=MDV_OID, metaDataRef="define.xml", itemGroupOID=f"IG.{name}", records=0, name=name,
-        label=meta.label)
+        datasetJSONVersion=VERSION,
+        fileOID=f"{protocol.id}.SDTM.{name}",
+        originator="TrialKit",
+        sourceSystem=SourceSystem(name="TrialKit", version="0.1.0"),
+        studyOID=f"ST.{protocol.id}",
+        metaDataVersionOID=MDV_OID,
+        metaDataRef="define.xml",
+        itemGroupOID=f"IG.{name}",
+        records=0,
+        name=name,
+        label=meta.label,
+    )
     for var in meta.variables:
         extra = {"keySequence": meta.keys.index(var.name) + 1} if var.name in meta.keys else {}
-        dataset.add_column(Column(itemOID=item_oid(name, var.name), name=var.name, label=var.label,
-                                  dataType=_TYPES[types[var.name]], length=variable_length(frame, var), **extra))
+        dataset.add_column(
+            Column(
+                itemOID=item_oid(name, var.name),
+                name=var.name,
+                label=var.label,
+                dataType=_TYPES[types[var.name]],
+                length=variable_length(frame, var),
+                **extra,
+            )
+        )
     dataset.rows = []
     for record in frame.itertuples(index=False):
         dataset.add_row([_cell(value, types[var.name]) for var, value in zip(meta.variables, record)])

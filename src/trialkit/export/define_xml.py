@@ -34,9 +34,34 @@ def is_required(dataset: str, name: str) -> bool:
     variable (--TESTCD/--TEST, --TRT, --TERM) and, in trial design and supplemental datasets,
     their keys and parameter values."""
     d = dataset if not dataset.startswith("SUPP") else ""
-    required = {"STUDYID", "DOMAIN", "USUBJID", "RDOMAIN", "QNAM", "QLABEL", "QVAL", "IDVAR", "IDVARVAL",
-                "TSPARMCD", "TSPARM", "TSVAL", "ETCD", "ELEMENT", "TESTRL", "ARMCD", "ARM", "TAETORD",
-                "EPOCH", "VISITNUM", "IETESTCD", "IETEST", "IECAT", "SUBJID", "SITEID", "SEX"}
+    required = {
+        "STUDYID",
+        "DOMAIN",
+        "USUBJID",
+        "RDOMAIN",
+        "QNAM",
+        "QLABEL",
+        "QVAL",
+        "IDVAR",
+        "IDVARVAL",
+        "TSPARMCD",
+        "TSPARM",
+        "TSVAL",
+        "ETCD",
+        "ELEMENT",
+        "TESTRL",
+        "ARMCD",
+        "ARM",
+        "TAETORD",
+        "EPOCH",
+        "VISITNUM",
+        "IETESTCD",
+        "IETEST",
+        "IECAT",
+        "SUBJID",
+        "SITEID",
+        "SEX",
+    }
     if d:
         required |= {f"{d}SEQ", f"{d}TESTCD", f"{d}TEST", f"{d}TRT", f"{d}TERM", f"{d}DECOD"}
     if dataset == "DM":
@@ -77,21 +102,32 @@ def _coded_values(frame: pd.DataFrame, var: Var) -> list[str]:
     return sorted({str(v) for v in frame[var.name].dropna() if str(v) != ""})
 
 
-def build_define(protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinded: bool,
-                 created: datetime | None = None) -> str:
+def build_define(
+    protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinded: bool, created: datetime | None = None
+) -> str:
     """Define-XML 2.1 (as a string) for ``domains``, the SDTM datasets written beside it."""
     import odmlib.define_2_1.model as DEFINE
 
     created = created or datetime.now().astimezone()
     stamp = created.isoformat(timespec="seconds")
     mdv = DEFINE.MetaDataVersion(
-        OID=MDV_OID, Name=f"{protocol.id} SDTM", Description=f"SDTMIG {SDTMIG_VERSION} tabulation of {protocol.id}",
+        OID=MDV_OID,
+        Name=f"{protocol.id} SDTM",
+        Description=f"SDTMIG {SDTMIG_VERSION} tabulation of {protocol.id}",
         DefineVersion="2.1.0",
-        Standards=DEFINE.Standards(Standard=[
-            DEFINE.Standard(OID=STANDARD_IG, Name="SDTMIG", Type="IG", Version=SDTMIG_VERSION, Status="Final"),
-            DEFINE.Standard(OID=STANDARD_CT, Name="CDISC/NCI", Type="CT", PublishingSet="SDTM",
-                            Version=CT_VERSION, Status="Final"),
-        ]),
+        Standards=DEFINE.Standards(
+            Standard=[
+                DEFINE.Standard(OID=STANDARD_IG, Name="SDTMIG", Type="IG", Version=SDTMIG_VERSION, Status="Final"),
+                DEFINE.Standard(
+                    OID=STANDARD_CT,
+                    Name="CDISC/NCI",
+                    Type="CT",
+                    PublishingSet="SDTM",
+                    Version=CT_VERSION,
+                    Status="Final",
+                ),
+            ]
+        ),
     )
     item_defs, codelists = [], []
     for name, frame in domains.items():
@@ -101,10 +137,22 @@ def build_define(protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinde
             oid = item_oid(name, var.name)
             key = meta.keys.index(var.name) + 1 if var.name in meta.keys else None
             mandatory = key is not None or is_required(name, var.name)
-            refs.append(DEFINE.ItemRef(ItemOID=oid, OrderNumber=order, Mandatory="Yes" if mandatory else "No",
-                                       **({"KeySequence": key} if key else {})))
-            item = DEFINE.ItemDef(OID=oid, Name=var.name, SASFieldName=var.name, DataType=_data_type(var, frame),
-                                  Length=variable_length(frame, var), Description=_text(DEFINE, var.label))
+            refs.append(
+                DEFINE.ItemRef(
+                    ItemOID=oid,
+                    OrderNumber=order,
+                    Mandatory="Yes" if mandatory else "No",
+                    **({"KeySequence": key} if key else {}),
+                )
+            )
+            item = DEFINE.ItemDef(
+                OID=oid,
+                Name=var.name,
+                SASFieldName=var.name,
+                DataType=_data_type(var, frame),
+                Length=variable_length(frame, var),
+                Description=_text(DEFINE, var.label),
+            )
             if item.DataType == "float":
                 item.SignificantDigits = _decimals(frame[var.name])
             source = _ORIGIN_SOURCE[var.origin]
@@ -118,35 +166,59 @@ def build_define(protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinde
                 cl_oid = codelist_oid(name, var)
                 item.CodeListRef = DEFINE.CodeListRef(CodeListOID=cl_oid)
                 ct = var.codelist in CODELISTS
-                cl = DEFINE.CodeList(OID=cl_oid, Name=f"{name}.{var.name}" + (f" ({CODELISTS[var.codelist]})" if ct else ""),
-                                     DataType="text", **({"StandardOID": STANDARD_CT} if ct else {}))
-                cl.EnumeratedItem = [DEFINE.EnumeratedItem(CodedValue=v, OrderNumber=i)
-                                     for i, v in enumerate(values, start=1)]
+                cl = DEFINE.CodeList(
+                    OID=cl_oid,
+                    Name=f"{name}.{var.name}" + (f" ({CODELISTS[var.codelist]})" if ct else ""),
+                    DataType="text",
+                    **({"StandardOID": STANDARD_CT} if ct else {}),
+                )
+                cl.EnumeratedItem = [
+                    DEFINE.EnumeratedItem(CodedValue=v, OrderNumber=i) for i, v in enumerate(values, start=1)
+                ]
                 if ct:
                     cl.Alias = [DEFINE.Alias(Context="nci:ExtCodeID", Name=var.codelist)]
                 codelists.append(cl)
             item_defs.append(item)
         group = DEFINE.ItemGroupDef(
             # One record per subject (DM) or not subject data at all (trial design): not repeating.
-            OID=f"IG.{name}", Name=name, SASDatasetName=name,
+            OID=f"IG.{name}",
+            Name=name,
+            SASDatasetName=name,
             Repeating="No" if name == "DM" or meta.klass == "TRIAL DESIGN" else "Yes",
-            IsReferenceData="Yes" if meta.klass == "TRIAL DESIGN" else "No", Purpose="Tabulation",
-            Structure=meta.structure, StandardOID=STANDARD_IG, ArchiveLocationID=f"LF.{name}",
+            IsReferenceData="Yes" if meta.klass == "TRIAL DESIGN" else "No",
+            Purpose="Tabulation",
+            Structure=meta.structure,
+            StandardOID=STANDARD_IG,
+            ArchiveLocationID=f"LF.{name}",
             Description=_text(DEFINE, meta.label),
             **({"Domain": name} if not name.startswith("SUPP") else {"Domain": name[4:]}),
         )
         group.ItemRef = refs
         group.Class = DEFINE.Class(Name=meta.klass)
-        group.leaf = DEFINE.leaf(ID=f"LF.{name}", href=f"{name.lower()}.xpt",
-                                 title=DEFINE.title(_content=f"{name.lower()}.xpt"))
+        group.leaf = DEFINE.leaf(
+            ID=f"LF.{name}", href=f"{name.lower()}.xpt", title=DEFINE.title(_content=f"{name.lower()}.xpt")
+        )
         mdv.ItemGroupDef.append(group)
     mdv.ItemDef = item_defs
     mdv.CodeList = codelists
-    study = DEFINE.Study(OID=f"ST.{protocol.id}", GlobalVariables=DEFINE.GlobalVariables(
-        StudyName=DEFINE.StudyName(_content=protocol.id),
-        StudyDescription=DEFINE.StudyDescription(_content=protocol.registry.brief_title),
-        ProtocolName=DEFINE.ProtocolName(_content=protocol.registry.org_study_id)), MetaDataVersion=mdv)
-    odm = DEFINE.ODM(FileOID=f"DEFINE.{protocol.id}", FileType="Snapshot", CreationDateTime=stamp, ODMVersion="1.3.2",
-                     Originator="TrialKit", SourceSystem="TrialKit", SourceSystemVersion="0.1.0",
-                     Context="Submission", Study=study)
+    study = DEFINE.Study(
+        OID=f"ST.{protocol.id}",
+        GlobalVariables=DEFINE.GlobalVariables(
+            StudyName=DEFINE.StudyName(_content=protocol.id),
+            StudyDescription=DEFINE.StudyDescription(_content=protocol.registry.brief_title),
+            ProtocolName=DEFINE.ProtocolName(_content=protocol.registry.org_study_id),
+        ),
+        MetaDataVersion=mdv,
+    )
+    odm = DEFINE.ODM(
+        FileOID=f"DEFINE.{protocol.id}",
+        FileType="Snapshot",
+        CreationDateTime=stamp,
+        ODMVersion="1.3.2",
+        Originator="TrialKit",
+        SourceSystem="TrialKit",
+        SourceSystemVersion="0.1.0",
+        Context="Submission",
+        Study=study,
+    )
     return odm.to_xml_string(xml_declaration=True)

@@ -50,14 +50,30 @@ STUDY_STATUS = {
     "UNKNOWN": "active",
 }
 # R4 research-study-phase codes.
-PHASE_CODES = {("EARLY_PHASE1",): "early-phase-1", ("PHASE1",): "phase-1", ("PHASE1", "PHASE2"): "phase-1-phase-2",
-               ("PHASE2",): "phase-2", ("PHASE2", "PHASE3"): "phase-2-phase-3", ("PHASE3",): "phase-3",
-               ("PHASE4",): "phase-4", ("NA",): "n-a"}
-PURPOSE_CODES = {"TREATMENT": "treatment", "PREVENTION": "prevention", "DIAGNOSTIC": "diagnostic",
-                 "SUPPORTIVE_CARE": "supportive-care"}
+PHASE_CODES = {
+    ("EARLY_PHASE1",): "early-phase-1",
+    ("PHASE1",): "phase-1",
+    ("PHASE1", "PHASE2"): "phase-1-phase-2",
+    ("PHASE2",): "phase-2",
+    ("PHASE2", "PHASE3"): "phase-2-phase-3",
+    ("PHASE3",): "phase-3",
+    ("PHASE4",): "phase-4",
+    ("NA",): "n-a",
+}
+PURPOSE_CODES = {
+    "TREATMENT": "treatment",
+    "PREVENTION": "prevention",
+    "DIAGNOSTIC": "diagnostic",
+    "SUPPORTIVE_CARE": "supportive-care",
+}
 # ExportSubject.status -> R4 ResearchSubject.status (research-subject-status).
-SUBJECT_STATUS = {"ongoing": "on-study", "completed": "off-study", "withdrawn": "withdrawn",
-                  "lost_to_follow_up": "off-study", "died": "off-study"}
+SUBJECT_STATUS = {
+    "ongoing": "on-study",
+    "completed": "off-study",
+    "withdrawn": "withdrawn",
+    "lost_to_follow_up": "off-study",
+    "died": "off-study",
+}
 
 
 def _cc(system: str, code: str, display: str | None = None) -> dict[str, Any]:
@@ -78,9 +94,11 @@ def research_study(protocol: Protocol, unblinded: bool = False) -> dict[str, Any
     study: dict[str, Any] = {
         "resourceType": "ResearchStudy",
         "id": reg.nct_id.lower(),
-        "identifier": [{"system": NCT_SYSTEM, "value": reg.nct_id},
-                       {"type": {"text": "organisation study id"}, "value": reg.org_study_id},
-                       *({"type": {"text": "secondary id"}, "value": s} for s in reg.secondary_ids)],
+        "identifier": [
+            {"system": NCT_SYSTEM, "value": reg.nct_id},
+            {"type": {"text": "organisation study id"}, "value": reg.org_study_id},
+            *({"type": {"text": "secondary id"}, "value": s} for s in reg.secondary_ids),
+        ],
         "title": reg.official_title or reg.brief_title,
         "status": STUDY_STATUS[reg.overall_status.value],
         "condition": [{"text": c} for c in reg.conditions],
@@ -90,14 +108,17 @@ def research_study(protocol: Protocol, unblinded: bool = False) -> dict[str, Any
     }
     if unblinded:
         study["description"] = reg.brief_summary
-        study["arm"] = [{"name": arm.id, "type": {"text": arm.type}, "description": f"{arm.label}: {arm.description}"}
-                        for arm in protocol.arms]
+        study["arm"] = [
+            {"name": arm.id, "type": {"text": arm.type}, "description": f"{arm.label}: {arm.description}"}
+            for arm in protocol.arms
+        ]
     if phase:
         study["phase"] = _cc("http://terminology.hl7.org/CodeSystem/research-study-phase", phase)
     purpose = PURPOSE_CODES.get(protocol.design.primary_purpose)
     if purpose:
         study["primaryPurposeType"] = _cc(
-            "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type", purpose)
+            "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type", purpose
+        )
     if reg.start_date:
         study["period"] = {"start": reg.start_date.isoformat()}
     study = {k: v for k, v in study.items() if v not in ([], None)}
@@ -117,8 +138,10 @@ def research_subject(protocol: Protocol, subject: ExportSubject, unblinded: bool
     }
     start = subject.randomized_on or subject.consent_date
     if start:
-        resource["period"] = {"start": start.isoformat(), **({"end": subject.end_date.isoformat()}
-                                                              if subject.end_date else {})}
+        resource["period"] = {
+            "start": start.isoformat(),
+            **({"end": subject.end_date.isoformat()} if subject.end_date else {}),
+        }
     if subject.consent_date:
         resource["consent"] = {"reference": _full_url(protocol, "Consent", _id("consent", subject.subject_id))}
     if unblinded and subject.arm_id is not None:
@@ -143,10 +166,15 @@ def consent(protocol: Protocol, subject: ExportSubject) -> dict[str, Any] | None
         "patient": {"identifier": {"system": _subject_system(protocol), "value": subject.subject_id}},
         "dateTime": subject.consent_date.isoformat(),  # a FHIR dateTime may be a date: the day is what is known
         "policyRule": _cc("http://terminology.hl7.org/CodeSystem/consentpolicycodes", "cric"),
-        "provision": {"type": "permit",
-                      "data": [{"meaning": "related",
-                                "reference": {"reference": _full_url(protocol, "ResearchStudy",
-                                                                     protocol.id.lower())}}]},
+        "provision": {
+            "type": "permit",
+            "data": [
+                {
+                    "meaning": "related",
+                    "reference": {"reference": _full_url(protocol, "ResearchStudy", protocol.id.lower())},
+                }
+            ],
+        },
     }
     return Consent.model_validate(resource).model_dump(mode="json", exclude_none=True)
 
@@ -162,9 +190,11 @@ def build_bundle(protocol: Protocol, data: ExportData | None = None, unblinded: 
         signed = consent(protocol, subject)
         if signed:
             resources.append(signed)
-    bundle = {"resourceType": "Bundle", "type": "collection",
-              "entry": [{"fullUrl": _full_url(protocol, r["resourceType"], r["id"]), "resource": r}
-                        for r in resources]}
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": _full_url(protocol, r["resourceType"], r["id"]), "resource": r} for r in resources],
+    }
     return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)
 
 
@@ -254,8 +284,9 @@ def labs_from_bundle(bundle: Any) -> LabImport:
     try:
         Bundle.model_validate(bundle)
     except ValidationError as exc:
-        raise FhirInputError([(".".join(str(p) for p in e["loc"]) or "Bundle", e["msg"])
-                              for e in exc.errors(include_url=False)][:10]) from None
+        raise FhirInputError(
+            [(".".join(str(p) for p in e["loc"]) or "Bundle", e["msg"]) for e in exc.errors(include_url=False)][:10]
+        ) from None
 
     result = LabImport(facts={})
     errors: list[tuple[str, str]] = []
@@ -268,13 +299,20 @@ def labs_from_bundle(bundle: Any) -> LabImport:
         if resource.get("status") not in _FINAL:
             result.skipped.append({"observation": where, "why": f"status {resource.get('status')!r}, not final"})
             continue
-        codes = [c.get("code") for c in (resource.get("code") or {}).get("coding", [])
-                 if c.get("system") == LOINC and c.get("code")]
+        codes = [
+            c.get("code")
+            for c in (resource.get("code") or {}).get("coding", [])
+            if c.get("system") == LOINC and c.get("code")
+        ]
         analyte = next((a for a in map(find_analyte, codes) if a), None)
         test = None if analyte else next((t for t in map(find_serology, codes) if t), None)
         if analyte is None and test is None:
-            result.skipped.append({"observation": where, "why": f"LOINC {', '.join(codes) or '(none)'} is not "
-                                                                 "in the laboratory or serology vocabulary"})
+            result.skipped.append(
+                {
+                    "observation": where,
+                    "why": f"LOINC {', '.join(codes) or '(none)'} is not in the laboratory or serology vocabulary",
+                }
+            )
             continue
         when = str(resource.get("effectiveDateTime") or resource.get("issued") or "")
         if analyte is not None:
@@ -287,6 +325,7 @@ def labs_from_bundle(bundle: Any) -> LabImport:
                 errors.append((where, f"{analyte.key}: valueQuantity has no unit"))
                 continue
             lab: dict[str, Any] = {"value": quantity["value"], "unit": unit}
+            value: dict[str, Any] | str
             ranges = [r for r in resource.get("referenceRange") or [] if isinstance(r.get("high"), dict)]
             if ranges:
                 high = ranges[0]["high"]
@@ -294,12 +333,18 @@ def labs_from_bundle(bundle: Any) -> LabImport:
                 high_unit = _unit(high)
                 if high_unit and high_unit != unit:
                     lab["uln_unit"] = high_unit
-            path, value = f"labs.{analyte.key}", lab
+            path, value = f"labs.{analyte.key}", lab  # value: a lab (dict) or a serology word (str)
         else:
+            assert test is not None  # one of the two vocabularies matched (checked above)
             word = _result_word(resource)
             if word is None:
-                errors.append((where, f"{test.key}: no positive or negative result (valueCodeableConcept, "
-                                      "valueString or interpretation)"))
+                errors.append(
+                    (
+                        where,
+                        f"{test.key}: no positive or negative result (valueCodeableConcept, "
+                        "valueString or interpretation)",
+                    )
+                )
                 continue
             path, value = f"serology.{test.key}", word
         if path in chosen:

@@ -31,8 +31,14 @@ XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 
 DRAFT_COMMENT = "draft: entered but not marked complete at the time of export"
 
-_DATATYPES = {"integer": "integer", "number": "float", "choice": "text", "date": "date", "text": "text",
-              "boolean": "boolean"}
+_DATATYPES = {
+    "integer": "integer",
+    "number": "float",
+    "choice": "text",
+    "date": "date",
+    "text": "text",
+    "boolean": "boolean",
+}
 
 
 def _oid(*parts: str) -> str:
@@ -70,8 +76,10 @@ def _check_repeats(data: ExportData) -> None:
             raise ValueError(f"{where}: repeat {f.repeat} given, but {f.form} is entered once per visit")
         key = (f.subject_id, f.visit_id, f.form, f.repeat)
         if key in seen:
-            raise ValueError(f"{where}: the same record as forms[{seen[key]}] (repeat {f.repeat}); "
-                             "a record appears once, a repeating form's records have distinct repeat numbers")
+            raise ValueError(
+                f"{where}: the same record as forms[{seen[key]}] (repeat {f.repeat}); "
+                "a record appears once, a repeating form's records have distinct repeat numbers"
+            )
         seen[key] = index
 
 
@@ -84,7 +92,9 @@ def _manifestation(s: Any) -> str:
     return f"Signed by {s.signer_name} on {_utc(s.signed_at)} UTC: {s.meaning}"
 
 
-def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime) -> dict[tuple[str, ...], str]:
+def _admin_data(
+    root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime
+) -> dict[tuple[str, ...], str]:
     """AdminData with the signers (full names), the signing location and one SignatureDef per
     meaning, for the Signature elements of the clinical data; {} when nothing is signed."""
     signed = [s for f in data.forms for s in f.signatures if s.valid]
@@ -98,9 +108,14 @@ def _admin_data(root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str
             user = ET.SubElement(admin, "User", {"OID": oid})
             ET.SubElement(user, "LoginName").text = s.signer_id
             ET.SubElement(user, "FullName").text = s.signer_name
-    location = ET.SubElement(admin, "Location", {"OID": oids[("location",)], "Name": "TrialKit electronic data capture"})
-    ET.SubElement(location, "MetaDataVersionRef", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid,
-                                                   "EffectiveDate": created.date().isoformat()})
+    location = ET.SubElement(
+        admin, "Location", {"OID": oids[("location",)], "Name": "TrialKit electronic data capture"}
+    )
+    ET.SubElement(
+        location,
+        "MetaDataVersionRef",
+        {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid, "EffectiveDate": created.date().isoformat()},
+    )
     for s in signed:
         if ("meaning", s.meaning) not in oids:
             oids[("meaning", s.meaning)] = oid = f"SD.{len([k for k in oids if k[0] == 'meaning']) + 1}"
@@ -138,8 +153,11 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
 
     proto = ET.SubElement(mdv, "Protocol")
     for order, visit in enumerate(protocol.schedule.visits, start=1):
-        ET.SubElement(proto, "StudyEventRef", {"StudyEventOID": _oid("SE", visit.id), "OrderNumber": str(order),
-                                                "Mandatory": "Yes"})
+        ET.SubElement(
+            proto,
+            "StudyEventRef",
+            {"StudyEventOID": _oid("SE", visit.id), "OrderNumber": str(order), "Mandatory": "Yes"},
+        )
     forms_used: list[str] = []
     # Forms recorded at a visit beyond its scheduled ones (an adverse event at any visit) are
     # referenced too, so that every FormData has its FormRef and FormDef.
@@ -149,8 +167,11 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         if f.form not in recorded[f.visit_id]:
             recorded[f.visit_id].append(f.form)
     for visit in protocol.schedule.visits:
-        sed = ET.SubElement(mdv, "StudyEventDef", {"OID": _oid("SE", visit.id), "Name": visit.label,
-                                                    "Repeating": "No", "Type": "Scheduled"})
+        sed = ET.SubElement(
+            mdv,
+            "StudyEventDef",
+            {"OID": _oid("SE", visit.id), "Name": visit.label, "Repeating": "No", "Type": "Scheduled"},
+        )
         visit_forms = list(visit.forms) + [f for f in recorded.get(visit.id, ()) if f not in visit.forms]
         for order, form in enumerate(visit_forms, start=1):
             ET.SubElement(sed, "FormRef", {"FormOID": _oid("F", form), "OrderNumber": str(order), "Mandatory": "No"})
@@ -158,14 +179,22 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
                 forms_used.append(form)
     instruments = {form: _instrument(form) for form in forms_used}
     for form, inst in instruments.items():
-        fd = ET.SubElement(mdv, "FormDef", {"OID": _oid("F", form), "Name": inst.title,
-                                            "Repeating": "Yes" if inst.repeating else "No"})
+        fd = ET.SubElement(
+            mdv, "FormDef", {"OID": _oid("F", form), "Name": inst.title, "Repeating": "Yes" if inst.repeating else "No"}
+        )
         ET.SubElement(fd, "ItemGroupRef", {"ItemGroupOID": _oid("IG", form), "Mandatory": "Yes"})
     for form, inst in instruments.items():
         ig = ET.SubElement(mdv, "ItemGroupDef", {"OID": _oid("IG", form), "Name": inst.title, "Repeating": "No"})
         for order, item in enumerate(inst.items, start=1):
-            ET.SubElement(ig, "ItemRef", {"ItemOID": _oid("I", form, item.key), "OrderNumber": str(order),
-                                          "Mandatory": "Yes" if item.required else "No"})
+            ET.SubElement(
+                ig,
+                "ItemRef",
+                {
+                    "ItemOID": _oid("I", form, item.key),
+                    "OrderNumber": str(order),
+                    "Mandatory": "Yes" if item.required else "No",
+                },
+            )
     codelists: list[ET.Element] = []
     for form, inst in instruments.items():
         for item in inst.items:
@@ -187,8 +216,14 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
             if item.choices or item.untestable:
                 cl_oid = _oid("CL", form, item.key)
                 ET.SubElement(idef, "CodeListRef", {"CodeListOID": cl_oid})
-                cl = ET.Element("CodeList", {"OID": cl_oid, "Name": f"{inst.name} {item.key}",
-                                             "DataType": "text" if (item.untestable or kind == "choice") else "integer"})
+                cl = ET.Element(
+                    "CodeList",
+                    {
+                        "OID": cl_oid,
+                        "Name": f"{inst.name} {item.key}",
+                        "DataType": "text" if (item.untestable or kind == "choice") else "integer",
+                    },
+                )
                 for choice in item.choices:
                     cli = ET.SubElement(cl, "CodeListItem", {"CodedValue": str(choice.code)})
                     _translated(cli, "Decode", choice.label)
@@ -215,7 +250,9 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
         form_order = {form: i for i, form in enumerate(forms_used)}
         for subject in data.subjects:
             sd = ET.SubElement(clinical, "SubjectData", {"SubjectKey": subject.subject_id})
-            records = sorted(forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99))
+            records = sorted(
+                forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99)
+            )
             by_visit: dict[str, list[Any]] = {}
             for f in records:
                 by_visit.setdefault(f.visit_id, []).append(f)
@@ -237,15 +274,19 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
                         ET.SubElement(sig, "LocationRef", {"LocationOID": signature_oids[("location",)]})
                         ET.SubElement(sig, "SignatureRef", {"SignatureOID": signature_oids[("meaning", s.meaning)]})
                         ET.SubElement(sig, "DateTimeStamp").text = _utc(s.signed_at)
-                    comments += [f"{_manifestation(s)} ({s.scope} signature) — {s.note}"
-                                 for s in f.signatures if not s.valid]
+                    comments += [
+                        f"{_manifestation(s)} ({s.scope} signature) — {s.note}" for s in f.signatures if not s.valid
+                    ]
                     for seq, text in enumerate(comments, start=1):
                         note = ET.SubElement(fd, "Annotation", {"SeqNum": str(seq)})
                         ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = text
                     igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
                     for item in inst.items:
                         if item.key in f.values and f.values[item.key] not in (None, ""):
-                            ET.SubElement(igd, "ItemData", {"ItemOID": _oid("I", f.form, item.key),
-                                                            "Value": _value_text(f.values[item.key])})
+                            ET.SubElement(
+                                igd,
+                                "ItemData",
+                                {"ItemOID": _oid("I", f.form, item.key), "Value": _value_text(f.values[item.key])},
+                            )
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

@@ -146,8 +146,9 @@ class ExportData(_Record):
         if self.blinded:
             for i, e in enumerate(self.exposures):
                 if e.dose_level is not None:
-                    raise ValueError(f"exposures.{i}.dose_level: only allowed in an unblinded export "
-                                     "(no subject has an arm_id)")
+                    raise ValueError(
+                        f"exposures.{i}.dose_level: only allowed in an unblinded export (no subject has an arm_id)"
+                    )
         return self
 
     @property

@@ -20,41 +20,85 @@ from trialkit.export.records import ExportData
 from trialkit.protocol import Protocol
 
 LABELS = {
-    "STUDYID": "Study Identifier", "DOMAIN": "Domain Abbreviation", "USUBJID": "Unique Subject Identifier",
-    "SUBJID": "Subject Identifier for the Study", "SITEID": "Study Site Identifier",
-    "RFSTDTC": "Subject Reference Start Date/Time", "RFICDTC": "Date/Time of Informed Consent",
-    "BRTHDTC": "Date/Time of Birth", "AGE": "Age", "AGEU": "Age Units", "SEX": "Sex",
-    "ARMCD": "Planned Arm Code", "ARM": "Description of Planned Arm", "ACTARMCD": "Actual Arm Code",
-    "ACTARM": "Description of Actual Arm", "COUNTRY": "Country",
-    "QSSEQ": "Sequence Number", "QSTESTCD": "Question Short Name", "QSTEST": "Question Name",
-    "QSCAT": "Category of Question", "QSORRES": "Finding in Original Units",
-    "QSSTRESC": "Character Result/Finding in Std Format", "QSSTRESN": "Numeric Finding in Standard Units",
-    "QSSTAT": "Completion Status", "VISITNUM": "Visit Number", "VISIT": "Visit Name",
-    "VISITDY": "Planned Study Day of Visit", "QSDTC": "Date/Time of Finding", "QSDY": "Study Day of Finding",
-    "FTSEQ": "Sequence Number", "FTTESTCD": "Short Name of Test", "FTTEST": "Name of Test",
-    "FTCAT": "Category", "FTORRES": "Result or Finding in Original Units",
-    "FTSTRESC": "Result or Finding in Standard Format", "FTSTRESN": "Numeric Result/Finding in Standard Units",
-    "FTSTAT": "Completion Status", "FTDTC": "Date/Time of Test", "FTDY": "Study Day of Test",
-    "RSSEQ": "Sequence Number", "RSTESTCD": "Assessment Short Name", "RSTEST": "Assessment Name",
-    "RSCAT": "Category for Assessment", "RSORRES": "Result or Finding in Original Units",
-    "RSSTRESC": "Character Result/Finding in Std Format", "RSSTRESN": "Numeric Result/Finding in Standard Units",
-    "RSSTAT": "Completion Status", "RSDTC": "Date/Time of Assessment", "RSDY": "Study Day of Assessment",
-    "VSSEQ": "Sequence Number", "VSTESTCD": "Vital Signs Test Short Name", "VSTEST": "Vital Signs Test Name",
-    "VSORRES": "Result or Finding in Original Units", "VSORRESU": "Original Units",
-    "VSSTRESN": "Numeric Result/Finding in Standard Units", "VSDTC": "Date/Time of Measurements",
+    "STUDYID": "Study Identifier",
+    "DOMAIN": "Domain Abbreviation",
+    "USUBJID": "Unique Subject Identifier",
+    "SUBJID": "Subject Identifier for the Study",
+    "SITEID": "Study Site Identifier",
+    "RFSTDTC": "Subject Reference Start Date/Time",
+    "RFICDTC": "Date/Time of Informed Consent",
+    "BRTHDTC": "Date/Time of Birth",
+    "AGE": "Age",
+    "AGEU": "Age Units",
+    "SEX": "Sex",
+    "ARMCD": "Planned Arm Code",
+    "ARM": "Description of Planned Arm",
+    "ACTARMCD": "Actual Arm Code",
+    "ACTARM": "Description of Actual Arm",
+    "COUNTRY": "Country",
+    "QSSEQ": "Sequence Number",
+    "QSTESTCD": "Question Short Name",
+    "QSTEST": "Question Name",
+    "QSCAT": "Category of Question",
+    "QSORRES": "Finding in Original Units",
+    "QSSTRESC": "Character Result/Finding in Std Format",
+    "QSSTRESN": "Numeric Finding in Standard Units",
+    "QSSTAT": "Completion Status",
+    "VISITNUM": "Visit Number",
+    "VISIT": "Visit Name",
+    "VISITDY": "Planned Study Day of Visit",
+    "QSDTC": "Date/Time of Finding",
+    "QSDY": "Study Day of Finding",
+    "FTSEQ": "Sequence Number",
+    "FTTESTCD": "Short Name of Test",
+    "FTTEST": "Name of Test",
+    "FTCAT": "Category",
+    "FTORRES": "Result or Finding in Original Units",
+    "FTSTRESC": "Result or Finding in Standard Format",
+    "FTSTRESN": "Numeric Result/Finding in Standard Units",
+    "FTSTAT": "Completion Status",
+    "FTDTC": "Date/Time of Test",
+    "FTDY": "Study Day of Test",
+    "RSSEQ": "Sequence Number",
+    "RSTESTCD": "Assessment Short Name",
+    "RSTEST": "Assessment Name",
+    "RSCAT": "Category for Assessment",
+    "RSORRES": "Result or Finding in Original Units",
+    "RSSTRESC": "Character Result/Finding in Std Format",
+    "RSSTRESN": "Numeric Result/Finding in Standard Units",
+    "RSSTAT": "Completion Status",
+    "RSDTC": "Date/Time of Assessment",
+    "RSDY": "Study Day of Assessment",
+    "VSSEQ": "Sequence Number",
+    "VSTESTCD": "Vital Signs Test Short Name",
+    "VSTEST": "Vital Signs Test Name",
+    "VSORRES": "Result or Finding in Original Units",
+    "VSORRESU": "Original Units",
+    "VSSTRESN": "Numeric Result/Finding in Standard Units",
+    "VSDTC": "Date/Time of Measurements",
     "VSDY": "Study Day of Vital Signs",
-    "AESEQ": "Sequence Number", "AETERM": "Reported Term for the Adverse Event",
-    "AEDECOD": "Dictionary-Derived Term", "AESTDTC": "Start Date/Time of Adverse Event",
-    "AEENDTC": "End Date/Time of Adverse Event", "AETOXGR": "Standard Toxicity Grade",
-    "AESER": "Serious Event", "AEREL": "Causality", "AEOUT": "Outcome of Adverse Event",
-    "AEACN": "Action Taken with Study Treatment", "AESTDY": "Study Day of Start of Adverse Event",
-    "DSSEQ": "Sequence Number", "DSTERM": "Reported Term for the Disposition Event",
-    "DSDECOD": "Standardized Disposition Term", "DSCAT": "Category for Disposition Event",
+    "AESEQ": "Sequence Number",
+    "AETERM": "Reported Term for the Adverse Event",
+    "AEDECOD": "Dictionary-Derived Term",
+    "AESTDTC": "Start Date/Time of Adverse Event",
+    "AEENDTC": "End Date/Time of Adverse Event",
+    "AETOXGR": "Standard Toxicity Grade",
+    "AESER": "Serious Event",
+    "AEREL": "Causality",
+    "AEOUT": "Outcome of Adverse Event",
+    "AEACN": "Action Taken with Study Treatment",
+    "AESTDY": "Study Day of Start of Adverse Event",
+    "DSSEQ": "Sequence Number",
+    "DSTERM": "Reported Term for the Disposition Event",
+    "DSDECOD": "Standardized Disposition Term",
+    "DSCAT": "Category for Disposition Event",
     "DSSTDTC": "Start Date/Time of Disposition Event",
 }
 
 DISPOSITION = {
-    "completed": "COMPLETED", "withdrawn": "WITHDRAWAL BY SUBJECT", "lost_to_follow_up": "LOST TO FOLLOW-UP",
+    "completed": "COMPLETED",
+    "withdrawn": "WITHDRAWAL BY SUBJECT",
+    "lost_to_follow_up": "LOST TO FOLLOW-UP",
     "died": "DEATH",
 }
 
@@ -80,16 +124,47 @@ def build_dm(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     for s in data.subjects:
         arm = arms.get(s.arm_id) if s.arm_id else None
         armcd = (arm.id.upper().replace("-", "")[:20]) if arm else ""
-        rows.append({
-            "STUDYID": protocol.id, "DOMAIN": "DM", "USUBJID": _usubjid(protocol, s.subject_id),
-            "SUBJID": s.subject_id, "SITEID": s.site_id, "RFSTDTC": _iso(s.anchor_date),
-            "RFICDTC": _iso(s.consent_date), "BRTHDTC": _iso(s.birth_date),
-            "AGE": float(s.age) if s.age is not None else float("nan"), "AGEU": "YEARS" if s.age is not None else "",
-            "SEX": (s.sex or "U").upper()[:1], "ARMCD": armcd, "ARM": arm.label if arm else "",
-            "ACTARMCD": armcd, "ACTARM": arm.label if arm else "", "COUNTRY": s.country or "",
-        })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "SUBJID", "SITEID", "RFSTDTC", "RFICDTC",
-                                       "BRTHDTC", "AGE", "AGEU", "SEX", "ARMCD", "ARM", "ACTARMCD", "ACTARM", "COUNTRY"])
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "DM",
+                "USUBJID": _usubjid(protocol, s.subject_id),
+                "SUBJID": s.subject_id,
+                "SITEID": s.site_id,
+                "RFSTDTC": _iso(s.anchor_date),
+                "RFICDTC": _iso(s.consent_date),
+                "BRTHDTC": _iso(s.birth_date),
+                "AGE": float(s.age) if s.age is not None else float("nan"),
+                "AGEU": "YEARS" if s.age is not None else "",
+                "SEX": (s.sex or "U").upper()[:1],
+                "ARMCD": armcd,
+                "ARM": arm.label if arm else "",
+                "ACTARMCD": armcd,
+                "ACTARM": arm.label if arm else "",
+                "COUNTRY": s.country or "",
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "SUBJID",
+            "SITEID",
+            "RFSTDTC",
+            "RFICDTC",
+            "BRTHDTC",
+            "AGE",
+            "AGEU",
+            "SEX",
+            "ARMCD",
+            "ARM",
+            "ACTARMCD",
+            "ACTARM",
+            "COUNTRY",
+        ],
+    )
 
 
 def _build_scale_domain(domain: str, protocol: Protocol, data: ExportData) -> pd.DataFrame:
@@ -113,21 +188,49 @@ def _build_scale_domain(domain: str, protocol: Protocol, data: ExportData) -> pd
             value = f.values[item.key]
             seq[f.subject_id] = seq.get(f.subject_id, 0) + 1
             untestable = isinstance(value, str) and value in item.untestable
-            rows.append({
-                "STUDYID": protocol.id, "DOMAIN": domain, "USUBJID": _usubjid(protocol, f.subject_id),
-                f"{d}SEQ": float(seq[f.subject_id]), f"{d}TESTCD": item.qs_testcd[:8],
-                f"{d}TEST": (item.qs_test or item.label)[:40], f"{d}CAT": item.qs_cat or inst.name.upper(),
-                f"{d}ORRES": "" if value is None else str(value),
-                f"{d}STRESC": "" if untestable or value is None else str(value),
-                f"{d}STRESN": float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan"),
-                f"{d}STAT": "NOT DONE" if untestable else "",
-                "VISITNUM": float(visitnum), "VISIT": visit.label.upper() if visit else f.visit_id.upper(),
-                "VISITDY": float(visit.day if visit.day < 0 else visit.day + 1) if visit else float("nan"),
-                f"{d}DTC": _iso(f.collected_on), f"{d}DY": study_day(f.collected_on, anchors.get(f.subject_id)),
-            })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", f"{d}SEQ", f"{d}TESTCD", f"{d}TEST", f"{d}CAT",
-                                       f"{d}ORRES", f"{d}STRESC", f"{d}STRESN", f"{d}STAT", "VISITNUM", "VISIT",
-                                       "VISITDY", f"{d}DTC", f"{d}DY"])
+            rows.append(
+                {
+                    "STUDYID": protocol.id,
+                    "DOMAIN": domain,
+                    "USUBJID": _usubjid(protocol, f.subject_id),
+                    f"{d}SEQ": float(seq[f.subject_id]),
+                    f"{d}TESTCD": item.qs_testcd[:8],
+                    f"{d}TEST": (item.qs_test or item.label)[:40],
+                    f"{d}CAT": item.qs_cat or inst.name.upper(),
+                    f"{d}ORRES": "" if value is None else str(value),
+                    f"{d}STRESC": "" if untestable or value is None else str(value),
+                    f"{d}STRESN": float(value)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool)
+                    else float("nan"),
+                    f"{d}STAT": "NOT DONE" if untestable else "",
+                    "VISITNUM": float(visitnum),
+                    "VISIT": visit.label.upper() if visit else f.visit_id.upper(),
+                    "VISITDY": float(visit.day if visit.day < 0 else visit.day + 1) if visit else float("nan"),
+                    f"{d}DTC": _iso(f.collected_on),
+                    f"{d}DY": study_day(f.collected_on, anchors.get(f.subject_id)),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            f"{d}SEQ",
+            f"{d}TESTCD",
+            f"{d}TEST",
+            f"{d}CAT",
+            f"{d}ORRES",
+            f"{d}STRESC",
+            f"{d}STRESN",
+            f"{d}STAT",
+            "VISITNUM",
+            "VISIT",
+            "VISITDY",
+            f"{d}DTC",
+            f"{d}DY",
+        ],
+    )
 
 
 def build_qs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
@@ -159,32 +262,84 @@ def build_vs(protocol: Protocol, data: ExportData) -> pd.DataFrame:
             if item.type.value not in ("number", "integer") or value is None:
                 continue
             seq[f.subject_id] = seq.get(f.subject_id, 0) + 1
-            rows.append({
-                "STUDYID": protocol.id, "DOMAIN": "VS", "USUBJID": _usubjid(protocol, f.subject_id),
-                "VSSEQ": float(seq[f.subject_id]), "VSTESTCD": item.key.upper().replace("_", "")[:8],
-                "VSTEST": item.label[:40], "VSORRES": str(value), "VSORRESU": item.unit or "",
-                "VSSTRESN": float(value), "VISITNUM": float(visitnum),
-                "VISIT": visit.label.upper() if visit else f.visit_id.upper(),
-                "VSDTC": _iso(f.collected_on), "VSDY": study_day(f.collected_on, anchors.get(f.subject_id)),
-            })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "VSSEQ", "VSTESTCD", "VSTEST", "VSORRES",
-                                       "VSORRESU", "VSSTRESN", "VISITNUM", "VISIT", "VSDTC", "VSDY"])
+            rows.append(
+                {
+                    "STUDYID": protocol.id,
+                    "DOMAIN": "VS",
+                    "USUBJID": _usubjid(protocol, f.subject_id),
+                    "VSSEQ": float(seq[f.subject_id]),
+                    "VSTESTCD": item.key.upper().replace("_", "")[:8],
+                    "VSTEST": item.label[:40],
+                    "VSORRES": str(value),
+                    "VSORRESU": item.unit or "",
+                    "VSSTRESN": float(value),
+                    "VISITNUM": float(visitnum),
+                    "VISIT": visit.label.upper() if visit else f.visit_id.upper(),
+                    "VSDTC": _iso(f.collected_on),
+                    "VSDY": study_day(f.collected_on, anchors.get(f.subject_id)),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "VSSEQ",
+            "VSTESTCD",
+            "VSTEST",
+            "VSORRES",
+            "VSORRESU",
+            "VSSTRESN",
+            "VISITNUM",
+            "VISIT",
+            "VSDTC",
+            "VSDY",
+        ],
+    )
 
 
 def build_ae(protocol: Protocol, data: ExportData) -> pd.DataFrame:
     anchors = {s.subject_id: s.anchor_date for s in data.subjects}
     rows = []
     for ae in data.adverse_events:
-        rows.append({
-            "STUDYID": protocol.id, "DOMAIN": "AE", "USUBJID": _usubjid(protocol, ae.subject_id),
-            "AESEQ": float(ae.seq), "AETERM": ae.term[:200], "AEDECOD": ae.term[:200].upper(),
-            "AESTDTC": _iso(ae.onset_date), "AEENDTC": _iso(ae.resolution_date),
-            "AETOXGR": str(ae.grade) if ae.grade else "", "AESER": "Y" if ae.serious else "N",
-            "AEREL": (ae.related or "").upper(), "AEOUT": (ae.outcome or "").upper(),
-            "AEACN": (ae.action_taken or "").upper(), "AESTDY": study_day(ae.onset_date, anchors.get(ae.subject_id)),
-        })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "AESEQ", "AETERM", "AEDECOD", "AESTDTC",
-                                       "AEENDTC", "AETOXGR", "AESER", "AEREL", "AEOUT", "AEACN", "AESTDY"])
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "AE",
+                "USUBJID": _usubjid(protocol, ae.subject_id),
+                "AESEQ": float(ae.seq),
+                "AETERM": ae.term[:200],
+                "AEDECOD": ae.term[:200].upper(),
+                "AESTDTC": _iso(ae.onset_date),
+                "AEENDTC": _iso(ae.resolution_date),
+                "AETOXGR": str(ae.grade) if ae.grade else "",
+                "AESER": "Y" if ae.serious else "N",
+                "AEREL": (ae.related or "").upper(),
+                "AEOUT": (ae.outcome or "").upper(),
+                "AEACN": (ae.action_taken or "").upper(),
+                "AESTDY": study_day(ae.onset_date, anchors.get(ae.subject_id)),
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "STUDYID",
+            "DOMAIN",
+            "USUBJID",
+            "AESEQ",
+            "AETERM",
+            "AEDECOD",
+            "AESTDTC",
+            "AEENDTC",
+            "AETOXGR",
+            "AESER",
+            "AEREL",
+            "AEOUT",
+            "AEACN",
+            "AESTDY",
+        ],
+    )
 
 
 def build_ds(protocol: Protocol, data: ExportData) -> pd.DataFrame:
@@ -194,16 +349,32 @@ def build_ds(protocol: Protocol, data: ExportData) -> pd.DataFrame:
         if s.status not in DISPOSITION:
             continue
         seq += 1
-        rows.append({
-            "STUDYID": protocol.id, "DOMAIN": "DS", "USUBJID": _usubjid(protocol, s.subject_id), "DSSEQ": 1.0,
-            "DSTERM": DISPOSITION[s.status], "DSDECOD": DISPOSITION[s.status], "DSCAT": "DISPOSITION EVENT",
-            "DSSTDTC": _iso(s.end_date),
-        })
-    return pd.DataFrame(rows, columns=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC"])
+        rows.append(
+            {
+                "STUDYID": protocol.id,
+                "DOMAIN": "DS",
+                "USUBJID": _usubjid(protocol, s.subject_id),
+                "DSSEQ": 1.0,
+                "DSTERM": DISPOSITION[s.status],
+                "DSDECOD": DISPOSITION[s.status],
+                "DSCAT": "DISPOSITION EVENT",
+                "DSSTDTC": _iso(s.end_date),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["STUDYID", "DOMAIN", "USUBJID", "DSSEQ", "DSTERM", "DSDECOD", "DSCAT", "DSSTDTC"]
+    )
 
 
-DOMAINS = {"DM": build_dm, "QS": build_qs, "FT": build_ft, "RS": build_rs, "VS": build_vs, "AE": build_ae,
-           "DS": build_ds}
+DOMAINS = {
+    "DM": build_dm,
+    "QS": build_qs,
+    "FT": build_ft,
+    "RS": build_rs,
+    "VS": build_vs,
+    "AE": build_ae,
+    "DS": build_ds,
+}
 
 
 def build_domains(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFrame]:
@@ -239,8 +410,14 @@ def write_xpt(domains: dict[str, pd.DataFrame], directory: Path, created: dateti
         meta = DATASETS.get(name)
         known = {v.name: v.label for v in meta.variables} if meta else LABELS
         labels = [known.get(col, col)[:40] for col in frame.columns]
-        pyreadstat.write_xport(frame, str(path), file_format_version=5, table_name=name, column_labels=labels,
-                               file_label=meta.label if meta else "")
+        pyreadstat.write_xport(
+            frame,
+            str(path),
+            file_format_version=5,
+            table_name=name,
+            column_labels=labels,
+            file_label=meta.label if meta else "",
+        )
         if created is not None:
             _stamp_xpt(path, created)
         written.append(path)

@@ -17,16 +17,32 @@ import pandas as pd
 from trialkit.export.records import ExportData
 from trialkit.protocol import Protocol
 
-ORDER = ("DM", "SV", "EX", "CM", "AE", "DS", "MH", "LB", "VS", "QS", "FT", "RS", "SUPPLB",
-         "TS", "TE", "TA", "TV", "TI")
+ORDER = ("DM", "SV", "EX", "CM", "AE", "DS", "MH", "LB", "VS", "QS", "FT", "RS", "SUPPLB", "TS", "TE", "TA", "TV", "TI")
 
 
 # SAS XPORT v5 holds ASCII text (FDA Study Data Technical Conformance Guide §3.3.2: "only
 # printable ASCII characters"); the symbols of our protocols and units are spelled out, anything
 # else is reduced to its base letters (NFKD), and what has none becomes "?", never dropped; line
 # breaks and tabs (printable text only) become single spaces.
-_ASCII = str.maketrans({"≥": ">=", "≤": "<=", "×": "x", "µ": "u", "μ": "u", "–": "-", "—": "-", "‘": "'",
-                        "’": "'", "“": '"', "”": '"', "°": " deg ", "±": "+/-", "·": ".", "\u00a0": " "})
+_ASCII = str.maketrans(
+    {
+        "≥": ">=",
+        "≤": "<=",
+        "×": "x",
+        "µ": "u",
+        "μ": "u",
+        "–": "-",
+        "—": "-",
+        "‘": "'",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+        "°": " deg ",
+        "±": "+/-",
+        "·": ".",
+        "\u00a0": " ",
+    }
+)
 
 
 def ascii_text(value: str) -> str:
@@ -49,9 +65,16 @@ def build_package(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFram
 
     built = sdtm.build_domains(protocol, data)
     lb, supplb = sdtm_domains.build_lb_and_supplb(protocol, data)
-    built.update({"SV": sdtm_domains.build_sv(protocol, data), "EX": sdtm_domains.build_ex(protocol, data),
-                  "CM": sdtm_domains.build_cm(protocol, data), "MH": sdtm_domains.build_mh(protocol, data),
-                  "LB": lb, "SUPPLB": supplb})
+    built.update(
+        {
+            "SV": sdtm_domains.build_sv(protocol, data),
+            "EX": sdtm_domains.build_ex(protocol, data),
+            "CM": sdtm_domains.build_cm(protocol, data),
+            "MH": sdtm_domains.build_mh(protocol, data),
+            "LB": lb,
+            "SUPPLB": supplb,
+        }
+    )
     built.update(trial_design.build_trial_design(protocol, blinded=data.blinded))
     for name, frame in built.items():
         for column in frame.columns:
@@ -62,16 +85,23 @@ def build_package(protocol: Protocol, data: ExportData) -> dict[str, pd.DataFram
     return {name: built[name] for name in ORDER if name in built}
 
 
-def write_package(protocol: Protocol, data: ExportData, directory: Path,
-                  created: datetime | None = None) -> dict[str, Path]:
+def write_package(
+    protocol: Protocol, data: ExportData, directory: Path, created: datetime | None = None
+) -> dict[str, Path]:
     """Write <domain>.xpt, <domain>.json and define.xml into ``directory``; returns file name -> path
     in the order written."""
     domains = build_package(protocol, data)
     return write_datasets(protocol, domains, directory, blinded=data.blinded, created=created)
 
 
-def write_datasets(protocol: Protocol, domains: dict[str, pd.DataFrame], directory: Path, *, blinded: bool,
-                   created: datetime | None = None) -> dict[str, Path]:
+def write_datasets(
+    protocol: Protocol,
+    domains: dict[str, pd.DataFrame],
+    directory: Path,
+    *,
+    blinded: bool,
+    created: datetime | None = None,
+) -> dict[str, Path]:
     from trialkit.export.dataset_json import build_dataset_json
     from trialkit.export.define_xml import build_define
     from trialkit.export.sdtm import write_xpt
@@ -82,8 +112,9 @@ def write_datasets(protocol: Protocol, domains: dict[str, pd.DataFrame], directo
         (xpt,) = write_xpt({name: frame}, directory, created=created)
         written[xpt.name] = xpt
         path = directory / f"{name.lower()}.json"
-        path.write_text(json.dumps(build_dataset_json(protocol, name, frame, created=created), indent=1),
-                        encoding="utf-8")
+        path.write_text(
+            json.dumps(build_dataset_json(protocol, name, frame, created=created), indent=1), encoding="utf-8"
+        )
         written[path.name] = path
     define = directory / "define.xml"
     define.write_text(build_define(protocol, domains, blinded=blinded, created=created), encoding="utf-8")

@@ -71,8 +71,8 @@ def get_instrument(name: str) -> Instrument:
 __all__ = [
     "ANTITHROMBOTIC_CLASSES",
     "FORM_ALIASES",
-    "OUTCOME_INSTRUMENTS",
     "MEDICATION_CLASSES",
+    "OUTCOME_INSTRUMENTS",
     "SCALES",
     "Choice",
     "FieldError",

@@ -18,28 +18,62 @@ SOURCE = "Mahoney & Barthel, Md State Med J 1965;14:61-65"
 QS_CAT = "BARTHEL INDEX"
 
 _DEFINITIONS = (
-    ("feeding", "Feeding", ((0, "Unable"), (5, "Needs help cutting, spreading butter, etc."),
-                            (10, "Independent"))),
+    ("feeding", "Feeding", ((0, "Unable"), (5, "Needs help cutting, spreading butter, etc."), (10, "Independent"))),
     ("bathing", "Bathing", ((0, "Dependent"), (5, "Independent (or in shower)"))),
-    ("grooming", "Grooming", ((0, "Needs help with personal care"),
-                              (5, "Independent face/hair/teeth/shaving (implements provided)"))),
-    ("dressing", "Dressing", ((0, "Dependent"), (5, "Needs help but can do about half unaided"),
-                              (10, "Independent (including buttons, zips, laces, etc.)"))),
-    ("bowels", "Bowels", ((0, "Incontinent (or needs to be given enemas)"), (5, "Occasional accident"),
-                          (10, "Continent"))),
-    ("bladder", "Bladder", ((0, "Incontinent, or catheterized and unable to manage alone"),
-                            (5, "Occasional accident"), (10, "Continent"))),
-    ("toilet_use", "Toilet use", ((0, "Dependent"), (5, "Needs some help, but can do something alone"),
-                                  (10, "Independent (on and off, dressing, wiping)"))),
-    ("transfers", "Transfers (bed to chair and back)", (
-        (0, "Unable, no sitting balance"), (5, "Major help (one or two people, physical), can sit"),
-        (10, "Minor help (verbal or physical)"), (15, "Independent"))),
-    ("mobility", "Mobility (on level surfaces)", (
-        (0, "Immobile or < 50 yards"), (5, "Wheelchair independent, including corners, > 50 yards"),
-        (10, "Walks with help of one person (verbal or physical) > 50 yards"),
-        (15, "Independent (but may use any aid, e.g. stick) > 50 yards"))),
-    ("stairs", "Stairs", ((0, "Unable"), (5, "Needs help (verbal, physical, carrying aid)"),
-                          (10, "Independent"))),
+    (
+        "grooming",
+        "Grooming",
+        ((0, "Needs help with personal care"), (5, "Independent face/hair/teeth/shaving (implements provided)")),
+    ),
+    (
+        "dressing",
+        "Dressing",
+        (
+            (0, "Dependent"),
+            (5, "Needs help but can do about half unaided"),
+            (10, "Independent (including buttons, zips, laces, etc.)"),
+        ),
+    ),
+    (
+        "bowels",
+        "Bowels",
+        ((0, "Incontinent (or needs to be given enemas)"), (5, "Occasional accident"), (10, "Continent")),
+    ),
+    (
+        "bladder",
+        "Bladder",
+        ((0, "Incontinent, or catheterized and unable to manage alone"), (5, "Occasional accident"), (10, "Continent")),
+    ),
+    (
+        "toilet_use",
+        "Toilet use",
+        (
+            (0, "Dependent"),
+            (5, "Needs some help, but can do something alone"),
+            (10, "Independent (on and off, dressing, wiping)"),
+        ),
+    ),
+    (
+        "transfers",
+        "Transfers (bed to chair and back)",
+        (
+            (0, "Unable, no sitting balance"),
+            (5, "Major help (one or two people, physical), can sit"),
+            (10, "Minor help (verbal or physical)"),
+            (15, "Independent"),
+        ),
+    ),
+    (
+        "mobility",
+        "Mobility (on level surfaces)",
+        (
+            (0, "Immobile or < 50 yards"),
+            (5, "Wheelchair independent, including corners, > 50 yards"),
+            (10, "Walks with help of one person (verbal or physical) > 50 yards"),
+            (15, "Independent (but may use any aid, e.g. stick) > 50 yards"),
+        ),
+    ),
+    ("stairs", "Stairs", ((0, "Unable"), (5, "Needs help (verbal, physical, carrying aid)"), (10, "Independent"))),
 )
 
 ITEMS = tuple(

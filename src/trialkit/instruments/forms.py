@@ -42,21 +42,39 @@ def _bool(key: str, label: str, required: bool = True, help: str = "") -> Item:
     return Item(key, label, ItemType.boolean, required=required, help=help)
 
 
-def _choice(key: str, label: str, choices: tuple[Choice, ...], required: bool = True,
-            help: str = "", source: str = "") -> Item:
+def _choice(
+    key: str, label: str, choices: tuple[Choice, ...], required: bool = True, help: str = "", source: str = ""
+) -> Item:
     return Item(key, label, ItemType.choice, required=required, choices=choices, help=help, source=source)
 
 
-def _number(key: str, label: str, unit: str, minimum: float, maximum: float, required: bool = True,
-            help: str = "") -> Item:
-    return Item(key, label, ItemType.number, required=required, unit=unit, minimum=minimum,
-                maximum=maximum, help=help)
+def _number(
+    key: str, label: str, unit: str, minimum: float, maximum: float, required: bool = True, help: str = ""
+) -> Item:
+    return Item(key, label, ItemType.number, required=required, unit=unit, minimum=minimum, maximum=maximum, help=help)
 
 
-def _integer(key: str, label: str, minimum: int, maximum: int, required: bool = True, unit: str | None = None,
-             help: str = "", source: str = "") -> Item:
-    return Item(key, label, ItemType.integer, required=required, minimum=minimum, maximum=maximum,
-                unit=unit, help=help, source=source)
+def _integer(
+    key: str,
+    label: str,
+    minimum: int,
+    maximum: int,
+    required: bool = True,
+    unit: str | None = None,
+    help: str = "",
+    source: str = "",
+) -> Item:
+    return Item(
+        key,
+        label,
+        ItemType.integer,
+        required=required,
+        minimum=minimum,
+        maximum=maximum,
+        unit=unit,
+        help=help,
+        source=source,
+    )
 
 
 def not_before(later: str, earlier: str, source: str = "") -> Rule:
@@ -65,8 +83,7 @@ def not_before(later: str, earlier: str, source: str = "") -> Rule:
     def check(values: Mapping[str, Any]) -> list[FieldError]:
         a, b = values.get(later), values.get(earlier)
         if isinstance(a, date) and isinstance(b, date) and a < b:
-            return [FieldError(later, a.isoformat(), "date_order",
-                               f"is before {earlier} ({b.isoformat()})")]
+            return [FieldError(later, a.isoformat(), "date_order", f"is before {earlier} ({b.isoformat()})")]
         return []
 
     return Rule(f"{later}_not_before_{earlier}", f"{later} is not before {earlier}.", source, check)
@@ -82,20 +99,23 @@ def required_with(dependent: str, trigger: str, when: Any = None) -> Rule:
             return [FieldError(dependent, None, "required_with", f"is required when {cond}")]
         return []
 
-    return Rule(f"{dependent}_required_with_{trigger}",
-                f"{dependent} is required when {trigger} is " + ("given." if when is None else f"{when!r}."),
-                "", check)
+    return Rule(
+        f"{dependent}_required_with_{trigger}",
+        f"{dependent} is required when {trigger} is " + ("given." if when is None else f"{when!r}."),
+        "",
+        check,
+    )
 
 
 def absent_when(dependent: str, trigger: str, when: Any) -> Rule:
     def check(values: Mapping[str, Any]) -> list[FieldError]:
         if values.get(trigger) == when and dependent in values:
-            return [FieldError(dependent, values[dependent], "absent_when",
-                               f"must be empty when {trigger} is {when!r}")]
+            return [
+                FieldError(dependent, values[dependent], "absent_when", f"must be empty when {trigger} is {when!r}")
+            ]
         return []
 
-    return Rule(f"{dependent}_absent_when_{trigger}", f"{dependent} is empty when {trigger} is {when!r}.",
-                "", check)
+    return Rule(f"{dependent}_absent_when_{trigger}", f"{dependent} is empty when {trigger} is {when!r}.", "", check)
 
 
 # --------------------------------------------------------------------------- demographics
@@ -107,21 +127,50 @@ DEMOGRAPHICS = Instrument(
     kind="form",
     items=(
         _date("birth_date", "Date of birth"),
-        _choice("sex", "Sex", codes(("F", "Female"), ("M", "Male"), ("U", "Unknown")),
-                source="CDISC SDTM codelist SEX"),
-        _choice("ethnicity", "Ethnicity", codes(
-            ("HISPANIC OR LATINO", "Hispanic or Latino"), ("NOT HISPANIC OR LATINO", "Not Hispanic or Latino"),
-            ("NOT REPORTED", "Not reported"), ("UNKNOWN", "Unknown")), source="CDISC SDTM codelist ETHNIC"),
-        _choice("race", "Race", codes(
-            ("AMERICAN INDIAN OR ALASKA NATIVE", "American Indian or Alaska Native"), ("ASIAN", "Asian"),
-            ("BLACK OR AFRICAN AMERICAN", "Black or African American"),
-            ("NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "Native Hawaiian or Other Pacific Islander"),
-            ("WHITE", "White"), ("MULTIPLE", "More than one race"), ("NOT REPORTED", "Not reported"),
-            ("UNKNOWN", "Unknown")), source="CDISC SDTM codelist RACE"),
-        _choice("handedness", "Handedness", codes(("right", "Right"), ("left", "Left"),
-                                                  ("ambidextrous", "Ambidextrous")), required=False),
-        _integer("education_years", "Years of formal education", 0, 30, required=False, unit="years",
-                 help="Needed to interpret the MMSE."),
+        _choice(
+            "sex", "Sex", codes(("F", "Female"), ("M", "Male"), ("U", "Unknown")), source="CDISC SDTM codelist SEX"
+        ),
+        _choice(
+            "ethnicity",
+            "Ethnicity",
+            codes(
+                ("HISPANIC OR LATINO", "Hispanic or Latino"),
+                ("NOT HISPANIC OR LATINO", "Not Hispanic or Latino"),
+                ("NOT REPORTED", "Not reported"),
+                ("UNKNOWN", "Unknown"),
+            ),
+            source="CDISC SDTM codelist ETHNIC",
+        ),
+        _choice(
+            "race",
+            "Race",
+            codes(
+                ("AMERICAN INDIAN OR ALASKA NATIVE", "American Indian or Alaska Native"),
+                ("ASIAN", "Asian"),
+                ("BLACK OR AFRICAN AMERICAN", "Black or African American"),
+                ("NATIVE HAWAIIAN OR OTHER PACIFIC ISLANDER", "Native Hawaiian or Other Pacific Islander"),
+                ("WHITE", "White"),
+                ("MULTIPLE", "More than one race"),
+                ("NOT REPORTED", "Not reported"),
+                ("UNKNOWN", "Unknown"),
+            ),
+            source="CDISC SDTM codelist RACE",
+        ),
+        _choice(
+            "handedness",
+            "Handedness",
+            codes(("right", "Right"), ("left", "Left"), ("ambidextrous", "Ambidextrous")),
+            required=False,
+        ),
+        _integer(
+            "education_years",
+            "Years of formal education",
+            0,
+            30,
+            required=False,
+            unit="years",
+            help="Needed to interpret the MMSE.",
+        ),
     ),
     description="One record per participant.",
 )
@@ -136,26 +185,65 @@ STROKE_HISTORY = Instrument(
     version="1.0",
     kind="form",
     items=(
-        _choice("stroke_type", "Type of index stroke", codes(
-            ("ischemic", "Ischemic stroke"), ("intracerebral_hemorrhage", "Intracerebral hemorrhage"),
-            ("subarachnoid_hemorrhage", "Subarachnoid hemorrhage"), ("undetermined", "Undetermined"))),
-        _choice("territory", "Vascular territory", codes(
-            ("anterior_cerebral", "Anterior cerebral artery"), ("middle_cerebral", "Middle cerebral artery"),
-            ("posterior_cerebral", "Posterior cerebral artery"), ("vertebrobasilar", "Vertebrobasilar"),
-            ("lacunar", "Lacunar (small vessel)"), ("watershed", "Watershed"),
-            ("multiple", "Multiple territories"), ("undetermined", "Undetermined"))),
-        _choice("side", "Side of the lesion", codes(("left", "Left hemisphere"), ("right", "Right hemisphere"),
-                                                    ("bilateral", "Bilateral"), ("brainstem", "Brainstem/midline"))),
+        _choice(
+            "stroke_type",
+            "Type of index stroke",
+            codes(
+                ("ischemic", "Ischemic stroke"),
+                ("intracerebral_hemorrhage", "Intracerebral hemorrhage"),
+                ("subarachnoid_hemorrhage", "Subarachnoid hemorrhage"),
+                ("undetermined", "Undetermined"),
+            ),
+        ),
+        _choice(
+            "territory",
+            "Vascular territory",
+            codes(
+                ("anterior_cerebral", "Anterior cerebral artery"),
+                ("middle_cerebral", "Middle cerebral artery"),
+                ("posterior_cerebral", "Posterior cerebral artery"),
+                ("vertebrobasilar", "Vertebrobasilar"),
+                ("lacunar", "Lacunar (small vessel)"),
+                ("watershed", "Watershed"),
+                ("multiple", "Multiple territories"),
+                ("undetermined", "Undetermined"),
+            ),
+        ),
+        _choice(
+            "side",
+            "Side of the lesion",
+            codes(
+                ("left", "Left hemisphere"),
+                ("right", "Right hemisphere"),
+                ("bilateral", "Bilateral"),
+                ("brainstem", "Brainstem/midline"),
+            ),
+        ),
         _date("onset_date", "Date of stroke onset (last known well)"),
-        _choice("toast", "TOAST etiology", codes(
-            ("large_artery", "Large-artery atherosclerosis"), ("cardioembolism", "Cardioembolism"),
-            ("small_vessel", "Small-vessel occlusion"), ("other_determined", "Stroke of other determined etiology"),
-            ("undetermined", "Stroke of undetermined etiology")), required=False, source=TOAST),
+        _choice(
+            "toast",
+            "TOAST etiology",
+            codes(
+                ("large_artery", "Large-artery atherosclerosis"),
+                ("cardioembolism", "Cardioembolism"),
+                ("small_vessel", "Small-vessel occlusion"),
+                ("other_determined", "Stroke of other determined etiology"),
+                ("undetermined", "Stroke of undetermined etiology"),
+            ),
+            required=False,
+            source=TOAST,
+        ),
         _bool("thrombolysis", "Received intravenous thrombolysis", required=False),
         _bool("thrombectomy", "Received mechanical thrombectomy", required=False),
         _bool("prior_stroke", "Stroke before the index stroke", required=False),
-        _integer("premorbid_mrs", "Pre-stroke modified Rankin Scale", 0, 5, required=False,
-                 source="van Swieten et al., Stroke 1988;19:604-607"),
+        _integer(
+            "premorbid_mrs",
+            "Pre-stroke modified Rankin Scale",
+            0,
+            5,
+            required=False,
+            source="van Swieten et al., Stroke 1988;19:604-607",
+        ),
     ),
     description="The index stroke; one record per participant.",
 )
@@ -166,8 +254,11 @@ STROKE_HISTORY = Instrument(
 def _bp_rule(values: Mapping[str, Any]) -> list[FieldError]:
     sbp, dbp = values.get("systolic_bp"), values.get("diastolic_bp")
     if sbp is not None and dbp is not None and dbp >= sbp:
-        return [FieldError("diastolic_bp", dbp, "diastolic_below_systolic",
-                           f"is not below the systolic pressure ({sbp} mmHg)")]
+        return [
+            FieldError(
+                "diastolic_bp", dbp, "diastolic_below_systolic", f"is not below the systolic pressure ({sbp} mmHg)"
+            )
+        ]
     return []
 
 
@@ -201,12 +292,23 @@ MEDICAL_HISTORY = Instrument(
     kind="form",
     items=(
         _text("term", "Condition"),
-        _choice("category", "Category", codes(
-            ("hypertension", "Hypertension"), ("diabetes", "Diabetes mellitus"),
-            ("dyslipidemia", "Dyslipidemia"), ("atrial_fibrillation", "Atrial fibrillation"),
-            ("coronary_artery_disease", "Coronary artery disease"), ("heart_failure", "Heart failure"),
-            ("prior_stroke", "Stroke or TIA"), ("cancer", "Cancer"), ("smoking", "Smoking"),
-            ("infection", "Chronic infection"), ("other", "Other"))),
+        _choice(
+            "category",
+            "Category",
+            codes(
+                ("hypertension", "Hypertension"),
+                ("diabetes", "Diabetes mellitus"),
+                ("dyslipidemia", "Dyslipidemia"),
+                ("atrial_fibrillation", "Atrial fibrillation"),
+                ("coronary_artery_disease", "Coronary artery disease"),
+                ("heart_failure", "Heart failure"),
+                ("prior_stroke", "Stroke or TIA"),
+                ("cancer", "Cancer"),
+                ("smoking", "Smoking"),
+                ("infection", "Chronic infection"),
+                ("other", "Other"),
+            ),
+        ),
         _date("start_date", "Start date", required=False),
         _bool("ongoing", "Ongoing"),
         _date("end_date", "End date", required=False),
@@ -245,9 +347,19 @@ CON_MEDS = Instrument(
         _text("indication", "Indication", required=False),
         _number("dose", "Dose per administration", "", 0, 1e6, required=False),
         _text("dose_unit", "Dose unit", required=False, max_length=20),
-        _choice("route", "Route", codes(("oral", "Oral"), ("intravenous", "Intravenous"),
-                                        ("subcutaneous", "Subcutaneous"), ("intramuscular", "Intramuscular"),
-                                        ("topical", "Topical"), ("other", "Other")), required=False),
+        _choice(
+            "route",
+            "Route",
+            codes(
+                ("oral", "Oral"),
+                ("intravenous", "Intravenous"),
+                ("subcutaneous", "Subcutaneous"),
+                ("intramuscular", "Intramuscular"),
+                ("topical", "Topical"),
+                ("other", "Other"),
+            ),
+            required=False,
+        ),
         _date("start_date", "Start date"),
         _bool("ongoing", "Ongoing"),
         _date("end_date", "End date", required=False),
@@ -263,8 +375,9 @@ CON_MEDS = Instrument(
 
 # --------------------------------------------------------------------------- serology
 
-_SEROLOGY = codes(("negative", "Negative"), ("positive", "Positive"), ("indeterminate", "Indeterminate"),
-                  ("not_done", "Not done"))
+_SEROLOGY = codes(
+    ("negative", "Negative"), ("positive", "Positive"), ("indeterminate", "Indeterminate"), ("not_done", "Not done")
+)
 
 SEROLOGY = Instrument(
     name="serology",
@@ -291,17 +404,29 @@ PREGNANCY = Instrument(
     items=(
         _bool("childbearing_potential", "Woman of childbearing potential"),
         _bool("test_done", "Pregnancy test done"),
-        _choice("test_type", "Test", codes(("serum", "Serum beta-hCG"), ("urine", "Urine beta-hCG")),
-                required=False),
+        _choice("test_type", "Test", codes(("serum", "Serum beta-hCG"), ("urine", "Urine beta-hCG")), required=False),
         _date("test_date", "Date of test", required=False),
         _choice("result", "Result", codes(("negative", "Negative"), ("positive", "Positive")), required=False),
     ),
     rules=(
         required_with("test_done", "childbearing_potential", True),
-        Rule("test_required_for_wocbp", "A woman of childbearing potential has a test (test_done true).", "",
-             lambda v: [FieldError("test_done", v.get("test_done"), "test_required_for_wocbp",
-                                   "must be true for a woman of childbearing potential")]
-             if v.get("childbearing_potential") is True and v.get("test_done") is False else []),
+        Rule(
+            "test_required_for_wocbp",
+            "A woman of childbearing potential has a test (test_done true).",
+            "",
+            lambda v: (
+                [
+                    FieldError(
+                        "test_done",
+                        v.get("test_done"),
+                        "test_required_for_wocbp",
+                        "must be true for a woman of childbearing potential",
+                    )
+                ]
+                if v.get("childbearing_potential") is True and v.get("test_done") is False
+                else []
+            ),
+        ),
         required_with("result", "test_done", True),
         required_with("test_date", "test_done", True),
         required_with("test_type", "test_done", True),
@@ -318,13 +443,21 @@ IMAGING = Instrument(
     kind="form",
     items=(
         _date("imaging_date", "Date of imaging"),
-        _choice("modality", "Modality", codes(("ct", "CT"), ("mri", "MRI"), ("cta", "CT angiography"),
-                                              ("mra", "MR angiography"), ("dsa", "Digital subtraction angiography"),
-                                              ("ultrasound", "Carotid/transcranial ultrasound"))),
+        _choice(
+            "modality",
+            "Modality",
+            codes(
+                ("ct", "CT"),
+                ("mri", "MRI"),
+                ("cta", "CT angiography"),
+                ("mra", "MR angiography"),
+                ("dsa", "Digital subtraction angiography"),
+                ("ultrasound", "Carotid/transcranial ultrasound"),
+            ),
+        ),
         _text("infarct_location", "Infarct location", required=False),
         _number("infarct_volume_ml", "Infarct volume", "mL", 0, 1000, required=False),
-        _integer("aspects", "ASPECTS", 0, 10, required=False,
-                 source="Barber PA et al., Lancet 2000;355:1670-1674"),
+        _integer("aspects", "ASPECTS", 0, 10, required=False, source="Barber PA et al., Lancet 2000;355:1670-1674"),
         _bool("hemorrhagic_transformation", "Hemorrhagic transformation"),
         _bool("new_lesion", "New lesion since the previous imaging", required=False),
         _bool("vessel_occlusion", "Large-vessel occlusion or stenosis", required=False),
@@ -343,8 +476,17 @@ BIOMARKERS = Instrument(
     items=(
         _date("sample_date", "Date of sample"),
         _text("biomarker", "Biomarker", max_length=100),
-        _choice("specimen", "Specimen", codes(("serum", "Serum"), ("plasma", "Plasma"), ("csf", "CSF"),
-                                              ("whole_blood", "Whole blood"), ("other", "Other"))),
+        _choice(
+            "specimen",
+            "Specimen",
+            codes(
+                ("serum", "Serum"),
+                ("plasma", "Plasma"),
+                ("csf", "CSF"),
+                ("whole_blood", "Whole blood"),
+                ("other", "Other"),
+            ),
+        ),
         _number("value", "Result", "", 0, 1e9, required=False),
         _text("unit", "Unit", required=False, max_length=30),
         _bool("below_limit_of_quantification", "Below the limit of quantification", required=False),
@@ -374,11 +516,23 @@ def _seriousness_rule(values: Mapping[str, Any]) -> list[FieldError]:
     met = [label for k, label in SERIOUSNESS_CRITERIA if values.get(k) is True]
     serious = values.get("serious")
     if met and serious is False:
-        return [FieldError("serious", serious, "serious_if_criterion",
-                           f"must be Yes when a seriousness criterion is answered Yes ({'; '.join(met)})")]
+        return [
+            FieldError(
+                "serious",
+                serious,
+                "serious_if_criterion",
+                f"must be Yes when a seriousness criterion is answered Yes ({'; '.join(met)})",
+            )
+        ]
     if serious is True and not met:
-        return [FieldError("serious", serious, "criterion_if_serious",
-                           "a serious adverse event needs at least one ICH E2A seriousness criterion answered Yes")]
+        return [
+            FieldError(
+                "serious",
+                serious,
+                "criterion_if_serious",
+                "a serious adverse event needs at least one ICH E2A seriousness criterion answered Yes",
+            )
+        ]
     return []
 
 
@@ -392,8 +546,11 @@ def _fatal_rule(values: Mapping[str, Any]) -> list[FieldError]:
     if outcome == "fatal" and grade is not None and grade != 5:
         errors.append(FieldError("ctcae_grade", grade, "grade5_fatal", "must be 5 when the outcome is Fatal"))
     if (grade == 5 or outcome == "fatal") and values.get("sae_death") is not True:
-        errors.append(FieldError("sae_death", values.get("sae_death"), "grade5_fatal",
-                                 "must be Yes when the event is fatal (grade 5)"))
+        errors.append(
+            FieldError(
+                "sae_death", values.get("sae_death"), "grade5_fatal", "must be Yes when the event is fatal (grade 5)"
+            )
+        )
     return errors
 
 
@@ -407,31 +564,79 @@ ADVERSE_EVENT = Instrument(
         _text("term", "Adverse event term (verbatim)"),
         _date("onset_date", "Onset date"),
         _date("resolution_date", "Resolution date", required=False),
-        Item("ctcae_grade", "CTCAE grade", ItemType.integer, choices=levels(
-            "Mild", "Moderate", "Severe or medically significant", "Life-threatening", "Death related to AE",
-            start=1), source=CTCAE),
+        Item(
+            "ctcae_grade",
+            "CTCAE grade",
+            ItemType.integer,
+            choices=levels(
+                "Mild",
+                "Moderate",
+                "Severe or medically significant",
+                "Life-threatening",
+                "Death related to AE",
+                start=1,
+            ),
+            source=CTCAE,
+        ),
         _bool("serious", "Serious adverse event", help="True exactly when an ICH E2A criterion is met."),
         *(Item(k, label, ItemType.boolean, required=False, source=ICH_E2A) for k, label in SERIOUSNESS_CRITERIA),
-        _choice("relatedness", "Relationship to study treatment", codes(
-            ("not_related", "Not related"), ("unlikely", "Unlikely related"), ("possible", "Possibly related"),
-            ("probable", "Probably related"), ("definite", "Definitely related"))),
-        _choice("expectedness", "Expectedness (against the reference safety information)",
-                codes(("expected", "Expected"), ("unexpected", "Unexpected"))),
-        _choice("action_taken", "Action taken with study treatment", codes(
-            ("dose_not_changed", "Dose not changed"), ("dose_reduced", "Dose reduced"),
-            ("drug_interrupted", "Drug interrupted"), ("drug_withdrawn", "Drug withdrawn"),
-            ("not_applicable", "Not applicable"), ("unknown", "Unknown")), source="CDISC SDTM codelist ACN"),
-        _choice("outcome", "Outcome", codes(
-            ("recovered", "Recovered/resolved"), ("recovering", "Recovering/resolving"),
-            ("not_recovered", "Not recovered/not resolved"), ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
-            ("fatal", "Fatal"), ("unknown", "Unknown")), source="CDISC SDTM codelist OUT"),
+        _choice(
+            "relatedness",
+            "Relationship to study treatment",
+            codes(
+                ("not_related", "Not related"),
+                ("unlikely", "Unlikely related"),
+                ("possible", "Possibly related"),
+                ("probable", "Probably related"),
+                ("definite", "Definitely related"),
+            ),
+        ),
+        _choice(
+            "expectedness",
+            "Expectedness (against the reference safety information)",
+            codes(("expected", "Expected"), ("unexpected", "Unexpected")),
+        ),
+        _choice(
+            "action_taken",
+            "Action taken with study treatment",
+            codes(
+                ("dose_not_changed", "Dose not changed"),
+                ("dose_reduced", "Dose reduced"),
+                ("drug_interrupted", "Drug interrupted"),
+                ("drug_withdrawn", "Drug withdrawn"),
+                ("not_applicable", "Not applicable"),
+                ("unknown", "Unknown"),
+            ),
+            source="CDISC SDTM codelist ACN",
+        ),
+        _choice(
+            "outcome",
+            "Outcome",
+            codes(
+                ("recovered", "Recovered/resolved"),
+                ("recovering", "Recovering/resolving"),
+                ("not_recovered", "Not recovered/not resolved"),
+                ("recovered_with_sequelae", "Recovered/resolved with sequelae"),
+                ("fatal", "Fatal"),
+                ("unknown", "Unknown"),
+            ),
+            source="CDISC SDTM codelist OUT",
+        ),
     ),
     rules=(
         not_before("resolution_date", "onset_date"),
-        Rule("serious_iff_criterion", "serious is Yes exactly when at least one seriousness criterion is Yes.",
-             ICH_E2A, _seriousness_rule),
-        Rule("grade5_fatal", "CTCAE grade 5 if and only if the outcome is fatal; a fatal event answers Yes to death.",
-             CTCAE + "; " + ICH_E2A, _fatal_rule),
+        Rule(
+            "serious_iff_criterion",
+            "serious is Yes exactly when at least one seriousness criterion is Yes.",
+            ICH_E2A,
+            _seriousness_rule,
+        ),
+        Rule(
+            "grade5_fatal",
+            "CTCAE grade 5 if and only if the outcome is fatal; a fatal event answers Yes to death.",
+            CTCAE + "; " + ICH_E2A,
+            _fatal_rule,
+        ),
     ),
     source=CTCAE + "; " + ICH_E2A,
     description="One record per adverse event (repeating).",
@@ -441,14 +646,31 @@ ADVERSE_EVENT = Instrument(
 
 
 def _lab_items() -> tuple[Item, ...]:
-    items: list[Item] = [_date("collection_date", "Date of sample collection"),
-                         _text("laboratory", "Laboratory", required=False)]
+    items: list[Item] = [
+        _date("collection_date", "Date of sample collection"),
+        _text("laboratory", "Laboratory", required=False),
+    ]
     for a in ANALYTES.values():
-        items.append(Item(a.key, a.label, ItemType.number, required=False, minimum=0,
-                          help=f"Enter with its unit in {a.key}_unit; canonical unit {a.canonical_unit}.",
-                          source=a.source))
-        items.append(Item(f"{a.key}_unit", f"{a.label}: unit", ItemType.choice, required=False,
-                          choices=tuple(Choice(u, u) for u in a.units)))
+        items.append(
+            Item(
+                a.key,
+                a.label,
+                ItemType.number,
+                required=False,
+                minimum=0,
+                help=f"Enter with its unit in {a.key}_unit; canonical unit {a.canonical_unit}.",
+                source=a.source,
+            )
+        )
+        items.append(
+            Item(
+                f"{a.key}_unit",
+                f"{a.label}: unit",
+                ItemType.choice,
+                required=False,
+                choices=tuple(Choice(u, u) for u in a.units),
+            )
+        )
     return tuple(items)
 
 
@@ -463,16 +685,27 @@ def _lab_unit_rule(values: Mapping[str, Any]) -> list[FieldError]:
             continue
         unit = values.get(f"{a.key}_unit")
         if unit is None:
-            errors.append(FieldError(f"{a.key}_unit", None, "unit_required",
-                                     f"is required with a {a.key} value (allowed: {', '.join(a.units)})"))
+            errors.append(
+                FieldError(
+                    f"{a.key}_unit",
+                    None,
+                    "unit_required",
+                    f"is required with a {a.key} value (allowed: {', '.join(a.units)})",
+                )
+            )
             continue
         canonical, cunit = to_canonical(a.key, values[a.key], unit)
         if (a.plausible_max is not None and canonical > a.plausible_max) or (
             a.plausible_min is not None and canonical < a.plausible_min
         ):
-            errors.append(FieldError(a.key, values[a.key], "implausible_for_unit",
-                                     f"{values[a.key]:g} {unit} ({canonical:g} {cunit}) is implausible; "
-                                     "check the unit"))
+            errors.append(
+                FieldError(
+                    a.key,
+                    values[a.key],
+                    "implausible_for_unit",
+                    f"{values[a.key]:g} {unit} ({canonical:g} {cunit}) is implausible; check the unit",
+                )
+            )
     return errors
 
 
@@ -482,10 +715,24 @@ LABS = Instrument(
     version="1.0",
     kind="form",
     items=_lab_items(),
-    rules=(Rule("unit_required", "Each value has its unit; a value implausible in its unit is rejected.",
-                "", _lab_unit_rule),),
+    rules=(
+        Rule(
+            "unit_required", "Each value has its unit; a value implausible in its unit is rejected.", "", _lab_unit_rule
+        ),
+    ),
     description="Values in the site's units; conversion and ×ULN in trialkit.instruments.labs.",
 )
 
-FORMS = (DEMOGRAPHICS, STROKE_HISTORY, MEDICAL_HISTORY, CON_MEDS, VITAL_SIGNS, LABS, SEROLOGY, PREGNANCY,
-         IMAGING, BIOMARKERS, ADVERSE_EVENT)
+FORMS = (
+    DEMOGRAPHICS,
+    STROKE_HISTORY,
+    MEDICAL_HISTORY,
+    CON_MEDS,
+    VITAL_SIGNS,
+    LABS,
+    SEROLOGY,
+    PREGNANCY,
+    IMAGING,
+    BIOMARKERS,
+    ADVERSE_EVENT,
+)

@@ -209,9 +209,7 @@ class Item:
         number = _as_number(value)
         if number is None:
             return None, self._error(value, "type", "not a number")
-        if (self.minimum is not None and number < self.minimum) or (
-            self.maximum is not None and number > self.maximum
-        ):
+        if (self.minimum is not None and number < self.minimum) or (self.maximum is not None and number > self.maximum):
             return None, self._error(value, "range", "out of range")
         return number, None
 
@@ -318,10 +316,7 @@ class ScoredForm:
             "version": self.version,
             "total": self.total,
             "subscores": dict(self.subscores),
-            "values": {
-                k: (v.isoformat() if isinstance(v, (date, datetime)) else v)
-                for k, v in self.values.items()
-            },
+            "values": {k: (v.isoformat() if isinstance(v, (date, datetime)) else v) for k, v in self.values.items()},
         }
 
 
@@ -409,18 +404,14 @@ class Instrument:
             "repeating": self.repeating,
             "total_range": list(self.total_range) if self.total_range else None,
             "subscales": [
-                {"key": k, "label": label, "range": list(self.subscale_range(k))}
-                for k, label in self.subscales
+                {"key": k, "label": label, "range": list(self.subscale_range(k))} for k, label in self.subscales
             ],
             "source": self.source,
             "description": self.description,
             "qs_cat": self.qs_cat,
             "sdtm_domain": self.sdtm_domain,
             "items": [i.to_dict() for i in self.items],
-            "rules": [
-                {"name": r.name, "description": r.description, "source": r.source}
-                for r in self.rules
-            ],
+            "rules": [{"name": r.name, "description": r.description, "source": r.source} for r in self.rules],
             "notes": list(self.notes),
         }
 
@@ -434,9 +425,7 @@ class Instrument:
         known = {i.key for i in self.items}
         for key in values:
             if key not in known:
-                errors.append(
-                    FieldError(str(key), values[key], "unknown_item", f"is not an item of {self.name}")
-                )
+                errors.append(FieldError(str(key), values[key], "unknown_item", f"is not an item of {self.name}"))
         cleaned: dict[str, Any] = {}
         for item in self.items:
             raw = values.get(item.key, _MISSING)
@@ -450,8 +439,12 @@ class Instrument:
         errors.extend(self._reconcile_components(cleaned))
         if not partial:
             for item in self.items:
-                if (item.required and item.part_of is None and item.key not in cleaned
-                        and not any(e.item == item.key for e in errors)):
+                if (
+                    item.required
+                    and item.part_of is None
+                    and item.key not in cleaned
+                    and not any(e.item == item.key for e in errors)
+                ):
                     errors.append(FieldError(item.key, None, "required", f"is required ({item.describe_allowed()})"))
         for rule in self.rules:
             errors.extend(rule.check(cleaned))

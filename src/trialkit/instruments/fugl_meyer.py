@@ -53,22 +53,40 @@ _UE = (
     ("a_extensor_forearm_pronation", "Extensor synergy: forearm pronation", "A.II", PERFORMANCE),
     ("a_mixing_hand_to_lumbar_spine", "Mixing synergies: hand to lumbar spine", "A.III", PERFORMANCE),
     ("a_mixing_shoulder_flexion_0_90", "Mixing synergies: shoulder flexion 0-90 degrees", "A.III", PERFORMANCE),
-    ("a_mixing_pronation_supination", "Mixing synergies: pronation-supination, elbow at 90 degrees",
-     "A.III", PERFORMANCE),
-    ("a_isolated_shoulder_abduction_0_90", "Little or no synergy: shoulder abduction 0-90 degrees",
-     "A.IV", PERFORMANCE),
-    ("a_isolated_shoulder_flexion_90_180", "Little or no synergy: shoulder flexion 90-180 degrees",
-     "A.IV", PERFORMANCE),
-    ("a_isolated_pronation_supination", "Little or no synergy: pronation-supination, elbow at 0 degrees",
-     "A.IV", PERFORMANCE),
-    ("a_normal_reflex_activity", "Normal reflex activity (biceps, triceps, finger flexors)", "A.V",
-     NORMAL_REFLEX),
+    (
+        "a_mixing_pronation_supination",
+        "Mixing synergies: pronation-supination, elbow at 90 degrees",
+        "A.III",
+        PERFORMANCE,
+    ),
+    (
+        "a_isolated_shoulder_abduction_0_90",
+        "Little or no synergy: shoulder abduction 0-90 degrees",
+        "A.IV",
+        PERFORMANCE,
+    ),
+    (
+        "a_isolated_shoulder_flexion_90_180",
+        "Little or no synergy: shoulder flexion 90-180 degrees",
+        "A.IV",
+        PERFORMANCE,
+    ),
+    (
+        "a_isolated_pronation_supination",
+        "Little or no synergy: pronation-supination, elbow at 0 degrees",
+        "A.IV",
+        PERFORMANCE,
+    ),
+    ("a_normal_reflex_activity", "Normal reflex activity (biceps, triceps, finger flexors)", "A.V", NORMAL_REFLEX),
     ("b_stability_elbow_90", "Wrist: stability at 15 degrees dorsiflexion, elbow at 90 degrees", "B", PERFORMANCE),
-    ("b_flexion_extension_elbow_90", "Wrist: repeated dorsiflexion/volar flexion, elbow at 90 degrees",
-     "B", PERFORMANCE),
+    (
+        "b_flexion_extension_elbow_90",
+        "Wrist: repeated dorsiflexion/volar flexion, elbow at 90 degrees",
+        "B",
+        PERFORMANCE,
+    ),
     ("b_stability_elbow_0", "Wrist: stability at 15 degrees dorsiflexion, elbow at 0 degrees", "B", PERFORMANCE),
-    ("b_flexion_extension_elbow_0", "Wrist: repeated dorsiflexion/volar flexion, elbow at 0 degrees",
-     "B", PERFORMANCE),
+    ("b_flexion_extension_elbow_0", "Wrist: repeated dorsiflexion/volar flexion, elbow at 0 degrees", "B", PERFORMANCE),
     ("b_circumduction", "Wrist: circumduction", "B", PERFORMANCE),
     ("c_mass_flexion", "Hand: mass flexion", "C", PERFORMANCE),
     ("c_mass_extension", "Hand: mass extension", "C", PERFORMANCE),
@@ -96,8 +114,7 @@ _LE = (
     ("e_mixing_ankle_dorsiflexion", "Mixing synergies (sitting): ankle dorsiflexion", "E.III", PERFORMANCE),
     ("e_isolated_knee_flexion", "Little or no synergy (standing): knee flexion to 90 degrees", "E.IV", PERFORMANCE),
     ("e_isolated_ankle_dorsiflexion", "Little or no synergy (standing): ankle dorsiflexion", "E.IV", PERFORMANCE),
-    ("e_normal_reflex_activity", "Normal reflex activity (knee flexors, patellar, Achilles)", "E.V",
-     NORMAL_REFLEX),
+    ("e_normal_reflex_activity", "Normal reflex activity (knee flexors, patellar, Achilles)", "E.V", NORMAL_REFLEX),
     ("f_tremor", "Coordination/speed: tremor", "F", TREMOR),
     ("f_dysmetria", "Coordination/speed: dysmetria", "F", DYSMETRIA),
     ("f_time", "Coordination/speed: time (heel to opposite knee, 5 repetitions)", "F", TIME),
@@ -172,9 +189,17 @@ SECTION_LABELS = {
 def _items(definitions: Any, prefix: str) -> tuple[Item, ...]:
     return tuple(
         Item(
-            key=key, label=label, type=ItemType.integer, choices=choices, scored=True,
-            subscale=section[0], help=f"Part {section} of the published form.", source=SOURCE,
-            qs_testcd=f"{prefix}01{n:02d}", qs_test=f"{prefix}01-{_QS_TEST[key]}", qs_cat=QS_CAT,
+            key=key,
+            label=label,
+            type=ItemType.integer,
+            choices=choices,
+            scored=True,
+            subscale=section[0],
+            help=f"Part {section} of the published form.",
+            source=SOURCE,
+            qs_testcd=f"{prefix}01{n:02d}",
+            qs_test=f"{prefix}01-{_QS_TEST[key]}",
+            qs_cat=QS_CAT,
         )
         for n, (key, label, section, choices) in enumerate(definitions, start=1)
     )
@@ -186,14 +211,22 @@ def _part_v_rule(part_iv: tuple[str, ...], part_v: str, full: int) -> Rule:
             return []
         score = sum(values[k] for k in part_iv)
         if score < full:
-            return [FieldError(part_v, values[part_v], "part_v_requires_full_part_iv",
-                               f"must be 0: part V is assessed only when part IV scores {full} "
-                               f"(it scores {score})")]
+            return [
+                FieldError(
+                    part_v,
+                    values[part_v],
+                    "part_v_requires_full_part_iv",
+                    f"must be 0: part V is assessed only when part IV scores {full} (it scores {score})",
+                )
+            ]
         return []
 
-    return Rule("part_v_requires_full_part_iv",
-                f"{part_v} is scored only if part IV has its full score of {full}; otherwise 0.",
-                "Gothenburg FMA protocol, part V", check)
+    return Rule(
+        "part_v_requires_full_part_iv",
+        f"{part_v} is scored only if part IV has its full score of {full}; otherwise 0.",
+        "Gothenburg FMA protocol, part V",
+        check,
+    )
 
 
 FMA_UE = Instrument(

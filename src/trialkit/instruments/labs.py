@@ -111,43 +111,163 @@ def _w(low: str | int, high: str | int) -> tuple[Fraction, Fraction]:
 ANALYTES: dict[str, Analyte] = {
     a.key: a
     for a in (
-        Analyte("ast", "Aspartate aminotransferase (AST)", "U/L", _ENZYME, ("sgot", "aspartate_aminotransferase",
-                "asat"), "AST", _AMA, loinc=("1920-8", "30239-8"), uln_window=_w(15, 100)),
-        Analyte("alt", "Alanine aminotransferase (ALT)", "U/L", _ENZYME, ("sgpt", "alanine_aminotransferase",
-                "alat"), "ALT", _AMA, loinc=("1742-6", "1743-4"), uln_window=_w(15, 100)),
-        Analyte("bilirubin", "Total bilirubin", "mg/dL",
-                {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("17.104")},
-                ("total_bilirubin", "tsb", "tbil", "bilirubin_total", "t_bili"), "BILI",
-                _AMA + ": 1 mg/dL = 17.104 umol/L", 50, loinc=("1975-2", "14631-6"), uln_window=_w("0.5", 3)),
-        Analyte("pt", "Prothrombin time (PT)", "s", {"s": Fraction(1)}, ("prothrombin_time",), "PT", "", 200,
-                loinc=("5902-2",), uln_window=_w(9, 20)),
-        Analyte("inr", "International normalized ratio (INR)", "ratio", {"ratio": Fraction(1)}, (),
-                "INR", "", 20, loinc=("6301-6",), uln_window=_w("0.9", 2)),
-        Analyte("ptt", "Activated partial thromboplastin time (aPTT)", "s", {"s": Fraction(1)},
-                ("aptt", "activated_partial_thromboplastin_time"), "APTT", "", 300,
-                loinc=("14979-9", "3173-2"), uln_window=_w(20, 60)),
-        Analyte("albumin", "Serum albumin", "g/dL", {"g/dL": Fraction(1), "g/L": Fraction(1, 10)}, ("alb",),
-                "ALB", _AMA + ": 1 g/dL = 10 g/L", 10, 0.5, loinc=("1751-7",), uln_window=_w("3.5", 7)),
-        Analyte("anc", "Absolute neutrophil count (ANC)", "/uL", _COUNT,
-                ("neutrophils", "absolute_neutrophil_count", "neut"), "NEUT",
-                _AMA + ": 1 x 10^9/L = 1000 /uL", 200_000, loinc=("751-8", "26499-4"),
-                uln_window=_w(4_000, 15_000)),
-        Analyte("platelets", "Platelet count", "/uL", _COUNT, ("plt", "platelet_count", "plat"), "PLAT",
-                _AMA + ": 1 x 10^9/L = 1000 /uL", 5_000_000, loinc=("777-3", "26515-7"),
-                uln_window=_w(250_000, 800_000)),
-        Analyte("hemoglobin", "Hemoglobin", "g/dL",
-                {"g/dL": Fraction(1), "g/L": Fraction(1, 10), "mmol/L": Fraction("1.6114")},
-                ("hgb", "hb", "haemoglobin"), "HGB", _AMA + ": 1 g/dL = 10 g/L = 0.6206 mmol/L", 30, 1,
-                loinc=("718-7", "59260-0"), uln_window=_w(12, 22)),
-        Analyte("creatinine", "Serum creatinine", "mg/dL",
-                {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("88.4")}, ("creat", "cr", "scr"), "CREAT",
-                _AMA + ": 1 mg/dL = 88.4 umol/L", 30, loinc=("2160-0", "14682-9"), uln_window=_w("0.5", 3)),
-        Analyte("amylase", "Serum amylase", "U/L", _ENZYME, ("amy",), "AMYLASE", _AMA, loinc=("1798-8",),
-                uln_window=_w(40, 500)),
-        Analyte("lipase", "Serum lipase", "U/L", _ENZYME, ("lip",), "LIPASE", _AMA, loinc=("3040-3",),
-                uln_window=_w(20, 600)),
+        Analyte(
+            "ast",
+            "Aspartate aminotransferase (AST)",
+            "U/L",
+            _ENZYME,
+            ("sgot", "aspartate_aminotransferase", "asat"),
+            "AST",
+            _AMA,
+            loinc=("1920-8", "30239-8"),
+            uln_window=_w(15, 100),
+        ),
+        Analyte(
+            "alt",
+            "Alanine aminotransferase (ALT)",
+            "U/L",
+            _ENZYME,
+            ("sgpt", "alanine_aminotransferase", "alat"),
+            "ALT",
+            _AMA,
+            loinc=("1742-6", "1743-4"),
+            uln_window=_w(15, 100),
+        ),
+        Analyte(
+            "bilirubin",
+            "Total bilirubin",
+            "mg/dL",
+            {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("17.104")},
+            ("total_bilirubin", "tsb", "tbil", "bilirubin_total", "t_bili"),
+            "BILI",
+            _AMA + ": 1 mg/dL = 17.104 umol/L",
+            50,
+            loinc=("1975-2", "14631-6"),
+            uln_window=_w("0.5", 3),
+        ),
+        Analyte(
+            "pt",
+            "Prothrombin time (PT)",
+            "s",
+            {"s": Fraction(1)},
+            ("prothrombin_time",),
+            "PT",
+            "",
+            200,
+            loinc=("5902-2",),
+            uln_window=_w(9, 20),
+        ),
+        Analyte(
+            "inr",
+            "International normalized ratio (INR)",
+            "ratio",
+            {"ratio": Fraction(1)},
+            (),
+            "INR",
+            "",
+            20,
+            loinc=("6301-6",),
+            uln_window=_w("0.9", 2),
+        ),
+        Analyte(
+            "ptt",
+            "Activated partial thromboplastin time (aPTT)",
+            "s",
+            {"s": Fraction(1)},
+            ("aptt", "activated_partial_thromboplastin_time"),
+            "APTT",
+            "",
+            300,
+            loinc=("14979-9", "3173-2"),
+            uln_window=_w(20, 60),
+        ),
+        Analyte(
+            "albumin",
+            "Serum albumin",
+            "g/dL",
+            {"g/dL": Fraction(1), "g/L": Fraction(1, 10)},
+            ("alb",),
+            "ALB",
+            _AMA + ": 1 g/dL = 10 g/L",
+            10,
+            0.5,
+            loinc=("1751-7",),
+            uln_window=_w("3.5", 7),
+        ),
+        Analyte(
+            "anc",
+            "Absolute neutrophil count (ANC)",
+            "/uL",
+            _COUNT,
+            ("neutrophils", "absolute_neutrophil_count", "neut"),
+            "NEUT",
+            _AMA + ": 1 x 10^9/L = 1000 /uL",
+            200_000,
+            loinc=("751-8", "26499-4"),
+            uln_window=_w(4_000, 15_000),
+        ),
+        Analyte(
+            "platelets",
+            "Platelet count",
+            "/uL",
+            _COUNT,
+            ("plt", "platelet_count", "plat"),
+            "PLAT",
+            _AMA + ": 1 x 10^9/L = 1000 /uL",
+            5_000_000,
+            loinc=("777-3", "26515-7"),
+            uln_window=_w(250_000, 800_000),
+        ),
+        Analyte(
+            "hemoglobin",
+            "Hemoglobin",
+            "g/dL",
+            {"g/dL": Fraction(1), "g/L": Fraction(1, 10), "mmol/L": Fraction("1.6114")},
+            ("hgb", "hb", "haemoglobin"),
+            "HGB",
+            _AMA + ": 1 g/dL = 10 g/L = 0.6206 mmol/L",
+            30,
+            1,
+            loinc=("718-7", "59260-0"),
+            uln_window=_w(12, 22),
+        ),
+        Analyte(
+            "creatinine",
+            "Serum creatinine",
+            "mg/dL",
+            {"mg/dL": Fraction(1), "umol/L": 1 / Fraction("88.4")},
+            ("creat", "cr", "scr"),
+            "CREAT",
+            _AMA + ": 1 mg/dL = 88.4 umol/L",
+            30,
+            loinc=("2160-0", "14682-9"),
+            uln_window=_w("0.5", 3),
+        ),
+        Analyte(
+            "amylase",
+            "Serum amylase",
+            "U/L",
+            _ENZYME,
+            ("amy",),
+            "AMYLASE",
+            _AMA,
+            loinc=("1798-8",),
+            uln_window=_w(40, 500),
+        ),
+        Analyte(
+            "lipase",
+            "Serum lipase",
+            "U/L",
+            _ENZYME,
+            ("lip",),
+            "LIPASE",
+            _AMA,
+            loinc=("3040-3",),
+            uln_window=_w(20, 600),
+        ),
     )
 }
+
 
 def name_key(text: str) -> str:
     """A laboratory name as a lookup key: lower case, every run of other characters one underscore.
@@ -204,11 +324,12 @@ def uln_window_problem(analyte: str, uln: Any, unit: str) -> str | None:
         lo, hi = (float(x / a.factors[target] * a.factors[a.canonical_unit]) for x in (low, high))
         return f"{lo:g}-{hi:g} {target}"
 
-    fits = [u for u in a.units if u != shown_unit
-            and low <= _exact(uln) * a.factors[u] <= high]
+    fits = [u for u in a.units if u != shown_unit and low <= _exact(uln) * a.factors[u] <= high]
     hint = f"; was it meant in {' or '.join(fits)}? Give the ULN's unit as uln_unit" if fits else ""
-    return (f"ULN {_exact_text(uln)} {shown_unit} is not a plausible upper limit of normal for {a.label} "
-            f"(plausible: {window_in(shown_unit)}){hint}")
+    return (
+        f"ULN {_exact_text(uln)} {shown_unit} is not a plausible upper limit of normal for {a.label} "
+        f"(plausible: {window_in(shown_unit)}){hint}"
+    )
 
 
 def _exact_text(value: Any) -> str:
@@ -280,8 +401,7 @@ def uln_multiple(analyte: str, value: Any, unit: str, uln: Any, uln_unit: str | 
     return float(uln_multiple_exact(analyte, value, unit, uln, uln_unit))
 
 
-def within_uln_multiple(analyte: str, value: Any, unit: str, uln: Any, limit: Any,
-                        uln_unit: str | None = None) -> bool:
+def within_uln_multiple(analyte: str, value: Any, unit: str, uln: Any, limit: Any, uln_unit: str | None = None) -> bool:
     """True when value <= limit x ULN, compared exactly (AST 100 U/L with ULN 40 is within 2.5)."""
     return uln_multiple_exact(analyte, value, unit, uln, uln_unit) <= _exact(limit)
 
@@ -329,8 +449,9 @@ class SiteReferenceRanges:
         for site, analytes in data.items():
             for analyte, spec in analytes.items():
                 for entry in spec if isinstance(spec, list) else [spec]:
-                    table.add(site, ReferenceRange(analyte, entry.get("low"), entry["high"],
-                                                   entry["unit"], entry.get("sex")))
+                    table.add(
+                        site, ReferenceRange(analyte, entry.get("low"), entry["high"], entry["unit"], entry.get("sex"))
+                    )
         return table
 
     def reference(self, site: str, analyte: str, sex: str | None = None) -> ReferenceRange:
@@ -342,8 +463,7 @@ class SiteReferenceRanges:
         for r in candidates:
             if r.sex is None:
                 return r
-        raise LabUnitError(f"site {site} has no reference range for {key}"
-                           + (f" (sex {sex})" if sex else ""))
+        raise LabUnitError(f"site {site} has no reference range for {key}" + (f" (sex {sex})" if sex else ""))
 
     def uln_multiple(self, site: str, analyte: str, value: Any, unit: str, sex: str | None = None) -> float:
         ref = self.reference(site, analyte, sex)

@@ -58,69 +58,129 @@ def _item(n: int, key: str, label: str, choices: Any, untestable: tuple[str, ...
 
 
 ITEMS = (
-    _item(1, "1a", "Level of Consciousness", levels(
-        "Alert; keenly responsive",
-        "Not alert; but arousable by minor stimulation",
-        "Not alert; requires repeated stimulation to attend",
-        "Responds only with reflex motor or autonomic effects, or totally unresponsive",
-    )),
-    _item(2, "1b", "LOC Questions", levels(
-        "Answers both questions correctly",
-        "Answers one question correctly",
-        "Answers neither question correctly",
-    ), help="Month and age. Intubation or another barrier not due to aphasia scores 1."),
-    _item(3, "1c", "LOC Commands", levels(
-        "Performs both tasks correctly",
-        "Performs one task correctly",
-        "Performs neither task correctly",
-    )),
-    _item(4, "2", "Best Gaze", levels(
-        "Normal",
-        "Partial gaze palsy",
-        "Forced deviation, or total gaze paresis not overcome by the oculocephalic maneuver",
-    )),
-    _item(5, "3", "Visual", levels(
-        "No visual loss",
-        "Partial hemianopia",
-        "Complete hemianopia",
-        "Bilateral hemianopia (blind including cortical blindness)",
-    )),
-    _item(6, "4", "Facial Palsy", levels(
-        "Normal symmetrical movements",
-        "Minor paralysis",
-        "Partial paralysis (total or near-total paralysis of lower face)",
-        "Complete paralysis of one or both sides",
-    )),
+    _item(
+        1,
+        "1a",
+        "Level of Consciousness",
+        levels(
+            "Alert; keenly responsive",
+            "Not alert; but arousable by minor stimulation",
+            "Not alert; requires repeated stimulation to attend",
+            "Responds only with reflex motor or autonomic effects, or totally unresponsive",
+        ),
+    ),
+    _item(
+        2,
+        "1b",
+        "LOC Questions",
+        levels(
+            "Answers both questions correctly",
+            "Answers one question correctly",
+            "Answers neither question correctly",
+        ),
+        help="Month and age. Intubation or another barrier not due to aphasia scores 1.",
+    ),
+    _item(
+        3,
+        "1c",
+        "LOC Commands",
+        levels(
+            "Performs both tasks correctly",
+            "Performs one task correctly",
+            "Performs neither task correctly",
+        ),
+    ),
+    _item(
+        4,
+        "2",
+        "Best Gaze",
+        levels(
+            "Normal",
+            "Partial gaze palsy",
+            "Forced deviation, or total gaze paresis not overcome by the oculocephalic maneuver",
+        ),
+    ),
+    _item(
+        5,
+        "3",
+        "Visual",
+        levels(
+            "No visual loss",
+            "Partial hemianopia",
+            "Complete hemianopia",
+            "Bilateral hemianopia (blind including cortical blindness)",
+        ),
+    ),
+    _item(
+        6,
+        "4",
+        "Facial Palsy",
+        levels(
+            "Normal symmetrical movements",
+            "Minor paralysis",
+            "Partial paralysis (total or near-total paralysis of lower face)",
+            "Complete paralysis of one or both sides",
+        ),
+    ),
     _item(7, "5a", "Motor Arm - Left", _MOTOR_ARM, UN, help="UN = amputation or joint fusion."),
     _item(8, "5b", "Motor Arm - Right", _MOTOR_ARM, UN, help="UN = amputation or joint fusion."),
     _item(9, "6a", "Motor Leg - Left", _MOTOR_LEG, UN, help="UN = amputation or joint fusion."),
     _item(10, "6b", "Motor Leg - Right", _MOTOR_LEG, UN, help="UN = amputation or joint fusion."),
-    _item(11, "7", "Limb Ataxia", levels(
-        "Absent",
-        "Present in one limb",
-        "Present in two limbs",
-    ), UN, help="UN = amputation or joint fusion. Absent in a patient who cannot understand or is paralyzed."),
-    _item(12, "8", "Sensory", levels(
-        "Normal; no sensory loss",
-        "Mild-to-moderate sensory loss",
-        "Severe to total sensory loss",
-    )),
-    _item(13, "9", "Best Language", levels(
-        "No aphasia; normal",
-        "Mild-to-moderate aphasia",
-        "Severe aphasia",
-        "Mute, global aphasia; no usable speech or auditory comprehension",
-    )),
-    _item(14, "10", "Dysarthria", levels(
-        "Normal",
-        "Mild-to-moderate dysarthria",
-        "Severe dysarthria; unintelligible, or mute/anarthric",
-    ), UN, help="UN = intubated or other physical barrier to speech."),
-    _item(15, "11", "Extinction and Inattention", levels(
-        "No abnormality",
-        "Inattention or extinction in one sensory modality",
-        "Profound hemi-inattention or extinction to more than one modality",
-    )),
+    _item(
+        11,
+        "7",
+        "Limb Ataxia",
+        levels(
+            "Absent",
+            "Present in one limb",
+            "Present in two limbs",
+        ),
+        UN,
+        help="UN = amputation or joint fusion. Absent in a patient who cannot understand or is paralyzed.",
+    ),
+    _item(
+        12,
+        "8",
+        "Sensory",
+        levels(
+            "Normal; no sensory loss",
+            "Mild-to-moderate sensory loss",
+            "Severe to total sensory loss",
+        ),
+    ),
+    _item(
+        13,
+        "9",
+        "Best Language",
+        levels(
+            "No aphasia; normal",
+            "Mild-to-moderate aphasia",
+            "Severe aphasia",
+            "Mute, global aphasia; no usable speech or auditory comprehension",
+        ),
+    ),
+    _item(
+        14,
+        "10",
+        "Dysarthria",
+        levels(
+            "Normal",
+            "Mild-to-moderate dysarthria",
+            "Severe dysarthria; unintelligible, or mute/anarthric",
+        ),
+        UN,
+        help="UN = intubated or other physical barrier to speech.",
+    ),
+    _item(
+        15,
+        "11",
+        "Extinction and Inattention",
+        levels(
+            "No abnormality",
+            "Inattention or extinction in one sensory modality",
+            "Profound hemi-inattention or extinction to more than one modality",
+        ),
+    ),
 )
 
 # --------------------------------------------------------------------------- cross-item rules
@@ -149,8 +209,9 @@ def _coma_rule(values: Mapping[str, Any]) -> list[FieldError]:
         if key in values and values[key] not in allowed:
             want = " or ".join(str(a) for a in allowed)
             errors.append(
-                FieldError(key, values[key], "coma_default",
-                           f"must be {want} when 1a = 3 (coma), per the NINDS instructions")
+                FieldError(
+                    key, values[key], "coma_default", f"must be {want} when 1a = 3 (coma), per the NINDS instructions"
+                )
             )
     return errors
 
@@ -166,18 +227,31 @@ def _ataxia_rule(values: Mapping[str, Any]) -> list[FieldError]:
         return []
     movable = sum(1 for m in motor if isinstance(m, int) and m < 4)
     if values["7"] > movable:
-        return [FieldError("7", values["7"], "ataxia_paralysis",
-                           f"ataxia in {values['7']} limb(s) but only {movable} limb(s) can move "
-                           "(motor 0-3); ataxia is absent in a paralyzed limb (NINDS item 7)")]
+        return [
+            FieldError(
+                "7",
+                values["7"],
+                "ataxia_paralysis",
+                f"ataxia in {values['7']} limb(s) but only {movable} limb(s) can move "
+                "(motor 0-3); ataxia is absent in a paralyzed limb (NINDS item 7)",
+            )
+        ]
     return []
 
 
 RULES = (
-    Rule("coma_default", "If 1a = 3 (coma): 1b = 2, 1c = 2, 7 = 0, 8 = 2, 9 = 3, 10 = 2 (or UN).",
-         "NINDS NIHSS instructions, items 1b, 7, 8, 9; level definitions of 1c and 10", _coma_rule),
-    Rule("ataxia_paralysis",
-         "Item 7 (limbs with ataxia) cannot exceed the number of limbs scoring 0-3 on items 5a-6b.",
-         "NINDS NIHSS instructions, item 7", _ataxia_rule),
+    Rule(
+        "coma_default",
+        "If 1a = 3 (coma): 1b = 2, 1c = 2, 7 = 0, 8 = 2, 9 = 3, 10 = 2 (or UN).",
+        "NINDS NIHSS instructions, items 1b, 7, 8, 9; level definitions of 1c and 10",
+        _coma_rule,
+    ),
+    Rule(
+        "ataxia_paralysis",
+        "Item 7 (limbs with ataxia) cannot exceed the number of limbs scoring 0-3 on items 5a-6b.",
+        "NINDS NIHSS instructions, item 7",
+        _ataxia_rule,
+    ),
 )
 
 NIHSS = Instrument(

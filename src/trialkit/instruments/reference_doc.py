@@ -26,9 +26,15 @@ def instrument_markdown(inst: Instrument) -> str:
     if inst.source:
         lines += ["", f"Source: {inst.source}."]
     if inst.subscales:
-        lines += ["", "Subscores: " + "; ".join(
-            f"`{k}` {label} ({inst.subscale_range(k)[0]}-{inst.subscale_range(k)[1]})" for k, label in inst.subscales
-        ) + "."]
+        lines += [
+            "",
+            "Subscores: "
+            + "; ".join(
+                f"`{k}` {label} ({inst.subscale_range(k)[0]}-{inst.subscale_range(k)[1]})"
+                for k, label in inst.subscales
+            )
+            + ".",
+        ]
     scale = inst.kind == "scale"
     header = "| key | label | type | allowed | required |" + (f" {inst.sdtm_domain}TESTCD |" if scale else "")
     lines += ["", header, "|---|---|---|---|---|" + ("---|" if scale else "")]
@@ -38,8 +44,10 @@ def instrument_markdown(inst: Instrument) -> str:
             allowed = allowed if item.unit in allowed else f"{allowed} {item.unit}"
         if item.part_of:
             allowed += f" (item-level entry of `{item.part_of}`)"
-        row = (f"| `{item.key}` | {_cell(item.label)} | {item.type.value} | {_cell(allowed)} | "
-               f"{'yes' if item.required else 'no'} |")
+        row = (
+            f"| `{item.key}` | {_cell(item.label)} | {item.type.value} | {_cell(allowed)} | "
+            f"{'yes' if item.required else 'no'} |"
+        )
         if scale:
             row += f" {item.qs_testcd or ''} |"
         lines.append(row)

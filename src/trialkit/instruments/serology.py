@@ -30,19 +30,40 @@ class SerologyTest:
 SEROLOGY_TESTS: dict[str, SerologyTest] = {
     t.key: t
     for t in (
-        SerologyTest("hbsag", "Hepatitis B surface antigen (HBsAg)",
-                     ("hbs_ag", "hepatitis_b_surface_antigen"), ("5196-1", "5195-3")),
+        SerologyTest(
+            "hbsag",
+            "Hepatitis B surface antigen (HBsAg)",
+            ("hbs_ag", "hepatitis_b_surface_antigen"),
+            ("5196-1", "5195-3"),
+        ),
         SerologyTest("hbeag", "Hepatitis B e antigen (HBeAg)", ("hbe_ag", "hepatitis_b_e_antigen"), ("13954-3",)),
-        SerologyTest("anti_hbe", "Hepatitis B e antibody (anti-HBe)",
-                     ("hbeab", "hbe_ab", "antihbe", "hepatitis_b_e_antibody"), ("13953-5",)),
-        SerologyTest("anti_hbc", "Hepatitis B core antibody (anti-HBc)",
-                     ("hbcab", "hbc_ab", "antihbc", "hepatitis_b_core_antibody"), ("13952-7", "16933-4")),
-        SerologyTest("hcv", "Hepatitis C antibody (anti-HCV)",
-                     ("anti_hcv", "antihcv", "hcv_ab", "hcvab", "hepatitis_c_antibody"), ("13955-0", "16128-1")),
-        SerologyTest("hiv", "HIV antibody/antigen (HIV Ag/Ab)",
-                     ("hiv_ag_ab", "hiv_ab_ag", "hiv_1_2", "hiv_1_2_ag_ab", "hiv_ab", "anti_hiv"), ("56888-1",)),
-        SerologyTest("rpr", "Syphilis (rapid plasma reagin, RPR)", ("rapid_plasma_reagin", "syphilis_rpr"),
-                     ("20507-0",)),
+        SerologyTest(
+            "anti_hbe",
+            "Hepatitis B e antibody (anti-HBe)",
+            ("hbeab", "hbe_ab", "antihbe", "hepatitis_b_e_antibody"),
+            ("13953-5",),
+        ),
+        SerologyTest(
+            "anti_hbc",
+            "Hepatitis B core antibody (anti-HBc)",
+            ("hbcab", "hbc_ab", "antihbc", "hepatitis_b_core_antibody"),
+            ("13952-7", "16933-4"),
+        ),
+        SerologyTest(
+            "hcv",
+            "Hepatitis C antibody (anti-HCV)",
+            ("anti_hcv", "antihcv", "hcv_ab", "hcvab", "hepatitis_c_antibody"),
+            ("13955-0", "16128-1"),
+        ),
+        SerologyTest(
+            "hiv",
+            "HIV antibody/antigen (HIV Ag/Ab)",
+            ("hiv_ag_ab", "hiv_ab_ag", "hiv_1_2", "hiv_1_2_ag_ab", "hiv_ab", "anti_hiv"),
+            ("56888-1",),
+        ),
+        SerologyTest(
+            "rpr", "Syphilis (rapid plasma reagin, RPR)", ("rapid_plasma_reagin", "syphilis_rpr"), ("20507-0",)
+        ),
     )
 }
 

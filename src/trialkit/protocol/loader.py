@@ -104,8 +104,16 @@ MAX_PROTOCOL_BYTES = 1_000_000
 def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     """Validate protocol YAML text; raise ProtocolError listing every problem."""
     if len(text) > MAX_PROTOCOL_BYTES:
-        raise ProtocolError([ProtocolIssue(source, "", None, f"the file has {len(text):,} characters; a protocol "
-                                                             f"file has at most {MAX_PROTOCOL_BYTES:,}")])
+        raise ProtocolError(
+            [
+                ProtocolIssue(
+                    source,
+                    "",
+                    None,
+                    f"the file has {len(text):,} characters; a protocol file has at most {MAX_PROTOCOL_BYTES:,}",
+                )
+            ]
+        )
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -139,8 +147,9 @@ def parse_protocol(text: str, source: str = "<protocol>") -> Protocol:
     unknown = _unknown_forms(protocol)
     if unknown:
         index = _line_index(text)
-        raise ProtocolError([ProtocolIssue(source, format_loc(loc), _nearest_line(index, loc), message)
-                             for loc, message in unknown])
+        raise ProtocolError(
+            [ProtocolIssue(source, format_loc(loc), _nearest_line(index, loc), message) for loc, message in unknown]
+        )
     return protocol
 
 
@@ -153,8 +162,12 @@ def _unknown_forms(protocol: Protocol) -> list[tuple[tuple[str | int, ...], str]
     for v, visit in enumerate(protocol.schedule.visits):
         for f, form in enumerate(visit.forms):
             if form not in known:
-                problems.append((("schedule", "visits", v, "forms", f),
-                                 f"unknown form {form!r}; known instruments: {', '.join(sorted(known))}"))
+                problems.append(
+                    (
+                        ("schedule", "visits", v, "forms", f),
+                        f"unknown form {form!r}; known instruments: {', '.join(sorted(known))}",
+                    )
+                )
     for e, endpoint in enumerate(protocol.endpoints):
         if endpoint.instrument and endpoint.instrument not in known:
             problems.append((("endpoints", e, "instrument"), f"unknown instrument {endpoint.instrument!r}"))
@@ -165,21 +178,40 @@ def load_protocol_file(path: str | Path) -> Protocol:
     path = Path(path)
     try:
         if path.is_file() and path.stat().st_size > MAX_PROTOCOL_BYTES:
-            raise ProtocolError([ProtocolIssue(str(path), "", None, f"the file has {path.stat().st_size:,} bytes; "
-                                                                    f"a protocol file has at most {MAX_PROTOCOL_BYTES:,}")])
+            raise ProtocolError(
+                [
+                    ProtocolIssue(
+                        str(path),
+                        "",
+                        None,
+                        f"the file has {path.stat().st_size:,} bytes; "
+                        f"a protocol file has at most {MAX_PROTOCOL_BYTES:,}",
+                    )
+                ]
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProtocolError([ProtocolIssue(str(path), "", None, f"cannot read file: {exc.strerror}")]) from exc
     except UnicodeDecodeError as exc:
-        raise ProtocolError([ProtocolIssue(str(path), "", None,
-                                           f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r})")]
-                            ) from None
+        raise ProtocolError(
+            [
+                ProtocolIssue(
+                    str(path), "", None, f"not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r})"
+                )
+            ]
+        ) from None
     protocol = parse_protocol(text, str(path))
     stem = path.stem
     if NCT_PATTERN.match(stem) and stem != protocol.id:
         raise ProtocolError(
-            [ProtocolIssue(str(path), "registry.nct_id", _nearest_line(_line_index(text), ("registry", "nct_id")),
-                           f"file is named {stem} but registry.nct_id is {protocol.id}")]
+            [
+                ProtocolIssue(
+                    str(path),
+                    "registry.nct_id",
+                    _nearest_line(_line_index(text), ("registry", "nct_id")),
+                    f"file is named {stem} but registry.nct_id is {protocol.id}",
+                )
+            ]
         )
     return protocol
 
@@ -217,12 +249,20 @@ def resolve_protocol_path(ref: str | Path, directory: Path | None = None) -> Pat
         for candidate in protocol_files(directory):
             if (_acronym_of(candidate) or "").casefold() == ref_str.casefold():
                 return candidate
-    known = ", ".join(
-        f"{p.stem} ({acronym})" if (acronym := _acronym_of(p)) else p.stem for p in protocol_files(directory)
-    ) or "none"
-    raise ProtocolError([ProtocolIssue(str(directory), "", None,
-                                       f"no protocol {ref_str} (give an NCT id, a trial acronym or a protocol file); "
-                                       f"known: {known}")])
+    known = (
+        ", ".join(f"{p.stem} ({acronym})" if (acronym := _acronym_of(p)) else p.stem for p in protocol_files(directory))
+        or "none"
+    )
+    raise ProtocolError(
+        [
+            ProtocolIssue(
+                str(directory),
+                "",
+                None,
+                f"no protocol {ref_str} (give an NCT id, a trial acronym or a protocol file); known: {known}",
+            )
+        ]
+    )
 
 
 def load_protocol(ref: str | Path, directory: Path | None = None) -> Protocol:

@@ -245,7 +245,7 @@ def treatment_label(protocol: Protocol, intervention_id: str) -> str:
 
 
 def groups_summary(protocol: Protocol) -> str:
-    """"60 participants in 2 patient groups, including a placebo group", as the registry page says."""
+    """ "60 participants in 2 patient groups, including a placebo group", as the registry page says."""
     n_arms = len(protocol.arms)
     text = f"{protocol.registry.enrollment.count} participants in {n_arms} patient group{'s' if n_arms != 1 else ''}"
     if any(arm.type == "PLACEBO_COMPARATOR" for arm in protocol.arms):
@@ -258,7 +258,7 @@ def place_label(location: Location) -> str:
 
 
 def locations_summary(protocol: Protocol) -> str:
-    """"1 location in China", "3 locations in China and United States", "No locations listed"."""
+    """ "1 location in China", "3 locations in China and United States", "No locations listed"."""
     locations = protocol.registry.locations
     if not locations:
         return "No locations listed"
@@ -340,8 +340,9 @@ def concealed_protocol_dump(protocol: Protocol) -> dict[str, Any]:
         randomization["block_sizes"] = CONCEALED_BLOCKS
     if randomization.get("assumption"):
         randomization["assumption"] = concealed_randomization(protocol)
-    data["assumptions"] = [{"path": path, "text": public_assumption_text(protocol, path, text)}
-                           for path, text in protocol.assumptions]
+    data["assumptions"] = [
+        {"path": path, "text": public_assumption_text(protocol, path, text)} for path, text in protocol.assumptions
+    ]
     return data
 
 
@@ -390,14 +391,18 @@ def build_page(protocol: Protocol) -> TrialPage:
         Section("sponsor", None, (Lines((reg.sponsor,)),)),
         Section("status", "Status and phase", (Lines((reg.overall_status.label, *phases_in_page_order(protocol))),)),
         Section("conditions", "Conditions", (Lines(tuple(reg.conditions)),)),
-        Section("treatments", "Treatments", (Lines(tuple(treatment_label(protocol, i.id) for i in reg.interventions)),)),
+        Section(
+            "treatments", "Treatments", (Lines(tuple(treatment_label(protocol, i.id) for i in reg.interventions)),)
+        ),
         Section("study_type", "Study type", (Lines((STUDY_TYPE_LABELS[reg.study_type],)),)),
         Section("funder_types", "Funder types", (Lines(tuple(FUNDER_TYPE_LABELS[f] for f in reg.funder_types)),)),
         Section("identifiers", "Identifiers", (Lines((reg.nct_id, reg.org_study_id, *reg.secondary_ids)),)),
         Section("about", "About", (_paragraphs(reg.brief_summary),), part=DETAILS_PART),
     ]
     if reg.detailed_description:
-        sections.append(Section("description", "Full description", (_paragraphs(reg.detailed_description),), part=DETAILS_PART))
+        sections.append(
+            Section("description", "Full description", (_paragraphs(reg.detailed_description),), part=DETAILS_PART)
+        )
     sections += [
         Section("enrollment", "Enrollment", (Lines((enrollment_label(protocol),)),), part=DETAILS_PART),
         Section("sex", "Sex", (Lines((SEX_LABELS[reg.sex],)),), part=DETAILS_PART),
@@ -629,7 +634,9 @@ def render_html_body(page: TrialPage) -> str:
             part = section.part
         # "Trial design" and "Trial contacts and locations" head parts of their own on the registry page.
         major = section.id in {"design", "contacts"}
-        heading = f'<h2 class="part">{_t(section.heading or "")}</h2>' if major else f"<h2>{_t(section.heading or '')}</h2>"
+        heading = (
+            f'<h2 class="part">{_t(section.heading or "")}</h2>' if major else f"<h2>{_t(section.heading or '')}</h2>"
+        )
         body.append(f'<section id="{_a(section.id)}">')
         body.append(heading)
         body += [_html_block(block) for block in section.blocks]
@@ -685,15 +692,11 @@ def _html_block(block: Any) -> str:
             f'<div class="label">{_t(block.label)}</div>'
             f'<div class="group-type">{_t(block.group_type)}</div>'
             f'<div class="field">Description:</div><div>{_lines_html(block.description)}</div>'
-            f'<div class="field">{label}</div>'
-            + "".join(f"<div>{_t(t)}</div>" for t in block.treatments)
-            + "</div>"
+            f'<div class="field">{label}</div>' + "".join(f"<div>{_t(t)}</div>" for t in block.treatments) + "</div>"
         )
     if isinstance(block, LocationCard):
         note = (
-            '<div class="assumed">Not named by the registry; see the assumptions below.</div>'
-            if block.assumed
-            else ""
+            '<div class="assumed">Not named by the registry; see the assumptions below.</div>' if block.assumed else ""
         )
         return (
             f'<div class="location" id="site-{_a(block.ref)}"><div class="label">{_t(block.name)}</div>'

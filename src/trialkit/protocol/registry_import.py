@@ -212,7 +212,8 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     registry: dict[str, Any] = {"nct_id": nct_id}
     org = r.obj(ident, "orgStudyIdInfo", p)
     registry["org_study_id"] = r.text(org, "id", f"{p}.orgStudyIdInfo") or _todo(
-        todos, "registry.org_study_id", "the record gives no organisation study id")
+        todos, "registry.org_study_id", "the record gives no organisation study id"
+    )
     secondary = [s.get("id") for s in r.items(ident, "secondaryIdInfos", p) if isinstance(s.get("id"), str)]
     if secondary:
         registry["secondary_ids"] = secondary
@@ -224,9 +225,11 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
 
     p = f"{ps}.sponsorCollaboratorsModule"
     lead = r.obj(sponsors, "leadSponsor", p)
-    registry["sponsor"] = r.text(lead, "name", f"{p}.leadSponsor") or r.text(
-        organization, "fullName", f"{ps}.identificationModule.organization") or _todo(
-        todos, "registry.sponsor", "the record names no lead sponsor")
+    registry["sponsor"] = (
+        r.text(lead, "name", f"{p}.leadSponsor")
+        or r.text(organization, "fullName", f"{ps}.identificationModule.organization")
+        or _todo(todos, "registry.sponsor", "the record names no lead sponsor")
+    )
     collaborators = r.items(sponsors, "collaborators", p)
     if collaborators:
         registry["collaborators"] = [c["name"] for c in collaborators if isinstance(c.get("name"), str)]
@@ -237,8 +240,9 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     if isinstance(start, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
         registry["start_date"] = start
     elif start:
-        notes.append(f"start date {start} ({r.obj(status, 'startDateStruct', p).get('type', 'no type')}), "
-                     "not a full date")
+        notes.append(
+            f"start date {start} ({r.obj(status, 'startDateStruct', p).get('type', 'no type')}), not a full date"
+        )
 
     p = f"{ps}.designModule"
     registry["phases"] = r.texts(design, "phases", p)
@@ -247,8 +251,9 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     if keywords:
         registry["keywords"] = keywords
     registry["study_type"] = r.text(design, "studyType", p, required=True)
-    registry["funder_types"] = list(dict.fromkeys(
-        c for c in [lead.get("class"), *(c.get("class") for c in collaborators)] if isinstance(c, str)))
+    registry["funder_types"] = list(
+        dict.fromkeys(c for c in [lead.get("class"), *(c.get("class") for c in collaborators)] if isinstance(c, str))
+    )
     enrollment = r.obj(design, "enrollmentInfo", p)
     if enrollment:
         registry["enrollment"] = {"count": enrollment.get("count"), "type": enrollment.get("type")}
@@ -256,20 +261,27 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         registry["enrollment"] = _todo(todos, "registry.enrollment", "the record gives no enrollment")
 
     p = f"{ps}.eligibilityModule"
-    registry["sex"] = r.text(eligibility, "sex", p) or _todo(todos, "registry.sex", "the record does not say "
-                                                               "which sexes are eligible (ALL, FEMALE, MALE)")
+    registry["sex"] = r.text(eligibility, "sex", p) or _todo(
+        todos, "registry.sex", "the record does not say which sexes are eligible (ALL, FEMALE, MALE)"
+    )
     for key, name in (("minimumAge", "minimum_age_years"), ("maximumAge", "maximum_age_years")):
         years, other = _years(r.text(eligibility, key, p))
         registry[name] = years
         if other:
             notes.append(f"{key} {other} (not in whole years; {name} left empty)")
     healthy = eligibility.get("healthyVolunteers")
-    registry["healthy_volunteers"] = healthy if isinstance(healthy, bool) else _todo(
-        todos, "registry.healthy_volunteers", "the record does not say whether healthy volunteers are accepted")
+    registry["healthy_volunteers"] = (
+        healthy
+        if isinstance(healthy, bool)
+        else _todo(
+            todos, "registry.healthy_volunteers", "the record does not say whether healthy volunteers are accepted"
+        )
+    )
 
     p = f"{ps}.descriptionModule"
     registry["brief_summary"] = r.text(description, "briefSummary", p) or _todo(
-        todos, "registry.brief_summary", "the record has no brief summary")
+        todos, "registry.brief_summary", "the record has no brief summary"
+    )
     detailed = r.text(description, "detailedDescription", p)
     if detailed:
         registry["detailed_description"] = detailed
@@ -281,8 +293,11 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     by_arm_label: dict[str, list[str]] = {}  # arm label -> ids of the interventions naming it
     for i, item in enumerate(r.items(arms_module, "interventions", p)):
         name = r.text(item, "name", f"{p}.interventions.{i}", required=True) or f"intervention {i + 1}"
-        entry = {"id": slug(name, taken, "intervention"), "type": r.text(item, "type", f"{p}.interventions.{i}"),
-                 "name": name}
+        entry: dict[str, Any] = {
+            "id": slug(name, taken, "intervention"),
+            "type": r.text(item, "type", f"{p}.interventions.{i}"),
+            "name": name,
+        }
         text = r.text(item, "description", f"{p}.interventions.{i}")
         if text:
             entry["description"] = text
@@ -296,15 +311,21 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     p = f"{ps}.contactsLocationsModule"
     central = [_contact(c) for c in r.items(contacts, "centralContacts", p)]
     officials = r.items(contacts, "overallOfficials", p)
-    central += [{k: v for k, v in {"name": o.get("name"), "role": o.get("role"),
-                                   "affiliation": o.get("affiliation")}.items() if v} for o in officials]
+    central += [
+        {
+            k: v
+            for k, v in {"name": o.get("name"), "role": o.get("role"), "affiliation": o.get("affiliation")}.items()
+            if v
+        }
+        for o in officials
+    ]
     registry["central_contacts"] = [c for c in central if c.get("name")]
     for c in registry["central_contacts"]:
         if "affiliation" in c:  # the schema's Contact has no affiliation: keep it verbatim in the role
             c["role"] = f"{c.get('role', 'overall official')}, {c.pop('affiliation')}"
     locations, site_ids = [], set()
     for i, loc in enumerate(r.items(contacts, "locations", p)):
-        entry: dict[str, Any] = {"id": f"site-{i + 1:02d}"}
+        entry = {"id": f"site-{i + 1:02d}"}
         site_ids.add(entry["id"])
         facility = r.text(loc, "facility", f"{p}.locations.{i}")
         entry["name"] = facility or _todo(todos, f"registry.locations.{i}.name", "the record names no facility")
@@ -322,34 +343,46 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     p = f"{ps}.designModule.designInfo"
     info = r.obj(design, "designInfo", f"{ps}.designModule")
     masking_info = r.obj(info, "maskingInfo", p)
-    masking: dict[str, Any] = {"masking": r.text(masking_info, "masking", f"{p}.maskingInfo") or _todo(
-                                   todos, "design.masking.masking", "the record gives no masking"),
-                               "who_masked": r.texts(masking_info, "whoMasked", f"{p}.maskingInfo")}
+    masking: dict[str, Any] = {
+        "masking": r.text(masking_info, "masking", f"{p}.maskingInfo")
+        or _todo(todos, "design.masking.masking", "the record gives no masking"),
+        "who_masked": r.texts(masking_info, "whoMasked", f"{p}.maskingInfo"),
+    }
     expected = {"NONE": 0, "SINGLE": 1, "DOUBLE": 2, "TRIPLE": 3, "QUADRUPLE": 4}.get(masking["masking"])
     if expected is not None and len(masking["who_masked"]) != expected:
-        masking["TODO"] = (f"the record says {masking['masking']} masking but names "
-                           f"{len(masking['who_masked'])} masked roles; list the {expected} masked roles")
+        masking["TODO"] = (
+            f"the record says {masking['masking']} masking but names "
+            f"{len(masking['who_masked'])} masked roles; list the {expected} masked roles"
+        )
         todos.append("design.masking")
-    design_out = {"primary_purpose": r.text(info, "primaryPurpose", p),
-                  "allocation": r.text(info, "allocation", p),
-                  "intervention_model": r.text(info, "interventionModel", p),
-                  "masking": masking}
+    design_out = {
+        "primary_purpose": r.text(info, "primaryPurpose", p),
+        "allocation": r.text(info, "allocation", p),
+        "intervention_model": r.text(info, "interventionModel", p),
+        "masking": masking,
+    }
 
     arms = []
     arm_ids: set[str] = set()
     for i, group in enumerate(r.items(arms_module, "armGroups", f"{ps}.armsInterventionsModule")):
         where = f"{ps}.armsInterventionsModule.armGroups.{i}"
         label = r.text(group, "label", where, required=True) or f"arm {i + 1}"
-        arm = {"id": slug(re.sub(r"^[^:]*:\s*", "", label), arm_ids, "arm"), "label": label,
-               "type": r.text(group, "type", where)}
+        arm: dict[str, Any] = {
+            "id": slug(re.sub(r"^[^:]*:\s*", "", label), arm_ids, "arm"),
+            "label": label,
+            "type": r.text(group, "type", where),
+        }
         arm["description"] = r.text(group, "description", where) or _todo(
-            todos, f"arms.{i}.description", "the record gives no description of this arm")
+            todos, f"arms.{i}.description", "the record gives no description of this arm"
+        )
         ids = [by_name[n.lower()] for n in r.texts(group, "interventionNames", where) if n.lower() in by_name]
         ids += [x for x in by_arm_label.get(label, []) if x not in ids]
         arm["interventions"] = ids or _todo(todos, f"arms.{i}.interventions", "the record links no intervention")
         if arm["type"] != "NO_INTERVENTION":
-            arm["TODO"] = ("dose: the registry gives no computable dose; write dose (basis, unit, levels, route, "
-                           "administrations) if the pharmacist prepares it, or delete this line")
+            arm["TODO"] = (
+                "dose: the registry gives no computable dose; write dose (basis, unit, levels, route, "
+                "administrations) if the pharmacist prepares it, or delete this line"
+            )
             todos.append(f"arms.{i}")
         arms.append(arm)
 
@@ -359,23 +392,39 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     counters = {"inclusion": 0, "exclusion": 0}
     for kind, criterion_text in criteria_from_text(text):
         counters[kind] += 1
-        criteria.append({"id": f"{kind[:3]}-{counters[kind]:02d}", "type": kind, "text": criterion_text,
-                         "TODO": "rule: write a computable rule (docs/eligibility.md), or delete this line to "
-                                 "leave the criterion to investigator attestation"})
+        criteria.append(
+            {
+                "id": f"{kind[:3]}-{counters[kind]:02d}",
+                "type": kind,
+                "text": criterion_text,
+                "TODO": "rule: write a computable rule (docs/eligibility.md), or delete this line to "
+                "leave the criterion to investigator attestation",
+            }
+        )
         todos.append(f"eligibility.criteria.{len(criteria) - 1}")
     if text and not criteria:
-        r.errors.append((f"{p}.eligibilityCriteria", "no 'Inclusion Criteria:' or 'Exclusion Criteria:' "
-                                                      "heading followed by bullets"))
+        r.errors.append(
+            (
+                f"{p}.eligibilityCriteria",
+                "no 'Inclusion Criteria:' or 'Exclusion Criteria:' heading followed by bullets",
+            )
+        )
 
-    endpoints = []
-    for key, kind in (("primaryOutcomes", "primary"), ("secondaryOutcomes", "secondary"),
-                      ("otherOutcomes", "exploratory")):
+    endpoints: list[dict[str, Any]] = []
+    for key, kind in (
+        ("primaryOutcomes", "primary"),
+        ("secondaryOutcomes", "secondary"),
+        ("otherOutcomes", "exploratory"),
+    ):
         for i, outcome in enumerate(r.items(outcomes, key, f"{ps}.outcomesModule")):
             where = f"{ps}.outcomesModule.{key}.{i}"
             measure = r.text(outcome, "measure", where, required=True) or ""
             time_frame = r.text(outcome, "timeFrame", where)
-            parts = [t for t in (r.text(outcome, "description", where),
-                                 f"Time frame: {time_frame}" if time_frame else None) if t]
+            parts = [
+                t
+                for t in (r.text(outcome, "description", where), f"Time frame: {time_frame}" if time_frame else None)
+                if t
+            ]
             endpoint = {"id": f"{kind}-{i + 1}", "kind": kind, "title": measure}
             if parts:
                 endpoint["description"] = "\n\n".join(parts)
@@ -386,18 +435,23 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
     if r.errors:
         raise RegistryRecordError(r.errors)
 
-    data: dict[str, Any] = {"schema_version": 1, "registry": registry, "design": design_out, "arms": arms,
-                            "eligibility": {"criteria": criteria}}
+    data: dict[str, Any] = {
+        "schema_version": 1,
+        "registry": registry,
+        "design": design_out,
+        "arms": arms,
+        "eligibility": {"criteria": criteria},
+    }
     sections = {
         "consent": "document_version and signers (participant, legal_guardian, spouse, legal_representative): "
-                   "the registry gives neither",
+        "the registry gives neither",
         "randomization": "method (permuted_block or minimization), ratio per arm id, block sizes, stratification "
-                         "and kit prefix: the registry says only that allocation is "
-                         f"{design_out['allocation'] or 'not stated'}",
+        "and kit prefix: the registry says only that allocation is "
+        f"{design_out['allocation'] or 'not stated'}",
         "schedule": "anchor (randomization or infusion) and visits with days, windows and forms: the registry "
-                    "gives no visit schedule",
+        "gives no visit schedule",
         "analysis_plan": "analyses per endpoint (method, visit, covariates) and the alpha: the registry gives "
-                         "no analysis plan",
+        "no analysis plan",
     }
     for key, message in sections.items():
         data[key] = {"TODO": message}

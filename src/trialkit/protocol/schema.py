@@ -235,7 +235,9 @@ class DoseRule(Model):
     def _weight_range(self) -> DoseRule:
         lo, hi = self.weight_range_kg
         if not 0 < lo < hi:
-            raise LocatedError(f"weight_range_kg must be two increasing positive numbers, got {lo}, {hi}", "weight_range_kg")
+            raise LocatedError(
+                f"weight_range_kg must be two increasing positive numbers, got {lo}, {hi}", "weight_range_kg"
+            )
         _require_unique([level.id for level in self.levels], "dose level", "levels")
         return self
 
@@ -304,7 +306,9 @@ class EligibilityTiming(Model):
     """How long a screening stays valid (docs/eligibility.md, "Re-checked on the day")."""
 
     max_days_screening_to_infusion: int | None = Field(
-        None, ge=0, le=365,
+        None,
+        ge=0,
+        le=365,
         description="At most this many days from the screening date to the infusion (dose administration); "
         "checked at randomization and at infusion. None: the protocol sets no bound.",
     )
@@ -334,19 +338,27 @@ class Eligibility(Model):
         for c, criterion in enumerate(self.criteria):
             for loc, name in condition_names_in(criterion.rule, ("rule",)):
                 if name == OTHER:
-                    raise LocatedError(f"a rule cannot screen on {OTHER!r}: it stands for any condition not listed",
-                                       "criteria", c, *loc)
+                    raise LocatedError(
+                        f"a rule cannot screen on {OTHER!r}: it stands for any condition not listed",
+                        "criteria",
+                        c,
+                        *loc,
+                    )
         vocabulary = self.condition_vocabulary
         for synonym, target in self.medical_history.synonyms.items():
             where = ("medical_history", "synonyms", synonym)
             if synonym == OTHER or synonym in vocabulary.names:
-                raise LocatedError(f"synonym {synonym!r} is itself a listed name; a synonym must be another "
-                                   "way to write one", *where)
+                raise LocatedError(
+                    f"synonym {synonym!r} is itself a listed name; a synonym must be another way to write one", *where
+                )
             if target not in vocabulary.names:
                 close = vocabulary.suggestions(target)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
-                raise LocatedError(f"synonym {synonym!r} points to {target!r}, which no rule screens on and "
-                                   f"medical_history.terms does not list{hint}", *where)
+                raise LocatedError(
+                    f"synonym {synonym!r} points to {target!r}, which no rule screens on and "
+                    f"medical_history.terms does not list{hint}",
+                    *where,
+                )
         return self
 
     @cached_property
@@ -366,9 +378,7 @@ class Eligibility(Model):
 
 class Consent(Model):
     document_version: str = Field(min_length=1)
-    signers: list[Literal["participant", "legal_guardian", "spouse", "legal_representative"]] = Field(
-        min_length=1
-    )
+    signers: list[Literal["participant", "legal_guardian", "spouse", "legal_representative"]] = Field(min_length=1)
     assumption: Assumption = None
 
 
@@ -385,9 +395,7 @@ class StratumLevel(Model):
 class StratificationFactor(Model):
     id: Slug
     label: str
-    source: str = Field(
-        description="'site' or a screening fact: 'nihss_total', 'age', 'sex' or a dotted path."
-    )
+    source: str = Field(description="'site' or a screening fact: 'nihss_total', 'age', 'sex' or a dotted path.")
     levels: list[StratumLevel] = []
 
 
@@ -473,8 +481,8 @@ class Schedule(Model):
 
 
 class Diary(Model):
-    sections: list[Literal["symptoms", "functional_activities", "rehabilitation_medicines", "assistive_devices"]] = Field(
-        min_length=1
+    sections: list[Literal["symptoms", "functional_activities", "rehabilitation_medicines", "assistive_devices"]] = (
+        Field(min_length=1)
     )
     start_visit: Slug
     end_visit: Slug
@@ -517,7 +525,8 @@ class InterimMonitoring(Model):
         "obrien_fleming", description="Lan–DeMets spending function: O'Brien–Fleming type or Pocock type."
     )
     information_fractions: list[float] = Field(
-        min_length=2, max_length=20,
+        min_length=2,
+        max_length=20,
         description="Information at each look over the information planned at the end: increasing, in (0, 1], "
         "the last 1 (the final analysis).",
     )
@@ -600,7 +609,10 @@ class Protocol(Model):
                 if ref not in intervention_ids:
                     raise LocatedError(
                         f"arm {arm.id!r} names intervention {ref!r}, which registry.interventions lacks",
-                        "arms", a, "interventions", r,
+                        "arms",
+                        a,
+                        "interventions",
+                        r,
                     )
         if set(self.randomization.ratio) != set(arm_ids):
             unknown = [key for key in self.randomization.ratio if key not in arm_ids]
@@ -615,14 +627,18 @@ class Protocol(Model):
             if cohort.dose_level not in levels:
                 raise LocatedError(
                     f"cohort {cohort.id!r} names dose level {cohort.dose_level!r}, which no arm has",
-                    "randomization", "cohorts", c, "dose_level",
+                    "randomization",
+                    "cohorts",
+                    c,
+                    "dose_level",
                 )
         if self.randomization.cohorts:
             total = sum(c.size for c in self.randomization.cohorts)
             if total != self.registry.enrollment.count:
                 raise LocatedError(
                     f"cohort sizes add up to {total}, but registry.enrollment.count is {self.registry.enrollment.count}",
-                    "randomization", "cohorts",
+                    "randomization",
+                    "cohorts",
                 )
         site_ids = [loc.id for loc in self.registry.locations]
         _require_unique(site_ids, "location", "registry", "locations")
@@ -631,7 +647,9 @@ class Protocol(Model):
             if endpoint.visit and endpoint.visit not in visit_ids:
                 raise LocatedError(
                     f"endpoint {endpoint.id!r} names visit {endpoint.visit!r}, which the schedule lacks",
-                    "endpoints", e, "visit",
+                    "endpoints",
+                    e,
+                    "visit",
                 )
         endpoint_ids = {e.id for e in self.endpoints}
         for n, analysis in enumerate(self.analysis_plan.analyses):
@@ -647,7 +665,8 @@ class Protocol(Model):
             if analysis.endpoint and analysis.endpoint not in endpoint_ids:
                 raise LocatedError(
                     f"analysis {analysis.id!r} names endpoint {analysis.endpoint!r}, which is not defined",
-                    *where, "endpoint",
+                    *where,
+                    "endpoint",
                 )
         interim = self.analysis_plan.interim
         if interim is not None:
@@ -656,7 +675,9 @@ class Protocol(Model):
                 raise LocatedError(
                     f"interim.analysis {interim.analysis!r} must be the id of an analysis of the plan with method "
                     f"{', '.join(MONITORABLE_METHODS)}",
-                    "analysis_plan", "interim", "analysis",
+                    "analysis_plan",
+                    "interim",
+                    "analysis",
                 )
         if self.diary:
             for field, ref in (("start_visit", self.diary.start_visit), ("end_visit", self.diary.end_visit)):

@@ -33,10 +33,22 @@ def _has_word(word: str, haystack: str) -> bool:
 
 def searchable_text(protocol: Protocol) -> str:
     r = protocol.registry
-    parts = [r.nct_id, r.org_study_id, r.acronym or "", r.brief_title, r.official_title or "", r.sponsor,
-             r.brief_summary, r.detailed_description or "", *r.conditions, *r.keywords, *r.secondary_ids,
-             *(i.name for i in r.interventions), *(a.label for a in protocol.arms),
-             *(a.description for a in protocol.arms)]
+    parts = [
+        r.nct_id,
+        r.org_study_id,
+        r.acronym or "",
+        r.brief_title,
+        r.official_title or "",
+        r.sponsor,
+        r.brief_summary,
+        r.detailed_description or "",
+        *r.conditions,
+        *r.keywords,
+        *r.secondary_ids,
+        *(i.name for i in r.interventions),
+        *(a.label for a in protocol.arms),
+        *(a.description for a in protocol.arms),
+    ]
     return " ".join(parts).lower()
 
 
@@ -59,7 +71,10 @@ def matches(protocol: Protocol, query: TrialQuery, extra_locations: Iterable[str
         return False
     if query.phase and query.phase not in r.phases:
         return False
-    return not (query.location and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location)))
+    return not (
+        query.location
+        and not all(_has_word(w, location_text(protocol, extra_locations)) for w in _words(query.location))
+    )
 
 
 def phase_label(protocol: Protocol) -> str:

@@ -110,7 +110,9 @@ class Minimizer:
         """The uniform number used by assignment ``assignment_no`` (1-based)."""
         return SeededStream(self.seed, f"minimization|{assignment_no}").uniform()
 
-    def assign(self, state: Mapping[str, Any], levels: Mapping[str, str], draw: float | None = None) -> MinimizationResult:
+    def assign(
+        self, state: Mapping[str, Any], levels: Mapping[str, str], draw: float | None = None
+    ) -> MinimizationResult:
         """Assign the next participant, given their level of every factor (see
         :func:`trialkit.randomization.strata.stratum_levels`). ``draw`` overrides the seeded
         uniform number, for tests."""
@@ -170,8 +172,9 @@ def marginal_imbalance(state: Mapping[str, Any], ratio: Mapping[str, int]) -> fl
     return total
 
 
-def minimization_kit_codes(protocol_or_spec: Protocol | Randomization, seed: int | str, count: int,
-                           planned: int | None = None) -> list[str]:
+def minimization_kit_codes(
+    protocol_or_spec: Protocol | Randomization, seed: int | str, count: int, planned: int | None = None
+) -> list[str]:
     """The first ``count`` kit codes of a minimization trial, the concealed kit list drawn in
     advance from the seed: code k belongs to assignment k whatever arm it receives, so a kit
     number tells nothing about the arm. Codes are distinct, random (prefix + digits, at least
@@ -213,12 +216,22 @@ class MinimizationCheck:
     marginal_imbalance: float
 
     def as_dict(self) -> dict[str, Any]:
-        return {"protocol_id": self.protocol_id, "seed": self.seed, "method": "minimization", "n": self.n,
-                "ratio": self.ratio, "overall_counts": self.overall_counts, "counts": self.counts,
-                "max_level_imbalance": self.max_level_imbalance, "marginal_imbalance": self.marginal_imbalance}
+        return {
+            "protocol_id": self.protocol_id,
+            "seed": self.seed,
+            "method": "minimization",
+            "n": self.n,
+            "ratio": self.ratio,
+            "overall_counts": self.overall_counts,
+            "counts": self.counts,
+            "max_level_imbalance": self.max_level_imbalance,
+            "marginal_imbalance": self.marginal_imbalance,
+        }
 
 
-def simulate_minimization(protocol: Protocol, seed: int | str, n: int, sites: list[str] | None = None) -> MinimizationCheck:
+def simulate_minimization(
+    protocol: Protocol, seed: int | str, n: int, sites: list[str] | None = None
+) -> MinimizationCheck:
     """Assign ``n`` simulated participants whose level of every factor is drawn uniformly (sites
     from ``sites``, else the registry locations), from the seed, and report the balance reached."""
     if n <= 0:
@@ -236,9 +249,21 @@ def simulate_minimization(protocol: Protocol, seed: int | str, n: int, sites: li
     sequence = [{f: stream.choice(levels) for f, levels in choices.items()} for _ in range(n)]
     arms, state = minimizer.replay(sequence)
     ratio = dict(minimizer.ratio)
-    counts = {f: {lvl: {arm: state["counts"][f].get(lvl, {}).get(arm, 0) for arm in ratio} for lvl in levels}
-              for f, levels in choices.items()}
-    worst = {f: max((max(c[a] / ratio[a] for a in ratio) - min(c[a] / ratio[a] for a in ratio))
-                    for c in per_level.values()) for f, per_level in counts.items()}
-    return MinimizationCheck(protocol.id, seed, n, ratio, {arm: arms.count(arm) for arm in ratio}, counts, worst,
-                             marginal_imbalance(state, ratio))
+    counts = {
+        f: {lvl: {arm: state["counts"][f].get(lvl, {}).get(arm, 0) for arm in ratio} for lvl in levels}
+        for f, levels in choices.items()
+    }
+    worst = {
+        f: max((max(c[a] / ratio[a] for a in ratio) - min(c[a] / ratio[a] for a in ratio)) for c in per_level.values())
+        for f, per_level in counts.items()
+    }
+    return MinimizationCheck(
+        protocol.id,
+        seed,
+        n,
+        ratio,
+        {arm: arms.count(arm) for arm in ratio},
+        counts,
+        worst,
+        marginal_imbalance(state, ratio),
+    )

@@ -146,8 +146,7 @@ def arm_dose_levels(protocol: Protocol | None) -> dict[str, str | None]:
     if protocol is None:
         return {}
     return {
-        arm.id: (arm.dose.levels[0].id if arm.dose and len(arm.dose.levels) == 1 else None)
-        for arm in protocol.arms
+        arm.id: (arm.dose.levels[0].id if arm.dose and len(arm.dose.levels) == 1 else None) for arm in protocol.arms
     }
 
 
@@ -267,9 +266,13 @@ def allocate_next(
     if candidate.already_allocated:
         raise AllocationError(f"participant {candidate.participant_id} is already randomized; allocation happens once")
     if not candidate.eligible:
-        raise AllocationError(f"participant {candidate.participant_id} is not eligible; only eligible participants are randomized")
+        raise AllocationError(
+            f"participant {candidate.participant_id} is not eligible; only eligible participants are randomized"
+        )
     if not candidate.consented:
-        raise AllocationError(f"participant {candidate.participant_id} has not consented; consent comes before randomization")
+        raise AllocationError(
+            f"participant {candidate.participant_id} has not consented; consent comes before randomization"
+        )
     used = set(used_sequence_nos)
     for slot in allocation_list.for_stratum(stratum):
         if slot.sequence_no not in used:

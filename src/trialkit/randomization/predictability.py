@@ -88,7 +88,7 @@ class _Scheme:
             slots = comp[i] - c
             if slots <= 0:
                 continue
-            nxt_counts = (*counts[:i], c + 1, *counts[i + 1:])
+            nxt_counts = (*counts[:i], c + 1, *counts[i + 1 :])
             nxt: State = None if sum(nxt_counts) == b else (b, nxt_counts)
             yield i, Fraction(slots, left), nxt
 
@@ -219,12 +219,21 @@ class SimulatedGuessRate:
         return max(self.ratio.values()) / sum(self.ratio.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": "simulation", "ratio": self.ratio, "n": self.n, "trials": self.trials, "rate": self.rate,
-                "standard_error": self.standard_error, "baseline": self.baseline, "excess": self.rate - self.baseline}
+        return {
+            "method": "simulation",
+            "ratio": self.ratio,
+            "n": self.n,
+            "trials": self.trials,
+            "rate": self.rate,
+            "standard_error": self.standard_error,
+            "baseline": self.baseline,
+            "excess": self.rate - self.baseline,
+        }
 
 
-def minimization_guess_rate(protocol_or_spec: Any, seed: int | str, n: int, trials: int = 200,
-                            sites: list[str] | None = None) -> SimulatedGuessRate:
+def minimization_guess_rate(
+    protocol_or_spec: Any, seed: int | str, n: int, trials: int = 200, sites: list[str] | None = None
+) -> SimulatedGuessRate:
     """Expected correct-guess rate under minimization, by simulating ``trials`` trials of ``n``
     participants with factor levels drawn uniformly (as :func:`simulate_minimization`). The guesser
     knows the past assignments and the next participant's levels, hence the assignment probabilities,
@@ -269,8 +278,9 @@ def minimization_guess_rate(protocol_or_spec: Any, seed: int | str, n: int, tria
 _EXACT_PAST_ONLY_MAX_N = 24
 
 
-def list_predictability(ratio: Mapping[str, int], block_sizes: Iterable[int], n: int, seed: int | str = 1,
-                        lists: int = 400) -> dict[str, Any]:
+def list_predictability(
+    ratio: Mapping[str, int], block_sizes: Iterable[int], n: int, seed: int | str = 1, lists: int = 400
+) -> dict[str, Any]:
     """What ``trialkit allocation check`` reports for a permuted-block list of ``n`` per stratum:
     the exact rate of the guesser who knows the blocks, the rate of the guesser who sees only the
     past (exact when the ratio is equal or the list short, else the mean over ``lists`` lists drawn
@@ -280,8 +290,12 @@ def list_predictability(ratio: Mapping[str, int], block_sizes: Iterable[int], n:
 
     sizes = _sizes(ratio, block_sizes)
     knows = block_guess_rate(ratio, sizes, n)
-    out: dict[str, Any] = {"n": n, "block_sizes": sizes, "baseline": float(knows.baseline),
-                           "knows_block": knows.as_dict()}
+    out: dict[str, Any] = {
+        "n": n,
+        "block_sizes": sizes,
+        "baseline": float(knows.baseline),
+        "knows_block": knows.as_dict(),
+    }
     if len(sizes) == 1 or len(set(ratio.values())) == 1:
         # One size: the block ends are known anyway. Equal ratio: the arm with fewer so far is the
         # arm with the most slots left in any block, so seeing the ends does not help.
@@ -295,6 +309,12 @@ def list_predictability(ratio: Mapping[str, int], block_sizes: Iterable[int], n:
             scores.append(float(sequence_guess_score(arms, ratio, sizes, n)) / n)
         mean = sum(scores) / len(scores)
         se = (sum((s - mean) ** 2 for s in scores) / (len(scores) - 1) / len(scores)) ** 0.5
-        out["past_only"] = {"method": "simulation", "lists": lists, "rate": mean, "standard_error": se,
-                            "baseline": float(knows.baseline), "excess": mean - float(knows.baseline)}
+        out["past_only"] = {
+            "method": "simulation",
+            "lists": lists,
+            "rate": mean,
+            "standard_error": se,
+            "baseline": float(knows.baseline),
+            "excess": mean - float(knows.baseline),
+        }
     return out

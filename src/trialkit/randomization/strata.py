@@ -57,15 +57,11 @@ def factor_level(factor: StratificationFactor, facts: Mapping[str, Any], site_id
         return site_id
     value = _fact(facts, factor.source)
     if value is None:
-        raise StratumError(
-            f"stratification factor {factor.id!r} needs the fact {factor.source!r}, which is missing"
-        )
+        raise StratumError(f"stratification factor {factor.id!r} needs the fact {factor.source!r}, which is missing")
     ranged = [lvl for lvl in factor.levels if lvl.min is not None or lvl.max is not None]
     if ranged:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-            raise StratumError(
-                f"stratification factor {factor.id!r}: {factor.source} must be a number, got {value!r}"
-            )
+            raise StratumError(f"stratification factor {factor.id!r}: {factor.source} must be a number, got {value!r}")
         for lvl in factor.levels:
             lo = -math.inf if lvl.min is None else lvl.min
             hi = math.inf if lvl.max is None else lvl.max

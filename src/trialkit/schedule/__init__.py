@@ -56,16 +56,22 @@ class VisitStatus(str, Enum):
 
 
 STATUS_LABELS = {
-    VisitStatus.UPCOMING: "upcoming", VisitStatus.IN_WINDOW: "in window", VisitStatus.MISSED: "missed",
-    VisitStatus.INCOMPLETE: "forms incomplete", VisitStatus.OVERDUE: "forms overdue", VisitStatus.DONE: "done",
-    VisitStatus.OUT_OF_WINDOW: "out of window", VisitStatus.NOT_EXPECTED: "not expected",
+    VisitStatus.UPCOMING: "upcoming",
+    VisitStatus.IN_WINDOW: "in window",
+    VisitStatus.MISSED: "missed",
+    VisitStatus.INCOMPLETE: "forms incomplete",
+    VisitStatus.OVERDUE: "forms overdue",
+    VisitStatus.DONE: "done",
+    VisitStatus.OUT_OF_WINDOW: "out of window",
+    VisitStatus.NOT_EXPECTED: "not expected",
 }
 
 # Visits whose work is open: the window is open, or the visit was held and forms are missing.
 OPEN_STATUSES = frozenset({VisitStatus.IN_WINDOW, VisitStatus.INCOMPLETE, VisitStatus.OVERDUE})
 # Visits an investigator can sign: held, whatever the state of the forms (a signature covers what was entered).
-SIGNABLE_STATUSES = frozenset({VisitStatus.DONE, VisitStatus.INCOMPLETE, VisitStatus.OVERDUE,
-                               VisitStatus.OUT_OF_WINDOW})
+SIGNABLE_STATUSES = frozenset(
+    {VisitStatus.DONE, VisitStatus.INCOMPLETE, VisitStatus.OVERDUE, VisitStatus.OUT_OF_WINDOW}
+)
 
 # Forms entered when something happens rather than at every visit: not required for a visit to be done.
 EVENT_DRIVEN_FORMS = frozenset({"adverse_event", "ae", "adverse_events"})
@@ -139,8 +145,9 @@ def plan_visits(schedule: _ScheduleDefinition, anchor_date: date) -> list[Planne
     return [plan_visit(v, anchor_date) for v in schedule.visits]
 
 
-def visit_status(planned: PlannedVisit, done_on: date | None, today: date,
-                 ended_on: date | None = None, forms_complete: bool = True) -> VisitStatus:
+def visit_status(
+    planned: PlannedVisit, done_on: date | None, today: date, ended_on: date | None = None, forms_complete: bool = True
+) -> VisitStatus:
     """The status of one visit on ``today`` (see the module docstring for the exact rules);
     ``ended_on`` is the day the participant's participation ended, if it has; ``forms_complete``
     whether every required form of the visit is complete."""

@@ -48,8 +48,9 @@ def parse_date(field_name: str, value: Any, errors: list[FieldError]) -> date | 
         return None
 
 
-def end_problems(outcome: str, ended_on: Any, reason: str, *, today: date, enrolled_on: date,
-                 end_visit: EndOfStudyVisit | None) -> tuple[date | None, list[FieldError]]:
+def end_problems(
+    outcome: str, ended_on: Any, reason: str, *, today: date, enrolled_on: date, end_visit: EndOfStudyVisit | None
+) -> tuple[date | None, list[FieldError]]:
     """The end date as a date, and every problem with the request at once, each naming its field
     and rule (``outcome``/``choice`` or ``end_of_study_visit``; ``ended_on``/``required``, ``type``
     or ``range``; ``reason``/``required``). ``end_visit`` is None when the protocol has none."""
@@ -63,19 +64,40 @@ def end_problems(outcome: str, ended_on: Any, reason: str, *, today: date, enrol
         elif day < enrolled_on:
             errors.append(FieldError("ended_on", day, "range", f"cannot be before enrollment on {enrolled_on}"))
     if outcome in REASON_NEEDED and not reason:
-        errors.append(FieldError("reason", None, "required",
-                                 f"say why the participant is recorded as {END_OUTCOMES[outcome].lower()}"))
+        errors.append(
+            FieldError(
+                "reason", None, "required", f"say why the participant is recorded as {END_OUTCOMES[outcome].lower()}"
+            )
+        )
     if outcome == "completed":
         if end_visit is None:
-            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
-                                     "the protocol's schedule has no end-of-study visit (kind end_of_study), "
-                                     "so completion cannot be checked"))
+            errors.append(
+                FieldError(
+                    "outcome",
+                    outcome,
+                    "end_of_study_visit",
+                    "the protocol's schedule has no end-of-study visit (kind end_of_study), "
+                    "so completion cannot be checked",
+                )
+            )
         elif end_visit.done_on is None:
-            errors.append(FieldError("outcome", outcome, "end_of_study_visit",
-                                     f"completion needs the date of the end-of-study visit, {end_visit.label} "
-                                     f"({end_visit.id}); record that visit first"))
+            errors.append(
+                FieldError(
+                    "outcome",
+                    outcome,
+                    "end_of_study_visit",
+                    f"completion needs the date of the end-of-study visit, {end_visit.label} "
+                    f"({end_visit.id}); record that visit first",
+                )
+            )
         elif day is not None and day < end_visit.done_on:
-            errors.append(FieldError("ended_on", day, "range",
-                                     f"a completion cannot be dated before the end-of-study visit, "
-                                     f"{end_visit.label} on {end_visit.done_on}"))
+            errors.append(
+                FieldError(
+                    "ended_on",
+                    day,
+                    "range",
+                    f"a completion cannot be dated before the end-of-study visit, "
+                    f"{end_visit.label} on {end_visit.done_on}",
+                )
+            )
     return day, errors

@@ -53,8 +53,10 @@ class TokenAuth(HttpBearer):
         if found is None:
             return None
         if not tokens.allows(found, request.method):
-            raise PermissionDenied(f"this API token is read-only (scope 'read'): {request.method} needs a token "
-                                   f"with scope 'write' (docs/api.md)")
+            raise PermissionDenied(
+                f"this API token is read-only (scope 'read'): {request.method} needs a token "
+                f"with scope 'write' (docs/api.md)"
+            )
         request.user = found.user
         request.api_token = found
         return found.user
@@ -75,8 +77,13 @@ class BasicAuth(HttpBasicAuth):
         user = authenticate(request, username=username, password=password)
         if user is None:
             return None
-        if requires_second_factor(user) and check_second_factor(
-                user, request.headers.get("X-OTP-Token", ""), attempted=f"API {request.method} {request.path}"[:200]) is None:
+        if (
+            requires_second_factor(user)
+            and check_second_factor(
+                user, request.headers.get("X-OTP-Token", ""), attempted=f"API {request.method} {request.path}"[:200]
+            )
+            is None
+        ):
             return None
         request.user = user
         return user
@@ -91,14 +98,15 @@ api = TrialKitAPI(
     title="TrialKit API",
     version="1",
     description="Screening, allocation, data capture and exports. Every endpoint checks role and site. "
-                "Every answer that is not a success is an ErrorOut: "
-                '{"error": "...", "errors": [{"field", "rule", "message"}]} (docs/api.md).',
+    "Every answer that is not a success is an ErrorOut: "
+    '{"error": "...", "errors": [{"field", "rule", "message"}]} (docs/api.md).',
     auth=[CookieSessionAuth(), TokenAuth(), BasicAuth()],
     parser=StrictJsonParser(),
 )
 
 
 # --------------------------------------------------------------------------- the error contract, registered once
+
 
 def answer_error(request, status: int, message: str, errors=()):
     return api.create_response(request, error_body(message, errors), status=status)
@@ -113,11 +121,15 @@ def _invalid(request, exc):
 @api.exception_handler(AuthenticationError)
 def _unauthenticated(request, exc):
     if getattr(request, "basic_auth_refused_for_write", False):
-        message = (f"HTTP Basic is accepted for reads only: {request.method} needs an API token "
-                   f"(Authorization: Bearer tk_…; make one at /accounts/tokens/, docs/api.md)")
+        message = (
+            f"HTTP Basic is accepted for reads only: {request.method} needs an API token "
+            f"(Authorization: Bearer tk_…; make one at /accounts/tokens/, docs/api.md)"
+        )
     else:
-        message = ("authentication required: an API token (Authorization: Bearer tk_…), a session, or HTTP Basic "
-                   "for reads (with X-OTP-Token where the account has a second factor)")
+        message = (
+            "authentication required: an API token (Authorization: Bearer tk_…), a session, or HTTP Basic "
+            "for reads (with X-OTP-Token where the account has a second factor)"
+        )
     response = answer_error(request, 401, message)
     response["WWW-Authenticate"] = 'Bearer realm="TrialKit API", Basic realm="TrialKit API"'
     return response
@@ -191,8 +203,13 @@ def _register_routers() -> None:
     from trialkit.server.screening.api import router as screening
     from trialkit.server.trials.api import router as trials
 
-    for prefix, router in (("/trials", trials), ("/screening", screening), ("/allocation", allocation),
-                           ("/capture", capture), ("/exports", exports)):
+    for prefix, router in (
+        ("/trials", trials),
+        ("/screening", screening),
+        ("/allocation", allocation),
+        ("/capture", capture),
+        ("/exports", exports),
+    ):
         api.add_router(prefix, router)
 
 

@@ -74,10 +74,16 @@ _SOURCES = {"body", "query", "path", "header", "cookie", "form", "file"}
 # pydantic's error types, named by the rule they check.
 _RULES = {
     "missing": "missing",
-    "string_too_long": "max_length", "too_long": "max_length",
-    "string_too_short": "min_length", "too_short": "min_length",
-    "greater_than": "range", "greater_than_equal": "range", "less_than": "range", "less_than_equal": "range",
-    "literal_error": "choice", "enum": "choice",
+    "string_too_long": "max_length",
+    "too_long": "max_length",
+    "string_too_short": "min_length",
+    "too_short": "min_length",
+    "greater_than": "range",
+    "greater_than_equal": "range",
+    "less_than": "range",
+    "less_than_equal": "range",
+    "literal_error": "choice",
+    "enum": "choice",
     "string_pattern_mismatch": "pattern",
     "extra_forbidden": "unknown_field",
 }
@@ -98,7 +104,9 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
     out = []
     for e in errors:
         kind = str(e.get("type", "invalid"))
-        out.append(field_error(_field_path(e.get("loc", ())), _RULES.get(kind, kind), str(e.get("msg", "is not valid"))))
+        out.append(
+            field_error(_field_path(e.get("loc", ())), _RULES.get(kind, kind), str(e.get("msg", "is not valid")))
+        )
     return out
 
 
@@ -124,7 +132,7 @@ class StrictJsonParser(Parser):
 
 RESPONSES = {
     "401": "Not authenticated: a session cookie (with its second factor where the account needs one) or "
-           "HTTP Basic, with the current code in X-OTP-Token for such accounts.",
+    "HTTP Basic, with the current code in X-OTP-Token for such accounts.",
     "403": "Your role, or your sites, do not allow this.",
     "404": "No such trial, participant, record or job (or one you may not know exists).",
     "409": "The record's state refuses this step (already done, ended, locked, changed since you loaded it).",
@@ -154,6 +162,8 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
             responses = operation["responses"]  # keyed by int, as ninja keys them
             for code in codes:
                 if code not in responses and str(code) not in responses:
-                    responses[code] = {"description": RESPONSES[str(code)],
-                                       "content": {"application/json": {"schema": ref}}}
+                    responses[code] = {
+                        "description": RESPONSES[str(code)],
+                        "content": {"application/json": {"schema": ref}},
+                    }
     return schema

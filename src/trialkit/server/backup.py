@@ -68,8 +68,12 @@ def create_backup(dest: Path, *, database: dict | None = None, data_dir: Path | 
     else:
         target = dest / "database.pgdump"
         args, env = _pg_env(config)
-        subprocess.run(["pg_dump", "--format=custom", "--no-owner", "--file", str(target), *args, config["NAME"]],
-                       check=True, env=env, capture_output=True)
+        subprocess.run(
+            ["pg_dump", "--format=custom", "--no-owner", "--file", str(target), *args, config["NAME"]],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         database_file = None
     files.append(target)
     archive = dest / "data.tar.gz"
@@ -131,8 +135,20 @@ def restore_backup(src: Path, *, database_url: str, data_dir: Path) -> dict:
         if config["ENGINE"].endswith("sqlite3"):
             raise ValueError("this backup holds a PostgreSQL dump: restore it to a postgres:// URL")
         args, env = _pg_env(config)
-        subprocess.run(["pg_restore", "--no-owner", "--exit-on-error", *args, "--dbname", config["NAME"],
-                        str(src / "database.pgdump")], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [
+                "pg_restore",
+                "--no-owner",
+                "--exit-on-error",
+                *args,
+                "--dbname",
+                config["NAME"],
+                str(src / "database.pgdump"),
+            ],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
     if data_dir.exists() and any(data_dir.iterdir()):
         raise ValueError(f"{data_dir} is not empty; restore into a new data directory")
     data_dir.mkdir(parents=True, exist_ok=True)

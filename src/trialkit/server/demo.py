@@ -99,15 +99,19 @@ def load_demo(today: date | None = None) -> dict[str, int]:
     trials = load_protocols()
     for trial in trials:
         for code, name, city, country in DEMO_SITES.get(trial.nct_id, []):
-            Site.objects.get_or_create(trial=trial, code=code,
-                                       defaults={"name": name, "city": city, "country": country,
-                                                 "status": "Recruiting (demo)"})
+            Site.objects.get_or_create(
+                trial=trial,
+                code=code,
+                defaults={"name": name, "city": city, "country": country, "status": "Recruiting (demo)"},
+            )
     User = get_user_model()
     users = {}
     for username, full_name, role in DEMO_USERS:
         first, _, last = full_name.rpartition(" ")
-        user, created = User.objects.get_or_create(username=username, defaults={"first_name": first, "last_name": last,
-                                                                                "email": f"{username}@demo.trialkit.invalid"})
+        user, created = User.objects.get_or_create(
+            username=username,
+            defaults={"first_name": first, "last_name": last, "email": f"{username}@demo.trialkit.invalid"},
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
@@ -123,8 +127,9 @@ def load_demo(today: date | None = None) -> dict[str, int]:
 
     for username in DEMO_TOTP_USERS:
         user = users.get(username) or admin
-        TOTPDevice.objects.get_or_create(user=user, name="Demo authenticator",
-                                         defaults={"key": demo_totp_key(username), "confirmed": True})
+        TOTPDevice.objects.get_or_create(
+            user=user, name="Demo authenticator", defaults={"key": demo_totp_key(username), "confirmed": True}
+        )
     for module_name in POPULATORS:
         importlib.import_module(module_name).populate(trials=trials, users=users, today=today)
     return {"trials": Trial.objects.count(), "sites": Site.objects.count(), "users": User.objects.count()}

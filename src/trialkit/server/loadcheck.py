@@ -27,8 +27,23 @@ PASSWORD = "load-check-password"
 TRIAL = "NCT07197606"
 SITES = ("ixcell-01", "ixcell-02", "ixcell-03")
 # A nihss form of 7 points (the capture tests' NIHSS_7).
-NIHSS_7 = {"1a": 0, "1b": 1, "1c": 0, "2": 0, "3": 0, "4": 1, "5a": 2, "5b": 0, "6a": 2, "6b": 0, "7": 0,
-           "8": 1, "9": 0, "10": 0, "11": 0}
+NIHSS_7 = {
+    "1a": 0,
+    "1b": 1,
+    "1c": 0,
+    "2": 0,
+    "3": 0,
+    "4": 1,
+    "5a": 2,
+    "5b": 0,
+    "6a": 2,
+    "6b": 0,
+    "7": 0,
+    "8": 1,
+    "9": 0,
+    "10": 0,
+    "11": 0,
+}
 LOAD_SECRET_KEY = "load-check-" + "a1B2c3D4e5F6g7H8i9J0kLmNoPqRsTuVwXyZ-_" * 2
 
 
@@ -63,12 +78,24 @@ class Service:
 
 
 def service_env(database_url: str, data_dir: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC_UNSAFE"))}
-    env.update(DATABASE_URL=database_url, TRIALKIT_DATA_DIR=str(data_dir), SECRET_KEY=LOAD_SECRET_KEY,
-               ALLOWED_HOSTS="127.0.0.1,localhost", TRIALKIT_HTTPS="0", TRIALKIT_FAST_HASHER="1",
-               TRIALKIT_ACCESS_LOG="0", TRIALKIT_AUDIT_CHECKPOINT_MINUTES="0", DEBUG="0", TRIALKIT_DEMO="0",
-               TRIALKIT_AUDIT_KEY=_audit_keys())
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PYTEST", "DJANGO_SETTINGS", "DJANGO_ALLOW_ASYNC_UNSAFE"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        TRIALKIT_DATA_DIR=str(data_dir),
+        SECRET_KEY=LOAD_SECRET_KEY,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        TRIALKIT_HTTPS="0",
+        TRIALKIT_FAST_HASHER="1",
+        TRIALKIT_ACCESS_LOG="0",
+        TRIALKIT_AUDIT_CHECKPOINT_MINUTES="0",
+        DEBUG="0",
+        TRIALKIT_DEMO="0",
+        TRIALKIT_AUDIT_KEY=_audit_keys(),
+    )
     return env
 
 
@@ -84,12 +111,14 @@ def _audit_keys() -> str:
 
 def start_worker(env: dict, log_dir: Path, n: int) -> subprocess.Popen:
     log = open(log_dir / f"worker-{n}.log", "ab")  # noqa: SIM115 - the worker process writes it until stopped
-    return subprocess.Popen([sys.executable, "-m", "trialkit", "worker", "--interval", "0.2"], env=env,
-                            stdout=log, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "trialkit", "worker", "--interval", "0.2"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
 
 
-def start_service(database_url: str, data_dir: Path, *, app_servers: int = 2, workers: int = 2,
-                  threads: int = 16, timeout: float = 90) -> Service:
+def start_service(
+    database_url: str, data_dir: Path, *, app_servers: int = 2, workers: int = 2, threads: int = 16, timeout: float = 90
+) -> Service:
     data_dir.mkdir(parents=True, exist_ok=True)
     log_dir = data_dir / "logs"
     log_dir.mkdir(exist_ok=True)
@@ -100,8 +129,18 @@ def start_service(database_url: str, data_dir: Path, *, app_servers: int = 2, wo
         for n in range(app_servers):
             port = free_port()
             log = open(log_dir / f"app-{n}.log", "ab")  # noqa: SIM115 - the server process writes it until stopped
-            command = [sys.executable, "-m", "trialkit", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1",
-                       "--threads", str(threads)]
+            command = [
+                sys.executable,
+                "-m",
+                "trialkit",
+                "serve",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--threads",
+                str(threads),
+            ]
             if n:  # the first collected the static files into the shared data folder
                 command.append("--no-collectstatic")
             service.app_servers.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT))
@@ -144,8 +183,9 @@ def authorization(username: str) -> str:
     return "Basic " + base64.b64encode(f"{username}:{PASSWORD}".encode()).decode()
 
 
-def request(address: str, method: str, path: str, *, body=None, user: str | None = None,
-            timeout: float = 60) -> tuple[int, bytes, dict]:
+def request(
+    address: str, method: str, path: str, *, body=None, user: str | None = None, timeout: float = 60
+) -> tuple[int, bytes, dict]:
     host, port = address.split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=timeout)
     headers = {"Connection": "close"}
@@ -164,6 +204,7 @@ def request(address: str, method: str, path: str, *, body=None, user: str | None
 
 
 # ------------------------------------------------------------------ the data
+
 
 def prepare(randomizations: int, form_saves: int) -> list[dict]:
     """A trial with a generated list, participants waiting to be randomized at three sites in both
@@ -210,25 +251,57 @@ def prepare(randomizations: int, form_saves: int) -> list[dict]:
         number = f"LOAD-{i:03d}"
         nihss = 8 if (i // 3) % 2 == 0 else 14
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=2),
-            facts={"nihss_total": nihss}, verdict=ScreeningRecord.Verdict.ELIGIBLE,
-            outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
-        Consent.objects.create(screening=screening, document_version="v1", consent_date=today - timedelta(days=2),
-                               signed_by=Consent.Signer.PARTICIPANT, recorded_by=clerk)
+            trial=trial,
+            site=site,
+            screening_number=f"S-{number}",
+            screening_date=today - timedelta(days=2),
+            facts={"nihss_total": nihss},
+            verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            outcome=ScreeningRecord.Outcome.ENROLLED,
+            created_by=clerk,
+        )
+        Consent.objects.create(
+            screening=screening,
+            document_version="v1",
+            consent_date=today - timedelta(days=2),
+            signed_by=Consent.Signer.PARTICIPANT,
+            recorded_by=clerk,
+        )
         if i < randomizations:
-            Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
-                                       enrolled_at=now)
-            plan.append({"kind": "randomize", "method": "POST", "user": coordinators[code], "body": {},
-                         "path": f"/api/allocation/{TRIAL}/participants/{number}/randomize"})
+            Participant.objects.create(
+                trial=trial, site=site, screening=screening, participant_number=number, enrolled_at=now
+            )
+            plan.append(
+                {
+                    "kind": "randomize",
+                    "method": "POST",
+                    "user": coordinators[code],
+                    "body": {},
+                    "path": f"/api/allocation/{TRIAL}/participants/{number}/randomize",
+                }
+            )
         else:
             participant = Participant.objects.create(
-                trial=trial, site=site, screening=screening, participant_number=number, status="treated",
-                enrolled_at=now, randomization_number=f"PRE-{i:03d}", kit_number=f"PRE-KIT-{i:04d}",
-                anchor_date=today - timedelta(days=30))
+                trial=trial,
+                site=site,
+                screening=screening,
+                participant_number=number,
+                status="treated",
+                enrolled_at=now,
+                randomization_number=f"PRE-{i:03d}",
+                kit_number=f"PRE-KIT-{i:04d}",
+                anchor_date=today - timedelta(days=30),
+            )
             ensure_schedule(participant)
-            plan.append({"kind": "form", "method": "POST", "user": coordinators[code],
-                         "path": f"/api/capture/participants/{participant.pk}/forms",
-                         "body": {"visit_id": "month1", "instrument": "nihss", "values": NIHSS_7, "complete": True}})
+            plan.append(
+                {
+                    "kind": "form",
+                    "method": "POST",
+                    "user": coordinators[code],
+                    "path": f"/api/capture/participants/{participant.pk}/forms",
+                    "body": {"visit_id": "month1", "instrument": "nihss", "values": NIHSS_7, "complete": True},
+                }
+            )
     return plan
 
 
@@ -269,8 +342,14 @@ def fire(addresses: list[str], plan: list[dict], *, timeout: float = 90) -> Resu
         barrier.wait(timeout=60)
         started = time.perf_counter()
         try:
-            status, body, _ = request(addresses[i % len(addresses)], item["method"], item["path"],
-                                      body=item["body"], user=item["user"], timeout=timeout)
+            status, body, _ = request(
+                addresses[i % len(addresses)],
+                item["method"],
+                item["path"],
+                body=item["body"],
+                user=item["user"],
+                timeout=timeout,
+            )
             outcome = Outcome(item["kind"], status, time.perf_counter() - started, body=body[:500])
         except Exception as exc:  # a reset or a timeout is a result to report, not a crash
             outcome = Outcome(item["kind"], None, time.perf_counter() - started, error=repr(exc))
@@ -300,8 +379,11 @@ def allocation_problems(nct_id: str = TRIAL) -> list[str]:
     holders = Counter(s.participant_id for s in used)
     problems += [f"participant {pk} holds {n} slots" for pk, n in holders.items() if n > 1]
     prefix = trial.protocol.randomization.kit_prefix
-    randomized = set(Participant.objects.filter(trial=trial, randomization_number__startswith=f"{prefix}-R")
-                     .values_list("pk", flat=True))
+    randomized = set(
+        Participant.objects.filter(trial=trial, randomization_number__startswith=f"{prefix}-R").values_list(
+            "pk", flat=True
+        )
+    )
     if set(holders) != randomized:
         problems.append(f"slot holders {len(holders)} != randomized participants {len(randomized)}")
     by_stratum = defaultdict(list)
@@ -310,9 +392,11 @@ def allocation_problems(nct_id: str = TRIAL) -> list[str]:
     for stratum, numbers in by_stratum.items():
         if sorted(numbers) != list(range(1, len(numbers) + 1)):
             problems.append(f"gap or repeat in stratum {stratum}: {sorted(numbers)}")
-    numbers = sorted(Participant.objects.filter(trial=trial, randomization_number__startswith=f"{prefix}-R")
-                     .values_list("randomization_number", flat=True))
+    numbers = sorted(
+        Participant.objects.filter(trial=trial, randomization_number__startswith=f"{prefix}-R").values_list(
+            "randomization_number", flat=True
+        )
+    )
     if numbers != [f"{prefix}-R{n:04d}" for n in range(1, len(numbers) + 1)]:
         problems.append(f"randomization numbers not contiguous: {numbers}")
     return problems
-

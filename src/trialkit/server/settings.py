@@ -178,7 +178,9 @@ AXES_VERBOSE = False
 # Behind a reverse proxy set TRIALKIT_PROXY_COUNT to the number of proxies in front, so that the
 # client address (not the proxy's) is what lockout counts.
 AXES_IPWARE_PROXY_COUNT = int(envstr("TRIALKIT_PROXY_COUNT", "0")) or None
-AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
 
 # Idle session timeout: a session unused for this long ends; activity renews it (at most once a
 # minute, accounts.middleware.ActivityMiddleware).
@@ -212,8 +214,11 @@ if envbool("TRIALKIT_FAST_HASHER"):
 # far-future caching of hashed names outside development.
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEVELOPMENT
-                    else "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEVELOPMENT
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
 }
 WHITENOISE_USE_FINDERS = DEVELOPMENT  # the demo and tests serve static files without collectstatic
 WHITENOISE_AUTOREFRESH = DEVELOPMENT

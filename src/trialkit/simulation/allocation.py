@@ -110,7 +110,7 @@ def protocol_allocation_matrix(
     cohort_of = np.full(n, None, dtype=object)
     start = 0
     for cohort in spec.cohorts:
-        cohort_of[start:start + cohort.size] = cohort.id
+        cohort_of[start : start + cohort.size] = cohort.id
         start += cohort.size
 
     stratum = np.zeros((trials, n), dtype=np.int64)

@@ -22,8 +22,17 @@ from trialkit.simulation.allocation import permuted_blocks
 # Scale ranges: NIHSS 0–42 (Brott 1989), mRS 0–6 (van Swieten 1988), Barthel 0–100 in steps of 5
 # (Mahoney & Barthel 1965), Fugl-Meyer UE 0–66 and LE 0–34 (Fugl-Meyer 1975), MMSE 0–30 (Folstein 1975).
 AE_TERMS = (
-    "Headache", "Fever", "Fatigue", "Dizziness", "Urinary tract infection", "Pneumonia",
-    "Fall", "Constipation", "Insomnia", "Infusion site reaction", "Recurrent ischemic stroke",
+    "Headache",
+    "Fever",
+    "Fatigue",
+    "Dizziness",
+    "Urinary tract infection",
+    "Pneumonia",
+    "Fall",
+    "Constipation",
+    "Insomnia",
+    "Infusion site reaction",
+    "Recurrent ischemic stroke",
 )
 
 
@@ -42,10 +51,16 @@ def _inclusion_bounds(protocol, kind: str) -> tuple[float | None, float | None]:
             return
         bounds = getattr(rule, kind, None)
         if bounds is not None:
-            lo = bounds.min if bounds.min is not None else (
-                bounds.greater_than + 1 if bounds.greater_than is not None else None)
-            hi = bounds.max if bounds.max is not None else (
-                bounds.less_than - 1 if bounds.less_than is not None else None)
+            lo = (
+                bounds.min
+                if bounds.min is not None
+                else (bounds.greater_than + 1 if bounds.greater_than is not None else None)
+            )
+            hi = (
+                bounds.max
+                if bounds.max is not None
+                else (bounds.less_than - 1 if bounds.less_than is not None else None)
+            )
             if lo is not None:
                 low = lo if low is None else max(low, lo)
             if hi is not None:
@@ -170,8 +185,15 @@ def simulate_dataset(
         jitter = rng.integers(-visit.window_before, visit.window_after + 1, n) if visit.day > 0 else np.zeros(n, int)
         for instrument in wanted:
             for i in np.flatnonzero(present).tolist():
-                rows.append((participants.participant_id[i], visit.id, int(visit.day + jitter[i]), instrument,
-                             int(scores[instrument][i])))
+                rows.append(
+                    (
+                        participants.participant_id[i],
+                        visit.id,
+                        int(visit.day + jitter[i]),
+                        instrument,
+                        int(scores[instrument][i]),
+                    )
+                )
     outcomes = pd.DataFrame(rows, columns=["participant_id", "visit", "day", "instrument", "total"])
 
     events = []
@@ -179,9 +201,19 @@ def simulate_dataset(
         for _ in range(rng.poisson(1.3)):
             grade = int(rng.choice([1, 2, 3, 4], p=[0.55, 0.3, 0.12, 0.03]))
             serious = grade >= 3 and rng.random() < 0.6
-            events.append((participants.participant_id[i], str(rng.choice(AE_TERMS)), grade, serious,
-                           bool(rng.random() < 0.25), int(rng.integers(0, min(drop_day[i], last_day)))))
-    adverse_events = pd.DataFrame(events, columns=["participant_id", "term", "grade", "serious", "related", "onset_day"])
+            events.append(
+                (
+                    participants.participant_id[i],
+                    str(rng.choice(AE_TERMS)),
+                    grade,
+                    serious,
+                    bool(rng.random() < 0.25),
+                    int(rng.integers(0, min(drop_day[i], last_day))),
+                )
+            )
+    adverse_events = pd.DataFrame(
+        events, columns=["participant_id", "term", "grade", "serious", "related", "onset_day"]
+    )
 
     participants.to_csv(directory / "participants.csv", index=False)
     outcomes.to_csv(directory / "outcomes.csv", index=False)

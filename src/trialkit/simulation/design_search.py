@@ -34,9 +34,24 @@ from trialkit.simulation.ordinal_power import (
     validate_trials,
 )
 
-COLUMNS = ["cell", "common_or", "n_per_arm", "dropout", "ratio", "n_control", "n_treatment", "trials", "power",
-           "ci95_low", "ci95_high", "whitehead_power", "median_estimated_or", "mean_analysed", "separated",
-           "seed"]
+COLUMNS = [
+    "cell",
+    "common_or",
+    "n_per_arm",
+    "dropout",
+    "ratio",
+    "n_control",
+    "n_treatment",
+    "trials",
+    "power",
+    "ci95_low",
+    "ci95_high",
+    "whitehead_power",
+    "median_estimated_or",
+    "mean_analysed",
+    "separated",
+    "seed",
+]
 
 
 @dataclass(frozen=True)
@@ -48,11 +63,19 @@ class DesignCell:
     ratio: float
 
 
-def design_grid(odds_ratios: Sequence[float], sizes: Sequence[int], dropouts: Sequence[float] = (0.0,),
-                ratios: Sequence[float] = (1.0,)) -> list[DesignCell]:
+def design_grid(
+    odds_ratios: Sequence[float],
+    sizes: Sequence[int],
+    dropouts: Sequence[float] = (0.0,),
+    ratios: Sequence[float] = (1.0,),
+) -> list[DesignCell]:
     """Every combination, in the order odds ratio, size, dropout, ratio (the last varies fastest)."""
-    for name, values in (("--odds-ratios", odds_ratios), ("--n-per-arm", sizes), ("--dropouts", dropouts),
-                         ("--ratios", ratios)):
+    for name, values in (
+        ("--odds-ratios", odds_ratios),
+        ("--n-per-arm", sizes),
+        ("--dropouts", dropouts),
+        ("--ratios", ratios),
+    ):
         if not values:
             raise SimulationInputError(f"{name}: give at least one value")
     if any(v <= 0 for v in odds_ratios):
@@ -77,11 +100,22 @@ def run_cell(cell: DesignCell, seed: int, control: Sequence[float], alpha: float
     """One cell of the grid: ``simulate_power`` at its parameters (runs on a Dask worker)."""
     result = simulate_power(control, cell.common_or, cell.n_per_arm, cell.ratio, cell.dropout, alpha, trials, seed)
     return {
-        "cell": cell.index, "common_or": cell.common_or, "n_per_arm": cell.n_per_arm, "dropout": cell.dropout,
-        "ratio": cell.ratio, "n_control": result.n_control, "n_treatment": result.n_treatment,
-        "trials": result.trials, "power": result.power, "ci95_low": result.ci95[0], "ci95_high": result.ci95[1],
-        "whitehead_power": result.whitehead_power, "median_estimated_or": result.median_estimated_or,
-        "mean_analysed": result.mean_analysed, "separated": result.separated, "seed": seed,
+        "cell": cell.index,
+        "common_or": cell.common_or,
+        "n_per_arm": cell.n_per_arm,
+        "dropout": cell.dropout,
+        "ratio": cell.ratio,
+        "n_control": result.n_control,
+        "n_treatment": result.n_treatment,
+        "trials": result.trials,
+        "power": result.power,
+        "ci95_low": result.ci95[0],
+        "ci95_high": result.ci95[1],
+        "whitehead_power": result.whitehead_power,
+        "median_estimated_or": result.median_estimated_or,
+        "mean_analysed": result.mean_analysed,
+        "separated": result.separated,
+        "seed": seed,
     }
 
 
@@ -126,8 +160,9 @@ def run_design_search(
 
         # Cells and their seeds are mapped together (keyword arguments are not mapped, only passed).
         # pure=False: a cell is never answered from another cell's cache, and each runs once.
-        futures = client.map(run_cell, list(cells), seeds, control=probabilities, alpha=alpha, trials=trials,
-                             pure=False)
+        futures = client.map(
+            run_cell, list(cells), seeds, control=probabilities, alpha=alpha, trials=trials, pure=False
+        )
         for future in as_completed(futures):
             rows.append(future.result())
             if progress is not None:
@@ -146,8 +181,12 @@ def local_cluster(workers: int | None = None):
     count = workers or os.cpu_count() or 1
     # One thread per process: the simulator is numpy-bound and holds the GIL between array operations.
     # No dashboard: nothing listens on a port the operator did not ask for.
-    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=40) as cluster, Client(cluster) as client:
+    with (
+        LocalCluster(
+            n_workers=count, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+        ) as cluster,
+        Client(cluster) as client,
+    ):
         yield client
 
 
@@ -181,8 +220,10 @@ def plot_design_search(result: DesignSearchResult, path: str) -> None:
     axes = np.atleast_1d(fig.subplots(lines, columns, squeeze=False)).ravel()
     for ax, (dropout, ratio) in zip(axes, panels):
         for odds_ratio in sorted({r["common_or"] for r in result.rows}):
-            rows = sorted((r for r in result.rows if (r["dropout"], r["ratio"], r["common_or"]) ==
-                           (dropout, ratio, odds_ratio)), key=lambda r: r["n_per_arm"])
+            rows = sorted(
+                (r for r in result.rows if (r["dropout"], r["ratio"], r["common_or"]) == (dropout, ratio, odds_ratio)),
+                key=lambda r: r["n_per_arm"],
+            )
             n = [r["n_per_arm"] for r in rows]
             power = np.array([r["power"] for r in rows])
             errors = [power - [r["ci95_low"] for r in rows], [r["ci95_high"] for r in rows] - power]
@@ -194,7 +235,7 @@ def plot_design_search(result: DesignSearchResult, path: str) -> None:
         ax.set_ylabel("power")
         ax.set_title(f"dropout {dropout:g}, ratio {ratio:g}:1", fontsize=10)
         ax.legend(fontsize=7, loc="lower right")
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(f"mRS shift power, {result.trials} trials per cell (seed {result.seed})", fontsize=11)
     fig.tight_layout()

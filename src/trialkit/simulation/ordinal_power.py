@@ -189,7 +189,7 @@ def simulate_power(
         done += size
         if progress is not None:
             progress(size)
-    expected = (1 - dropout)
+    expected = 1 - dropout
     return PowerResult(
         power=rejected / trials,
         ci95=monte_carlo_interval(rejected, trials),
@@ -248,7 +248,9 @@ def plot_power_curve(results: Sequence[PowerResult], path: str, title: str | Non
     ax.set_ylabel("power")
     ax.set_ylim(0, 1)
     r0 = results[0]
-    ax.set_title(title or f"mRS shift: {r0.n_treatment} vs {r0.n_control}, dropout {r0.dropout:g}, {r0.trials} trials each")
+    ax.set_title(
+        title or f"mRS shift: {r0.n_treatment} vs {r0.n_control}, dropout {r0.dropout:g}, {r0.trials} trials each"
+    )
     ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -166,21 +166,27 @@ def rehearse_trial(
     n = protocol.registry.enrollment.count
     plan = [a for a in protocol.analysis_plan.analyses if a.method in REHEARSED_METHODS]
     # consort and safety are descriptive, not tests; anything else would be listed here.
-    not_rehearsed = [a.id for a in protocol.analysis_plan.analyses
-                     if a.method not in REHEARSED_METHODS and a.method not in ("consort", "safety")]
+    not_rehearsed = [
+        a.id
+        for a in protocol.analysis_plan.analyses
+        if a.method not in REHEARSED_METHODS and a.method not in ("consort", "safety")
+    ]
     for spec in plan:
         unknown = [c for c in spec.covariates if c not in effects]
         if unknown:
-            raise SimulationInputError(f"analysis {spec.id}: covariate(s) {', '.join(unknown)} cannot be simulated "
-                                       f"(known: {', '.join(effects)})")
+            raise SimulationInputError(
+                f"analysis {spec.id}: covariate(s) {', '.join(unknown)} cannot be simulated "
+                f"(known: {', '.join(effects)})"
+            )
     rng = np.random.default_rng(seed)
     counts = {(spec.id, scenario): 0 for spec in plan for scenario in ("power", "type1")}
     for scenario, log_or in (("power", float(np.log(common_or))), ("type1", 0.0)):
         done = 0
         while done < trials:
             size = min(chunk, trials - done)
-            treated, covariates, mrs, observed = _simulate_batch(rng, protocol, n, size, log_or, cutpoints, dropout,
-                                                                 effects, f"{seed}:{scenario}:{done}")
+            treated, covariates, mrs, observed = _simulate_batch(
+                rng, protocol, n, size, log_or, cutpoints, dropout, effects, f"{seed}:{scenario}:{done}"
+            )
             weights = observed.astype(float)
             baseline = rng.standard_normal(mrs.shape)
             noise = rng.standard_normal(mrs.shape)
@@ -214,14 +220,29 @@ def rehearse_trial(
             type1_error=counts[(spec.id, "type1")] / trials,
             type1_ci95=monte_carlo_interval(counts[(spec.id, "type1")], trials),
             type1_verdict=type1_verdict(monte_carlo_interval(counts[(spec.id, "type1")], trials), alpha),
-            effect=(f"standardized difference {ancova_effect:g} (normal model, baseline correlation "
-                    f"{ANCOVA_CORRELATION:g})" if spec.method == "ancova" else f"common OR {common_or:g}"),
+            effect=(
+                f"standardized difference {ancova_effect:g} (normal model, baseline correlation {ANCOVA_CORRELATION:g})"
+                if spec.method == "ancova"
+                else f"common OR {common_or:g}"
+            ),
         )
         for spec in plan
     ]
     treatment, _control = treatment_and_control(protocol)
-    probe = {"baseline_nihss": np.full((1, n), float(nihss_range(protocol)[0])),
-             "age": np.full((1, n), float(age_range(protocol)[0]))}
+    probe = {
+        "baseline_nihss": np.full((1, n), float(nihss_range(protocol)[0])),
+        "age": np.full((1, n), float(age_range(protocol)[0])),
+    }
     _, allocation = protocol_allocation_matrix(protocol, probe, np.random.default_rng(0), seed, treatment, pool=1)
-    return RehearsalResult(protocol.registry.nct_id, trials, n, float(common_or), float(dropout), alpha, allocation,
-                           analyses, not_rehearsed, seed)
+    return RehearsalResult(
+        protocol.registry.nct_id,
+        trials,
+        n,
+        float(common_or),
+        float(dropout),
+        alpha,
+        allocation,
+        analyses,
+        not_rehearsed,
+        seed,
+    )

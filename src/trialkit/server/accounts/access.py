@@ -35,8 +35,9 @@ class Access:
         allowed = roles_with(permission)
         if permission in REVEALS_ARM and not self.roles <= roles_with("allocation.view_arm"):
             return False
-        return any(role in allowed and (site_id is None or site is None or site == site_id)
-                   for role, site in self.grants)
+        return any(
+            role in allowed and (site_id is None or site is None or site == site_id) for role, site in self.grants
+        )
 
     def sites(self, permission: str) -> frozenset[int] | None:
         """The sites where ``permission`` is granted; None for every site of the trial."""

@@ -31,8 +31,11 @@ SECOND_FACTOR_ROLES = frozenset({Role.DSMB_STATISTICIAN})
 def plausible_username(raw) -> bool:
     """Whether ``raw`` could name an account at all: text, not empty, at most 150 characters,
     no NUL or other control character. Anything else is refused before it reaches the database."""
-    return (isinstance(raw, str) and 0 < len(raw) <= USERNAME_MAX
-            and not any(unicodedata.category(ch) == "Cc" for ch in raw))
+    return (
+        isinstance(raw, str)
+        and 0 < len(raw) <= USERNAME_MAX
+        and not any(unicodedata.category(ch) == "Cc" for ch in raw)
+    )
 
 
 def printable_username(raw) -> str:
@@ -40,7 +43,7 @@ def printable_username(raw) -> str:
     (NUL included) become U+FFFD and the text is cut to 150 characters (marked with …)."""
     text = raw if isinstance(raw, str) else repr(raw)
     text = "".join("\ufffd" if unicodedata.category(ch) == "Cc" else ch for ch in text)
-    return text if len(text) <= USERNAME_MAX else text[:USERNAME_MAX - 1] + "…"
+    return text if len(text) <= USERNAME_MAX else text[: USERNAME_MAX - 1] + "…"
 
 
 def axes_username(request, credentials) -> str | None:
@@ -54,12 +57,18 @@ def axes_username(request, credentials) -> str | None:
 def lockout_response(request, original_response=None, credentials=None):
     """What a locked-out user name and address get: JSON on the API, a page elsewhere (429)."""
     minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
-    message = (f"Too many failed attempts for this user from this address: sign-in, signing and unblinding "
-               f"are refused for {minutes} minutes. Ask an administrator if you need access sooner.")
+    message = (
+        f"Too many failed attempts for this user from this address: sign-in, signing and unblinding "
+        f"are refused for {minutes} minutes. Ask an administrator if you need access sooner."
+    )
     if request.path.startswith("/api/"):
         return JsonResponse({"error": message}, status=settings.AXES_HTTP_RESPONSE_CODE)
-    return render(request, "registration/locked_out.html", {"message": message, "minutes": minutes},
-                  status=settings.AXES_HTTP_RESPONSE_CODE)
+    return render(
+        request,
+        "registration/locked_out.html",
+        {"message": message, "minutes": minutes},
+        status=settings.AXES_HTTP_RESPONSE_CODE,
+    )
 
 
 # --------------------------------------------------------------------------- second factor
@@ -80,8 +89,9 @@ def confirmed_device(user):
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
 
 
-def check_second_factor(user, token: str, *, attempted: str, where: dict | None = None,
-                        action: str = "two_factor_failed"):
+def check_second_factor(
+    user, token: str, *, attempted: str, where: dict | None = None, action: str = "two_factor_failed"
+):
     """The user's confirmed device if ``token`` is its current code; else None, audited.
 
     TOTP devices slow down repeated failures themselves (django-otp throttling) and refuse a code
@@ -91,9 +101,14 @@ def check_second_factor(user, token: str, *, attempted: str, where: dict | None 
     token = (token or "").strip().replace(" ", "")
     if device is not None and token.isdigit() and len(token) <= 8 and device.verify_token(token):
         return device
-    record_event(actor=user, action=action, object_type="user", object_id=user.pk,
-                 after={"attempted": attempted, "factor": "two_factor", "enrolled": device is not None},
-                 **(where or {}))
+    record_event(
+        actor=user,
+        action=action,
+        object_type="user",
+        object_id=user.pk,
+        after={"attempted": attempted, "factor": "two_factor", "enrolled": device is not None},
+        **(where or {}),
+    )
     return None
 
 
@@ -117,8 +132,9 @@ def _local_request() -> HttpRequest:
     return request
 
 
-def reauthenticate(actor, password: str, *, attempted: str, request=None, otp_token: str | None = None,
-                   where: dict | None = None) -> None:
+def reauthenticate(
+    actor, password: str, *, attempted: str, request=None, otp_token: str | None = None, where: dict | None = None
+) -> None:
     """Confirm that ``actor`` is at the keyboard before an e-signature or an unblinding
     (21 CFR 11.200(a)(1)): the password again and, when ``otp_token`` is asked for (unblinding),
     a current code of the actor's authenticator.
@@ -132,16 +148,30 @@ def reauthenticate(actor, password: str, *, attempted: str, request=None, otp_to
     user = authenticate(request, username=actor.get_username(), password=password or "", reauth=attempted)
     if user is None or user.pk != actor.pk:
         locked = bool(getattr(request, "axes_locked_out", False))
-        record_event(actor=actor, action="reauth_failed", object_type="user", object_id=actor.pk,
-                     after={"attempted": attempted, "factor": "password", "locked_out": locked}, **(where or {}))
+        record_event(
+            actor=actor,
+            action="reauth_failed",
+            object_type="user",
+            object_id=actor.pk,
+            after={"attempted": attempted, "factor": "password", "locked_out": locked},
+            **(where or {}),
+        )
         raise ReauthenticationFailed(
-            "password", "too many failed attempts: this is refused for now" if locked else "the password is not correct")
+            "password", "too many failed attempts: this is refused for now" if locked else "the password is not correct"
+        )
     if otp_token is not None:
         if confirmed_device(actor) is None:
-            record_event(actor=actor, action="reauth_failed", object_type="user", object_id=actor.pk,
-                         after={"attempted": attempted, "factor": "two_factor", "enrolled": False},
-                         **(where or {}))
-            raise ReauthenticationFailed("otp_token", "this needs two-factor authentication: enrol an "
-                                                      "authenticator app at /accounts/two-factor/ first")
+            record_event(
+                actor=actor,
+                action="reauth_failed",
+                object_type="user",
+                object_id=actor.pk,
+                after={"attempted": attempted, "factor": "two_factor", "enrolled": False},
+                **(where or {}),
+            )
+            raise ReauthenticationFailed(
+                "otp_token",
+                "this needs two-factor authentication: enrol an authenticator app at /accounts/two-factor/ first",
+            )
         if check_second_factor(actor, otp_token, attempted=attempted, where=where, action="reauth_failed") is None:
             raise ReauthenticationFailed("otp_token", "the authentication code is not correct")

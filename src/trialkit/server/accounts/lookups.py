@@ -23,8 +23,11 @@ def _check(access: Access, permission: str | None, site_id: int | None) -> None:
     if permission is None:
         return
     if not access.can(permission, site_id):
-        raise PermissionDenied("your role does not allow this" if not access.can(permission)
-                               else "this belongs to a site where your role does not allow this")
+        raise PermissionDenied(
+            "your role does not allow this"
+            if not access.can(permission)
+            else "this belongs to a site where your role does not allow this"
+        )
 
 
 def trial_for(user, nct_id: str, permission: str | None = None):
@@ -77,14 +80,18 @@ def participant_by_number(user, trial, participant_number: str, permission: str 
     """(participant, access) by the trial's participant number."""
     from trialkit.server.participants.models import Participant
 
-    participant = (Participant.objects.select_related("trial", "site")
-                   .filter(trial=trial, participant_number=participant_number).first())
+    participant = (
+        Participant.objects.select_related("trial", "site")
+        .filter(trial=trial, participant_number=participant_number)
+        .first()
+    )
     if participant is None:
         raise Http404("no such participant")
     return _participant_visible(user, participant, permission)
 
 
 # ------------------------------------------------------------------ artefacts (exports, reports)
+
 
 def may_see_artefact(user, trial, *, unblinded: bool, blinded_permission: str, unblinded_permission: str) -> bool:
     """Whether an artefact (export or report job, its row, progress, size, hash, file) may be shown.

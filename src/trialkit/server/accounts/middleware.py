@@ -22,8 +22,13 @@ class SecondFactorMiddleware:
 
     def __call__(self, request):
         user = getattr(request, "user", None)
-        if (user is not None and user.is_authenticated and not request.path.startswith(OPEN_PREFIXES)
-                and not user.is_verified() and requires_second_factor(user)):
+        if (
+            user is not None
+            and user.is_authenticated
+            and not request.path.startswith(OPEN_PREFIXES)
+            and not user.is_verified()
+            and requires_second_factor(user)
+        ):
             return redirect(f"/accounts/two-factor/?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)
 
@@ -44,8 +49,13 @@ class ActivityMiddleware:
         user = getattr(request, "user", None)
         # Only a session the browser already holds: an API call authenticated by HTTP Basic gets no
         # session (and so no cookie a later request could ride without a CSRF token).
-        if (session is not None and session.session_key and user is not None and user.is_authenticated
-                and settings.SESSION_COOKIE_NAME in request.COOKIES):
+        if (
+            session is not None
+            and session.session_key
+            and user is not None
+            and user.is_authenticated
+            and settings.SESSION_COOKIE_NAME in request.COOKIES
+        ):
             now = int(timezone.now().timestamp())
             if now - session.get("last_activity", 0) >= self.RENEW_EVERY_SECONDS:
                 session["last_activity"] = now  # a modified session is saved with a fresh expiry

@@ -6,8 +6,10 @@ from django.db import models
 
 from trialkit.server.accounts.roles import Role, is_blinded_role
 
-COMBINATION_RULE = ("one person may not hold a blinded and an unblinded role in the same trial: "
-                    "give the unblinded work to another person (docs/security.md, the combination rule)")
+COMBINATION_RULE = (
+    "one person may not hold a blinded and an unblinded role in the same trial: "
+    "give the unblinded work to another person (docs/security.md, the combination rule)"
+)
 
 
 class Membership(models.Model):
@@ -34,8 +36,13 @@ class Membership(models.Model):
         clashing = sorted({m.role for m in others if is_blinded_role(m.role) != is_blinded_role(self.role)})
         if clashing:
             held = ", ".join(Role(r).label for r in clashing)
-            raise ValidationError({"role": f"{Role(self.role).label} refused: this person already holds {held} "
-                                           f"in this trial; {COMBINATION_RULE}"}, code="blinding_combination")
+            raise ValidationError(
+                {
+                    "role": f"{Role(self.role).label} refused: this person already holds {held} "
+                    f"in this trial; {COMBINATION_RULE}"
+                },
+                code="blinding_combination",
+            )
 
     def save(self, *args, **kwargs) -> None:
         # Checked on every save, not only in forms: the admin, the API, the CLI, the demo loader

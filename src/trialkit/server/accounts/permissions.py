@@ -43,50 +43,82 @@ def _p(name: str, roles, description: str) -> Permission:
 _TABLE = [
     # --- participants and clinical data
     _p("participant.view", list(Role), "see a participant of a site: numbers, status, visit schedule, safety data"),
-    _p("capture.view_efficacy", BLINDED_CLINICAL,
-       "read efficacy outcome forms (NIHSS, mRS, Barthel, Fugl-Meyer, MMSE) and their audit trail"),
-    _p("capture.enter_data", (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR),
-       "enter and change forms, visit dates and adverse events; answer queries"),
-    _p("capture.review_carried_forms", (R.COORDINATOR, R.INVESTIGATOR),
-       "confirm the screening data carried into a participant's Screening visit forms, after reviewing them"),
+    _p(
+        "capture.view_efficacy",
+        BLINDED_CLINICAL,
+        "read efficacy outcome forms (NIHSS, mRS, Barthel, Fugl-Meyer, MMSE) and their audit trail",
+    ),
+    _p(
+        "capture.enter_data",
+        (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR),
+        "enter and change forms, visit dates and adverse events; answer queries",
+    ),
+    _p(
+        "capture.review_carried_forms",
+        (R.COORDINATOR, R.INVESTIGATOR),
+        "confirm the screening data carried into a participant's Screening visit forms, after reviewing them",
+    ),
     _p("capture.sign_form", (R.INVESTIGATOR,), "sign a form or a visit as the investigator"),
     _p("capture.verify_form", (R.MONITOR,), "source-verify a form"),
     _p("capture.query", (R.MONITOR, R.DATA_MANAGER), "open and close queries"),
     _p("capture.lock_form", (R.DATA_MANAGER,), "lock and unlock forms"),
-    _p("capture.delete_form", (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR, R.DATA_MANAGER),
-       "delete a form (with a reason)"),
+    _p(
+        "capture.delete_form",
+        (R.COORDINATOR, R.INVESTIGATOR, R.BLINDED_ASSESSOR, R.DATA_MANAGER),
+        "delete a form (with a reason)",
+    ),
     _p("capture.report_ae", (R.INVESTIGATOR, R.COORDINATOR), "report an adverse event"),
     _p("capture.view_sae_clock", (R.INVESTIGATOR, R.SPONSOR_ADMIN), "see the serious adverse event reporting clock"),
     _p("capture.end_participation", (R.COORDINATOR, R.INVESTIGATOR), "record the end of a participation"),
     _p("capture.reopen_participation", (R.INVESTIGATOR,), "undo a recorded end of participation"),
     _p("capture.manage_diary", (R.COORDINATOR, R.INVESTIGATOR), "give and revoke diary access codes"),
     # --- screening
-    _p("screening.view_log", (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER, R.SPONSOR_ADMIN),
-       "read the screening log (counts and reasons)"),
-    _p("screening.view_record", (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER),
-       "read a screening record's facts"),
+    _p(
+        "screening.view_log",
+        (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER, R.SPONSOR_ADMIN),
+        "read the screening log (counts and reasons)",
+    ),
+    _p(
+        "screening.view_record",
+        (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER),
+        "read a screening record's facts",
+    ),
     _p("screening.work", (R.COORDINATOR, R.INVESTIGATOR), "screen, consent and enroll at a site"),
     _p("screening.attest", (R.INVESTIGATOR,), "give an investigator's attestation"),
     # --- allocation
     _p("allocation.randomize", (R.COORDINATOR, R.INVESTIGATOR), "randomize an enrolled participant"),
-    _p("allocation.administer", (R.COORDINATOR, R.INVESTIGATOR, R.UNBLINDED_PHARMACIST),
-       "record that the prepared dose was given"),
+    _p(
+        "allocation.administer",
+        (R.COORDINATOR, R.INVESTIGATOR, R.UNBLINDED_PHARMACIST),
+        "record that the prepared dose was given",
+    ),
     _p("allocation.view_arm", (R.UNBLINDED_PHARMACIST, R.DSMB_STATISTICIAN), "see a participant's arm and dose"),
     _p("allocation.prepare_dose", (R.UNBLINDED_PHARMACIST,), "prepare a dose (pharmacy queue and sheet)"),
-    _p("allocation.manage_list", (R.DSMB_STATISTICIAN,),
-       "generate and read the allocation list, its balance, block sizes and seed"),
+    _p(
+        "allocation.manage_list",
+        (R.DSMB_STATISTICIAN,),
+        "generate and read the allocation list, its balance, block sizes and seed",
+    ),
     _p("allocation.unblind", (R.INVESTIGATOR,), "emergency unblinding of one participant"),
-    _p("allocation.view_notifications", (R.SPONSOR_ADMIN,),
-       "read unblinding notifications addressed to oneself"),
+    _p("allocation.view_notifications", (R.SPONSOR_ADMIN,), "read unblinding notifications addressed to oneself"),
     # --- exports and reports
-    _p("capture.oversight", (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER, R.SPONSOR_ADMIN),
-       "open the record status dashboard, the visit calendar and the review lists of their sites"),
+    _p(
+        "capture.oversight",
+        (R.COORDINATOR, R.INVESTIGATOR, R.MONITOR, R.DATA_MANAGER, R.SPONSOR_ADMIN),
+        "open the record status dashboard, the visit calendar and the review lists of their sites",
+    ),
     _p("audit.report", (R.MONITOR, R.DATA_MANAGER, R.INVESTIGATOR), "print a participant's audit report"),
-    _p("exports.blinded", (R.DATA_MANAGER, R.SPONSOR_ADMIN, R.MONITOR, R.DSMB_STATISTICIAN),
-       "request and download blinded exports"),
+    _p(
+        "exports.blinded",
+        (R.DATA_MANAGER, R.SPONSOR_ADMIN, R.MONITOR, R.DSMB_STATISTICIAN),
+        "request and download blinded exports",
+    ),
     _p("exports.unblinded", (R.DSMB_STATISTICIAN,), "request, list and download unblinded exports"),
-    _p("reports.blinded", (R.DSMB_STATISTICIAN, R.SPONSOR_ADMIN, R.DATA_MANAGER, R.MONITOR),
-       "request the pooled (blinded) report"),
+    _p(
+        "reports.blinded",
+        (R.DSMB_STATISTICIAN, R.SPONSOR_ADMIN, R.DATA_MANAGER, R.MONITOR),
+        "request the pooled (blinded) report",
+    ),
     _p("reports.unblinded", (R.DSMB_STATISTICIAN,), "request and read the arm-level (DSMB) report"),
 ]
 
@@ -95,8 +127,15 @@ PERMISSIONS: dict[str, Permission] = {p.name: p for p in _TABLE}
 # Permissions that show an arm (or what an arm is made of). Granted only to a person whose every
 # role in the trial is unblinded: a membership row written around the combination rule leaves its
 # holder blinded (accounts.access.Access.can).
-REVEALS_ARM = frozenset({"allocation.view_arm", "allocation.prepare_dose", "allocation.manage_list",
-                         "exports.unblinded", "reports.unblinded"})
+REVEALS_ARM = frozenset(
+    {
+        "allocation.view_arm",
+        "allocation.prepare_dose",
+        "allocation.manage_list",
+        "exports.unblinded",
+        "reports.unblinded",
+    }
+)
 
 
 def roles_with(permission: str) -> frozenset[str]:
@@ -113,6 +152,10 @@ def render_markdown() -> str:
     roles = list(Role)
     head = "| permission | " + " | ".join(r.value for r in roles) + " | what it allows |"
     rule = "|---|" + "---|" * len(roles) + "---|"
-    rows = [f"| `{p.name}` | " + " | ".join("yes" if r.value in p.roles else "" for r in roles)
-            + f" | {p.description}{' (shows an arm)' if p.name in REVEALS_ARM else ''} |" for p in _TABLE]
+    rows = [
+        f"| `{p.name}` | "
+        + " | ".join("yes" if r.value in p.roles else "" for r in roles)
+        + f" | {p.description}{' (shows an arm)' if p.name in REVEALS_ARM else ''} |"
+        for p in _TABLE
+    ]
     return "\n".join([head, rule, *rows])

@@ -8,8 +8,9 @@ from trialkit.server.audit.service import record_event
 
 @receiver(user_logged_in)
 def _audit_login(sender, request, user, **kwargs):
-    record_event(actor=user, action="login", object_type="user", object_id=str(user.pk),
-                 after={"username": user.username})
+    record_event(
+        actor=user, action="login", object_type="user", object_id=str(user.pk), after={"username": user.username}
+    )
 
 
 @receiver(user_login_failed)
@@ -34,21 +35,42 @@ def _audit_login_failed(sender, credentials, request=None, **kwargs):
     failures = getattr(request, "axes_failures_since_start", None)
     if locked and failures is None:
         return  # refused while locked out: counted, not recorded again
-    record_event(actor=None, action="login_failed", object_type="user", object_id=str(user.pk),
-                 after={"username": user.username, "failures": failures, "locked_out": locked})
+    record_event(
+        actor=None,
+        action="login_failed",
+        object_type="user",
+        object_id=str(user.pk),
+        after={"username": user.username, "failures": failures, "locked_out": locked},
+    )
 
 
 @receiver(post_save, sender=Membership)
 def _audit_membership(sender, instance, created, **kwargs):
-    record_event(actor=None, action="permission_grant" if created else "permission_change",
-                 object_type="membership", object_id=str(instance.pk), trial_id=instance.trial_id,
-                 after={"user": instance.user.username, "role": instance.role,
-                        "site": instance.site.code if instance.site_id else None})
+    record_event(
+        actor=None,
+        action="permission_grant" if created else "permission_change",
+        object_type="membership",
+        object_id=str(instance.pk),
+        trial_id=instance.trial_id,
+        after={
+            "user": instance.user.username,
+            "role": instance.role,
+            "site": instance.site.code if instance.site_id else None,
+        },
+    )
 
 
 @receiver(post_delete, sender=Membership)
 def _audit_membership_delete(sender, instance, **kwargs):
-    record_event(actor=None, action="permission_revoke", object_type="membership", object_id=str(instance.pk),
-                 trial_id=instance.trial_id,
-                 before={"user": instance.user.username, "role": instance.role,
-                         "site": instance.site.code if instance.site_id else None})
+    record_event(
+        actor=None,
+        action="permission_revoke",
+        object_type="membership",
+        object_id=str(instance.pk),
+        trial_id=instance.trial_id,
+        before={
+            "user": instance.user.username,
+            "role": instance.role,
+            "site": instance.site.code if instance.site_id else None,
+        },
+    )

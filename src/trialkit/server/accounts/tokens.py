@@ -79,10 +79,21 @@ def issue(user, *, name, scope, days, now=None) -> Issued:
     key_id = secrets.token_hex(6)
     plaintext = f"{PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
-        token = ApiToken.objects.create(user=user, name=name, key_id=key_id, secret_hash=digest(plaintext),
-                                        scope=scope, expires_at=now + timedelta(days=days))
-        record_event(actor=user, action="api_token_create", object_type="api token", object_id=token.pk,
-                     after={"name": name, "key_id": key_id, "scope": scope, "expires_at": token.expires_at})
+        token = ApiToken.objects.create(
+            user=user,
+            name=name,
+            key_id=key_id,
+            secret_hash=digest(plaintext),
+            scope=scope,
+            expires_at=now + timedelta(days=days),
+        )
+        record_event(
+            actor=user,
+            action="api_token_create",
+            object_type="api token",
+            object_id=token.pk,
+            after={"name": name, "key_id": key_id, "scope": scope, "expires_at": token.expires_at},
+        )
     return Issued(token, plaintext)
 
 
@@ -95,8 +106,13 @@ def revoke(user, token_id, *, now=None) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = now or timezone.now()
             token.save(update_fields=["revoked_at"])
-            record_event(actor=user, action="api_token_revoke", object_type="api token", object_id=token.pk,
-                         before={"name": token.name, "key_id": token.key_id, "scope": token.scope})
+            record_event(
+                actor=user,
+                action="api_token_revoke",
+                object_type="api token",
+                object_id=token.pk,
+                before={"name": token.name, "key_id": token.key_id, "scope": token.scope},
+            )
     return token
 
 

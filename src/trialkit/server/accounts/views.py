@@ -44,16 +44,22 @@ def _enrol(request, context):
     user = request.user
     pending = None
     if request.method == "POST":
-        pending = TOTPDevice.objects.filter(pk=request.session.get(ENROLMENT_SESSION_KEY), user=user,
-                                            confirmed=False).first()
+        pending = TOTPDevice.objects.filter(
+            pk=request.session.get(ENROLMENT_SESSION_KEY), user=user, confirmed=False
+        ).first()
         token = request.POST.get("token", "").strip().replace(" ", "")
         if pending is not None and token.isdigit() and pending.verify_token(token):
             pending.confirmed = True
             pending.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=user, confirmed=False).delete()
             request.session.pop(ENROLMENT_SESSION_KEY, None)
-            record_event(actor=user, action="two_factor_enrolled", object_type="user", object_id=user.pk,
-                         after={"device": pending.name})
+            record_event(
+                actor=user,
+                action="two_factor_enrolled",
+                object_type="user",
+                object_id=user.pk,
+                after={"device": pending.name},
+            )
             otp_login(request, pending)
             return redirect(context["next"])
         context["error"] = "The code is not correct. Scan the new code below and enter the number your app shows."
@@ -80,8 +86,12 @@ def api_tokens(request):
     from trialkit.server.accounts import tokens
     from trialkit.server.accounts.models import ApiToken
 
-    context = {"errors": {}, "issued": None, "values": {"name": "", "scope": "read", "days": "90"},
-               "max_days": tokens.MAX_DAYS}
+    context = {
+        "errors": {},
+        "issued": None,
+        "values": {"name": "", "scope": "read", "days": "90"},
+        "max_days": tokens.MAX_DAYS,
+    }
     status = 200
     if request.method == "POST":
         try:

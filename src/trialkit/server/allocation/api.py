@@ -118,11 +118,18 @@ def _dose_status(participant: Participant) -> str:
 def randomized(request, nct_id: NctId):
     """Randomized participants at your sites: randomization and kit numbers only."""
     trial = _trial(request, nct_id)
-    return [RandomizedOut(participant_number=p.participant_number, site=p.site.code,
-                          randomization_number=p.randomization_number, kit_number=p.kit_number,
-                          randomized_at=p.randomized_at, dose_status=_dose_status(p),
-                          emergency_unblinded=p.emergency_unblinded)
-            for p in services.randomized_participants(trial, request.user)]
+    return [
+        RandomizedOut(
+            participant_number=p.participant_number,
+            site=p.site.code,
+            randomization_number=p.randomization_number,
+            kit_number=p.kit_number,
+            randomized_at=p.randomized_at,
+            dose_status=_dose_status(p),
+            emergency_unblinded=p.emergency_unblinded,
+        )
+        for p in services.randomized_participants(trial, request.user)
+    ]
 
 
 @router.post("/{nct_id}/participants/{participant_number}/randomize", response={200: ReceiptOut})
@@ -137,21 +144,39 @@ def randomize(request, nct_id: NctId, participant_number: Number):
 def allocation_list(request, nct_id: NctId):
     """The concealed list (DSMB statistician only)."""
     trial = _trial(request, nct_id)
-    return [SlotOut(stratum=s.stratum, sequence_no=s.sequence_no, cohort=s.cohort, arm_id=s.arm_id,
-                    dose_level=s.dose_level, block_no=s.block_no, block_size=s.block_size, kit_number=s.kit_number,
-                    randomization_number=s.randomization_number,
-                    participant_number=s.participant.participant_number if s.participant else None)
-            for s in services.allocation_list_rows(trial, request.user)]
+    return [
+        SlotOut(
+            stratum=s.stratum,
+            sequence_no=s.sequence_no,
+            cohort=s.cohort,
+            arm_id=s.arm_id,
+            dose_level=s.dose_level,
+            block_no=s.block_no,
+            block_size=s.block_size,
+            kit_number=s.kit_number,
+            randomization_number=s.randomization_number,
+            participant_number=s.participant.participant_number if s.participant else None,
+        )
+        for s in services.allocation_list_rows(trial, request.user)
+    ]
 
 
 @router.post("/{nct_id}/list", response={201: GeneratedOut})
 def generate(request, nct_id: NctId, payload: GenerateIn):
     """Generate the list (DSMB statistician). The seed is returned once and not stored."""
     trial = _trial(request, nct_id)
-    generated = services.generate_allocation_list(trial, request.user, now=timezone.now(), seed=payload.seed,
-                                                  regenerate=payload.regenerate)
-    return Status(201, GeneratedOut(slots=generated.slots, strata=generated.allocation_list.strata, seed=generated.seed,
-                             seed_sha256=generated.allocation_list.seed_sha256))
+    generated = services.generate_allocation_list(
+        trial, request.user, now=timezone.now(), seed=payload.seed, regenerate=payload.regenerate
+    )
+    return Status(
+        201,
+        GeneratedOut(
+            slots=generated.slots,
+            strata=generated.allocation_list.strata,
+            seed=generated.seed,
+            seed_sha256=generated.allocation_list.seed_sha256,
+        ),
+    )
 
 
 @router.get("/{nct_id}/balance", response=list[dict])
@@ -164,41 +189,51 @@ def balance(request, nct_id: NctId):
 def prepare_dose(request, nct_id: NctId, participant_number: Number, payload: DoseIn):
     """Compute and record the preparation from the dosing-visit weight (unblinded pharmacist)."""
     participant = _participant(request, nct_id, participant_number)
-    prepared = services.prepare_dose(participant, payload.weight_kg, request.user, now=timezone.now(),
-                                     weight_reason=payload.weight_reason)
-    return Status(200, DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(),
-                        label=prepared.label))
+    prepared = services.prepare_dose(
+        participant, payload.weight_kg, request.user, now=timezone.now(), weight_reason=payload.weight_reason
+    )
+    return Status(
+        200,
+        DoseOut(preparation=prepared.preparation.as_dict(), steps=prepared.preparation.steps(), label=prepared.label),
+    )
 
 
-@router.post("/{nct_id}/participants/{participant_number}/administered",
-             response={200: AdministeredOut})
+@router.post("/{nct_id}/participants/{participant_number}/administered", response={200: AdministeredOut})
 def administered(request, nct_id: NctId, participant_number: Number):
     """Record that the prepared infusion was given."""
     participant = _participant(request, nct_id, participant_number)
     record = services.record_administration(participant, request.user, now=timezone.now())
-    return Status(200, AdministeredOut(participant_number=participant.participant_number,
-                                administered_at=record.administered_at))
+    return Status(
+        200, AdministeredOut(participant_number=participant.participant_number, administered_at=record.administered_at)
+    )
 
 
 @router.post("/{nct_id}/participants/{participant_number}/unblind", response={200: UnblindOut})
 def unblind(request, nct_id: NctId, participant_number: Number, payload: UnblindIn):
     """Emergency unblinding by the site investigator, with a reason and the password."""
     participant = _participant(request, nct_id, participant_number)
-    result = services.emergency_unblind(participant, request.user, reason=payload.reason,
-                                        password=payload.password, otp_token=payload.otp_token,
-                                        now=timezone.now(), request=request)
+    result = services.emergency_unblind(
+        participant,
+        request.user,
+        reason=payload.reason,
+        password=payload.password,
+        otp_token=payload.otp_token,
+        now=timezone.now(),
+        request=request,
+    )
     return Status(200, UnblindOut(**vars(result)))
 
 
 @router.get("/notifications", response=list[NotificationOut])
 def notifications(request):
     """Your in-app notifications (emergency unblinding notices for sponsor administrators)."""
-    return [NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at,
-                            read_at=n.read_at) for n in services.notifications_for(request.user)]
+    return [
+        NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at, read_at=n.read_at)
+        for n in services.notifications_for(request.user)
+    ]
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut)
 def notification_read(request, notification_id: RowId):
     n = services.mark_read(notification_id, request.user, now=timezone.now())
-    return NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at,
-                           read_at=n.read_at)
+    return NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at, read_at=n.read_at)

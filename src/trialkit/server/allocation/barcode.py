@@ -19,8 +19,9 @@ def code128_svg(text: str) -> str:
     alternative for screen readers."""
     out = io.BytesIO()
     barcode.get("code128", text, writer=SVGWriter()).write(
-        out, options={"module_width": 0.3, "module_height": 14.0, "quiet_zone": 3.0, "write_text": False})
+        out, options={"module_width": 0.3, "module_height": 14.0, "quiet_zone": 3.0, "write_text": False}
+    )
     svg = out.getvalue().decode("utf-8")
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     return svg.replace("<svg ", format_html('<svg role="img" aria-label="Barcode of kit number {}" ', text), 1)

@@ -37,14 +37,29 @@ def _ensure_enrolled(trial, today: date, users) -> None:
         site = sites[i % len(sites)] if i % 3 else sites[0]
         number = f"{site.code.upper()}-D{i + 1:02d}"
         screening = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"S-{number}", screening_date=today - timedelta(days=20 - i),
+            trial=trial,
+            site=site,
+            screening_number=f"S-{number}",
+            screening_date=today - timedelta(days=20 - i),
             facts={"nihss_total": 7 + (i * 3) % 12},
-            verdict=ScreeningRecord.Verdict.ELIGIBLE, outcome=ScreeningRecord.Outcome.ENROLLED, created_by=clerk)
-        Consent.objects.create(screening=screening, document_version=trial.protocol.consent.document_version,
-                               consent_date=screening.screening_date, signed_by=Consent.Signer.PARTICIPANT,
-                               recorded_by=clerk)
-        Participant.objects.create(trial=trial, site=site, screening=screening, participant_number=number,
-                                   enrolled_at=datetime.combine(screening.screening_date, time(10), UTC))
+            verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            outcome=ScreeningRecord.Outcome.ENROLLED,
+            created_by=clerk,
+        )
+        Consent.objects.create(
+            screening=screening,
+            document_version=trial.protocol.consent.document_version,
+            consent_date=screening.screening_date,
+            signed_by=Consent.Signer.PARTICIPANT,
+            recorded_by=clerk,
+        )
+        Participant.objects.create(
+            trial=trial,
+            site=site,
+            screening=screening,
+            participant_number=number,
+            enrolled_at=datetime.combine(screening.screening_date, time(10), UTC),
+        )
 
 
 def _at(day: date, hour: int) -> datetime:
@@ -70,10 +85,20 @@ def _record_weight(participant, when: datetime, weight: float) -> None:
     if visit_id is None:
         return
     coordinator = _site_staff(participant.trial, participant.site, Role.COORDINATOR)
-    capture.save_form(participant, visit_id, "vital_signs",
-                      {"systolic_bp": 128 + int(weight) % 17, "diastolic_bp": 74 + int(weight) % 9,
-                       "heart_rate": 62 + int(weight) % 15, "weight_kg": weight},
-                      coordinator, complete=True, now=when)
+    capture.save_form(
+        participant,
+        visit_id,
+        "vital_signs",
+        {
+            "systolic_bp": 128 + int(weight) % 17,
+            "diastolic_bp": 74 + int(weight) % 9,
+            "heart_rate": 62 + int(weight) % 15,
+            "weight_kg": weight,
+        },
+        coordinator,
+        complete=True,
+        now=when,
+    )
 
 
 def populate(trials, users, today: date) -> None:
@@ -82,13 +107,20 @@ def populate(trials, users, today: date) -> None:
     start = datetime.combine(today - timedelta(days=14), time(9), UTC)
     for trial in trials:
         if not AllocationList.objects.filter(trial=trial).exists():
-            first_enrolled = (Participant.objects.filter(trial=trial).order_by("enrolled_at")
-                              .values_list("enrolled_at", flat=True).first())
+            first_enrolled = (
+                Participant.objects.filter(trial=trial)
+                .order_by("enrolled_at")
+                .values_list("enrolled_at", flat=True)
+                .first()
+            )
             generated_at = min(start, first_enrolled or start) - timedelta(days=7)
             services.generate_allocation_list(trial, users["dsmb"], now=generated_at, seed=f"demo-{trial.nct_id}")
         _ensure_enrolled(trial, today, users)
-        enrolled = list(Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
-                        .select_related("site", "screening").order_by("enrolled_at", "participant_number"))
+        enrolled = list(
+            Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
+            .select_related("site", "screening")
+            .order_by("enrolled_at", "participant_number")
+        )
         # Most are randomized; the last stays enrolled, waiting for the randomize button. The first
         # ones are randomized two days before their day 0 (DAY0_AGES), the others a day after enrolling
         # (the screening demo enrolls them in that order, so numbers follow time).
@@ -102,21 +134,28 @@ def populate(trials, users, today: date) -> None:
                 services.randomize(participant, coordinator, now=when)
             except services.AllocationProblem:
                 continue  # e.g. NIHSS outside the strata: the participant stays enrolled
-        randomized = list(Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED)
-                          .select_related("site", "screening").order_by("randomized_at"))
+        randomized = list(
+            Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED)
+            .select_related("site", "screening")
+            .order_by("randomized_at")
+        )
         # The first six are weighed, prepared and given on their day 0; the next one is prepared
         # and waits for the infusion; the rest await preparation.
         for i, participant in enumerate(randomized[: len(DAY0_AGES) + 1]):
             if DoseRecord.objects.filter(participant=participant).exists():
                 continue
-            day0 = (today - timedelta(days=DAY0_AGES[i]) if i < len(DAY0_AGES)
-                    else participant.randomized_at.date() + timedelta(days=1))
+            day0 = (
+                today - timedelta(days=DAY0_AGES[i])
+                if i < len(DAY0_AGES)
+                else participant.randomized_at.date() + timedelta(days=1)
+            )
             _record_weight(participant, _at(day0, 8), round(56 + 3.7 * i + (i % 3) * 1.4, 1))
             pharmacist = _site_staff(trial, participant.site, Role.UNBLINDED_PHARMACIST)
             services.prepare_dose(participant, None, pharmacist, now=_at(day0, 9))
             if i < len(DAY0_AGES):
-                services.record_administration(participant, _site_staff(trial, participant.site, Role.INVESTIGATOR),
-                                               now=_at(day0, 11))
+                services.record_administration(
+                    participant, _site_staff(trial, participant.site, Role.INVESTIGATOR), now=_at(day0, 11)
+                )
         if trial.nct_id == "NCT07197606":
             investigator = users["investigator"]
             first_site = Membership.objects.filter(user=investigator, trial=trial).values_list("site_id", flat=True)
@@ -125,7 +164,10 @@ def populate(trials, users, today: date) -> None:
                 from trialkit.server.demo import demo_totp_code
 
                 services.emergency_unblind(
-                    candidates[0], investigator, password=UNBLINDING_PASSWORD,
+                    candidates[0],
+                    investigator,
+                    password=UNBLINDING_PASSWORD,
                     otp_token=demo_totp_code(investigator.get_username()),
                     reason="Suspected anaphylaxis during follow-up; management depends on the product given.",
-                    now=_at(today - timedelta(days=4), 15))
+                    now=_at(today - timedelta(days=4), 15),
+                )

@@ -73,8 +73,10 @@ class AllocationSlot(models.Model):
             ),
             # A used slot has a participant, a number and a time; an unused one has none.
             models.CheckConstraint(
-                condition=(Q(participant__isnull=True, randomization_number="", allocated_at__isnull=True)
-                           | Q(participant__isnull=False, allocated_at__isnull=False) & ~Q(randomization_number="")),
+                condition=(
+                    Q(participant__isnull=True, randomization_number="", allocated_at__isnull=True)
+                    | Q(participant__isnull=False, allocated_at__isnull=False) & ~Q(randomization_number="")
+                ),
                 name="slot_used_consistently",
             ),
         ]

@@ -82,6 +82,7 @@ class GeneratedList:
 
 # ---------------------------------------------------------------- the list
 
+
 def trial_site_codes(trial) -> list[str]:
     """The trial's active sites: the database holds them, often more than the registry names."""
     return list(trial.sites.filter(active=True).order_by("code").values_list("code", flat=True))
@@ -101,8 +102,9 @@ def seed_hash(seed: str) -> str:
 
 
 @transaction.atomic
-def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = None,
-                             regenerate: bool = False) -> GeneratedList:
+def generate_allocation_list(
+    trial, actor, *, now: datetime, seed: str | None = None, regenerate: bool = False
+) -> GeneratedList:
     """Generate and store the trial's concealed list (DSMB statistician only).
 
     Once per trial; ``regenerate`` replaces it only while no participant has been allocated.
@@ -125,24 +127,44 @@ def generate_allocation_list(trial, actor, *, now: datetime, seed: str | None = 
         raise AllocationProblem(str(exc)) from exc
     before = _discard(existing)
     allocation_list = AllocationList.objects.create(
-        trial=trial, method=spec.method, seed_sha256=seed_hash(seed), generated_by=actor,
-        created_at=now, strata=strata,
+        trial=trial,
+        method=spec.method,
+        seed_sha256=seed_hash(seed),
+        generated_by=actor,
+        created_at=now,
+        strata=strata,
     )
     slots = AllocationSlot.objects.bulk_create(
         AllocationSlot(
-            allocation_list=allocation_list, trial=trial, stratum=s.stratum, sequence_no=s.sequence_no,
-            cohort=s.cohort or "", arm_id=s.arm_id, dose_level=s.dose_level or "", block_no=s.block_no,
-            block_size=s.block_size, kit_number=s.kit_number,
+            allocation_list=allocation_list,
+            trial=trial,
+            stratum=s.stratum,
+            sequence_no=s.sequence_no,
+            cohort=s.cohort or "",
+            arm_id=s.arm_id,
+            dose_level=s.dose_level or "",
+            block_no=s.block_no,
+            block_size=s.block_size,
+            kit_number=s.kit_number,
         )
         for s in generated.slots
     )
     record_bulk_created(slots)  # bulk_create sends no signals: audit each slot row here
     record_event(
-        actor=actor, action="allocation_list.generated" if before is None else "allocation_list.regenerated",
-        object_type="allocation_list", object_id=allocation_list.pk, before=before,
-        after={"method": spec.method, "seed_sha256": allocation_list.seed_sha256, "strata": strata,
-               "slots": len(generated.slots)},
-        trial_id=trial.pk, restricted=True, at=now,
+        actor=actor,
+        action="allocation_list.generated" if before is None else "allocation_list.regenerated",
+        object_type="allocation_list",
+        object_id=allocation_list.pk,
+        before=before,
+        after={
+            "method": spec.method,
+            "seed_sha256": allocation_list.seed_sha256,
+            "strata": strata,
+            "slots": len(generated.slots),
+        },
+        trial_id=trial.pk,
+        restricted=True,
+        at=now,
     )
     return GeneratedList(allocation_list, seed, len(generated.slots))
 
@@ -167,17 +189,30 @@ def _set_up_minimization(trial, actor, now: datetime, seed: str, existing: Alloc
         raise AllocationProblem(str(exc), field="minimization") from exc
     before = _discard(existing)
     allocation_list = AllocationList.objects.create(
-        trial=trial, method=AllocationList.Method.MINIMIZATION, seed_sha256=seed_hash(seed), generated_by=actor,
-        created_at=now, strata=[],
+        trial=trial,
+        method=AllocationList.Method.MINIMIZATION,
+        seed_sha256=seed_hash(seed),
+        generated_by=actor,
+        created_at=now,
+        strata=[],
     )
     MinimizationState.objects.create(trial=trial, seed=seed, state=minimizer.empty_state(), updated_at=now)
     spec = trial.protocol.randomization
     record_event(
-        actor=actor, action="allocation_list.generated" if before is None else "allocation_list.regenerated",
-        object_type="allocation_list", object_id=allocation_list.pk, before=before,
-        after={"method": spec.method, "seed_sha256": allocation_list.seed_sha256,
-               "factors": minimizer.factors, "probability": minimizer.probability},
-        trial_id=trial.pk, restricted=True, at=now,
+        actor=actor,
+        action="allocation_list.generated" if before is None else "allocation_list.regenerated",
+        object_type="allocation_list",
+        object_id=allocation_list.pk,
+        before=before,
+        after={
+            "method": spec.method,
+            "seed_sha256": allocation_list.seed_sha256,
+            "factors": minimizer.factors,
+            "probability": minimizer.probability,
+        },
+        trial_id=trial.pk,
+        restricted=True,
+        at=now,
     )
     return GeneratedList(allocation_list, seed, 0)
 
@@ -185,8 +220,9 @@ def _set_up_minimization(trial, actor, now: datetime, seed: str, existing: Alloc
 def allocation_list_rows(trial, actor) -> list[AllocationSlot]:
     """The full code list (kit -> arm) for the statistician."""
     require(actor, trial, "allocation.manage_list")
-    return list(AllocationSlot.objects.filter(trial=trial).select_related("participant")
-                .order_by("stratum", "sequence_no"))
+    return list(
+        AllocationSlot.objects.filter(trial=trial).select_related("participant").order_by("stratum", "sequence_no")
+    )
 
 
 def balance_summary(trial, actor) -> list[dict[str, Any]]:
@@ -196,8 +232,9 @@ def balance_summary(trial, actor) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
     used_arms: dict[str, list[str]] = {}
     for slot in AllocationSlot.objects.filter(trial=trial).order_by("stratum", "sequence_no"):
-        row = rows.setdefault(slot.stratum, {"stratum": slot.stratum, "slots": 0, "used": 0,
-                                             "by_arm": {arm: 0 for arm in arms}})
+        row = rows.setdefault(
+            slot.stratum, {"stratum": slot.stratum, "slots": 0, "used": 0, "by_arm": {arm: 0 for arm in arms}}
+        )
         row["slots"] += 1
         if slot.participant_id:
             row["used"] += 1
@@ -219,17 +256,21 @@ def arms_by_participant(trial, actor, *, system: bool = False) -> dict[int, str]
     """
     if not system and not access_for(actor, trial).can_see_allocation:
         raise AllocationDenied("your role does not allow seeing allocation")
-    return dict(AllocationSlot.objects.filter(trial=trial, participant__isnull=False)
-                .values_list("participant_id", "arm_id"))
+    return dict(
+        AllocationSlot.objects.filter(trial=trial, participant__isnull=False).values_list("participant_id", "arm_id")
+    )
 
 
 # ---------------------------------------------------------------- randomize
+
 
 def _enrollment_problem(participant: Participant) -> str | None:
     if participant.status != Participant.Status.ENROLLED:
         if participant.randomization_number:
             return f"participant {participant.participant_number} is already randomized; allocation happens once"
-        return f"participant {participant.participant_number} is {participant.get_status_display().lower()}, not enrolled"
+        return (
+            f"participant {participant.participant_number} is {participant.get_status_display().lower()}, not enrolled"
+        )
     return None
 
 
@@ -240,18 +281,18 @@ def _consented(screening: ScreeningRecord) -> bool:
 def _cohort_counts(trial, allocation_list: AllocationList) -> dict[str, int]:
     if not trial.protocol.randomization.cohorts:
         return {}
-    return dict(
-        allocation_list.slots.filter(participant__isnull=False).values_list("cohort").annotate(n=Count("id"))
-    )
+    return dict(allocation_list.slots.filter(participant__isnull=False).values_list("cohort").annotate(n=Count("id")))
 
 
-def participant_stratum(trial, participant: Participant, cohort_counts: dict[str, int] | None = None,
-                        facts: dict | None = None) -> str:
+def participant_stratum(
+    trial, participant: Participant, cohort_counts: dict[str, int] | None = None, facts: dict | None = None
+) -> str:
     """The participant's stratum key (and enrolling cohort) from the core, with the trial's sites."""
     facts = derived_facts(participant.screening) if facts is None else facts
     try:
-        return randomization.allocation_stratum(trial.protocol, participant.site.code, facts, cohort_counts or {},
-                                                sites=trial_site_codes(trial))
+        return randomization.allocation_stratum(
+            trial.protocol, participant.site.code, facts, cohort_counts or {}, sites=trial_site_codes(trial)
+        )
     except randomization.StratumError as exc:
         raise AllocationProblem(str(exc), field="facts") from exc
     except randomization.AllocationError as exc:
@@ -262,8 +303,7 @@ def participant_levels(trial, participant: Participant, facts: dict | None = Non
     """Factor id -> level for minimization: the core's factor rules over the screening facts and site."""
     facts = derived_facts(participant.screening) if facts is None else facts
     try:
-        return randomization.stratum_levels(trial.protocol, participant.site.code, facts,
-                                            sites=trial_site_codes(trial))
+        return randomization.stratum_levels(trial.protocol, participant.site.code, facts, sites=trial_site_codes(trial))
     except randomization.StratumError as exc:
         raise AllocationProblem(str(exc), field="facts") from exc
 
@@ -294,12 +334,12 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
     if allocation_list is None:
         raise AllocationProblem("the statistician has not generated this trial's allocation list yet")
-    participant = (Participant.objects.select_for_update().select_related("screening", "site")
-                   .get(pk=participant_pk))
+    participant = Participant.objects.select_for_update().select_related("screening", "site").get(pk=participant_pk)
     problem = _enrollment_problem(participant)
     screening = participant.screening
-    if problem is None and (screening.verdict != ScreeningRecord.Verdict.ELIGIBLE
-                            or screening.outcome != ScreeningRecord.Outcome.ENROLLED):
+    if problem is None and (
+        screening.verdict != ScreeningRecord.Verdict.ELIGIBLE or screening.outcome != ScreeningRecord.Outcome.ENROLLED
+    ):
         problem = f"participant {participant.participant_number} is not an eligible, enrolled participant"
     if problem is None and not _consented(screening):
         problem = f"participant {participant.participant_number} has no valid consent on record"
@@ -310,9 +350,12 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if allocation_list.method == AllocationList.Method.MINIMIZATION:
         return _minimize_locked(trial, allocation_list, participant, actor, now, facts)
     stratum = participant_stratum(trial, participant, _cohort_counts(trial, allocation_list), facts)
-    slot = (AllocationSlot.objects.select_for_update()
-            .filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
-            .order_by("sequence_no").first())
+    slot = (
+        AllocationSlot.objects.select_for_update()
+        .filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
+        .order_by("sequence_no")
+        .first()
+    )
     if slot is None:
         if not allocation_list.slots.filter(stratum=stratum).exists():
             raise AllocationProblem(f"the allocation list has no stratum {stratum!r}; the statistician must extend it")
@@ -338,16 +381,23 @@ def refuse_outside_windows(participant: Participant, now: datetime, step: Step) 
     screening = participant.screening
     facts = {key: value for key, value in (screening.facts or {}).items() if key not in ("id", "screening_date")}
     try:
-        result = recheck(participant.trial.protocol, facts, screening_date=screening.screening_date,
-                         on=local_date(now), step=step)
+        result = recheck(
+            participant.trial.protocol, facts, screening_date=screening.screening_date, on=local_date(now), step=step
+        )
     except FactsError as exc:
-        raise AllocationProblem(f"the screening facts of {participant.participant_number} cannot be re-checked "
-                                f"for {step}: {exc}; correct them in screening", field="facts") from exc
+        raise AllocationProblem(
+            f"the screening facts of {participant.participant_number} cannot be re-checked "
+            f"for {step}: {exc}; correct them in screening",
+            field="facts",
+        ) from exc
     except ValueError as exc:
         raise AllocationProblem(f"{participant.participant_number}: {exc}", field="screening_date") from exc
     if not result.ok:
-        raise AllocationProblem(f"participant {participant.participant_number} is {result.refusal()}",
-                                field=f"eligibility.{result.problems[0].criterion_id}", rule="eligible_on_the_day")
+        raise AllocationProblem(
+            f"participant {participant.participant_number} is {result.refusal()}",
+            field=f"eligibility.{result.problems[0].criterion_id}",
+            rule="eligible_on_the_day",
+        )
 
 
 def _next_number(trial, allocation_list: AllocationList) -> str:
@@ -361,8 +411,9 @@ def local_date(now: datetime):
     return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
 
 
-def _record_allocation(trial, participant: Participant, slot: AllocationSlot, actor, now: datetime,
-                       restricted: dict[str, Any]) -> RandomizationReceipt:
+def _record_allocation(
+    trial, participant: Participant, slot: AllocationSlot, actor, now: datetime, restricted: dict[str, Any]
+) -> RandomizationReceipt:
     """Give the participant the slot's numbers, set day 0 when the schedule counts from
     randomization, and write the open and the restricted audit events."""
     before = {"status": participant.status}
@@ -375,24 +426,47 @@ def _record_allocation(trial, participant: Participant, slot: AllocationSlot, ac
         participant.anchor_date = local_date(now)  # day 0 is the day of randomization
         fields.append("anchor_date")
     participant.save(update_fields=fields)
-    common = dict(actor=actor, object_type="participant", object_id=participant.participant_number,
-                  trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    common = dict(
+        actor=actor,
+        object_type="participant",
+        object_id=participant.participant_number,
+        trial_id=trial.pk,
+        site_id=participant.site_id,
+        participant_id=participant.pk,
+        at=now,
+    )
     _place_schedule(participant, actor, now)
-    record_event(action="participant.randomized", before=before,
-                 after={"status": participant.status, "randomization_number": slot.randomization_number,
-                        "kit_number": slot.kit_number,
-                        **({"anchor_date": participant.anchor_date} if "anchor_date" in fields else {})},
-                 **common)
-    record_event(action="allocation.slot_used", restricted=True,
-                 after={**restricted, "sequence_no": slot.sequence_no, "cohort": slot.cohort,
-                        "arm_id": slot.arm_id, "dose_level": slot.dose_level, "kit_number": slot.kit_number,
-                        "randomization_number": slot.randomization_number},
-                 **common)
+    record_event(
+        action="participant.randomized",
+        before=before,
+        after={
+            "status": participant.status,
+            "randomization_number": slot.randomization_number,
+            "kit_number": slot.kit_number,
+            **({"anchor_date": participant.anchor_date} if "anchor_date" in fields else {}),
+        },
+        **common,
+    )
+    record_event(
+        action="allocation.slot_used",
+        restricted=True,
+        after={
+            **restricted,
+            "sequence_no": slot.sequence_no,
+            "cohort": slot.cohort,
+            "arm_id": slot.arm_id,
+            "dose_level": slot.dose_level,
+            "kit_number": slot.kit_number,
+            "randomization_number": slot.randomization_number,
+        },
+        **common,
+    )
     return RandomizationReceipt(slot.randomization_number, slot.kit_number, now)
 
 
-def _minimize_locked(trial, allocation_list: AllocationList, participant: Participant, actor, now: datetime,
-                     facts: dict | None) -> RandomizationReceipt:
+def _minimize_locked(
+    trial, allocation_list: AllocationList, participant: Participant, actor, now: datetime, facts: dict | None
+) -> RandomizationReceipt:
     """Pocock–Simon minimization under the lock of the trial's state row.
 
     The core's Minimizer chooses the arm from the running counts and the seed; the state row is
@@ -418,22 +492,48 @@ def _minimize_locked(trial, allocation_list: AllocationList, participant: Partic
     dose_level = arm.dose.levels[0].id if arm.dose and len(arm.dose.levels) == 1 else ""
     number = _next_number(trial, allocation_list)
     slot = AllocationSlot.objects.create(
-        allocation_list=allocation_list, trial=trial, stratum=key_from_levels(levels),
-        sequence_no=result.assignment_no, arm_id=result.arm_id, dose_level=dose_level, block_no=0, block_size=0,
-        kit_number=kit, participant=participant, randomization_number=number, allocated_at=now, allocated_by=actor)
-    return _record_allocation(trial, participant, slot, actor, now, restricted={
-        "method": "minimization", "factor_levels": levels, "assignment_no": result.assignment_no,
-        "imbalance": result.imbalance, "probabilities": result.probabilities, "draw": result.draw})
+        allocation_list=allocation_list,
+        trial=trial,
+        stratum=key_from_levels(levels),
+        sequence_no=result.assignment_no,
+        arm_id=result.arm_id,
+        dose_level=dose_level,
+        block_no=0,
+        block_size=0,
+        kit_number=kit,
+        participant=participant,
+        randomization_number=number,
+        allocated_at=now,
+        allocated_by=actor,
+    )
+    return _record_allocation(
+        trial,
+        participant,
+        slot,
+        actor,
+        now,
+        restricted={
+            "method": "minimization",
+            "factor_levels": levels,
+            "assignment_no": result.assignment_no,
+            "imbalance": result.imbalance,
+            "probabilities": result.probabilities,
+            "draw": result.draw,
+        },
+    )
 
 
 # ---------------------------------------------------------------- dose
 
+
 def _refuse_ended(participant: Participant) -> None:
     """No dose is prepared or given once participation has ended (the status would be overwritten)."""
     if participant.has_ended:
-        raise AllocationProblem(f"participant {participant.participant_number}'s participation ended on "
-                                f"{participant.ended_on} ({participant.get_status_display().lower()}); "
-                                "an investigator must reopen it first")
+        raise AllocationProblem(
+            f"participant {participant.participant_number}'s participation ended on "
+            f"{participant.ended_on} ({participant.get_status_display().lower()}); "
+            "an investigator must reopen it first"
+        )
 
 
 def _slot_of(participant: Participant) -> AllocationSlot:
@@ -446,8 +546,11 @@ def _slot_of(participant: Participant) -> AllocationSlot:
 def doses_to_prepare(trial, actor) -> list[Participant]:
     """Randomized participants at the pharmacist's sites with no dose prepared yet."""
     access = require(actor, trial, "allocation.prepare_dose")
-    qs = (Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED, dose_record__isnull=True)
-          .select_related("site").order_by("randomized_at", "randomization_number"))
+    qs = (
+        Participant.objects.filter(trial=trial, status=Participant.Status.RANDOMIZED, dose_record__isnull=True)
+        .select_related("site")
+        .order_by("randomized_at", "randomization_number")
+    )
     pharmacy_sites = access.sites("allocation.prepare_dose")
     if pharmacy_sites is not None:
         qs = qs.filter(site_id__in=pharmacy_sites)
@@ -476,8 +579,9 @@ def _same_weight(a: Any, b: float) -> bool:
 
 
 @transaction.atomic
-def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
-                 weight_reason: str = "") -> PreparedDose:
+def prepare_dose(
+    participant: Participant, weight_kg: Any, actor, *, now: datetime, weight_reason: str = ""
+) -> PreparedDose:
     """The unblinded preparation and the blinded label, from the weight at the dosing visit.
 
     ``weight_kg`` None (or blank) takes the weight recorded at the dosing visit in data capture;
@@ -497,12 +601,20 @@ def prepare_dose(participant: Participant, weight_kg: Any, actor, *, now: dateti
     record.prepared_by = actor
     record.prepared_at = now
     record.save()
-    record_event(actor=actor, action="dose.prepared", object_type="participant",
-                 object_id=participant.participant_number, before=before,
-                 after={"weight_kg": str(record.weight_kg), "weight_source": weight_source,
-                        **preparation.as_dict()},
-                 reason=plan.weight_reason, trial_id=trial.pk, site_id=participant.site_id,
-                 participant_id=participant.pk, restricted=True, at=now)
+    record_event(
+        actor=actor,
+        action="dose.prepared",
+        object_type="participant",
+        object_id=participant.participant_number,
+        before=before,
+        after={"weight_kg": str(record.weight_kg), "weight_source": weight_source, **preparation.as_dict()},
+        reason=plan.weight_reason,
+        trial_id=trial.pk,
+        site_id=participant.site_id,
+        participant_id=participant.pk,
+        restricted=True,
+        at=now,
+    )
     return PreparedDose(record, preparation, label)
 
 
@@ -517,8 +629,7 @@ class DosePlan:
     weight_reason: str
 
 
-def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
-              weight_reason: str = "") -> DosePlan:
+def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime, weight_reason: str = "") -> DosePlan:
     """The preparation ``prepare_dose`` would record, with every check it makes, recording nothing
     (the pharmacist's confirmation step). Unblinded: the pharmacist of the site only."""
     trial = participant.trial
@@ -533,24 +644,36 @@ def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
     weight_reason = (weight_reason or "").strip()
     if weight_kg is None or (isinstance(weight_kg, str) and not weight_kg.strip()):
         if recorded is None:
-            raise AllocationProblem("weight_kg: is missing; no weight is recorded at the dosing visit "
-                                    "(vital signs) and none was entered", field="weight_kg")
+            raise AllocationProblem(
+                "weight_kg: is missing; no weight is recorded at the dosing visit (vital signs) and none was entered",
+                field="weight_kg",
+            )
         weight_kg = recorded.weight_kg
     if recorded is not None and not _same_weight(weight_kg, recorded.weight_kg) and not weight_reason:
         raise AllocationProblem(
             f"weight_reason: the weight differs from the {recorded.weight_kg:g} kg recorded at "
-            f"{recorded.visit_label}; say why", field="weight_reason")
+            f"{recorded.visit_label}; say why",
+            field="weight_reason",
+        )
     if recorded is not None:
-        weight_source = {"source": "dosing_visit", **recorded.as_dict(),
-                         "overridden": not _same_weight(weight_kg, recorded.weight_kg)}
+        weight_source = {
+            "source": "dosing_visit",
+            **recorded.as_dict(),
+            "overridden": not _same_weight(weight_kg, recorded.weight_kg),
+        }
     else:
         weight_source = {"source": "entered_at_preparation"}
     try:
         preparation = dosing.prepare_dose(protocol, slot.arm_id, slot.dose_level or None, weight_kg)
         label = dosing.blinded_label(
-            protocol, participant.randomization_number, participant.kit_number, weight_kg,
-            preparation=preparation, participant_id=participant.participant_number,
-            prepared_at=now, prepared_by=actor.get_full_name() or actor.get_username(),
+            protocol,
+            participant.randomization_number,
+            participant.kit_number,
+            weight_kg,
+            preparation=preparation,
+            participant_id=participant.participant_number,
+            prepared_at=now,
+            prepared_by=actor.get_full_name() or actor.get_username(),
         )
     except dosing.DosingError as exc:
         raise AllocationProblem(str(exc), field=exc.field) from exc
@@ -597,11 +720,18 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
         participant.anchor_date = local_date(now)  # day 0 is the day of the infusion
         fields.append("anchor_date")
     participant.save(update_fields=fields)
-    record_event(actor=actor, action="dose.administered", object_type="participant",
-                 object_id=participant.participant_number, before=before,
-                 after={"status": participant.status, "anchor_date": participant.anchor_date,
-                        "administered_at": now},
-                 trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk, at=now)
+    record_event(
+        actor=actor,
+        action="dose.administered",
+        object_type="participant",
+        object_id=participant.participant_number,
+        before=before,
+        after={"status": participant.status, "anchor_date": participant.anchor_date, "administered_at": now},
+        trial_id=participant.trial_id,
+        site_id=participant.site_id,
+        participant_id=participant.pk,
+        at=now,
+    )
     _place_schedule(participant, actor, now)
     return record
 
@@ -616,6 +746,7 @@ def _place_schedule(participant: Participant, actor, now: datetime) -> None:
 
 # ---------------------------------------------------------------- emergency unblinding
 
+
 @dataclass(frozen=True)
 class UnblindingResult:
     participant_number: str
@@ -626,8 +757,16 @@ class UnblindingResult:
 
 
 @audited_service
-def emergency_unblind(participant: Participant, investigator, *, reason: str, password: str,
-                      now: datetime, otp_token: str = "", request=None) -> UnblindingResult:
+def emergency_unblind(
+    participant: Participant,
+    investigator,
+    *,
+    reason: str,
+    password: str,
+    now: datetime,
+    otp_token: str = "",
+    request=None,
+) -> UnblindingResult:
     """Reveal one participant's arm to the investigator of their site, and to no one else.
 
     The reason, the investigator's own password and a current code of their authenticator app
@@ -641,9 +780,14 @@ def emergency_unblind(participant: Participant, investigator, *, reason: str, pa
     if not reason:
         raise AllocationProblem("a reason is required to break the code", field="reason")
     try:
-        reauthenticate(investigator, password, otp_token=otp_token or "", request=request,
-                       attempted=f"emergency unblinding of {participant.participant_number}",
-                       where={"trial_id": trial.pk, "site_id": participant.site_id, "participant_id": participant.pk})
+        reauthenticate(
+            investigator,
+            password,
+            otp_token=otp_token or "",
+            request=request,
+            attempted=f"emergency unblinding of {participant.participant_number}",
+            where={"trial_id": trial.pk, "site_id": participant.site_id, "participant_id": participant.pk},
+        )
     except ReauthenticationFailed as exc:
         raise AllocationProblem(str(exc), field=exc.field) from None
     return _emergency_unblind(participant, investigator, reason=reason, now=now)
@@ -662,29 +806,59 @@ def _emergency_unblind(participant: Participant, investigator, *, reason: str, n
     first_time = not participant.emergency_unblinded
     participant.emergency_unblinded = True
     participant.save(update_fields=["emergency_unblinded"])
-    common = dict(actor=investigator, object_type="participant", object_id=participant.participant_number,
-                  trial_id=trial.pk, site_id=participant.site_id, participant_id=participant.pk, at=now, reason=reason)
+    common = dict(
+        actor=investigator,
+        object_type="participant",
+        object_id=participant.participant_number,
+        trial_id=trial.pk,
+        site_id=participant.site_id,
+        participant_id=participant.pk,
+        at=now,
+        reason=reason,
+    )
     # The unrestricted event says that the code was broken; the restricted one what it showed.
-    record_event(action="participant.emergency_unblinded", before={"emergency_unblinded": not first_time},
-                 after={"emergency_unblinded": True}, **common)
-    record_event(action="allocation.revealed", restricted=True,
-                 after={"arm_id": slot.arm_id, "dose_level": slot.dose_level, "kit_number": slot.kit_number,
-                        "revealed_to": investigator.get_username()}, **common)
+    record_event(
+        action="participant.emergency_unblinded",
+        before={"emergency_unblinded": not first_time},
+        after={"emergency_unblinded": True},
+        **common,
+    )
+    record_event(
+        action="allocation.revealed",
+        restricted=True,
+        after={
+            "arm_id": slot.arm_id,
+            "dose_level": slot.dose_level,
+            "kit_number": slot.kit_number,
+            "revealed_to": investigator.get_username(),
+        },
+        **common,
+    )
     who = investigator.get_full_name() or investigator.get_username()
-    message = (f"{trial.short_name}: participant {participant.participant_number} "
-               f"({participant.randomization_number}, site {participant.site.code}) was emergency-unblinded by "
-               f"{who} on {now:%Y-%m-%d %H:%M} UTC. Reason: {reason}")
-    sponsor_ids = (Membership.objects.filter(trial=trial, role=Role.SPONSOR_ADMIN)
-                   .values_list("user_id", flat=True).distinct())
+    message = (
+        f"{trial.short_name}: participant {participant.participant_number} "
+        f"({participant.randomization_number}, site {participant.site.code}) was emergency-unblinded by "
+        f"{who} on {now:%Y-%m-%d %H:%M} UTC. Reason: {reason}"
+    )
+    sponsor_ids = (
+        Membership.objects.filter(trial=trial, role=Role.SPONSOR_ADMIN).values_list("user_id", flat=True).distinct()
+    )
     Notification.objects.bulk_create(
-        Notification(trial=trial, recipient_role=Role.SPONSOR_ADMIN, recipient_id=user_id,
-                     participant=participant, message=message, created_at=now)
+        Notification(
+            trial=trial,
+            recipient_role=Role.SPONSOR_ADMIN,
+            recipient_id=user_id,
+            participant=participant,
+            message=message,
+            created_at=now,
+        )
         for user_id in sponsor_ids
     )
     return UnblindingResult(participant.participant_number, slot.arm_id, arm.label, dose_label, now)
 
 
 # ---------------------------------------------------------------- notifications
+
 
 def notifications_for(user, trial=None):
     qs = Notification.objects.filter(recipient=user).select_related("trial", "participant")
@@ -706,6 +880,7 @@ def mark_read(notification_id: int, user, *, now: datetime) -> Notification:
 
 # ---------------------------------------------------------------- blinded listings
 
+
 def randomized_participants(trial, actor) -> list[Participant]:
     """Participants with a randomization number at the actor's sites, in randomization order.
 
@@ -714,8 +889,12 @@ def randomized_participants(trial, actor) -> list[Participant]:
     access = access_for(actor, trial)
     if not access.roles:
         raise AllocationDenied("you hold no role in this trial")
-    qs = (Participant.objects.filter(trial=trial).exclude(randomization_number="")
-          .select_related("site", "dose_record").order_by("randomized_at", "randomization_number"))
+    qs = (
+        Participant.objects.filter(trial=trial)
+        .exclude(randomization_number="")
+        .select_related("site", "dose_record")
+        .order_by("randomized_at", "randomization_number")
+    )
     if access.site_ids is not None:
         qs = qs.filter(site_id__in=access.site_ids)
     return list(qs)
@@ -725,8 +904,11 @@ def awaiting_randomization(trial, actor) -> list[Participant]:
     access = access_for(actor, trial)
     if not access.roles:
         raise AllocationDenied("you hold no role in this trial")
-    qs = (Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
-          .select_related("site").order_by("participant_number"))
+    qs = (
+        Participant.objects.filter(trial=trial, status=Participant.Status.ENROLLED)
+        .select_related("site")
+        .order_by("participant_number")
+    )
     if access.site_ids is not None:
         qs = qs.filter(site_id__in=access.site_ids)
     return list(qs)

@@ -54,13 +54,19 @@ def trial_overview(request, nct_id: str):
 def participant_page(request, nct_id: str, participant_number: str):
     trial, access, participant = _participant(request, nct_id, participant_number)
     dose = DoseRecord.objects.filter(participant=participant).only("prepared_at", "administered_at").first()
-    return render(request, "allocation/participant.html", {
-        "trial": trial, "participant": participant, "dose": dose,
-        "can_randomize": access.can("allocation.randomize", participant.site_id),
-        "can_administer": access.can("allocation.administer", participant.site_id),
-        "can_unblind": access.can("allocation.unblind", participant.site_id),
-        "can_see_allocation": access.can_see_allocation,
-    })
+    return render(
+        request,
+        "allocation/participant.html",
+        {
+            "trial": trial,
+            "participant": participant,
+            "dose": dose,
+            "can_randomize": access.can("allocation.randomize", participant.site_id),
+            "can_administer": access.can("allocation.administer", participant.site_id),
+            "can_unblind": access.can("allocation.unblind", participant.site_id),
+            "can_see_allocation": access.can_see_allocation,
+        },
+    )
 
 
 def _confirm_page(request, template: str, trial, participant, **extra):
@@ -75,9 +81,14 @@ def randomize(request, nct_id: str, participant_number: str):
     """GET: the confirmation page (what randomizing does, which cannot be undone); POST: randomize."""
     trial, access, participant = _participant(request, nct_id, participant_number)
     if request.method == "GET":
-        return _confirm_page(request, "allocation/confirm_randomize.html", trial, participant,
-                             can_randomize=access.can("allocation.randomize", participant.site_id),
-                             has_list=AllocationList.objects.filter(trial=trial).exists())
+        return _confirm_page(
+            request,
+            "allocation/confirm_randomize.html",
+            trial,
+            participant,
+            can_randomize=access.can("allocation.randomize", participant.site_id),
+            has_list=AllocationList.objects.filter(trial=trial).exists(),
+        )
     try:
         receipt = services.randomize(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
@@ -96,9 +107,16 @@ def label(request, nct_id: str, participant_number: str):
         raise Http404(str(exc)) from exc
     from trialkit.server.allocation.barcode import code128_svg
 
-    return render(request, "allocation/label.html", {
-        "participant": participant, "trial": participant.trial, "label": text,
-        "barcode": code128_svg(participant.kit_number) if participant.kit_number else ""})
+    return render(
+        request,
+        "allocation/label.html",
+        {
+            "participant": participant,
+            "trial": participant.trial,
+            "label": text,
+            "barcode": code128_svg(participant.kit_number) if participant.kit_number else "",
+        },
+    )
 
 
 @login_required
@@ -107,9 +125,15 @@ def administered(request, nct_id: str, participant_number: str):
     """GET: the confirmation page (the infusion date becomes day 0 of the schedule); POST: record it."""
     trial, access, participant = _participant(request, nct_id, participant_number)
     if request.method == "GET":
-        return _confirm_page(request, "allocation/confirm_administered.html", trial, participant,
-                             can_administer=access.can("allocation.administer", participant.site_id),
-                             anchor=trial.protocol.schedule.anchor, today=timezone.localdate())
+        return _confirm_page(
+            request,
+            "allocation/confirm_administered.html",
+            trial,
+            participant,
+            can_administer=access.can("allocation.administer", participant.site_id),
+            anchor=trial.protocol.schedule.anchor,
+            today=timezone.localdate(),
+        )
     try:
         services.record_administration(participant, request.user, now=timezone.now())
     except services.AllocationProblem as exc:
@@ -125,16 +149,22 @@ def unblind(request, nct_id: str, participant_number: str):
     context = {"trial": trial, "participant": participant, "errors": {}}
     if request.method == "POST":
         try:
-            result = services.emergency_unblind(participant, request.user, reason=request.POST.get("reason", ""),
-                                                password=request.POST.get("password", ""),
-                                                otp_token=request.POST.get("otp_token", ""), now=timezone.now(),
-                                                request=request)
+            result = services.emergency_unblind(
+                participant,
+                request.user,
+                reason=request.POST.get("reason", ""),
+                password=request.POST.get("password", ""),
+                otp_token=request.POST.get("otp_token", ""),
+                now=timezone.now(),
+                request=request,
+            )
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
             context["reason"] = request.POST.get("reason", "")
         else:
-            response = render(request, "allocation/unblinded.html", {"trial": trial, "participant": participant,
-                                                                     "result": result})
+            response = render(
+                request, "allocation/unblinded.html", {"trial": trial, "participant": participant, "result": result}
+            )
             response["Cache-Control"] = "no-store"  # shown once: not kept by the browser
             return response
     return render(request, "allocation/unblind.html", context)
@@ -147,16 +177,26 @@ def allocation_list(request, nct_id: str):
     if request.method == "POST":
         try:
             generated = services.generate_allocation_list(
-                trial, request.user, now=timezone.now(), seed=request.POST.get("seed", "").strip() or None,
-                regenerate=bool(request.POST.get("regenerate")))
+                trial,
+                request.user,
+                now=timezone.now(),
+                seed=request.POST.get("seed", "").strip() or None,
+                regenerate=bool(request.POST.get("regenerate")),
+            )
         except services.AllocationProblem as exc:
             messages.error(request, str(exc))
     current = AllocationList.objects.filter(trial=trial).first()
-    response = render(request, "allocation/list.html", {
-        "trial": trial, "current": current, "generated": generated,
-        "balance": services.balance_summary(trial, request.user) if current else [],
-        "arms": [trial.protocol.arm(arm_id).label for arm_id in trial.protocol.randomization.ratio],
-    })
+    response = render(
+        request,
+        "allocation/list.html",
+        {
+            "trial": trial,
+            "current": current,
+            "generated": generated,
+            "balance": services.balance_summary(trial, request.user) if current else [],
+            "arms": [trial.protocol.arm(arm_id).label for arm_id in trial.protocol.randomization.ratio],
+        },
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -174,20 +214,34 @@ def prepare(request, nct_id: str, participant_number: str):
     preparation" (the same weight, confirmed) records it and makes the blinded label."""
     trial, _access, participant = _participant(request, nct_id, participant_number, "allocation.prepare_dose")
     recorded = services.recorded_weight(participant)
-    context = {"trial": trial, "participant": participant, "errors": {}, "recorded": recorded,
-               "weight": f"{recorded.weight_kg:g}" if recorded else "", "weight_reason": "", "plan": None}
+    context = {
+        "trial": trial,
+        "participant": participant,
+        "errors": {},
+        "recorded": recorded,
+        "weight": f"{recorded.weight_kg:g}" if recorded else "",
+        "weight_reason": "",
+        "plan": None,
+    }
     if request.method == "POST":
         context["weight"] = request.POST.get("weight_kg", "")
         context["weight_reason"] = request.POST.get("weight_reason", "")
         try:
             if request.POST.get("action") == "record":
-                services.prepare_dose(participant, context["weight"], request.user, now=timezone.now(),
-                                      weight_reason=context["weight_reason"])
-                messages.success(request, f"Preparation recorded for {participant.participant_number}; "
-                                          "print the blinded label.")
+                services.prepare_dose(
+                    participant,
+                    context["weight"],
+                    request.user,
+                    now=timezone.now(),
+                    weight_reason=context["weight_reason"],
+                )
+                messages.success(
+                    request, f"Preparation recorded for {participant.participant_number}; print the blinded label."
+                )
                 return redirect("allocation:prepare", nct_id=nct_id, participant_number=participant_number)
-            context["plan"] = services.plan_dose(participant, context["weight"], request.user, now=timezone.now(),
-                                                 weight_reason=context["weight_reason"])
+            context["plan"] = services.plan_dose(
+                participant, context["weight"], request.user, now=timezone.now(), weight_reason=context["weight_reason"]
+            )
         except services.AllocationProblem as exc:
             context["errors"] = {exc.field or "form": str(exc)}
     participant.refresh_from_db()
@@ -196,8 +250,9 @@ def prepare(request, nct_id: str, participant_number: str):
     if context["plan"]:
         context["plan_arm"] = arms.get(context["plan"].preparation.arm_id, context["plan"].preparation.arm_id)
     if context["prepared"]:
-        context["prepared_arm"] = arms.get(context["prepared"].preparation.arm_id,
-                                           context["prepared"].preparation.arm_id)
+        context["prepared_arm"] = arms.get(
+            context["prepared"].preparation.arm_id, context["prepared"].preparation.arm_id
+        )
     response = render(request, "allocation/prepare.html", context)
     response["Cache-Control"] = "no-store"
     return response
@@ -206,8 +261,11 @@ def prepare(request, nct_id: str, participant_number: str):
 @login_required
 def notifications(request, nct_id: str):
     trial, _access = _trial(request, nct_id, "allocation.view_notifications")
-    return render(request, "allocation/notifications.html", {
-        "trial": trial, "notifications": services.notifications_for(request.user, trial)})
+    return render(
+        request,
+        "allocation/notifications.html",
+        {"trial": trial, "notifications": services.notifications_for(request.user, trial)},
+    )
 
 
 @login_required

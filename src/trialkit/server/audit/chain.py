@@ -17,8 +17,22 @@ from typing import Any
 
 GENESIS = "0" * 64
 HASHED_FIELDS = (
-    "seq", "at", "actor_id", "actor", "action", "object_type", "object_id", "trial_id", "site_id",
-    "participant_id", "before", "after", "reason", "restricted", "prev_hash", "key_id",
+    "seq",
+    "at",
+    "actor_id",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "trial_id",
+    "site_id",
+    "participant_id",
+    "before",
+    "after",
+    "reason",
+    "restricted",
+    "prev_hash",
+    "key_id",
 )
 
 
@@ -89,8 +103,9 @@ def verify_events(
             )
         key = keys.get(event["key_id"])
         if key is None:
-            return checked, ChainProblem(seq, "unknown_key", f"event #{seq} is signed with key {event['key_id']!r}, "
-                                                             "which is not in the key ring")
+            return checked, ChainProblem(
+                seq, "unknown_key", f"event #{seq} is signed with key {event['key_id']!r}, which is not in the key ring"
+            )
         if not hmac.compare_digest(event_mac(event, key), event["hash"]):
             return checked, ChainProblem(seq, "altered", f"event #{seq} does not match its MAC")
         if seq != expected_seq:

@@ -45,8 +45,13 @@ def write_checkpoint(path: Path | None = None) -> dict[str, Any]:
 
     ring = keys.keyring()
     seq, mac = chain_head(MAIN_CHAIN)
-    entry = {"chain": MAIN_CHAIN, "seq": seq, "mac": mac, "at": timezone.now().isoformat(timespec="seconds"),
-             "key_id": ring.current_id}
+    entry = {
+        "chain": MAIN_CHAIN,
+        "seq": seq,
+        "mac": mac,
+        "at": timezone.now().isoformat(timespec="seconds"),
+        "key_id": ring.current_id,
+    }
     entry["sig"] = _signature(entry, ring.current)
     line = (json.dumps(entry, sort_keys=True) + "\n").encode()
     path = path or checkpoint_file()
@@ -95,8 +100,10 @@ def check_against_checkpoints(path: Path | None = None) -> CheckpointCheck:
             problems.append(f"checkpoint line {n} (#{entry.get('seq')}) has a bad signature or an unknown key")
             continue
         if latest is not None and entry["seq"] < latest["seq"]:
-            problems.append(f"checkpoint line {n} records head #{entry['seq']} after an earlier checkpoint at "
-                            f"#{latest['seq']}: the chain was rewound between them")
+            problems.append(
+                f"checkpoint line {n} records head #{entry['seq']} after an earlier checkpoint at "
+                f"#{latest['seq']}: the chain was rewound between them"
+            )
         if latest is None or entry["seq"] >= latest["seq"]:
             latest = entry
     if latest is None or latest["seq"] == 0:
@@ -104,9 +111,12 @@ def check_against_checkpoints(path: Path | None = None) -> CheckpointCheck:
     head_seq, _ = chain_head()
     found = AuditEvent.objects.filter(seq=latest["seq"]).values_list("hash", flat=True).first()
     if found is None:
-        problems.append(f"the latest checkpoint ({latest['at']}) is at event #{latest['seq']} but the chain ends at "
-                        f"#{head_seq}: events were removed (truncation, head rewound or database flushed)")
+        problems.append(
+            f"the latest checkpoint ({latest['at']}) is at event #{latest['seq']} but the chain ends at "
+            f"#{head_seq}: events were removed (truncation, head rewound or database flushed)"
+        )
     elif not hmac.compare_digest(found, latest["mac"]):
-        problems.append(f"event #{latest['seq']} differs from the latest checkpoint ({latest['at']}): "
-                        "the chain was rewritten")
+        problems.append(
+            f"event #{latest['seq']} differs from the latest checkpoint ({latest['at']}): the chain was rewritten"
+        )
     return CheckpointCheck(latest, problems)

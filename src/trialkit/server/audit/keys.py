@@ -155,7 +155,8 @@ def keyring() -> KeyRing:
                 raise MissingAuditKey(
                     "No audit key: set TRIALKIT_AUDIT_KEY='<key id>:<64 hex digits>' or run "
                     f"`trialkit audit keygen` (writes {path}, mode 0600). The audit trail is signed with "
-                    "this key; keep it outside the database and back it up.")
+                    "this key; keep it outside the database and back it up."
+                )
             generate(path)
             file_current, file_keys = _read_file(path)
         keys = {**file_keys, **env_keys}

@@ -34,16 +34,25 @@ class RowProblem:
         return RowProblem(self.table, self.id, self.kind, self.field, MASK, MASK, self.seq, self.restricted)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"table": self.table, "id": self.id, "kind": self.kind, "field": self.field,
-                "audited": self.audited, "found": self.found, "seq": self.seq}
+        return {
+            "table": self.table,
+            "id": self.id,
+            "kind": self.kind,
+            "field": self.field,
+            "audited": self.audited,
+            "found": self.found,
+            "seq": self.seq,
+        }
 
     def describe(self) -> str:
         where = f"{self.table} id={self.id}" + (f" field {self.field}" if self.field else "")
         if self.kind == "changed":
             return f"{where}: audited {self.audited!r} (event #{self.seq}), found {self.found!r}"
         if self.kind == "changed_between":
-            return (f"{where}: changed outside the trail before event #{self.seq} "
-                    f"(trail had {self.audited!r}, the row had {self.found!r})")
+            return (
+                f"{where}: changed outside the trail before event #{self.seq} "
+                f"(trail had {self.audited!r}, the row had {self.found!r})"
+            )
         if self.kind == "unaudited":
             return f"{where}: row has no audit events"
         return f"{where}: row is gone but the trail never recorded its deletion (last event #{self.seq})"
@@ -54,8 +63,11 @@ def replay(table: str, restricted: bool = False) -> tuple[dict[str, dict[str, An
     states: dict[str, dict[str, Any]] = {}
     last: dict[str, int] = {}
     problems: list[RowProblem] = []
-    events = (AuditEvent.objects.filter(object_type=table, action__in=rows.ROW_ACTIONS)
-              .order_by("seq").values_list("seq", "action", "object_id", "before", "after"))
+    events = (
+        AuditEvent.objects.filter(object_type=table, action__in=rows.ROW_ACTIONS)
+        .order_by("seq")
+        .values_list("seq", "action", "object_id", "before", "after")
+    )
     for seq, action, object_id, before, after in events.iterator(chunk_size=2000):
         last[object_id] = seq
         if action in (rows.INSERT, rows.BASELINE):
@@ -64,8 +76,9 @@ def replay(table: str, restricted: bool = False) -> tuple[dict[str, dict[str, An
             state = states.setdefault(object_id, {})
             for name, old in (before or {}).items():
                 if name in state and state[name] != old:
-                    problems.append(RowProblem(table, object_id, "changed_between", name, state[name], old, seq,
-                                               restricted))
+                    problems.append(
+                        RowProblem(table, object_id, "changed_between", name, state[name], old, seq, restricted)
+                    )
             state.update(after or {})
         elif action == rows.DELETE:
             states.pop(object_id, None)
@@ -89,8 +102,18 @@ def reconcile() -> list[RowProblem]:
                 continue
             for name, value in live.items():
                 if name in audited and audited[name] != value:
-                    problems.append(RowProblem(table, object_id, "changed", name, audited[name], value,
-                                               last.get(object_id), spec.restricted))
+                    problems.append(
+                        RowProblem(
+                            table,
+                            object_id,
+                            "changed",
+                            name,
+                            audited[name],
+                            value,
+                            last.get(object_id),
+                            spec.restricted,
+                        )
+                    )
         for object_id in sorted(set(states) - seen, key=lambda i: (len(i), i)):
             problems.append(RowProblem(table, object_id, "missing", seq=last.get(object_id)))
     return problems

@@ -25,10 +25,12 @@ def _q(connection, name: str) -> str:
 
 def create_role_sql(connection, role: str, password: str | None = None) -> list[str]:
     literal = "NULL" if password is None else "'" + password.replace("'", "''") + "'"
-    return [f"""DO $$ BEGIN
+    return [
+        f"""DO $$ BEGIN
         IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
             CREATE ROLE {_q(connection, role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS PASSWORD {literal};
-        END IF; END $$"""]
+        END IF; END $$"""
+    ]
 
 
 def grant_sql(connection, app_role: str, owner_role: str | None = None) -> list[str]:
@@ -59,8 +61,9 @@ def ownership_sql(connection, owner_role: str) -> list[str]:
         tables = [r[0] for r in cursor.fetchall()]
         cursor.execute("SELECT sequence_name FROM information_schema.sequences WHERE sequence_schema = 'public'")
         sequences = [r[0] for r in cursor.fetchall()]
-    return ([f"ALTER TABLE {_q(connection, t)} OWNER TO {owner}" for t in tables]
-            + [f"ALTER SEQUENCE {_q(connection, s)} OWNER TO {owner}" for s in sequences])
+    return [f"ALTER TABLE {_q(connection, t)} OWNER TO {owner}" for t in tables] + [
+        f"ALTER SEQUENCE {_q(connection, s)} OWNER TO {owner}" for s in sequences
+    ]
 
 
 def configured_app_role() -> str | None:

@@ -68,9 +68,24 @@ AUDITED: tuple[Audited, ...] = (
 
 # Where a row names the person who made it, in the order a change is most likely theirs.
 ACTOR_FIELDS = (
-    "updated_by_id", "locked_by_id", "verified_by_id", "closed_by_id", "reported_by_id", "administered_by_id",
-    "allocated_by_id", "created_by_id", "recorded_by_id", "prepared_by_id", "opened_by_id", "author_id", "by_id",
-    "investigator_id", "signer_id", "attested_by_id", "generated_by_id", "carried_reviewed_by_id",
+    "updated_by_id",
+    "locked_by_id",
+    "verified_by_id",
+    "closed_by_id",
+    "reported_by_id",
+    "administered_by_id",
+    "allocated_by_id",
+    "created_by_id",
+    "recorded_by_id",
+    "prepared_by_id",
+    "opened_by_id",
+    "author_id",
+    "by_id",
+    "investigator_id",
+    "signer_id",
+    "attested_by_id",
+    "generated_by_id",
+    "carried_reviewed_by_id",
 )
 
 # Rows that reach their participant (or screening record) through a parent row.
@@ -159,8 +174,13 @@ def links(spec: Audited, pk, state: dict[str, Any], using: str = "default") -> d
         if row:
             trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
     if screening_id and not (trial_id and site_id):
-        row = (apps.get_model("participants.ScreeningRecord")._base_manager.using(using)
-               .filter(pk=screening_id).values("trial_id", "site_id").first())
+        row = (
+            apps.get_model("participants.ScreeningRecord")
+            ._base_manager.using(using)
+            .filter(pk=screening_id)
+            .values("trial_id", "site_id")
+            .first()
+        )
         if row:
             trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
     return {"trial_id": trial_id, "site_id": site_id, "participant_id": participant_id}
@@ -184,9 +204,18 @@ def _record(spec: Audited, action: str, pk, before, after, state, changed, using
     from trialkit.server.audit.service import record_event
 
     actor = current_actor() or _row_actor(state, changed)
-    record_event(actor=actor, action=action, object_type=table_of(spec), object_id=str(pk), before=before,
-                 after=after, reason=current_reason(), restricted=spec.restricted, at=current_time(),
-                 **links(spec, pk, state, using))
+    record_event(
+        actor=actor,
+        action=action,
+        object_type=table_of(spec),
+        object_id=str(pk),
+        before=before,
+        after=after,
+        reason=current_reason(),
+        restricted=spec.restricted,
+        at=current_time(),
+        **links(spec, pk, state, using),
+    )
 
 
 def table_of(spec: Audited) -> str:
@@ -211,8 +240,16 @@ def _post_save(sender, instance, created, raw=False, using="default", **kwargs):
     changed = {k for k in after if after[k] != before.get(k)}
     if not changed:
         return
-    _record(spec, UPDATE, instance.pk, {k: before.get(k) for k in sorted(changed)},
-            {k: after[k] for k in sorted(changed)}, after, changed, using)
+    _record(
+        spec,
+        UPDATE,
+        instance.pk,
+        {k: before.get(k) for k in sorted(changed)},
+        {k: after[k] for k in sorted(changed)},
+        after,
+        changed,
+        using,
+    )
 
 
 def _pre_delete(sender, instance, using="default", **kwargs):

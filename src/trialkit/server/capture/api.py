@@ -47,7 +47,8 @@ class EndIn(Schema):
     outcome: Code = Field(description="completed, withdrawn, lost_to_follow_up or died")
     # A string, so that a malformed date is answered like every other field: 422 naming ended_on.
     ended_on: Annotated[str, StringConstraints(max_length=32)] | None = Field(
-        None, description="The day participation ended (YYYY-MM-DD).", examples=["2026-05-12"])
+        None, description="The day participation ended (YYYY-MM-DD).", examples=["2026-05-12"]
+    )
     reason: Text = Field("", description="Required unless the outcome is completed.")
 
 
@@ -108,8 +109,10 @@ class FormUpdateIn(Schema):
     complete: bool = False
     reason: Text | None = None
     expected_version: Version | None = Field(
-        None, description="The version you loaded (the form's ETag), here or as If-Match (one is required): "
-                          "a form changed since is not overwritten: 409 with the current version and values.")
+        None,
+        description="The version you loaded (the form's ETag), here or as If-Match (one is required): "
+        "a form changed since is not overwritten: 409 with the current version and values.",
+    )
 
 
 class ConflictOut(ErrorOut):
@@ -171,8 +174,10 @@ class AdverseEventIn(Schema):
     awareness_at: datetime | None = None
     reason: Text | None = None
     expected_version: Version | None = Field(
-        None, description="On PUT (required, here or as If-Match): the version you loaded (the ETag); a stale "
-                          "one answers 409 with the current entry.")
+        None,
+        description="On PUT (required, here or as If-Match): the version you loaded (the ETag); a stale "
+        "one answers 409 with the current entry.",
+    )
 
 
 class AdverseEventConflictOut(ErrorOut):
@@ -221,39 +226,76 @@ def _form_out(form: FormRecord) -> dict:
     shown = [s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=form.visit)) if s]
     signed = any(s.valid for s in shown)
     return {
-        "id": form.pk, "participant": form.participant.participant_number, "visit_id": form.visit.visit_id,
-        "instrument": form.instrument, "repeat": form.repeat, "status": form.status, "data": form.data,
-        "scores": form.scores, "version": form.version, "verified": form.verified, "locked": form.locked,
-        "signed": signed, "signatures": [s.as_dict() for s in shown], "deleted": form.deleted_at is not None,
-        "open_queries": form.queries.exclude(status=Query.Status.CLOSED).count(), "updated_at": form.updated_at,
+        "id": form.pk,
+        "participant": form.participant.participant_number,
+        "visit_id": form.visit.visit_id,
+        "instrument": form.instrument,
+        "repeat": form.repeat,
+        "status": form.status,
+        "data": form.data,
+        "scores": form.scores,
+        "version": form.version,
+        "verified": form.verified,
+        "locked": form.locked,
+        "signed": signed,
+        "signatures": [s.as_dict() for s in shown],
+        "deleted": form.deleted_at is not None,
+        "open_queries": form.queries.exclude(status=Query.Status.CLOSED).count(),
+        "updated_at": form.updated_at,
     }
 
 
 def _query_out(query: Query) -> dict:
     return {
-        "id": query.pk, "form_id": query.form_id, "participant": query.participant.participant_number,
-        "site": query.site.code, "item": query.item, "text": query.text, "status": query.status,
-        "opened_by": query.opened_by.username, "opened_at": query.opened_at,
-        "messages": [{"kind": m.kind, "author": m.author.username, "at": m.at, "text": m.text}
-                     for m in query.messages.select_related("author")],
+        "id": query.pk,
+        "form_id": query.form_id,
+        "participant": query.participant.participant_number,
+        "site": query.site.code,
+        "item": query.item,
+        "text": query.text,
+        "status": query.status,
+        "opened_by": query.opened_by.username,
+        "opened_at": query.opened_at,
+        "messages": [
+            {"kind": m.kind, "author": m.author.username, "at": m.at, "text": m.text}
+            for m in query.messages.select_related("author")
+        ],
     }
 
 
 def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
     clock = sae_clock(ae.awareness_at, ae.reported_at, now).as_dict() if ae.serious else None
-    return {"id": ae.pk, "number": ae.number, "participant": ae.participant.participant_number, "data": ae.data,
-            "status": ae.status, "serious": ae.serious, "awareness_at": ae.awareness_at,
-            "reported_at": ae.reported_at, "sae_clock": clock, "version": ae.version}
+    return {
+        "id": ae.pk,
+        "number": ae.number,
+        "participant": ae.participant.participant_number,
+        "data": ae.data,
+        "status": ae.status,
+        "serious": ae.serious,
+        "awareness_at": ae.awareness_at,
+        "reported_at": ae.reported_at,
+        "sae_clock": clock,
+        "version": ae.version,
+    }
 
 
 # --------------------------------------------------------------------------- the participant
 
 
 def _participant_out(p: Participant) -> dict:
-    return {"id": p.pk, "participant_number": p.participant_number, "trial": p.trial.nct_id, "site": p.site.code,
-            "status": p.status, "enrolled_at": p.enrolled_at, "randomization_number": p.randomization_number,
-            "kit_number": p.kit_number, "anchor_date": p.anchor_date, "ended_on": p.ended_on,
-            "end_reason": p.end_reason}
+    return {
+        "id": p.pk,
+        "participant_number": p.participant_number,
+        "trial": p.trial.nct_id,
+        "site": p.site.code,
+        "status": p.status,
+        "enrolled_at": p.enrolled_at,
+        "randomization_number": p.randomization_number,
+        "kit_number": p.kit_number,
+        "anchor_date": p.anchor_date,
+        "ended_on": p.ended_on,
+        "end_reason": p.end_reason,
+    }
 
 
 @router.get("/participants/{participant_id}", response=ParticipantOut)
@@ -268,8 +310,9 @@ def end_participation(request, participant_id: RowId, body: EndIn):
     coordinator or investigator). Invalid input: 422 naming each field; nothing is saved. Already
     ended: 409."""
     participant = _participant(request, participant_id)
-    participant = services.end_participation(participant, request.user, outcome=body.outcome,
-                                             ended_on=body.ended_on, reason=body.reason, now=timezone.now())
+    participant = services.end_participation(
+        participant, request.user, outcome=body.outcome, ended_on=body.ended_on, reason=body.reason, now=timezone.now()
+    )
     return Status(200, _participant_out(participant))
 
 
@@ -293,9 +336,20 @@ def list_visits(request, participant_id: RowId):
 
 
 def _visit_out(v: Visit, today) -> dict:
-    return {"id": v.pk, "visit_id": v.visit_id, "label": v.label, "day": v.day, "target": v.target,
-            "earliest": v.earliest, "latest": v.latest, "done_on": v.done_on, "status": v.status(today).value,
-            "forms": v.forms, "carried_from": v.carried_from, "awaiting_review": v.awaiting_review}
+    return {
+        "id": v.pk,
+        "visit_id": v.visit_id,
+        "label": v.label,
+        "day": v.day,
+        "target": v.target,
+        "earliest": v.earliest,
+        "latest": v.latest,
+        "done_on": v.done_on,
+        "status": v.status(today).value,
+        "forms": v.forms,
+        "carried_from": v.carried_from,
+        "awaiting_review": v.awaiting_review,
+    }
 
 
 @router.post("/participants/{participant_id}/visits/{visit_id}/carried-review", response={200: VisitOut})
@@ -318,9 +372,17 @@ def due_this_week(request, nct_id: NctId, site: Code | None = None):
 
     trial = get_object_or_404(Trial, nct_id=nct_id)
     return [
-        {"participant": r.visit.participant.participant_number, "participant_id": r.visit.participant_id,
-         "site": r.visit.participant.site.code, "visit_id": r.visit.visit_id, "label": r.visit.label,
-         "earliest": r.visit.earliest, "target": r.visit.target, "latest": r.visit.latest, "status": r.status.value}
+        {
+            "participant": r.visit.participant.participant_number,
+            "participant_id": r.visit.participant_id,
+            "site": r.visit.participant.site.code,
+            "visit_id": r.visit.visit_id,
+            "label": r.visit.label,
+            "earliest": r.visit.earliest,
+            "target": r.visit.target,
+            "latest": r.visit.latest,
+            "status": r.status.value,
+        }
         for r in rows_due(request.user, trial, timezone.localdate(), site_code=site)
     ]
 
@@ -347,19 +409,36 @@ def _if_match_version(request, body_version: int | None) -> int | None:
     without anyone knowing (``If-Match: *`` is the explicit "whatever is there now")."""
     header = request.headers.get("If-Match", "").strip()
     if not header and body_version is None:
-        raise FormInvalid([FieldError("expected_version", None, "required",
-                                      'send the version you loaded (the ETag), as expected_version or '
-                                      'If-Match: "<version>", so that no one else\'s change is overwritten')], "form")
+        raise FormInvalid(
+            [
+                FieldError(
+                    "expected_version",
+                    None,
+                    "required",
+                    "send the version you loaded (the ETag), as expected_version or "
+                    'If-Match: "<version>", so that no one else\'s change is overwritten',
+                )
+            ],
+            "form",
+        )
     header_version = None
     if header and header != "*":
         text = header.split(",")[0].strip().removeprefix("W/").strip('"')
         if not text.isdigit():
-            raise FormInvalid([FieldError("If-Match", header, "format",
-                                          'must be the form\'s ETag, a version number such as "3"')], "form")
+            raise FormInvalid(
+                [FieldError("If-Match", header, "format", 'must be the form\'s ETag, a version number such as "3"')],
+                "form",
+            )
         header_version = int(text)
     if body_version is not None and header_version is not None and body_version != header_version:
-        raise FormInvalid([FieldError("expected_version", body_version, "mismatch",
-                                      f"differs from If-Match {header}; send one version")], "form")
+        raise FormInvalid(
+            [
+                FieldError(
+                    "expected_version", body_version, "mismatch", f"differs from If-Match {header}; send one version"
+                )
+            ],
+            "form",
+        )
     return body_version if body_version is not None else header_version
 
 
@@ -371,9 +450,18 @@ def create_form(request, participant_id: RowId, body: FormIn, response: HttpResp
     participant, access = participant_for(request.user, participant_id)
     if not access.can("capture.enter_data", participant.site_id):  # refused before anything is looked up
         raise PermissionDenied("your role does not allow entering data here")
-    form = services.save_form(participant, body.visit_id, body.instrument, body.values, request.user,
-                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=body.repeat,
-                              expected_version=0)
+    form = services.save_form(
+        participant,
+        body.visit_id,
+        body.instrument,
+        body.values,
+        request.user,
+        complete=body.complete,
+        now=timezone.now(),
+        reason=body.reason,
+        repeat=body.repeat,
+        expected_version=0,
+    )
     response["ETag"] = _etag(form)
     return Status(201, _form_out(form))
 
@@ -396,9 +484,18 @@ def update_form(request, form_id: RowId, body: FormUpdateIn, response: HttpRespo
     form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
     participant = _participant(request, form.participant_id)
     expected = _if_match_version(request, body.expected_version)
-    form = services.save_form(participant, form.visit.visit_id, form.instrument, body.values, request.user,
-                              complete=body.complete, now=timezone.now(), reason=body.reason, repeat=form.repeat,
-                              expected_version=expected)
+    form = services.save_form(
+        participant,
+        form.visit.visit_id,
+        form.instrument,
+        body.values,
+        request.user,
+        complete=body.complete,
+        now=timezone.now(),
+        reason=body.reason,
+        repeat=form.repeat,
+        expected_version=expected,
+    )
     response["ETag"] = _etag(form)
     return Status(200, _form_out(form))
 
@@ -410,8 +507,9 @@ def update_form(request, form_id: RowId, body: FormUpdateIn, response: HttpRespo
 def list_queries(request, participant_id: RowId, status: Code | None = None):
     participant, access = participant_for(request.user, participant_id)
     forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
-    queries = (Query.objects.filter(participant=participant, form__in=forms)
-               .select_related("participant", "site", "opened_by"))
+    queries = Query.objects.filter(participant=participant, form__in=forms).select_related(
+        "participant", "site", "opened_by"
+    )
     if status:
         queries = queries.filter(status=status)
     return [_query_out(q) for q in queries]
@@ -450,13 +548,19 @@ def list_adverse_events(request, participant_id: RowId):
     return [_ae_out(ae, now) for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
 
 
-@router.post("/participants/{participant_id}/adverse-events",
-             response={201: AdverseEventOut})
+@router.post("/participants/{participant_id}/adverse-events", response={201: AdverseEventOut})
 def create_adverse_event(request, participant_id: RowId, body: AdverseEventIn):
     participant = _participant(request, participant_id)
     now = timezone.now()
-    ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
-                                     awareness_at=body.awareness_at, reason=body.reason)
+    ae = services.save_adverse_event(
+        participant,
+        body.values,
+        request.user,
+        complete=body.complete,
+        now=now,
+        awareness_at=body.awareness_at,
+        reason=body.reason,
+    )
     return Status(201, _ae_out(ae, now))
 
 
@@ -468,9 +572,17 @@ def update_adverse_event(request, ae_id: RowId, body: AdverseEventIn, response: 
     participant = _participant(request, ae.participant_id)
     now = timezone.now()
     expected = _if_match_version(request, body.expected_version)
-    ae = services.save_adverse_event(participant, body.values, request.user, complete=body.complete, now=now,
-                                     adverse_event=ae, awareness_at=body.awareness_at, reason=body.reason,
-                                     expected_version=expected)
+    ae = services.save_adverse_event(
+        participant,
+        body.values,
+        request.user,
+        complete=body.complete,
+        now=now,
+        adverse_event=ae,
+        awareness_at=body.awareness_at,
+        reason=body.reason,
+        expected_version=expected,
+    )
     response["ETag"] = _etag(ae)
     return Status(200, _ae_out(ae, now))
 
@@ -490,5 +602,6 @@ def report_adverse_event(request, ae_id: RowId):
 @router.get("/participants/{participant_id}/diary", response=list[DiaryEntryOut])
 def list_diary(request, participant_id: RowId):
     participant = _participant(request, participant_id)
-    return list(DiaryEntry.objects.filter(participant=participant).values(
-        "entry_date", "entered_by", "sections", "updated_at"))
+    return list(
+        DiaryEntry.objects.filter(participant=participant).values("entry_date", "entered_by", "sections", "updated_at")
+    )

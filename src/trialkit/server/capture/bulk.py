@@ -50,8 +50,9 @@ ACTIONS = {
 
 
 @transaction.atomic
-def review_visit_forms(visit: Visit, action: str, form_ids: list[int], actor, *, reason: str,
-                       now: datetime) -> BulkResult:
+def review_visit_forms(
+    visit: Visit, action: str, form_ids: list[int], actor, *, reason: str, now: datetime
+) -> BulkResult:
     """Source-verify (monitor) or lock (data manager) the chosen forms of one visit."""
     if action not in ACTIONS:
         raise CaptureError(f"unknown bulk action {action!r} (verify or lock)")
@@ -60,15 +61,16 @@ def review_visit_forms(visit: Visit, action: str, form_ids: list[int], actor, *,
     require(actor, participant.trial, role, site_id=participant.site_id)
     reason = (reason or "").strip()
     if not reason:
-        raise services.FormInvalid([FieldError("reason", None, "required",
-                                               f"say why these forms are {verb}")], "bulk review")
+        raise services.FormInvalid(
+            [FieldError("reason", None, "required", f"say why these forms are {verb}")], "bulk review"
+        )
     wanted = sorted(set(form_ids))
     if not wanted:
         raise CaptureError("choose at least one form")
-    forms = list(FormRecord.objects.select_for_update().filter(visit=visit, pk__in=wanted)
-                 .order_by("instrument", "repeat"))
-    problems = [(f"form {pk}", f"is not a form of {visit.label}") for pk in wanted
-                if pk not in {f.pk for f in forms}]
+    forms = list(
+        FormRecord.objects.select_for_update().filter(visit=visit, pk__in=wanted).order_by("instrument", "repeat")
+    )
+    problems = [(f"form {pk}", f"is not a form of {visit.label}") for pk in wanted if pk not in {f.pk for f in forms}]
     result = BulkResult()
     todo = []
     for form in forms:

@@ -32,8 +32,10 @@ def _at(day: date, hour: int = 10) -> datetime:
 
 
 def _staff(trial, site, role, users):
-    membership = (Membership.objects.filter(trial=trial, role=role, site=site).select_related("user").first()
-                  or Membership.objects.filter(trial=trial, role=role, site__isnull=True).select_related("user").first())
+    membership = (
+        Membership.objects.filter(trial=trial, role=role, site=site).select_related("user").first()
+        or Membership.objects.filter(trial=trial, role=role, site__isnull=True).select_related("user").first()
+    )
     return membership.user if membership else None
 
 
@@ -57,8 +59,12 @@ def _scale_values(name: str, severity: float, rng: random.Random) -> dict | None
 
 
 def _vitals(rng: random.Random, weight: float) -> dict:
-    return {"systolic_bp": rng.randint(118, 152), "diastolic_bp": rng.randint(70, 92), "heart_rate": rng.randint(60, 88),
-            "weight_kg": round(weight + rng.uniform(-1.5, 1.5), 1)}
+    return {
+        "systolic_bp": rng.randint(118, 152),
+        "diastolic_bp": rng.randint(70, 92),
+        "heart_rate": rng.randint(60, 88),
+        "weight_kg": round(weight + rng.uniform(-1.5, 1.5), 1),
+    }
 
 
 def _enroll_stand_ins(trial, users, today: date) -> None:
@@ -70,21 +76,34 @@ def _enroll_stand_ins(trial, users, today: date) -> None:
         site = sites[0] if n < len(ANCHOR_AGES) - 1 else sites[-1]
         enrolled = today - timedelta(days=ANCHOR_AGES[n] + 10)
         record = ScreeningRecord.objects.create(
-            trial=trial, site=site, screening_number=f"{trial.protocol.randomization.kit_prefix}-S{n + 1:03d}",
-            screening_date=enrolled, outcome=ScreeningRecord.Outcome.ENROLLED, verdict=ScreeningRecord.Verdict.ELIGIBLE,
-            facts={"weight_kg": 60 + 4 * n}, created_by=users["coordinator"])
-        Participant.objects.create(trial=trial, site=site, screening=record,
-                                   participant_number=f"{site.code.upper()}-{n + 1:03d}", status="treated",
-                                   enrolled_at=_at(enrolled), randomization_number=f"R{n + 1:03d}",
-                                   kit_number=f"{trial.protocol.randomization.kit_prefix}-{1000 + n}")
+            trial=trial,
+            site=site,
+            screening_number=f"{trial.protocol.randomization.kit_prefix}-S{n + 1:03d}",
+            screening_date=enrolled,
+            outcome=ScreeningRecord.Outcome.ENROLLED,
+            verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            facts={"weight_kg": 60 + 4 * n},
+            created_by=users["coordinator"],
+        )
+        Participant.objects.create(
+            trial=trial,
+            site=site,
+            screening=record,
+            participant_number=f"{site.code.upper()}-{n + 1:03d}",
+            status="treated",
+            enrolled_at=_at(enrolled),
+            randomization_number=f"R{n + 1:03d}",
+            kit_number=f"{trial.protocol.randomization.kit_prefix}-{1000 + n}",
+        )
 
 
 def _anchored(trial, users, today: date) -> list[Participant]:
     if not Participant.objects.filter(trial=trial).exists():
         _enroll_stand_ins(trial, users, today)
     # Oldest day 0 first, so the n-th participant is the one whose day 0 is ANCHOR_AGES[n] back.
-    people = list(Participant.objects.filter(trial=trial, anchor_date__isnull=False)
-                  .order_by("anchor_date", "participant_number"))
+    people = list(
+        Participant.objects.filter(trial=trial, anchor_date__isnull=False).order_by("anchor_date", "participant_number")
+    )
     if len(people) < len(ANCHOR_AGES):
         # Without the allocation demo's infusions, enrolled participants get day 0 here.
         extra = Participant.objects.filter(trial=trial, anchor_date__isnull=True).order_by("participant_number")
@@ -106,10 +125,18 @@ def populate(trials, users, today: date) -> dict[str, int]:
                 # Only without the allocation demo (no dose given): day 0 is set here, and says so.
                 participant.anchor_date = today - timedelta(days=ANCHOR_AGES[n])
                 participant.save(update_fields=["anchor_date"])
-                record_event(actor=None, action="demo_anchor", object_type="participant", object_id=participant.pk,
-                             before={"anchor_date": None}, after={"anchor_date": participant.anchor_date},
-                             reason="demo data without doses: day 0 set so visits show every status",
-                             trial_id=trial.id, site_id=participant.site_id, participant_id=participant.pk)
+                record_event(
+                    actor=None,
+                    action="demo_anchor",
+                    object_type="participant",
+                    object_id=participant.pk,
+                    before={"anchor_date": None},
+                    after={"anchor_date": participant.anchor_date},
+                    reason="demo data without doses: day 0 set so visits show every status",
+                    trial_id=trial.id,
+                    site_id=participant.site_id,
+                    participant_id=participant.pk,
+                )
             counts["participants"] += 1
             coordinator = _staff(trial, participant.site, Role.COORDINATOR, users)
             if coordinator is None:
@@ -129,7 +156,9 @@ def populate(trials, users, today: date) -> dict[str, int]:
 
 def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng, skip_missed: bool) -> int:
     recorded = services.dosing_visit_weight(participant)
-    weight = recorded.weight_kg if recorded else float(participant.screening.facts.get("weight_kg") or rng.uniform(58, 88))
+    weight = (
+        recorded.weight_kg if recorded else float(participant.screening.facts.get("weight_kg") or rng.uniform(58, 88))
+    )
     entered = set(FormRecord.objects.filter(participant=participant).values_list("visit__visit_id", "instrument"))
     saved = 0
     closed_visits = [v for v in visits if v.latest < today]
@@ -166,8 +195,16 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
 
 
 # Forms the demo fills with the first allowed answer to each required item, so visits can be done.
-DEMO_FILLED = ("labs", "biomarkers", "imaging", "pregnancy", "demographics", "stroke_history", "medical_history",
-               "con_meds")
+DEMO_FILLED = (
+    "labs",
+    "biomarkers",
+    "imaging",
+    "pregnancy",
+    "demographics",
+    "stroke_history",
+    "medical_history",
+    "con_meds",
+)
 
 
 def _required_values(name: str, day: date) -> dict | None:
@@ -193,19 +230,44 @@ def _required_values(name: str, day: date) -> dict | None:
 
 def _adverse_events(participant, coordinator, today: date, n: int, rng) -> int:
     if n == 0:
-        services.save_adverse_event(participant, {
-            "term": "Headache", "onset_date": (today - timedelta(days=20)).isoformat(),
-            "resolution_date": (today - timedelta(days=18)).isoformat(), "ctcae_grade": 1, "serious": False,
-            "relatedness": "unlikely", "expectedness": "expected", "action_taken": "not_applicable",
-            "outcome": "recovered"}, coordinator, complete=True, now=_at(today - timedelta(days=17)))
+        services.save_adverse_event(
+            participant,
+            {
+                "term": "Headache",
+                "onset_date": (today - timedelta(days=20)).isoformat(),
+                "resolution_date": (today - timedelta(days=18)).isoformat(),
+                "ctcae_grade": 1,
+                "serious": False,
+                "relatedness": "unlikely",
+                "expectedness": "expected",
+                "action_taken": "not_applicable",
+                "outcome": "recovered",
+            },
+            coordinator,
+            complete=True,
+            now=_at(today - timedelta(days=17)),
+        )
         return 1
     if n == 3:
         aware = timezone.now() - timedelta(hours=6)
-        services.save_adverse_event(participant, {
-            "term": "Pneumonia", "onset_date": (today - timedelta(days=1)).isoformat(), "ctcae_grade": 3,
-            "serious": True, "sae_hospitalization": True, "relatedness": "unlikely", "expectedness": "unexpected",
-            "action_taken": "not_applicable", "outcome": "recovering"}, coordinator, complete=True,
-            now=aware, awareness_at=aware)
+        services.save_adverse_event(
+            participant,
+            {
+                "term": "Pneumonia",
+                "onset_date": (today - timedelta(days=1)).isoformat(),
+                "ctcae_grade": 3,
+                "serious": True,
+                "sae_hospitalization": True,
+                "relatedness": "unlikely",
+                "expectedness": "unexpected",
+                "action_taken": "not_applicable",
+                "outcome": "recovering",
+            },
+            coordinator,
+            complete=True,
+            now=aware,
+            awareness_at=aware,
+        )
         return 1
     return 0
 
@@ -213,9 +275,14 @@ def _adverse_events(participant, coordinator, today: date, n: int, rng) -> int:
 # The second demo participant of each trial (day 0 200 days back) leaves 12 days before the demo
 # day: withdrawn in the first trial, lost to follow-up in the second. Its missed month 3 stays
 # missed; its later visits are no longer expected.
-_LEFT = (("withdrawn", "Withdrew consent to further visits after moving out of the region; "
-                       "agreed that the data collected so far are kept."),
-         ("lost_to_follow_up", "No answer to three phone calls and a registered letter since the month 6 visit."))
+_LEFT = (
+    (
+        "withdrawn",
+        "Withdrew consent to further visits after moving out of the region; "
+        "agreed that the data collected so far are kept.",
+    ),
+    ("lost_to_follow_up", "No answer to three phone calls and a registered letter since the month 6 visit."),
+)
 
 
 def _end(participant, coordinator, today: date, n: int, trial_index: int) -> int:
@@ -224,13 +291,20 @@ def _end(participant, coordinator, today: date, n: int, trial_index: int) -> int
         _definition, visit = services.end_of_study_visit(participant)
         if visit is None or visit.done_on is None:
             return 0
-        services.end_participation(participant, coordinator, outcome="completed", ended_on=visit.done_on,
-                                   now=_at(today))
+        services.end_participation(
+            participant, coordinator, outcome="completed", ended_on=visit.done_on, now=_at(today)
+        )
         return 1
     if n == 1:
         outcome, reason = _LEFT[trial_index % len(_LEFT)]
-        services.end_participation(participant, coordinator, outcome=outcome, ended_on=today - timedelta(days=12),
-                                   reason=reason, now=_at(today))
+        services.end_participation(
+            participant,
+            coordinator,
+            outcome=outcome,
+            ended_on=today - timedelta(days=12),
+            reason=reason,
+            now=_at(today),
+        )
         return 1
     return 0
 
@@ -247,10 +321,15 @@ def _diary(participant, coordinator, today: date, rng, codes: list) -> int:
         if rng.random() < 0.2:
             continue  # forgotten days, as in real diaries
         sections = {
-            "symptoms": {"new_or_worse": rng.random() < 0.15,
-                         "details": rng.choice(["Right hand tingling", "Tired in the afternoon", "No change"])},
-            "functional_activities": {"details": rng.choice(["Walked to the shop with the cane", "Dressed alone",
-                                                             "Arm exercises 20 minutes", "Cooked lunch"])},
+            "symptoms": {
+                "new_or_worse": rng.random() < 0.15,
+                "details": rng.choice(["Right hand tingling", "Tired in the afternoon", "No change"]),
+            },
+            "functional_activities": {
+                "details": rng.choice(
+                    ["Walked to the shop with the cane", "Dressed alone", "Arm exercises 20 minutes", "Cooked lunch"]
+                )
+            },
             "rehabilitation_medicines": {"taken": True, "details": "Baclofen 10 mg twice daily"},
             "assistive_devices": {"used": rng.random() < 0.7, "details": "Quad cane"},
         }
@@ -263,22 +342,38 @@ def _review(trial, users, today: date) -> None:
     """A monitor's queries and verification, an investigator's signature, a data manager's lock."""
     now = timezone.now()
     first_site = trial.sites.order_by("code").first()
-    forms = list(FormRecord.objects.filter(participant__trial=trial, participant__site=first_site,
-                                           status="complete").select_related("participant", "visit")
-                 .order_by("participant__participant_number", "visit__order", "instrument"))
+    forms = list(
+        FormRecord.objects.filter(participant__trial=trial, participant__site=first_site, status="complete")
+        .select_related("participant", "visit")
+        .order_by("participant__participant_number", "visit__order", "instrument")
+    )
     if not forms:
         return
     monitor, dm, investigator = users.get("monitor"), users.get("datamanager"), users.get("investigator")
     mrs = [f for f in forms if f.instrument == "mrs"]
     nihss = [f for f in forms if f.instrument == "nihss"]
     if mrs:
-        services.open_query(mrs[-1], "score", "Source notes say the participant walks unaided; please confirm the mRS.",
-                            monitor, now=now - timedelta(days=2))
+        services.open_query(
+            mrs[-1],
+            "score",
+            "Source notes say the participant walks unaided; please confirm the mRS.",
+            monitor,
+            now=now - timedelta(days=2),
+        )
     if nihss:
-        query = services.open_query(nihss[0], "5a", "Motor arm scored differently on the source worksheet?",
-                                    monitor, now=now - timedelta(days=3))
-        services.answer_query(query, "Checked the worksheet: the eCRF value is correct.",
-                              _staff(trial, first_site, Role.COORDINATOR, users), now=now - timedelta(days=1))
+        query = services.open_query(
+            nihss[0],
+            "5a",
+            "Motor arm scored differently on the source worksheet?",
+            monitor,
+            now=now - timedelta(days=3),
+        )
+        services.answer_query(
+            query,
+            "Checked the worksheet: the eCRF value is correct.",
+            _staff(trial, first_site, Role.COORDINATOR, users),
+            now=now - timedelta(days=1),
+        )
     services.verify_form(forms[0], monitor, now=now - timedelta(days=1))
     baseline = next((f.visit for f in forms if f.visit.visit_id == "baseline"), None)
     if baseline is not None and investigator is not None:
@@ -286,5 +381,6 @@ def _review(trial, users, today: date) -> None:
         if not drafts:
             services.sign_visit(baseline, investigator, password=DEMO_PASSWORD_HINT, now=now - timedelta(hours=20))
     if len(forms) > 1:
-        services.lock_form(forms[1], dm, reason="Baseline cleaned and reconciled for the interim review",
-                           now=now - timedelta(hours=4))
+        services.lock_form(
+            forms[1], dm, reason="Baseline cleaned and reconciled for the interim review", now=now - timedelta(hours=4)
+        )

@@ -47,8 +47,14 @@ def enter_code(request):
 def diary(request, code: str):
     access = services.diary_access_for_code(code)
     if access is None:
-        return _private(render(request, "capture/diary_code.html",
-                               {"error": "This diary link is not valid or has been withdrawn."}, status=404))
+        return _private(
+            render(
+                request,
+                "capture/diary_code.html",
+                {"error": "This diary link is not valid or has been withdrawn."},
+                status=404,
+            )
+        )
     participant = access.participant
     protocol_diary = participant.trial.protocol.diary
     today = timezone.localdate()
@@ -61,8 +67,10 @@ def diary(request, code: str):
         entry_date = today
         errors.setdefault("entry_date", []).append("not a valid date")
     if request.method == "POST" and not errors:
-        raw = {s: {key: request.POST.get(f"{s}.{key}", "") for key, _l, _k in services.DIARY_FIELDS[s]}
-               for s in protocol_diary.sections}
+        raw = {
+            s: {key: request.POST.get(f"{s}.{key}", "") for key, _l, _k in services.DIARY_FIELDS[s]}
+            for s in protocol_diary.sections
+        }
         if entry_date < today - timedelta(days=BACKFILL_DAYS):
             errors.setdefault("entry_date", []).append(f"only the last {BACKFILL_DAYS} days can be filled in here")
         else:
@@ -74,8 +82,7 @@ def diary(request, code: str):
                     errors.setdefault(e.item, []).append(e.message)
             except services.CaptureError as exc:
                 errors.setdefault("(diary)", []).append(str(exc))
-    current = DiaryEntry.objects.filter(participant=participant, entry_date=entry_date,
-                                        entered_by=access.who).first()
+    current = DiaryEntry.objects.filter(participant=participant, entry_date=entry_date, entered_by=access.who).first()
     if not raw and current:
         raw = current.sections
     sections = []
@@ -87,11 +94,33 @@ def diary(request, code: str):
                 value = "yes"
             elif value is False:
                 value = "no"
-            fields.append({"name": f"{s}.{key}", "label": label, "kind": kind, "value": value,
-                           "errors": errors.get(f"{s}.{key}", [])})
+            fields.append(
+                {
+                    "name": f"{s}.{key}",
+                    "label": label,
+                    "kind": kind,
+                    "value": value,
+                    "errors": errors.get(f"{s}.{key}", []),
+                }
+            )
         sections.append({"label": services.DIARY_SECTION_LABELS[s], "fields": fields})
-    recent = DiaryEntry.objects.filter(participant=participant, entered_by=access.who).order_by("-entry_date", "-id")[:14]
-    return _private(render(request, "capture/diary.html", {
-        "code": code, "access": access, "entry_date": entry_date, "today": today, "sections": sections,
-        "errors": errors, "saved": saved, "recent": recent, "trial": participant.trial,
-    }))
+    recent = DiaryEntry.objects.filter(participant=participant, entered_by=access.who).order_by("-entry_date", "-id")[
+        :14
+    ]
+    return _private(
+        render(
+            request,
+            "capture/diary.html",
+            {
+                "code": code,
+                "access": access,
+                "entry_date": entry_date,
+                "today": today,
+                "sections": sections,
+                "errors": errors,
+                "saved": saved,
+                "recent": recent,
+                "trial": participant.trial,
+            },
+        )
+    )

@@ -31,8 +31,9 @@ class Visit(models.Model):
     # coordinator's review of them (capture.screening_forms.confirm_carried_forms): until reviewed
     # the visit is not done.
     carried_from = models.CharField(max_length=32, blank=True)
-    carried_reviewed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                                            blank=True, related_name="+")
+    carried_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     carried_reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -44,8 +45,9 @@ class Visit(models.Model):
 
     @property
     def planned(self) -> PlannedVisit:
-        return PlannedVisit(self.visit_id, self.label, self.kind, self.day, self.target, self.earliest,
-                            self.latest, tuple(self.forms))
+        return PlannedVisit(
+            self.visit_id, self.label, self.kind, self.day, self.target, self.earliest, self.latest, tuple(self.forms)
+        )
 
     @property
     def awaiting_review(self) -> bool:
@@ -61,9 +63,11 @@ class Visit(models.Model):
         if self.awaiting_review:
             return False
         if complete_instruments is None:
-            complete_instruments = set(self.form_records.filter(status=FormRecord.Status.COMPLETE,
-                                                                deleted_at__isnull=True)
-                                       .values_list("instrument", flat=True))
+            complete_instruments = set(
+                self.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True).values_list(
+                    "instrument", flat=True
+                )
+            )
         return all(instrument_name(f) in complete_instruments for f in required_forms(self.forms))
 
     def status(self, today, forms_complete: bool | None = None) -> VisitStatus:
@@ -94,11 +98,13 @@ class FormRecord(models.Model):
     created_at = models.DateTimeField()
     updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField()
-    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
-    locked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    locked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     locked_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     delete_reason = models.TextField(blank=True)
@@ -126,9 +132,16 @@ class FormRecord(models.Model):
 
     def snapshot(self) -> dict:
         """What the audit trail records as before/after of this form."""
-        return {"instrument": self.instrument, "visit": self.visit.visit_id, "repeat": self.repeat,
-                "status": self.status, "data": self.data, "scores": self.scores, "version": self.version,
-                "deleted": self.deleted_at is not None}
+        return {
+            "instrument": self.instrument,
+            "visit": self.visit.visit_id,
+            "repeat": self.repeat,
+            "status": self.status,
+            "data": self.data,
+            "scores": self.scores,
+            "version": self.version,
+            "deleted": self.deleted_at is not None,
+        }
 
 
 class Signature(models.Model):
@@ -150,7 +163,8 @@ class Signature(models.Model):
         ordering = ["-signed_at", "-id"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(form__isnull=False, visit__isnull=True) | models.Q(form__isnull=True, visit__isnull=False),
+                condition=models.Q(form__isnull=False, visit__isnull=True)
+                | models.Q(form__isnull=True, visit__isnull=False),
                 name="signature_of_form_or_visit",
             )
         ]
@@ -176,8 +190,9 @@ class Query(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     opened_at = models.DateTimeField()
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                  related_name="+")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -210,21 +225,22 @@ class QueryMessage(models.Model):
 class AdverseEvent(models.Model):
     """One adverse event, entered with the protocol's adverse_event form and followed up to resolution."""
 
-    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
-                                    related_name="adverse_events")
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="adverse_events")
     number = models.PositiveIntegerField()
     # The visit's adverse_event form the event was entered with, if it came from a visit: that form
     # holds the data (queries, signatures and locks apply to it) and this log entry mirrors it.
-    form = models.OneToOneField(FormRecord, on_delete=models.PROTECT, null=True, blank=True,
-                                related_name="adverse_event_entry")
+    form = models.OneToOneField(
+        FormRecord, on_delete=models.PROTECT, null=True, blank=True, related_name="adverse_event_entry"
+    )
     data = models.JSONField(default=dict)
     status = models.CharField(max_length=16, choices=FormRecord.Status.choices, default=FormRecord.Status.DRAFT)
     serious = models.BooleanField(default=False)
     # The 24-hour SAE reporting clock starts when the site becomes aware of the event.
     awareness_at = models.DateTimeField()
     reported_at = models.DateTimeField(null=True, blank=True)
-    reported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                    related_name="+")
+    reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
@@ -244,9 +260,16 @@ class AdverseEvent(models.Model):
         return self.data.get("term", "")
 
     def snapshot(self) -> dict:
-        return {"number": self.number, "data": self.data, "status": self.status, "serious": self.serious,
-                "awareness_at": self.awareness_at, "reported_at": self.reported_at, "version": self.version,
-                "deleted": self.deleted_at is not None}
+        return {
+            "number": self.number,
+            "data": self.data,
+            "status": self.status,
+            "serious": self.serious,
+            "awareness_at": self.awareness_at,
+            "reported_at": self.reported_at,
+            "version": self.version,
+            "deleted": self.deleted_at is not None,
+        }
 
 
 class AdverseEventFollowUp(models.Model):
@@ -267,8 +290,7 @@ class DiaryAccess(models.Model):
         PARTICIPANT = "participant", "Participant"
         CAREGIVER = "caregiver", "Caregiver"
 
-    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
-                                    related_name="diary_accesses")
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="diary_accesses")
     token_hash = models.CharField(max_length=64, unique=True)
     hint = models.CharField(max_length=8)  # the code's last characters, so staff can tell codes apart
     who = models.CharField(max_length=16, choices=Who.choices)
@@ -290,8 +312,7 @@ class DiaryEntry(models.Model):
         PARTICIPANT = "participant", "Participant"
         CAREGIVER = "caregiver", "Caregiver"
 
-    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT,
-                                    related_name="diary_entries")
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="diary_entries")
     entry_date = models.DateField()
     sections = models.JSONField(default=dict)
     entered_by = models.CharField(max_length=16, choices=Who.choices)

@@ -38,6 +38,7 @@ def form_title(name: str) -> str:
 
 # --------------------------------------------------------------------------- form states
 
+
 @dataclass(frozen=True)
 class FormState:
     code: str
@@ -78,6 +79,7 @@ def form_state(record: FormRecord | None, signed: bool, visit_status: VisitStatu
 
 
 # --------------------------------------------------------------------------- sites
+
 
 def visible_sites(trial, access: Access) -> list:
     return [s for s in trial.sites.all() if access.can(OVERSIGHT, s.pk)]
@@ -147,14 +149,18 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
         visits[(visit.participant_id, visit.visit_id)] = visit
     # Every record of each form (all repeats), not deleted, in repeat order.
     records: dict[tuple[int, str], list[FormRecord]] = {}
-    for record in (FormRecord.objects.filter(participant_id__in=ids, deleted_at__isnull=True)
-                   .only("id", "visit_id", "instrument", "repeat", "status", "verified_at", "locked_at", "deleted_at")
-                   .order_by("visit_id", "instrument", "repeat")):
+    for record in (
+        FormRecord.objects.filter(participant_id__in=ids, deleted_at__isnull=True)
+        .only("id", "visit_id", "instrument", "repeat", "status", "verified_at", "locked_at", "deleted_at")
+        .order_by("visit_id", "instrument", "repeat")
+    ):
         records.setdefault((record.visit_id, record.instrument), []).append(record)
     signed_forms, signed_visits = set(), set()
-    for form_id, visit_id in (Signature.objects.filter(voided_at__isnull=True)
-                              .filter(Q(form__participant_id__in=ids) | Q(visit__participant_id__in=ids))
-                              .values_list("form_id", "visit_id")):
+    for form_id, visit_id in (
+        Signature.objects.filter(voided_at__isnull=True)
+        .filter(Q(form__participant_id__in=ids) | Q(visit__participant_id__in=ids))
+        .values_list("form_id", "visit_id")
+    ):
         (signed_forms if form_id else signed_visits).add(form_id or visit_id)
     counts: dict[str, int] = {s.code: 0 for s in FORM_STATES}
     rows = []
@@ -164,15 +170,25 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
             visit = visits.get((participant.pk, column.id))
             status = None
             if visit is not None:  # the required forms' completeness from the records read above
-                complete = {name for (visit_pk, name), rs in records.items()
-                            if visit_pk == visit.pk and any(r.status == FormRecord.Status.COMPLETE for r in rs)}
-                status = visit.status(today, forms_complete=visit.done_on is None
-                                      or visit.required_forms_complete(complete))
+                complete = {
+                    name
+                    for (visit_pk, name), rs in records.items()
+                    if visit_pk == visit.pk and any(r.status == FormRecord.Status.COMPLETE for r in rs)
+                }
+                status = visit.status(
+                    today, forms_complete=visit.done_on is None or visit.required_forms_complete(complete)
+                )
             cells = []
-            for form_name in (visit.forms if visit is not None else column.forms):
+            for form_name in visit.forms if visit is not None else column.forms:
                 name = instrument_name(form_name)
-                entered = [(r, form_state(r, r.pk in signed_forms or visit.pk in signed_visits, status))
-                           for r in records.get((visit.pk, name), [])] if visit is not None else []
+                entered = (
+                    [
+                        (r, form_state(r, r.pk in signed_forms or visit.pk in signed_visits, status))
+                        for r in records.get((visit.pk, name), [])
+                    ]
+                    if visit is not None
+                    else []
+                )
                 state = worst_state([st for _, st in entered]) if entered else form_state(None, False, status)
                 counts[state.code] += 1
                 cells.append(Cell(name, form_title(name), state, entered[0][0] if entered else None, entered))
@@ -182,6 +198,7 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
 
 
 # --------------------------------------------------------------------------- visit calendar
+
 
 @dataclass
 class CalendarEntry:
@@ -206,9 +223,17 @@ def visit_calendar(trial, access: Access, year: int, month: int, today: date, si
     day falls, or whose window closes that day. Visits already done and visits of participants
     whose participation ended are left out: the calendar is of work to do."""
     first, last = month_bounds(year, month)
-    visits = (Visit.objects.filter(participant__trial=trial, done_on__isnull=True, earliest__lte=last,
-                                   latest__gte=first, participant__ended_on__isnull=True)
-              .select_related("participant__site").order_by("participant__participant_number", "order"))
+    visits = (
+        Visit.objects.filter(
+            participant__trial=trial,
+            done_on__isnull=True,
+            earliest__lte=last,
+            latest__gte=first,
+            participant__ended_on__isnull=True,
+        )
+        .select_related("participant__site")
+        .order_by("participant__participant_number", "order")
+    )
     if access.sites(OVERSIGHT) is not None:
         visits = visits.filter(participant__site_id__in=access.sites(OVERSIGHT))
     if site is not None:
@@ -216,8 +241,11 @@ def visit_calendar(trial, access: Access, year: int, month: int, today: date, si
     by_day: dict[date, list[CalendarEntry]] = {}
     for visit in visits:
         marks: dict[date, list[str]] = {}
-        for day, mark in ((visit.earliest, "window opens"), (visit.target, "target day"),
-                          (visit.latest, "window closes")):
+        for day, mark in (
+            (visit.earliest, "window opens"),
+            (visit.target, "target day"),
+            (visit.latest, "window closes"),
+        ):
             if first <= day <= last:
                 marks.setdefault(day, []).append(mark)
         status = visit.status(today)
@@ -225,8 +253,7 @@ def visit_calendar(trial, access: Access, year: int, month: int, today: date, si
             by_day.setdefault(day, []).append(CalendarEntry(visit, day_marks, status))
     weeks = []
     for week in calendar_module.Calendar(firstweekday=0).monthdatescalendar(year, month):
-        weeks.append([CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else [])
-                      for d in week])
+        weeks.append([CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else []) for d in week])
     return weeks
 
 
@@ -236,6 +263,7 @@ def shift_month(year: int, month: int, by: int) -> tuple[int, int]:
 
 
 # --------------------------------------------------------------------------- lists
+
 
 @dataclass
 class ListFilters:
@@ -296,9 +324,11 @@ def verification_list(trial, access: Access, filters: ListFilters):
         "draft": Q(status=FormRecord.Status.DRAFT, verified_at__isnull=True),
     }
     counts = forms.order_by().aggregate(**{code: Count("id", filter=q) for code, q in states.items()})
-    rows = (forms.filter(states[filters.status or "to_verify"])
-            .select_related("participant__site", "visit", "updated_by", "verified_by")
-            .order_by("participant__participant_number", "visit__order", "instrument", "repeat"))
+    rows = (
+        forms.filter(states[filters.status or "to_verify"])
+        .select_related("participant__site", "visit", "updated_by", "verified_by")
+        .order_by("participant__participant_number", "visit__order", "instrument", "repeat")
+    )
     return rows, counts
 
 
@@ -309,14 +339,20 @@ def signature_list(trial, access: Access, filters: ListFilters):
     """(forms, counts) of investigator signatures: complete forms signed (on the form or its visit)
     or awaiting signature."""
     active = Signature.objects.filter(voided_at__isnull=True)
-    forms = (_live_forms(trial, access, filters).filter(status=FormRecord.Status.COMPLETE)
-             .annotate(form_signed=Exists(active.filter(form=OuterRef("pk"))),
-                       visit_signed=Exists(active.filter(visit=OuterRef("visit_id")))))
+    forms = (
+        _live_forms(trial, access, filters)
+        .filter(status=FormRecord.Status.COMPLETE)
+        .annotate(
+            form_signed=Exists(active.filter(form=OuterRef("pk"))),
+            visit_signed=Exists(active.filter(visit=OuterRef("visit_id"))),
+        )
+    )
     signed = Q(form_signed=True) | Q(visit_signed=True)
     counts = forms.order_by().aggregate(awaiting=Count("id", filter=~signed), signed=Count("id", filter=signed))
     rows = forms.filter(signed) if filters.status == "signed" else forms.exclude(signed)
-    rows = (rows.select_related("participant__site", "visit", "updated_by")
-            .order_by("participant__participant_number", "visit__order", "instrument", "repeat"))
+    rows = rows.select_related("participant__site", "visit", "updated_by").order_by(
+        "participant__participant_number", "visit__order", "instrument", "repeat"
+    )
     return rows, counts
 
 

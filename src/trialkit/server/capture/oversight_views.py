@@ -42,8 +42,13 @@ def _page(request, rows, size):
 
 
 def _common(request, trial, access, **extra):
-    return {"trial": trial, "access": access, "sites": oversight.visible_sites(trial, access),
-            "site_code": request.GET.get("site", ""), **extra}
+    return {
+        "trial": trial,
+        "access": access,
+        "sites": oversight.visible_sites(trial, access),
+        "site_code": request.GET.get("site", ""),
+        **extra,
+    }
 
 
 @login_required
@@ -53,8 +58,11 @@ def dashboard(request, nct_id: str):
     site = _site(request, trial, access)
     page = _page(request, oversight.site_participants(trial, access, site), oversight.PAGE_SIZE)
     grid = oversight.status_grid(trial, list(page.object_list), timezone.localdate())
-    return render(request, "capture/dashboard.html", _common(
-        request, trial, access, grid=grid, page=page, states=oversight.FORM_STATES))
+    return render(
+        request,
+        "capture/dashboard.html",
+        _common(request, trial, access, grid=grid, page=page, states=oversight.FORM_STATES),
+    )
 
 
 @login_required
@@ -71,12 +79,27 @@ def visit_calendar(request, nct_id: str):
     weeks = oversight.visit_calendar(trial, access, year, month, today, site)
     days = [d for week in weeks for d in week if d.in_month and d.entries]
     previous, following = oversight.shift_month(year, month, -1), oversight.shift_month(year, month, 1)
-    return render(request, "capture/calendar.html", _common(
-        request, trial, access, weeks=weeks, days_with_visits=days, month_start=oversight.month_bounds(year, month)[0],
-        previous=f"{previous[0]:04d}-{previous[1]:02d}", following=f"{following[0]:04d}-{following[1]:02d}",
-        previous_start=date(*previous, 1), following_start=date(*following, 1),
-        today=today, error=error, week_days=oversight.week_days(),
-        visit_count=len({e.visit.pk for d in days for e in d.entries})), status=status)
+    return render(
+        request,
+        "capture/calendar.html",
+        _common(
+            request,
+            trial,
+            access,
+            weeks=weeks,
+            days_with_visits=days,
+            month_start=oversight.month_bounds(year, month)[0],
+            previous=f"{previous[0]:04d}-{previous[1]:02d}",
+            following=f"{following[0]:04d}-{following[1]:02d}",
+            previous_start=date(*previous, 1),
+            following_start=date(*following, 1),
+            today=today,
+            error=error,
+            week_days=oversight.week_days(),
+            visit_count=len({e.visit.pk for d in days for e in d.entries}),
+        ),
+        status=status,
+    )
 
 
 def _filters(request, trial, access, statuses) -> tuple[ListFilters, list[str]]:
@@ -91,8 +114,9 @@ def _filters(request, trial, access, statuses) -> tuple[ListFilters, list[str]]:
         errors.append(f"form {instrument!r} is not a form of {trial.short_name}")
         instrument = ""
     participant = request.GET.get("participant", "").strip()[:32]
-    return ListFilters(site=_site(request, trial, access), status=status, instrument=instrument,
-                       participant=participant), errors
+    return ListFilters(
+        site=_site(request, trial, access), status=status, instrument=instrument, participant=participant
+    ), errors
 
 
 def _list_page(request, nct_id, template, build, statuses, default_status, **extra):
@@ -102,29 +126,56 @@ def _list_page(request, nct_id, template, build, statuses, default_status, **ext
     page = _page(request, rows, LIST_PAGE_SIZE)
     chosen = filters.status or default_status
     status_rows = [(code, label, counts.get(code, 0)) for code, label in statuses]
-    return render(request, template, _common(
-        request, trial, access, page=page, counts=counts, filters=filters, status_rows=status_rows, chosen=chosen,
-        default_status=default_status, all_count=sum(counts.values()), total=page.paginator.count,
-        form_choices=oversight.trial_form_choices(trial), filter_errors=errors, **extra),
-        status=400 if errors else 200)
+    return render(
+        request,
+        template,
+        _common(
+            request,
+            trial,
+            access,
+            page=page,
+            counts=counts,
+            filters=filters,
+            status_rows=status_rows,
+            chosen=chosen,
+            default_status=default_status,
+            all_count=sum(counts.values()),
+            total=page.paginator.count,
+            form_choices=oversight.trial_form_choices(trial),
+            filter_errors=errors,
+            **extra,
+        ),
+        status=400 if errors else 200,
+    )
 
 
 @login_required
 def queries(request, nct_id: str):
-    return _list_page(request, nct_id, "capture/list_queries.html", oversight.query_list, oversight.QUERY_STATUSES,
-                      "")
+    return _list_page(request, nct_id, "capture/list_queries.html", oversight.query_list, oversight.QUERY_STATUSES, "")
 
 
 @login_required
 def verification(request, nct_id: str):
-    return _list_page(request, nct_id, "capture/list_verification.html", oversight.verification_list,
-                      oversight.VERIFICATION_STATES, "to_verify")
+    return _list_page(
+        request,
+        nct_id,
+        "capture/list_verification.html",
+        oversight.verification_list,
+        oversight.VERIFICATION_STATES,
+        "to_verify",
+    )
 
 
 @login_required
 def signatures(request, nct_id: str):
-    return _list_page(request, nct_id, "capture/list_signatures.html", oversight.signature_list,
-                      oversight.SIGNATURE_STATES, "awaiting")
+    return _list_page(
+        request,
+        nct_id,
+        "capture/list_signatures.html",
+        oversight.signature_list,
+        oversight.SIGNATURE_STATES,
+        "awaiting",
+    )
 
 
 # --------------------------------------------------------------------------- bulk review of a visit
@@ -135,13 +186,17 @@ def _review_rows(visit):
     visit_signed = active.filter(visit=visit).exists()
     signed_forms = set(active.filter(form__visit=visit).values_list("form_id", flat=True))
     rows = []
-    for form in (FormRecord.objects.filter(visit=visit, deleted_at__isnull=True)
-                 .select_related("updated_by", "verified_by", "locked_by").order_by("instrument", "repeat")):
+    for form in (
+        FormRecord.objects.filter(visit=visit, deleted_at__isnull=True)
+        .select_related("updated_by", "verified_by", "locked_by")
+        .order_by("instrument", "repeat")
+    ):
         state = oversight.form_state(form, visit_signed or form.pk in signed_forms, None)
         rows.append({"form": form, "title": oversight.form_title(form.instrument), "state": state})
     entered = {r["form"].instrument for r in rows}
-    missing = [oversight.form_title(n) for n in dict.fromkeys(visit.forms)
-               if oversight.instrument_name(n) not in entered]
+    missing = [
+        oversight.form_title(n) for n in dict.fromkeys(visit.forms) if oversight.instrument_name(n) not in entered
+    ]
     return rows, missing
 
 
@@ -150,21 +205,24 @@ def visit_review(request, participant_id: int, visit_id: str):
     """The forms of one visit with their state; the monitor source-verifies and the data manager
     locks several at once, with one reason."""
     participant, access = participant_for(request.user, participant_id, OVERSIGHT)
-    visit = get_object_or_404(Visit.objects.select_related("participant"), participant=participant,
-                              visit_id=visit_id)
+    visit = get_object_or_404(Visit.objects.select_related("participant"), participant=participant, visit_id=visit_id)
     error, problems, reason_error = "", [], []
     chosen = set()
     action = request.POST.get("action", "")
     if request.method == "POST":
         chosen = {int(x) for x in request.POST.getlist("forms") if x.isdigit()}
         try:
-            result = review_visit_forms(visit, action, sorted(chosen), request.user,
-                                        reason=request.POST.get("reason", ""), now=timezone.now())
+            result = review_visit_forms(
+                visit, action, sorted(chosen), request.user, reason=request.POST.get("reason", ""), now=timezone.now()
+            )
             verb = ACTIONS[action][3]
             text = f"{visit.label}: {len(result.done)} form(s) {verb}."
             if result.skipped:
-                text += f" Skipped {len(result.skipped)}: " + ", ".join(
-                    f"{oversight.form_title(f.instrument)} ({why})" for f, why in result.skipped) + "."
+                text += (
+                    f" Skipped {len(result.skipped)}: "
+                    + ", ".join(f"{oversight.form_title(f.instrument)} ({why})" for f, why in result.skipped)
+                    + "."
+                )
             messages.success(request, text)
             return redirect("capture:visit_review", participant.pk, visit.visit_id)
         except BulkRefused as exc:
@@ -177,11 +235,23 @@ def visit_review(request, participant_id: int, visit_id: str):
     rows, missing = _review_rows(visit)
     if request.method != "POST":
         chosen = {r["form"].pk for r in rows}
-    return render(request, "capture/visit_review.html", {
-        "participant": participant, "visit": visit, "rows": rows, "missing": missing, "chosen": chosen,
-        "error": error, "problems": problems, "reason_error": reason_error, "action": action,
-        "reason": request.POST.get("reason", ""), "status": visit.status(timezone.localdate()),
-        "can_verify": access.can("capture.verify_form", participant.site_id),
-        "can_lock": access.can("capture.lock_form", participant.site_id),
-        "states": oversight.FORM_STATES,
-    })
+    return render(
+        request,
+        "capture/visit_review.html",
+        {
+            "participant": participant,
+            "visit": visit,
+            "rows": rows,
+            "missing": missing,
+            "chosen": chosen,
+            "error": error,
+            "problems": problems,
+            "reason_error": reason_error,
+            "action": action,
+            "reason": request.POST.get("reason", ""),
+            "status": visit.status(timezone.localdate()),
+            "can_verify": access.can("capture.verify_form", participant.site_id),
+            "can_lock": access.can("capture.lock_form", participant.site_id),
+            "states": oversight.FORM_STATES,
+        },
+    )

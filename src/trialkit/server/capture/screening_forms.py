@@ -38,8 +38,14 @@ def _demographics(facts: dict, record) -> list[dict]:
 
 def _stroke_history(facts: dict, record) -> list[dict]:
     stroke = facts.get("stroke") or {}
-    return [{"stroke_type": stroke.get("type"), "territory": stroke.get("territory"),
-             "onset_date": stroke.get("onset_date"), "premorbid_mrs": facts.get("premorbid_mrs")}]
+    return [
+        {
+            "stroke_type": stroke.get("type"),
+            "territory": stroke.get("territory"),
+            "onset_date": stroke.get("onset_date"),
+            "premorbid_mrs": facts.get("premorbid_mrs"),
+        }
+    ]
 
 
 def _nihss(facts: dict, record) -> list[dict]:
@@ -60,17 +66,27 @@ def _labs(facts: dict, record) -> list[dict]:
 
 
 def _medical_history(facts: dict, record) -> list[dict]:
-    return [{"term": c.get("description") or c.get("name"), "category": c.get("name"),
-             "start_date": c.get("date")} for c in facts.get("conditions") or [] if c.get("name")]
+    return [
+        {"term": c.get("description") or c.get("name"), "category": c.get("name"), "start_date": c.get("date")}
+        for c in facts.get("conditions") or []
+        if c.get("name")
+    ]
 
 
 def _con_meds(facts: dict, record) -> list[dict]:
-    return [{"name": m.get("name"), "med_class": m.get("class")} for m in facts.get("medications") or []
-            if m.get("name")]
+    return [
+        {"name": m.get("name"), "med_class": m.get("class")} for m in facts.get("medications") or [] if m.get("name")
+    ]
 
 
-CARRIED = {"demographics": _demographics, "stroke_history": _stroke_history, "nihss": _nihss, "labs": _labs,
-           "medical_history": _medical_history, "con_meds": _con_meds}
+CARRIED = {
+    "demographics": _demographics,
+    "stroke_history": _stroke_history,
+    "nihss": _nihss,
+    "labs": _labs,
+    "medical_history": _medical_history,
+    "con_meds": _con_meds,
+}
 
 
 def _valid_part(instrument: Instrument, values: dict) -> dict:
@@ -106,13 +122,30 @@ def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> l
             complete = not instrument.validate(values, partial=False)
             data, scores = clean_values(instrument, values, complete)
             form = FormRecord.objects.create(
-                participant=participant, visit=visit, instrument=name, repeat=repeat, data=data, scores=scores,
+                participant=participant,
+                visit=visit,
+                instrument=name,
+                repeat=repeat,
+                data=data,
+                scores=scores,
                 status=FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT,
-                created_by=coordinator, created_at=now, updated_by=coordinator, updated_at=now)
-            record_event(actor=coordinator, action="form_create", object_type="form", object_id=form.pk,
-                         after=form.snapshot(), reason=f"carried in from screening record {record.screening_number}",
-                         at=now, trial_id=participant.trial_id, site_id=participant.site_id,
-                         participant_id=participant.pk)
+                created_by=coordinator,
+                created_at=now,
+                updated_by=coordinator,
+                updated_at=now,
+            )
+            record_event(
+                actor=coordinator,
+                action="form_create",
+                object_type="form",
+                object_id=form.pk,
+                after=form.snapshot(),
+                reason=f"carried in from screening record {record.screening_number}",
+                at=now,
+                trial_id=participant.trial_id,
+                site_id=participant.site_id,
+                participant_id=participant.pk,
+            )
             created.append(form)
     if created and not visit.carried_from:
         visit.carried_from = record.screening_number
@@ -120,10 +153,19 @@ def carry_screening_into_visit(participant, visit: Visit, *, now: datetime) -> l
     if visit.done_on is None:
         visit.done_on = record.screening_date
         visit.save(update_fields=["done_on"])
-        record_event(actor=coordinator, action="visit_date", object_type="visit", object_id=visit.pk,
-                     before={"done_on": None}, after={"done_on": visit.done_on, "visit": visit.visit_id},
-                     reason=f"screening record {record.screening_number}", at=now,
-                     trial_id=participant.trial_id, site_id=participant.site_id, participant_id=participant.pk)
+        record_event(
+            actor=coordinator,
+            action="visit_date",
+            object_type="visit",
+            object_id=visit.pk,
+            before={"done_on": None},
+            after={"done_on": visit.done_on, "visit": visit.visit_id},
+            reason=f"screening record {record.screening_number}",
+            at=now,
+            trial_id=participant.trial_id,
+            site_id=participant.site_id,
+            participant_id=participant.pk,
+        )
     return created
 
 
@@ -147,16 +189,33 @@ def confirm_carried_forms(visit: Visit, actor, *, confirmed: bool, now: datetime
     if visit.carried_reviewed_at is not None:
         raise ReviewRefused(f"{visit.label}: the screening data were already reviewed.")
     if not confirmed:
-        raise FormInvalid([FieldError("confirm", None, "required",
-                                      f'tick "{REVIEW_STATEMENT}" to record the review')], "carried forms review")
+        raise FormInvalid(
+            [FieldError("confirm", None, "required", f'tick "{REVIEW_STATEMENT}" to record the review')],
+            "carried forms review",
+        )
     visit.carried_reviewed_by, visit.carried_reviewed_at = actor, now
     visit.save(update_fields=["carried_reviewed_by", "carried_reviewed_at"])
-    forms = [{"id": f.pk, "instrument": f.instrument, "repeat": f.repeat, "version": f.version}
-             for f in visit.form_records.filter(deleted_at__isnull=True).order_by("instrument", "repeat")]
-    record_event(actor=actor, action="carried_forms_review", object_type="visit", object_id=visit.pk,
-                 before={"carried_reviewed_at": None},
-                 after={"visit": visit.visit_id, "carried_from": visit.carried_from, "statement": REVIEW_STATEMENT,
-                        "carried_reviewed_at": now, "forms": forms},
-                 reason=f"screening record {visit.carried_from}", at=now, trial_id=participant.trial_id,
-                 site_id=participant.site_id, participant_id=participant.pk)
+    forms = [
+        {"id": f.pk, "instrument": f.instrument, "repeat": f.repeat, "version": f.version}
+        for f in visit.form_records.filter(deleted_at__isnull=True).order_by("instrument", "repeat")
+    ]
+    record_event(
+        actor=actor,
+        action="carried_forms_review",
+        object_type="visit",
+        object_id=visit.pk,
+        before={"carried_reviewed_at": None},
+        after={
+            "visit": visit.visit_id,
+            "carried_from": visit.carried_from,
+            "statement": REVIEW_STATEMENT,
+            "carried_reviewed_at": now,
+            "forms": forms,
+        },
+        reason=f"screening record {visit.carried_from}",
+        at=now,
+        trial_id=participant.trial_id,
+        site_id=participant.site_id,
+        participant_id=participant.pk,
+    )
     return visit

@@ -56,8 +56,9 @@ class EditConflict(CaptureError):
     or a create of a form that already exists. ``current`` is the record (a form, or an adverse event
     of the log) as it is now, so the caller can show the other person's values next to its own."""
 
-    def __init__(self, current, expected_version: int, *, changed_by: str | None = None,
-                 changed_at: datetime | None = None):
+    def __init__(
+        self, current, expected_version: int, *, changed_by: str | None = None, changed_at: datetime | None = None
+    ):
         self.current = current
         self.expected_version = expected_version
         if changed_by is None:
@@ -67,11 +68,15 @@ class EditConflict(CaptureError):
         when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z")
         what = "form" if isinstance(current, FormRecord) else "adverse event"
         if expected_version == 0:
-            text = (f"this {what} was already entered by {changed_by} ({when}, version {current.version}); "
-                    "open it and change it instead")
+            text = (
+                f"this {what} was already entered by {changed_by} ({when}, version {current.version}); "
+                "open it and change it instead"
+            )
         else:
-            text = (f"{changed_by} saved this {what} at {when} (version {current.version}) after you opened "
-                    f"version {expected_version}; nothing of yours was saved")
+            text = (
+                f"{changed_by} saved this {what} at {when} (version {current.version}) after you opened "
+                f"version {expected_version}; nothing of yours was saved"
+            )
         super().__init__(text)
 
 
@@ -81,8 +86,9 @@ class FormInvalid(CaptureError):
     def __init__(self, errors: list[FieldError], instrument: str = ""):
         self.errors = list(errors)
         self.instrument = instrument
-        super().__init__(f"{instrument}: {len(self.errors)} invalid field(s): "
-                         + "; ".join(str(e) for e in self.errors))
+        super().__init__(
+            f"{instrument}: {len(self.errors)} invalid field(s): " + "; ".join(str(e) for e in self.errors)
+        )
 
     def as_list(self) -> list[dict[str, str]]:
         return [{"field": e.item, "rule": e.rule, "message": e.message} for e in self.errors]
@@ -117,8 +123,11 @@ def hidden_form_ids(access: Access, participant) -> list[int]:
     """Primary keys of the participant's forms behind the firewall for this access (audit filtering)."""
     if access.can("capture.view_efficacy", participant.site_id):
         return []
-    return list(FormRecord.objects.filter(participant=participant, instrument__in=EFFICACY_INSTRUMENTS)
-                .values_list("pk", flat=True))
+    return list(
+        FormRecord.objects.filter(participant=participant, instrument__in=EFFICACY_INSTRUMENTS).values_list(
+            "pk", flat=True
+        )
+    )
 
 
 def _require(actor, participant, permission: str) -> Access:
@@ -162,9 +171,18 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
     for order, p in enumerate(planned):
         visit = existing.get(p.visit_id)
         if visit is None:
-            visit = Visit.objects.create(participant=participant, visit_id=p.visit_id, label=p.label, kind=p.kind,
-                                         day=p.day, order=order, target=p.target, earliest=p.earliest,
-                                         latest=p.latest, forms=list(p.forms))
+            visit = Visit.objects.create(
+                participant=participant,
+                visit_id=p.visit_id,
+                label=p.label,
+                kind=p.kind,
+                day=p.day,
+                order=order,
+                target=p.target,
+                earliest=p.earliest,
+                latest=p.latest,
+                forms=list(p.forms),
+            )
             created.append(p.visit_id)
             if p.kind == "screening":
                 from trialkit.server.capture.screening_forms import carry_screening_into_visit
@@ -175,11 +193,15 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
             visit.save(update_fields=["target", "earliest", "latest"])
             moved.append(p.visit_id)
     if created or moved:
-        record_event(actor=actor, action="schedule_created" if created and not moved else "schedule_moved",
-                     object_type="participant", object_id=participant.pk,
-                     after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
-                     at=now,
-                     **_where(participant))
+        record_event(
+            actor=actor,
+            action="schedule_created" if created and not moved else "schedule_moved",
+            object_type="participant",
+            object_id=participant.pk,
+            after={"anchor_date": anchor, "provisional": provisional, "created": created, "moved": moved},
+            at=now,
+            **_where(participant),
+        )
     return list(Visit.objects.filter(participant=participant).select_related("participant").order_by("order"))
 
 
@@ -196,9 +218,15 @@ class RecordedWeight:
     form_id: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"weight_kg": self.weight_kg, "visit_id": self.visit_id, "visit_label": self.visit_label,
-                "visit_date": self.visit_date, "entered_by": self.entered_by, "entered_at": self.entered_at,
-                "form_id": self.form_id}
+        return {
+            "weight_kg": self.weight_kg,
+            "visit_id": self.visit_id,
+            "visit_label": self.visit_label,
+            "visit_date": self.visit_date,
+            "entered_by": self.entered_by,
+            "entered_at": self.entered_at,
+            "form_id": self.form_id,
+        }
 
 
 DOSING_VISIT_KINDS = ("treatment", "baseline")  # in order of preference
@@ -210,13 +238,29 @@ def dosing_visit_weight(participant) -> RecordedWeight | None:
     then not prepared from a guess."""
     ensure_schedule(participant)
     for kind in DOSING_VISIT_KINDS:
-        form = (FormRecord.objects.filter(participant=participant, visit__kind=kind, instrument="vital_signs",
-                                          status=FormRecord.Status.COMPLETE, deleted_at__isnull=True)
-                .select_related("visit", "updated_by").order_by("visit__order", "repeat").first())
+        form = (
+            FormRecord.objects.filter(
+                participant=participant,
+                visit__kind=kind,
+                instrument="vital_signs",
+                status=FormRecord.Status.COMPLETE,
+                deleted_at__isnull=True,
+            )
+            .select_related("visit", "updated_by")
+            .order_by("visit__order", "repeat")
+            .first()
+        )
         if form is not None and form.data.get("weight_kg") is not None:
             who = form.updated_by.get_full_name() or form.updated_by.get_username()
-            return RecordedWeight(float(form.data["weight_kg"]), form.visit.visit_id, form.visit.label,
-                                  form.visit.done_on, who, form.updated_at, form.pk)
+            return RecordedWeight(
+                float(form.data["weight_kg"]),
+                form.visit.visit_id,
+                form.visit.label,
+                form.visit.done_on,
+                who,
+                form.updated_at,
+                form.pk,
+            )
     return None
 
 
@@ -232,16 +276,35 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
         for signature in Signature.objects.select_for_update().filter(visit=visit, voided_at__isnull=True):
             signature.voided_at, signature.void_reason = now, f"visit date changed: {note.strip()}"
             signature.save(update_fields=["voided_at", "void_reason"])
-            record_event(actor=actor, action="signature_void", object_type="signature", object_id=signature.pk,
-                         before={"signed_by": signature.signer_name, "signed_at": signature.signed_at,
-                                 "of": f"visit {visit.visit_id}"},
-                         after={"voided_at": now}, reason=signature.void_reason, at=now, **_where(participant))
+            record_event(
+                actor=actor,
+                action="signature_void",
+                object_type="signature",
+                object_id=signature.pk,
+                before={
+                    "signed_by": signature.signer_name,
+                    "signed_at": signature.signed_at,
+                    "of": f"visit {visit.visit_id}",
+                },
+                after={"voided_at": now},
+                reason=signature.void_reason,
+                at=now,
+                **_where(participant),
+            )
     visit.done_on = done_on
     visit.note = note.strip() or visit.note
     visit.save(update_fields=["done_on", "note"])
-    record_event(actor=actor, action="visit_date", object_type="visit", object_id=visit.pk, before=before,
-                 after={"done_on": visit.done_on, "note": visit.note, "visit": visit.visit_id}, reason=note,
-                 at=now, **_where(participant))
+    record_event(
+        actor=actor,
+        action="visit_date",
+        object_type="visit",
+        object_id=visit.pk,
+        before=before,
+        after={"done_on": visit.done_on, "note": visit.note, "visit": visit.visit_id},
+        reason=note,
+        at=now,
+        **_where(participant),
+    )
     return visit
 
 
@@ -268,8 +331,16 @@ def _end_snapshot(participant) -> dict[str, Any]:
 
 @audited_service
 @transaction.atomic
-def end_participation(participant, actor, *, outcome: str, ended_on: date | str | None, reason: str = "",
-                      now: datetime, check_only: bool = False) -> Participant:
+def end_participation(
+    participant,
+    actor,
+    *,
+    outcome: str,
+    ended_on: date | str | None,
+    reason: str = "",
+    now: datetime,
+    check_only: bool = False,
+) -> Participant:
     """Record that the participant completed the study, withdrew, was lost to follow-up or died.
 
     Site staff (coordinator, investigator) of the participant's site only. ``ended_on`` is neither
@@ -282,14 +353,22 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
     _require(actor, participant, "capture.end_participation")
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
     if participant.has_ended or participant.ended_on is not None:
-        raise CaptureError(f"{participant} already ended participation ({participant.get_status_display().lower()}"
-                           f" on {participant.ended_on}); an investigator can reopen it to correct the record")
+        raise CaptureError(
+            f"{participant} already ended participation ({participant.get_status_display().lower()}"
+            f" on {participant.ended_on}); an investigator can reopen it to correct the record"
+        )
     reason = (reason or "").strip()
     definition, visit = end_of_study_visit(participant)
-    end_visit = None if definition is None else participation.EndOfStudyVisit(
-        definition.id, definition.label, visit.done_on if visit is not None else None)
-    day, errors = participation.end_problems(outcome, ended_on, reason, today=_today(now),
-                                             enrolled_on=_today(participant.enrolled_at), end_visit=end_visit)
+    end_visit = (
+        None
+        if definition is None
+        else participation.EndOfStudyVisit(
+            definition.id, definition.label, visit.done_on if visit is not None else None
+        )
+    )
+    day, errors = participation.end_problems(
+        outcome, ended_on, reason, today=_today(now), enrolled_on=_today(participant.enrolled_at), end_visit=end_visit
+    )
     if errors:
         raise FormInvalid(errors, "participation")
     if check_only:  # the confirmation step: every check made, nothing written
@@ -298,9 +377,17 @@ def end_participation(participant, actor, *, outcome: str, ended_on: date | str 
     participant.status_before_end = participant.status
     participant.status, participant.ended_on, participant.end_reason = outcome, day, reason
     participant.save(update_fields=["status", "status_before_end", "ended_on", "end_reason"])
-    record_event(actor=actor, action="participation_end", object_type="participant", object_id=participant.pk,
-                 before=before, after={**_end_snapshot(participant), "status_before_end": participant.status_before_end},
-                 reason=reason, at=now, **_where(participant))
+    record_event(
+        actor=actor,
+        action="participation_end",
+        object_type="participant",
+        object_id=participant.pk,
+        before=before,
+        after={**_end_snapshot(participant), "status_before_end": participant.status_before_end},
+        reason=reason,
+        at=now,
+        **_where(participant),
+    )
     return participant
 
 
@@ -316,16 +403,26 @@ def reopen_participation(participant, actor, *, reason: str, now: datetime) -> P
         raise CaptureError(f"{participant} has not ended participation; there is nothing to reopen")
     reason = (reason or "").strip()
     if not reason:
-        raise FormInvalid([FieldError("reason", None, "required", "say why the recorded end was a mistake")],
-                          "participation")
+        raise FormInvalid(
+            [FieldError("reason", None, "required", "say why the recorded end was a mistake")], "participation"
+        )
     if participant.status_before_end not in ONGOING_STATUSES:
         raise CaptureError(f"{participant} has no status recorded from before the end; it cannot be restored")
     before = {**_end_snapshot(participant), "status_before_end": participant.status_before_end}
     participant.status, participant.status_before_end = participant.status_before_end, ""
     participant.ended_on, participant.end_reason = None, ""
     participant.save(update_fields=["status", "status_before_end", "ended_on", "end_reason"])
-    record_event(actor=actor, action="participation_reopen", object_type="participant", object_id=participant.pk,
-                 before=before, after=_end_snapshot(participant), reason=reason, at=now, **_where(participant))
+    record_event(
+        actor=actor,
+        action="participation_reopen",
+        object_type="participant",
+        object_id=participant.pk,
+        before=before,
+        after=_end_snapshot(participant),
+        reason=reason,
+        at=now,
+        **_where(participant),
+    )
     return participant
 
 
@@ -348,8 +445,11 @@ def preview_scores(instrument: Instrument, values: dict[str, Any]) -> dict[str, 
     """What the eCRF shows while typing: the total when every item is valid, else the partial sum."""
     cleaned, errors = instrument.clean(values, partial=True)
     full_errors = instrument.validate(values, partial=False)
-    result: dict[str, Any] = {"scored": instrument.scored, "errors": [e.as_dict() for e in errors],
-                              "complete": not full_errors}
+    result: dict[str, Any] = {
+        "scored": instrument.scored,
+        "errors": [e.as_dict() for e in errors],
+        "complete": not full_errors,
+    }
     if instrument.scored:
         if not full_errors:
             scored = instrument.score(values)
@@ -357,8 +457,12 @@ def preview_scores(instrument: Instrument, values: dict[str, Any]) -> dict[str, 
         else:
             items = instrument.scored_items
             entered = [i for i in items if isinstance(cleaned.get(i.key), int)]
-            result.update(total=None, partial_total=sum(cleaned[i.key] for i in entered),
-                          items_entered=len(entered), items_total=len(items))
+            result.update(
+                total=None,
+                partial_total=sum(cleaned[i.key] for i in entered),
+                items_entered=len(entered),
+                items_total=len(items),
+            )
     return result
 
 
@@ -374,18 +478,37 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
         signature.void_reason = reason
         signature.save(update_fields=["voided_at", "void_reason"])
         target = f"form {form.pk}" if signature.form_id else f"visit {signature.visit.visit_id}"
-        record_event(actor=actor, action="signature_void", object_type="signature", object_id=signature.pk,
-                     before={"signed_by": signature.signer_name, "signed_at": signature.signed_at, "of": target},
-                     after={"voided_at": now}, reason=reason, at=now, **_where(form.participant))
+        record_event(
+            actor=actor,
+            action="signature_void",
+            object_type="signature",
+            object_id=signature.pk,
+            before={"signed_by": signature.signer_name, "signed_at": signature.signed_at, "of": target},
+            after={"voided_at": now},
+            reason=reason,
+            at=now,
+            **_where(form.participant),
+        )
         voided += 1
     return voided
 
 
 @audited_service
 @transaction.atomic
-def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any], actor, *, complete: bool,
-              now: datetime, reason: str | None = None, repeat: int = 1,
-              awareness_at: datetime | None = None, expected_version: int | None = None) -> FormRecord:
+def save_form(
+    participant,
+    visit_id: str,
+    instrument: str,
+    values: dict[str, Any],
+    actor,
+    *,
+    complete: bool,
+    now: datetime,
+    reason: str | None = None,
+    repeat: int = 1,
+    awareness_at: datetime | None = None,
+    expected_version: int | None = None,
+) -> FormRecord:
     """Create or change one form of one visit.
 
     Optimistic locking: ``expected_version`` is the version the caller loaded (0: the form did not
@@ -411,16 +534,23 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
     names = {instrument_name(f) for f in visit.forms}
     name = instrument_name(instrument)
     if name not in names:
-        raise CaptureError(f"form {instrument!r} is not assigned to visit {visit_id!r} "
-                           f"(assigned: {', '.join(visit.forms)})")
+        raise CaptureError(
+            f"form {instrument!r} is not assigned to visit {visit_id!r} (assigned: {', '.join(visit.forms)})"
+        )
     definition = instrument_for(name)
     if repeat < 1 or (repeat > 1 and not definition.repeating):
         raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")
     data, scores = clean_values(definition, values, complete)
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
     if expected_version is not None and expected_version < 0:
-        raise FormInvalid([FieldError("expected_version", expected_version, "minimum",
-                                      "must be 0 (a new form) or the version you loaded")], name)
+        raise FormInvalid(
+            [
+                FieldError(
+                    "expected_version", expected_version, "minimum", "must be 0 (a new form) or the version you loaded"
+                )
+            ],
+            name,
+        )
     # No join in the locking read: on PostgreSQL a row updated while we waited is re-checked with
     # its old joined rows, and a join on updated_by would then drop it as if it did not exist.
     form = FormRecord.objects.select_for_update().filter(visit=visit, instrument=name, repeat=repeat).first()
@@ -428,19 +558,38 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         raise EditConflict(form, expected_version)
     if form is None:
         if expected_version:
-            raise CaptureError(f"{name} at {visit_id} has not been entered yet, so there is no version "
-                               f"{expected_version} to change; create it with version 0")
+            raise CaptureError(
+                f"{name} at {visit_id} has not been entered yet, so there is no version "
+                f"{expected_version} to change; create it with version 0"
+            )
         try:
             with transaction.atomic():  # a savepoint: a create that lost a race leaves the transaction usable
-                form = FormRecord.objects.create(participant=participant, visit=visit, instrument=name,
-                                                 repeat=repeat, data=data, status=status, scores=scores,
-                                                 created_by=actor, created_at=now, updated_by=actor,
-                                                 updated_at=now)
+                form = FormRecord.objects.create(
+                    participant=participant,
+                    visit=visit,
+                    instrument=name,
+                    repeat=repeat,
+                    data=data,
+                    status=status,
+                    scores=scores,
+                    created_by=actor,
+                    created_at=now,
+                    updated_by=actor,
+                    updated_at=now,
+                )
         except IntegrityError:
             current = FormRecord.objects.select_for_update().get(visit=visit, instrument=name, repeat=repeat)
             raise EditConflict(current, 0) from None
-        record_event(actor=actor, action="form_create", object_type="form", object_id=form.pk,
-                     after=form.snapshot(), reason=reason, at=now, **_where(participant))
+        record_event(
+            actor=actor,
+            action="form_create",
+            object_type="form",
+            object_id=form.pk,
+            after=form.snapshot(),
+            reason=reason,
+            at=now,
+            **_where(participant),
+        )
         # A form added to a signed visit changes what the visit signature covered.
         _void_signatures(form, actor, f"form {name} added after signing" + (f": {reason}" if reason else ""), now)
     else:
@@ -451,8 +600,9 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         signed = _active_signatures(form).exists()
         if (signed or form.status == FormRecord.Status.COMPLETE or form.deleted_at) and not reason:
             why = "signed" if signed else ("deleted" if form.deleted_at else "complete")
-            raise FormInvalid([FieldError("reason", None, "required",
-                                          f"a change to a {why} form needs a reason")], name)
+            raise FormInvalid(
+                [FieldError("reason", None, "required", f"a change to a {why} form needs a reason")], name
+            )
         before = form.snapshot()
         if signed:
             _void_signatures(form, actor, f"form changed: {reason}", now)
@@ -462,16 +612,33 @@ def save_form(participant, visit_id: str, instrument: str, values: dict[str, Any
         form.verified_by, form.verified_at = None, None
         form.deleted_at, form.delete_reason = None, ""
         form.save()
-        record_event(actor=actor, action="form_update", object_type="form", object_id=form.pk, before=before,
-                     after=form.snapshot(), reason=reason, at=now, **_where(participant))
+        record_event(
+            actor=actor,
+            action="form_update",
+            object_type="form",
+            object_id=form.pk,
+            before=before,
+            after=form.snapshot(),
+            reason=reason,
+            at=now,
+            **_where(participant),
+        )
     if name == "adverse_event":
         _log_adverse_event(form, actor, now=now, reason=reason, awareness_at=awareness_at)
     if complete and visit.done_on is None:
         visit.done_on = _today(now)
         visit.save(update_fields=["done_on"])
-        record_event(actor=actor, action="visit_date", object_type="visit", object_id=visit.pk,
-                     before={"done_on": None}, after={"done_on": visit.done_on, "visit": visit.visit_id},
-                     reason="first complete form of the visit", at=now, **_where(participant))
+        record_event(
+            actor=actor,
+            action="visit_date",
+            object_type="visit",
+            object_id=visit.pk,
+            before={"done_on": None},
+            after={"done_on": visit.done_on, "visit": visit.visit_id},
+            reason="first complete form of the visit",
+            at=now,
+            **_where(participant),
+        )
     return form
 
 
@@ -493,8 +660,17 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     form.verified_by, form.verified_at = None, None
     form.version += 1
     form.save()
-    record_event(actor=actor, action="form_delete", object_type="form", object_id=form.pk, before=before,
-                 after=form.snapshot(), reason=reason, at=now, **_where(form.participant))
+    record_event(
+        actor=actor,
+        action="form_delete",
+        object_type="form",
+        object_id=form.pk,
+        before=before,
+        after=form.snapshot(),
+        reason=reason,
+        at=now,
+        **_where(form.participant),
+    )
     if form.instrument == "adverse_event":
         _log_adverse_event(form, actor, now=now, reason=reason)
     return form
@@ -517,9 +693,16 @@ def verify_form(form: FormRecord, actor, *, now: datetime, reason: str = "") -> 
         raise CaptureError(problem)
     form.verified_by, form.verified_at = actor, now
     form.save(update_fields=["verified_by", "verified_at"])
-    record_event(actor=actor, action="form_verify", object_type="form", object_id=form.pk,
-                 after={"verified_at": now, "version": form.version}, reason=(reason or "").strip(), at=now,
-                 **_where(form.participant))
+    record_event(
+        actor=actor,
+        action="form_verify",
+        object_type="form",
+        object_id=form.pk,
+        after={"verified_at": now, "version": form.version},
+        reason=(reason or "").strip(),
+        at=now,
+        **_where(form.participant),
+    )
     return form
 
 
@@ -533,11 +716,23 @@ def _reauthenticate(actor, password: str, attempted: str, participant, request) 
         raise CaptureError(f"{exc}; the signature was not applied") from None
 
 
-def sign_form(form: FormRecord, actor, *, password: str, now: datetime,
-              meaning: str = "I confirm the data are accurate and complete", request=None) -> Signature:
+def sign_form(
+    form: FormRecord,
+    actor,
+    *,
+    password: str,
+    now: datetime,
+    meaning: str = "I confirm the data are accurate and complete",
+    request=None,
+) -> Signature:
     _require(actor, form.participant, "capture.sign_form")
-    _reauthenticate(actor, password, f"sign {form.instrument} at {form.visit.visit_id} of "
-                                     f"{form.participant.participant_number}", form.participant, request)
+    _reauthenticate(
+        actor,
+        password,
+        f"sign {form.instrument} at {form.visit.visit_id} of {form.participant.participant_number}",
+        form.participant,
+        request,
+    )
     return _sign_form(form, actor, now=now, meaning=meaning)
 
 
@@ -548,21 +743,50 @@ def _sign_form(form: FormRecord, actor, *, now: datetime, meaning: str) -> Signa
         raise CaptureError("only a complete form can be signed")
     if Signature.objects.filter(form=form, voided_at__isnull=True).exists():
         raise CaptureError("this form is already signed")
-    signature = Signature.objects.create(form=form, signer=actor, signer_name=actor.get_full_name() or actor.username,
-                                         meaning=meaning, signed_at=now, form_version=form.version,
-                                         content_hash=signatures.form_hash(form))
-    record_event(actor=actor, action="signature", object_type="form", object_id=form.pk,
-                 after={"signature": signature.pk, "signer": signature.signer_name, "meaning": meaning,
-                        "version": form.version, "content_hash": signature.content_hash}, at=now,
-                 **_where(form.participant))
+    signature = Signature.objects.create(
+        form=form,
+        signer=actor,
+        signer_name=actor.get_full_name() or actor.username,
+        meaning=meaning,
+        signed_at=now,
+        form_version=form.version,
+        content_hash=signatures.form_hash(form),
+    )
+    record_event(
+        actor=actor,
+        action="signature",
+        object_type="form",
+        object_id=form.pk,
+        after={
+            "signature": signature.pk,
+            "signer": signature.signer_name,
+            "meaning": meaning,
+            "version": form.version,
+            "content_hash": signature.content_hash,
+        },
+        at=now,
+        **_where(form.participant),
+    )
     return signature
 
 
-def sign_visit(visit: Visit, actor, *, password: str, now: datetime,
-               meaning: str = "I confirm the data of this visit are accurate and complete", request=None) -> Signature:
+def sign_visit(
+    visit: Visit,
+    actor,
+    *,
+    password: str,
+    now: datetime,
+    meaning: str = "I confirm the data of this visit are accurate and complete",
+    request=None,
+) -> Signature:
     _require(actor, visit.participant, "capture.sign_form")
-    _reauthenticate(actor, password, f"sign visit {visit.visit_id} of {visit.participant.participant_number}",
-                    visit.participant, request)
+    _reauthenticate(
+        actor,
+        password,
+        f"sign visit {visit.visit_id} of {visit.participant.participant_number}",
+        visit.participant,
+        request,
+    )
     return _sign_visit(visit, actor, now=now, meaning=meaning)
 
 
@@ -576,13 +800,30 @@ def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signatur
         raise CaptureError(f"complete these forms before signing the visit: {', '.join(drafts)}")
     if Signature.objects.filter(visit=visit, voided_at__isnull=True).exists():
         raise CaptureError("this visit is already signed")
-    signature = Signature.objects.create(visit=visit, signer=actor,
-                                         signer_name=actor.get_full_name() or actor.username,
-                                         meaning=meaning, signed_at=now, content_hash=signatures.visit_hash(visit))
-    record_event(actor=actor, action="signature", object_type="visit", object_id=visit.pk,
-                 after={"signature": signature.pk, "signer": signature.signer_name, "meaning": meaning,
-                        "visit": visit.visit_id, "forms": {f.instrument: f.version for f in forms},
-                        "content_hash": signature.content_hash}, at=now, **_where(visit.participant))
+    signature = Signature.objects.create(
+        visit=visit,
+        signer=actor,
+        signer_name=actor.get_full_name() or actor.username,
+        meaning=meaning,
+        signed_at=now,
+        content_hash=signatures.visit_hash(visit),
+    )
+    record_event(
+        actor=actor,
+        action="signature",
+        object_type="visit",
+        object_id=visit.pk,
+        after={
+            "signature": signature.pk,
+            "signer": signature.signer_name,
+            "meaning": meaning,
+            "visit": visit.visit_id,
+            "forms": {f.instrument: f.version for f in forms},
+            "content_hash": signature.content_hash,
+        },
+        at=now,
+        **_where(visit.participant),
+    )
     return signature
 
 
@@ -605,8 +846,16 @@ def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRec
         raise CaptureError(problem)
     form.locked_by, form.locked_at = actor, now
     form.save(update_fields=["locked_by", "locked_at"])
-    record_event(actor=actor, action="form_lock", object_type="form", object_id=form.pk,
-                 after={"locked_at": now}, reason=reason, at=now, **_where(form.participant))
+    record_event(
+        actor=actor,
+        action="form_lock",
+        object_type="form",
+        object_id=form.pk,
+        after={"locked_at": now},
+        reason=reason,
+        at=now,
+        **_where(form.participant),
+    )
     return form
 
 
@@ -622,8 +871,17 @@ def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     before = {"locked_at": form.locked_at}
     form.locked_by, form.locked_at = None, None
     form.save(update_fields=["locked_by", "locked_at"])
-    record_event(actor=actor, action="form_unlock", object_type="form", object_id=form.pk, before=before,
-                 after={"locked_at": None}, reason=reason, at=now, **_where(form.participant))
+    record_event(
+        actor=actor,
+        action="form_unlock",
+        object_type="form",
+        object_id=form.pk,
+        before=before,
+        after={"locked_at": None},
+        reason=reason,
+        at=now,
+        **_where(form.participant),
+    )
     return form
 
 
@@ -638,11 +896,25 @@ def open_query(form: FormRecord, item: str, text: str, actor, *, now: datetime) 
     keys = {i.key for i in instrument_for(form.instrument).items}
     if item not in keys and item != "(form)":
         raise CaptureError(f"{item!r} is not a field of {form.instrument}")
-    query = Query.objects.create(form=form, participant=form.participant, site_id=form.participant.site_id,
-                                 item=item, text=text.strip(), opened_by=actor, opened_at=now)
+    query = Query.objects.create(
+        form=form,
+        participant=form.participant,
+        site_id=form.participant.site_id,
+        item=item,
+        text=text.strip(),
+        opened_by=actor,
+        opened_at=now,
+    )
     QueryMessage.objects.create(query=query, kind=QueryMessage.Kind.OPEN, author=actor, at=now, text=text.strip())
-    record_event(actor=actor, action="query_open", object_type="query", object_id=query.pk,
-                 after={"form": form.pk, "item": item, "text": query.text}, at=now, **_where(form.participant))
+    record_event(
+        actor=actor,
+        action="query_open",
+        object_type="query",
+        object_id=query.pk,
+        after={"form": form.pk, "item": item, "text": query.text},
+        at=now,
+        **_where(form.participant),
+    )
     return query
 
 
@@ -660,9 +932,16 @@ def answer_query(query: Query, text: str, actor, *, now: datetime, corrected: bo
     before = query.status
     query.status = Query.Status.ANSWERED
     query.save(update_fields=["status"])
-    record_event(actor=actor, action="query_answer", object_type="query", object_id=query.pk,
-                 before={"status": before}, after={"status": query.status, "text": text.strip(), "kind": kind},
-                 at=now, **_where(query.participant))
+    record_event(
+        actor=actor,
+        action="query_answer",
+        object_type="query",
+        object_id=query.pk,
+        before={"status": before},
+        after={"status": query.status, "text": text.strip(), "kind": kind},
+        at=now,
+        **_where(query.participant),
+    )
     return query
 
 
@@ -676,9 +955,16 @@ def close_query(query: Query, actor, *, now: datetime, text: str = "") -> Query:
     before = query.status
     query.status, query.closed_by, query.closed_at = Query.Status.CLOSED, actor, now
     query.save(update_fields=["status", "closed_by", "closed_at"])
-    record_event(actor=actor, action="query_close", object_type="query", object_id=query.pk,
-                 before={"status": before}, after={"status": query.status, "text": text.strip()}, at=now,
-                 **_where(query.participant))
+    record_event(
+        actor=actor,
+        action="query_close",
+        object_type="query",
+        object_id=query.pk,
+        before={"status": before},
+        after={"status": query.status, "text": text.strip()},
+        at=now,
+        **_where(query.participant),
+    )
     return query
 
 
@@ -700,12 +986,18 @@ def open_queries_by_participant(trial) -> dict[int, int]:
 
 
 def _next_ae_number(participant) -> int:
-    return (AdverseEvent.objects.filter(participant=participant).order_by("-number")
-            .values_list("number", flat=True).first() or 0) + 1
+    return (
+        AdverseEvent.objects.filter(participant=participant)
+        .order_by("-number")
+        .values_list("number", flat=True)
+        .first()
+        or 0
+    ) + 1
 
 
-def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = "",
-                       awareness_at: datetime | None = None) -> AdverseEvent:
+def _log_adverse_event(
+    form: FormRecord, actor, *, now: datetime, reason: str = "", awareness_at: datetime | None = None
+) -> AdverseEvent:
     """Mirror a visit's adverse_event form into the AE log: create the entry, or bring it up to date
     (data, status, seriousness, soft deletion). The form's own rules (reason, locks, signatures)
     have already been applied by the caller."""
@@ -713,13 +1005,28 @@ def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = 
     serious = form.data.get("serious") is True
     ae = AdverseEvent.objects.select_for_update().filter(form=form).first()
     if ae is None:
-        ae = AdverseEvent.objects.create(participant=participant, form=form, number=_next_ae_number(participant),
-                                         data=form.data, status=form.status, serious=serious,
-                                         awareness_at=awareness_at or now, created_by=actor, created_at=now,
-                                         updated_at=now)
-        record_event(actor=actor, action="ae_create", object_type="adverse_event", object_id=ae.pk,
-                     after={**ae.snapshot(), "form_id": form.pk, "visit": form.visit.visit_id}, reason=reason,
-                     at=now, **_where(participant))
+        ae = AdverseEvent.objects.create(
+            participant=participant,
+            form=form,
+            number=_next_ae_number(participant),
+            data=form.data,
+            status=form.status,
+            serious=serious,
+            awareness_at=awareness_at or now,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        record_event(
+            actor=actor,
+            action="ae_create",
+            object_type="adverse_event",
+            object_id=ae.pk,
+            after={**ae.snapshot(), "form_id": form.pk, "visit": form.visit.visit_id},
+            reason=reason,
+            at=now,
+            **_where(participant),
+        )
         return ae
     before = ae.snapshot()
     if serious and not ae.serious:
@@ -731,9 +1038,17 @@ def _log_adverse_event(form: FormRecord, actor, *, now: datetime, reason: str = 
     ae.version += 1
     ae.updated_at = now
     ae.save()
-    record_event(actor=actor, action="ae_delete" if ae.deleted_at and not before["deleted"] else "ae_update",
-                 object_type="adverse_event", object_id=ae.pk, before=before,
-                 after={**ae.snapshot(), "form_id": form.pk}, reason=reason, at=now, **_where(participant))
+    record_event(
+        actor=actor,
+        action="ae_delete" if ae.deleted_at and not before["deleted"] else "ae_update",
+        object_type="adverse_event",
+        object_id=ae.pk,
+        before=before,
+        after={**ae.snapshot(), "form_id": form.pk},
+        reason=reason,
+        at=now,
+        **_where(participant),
+    )
     return ae
 
 
@@ -744,17 +1059,30 @@ def _check_ae_version(ae: AdverseEvent, expected_version: int | None, form: Form
     if form is not None:
         who = form.updated_by.get_full_name() or form.updated_by.get_username()
     else:
-        last = (AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
-                .order_by("-seq").values_list("actor", flat=True).first())
+        last = (
+            AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
+            .order_by("-seq")
+            .values_list("actor", flat=True)
+            .first()
+        )
         who = last or "someone"
     raise EditConflict(ae, expected_version, changed_by=who, changed_at=ae.updated_at)
 
 
 @audited_service
 @transaction.atomic
-def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: bool, now: datetime,
-                       adverse_event: AdverseEvent | None = None, awareness_at: datetime | None = None,
-                       reason: str | None = None, expected_version: int | None = None) -> AdverseEvent:
+def save_adverse_event(
+    participant,
+    values: dict[str, Any],
+    actor,
+    *,
+    complete: bool,
+    now: datetime,
+    adverse_event: AdverseEvent | None = None,
+    awareness_at: datetime | None = None,
+    reason: str | None = None,
+    expected_version: int | None = None,
+) -> AdverseEvent:
     """Enter or follow up an adverse event with the adverse_event form.
 
     A serious event starts the 24-hour reporting clock at ``awareness_at`` (default: now), the time
@@ -768,10 +1096,19 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
         form = FormRecord.objects.select_for_update().get(pk=adverse_event.form_id)
         if form.participant_id != participant.pk:
             raise CaptureError("this adverse event belongs to another participant")
-        _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version,
-                          form)
-        save_form(participant, form.visit.visit_id, "adverse_event", values, actor, complete=complete, now=now,
-                  reason=reason, repeat=form.repeat, awareness_at=awareness_at)
+        _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version, form)
+        save_form(
+            participant,
+            form.visit.visit_id,
+            "adverse_event",
+            values,
+            actor,
+            complete=complete,
+            now=now,
+            reason=reason,
+            repeat=form.repeat,
+            awareness_at=awareness_at,
+        )
         return AdverseEvent.objects.get(pk=adverse_event.pk)
     definition = instrument_for("adverse_event")
     data, _scores = clean_values(definition, values, complete)
@@ -780,11 +1117,27 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     reason = (reason or "").strip()
     if adverse_event is None:
         number = _next_ae_number(participant)
-        ae = AdverseEvent.objects.create(participant=participant, number=number, data=data, status=status,
-                                         serious=serious, awareness_at=awareness_at or now, created_by=actor,
-                                         created_at=now, updated_at=now)
-        record_event(actor=actor, action="ae_create", object_type="adverse_event", object_id=ae.pk,
-                     after=ae.snapshot(), reason=reason, at=now, **_where(participant))
+        ae = AdverseEvent.objects.create(
+            participant=participant,
+            number=number,
+            data=data,
+            status=status,
+            serious=serious,
+            awareness_at=awareness_at or now,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        record_event(
+            actor=actor,
+            action="ae_create",
+            object_type="adverse_event",
+            object_id=ae.pk,
+            after=ae.snapshot(),
+            reason=reason,
+            at=now,
+            **_where(participant),
+        )
         return ae
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
@@ -793,8 +1146,9 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     if ae.data == data and ae.status == status and awareness_at in (None, ae.awareness_at):
         return ae
     if ae.status == FormRecord.Status.COMPLETE and not reason:
-        raise FormInvalid([FieldError("reason", None, "required", "a change to a complete form needs a reason")],
-                          "adverse_event")
+        raise FormInvalid(
+            [FieldError("reason", None, "required", "a change to a complete form needs a reason")], "adverse_event"
+        )
     before = ae.snapshot()
     if serious and not ae.serious:
         ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
@@ -804,8 +1158,17 @@ def save_adverse_event(participant, values: dict[str, Any], actor, *, complete: 
     ae.version += 1
     ae.updated_at = now
     ae.save()
-    record_event(actor=actor, action="ae_update", object_type="adverse_event", object_id=ae.pk, before=before,
-                 after=ae.snapshot(), reason=reason, at=now, **_where(participant))
+    record_event(
+        actor=actor,
+        action="ae_update",
+        object_type="adverse_event",
+        object_id=ae.pk,
+        before=before,
+        after=ae.snapshot(),
+        reason=reason,
+        at=now,
+        **_where(participant),
+    )
     return ae
 
 
@@ -820,21 +1183,37 @@ def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseE
         raise CaptureError("this serious adverse event is already reported")
     ae.reported_at, ae.reported_by = now, actor
     ae.save(update_fields=["reported_at", "reported_by"])
-    record_event(actor=actor, action="sae_report", object_type="adverse_event", object_id=ae.pk,
-                 after={"reported_at": now, "awareness_at": ae.awareness_at}, at=now, **_where(ae.participant))
+    record_event(
+        actor=actor,
+        action="sae_report",
+        object_type="adverse_event",
+        object_id=ae.pk,
+        after={"reported_at": now, "awareness_at": ae.awareness_at},
+        at=now,
+        **_where(ae.participant),
+    )
     return ae
 
 
 @transaction.atomic
-def add_ae_follow_up(adverse_event: AdverseEvent, actor, *, note: str, now: datetime,
-                     outcome: str = "") -> AdverseEventFollowUp:
+def add_ae_follow_up(
+    adverse_event: AdverseEvent, actor, *, note: str, now: datetime, outcome: str = ""
+) -> AdverseEventFollowUp:
     _require(actor, adverse_event.participant, "capture.enter_data")
     if not note.strip():
         raise CaptureError("a follow-up needs a note")
-    follow_up = AdverseEventFollowUp.objects.create(adverse_event=adverse_event, at=now, by=actor,
-                                                    note=note.strip(), outcome=outcome)
-    record_event(actor=actor, action="ae_follow_up", object_type="adverse_event", object_id=adverse_event.pk,
-                 after={"note": follow_up.note, "outcome": outcome}, at=now, **_where(adverse_event.participant))
+    follow_up = AdverseEventFollowUp.objects.create(
+        adverse_event=adverse_event, at=now, by=actor, note=note.strip(), outcome=outcome
+    )
+    record_event(
+        actor=actor,
+        action="ae_follow_up",
+        object_type="adverse_event",
+        object_id=adverse_event.pk,
+        after={"note": follow_up.note, "outcome": outcome},
+        at=now,
+        **_where(adverse_event.participant),
+    )
     return follow_up
 
 
@@ -851,8 +1230,17 @@ def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now
     before = ae.snapshot()
     ae.deleted_at, ae.delete_reason = now, reason.strip()
     ae.save(update_fields=["deleted_at", "delete_reason"])
-    record_event(actor=actor, action="ae_delete", object_type="adverse_event", object_id=ae.pk, before=before,
-                 after=ae.snapshot(), reason=reason, at=now, **_where(ae.participant))
+    record_event(
+        actor=actor,
+        action="ae_delete",
+        object_type="adverse_event",
+        object_id=ae.pk,
+        before=before,
+        after=ae.snapshot(),
+        reason=reason,
+        at=now,
+        **_where(ae.participant),
+    )
     return ae
 
 
@@ -870,7 +1258,7 @@ def _token_hash(code: str) -> str:
 
 
 def format_code(code: str) -> str:
-    return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
 @dataclass(frozen=True)
@@ -898,10 +1286,18 @@ def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple
     if who not in participant.trial.protocol.diary.who:
         raise CaptureError(f"the diary is kept by {', '.join(participant.trial.protocol.diary.who)}, not {who}")
     code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
-    access = DiaryAccess.objects.create(participant=participant, token_hash=_token_hash(code), hint=code[-4:],
-                                        who=who, created_by=actor, created_at=now)
-    record_event(actor=actor, action="diary_access_grant", object_type="diary_access", object_id=access.pk,
-                 after={"who": who, "hint": access.hint}, at=now, **_where(participant))
+    access = DiaryAccess.objects.create(
+        participant=participant, token_hash=_token_hash(code), hint=code[-4:], who=who, created_by=actor, created_at=now
+    )
+    record_event(
+        actor=actor,
+        action="diary_access_grant",
+        object_type="diary_access",
+        object_id=access.pk,
+        after={"who": who, "hint": access.hint},
+        at=now,
+        **_where(participant),
+    )
     return access, code
 
 
@@ -911,8 +1307,16 @@ def revoke_diary_access(access: DiaryAccess, actor, *, now: datetime, reason: st
     _require(actor, access.participant, "capture.manage_diary")
     access.revoked_at = now
     access.save(update_fields=["revoked_at"])
-    record_event(actor=actor, action="diary_access_revoke", object_type="diary_access", object_id=access.pk,
-                 after={"revoked_at": now}, reason=reason, at=now, **_where(access.participant))
+    record_event(
+        actor=actor,
+        action="diary_access_revoke",
+        object_type="diary_access",
+        object_id=access.pk,
+        after={"revoked_at": now},
+        reason=reason,
+        at=now,
+        **_where(access.participant),
+    )
     return access
 
 
@@ -920,20 +1324,29 @@ def diary_access_for_code(code: str) -> DiaryAccess | None:
     """The active access a code opens, or None (an unknown, malformed or revoked code)."""
     if not code or len(code) > 64:
         return None
-    access = (DiaryAccess.objects.select_related("participant__trial")
-              .filter(token_hash=_token_hash(code), revoked_at__isnull=True).first())
+    access = (
+        DiaryAccess.objects.select_related("participant__trial")
+        .filter(token_hash=_token_hash(code), revoked_at__isnull=True)
+        .first()
+    )
     return access
 
 
 DIARY_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     # section -> (key, label, kind: "yesno" | "text")
-    "symptoms": (("new_or_worse", "New or worse neurological symptoms today?", "yesno"),
-                 ("details", "What did you notice (weakness, numbness, speech, vision, headache)?", "text")),
+    "symptoms": (
+        ("new_or_worse", "New or worse neurological symptoms today?", "yesno"),
+        ("details", "What did you notice (weakness, numbness, speech, vision, headache)?", "text"),
+    ),
     "functional_activities": (("details", "What did you do today (walking, dressing, eating, exercises)?", "text"),),
-    "rehabilitation_medicines": (("taken", "Rehabilitation medicines taken today?", "yesno"),
-                                 ("details", "Which ones, and how much?", "text")),
-    "assistive_devices": (("used", "Assistive devices used today?", "yesno"),
-                          ("details", "Which (cane, walker, wheelchair, orthosis)?", "text")),
+    "rehabilitation_medicines": (
+        ("taken", "Rehabilitation medicines taken today?", "yesno"),
+        ("details", "Which ones, and how much?", "text"),
+    ),
+    "assistive_devices": (
+        ("used", "Assistive devices used today?", "yesno"),
+        ("details", "Which (cane, walker, wheelchair, orthosis)?", "text"),
+    ),
 }
 DIARY_SECTION_LABELS = {
     "symptoms": "Neurological symptoms",
@@ -964,8 +1377,11 @@ def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> d
             else:
                 text = str(value).strip()
                 if len(text) > _DIARY_TEXT_LIMIT:
-                    errors.append(FieldError(f"{section}.{key}", value, "length",
-                                             f"is too long (at most {_DIARY_TEXT_LIMIT} characters)"))
+                    errors.append(
+                        FieldError(
+                            f"{section}.{key}", value, "length", f"is too long (at most {_DIARY_TEXT_LIMIT} characters)"
+                        )
+                    )
                 elif text:
                     out[key] = text
         if out:
@@ -978,8 +1394,9 @@ def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> d
 
 
 @transaction.atomic
-def save_diary_entry(access: DiaryAccess, entry_date: date, raw: dict[str, dict[str, Any]], *,
-                     now: datetime) -> DiaryEntry:
+def save_diary_entry(
+    access: DiaryAccess, entry_date: date, raw: dict[str, dict[str, Any]], *, now: datetime
+) -> DiaryEntry:
     """Write (or rewrite) the day's entry of the code holder; only days from the anchor to today."""
     access = DiaryAccess.objects.select_for_update().select_related("participant__trial").get(pk=access.pk)
     if not access.active:
@@ -989,25 +1406,54 @@ def save_diary_entry(access: DiaryAccess, entry_date: date, raw: dict[str, dict[
     if entry_date > today:
         raise FormInvalid([FieldError("entry_date", entry_date, "range", "cannot be in the future")], "diary")
     if participant.anchor_date and entry_date < participant.anchor_date:
-        raise FormInvalid([FieldError("entry_date", entry_date, "range",
-                                      f"the diary starts on {participant.anchor_date.isoformat()}")], "diary")
+        raise FormInvalid(
+            [
+                FieldError(
+                    "entry_date", entry_date, "range", f"the diary starts on {participant.anchor_date.isoformat()}"
+                )
+            ],
+            "diary",
+        )
     sections = clean_diary(list(participant.trial.protocol.diary.sections), raw)
     actor = DiaryActor(access)
-    entry = DiaryEntry.objects.select_for_update().filter(participant=participant, entry_date=entry_date,
-                                                          entered_by=access.who).first()
+    entry = (
+        DiaryEntry.objects.select_for_update()
+        .filter(participant=participant, entry_date=entry_date, entered_by=access.who)
+        .first()
+    )
     if entry is None:
-        entry = DiaryEntry.objects.create(participant=participant, entry_date=entry_date, sections=sections,
-                                          entered_by=access.who, access=access, created_at=now, updated_at=now)
-        record_event(actor=actor, action="diary_create", object_type="diary_entry", object_id=entry.pk,
-                     after={"date": entry_date, "sections": sections, "by": access.who}, at=now,
-                     **_where(participant))
+        entry = DiaryEntry.objects.create(
+            participant=participant,
+            entry_date=entry_date,
+            sections=sections,
+            entered_by=access.who,
+            access=access,
+            created_at=now,
+            updated_at=now,
+        )
+        record_event(
+            actor=actor,
+            action="diary_create",
+            object_type="diary_entry",
+            object_id=entry.pk,
+            after={"date": entry_date, "sections": sections, "by": access.who},
+            at=now,
+            **_where(participant),
+        )
     elif entry.sections != sections:
         before = {"date": entry_date, "sections": entry.sections, "by": entry.entered_by}
         entry.sections, entry.updated_at, entry.access = sections, now, access
         entry.save(update_fields=["sections", "updated_at", "access"])
-        record_event(actor=actor, action="diary_update", object_type="diary_entry", object_id=entry.pk,
-                     before=before, after={"date": entry_date, "sections": sections, "by": access.who}, at=now,
-                     **_where(participant))
+        record_event(
+            actor=actor,
+            action="diary_update",
+            object_type="diary_entry",
+            object_id=entry.pk,
+            before=before,
+            after={"date": entry_date, "sections": sections, "by": access.who},
+            at=now,
+            **_where(participant),
+        )
     access.last_used_at = now
     access.save(update_fields=["last_used_at"])
     return entry

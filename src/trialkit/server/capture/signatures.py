@@ -23,9 +23,18 @@ def _digest(payload) -> str:
 
 
 def form_content(form: FormRecord) -> dict:
-    return {"form": form.pk, "participant": form.participant_id, "instrument": form.instrument,
-            "visit": form.visit_id, "repeat": form.repeat, "version": form.version, "status": form.status,
-            "data": form.data, "scores": form.scores, "deleted": form.deleted_at is not None}
+    return {
+        "form": form.pk,
+        "participant": form.participant_id,
+        "instrument": form.instrument,
+        "visit": form.visit_id,
+        "repeat": form.repeat,
+        "version": form.version,
+        "status": form.status,
+        "data": form.data,
+        "scores": form.scores,
+        "deleted": form.deleted_at is not None,
+    }
 
 
 def form_hash(form: FormRecord) -> str:
@@ -34,8 +43,14 @@ def form_hash(form: FormRecord) -> str:
 
 def visit_hash(visit: Visit) -> str:
     forms = FormRecord.objects.filter(visit=visit, deleted_at__isnull=True).order_by("instrument", "repeat")
-    return _digest({"visit": visit.pk, "visit_id": visit.visit_id, "done_on": visit.done_on,
-                    "forms": [form_content(f) for f in forms]})
+    return _digest(
+        {
+            "visit": visit.pk,
+            "visit_id": visit.visit_id,
+            "done_on": visit.done_on,
+            "forms": [form_content(f) for f in forms],
+        }
+    )
 
 
 def content_hash(signature: Signature) -> str:
@@ -77,23 +92,33 @@ class SignatureView:
         return f"Signed by {self.signer_name} on {self.signed_at_utc} — {self.meaning}"
 
     def as_dict(self) -> dict:
-        return {"signer_name": self.signer_name, "signed_at": self.signature.signed_at.isoformat(),
-                "meaning": self.meaning, "valid": self.valid, "state": self.state, "note": self.note,
-                "content_hash": self.signature.content_hash}
+        return {
+            "signer_name": self.signer_name,
+            "signed_at": self.signature.signed_at.isoformat(),
+            "meaning": self.meaning,
+            "valid": self.valid,
+            "state": self.state,
+            "note": self.note,
+            "content_hash": self.signature.content_hash,
+        }
 
 
 def describe(signature: Signature) -> SignatureView:
     if signature.voided_at is not None:
-        return SignatureView(signature, "voided",
-                             f"no longer valid: voided {utc(signature.voided_at)} ({signature.void_reason})")
+        return SignatureView(
+            signature, "voided", f"no longer valid: voided {utc(signature.voided_at)} ({signature.void_reason})"
+        )
     if signature.content_hash:
         if signature.content_hash != content_hash(signature):
             return SignatureView(signature, "changed", "no longer valid: the record changed after it was signed")
     elif signature.form_id and signature.form_version != signature.form.version:
         # Signed before signatures were bound to a hash: the version number is what binds it.
-        return SignatureView(signature, "changed",
-                             f"no longer valid: version {signature.form_version} was signed, the form is now "
-                             f"version {signature.form.version}")
+        return SignatureView(
+            signature,
+            "changed",
+            f"no longer valid: version {signature.form_version} was signed, the form is now "
+            f"version {signature.form.version}",
+        )
     return SignatureView(signature, "valid", "valid")
 
 

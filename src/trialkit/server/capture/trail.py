@@ -25,20 +25,45 @@ def audit_report_access(user, participant) -> Access:
     """The user's access for the printable audit report of ``participant``, or PermissionDenied."""
     return require(user, participant.trial, "audit.report", site_id=participant.site_id)
 
+
 # One name per kind of event, whichever app wrote it (the stored action codes differ in style).
 # Event names come from the one vocabulary of the trail (trialkit.server.audit.vocabulary).
 
 # Labels of the keys that appear in before/after values outside a form's items.
 FIELD_LABELS = {
-    "status": "Status", "version": "Version", "deleted": "Deleted", "done_on": "Visit date", "note": "Note",
-    "ended_on": "End date", "end_reason": "End reason", "emergency_unblinded": "Emergency unblinded",
-    "locked_at": "Locked", "verified_at": "Verified", "serious": "Serious", "reported_at": "Reported",
-    "awareness_at": "Awareness of seriousness", "text": "Text", "item": "Field", "meaning": "Meaning",
-    "signer": "Signer", "voided_at": "Voided", "total": "Total score",
+    "status": "Status",
+    "version": "Version",
+    "deleted": "Deleted",
+    "done_on": "Visit date",
+    "note": "Note",
+    "ended_on": "End date",
+    "end_reason": "End reason",
+    "emergency_unblinded": "Emergency unblinded",
+    "locked_at": "Locked",
+    "verified_at": "Verified",
+    "serious": "Serious",
+    "reported_at": "Reported",
+    "awareness_at": "Awareness of seriousness",
+    "text": "Text",
+    "item": "Field",
+    "meaning": "Meaning",
+    "signer": "Signer",
+    "voided_at": "Voided",
+    "total": "Total score",
 }
 # Keys that are bookkeeping, not content: left out of the change list.
-HIDDEN_KEYS = {"content_hash", "signature", "form_id", "form", "instrument", "visit", "repeat", "scores", "data",
-               "sections"}
+HIDDEN_KEYS = {
+    "content_hash",
+    "signature",
+    "form_id",
+    "form",
+    "instrument",
+    "visit",
+    "repeat",
+    "scores",
+    "data",
+    "sections",
+}
 
 
 def event_name(action: str, object_type: str = "") -> str:
@@ -117,8 +142,13 @@ def _diff(before: Any, after: Any, labels: dict[str, str]) -> list[Change]:
     keys = [*before, *(k for k in after if k not in before)]  # in the order the record names them
     for key in [k for k in keys if k not in HIDDEN_KEYS and not _is_row_id(k, before.get(k), after.get(k))]:
         if before.get(key) != after.get(key):
-            changes.append(Change(FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
-                                  _text(before.get(key)) if key in before else "—", _text(after.get(key))))
+            changes.append(
+                Change(
+                    FIELD_LABELS.get(key, key.replace("_", " ").capitalize()),
+                    _text(before.get(key)) if key in before else "—",
+                    _text(after.get(key)),
+                )
+            )
     return changes
 
 
@@ -137,8 +167,10 @@ class _Names:
         if pk is None:
             return ""
         if pk not in self._people:
-            self._people[pk] = (Participant.objects.filter(pk=pk).values_list("participant_number", flat=True)
-                                .first() or f"participant #{pk}")
+            self._people[pk] = (
+                Participant.objects.filter(pk=pk).values_list("participant_number", flat=True).first()
+                or f"participant #{pk}"
+            )
         return self._people[pk]
 
     def actor(self, username: str) -> str:
@@ -161,8 +193,9 @@ class _Names:
         from trialkit.server.capture.models import Query
 
         if pk not in self._queries:
-            self._queries[pk] = (Query.objects.filter(pk=pk).select_related("form__visit").first()
-                                 if pk.isdigit() else None)
+            self._queries[pk] = (
+                Query.objects.filter(pk=pk).select_related("form__visit").first() if pk.isdigit() else None
+            )
         return self._queries[pk]
 
 
@@ -203,9 +236,17 @@ def _row(event: AuditEvent, names: _Names) -> TrailRow:
     changes = _diff(event.before, event.after, labels)
     if event.object_type == "query" and isinstance(event.after, dict) and "item" in event.after:
         changes = [c for c in changes if c.label != "Field"]
-    return TrailRow(seq=event.seq, at=event.at, actor=names.actor(event.actor), what=event_name(event.action, event.object_type),
-                    action=event.action, subject=subject, changes=changes, reason=event.reason,
-                    restricted=event.restricted)
+    return TrailRow(
+        seq=event.seq,
+        at=event.at,
+        actor=names.actor(event.actor),
+        what=event_name(event.action, event.object_type),
+        action=event.action,
+        subject=subject,
+        changes=changes,
+        reason=event.reason,
+        restricted=event.restricted,
+    )
 
 
 def readable(events: Iterable[AuditEvent]) -> list[TrailRow]:
@@ -218,8 +259,9 @@ def form_events(form):
     from trialkit.server.capture.models import Query, Signature
 
     query_ids = [str(pk) for pk in Query.objects.filter(form=form).values_list("pk", flat=True)]
-    signature_ids = [str(pk) for pk in Signature.objects.filter(Q(form=form) | Q(visit=form.visit_id))
-                     .values_list("pk", flat=True)]
+    signature_ids = [
+        str(pk) for pk in Signature.objects.filter(Q(form=form) | Q(visit=form.visit_id)).values_list("pk", flat=True)
+    ]
     return AuditEvent.objects.filter(
         Q(object_type="form", object_id=str(form.pk))
         | Q(object_type="query", object_id__in=query_ids)

@@ -56,8 +56,18 @@ def due(request, nct_id: str):
     for row in rows:
         by_site.setdefault(row.visit.participant.site.code, []).append(row)
     monday, sunday = week_of(today)
-    return render(request, "capture/due.html", {"trial": trial, "by_site": by_site, "today": today,
-                                                "monday": monday, "sunday": sunday, "site_code": site_code})
+    return render(
+        request,
+        "capture/due.html",
+        {
+            "trial": trial,
+            "by_site": by_site,
+            "today": today,
+            "monday": monday,
+            "sunday": sunday,
+            "site_code": site_code,
+        },
+    )
 
 
 @login_required
@@ -70,8 +80,11 @@ def participants(request, nct_id: str):
     by_site = services.open_queries_by_site(trial)
     sites = [(s, by_site.get(s.pk, 0)) for s in trial.sites.all() if access.covers_site(s.pk)]
     rows = [(p, by_participant.get(p.pk, 0)) for p in people]
-    return render(request, "capture/participants.html", {"trial": trial, "rows": rows, "sites": sites,
-                                                         "oversight": access.can("capture.oversight")})
+    return render(
+        request,
+        "capture/participants.html",
+        {"trial": trial, "rows": rows, "sites": sites, "oversight": access.can("capture.oversight")},
+    )
 
 
 # --------------------------------------------------------------------------- timeline
@@ -82,30 +95,36 @@ def _end_choices() -> list[tuple[str, str]]:
     return [(str(o.value), o.label) for o in services.END_OUTCOMES]
 
 
-def _timeline_page(request, participant, access, *, end_form: dict | None = None,
-                   reopen_form: dict | None = None):
+def _timeline_page(request, participant, access, *, end_form: dict | None = None, reopen_form: dict | None = None):
     now = timezone.now()
     data = timeline(participant, timezone.localdate(), now)
     hidden_forms = frozenset() if access.can("capture.view_efficacy", participant.site_id) else EFFICACY_INSTRUMENTS
     data.open_queries = [q for q in data.open_queries if q.form.instrument not in hidden_forms]
     diary_on = participant.trial.protocol.diary is not None
-    return render(request, "capture/timeline.html", {
-        "participant": participant, "t": data, "access": access, "hidden_forms": hidden_forms,
-        "can_enter": _can(access, "capture.enter_data", participant),
-        "can_sign": _can(access, "capture.sign_form", participant),
-        "can_review_carried": _can(access, "capture.review_carried_forms", participant),
-        "review_statement": REVIEW_STATEMENT,
-        "can_view_screening": _can(access, "screening.view_record", participant),
-        "can_diary": diary_on and _can(access, "capture.manage_diary", participant),
-        "diary_accesses": participant.diary_accesses.all() if diary_on else [],
-        "new_code": request.session.pop("diary_code_shown_once", None),
-        "sae_viewer": _can(access, "capture.view_sae_clock", participant),
-        "can_end": _can(access, "capture.end_participation", participant) and not participant.has_ended,
-        "can_reopen": _can(access, "capture.reopen_participation", participant) and participant.has_ended,
-        "end_choices": _end_choices(),
-        "end_form": end_form or {"values": {}, "errors": {}},
-        "reopen_form": reopen_form or {"values": {}, "errors": {}},
-    })
+    return render(
+        request,
+        "capture/timeline.html",
+        {
+            "participant": participant,
+            "t": data,
+            "access": access,
+            "hidden_forms": hidden_forms,
+            "can_enter": _can(access, "capture.enter_data", participant),
+            "can_sign": _can(access, "capture.sign_form", participant),
+            "can_review_carried": _can(access, "capture.review_carried_forms", participant),
+            "review_statement": REVIEW_STATEMENT,
+            "can_view_screening": _can(access, "screening.view_record", participant),
+            "can_diary": diary_on and _can(access, "capture.manage_diary", participant),
+            "diary_accesses": participant.diary_accesses.all() if diary_on else [],
+            "new_code": request.session.pop("diary_code_shown_once", None),
+            "sae_viewer": _can(access, "capture.view_sae_clock", participant),
+            "can_end": _can(access, "capture.end_participation", participant) and not participant.has_ended,
+            "can_reopen": _can(access, "capture.reopen_participation", participant) and participant.has_ended,
+            "end_choices": _end_choices(),
+            "end_form": end_form or {"values": {}, "errors": {}},
+            "reopen_form": reopen_form or {"values": {}, "errors": {}},
+        },
+    )
 
 
 @login_required
@@ -132,37 +151,65 @@ def end_participation(request, participant_id: int):
         participant, access = _participant(request, participant_id)
         values = {k: request.POST.get(k, "") for k in ("outcome", "ended_on", "reason")}
         try:
-            services.end_participation(participant, request.user, outcome=values["outcome"],
-                                       ended_on=values["ended_on"], reason=values["reason"], now=timezone.now(),
-                                       check_only=True)
+            services.end_participation(
+                participant,
+                request.user,
+                outcome=values["outcome"],
+                ended_on=values["ended_on"],
+                reason=values["reason"],
+                now=timezone.now(),
+                check_only=True,
+            )
         except FormInvalid as exc:
-            return _timeline_page(request, participant, access,
-                                  end_form={"values": values, "errors": _field_errors(exc)})
+            return _timeline_page(
+                request, participant, access, end_form={"values": values, "errors": _field_errors(exc)}
+            )
         except CaptureError as exc:
             messages.error(request, str(exc))
             return redirect("capture:participant", participant.pk)
         ended_on = date.fromisoformat(values["ended_on"])
         dropped = [v for v in services.ensure_schedule(participant) if v.done_on is None and ended_on <= v.latest]
-        return render(request, "capture/confirm_end.html", {
-            "participant": participant, "values": values, "ended_on": ended_on, "dropped": dropped,
-            "outcome_label": dict(_end_choices()).get(values["outcome"], values["outcome"])})
+        return render(
+            request,
+            "capture/confirm_end.html",
+            {
+                "participant": participant,
+                "values": values,
+                "ended_on": ended_on,
+                "dropped": dropped,
+                "outcome_label": dict(_end_choices()).get(values["outcome"], values["outcome"]),
+            },
+        )
     return _participation_change(
-        request, participant_id, "end_form", ("outcome", "ended_on", "reason"),
+        request,
+        participant_id,
+        "end_form",
+        ("outcome", "ended_on", "reason"),
         lambda participant, values: services.end_participation(
-            participant, request.user, outcome=values["outcome"], ended_on=values["ended_on"],
-            reason=values["reason"], now=timezone.now()),
-        lambda participant: f"{participant}: {ended_note(participant)}.")
+            participant,
+            request.user,
+            outcome=values["outcome"],
+            ended_on=values["ended_on"],
+            reason=values["reason"],
+            now=timezone.now(),
+        ),
+        lambda participant: f"{participant}: {ended_note(participant)}.",
+    )
 
 
 @login_required
 @require_POST
 def reopen_participation(request, participant_id: int):
     return _participation_change(
-        request, participant_id, "reopen_form", ("reason",),
+        request,
+        participant_id,
+        "reopen_form",
+        ("reason",),
         lambda participant, values: services.reopen_participation(
-            participant, request.user, reason=values["reason"], now=timezone.now()),
-        lambda participant: (f"{participant}: participation reopened "
-                             f"({participant.get_status_display().lower()})."))
+            participant, request.user, reason=values["reason"], now=timezone.now()
+        ),
+        lambda participant: f"{participant}: participation reopened ({participant.get_status_display().lower()}).",
+    )
 
 
 def _participation_change(request, participant_id: int, form_name: str, fields: tuple[str, ...], change, done):
@@ -171,8 +218,9 @@ def _participation_change(request, participant_id: int, form_name: str, fields: 
     try:
         participant = change(participant, values)
     except FormInvalid as exc:
-        return _timeline_page(request, participant, access,
-                              **{form_name: {"values": values, "errors": _field_errors(exc)}})
+        return _timeline_page(
+            request, participant, access, **{form_name: {"values": values, "errors": _field_errors(exc)}}
+        )
     except CaptureError as exc:
         messages.error(request, str(exc))
         return redirect("capture:participant", participant.pk)
@@ -217,8 +265,9 @@ def sign_visit(request, participant_id: int, visit_id: str):
     participant, _ = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
-        services.sign_visit(visit, request.user, password=request.POST.get("password", ""), now=timezone.now(),
-                            request=request)
+        services.sign_visit(
+            visit, request.user, password=request.POST.get("password", ""), now=timezone.now(), request=request
+        )
         messages.success(request, f"{visit.label} signed.")
     except CaptureError as exc:
         messages.error(request, str(exc))
@@ -242,8 +291,9 @@ def _shown(value, choices) -> str:
     return dict(choices).get(text, text)
 
 
-def _form_fields(instrument, values: dict[str, Any], errors: dict[str, list[str]],
-                 theirs: dict[str, Any] | None = None) -> list[dict]:
+def _form_fields(
+    instrument, values: dict[str, Any], errors: dict[str, list[str]], theirs: dict[str, Any] | None = None
+) -> list[dict]:
     """One entry per item; ``theirs`` (an edit conflict) adds the saved value where it differs."""
     fields = []
     for item in instrument.items:
@@ -257,13 +307,19 @@ def _form_fields(instrument, values: dict[str, Any], errors: dict[str, list[str]
             widget = "number"
         elif item.type is ItemType.date:
             widget = "date"
-        choices = [(str(c.code), f"{c.code} — {c.label}" if item.type is ItemType.integer else c.label)
-                   for c in item.choices]
+        choices = [
+            (str(c.code), f"{c.code} — {c.label}" if item.type is ItemType.integer else c.label) for c in item.choices
+        ]
         if item.type is ItemType.boolean:
             choices = [("true", "Yes"), ("false", "No")]
         choices += [(u, f"{u} (untestable)") for u in item.untestable]
-        entry = {"item": item, "value": "" if value is None else str(value), "widget": widget,
-                 "choices": choices, "errors": errors.get(item.key, [])}
+        entry = {
+            "item": item,
+            "value": "" if value is None else str(value),
+            "widget": widget,
+            "choices": choices,
+            "errors": errors.get(item.key, []),
+        }
         if theirs is not None:
             saved, mine = _shown(theirs.get(item.key), choices), _shown(entry["value"], choices)
             entry["theirs"] = saved
@@ -311,12 +367,21 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
     if request.method == "POST":
         values = _posted_values(definition, request.POST)
         try:
-            form = services.save_form(participant, visit_id, name, values, request.user,
-                                      complete=request.POST.get("action") == "complete", now=timezone.now(),
-                                      reason=request.POST.get("reason"), repeat=repeat,
-                                      expected_version=_loaded_version(request.POST))
-            messages.success(request, f"{definition.title} saved ({form.get_status_display().lower()}, "
-                                      f"version {form.version}).")
+            form = services.save_form(
+                participant,
+                visit_id,
+                name,
+                values,
+                request.user,
+                complete=request.POST.get("action") == "complete",
+                now=timezone.now(),
+                reason=request.POST.get("reason"),
+                repeat=repeat,
+                expected_version=_loaded_version(request.POST),
+            )
+            messages.success(
+                request, f"{definition.title} saved ({form.get_status_display().lower()}, version {form.version})."
+            )
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
             for e in exc.errors:
@@ -330,30 +395,47 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
     # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
-    shown_signatures = [] if form is None else [
-        s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=visit)) if s]
+    shown_signatures = (
+        []
+        if form is None
+        else [s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=visit)) if s]
+    )
     signed = any(s.valid for s in shown_signatures)
     queries = form.queries.prefetch_related("messages__author").all() if form else []
-    return render(request, "capture/ecrf.html", {
-        "participant": participant, "visit": visit, "definition": definition, "form": form, "repeat": repeat,
-        "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
-        "general_error": general_error, "conflict": conflict, "loaded_version": form.version if form else 0,
-        "reason_error": errors.get("reason"), "preview": services.preview_scores(definition, values),
-        "signed": signed, "signatures": shown_signatures, "queries": queries, "access": access,
-        "can_enter": _can(access, "capture.enter_data", participant) and not (form and form.locked),
-        "can_query": _can(access, "capture.query", participant),
-        "can_answer": _can(access, "capture.enter_data", participant),
-        "can_verify": _can(access, "capture.verify_form", participant),
-        "can_sign": _can(access, "capture.sign_form", participant),
-        "can_review_carried": _can(access, "capture.review_carried_forms", participant),
-        "review_statement": REVIEW_STATEMENT,
-        "can_view_screening": _can(access, "screening.view_record", participant),
-        "can_lock": _can(access, "capture.lock_form", participant),
-        "needs_reason": form is not None and (form.status == "complete" or signed),
-        # Scales number their items ("5a · Motor arm, left"); forms show the label alone.
-        "show_keys": definition.kind == "scale",
-        "not_editable": not (_can(access, "capture.enter_data", participant) and not (form and form.locked)),
-    })
+    return render(
+        request,
+        "capture/ecrf.html",
+        {
+            "participant": participant,
+            "visit": visit,
+            "definition": definition,
+            "form": form,
+            "repeat": repeat,
+            "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
+            "general_error": general_error,
+            "conflict": conflict,
+            "loaded_version": form.version if form else 0,
+            "reason_error": errors.get("reason"),
+            "preview": services.preview_scores(definition, values),
+            "signed": signed,
+            "signatures": shown_signatures,
+            "queries": queries,
+            "access": access,
+            "can_enter": _can(access, "capture.enter_data", participant) and not (form and form.locked),
+            "can_query": _can(access, "capture.query", participant),
+            "can_answer": _can(access, "capture.enter_data", participant),
+            "can_verify": _can(access, "capture.verify_form", participant),
+            "can_sign": _can(access, "capture.sign_form", participant),
+            "can_review_carried": _can(access, "capture.review_carried_forms", participant),
+            "review_statement": REVIEW_STATEMENT,
+            "can_view_screening": _can(access, "screening.view_record", participant),
+            "can_lock": _can(access, "capture.lock_form", participant),
+            "needs_reason": form is not None and (form.status == "complete" or signed),
+            # Scales number their items ("5a · Motor arm, left"); forms show the label alone.
+            "show_keys": definition.kind == "scale",
+            "not_editable": not (_can(access, "capture.enter_data", participant) and not (form and form.locked)),
+        },
+    )
 
 
 @login_required
@@ -385,6 +467,7 @@ def verify_form(request, form_id: int):
     def action(form):
         services.verify_form(form, request.user, now=timezone.now())
         return "Form marked source-verified."
+
     return _form_action(request, form_id, action)
 
 
@@ -392,9 +475,11 @@ def verify_form(request, form_id: int):
 @require_POST
 def sign_form(request, form_id: int):
     def action(form):
-        services.sign_form(form, request.user, password=request.POST.get("password", ""), now=timezone.now(),
-                           request=request)
+        services.sign_form(
+            form, request.user, password=request.POST.get("password", ""), now=timezone.now(), request=request
+        )
         return "Form signed."
+
     return _form_action(request, form_id, action)
 
 
@@ -409,6 +494,7 @@ def lock_form(request, form_id: int):
             return "Form unlocked."
         services.lock_form(form, request.user, reason=reason, now=timezone.now())
         return "Form locked."
+
     return _form_action(request, form_id, action)
 
 
@@ -418,6 +504,7 @@ def delete_form(request, form_id: int):
     def action(form):
         services.delete_form(form, request.user, reason=request.POST.get("reason", ""), now=timezone.now())
         return "Form deleted; it stays in the audit trail."
+
     return _form_action(request, form_id, action)
 
 
@@ -425,9 +512,11 @@ def delete_form(request, form_id: int):
 @require_POST
 def open_query(request, form_id: int):
     def action(form):
-        services.open_query(form, request.POST.get("item", ""), request.POST.get("text", ""), request.user,
-                            now=timezone.now())
+        services.open_query(
+            form, request.POST.get("item", ""), request.POST.get("text", ""), request.user, now=timezone.now()
+        )
         return "Query opened."
+
     return _form_action(request, form_id, action)
 
 
@@ -441,11 +530,13 @@ def query_action(request, query_id: int, verb: str):
 
     def action(_form):
         if verb == "answer":
-            services.answer_query(query, text, request.user, now=timezone.now(),
-                                  corrected=bool(request.POST.get("corrected")))
+            services.answer_query(
+                query, text, request.user, now=timezone.now(), corrected=bool(request.POST.get("corrected"))
+            )
             return "Query answered."
         services.close_query(query, request.user, now=timezone.now(), text=text)
         return "Query closed."
+
     return _form_action(request, query.form_id, action)
 
 
@@ -461,10 +552,12 @@ def _events_for(access, events, participant):
         hidden_messages = list(QueryMessage.objects.filter(query_id__in=hidden_queries).values_list("pk", flat=True))
         hidden_signatures = list(Signature.objects.filter(form_id__in=hidden).values_list("pk", flat=True))
         # Workflow events name the object by kind, row events by table: both are held back.
-        for kinds, ids in ((("form", FormRecord._meta.db_table), hidden),
-                           (("query", Query._meta.db_table), hidden_queries),
-                           ((QueryMessage._meta.db_table,), hidden_messages),
-                           (("signature", Signature._meta.db_table), hidden_signatures)):
+        for kinds, ids in (
+            (("form", FormRecord._meta.db_table), hidden),
+            (("query", Query._meta.db_table), hidden_queries),
+            ((QueryMessage._meta.db_table,), hidden_messages),
+            (("signature", Signature._meta.db_table), hidden_signatures),
+        ):
             if ids:
                 events = events.exclude(object_type__in=kinds, object_id__in=[str(pk) for pk in ids])
     return events.order_by("-seq")
@@ -474,10 +567,16 @@ def _events_for(access, events, participant):
 def participant_audit(request, participant_id: int):
     participant, access = _participant(request, participant_id)
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant)
-    return render(request, "capture/audit.html", {
-        "participant": participant, "rows": trail.readable(events[:500]),
-        "can_print": access.can("audit.report", participant.site_id),
-        "title": f"Audit trail of {participant.participant_number}"})
+    return render(
+        request,
+        "capture/audit.html",
+        {
+            "participant": participant,
+            "rows": trail.readable(events[:500]),
+            "can_print": access.can("audit.report", participant.site_id),
+            "title": f"Audit trail of {participant.participant_number}",
+        },
+    )
 
 
 @login_required
@@ -486,9 +585,16 @@ def form_audit(request, form_id: int):
     _participant_obj, access = _participant(request, form.participant_id)
     services.require_form_readable(access, form.participant, form.instrument)
     events = _events_for(access, trail.form_events(form), form.participant)
-    return render(request, "capture/audit.html", {
-        "participant": form.participant, "rows": trail.readable(events), "form": form,
-        "title": f"Audit trail of {instrument_for(form.instrument).title} at {form.visit.label}"})
+    return render(
+        request,
+        "capture/audit.html",
+        {
+            "participant": form.participant,
+            "rows": trail.readable(events),
+            "form": form,
+            "title": f"Audit trail of {instrument_for(form.instrument).title} at {form.visit.label}",
+        },
+    )
 
 
 @login_required
@@ -498,13 +604,25 @@ def participant_audit_report(request, participant_id: int):
     participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
     access = trail.audit_report_access(request.user, participant)
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("seq")
-    sigs = [signatures.describe(s) for s in signatures.Signature.objects.filter(
-        Q(form__participant=participant) | Q(visit__participant=participant))
-        .select_related("form__visit", "visit").order_by("signed_at", "id")]
-    return render(request, "capture/audit_report.html", {
-        "participant": participant, "rows": trail.readable(events), "signatures": sigs,
-        "printed_at": signatures.utc(timezone.now()),
-        "printed_by": request.user.get_full_name() or request.user.get_username()})
+    sigs = [
+        signatures.describe(s)
+        for s in signatures.Signature.objects.filter(
+            Q(form__participant=participant) | Q(visit__participant=participant)
+        )
+        .select_related("form__visit", "visit")
+        .order_by("signed_at", "id")
+    ]
+    return render(
+        request,
+        "capture/audit_report.html",
+        {
+            "participant": participant,
+            "rows": trail.readable(events),
+            "signatures": sigs,
+            "printed_at": signatures.utc(timezone.now()),
+            "printed_by": request.user.get_full_name() or request.user.get_username(),
+        },
+    )
 
 
 # --------------------------------------------------------------------------- adverse events
@@ -523,10 +641,16 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
         # Seriousness answers are Yes/No dropdowns: a blank answer stays blank (never a silent "No").
         values = _posted_values(definition, request.POST)
         try:
-            ae = services.save_adverse_event(participant, values, request.user,
-                                             complete=request.POST.get("action") == "complete", now=timezone.now(),
-                                             adverse_event=ae, reason=request.POST.get("reason"),
-                                             expected_version=_loaded_version(request.POST) if ae else None)
+            ae = services.save_adverse_event(
+                participant,
+                values,
+                request.user,
+                complete=request.POST.get("action") == "complete",
+                now=timezone.now(),
+                adverse_event=ae,
+                reason=request.POST.get("reason"),
+                expected_version=_loaded_version(request.POST) if ae else None,
+            )
             messages.success(request, f"AE{ae.number} saved.")
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
@@ -539,14 +663,23 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
     clock = sae_clock(ae.awareness_at, ae.reported_at, timezone.now()) if ae and ae.serious else None
-    return render(request, "capture/adverse_event.html", {
-        "participant": participant, "ae": ae, "definition": definition, "clock": clock, "conflict": conflict,
-        "loaded_version": ae.version if ae else 0,
-        "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
-        "general_error": general_error,
-        "reason_error": errors.get("reason"), "can_enter": _can(access, "capture.enter_data", participant),
-        "can_report": _can(access, "capture.report_ae", participant),
-    })
+    return render(
+        request,
+        "capture/adverse_event.html",
+        {
+            "participant": participant,
+            "ae": ae,
+            "definition": definition,
+            "clock": clock,
+            "conflict": conflict,
+            "loaded_version": ae.version if ae else 0,
+            "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
+            "general_error": general_error,
+            "reason_error": errors.get("reason"),
+            "can_enter": _can(access, "capture.enter_data", participant),
+            "can_report": _can(access, "capture.report_ae", participant),
+        },
+    )
 
 
 @login_required
@@ -559,8 +692,13 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
             services.report_sae(ae, request.user, now=timezone.now())
             messages.success(request, f"AE{ae.number}: reported to the sponsor.")
         elif verb == "follow-up":
-            services.add_ae_follow_up(ae, request.user, note=request.POST.get("note", ""), now=timezone.now(),
-                                      outcome=request.POST.get("outcome", ""))
+            services.add_ae_follow_up(
+                ae,
+                request.user,
+                note=request.POST.get("note", ""),
+                now=timezone.now(),
+                outcome=request.POST.get("outcome", ""),
+            )
             messages.success(request, f"AE{ae.number}: follow-up recorded.")
         else:
             raise Http404(verb)
@@ -579,12 +717,14 @@ def diary_access(request, participant_id: int):
     try:
         if request.POST.get("revoke"):
             access = get_object_or_404(participant.diary_accesses, pk=request.POST["revoke"])
-            services.revoke_diary_access(access, request.user, now=timezone.now(),
-                                         reason=request.POST.get("reason", ""))
+            services.revoke_diary_access(
+                access, request.user, now=timezone.now(), reason=request.POST.get("reason", "")
+            )
             messages.success(request, "Diary code withdrawn.")
         else:
-            _access, code = services.create_diary_access(participant, request.POST.get("who", "participant"),
-                                                         request.user, now=timezone.now())
+            _access, code = services.create_diary_access(
+                participant, request.POST.get("who", "participant"), request.user, now=timezone.now()
+            )
             # Shown once on the next page and never stored: only its keyed hash is kept.
             request.session["diary_code_shown_once"] = {
                 "code": services.format_code(code),

@@ -25,14 +25,18 @@ def due_this_week(user, trial, today: date, site_code: str | None = None) -> lis
     access = access_for(user, trial)
     if not access.roles:
         raise PermissionDenied("you hold no role in this trial")
-    visits = (Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today)
-              .select_related("participant__site").order_by("earliest", "participant__participant_number"))
+    visits = (
+        Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today)
+        .select_related("participant__site")
+        .order_by("earliest", "participant__participant_number")
+    )
     if access.site_ids is not None:
         visits = visits.filter(participant__site_id__in=access.site_ids)
     if site_code:
         visits = visits.filter(participant__site__code=site_code)
-    return [DueRow(v, v.status(today)) for v in visits
-            if due_in_week(v.planned, v.done_on, today, v.participant.ended_on)]
+    return [
+        DueRow(v, v.status(today)) for v in visits if due_in_week(v.planned, v.done_on, today, v.participant.ended_on)
+    ]
 
 
 @dataclass
@@ -54,8 +58,12 @@ class VisitCard:
 
 
 # How the timeline words each end of participation.
-ENDED_AS = {"completed": "completed the study", "withdrawn": "withdrew", "lost_to_follow_up": "was lost to follow-up",
-            "died": "died"}
+ENDED_AS = {
+    "completed": "completed the study",
+    "withdrawn": "withdrew",
+    "lost_to_follow_up": "was lost to follow-up",
+    "died": "died",
+}
 
 
 def ended_note(participant) -> str:
@@ -93,25 +101,42 @@ def timeline(participant, today: date, now: datetime) -> Timeline:
             extras.setdefault(form.visit_id, []).append(form)
     # The latest signature of each visit, valid or not, shown with name, time and meaning.
     latest: dict[int, Signature] = {}
-    for s in Signature.objects.filter(visit__participant=participant).select_related("visit").order_by("signed_at", "id"):
+    for s in (
+        Signature.objects.filter(visit__participant=participant).select_related("visit").order_by("signed_at", "id")
+    ):
         latest[s.visit_id] = s
     signatures = {visit_pk: describe(s) for visit_pk, s in latest.items()}
     cards = []
     for visit in visits:
         forms = [(instrument_name(n), records.get((visit.pk, instrument_name(n)))) for n in visit.forms]
-        complete = {name for name, form in forms
-                    if form is not None and form.status == FormRecord.Status.COMPLETE and form.deleted_at is None}
+        complete = {
+            name
+            for name, form in forms
+            if form is not None and form.status == FormRecord.Status.COMPLETE and form.deleted_at is None
+        }
         status = visit.status(today, forms_complete=visit.required_forms_complete(complete))
         note = f"not expected: {ended_note(visit.participant)}" if status is VisitStatus.NOT_EXPECTED else ""
         required = [instrument_name(f) for f in required_forms(visit.forms)]
-        cards.append(VisitCard(visit, status, forms, extras.get(visit.pk, []), signatures.get(visit.pk), note,
-                               complete_count=sum(1 for f in required if f in complete),
-                               required_count=len(required),
-                               optional=frozenset(instrument_name(f) for f in visit.forms) - set(required)))
-    aes = [(ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
-           for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
-    queries = list(Query.objects.filter(participant=participant).exclude(status=Query.Status.CLOSED)
-                   .select_related("form__visit"))
+        cards.append(
+            VisitCard(
+                visit,
+                status,
+                forms,
+                extras.get(visit.pk, []),
+                signatures.get(visit.pk),
+                note,
+                complete_count=sum(1 for f in required if f in complete),
+                required_count=len(required),
+                optional=frozenset(instrument_name(f) for f in visit.forms) - set(required),
+            )
+        )
+    aes = [
+        (ae, sae_clock(ae.awareness_at, ae.reported_at, now) if ae.serious else None)
+        for ae in participant.adverse_events.filter(deleted_at__isnull=True)
+    ]
+    queries = list(
+        Query.objects.filter(participant=participant).exclude(status=Query.Status.CLOSED).select_related("form__visit")
+    )
     flags = []
     if participant.anchor_date is None:
         flags.append("No anchor date yet: the schedule starts when the infusion is recorded.")
@@ -137,7 +162,10 @@ def diary_labelled(entry: DiaryEntry) -> list[dict]:
     out = []
     for section, answers in (entry.sections or {}).items():
         questions = {key: label for key, label, _kind in DIARY_FIELDS.get(section, ())}
-        shown = [(questions.get(k, k.replace("_", " ")), {True: "yes", False: "no"}.get(v, v))
-                 for k, v in answers.items() if v not in (None, "")]
+        shown = [
+            (questions.get(k, k.replace("_", " ")), {True: "yes", False: "no"}.get(v, v))
+            for k, v in answers.items()
+            if v not in (None, "")
+        ]
         out.append({"label": DIARY_SECTION_LABELS.get(section, section.replace("_", " ")), "answers": shown})
     return out

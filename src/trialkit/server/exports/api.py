@@ -46,11 +46,23 @@ def _out(request, job: Job) -> JobOut:
     url = None
     if job.status == Job.Status.DONE and services.may_download(request.user, job):
         url = f"/api/exports/{job.trial.nct_id}/jobs/{job.pk}/download"
-    return JobOut(id=job.pk, trial=job.trial.nct_id, requested_by=job.requester_name,
-                  requester_role=job.requester_role, formats=job.formats, unblinded=job.unblinded,
-                  include_drafts=job.include_drafts, status=job.status, progress=job.progress, message=job.message,
-                  size_bytes=job.size_bytes, sha256=job.sha256, created_at=job.created_at,
-                  finished_at=job.finished_at, download_url=url)
+    return JobOut(
+        id=job.pk,
+        trial=job.trial.nct_id,
+        requested_by=job.requester_name,
+        requester_role=job.requester_role,
+        formats=job.formats,
+        unblinded=job.unblinded,
+        include_drafts=job.include_drafts,
+        status=job.status,
+        progress=job.progress,
+        message=job.message,
+        size_bytes=job.size_bytes,
+        sha256=job.sha256,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        download_url=url,
+    )
 
 
 def _trial(request, nct_id: str) -> Trial:
@@ -68,8 +80,14 @@ def _job(request, nct_id: str, job_id: int) -> Job:
 def start(request, nct_id: NctId, payload: ExportIn):
     """Start an export in the background; poll the job until ``status`` is ``done``."""
     trial = _trial(request, nct_id)
-    job = services.request_export(trial, request.user, formats=payload.formats, unblinded=payload.unblinded,
-                                  include_drafts=payload.include_drafts, now=timezone.now())
+    job = services.request_export(
+        trial,
+        request.user,
+        formats=payload.formats,
+        unblinded=payload.unblinded,
+        include_drafts=payload.include_drafts,
+        now=timezone.now(),
+    )
     return Status(202, _out(request, job))
 
 

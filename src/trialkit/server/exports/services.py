@@ -44,10 +44,14 @@ log = logging.getLogger(__name__)
 # Who may export: ``exports.blinded``; unblinded: ``exports.unblinded`` held by a user who may see
 # allocation (accounts.permissions). Site staff and the pharmacist export nothing. The order names
 # the role a blinded export is recorded under when the requester holds several.
-EXPORT_ROLES = tuple(r for r in (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR)
-                     if r in roles_with("exports.blinded"))
+EXPORT_ROLES = tuple(
+    r
+    for r in (Role.DATA_MANAGER, Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN, Role.MONITOR)
+    if r in roles_with("exports.blinded")
+)
 FORMATS = ("odm", "sdtm", "csv", "fhir")
 SYSTEM_ROLE = "system"
+
 
 class ExportDenied(PermissionDenied):
     """The actor's role does not allow this export or download."""
@@ -63,6 +67,7 @@ class ExportProblem(ValueError):
 
 
 # ------------------------------------------------------------------ who may do what
+
 
 def export_access(actor, trial):
     """The actor's access, or ExportDenied if no role of theirs may export."""
@@ -80,8 +85,13 @@ def may_request_unblinded(actor, trial) -> bool:
 def may_see_job(user, job: Job) -> bool:
     """Whether the job exists for this user at all (its row, status, size, hash, file): asked on
     every list, page, API call and download (accounts.lookups.may_see_artefact)."""
-    return may_see_artefact(user, job.trial, unblinded=job.unblinded, blinded_permission="exports.blinded",
-                            unblinded_permission="exports.unblinded")
+    return may_see_artefact(
+        user,
+        job.trial,
+        unblinded=job.unblinded,
+        blinded_permission="exports.blinded",
+        unblinded_permission="exports.unblinded",
+    )
 
 
 def _requester_role(access, unblinded: bool) -> str:
@@ -99,6 +109,7 @@ def may_download(user, job: Job) -> bool:
 
 
 # ------------------------------------------------------------------ the records
+
 
 @dataclass
 class Collected:
@@ -136,6 +147,7 @@ def export_data(trial, actor, *, unblinded: bool, include_drafts: bool = False) 
 
 # ------------------------------------------------------------------ jobs
 
+
 def _exports_dir() -> Path:
     return private_files.private_dir(Path(settings.DATA_DIR) / "exports")
 
@@ -144,15 +156,26 @@ def _check_formats(formats) -> list[str]:
     chosen = [f for f in FORMATS if f in set(formats or ())]
     unknown = sorted(set(formats or ()) - set(FORMATS))
     if unknown:
-        raise ExportProblem(f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}", "formats", "choice")
+        raise ExportProblem(
+            f"unknown format(s) {', '.join(unknown)}; choose from {', '.join(FORMATS)}", "formats", "choice"
+        )
     if not chosen:
         raise ExportProblem(f"choose at least one format ({', '.join(FORMATS)})", "formats", "min_items")
     return chosen
 
 
 @transaction.atomic
-def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, include_drafts: bool = False,
-                   now: datetime, queue: bool = True, labels: bool = False) -> Job:
+def request_export(
+    trial,
+    actor,
+    *,
+    formats=FORMATS,
+    unblinded: bool = False,
+    include_drafts: bool = False,
+    now: datetime,
+    queue: bool = True,
+    labels: bool = False,
+) -> Job:
     """Check the actor may make this export, queue it for a worker and audit the request.
 
     ``actor=None``: the command line, which runs the job itself (``queue=False``).
@@ -165,13 +188,27 @@ def request_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, in
         if unblinded and not may_request_unblinded(actor, trial):
             raise ExportDenied("your role is blinded: an unblinded export is not allowed")
         role = _requester_role(access, unblinded)
-    job = runner.submit("export", trial=trial, requested_by=actor, requester_role=role, unblinded=unblinded,
-                        params={"formats": chosen, "include_drafts": include_drafts, "labels": labels}, created_at=now,
-                        queue=queue)
-    record_event(actor=actor, action="export_request", object_type="export", object_id=job.pk,
-                 after={"formats": chosen, "unblinded": unblinded, "include_drafts": include_drafts,
-                        "role": role}, trial_id=trial.pk, restricted=unblinded, at=now,
-                 reason="unblinded export" if unblinded else "")
+    job = runner.submit(
+        "export",
+        trial=trial,
+        requested_by=actor,
+        requester_role=role,
+        unblinded=unblinded,
+        params={"formats": chosen, "include_drafts": include_drafts, "labels": labels},
+        created_at=now,
+        queue=queue,
+    )
+    record_event(
+        actor=actor,
+        action="export_request",
+        object_type="export",
+        object_id=job.pk,
+        after={"formats": chosen, "unblinded": unblinded, "include_drafts": include_drafts, "role": role},
+        trial_id=trial.pk,
+        restricted=unblinded,
+        at=now,
+        reason="unblinded export" if unblinded else "",
+    )
     return job
 
 
@@ -234,8 +271,7 @@ def run_export(job: Job, progress) -> Done:
                 arms = _arms_for(trial, job.requested_by, job.unblinded)
                 if "csv" in job.formats:
                     # The analysis tables are written a chunk of participants at a time.
-                    written = write_tables(chunks(), scratch / "data", protocol, unblinded=job.unblinded,
-                                           labels=labels)
+                    written = write_tables(chunks(), scratch / "data", protocol, unblinded=job.unblinded, labels=labels)
                     for name, count in written.items():
                         on_disk[f"data/{name}.csv"] = scratch / "data" / f"{name}.csv"
                         rows[f"data/{name}.csv"] = count
@@ -254,8 +290,9 @@ def run_export(job: Job, progress) -> Done:
         if "sdtm" in job.formats:
             # The SDTM package: each domain as XPT and Dataset-JSON, and define.xml (trialkit.export.sdtm_package).
             domains = build_package(protocol, collected.data)
-            for path in write_datasets(protocol, domains, scratch / "sdtm", blinded=collected.data.blinded,
-                                       created=created).values():
+            for path in write_datasets(
+                protocol, domains, scratch / "sdtm", blinded=collected.data.blinded, created=created
+            ).values():
                 files[f"sdtm/{path.name}"] = path.read_bytes()
                 frame = domains.get(path.stem.upper())
                 rows[f"sdtm/{path.name}"] = len(frame) if frame is not None else len(domains)
@@ -272,16 +309,24 @@ def run_export(job: Job, progress) -> Done:
             progress(90, "FHIR R4 Bundle written")
         members = {**files, **on_disk}
         manifest = {
-            "trial": trial.nct_id, "protocol_sha256": trial.protocol_sha256, "export_id": job.pk,
-            "requested_by": job.requester_name, "role": job.requester_role,
+            "trial": trial.nct_id,
+            "protocol_sha256": trial.protocol_sha256,
+            "export_id": job.pk,
+            "requested_by": job.requester_name,
+            "role": job.requester_role,
             "created_at": created.isoformat(timespec="seconds"),
-            "blinding": "unblinded" if job.unblinded else "blinded", "formats": job.formats,
-            "include_drafts": job.include_drafts, "labels": labels, "counts": collected.counts,
+            "blinding": "unblinded" if job.unblinded else "blinded",
+            "formats": job.formats,
+            "include_drafts": job.include_drafts,
+            "labels": labels,
+            "counts": collected.counts,
             "excluded": collected.excluded,
             # Random content: no one can rebuild this archive from guessed data and compare hashes.
             "nonce": secrets.token_hex(16),
-            "files": [{"path": name, "rows": rows.get(name), "bytes": _size(content), "sha256": _sha256(content)}
-                      for name, content in members.items()],
+            "files": [
+                {"path": name, "rows": rows.get(name), "bytes": _size(content), "sha256": _sha256(content)}
+                for name, content in members.items()
+            ],
         }
         members["manifest.json"] = json.dumps(manifest, indent=2).encode("utf-8")
         stamp = created.strftime("%Y%m%dT%H%M%S")
@@ -302,19 +347,41 @@ def run_export(job: Job, progress) -> Done:
             digest = _sha256(partial)
 
     def audit() -> None:
-        record_event(actor=job.requested_by, action="export_done", object_type="export", object_id=job.pk,
-                     after={"file": target.name, "sha256": digest, "counts": collected.counts,
-                            "unblinded": job.unblinded},
-                     trial_id=trial.pk, restricted=job.unblinded, at=timezone.now())
+        record_event(
+            actor=job.requested_by,
+            action="export_done",
+            object_type="export",
+            object_id=job.pk,
+            after={"file": target.name, "sha256": digest, "counts": collected.counts, "unblinded": job.unblinded},
+            trial_id=trial.pk,
+            restricted=job.unblinded,
+            at=timezone.now(),
+        )
 
     return Done(path=target, sha256=digest, manifest=manifest, message="done", then=audit)
 
 
-def create_export(trial, actor, *, formats=FORMATS, unblinded: bool = False, include_drafts: bool = False,
-                  now: datetime, labels: bool = False) -> Job:
+def create_export(
+    trial,
+    actor,
+    *,
+    formats=FORMATS,
+    unblinded: bool = False,
+    include_drafts: bool = False,
+    now: datetime,
+    labels: bool = False,
+) -> Job:
     """Request and run an export in the caller's process (the command line, tests)."""
-    job = request_export(trial, actor, formats=formats, unblinded=unblinded, include_drafts=include_drafts, now=now,
-                         queue=False, labels=labels)
+    job = request_export(
+        trial,
+        actor,
+        formats=formats,
+        unblinded=unblinded,
+        include_drafts=include_drafts,
+        now=now,
+        queue=False,
+        labels=labels,
+    )
     return runner.execute(job.pk)
 
 
@@ -354,6 +421,13 @@ def downloadable_file(job: Job, user) -> Path:
 @transaction.atomic
 def record_download(job: Job, user, *, now: datetime) -> None:
     """Who took a copy of the file, and when (restricted when the file is unblinded)."""
-    record_event(actor=user, action="export_download", object_type="export", object_id=job.pk,
-                 after={"file": job.file_name, "sha256": job.sha256, "unblinded": job.unblinded},
-                 trial_id=job.trial_id, restricted=job.unblinded, at=now)
+    record_event(
+        actor=user,
+        action="export_download",
+        object_type="export",
+        object_id=job.pk,
+        after={"file": job.file_name, "sha256": job.sha256, "unblinded": job.unblinded},
+        trial_id=job.trial_id,
+        restricted=job.unblinded,
+        at=now,
+    )

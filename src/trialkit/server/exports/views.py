@@ -31,8 +31,12 @@ def _rows(request, jobs):
 def _page(request, trial, *, error: str = "", chosen=services.FORMATS, status: int = 200):
     jobs = services.jobs_for(trial, request.user)
     context = {
-        "trial": trial, "rows": _rows(request, jobs), "formats": services.FORMATS, "chosen": list(chosen),
-        "may_unblind": services.may_request_unblinded(request.user, trial), "error": error,
+        "trial": trial,
+        "rows": _rows(request, jobs),
+        "formats": services.FORMATS,
+        "chosen": list(chosen),
+        "may_unblind": services.may_request_unblinded(request.user, trial),
+        "error": error,
     }
     return render(request, "exports/trial.html", context, status=status)
 
@@ -50,8 +54,14 @@ def start(request, nct_id: str):
     formats = request.POST.getlist("formats")
     unblinded = request.POST.get("unblinded") == "1"
     try:
-        services.request_export(trial, request.user, formats=formats, unblinded=unblinded,
-                                      include_drafts=request.POST.get("include_drafts") == "1", now=timezone.now())
+        services.request_export(
+            trial,
+            request.user,
+            formats=formats,
+            unblinded=unblinded,
+            include_drafts=request.POST.get("include_drafts") == "1",
+            now=timezone.now(),
+        )
     except services.ExportProblem as exc:
         return _page(request, trial, error=str(exc), chosen=formats, status=400)
     return redirect("exports:trial", nct_id=trial.nct_id)
@@ -60,8 +70,11 @@ def start(request, nct_id: str):
 @login_required
 def progress(request, nct_id: str, job_id: int):
     _, job = _job(request, nct_id, job_id)
-    return render(request, "exports/_progress.html",
-                  {"row": {"job": job, "can_download": services.may_download(request.user, job)}, "trial": job.trial})
+    return render(
+        request,
+        "exports/_progress.html",
+        {"row": {"job": job, "can_download": services.may_download(request.user, job)}, "trial": job.trial},
+    )
 
 
 @login_required

@@ -38,8 +38,12 @@ def notifications_digest(job, progress):
     from trialkit.server.allocation.models import Notification
 
     progress(20, "counting unread notifications")
-    rows = (Notification.objects.filter(read_at__isnull=True)
-            .values("trial__nct_id", "recipient_role").annotate(unread=Count("id")).order_by("trial__nct_id"))
+    rows = (
+        Notification.objects.filter(read_at__isnull=True)
+        .values("trial__nct_id", "recipient_role")
+        .annotate(unread=Count("id"))
+        .order_by("trial__nct_id")
+    )
     digest = [{"trial": r["trial__nct_id"], "role": r["recipient_role"], "unread": r["unread"]} for r in rows]
     log.info("notifications digest", extra={"digest": digest})
     return Done(manifest={"unread": digest}, message=f"{sum(r['unread'] for r in digest)} unread notification(s)")
@@ -66,10 +70,18 @@ def export_retention(job, progress):
         path = Path(export.result_path)
         with transaction.atomic():
             Job.objects.filter(pk=export.pk).update(
-                result_path="", message=f"archive removed after {days} days (retention); its SHA-256 is kept")
-            record_event(actor=None, action="export_file_removed", object_type="export", object_id=export.pk,
-                         after={"file": path.name, "sha256": export.sha256, "retention_days": days},
-                         trial_id=export.trial_id, restricted=export.unblinded, at=now)
+                result_path="", message=f"archive removed after {days} days (retention); its SHA-256 is kept"
+            )
+            record_event(
+                actor=None,
+                action="export_file_removed",
+                object_type="export",
+                object_id=export.pk,
+                after={"file": path.name, "sha256": export.sha256, "retention_days": days},
+                trial_id=export.trial_id,
+                restricted=export.unblinded,
+                at=now,
+            )
         path.unlink(missing_ok=True)
         removed += 1
     return Done(message=f"{removed} export archive(s) older than {days} days removed")

@@ -58,11 +58,23 @@ KIND_MODULES = (
 )
 
 
-def job_kind(name: str, *, label: str | None = None, max_attempts: int = 2, private: bool = False,
-             permissions: tuple[str, str] | None = None):
+def job_kind(
+    name: str,
+    *,
+    label: str | None = None,
+    max_attempts: int = 2,
+    private: bool = False,
+    permissions: tuple[str, str] | None = None,
+):
     def register(function: Callable) -> Callable:
-        KINDS[name] = JobKind(name=name, label=label or name.replace("_", " "), run=function,
-                              max_attempts=max_attempts, private=private, permissions=permissions)
+        KINDS[name] = JobKind(
+            name=name,
+            label=label or name.replace("_", " "),
+            run=function,
+            max_attempts=max_attempts,
+            private=private,
+            permissions=permissions,
+        )
         return function
 
     return register

@@ -23,8 +23,9 @@ class Job(models.Model):
     # None: a job of the whole installation (the audit checkpoint).
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, null=True, blank=True, related_name="jobs")
     # None: started by the system (the command line, the worker's schedule).
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     # The role the job was requested under; an unblinded job's result is for unblinded roles only.
     requester_role = models.CharField(max_length=32, blank=True)
     unblinded = models.BooleanField(default=False)

@@ -46,8 +46,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = float(getattr(settings, "TRIALKIT_JOB_HEARTBEAT_SECONDS", 5.0))
 # Six missed beats: a running job this quiet has no worker left.
 STALE_AFTER = timedelta(seconds=float(getattr(settings, "TRIALKIT_JOB_STALE_SECONDS", 30.0)))
-INTERRUPTED = ("interrupted: the worker running this job stopped before it finished, so it has no result; "
-               "start it again")
+INTERRUPTED = "interrupted: the worker running this job stopped before it finished, so it has no result; start it again"
 TEMP_PREFIX = ".tmp-job"
 _TEMP_NAME = re.compile(r"^\.tmp-job(\d+)-")
 
@@ -66,15 +65,34 @@ __all__ = [
 
 # ------------------------------------------------------------------ queueing
 
-def submit(kind: str, *, trial=None, requested_by=None, requester_role: str = "", unblinded: bool = False,
-           params: dict | None = None, message: str = "queued", created_at: datetime | None = None,
-           dedupe_key: str | None = None, queue: bool = True) -> Job:
+
+def submit(
+    kind: str,
+    *,
+    trial=None,
+    requested_by=None,
+    requester_role: str = "",
+    unblinded: bool = False,
+    params: dict | None = None,
+    message: str = "queued",
+    created_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    queue: bool = True,
+) -> Job:
     """Create a job row and queue it for a worker (``queue=False``: the caller runs it with ``execute``)."""
     kinds.get(kind)  # an unknown kind is refused before anything is written
     with transaction.atomic():
-        job = Job.objects.create(kind=kind, trial=trial, requested_by=requested_by, requester_role=requester_role,
-                                 unblinded=unblinded, params=params or {}, message=message,
-                                 created_at=created_at or timezone.now(), dedupe_key=dedupe_key)
+        job = Job.objects.create(
+            kind=kind,
+            trial=trial,
+            requested_by=requested_by,
+            requester_role=requester_role,
+            unblinded=unblinded,
+            params=params or {},
+            message=message,
+            created_at=created_at or timezone.now(),
+            dedupe_key=dedupe_key,
+        )
         if queue:
             enqueue(job.pk)
     return job
@@ -101,6 +119,7 @@ def _transactional_backend() -> bool:
 
 
 # ------------------------------------------------------------------ running
+
 
 @contextmanager
 def heartbeat(job_id: int, *, every: float | None = None) -> Iterator[None]:
@@ -142,8 +161,15 @@ def execute(job_id: int, *, worker_id: str = "inline") -> Job:
             log.info("job %s is %s; not run again", job_id, job.status if job else "gone")
             return job
         attempt = job.attempts + 1
-        Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING, attempts=attempt, worker_id=worker_id[:64],
-                                             started_at=now, heartbeat_at=now, progress=1, message="starting")
+        Job.objects.filter(pk=job_id).update(
+            status=Job.Status.RUNNING,
+            attempts=attempt,
+            worker_id=worker_id[:64],
+            started_at=now,
+            heartbeat_at=now,
+            progress=1,
+            message="starting",
+        )
     job.refresh_from_db()
     mine = Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=attempt)
     kind = kinds.get(job.kind)
@@ -158,15 +184,21 @@ def execute(job_id: int, *, worker_id: str = "inline") -> Job:
         log.info("job %s failed: %s", job_id, exc, extra={"job_id": job_id})
     except Exception as exc:  # the row must say it failed; the page shows the message
         log.error("job %s (%s) failed\n%s", job_id, job.kind, traceback.format_exc(), extra={"job_id": job_id})
-        mine.update(status=Job.Status.FAILED, message=f"{type(exc).__name__}: {exc}"[:2000],
-                    finished_at=timezone.now())
+        mine.update(status=Job.Status.FAILED, message=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now())
     else:
         done = outcome if isinstance(outcome, Done) else Done(path=Path(outcome) if outcome else None)
-        fields = {"status": Job.Status.DONE, "progress": 100, "message": done.message[:2000],
-                  "finished_at": timezone.now(), "sha256": done.sha256, "manifest": done.manifest}
+        fields = {
+            "status": Job.Status.DONE,
+            "progress": 100,
+            "message": done.message[:2000],
+            "finished_at": timezone.now(),
+            "sha256": done.sha256,
+            "manifest": done.manifest,
+        }
         if done.path is not None:
-            fields.update(result_path=str(done.path),
-                          size_bytes=done.path.stat().st_size if done.path.is_file() else None)
+            fields.update(
+                result_path=str(done.path), size_bytes=done.path.stat().st_size if done.path.is_file() else None
+            )
         with transaction.atomic():
             finished = mine.update(**fields)
             if finished and done.then is not None:
@@ -203,16 +235,21 @@ def wait_for(job_id: int, timeout: float = 60, poll: float = 0.1) -> bool:
 
 # ------------------------------------------------------------------ recovery (worker side)
 
+
 def reap_stale(now: datetime | None = None) -> dict[str, list[int]]:
     """Queue again, or fail, the running jobs whose worker stopped beating. Returns their ids."""
     moment = now or timezone.now()
     cutoff = moment - STALE_AFTER
     outcome: dict[str, list[int]] = {"requeued": [], "failed": []}
-    for job_id in list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
-                       .values_list("pk", flat=True)):
+    for job_id in list(
+        Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).values_list("pk", flat=True)
+    ):
         with transaction.atomic():
-            job = (Job.objects.select_for_update()
-                   .filter(pk=job_id, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).first())
+            job = (
+                Job.objects.select_for_update()
+                .filter(pk=job_id, status=Job.Status.RUNNING, heartbeat_at__lt=cutoff)
+                .first()
+            )
             if job is None:  # it beat, finished or was reaped by another worker meanwhile
                 continue
             remove_partial_outputs(job.pk)
@@ -220,14 +257,19 @@ def reap_stale(now: datetime | None = None) -> dict[str, list[int]]:
             kind = kinds.KINDS.get(job.kind)
             if kind is not None and job.attempts < kind.max_attempts:
                 Job.objects.filter(pk=job.pk).update(
-                    status=Job.Status.QUEUED, progress=0, worker_id="", heartbeat_at=None,
-                    message=(f"the worker running this job stopped; queued again "
-                             f"(attempt {job.attempts + 1} of {kind.max_attempts})"))
+                    status=Job.Status.QUEUED,
+                    progress=0,
+                    worker_id="",
+                    heartbeat_at=None,
+                    message=(
+                        f"the worker running this job stopped; queued again "
+                        f"(attempt {job.attempts + 1} of {kind.max_attempts})"
+                    ),
+                )
                 enqueue(job.pk)
                 outcome["requeued"].append(job.pk)
             else:
-                Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, message=INTERRUPTED,
-                                                     finished_at=moment)
+                Job.objects.filter(pk=job.pk).update(status=Job.Status.FAILED, message=INTERRUPTED, finished_at=moment)
                 outcome["failed"].append(job.pk)
     for verdict, ids in outcome.items():
         if ids:
@@ -242,14 +284,21 @@ def _fail_task_rows(worker_id: str, moment: datetime) -> None:
     from django_tasks_db.models import DBTaskResult
 
     # The worker ids are a JSON list, which SQLite cannot search: the running rows are few.
-    ids = [pk for pk, workers in DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
-           if worker_id in (workers or [])]
+    ids = [
+        pk
+        for pk, workers in DBTaskResult.objects.filter(status="RUNNING").values_list("pk", "worker_ids")
+        if worker_id in (workers or [])
+    ]
     DBTaskResult.objects.filter(pk__in=ids, status="RUNNING").update(
-        status="FAILED", finished_at=moment, exception_class_path="trialkit.server.jobs.runner.WorkerStopped",
-        traceback="the worker process stopped while running this task")
+        status="FAILED",
+        finished_at=moment,
+        exception_class_path="trialkit.server.jobs.runner.WorkerStopped",
+        traceback="the worker process stopped while running this task",
+    )
 
 
 # ------------------------------------------------------------------ files
+
 
 def output_dirs() -> list[Path]:
     data = Path(settings.DATA_DIR)
@@ -365,6 +414,7 @@ def sweep_orphans() -> list[Path]:
 
 # ------------------------------------------------------------------ reading
 
+
 def visible_jobs(user, *, trial=None, kind: str | None = None) -> models.QuerySet:
     """The jobs ``user`` may list or open: every list and fetch of jobs for a person goes through here.
 
@@ -392,8 +442,13 @@ def visible_jobs(user, *, trial=None, kind: str | None = None) -> models.QuerySe
                 continue
             blinded_permission, unblinded_permission = job_kind.permissions
             for unblinded in (False, True):
-                if may_see_artefact(user, each, unblinded=unblinded, blinded_permission=blinded_permission,
-                                    unblinded_permission=unblinded_permission):
+                if may_see_artefact(
+                    user,
+                    each,
+                    unblinded=unblinded,
+                    blinded_permission=blinded_permission,
+                    unblinded_permission=unblinded_permission,
+                ):
                     visible |= models.Q(trial=each, kind=name, unblinded=unblinded)
     return jobs.filter(visible)
 

@@ -44,8 +44,9 @@ class ScreeningRecord(models.Model):
         ids = []
         for reason in self.fail_reasons or []:
             if isinstance(reason, dict):
-                ids.append(str(reason.get("criterion_id") or reason.get("id") or reason.get("criterion")
-                               or "unspecified"))
+                ids.append(
+                    str(reason.get("criterion_id") or reason.get("id") or reason.get("criterion") or "unspecified")
+                )
             else:
                 ids.append(str(reason))
         return ids or ["unspecified"]
@@ -133,6 +134,7 @@ class Participant(models.Model):
 
 
 # The statuses that end participation; the others are the steps of an ongoing one.
-END_STATUSES = frozenset({Participant.Status.COMPLETED, Participant.Status.WITHDRAWN, Participant.Status.LOST,
-                          Participant.Status.DIED})
+END_STATUSES = frozenset(
+    {Participant.Status.COMPLETED, Participant.Status.WITHDRAWN, Participant.Status.LOST, Participant.Status.DIED}
+)
 ONGOING_STATUSES = frozenset(set(Participant.Status) - END_STATUSES)

@@ -76,7 +76,9 @@ class ConsentIn(Schema):
 
 
 class ScreenFailIn(Schema):
-    reasons: list[Text] = Field(default_factory=list, max_length=100, description="Defaults to the failing criteria and their reasons.")
+    reasons: list[Text] = Field(
+        default_factory=list, max_length=100, description="Defaults to the failing criteria and their reasons."
+    )
 
 
 class WithdrawIn(Schema):
@@ -151,14 +153,21 @@ class ConditionVocabularyOut(Schema):
     other: str = Field(description="The name for a condition outside the list; needs a description.")
 
 
-@router.get("/{nct_id}/condition-vocabulary", response={200: ConditionVocabularyOut},
-            summary="The condition names a screening record of this trial may use")
+@router.get(
+    "/{nct_id}/condition-vocabulary",
+    response={200: ConditionVocabularyOut},
+    summary="The condition names a screening record of this trial may use",
+)
 def get_condition_vocabulary(request, nct_id: NctId):
     """Names are read lower case, with spaces and hyphens as underscores; any other name is refused (422)."""
     vocabulary = _trial(nct_id).protocol.condition_vocabulary
-    return {"trial": nct_id, "screened": list(vocabulary.screened),
-            "terms": [name for name in vocabulary.names if name not in vocabulary.screened],
-            "synonyms": dict(vocabulary.synonyms), "other": OTHER}
+    return {
+        "trial": nct_id,
+        "screened": list(vocabulary.screened),
+        "terms": [name for name in vocabulary.names if name not in vocabulary.screened],
+        "synonyms": dict(vocabulary.synonyms),
+        "other": OTHER,
+    }
 
 
 @router.post("/{nct_id}/records", response={201: RecordOut}, summary="Create a screening record")
@@ -167,8 +176,11 @@ def create_record(request, nct_id: NctId, payload: CreateIn):
     trial = _trial(nct_id)
     site = Site.objects.filter(trial=trial, code=payload.site).first()
     if site is None:
-        raise services.ScreeningError(f"site: no site {payload.site!r} in {nct_id}",
-                                      [services.FieldProblem("site", "exists", f"no site {payload.site!r}")], 422)
+        raise services.ScreeningError(
+            f"site: no site {payload.site!r} in {nct_id}",
+            [services.FieldProblem("site", "exists", f"no site {payload.site!r}")],
+            422,
+        )
     record = services.create_screening(trial, site, request.auth, payload.screening_date or timezone.localdate())
     return Status(201, record_out(record))
 
@@ -178,8 +190,12 @@ def screening_log(request, nct_id: NctId, outcome: Code | None = None):
     """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons."""
     trial = _trial(nct_id)
     log = services.screening_log(request.auth, trial, outcome=outcome or None)
-    return {"trial": nct_id, "counts": log.counts, "screen_fail_reasons": log.reason_counts,
-            "records": [row.__dict__ for row in log.rows]}
+    return {
+        "trial": nct_id,
+        "counts": log.counts,
+        "screen_fail_reasons": log.reason_counts,
+        "records": [row.__dict__ for row in log.rows],
+    }
 
 
 @router.get("/{nct_id}/records/{number}", response={200: RecordOut}, summary="One screening record")
@@ -187,10 +203,10 @@ def get_record(request, nct_id: NctId, number: Number):
     return record_out(services.read_record(request.auth, _trial(nct_id), number))
 
 
-@router.patch("/{nct_id}/records/{number}/facts", response={200: RecordOut},
-              summary="Change screening facts (JSON merge patch)")
-def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = Body(...),
-                reason: Text | None = None):
+@router.patch(
+    "/{nct_id}/records/{number}/facts", response={200: RecordOut}, summary="Change screening facts (JSON merge patch)"
+)
+def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = Body(...), reason: Text | None = None):
     """Merge the patch into the facts (null removes a key), validate, re-screen. Bad input: 422, nothing saved.
 
     The body follows the schema at ``/api/screening/facts-schema``; condition names come from
@@ -201,44 +217,62 @@ def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = 
     return record_out(services.update_facts(record, patch, request.auth, reason=reason))
 
 
-@router.post("/{nct_id}/records/{number}/attestations", response={200: RecordOut},
-             summary="Attest a criterion (investigators)")
+@router.post(
+    "/{nct_id}/records/{number}/attestations", response={200: RecordOut}, summary="Attest a criterion (investigators)"
+)
 def attest(request, nct_id: NctId, number: Number, payload: AttestIn):
     record = services.get_record(_trial(nct_id), number)
     services.record_attestation(record, payload.criterion_id, payload.value, request.auth, now=timezone.now())
     return record_out(services.get_record(record.trial, number))
 
 
-@router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut},
-             summary="Record informed consent")
+@router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut}, summary="Record informed consent")
 def consent(request, nct_id: NctId, number: Number, payload: ConsentIn):
     record = services.get_record(_trial(nct_id), number)
-    created = services.record_consent(record, payload.consent_date, payload.signed_by, request.auth,
-                                      today=timezone.localdate(), signer_name=payload.signer_name,
-                                      document_version=payload.document_version)
+    created = services.record_consent(
+        record,
+        payload.consent_date,
+        payload.signed_by,
+        request.auth,
+        today=timezone.localdate(),
+        signer_name=payload.signer_name,
+        document_version=payload.document_version,
+    )
     return Status(201, created)
 
 
-@router.post("/{nct_id}/records/{number}/screen-fail", response={200: RecordOut},
-             summary="Close the record as a screen failure")
+@router.post(
+    "/{nct_id}/records/{number}/screen-fail", response={200: RecordOut}, summary="Close the record as a screen failure"
+)
 def screen_fail(request, nct_id: NctId, number: Number, payload: ScreenFailIn):
     record = services.get_record(_trial(nct_id), number)
     return record_out(services.mark_screen_failed(record, request.auth, payload.reasons or None))
 
 
-@router.post("/{nct_id}/records/{number}/withdraw", response={200: RecordOut},
-             summary="The candidate withdrew before enrollment")
+@router.post(
+    "/{nct_id}/records/{number}/withdraw", response={200: RecordOut}, summary="The candidate withdrew before enrollment"
+)
 def withdraw(request, nct_id: NctId, number: Number, payload: WithdrawIn):
     record = services.get_record(_trial(nct_id), number)
     return record_out(services.withdraw(record, request.auth, timezone.localdate(), payload.reason))
 
 
-@router.post("/{nct_id}/records/{number}/enroll", response={201: ParticipantOut},
-             summary="Enroll an eligible, consented candidate")
+@router.post(
+    "/{nct_id}/records/{number}/enroll",
+    response={201: ParticipantOut},
+    summary="Enroll an eligible, consented candidate",
+)
 def enroll(request, nct_id: NctId, number: Number):
     """Allowed when the verdict is eligible and a current consent exists; the participant awaits randomization."""
     record = services.get_record(_trial(nct_id), number)
     participant = services.enroll(record, request.auth, timezone.now())
-    return Status(201, {"participant_number": participant.participant_number, "screening_number": number,
-                 "site": record.site.code, "status": participant.status, "enrolled_at": participant.enrolled_at})
-
+    return Status(
+        201,
+        {
+            "participant_number": participant.participant_number,
+            "screening_number": number,
+            "site": record.site.code,
+            "status": participant.status,
+            "enrolled_at": participant.enrolled_at,
+        },
+    )

@@ -23,8 +23,16 @@ from trialkit.server.screening import services
 # randomizes, so every participant of the demo has a real screening record behind them.
 ENROLLED_PER_SITE = (4, 3, 3)
 
-ASSIST_LAB_ULN = {"ast": 40, "alt": 40, "bilirubin": 1.2, "pt": 13.5, "ptt": 35, "creatinine": 1.1,
-                  "amylase": 110, "lipase": 60}
+ASSIST_LAB_ULN = {
+    "ast": 40,
+    "alt": 40,
+    "bilirubin": 1.2,
+    "pt": 13.5,
+    "ptt": 35,
+    "creatinine": 1.1,
+    "amylase": 110,
+    "lipase": 60,
+}
 
 
 def _site_staff(trial, site, users: dict, index: int) -> tuple[Any, Any]:
@@ -38,8 +46,12 @@ def _site_staff(trial, site, users: dict, index: int) -> tuple[Any, Any]:
     for role, prefix, first in ((Role.COORDINATOR, "coord", "Site"), (Role.INVESTIGATOR, "inv", "Dr")):
         user, created = User.objects.get_or_create(
             username=f"{prefix}-{site.code}",
-            defaults={"first_name": first, "last_name": f"{role.label} {site.code}",
-                      "email": f"{prefix}-{site.code}@demo.trialkit.invalid"})
+            defaults={
+                "first_name": first,
+                "last_name": f"{role.label} {site.code}",
+                "email": f"{prefix}-{site.code}@demo.trialkit.invalid",
+            },
+        )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
@@ -55,8 +67,23 @@ def _birth(rng: random.Random, on: date, low: int, high: int) -> str:
 
 def _nihss(rng: random.Random, target: int) -> dict[str, int]:
     """Item scores summing to ``target`` with motor arm/leg 2-4 and level of consciousness 0 (IxCell's item rule)."""
-    items = {"1a": 0, "1b": 0, "1c": 0, "2": 0, "3": 0, "4": 0, "5a": 0, "5b": 0, "6a": 0, "6b": 0,
-             "7": 0, "8": 0, "9": 0, "10": 0, "11": 0}
+    items = {
+        "1a": 0,
+        "1b": 0,
+        "1c": 0,
+        "2": 0,
+        "3": 0,
+        "4": 0,
+        "5a": 0,
+        "5b": 0,
+        "6a": 0,
+        "6b": 0,
+        "7": 0,
+        "8": 0,
+        "9": 0,
+        "10": 0,
+        "11": 0,
+    }
     if target < 2:
         items["4"] = target
         return items
@@ -90,15 +117,20 @@ def assist_facts(rng: random.Random, on: date, **change: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "birth_date": _birth(rng, on, 42, 78),
         "sex": "female" if female else "male",
-        "stroke": {"type": "ischemic", "territory": rng.choice(["anterior", "anterior", "posterior"]),
-                   "onset_date": (on - timedelta(days=rng.randint(200, 900))).isoformat()},
+        "stroke": {
+            "type": "ischemic",
+            "territory": rng.choice(["anterior", "anterior", "posterior"]),
+            "onset_date": (on - timedelta(days=rng.randint(200, 900))).isoformat(),
+        },
         "nihss": _nihss(rng, rng.randint(6, 16)),
         "premorbid_mrs": rng.choice([0, 0, 1]),
         "labs": labs,
         "serology": {test: "negative" for test in ("hbsag", "hbeag", "anti_hbe", "anti_hbc", "hcv", "hiv", "rpr")},
         "conditions": rng.choice([[], [{"name": "hypertension"}], [{"name": "diabetes"}, {"name": "hypertension"}]]),
-        "medications": [{"name": rng.choice(["aspirin", "clopidogrel"]), "class": "antiplatelet"},
-                        {"name": "atorvastatin", "class": "other"}],
+        "medications": [
+            {"name": rng.choice(["aspirin", "clopidogrel"]), "class": "antiplatelet"},
+            {"name": "atorvastatin", "class": "other"},
+        ],
         "allergies": [],
     }
     if female:
@@ -112,8 +144,11 @@ def ixcell_facts(rng: random.Random, on: date, **change: Any) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "birth_date": _birth(rng, on, 38, 69),
         "sex": rng.choice(["female", "male", "male"]),
-        "stroke": {"type": "ischemic", "territory": "anterior",
-                   "onset_date": (on - timedelta(days=rng.randint(16, 85))).isoformat()},
+        "stroke": {
+            "type": "ischemic",
+            "territory": "anterior",
+            "onset_date": (on - timedelta(days=rng.randint(16, 85))).isoformat(),
+        },
         "nihss": _nihss(rng, rng.randint(6, 18)),
         "premorbid_mrs": rng.choice([0, 0, 1]),
         "conditions": rng.choice([[], [{"name": "hypertension"}], [{"name": "atrial_fibrillation"}]]),
@@ -127,18 +162,42 @@ def ixcell_facts(rng: random.Random, on: date, **change: Any) -> dict[str, Any]:
 ASSIST_FAILURES = [
     ("NIHSS 4", lambda rng, on: {"nihss": _nihss(rng, 4)}),
     ("albumin low", lambda rng, on: {"labs": {"albumin": {"value": 2.6, "unit": "g/dL"}}}),
-    ("stroke 4 months ago", lambda rng, on: {"stroke": {"type": "ischemic", "territory": "anterior",
-                                                        "onset_date": (on - timedelta(days=120)).isoformat()}}),
+    (
+        "stroke 4 months ago",
+        lambda rng, on: {
+            "stroke": {
+                "type": "ischemic",
+                "territory": "anterior",
+                "onset_date": (on - timedelta(days=120)).isoformat(),
+            }
+        },
+    ),
     ("HBsAg positive", lambda rng, on: {"serology": {"hbsag": "positive"}}),
     ("epilepsy", lambda rng, on: {"conditions": [{"name": "epilepsy", "date": "2015-06-01"}]}),
 ]
 IXCELL_FAILURES = [
-    ("day 120 after stroke", lambda rng, on: {"stroke": {"type": "ischemic", "territory": "anterior",
-                                                         "onset_date": (on - timedelta(days=120)).isoformat()}}),
+    (
+        "day 120 after stroke",
+        lambda rng, on: {
+            "stroke": {
+                "type": "ischemic",
+                "territory": "anterior",
+                "onset_date": (on - timedelta(days=120)).isoformat(),
+            }
+        },
+    ),
     ("NIHSS 4", lambda rng, on: {"nihss": _nihss(rng, 4)}),
     ("age 74", lambda rng, on: {"birth_date": _birth(rng, on, 74, 75)}),
-    ("posterior circulation", lambda rng, on: {"stroke": {"type": "ischemic", "territory": "posterior",
-                                                          "onset_date": (on - timedelta(days=30)).isoformat()}}),
+    (
+        "posterior circulation",
+        lambda rng, on: {
+            "stroke": {
+                "type": "ischemic",
+                "territory": "posterior",
+                "onset_date": (on - timedelta(days=30)).isoformat(),
+            }
+        },
+    ),
     ("pre-stroke mRS 3", lambda rng, on: {"premorbid_mrs": 3}),
 ]
 
@@ -201,9 +260,17 @@ def populate(trials, users, today: date) -> dict[str, int]:
                 record, on = new_record(days_ago=(today - timedelta(days=back) - day).days)
                 _attest_all(record, investigator, at(on), _favourable)
                 signed_by = signers[n % len(signers)]
-                services.record_consent(record, on, signed_by, coordinator, today=today,
-                                        signer_name="" if signed_by == "participant" else "Family member (demo)")
-                services.enroll(services.get_record(trial, record.screening_number), coordinator, at(on + timedelta(days=1)))
+                services.record_consent(
+                    record,
+                    on,
+                    signed_by,
+                    coordinator,
+                    today=today,
+                    signer_name="" if signed_by == "participant" else "Family member (demo)",
+                )
+                services.enroll(
+                    services.get_record(trial, record.screening_number), coordinator, at(on + timedelta(days=1))
+                )
             # Screen failures with the failing criterion as the reason.
             for _ in range(2):
                 _label, change = failures.pop(0) if failures else ASSIST_FAILURES[0]

@@ -16,8 +16,20 @@ from trialkit.instruments import MEDICATION_CLASSES, MRS, get_instrument
 from trialkit.instruments.labs import ANALYTES
 
 # The analytes of the facts record, in the order of ASSIST's organ-function criterion.
-LAB_ANALYTES = ("ast", "alt", "bilirubin", "pt", "ptt", "albumin", "anc", "platelets", "hemoglobin",
-                "creatinine", "amylase", "lipase")
+LAB_ANALYTES = (
+    "ast",
+    "alt",
+    "bilirubin",
+    "pt",
+    "ptt",
+    "albumin",
+    "anc",
+    "platelets",
+    "hemoglobin",
+    "creatinine",
+    "amylase",
+    "lipase",
+)
 SEROLOGY_TESTS = (
     ("hbsag", "Hepatitis B surface antigen (HBsAg)"),
     ("hbeag", "Hepatitis B e antigen (HBeAg)"),
@@ -67,8 +79,9 @@ def nihss_fields() -> list[Field]:
     for item in get_instrument("nihss").items:
         options = [(c.code, f"{c.code} — {c.label}") for c in item.choices]
         options += [(code, f"{code} — untestable") for code in item.untestable]
-        fields.append(Field(f"nihss.{item.key}", f"{item.key} {item.label}", "select", _choices(*options),
-                            help=item.help))
+        fields.append(
+            Field(f"nihss.{item.key}", f"{item.key} {item.label}", "select", _choices(*options), help=item.help)
+        )
     return fields
 
 
@@ -76,17 +89,23 @@ def lab_rows() -> list[dict[str, Any]]:
     rows = []
     for key in LAB_ANALYTES:
         analyte = ANALYTES[key]
-        rows.append({
-            "key": key,
-            "label": analyte.label,
-            "value": Field(f"labs.{key}.value", "Value", "number"),
-            "unit": Field(f"labs.{key}.unit", "Unit", "select", _choices(*((u, u) for u in analyte.units))),
-            "uln": Field(f"labs.{key}.uln", "ULN", "number"),
-            # The ULN's own unit; blank reads it in the value's unit.
-            "uln_unit": Field(f"labs.{key}.uln_unit", "ULN unit", "select",
-                              [Choice("", "same as value"), *_choices(*((u, u) for u in analyte.units))]),
-            "slot": error_slot_id(f"labs.{key}"),
-        })
+        rows.append(
+            {
+                "key": key,
+                "label": analyte.label,
+                "value": Field(f"labs.{key}.value", "Value", "number"),
+                "unit": Field(f"labs.{key}.unit", "Unit", "select", _choices(*((u, u) for u in analyte.units))),
+                "uln": Field(f"labs.{key}.uln", "ULN", "number"),
+                # The ULN's own unit; blank reads it in the value's unit.
+                "uln_unit": Field(
+                    f"labs.{key}.uln_unit",
+                    "ULN unit",
+                    "select",
+                    [Choice("", "same as value"), *_choices(*((u, u) for u in analyte.units))],
+                ),
+                "slot": error_slot_id(f"labs.{key}"),
+            }
+        )
     return rows
 
 
@@ -100,8 +119,9 @@ def condition_choices(protocol) -> list[Choice]:
     return choices
 
 
-def build_form(facts: dict[str, Any], protocol, *, posted=None,
-               errors: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def build_form(
+    facts: dict[str, Any], protocol, *, posted=None, errors: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
     """The form's sections, each field carrying the stored value, or, after a refused save, what was
     posted (``posted``: nothing typed is lost) and the messages of its error slot (``errors``)."""
     demographics = [
@@ -110,18 +130,34 @@ def build_form(facts: dict[str, Any], protocol, *, posted=None,
         Field("sex", "Sex", "select", _choices(("female", "Female"), ("male", "Male"))),
     ]
     stroke = [
-        Field("stroke.type", "Type of the index stroke", "select",
-              _choices(("ischemic", "Ischemic"), ("hemorrhagic", "Hemorrhagic"))),
-        Field("stroke.territory", "Arterial territory", "select",
-              _choices(("anterior", "Anterior circulation"), ("posterior", "Posterior circulation"))),
+        Field(
+            "stroke.type",
+            "Type of the index stroke",
+            "select",
+            _choices(("ischemic", "Ischemic"), ("hemorrhagic", "Hemorrhagic")),
+        ),
+        Field(
+            "stroke.territory",
+            "Arterial territory",
+            "select",
+            _choices(("anterior", "Anterior circulation"), ("posterior", "Posterior circulation")),
+        ),
         Field("stroke.onset_date", "Onset (or last known well)", "date"),
     ]
     mrs_item = MRS.items[0]
-    premorbid = [Field("premorbid_mrs", "Pre-stroke modified Rankin Scale", "select",
-                       _choices(*((c.code, f"{c.code} — {c.label}") for c in mrs_item.choices if int(c.code) <= 5)))]
+    premorbid = [
+        Field(
+            "premorbid_mrs",
+            "Pre-stroke modified Rankin Scale",
+            "select",
+            _choices(*((c.code, f"{c.code} — {c.label}") for c in mrs_item.choices if int(c.code) <= 5)),
+        )
+    ]
     pregnancy = [Field("pregnant", "Pregnant", "select", YES_NO), Field("lactating", "Lactating", "select", YES_NO)]
-    serology = [Field(f"serology.{key}", label, "select", _choices(("negative", "Negative"), ("positive", "Positive")))
-                for key, label in SEROLOGY_TESTS]
+    serology = [
+        Field(f"serology.{key}", label, "select", _choices(("negative", "Negative"), ("positive", "Positive")))
+        for key, label in SEROLOGY_TESTS
+    ]
     nihss = nihss_fields()
     labs = lab_rows()
     for f in (*demographics, *stroke, *premorbid, *pregnancy, *serology, *nihss):
@@ -149,22 +185,28 @@ def build_form(facts: dict[str, Any], protocol, *, posted=None,
         "labs": labs,
         "serology": serology,
         "pregnancy": pregnancy,
-        "conditions": [conditions[i] if i < len(conditions) else {} for i in range(max(LIST_ROWS, len(conditions) + 1))],
+        "conditions": [
+            conditions[i] if i < len(conditions) else {} for i in range(max(LIST_ROWS, len(conditions) + 1))
+        ],
         "conditions_reviewed": facts.get("conditions") is not None,
         "condition_choices": condition_choices(protocol),
         "condition_names": list(protocol.condition_vocabulary.names),
         "condition_other": OTHER,
-        "medications": [medications[i] if i < len(medications) else {}
-                        for i in range(max(LIST_ROWS, len(medications) + 1))],
+        "medications": [
+            medications[i] if i < len(medications) else {} for i in range(max(LIST_ROWS, len(medications) + 1))
+        ],
         "medications_reviewed": facts.get("medications") is not None,
         "medication_classes": _choices(*((c.code, c.label) for c in MEDICATION_CLASSES)),
         "allergies": ", ".join(facts.get("allergies") or []),
         "allergies_reviewed": facts.get("allergies") is not None,
     }
     if posted is not None:
-        form.update(conditions_reviewed=bool(posted.get("conditions_reviewed")),
-                    medications_reviewed=bool(posted.get("medications_reviewed")),
-                    allergies=_text(posted, "allergies"), allergies_reviewed=bool(posted.get("allergies_reviewed")))
+        form.update(
+            conditions_reviewed=bool(posted.get("conditions_reviewed")),
+            medications_reviewed=bool(posted.get("medications_reviewed")),
+            allergies=_text(posted, "allergies"),
+            allergies_reviewed=bool(posted.get("allergies_reviewed")),
+        )
     _attach_errors(form, errors or {})
     return form
 
@@ -179,23 +221,38 @@ def _posted_rows(post, section: str, parts: tuple[str, ...]) -> list[dict[str, s
 
 
 # A message about a whole section sits under it; the summary links to the section's first input.
-SECTIONS = {"stroke": ("Index stroke", "f-stroke.type"), "nihss": ("NIH Stroke Scale", "f-nihss.1a"),
-            "labs": ("Laboratory", f"f-labs.{LAB_ANALYTES[0]}.value"),
-            "serology": ("Serology", f"f-serology.{SEROLOGY_TESTS[0][0]}"),
-            "conditions": ("Medical history", "f-conditions.0.name"),
-            "medications": ("Current medications", "f-medications.0.name"),
-            "allergies": ("Allergies", "f-allergies"), "facts": ("Screening facts", "facts-form")}
+SECTIONS = {
+    "stroke": ("Index stroke", "f-stroke.type"),
+    "nihss": ("NIH Stroke Scale", "f-nihss.1a"),
+    "labs": ("Laboratory", f"f-labs.{LAB_ANALYTES[0]}.value"),
+    "serology": ("Serology", f"f-serology.{SEROLOGY_TESTS[0][0]}"),
+    "conditions": ("Medical history", "f-conditions.0.name"),
+    "medications": ("Current medications", "f-medications.0.name"),
+    "allergies": ("Allergies", "f-allergies"),
+    "facts": ("Screening facts", "facts-form"),
+}
 
 
 def _attach_errors(form: dict[str, Any], errors: dict[str, list[str]]) -> None:
     """Each field, row and section gets its messages (``error``) and the form an ordered summary:
     ``form["summary"]`` = [(id of the input to go to, its label, the messages)]."""
+
     def text(slot: str) -> str:
         return "; ".join(errors.get(slot, []))
 
     summary = []
-    for key in ("demographics", "stroke", "nihss", "premorbid", "labs", "serology", "conditions", "medications",
-                "allergies", "pregnancy"):
+    for key in (
+        "demographics",
+        "stroke",
+        "nihss",
+        "premorbid",
+        "labs",
+        "serology",
+        "conditions",
+        "medications",
+        "allergies",
+        "pregnancy",
+    ):
         if key == "labs":
             for row in form["labs"]:
                 row["error"] = text(row["slot"])
@@ -204,8 +261,11 @@ def _attach_errors(form: dict[str, Any], errors: dict[str, list[str]]) -> None:
         elif key in ("conditions", "medications"):
             noun = "Condition" if key == "conditions" else "Medicine"
             form[key] = [{**row, "error": text(error_slot_id(f"{key}.{i}"))} for i, row in enumerate(form[key])]
-            summary += [(f"f-{key}.{i}.name", f"{noun} {i + 1}", row["error"])
-                        for i, row in enumerate(form[key]) if row["error"]]
+            summary += [
+                (f"f-{key}.{i}.name", f"{noun} {i + 1}", row["error"])
+                for i, row in enumerate(form[key])
+                if row["error"]
+            ]
         elif key != "allergies":
             for f in form[key]:
                 f.error = text(f.slot)
@@ -284,9 +344,12 @@ def patch_from_form(post) -> dict[str, Any]:
             labs[key] = None
             continue
         # The whole entry replaces the stored one, so a cleared ULN is removed rather than kept.
-        labs[key] = {"value": value, "unit": _text(post, f"labs.{key}.unit") or ANALYTES[key].canonical_unit,
-                     "uln": _number(_text(post, f"labs.{key}.uln")),
-                     "uln_unit": _text(post, f"labs.{key}.uln_unit") or None}
+        labs[key] = {
+            "value": value,
+            "unit": _text(post, f"labs.{key}.unit") or ANALYTES[key].canonical_unit,
+            "uln": _number(_text(post, f"labs.{key}.uln")),
+            "uln_unit": _text(post, f"labs.{key}.uln_unit") or None,
+        }
     patch["labs"] = labs if any(v is not None for v in labs.values()) else None
     serology = {key: _text(post, f"serology.{key}") or None for key, _ in SEROLOGY_TESTS}
     patch["serology"] = serology if any(serology.values()) else None
@@ -322,11 +385,14 @@ def slot_for(path: str) -> str:
 
 
 def all_slots(form: dict[str, Any]) -> list[str]:
-    slots = [f.slot for key in ("demographics", "stroke", "nihss", "premorbid", "serology", "pregnancy")
-             for f in form[key]]
+    slots = [
+        f.slot for key in ("demographics", "stroke", "nihss", "premorbid", "serology", "pregnancy") for f in form[key]
+    ]
     slots += [row["slot"] for row in form["labs"]]
     slots += [error_slot_id(f"conditions.{i}") for i in range(len(form["conditions"]))]
     slots += [error_slot_id(f"medications.{i}") for i in range(len(form["medications"]))]
-    slots += [error_slot_id(name) for name in ("stroke", "nihss", "labs", "serology", "conditions", "medications",
-                                               "allergies", "facts")]
+    slots += [
+        error_slot_id(name)
+        for name in ("stroke", "nihss", "labs", "serology", "conditions", "medications", "allergies", "facts")
+    ]
     return slots

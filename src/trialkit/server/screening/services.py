@@ -31,9 +31,12 @@ from trialkit.server.trials.models import Site, Trial
 
 # Facts the record itself owns: the screening number and date are the record's, attestations are
 # written by record_attestation so that only investigators can give them.
-READ_ONLY_FACTS = {"id": "the screening number is the record's", "screening_date": "set when the record is created",
-                   "attestations": "recorded one by one by an investigator (attest)",
-                   "nihss_total": "derived from the NIHSS items"}
+READ_ONLY_FACTS = {
+    "id": "the screening number is the record's",
+    "screening_date": "set when the record is created",
+    "attestations": "recorded one by one by an investigator (attest)",
+    "nihss_total": "derived from the NIHSS items",
+}
 # Stored beside the facts for later stages (randomization strata read ``nihss_total``); never entered.
 DERIVED_FACTS = ("nihss_total",)
 
@@ -80,8 +83,9 @@ def site_code(site: Site) -> str:
 
 
 def get_record(trial: Trial, number: str) -> ScreeningRecord:
-    record = (ScreeningRecord.objects.select_related("trial", "site").filter(trial=trial, screening_number=number)
-              .first())
+    record = (
+        ScreeningRecord.objects.select_related("trial", "site").filter(trial=trial, screening_number=number).first()
+    )
     if record is None:
         raise ScreeningError(f"no screening record {number} in {trial.nct_id}", status=404)
     return record
@@ -234,8 +238,9 @@ def _refine_path(path: str, message: str) -> str:
 
 def _require_open(record: ScreeningRecord) -> None:
     if record.outcome != ScreeningRecord.Outcome.IN_SCREENING:
-        raise ScreeningError(f"screening record {record.screening_number} is closed "
-                             f"({record.get_outcome_display().lower()})")
+        raise ScreeningError(
+            f"screening record {record.screening_number} is closed ({record.get_outcome_display().lower()})"
+        )
 
 
 def _lock(record: ScreeningRecord) -> ScreeningRecord:
@@ -243,11 +248,29 @@ def _lock(record: ScreeningRecord) -> ScreeningRecord:
     return ScreeningRecord.objects.select_for_update().select_related("trial", "site").get(pk=record.pk)
 
 
-def _audit(actor, action: str, record: ScreeningRecord, before=None, after=None, reason: str = "",
-           object_type: str = "screening_record", object_id: str | None = None, participant_id=None) -> None:
-    record_event(actor=actor, action=action, object_type=object_type,
-                 object_id=object_id or record.screening_number, before=before, after=after, reason=reason or "",
-                 trial_id=record.trial_id, site_id=record.site_id, participant_id=participant_id)
+def _audit(
+    actor,
+    action: str,
+    record: ScreeningRecord,
+    before=None,
+    after=None,
+    reason: str = "",
+    object_type: str = "screening_record",
+    object_id: str | None = None,
+    participant_id=None,
+) -> None:
+    record_event(
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id or record.screening_number,
+        before=before,
+        after=after,
+        reason=reason or "",
+        trial_id=record.trial_id,
+        site_id=record.site_id,
+        participant_id=participant_id,
+    )
 
 
 # --------------------------------------------------------------------------- workflows
@@ -267,8 +290,9 @@ def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> S
         number = f"{prefix}{_next_serial(ScreeningRecord.objects.filter(trial=trial), 'screening_number', prefix):04d}"
         try:
             with transaction.atomic():
-                record = ScreeningRecord(trial=trial, site=site, screening_number=number,
-                                         screening_date=screening_date, created_by=actor)
+                record = ScreeningRecord(
+                    trial=trial, site=site, screening_number=number, screening_date=screening_date, created_by=actor
+                )
                 facts = _normalized(record, {})
                 record.facts = facts
                 record.verdict, record.criteria_results = _evaluate(record, facts)
@@ -278,16 +302,24 @@ def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> S
             continue
     else:  # pragma: no cover - five collisions in a row means something else is wrong
         raise ScreeningError("could not allocate a screening number; try again")
-    _audit(actor, "screening_create", record,
-           after={"screening_number": number, "site": site.code, "screening_date": screening_date,
-                  "verdict": record.verdict})
+    _audit(
+        actor,
+        "screening_create",
+        record,
+        after={
+            "screening_number": number,
+            "site": site.code,
+            "screening_date": screening_date,
+            "verdict": record.verdict,
+        },
+    )
     return record
 
 
 def _next_serial(queryset, field_name: str, prefix: str) -> int:
     highest = 0
     for value in queryset.filter(**{f"{field_name}__startswith": prefix}).values_list(field_name, flat=True):
-        tail = value[len(prefix):]
+        tail = value[len(prefix) :]
         if tail.isdigit():
             highest = max(highest, int(tail))
     return highest + 1
@@ -295,8 +327,9 @@ def _next_serial(queryset, field_name: str, prefix: str) -> int:
 
 @audited_service
 @transaction.atomic
-def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, reason: str | None = None
-                 ) -> ScreeningRecord:
+def update_facts(
+    record: ScreeningRecord, facts_patch: dict[str, Any], actor, reason: str | None = None
+) -> ScreeningRecord:
     """Apply a JSON merge patch to the facts, validate, re-screen and store. A rejected patch changes nothing."""
     require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
@@ -311,8 +344,9 @@ def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, re
         facts = _normalized(record, merged)
     except FactsError as exc:
         problems = _facts_problems(exc)
-        raise ScreeningError("the facts were not saved: " + "; ".join(f"{p.field}: {p.message}" for p in problems),
-                             problems, status=422) from None
+        raise ScreeningError(
+            "the facts were not saved: " + "; ".join(f"{p.field}: {p.message}" for p in problems), problems, status=422
+        ) from None
     changed = sorted(k for k in set(facts) | set(record.facts) if facts.get(k) != record.facts.get(k))
     verdict, criteria = _evaluate(record, facts)
     if not changed:
@@ -320,66 +354,111 @@ def update_facts(record: ScreeningRecord, facts_patch: dict[str, Any], actor, re
     before = {"facts": {k: record.facts.get(k) for k in changed}, "verdict": record.verdict}
     record.facts, record.verdict, record.criteria_results = facts, verdict, criteria
     record.save(update_fields=["facts", "verdict", "criteria_results", "updated_at"])
-    _audit(actor, "screening_facts_update", record, before=before,
-           after={"facts": {k: facts.get(k) for k in changed}, "verdict": verdict}, reason=reason or "")
+    _audit(
+        actor,
+        "screening_facts_update",
+        record,
+        before=before,
+        after={"facts": {k: facts.get(k) for k in changed}, "verdict": verdict},
+        reason=reason or "",
+    )
     return record
 
 
 @transaction.atomic
-def record_attestation(record: ScreeningRecord, criterion_id: str, value: bool, actor,
-                       now: datetime | None = None) -> Attestation:
+def record_attestation(
+    record: ScreeningRecord, criterion_id: str, value: bool, actor, now: datetime | None = None
+) -> Attestation:
     """An investigator's answer to a criterion as written: true if its statement holds for the patient."""
     require(actor, record.trial, "screening.attest", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     if criterion_id not in attestable_criteria(record.trial.protocol):
-        raise _invalid("criterion_id", "attestable",
-                       f"{criterion_id!r} is not a criterion of {record.trial.nct_id} that takes an attestation")
+        raise _invalid(
+            "criterion_id",
+            "attestable",
+            f"{criterion_id!r} is not a criterion of {record.trial.nct_id} that takes an attestation",
+        )
     if not isinstance(value, bool):
         raise _invalid("value", "type", "an attestation is true or false")
     now = now or timezone.now()
     previous = Attestation.objects.filter(screening=record, criterion_id=criterion_id).first()
     before = {"criterion_id": criterion_id, "value": previous.value} if previous else None
     attestation, _ = Attestation.objects.update_or_create(
-        screening=record, criterion_id=criterion_id,
+        screening=record,
+        criterion_id=criterion_id,
         defaults={"value": value, "attested_by": actor, "attested_at": now},
     )
     facts = copy.deepcopy(record.facts)
     facts.setdefault("attestations", {})[criterion_id] = {
-        "answer": value, "by": actor.get_full_name() or actor.get_username(), "at": now.date().isoformat()}
+        "answer": value,
+        "by": actor.get_full_name() or actor.get_username(),
+        "at": now.date().isoformat(),
+    }
     # An attestation changes no condition, so the stored history is not checked again here.
     record.facts = _normalized(record, facts, check_vocabulary=False)
     old_verdict = record.verdict
     record.verdict, record.criteria_results = _evaluate(record, record.facts)
     record.save(update_fields=["facts", "verdict", "criteria_results", "updated_at"])
-    _audit(actor, "screening_attest", record, before={**(before or {}), "verdict": old_verdict},
-           after={"criterion_id": criterion_id, "value": value, "verdict": record.verdict})
+    _audit(
+        actor,
+        "screening_attest",
+        record,
+        before={**(before or {}), "verdict": old_verdict},
+        after={"criterion_id": criterion_id, "value": value, "verdict": record.verdict},
+    )
     return attestation
 
 
 @transaction.atomic
-def record_consent(record: ScreeningRecord, consent_date: date, signed_by: str, actor, today: date,
-                   signer_name: str = "", document_version: str | None = None) -> Consent:
+def record_consent(
+    record: ScreeningRecord,
+    consent_date: date,
+    signed_by: str,
+    actor,
+    today: date,
+    signer_name: str = "",
+    document_version: str | None = None,
+) -> Consent:
     """Informed consent: the document version (the protocol's by default), date and who signed."""
     require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     _require_open(record)
     consent_rules = record.trial.protocol.consent
     if signed_by not in consent_rules.signers:
-        raise _invalid("signed_by", "allowed_values",
-                       f"{signed_by!r} may not sign for {record.trial.short_name}; "
-                       f"allowed: {', '.join(consent_rules.signers)}")
+        raise _invalid(
+            "signed_by",
+            "allowed_values",
+            f"{signed_by!r} may not sign for {record.trial.short_name}; allowed: {', '.join(consent_rules.signers)}",
+        )
     signer_name = (signer_name or "").strip()
     if signed_by != Consent.Signer.PARTICIPANT and not signer_name:
         raise _invalid("signer_name", "required", f"name the {signed_by.replace('_', ' ')} who signed")
     if consent_date > today:
         raise _invalid("consent_date", "not_future", f"{consent_date} is in the future")
     document_version = (document_version or "").strip() or consent_rules.document_version
-    consent = Consent.objects.create(screening=record, document_version=document_version, consent_date=consent_date,
-                                     signed_by=signed_by, signer_name=signer_name, recorded_by=actor)
-    _audit(actor, "consent_record", record, object_type="consent", object_id=str(consent.pk),
-           after={"screening_number": record.screening_number, "document_version": document_version,
-                  "consent_date": consent_date, "signed_by": signed_by, "signer_name": signer_name})
+    consent = Consent.objects.create(
+        screening=record,
+        document_version=document_version,
+        consent_date=consent_date,
+        signed_by=signed_by,
+        signer_name=signer_name,
+        recorded_by=actor,
+    )
+    _audit(
+        actor,
+        "consent_record",
+        record,
+        object_type="consent",
+        object_id=str(consent.pk),
+        after={
+            "screening_number": record.screening_number,
+            "document_version": document_version,
+            "consent_date": consent_date,
+            "signed_by": signed_by,
+            "signer_name": signer_name,
+        },
+    )
     return consent
 
 
@@ -393,15 +472,17 @@ def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None
     if given:
         fail_reasons = [{"criterion_id": None, "reason": r} for r in given]
     else:
-        fail_reasons = [{"criterion_id": c["id"], "reason": c["reason"]}
-                        for c in record.criteria_results if c["status"] == "fail"]
+        fail_reasons = [
+            {"criterion_id": c["id"], "reason": c["reason"]} for c in record.criteria_results if c["status"] == "fail"
+        ]
     if not fail_reasons:
         raise _invalid("reasons", "required", "no criterion fails; give the reason for the screen failure")
     before = {"outcome": record.outcome}
     record.outcome, record.fail_reasons = ScreeningRecord.Outcome.SCREEN_FAILED, fail_reasons
     record.save(update_fields=["outcome", "fail_reasons", "updated_at"])
-    _audit(actor, "screening_fail", record, before=before,
-           after={"outcome": record.outcome, "fail_reasons": fail_reasons})
+    _audit(
+        actor, "screening_fail", record, before=before, after={"outcome": record.outcome, "fail_reasons": fail_reasons}
+    )
     return record
 
 
@@ -424,8 +505,14 @@ def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> Screen
     record.outcome = ScreeningRecord.Outcome.WITHDRAWN
     record.fail_reasons = [{"criterion_id": None, "reason": f"withdrew before enrollment: {reason}"}]
     record.save(update_fields=["outcome", "fail_reasons", "updated_at"])
-    _audit(actor, "screening_withdraw", record, before=before,
-           after={"outcome": record.outcome, "consents_withdrawn": withdrawn, "withdrawn_on": today}, reason=reason)
+    _audit(
+        actor,
+        "screening_withdraw",
+        record,
+        before=before,
+        after={"outcome": record.outcome, "consents_withdrawn": withdrawn, "withdrawn_on": today},
+        reason=reason,
+    )
     return record
 
 
@@ -442,15 +529,31 @@ def enroll(record: ScreeningRecord, actor, now: datetime) -> Participant:
     Site.objects.select_for_update().get(pk=record.site_id)
     prefix = f"{site_code(record.site)}-"
     serial = _next_serial(Participant.objects.filter(trial=record.trial), "participant_number", prefix)
-    participant = Participant.objects.create(trial=record.trial, site=record.site, screening=record,
-                                             participant_number=f"{prefix}{serial:03d}", enrolled_at=now)
+    participant = Participant.objects.create(
+        trial=record.trial,
+        site=record.site,
+        screening=record,
+        participant_number=f"{prefix}{serial:03d}",
+        enrolled_at=now,
+    )
     record.outcome = ScreeningRecord.Outcome.ENROLLED
     record.save(update_fields=["outcome", "verdict", "criteria_results", "updated_at"])
     consent = current_consent(record)
-    _audit(actor, "participant_enroll", record, object_type="participant", object_id=participant.participant_number,
-           participant_id=participant.pk, before={"outcome": ScreeningRecord.Outcome.IN_SCREENING},
-           after={"screening_number": record.screening_number, "participant_number": participant.participant_number,
-                  "status": participant.status, "consent_id": consent.pk if consent else None})
+    _audit(
+        actor,
+        "participant_enroll",
+        record,
+        object_type="participant",
+        object_id=participant.participant_number,
+        participant_id=participant.pk,
+        before={"outcome": ScreeningRecord.Outcome.IN_SCREENING},
+        after={
+            "screening_number": record.screening_number,
+            "participant_number": participant.participant_number,
+            "status": participant.status,
+            "consent_id": consent.pk if consent else None,
+        },
+    )
     return participant
 
 
@@ -480,8 +583,11 @@ class ScreeningLog:
 def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | None = None) -> ScreeningLog:
     """Every screened candidate at the user's sites with outcome, verdict and screen-fail reasons (CONSORT)."""
     access = require(user, trial, "screening.view_log")
-    records = ScreeningRecord.objects.filter(trial=trial).select_related("site", "participant").order_by(
-        "site__code", "screening_number")
+    records = (
+        ScreeningRecord.objects.filter(trial=trial)
+        .select_related("site", "participant")
+        .order_by("site__code", "screening_number")
+    )
     log_sites = access.sites("screening.view_log")
     if log_sites is not None:
         records = records.filter(site_id__in=log_sites)
@@ -501,13 +607,24 @@ def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | N
             raise _invalid("outcome", "allowed_values", f"{outcome!r}; allowed: {', '.join(counts)}")
         all_records = [r for r in all_records if r.outcome == outcome]
     rows = [
-        LogRow(screening_number=r.screening_number, site=r.site.code, screening_date=r.screening_date,
-               outcome=r.outcome, outcome_label=r.get_outcome_display(), verdict=r.verdict,
-               fail_reasons=r.fail_reasons, participant_number=_participant_number(r))
+        LogRow(
+            screening_number=r.screening_number,
+            site=r.site.code,
+            screening_date=r.screening_date,
+            outcome=r.outcome,
+            outcome_label=r.get_outcome_display(),
+            verdict=r.verdict,
+            fail_reasons=r.fail_reasons,
+            participant_number=_participant_number(r),
+        )
         for r in all_records
     ]
-    return ScreeningLog(rows=rows, counts=counts, reason_counts=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
-                        details_visible=access.can("screening.view_record"))
+    return ScreeningLog(
+        rows=rows,
+        counts=counts,
+        reason_counts=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
+        details_visible=access.can("screening.view_record"),
+    )
 
 
 def _participant_number(record: ScreeningRecord) -> str | None:

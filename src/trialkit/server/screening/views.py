@@ -63,12 +63,20 @@ def screening_log(request, nct_id: str):
     new_sites = []
     new_sites = [s for s in trial.sites.filter(active=True) if access.can("screening.work", s.id)]
     reasons_text = {c.id: c.text for c in trial.protocol.eligibility.criteria}
-    return render(request, "screening/log.html", {
-        "trial": trial, "log": log, "outcome": outcome or "",
-        "outcomes": ScreeningRecord.Outcome.choices, "new_sites": new_sites, "today": timezone.localdate(),
-        "reason_rows": [(key, reasons_text.get(key, ""), count) for key, count in log.reason_counts],
-        "total": sum(log.counts.values()),
-    })
+    return render(
+        request,
+        "screening/log.html",
+        {
+            "trial": trial,
+            "log": log,
+            "outcome": outcome or "",
+            "outcomes": ScreeningRecord.Outcome.choices,
+            "new_sites": new_sites,
+            "today": timezone.localdate(),
+            "reason_rows": [(key, reasons_text.get(key, ""), count) for key, count in log.reason_counts],
+            "total": sum(log.counts.values()),
+        },
+    )
 
 
 @login_required
@@ -96,8 +104,12 @@ def new_screening(request, nct_id: str):
 def _nihss_summary(facts: dict) -> dict:
     values = facts.get("nihss") or {}
     partial = nihss_partial(values)
-    return {"total": partial.total, "known_sum": partial.known_sum, "missing": len(partial.missing),
-            "entered": bool(values)}
+    return {
+        "total": partial.total,
+        "known_sum": partial.known_sum,
+        "missing": len(partial.missing),
+        "entered": bool(values),
+    }
 
 
 def _panel_context(request, record: ScreeningRecord) -> dict:
@@ -109,22 +121,31 @@ def _panel_context(request, record: ScreeningRecord) -> dict:
     counts = {s: sum(1 for c in criteria if c["status"] == s) for s in ("pass", "fail", "unknown")}
     blockers = services.enrollment_blockers(record)
     return {
-        "trial": record.trial, "record": record, "criteria": criteria, "counts": counts,
+        "trial": record.trial,
+        "record": record,
+        "criteria": criteria,
+        "counts": counts,
         "can_edit": services.can_edit(request.user, record) and record.outcome == ScreeningRecord.Outcome.IN_SCREENING,
         "can_attest": services.can_attest(request.user, record)
         and record.outcome == ScreeningRecord.Outcome.IN_SCREENING,
-        "blockers": blockers, "can_enroll": not blockers and services.can_edit(request.user, record),
-        "consent": services.current_consent(record), "consents": list(record.consents.order_by("consent_date", "id")),
-        "participant": getattr(record, "participant", None) if record.outcome == ScreeningRecord.Outcome.ENROLLED
+        "blockers": blockers,
+        "can_enroll": not blockers and services.can_edit(request.user, record),
+        "consent": services.current_consent(record),
+        "consents": list(record.consents.order_by("consent_date", "id")),
+        "participant": getattr(record, "participant", None)
+        if record.outcome == ScreeningRecord.Outcome.ENROLLED
         else None,
         "nihss": _nihss_summary(record.facts),
     }
 
 
 # Where each consent field's message goes: the input it is about, and its label in the summary.
-CONSENT_FIELDS = {"document_version": ("c-version", "Consent document version"),
-                  "consent_date": ("c-date", "Date signed"), "signed_by": ("c-signed-by", "Signed by"),
-                  "signer_name": ("c-name", "Name of the signer")}
+CONSENT_FIELDS = {
+    "document_version": ("c-version", "Consent document version"),
+    "consent_date": ("c-date", "Date signed"),
+    "signed_by": ("c-signed-by", "Signed by"),
+    "signer_name": ("c-name", "Name of the signer"),
+}
 
 
 @login_required
@@ -133,19 +154,31 @@ def record_page(request, nct_id: str, number: str):
     return _record_page(request, trial, _record(request, trial, number))
 
 
-def _record_page(request, trial: Trial, record: ScreeningRecord, *, consent_errors: dict | None = None,
-                 facts_errors: dict[str, list[str]] | None = None, status: int = 200):
+def _record_page(
+    request,
+    trial: Trial,
+    record: ScreeningRecord,
+    *,
+    consent_errors: dict | None = None,
+    facts_errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+):
     """The record page; after a refused post (facts or consent), what was typed is shown again with
     each message by its field and a summary linking to the fields."""
-    form = facts_form.build_form(record.facts, trial.protocol, posted=request.POST if facts_errors else None,
-                                 errors=facts_errors)
+    form = facts_form.build_form(
+        record.facts, trial.protocol, posted=request.POST if facts_errors else None, errors=facts_errors
+    )
     protocol_consent = trial.protocol.consent
     signers = [(v, label) for v, label in Consent.Signer.choices if v in protocol_consent.signers]
     consent_errors = consent_errors or {}
     context = {
-        **_panel_context(request, record), "form": form, "signers": signers,
-        "consent_version": protocol_consent.document_version, "today": timezone.localdate(),
-        "consent_errors": consent_errors, "posted": request.POST if consent_errors else {},
+        **_panel_context(request, record),
+        "form": form,
+        "signers": signers,
+        "consent_version": protocol_consent.document_version,
+        "today": timezone.localdate(),
+        "consent_errors": consent_errors,
+        "posted": request.POST if consent_errors else {},
         "consent_summary": [(*CONSENT_FIELDS[k], m) for k, m in consent_errors.items() if k in CONSENT_FIELDS],
         "facts_refused": bool(facts_errors),
     }
@@ -180,8 +213,13 @@ def save_facts(request, nct_id: str, number: str):
             return _record_page(request, trial, record, facts_errors=errors, status=422)
         return redirect(_record_url(record))
     form = facts_form.build_form(record.facts, trial.protocol, posted=request.POST, errors=errors)
-    context = {**_panel_context(request, record), "errors": errors, "saved": saved, "form": form,
-               "slots": [(slot, errors.get(slot, [])) for slot in facts_form.all_slots(form)]}
+    context = {
+        **_panel_context(request, record),
+        "errors": errors,
+        "saved": saved,
+        "form": form,
+        "slots": [(slot, errors.get(slot, [])) for slot in facts_form.all_slots(form)],
+    }
     return render(request, "screening/_facts_saved.html", context, status=200)
 
 
@@ -192,8 +230,9 @@ def attest(request, nct_id: str, number: str):
     record = _record(request, trial, number)
     value = {"true": True, "false": False}.get(request.POST.get("value", ""))
     try:
-        services.record_attestation(record, request.POST.get("criterion_id", ""), value, request.user,
-                                    now=timezone.now())
+        services.record_attestation(
+            record, request.POST.get("criterion_id", ""), value, request.user, now=timezone.now()
+        )
     except services.ScreeningError as exc:
         if not _is_htmx(request):
             messages.error(request, exc.message)
@@ -213,12 +252,23 @@ def consent(request, nct_id: str, number: str):
     try:
         consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
     except ValueError:
-        return _record_page(request, trial, record, status=422,
-                            consent_errors={"consent_date": "enter the date of signature (YYYY-MM-DD)"})
+        return _record_page(
+            request,
+            trial,
+            record,
+            status=422,
+            consent_errors={"consent_date": "enter the date of signature (YYYY-MM-DD)"},
+        )
     try:
-        services.record_consent(record, consent_date, request.POST.get("signed_by", ""), request.user,
-                                today=timezone.localdate(), signer_name=request.POST.get("signer_name", ""),
-                                document_version=request.POST.get("document_version", ""))
+        services.record_consent(
+            record,
+            consent_date,
+            request.POST.get("signed_by", ""),
+            request.user,
+            today=timezone.localdate(),
+            signer_name=request.POST.get("signer_name", ""),
+            document_version=request.POST.get("document_version", ""),
+        )
     except services.ScreeningError as exc:
         found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
         return _record_page(request, trial, record, consent_errors=found, status=exc.status)
@@ -248,6 +298,7 @@ def enroll(request, nct_id: str, number: str):
     def action(record):
         participant = services.enroll(record, request.user, timezone.now())
         return f"Enrolled as participant {participant.participant_number}: ready for randomization."
+
     return _record_action(request, nct_id, number, action)
 
 
@@ -259,6 +310,7 @@ def screen_fail(request, nct_id: str, number: str):
     def action(record):
         services.mark_screen_failed(record, request.user, [reason] if reason else None)
         return f"{record.screening_number} recorded as a screen failure."
+
     return _record_action(request, nct_id, number, action)
 
 
@@ -268,4 +320,5 @@ def withdraw(request, nct_id: str, number: str):
     def action(record):
         services.withdraw(record, request.user, timezone.localdate(), request.POST.get("reason", ""))
         return f"{record.screening_number}: withdrawal before enrollment recorded."
+
     return _record_action(request, nct_id, number, action)

@@ -22,7 +22,14 @@ def list_trials(request):
     out = []
     for trial in Trial.objects.prefetch_related("sites"):
         r = trial.protocol.registry
-        out.append(TrialOut(nct_id=trial.nct_id, acronym=trial.acronym, title=trial.title,
-                            status=r.overall_status.label, enrollment=r.enrollment.count,
-                            sites=[s.code for s in trial.sites.all()]))
+        out.append(
+            TrialOut(
+                nct_id=trial.nct_id,
+                acronym=trial.acronym,
+                title=trial.title,
+                status=r.overall_status.label,
+                enrollment=r.enrollment.count,
+                sites=[s.code for s in trial.sites.all()],
+            )
+        )
     return out

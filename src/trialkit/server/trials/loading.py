@@ -28,16 +28,34 @@ def load_protocols(directory: Path | None = None) -> list[Trial]:
             before = {"protocol_sha256": trial.protocol_sha256}
             trial.acronym, trial.title, trial.protocol_sha256 = r.acronym or "", r.brief_title, digest
             trial.save()
-            record_event(actor=None, action="protocol_update", object_type="trial", object_id=trial.nct_id,
-                         trial_id=trial.id, before=before, after={"protocol_sha256": digest})
+            record_event(
+                actor=None,
+                action="protocol_update",
+                object_type="trial",
+                object_id=trial.nct_id,
+                trial_id=trial.id,
+                before=before,
+                after={"protocol_sha256": digest},
+            )
         elif created:
-            record_event(actor=None, action="protocol_load", object_type="trial", object_id=trial.nct_id,
-                         trial_id=trial.id, after={"protocol_sha256": digest, "file": path.name})
+            record_event(
+                actor=None,
+                action="protocol_load",
+                object_type="trial",
+                object_id=trial.nct_id,
+                trial_id=trial.id,
+                after={"protocol_sha256": digest, "file": path.name},
+            )
         for loc in r.locations:
             Site.objects.get_or_create(
-                trial=trial, code=loc.id,
-                defaults={"name": loc.name, "city": loc.city or "", "country": loc.country or "",
-                          "status": r.overall_status.label},
+                trial=trial,
+                code=loc.id,
+                defaults={
+                    "name": loc.name,
+                    "city": loc.city or "",
+                    "country": loc.country or "",
+                    "status": r.overall_status.label,
+                },
             )
         trials.append(trial)
     return trials

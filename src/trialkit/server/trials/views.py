@@ -37,8 +37,10 @@ def finder(request):
                 "protocol": protocol,
                 "status": r.overall_status.label,
                 "phases": phase_label(protocol),
-                "places": sorted({s.place for s in trial.sites.all() if s.place}
-                                 | {", ".join(filter(None, (l.city, l.country))) for l in r.locations if l.country}),
+                "places": sorted(
+                    {s.place for s in trial.sites.all() if s.place}
+                    | {", ".join(filter(None, (l.city, l.country))) for l in r.locations if l.country}
+                ),
             }
         )
     context = {
@@ -64,5 +66,8 @@ def trial_page(request, nct_id: str):
     from trialkit.protocol.page import build_page, render_html_body
 
     page = build_page(protocol)
-    return render(request, "trials/trial_page.html",
-                  {"trial": trial, "page": page, "protocol": protocol, "body": render_html_body(page)})
+    return render(
+        request,
+        "trials/trial_page.html",
+        {"trial": trial, "page": page, "protocol": protocol, "body": render_html_body(page)},
+    )

@@ -13,9 +13,11 @@ from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Sign
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
 
+
 def _visits(ctx: HomeContext):
-    return ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
-        .select_related("participant__site")
+    return ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id").select_related(
+        "participant__site"
+    )
 
 
 def visit_link(ctx: HomeContext, visit: Visit) -> str | None:
@@ -31,7 +33,9 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
     """Visits whose window is open, or that were held with a required form still missing, soonest
     deadline first."""
     rows = []
-    for visit in _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest", "participant__participant_number", "order"):
+    for visit in (
+        _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest", "participant__participant_number", "order")
+    ):
         status = visit.status(ctx.today)
         if status in OPEN_STATUSES:
             rows.append((visit, status))
@@ -42,34 +46,60 @@ def visits_due(ctx: HomeContext) -> Panel:
     items = []
     rows = open_visits(ctx)
     for visit, status in rows[:HOME_LIST_LIMIT]:
-        items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                          detail=f"window {format_date(visit.earliest)} – {format_date(visit.latest)}"
-                                 f"{unblinded_note(visit.participant)}",
-                          badge="review screening data" if visit.awaiting_review else status.label,
-                          tone="bad" if status == VisitStatus.OVERDUE else "warn"))
+        items.append(
+            Item(
+                f"{visit.participant.participant_number} · {visit.label}",
+                visit_link(ctx, visit),
+                detail=f"window {format_date(visit.earliest)} – {format_date(visit.latest)}"
+                f"{unblinded_note(visit.participant)}",
+                badge="review screening data" if visit.awaiting_review else status.label,
+                tone="bad" if status == VisitStatus.OVERDUE else "warn",
+            )
+        )
     actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
-    return Panel("Visits in window and forms to finish", items, empty="No visit is due.", key="visits",
-                 actions=actions, total=len(rows))
+    return Panel(
+        "Visits in window and forms to finish",
+        items,
+        empty="No visit is due.",
+        key="visits",
+        actions=actions,
+        total=len(rows),
+    )
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
     items = []
     for visit, status in open_visits(ctx):
-        done = set(visit.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True)
-                   .values_list("instrument", flat=True))
+        done = set(
+            visit.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True).values_list(
+                "instrument", flat=True
+            )
+        )
         scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
         if scales:
-            items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                              detail=", ".join(form_label(s) for s in scales)
-                              + f" · by {format_date(visit.latest)}{unblinded_note(visit.participant)}",
-                              badge=status.label, tone="bad" if status == VisitStatus.OVERDUE else "warn"))
-    return Panel("Assessments due", items[:HOME_LIST_LIMIT], empty="No outcome assessment is due.",
-                 key="assessments", total=len(items))
+            items.append(
+                Item(
+                    f"{visit.participant.participant_number} · {visit.label}",
+                    visit_link(ctx, visit),
+                    detail=", ".join(form_label(s) for s in scales)
+                    + f" · by {format_date(visit.latest)}{unblinded_note(visit.participant)}",
+                    badge=status.label,
+                    tone="bad" if status == VisitStatus.OVERDUE else "warn",
+                )
+            )
+    return Panel(
+        "Assessments due",
+        items[:HOME_LIST_LIMIT],
+        empty="No outcome assessment is due.",
+        key="assessments",
+        total=len(items),
+    )
 
 
 def _queries(ctx: HomeContext):
-    return ctx.at_my_sites(Query.objects.filter(participant__trial=ctx.trial)) \
-        .select_related("participant", "form__visit", "form__participant")
+    return ctx.at_my_sites(Query.objects.filter(participant__trial=ctx.trial)).select_related(
+        "participant", "form__visit", "form__participant"
+    )
 
 
 def open_queries(ctx: HomeContext) -> Panel:
@@ -77,65 +107,135 @@ def open_queries(ctx: HomeContext) -> Panel:
     pending = _queries(ctx).exclude(status=Query.Status.CLOSED)
     for q in pending.order_by("opened_at", "id")[:HOME_LIST_LIMIT]:
         # The site answers open queries; the monitor closes answered ones.
-        items.append(Item(f"{q.participant.participant_number} · {form_label(q.form.instrument)} · "
-                          f"{item_label(q.form.instrument, q.item)}",
-                          form_link(ctx, q.form),
-                          detail=q.text[:120] + unblinded_note(q.participant), badge=q.get_status_display().lower(),
-                          tone="bad" if q.status == Query.Status.OPEN else "warn"))
-    return Panel("Open queries", items, empty="No open query.", key="queries", total=pending.count(),
-                 more_href=list_url("capture:queries", ctx.trial))
+        items.append(
+            Item(
+                f"{q.participant.participant_number} · {form_label(q.form.instrument)} · "
+                f"{item_label(q.form.instrument, q.item)}",
+                form_link(ctx, q.form),
+                detail=q.text[:120] + unblinded_note(q.participant),
+                badge=q.get_status_display().lower(),
+                tone="bad" if q.status == Query.Status.OPEN else "warn",
+            )
+        )
+    return Panel(
+        "Open queries",
+        items,
+        empty="No open query.",
+        key="queries",
+        total=pending.count(),
+        more_href=list_url("capture:queries", ctx.trial),
+    )
 
 
 def _forms(ctx: HomeContext):
-    return ctx.at_my_sites(FormRecord.objects.filter(participant__trial=ctx.trial, deleted_at__isnull=True),
-                           "participant__site_id").select_related("participant", "visit")
+    return ctx.at_my_sites(
+        FormRecord.objects.filter(participant__trial=ctx.trial, deleted_at__isnull=True), "participant__site_id"
+    ).select_related("participant", "visit")
 
 
 def to_sign(ctx: HomeContext) -> Panel:
     """Visits held, with complete forms and no active visit signature."""
     items = []
-    visits = _visits(ctx).filter(done_on__isnull=False, form_records__status=FormRecord.Status.COMPLETE,
-                                 form_records__deleted_at__isnull=True).distinct() \
+    visits = (
+        _visits(ctx)
+        .filter(
+            done_on__isnull=False,
+            form_records__status=FormRecord.Status.COMPLETE,
+            form_records__deleted_at__isnull=True,
+        )
+        .distinct()
         .exclude(signatures__in=Signature.objects.filter(voided_at__isnull=True))
+    )
     for visit in visits.order_by("target", "participant__participant_number", "order")[:HOME_LIST_LIMIT]:
-        items.append(Item(f"{visit.participant.participant_number} · {visit.label}", visit_link(ctx, visit),
-                          detail=f"held {format_date(visit.done_on)}{unblinded_note(visit.participant)}", badge="sign", tone="warn"))
-    return Panel("Visits to sign", items, empty="Nothing waits for your signature.", key="sign",
-                 total=visits.count(), more_href=list_url("capture:signatures", ctx.trial))
+        items.append(
+            Item(
+                f"{visit.participant.participant_number} · {visit.label}",
+                visit_link(ctx, visit),
+                detail=f"held {format_date(visit.done_on)}{unblinded_note(visit.participant)}",
+                badge="sign",
+                tone="warn",
+            )
+        )
+    return Panel(
+        "Visits to sign",
+        items,
+        empty="Nothing waits for your signature.",
+        key="sign",
+        total=visits.count(),
+        more_href=list_url("capture:signatures", ctx.trial),
+    )
 
 
 def sae_clocks(ctx: HomeContext) -> Panel:
     now = ctx.now
     items = []
-    events = ctx.at_my_sites(AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True,
-                                                         deleted_at__isnull=True), "participant__site_id")
+    events = ctx.at_my_sites(
+        AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True, deleted_at__isnull=True),
+        "participant__site_id",
+    )
     for ae in events.select_related("participant").order_by("reported_at", "-awareness_at", "id")[:HOME_LIST_LIMIT]:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
-        items.append(Item(f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
-                          url("capture:adverse_event", ae.participant_id, ae.pk),
-                          detail=f"aware {format_datetime(ae.awareness_at)}{unblinded_note(ae.participant)}", badge=clock.describe(), tone=tone))
-    return Panel("Serious adverse event clocks", items, empty="No serious adverse event.", key="sae",
-                 total=events.count())
+        items.append(
+            Item(
+                f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
+                url("capture:adverse_event", ae.participant_id, ae.pk),
+                detail=f"aware {format_datetime(ae.awareness_at)}{unblinded_note(ae.participant)}",
+                badge=clock.describe(),
+                tone=tone,
+            )
+        )
+    return Panel(
+        "Serious adverse event clocks", items, empty="No serious adverse event.", key="sae", total=events.count()
+    )
 
 
 def to_verify(ctx: HomeContext) -> Panel:
     forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE, verified_at__isnull=True).order_by("updated_at", "id")
-    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
-                  form_link(ctx, f), detail=f"complete since {format_date(f.updated_at)}{unblinded_note(f.participant)}", badge="verify", tone="warn")
-             for f in forms[:HOME_LIST_LIMIT]]
-    return Panel("Source data to verify", items, empty="Every complete form is verified.", key="verify",
-                 total=forms.count(), more_href=list_url("capture:verification", ctx.trial))
+    items = [
+        Item(
+            f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
+            form_link(ctx, f),
+            detail=f"complete since {format_date(f.updated_at)}{unblinded_note(f.participant)}",
+            badge="verify",
+            tone="warn",
+        )
+        for f in forms[:HOME_LIST_LIMIT]
+    ]
+    return Panel(
+        "Source data to verify",
+        items,
+        empty="Every complete form is verified.",
+        key="verify",
+        total=forms.count(),
+        more_href=list_url("capture:verification", ctx.trial),
+    )
 
 
 def locks(ctx: HomeContext) -> Panel:
     forms = _forms(ctx).filter(status=FormRecord.Status.COMPLETE)
-    ready = forms.filter(locked_at__isnull=True, verified_at__isnull=False) \
-        .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED]).distinct().order_by("verified_at", "id")
-    items = [Item(f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
-                  form_link(ctx, f), detail="verified, no open query" + unblinded_note(f.participant), badge="ready to lock", tone="ok")
-             for f in ready[:HOME_LIST_LIMIT]]
+    ready = (
+        forms.filter(locked_at__isnull=True, verified_at__isnull=False)
+        .exclude(queries__status__in=[Query.Status.OPEN, Query.Status.ANSWERED])
+        .distinct()
+        .order_by("verified_at", "id")
+    )
+    items = [
+        Item(
+            f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
+            form_link(ctx, f),
+            detail="verified, no open query" + unblinded_note(f.participant),
+            badge="ready to lock",
+            tone="ok",
+        )
+        for f in ready[:HOME_LIST_LIMIT]
+    ]
     locked = forms.filter(locked_at__isnull=False).count()
-    return Panel("Forms ready to lock", items, empty="No verified form waits for its lock.", key="locks",
-                 total=ready.count(),
-                 data={"note": f"{locked} form{'s' if locked != 1 else ''} locked so far."})
+    return Panel(
+        "Forms ready to lock",
+        items,
+        empty="No verified form waits for its lock.",
+        key="locks",
+        total=ready.count(),
+        data={"note": f"{locked} form{'s' if locked != 1 else ''} locked so far."},
+    )

@@ -22,15 +22,25 @@ def enrollment_chart_svg(enrollment: dict) -> str:
     months, sites = enrollment["months"], enrollment["sites"]
     if not months:
         return ""
-    with _RC_LOCK, matplotlib.rc_context({"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif",
-                                            "svg.hashsalt": "trialkit"}):
+    with (
+        _RC_LOCK,
+        matplotlib.rc_context(
+            {"svg.fonttype": "none", "font.size": 9, "font.family": "sans-serif", "svg.hashsalt": "trialkit"}
+        ),
+    ):
         fig = Figure(figsize=(7.2, 2.8))
         ax = fig.subplots()
         x = list(range(len(months)))
         bottom = [0] * len(months)
         for i, site in enumerate(sites):
-            ax.bar(x, site["counts"], bottom=bottom, color=SITE_COLOURS[i % len(SITE_COLOURS)], width=0.7,
-                   label=f"{site['code']} ({site['total']})")
+            ax.bar(
+                x,
+                site["counts"],
+                bottom=bottom,
+                color=SITE_COLOURS[i % len(SITE_COLOURS)],
+                width=0.7,
+                label=f"{site['code']} ({site['total']})",
+            )
             bottom = [b + c for b, c in zip(bottom, site["counts"])]
         ax.set_xticks(x, [m.strftime("%b %y") for m in months])
         if len(months) > 12:
@@ -45,7 +55,7 @@ def enrollment_chart_svg(enrollment: dict) -> str:
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", transparent=True, metadata={"Date": None})
     svg = buffer.getvalue()
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     # matplotlib puts a <style> element in the SVG; the page's Content-Security-Policy allows style
     # sheets only from the site, so its one rule lives in trialkit.css (.chart svg *).
     return _STYLE_ELEMENT.sub("", svg)

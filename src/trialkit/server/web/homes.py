@@ -138,9 +138,11 @@ def screening_counts(ctx: HomeContext) -> dict[str, int]:
 
 
 def open_screenings(ctx: HomeContext):
-    return ctx.at_my_sites(
-        ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.IN_SCREENING)
-    ).select_related("site").order_by("screening_date", "screening_number")
+    return (
+        ctx.at_my_sites(ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.IN_SCREENING))
+        .select_related("site")
+        .order_by("screening_date", "screening_number")
+    )
 
 
 def has_consent(record: ScreeningRecord) -> bool:
@@ -178,7 +180,9 @@ def screen_fail_reasons(ctx: HomeContext) -> list[tuple[str, str, int]]:
     """(criterion id, criterion text, screen failures citing it), most frequent first."""
     texts = criterion_texts(ctx.trial)
     counts: Counter[str] = Counter()
-    failed = ctx.at_my_sites(ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.SCREEN_FAILED))
+    failed = ctx.at_my_sites(
+        ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.SCREEN_FAILED)
+    )
     for record in failed:
         counts.update(set(fail_reason_ids(record)))
     return [(cid, texts.get(cid, cid), n) for cid, n in counts.most_common()]
@@ -204,8 +208,12 @@ def enrollment_by_site(ctx: HomeContext) -> dict:
         dates = sorted(at.date() for site_id, at in enrolled if site_id == site.id)
         counts = [sum(1 for d in dates if d < (m + timedelta(days=32)).replace(day=1)) for m in months]
         rows.append({"code": site.code, "name": site.name, "counts": counts, "total": len(dates)})
-    return {"months": months, "sites": rows, "total": len(enrolled),
-            "target": ctx.trial.protocol.registry.enrollment.count}
+    return {
+        "months": months,
+        "sites": rows,
+        "total": len(enrolled),
+        "target": ctx.trial.protocol.registry.enrollment.count,
+    }
 
 
 def recent_audit(ctx: HomeContext, limit: int = 8):
@@ -237,16 +245,33 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
             step, tone = "ineligible: close as screen failure", "bad"
         else:
             step, tone = "facts missing: continue screening", "warn"
-        items.append(Item(record.screening_number, screening_link(record),
-                          detail=f"{record.site.code} · screened {format_date(record.screening_date)}",
-                          badge=step, tone=tone))
-    actions = [(label, href) for label, href in (
-        # The log page holds the new-screening form (site and date).
-        ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
-        ("Screening log", url("screening:log", ctx.trial.nct_id)),
-    ) if href and href != "#new-screening"]
-    return Panel("Screening pipeline", items, empty="No patient is in screening.", actions=actions, key="screening",
-                 total=open_records.count(), more_href=url("screening:log", ctx.trial.nct_id))
+        items.append(
+            Item(
+                record.screening_number,
+                screening_link(record),
+                detail=f"{record.site.code} · screened {format_date(record.screening_date)}",
+                badge=step,
+                tone=tone,
+            )
+        )
+    actions = [
+        (label, href)
+        for label, href in (
+            # The log page holds the new-screening form (site and date).
+            ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
+            ("Screening log", url("screening:log", ctx.trial.nct_id)),
+        )
+        if href and href != "#new-screening"
+    ]
+    return Panel(
+        "Screening pipeline",
+        items,
+        empty="No patient is in screening.",
+        actions=actions,
+        key="screening",
+        total=open_records.count(),
+        more_href=url("screening:log", ctx.trial.nct_id),
+    )
 
 
 def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
@@ -255,37 +280,72 @@ def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
         number = f" · rand. {p.randomization_number}" if p.randomization_number else ""
         kit = f" · kit {p.kit_number}" if p.kit_number else ""
         tone = {"enrolled": "warn", "withdrawn": "bad", "lost_to_follow_up": "bad", "died": "bad"}.get(p.status, "ok")
-        items.append(Item(p.participant_number, participant_link(p),
-                          detail=f"{p.site.code}{number}{kit}{unblinded_note(p)}",
-                          badge="emergency unblinded" if p.emergency_unblinded else p.get_status_display(),
-                          tone="bad" if p.emergency_unblinded else tone))
-    return Panel(title, items, empty="No participant is enrolled yet.", key="participants",
-                 total=participants(ctx).count(), more_href=url("capture:participants", ctx.trial.nct_id))
+        items.append(
+            Item(
+                p.participant_number,
+                participant_link(p),
+                detail=f"{p.site.code}{number}{kit}{unblinded_note(p)}",
+                badge="emergency unblinded" if p.emergency_unblinded else p.get_status_display(),
+                tone="bad" if p.emergency_unblinded else tone,
+            )
+        )
+    return Panel(
+        title,
+        items,
+        empty="No participant is enrolled yet.",
+        key="participants",
+        total=participants(ctx).count(),
+        more_href=url("capture:participants", ctx.trial.nct_id),
+    )
 
 
 def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
     # The link opens the confirmation page of the randomization (a GET); randomizing is its POST.
-    items = [Item(p.participant_number, url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-                  detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}", badge="randomize", tone="warn")
-             for p in participants(ctx).filter(status=Participant.Status.ENROLLED).order_by("enrolled_at", "participant_number")]
+    items = [
+        Item(
+            p.participant_number,
+            url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
+            detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}",
+            badge="randomize",
+            tone="warn",
+        )
+        for p in participants(ctx)
+        .filter(status=Participant.Status.ENROLLED)
+        .order_by("enrolled_at", "participant_number")
+    ]
     return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
 
 
 def recent_activity_panel(ctx: HomeContext) -> Panel:
-    items = [Item(f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
-                  url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
-                  detail=f"{e.actor} · {format_datetime(e.at)}")
-             for e in recent_audit(ctx)]
+    items = [
+        Item(
+            f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
+            url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
+            detail=f"{e.actor} · {format_datetime(e.at)}",
+        )
+        for e in recent_audit(ctx)
+    ]
     return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
 
 
 def report_panel(ctx: HomeContext, unblinded: bool) -> Panel:
     title = "Unblinded DSMB report" if unblinded else "Trial report (blinded, pooled)"
-    note = ("Arm-level results: odds ratios, differences and safety by arm. For the DSMB only."
-            if unblinded else "Pooled results only: no arm appears anywhere in this report.")
-    return Panel(title, template="web/panels/_report.html", key="report",
-                 data={"unblinded": unblinded, "note": note, "jobs": my_jobs(ctx, "report"),
-                       "start_url": url("start_report", ctx.trial.nct_id)})
+    note = (
+        "Arm-level results: odds ratios, differences and safety by arm. For the DSMB only."
+        if unblinded
+        else "Pooled results only: no arm appears anywhere in this report."
+    )
+    return Panel(
+        title,
+        template="web/panels/_report.html",
+        key="report",
+        data={
+            "unblinded": unblinded,
+            "note": note,
+            "jobs": my_jobs(ctx, "report"),
+            "start_url": url("start_report", ctx.trial.nct_id),
+        },
+    )
 
 
 def capture_panels(ctx: HomeContext, *names: str) -> list[Panel]:
@@ -308,36 +368,67 @@ def coordinator_home(ctx: HomeContext) -> Home:
         Stat("Awaiting randomization", people.filter(status=Participant.Status.ENROLLED).count(), tone="warn"),
         Stat("Screen failures", counts["screen_failed"]),
     ]
-    return Home("Site coordinator", "Screen patients, enroll and randomize, keep visits on time and answer queries.",
-                stats, [screening_pipeline_panel(ctx), awaiting_randomization_panel(ctx),
-                        *capture_panels(ctx, "visits_due", "open_queries"), participants_panel(ctx)])
+    return Home(
+        "Site coordinator",
+        "Screen patients, enroll and randomize, keep visits on time and answer queries.",
+        stats,
+        [
+            screening_pipeline_panel(ctx),
+            awaiting_randomization_panel(ctx),
+            *capture_panels(ctx, "visits_due", "open_queries"),
+            participants_panel(ctx),
+        ],
+    )
 
 
 @home_for(Role.INVESTIGATOR)
 def investigator_home(ctx: HomeContext) -> Home:
     needs_attestation = [
-        Item(r.screening_number, screening_link(r), detail=f"{r.site.code} · {format_date(r.screening_date)}",
-             badge="attest criteria", tone="warn")
+        Item(
+            r.screening_number,
+            screening_link(r),
+            detail=f"{r.site.code} · {format_date(r.screening_date)}",
+            badge="attest criteria",
+            tone="warn",
+        )
         for r in open_screenings(ctx).filter(verdict=ScreeningRecord.Verdict.INCOMPLETE)[:10]
     ]
     randomized = participants(ctx).filter(randomized_at__isnull=False).order_by("participant_number")
     unblind_items = [
-        Item(p.participant_number, url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-             detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
-             badge="emergency unblinded" if p.emergency_unblinded else "", tone="bad" if p.emergency_unblinded else "")
+        Item(
+            p.participant_number,
+            url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
+            detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
+            badge="emergency unblinded" if p.emergency_unblinded else "",
+            tone="bad" if p.emergency_unblinded else "",
+        )
         for p in randomized[:12]
     ]
-    stats = [Stat("Participants", participants(ctx).count()), Stat("Awaiting your attestation", len(needs_attestation),
-                                                                   tone="warn" if needs_attestation else "")]
-    return Home("Investigator", "Sign visits, watch serious adverse event clocks, attest eligibility.", stats, [
-        *capture_panels(ctx, "to_sign", "sae_clocks"),
-        Panel("Eligibility to attest", needs_attestation, empty="No screening waits for your judgement.",
-              key="attest"),
-        Panel("Emergency unblinding", unblind_items, key="unblinding",
-              empty="No randomized participant at your site.",
-              data={"note": "Only when knowing the treatment changes the participant's care. "
-                            "Needs a reason and your password; the sponsor is notified."}),
-    ])
+    stats = [
+        Stat("Participants", participants(ctx).count()),
+        Stat("Awaiting your attestation", len(needs_attestation), tone="warn" if needs_attestation else ""),
+    ]
+    return Home(
+        "Investigator",
+        "Sign visits, watch serious adverse event clocks, attest eligibility.",
+        stats,
+        [
+            *capture_panels(ctx, "to_sign", "sae_clocks"),
+            Panel(
+                "Eligibility to attest", needs_attestation, empty="No screening waits for your judgement.", key="attest"
+            ),
+            Panel(
+                "Emergency unblinding",
+                unblind_items,
+                key="unblinding",
+                empty="No randomized participant at your site.",
+                data={
+                    "note": "Only when knowing the treatment changes the participant's care. "
+                    "Needs a reason and your password; the sponsor is notified."
+                },
+            ),
+        ],
+    )
 
 
 @home_for(Role.UNBLINDED_PHARMACIST)
@@ -346,29 +437,49 @@ def pharmacist_home(ctx: HomeContext) -> Home:
     from trialkit.server.allocation.models import DoseRecord
 
     nct = ctx.trial.nct_id
-    to_prepare = [Item(p.participant_number, url("allocation:prepare", nct, p.participant_number),
-                       detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
-                              f"{unblinded_note(p)}",
-                       badge="prepare dose", tone="warn")
-                  for p in allocation.doses_to_prepare(ctx.trial, ctx.user)]
-    records = ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id") \
-        .select_related("participant").order_by("-prepared_at", "-id")
-    labels = [Item(r.participant.participant_number, url("allocation:label", nct, r.participant.participant_number),
-                   detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
-                          f"{unblinded_note(r.participant)}",
-                   badge="given" if r.administered_at else "awaiting infusion",
-                   tone="ok" if r.administered_at else "warn")
-              for r in records[:15]]
+    to_prepare = [
+        Item(
+            p.participant_number,
+            url("allocation:prepare", nct, p.participant_number),
+            detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
+            f"{unblinded_note(p)}",
+            badge="prepare dose",
+            tone="warn",
+        )
+        for p in allocation.doses_to_prepare(ctx.trial, ctx.user)
+    ]
+    records = (
+        ctx.at_my_sites(DoseRecord.objects.filter(participant__trial=ctx.trial), "participant__site_id")
+        .select_related("participant")
+        .order_by("-prepared_at", "-id")
+    )
+    labels = [
+        Item(
+            r.participant.participant_number,
+            url("allocation:label", nct, r.participant.participant_number),
+            detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
+            f"{unblinded_note(r.participant)}",
+            badge="given" if r.administered_at else "awaiting infusion",
+            tone="ok" if r.administered_at else "warn",
+        )
+        for r in records[:15]
+    ]
     randomized = participants(ctx).filter(randomized_at__isnull=False).count()
-    stats = [Stat("Doses to prepare", len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
-             Stat("Doses prepared", records.count()), Stat("Randomized", randomized)]
+    stats = [
+        Stat("Doses to prepare", len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
+        Stat("Doses prepared", records.count()),
+        Stat("Randomized", randomized),
+    ]
     actions = [("Pharmacy", href)] if (href := url("allocation:pharmacy", nct)) else []
-    return Home("Unblinded pharmacist", "Prepare each randomized participant's dose and print its blinded label.",
-                stats, [
-                    Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses",
-                          actions=actions),
-                    Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
-                ])
+    return Home(
+        "Unblinded pharmacist",
+        "Prepare each randomized participant's dose and print its blinded label.",
+        stats,
+        [
+            Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses", actions=actions),
+            Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
+        ],
+    )
 
 
 @home_for(Role.BLINDED_ASSESSOR)
@@ -376,24 +487,38 @@ def assessor_home(ctx: HomeContext) -> Home:
     # Nothing here may reveal allocation: participant numbers, visits and scores only.
     people = participants(ctx).filter(randomized_at__isnull=False)
     stats = [Stat("Participants to follow", people.count())]
-    return Home("Blinded outcome assessor", "Rate the outcome scales at each visit. You are blinded to treatment.",
-                stats, [*capture_panels(ctx, "assessments_due"), participants_panel(ctx, "Participants at your site")])
+    return Home(
+        "Blinded outcome assessor",
+        "Rate the outcome scales at each visit. You are blinded to treatment.",
+        stats,
+        [*capture_panels(ctx, "assessments_due"), participants_panel(ctx, "Participants at your site")],
+    )
 
 
 @home_for(Role.MONITOR)
 def monitor_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
     by_site = ctx.at_my_sites(ctx.trial.sites.all(), "id").annotate(
-        n_participants=Count("participants", distinct=True), n_screened=Count("screenings", distinct=True))
-    site_items = [Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled")
-                  for s in by_site]
-    stats = [Stat("Screened", screening_counts_by_outcome(counts).screened), Stat("Enrolled", participants(ctx).count())]
-    return Home("Monitor", "Raise and follow queries, verify source data, watch the sites.", stats, [
-        *capture_panels(ctx, "open_queries", "to_verify"),
-        Panel("Sites", site_items, empty="No site yet.", key="sites"),
-        recent_activity_panel(ctx),
-        report_panel(ctx, unblinded=False),
-    ])
+        n_participants=Count("participants", distinct=True), n_screened=Count("screenings", distinct=True)
+    )
+    site_items = [
+        Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled") for s in by_site
+    ]
+    stats = [
+        Stat("Screened", screening_counts_by_outcome(counts).screened),
+        Stat("Enrolled", participants(ctx).count()),
+    ]
+    return Home(
+        "Monitor",
+        "Raise and follow queries, verify source data, watch the sites.",
+        stats,
+        [
+            *capture_panels(ctx, "open_queries", "to_verify"),
+            Panel("Sites", site_items, empty="No site yet.", key="sites"),
+            recent_activity_panel(ctx),
+            report_panel(ctx, unblinded=False),
+        ],
+    )
 
 
 @home_for(Role.DATA_MANAGER)
@@ -402,29 +527,60 @@ def data_manager_home(ctx: HomeContext) -> Home:
     # Day 0 (the infusion) is normally recorded within days of randomization; a week without it
     # usually means the infusion was given but not entered.
     week_ago = ctx.now - timedelta(days=7)
-    missing_anchor = participants(ctx).filter(randomized_at__lt=week_ago, anchor_date__isnull=True,
-                                              ended_on__isnull=True)
+    missing_anchor = participants(ctx).filter(
+        randomized_at__lt=week_ago, anchor_date__isnull=True, ended_on__isnull=True
+    )
     stale = open_screenings(ctx).filter(screening_date__lt=ctx.today - timedelta(days=14))
-    quality = [Item(p.participant_number, participant_link(p),
-                    detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded"
-                           f"{unblinded_note(p)}",
-                    badge="check", tone="warn") for p in missing_anchor[:10]]
-    quality += [Item(r.screening_number, screening_link(r), detail=f"in screening since {format_date(r.screening_date)}",
-                     badge="stale screening", tone="warn") for r in stale[:10]]
-    exports = Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
-                    data={"export_url": url("exports:trial", ctx.trial.nct_id),
-                          "formats": ["ODM 1.3.2 XML (clinical data and metadata)",
-                                      "SDTM domains DM, QS, VS, AE, DS as SAS XPORT v5",
-                                      "Analysis data directory (CSV) for trialkit report"]})
-    stats = [Stat("Screened", screening_counts_by_outcome(counts).screened), Stat("Participants", participants(ctx).count()),
-             Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok")]
-    return Home("Data manager", "Keep the data clean, lock what is final, export for analysis.", stats, [
-        Panel("Data quality", quality, empty="No data-quality problem found.", key="quality"),
-        *capture_panels(ctx, "locks", "open_queries"),
-        exports,
-        report_panel(ctx, unblinded=False),
-        recent_activity_panel(ctx),
-    ])
+    quality = [
+        Item(
+            p.participant_number,
+            participant_link(p),
+            detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded{unblinded_note(p)}",
+            badge="check",
+            tone="warn",
+        )
+        for p in missing_anchor[:10]
+    ]
+    quality += [
+        Item(
+            r.screening_number,
+            screening_link(r),
+            detail=f"in screening since {format_date(r.screening_date)}",
+            badge="stale screening",
+            tone="warn",
+        )
+        for r in stale[:10]
+    ]
+    exports = Panel(
+        "CDISC exports",
+        template="web/panels/_exports.html",
+        key="exports",
+        data={
+            "export_url": url("exports:trial", ctx.trial.nct_id),
+            "formats": [
+                "ODM 1.3.2 XML (clinical data and metadata)",
+                "SDTM domains DM, QS, VS, AE, DS as SAS XPORT v5",
+                "Analysis data directory (CSV) for trialkit report",
+            ],
+        },
+    )
+    stats = [
+        Stat("Screened", screening_counts_by_outcome(counts).screened),
+        Stat("Participants", participants(ctx).count()),
+        Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok"),
+    ]
+    return Home(
+        "Data manager",
+        "Keep the data clean, lock what is final, export for analysis.",
+        stats,
+        [
+            Panel("Data quality", quality, empty="No data-quality problem found.", key="quality"),
+            *capture_panels(ctx, "locks", "open_queries"),
+            exports,
+            report_panel(ctx, unblinded=False),
+            recent_activity_panel(ctx),
+        ],
+    )
 
 
 @home_for(Role.SPONSOR_ADMIN)
@@ -445,18 +601,37 @@ def sponsor_home(ctx: HomeContext) -> Home:
     ]
     from trialkit.server.allocation.services import notifications_for
 
-    notes = [Item(n.message, detail=f"{format_datetime(n.created_at)}", badge="" if n.read_at else "new",
-                  tone="" if n.read_at else "warn")
-             for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]]
-    return Home("Sponsor", "Enrollment across sites, why patients fail screening, and what needs your attention.",
-                stats, [
-                    Panel("Enrollment by site over time", template="web/panels/_enrollment.html", wide=True,
-                          key="enrollment", data={"enrollment": enrollment, "svg": enrollment_chart_svg(enrollment)}),
-                    Panel("Screen-fail reasons", template="web/panels/_fail_reasons.html", key="fail-reasons",
-                          data={"reasons": reasons, "failed": counts["screen_failed"]}),
-                    Panel("Notifications", notes, empty="No notification.", key="notifications"),
-                    report_panel(ctx, unblinded=False),
-                ])
+    notes = [
+        Item(
+            n.message,
+            detail=f"{format_datetime(n.created_at)}",
+            badge="" if n.read_at else "new",
+            tone="" if n.read_at else "warn",
+        )
+        for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]
+    ]
+    return Home(
+        "Sponsor",
+        "Enrollment across sites, why patients fail screening, and what needs your attention.",
+        stats,
+        [
+            Panel(
+                "Enrollment by site over time",
+                template="web/panels/_enrollment.html",
+                wide=True,
+                key="enrollment",
+                data={"enrollment": enrollment, "svg": enrollment_chart_svg(enrollment)},
+            ),
+            Panel(
+                "Screen-fail reasons",
+                template="web/panels/_fail_reasons.html",
+                key="fail-reasons",
+                data={"reasons": reasons, "failed": counts["screen_failed"]},
+            ),
+            Panel("Notifications", notes, empty="No notification.", key="notifications"),
+            report_panel(ctx, unblinded=False),
+        ],
+    )
 
 
 @home_for(Role.DSMB_STATISTICIAN)
@@ -465,11 +640,27 @@ def dsmb_home(ctx: HomeContext) -> Home:
 
     safety = unblinded_safety(ctx.trial, ctx.user) if ctx.access.can_see_allocation else None
     stats = [Stat("Randomized", participants(ctx).filter(randomized_at__isnull=False).count())]
-    return Home("DSMB statistician", "Unblinded safety across arms, and the unblinded report for the DSMB.", stats, [
-        Panel("Unblinded safety summary", template="web/panels/_safety.html", wide=True, key="safety",
-              data={"safety": safety}),
-        report_panel(ctx, unblinded=ctx.access.can_see_allocation),
-        Panel("CDISC exports", template="web/panels/_exports.html", key="exports",
-              data={"export_url": url("exports:trial", ctx.trial.nct_id),
-                    "formats": ["Unblinded ODM, SDTM (DM with arms) and analysis CSVs for the DSMB"]}),
-    ])
+    return Home(
+        "DSMB statistician",
+        "Unblinded safety across arms, and the unblinded report for the DSMB.",
+        stats,
+        [
+            Panel(
+                "Unblinded safety summary",
+                template="web/panels/_safety.html",
+                wide=True,
+                key="safety",
+                data={"safety": safety},
+            ),
+            report_panel(ctx, unblinded=ctx.access.can_see_allocation),
+            Panel(
+                "CDISC exports",
+                template="web/panels/_exports.html",
+                key="exports",
+                data={
+                    "export_url": url("exports:trial", ctx.trial.nct_id),
+                    "formats": ["Unblinded ODM, SDTM (DM with arms) and analysis CSVs for the DSMB"],
+                },
+            ),
+        ],
+    )

@@ -23,12 +23,17 @@ class StyledMethodNotAllowed:
         response = self.get_response(request)
         if response.status_code == 405 and request.path.startswith("/api/"):
             allowed = response.get("Allow", "")
-            response.content = json.dumps({"error": f"method {request.method} not allowed here (allowed: {allowed})",
-                                           "errors": []}).encode()
+            response.content = json.dumps(
+                {"error": f"method {request.method} not allowed here (allowed: {allowed})", "errors": []}
+            ).encode()
             response["Content-Type"] = "application/json; charset=utf-8"
             return response
-        if (response.status_code == 405 and not response.content and not request.path.startswith("/api/")
-                and "text/html" in request.headers.get("Accept", "text/html")):
+        if (
+            response.status_code == 405
+            and not response.content
+            and not request.path.startswith("/api/")
+            and "text/html" in request.headers.get("Accept", "text/html")
+        ):
             response.content = render_to_string("405.html", request=request).encode()
             response["Content-Type"] = "text/html; charset=utf-8"
         return response
@@ -89,12 +94,21 @@ class RefuseNulCharacters:
         field = _nul_field(request)
         if field is None:
             return self.get_response(request)
-        message = f"{field or 'a field'}: contains a NUL character (U+0000), which no answer may hold; nothing was saved"
+        message = (
+            f"{field or 'a field'}: contains a NUL character (U+0000), which no answer may hold; nothing was saved"
+        )
         if request.path.startswith("/api/"):
-            return JsonResponse({"error": message,
-                                 "errors": [{"field": field, "rule": NUL_RULE, "message": message}]}, status=422)
-        html = render_to_string("_error.html", {
-            "error_code": "400", "error_title": "Not accepted",
-            "error_text": "The form sent a character no answer may hold. Go back, retype the answer and send it again.",
-            "exception_text": message}, request=request)
+            return JsonResponse(
+                {"error": message, "errors": [{"field": field, "rule": NUL_RULE, "message": message}]}, status=422
+            )
+        html = render_to_string(
+            "_error.html",
+            {
+                "error_code": "400",
+                "error_title": "Not accepted",
+                "error_text": "The form sent a character no answer may hold. Go back, retype the answer and send it again.",
+                "exception_text": message,
+            },
+            request=request,
+        )
         return HttpResponse(html, status=400)

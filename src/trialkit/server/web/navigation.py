@@ -12,16 +12,30 @@ from trialkit.server.web.homes import url
 
 # (label, URL name) per role; a link appears only where its page exists.
 ROLE_LINKS = {
-    Role.COORDINATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                       ("Visits due", "capture:due"), ("Record status", "capture:dashboard")],
-    Role.INVESTIGATOR: [("Screening", "screening:log"), ("Participants", "capture:participants"),
-                        ("Visits due", "capture:due"), ("Record status", "capture:dashboard")],
+    Role.COORDINATOR: [
+        ("Screening", "screening:log"),
+        ("Participants", "capture:participants"),
+        ("Visits due", "capture:due"),
+        ("Record status", "capture:dashboard"),
+    ],
+    Role.INVESTIGATOR: [
+        ("Screening", "screening:log"),
+        ("Participants", "capture:participants"),
+        ("Visits due", "capture:due"),
+        ("Record status", "capture:dashboard"),
+    ],
     Role.BLINDED_ASSESSOR: [("Participants", "capture:participants"), ("Visits due", "capture:due")],
     Role.UNBLINDED_PHARMACIST: [("Pharmacy", "allocation:pharmacy")],
-    Role.MONITOR: [("Participants", "capture:participants"), ("Screening", "screening:log"),
-                   ("Record status", "capture:dashboard")],
-    Role.DATA_MANAGER: [("Participants", "capture:participants"), ("Screening", "screening:log"),
-                        ("Record status", "capture:dashboard")],
+    Role.MONITOR: [
+        ("Participants", "capture:participants"),
+        ("Screening", "screening:log"),
+        ("Record status", "capture:dashboard"),
+    ],
+    Role.DATA_MANAGER: [
+        ("Participants", "capture:participants"),
+        ("Screening", "screening:log"),
+        ("Record status", "capture:dashboard"),
+    ],
     Role.SPONSOR_ADMIN: [("Screening", "screening:log"), ("Record status", "capture:dashboard")],
     Role.DSMB_STATISTICIAN: [("Allocation", "allocation:list")],
 }
@@ -39,8 +53,9 @@ def page_trial(request) -> str | None:
     if kwargs.get("participant_id"):
         return Participant.objects.filter(pk=kwargs["participant_id"]).values_list("trial__nct_id", flat=True).first()
     if kwargs.get("form_id"):
-        return FormRecord.objects.filter(pk=kwargs["form_id"]).values_list("participant__trial__nct_id",
-                                                                           flat=True).first()
+        return (
+            FormRecord.objects.filter(pk=kwargs["form_id"]).values_list("participant__trial__nct_id", flat=True).first()
+        )
     if kwargs.get("query_id"):
         return Query.objects.filter(pk=kwargs["query_id"]).values_list("participant__trial__nct_id", flat=True).first()
     if match and match.url_name == "home":

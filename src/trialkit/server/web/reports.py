@@ -10,10 +10,11 @@ from __future__ import annotations
 from trialkit.analysis.report import build_report, render_html, write_pdf
 from trialkit.analysis.trial_data import load_trial_data, write_tables
 from trialkit.server.accounts.access import access_for
-from trialkit.server.jobs import runner
-from trialkit.server.jobs.kinds import JobProblem, job_kind
 from trialkit.server.allocation.services import arms_by_participant
 from trialkit.server.exports.extract import iter_chunks
+from trialkit.server.jobs import runner
+from trialkit.server.jobs.kinds import JobProblem, job_kind
+
 
 def may_request_report(user, trial) -> bool:
     return access_for(user, trial).can("reports.blinded")
@@ -27,12 +28,16 @@ def unblinded_for(user, trial) -> bool:
 
 def request_report(trial, user, *, unblinded: bool):
     """Queue a report for ``user`` (the caller has checked the role); only they see the job."""
-    return runner.submit("report", trial=trial, requested_by=user, unblinded=unblinded,
-                         requester_role="dsmb_statistician" if unblinded else "")
+    return runner.submit(
+        "report",
+        trial=trial,
+        requested_by=user,
+        unblinded=unblinded,
+        requester_role="dsmb_statistician" if unblinded else "",
+    )
 
 
-@job_kind("report", label="report", max_attempts=2, private=True,
-          permissions=("reports.blinded", "reports.unblinded"))
+@job_kind("report", label="report", max_attempts=2, private=True, permissions=("reports.blinded", "reports.unblinded"))
 def generate_report(job, report_progress):
     """The report's folder (data, HTML, PDF) is built under a temporary name and renamed into place."""
     trial = job.trial

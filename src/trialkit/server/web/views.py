@@ -22,8 +22,16 @@ from trialkit.server.web import reports
 from trialkit.server.web.homes import HomeContext, build_home
 
 # The order in which a user holding several roles in one trial sees their homes offered.
-ROLE_ORDER = [Role.COORDINATOR, Role.INVESTIGATOR, Role.BLINDED_ASSESSOR, Role.UNBLINDED_PHARMACIST,
-              Role.MONITOR, Role.DATA_MANAGER, Role.SPONSOR_ADMIN, Role.DSMB_STATISTICIAN]
+ROLE_ORDER = [
+    Role.COORDINATOR,
+    Role.INVESTIGATOR,
+    Role.BLINDED_ASSESSOR,
+    Role.UNBLINDED_PHARMACIST,
+    Role.MONITOR,
+    Role.DATA_MANAGER,
+    Role.SPONSOR_ADMIN,
+    Role.DSMB_STATISTICIAN,
+]
 
 
 class LoginView(auth_views.LoginView):
@@ -74,12 +82,26 @@ def home(request):
         role = place["roles"][0]
     request.session["home_trial"], request.session["home_role"] = place["trial"].nct_id, role
     trial = place["trial"]
-    ctx = HomeContext(trial=trial, user=request.user, access=access_for(request.user, trial), role=role,
-                      today=timezone.localdate(), now=timezone.now())
-    return render(request, "web/home.html", {
-        "places": places, "place": place, "trial": trial, "role": role, "role_label": Role(role).label,
-        "home": build_home(ctx),
-    })
+    ctx = HomeContext(
+        trial=trial,
+        user=request.user,
+        access=access_for(request.user, trial),
+        role=role,
+        today=timezone.localdate(),
+        now=timezone.now(),
+    )
+    return render(
+        request,
+        "web/home.html",
+        {
+            "places": places,
+            "place": place,
+            "trial": trial,
+            "role": role,
+            "role_label": Role(role).label,
+            "home": build_home(ctx),
+        },
+    )
 
 
 @login_required

@@ -29,6 +29,12 @@ class Command(BaseCommand):
         if not reason.strip():
             raise CommandError("--reason: say why the second factor is reset")
         removed, _ = TOTPDevice.objects.filter(user=user).delete()
-        record_event(actor=admin, action="two_factor_reset", object_type="user", object_id=user.pk,
-                     after={"username": user.username, "devices_removed": removed}, reason=reason.strip())
+        record_event(
+            actor=admin,
+            action="two_factor_reset",
+            object_type="user",
+            object_id=user.pk,
+            after={"username": user.username, "devices_removed": removed},
+            reason=reason.strip(),
+        )
         self.stdout.write(f"{username}: {removed} device(s) removed; they set up a new one at their next login.")

@@ -7,17 +7,22 @@ from trialkit.server.audit import roles
 
 
 class Command(BaseCommand):
-    help = ("Create/grant the PostgreSQL roles: an owner that runs migrations and an application role that "
-            "cannot UPDATE, DELETE or TRUNCATE the audit trail. Prints the SQL; --apply runs it (as a superuser "
-            "or the database owner).")
+    help = (
+        "Create/grant the PostgreSQL roles: an owner that runs migrations and an application role that "
+        "cannot UPDATE, DELETE or TRUNCATE the audit trail. Prints the SQL; --apply runs it (as a superuser "
+        "or the database owner)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--app-role", required=True, help="the role the server connects as")
         parser.add_argument("--owner-role", help="the role that owns the tables and runs migrations")
         parser.add_argument("--app-password", help="password for a newly created application role")
         parser.add_argument("--owner-password", help="password for a newly created owner role")
-        parser.add_argument("--transfer-ownership", action="store_true",
-                            help="make --owner-role the owner of every existing table and sequence")
+        parser.add_argument(
+            "--transfer-ownership",
+            action="store_true",
+            help="make --owner-role the owner of every existing table and sequence",
+        )
         parser.add_argument("--apply", action="store_true", help="run the SQL instead of printing it")
 
     def handle(self, *args, **opts):
@@ -41,5 +46,7 @@ class Command(BaseCommand):
         with connection.cursor() as cursor:
             for statement in sql:
                 cursor.execute(statement)
-        self.stdout.write(f"roles ready: application role {opts['app_role']!r} cannot UPDATE, DELETE or TRUNCATE "
-                          f"{', '.join(roles.AUDIT_TABLES)}")
+        self.stdout.write(
+            f"roles ready: application role {opts['app_role']!r} cannot UPDATE, DELETE or TRUNCATE "
+            f"{', '.join(roles.AUDIT_TABLES)}"
+        )

@@ -49,8 +49,12 @@ class Command(BaseCommand):
     help = "Run queued jobs (reports, exports, audit checkpoints, notifications) until stopped."
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=1.0,
-                            help="seconds to wait when the queue is empty before looking again (default 1)")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help="seconds to wait when the queue is empty before looking again (default 1)",
+        )
         parser.add_argument("--queue", default="default", help="the queue to take jobs from (default: default)")
         parser.add_argument("--max-tasks", type=int, default=None, help="exit after running this many tasks")
         parser.add_argument("--batch", action="store_true", help="run what is queued, then exit")
@@ -62,18 +66,27 @@ class Command(BaseCommand):
         os.environ[WORKER_ID_ENV] = worker_id
         now = timezone.now()
         WorkerProcess.objects.update_or_create(
-            pk=worker_id, defaults={"hostname": socket.gethostname()[:200], "pid": os.getpid(),
-                                    "started_at": now, "seen_at": now})
+            pk=worker_id,
+            defaults={"hostname": socket.gethostname()[:200], "pid": os.getpid(), "started_at": now, "seen_at": now},
+        )
         swept = runner.sweep_orphans()
         runner.reap_stale()
-        log.info("worker %s started; %d orphaned output(s) removed", worker_id, len(swept),
-                 extra={"worker_id": worker_id})
+        log.info(
+            "worker %s started; %d orphaned output(s) removed", worker_id, len(swept), extra={"worker_id": worker_id}
+        )
         stop = threading.Event()
-        keeper = threading.Thread(target=housekeeping, args=(worker_id, stop), name="worker-housekeeping",
-                                  daemon=True)
+        keeper = threading.Thread(target=housekeeping, args=(worker_id, stop), name="worker-housekeeping", daemon=True)
         keeper.start()
-        worker = Worker(queue_names=queue.split(","), interval=interval, batch=batch, backend_name="default",
-                        startup_delay=False, max_tasks=max_tasks, worker_id=worker_id, excluded_queue_names=[])
+        worker = Worker(
+            queue_names=queue.split(","),
+            interval=interval,
+            batch=batch,
+            backend_name="default",
+            startup_delay=False,
+            max_tasks=max_tasks,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
         worker.configure_signals()
         try:
             worker.run()
