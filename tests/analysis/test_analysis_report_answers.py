@@ -85,3 +85,24 @@ def test_screened_and_the_screen_fail_rate_state_their_denominator():
     counts = screening_counts(["enrolled"] * 10 + ["screen_failed"] * 6 + ["in_screening"] * 8)
     assert (counts.screened, counts.decided, counts.in_screening) == (24, 16, 8)
     assert counts.screen_fail_rate == "38 % of 16 with a screening decision"
+
+
+def _separated_at(data: TrialData, visit: str) -> TrialData:
+    """Every MSC participant at mRS 0 and every placebo participant at mRS 6 at ``visit``: complete
+    separation, where the proportional odds model has no finite odds ratio."""
+    arms = data.participants.set_index("participant_id")["arm"]
+    outcomes = data.outcomes.copy()
+    at = (outcomes["visit"] == visit) & (outcomes["instrument"] == "mrs")
+    outcomes.loc[at, "total"] = [0 if arms[p] == "msc" else 6 for p in outcomes.loc[at, "participant_id"]]
+    return replace(data, outcomes=outcomes)
+
+
+def test_separation_reads_no_odds_ratio_instead_of_breaking_the_report(ixcell):
+    """Before: the report indexed the interval the shift analysis leaves empty under separation (TypeError)."""
+    protocol, data = ixcell
+    report = build_report(protocol, _separated_at(data, "month3"), unblinded=True)
+    by_visit = next(s for s in report.sections if s.id == "endpoints-by-visit")
+    row = next(r for r in by_visit.tables[0].rows if r[0] == "modified Rankin Scale" and r[1] == "Month 3")
+    assert row[4].startswith("no odds ratio: ") and row[5] == "" and row[6] == ""
+    other = next(r for r in by_visit.tables[0].rows if r[0] == "modified Rankin Scale" and r[1] != "Month 3")
+    assert other[4].startswith("OR ")  # the other visits are still estimated
