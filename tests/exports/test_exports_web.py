@@ -165,3 +165,17 @@ def test_the_api_runs_an_unblinded_export_for_the_statistician(client, trials, m
     download = client.get(body["download_url"])
     assert download.status_code == 200
     assert AuditEvent.objects.get(action="export_download").restricted is True
+
+
+@pytest.mark.django_db
+def test_labels_are_a_choice_on_the_page_and_in_the_api(client, world, make_user):
+    client.force_login(make_user("data_manager", world["trial"]))
+    assert 'name="labels"' in client.get(f"/exports/{NCT}/").content.decode()
+    client.post(f"/exports/{NCT}/start/", {"formats": ["csv"], "labels": "1"})
+    assert Job.objects.latest("id").params.get("labels") is True
+    answer = client.post(
+        f"/api/exports/{NCT}/jobs", {"formats": ["csv"], "labels": True}, content_type="application/json"
+    )
+    assert answer.status_code == 202 and answer.json()["labels"] is True
+    plain = client.post(f"/api/exports/{NCT}/jobs", {"formats": ["csv"]}, content_type="application/json")
+    assert plain.json()["labels"] is False and Job.objects.latest("id").params.get("labels") in (None, False)

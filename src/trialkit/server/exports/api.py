@@ -22,6 +22,7 @@ class ExportIn(Schema):
     formats: list[Code] = Field(default_factory=lambda: list(services.FORMATS), max_length=10)
     unblinded: bool = False
     include_drafts: bool = False
+    labels: bool = Field(False, description="CSV tables with labels (arm, sex) instead of codes")
 
 
 class JobOut(Schema):
@@ -32,6 +33,7 @@ class JobOut(Schema):
     formats: list[str]
     unblinded: bool
     include_drafts: bool
+    labels: bool
     status: str
     progress: int
     message: str
@@ -54,6 +56,7 @@ def _out(request, job: Job) -> JobOut:
         formats=job.formats,
         unblinded=job.unblinded,
         include_drafts=job.include_drafts,
+        labels=bool(job.params.get("labels")),
         status=job.status,
         progress=job.progress,
         message=job.message,
@@ -86,6 +89,7 @@ def start(request, nct_id: NctId, payload: ExportIn):
         formats=payload.formats,
         unblinded=payload.unblinded,
         include_drafts=payload.include_drafts,
+        labels=payload.labels,
         now=timezone.now(),
     )
     return Status(202, _out(request, job))

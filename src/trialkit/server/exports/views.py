@@ -60,6 +60,7 @@ def start(request, nct_id: str):
             formats=formats,
             unblinded=unblinded,
             include_drafts=request.POST.get("include_drafts") == "1",
+            labels=request.POST.get("labels") == "1",
             now=timezone.now(),
         )
     except services.ExportProblem as exc:
