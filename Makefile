@@ -21,6 +21,10 @@ EXTRA_MARKERS := -m '(browser or slow) and not fuzz'
 # On PostgreSQL: everything but fuzz and slow. The slow tests are statistical runs (no database),
 # SQLite's own concurrency and backup checks, and the demo loads; they run once, on SQLite.
 POSTGRES_MARKERS := -m 'not fuzz and not slow'
+# The pure core's tests (no database: they import no Django model) give the same result on either
+# database; they run once, on SQLite.
+PURE_CORE_TESTS := analysis cli core dosing eligibility export instruments randomization schedule simulation
+POSTGRES_IGNORE := $(foreach d,$(PURE_CORE_TESTS),--ignore=tests/$(d))
 
 .PHONY: venv demo test test-all test-extra test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
 
@@ -70,7 +74,7 @@ test-extra: venv
 # The suite on PostgreSQL, browser tests included (slow ones: see POSTGRES_MARKERS); tests that need
 # PostgreSQL fail here instead of skipping.
 test-postgres: venv
-	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(POSTGRES_MARKERS) $(PYTEST_ARGS)
+	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest $(POSTGRES_MARKERS) $(POSTGRES_IGNORE) $(PYTEST_ARGS)
 
 test-slow: venv
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
