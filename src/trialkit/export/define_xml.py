@@ -13,6 +13,8 @@ variables of DM are described (they exist, empty) without a CodeListRef.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
@@ -77,7 +79,7 @@ def codelist_oid(dataset: str, var: Var) -> str:
     return f"CL.{dataset}.{var.name}"
 
 
-def _data_type(var: Var, frame: pd.DataFrame) -> str:
+def _data_type(var: Var, frame: pd.DataFrame | None = None) -> str:
     if var.type == "Char":
         return "date" if var.name.endswith("DTC") else "text"
     # Counts, sequence numbers, visit numbers and study days are whole by definition; results,
@@ -102,10 +104,35 @@ def _coded_values(frame: pd.DataFrame, var: Var) -> list[str]:
     return sorted({str(v) for v in frame[var.name].dropna() if str(v) != ""})
 
 
+@dataclass(frozen=True)
+class DatasetSummary:
+    """What Define-XML says of a dataset's values: each variable's length, the decimal places of its
+    floats and its coded values. Taken from a dataset once written, so that the datasets need not
+    be held together until define.xml is written."""
+
+    lengths: dict[str, int]
+    decimals: dict[str, int]
+    coded: dict[str, list[str]]
+
+
+def summarize(name: str, frame: pd.DataFrame) -> DatasetSummary:
+    variables = DATASETS[name].variables
+    return DatasetSummary(
+        lengths={var.name: variable_length(frame, var) for var in variables},
+        decimals={var.name: _decimals(frame[var.name]) for var in variables if _data_type(var, frame) == "float"},
+        coded={var.name: _coded_values(frame, var) for var in variables if var.codelist},
+    )
+
+
 def build_define(
-    protocol: Protocol, domains: dict[str, pd.DataFrame], *, blinded: bool, created: datetime | None = None
+    protocol: Protocol,
+    domains: Mapping[str, pd.DataFrame | DatasetSummary],
+    *,
+    blinded: bool,
+    created: datetime | None = None,
 ) -> str:
-    """Define-XML 2.1 (as a string) for ``domains``, the SDTM datasets written beside it."""
+    """Define-XML 2.1 (as a string) for ``domains``, the SDTM datasets written beside it (each as
+    its frame or its summary)."""
     import odmlib.define_2_1.model as DEFINE
 
     created = created or datetime.now().astimezone()
@@ -130,7 +157,8 @@ def build_define(
         ),
     )
     item_defs, codelists = [], []
-    for name, frame in domains.items():
+    for name, dataset in domains.items():
+        summary = dataset if isinstance(dataset, DatasetSummary) else summarize(name, dataset)
         meta = DATASETS[name]
         refs = []
         for order, var in enumerate(meta.variables, start=1):
@@ -149,18 +177,18 @@ def build_define(
                 OID=oid,
                 Name=var.name,
                 SASFieldName=var.name,
-                DataType=_data_type(var, frame),
-                Length=variable_length(frame, var),
+                DataType=_data_type(var, None),
+                Length=summary.lengths[var.name],
                 Description=_text(DEFINE, var.label),
             )
             if item.DataType == "float":
-                item.SignificantDigits = _decimals(frame[var.name])
+                item.SignificantDigits = summary.decimals[var.name]
             source = _ORIGIN_SOURCE[var.origin]
             origin = DEFINE.Origin(Type=var.origin, **({"Source": source} if source else {}))
             if var.origin == "Protocol":
                 origin.Description = _text(DEFINE, f"Protocol file {protocol.id}")
             item.Origin = [origin]
-            values = _coded_values(frame, var)
+            values = summary.coded.get(var.name, [])
             arm = var.codelist == ARM_CODELIST
             if var.codelist and values and not (arm and blinded):
                 cl_oid = codelist_oid(name, var)

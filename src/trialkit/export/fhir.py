@@ -18,9 +18,11 @@ Consent, Observation and Bundle as R4 (4.0.1); fhir.resources 8 ships R5 and R4B
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from trialkit.export.records import ExportData, ExportSubject
 from trialkit.instruments.labs import find_analyte
@@ -181,21 +183,69 @@ def consent(protocol: Protocol, subject: ExportSubject) -> dict[str, Any] | None
 
 def build_bundle(protocol: Protocol, data: ExportData | None = None, unblinded: bool = False) -> dict[str, Any]:
     """A FHIR R4 ``collection`` Bundle: the ResearchStudy, then per participant (in subject id order)
-    their ResearchSubject and Consent. ``assignedArm`` only when ``unblinded`` and the records carry arms."""
+    their ResearchSubject and Consent. ``assignedArm`` only when ``unblinded`` and the records carry
+    arms. (``write_bundle`` with one chunk, read back.)"""
+    out = io.StringIO()
+    write_bundle(protocol, [data] if data is not None else [], out, unblinded=unblinded)
+    return json.loads(out.getvalue())
+
+
+_PLACEHOLDER = "\ue000entries"
+
+
+def _validated_entry(protocol: Protocol, resource: dict[str, Any]) -> dict[str, Any]:
     from fhir.resources.R4B.bundle import Bundle
 
-    resources = [research_study(protocol, unblinded=unblinded and data is not None and not data.blinded)]
-    for subject in sorted((data.subjects if data else []), key=lambda s: s.subject_id):
-        resources.append(research_subject(protocol, subject, unblinded))
+    entry = {"fullUrl": _full_url(protocol, resource["resourceType"], resource["id"]), "resource": resource}
+    bundle = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [entry]})
+    return bundle.model_dump(mode="json", exclude_none=True)["entry"][0]
+
+
+def _subjects_in_order(chunks: Iterable[ExportData]) -> Iterator[ExportSubject]:
+    """The subjects by subject id: streamed when the chunks hold them in that order (the extract
+    reads them so), else gathered and sorted."""
+    previous: str | None = None
+    for chunk in chunks:
+        for subject in chunk.subjects:
+            if previous is not None and subject.subject_id < previous:
+                yield from sorted((s for c in chunks for s in c.subjects), key=lambda s: s.subject_id)
+                return
+            previous = subject.subject_id
+    for chunk in chunks:
+        yield from sorted(chunk.subjects, key=lambda s: s.subject_id)
+
+
+def write_bundle(protocol: Protocol, chunks: Iterable[ExportData], out: TextIO, unblinded: bool = False) -> int:
+    """Write the Bundle of ``build_bundle`` to ``out`` as JSON (indent 2) one entry at a time;
+    ``chunks`` is read more than once (trialkit.export.stream). Returns the number of entries."""
+    from fhir.resources.R4B.bundle import Bundle
+
+    from trialkit.export.stream import is_blinded, reiterable
+
+    chunks = reiterable(chunks)
+    study = research_study(protocol, unblinded=unblinded and not is_blinded(chunks))
+    first = _validated_entry(protocol, study)
+    shell = Bundle.model_validate({"resourceType": "Bundle", "type": "collection", "entry": [first]}).model_dump(
+        mode="json", exclude_none=True
+    )
+    shell["entry"] = [_PLACEHOLDER]
+    head, _, tail = json.dumps(shell, indent=2, ensure_ascii=False).partition(f'"{_PLACEHOLDER}"')
+
+    def entry_text(entry: dict[str, Any]) -> str:
+        return json.dumps(entry, indent=2, ensure_ascii=False).replace("\n", "\n    ")
+
+    out.write(head)
+    out.write(entry_text(first))
+    entries = 1
+    for subject in _subjects_in_order(chunks):
         signed = consent(protocol, subject)
-        if signed:
-            resources.append(signed)
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"fullUrl": _full_url(protocol, r["resourceType"], r["id"]), "resource": r} for r in resources],
-    }
-    return Bundle.model_validate(bundle).model_dump(mode="json", exclude_none=True)
+        for resource in (research_subject(protocol, subject, unblinded), signed):
+            if resource:
+                out.write(",\n    ")
+                out.write(entry_text(_validated_entry(protocol, resource)))
+                entries += 1
+    out.write(tail)
+    return entries
 
 
 def _full_url(protocol: Protocol, kind: str, resource_id: str) -> str:

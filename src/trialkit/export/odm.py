@@ -15,12 +15,16 @@ its ItemGroupData), so a receiving system never takes it for complete data.
 
 from __future__ import annotations
 
+import io
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from trialkit.export.records import ExportData
+from trialkit.export.stream import reiterable
 from trialkit.protocol import Protocol
 
 if TYPE_CHECKING:
@@ -67,10 +71,12 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _check_repeats(data: ExportData) -> None:
-    """Each (subject, visit, form, repeat) once; a form that does not repeat has repeat 1."""
+def _check_repeats(data: ExportData, offset: int = 0) -> None:
+    """Each (subject, visit, form, repeat) once; a form that does not repeat has repeat 1. (A
+    subject's forms are all in one chunk, so a chunk is checked on its own; ``offset`` is the
+    number of forms in the chunks before it, so that indexes count from the first form.)"""
     seen: dict[tuple[str, str, str, int], int] = {}
-    for index, f in enumerate(data.forms):
+    for index, f in enumerate(data.forms, start=offset):
         where = f"forms[{index}] (subject {f.subject_id}, visit {f.visit_id}, form {f.form})"
         if f.repeat != 1 and not _instrument(f.form).repeating:
             raise ValueError(f"{where}: repeat {f.repeat} given, but {f.form} is entered once per visit")
@@ -92,22 +98,49 @@ def _manifestation(s: Any) -> str:
     return f"Signed by {s.signer_name} on {_utc(s.signed_at)} UTC: {s.meaning}"
 
 
+@dataclass
+class _Scan:
+    """What the metadata needs from the clinical data, read in a first pass over the chunks."""
+
+    recorded: dict[str, list[str]] = field(default_factory=dict)  # visit -> forms recorded there, in order
+    signers: dict[str, str] = field(default_factory=dict)  # signer id -> full name (first seen)
+    meanings: list[str] = field(default_factory=list)
+    subjects: int = 0
+    forms: int = 0
+
+
+def _scan(chunks: Iterable[ExportData]) -> _Scan:
+    scan = _Scan()
+    for chunk in chunks:
+        _check_repeats(chunk, offset=scan.forms)
+        scan.subjects += len(chunk.subjects)
+        scan.forms += len(chunk.forms)
+        for f in chunk.forms:
+            visit_forms = scan.recorded.setdefault(f.visit_id, [])
+            if f.form not in visit_forms:
+                visit_forms.append(f.form)
+            for s in f.signatures:
+                if s.valid:
+                    scan.signers.setdefault(s.signer_id, s.signer_name)
+                    if s.meaning not in scan.meanings:
+                        scan.meanings.append(s.meaning)
+    return scan
+
+
 def _admin_data(
-    root: ET.Element, data: ExportData, study_oid: str, mdv_oid: str, created: datetime
+    root: ET.Element, scan: _Scan, study_oid: str, mdv_oid: str, created: datetime
 ) -> dict[tuple[str, ...], str]:
     """AdminData with the signers (full names), the signing location and one SignatureDef per
     meaning, for the Signature elements of the clinical data; {} when nothing is signed."""
-    signed = [s for f in data.forms for s in f.signatures if s.valid]
-    if not signed:
+    if not scan.signers:
         return {}
     oids: dict[tuple[str, ...], str] = {("location",): "LOC.TRIALKIT"}
     admin = ET.SubElement(root, "AdminData", {"StudyOID": study_oid})
-    for s in signed:
-        if ("user", s.signer_id) not in oids:
-            oids[("user", s.signer_id)] = oid = _oid("USR", s.signer_id)
-            user = ET.SubElement(admin, "User", {"OID": oid})
-            ET.SubElement(user, "LoginName").text = s.signer_id
-            ET.SubElement(user, "FullName").text = s.signer_name
+    for signer_id, signer_name in scan.signers.items():
+        oids[("user", signer_id)] = oid = _oid("USR", signer_id)
+        user = ET.SubElement(admin, "User", {"OID": oid})
+        ET.SubElement(user, "LoginName").text = signer_id
+        ET.SubElement(user, "FullName").text = signer_name
     location = ET.SubElement(
         admin, "Location", {"OID": oids[("location",)], "Name": "TrialKit electronic data capture"}
     )
@@ -116,20 +149,36 @@ def _admin_data(
         "MetaDataVersionRef",
         {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid, "EffectiveDate": created.date().isoformat()},
     )
-    for s in signed:
-        if ("meaning", s.meaning) not in oids:
-            oids[("meaning", s.meaning)] = oid = f"SD.{len([k for k in oids if k[0] == 'meaning']) + 1}"
-            definition = ET.SubElement(admin, "SignatureDef", {"OID": oid, "Methodology": "Electronic"})
-            ET.SubElement(definition, "Meaning").text = s.meaning
-            ET.SubElement(definition, "LegalReason").text = "Electronic signature under 21 CFR Part 11"
+    for number, meaning in enumerate(scan.meanings, start=1):
+        oids[("meaning", meaning)] = oid = f"SD.{number}"
+        definition = ET.SubElement(admin, "SignatureDef", {"OID": oid, "Methodology": "Electronic"})
+        ET.SubElement(definition, "Meaning").text = meaning
+        ET.SubElement(definition, "LegalReason").text = "Electronic signature under 21 CFR Part 11"
     return oids
 
 
 def build_odm(protocol: Protocol, data: ExportData | None = None, created: datetime | None = None) -> str:
-    """The ODM document as a string: metadata always, clinical data when ``data`` is given."""
+    """The ODM document as a string: metadata always, clinical data when ``data`` is given
+    (``write_odm`` with one chunk)."""
+    out = io.StringIO()
+    write_odm(protocol, [data] if data is not None else None, out, created=created)
+    return out.getvalue()
+
+
+# Stands in for the subjects in the serialized document, which is cut there and the subjects
+# written between the two halves one at a time.
+_PLACEHOLDER = "TRIALKIT-SUBJECTS-STREAMED-HERE"
+
+
+def write_odm(
+    protocol: Protocol, chunks: Iterable[ExportData] | None, out: TextIO, created: datetime | None = None
+) -> int:
+    """Write the ODM document to ``out``: metadata always, the clinical data of ``chunks`` (read
+    twice: see trialkit.export.stream) when given, one SubjectData at a time. Returns the number of
+    forms written."""
     created = created or datetime.now(UTC)
-    if data is not None:
-        _check_repeats(data)
+    chunks = reiterable(chunks) if chunks is not None else None
+    scan = _scan(chunks) if chunks is not None else _Scan()
     ET.register_namespace("", NS)
     study_oid = _oid("ST", protocol.id)
     mdv_oid = _oid("MDV", protocol.id, "1")
@@ -161,11 +210,7 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
     forms_used: list[str] = []
     # Forms recorded at a visit beyond its scheduled ones (an adverse event at any visit) are
     # referenced too, so that every FormData has its FormRef and FormDef.
-    recorded: dict[str, list[str]] = {}
-    for f in data.forms if data is not None else ():
-        recorded.setdefault(f.visit_id, [])
-        if f.form not in recorded[f.visit_id]:
-            recorded[f.visit_id].append(f.form)
+    recorded = scan.recorded
     for visit in protocol.schedule.visits:
         sed = ET.SubElement(
             mdv,
@@ -240,53 +285,90 @@ def build_odm(protocol: Protocol, data: ExportData | None = None, created: datet
     for cl in codelists:
         mdv.append(cl)
 
-    if data is not None:
-        signature_oids = _admin_data(root, data, study_oid, mdv_oid, created)
-        clinical = ET.SubElement(root, "ClinicalData", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid})
-        forms_by_subject: dict[str, list[Any]] = {}
-        for f in data.forms:
-            forms_by_subject.setdefault(f.subject_id, []).append(f)
-        visit_order = {v.id: i for i, v in enumerate(protocol.schedule.visits)}
-        form_order = {form: i for i, form in enumerate(forms_used)}
-        for subject in data.subjects:
-            sd = ET.SubElement(clinical, "SubjectData", {"SubjectKey": subject.subject_id})
-            records = sorted(
-                forms_by_subject.get(subject.subject_id, []), key=lambda f: visit_order.get(f.visit_id, 99)
-            )
-            by_visit: dict[str, list[Any]] = {}
-            for f in records:
-                by_visit.setdefault(f.visit_id, []).append(f)
-            for visit_id, forms in by_visit.items():
-                sed = ET.SubElement(sd, "StudyEventData", {"StudyEventOID": _oid("SE", visit_id)})
-                for f in sorted(forms, key=lambda f: (form_order.get(f.form, 99), f.repeat)):
-                    inst = instruments.get(f.form) or _instrument(f.form)
-                    attrs = {"FormOID": _oid("F", f.form)}
-                    if inst.repeating:
-                        attrs["FormRepeatKey"] = str(f.repeat)
-                    fd = ET.SubElement(sed, "FormData", attrs)
-                    comments = [DRAFT_COMMENT] if f.status == "draft" else []
-                    valid = [s for s in f.signatures if s.valid]
-                    if valid:
-                        # ODM allows one Signature per FormData: the form's own before its visit's.
-                        s = sorted(valid, key=lambda s: s.scope != "form")[0]
-                        sig = ET.SubElement(fd, "Signature")
-                        ET.SubElement(sig, "UserRef", {"UserOID": signature_oids[("user", s.signer_id)]})
-                        ET.SubElement(sig, "LocationRef", {"LocationOID": signature_oids[("location",)]})
-                        ET.SubElement(sig, "SignatureRef", {"SignatureOID": signature_oids[("meaning", s.meaning)]})
-                        ET.SubElement(sig, "DateTimeStamp").text = _utc(s.signed_at)
-                    comments += [
-                        f"{_manifestation(s)} ({s.scope} signature) — {s.note}" for s in f.signatures if not s.valid
-                    ]
-                    for seq, text in enumerate(comments, start=1):
-                        note = ET.SubElement(fd, "Annotation", {"SeqNum": str(seq)})
-                        ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = text
-                    igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
-                    for item in inst.items:
-                        if item.key in f.values and f.values[item.key] not in (None, ""):
-                            ET.SubElement(
-                                igd,
-                                "ItemData",
-                                {"ItemOID": _oid("I", f.form, item.key), "Value": _value_text(f.values[item.key])},
-                            )
+    if chunks is None:
+        ET.indent(root)
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode"))
+        return 0
+    signature_oids = _admin_data(root, scan, study_oid, mdv_oid, created)
+    clinical = ET.SubElement(root, "ClinicalData", {"StudyOID": study_oid, "MetaDataVersionOID": mdv_oid})
+    if scan.subjects:
+        ET.SubElement(clinical, "SubjectData", {"SubjectKey": _PLACEHOLDER})
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    document = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+    if not scan.subjects:
+        out.write(document)
+        return 0
+    head, _, tail = document.partition(f'<SubjectData SubjectKey="{_PLACEHOLDER}" />')
+    out.write(head)
+    visit_order = {v.id: i for i, v in enumerate(protocol.schedule.visits)}
+    form_order = {form: i for i, form in enumerate(forms_used)}
+    written = 0
+    for chunk in chunks:
+        forms_by_subject: dict[str, list[Any]] = {}
+        for f in chunk.forms:
+            forms_by_subject.setdefault(f.subject_id, []).append(f)
+        for subject in chunk.subjects:
+            sd = _subject_data(
+                subject.subject_id,
+                forms_by_subject.get(subject.subject_id, []),
+                instruments,
+                visit_order,
+                form_order,
+                signature_oids,
+            )
+            ET.indent(sd, level=2)
+            if written:
+                out.write("\n    ")
+            out.write(ET.tostring(sd, encoding="unicode"))
+            written += 1
+        # Forms of subjects not in the export's subject list are not written (as before).
+    out.write(tail)
+    return scan.forms
+
+
+def _subject_data(
+    subject_id: str,
+    subject_forms: list[Any],
+    instruments: dict[str, Instrument],
+    visit_order: dict[str, int],
+    form_order: dict[str, int],
+    signature_oids: dict[tuple[str, ...], str],
+) -> ET.Element:
+    """One SubjectData: the subject's forms by visit (in schedule order), each with its signature,
+    its annotations (draft, signatures no longer valid) and its item values."""
+    sd = ET.Element("SubjectData", {"SubjectKey": subject_id})
+    records = sorted(subject_forms, key=lambda f: visit_order.get(f.visit_id, 99))
+    by_visit: dict[str, list[Any]] = {}
+    for f in records:
+        by_visit.setdefault(f.visit_id, []).append(f)
+    for visit_id, forms in by_visit.items():
+        sed = ET.SubElement(sd, "StudyEventData", {"StudyEventOID": _oid("SE", visit_id)})
+        for f in sorted(forms, key=lambda f: (form_order.get(f.form, 99), f.repeat)):
+            inst = instruments.get(f.form) or _instrument(f.form)
+            attrs = {"FormOID": _oid("F", f.form)}
+            if inst.repeating:
+                attrs["FormRepeatKey"] = str(f.repeat)
+            fd = ET.SubElement(sed, "FormData", attrs)
+            comments = [DRAFT_COMMENT] if f.status == "draft" else []
+            valid = [s for s in f.signatures if s.valid]
+            if valid:
+                # ODM allows one Signature per FormData: the form's own before its visit's.
+                s = sorted(valid, key=lambda s: s.scope != "form")[0]
+                sig = ET.SubElement(fd, "Signature")
+                ET.SubElement(sig, "UserRef", {"UserOID": signature_oids[("user", s.signer_id)]})
+                ET.SubElement(sig, "LocationRef", {"LocationOID": signature_oids[("location",)]})
+                ET.SubElement(sig, "SignatureRef", {"SignatureOID": signature_oids[("meaning", s.meaning)]})
+                ET.SubElement(sig, "DateTimeStamp").text = _utc(s.signed_at)
+            comments += [f"{_manifestation(s)} ({s.scope} signature) — {s.note}" for s in f.signatures if not s.valid]
+            for seq, text in enumerate(comments, start=1):
+                note = ET.SubElement(fd, "Annotation", {"SeqNum": str(seq)})
+                ET.SubElement(note, "Comment", {"SponsorOrSite": "Site"}).text = text
+            igd = ET.SubElement(fd, "ItemGroupData", {"ItemGroupOID": _oid("IG", f.form)})
+            for item in inst.items:
+                if item.key in f.values and f.values[item.key] not in (None, ""):
+                    ET.SubElement(
+                        igd,
+                        "ItemData",
+                        {"ItemOID": _oid("I", f.form, item.key), "Value": _value_text(f.values[item.key])},
+                    )
+    return sd
