@@ -238,39 +238,37 @@ def run_export(job: Job, progress) -> Done:
     once complete (runner.atomic_output): a killed worker leaves no partial file under the final
     name, and its temporary file is removed by the worker that takes over.
     """
-    from trialkit.export.odm import build_odm
-    from trialkit.export.sdtm_package import build_package, write_datasets
+    from trialkit.export.fhir import write_bundle
+    from trialkit.export.odm import write_odm
+    from trialkit.export.sdtm_package import write_package_chunks
+    from trialkit.export.stream import ChunkSpool
 
     trial = job.trial
     protocol = trial.protocol
     created = job.created_at
     labels = bool(job.params.get("labels"))
-    needs_all = bool({"odm", "sdtm", "fhir"} & set(job.formats))
-    files: dict[str, bytes] = {}
-    on_disk: dict[str, Path] = {}  # members written to the scratch folder as they were read
+    needs_spool = bool({"odm", "sdtm", "fhir"} & set(job.formats))
+    files: dict[str, Path] = {}  # ODM, SDTM, FHIR: written to the scratch folder from the spool
+    on_disk: dict[str, Path] = {}  # the analysis tables, written to the scratch folder as they were read
     rows: dict[str, int] = {}
     progress(1, "reading records")
     with runner.scratch_dir(job.pk, _exports_dir()) as scratch:
         scratch = Path(scratch)
         tally = extract.Tally()
-        merged = ExportData()
+        # The records are read once, in one transaction (one consistent snapshot), a chunk of
+        # participants at a time: the CSV tables are written from each chunk as it comes, and each
+        # chunk is kept in a spool file from which ODM, SDTM and FHIR are then written, a chunk at
+        # a time (trialkit.export.stream). Memory holds a chunk, never the trial.
+        spool = ChunkSpool(scratch / "records.jsonl") if needs_spool else None
 
         def chunks():
             for chunk in extract.iter_chunks(trial, arms=arms, include_drafts=job.include_drafts, tally=tally):
-                if needs_all:  # ODM, SDTM and FHIR are built from all the records at once
-                    merged.subjects.extend(chunk.subjects)
-                    merged.forms.extend(chunk.forms)
-                    merged.adverse_events.extend(chunk.adverse_events)
-                    merged.screenings.extend(chunk.screenings)
-                    merged.exposures.extend(chunk.exposures)
-                    merged.labs.extend(chunk.labs)
-                yield chunk
+                yield spool.add(chunk) if spool is not None else chunk
 
         try:
-            with transaction.atomic():  # one consistent snapshot of the records
+            with transaction.atomic():
                 arms = _arms_for(trial, job.requested_by, job.unblinded)
                 if "csv" in job.formats:
-                    # The analysis tables are written a chunk of participants at a time.
                     written = write_tables(chunks(), scratch / "data", protocol, unblinded=job.unblinded, labels=labels)
                     for name, count in written.items():
                         on_disk[f"data/{name}.csv"] = scratch / "data" / f"{name}.csv"
@@ -281,33 +279,31 @@ def run_export(job: Job, progress) -> Done:
                         pass
         except PermissionDenied as exc:  # the role changed since the request
             raise JobProblem(str(exc)) from None
-        collected = Collected(merged, tally.counts, tally.excluded(job.include_drafts))
+        counts, excluded = tally.counts, tally.excluded(job.include_drafts)
         progress(15, "records read")
-        if "odm" in job.formats:
-            files["odm.xml"] = build_odm(protocol, collected.data, created=created).encode("utf-8")
-            rows["odm.xml"] = len(collected.data.forms)
+        if "odm" in job.formats and spool is not None:
+            path = scratch / "odm.xml"
+            with open(path, "w", encoding="utf-8") as handle:
+                rows["odm.xml"] = write_odm(protocol, spool, handle, created=created)
+            files["odm.xml"] = path
             progress(35, "ODM 1.3.2 written")
-        if "sdtm" in job.formats:
+        if "sdtm" in job.formats and spool is not None:
             # The SDTM package: each domain as XPT and Dataset-JSON, and define.xml (trialkit.export.sdtm_package).
-            domains = build_package(protocol, collected.data)
-            for path in write_datasets(
-                protocol, domains, scratch / "sdtm", blinded=collected.data.blinded, created=created
-            ).values():
-                files[f"sdtm/{path.name}"] = path.read_bytes()
-                frame = domains.get(path.stem.upper())
-                rows[f"sdtm/{path.name}"] = len(frame) if frame is not None else len(domains)
+            for name, (path, count) in write_package_chunks(protocol, spool, scratch / "sdtm", created=created).items():
+                files[f"sdtm/{name}"] = path
+                rows[f"sdtm/{name}"] = count
             progress(80, "SDTM package written")
         if "csv" in job.formats:
             progress(85, "analysis data directory written")
-        if "fhir" in job.formats:
-            from trialkit.export.fhir import build_bundle
-
+        if "fhir" in job.formats and spool is not None:
             # The arm only in an unblinded job (whose records alone carry arms): see trialkit.export.fhir.
-            bundle = build_bundle(protocol, collected.data, unblinded=job.unblinded)
-            files["fhir/bundle.json"] = json.dumps(bundle, indent=2, ensure_ascii=False).encode("utf-8")
-            rows["fhir/bundle.json"] = len(bundle["entry"])
+            path = scratch / "fhir" / "bundle.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "w", encoding="utf-8") as handle:
+                rows["fhir/bundle.json"] = write_bundle(protocol, spool, handle, unblinded=job.unblinded)
+            files["fhir/bundle.json"] = path
             progress(90, "FHIR R4 Bundle written")
-        members = {**files, **on_disk}
+        members: dict[str, bytes | Path] = {**files, **on_disk}
         manifest = {
             "trial": trial.nct_id,
             "protocol_sha256": trial.protocol_sha256,
@@ -319,8 +315,8 @@ def run_export(job: Job, progress) -> Done:
             "formats": job.formats,
             "include_drafts": job.include_drafts,
             "labels": labels,
-            "counts": collected.counts,
-            "excluded": collected.excluded,
+            "counts": counts,
+            "excluded": excluded,
             # Random content: no one can rebuild this archive from guessed data and compare hashes.
             "nonce": secrets.token_hex(16),
             "files": [
@@ -352,7 +348,7 @@ def run_export(job: Job, progress) -> Done:
             action="export_done",
             object_type="export",
             object_id=job.pk,
-            after={"file": target.name, "sha256": digest, "counts": collected.counts, "unblinded": job.unblinded},
+            after={"file": target.name, "sha256": digest, "counts": counts, "unblinded": job.unblinded},
             trial_id=trial.pk,
             restricted=job.unblinded,
             at=timezone.now(),
