@@ -1,19 +1,23 @@
-"""Benchmark: peak memory of the analysis-table export for 500 and for 5,000 participants.
+"""Benchmark: peak memory of each export format for 500 and for 5,000 participants.
 
-A fresh SQLite database (temporary folder) gets N randomized participants with NIHSS and mRS at
-three visits each and one adverse event, written with bulk inserts. Then the CSV export's own path
-runs (the one extract, ``exports.extract.iter_chunks``, into
-``trialkit.analysis.trial_data.write_tables``, unblinded) under tracemalloc. The chunked reads and
-the row-by-chunk writes should hold the peak flat: the ratio of the two peaks, not 10, is the result.
-(ODM and SDTM are built from all records at once, so their memory grows with the trial.)
+A fresh SQLite database (temporary folder) gets N randomized participants with NIHSS (every item)
+and mRS at three visits each and one adverse event, written with bulk inserts. Then each format is
+written the way the export job writes it (exports.services.run_export), unblinded, under
+tracemalloc: the one extract (``exports.extract.iter_chunks``) read a chunk of participants at a
+time; CSV: the analysis tables written from each chunk (``analysis.trial_data.write_tables``);
+ODM, SDTM, FHIR: the chunks spooled to a file (``export.stream.ChunkSpool``), then written from it
+(``export.odm.write_odm``, ``export.sdtm_package.write_package_chunks``,
+``export.fhir.write_bundle``). The result is the ratio of the two peaks of each format: about 1
+when memory is flat, 10 when it grows with the trial.
 
-    python bench/export_memory.py [--sizes 500,5000]
+    python bench/export_memory.py [--sizes 500,5000] [--formats csv,odm,sdtm,fhir]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -67,11 +71,15 @@ def _populate(start: int, n: int):
               earliest=day0, latest=day0 + timedelta(days=400), forms=["nihss", "mrs"],
               done_on=day0 + timedelta(days=protocol_visits[v].day))
         for p in people for k, v in enumerate(VISITS)], batch_size=2000)
+    from trialkit.instruments import get_instrument
+
+    nihss_items = [item.key for item in get_instrument("nihss").items]
     forms = []
     for i, visit in enumerate(visits):
-        for instrument, total in (("nihss", 4 + i % 10), ("mrs", i % 6)):
+        nihss = {key: (i + k) % 2 for k, key in enumerate(nihss_items)}
+        for instrument, data, total in (("nihss", nihss, sum(nihss.values())), ("mrs", {"score": i % 6}, i % 6)):
             forms.append(FormRecord(participant_id=visit.participant_id, visit=visit, instrument=instrument,
-                                    data={"note": "bench"}, status="complete", scores={"total": total},
+                                    data=data, status="complete", scores={"total": total},
                                     created_by=user, created_at=now, updated_by=user, updated_at=now))
     FormRecord.objects.bulk_create(forms, batch_size=2000)
     AdverseEvent.objects.bulk_create([
@@ -91,13 +99,39 @@ def _ae_extra(now, user) -> dict:
     return {k: v for k, v in (("updated_at", now), ("updated_by", user)) if k in names}
 
 
-def _measure(trial, arms: dict, out: Path) -> tuple[float, float, dict]:
+FORMATS = ("csv", "odm", "sdtm", "fhir")
+
+
+def _export(fmt: str, trial, arms: dict, out: Path) -> int:
+    """Write one format as the export job does; returns its rows (forms, entries, records)."""
     from trialkit.analysis.trial_data import write_tables
+    from trialkit.export.fhir import write_bundle
+    from trialkit.export.odm import write_odm
+    from trialkit.export.sdtm_package import write_package_chunks
+    from trialkit.export.stream import ChunkSpool
     from trialkit.server.exports.extract import iter_chunks
 
+    out.mkdir(parents=True, exist_ok=True)
+    chunks = iter_chunks(trial, arms=arms)
+    if fmt == "csv":
+        return sum(write_tables(chunks, out / "data", trial.protocol, unblinded=True).values())
+    spool = ChunkSpool(out / "records.jsonl")
+    for chunk in chunks:
+        spool.add(chunk)
+    if fmt == "odm":
+        with open(out / "odm.xml", "w", encoding="utf-8") as handle:
+            return write_odm(trial.protocol, spool, handle)
+    if fmt == "fhir":
+        with open(out / "bundle.json", "w", encoding="utf-8") as handle:
+            return write_bundle(trial.protocol, spool, handle, unblinded=True)
+    written = write_package_chunks(trial.protocol, spool, out / "sdtm")
+    return sum(rows for name, (_, rows) in written.items() if name.endswith(".xpt"))
+
+
+def _measure(fmt: str, trial, arms: dict, out: Path) -> tuple[float, float, int]:
     tracemalloc.start()
     started = time.perf_counter()
-    rows = write_tables(iter_chunks(trial, arms=arms), out, trial.protocol, unblinded=True)
+    rows = _export(fmt, trial, arms, out)
     seconds = time.perf_counter() - started
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
@@ -107,21 +141,29 @@ def _measure(trial, arms: dict, out: Path) -> tuple[float, float, dict]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="500,5000")
+    parser.add_argument("--formats", default=",".join(FORMATS))
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    formats = [f for f in args.formats.split(",") if f]
     work = Path(tempfile.mkdtemp(prefix="trialkit-bench-export-"))
     _setup(work)
-    peaks, arms, added = [], {}, 0
-    for n in sorted(sizes):  # the trial grows to each size in turn
+    peaks: dict[str, list[float]] = {fmt: [] for fmt in formats}
+    arms: dict = {}
+    added = 0
+    print("  peak memory (tracemalloc) of each export format, unblinded:")
+    for n in sizes:  # the trial grows to each size in turn
         trial, new = _populate(added, n - added)
         arms.update(new)
         added = n
-        peak, seconds, rows = _measure(trial, arms, work / f"out-{n}")
-        peaks.append(peak)
-        print(f"  {n:>6} participants: peak {peak:7.1f} MiB traced, {seconds:5.1f} s, rows {rows}")
-    if len(peaks) >= 2:
-        print(f"  peak ratio {max(sizes)}/{min(sizes)} participants: {peaks[-1] / peaks[0]:.2f} "
-              f"(participants ratio {max(sizes) / min(sizes):.0f})")
+        for fmt in formats:
+            peak, seconds, rows = _measure(fmt, trial, arms, work / f"out-{n}-{fmt}")
+            peaks[fmt].append(peak)
+            print(f"  {fmt:<5} {n:>6} participants: peak {peak:7.1f} MiB, {seconds:6.1f} s, {rows} rows")
+    if len(sizes) >= 2:
+        for fmt in formats:
+            print(f"  {fmt:<5} peak ratio {sizes[-1]}/{sizes[0]} participants: {peaks[fmt][-1] / peaks[fmt][0]:.2f} "
+                  f"(participants ratio {sizes[-1] / sizes[0]:.0f})")
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
