@@ -322,7 +322,8 @@ def iter_chunks(
 def select(
     trial, *, arms: dict[int, str] | None, include_drafts: bool = False, tally: Tally | None = None
 ) -> ExportData:
-    """The whole trial's export records in one ExportData (ODM and SDTM need them all at once)."""
+    """The whole trial's export records in one ExportData (small consumers: the safety summary,
+    tests). The export job streams ``iter_chunks`` instead (exports.services.run_export)."""
     merged = ExportData()
     for chunk in iter_chunks(trial, arms=arms, include_drafts=include_drafts, tally=tally):
         merged.subjects += chunk.subjects
