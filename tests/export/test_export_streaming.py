@@ -24,7 +24,7 @@ from trialkit.export import (
 )
 from trialkit.export.fhir import build_bundle, write_bundle
 from trialkit.export.odm import build_odm, write_odm
-from trialkit.export.sdtm_package import write_package, write_package_chunks
+from trialkit.export.sdtm_package import build_package, write_datasets, write_package, write_package_chunks
 from trialkit.export.stream import ChunkSpool
 from trialkit.instruments import get_instrument
 from trialkit.protocol import load_protocol
@@ -180,7 +180,10 @@ def test_the_files_written_a_subject_at_a_time_are_those_of_all_records_at_once(
 
     whole_odm = build_odm(protocol, data, created=CREATED)
     whole_bundle = build_bundle(protocol, data, unblinded=unblinded)
-    write_package(protocol, data, tmp_path / "whole", created=CREATED)
+    # The reference: every domain in memory, each XPT written by pyreadstat from its whole frame.
+    write_datasets(protocol, build_package(protocol, data), tmp_path / "whole", blinded=data.blinded, created=CREATED)
+    write_package(protocol, data, tmp_path / "one-chunk", created=CREATED)
+    assert _files(tmp_path / "one-chunk") == _files(tmp_path / "whole")
     assert "<Signature>" in whole_odm and "Annotation" in whole_odm and "FormRepeatKey" not in whole_odm[:0]
 
     for size in (1,):

@@ -71,29 +71,29 @@ def sdtm(
     fmt: Format = FORMAT_OPTION,
 ) -> None:
     """Write the SDTM package: each domain as SAS XPORT v5 and Dataset-JSON v1.1, and define.xml."""
-    from trialkit.export.sdtm_package import build_package, write_datasets
+    from trialkit.export.sdtm_package import write_package_chunks
 
     writable_output(output, directory=True)
     proto, records = _load(protocol, data, fmt)
     try:
-        domains = build_package(proto, records)
+        written = write_package_chunks(proto, [records], output)
     except ValueError as exc:  # a record the protocol does not know (a dose level of no arm)
         fail(f"{data}: {exc}", fmt=fmt)
-    paths = write_datasets(proto, domains, output, blinded=records.blinded)
     emit(
         {
             "protocol": proto.id,
             "blinded": records.blinded,
             "files": [
                 {
-                    "domain": name,
-                    "path": str(output / f"{name.lower()}.xpt"),
-                    "rows": len(frame),
-                    "dataset_json": str(output / f"{name.lower()}.json"),
+                    "domain": path.stem.upper(),
+                    "path": str(path),
+                    "rows": rows,
+                    "dataset_json": str(path.with_suffix(".json")),
                 }
-                for name, frame in domains.items()
+                for name, (path, rows) in written.items()
+                if name.endswith(".xpt")
             ],
-            "define": str(paths["define.xml"]),
+            "define": str(written["define.xml"][0]),
         },
         fmt,
         lambda d: (

@@ -34,11 +34,31 @@ def _cell(value, data_type: str):
 
 
 def build_dataset_json(protocol: Protocol, name: str, frame: pd.DataFrame, *, created: datetime | None = None) -> dict:
+    meta = DATASETS[name]
+    doc = dataset_json_head(
+        protocol, name, {var.name: variable_length(frame, var) for var in meta.variables}, created=created
+    )
+    rows = [row_values(name, record) for record in frame.itertuples(index=False)]
+    if rows:
+        doc["records"] = len(rows)
+        doc["rows"] = rows
+    return doc
+
+
+def row_values(name: str, record) -> list:
+    """One row of the dataset (a record of the frame, in column order) as Dataset-JSON values."""
+    return [_cell(value, _data_type(var)) for var, value in zip(DATASETS[name].variables, record)]
+
+
+def dataset_json_head(
+    protocol: Protocol, name: str, lengths: dict[str, int], *, created: datetime | None = None
+) -> dict:
+    """The Dataset-JSON document of dataset ``name`` without its rows (``rows: []``, ``records: 0``):
+    the writer adds the rows, all at once or one at a time."""
     from odmlib.dataset_json_1_1.model import Column, DatasetJSON, SourceSystem
 
     meta = DATASETS[name]
     created = created or datetime.now().astimezone()
-    types = {v.name: _data_type(v, frame) for v in meta.variables}
     dataset = DatasetJSON(
         datasetJSONCreationDateTime=created.replace(tzinfo=None).isoformat(timespec="seconds"),
         datasetJSONVersion=VERSION,
@@ -60,14 +80,12 @@ def build_dataset_json(protocol: Protocol, name: str, frame: pd.DataFrame, *, cr
                 itemOID=item_oid(name, var.name),
                 name=var.name,
                 label=var.label,
-                dataType=_TYPES[types[var.name]],
-                length=variable_length(frame, var),
+                dataType=_TYPES[_data_type(var)],
+                length=lengths[var.name],
                 **extra,
             )
         )
     dataset.rows = []
-    for record in frame.itertuples(index=False):
-        dataset.add_row([_cell(value, types[var.name]) for var, value in zip(meta.variables, record)])
     doc = dataset.to_dict()
     doc.setdefault("rows", [])  # odmlib leaves out an empty list; a dataset with no records still has rows: []
     return doc

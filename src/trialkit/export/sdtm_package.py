@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import pickle
+import struct
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -130,9 +132,9 @@ def write_package_chunks(
     ``directory``: file name -> (path, rows), in the order written.
 
     Each chunk's domains are built and put aside in a scratch folder, one file per domain; then
-    each domain in turn is read back whole (XPORT is written from one data frame), written as XPT
-    and Dataset-JSON, summarised for Define-XML and dropped. Memory holds one chunk's records, then
-    one domain, never the whole package.
+    each domain in turn is read back a chunk at a time, twice: first for what the headers need
+    (widths, decimals, coded values, rows), then to write its rows to XPT and Dataset-JSON
+    (``_stream_dataset``). Memory holds one chunk's records, never a whole domain.
     """
     from trialkit.export import trial_design
 
@@ -155,30 +157,155 @@ def write_package_chunks(
             if name in design:
                 frame = _checked(name, design[name])
             elif name in empty:
-                frame = _read_pieces(pieces[name], empty[name])
+                if pieces[name].stat().st_size:
+                    summary, files = _stream_dataset(protocol, name, pieces[name], directory, created)
+                    written.update(files)
+                    summaries[name] = summary
+                    continue
+                frame = empty[name]
             else:
                 continue
             written.update(_write_dataset(protocol, name, frame, directory, created))
             summaries[name] = summarize(name, frame)
-            del frame
     define = directory / "define.xml"
     define.write_text(build_define(protocol, summaries, blinded=blinded, created=created), encoding="utf-8")
     written[define.name] = (define, len(summaries))
     return written
 
 
-def _read_pieces(path: Path, empty: pd.DataFrame) -> pd.DataFrame:
-    """A domain put aside chunk by chunk, read back as one frame (``empty`` when it has no rows)."""
-    frames = []
+def _pieces(path: Path) -> Iterator[pd.DataFrame]:
+    """The frames of a domain put aside chunk by chunk, read back one at a time."""
     with open(path, "rb") as handle:  # written by this process, in its own scratch folder
         while True:
             try:
-                frames.append(pickle.load(handle))
+                yield pickle.load(handle)
             except EOFError:
-                break
-    if not frames:
-        return empty
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+                return
+
+
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``frame`` that decide how pyreadstat types and sizes each column: per column its
+    first value present and its longest text. Their concatenation over the chunks has the dtypes and
+    the widths of the concatenation of the whole chunks."""
+    rows: set[int] = set()
+    for position in range(len(frame.columns)):
+        values = frame.iloc[:, position]
+        present = values.notna().to_numpy()
+        if present.any():
+            rows.add(int(present.argmax()))
+        if not pd.api.types.is_numeric_dtype(values):
+            lengths = values.map(lambda v: len(v) if isinstance(v, str) else -1).to_numpy()
+            if lengths.max() >= 0:
+                rows.add(int(lengths.argmax()))
+    return frame.iloc[sorted(rows)]
+
+
+_OBS_HEADER = b"HEADER RECORD*******OBS     HEADER RECORD!!!!!!!000000000000000000000000000000  "
+_NAMESTR_HEADER = b"HEADER RECORD*******NAMESTR HEADER RECORD"
+
+
+def _xpt_header(
+    name: str, template: pd.DataFrame, scratch: Path, created: datetime | None
+) -> tuple[bytes, list[tuple[bool, int]]]:
+    """The XPORT header (everything before the observations) pyreadstat writes for the whole
+    dataset, made from ``template`` (same columns, types and widths: the header holds no row
+    count), and each variable's (is_text, width) from its NAMESTR record."""
+    from trialkit.export.sdtm import write_xpt
+
+    (path,) = write_xpt({name: template}, scratch, created=created)
+    content = path.read_bytes()
+    path.unlink()
+    header = content[: content.index(_OBS_HEADER) + len(_OBS_HEADER)]
+    start = header.index(_NAMESTR_HEADER) + 80
+    layout = []
+    for k in range(len(template.columns)):
+        record = header[start + 140 * k : start + 140 * (k + 1)]
+        kind, _, width = struct.unpack(">hhh", record[:6])
+        layout.append((kind == 2, width))
+    return header, layout
+
+
+def _ibm(value: Any) -> bytes:
+    """A number as an IBM double (SAS XPORT), exact for every IEEE double in IBM's range; missing is '.'."""
+    if value is None or value != value:
+        return b"." + bytes(7)
+    if value == 0:
+        return bytes(8)
+    bits: int = struct.unpack(">Q", struct.pack(">d", float(value)))[0]
+    sign, exponent = bits >> 63, (bits >> 52) & 0x7FF
+    fraction = (bits & ((1 << 52) - 1)) | (1 << 52)  # the value is fraction * 2**(exponent - 1075)
+    # IBM: mantissa (56 bits, first hex digit not 0) * 16**(ibm_exponent - 64) * 2**-56
+    power = exponent - 1075 + 56
+    ibm_exponent, shift = power // 4 + 64, power % 4
+    if not 0 <= ibm_exponent <= 127:
+        raise PackageError(f"{value!r} is outside the range of a SAS XPORT number")
+    return bytes([(sign << 7) | ibm_exponent]) + (fraction << shift).to_bytes(7, "big")
+
+
+def _xpt_row(record: tuple[Any, ...], layout: list[tuple[bool, int]]) -> bytes:
+    parts = []
+    for value, (text, width) in zip(record, layout):
+        if text:
+            word = value.encode("utf-8") if isinstance(value, str) else b""
+            parts.append(word[:width].ljust(width, b" "))
+        else:
+            parts.append(_ibm(value))
+    return b"".join(parts)
+
+
+def _stream_dataset(
+    protocol: Protocol, name: str, path: Path, directory: Path, created: datetime | None
+) -> tuple[DatasetSummary, dict[str, tuple[Path, int]]]:
+    """Write a domain put aside chunk by chunk as XPT and Dataset-JSON, a chunk at a time: a first
+    pass over the chunks takes what the headers need (widths, decimals, coded values, rows), a
+    second writes the rows. The files are those ``_write_dataset`` writes from the whole frame."""
+    from trialkit.export.dataset_json import dataset_json_head, row_values
+    from trialkit.export.define_xml import DatasetSummary
+
+    rows = 0
+    summary: DatasetSummary | None = None
+    samples = []
+    for piece in _pieces(path):
+        rows += len(piece)
+        samples.append(_sample(piece))
+        part = summarize(name, piece)
+        if summary is None:
+            summary = part
+        else:
+            summary = DatasetSummary(
+                lengths={k: max(v, part.lengths[k]) for k, v in summary.lengths.items()},
+                decimals={k: max(v, part.decimals[k]) for k, v in summary.decimals.items()},
+                coded={k: sorted(set(v) | set(part.coded[k])) for k, v in summary.coded.items()},
+            )
+    assert summary is not None  # only called with at least one chunk
+    template = samples[0] if len(samples) == 1 else pd.concat(samples, ignore_index=True)
+    header, layout = _xpt_header(name, template, path.parent, created)
+
+    doc = dataset_json_head(protocol, name, summary.lengths, created=created)
+    doc["records"] = rows
+    doc["rows"] = [_ROWS]
+    head, _, tail = json.dumps(doc, indent=1).partition(json.dumps(_ROWS))
+    xpt_path, json_path = directory / f"{name.lower()}.xpt", directory / f"{name.lower()}.json"
+    with open(xpt_path, "wb") as xpt, open(json_path, "w", encoding="utf-8") as out:
+        xpt.write(header)
+        size = len(header)
+        out.write(head)
+        first = True
+        for piece in _pieces(path):
+            for record in piece.itertuples(index=False):
+                line = _xpt_row(record, layout)
+                xpt.write(line)
+                size += len(line)
+                if not first:
+                    out.write(",\n  ")
+                out.write(json.dumps(row_values(name, record), indent=1).replace("\n", "\n  "))
+                first = False
+        xpt.write(b" " * (-size % 80))
+        out.write(tail)
+    return summary, {xpt_path.name: (xpt_path, rows), json_path.name: (json_path, rows)}
+
+
+_ROWS = "\ue000rows"
 
 
 def _write_dataset(
@@ -201,7 +328,9 @@ def write_datasets(
     blinded: bool,
     created: datetime | None = None,
 ) -> dict[str, Path]:
-    """Write the frames of ``build_package`` (<domain>.xpt, <domain>.json, define.xml)."""
+    """Write the frames of ``build_package`` (<domain>.xpt, <domain>.json, define.xml), each XPT
+    by pyreadstat from the whole frame: the reference the streaming writer
+    (``write_package_chunks``) equals byte for byte (tests/export/test_export_streaming.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}
     for name, frame in domains.items():
