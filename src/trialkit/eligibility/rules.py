@@ -243,13 +243,24 @@ class LabRule(RuleModel):
         return [self.analyte] if self.analyte is not None else list(self.each_measured_of or [])
 
     def absolute_bounds(self) -> Bounds | None:
+        key = (id(self), "absolute")
+        if key in _BOUNDS_OF:
+            return _BOUNDS_OF[key][1]
         values = {"min": self.min, "max": self.max, "greater_than": self.greater_than, "less_than": self.less_than}
-        if all(v is None for v in values.values()):
-            return None
-        return Bounds(**values)
+        bounds = None if all(v is None for v in values.values()) else Bounds(**values)
+        _BOUNDS_OF[key] = (self, bounds)  # a frozen rule's bounds, built once; the entry keeps the rule (and its id)
+        return bounds
 
     def uln_bounds(self) -> Bounds:
-        return Bounds(min=self.min_uln, max=self.max_uln)
+        key = (id(self), "uln")
+        if key not in _BOUNDS_OF:
+            _BOUNDS_OF[key] = (self, Bounds(min=self.min_uln, max=self.max_uln))
+        bounds = _BOUNDS_OF[key][1]
+        assert bounds is not None
+        return bounds
+
+
+_BOUNDS_OF: dict[tuple[int, str], tuple[LabRule, Bounds | None]] = {}
 
 
 class ConditionRule(RuleModel):
