@@ -58,10 +58,12 @@ class RecordProblem:
     errors: tuple[tuple[str, str, str], ...]
 
     def message(self) -> str:
-        who = f"record {self.record_id}" if self.record_id else f"record #{self.index}"
-        where = f"line {self.line}: " if self.line is not None and not self.record_id else ""
+        if self.record_id:
+            who = f"record {self.record_id}"
+        else:
+            who = f"line {self.line}" if self.line is not None else f"record #{self.index}"
         problems = "; ".join(f"{path}: {message}" if path else message for path, _, message in self.errors)
-        return f"{where}{who}: {problems}"
+        return f"{who}: {problems}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
