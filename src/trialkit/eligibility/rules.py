@@ -153,6 +153,10 @@ def fmt_as_decided(value: float, limits: list[float], digits: int = 4, decimals:
     A reason must not contradict its decision: AST at 2.5024×ULN fails "≤ 2.5×ULN", so it is shown
     as 2.502, not 2.50. At 9 significant digits the printed number is the compared one
     (:func:`at_least` rounds to 9), so the search always ends there at the latest."""
+    # Printed from the compared number (9 significant digits, as at_least compares), so that a unit
+    # conversion's last-place noise never shows (2.49975 is 2.4998 whichever way it was computed).
+    if isinstance(value, float):
+        value = float(f"{value:.9g}")
     wanted = [_order(value, limit) for limit in limits]
     if decimals is None:
         candidates = [fmt(value, d) for d in range(digits, 10)]
