@@ -167,3 +167,20 @@ def test_nihss_limits_6_and_20_scored_once_per_record(assist, monkeypatch, total
         update={"id": "inc-nihss-again"}
     )
     assert len(calls) == 1  # scored once for the record, not once per criterion
+
+
+def test_at_least_decides_as_the_rounding_rule_whatever_its_shortcut():
+    import random
+
+    from trialkit.eligibility.rules import at_least
+
+    rng = random.Random(7)
+    pairs = [(3.0000000000000004, 3.0), (2.9999999999999996, 3.0), (2.4999999995, 2.5), (2.49999999, 2.5)]
+    for _ in range(5000):
+        bound = rng.choice([1.0, 1.25, 1.5, 2.5, 3.0, 9.0, 1500.0, 150000.0, 18.0])
+        pairs.append((bound * (1 + rng.choice([-1, 1]) * 10 ** rng.uniform(-17, -1)), bound))
+    for value, bound in pairs:
+        rounded = float(f"{value:.9g}") >= float(f"{bound:.9g}")
+        assert at_least(value, bound) == rounded and at_least(bound, value) == (
+            float(f"{bound:.9g}") >= float(f"{value:.9g}")
+        ), (value, bound)

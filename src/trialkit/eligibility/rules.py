@@ -119,6 +119,12 @@ def at_least(value: float, bound: float) -> bool:
     Unit conversions are floating point (30 g/L is 3.0000000000000004 g/dL after a division); the
     rounding keeps a value exactly on a boundary on the boundary, as a person reading it expects.
     """
+    # Rounding is monotonic, so it can only turn "below" into "equal": decide without it unless the two
+    # are within the rounding's reach (screening a population asks this a few hundred times a record).
+    if value >= bound:
+        return True
+    if bound - value > 1e-8 * max(abs(value), abs(bound)):
+        return False
     return float(f"{value:.9g}") >= float(f"{bound:.9g}")
 
 
