@@ -232,11 +232,11 @@ def _nihss_total(rule: Rule, ctx: Context) -> Truth:
 
 def nihss_of(ctx: Context) -> measures.NihssPartial:
     """The record's NIHSS, scored once per record (the context's cache is the record's)."""
-    partial = ctx.cache.get("nihss")
+    partial: measures.NihssPartial | None = ctx.cache.get("nihss")
     if partial is None:
         assert ctx.facts.nihss is not None
         partial = ctx.cache["nihss"] = measures.nihss_partial(ctx.facts.nihss)
-    return partial  # type: ignore[no-any-return]
+    return partial
 
 
 def _same_side(bounds: Bounds, low: float, high: float) -> bool:

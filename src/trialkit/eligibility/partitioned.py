@@ -89,13 +89,15 @@ def screen_partitioned(
     block_bytes: int = DEFAULT_BLOCK_BYTES,
 ) -> Iterator[Outcome]:
     """Each record's outcome in input order, the records screened in Dask partitions."""
-    import dask
     import dask.bag as db
+    from dask.base import compute
 
     parts = blocks(path, block_bytes)
     if not parts:
         return
-    bag = db.from_sequence(parts, npartitions=len(parts)).map(screen_block, protocol, today)
+    bag = db.from_sequence(parts, npartitions=len(parts)).map(  # type: ignore[no-untyped-call]
+        screen_block, protocol, today
+    )
     delayed = bag.to_delayed()
     records_before = lines_before = 0
     window = max(1, 2 * workers)
@@ -104,13 +106,13 @@ def screen_partitioned(
         if hasattr(scheduler, "compute"):  # a dask.distributed Client
             computed = scheduler.gather(scheduler.compute(chunk))
         else:
-            computed = dask.compute(*chunk, scheduler=scheduler, num_workers=workers)
+            computed = compute(*chunk, scheduler=scheduler, num_workers=workers)  # type: ignore[no-untyped-call]
         for partition in computed:
             for block in partition:
                 for outcome in block.outcomes:
                     changes: dict[str, Any] = {"index": outcome.index + records_before}
                     if getattr(outcome, "line", None) is not None:
-                        changes["line"] = outcome.line + lines_before  # type: ignore[union-attr]
+                        changes["line"] = outcome.line + lines_before
                     yield dataclasses.replace(outcome, **changes)
                 records_before += block.records
                 lines_before += block.lines
