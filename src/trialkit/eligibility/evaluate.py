@@ -85,6 +85,8 @@ def evaluate(rule: Rule, ctx: Context) -> Truth:
     # the entry holds the rule, so its id is not reused while the entry lives.
     entry = _DISPATCH.get(id(rule))
     if entry is None or entry[0] is not rule:
+        if len(_DISPATCH) > 10_000:  # rules made on the fly, not a protocol's: keep the memory flat
+            _DISPATCH.clear()
         entry = _DISPATCH[id(rule)] = (rule, _EVALUATORS[rule.kind])
     return entry[1](rule, ctx)
 

@@ -84,6 +84,15 @@ class Bounds(RuleModel):
 
     def satisfied(self) -> str:
         """How a satisfying value compares, as text (e.g. '≥ 18', 'within 14–90')."""
+        # Bounds are frozen: the text is made once (the entry keeps the bounds, so the id stays theirs).
+        entry = _SATISFIED.get(id(self))
+        if entry is None or entry[0] is not self:
+            if len(_SATISFIED) > 10_000:  # bounds made on the fly, not a protocol's: keep the memory flat
+                _SATISFIED.clear()
+            entry = _SATISFIED[id(self)] = (self, self._satisfied())
+        return entry[1]
+
+    def _satisfied(self) -> str:
         if self.is_closed_range():
             assert self.min is not None and self.max is not None  # a closed range has both
             return f"within {fmt(self.min)}–{fmt(self.max)}"
@@ -111,6 +120,9 @@ class Bounds(RuleModel):
     def shown(self, value: float, digits: int = 4, decimals: int | None = None) -> str:
         """``value`` printed so that it compares with every limit as the decision did (:func:`fmt_as_decided`)."""
         return fmt_as_decided(value, self.limits(), digits, decimals)
+
+
+_SATISFIED: dict[int, tuple[Bounds, str]] = {}
 
 
 def at_least(value: float, bound: float) -> bool:
@@ -258,19 +270,26 @@ class LabRule(RuleModel):
             return _BOUNDS_OF[key][1]
         values = {"min": self.min, "max": self.max, "greater_than": self.greater_than, "less_than": self.less_than}
         bounds = None if all(v is None for v in values.values()) else Bounds(**values)
-        _BOUNDS_OF[key] = (self, bounds)  # a frozen rule's bounds, built once; the entry keeps the rule (and its id)
+        _remember(key, self, bounds)  # a frozen rule's bounds, built once; the entry keeps the rule (and its id)
         return bounds
 
     def uln_bounds(self) -> Bounds:
         key = (id(self), "uln")
         if key not in _BOUNDS_OF:
-            _BOUNDS_OF[key] = (self, Bounds(min=self.min_uln, max=self.max_uln))
+            _remember(key, self, Bounds(min=self.min_uln, max=self.max_uln))
         bounds = _BOUNDS_OF[key][1]
         assert bounds is not None
         return bounds
 
 
-_BOUNDS_OF: dict[tuple[int, str], tuple[LabRule, Bounds | None]] = {}
+_BOUNDS_OF: dict[tuple[int, str], tuple[RuleModel, Bounds | None]] = {}
+
+
+def _remember(key: tuple[int, str], rule: RuleModel, bounds: Bounds | None) -> None:
+    """Keep a rule's bounds (and the rule, so its id stays its own); bounded like the other caches."""
+    if len(_BOUNDS_OF) > 10_000:
+        _BOUNDS_OF.clear()
+    _BOUNDS_OF[key] = (rule, bounds)
 
 
 class ConditionRule(RuleModel):
@@ -299,10 +318,13 @@ class FactRule(RuleModel):
         return self
 
     def bounds(self) -> Bounds | None:
+        key = (id(self), "fact")
+        if key in _BOUNDS_OF:
+            return _BOUNDS_OF[key][1]
         values = {"min": self.min, "max": self.max, "greater_than": self.greater_than, "less_than": self.less_than}
-        if all(v is None for v in values.values()):
-            return None
-        return Bounds(**values)
+        bounds = None if all(v is None for v in values.values()) else Bounds(**values)
+        _remember(key, self, bounds)  # built once per (frozen) rule, as LabRule's
+        return bounds
 
     @field_validator("path")
     @classmethod
