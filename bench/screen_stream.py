@@ -7,7 +7,8 @@ then times, each in its own process:
 - parse: ``json.loads`` of every line (the floor: reading the input);
 - screen: ``trialkit screen --summary --output <file>.jsonl`` (read, validate, screen, write).
 
-Prints records/s for both, their ratio (the goal: screening within 3× of parsing) and the peak
+Prints records/s for both, their ratio (the goal: screening within 3× of parsing), the screening rate
+net of the command's start-up (a one-record run: Python, pydantic, the protocol), and the peak
 resident memory of each process (``ru_maxrss`` of the child), which should not grow with the records.
 
     python bench/screen_stream.py            # 10k and 100k records
@@ -101,9 +102,15 @@ def run_child(args: list[str]) -> tuple[float, int, str]:
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
     python = sys.executable
-    print(f"{'trial':7} {'records':>8} {'parse/s':>10} {'screen/s':>10} {'ratio':>6} {'parse MB':>9} {'screen MB':>10}")
+    print(
+        f"{'trial':7} {'records':>8} {'parse/s':>10} {'screen/s':>10} {'ratio':>6} {'net/s':>8} {'net ratio':>9} "
+        f"{'parse MB':>9} {'screen MB':>10}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for kind, protocol in PROTOCOLS.items():
+            one = Path(tmp) / f"{kind}-1.jsonl"
+            write_jsonl(one, synthetic(kind, 1))
+            startup, _, _ = run_child([python, "-m", "trialkit", "screen", "-p", protocol, "-i", str(one), "--summary"])
             for n in sizes:
                 path = Path(tmp) / f"{kind}-{n}.jsonl"
                 write_jsonl(path, synthetic(kind, n))
@@ -116,9 +123,11 @@ def main() -> None:
                 screened = json.loads(summary)["summary"]["records"]
                 assert screened == n, (screened, n)
                 rate = n / seconds
+                net = n / max(seconds - startup, 1e-9)
                 print(
-                    f"{kind:7} {n:>8,} {parse_rate:>10,.0f} {rate:>10,.0f} {parse_rate / rate:>6.2f} "
-                    f"{parse_mb:>9,} {screen_mb:>10,}"
+                    f"{kind:7} {n:>8,} {parse_rate:>10,.0f} {rate:>10,.0f} {parse_rate / rate:>6.2f} {net:>8,.0f} "
+                    f"{parse_rate / net:>9.2f} {parse_mb:>9,} {screen_mb:>10,}",
+                    flush=True,
                 )
                 path.unlink()
                 out.unlink()
