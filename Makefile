@@ -96,6 +96,7 @@ test-fuzz: venv
 test-fuzz-postgres: venv
 	DATABASE_URL=$(POSTGRES_URL) TRIALKIT_REQUIRE_POSTGRES=1 $(PY) -m pytest -m fuzz -p no:xdist tests/server/test_server_api_fuzz.py
 
+# Every bench/*.py in turn (bench/screen_stream.py: streaming screening of 10k and 100k records, rates and peak memory).
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 

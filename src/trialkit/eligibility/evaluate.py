@@ -76,10 +76,22 @@ class Context:
     # The trial's condition names; with it a recorded name outside them leaves condition rules
     # unknown. ``screen`` always passes the protocol's.
     vocabulary: ConditionVocabulary | None = None
+    # Shared by every criterion of one record: what is worked out once per record (the NIHSS total).
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(rule: Rule, ctx: Context) -> Truth:
-    return _EVALUATORS[rule.kind](rule, ctx)
+    # A rule is frozen, so its evaluator is looked up once (a population asks per record and criterion);
+    # the entry holds the rule, so its id is not reused while the entry lives.
+    entry = _DISPATCH.get(id(rule))
+    if entry is None or entry[0] is not rule:
+        if len(_DISPATCH) > 10_000:  # rules made on the fly, not a protocol's: keep the memory flat
+            _DISPATCH.clear()
+        entry = _DISPATCH[id(rule)] = (rule, _EVALUATORS[rule.kind])
+    return entry[1](rule, ctx)
+
+
+_DISPATCH: dict[int, tuple[Rule, Any]] = {}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -208,7 +220,7 @@ def _nihss_total(rule: Rule, ctx: Context) -> Truth:
     values = ctx.facts.nihss
     if values is None:
         return Truth(None, "NIHSS not recorded", ("nihss",))
-    partial = measures.nihss_partial(values)
+    partial = nihss_of(ctx)
     if partial.total is not None:
         return _bounded("NIHSS total", partial.total, bounds)
     # Some items are missing; the total is still decided if every completion lands on one side.
@@ -218,6 +230,15 @@ def _nihss_total(rule: Rule, ctx: Context) -> Truth:
     if bounds.violations(low) and bounds.violations(high) and _same_side(bounds, low, high):
         return Truth(False, f"NIHSS total {low}–{high} whatever items {items} score, needs {bounds.needs()}")
     return Truth(None, f"NIHSS items {items} not scored", missing)
+
+
+def nihss_of(ctx: Context) -> measures.NihssPartial:
+    """The record's NIHSS, scored once per record (the context's cache is the record's)."""
+    partial: measures.NihssPartial | None = ctx.cache.get("nihss")
+    if partial is None:
+        assert ctx.facts.nihss is not None
+        partial = ctx.cache["nihss"] = measures.nihss_partial(ctx.facts.nihss)
+    return partial
 
 
 def _same_side(bounds: Bounds, low: float, high: float) -> bool:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from trialkit.eligibility import measures
 from trialkit.eligibility.lab_vocabulary import lab_key, lab_problem, serology_key, serology_problem
 from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
-from trialkit.instruments.labs import LabUnitError, uln_window_problem
+from trialkit.instruments.labs import LabUnitError
 
 Name = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_]*$", max_length=64)]
 # A laboratory or serology name as entered ("AST", "total bilirubin", "HIV Ag/Ab", "1920-8"); the
@@ -169,7 +169,7 @@ class ScreeningFacts(FactsModel):
                 # The ULN is read in its own unit (the value's unless uln_unit says otherwise); a number
                 # implausible as a ULN in that unit is refused rather than turned into a wrong ×ULN.
                 try:
-                    problem = uln_window_problem(key, lab.uln, lab.uln_unit or lab.unit)
+                    problem = measures.lab_uln_problem(key, lab.uln, lab.uln_unit or lab.unit)
                 except LabUnitError as exc:
                     problem = str(exc)
                 if problem:
@@ -242,11 +242,35 @@ def completed_years(born: date, on: date) -> int:
 class FactsError(ValueError):
     """A facts record that cannot be read; ``errors`` lists (field path, message) pairs."""
 
-    def __init__(self, errors: list[tuple[str, str]], record_id: str | None = None):
+    def __init__(
+        self, errors: list[tuple[str, str]], record_id: str | None = None, rules: dict[str, str] | None = None
+    ):
         self.errors = errors
         self.record_id = record_id
+        self.rules = rules or {}  # field path -> the rule it breaks, where known (see ``details``)
         where = f"record {record_id}: " if record_id else ""
         super().__init__(where + "; ".join(f"{path or '(record)'}: {msg}" for path, msg in errors))
+
+    @property
+    def details(self) -> list[tuple[str, str, str]]:
+        """(field, rule, message) for each problem: the rule is pydantic's error type (``missing``,
+        ``literal_error``, ``extra_forbidden``, ...) or the check's name (``lab_vocabulary``,
+        ``condition_vocabulary``, ``nihss_scale``, ``dates_consistent``)."""
+        return [(path, self.rules.get(path) or _rule_of(path), message) for path, message in self.errors]
+
+
+# The facts record's own checks (field validators and vocabularies), by the field they guard.
+_CHECKS = {
+    "nihss": "nihss_scale",
+    "labs": "lab_vocabulary",
+    "serology": "serology_vocabulary",
+    "conditions": "condition_vocabulary",
+}
+
+
+def _rule_of(path: str) -> str:
+    top = path.split(".", 1)[0]
+    return _CHECKS.get(top, "dates_consistent" if not path else "value_error")
 
 
 def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVocabulary | None = None) -> ScreeningFacts:
@@ -261,16 +285,21 @@ def parse_facts(data: dict[str, Any] | ScreeningFacts, vocabulary: ConditionVoca
         return data if vocabulary is None else _with_vocabulary(data, data.model_dump(by_alias=True), vocabulary)
     record_id = data.get("id") if isinstance(data, dict) else None
     if not isinstance(data, dict):
-        raise FactsError([("", f"a facts record must be a JSON object, got {type(data).__name__}")])
+        raise FactsError(
+            [("", f"a facts record must be a JSON object, got {type(data).__name__}")], rules={"": "record_type"}
+        )
     try:
         parsed = ScreeningFacts.model_validate(data)
     except ValidationError as exc:
-        errors = _pydantic_errors(exc)
+        rules: dict[str, str] = {}
+        errors = _pydantic_errors(exc, rules)
         if vocabulary is not None:
             # An unknown name and its suggestions say more than the name's pattern does.
             unknown = dict(vocabulary.problems(data.get("conditions")))
+            for path in unknown:
+                rules[path] = "condition_vocabulary"
             errors = [(path, unknown.pop(path, message)) for path, message in errors] + list(unknown.items())
-        raise FactsError(_dedupe(errors), str(record_id) if record_id is not None else None) from exc
+        raise FactsError(_dedupe(errors), str(record_id) if record_id is not None else None, rules) from exc
     return parsed if vocabulary is None else _with_vocabulary(parsed, data, vocabulary)
 
 
@@ -284,8 +313,9 @@ def _with_vocabulary(parsed: ScreeningFacts, data: dict[str, Any], vocabulary: C
     return parsed.model_copy(update={"conditions": listed})
 
 
-def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
+def _pydantic_errors(exc: ValidationError, rules: dict[str, str] | None = None) -> list[tuple[str, str]]:
     errors = []
+    rules = {} if rules is None else rules
     for err in exc.errors(include_url=False):
         loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
         # pydantic names union members in the location (e.g. "int", "literal['UN']"); drop them.
@@ -296,7 +326,10 @@ def _pydantic_errors(exc: ValidationError) -> list[tuple[str, str]]:
                 sub, _, text = line[1:].partition("\t")
                 errors.append((".".join([*loc, sub]), text))
             continue
-        errors.append((".".join(loc), message))
+        path = ".".join(loc)
+        if err["type"] != "value_error":
+            rules.setdefault(path, err["type"])
+        errors.append((path, message))
     return errors
 
 

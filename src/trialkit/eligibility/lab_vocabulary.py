@@ -11,17 +11,20 @@ closest known names as suggestions.
 from __future__ import annotations
 
 import difflib
+from functools import lru_cache
 
 from trialkit.instruments.labs import ANALYTES, find_analyte, name_key
 from trialkit.instruments.serology import SEROLOGY_TESTS, find_serology
 
 
+@lru_cache(maxsize=4096)
 def lab_key(entered: str) -> str | None:
     """The analyte key ``entered`` stands for, or None."""
     analyte = find_analyte(entered)
     return analyte.key if analyte else None
 
 
+@lru_cache(maxsize=4096)
 def serology_key(entered: str) -> str | None:
     """The serology test key ``entered`` stands for, or None."""
     test = find_serology(entered)

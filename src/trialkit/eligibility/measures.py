@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from trialkit.instruments import ANTITHROMBOTIC_CLASSES, InstrumentError, get_instrument
-from trialkit.instruments.labs import ANALYTES, LabUnitError, convert, get_analyte, uln_multiple
+from trialkit.instruments.labs import ANALYTES, LabUnitError, convert, get_analyte, normalize_unit, uln_window_problem
 
 __all__ = [
     "ANTITHROMBOTIC_CLASSES",
@@ -82,6 +83,7 @@ def canonical_analyte(name: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=1024)
 def check_lab_unit(analyte: str, unit: str) -> str | None:
     """None if ``unit`` is a unit of ``analyte``, else a message saying why not."""
     if canonical_analyte(analyte) is None:
@@ -93,12 +95,60 @@ def check_lab_unit(analyte: str, unit: str) -> str | None:
     return None
 
 
+# Unit conversion in floating point (the documented rounding rule, docs/eligibility.md): a value is
+# multiplied by one factor, the exact ratio of the two units' factors rounded once to a float, so the
+# result is within a few units in the last place of the exact one. Rules compare after rounding both
+# sides to 9 significant digits (``rules.at_least``), so a value exactly on a limit stays on it (30 g/L
+# is 3.0 g/dL, AST 100 U/L with ULN 40 is 2.5×ULN), as the exact fractions of ``instruments.labs`` give.
+
+
+@lru_cache(maxsize=1024)
+def unit_ratio(analyte: str, unit: str, target_unit: str) -> float:
+    """The factor that turns a value of ``analyte`` in ``unit`` into ``target_unit`` (LabUnitError if unknown)."""
+    a = get_analyte(analyte)
+    factors = a.factors
+    from_unit, to_unit = normalize_unit(unit), normalize_unit(target_unit)
+    for u, given in ((from_unit, unit), (to_unit, target_unit)):
+        if u not in factors:
+            raise LabUnitError(f"unit {given!r} is not a unit of {a.key} (allowed: {', '.join(a.units)})")
+    return float(factors[from_unit] / factors[to_unit])
+
+
 def lab_in_unit(analyte: str, value: float, unit: str, target_unit: str) -> float:
-    return float(convert(analyte, value, unit, target_unit))
+    if unit == target_unit:
+        return float(value)
+    return float(value) * unit_ratio(analyte, unit, target_unit)
 
 
 def lab_uln_multiple(analyte: str, value: float, unit: str, uln: float, uln_unit: str | None) -> float:
-    return float(uln_multiple(analyte, value, unit, uln, uln_unit=uln_unit))
+    if uln <= 0:
+        raise LabUnitError(f"upper limit of normal for {analyte} must be positive, got {uln!r}")
+    if uln_unit is None or uln_unit == unit:
+        return float(value) / float(uln)
+    return float(value) * unit_ratio(analyte, unit, uln_unit) / float(uln)
+
+
+def lab_uln_problem(analyte: str, uln: float, unit: str) -> str | None:
+    """None when ``uln`` (in ``unit``) is a plausible ULN for the analyte, else why not.
+
+    Decided in floating point when the ULN is clearly inside the analyte's window, and by the exact
+    check of ``instruments.labs`` (which also words the message) when it is near an edge or outside.
+    """
+    a = get_analyte(analyte)
+    if a.uln_window is None:
+        return None
+    low, high = _uln_window(a.key)
+    value = float(uln) * unit_ratio(a.key, unit, a.canonical_unit)
+    if low * (1 + 1e-9) < value < high * (1 - 1e-9):
+        return None
+    return uln_window_problem(analyte, uln, unit)
+
+
+@lru_cache(maxsize=64)
+def _uln_window(key: str) -> tuple[float, float]:
+    window = ANALYTES[key].uln_window
+    assert window is not None
+    return float(window[0]), float(window[1])
 
 
 _BOUNDS: dict[str, tuple[int, int]] | None = None

@@ -84,6 +84,15 @@ class Bounds(RuleModel):
 
     def satisfied(self) -> str:
         """How a satisfying value compares, as text (e.g. '≥ 18', 'within 14–90')."""
+        # Bounds are frozen: the text is made once (the entry keeps the bounds, so the id stays theirs).
+        entry = _SATISFIED.get(id(self))
+        if entry is None or entry[0] is not self:
+            if len(_SATISFIED) > 10_000:  # bounds made on the fly, not a protocol's: keep the memory flat
+                _SATISFIED.clear()
+            entry = _SATISFIED[id(self)] = (self, self._satisfied())
+        return entry[1]
+
+    def _satisfied(self) -> str:
         if self.is_closed_range():
             assert self.min is not None and self.max is not None  # a closed range has both
             return f"within {fmt(self.min)}–{fmt(self.max)}"
@@ -113,12 +122,21 @@ class Bounds(RuleModel):
         return fmt_as_decided(value, self.limits(), digits, decimals)
 
 
+_SATISFIED: dict[int, tuple[Bounds, str]] = {}
+
+
 def at_least(value: float, bound: float) -> bool:
     """value >= bound, after rounding both to 9 significant digits.
 
     Unit conversions are floating point (30 g/L is 3.0000000000000004 g/dL after a division); the
     rounding keeps a value exactly on a boundary on the boundary, as a person reading it expects.
     """
+    # Rounding is monotonic, so it can only turn "below" into "equal": decide without it unless the two
+    # are within the rounding's reach (screening a population asks this a few hundred times a record).
+    if value >= bound:
+        return True
+    if bound - value > 1e-8 * max(abs(value), abs(bound)):
+        return False
     return float(f"{value:.9g}") >= float(f"{bound:.9g}")
 
 
@@ -153,6 +171,10 @@ def fmt_as_decided(value: float, limits: list[float], digits: int = 4, decimals:
     A reason must not contradict its decision: AST at 2.5024×ULN fails "≤ 2.5×ULN", so it is shown
     as 2.502, not 2.50. At 9 significant digits the printed number is the compared one
     (:func:`at_least` rounds to 9), so the search always ends there at the latest."""
+    # Printed from the compared number (9 significant digits, as at_least compares), so that a unit
+    # conversion's last-place noise never shows (2.49975 is 2.4998 whichever way it was computed).
+    if isinstance(value, float):
+        value = float(f"{value:.9g}")
     wanted = [_order(value, limit) for limit in limits]
     if decimals is None:
         candidates = [fmt(value, d) for d in range(digits, 10)]
@@ -243,13 +265,31 @@ class LabRule(RuleModel):
         return [self.analyte] if self.analyte is not None else list(self.each_measured_of or [])
 
     def absolute_bounds(self) -> Bounds | None:
+        key = (id(self), "absolute")
+        if key in _BOUNDS_OF:
+            return _BOUNDS_OF[key][1]
         values = {"min": self.min, "max": self.max, "greater_than": self.greater_than, "less_than": self.less_than}
-        if all(v is None for v in values.values()):
-            return None
-        return Bounds(**values)
+        bounds = None if all(v is None for v in values.values()) else Bounds(**values)
+        _remember(key, self, bounds)  # a frozen rule's bounds, built once; the entry keeps the rule (and its id)
+        return bounds
 
     def uln_bounds(self) -> Bounds:
-        return Bounds(min=self.min_uln, max=self.max_uln)
+        key = (id(self), "uln")
+        if key not in _BOUNDS_OF:
+            _remember(key, self, Bounds(min=self.min_uln, max=self.max_uln))
+        bounds = _BOUNDS_OF[key][1]
+        assert bounds is not None
+        return bounds
+
+
+_BOUNDS_OF: dict[tuple[int, str], tuple[RuleModel, Bounds | None]] = {}
+
+
+def _remember(key: tuple[int, str], rule: RuleModel, bounds: Bounds | None) -> None:
+    """Keep a rule's bounds (and the rule, so its id stays its own); bounded like the other caches."""
+    if len(_BOUNDS_OF) > 10_000:
+        _BOUNDS_OF.clear()
+    _BOUNDS_OF[key] = (rule, bounds)
 
 
 class ConditionRule(RuleModel):
@@ -278,10 +318,13 @@ class FactRule(RuleModel):
         return self
 
     def bounds(self) -> Bounds | None:
+        key = (id(self), "fact")
+        if key in _BOUNDS_OF:
+            return _BOUNDS_OF[key][1]
         values = {"min": self.min, "max": self.max, "greater_than": self.greater_than, "less_than": self.less_than}
-        if all(v is None for v in values.values()):
-            return None
-        return Bounds(**values)
+        bounds = None if all(v is None for v in values.values()) else Bounds(**values)
+        _remember(key, self, bounds)  # built once per (frozen) rule, as LabRule's
+        return bounds
 
     @field_validator("path")
     @classmethod

@@ -86,7 +86,10 @@ def screen(protocol: Protocol, facts: dict[str, Any] | ScreeningFacts, today: da
     # criteria unknown.
     parsed = facts if isinstance(facts, ScreeningFacts) else parse_facts(facts, vocabulary)
     on = parsed.screening_date or today or date.today()
-    results = [screen_criterion(criterion, parsed, on, vocabulary) for criterion in protocol.eligibility.criteria]
+    cache: dict[str, Any] = {}  # one record's: the NIHSS is scored once, whatever the number of criteria
+    results = [
+        screen_criterion(criterion, parsed, on, vocabulary, cache) for criterion in protocol.eligibility.criteria
+    ]
     return ScreeningResult(
         protocol=protocol.id,
         record_id=parsed.id,
@@ -106,9 +109,15 @@ def verdict_of(statuses: list[Status]) -> Verdict:
 
 
 def screen_criterion(
-    criterion: Criterion, facts: ScreeningFacts, on: date, vocabulary: ConditionVocabulary | None = None
+    criterion: Criterion,
+    facts: ScreeningFacts,
+    on: date,
+    vocabulary: ConditionVocabulary | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> CriterionResult:
-    ctx = Context(facts=facts, on=on, criterion_id=criterion.id, vocabulary=vocabulary)
+    ctx = Context(
+        facts=facts, on=on, criterion_id=criterion.id, vocabulary=vocabulary, cache={} if cache is None else cache
+    )
     if criterion.rule is None:
         truth = _attestation_only(criterion, ctx)
         basis: Literal["rule", "attestation"] = "attestation"

@@ -21,6 +21,7 @@ import difflib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 OTHER = "other"
@@ -28,6 +29,7 @@ OTHER = "other"
 _NESTED = ("all_of", "any_of", "unless", "then")
 
 
+@lru_cache(maxsize=4096)
 def normalize_name(text: str) -> str:
     """A name as the rules write it: lower case, runs of spaces and hyphens as one underscore.
 
