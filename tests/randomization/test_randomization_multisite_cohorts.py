@@ -11,7 +11,7 @@ from trialkit.protocol import load_protocol
 from pathlib import Path
 
 from trialkit.protocol.loader import ProtocolError, load_protocol_file
-from trialkit.randomization import Candidate, allocate_next, allocation_stratum, generate_list
+from trialkit.randomization import Candidate, all_strata, allocate_next, allocation_stratum, generate_list
 
 ASSIST = load_protocol("NCT04590118")
 SITES = ["assist-01", "assist-02", "assist-03"]
@@ -23,7 +23,7 @@ def test_a_simulated_three_site_assist_run_keeps_15_to_5_in_every_cohort_over_10
     lists were per site and a cohort of 20 got 2 to 7 placebo participants."""
     arrivals = random.Random(18)
     for seed in range(1000):
-        allocation_list = generate_list(ASSIST, seed)
+        allocation_list = generate_list(ASSIST, seed, strata=all_strata(ASSIST, sites=SITES))
         used: dict[str, list[int]] = {}
         per_cohort: dict[str, Counter[str]] = {}
         sites_seen: dict[str, set[str]] = {}
