@@ -995,6 +995,14 @@ def _next_ae_number(participant) -> int:
     ) + 1
 
 
+def _check_escalation(participant, now: datetime) -> None:
+    """A dose-limiting toxicity or a related SAE may meet a stopping rule: evaluate it now, so the
+    pause is notified when the event is entered, not at the next randomization."""
+    from trialkit.server.allocation.escalation import check_stopping_rules
+
+    check_stopping_rules(participant.trial, now)
+
+
 def _log_adverse_event(
     form: FormRecord, actor, *, now: datetime, reason: str = "", awareness_at: datetime | None = None
 ) -> AdverseEvent:
@@ -1027,6 +1035,7 @@ def _log_adverse_event(
             at=now,
             **_where(participant),
         )
+        _check_escalation(participant, now)
         return ae
     before = ae.snapshot()
     if serious and not ae.serious:
@@ -1049,6 +1058,7 @@ def _log_adverse_event(
         at=now,
         **_where(participant),
     )
+    _check_escalation(participant, now)
     return ae
 
 
@@ -1138,6 +1148,7 @@ def save_adverse_event(
             at=now,
             **_where(participant),
         )
+        _check_escalation(participant, now)
         return ae
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
@@ -1169,6 +1180,7 @@ def save_adverse_event(
         at=now,
         **_where(participant),
     )
+    _check_escalation(participant, now)
     return ae
 
 
