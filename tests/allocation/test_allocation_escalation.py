@@ -86,7 +86,7 @@ def test_only_the_dsmb_statistician_records_a_decision(world):
 def test_a_related_sae_pauses_randomization_and_notifies_once_until_the_dsmb_decides(world, make_user):
     from trialkit.server.capture.services import save_adverse_event
 
-    trial, randomize, dsmb, sponsor, coordinators = world
+    trial, randomize, dsmb, sponsor, _coordinators = world
     randomize(NOW)
     participant = trial.participants.filter(randomized_at__isnull=False).first()
     investigator = make_user("investigator", trial, site=participant.site)
@@ -122,7 +122,7 @@ def test_a_related_sae_pauses_randomization_and_notifies_once_until_the_dsmb_dec
 def test_the_api_answers_409_while_the_gate_is_closed_and_blinded_roles_get_open_or_paused(world, client, enroll):
     from auth_support import login_verified
 
-    trial, randomize, dsmb, sponsor, coordinators = world
+    trial, randomize, dsmb, _sponsor, coordinators = world
     randomize(NOW)
     login_verified(client, coordinators["assist-03"])
     gate = client.get(f"/api/allocation/{ASSIST}/gate").json()
@@ -143,7 +143,7 @@ def test_the_api_answers_409_while_the_gate_is_closed_and_blinded_roles_get_open
 def test_the_dsmb_page_shows_counts_by_arm_and_records_a_decision(world, client):
     from auth_support import login_verified
 
-    trial, randomize, dsmb, *_ = world
+    _trial, randomize, dsmb, *_ = world
     randomize(NOW)
     login_verified(client, dsmb)
     page = client.get(f"/allocation/{ASSIST}/escalation/").content.decode()

@@ -71,7 +71,9 @@ def test_the_next_cohort_opens_only_after_a_recorded_escalate_decision():
     reached = T0 + 25 * DAY + 28 * DAY
     awaiting = status(full_low_cohort(), now=reached)
     assert (awaiting.state, awaiting.cohort_id) == (GateState.AWAITING_DECISION, "cohort-low")
-    escalated = status(full_low_cohort(), [DsmbDecision("cohort-low", Decision.ESCALATE, reached + DAY)], now=reached + DAY)
+    escalated = status(
+        full_low_cohort(), [DsmbDecision("cohort-low", Decision.ESCALATE, reached + DAY)], now=reached + DAY
+    )
     assert (escalated.state, escalated.cohort_id) == (GateState.OPEN, "cohort-mid")
 
 

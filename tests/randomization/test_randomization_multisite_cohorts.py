@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from trialkit.protocol import load_protocol
-from pathlib import Path
-
 from trialkit.protocol.loader import ProtocolError, load_protocol_file
 from trialkit.randomization import Candidate, all_strata, allocate_next, allocation_stratum, generate_list
 
@@ -50,9 +49,7 @@ def test_the_cohort_stratum_does_not_depend_on_the_site():
 
 def test_a_protocol_with_cohorts_may_not_stratify_the_cohort_lists(tmp_path):
     text = (Path(__file__).resolve().parents[2] / "protocols" / "NCT04590118.yaml").read_text(encoding="utf-8")
-    text = text.replace(
-        "  cohorts:\n", "  stratify_by:\n    - {id: site, label: Site, source: site}\n  cohorts:\n", 1
-    )
+    text = text.replace("  cohorts:\n", "  stratify_by:\n    - {id: site, label: Site, source: site}\n  cohorts:\n", 1)
     path = tmp_path / "NCT04590118.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ProtocolError, match="one list shared by all sites"):

@@ -74,10 +74,7 @@ def test_a_later_cohort_filling_before_an_earlier_one_is_an_error():
 
 
 def test_the_allocation_stratum_follows_the_enrolling_cohort():
-    assert (
-        allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 4})
-        == "cohort=cohort-mid"
-    )
+    assert allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 4}) == "cohort=cohort-mid"
     assert allocation_stratum(IXCELL, "ixcell-01", {"nihss_total": 9}) == "site=ixcell-01|nihss-band=moderate"
     with pytest.raises(AllocationError, match="every cohort is full"):
         allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 20, "cohort-high": 20})

@@ -67,7 +67,10 @@ def test_the_meddra_loader_codes_a_lowest_level_term_to_its_preferred_term(meddr
     coded = d.code("fit")
     assert coded is not None
     assert (coded.code, coded.term, coded.preferred_code, coded.preferred_term) == (
-        "90000001", "Fit", "90000100", "Seizure"
+        "90000001",
+        "Fit",
+        "90000100",
+        "Seizure",
     )
     assert coded.system_organ_class == "Nervous system disorders" and coded.dictionary == "MedDRA 27.0"
     assert d.code("Old fit term") is None  # not current
@@ -77,11 +80,11 @@ def test_the_meddra_loader_codes_a_lowest_level_term_to_its_preferred_term(meddr
 
 def test_a_broken_meddra_file_is_refused_with_its_line(meddra_dir):
     (meddra_dir / "llt.asc").write_text("not a record\n", encoding="latin-1")
-    with pytest.raises(ValueError, match="llt.asc line 1"):
+    with pytest.raises(ValueError, match=r"llt\.asc line 1"):
         MeddraDictionary.from_directory(meddra_dir)
     (meddra_dir / "llt.asc").write_text("90000009$Stray$12345$$$$$$$Y$$\n", encoding="latin-1")
-    with pytest.raises(ValueError, match="not in pt.asc"):
+    with pytest.raises(ValueError, match=r"not in pt\.asc"):
         MeddraDictionary.from_directory(meddra_dir)
     (meddra_dir / "pt.asc").unlink()
-    with pytest.raises(FileNotFoundError, match="no pt.asc"):
+    with pytest.raises(FileNotFoundError, match=r"no pt\.asc"):
         MeddraDictionary.from_directory(meddra_dir)

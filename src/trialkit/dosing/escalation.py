@@ -135,9 +135,7 @@ def evaluate_stopping_rules(
     events = list(events)
     out = []
     for rule in escalation.stopping_rules:
-        counted = [
-            e for e in events if e.counts_for(rule) and (rule.scope == "trial" or e.cohort_id == cohort_id)
-        ]
+        counted = [e for e in events if e.counts_for(rule) and (rule.scope == "trial" or e.cohort_id == cohort_id)]
         if len(counted) >= rule.threshold:
             out.append(
                 TriggeredRule(

@@ -482,10 +482,12 @@ class Randomization(Model):
         if self.escalation is not None:
             if not self.cohorts:
                 raise LocatedError("escalation gates need dose cohorts", "escalation")
-            _require_unique([r.id for r in self.escalation.stopping_rules], "stopping rule", "escalation", "stopping_rules")
+            _require_unique(
+                [r.id for r in self.escalation.stopping_rules], "stopping rule", "escalation", "stopping_rules"
+            )
             sentinel = self.escalation.sentinel
             if sentinel is not None:
-                for i, cohort in enumerate(self.cohorts):
+                for cohort in self.cohorts:
                     if sentinel.participants >= cohort.size:
                         raise LocatedError(
                             f"sentinel participants ({sentinel.participants}) must be fewer than cohort "

@@ -112,7 +112,9 @@ class MeddraDictionary(_IndexedDictionary):
             if currency and currency != "Y":
                 continue
             if pt_code not in pts:
-                raise ValueError(f"{llt_file.name}: lowest-level term {code} names preferred term {pt_code}, not in pt.asc")
+                raise ValueError(
+                    f"{llt_file.name}: lowest-level term {code} names preferred term {pt_code}, not in pt.asc"
+                )
             pt_name, soc = pts[pt_code]
             terms.append(CodedTerm(f"MedDRA {version}".strip(), code, name, pt_code, pt_name, soc))
         if not terms:

@@ -11,9 +11,9 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 
+from trialkit.dosing.escalation import EscalationError
 from trialkit.server.accounts import tokens
 from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
-from trialkit.dosing.escalation import EscalationError
 from trialkit.server.allocation.services import AllocationProblem
 from trialkit.server.api_contract import (
     StrictJsonParser,

@@ -192,9 +192,7 @@ def dsmb_view(trial, user, now: datetime) -> dict[str, Any]:
 
 
 @transaction.atomic
-def record_decision(
-    trial, user, *, cohort_id: str, decision: str, rationale: str, now: datetime
-) -> EscalationDecision:
+def record_decision(trial, user, *, cohort_id: str, decision: str, rationale: str, now: datetime) -> EscalationDecision:
     """Record the DSMB's decision on the current cohort (DSMB statistician only), audited."""
     require(user, trial, "allocation.escalation")
     if not has_gates(trial):

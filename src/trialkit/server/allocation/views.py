@@ -11,9 +11,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from trialkit.dosing.escalation import EscalationError
 from trialkit.server.accounts.access import user_roles
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
-from trialkit.dosing.escalation import EscalationError
 from trialkit.server.allocation import escalation, services
 from trialkit.server.allocation.models import AllocationList, DoseRecord
 

@@ -16,11 +16,10 @@ from django.views.decorators.http import require_POST
 
 from trialkit.instruments import ItemType
 from trialkit.schedule import sae_clock, week_of
-from trialkit.server.capture import safety
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.capture import services, signatures, trail
+from trialkit.server.capture import safety, services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, QueryMessage, Signature, Visit
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms

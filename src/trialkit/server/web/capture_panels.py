@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
-from trialkit.server.capture.safety import susar_clock
 from trialkit.server.capture.form_names import form_label, item_label
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.safety import susar_clock
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
 
