@@ -202,17 +202,21 @@ def build_world(variant: str) -> dict:
         randomized = [_enroll(trial, site01, f"{code}-{i:03d}") for i in range(1, 5)]
         if variant == "arms":
             _permute_arms(allocation_list, services.participant_stratum(trial, randomized[0]), used=4)
+        # A trial with sentinel dosing (ASSIST) randomizes the rest of a cohort only after the wait.
+        sentinel = trial.protocol.randomization.escalation and trial.protocol.randomization.escalation.sentinel
+        wait = timedelta(days=sentinel.wait_days + 1) if sentinel else timedelta(0)
+        at = {p.pk: NOW if not sentinel or i < sentinel.participants else NOW + wait for i, p in enumerate(randomized)}
         for p in randomized:
-            services.randomize(p, coordinator, now=NOW)
+            services.randomize(p, coordinator, now=at[p.pk])
         # Dosed and given alike (same weight, same times): pages must not differ by arm.
         for p in randomized[:3]:
-            services.prepare_dose(p, 70, pharmacist, now=NOW + timedelta(hours=1))
-            services.record_administration(p, coordinator, now=NOW + timedelta(hours=2))
-        services.prepare_dose(randomized[3], 70, pharmacist, now=NOW + timedelta(hours=1))  # prepared, not given
+            services.prepare_dose(p, 70, pharmacist, now=at[p.pk] + timedelta(hours=1))
+            services.record_administration(p, coordinator, now=at[p.pk] + timedelta(hours=2))
+        services.prepare_dose(randomized[3], 70, pharmacist, now=at[randomized[3].pk] + timedelta(hours=1))
         visit_id = _outcome_visit(trial.protocol)
         for i, p in enumerate(randomized[:3]):
             ensure_schedule(p)
-            when = NOW + timedelta(hours=3)
+            when = at[p.pk] + timedelta(hours=3)
             nihss = save_form(
                 p, visit_id, "nihss", nihss_values(outcome_shift * (i + 1)), coordinator, complete=True, now=when
             )
@@ -224,7 +228,7 @@ def build_world(variant: str) -> dict:
             world["queries"][p.pk] = open_query(nihss, "5a", "Please confirm item 5a", monitor, now=when)
         waiting = _enroll(trial, site01, f"{code}-090")
         elsewhere = _enroll(trial, site02, f"{site02.code.upper()}-001")
-        services.randomize(elsewhere, coordinator02, now=NOW)
+        services.randomize(elsewhere, coordinator02, now=NOW + wait)
         for p in (*randomized, elsewhere):  # schedules made now, so that crawling (GET) writes nothing
             ensure_schedule(p)
         if nct_id == "NCT07197606":

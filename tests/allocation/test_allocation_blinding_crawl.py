@@ -158,6 +158,7 @@ def _contexts(world) -> list[dict]:
     for job in world["report_jobs"]:
         contexts.append({"pk": job.pk})
     contexts.append({"code": "not-a-diary-code"})
+    contexts.append({"q": "head"})  # a coding search (the dictionary's terms, the same in every world)
     # The admin (staff only; no principal is staff): real content types and objects.
     from django.contrib.contenttypes.models import ContentType
 

@@ -226,6 +226,10 @@ def _probes():
                 ),
             ),
         ],
+        "allocation.escalation": [
+            ("web", False, lambda c, w, t: c.get(f"/allocation/{NCT}/escalation/")),
+            ("api", False, lambda c, w, t: c.get(f"/api/allocation/{NCT}/escalation")),
+        ],
         "allocation.view_notifications": [
             ("web", False, lambda c, w, t: c.get(f"/allocation/{NCT}/notifications/")),
         ],

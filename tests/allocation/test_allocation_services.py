@@ -39,9 +39,9 @@ def test_the_list_has_one_stratum_per_site_and_band_and_keeps_only_the_seed_hash
     assert ixcell.slots.count() == 6 * 86
     assert ixcell.seed_sha256 == services.seed_hash(f"seed-{IXCELL}")
     assert f"seed-{IXCELL}" not in str(AllocationList.objects.values().get(pk=ixcell.pk))
-    # ASSIST: 3 cohorts × 3 sites, 20 per cohort-site list.
+    # ASSIST: 3 cohorts, each one list of 20 shared by every site (so 15:5 holds per cohort).
     assist = generated[ASSIST].allocation_list
-    assert len(assist.strata) == 9 and assist.slots.count() == 9 * 20
+    assert len(assist.strata) == 3 and assist.slots.count() == 3 * 20
 
 
 def test_the_stored_list_is_the_cores_list_for_the_seed(generated, trials):
@@ -162,14 +162,26 @@ def test_an_exhausted_stratum_is_a_clear_error_and_nothing_is_written(generated,
 
 
 def test_assist_allocates_the_low_dose_cohort_first_then_the_next(generated, trials, make_user, enroll):
+    """Through the escalation gates: two sentinels, the 7-day wait, the rest of the cohort, day 28
+    of the last one, the DSMB's escalate — then the next cohort."""
+    from trialkit.server.allocation import escalation
+
     trial = trials[ASSIST]
     coordinators = {code: _coordinator(make_user, trial, code) for code in ("assist-01", "assist-02", "assist-03")}
-    for i in range(21):
+    times = [NOW, NOW + timedelta(days=1)] + [NOW + timedelta(days=8, hours=i) for i in range(18)]
+    times.append(times[-1] + timedelta(days=29))
+    for i, at in enumerate(times):
+        if i == 20:
+            escalation.record_decision(
+                trial, make_user("dsmb_statistician", trial), cohort_id="cohort-low", decision="escalate",
+                rationale="no dose-limiting toxicity", now=at,
+            )  # fmt: skip
         code = ("assist-01", "assist-02", "assist-03")[i % 3]
-        services.randomize(enroll(trial, code), coordinators[code], now=NOW + timedelta(minutes=i))
+        services.randomize(enroll(trial, code, screened=at.date()), coordinators[code], now=at)
     used = AllocationSlot.objects.filter(trial=trial, participant__isnull=False).order_by("randomization_number")
     cohorts = [s.cohort for s in used]
     assert cohorts == ["cohort-low"] * 20 + ["cohort-mid"]
+    assert sorted(s.arm_id for s in used[:20]).count("placebo") == 5  # 15:5 across three sites
     # Every experimental slot of the low cohort carries the low dose; placebo its own level.
     assert {(s.arm_id, s.dose_level) for s in used[:20]} <= {("it-hmsc", "low"), ("placebo", "placebo")}
 
@@ -191,9 +203,11 @@ def _randomized_pair(trial, make_user, enroll, site_code):
     """Randomize participants at one site until both arms are present; return one of each."""
     coordinator = _coordinator(make_user, trial, site_code)
     by_arm = {}
-    for _ in range(12):
-        p = enroll(trial, site_code)
-        services.randomize(p, coordinator, now=NOW)
+    for i in range(12):
+        # ASSIST's sentinel wait: after the first two, a week apart (screened on the day).
+        at = NOW + timedelta(days=8 * max(0, i - 1))
+        p = enroll(trial, site_code, screened=at.date())
+        services.randomize(p, coordinator, now=at)
         by_arm.setdefault(AllocationSlot.objects.get(participant=p).arm_id, p)
         if len(by_arm) == 2:
             return by_arm

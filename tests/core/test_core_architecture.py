@@ -16,6 +16,7 @@ CORE = [
     "simulation",
     "schedule",
     "export",
+    "safety",
 ]
 SRC = Path(__file__).resolve().parents[2] / "src" / "trialkit"
 

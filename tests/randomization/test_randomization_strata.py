@@ -48,13 +48,13 @@ def test_an_unknown_site_is_an_error():
 
 
 def test_cohort_trials_need_the_cohort_in_the_key():
-    assert stratum_key(ASSIST, "assist-01", {}, cohort_id="cohort-mid") == "cohort=cohort-mid|site=assist-01"
+    assert stratum_key(ASSIST, "assist-01", {}, cohort_id="cohort-mid") == "cohort=cohort-mid"
     with pytest.raises(StratumError, match="current_cohort"):
         stratum_key(ASSIST, "assist-01", {})
 
 
 def test_all_strata_enumerates_cohorts_sites_and_bands():
-    assert all_strata(ASSIST) == [f"cohort={c}|site=assist-01" for c in ("cohort-low", "cohort-mid", "cohort-high")]
+    assert all_strata(ASSIST) == [f"cohort={c}" for c in ("cohort-low", "cohort-mid", "cohort-high")]
     assert all_strata(IXCELL) == ["site=ixcell-01|nihss-band=moderate", "site=ixcell-01|nihss-band=severe"]
 
 
@@ -74,10 +74,7 @@ def test_a_later_cohort_filling_before_an_earlier_one_is_an_error():
 
 
 def test_the_allocation_stratum_follows_the_enrolling_cohort():
-    assert (
-        allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 4})
-        == "cohort=cohort-mid|site=assist-01"
-    )
+    assert allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 4}) == "cohort=cohort-mid"
     assert allocation_stratum(IXCELL, "ixcell-01", {"nihss_total": 9}) == "site=ixcell-01|nihss-band=moderate"
     with pytest.raises(AllocationError, match="every cohort is full"):
         allocation_stratum(ASSIST, "assist-01", {}, {"cohort-low": 20, "cohort-mid": 20, "cohort-high": 20})

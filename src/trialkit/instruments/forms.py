@@ -591,6 +591,13 @@ ADVERSE_EVENT = Instrument(
                 ("definite", "Definitely related"),
             ),
         ),
+        Item(
+            "dose_limiting",
+            "Dose-limiting toxicity (as the protocol defines it)",
+            ItemType.boolean,
+            required=False,
+            help="Counted by the protocol's escalation stopping rules.",
+        ),
         _choice(
             "expectedness",
             "Expectedness (against the reference safety information)",

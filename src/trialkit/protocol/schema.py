@@ -406,6 +406,38 @@ class Cohort(Model):
     size: int = Field(gt=0)
 
 
+class SentinelDosing(Model):
+    """The first participants of a cohort are dosed alone; the rest wait ``wait_days`` after the last of them."""
+
+    participants: int = Field(gt=0, description="How many participants open each cohort as sentinels.")
+    wait_days: int = Field(gt=0, description="Days after the last sentinel's dosing before the rest of the cohort.")
+
+
+class StoppingRule(Model):
+    """Randomization pauses (and the DSMB is notified) once ``threshold`` events of a kind are counted."""
+
+    id: Slug
+    label: str
+    event: Literal["dose_limiting_toxicity", "related_sae"] = Field(
+        description="dose_limiting_toxicity: an adverse event the investigator marks as a DLT; "
+        "related_sae: a serious adverse event at least possibly related to study treatment."
+    )
+    threshold: int = Field(gt=0)
+    scope: Literal["cohort", "trial"] = Field("cohort", description="Count within the enrolling cohort or trial-wide.")
+    assumption: Assumption = None
+
+
+class Escalation(Model):
+    """Dose-escalation gates: a cohort opens only after a recorded DSMB decision on the one before."""
+
+    safety_follow_up_days: int = Field(
+        gt=0, description="Days after the last dosing of a cohort before the DSMB may decide on escalation."
+    )
+    sentinel: SentinelDosing | None = None
+    stopping_rules: list[StoppingRule] = []
+    assumption: Assumption = None
+
+
 class Minimization(Model):
     probability: float = Field(0.85, gt=0.5, le=1.0)
     imbalance: Literal["range", "sd", "variance"] = "range"
@@ -419,6 +451,7 @@ class Randomization(Model):
     stratify_by: list[StratificationFactor] = []
     minimization: Minimization | None = None
     cohorts: list[Cohort] = []
+    escalation: Escalation | None = None
     kit_prefix: str = Field("K", max_length=8)
     assumption: Assumption = None
 
@@ -438,6 +471,30 @@ class Randomization(Model):
         if self.method == "minimization" and self.minimization is None:
             raise LocatedError("minimization needs a 'minimization' section", "method")
         _require_unique([c.id for c in self.cohorts], "cohort", "cohorts")
+        if self.cohorts and self.stratify_by:
+            # A cohort is one list shared by every site: per-site lists of a cohort of 20 end mid-block
+            # and give 2 to 7 placebo participants instead of 5 (issue 18); the cohort's ratio must hold.
+            raise LocatedError(
+                "a trial with dose cohorts randomizes each cohort from one list shared by all sites, "
+                "so stratify_by must be empty (the cohort's ratio holds only in one list)",
+                "stratify_by",
+            )
+        if self.escalation is not None:
+            if not self.cohorts:
+                raise LocatedError("escalation gates need dose cohorts", "escalation")
+            _require_unique(
+                [r.id for r in self.escalation.stopping_rules], "stopping rule", "escalation", "stopping_rules"
+            )
+            sentinel = self.escalation.sentinel
+            if sentinel is not None:
+                for cohort in self.cohorts:
+                    if sentinel.participants >= cohort.size:
+                        raise LocatedError(
+                            f"sentinel participants ({sentinel.participants}) must be fewer than cohort "
+                            f"{cohort.id!r}'s size ({cohort.size})",
+                            "escalation",
+                            "sentinel",
+                        )
         return self
 
 

@@ -11,6 +11,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBasicAuth, HttpBearer, SessionAuth
 
+from trialkit.dosing.escalation import EscalationError
 from trialkit.server.accounts import tokens
 from trialkit.server.accounts.authn import check_second_factor, plausible_username, requires_second_factor
 from trialkit.server.allocation.services import AllocationProblem
@@ -176,6 +177,12 @@ def _edit_conflict(request, exc):
 
 @api.exception_handler(CaptureError)
 def _capture_refused(request, exc):
+    return answer_error(request, 409, str(exc))
+
+
+@api.exception_handler(EscalationError)
+def _escalation_refused(request, exc):
+    """The DSMB decision the gate rules do not allow now."""
     return answer_error(request, 409, str(exc))
 
 

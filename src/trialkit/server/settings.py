@@ -205,6 +205,10 @@ STATIC_ROOT = DATA_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 PROTOCOL_DIR = os.environ.get("TRIALKIT_PROTOCOL_DIR")  # None: the repository's protocols/
+# The sponsor's licensed MedDRA ASCII distribution (the folder with llt.asc and pt.asc) and its
+# version; unset: adverse events are coded with TrialKit's small open list (trialkit.safety.coding).
+TRIALKIT_MEDDRA_DIR = envstr("TRIALKIT_MEDDRA_DIR", "")
+TRIALKIT_MEDDRA_VERSION = envstr("TRIALKIT_MEDDRA_VERSION", "")
 
 if envbool("TRIALKIT_FAST_HASHER"):
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -101,6 +101,11 @@ _TABLE = [
     ),
     _p("allocation.unblind", (R.INVESTIGATOR,), "emergency unblinding of one participant"),
     _p("allocation.view_notifications", (R.SPONSOR_ADMIN,), "read unblinding notifications addressed to oneself"),
+    _p(
+        "allocation.escalation",
+        (R.DSMB_STATISTICIAN,),
+        "read the escalation gates (cohorts, counts by arm, stopping rules) and record the DSMB's decisions",
+    ),
     # --- exports and reports
     _p(
         "capture.oversight",
@@ -132,6 +137,7 @@ REVEALS_ARM = frozenset(
         "allocation.view_arm",
         "allocation.prepare_dose",
         "allocation.manage_list",
+        "allocation.escalation",
         "exports.unblinded",
         "reports.unblinded",
     }

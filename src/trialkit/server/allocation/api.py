@@ -11,7 +11,7 @@ from ninja import Router, Schema, Status
 from pydantic import StringConstraints
 
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
-from trialkit.server.allocation import services
+from trialkit.server.allocation import escalation, services
 from trialkit.server.api_contract import NctId, Number, RowId, Secret, Text
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
@@ -237,3 +237,98 @@ def notifications(request):
 def notification_read(request, notification_id: RowId):
     n = services.mark_read(notification_id, request.user, now=timezone.now())
     return NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at, read_at=n.read_at)
+
+
+class GateOut(Schema):
+    """What every member of the trial may know: open or paused, and a sentence without any cohort or count."""
+
+    randomization: str  # open | paused
+    message: str
+
+
+class CohortOut(Schema):
+    id: str
+    label: str
+    size: int
+    randomized: int
+    by_arm: dict[str, int]
+
+
+class DecisionOut(Schema):
+    cohort_id: str
+    decision: str
+    rationale: str
+    decided_by: str
+    decided_at: datetime
+
+
+class EscalationOut(Schema):
+    state: str
+    cohort_id: str | None
+    reason: str
+    until: datetime | None
+    triggered: list[str]
+    cohorts: list[CohortOut]
+    decisions: list[DecisionOut]
+
+
+class DecisionIn(Schema):
+    cohort_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    decision: Annotated[str, StringConstraints(pattern=r"^(escalate|stay|stop)$")]
+    rationale: Text
+
+
+@router.get("/{nct_id}/gate", response=GateOut)
+def gate(request, nct_id: NctId):
+    """Whether randomization is open (any member of the trial); the same two words whatever the arms."""
+    trial = _trial(request, nct_id)
+    blinded = escalation.blinded_gate(trial, timezone.now())
+    if blinded is None:
+        return GateOut(randomization="open", message="Randomization is open.")
+    return GateOut(randomization=blinded.randomization, message=blinded.message)
+
+
+def _escalation_out(trial, user) -> EscalationOut:
+    view = escalation.dsmb_view(trial, user, timezone.now())
+    status = view["status"]
+    return EscalationOut(
+        state=status.state.value if status else "none",
+        cohort_id=status.cohort_id if status else None,
+        reason=status.reason if status else "this trial has no escalation gates",
+        until=status.until if status else None,
+        triggered=[t.describe() for t in status.triggered] if status else [],
+        cohorts=[CohortOut(**c) for c in view["cohorts"]],
+        decisions=[
+            DecisionOut(
+                cohort_id=d.cohort_id,
+                decision=d.decision,
+                rationale=d.rationale,
+                decided_by=d.decided_by.get_username(),
+                decided_at=d.decided_at,
+            )
+            for d in view["decisions"]
+        ],
+    )
+
+
+@router.get("/{nct_id}/escalation", response=EscalationOut)
+def escalation_status(request, nct_id: NctId):
+    """The escalation gates with cohorts and counts by arm (DSMB statistician only)."""
+    trial = _trial(request, nct_id)
+    return _escalation_out(trial, request.user)
+
+
+@router.post("/{nct_id}/escalation/decisions", response={201: EscalationOut})
+def escalation_decide(request, nct_id: NctId, payload: DecisionIn):
+    """Record the DSMB's decision on the current cohort (DSMB statistician only); 409 when the gate
+    rules do not allow it now."""
+    trial = _trial(request, nct_id)
+    escalation.record_decision(
+        trial,
+        request.user,
+        cohort_id=payload.cohort_id,
+        decision=payload.decision,
+        rationale=payload.rationale,
+        now=timezone.now(),
+    )
+    return Status(201, _escalation_out(trial, request.user))

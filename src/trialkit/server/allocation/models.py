@@ -141,3 +141,41 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+
+class EscalationDecision(models.Model):
+    """A DSMB decision on a dose cohort (escalate / stay / stop): the gate to the next cohort.
+
+    Readable only by the DSMB statistician; blinded roles learn only whether randomization is open."""
+
+    class Decision(models.TextChoices):
+        ESCALATE = "escalate", "Escalate to the next cohort"
+        STAY = "stay", "Stay at this dose"
+        STOP = "stop", "Stop"
+
+    trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="escalation_decisions")
+    cohort_id = models.CharField(max_length=64)
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    rationale = models.TextField()
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["decided_at", "id"]
+
+
+class EscalationAlert(models.Model):
+    """One stopping-rule trigger already notified (so a pause is announced once per new event)."""
+
+    trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
+    rule_id = models.CharField(max_length=64)
+    cohort_id = models.CharField(max_length=64, blank=True)
+    latest_event_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["trial", "rule_id", "cohort_id", "latest_event_at"], name="unique_escalation_alert"
+            )
+        ]

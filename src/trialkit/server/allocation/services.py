@@ -35,6 +35,7 @@ from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
+from trialkit.server.allocation import escalation
 from trialkit.server.allocation.models import (
     AllocationList,
     AllocationSlot,
@@ -322,6 +323,7 @@ def randomize(participant: Participant, actor, *, now: datetime, facts: dict | N
     """
     trial = participant.trial
     require(actor, trial, "allocation.randomize", site_id=participant.site_id)
+    escalation.check_stopping_rules(trial, now)
     try:
         with transaction.atomic():
             return _randomize_locked(trial, participant.pk, actor, now, facts)
@@ -346,6 +348,10 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if problem:
         raise AllocationProblem(problem)
     refuse_outside_windows(participant, now, "randomization")
+    try:
+        escalation.refuse_while_closed(trial, now)
+    except escalation.GateClosed as exc:
+        raise AllocationProblem(str(exc), rule="gate_closed") from exc
 
     if allocation_list.method == AllocationList.Method.MINIMIZATION:
         return _minimize_locked(trial, allocation_list, participant, actor, now, facts)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("<str:nct_id>/", views.trial_overview, name="trial"),
     path("<str:nct_id>/list/", views.allocation_list, name="list"),
+    path("<str:nct_id>/escalation/", views.escalation_page, name="escalation"),
     path("<str:nct_id>/pharmacy/", views.pharmacy, name="pharmacy"),
     path("<str:nct_id>/pharmacy/<str:participant_number>/", views.prepare, name="prepare"),
     path("<str:nct_id>/notifications/", views.notifications, name="notifications"),

@@ -11,9 +11,10 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from trialkit.dosing.escalation import EscalationError
 from trialkit.server.accounts.access import user_roles
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
-from trialkit.server.allocation import services
+from trialkit.server.allocation import escalation, services
 from trialkit.server.allocation.models import AllocationList, DoseRecord
 
 
@@ -46,8 +47,36 @@ def trial_overview(request, nct_id: str):
         "is_statistician": access.can("allocation.manage_list"),
         "is_pharmacist": access.can("allocation.prepare_dose"),
         "is_sponsor": access.can("allocation.view_notifications"),
+        "gate": escalation.blinded_gate(trial, timezone.now()),
+        "can_review_escalation": access.can("allocation.escalation"),
     }
     return render(request, "allocation/trial.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def escalation_page(request, nct_id: str):
+    """The DSMB's escalation review: the gate, each cohort's counts by arm, the decisions, and the
+    form to record one. Unblinded (DSMB statistician) only; blinded roles see open/paused on the
+    randomization page."""
+    trial, _access = _trial(request, nct_id, "allocation.escalation")
+    if request.method == "POST":
+        try:
+            escalation.record_decision(
+                trial,
+                request.user,
+                cohort_id=request.POST.get("cohort_id", ""),
+                decision=request.POST.get("decision", ""),
+                rationale=request.POST.get("rationale", ""),
+                now=timezone.now(),
+            )
+        except EscalationError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Decision recorded.")
+        return redirect("allocation:escalation", trial.nct_id)
+    view = escalation.dsmb_view(trial, request.user, timezone.now())
+    return render(request, "allocation/escalation.html", {"trial": trial, **view})
 
 
 @login_required

@@ -55,6 +55,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("allocation.MinimizationState", restricted=True),
     Audited("allocation.DoseRecord", restricted=True),
     Audited("allocation.UnblindingEvent", restricted=True),
+    Audited("allocation.EscalationDecision", restricted=True),
+    Audited("allocation.EscalationAlert", restricted=True),
     Audited("capture.Visit"),
     Audited("capture.FormRecord"),
     Audited("capture.Signature"),
@@ -86,6 +88,7 @@ ACTOR_FIELDS = (
     "attested_by_id",
     "generated_by_id",
     "carried_reviewed_by_id",
+    "decided_by_id",
 )
 
 # Rows that reach their participant (or screening record) through a parent row.

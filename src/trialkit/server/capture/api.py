@@ -21,7 +21,7 @@ from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
 from trialkit.server.accounts.lookups import participant_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Repeat, RowId, Text, Version
-from trialkit.server.capture import services
+from trialkit.server.capture import safety, services
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
 from trialkit.server.capture.services import FormInvalid
 from trialkit.server.participants.models import Participant
@@ -165,6 +165,9 @@ class AdverseEventOut(Schema):
     awareness_at: datetime
     reported_at: datetime | None
     sae_clock: dict[str, Any] | None
+    susar_clock: dict[str, Any] | None = None  # 7 or 15 days from awareness (ICH E2A; EU 536/2014 Art. 42)
+    coding: dict[str, str] = {}
+    likely_duplicates: list[int] = []  # numbers of this participant's events this one probably repeats
     version: int
 
 
@@ -265,6 +268,7 @@ def _query_out(query: Query) -> dict:
 
 def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
     clock = sae_clock(ae.awareness_at, ae.reported_at, now).as_dict() if ae.serious else None
+    susar = safety.susar_clock(ae, now)
     return {
         "id": ae.pk,
         "number": ae.number,
@@ -275,6 +279,9 @@ def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
         "awareness_at": ae.awareness_at,
         "reported_at": ae.reported_at,
         "sae_clock": clock,
+        "susar_clock": susar.as_dict() if susar else None,
+        "coding": ae.coding or {},
+        "likely_duplicates": [o.number for o in safety.duplicates_of(ae)],
         "version": ae.version,
     }
 
@@ -594,6 +601,22 @@ def report_adverse_event(request, ae_id: RowId):
     _participant(request, ae.participant_id)
     now = timezone.now()
     return Status(200, _ae_out(services.report_sae(ae, request.user, now=now), now))
+
+
+@router.post("/adverse-events/{ae_id}/report-susar", response={200: AdverseEventOut})
+def report_susar(request, ae_id: RowId):
+    """Record the expedited SUSAR report to the authorities (stops its 7- or 15-day clock); 409 if
+    the event is not serious, related and unexpected."""
+    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
+    _participant(request, ae.participant_id)
+    now = timezone.now()
+    return Status(200, _ae_out(services.report_susar(ae, request.user, now=now), now))
+
+
+@router.get("/coding", response=list[dict[str, str]])
+def coding_search(request, q: Annotated[str, StringConstraints(max_length=200)]):
+    """Candidate coded terms for a verbatim term, from the trial's dictionary (MedDRA when licensed)."""
+    return [t.as_dict() for t in safety.dictionary().search(q)]
 
 
 # --------------------------------------------------------------------------- diary (staff read)

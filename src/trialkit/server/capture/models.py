@@ -241,6 +241,14 @@ class AdverseEvent(models.Model):
     reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # The term coded with the trial's dictionary (trialkit.safety.coding: MedDRA when licensed,
+    # else the open list): CodedTerm.as_dict(), empty when the verbatim term matched nothing.
+    coding = models.JSONField(default=dict, blank=True)
+    # The expedited (SUSAR) report to the authorities, on the 7- or 15-day clock from awareness.
+    susar_reported_at = models.DateTimeField(null=True, blank=True)
+    susar_reported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
@@ -267,6 +275,8 @@ class AdverseEvent(models.Model):
             "serious": self.serious,
             "awareness_at": self.awareness_at,
             "reported_at": self.reported_at,
+            "coding": self.coding,
+            "susar_reported_at": self.susar_reported_at,
             "version": self.version,
             "deleted": self.deleted_at is not None,
         }
@@ -278,6 +288,8 @@ class AdverseEventFollowUp(models.Model):
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     note = models.TextField()
     outcome = models.CharField(max_length=32, blank=True)
+    # When the site learned the follow-up information (a follow-up report's own clock starts here).
+    received_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

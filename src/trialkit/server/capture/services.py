@@ -995,6 +995,21 @@ def _next_ae_number(participant) -> int:
     ) + 1
 
 
+def _coding(data: dict) -> dict:
+    """The verbatim term coded with the trial's dictionary (MedDRA when licensed, else the open list)."""
+    from trialkit.server.capture.safety import code_term
+
+    return code_term(str(data.get("term") or ""))
+
+
+def _check_escalation(participant, now: datetime) -> None:
+    """A dose-limiting toxicity or a related SAE may meet a stopping rule: evaluate it now, so the
+    pause is notified when the event is entered, not at the next randomization."""
+    from trialkit.server.allocation.escalation import check_stopping_rules
+
+    check_stopping_rules(participant.trial, now)
+
+
 def _log_adverse_event(
     form: FormRecord, actor, *, now: datetime, reason: str = "", awareness_at: datetime | None = None
 ) -> AdverseEvent:
@@ -1013,6 +1028,7 @@ def _log_adverse_event(
             status=form.status,
             serious=serious,
             awareness_at=awareness_at or now,
+            coding=_coding(form.data),
             created_by=actor,
             created_at=now,
             updated_at=now,
@@ -1027,12 +1043,15 @@ def _log_adverse_event(
             at=now,
             **_where(participant),
         )
+        _check_escalation(participant, now)
         return ae
     before = ae.snapshot()
     if serious and not ae.serious:
         ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
     elif awareness_at is not None:
         ae.awareness_at = awareness_at
+    if form.data.get("term") != ae.data.get("term"):
+        ae.coding = _coding(form.data)
     ae.data, ae.status, ae.serious = form.data, form.status, serious
     ae.deleted_at, ae.delete_reason = form.deleted_at, form.delete_reason
     ae.version += 1
@@ -1049,6 +1068,7 @@ def _log_adverse_event(
         at=now,
         **_where(participant),
     )
+    _check_escalation(participant, now)
     return ae
 
 
@@ -1124,6 +1144,7 @@ def save_adverse_event(
             status=status,
             serious=serious,
             awareness_at=awareness_at or now,
+            coding=_coding(data),
             created_by=actor,
             created_at=now,
             updated_at=now,
@@ -1138,6 +1159,7 @@ def save_adverse_event(
             at=now,
             **_where(participant),
         )
+        _check_escalation(participant, now)
         return ae
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
@@ -1154,6 +1176,8 @@ def save_adverse_event(
         ae.awareness_at = awareness_at or now  # the clock starts when the event became known as serious
     elif awareness_at is not None:
         ae.awareness_at = awareness_at
+    if data.get("term") != ae.data.get("term"):
+        ae.coding = _coding(data)
     ae.data, ae.status, ae.serious = data, status, serious
     ae.version += 1
     ae.updated_at = now
@@ -1169,6 +1193,7 @@ def save_adverse_event(
         at=now,
         **_where(participant),
     )
+    _check_escalation(participant, now)
     return ae
 
 
@@ -1196,21 +1221,60 @@ def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseE
 
 
 @transaction.atomic
+def report_susar(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
+    """Record the expedited SUSAR report (stops the 7- or 15-day clock), audited."""
+    from trialkit.safety import assess_susar
+
+    _require(actor, adverse_event.participant, "capture.report_ae")
+    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
+    if not assess_susar(ae.data or {}).is_susar:
+        raise CaptureError("this event is not a SUSAR (serious, related and unexpected); it has no expedited clock")
+    if ae.susar_reported_at:
+        raise CaptureError("this SUSAR is already reported")
+    ae.susar_reported_at, ae.susar_reported_by = now, actor
+    ae.save(update_fields=["susar_reported_at", "susar_reported_by"])
+    record_event(
+        actor=actor,
+        action="susar_report",
+        object_type="adverse_event",
+        object_id=ae.pk,
+        after={"susar_reported_at": now, "awareness_at": ae.awareness_at},
+        at=now,
+        **_where(ae.participant),
+    )
+    return ae
+
+
+@transaction.atomic
 def add_ae_follow_up(
-    adverse_event: AdverseEvent, actor, *, note: str, now: datetime, outcome: str = ""
+    adverse_event: AdverseEvent,
+    actor,
+    *,
+    note: str,
+    now: datetime,
+    outcome: str = "",
+    received_at: datetime | None = None,
 ) -> AdverseEventFollowUp:
+    """A follow-up report; ``received_at`` is when the site learned the new information (default now)."""
     _require(actor, adverse_event.participant, "capture.enter_data")
     if not note.strip():
         raise CaptureError("a follow-up needs a note")
+    if received_at is not None and received_at > now:
+        raise CaptureError("the follow-up information cannot be received in the future")
     follow_up = AdverseEventFollowUp.objects.create(
-        adverse_event=adverse_event, at=now, by=actor, note=note.strip(), outcome=outcome
+        adverse_event=adverse_event,
+        at=now,
+        by=actor,
+        note=note.strip(),
+        outcome=outcome,
+        received_at=received_at or now,
     )
     record_event(
         actor=actor,
         action="ae_follow_up",
         object_type="adverse_event",
         object_id=adverse_event.pk,
-        after={"note": follow_up.note, "outcome": outcome},
+        after={"note": follow_up.note, "outcome": outcome, "received_at": follow_up.received_at},
         at=now,
         **_where(adverse_event.participant),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -19,7 +19,7 @@ from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.capture import services, signatures, trail
+from trialkit.server.capture import safety, services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, QueryMessage, Signature, Visit
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
@@ -648,10 +648,15 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
                 complete=request.POST.get("action") == "complete",
                 now=timezone.now(),
                 adverse_event=ae,
+                awareness_at=_posted_awareness(request.POST.get("awareness_at", "")),
                 reason=request.POST.get("reason"),
                 expected_version=_loaded_version(request.POST) if ae else None,
             )
             messages.success(request, f"AE{ae.number} saved.")
+            warning = safety.duplicate_warning(ae)
+            if warning:
+                messages.warning(request, f"AE{ae.number}: {warning}")
+                return redirect("capture:adverse_event", participant.pk, ae.pk)
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
             for e in exc.errors:
@@ -671,6 +676,8 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
             "ae": ae,
             "definition": definition,
             "clock": clock,
+            "susar_clock": safety.susar_clock(ae, timezone.now()) if ae else None,
+            "duplicate_warning": safety.duplicate_warning(ae) if ae else "",
             "conflict": conflict,
             "loaded_version": ae.version if ae else 0,
             "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
@@ -680,6 +687,23 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
             "can_report": _can(access, "capture.report_ae", participant),
         },
     )
+
+
+def _posted_awareness(text: str):
+    """A posted date and time (``datetime-local``, in the trial's time zone); None when blank,
+    CaptureError when unreadable or in the future."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise CaptureError(f"the awareness time {text!r} is not a date and time") from exc
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, timezone.get_default_timezone())
+    if value > timezone.now():
+        raise CaptureError("the site cannot have become aware in the future")
+    return value
 
 
 @login_required
@@ -698,8 +722,12 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
                 note=request.POST.get("note", ""),
                 now=timezone.now(),
                 outcome=request.POST.get("outcome", ""),
+                received_at=_posted_awareness(request.POST.get("received_at", "")),
             )
             messages.success(request, f"AE{ae.number}: follow-up recorded.")
+        elif verb == "report-susar":
+            services.report_susar(ae, request.user, now=timezone.now())
+            messages.success(request, f"AE{ae.number}: SUSAR report recorded.")
         else:
             raise Http404(verb)
     except CaptureError as exc:

@@ -10,6 +10,7 @@ from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
 from trialkit.server.capture.form_names import form_label, item_label
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.safety import susar_clock
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
 
@@ -176,11 +177,15 @@ def sae_clocks(ctx: HomeContext) -> Panel:
     for ae in events.select_related("participant").order_by("reported_at", "-awareness_at", "id")[:HOME_LIST_LIMIT]:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
+        susar = susar_clock(ae, now)
+        susar_note = f" · {susar.describe()}" if susar else ""
+        if susar and susar.state == "overdue":
+            tone = "bad"
         items.append(
             Item(
                 f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
                 url("capture:adverse_event", ae.participant_id, ae.pk),
-                detail=f"aware {format_datetime(ae.awareness_at)}{unblinded_note(ae.participant)}",
+                detail=f"aware {format_datetime(ae.awareness_at)}{susar_note}{unblinded_note(ae.participant)}",
                 badge=clock.describe(),
                 tone=tone,
             )
