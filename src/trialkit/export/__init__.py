@@ -6,6 +6,8 @@
   ``sdtm_domains`` EX, LB (+SUPPLB), MH, CM, SV; ``trial_design`` TS, TA, TE, TV, TI;
   ``sdtm_metadata`` the SDTMIG 3.4 variable table; ``define_xml`` Define-XML 2.1;
   ``dataset_json`` Dataset-JSON v1.1; ``sdtm_package`` writes them together.
+- ``stream``: the writers (``odm.write_odm``, ``sdtm_package.write_package_chunks``,
+  ``fhir.write_bundle``) take the records a chunk at a time, so an export of any size holds one chunk.
 
 Records carry an arm only when the caller is allowed to see it: the shell decides, by role.
 """
