@@ -90,7 +90,10 @@ def test_an_unblinded_export_holds_odm_sdtm_csv_and_a_manifest(world, tmp_path):
     arms = _slot_arms(world)
     protocol_arms = {a.id.upper().replace("-", ""): a.id for a in world["trial"].protocol.arms}
     assert {r.SUBJID: protocol_arms[r.ARMCD] for r in dm.itertuples()} == arms
-    assert set(dm.SEX) == {"M", "F"} and set(dm.RFSTDTC) == {"2025-03-10"}
+    assert set(dm.SEX) == {"M", "F"} and set(dm.RFSTDTC) == {
+        "2025-03-10",
+        "2025-03-18",
+    }  # sentinels, then the rest after the wait
 
     # EX from each dose record (70 kg, 1 ml/kg final volume in both arms), its dose by the arm
     # (protocols/NCT04590118.yaml: placebo 1 ml/kg; it-hMSC 0.5, 1 or 2 ×10^6 cells/kg).
