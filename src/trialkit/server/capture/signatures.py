@@ -145,10 +145,10 @@ def current_signatures_of(forms: list[FormRecord]) -> dict[int, list[SignatureVi
     latest_visit: dict[int, Signature] = {}
     for sig in Signature.objects.filter(visit_id__in=visit_ids).select_related("visit").order_by("signed_at", "id"):
         latest_visit[sig.visit_id] = sig
-    visit_forms: dict[int, list[FormRecord]] = {v: [] for v in latest_visit}
-    if latest_visit:
-        for f in FormRecord.objects.filter(visit_id__in=list(latest_visit), deleted_at__isnull=True):
-            visit_forms[f.visit_id].append(f)
+    # The forms of every visit of the page (not only the signed ones): always one query, whatever is signed.
+    visit_forms: dict[int, list[FormRecord]] = {v: [] for v in visit_ids}
+    for f in FormRecord.objects.filter(visit_id__in=visit_ids, deleted_at__isnull=True):
+        visit_forms[f.visit_id].append(f)
     shown_visit = {v: describe(sig, visit_forms[v]) for v, sig in latest_visit.items()}
     out = {}
     for f in forms:
