@@ -143,6 +143,8 @@ PAGED_PAGES = (
     "/capture/trials/<nct_id>/signatures/",
     "/capture/trials/<nct_id>/status/",
     "/screening/<nct_id>/",
+    "/allocation/<nct_id>/",
+    "/allocation/<nct_id>/notifications/",
 )
 
 
