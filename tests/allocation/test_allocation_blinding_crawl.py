@@ -11,6 +11,8 @@ other efficacy outcomes. Every principal requests every route of the project in 
 - path parameters are filled with real ids (trials, participants, screening records, forms,
   queries, adverse events, notifications, export and report jobs) and required query parameters
   too; HTML pages are also requested as HTMX fragments (``HX-Request``);
+- lists are also read a page further: the paged web lists with ``?page=2`` and every API list
+  with ``?limit=1&offset=1`` (a page's order must tell no arm);
 - every method is tried: GET first, for every principal, then the writing methods with empty
   bodies, in the same order in every world;
 - export archives are unpacked and compared file by file.
@@ -121,6 +123,33 @@ def api_operations(schema) -> list[tuple[str, str, list[str]]]:
             query = [p["name"] for p in op.get("parameters", []) if p.get("in") == "query" and p.get("required")]
             ops.append((method, re.sub(r"\{(\w+)\}", r"<\1>", path), query))
     return ops
+
+
+def paged_api_operations(schema) -> set[str]:
+    """Templates of the API's list operations (they take ``limit`` and ``offset``)."""
+    return {
+        re.sub(r"\{(\w+)\}", r"<\1>", path)
+        for path, methods in schema["paths"].items()
+        if any(p.get("name") == "limit" for p in methods.get("get", {}).get("parameters", []))
+    }
+
+
+# Web lists shown a page at a time: also read as their second page (the last one in a small world).
+PAGED_PAGES = (
+    "/capture/trials/<nct_id>/due/",
+    "/capture/trials/<nct_id>/participants/",
+    "/capture/trials/<nct_id>/queries/",
+    "/capture/trials/<nct_id>/verification/",
+    "/capture/trials/<nct_id>/signatures/",
+    "/capture/trials/<nct_id>/status/",
+    "/screening/<nct_id>/",
+    "/allocation/<nct_id>/",
+    "/allocation/<nct_id>/notifications/",
+)
+
+
+def _paged(url: str, query: str) -> str:
+    return url + ("&" if "?" in url else "?") + query
 
 
 def _contexts(world) -> list[dict]:
@@ -277,6 +306,7 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
     schema = anonymous.get("/api/openapi.json").json()
     html_routes = site_routes()
     api_ops = api_operations(schema)
+    paged_api = paged_api_operations(schema)
     requested: set[tuple[str, str]] = set()
     results: dict[str, dict] = {name: {} for name in (*principals, "anonymous")}
     clients = {"anonymous": anonymous}
@@ -307,10 +337,15 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
                         go(name, method, url, template)
                         if method == "get" and _answers_htmx(url):
                             go(name, method, url, template, htmx=True)
+                        if method == "get" and template in PAGED_PAGES:
+                            go(name, method, _paged(url, "page=2"), template)
             for method, template, query in api_ops:
                 if method in methods and (method.upper(), template) not in EXCLUDED:
                     for url in fill(template, contexts, query)[: 1 if first_only else None]:
                         go(name, method, url, template)
+                        if method == "get" and template in paged_api:
+                            # A page of one row past the first: its order must not tell an arm either.
+                            go(name, method, _paged(url, "limit=1&offset=1"), template)
 
     phase(results, ("get",))
     phase(writers, WRITE_METHODS, first_only=True)  # writes last, in the same order in every world

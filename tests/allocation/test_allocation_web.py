@@ -101,7 +101,7 @@ def test_the_investigator_unblinds_through_the_form_and_the_sponsor_reads_the_no
     assert label in shown.content.decode() and shown["Cache-Control"] == "no-store"
     assert "Emergency unblinded" in client.get(f"/allocation/{IXCELL}/").content.decode()
     client.force_login(sponsor)
-    notes = client.get("/api/allocation/notifications").json()
+    notes = client.get("/api/allocation/notifications").json()["items"]
     assert len(notes) == 1 and p.participant_number in notes[0]["message"]
     read = client.post(f"/api/allocation/notifications/{notes[0]['id']}/read").json()
     assert read["read_at"] is not None
@@ -112,5 +112,5 @@ def test_the_statistician_generates_the_list_on_the_page_and_sees_the_balance(cl
     login_verified(client, make_user("dsmb_statistician", trial))
     page = client.post(f"/allocation/{IXCELL}/list/", {"seed": "my-seed"}).content.decode()
     assert "my-seed" in page and "site=ixcell-03|nihss-band=severe" in page
-    assert len(client.get(f"/api/allocation/{IXCELL}/list").json()) == 6 * 86
+    assert client.get(f"/api/allocation/{IXCELL}/list").json()["count"] == 6 * 86
     assert Participant.objects.count() == 0

@@ -25,7 +25,7 @@ def _post(client, url, user, body, method="post"):
 def test_visits_are_listed_with_windows_and_status(client, participant, staff):
     response = client.get(f"/api/capture/participants/{participant.pk}/visits", **_auth(staff["monitor"]))
     assert response.status_code == 200
-    by_id = {v["visit_id"]: v for v in response.json()}
+    by_id = {v["visit_id"]: v for v in response.json()["items"]}
     # 15 June 2026: month3 window 17 May-14 June closed yesterday; month6 window opens 15 August.
     assert by_id["month3"]["status"] == "missed" and by_id["month6"]["status"] == "upcoming"
     assert by_id["month3"]["latest"] == "2026-06-14"

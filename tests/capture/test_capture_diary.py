@@ -121,7 +121,7 @@ def test_staff_read_the_diary_on_the_timeline_and_api(client, participant, code,
     )
     client.force_login(staff["investigator"])
     assert "Dressed without help" in client.get(f"/capture/participants/{participant.pk}/").content.decode()
-    rows = client.get(f"/api/capture/participants/{participant.pk}/diary").json()
+    rows = client.get(f"/api/capture/participants/{participant.pk}/diary").json()["items"]
     assert rows[0]["sections"] == {"functional_activities": {"details": "Dressed without help"}}
 
 

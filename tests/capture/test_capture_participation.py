@@ -230,12 +230,14 @@ def test_an_ended_participants_visits_leave_the_weekly_list_and_the_home_panels(
     assert f"{p.participant_number} · Month 1" in home
     end_participation(p, staff["coordinator"], outcome="withdrawn", ended_on=date(2026, 6, 12), reason="x", now=NOW)
     assert keys() == set()
-    rows = client.get(f"/api/capture/trials/{site.trial.nct_id}/due").json()
+    rows = client.get(f"/api/capture/trials/{site.trial.nct_id}/due").json()["items"]
     assert rows == []
     assert p.participant_number not in client.get(f"/capture/trials/{site.trial.nct_id}/due/").content.decode()
     home = client.get(f"/home/?trial={site.trial.nct_id}").content.decode()
     assert f"{p.participant_number} · Month 1" not in home
-    visits = {v["visit_id"]: v["status"] for v in client.get(f"/api/capture/participants/{p.pk}/visits").json()}
+    visits = {
+        v["visit_id"]: v["status"] for v in client.get(f"/api/capture/participants/{p.pk}/visits").json()["items"]
+    }
     assert visits["month1"] == "not_expected" and visits["day7"] == "missed"
 
 

@@ -234,7 +234,7 @@ def test_the_api_shows_and_records_the_review(client, make_participant, staff):
     p.screening.save()
     ensure_schedule(p)
     login_verified(client, staff["coordinator"])
-    visits = client.get(f"/api/capture/participants/{p.pk}/visits").json()
+    visits = client.get(f"/api/capture/participants/{p.pk}/visits").json()["items"]
     screening = next(v for v in visits if v["visit_id"] == "screening")
     assert screening["carried_from"] == p.screening.screening_number and screening["awaiting_review"] is True
     url = f"/api/capture/participants/{p.pk}/visits/screening/carried-review"

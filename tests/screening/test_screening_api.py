@@ -78,7 +78,7 @@ def test_create_patch_attest_consent_enroll(client, assist, coordinator, investi
     got = client.get(f"{BASE}/records/{number}", **auth(coordinator)).json()
     assert got["outcome"] == "enrolled" and got["participant_number"] == "ASSIST-01-001"
     log = client.get(f"{BASE}/records?outcome=enrolled", **auth(coordinator)).json()
-    assert [r["screening_number"] for r in log["records"]] == [number] and log["counts"]["enrolled"] == 1
+    assert [r["screening_number"] for r in log["items"]] == [number] and log["counts"]["enrolled"] == 1
 
 
 def test_bad_facts_answer_422_naming_each_field_and_save_nothing(client, assist, coordinator):

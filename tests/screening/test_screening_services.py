@@ -43,6 +43,32 @@ def test_numbers_run_per_site_and_are_audited(assist, site1, site2, coordinator,
     assert first.verdict == "incomplete" and first.facts["id"] == "ASSIST-01-S0001"
 
 
+def test_the_next_number_follows_the_highest_past_9999_in_few_queries(assist, site1, coordinator):
+    """Numbers are read with one MAX per number length, not one row per number: 10000 follows 9999
+    (which sorts after it as text), a number with letters after the prefix is not counted, and the
+    queries do not grow with the site's records."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def make(number):
+        ScreeningRecord.objects.create(
+            trial=assist, site=site1, screening_number=number, screening_date=SCREENING_DATE, created_by=coordinator
+        )
+
+    for n in (1, 2, 9999):
+        make(f"ASSIST-01-S{n:04d}")
+    make("ASSIST-01-SX99999")  # not a number of the series
+    with CaptureQueriesContext(connection) as few:
+        assert new_record(assist, site1, coordinator).screening_number == "ASSIST-01-S10000"
+    for n in range(3, 40):
+        make(f"ASSIST-01-S{n:04d}")
+    with CaptureQueriesContext(connection) as more:
+        assert new_record(assist, site1, coordinator).screening_number == "ASSIST-01-S10001"
+    assert len(more.captured_queries) == len(few.captured_queries)
+    reads = [q["sql"] for q in more.captured_queries if "MAX(" in q["sql"].upper()]
+    assert len(reads) == 1
+
+
 def test_facts_are_screened_and_stored_with_before_and_after_in_the_audit(assist, site1, coordinator):
     record = new_record(assist, site1, coordinator)
     services.update_facts(

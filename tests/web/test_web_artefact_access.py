@@ -57,7 +57,7 @@ def test_a_revoked_dsmb_member_loses_the_report_and_export_they_made(client, tri
     # Given a blinded role instead, the artefacts do not exist for them at all.
     Membership.objects.create(user=dsmb, trial=trial, role=Role.DATA_MANAGER)
     assert [client.get(url).status_code for url in pages + downloads] == [404] * 6
-    assert client.get(f"/api/exports/{IXCELL}/jobs").json() == []
+    assert client.get(f"/api/exports/{IXCELL}/jobs").json()["items"] == []
     assert f"/jobs/{job.pk}/" not in client.get(f"/home/?trial={IXCELL}&role=data_manager").content.decode()
 
 

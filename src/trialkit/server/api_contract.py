@@ -19,7 +19,9 @@ import json
 from collections.abc import Iterable
 from typing import Annotated, Any
 
+from django.db.models import QuerySet
 from ninja import Schema
+from ninja.pagination import LimitOffsetPagination
 from ninja.parser import Parser
 from pydantic import Field, StringConstraints
 
@@ -112,6 +114,53 @@ def validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def summary(errors: list[dict[str, str]]) -> str:
     return "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid input"
+
+
+# --------------------------------------------------------------------------- lists: one page at a time
+
+# Every list the API answers is a page: ``?limit=`` (1-500, default 100) rows from ``?offset=`` (0 on),
+# with ``count``, how many rows there are in all. A limit or offset out of range is a 422 naming it.
+PAGE_DEFAULT = 100
+PAGE_MAX = 500
+
+
+class Rows:
+    """A list answer before it is cut to a page: the rows (a queryset, cut in the database, or a list)
+    and how they are shown: ``show`` one row at a time, or ``page`` all rows of the page at once (to
+    load what they need in a few queries). Only the rows of the page are shown."""
+
+    def __init__(self, rows, show=None, page=None) -> None:
+        self.rows = rows
+        self.page = page or ((lambda rows: [show(r) for r in rows]) if show else list)
+
+
+class Pages(LimitOffsetPagination):
+    """django-ninja's limit/offset pagination with bounds, and the page's limit and offset echoed."""
+
+    class Input(Schema):
+        limit: int = Field(PAGE_DEFAULT, ge=1, le=PAGE_MAX, description=f"Rows per page (1-{PAGE_MAX}).")
+        offset: int = Field(0, ge=0, le=MAX_ID, description="Rows to skip: 0 for the first page.")
+
+    class Output(Schema):
+        count: int = Field(description="How many rows there are in all pages.")
+        limit: int
+        offset: int
+        items: list[Any]
+
+    def paginate_queryset(self, queryset, pagination, request, **params):
+        rows, shown = (queryset.rows, queryset.page) if isinstance(queryset, Rows) else (queryset, list)
+        start, stop = pagination.offset, pagination.offset + pagination.limit
+        if isinstance(rows, QuerySet):
+            page, count = list(rows[start:stop]), rows.count()
+        else:
+            rows = list(rows)
+            page, count = rows[start:stop], len(rows)
+        return {
+            "count": count,
+            "limit": pagination.limit,
+            "offset": pagination.offset,
+            "items": shown(page),
+        }
 
 
 # --------------------------------------------------------------------------- the request body

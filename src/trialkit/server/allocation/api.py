@@ -1,18 +1,19 @@
 """Allocation API. ``randomize`` answers every caller with the same three fields whatever the
 arm; the list, the preparation and the unblinding answer only the roles that may see an arm."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: django-ninja's ``paginate`` reads the views'
+# parameter annotations, which must be real types, not strings.
 from datetime import datetime
 from typing import Annotated
 
 from django.utils import timezone
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import StringConstraints
 
 from trialkit.server.accounts.lookups import participant_by_number, trial_for
 from trialkit.server.allocation import escalation, services
-from trialkit.server.api_contract import NctId, Number, RowId, Secret, Text
+from trialkit.server.api_contract import NctId, Number, Pages, RowId, Rows, Secret, Text
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
@@ -115,11 +116,13 @@ def _dose_status(participant: Participant) -> str:
 
 
 @router.get("/{nct_id}/randomized", response=list[RandomizedOut])
+@paginate(Pages)
 def randomized(request, nct_id: NctId):
     """Randomized participants at your sites: randomization and kit numbers only."""
     trial = _trial(request, nct_id)
-    return [
-        RandomizedOut(
+    return Rows(
+        services.randomized_participants(trial, request.user),
+        show=lambda p: RandomizedOut(
             participant_number=p.participant_number,
             site=p.site.code,
             randomization_number=p.randomization_number,
@@ -127,9 +130,8 @@ def randomized(request, nct_id: NctId):
             randomized_at=p.randomized_at,
             dose_status=_dose_status(p),
             emergency_unblinded=p.emergency_unblinded,
-        )
-        for p in services.randomized_participants(trial, request.user)
-    ]
+        ),
+    )
 
 
 @router.post("/{nct_id}/participants/{participant_number}/randomize", response={200: ReceiptOut})
@@ -141,11 +143,13 @@ def randomize(request, nct_id: NctId, participant_number: Number):
 
 
 @router.get("/{nct_id}/list", response=list[SlotOut])
+@paginate(Pages)
 def allocation_list(request, nct_id: NctId):
     """The concealed list (DSMB statistician only)."""
     trial = _trial(request, nct_id)
-    return [
-        SlotOut(
+    return Rows(
+        services.allocation_list_rows(trial, request.user),
+        show=lambda s: SlotOut(
             stratum=s.stratum,
             sequence_no=s.sequence_no,
             cohort=s.cohort,
@@ -156,9 +160,8 @@ def allocation_list(request, nct_id: NctId):
             kit_number=s.kit_number,
             randomization_number=s.randomization_number,
             participant_number=s.participant.participant_number if s.participant else None,
-        )
-        for s in services.allocation_list_rows(trial, request.user)
-    ]
+        ),
+    )
 
 
 @router.post("/{nct_id}/list", response={201: GeneratedOut})
@@ -180,6 +183,7 @@ def generate(request, nct_id: NctId, payload: GenerateIn):
 
 
 @router.get("/{nct_id}/balance", response=list[dict])
+@paginate(Pages)
 def balance(request, nct_id: NctId):
     """Used slots per arm and stratum (DSMB statistician only)."""
     return services.balance_summary(_trial(request, nct_id), request.user)
@@ -225,12 +229,15 @@ def unblind(request, nct_id: NctId, participant_number: Number, payload: Unblind
 
 
 @router.get("/notifications", response=list[NotificationOut])
+@paginate(Pages)
 def notifications(request):
-    """Your in-app notifications (emergency unblinding notices for sponsor administrators)."""
-    return [
-        NotificationOut(id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at, read_at=n.read_at)
-        for n in services.notifications_for(request.user)
-    ]
+    """Your in-app notifications (emergency unblinding notices for sponsor administrators), newest first."""
+    return Rows(
+        services.notifications_for(request.user).order_by("-created_at", "-id"),
+        show=lambda n: NotificationOut(
+            id=n.pk, trial=n.trial.nct_id, message=n.message, created_at=n.created_at, read_at=n.read_at
+        ),
+    )
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut)

@@ -141,6 +141,7 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["recipient", "trial", "-created_at"], name="notification_recent_idx")]
 
 
 class EscalationDecision(models.Model):

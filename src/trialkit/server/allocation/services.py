@@ -218,12 +218,10 @@ def _set_up_minimization(trial, actor, now: datetime, seed: str, existing: Alloc
     return GeneratedList(allocation_list, seed, 0)
 
 
-def allocation_list_rows(trial, actor) -> list[AllocationSlot]:
+def allocation_list_rows(trial, actor):
     """The full code list (kit -> arm) for the statistician."""
     require(actor, trial, "allocation.manage_list")
-    return list(
-        AllocationSlot.objects.filter(trial=trial).select_related("participant").order_by("stratum", "sequence_no")
-    )
+    return AllocationSlot.objects.filter(trial=trial).select_related("participant").order_by("stratum", "sequence_no")
 
 
 def balance_summary(trial, actor) -> list[dict[str, Any]]:
@@ -887,7 +885,7 @@ def mark_read(notification_id: int, user, *, now: datetime) -> Notification:
 # ---------------------------------------------------------------- blinded listings
 
 
-def randomized_participants(trial, actor) -> list[Participant]:
+def randomized_participants(trial, actor):
     """Participants with a randomization number at the actor's sites, in randomization order.
 
     Ordered by randomization number, never by anything a slot holds, so the order tells nothing.
@@ -903,7 +901,7 @@ def randomized_participants(trial, actor) -> list[Participant]:
     )
     if access.site_ids is not None:
         qs = qs.filter(site_id__in=access.site_ids)
-    return list(qs)
+    return qs
 
 
 def awaiting_randomization(trial, actor) -> list[Participant]:

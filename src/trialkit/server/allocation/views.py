@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -28,6 +29,9 @@ def _participant(request, nct_id: str, participant_number: str, permission: str 
     return trial, access, participant
 
 
+LIST_PAGE_SIZE = 50  # rows per page of a list, as the capture and screening lists
+
+
 @login_required
 def index(request):
     trials = sorted({m.trial for m in user_roles(request.user)}, key=lambda t: t.nct_id)
@@ -41,7 +45,9 @@ def trial_overview(request, nct_id: str):
         "trial": trial,
         "access": access,
         "has_list": AllocationList.objects.filter(trial=trial).exists(),
-        "randomized": services.randomized_participants(trial, request.user),
+        "randomized": Paginator(services.randomized_participants(trial, request.user), LIST_PAGE_SIZE).get_page(
+            request.GET.get("page")
+        ),
         "awaiting": services.awaiting_randomization(trial, request.user),
         "can_randomize": access.can("allocation.randomize"),
         "is_statistician": access.can("allocation.manage_list"),
@@ -293,7 +299,12 @@ def notifications(request, nct_id: str):
     return render(
         request,
         "allocation/notifications.html",
-        {"trial": trial, "notifications": services.notifications_for(request.user, trial)},
+        {
+            "trial": trial,
+            "notifications": Paginator(
+                services.notifications_for(request.user, trial).order_by("-created_at", "-id"), LIST_PAGE_SIZE
+            ).get_page(request.GET.get("page")),
+        },
     )
 
 

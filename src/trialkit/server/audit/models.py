@@ -36,7 +36,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["object_type", "object_id"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            # "Recent activity": a trial's last events, read newest first and stopped after a few.
+            models.Index(fields=["trial_id", "-seq"], name="audit_trial_recent_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor or 'system'}"

@@ -5,24 +5,26 @@ No response includes a treatment arm or anything derived from it; blinded and un
 see the same clinical data.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: django-ninja's ``paginate`` reads the views'
+# parameter annotations, which must be real types, not strings.
 from datetime import date, datetime
 from typing import Annotated, Any
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import StringConstraints
 
 from trialkit.instruments import FieldError
 from trialkit.schedule import sae_clock
 from trialkit.server.accounts.lookups import participant_for
-from trialkit.server.api_contract import Code, ErrorOut, NctId, Repeat, RowId, Text, Version
-from trialkit.server.capture import safety, services
-from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Visit
+from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, Repeat, RowId, Rows, Text, Version
+from trialkit.server.capture import safety, services, signatures
+from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, QueryMessage, Visit
 from trialkit.server.capture.services import FormInvalid
 from trialkit.server.participants.models import Participant
 
@@ -223,11 +225,17 @@ def _readable_form(request, form_id: int) -> FormRecord:
     return form
 
 
-def _form_out(form: FormRecord) -> dict:
-    from trialkit.server.capture import signatures
-
-    shown = [s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=form.visit)) if s]
+def _form_out(form: FormRecord, shown=None) -> dict:
+    """``shown``: the form's and its visit's current signatures, when loaded for many forms at once
+    (``signatures.current_signatures_of``); ``form.open_query_count`` likewise when annotated."""
+    if shown is None:
+        shown = [
+            s for s in (signatures.current_signature(form=form), signatures.current_signature(visit=form.visit)) if s
+        ]
     signed = any(s.valid for s in shown)
+    open_queries = getattr(form, "open_query_count", None)
+    if open_queries is None:
+        open_queries = form.queries.exclude(status=Query.Status.CLOSED).count()
     return {
         "id": form.pk,
         "participant": form.participant.participant_number,
@@ -243,7 +251,7 @@ def _form_out(form: FormRecord) -> dict:
         "signed": signed,
         "signatures": [s.as_dict() for s in shown],
         "deleted": form.deleted_at is not None,
-        "open_queries": form.queries.exclude(status=Query.Status.CLOSED).count(),
+        "open_queries": open_queries,
         "updated_at": form.updated_at,
     }
 
@@ -260,8 +268,7 @@ def _query_out(query: Query) -> dict:
         "opened_by": query.opened_by.username,
         "opened_at": query.opened_at,
         "messages": [
-            {"kind": m.kind, "author": m.author.username, "at": m.at, "text": m.text}
-            for m in query.messages.select_related("author")
+            {"kind": m.kind, "author": m.author.username, "at": m.at, "text": m.text} for m in query.messages.all()
         ],
     }
 
@@ -335,14 +342,17 @@ def reopen_participation(request, participant_id: RowId, body: ReopenIn):
 
 
 @router.get("/participants/{participant_id}/visits", response=list[VisitOut])
+@paginate(Pages)
 def list_visits(request, participant_id: RowId):
     """The participant's scheduled visits with windows and today's status."""
     participant = _participant(request, participant_id)
     today = timezone.localdate()
-    return [_visit_out(v, today) for v in services.ensure_schedule(participant)]
+    visits = services.ensure_schedule(participant)
+    complete = services.complete_instruments_by_visit(visits)
+    return Rows(visits, show=lambda v: _visit_out(v, today, complete.get(v.pk, set())))
 
 
-def _visit_out(v: Visit, today) -> dict:
+def _visit_out(v: Visit, today, complete: set[str] | None = None) -> dict:
     return {
         "id": v.pk,
         "visit_id": v.visit_id,
@@ -352,7 +362,9 @@ def _visit_out(v: Visit, today) -> dict:
         "earliest": v.earliest,
         "latest": v.latest,
         "done_on": v.done_on,
-        "status": v.status(today).value,
+        "status": v.status(
+            today, forms_complete=None if complete is None else v.required_forms_complete(complete)
+        ).value,
         "forms": v.forms,
         "carried_from": v.carried_from,
         "awaiting_review": v.awaiting_review,
@@ -372,14 +384,16 @@ def review_carried_forms(request, participant_id: RowId, visit_id: Code, body: C
 
 
 @router.get("/trials/{nct_id}/due", response=list[DueOut])
+@paginate(Pages)
 def due_this_week(request, nct_id: NctId, site: Code | None = None):
     """Visits whose window is open or opens this week (Monday to Sunday), at the sites the user covers."""
     from trialkit.server.capture.worklist import due_this_week as rows_due
     from trialkit.server.trials.models import Trial
 
     trial = get_object_or_404(Trial, nct_id=nct_id)
-    return [
-        {
+    return Rows(
+        rows_due(request.user, trial, timezone.localdate(), site_code=site),
+        show=lambda r: {
             "participant": r.visit.participant.participant_number,
             "participant_id": r.visit.participant_id,
             "site": r.visit.participant.site.code,
@@ -389,19 +403,30 @@ def due_this_week(request, nct_id: NctId, site: Code | None = None):
             "target": r.visit.target,
             "latest": r.visit.latest,
             "status": r.status.value,
-        }
-        for r in rows_due(request.user, trial, timezone.localdate(), site_code=site)
-    ]
+        },
+    )
 
 
 # --------------------------------------------------------------------------- forms
 
 
 @router.get("/participants/{participant_id}/forms", response=list[FormOut])
+@paginate(Pages)
 def list_forms(request, participant_id: RowId):
+    """The participant's forms (those your role may read), by visit, instrument and record number."""
     participant, access = participant_for(request.user, participant_id)
-    forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
-    return [_form_out(f) for f in forms.select_related("visit", "participant")]
+    forms = (
+        services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
+        .select_related("visit", "participant")
+        .annotate(open_query_count=Count("queries", filter=~Q(queries__status=Query.Status.CLOSED)))
+        .order_by("visit__order", "instrument", "repeat", "pk")
+    )
+
+    def page_out(page: list[FormRecord]) -> list[dict]:
+        shown = signatures.current_signatures_of(page)
+        return [_form_out(f, shown[f.pk]) for f in page]
+
+    return Rows(forms, page=page_out)
 
 
 def _etag(record) -> str:
@@ -511,15 +536,20 @@ def update_form(request, form_id: RowId, body: FormUpdateIn, response: HttpRespo
 
 
 @router.get("/queries", response=list[QueryOut])
+@paginate(Pages)
 def list_queries(request, participant_id: RowId, status: Code | None = None):
+    """The participant's queries on forms your role may read, oldest first, with their messages."""
     participant, access = participant_for(request.user, participant_id)
     forms = services.readable_forms(access, participant, FormRecord.objects.filter(participant=participant))
-    queries = Query.objects.filter(participant=participant, form__in=forms).select_related(
-        "participant", "site", "opened_by"
+    queries = (
+        Query.objects.filter(participant=participant, form__in=forms)
+        .select_related("participant", "site", "opened_by")
+        .prefetch_related(Prefetch("messages", QueryMessage.objects.select_related("author")))
+        .order_by("opened_at", "id")
     )
     if status:
         queries = queries.filter(status=status)
-    return [_query_out(q) for q in queries]
+    return Rows(queries, show=_query_out)
 
 
 @router.post("/forms/{form_id}/queries", response={201: QueryOut})
@@ -549,10 +579,13 @@ def close_query(request, query_id: RowId, body: CloseIn):
 
 
 @router.get("/participants/{participant_id}/adverse-events", response=list[AdverseEventOut])
+@paginate(Pages)
 def list_adverse_events(request, participant_id: RowId):
+    """The participant's adverse events, by number."""
     participant = _participant(request, participant_id)
     now = timezone.now()
-    return [_ae_out(ae, now) for ae in participant.adverse_events.filter(deleted_at__isnull=True)]
+    events = participant.adverse_events.filter(deleted_at__isnull=True).select_related("participant")
+    return Rows(events.order_by("number", "pk"), show=lambda ae: _ae_out(ae, now))
 
 
 @router.post("/participants/{participant_id}/adverse-events", response={201: AdverseEventOut})
@@ -623,8 +656,12 @@ def coding_search(request, q: Annotated[str, StringConstraints(max_length=200)])
 
 
 @router.get("/participants/{participant_id}/diary", response=list[DiaryEntryOut])
+@paginate(Pages)
 def list_diary(request, participant_id: RowId):
+    """The participant's diary entries."""
     participant = _participant(request, participant_id)
-    return list(
-        DiaryEntry.objects.filter(participant=participant).values("entry_date", "entered_by", "sections", "updated_at")
+    return (
+        DiaryEntry.objects.filter(participant=participant)
+        .order_by("-entry_date", "entered_by")
+        .values("entry_date", "entered_by", "sections", "updated_at")
     )

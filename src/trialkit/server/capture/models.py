@@ -39,6 +39,8 @@ class Visit(models.Model):
     class Meta:
         ordering = ["participant_id", "order"]
         constraints = [models.UniqueConstraint(fields=["participant", "visit_id"], name="unique_participant_visit")]
+        # The homes' and work lists' window filters (earliest <= today, latest >= today, done or not).
+        indexes = [models.Index(fields=["earliest", "latest", "done_on"], name="visit_window_idx")]
 
     def __str__(self) -> str:
         return f"{self.participant} {self.visit_id}"
@@ -113,6 +115,11 @@ class FormRecord(models.Model):
         ordering = ["visit__order", "instrument", "repeat"]
         constraints = [
             models.UniqueConstraint(fields=["visit", "instrument", "repeat"], name="unique_form_record"),
+        ]
+        # Complete forms of many visits at once; forms to verify and to lock by participant.
+        indexes = [
+            models.Index(fields=["visit", "status", "deleted_at"], name="form_visit_status_idx"),
+            models.Index(fields=["participant", "status", "verified_at"], name="form_participant_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -198,6 +205,11 @@ class Query(models.Model):
     class Meta:
         ordering = ["-opened_at", "-id"]
         verbose_name_plural = "queries"
+        # Open queries per participant and per site (lists, homes).
+        indexes = [
+            models.Index(fields=["participant", "status"], name="query_participant_status_idx"),
+            models.Index(fields=["site", "status"], name="query_site_status_idx"),
+        ]
 
     @property
     def is_open(self) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from trialkit.instruments import FieldError, Instrument
@@ -203,6 +203,20 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
             **_where(participant),
         )
     return list(Visit.objects.filter(participant=participant).select_related("participant").order_by("order"))
+
+
+def complete_instruments_by_visit(visits) -> dict[int, set[str]]:
+    """Visit pk -> the instruments with a complete, not deleted record, for many visits in one query
+    (what ``Visit.required_forms_complete`` asks one visit at a time). ``visits``: a list, or a
+    queryset (read as a subquery)."""
+    out: dict[int, set[str]] = {}
+    chosen = visits.values("pk") if isinstance(visits, QuerySet) else [v.pk for v in visits]
+    rows = FormRecord.objects.filter(
+        visit__in=chosen, status=FormRecord.Status.COMPLETE, deleted_at__isnull=True
+    ).values_list("visit_id", "instrument")
+    for visit_pk, instrument in rows:
+        out.setdefault(visit_pk, set()).add(instrument)
+    return out
 
 
 @dataclass(frozen=True)
@@ -978,8 +992,12 @@ def open_queries_by_site(trial) -> dict[int, int]:
     return open_query_counts(Query.objects.filter(participant__trial=trial).values("site_id"))
 
 
-def open_queries_by_participant(trial) -> dict[int, int]:
-    return open_query_counts(Query.objects.filter(participant__trial=trial).values("participant_id"))
+def open_queries_by_participant(trial, participant_ids: list[int] | None = None) -> dict[int, int]:
+    """Participant pk -> open queries; only for ``participant_ids`` when given (a page of a list)."""
+    queries = Query.objects.filter(participant__trial=trial)
+    if participant_ids is not None:
+        queries = queries.filter(participant_id__in=participant_ids)
+    return open_query_counts(queries.values("participant_id"))
 
 
 # --------------------------------------------------------------------------- adverse events

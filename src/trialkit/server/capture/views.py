@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -39,6 +40,8 @@ def _can(access, permission: str, participant) -> bool:
 
 # --------------------------------------------------------------------------- lists
 
+LIST_PAGE_SIZE = 50  # rows per page of a list, as the oversight lists
+
 
 @login_required
 def home(request):
@@ -51,9 +54,11 @@ def due(request, nct_id: str):
     trial, _access = trial_for(request.user, nct_id)
     today = timezone.localdate()
     site_code = request.GET.get("site") or None
-    rows = due_this_week(request.user, trial, today, site_code=site_code)
+    page = Paginator(due_this_week(request.user, trial, today, site_code=site_code), LIST_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
     by_site: dict[str, list] = {}
-    for row in rows:
+    for row in page.object_list:
         by_site.setdefault(row.visit.participant.site.code, []).append(row)
     monday, sunday = week_of(today)
     return render(
@@ -62,6 +67,7 @@ def due(request, nct_id: str):
         {
             "trial": trial,
             "by_site": by_site,
+            "page": page,
             "today": today,
             "monday": monday,
             "sunday": sunday,
@@ -73,17 +79,28 @@ def due(request, nct_id: str):
 @login_required
 def participants(request, nct_id: str):
     trial, access = trial_for(request.user, nct_id)
-    people = Participant.objects.filter(trial=trial).select_related("site")
+    people = Participant.objects.filter(trial=trial).select_related("site").order_by("participant_number", "pk")
     if access.site_ids is not None:
         people = people.filter(site_id__in=access.site_ids)
-    by_participant = services.open_queries_by_participant(trial)
+    site_code = request.GET.get("site") or ""
+    if site_code:
+        people = people.filter(site__code=site_code)
+    page = Paginator(people, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
+    by_participant = services.open_queries_by_participant(trial, [p.pk for p in page.object_list])
     by_site = services.open_queries_by_site(trial)
     sites = [(s, by_site.get(s.pk, 0)) for s in trial.sites.all() if access.covers_site(s.pk)]
-    rows = [(p, by_participant.get(p.pk, 0)) for p in people]
+    rows = [(p, by_participant.get(p.pk, 0)) for p in page.object_list]
     return render(
         request,
         "capture/participants.html",
-        {"trial": trial, "rows": rows, "sites": sites, "oversight": access.can("capture.oversight")},
+        {
+            "trial": trial,
+            "rows": rows,
+            "page": page,
+            "site_code": site_code,
+            "sites": sites,
+            "oversight": access.can("capture.oversight"),
+        },
     )
 
 

@@ -7,7 +7,7 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied
 
-from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, due_in_week, required_forms, sae_clock
+from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, due_in_week, required_forms, sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.services import ensure_schedule
@@ -25,8 +25,10 @@ def due_this_week(user, trial, today: date, site_code: str | None = None) -> lis
     access = access_for(user, trial)
     if not access.roles:
         raise PermissionDenied("you hold no role in this trial")
+    _monday, sunday = week_of(today)
     visits = (
-        Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today)
+        # The window must open by Sunday: the database keeps only this week's candidates.
+        Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today, earliest__lte=sunday)
         .select_related("participant__site")
         .order_by("earliest", "participant__participant_number")
     )

@@ -1,16 +1,17 @@
 """Exports API: start an export, follow its job, download the zip (same rules as the pages)."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: django-ninja's ``paginate`` reads the views'
+# parameter annotations, which must be real types, not strings.
 from datetime import datetime
 
 from django.http import FileResponse
 from django.utils import timezone
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import Field
 
 from trialkit.server.accounts.lookups import trial_for
-from trialkit.server.api_contract import Code, ErrorOut, NctId, RowId
+from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, RowId, Rows
 from trialkit.server.exports import services
 from trialkit.server.jobs.models import Job
 from trialkit.server.trials.models import Trial
@@ -96,10 +97,11 @@ def start(request, nct_id: NctId, payload: ExportIn):
 
 
 @router.get("/{nct_id}/jobs", response=list[JobOut])
+@paginate(Pages)
 def jobs(request, nct_id: NctId):
     """Past exports of the trial, newest first."""
     trial = _trial(request, nct_id)
-    return [_out(request, job) for job in services.jobs_for(trial, request.user)]
+    return Rows(services.jobs_for(trial, request.user), show=lambda job: _out(request, job))
 
 
 @router.get("/{nct_id}/jobs/{job_id}", response=JobOut)

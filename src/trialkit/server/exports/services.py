@@ -386,9 +386,10 @@ def wait_for(job_id: int, timeout: float = 60) -> bool:
     return runner.wait_for(job_id, timeout)
 
 
-def jobs_for(trial, actor) -> list[Job]:
+def jobs_for(trial, actor):
+    """The export jobs of the trial the actor may list (a queryset, newest first)."""
     export_access(actor, trial)
-    return list(runner.visible_jobs(actor, trial=trial, kind="export"))
+    return runner.visible_jobs(actor, trial=trial, kind="export")
 
 
 def job_for(trial, actor, job_id: int) -> Job:

@@ -37,6 +37,8 @@ class ScreeningRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["trial", "screening_number"], name="unique_screening_number"),
         ]
+        # The screening log and the homes' counts: by trial, site and outcome.
+        indexes = [models.Index(fields=["trial", "site", "outcome"], name="screening_site_outcome_idx")]
 
     def fail_reason_ids(self) -> list[str]:
         """The criteria a screen failure cites (their ids), or ["unspecified"]: the one reading of
@@ -123,6 +125,11 @@ class Participant(models.Model):
         ordering = ["trial_id", "participant_number"]
         constraints = [
             models.UniqueConstraint(fields=["trial", "participant_number"], name="unique_participant_number"),
+        ]
+        # Participants by site and status (homes, lists), and enrollment over time (sponsor).
+        indexes = [
+            models.Index(fields=["trial", "site", "status"], name="participant_site_status_idx"),
+            models.Index(fields=["trial", "enrolled_at"], name="participant_enrolled_idx"),
         ]
 
     def __str__(self) -> str:

@@ -10,11 +10,11 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 from django.utils import timezone
-from ninja import Body, Router, Schema, Status
+from ninja import Body, Query, Router, Schema, Status
 from pydantic import Field
 
 from trialkit.eligibility import OTHER, facts_schema
-from trialkit.server.api_contract import Code, Name, NctId, Number, Text
+from trialkit.server.api_contract import Code, Name, NctId, Number, Pages, Rows, Text
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
 from trialkit.server.trials.models import Site, Trial
@@ -104,10 +104,16 @@ class LogRowOut(Schema):
 
 
 class LogOut(Schema):
+    """A page of the log (``count``, ``limit``, ``offset``, ``items`` as every list of the API) with
+    the counts of the whole log."""
+
     trial: str
-    counts: dict[str, int] = Field(description="Records per outcome.")
+    counts: dict[str, int] = Field(description="Records per outcome (the whole log).")
     screen_fail_reasons: list[tuple[str, int]] = Field(description="(criterion id or reason, records), most first.")
-    records: list[LogRowOut]
+    count: int = Field(description="Records in all pages (with the outcome filter).")
+    limit: int
+    offset: int
+    items: list[LogRowOut]
 
 
 def _trial(nct_id: str) -> Trial:
@@ -186,16 +192,15 @@ def create_record(request, nct_id: NctId, payload: CreateIn):
 
 
 @router.get("/{nct_id}/records", response={200: LogOut}, summary="The screening log")
-def screening_log(request, nct_id: NctId, outcome: Code | None = None):
-    """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons."""
+def screening_log(request, nct_id: NctId, page: Query[Pages.Input], outcome: Code | None = None):
+    """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons,
+    by site and number, a page at a time."""
     trial = _trial(nct_id)
     log = services.screening_log(request.auth, trial, outcome=outcome or None)
-    return {
-        "trial": nct_id,
-        "counts": log.counts,
-        "screen_fail_reasons": log.reason_counts,
-        "records": [row.__dict__ for row in log.rows],
-    }
+    rows = Pages().paginate_queryset(
+        Rows(log.records, show=lambda r: services.log_row(r).__dict__), pagination=page, request=request
+    )
+    return {"trial": nct_id, "counts": log.counts, "screen_fail_reasons": log.reason_counts, **rows}
 
 
 @router.get("/{nct_id}/records/{number}", response={200: RecordOut}, summary="One screening record")

@@ -15,6 +15,8 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from trialkit.eligibility import FactsError, parse_facts, screen
@@ -317,11 +319,16 @@ def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> S
 
 
 def _next_serial(queryset, field_name: str, prefix: str) -> int:
+    """One more than the highest ``<prefix><digits>`` number, read with one MAX per length.
+
+    Numbers are zero-padded to four digits and grow longer past 9999, so among numbers of one length
+    the text order is the numeric order: the database gives the highest of each length (an index on
+    the number serves it), and only those few are compared here, never every number of the site."""
+    numbered = queryset.filter(**{f"{field_name}__regex": rf"^{re.escape(prefix)}[0-9]+$"})
     highest = 0
-    for value in queryset.filter(**{f"{field_name}__startswith": prefix}).values_list(field_name, flat=True):
-        tail = value[len(prefix) :]
-        if tail.isdigit():
-            highest = max(highest, int(tail))
+    lengths = numbered.annotate(_n=Length(field_name)).values("_n").annotate(top=Max(field_name)).order_by()
+    for row in lengths:
+        highest = max(highest, int(row["top"][len(prefix) :]))
     return highest + 1
 
 
@@ -574,53 +581,58 @@ class LogRow:
 
 @dataclass
 class ScreeningLog:
-    rows: list[LogRow]
+    records: Any  # the log's records (a queryset: filtered, ordered, not yet read); ``row`` shows one
     counts: dict[str, int] = field(default_factory=dict)  # outcome -> records
     reason_counts: list[tuple[str, int]] = field(default_factory=list)  # criterion id or reason -> records
     details_visible: bool = True  # False for the sponsor: numbers, outcomes and reasons only
 
+    @property
+    def rows(self) -> list[LogRow]:
+        """Every row of the log (pages and the API cut ``records`` to a page and show those only)."""
+        return [log_row(r) for r in self.records]
+
+
+def log_row(r: ScreeningRecord) -> LogRow:
+    return LogRow(
+        screening_number=r.screening_number,
+        site=r.site.code,
+        screening_date=r.screening_date,
+        outcome=r.outcome,
+        outcome_label=r.get_outcome_display(),
+        verdict=r.verdict,
+        fail_reasons=r.fail_reasons,
+        participant_number=_participant_number(r),
+    )
+
 
 def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | None = None) -> ScreeningLog:
-    """Every screened candidate at the user's sites with outcome, verdict and screen-fail reasons (CONSORT)."""
+    """Every screened candidate at the user's sites with outcome, verdict and screen-fail reasons (CONSORT).
+
+    The counts are computed by the database; the records are left as a queryset for the caller to
+    cut to a page."""
     access = require(user, trial, "screening.view_log")
-    records = (
-        ScreeningRecord.objects.filter(trial=trial)
-        .select_related("site", "participant")
-        .order_by("site__code", "screening_number")
-    )
+    records = ScreeningRecord.objects.filter(trial=trial)
     log_sites = access.sites("screening.view_log")
     if log_sites is not None:
         records = records.filter(site_id__in=log_sites)
     if site is not None:
         records = records.filter(site=site)
-    all_records = list(records)
     counts = {value: 0 for value in ScreeningRecord.Outcome.values}
+    for row in records.order_by().values("outcome").annotate(n=Count("id")):
+        counts[row["outcome"]] = row["n"]
     reasons: dict[str, int] = {}
-    for r in all_records:
-        counts[r.outcome] += 1
-        if r.outcome == ScreeningRecord.Outcome.SCREEN_FAILED:
-            for reason in r.fail_reasons:
-                key = reason.get("criterion_id") or reason.get("reason", "")
-                reasons[key] = reasons.get(key, 0) + 1
+    # Only the reasons of the screen failures are read (a JSON list each; no portable SQL unnests it).
+    failed = records.filter(outcome=ScreeningRecord.Outcome.SCREEN_FAILED).order_by()
+    for fail_reasons in failed.values_list("fail_reasons", flat=True):
+        for reason in fail_reasons or []:
+            key = reason.get("criterion_id") or reason.get("reason", "")
+            reasons[key] = reasons.get(key, 0) + 1
     if outcome:
         if outcome not in counts:
             raise _invalid("outcome", "allowed_values", f"{outcome!r}; allowed: {', '.join(counts)}")
-        all_records = [r for r in all_records if r.outcome == outcome]
-    rows = [
-        LogRow(
-            screening_number=r.screening_number,
-            site=r.site.code,
-            screening_date=r.screening_date,
-            outcome=r.outcome,
-            outcome_label=r.get_outcome_display(),
-            verdict=r.verdict,
-            fail_reasons=r.fail_reasons,
-            participant_number=_participant_number(r),
-        )
-        for r in all_records
-    ]
+        records = records.filter(outcome=outcome)
     return ScreeningLog(
-        rows=rows,
+        records=records.select_related("site", "participant").order_by("site__code", "screening_number"),
         counts=counts,
         reason_counts=sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])),
         details_visible=access.can("screening.view_record"),

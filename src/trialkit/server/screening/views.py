@@ -10,6 +10,7 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,6 +23,8 @@ from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.participants.models import Consent, ScreeningRecord
 from trialkit.server.screening import facts_form, services
 from trialkit.server.trials.models import Site, Trial
+
+LIST_PAGE_SIZE = 50  # rows per page of the log, as the oversight lists
 
 
 def _trial(request, nct_id: str) -> Trial:
@@ -59,6 +62,7 @@ def screening_log(request, nct_id: str):
     if outcome not in (None, *ScreeningRecord.Outcome.values):
         outcome = None
     log = services.screening_log(request.user, trial, outcome=outcome)
+    page = Paginator(log.records, LIST_PAGE_SIZE).get_page(request.GET.get("page"))
     access = access_for(request.user, trial)
     new_sites = []
     new_sites = [s for s in trial.sites.filter(active=True) if access.can("screening.work", s.id)]
@@ -69,6 +73,8 @@ def screening_log(request, nct_id: str):
         {
             "trial": trial,
             "log": log,
+            "page": page,
+            "rows": [services.log_row(r) for r in page.object_list],
             "outcome": outcome or "",
             "outcomes": ScreeningRecord.Outcome.choices,
             "new_sites": new_sites,

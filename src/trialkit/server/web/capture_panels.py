@@ -6,11 +6,14 @@ Nothing here reads allocation: these panels appear on blinded homes.
 
 from __future__ import annotations
 
+from django.db.models import F, Q
+
 from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
 from trialkit.server.capture.form_names import form_label, item_label
 from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.safety import susar_clock
+from trialkit.server.capture.services import complete_instruments_by_visit
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
 
@@ -30,14 +33,29 @@ def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
     return url("capture:ecrf", form.participant_id, form.visit.visit_id, form.instrument)
 
 
-def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
+def open_visits(ctx: HomeContext, complete: dict[int, set[str]] | None = None) -> list[tuple[Visit, VisitStatus]]:
     """Visits whose window is open, or that were held with a required form still missing, soonest
-    deadline first."""
+    deadline first. The database keeps only visits that can be open today (not done and in window,
+    or held within the window); whether a held visit's forms are complete is read for all of them in
+    one query (and left in ``complete``, visit pk -> complete instruments, when given)."""
+    candidates = (
+        _visits(ctx)
+        .filter(earliest__lte=ctx.today)
+        .filter(
+            Q(done_on__isnull=True, latest__gte=ctx.today)
+            | Q(done_on__isnull=False, done_on__gte=F("earliest"), done_on__lte=F("latest"))
+        )
+        .order_by("latest", "participant__participant_number", "order")
+    )
+    found = complete_instruments_by_visit(candidates.filter(done_on__isnull=False))
+    if complete is not None:
+        complete.update(found)
     rows = []
-    for visit in (
-        _visits(ctx).filter(earliest__lte=ctx.today).order_by("latest", "participant__participant_number", "order")
-    ):
-        status = visit.status(ctx.today)
+    for visit in candidates:
+        held = visit.done_on is not None
+        status = visit.status(
+            ctx.today, forms_complete=visit.required_forms_complete(found.get(visit.pk, set())) if held else True
+        )
         if status in OPEN_STATUSES:
             rows.append((visit, status))
     return rows
@@ -70,12 +88,11 @@ def visits_due(ctx: HomeContext) -> Panel:
 
 def assessments_due(ctx: HomeContext) -> Panel:
     items = []
-    for visit, status in open_visits(ctx):
-        done = set(
-            visit.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True).values_list(
-                "instrument", flat=True
-            )
-        )
+    rows = open_visits(ctx)
+    # The complete forms of every open visit, held or not, in one query.
+    done_by_visit = complete_instruments_by_visit([visit for visit, _status in rows])
+    for visit, status in rows:
+        done = done_by_visit.get(visit.pk, set())
         scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
         if scales:
             items.append(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
 import threading
 
@@ -15,6 +17,28 @@ _RC_LOCK = threading.Lock()
 _STYLE_ELEMENT = re.compile(r"<style[^>]*>.*?</style>", re.DOTALL)
 
 SITE_COLOURS = ["#1f5fa8", "#d9822b", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d"]
+
+
+# Drawing takes tens of milliseconds; the sponsor's home asks for the same chart until enrollment changes.
+CHART_CACHE_SECONDS = 3600
+
+
+def cached_enrollment_chart_svg(enrollment: dict) -> str:
+    """``enrollment_chart_svg``, kept in Django's cache under a digest of everything it draws (months,
+    each site's counts, the target): a new participant changes the key, so a chart is never stale."""
+    from django.core.cache import cache
+
+    drawn = {
+        "months": [m.isoformat() for m in enrollment["months"]],
+        "sites": [(s["code"], s["counts"], s["total"]) for s in enrollment["sites"]],
+        "target": enrollment.get("target"),
+    }
+    key = "enrollment-chart:" + hashlib.sha256(json.dumps(drawn, sort_keys=True).encode()).hexdigest()
+    svg = cache.get(key)
+    if svg is None:
+        svg = enrollment_chart_svg(enrollment)
+        cache.set(key, svg, CHART_CACHE_SECONDS)
+    return svg
 
 
 def enrollment_chart_svg(enrollment: dict) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 
 from trialkit.analysis.trial_data import screening_counts_by_outcome
@@ -183,8 +184,9 @@ def screen_fail_reasons(ctx: HomeContext) -> list[tuple[str, str, int]]:
     failed = ctx.at_my_sites(
         ScreeningRecord.objects.filter(trial=ctx.trial, outcome=ScreeningRecord.Outcome.SCREEN_FAILED)
     )
-    for record in failed:
-        counts.update(set(fail_reason_ids(record)))
+    # Only the reasons column is read (a JSON list each, which no portable SQL unnests).
+    for reasons in failed.order_by().values_list("fail_reasons", flat=True):
+        counts.update(set(ScreeningRecord(fail_reasons=reasons).fail_reason_ids()))
     return [(cid, texts.get(cid, cid), n) for cid, n in counts.most_common()]
 
 
@@ -193,25 +195,42 @@ def enrollment_by_site(ctx: HomeContext) -> dict:
     from trialkit.server.trials.models import Site
 
     sites = list(ctx.at_my_sites(Site.objects.filter(trial=ctx.trial), "id"))
-    enrolled = list(participants(ctx).values_list("site_id", "enrolled_at"))
-    if not enrolled:
+    # Participants per site and month of enrollment, counted by the database (a few rows per site).
+    per_month = (
+        participants(ctx)
+        .order_by()
+        .annotate(month=TruncMonth("enrolled_at"))
+        .values("site_id", "month")
+        .annotate(n=Count("id"))
+    )
+    enrolled: dict[int, dict[date, int]] = {}
+    for row in per_month:
+        month = row["month"]
+        month = (month.date() if isinstance(month, datetime) else month).replace(day=1)
+        by_month = enrolled.setdefault(row["site_id"], {})
+        by_month[month] = by_month.get(month, 0) + row["n"]
+    total = sum(n for by_month in enrolled.values() for n in by_month.values())
+    if not total:
         return {"months": [], "sites": [], "total": 0, "target": ctx.trial.protocol.registry.enrollment.count}
-    first = min(at.date() for _, at in enrolled).replace(day=1)
+    seen = [m for by_month in enrolled.values() for m in by_month]
     months = []
-    month = first
-    last = max(ctx.today, max(at.date() for _, at in enrolled)).replace(day=1)
+    month = min(seen)
+    last = max(ctx.today.replace(day=1), max(seen))
     while month <= last:
         months.append(month)
         month = (month + timedelta(days=32)).replace(day=1)
     rows = []
     for site in sites:
-        dates = sorted(at.date() for site_id, at in enrolled if site_id == site.id)
-        counts = [sum(1 for d in dates if d < (m + timedelta(days=32)).replace(day=1)) for m in months]
-        rows.append({"code": site.code, "name": site.name, "counts": counts, "total": len(dates)})
+        by_month = enrolled.get(site.id, {})
+        running, counts = 0, []
+        for m in months:
+            running += by_month.get(m, 0)
+            counts.append(running)
+        rows.append({"code": site.code, "name": site.name, "counts": counts, "total": running})
     return {
         "months": months,
         "sites": rows,
-        "total": len(enrolled),
+        "total": total,
         "target": ctx.trial.protocol.registry.enrollment.count,
     }
 
@@ -301,6 +320,7 @@ def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
 
 def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
     # The link opens the confirmation page of the randomization (a GET); randomizing is its POST.
+    waiting = participants(ctx).filter(status=Participant.Status.ENROLLED)
     items = [
         Item(
             p.participant_number,
@@ -309,11 +329,15 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
             badge="randomize",
             tone="warn",
         )
-        for p in participants(ctx)
-        .filter(status=Participant.Status.ENROLLED)
-        .order_by("enrolled_at", "participant_number")
+        for p in waiting.order_by("enrolled_at", "participant_number")[:HOME_LIST_LIMIT]
     ]
-    return Panel("Awaiting randomization", items, empty="Every enrolled participant is randomized.", key="randomize")
+    return Panel(
+        "Awaiting randomization",
+        items,
+        empty="Every enrolled participant is randomized.",
+        key="randomize",
+        total=waiting.count(),
+    )
 
 
 def recent_activity_panel(ctx: HomeContext) -> Panel:
@@ -353,6 +377,13 @@ def capture_panels(ctx: HomeContext, *names: str) -> list[Panel]:
     from trialkit.server.web import capture_panels as panels
 
     return [panel for name in names if (panel := getattr(panels, name)(ctx)) is not None]
+
+
+def _count_per_site(model):
+    """The site's rows of ``model``, as a correlated subquery: two of these on the sites cost two
+    index lookups per site, where two joined COUNT(DISTINCT) multiply the participants by the screenings."""
+    rows = model.objects.filter(site=OuterRef("pk")).order_by().values("site").annotate(n=Count("id")).values("n")
+    return Coalesce(Subquery(rows), 0)
 
 
 # --------------------------------------------------------------------------- the homes
@@ -499,7 +530,7 @@ def assessor_home(ctx: HomeContext) -> Home:
 def monitor_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
     by_site = ctx.at_my_sites(ctx.trial.sites.all(), "id").annotate(
-        n_participants=Count("participants", distinct=True), n_screened=Count("screenings", distinct=True)
+        n_participants=_count_per_site(Participant), n_screened=_count_per_site(ScreeningRecord)
     )
     site_items = [
         Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled") for s in by_site
@@ -585,7 +616,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
 
 @home_for(Role.SPONSOR_ADMIN)
 def sponsor_home(ctx: HomeContext) -> Home:
-    from trialkit.server.web.charts import enrollment_chart_svg
+    from trialkit.server.web.charts import cached_enrollment_chart_svg
 
     counts = screening_counts(ctx)
     enrollment = enrollment_by_site(ctx)
@@ -620,7 +651,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
                 template="web/panels/_enrollment.html",
                 wide=True,
                 key="enrollment",
-                data={"enrollment": enrollment, "svg": enrollment_chart_svg(enrollment)},
+                data={"enrollment": enrollment, "svg": cached_enrollment_chart_svg(enrollment)},
             ),
             Panel(
                 "Screen-fail reasons",
