@@ -42,6 +42,13 @@ TABLES = {
     "capture_adverseeventfollowup": "adverse event follow-up",
     "capture_diaryaccess": "diary code",
     "capture_diaryentry": "diary entry",
+    "product_lot": "product lot",
+    "product_kit": "kit",
+    "product_kitevent": "kit step",
+    "product_temperatureexcursion": "temperature excursion",
+    "product_shipment": "shipment",
+    "product_resupplyrequest": "resupply request",
+    "product_infusionrecord": "infusion record",
 }
 
 ACTIONS = {
