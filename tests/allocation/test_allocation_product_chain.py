@@ -102,16 +102,20 @@ def test_every_step_is_a_timeline_entry_and_an_audit_event_the_same_for_both_arm
         )
         assert audited == [f"kit.{s}" for s in steps[arm]]
         assert "Use by:             3 Mar 2025 14:00" in prepared.label  # thawed 10:00 UTC + 4 h (IxCell)
-    assert steps["msc"] == steps["placebo"] == [
-        "register",
-        "ship",
-        "receive",
-        "store",
-        "assign",
-        "thaw",
-        "prepare",
-        "infuse",
-    ]
+    assert (
+        steps["msc"]
+        == steps["placebo"]
+        == [
+            "register",
+            "ship",
+            "receive",
+            "store",
+            "assign",
+            "thaw",
+            "prepare",
+            "infuse",
+        ]
+    )
 
 
 def test_a_dose_is_not_prepared_from_a_kit_not_thawed_and_not_given_after_use_by(chain):
@@ -156,7 +160,9 @@ def test_quarantined_kit_cannot_be_assigned_and_release_needs_a_review(chain):
 def test_a_reading_inside_the_range_quarantines_nothing_and_discard_destroys(chain):
     c = chain
     assert (
-        services.record_excursion(c["trial"], c["site"], c["pharmacist"], now=NOW, min_c=-190, max_c=-150, duration_minutes=5)
+        services.record_excursion(
+            c["trial"], c["site"], c["pharmacist"], now=NOW, min_c=-190, max_c=-150, duration_minutes=5
+        )
         is None
     )
     excursion = services.record_excursion(
@@ -239,7 +245,11 @@ def test_infusion_record_checks_limits_and_records_the_administration(chain):
         _infusion(
             stopped_at=NOW + timedelta(hours=1, minutes=45),
             interruptions=[
-                {"stopped_at": NOW + timedelta(hours=1, minutes=10), "resumed_at": NOW + timedelta(hours=1, minutes=20), "reason": "chills"}
+                {
+                    "stopped_at": NOW + timedelta(hours=1, minutes=10),
+                    "resumed_at": NOW + timedelta(hours=1, minutes=20),
+                    "reason": "chills",
+                }
             ],
             reactions=[{"at": NOW + timedelta(hours=1, minutes=10), "description": "chills", "grade": 1}],
         ),
@@ -283,7 +293,13 @@ def test_blinded_roles_are_refused_lots_and_kits_and_see_no_arm(chain, client):
             services.kit_timeline_by_number(c["trial"], c["numbers"]["msc"][0], user)
         with pytest.raises(PermissionDenied):
             services.create_lot(
-                c["trial"], user, lot_number="X", arm_id="msc", manufactured_on=date(2025, 1, 1), expires_on=date(2026, 1, 1), now=NOW
+                c["trial"],
+                user,
+                lot_number="X",
+                arm_id="msc",
+                manufactured_on=date(2025, 1, 1),
+                expires_on=date(2026, 1, 1),
+                now=NOW,
             )
     client.force_login(c["coordinator"])
     answer = client.get(f"/api/product/{IXCELL}/supply")

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from django.http import Http404
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 from pydantic import Field, StringConstraints
 
 from trialkit.server.accounts.access import require
@@ -231,7 +231,7 @@ def resupply(request, nct_id: NctId, payload: ResupplyIn):
     trial = _trial(request, nct_id)
     site, _ = site_for(request.user, trial, payload.site_code, "product.request_resupply")
     r = services.request_resupply(trial, site, request.user, quantity=payload.quantity, now=timezone.now())
-    return 201, {
+    return Status(201, {)
         "id": r.pk,
         "site_code": site.code,
         "quantity": r.quantity,
@@ -257,7 +257,7 @@ def lots(request, nct_id: NctId):
 def create_lot(request, nct_id: NctId, payload: LotIn):
     trial = _trial(request, nct_id)
     lot = services.create_lot(trial, request.user, **payload.dict(), now=timezone.now())
-    return 201, {**{f: getattr(lot, f) for f in LotOut.model_fields if f != "kits"}, "kits": 0}
+    return Status(201, {**{f: getattr(lot, f) for f in LotOut.model_fields if f != "kits"}, "kits": 0})
 
 
 @router.post("/{nct_id}/lots/{lot_number}/release", response=LotOut)
@@ -273,7 +273,7 @@ def register_kits(request, nct_id: NctId, lot_number: LotNumber, payload: KitsIn
     kits = services.register_kits(
         _lot(request, trial, lot_number), payload.kit_numbers, request.user, now=timezone.now()
     )
-    return 201, [k.kit_number for k in kits]
+    return Status(201, [k.kit_number for k in kits])
 
 
 @router.post("/{nct_id}/shipments", response={201: ShipmentOut})
@@ -286,7 +286,7 @@ def ship(request, nct_id: NctId, payload: ShipIn):
     s = services.ship_kits(
         trial, site, payload.kit_numbers, request.user, now=timezone.now(), request_id=payload.request_id
     )
-    return 201, {
+    return Status(201, {)
         "id": s.pk,
         "site_code": site.code,
         "kit_count": s.kit_count,
@@ -319,7 +319,7 @@ def excursion(request, nct_id: NctId, payload: ExcursionIn):
     data = payload.dict()
     data.pop("site_code")
     e = services.record_excursion(trial, site, request.user, now=timezone.now(), **data)
-    return 201, {"id": e.pk if e else None, "quarantined": sorted(k.kit_number for k in e.kits.all()) if e else []}
+    return Status(201, {"id": e.pk if e else None, "quarantined": sorted(k.kit_number for k in e.kits.all()) if e else []})
 
 
 @router.post("/{nct_id}/excursions/{excursion_id}/review", response=ExcursionOut)
@@ -403,4 +403,4 @@ def record_infusion(request, nct_id: NctId, participant_number: Number, payload:
         reactions=[r.dict() for r in payload.reactions],
     )
     record = services.record_infusion(participant, request.user, data, now=timezone.now())
-    return 201, _infusion_out(record)
+    return Status(201, _infusion_out(record))
