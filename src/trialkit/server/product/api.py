@@ -231,13 +231,10 @@ def resupply(request, nct_id: NctId, payload: ResupplyIn):
     trial = _trial(request, nct_id)
     site, _ = site_for(request.user, trial, payload.site_code, "product.request_resupply")
     r = services.request_resupply(trial, site, request.user, quantity=payload.quantity, now=timezone.now())
-    return Status(201, {)
-        "id": r.pk,
-        "site_code": site.code,
-        "quantity": r.quantity,
-        "automatic": r.automatic,
-        "status": r.status,
-    }
+    return Status(
+        201,
+        {"id": r.pk, "site_code": site.code, "quantity": r.quantity, "automatic": r.automatic, "status": r.status},
+    )
 
 
 # ------------------------------------------------------------------ lots and kits (unblinded pharmacist)
@@ -286,13 +283,10 @@ def ship(request, nct_id: NctId, payload: ShipIn):
     s = services.ship_kits(
         trial, site, payload.kit_numbers, request.user, now=timezone.now(), request_id=payload.request_id
     )
-    return Status(201, {)
-        "id": s.pk,
-        "site_code": site.code,
-        "kit_count": s.kit_count,
-        "shipped_at": s.shipped_at,
-        "received_at": None,
-    }
+    return Status(
+        201,
+        {"id": s.pk, "site_code": site.code, "kit_count": s.kit_count, "shipped_at": s.shipped_at, "received_at": None},
+    )
 
 
 @router.post("/{nct_id}/shipments/{shipment_id}/receipt", response=ShipmentOut)
@@ -319,7 +313,9 @@ def excursion(request, nct_id: NctId, payload: ExcursionIn):
     data = payload.dict()
     data.pop("site_code")
     e = services.record_excursion(trial, site, request.user, now=timezone.now(), **data)
-    return Status(201, {"id": e.pk if e else None, "quarantined": sorted(k.kit_number for k in e.kits.all()) if e else []})
+    return Status(
+        201, {"id": e.pk if e else None, "quarantined": sorted(k.kit_number for k in e.kits.all()) if e else []}
+    )
 
 
 @router.post("/{nct_id}/excursions/{excursion_id}/review", response=ExcursionOut)
