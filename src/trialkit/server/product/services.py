@@ -447,7 +447,8 @@ def record_excursion(
             .filter(trial=trial, site=site, status__in=[custody.STORED, custody.ASSIGNED, custody.RECEIVED])
             .order_by("kit_number")
         )
-    excursion = _excursion(trial, site, kits, actor, now, min_c, max_c, duration_minutes, observed_at or now)
+    observed = _dt(observed_at, "observed_at") if observed_at is not None else now
+    excursion = _excursion(trial, site, kits, actor, now, min_c, max_c, duration_minutes, observed)
     check_resupply(trial, site, now=now)
     return excursion
 
@@ -548,7 +549,7 @@ def assign_kit(participant: Participant, actor, *, now: datetime) -> Kit:
 def thaw_kit(participant: Participant, actor, *, now: datetime, thawed_at: datetime | None = None) -> Kit:
     require(actor, participant.trial, "product.handle_kits", site_id=participant.site_id)
     kit = _required_kit(participant)
-    when = thawed_at or now
+    when = _dt(thawed_at, "thawed_at") if thawed_at is not None else now
     if when > now:
         raise ProductProblem("thawed_at: cannot be in the future", field="thawed_at", rule="range")
     kit = _step(kit, "thaw", actor, now, at=when)
