@@ -46,6 +46,7 @@ def trial_overview(request, nct_id: str):
         "is_statistician": access.can("allocation.manage_list"),
         "is_pharmacist": access.can("allocation.prepare_dose"),
         "is_sponsor": access.can("allocation.view_notifications"),
+        "can_view_supply": access.can("product.view_supply") and trial.protocol.product is not None,
     }
     return render(request, "allocation/trial.html", context)
 
