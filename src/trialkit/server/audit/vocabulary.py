@@ -112,6 +112,22 @@ ACTIONS = {
     "export_file_removed": "export file removed (retention)",
     "demo_anchor": "demo day 0 set",
     **{action: f"record {verb}" for action, verb in ROW_VERBS.items()},
+    "lot.registered": "product lot registered",
+    "lot.released": "product lot released",
+    "kit.register": "kit registered",
+    "kit.ship": "kit shipped",
+    "kit.receive": "kit received at site",
+    "kit.store": "kit stored",
+    "kit.excursion": "kit quarantined (temperature excursion)",
+    "kit.release": "kit released from quarantine",
+    "kit.assign": "kit assigned to the participant",
+    "kit.thaw": "kit thawed",
+    "kit.prepare": "kit prepared",
+    "kit.infuse": "kit infused",
+    "kit.destroy": "kit destroyed",
+    "excursion.reviewed": "temperature excursion reviewed",
+    "resupply.requested": "resupply requested",
+    "infusion.recorded": "infusion recorded",
 }
 
 
