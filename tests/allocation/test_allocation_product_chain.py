@@ -259,6 +259,9 @@ def test_infusion_record_checks_limits_and_records_the_administration(chain):
     assert p.status == "treated" and record.reactions[0]["grade"] == 1
     assert Kit.objects.get(kit_number=p.kit_number).status == "infused"
     assert AuditEvent.objects.filter(action="infusion.recorded", participant_id=p.pk).count() == 1
+    from trialkit.server.audit.verify import verify_all
+
+    assert verify_all()["ok"]  # the product tables' rows agree with their row-level trail
 
 
 def test_supply_counts_resupply_and_expiry_warnings(chain):
