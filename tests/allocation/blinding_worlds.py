@@ -157,6 +157,69 @@ def nihss_values(total_shift: int) -> dict:
     return values
 
 
+def _product_chain(trial, site, allocation_list, randomized, pharmacist, at) -> dict:
+    """Kits through the chain alike in every arm: a released lot per arm, the randomized
+    participants' kits and three stock kits registered, shipped, received and stored; the
+    participants' kits assigned and thawed after their randomization (``at``: participant pk to
+    time); one stock kit quarantined by an excursion."""
+    from trialkit.server.allocation.models import AllocationSlot
+    from trialkit.server.allocation.services import participant_stratum
+    from trialkit.server.product import services as product
+
+    depot = _member(_user(f"depot-{trial.nct_id}"), trial, "unblinded_pharmacist")
+    for p in randomized:
+        p.refresh_from_db()
+    stock = list(
+        AllocationSlot.objects.filter(
+            allocation_list=allocation_list, stratum=participant_stratum(trial, randomized[0]), participant__isnull=True
+        ).order_by("sequence_no")[:3]
+    )
+    slots = [*AllocationSlot.objects.filter(participant__in=randomized), *stock]
+    lots = {}
+    for arm in sorted({a.id for a in trial.protocol.arms if a.dose is not None}):
+        rule = trial.protocol.arm(arm).dose
+        cells = rule.product.units_per_vial if rule.unit == "cells" and rule.product else None
+        lot = product.create_lot(
+            trial,
+            depot,
+            lot_number=f"LOT-{arm}",
+            arm_id=arm,
+            manufactured_on=date(2025, 1, 1),
+            expires_on=date(2025, 12, 31),
+            cells_per_vial=cells,
+            viability_percent=90 if cells else None,
+            sterility="pass",
+            now=NOW,
+        )
+        lots[arm] = product.release_lot(lot, depot, now=NOW)
+    for arm, lot in lots.items():
+        numbers = sorted(s.kit_number for s in slots if s.arm_id == arm)
+        if numbers:
+            product.register_kits(lot, numbers, depot, now=NOW)
+    shipment = product.ship_kits(trial, site, sorted(s.kit_number for s in slots), depot, now=NOW)
+    product.confirm_receipt(shipment, pharmacist, now=NOW + timedelta(minutes=5), storage_location="tank 1")
+    for p in randomized:
+        product.assign_kit(p, pharmacist, now=at[p.pk] + timedelta(minutes=20))
+        product.thaw_kit(p, pharmacist, now=at[p.pk] + timedelta(minutes=30))
+    excursion = product.record_excursion(
+        trial,
+        site,
+        pharmacist,
+        now=NOW + timedelta(minutes=40),
+        min_c=-180,
+        max_c=-100,
+        duration_minutes=30,
+        kit_numbers=[sorted(s.kit_number for s in stock)[0]],
+    )
+    return {
+        "nct_id": trial.nct_id,
+        "lot_number": "LOT-placebo",
+        "shipment_id": shipment.pk,
+        "excursion_id": excursion.pk,
+        "kit_number": sorted(s.kit_number for s in stock)[1],
+    }
+
+
 def build_world(variant: str) -> dict:
     """One world. ``variant``: "base"; "arms" (the same, but the randomized participants' arms
     permuted); "outcomes" (the same, but other NIHSS and mRS values)."""
@@ -208,6 +271,7 @@ def build_world(variant: str) -> dict:
         at = {p.pk: NOW if not sentinel or i < sentinel.participants else NOW + wait for i, p in enumerate(randomized)}
         for p in randomized:
             services.randomize(p, coordinator, now=at[p.pk])
+        world.setdefault("product", []).append(_product_chain(trial, site01, allocation_list, randomized, pharmacist, at))
         # Dosed and given alike (same weight, same times): pages must not differ by arm.
         for p in randomized[:3]:
             services.prepare_dose(p, 70, pharmacist, now=at[p.pk] + timedelta(hours=1))

@@ -169,6 +169,8 @@ def _contexts(world) -> list[dict]:
             "visit_id": _outcome_visit(p.trial.protocol),
             "_participant": True,
         }
+        if p.kit_number:
+            base["kit_number"] = p.kit_number
         if p.pk in world["aes"]:
             base["ae_id"] = world["aes"][p.pk].pk
             base["query_id"] = world["queries"][p.pk].pk
@@ -180,6 +182,7 @@ def _contexts(world) -> list[dict]:
             contexts.append(ctx)
     for trial in world["trials"].values():
         contexts.append({"nct_id": trial.nct_id})
+    contexts += [dict(c) for c in world.get("product", [])]  # lots, shipments, excursions, stock kits
     for n in world["notifications"]:
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
     for job in Job.objects.filter(kind="export").select_related("trial"):

@@ -233,6 +233,39 @@ def _probes():
         "allocation.view_notifications": [
             ("web", False, lambda c, w, t: c.get(f"/allocation/{NCT}/notifications/")),
         ],
+        "product.view_supply": [
+            ("web", False, lambda c, w, t: c.get(f"/product/{NCT}/")),
+            ("api", False, lambda c, w, t: c.get(f"/api/product/{NCT}/supply")),
+        ],
+        "product.request_resupply": [
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c, "post", f"/api/product/{NCT}/resupply", {"site_code": t.site.code, "quantity": 1}
+                ),
+            ),
+        ],
+        "product.manage_lots": [
+            ("web", False, lambda c, w, t: c.get(f"/product/{NCT}/lots/")),
+            ("api", False, lambda c, w, t: c.get(f"/api/product/{NCT}/lots")),
+        ],
+        "product.handle_kits": [
+            (
+                "api",
+                True,
+                lambda c, w, t: _json(
+                    c,
+                    "post",
+                    f"/api/product/{NCT}/excursions",
+                    {"site_code": t.site.code, "min_c": -190, "max_c": -150, "duration_minutes": 0},
+                ),
+            ),
+        ],
+        "product.record_infusion": [
+            ("web", True, lambda c, w, t: c.get(f"/product/{NCT}/participants/{t.participant_number}/")),
+            ("api", True, lambda c, w, t: c.get(f"/api/product/{NCT}/participants/{t.participant_number}/kit")),
+        ],
         "exports.blinded": [
             ("web", False, lambda c, w, t: c.get(f"/exports/{NCT}/")),
             ("api", False, lambda c, w, t: c.get(f"/api/exports/{NCT}/jobs")),

@@ -58,10 +58,15 @@ def blinded_label(
     prepared_at: datetime | None = None,
     prepared_by: str | None = None,
     use_by: datetime | None = None,
+    thawed_at: datetime | None = None,
 ) -> str:
     """The label text. ``preparation`` (optional) is checked against the label: a preparation
     whose final volume or weight differs from what every arm would get would unblind, so it is
-    refused rather than printed."""
+    refused rather than printed.
+
+    With the protocol's product handling (``product.max_thaw_to_infusion_hours``) and the kit's
+    ``thawed_at``, the use-by is the thaw time plus that limit (or the preparation's own use-by,
+    whichever comes first), and the label states the protocol's masking (e.g. opaque bag)."""
     ml_per_kg, weight_range, route = infusion_plan(protocol)
     weight = validated_weight(weight_kg, weight_range)
     if ml_per_kg is None:
@@ -81,6 +86,10 @@ def blinded_label(
     hours = use_within_hours(protocol)
     if use_by is None and prepared_at is not None and hours is not None:
         use_by = prepared_at + timedelta(hours=hours)
+    handling = protocol.product
+    if thawed_at is not None and handling is not None:
+        after_thaw = thawed_at + timedelta(hours=handling.max_thaw_to_infusion_hours)
+        use_by = min(use_by, after_thaw) if use_by is not None else after_thaw
     trial = protocol.registry.acronym or protocol.id
     rule_line = "=" * LABEL_WIDTH
     lines = [
@@ -98,7 +107,9 @@ def blinded_label(
         _line("Route", route),
         _line("Prepared", _stamp(prepared_at) if prepared_at else BLANK),
         _line("Prepared by", prepared_by or BLANK),
+        *([_line("Thawed", _stamp(thawed_at))] if thawed_at is not None and handling is not None else []),
         _line("Use by", _stamp(use_by) if use_by else BLANK),
+        *([_line("Masking", handling.masking)] if handling is not None and handling.masking else []),
         rule_line,
     ]
     return "\n".join(lines) + "\n"

@@ -251,6 +251,66 @@ class Arm(Model):
     dose: DoseRule | None = None
 
 
+# --------------------------------------------------------------------------- the product's chain, infusion and supply
+
+
+class ReleaseSpec(Model):
+    """What a lot must show before it may be shipped (the certificate of analysis)."""
+
+    min_viability_percent: float | None = Field(
+        None, ge=0, le=100, description="Lowest viability of a cell lot; None: not checked."
+    )
+    cell_count_tolerance_percent: float | None = Field(
+        None, gt=0, le=100, description="Allowed deviation of the cells per vial from the protocol's vial content."
+    )
+    sterility_required: bool = True
+    assumption: Assumption = None
+
+
+class InfusionLimits(Model):
+    """Maxima the infusion record and the preparation are checked against (the same for every arm)."""
+
+    max_rate_ml_per_hour: float | None = Field(None, gt=0)
+    max_volume_ml: float | None = Field(None, gt=0, description="Largest volume of one infusion.")
+    max_volume_ml_per_kg: float | None = Field(None, gt=0)
+    max_concentration_per_ml: float | None = Field(
+        None, gt=0, description="Highest concentration of the final bag (cells per ml); checked at preparation."
+    )
+    assumption: Assumption = None
+
+
+class Supply(Model):
+    min_stock_per_site: int = Field(2, ge=0, description="Available kits below which a resupply is requested.")
+    resupply_quantity: int = Field(4, ge=1)
+    expiry_warning_days: int = Field(30, ge=0)
+    assumption: Assumption = None
+
+
+class ProductHandling(Model):
+    """The chain of identity and custody: storage, thaw-to-infusion limit, masking, infusion limits, supply."""
+
+    max_thaw_to_infusion_hours: float = Field(
+        gt=0, description="Hours from thawing a kit to the end of its use; the label's use-by is thaw + this."
+    )
+    storage_temperature_c: tuple[float, float] = Field(
+        (-196.0, -135.0), description="Allowed storage range; a reading outside it quarantines the kits."
+    )
+    masking: str | None = Field(None, description="Masking printed on the blinded label, e.g. 'opaque bag'.")
+    release: ReleaseSpec = ReleaseSpec()
+    infusion: InfusionLimits = InfusionLimits()
+    supply: Supply = Supply()
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _storage_range(self) -> ProductHandling:
+        lo, hi = self.storage_temperature_c
+        if not lo < hi:
+            raise LocatedError(
+                f"storage_temperature_c must be two increasing numbers, got {lo}, {hi}", "storage_temperature_c"
+            )
+        return self
+
+
 ARM_TYPE_LABELS = {
     "EXPERIMENTAL": "Experimental group",
     "PLACEBO_COMPARATOR": "Placebo Comparator group",
@@ -627,6 +687,7 @@ class Protocol(Model):
     randomization: Randomization
     schedule: Schedule
     diary: Diary | None = None
+    product: ProductHandling | None = None
     endpoints: list[Endpoint] = []
     analysis_plan: AnalysisPlan = AnalysisPlan()
 

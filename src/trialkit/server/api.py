@@ -25,6 +25,7 @@ from trialkit.server.api_contract import (
 )
 from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
 from trialkit.server.exports.services import ExportProblem
+from trialkit.server.product.services import ProductProblem
 from trialkit.server.screening.services import ScreeningError
 
 
@@ -186,6 +187,15 @@ def _escalation_refused(request, exc):
     return answer_error(request, 409, str(exc))
 
 
+@api.exception_handler(ProductProblem)
+def _product_problem(request, exc):
+    """As ``_problem``, naming every field at fault when several are (a lot's release, an infusion)."""
+    if exc.field:
+        errors = exc.errors or [field_error(exc.field, exc.rule, str(exc))]
+        return answer_error(request, 422, str(exc), errors)
+    return answer_error(request, 409, str(exc))
+
+
 @api.exception_handler(AllocationProblem)
 @api.exception_handler(ExportProblem)
 def _problem(request, exc):
@@ -207,6 +217,7 @@ def _register_routers() -> None:
     from trialkit.server.allocation.api import router as allocation
     from trialkit.server.capture.api import router as capture
     from trialkit.server.exports.api import router as exports
+    from trialkit.server.product.api import router as product
     from trialkit.server.screening.api import router as screening
     from trialkit.server.trials.api import router as trials
 
@@ -216,6 +227,7 @@ def _register_routers() -> None:
         ("/allocation", allocation),
         ("/capture", capture),
         ("/exports", exports),
+        ("/product", product),
     ):
         api.add_router(prefix, router)
 

@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "trialkit.server.screening",
     "trialkit.server.allocation",
     "trialkit.server.capture",
+    "trialkit.server.product",
     "trialkit.server.exports",
     "trialkit.server.web",
     "django_tasks_db",

@@ -18,6 +18,7 @@ urlpatterns = [
     path("allocation/", include("trialkit.server.allocation.urls")),
     path("capture/", include("trialkit.server.capture.urls")),
     path("exports/", include("trialkit.server.exports.urls")),
+    path("product/", include("trialkit.server.product.urls")),
     path("diary/", include("trialkit.server.capture.diary_urls")),
     path("", include("trialkit.server.web.urls")),
 ]

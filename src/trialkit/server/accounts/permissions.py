@@ -106,6 +106,28 @@ _TABLE = [
         (R.DSMB_STATISTICIAN,),
         "read the escalation gates (cohorts, counts by arm, stopping rules) and record the DSMB's decisions",
     ),
+    # --- the product: chain of custody, infusion, site supply
+    _p(
+        "product.manage_lots",
+        (R.UNBLINDED_PHARMACIST,),
+        "register lots with their release results, release them, register and ship kits",
+    ),
+    _p(
+        "product.handle_kits",
+        (R.UNBLINDED_PHARMACIST,),
+        "receive, store, quarantine, review, release, assign, thaw and prepare kits; see kit numbers in stock",
+    ),
+    _p(
+        "product.view_supply",
+        (R.COORDINATOR, R.INVESTIGATOR, R.UNBLINDED_PHARMACIST, R.MONITOR, R.SPONSOR_ADMIN),
+        "see stock counts per site, resupply requests, shipments and expiry warnings (no kit numbers)",
+    ),
+    _p("product.request_resupply", (R.COORDINATOR, R.UNBLINDED_PHARMACIST), "request a resupply for a site"),
+    _p(
+        "product.record_infusion",
+        (R.COORDINATOR, R.INVESTIGATOR, R.UNBLINDED_PHARMACIST),
+        "record an infusion (times, rate, volume, interruptions, reactions) and see a participant's kit timeline",
+    ),
     # --- exports and reports
     _p(
         "capture.oversight",
@@ -138,6 +160,8 @@ REVEALS_ARM = frozenset(
         "allocation.prepare_dose",
         "allocation.manage_list",
         "allocation.escalation",
+        "product.manage_lots",
+        "product.handle_kits",
         "exports.unblinded",
         "reports.unblinded",
     }

@@ -49,6 +49,7 @@ from trialkit.server.audit.rows import record_bulk_created
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
+from trialkit.server.product import hooks as product
 
 
 class AllocationDenied(PermissionDenied):
@@ -605,6 +606,7 @@ def prepare_dose(
     record.prepared_by = actor
     record.prepared_at = now
     record.save()
+    product.kit_prepared(participant, actor, now=now)
     record_event(
         actor=actor,
         action="dose.prepared",
@@ -669,6 +671,7 @@ def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
         weight_source = {"source": "entered_at_preparation"}
     try:
         preparation = dosing.prepare_dose(protocol, slot.arm_id, slot.dose_level or None, weight_kg)
+        thawed_at = product.thawed_at_for_label(participant, preparation)
         label = dosing.blinded_label(
             protocol,
             participant.randomization_number,
@@ -678,6 +681,7 @@ def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
             participant_id=participant.participant_number,
             prepared_at=now,
             prepared_by=actor.get_full_name() or actor.get_username(),
+            thawed_at=thawed_at,
         )
     except dosing.DosingError as exc:
         raise AllocationProblem(str(exc), field=exc.field) from exc
@@ -714,6 +718,7 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
     if record.administered_at is not None:
         raise AllocationProblem("the administration is already recorded")
     refuse_outside_windows(participant, now, "infusion")
+    product.kit_infused(participant, actor, now=now)  # refused after the kit's use-by
     record.administered_at = now
     record.administered_by = actor
     record.save(update_fields=["administered_at", "administered_by"])

@@ -55,6 +55,7 @@ def trial_overview(request, nct_id: str):
         "is_sponsor": access.can("allocation.view_notifications"),
         "gate": escalation.blinded_gate(trial, timezone.now()),
         "can_review_escalation": access.can("allocation.escalation"),
+        "can_view_supply": access.can("product.view_supply") and trial.protocol.product is not None,
     }
     return render(request, "allocation/trial.html", context)
 

@@ -66,6 +66,13 @@ AUDITED: tuple[Audited, ...] = (
     Audited("capture.AdverseEventFollowUp"),
     Audited("capture.DiaryAccess", exclude=frozenset({"last_used_at"})),
     Audited("capture.DiaryEntry"),
+    Audited("product.Lot", restricted=True),
+    Audited("product.Kit", restricted=True),
+    Audited("product.KitEvent"),
+    Audited("product.TemperatureExcursion"),
+    Audited("product.Shipment"),
+    Audited("product.ResupplyRequest"),
+    Audited("product.InfusionRecord"),
 )
 
 # Where a row names the person who made it, in the order a change is most likely theirs.

@@ -44,6 +44,13 @@ TABLES = {
     "capture_adverseeventfollowup": "adverse event follow-up",
     "capture_diaryaccess": "diary code",
     "capture_diaryentry": "diary entry",
+    "product_lot": "product lot",
+    "product_kit": "kit",
+    "product_kitevent": "kit step",
+    "product_temperatureexcursion": "temperature excursion",
+    "product_shipment": "shipment",
+    "product_resupplyrequest": "resupply request",
+    "product_infusionrecord": "infusion record",
 }
 
 ACTIONS = {
@@ -110,6 +117,22 @@ ACTIONS = {
     "export_file_removed": "export file removed (retention)",
     "demo_anchor": "demo day 0 set",
     **{action: f"record {verb}" for action, verb in ROW_VERBS.items()},
+    "lot.registered": "product lot registered",
+    "lot.released": "product lot released",
+    "kit.register": "kit registered",
+    "kit.ship": "kit shipped",
+    "kit.receive": "kit received at site",
+    "kit.store": "kit stored",
+    "kit.excursion": "kit quarantined (temperature excursion)",
+    "kit.release": "kit released from quarantine",
+    "kit.assign": "kit assigned to the participant",
+    "kit.thaw": "kit thawed",
+    "kit.prepare": "kit prepared",
+    "kit.infuse": "kit infused",
+    "kit.destroy": "kit destroyed",
+    "excursion.reviewed": "temperature excursion reviewed",
+    "resupply.requested": "resupply requested",
+    "infusion.recorded": "infusion recorded",
 }
 
 

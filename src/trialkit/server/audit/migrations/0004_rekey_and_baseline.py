@@ -11,6 +11,17 @@ from django.db import migrations
 from django.utils import timezone
 
 
+def _known(apps, specs):
+    """The audited tables that exist at this migration (tables added by later apps have no rows yet)."""
+    out = []
+    for spec in specs:
+        try:
+            out.append((spec, apps.get_model(spec.label)))
+        except LookupError:
+            continue
+    return out
+
+
 def forwards(apps, schema_editor):
     from trialkit.server.audit import keys, rows
     from trialkit.server.audit.chain import GENESIS, event_mac, legacy_event_hash, normalize
@@ -19,7 +30,7 @@ def forwards(apps, schema_editor):
     connection = schema_editor.connection
     names = [f.name for f in AuditEvent._meta.fields if f.name != "id"]
     events = list(AuditEvent.objects.order_by("seq").values("id", *names))
-    existing_rows = sum(apps.get_model(spec.label)._base_manager.count() for spec in rows.AUDITED)
+    existing_rows = sum(model._base_manager.count() for _spec, model in _known(apps, rows.AUDITED))
     if not events and not existing_rows:
         return
     ring = keys.keyring()
@@ -43,8 +54,7 @@ def forwards(apps, schema_editor):
 
     seq = len(events)
     now = timezone.now()
-    for spec in rows.AUDITED:
-        model = apps.get_model(spec.label)
+    for spec, model in _known(apps, rows.AUDITED):
         table = model._meta.db_table
         for obj in model._base_manager.order_by("pk").iterator():
             state = rows.snapshot(obj, spec)
