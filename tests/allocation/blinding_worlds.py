@@ -271,7 +271,9 @@ def build_world(variant: str) -> dict:
         at = {p.pk: NOW if not sentinel or i < sentinel.participants else NOW + wait for i, p in enumerate(randomized)}
         for p in randomized:
             services.randomize(p, coordinator, now=at[p.pk])
-        world.setdefault("product", []).append(_product_chain(trial, site01, allocation_list, randomized, pharmacist, at))
+        world.setdefault("product", []).append(
+            _product_chain(trial, site01, allocation_list, randomized, pharmacist, at)
+        )
         # Dosed and given alike (same weight, same times): pages must not differ by arm.
         for p in randomized[:3]:
             services.prepare_dose(p, 70, pharmacist, now=at[p.pk] + timedelta(hours=1))
