@@ -89,7 +89,7 @@ def test_a_likely_duplicate_is_warned_not_refused(client, participant, staff):
     assert "Possible duplicate of AE1 (Seizure)" in safety.duplicate_warning(second)
     listed = client.get(
         f"/api/capture/participants/{participant.pk}/adverse-events", **api_token(staff["monitor"])
-    ).json()
+    ).json()["items"]
     assert {a["number"]: a["likely_duplicates"] for a in listed} == {1: [2], 2: [1], 3: []}
 
 
@@ -120,5 +120,5 @@ def test_a_follow_up_keeps_when_its_information_was_received(participant, staff)
 
 
 def test_the_coding_search_offers_dictionary_terms(client, staff):
-    found = client.get("/api/capture/coding?q=hyper", **api_token(staff["monitor"])).json()
+    found = client.get("/api/capture/coding?q=hyper", **api_token(staff["monitor"])).json()["items"]
     assert [t["term"] for t in found] == ["Hypertension"]

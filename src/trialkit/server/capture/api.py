@@ -647,6 +647,7 @@ def report_susar(request, ae_id: RowId):
 
 
 @router.get("/coding", response=list[dict[str, str]])
+@paginate(Pages)
 def coding_search(request, q: Annotated[str, StringConstraints(max_length=200)]):
     """Candidate coded terms for a verbatim term, from the trial's dictionary (MedDRA when licensed)."""
     return [t.as_dict() for t in safety.dictionary().search(q)]

@@ -1,19 +1,21 @@
 """Product API: lots and kits for the unblinded pharmacist, the participant's kit timeline and
 infusion record for site staff, stock per site (counts only for blinded roles)."""
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: django-ninja's pagination reads the views' annotations
+# as real types.
 from datetime import date, datetime
 from typing import Annotated
 
+from django.db.models import Count
 from django.http import Http404
 from django.utils import timezone
 from ninja import Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import Field, StringConstraints
 
 from trialkit.server.accounts.access import require
 from trialkit.server.accounts.lookups import participant_by_number, site_for, trial_for
-from trialkit.server.api_contract import Code, NctId, Number, RowId, Text
+from trialkit.server.api_contract import Code, NctId, Number, Pages, RowId, Rows, Text
 from trialkit.server.product import services
 from trialkit.server.product.models import InfusionRecord, Lot, Shipment, TemperatureExcursion
 
@@ -221,6 +223,7 @@ def _kit(request, trial, kit_number: str):
 
 
 @router.get("/{nct_id}/supply", response=list[SiteStockOut])
+@paginate(Pages)
 def supply(request, nct_id: NctId):
     trial = _trial(request, nct_id)
     return [s.__dict__ for s in services.site_supply(trial, request.user, now=timezone.now())]
@@ -241,13 +244,14 @@ def resupply(request, nct_id: NctId, payload: ResupplyIn):
 
 
 @router.get("/{nct_id}/lots", response=list[LotOut])
+@paginate(Pages)
 def lots(request, nct_id: NctId):
     trial = _trial(request, nct_id)
     require(request.user, trial, "product.manage_lots")
-    return [
-        {**{f: getattr(lot, f) for f in LotOut.model_fields if f != "kits"}, "kits": lot.kits.count()}
-        for lot in Lot.objects.filter(trial=trial)
-    ]
+    return Rows(
+        Lot.objects.filter(trial=trial).annotate(kit_count=Count("kits")).order_by("lot_number", "pk"),
+        show=lambda lot: {**{f: getattr(lot, f) for f in LotOut.model_fields if f != "kits"}, "kits": lot.kit_count},
+    )
 
 
 @router.post("/{nct_id}/lots", response={201: LotOut})
