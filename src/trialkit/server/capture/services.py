@@ -1061,7 +1061,7 @@ def _check_ae_version(ae: AdverseEvent, expected_version: int | None, form: Form
     else:
         last = (
             AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
-            .order_by("-seq")
+            .order_by("-id")
             .values_list("actor", flat=True)
             .first()
         )
