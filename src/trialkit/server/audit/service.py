@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,20 +159,75 @@ def _fields(
     }
 
 
-def _append(events: list[dict[str, Any]], ring) -> list[AuditEvent]:
+def _append(events: list[AuditEvent], ring) -> list[AuditEvent]:
     """Chain and insert events (in the caller's transaction), each chain locked once."""
-    made = []
-    for fields in events:
-        chain = fields["chain"]
-        head = _head_for_append(chain)
-        fields["seq"], fields["prev_hash"] = head.seq + 1, head.mac
-        fields["hash"] = event_mac(fields, ring.current)
-        made.append(AuditEvent(**fields))
-        _advance(chain, head, fields["seq"], fields["hash"])
-    if len(made) == 1:
-        made[0].save(force_insert=True)
-        return made
-    return AuditEvent.objects.bulk_create(made)
+    for event in events:
+        head = _head_for_append(event.chain)
+        event.seq, event.prev_hash = head.seq + 1, head.mac
+        event.hash = event_mac({f.name: getattr(event, f.name) for f in AuditEvent._meta.fields}, ring.current)
+        _advance(event.chain, head, event.seq, event.hash)
+    if len(events) == 1:
+        events[0].save(force_insert=True)
+        return events
+    return AuditEvent.objects.bulk_create(events)
+
+
+# ------------------------------------------------------------------ batches
+#
+# ``batch()`` (or ``@batched``) inside a transaction keeps the events written in it and appends
+# them in one insert when the block ends — still inside the transaction, so they commit or roll
+# back with the change. The chain's lock is then taken at the end, not at the first event, and is
+# held only for the insert and the commit. An event kept from a savepoint that was rolled back is
+# dropped (its ``on_commit`` marker is gone with the savepoint), like the change it recorded.
+
+
+@dataclass
+class _Batch:
+    events: list[tuple[AuditEvent, Any]]
+    markers: dict[tuple[str, ...], Any]
+
+
+def _batch() -> _Batch | None:
+    return getattr(connection, "_trialkit_audit_batch", None)
+
+
+@contextmanager
+def batch():
+    """Append the audit events written inside in one step at the end (call inside a transaction)."""
+    if _batch() is not None or not connection.in_atomic_block:
+        yield  # nested: the outer batch appends; outside a transaction: nothing to batch into
+        return
+    current = _Batch([], {})
+    connection._trialkit_audit_batch = current  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        connection._trialkit_audit_batch = None  # type: ignore[attr-defined]
+    kept = [event for event, marker in current.events if _pending(marker)]
+    if kept:
+        _append(kept, keys.keyring())
+
+
+def batched(func):
+    """Decorator: run ``func`` inside ``batch()``; put it under ``@transaction.atomic``."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        with batch():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _keep(current: _Batch, event: AuditEvent) -> AuditEvent:
+    savepoints = tuple(connection.savepoint_ids)
+    marker = current.markers.get(savepoints)
+    if marker is None or not _pending(marker):
+        marker = functools.partial(_noop)
+        transaction.on_commit(marker)
+        current.markers[savepoints] = marker
+    current.events.append((event, marker))
+    return event
 
 
 def record_event(
@@ -210,8 +266,12 @@ def record_event(
         restricted=restricted,
         at=at,
     )
+    event = AuditEvent(**fields)
+    current = _batch()
+    if current is not None and connection.in_atomic_block:
+        return _keep(current, event)  # appended (seq, MAC, id) when the batch ends
     with transaction.atomic(savepoint=False):
-        return _append([fields], ring)[0]
+        return _append([event], ring)[0]
 
 
 def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
@@ -220,8 +280,12 @@ def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
         return []
     ring = keys.keyring()
     rows = [_fields(ring, _resolve_actor(e.get("actor")), **{k: v for k, v in e.items() if k != "actor"}) for e in events]
+    made = [AuditEvent(**row) for row in rows]
+    current = _batch()
+    if current is not None and connection.in_atomic_block:
+        return [_keep(current, event) for event in made]
     with transaction.atomic(savepoint=False):
-        return _append(rows, ring)
+        return _append(made, ring)
 
 
 def event_dicts(queryset=None):
