@@ -101,7 +101,9 @@ def _prepare() -> dict:
     coordinators: dict[int, object] = {}
     for nct_id, trial in trials.items():
         for code, name, city, country in DEMO_SITES.get(nct_id, []):
-            Site.objects.get_or_create(trial=trial, code=code, defaults={"name": name, "city": city, "country": country})
+            Site.objects.get_or_create(
+                trial=trial, code=code, defaults={"name": name, "city": city, "country": country}
+            )
         for site in trial.sites.all():
             user = User.objects.create_user(f"bench-{site.code}", password="bench-password-1")
             Membership.objects.create(user=user, trial=trial, site=site, role="coordinator")
@@ -184,7 +186,9 @@ def _raw_rate(list_id: int, *, clients: int, seconds: float) -> float:
             while time.monotonic() < stop:
                 with conn.transaction():
                     conn.execute("SELECT id FROM allocation_allocationlist WHERE id = %s FOR UPDATE", [list_id])
-                    conn.execute("UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id])
+                    conn.execute(
+                        "UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id]
+                    )
                 counts[n] += 1
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
@@ -247,7 +251,7 @@ def _run(clients: int, items: list, fn) -> float:
                         return
                     item = queue.pop(0)
                 fn(item)
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -272,7 +276,7 @@ def _create_postgres(url: str) -> bool:
         with psycopg.connect(f"{base}/postgres".replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
-    except Exception:  # noqa: BLE001 - no server: the benchmark is skipped
+    except Exception:
         return False
     return True
 

@@ -35,7 +35,7 @@ def _three_chains(trials):
 
 
 def _problems():
-    checked, problems = verify_chains()
+    _checked, problems = verify_chains()
     return {(p.chain, p.kind, p.seq) for p in problems}
 
 
@@ -69,7 +69,7 @@ def test_a_deleted_event_is_found_in_its_chain_only(trials, which):
 def test_an_event_moved_to_another_chain_is_found(trials):
     # The chain is part of the MAC: relabelling the last event of A as B's next one is found in B
     # (its MAC no longer matches), and A's checkpoint would miss it.
-    a, b, start = _three_chains(trials)
+    a, b, _start = _three_chains(trials)
     head_a, head_b = chain_head(a)[0], chain_head(b)
     insider_sql(
         "UPDATE audit_auditevent SET chain = %s, seq = %s, prev_hash = %s WHERE chain = %s AND seq = %s",
@@ -81,7 +81,7 @@ def test_an_event_moved_to_another_chain_is_found(trials):
 def test_a_trial_chains_tail_removed_is_found_against_its_checkpoint(trials, tmp_path):
     from trialkit.server.audit.checkpoint import check_against_checkpoints, write_checkpoint
 
-    a, b, start = _three_chains(trials)
+    _a, b, _start = _three_chains(trials)
     path = tmp_path / "checkpoints.jsonl"
     write_checkpoint(path)
     head = chain_head(b)[0]
@@ -103,24 +103,26 @@ def test_the_kept_head_is_dropped_with_a_rolled_back_savepoint(trials):
         except RuntimeError:
             pass
         _event(a, 3)
-    assert list(AuditEvent.objects.filter(chain=a, object_type="thing").values_list("object_id", flat=True)) == ["1", "3"]
+    assert list(AuditEvent.objects.filter(chain=a, object_type="thing").values_list("object_id", flat=True)) == [
+        "1",
+        "3",
+    ]
     assert _problems() == set()
 
 
 def test_a_batch_appends_once_and_drops_events_of_a_rolled_back_savepoint(trials):
     a, b = trials["NCT07197606"].pk, trials["NCT04590118"].pk
-    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
-        with batch():
-            _event(a, 1)
-            _event(b, 1)
-            try:
-                with transaction.atomic():
-                    _event(a, 2)
-                    raise RuntimeError("rolled back")
-            except RuntimeError:
-                pass
-            _event(a, 3)
-            assert AuditEvent.objects.filter(object_type="thing").count() == 0  # kept until the end
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured, batch():
+        _event(a, 1)
+        _event(b, 1)
+        try:
+            with transaction.atomic():
+                _event(a, 2)
+                raise RuntimeError("rolled back")
+        except RuntimeError:
+            pass
+        _event(a, 3)
+        assert AuditEvent.objects.filter(object_type="thing").count() == 0  # kept until the end
     inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "audit_auditevent"')]
     assert len(inserts) == 1
     assert list(AuditEvent.objects.filter(chain=a, object_type="thing").values_list("object_id", flat=True)) == [
@@ -156,7 +158,7 @@ def test_a_write_to_trial_b_completes_while_trial_a_is_being_written(trials, on_
                 _event(a, 1)
                 written.set()
                 release.wait(30)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             errors.append(exc)
         finally:
             connections.close_all()

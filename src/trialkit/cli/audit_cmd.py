@@ -80,7 +80,9 @@ def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
     emit(
         {**entry, "file": str(checkpoint_file())},
         fmt,
-        lambda r: f"checkpoint: {r['chains']} chain head(s), global #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}",
+        lambda r: (
+            f"checkpoint: {r['chains']} chain head(s), global #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}"
+        ),
     )
 
 

@@ -17,8 +17,8 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import groupby
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 GENESIS = "0" * 64
@@ -155,9 +155,10 @@ def verify_chains(
     problems: list[ChainProblem] = []
     heads: dict[int, tuple[int, str]] = {}
     for chain, group in groupby(events, key=lambda e: e.get("chain", GLOBAL_CHAIN)):
+        rows = iter(group)  # the rest of a broken chain is skipped by groupby
 
-        def tracked(group=group, chain=chain):
-            for event in group:
+        def tracked(rows=rows, chain=chain):
+            for event in rows:
                 heads[chain] = (event["seq"], event["hash"])
                 yield event
 
@@ -169,6 +170,4 @@ def verify_chains(
                 if chain != GLOBAL_CHAIN
                 else problem
             )
-            for _ in group:  # the rest of a broken chain is not checked
-                pass
     return checked, problems, heads

@@ -279,7 +279,9 @@ def record_events(events: list[dict[str, Any]]) -> list[AuditEvent]:
     if not events:
         return []
     ring = keys.keyring()
-    rows = [_fields(ring, _resolve_actor(e.get("actor")), **{k: v for k, v in e.items() if k != "actor"}) for e in events]
+    rows = [
+        _fields(ring, _resolve_actor(e.get("actor")), **{k: v for k, v in e.items() if k != "actor"}) for e in events
+    ]
     made = [AuditEvent(**row) for row in rows]
     current = _batch()
     if current is not None and connection.in_atomic_block:
