@@ -132,6 +132,7 @@ def test_a_batch_appends_once_and_drops_events_of_a_rolled_back_savepoint(trials
     assert _problems() == set()
 
 
+@pytest.mark.django_db(transaction=True)  # the transaction below is the outermost one
 def test_a_transaction_locks_each_chain_once(trials, on_postgres):
     a, b = trials["NCT07197606"].pk, trials["NCT04590118"].pk
     with transaction.atomic(), CaptureQueriesContext(connection) as captured:
