@@ -186,3 +186,12 @@ def test_a_write_to_trial_b_completes_while_trial_a_is_being_written(trials, on_
         thread.join(30)
     assert not errors, errors
     assert _problems() == set()
+
+
+def test_a_whole_chain_relabelled_as_another_trials_is_found(trials):
+    # The chain id is in every MAC outside chain 0: a trial's events cannot be passed off as
+    # another (here: an unused) trial's chain, even with their numbers and links intact.
+    a, _b, _start = _three_chains(trials)
+    other = a + 1000
+    insider_sql("UPDATE audit_auditevent SET chain = %s, trial_id = trial_id WHERE chain = %s", [other, a])
+    assert _problems() == {(other, "altered", 1)}
