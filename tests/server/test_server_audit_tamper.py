@@ -155,10 +155,10 @@ def test_the_tail_of_the_chain_deleted_and_the_head_rewound(demo):
     site.name = "Renamed by the coordinator"
     site.save()
     write_checkpoint()
-    head, _ = chain_head()
+    head, _ = chain_head(site.trial_id)  # the site's event is in its trial's chain
     # Remove the last event, so the chain ends one earlier and is valid on its own.
-    insider_sql("DELETE FROM audit_auditevent WHERE seq = %s", [head])
-    assert chain_head()[0] == head - 1
+    insider_sql("DELETE FROM audit_auditevent WHERE chain = %s AND seq = %s", [site.trial_id, head])
+    assert chain_head(site.trial_id)[0] == head - 1
     code, out = _verify()
     assert code == 1
     assert out["problem"] is None  # what is left of the chain is intact ...
@@ -178,8 +178,9 @@ def test_a_forged_event_appended_with_a_recomputed_hash(demo):
     form = FormRecord.objects.filter(instrument="mrs", deleted_at__isnull=True).order_by("pk").first()
     new = dict(form.data, score=(form.data["score"] + 1) % 6)
     insider_sql("UPDATE capture_formrecord SET data = %s WHERE id = %s", [json.dumps(new), form.pk])
-    head_seq, head_mac = chain_head()
-    last = AuditEvent.objects.get(seq=head_seq)
+    chain = form.participant.trial_id
+    head_seq, head_mac = chain_head(chain)
+    last = AuditEvent.objects.get(chain=chain, seq=head_seq)
     forged = {f.name: getattr(last, f.name) for f in AuditEvent._meta.fields if f.name != "id"}
     forged.update(
         seq=head_seq + 1,
@@ -195,6 +196,7 @@ def test_a_forged_event_appended_with_a_recomputed_hash(demo):
     AuditEvent.objects.create(**forged)
     code, out = _verify()
     assert code == 1
+    assert out["problem"]["chain"] == chain
     assert out["problem"]["seq"] == head_seq + 1 and out["problem"]["kind"] == "altered"
     assert out["rows"] == []  # the forged event hides the row change from the replay, not from the MAC
 
@@ -242,10 +244,10 @@ def test_manage_flush(demo):
 def test_a_checkpoint_line_edited_to_hide_a_rewind(demo):
     from trialkit.server.audit.checkpoint import checkpoint_file
 
-    head, _ = chain_head()
     path = checkpoint_file()
     entry = json.loads(path.read_text().splitlines()[-1])
-    entry.update(seq=head - 5, mac=AuditEvent.objects.get(seq=head - 5).hash)
+    head, _ = chain_head(entry["chain"])
+    entry.update(seq=head - 5, mac=AuditEvent.objects.get(chain=entry["chain"], seq=head - 5).hash)
     path.write_text(json.dumps(entry) + "\n")
     code, out = _verify()
     assert code == 1 and "bad signature" in out["checkpoint"]["problems"][0]

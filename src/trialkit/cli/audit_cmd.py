@@ -18,15 +18,18 @@ def _text(result: dict) -> str:
     if result["ok"]:
         cp = result["checkpoint"]["latest"]
         lines.append(
-            f"audit trail intact: {result['checked']} event(s) verified, head #{result['head']['seq']}, "
+            f"audit trail intact: {result['checked']} event(s) verified in {len(result['chains'])} chain(s), "
+            f"global head #{result['head']['seq']}, "
             f"every audited row matches the trail"
             + (f"; latest checkpoint #{cp['seq']} ({cp['at']}) present" if cp else "; no checkpoint yet")
         )
     else:
-        lines.append(f"audit trail BROKEN ({result['checked']} event(s) checked, head #{result['head']['seq']}):")
-        if result["problem"]:
-            p = result["problem"]
-            lines.append(f"  chain: event #{p['seq']} {p['kind']} — {p['detail']}")
+        lines.append(
+            f"audit trail BROKEN ({result['checked']} event(s) checked in {len(result['chains'])} chain(s), "
+            f"global head #{result['head']['seq']}):"
+        )
+        for p in result["problems"]:
+            lines.append(f"  chain {p['chain']}: event #{p['seq']} {p['kind']} — {p['detail']}")
         lines += [f"  checkpoint: {m}" for m in result["checkpoint"]["problems"]]
         lines += [f"  row: {m}" for m in result["row_messages"]]
     if result.get("app_role_may"):
@@ -69,7 +72,7 @@ def verify(
 
 @audit_app.command()
 def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
-    """Append a signed checkpoint of the chain head to the checkpoint file outside the database."""
+    """Append a signed checkpoint of every chain's head to the checkpoint file outside the database."""
     _setup()
     from trialkit.server.audit.checkpoint import checkpoint_file, write_checkpoint
 
@@ -77,7 +80,9 @@ def checkpoint(fmt: Format = FORMAT_OPTION) -> None:
     emit(
         {**entry, "file": str(checkpoint_file())},
         fmt,
-        lambda r: f"checkpoint: head #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}",
+        lambda r: (
+            f"checkpoint: {r['chains']} chain head(s), global #{r['seq']} {r['mac'][:16]}… key {r['key_id']} → {r['file']}"
+        ),
     )
 
 

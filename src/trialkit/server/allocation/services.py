@@ -46,6 +46,7 @@ from trialkit.server.allocation.models import (
 )
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.rows import record_bulk_created
+from trialkit.server.audit.service import batch as audit_batch
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
 from trialkit.server.participants.models import Participant, ScreeningRecord
@@ -324,7 +325,9 @@ def randomize(participant: Participant, actor, *, now: datetime, facts: dict | N
     require(actor, trial, "allocation.randomize", site_id=participant.site_id)
     escalation.check_stopping_rules(trial, now)
     try:
-        with transaction.atomic():
+        # The audit events of the allocation (rows, schedule, workflow) are appended in one insert
+        # at the end of the transaction: the trial's chain is locked once, for the insert and commit.
+        with transaction.atomic(), audit_batch():
             return _randomize_locked(trial, participant.pk, actor, now, facts)
     except IntegrityError as exc:  # a second line of defence behind the locks
         raise AllocationProblem(f"the allocation could not be recorded ({exc.__class__.__name__}); try again") from exc

@@ -40,30 +40,31 @@ def _signature(entry: dict[str, Any], key: bytes) -> str:
 
 
 def write_checkpoint(path: Path | None = None) -> dict[str, Any]:
-    """Append a signed checkpoint of the current chain head; return it. Safe to run concurrently."""
-    from trialkit.server.audit.service import MAIN_CHAIN, chain_head
+    """Append a signed checkpoint of every chain's head (one line per chain, in one write); return
+    the global chain's entry with ``chains``, the number of chains witnessed. Safe to run concurrently."""
+    from trialkit.server.audit.service import GLOBAL_CHAIN, chain_heads
 
     ring = keys.keyring()
-    seq, mac = chain_head(MAIN_CHAIN)
-    entry = {
-        "chain": MAIN_CHAIN,
-        "seq": seq,
-        "mac": mac,
-        "at": timezone.now().isoformat(timespec="seconds"),
-        "key_id": ring.current_id,
-    }
-    entry["sig"] = _signature(entry, ring.current)
-    line = (json.dumps(entry, sort_keys=True) + "\n").encode()
+    heads = chain_heads()
+    heads.setdefault(GLOBAL_CHAIN, (0, "0" * 64))
+    at = timezone.now().isoformat(timespec="seconds")
+    entries = []
+    for chain in sorted(heads):
+        seq, mac = heads[chain]
+        entry = {"chain": chain, "seq": seq, "mac": mac, "at": at, "key_id": ring.current_id}
+        entry["sig"] = _signature(entry, ring.current)
+        entries.append(entry)
+    data = b"".join((json.dumps(entry, sort_keys=True) + "\n").encode() for entry in entries)
     path = path or checkpoint_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        os.write(fd, line)  # one write of one line: appended whole or not at all
+        os.write(fd, data)  # one write of whole lines: appended whole or not at all
         os.fsync(fd)
     finally:
         os.close(fd)  # closing releases the lock
-    return entry
+    return {**entries[0], "chains": len(entries)}
 
 
 @dataclass
@@ -76,7 +77,11 @@ class CheckpointCheck:
 
 
 def check_against_checkpoints(path: Path | None = None) -> CheckpointCheck:
-    """Compare the chain (read in the caller's snapshot) with the checkpoint file."""
+    """Compare every chain (read in the caller's snapshot) with its latest checkpoint in the file.
+
+    ``latest`` is the global chain's latest checkpoint (with ``chains``: how many chains the file
+    witnesses); problems name the chain."""
+    from trialkit.server.audit.chain import GLOBAL_CHAIN, chain_name
     from trialkit.server.audit.models import AuditEvent
     from trialkit.server.audit.service import chain_head
 
@@ -85,7 +90,7 @@ def check_against_checkpoints(path: Path | None = None) -> CheckpointCheck:
         return CheckpointCheck(None, [])
     ring = keys.keyring()
     problems: list[str] = []
-    latest = None
+    latest: dict[int, dict[str, Any]] = {}
     for n, raw in enumerate(path.read_text().splitlines(), start=1):
         if not raw.strip():
             continue
@@ -93,30 +98,39 @@ def check_against_checkpoints(path: Path | None = None) -> CheckpointCheck:
             entry = json.loads(raw)
             key = ring.get(entry["key_id"])
             signed = key is not None and hmac.compare_digest(_signature(entry, key), entry["sig"])
+            chain = int(entry["chain"])
         except (ValueError, KeyError, TypeError):
             problems.append(f"checkpoint line {n} is not a checkpoint")
             continue
         if not signed:
             problems.append(f"checkpoint line {n} (#{entry.get('seq')}) has a bad signature or an unknown key")
             continue
-        if latest is not None and entry["seq"] < latest["seq"]:
+        where = "" if chain == GLOBAL_CHAIN else f" of {chain_name(chain)}"
+        before = latest.get(chain)
+        if before is not None and entry["seq"] < before["seq"]:
             problems.append(
-                f"checkpoint line {n} records head #{entry['seq']} after an earlier checkpoint at "
-                f"#{latest['seq']}: the chain was rewound between them"
+                f"checkpoint line {n} records head #{entry['seq']}{where} after an earlier checkpoint at "
+                f"#{before['seq']}: the chain was rewound between them"
             )
-        if latest is None or entry["seq"] >= latest["seq"]:
-            latest = entry
-    if latest is None or latest["seq"] == 0:
-        return CheckpointCheck(latest, problems)
-    head_seq, _ = chain_head()
-    found = AuditEvent.objects.filter(seq=latest["seq"]).values_list("hash", flat=True).first()
-    if found is None:
-        problems.append(
-            f"the latest checkpoint ({latest['at']}) is at event #{latest['seq']} but the chain ends at "
-            f"#{head_seq}: events were removed (truncation, head rewound or database flushed)"
-        )
-    elif not hmac.compare_digest(found, latest["mac"]):
-        problems.append(
-            f"event #{latest['seq']} differs from the latest checkpoint ({latest['at']}): the chain was rewritten"
-        )
-    return CheckpointCheck(latest, problems)
+        if before is None or entry["seq"] >= before["seq"]:
+            latest[chain] = entry
+    for chain, entry in sorted(latest.items()):
+        if entry["seq"] == 0:
+            continue
+        where = "" if chain == GLOBAL_CHAIN else f" of {chain_name(chain)}"
+        head_seq, _ = chain_head(chain)
+        found = AuditEvent.objects.filter(chain=chain, seq=entry["seq"]).values_list("hash", flat=True).first()
+        if found is None:
+            problems.append(
+                f"the latest checkpoint ({entry['at']}) is at event #{entry['seq']}{where} but the chain ends at "
+                f"#{head_seq}: events were removed (truncation, head rewound or database flushed)"
+            )
+        elif not hmac.compare_digest(found, entry["mac"]):
+            problems.append(
+                f"event #{entry['seq']}{where} differs from the latest checkpoint ({entry['at']}): "
+                "the chain was rewritten"
+            )
+    summary = latest.get(GLOBAL_CHAIN)
+    if summary is not None:
+        summary = {**summary, "chains": len(latest)}
+    return CheckpointCheck(summary, problems)

@@ -11,10 +11,13 @@ class AuditEvent(models.Model):
     inserting or appending an event without the key breaks the chain (``trialkit audit verify``).
     Triggers forbid UPDATE and DELETE (migrations 0002, 0005); on PostgreSQL the application's
     role has no UPDATE, DELETE or TRUNCATE right on this table either (``manage audit_db_roles``).
-    The chain's head is its last event; checkpoints outside the database witness it.
+    There is one chain per trial (``chain`` = the trial's id) and the global chain 0 (events with
+    no trial, and all events written before the split); ``seq`` counts 1, 2, … within a chain.
+    Each chain's head is its last event; checkpoints outside the database witness every head.
     """
 
-    seq = models.BigIntegerField(unique=True)
+    chain = models.BigIntegerField(default=0)
+    seq = models.BigIntegerField()
     at = models.DateTimeField()
     actor_id = models.BigIntegerField(null=True, blank=True)
     actor = models.CharField(max_length=150, blank=True)
@@ -35,12 +38,13 @@ class AuditEvent(models.Model):
     key_id = models.CharField(max_length=32, blank=True)
 
     class Meta:
-        ordering = ["seq"]
+        ordering = ["id"]  # insertion order; within a chain the same as seq order (verify checks)
         indexes = [
             models.Index(fields=["object_type", "object_id"]),
             # "Recent activity": a trial's last events, read newest first and stopped after a few.
-            models.Index(fields=["trial_id", "-seq"], name="audit_trial_recent_idx"),
+            models.Index(fields=["trial_id", "-id"], name="audit_trial_recent_idx"),
         ]
+        constraints = [models.UniqueConstraint(fields=["chain", "seq"], name="audit_event_chain_seq")]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor or 'system'}"
+        return f"{self.chain}#{self.seq} {self.action} {self.object_type}:{self.object_id} by {self.actor or 'system'}"

@@ -65,7 +65,7 @@ def replay(table: str, restricted: bool = False) -> tuple[dict[str, dict[str, An
     problems: list[RowProblem] = []
     events = (
         AuditEvent.objects.filter(object_type=table, action__in=rows.ROW_ACTIONS)
-        .order_by("seq")
+        .order_by("id")  # insertion order: a row's changes in the order they were made (see chain.py)
         .values_list("seq", "action", "object_id", "before", "after")
     )
     for seq, action, object_id, before, after in events.iterator(chunk_size=2000):

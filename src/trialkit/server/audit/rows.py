@@ -275,12 +275,53 @@ def _post_delete(sender, instance, using="default", **kwargs):
 
 
 def record_bulk_created(objs) -> None:
-    """Audit rows made with ``bulk_create`` (which sends no signals); call in the same transaction."""
+    """Audit rows made with ``bulk_create`` (which sends no signals); call in the same transaction.
+
+    The rows are re-read in one query per table and their events appended in one insert."""
+    from trialkit.server.audit.context import current_actor, current_reason, current_time
+    from trialkit.server.audit.service import record_events
+
+    objs = list(objs)
+    if not objs:
+        return
+    by_model: dict[Any, list] = {}
+    for obj in objs:
+        by_model.setdefault(type(obj), []).append(obj)
+    stored = {
+        (model, row.pk): row
+        for model, group in by_model.items()
+        for row in model._base_manager.using("default").filter(pk__in=[o.pk for o in group])
+    }
+    actor = current_actor()
+    reason, at = current_reason(), current_time()
+    placed: dict[tuple, dict[str, Any]] = {}
+    events = []
     for obj in objs:
         spec = spec_for(type(obj))
-        current = _read(type(obj), obj.pk, "default")
+        current = stored.get((type(obj), obj.pk))
         state = snapshot(current if current is not None else obj, spec)
-        _record(spec, INSERT, obj.pk, None, state, state, None, "default")
+        # Rows of one bulk insert usually share their parents: look each placement up once.
+        parents = (spec.label, *(state.get(a) for a in ("trial_id", "site_id", "participant_id", "screening_id")))
+        parents += tuple(state.get(attname) for attname, _ in PARENTS.get(spec.label, ()))
+        where = placed.get(parents) if spec.label not in ("trials.Trial", "participants.Participant") else None
+        if where is None:
+            where = links(spec, obj.pk, state)
+            placed[parents] = where
+        events.append(
+            dict(
+                actor=actor or _row_actor(state, None),
+                action=INSERT,
+                object_type=table_of(spec),
+                object_id=str(obj.pk),
+                before=None,
+                after=state,
+                reason=reason,
+                restricted=spec.restricted,
+                at=at,
+                **where,
+            )
+        )
+    record_events(events)
 
 
 def connect() -> None:

@@ -46,21 +46,25 @@ def verify_all(*, unblinded: bool = False) -> dict[str, Any]:
     from trialkit.server.audit import roles
     from trialkit.server.audit.checkpoint import check_against_checkpoints
     from trialkit.server.audit.reconcile import reconcile
-    from trialkit.server.audit.service import chain_head, verify_chain
+    from trialkit.server.audit.service import GLOBAL_CHAIN, chain_heads, verify_chains
 
     with snapshot_read():
-        checked, problem = verify_chain()
-        head_seq, head_mac = chain_head()
+        checked, chain_problems = verify_chains()
+        heads = chain_heads()
         checkpoint = check_against_checkpoints()
         row_problems = reconcile()
     if not unblinded:
         row_problems = [p.masked() for p in row_problems]
+    problem = chain_problems[0] if chain_problems else None
+    head_seq, head_mac = heads.get(GLOBAL_CHAIN, (0, "0" * 64))
     ok = problem is None and not checkpoint.problems and not row_problems
     return {
         "ok": ok,
         "checked": checked,
         "head": {"seq": head_seq, "mac": head_mac},
+        "chains": {str(chain): {"seq": seq, "mac": mac} for chain, (seq, mac) in sorted(heads.items())},
         "problem": problem.as_dict() if problem else None,
+        "problems": [p.as_dict() for p in chain_problems],
         "checkpoint": checkpoint.as_dict(),
         "rows": [p.as_dict() for p in row_problems],
         "row_messages": [p.describe() for p in row_problems],

@@ -30,7 +30,8 @@ from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticat
 from trialkit.server.audit.chain import normalize
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.models import AuditEvent
-from trialkit.server.audit.service import record_event
+from trialkit.server.audit.rows import record_bulk_created
+from trialkit.server.audit.service import batched, record_event
 from trialkit.server.capture import signatures
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name, is_efficacy
 from trialkit.server.capture.models import (
@@ -168,30 +169,38 @@ def ensure_schedule(participant, actor=None, *, now: datetime | None = None) -> 
     existing = {v.visit_id: v for v in Visit.objects.select_for_update().filter(participant=participant)}
     planned = plan_visits(participant.trial.protocol.schedule, anchor)
     created, moved = [], []
+    new_visits = []
     for order, p in enumerate(planned):
         visit = existing.get(p.visit_id)
         if visit is None:
-            visit = Visit.objects.create(
-                participant=participant,
-                visit_id=p.visit_id,
-                label=p.label,
-                kind=p.kind,
-                day=p.day,
-                order=order,
-                target=p.target,
-                earliest=p.earliest,
-                latest=p.latest,
-                forms=list(p.forms),
+            new_visits.append(
+                Visit(
+                    participant=participant,
+                    visit_id=p.visit_id,
+                    label=p.label,
+                    kind=p.kind,
+                    day=p.day,
+                    order=order,
+                    target=p.target,
+                    earliest=p.earliest,
+                    latest=p.latest,
+                    forms=list(p.forms),
+                )
             )
             created.append(p.visit_id)
-            if p.kind == "screening":
-                from trialkit.server.capture.screening_forms import carry_screening_into_visit
-
-                carry_screening_into_visit(participant, visit, now=now or timezone.now())
         elif (visit.target, visit.earliest, visit.latest) != (p.target, p.earliest, p.latest):
             visit.target, visit.earliest, visit.latest = p.target, p.earliest, p.latest
             visit.save(update_fields=["target", "earliest", "latest"])
             moved.append(p.visit_id)
+    if new_visits:
+        # One insert for the whole schedule (and one audit append); bulk_create sends no signals.
+        new_visits = Visit.objects.bulk_create(new_visits)
+        record_bulk_created(new_visits)
+        for visit in new_visits:
+            if visit.kind == "screening":
+                from trialkit.server.capture.screening_forms import carry_screening_into_visit
+
+                carry_screening_into_visit(participant, visit, now=now or timezone.now())
     if created or moved:
         record_event(
             actor=actor,
@@ -509,6 +518,7 @@ def _void_signatures(form: FormRecord, actor, reason: str, now: datetime) -> int
 
 @audited_service
 @transaction.atomic
+@batched  # the save's audit events appended in one insert at its end (the chain locked once, briefly)
 def save_form(
     participant,
     visit_id: str,
@@ -1099,7 +1109,7 @@ def _check_ae_version(ae: AdverseEvent, expected_version: int | None, form: Form
     else:
         last = (
             AuditEvent.objects.filter(object_type="adverse_event", object_id=str(ae.pk))
-            .order_by("-seq")
+            .order_by("-id")
             .values_list("actor", flat=True)
             .first()
         )

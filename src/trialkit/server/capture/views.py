@@ -577,7 +577,7 @@ def _events_for(access, events, participant):
         ):
             if ids:
                 events = events.exclude(object_type__in=kinds, object_id__in=[str(pk) for pk in ids])
-    return events.order_by("-seq")
+    return events.order_by("-id")
 
 
 @login_required
@@ -620,7 +620,7 @@ def participant_audit_report(request, participant_id: int):
     signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
     participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
     access = trail.audit_report_access(request.user, participant)
-    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("seq")
+    events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("id")
     sigs = [
         signatures.describe(s)
         for s in signatures.Signature.objects.filter(

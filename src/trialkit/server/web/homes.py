@@ -241,7 +241,7 @@ def recent_audit(ctx: HomeContext, limit: int = 8):
         events = events.filter(restricted=False)
     if ctx.sites is not None:
         events = events.filter(Q(site_id__in=ctx.sites) | Q(site_id__isnull=True))
-    return list(events.order_by("-seq")[:limit])
+    return list(events.order_by("-id")[:limit])
 
 
 def my_jobs(ctx: HomeContext, kind: str):

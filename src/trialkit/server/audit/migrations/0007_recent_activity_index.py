@@ -6,12 +6,12 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0005_sqlite_append_only_triggers'),
+        ('audit', '0006_haudit_chain_per_trial'),
     ]
 
     operations = [
         migrations.AddIndex(
             model_name='auditevent',
-            index=models.Index(fields=['trial_id', '-seq'], name='audit_trial_recent_idx'),
+            index=models.Index(fields=['trial_id', '-id'], name='audit_trial_recent_idx'),
         ),
     ]

@@ -1,0 +1,293 @@
+"""Benchmark: audited writes against the database's own rate, on PostgreSQL, in one run.
+
+Prints, from one fresh database:
+
+* the raw row-lock rate: the allocation's critical section done directly (lock the trial's list
+  row, bump its counter, commit) by 8 clients;
+* the service's allocation rate (``allocation.services.randomize``, audit and schedule included)
+  at 1, 8 and 32 client threads, and its ratio to the raw rate (goal: >= 25% at 8 and 32);
+* the queries of one randomization;
+* the form save rate (``capture.services.save_form``, a complete NIHSS) at 1 and 8 clients, the
+  clients writing to two trials.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/trialkit_bench python bench/write_scale.py
+        (the database is dropped and created; default trialkit_bench on 127.0.0.1)
+
+Without a reachable PostgreSQL it says so and exits 0 (SQLite has one writer by design).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/trialkit_bench")
+RAW_SECONDS = float(os.environ.get("BENCH_RAW_SECONDS", "3"))
+ALLOCATIONS = {1: 30, 8: 120, 32: 160}  # clients: allocations timed
+FORM_SAVES = {1: 30, 8: 160}  # clients: form saves timed, split over two trials
+
+
+def main() -> int:
+    if not _create_postgres(URL):
+        print("write_scale: PostgreSQL not reachable at BENCH_DATABASE_URL; skipped")
+        return 0
+    work = Path(tempfile.mkdtemp(prefix="trialkit-bench-"))
+    os.environ.update(
+        DATABASE_URL=URL,
+        TRIALKIT_DATA_DIR=str(work / "data"),
+        SECRET_KEY="write-scale-bench-" + "x" * 40,
+        TRIALKIT_AUDIT_KEY="bench:" + "ab" * 32,
+        TRIALKIT_FAST_HASHER="1",
+        TRIALKIT_AUDIT_CHECKPOINTS=str(work / "checkpoints.jsonl"),
+        DEBUG="0",
+        TRIALKIT_DEMO="0",
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connections
+
+    call_command("migrate", verbosity=0)
+    try:
+        world = _prepare()
+        connections.close_all()
+        raw = _raw_rate(world["list_id"], clients=8, seconds=RAW_SECONDS)
+        print(f"raw row-lock transaction (8 clients, {RAW_SECONDS:.0f} s): {raw:8.0f}/s")
+        queries = _one_randomization_queries(world)
+        print(f"queries in one randomization: {queries}")
+        for clients, n in ALLOCATIONS.items():
+            rate = _run(clients, world["to_randomize"][:n], _randomize_one)
+            del world["to_randomize"][:n]
+            print(f"service allocation, {clients:>2} clients: {rate:8.1f}/s  = {100 * rate / raw:5.1f}% of raw")
+        for clients, n in FORM_SAVES.items():
+            rate = _run(clients, world["to_save"][:n], _save_one)
+            del world["to_save"][:n]
+            print(f"form saves over 2 trials, {clients:>2} clients: {rate:8.1f}/s")
+        from trialkit.server.audit.verify import verify_all
+
+        result = verify_all()
+        print(f"audit verify after the run: {'intact' if result['ok'] else 'BROKEN'} ({result['checked']} events)")
+        ok = result["ok"]
+    finally:
+        connections.close_all()
+        _drop_postgres(URL)
+    return 0 if ok else 1
+
+
+def _prepare() -> dict:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from trialkit.server.accounts.models import Membership
+    from trialkit.server.allocation.models import AllocationList
+    from trialkit.server.allocation.services import generate_allocation_list
+    from trialkit.server.capture.services import ensure_schedule
+    from trialkit.server.demo import DEMO_SITES
+    from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
+    from trialkit.server.trials.loading import load_protocols
+    from trialkit.server.trials.models import Site
+
+    User = get_user_model()
+    now = timezone.now()
+    today = now.date()
+    trials = {t.nct_id: t for t in load_protocols()}
+    coordinators: dict[int, object] = {}
+    for nct_id, trial in trials.items():
+        for code, name, city, country in DEMO_SITES.get(nct_id, []):
+            Site.objects.get_or_create(
+                trial=trial, code=code, defaults={"name": name, "city": city, "country": country}
+            )
+        for site in trial.sites.all():
+            user = User.objects.create_user(f"bench-{site.code}", password="bench-password-1")
+            Membership.objects.create(user=user, trial=trial, site=site, role="coordinator")
+            coordinators[site.pk] = user
+    main = trials["NCT07197606"]
+    dsmb = User.objects.create_user("bench-dsmb", password="bench-password-1")
+    Membership.objects.create(user=dsmb, trial=main, role="dsmb_statistician")
+    generate_allocation_list(main, dsmb, now=now, seed="write-scale")
+    clerk = User.objects.create_user("bench-clerk", password="bench-password-1")
+
+    def participant(trial, site, i, *, follow_up: bool):
+        number = f"B{trial.pk}-{site.code[-2:]}-{i:04d}"
+        screening = ScreeningRecord.objects.create(
+            trial=trial,
+            site=site,
+            screening_number=f"S-{number}",
+            screening_date=today - timedelta(days=2),
+            facts={"nihss_total": 8 if (i // 2) % 2 == 0 else 14},
+            verdict=ScreeningRecord.Verdict.ELIGIBLE,
+            outcome=ScreeningRecord.Outcome.ENROLLED,
+            created_by=clerk,
+        )
+        Consent.objects.create(
+            screening=screening,
+            document_version="v1",
+            consent_date=today - timedelta(days=2),
+            signed_by=Consent.Signer.PARTICIPANT,
+            recorded_by=clerk,
+        )
+        extra = (
+            {
+                "status": "treated",
+                "randomization_number": f"PRE-{number}",
+                "kit_number": f"KIT-{number}",
+                "anchor_date": today - timedelta(days=30),
+            }
+            if follow_up
+            else {}
+        )
+        return Participant.objects.create(
+            trial=trial, site=site, screening=screening, participant_number=number, enrolled_at=now, **extra
+        )
+
+    sites = list(main.sites.order_by("code"))
+    to_randomize = []
+    for i in range(sum(ALLOCATIONS.values()) + 1):
+        site = sites[i % len(sites)]
+        to_randomize.append((participant(main, site, i, follow_up=False).pk, coordinators[site.pk].pk))
+    to_save = []
+    per_trial = sum(FORM_SAVES.values()) // 2 + 1
+    for trial in trials.values():
+        site = trial.sites.order_by("code").first()
+        visits = [v for v in trial.protocol.schedule.visits if "nihss" in v.forms and v.kind != "screening"]
+        for i in range(per_trial // len(visits) + 1):
+            p = participant(trial, site, 5000 + i, follow_up=True)
+            ensure_schedule(p)
+            to_save += [(p.pk, coordinators[site.pk].pk, v.id) for v in visits]
+    # Interleave the two trials so that concurrent clients write to both.
+    by_trial: dict[int, list] = {}
+    for item in to_save:
+        by_trial.setdefault(Participant.objects.get(pk=item[0]).trial_id, []).append(item)
+    a, b = by_trial.values()
+    interleaved = [x for pair in zip(a, b, strict=False) for x in pair]
+    return {
+        "list_id": AllocationList.objects.get(trial=main).pk,
+        "to_randomize": to_randomize,
+        "to_save": interleaved,
+    }
+
+
+def _raw_rate(list_id: int, *, clients: int, seconds: float) -> float:
+    """Lock the list row, bump its counter, commit: what one allocation must serialize on."""
+    import psycopg
+
+    counts = [0] * clients
+    stop = time.monotonic() + seconds
+
+    def worker(n: int) -> None:
+        with psycopg.connect(URL.replace("postgres://", "postgresql://", 1)) as conn:
+            while time.monotonic() < stop:
+                with conn.transaction():
+                    conn.execute("SELECT id FROM allocation_allocationlist WHERE id = %s FOR UPDATE", [list_id])
+                    conn.execute(
+                        "UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id]
+                    )
+                counts[n] += 1
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.monotonic() - start)
+
+
+def _randomize_one(item) -> None:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from trialkit.server.allocation.services import randomize
+    from trialkit.server.participants.models import Participant
+
+    participant_pk, user_pk = item
+    participant = Participant.objects.select_related("trial").get(pk=participant_pk)
+    randomize(participant, get_user_model().objects.get(pk=user_pk), now=timezone.now())
+
+
+def _save_one(item) -> None:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from trialkit.server.capture.services import save_form
+    from trialkit.server.loadcheck import NIHSS_7
+    from trialkit.server.participants.models import Participant
+
+    participant_pk, user_pk, visit_id = item
+    participant = Participant.objects.select_related("trial").get(pk=participant_pk)
+    user = get_user_model().objects.get(pk=user_pk)
+    save_form(participant, visit_id, "nihss", NIHSS_7, user, complete=True, now=timezone.now(), expected_version=0)
+
+
+def _one_randomization_queries(world) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    item = world["to_randomize"].pop()
+    with CaptureQueriesContext(connection) as captured:
+        _randomize_one(item)
+    return len(captured)
+
+
+def _run(clients: int, items: list, fn) -> float:
+    from django.db import connection
+
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    queue = list(items)
+
+    def worker() -> None:
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    item = queue.pop(0)
+                fn(item)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    start = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - start
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}") from errors[0]
+    return len(items) / elapsed
+
+
+def _create_postgres(url: str) -> bool:
+    try:
+        import psycopg
+
+        base, name = url.rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres".replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except Exception:
+        return False
+    return True
+
+
+def _drop_postgres(url: str) -> None:
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres".replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    sys.exit(main())
