@@ -15,7 +15,7 @@ from pydantic import Field, StringConstraints
 
 from trialkit.server.accounts.access import require
 from trialkit.server.accounts.lookups import participant_by_number, site_for, trial_for
-from trialkit.server.api_contract import Code, NctId, Number, Pages, RowId, Rows, Text
+from trialkit.server.api_contract import Code, ErrorOut, NctId, Number, Pages, RowId, Rows, Text
 from trialkit.server.product import services
 from trialkit.server.product.models import InfusionRecord, Lot, Shipment, TemperatureExcursion
 
@@ -361,8 +361,9 @@ def destroy_kit(request, nct_id: NctId, kit_number: KitNumber, payload: ReasonIn
 # ------------------------------------------------------------------ the participant's kit and infusion
 
 
-@router.get("/{nct_id}/participants/{participant_number}/kit", response=TimelineOut)
+@router.get("/{nct_id}/participants/{participant_number}/kit", response={200: TimelineOut, 409: ErrorOut})
 def participant_kit(request, nct_id: NctId, participant_number: Number):
+    """The participant's kit and its timeline; 409 while the participant has no kit (not randomized)."""
     participant = _participant(request, nct_id, participant_number)
     return _timeline_out(services.kit_timeline(participant, request.user))
 
