@@ -1228,24 +1228,16 @@ def save_adverse_event(
 @transaction.atomic
 def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
     """Record that the serious adverse event was reported to the sponsor (stops the clock)."""
-    _require(actor, adverse_event.participant, "capture.report_ae")
-    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
-    if not ae.serious:
-        raise CaptureError("only a serious adverse event is reported on the 24-hour clock")
-    if ae.reported_at:
-        raise CaptureError("this serious adverse event is already reported")
-    ae.reported_at, ae.reported_by = now, actor
-    ae.save(update_fields=["reported_at", "reported_by"])
-    record_event(
-        actor=actor,
+    return _record_report(
+        adverse_event,
+        actor,
+        now,
+        kind="reported",
         action="sae_report",
-        object_type="adverse_event",
-        object_id=ae.pk,
-        after={"reported_at": now, "awareness_at": ae.awareness_at},
-        at=now,
-        **_where(ae.participant),
+        applies=lambda ae: ae.serious,
+        not_applicable="only a serious adverse event is reported on the 24-hour clock",
+        already="this serious adverse event is already reported",
     )
-    return ae
 
 
 @transaction.atomic
@@ -1253,20 +1245,36 @@ def report_susar(adverse_event: AdverseEvent, actor, *, now: datetime) -> Advers
     """Record the expedited SUSAR report (stops the 7- or 15-day clock), audited."""
     from trialkit.safety import assess_susar
 
+    return _record_report(
+        adverse_event,
+        actor,
+        now,
+        kind="susar_reported",
+        action="susar_report",
+        applies=lambda ae: assess_susar(ae.data or {}).is_susar,
+        not_applicable="this event is not a SUSAR (serious, related and unexpected); it has no expedited clock",
+        already="this SUSAR is already reported",
+    )
+
+
+def _record_report(adverse_event, actor, now, *, kind, action, applies, not_applicable, already) -> AdverseEvent:
+    """Stamp ``<kind>_at``/``<kind>_by`` on the locked event (once, when ``applies``), audited: the
+    one way a reporting clock (the SAE's 24 hours, the SUSAR's 7 or 15 days) is stopped."""
     _require(actor, adverse_event.participant, "capture.report_ae")
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
-    if not assess_susar(ae.data or {}).is_susar:
-        raise CaptureError("this event is not a SUSAR (serious, related and unexpected); it has no expedited clock")
-    if ae.susar_reported_at:
-        raise CaptureError("this SUSAR is already reported")
-    ae.susar_reported_at, ae.susar_reported_by = now, actor
-    ae.save(update_fields=["susar_reported_at", "susar_reported_by"])
+    if not applies(ae):
+        raise CaptureError(not_applicable)
+    if getattr(ae, f"{kind}_at"):
+        raise CaptureError(already)
+    setattr(ae, f"{kind}_at", now)
+    setattr(ae, f"{kind}_by", actor)
+    ae.save(update_fields=[f"{kind}_at", f"{kind}_by"])
     record_event(
         actor=actor,
-        action="susar_report",
+        action=action,
         object_type="adverse_event",
         object_id=ae.pk,
-        after={"susar_reported_at": now, "awareness_at": ae.awareness_at},
+        after={f"{kind}_at": now, "awareness_at": ae.awareness_at},
         at=now,
         **_where(ae.participant),
     )
