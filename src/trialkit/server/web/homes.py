@@ -502,14 +502,54 @@ def pharmacist_home(ctx: HomeContext) -> Home:
         Stat("Randomized", randomized),
     ]
     actions = [("Pharmacy", href)] if (href := url("allocation:pharmacy", nct)) else []
+    panels = [
+        Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses", actions=actions),
+        Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
+    ]
+    if ctx.trial.protocol.product is not None:
+        panels.append(depot_panel(ctx))
     return Home(
         "Unblinded pharmacist",
         "Prepare each randomized participant's dose and print its blinded label.",
         stats,
-        [
-            Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses", actions=actions),
-            Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
-        ],
+        panels,
+    )
+
+
+def depot_panel(ctx: HomeContext) -> Panel:
+    """The depot and site steps waiting at the pharmacist's sites: shipments to receive, excursions to review."""
+    from trialkit.server.product.models import Shipment, TemperatureExcursion
+
+    nct = ctx.trial.nct_id
+    waiting = ctx.at_my_sites(Shipment.objects.filter(trial=ctx.trial, received_at__isnull=True)).select_related("site")
+    open_ = ctx.at_my_sites(TemperatureExcursion.objects.filter(trial=ctx.trial, decision="")).select_related("site")
+    items = [
+        Item(
+            f"Shipment {s.pk}",
+            url("product:receipt", nct, s.pk),
+            detail=f"{s.site.code} · {s.kit_count} kits · shipped {format_datetime(s.shipped_at)}",
+            badge="confirm receipt",
+            tone="warn",
+        )
+        for s in waiting.order_by("shipped_at", "id")[:10]
+    ] + [
+        Item(
+            f"Excursion {e.pk}",
+            url("product:excursion", nct, e.pk),
+            detail=f"{e.site.code if e.site_id else ''} · {e.min_c:g} to {e.max_c:g} °C",
+            badge="review",
+            tone="warn",
+        )
+        for e in open_.order_by("observed_at", "id")[:10]
+    ]
+    actions = [
+        ("Site supply", url("product:supply", nct)),
+        ("Lots", url("product:lots", nct)),
+        ("Shipments", url("product:shipments", nct)),
+        ("Excursions", url("product:excursions", nct)),
+    ]
+    return Panel(
+        "Depot and site", items, empty="No shipment to receive, no excursion to review.", key="depot", actions=actions
     )
 
 
