@@ -122,3 +122,71 @@ def test_a_follow_up_keeps_when_its_information_was_received(participant, staff)
 def test_the_coding_search_offers_dictionary_terms(client, staff):
     found = client.get("/api/capture/coding?q=hyper", **api_token(staff["monitor"])).json()["items"]
     assert [t["term"] for t in found] == ["Hypertension"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_follow_up_that_makes_a_susar_fatal_re_clocks_it_7_days_from_its_own_awareness(client, participant, staff):
+    """Regulation (EU) No 536/2014 Art. 42(2)(c), on the API, the page and the SAE clocks panel."""
+    from auth_support import login_verified
+
+    aware = "2026-06-01T09:00:00Z"  # 15-day clock: due 16 June
+    created = _post(
+        client,
+        f"/api/capture/participants/{participant.pk}/adverse-events",
+        staff["investigator"],
+        {"values": SUSAR, "complete": True, "awareness_at": aware},
+    ).json()
+    assert created["susar_clock"]["due_date"] == "2026-06-16" and created["susar_clock"]["days"] == 15
+    reported = _post(client, f"/api/capture/adverse-events/{created['id']}/report-susar", staff["investigator"])
+    assert reported.json()["susar_clock"]["state"] == "reported_on_time"
+    # The participant died; the site learned it on 14 June at 23:30 UTC and enters it an hour after
+    # the first report was sent (that report could not carry it).
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False):
+        follow_up = _post(
+            client,
+            f"/api/capture/adverse-events/{created['id']}/follow-ups",
+            staff["investigator"],
+            {"note": "Died", "outcome": "fatal", "received_at": "2026-06-14T23:30:00Z", "seriousness": "fatal"},
+        )
+    assert follow_up.status_code == 201, follow_up.content
+    body = follow_up.json()
+    assert body["susar_clock"]["kind"] == "turned_fatal" and body["susar_clock"]["days"] == 7
+    assert body["susar_clock"]["due_date"] == "2026-06-21"  # 14 June + 7, not 1 June + 7
+    assert body["susar_clock"]["state"] == "running"
+    first = body["susar_clocks"][0]
+    assert (first["kind"], first["due_date"], first["state"]) == ("initial", "2026-06-16", "reported_on_time")
+    assert body["follow_ups"][0]["seriousness"] == "fatal"
+    assert not any("arm" in key for clock in body["susar_clocks"] for key in clock)
+
+    login_verified(client, staff["investigator"])
+    page = client.get(f"/capture/participants/{participant.pk}/adverse-events/{created['id']}/").content.decode()
+    assert "SUSAR 7-day report (now fatal or life-threatening) due 2026-06-21" in page
+    assert "Record SUSAR report" in page  # the new clock waits for its own report
+    home = client.get(f"/home/?trial={participant.trial.nct_id}&role=investigator").content.decode()
+    assert "SUSAR 7-day report (now fatal or life-threatening) due 2026-06-21" in home
+
+    # The 7-day report, then the complete report within 8 more days (ICH E2A III.A.1).
+    with time_machine.travel("2026-06-16T10:00:00Z", tick=False):
+        after = _post(client, f"/api/capture/adverse-events/{created['id']}/report-susar", staff["investigator"]).json()
+        assert after["susar_clock"]["kind"] == "complete" and after["susar_clock"]["due_date"] == "2026-06-24"
+    with time_machine.travel("2026-06-22T10:00:00Z", tick=False):
+        completed = _post(client, f"/api/capture/adverse-events/{created['id']}/report-susar", staff["investigator"])
+        assert [c["state"] for c in completed.json()["susar_clocks"]] == ["reported_on_time"] * 3
+        again = _post(client, f"/api/capture/adverse-events/{created['id']}/report-susar", staff["investigator"])
+        assert again.status_code == 409
+    assert AuditEvent.objects.filter(action="susar_report", object_id=str(created["id"])).count() == 3
+    audited = AuditEvent.objects.filter(action="ae_follow_up").latest("seq")
+    assert audited.after["seriousness"] == "fatal" and audited.after["assessment"]["fatal_or_life_threatening"]
+
+
+def test_a_follow_up_refuses_an_unknown_seriousness(client, participant, staff):
+    ae = services.save_adverse_event(participant, SUSAR, staff["investigator"], complete=True, now=NOW)
+    with pytest.raises(services.CaptureError, match="seriousness"):
+        services.add_ae_follow_up(ae, staff["investigator"], note="x", now=NOW, seriousness="dead")
+    bad = _post(
+        client,
+        f"/api/capture/adverse-events/{ae.pk}/follow-ups",
+        staff["investigator"],
+        {"note": "x", "seriousness": "dead"},
+    )
+    assert bad.status_code == 422 and ae.follow_ups.count() == 0

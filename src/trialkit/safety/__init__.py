@@ -14,9 +14,12 @@ from trialkit.safety.coding import (
 from trialkit.safety.duplicates import AeSummary, likely_duplicates, term_similarity
 from trialkit.safety.expedited import (
     ExpeditedClock,
+    SafetyInformation,
     SusarAssessment,
     assess_susar,
+    current_clock,
     expedited_clock,
+    susar_clocks,
 )
 
 __all__ = [
@@ -26,10 +29,13 @@ __all__ = [
     "ExpeditedClock",
     "MeddraDictionary",
     "OpenDictionary",
+    "SafetyInformation",
     "SusarAssessment",
     "assess_susar",
+    "current_clock",
     "default_dictionary",
     "expedited_clock",
     "likely_duplicates",
+    "susar_clocks",
     "term_similarity",
 ]

@@ -8,7 +8,7 @@ see the same clinical data.
 # No ``from __future__ import annotations`` here: django-ninja's ``paginate`` reads the views'
 # parameter annotations, which must be real types, not strings.
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q
@@ -20,6 +20,7 @@ from ninja.pagination import paginate
 from pydantic import StringConstraints
 
 from trialkit.instruments import FieldError
+from trialkit.safety import current_clock
 from trialkit.schedule import sae_clock
 from trialkit.server.accounts.lookups import participant_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, Repeat, RowId, Rows, Text, Version
@@ -167,7 +168,11 @@ class AdverseEventOut(Schema):
     awareness_at: datetime
     reported_at: datetime | None
     sae_clock: dict[str, Any] | None
-    susar_clock: dict[str, Any] | None = None  # 7 or 15 days from awareness (ICH E2A; EU 536/2014 Art. 42)
+    # The SUSAR clock to act on first (7 or 15 days from awareness; 7 from a follow-up that made it
+    # fatal or life-threatening; the complete report 8 days after a 7-day report), then all of them.
+    susar_clock: dict[str, Any] | None = None
+    susar_clocks: list[dict[str, Any]] = []
+    follow_ups: list[dict[str, Any]] = []
     coding: dict[str, str] = {}
     likely_duplicates: list[int] = []  # numbers of this participant's events this one probably repeats
     version: int
@@ -182,6 +187,17 @@ class AdverseEventIn(Schema):
         None,
         description="On PUT (required, here or as If-Match): the version you loaded (the ETag); a stale "
         "one answers 409 with the current entry.",
+    )
+
+
+class FollowUpIn(Schema):
+    note: Text
+    outcome: Text = ""
+    received_at: datetime | None = Field(None, description="When the site learned it (default: now).")
+    seriousness: Literal["", "fatal", "life_threatening", "serious", "not_serious"] = Field(
+        "",
+        description="What the follow-up found (blank: unchanged). A SUSAR made fatal or life-threatening "
+        "gets a new 7-day clock from received_at (Regulation (EU) No 536/2014 Art. 42(2)(c)).",
     )
 
 
@@ -275,7 +291,8 @@ def _query_out(query: Query) -> dict:
 
 def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
     clock = sae_clock(ae.awareness_at, ae.reported_at, now).as_dict() if ae.serious else None
-    susar = safety.susar_clock(ae, now)
+    susar_clocks = safety.susar_clocks_of(ae, now)
+    susar = current_clock(susar_clocks)
     return {
         "id": ae.pk,
         "number": ae.number,
@@ -287,6 +304,17 @@ def _ae_out(ae: AdverseEvent, now: datetime) -> dict:
         "reported_at": ae.reported_at,
         "sae_clock": clock,
         "susar_clock": susar.as_dict() if susar else None,
+        "susar_clocks": [c.as_dict() for c in susar_clocks],
+        "follow_ups": [
+            {
+                "at": fu.at,
+                "received_at": fu.received_at,
+                "note": fu.note,
+                "outcome": fu.outcome,
+                "seriousness": fu.seriousness,
+            }
+            for fu in ae.follow_ups.all()
+        ],
         "coding": ae.coding or {},
         "likely_duplicates": [o.number for o in safety.duplicates_of(ae)],
         "version": ae.version,
@@ -584,7 +612,11 @@ def list_adverse_events(request, participant_id: RowId):
     """The participant's adverse events, by number."""
     participant = _participant(request, participant_id)
     now = timezone.now()
-    events = participant.adverse_events.filter(deleted_at__isnull=True).select_related("participant")
+    events = (
+        participant.adverse_events.filter(deleted_at__isnull=True)
+        .select_related("participant")
+        .prefetch_related("follow_ups")
+    )
     return Rows(events.order_by("number", "pk"), show=lambda ae: _ae_out(ae, now))
 
 
@@ -644,6 +676,25 @@ def report_susar(request, ae_id: RowId):
     _participant(request, ae.participant_id)
     now = timezone.now()
     return Status(200, _ae_out(services.report_susar(ae, request.user, now=now), now))
+
+
+@router.post("/adverse-events/{ae_id}/follow-ups", response={201: AdverseEventOut})
+def add_follow_up(request, ae_id: RowId, body: FollowUpIn):
+    """Add a follow-up report; with ``seriousness`` it revises the SUSAR assessment from
+    ``received_at`` on (409 if received in the future)."""
+    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
+    _participant(request, ae.participant_id)
+    now = timezone.now()
+    services.add_ae_follow_up(
+        ae,
+        request.user,
+        note=body.note,
+        now=now,
+        outcome=body.outcome,
+        received_at=body.received_at,
+        seriousness=body.seriousness,
+    )
+    return Status(201, _ae_out(AdverseEvent.objects.select_related("participant").get(pk=ae.pk), now))
 
 
 @router.get("/coding", response=list[dict[str, str]])

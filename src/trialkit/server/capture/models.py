@@ -261,6 +261,13 @@ class AdverseEvent(models.Model):
     susar_reported_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Every expedited report sent (ISO times, oldest first; the first is also susar_reported_at): a
+    # follow-up that makes the event fatal or life-threatening, and the complete report after a
+    # 7-day report, each need one of their own (trialkit.safety.susar_clocks).
+    susar_reports = models.JSONField(default=list, blank=True)
+    # The SUSAR assessment of the first report (SusarAssessment fields), kept when the first
+    # follow-up revises the seriousness, so that the first clock stays as it was.
+    susar_initial = models.JSONField(default=dict, blank=True)
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
@@ -289,6 +296,7 @@ class AdverseEvent(models.Model):
             "reported_at": self.reported_at,
             "coding": self.coding,
             "susar_reported_at": self.susar_reported_at,
+            "susar_reports": self.susar_reports,
             "version": self.version,
             "deleted": self.deleted_at is not None,
         }
@@ -302,6 +310,17 @@ class AdverseEventFollowUp(models.Model):
     outcome = models.CharField(max_length=32, blank=True)
     # When the site learned the follow-up information (a follow-up report's own clock starts here).
     received_at = models.DateTimeField(null=True, blank=True)
+
+    class Seriousness(models.TextChoices):
+        FATAL = "fatal", "Fatal"
+        LIFE_THREATENING = "life_threatening", "Life-threatening"
+        SERIOUS = "serious", "Serious, not fatal or life-threatening"
+        NOT_SERIOUS = "not_serious", "Not serious"
+
+    # What the follow-up found about the seriousness (blank: unchanged), and the event's SUSAR
+    # assessment once it was known (SusarAssessment fields; empty when blank).
+    seriousness = models.CharField(max_length=20, choices=Seriousness.choices, blank=True)
+    assessment = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]

@@ -1,8 +1,10 @@
-"""Expedited safety in the shell: the trial's coding dictionary, the SUSAR clock of a stored event
-and the likely duplicates of an event, from the pure core in ``trialkit.safety``."""
+"""Expedited safety in the shell: the trial's coding dictionary, the SUSAR clocks of a stored event
+(its first report and follow-ups) and the likely duplicates of an event, from the pure core in
+``trialkit.safety``."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from functools import lru_cache
 
@@ -13,12 +15,15 @@ from trialkit.safety import (
     AeSummary,
     Dictionary,
     ExpeditedClock,
+    SafetyInformation,
+    SusarAssessment,
     assess_susar,
+    current_clock,
     default_dictionary,
-    expedited_clock,
     likely_duplicates,
+    susar_clocks,
 )
-from trialkit.server.capture.models import AdverseEvent
+from trialkit.server.capture.models import AdverseEvent, AdverseEventFollowUp
 
 
 @lru_cache(maxsize=1)
@@ -36,18 +41,44 @@ def code_term(term: str) -> dict[str, str]:
     return coded.as_dict() if coded else {}
 
 
+def assessment_flags(assessment: SusarAssessment) -> dict[str, bool]:
+    return asdict(assessment)
+
+
+def revised_assessment(ae: AdverseEvent, seriousness: str) -> SusarAssessment:
+    """The event's SUSAR assessment once a follow-up found ``seriousness``: relatedness and
+    expectedness as the event's form has them now, seriousness as the follow-up says."""
+    now_known = assess_susar(ae.data or {})
+    Seriousness = AdverseEventFollowUp.Seriousness
+    serious = seriousness != Seriousness.NOT_SERIOUS
+    fatal = seriousness in (Seriousness.FATAL, Seriousness.LIFE_THREATENING)
+    return SusarAssessment(serious, now_known.related, now_known.unexpected, fatal)
+
+
+def susar_history(ae: AdverseEvent) -> list[SafetyInformation]:
+    """The first report (at the site's awareness) and every follow-up that revised the seriousness
+    (at the time its information was received). Until a follow-up revises it, the first report is
+    the event's form as it is now (corrections included)."""
+    revisions = [fu for fu in ae.follow_ups.all() if fu.assessment]
+    first = SusarAssessment(**ae.susar_initial) if ae.susar_initial else assess_susar(ae.data or {})
+    history = [SafetyInformation(ae.awareness_at, first, ae.created_at)]
+    history += [SafetyInformation(fu.received_at or fu.at, SusarAssessment(**fu.assessment), fu.at) for fu in revisions]
+    return history
+
+
+def susar_clocks_of(ae: AdverseEvent, now: datetime) -> tuple[ExpeditedClock, ...]:
+    """Every expedited clock of the event (first report; 7 days from a follow-up that made it fatal
+    or life-threatening; the complete report), in the trial's time zone (Django's ``TIME_ZONE``):
+    calendar days are counted there."""
+    reports = [datetime.fromisoformat(at) for at in ae.susar_reports or []]
+    if ae.susar_reported_at and not reports:
+        reports = [ae.susar_reported_at]  # reported before every report was kept
+    return susar_clocks(susar_history(ae), tz=timezone.get_default_timezone(), now=now, reports=reports)
+
+
 def susar_clock(ae: AdverseEvent, now: datetime) -> ExpeditedClock | None:
-    """The 7- or 15-day clock of a SUSAR from the site's awareness, in the trial's time zone
-    (Django's ``TIME_ZONE``): calendar days are counted there."""
-    if not ae.serious:
-        return None
-    return expedited_clock(
-        assess_susar(ae.data or {}),
-        ae.awareness_at,
-        tz=timezone.get_default_timezone(),
-        now=now,
-        reported_at=ae.susar_reported_at,
-    )
+    """The clock to show first (``trialkit.safety.current_clock``); None when the event has none."""
+    return current_clock(susar_clocks_of(ae, now))
 
 
 def _onset(data: dict) -> date | None:

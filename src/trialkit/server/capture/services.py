@@ -1228,47 +1228,61 @@ def save_adverse_event(
 @transaction.atomic
 def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
     """Record that the serious adverse event was reported to the sponsor (stops the clock)."""
-    return _record_report(
-        adverse_event,
-        actor,
-        now,
-        kind="reported",
-        action="sae_report",
-        applies=lambda ae: ae.serious,
-        not_applicable="only a serious adverse event is reported on the 24-hour clock",
-        already="this serious adverse event is already reported",
-    )
+
+    def refusal(ae: AdverseEvent) -> str | None:
+        if not ae.serious:
+            return "only a serious adverse event is reported on the 24-hour clock"
+        return "this serious adverse event is already reported" if ae.reported_at else None
+
+    def stamp(ae: AdverseEvent) -> list[str]:
+        ae.reported_at, ae.reported_by = now, actor
+        return ["reported_at", "reported_by"]
+
+    return _record_report(adverse_event, actor, now, kind="reported", action="sae_report", refusal=refusal, stamp=stamp)
 
 
 @transaction.atomic
 def report_susar(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseEvent:
-    """Record the expedited SUSAR report (stops the 7- or 15-day clock), audited."""
-    from trialkit.safety import assess_susar
+    """Record an expedited SUSAR report, audited: it stops every clock then waiting for one (the
+    first 7 or 15 days, the 7 days from a follow-up that made the event fatal or life-threatening,
+    the complete report after a 7-day report)."""
+    from trialkit.server.capture.safety import susar_clocks_of
+
+    def refusal(ae: AdverseEvent) -> str | None:
+        clocks = susar_clocks_of(ae, now)
+        if not clocks:
+            return "this event is not a SUSAR (serious, related and unexpected); it has no expedited clock"
+        if all(c.reported_at is not None for c in clocks):
+            return "this SUSAR is already reported; no expedited report is due"
+        return None
+
+    def stamp(ae: AdverseEvent) -> list[str]:
+        earlier = list(ae.susar_reports or [])
+        if ae.susar_reported_at and not earlier:
+            earlier = [ae.susar_reported_at.isoformat()]
+        ae.susar_reports = [*earlier, now.isoformat()]
+        fields = ["susar_reports"]
+        if ae.susar_reported_at is None:
+            ae.susar_reported_at, ae.susar_reported_by = now, actor
+            fields += ["susar_reported_at", "susar_reported_by"]
+        return fields
 
     return _record_report(
-        adverse_event,
-        actor,
-        now,
-        kind="susar_reported",
-        action="susar_report",
-        applies=lambda ae: assess_susar(ae.data or {}).is_susar,
-        not_applicable="this event is not a SUSAR (serious, related and unexpected); it has no expedited clock",
-        already="this SUSAR is already reported",
+        adverse_event, actor, now, kind="susar_reported", action="susar_report", refusal=refusal, stamp=stamp
     )
 
 
-def _record_report(adverse_event, actor, now, *, kind, action, applies, not_applicable, already) -> AdverseEvent:
-    """Stamp ``<kind>_at``/``<kind>_by`` on the locked event (once, when ``applies``), audited: the
-    one way a reporting clock (the SAE's 24 hours, the SUSAR's 7 or 15 days) is stopped."""
+def _record_report(adverse_event, actor, now, *, kind, action, refusal, stamp) -> AdverseEvent:
+    """Stamp a report on the locked event (``stamp`` sets the fields and names them) unless
+    ``refusal`` names why none is due, audited: the one way a reporting clock (the SAE's 24 hours,
+    the SUSAR's 7, 15 or 8 days) is stopped."""
     _require(actor, adverse_event.participant, "capture.report_ae")
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
-    if not applies(ae):
-        raise CaptureError(not_applicable)
-    if getattr(ae, f"{kind}_at"):
-        raise CaptureError(already)
-    setattr(ae, f"{kind}_at", now)
-    setattr(ae, f"{kind}_by", actor)
-    ae.save(update_fields=[f"{kind}_at", f"{kind}_by"])
+    problem = refusal(ae)
+    if problem:
+        raise CaptureError(problem)
+    fields = stamp(ae)
+    ae.save(update_fields=fields)
     record_event(
         actor=actor,
         action=action,
@@ -1290,27 +1304,57 @@ def add_ae_follow_up(
     now: datetime,
     outcome: str = "",
     received_at: datetime | None = None,
+    seriousness: str = "",
 ) -> AdverseEventFollowUp:
-    """A follow-up report; ``received_at`` is when the site learned the new information (default now)."""
+    """A follow-up report; ``received_at`` is when the site learned the new information (default now).
+
+    ``seriousness`` (``AdverseEventFollowUp.Seriousness``; blank: unchanged) is what the follow-up
+    found: the event's SUSAR assessment is revised from ``received_at`` on, and a SUSAR that
+    becomes fatal or life-threatening gets a new 7-day clock from then (Regulation (EU) No 536/2014
+    Art. 42(2)(c)). The first such follow-up keeps the first report's assessment, so its clock stays.
+    """
+    from trialkit.server.capture.safety import assessment_flags, revised_assessment
+
     _require(actor, adverse_event.participant, "capture.enter_data")
     if not note.strip():
         raise CaptureError("a follow-up needs a note")
     if received_at is not None and received_at > now:
         raise CaptureError("the follow-up information cannot be received in the future")
+    seriousness = (seriousness or "").strip()
+    if seriousness and seriousness not in AdverseEventFollowUp.Seriousness.values:
+        choices = ", ".join(AdverseEventFollowUp.Seriousness.values)
+        raise CaptureError(f"the seriousness {seriousness!r} is not one of: {choices}")
+    ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
+    assessment: dict = {}
+    if seriousness:
+        assessment = assessment_flags(revised_assessment(ae, seriousness))
+        if not ae.susar_initial:
+            from trialkit.safety import assess_susar
+
+            ae.susar_initial = assessment_flags(assess_susar(ae.data or {}))
+            ae.save(update_fields=["susar_initial"])
     follow_up = AdverseEventFollowUp.objects.create(
-        adverse_event=adverse_event,
+        adverse_event=ae,
         at=now,
         by=actor,
         note=note.strip(),
         outcome=outcome,
         received_at=received_at or now,
+        seriousness=seriousness,
+        assessment=assessment,
     )
     record_event(
         actor=actor,
         action="ae_follow_up",
         object_type="adverse_event",
         object_id=adverse_event.pk,
-        after={"note": follow_up.note, "outcome": outcome, "received_at": follow_up.received_at},
+        after={
+            "note": follow_up.note,
+            "outcome": outcome,
+            "received_at": follow_up.received_at,
+            "seriousness": seriousness,
+            "assessment": assessment,
+        },
         at=now,
         **_where(adverse_event.participant),
     )

@@ -22,7 +22,15 @@ from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import safety, services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, QueryMessage, Signature, Visit
+from trialkit.server.capture.models import (
+    AdverseEvent,
+    AdverseEventFollowUp,
+    FormRecord,
+    Query,
+    QueryMessage,
+    Signature,
+    Visit,
+)
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
 from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
@@ -694,6 +702,8 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
             "definition": definition,
             "clock": clock,
             "susar_clock": safety.susar_clock(ae, timezone.now()) if ae else None,
+            "susar_clocks": safety.susar_clocks_of(ae, timezone.now()) if ae else (),
+            "seriousness_choices": AdverseEventFollowUp.Seriousness.choices,
             "duplicate_warning": safety.duplicate_warning(ae) if ae else "",
             "conflict": conflict,
             "loaded_version": ae.version if ae else 0,
@@ -740,6 +750,7 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
                 now=timezone.now(),
                 outcome=request.POST.get("outcome", ""),
                 received_at=_posted_awareness(request.POST.get("received_at", "")),
+                seriousness=request.POST.get("seriousness", ""),
             )
             messages.success(request, f"AE{ae.number}: follow-up recorded.")
         elif verb == "report-susar":

@@ -191,10 +191,11 @@ def sae_clocks(ctx: HomeContext) -> Panel:
         AdverseEvent.objects.filter(participant__trial=ctx.trial, serious=True, deleted_at__isnull=True),
         "participant__site_id",
     )
-    for ae in events.select_related("participant").order_by("reported_at", "-awareness_at", "id")[:HOME_LIST_LIMIT]:
+    shown = events.select_related("participant").prefetch_related("follow_ups")  # the follow-ups re-clock SUSARs
+    for ae in shown.order_by("reported_at", "-awareness_at", "id")[:HOME_LIST_LIMIT]:
         clock = sae_clock(ae.awareness_at, ae.reported_at, now)
         tone = {"running": "warn", "overdue": "bad", "reported_on_time": "ok", "reported_late": "bad"}[clock.state]
-        susar = susar_clock(ae, now)
+        susar = susar_clock(ae, now)  # the one to act on first: a new 7-day clock shows here
         susar_note = f" · {susar.describe()}" if susar else ""
         if susar and susar.state == "overdue":
             tone = "bad"
