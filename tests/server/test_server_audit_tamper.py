@@ -251,3 +251,111 @@ def test_a_checkpoint_line_edited_to_hide_a_rewind(demo):
     path.write_text(json.dumps(entry) + "\n")
     code, out = _verify()
     assert code == 1 and "bad signature" in out["checkpoint"]["problems"][0]
+
+
+# ---------------------------------------------------------------- the product's chain of custody
+# The demo's supply (trialkit.server.product.demo) gives every table of the chain rows to tamper with.
+
+
+def test_two_kits_numbers_swapped(demo):
+    # Swapping the numbers of a cell kit and a placebo kit would hand a participant the other arm.
+    from trialkit.server.product.models import Kit
+
+    a = Kit.objects.filter(status="stored").order_by("pk").first()
+    b = Kit.objects.filter(trial_id=a.trial_id, status="stored").exclude(lot__arm_id=a.lot.arm_id).order_by("pk").first()
+    # Three steps: the kit number is unique per trial, checked row by row.
+    insider_sql("UPDATE product_kit SET kit_number = %s WHERE id = %s", ["SWAP", a.pk])
+    insider_sql("UPDATE product_kit SET kit_number = %s WHERE id = %s", [a.kit_number, b.pk])
+    insider_sql("UPDATE product_kit SET kit_number = %s WHERE id = %s", [b.kit_number, a.pk])
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {
+        ("product_kit", str(a.pk), "kit_number", "changed"),
+        ("product_kit", str(b.pk), "kit_number", "changed"),
+    }
+    assert a.kit_number not in json.dumps(out)  # a kit row is an allocation row: values only when asked for
+
+
+def test_two_kits_statuses_swapped(demo):
+    from trialkit.server.product.models import Kit
+
+    a = Kit.objects.filter(status="infused").order_by("pk").first()
+    b = Kit.objects.filter(trial_id=a.trial_id, status="stored").order_by("pk").first()
+    insider_sql(
+        "UPDATE product_kit SET status = CASE WHEN id = %s THEN %s ELSE %s END WHERE id IN (%s, %s)",
+        [a.pk, b.status, a.status, a.pk, b.pk],
+    )
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {
+        ("product_kit", str(a.pk), "status", "changed"),
+        ("product_kit", str(b.pk), "status", "changed"),
+    }
+
+
+@pytest.mark.parametrize(("field", "value"), [("viability_percent", 64.0), ("sterility", "fail")])
+def test_a_lot_release_result_edited(demo, field, value):
+    from trialkit.server.product.models import Lot
+
+    lot = Lot.objects.filter(viability_percent__isnull=False, status="released").order_by("pk").first()
+    insider_sql(f"UPDATE product_lot SET {field} = %s WHERE id = %s", [value, lot.pk])
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {("product_lot", str(lot.pk), field, "changed")}
+
+
+def test_a_step_deleted_from_a_kits_timeline(demo):
+    from trialkit.server.product.models import KitEvent
+
+    thaw = KitEvent.objects.filter(step="thaw").order_by("pk").first()
+    insider_sql("DELETE FROM product_kitevent WHERE id = %s", [thaw.pk])
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {("product_kitevent", str(thaw.pk), None, "missing")}
+
+
+def test_an_infusion_volume_edited(demo):
+    from trialkit.server.product.models import InfusionRecord
+
+    record = InfusionRecord.objects.order_by("pk").first()
+    insider_sql(
+        "UPDATE product_infusionrecord SET volume_given_ml = %s WHERE id = %s",
+        [str(record.volume_given_ml - 20), record.pk],
+    )
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {("product_infusionrecord", str(record.pk), "volume_given_ml", "changed")}
+    [row] = out["rows"]
+    assert row["audited"] == str(record.volume_given_ml)
+
+
+def _excursion_links(excursion):
+    through = excursion.kits.through
+    return {str(pk) for pk in through.objects.filter(temperatureexcursion_id=excursion.pk).values_list("pk", flat=True)}
+
+
+def test_a_temperature_excursion_deleted(demo):
+    from trialkit.server.product.models import TemperatureExcursion
+
+    excursion = TemperatureExcursion.objects.order_by("pk").first()
+    links = _excursion_links(excursion)
+    assert links
+    insider_sql("DELETE FROM product_temperatureexcursion_kits WHERE temperatureexcursion_id = %s", [excursion.pk])
+    insider_sql("DELETE FROM product_temperatureexcursion WHERE id = %s", [excursion.pk])
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {("product_temperatureexcursion", str(excursion.pk), None, "missing")} | {
+        ("product_temperatureexcursion_kits", pk, None, "missing") for pk in links
+    }
+
+
+def test_a_kit_unlinked_from_its_excursion(demo):
+    # Which kits an excursion quarantined decides which kits its "discard" review destroys.
+    from trialkit.server.product.models import TemperatureExcursion
+
+    excursion = TemperatureExcursion.objects.order_by("pk").first()
+    link = sorted(_excursion_links(excursion), key=int)[0]
+    insider_sql("DELETE FROM product_temperatureexcursion_kits WHERE id = %s", [link])
+    code, out = _verify()
+    assert code == 1
+    assert _rows(out) == {("product_temperatureexcursion_kits", link, None, "missing")}

@@ -12,6 +12,7 @@ from trialkit.server.accounts.roles import Role
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationList, DoseRecord
 from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
+from trialkit.server.product import demo as product_demo
 
 MIN_ENROLLED_PER_TRIAL = 10
 UNBLINDING_PASSWORD = "trialkit-demo"  # the demo investigator's password (see trialkit.server.demo)
@@ -141,21 +142,40 @@ def populate(trials, users, today: date) -> None:
         )
         # The first six are weighed, prepared and given on their day 0; the next one is prepared
         # and waits for the infusion; the rest await preparation.
-        for i, participant in enumerate(randomized[: len(DAY0_AGES) + 1]):
-            if DoseRecord.objects.filter(participant=participant).exists():
-                continue
-            day0 = (
+        day0s = {
+            participant.pk: (
                 today - timedelta(days=DAY0_AGES[i])
                 if i < len(DAY0_AGES)
                 else participant.randomized_at.date() + timedelta(days=1)
             )
+            for i, participant in enumerate(randomized)
+        }
+        # The kits reach the sites before anyone is dosed: from the first kit registered, a dose
+        # is prepared only from the participant's thawed kit (trialkit.server.product).
+        supply = product_demo.Supply.plan(
+            trial,
+            today,
+            list_generated_at=AllocationList.objects.get(trial=trial).created_at,
+            need={p.kit_number: (p.site, day0s[p.pk]) for p in randomized},
+            pharmacist_of=lambda site, trial=trial: _site_staff(trial, site, Role.UNBLINDED_PHARMACIST),
+        )
+        for i, participant in enumerate(randomized[: len(DAY0_AGES) + 1]):
+            if DoseRecord.objects.filter(participant=participant).exists():
+                continue
+            day0 = day0s[participant.pk]
             _record_weight(participant, _at(day0, 8), round(56 + 3.7 * i + (i % 3) * 1.4, 1))
             pharmacist = _site_staff(trial, participant.site, Role.UNBLINDED_PHARMACIST)
-            services.prepare_dose(participant, None, pharmacist, now=_at(day0, 9))
+            if supply is not None:
+                supply.assign_and_thaw(participant, day0)
+            services.prepare_dose(participant, None, pharmacist, now=_at(day0, 9) + timedelta(minutes=30))
             if i < len(DAY0_AGES):
-                services.record_administration(
-                    participant, _site_staff(trial, participant.site, Role.INVESTIGATOR), now=_at(day0, 11)
-                )
+                investigator = _site_staff(trial, participant.site, Role.INVESTIGATOR)
+                if supply is not None:
+                    supply.infuse(participant, day0, investigator, interrupted=i == 2)
+                else:
+                    services.record_administration(participant, investigator, now=_at(day0, 11))
+        if supply is not None:
+            supply.advance(_at(today, 0))
         if trial.nct_id == "NCT07197606":
             investigator = users["investigator"]
             first_site = Membership.objects.filter(user=investigator, trial=trial).values_list("site_id", flat=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import connections
-from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 
 from trialkit.server.audit.chain import normalize
 
@@ -70,6 +70,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("product.Kit", restricted=True),
     Audited("product.KitEvent"),
     Audited("product.TemperatureExcursion"),
+    # Which kits an excursion quarantined (the many-to-many table): its "discard" review destroys them.
+    Audited("product.TemperatureExcursion_kits"),
     Audited("product.Shipment"),
     Audited("product.ResupplyRequest"),
     Audited("product.InfusionRecord"),
@@ -105,6 +107,7 @@ PARENTS = {
     "capture.AdverseEventFollowUp": (("adverse_event_id", "capture.AdverseEvent"),),
     "participants.Attestation": (("screening_id", "participants.ScreeningRecord"),),
     "participants.Consent": (("screening_id", "participants.ScreeningRecord"),),
+    "product.TemperatureExcursion_kits": (("temperatureexcursion_id", "product.TemperatureExcursion"),),
 }
 
 
@@ -209,11 +212,11 @@ def _row_actor(state: dict[str, Any], changed: set[str] | None):
     return get_user_model()._base_manager.filter(pk=state[candidates[0]]).first()
 
 
-def _record(spec: Audited, action: str, pk, before, after, state, changed, using):
+def _record(spec: Audited, action: str, pk, before, after, state, changed, using, actor=None):
     from trialkit.server.audit.context import current_actor, current_reason, current_time
     from trialkit.server.audit.service import record_event
 
-    actor = current_actor() or _row_actor(state, changed)
+    actor = current_actor() or actor or _row_actor(state, changed)
     record_event(
         actor=actor,
         action=action,
@@ -274,6 +277,35 @@ def _post_delete(sender, instance, using="default", **kwargs):
     _record(spec, DELETE, before.get("id", instance.pk), before, None, before, set(), using)
 
 
+def _through_sides(through, instance):
+    """The link table's key to ``instance``'s model and its key to the other side."""
+    keys = [f for f in through._meta.concrete_fields if f.is_relation]
+    own = next(f for f in keys if isinstance(instance, f.related_model))
+    return own, next(f for f in keys if f is not own)
+
+
+def _m2m_changed(sender, instance, action, pk_set, using="default", **kwargs):
+    """Rows of an audited many-to-many table: ``add`` inserts them with ``bulk_create`` and
+    ``remove``/``clear`` deletes them with one query, neither sending the row signals."""
+    spec = spec_for(sender)
+    own, other = _through_sides(sender, instance)
+    links = sender._base_manager.using(using).filter(**{own.attname: instance.pk}).order_by("pk")
+    if pk_set is not None:
+        links = links.filter(**{f"{other.attname}__in": pk_set})
+    # Who linked or unlinked: the request's actor, else the person the row holding the link names.
+    actor = _row_actor(snapshot(instance, spec_for(type(instance)) or Audited("")), None)
+    if action in ("pre_remove", "pre_clear"):
+        instance._audit_links_deleted = [snapshot(row, spec) for row in links]
+    elif action in ("post_remove", "post_clear"):
+        for before in getattr(instance, "_audit_links_deleted", None) or []:
+            _record(spec, DELETE, before["id"], before, None, before, set(), using, actor)
+        instance._audit_links_deleted = None
+    elif action == "post_add" and pk_set:
+        for row in links:
+            state = snapshot(row, spec)
+            _record(spec, INSERT, row.pk, None, state, state, None, using, actor)
+
+
 def record_bulk_created(objs) -> None:
     """Audit rows made with ``bulk_create`` (which sends no signals); call in the same transaction.
 
@@ -331,3 +363,5 @@ def connect() -> None:
         post_save.connect(_post_save, sender=model, dispatch_uid=uid)
         pre_delete.connect(_pre_delete, sender=model, dispatch_uid=uid)
         post_delete.connect(_post_delete, sender=model, dispatch_uid=uid)
+        if model._meta.auto_created:  # a many-to-many table
+            m2m_changed.connect(_m2m_changed, sender=model, dispatch_uid=uid)

@@ -48,6 +48,7 @@ TABLES = {
     "product_kit": "kit",
     "product_kitevent": "kit step",
     "product_temperatureexcursion": "temperature excursion",
+    "product_temperatureexcursion_kits": "kit of a temperature excursion",
     "product_shipment": "shipment",
     "product_resupplyrequest": "resupply request",
     "product_infusionrecord": "infusion record",
