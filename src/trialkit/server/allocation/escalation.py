@@ -27,7 +27,7 @@ from trialkit.dosing.escalation import (
     check_decision,
     gate_status,
 )
-from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.access import require
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.permissions import roles_with
 from trialkit.server.allocation.models import (
@@ -239,7 +239,3 @@ def record_decision(trial, user, *, cohort_id: str, decision: str, rationale: st
         at=now,
     )
     return row
-
-
-def can_review(user, trial) -> bool:
-    return access_for(user, trial).can("allocation.escalation")
