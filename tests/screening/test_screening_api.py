@@ -195,6 +195,21 @@ def test_unknown_record_and_site(client, assist, coordinator):
     assert response.status_code == 422 and response.json()["errors"][0]["field"] == "site"
 
 
+def test_the_trial_is_found_through_the_lookup_layer(client, trials, assist, coordinator, make_user):
+    """No such trial: 404; a trial the caller holds no role in: 403 on every screening endpoint, its
+    condition vocabulary too, and the same for a record that exists and one that does not."""
+    outsider = make_user("coordinator", trials["NCT07197606"], trials["NCT07197606"].sites.first())
+    number = create(client, coordinator)["screening_number"]
+    missing = client.get("/api/screening/NCT00000000/records/X", **auth(coordinator))
+    assert missing.status_code == 404 and "error" in missing.json()
+    for url in (f"{BASE}/condition-vocabulary", f"{BASE}/records", f"{BASE}/records/{number}", f"{BASE}/records/NOPE"):
+        refused = client.get(url, **auth(outsider))
+        assert refused.status_code == 403 and refused.json()["error"] == "you hold no role in this trial", url
+    refused = post(client, f"{BASE}/records/{number}/withdraw", outsider, {"reason": "moved away"})
+    assert refused.status_code == 403
+    assert client.get(f"{BASE}/records/{number}", **auth(coordinator)).json()["outcome"] != "withdrawn"
+
+
 def test_the_endpoints_are_in_the_openapi_schema(client, db):
     schema = client.get("/api/openapi.json").json()
     paths = schema["paths"]

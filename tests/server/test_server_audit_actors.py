@@ -97,4 +97,3 @@ def test_every_audited_table_and_every_action_written_has_a_name():
     written |= {f"{m}" for m in re.findall(r'_audit\(actor, "([a-z_]+)"', source)}
     assert written - set(vocabulary.ACTIONS) == set()
     assert vocabulary.describe("row.update", "capture_formrecord") == "form changed"
-    assert vocabulary.field_changes({"score": 3, "x": 1}, {"score": 2, "x": 1}) == [("score", 3, 2)]

@@ -27,7 +27,7 @@ def version(fmt: Format = FORMAT_OPTION) -> None:
 
 
 def _register() -> None:
-    # Each group module defines ``app`` (a typer.Typer) or ``register(app)``.
+    # Each group module defines ``register(app)``; a missing one is an ImportError, never a silently absent command.
     import importlib
 
     for name in (
@@ -43,13 +43,7 @@ def _register() -> None:
         "export_cmd",
         "server_cmd",
     ):
-        try:
-            module = importlib.import_module(f"trialkit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"trialkit.cli.{name}":
-                continue
-            raise
-        module.register(app)
+        importlib.import_module(f"trialkit.cli.{name}").register(app)
 
 
 _register()

@@ -263,7 +263,3 @@ def check_decision(
         return
     if status.state not in reviewable | {GateState.PAUSED}:
         raise EscalationError(f"there is nothing to decide on {cohort_id} now ({status.state.value})")
-
-
-def escalation_of(protocol: Protocol) -> Escalation | None:
-    return protocol.randomization.escalation

@@ -308,14 +308,6 @@ def build_lb_and_supplb(protocol: Protocol, data: ExportData) -> tuple[pd.DataFr
     return _frame("LB", rows), _frame("SUPPLB", supp)
 
 
-def build_lb(protocol: Protocol, data: ExportData) -> pd.DataFrame:
-    return build_lb_and_supplb(protocol, data)[0]
-
-
-def build_supplb(protocol: Protocol, data: ExportData) -> pd.DataFrame:
-    return build_lb_and_supplb(protocol, data)[1]
-
-
 def _d(value) -> str:
     return value if isinstance(value, str) else (value.isoformat() if value else "")
 

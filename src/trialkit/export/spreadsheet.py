@@ -27,7 +27,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return text.strip() == text
-
-
-def inert_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {key: inert_cell(value) for key, value in row.items()}

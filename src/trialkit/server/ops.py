@@ -29,10 +29,6 @@ _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", 
 WORKER_FRESH = timedelta(seconds=30)
 
 
-def current_request_id() -> str:
-    return _request_id.get()
-
-
 class StderrHandler(logging.StreamHandler):
     """Writes to whatever ``sys.stderr`` is at the moment of writing (a test's capture, a
     redirected stream), never to a stream closed since logging was configured."""

@@ -31,36 +31,6 @@ def permuted_blocks(
     return sequence[:n]
 
 
-def permuted_block_matrix(
-    treated_share: tuple[int, int],
-    block_sizes: Sequence[int],
-    n: int,
-    trials: int,
-    rng: np.random.Generator,
-) -> np.ndarray:
-    """Treatment indicators (trials, n) of permuted blocks, all trials at once.
-
-    ``treated_share`` = (treatment weight, control weight). The sequence of block sizes is drawn once
-    per call and shared by the trials (it changes only where blocks end); within each block every
-    trial gets its own random permutation (argsort of uniform keys).
-    """
-    w_t, w_c = treated_share
-    unit = w_t + w_c
-    sizes = np.array([s for s in block_sizes if s % unit == 0] or [unit * 2])
-    n_blocks = int(np.ceil(n / sizes.min())) + 1
-    chosen = rng.choice(sizes, size=(n_blocks,))
-    pieces = []
-    filled = 0
-    for size in chosen:
-        keys = rng.random((trials, size))
-        order = np.argsort(keys, axis=1)
-        pieces.append(order < size * w_t // unit)
-        filled += size
-        if filled >= n:
-            break
-    return np.concatenate(pieces, axis=1)[:, :n]
-
-
 def protocol_allocation_matrix(
     protocol,
     covariates: Mapping[str, np.ndarray],

@@ -4,6 +4,7 @@ the same way everywhere.
 - The object does not exist: ``Http404``.
 - The user holds no role in its trial, no grant at its site, or a grant there that does not include
   ``permission``: ``PermissionDenied`` (403, with a sentence saying which).
+- Public pages (the trial page) ask no role: ``public_trial`` answers 404 for a trial not run here.
 - Artefacts (export and report jobs) are the exception: one the user may not see answers 404 like
   one that never existed (``may_see_artefact``), so that not even its existence reaches them.
 
@@ -28,6 +29,17 @@ def _check(access: Access, permission: str | None, site_id: int | None) -> None:
             if not access.can(permission)
             else "this belongs to a site where your role does not allow this"
         )
+
+
+def public_trial(nct_id: str):
+    """The trial for a public page (the trial page: its registry record and protocol), which asks
+    no role; 404 if no such trial is run here."""
+    from trialkit.server.trials.models import Trial
+
+    trial = Trial.objects.prefetch_related("sites").filter(nct_id=nct_id).first()
+    if trial is None:
+        raise Http404(f"no trial {nct_id} is run here")
+    return trial
 
 
 def trial_for(user, nct_id: str, permission: str | None = None):

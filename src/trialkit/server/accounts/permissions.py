@@ -173,10 +173,6 @@ def roles_with(permission: str) -> frozenset[str]:
     return PERMISSIONS[permission].roles
 
 
-def permissions_of(role: str) -> list[str]:
-    return [p.name for p in _TABLE if role in p.roles]
-
-
 def render_markdown() -> str:
     """The table as ``docs/security.md`` prints it (one row per permission, one column per role)."""
     roles = list(Role)

@@ -27,9 +27,9 @@ from trialkit.dosing.escalation import (
     check_decision,
     gate_status,
 )
-from trialkit.server.accounts.access import access_for, require
+from trialkit.server.accounts.access import require
 from trialkit.server.accounts.models import Membership
-from trialkit.server.accounts.roles import Role
+from trialkit.server.accounts.permissions import roles_with
 from trialkit.server.allocation.models import (
     AllocationSlot,
     EscalationAlert,
@@ -37,6 +37,10 @@ from trialkit.server.allocation.models import (
     Notification,
 )
 from trialkit.server.audit.service import record_event
+
+# Told when a stopping rule pauses randomization: those who record the DSMB's decision and those
+# who read the trial's notifications (the permission table: DSMB statistician, sponsor administrator).
+PAUSE_RECIPIENTS = sorted(roles_with("allocation.escalation") | roles_with("allocation.view_notifications"))
 
 # Causality categories counted as "related" by the related-SAE stopping rule (a reasonable
 # possibility of a causal relationship, ICH E2A II.A.1).
@@ -142,9 +146,7 @@ def notify_triggered(trial, status: GateStatus, now: datetime) -> int:
             "The DSMB must review and record stay or stop before randomization resumes."
         )
         recipients = (
-            Membership.objects.filter(trial=trial, role__in=[Role.DSMB_STATISTICIAN, Role.SPONSOR_ADMIN])
-            .values_list("user_id", "role")
-            .distinct()
+            Membership.objects.filter(trial=trial, role__in=PAUSE_RECIPIENTS).values_list("user_id", "role").distinct()
         )
         Notification.objects.bulk_create(
             Notification(trial=trial, recipient_role=role, recipient_id=user_id, message=message, created_at=now)
@@ -237,7 +239,3 @@ def record_decision(trial, user, *, cohort_id: str, decision: str, rationale: st
         at=now,
     )
     return row
-
-
-def can_review(user, trial) -> bool:
-    return access_for(user, trial).can("allocation.escalation")

@@ -47,11 +47,6 @@ def current_time():
     return _now.get()
 
 
-def set_actor(user) -> None:
-    """Attribute what follows in this request/thread to ``user`` (e.g. after HTTP Basic authentication)."""
-    _actor.set(user)
-
-
 @contextmanager
 def acting_as(user, reason: str = ""):
     actor_token = _actor.set(user)

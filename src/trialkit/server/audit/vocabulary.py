@@ -7,8 +7,6 @@ reads the same everywhere.
 
 from __future__ import annotations
 
-from typing import Any
-
 from trialkit.server.audit import rows
 
 ROW_VERBS = {
@@ -142,10 +140,3 @@ def describe(action: str, object_type: str = "") -> str:
     if action in ROW_VERBS:
         return f"{TABLES.get(object_type, object_type)} {ROW_VERBS[action]}"
     return ACTIONS.get(action, action.replace("_", " ").replace(".", " "))
-
-
-def field_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for each field an event changed, in field order."""
-    before, after = before or {}, after or {}
-    names = list(dict.fromkeys([*before, *after]))
-    return [(n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)]

@@ -22,7 +22,7 @@ from pydantic import StringConstraints
 from trialkit.instruments import FieldError
 from trialkit.safety import current_clock
 from trialkit.schedule import sae_clock
-from trialkit.server.accounts.lookups import participant_for
+from trialkit.server.accounts.lookups import participant_for, trial_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, Repeat, RowId, Rows, Text, Version
 from trialkit.server.capture import safety, services, signatures
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, QueryMessage, Visit
@@ -416,9 +416,8 @@ def review_carried_forms(request, participant_id: RowId, visit_id: Code, body: C
 def due_this_week(request, nct_id: NctId, site: Code | None = None):
     """Visits whose window is open or opens this week (Monday to Sunday), at the sites the user covers."""
     from trialkit.server.capture.worklist import due_this_week as rows_due
-    from trialkit.server.trials.models import Trial
 
-    trial = get_object_or_404(Trial, nct_id=nct_id)
+    trial, _access = trial_for(request.user, nct_id)
     return Rows(
         rows_due(request.user, trial, timezone.localdate(), site_code=site),
         show=lambda r: {

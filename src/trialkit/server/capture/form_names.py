@@ -14,18 +14,6 @@ def instrument_for(form_name: str) -> Instrument:
     return get_instrument(instrument_name(form_name))
 
 
-def unknown_forms(protocol) -> list[tuple[str, str]]:
-    """(visit id, form name) of every form in the schedule that no instrument enters."""
-    missing = []
-    for visit in protocol.schedule.visits:
-        for form in visit.forms:
-            try:
-                instrument_for(form)
-            except KeyError:
-                missing.append((visit.id, form))
-    return missing
-
-
 # Efficacy outcome scales (the protocols' primary and secondary outcomes). Behind the unblinded
 # firewall: a role without ``capture.view_efficacy`` (the unblinded pharmacist, the DSMB
 # statistician) never reads them on a participant's pages (ICH E9 2.3.1; ICH E6(R3) 3.10).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import calendar as calendar_module
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from django.db.models import Count, Exists, OuterRef, Q
 
@@ -380,7 +380,3 @@ def month_of(today: date, raw: str | None) -> tuple[int, int]:
 
 def week_days() -> list[str]:
     return [calendar_module.day_abbr[i] for i in range(7)]
-
-
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

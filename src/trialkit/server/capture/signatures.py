@@ -157,12 +157,3 @@ def current_signatures_of(forms: list[FormRecord]) -> dict[int, list[SignatureVi
             views.append(shown_visit[f.visit_id])
         out[f.pk] = views
     return out
-
-
-def valid_signatures_of(form: FormRecord) -> list[SignatureView]:
-    """The signatures that hold for this form now: its own and its visit's."""
-    views = []
-    for candidate in (current_signature(form=form), current_signature(visit=form.visit)):
-        if candidate is not None and candidate.valid:
-            views.append(candidate)
-    return views

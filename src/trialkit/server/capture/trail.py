@@ -14,17 +14,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Q
 
-from trialkit.server.accounts.access import Access, require
 from trialkit.server.audit import vocabulary
 from trialkit.server.audit.models import AuditEvent
-
-
-# Who may print a participant's audit report. The one place this is decided: the report view
-# calls ``audit_report_access`` and nothing else.
-def audit_report_access(user, participant) -> Access:
-    """The user's access for the printable audit report of ``participant``, or PermissionDenied."""
-    return require(user, participant.trial, "audit.report", site_id=participant.site_id)
-
 
 # One name per kind of event, whichever app wrote it (the stored action codes differ in style).
 # Event names come from the one vocabulary of the trail (trialkit.server.audit.vocabulary).

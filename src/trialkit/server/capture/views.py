@@ -626,8 +626,7 @@ def form_audit(request, form_id: int):
 def participant_audit_report(request, participant_id: int):
     """The printable audit report of one participant: every event, oldest first, with the
     signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
-    participant = get_object_or_404(Participant.objects.select_related("trial", "site"), pk=participant_id)
-    access = trail.audit_report_access(request.user, participant)
+    participant, access = _participant(request, participant_id, "audit.report")
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("id")
     sigs = [
         signatures.describe(s)

@@ -109,12 +109,10 @@ def enqueue(job_id: int) -> None:
 
 
 def _transactional_backend() -> bool:
+    from django_tasks_db.backend import DatabaseBackend
+
     from trialkit.server.jobs.tasks import run_job
 
-    try:
-        from django_tasks_db.backend import DatabaseBackend
-    except ImportError:  # pragma: no cover - a dependency
-        return False
     return isinstance(run_job.get_backend(), DatabaseBackend)
 
 

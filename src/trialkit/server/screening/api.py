@@ -1,6 +1,7 @@
 """Screening API: records, facts, attestations, consent, enrollment and the screening log.
 
-Every endpoint calls ``trialkit.server.screening.services``; role and site are checked there.
+Every endpoint finds its trial through ``accounts.lookups`` (404 no such trial, 403 no role in it)
+and calls ``trialkit.server.screening.services``, where the permission at the record's site is checked.
 Errors follow the API's one contract (``api_contract``): a ScreeningError answers its status.
 """
 
@@ -14,10 +15,11 @@ from ninja import Body, Query, Router, Schema, Status
 from pydantic import Field
 
 from trialkit.eligibility import OTHER, facts_schema
+from trialkit.server.accounts.lookups import trial_for
 from trialkit.server.api_contract import Code, Name, NctId, Number, Pages, Rows, Text
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
-from trialkit.server.trials.models import Site, Trial
+from trialkit.server.trials.models import Trial
 
 router = Router(tags=["screening"])
 
@@ -116,11 +118,10 @@ class LogOut(Schema):
     items: list[LogRowOut]
 
 
-def _trial(nct_id: str) -> Trial:
-    trial = Trial.objects.filter(nct_id=nct_id).first()
-    if trial is None:
-        raise services.ScreeningError(f"no trial {nct_id}", status=404)
-    return trial
+def _trial(request, nct_id: str) -> Trial:
+    """The trial if the caller holds a role in it (``accounts.lookups``: 404, then 403); the services
+    then ask each endpoint's permission at the record's site."""
+    return trial_for(request.auth, nct_id)[0]
 
 
 def record_out(record: ScreeningRecord) -> dict[str, Any]:
@@ -166,7 +167,7 @@ class ConditionVocabularyOut(Schema):
 )
 def get_condition_vocabulary(request, nct_id: NctId):
     """Names are read lower case, with spaces and hyphens as underscores; any other name is refused (422)."""
-    vocabulary = _trial(nct_id).protocol.condition_vocabulary
+    vocabulary = _trial(request, nct_id).protocol.condition_vocabulary
     return {
         "trial": nct_id,
         "screened": list(vocabulary.screened),
@@ -179,8 +180,8 @@ def get_condition_vocabulary(request, nct_id: NctId):
 @router.post("/{nct_id}/records", response={201: RecordOut}, summary="Create a screening record")
 def create_record(request, nct_id: NctId, payload: CreateIn):
     """Coordinators and investigators at the site. The number is ``<SITE>-S0001``, next at the site."""
-    trial = _trial(nct_id)
-    site = Site.objects.filter(trial=trial, code=payload.site).first()
+    trial = _trial(request, nct_id)
+    site = trial.sites.filter(code=payload.site).first()
     if site is None:
         raise services.ScreeningError(
             f"site: no site {payload.site!r} in {nct_id}",
@@ -195,7 +196,7 @@ def create_record(request, nct_id: NctId, payload: CreateIn):
 def screening_log(request, nct_id: NctId, page: Query[Pages.Input], outcome: Code | None = None):
     """Every screened candidate at the caller's sites, with outcome, verdict and screen-fail reasons,
     by site and number, a page at a time."""
-    trial = _trial(nct_id)
+    trial = _trial(request, nct_id)
     log = services.screening_log(request.auth, trial, outcome=outcome or None)
     rows = Pages().paginate_queryset(
         Rows(log.records, show=lambda r: services.log_row(r).__dict__), pagination=page, request=request
@@ -205,7 +206,7 @@ def screening_log(request, nct_id: NctId, page: Query[Pages.Input], outcome: Cod
 
 @router.get("/{nct_id}/records/{number}", response={200: RecordOut}, summary="One screening record")
 def get_record(request, nct_id: NctId, number: Number):
-    return record_out(services.read_record(request.auth, _trial(nct_id), number))
+    return record_out(services.read_record(request.auth, _trial(request, nct_id), number))
 
 
 @router.patch(
@@ -218,7 +219,7 @@ def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = 
     ``/api/screening/{nct_id}/condition-vocabulary``. ``id``, ``screening_date`` and ``attestations``
     are the record's own and cannot be patched.
     """
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     return record_out(services.update_facts(record, patch, request.auth, reason=reason))
 
 
@@ -226,14 +227,14 @@ def patch_facts(request, nct_id: NctId, number: Number, patch: dict[str, Any] = 
     "/{nct_id}/records/{number}/attestations", response={200: RecordOut}, summary="Attest a criterion (investigators)"
 )
 def attest(request, nct_id: NctId, number: Number, payload: AttestIn):
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     services.record_attestation(record, payload.criterion_id, payload.value, request.auth, now=timezone.now())
     return record_out(services.get_record(record.trial, number))
 
 
 @router.post("/{nct_id}/records/{number}/consent", response={201: ConsentOut}, summary="Record informed consent")
 def consent(request, nct_id: NctId, number: Number, payload: ConsentIn):
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     created = services.record_consent(
         record,
         payload.consent_date,
@@ -250,7 +251,7 @@ def consent(request, nct_id: NctId, number: Number, payload: ConsentIn):
     "/{nct_id}/records/{number}/screen-fail", response={200: RecordOut}, summary="Close the record as a screen failure"
 )
 def screen_fail(request, nct_id: NctId, number: Number, payload: ScreenFailIn):
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     return record_out(services.mark_screen_failed(record, request.auth, payload.reasons or None))
 
 
@@ -258,7 +259,7 @@ def screen_fail(request, nct_id: NctId, number: Number, payload: ScreenFailIn):
     "/{nct_id}/records/{number}/withdraw", response={200: RecordOut}, summary="The candidate withdrew before enrollment"
 )
 def withdraw(request, nct_id: NctId, number: Number, payload: WithdrawIn):
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     return record_out(services.withdraw(record, request.auth, timezone.localdate(), payload.reason))
 
 
@@ -269,7 +270,7 @@ def withdraw(request, nct_id: NctId, number: Number, payload: WithdrawIn):
 )
 def enroll(request, nct_id: NctId, number: Number):
     """Allowed when the verdict is eligible and a current consent exists; the participant awaits randomization."""
-    record = services.get_record(_trial(nct_id), number)
+    record = services.get_record(_trial(request, nct_id), number)
     participant = services.enroll(record, request.auth, timezone.now())
     return Status(
         201,

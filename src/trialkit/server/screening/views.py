@@ -12,17 +12,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
-from trialkit.server.accounts.lookups import trial_for
+from trialkit.server.accounts.lookups import site_for, trial_for
 from trialkit.server.participants.models import Consent, ScreeningRecord
 from trialkit.server.screening import facts_form, services
-from trialkit.server.trials.models import Site, Trial
+from trialkit.server.trials.models import Trial
 
 LIST_PAGE_SIZE = 50  # rows per page of the log, as the oversight lists
 
@@ -89,7 +89,7 @@ def screening_log(request, nct_id: str):
 @require_POST
 def new_screening(request, nct_id: str):
     trial = _trial(request, nct_id)
-    site = get_object_or_404(Site, trial=trial, code=request.POST.get("site", ""))
+    site, _access = site_for(request.user, trial, request.POST.get("site", ""), "screening.work")
     try:
         screening_date = date.fromisoformat(request.POST.get("screening_date") or timezone.localdate().isoformat())
     except ValueError:

@@ -8,6 +8,7 @@ from django.shortcuts import render
 from trialkit.protocol import ProtocolError
 from trialkit.protocol.schema import PHASE_LABELS, STATUS_LABELS, OverallStatus
 from trialkit.protocol.search import TrialQuery, matches, phase_label
+from trialkit.server.accounts.lookups import public_trial
 from trialkit.server.trials.models import Trial
 
 
@@ -55,10 +56,7 @@ def finder(request):
 
 
 def trial_page(request, nct_id: str):
-    try:
-        trial = Trial.objects.prefetch_related("sites").get(nct_id=nct_id)
-    except Trial.DoesNotExist:
-        raise Http404(f"No trial {nct_id} is run here")
+    trial = public_trial(nct_id)
     try:
         protocol = trial.protocol
     except ProtocolError as exc:

@@ -24,12 +24,6 @@ def when(value, empty: str = "—") -> str:
 
 
 @register.filter
-def when_seconds(value, empty: str = "—") -> str:
-    """The audit trail's precision: "3 Mar 2025 12:00:05 UTC"."""
-    return format_datetime(value, empty, seconds=True)
-
-
-@register.filter
 def form_label(name) -> str:
     return _form_label(str(name))
 

@@ -1,0 +1,127 @@
+"""One lookup layer: a server module that loads one trial, site or participant for a request goes
+through ``accounts.lookups`` (404 for no such object, 403 for no role or no permission there),
+never through its own ``.objects.get(...)``, ``.first()`` or ``get_object_or_404(...)``.
+
+The scan reads the source (no database): a call that fetches one row of Trial, Site or Participant
+from its manager, or ``get_object_or_404`` on one of them, is a finding unless the function that
+makes it is listed below with the reason it needs no lookup. A listed function that no longer
+makes such a call fails too, so the list cannot outlive its reasons.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import trialkit.server
+
+SERVER = Path(trialkit.server.__file__).parent
+MODELS = {"Trial", "Site", "Participant"}
+ONE_ROW = {"get", "first", "last", "get_or_create", "earliest", "latest"}
+MANAGERS = {"objects", "_base_manager", "_default_manager"}
+
+# (module under trialkit/server, function): why it loads the row itself.
+ALLOWED = {
+    # the lookup layer itself
+    ("accounts/lookups.py", "public_trial"): "the lookup layer",
+    ("accounts/lookups.py", "trial_for"): "the lookup layer",
+    ("accounts/lookups.py", "participant_for"): "the lookup layer",
+    ("accounts/lookups.py", "participant_by_number"): "the lookup layer",
+    # services re-reading, under a row lock, an object their caller already authorized
+    ("allocation/services.py", "_randomize_locked"): "row lock on an authorized participant",
+    ("allocation/services.py", "prepare_dose"): "row lock on an authorized participant",
+    ("allocation/services.py", "record_administration"): "row lock on an authorized participant",
+    ("allocation/services.py", "_emergency_unblind"): "row lock on an authorized participant",
+    ("capture/services.py", "end_participation"): "row lock on an authorized participant",
+    ("capture/services.py", "reopen_participation"): "row lock on an authorized participant",
+    ("product/services.py", "record_infusion"): "row lock on an authorized participant",
+    ("screening/services.py", "create_screening"): "row lock on an authorized site (the record serial)",
+    ("screening/services.py", "enroll"): "row lock on an authorized site (the participant serial)",
+    # no request and no user: loading protocols, demo data, the load check, the audit triggers' links
+    ("trials/loading.py", "load_protocols"): "loads the protocols into the database",
+    ("demo.py", "load_demo"): "demo data (creates the demo sites)",
+    ("allocation/demo.py", "populate"): "demo data",
+    ("loadcheck.py", "prepare"): "the load check creates its own sites",
+    ("loadcheck.py", "allocation_problems"): "the load check's own trial, after its run",
+    ("audit/rows.py", "links"): "the audit row's trial and site, for the chain (no user)",
+    # presentation of what the page already authorized
+    ("capture/trail.py", "participant"): "participant number of an event the page already shows",
+    ("web/navigation.py", "page_trial"): "which trial the requested page is about (the page checks access)",
+    ("web/navigation.py", "navigation"): "the trial's name beside the user's own role links",
+}
+
+
+def _model_of(node: ast.AST) -> str | None:
+    """The model whose manager a call chain starts from (``Trial.objects.filter(...)...``), or None."""
+    while True:
+        if isinstance(node, ast.Call):
+            node = node.func
+        elif isinstance(node, ast.Attribute):
+            if isinstance(node.value, ast.Name) and node.attr in MANAGERS and node.value.id in MODELS:
+                return node.value.id
+            node = node.value
+        else:
+            return None
+
+
+def _loads_one_row(call: ast.Call) -> bool:
+    func = call.func
+    if isinstance(func, ast.Attribute) and func.attr in ONE_ROW and _model_of(func.value):
+        return True
+    if isinstance(func, ast.Name) and func.id == "get_object_or_404" and call.args:
+        first = call.args[0]
+        return (isinstance(first, ast.Name) and first.id in MODELS) or _model_of(first) is not None
+    return False
+
+
+def _findings() -> dict[tuple[str, str], list[int]]:
+    found: dict[tuple[str, str], list[int]] = {}
+    for path in sorted(SERVER.rglob("*.py")):
+        module = path.relative_to(SERVER).as_posix()
+        if "/migrations/" in f"/{module}" or module.endswith("admin.py"):
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        owner: dict[int, str] = {}
+        for function in ast.walk(tree):
+            if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                for node in ast.walk(function):
+                    owner[id(node)] = function.name  # the innermost function wins (walked last)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and _loads_one_row(node):
+                found.setdefault((module, owner.get(id(node), "<module>")), []).append(node.lineno)
+    return found
+
+
+def test_trials_sites_and_participants_are_loaded_through_the_lookup_layer():
+    found = _findings()
+    outside = sorted(
+        f"{module}:{lines} in {function}()"
+        for (module, function), lines in found.items()
+        if (module, function) not in ALLOWED
+    )
+    assert not outside, (
+        "load the trial, site or participant through trialkit.server.accounts.lookups "
+        f"(trial_for, site_for, participant_for, participant_by_number): {sorted(outside)}"
+    )
+
+
+def test_every_allowed_function_still_loads_a_row_itself():
+    stale = sorted(f"{module}:{function}" for module, function in set(ALLOWED) - set(_findings()))
+    assert not stale, f"no longer load a row themselves; remove them from ALLOWED: {stale}"
+
+
+def test_the_scan_sees_each_way_of_loading_a_row():
+    """The scan itself: each form it must catch, caught; a query of many rows, not."""
+    for source, caught in (
+        ("Trial.objects.get(nct_id=n)", True),
+        ("Participant.objects.select_related('site').filter(pk=1).first()", True),
+        ("get_object_or_404(Trial, nct_id=n)", True),
+        ("get_object_or_404(Site.objects.filter(trial=t), code=c)", True),
+        ("Participant._base_manager.filter(pk=1).values('trial_id').first()", True),
+        ("Participant.objects.filter(trial=t)", False),
+        ("Visit.objects.get(pk=1)", False),
+        ("trial.sites.filter(code=c).first()", False),
+    ):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call)
+        assert _loads_one_row(call) is caught, source
