@@ -260,7 +260,7 @@ class _TextWriter(_Writer):
 class _LinesWriter(_Writer):
     def result(self, outcome: Any) -> None:
         self.started = True
-        self.sink.write(json.dumps(outcome.as_dict(), ensure_ascii=False) + "\n")
+        self.sink.write(outcome.json_line() + "\n")
 
     def problem(self, problem: RecordProblem) -> None:
         self.started = True

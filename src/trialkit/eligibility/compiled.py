@@ -1,0 +1,725 @@
+"""A protocol's criteria compiled once for screening a population: the same outcomes as ``screen()``, faster.
+
+``screen()`` (the web's screening, one record at a time) validates the facts with pydantic, evaluates
+every rule and builds pydantic results. A population repeats itself: the same lab values, units and
+ULNs, the same attestations, the same ages. So, per protocol, once:
+
+- each criterion gets a *key function*: the facts its rule reads (every analyte's value, unit and ULN
+  with their number types, the age in completed years, the days since onset, the NIHSS items it looks
+  at, ...). Its outcome (status, reason, missing facts, and the criterion's JSON text) is remembered
+  per key, so a criterion whose facts were seen before costs a key and a lookup; on a miss the one
+  evaluator (``evaluate.evaluate``) decides it, so reasons and the rounding rule are unchanged;
+- a record is checked by ``fast_facts``: plain Python checks that accept only what the pydantic
+  schema accepts, into light objects with the attributes the evaluator reads. Anything it is not sure
+  of (a type pydantic would coerce, an unknown name, a date it cannot read, an inconsistent record)
+  goes to ``parse_facts``, which returns the same facts or raises the ``FactsError`` naming the field
+  and the rule, exactly as ``screen()`` does;
+- the NIHSS is scored once per record and shared by every criterion.
+
+``tests/eligibility/test_eligibility_compiled.py`` screens thousands of generated records (edge values,
+missing values, other units, invalid records) both ways and requires identical outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from trialkit.eligibility import measures
+from trialkit.eligibility.evaluate import Context, evaluate
+from trialkit.eligibility.facts import FactsError, completed_years, parse_facts
+from trialkit.eligibility.lab_vocabulary import lab_key, serology_key
+from trialkit.eligibility.rules import Rule
+from trialkit.eligibility.screening import (
+    CriterionResult,
+    ScreeningResult,
+    _attestation_only,
+    _unique,
+    status_of,
+    verdict_of,
+)
+from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
+from trialkit.instruments import get_instrument
+from trialkit.instruments.labs import LabUnitError
+
+if TYPE_CHECKING:
+    from trialkit.protocol import Criterion, Protocol
+
+# Remembered outcomes per criterion; past this many keys the memo starts again (memory stays flat).
+MEMO_LIMIT = 20_000
+
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False)
+
+
+# --------------------------------------------------------------------------- light facts
+
+
+class _Stroke:
+    __slots__ = ("onset_date", "territory", "type")
+
+    def __init__(self, type: str | None, territory: str | None, onset_date: date | None):
+        self.type = type
+        self.territory = territory
+        self.onset_date = onset_date
+
+
+class _Lab:
+    __slots__ = ("uln", "uln_unit", "unit", "value")
+
+    def __init__(self, value: float, unit: str, uln: float | None, uln_unit: str | None):
+        self.value = value
+        self.unit = unit
+        self.uln = uln
+        self.uln_unit = uln_unit
+
+
+class _Condition:
+    __slots__ = ("date", "description", "name")
+
+    def __init__(self, name: str, when: date | None, description: str | None):
+        self.name = name
+        self.date = when
+        self.description = description
+
+
+class _Medication:
+    __slots__ = ("drug_class", "name")
+
+    def __init__(self, name: str, drug_class: str | None):
+        self.name = name
+        self.drug_class = drug_class
+
+
+class _Attestation:
+    __slots__ = ("answer", "at", "by")
+
+    def __init__(self, answer: bool, by: str | None, at: date | None):
+        self.answer = answer
+        self.by = by
+        self.at = at
+
+
+class LightFacts:
+    """A facts record as ``ScreeningFacts`` holds it, without pydantic (made only by ``fast_facts``)."""
+
+    __slots__ = (
+        "age",
+        "allergies",
+        "attestations",
+        "birth_date",
+        "conditions",
+        "id",
+        "labs",
+        "lactating",
+        "medications",
+        "nihss",
+        "pregnant",
+        "premorbid_mrs",
+        "screening_date",
+        "serology",
+        "sex",
+        "stroke",
+    )
+    age: int | None
+    allergies: list[str] | None
+    attestations: dict[str, Any]
+    birth_date: date | None
+    conditions: list[_Condition] | None
+    id: str | None
+    labs: dict[str, _Lab] | None
+    lactating: bool | None
+    medications: list[_Medication] | None
+    nihss: dict[str, Any] | None
+    pregnant: bool | None
+    premorbid_mrs: int | None
+    screening_date: date | None
+    serology: dict[str, str] | None
+    sex: str | None
+    stroke: _Stroke | None
+
+    def attestation(self, criterion_id: str) -> Any:
+        value = self.attestations.get(criterion_id)
+        if value is None or isinstance(value, _Attestation):
+            return value
+        return _Attestation(value, None, None)
+
+
+class _Unsure(Exception):
+    """The fast check cannot vouch for the record: pydantic decides."""
+
+
+_FIELDS = frozenset(LightFacts.__slots__)
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
+_DATES: dict[str, date] = {}
+
+
+def _date(value: Any) -> date | None:
+    if value is None:
+        return None
+    if type(value) is not str:
+        raise _Unsure
+    day = _DATES.get(value)
+    if day is None:
+        if not _DATE.fullmatch(value):
+            raise _Unsure
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            raise _Unsure from None
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        _DATES[value] = day
+    return day
+
+
+def _opt_str(value: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise _Unsure
+
+
+def _name(value: Any) -> str:
+    if type(value) is not str or len(value) > 64 or not _NAME.fullmatch(value):
+        raise _Unsure
+    return value
+
+
+def _keys(value: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    if type(value) is not dict or not allowed.issuperset(value):
+        raise _Unsure
+    return value
+
+
+_STROKE_KEYS = frozenset({"type", "territory", "onset_date"})
+_LAB_KEYS = frozenset({"value", "unit", "uln", "uln_unit"})
+_CONDITION_KEYS = frozenset({"name", "date", "description"})
+_MEDICATION_KEYS = frozenset({"name", "class"})
+_ATTESTATION_KEYS = frozenset({"answer", "by", "at"})
+_NUMBER = (int, float)
+
+
+class _NihssCheck:
+    """The NIHSS items as the scale allows them (integer scores only; 'UN' goes to the full check)."""
+
+    def __init__(self) -> None:
+        instrument = get_instrument("nihss")
+        self.allowed = {
+            item.key: frozenset(v for v in item.allowed_values or () if type(v) is int) for item in instrument.items
+        }
+        self.rules = instrument.rules
+
+    def __call__(self, values: Any) -> dict[str, Any] | None:
+        if values is None:
+            return None
+        if type(values) is not dict:
+            raise _Unsure
+        allowed = self.allowed
+        for item, value in values.items():
+            scores = allowed.get(item)
+            if scores is None or type(value) is not int or value not in scores:
+                raise _Unsure
+        for rule in self.rules:
+            if rule.check(values):
+                raise _Unsure
+        return values
+
+
+_NIHSS: _NihssCheck | None = None
+_LAB_OK: dict[tuple[Any, ...], bool] = {}
+
+
+def _lab_ok(key: str, unit: str, uln: Any, uln_unit: str | None) -> bool:
+    """The checks of ``ScreeningFacts._lab_units_known`` on one lab, remembered per (key, units, ULN)."""
+    memo = (key, unit, type(uln), uln, uln_unit)
+    ok = _LAB_OK.get(memo)
+    if ok is None:
+        ok = measures.check_lab_unit(key, unit) is None and (
+            uln_unit is None or measures.check_lab_unit(key, uln_unit) is None
+        )
+        if ok and uln is not None:
+            try:
+                ok = measures.lab_uln_problem(key, uln, uln_unit or unit) is None
+            except LabUnitError:
+                ok = False
+        if len(_LAB_OK) > 10_000:
+            _LAB_OK.clear()
+        _LAB_OK[memo] = ok
+    return ok
+
+
+def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> LightFacts | None:
+    """The record as ``parse_facts(data, vocabulary)`` reads it, or None when only pydantic can tell."""
+    global _NIHSS
+    try:
+        if not _FIELDS.issuperset(data):
+            return None
+        get = data.get
+        f = LightFacts()
+        f.id = _opt_str(get("id"))
+        f.screening_date = _date(get("screening_date"))
+        f.birth_date = _date(get("birth_date"))
+        age = get("age")
+        if age is not None and (type(age) is not int or not 0 <= age <= 130):
+            return None
+        f.age = age
+        sex = get("sex")
+        if sex is not None and sex not in ("female", "male"):
+            return None
+        f.sex = sex
+        stroke = get("stroke")
+        if stroke is None:
+            f.stroke = None
+        else:
+            s = _keys(stroke, _STROKE_KEYS)
+            kind, territory = s.get("type"), s.get("territory")
+            if kind is not None and kind not in ("ischemic", "hemorrhagic"):
+                return None
+            if territory is not None and territory not in ("anterior", "posterior"):
+                return None
+            f.stroke = _Stroke(kind, territory, _date(s.get("onset_date")))
+        if _NIHSS is None:
+            _NIHSS = _NihssCheck()
+        f.nihss = _NIHSS(get("nihss"))
+        mrs = get("premorbid_mrs")
+        if mrs is not None and (type(mrs) is not int or not 0 <= mrs <= 5):
+            return None
+        f.premorbid_mrs = mrs
+        f.labs = _labs(get("labs"))
+        f.serology = _serology(get("serology"))
+        f.conditions = _conditions(get("conditions"), vocabulary)
+        allergies = get("allergies")
+        if allergies is not None:
+            if type(allergies) is not list:
+                return None
+            allergies = [_name(a) for a in allergies]
+        f.allergies = allergies
+        f.medications = _medications(get("medications"))
+        for flag in ("pregnant", "lactating"):
+            value = get(flag)
+            if value is not None and type(value) is not bool:
+                return None
+            setattr(f, flag, value)
+        f.attestations = _attestations(data["attestations"]) if "attestations" in data else {}
+    except _Unsure:
+        return None
+    # ScreeningFacts._dates_consistent: an inconsistent record is pydantic's to report.
+    when = f.screening_date
+    if when is not None:
+        if f.birth_date is not None and (
+            f.birth_date > when or (f.age is not None and completed_years(f.birth_date, when) != f.age)
+        ):
+            return None
+        if f.stroke is not None and f.stroke.onset_date is not None and f.stroke.onset_date > when:
+            return None
+    return f
+
+
+def _labs(labs: Any) -> dict[str, _Lab] | None:
+    if labs is None:
+        return None
+    if type(labs) is not dict:
+        raise _Unsure
+    out: dict[str, _Lab] = {}
+    for entered, lab in labs.items():
+        if type(entered) is not str or not 0 < len(entered) <= 64:
+            raise _Unsure
+        key = lab_key(entered)
+        if key is None or key in out:
+            raise _Unsure
+        lab = _keys(lab, _LAB_KEYS)
+        value: Any = lab.get("value")
+        unit, uln, uln_unit = lab.get("unit"), lab.get("uln"), lab.get("uln_unit")
+        if type(value) not in _NUMBER or not value >= 0 or type(unit) is not str or not unit:
+            raise _Unsure
+        if uln is not None and (type(uln) not in _NUMBER or not uln > 0):
+            raise _Unsure
+        if uln_unit is not None and (type(uln_unit) is not str or not uln_unit):
+            raise _Unsure
+        if not _lab_ok(key, unit, uln, uln_unit):
+            raise _Unsure
+        out[key] = _Lab(value, unit, uln, uln_unit)
+    return out
+
+
+_RESULTS = {"positive": "positive", "negative": "negative"}
+
+
+def _serology(values: Any) -> dict[str, str] | None:
+    if values is None:
+        return None
+    if type(values) is not dict:
+        raise _Unsure
+    out: dict[str, str] = {}
+    for entered, result in values.items():
+        if type(entered) is not str or not 0 < len(entered) <= 64 or type(result) is not str:
+            raise _Unsure
+        key = serology_key(entered)
+        read = _RESULTS.get(result) or _RESULTS.get(result.strip().lower())
+        if key is None or key in out or read is None:
+            raise _Unsure
+        out[key] = read
+    return out
+
+
+def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Condition] | None:
+    if values is None:
+        return None
+    if type(values) is not list:
+        raise _Unsure
+    out = []
+    for entry in values:
+        c = _keys(entry, _CONDITION_KEYS)
+        name = c.get("name")
+        if type(name) is not str:
+            raise _Unsure
+        name = _name(normalize_name(name))
+        description = c.get("description")
+        if description is not None:
+            if type(description) is not str:
+                raise _Unsure
+            description = description.strip() or None
+            if description is not None and len(description) > 200:
+                raise _Unsure
+        if name == OTHER and not description:
+            raise _Unsure
+        if vocabulary is not None:
+            resolved = vocabulary.resolve(name)
+            if resolved is None:
+                raise _Unsure
+            name = resolved
+        out.append(_Condition(name, _date(c.get("date")), description))
+    return out
+
+
+def _medications(values: Any) -> list[_Medication] | None:
+    if values is None:
+        return None
+    if type(values) is not list:
+        raise _Unsure
+    out = []
+    for entry in values:
+        m = _keys(entry, _MEDICATION_KEYS)
+        name = m.get("name")
+        if type(name) is not str or not name:
+            raise _Unsure
+        drug_class = m.get("class")
+        out.append(_Medication(name, None if drug_class is None else _name(drug_class)))
+    return out
+
+
+def _attestations(values: Any) -> dict[str, Any]:
+    if values is None:
+        raise _Unsure  # pydantic refuses null here
+    if type(values) is not dict:
+        raise _Unsure
+    out: dict[str, Any] = {}
+    for criterion_id, value in values.items():
+        if type(criterion_id) is not str:
+            raise _Unsure
+        if type(value) is bool:
+            out[criterion_id] = value
+            continue
+        a = _keys(value, _ATTESTATION_KEYS)
+        answer = a.get("answer")
+        if type(answer) is not bool:
+            raise _Unsure
+        out[criterion_id] = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
+    return out
+
+
+# --------------------------------------------------------------------------- keys
+
+
+Key = Callable[[Any, date, dict[str, Any]], Any]
+
+
+def _number(value: Any) -> Any:
+    """A number as a key: its type counts (6 and 6.0 read differently), and so does the sign of zero."""
+    if type(value) is int:
+        return value
+    if value == 0:
+        return (repr(value),)
+    return (value,)
+
+
+def nihss_partial(values: dict[str, Any]) -> measures.NihssPartial:
+    """``measures.nihss_partial`` of validated items: the total is the sum of the scores (UN adds nothing)."""
+    bounds = measures._nihss_bounds()
+    missing = [item for item in bounds if item not in values]
+    known_sum = sum(v for v in values.values() if type(v) is int)
+    highest = known_sum + sum(bounds[item][1] for item in missing)
+    return measures.NihssPartial(None if missing else known_sum, known_sum, missing, highest)
+
+
+def _nihss(facts: Any, cache: dict[str, Any]) -> measures.NihssPartial:
+    partial: measures.NihssPartial | None = cache.get("nihss")
+    if partial is None:
+        partial = cache["nihss"] = nihss_partial(facts.nihss)
+    return partial
+
+
+def _lab_key(lab: Any) -> Any:
+    if lab is None:
+        return None
+    return (_number(lab.value), lab.unit, None if lab.uln is None else _number(lab.uln), lab.uln_unit)
+
+
+def _attestation_key(answer: Any) -> Any:
+    if answer is None:
+        return None
+    return (answer.answer, answer.by, type(answer.at), answer.at)
+
+
+def key_of(rule: Rule, criterion_id: str) -> Key:
+    """What ``rule`` reads from a record (with the screening date), as a hashable value."""
+    kind = rule.kind
+    if kind == "age":
+
+        def age(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            if f.birth_date is not None:
+                return completed_years(f.birth_date, on)
+            return f.age
+
+        return age
+    if kind == "days_since":
+
+        def days(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            onset = f.stroke.onset_date if f.stroke else None
+            return None if onset is None else (on - onset).days
+
+        return days
+    if kind == "months_since":
+
+        def months(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            onset = f.stroke.onset_date if f.stroke else None
+            return None if onset is None else (onset, on)
+
+        return months
+    if kind == "nihss_total":
+
+        def total(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            if f.nihss is None:
+                return None
+            p = _nihss(f, cache)
+            return (p.total, p.known_sum, tuple(p.missing), p.highest_possible)
+
+        return total
+    if kind == "nihss_item":
+        assert rule.nihss_item is not None
+        items = tuple(rule.nihss_item.items)
+
+        def item(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            values = f.nihss
+            return None if values is None else tuple([values.get(i, ()) for i in items])
+
+        return item
+    if kind == "lab":
+        assert rule.lab is not None
+        analytes = tuple(rule.lab.analytes)
+
+        def lab(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            labs = f.labs or {}
+            return tuple([_lab_key(labs.get(a)) for a in analytes])
+
+        return lab
+    if kind == "condition":
+        assert rule.condition is not None
+        dated = rule.condition.within_months is not None
+
+        def condition(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            recorded = f.conditions
+            if recorded is None:
+                return None
+            return (tuple([(c.name, c.date) for c in recorded]), on if dated else None)
+
+        return condition
+    if kind == "allergy":
+        return lambda f, on, cache: None if f.allergies is None else tuple(f.allergies)
+    if kind == "serology_positive":
+        tests = tuple(rule.serology_positive or ())
+
+        def serology(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            results = f.serology or {}
+            return tuple([results.get(t) for t in tests])
+
+        return serology
+    if kind == "medication_class":
+
+        def medications(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            meds = f.medications
+            return None if meds is None else tuple([(m.name, m.drug_class) for m in meds])
+
+        return medications
+    if kind == "fact":
+        assert rule.fact is not None
+        path = tuple(rule.fact.path.split("."))
+
+        def fact(f: Any, on: date, cache: dict[str, Any]) -> Any:
+            value = f
+            for part in path:
+                if value is None:
+                    return None
+                value = getattr(value, part)
+            hash(value)  # a list is not a key: TypeError, and the criterion is evaluated without the memo
+            return (type(value), value)
+
+        return fact
+    if kind == "attestation":
+        return lambda f, on, cache: _attestation_key(f.attestation(criterion_id))
+    if kind in ("all_of", "any_of"):
+        parts = tuple(key_of(part, criterion_id) for part in (rule.all_of or rule.any_of or []))
+        return lambda f, on, cache: tuple([k(f, on, cache) for k in parts])
+    assert rule.unless is not None and rule.then is not None
+    first, then = key_of(rule.unless, criterion_id), key_of(rule.then, criterion_id)
+    return lambda f, on, cache: (first(f, on, cache), then(f, on, cache))
+
+
+# --------------------------------------------------------------------------- criteria and results
+
+
+@dataclass(frozen=True)
+class Decided:
+    """One criterion's outcome: status, reason, the facts that would resolve it, its JSON text."""
+
+    status: str
+    reason: str
+    missing: tuple[str, ...]
+    json: str
+
+
+class CompiledCriterion:
+    def __init__(self, criterion: Criterion, vocabulary: ConditionVocabulary | None):
+        self.criterion = criterion
+        self.vocabulary = vocabulary
+        self.id = criterion.id
+        self.type = criterion.type
+        self.basis = "attestation" if criterion.rule is None else "rule"
+        cid = criterion.id
+        self.key: Key = (
+            (lambda f, on, cache: _attestation_key(f.attestation(cid)))
+            if criterion.rule is None
+            else key_of(criterion.rule, cid)
+        )
+        # CriterionResult.as_dict() as json.dumps writes it, up to the status.
+        self.prefix = (
+            f'{{"id": {_ENCODE(criterion.id)}, "type": {_ENCODE(criterion.type)}, '
+            f'"text": {_ENCODE(criterion.text)}, "status": '
+        )
+        self.memo: dict[Any, Decided] = {}
+
+    def decide(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
+        try:
+            key = self.key(facts, on, cache)
+            decided = self.memo.get(key)
+        except TypeError:  # a fact that is not hashable: decided without the memo
+            return self.evaluate(facts, on, cache)
+        if decided is None:
+            decided = self.evaluate(facts, on, cache)
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[key] = decided
+        return decided
+
+    def evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
+        criterion = self.criterion
+        ctx = Context(facts=facts, on=on, criterion_id=criterion.id, vocabulary=self.vocabulary, cache=cache)
+        truth = _attestation_only(criterion, ctx) if criterion.rule is None else evaluate(criterion.rule, ctx)
+        status = status_of(criterion.type, truth.holds)
+        missing = tuple(truth.missing) if truth.holds is None else ()
+        text = f'{self.prefix}"{status}", "reason": {_ENCODE(truth.reason)}}}'
+        return Decided(status, truth.reason, missing, text)
+
+
+class CompactResult:
+    """A screened record as the stream keeps it; ``result()`` is the ``ScreeningResult`` of ``screen()``."""
+
+    __slots__ = ("decided", "missing", "record_id", "screener", "screening_date", "verdict")
+
+    def __init__(
+        self,
+        screener: CompiledProtocol,
+        record_id: str | None,
+        on: date,
+        verdict: str,
+        decided: list[Decided],
+        missing: list[str],
+    ):
+        self.screener = screener
+        self.record_id = record_id
+        self.screening_date = on
+        self.verdict = verdict
+        self.decided = decided
+        self.missing = missing
+
+    def result(self) -> ScreeningResult:
+        criteria = [
+            CriterionResult(
+                id=c.id,
+                type=c.type,
+                text=c.criterion.text,
+                status=d.status,
+                reason=d.reason,
+                basis=c.basis,
+                missing=list(d.missing),
+            )
+            for c, d in zip(self.screener.criteria, self.decided)
+        ]
+        return ScreeningResult(
+            protocol=self.screener.protocol_id,
+            record_id=self.record_id,
+            screening_date=self.screening_date,
+            verdict=self.verdict,
+            criteria=criteria,
+            missing=self.missing,
+        )
+
+    def json_line(self, index: int) -> str:
+        """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""
+        criteria = ", ".join([d.json for d in self.decided])
+        return (
+            f'{{"index": {index}, "id": {_ENCODE(self.record_id)}, "verdict": "{self.verdict}", '
+            f'"criteria": [{criteria}], "missing": {_ENCODE(self.missing)}}}'
+        )
+
+
+class CompiledProtocol:
+    """A protocol's criteria, compiled once; ``screen`` is ``screening.screen`` for a dict record."""
+
+    def __init__(self, protocol: Protocol):
+        self.protocol_id = protocol.id
+        self.vocabulary = protocol.condition_vocabulary
+        self.criteria = [CompiledCriterion(c, self.vocabulary) for c in protocol.eligibility.criteria]
+        self.ids = [c.id for c in self.criteria]
+
+    def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
+        """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
+        facts: Any = fast_facts(data, self.vocabulary)
+        if facts is None:
+            facts = parse_facts(data, self.vocabulary)  # the record's problems, or the same facts
+        on = facts.screening_date or today or date.today()
+        cache: dict[str, Any] = {}
+        decided = [c.decide(facts, on, cache) for c in self.criteria]
+        statuses = [d.status for d in decided]
+        missing = _unique(m for d in decided if d.status == "unknown" for m in d.missing)
+        return CompactResult(self, facts.id, on, verdict_of(statuses), decided, missing)  # type: ignore[arg-type]
+
+
+_COMPILED: dict[int, tuple[Protocol, CompiledProtocol]] = {}
+
+
+def compiled(protocol: Protocol) -> CompiledProtocol:
+    """The protocol compiled once (kept with the protocol, so its id stays its own)."""
+    entry = _COMPILED.get(id(protocol))
+    if entry is None or entry[0] is not protocol:
+        if len(_COMPILED) > 64:
+            _COMPILED.clear()
+        entry = _COMPILED[id(protocol)] = (protocol, CompiledProtocol(protocol))
+    return entry[1]
+
+
+__all__ = ["CompactResult", "CompiledProtocol", "FactsError", "LightFacts", "compiled", "fast_facts"]
