@@ -262,7 +262,12 @@ def test_two_kits_numbers_swapped(demo):
     from trialkit.server.product.models import Kit
 
     a = Kit.objects.filter(status="stored").order_by("pk").first()
-    b = Kit.objects.filter(trial_id=a.trial_id, status="stored").exclude(lot__arm_id=a.lot.arm_id).order_by("pk").first()
+    b = (
+        Kit.objects.filter(trial_id=a.trial_id, status="stored")
+        .exclude(lot__arm_id=a.lot.arm_id)
+        .order_by("pk")
+        .first()
+    )
     # Three steps: the kit number is unique per trial, checked row by row.
     insider_sql("UPDATE product_kit SET kit_number = %s WHERE id = %s", ["SWAP", a.pk])
     insider_sql("UPDATE product_kit SET kit_number = %s WHERE id = %s", [a.kit_number, b.pk])
