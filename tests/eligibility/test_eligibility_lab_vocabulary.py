@@ -155,6 +155,14 @@ def test_a_uln_in_the_wrong_unit_is_refused_naming_it():
     assert "9.00×ULN" in result.criterion("inc-organ-function").reason
 
 
+def test_an_empty_uln_unit_is_refused_naming_it_not_left_to_crash_the_rule():
+    """A blank ULN unit is an answer missing, not the value's unit: refused at the field, so that the
+    ×ULN rule never reads a unit of ''."""
+    with pytest.raises(FactsError) as info:
+        parse_facts({"labs": {"AST": {"value": 10, "unit": "U/L", "uln": 40, "uln_unit": ""}}})
+    assert "labs.AST.uln_unit" in dict(info.value.errors)
+
+
 @pytest.mark.parametrize(
     "analyte, uln, unit, plausible",
     [

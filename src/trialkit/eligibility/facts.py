@@ -49,7 +49,9 @@ class LabValue(FactsModel):
         gt=0,
         description="The reporting laboratory's upper limit of normal; checked for plausibility in its unit.",
     )
-    uln_unit: str | None = Field(None, description="Unit of uln when it differs from unit (default: unit).")
+    uln_unit: str | None = Field(
+        None, min_length=1, description="Unit of uln when it differs from unit (default: unit)."
+    )
 
 
 class Condition(FactsModel):
