@@ -173,6 +173,21 @@ def pharmacist_prepares(w: Walk):
     w.check(page, "prepare-error")
     page.fill("#weight_kg", "68.5")
     page.click("button:has-text('Compute the preparation')")
+    # The trial keeps the chain of custody (the demo's supply): no preparation before the kit is thawed.
+    expect_text(page, "main", "is in storage; thaw it before preparing the dose")
+    page.click("a:has-text('(assign, thaw)')")
+    page.wait_for_url(f"**/product/{NCT}/participants/{w.flow['participant']}/")
+    w.check(page, "kit-stored")
+    page.click("button[name=action][value=assign]")
+    page.wait_for_load_state("networkidle")
+    page.click("button[name=action][value=thaw]")  # thawed now (the time left blank)
+    page.wait_for_load_state("networkidle")
+    expect_text(page, ".messages", "Recorded")
+    expect_text(page, "main", "Thawed")
+    w.check(page, "kit-thawed")
+    page.goto(f"/allocation/{NCT}/pharmacy/{w.flow['participant']}/")
+    page.fill("#weight_kg", "68.5")
+    page.click("button:has-text('Compute the preparation')")
     expect_text(page, "#plan-sheet h2", "Check the preparation")
     from trialkit.server.allocation.models import DoseRecord
 
