@@ -102,6 +102,18 @@ def participant_by_number(user, trial, participant_number: str, permission: str 
     return _participant_visible(user, participant, permission)
 
 
+def participant_row_for(user, rows, pk: int, permission: str | None = "participant.view"):
+    """(row, participant, access) for a row of one participant (a form, query or adverse event) by
+    primary key: 404 if there is no such row, then as ``participant_for``. ``rows`` is the model or
+    a queryset of it (to select related rows)."""
+    queryset = rows.objects.all() if isinstance(rows, type) else rows
+    row = queryset.filter(pk=pk).first()
+    if row is None:
+        raise Http404(f"no such {queryset.model._meta.verbose_name}")
+    participant, access = participant_for(user, row.participant_id, permission)
+    return row, participant, access
+
+
 # ------------------------------------------------------------------ artefacts (exports, reports)
 
 

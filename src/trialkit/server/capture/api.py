@@ -22,7 +22,7 @@ from pydantic import StringConstraints
 from trialkit.instruments import FieldError
 from trialkit.safety import current_clock
 from trialkit.schedule import sae_clock
-from trialkit.server.accounts.lookups import participant_for, trial_for
+from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, Repeat, RowId, Rows, Text, Version
 from trialkit.server.capture import safety, services, signatures
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, QueryMessage, Visit
@@ -235,8 +235,9 @@ def _participant(request, participant_id: int) -> Participant:
 
 def _readable_form(request, form_id: int) -> FormRecord:
     """The form, if its participant is visible and the form is not behind the efficacy firewall."""
-    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
-    participant, access = participant_for(request.user, form.participant_id)
+    form, participant, access = participant_row_for(
+        request.user, FormRecord.objects.select_related("visit", "participant"), form_id
+    )
     services.require_form_readable(access, participant, form.instrument)
     return form
 
@@ -540,8 +541,9 @@ def update_form(request, form_id: RowId, body: FormUpdateIn, response: HttpRespo
     Edit conflicts: send the version you loaded as ``expected_version`` or ``If-Match: "<version>"``.
     If someone saved the form since, nothing is saved and the answer is 409 with ``current`` (the
     form's version and values now). Without either: 422, nothing saved."""
-    form = get_object_or_404(FormRecord.objects.select_related("visit", "participant"), pk=form_id)
-    participant = _participant(request, form.participant_id)
+    form, participant, _access = participant_row_for(
+        request.user, FormRecord.objects.select_related("visit", "participant"), form_id
+    )
     expected = _if_match_version(request, body.expected_version)
     form = services.save_form(
         participant,
@@ -581,24 +583,21 @@ def list_queries(request, participant_id: RowId, status: Code | None = None):
 
 @router.post("/forms/{form_id}/queries", response={201: QueryOut})
 def open_query(request, form_id: RowId, body: QueryIn):
-    form = get_object_or_404(FormRecord.objects.select_related("participant"), pk=form_id)
-    _participant(request, form.participant_id)
+    form = participant_row_for(request.user, FormRecord.objects.select_related("participant"), form_id)[0]
     query = services.open_query(form, body.item, body.text, request.user, now=timezone.now())
     return Status(201, _query_out(query))
 
 
 @router.post("/queries/{query_id}/answer", response={200: QueryOut})
 def answer_query(request, query_id: RowId, body: AnswerIn):
-    query = get_object_or_404(Query, pk=query_id)
-    _participant(request, query.participant_id)
+    query = participant_row_for(request.user, Query, query_id)[0]
     query = services.answer_query(query, body.text, request.user, now=timezone.now(), corrected=body.corrected)
     return Status(200, _query_out(query))
 
 
 @router.post("/queries/{query_id}/close", response={200: QueryOut})
 def close_query(request, query_id: RowId, body: CloseIn):
-    query = get_object_or_404(Query, pk=query_id)
-    _participant(request, query.participant_id)
+    query = participant_row_for(request.user, Query, query_id)[0]
     return Status(200, _query_out(services.close_query(query, request.user, now=timezone.now(), text=body.text)))
 
 
@@ -639,8 +638,9 @@ def create_adverse_event(request, participant_id: RowId, body: AdverseEventIn):
 def update_adverse_event(request, ae_id: RowId, body: AdverseEventIn, response: HttpResponse):
     """Change an adverse event. Send the version you loaded as ``expected_version`` or If-Match: if
     someone saved it since, 409 with the entry as it is now (as for forms)."""
-    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
-    participant = _participant(request, ae.participant_id)
+    ae, participant, _access = participant_row_for(
+        request.user, AdverseEvent.objects.select_related("participant"), ae_id
+    )
     now = timezone.now()
     expected = _if_match_version(request, body.expected_version)
     ae = services.save_adverse_event(
@@ -661,8 +661,7 @@ def update_adverse_event(request, ae_id: RowId, body: AdverseEventIn, response: 
 @router.post("/adverse-events/{ae_id}/report", response={200: AdverseEventOut})
 def report_adverse_event(request, ae_id: RowId):
     """Record that the serious adverse event was reported to the sponsor (stops its 24-hour clock)."""
-    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
-    _participant(request, ae.participant_id)
+    ae = participant_row_for(request.user, AdverseEvent.objects.select_related("participant"), ae_id)[0]
     now = timezone.now()
     return Status(200, _ae_out(services.report_sae(ae, request.user, now=now), now))
 
@@ -671,8 +670,7 @@ def report_adverse_event(request, ae_id: RowId):
 def report_susar(request, ae_id: RowId):
     """Record the expedited SUSAR report to the authorities (stops its 7- or 15-day clock); 409 if
     the event is not serious, related and unexpected."""
-    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
-    _participant(request, ae.participant_id)
+    ae = participant_row_for(request.user, AdverseEvent.objects.select_related("participant"), ae_id)[0]
     now = timezone.now()
     return Status(200, _ae_out(services.report_susar(ae, request.user, now=now), now))
 

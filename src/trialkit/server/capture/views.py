@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from trialkit.instruments import ItemType
 from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
-from trialkit.server.accounts.lookups import participant_for, trial_for
+from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import safety, services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
@@ -475,8 +475,7 @@ def ecrf_preview(request, participant_id: int, visit_id: str, instrument: str):
 
 
 def _form_action(request, form_id: int, action):
-    form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
-    _participant(request, form.participant_id)
+    form = participant_row_for(request.user, FormRecord.objects.select_related("participant", "visit"), form_id)[0]
     try:
         text = action(form)
         messages.success(request, text)
@@ -606,8 +605,9 @@ def participant_audit(request, participant_id: int):
 
 @login_required
 def form_audit(request, form_id: int):
-    form = get_object_or_404(FormRecord.objects.select_related("participant", "visit"), pk=form_id)
-    _participant_obj, access = _participant(request, form.participant_id)
+    form, _participant_obj, access = participant_row_for(
+        request.user, FormRecord.objects.select_related("participant", "visit"), form_id
+    )
     services.require_form_readable(access, form.participant, form.instrument)
     events = _events_for(access, trail.form_events(form), form.participant)
     return render(
