@@ -7,6 +7,7 @@ as a 400 page naming the field and the rule, with nothing written. Blinded roles
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -480,7 +481,8 @@ def test_blinded_roles_are_refused_every_depot_page_as_by_the_api(depot):
             for method in ("get", "post"):
                 response = getattr(d["c"][role], method)(d["url"] + page)
                 assert response.status_code == 403, (role, method, page, response.status_code)
-                body = response.content.decode()
+                # Random CSRF tokens and nonces set aside: a lowercase 'msc' or a kit number may occur in them by chance.
+                body = re.sub(r"[A-Za-z0-9_-]{24,}", "", response.content.decode())
                 assert "L-1" not in body and numbers[0] not in body and "msc" not in body.lower()
         api = d["c"][role].post(
             f"/api/product/{IXCELL}/shipments",
