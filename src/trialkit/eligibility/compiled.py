@@ -142,10 +142,7 @@ class LightFacts:
     stroke: _Stroke | None
 
     def attestation(self, criterion_id: str) -> Any:
-        value = self.attestations.get(criterion_id)
-        if value is None or isinstance(value, _Attestation):
-            return value
-        return _Attestation(value, None, None)
+        return self.attestations.get(criterion_id)  # _Attestation objects (a bare true/false is _YES/_NO)
 
 
 class _Unsure(Exception):
@@ -209,7 +206,8 @@ class _NihssCheck:
     def __init__(self) -> None:
         instrument = get_instrument("nihss")
         self.allowed = {
-            item.key: frozenset(v for v in item.allowed_values or () if type(v) is int) for item in instrument.items
+            item.key: frozenset(v for v in item.allowed_values or () if type(v) is int or v == measures.UNTESTABLE)
+            for item in instrument.items
         }
         self.rules = instrument.rules
 
@@ -221,7 +219,8 @@ class _NihssCheck:
         allowed = self.allowed
         for item, value in values.items():
             scores = allowed.get(item)
-            if scores is None or type(value) is not int or value not in scores:
+            kind = type(value)
+            if scores is None or (kind is not int and kind is not str) or value not in scores:
                 raise _Unsure
         for rule in self.rules:
             if rule.check(values):
@@ -276,12 +275,17 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
             f.stroke = None
         else:
             s = _keys(stroke, _STROKE_KEYS)
-            kind, territory = s.get("type"), s.get("territory")
-            if kind is not None and kind not in ("ischemic", "hemorrhagic"):
-                return None
-            if territory is not None and territory not in ("anterior", "posterior"):
-                return None
-            f.stroke = _Stroke(kind, territory, _date(s.get("onset_date")))
+            kind, territory, onset = s.get("type"), s.get("territory"), s.get("onset_date")
+            memo = (kind, territory, onset)
+            known = _STROKES.get(memo)
+            if known is None:
+                if kind is not None and kind not in ("ischemic", "hemorrhagic"):
+                    return None
+                if territory is not None and territory not in ("anterior", "posterior"):
+                    return None
+                known = _Stroke(kind, territory, _date(onset))
+                _remember(_STROKES, memo, known)
+            f.stroke = known
         if _NIHSS is None:
             _NIHSS = _NihssCheck()
         f.nihss = _NIHSS(get("nihss"))
@@ -305,7 +309,7 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
                 return None
             setattr(f, flag, value)
         f.attestations = _attestations(data["attestations"]) if "attestations" in data else {}
-    except _Unsure:
+    except (_Unsure, TypeError):  # TypeError: a list or object where a memo wants a hashable value
         return None
     # ScreeningFacts._dates_consistent: an inconsistent record is pydantic's to report.
     when = f.screening_date
@@ -334,6 +338,12 @@ def _labs(labs: Any) -> dict[str, _Lab] | None:
         lab = _keys(lab, _LAB_KEYS)
         value: Any = lab.get("value")
         unit, uln, uln_unit = lab.get("unit"), lab.get("uln"), lab.get("uln_unit")
+        # The same lab as entered before is the same (immutable) object: criteria key on its identity.
+        memo = (key, type(value), value, unit, type(uln), uln, uln_unit)
+        known = _LABS.get(memo)
+        if known is not None:
+            out[key] = known
+            continue
         if type(value) not in _NUMBER or not value >= 0 or type(unit) is not str or not unit:
             raise _Unsure
         if uln is not None and (type(uln) not in _NUMBER or not uln > 0):
@@ -342,7 +352,9 @@ def _labs(labs: Any) -> dict[str, _Lab] | None:
             raise _Unsure
         if not _lab_ok(key, unit, uln, uln_unit):
             raise _Unsure
-        out[key] = _Lab(value, unit, uln, uln_unit)
+        made = out[key] = _Lab(value, unit, uln, uln_unit)
+        if value != 0:  # 0.0 and -0.0 are one key but read differently: not remembered
+            _remember(_LABS, memo, made)
     return out
 
 
@@ -372,9 +384,15 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
     if type(values) is not list:
         raise _Unsure
     out = []
+    memos = _condition_memo(vocabulary)
     for entry in values:
         c = _keys(entry, _CONDITION_KEYS)
         name = c.get("name")
+        memo = (name, c.get("date"), c.get("description"))
+        known = memos.get(memo)
+        if known is not None:
+            out.append(known)
+            continue
         if type(name) is not str:
             raise _Unsure
         name = _name(normalize_name(name))
@@ -392,8 +410,23 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
             if resolved is None:
                 raise _Unsure
             name = resolved
-        out.append(_Condition(name, _date(c.get("date")), description))
+        made = _Condition(name, _date(c.get("date")), description)
+        out.append(made)
+        _remember(memos, memo, made)
     return out
+
+
+_CONDITIONS: dict[int, tuple[Any, dict[Any, _Condition]]] = {}
+
+
+def _condition_memo(vocabulary: ConditionVocabulary | None) -> dict[Any, _Condition]:
+    """Conditions already read, per vocabulary (a name resolves against the trial's own)."""
+    entry = _CONDITIONS.get(id(vocabulary))
+    if entry is None or entry[0] is not vocabulary:
+        if len(_CONDITIONS) > 64:
+            _CONDITIONS.clear()
+        entry = _CONDITIONS[id(vocabulary)] = (vocabulary, {})
+    return entry[1]
 
 
 def _medications(values: Any) -> list[_Medication] | None:
@@ -405,10 +438,17 @@ def _medications(values: Any) -> list[_Medication] | None:
     for entry in values:
         m = _keys(entry, _MEDICATION_KEYS)
         name = m.get("name")
+        drug_class = m.get("class")
+        memo = (name, drug_class)
+        known = _MEDICATIONS.get(memo)
+        if known is not None:
+            out.append(known)
+            continue
         if type(name) is not str or not name:
             raise _Unsure
-        drug_class = m.get("class")
-        out.append(_Medication(name, None if drug_class is None else _name(drug_class)))
+        made = _Medication(name, None if drug_class is None else _name(drug_class))
+        out.append(made)
+        _remember(_MEDICATIONS, memo, made)
     return out
 
 
@@ -422,29 +462,41 @@ def _attestations(values: Any) -> dict[str, Any]:
         if type(criterion_id) is not str:
             raise _Unsure
         if type(value) is bool:
-            out[criterion_id] = value
+            out[criterion_id] = _YES if value else _NO
             continue
         a = _keys(value, _ATTESTATION_KEYS)
         answer = a.get("answer")
-        if type(answer) is not bool:
-            raise _Unsure
-        out[criterion_id] = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
+        memo = (type(answer), answer, a.get("by"), a.get("at"))
+        known = _ATTESTATIONS.get(memo)
+        if known is None:
+            if type(answer) is not bool:
+                raise _Unsure
+            known = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
+            _remember(_ATTESTATIONS, memo, known)
+        out[criterion_id] = known
     return out
+
+
+# Parts of records already read (each an immutable object shared by the records that hold it, so a
+# criterion's key can be the object itself); each memo starts again past MEMO_LIMIT (memory stays flat).
+_LABS: dict[Any, _Lab] = {}
+_MEDICATIONS: dict[Any, _Medication] = {}
+_ATTESTATIONS: dict[Any, _Attestation] = {}
+_STROKES: dict[Any, _Stroke] = {}
+_YES = _Attestation(True, None, None)
+_NO = _Attestation(False, None, None)
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
 
 
 # --------------------------------------------------------------------------- keys
 
 
 Key = Callable[[Any, date, dict[str, Any]], Any]
-
-
-def _number(value: Any) -> Any:
-    """A number as a key: its type counts (6 and 6.0 read differently), and so does the sign of zero."""
-    if type(value) is int:
-        return value
-    if value == 0:
-        return (repr(value),)
-    return (value,)
 
 
 def nihss_partial(values: dict[str, Any]) -> measures.NihssPartial:
@@ -463,20 +515,12 @@ def _nihss(facts: Any, cache: dict[str, Any]) -> measures.NihssPartial:
     return partial
 
 
-def _lab_key(lab: Any) -> Any:
-    if lab is None:
-        return None
-    return (_number(lab.value), lab.unit, None if lab.uln is None else _number(lab.uln), lab.uln_unit)
-
-
-def _attestation_key(answer: Any) -> Any:
-    if answer is None:
-        return None
-    return (answer.answer, answer.by, type(answer.at), answer.at)
-
-
 def key_of(rule: Rule, criterion_id: str) -> Key:
-    """What ``rule`` reads from a record (with the screening date), as a hashable value."""
+    """What ``rule`` reads from a ``LightFacts`` record (with the screening date), as a hashable value.
+
+    Labs, conditions, medications and attestations are the memoised objects of ``fast_facts`` (the
+    same entry as entered is the same object), so they count by identity: no key is built from their
+    fields. Facts from ``parse_facts`` (pydantic, whose 100 and 100.0 compare equal) are not keyed."""
     kind = rule.kind
     if kind == "age":
 
@@ -522,9 +566,18 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
         assert rule.lab is not None
         analytes = tuple(rule.lab.analytes)
 
+        if len(analytes) == 1:
+            (analyte,) = analytes
+
+            def one_lab(f: Any, on: date, cache: dict[str, Any]) -> Any:
+                labs = f.labs
+                return None if labs is None else labs.get(analyte)
+
+            return one_lab
+
         def lab(f: Any, on: date, cache: dict[str, Any]) -> Any:
             labs = f.labs or {}
-            return tuple([_lab_key(labs.get(a)) for a in analytes])
+            return tuple([labs.get(a) for a in analytes])
 
         return lab
     if kind == "condition":
@@ -535,7 +588,7 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
             recorded = f.conditions
             if recorded is None:
                 return None
-            return (tuple([(c.name, c.date) for c in recorded]), on if dated else None)
+            return (tuple(recorded), on) if dated else tuple(recorded)
 
         return condition
     if kind == "allergy":
@@ -552,7 +605,7 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
 
         def medications(f: Any, on: date, cache: dict[str, Any]) -> Any:
             meds = f.medications
-            return None if meds is None else tuple([(m.name, m.drug_class) for m in meds])
+            return None if meds is None else tuple(meds)
 
         return medications
     if kind == "fact":
@@ -570,7 +623,7 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
 
         return fact
     if kind == "attestation":
-        return lambda f, on, cache: _attestation_key(f.attestation(criterion_id))
+        return lambda f, on, cache: f.attestations.get(criterion_id)
     if kind in ("all_of", "any_of"):
         parts = tuple(key_of(part, criterion_id) for part in (rule.all_of or rule.any_of or []))
         return lambda f, on, cache: tuple([k(f, on, cache) for k in parts])
@@ -601,9 +654,7 @@ class CompiledCriterion:
         self.basis = "attestation" if criterion.rule is None else "rule"
         cid = criterion.id
         self.key: Key = (
-            (lambda f, on, cache: _attestation_key(f.attestation(cid)))
-            if criterion.rule is None
-            else key_of(criterion.rule, cid)
+            (lambda f, on, cache: f.attestations.get(cid)) if criterion.rule is None else key_of(criterion.rule, cid)
         )
         # CriterionResult.as_dict() as json.dumps writes it, up to the status.
         self.prefix = (
@@ -613,6 +664,7 @@ class CompiledCriterion:
         self.memo: dict[Any, Decided] = {}
 
     def decide(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
+        """The outcome for ``LightFacts`` (remembered per key); ``evaluate`` for pydantic facts."""
         try:
             key = self.key(facts, on, cache)
             decided = self.memo.get(key)
@@ -699,11 +751,15 @@ class CompiledProtocol:
     def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
         """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
         facts: Any = fast_facts(data, self.vocabulary)
+        on: date
+        cache: dict[str, Any] = {}
         if facts is None:
             facts = parse_facts(data, self.vocabulary)  # the record's problems, or the same facts
-        on = facts.screening_date or today or date.today()
-        cache: dict[str, Any] = {}
-        decided = [c.decide(facts, on, cache) for c in self.criteria]
+            on = facts.screening_date or today or date.today()
+            decided = [c.evaluate(facts, on, cache) for c in self.criteria]
+        else:
+            on = facts.screening_date or today or date.today()
+            decided = [c.decide(facts, on, cache) for c in self.criteria]
         statuses = [d.status for d in decided]
         missing = _unique(m for d in decided if d.status == "unknown" for m in d.missing)
         return CompactResult(self, facts.id, on, verdict_of(statuses), decided, missing)  # type: ignore[arg-type]
