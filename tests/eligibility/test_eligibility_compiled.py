@@ -260,6 +260,7 @@ def test_the_compiled_screening_gives_what_screen_gives_record_by_record(trial, 
             assert got.result() == want, (number, record)
             assert got.json_line(number) == json.dumps({"index": number, **want.as_dict()}, ensure_ascii=False)
             assert ScreeningOutcome(number, got).json_line() == got.json_line(number)
+            assert got.json_bytes(number) == got.json_line(number).encode()
         fast = sum(fast_facts(r, protocol.condition_vocabulary) is not None for r in population)
     # The fast check reads most records itself; the invalid ones (and a few it is unsure of) go to pydantic.
     errors = sum(isinstance(w, tuple) for w in expected)

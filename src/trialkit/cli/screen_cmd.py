@@ -93,7 +93,7 @@ def screen_command(
     else:
         mode = "json" if fmt is Format.json else "text"
     write_results = target is not None or not summary
-    sink: IO[str] = target.open("w", encoding="utf-8") if target is not None else _Stdout()
+    sink: IO[str] = target.open("w", encoding="utf-8", buffering=1 << 20) if target is not None else _Stdout()
     writer = _writer(mode, sink, trial.id, input_path, write_results, fmt)
     counts = Summary.for_protocol(trial)
     exit_code = 0
@@ -258,24 +258,40 @@ class _TextWriter(_Writer):
 
 
 class _LinesWriter(_Writer):
+    """One line of JSON per outcome. To a file every line goes to the file's binary buffer as UTF-8
+    (each criterion's text is encoded once per protocol, not once per record); to standard output as text."""
+
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.binary: IO[bytes] | None = getattr(self.sink, "buffer", None)
+
+    def _line(self, text: str) -> None:
+        if self.binary is not None:
+            self.binary.write(text.encode() + b"\n")
+        else:
+            self.sink.write(text + "\n")
+
     def result(self, outcome: Any) -> None:
         self.started = True
-        self.sink.write(outcome.json_line() + "\n")
+        if self.binary is not None:
+            self.binary.write(outcome.json_bytes() + b"\n")
+        else:
+            self.sink.write(outcome.json_line() + "\n")
 
     def problem(self, problem: RecordProblem) -> None:
         self.started = True
-        self.sink.write(json.dumps(problem.as_dict(), ensure_ascii=False) + "\n")
+        self._line(json.dumps(problem.as_dict(), ensure_ascii=False))
         if self.fmt is Format.text:
             typer.echo(f"error: {self.input_path}: {problem.message()}", err=True)
 
     def fatal(self, message: str) -> None:
-        self.sink.write(json.dumps({"error": message, "exit_code": 2}, ensure_ascii=False) + "\n")
+        self._line(json.dumps({"error": message, "exit_code": 2}, ensure_ascii=False))
         if self.fmt is Format.text:
             super().fatal(message)
 
     def finish(self, summary: Summary | None) -> None:
         if summary is not None:
-            self.sink.write(json.dumps({"summary": summary.as_dict()}, ensure_ascii=False) + "\n")
+            self._line(json.dumps({"summary": summary.as_dict()}, ensure_ascii=False))
 
 
 class _DocumentWriter(_Writer):

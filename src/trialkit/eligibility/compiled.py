@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -38,9 +37,7 @@ from trialkit.eligibility.screening import (
     CriterionResult,
     ScreeningResult,
     _attestation_only,
-    _unique,
     status_of,
-    verdict_of,
 )
 from trialkit.eligibility.vocabulary import OTHER, ConditionVocabulary, normalize_name
 from trialkit.instruments import get_instrument
@@ -502,8 +499,10 @@ Key = Callable[[Any, date, dict[str, Any]], Any]
 def nihss_partial(values: dict[str, Any]) -> measures.NihssPartial:
     """``measures.nihss_partial`` of validated items: the total is the sum of the scores (UN adds nothing)."""
     bounds = measures._nihss_bounds()
-    missing = [item for item in bounds if item not in values]
-    known_sum = sum(v for v in values.values() if type(v) is int)
+    # The items are validated (each one of the scale's), so all are there when the counts agree.
+    missing = [] if len(values) == len(bounds) else [item for item in bounds if item not in values]
+    scores = values.values()
+    known_sum = sum([v for v in scores if type(v) is int]) if measures.UNTESTABLE in scores else sum(scores)
     highest = known_sum + sum(bounds[item][1] for item in missing)
     return measures.NihssPartial(None if missing else known_sum, known_sum, missing, highest)
 
@@ -525,8 +524,9 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
     if kind == "age":
 
         def age(f: Any, on: date, cache: dict[str, Any]) -> Any:
-            if f.birth_date is not None:
-                return completed_years(f.birth_date, on)
+            born = f.birth_date
+            if born is not None:  # completed_years, inline
+                return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
             return f.age
 
         return age
@@ -550,7 +550,10 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
             if f.nihss is None:
                 return None
             p = _nihss(f, cache)
-            return (p.total, p.known_sum, tuple(p.missing), p.highest_possible)
+            # A complete NIHSS is decided by its total alone; a partial one by what is known of it.
+            if p.total is not None:
+                return p.total
+            return (p.known_sum, tuple(p.missing), p.highest_possible)
 
         return total
     if kind == "nihss_item":
@@ -611,6 +614,19 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
     if kind == "fact":
         assert rule.fact is not None
         path = tuple(rule.fact.path.split("."))
+        # fast_facts gives each attribute one type (premorbid_mrs an int, pregnant a bool, stroke.type a
+        # str), so the value is its own key; a list or dict is not hashable (TypeError: no memo).
+        if len(path) == 1:
+            (name,) = path
+            return lambda f, on, cache: getattr(f, name)
+        if len(path) == 2:
+            outer, inner = path
+
+            def fact2(f: Any, on: date, cache: dict[str, Any]) -> Any:
+                value = getattr(f, outer)
+                return None if value is None else getattr(value, inner)
+
+            return fact2
 
         def fact(f: Any, on: date, cache: dict[str, Any]) -> Any:
             value = f
@@ -618,14 +634,19 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
                 if value is None:
                     return None
                 value = getattr(value, part)
-            hash(value)  # a list is not a key: TypeError, and the criterion is evaluated without the memo
-            return (type(value), value)
+            return value
 
         return fact
     if kind == "attestation":
         return lambda f, on, cache: f.attestations.get(criterion_id)
     if kind in ("all_of", "any_of"):
         parts = tuple(key_of(part, criterion_id) for part in (rule.all_of or rule.any_of or []))
+        if len(parts) == 2:
+            a, b = parts
+            return lambda f, on, cache: (a(f, on, cache), b(f, on, cache))
+        if len(parts) == 3:
+            a, b, c = parts
+            return lambda f, on, cache: (a(f, on, cache), b(f, on, cache), c(f, on, cache))
         return lambda f, on, cache: tuple([k(f, on, cache) for k in parts])
     assert rule.unless is not None and rule.then is not None
     first, then = key_of(rule.unless, criterion_id), key_of(rule.then, criterion_id)
@@ -635,14 +656,31 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
 # --------------------------------------------------------------------------- criteria and results
 
 
-@dataclass(frozen=True)
 class Decided:
-    """One criterion's outcome: status, reason, the facts that would resolve it, its JSON text."""
+    """One criterion's outcome: status, reason, the facts that would resolve it, its JSON text (and
+    that text in UTF-8, as the output is written). Made once per memo entry and never changed."""
 
-    status: str
-    reason: str
-    missing: tuple[str, ...]
-    json: str
+    __slots__ = ("data", "json", "missing", "reason", "status")
+
+    def __init__(self, status: str, reason: str, missing: tuple[str, ...], json: str):
+        self.status = status
+        self.reason = reason
+        self.missing = missing
+        self.json = json
+        self.data = json.encode()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decided):
+            return NotImplemented
+        return (self.status, self.reason, self.missing, self.json) == (
+            other.status,
+            other.reason,
+            other.missing,
+            other.json,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.status, self.reason, self.missing))
 
 
 class CompiledCriterion:
@@ -730,6 +768,17 @@ class CompactResult:
             missing=self.missing,
         )
 
+    def json_bytes(self, index: int) -> bytes:
+        """``json_line(index)`` in UTF-8, joined from each criterion's text already encoded."""
+        record_id = self.record_id
+        head = b'{"index": %d, "id": %s, "verdict": "%s", "criteria": [' % (
+            index,
+            b"null" if record_id is None else _ENCODE(record_id).encode(),
+            self.verdict.encode(),
+        )
+        missing = _ENCODE(self.missing).encode() if self.missing else b"[]"
+        return b"".join((head, b", ".join([d.data for d in self.decided]), b'], "missing": ', missing, b"}"))
+
     def json_line(self, index: int) -> str:
         """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""
         criteria = ", ".join([d.json for d in self.decided])
@@ -760,9 +809,20 @@ class CompiledProtocol:
         else:
             on = facts.screening_date or today or date.today()
             decided = [c.decide(facts, on, cache) for c in self.criteria]
-        statuses = [d.status for d in decided]
-        missing = _unique(m for d in decided if d.status == "unknown" for m in d.missing)
-        return CompactResult(self, facts.id, on, verdict_of(statuses), decided, missing)  # type: ignore[arg-type]
+        # verdict_of and the missing facts of screen(), in one pass.
+        failed = unknown = False
+        missing: list[str] = []
+        for d in decided:
+            status = d.status
+            if status == "fail":
+                failed = True
+            elif status == "unknown":
+                unknown = True
+                for m in d.missing:
+                    if m not in missing:
+                        missing.append(m)
+        verdict = "ineligible" if failed else "incomplete" if unknown else "eligible"
+        return CompactResult(self, facts.id, on, verdict, decided, missing)
 
 
 _COMPILED: dict[int, tuple[Protocol, CompiledProtocol]] = {}

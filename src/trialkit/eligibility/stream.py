@@ -100,6 +100,12 @@ class ScreeningOutcome:
             return self.screened.json_line(self.index)
         return json.dumps(self.as_dict(), ensure_ascii=False)
 
+    def json_bytes(self) -> bytes:
+        """``json_line()`` in UTF-8."""
+        if isinstance(self.screened, CompactResult):
+            return self.screened.json_bytes(self.index)
+        return self.json_line().encode()
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScreeningOutcome):
             return NotImplemented
