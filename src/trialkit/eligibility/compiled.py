@@ -546,9 +546,17 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
         return months
     if kind == "nihss_total":
 
+        items = len(measures._nihss_bounds())
+
         def total(f: Any, on: date, cache: dict[str, Any]) -> Any:
-            if f.nihss is None:
+            values = f.nihss
+            if values is None:
                 return None
+            if len(values) == items:  # every item (validated) is there: the total is the sum of the scores
+                try:
+                    return sum(values.values())
+                except TypeError:  # an item is UN (not a score): see below
+                    pass
             p = _nihss(f, cache)
             # A complete NIHSS is decided by its total alone; a partial one by what is known of it.
             if p.total is not None:
