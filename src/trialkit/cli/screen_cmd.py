@@ -218,11 +218,12 @@ class _Writer:
         self.started = False
         self.problems = 0
         self.first_problem: str | None = None
-
-    def write(self, outcome: Outcome) -> None:
         from trialkit.eligibility.stream import RecordProblem
 
-        if isinstance(outcome, RecordProblem):
+        self.record_problem = RecordProblem  # imported once, not per record
+
+    def write(self, outcome: Outcome) -> None:
+        if isinstance(outcome, self.record_problem):
             self.problems += 1
             if self.first_problem is None:
                 self.first_problem = f"{self.input_path}: {outcome.message()}"

@@ -545,14 +545,13 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
 
         return months
     if kind == "nihss_total":
-
-        items = len(measures._nihss_bounds())
+        item_count = len(measures._nihss_bounds())
 
         def total(f: Any, on: date, cache: dict[str, Any]) -> Any:
             values = f.nihss
             if values is None:
                 return None
-            if len(values) == items:  # every item (validated) is there: the total is the sum of the scores
+            if len(values) == item_count:  # every item (validated) is there: the total is the sum of the scores
                 try:
                     return sum(values.values())
                 except TypeError:  # an item is UN (not a score): see below

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from trialkit.eligibility.compiled import CompactResult, compiled
+from trialkit.eligibility.compiled import CompactResult, CompiledProtocol, compiled
 from trialkit.eligibility.facts import FactsError
 from trialkit.eligibility.screening import ScreeningResult
 
@@ -76,15 +76,21 @@ class RecordProblem:
         }
 
 
-@dataclass(frozen=True, eq=False)
 class ScreeningOutcome:
     """A screened record: its 1-based position in the input and the result.
 
     ``screened`` is the compiled screening's compact result (``result`` builds the ``ScreeningResult``
-    of ``screen()`` from it when asked), or that ``ScreeningResult`` itself."""
+    of ``screen()`` from it when asked), or that ``ScreeningResult`` itself. One is made per record,
+    so it is a plain slotted class (a frozen dataclass costs several times more to make)."""
 
-    index: int
-    screened: CompactResult | ScreeningResult
+    __slots__ = ("index", "screened")
+
+    def __init__(self, index: int, screened: CompactResult | ScreeningResult):
+        self.index = index
+        self.screened = screened
+
+    def __repr__(self) -> str:
+        return f"ScreeningOutcome(index={self.index!r}, screened={self.screened!r})"
 
     @property
     def result(self) -> ScreeningResult:
@@ -121,14 +127,32 @@ class ScreeningOutcome:
 Outcome = ScreeningOutcome | RecordProblem
 
 
-@dataclass(frozen=True)
 class RawRecord:
-    """A value read from the input at a position (``problem`` set when it is not valid JSON)."""
+    """A value read from the input at a position (``problem`` set when it is not valid JSON).
+    One is made per record: a plain slotted class (a frozen dataclass costs several times more)."""
 
-    index: int
-    line: int | None
-    value: Any = None
-    problem: tuple[str, str] | None = None  # (rule, message)
+    __slots__ = ("index", "line", "problem", "value")
+
+    def __init__(self, index: int, line: int | None, value: Any = None, problem: tuple[str, str] | None = None) -> None:
+        self.index = index
+        self.line = line
+        self.value = value
+        self.problem = problem  # (rule, message)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RawRecord):
+            return NotImplemented
+        return (self.index, self.line, self.value, self.problem) == (
+            other.index,
+            other.line,
+            other.value,
+            other.problem,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RawRecord(index={self.index!r}, line={self.line!r}, value={self.value!r}, problem={self.problem!r})"
 
 
 # --------------------------------------------------------------------------- reading
@@ -300,6 +324,10 @@ def _document(buf: _Buffer) -> Iterator[RawRecord]:
 
 def screen_raw(protocol: Protocol, raw: RawRecord, today: date | None = None) -> Outcome:
     """Screen one record read from the input; a record that cannot be read is its problem, not an exception."""
+    return _screen_raw(compiled(protocol), raw, today)
+
+
+def _screen_raw(screener: CompiledProtocol, raw: RawRecord, today: date | None) -> Outcome:
     if raw.problem is not None:
         rule, message = raw.problem
         return RecordProblem(raw.index, raw.line, None, (("", rule, message),))
@@ -309,7 +337,7 @@ def screen_raw(protocol: Protocol, raw: RawRecord, today: date | None = None) ->
         return RecordProblem(raw.index, raw.line, None, (("", "record_type", message),))
     try:
         # The protocol's criteria compiled once: the outcome of screen(protocol, value, today), faster.
-        result = compiled(protocol).screen(value, today)
+        result = screener.screen(value, today)
     except FactsError as exc:
         record_id = exc.record_id if exc.record_id is not None else _id_of(value)
         return RecordProblem(raw.index, raw.line, record_id, tuple(exc.details))
@@ -323,8 +351,9 @@ def _id_of(value: dict[str, Any]) -> str | None:
 
 def screen_stream(protocol: Protocol, records: Iterable[RawRecord], today: date | None = None) -> Iterator[Outcome]:
     """Each record's outcome, lazily, in input order."""
+    screener = compiled(protocol)
     for raw in records:
-        yield screen_raw(protocol, raw, today)
+        yield _screen_raw(screener, raw, today)
 
 
 def screen_line(protocol: Protocol, index: int, line: int | None, text: str, today: date | None = None) -> Outcome:
