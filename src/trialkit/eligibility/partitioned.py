@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trialkit.eligibility.stream import Outcome, screen_line
+from trialkit.eligibility.stream import Outcome, ScreeningOutcome, screen_line
 
 if TYPE_CHECKING:
     from trialkit.protocol import Protocol
@@ -110,8 +110,11 @@ def screen_partitioned(
         for partition in computed:
             for block in partition:
                 for outcome in block.outcomes:
+                    if isinstance(outcome, ScreeningOutcome):
+                        yield ScreeningOutcome(outcome.index + records_before, outcome.screened)
+                        continue
                     changes: dict[str, Any] = {"index": outcome.index + records_before}
-                    if getattr(outcome, "line", None) is not None:
+                    if outcome.line is not None:
                         changes["line"] = outcome.line + lines_before
                     yield dataclasses.replace(outcome, **changes)
                 records_before += block.records
