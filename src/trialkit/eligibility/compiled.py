@@ -14,7 +14,14 @@ ULNs, the same attestations, the same ages. So, per protocol, once:
   of (a type pydantic would coerce, an unknown name, a date it cannot read, an inconsistent record)
   goes to ``parse_facts``, which returns the same facts or raises the ``FactsError`` naming the field
   and the rule, exactly as ``screen()`` does;
-- the NIHSS is scored once per record and shared by every criterion.
+- the NIHSS is scored once per record and shared by every criterion (a complete one is keyed by the
+  sum of its scores, which is all its total criterion reads);
+- parts of records already read (a lab as entered, a stroke, a condition, a medication, an
+  attestation) are looked up, not checked again: the same entry gives the same immutable object, so a
+  criterion reading labs, conditions, medications or attestations keys on those objects' identity;
+- facts that only pydantic could read are evaluated without the memo (pydantic's 100 and 100.0, and
+  0.0 and -0.0, compare equal but read differently in a reason);
+- a result's JSON line is joined from each outcome's text, encoded to UTF-8 once per memo entry.
 
 ``tests/eligibility/test_eligibility_compiled.py`` screens thousands of generated records (edge values,
 missing values, other units, invalid records) both ways and requires identical outcomes.
