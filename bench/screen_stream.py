@@ -4,7 +4,8 @@ Generates synthetic ASSIST and IxCell facts records (JSON Lines, 10k and 100k re
 items, labs in either unit around the ×ULN limits, histories, medications, a few invalid records),
 then times, each in its own process:
 
-- parse: ``json.loads`` of every line (the floor: reading the input);
+- parse: ``json.loads`` of every line (the floor: reading the input, with the JSON library the
+  command itself reads with: the standard library's ``json``);
 - screen: ``trialkit screen --summary --output <file>.jsonl`` (read, validate, screen, write).
 
 Rates are records per CPU second of the process (user + system), so that a machine shared with other
@@ -102,6 +103,10 @@ def run_child(args: list[str]) -> tuple[float, int, str]:
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [10_000, 100_000]
     python = sys.executable
+    print(
+        "parse: json.loads of each line, the JSON library trialkit screen reads with (stdlib json); "
+        "rates per CPU second; net: less the start-up of a one-record run"
+    )
     print(
         f"{'trial':7} {'records':>8} {'parse/s':>10} {'screen/s':>10} {'ratio':>6} {'net/s':>8} {'net ratio':>9} "
         f"{'parse MB':>9} {'screen MB':>10}"
