@@ -140,3 +140,12 @@ def test_a_query_action_checks_the_querys_participant_before_the_verb(client, pa
         assert client.post(f"/capture/queries/{query.pk}/{verb}/", {"text": "3"}).status_code == 403, verb
     assert client.post(f"/capture/queries/{10**9}/answer/", {"text": "3"}).status_code == 404
     assert Query.objects.get(pk=query.pk).status == Query.Status.OPEN
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize("revoke", ["abc", "1.5", "٣", "9" * 40])
+def test_withdrawing_a_diary_code_by_a_number_that_is_not_one_is_not_found(client, participant, staff, revoke):
+    client.raise_request_exception = False
+    client.force_login(staff["coordinator"])
+    url = f"/capture/participants/{participant.pk}/diary-access/"
+    assert client.post(url, {"revoke": revoke}).status_code == 404

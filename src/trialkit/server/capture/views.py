@@ -768,7 +768,10 @@ def diary_access(request, participant_id: int):
     participant, _ = participant_for(request.user, participant_id)
     try:
         if request.POST.get("revoke"):
-            access = get_object_or_404(participant.diary_accesses, pk=request.POST["revoke"])
+            revoke = request.POST["revoke"]
+            if not (revoke.isascii() and revoke.isdigit()):  # not a code's number: no such code, never a 500
+                raise Http404("There is no such diary code.")
+            access = get_object_or_404(participant.diary_accesses, pk=int(revoke))
             services.revoke_diary_access(
                 access, request.user, now=timezone.now(), reason=request.POST.get("reason", "")
             )
