@@ -32,23 +32,15 @@ from pathlib import Path
 
 import yaml
 
+from trialkit.server.accounts.roles import SITE_ROLES, Role
+
 SIZES = [int(n) for n in os.environ.get("BENCH_SCALE_SIZES", "500,5000").split(",")]
 SITES = int(os.environ.get("BENCH_SCALE_SITES", "20"))
 REPEAT = int(os.environ.get("BENCH_SCALE_REPEAT", "7"))
 GOAL_P95_MS = 300
 TRIAL = "NCT07197606"
 FORMS = ("vital_signs", "nihss", "mrs", "barthel")
-ROLES = (
-    "sponsor_admin",
-    "investigator",
-    "coordinator",
-    "blinded_assessor",
-    "unblinded_pharmacist",
-    "monitor",
-    "data_manager",
-    "dsmb_statistician",
-)
-SITE_ROLES = {"investigator", "coordinator", "blinded_assessor", "unblinded_pharmacist"}
+ROLES = tuple(role.value for role in Role)  # every role of accounts.roles; site roles at the first site
 
 
 def _protocol_dir(work: Path, planned: int) -> Path:
@@ -128,11 +120,14 @@ class Network:
         self.coordinators = {}
         for site in self.sites:
             user = User.objects.create_user(f"scale-coordinator-{site.code}", password="unused-password")
-            Membership.objects.create(user=user, trial=self.trial, role="coordinator", site=site)
+            Membership.objects.create(user=user, trial=self.trial, role=Role.COORDINATOR, site=site)
             self.coordinators[site.pk] = user
         self.today = datetime.now(UTC).date()
         generate_allocation_list(
-            self.trial, self.users["dsmb_statistician"], now=datetime.now(UTC) - timedelta(days=400), seed="scale"
+            self.trial,
+            self.users[Role.DSMB_STATISTICIAN.value],
+            now=datetime.now(UTC) - timedelta(days=400),
+            seed="scale",
         )
         self.count = 0
         self.rng = random.Random(20261130)

@@ -95,6 +95,36 @@ def test_downloads_are_for_the_requesters_role_and_audited(client, world, make_u
 
 
 @pytest.mark.django_db
+def test_a_command_line_export_is_downloaded_by_the_holders_of_its_permission(client, world, make_user):
+    """A system export was made under no role: who may take it is the permission table's answer
+    (``exports.blinded``, ``exports.unblinded``), not a role list of its own. Before, a blinded
+    one was for data managers and the statistician only, refusing the monitor and the sponsor
+    administrator the table lets download blinded exports."""
+    blinded = services.create_export(world["trial"], None, now=NOW)
+    unblinded = services.create_export(world["trial"], None, unblinded=True, now=NOW)
+    assert blinded.requester_role == unblinded.requester_role == services.SYSTEM_ROLE
+    for role in ("data_manager", "sponsor_admin", "monitor", "dsmb_statistician"):
+        user = make_user(role, world["trial"])
+        assert services.may_download(user, blinded), role
+        assert services.may_download(user, unblinded) is (role == "dsmb_statistician"), role
+        login_verified(client, user)
+        assert client.get(f"/exports/{NCT}/jobs/{blinded.pk}/download/").status_code == 200, role
+    for role in ("coordinator", "investigator", "blinded_assessor", "unblinded_pharmacist"):
+        user = make_user(role, world["trial"], world["site"])
+        assert not services.may_download(user, blinded) and not services.may_download(user, unblinded), role
+
+
+@pytest.mark.django_db
+def test_an_export_records_the_role_its_permission_was_held_through(world, make_user):
+    job = services.create_export(world["trial"], world["dsmb"], unblinded=True, now=NOW)
+    assert job.requester_role == "dsmb_statistician"
+    assert services.may_download(world["dsmb"], job)
+    assert services.create_export(world["trial"], make_user("monitor", world["trial"]), now=NOW).requester_role == (
+        "monitor"
+    )
+
+
+@pytest.mark.django_db
 def test_a_running_job_polls_every_second_and_a_done_job_stops(client, world, make_user):
     manager = make_user("data_manager", world["trial"])
     client.force_login(manager)

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.permissions import REVEALS_ARM, roles_with
+from trialkit.server.accounts.roles import Role
 
 ALL_SITES = None
 
@@ -78,6 +79,14 @@ class Access:
                     return ALL_SITES
                 sites.add(site)
         return frozenset(sites)
+
+    def role_granting(self, permission: str) -> str | None:
+        """The role through which ``permission`` is held (the first in ``Role`` order), to record
+        what an artefact was made under; None when it is not held."""
+        if not self.can(permission):
+            return None
+        allowed = roles_with(permission)
+        return next(role.value for role in Role if role in allowed and role in self.roles)
 
     def has_role(self, role: str) -> bool:
         """Whether the user holds ``role`` anywhere in the trial: for choosing a home page, never for a check."""

@@ -1,7 +1,8 @@
 """The lookup layer: fetch a trial, site, participant or job *for* a user and a permission, or fail
 the same way everywhere.
 
-- The object does not exist: ``Http404``.
+- The object does not exist: ``Http404``. For a row of one participant (a form, query, adverse
+  event or visit) the row is looked for first, then the participant's checks below.
 - The user holds no role in its trial, no grant at its site, or a grant there that does not include
   ``permission``: ``PermissionDenied`` (403, with a sentence saying which).
 - Public pages (the trial page) ask no role: ``public_trial`` answers 404 for a trial not run here.
@@ -112,6 +113,20 @@ def participant_row_for(user, rows, pk: int, permission: str | None = "participa
         raise Http404(f"no such {queryset.model._meta.verbose_name}")
     participant, access = participant_for(user, row.participant_id, permission)
     return row, participant, access
+
+
+def visit_for(user, participant_id: int, visit_id: str, permission: str | None = "participant.view"):
+    """(visit, participant, access) for a participant's visit by its protocol code (``day7``): 404
+    if the participant has no such visit (or there is no such participant), then as
+    ``participant_for``, the order of ``participant_row_for``."""
+    from trialkit.server.capture.models import Visit
+
+    visit = Visit.objects.filter(participant_id=participant_id, visit_id=visit_id).first()
+    if visit is None:
+        raise Http404("no such visit")
+    participant, access = participant_for(user, participant_id, permission)
+    visit.participant = participant  # the checked participant, with its trial and site loaded
+    return visit, participant, access
 
 
 # ------------------------------------------------------------------ artefacts (exports, reports)

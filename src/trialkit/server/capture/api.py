@@ -13,7 +13,6 @@ from typing import Annotated, Any, Literal
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, Q
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import paginate
@@ -22,7 +21,7 @@ from pydantic import StringConstraints
 from trialkit.instruments import FieldError
 from trialkit.safety import current_clock
 from trialkit.schedule import sae_clock
-from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for
+from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for, visit_for
 from trialkit.server.api_contract import Code, ErrorOut, NctId, Pages, Repeat, RowId, Rows, Text, Version
 from trialkit.server.capture import safety, services, signatures
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, QueryMessage, Visit
@@ -229,10 +228,6 @@ def current_out(record) -> dict:
     return _form_out(record) if isinstance(record, FormRecord) else _ae_out(record, timezone.now())
 
 
-def _participant(request, participant_id: int) -> Participant:
-    return participant_for(request.user, participant_id)[0]
-
-
 def _readable_form(request, form_id: int) -> FormRecord:
     """The form, if its participant is visible and the form is not behind the efficacy firewall."""
     form, participant, access = participant_row_for(
@@ -344,7 +339,7 @@ def _participant_out(p: Participant) -> dict:
 @router.get("/participants/{participant_id}", response=ParticipantOut)
 def get_participant(request, participant_id: RowId):
     """The participant's status and, once participation has ended, the date and reason."""
-    return _participant_out(_participant(request, participant_id))
+    return _participant_out(participant_for(request.user, participant_id)[0])
 
 
 @router.post("/participants/{participant_id}/end", response={200: ParticipantOut})
@@ -352,7 +347,7 @@ def end_participation(request, participant_id: RowId, body: EndIn):
     """Record that the participant completed, withdrew, was lost to follow-up or died (site
     coordinator or investigator). Invalid input: 422 naming each field; nothing is saved. Already
     ended: 409."""
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     participant = services.end_participation(
         participant, request.user, outcome=body.outcome, ended_on=body.ended_on, reason=body.reason, now=timezone.now()
     )
@@ -362,7 +357,7 @@ def end_participation(request, participant_id: RowId, body: EndIn):
 @router.post("/participants/{participant_id}/reopen", response={200: ParticipantOut})
 def reopen_participation(request, participant_id: RowId, body: ReopenIn):
     """Undo an end recorded by mistake (investigator, with a reason): the status before it returns."""
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     participant = services.reopen_participation(participant, request.user, reason=body.reason, now=timezone.now())
     return Status(200, _participant_out(participant))
 
@@ -374,7 +369,7 @@ def reopen_participation(request, participant_id: RowId, body: ReopenIn):
 @paginate(Pages)
 def list_visits(request, participant_id: RowId):
     """The participant's scheduled visits with windows and today's status."""
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     today = timezone.localdate()
     visits = services.ensure_schedule(participant)
     complete = services.complete_instruments_by_visit(visits)
@@ -406,8 +401,7 @@ def review_carried_forms(request, participant_id: RowId, visit_id: Code, body: C
     screening record (``confirm: true``); until then the visit is not done."""
     from trialkit.server.capture.screening_forms import confirm_carried_forms
 
-    participant = _participant(request, participant_id)
-    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit = visit_for(request.user, participant_id, visit_id)[0]
     visit = confirm_carried_forms(visit, request.user, confirmed=body.confirm, now=timezone.now())
     return Status(200, _visit_out(visit, timezone.localdate()))
 
@@ -608,7 +602,7 @@ def close_query(request, query_id: RowId, body: CloseIn):
 @paginate(Pages)
 def list_adverse_events(request, participant_id: RowId):
     """The participant's adverse events, by number."""
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     now = timezone.now()
     events = (
         participant.adverse_events.filter(deleted_at__isnull=True)
@@ -620,7 +614,7 @@ def list_adverse_events(request, participant_id: RowId):
 
 @router.post("/participants/{participant_id}/adverse-events", response={201: AdverseEventOut})
 def create_adverse_event(request, participant_id: RowId, body: AdverseEventIn):
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     now = timezone.now()
     ae = services.save_adverse_event(
         participant,
@@ -679,8 +673,7 @@ def report_susar(request, ae_id: RowId):
 def add_follow_up(request, ae_id: RowId, body: FollowUpIn):
     """Add a follow-up report; with ``seriousness`` it revises the SUSAR assessment from
     ``received_at`` on (409 if received in the future)."""
-    ae = get_object_or_404(AdverseEvent.objects.select_related("participant"), pk=ae_id)
-    _participant(request, ae.participant_id)
+    ae = participant_row_for(request.user, AdverseEvent.objects.select_related("participant"), ae_id)[0]
     now = timezone.now()
     services.add_ae_follow_up(
         ae,
@@ -708,7 +701,7 @@ def coding_search(request, q: Annotated[str, StringConstraints(max_length=200)])
 @paginate(Pages)
 def list_diary(request, participant_id: RowId):
     """The participant's diary entries."""
-    participant = _participant(request, participant_id)
+    participant = participant_for(request.user, participant_id)[0]
     return (
         DiaryEntry.objects.filter(participant=participant)
         .order_by("-entry_date", "entered_by")

@@ -13,13 +13,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from trialkit.server.accounts.lookups import participant_for, trial_for
+from trialkit.server.accounts.lookups import trial_for, visit_for
 from trialkit.server.capture import oversight
 from trialkit.server.capture.bulk import ACTIONS, BulkRefused, review_visit_forms
-from trialkit.server.capture.models import FormRecord, Signature, Visit
+from trialkit.server.capture.models import FormRecord, Signature
 from trialkit.server.capture.oversight import OVERSIGHT, ListFilters
 from trialkit.server.capture.services import CaptureError, FormInvalid
 
@@ -204,8 +204,7 @@ def _review_rows(visit):
 def visit_review(request, participant_id: int, visit_id: str):
     """The forms of one visit with their state; the monitor source-verifies and the data manager
     locks several at once, with one reason."""
-    participant, access = participant_for(request.user, participant_id, OVERSIGHT)
-    visit = get_object_or_404(Visit.objects.select_related("participant"), participant=participant, visit_id=visit_id)
+    visit, participant, access = visit_for(request.user, participant_id, visit_id, OVERSIGHT)
     error, problems, reason_error = "", [], []
     chosen = set()
     action = request.POST.get("action", "")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from trialkit.instruments import ItemType
 from trialkit.schedule import sae_clock, week_of
 from trialkit.server.accounts.access import access_for
-from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for
+from trialkit.server.accounts.lookups import participant_for, participant_row_for, trial_for, visit_for
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import safety, services, signatures, trail
 from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_for, instrument_name
@@ -29,17 +29,12 @@ from trialkit.server.capture.models import (
     Query,
     QueryMessage,
     Signature,
-    Visit,
 )
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
 from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
-
-
-def _participant(request, participant_id: int, permission: str = "participant.view"):
-    return participant_for(request.user, participant_id, permission)
 
 
 def _can(access, permission: str, participant) -> bool:
@@ -154,7 +149,7 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
 
 @login_required
 def participant_timeline(request, participant_id: int):
-    participant, access = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
     return _timeline_page(request, participant, access)
 
 
@@ -173,7 +168,7 @@ def end_participation(request, participant_id: int):
     ``confirmed``. A rejected post shows the timeline again with each message by its field, what
     was typed kept, and nothing changed."""
     if not request.POST.get("confirmed"):
-        participant, access = _participant(request, participant_id)
+        participant, access = participant_for(request.user, participant_id)
         values = {k: request.POST.get(k, "") for k in ("outcome", "ended_on", "reason")}
         try:
             services.end_participation(
@@ -238,7 +233,7 @@ def reopen_participation(request, participant_id: int):
 
 
 def _participation_change(request, participant_id: int, form_name: str, fields: tuple[str, ...], change, done):
-    participant, access = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
     values = {k: request.POST.get(k, "") for k in fields}
     try:
         participant = change(participant, values)
@@ -256,8 +251,7 @@ def _participation_change(request, participant_id: int, form_name: str, fields: 
 @login_required
 @require_POST
 def record_visit_date(request, participant_id: int, visit_id: str):
-    participant, _ = _participant(request, participant_id)
-    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit, participant, _access = visit_for(request.user, participant_id, visit_id)
     raw = request.POST.get("done_on", "").strip()
     try:
         done_on = date.fromisoformat(raw) if raw else None
@@ -274,8 +268,7 @@ def record_visit_date(request, participant_id: int, visit_id: str):
 @require_POST
 def review_carried_forms(request, participant_id: int, visit_id: str):
     """The coordinator confirms they reviewed the forms carried into the Screening visit."""
-    participant, _ = _participant(request, participant_id)
-    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit, participant, _access = visit_for(request.user, participant_id, visit_id)
     try:
         confirm_carried_forms(visit, request.user, confirmed=request.POST.get("confirm") == "yes", now=timezone.now())
         messages.success(request, f"{visit.label}: the screening data carried into its forms are reviewed.")
@@ -287,8 +280,7 @@ def review_carried_forms(request, participant_id: int, visit_id: str):
 @login_required
 @require_POST
 def sign_visit(request, participant_id: int, visit_id: str):
-    participant, _ = _participant(request, participant_id)
-    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit, participant, _access = visit_for(request.user, participant_id, visit_id)
     try:
         services.sign_visit(
             visit, request.user, password=request.POST.get("password", ""), now=timezone.now(), request=request
@@ -376,8 +368,7 @@ def _repeat_number(raw: str) -> int:
 
 @login_required
 def ecrf(request, participant_id: int, visit_id: str, instrument: str):
-    participant, access = _participant(request, participant_id)
-    visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
+    visit, participant, access = visit_for(request.user, participant_id, visit_id)
     name = instrument_name(instrument)
     if name not in {instrument_name(f) for f in visit.forms}:
         raise Http404(f"{instrument} is not a form of {visit.label}")
@@ -467,7 +458,7 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
 @require_POST
 def ecrf_preview(request, participant_id: int, visit_id: str, instrument: str):
     """The derived score while typing (HTMX): the total when complete, else the partial sum."""
-    participant, access = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
     services.require_form_readable(access, participant, instrument_name(instrument))
     definition = instrument_for(instrument_name(instrument))
     preview = services.preview_scores(definition, _posted_values(definition, request.POST))
@@ -547,7 +538,7 @@ def open_query(request, form_id: int):
 @login_required
 @require_POST
 def query_action(request, query_id: int, verb: str):
-    query = get_object_or_404(Query.objects.select_related("form"), pk=query_id)
+    query = participant_row_for(request.user, Query.objects.select_related("form"), query_id)[0]
     text = request.POST.get("text", "")
     if verb not in ("answer", "close"):
         raise Http404(verb)
@@ -589,7 +580,7 @@ def _events_for(access, events, participant):
 
 @login_required
 def participant_audit(request, participant_id: int):
-    participant, access = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant)
     return render(
         request,
@@ -626,7 +617,7 @@ def form_audit(request, form_id: int):
 def participant_audit_report(request, participant_id: int):
     """The printable audit report of one participant: every event, oldest first, with the
     signatures as they stand; print it from the browser (a print stylesheet lays it out)."""
-    participant, access = _participant(request, participant_id, "audit.report")
+    participant, access = participant_for(request.user, participant_id, "audit.report")
     events = _events_for(access, AuditEvent.objects.filter(participant_id=participant.pk), participant).order_by("id")
     sigs = [
         signatures.describe(s)
@@ -654,9 +645,14 @@ def participant_audit_report(request, participant_id: int):
 
 @login_required
 def adverse_event(request, participant_id: int, ae_id: int | None = None):
-    participant, access = _participant(request, participant_id)
+    if ae_id:
+        ae, participant, access = participant_row_for(
+            request.user, AdverseEvent.objects.filter(participant_id=participant_id), ae_id
+        )
+    else:
+        ae = None
+        participant, access = participant_for(request.user, participant_id)
     definition = instrument_for("adverse_event")
-    ae = get_object_or_404(AdverseEvent, pk=ae_id, participant=participant) if ae_id else None
     values: dict[str, Any] = dict(ae.data) if ae else {}
     errors: dict[str, list[str]] = {}
     general_error = ""
@@ -735,8 +731,9 @@ def _posted_awareness(text: str):
 @login_required
 @require_POST
 def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
-    participant, _ = _participant(request, participant_id)
-    ae = get_object_or_404(AdverseEvent, pk=ae_id, participant=participant)
+    ae, participant, _access = participant_row_for(
+        request.user, AdverseEvent.objects.filter(participant_id=participant_id), ae_id
+    )
     try:
         if verb == "report":
             services.report_sae(ae, request.user, now=timezone.now())
@@ -768,10 +765,13 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
 @login_required
 @require_POST
 def diary_access(request, participant_id: int):
-    participant, _ = _participant(request, participant_id)
+    participant, _ = participant_for(request.user, participant_id)
     try:
         if request.POST.get("revoke"):
-            access = get_object_or_404(participant.diary_accesses, pk=request.POST["revoke"])
+            revoke = request.POST["revoke"]
+            if not (revoke.isascii() and revoke.isdigit()):  # not a code's number: no such code, never a 500
+                raise Http404("There is no such diary code.")
+            access = get_object_or_404(participant.diary_accesses, pk=int(revoke))
             services.revoke_diary_access(
                 access, request.user, now=timezone.now(), reason=request.POST.get("reason", "")
             )

@@ -96,16 +96,26 @@ def may_see_job(user, job: Job) -> bool:
 
 def _requester_role(access, unblinded: bool) -> str:
     if unblinded:
-        return Role.DSMB_STATISTICIAN.value
+        role = access.role_granting("exports.unblinded")
+        if role is None:
+            raise ExportDenied("your role is blinded: an unblinded export is not allowed")
+        return role
     return next(r.value for r in EXPORT_ROLES if r in access.roles)
 
 
 def may_download(user, job: Job) -> bool:
-    """Holders of the role the export was made under; an unblinded file only for unblinded roles."""
+    """Whether the user may take the file, by the permission table: ``exports.unblinded`` for an
+    unblinded export (held with no blinded role: ``may_see_job``), ``exports.blinded`` for a blinded
+    one, held through the role the export was made under (a monitor does not take a data manager's
+    export). An export made from the command line (``system``) was made under no role: every
+    holder of its permission may take it."""
     if not may_see_job(user, job):
         return False
-    roles = {job.requester_role} if job.requester_role != SYSTEM_ROLE else {Role.DATA_MANAGER, Role.DSMB_STATISTICIAN}
-    return bool(access_for(user, job.trial).roles & roles)
+    permission = "exports.unblinded" if job.unblinded else "exports.blinded"
+    access = access_for(user, job.trial)
+    if job.requester_role == SYSTEM_ROLE:
+        return access.can(permission)
+    return job.requester_role in access.roles & roles_with(permission)
 
 
 # ------------------------------------------------------------------ the records

@@ -33,7 +33,7 @@ def request_report(trial, user, *, unblinded: bool):
         trial=trial,
         requested_by=user,
         unblinded=unblinded,
-        requester_role="dsmb_statistician" if unblinded else "",
+        requester_role=(access_for(user, trial).role_granting("reports.unblinded") or "") if unblinded else "",
     )
 
 
