@@ -28,7 +28,14 @@ def assist():
 
 def test_questions_come_from_the_protocol(ixcell, assist):
     assert [q.id for q in questions(ixcell)] == [
-        "age", "sex", "stroke-type", "stroke-date", "territory", "before-stroke", "weakness", "awake",
+        "age",
+        "sex",
+        "stroke-type",
+        "stroke-date",
+        "territory",
+        "before-stroke",
+        "weakness",
+        "awake",
     ]
     assert "pregnant" in [q.id for q in questions(assist)]
 
@@ -69,7 +76,9 @@ def test_not_eligible_names_the_criteria(ixcell):
 
 
 def test_too_early_after_stroke_is_not_eligible(ixcell):
-    result = prescreen(ixcell, {"stroke-type": "ischemic", "stroke-date": (TODAY - timedelta(days=3)).isoformat()}, TODAY)
+    result = prescreen(
+        ixcell, {"stroke-type": "ischemic", "stroke-date": (TODAY - timedelta(days=3)).isoformat()}, TODAY
+    )
     assert "inc-days-since-stroke" in [c.id for c in result.reasons]
 
 

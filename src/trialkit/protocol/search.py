@@ -101,9 +101,7 @@ def site_coordinates(protocol: Protocol, site_code: str, city: str = "") -> tupl
     return None
 
 
-def distances_km(
-    origin: tuple[float, float], points: dict[str, tuple[float, float] | None]
-) -> dict[str, float | None]:
+def distances_km(origin: tuple[float, float], points: dict[str, tuple[float, float] | None]) -> dict[str, float | None]:
     """Each point's great-circle distance from ``origin`` (None where a point has no coordinates)."""
     from trialkit.protocol.places import haversine_km
 

@@ -18,7 +18,7 @@ from trialkit.server.screening.services import ScreeningError
 
 @login_required
 def referral_list(request, nct_id: str):
-    trial, access = trial_for(request.user, nct_id, "screening.referrals")
+    trial, _access = trial_for(request.user, nct_id, "screening.referrals")
     rows = services.referrals_for(request.user, trial)
     return render(request, "referrals/list.html", {"trial": trial, "referrals": rows})
 
@@ -49,5 +49,7 @@ def referral_convert(request, nct_id: str, pk: int):
     except (services.ReferralError, ScreeningError) as exc:
         messages.error(request, str(getattr(exc, "message", exc)))
         return redirect(reverse("referrals:detail", args=[nct_id, pk]))
-    messages.success(request, _("Screening record %(number)s created from the referral.") % {"number": record.screening_number})
+    messages.success(
+        request, _("Screening record %(number)s created from the referral.") % {"number": record.screening_number}
+    )
     return redirect(reverse("screening:record", args=[nct_id, record.screening_number]))

@@ -13,9 +13,8 @@ from django.core.validators import RegexValidator
 from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.eligibility.prescreen import PrescreenError, prescreen, questions
@@ -360,4 +359,3 @@ def contact_site(request, nct_id: str):
         form.add_error(exc.field if exc.field in form.fields else None, exc.message)
         return render(request, "trials/prescreen.html", context, status=400)
     return render(request, "trials/contact_sent.html", {"trial": trial, "site": site})
-
