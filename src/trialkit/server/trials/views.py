@@ -55,8 +55,8 @@ def _site_contacts(trial: Trial, site: Site) -> list[dict[str, str]]:
 def _site_rows(trial: Trial, origin: tuple[float, float] | None) -> list[dict]:
     protocol = trial.protocol
     sites = list(trial.sites.all())
-    where = {s.code: site_coordinates(protocol, s.code, s.city) for s in sites}
-    far = distances_km(origin, where) if origin else {}
+    # The gazetteer is asked only when a distance is wanted (it loads on first use).
+    far = distances_km(origin, {s.code: site_coordinates(protocol, s.code, s.city) for s in sites}) if origin else {}
     rows = [
         {"site": s, "place": s.place, "km": far.get(s.code), "contacts": _site_contacts(trial, s)}
         for s in sites
