@@ -313,3 +313,17 @@ def test_coordinator_turns_a_referral_into_a_prefilled_screening_record(client, 
     # Twice is refused; no second record.
     coordinator.post(f"/referrals/{IXCELL}/{referral.pk}/screen/")
     assert ScreeningRecord.objects.count() == 1
+
+
+def test_questions_are_shown_in_the_readers_language_when_the_protocol_gives_it(trials):
+    from django.utils import translation
+
+    from trialkit.server.trials.views import _question_rows
+
+    protocol = trials[IXCELL].protocol
+    with translation.override("zh-hans"):
+        rows = {row["id"]: row for row in _question_rows(protocol, {}, {})}
+    assert rows["age"]["text"] == "患者多大年龄（周岁）？"
+    assert ("ischemic", "血管堵塞（缺血性脑卒中、脑梗死）") in rows["stroke-type"]["choices"]
+    with translation.override("en"):
+        assert _question_rows(protocol, {}, {})[0]["text"] == "How old is the person (in years)?"
