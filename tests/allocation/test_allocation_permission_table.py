@@ -158,6 +158,10 @@ def _probes():
             ("web", True, lambda c, w, t: c.get(f"/screening/{NCT}/{t.screening.screening_number}/")),
             ("api", True, lambda c, w, t: c.get(f"/api/screening/{NCT}/records/{t.screening.screening_number}")),
         ],
+        "screening.referrals": [
+            # A referral of another site answers 404, like one that never existed.
+            ("web", True, lambda c, w, t: c.get(f"/referrals/{NCT}/{w['referrals'][t.site_id].pk}/")),
+        ],
         "screening.work": [
             (
                 "api",
@@ -335,6 +339,20 @@ def world(trials, make_user, enroll):
         )
         w["ae"][p.pk] = save_adverse_event(p, SAE, coordinator, complete=True, now=NOW + timedelta(hours=1))
         w["targets"].append(p)
+    from trialkit.server.referrals.models import Referral
+
+    w["referrals"] = {
+        site.pk: Referral.objects.create(
+            trial=trial,
+            site=site,
+            outcome="may_be_eligible",
+            name="Walk Referral",
+            phone="+86 10 0000 0000",
+            relationship="self",
+            consent_to_contact=True,
+        )
+        for site in (site01, site02)
+    }
     w["unblinded_export"] = create_export(trial, make_user("dsmb_statistician", trial), unblinded=True, now=NOW)
     return w
 

@@ -111,7 +111,23 @@ class Location(Model):
     country: str | None = None
     status: str | None = None
     contacts: list[Contact] = []
+    # WGS 84 decimal degrees of the site (city level is enough for "trials near me"); both or neither.
+    latitude: float | None = Field(None, ge=-90, le=90, description="Site latitude, WGS 84 decimal degrees.")
+    longitude: float | None = Field(None, ge=-180, le=180, description="Site longitude, WGS 84 decimal degrees.")
     assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> Location:
+        if (self.latitude is None) != (self.longitude is None):
+            missing = "longitude" if self.longitude is None else "latitude"
+            raise LocatedError("a site's coordinates need both latitude and longitude", missing)
+        return self
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
 
 class Intervention(Model):
@@ -677,6 +693,70 @@ class AnalysisPlan(Model):
 # --------------------------------------------------------------------------- the protocol
 
 
+# The screening facts a pre-screen question may fill, with the kind of answer each takes. Facts a lay
+# person cannot give (laboratory values, NIHSS items) are left to the site.
+PRESCREEN_FACTS: dict[str, str] = {
+    "age": "number",
+    "sex": "choice",
+    "stroke.type": "choice",
+    "stroke.territory": "choice",
+    "stroke.onset_date": "date",
+    "premorbid_mrs": "choice",
+    "pregnant": "yes_no",
+    "lactating": "yes_no",
+}
+
+
+class PrescreenChoice(Model):
+    value: str | int = Field(description="The fact's value this answer gives (e.g. ischemic, 0).")
+    label: str = Field(min_length=1)
+    labels: dict[str, str] = Field({}, description="The label in other languages, by language code (zh-hans).")
+
+
+class PrescreenQuestion(Model):
+    """One plain-language question of the public pre-screener.
+
+    ``fact`` names the screening fact the answer fills; a question without one is asked for the
+    site only (its answer travels with a referral but decides nothing)."""
+
+    id: Slug
+    kind: Literal["number", "choice", "date", "yes_no"]
+    text: str = Field(min_length=1)
+    texts: dict[str, str] = Field({}, description="The question in other languages, by language code (zh-hans).")
+    help: str | None = None
+    helps: dict[str, str] = {}
+    fact: str | None = Field(None, description="Screening fact path: " + ", ".join(PRESCREEN_FACTS) + ".")
+    min: int | None = None
+    max: int | None = None
+    choices: list[PrescreenChoice] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PrescreenQuestion:
+        if self.fact is not None:
+            if self.fact not in PRESCREEN_FACTS:
+                raise LocatedError(
+                    f"fact {self.fact!r} cannot be asked of a lay person; one of: {', '.join(PRESCREEN_FACTS)}", "fact"
+                )
+            if PRESCREEN_FACTS[self.fact] != self.kind:
+                raise LocatedError(f"fact {self.fact!r} takes a {PRESCREEN_FACTS[self.fact]} question", "kind")
+        if self.kind == "choice" and not self.choices:
+            raise LocatedError("a choice question needs choices", "choices")
+        if self.kind != "choice" and self.choices:
+            raise LocatedError(f"a {self.kind} question has no choices", "choices")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise LocatedError("min is greater than max", "min")
+        return self
+
+
+class Prescreen(Model):
+    """The public pre-screener: plain questions mapped to screening facts, screened by ``screen()``."""
+
+    intro: str | None = None
+    intros: dict[str, str] = {}
+    questions: list[PrescreenQuestion] = Field(min_length=1)
+    assumption: Assumption = None
+
+
 class Protocol(Model):
     schema_version: Literal[1] = 1
     registry: Registry
@@ -687,6 +767,7 @@ class Protocol(Model):
     randomization: Randomization
     schedule: Schedule
     diary: Diary | None = None
+    prescreen: Prescreen | None = None
     product: ProductHandling | None = None
     endpoints: list[Endpoint] = []
     analysis_plan: AnalysisPlan = AnalysisPlan()
@@ -760,6 +841,8 @@ class Protocol(Model):
                 )
         site_ids = [loc.id for loc in self.registry.locations]
         _require_unique(site_ids, "location", "registry", "locations")
+        if self.prescreen:
+            _require_unique([q.id for q in self.prescreen.questions], "question", "prescreen", "questions")
         visit_ids = {v.id for v in self.schedule.visits}
         for e, endpoint in enumerate(self.endpoints):
             if endpoint.visit and endpoint.visit not in visit_ids:

@@ -79,3 +79,40 @@ def matches(protocol: Protocol, query: TrialQuery, extra_locations: Iterable[str
 
 def phase_label(protocol: Protocol) -> str:
     return " / ".join(PHASE_LABELS[p] for p in protocol.registry.phases)
+
+
+# ------------------------------------------------------------------ distance ("trials near me")
+
+MAX_DISTANCE_KM = 20_038  # half the Earth's circumference: every place is within it
+
+
+def site_coordinates(protocol: Protocol, site_code: str, city: str = "") -> tuple[float, float] | None:
+    """A site's coordinates: the protocol's (``registry.locations[].latitude/longitude``), else its city's
+    in the offline gazetteer, else None (the site is listed without a distance)."""
+    for loc in protocol.registry.locations:
+        if loc.id == site_code and loc.coordinates is not None:
+            return loc.coordinates
+    if city:
+        from trialkit.protocol.places import find_place
+
+        place = find_place(city)
+        if place is not None:
+            return place.coordinates
+    return None
+
+
+def distances_km(origin: tuple[float, float], points: dict[str, tuple[float, float] | None]) -> dict[str, float | None]:
+    """Each point's great-circle distance from ``origin`` (None where a point has no coordinates)."""
+    from trialkit.protocol.places import haversine_km
+
+    return {key: (None if where is None else haversine_km(origin, where)) for key, where in points.items()}
+
+
+def nearest_km(distances: dict[str, float | None]) -> float | None:
+    known = [d for d in distances.values() if d is not None]
+    return min(known) if known else None
+
+
+def by_distance(items: list[tuple[float | None, str]]) -> list[tuple[float | None, str]]:
+    """Nearest first; items without a distance last, in their given order."""
+    return sorted(items, key=lambda item: (item[0] is None, item[0] if item[0] is not None else 0.0))

@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "trialkit.server.accounts",
     "trialkit.server.participants",
     "trialkit.server.screening",
+    "trialkit.server.referrals",
     "trialkit.server.allocation",
     "trialkit.server.capture",
     "trialkit.server.product",

@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", api.urls),
     path("trials/", include("trialkit.server.trials.urls")),
     path("screening/", include("trialkit.server.screening.urls")),
+    path("referrals/", include("trialkit.server.referrals.urls")),
     path("allocation/", include("trialkit.server.allocation.urls")),
     path("capture/", include("trialkit.server.capture.urls")),
     path("exports/", include("trialkit.server.exports.urls")),

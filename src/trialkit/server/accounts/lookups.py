@@ -127,6 +127,18 @@ def visit_for(user, participant_id: int, visit_id: str, permission: str | None =
     participant, access = participant_for(user, participant_id, permission)
     visit.participant = participant  # the checked participant, with its trial and site loaded
     return visit, participant, access
+def referral_for(user, trial, referral_id: int, permission: str = "screening.referrals"):
+    """(referral, access) by primary key, for the staff of its site who hold ``permission`` there.
+
+    A referral is a person's contact details sent to one site: to anybody else it answers 404, like
+    one that never existed, so that not even its existence (or a count) reaches them."""
+    from trialkit.server.referrals.models import Referral
+
+    referral = Referral.objects.select_related("trial", "site").filter(pk=referral_id, trial=trial).first()
+    access = access_for(user, trial)
+    if referral is None or not access.can(permission, referral.site_id):
+        raise Http404("no such referral")
+    return referral, access
 
 
 # ------------------------------------------------------------------ artefacts (exports, reports)

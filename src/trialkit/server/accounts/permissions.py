@@ -85,6 +85,12 @@ _TABLE = [
     ),
     _p("screening.work", (R.COORDINATOR, R.INVESTIGATOR), "screen, consent and enroll at a site"),
     _p("screening.attest", (R.INVESTIGATOR,), "give an investigator's attestation"),
+    _p(
+        "screening.referrals",
+        (R.COORDINATOR, R.INVESTIGATOR),
+        "read the referrals (pre-screen answers and contact details) sent to their sites and turn them into "
+        "screening records",
+    ),
     # --- allocation
     _p("allocation.randomize", (R.COORDINATOR, R.INVESTIGATOR), "randomize an enrolled participant"),
     _p(

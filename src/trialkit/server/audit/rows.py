@@ -50,6 +50,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("participants.Attestation"),
     Audited("participants.Consent"),
     Audited("participants.Participant"),
+    # Personal data sent from the public pre-screener (name, phone, e-mail, answers).
+    Audited("referrals.Referral"),
     Audited("allocation.AllocationList", restricted=True),
     Audited("allocation.AllocationSlot", restricted=True),
     Audited("allocation.MinimizationState", restricted=True),
@@ -98,6 +100,7 @@ ACTOR_FIELDS = (
     "generated_by_id",
     "carried_reviewed_by_id",
     "decided_by_id",
+    "converted_by_id",
 )
 
 # Rows that reach their participant (or screening record) through a parent row.

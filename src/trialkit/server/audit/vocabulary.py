@@ -26,6 +26,7 @@ TABLES = {
     "participants_attestation": "eligibility attestation",
     "participants_consent": "consent",
     "participants_participant": "participant",
+    "referrals_referral": "referral from the pre-screener",
     "allocation_allocationlist": "allocation list",
     "allocation_allocationslot": "allocation slot",
     "allocation_minimizationstate": "minimization state",

@@ -386,6 +386,35 @@ def _count_per_site(model):
     return Coalesce(Subquery(rows), 0)
 
 
+def referrals_panel(ctx: HomeContext) -> Panel | None:
+    """New referrals from the public pre-screener at the sites where the user may read them."""
+    if not ctx.access.can("screening.referrals"):
+        return None
+    from trialkit.server.referrals.models import Referral
+    from trialkit.server.referrals.services import referrals_for
+
+    new = referrals_for(ctx.user, ctx.trial).filter(status=Referral.Status.NEW)
+    items = [
+        Item(
+            r.name,
+            url("referrals:detail", ctx.trial.nct_id, r.pk),
+            detail=f"{r.site.code} · {format_datetime(r.created_at)}",
+            badge="may be eligible" if r.outcome == "may_be_eligible" else "not eligible",
+            tone="ok" if r.outcome == "may_be_eligible" else "warn",
+        )
+        for r in new[:HOME_LIST_LIMIT]
+    ]
+    return Panel(
+        "Referrals",
+        items,
+        empty="No new referral from the pre-screener.",
+        actions=[("All referrals", url("referrals:list", ctx.trial.nct_id))],
+        key="referrals",
+        total=new.count(),
+        more_href=url("referrals:list", ctx.trial.nct_id),
+    )
+
+
 # --------------------------------------------------------------------------- the homes
 
 
@@ -404,6 +433,7 @@ def coordinator_home(ctx: HomeContext) -> Home:
         "Screen patients, enroll and randomize, keep visits on time and answer queries.",
         stats,
         [
+            referrals_panel(ctx),
             screening_pipeline_panel(ctx),
             awaiting_randomization_panel(ctx),
             *capture_panels(ctx, "visits_due", "open_queries"),
