@@ -127,6 +127,8 @@ def visit_for(user, participant_id: int, visit_id: str, permission: str | None =
     participant, access = participant_for(user, participant_id, permission)
     visit.participant = participant  # the checked participant, with its trial and site loaded
     return visit, participant, access
+
+
 def referral_for(user, trial, referral_id: int, permission: str = "screening.referrals"):
     """(referral, access) by primary key, for the staff of its site who hold ``permission`` there.
 
