@@ -115,11 +115,17 @@ def test_the_version_in_effect_on_the_day_is_recorded_with_language_signer_time_
 def test_unknown_unapproved_and_superseded_versions_are_refused_and_nothing_is_written(ixcell, ix_site, xia):
     record = _record(ixcell, ix_site, xia)
     sign = services.record_consent
-    _refused(lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, document_version="9.9"),
-             "document_version", "known_version")
+    _refused(
+        lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, document_version="9.9"),
+        "document_version",
+        "known_version",
+    )
     # Version 2.0 exists but the ethics committee approved it only on 2026-05-01.
-    error = _refused(lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, document_version="2.0"),
-                     "document_version", "approved")
+    error = _refused(
+        lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, document_version="2.0"),
+        "document_version",
+        "approved",
+    )
     assert "2026-05-01" in error.message
     late = _record(ixcell, ix_site, xia, AFTER_V2.date())
     error = _refused(
@@ -132,8 +138,11 @@ def test_unknown_unapproved_and_superseded_versions_are_refused_and_nothing_is_w
     early = _record(ixcell, ix_site, xia, date(2024, 1, 2))
     _refused(lambda: sign(early, date(2024, 1, 2), "participant", xia, today=BEFORE_V2), "consent_date", "approved")
     _refused(lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, language="fr"), "language")
-    _refused(lambda: sign(record, BEFORE_V2 + timedelta(days=1), "participant", xia, today=BEFORE_V2),
-             "consent_date", "not_future")
+    _refused(
+        lambda: sign(record, BEFORE_V2 + timedelta(days=1), "participant", xia, today=BEFORE_V2),
+        "consent_date",
+        "not_future",
+    )
     assert not Consent.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="consent_").exists()
 
@@ -162,16 +171,29 @@ def test_only_the_signers_the_trial_allows_may_sign(ixcell, assist, ix_site, xia
 def test_a_signer_who_cannot_read_needs_an_impartial_witness(ixcell, ix_site, xia):
     record = _record(ixcell, ix_site, xia)
     sign = services.record_consent
-    _refused(lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, unable_to_read=True),
-             "witness_name", "required")
     _refused(
-        lambda: sign(record, BEFORE_V2, "legal_representative", xia, today=BEFORE_V2, signer_name="Li Wei",
-                     unable_to_read=True, witness_name="li wei"),
+        lambda: sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, unable_to_read=True),
+        "witness_name",
+        "required",
+    )
+    _refused(
+        lambda: sign(
+            record,
+            BEFORE_V2,
+            "legal_representative",
+            xia,
+            today=BEFORE_V2,
+            signer_name="Li Wei",
+            unable_to_read=True,
+            witness_name="li wei",
+        ),
         "witness_name",
         "impartial",
     )
     assert not Consent.objects.exists()
-    consent = sign(record, BEFORE_V2, "participant", xia, today=BEFORE_V2, unable_to_read=True, witness_name="Chen Jing")
+    consent = sign(
+        record, BEFORE_V2, "participant", xia, today=BEFORE_V2, unable_to_read=True, witness_name="Chen Jing"
+    )
     assert consent.witness_name == "Chen Jing" and consent.unable_to_read
 
 
@@ -181,7 +203,13 @@ def test_a_signer_who_cannot_read_needs_an_impartial_witness(ixcell, ix_site, xi
 def test_the_snapshot_holds_the_text_of_the_version_the_signer_and_the_witness(ixcell, ix_site, xia):
     record = _record(ixcell, ix_site, xia)
     consent = services.record_consent(
-        record, BEFORE_V2, "participant", xia, today=BEFORE_V2, unable_to_read=True, witness_name="Chen Jing",
+        record,
+        BEFORE_V2,
+        "participant",
+        xia,
+        today=BEFORE_V2,
+        unable_to_read=True,
+        witness_name="Chen Jing",
         signed_at=datetime(2026, 3, 1, 9, 30, tzinfo=UTC),
     )
     _consent, data = services.consent_snapshot(xia, ixcell, consent.pk)
@@ -196,7 +224,12 @@ def test_the_snapshot_holds_the_text_of_the_version_the_signer_and_the_witness(i
 def test_the_chinese_snapshot_renders_with_the_builtin_cid_font(ixcell, ix_site, xia):
     record = _record(ixcell, ix_site, xia, AFTER_V2.date())
     consent = services.record_consent(
-        record, AFTER_V2.date(), "legal_representative", xia, today=AFTER_V2.date(), signer_name="李伟",
+        record,
+        AFTER_V2.date(),
+        "legal_representative",
+        xia,
+        today=AFTER_V2.date(),
+        signer_name="李伟",
         language="zh-Hans",
     )
     _consent, data = services.consent_snapshot(xia, ixcell, consent.pk)

@@ -455,7 +455,9 @@ class ConsentDocument(Model):
     approved_on: date = Field(description="Day the ethics committee approved this version (ICH E6(R3) 2.8.1(a)).")
     approved_by: str = Field(min_length=1, description="The ethics committee (IRB/IEC) that approved it.")
     title: str = Field(min_length=1)
-    text: str = Field(min_length=1, description="The text the person reads and signs, paragraphs separated by blank lines.")
+    text: str = Field(
+        min_length=1, description="The text the person reads and signs, paragraphs separated by blank lines."
+    )
     signers: list[Signer] = Field(
         min_length=1, description="Who may sign this version: the participant and the representatives the trial allows."
     )

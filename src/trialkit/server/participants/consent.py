@@ -39,9 +39,7 @@ class ConsentBlock:
     @property
     def message(self) -> str:
         if self.kind == "withdrawn":
-            return _(
-                "consent was withdrawn on %(date)s (%(scope)s): no further data may be entered for %(form)s"
-            ) % {
+            return _("consent was withdrawn on %(date)s (%(scope)s): no further data may be entered for %(form)s") % {
                 "date": self.withdrawn_on.isoformat() if self.withdrawn_on else "",
                 "scope": Consent.WithdrawalScope(self.scope).label if self.scope else "",
                 "form": self.form,
@@ -91,7 +89,10 @@ def block_for_form(record: ScreeningRecord, form: str, on: date) -> ConsentBlock
     stands = withdrawal(record)
     if stands is not None:
         return ConsentBlock(
-            "withdrawn", form, scope=stands.withdrawal_scope, withdrawn_on=stands.withdrawn_on,
+            "withdrawn",
+            form,
+            scope=stands.withdrawal_scope,
+            withdrawn_on=stands.withdrawn_on,
             signed_version=stands.document_version,
         )
     needed = record.trial.protocol.consent.required_version(form, on)

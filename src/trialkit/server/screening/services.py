@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
+from trialkit.protocol.schema import CONSENT_LANGUAGES
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.service import record_event
-from trialkit.protocol.schema import CONSENT_LANGUAGES
 from trialkit.server.participants import consent as consent_rules
 from trialkit.server.participants import snapshot
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
@@ -623,7 +623,9 @@ def withdraw_consent(
         raise ScreeningError(f"{record.screening_number} has no consent in force to withdraw")
     latest = max(in_force, key=lambda c: (c.consent_date, c.pk))
     if withdrawn_on < latest.consent_date:
-        raise _invalid("withdrawn_on", "after_consent", f"{withdrawn_on} is before the consent of {latest.consent_date}")
+        raise _invalid(
+            "withdrawn_on", "after_consent", f"{withdrawn_on} is before the consent of {latest.consent_date}"
+        )
     now = now or timezone.now()
     for consent in in_force:  # saved one by one so that each change is a row event
         consent.withdrawn_on = withdrawn_on
@@ -659,7 +661,9 @@ def consent_snapshot(user, trial: Trial, consent_id: int) -> tuple[Consent, byte
     """The PDF of a signed consent, for the site staff of the consent's site only (screening.work:
     coordinators and investigators there): it carries names of the participant's family."""
     consent = (
-        Consent.objects.select_related("screening", "screening__site").filter(pk=consent_id, screening__trial=trial).first()
+        Consent.objects.select_related("screening", "screening__site")
+        .filter(pk=consent_id, screening__trial=trial)
+        .first()
     )
     if consent is None:
         raise ScreeningError(f"no consent {consent_id} in {trial.nct_id}", status=404)

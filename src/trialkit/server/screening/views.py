@@ -315,7 +315,9 @@ def consent_page(request, nct_id: str, number: str):
     return _consent_page(request, trial, _record(request, trial, number))
 
 
-def _consent_page(request, trial: Trial, record: ScreeningRecord, *, consent_errors=None, withdraw_errors=None, status=200):
+def _consent_page(
+    request, trial: Trial, record: ScreeningRecord, *, consent_errors=None, withdraw_errors=None, status=200
+):
     """Consents by version, the signed copies, re-consent and withdrawal for one person."""
     rules = trial.protocol.consent
     today = timezone.localdate()
@@ -359,7 +361,9 @@ def consent_document(request, nct_id: str, number: str):
     rules = trial.protocol.consent
     today = timezone.localdate()
     version = request.GET.get("version") or rules.in_effect(today) or rules.versions[0]
-    language = request.GET.get("lang") or ("zh-Hans" if (request.LANGUAGE_CODE or "").lower().startswith("zh") else "en")
+    language = request.GET.get("lang") or (
+        "zh-Hans" if (request.LANGUAGE_CODE or "").lower().startswith("zh") else "en"
+    )
     document = rules.document(version, language)
     if document is None or document.approved_on > today:
         raise Http404(_("There is no approved consent document of that version in that language."))
@@ -391,7 +395,9 @@ def consent_pdf(request, nct_id: str, number: str, consent_id: int):
     if consent.screening.screening_number != number:
         raise Http404("no such consent for this record")
     response = HttpResponse(data, content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="consent-{number}-v{consent.document_version}-{consent.pk}.pdf"'
+    response["Content-Disposition"] = (
+        f'attachment; filename="consent-{number}-v{consent.document_version}-{consent.pk}.pdf"'
+    )
     response["Cache-Control"] = "no-store"
     return response
 
@@ -405,7 +411,11 @@ def consent_withdraw(request, nct_id: str, number: str):
         withdrawn_on = date.fromisoformat(request.POST.get("withdrawn_on", ""))
     except ValueError:
         return _consent_page(
-            request, trial, record, withdraw_errors={"withdrawn_on": _("enter the date of withdrawal (YYYY-MM-DD)")}, status=422
+            request,
+            trial,
+            record,
+            withdraw_errors={"withdrawn_on": _("enter the date of withdrawal (YYYY-MM-DD)")},
+            status=422,
         )
     try:
         services.withdraw_consent(
