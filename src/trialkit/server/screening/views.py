@@ -276,10 +276,15 @@ def consent(request, nct_id: str, number: str):
     trial = _trial(request, nct_id)
     record = _record(request, trial, number, edit=True)
 
+    # Back to the page the form was on: the consent page says so; the record page is the default.
+    on_consent_page = (
+        request.POST.get("from") == "consent_page" or record.outcome != ScreeningRecord.Outcome.IN_SCREENING
+    )
+
     def refused(errors: dict, status: int = 422):
-        if record.outcome == ScreeningRecord.Outcome.IN_SCREENING and not record.consents.exists():
-            return _record_page(request, trial, record, consent_errors=errors, status=status)
-        return _consent_page(request, trial, record, consent_errors=errors, status=status)
+        if on_consent_page:
+            return _consent_page(request, trial, record, consent_errors=errors, status=status)
+        return _record_page(request, trial, record, consent_errors=errors, status=status)
 
     try:
         consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
@@ -304,7 +309,7 @@ def consent(request, nct_id: str, number: str):
         found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
         return refused(found, exc.status)
     messages.success(request, _("Informed consent recorded."))
-    if record.outcome == ScreeningRecord.Outcome.ENROLLED:
+    if on_consent_page:
         return redirect(reverse("screening:consent_page", args=[trial.nct_id, record.screening_number]))
     return redirect(_record_url(record))
 
@@ -346,6 +351,7 @@ def _consent_page(
         "can_edit": services.can_edit(request.user, record),
         "scopes": Consent.WithdrawalScope.choices,
         "withdraw_errors": withdraw_errors or {},
+        "consent_from": "consent_page",
     }
     if withdraw_errors:
         context["posted"] = request.POST
