@@ -70,7 +70,7 @@ def test_create_patch_attest_consent_enroll(client, assist, coordinator, investi
         coordinator,
         {"consent_date": "2025-03-04", "signed_by": "participant"},
     )
-    assert consent.status_code == 201 and consent.json()["document_version"] == "ASSIST ICF v1.0"
+    assert consent.status_code == 201 and consent.json()["document_version"] == "1.0"
     enrolled = post(client, f"{BASE}/records/{number}/enroll", coordinator)
     assert enrolled.status_code == 201
     assert enrolled.json()["participant_number"] == "ASSIST-01-001" and enrolled.json()["status"] == "enrolled"

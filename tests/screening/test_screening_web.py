@@ -130,7 +130,7 @@ def test_new_record_to_enrolled_participant(client, assist, site1, coordinator, 
     )
     assert consented.status_code == 302
     page = client.get("/screening/NCT04590118/ASSIST-01-S0001/").content.decode()
-    assert "ASSIST ICF v1.0, signed 4 Mar 2025 by legal guardian (Zhang Min)" in page
+    assert "Version 1.0 (en), signed 4 Mar 2025 by legal guardian (Zhang Min)" in page
     assert 'id="enroll-button"' in page and 'id="enroll-button" disabled' not in page
 
     enrolled = client.post("/screening/NCT04590118/ASSIST-01-S0001/enroll/", follow=True)
@@ -328,7 +328,7 @@ def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_fiel
             "consent_date": "2025-03-04",
             "signed_by": "legal_guardian",
             "signer_name": "",
-            "document_version": "ICF v2 draft",
+            "document_version": "1.0",
         },
     )
     html = refused.content.decode()
@@ -337,7 +337,7 @@ def test_a_refused_consent_keeps_what_was_typed_and_ties_the_message_to_its_fiel
     assert 'aria-invalid="true"' in name and 'aria-describedby="c-name-error"' in name
     assert re.search(r'<span class="field-error" id="c-name-error">name the legal guardian', html)
     assert '<a href="#c-name">Name of the signer: name the legal guardian' in html
-    assert 'value="2025-03-04"' in _tag(html, "c-date") and 'value="ICF v2 draft"' in _tag(html, "c-version")
+    assert 'value="2025-03-04"' in _tag(html, "c-date") and 'value="1.0" selected' in html
     assert '<option value="legal_guardian" selected>' in html
     assert "aria-invalid" not in _tag(html, "c-date")
 

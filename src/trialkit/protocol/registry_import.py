@@ -443,8 +443,8 @@ def draft_protocol(record: Any, source: str | None = None) -> Draft:
         "eligibility": {"criteria": criteria},
     }
     sections = {
-        "consent": "document_version and signers (participant, legal_guardian, spouse, legal_representative): "
-        "the registry gives neither",
+        "consent": "documents: each version and language (en, zh-Hans) with its ethics committee approval date, "
+        "title, text and signers (participant, legal_guardian, spouse, legal_representative): the registry gives none",
         "randomization": "method (permuted_block or minimization), ratio per arm id, block sizes, stratification "
         "and kit prefix: the registry says only that allocation is "
         f"{design_out['allocation'] or 'not stated'}",

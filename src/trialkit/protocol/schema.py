@@ -452,10 +452,148 @@ class Eligibility(Model):
         return [c for c in self.criteria if c.type == "exclusion"]
 
 
-class Consent(Model):
-    document_version: str = Field(min_length=1)
-    signers: list[Literal["participant", "legal_guardian", "spouse", "legal_representative"]] = Field(min_length=1)
+Signer = Literal["participant", "legal_guardian", "spouse", "legal_representative"]
+ConsentLanguage = Literal["en", "zh-Hans"]
+CONSENT_LANGUAGES: tuple[str, ...] = ("en", "zh-Hans")
+
+
+class ConsentDocument(Model):
+    """One informed consent form: one version in one language, as the ethics committee approved it.
+
+    ICH E6(R3) 2.8.1(a) and China GCP 2020 Art. 23: the form is used only once the IRB/IEC has approved it,
+    so ``approved_on`` is the first day it may be signed. ICH E6(R3) 2.8.7 and China GCP 2020 Art. 23(6):
+    when the participant (or the representative) cannot read, an impartial witness attends the whole
+    discussion and signs too; ``witness`` says when this trial asks for one.
+    """
+
+    version: str = Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z._\-]*$", max_length=32)
+    language: ConsentLanguage
+    approved_on: date = Field(description="Day the ethics committee approved this version (ICH E6(R3) 2.8.1(a)).")
+    approved_by: str = Field(min_length=1, description="The ethics committee (IRB/IEC) that approved it.")
+    title: str = Field(min_length=1)
+    text: str = Field(
+        min_length=1, description="The text the person reads and signs, paragraphs separated by blank lines."
+    )
+    signers: list[Signer] = Field(
+        min_length=1, description="Who may sign this version: the participant and the representatives the trial allows."
+    )
+    witness: Literal["never", "if_unable_to_read", "always"] = Field(
+        "if_unable_to_read",
+        description="When an impartial witness signs too (ICH E6(R3) 2.8.7; China GCP 2020 Art. 23(6)).",
+    )
+    affects: Literal["all"] | list[str] = Field(
+        "all",
+        description="The forms that may not be entered until the participant has consented to this version "
+        "(or a later one): 'all' or a list of form ids. A version after the first requires re-consent for these.",
+    )
     assumption: Assumption = None
+
+
+class Consent(Model):
+    """The consent documents by version and language, oldest version first.
+
+    A version listed after the first is an amendment: once approved, participants who signed an earlier
+    version re-consent before data of its ``affects`` forms are entered (ICH E6(R3) 2.8.2; China GCP 2020
+    Art. 23(2)).
+    """
+
+    documents: list[ConsentDocument] = Field(min_length=1)
+    assumption: Assumption = None
+
+    @model_validator(mode="after")
+    def _versions(self) -> Consent:
+        seen: dict[tuple[str, str], int] = {}
+        order: list[str] = []
+        for i, doc in enumerate(self.documents):
+            key = (doc.version, doc.language)
+            if key in seen:
+                raise LocatedError(f"version {doc.version!r} in {doc.language!r} is listed twice", "documents", i)
+            seen[key] = i
+            if doc.version not in order:
+                order.append(doc.version)
+            elif order[-1] != doc.version:
+                raise LocatedError(
+                    f"the documents of version {doc.version!r} must be listed together", "documents", i, "version"
+                )
+        for v, version in enumerate(order):
+            docs = self.for_version(version)
+            first = docs[0]
+            for doc in docs[1:]:
+                i = self.documents.index(doc)
+                for name in ("approved_on", "signers", "witness", "affects"):
+                    if getattr(doc, name) != getattr(first, name):
+                        raise LocatedError(
+                            f"version {version!r} in {doc.language!r} differs from {first.language!r} in {name}; "
+                            "the languages of one version are one approved document",
+                            "documents",
+                            i,
+                            name,
+                        )
+            if v:
+                previous = self.for_version(order[v - 1])[0]
+                if first.approved_on < previous.approved_on:
+                    i = self.documents.index(first)
+                    raise LocatedError(
+                        f"version {version!r} is approved ({first.approved_on}) before the version it follows "
+                        f"({previous.version!r}, {previous.approved_on}); list versions oldest first",
+                        "documents",
+                        i,
+                        "approved_on",
+                    )
+        return self
+
+    @property
+    def versions(self) -> list[str]:
+        """Version ids, oldest first."""
+        found: list[str] = []
+        for doc in self.documents:
+            if doc.version not in found:
+                found.append(doc.version)
+        return found
+
+    def for_version(self, version: str) -> list[ConsentDocument]:
+        return [d for d in self.documents if d.version == version]
+
+    def document(self, version: str, language: str) -> ConsentDocument | None:
+        return next((d for d in self.documents if d.version == version and d.language == language), None)
+
+    def version_index(self, version: str) -> int:
+        """Position of ``version`` among the versions (-1 for a version the protocol does not list)."""
+        versions = self.versions
+        return versions.index(version) if version in versions else -1
+
+    def in_effect(self, on: date) -> str | None:
+        """The newest version approved on or before ``on`` (None before the first approval)."""
+        current = None
+        for version in self.versions:
+            if self.for_version(version)[0].approved_on <= on:
+                current = version
+        return current
+
+    def required_version(self, form: str, on: date) -> str | None:
+        """The newest amendment approved by ``on`` that names ``form``: a participant who signed an
+        older version re-consents before ``form`` is entered. None when no amendment affects it."""
+        needed = None
+        for version in self.versions[1:]:
+            doc = self.for_version(version)[0]
+            if doc.approved_on <= on and (doc.affects == "all" or form in doc.affects):
+                needed = version
+        return needed
+
+    @property
+    def document_version(self) -> str:
+        """The newest version listed."""
+        return self.versions[-1]
+
+    @property
+    def signers(self) -> list[str]:
+        """Everyone who may sign some version, in the order first listed."""
+        found: list[str] = []
+        for doc in self.documents:
+            for signer in doc.signers:
+                if signer not in found:
+                    found.append(signer)
+        return found
 
 
 # --------------------------------------------------------------------------- randomization
@@ -880,6 +1018,19 @@ class Protocol(Model):
                     "interim",
                     "analysis",
                 )
+        form_ids = {form for v in self.schedule.visits for form in v.forms}
+        for d, doc in enumerate(self.consent.documents):
+            if doc.affects != "all":
+                for f, form in enumerate(doc.affects):
+                    if form not in form_ids:
+                        raise LocatedError(
+                            f"consent version {doc.version!r} affects form {form!r}, which no visit of the schedule has",
+                            "consent",
+                            "documents",
+                            d,
+                            "affects",
+                            f,
+                        )
         if self.diary:
             for field, ref in (("start_visit", self.diary.start_visit), ("end_visit", self.diary.end_visit)):
                 if ref not in visit_ids:

@@ -23,7 +23,7 @@ from trialkit.server.api_contract import (
     summary,
     validation_errors,
 )
-from trialkit.server.capture.services import CaptureError, EditConflict, FormInvalid
+from trialkit.server.capture.services import CaptureError, ConsentRequired, EditConflict, FormInvalid
 from trialkit.server.exports.services import ExportProblem
 from trialkit.server.product.services import ProductProblem
 from trialkit.server.screening.services import ScreeningError
@@ -174,6 +174,13 @@ def _edit_conflict(request, exc):
     response = api.create_response(request, body, status=409)
     response["ETag"] = f'"{exc.current.version}"'
     return response
+
+
+@api.exception_handler(ConsentRequired)
+def _consent_required(request, exc):
+    """409: the participant's consent does not cover this form now (re-consent owed, or withdrawn)."""
+    rule = "reconsent_required" if exc.block.kind == "reconsent" else "consent_withdrawn"
+    return answer_error(request, 409, str(exc), [field_error("consent", rule, str(exc))])
 
 
 @api.exception_handler(CaptureError)

@@ -49,7 +49,8 @@ def _ensure_enrolled(trial, today: date, users) -> None:
         )
         Consent.objects.create(
             screening=screening,
-            document_version=trial.protocol.consent.document_version,
+            document_version=trial.protocol.consent.in_effect(screening.screening_date)
+            or trial.protocol.consent.versions[0],
             consent_date=screening.screening_date,
             signed_by=Consent.Signer.PARTICIPANT,
             recorded_by=clerk,

@@ -73,6 +73,8 @@ ACTIONS = {
     "screening_fail": "screen failed",
     "screening_withdraw": "withdrew before enrolment",
     "consent_record": "consent recorded",
+    "consent_reconsent": "re-consent to a new version recorded",
+    "consent_withdraw": "consent withdrawn",
     "participant_enroll": "enrolled",
     "allocation_list.generated": "allocation list generated",
     "allocation_list.regenerated": "allocation list replaced",

@@ -18,7 +18,9 @@ from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Visit
 from trialkit.server.capture.screening_forms import confirm_carried_forms
 from trialkit.server.demo import DAY0_AGES
+from trialkit.server.participants import consent as consent_rules
 from trialkit.server.participants.models import Participant
+from trialkit.server.screening import services as screening_services
 
 # Days since day 0 for the demo participants of each trial (see trialkit.server.demo.DAY0_AGES):
 # the allocation demo gives their doses on those days. Visits whose window is still open are left
@@ -184,6 +186,8 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
                 continue
             if not values:
                 continue
+            if not _consented(participant, name, done_on, coordinator, now):
+                continue
             # One draft among the completed forms: the last visit's MMSE is still being entered.
             complete = not (visit is closed_visits[-1] and name == "mmse")
             services.save_form(participant, visit.visit_id, name, values, coordinator, complete=complete, now=now)
@@ -192,6 +196,21 @@ def _fill_visits(participant, visits: list[Visit], coordinator, today: date, rng
             # Past screening visits: the coordinator reviewed the carried-in screening data that day.
             confirm_carried_forms(visit, coordinator, confirmed=True, now=now)
     return saved
+
+
+def _consented(participant, name: str, done_on: date, coordinator, now: datetime) -> bool:
+    """Whether ``name`` may be entered on ``done_on``: a participant who signed an older version of
+    the consent document than an amendment naming the form re-consents at this visit (IxCell's
+    version 2.0 and the biomarkers form), as the demo's way of showing the re-consent."""
+    block = consent_rules.block_for_form(participant.screening, name, done_on)
+    if block is None:
+        return True
+    if block.kind != "reconsent":
+        return False
+    screening_services.record_consent(
+        participant.screening, done_on, "participant", coordinator, today=done_on, signed_at=now
+    )
+    return True
 
 
 # Forms the demo fills with the first allowed answer to each required item, so visits can be done.

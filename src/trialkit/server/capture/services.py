@@ -45,6 +45,7 @@ from trialkit.server.capture.models import (
     Signature,
     Visit,
 )
+from trialkit.server.participants import consent as consent_rules
 from trialkit.server.participants.models import ONGOING_STATUSES, Participant
 
 
@@ -79,6 +80,15 @@ class EditConflict(CaptureError):
                 f"version {expected_version}; nothing of yours was saved"
             )
         super().__init__(text)
+
+
+class ConsentRequired(CaptureError):
+    """A form the participant's consent does not cover now: a newer version to re-consent to, or a
+    withdrawal. ``block`` says which (its ``version`` names the consent version)."""
+
+    def __init__(self, block):
+        self.block = block
+        super().__init__(block.message)
 
 
 class FormInvalid(CaptureError):
@@ -561,6 +571,11 @@ def save_form(
         raise CaptureError(
             f"form {instrument!r} is not assigned to visit {visit_id!r} (assigned: {', '.join(visit.forms)})"
         )
+    # The one place a form save is permitted: refused while the participant owes a re-consent to a
+    # version that names this form, or has withdrawn consent (participants.consent).
+    block = consent_rules.block_for_form(participant.screening, name, _today(now))
+    if block is not None:
+        raise ConsentRequired(block)
     definition = instrument_for(name)
     if repeat < 1 or (repeat > 1 and not definition.repeating):
         raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")

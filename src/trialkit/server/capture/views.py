@@ -13,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from trialkit.instruments import ItemType
@@ -33,6 +34,7 @@ from trialkit.server.capture.models import (
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
 from trialkit.server.capture.services import CaptureError, FormInvalid
 from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
+from trialkit.server.participants import consent as consent_rules
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
 
@@ -143,6 +145,8 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
             "end_choices": _end_choices(),
             "end_form": end_form or {"values": {}, "errors": {}},
             "reopen_form": reopen_form or {"values": {}, "errors": {}},
+            "consent_withdrawal": consent_rules.withdrawal(participant.screening),
+            "consent_pending": consent_rules.pending_reconsent(participant.screening, timezone.localdate()),
         },
     )
 
@@ -408,8 +412,12 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
             # field, and the current version in the hidden field: saving again replaces them knowingly.
             form, conflict = exc.current, exc
             general_error = f"Not saved: {exc}."
+        except services.ConsentRequired as exc:
+            general_error = _("Not saved: %(why)s") % {"why": exc}
         except CaptureError as exc:
             general_error = f"Not saved: {exc}"
+    # Why the participant's consent does not cover this form now (shown before anyone types).
+    consent_block = consent_rules.block_for_form(participant.screening, name, timezone.localdate())
     # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
     shown_signatures = (
         []
@@ -429,6 +437,10 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
             "repeat": repeat,
             "fields": _form_fields(definition, values, errors, theirs=conflict.current.data if conflict else None),
             "general_error": general_error,
+            "consent_block": consent_block,
+            "consent_url": reverse(
+                "screening:consent_page", args=[participant.trial.nct_id, participant.screening.screening_number]
+            ),
             "conflict": conflict,
             "loaded_version": form.version if form else 0,
             "reason_error": errors.get("reason"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ScreeningRecord(models.Model):
@@ -73,20 +74,50 @@ class Attestation(models.Model):
 
 
 class Consent(models.Model):
+    """One signature of one version of the consent document (``protocol.consent.documents``).
+
+    A re-consent to a new version is a new row; a withdrawal is recorded on the consent in force
+    (``withdrawn_on`` and the withdrawal fields) and leaves the participant's end of participation
+    (``Participant.ended_on``) alone: the two are separate workflows (ICH E6(R3) 2.8.10(l), (n))."""
+
     class Signer(models.TextChoices):
-        PARTICIPANT = "participant", "Participant"
-        LEGAL_GUARDIAN = "legal_guardian", "Legal guardian"
-        SPOUSE = "spouse", "Spouse"
-        LEGAL_REPRESENTATIVE = "legal_representative", "Legal representative"
+        PARTICIPANT = "participant", _("Participant")
+        LEGAL_GUARDIAN = "legal_guardian", _("Legal guardian")
+        SPOUSE = "spouse", _("Spouse")
+        LEGAL_REPRESENTATIVE = "legal_representative", _("Legal representative")
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        ZH_HANS = "zh-Hans", "简体中文"
+
+    class WithdrawalScope(models.TextChoices):
+        NO_FURTHER_DATA = "no_further_data", _("No further data collection; data already collected may be used")
+        NO_FURTHER_CONTACT = "no_further_contact", _("No further contact, but data already collected may be used")
+        SAMPLES_DESTROYED = "samples_destroyed", _("No further data collection, and stored samples destroyed")
 
     screening = models.ForeignKey(ScreeningRecord, on_delete=models.PROTECT, related_name="consents")
     document_version = models.CharField(max_length=64)
+    language = models.CharField(max_length=16, choices=Language.choices, default=Language.EN)
     consent_date = models.DateField()
+    # When the signer signed (the date above is its day in the site's time zone).
+    signed_at = models.DateTimeField(null=True, blank=True)
     signed_by = models.CharField(max_length=32, choices=Signer.choices)
     signer_name = models.CharField(max_length=200, blank=True)
+    # ICH E6(R3) 2.8.7, China GCP 2020 Art. 23(6): an impartial witness when the signer cannot read.
+    unable_to_read = models.BooleanField(default=False)
+    witness_name = models.CharField(max_length=200, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # The PDF of exactly what was signed (private file under DATA_DIR/consents) and its SHA-256.
+    snapshot_path = models.CharField(max_length=300, blank=True)
+    snapshot_sha256 = models.CharField(max_length=64, blank=True)
     withdrawn_on = models.DateField(null=True, blank=True)
+    withdrawal_scope = models.CharField(max_length=32, choices=WithdrawalScope.choices, blank=True)
+    withdrawal_reason = models.TextField(blank=True)
+    withdrawal_recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    withdrawal_recorded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-consent_date", "-id"]

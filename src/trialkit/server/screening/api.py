@@ -16,7 +16,7 @@ from pydantic import Field
 
 from trialkit.eligibility import OTHER, facts_schema
 from trialkit.server.accounts.lookups import trial_for
-from trialkit.server.api_contract import Code, Name, NctId, Number, Pages, Rows, Text
+from trialkit.server.api_contract import Code, Name, NctId, Number, Pages, RowId, Rows, Text
 from trialkit.server.participants.models import ScreeningRecord
 from trialkit.server.screening import services
 from trialkit.server.trials.models import Trial
@@ -37,10 +37,16 @@ class CriterionOut(Schema):
 class ConsentOut(Schema):
     id: int
     document_version: str
+    language: str
     consent_date: date
+    signed_at: datetime | None
     signed_by: str
     signer_name: str
+    unable_to_read: bool
+    witness_name: str
+    snapshot_sha256: str = Field(description="SHA-256 of the signed copy (PDF: .../consents/{id}/pdf).")
     withdrawn_on: date | None
+    withdrawal_scope: str
 
 
 class RecordOut(Schema):
@@ -74,7 +80,18 @@ class ConsentIn(Schema):
     consent_date: date
     signed_by: Literal["participant", "legal_guardian", "spouse", "legal_representative"]
     signer_name: Name = ""
-    document_version: Code | None = Field(None, description="Defaults to the protocol's consent document version.")
+    document_version: Code | None = Field(
+        None, description="The version in effect on consent_date (protocol consent.documents); defaults to it."
+    )
+    language: Literal["en", "zh-Hans"] = "en"
+    unable_to_read: bool = Field(False, description="The signer cannot read: an impartial witness must sign.")
+    witness_name: Name = ""
+
+
+class ConsentWithdrawIn(Schema):
+    withdrawn_on: date
+    scope: Literal["no_further_data", "no_further_contact", "samples_destroyed"]
+    reason: Text = ""
 
 
 class ScreenFailIn(Schema):
@@ -243,8 +260,44 @@ def consent(request, nct_id: NctId, number: Number, payload: ConsentIn):
         today=timezone.localdate(),
         signer_name=payload.signer_name,
         document_version=payload.document_version,
+        language=payload.language,
+        unable_to_read=payload.unable_to_read,
+        witness_name=payload.witness_name,
     )
     return Status(201, created)
+
+
+@router.post(
+    "/{nct_id}/records/{number}/consent/withdraw",
+    response={200: ConsentOut},
+    summary="Record a withdrawal of consent (does not end the participation)",
+)
+def consent_withdraw(request, nct_id: NctId, number: Number, payload: ConsentWithdrawIn):
+    record = services.get_record(_trial(request, nct_id), number)
+    withdrawn = services.withdraw_consent(
+        record,
+        request.auth,
+        withdrawn_on=payload.withdrawn_on,
+        scope=payload.scope,
+        reason=payload.reason,
+        today=timezone.localdate(),
+    )
+    return withdrawn
+
+
+@router.get(
+    "/{nct_id}/consents/{consent_id}/pdf",
+    response={200: None},
+    summary="The signed copy of a consent (PDF; site staff of its site only)",
+)
+def consent_pdf(request, nct_id: NctId, consent_id: RowId):
+    from django.http import HttpResponse
+
+    consent, data = services.consent_snapshot(request.auth, _trial(request, nct_id), consent_id)
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="consent-{consent.pk}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @router.post(

@@ -267,6 +267,8 @@ def populate(trials, users, today: date) -> dict[str, int]:
                     coordinator,
                     today=today,
                     signer_name="" if signed_by == "participant" else "Family member (demo)",
+                    # Both trials recruit in China: most sign the Simplified Chinese document.
+                    language="en" if n % 3 == 2 else "zh-Hans",
                 )
                 services.enroll(
                     services.get_record(trial, record.screening_number), coordinator, at(on + timedelta(days=1))

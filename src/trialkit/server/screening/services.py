@@ -21,9 +21,12 @@ from django.utils import timezone
 
 from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
+from trialkit.protocol.schema import CONSENT_LANGUAGES
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.audit.context import audited_service
 from trialkit.server.audit.service import record_event
+from trialkit.server.participants import consent as consent_rules
+from trialkit.server.participants import snapshot
 from trialkit.server.participants.models import Attestation, Consent, Participant, ScreeningRecord
 from trialkit.server.trials.models import Site, Trial
 
@@ -417,6 +420,87 @@ def record_attestation(
     return attestation
 
 
+NAME_MAX = 200
+REASON_MAX = 2000
+
+
+def _text(field_name: str, value: Any, limit: int, required: str | None = None) -> str:
+    """A short text field: a string, no NUL or control character, at most ``limit`` characters."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise _invalid(field_name, "type", "must be text")
+    value = value.strip()
+    if "\x00" in value or any(ord(c) < 32 and c not in "\n\r\t" for c in value):
+        raise _invalid(field_name, "no_control_characters", "must not contain NUL or other control characters")
+    if len(value) > limit:
+        raise _invalid(field_name, "max_length", f"at most {limit} characters (got {len(value)})")
+    if required and not value:
+        raise _invalid(field_name, "required", required)
+    return value
+
+
+def _require_consentable(record: ScreeningRecord) -> Participant | None:
+    """Consent is taken in screening, and again (re-consent) from an enrolled participant whose
+    participation has not ended; returns the participant, if any."""
+    if record.outcome == ScreeningRecord.Outcome.IN_SCREENING:
+        return None
+    participant = Participant.objects.filter(screening=record).first()
+    if record.outcome == ScreeningRecord.Outcome.ENROLLED and participant is not None and not participant.has_ended:
+        return participant
+    if participant is not None and participant.has_ended:
+        raise ScreeningError(
+            f"participant {participant.participant_number}'s participation has ended; no consent is taken any more"
+        )
+    _require_open(record)
+    return None
+
+
+def consent_document_for(record: ScreeningRecord, version: str | None, language: str, on: date):
+    """The protocol's document a consent signed on ``on`` must be: the version in effect that day, in
+    ``language``. A version not listed, not yet approved on that day, or already superseded is refused
+    (ICH E6(R3) 2.8.1(a): only the version the ethics committee approved is used)."""
+    rules = record.trial.protocol.consent
+    if language not in CONSENT_LANGUAGES:
+        raise _invalid("language", "allowed_values", f"{language!r}; allowed: {', '.join(CONSENT_LANGUAGES)}")
+    in_effect = rules.in_effect(on)
+    if version:
+        if rules.version_index(version) < 0:
+            raise _invalid(
+                "document_version",
+                "known_version",
+                f"{version!r} is not a consent version of {record.trial.short_name}; versions: {', '.join(rules.versions)}",
+            )
+        first = rules.for_version(version)[0]
+        if first.approved_on > on:
+            raise _invalid(
+                "document_version",
+                "approved",
+                f"version {version} was not approved by the ethics committee until {first.approved_on}",
+            )
+        if version != in_effect:
+            raise _invalid(
+                "document_version",
+                "in_effect",
+                f"version {version} was superseded by version {in_effect} on "
+                f"{rules.for_version(in_effect)[0].approved_on}; the participant signs version {in_effect}",
+            )
+    elif in_effect is None:
+        raise _invalid(
+            "consent_date",
+            "approved",
+            f"no consent version of {record.trial.short_name} was approved by {on} "
+            f"(the first: {rules.documents[0].approved_on})",
+        )
+    version = version or in_effect
+    document = rules.document(version, language)
+    if document is None:
+        have = ", ".join(d.language for d in rules.for_version(version))
+        raise _invalid("language", "available", f"version {version} is not available in {language!r} (only {have})")
+    return document
+
+
+@audited_service
 @transaction.atomic
 def record_consent(
     record: ScreeningRecord,
@@ -426,47 +510,167 @@ def record_consent(
     today: date,
     signer_name: str = "",
     document_version: str | None = None,
+    *,
+    language: str = "en",
+    witness_name: str = "",
+    unable_to_read: bool = False,
+    signed_at: datetime | None = None,
 ) -> Consent:
-    """Informed consent: the document version (the protocol's by default), date and who signed."""
+    """Informed consent to one version of the consent document, in one language: who signed, the
+    witness where one is required, the time of signature, and a PDF of exactly what was signed.
+
+    The version defaults to the one in effect on ``consent_date`` (``protocol.consent``); the signer
+    must be one that version allows. The same workflow takes a re-consent from an enrolled participant
+    after an amendment. Nothing is written when a rule refuses it."""
     require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
-    _require_open(record)
-    consent_rules = record.trial.protocol.consent
-    if signed_by not in consent_rules.signers:
+    participant = _require_consentable(record)
+    if not isinstance(consent_date, date) or isinstance(consent_date, datetime):
+        raise _invalid("consent_date", "type", "must be a date")
+    if consent_date > today:
+        raise _invalid("consent_date", "not_future", f"{consent_date} is in the future")
+    if signed_at is not None and timezone.localtime(signed_at).date() > today:
+        raise _invalid("signed_at", "not_future", f"{signed_at.isoformat()} is in the future")
+    if not isinstance(unable_to_read, bool):
+        raise _invalid("unable_to_read", "type", "must be true or false")
+    signer_name = _text("signer_name", signer_name, NAME_MAX)
+    witness_name = _text("witness_name", witness_name, NAME_MAX)
+    document_version = _text("document_version", document_version, 32)
+    document = consent_document_for(record, document_version or None, language, consent_date)
+    if signed_by not in document.signers:
         raise _invalid(
             "signed_by",
             "allowed_values",
-            f"{signed_by!r} may not sign for {record.trial.short_name}; allowed: {', '.join(consent_rules.signers)}",
+            f"{signed_by!r} may not sign version {document.version} for {record.trial.short_name}; "
+            f"allowed: {', '.join(document.signers)}",
         )
-    signer_name = (signer_name or "").strip()
     if signed_by != Consent.Signer.PARTICIPANT and not signer_name:
         raise _invalid("signer_name", "required", f"name the {signed_by.replace('_', ' ')} who signed")
-    if consent_date > today:
-        raise _invalid("consent_date", "not_future", f"{consent_date} is in the future")
-    document_version = (document_version or "").strip() or consent_rules.document_version
+    # ICH E6(R3) 2.8.7; China GCP 2020 Art. 23(6): an impartial witness attends and signs when the
+    # participant or the representative cannot read.
+    if document.witness == "always" or (document.witness == "if_unable_to_read" and unable_to_read):
+        if not witness_name:
+            why = "this version" if document.witness == "always" else "the signer cannot read"
+            raise _invalid("witness_name", "required", f"an impartial witness must sign: {why}")
+        if witness_name.casefold() == signer_name.casefold():
+            raise _invalid("witness_name", "impartial", "the witness is someone other than the signer")
+    signed_at = signed_at or timezone.now()
+    previous = consent_rules.highest_signed(record)[1] if participant is not None else ""
     consent = Consent.objects.create(
         screening=record,
-        document_version=document_version,
+        document_version=document.version,
+        language=document.language,
         consent_date=consent_date,
+        signed_at=signed_at,
         signed_by=signed_by,
         signer_name=signer_name,
+        unable_to_read=unable_to_read,
+        witness_name=witness_name,
         recorded_by=actor,
     )
+    consent.snapshot_path, consent.snapshot_sha256 = snapshot.store(consent, document)
+    consent.save(update_fields=["snapshot_path", "snapshot_sha256"])
     _audit(
         actor,
-        "consent_record",
+        "consent_reconsent" if participant is not None else "consent_record",
         record,
         object_type="consent",
         object_id=str(consent.pk),
+        participant_id=participant.pk if participant is not None else None,
         after={
             "screening_number": record.screening_number,
-            "document_version": document_version,
+            "document_version": document.version,
+            "language": document.language,
             "consent_date": consent_date,
+            "signed_at": signed_at,
             "signed_by": signed_by,
             "signer_name": signer_name,
+            "unable_to_read": unable_to_read,
+            "witness_name": witness_name,
+            "snapshot_sha256": consent.snapshot_sha256,
+            **({"previous_version": previous} if participant is not None else {}),
         },
     )
     return consent
+
+
+@audited_service
+@transaction.atomic
+def withdraw_consent(
+    record: ScreeningRecord,
+    actor,
+    *,
+    withdrawn_on: date,
+    scope: str,
+    today: date,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Consent:
+    """The person withdraws consent, with its scope. Further data entry is blocked
+    (``participants.consent``); the participant's end of participation is NOT recorded here: it stays
+    its own workflow (``capture.services.end_participation``), and data already collected stay."""
+    require(actor, record.trial, "screening.work", site_id=record.site_id)
+    record = _lock(record)
+    if scope not in Consent.WithdrawalScope.values:
+        raise _invalid("scope", "allowed_values", f"{scope!r}; allowed: {', '.join(Consent.WithdrawalScope.values)}")
+    if not isinstance(withdrawn_on, date) or isinstance(withdrawn_on, datetime):
+        raise _invalid("withdrawn_on", "type", "must be a date")
+    if withdrawn_on > today:
+        raise _invalid("withdrawn_on", "not_future", f"{withdrawn_on} is in the future")
+    reason = _text("reason", reason, REASON_MAX)
+    in_force = list(record.consents.select_for_update().filter(withdrawn_on__isnull=True).order_by("pk"))
+    if not in_force:
+        raise ScreeningError(f"{record.screening_number} has no consent in force to withdraw")
+    latest = max(in_force, key=lambda c: (c.consent_date, c.pk))
+    if withdrawn_on < latest.consent_date:
+        raise _invalid(
+            "withdrawn_on", "after_consent", f"{withdrawn_on} is before the consent of {latest.consent_date}"
+        )
+    now = now or timezone.now()
+    for consent in in_force:  # saved one by one so that each change is a row event
+        consent.withdrawn_on = withdrawn_on
+        consent.withdrawal_scope = scope
+        consent.withdrawal_reason = reason
+        consent.withdrawal_recorded_by = actor
+        consent.withdrawal_recorded_at = now
+        consent.save(
+            update_fields=[
+                "withdrawn_on",
+                "withdrawal_scope",
+                "withdrawal_reason",
+                "withdrawal_recorded_by",
+                "withdrawal_recorded_at",
+            ]
+        )
+    participant = Participant.objects.filter(screening=record).first()
+    _audit(
+        actor,
+        "consent_withdraw",
+        record,
+        object_type="consent",
+        object_id=str(latest.pk),
+        participant_id=participant.pk if participant else None,
+        before={"withdrawn_on": None},
+        after={"withdrawn_on": withdrawn_on, "scope": scope, "consents": [c.pk for c in in_force]},
+        reason=reason,
+    )
+    return latest
+
+
+def consent_snapshot(user, trial: Trial, consent_id: int) -> tuple[Consent, bytes]:
+    """The PDF of a signed consent, for the site staff of the consent's site only (screening.work:
+    coordinators and investigators there): it carries names of the participant's family."""
+    consent = (
+        Consent.objects.select_related("screening", "screening__site")
+        .filter(pk=consent_id, screening__trial=trial)
+        .first()
+    )
+    if consent is None:
+        raise ScreeningError(f"no consent {consent_id} in {trial.nct_id}", status=404)
+    require(user, trial, "screening.work", site_id=consent.screening.site_id)
+    if not consent.snapshot_path:
+        raise ScreeningError(f"consent {consent_id} was recorded without a PDF snapshot", status=404)
+    return consent, snapshot.open_snapshot(consent)
 
 
 @transaction.atomic

@@ -11,16 +11,19 @@ from datetime import date
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
 from trialkit.server.accounts.access import access_for, require
 from trialkit.server.accounts.lookups import site_for, trial_for
-from trialkit.server.participants.models import Consent, ScreeningRecord
+from trialkit.server.participants import consent as consent_rules
+from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
 from trialkit.server.screening import facts_form, services
 from trialkit.server.trials.models import Trial
 
@@ -147,10 +150,14 @@ def _panel_context(request, record: ScreeningRecord) -> dict:
 
 # Where each consent field's message goes: the input it is about, and its label in the summary.
 CONSENT_FIELDS = {
-    "document_version": ("c-version", "Consent document version"),
-    "consent_date": ("c-date", "Date signed"),
-    "signed_by": ("c-signed-by", "Signed by"),
-    "signer_name": ("c-name", "Name of the signer"),
+    "document_version": ("c-version", gettext_lazy("Consent document version")),
+    "language": ("c-language", gettext_lazy("Language of the document signed")),
+    "consent_date": ("c-date", gettext_lazy("Date signed")),
+    "signed_at": ("c-date", gettext_lazy("Date signed")),
+    "signed_by": ("c-signed-by", gettext_lazy("Signed by")),
+    "signer_name": ("c-name", gettext_lazy("Name of the signer")),
+    "unable_to_read": ("c-unable", gettext_lazy("The signer cannot read")),
+    "witness_name": ("c-witness", gettext_lazy("Name of the impartial witness")),
 }
 
 
@@ -174,21 +181,32 @@ def _record_page(
     form = facts_form.build_form(
         record.facts, trial.protocol, posted=request.POST if facts_errors else None, errors=facts_errors
     )
-    protocol_consent = trial.protocol.consent
-    signers = [(v, label) for v, label in Consent.Signer.choices if v in protocol_consent.signers]
     consent_errors = consent_errors or {}
     context = {
         **_panel_context(request, record),
+        **_consent_form_context(request, trial, consent_errors),
         "form": form,
-        "signers": signers,
-        "consent_version": protocol_consent.document_version,
-        "today": timezone.localdate(),
-        "consent_errors": consent_errors,
-        "posted": request.POST if consent_errors else {},
-        "consent_summary": [(*CONSENT_FIELDS[k], m) for k, m in consent_errors.items() if k in CONSENT_FIELDS],
         "facts_refused": bool(facts_errors),
     }
     return render(request, "screening/record.html", context, status=status)
+
+
+def _consent_form_context(request, trial: Trial, consent_errors: dict) -> dict:
+    """What the consent form needs: the versions (the one in effect today first chosen), languages,
+    signers, and after a refused post what was typed with each message by its field."""
+    rules = trial.protocol.consent
+    today = timezone.localdate()
+    versions = [rules.for_version(v)[0] for v in rules.versions if rules.for_version(v)[0].approved_on <= today]
+    return {
+        "signers": [(v, label) for v, label in Consent.Signer.choices if v in rules.signers],
+        "consent_versions": versions,
+        "consent_version": rules.in_effect(today) or "",
+        "consent_languages": Consent.Language.choices,
+        "today": today,
+        "consent_errors": consent_errors,
+        "posted": request.POST if consent_errors else {},
+        "consent_summary": [(*CONSENT_FIELDS[k], m) for k, m in consent_errors.items() if k in CONSENT_FIELDS],
+    }
 
 
 @login_required
@@ -253,18 +271,27 @@ def attest(request, nct_id: str, number: str):
 @login_required
 @require_POST
 def consent(request, nct_id: str, number: str):
+    """Record a consent (or a re-consent of an enrolled participant). A refused post shows the page it
+    came from again (422) with what was typed and each message by its field; nothing is written."""
     trial = _trial(request, nct_id)
     record = _record(request, trial, number, edit=True)
+
+    # Back to the page the form was on: the consent page says so; the record page is the default.
+    on_consent_page = (
+        request.POST.get("from") == "consent_page" or record.outcome != ScreeningRecord.Outcome.IN_SCREENING
+    )
+
+    def refused(errors: dict, status: int = 422):
+        if on_consent_page:
+            return _consent_page(request, trial, record, consent_errors=errors, status=status)
+        return _record_page(request, trial, record, consent_errors=errors, status=status)
+
     try:
         consent_date = date.fromisoformat(request.POST.get("consent_date", ""))
     except ValueError:
-        return _record_page(
-            request,
-            trial,
-            record,
-            status=422,
-            consent_errors={"consent_date": "enter the date of signature (YYYY-MM-DD)"},
-        )
+        return refused({"consent_date": _("enter the date of signature (YYYY-MM-DD)")})
+    if request.POST.get("unable_to_read", "") not in ("", "true"):
+        return refused({"unable_to_read": _("tick the box or leave it empty")})
     try:
         services.record_consent(
             record,
@@ -274,12 +301,142 @@ def consent(request, nct_id: str, number: str):
             today=timezone.localdate(),
             signer_name=request.POST.get("signer_name", ""),
             document_version=request.POST.get("document_version", ""),
+            language=request.POST.get("language", "en"),
+            witness_name=request.POST.get("witness_name", ""),
+            unable_to_read=request.POST.get("unable_to_read") == "true",
         )
     except services.ScreeningError as exc:
         found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
-        return _record_page(request, trial, record, consent_errors=found, status=exc.status)
-    messages.success(request, "Informed consent recorded.")
+        return refused(found, exc.status)
+    messages.success(request, _("Informed consent recorded."))
+    if on_consent_page:
+        return redirect(reverse("screening:consent_page", args=[trial.nct_id, record.screening_number]))
     return redirect(_record_url(record))
+
+
+@login_required
+def consent_page(request, nct_id: str, number: str):
+    trial = _trial(request, nct_id)
+    return _consent_page(request, trial, _record(request, trial, number))
+
+
+def _consent_page(
+    request, trial: Trial, record: ScreeningRecord, *, consent_errors=None, withdraw_errors=None, status=200
+):
+    """Consents by version, the signed copies, re-consent and withdrawal for one person."""
+    rules = trial.protocol.consent
+    today = timezone.localdate()
+    participant = Participant.objects.filter(screening=record).first()
+    pending = consent_rules.pending_reconsent(record, today)
+    affected = ""
+    if pending:
+        affects = rules.for_version(pending)[0].affects
+        affected = _("all forms") if affects == "all" else ", ".join(affects)
+    may_consent = record.outcome == ScreeningRecord.Outcome.IN_SCREENING or (
+        participant is not None and not participant.has_ended
+    )
+    context = {
+        **_consent_form_context(request, trial, consent_errors or {}),
+        "trial": trial,
+        "record": record,
+        "participant": participant,
+        "documents": [d for d in rules.documents if d.approved_on <= today],
+        "consents": list(record.consents.select_related("recorded_by").order_by("-consent_date", "-id")),
+        "withdrawal": consent_rules.withdrawal(record),
+        "in_force": consent_rules.in_force(record),
+        "pending": pending,
+        "signed_version": consent_rules.highest_signed(record)[1],
+        "affected": affected,
+        "may_consent": may_consent,
+        "can_edit": services.can_edit(request.user, record),
+        "scopes": Consent.WithdrawalScope.choices,
+        "withdraw_errors": withdraw_errors or {},
+        "consent_from": "consent_page",
+    }
+    if withdraw_errors:
+        context["posted"] = request.POST
+    return render(request, "screening/consent.html", context, status=status)
+
+
+@login_required
+def consent_document(request, nct_id: str, number: str):
+    """The consent document as the person reads it, in their language (``?lang=zh-Hans``): the version
+    in effect today unless ``?version=`` names another approved one."""
+    trial = _trial(request, nct_id)
+    record = _record(request, trial, number)
+    rules = trial.protocol.consent
+    today = timezone.localdate()
+    version = request.GET.get("version") or rules.in_effect(today) or rules.versions[0]
+    language = request.GET.get("lang") or (
+        "zh-Hans" if (request.LANGUAGE_CODE or "").lower().startswith("zh") else "en"
+    )
+    document = rules.document(version, language)
+    if document is None or document.approved_on > today:
+        raise Http404(_("There is no approved consent document of that version in that language."))
+    labels = dict(Consent.Language.choices)
+    signer_labels = dict(Consent.Signer.choices)
+    languages = [
+        {"version": d.version, "language": d.language, "language_label": labels.get(d.language, d.language)}
+        for d in rules.for_version(version)
+    ]
+    context = {
+        "trial": trial,
+        "record": record,
+        "document": document,
+        "languages": languages,
+        "paragraphs": [p.strip() for p in document.text.split("\n\n") if p.strip()],
+        "signers_text": ", ".join(str(signer_labels[s]) for s in document.signers),
+    }
+    return render(request, "screening/consent_document.html", context)
+
+
+@login_required
+def consent_pdf(request, nct_id: str, number: str, consent_id: int):
+    """The signed copy, for the site staff of its site only (services.consent_snapshot)."""
+    trial = _trial(request, nct_id)
+    try:
+        consent, data = services.consent_snapshot(request.user, trial, consent_id)
+    except services.ScreeningError as exc:
+        raise Http404(exc.message) from None
+    if consent.screening.screening_number != number:
+        raise Http404("no such consent for this record")
+    response = HttpResponse(data, content_type="application/pdf")
+    response["Content-Disposition"] = (
+        f'attachment; filename="consent-{number}-v{consent.document_version}-{consent.pk}.pdf"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def consent_withdraw(request, nct_id: str, number: str):
+    trial = _trial(request, nct_id)
+    record = _record(request, trial, number, edit=True)
+    try:
+        withdrawn_on = date.fromisoformat(request.POST.get("withdrawn_on", ""))
+    except ValueError:
+        return _consent_page(
+            request,
+            trial,
+            record,
+            withdraw_errors={"withdrawn_on": _("enter the date of withdrawal (YYYY-MM-DD)")},
+            status=422,
+        )
+    try:
+        services.withdraw_consent(
+            record,
+            request.user,
+            withdrawn_on=withdrawn_on,
+            scope=request.POST.get("scope", ""),
+            reason=request.POST.get("reason", ""),
+            today=timezone.localdate(),
+        )
+    except services.ScreeningError as exc:
+        found = {p.field: p.message for p in exc.errors} or {"form": exc.message}
+        return _consent_page(request, trial, record, withdraw_errors=found, status=exc.status)
+    messages.success(request, _("Withdrawal of consent recorded."))
+    return redirect(reverse("screening:consent_page", args=[trial.nct_id, record.screening_number]))
 
 
 def _record_action(request, nct_id: str, number: str, action):
