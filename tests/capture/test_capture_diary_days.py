@@ -14,7 +14,6 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture.models import DiaryEntry
 from trialkit.server.capture.services import (
     create_diary_access,
-    diary_access_for_code,
     diary_status,
     save_diary_entry,
 )

@@ -72,7 +72,7 @@ def world(site, make_participant, staff):
 
     keeper("email_due", "caregiver", "email")
     keeper("sms_due", "participant", "sms", language="zh-hans")
-    written = keeper("written", "participant", "email")
+    keeper("written", "participant", "email")
     save_diary_entry(people["written.access"], DAY, {"symptoms": {"details": "fine"}}, now=MORNING)
     withdrawn = keeper("withdrawn", "participant", "email")
     withdrawn.status, withdrawn.ended_on = "withdrawn", DAY - timedelta(days=2)

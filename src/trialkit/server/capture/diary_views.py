@@ -14,12 +14,13 @@ from datetime import date
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 
 from trialkit.server.capture import services
 from trialkit.server.capture.models import DiaryEntry
+
 
 def _private(response: HttpResponse) -> HttpResponse:
     # The code travels in the URL: keep it out of Referer headers sent to other sites and out of

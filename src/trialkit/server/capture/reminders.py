@@ -92,7 +92,9 @@ def _due(now: datetime) -> list[tuple[DiaryContact, date]]:
     ids = {c.participant_id for c, _ in candidates}
     days = {d for _, d in candidates}
     kept = set(
-        DiaryEntry.objects.filter(participant_id__in=ids, entry_date__in=days).values_list("participant_id", "entry_date")
+        DiaryEntry.objects.filter(participant_id__in=ids, entry_date__in=days).values_list(
+            "participant_id", "entry_date"
+        )
     )
     holders = set(
         DiaryAccess.objects.filter(participant_id__in=ids, revoked_at__isnull=True).values_list("participant_id", "who")

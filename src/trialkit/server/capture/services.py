@@ -23,8 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
-from django.utils.translation import gettext_lazy
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import diary as diary_calendar
@@ -1487,7 +1486,9 @@ DIARY_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("new_or_worse", gettext_noop("New or worse neurological symptoms today?"), "yesno"),
         ("details", gettext_noop("What did you notice (weakness, numbness, speech, vision, headache)?"), "text"),
     ),
-    "functional_activities": (("details", gettext_noop("What did you do today (walking, dressing, eating, exercises)?"), "text"),),
+    "functional_activities": (
+        ("details", gettext_noop("What did you do today (walking, dressing, eating, exercises)?"), "text"),
+    ),
     "rehabilitation_medicines": (
         ("taken", gettext_noop("Rehabilitation medicines taken today?"), "yesno"),
         ("details", gettext_noop("Which ones, and how much?"), "text"),
@@ -1526,7 +1527,9 @@ def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> d
             else:
                 text = str(value).strip()
                 if "\x00" in text:
-                    errors.append(FieldError(f"{section}.{key}", value, "nul", str(gettext_lazy("contains a NUL character"))))
+                    errors.append(
+                        FieldError(f"{section}.{key}", value, "nul", str(gettext_lazy("contains a NUL character")))
+                    )
                 elif len(text) > _DIARY_TEXT_LIMIT:
                     errors.append(
                         FieldError(
@@ -1565,7 +1568,9 @@ def diary_today(participant, now: datetime) -> date:
 
 
 _DIARY_DAY_MESSAGES = {
-    "past": gettext_lazy("an earlier day's diary can no longer be written or changed; entries are kept on their own day"),
+    "past": gettext_lazy(
+        "an earlier day's diary can no longer be written or changed; entries are kept on their own day"
+    ),
     "future": gettext_lazy("cannot be in the future"),
     "before": gettext_lazy("the diary has not started yet"),
     "after": gettext_lazy("the diary period is over"),
@@ -1591,8 +1596,10 @@ def save_diary_entry(
     whether or not it exists (schedule/diary.py says why). A change keeps the previous answers in
     the audit trail (the event's ``before``) with the reason given.
     """
-    access = DiaryAccess.objects.select_for_update().select_related("participant__trial", "participant__site").get(
-        pk=access.pk
+    access = (
+        DiaryAccess.objects.select_for_update()
+        .select_related("participant__trial", "participant__site")
+        .get(pk=access.pk)
     )
     if not access.active:
         raise CaptureError(str(gettext_lazy("this diary code has been withdrawn")))
@@ -1632,7 +1639,8 @@ def save_diary_entry(
         reason = (reason or "").strip()
         if not reason:
             raise FormInvalid(
-                [FieldError("reason", reason, "required", str(gettext_lazy("say why the answers are changed")))], "diary"
+                [FieldError("reason", reason, "required", str(gettext_lazy("say why the answers are changed")))],
+                "diary",
             )
         if len(reason) > _DIARY_REASON_LIMIT or "\x00" in reason:
             raise FormInvalid(
@@ -1728,14 +1736,14 @@ def set_diary_contact(participant, who: str, actor, *, channel: str, email: str,
     if channel not in DiaryContact.Channel.values:
         errors.append(FieldError("channel", channel, "choice", str(gettext_lazy("choose email, text message or none"))))
     if language not in DiaryContact.Language.values:
-        errors.append(FieldError("language", language, "choice", str(gettext_lazy("choose English or Simplified Chinese"))))
+        errors.append(
+            FieldError("language", language, "choice", str(gettext_lazy("choose English or Simplified Chinese")))
+        )
     email = (email or "").strip()
     phone = "".join((phone or "").split()).replace("-", "")
     for name, value, limit in (("email", email, 254), ("phone", phone, 32)):
         if "\x00" in value or len(value) > limit:
-            errors.append(
-                FieldError(name, value, "length", str(gettext_lazy("is too long or has a NUL character")))
-            )
+            errors.append(FieldError(name, value, "length", str(gettext_lazy("is too long or has a NUL character"))))
     if not any(e.item == "email" for e in errors) and email:
         from django.core.exceptions import ValidationError
         from django.core.validators import validate_email
@@ -1746,12 +1754,18 @@ def set_diary_contact(participant, who: str, actor, *, channel: str, email: str,
             errors.append(FieldError("email", email, "format", str(gettext_lazy("is not an email address"))))
     if not any(e.item == "phone" for e in errors) and phone and not _PHONE_RE.match(phone):
         errors.append(
-            FieldError("phone", phone, "format", str(gettext_lazy("write the number with its country code, as +8613800000000")))
+            FieldError(
+                "phone", phone, "format", str(gettext_lazy("write the number with its country code, as +8613800000000"))
+            )
         )
     if channel == "email" and not email:
-        errors.append(FieldError("email", email, "required", str(gettext_lazy("an email reminder needs an email address"))))
+        errors.append(
+            FieldError("email", email, "required", str(gettext_lazy("an email reminder needs an email address")))
+        )
     if channel == "sms" and not phone:
-        errors.append(FieldError("phone", phone, "required", str(gettext_lazy("a text-message reminder needs a phone number"))))
+        errors.append(
+            FieldError("phone", phone, "required", str(gettext_lazy("a text-message reminder needs a phone number")))
+        )
     if errors:
         raise FormInvalid(errors, "diary_contact")
     contact, _created = DiaryContact.objects.update_or_create(

@@ -156,11 +156,13 @@ def _timeline_page(
             "diary_accesses": participant.diary_accesses.all() if diary_on else [],
             "new_code": request.session.pop("diary_code_shown_once", None),
             # Contact addresses are personal data: only staff who manage the diary at this site.
-            "diary_contacts": _diary_contacts(participant) if diary_on and _can(
-                access, "capture.manage_diary", participant
-            ) else [],
+            "diary_contacts": _diary_contacts(participant)
+            if diary_on and _can(access, "capture.manage_diary", participant)
+            else [],
             "contact_form": contact_form or {"errors": {}},
-            "diary_state": services.diary_status(participant.trial, [participant], now).get(participant.pk) if diary_on else None,
+            "diary_state": services.diary_status(participant.trial, [participant], now).get(participant.pk)
+            if diary_on
+            else None,
             "sae_viewer": _can(access, "capture.view_sae_clock", participant),
             "can_end": _can(access, "capture.end_participation", participant) and not participant.has_ended,
             "can_reopen": _can(access, "capture.reopen_participation", participant) and participant.has_ended,
