@@ -149,6 +149,14 @@ def _probes():
                 True,
                 lambda c, w, t: c.post(f"/capture/participants/{t.pk}/diary-access/", {"who": "participant"}),
             ),
+            (
+                "web",
+                True,
+                lambda c, w, t: c.post(
+                    f"/capture/participants/{t.pk}/diary-contact/",
+                    {"who": "participant", "channel": "email", "email": "p@example.org", "language": "en"},
+                ),
+            ),
         ],
         "screening.view_log": [
             ("web", False, lambda c, w, t: c.get(f"/screening/{NCT}/")),

@@ -245,6 +245,10 @@ def coordinator_records_infusion_and_diary(w: Walk):
 
 
 def participant_fills_the_diary(w: Walk):
+    """The participant writes today's diary, changes it the same day (with a reason), and the next
+    day finds it can no longer be changed: the form left open over midnight is refused."""
+    from trialkit.server.capture.models import DiaryEntry
+
     # No login: the personal link opens the diary; the form posts from Chromium (CSRF with Origin).
     context = w.roles.browser.new_context(viewport={"width": w.roles.viewport[0], "height": w.roles.viewport[1]})
     try:
@@ -257,10 +261,35 @@ def participant_fills_the_diary(w: Walk):
         expect_text(page, "main", "Saved for")
         assert "CSRF" not in page.content()
         w.check(page, "diary-saved")
+        # The same day: a change needs a reason, and is kept with it.
+        page.locator("textarea").first.fill("Left hand weak in the morning, better by the evening")
+        page.click('button:has-text("Save the changes")')
+        expect_text(page, "#reason-error", "say why")
+        w.check(page, "diary-change-needs-reason")
+        page.fill("#reason", "it got better later")
+        page.click('button:has-text("Save the changes")')
+        expect_text(page, "main", "Saved for")
+        entry = DiaryEntry.objects.get(participant__participant_number=w.flow["participant"])
+        assert entry.sections["symptoms"]["details"].endswith("better by the evening")
+        # The next day (the page still open from yesterday): the change is refused, nothing written.
+        page.locator("textarea").first.fill("Written the day after")
+        page.fill("#reason", "forgot something")
+        # The next day at the site, for the diary only (the server runs in this process): a
+        # travelling clock would also move every other role's session and job.
+        from unittest import mock
+
+        from trialkit.server.capture import services as capture_services
+
+        real_today = capture_services.diary_today
+        with mock.patch.object(capture_services, "diary_today", lambda p, now: real_today(p, now) + timedelta(days=1)):
+            page.click('button:has-text("Save the changes")')
+            expect_text(page, "#diary-errors", "can no longer be written or changed")
+            w.check(page, "diary-next-day-refused")
+            assert page.locator("#diary-readonly").count() == 1 and page.locator("#diary-form").count() == 0
     finally:
         context.close()
-    from trialkit.server.capture.models import DiaryEntry
-
+    entry.refresh_from_db()
+    assert entry.sections["symptoms"]["details"].endswith("better by the evening")
     assert DiaryEntry.objects.filter(participant__participant_number=w.flow["participant"]).count() == 1
 
 

@@ -115,7 +115,7 @@ def test_staff_read_the_diary_on_the_timeline_and_api(client, participant, code,
 
     save_diary_entry(
         diary_access_for_code(code),
-        date(2026, 6, 14),
+        date(2026, 6, 15),
         {"functional_activities": {"details": "Dressed without help"}},
         now=NOW,
     )
@@ -135,12 +135,15 @@ def test_a_trial_without_a_diary_gives_no_codes(trials, make_participant, make_u
 
 
 def test_days_before_day_0_are_refused(participant, code):
+    from datetime import UTC, datetime
+
     from trialkit.server.capture.services import FormInvalid, diary_access_for_code, save_diary_entry
 
-    with pytest.raises(FormInvalid, match="the diary starts on 2026-03-02"):
+    day_before = participant.anchor_date - timedelta(days=1)
+    with pytest.raises(FormInvalid, match="the diary has not started yet"):
         save_diary_entry(
             diary_access_for_code(code),
-            participant.anchor_date - timedelta(days=1),
+            day_before,
             {"symptoms": {"details": "x"}},
-            now=NOW,
+            now=datetime(day_before.year, day_before.month, day_before.day, 6, 0, tzinfo=UTC),
         )

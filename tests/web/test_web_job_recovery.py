@@ -180,6 +180,7 @@ def test_an_atomic_output_leaves_nothing_under_the_final_name_when_it_fails(tmp_
 @pytest.mark.django_db
 def test_the_periodic_audit_checkpoint_is_queued_once_per_slot(settings):
     settings.TRIALKIT_AUDIT_CHECKPOINT_MINUTES = 15
+    settings.TRIALKIT_DIARY_REMINDER_MINUTES = 0  # tested in tests/capture/test_capture_diary_reminders.py
     moment = datetime(2026, 3, 1, 10, 7, tzinfo=UTC)
     first = builtin.schedule_due(moment)
     assert len(first) == 1

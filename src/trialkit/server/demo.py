@@ -14,6 +14,7 @@ from datetime import date
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from trialkit.schedule.diary import country_time_zone
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import SITE_ROLES, Role
 from trialkit.server.trials.loading import load_protocols
@@ -102,7 +103,13 @@ def load_demo(today: date | None = None) -> dict[str, int]:
             Site.objects.get_or_create(
                 trial=trial,
                 code=code,
-                defaults={"name": name, "city": city, "country": country, "status": "Recruiting (demo)"},
+                defaults={
+                    "name": name,
+                    "city": city,
+                    "country": country,
+                    "status": "Recruiting (demo)",
+                    "time_zone": country_time_zone(country),
+                },
             )
     User = get_user_model()
     users = {}

@@ -90,6 +90,43 @@ TRIALKIT_EXPORT_RETENTION_DAYS = int(envstr("TRIALKIT_EXPORT_RETENTION_DAYS", "0
 # More modules that register job kinds (comma-separated), imported by every process at start.
 TRIALKIT_JOB_KIND_MODULES = [m for m in envstr("TRIALKIT_JOB_KIND_MODULES", "").split(",") if m]
 
+# Diary reminders (capture/reminders.py): email through Django's mailers (Django 6.1's MAILERS,
+# which replaces EMAIL_BACKEND; console in development, smtp otherwise, locmem in the tests), text
+# messages through TRIALKIT_SMS_BACKEND (trialkit/server/sms; console in development, locmem in the
+# tests; no real provider shipped). A day's reminder goes out from TRIALKIT_DIARY_REMINDER_HOUR
+# o'clock at the site (0 to 23).
+MAILERS = {
+    "default": {
+        "BACKEND": envstr(
+            "TRIALKIT_EMAIL_BACKEND",
+            "django.core.mail.backends.console.EmailBackend"
+            if DEVELOPMENT
+            else "django.core.mail.backends.smtp.EmailBackend",
+        ),
+        "OPTIONS": {
+            k: v
+            for k, v in {
+                "host": os.environ.get("TRIALKIT_EMAIL_HOST"),
+                "port": int(os.environ["TRIALKIT_EMAIL_PORT"]) if os.environ.get("TRIALKIT_EMAIL_PORT") else None,
+                "username": os.environ.get("TRIALKIT_EMAIL_USER"),
+                "password": os.environ.get("TRIALKIT_EMAIL_PASSWORD"),
+                "use_tls": envbool("TRIALKIT_EMAIL_USE_TLS") or None,
+            }.items()
+            if v is not None
+        },
+    }
+}
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "trialkit@localhost")
+TRIALKIT_SMS_BACKEND = envstr(
+    "TRIALKIT_SMS_BACKEND",
+    "trialkit.server.sms.backends.locmem.SmsBackend" if TESTING else "trialkit.server.sms.backends.console.SmsBackend",
+)
+TRIALKIT_DIARY_REMINDER_HOUR = int(envstr("TRIALKIT_DIARY_REMINDER_HOUR", "18"))
+# How often the workers queue the reminder run (minutes); each run sends only what is due and not sent.
+TRIALKIT_DIARY_REMINDER_MINUTES = int(envstr("TRIALKIT_DIARY_REMINDER_MINUTES", "60"))
+# The address participants open their diary at, in reminders ("https://trials.example.org"); blank: no link.
+TRIALKIT_PUBLIC_URL = envstr("TRIALKIT_PUBLIC_URL", "")
+
 MIDDLEWARE = [
     "trialkit.server.ops.RequestIdMiddleware",
     "trialkit.server.ops.HealthzMiddleware",
@@ -199,6 +236,8 @@ LOGOUT_REDIRECT_URL = "/trials/"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 STATIC_URL = "/static/"

@@ -71,7 +71,11 @@ _TABLE = [
     _p("capture.view_sae_clock", (R.INVESTIGATOR, R.SPONSOR_ADMIN), "see the serious adverse event reporting clock"),
     _p("capture.end_participation", (R.COORDINATOR, R.INVESTIGATOR), "record the end of a participation"),
     _p("capture.reopen_participation", (R.INVESTIGATOR,), "undo a recorded end of participation"),
-    _p("capture.manage_diary", (R.COORDINATOR, R.INVESTIGATOR), "give and revoke diary access codes"),
+    _p(
+        "capture.manage_diary",
+        (R.COORDINATOR, R.INVESTIGATOR),
+        "give and revoke diary access codes; set who gets diary reminders, how",
+    ),
     # --- screening
     _p(
         "screening.view_log",

@@ -68,6 +68,8 @@ AUDITED: tuple[Audited, ...] = (
     Audited("capture.AdverseEventFollowUp"),
     Audited("capture.DiaryAccess", exclude=frozenset({"last_used_at"})),
     Audited("capture.DiaryEntry"),
+    Audited("capture.DiaryContact"),
+    Audited("capture.DiaryReminder"),
     Audited("product.Lot", restricted=True),
     Audited("product.Kit", restricted=True),
     Audited("product.KitEvent"),

@@ -329,6 +329,8 @@ def _end(participant, coordinator, today: date, n: int, trial_index: int) -> int
 
 
 def _diary(participant, coordinator, today: date, rng, codes: list) -> int:
+    from trialkit.schedule.diary import local_midnight
+
     who = "caregiver" if len(codes) % 2 else "participant"
     access, code = services.create_diary_access(participant, who, coordinator, now=_at(today - timedelta(days=12)))
     codes.append((participant.participant_number, code))
@@ -352,7 +354,10 @@ def _diary(participant, coordinator, today: date, rng, codes: list) -> int:
             "rehabilitation_medicines": {"taken": True, "details": "Baclofen 10 mg twice daily"},
             "assistive_devices": {"used": rng.random() < 0.7, "details": "Quad cane"},
         }
-        services.save_diary_entry(access, day, sections, now=_at(day, 20))
+        # Written on its own day, in the evening at the participant's site (Site.time_zone).
+        services.save_diary_entry(
+            access, day, sections, now=local_midnight(day, participant.site.tz) + timedelta(hours=20)
+        )
         written += 1
     return written
 

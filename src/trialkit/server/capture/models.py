@@ -350,6 +350,60 @@ class DiaryAccess(models.Model):
         return self.revoked_at is None
 
 
+class DiaryContact(models.Model):
+    """How the diary's keeper (the participant, or their caregiver) wants the daily reminder.
+
+    Personal data of the participant's site: read and changed only by staff of that site who
+    manage the diary (``capture.manage_diary``); every change is in the audit trail (audit/rows.py).
+    """
+
+    class Channel(models.TextChoices):
+        NONE = "none", "No reminder"
+        EMAIL = "email", "Email"
+        SMS = "sms", "Text message"
+
+    class Language(models.TextChoices):
+        EN = "en", "English"
+        ZH_HANS = "zh-hans", "简体中文"
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="diary_contacts")
+    who = models.CharField(max_length=16, choices=DiaryAccess.Who.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.NONE)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    language = models.CharField(max_length=8, choices=Language.choices, default=Language.EN)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["participant_id", "who"]
+        constraints = [models.UniqueConstraint(fields=["participant", "who"], name="unique_diary_contact")]
+
+    @property
+    def address(self) -> str:
+        return {"email": self.email, "sms": self.phone}.get(self.channel, "")
+
+
+class DiaryReminder(models.Model):
+    """One reminder sent: to whom, by which channel, for which diary day. The unique day makes the
+    daily run idempotent: a second run the same day finds the row and sends nothing."""
+
+    participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="+")
+    who = models.CharField(max_length=16)
+    day = models.DateField()
+    channel = models.CharField(max_length=8)
+    address_hint = models.CharField(max_length=16)  # the address's last characters, never the whole address
+    language = models.CharField(max_length=8)
+    sent_at = models.DateTimeField()
+    job_id_sent = models.PositiveIntegerField(null=True, blank=True)  # the reminder job that sent it
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "who", "day", "channel"], name="unique_diary_reminder")
+        ]
+
+
 class DiaryEntry(models.Model):
     class Who(models.TextChoices):
         PARTICIPANT = "participant", "Participant"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -20,15 +21,17 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy, gettext_noop
 
 from trialkit.instruments import FieldError, Instrument
+from trialkit.schedule import diary as diary_calendar
 from trialkit.schedule import participation, plan_visits
 from trialkit.server.accounts.access import Access, require
 from trialkit.server.accounts.authn import ReauthenticationFailed, reauthenticate
 from trialkit.server.audit.chain import normalize
-from trialkit.server.audit.context import audited_service
+from trialkit.server.audit.context import acting_as, audited_service
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.audit.rows import record_bulk_created
 from trialkit.server.audit.service import batched, record_event
@@ -38,6 +41,7 @@ from trialkit.server.capture.models import (
     AdverseEvent,
     AdverseEventFollowUp,
     DiaryAccess,
+    DiaryContact,
     DiaryEntry,
     FormRecord,
     Query,
@@ -1494,24 +1498,26 @@ def diary_access_for_code(code: str) -> DiaryAccess | None:
 DIARY_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
     # section -> (key, label, kind: "yesno" | "text")
     "symptoms": (
-        ("new_or_worse", "New or worse neurological symptoms today?", "yesno"),
-        ("details", "What did you notice (weakness, numbness, speech, vision, headache)?", "text"),
+        ("new_or_worse", gettext_noop("New or worse neurological symptoms today?"), "yesno"),
+        ("details", gettext_noop("What did you notice (weakness, numbness, speech, vision, headache)?"), "text"),
     ),
-    "functional_activities": (("details", "What did you do today (walking, dressing, eating, exercises)?", "text"),),
+    "functional_activities": (
+        ("details", gettext_noop("What did you do today (walking, dressing, eating, exercises)?"), "text"),
+    ),
     "rehabilitation_medicines": (
-        ("taken", "Rehabilitation medicines taken today?", "yesno"),
-        ("details", "Which ones, and how much?", "text"),
+        ("taken", gettext_noop("Rehabilitation medicines taken today?"), "yesno"),
+        ("details", gettext_noop("Which ones, and how much?"), "text"),
     ),
     "assistive_devices": (
-        ("used", "Assistive devices used today?", "yesno"),
-        ("details", "Which (cane, walker, wheelchair, orthosis)?", "text"),
+        ("used", gettext_noop("Assistive devices used today?"), "yesno"),
+        ("details", gettext_noop("Which (cane, walker, wheelchair, orthosis)?"), "text"),
     ),
 }
 DIARY_SECTION_LABELS = {
-    "symptoms": "Neurological symptoms",
-    "functional_activities": "Functional activities",
-    "rehabilitation_medicines": "Rehabilitation medicines",
-    "assistive_devices": "Assistive devices",
+    "symptoms": gettext_noop("Neurological symptoms"),
+    "functional_activities": gettext_noop("Functional activities"),
+    "rehabilitation_medicines": gettext_noop("Rehabilitation medicines"),
+    "assistive_devices": gettext_noop("Assistive devices"),
 }
 _DIARY_TEXT_LIMIT = 2000
 
@@ -1532,13 +1538,20 @@ def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> d
                 elif value in (False, "no", "false"):
                     out[key] = False
                 else:
-                    errors.append(FieldError(f"{section}.{key}", value, "type", "answer yes or no"))
+                    errors.append(FieldError(f"{section}.{key}", value, "type", str(gettext_lazy("answer yes or no"))))
             else:
                 text = str(value).strip()
-                if len(text) > _DIARY_TEXT_LIMIT:
+                if "\x00" in text:
+                    errors.append(
+                        FieldError(f"{section}.{key}", value, "nul", str(gettext_lazy("contains a NUL character")))
+                    )
+                elif len(text) > _DIARY_TEXT_LIMIT:
                     errors.append(
                         FieldError(
-                            f"{section}.{key}", value, "length", f"is too long (at most {_DIARY_TEXT_LIMIT} characters)"
+                            f"{section}.{key}",
+                            value,
+                            "length",
+                            str(gettext_lazy("is too long (at most %(n)d characters)") % {"n": _DIARY_TEXT_LIMIT}),
                         )
                     )
                 elif text:
@@ -1546,33 +1559,71 @@ def clean_diary(sections_wanted: list[str], raw: dict[str, dict[str, Any]]) -> d
         if out:
             cleaned[section] = out
     if not cleaned and not errors:
-        errors.append(FieldError("(diary)", None, "required", "write at least one answer"))
+        errors.append(FieldError("(diary)", None, "required", str(gettext_lazy("write at least one answer"))))
     if errors:
         raise FormInvalid(errors, "diary")
     return cleaned
 
 
+def diary_period_of(participant) -> diary_calendar.DiaryPeriod | None:
+    """The days the participant's diary is kept (protocol ``diary.start_visit`` to ``end_visit``,
+    cut short on the day participation ended), or None when there is no diary or no day 0 yet."""
+    config = participant.trial.protocol.diary
+    if config is None:
+        return None
+    days = {v.id: v.day for v in participant.trial.protocol.schedule.visits}
+    return diary_calendar.diary_period(
+        participant.anchor_date, days[config.start_visit], days[config.end_visit], ended_on=participant.ended_on
+    )
+
+
+def diary_today(participant, now: datetime) -> date:
+    """The participant's "today": the calendar day at their site (Site.time_zone)."""
+    return diary_calendar.local_day(now, participant.site.tz)
+
+
+_DIARY_DAY_MESSAGES = {
+    "past": gettext_lazy(
+        "an earlier day's diary can no longer be written or changed; entries are kept on their own day"
+    ),
+    "future": gettext_lazy("cannot be in the future"),
+    "before": gettext_lazy("the diary has not started yet"),
+    "after": gettext_lazy("the diary period is over"),
+}
+
+
+def diary_day_refusal(participant, entry_date: date, now: datetime) -> str | None:
+    """Why the entry for ``entry_date`` may not be written now (a translated sentence), or None."""
+    code = diary_calendar.entry_day_rule(entry_date, diary_today(participant, now), diary_period_of(participant))
+    return None if code is None else str(_DIARY_DAY_MESSAGES[code])
+
+
+_DIARY_REASON_LIMIT = 500
+
+
 @transaction.atomic
 def save_diary_entry(
-    access: DiaryAccess, entry_date: date, raw: dict[str, dict[str, Any]], *, now: datetime
+    access: DiaryAccess, entry_date: date, raw: dict[str, dict[str, Any]], *, now: datetime, reason: str = ""
 ) -> DiaryEntry:
-    """Write (or rewrite) the day's entry of the code holder; only days from the anchor to today."""
-    access = DiaryAccess.objects.select_for_update().select_related("participant__trial").get(pk=access.pk)
+    """Write the day's entry of the code holder, or change it with a reason; only on its own day.
+
+    The day is the participant's local day at their site; an earlier day's entry is refused
+    whether or not it exists (schedule/diary.py says why). A change keeps the previous answers in
+    the audit trail (the event's ``before``) with the reason given.
+    """
+    access = (
+        DiaryAccess.objects.select_for_update()
+        .select_related("participant__trial", "participant__site")
+        .get(pk=access.pk)
+    )
     if not access.active:
-        raise CaptureError("this diary code has been withdrawn")
+        raise CaptureError(str(gettext_lazy("this diary code has been withdrawn")))
     participant = access.participant
-    today = _today(now)
-    if entry_date > today:
-        raise FormInvalid([FieldError("entry_date", entry_date, "range", "cannot be in the future")], "diary")
-    if participant.anchor_date and entry_date < participant.anchor_date:
-        raise FormInvalid(
-            [
-                FieldError(
-                    "entry_date", entry_date, "range", f"the diary starts on {participant.anchor_date.isoformat()}"
-                )
-            ],
-            "diary",
-        )
+    if participant.has_ended:
+        raise CaptureError(str(gettext_lazy("the diary is closed: participation in the study has ended")))
+    refusal = diary_day_refusal(participant, entry_date, now)
+    if refusal is not None:
+        raise FormInvalid([FieldError("entry_date", entry_date, "range", refusal)], "diary")
     sections = clean_diary(list(participant.trial.protocol.diary.sections), raw)
     actor = DiaryActor(access)
     entry = (
@@ -1600,9 +1651,28 @@ def save_diary_entry(
             **_where(participant),
         )
     elif entry.sections != sections:
+        reason = (reason or "").strip()
+        if not reason:
+            raise FormInvalid(
+                [FieldError("reason", reason, "required", str(gettext_lazy("say why the answers are changed")))],
+                "diary",
+            )
+        if len(reason) > _DIARY_REASON_LIMIT or "\x00" in reason:
+            raise FormInvalid(
+                [
+                    FieldError(
+                        "reason",
+                        reason,
+                        "length",
+                        str(gettext_lazy("is too long (at most %(n)d characters)") % {"n": _DIARY_REASON_LIMIT}),
+                    )
+                ],
+                "diary",
+            )
         before = {"date": entry_date, "sections": entry.sections, "by": entry.entered_by}
-        entry.sections, entry.updated_at, entry.access = sections, now, access
-        entry.save(update_fields=["sections", "updated_at", "access"])
+        with acting_as(actor, reason=reason):
+            entry.sections, entry.updated_at, entry.access = sections, now, access
+            entry.save(update_fields=["sections", "updated_at", "access"])
         record_event(
             actor=actor,
             action="diary_update",
@@ -1610,9 +1680,119 @@ def save_diary_entry(
             object_id=entry.pk,
             before=before,
             after={"date": entry_date, "sections": sections, "by": access.who},
+            reason=reason,
             at=now,
             **_where(participant),
         )
     access.last_used_at = now
     access.save(update_fields=["last_used_at"])
     return entry
+
+
+def diary_status(trial, participants: list, now: datetime) -> dict[int, dict[str, Any]]:
+    """Per participant id (of ``trial``, with their ``site`` loaded): ``missed`` (days of the diary
+    period before today, at the participant's site, without any entry), ``last`` (the date of the
+    latest entry), ``today`` (an entry made today) and ``open`` (today is a diary day).
+
+    One query for any number of participants (the lists stay flat as the trial grows). Entries are
+    written only on their own day inside the period (save_diary_entry), so the distinct days on
+    or before the end of participation are the days kept.
+    """
+    if trial.protocol.diary is None:
+        return {}
+    people = [p for p in participants if p.anchor_date is not None]
+    if not people:
+        return {}
+    rows = {
+        r["participant_id"]: r
+        for r in DiaryEntry.objects.filter(participant_id__in=[p.pk for p in people])
+        .filter(Q(participant__ended_on__isnull=True) | Q(entry_date__lte=F("participant__ended_on")))
+        .order_by()
+        .values("participant_id")
+        .annotate(days=Count("entry_date", distinct=True), last=Max("entry_date"))
+    }
+    out: dict[int, dict[str, Any]] = {}
+    for p in people:
+        p.trial = trial  # the caller's trial: no query per participant
+        today = diary_today(p, now)
+        period = diary_period_of(p)
+        row = rows.get(p.pk) or {"days": 0, "last": None}
+        made_today = row["last"] == today
+        kept_before_today = row["days"] - (1 if made_today else 0)
+        out[p.pk] = {
+            "missed": diary_calendar.missed_days(period, today, kept_before_today),
+            "last": row["last"],
+            "today": made_today,
+            "open": period is not None and today in period and not p.has_ended,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- diary reminders: contact
+
+_PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164 (ITU-T E.164: at most 15 digits)
+
+
+@audited_service
+@transaction.atomic
+def set_diary_contact(participant, who: str, actor, *, channel: str, email: str, phone: str, language: str, now):
+    """How the diary's keeper is reminded: by email, text message or not at all, in which language.
+
+    Staff of the participant's site who manage the diary (``capture.manage_diary``); the row is
+    audited (audit/rows.py), so a changed address keeps the previous one in the trail.
+    """
+    _require(actor, participant, "capture.manage_diary")
+    config = participant.trial.protocol.diary
+    if config is None:
+        raise CaptureError(f"{participant.trial.short_name} keeps no participant diary")
+    errors: list[FieldError] = []
+    if who not in config.who:
+        errors.append(FieldError("who", who, "choice", str(gettext_lazy("choose who keeps the diary"))))
+    if channel not in DiaryContact.Channel.values:
+        errors.append(FieldError("channel", channel, "choice", str(gettext_lazy("choose email, text message or none"))))
+    if language not in DiaryContact.Language.values:
+        errors.append(
+            FieldError("language", language, "choice", str(gettext_lazy("choose English or Simplified Chinese")))
+        )
+    email = (email or "").strip()
+    phone = "".join((phone or "").split()).replace("-", "")
+    for name, value, limit in (("email", email, 254), ("phone", phone, 32)):
+        if "\x00" in value or len(value) > limit:
+            errors.append(FieldError(name, value, "length", str(gettext_lazy("is too long or has a NUL character"))))
+    if not any(e.item == "email" for e in errors) and email:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(FieldError("email", email, "format", str(gettext_lazy("is not an email address"))))
+    if not any(e.item == "phone" for e in errors) and phone and not _PHONE_RE.match(phone):
+        errors.append(
+            FieldError(
+                "phone", phone, "format", str(gettext_lazy("write the number with its country code, as +8613800000000"))
+            )
+        )
+    if channel == "email" and not email:
+        errors.append(
+            FieldError("email", email, "required", str(gettext_lazy("an email reminder needs an email address")))
+        )
+    if channel == "sms" and not phone:
+        errors.append(
+            FieldError("phone", phone, "required", str(gettext_lazy("a text-message reminder needs a phone number")))
+        )
+    if errors:
+        raise FormInvalid(errors, "diary_contact")
+    contact, _created = DiaryContact.objects.update_or_create(
+        participant=participant,
+        who=who,
+        defaults={
+            "channel": channel,
+            "email": email,
+            "phone": phone,
+            "language": language,
+            "updated_by": actor,
+            "updated_at": now,
+        },
+    )
+    return contact

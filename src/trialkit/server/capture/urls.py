@@ -27,6 +27,7 @@ urlpatterns = [
     path("participants/<int:participant_id>/end/", views.end_participation, name="end_participation"),
     path("participants/<int:participant_id>/reopen/", views.reopen_participation, name="reopen_participation"),
     path("participants/<int:participant_id>/diary-access/", views.diary_access, name="diary_access"),
+    path("participants/<int:participant_id>/diary-contact/", views.diary_contact, name="diary_contact"),
     path("participants/<int:participant_id>/visits/<slug:visit_id>/date/", views.record_visit_date, name="visit_date"),
     path(
         "participants/<int:participant_id>/visits/<slug:visit_id>/carried-review/",

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from trialkit.instruments import ItemType
@@ -26,6 +27,7 @@ from trialkit.server.capture.form_names import EFFICACY_INSTRUMENTS, instrument_
 from trialkit.server.capture.models import (
     AdverseEvent,
     AdverseEventFollowUp,
+    DiaryAccess,
     FormRecord,
     Query,
     QueryMessage,
@@ -94,13 +96,15 @@ def participants(request, nct_id: str):
     by_participant = services.open_queries_by_participant(trial, [p.pk for p in page.object_list])
     by_site = services.open_queries_by_site(trial)
     sites = [(s, by_site.get(s.pk, 0)) for s in trial.sites.all() if access.covers_site(s.pk)]
-    rows = [(p, by_participant.get(p.pk, 0)) for p in page.object_list]
+    diary = services.diary_status(trial, page.object_list, timezone.now())
+    rows = [(p, by_participant.get(p.pk, 0), diary.get(p.pk)) for p in page.object_list]
     return render(
         request,
         "capture/participants.html",
         {
             "trial": trial,
             "rows": rows,
+            "diary_on": trial.protocol.diary is not None,
             "page": page,
             "site_code": site_code,
             "sites": sites,
@@ -117,7 +121,16 @@ def _end_choices() -> list[tuple[str, str]]:
     return [(str(o.value), o.label) for o in services.END_OUTCOMES]
 
 
-def _timeline_page(request, participant, access, *, end_form: dict | None = None, reopen_form: dict | None = None):
+def _timeline_page(
+    request,
+    participant,
+    access,
+    *,
+    end_form: dict | None = None,
+    reopen_form: dict | None = None,
+    contact_form: dict | None = None,
+    status: int = 200,
+):
     now = timezone.now()
     data = timeline(participant, timezone.localdate(), now)
     hidden_forms = frozenset() if access.can("capture.view_efficacy", participant.site_id) else EFFICACY_INSTRUMENTS
@@ -139,6 +152,14 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
             "can_diary": diary_on and _can(access, "capture.manage_diary", participant),
             "diary_accesses": participant.diary_accesses.all() if diary_on else [],
             "new_code": request.session.pop("diary_code_shown_once", None),
+            # Contact addresses are personal data: only staff who manage the diary at this site.
+            "diary_contacts": _diary_contacts(participant)
+            if diary_on and _can(access, "capture.manage_diary", participant)
+            else [],
+            "contact_form": contact_form or {"errors": {}},
+            "diary_state": services.diary_status(participant.trial, [participant], now).get(participant.pk)
+            if diary_on
+            else None,
             "sae_viewer": _can(access, "capture.view_sae_clock", participant),
             "can_end": _can(access, "capture.end_participation", participant) and not participant.has_ended,
             "can_reopen": _can(access, "capture.reopen_participation", participant) and participant.has_ended,
@@ -148,6 +169,7 @@ def _timeline_page(request, participant, access, *, end_form: dict | None = None
             "consent_withdrawal": consent_rules.withdrawal(participant.screening),
             "consent_pending": consent_rules.pending_reconsent(participant.screening, timezone.localdate()),
         },
+        status=status,
     )
 
 
@@ -772,6 +794,51 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
 
 
 # --------------------------------------------------------------------------- diary codes
+
+
+def _diary_contacts(participant) -> list[dict]:
+    """One row per diary keeper of the protocol: their reminder contact, or an empty one."""
+    saved = {c.who: c for c in participant.diary_contacts.all()}
+    rows = []
+    for who in participant.trial.protocol.diary.who:
+        c = saved.get(who)
+        rows.append(
+            {
+                "who": who,
+                "who_label": DiaryAccess.Who(who).label,
+                "channel": c.channel if c else "none",
+                "email": c.email if c else "",
+                "phone": c.phone if c else "",
+                "language": c.language if c else "en",
+            }
+        )
+    return rows
+
+
+@login_required
+@require_POST
+def diary_contact(request, participant_id: int):
+    """Who is reminded of the diary, how and in which language (staff who manage the diary here)."""
+    participant, access = _participant(request, participant_id)
+    fields = {k: request.POST.get(k, "") for k in ("who", "channel", "email", "phone", "language")}
+    try:
+        services.set_diary_contact(participant, fields.pop("who"), request.user, now=timezone.now(), **fields)
+    except services.FormInvalid as exc:
+        errors: dict[str, list[str]] = {}
+        for e in exc.errors:
+            errors.setdefault(e.item, []).append(e.message)
+        return _timeline_page(
+            request,
+            participant,
+            access,
+            contact_form={"who": request.POST.get("who", ""), "errors": errors},
+            status=400,
+        )
+    except CaptureError as exc:
+        messages.error(request, str(exc))
+        return redirect("capture:participant", participant.pk)
+    messages.success(request, gettext("Diary reminder saved."))
+    return redirect("capture:participant", participant.pk)
 
 
 @login_required

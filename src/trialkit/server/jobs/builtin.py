@@ -1,4 +1,5 @@
-"""Job kinds of the installation itself: the audit checkpoint, the notifications digest, export retention."""
+"""Job kinds of the installation itself: the audit checkpoint, the notifications digest, export retention
+(and the schedule that also queues the diary reminders of capture/reminders.py)."""
 
 from __future__ import annotations
 
@@ -95,6 +96,10 @@ def retention_days() -> int:
     return int(getattr(settings, "TRIALKIT_EXPORT_RETENTION_DAYS", 0))
 
 
+def diary_reminder_minutes() -> int:
+    return int(getattr(settings, "TRIALKIT_DIARY_REMINDER_MINUTES", 60))
+
+
 def _periodic() -> list[tuple[str, int]]:
     """(kind, every N minutes) of the jobs the workers queue on a schedule."""
     schedule = []
@@ -102,6 +107,9 @@ def _periodic() -> list[tuple[str, int]]:
         schedule.append(("audit_checkpoint", checkpoint_minutes()))
     if retention_days() > 0:
         schedule.append(("export_retention", 24 * 60))
+    if diary_reminder_minutes() > 0:
+        # Each run sends only the reminders due and not yet sent (capture/reminders.py).
+        schedule.append(("diary_reminders", diary_reminder_minutes()))
     return schedule
 
 

@@ -55,6 +55,7 @@ KIND_MODULES = (
     "trialkit.server.web.reports",
     "trialkit.server.exports.services",
     "trialkit.server.jobs.builtin",
+    "trialkit.server.capture.reminders",
 )
 
 

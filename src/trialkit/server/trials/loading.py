@@ -8,6 +8,7 @@ from pathlib import Path
 from django.db import transaction
 
 from trialkit.protocol import load_protocol, protocol_files
+from trialkit.schedule.diary import country_time_zone
 from trialkit.server.audit.service import record_event
 from trialkit.server.trials.models import Site, Trial
 
@@ -55,6 +56,7 @@ def load_protocols(directory: Path | None = None) -> list[Trial]:
                     "city": loc.city or "",
                     "country": loc.country or "",
                     "status": r.overall_status.label,
+                    "time_zone": country_time_zone(loc.country or ""),
                 },
             )
         trials.append(trial)

@@ -44,6 +44,9 @@ class Site(models.Model):
     contact_email = models.EmailField(blank=True)
     contact_phone = models.CharField(max_length=50, blank=True)
     active = models.BooleanField(default=True)
+    # The site's IANA time zone: its "today" for the participant diary. Blank: the installation's
+    # TIME_ZONE. Set from the country where it has one zone (China: Asia/Shanghai).
+    time_zone = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["trial_id", "code"]
@@ -51,6 +54,13 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
+
+    @property
+    def tz(self) -> str:
+        """The time zone the site's days are counted in."""
+        from django.conf import settings
+
+        return self.time_zone or settings.TIME_ZONE
 
     @property
     def place(self) -> str:
