@@ -114,6 +114,17 @@ def _enroll(trial, site, number):
     )
 
 
+def _referral(trial, site):
+    from trialkit.eligibility.prescreen import prescreen
+    from trialkit.server.referrals.services import Contact, submit_referral
+
+    result = prescreen(trial.protocol, {"age": "60"}, today=NOW.date())
+    contact = Contact(
+        name="Referred Person", phone="+86 10 5555 0100", email="", relationship="self", consent_to_contact=True
+    )
+    return submit_referral(trial, site, result, contact, language="en")
+
+
 def _user(username, password=PASSWORD):
     from django.contrib.auth import get_user_model
 
@@ -307,6 +318,8 @@ def build_world(variant: str) -> dict:
                 now=NOW + timedelta(hours=4),
             )
         world["participants"] += [*randomized, waiting, elsewhere]
+        # A referral from the public pre-screener to site 01 (the same in every world).
+        world.setdefault("referrals", []).append(_referral(trial, site01))
         # Exports: a blinded one by the crawling data manager (theirs to download), an unblinded
         # one by the statistician (no blinded principal may learn it exists).
         world["jobs"][nct_id] = [

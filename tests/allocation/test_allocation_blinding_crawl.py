@@ -171,6 +171,9 @@ def _contexts(world) -> list[dict]:
         }
         if p.kit_number:
             base["kit_number"] = p.kit_number
+        consent = p.screening.consents.first()
+        if consent is not None:
+            base["consent_id"] = consent.pk
         if p.pk in world["aes"]:
             base["ae_id"] = world["aes"][p.pk].pk
             base["query_id"] = world["queries"][p.pk].pk
@@ -183,6 +186,8 @@ def _contexts(world) -> list[dict]:
     for trial in world["trials"].values():
         contexts.append({"nct_id": trial.nct_id})
     contexts += [dict(c) for c in world.get("product", [])]  # lots, shipments, excursions, stock kits
+    for referral in world.get("referrals", []):
+        contexts.append({"nct_id": referral.trial.nct_id, "pk": referral.pk})
     for n in world["notifications"]:
         contexts.append({"nct_id": n.trial.nct_id, "notification_id": n.pk})
     for job in Job.objects.filter(kind="export").select_related("trial"):
