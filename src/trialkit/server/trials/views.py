@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import get_language
 
 from trialkit.protocol import ProtocolError
 from trialkit.protocol.schema import PHASE_LABELS, STATUS_LABELS, OverallStatus
@@ -62,8 +63,11 @@ def trial_page(request, nct_id: str):
     except ProtocolError as exc:
         raise Http404(f"The protocol of {nct_id} cannot be read: {exc}") from exc
     from trialkit.protocol.page import build_page, render_html_body
+    from trialkit.server.trials.page_wording import page_labels
 
-    page = build_page(protocol)
+    # The body in the request's language: the protocol's translated registry texts and the page's
+    # fixed wording from the catalogue (LocaleMiddleware chose the language).
+    page = build_page(protocol, get_language() or "en", page_labels())
     return render(
         request,
         "trials/trial_page.html",
