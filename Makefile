@@ -104,8 +104,8 @@ bench: venv
 
 # Needs GNU gettext (xgettext, msgmerge, msgfmt: apt install gettext); running the site does not.
 messages: venv
-	cd src/trialkit/server && DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django makemessages -l zh_Hans
-	cd src/trialkit/server && DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django compilemessages -l zh_Hans
+	cd src/trialkit/server && TRIALKIT_DEMO=1 DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django makemessages -l zh_Hans
+	cd src/trialkit/server && TRIALKIT_DEMO=1 DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django compilemessages -l zh_Hans
 	@echo "Fill every empty msgstr (and clear any fuzzy flag) in src/trialkit/server/locale/zh_Hans/LC_MESSAGES/django.po, then run make messages again."
 
 clean:

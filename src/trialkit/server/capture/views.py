@@ -6,6 +6,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib import messages
+from django.utils.translation import gettext as _
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -256,15 +257,15 @@ def _participation_change(request, participant_id: int, form_name: str, fields: 
 @login_required
 @require_POST
 def record_visit_date(request, participant_id: int, visit_id: str):
-    participant, _ = _participant(request, participant_id)
+    participant, _unused = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     raw = request.POST.get("done_on", "").strip()
     try:
         done_on = date.fromisoformat(raw) if raw else None
         services.record_visit_date(visit, done_on, request.user, timezone.now(), note=request.POST.get("note", ""))
-        messages.success(request, f"{visit.label}: visit date recorded.")
+        messages.success(request, _("%(visit)s: visit date recorded.") % {"visit": visit.label})
     except ValueError:
-        messages.error(request, f"{raw!r} is not a date (YYYY-MM-DD).")
+        messages.error(request, _("%(raw)r is not a date (YYYY-MM-DD).") % {"raw": raw})
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect("capture:participant", participant.pk)
@@ -274,11 +275,11 @@ def record_visit_date(request, participant_id: int, visit_id: str):
 @require_POST
 def review_carried_forms(request, participant_id: int, visit_id: str):
     """The coordinator confirms they reviewed the forms carried into the Screening visit."""
-    participant, _ = _participant(request, participant_id)
+    participant, _unused = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
         confirm_carried_forms(visit, request.user, confirmed=request.POST.get("confirm") == "yes", now=timezone.now())
-        messages.success(request, f"{visit.label}: the screening data carried into its forms are reviewed.")
+        messages.success(request, _("%(visit)s: the screening data carried into its forms are reviewed.") % {"visit": visit.label})
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect(f"{reverse('capture:participant', args=[participant.pk])}#visit-{visit.visit_id}")
@@ -287,13 +288,13 @@ def review_carried_forms(request, participant_id: int, visit_id: str):
 @login_required
 @require_POST
 def sign_visit(request, participant_id: int, visit_id: str):
-    participant, _ = _participant(request, participant_id)
+    participant, _unused = _participant(request, participant_id)
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
         services.sign_visit(
             visit, request.user, password=request.POST.get("password", ""), now=timezone.now(), request=request
         )
-        messages.success(request, f"{visit.label} signed.")
+        messages.success(request, _("%(visit)s signed.") % {"visit": visit.label})
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect("capture:participant", participant.pk)
@@ -676,10 +677,10 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
                 reason=request.POST.get("reason"),
                 expected_version=_loaded_version(request.POST) if ae else None,
             )
-            messages.success(request, f"AE{ae.number} saved.")
+            messages.success(request, _("AE%(ae)s saved.") % {"ae": ae.number})
             warning = safety.duplicate_warning(ae)
             if warning:
-                messages.warning(request, f"AE{ae.number}: {warning}")
+                messages.warning(request, _("AE%(ae)s: %(warning)s") % {"ae": ae.number, "warning": warning})
                 return redirect("capture:adverse_event", participant.pk, ae.pk)
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
@@ -735,12 +736,12 @@ def _posted_awareness(text: str):
 @login_required
 @require_POST
 def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
-    participant, _ = _participant(request, participant_id)
+    participant, _unused = _participant(request, participant_id)
     ae = get_object_or_404(AdverseEvent, pk=ae_id, participant=participant)
     try:
         if verb == "report":
             services.report_sae(ae, request.user, now=timezone.now())
-            messages.success(request, f"AE{ae.number}: reported to the sponsor.")
+            messages.success(request, _("AE%(ae)s: reported to the sponsor.") % {"ae": ae.number})
         elif verb == "follow-up":
             services.add_ae_follow_up(
                 ae,
@@ -751,10 +752,10 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
                 received_at=_posted_awareness(request.POST.get("received_at", "")),
                 seriousness=request.POST.get("seriousness", ""),
             )
-            messages.success(request, f"AE{ae.number}: follow-up recorded.")
+            messages.success(request, _("AE%(ae)s: follow-up recorded.") % {"ae": ae.number})
         elif verb == "report-susar":
             services.report_susar(ae, request.user, now=timezone.now())
-            messages.success(request, f"AE{ae.number}: SUSAR report recorded.")
+            messages.success(request, _("AE%(ae)s: SUSAR report recorded.") % {"ae": ae.number})
         else:
             raise Http404(verb)
     except CaptureError as exc:
@@ -768,14 +769,14 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
 @login_required
 @require_POST
 def diary_access(request, participant_id: int):
-    participant, _ = _participant(request, participant_id)
+    participant, _unused = _participant(request, participant_id)
     try:
         if request.POST.get("revoke"):
             access = get_object_or_404(participant.diary_accesses, pk=request.POST["revoke"])
             services.revoke_diary_access(
                 access, request.user, now=timezone.now(), reason=request.POST.get("reason", "")
             )
-            messages.success(request, "Diary code withdrawn.")
+            messages.success(request, _("Diary code withdrawn."))
         else:
             _access, code = services.create_diary_access(
                 participant, request.POST.get("who", "participant"), request.user, now=timezone.now()
