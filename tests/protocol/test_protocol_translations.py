@@ -62,7 +62,11 @@ def test_a_bad_translation_is_refused_at_its_field(where, value, path, words):
 
 def test_the_chinese_page_uses_the_translations_and_the_labels():
     protocol = load_protocol(default_protocol_dir() / f"{IXCELL}.yaml")
-    labels = {"Inclusion criteria": "入选标准", "{lo} to {hi} years old": "{lo} 至 {hi} 岁", "Registry facts from:": "来源："}
+    labels = {
+        "Inclusion criteria": "入选标准",
+        "{lo} to {hi} years old": "{lo} 至 {hi} 岁",
+        "Registry facts from:": "来源：",
+    }
     page = build_page(protocol, "zh-Hans", labels)
     body = render_html_body(page)
     assert page.title.startswith("脐带间充质干细胞") and page.card.conditions == ("缺血性卒中",)

@@ -111,4 +111,3 @@ def test_every_fixed_text_of_the_page_has_a_chinese_translation():
         labels = page_labels()
     untranslated = [text for text, shown in labels.items() if shown == text and text.strip() not in {"NIH"}]
     assert not untranslated
-

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from trialkit.protocol.schema import (
@@ -44,6 +44,7 @@ Labels = Mapping[str, str]
 def _l(labels: Labels | None, text: str) -> str:
     """The page's fixed wording in the reader's language: ``labels`` maps English to it."""
     return labels.get(text, text) if labels else text
+
 
 # --------------------------------------------------------------------------- wording
 # Labels as ClinicalTrials.gov shows its coded values (and the seed pages show them).
@@ -506,10 +507,16 @@ def build_page(protocol: Protocol, language: str = "en", labels: Labels | None =
     sections: list[Section] = [
         Section("title", None, (Lines((card.title,)),)),
         Section("sponsor", None, (Lines((reg.sponsor,)),)),
-        Section("status", L("Status and phase"), (Lines((L(reg.overall_status.label), *phases_in_page_order(protocol, labels))),)),
+        Section(
+            "status",
+            L("Status and phase"),
+            (Lines((L(reg.overall_status.label), *phases_in_page_order(protocol, labels))),),
+        ),
         Section("conditions", L("Conditions"), (Lines(card.conditions),)),
         Section(
-            "treatments", L("Treatments"), (Lines(tuple(treatment_label(protocol, i.id, labels) for i in reg.interventions)),)
+            "treatments",
+            L("Treatments"),
+            (Lines(tuple(treatment_label(protocol, i.id, labels) for i in reg.interventions)),),
         ),
         Section("study_type", L("Study type"), (Lines((L(STUDY_TYPE_LABELS[reg.study_type]),)),)),
         Section("funder_types", L("Funder types"), (Lines(tuple(L(FUNDER_TYPE_LABELS[f]) for f in reg.funder_types)),)),

@@ -857,9 +857,7 @@ class Protocol(Model):
                 )
             for key in texts.criteria:
                 if key not in criterion_ids:
-                    raise LocatedError(
-                        f"criterion {key!r} is not one of eligibility.criteria", *where, "criteria", key
-                    )
+                    raise LocatedError(f"criterion {key!r} is not one of eligibility.criteria", *where, "criteria", key)
             for key in texts.arms:
                 if key not in arm_ids:
                     raise LocatedError(f"arm {key!r} is not one of arms", *where, "arms", key)

@@ -5,12 +5,12 @@ the unblinded role, or the site investigator, through the services."""
 from __future__ import annotations
 
 from django.contrib import messages
-from django.utils.translation import gettext as _
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.dosing.escalation import EscalationError
@@ -131,7 +131,11 @@ def randomize(request, nct_id: str, participant_number: str):
     except services.AllocationProblem as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, _("Randomized: %(randomization_number)s, kit %(kit_number)s.") % {"randomization_number": receipt.randomization_number, "kit_number": receipt.kit_number})
+        messages.success(
+            request,
+            _("Randomized: %(randomization_number)s, kit %(kit_number)s.")
+            % {"randomization_number": receipt.randomization_number, "kit_number": receipt.kit_number},
+        )
     return redirect("allocation:participant", nct_id=nct_id, participant_number=participant_number)
 
 

@@ -6,7 +6,6 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib import messages
-from django.utils.translation import gettext as _
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -14,6 +13,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from trialkit.instruments import ItemType
@@ -279,7 +279,9 @@ def review_carried_forms(request, participant_id: int, visit_id: str):
     visit = get_object_or_404(Visit, participant=participant, visit_id=visit_id)
     try:
         confirm_carried_forms(visit, request.user, confirmed=request.POST.get("confirm") == "yes", now=timezone.now())
-        messages.success(request, _("%(visit)s: the screening data carried into its forms are reviewed.") % {"visit": visit.label})
+        messages.success(
+            request, _("%(visit)s: the screening data carried into its forms are reviewed.") % {"visit": visit.label}
+        )
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect(f"{reverse('capture:participant', args=[participant.pk])}#visit-{visit.visit_id}")

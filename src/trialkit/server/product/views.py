@@ -11,13 +11,13 @@ from datetime import date, datetime
 from typing import Any
 
 from django.contrib import messages
-from django.utils.translation import gettext as _
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from trialkit.server.accounts.lookups import participant_by_number, site_for, trial_for
@@ -48,7 +48,10 @@ def supply(request, nct_id: str):
         except (services.ProductProblem, ValueError) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, _("Resupply of %(quantity)s kits requested for %(site)s.") % {"quantity": quantity, "site": site.code})
+            messages.success(
+                request,
+                _("Resupply of %(quantity)s kits requested for %(site)s.") % {"quantity": quantity, "site": site.code},
+            )
         return redirect("product:supply", nct_id)
     try:
         stock = services.site_supply(trial, request.user, now=timezone.now())

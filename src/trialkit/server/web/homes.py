@@ -448,7 +448,10 @@ def investigator_home(ctx: HomeContext) -> Home:
         [
             *capture_panels(ctx, "to_sign", "sae_clocks"),
             Panel(
-                _("Eligibility to attest"), needs_attestation, empty=_("No screening waits for your judgement."), key="attest"
+                _("Eligibility to attest"),
+                needs_attestation,
+                empty=_("No screening waits for your judgement."),
+                key="attest",
             ),
             Panel(
                 _("Emergency unblinding"),
@@ -456,8 +459,10 @@ def investigator_home(ctx: HomeContext) -> Home:
                 key="unblinding",
                 empty=_("No randomized participant at your site."),
                 data={
-                    "note": _("Only when knowing the treatment changes the participant's care. "
-                    "Needs a reason and your password; the sponsor is notified.")
+                    "note": _(
+                        "Only when knowing the treatment changes the participant's care. "
+                        "Needs a reason and your password; the sponsor is notified."
+                    )
                 },
             ),
         ],
@@ -505,7 +510,9 @@ def pharmacist_home(ctx: HomeContext) -> Home:
     ]
     actions = [(_("Pharmacy"), href)] if (href := url("allocation:pharmacy", nct)) else []
     panels = [
-        Panel(_("Doses to prepare"), to_prepare, empty=_("No dose waits for preparation."), key="doses", actions=actions),
+        Panel(
+            _("Doses to prepare"), to_prepare, empty=_("No dose waits for preparation."), key="doses", actions=actions
+        ),
         Panel(_("Blinded labels"), labels, empty=_("No dose prepared yet."), key="labels"),
     ]
     if ctx.trial.protocol.product is not None:
@@ -551,7 +558,11 @@ def depot_panel(ctx: HomeContext) -> Panel:
         (_("Excursions"), url("product:excursions", nct)),
     ]
     return Panel(
-        _("Depot and site"), items, empty=_("No shipment to receive, no excursion to review."), key="depot", actions=actions
+        _("Depot and site"),
+        items,
+        empty=_("No shipment to receive, no excursion to review."),
+        key="depot",
+        actions=actions,
     )
 
 
