@@ -26,7 +26,9 @@ POSTGRES_MARKERS := -m 'not fuzz and not slow'
 PURE_CORE_TESTS := analysis cli core dosing eligibility export instruments randomization schedule simulation
 POSTGRES_IGNORE := $(foreach d,$(PURE_CORE_TESTS),--ignore=tests/$(d))
 
-.PHONY: venv demo test test-all test-extra test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
+# `make messages`: the Chinese catalogue (src/trialkit/server/locale/zh_Hans) updated from the source's
+# marked strings, then compiled; commit both the .po and the .mo (docs/participants.md, Languages).
+.PHONY: messages venv demo test test-all test-extra test-postgres test-slow test-browser test-fuzz test-fuzz-postgres lint bench clean
 
 $(STAMP): pyproject.toml tests/browser/package.json
 	@test -n "$(PYTHON)" || { echo "TrialKit needs Python 3.12 or newer (Django 6): none found on PATH or in pyenv; install one or run make PYTHON=/path/to/python3.12" >&2; exit 2; }
@@ -99,6 +101,12 @@ test-fuzz-postgres: venv
 # Every bench/*.py in turn (bench/screen_stream.py: streaming screening of 10k and 100k records, rates and peak memory).
 bench: venv
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Needs GNU gettext (xgettext, msgmerge, msgfmt: apt install gettext); running the site does not.
+messages: venv
+	cd src/trialkit/server && TRIALKIT_DEMO=1 DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django makemessages -l zh_Hans
+	cd src/trialkit/server && TRIALKIT_DEMO=1 DJANGO_SETTINGS_MODULE=trialkit.server.settings $(abspath $(PY)) -m django compilemessages -l zh_Hans
+	@echo "Fill every empty msgstr (and clear any fuzzy flag) in src/trialkit/server/locale/zh_Hans/LC_MESSAGES/django.po, then run make messages again."
 
 clean:
 	rm -rf $(VENV) data test-artifacts .pytest_cache tests/browser/node_modules

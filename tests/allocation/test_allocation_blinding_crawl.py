@@ -51,6 +51,16 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RegexPattern, RoutePattern
 
 # Routes not crawled, each with its reason. Anything else the resolver or the schema lists is crawled.
+CHINESE_READERS = {
+    name: "zh-CN,zh;q=0.9"
+    for name in (
+        "investigator@01+monitor",
+        "coordinator@01+assessor@02",
+        "investigator@02",
+        "data_manager+sponsor_admin",
+    )
+}
+
 EXCLUDED = {
     ("POST", "/accounts/logout/"): "ends the crawling session; shows no trial data",
     ("GET", "/accounts/logout/"): "ends the crawling session; shows no trial data",
@@ -319,7 +329,9 @@ def crawl(world, principals: dict, writers: tuple[str, ...]) -> tuple[dict, set]
     results: dict[str, dict] = {name: {} for name in (*principals, "anonymous")}
     clients = {"anonymous": anonymous}
     for name in principals:
-        clients[name] = Client()
+        # The principals holding two roles (or the second site's investigator) read every page in
+        # Simplified Chinese, the others in English: translated pages must not tell an arm either.
+        clients[name] = Client(HTTP_ACCEPT_LANGUAGE=CHINESE_READERS.get(name, "en"))
         login_verified(clients[name], world["users"][name])
 
     def go(name, method, url, template, *, htmx=False, body=None):

@@ -9,6 +9,12 @@ type, funder types, identifiers; then "Details and patient eligibility" (about, 
 enrollment, sex, ages, volunteers, inclusion and exclusion criteria); then "Trial design" with the
 arms; then "Trial contacts and locations". Registry texts are shown verbatim.
 
+Languages: ``build_page(protocol, language="zh-Hans", labels=...)`` shows the protocol's translated
+registry texts (``Protocol.translations``) where it gives them, English otherwise; the page's own
+fixed wording (headings, coded values, phrases such as "18 to 80 years old") goes through ``labels``,
+a mapping from the English text (every key is in ``PAGE_WORDING``) to the reader's language. This
+module imports no Django: the web shell builds the mapping with gettext (trials/page_wording.py).
+
 TrialKit adds one section of its own at the end, "Assumptions not stated by the registry", listing
 every choice the protocol file marks with ``assumption:``; it is kept apart from the registry facts
 (``Section.origin == "trialkit"``).
@@ -18,10 +24,27 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from trialkit.protocol.schema import ARM_TYPE_LABELS, PHASE_LABELS, Contact, Location, Protocol
+from trialkit.protocol.schema import (
+    ARM_TYPE_LABELS,
+    PHASE_LABELS,
+    STATUS_LABELS,
+    Contact,
+    Location,
+    Protocol,
+    RegistryTranslation,
+)
+
+Labels = Mapping[str, str]
+
+
+def _l(labels: Labels | None, text: str) -> str:
+    """The page's fixed wording in the reader's language: ``labels`` maps English to it."""
+    return labels.get(text, text) if labels else text
+
 
 # --------------------------------------------------------------------------- wording
 # Labels as ClinicalTrials.gov shows its coded values (and the seed pages show them).
@@ -76,6 +99,76 @@ ASSUMPTIONS_INTRO = (
     "The registry record does not state the choices below. TrialKit needs them to run the trial, "
     "so the protocol file makes them and marks each one; they are TrialKit's assumptions, "
     "not registry facts."
+)
+
+
+# Every fixed text of the page, for the shell to translate (placeholders in braces stay as they are).
+PHRASES = (
+    "Status and phase",
+    "Conditions",
+    "Treatments",
+    "Study type",
+    "Funder types",
+    "Identifiers",
+    "About",
+    "Full description",
+    "Enrollment",
+    "Sex",
+    "Ages",
+    "Volunteers",
+    "Inclusion criteria",
+    "Exclusion criteria",
+    "Trial design",
+    "Primary purpose",
+    "Allocation",
+    "Interventional model",
+    "Masking",
+    "Locations",
+    "Central trial contact",
+    "Central trial contacts",
+    "Trial contacts and locations",
+    "Description:",
+    "Treatment:",
+    "Treatments:",
+    "Registry facts from:",
+    "Not named by the registry; see the assumptions below.",
+    "{count} estimated patients",
+    "{count} estimated patient",
+    "{count} actual patients",
+    "{count} actual patient",
+    "{lo} to {hi} years old",
+    "{lo}+ years old",
+    "Up to {hi} years old",
+    "All ages",
+    "Accepts Healthy Volunteers",
+    "No Healthy Volunteers",
+    "{count} participants in {groups} patient groups",
+    "{count} participants in {groups} patient group",
+    ", including a placebo group",
+    "No locations listed",
+    "{count} locations",
+    "{count} location",
+    "{summary} in {countries}",
+    " and ",
+    DETAILS_PART,
+    ASSUMPTIONS_HEADING,
+    ASSUMPTIONS_INTRO,
+)
+PAGE_WORDING: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        PHRASES
+        + tuple(STATUS_LABELS.values())
+        + tuple(PHASE_LABELS.values())
+        + tuple(ARM_TYPE_LABELS.values())
+        + tuple(STUDY_TYPE_LABELS.values())
+        + tuple(FUNDER_TYPE_LABELS.values())
+        + tuple(INTERVENTION_TYPE_LABELS.values())
+        + tuple(SEX_LABELS.values())
+        + tuple(PURPOSE_LABELS.values())
+        + tuple(ALLOCATION_LABELS.values())
+        + tuple(MODEL_LABELS.values())
+        + tuple(MASKING_LABELS.values())
+    )
 )
 
 
@@ -197,6 +290,8 @@ class TrialPage:
     sections: tuple[Section, ...]
     source: str | None = None
     assumptions: tuple[AssumptionItem, ...] = field(default=())
+    language: str = "en"
+    labels: Labels = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def section(self, section_id: str) -> Section:
         for section in self.sections:
@@ -212,44 +307,46 @@ class TrialPage:
 # --------------------------------------------------------------------------- labels
 
 
-def phases_in_page_order(protocol: Protocol) -> list[str]:
-    return [PHASE_LABELS[p] for p in sorted(protocol.registry.phases, key=PHASE_ORDER.index)]
+def phases_in_page_order(protocol: Protocol, labels: Labels | None = None) -> list[str]:
+    return [_l(labels, PHASE_LABELS[p]) for p in sorted(protocol.registry.phases, key=PHASE_ORDER.index)]
 
 
-def enrollment_label(protocol: Protocol) -> str:
+def enrollment_label(protocol: Protocol, labels: Labels | None = None) -> str:
     e = protocol.registry.enrollment
     noun = "patient" if e.count == 1 else "patients"
-    return f"{e.count} {e.type.lower()} {noun}"
+    return _l(labels, f"{{count}} {e.type.lower()} {noun}").format(count=e.count)
 
 
-def ages_label(protocol: Protocol) -> str:
+def ages_label(protocol: Protocol, labels: Labels | None = None) -> str:
     lo, hi = protocol.registry.minimum_age_years, protocol.registry.maximum_age_years
     if lo is not None and hi is not None:
-        return f"{lo} to {hi} years old"
+        return _l(labels, "{lo} to {hi} years old").format(lo=lo, hi=hi)
     if lo is not None:
-        return f"{lo}+ years old"
+        return _l(labels, "{lo}+ years old").format(lo=lo)
     if hi is not None:
-        return f"Up to {hi} years old"
-    return "All ages"
+        return _l(labels, "Up to {hi} years old").format(hi=hi)
+    return _l(labels, "All ages")
 
 
-def volunteers_label(protocol: Protocol) -> str:
-    return "Accepts Healthy Volunteers" if protocol.registry.healthy_volunteers else "No Healthy Volunteers"
+def volunteers_label(protocol: Protocol, labels: Labels | None = None) -> str:
+    text = "Accepts Healthy Volunteers" if protocol.registry.healthy_volunteers else "No Healthy Volunteers"
+    return _l(labels, text)
 
 
-def treatment_label(protocol: Protocol, intervention_id: str) -> str:
+def treatment_label(protocol: Protocol, intervention_id: str, labels: Labels | None = None) -> str:
     for intervention in protocol.registry.interventions:
         if intervention.id == intervention_id:
-            return f"{INTERVENTION_TYPE_LABELS[intervention.type]}: {intervention.name}"
+            return f"{_l(labels, INTERVENTION_TYPE_LABELS[intervention.type])}: {intervention.name}"
     raise KeyError(intervention_id)
 
 
-def groups_summary(protocol: Protocol) -> str:
+def groups_summary(protocol: Protocol, labels: Labels | None = None) -> str:
     """ "60 participants in 2 patient groups, including a placebo group", as the registry page says."""
     n_arms = len(protocol.arms)
-    text = f"{protocol.registry.enrollment.count} participants in {n_arms} patient group{'s' if n_arms != 1 else ''}"
+    key = "{count} participants in {groups} patient group" + ("s" if n_arms != 1 else "")
+    text = _l(labels, key).format(count=protocol.registry.enrollment.count, groups=n_arms)
     if any(arm.type == "PLACEBO_COMPARATOR" for arm in protocol.arms):
-        text += ", including a placebo group"
+        text += _l(labels, ", including a placebo group")
     return text
 
 
@@ -257,37 +354,47 @@ def place_label(location: Location) -> str:
     return ", ".join(part for part in (location.city, location.state, location.country) if part)
 
 
-def locations_summary(protocol: Protocol) -> str:
+def locations_summary(protocol: Protocol, labels: Labels | None = None) -> str:
     """ "1 location in China", "3 locations in China and United States", "No locations listed"."""
     locations = protocol.registry.locations
     if not locations:
-        return "No locations listed"
+        return _l(labels, "No locations listed")
     countries: list[str] = []
     for loc in locations:
         if loc.country and loc.country not in countries:
             countries.append(loc.country)
-    text = f"{len(locations)} location{'s' if len(locations) != 1 else ''}"
+    key = "{count} location" + ("s" if len(locations) != 1 else "")
+    text = _l(labels, key).format(count=len(locations))
     if countries:
-        names = countries[0] if len(countries) == 1 else ", ".join(countries[:-1]) + " and " + countries[-1]
-        text += f" in {names}"
+        and_ = _l(labels, " and ")
+        names = countries[0] if len(countries) == 1 else ", ".join(countries[:-1]) + and_ + countries[-1]
+        text = _l(labels, "{summary} in {countries}").format(summary=text, countries=names)
     return text
 
 
-def trial_card(protocol: Protocol) -> TrialCard:
+def translated(protocol: Protocol, language: str) -> RegistryTranslation:
+    """The protocol's registry texts in ``language``; an empty translation (all English) if none."""
+    if language.lower().startswith("en"):
+        return RegistryTranslation()
+    return protocol.translation(language) or RegistryTranslation()
+
+
+def trial_card(protocol: Protocol, language: str = "en", labels: Labels | None = None) -> TrialCard:
     reg = protocol.registry
+    tr = translated(protocol, language)
     return TrialCard(
         nct_id=reg.nct_id,
         acronym=reg.acronym,
-        title=reg.brief_title,
+        title=tr.brief_title or reg.brief_title,
         sponsor=reg.sponsor,
         status=reg.overall_status.value,
-        status_label=reg.overall_status.label,
+        status_label=_l(labels, reg.overall_status.label),
         # The finder lists phases in the record's order ("Phase 1 / Phase 2"), as trialkit.protocol.search does.
-        phases_label=" / ".join(PHASE_LABELS[p] for p in reg.phases),
-        conditions=tuple(reg.conditions),
-        enrollment_label=enrollment_label(protocol),
-        ages_label=ages_label(protocol),
-        locations_summary=locations_summary(protocol),
+        phases_label=" / ".join(_l(labels, PHASE_LABELS[p]) for p in reg.phases),
+        conditions=tuple(tr.conditions or reg.conditions),
+        enrollment_label=enrollment_label(protocol, labels),
+        ages_label=ages_label(protocol, labels),
+        locations_summary=locations_summary(protocol, labels),
     )
 
 
@@ -382,51 +489,67 @@ def _assumption_topic(protocol: Protocol, path: str) -> str:
     return " › ".join(kept)
 
 
-def build_page(protocol: Protocol) -> TrialPage:
+def build_page(protocol: Protocol, language: str = "en", labels: Labels | None = None) -> TrialPage:
+    """The page in ``language``: translated registry texts where the protocol gives them, the fixed
+    wording through ``labels`` (English text -> the language's; missing keys stay English)."""
     reg = protocol.registry
     design = protocol.design
-    card = trial_card(protocol)
+    tr = translated(protocol, language)
+    card = trial_card(protocol, language, labels)
+
+    def L(text: str) -> str:
+        return _l(labels, text)
+
+    def criterion_text(criterion_id: str, text: str) -> str:
+        return tr.criteria.get(criterion_id, text)
+
+    details = L(DETAILS_PART)
     sections: list[Section] = [
-        Section("title", None, (Lines((reg.brief_title,)),)),
+        Section("title", None, (Lines((card.title,)),)),
         Section("sponsor", None, (Lines((reg.sponsor,)),)),
-        Section("status", "Status and phase", (Lines((reg.overall_status.label, *phases_in_page_order(protocol))),)),
-        Section("conditions", "Conditions", (Lines(tuple(reg.conditions)),)),
         Section(
-            "treatments", "Treatments", (Lines(tuple(treatment_label(protocol, i.id) for i in reg.interventions)),)
+            "status",
+            L("Status and phase"),
+            (Lines((L(reg.overall_status.label), *phases_in_page_order(protocol, labels))),),
         ),
-        Section("study_type", "Study type", (Lines((STUDY_TYPE_LABELS[reg.study_type],)),)),
-        Section("funder_types", "Funder types", (Lines(tuple(FUNDER_TYPE_LABELS[f] for f in reg.funder_types)),)),
-        Section("identifiers", "Identifiers", (Lines((reg.nct_id, reg.org_study_id, *reg.secondary_ids)),)),
-        Section("about", "About", (_paragraphs(reg.brief_summary),), part=DETAILS_PART),
+        Section("conditions", L("Conditions"), (Lines(card.conditions),)),
+        Section(
+            "treatments",
+            L("Treatments"),
+            (Lines(tuple(treatment_label(protocol, i.id, labels) for i in reg.interventions)),),
+        ),
+        Section("study_type", L("Study type"), (Lines((L(STUDY_TYPE_LABELS[reg.study_type]),)),)),
+        Section("funder_types", L("Funder types"), (Lines(tuple(L(FUNDER_TYPE_LABELS[f]) for f in reg.funder_types)),)),
+        Section("identifiers", L("Identifiers"), (Lines((reg.nct_id, reg.org_study_id, *reg.secondary_ids)),)),
+        Section("about", L("About"), (_paragraphs(tr.brief_summary or reg.brief_summary),), part=details),
     ]
-    if reg.detailed_description:
-        sections.append(
-            Section("description", "Full description", (_paragraphs(reg.detailed_description),), part=DETAILS_PART)
-        )
+    description = tr.detailed_description or reg.detailed_description
+    if description:
+        sections.append(Section("description", L("Full description"), (_paragraphs(description),), part=details))
     sections += [
-        Section("enrollment", "Enrollment", (Lines((enrollment_label(protocol),)),), part=DETAILS_PART),
-        Section("sex", "Sex", (Lines((SEX_LABELS[reg.sex],)),), part=DETAILS_PART),
-        Section("ages", "Ages", (Lines((ages_label(protocol),)),), part=DETAILS_PART),
-        Section("volunteers", "Volunteers", (Lines((volunteers_label(protocol),)),), part=DETAILS_PART),
+        Section("enrollment", L("Enrollment"), (Lines((enrollment_label(protocol, labels),)),), part=details),
+        Section("sex", L("Sex"), (Lines((L(SEX_LABELS[reg.sex]),)),), part=details),
+        Section("ages", L("Ages"), (Lines((ages_label(protocol, labels),)),), part=details),
+        Section("volunteers", L("Volunteers"), (Lines((volunteers_label(protocol, labels),)),), part=details),
         Section(
             "inclusion",
-            "Inclusion criteria",
-            (Bullets(tuple(Bullet(c.text, c.id) for c in protocol.eligibility.inclusion)),),
-            part=DETAILS_PART,
+            L("Inclusion criteria"),
+            (Bullets(tuple(Bullet(criterion_text(c.id, c.text), c.id) for c in protocol.eligibility.inclusion)),),
+            part=details,
         ),
         Section(
             "exclusion",
-            "Exclusion criteria",
-            (Bullets(tuple(Bullet(c.text, c.id) for c in protocol.eligibility.exclusion)),),
-            part=DETAILS_PART,
+            L("Exclusion criteria"),
+            (Bullets(tuple(Bullet(criterion_text(c.id, c.text), c.id) for c in protocol.eligibility.exclusion)),),
+            part=details,
         ),
     ]
     arms = tuple(
         ArmCard(
             label=arm.label,
-            group_type=ARM_TYPE_LABELS[arm.type],
-            description=arm.description,
-            treatments=tuple(treatment_label(protocol, ref) for ref in arm.interventions),
+            group_type=L(ARM_TYPE_LABELS[arm.type]),
+            description=tr.arms.get(arm.id, arm.description),
+            treatments=tuple(treatment_label(protocol, ref, labels) for ref in arm.interventions),
             ref=arm.id,
         )
         for arm in protocol.arms
@@ -434,13 +557,13 @@ def build_page(protocol: Protocol) -> TrialPage:
     sections.append(
         Section(
             "design",
-            "Trial design",
+            L("Trial design"),
             (
-                Group("Primary purpose", (Lines((PURPOSE_LABELS[design.primary_purpose],)),)),
-                Group("Allocation", (Lines((ALLOCATION_LABELS[design.allocation],)),)),
-                Group("Interventional model", (Lines((MODEL_LABELS[design.intervention_model],)),)),
-                Group("Masking", (Lines((MASKING_LABELS[design.masking.masking],)),)),
-                Lines((groups_summary(protocol),)),
+                Group(L("Primary purpose"), (Lines((L(PURPOSE_LABELS[design.primary_purpose]),)),)),
+                Group(L("Allocation"), (Lines((L(ALLOCATION_LABELS[design.allocation]),)),)),
+                Group(L("Interventional model"), (Lines((L(MODEL_LABELS[design.intervention_model]),)),)),
+                Group(L("Masking"), (Lines((L(MASKING_LABELS[design.masking.masking]),)),)),
+                Lines((groups_summary(protocol, labels),)),
                 *arms,
             ),
         )
@@ -456,11 +579,11 @@ def build_page(protocol: Protocol) -> TrialPage:
         )
         for loc in reg.locations
     )
-    contact_blocks: list[Any] = [Group("Locations", (Lines((locations_summary(protocol),)), *locations))]
+    contact_blocks: list[Any] = [Group(L("Locations"), (Lines((locations_summary(protocol, labels),)), *locations))]
     if reg.central_contacts:
-        heading = "Central trial contact" if len(reg.central_contacts) == 1 else "Central trial contacts"
+        heading = L("Central trial contact" if len(reg.central_contacts) == 1 else "Central trial contacts")
         contact_blocks.append(Group(heading, tuple(_contact_card(c) for c in reg.central_contacts)))
-    sections.append(Section("contacts", "Trial contacts and locations", tuple(contact_blocks)))
+    sections.append(Section("contacts", L("Trial contacts and locations"), tuple(contact_blocks)))
 
     assumptions = tuple(
         AssumptionItem(_assumption_topic(protocol, path), path, public_assumption_text(protocol, path, text))
@@ -469,19 +592,21 @@ def build_page(protocol: Protocol) -> TrialPage:
     sections.append(
         Section(
             "assumptions",
-            ASSUMPTIONS_HEADING,
-            (Paragraphs((ASSUMPTIONS_INTRO,)), *assumptions),
+            L(ASSUMPTIONS_HEADING),
+            (Paragraphs((L(ASSUMPTIONS_INTRO),)), *assumptions),
             origin="trialkit",
         )
     )
     return TrialPage(
         nct_id=reg.nct_id,
-        title=reg.brief_title,
+        title=card.title,
         sponsor=reg.sponsor,
         card=card,
         sections=tuple(sections),
         source=reg.source,
         assumptions=assumptions,
+        language=language,
+        labels=dict(labels or {}),
     )
 
 
@@ -624,9 +749,9 @@ def render_html_body(page: TrialPage) -> str:
             continue
         if section.origin == "trialkit":
             if page.source and not source_shown:
-                body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+                body.append(f'<p class="source">{_t(_l(page.labels, "Registry facts from:"))} {_t(page.source)}</p>')
                 source_shown = True
-            body.append(_html_trialkit_section(section))
+            body.append(_html_trialkit_section(section, page.labels))
             continue
         if section.part != part:
             if section.part:
@@ -639,17 +764,17 @@ def render_html_body(page: TrialPage) -> str:
         )
         body.append(f'<section id="{_a(section.id)}">')
         body.append(heading)
-        body += [_html_block(block) for block in section.blocks]
+        body += [_html_block(block, page.labels) for block in section.blocks]
         body.append("</section>")
     if page.source and not source_shown:
-        body.append(f'<p class="source">Registry facts from: {_t(page.source)}</p>')
+        body.append(f'<p class="source">{_t(_l(page.labels, "Registry facts from:"))} {_t(page.source)}</p>')
     return "\n".join(body)
 
 
 def render_html(page: TrialPage) -> str:
     return (
         "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<html lang="{_a(page.language)}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_t(page.nct_id)}: {_t(page.title)}</title>\n"
         f"<style>\n{PAGE_CSS}\n</style>\n</head>\n<body>\n<main>\n"
@@ -658,10 +783,10 @@ def render_html(page: TrialPage) -> str:
     )
 
 
-def _html_trialkit_section(section: Section) -> str:
+def _html_trialkit_section(section: Section, labels: Labels | None = None) -> str:
     parts = [f'<section id="{_a(section.id)}" class="trialkit">', f"<h2>{_t(section.heading or '')}</h2>"]
     items = [b for b in section.blocks if isinstance(b, AssumptionItem)]
-    parts += [_html_block(b) for b in section.blocks if not isinstance(b, AssumptionItem)]
+    parts += [_html_block(b, labels) for b in section.blocks if not isinstance(b, AssumptionItem)]
     if items:
         parts.append("<dl>")
         for item in items:
@@ -672,7 +797,7 @@ def _html_trialkit_section(section: Section) -> str:
     return "\n".join(parts)
 
 
-def _html_block(block: Any) -> str:
+def _html_block(block: Any, labels: Labels | None = None) -> str:
     if isinstance(block, Lines):
         return '<ul class="lines">' + "".join(f"<li>{_t(line)}</li>" for line in block.lines) + "</ul>"
     if isinstance(block, Paragraphs):
@@ -684,25 +809,27 @@ def _html_block(block: Any) -> str:
             items.append(f"<li{ref}>" + "<br>\n".join(_t(line) for line in bullet.lines) + "</li>")
         return '<ul class="criteria">\n' + "\n".join(items) + "\n</ul>"
     if isinstance(block, Group):
-        return f"<h3>{_t(block.heading)}</h3>\n" + "\n".join(_html_block(b) for b in block.blocks)
+        return f"<h3>{_t(block.heading)}</h3>\n" + "\n".join(_html_block(b, labels) for b in block.blocks)
     if isinstance(block, ArmCard):
-        label = "Treatment:" if len(block.treatments) == 1 else "Treatments:"
+        label = _t(_l(labels, "Treatment:" if len(block.treatments) == 1 else "Treatments:"))
         return (
             f'<div class="arm" id="arm-{_a(block.ref)}">'
             f'<div class="label">{_t(block.label)}</div>'
             f'<div class="group-type">{_t(block.group_type)}</div>'
-            f'<div class="field">Description:</div><div>{_lines_html(block.description)}</div>'
+            f'<div class="field">{_t(_l(labels, "Description:"))}</div><div>{_lines_html(block.description)}</div>'
             f'<div class="field">{label}</div>' + "".join(f"<div>{_t(t)}</div>" for t in block.treatments) + "</div>"
         )
     if isinstance(block, LocationCard):
         note = (
-            '<div class="assumed">Not named by the registry; see the assumptions below.</div>' if block.assumed else ""
+            f'<div class="assumed">{_t(_l(labels, "Not named by the registry; see the assumptions below."))}</div>'
+            if block.assumed
+            else ""
         )
         return (
             f'<div class="location" id="site-{_a(block.ref)}"><div class="label">{_t(block.name)}</div>'
             + (f"<div>{_t(block.place)}</div>" if block.place else "")
             + (f"<div>{_t(block.status)}</div>" if block.status else "")
-            + "".join(_html_block(c) for c in block.contacts)
+            + "".join(_html_block(c, labels) for c in block.contacts)
             + note
             + "</div>"
         )

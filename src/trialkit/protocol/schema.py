@@ -895,6 +895,28 @@ class Prescreen(Model):
     assumption: Assumption = None
 
 
+# --------------------------------------------------------------------------- translated registry texts
+
+# Languages a protocol file may translate its registry texts into: the languages the web pages are
+# offered in besides English (Django's LANGUAGES, written here as BCP 47 tags).
+TRANSLATION_LANGUAGES = ("zh-Hans",)
+
+
+class RegistryTranslation(Model):
+    """The registry's texts in another language, for the public trial page. Every field is optional:
+    what is missing is shown in English. Codes, identifiers, names and numbers are never translated."""
+
+    brief_title: str | None = Field(None, min_length=1)
+    official_title: str | None = Field(None, min_length=1)
+    brief_summary: str | None = Field(None, min_length=1)
+    detailed_description: str | None = Field(None, min_length=1)
+    conditions: list[str] | None = Field(
+        None, description="The registry's conditions, translated, in the same order and number."
+    )
+    criteria: dict[str, str] = Field(default_factory=dict, description="Eligibility criterion texts by criterion id.")
+    arms: dict[str, str] = Field(default_factory=dict, description="Arm descriptions by arm id.")
+
+
 class Protocol(Model):
     schema_version: Literal[1] = 1
     registry: Registry
@@ -909,6 +931,10 @@ class Protocol(Model):
     product: ProductHandling | None = None
     endpoints: list[Endpoint] = []
     analysis_plan: AnalysisPlan = AnalysisPlan()
+    translations: dict[str, RegistryTranslation] = Field(
+        default_factory=dict,
+        description="Registry texts in other languages, by language tag (zh-Hans); see docs/participants.md.",
+    )
 
     @property
     def id(self) -> str:
@@ -917,6 +943,13 @@ class Protocol(Model):
     @property
     def title(self) -> str:
         return self.registry.brief_title
+
+    def translation(self, language: str) -> RegistryTranslation | None:
+        """The registry texts in ``language`` (a tag such as ``zh-Hans`` or Django's ``zh-hans``), if given."""
+        for tag, texts in self.translations.items():
+            if tag.lower() == language.lower():
+                return texts
+        return None
 
     def arm(self, arm_id: str) -> Arm:
         for arm in self.arms:
@@ -1035,7 +1068,33 @@ class Protocol(Model):
             for field, ref in (("start_visit", self.diary.start_visit), ("end_visit", self.diary.end_visit)):
                 if ref not in visit_ids:
                     raise LocatedError(f"diary visit {ref!r} is not a visit of the schedule", "diary", field)
+        self._check_translations(set(arm_ids))
         return self
+
+    def _check_translations(self, arm_ids: set[str]) -> None:
+        criterion_ids = {c.id for c in self.eligibility.criteria}
+        for language, texts in self.translations.items():
+            if language not in TRANSLATION_LANGUAGES:
+                raise LocatedError(
+                    f"language {language!r} is not one TrialKit offers; translations may be given in "
+                    f"{', '.join(TRANSLATION_LANGUAGES)}",
+                    "translations",
+                    language,
+                )
+            where = ("translations", language)
+            if texts.conditions is not None and len(texts.conditions) != len(self.registry.conditions):
+                raise LocatedError(
+                    f"{len(texts.conditions)} conditions translated, but registry.conditions lists "
+                    f"{len(self.registry.conditions)}: give one translation for each, in the same order",
+                    *where,
+                    "conditions",
+                )
+            for key in texts.criteria:
+                if key not in criterion_ids:
+                    raise LocatedError(f"criterion {key!r} is not one of eligibility.criteria", *where, "criteria", key)
+            for key in texts.arms:
+                if key not in arm_ids:
+                    raise LocatedError(f"arm {key!r} is not one of arms", *where, "arms", key)
 
 
 def _require_unique(ids: list[str], what: str, *prefix: str | int) -> None:

@@ -134,6 +134,10 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions (set_language may keep the choice there), before CommonMiddleware (Django's
+    # documented order): the language follows the cookie set by the header's switch, else the
+    # browser's Accept-Language, else LANGUAGE_CODE. URLs carry no language prefix.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -233,11 +237,16 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/home/"
 LOGOUT_REDIRECT_URL = "/trials/"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
+# English and Simplified Chinese (both trials recruit in China). The catalogue is
+# locale/zh_Hans/LC_MESSAGES/django.po beside this file; `make messages` updates and compiles it,
+# and the compiled .mo is committed so a fresh machine needs no gettext to run (docs/participants.md).
 LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Dates by language: English "14 Mar 2026" (formats/en), Chinese Django's own "2026年3月14日".
+FORMAT_MODULE_PATH = ["trialkit.server.formats"]
 USE_TZ = True
 
 STATIC_URL = "/static/"

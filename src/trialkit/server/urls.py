@@ -10,6 +10,8 @@ handler404 = "trialkit.server.api.not_found_handler"
 urlpatterns = [
     path("", landing, name="landing"),
     path("admin/", admin.site.urls),
+    # Django's set_language view (POST with CSRF), used by the language switch in every page's header.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/two-factor/", include("trialkit.server.accounts.urls")),
     path("accounts/tokens/", include("trialkit.server.accounts.token_urls")),
     path("api/", api.urls),

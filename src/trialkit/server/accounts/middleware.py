@@ -12,8 +12,17 @@ from django.utils import timezone
 from trialkit.server.accounts.authn import requires_second_factor
 
 # Pages a half-logged-in user may still reach: logging in and out, the second factor itself,
-# static files, the API (which answers 401 itself) and the participant diary (code-based).
-OPEN_PREFIXES = ("/accounts/login/", "/accounts/logout/", "/accounts/two-factor/", "/static/", "/api/", "/diary/")
+# static files, the API (which answers 401 itself), the participant diary (code-based) and the
+# language switch (it only sets a cookie, so the two-factor page can be read in either language).
+OPEN_PREFIXES = (
+    "/accounts/login/",
+    "/accounts/logout/",
+    "/accounts/two-factor/",
+    "/static/",
+    "/api/",
+    "/diary/",
+    "/i18n/",
+)
 
 
 class SecondFactorMiddleware:

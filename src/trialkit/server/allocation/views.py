@@ -10,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from trialkit.dosing.escalation import EscalationError
@@ -80,7 +81,7 @@ def escalation_page(request, nct_id: str):
         except EscalationError as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Decision recorded.")
+            messages.success(request, _("Decision recorded."))
         return redirect("allocation:escalation", trial.nct_id)
     view = escalation.dsmb_view(trial, request.user, timezone.now())
     return render(request, "allocation/escalation.html", {"trial": trial, **view})
@@ -130,7 +131,11 @@ def randomize(request, nct_id: str, participant_number: str):
     except services.AllocationProblem as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"Randomized: {receipt.randomization_number}, kit {receipt.kit_number}.")
+        messages.success(
+            request,
+            _("Randomized: %(randomization_number)s, kit %(kit_number)s.")
+            % {"randomization_number": receipt.randomization_number, "kit_number": receipt.kit_number},
+        )
     return redirect("allocation:participant", nct_id=nct_id, participant_number=participant_number)
 
 
@@ -175,7 +180,7 @@ def administered(request, nct_id: str, participant_number: str):
     except services.AllocationProblem as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Administration recorded.")
+        messages.success(request, _("Administration recorded."))
     return redirect("allocation:participant", nct_id=nct_id, participant_number=participant_number)
 
 

@@ -282,9 +282,9 @@ def record_visit_date(request, participant_id: int, visit_id: str):
     try:
         done_on = date.fromisoformat(raw) if raw else None
         services.record_visit_date(visit, done_on, request.user, timezone.now(), note=request.POST.get("note", ""))
-        messages.success(request, f"{visit.label}: visit date recorded.")
+        messages.success(request, _("%(visit)s: visit date recorded.") % {"visit": visit.label})
     except ValueError:
-        messages.error(request, f"{raw!r} is not a date (YYYY-MM-DD).")
+        messages.error(request, _("%(raw)r is not a date (YYYY-MM-DD).") % {"raw": raw})
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect("capture:participant", participant.pk)
@@ -297,7 +297,9 @@ def review_carried_forms(request, participant_id: int, visit_id: str):
     visit, participant, _access = visit_for(request.user, participant_id, visit_id)
     try:
         confirm_carried_forms(visit, request.user, confirmed=request.POST.get("confirm") == "yes", now=timezone.now())
-        messages.success(request, f"{visit.label}: the screening data carried into its forms are reviewed.")
+        messages.success(
+            request, _("%(visit)s: the screening data carried into its forms are reviewed.") % {"visit": visit.label}
+        )
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect(f"{reverse('capture:participant', args=[participant.pk])}#visit-{visit.visit_id}")
@@ -311,7 +313,7 @@ def sign_visit(request, participant_id: int, visit_id: str):
         services.sign_visit(
             visit, request.user, password=request.POST.get("password", ""), now=timezone.now(), request=request
         )
-        messages.success(request, f"{visit.label} signed.")
+        messages.success(request, _("%(visit)s signed.") % {"visit": visit.label})
     except CaptureError as exc:
         messages.error(request, str(exc))
     return redirect("capture:participant", participant.pk)
@@ -706,10 +708,10 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
                 reason=request.POST.get("reason"),
                 expected_version=_loaded_version(request.POST) if ae else None,
             )
-            messages.success(request, f"AE{ae.number} saved.")
+            messages.success(request, _("AE%(ae)s saved.") % {"ae": ae.number})
             warning = safety.duplicate_warning(ae)
             if warning:
-                messages.warning(request, f"AE{ae.number}: {warning}")
+                messages.warning(request, _("AE%(ae)s: %(warning)s") % {"ae": ae.number, "warning": warning})
                 return redirect("capture:adverse_event", participant.pk, ae.pk)
             return redirect("capture:participant", participant.pk)
         except FormInvalid as exc:
@@ -771,7 +773,7 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
     try:
         if verb == "report":
             services.report_sae(ae, request.user, now=timezone.now())
-            messages.success(request, f"AE{ae.number}: reported to the sponsor.")
+            messages.success(request, _("AE%(ae)s: reported to the sponsor.") % {"ae": ae.number})
         elif verb == "follow-up":
             services.add_ae_follow_up(
                 ae,
@@ -782,10 +784,10 @@ def adverse_event_action(request, participant_id: int, ae_id: int, verb: str):
                 received_at=_posted_awareness(request.POST.get("received_at", "")),
                 seriousness=request.POST.get("seriousness", ""),
             )
-            messages.success(request, f"AE{ae.number}: follow-up recorded.")
+            messages.success(request, _("AE%(ae)s: follow-up recorded.") % {"ae": ae.number})
         elif verb == "report-susar":
             services.report_susar(ae, request.user, now=timezone.now())
-            messages.success(request, f"AE{ae.number}: SUSAR report recorded.")
+            messages.success(request, _("AE%(ae)s: SUSAR report recorded.") % {"ae": ae.number})
         else:
             raise Http404(verb)
     except CaptureError as exc:
@@ -844,7 +846,7 @@ def diary_contact(request, participant_id: int):
 @login_required
 @require_POST
 def diary_access(request, participant_id: int):
-    participant, _ = participant_for(request.user, participant_id)
+    participant, _unused = participant_for(request.user, participant_id)
     try:
         if request.POST.get("revoke"):
             revoke = request.POST["revoke"]
@@ -854,7 +856,7 @@ def diary_access(request, participant_id: int):
             services.revoke_diary_access(
                 access, request.user, now=timezone.now(), reason=request.POST.get("reason", "")
             )
-            messages.success(request, "Diary code withdrawn.")
+            messages.success(request, _("Diary code withdrawn."))
         else:
             _access, code = services.create_diary_access(
                 participant, request.POST.get("who", "participant"), request.user, now=timezone.now()

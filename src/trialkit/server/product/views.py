@@ -17,6 +17,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from trialkit.server.accounts.lookups import participant_by_number, site_for, trial_for
@@ -41,13 +42,16 @@ def supply(request, nct_id: str):
     trial, access = trial_for(request.user, nct_id, "product.view_supply")
     if request.method == "POST":
         try:
-            site, _ = site_for(request.user, trial, request.POST.get("site", ""), "product.request_resupply")
+            site, _unused = site_for(request.user, trial, request.POST.get("site", ""), "product.request_resupply")
             quantity = int(request.POST.get("quantity", "0") or 0)
             services.request_resupply(trial, site, request.user, quantity=quantity, now=timezone.now())
         except (services.ProductProblem, ValueError) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Resupply of {quantity} kits requested for {site.code}.")
+            messages.success(
+                request,
+                _("Resupply of %(quantity)s kits requested for %(site)s.") % {"quantity": quantity, "site": site.code},
+            )
         return redirect("product:supply", nct_id)
     try:
         stock = services.site_supply(trial, request.user, now=timezone.now())
@@ -78,7 +82,7 @@ def lots(request, nct_id: str):
         except services.ProductProblem as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, f"Lot {lot.lot_number} released.")
+            messages.success(request, _("Lot %(lot_number)s released.") % {"lot_number": lot.lot_number})
         return redirect("product:lots", nct_id)
     rows = Lot.objects.filter(trial=trial).prefetch_related("kits")
     return render(request, "product/lots.html", {"trial": trial, "lots": rows})
@@ -109,7 +113,7 @@ def kit(request, nct_id: str, kit_number: str):
 @require_http_methods(["GET", "POST"])
 def participant_kit(request, nct_id: str, participant_number: str):
     trial, access = trial_for(request.user, nct_id)
-    participant, _ = participant_by_number(request.user, trial, participant_number, "product.record_infusion")
+    participant, _unused = participant_by_number(request.user, trial, participant_number, "product.record_infusion")
     if request.method == "POST":
         action = request.POST.get("action", "")
         now = timezone.now()
@@ -147,7 +151,7 @@ def participant_kit(request, nct_id: str, participant_number: str):
         except (services.ProductProblem, PermissionDenied) as exc:
             messages.error(request, str(exc))
         else:
-            messages.success(request, "Recorded.")
+            messages.success(request, _("Recorded."))
         return redirect("product:participant", nct_id, participant_number)
     try:
         timeline = services.kit_timeline(participant, request.user)
@@ -550,7 +554,7 @@ def excursions(request, nct_id: str):
     )
 
     def apply(data):
-        site, _ = site_for(request.user, trial, data.pop("site_code"), "product.handle_kits")
+        site, _unused = site_for(request.user, trial, data.pop("site_code"), "product.handle_kits")
         found = services.record_excursion(trial, site, request.user, now=timezone.now(), **data)
         if found is None:
             return f"{data['min_c']:g} to {data['max_c']:g} °C is inside the storage range: no kit quarantined.", (

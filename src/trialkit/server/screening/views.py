@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import get_language, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from trialkit.eligibility.measures import nihss_partial
@@ -367,9 +367,7 @@ def consent_document(request, nct_id: str, number: str):
     rules = trial.protocol.consent
     today = timezone.localdate()
     version = request.GET.get("version") or rules.in_effect(today) or rules.versions[0]
-    language = request.GET.get("lang") or (
-        "zh-Hans" if (request.LANGUAGE_CODE or "").lower().startswith("zh") else "en"
-    )
+    language = request.GET.get("lang") or ("zh-Hans" if (get_language() or "").lower().startswith("zh") else "en")
     document = rules.document(version, language)
     if document is None or document.approved_on > today:
         raise Http404(_("There is no approved consent document of that version in that language."))

@@ -150,8 +150,11 @@ def trial_page(request, nct_id: str):
     trial = public_trial(nct_id)
     protocol = _protocol_of(trial)
     from trialkit.protocol.page import build_page, render_html_body
+    from trialkit.server.trials.page_wording import page_labels
 
-    page = build_page(protocol)
+    # The body in the request's language: the protocol's translated registry texts and the page's
+    # fixed wording from the catalogue (LocaleMiddleware chose the language).
+    page = build_page(protocol, get_language() or "en", page_labels())
     return render(
         request,
         "trials/trial_page.html",

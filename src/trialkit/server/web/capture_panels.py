@@ -7,6 +7,7 @@ Nothing here reads allocation: these panels appear on blinded homes.
 from __future__ import annotations
 
 from django.db.models import F, Q
+from django.utils.translation import gettext as _
 
 from trialkit.instruments import OUTCOME_INSTRUMENTS
 from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
@@ -75,11 +76,11 @@ def visits_due(ctx: HomeContext) -> Panel:
                 tone="bad" if status == VisitStatus.OVERDUE else "warn",
             )
         )
-    actions = [("This week's work list", href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
+    actions = [(_("This week's work list"), href)] if (href := url("capture:due", ctx.trial.nct_id)) else []
     return Panel(
-        "Visits in window and forms to finish",
+        _("Visits in window and forms to finish"),
         items,
-        empty="No visit is due.",
+        empty=_("No visit is due."),
         key="visits",
         actions=actions,
         total=len(rows),
@@ -106,9 +107,9 @@ def assessments_due(ctx: HomeContext) -> Panel:
                 )
             )
     return Panel(
-        "Assessments due",
+        _("Assessments due"),
         items[:HOME_LIST_LIMIT],
-        empty="No outcome assessment is due.",
+        empty=_("No outcome assessment is due."),
         key="assessments",
         total=len(items),
     )
@@ -136,9 +137,9 @@ def open_queries(ctx: HomeContext) -> Panel:
             )
         )
     return Panel(
-        "Open queries",
+        _("Open queries"),
         items,
-        empty="No open query.",
+        empty=_("No open query."),
         key="queries",
         total=pending.count(),
         more_href=list_url("capture:queries", ctx.trial),
@@ -175,9 +176,9 @@ def to_sign(ctx: HomeContext) -> Panel:
             )
         )
     return Panel(
-        "Visits to sign",
+        _("Visits to sign"),
         items,
-        empty="Nothing waits for your signature.",
+        empty=_("Nothing waits for your signature."),
         key="sign",
         total=visits.count(),
         more_href=list_url("capture:signatures", ctx.trial),
@@ -209,7 +210,7 @@ def sae_clocks(ctx: HomeContext) -> Panel:
             )
         )
     return Panel(
-        "Serious adverse event clocks", items, empty="No serious adverse event.", key="sae", total=events.count()
+        _("Serious adverse event clocks"), items, empty=_("No serious adverse event."), key="sae", total=events.count()
     )
 
 
@@ -226,9 +227,9 @@ def to_verify(ctx: HomeContext) -> Panel:
         for f in forms[:HOME_LIST_LIMIT]
     ]
     return Panel(
-        "Source data to verify",
+        _("Source data to verify"),
         items,
-        empty="Every complete form is verified.",
+        empty=_("Every complete form is verified."),
         key="verify",
         total=forms.count(),
         more_href=list_url("capture:verification", ctx.trial),
@@ -255,9 +256,9 @@ def locks(ctx: HomeContext) -> Panel:
     ]
     locked = forms.filter(locked_at__isnull=False).count()
     return Panel(
-        "Forms ready to lock",
+        _("Forms ready to lock"),
         items,
-        empty="No verified form waits for its lock.",
+        empty=_("No verified form waits for its lock."),
         key="locks",
         total=ready.count(),
         data={"note": f"{locked} form{'s' if locked != 1 else ''} locked so far."},

@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce, TruncMonth
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
+from django.utils.translation import gettext_lazy
 
 from trialkit.analysis.trial_data import screening_counts_by_outcome
 from trialkit.server.accounts.access import Access
@@ -53,7 +54,7 @@ class Stat:
 class Panel:
     title: str
     items: list[Item] = field(default_factory=list)
-    empty: str = "Nothing to do here."
+    empty: str = gettext_lazy("Nothing to do here.")
     actions: list[tuple[str, str]] = field(default_factory=list)  # (label, href)
     template: str = ""  # a custom body, rendered with ``data``
     data: dict = field(default_factory=dict)
@@ -158,7 +159,7 @@ def participants(ctx: HomeContext):
 
 def unblinded_note(p: Participant) -> str:
     """Appended to a participant's line in every home list: the code was broken for them."""
-    return " · emergency unblinded" if p.emergency_unblinded else ""
+    return " · " + _("emergency unblinded") if p.emergency_unblinded else ""
 
 
 def screening_link(record: ScreeningRecord) -> str | None:
@@ -279,15 +280,15 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
         (label, href)
         for label, href in (
             # The log page holds the new-screening form (site and date).
-            ("New screening", (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
-            ("Screening log", url("screening:log", ctx.trial.nct_id)),
+            (_("New screening"), (url("screening:log", ctx.trial.nct_id) or "") + "#new-screening"),
+            (_("Screening log"), url("screening:log", ctx.trial.nct_id)),
         )
         if href and href != "#new-screening"
     ]
     return Panel(
-        "Screening pipeline",
+        _("Screening pipeline"),
         items,
-        empty="No patient is in screening.",
+        empty=_("No patient is in screening."),
         actions=actions,
         key="screening",
         total=open_records.count(),
@@ -295,25 +296,25 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
     )
 
 
-def participants_panel(ctx: HomeContext, title: str = "Participants") -> Panel:
+def participants_panel(ctx: HomeContext, title: str | None = None) -> Panel:
     items = []
     for p in participants(ctx).order_by("-enrolled_at", "-participant_number")[:HOME_LIST_LIMIT]:
-        number = f" · rand. {p.randomization_number}" if p.randomization_number else ""
-        kit = f" · kit {p.kit_number}" if p.kit_number else ""
+        number = " · " + _("rand. %(number)s") % {"number": p.randomization_number} if p.randomization_number else ""
+        kit = " · " + _("kit %(number)s") % {"number": p.kit_number} if p.kit_number else ""
         tone = {"enrolled": "warn", "withdrawn": "bad", "lost_to_follow_up": "bad", "died": "bad"}.get(p.status, "ok")
         items.append(
             Item(
                 p.participant_number,
                 participant_link(p),
                 detail=f"{p.site.code}{number}{kit}{unblinded_note(p)}",
-                badge="emergency unblinded" if p.emergency_unblinded else p.get_status_display(),
+                badge=_("emergency unblinded") if p.emergency_unblinded else p.get_status_display(),
                 tone="bad" if p.emergency_unblinded else tone,
             )
         )
     return Panel(
-        title,
+        title or _("Participants"),
         items,
-        empty="No participant is enrolled yet.",
+        empty=_("No participant is enrolled yet."),
         key="participants",
         total=participants(ctx).count(),
         more_href=url("capture:participants", ctx.trial.nct_id),
@@ -371,9 +372,9 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
         for p in waiting.order_by("enrolled_at", "participant_number")[:HOME_LIST_LIMIT]
     ]
     return Panel(
-        "Awaiting randomization",
+        _("Awaiting randomization"),
         items,
-        empty="Every enrolled participant is randomized.",
+        empty=_("Every enrolled participant is randomized."),
         key="randomize",
         total=waiting.count(),
     )
@@ -388,15 +389,15 @@ def recent_activity_panel(ctx: HomeContext) -> Panel:
         )
         for e in recent_audit(ctx)
     ]
-    return Panel("Recent activity", items, empty="No activity recorded yet.", key="activity")
+    return Panel(_("Recent activity"), items, empty=_("No activity recorded yet."), key="activity")
 
 
 def report_panel(ctx: HomeContext, unblinded: bool) -> Panel:
-    title = "Unblinded DSMB report" if unblinded else "Trial report (blinded, pooled)"
+    title = _("Unblinded DSMB report") if unblinded else _("Trial report (blinded, pooled)")
     note = (
-        "Arm-level results: odds ratios, differences and safety by arm. For the DSMB only."
+        _("Arm-level results: odds ratios, differences and safety by arm. For the DSMB only.")
         if unblinded
-        else "Pooled results only: no arm appears anywhere in this report."
+        else _("Pooled results only: no arm appears anywhere in this report.")
     )
     return Panel(
         title,
@@ -438,16 +439,16 @@ def referrals_panel(ctx: HomeContext) -> Panel | None:
             r.name,
             url("referrals:detail", ctx.trial.nct_id, r.pk),
             detail=f"{r.site.code} · {format_datetime(r.created_at)}",
-            badge="may be eligible" if r.outcome == "may_be_eligible" else "not eligible",
+            badge=_("may be eligible") if r.outcome == "may_be_eligible" else _("not eligible"),
             tone="ok" if r.outcome == "may_be_eligible" else "warn",
         )
         for r in new[:HOME_LIST_LIMIT]
     ]
     return Panel(
-        "Referrals",
+        _("Referrals"),
         items,
-        empty="No new referral from the pre-screener.",
-        actions=[("All referrals", url("referrals:list", ctx.trial.nct_id))],
+        empty=_("No new referral from the pre-screener."),
+        actions=[(_("All referrals"), url("referrals:list", ctx.trial.nct_id))],
         key="referrals",
         total=new.count(),
         more_href=url("referrals:list", ctx.trial.nct_id),
@@ -462,14 +463,14 @@ def coordinator_home(ctx: HomeContext) -> Home:
     counts = screening_counts(ctx)
     people = participants(ctx)
     stats = [
-        Stat("In screening", counts["in_screening"], url("screening:log", ctx.trial.nct_id)),
-        Stat("Enrolled", people.count()),
-        Stat("Awaiting randomization", people.filter(status=Participant.Status.ENROLLED).count(), tone="warn"),
-        Stat("Screen failures", counts["screen_failed"]),
+        Stat(_("In screening"), counts["in_screening"], url("screening:log", ctx.trial.nct_id)),
+        Stat(_("Enrolled"), people.count()),
+        Stat(_("Awaiting randomization"), people.filter(status=Participant.Status.ENROLLED).count(), tone="warn"),
+        Stat(_("Screen failures"), counts["screen_failed"]),
     ]
     return Home(
-        "Site coordinator",
-        "Screen patients, enroll and randomize, keep visits on time and answer queries.",
+        _("Site coordinator"),
+        _("Screen patients, enroll and randomize, keep visits on time and answer queries."),
         stats,
         [
             referrals_panel(ctx),
@@ -500,32 +501,37 @@ def investigator_home(ctx: HomeContext) -> Home:
             p.participant_number,
             url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
             detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
-            badge="emergency unblinded" if p.emergency_unblinded else "",
+            badge=_("emergency unblinded") if p.emergency_unblinded else "",
             tone="bad" if p.emergency_unblinded else "",
         )
         for p in randomized[:12]
     ]
     stats = [
-        Stat("Participants", participants(ctx).count()),
-        Stat("Awaiting your attestation", len(needs_attestation), tone="warn" if needs_attestation else ""),
+        Stat(_("Participants"), participants(ctx).count()),
+        Stat(_("Awaiting your attestation"), len(needs_attestation), tone="warn" if needs_attestation else ""),
     ]
     return Home(
-        "Investigator",
-        "Sign visits, watch serious adverse event clocks, attest eligibility.",
+        _("Investigator"),
+        _("Sign visits, watch serious adverse event clocks, attest eligibility."),
         stats,
         [
             *capture_panels(ctx, "to_sign", "sae_clocks"),
             Panel(
-                "Eligibility to attest", needs_attestation, empty="No screening waits for your judgement.", key="attest"
+                _("Eligibility to attest"),
+                needs_attestation,
+                empty=_("No screening waits for your judgement."),
+                key="attest",
             ),
             Panel(
-                "Emergency unblinding",
+                _("Emergency unblinding"),
                 unblind_items,
                 key="unblinding",
-                empty="No randomized participant at your site.",
+                empty=_("No randomized participant at your site."),
                 data={
-                    "note": "Only when knowing the treatment changes the participant's care. "
-                    "Needs a reason and your password; the sponsor is notified."
+                    "note": _(
+                        "Only when knowing the treatment changes the participant's care. "
+                        "Needs a reason and your password; the sponsor is notified."
+                    )
                 },
             ),
         ],
@@ -567,20 +573,22 @@ def pharmacist_home(ctx: HomeContext) -> Home:
     ]
     randomized = participants(ctx).filter(randomized_at__isnull=False).count()
     stats = [
-        Stat("Doses to prepare", len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
-        Stat("Doses prepared", records.count()),
-        Stat("Randomized", randomized),
+        Stat(_("Doses to prepare"), len(to_prepare), url("allocation:pharmacy", nct), "warn" if to_prepare else ""),
+        Stat(_("Doses prepared"), records.count()),
+        Stat(_("Randomized"), randomized),
     ]
-    actions = [("Pharmacy", href)] if (href := url("allocation:pharmacy", nct)) else []
+    actions = [(_("Pharmacy"), href)] if (href := url("allocation:pharmacy", nct)) else []
     panels = [
-        Panel("Doses to prepare", to_prepare, empty="No dose waits for preparation.", key="doses", actions=actions),
-        Panel("Blinded labels", labels, empty="No dose prepared yet.", key="labels"),
+        Panel(
+            _("Doses to prepare"), to_prepare, empty=_("No dose waits for preparation."), key="doses", actions=actions
+        ),
+        Panel(_("Blinded labels"), labels, empty=_("No dose prepared yet."), key="labels"),
     ]
     if ctx.trial.protocol.product is not None:
         panels.append(depot_panel(ctx))
     return Home(
-        "Unblinded pharmacist",
-        "Prepare each randomized participant's dose and print its blinded label.",
+        _("Unblinded pharmacist"),
+        _("Prepare each randomized participant's dose and print its blinded label."),
         stats,
         panels,
     )
@@ -595,7 +603,7 @@ def depot_panel(ctx: HomeContext) -> Panel:
     open_ = ctx.at_my_sites(TemperatureExcursion.objects.filter(trial=ctx.trial, decision="")).select_related("site")
     items = [
         Item(
-            f"Shipment {s.pk}",
+            _("Shipment %(number)s") % {"number": s.pk},
             url("product:receipt", nct, s.pk),
             detail=f"{s.site.code} · {s.kit_count} kits · shipped {format_datetime(s.shipped_at)}",
             badge="confirm receipt",
@@ -604,7 +612,7 @@ def depot_panel(ctx: HomeContext) -> Panel:
         for s in waiting.order_by("shipped_at", "id")[:10]
     ] + [
         Item(
-            f"Excursion {e.pk}",
+            _("Excursion %(number)s") % {"number": e.pk},
             url("product:excursion", nct, e.pk),
             detail=f"{e.site.code if e.site_id else ''} · {e.min_c:g} to {e.max_c:g} °C",
             badge="review",
@@ -613,13 +621,17 @@ def depot_panel(ctx: HomeContext) -> Panel:
         for e in open_.order_by("observed_at", "id")[:10]
     ]
     actions = [
-        ("Site supply", url("product:supply", nct)),
-        ("Lots", url("product:lots", nct)),
-        ("Shipments", url("product:shipments", nct)),
-        ("Excursions", url("product:excursions", nct)),
+        (_("Site supply"), url("product:supply", nct)),
+        (_("Lots"), url("product:lots", nct)),
+        (_("Shipments"), url("product:shipments", nct)),
+        (_("Excursions"), url("product:excursions", nct)),
     ]
     return Panel(
-        "Depot and site", items, empty="No shipment to receive, no excursion to review.", key="depot", actions=actions
+        _("Depot and site"),
+        items,
+        empty=_("No shipment to receive, no excursion to review."),
+        key="depot",
+        actions=actions,
     )
 
 
@@ -627,12 +639,12 @@ def depot_panel(ctx: HomeContext) -> Panel:
 def assessor_home(ctx: HomeContext) -> Home:
     # Nothing here may reveal allocation: participant numbers, visits and scores only.
     people = participants(ctx).filter(randomized_at__isnull=False)
-    stats = [Stat("Participants to follow", people.count())]
+    stats = [Stat(_("Participants to follow"), people.count())]
     return Home(
-        "Blinded outcome assessor",
-        "Rate the outcome scales at each visit. You are blinded to treatment.",
+        _("Blinded outcome assessor"),
+        _("Rate the outcome scales at each visit. You are blinded to treatment."),
         stats,
-        [*capture_panels(ctx, "assessments_due"), participants_panel(ctx, "Participants at your site")],
+        [*capture_panels(ctx, "assessments_due"), participants_panel(ctx, _("Participants at your site"))],
     )
 
 
@@ -646,16 +658,16 @@ def monitor_home(ctx: HomeContext) -> Home:
         Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled") for s in by_site
     ]
     stats = [
-        Stat("Screened", screening_counts_by_outcome(counts).screened),
-        Stat("Enrolled", participants(ctx).count()),
+        Stat(_("Screened"), screening_counts_by_outcome(counts).screened),
+        Stat(_("Enrolled"), participants(ctx).count()),
     ]
     return Home(
-        "Monitor",
-        "Raise and follow queries, verify source data, watch the sites.",
+        _("Monitor"),
+        _("Raise and follow queries, verify source data, watch the sites."),
         stats,
         [
             *capture_panels(ctx, "open_queries", "to_verify"),
-            Panel("Sites", site_items, empty="No site yet.", key="sites"),
+            Panel(_("Sites"), site_items, empty=_("No site yet."), key="sites"),
             recent_activity_panel(ctx),
             report_panel(ctx, unblinded=False),
         ],
@@ -693,7 +705,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
         for r in stale[:10]
     ]
     exports = Panel(
-        "CDISC exports",
+        _("CDISC exports"),
         template="web/panels/_exports.html",
         key="exports",
         data={
@@ -701,21 +713,21 @@ def data_manager_home(ctx: HomeContext) -> Home:
             "formats": [
                 "ODM 1.3.2 XML (clinical data and metadata)",
                 "SDTM domains DM, QS, VS, AE, DS as SAS XPORT v5",
-                "Analysis data directory (CSV) for trialkit report",
+                _("Analysis data directory (CSV) for trialkit report"),
             ],
         },
     )
     stats = [
-        Stat("Screened", screening_counts_by_outcome(counts).screened),
-        Stat("Participants", participants(ctx).count()),
-        Stat("Data-quality checks", len(quality), tone="warn" if quality else "ok"),
+        Stat(_("Screened"), screening_counts_by_outcome(counts).screened),
+        Stat(_("Participants"), participants(ctx).count()),
+        Stat(_("Data-quality checks"), len(quality), tone="warn" if quality else "ok"),
     ]
     return Home(
-        "Data manager",
-        "Keep the data clean, lock what is final, export for analysis.",
+        _("Data manager"),
+        _("Keep the data clean, lock what is final, export for analysis."),
         stats,
         [
-            Panel("Data quality", quality, empty="No data-quality problem found.", key="quality"),
+            Panel(_("Data quality"), quality, empty=_("No data-quality problem found."), key="quality"),
             *capture_panels(ctx, "locks", "open_queries"),
             exports,
             report_panel(ctx, unblinded=False),
@@ -735,10 +747,10 @@ def sponsor_home(ctx: HomeContext) -> Home:
     # report's CONSORT flow uses (trialkit.analysis.trial_data.ScreeningCounts).
     screened = screening_counts_by_outcome(counts)
     stats = [
-        Stat("Enrolled", f"{enrollment['total']} / {enrollment['target']}"),
-        Stat("Screened", screened.screened),
-        Stat("Screen-fail rate", screened.screen_fail_rate),
-        Stat("Sites", ctx.trial.sites.count()),
+        Stat(_("Enrolled"), f"{enrollment['total']} / {enrollment['target']}"),
+        Stat(_("Screened"), screened.screened),
+        Stat(_("Screen-fail rate"), screened.screen_fail_rate),
+        Stat(_("Sites"), ctx.trial.sites.count()),
     ]
     from trialkit.server.allocation.services import notifications_for
 
@@ -752,24 +764,24 @@ def sponsor_home(ctx: HomeContext) -> Home:
         for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]
     ]
     return Home(
-        "Sponsor",
-        "Enrollment across sites, why patients fail screening, and what needs your attention.",
+        _("Sponsor"),
+        _("Enrollment across sites, why patients fail screening, and what needs your attention."),
         stats,
         [
             Panel(
-                "Enrollment by site over time",
+                _("Enrollment by site over time"),
                 template="web/panels/_enrollment.html",
                 wide=True,
                 key="enrollment",
                 data={"enrollment": enrollment, "svg": cached_enrollment_chart_svg(enrollment)},
             ),
             Panel(
-                "Screen-fail reasons",
+                _("Screen-fail reasons"),
                 template="web/panels/_fail_reasons.html",
                 key="fail-reasons",
                 data={"reasons": reasons, "failed": counts["screen_failed"]},
             ),
-            Panel("Notifications", notes, empty="No notification.", key="notifications"),
+            Panel(_("Notifications"), notes, empty=_("No notification."), key="notifications"),
             report_panel(ctx, unblinded=False),
         ],
     )
@@ -780,14 +792,14 @@ def dsmb_home(ctx: HomeContext) -> Home:
     from trialkit.server.web.safety_summary import unblinded_safety
 
     safety = unblinded_safety(ctx.trial, ctx.user) if ctx.access.can_see_allocation else None
-    stats = [Stat("Randomized", participants(ctx).filter(randomized_at__isnull=False).count())]
+    stats = [Stat(_("Randomized"), participants(ctx).filter(randomized_at__isnull=False).count())]
     return Home(
-        "DSMB statistician",
-        "Unblinded safety across arms, and the unblinded report for the DSMB.",
+        _("DSMB statistician"),
+        _("Unblinded safety across arms, and the unblinded report for the DSMB."),
         stats,
         [
             Panel(
-                "Unblinded safety summary",
+                _("Unblinded safety summary"),
                 template="web/panels/_safety.html",
                 wide=True,
                 key="safety",
@@ -795,12 +807,12 @@ def dsmb_home(ctx: HomeContext) -> Home:
             ),
             report_panel(ctx, unblinded=ctx.access.can_see_allocation),
             Panel(
-                "CDISC exports",
+                _("CDISC exports"),
                 template="web/panels/_exports.html",
                 key="exports",
                 data={
                     "export_url": url("exports:trial", ctx.trial.nct_id),
-                    "formats": ["Unblinded ODM, SDTM (DM with arms) and analysis CSVs for the DSMB"],
+                    "formats": [_("Unblinded ODM, SDTM (DM with arms) and analysis CSVs for the DSMB")],
                 },
             ),
         ],

@@ -7,37 +7,39 @@ home page.
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_lazy as _
+
 from trialkit.server.accounts.roles import Role
 from trialkit.server.web.homes import url
 
 # (label, URL name) per role; a link appears only where its page exists.
 ROLE_LINKS = {
     Role.COORDINATOR: [
-        ("Screening", "screening:log"),
-        ("Participants", "capture:participants"),
-        ("Visits due", "capture:due"),
-        ("Record status", "capture:dashboard"),
+        (_("Screening"), "screening:log"),
+        (_("Participants"), "capture:participants"),
+        (_("Visits due"), "capture:due"),
+        (_("Record status"), "capture:dashboard"),
     ],
     Role.INVESTIGATOR: [
-        ("Screening", "screening:log"),
-        ("Participants", "capture:participants"),
-        ("Visits due", "capture:due"),
-        ("Record status", "capture:dashboard"),
+        (_("Screening"), "screening:log"),
+        (_("Participants"), "capture:participants"),
+        (_("Visits due"), "capture:due"),
+        (_("Record status"), "capture:dashboard"),
     ],
-    Role.BLINDED_ASSESSOR: [("Participants", "capture:participants"), ("Visits due", "capture:due")],
-    Role.UNBLINDED_PHARMACIST: [("Pharmacy", "allocation:pharmacy")],
+    Role.BLINDED_ASSESSOR: [(_("Participants"), "capture:participants"), (_("Visits due"), "capture:due")],
+    Role.UNBLINDED_PHARMACIST: [(_("Pharmacy"), "allocation:pharmacy")],
     Role.MONITOR: [
-        ("Participants", "capture:participants"),
-        ("Screening", "screening:log"),
-        ("Record status", "capture:dashboard"),
+        (_("Participants"), "capture:participants"),
+        (_("Screening"), "screening:log"),
+        (_("Record status"), "capture:dashboard"),
     ],
     Role.DATA_MANAGER: [
-        ("Participants", "capture:participants"),
-        ("Screening", "screening:log"),
-        ("Record status", "capture:dashboard"),
+        (_("Participants"), "capture:participants"),
+        (_("Screening"), "screening:log"),
+        (_("Record status"), "capture:dashboard"),
     ],
-    Role.SPONSOR_ADMIN: [("Screening", "screening:log"), ("Record status", "capture:dashboard")],
-    Role.DSMB_STATISTICIAN: [("Allocation", "allocation:list")],
+    Role.SPONSOR_ADMIN: [(_("Screening"), "screening:log"), (_("Record status"), "capture:dashboard")],
+    Role.DSMB_STATISTICIAN: [(_("Allocation"), "allocation:list")],
 }
 
 

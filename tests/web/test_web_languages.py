@@ -1,0 +1,113 @@
+"""English and Simplified Chinese: the language follows the browser (Accept-Language) or the switch in
+the header (Django's set_language view); the page, its fixed wording, its registry texts and its dates
+follow it; English is unchanged."""
+
+from datetime import UTC, date, datetime
+
+import pytest
+from auth_support import login_verified
+from django.utils import translation
+
+from trialkit.protocol.page import PAGE_WORDING
+from trialkit.server.accounts.roles import Role
+from trialkit.server.trials.page_wording import MARKED, page_labels
+from trialkit.server.web.dates import format_date, format_datetime
+
+pytestmark = pytest.mark.django_db
+
+ASSIST, IXCELL = "NCT04590118", "NCT07197606"
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-CN,zh;q=0.9,en;q=0.5"}
+
+
+def _html(response) -> str:
+    assert response.status_code == 200, response.status_code
+    return response.content.decode()
+
+
+def test_an_english_browser_gets_the_english_page(client, trials):
+    html = _html(client.get(f"/trials/{IXCELL}/", HTTP_ACCEPT_LANGUAGE="en-GB,en;q=0.8"))
+    assert '<html lang="en">' in html
+    assert "Inclusion criteria" in html and "Clinical Trial of Umbilical Cord Mesenchymal Stem Cells" in html
+    assert "入选标准" not in html and "Find a trial" in html
+
+
+def test_a_chinese_browser_gets_the_chinese_trial_page(client, trials):
+    html = _html(client.get(f"/trials/{IXCELL}/", **ZH))
+    assert '<html lang="zh-Hans">' in html
+    # The header (catalogue), the page's headings (labels) and the registry texts (protocol translations).
+    assert "查找试验" in html and "登录" in html
+    assert "入选标准" in html and "排除标准" in html and "盲法" in html and "三盲" in html
+    assert "脐带间充质干细胞治疗亚急性期缺血性卒中的临床试验" in html
+    assert "年龄 ≥18 岁且 ≤70 岁，性别不限。" in html
+    assert "18 至 70 岁" in html
+    # Identifiers and names are not translated.
+    assert IXCELL in html and "IxCell hUC-MSC-S" in html
+
+
+def test_every_criterion_of_both_seed_trials_has_chinese_text(client, trials):
+    for nct_id, trial in trials.items():
+        html = _html(client.get(f"/trials/{nct_id}/", **ZH))
+        for criterion in trial.protocol.eligibility.criteria:
+            assert criterion.text.split("\n")[0] not in html, (nct_id, criterion.id)
+
+
+def test_the_switch_sets_the_language_for_an_anonymous_visitor(client, trials):
+    response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": f"/trials/{ASSIST}/"})
+    assert response.status_code == 302 and response["Location"] == f"/trials/{ASSIST}/"
+    html = _html(client.get(f"/trials/{ASSIST}/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "同种异体间充质干细胞治疗缺血性卒中幸存者试验（ASSIST）" in html and '<html lang="zh-Hans">' in html
+    client.post("/i18n/setlang/", {"language": "en", "next": "/trials/"})
+    assert "Inclusion criteria" in _html(client.get(f"/trials/{ASSIST}/", **ZH))
+
+
+def test_the_switch_refuses_an_unknown_language_and_a_foreign_next(client, trials):
+    client.post("/i18n/setlang/", {"language": "xx" * 5000, "next": "/trials/"})
+    assert '<html lang="en">' in _html(client.get("/trials/"))
+    response = client.post("/i18n/setlang/", {"language": "zh-hans", "next": "https://evil.example/"})
+    assert response.status_code == 302 and "evil" not in response["Location"]
+
+
+def test_the_switch_needs_the_csrf_token(trials):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post("/i18n/setlang/", {"language": "zh-hans", "next": "/trials/"}).status_code == 403
+
+
+def test_every_page_header_has_the_switch_as_a_post_form(client, trials):
+    html = _html(client.get("/trials/"))
+    assert 'action="/i18n/setlang/"' in html and 'name="csrfmiddlewaretoken"' in html
+    assert 'value="zh-hans" lang="zh-Hans"' in html and "简体中文" in html
+
+
+def test_a_staff_home_in_chinese(client, trials, make_user):
+    user = make_user(Role.COORDINATOR, trials[IXCELL], trials[IXCELL].sites.order_by("code").first())
+    login_verified(client, user)
+    client.post("/i18n/setlang/", {"language": "zh-hans", "next": "/home/"})
+    html = _html(client.get("/home/"))
+    assert "协调员" in html and "受试者" in html and "筛选" in html and "退出登录" in html
+    assert "Site coordinator" not in html
+    # The role's links in the header (navigation.py) are translated too.
+    assert ">待访视<" in html
+
+
+def test_dates_follow_the_language():
+    day = date(2026, 3, 14)
+    moment = datetime(2026, 3, 14, 9, 30, tzinfo=UTC)
+    with translation.override("en"):
+        assert format_date(day) == "14 Mar 2026"
+        assert format_datetime(moment) == "14 Mar 2026 09:30 UTC"
+    with translation.override("zh-hans"):
+        assert format_date(day) == "2026年3月14日"
+        assert format_datetime(moment) == "2026年3月14日 09:30 UTC"
+
+
+def test_the_shell_marks_exactly_the_page_wording_of_the_core():
+    assert set(MARKED) == set(PAGE_WORDING)
+
+
+def test_every_fixed_text_of_the_page_has_a_chinese_translation():
+    with translation.override("zh-hans"):
+        labels = page_labels()
+    untranslated = [text for text, shown in labels.items() if shown == text and text.strip() not in {"NIH"}]
+    assert not untranslated
