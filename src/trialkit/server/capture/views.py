@@ -13,8 +13,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import gettext
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from trialkit.instruments import ItemType
@@ -821,7 +821,7 @@ def _diary_contacts(participant) -> list[dict]:
 @require_POST
 def diary_contact(request, participant_id: int):
     """Who is reminded of the diary, how and in which language (staff who manage the diary here)."""
-    participant, access = _participant(request, participant_id)
+    participant, access = participant_for(request.user, participant_id)
     fields = {k: request.POST.get(k, "") for k in ("who", "channel", "email", "phone", "language")}
     try:
         services.set_diary_contact(participant, fields.pop("who"), request.user, now=timezone.now(), **fields)
