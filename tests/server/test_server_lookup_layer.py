@@ -47,6 +47,9 @@ ALLOWED = {
     ("product/services.py", "record_infusion"): "row lock on an authorized participant",
     ("screening/services.py", "create_screening"): "row lock on an authorized site (the record serial)",
     ("screening/services.py", "enroll"): "row lock on an authorized site (the participant serial)",
+    ("screening/services.py", "_require_consentable"): "the participant of a screening record its caller authorized",
+    ("screening/services.py", "withdraw_consent"): "the participant of a screening record its caller authorized",
+    ("screening/views.py", "_consent_page"): "the participant of a screening record the page authorized",
     # no request and no user: loading protocols, demo data, the load check, the audit triggers' links
     ("trials/loading.py", "load_protocols"): "loads the protocols into the database",
     ("demo.py", "load_demo"): "demo data (creates the demo sites)",
