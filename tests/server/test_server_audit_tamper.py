@@ -126,7 +126,7 @@ def test_a_row_inserted_around_the_application(demo):
     trial = Trial.objects.order_by("pk").first()
     insider_sql(
         "INSERT INTO trials_site (trial_id, code, name, city, country, status, contact_name, contact_email, "
-        "contact_phone, active) VALUES (%s, 'ghost', 'Ghost site', '', '', '', '', '', '', %s)",
+        "contact_phone, time_zone, active) VALUES (%s, 'ghost', 'Ghost site', '', '', '', '', '', '', '', %s)",
         [trial.pk, True],
     )
     code, out = _verify()

@@ -43,6 +43,8 @@ TABLES = {
     "capture_adverseeventfollowup": "adverse event follow-up",
     "capture_diaryaccess": "diary code",
     "capture_diaryentry": "diary entry",
+    "capture_diarycontact": "diary reminder contact",
+    "capture_diaryreminder": "diary reminder sent",
     "product_lot": "product lot",
     "product_kit": "kit",
     "product_kitevent": "kit step",
