@@ -44,6 +44,22 @@ def login(browser, base_url: str, username: str, viewport=DESKTOP, password: str
     return page
 
 
+class Roles:
+    """A logged-in page per demo user, opened on first use, all at one viewport."""
+
+    def __init__(self, browser, base_url: str, viewport=DESKTOP):
+        self.browser, self.base_url, self.viewport, self.pages = browser, base_url, viewport, {}
+
+    def __call__(self, username: str):
+        if username not in self.pages:
+            self.pages[username] = login(self.browser, self.base_url, username, self.viewport)
+        return self.pages[username]
+
+    def close(self):
+        for page in self.pages.values():
+            page.context.close()
+
+
 def current_code(username: str) -> str:
     """The current code of ``username``'s authenticator (the demo's, or one made for the test)."""
     from auth_support import otp_code

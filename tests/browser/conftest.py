@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
-from browser_support import AXE, CHROMIUM, CHROMIUM_ARGS, DESKTOP, login
+from browser_support import AXE, CHROMIUM, CHROMIUM_ARGS, Roles
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -39,22 +39,6 @@ def demo(transactional_db):
     from trialkit.server.demo import load_demo
 
     return load_demo()
-
-
-class Roles:
-    """A logged-in page per demo user, opened on first use, all at one viewport."""
-
-    def __init__(self, browser, base_url: str, viewport=DESKTOP):
-        self.browser, self.base_url, self.viewport, self.pages = browser, base_url, viewport, {}
-
-    def __call__(self, username: str):
-        if username not in self.pages:
-            self.pages[username] = login(self.browser, self.base_url, username, self.viewport)
-        return self.pages[username]
-
-    def close(self):
-        for page in self.pages.values():
-            page.context.close()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_support import PHONE, check_page
+from browser_support import PHONE, Roles, check_page
 
 from trialkit.server.participants.models import Consent, Participant, ScreeningRecord
 from trialkit.server.trials.models import Trial
@@ -17,8 +17,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def phone(browser, live_server, demo):
-    from conftest import Roles
-
     roles = Roles(browser, live_server.url, viewport=PHONE)
     yield roles
     roles.close()

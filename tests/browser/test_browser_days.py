@@ -21,8 +21,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import DESKTOP, PASSWORD, PHONE, check_page, current_code, screenshot
-from conftest import Roles
+from browser_support import DESKTOP, PASSWORD, PHONE, Roles, check_page, current_code, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

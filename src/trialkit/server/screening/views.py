@@ -381,7 +381,7 @@ def consent_document(request, nct_id: str, number: str):
         "trial": trial,
         "record": record,
         "document": document,
-        "languages": languages,
+        "document_languages": languages,
         "paragraphs": [p.strip() for p in document.text.split("\n\n") if p.strip()],
         "signers_text": ", ".join(str(signer_labels[s]) for s in document.signers),
     }
