@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext as _
 
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import Role
@@ -157,7 +158,8 @@ def reauthenticate(
             **(where or {}),
         )
         raise ReauthenticationFailed(
-            "password", "too many failed attempts: this is refused for now" if locked else "the password is not correct"
+            "password",
+            _("too many failed attempts: this is refused for now") if locked else _("the password is not correct"),
         )
     if otp_token is not None:
         if confirmed_device(actor) is None:
@@ -171,7 +173,7 @@ def reauthenticate(
             )
             raise ReauthenticationFailed(
                 "otp_token",
-                "this needs two-factor authentication: enrol an authenticator app at /accounts/two-factor/ first",
+                _("this needs two-factor authentication: enrol an authenticator app at /accounts/two-factor/ first"),
             )
         if check_second_factor(actor, otp_token, attempted=attempted, where=where, action="reauth_failed") is None:
-            raise ReauthenticationFailed("otp_token", "the authentication code is not correct")
+            raise ReauthenticationFailed("otp_token", _("the authentication code is not correct"))

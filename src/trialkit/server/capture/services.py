@@ -23,6 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, gettext_noop
 
 from trialkit.instruments import FieldError, Instrument
@@ -72,17 +73,31 @@ class EditConflict(CaptureError):
         self.changed_by = changed_by
         self.changed_at = changed_at or current.updated_at
         when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z")
-        what = "form" if isinstance(current, FormRecord) else "adverse event"
+        is_form = isinstance(current, FormRecord)
+        names = {"who": changed_by, "when": when, "version": current.version, "opened": expected_version}
         if expected_version == 0:
             text = (
-                f"this {what} was already entered by {changed_by} ({when}, version {current.version}); "
-                "open it and change it instead"
-            )
+                _(
+                    "this form was already entered by %(who)s (%(when)s, version %(version)s); open it and change it instead"
+                )
+                if is_form
+                else _(
+                    "this adverse event was already entered by %(who)s (%(when)s, version %(version)s); "
+                    "open it and change it instead"
+                )
+            ) % names
         else:
             text = (
-                f"{changed_by} saved this {what} at {when} (version {current.version}) after you opened "
-                f"version {expected_version}; nothing of yours was saved"
-            )
+                _(
+                    "%(who)s saved this form at %(when)s (version %(version)s) after you opened version "
+                    "%(opened)s; nothing of yours was saved"
+                )
+                if is_form
+                else _(
+                    "%(who)s saved this adverse event at %(when)s (version %(version)s) after you opened version "
+                    "%(opened)s; nothing of yours was saved"
+                )
+            ) % names
         super().__init__(text)
 
 
@@ -102,7 +117,8 @@ class FormInvalid(CaptureError):
         self.errors = list(errors)
         self.instrument = instrument
         super().__init__(
-            f"{instrument}: {len(self.errors)} invalid field(s): " + "; ".join(str(e) for e in self.errors)
+            _("%(form)s: %(count)s invalid field(s): %(fields)s")
+            % {"form": instrument, "count": len(self.errors), "fields": "; ".join(str(e) for e in self.errors)}
         )
 
     def as_list(self) -> list[dict[str, str]]:
@@ -307,7 +323,7 @@ def record_visit_date(visit: Visit, done_on: date | None, actor, now: datetime, 
     participant = visit.participant
     _require(actor, participant, "capture.enter_data")
     if visit.done_on is not None and done_on != visit.done_on and not note.strip():
-        raise CaptureError("changing a recorded visit date needs a reason")
+        raise CaptureError(_("changing a recorded visit date needs a reason"))
     before = {"done_on": visit.done_on, "note": visit.note}
     if done_on != visit.done_on:
         for signature in Signature.objects.select_for_update().filter(visit=visit, voided_at__isnull=True):
@@ -391,8 +407,15 @@ def end_participation(
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
     if participant.has_ended or participant.ended_on is not None:
         raise CaptureError(
-            f"{participant} already ended participation ({participant.get_status_display().lower()}"
-            f" on {participant.ended_on}); an investigator can reopen it to correct the record"
+            _(
+                "%(participant)s already ended participation (%(status)s on %(date)s); an investigator can reopen "
+                "it to correct the record"
+            )
+            % {
+                "participant": participant,
+                "status": participant.get_status_display().lower(),
+                "date": participant.ended_on,
+            }
         )
     reason = (reason or "").strip()
     definition, visit = end_of_study_visit(participant)
@@ -437,14 +460,19 @@ def reopen_participation(participant, actor, *, reason: str, now: datetime) -> P
     _require(actor, participant, "capture.reopen_participation")
     participant = Participant.objects.select_for_update().select_related("trial", "site").get(pk=participant.pk)
     if not participant.has_ended:
-        raise CaptureError(f"{participant} has not ended participation; there is nothing to reopen")
+        raise CaptureError(
+            _("%(participant)s has not ended participation; there is nothing to reopen") % {"participant": participant}
+        )
     reason = (reason or "").strip()
     if not reason:
         raise FormInvalid(
-            [FieldError("reason", None, "required", "say why the recorded end was a mistake")], "participation"
+            [FieldError("reason", None, "required", _("say why the recorded end was a mistake"))], "participation"
         )
     if participant.status_before_end not in ONGOING_STATUSES:
-        raise CaptureError(f"{participant} has no status recorded from before the end; it cannot be restored")
+        raise CaptureError(
+            _("%(participant)s has no status recorded from before the end; it cannot be restored")
+            % {"participant": participant}
+        )
     before = {**_end_snapshot(participant), "status_before_end": participant.status_before_end}
     participant.status, participant.status_before_end = participant.status_before_end, ""
     participant.ended_on, participant.end_reason = None, ""
@@ -568,12 +596,16 @@ def save_form(
     try:
         visit = Visit.objects.get(participant=participant, visit_id=visit_id)
     except Visit.DoesNotExist:
-        raise CaptureError(f"visit {visit_id!r} is not scheduled for {participant}") from None
+        raise CaptureError(
+            _("visit %(visit)s is not scheduled for %(participant)s")
+            % {"visit": repr(visit_id), "participant": participant}
+        ) from None
     names = {instrument_name(f) for f in visit.forms}
     name = instrument_name(instrument)
     if name not in names:
         raise CaptureError(
-            f"form {instrument!r} is not assigned to visit {visit_id!r} (assigned: {', '.join(visit.forms)})"
+            _("form %(form)s is not assigned to visit %(visit)s (assigned: %(assigned)s)")
+            % {"form": repr(instrument), "visit": repr(visit_id), "assigned": ", ".join(visit.forms)}
         )
     # The one place a form save is permitted: refused while the participant owes a re-consent to a
     # version that names this form, or has withdrawn consent (participants.consent).
@@ -582,14 +614,17 @@ def save_form(
         raise ConsentRequired(block)
     definition = instrument_for(name)
     if repeat < 1 or (repeat > 1 and not definition.repeating):
-        raise CaptureError(f"{name} is entered once per visit (repeat must be 1)")
+        raise CaptureError(_("%(form)s is entered once per visit (repeat must be 1)") % {"form": name})
     data, scores = clean_values(definition, values, complete)
     status = FormRecord.Status.COMPLETE if complete else FormRecord.Status.DRAFT
     if expected_version is not None and expected_version < 0:
         raise FormInvalid(
             [
                 FieldError(
-                    "expected_version", expected_version, "minimum", "must be 0 (a new form) or the version you loaded"
+                    "expected_version",
+                    expected_version,
+                    "minimum",
+                    _("must be 0 (a new form) or the version you loaded"),
                 )
             ],
             name,
@@ -602,8 +637,11 @@ def save_form(
     if form is None:
         if expected_version:
             raise CaptureError(
-                f"{name} at {visit_id} has not been entered yet, so there is no version "
-                f"{expected_version} to change; create it with version 0"
+                _(
+                    "%(form)s at %(visit)s has not been entered yet, so there is no version %(version)s to change; "
+                    "create it with version 0"
+                )
+                % {"form": name, "visit": visit_id, "version": expected_version}
             )
         try:
             with transaction.atomic():  # a savepoint: a create that lost a race leaves the transaction usable
@@ -637,15 +675,21 @@ def save_form(
         _void_signatures(form, actor, f"form {name} added after signing" + (f": {reason}" if reason else ""), now)
     else:
         if form.locked:
-            raise CaptureError(f"{name} at {visit_id} is locked by the data manager; ask for it to be unlocked")
+            raise CaptureError(
+                _("%(form)s at %(visit)s is locked by the data manager; ask for it to be unlocked")
+                % {"form": name, "visit": visit_id}
+            )
         if form.deleted_at is None and form.data == data and form.status == status:
             return form  # nothing changed: no new version, no event
         signed = _active_signatures(form).exists()
         if (signed or form.status == FormRecord.Status.COMPLETE or form.deleted_at) and not reason:
-            why = "signed" if signed else ("deleted" if form.deleted_at else "complete")
-            raise FormInvalid(
-                [FieldError("reason", None, "required", f"a change to a {why} form needs a reason")], name
-            )
+            if signed:
+                why = _("a change to a signed form needs a reason")
+            elif form.deleted_at:
+                why = _("a change to a deleted form needs a reason")
+            else:
+                why = _("a change to a complete form needs a reason")
+            raise FormInvalid([FieldError("reason", None, "required", why)], name)
         before = form.snapshot()
         if signed:
             _void_signatures(form, actor, f"form changed: {reason}", now)
@@ -692,11 +736,11 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
     _require(actor, form.participant, "capture.delete_form")
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if not (reason or "").strip():
-        raise CaptureError("deleting clinical data needs a reason")
+        raise CaptureError(_("deleting clinical data needs a reason"))
     if form.locked:
-        raise CaptureError("a locked form cannot be deleted")
+        raise CaptureError(_("a locked form cannot be deleted"))
     if form.deleted_at:
-        raise CaptureError("this form is already deleted")
+        raise CaptureError(_("this form is already deleted"))
     before = form.snapshot()
     _void_signatures(form, actor, f"form deleted: {reason}", now)
     form.deleted_at, form.delete_reason = now, reason.strip()
@@ -722,7 +766,7 @@ def delete_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
 def verify_problem(form: FormRecord) -> str | None:
     """Why this form cannot be source-verified now, or None."""
     if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
-        return "only a complete form can be source-verified"
+        return _("only a complete form can be source-verified")
     return None
 
 
@@ -756,7 +800,7 @@ def _reauthenticate(actor, password: str, attempted: str, participant, request) 
     try:
         reauthenticate(actor, password, attempted=attempted, request=request, where=_where(participant))
     except ReauthenticationFailed as exc:
-        raise CaptureError(f"{exc}; the signature was not applied") from None
+        raise CaptureError(_("%(why)s; the signature was not applied") % {"why": exc}) from None
 
 
 def sign_form(
@@ -783,9 +827,9 @@ def sign_form(
 def _sign_form(form: FormRecord, actor, *, now: datetime, meaning: str) -> Signature:
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if form.status != FormRecord.Status.COMPLETE or form.deleted_at:
-        raise CaptureError("only a complete form can be signed")
+        raise CaptureError(_("only a complete form can be signed"))
     if Signature.objects.filter(form=form, voided_at__isnull=True).exists():
-        raise CaptureError("this form is already signed")
+        raise CaptureError(_("this form is already signed"))
     signature = Signature.objects.create(
         form=form,
         signer=actor,
@@ -837,12 +881,12 @@ def sign_visit(
 def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signature:
     forms = list(visit.form_records.filter(deleted_at__isnull=True).select_for_update())
     if not forms:
-        raise CaptureError("a visit without forms cannot be signed")
+        raise CaptureError(_("a visit without forms cannot be signed"))
     drafts = [f.instrument for f in forms if f.status != FormRecord.Status.COMPLETE]
     if drafts:
-        raise CaptureError(f"complete these forms before signing the visit: {', '.join(drafts)}")
+        raise CaptureError(_("complete these forms before signing the visit: %(forms)s") % {"forms": ", ".join(drafts)})
     if Signature.objects.filter(visit=visit, voided_at__isnull=True).exists():
-        raise CaptureError("this visit is already signed")
+        raise CaptureError(_("this visit is already signed"))
     signature = Signature.objects.create(
         visit=visit,
         signer=actor,
@@ -873,7 +917,7 @@ def _sign_visit(visit: Visit, actor, *, now: datetime, meaning: str) -> Signatur
 def lock_problem(form: FormRecord) -> str | None:
     """Why this form cannot be locked now, or None."""
     if form.locked:
-        return "this form is already locked"
+        return _("this form is already locked")
     return None
 
 
@@ -882,7 +926,7 @@ def lock_problem(form: FormRecord) -> str | None:
 def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     _require(actor, form.participant, "capture.lock_form")
     if not (reason or "").strip():
-        raise CaptureError("locking a form needs a reason")
+        raise CaptureError(_("locking a form needs a reason"))
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     problem = lock_problem(form)
     if problem:
@@ -907,10 +951,10 @@ def lock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRec
 def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormRecord:
     _require(actor, form.participant, "capture.lock_form")
     if not (reason or "").strip():
-        raise CaptureError("unlocking a form needs a reason")
+        raise CaptureError(_("unlocking a form needs a reason"))
     form = FormRecord.objects.select_for_update().get(pk=form.pk)
     if not form.locked:
-        raise CaptureError("this form is not locked")
+        raise CaptureError(_("this form is not locked"))
     before = {"locked_at": form.locked_at}
     form.locked_by, form.locked_at = None, None
     form.save(update_fields=["locked_by", "locked_at"])
@@ -935,10 +979,10 @@ def unlock_form(form: FormRecord, actor, *, reason: str, now: datetime) -> FormR
 def open_query(form: FormRecord, item: str, text: str, actor, *, now: datetime) -> Query:
     _require(actor, form.participant, "capture.query")
     if not text.strip():
-        raise CaptureError("a query needs a question")
+        raise CaptureError(_("a query needs a question"))
     keys = {i.key for i in instrument_for(form.instrument).items}
     if item not in keys and item != "(form)":
-        raise CaptureError(f"{item!r} is not a field of {form.instrument}")
+        raise CaptureError(_("%(item)s is not a field of %(form)s") % {"item": repr(item), "form": form.instrument})
     query = Query.objects.create(
         form=form,
         participant=form.participant,
@@ -967,9 +1011,9 @@ def answer_query(query: Query, text: str, actor, *, now: datetime, corrected: bo
     _require(actor, query.participant, "capture.enter_data")
     query = Query.objects.select_for_update().get(pk=query.pk)
     if query.status == Query.Status.CLOSED:
-        raise CaptureError("this query is closed")
+        raise CaptureError(_("this query is closed"))
     if not text.strip():
-        raise CaptureError("an answer needs text")
+        raise CaptureError(_("an answer needs text"))
     kind = QueryMessage.Kind.CORRECTION if corrected else QueryMessage.Kind.ANSWER
     QueryMessage.objects.create(query=query, kind=kind, author=actor, at=now, text=text.strip())
     before = query.status
@@ -993,7 +1037,7 @@ def close_query(query: Query, actor, *, now: datetime, text: str = "") -> Query:
     _require(actor, query.participant, "capture.query")
     query = Query.objects.select_for_update().get(pk=query.pk)
     if query.status == Query.Status.CLOSED:
-        raise CaptureError("this query is already closed")
+        raise CaptureError(_("this query is already closed"))
     QueryMessage.objects.create(query=query, kind=QueryMessage.Kind.CLOSE, author=actor, at=now, text=text.strip())
     before = query.status
     query.status, query.closed_by, query.closed_at = Query.Status.CLOSED, actor, now
@@ -1162,7 +1206,7 @@ def save_adverse_event(
         # Rows are locked form first, then entry, the order save_form takes them in.
         form = FormRecord.objects.select_for_update().get(pk=adverse_event.form_id)
         if form.participant_id != participant.pk:
-            raise CaptureError("this adverse event belongs to another participant")
+            raise CaptureError(_("this adverse event belongs to another participant"))
         _check_ae_version(AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk), expected_version, form)
         save_form(
             participant,
@@ -1210,13 +1254,13 @@ def save_adverse_event(
         return ae
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     if ae.participant_id != participant.pk:
-        raise CaptureError("this adverse event belongs to another participant")
+        raise CaptureError(_("this adverse event belongs to another participant"))
     _check_ae_version(ae, expected_version)
     if ae.data == data and ae.status == status and awareness_at in (None, ae.awareness_at):
         return ae
     if ae.status == FormRecord.Status.COMPLETE and not reason:
         raise FormInvalid(
-            [FieldError("reason", None, "required", "a change to a complete form needs a reason")], "adverse_event"
+            [FieldError("reason", None, "required", _("a change to a complete form needs a reason"))], "adverse_event"
         )
     before = ae.snapshot()
     if serious and not ae.serious:
@@ -1250,8 +1294,8 @@ def report_sae(adverse_event: AdverseEvent, actor, *, now: datetime) -> AdverseE
 
     def refusal(ae: AdverseEvent) -> str | None:
         if not ae.serious:
-            return "only a serious adverse event is reported on the 24-hour clock"
-        return "this serious adverse event is already reported" if ae.reported_at else None
+            return _("only a serious adverse event is reported on the 24-hour clock")
+        return _("this serious adverse event is already reported") if ae.reported_at else None
 
     def stamp(ae: AdverseEvent) -> list[str]:
         ae.reported_at, ae.reported_by = now, actor
@@ -1270,9 +1314,9 @@ def report_susar(adverse_event: AdverseEvent, actor, *, now: datetime) -> Advers
     def refusal(ae: AdverseEvent) -> str | None:
         clocks = susar_clocks_of(ae, now)
         if not clocks:
-            return "this event is not a SUSAR (serious, related and unexpected); it has no expedited clock"
+            return _("this event is not a SUSAR (serious, related and unexpected); it has no expedited clock")
         if all(c.reported_at is not None for c in clocks):
-            return "this SUSAR is already reported; no expedited report is due"
+            return _("this SUSAR is already reported; no expedited report is due")
         return None
 
     def stamp(ae: AdverseEvent) -> list[str]:
@@ -1336,13 +1380,15 @@ def add_ae_follow_up(
 
     _require(actor, adverse_event.participant, "capture.enter_data")
     if not note.strip():
-        raise CaptureError("a follow-up needs a note")
+        raise CaptureError(_("a follow-up needs a note"))
     if received_at is not None and received_at > now:
-        raise CaptureError("the follow-up information cannot be received in the future")
+        raise CaptureError(_("the follow-up information cannot be received in the future"))
     seriousness = (seriousness or "").strip()
     if seriousness and seriousness not in AdverseEventFollowUp.Seriousness.values:
         choices = ", ".join(AdverseEventFollowUp.Seriousness.values)
-        raise CaptureError(f"the seriousness {seriousness!r} is not one of: {choices}")
+        raise CaptureError(
+            _("the seriousness %(value)s is not one of: %(choices)s") % {"value": repr(seriousness), "choices": choices}
+        )
     ae = AdverseEvent.objects.select_for_update().get(pk=adverse_event.pk)
     assessment: dict = {}
     if seriousness:
@@ -1385,7 +1431,7 @@ def add_ae_follow_up(
 def delete_adverse_event(adverse_event: AdverseEvent, actor, *, reason: str, now: datetime) -> AdverseEvent:
     _require(actor, adverse_event.participant, "capture.enter_data")
     if not (reason or "").strip():
-        raise CaptureError("deleting clinical data needs a reason")
+        raise CaptureError(_("deleting clinical data needs a reason"))
     if adverse_event.form_id:
         delete_form(adverse_event.form, actor, reason=reason, now=now)  # deletes this entry with it
         return AdverseEvent.objects.get(pk=adverse_event.pk)
@@ -1445,10 +1491,13 @@ def create_diary_access(participant, who: str, actor, *, now: datetime) -> tuple
     """A new personal code for the participant or a caregiver; the code itself is shown once."""
     _require(actor, participant, "capture.manage_diary")
     if participant.trial.protocol.diary is None:
-        raise CaptureError(f"{participant.trial.short_name} keeps no participant diary")
+        raise CaptureError(_("%(trial)s keeps no participant diary") % {"trial": participant.trial.short_name})
     if who not in participant.trial.protocol.diary.who:
-        raise CaptureError(f"the diary is kept by {', '.join(participant.trial.protocol.diary.who)}, not {who}")
-    code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+        raise CaptureError(
+            _("the diary is kept by %(keepers)s, not %(who)s")
+            % {"keepers": ", ".join(participant.trial.protocol.diary.who), "who": who}
+        )
+    code = "".join(secrets.choice(_CODE_ALPHABET) for _i in range(_CODE_LENGTH))
     access = DiaryAccess.objects.create(
         participant=participant, token_hash=_token_hash(code), hint=code[-4:], who=who, created_by=actor, created_at=now
     )
@@ -1744,7 +1793,7 @@ def set_diary_contact(participant, who: str, actor, *, channel: str, email: str,
     _require(actor, participant, "capture.manage_diary")
     config = participant.trial.protocol.diary
     if config is None:
-        raise CaptureError(f"{participant.trial.short_name} keeps no participant diary")
+        raise CaptureError(_("%(trial)s keeps no participant diary") % {"trial": participant.trial.short_name})
     errors: list[FieldError] = []
     if who not in config.who:
         errors.append(FieldError("who", who, "choice", str(gettext_lazy("choose who keeps the diary"))))

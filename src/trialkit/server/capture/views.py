@@ -430,16 +430,18 @@ def ecrf(request, participant_id: int, visit_id: str, instrument: str):
         except FormInvalid as exc:
             for e in exc.errors:
                 errors.setdefault(e.item, []).append(e.message)
-            general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
+            general_error = _("Not saved: %(errors)s field(s) need attention. Nothing was changed.") % {
+                "errors": len(exc.errors)
+            }
         except services.EditConflict as exc:
             # The page comes back with what this user typed, the other person's values beside each
             # field, and the current version in the hidden field: saving again replaces them knowingly.
             form, conflict = exc.current, exc
-            general_error = f"Not saved: {exc}."
+            general_error = _("Not saved: %(why)s") % {"why": exc}
         except services.ConsentRequired as exc:
             general_error = _("Not saved: %(why)s") % {"why": exc}
         except CaptureError as exc:
-            general_error = f"Not saved: {exc}"
+            general_error = _("Not saved: %(why)s") % {"why": exc}
     # Why the participant's consent does not cover this form now (shown before anyone types).
     consent_block = consent_rules.block_for_form(participant.screening, name, timezone.localdate())
     # Every signature of the form and of its visit, with name, time (UTC), meaning and validity.
@@ -717,12 +719,14 @@ def adverse_event(request, participant_id: int, ae_id: int | None = None):
         except FormInvalid as exc:
             for e in exc.errors:
                 errors.setdefault(e.item, []).append(e.message)
-            general_error = f"Not saved: {len(exc.errors)} field(s) need attention. Nothing was changed."
+            general_error = _("Not saved: %(errors)s field(s) need attention. Nothing was changed.") % {
+                "errors": len(exc.errors)
+            }
         except services.EditConflict as exc:
             ae, conflict = exc.current, exc
-            general_error = f"Not saved: {exc}."
+            general_error = _("Not saved: %(why)s") % {"why": exc}
         except CaptureError as exc:
-            general_error = f"Not saved: {exc}"
+            general_error = _("Not saved: %(why)s") % {"why": exc}
     clock = sae_clock(ae.awareness_at, ae.reported_at, timezone.now()) if ae and ae.serious else None
     return render(
         request,

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from trialkit.eligibility.prescreen import PrescreenResult, facts_for_record
 from trialkit.server.accounts.access import access_for, require
@@ -47,13 +48,15 @@ def submit_referral(trial: Trial, site: Site, result: PrescreenResult, contact: 
     """Store the answers and contact details for ``site``'s coordinators. Refused without the
     person's consent to be contacted, or without a way to reach them."""
     if site.trial_id != trial.id or not site.active:
-        raise ReferralError("site", "trial_site", "choose one of the trial's sites")
+        raise ReferralError("site", "trial_site", _("choose one of the trial's sites"))
     if not contact.consent_to_contact:
-        raise ReferralError("consent", "required", "the site may contact you only with your consent")
+        raise ReferralError("consent", "required", _("the site may contact you only with your consent"))
     if not (contact.phone or contact.email):
-        raise ReferralError("phone", "required", "give a phone number or an e-mail address")
+        raise ReferralError("phone", "required", _("give a phone number or an e-mail address"))
     if contact.relationship not in RELATIONSHIPS:
-        raise ReferralError("relationship", "choice", "must be one of: " + ", ".join(RELATIONSHIPS))
+        raise ReferralError(
+            "relationship", "choice", _("must be one of: %(choices)s") % {"choices": ", ".join(RELATIONSHIPS)}
+        )
     return Referral.objects.create(
         trial=trial,
         site=site,
@@ -83,7 +86,7 @@ def convert_to_screening(referral: Referral, actor, today: date, now: datetime) 
     require(actor, referral.trial, "screening.referrals", site_id=referral.site_id)
     referral = Referral.objects.select_for_update().get(pk=referral.pk)
     if referral.screening_id is not None:
-        raise ReferralError("referral", "converted", "this referral already has a screening record")
+        raise ReferralError("referral", "converted", _("this referral already has a screening record"))
     record = screening.create_screening(referral.trial, referral.site, actor, today)
     facts: dict[str, Any] = referral.facts or {}
     if facts:

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.db.models.functions import Length
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trialkit.eligibility import FactsError, parse_facts, screen
 from trialkit.eligibility.measures import nihss_partial
@@ -92,7 +93,9 @@ def get_record(trial: Trial, number: str) -> ScreeningRecord:
         ScreeningRecord.objects.select_related("trial", "site").filter(trial=trial, screening_number=number).first()
     )
     if record is None:
-        raise ScreeningError(f"no screening record {number} in {trial.nct_id}", status=404)
+        raise ScreeningError(
+            _("no screening record %(number)s in %(trial)s") % {"number": number, "trial": trial.nct_id}, status=404
+        )
     return record
 
 
@@ -140,19 +143,19 @@ def read_record(user, trial: Trial, number: str) -> ScreeningRecord:
 def enrollment_blockers(record: ScreeningRecord) -> list[str]:
     """Why the record cannot be enrolled now; empty when it can."""
     if record.outcome == ScreeningRecord.Outcome.ENROLLED:
-        return ["already enrolled"]
+        return [_("already enrolled")]
     if record.outcome != ScreeningRecord.Outcome.IN_SCREENING:
-        return [f"the record is closed ({record.get_outcome_display().lower()})"]
+        return [_("the record is closed (%(outcome)s)") % {"outcome": record.get_outcome_display().lower()}]
     blockers = []
     if record.verdict != ScreeningRecord.Verdict.ELIGIBLE:
         failing = [c["id"] for c in record.criteria_results if c["status"] == "fail"]
         unknown = [c["id"] for c in record.criteria_results if c["status"] == "unknown"]
         if failing:
-            blockers.append("not eligible: fails " + ", ".join(failing))
+            blockers.append(_("not eligible: fails %(criteria)s") % {"criteria": ", ".join(failing)})
         if unknown:
-            blockers.append("eligibility not yet decided: " + ", ".join(unknown))
+            blockers.append(_("eligibility not yet decided: %(criteria)s") % {"criteria": ", ".join(unknown)})
     if current_consent(record) is None:
-        blockers.append("no informed consent recorded")
+        blockers.append(_("no informed consent recorded"))
     return blockers
 
 
@@ -244,7 +247,8 @@ def _refine_path(path: str, message: str) -> str:
 def _require_open(record: ScreeningRecord) -> None:
     if record.outcome != ScreeningRecord.Outcome.IN_SCREENING:
         raise ScreeningError(
-            f"screening record {record.screening_number} is closed ({record.get_outcome_display().lower()})"
+            _("screening record %(number)s is closed (%(outcome)s)")
+            % {"number": record.screening_number, "outcome": record.get_outcome_display().lower()}
         )
 
 
@@ -285,7 +289,11 @@ def _audit(
 def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> ScreeningRecord:
     """A new record for a candidate at ``site``, numbered ``<SITE>-S0001`` on from the site's last one."""
     if site.trial_id != trial.id:
-        raise _invalid("site", "trial_site", f"site {site.code} is not a site of {trial.nct_id}")
+        raise _invalid(
+            "site",
+            "trial_site",
+            _("site %(site)s is not a site of %(trial)s") % {"site": site.code, "trial": trial.nct_id},
+        )
     require(actor, trial, "screening.work", site_id=site.id)
     # The site row lock serializes numbering at one site on PostgreSQL; SQLite write transactions
     # already hold the database lock (BEGIN IMMEDIATE).
@@ -306,7 +314,7 @@ def create_screening(trial: Trial, site: Site, actor, screening_date: date) -> S
         except IntegrityError:
             continue
     else:  # pragma: no cover - five collisions in a row means something else is wrong
-        raise ScreeningError("could not allocate a screening number; try again")
+        raise ScreeningError(_("could not allocate a screening number; try again"))
     _audit(
         actor,
         "screening_create",
@@ -345,7 +353,7 @@ def update_facts(
     record = _lock(record)
     _require_open(record)
     if not isinstance(facts_patch, dict):
-        raise _invalid("facts", "type", "the facts patch must be a JSON object")
+        raise _invalid("facts", "type", _("the facts patch must be a JSON object"))
     for key, why in READ_ONLY_FACTS.items():
         if key in facts_patch:
             raise _invalid(key, "read_only", f"cannot be changed here: {why}")
@@ -355,7 +363,10 @@ def update_facts(
     except FactsError as exc:
         problems = _facts_problems(exc)
         raise ScreeningError(
-            "the facts were not saved: " + "; ".join(f"{p.field}: {p.message}" for p in problems), problems, status=422
+            _("the facts were not saved: %(problems)s")
+            % {"problems": "; ".join(f"{p.field}: {p.message}" for p in problems)},
+            problems,
+            status=422,
         ) from None
     changed = sorted(k for k in set(facts) | set(record.facts) if facts.get(k) != record.facts.get(k))
     verdict, criteria = _evaluate(record, facts)
@@ -387,14 +398,15 @@ def record_attestation(
         raise _invalid(
             "criterion_id",
             "attestable",
-            f"{criterion_id!r} is not a criterion of {record.trial.nct_id} that takes an attestation",
+            _("%(criterion)s is not a criterion of %(trial)s that takes an attestation")
+            % {"criterion": repr(criterion_id), "trial": record.trial.nct_id},
         )
     if not isinstance(value, bool):
-        raise _invalid("value", "type", "an attestation is true or false")
+        raise _invalid("value", "type", _("an attestation is true or false"))
     now = now or timezone.now()
     previous = Attestation.objects.filter(screening=record, criterion_id=criterion_id).first()
     before = {"criterion_id": criterion_id, "value": previous.value} if previous else None
-    attestation, _ = Attestation.objects.update_or_create(
+    attestation, _created = Attestation.objects.update_or_create(
         screening=record,
         criterion_id=criterion_id,
         defaults={"value": value, "attested_by": actor, "attested_at": now},
@@ -420,6 +432,14 @@ def record_attestation(
     return attestation
 
 
+def _signer_label(signed_by: str) -> str:
+    """The signer's role in the reader's language, lower case ("legal guardian")."""
+    try:
+        return str(Consent.Signer(signed_by).label).lower()
+    except ValueError:
+        return signed_by.replace("_", " ")
+
+
 NAME_MAX = 200
 REASON_MAX = 2000
 
@@ -429,12 +449,16 @@ def _text(field_name: str, value: Any, limit: int, required: str | None = None) 
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise _invalid(field_name, "type", "must be text")
+        raise _invalid(field_name, "type", _("must be text"))
     value = value.strip()
     if "\x00" in value or any(ord(c) < 32 and c not in "\n\r\t" for c in value):
-        raise _invalid(field_name, "no_control_characters", "must not contain NUL or other control characters")
+        raise _invalid(field_name, "no_control_characters", _("must not contain NUL or other control characters"))
     if len(value) > limit:
-        raise _invalid(field_name, "max_length", f"at most {limit} characters (got {len(value)})")
+        raise _invalid(
+            field_name,
+            "max_length",
+            _("at most %(limit)s characters (got %(got)s)") % {"limit": limit, "got": len(value)},
+        )
     if required and not value:
         raise _invalid(field_name, "required", required)
     return value
@@ -450,7 +474,8 @@ def _require_consentable(record: ScreeningRecord) -> Participant | None:
         return participant
     if participant is not None and participant.has_ended:
         raise ScreeningError(
-            f"participant {participant.participant_number}'s participation has ended; no consent is taken any more"
+            _("participant %(number)s's participation has ended; no consent is taken any more")
+            % {"number": participant.participant_number}
         )
     _require_open(record)
     return None
@@ -462,41 +487,55 @@ def consent_document_for(record: ScreeningRecord, version: str | None, language:
     (ICH E6(R3) 2.8.1(a): only the version the ethics committee approved is used)."""
     rules = record.trial.protocol.consent
     if language not in CONSENT_LANGUAGES:
-        raise _invalid("language", "allowed_values", f"{language!r}; allowed: {', '.join(CONSENT_LANGUAGES)}")
+        raise _invalid(
+            "language",
+            "allowed_values",
+            _("%(value)s; allowed: %(allowed)s") % {"value": repr(language), "allowed": ", ".join(CONSENT_LANGUAGES)},
+        )
     in_effect = rules.in_effect(on)
     if version:
         if rules.version_index(version) < 0:
             raise _invalid(
                 "document_version",
                 "known_version",
-                f"{version!r} is not a consent version of {record.trial.short_name}; versions: {', '.join(rules.versions)}",
+                _("%(version)s is not a consent version of %(trial)s; versions: %(versions)s")
+                % {"version": repr(version), "trial": record.trial.short_name, "versions": ", ".join(rules.versions)},
             )
         first = rules.for_version(version)[0]
         if first.approved_on > on:
             raise _invalid(
                 "document_version",
                 "approved",
-                f"version {version} was not approved by the ethics committee until {first.approved_on}",
+                _("version %(version)s was not approved by the ethics committee until %(date)s")
+                % {"version": version, "date": first.approved_on},
             )
         if version != in_effect:
             raise _invalid(
                 "document_version",
                 "in_effect",
-                f"version {version} was superseded by version {in_effect} on "
-                f"{rules.for_version(in_effect)[0].approved_on}; the participant signs version {in_effect}",
+                _(
+                    "version %(version)s was superseded by version %(current)s on %(date)s; "
+                    "the participant signs version %(current)s"
+                )
+                % {"version": version, "current": in_effect, "date": rules.for_version(in_effect)[0].approved_on},
             )
     elif in_effect is None:
         raise _invalid(
             "consent_date",
             "approved",
-            f"no consent version of {record.trial.short_name} was approved by {on} "
-            f"(the first: {rules.documents[0].approved_on})",
+            _("no consent version of %(trial)s was approved by %(date)s (the first: %(first)s)")
+            % {"trial": record.trial.short_name, "date": on, "first": rules.documents[0].approved_on},
         )
     version = version or in_effect
     document = rules.document(version, language)
     if document is None:
         have = ", ".join(d.language for d in rules.for_version(version))
-        raise _invalid("language", "available", f"version {version} is not available in {language!r} (only {have})")
+        raise _invalid(
+            "language",
+            "available",
+            _("version %(version)s is not available in %(language)s (only %(have)s)")
+            % {"version": version, "language": repr(language), "have": have},
+        )
     return document
 
 
@@ -526,13 +565,13 @@ def record_consent(
     record = _lock(record)
     participant = _require_consentable(record)
     if not isinstance(consent_date, date) or isinstance(consent_date, datetime):
-        raise _invalid("consent_date", "type", "must be a date")
+        raise _invalid("consent_date", "type", _("must be a date"))
     if consent_date > today:
-        raise _invalid("consent_date", "not_future", f"{consent_date} is in the future")
+        raise _invalid("consent_date", "not_future", _("%(date)s is in the future") % {"date": consent_date})
     if signed_at is not None and timezone.localtime(signed_at).date() > today:
-        raise _invalid("signed_at", "not_future", f"{signed_at.isoformat()} is in the future")
+        raise _invalid("signed_at", "not_future", _("%(date)s is in the future") % {"date": signed_at.isoformat()})
     if not isinstance(unable_to_read, bool):
-        raise _invalid("unable_to_read", "type", "must be true or false")
+        raise _invalid("unable_to_read", "type", _("must be true or false"))
     signer_name = _text("signer_name", signer_name, NAME_MAX)
     witness_name = _text("witness_name", witness_name, NAME_MAX)
     document_version = _text("document_version", document_version, 32)
@@ -541,19 +580,29 @@ def record_consent(
         raise _invalid(
             "signed_by",
             "allowed_values",
-            f"{signed_by!r} may not sign version {document.version} for {record.trial.short_name}; "
-            f"allowed: {', '.join(document.signers)}",
+            _("%(signer)s may not sign version %(version)s for %(trial)s; allowed: %(allowed)s")
+            % {
+                "signer": repr(signed_by),
+                "version": document.version,
+                "trial": record.trial.short_name,
+                "allowed": ", ".join(document.signers),
+            },
         )
     if signed_by != Consent.Signer.PARTICIPANT and not signer_name:
-        raise _invalid("signer_name", "required", f"name the {signed_by.replace('_', ' ')} who signed")
+        raise _invalid(
+            "signer_name", "required", _("name the %(signer)s who signed") % {"signer": _signer_label(signed_by)}
+        )
     # ICH E6(R3) 2.8.7; China GCP 2020 Art. 23(6): an impartial witness attends and signs when the
     # participant or the representative cannot read.
     if document.witness == "always" or (document.witness == "if_unable_to_read" and unable_to_read):
         if not witness_name:
-            why = "this version" if document.witness == "always" else "the signer cannot read"
-            raise _invalid("witness_name", "required", f"an impartial witness must sign: {why}")
+            if document.witness == "always":
+                why = _("an impartial witness must sign: this version")
+            else:
+                why = _("an impartial witness must sign: the signer cannot read")
+            raise _invalid("witness_name", "required", why)
         if witness_name.casefold() == signer_name.casefold():
-            raise _invalid("witness_name", "impartial", "the witness is someone other than the signer")
+            raise _invalid("witness_name", "impartial", _("the witness is someone other than the signer"))
     signed_at = signed_at or timezone.now()
     previous = consent_rules.highest_signed(record)[1] if participant is not None else ""
     consent = Consent.objects.create(
@@ -612,19 +661,26 @@ def withdraw_consent(
     require(actor, record.trial, "screening.work", site_id=record.site_id)
     record = _lock(record)
     if scope not in Consent.WithdrawalScope.values:
-        raise _invalid("scope", "allowed_values", f"{scope!r}; allowed: {', '.join(Consent.WithdrawalScope.values)}")
+        raise _invalid(
+            "scope",
+            "allowed_values",
+            _("%(value)s; allowed: %(allowed)s")
+            % {"value": repr(scope), "allowed": ", ".join(Consent.WithdrawalScope.values)},
+        )
     if not isinstance(withdrawn_on, date) or isinstance(withdrawn_on, datetime):
-        raise _invalid("withdrawn_on", "type", "must be a date")
+        raise _invalid("withdrawn_on", "type", _("must be a date"))
     if withdrawn_on > today:
-        raise _invalid("withdrawn_on", "not_future", f"{withdrawn_on} is in the future")
+        raise _invalid("withdrawn_on", "not_future", _("%(date)s is in the future") % {"date": withdrawn_on})
     reason = _text("reason", reason, REASON_MAX)
     in_force = list(record.consents.select_for_update().filter(withdrawn_on__isnull=True).order_by("pk"))
     if not in_force:
-        raise ScreeningError(f"{record.screening_number} has no consent in force to withdraw")
+        raise ScreeningError(_("%(number)s has no consent in force to withdraw") % {"number": record.screening_number})
     latest = max(in_force, key=lambda c: (c.consent_date, c.pk))
     if withdrawn_on < latest.consent_date:
         raise _invalid(
-            "withdrawn_on", "after_consent", f"{withdrawn_on} is before the consent of {latest.consent_date}"
+            "withdrawn_on",
+            "after_consent",
+            _("%(date)s is before the consent of %(consent)s") % {"date": withdrawn_on, "consent": latest.consent_date},
         )
     now = now or timezone.now()
     for consent in in_force:  # saved one by one so that each change is a row event
@@ -666,10 +722,12 @@ def consent_snapshot(user, trial: Trial, consent_id: int) -> tuple[Consent, byte
         .first()
     )
     if consent is None:
-        raise ScreeningError(f"no consent {consent_id} in {trial.nct_id}", status=404)
+        raise ScreeningError(
+            _("no consent %(id)s in %(trial)s") % {"id": consent_id, "trial": trial.nct_id}, status=404
+        )
     require(user, trial, "screening.work", site_id=consent.screening.site_id)
     if not consent.snapshot_path:
-        raise ScreeningError(f"consent {consent_id} was recorded without a PDF snapshot", status=404)
+        raise ScreeningError(_("consent %(id)s was recorded without a PDF snapshot") % {"id": consent_id}, status=404)
     return consent, snapshot.open_snapshot(consent)
 
 
@@ -687,7 +745,7 @@ def mark_screen_failed(record: ScreeningRecord, actor, reasons: list[str] | None
             {"criterion_id": c["id"], "reason": c["reason"]} for c in record.criteria_results if c["status"] == "fail"
         ]
     if not fail_reasons:
-        raise _invalid("reasons", "required", "no criterion fails; give the reason for the screen failure")
+        raise _invalid("reasons", "required", _("no criterion fails; give the reason for the screen failure"))
     before = {"outcome": record.outcome}
     record.outcome, record.fail_reasons = ScreeningRecord.Outcome.SCREEN_FAILED, fail_reasons
     record.save(update_fields=["outcome", "fail_reasons", "updated_at"])
@@ -706,7 +764,7 @@ def withdraw(record: ScreeningRecord, actor, today: date, reason: str) -> Screen
     _require_open(record)
     reason = (reason or "").strip()
     if not reason:
-        raise _invalid("reason", "required", "say why the candidate withdrew")
+        raise _invalid("reason", "required", _("say why the candidate withdrew"))
     withdrawn = []
     for consent in record.consents.filter(withdrawn_on__isnull=True).order_by("pk"):
         consent.withdrawn_on = today
@@ -736,7 +794,7 @@ def enroll(record: ScreeningRecord, actor, now: datetime) -> Participant:
     record.verdict, record.criteria_results = _evaluate(record, record.facts)
     blockers = enrollment_blockers(record)
     if blockers:
-        raise ScreeningError("cannot enroll: " + "; ".join(blockers))
+        raise ScreeningError(_("cannot enroll: %(blockers)s") % {"blockers": "; ".join(blockers)})
     Site.objects.select_for_update().get(pk=record.site_id)
     prefix = f"{site_code(record.site)}-"
     serial = _next_serial(Participant.objects.filter(trial=record.trial), "participant_number", prefix)
@@ -833,7 +891,11 @@ def screening_log(user, trial: Trial, outcome: str | None = None, site: Site | N
             reasons[key] = reasons.get(key, 0) + 1
     if outcome:
         if outcome not in counts:
-            raise _invalid("outcome", "allowed_values", f"{outcome!r}; allowed: {', '.join(counts)}")
+            raise _invalid(
+                "outcome",
+                "allowed_values",
+                _("%(value)s; allowed: %(allowed)s") % {"value": repr(outcome), "allowed": ", ".join(counts)},
+            )
         records = records.filter(outcome=outcome)
     return ScreeningLog(
         records=records.select_related("site", "participant").order_by("site__code", "screening_number"),

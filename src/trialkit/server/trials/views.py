@@ -17,8 +17,9 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from trialkit.eligibility.prescreen import PrescreenError, prescreen, questions
+from trialkit.eligibility.prescreen import MAX_ANSWER_LENGTH, PrescreenError, prescreen, questions
 from trialkit.protocol import ProtocolError
+from trialkit.protocol.page import translated
 from trialkit.protocol.places import find_place
 from trialkit.protocol.schema import PHASE_LABELS, STATUS_LABELS, OverallStatus
 from trialkit.protocol.search import (
@@ -204,6 +205,53 @@ def _question_rows(protocol, given: dict[str, str], errors: dict[str, str]) -> l
     return rows
 
 
+def _answer_error(question, rule: str, message: str) -> str:
+    """The reader's-language sentence for a refused answer: the core's rule code and the question's
+    bounds, never the core's English sentence (which stays for the command line)."""
+    if rule == "integer_range":
+        return _("Enter a whole number from %(min)s to %(max)s.") % {
+            "min": question.min if question.min is not None else 0,
+            "max": question.max if question.max is not None else 130,
+        }
+    if rule == "choice":
+        return _('Choose one of the answers, or "I don\'t know".')
+    if rule == "date":
+        return _("Enter a date (year-month-day), not in the future and not before 1900.")
+    if rule == "yes_no":
+        return _('Answer yes or no, or "I don\'t know".')
+    if rule == "max_length":
+        return _("Keep the answer to at most %(max)s characters.") % {"max": MAX_ANSWER_LENGTH}
+    if rule == "null_characters":
+        return _("The answer contains a character that cannot be read.")
+    if rule == "type":
+        return _("The answer must be text.")
+    return message
+
+
+def _answer_errors(protocol, exc: PrescreenError) -> dict[str, str]:
+    by_id = {q.id: q for q in questions(protocol)}
+    return {qid: _answer_error(by_id.get(qid), rule, message) for qid, rule, message in exc.errors}
+
+
+def _criterion_rows(protocol, results) -> list[dict[str, str]]:
+    """The criteria of a pre-screen result in the reader's language: the protocol's translated text
+    (as on the trial page) and why it failed. The core's technical reason is English and names facts,
+    so a reader in another language gets a plain sentence instead."""
+    language = get_language() or "en"
+    texts = translated(protocol, language).criteria
+    english = language.lower().startswith("en")
+    rows = []
+    for c in results:
+        if english:
+            why = c.reason
+        elif c.type == "inclusion":
+            why = _("your answers do not meet this condition")
+        else:
+            why = _("your answers show that this applies")
+        rows.append({"id": c.id, "text": texts.get(c.id, c.text), "reason": why})
+    return rows
+
+
 def _answers_from(data) -> dict[str, str]:
     return {key[2:]: value for key, value in data.items() if key.startswith("a-")}
 
@@ -272,6 +320,8 @@ def _prescreen_context(request, trial, protocol, given, errors, result=None, con
         "questions": _question_rows(protocol, given, errors),
         "errors": errors,
         "result": result,
+        "reasons": _criterion_rows(protocol, result.reasons) if result else [],
+        "site_checks": _criterion_rows(protocol, result.site_checks) if result else [],
         "answers": given,
         "contact_form": contact_form,
         "started": _started_token(),
@@ -290,7 +340,7 @@ def prescreen_page(request, nct_id: str):
     try:
         result = prescreen(protocol, given, today=timezone.localdate())
     except PrescreenError as exc:
-        errors = {qid: message for qid, _rule, message in exc.errors}
+        errors = _answer_errors(protocol, exc)
         context = _prescreen_context(request, trial, protocol, given, errors)
         return render(request, "trials/prescreen.html", context, status=400)
     contact = ContactForm(trial=trial, initial={"started": request.POST.get("started", "")})
@@ -330,7 +380,7 @@ def contact_site(request, nct_id: str):
     try:
         result = prescreen(protocol, given, today=timezone.localdate())
     except PrescreenError as exc:
-        errors = {qid: message for qid, _rule, message in exc.errors}
+        errors = _answer_errors(protocol, exc)
         return render(
             request, "trials/prescreen.html", _prescreen_context(request, trial, protocol, given, errors), status=400
         )
