@@ -23,6 +23,18 @@ def _audit_checkpoints_per_test(tmp_path, monkeypatch):
     monkeypatch.setenv("TRIALKIT_AUDIT_CHECKPOINTS", str(tmp_path / "audit-checkpoints.jsonl"))
 
 
+@pytest.fixture(autouse=True)
+def _language_of_the_test_is_its_own():
+    """Each test starts and ends in the default language. A test-client request activates the language
+    it asks for (LocaleMiddleware) and leaves it active in the thread; services translate their
+    refusals when raised, so a Chinese request must not make a later test's direct service call Chinese."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def on_postgres(db):
     """Skip on SQLite; on the PostgreSQL run (TRIALKIT_REQUIRE_POSTGRES=1) never skip."""

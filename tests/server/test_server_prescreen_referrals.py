@@ -327,3 +327,70 @@ def test_questions_are_shown_in_the_readers_language_when_the_protocol_gives_it(
     assert ("ischemic", "血管堵塞（缺血性脑卒中、脑梗死）") in rows["stroke-type"]["choices"]
     with translation.override("en"):
         assert _question_rows(protocol, {}, {})[0]["text"] == "How old is the person (in years)?"
+
+
+# --------------------------------------------------------------------------- the pre-screener in Chinese
+
+ZH = {"HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+
+
+def test_prescreen_not_eligible_in_chinese_names_the_translated_criteria_and_no_english_reason(client, trials):
+    answers = {**_eligible_answers(), "a-age": "75", "a-stroke-type": "hemorrhagic"}
+    html = client.post(f"/trials/{IXCELL}/prescreen/", answers, **ZH).content.decode()
+    assert 'data-outcome="not_eligible"' in html
+    # The protocol's own Chinese texts of the failed criteria, and a plain Chinese reason.
+    assert "年龄 ≥18 岁且 ≤70 岁，性别不限。" in html and "颅内出血性疾病。" in html
+    assert "您的回答不符合这一条件" in html and "您的回答表明存在这一情况" in html
+    # Neither the English criterion text nor the core's English technical reason.
+    assert "Age ≥18 years and ≤70 years" not in html and "Intracranial hemorrhagic conditions" not in html
+    assert "age 75" not in html
+
+
+def test_prescreen_site_checks_in_chinese_use_the_protocols_translations(client, trials):
+    html = client.post(f"/trials/{IXCELL}/prescreen/", {**_eligible_answers(), "started": _started()}, **ZH)
+    html = html.content.decode()
+    checks = html[html.index('id="site-checks"') :]
+    checks = checks[: checks.index("</ul>")]
+    assert "美国国立卫生研究院卒中量表（NIHSS）评分为 6-20 分" in checks
+    assert "National Institutes of Health Stroke Scale" not in checks
+
+
+@pytest.mark.parametrize(
+    "field, value, english, chinese",
+    [
+        ("a-age", "300", "Enter a whole number from 0 to 120.", "请输入 0 到 120 之间的整数。"),
+        ("a-age", "abc", "Enter a whole number from 0 to 120.", "请输入 0 到 120 之间的整数。"),
+        ("a-territory", "left", "Choose one of the answers", "请选择一个答案"),
+        ("a-stroke-date", "2999-01-01", "Enter a date (year-month-day)", "请输入日期（年-月-日）"),
+        ("a-weakness", "maybe", "Answer yes or no", "请回答是或否"),
+        ("a-age", "1" * 200, "at most 100 characters", "回答最多 100 个字符。"),
+    ],
+)
+def test_prescreen_answer_errors_follow_the_readers_language(client, trials, field, value, english, chinese):
+    answers = {**_eligible_answers(), field: value}
+    in_english = client.post(f"/trials/{IXCELL}/prescreen/", answers).content.decode()
+    in_chinese = client.post(f"/trials/{IXCELL}/prescreen/", answers, **ZH)
+    assert in_chinese.status_code == 400
+    assert english in in_english and chinese not in in_english
+    html = in_chinese.content.decode()
+    assert chinese in html and english not in html and "must be" not in html
+
+
+def test_referral_refusals_are_in_the_readers_language(trials):
+    from django.utils import translation
+
+    from trialkit.eligibility.prescreen import prescreen
+    from trialkit.server.referrals import services
+
+    trial = trials[IXCELL]
+    site = services.recruiting_sites(trial).first()
+    result = prescreen(trial.protocol, {}, today=timezone.localdate())
+    contact = services.Contact(name="李伟", phone="", email="", relationship="caregiver", consent_to_contact=True)
+    for language, text in (
+        ("zh-hans", "请填写电话号码或电子邮箱地址"),
+        ("en", "give a phone number or an e-mail address"),
+    ):
+        with translation.override(language), pytest.raises(services.ReferralError) as refused:
+            services.submit_referral(trial, site, result, contact, language)
+        assert (refused.value.field, refused.value.rule, refused.value.message) == ("phone", "required", text)
+    assert Referral.objects.count() == 0
