@@ -4,6 +4,8 @@ pages show them in Chinese to a Chinese browser, in English otherwise."""
 from __future__ import annotations
 
 import pytest
+import time_machine
+from auth_support import login_verified
 from capture_cases import NOW
 from django.utils import translation
 
@@ -48,3 +50,21 @@ def test_a_refused_signature_is_shown_in_the_readers_language(client, participan
     english = client.post(url, {"password": "guess"}, follow=True, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "the password is not correct; the signature was not applied" in english
     assert not Signature.objects.exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_visit_review_answers_in_the_readers_language(client, participant, staff):
+    forms = [
+        save_form(participant, "baseline", "mrs", {"score": 2}, staff["coordinator"], complete=True, now=NOW),
+        save_form(participant, "baseline", "barthel", {}, staff["coordinator"], complete=False, now=NOW),
+    ]
+    lock_form(forms[0], staff["data_manager"], reason="early", now=NOW)
+    login_verified(client, staff["data_manager"])
+    url = f"/capture/participants/{participant.pk}/visits/baseline/review/"
+    ids = [f.pk for f in forms]
+    no_reason = client.post(url, {"forms": ids, "action": "lock", "reason": " "}, **ZH).content.decode()
+    assert "未执行任何操作：请填写原因。" in no_reason and "请说明锁定这些表单的原因" in no_reason
+    done = client.post(url, {"forms": ids, "action": "lock", "reason": "clean"}, follow=True, **ZH).content.decode()
+    assert "已锁定 1 个表单。" in done and "跳过 1 个" in done and "(已锁定)" in done and "already" not in done
+    english = client.post(url, {"forms": ids, "action": "lock", "reason": " "}, HTTP_ACCEPT_LANGUAGE="en")
+    assert "Nothing was done: give a reason." in english.content.decode()

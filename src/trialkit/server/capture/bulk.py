@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from trialkit.instruments import FieldError
 from trialkit.server.accounts.access import require
@@ -25,10 +27,10 @@ from trialkit.server.capture.services import CaptureError
 class BulkRefused(CaptureError):
     """Nothing was done: ``problems`` holds (form, why) for each form that could not be processed."""
 
-    def __init__(self, verb: str, problems: list[tuple[str, str]]):
+    def __init__(self, action: str, problems: list[tuple[str, str]]):
         self.problems = problems
         listed = "; ".join(f"{name}: {why}" for name, why in problems)
-        super().__init__(f"nothing was {verb}: {len(problems)} form(s) could not be — {listed}")
+        super().__init__(say(action, "refused", count=len(problems), forms=listed))
 
 
 @dataclass
@@ -40,6 +42,27 @@ class BulkResult:
 def _name(form: FormRecord) -> str:
     title = form_title(form.instrument)
     return f"{title} (record {form.repeat})" if form.repeat > 1 else title
+
+
+# The sentences of each action, whole (a translator sees "source-verified" and "locked" in context).
+_SAY = {
+    ("verify", "reason"): gettext_lazy("say why these forms are source-verified"),
+    ("lock", "reason"): gettext_lazy("say why these forms are locked"),
+    ("verify", "already"): gettext_lazy("already source-verified"),
+    ("lock", "already"): gettext_lazy("already locked"),
+    ("verify", "refused"): gettext_lazy("nothing was source-verified: %(count)s form(s) could not be — %(forms)s"),
+    ("lock", "refused"): gettext_lazy("nothing was locked: %(count)s form(s) could not be — %(forms)s"),
+    ("verify", "nothing"): gettext_lazy("Nothing was source-verified: these forms could not be."),
+    ("lock", "nothing"): gettext_lazy("Nothing was locked: these forms could not be."),
+    ("verify", "done"): gettext_lazy("%(visit)s: %(count)s form(s) source-verified."),
+    ("lock", "done"): gettext_lazy("%(visit)s: %(count)s form(s) locked."),
+}
+
+
+def say(action: str, what: str, **names) -> str:
+    """The sentence ``what`` of ``action`` in the active language, its placeholders filled."""
+    text = str(_SAY[(action, what)])
+    return text % names if names else text
 
 
 ACTIONS = {
@@ -55,27 +78,29 @@ def review_visit_forms(
 ) -> BulkResult:
     """Source-verify (monitor) or lock (data manager) the chosen forms of one visit."""
     if action not in ACTIONS:
-        raise CaptureError(f"unknown bulk action {action!r} (verify or lock)")
-    role, rule, already, verb = ACTIONS[action]
+        raise CaptureError(_("unknown bulk action %(action)s (verify or lock)") % {"action": repr(action)})
+    role, rule, already, _verb = ACTIONS[action]
     participant = visit.participant
     require(actor, participant.trial, role, site_id=participant.site_id)
     reason = (reason or "").strip()
     if not reason:
-        raise services.FormInvalid(
-            [FieldError("reason", None, "required", f"say why these forms are {verb}")], "bulk review"
-        )
+        raise services.FormInvalid([FieldError("reason", None, "required", say(action, "reason"))], "bulk review")
     wanted = sorted(set(form_ids))
     if not wanted:
-        raise CaptureError("choose at least one form")
+        raise CaptureError(_("choose at least one form"))
     forms = list(
         FormRecord.objects.select_for_update().filter(visit=visit, pk__in=wanted).order_by("instrument", "repeat")
     )
-    problems = [(f"form {pk}", f"is not a form of {visit.label}") for pk in wanted if pk not in {f.pk for f in forms}]
+    problems = [
+        (_("form %(id)s") % {"id": pk}, _("is not a form of %(visit)s") % {"visit": visit.label})
+        for pk in wanted
+        if pk not in {f.pk for f in forms}
+    ]
     result = BulkResult()
     todo = []
     for form in forms:
         if form.deleted_at is None and already(form):
-            result.skipped.append((form, f"already {verb}"))
+            result.skipped.append((form, say(action, "already")))
             continue
         why = rule(form)
         if why:
@@ -83,7 +108,7 @@ def review_visit_forms(
         else:
             todo.append(form)
     if problems:
-        raise BulkRefused(verb, problems)
+        raise BulkRefused(action, problems)
     for form in todo:
         if action == "verify":
             result.done.append(services.verify_form(form, actor, now=now, reason=reason))

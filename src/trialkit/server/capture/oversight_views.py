@@ -15,10 +15,11 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trialkit.server.accounts.lookups import trial_for, visit_for
 from trialkit.server.capture import oversight
-from trialkit.server.capture.bulk import ACTIONS, BulkRefused, review_visit_forms
+from trialkit.server.capture.bulk import BulkRefused, review_visit_forms, say
 from trialkit.server.capture.models import FormRecord, Signature
 from trialkit.server.capture.oversight import OVERSIGHT, ListFilters
 from trialkit.server.capture.services import CaptureError, FormInvalid
@@ -214,23 +215,19 @@ def visit_review(request, participant_id: int, visit_id: str):
             result = review_visit_forms(
                 visit, action, sorted(chosen), request.user, reason=request.POST.get("reason", ""), now=timezone.now()
             )
-            verb = ACTIONS[action][3]
-            text = f"{visit.label}: {len(result.done)} form(s) {verb}."
+            text = say(action, "done", visit=visit.label, count=len(result.done))
             if result.skipped:
-                text += (
-                    f" Skipped {len(result.skipped)}: "
-                    + ", ".join(f"{oversight.form_title(f.instrument)} ({why})" for f, why in result.skipped)
-                    + "."
-                )
+                skipped = ", ".join(f"{oversight.form_title(f.instrument)} ({why})" for f, why in result.skipped)
+                text += " " + _("Skipped %(count)s: %(forms)s.") % {"count": len(result.skipped), "forms": skipped}
             messages.success(request, text)
             return redirect("capture:visit_review", participant.pk, visit.visit_id)
         except BulkRefused as exc:
-            error, problems = f"Nothing was {ACTIONS[action][3]}: these forms could not be.", exc.problems
+            error, problems = say(action, "nothing"), exc.problems
         except FormInvalid as exc:
             reason_error = [e.message for e in exc.errors]
-            error = "Nothing was done: give a reason."
+            error = _("Nothing was done: give a reason.")
         except CaptureError as exc:
-            error = f"Nothing was done: {exc}."
+            error = _("Nothing was done: %(why)s.") % {"why": exc}
     rows, missing = _review_rows(visit)
     if request.method != "POST":
         chosen = {r["form"].pk for r in rows}

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from trialkit.instruments import FieldError, Instrument
 from trialkit.server.accounts.access import require
@@ -93,7 +94,7 @@ def _valid_part(instrument: Instrument, values: dict) -> dict:
     """``values`` without blanks and without the items the instrument refuses (a screening answer
     in another vocabulary is left for the site to enter, never coerced)."""
     values = {k: v for k, v in values.items() if v not in (None, "")}
-    for _ in range(len(values) + 1):
+    for _round in range(len(values) + 1):
         _cleaned, errors = instrument.clean(values, partial=True)
         bad = {e.item for e in errors if e.item in values}
         if not bad:
@@ -185,12 +186,22 @@ def confirm_carried_forms(visit: Visit, actor, *, confirmed: bool, now: datetime
     require(actor, participant.trial, "capture.review_carried_forms", site_id=participant.site_id)
     visit = Visit.objects.select_for_update().get(pk=visit.pk)
     if not visit.carried_from:
-        raise ReviewRefused(f"{visit.label}: no forms were carried in from screening; there is nothing to review.")
+        raise ReviewRefused(
+            _("%(visit)s: no forms were carried in from screening; there is nothing to review.")
+            % {"visit": visit.label}
+        )
     if visit.carried_reviewed_at is not None:
-        raise ReviewRefused(f"{visit.label}: the screening data were already reviewed.")
+        raise ReviewRefused(_("%(visit)s: the screening data were already reviewed.") % {"visit": visit.label})
     if not confirmed:
         raise FormInvalid(
-            [FieldError("confirm", None, "required", f'tick "{REVIEW_STATEMENT}" to record the review')],
+            [
+                FieldError(
+                    "confirm",
+                    None,
+                    "required",
+                    _('tick "%(statement)s" to record the review') % {"statement": REVIEW_STATEMENT},
+                )
+            ],
             "carried forms review",
         )
     visit.carried_reviewed_by, visit.carried_reviewed_at = actor, now

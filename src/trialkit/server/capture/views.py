@@ -760,11 +760,11 @@ def _posted_awareness(text: str):
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise CaptureError(f"the awareness time {text!r} is not a date and time") from exc
+        raise CaptureError(_("the awareness time %(value)s is not a date and time") % {"value": repr(text)}) from exc
     if timezone.is_naive(value):
         value = timezone.make_aware(value, timezone.get_default_timezone())
     if value > timezone.now():
-        raise CaptureError("the site cannot have become aware in the future")
+        raise CaptureError(_("the site cannot have become aware in the future"))
     return value
 
 
