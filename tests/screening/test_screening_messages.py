@@ -64,3 +64,16 @@ def test_consent_refusals_are_translated_when_raised(assist, site1, coordinator)
     with translation.override("en"), pytest.raises(services.ScreeningError) as refused:
         services.record_consent(record, date(2025, 3, 4), "legal_guardian", coordinator, date(2025, 3, 5))
     assert refused.value.errors[0].message == "name the legal guardian who signed"
+
+
+def test_the_screening_pages_say_what_was_done_and_refused_in_the_readers_language(client, assist, coordinator):
+    client.force_login(coordinator)
+    created = client.post(
+        "/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"}, follow=True, **ZH
+    )
+    page = created.content.decode()
+    assert "已创建筛选记录 ASSIST-01-S0001。" in page and "未记录知情同意" in page
+    refused = client.post("/screening/NCT04590118/ASSIST-01-S0001/enroll/", follow=True, **ZH).content.decode()
+    assert "无法入组：" in refused and "cannot enroll" not in refused
+    english = client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "x"}, follow=True)
+    assert "Screening date: enter a date as YYYY-MM-DD." in english.content.decode()

@@ -23,8 +23,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Max, Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import get_language, gettext_lazy, gettext_noop
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, gettext_noop
 
 from trialkit.instruments import FieldError, Instrument
 from trialkit.schedule import diary as diary_calendar
@@ -72,7 +72,9 @@ class EditConflict(CaptureError):
             changed_by = current.updated_by.get_full_name() or current.updated_by.get_username()
         self.changed_by = changed_by
         self.changed_at = changed_at or current.updated_at
-        when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z")
+        # English month names read oddly in another language: there the time is numeric.
+        english = (get_language() or "en").lower().startswith("en")
+        when = timezone.localtime(self.changed_at).strftime("%d %b %Y %H:%M %Z" if english else "%Y-%m-%d %H:%M %Z")
         is_form = isinstance(current, FormRecord)
         names = {"who": changed_by, "when": when, "version": current.version, "opened": expected_version}
         if expected_version == 0:

@@ -96,14 +96,14 @@ def new_screening(request, nct_id: str):
     try:
         screening_date = date.fromisoformat(request.POST.get("screening_date") or timezone.localdate().isoformat())
     except ValueError:
-        messages.error(request, "Screening date: enter a date as YYYY-MM-DD.")
+        messages.error(request, _("Screening date: enter a date as YYYY-MM-DD."))
         return redirect("screening:log", nct_id=nct_id)
     try:
         record = services.create_screening(trial, site, request.user, screening_date)
     except services.ScreeningError as exc:
         messages.error(request, exc.message)
         return redirect("screening:log", nct_id=nct_id)
-    messages.success(request, f"Screening record {record.screening_number} created.")
+    messages.success(request, _("Screening record %(number)s created.") % {"number": record.screening_number})
     return redirect(_record_url(record))
 
 
@@ -458,7 +458,9 @@ def _record_action(request, nct_id: str, number: str, action):
 def enroll(request, nct_id: str, number: str):
     def action(record):
         participant = services.enroll(record, request.user, timezone.now())
-        return f"Enrolled as participant {participant.participant_number}: ready for randomization."
+        return _("Enrolled as participant %(number)s: ready for randomization.") % {
+            "number": participant.participant_number
+        }
 
     return _record_action(request, nct_id, number, action)
 
@@ -470,7 +472,7 @@ def screen_fail(request, nct_id: str, number: str):
 
     def action(record):
         services.mark_screen_failed(record, request.user, [reason] if reason else None)
-        return f"{record.screening_number} recorded as a screen failure."
+        return _("%(number)s recorded as a screen failure.") % {"number": record.screening_number}
 
     return _record_action(request, nct_id, number, action)
 
@@ -480,6 +482,6 @@ def screen_fail(request, nct_id: str, number: str):
 def withdraw(request, nct_id: str, number: str):
     def action(record):
         services.withdraw(record, request.user, timezone.localdate(), request.POST.get("reason", ""))
-        return f"{record.screening_number}: withdrawal before enrollment recorded."
+        return _("%(number)s: withdrawal before enrollment recorded.") % {"number": record.screening_number}
 
     return _record_action(request, nct_id, number, action)
