@@ -27,7 +27,6 @@ from trialkit.protocol.search import (
     distances_km,
     matches,
     nearest_km,
-    phase_label,
     site_coordinates,
 )
 from trialkit.server.accounts.lookups import public_trial
@@ -93,6 +92,12 @@ def finder(request):
     place = find_place(near) if near and "\x00" not in near else None
     place_unknown = bool(near) and place is None
     origin = place.coordinates if place else None
+    from trialkit.protocol.page import translated, trial_card
+    from trialkit.server.trials.page_wording import page_labels
+
+    # The cards in the request's language, like the trial page: the protocol's translated registry
+    # texts where it gives them, the fixed wording (status, phases) from the catalogue.
+    language, labels = get_language() or "en", page_labels()
     cards = []
     conditions: set[str] = set()
     for trial in Trial.objects.prefetch_related("sites"):
@@ -105,12 +110,16 @@ def finder(request):
         if origin and within is not None and (nearest is None or nearest > within):
             continue
         r = protocol.registry
+        card = trial_card(protocol, language, labels)
         cards.append(
             {
                 "trial": trial,
                 "protocol": protocol,
-                "status": r.overall_status.label,
-                "phases": phase_label(protocol),
+                "title": card.title,
+                "conditions": card.conditions,
+                "summary": translated(protocol, language).brief_summary or r.brief_summary,
+                "status": card.status_label,
+                "phases": card.phases_label,
                 "places": sorted(
                     {s.place for s in trial.sites.all() if s.place}
                     | {", ".join(filter(None, (l.city, l.country))) for l in r.locations if l.country}
