@@ -80,9 +80,10 @@ LANGUAGES = {
 }
 
 # Headings, labels, legends and buttons of a participant's page; in Chinese none of them may be English.
-WORDING_JS = """(root) => {
+WORDING = "h1, h2, h3, label, legend, button, th, .btn, p.muted"
+WORDING_JS = """([root, parts]) => {
   const seen = [];
-  for (const el of document.querySelectorAll(root + ' :is(h1, h2, h3, label, legend, button, th, .btn, p.muted)')) {
+  for (const el of document.querySelectorAll(root + ' :is(' + parts + ')')) {
     if (el.closest('[lang]:not(html)') && el.closest('[lang]:not(html)').lang !== document.documentElement.lang) continue;
     if (el.closest('[hidden], .hp')) continue;
     const text = el.innerText.trim();
@@ -94,11 +95,11 @@ WORDING_JS = """(root) => {
 NOT_ENGLISH = re.compile(r"\b(NCT\d+|IxCell|hUC-MSC-S|MSC|NIHSS|mRS|PDF|ixcell-\d+|km|kg|[A-Z0-9-]{4,})\b")
 
 
-def english_leftovers(page, root: str = "main") -> list[str]:
-    """The texts of ``root``'s headings, labels and buttons that read as English (a word of three
-    Latin letters or more, once identifiers are set aside) and carry no Chinese character."""
+def english_leftovers(page, root: str = "main", parts: str = WORDING) -> list[str]:
+    """The texts of ``root``'s headings, labels and buttons (or ``parts``) that read as English (a word
+    of three Latin letters or more, once identifiers are set aside) and carry no Chinese character."""
     leftovers = []
-    for text in page.evaluate(WORDING_JS, root):
+    for text in page.evaluate(WORDING_JS, [root, parts]):
         if re.search(r"[\u4e00-\u9fff]", text):
             continue
         if re.search(r"[A-Za-z]{3,}", NOT_ENGLISH.sub("", text)):
@@ -154,6 +155,8 @@ def person_finds_prescreens_and_contacts(w: Walk):
     page.goto("/trials/")
     assert w.words["finder"] in page.locator("h1").inner_text()
     w.check(page, "finder", participant_facing=True)
+    if w.lang != "en":  # the filters' choices, and each card's title, conditions and status
+        assert not english_leftovers(page, "main", "option, article.trial-card :is(h2, .badge)")
     page.fill("#near", "上海")
     page.click("form.filters button[type=submit]")
     page.wait_for_selector("#place-found")

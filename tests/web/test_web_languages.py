@@ -51,6 +51,9 @@ def test_the_finder_s_cards_follow_the_language(client, trials):
     assert "脐带间充质干细胞治疗亚急性期缺血性卒中的临床试验" in html and "缺血性卒中" in html
     assert "同种异体间充质干细胞治疗缺血性卒中幸存者试验（ASSIST）" in html
     assert "Clinical Trial of Umbilical Cord Mesenchymal Stem Cells" not in html
+    # The filters too: the value stays the registry's, the label is the reader's.
+    assert '<option value="RECRUITING" >正在招募</option>' in html and '<option value="PHASE2" >2 期</option>' in html
+    assert '<option value="Ischemic Stroke" >缺血性卒中</option>' in html
     html = _html(client.get("/trials/", HTTP_ACCEPT_LANGUAGE="en"))
     assert "Clinical Trial of Umbilical Cord Mesenchymal Stem Cells" in html and "脐带" not in html
 

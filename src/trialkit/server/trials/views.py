@@ -99,10 +99,12 @@ def finder(request):
     # texts where it gives them, the fixed wording (status, phases) from the catalogue.
     language, labels = get_language() or "en", page_labels()
     cards = []
-    conditions: set[str] = set()
+    conditions: dict[str, str] = {}  # the registry's condition (the filter's value) -> its name in the language
     for trial in Trial.objects.prefetch_related("sites"):
         protocol = trial.protocol
-        conditions.update(protocol.registry.conditions)
+        named = translated(protocol, language).conditions or protocol.registry.conditions
+        for condition, name in zip(protocol.registry.conditions, named, strict=True):
+            conditions.setdefault(condition, name)
         if not matches(protocol, query, _sites_text(trial)):
             continue
         rows = _site_rows(trial, origin)
@@ -140,9 +142,9 @@ def finder(request):
         "place_unknown": place_unknown,
         "within_error": within_error,
         "cards": cards,
-        "statuses": [(s.value, STATUS_LABELS[s]) for s in OverallStatus],
-        "phases": list(PHASE_LABELS.items()),
-        "conditions": sorted(conditions),
+        "statuses": [(s.value, labels.get(STATUS_LABELS[s], STATUS_LABELS[s])) for s in OverallStatus],
+        "phases": [(value, labels.get(label, label)) for value, label in PHASE_LABELS.items()],
+        "conditions": sorted(conditions.items()),
     }
     template = "trials/_results.html" if request.htmx else "trials/finder.html"
     return render(request, template, context, status=400 if within_error else 200)
