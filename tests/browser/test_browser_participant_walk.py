@@ -206,6 +206,8 @@ def coordinator_screens_the_referral(w: Walk):
     panel.locator("a", has_text=w.words["person"]).first.click()
     page.wait_for_selector("#referral-answers")
     w.check(page, "referral")
+    if w.lang != "en":  # the questions and answers as the person read them
+        assert not english_leftovers(page, "#referral-answers", "dt, dd")
     page.click(f"form[action$='/{w.flow['referral'].pk}/screen/'] button[type=submit]")
     page.wait_for_url(re.compile(rf"/screening/{NCT}/[^/]+/$"))
     w.flow["referral"].refresh_from_db()
@@ -227,6 +229,11 @@ def coordinator_screens_the_referral(w: Walk):
     record.refresh_from_db()
     assert record.facts["nihss"]["5a"] == 2
     w.check(page, "screening-facts")
+    if w.lang != "en":  # the page's own words (the instruments' item labels stay as defined)
+        staff_words = (
+            ".facts-column :is(h2, .check), #save-status, #criteria-panel .badge, #enroll-panel :is(h2, button), #consent-panel h2"
+        )
+        assert not english_leftovers(page, "main", staff_words)
 
 
 def investigator_attests(w: Walk):
