@@ -230,9 +230,7 @@ def coordinator_screens_the_referral(w: Walk):
     assert record.facts["nihss"]["5a"] == 2
     w.check(page, "screening-facts")
     if w.lang != "en":  # the page's own words (the instruments' item labels stay as defined)
-        staff_words = (
-            ".facts-column :is(h2, .check), #save-status, #criteria-panel .badge, #enroll-panel :is(h2, button), #consent-panel h2"
-        )
+        staff_words = ".facts-column :is(h2, .check), #save-status, #criteria-panel .badge, #enroll-panel :is(h2, button), #consent-panel h2"
         assert not english_leftovers(page, "main", staff_words)
 
 
@@ -252,9 +250,13 @@ def investigator_attests(w: Walk):
     w.check(page, "attested")
 
 
-def coordinator_consents_enrolls_randomizes(w: Walk, lang_version: str = "2.0"):
+def coordinator_consents_enrolls_randomizes(w: Walk):
     from trialkit.server.participants.models import Consent, Participant
 
+    # The version in effect today (the newest the ethics committee approved), in the person's language.
+    consent_documents = w.flow["record"].trial.protocol.consent
+    lang_version = consent_documents.in_effect(date.today())
+    assert consent_documents.document(lang_version, w.lang) is not None
     page = w.staff("coordinator")
     page.goto(w.flow["screening_url"])
     page.click("#consent-page-link")
@@ -269,7 +271,7 @@ def coordinator_consents_enrolls_randomizes(w: Walk, lang_version: str = "2.0"):
     w.check(page, "consent-document", participant_facing=True)
     page.go_back()
     page.wait_for_selector("#consent-form")
-    page.select_option("#c-version", lang_version)
+    assert page.input_value("#c-version") == lang_version  # offered first: the version in effect
     page.select_option("#c-language", w.lang)
     page.fill("#c-date", page.get_attribute("#c-date", "max"))
     page.select_option("#c-signed-by", "participant")
