@@ -25,10 +25,12 @@ DESKTOP = (1280, 860)
 PHONE = (390, 844)
 
 
-def login(browser, base_url: str, username: str, viewport=DESKTOP, password: str = PASSWORD):
+def login(browser, base_url: str, username: str, viewport=DESKTOP, password: str = PASSWORD, locale: str | None = None):
     """A new browser context logged in as ``username``; returns its page (on the user's home).
-    The one place the tests log in: a second factor, when there is one, is added here."""
-    context = browser.new_context(base_url=base_url, viewport={"width": viewport[0], "height": viewport[1]})
+    The one place the tests log in: a second factor, when there is one, is added here. ``locale``
+    is the browser's language (its Accept-Language), e.g. "zh-CN"; Chromium's own when None."""
+    options = {"locale": locale} if locale else {}
+    context = browser.new_context(base_url=base_url, viewport={"width": viewport[0], "height": viewport[1]}, **options)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto("/accounts/login/")
@@ -45,14 +47,15 @@ def login(browser, base_url: str, username: str, viewport=DESKTOP, password: str
 
 
 class Roles:
-    """A logged-in page per demo user, opened on first use, all at one viewport."""
+    """A logged-in page per demo user, opened on first use, all at one viewport (and browser language)."""
 
-    def __init__(self, browser, base_url: str, viewport=DESKTOP):
+    def __init__(self, browser, base_url: str, viewport=DESKTOP, locale: str | None = None):
         self.browser, self.base_url, self.viewport, self.pages = browser, base_url, viewport, {}
+        self.locale = locale
 
     def __call__(self, username: str):
         if username not in self.pages:
-            self.pages[username] = login(self.browser, self.base_url, username, self.viewport)
+            self.pages[username] = login(self.browser, self.base_url, username, self.viewport, locale=self.locale)
         return self.pages[username]
 
     def close(self):

@@ -44,6 +44,20 @@ def test_a_chinese_browser_gets_the_chinese_trial_page(client, trials):
     assert IXCELL in html and "IxCell hUC-MSC-S" in html
 
 
+def test_the_finder_s_cards_follow_the_language(client, trials):
+    # Each card's title, conditions, summary, status and phases from the protocol's translation and the
+    # catalogue, as on the trial page; English for an English browser.
+    html = _html(client.get("/trials/", **ZH))
+    assert "脐带间充质干细胞治疗亚急性期缺血性卒中的临床试验" in html and "缺血性卒中" in html
+    assert "同种异体间充质干细胞治疗缺血性卒中幸存者试验（ASSIST）" in html
+    assert "Clinical Trial of Umbilical Cord Mesenchymal Stem Cells" not in html
+    # The filters too: the value stays the registry's, the label is the reader's.
+    assert '<option value="RECRUITING" >正在招募</option>' in html and '<option value="PHASE2" >2 期</option>' in html
+    assert '<option value="Ischemic Stroke" >缺血性卒中</option>' in html
+    html = _html(client.get("/trials/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "Clinical Trial of Umbilical Cord Mesenchymal Stem Cells" in html and "脐带" not in html
+
+
 def test_every_criterion_of_both_seed_trials_has_chinese_text(client, trials):
     for nct_id, trial in trials.items():
         html = _html(client.get(f"/trials/{nct_id}/", **ZH))

@@ -10,15 +10,15 @@ from django.utils.translation import gettext_lazy as _
 
 class ScreeningRecord(models.Model):
     class Outcome(models.TextChoices):
-        IN_SCREENING = "in_screening", "In screening"
-        SCREEN_FAILED = "screen_failed", "Screen failed"
-        ENROLLED = "enrolled", "Enrolled"
-        WITHDRAWN = "withdrawn", "Withdrew before enrollment"
+        IN_SCREENING = "in_screening", _("In screening")
+        SCREEN_FAILED = "screen_failed", _("Screen failed")
+        ENROLLED = "enrolled", _("Enrolled")
+        WITHDRAWN = "withdrawn", _("Withdrew before enrollment")
 
     class Verdict(models.TextChoices):
-        ELIGIBLE = "eligible", "Eligible"
-        INELIGIBLE = "ineligible", "Ineligible"
-        INCOMPLETE = "incomplete", "Incomplete"
+        ELIGIBLE = "eligible", _("Eligible")
+        INELIGIBLE = "ineligible", _("Ineligible")
+        INCOMPLETE = "incomplete", _("Incomplete")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="screenings")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="screenings")
@@ -125,13 +125,13 @@ class Consent(models.Model):
 
 class Participant(models.Model):
     class Status(models.TextChoices):
-        ENROLLED = "enrolled", "Enrolled, awaiting randomization"
-        RANDOMIZED = "randomized", "Randomized"
-        TREATED = "treated", "Treated"
-        COMPLETED = "completed", "Completed"
-        WITHDRAWN = "withdrawn", "Withdrawn"
-        LOST = "lost_to_follow_up", "Lost to follow-up"
-        DIED = "died", "Died"
+        ENROLLED = "enrolled", _("Enrolled, awaiting randomization")
+        RANDOMIZED = "randomized", _("Randomized")
+        TREATED = "treated", _("Treated")
+        COMPLETED = "completed", _("Completed")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+        LOST = "lost_to_follow_up", _("Lost to follow-up")
+        DIED = "died", _("Died")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="participants")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="participants")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Referral(models.Model):
@@ -16,9 +17,9 @@ class Referral(models.Model):
         SCREENING = "screening", "Screening record created"
 
     class Relationship(models.TextChoices):
-        SELF = "self", "The person who had the stroke"
-        CAREGIVER = "caregiver", "A family member or caregiver"
-        DOCTOR = "doctor", "A referring doctor"
+        SELF = "self", _("The person who had the stroke")
+        CAREGIVER = "caregiver", _("A family member or caregiver")
+        DOCTOR = "doctor", _("A referring doctor")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="referrals")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="referrals")

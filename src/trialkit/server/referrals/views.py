@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -23,9 +24,27 @@ def referral_list(request, nct_id: str):
     return render(request, "referrals/list.html", {"trial": trial, "referrals": rows})
 
 
+def _in_language(default: str, translations: dict[str, str]) -> str:
+    language = (get_language() or "").lower()
+    return translations.get(language) or translations.get(language.split("-")[0]) or default
+
+
 def _answer_rows(referral) -> list[tuple[str, str]]:
-    texts = {q.id: q.text for q in questions(referral.trial.protocol)}
-    return [(texts.get(qid, qid), value) for qid, value in referral.answers.items()]
+    """Each pre-screen question and its answer in the page's language (the protocol's texts and
+    choice labels, as the person read them); numbers and dates as given."""
+    asked = {q.id: q for q in questions(referral.trial.protocol)}
+    rows = []
+    for qid, value in referral.answers.items():
+        q = asked.get(qid)
+        if q is None:
+            rows.append((qid, value))
+            continue
+        if q.kind == "choice":
+            value = {str(c.value): _in_language(c.label, c.labels) for c in q.choices}.get(str(value), value)
+        elif q.kind == "yes_no":
+            value = {"yes": _("Yes"), "no": _("No")}.get(str(value), value)
+        rows.append((_in_language(q.text, q.texts), value))
+    return rows
 
 
 @login_required

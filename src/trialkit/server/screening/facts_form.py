@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils.translation import gettext_lazy
+
 from trialkit.eligibility.vocabulary import OTHER
 from trialkit.instruments import MEDICATION_CLASSES, MRS, get_instrument
 from trialkit.instruments.labs import ANALYTES
@@ -31,13 +33,13 @@ LAB_ANALYTES = (
     "lipase",
 )
 SEROLOGY_TESTS = (
-    ("hbsag", "Hepatitis B surface antigen (HBsAg)"),
-    ("hbeag", "Hepatitis B e antigen (HBeAg)"),
-    ("anti_hbe", "Hepatitis B e antibody (anti-HBe)"),
-    ("anti_hbc", "Hepatitis B core antibody (anti-HBc)"),
-    ("hcv", "Hepatitis C antibody"),
-    ("hiv", "HIV antibody/antigen"),
-    ("rpr", "Syphilis (RPR)"),
+    ("hbsag", gettext_lazy("Hepatitis B surface antigen (HBsAg)")),
+    ("hbeag", gettext_lazy("Hepatitis B e antigen (HBeAg)")),
+    ("anti_hbe", gettext_lazy("Hepatitis B e antibody (anti-HBe)")),
+    ("anti_hbc", gettext_lazy("Hepatitis B core antibody (anti-HBc)")),
+    ("hcv", gettext_lazy("Hepatitis C antibody")),
+    ("hiv", gettext_lazy("HIV antibody/antigen")),
+    ("rpr", gettext_lazy("Syphilis (RPR)")),
 )
 LIST_ROWS = 6  # condition and medication rows offered; a record rarely needs more at screening
 
@@ -71,14 +73,15 @@ def _choices(*pairs: tuple[Any, str]) -> list[Choice]:
     return [Choice(str(v), label) for v, label in pairs]
 
 
-YES_NO = _choices(("false", "No"), ("true", "Yes"))
+YES_NO = _choices(("false", gettext_lazy("No")), ("true", gettext_lazy("Yes")))
 
 
 def nihss_fields() -> list[Field]:
     fields = []
     for item in get_instrument("nihss").items:
         options = [(c.code, f"{c.code} — {c.label}") for c in item.choices]
-        options += [(code, f"{code} — untestable") for code in item.untestable]
+        untestable = gettext_lazy("untestable")
+        options += [(code, f"{code} — {untestable}") for code in item.untestable]
         fields.append(
             Field(f"nihss.{item.key}", f"{item.key} {item.label}", "select", _choices(*options), help=item.help)
         )
@@ -93,15 +96,17 @@ def lab_rows() -> list[dict[str, Any]]:
             {
                 "key": key,
                 "label": analyte.label,
-                "value": Field(f"labs.{key}.value", "Value", "number"),
-                "unit": Field(f"labs.{key}.unit", "Unit", "select", _choices(*((u, u) for u in analyte.units))),
-                "uln": Field(f"labs.{key}.uln", "ULN", "number"),
+                "value": Field(f"labs.{key}.value", gettext_lazy("Value"), "number"),
+                "unit": Field(
+                    f"labs.{key}.unit", gettext_lazy("Unit"), "select", _choices(*((u, u) for u in analyte.units))
+                ),
+                "uln": Field(f"labs.{key}.uln", gettext_lazy("ULN"), "number"),
                 # The ULN's own unit; blank reads it in the value's unit.
                 "uln_unit": Field(
                     f"labs.{key}.uln_unit",
-                    "ULN unit",
+                    gettext_lazy("ULN unit"),
                     "select",
-                    [Choice("", "same as value"), *_choices(*((u, u) for u in analyte.units))],
+                    [Choice("", gettext_lazy("same as value")), *_choices(*((u, u) for u in analyte.units))],
                 ),
                 "slot": error_slot_id(f"labs.{key}"),
             }
@@ -113,9 +118,11 @@ def condition_choices(protocol) -> list[Choice]:
     """The trial's condition vocabulary for the datalist: names the rules screen on, the other terms, and
     ``other`` (a condition outside the list, described in the row)."""
     vocabulary = protocol.condition_vocabulary
-    choices = [Choice(name, "screened by an eligibility criterion") for name in vocabulary.screened]
-    choices += [Choice(name, "medical history") for name in vocabulary.names if name not in vocabulary.screened]
-    choices.append(Choice(OTHER, "none of the listed conditions: describe it"))
+    choices = [Choice(name, gettext_lazy("screened by an eligibility criterion")) for name in vocabulary.screened]
+    choices += [
+        Choice(name, gettext_lazy("medical history")) for name in vocabulary.names if name not in vocabulary.screened
+    ]
+    choices.append(Choice(OTHER, gettext_lazy("none of the listed conditions: describe it")))
     return choices
 
 
@@ -125,37 +132,52 @@ def build_form(
     """The form's sections, each field carrying the stored value, or, after a refused save, what was
     posted (``posted``: nothing typed is lost) and the messages of its error slot (``errors``)."""
     demographics = [
-        Field("birth_date", "Date of birth", "date"),
-        Field("age", "Age (completed years), if the date of birth is not known", "integer"),
-        Field("sex", "Sex", "select", _choices(("female", "Female"), ("male", "Male"))),
+        Field("birth_date", gettext_lazy("Date of birth"), "date"),
+        Field("age", gettext_lazy("Age (completed years), if the date of birth is not known"), "integer"),
+        Field(
+            "sex",
+            gettext_lazy("Sex"),
+            "select",
+            _choices(("female", gettext_lazy("Female")), ("male", gettext_lazy("Male"))),
+        ),
     ]
     stroke = [
         Field(
             "stroke.type",
-            "Type of the index stroke",
+            gettext_lazy("Type of the index stroke"),
             "select",
-            _choices(("ischemic", "Ischemic"), ("hemorrhagic", "Hemorrhagic")),
+            _choices(("ischemic", gettext_lazy("Ischemic")), ("hemorrhagic", gettext_lazy("Hemorrhagic"))),
         ),
         Field(
             "stroke.territory",
-            "Arterial territory",
+            gettext_lazy("Arterial territory"),
             "select",
-            _choices(("anterior", "Anterior circulation"), ("posterior", "Posterior circulation")),
+            _choices(
+                ("anterior", gettext_lazy("Anterior circulation")), ("posterior", gettext_lazy("Posterior circulation"))
+            ),
         ),
-        Field("stroke.onset_date", "Onset (or last known well)", "date"),
+        Field("stroke.onset_date", gettext_lazy("Onset (or last known well)"), "date"),
     ]
     mrs_item = MRS.items[0]
     premorbid = [
         Field(
             "premorbid_mrs",
-            "Pre-stroke modified Rankin Scale",
+            gettext_lazy("Pre-stroke modified Rankin Scale"),
             "select",
             _choices(*((c.code, f"{c.code} — {c.label}") for c in mrs_item.choices if int(c.code) <= 5)),
         )
     ]
-    pregnancy = [Field("pregnant", "Pregnant", "select", YES_NO), Field("lactating", "Lactating", "select", YES_NO)]
+    pregnancy = [
+        Field("pregnant", gettext_lazy("Pregnant"), "select", YES_NO),
+        Field("lactating", gettext_lazy("Lactating"), "select", YES_NO),
+    ]
     serology = [
-        Field(f"serology.{key}", label, "select", _choices(("negative", "Negative"), ("positive", "Positive")))
+        Field(
+            f"serology.{key}",
+            label,
+            "select",
+            _choices(("negative", gettext_lazy("Negative")), ("positive", gettext_lazy("Positive"))),
+        )
         for key, label in SEROLOGY_TESTS
     ]
     nihss = nihss_fields()
@@ -222,14 +244,14 @@ def _posted_rows(post, section: str, parts: tuple[str, ...]) -> list[dict[str, s
 
 # A message about a whole section sits under it; the summary links to the section's first input.
 SECTIONS = {
-    "stroke": ("Index stroke", "f-stroke.type"),
-    "nihss": ("NIH Stroke Scale", "f-nihss.1a"),
-    "labs": ("Laboratory", f"f-labs.{LAB_ANALYTES[0]}.value"),
-    "serology": ("Serology", f"f-serology.{SEROLOGY_TESTS[0][0]}"),
-    "conditions": ("Medical history", "f-conditions.0.name"),
-    "medications": ("Current medications", "f-medications.0.name"),
-    "allergies": ("Allergies", "f-allergies"),
-    "facts": ("Screening facts", "facts-form"),
+    "stroke": (gettext_lazy("Index stroke"), "f-stroke.type"),
+    "nihss": (gettext_lazy("NIH Stroke Scale"), "f-nihss.1a"),
+    "labs": (gettext_lazy("Laboratory"), f"f-labs.{LAB_ANALYTES[0]}.value"),
+    "serology": (gettext_lazy("Serology"), f"f-serology.{SEROLOGY_TESTS[0][0]}"),
+    "conditions": (gettext_lazy("Medical history"), "f-conditions.0.name"),
+    "medications": (gettext_lazy("Current medications"), "f-medications.0.name"),
+    "allergies": (gettext_lazy("Allergies"), "f-allergies"),
+    "facts": (gettext_lazy("Screening facts"), "facts-form"),
 }
 
 
@@ -259,10 +281,10 @@ def _attach_errors(form: dict[str, Any], errors: dict[str, list[str]]) -> None:
                 if row["error"]:
                     summary.append((f"f-{row['value'].name}", row["label"], row["error"]))
         elif key in ("conditions", "medications"):
-            noun = "Condition" if key == "conditions" else "Medicine"
+            noun = gettext_lazy("Condition %(n)s") if key == "conditions" else gettext_lazy("Medicine %(n)s")
             form[key] = [{**row, "error": text(error_slot_id(f"{key}.{i}"))} for i, row in enumerate(form[key])]
             summary += [
-                (f"f-{key}.{i}.name", f"{noun} {i + 1}", row["error"])
+                (f"f-{key}.{i}.name", noun % {"n": i + 1}, row["error"])
                 for i, row in enumerate(form[key])
                 if row["error"]
             ]

@@ -28,7 +28,6 @@ from trialkit.protocol.search import (
     distances_km,
     matches,
     nearest_km,
-    phase_label,
     site_coordinates,
 )
 from trialkit.server.accounts.lookups import public_trial
@@ -94,11 +93,19 @@ def finder(request):
     place = find_place(near) if near and "\x00" not in near else None
     place_unknown = bool(near) and place is None
     origin = place.coordinates if place else None
+    from trialkit.protocol.page import translated, trial_card
+    from trialkit.server.trials.page_wording import page_labels
+
+    # The cards in the request's language, like the trial page: the protocol's translated registry
+    # texts where it gives them, the fixed wording (status, phases) from the catalogue.
+    language, labels = get_language() or "en", page_labels()
     cards = []
-    conditions: set[str] = set()
+    conditions: dict[str, str] = {}  # the registry's condition (the filter's value) -> its name in the language
     for trial in Trial.objects.prefetch_related("sites"):
         protocol = trial.protocol
-        conditions.update(protocol.registry.conditions)
+        named = translated(protocol, language).conditions or protocol.registry.conditions
+        for condition, name in zip(protocol.registry.conditions, named, strict=True):
+            conditions.setdefault(condition, name)
         if not matches(protocol, query, _sites_text(trial)):
             continue
         rows = _site_rows(trial, origin)
@@ -106,12 +113,16 @@ def finder(request):
         if origin and within is not None and (nearest is None or nearest > within):
             continue
         r = protocol.registry
+        card = trial_card(protocol, language, labels)
         cards.append(
             {
                 "trial": trial,
                 "protocol": protocol,
-                "status": r.overall_status.label,
-                "phases": phase_label(protocol),
+                "title": card.title,
+                "conditions": card.conditions,
+                "summary": translated(protocol, language).brief_summary or r.brief_summary,
+                "status": card.status_label,
+                "phases": card.phases_label,
                 "places": sorted(
                     {s.place for s in trial.sites.all() if s.place}
                     | {", ".join(filter(None, (l.city, l.country))) for l in r.locations if l.country}
@@ -132,9 +143,9 @@ def finder(request):
         "place_unknown": place_unknown,
         "within_error": within_error,
         "cards": cards,
-        "statuses": [(s.value, STATUS_LABELS[s]) for s in OverallStatus],
-        "phases": list(PHASE_LABELS.items()),
-        "conditions": sorted(conditions),
+        "statuses": [(s.value, labels.get(STATUS_LABELS[s], STATUS_LABELS[s])) for s in OverallStatus],
+        "phases": [(value, labels.get(label, label)) for value, label in PHASE_LABELS.items()],
+        "conditions": sorted(conditions.items()),
     }
     template = "trials/_results.html" if request.htmx else "trials/finder.html"
     return render(request, template, context, status=400 if within_error else 200)
