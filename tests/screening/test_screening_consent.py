@@ -5,6 +5,7 @@ consent blocks further data entry and leaves the end of participation alone."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from datetime import UTC, date, datetime, timedelta
@@ -432,3 +433,44 @@ def test_the_participant_reads_the_document_in_their_language(client, ixcell, ix
     assert "IxCell informed consent form, version 1.0" in english
     assert client.get(base + "?version=9.9&lang=en").status_code == 404
     assert client.get(base + "?version=1.0&lang=fr").status_code == 404
+
+
+def test_two_processes_writing_one_snapshot_name_do_not_meet_in_a_temporary_file(ixcell, ix_site, xia, monkeypatch):
+    """Two writers of the same file name (two test databases' consent 3 in one data folder did): each
+    writes its own temporary file, both renames succeed, and the file is one whole PDF."""
+    import os
+    import threading
+
+    from trialkit.server.participants import snapshot
+
+    record = _record(ixcell, ix_site, xia)
+    consent = services.record_consent(record, BEFORE_V2, "participant", xia, today=BEFORE_V2)
+    document = ixcell.protocol.consent.document(consent.document_version, consent.language)
+    both_written = threading.Barrier(2, timeout=10)
+    real_fsync = os.fsync
+
+    def fsync_then_wait(descriptor):  # both writers have written before either renames
+        real_fsync(descriptor)
+        both_written.wait()
+
+    monkeypatch.setattr(snapshot.os, "fsync", fsync_then_wait)
+    results, errors = [], []
+
+    def write():
+        try:
+            results.append(snapshot.store(consent, document))
+        except Exception as exc:  # the test reports what a writer met
+            errors.append(exc)
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert not errors, errors
+    path, digest = results[0]
+    assert results[1][0] == path
+    folder = snapshot.consents_dir() / ixcell.nct_id
+    assert sorted(p.name for p in folder.iterdir()) == [f"consent-{consent.pk}.pdf"]  # no temporary left
+    data = (folder / f"consent-{consent.pk}.pdf").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == digest and PdfReader(io.BytesIO(data)).pages

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import tempfile
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -118,13 +119,20 @@ def store(consent, document) -> tuple[str, str]:
     data = render(consent, document)
     folder = private_dir(consents_dir() / consent.screening.trial.nct_id)
     name = f"consent-{consent.pk}.pdf"
-    temporary = folder / f".tmp-{name}"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    private_file(temporary)
-    os.replace(temporary, folder / name)
+    # A temporary name of its own (two processes writing into one data folder must not meet there),
+    # then one atomic rename: a reader sees no file or the whole of it.
+    descriptor, temporary_name = tempfile.mkstemp(dir=folder, prefix=f".tmp-{name}-")
+    temporary = Path(temporary_name)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        private_file(temporary)
+        os.replace(temporary, folder / name)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
     return str((folder / name).relative_to(Path(settings.DATA_DIR))), hashlib.sha256(data).hexdigest()
 
 
