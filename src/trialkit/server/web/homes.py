@@ -28,6 +28,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.jobs import runner
 from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.web.dates import format_date, format_datetime
+from trialkit.server.web.status_words import BADGES
 
 # --------------------------------------------------------------------------- panel data
 
@@ -259,18 +260,19 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
     records = list(open_records.prefetch_related("consents")[:HOME_LIST_LIMIT])
     for record in records:
         if record.verdict == ScreeningRecord.Verdict.ELIGIBLE and has_consent(record):
-            step, tone = "eligible and consented: enroll", "ok"
+            step, tone = BADGES["enroll"], "ok"
         elif record.verdict == ScreeningRecord.Verdict.ELIGIBLE:
-            step, tone = "eligible: record consent", "ok"
+            step, tone = BADGES["consent"], "ok"
         elif record.verdict == ScreeningRecord.Verdict.INELIGIBLE:
-            step, tone = "ineligible: close as screen failure", "bad"
+            step, tone = BADGES["close"], "bad"
         else:
-            step, tone = "facts missing: continue screening", "warn"
+            step, tone = BADGES["continue"], "warn"
         items.append(
             Item(
                 record.screening_number,
                 screening_link(record),
-                detail=f"{record.site.code} · screened {format_date(record.screening_date)}",
+                detail=_("%(site)s · screened %(date)s")
+                % {"site": record.site.code, "date": format_date(record.screening_date)},
                 badge=step,
                 tone=tone,
             )
@@ -364,8 +366,8 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
         Item(
             p.participant_number,
             url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-            detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}",
-            badge="randomize",
+            detail=_("%(site)s · enrolled %(date)s") % {"site": p.site.code, "date": format_date(p.enrolled_at)},
+            badge=BADGES["randomize"],
             tone="warn",
         )
         for p in waiting.order_by("enrolled_at", "participant_number")[:HOME_LIST_LIMIT]
@@ -489,7 +491,7 @@ def investigator_home(ctx: HomeContext) -> Home:
             r.screening_number,
             screening_link(r),
             detail=f"{r.site.code} · {format_date(r.screening_date)}",
-            badge="attest criteria",
+            badge=BADGES["attest"],
             tone="warn",
         )
         for r in open_screenings(ctx).filter(verdict=ScreeningRecord.Verdict.INCOMPLETE)[:10]
@@ -549,7 +551,7 @@ def pharmacist_home(ctx: HomeContext) -> Home:
             url("allocation:prepare", nct, p.participant_number),
             detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
             f"{unblinded_note(p)}",
-            badge="prepare dose",
+            badge=BADGES["prepare"],
             tone="warn",
         )
         for p in allocation.doses_to_prepare(ctx.trial, ctx.user)
@@ -565,7 +567,7 @@ def pharmacist_home(ctx: HomeContext) -> Home:
             url("allocation:label", nct, r.participant.participant_number),
             detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
             f"{unblinded_note(r.participant)}",
-            badge="given" if r.administered_at else "awaiting infusion",
+            badge=BADGES["given"] if r.administered_at else BADGES["awaiting_infusion"],
             tone="ok" if r.administered_at else "warn",
         )
         for r in records[:15]
@@ -605,7 +607,7 @@ def depot_panel(ctx: HomeContext) -> Panel:
             _("Shipment %(number)s") % {"number": s.pk},
             url("product:receipt", nct, s.pk),
             detail=f"{s.site.code} · {s.kit_count} kits · shipped {format_datetime(s.shipped_at)}",
-            badge="confirm receipt",
+            badge=BADGES["receipt"],
             tone="warn",
         )
         for s in waiting.order_by("shipped_at", "id")[:10]
@@ -614,7 +616,7 @@ def depot_panel(ctx: HomeContext) -> Panel:
             _("Excursion %(number)s") % {"number": e.pk},
             url("product:excursion", nct, e.pk),
             detail=f"{e.site.code if e.site_id else ''} · {e.min_c:g} to {e.max_c:g} °C",
-            badge="review",
+            badge=BADGES["review"],
             tone="warn",
         )
         for e in open_.order_by("observed_at", "id")[:10]
@@ -688,7 +690,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
             p.participant_number,
             participant_link(p),
             detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded{unblinded_note(p)}",
-            badge="check",
+            badge=BADGES["check"],
             tone="warn",
         )
         for p in missing_anchor[:10]
@@ -698,7 +700,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
             r.screening_number,
             screening_link(r),
             detail=f"in screening since {format_date(r.screening_date)}",
-            badge="stale screening",
+            badge=BADGES["stale"],
             tone="warn",
         )
         for r in stale[:10]
@@ -757,7 +759,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
         Item(
             n.message,
             detail=f"{format_datetime(n.created_at)}",
-            badge="" if n.read_at else "new",
+            badge="" if n.read_at else BADGES["new"],
             tone="" if n.read_at else "warn",
         )
         for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]
