@@ -206,9 +206,11 @@ def sae_clocks(ctx: HomeContext) -> Panel:
             tone = "bad"
         items.append(
             Item(
-                f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
+                f"{ae.participant.participant_number} · SAE {ae.number} · " + (ae.term or _("term not entered")),
                 url("capture:adverse_event", ae.participant_id, ae.pk),
-                detail=f"aware {format_datetime(ae.awareness_at)}{susar_note}{unblinded_note(ae.participant)}",
+                detail=_("aware %(when)s") % {"when": format_datetime(ae.awareness_at)}
+                + susar_note
+                + unblinded_note(ae.participant),
                 badge=clock.describe(),
                 tone=tone,
             )

@@ -501,7 +501,10 @@ def investigator_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-            detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
+            detail=_("rand. %(number)s") % {"number": p.randomization_number}
+            + " · "
+            + _("kit %(number)s") % {"number": p.kit_number}
+            + unblinded_note(p),
             badge=_("emergency unblinded") if p.emergency_unblinded else "",
             tone="bad" if p.emergency_unblinded else "",
         )
@@ -549,8 +552,9 @@ def pharmacist_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             url("allocation:prepare", nct, p.participant_number),
-            detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
-            f"{unblinded_note(p)}",
+            detail=_("%(site)s · kit %(kit)s · randomized %(when)s")
+            % {"site": p.site.code, "kit": p.kit_number, "when": format_datetime(p.randomized_at)}
+            + unblinded_note(p),
             badge=BADGES["prepare"],
             tone="warn",
         )
@@ -565,8 +569,9 @@ def pharmacist_home(ctx: HomeContext) -> Home:
         Item(
             r.participant.participant_number,
             url("allocation:label", nct, r.participant.participant_number),
-            detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
-            f"{unblinded_note(r.participant)}",
+            detail=_("kit %(kit)s · prepared %(when)s")
+            % {"kit": r.participant.kit_number, "when": format_datetime(r.prepared_at)}
+            + unblinded_note(r.participant),
             badge=BADGES["given"] if r.administered_at else BADGES["awaiting_infusion"],
             tone="ok" if r.administered_at else "warn",
         )
@@ -606,7 +611,8 @@ def depot_panel(ctx: HomeContext) -> Panel:
         Item(
             _("Shipment %(number)s") % {"number": s.pk},
             url("product:receipt", nct, s.pk),
-            detail=f"{s.site.code} · {s.kit_count} kits · shipped {format_datetime(s.shipped_at)}",
+            detail=_("%(site)s · %(kits)s kits · shipped %(when)s")
+            % {"site": s.site.code, "kits": s.kit_count, "when": format_datetime(s.shipped_at)},
             badge=BADGES["receipt"],
             tone="warn",
         )
@@ -656,7 +662,12 @@ def monitor_home(ctx: HomeContext) -> Home:
         n_participants=_count_per_site(Participant), n_screened=_count_per_site(ScreeningRecord)
     )
     site_items = [
-        Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled") for s in by_site
+        Item(
+            f"{s.code} {s.name}",
+            detail=_("%(screened)s screened · %(enrolled)s enrolled")
+            % {"screened": s.n_screened, "enrolled": s.n_participants},
+        )
+        for s in by_site
     ]
     stats = [
         Stat(_("Screened"), screening_counts_by_outcome(counts).screened),
@@ -689,7 +700,8 @@ def data_manager_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             participant_link(p),
-            detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded{unblinded_note(p)}",
+            detail=_("randomized %(date)s; infusion (day 0) not recorded") % {"date": format_date(p.randomized_at)}
+            + unblinded_note(p),
             badge=BADGES["check"],
             tone="warn",
         )
@@ -699,7 +711,7 @@ def data_manager_home(ctx: HomeContext) -> Home:
         Item(
             r.screening_number,
             screening_link(r),
-            detail=f"in screening since {format_date(r.screening_date)}",
+            detail=_("in screening since %(date)s") % {"date": format_date(r.screening_date)},
             badge=BADGES["stale"],
             tone="warn",
         )
