@@ -373,3 +373,27 @@ def test_a_uln_implausible_in_its_unit_is_refused_on_its_row_and_its_unit_can_be
         "uln": 40,
         "uln_unit": "U/L",
     }
+
+
+def test_a_refused_fact_is_explained_in_the_reader_s_language(client, assist, site1, coordinator):
+    # The core's FactsError stays English (its rule code and suggestion are read); a Chinese reader
+    # gets the sentence for the rule, by the field.
+    zh = {**HTMX, "HTTP_ACCEPT_LANGUAGE": "zh-Hans"}
+    client.force_login(coordinator)
+    client.post("/screening/NCT04590118/new/", {"site": "assist-01", "screening_date": "2025-03-03"})
+    facts_url = "/screening/NCT04590118/ASSIST-01-S0001/facts/"
+    data = form_data(ELIGIBLE_ASSIST)
+    client.post(facts_url, data, **HTMX)
+    typo = {
+        **data,
+        "conditions.1.name": "diabetes",
+        "conditions.2.name": "epilepsey",
+        "conditions.2.date": "2019-03-01",
+    }
+    answer = client.post(facts_url, typo, **zh).content.decode()
+    slot = re.search(r'id="err-conditions-2" class="field-error" hx-swap-oob="true">([^<]*)<', answer).group(1)
+    assert "此名称不在本试验的词表中。" in slot and "epilepsy" in slot and "其他" in slot
+    assert "is not in the condition vocabulary" not in answer
+    answer = client.post(facts_url, {**data, "conditions.1.name": "other"}, **zh).content.decode()
+    slot = re.search(r'id="err-conditions-1" class="field-error" hx-swap-oob="true">([^<]*)<', answer).group(1)
+    assert "请描述该疾病。" in slot and "needs a description" not in answer

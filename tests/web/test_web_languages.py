@@ -125,3 +125,29 @@ def test_every_fixed_text_of_the_page_has_a_chinese_translation():
         labels = page_labels()
     untranslated = [text for text, shown in labels.items() if shown == text and text.strip() not in {"NIH"}]
     assert not untranslated
+
+
+def test_the_coordinator_s_badges_and_the_timeline_s_statuses_are_chinese(client, trials, make_user):
+    # Stored statuses stay English; the home's next-step badges and the timeline's visit, form and
+    # query statuses are shown in the reader's language, the same words whatever the arm.
+    from web_builders import participant, screening
+
+    from trialkit.server.capture.services import ensure_schedule
+
+    trial = trials[IXCELL]
+    site = trial.sites.order_by("code").first()
+    user = make_user(Role.COORDINATOR, trial, site)
+    screening(trial, site, user, "IX-901", verdict="eligible")
+    screening(trial, site, user, "IX-902", verdict="incomplete")
+    person = participant(trial, site, user, "IX-0901")
+    ensure_schedule(person)
+    login_verified(client, user)
+    home = _html(client.get("/home/", HTTP_ACCEPT_LANGUAGE="zh-Hans"))
+    assert "合格：记录知情同意" in home and "资料缺失：继续筛选" in home
+    assert "eligible: record consent" not in home and "facts missing" not in home
+    assert " screened " not in home
+    timeline = _html(client.get(f"/capture/participants/{person.pk}/", HTTP_ACCEPT_LANGUAGE="zh-Hans"))
+    # Day 0 was long ago: every visit of the schedule is past (missed, or overdue where forms were begun).
+    assert ">已错过</span>" in timeline
+    for english in (">missed<", ">forms overdue<", ">in window<", ">upcoming<"):
+        assert english not in timeline

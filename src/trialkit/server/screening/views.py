@@ -6,6 +6,7 @@ call a service and render. Permission errors become 403 pages.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 from django.contrib import messages
@@ -229,7 +230,10 @@ def save_facts(request, nct_id: str, number: str):
         for problem in exc.errors:
             slot = facts_form.slot_for(problem.field)
             slot = slot if slot in slots else "err-facts"
-            errors.setdefault(slot, []).append(problem.message)
+            message = facts_error_message(problem)
+            if slot == "err-facts" and problem.field not in ("", "facts"):
+                message = f"{problem.field}: {message}"
+            errors.setdefault(slot, []).append(message)
         if not exc.errors:
             errors["err-facts"] = [exc.message]
     if not _is_htmx(request):
@@ -312,6 +316,52 @@ def consent(request, nct_id: str, number: str):
     if on_consent_page:
         return redirect(reverse("screening:consent_page", args=[trial.nct_id, record.screening_number]))
     return redirect(_record_url(record))
+
+
+_BOUND = re.compile(r"(greater|less) than( or equal to)? (-?\d+(?:\.\d+)?)")
+_SUGGESTION = re.compile(r"did you mean (.+?)\?")
+
+
+def facts_error_message(problem: services.FieldProblem) -> str:
+    """The reader's-language sentence for a facts field the core refused, from the core's rule code
+    (and the bound or suggestion its message carries); English readers keep the core's own sentence,
+    which names the exact value. The core (``trialkit.eligibility``) stays English and Django-free."""
+    language = (get_language() or "en").lower()
+    if language.startswith("en"):
+        return problem.message
+    rule, message = problem.rule, problem.message
+    if rule in ("condition_vocabulary", "lab_vocabulary", "serology_vocabulary"):
+        text = _("This name is not in the trial's vocabulary.")
+        if m := _SUGGESTION.search(message):
+            text += " " + _("Did you mean %(names)s?") % {"names": m.group(1)}
+        if rule == "condition_vocabulary":
+            text += " " + _("Enter a condition outside the list as “other” with a description.")
+        return text
+    if rule == "range" and (m := _BOUND.search(message)):
+        bound = m.group(3)
+        if m.group(1) == "greater":
+            return (
+                _("Enter a value of at least %(bound)s.") if m.group(2) else _("Enter a value above %(bound)s.")
+            ) % {"bound": bound}
+        return (_("Enter a value of at most %(bound)s.") if m.group(2) else _("Enter a value below %(bound)s.")) % {
+            "bound": bound
+        }
+    sentences = {
+        "plausibility": _("This upper limit of normal is not plausible; check the value and its unit."),
+        "required": _("Describe the condition."),
+        "unknown_field": _("This field is not part of the screening facts."),
+        "allowed_values": _("This value is not one of the allowed answers."),
+        "unit": _("Choose a unit this measurement allows."),
+        "date_order": _("This date is after the screening date."),
+        "consistency": _("The age does not agree with the date of birth."),
+        "date": _("Enter a valid date (year-month-day)."),
+        "integer": _("Enter a whole number."),
+        "number": _("Enter a number (e.g. 4.1)."),
+        "pattern": _("This value does not have the expected form."),
+        "range": _("This value is out of range."),
+        "type": _("This value is not of the expected kind."),
+    }
+    return sentences.get(rule, _("This value cannot be read; check it."))
 
 
 @login_required

@@ -17,6 +17,7 @@ from trialkit.server.capture.safety import susar_clock
 from trialkit.server.capture.services import complete_instruments_by_visit
 from trialkit.server.web.dates import format_date, format_datetime
 from trialkit.server.web.homes import HOME_LIST_LIMIT, HomeContext, Item, Panel, list_url, unblinded_note, url
+from trialkit.server.web.status_words import BADGES, query_status_label, visit_status_label
 
 
 def _visits(ctx: HomeContext):
@@ -70,9 +71,10 @@ def visits_due(ctx: HomeContext) -> Panel:
             Item(
                 f"{visit.participant.participant_number} · {visit.label}",
                 visit_link(ctx, visit),
-                detail=f"window {format_date(visit.earliest)} – {format_date(visit.latest)}"
-                f"{unblinded_note(visit.participant)}",
-                badge="review screening data" if visit.awaiting_review else status.label,
+                detail=_("window %(start)s – %(end)s")
+                % {"start": format_date(visit.earliest), "end": format_date(visit.latest)}
+                + unblinded_note(visit.participant),
+                badge=BADGES["review_screening"] if visit.awaiting_review else visit_status_label(status),
                 tone="bad" if status == VisitStatus.OVERDUE else "warn",
             )
         )
@@ -101,8 +103,10 @@ def assessments_due(ctx: HomeContext) -> Panel:
                     f"{visit.participant.participant_number} · {visit.label}",
                     visit_link(ctx, visit),
                     detail=", ".join(form_label(s) for s in scales)
-                    + f" · by {format_date(visit.latest)}{unblinded_note(visit.participant)}",
-                    badge=status.label,
+                    + " · "
+                    + _("by %(date)s") % {"date": format_date(visit.latest)}
+                    + unblinded_note(visit.participant),
+                    badge=visit_status_label(status),
                     tone="bad" if status == VisitStatus.OVERDUE else "warn",
                 )
             )
@@ -132,7 +136,7 @@ def open_queries(ctx: HomeContext) -> Panel:
                 f"{item_label(q.form.instrument, q.item)}",
                 form_link(ctx, q.form),
                 detail=q.text[:120] + unblinded_note(q.participant),
-                badge=q.get_status_display().lower(),
+                badge=query_status_label(q.status),
                 tone="bad" if q.status == Query.Status.OPEN else "warn",
             )
         )
@@ -170,8 +174,8 @@ def to_sign(ctx: HomeContext) -> Panel:
             Item(
                 f"{visit.participant.participant_number} · {visit.label}",
                 visit_link(ctx, visit),
-                detail=f"held {format_date(visit.done_on)}{unblinded_note(visit.participant)}",
-                badge="sign",
+                detail=_("held %(date)s") % {"date": format_date(visit.done_on)} + unblinded_note(visit.participant),
+                badge=BADGES["sign"],
                 tone="warn",
             )
         )
@@ -202,9 +206,11 @@ def sae_clocks(ctx: HomeContext) -> Panel:
             tone = "bad"
         items.append(
             Item(
-                f"{ae.participant.participant_number} · SAE {ae.number} · {ae.term or 'term not entered'}",
+                f"{ae.participant.participant_number} · SAE {ae.number} · " + (ae.term or _("term not entered")),
                 url("capture:adverse_event", ae.participant_id, ae.pk),
-                detail=f"aware {format_datetime(ae.awareness_at)}{susar_note}{unblinded_note(ae.participant)}",
+                detail=_("aware %(when)s") % {"when": format_datetime(ae.awareness_at)}
+                + susar_note
+                + unblinded_note(ae.participant),
                 badge=clock.describe(),
                 tone=tone,
             )
@@ -220,8 +226,8 @@ def to_verify(ctx: HomeContext) -> Panel:
         Item(
             f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
             form_link(ctx, f),
-            detail=f"complete since {format_date(f.updated_at)}{unblinded_note(f.participant)}",
-            badge="verify",
+            detail=_("complete since %(date)s") % {"date": format_date(f.updated_at)} + unblinded_note(f.participant),
+            badge=BADGES["verify"],
             tone="warn",
         )
         for f in forms[:HOME_LIST_LIMIT]
@@ -248,8 +254,8 @@ def locks(ctx: HomeContext) -> Panel:
         Item(
             f"{f.participant.participant_number} · {f.visit.label} · {form_label(f.instrument)}",
             form_link(ctx, f),
-            detail="verified, no open query" + unblinded_note(f.participant),
-            badge="ready to lock",
+            detail=_("verified, no open query") + unblinded_note(f.participant),
+            badge=BADGES["lock"],
             tone="ok",
         )
         for f in ready[:HOME_LIST_LIMIT]

@@ -28,6 +28,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.jobs import runner
 from trialkit.server.participants.models import Participant, ScreeningRecord
 from trialkit.server.web.dates import format_date, format_datetime
+from trialkit.server.web.status_words import BADGES
 
 # --------------------------------------------------------------------------- panel data
 
@@ -259,18 +260,19 @@ def screening_pipeline_panel(ctx: HomeContext) -> Panel:
     records = list(open_records.prefetch_related("consents")[:HOME_LIST_LIMIT])
     for record in records:
         if record.verdict == ScreeningRecord.Verdict.ELIGIBLE and has_consent(record):
-            step, tone = "eligible and consented: enroll", "ok"
+            step, tone = BADGES["enroll"], "ok"
         elif record.verdict == ScreeningRecord.Verdict.ELIGIBLE:
-            step, tone = "eligible: record consent", "ok"
+            step, tone = BADGES["consent"], "ok"
         elif record.verdict == ScreeningRecord.Verdict.INELIGIBLE:
-            step, tone = "ineligible: close as screen failure", "bad"
+            step, tone = BADGES["close"], "bad"
         else:
-            step, tone = "facts missing: continue screening", "warn"
+            step, tone = BADGES["continue"], "warn"
         items.append(
             Item(
                 record.screening_number,
                 screening_link(record),
-                detail=f"{record.site.code} · screened {format_date(record.screening_date)}",
+                detail=_("%(site)s · screened %(date)s")
+                % {"site": record.site.code, "date": format_date(record.screening_date)},
                 badge=step,
                 tone=tone,
             )
@@ -364,8 +366,8 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
         Item(
             p.participant_number,
             url("allocation:randomize", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-            detail=f"{p.site.code} · enrolled {format_date(p.enrolled_at)}",
-            badge="randomize",
+            detail=_("%(site)s · enrolled %(date)s") % {"site": p.site.code, "date": format_date(p.enrolled_at)},
+            badge=BADGES["randomize"],
             tone="warn",
         )
         for p in waiting.order_by("enrolled_at", "participant_number")[:HOME_LIST_LIMIT]
@@ -489,7 +491,7 @@ def investigator_home(ctx: HomeContext) -> Home:
             r.screening_number,
             screening_link(r),
             detail=f"{r.site.code} · {format_date(r.screening_date)}",
-            badge="attest criteria",
+            badge=BADGES["attest"],
             tone="warn",
         )
         for r in open_screenings(ctx).filter(verdict=ScreeningRecord.Verdict.INCOMPLETE)[:10]
@@ -499,7 +501,10 @@ def investigator_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             url("allocation:unblind", ctx.trial.nct_id, p.participant_number) or participant_link(p),
-            detail=f"rand. {p.randomization_number} · kit {p.kit_number}{unblinded_note(p)}",
+            detail=_("rand. %(number)s") % {"number": p.randomization_number}
+            + " · "
+            + _("kit %(number)s") % {"number": p.kit_number}
+            + unblinded_note(p),
             badge=_("emergency unblinded") if p.emergency_unblinded else "",
             tone="bad" if p.emergency_unblinded else "",
         )
@@ -547,9 +552,10 @@ def pharmacist_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             url("allocation:prepare", nct, p.participant_number),
-            detail=f"{p.site.code} · kit {p.kit_number} · randomized {format_datetime(p.randomized_at)}"
-            f"{unblinded_note(p)}",
-            badge="prepare dose",
+            detail=_("%(site)s · kit %(kit)s · randomized %(when)s")
+            % {"site": p.site.code, "kit": p.kit_number, "when": format_datetime(p.randomized_at)}
+            + unblinded_note(p),
+            badge=BADGES["prepare"],
             tone="warn",
         )
         for p in allocation.doses_to_prepare(ctx.trial, ctx.user)
@@ -563,9 +569,10 @@ def pharmacist_home(ctx: HomeContext) -> Home:
         Item(
             r.participant.participant_number,
             url("allocation:label", nct, r.participant.participant_number),
-            detail=f"kit {r.participant.kit_number} · prepared {format_datetime(r.prepared_at)}"
-            f"{unblinded_note(r.participant)}",
-            badge="given" if r.administered_at else "awaiting infusion",
+            detail=_("kit %(kit)s · prepared %(when)s")
+            % {"kit": r.participant.kit_number, "when": format_datetime(r.prepared_at)}
+            + unblinded_note(r.participant),
+            badge=BADGES["given"] if r.administered_at else BADGES["awaiting_infusion"],
             tone="ok" if r.administered_at else "warn",
         )
         for r in records[:15]
@@ -604,8 +611,9 @@ def depot_panel(ctx: HomeContext) -> Panel:
         Item(
             _("Shipment %(number)s") % {"number": s.pk},
             url("product:receipt", nct, s.pk),
-            detail=f"{s.site.code} · {s.kit_count} kits · shipped {format_datetime(s.shipped_at)}",
-            badge="confirm receipt",
+            detail=_("%(site)s · %(kits)s kits · shipped %(when)s")
+            % {"site": s.site.code, "kits": s.kit_count, "when": format_datetime(s.shipped_at)},
+            badge=BADGES["receipt"],
             tone="warn",
         )
         for s in waiting.order_by("shipped_at", "id")[:10]
@@ -614,7 +622,7 @@ def depot_panel(ctx: HomeContext) -> Panel:
             _("Excursion %(number)s") % {"number": e.pk},
             url("product:excursion", nct, e.pk),
             detail=f"{e.site.code if e.site_id else ''} · {e.min_c:g} to {e.max_c:g} °C",
-            badge="review",
+            badge=BADGES["review"],
             tone="warn",
         )
         for e in open_.order_by("observed_at", "id")[:10]
@@ -654,7 +662,12 @@ def monitor_home(ctx: HomeContext) -> Home:
         n_participants=_count_per_site(Participant), n_screened=_count_per_site(ScreeningRecord)
     )
     site_items = [
-        Item(f"{s.code} {s.name}", detail=f"{s.n_screened} screened · {s.n_participants} enrolled") for s in by_site
+        Item(
+            f"{s.code} {s.name}",
+            detail=_("%(screened)s screened · %(enrolled)s enrolled")
+            % {"screened": s.n_screened, "enrolled": s.n_participants},
+        )
+        for s in by_site
     ]
     stats = [
         Stat(_("Screened"), screening_counts_by_outcome(counts).screened),
@@ -687,8 +700,9 @@ def data_manager_home(ctx: HomeContext) -> Home:
         Item(
             p.participant_number,
             participant_link(p),
-            detail=f"randomized {format_date(p.randomized_at)}; infusion (day 0) not recorded{unblinded_note(p)}",
-            badge="check",
+            detail=_("randomized %(date)s; infusion (day 0) not recorded") % {"date": format_date(p.randomized_at)}
+            + unblinded_note(p),
+            badge=BADGES["check"],
             tone="warn",
         )
         for p in missing_anchor[:10]
@@ -697,8 +711,8 @@ def data_manager_home(ctx: HomeContext) -> Home:
         Item(
             r.screening_number,
             screening_link(r),
-            detail=f"in screening since {format_date(r.screening_date)}",
-            badge="stale screening",
+            detail=_("in screening since %(date)s") % {"date": format_date(r.screening_date)},
+            badge=BADGES["stale"],
             tone="warn",
         )
         for r in stale[:10]
@@ -757,7 +771,7 @@ def sponsor_home(ctx: HomeContext) -> Home:
         Item(
             n.message,
             detail=f"{format_datetime(n.created_at)}",
-            badge="" if n.read_at else "new",
+            badge="" if n.read_at else BADGES["new"],
             tone="" if n.read_at else "warn",
         )
         for n in notifications_for(ctx.user, ctx.trial).order_by("-created_at", "-id")[:8]

@@ -9,6 +9,7 @@ from django import template
 from trialkit.server.capture.form_names import form_label as _form_label
 from trialkit.server.capture.form_names import item_label as _item_label
 from trialkit.server.web.dates import format_date, format_datetime
+from trialkit.server.web.status_words import form_status_label, query_status_label, visit_status_label
 
 register = template.Library()
 
@@ -41,3 +42,21 @@ def thousands(value) -> str:
     except (TypeError, ValueError):
         return value
     return f"{number:,.0f}" if number == int(number) else f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
+@register.filter
+def visit_status(status) -> str:
+    """A visit status (the schedule's value) in the reader's language."""
+    return visit_status_label(status)
+
+
+@register.filter
+def form_status(status) -> str:
+    """A form's stored status (draft, complete) in the reader's language."""
+    return form_status_label(status)
+
+
+@register.filter
+def query_status(status) -> str:
+    """A query's stored status (open, answered, closed) in the reader's language."""
+    return query_status_label(status)
