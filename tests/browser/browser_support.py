@@ -21,6 +21,25 @@ SCREENSHOTS = ARTIFACTS / "screenshots"
 PASSWORD = "trialkit-demo"
 # axe-core from the npm registry (tests/browser/package.json; `make venv` runs npm install).
 AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+# An NIHSS of 8 scored item by item, within IxCell's item rules (total 6–20, a limb item 2–4, 1a below 2), for
+# the walks that screen a person.
+NIHSS_8 = {
+    "1a": "0",
+    "1b": "0",
+    "1c": "0",
+    "2": "0",
+    "3": "0",
+    "4": "2",
+    "5a": "2",
+    "5b": "0",
+    "6a": "2",
+    "6b": "0",
+    "7": "0",
+    "8": "0",
+    "9": "1",
+    "10": "1",
+    "11": "0",
+}
 DESKTOP = (1280, 860)
 PHONE = (390, 844)
 

@@ -21,28 +21,11 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import DESKTOP, PASSWORD, PHONE, Roles, check_page, current_code, screenshot
+from browser_support import DESKTOP, NIHSS_8, PASSWORD, PHONE, Roles, check_page, current_code, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NCT = "NCT07197606"  # IxCell: the coordinator, investigator, assessor and pharmacist work its first site
-NIHSS_8 = {
-    "1a": "0",
-    "1b": "0",
-    "1c": "0",
-    "2": "0",
-    "3": "0",
-    "4": "2",
-    "5a": "2",
-    "5b": "0",
-    "6a": "2",
-    "6b": "0",
-    "7": "0",
-    "8": "0",
-    "9": "1",
-    "10": "1",
-    "11": "0",
-}
 
 
 def expect_text(page, selector: str, pattern: str, timeout: int = 15_000):

@@ -25,29 +25,12 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import PHONE, Roles, check_page, screenshot
+from browser_support import NIHSS_8, PHONE, Roles, check_page, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NCT = "NCT07197606"
 SITE = "ixcell-01"
-NIHSS_8 = {
-    "1a": "0",
-    "1b": "0",
-    "1c": "0",
-    "2": "0",
-    "3": "0",
-    "4": "2",
-    "5a": "2",
-    "5b": "0",
-    "6a": "2",
-    "6b": "0",
-    "7": "0",
-    "8": "0",
-    "9": "1",
-    "10": "1",
-    "11": "0",
-}
 
 # What each language reads; the Chinese are the catalogue's own words (locale/zh_Hans/.../django.po).
 LANGUAGES = {
