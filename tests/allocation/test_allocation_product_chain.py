@@ -337,3 +337,16 @@ def test_api_infusion_refusal_follows_the_error_contract(chain, client):
     answer = client.post(url, json.dumps(body), content_type="application/json")
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["rule"] == "max_rate"
+
+
+def test_the_pharmacist_s_lot_and_kit_statuses_are_chinese_for_a_chinese_browser(chain):
+    # Stored statuses stay English codes; the pharmacist's pages show the reader's words.
+    c = chain
+    pharmacist = Client()
+    pharmacist.force_login(c["pharmacist"])
+    lots = pharmacist.get(f"/product/{IXCELL}/lots/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "已放行" in lots and "合格" in lots and ">Released<" not in lots
+    kits = pharmacist.get(f"/product/{IXCELL}/lots/L-msc/kits/", HTTP_ACCEPT_LANGUAGE="zh-Hans").content.decode()
+    assert "储存中" in kits and "In storage" not in kits
+    english = pharmacist.get(f"/product/{IXCELL}/lots/L-msc/kits/").content.decode()
+    assert "In storage" in english and Lot.objects.get(lot_number="L-msc").status == "released"

@@ -8,17 +8,18 @@ the combination rule (``accounts.models.Membership``) reads.
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    SPONSOR_ADMIN = "sponsor_admin", "Sponsor administrator"
-    INVESTIGATOR = "investigator", "Investigator"
-    COORDINATOR = "coordinator", "Site coordinator"
-    BLINDED_ASSESSOR = "blinded_assessor", "Blinded outcome assessor"
-    UNBLINDED_PHARMACIST = "unblinded_pharmacist", "Unblinded pharmacist"
-    MONITOR = "monitor", "Monitor"
-    DATA_MANAGER = "data_manager", "Data manager"
-    DSMB_STATISTICIAN = "dsmb_statistician", "DSMB statistician (unblinded)"
+    SPONSOR_ADMIN = "sponsor_admin", _("Sponsor administrator")
+    INVESTIGATOR = "investigator", _("Investigator")
+    COORDINATOR = "coordinator", _("Site coordinator")
+    BLINDED_ASSESSOR = "blinded_assessor", _("Blinded outcome assessor")
+    UNBLINDED_PHARMACIST = "unblinded_pharmacist", _("Unblinded pharmacist")
+    MONITOR = "monitor", _("Monitor")
+    DATA_MANAGER = "data_manager", _("Data manager")
+    DSMB_STATISTICIAN = "dsmb_statistician", _("DSMB statistician (unblinded)")
 
 
 # The pharmacist prepares doses; the DSMB statistician generates and holds the allocation list

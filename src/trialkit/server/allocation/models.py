@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class AllocationList(models.Model):
@@ -21,8 +22,8 @@ class AllocationList(models.Model):
     """
 
     class Method(models.TextChoices):
-        PERMUTED_BLOCK = "permuted_block", "Permuted blocks"
-        MINIMIZATION = "minimization", "Minimization"
+        PERMUTED_BLOCK = "permuted_block", _("Permuted blocks")
+        MINIMIZATION = "minimization", _("Minimization")
 
     trial = models.OneToOneField("trials.Trial", on_delete=models.PROTECT, related_name="allocation_list")
     method = models.CharField(max_length=20, choices=Method.choices)
@@ -150,9 +151,9 @@ class EscalationDecision(models.Model):
     Readable only by the DSMB statistician; blinded roles learn only whether randomization is open."""
 
     class Decision(models.TextChoices):
-        ESCALATE = "escalate", "Escalate to the next cohort"
-        STAY = "stay", "Stay at this dose"
-        STOP = "stop", "Stop"
+        ESCALATE = "escalate", _("Escalate to the next cohort")
+        STAY = "stay", _("Stay at this dose")
+        STOP = "stop", _("Stop")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="escalation_decisions")
     cohort_id = models.CharField(max_length=64)

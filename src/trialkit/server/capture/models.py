@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from trialkit.schedule import PlannedVisit, VisitStatus, required_forms, visit_status
 
@@ -85,8 +87,8 @@ class FormRecord(models.Model):
     """One case report form of one visit (``repeat`` numbers the records of a repeating form)."""
 
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        COMPLETE = "complete", "Complete"
+        DRAFT = "draft", _("Draft")
+        COMPLETE = "complete", _("Complete")
 
     participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="forms")
     visit = models.ForeignKey(Visit, on_delete=models.PROTECT, related_name="form_records")
@@ -185,9 +187,9 @@ class Query(models.Model):
     """A question about one field of one form, from a monitor or data manager to the site."""
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        ANSWERED = "answered", "Answered"
-        CLOSED = "closed", "Closed"
+        OPEN = "open", _("Open")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
 
     form = models.ForeignKey(FormRecord, on_delete=models.PROTECT, related_name="queries")
     participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="queries")
@@ -218,11 +220,11 @@ class Query(models.Model):
 
 class QueryMessage(models.Model):
     class Kind(models.TextChoices):
-        OPEN = "open", "Opened"
-        ANSWER = "answer", "Answered"
-        CORRECTION = "correction", "Corrected"
-        CLOSE = "close", "Closed"
-        REOPEN = "reopen", "Reopened"
+        OPEN = "open", pgettext_lazy("query message", "Opened")
+        ANSWER = "answer", pgettext_lazy("query message", "Answered")
+        CORRECTION = "correction", pgettext_lazy("query message", "Corrected")
+        CLOSE = "close", pgettext_lazy("query message", "Closed")
+        REOPEN = "reopen", pgettext_lazy("query message", "Reopened")
 
     query = models.ForeignKey(Query, on_delete=models.PROTECT, related_name="messages")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -312,10 +314,10 @@ class AdverseEventFollowUp(models.Model):
     received_at = models.DateTimeField(null=True, blank=True)
 
     class Seriousness(models.TextChoices):
-        FATAL = "fatal", "Fatal"
-        LIFE_THREATENING = "life_threatening", "Life-threatening"
-        SERIOUS = "serious", "Serious, not fatal or life-threatening"
-        NOT_SERIOUS = "not_serious", "Not serious"
+        FATAL = "fatal", _("Fatal")
+        LIFE_THREATENING = "life_threatening", _("Life-threatening")
+        SERIOUS = "serious", _("Serious, not fatal or life-threatening")
+        NOT_SERIOUS = "not_serious", _("Not serious")
 
     # What the follow-up found about the seriousness (blank: unchanged), and the event's SUSAR
     # assessment once it was known (SusarAssessment fields; empty when blank).
@@ -330,8 +332,8 @@ class DiaryAccess(models.Model):
     """A personal diary code for a participant or caregiver. Only a keyed hash of the code is kept."""
 
     class Who(models.TextChoices):
-        PARTICIPANT = "participant", "Participant"
-        CAREGIVER = "caregiver", "Caregiver"
+        PARTICIPANT = "participant", _("Participant")
+        CAREGIVER = "caregiver", _("Caregiver")
 
     participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="diary_accesses")
     token_hash = models.CharField(max_length=64, unique=True)
@@ -358,9 +360,9 @@ class DiaryContact(models.Model):
     """
 
     class Channel(models.TextChoices):
-        NONE = "none", "No reminder"
-        EMAIL = "email", "Email"
-        SMS = "sms", "Text message"
+        NONE = "none", _("No reminder")
+        EMAIL = "email", _("Email")
+        SMS = "sms", _("Text message")
 
     class Language(models.TextChoices):
         EN = "en", "English"
@@ -406,8 +408,8 @@ class DiaryReminder(models.Model):
 
 class DiaryEntry(models.Model):
     class Who(models.TextChoices):
-        PARTICIPANT = "participant", "Participant"
-        CAREGIVER = "caregiver", "Caregiver"
+        PARTICIPANT = "participant", _("Participant")
+        CAREGIVER = "caregiver", _("Caregiver")
 
     participant = models.ForeignKey("participants.Participant", on_delete=models.PROTECT, related_name="diary_entries")
     entry_date = models.DateField()

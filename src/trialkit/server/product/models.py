@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from trialkit.dosing import custody
 
@@ -18,14 +20,14 @@ class Lot(models.Model):
     """A manufacturer's lot with its release results (the certificate of analysis)."""
 
     class Sterility(models.TextChoices):
-        PENDING = "pending", "Pending"
-        PASS = "pass", "Pass"
-        FAIL = "fail", "Fail"
+        PENDING = "pending", _("Pending")
+        PASS = "pass", _("Pass")
+        FAIL = "fail", _("Fail")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Awaiting release"
-        RELEASED = "released", "Released"
-        REJECTED = "rejected", "Rejected"
+        PENDING = "pending", _("Awaiting release")
+        RELEASED = "released", _("Released")
+        REJECTED = "rejected", _("Rejected")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
     lot_number = models.CharField(max_length=64)
@@ -53,8 +55,8 @@ class Lot(models.Model):
 
 class ResupplyRequest(models.Model):
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        SHIPPED = "shipped", "Shipped"
+        OPEN = "open", pgettext_lazy("resupply status", "Open")
+        SHIPPED = "shipped", pgettext_lazy("resupply status", "Shipped")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, related_name="+")
@@ -86,6 +88,22 @@ class Shipment(models.Model):
         ordering = ["-shipped_at", "-id"]
 
 
+# The displayed words for the custody states the core keeps in English (same keys as
+# ``custody.STATE_LABELS``; a kit's state word never depends on its arm).
+KIT_STATE_LABELS = {
+    custody.REGISTERED: _("Registered at the depot"),
+    custody.IN_TRANSIT: _("In transit"),
+    custody.RECEIVED: _("Received at site"),
+    custody.STORED: _("In storage"),
+    custody.QUARANTINED: _("Quarantined"),
+    custody.ASSIGNED: _("Assigned to a participant"),
+    custody.THAWED: _("Thawed"),
+    custody.PREPARED: _("Prepared"),
+    custody.INFUSED: _("Infused"),
+    custody.DESTROYED: _("Destroyed"),
+}
+
+
 class Kit(models.Model):
     """One kit (the vials of one dose) of one lot, placebo or cells alike; its number is the
     allocation list's kit number."""
@@ -93,7 +111,7 @@ class Kit(models.Model):
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
     lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="kits")
     kit_number = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=[(s, custody.STATE_LABELS[s]) for s in custody.STATES])
+    status = models.CharField(max_length=16, choices=[(s, KIT_STATE_LABELS[s]) for s in custody.STATES])
     status_before_quarantine = models.CharField(max_length=16, blank=True)
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, null=True, blank=True, related_name="kits")
@@ -136,8 +154,8 @@ class TemperatureExcursion(models.Model):
     it is reviewed."""
 
     class Decision(models.TextChoices):
-        USABLE = "usable", "Usable"
-        DISCARD = "discard", "Discard"
+        USABLE = "usable", _("Usable")
+        DISCARD = "discard", _("Discard")
 
     trial = models.ForeignKey("trials.Trial", on_delete=models.PROTECT, related_name="+")
     site = models.ForeignKey("trials.Site", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
