@@ -350,3 +350,39 @@ def test_the_pharmacist_s_lot_and_kit_statuses_are_chinese_for_a_chinese_browser
     assert "储存中" in kits and "In storage" not in kits
     english = pharmacist.get(f"/product/{IXCELL}/lots/L-msc/kits/").content.decode()
     assert "In storage" in english and Lot.objects.get(lot_number="L-msc").status == "released"
+
+
+def test_refusals_follow_the_reader_s_language_and_read_the_same_for_both_arms(chain):
+    # Field and rule codes stay; the message is the reader's; with the kit and participant numbers
+    # taken out, the refusal reads the same in both arms (it adds no arm word).
+    from django.utils import translation
+
+    c = chain
+    said = {}
+    for arm, p in c["by_arm"].items():
+        services.assign_kit(p, c["pharmacist"], now=NOW)
+        with translation.override("zh-hans"), pytest.raises(allocation.AllocationProblem) as err:
+            allocation.prepare_dose(p, 70, c["pharmacist"], now=NOW)
+        said[arm] = str(err.value).replace(p.kit_number, "K").replace(p.participant_number, "P")
+        with translation.override("zh-hans"), pytest.raises(allocation.AllocationProblem) as again:
+            allocation.randomize(p, c["coordinator"], now=NOW)
+        said[arm] += str(again.value).replace(p.participant_number, "P")
+    assert said["msc"] == said["placebo"]
+    assert "药盒 K 的状态为“已分配给受试者”；配制前请先解冻" in said["msc"]
+    assert "受试者 P 已完成随机化；每人只分配一次" in said["msc"]
+    assert "msc" not in said["msc"] and "placebo" not in said["msc"]
+
+
+def test_api_refusal_in_chinese_for_a_chinese_client_and_english_without_accept_language(chain):
+    c = chain
+    depot = Client()
+    depot.force_login(c["depot"])
+    body = json.dumps(
+        {"lot_number": "L-msc", "arm_id": "msc", "manufactured_on": "2025-01-01", "expires_on": "2025-12-31"}
+    )
+    url = f"/api/product/{IXCELL}/lots"
+    chinese = depot.post(url, body, content_type="application/json", HTTP_ACCEPT_LANGUAGE="zh-Hans")
+    english = depot.post(url, body, content_type="application/json")
+    assert chinese.status_code == english.status_code == 409
+    assert "批次 L-msc 已登记" in json.dumps(chinese.json(), ensure_ascii=False)
+    assert "lot L-msc is already registered" in json.dumps(english.json())

@@ -25,6 +25,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trialkit import dosing, randomization
 from trialkit.dosing.preparation import validated_weight
@@ -117,9 +118,9 @@ def generate_allocation_list(
     existing = AllocationList.objects.select_for_update().filter(trial=trial).first()
     if existing is not None:
         if not regenerate:
-            raise AllocationProblem("this trial already has an allocation list; regenerate it explicitly")
+            raise AllocationProblem(_("this trial already has an allocation list; regenerate it explicitly"))
         if existing.slots.filter(participant__isnull=False).exists() or existing.allocated_count:
-            raise AllocationProblem("participants have been randomized from this list; it can no longer be replaced")
+            raise AllocationProblem(_("participants have been randomized from this list; it can no longer be replaced"))
     seed = seed or secrets.token_hex(16)
     if spec.method == "minimization":
         return _set_up_minimization(trial, actor, now, seed, existing)
@@ -268,10 +269,13 @@ def arms_by_participant(trial, actor, *, system: bool = False) -> dict[int, str]
 def _enrollment_problem(participant: Participant) -> str | None:
     if participant.status != Participant.Status.ENROLLED:
         if participant.randomization_number:
-            return f"participant {participant.participant_number} is already randomized; allocation happens once"
-        return (
-            f"participant {participant.participant_number} is {participant.get_status_display().lower()}, not enrolled"
-        )
+            return _("participant %(participant)s is already randomized; allocation happens once") % {
+                "participant": participant.participant_number
+            }
+        return _("participant %(participant)s is %(status)s, not enrolled") % {
+            "participant": participant.participant_number,
+            "status": participant.get_status_display().lower(),
+        }
     return None
 
 
@@ -330,14 +334,16 @@ def randomize(participant: Participant, actor, *, now: datetime, facts: dict | N
         with transaction.atomic(), audit_batch():
             return _randomize_locked(trial, participant.pk, actor, now, facts)
     except IntegrityError as exc:  # a second line of defence behind the locks
-        raise AllocationProblem(f"the allocation could not be recorded ({exc.__class__.__name__}); try again") from exc
+        raise AllocationProblem(
+            _("the allocation could not be recorded (%(error)s); try again") % {"error": exc.__class__.__name__}
+        ) from exc
 
 
 def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: dict | None) -> RandomizationReceipt:
     # Lock order, always the same: the list row, then the participant, then the slot.
     allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
     if allocation_list is None:
-        raise AllocationProblem("the statistician has not generated this trial's allocation list yet")
+        raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
     participant = Participant.objects.select_for_update().select_related("screening", "site").get(pk=participant_pk)
     problem = _enrollment_problem(participant)
     screening = participant.screening
@@ -366,12 +372,21 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     )
     if slot is None:
         if not allocation_list.slots.filter(stratum=stratum).exists():
-            raise AllocationProblem(f"the allocation list has no stratum {stratum!r}; the statistician must extend it")
-        raise AllocationProblem(f"the list for stratum {stratum!r} is used up; the statistician must extend it")
+            raise AllocationProblem(
+                _("the allocation list has no stratum %(stratum)s; the statistician must extend it")
+                % {"stratum": repr(stratum)}
+            )
+        raise AllocationProblem(
+            _("the list for stratum %(stratum)s is used up; the statistician must extend it")
+            % {"stratum": repr(stratum)}
+        )
     # The slots before this one must all be used: a gap would mean a skipped allocation.
     used = allocation_list.slots.filter(stratum=stratum, participant__isnull=False).count()
     if used != slot.sequence_no - 1:
-        raise AllocationProblem(f"stratum {stratum!r} has a gap before slot {slot.sequence_no}; allocation stopped")
+        raise AllocationProblem(
+            _("stratum %(stratum)s has a gap before slot %(slot)s; allocation stopped")
+            % {"stratum": repr(stratum), "slot": slot.sequence_no}
+        )
 
     number = _next_number(trial, allocation_list)
     slot.participant = participant
@@ -394,15 +409,18 @@ def refuse_outside_windows(participant: Participant, now: datetime, step: Step) 
         )
     except FactsError as exc:
         raise AllocationProblem(
-            f"the screening facts of {participant.participant_number} cannot be re-checked "
-            f"for {step}: {exc}; correct them in screening",
+            _(
+                "the screening facts of %(participant)s cannot be re-checked for %(step)s: %(error)s; correct them in screening"
+            )
+            % {"participant": participant.participant_number, "step": step, "error": exc},
             field="facts",
         ) from exc
     except ValueError as exc:
         raise AllocationProblem(f"{participant.participant_number}: {exc}", field="screening_date") from exc
     if not result.ok:
         raise AllocationProblem(
-            f"participant {participant.participant_number} is {result.refusal()}",
+            _("participant %(participant)s is %(refusal)s")
+            % {"participant": participant.participant_number, "refusal": result.refusal()},
             field=f"eligibility.{result.problems[0].criterion_id}",
             rule="eligible_on_the_day",
         )
@@ -485,7 +503,7 @@ def _minimize_locked(
     """
     state_row = MinimizationState.objects.select_for_update().filter(trial=trial).first()
     if state_row is None:
-        raise AllocationProblem("the statistician has not set up this trial's minimization yet")
+        raise AllocationProblem(_("the statistician has not set up this trial's minimization yet"))
     levels = participant_levels(trial, participant, facts)
     try:
         minimizer = randomization.Minimizer(trial.protocol, state_row.seed)
@@ -538,16 +556,24 @@ def _refuse_ended(participant: Participant) -> None:
     """No dose is prepared or given once participation has ended (the status would be overwritten)."""
     if participant.has_ended:
         raise AllocationProblem(
-            f"participant {participant.participant_number}'s participation ended on "
-            f"{participant.ended_on} ({participant.get_status_display().lower()}); "
-            "an investigator must reopen it first"
+            _(
+                "participant %(participant)s's participation ended on %(date)s (%(status)s); "
+                "an investigator must reopen it first"
+            )
+            % {
+                "participant": participant.participant_number,
+                "date": participant.ended_on,
+                "status": participant.get_status_display().lower(),
+            }
         )
 
 
 def _slot_of(participant: Participant) -> AllocationSlot:
     slot = AllocationSlot.objects.filter(participant=participant).first()
     if slot is None:
-        raise AllocationProblem(f"participant {participant.participant_number} is not randomized")
+        raise AllocationProblem(
+            _("participant %(participant)s is not randomized") % {"participant": participant.participant_number}
+        )
     return slot
 
 
@@ -647,21 +673,23 @@ def plan_dose(participant: Participant, weight_kg: Any, actor, *, now: datetime,
     slot = _slot_of(participant)
     existing = DoseRecord.objects.filter(participant=participant).first()
     if existing is not None and existing.administered_at is not None:
-        raise AllocationProblem("this participant's dose has already been given; it cannot be prepared again")
+        raise AllocationProblem(_("this participant's dose has already been given; it cannot be prepared again"))
     protocol = trial.protocol
     recorded = recorded_weight(participant)
     weight_reason = (weight_reason or "").strip()
     if weight_kg is None or (isinstance(weight_kg, str) and not weight_kg.strip()):
         if recorded is None:
             raise AllocationProblem(
-                "weight_kg: is missing; no weight is recorded at the dosing visit (vital signs) and none was entered",
+                _(
+                    "weight_kg: is missing; no weight is recorded at the dosing visit (vital signs) and none was entered"
+                ),
                 field="weight_kg",
             )
         weight_kg = recorded.weight_kg
     if recorded is not None and not _same_weight(weight_kg, recorded.weight_kg) and not weight_reason:
         raise AllocationProblem(
-            f"weight_reason: the weight differs from the {recorded.weight_kg:g} kg recorded at "
-            f"{recorded.visit_label}; say why",
+            _("weight_reason: the weight differs from the %(weight)s kg recorded at %(visit)s; say why")
+            % {"weight": f"{recorded.weight_kg:g}", "visit": recorded.visit_label},
             field="weight_reason",
         )
     if recorded is not None:
@@ -705,7 +733,7 @@ def blinded_label_for(participant: Participant, actor) -> str:
     require(actor, participant.trial, "allocation.administer", site_id=participant.site_id)
     record = DoseRecord.objects.filter(participant=participant).first()
     if record is None:
-        raise AllocationProblem("no dose has been prepared for this participant yet")
+        raise AllocationProblem(_("no dose has been prepared for this participant yet"))
     return record.label_text
 
 
@@ -717,9 +745,9 @@ def record_administration(participant: Participant, actor, *, now: datetime) -> 
     _refuse_ended(participant)
     record = DoseRecord.objects.select_for_update().filter(participant=participant).first()
     if record is None:
-        raise AllocationProblem("no dose has been prepared for this participant yet")
+        raise AllocationProblem(_("no dose has been prepared for this participant yet"))
     if record.administered_at is not None:
-        raise AllocationProblem("the administration is already recorded")
+        raise AllocationProblem(_("the administration is already recorded"))
     refuse_outside_windows(participant, now, "infusion")
     product.kit_infused(participant, actor, now=now)  # refused after the kit's use-by
     record.administered_at = now
@@ -790,7 +818,7 @@ def emergency_unblind(
     require(investigator, trial, "allocation.unblind", site_id=participant.site_id)
     reason = (reason or "").strip()
     if not reason:
-        raise AllocationProblem("a reason is required to break the code", field="reason")
+        raise AllocationProblem(_("a reason is required to break the code"), field="reason")
     try:
         reauthenticate(
             investigator,

@@ -21,6 +21,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from trialkit.dosing import custody
 from trialkit.dosing.infusion import (
@@ -37,6 +38,7 @@ from trialkit.server.accounts.access import access_for, require
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.models import Participant
 from trialkit.server.product.models import (
+    KIT_STATE_LABELS,
     InfusionRecord,
     Kit,
     KitEvent,
@@ -61,7 +63,10 @@ class ProductProblem(ValueError):
 def handling(trial):
     product = trial.protocol.product
     if product is None:
-        raise ProductProblem(f"{trial.nct_id}'s protocol has no product section (product.max_thaw_to_infusion_hours)")
+        raise ProductProblem(
+            _("%(trial)s's protocol has no product section (product.max_thaw_to_infusion_hours)")
+            % {"trial": trial.nct_id}
+        )
     return product
 
 
@@ -156,7 +161,7 @@ def _number(value: Any, name: str) -> float | None:
     try:
         return float(Decimal(str(value)))
     except (InvalidOperation, ValueError):
-        raise ProductProblem(f"{name}: must be a number", field=name) from None
+        raise ProductProblem(_("%(field)s: must be a number") % {"field": name}, field=name) from None
 
 
 @transaction.atomic
@@ -177,18 +182,23 @@ def create_lot(
     handling(trial)
     arms = {a.id for a in trial.protocol.arms if a.dose is not None}
     if arm_id not in arms:
-        raise ProductProblem(f"arm_id: {arm_id!r} is not a dosed arm ({', '.join(sorted(arms))})", field="arm_id")
+        raise ProductProblem(
+            _("arm_id: %(arm)s is not a dosed arm (%(arms)s)") % {"arm": repr(arm_id), "arms": ", ".join(sorted(arms))},
+            field="arm_id",
+        )
     lot_number = (lot_number or "").strip()
     if not lot_number:
-        raise ProductProblem("lot_number: is missing", field="lot_number", rule="missing")
+        raise ProductProblem(_("lot_number: is missing"), field="lot_number", rule="missing")
     if Lot.objects.filter(trial=trial, lot_number=lot_number).exists():
-        raise ProductProblem(f"lot {lot_number} is already registered")
+        raise ProductProblem(_("lot %(lot)s is already registered") % {"lot": lot_number})
     if sterility not in Lot.Sterility.values:
         raise ProductProblem(
-            f"sterility: must be one of {', '.join(Lot.Sterility.values)}", field="sterility", rule="choice"
+            _("sterility: must be one of %(choices)s") % {"choices": ", ".join(Lot.Sterility.values)},
+            field="sterility",
+            rule="choice",
         )
     if expires_on <= manufactured_on:
-        raise ProductProblem("expires_on: must be after the manufacturing date", field="expires_on", rule="order")
+        raise ProductProblem(_("expires_on: must be after the manufacturing date"), field="expires_on", rule="order")
     lot = Lot.objects.create(
         trial=trial,
         lot_number=lot_number,
@@ -228,7 +238,9 @@ def release_lot(lot: Lot, actor, *, now: datetime) -> Lot:
     spec = handling(trial).release
     lot = Lot.objects.select_for_update().get(pk=lot.pk)
     if lot.status != Lot.Status.PENDING:
-        raise ProductProblem(f"lot {lot.lot_number} is already {lot.get_status_display().lower()}")
+        raise ProductProblem(
+            _("lot %(lot)s is already %(status)s") % {"lot": lot.lot_number, "status": lot.get_status_display().lower()}
+        )
     arm = trial.protocol.arm(lot.arm_id)
     rule = arm.dose
     cell_product = rule is not None and rule.unit == "cells"
@@ -245,7 +257,7 @@ def release_lot(lot: Lot, actor, *, now: datetime) -> Lot:
     if problems:
         message = "; ".join(f"{p.field}: {p.message}" for p in problems)
         raise ProductProblem(
-            f"lot {lot.lot_number} may not be released: {message}",
+            _("lot %(lot)s may not be released: %(problems)s") % {"lot": lot.lot_number, "problems": message},
             field=problems[0].field,
             rule=problems[0].rule,
             errors=[p.as_dict() for p in problems],
@@ -278,17 +290,22 @@ def register_kits(lot: Lot, kit_numbers: list[str], actor, *, now: datetime) -> 
     require(actor, trial, "product.manage_lots")
     numbers = [n.strip() for n in kit_numbers if n and n.strip()]
     if not numbers:
-        raise ProductProblem("kit_numbers: name at least one kit", field="kit_numbers", rule="missing")
+        raise ProductProblem(_("kit_numbers: name at least one kit"), field="kit_numbers", rule="missing")
     slots = {s.kit_number: s for s in AllocationSlot.objects.filter(trial=trial, kit_number__in=numbers)}
     kits = []
     for number in numbers:
         slot = slots.get(number)
         if slot is None:
-            raise ProductProblem(f"kit {number} is not on the allocation list", field="kit_numbers")
+            raise ProductProblem(_("kit %(kit)s is not on the allocation list") % {"kit": number}, field="kit_numbers")
         if slot.arm_id != lot.arm_id:
-            raise ProductProblem(f"kit {number} belongs to another arm than lot {lot.lot_number}", field="kit_numbers")
+            raise ProductProblem(
+                _("kit %(kit)s belongs to another arm than lot %(lot)s") % {"kit": number, "lot": lot.lot_number},
+                field="kit_numbers",
+            )
         if Kit.objects.filter(trial=trial, kit_number=number).exists():
-            raise ProductProblem(f"kit {number} is already registered", field="kit_numbers", rule="duplicate")
+            raise ProductProblem(
+                _("kit %(kit)s is already registered") % {"kit": number}, field="kit_numbers", rule="duplicate"
+            )
         kit = Kit.objects.create(trial=trial, lot=lot, kit_number=number, status=custody.REGISTERED, updated_at=now)
         KitEvent.objects.create(
             kit=kit, step="register", from_status="", to_status=custody.REGISTERED, at=now, by=actor
@@ -314,7 +331,7 @@ def _kits(trial, numbers: list[str]) -> list[Kit]:
     found = {k.kit_number: k for k in Kit.objects.select_for_update().filter(trial=trial, kit_number__in=numbers)}
     missing = [n for n in numbers if n not in found]
     if missing:
-        raise ProductProblem(f"no kit {', '.join(missing)} is registered", field="kit_numbers")
+        raise ProductProblem(_("no kit %(kits)s is registered") % {"kits": ", ".join(missing)}, field="kit_numbers")
     return [found[n] for n in numbers]
 
 
@@ -326,7 +343,7 @@ def ship_kits(trial, site, kit_numbers: list[str], actor, *, now: datetime, requ
     if request_id is not None:
         request = ResupplyRequest.objects.filter(pk=request_id, trial=trial, site=site).first()
         if request is None:
-            raise ProductProblem("request_id: no such open request for this site", field="request_id")
+            raise ProductProblem(_("request_id: no such open request for this site"), field="request_id")
     shipment = Shipment.objects.create(
         trial=trial, site=site, request=request, shipped_by=actor, shipped_at=now, kit_count=len(kits)
     )
@@ -356,7 +373,7 @@ def confirm_receipt(
     require(actor, trial, "product.handle_kits", site_id=shipment.site_id)
     shipment = Shipment.objects.select_for_update().get(pk=shipment.pk)
     if shipment.received_at is not None:
-        raise ProductProblem("this shipment's receipt is already confirmed")
+        raise ProductProblem(_("this shipment's receipt is already confirmed"))
     spec = handling(trial)
     shipment.received_at = now
     shipment.received_by = actor
@@ -434,13 +451,13 @@ def record_excursion(
     require(actor, trial, "product.handle_kits", site_id=site.pk)
     spec = handling(trial)
     if min_c > max_c:
-        raise ProductProblem("min_c: must not be above max_c", field="min_c", rule="order")
+        raise ProductProblem(_("min_c: must not be above max_c"), field="min_c", rule="order")
     if not custody.excursion_outside(spec.storage_temperature_c, min_c, max_c):
         return None
     if kit_numbers:
         kits = _kits(trial, kit_numbers)
         if any(k.site_id != site.pk for k in kits):
-            raise ProductProblem("a named kit is not at this site", field="kit_numbers")
+            raise ProductProblem(_("a named kit is not at this site"), field="kit_numbers")
     else:
         kits = list(
             Kit.objects.select_for_update()
@@ -459,15 +476,15 @@ def review_excursion(
 ) -> TemperatureExcursion:
     require(actor, excursion.trial, "product.handle_kits", site_id=excursion.site_id)
     if decision not in TemperatureExcursion.Decision.values:
-        raise ProductProblem("decision: must be 'usable' or 'discard'", field="decision", rule="choice")
+        raise ProductProblem(_("decision: must be 'usable' or 'discard'"), field="decision", rule="choice")
     reason = (reason or "").strip()
     if not reason:
         raise ProductProblem(
-            "reason: say on what the decision rests (e.g. the stability data)", field="reason", rule="missing"
+            _("reason: say on what the decision rests (e.g. the stability data)"), field="reason", rule="missing"
         )
     excursion = TemperatureExcursion.objects.select_for_update().get(pk=excursion.pk)
     if excursion.decision:
-        raise ProductProblem("this excursion has already been reviewed")
+        raise ProductProblem(_("this excursion has already been reviewed"))
     excursion.decision = decision
     excursion.reviewed_by = actor
     excursion.reviewed_at = now
@@ -503,7 +520,7 @@ def release_kit(kit: Kit, actor, *, now: datetime, reason: str = "") -> Kit:
 def destroy_kit(kit: Kit, actor, *, now: datetime, reason: str) -> Kit:
     require(actor, kit.trial, "product.handle_kits", site_id=kit.site_id)
     if not (reason or "").strip():
-        raise ProductProblem("reason: say why the kit is destroyed", field="reason", rule="missing")
+        raise ProductProblem(_("reason: say why the kit is destroyed"), field="reason", rule="missing")
     kit = Kit.objects.select_for_update().get(pk=kit.pk)
     kit = _step(kit, "destroy", actor, now, reason=reason.strip())
     if kit.site_id:
@@ -523,11 +540,14 @@ def participant_kit(participant: Participant, *, lock: bool = False) -> Kit | No
 
 def _required_kit(participant: Participant, *, lock: bool = True) -> Kit:
     if not participant.kit_number:
-        raise ProductProblem(f"participant {participant.participant_number} is not randomized")
+        raise ProductProblem(
+            _("participant %(participant)s is not randomized") % {"participant": participant.participant_number}
+        )
     kit = participant_kit(participant, lock=lock)
     if kit is None:
         raise ProductProblem(
-            f"kit {participant.kit_number} is not registered in the chain of custody; register and ship it first"
+            _("kit %(kit)s is not registered in the chain of custody; register and ship it first")
+            % {"kit": participant.kit_number}
         )
     return kit
 
@@ -538,7 +558,10 @@ def assign_kit(participant: Participant, actor, *, now: datetime) -> Kit:
     require(actor, participant.trial, "product.handle_kits", site_id=participant.site_id)
     kit = _required_kit(participant)
     if kit.site_id != participant.site_id:
-        raise ProductProblem(f"kit {kit.kit_number} is not at {participant.site.code}; ship it there first")
+        raise ProductProblem(
+            _("kit %(kit)s is not at %(site)s; ship it there first")
+            % {"kit": kit.kit_number, "site": participant.site.code}
+        )
     kit.participant = participant
     _step(kit, "assign", actor, now, detail={"participant": participant.participant_number})
     check_resupply(participant.trial, participant.site, now=now)
@@ -551,7 +574,7 @@ def thaw_kit(participant: Participant, actor, *, now: datetime, thawed_at: datet
     kit = _required_kit(participant)
     when = _dt(thawed_at, "thawed_at") if thawed_at is not None else now
     if when > now:
-        raise ProductProblem("thawed_at: cannot be in the future", field="thawed_at", rule="range")
+        raise ProductProblem(_("thawed_at: cannot be in the future"), field="thawed_at", rule="range")
     kit = _step(kit, "thaw", actor, now, at=when)
     kit.thawed_at = when
     kit.save(update_fields=["thawed_at"])
@@ -570,7 +593,8 @@ def thawed_at_for_label(participant: Participant, preparation) -> datetime | Non
     kit = _required_kit(participant, lock=False)
     if kit.status not in (custody.THAWED, custody.PREPARED):
         raise ProductProblem(
-            f"kit {kit.kit_number} is {custody.STATE_LABELS[kit.status].lower()}; thaw it before preparing the dose"
+            _("kit %(kit)s is %(status)s; thaw it before preparing the dose")
+            % {"kit": kit.kit_number, "status": str(KIT_STATE_LABELS[kit.status]).lower()}
         )
     product = trial.protocol.product
     if product is not None:
@@ -612,7 +636,9 @@ def _dt(value: Any, name: str) -> datetime:
         try:
             out = datetime.fromisoformat(str(value))
         except (TypeError, ValueError):
-            raise ProductProblem(f"{name}: must be a date and time (ISO 8601)", field=name, rule="datetime") from None
+            raise ProductProblem(
+                _("%(field)s: must be a date and time (ISO 8601)") % {"field": name}, field=name, rule="datetime"
+            ) from None
     if timezone.is_naive(out):
         out = timezone.make_aware(out)
     return out
@@ -640,19 +666,19 @@ def record_infusion(participant: Participant, actor, data: InfusionInput, *, now
     product = handling(trial)
     participant = Participant.objects.select_for_update().get(pk=participant.pk)
     if InfusionRecord.objects.filter(participant=participant).exists():
-        raise ProductProblem("this participant's infusion is already recorded")
+        raise ProductProblem(_("this participant's infusion is already recorded"))
     dose = DoseRecord.objects.filter(participant=participant).first()
     if dose is None:
-        raise ProductProblem("no dose has been prepared for this participant yet")
+        raise ProductProblem(_("no dose has been prepared for this participant yet"))
     started, stopped = _dt(data.started_at, "started_at"), _dt(data.stopped_at, "stopped_at")
     if stopped > now:
-        raise ProductProblem("stopped_at: cannot be in the future", field="stopped_at", rule="range")
+        raise ProductProblem(_("stopped_at: cannot be in the future"), field="stopped_at", rule="range")
     rate = _number(data.rate_ml_per_hour, "rate_ml_per_hour")
     volume = _number(data.volume_given_ml, "volume_given_ml")
     if rate is None:
-        raise ProductProblem("rate_ml_per_hour: is missing", field="rate_ml_per_hour", rule="missing")
+        raise ProductProblem(_("rate_ml_per_hour: is missing"), field="rate_ml_per_hour", rule="missing")
     if volume is None:
-        raise ProductProblem("volume_given_ml: is missing", field="volume_given_ml", rule="missing")
+        raise ProductProblem(_("volume_given_ml: is missing"), field="volume_given_ml", rule="missing")
     gaps = []
     for i, gap in enumerate(data.interruptions or []):
         gaps.append(
@@ -667,7 +693,9 @@ def record_infusion(participant: Participant, actor, data: InfusionInput, *, now
         description = str(reaction.get("description", "")).strip()
         if not description:
             raise ProductProblem(
-                f"reactions.{i}.description: is missing", field=f"reactions.{i}.description", rule="missing"
+                _("%(field)s: is missing") % {"field": f"reactions.{i}.description"},
+                field=f"reactions.{i}.description",
+                rule="missing",
             )
         reactions.append(
             {
@@ -796,7 +824,7 @@ def kit_timeline_by_number(trial, kit_number: str, actor) -> Timeline:
     require(actor, trial, "product.handle_kits")
     kit = Kit.objects.filter(trial=trial, kit_number=kit_number).select_related("lot", "site").first()
     if kit is None:
-        raise ProductProblem(f"no kit {kit_number} is registered")
+        raise ProductProblem(_("no kit %(kits)s is registered") % {"kits": kit_number})
     access = access_for(actor, trial)
     if kit.site_id is not None and not access.can("product.handle_kits", kit.site_id):
         require(actor, trial, "product.manage_lots")
@@ -892,7 +920,7 @@ def request_resupply(trial, site, actor, *, quantity: int, now: datetime) -> Res
     require(actor, trial, "product.request_resupply", site_id=site.pk)
     handling(trial)
     if not 1 <= quantity <= 500:
-        raise ProductProblem("quantity: must be 1 to 500 kits", field="quantity", rule="range")
+        raise ProductProblem(_("quantity: must be 1 to 500 kits"), field="quantity", rule="range")
     request = ResupplyRequest.objects.create(
         trial=trial, site=site, quantity=quantity, automatic=False, created_by=actor, created_at=now
     )

@@ -32,7 +32,7 @@ def _local(value: str) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise services.ProductProblem(f"{value!r} is not a date and time") from None
+        raise services.ProductProblem(_("%(value)s is not a date and time") % {"value": repr(value)}) from None
     return timezone.make_aware(parsed) if timezone.is_naive(parsed) else parsed
 
 
@@ -101,7 +101,7 @@ def kit(request, nct_id: str, kit_number: str):
             elif action == "destroy":
                 services.destroy_kit(found, request.user, now=timezone.now(), reason=request.POST.get("reason", ""))
             else:
-                raise services.ProductProblem("unknown action")
+                raise services.ProductProblem(_("unknown action"))
         except services.ProductProblem as exc:
             messages.error(request, str(exc))
         return redirect("product:kit", nct_id, kit_number)
@@ -147,7 +147,7 @@ def participant_kit(request, nct_id: str, participant_number: str):
                 )
                 services.record_infusion(participant, request.user, data, now=now)
             else:
-                raise services.ProductProblem("unknown action")
+                raise services.ProductProblem(_("unknown action"))
         except (services.ProductProblem, PermissionDenied) as exc:
             messages.error(request, str(exc))
         else:
