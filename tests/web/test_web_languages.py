@@ -151,3 +151,21 @@ def test_the_coordinator_s_badges_and_the_timeline_s_statuses_are_chinese(client
     assert ">已错过</span>" in timeline
     for english in (">missed<", ">forms overdue<", ">in window<", ">upcoming<"):
         assert english not in timeline
+
+
+def test_the_monitor_s_recent_activity_reads_in_chinese(client, trials, make_user):
+    # The panel takes its words from the audit vocabulary; the stored action stays an English code.
+    from trialkit.server.audit.models import AuditEvent
+    from trialkit.server.audit.service import record_event
+
+    trial = trials[IXCELL]
+    user = make_user(Role.MONITOR, trial)
+    record_event(actor=user, action="query_open", object_type="query", object_id="7", trial_id=trial.id)
+    record_event(actor=user, action="row.update", object_type="capture_formrecord", object_id="3", trial_id=trial.id)
+    login_verified(client, user)
+    home = _html(client.get("/home/", HTTP_ACCEPT_LANGUAGE="zh-Hans"))
+    assert "已发起质疑 · query 7" in home and "表单已更改 · capture_formrecord 3" in home
+    assert "query open" not in home and "query opened" not in home
+    english = _html(client.get("/home/", HTTP_ACCEPT_LANGUAGE="en"))
+    assert "query opened · query 7" in english and "form changed · capture_formrecord 3" in english
+    assert AuditEvent.objects.filter(action="query_open").exists()

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from trialkit.analysis.trial_data import screening_counts_by_outcome
 from trialkit.server.accounts.access import Access
 from trialkit.server.accounts.roles import Role
+from trialkit.server.audit import vocabulary
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.jobs import runner
 from trialkit.server.participants.models import Participant, ScreeningRecord
@@ -384,7 +385,7 @@ def awaiting_randomization_panel(ctx: HomeContext) -> Panel:
 def recent_activity_panel(ctx: HomeContext) -> Panel:
     items = [
         Item(
-            f"{e.action.replace('_', ' ').replace('.', ' ')} · {e.object_type} {e.object_id}",
+            f"{vocabulary.describe(e.action, e.object_type)} · {e.object_type} {e.object_id}",
             url("capture:form_audit", e.object_id) if e.object_type == "form" else None,
             detail=f"{e.actor} · {format_datetime(e.at)}",
         )
