@@ -35,7 +35,7 @@ class Membership(models.Model):
         others = Membership.objects.filter(user_id=self.user_id, trial_id=self.trial_id).exclude(pk=self.pk)
         clashing = sorted({m.role for m in others if is_blinded_role(m.role) != is_blinded_role(self.role)})
         if clashing:
-            held = ", ".join(Role(r).label for r in clashing)
+            held = ", ".join(str(Role(r).label) for r in clashing)
             raise ValidationError(
                 {
                     "role": f"{Role(self.role).label} refused: this person already holds {held} "
