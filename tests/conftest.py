@@ -17,6 +17,22 @@ def pytest_configure(config):
     settings.TRIALKIT_AUDIT_ALLOW_FLUSH = True
 
 
+# Fixtures through which a test reaches the database (pytest-django's own, and the live server).
+DATABASE_FIXTURES = {"db", "transactional_db", "django_db_setup", "live_server"}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Every test under tests/browser is a browser test; every test that reaches the database, through a
+    fixture or pytest-django's mark, is marked ``database`` (the default run leaves those to ``make test-all``
+    and CI: pyproject.toml's addopts)."""
+    for item in items:
+        if item.path.parent.name == "browser":
+            item.add_marker(pytest.mark.browser)
+        if DATABASE_FIXTURES & set(item.fixturenames) or item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.database)
+
+
 @pytest.fixture(autouse=True)
 def _audit_checkpoints_per_test(tmp_path, monkeypatch):
     """Each test's database is new, so its audit checkpoints must be too (the key stays shared)."""

@@ -84,8 +84,8 @@ FORBIDDEN_JSON_KEYS = {
     "stratum",
 }
 
-# One worker builds and crawls the worlds once (make test runs xdist with --dist loadgroup).
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("blinding_crawl")]
+# One worker builds and crawls the worlds once: the Makefile runs xdist a module at a time (--dist loadscope).
+pytestmark = [pytest.mark.django_db]
 
 
 # ------------------------------------------------------------------ route discovery

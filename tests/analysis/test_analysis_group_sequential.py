@@ -74,6 +74,7 @@ def _stay_inside(fractions, z, sides):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("fractions", "spending", "alpha", "sides"),
     [

@@ -30,6 +30,7 @@ def trial(rng, n_per_arm, common_or, with_age=False):
     return frame
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed, common_or", [(1, 2.0), (2, 1.5), (3, 1.0)])
 def test_the_p_value_agrees_with_wilcoxon_mann_whitney_without_covariates(seed, common_or):
     data = trial(np.random.default_rng(seed), 40, common_or)

@@ -12,6 +12,9 @@ from trialkit.analysis.trial_data import TrialData, load_trial_data, screening_c
 from trialkit.protocol import load_protocol
 from trialkit.simulation.dataset import simulate_dataset
 
+# A DSMB report (matplotlib figures and tables) is drawn per module: seconds of CPU.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ixcell(tmp_path_factory):

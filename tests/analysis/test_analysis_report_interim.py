@@ -14,6 +14,9 @@ from trialkit.protocol import parse_protocol
 from trialkit.protocol.loader import default_protocol_dir
 from trialkit.simulation.dataset import simulate_dataset
 
+# A DSMB report (matplotlib figures and tables) is drawn per module: seconds of CPU.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def trial(tmp_path_factory):

@@ -147,6 +147,7 @@ def fill(template: list[str], **values: str) -> list[str]:
     return [part.format(**values) for part in template]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BAD_KINDS)
 @pytest.mark.parametrize("command", sorted(FILE_COMMANDS))
 def test_a_bad_file_exits_2_with_one_line(files, tmp_path, command, kind):
@@ -276,6 +277,7 @@ PROTOCOL_COMMANDS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ref", ["NCT99999999", "nope", ""])
 @pytest.mark.parametrize("command", sorted(PROTOCOL_COMMANDS))
 def test_an_unknown_protocol_exits_2_listing_the_known_trials(files, tmp_path, command, ref):
@@ -413,6 +415,7 @@ def run_process(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedP
 UNREACHABLE = "postgres://postgres@127.0.0.1:1/x"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args",
     [["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"], ["audit", "verify"], ["jobs", "list"]],
@@ -425,6 +428,7 @@ def test_an_unreachable_database_exits_3_not_1(tmp_path, args):
     assert "127.0.0.1" in output and "OperationalError" in output
 
 
+@pytest.mark.slow
 def test_a_database_command_outside_a_project_says_where_it_looked_and_creates_nothing(tmp_path):
     done = run_process(
         ["export", "from-db", "--trial", "NCT04590118", "--output", "x.zip"], tmp_path, TRIALKIT_DEMO="1"
@@ -436,6 +440,7 @@ def test_a_database_command_outside_a_project_says_where_it_looked_and_creates_n
     assert not (tmp_path / "data").exists()  # no empty database, nor its directory
 
 
+@pytest.mark.slow
 def test_real_exit_codes_for_a_bad_file_and_a_30_mb_line(files, tmp_path):
     done = run_process(["score", "mrs", "--input", str(files["non-utf8"])], tmp_path)
     assert (done.returncode, done.stdout) == (2, "") and done.stderr.startswith("error: --input:")

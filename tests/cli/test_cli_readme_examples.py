@@ -60,6 +60,7 @@ def workdir(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("words", [_param(w) for w in RUNNABLE])
 def test_a_readme_example_exits_0(workdir, monkeypatch, words):
     monkeypatch.chdir(workdir)

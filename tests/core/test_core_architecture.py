@@ -21,6 +21,7 @@ CORE = [
 SRC = Path(__file__).resolve().parents[2] / "src" / "trialkit"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in CORE if (SRC / n).exists() or (SRC / f"{n}.py").exists()])
 def test_core_module_imports_without_django(name):
     code = (

@@ -244,6 +244,7 @@ def _outcome(run: Any, record: Any) -> Any:
         return ("raised", type(exc), str(exc))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
 def test_the_compiled_screening_gives_what_screen_gives_record_by_record(trial, kind):
     protocol = load_protocol(trial)
@@ -357,6 +358,7 @@ def _edited(base: dict[str, Any], edits: list[tuple[str, Any]]) -> dict[str, Any
     return record
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
 def test_any_edit_of_a_record_screens_the_same_compiled_and_by_screen(trial, kind):
     """Property: whatever a record holds (edge numbers, NaN, -0.0, wrong types, unknown names, nulls, a

@@ -98,6 +98,7 @@ def _data(with_arm: bool) -> ExportData:
     )
 
 
+@pytest.mark.slow
 def test_odm_metadata_and_data_validate_against_the_odm_1_3_2_schema(tmp_path):
     from odmlib.odm_parser import ODMSchemaValidator
 

@@ -288,6 +288,7 @@ def _define(path):
     return root, groups
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("unblinded", [True, False])
 def test_the_package_validates_and_reads_back(assist, tmp_path, unblinded):
     """XPT read back by pyreadstat and pandas equals the frames written (values, labels, lengths);

@@ -172,6 +172,7 @@ def _files(directory: Path) -> dict[str, bytes]:
 CASES = [("NCT04590118", False), ("NCT07197606", True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("nct", "unblinded"), CASES)
 def test_the_files_written_a_subject_at_a_time_are_those_of_all_records_at_once(tmp_path, nct, unblinded):
     protocol = load_protocol(nct)
@@ -236,6 +237,7 @@ class _Source:
             del tracked
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", ["odm", "fhir", "sdtm"])
 def test_the_writers_hold_one_chunk_at_a_time(tmp_path, writer):
     protocol = load_protocol("NCT04590118")

@@ -101,6 +101,7 @@ def test_the_list_is_json_serializable():
 # --------------------------------------------------------------------------- balance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "ratio, block_sizes",
     [({"msc": 1, "placebo": 1}, [2, 4, 6]), ({"it-hmsc": 3, "placebo": 1}, [4, 8])],

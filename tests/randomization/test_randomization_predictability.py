@@ -172,6 +172,7 @@ def _spec(ratio, sizes):
     return Randomization.model_validate({"method": "permuted_block", "ratio": ratio, "block_sizes": sizes})
 
 
+@pytest.mark.slow
 def test_assist_lists_from_the_generator_are_guessed_at_the_exact_rates():
     """ASSIST: 3:1, blocks of 4 or 8, cohort lists of 20. 3000 generated lists; standard error < 0.002."""
     ratio, sizes, n = {"it": 3, "placebo": 1}, [4, 8], 20

@@ -46,6 +46,7 @@ def _manage(*args, tmp_path, **env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_the_documented_production_environment_passes_the_deploy_check(tmp_path):
     result = _manage(
         "check",
@@ -66,6 +67,7 @@ def test_the_documented_production_environment_passes_the_deploy_check(tmp_path)
     assert keyless.returncode != 0 and "No audit key" in keyless.stdout + keyless.stderr
 
 
+@pytest.mark.slow
 def test_outside_demo_and_tests_it_refuses_to_start_without_a_secret_key(tmp_path):
     result = _manage("check", tmp_path=tmp_path, ALLOWED_HOSTS="trials.example.org")
     assert result.returncode == 2
