@@ -1,15 +1,18 @@
 """The reader's words for status values that are stored (and kept by the core) in English: visit
 statuses of the schedule, form and query statuses, and the next-step badges of the home panels.
 
-The stored values never change; only their display is translated here. None of these words
-depends on a participant's arm (the same status gives the same word in every arm).
+The stored values never change; only their display is translated here. Form and query statuses are
+the models' own choice labels (one translation of each), shown as a badge's lower-case word. None of
+these words depends on a participant's arm (the same status gives the same word in every arm).
 """
 
 from __future__ import annotations
 
+from django.db.models import TextChoices
 from django.utils.translation import pgettext_lazy
 
 from trialkit.schedule import VisitStatus
+from trialkit.server.capture.models import FormRecord, Query
 
 VISIT_STATUS = {
     VisitStatus.UPCOMING: pgettext_lazy("visit status", "upcoming"),
@@ -20,17 +23,6 @@ VISIT_STATUS = {
     VisitStatus.DONE: pgettext_lazy("visit status", "done"),
     VisitStatus.OUT_OF_WINDOW: pgettext_lazy("visit status", "out of window"),
     VisitStatus.NOT_EXPECTED: pgettext_lazy("visit status", "not expected"),
-}
-
-FORM_STATUS = {
-    "draft": pgettext_lazy("form status", "draft"),
-    "complete": pgettext_lazy("form status", "complete"),
-}
-
-QUERY_STATUS = {
-    "open": pgettext_lazy("query status", "open"),
-    "answered": pgettext_lazy("query status", "answered"),
-    "closed": pgettext_lazy("query status", "closed"),
 }
 
 # The next step a home panel's badge names.
@@ -63,9 +55,16 @@ def visit_status_label(status) -> str:
         return str(status)
 
 
+def _choice_word(choices: type[TextChoices], status) -> str:
+    try:
+        return str(choices(str(status)).label).lower()
+    except ValueError:
+        return str(status)
+
+
 def form_status_label(status) -> str:
-    return str(FORM_STATUS.get(str(status), status))
+    return _choice_word(FormRecord.Status, status)
 
 
 def query_status_label(status) -> str:
-    return str(QUERY_STATUS.get(str(status), status))
+    return _choice_word(Query.Status, status)
