@@ -723,6 +723,8 @@ class CompiledCriterion:
         except TypeError:  # a fact that is not hashable: decided without the memo
             return self.evaluate(facts, on, cache)
         if decided is None:
+            if facts.nihss is not None and "nihss" not in cache:
+                _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
             decided = self.evaluate(facts, on, cache)
             if len(self.memo) >= MEMO_LIMIT:
                 self.memo.clear()
