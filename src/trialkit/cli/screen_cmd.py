@@ -275,7 +275,7 @@ class _LinesWriter(_Writer):
     def result(self, outcome: Any) -> None:
         self.started = True
         if self.binary is not None:
-            self.binary.write(outcome.json_bytes() + b"\n")
+            self.binary.write(outcome.json_bytes(b"\n"))
         else:
             self.sink.write(outcome.json_line() + "\n")
 

@@ -106,11 +106,11 @@ class ScreeningOutcome:
             return self.screened.json_line(self.index)
         return json.dumps(self.as_dict(), ensure_ascii=False)
 
-    def json_bytes(self) -> bytes:
-        """``json_line()`` in UTF-8."""
+    def json_bytes(self, end: bytes = b"") -> bytes:
+        """``json_line()`` in UTF-8, then ``end`` (a line's newline)."""
         if isinstance(self.screened, CompactResult):
-            return self.screened.json_bytes(self.index)
-        return self.json_line().encode()
+            return self.screened.json_bytes(self.index, end)
+        return self.json_line().encode() + end
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScreeningOutcome):
