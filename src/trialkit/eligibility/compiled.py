@@ -474,11 +474,14 @@ def _attestations(values: Any) -> dict[str, Any]:
         if type(value) is bool:
             out[criterion_id] = _YES if value else _NO
             continue
-        a = _keys(value, _ATTESTATION_KEYS)
-        answer = a.get("answer")
-        memo = (type(answer), answer, a.get("by"), a.get("at"))
+        if type(value) is not dict:
+            raise _Unsure
+        # The entry as written (its keys in order); a number equal to a bool (1 == True) is not one.
+        memo = tuple(value.items())
         known = _ATTESTATIONS.get(memo)
-        if known is None:
+        if known is None or type(value.get("answer")) is not bool:
+            a = _keys(value, _ATTESTATION_KEYS)
+            answer = a.get("answer")
             if type(answer) is not bool:
                 raise _Unsure
             known = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
