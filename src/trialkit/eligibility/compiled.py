@@ -218,7 +218,10 @@ class _NihssCheck:
             item.key: frozenset(v for v in item.allowed_values or () if type(v) is int or v == measures.UNTESTABLE)
             for item in instrument.items
         }
-        self.rules = instrument.rules
+        # Each rule's check, with its outcomes remembered per combination of the items it reads (when declared).
+        self.checks: list[tuple[Callable[[Any], Any], tuple[str, ...] | None, dict[tuple[Any, ...], bool]]] = [
+            (rule.check, rule.reads, {}) for rule in instrument.rules
+        ]
         # (item, score) for every score the scale allows: a record's items are checked in one set
         # operation, with their types (1 == 1.0 == True, but only int scores and "UN" are read here).
         self.pairs = frozenset((key, score) for key, scores in self.allowed.items() for score in scores)
@@ -231,8 +234,16 @@ class _NihssCheck:
         # Hashing a list or object raises TypeError: fast_facts gives the record to pydantic.
         if not (_INT_OR_STR.issuperset(map(type, values.values())) and self.pairs.issuperset(values.items())):
             raise _Unsure
-        for rule in self.rules:
-            if rule.check(values):
+        for check, reads, seen in self.checks:
+            if reads is None:
+                if check(values):
+                    raise _Unsure
+                continue
+            key = tuple(map(values.get, reads))  # the scores are ints and "UN" (checked above): equal is same
+            fine = seen.get(key)
+            if fine is None:
+                fine = seen[key] = not check(values)
+            if not fine:
                 raise _Unsure
         return values
 
@@ -284,11 +295,13 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
         if stroke is None:
             f.stroke = None
         else:
-            s = _keys(stroke, _STROKE_KEYS)
-            kind, territory, onset = s.get("type"), s.get("territory"), s.get("onset_date")
-            memo = (kind, territory, onset)
+            if type(stroke) is not dict:
+                raise _Unsure
+            memo = tuple(stroke.items())  # as written: a stroke's fields are text
             known = _STROKES.get(memo)
             if known is None:
+                s = _keys(stroke, _STROKE_KEYS)
+                kind, territory, onset = s.get("type"), s.get("territory"), s.get("onset_date")
                 if kind is not None and kind not in ("ischemic", "hemorrhagic"):
                     return None
                 if territory is not None and territory not in ("anterior", "posterior"):
@@ -396,13 +409,16 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
     out = []
     memos = _condition_memo(vocabulary)
     for entry in values:
-        c = _keys(entry, _CONDITION_KEYS)
-        name = c.get("name")
-        memo = (name, c.get("date"), c.get("description"))
+        if type(entry) is not dict:
+            raise _Unsure
+        # The entry as written: a condition's fields are text (or null), so an equal entry is the same.
+        memo = tuple(entry.items())
         known = memos.get(memo)
         if known is not None:
             out.append(known)
             continue
+        c = _keys(entry, _CONDITION_KEYS)
+        name = c.get("name")
         if type(name) is not str:
             raise _Unsure
         name = _name(normalize_name(name))
@@ -446,14 +462,16 @@ def _medications(values: Any) -> list[_Medication] | None:
         raise _Unsure
     out = []
     for entry in values:
-        m = _keys(entry, _MEDICATION_KEYS)
-        name = m.get("name")
-        drug_class = m.get("class")
-        memo = (name, drug_class)
+        if type(entry) is not dict:
+            raise _Unsure
+        memo = tuple(entry.items())  # as written: a medication's fields are text
         known = _MEDICATIONS.get(memo)
         if known is not None:
             out.append(known)
             continue
+        m = _keys(entry, _MEDICATION_KEYS)
+        name = m.get("name")
+        drug_class = m.get("class")
         if type(name) is not str or not name:
             raise _Unsure
         made = _Medication(name, None if drug_class is None else _name(drug_class))
