@@ -295,13 +295,11 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
         if stroke is None:
             f.stroke = None
         else:
-            if type(stroke) is not dict:
-                raise _Unsure
-            memo = tuple(stroke.items())  # as written: a stroke's fields are text
+            s = _keys(stroke, _STROKE_KEYS)
+            kind, territory, onset = s.get("type"), s.get("territory"), s.get("onset_date")
+            memo = (kind, territory, onset)
             known = _STROKES.get(memo)
             if known is None:
-                s = _keys(stroke, _STROKE_KEYS)
-                kind, territory, onset = s.get("type"), s.get("territory"), s.get("onset_date")
                 if kind is not None and kind not in ("ischemic", "hemorrhagic"):
                     return None
                 if territory is not None and territory not in ("anterior", "posterior"):
@@ -389,6 +387,11 @@ def _serology(values: Any) -> dict[str, str] | None:
         return None
     if type(values) is not dict:
         raise _Unsure
+    # The results as written (names and results are text: an equal set of results is the same one).
+    memo = tuple(values.items())
+    known = _SEROLOGY.get(memo)
+    if known is not None:
+        return dict(known)
     out: dict[str, str] = {}
     for entered, result in values.items():
         if type(entered) is not str or not 0 < len(entered) <= 64 or type(result) is not str:
@@ -398,6 +401,7 @@ def _serology(values: Any) -> dict[str, str] | None:
         if key is None or key in out or read is None:
             raise _Unsure
         out[key] = read
+    _remember(_SEROLOGY, memo, dict(out))
     return out
 
 
@@ -409,16 +413,13 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
     out = []
     memos = _condition_memo(vocabulary)
     for entry in values:
-        if type(entry) is not dict:
-            raise _Unsure
-        # The entry as written: a condition's fields are text (or null), so an equal entry is the same.
-        memo = tuple(entry.items())
+        c = _keys(entry, _CONDITION_KEYS)
+        name = c.get("name")
+        memo = (name, c.get("date"), c.get("description"))
         known = memos.get(memo)
         if known is not None:
             out.append(known)
             continue
-        c = _keys(entry, _CONDITION_KEYS)
-        name = c.get("name")
         if type(name) is not str:
             raise _Unsure
         name = _name(normalize_name(name))
@@ -462,16 +463,14 @@ def _medications(values: Any) -> list[_Medication] | None:
         raise _Unsure
     out = []
     for entry in values:
-        if type(entry) is not dict:
-            raise _Unsure
-        memo = tuple(entry.items())  # as written: a medication's fields are text
+        m = _keys(entry, _MEDICATION_KEYS)
+        name = m.get("name")
+        drug_class = m.get("class")
+        memo = (name, drug_class)
         known = _MEDICATIONS.get(memo)
         if known is not None:
             out.append(known)
             continue
-        m = _keys(entry, _MEDICATION_KEYS)
-        name = m.get("name")
-        drug_class = m.get("class")
         if type(name) is not str or not name:
             raise _Unsure
         made = _Medication(name, None if drug_class is None else _name(drug_class))
@@ -492,14 +491,11 @@ def _attestations(values: Any) -> dict[str, Any]:
         if type(value) is bool:
             out[criterion_id] = _YES if value else _NO
             continue
-        if type(value) is not dict:
-            raise _Unsure
-        # The entry as written (its keys in order); a number equal to a bool (1 == True) is not one.
-        memo = tuple(value.items())
+        a = _keys(value, _ATTESTATION_KEYS)
+        answer = a.get("answer")
+        memo = (type(answer), answer, a.get("by"), a.get("at"))
         known = _ATTESTATIONS.get(memo)
-        if known is None or type(value.get("answer")) is not bool:
-            a = _keys(value, _ATTESTATION_KEYS)
-            answer = a.get("answer")
+        if known is None:
             if type(answer) is not bool:
                 raise _Unsure
             known = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
@@ -511,6 +507,7 @@ def _attestations(values: Any) -> dict[str, Any]:
 # Parts of records already read (each an immutable object shared by the records that hold it, so a
 # criterion's key can be the object itself); each memo starts again past MEMO_LIMIT (memory stays flat).
 _LABS: dict[Any, _Lab] = {}
+_SEROLOGY: dict[Any, dict[str, str]] = {}
 _MEDICATIONS: dict[Any, _Medication] = {}
 _ATTESTATIONS: dict[Any, _Attestation] = {}
 _STROKES: dict[Any, _Stroke] = {}
