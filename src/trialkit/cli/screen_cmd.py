@@ -81,10 +81,6 @@ def screen_command(
         trial = load_protocol(protocol)
     except ProtocolError as exc:
         fail(str(exc), fmt=fmt)
-    # What start-up made (modules, pydantic's schemas, the protocol) lives as long as the process: kept
-    # out of the garbage collector's passes, which a population's records would otherwise repeat over
-    # it (about a tenth of the CPU time at 100k records).
-    gc.freeze()
     on = _parse_day(today) if today else None
     source = _Source(input_path)
     target = writable_output(output) if output else None
@@ -103,6 +99,10 @@ def screen_command(
     counts = Summary.for_protocol(trial)
     exit_code = 0
     progress = _progress(source, show=_show_progress(fmt, mode, write_results, target))
+    # What start-up made (modules, pydantic's schemas, the protocol) outlives the run: kept out of the
+    # garbage collector's passes, which a population's records would otherwise repeat over it (about
+    # a tenth of the CPU time at 100k records); given back to it when the run ends.
+    gc.freeze()
     try:
         if workers > 1:
             from trialkit.eligibility.partitioned import screen_partitioned
@@ -123,6 +123,7 @@ def screen_command(
         writer.fatal(message)
         exit_code = 2
     finally:
+        gc.unfreeze()
         if progress is not None:
             progress.stop()
     writer.finish(counts if summary and target is None else None)
