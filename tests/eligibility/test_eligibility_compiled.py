@@ -221,6 +221,11 @@ def twins(kind: str) -> list[Any]:
         ("labs.hemoglobin", ({"value": 90, "unit": "g/L"}, {"value": 90.0, "unit": "g/L"})),
         ("premorbid_mrs", (1, 2)),
         ("nihss.5a", (2, 3)),
+        # A NIHSS already checked, then the same items with a score equal to it but of another type.
+        ("nihss.4", (1, True, 1.0, "1", 1)),
+        ("nihss.1c", (0, False, 0.0, -0.0, 0)),
+        # An attestation already read, then the same entry with an answer equal to it but not a bool.
+        ("attestations.inc-consent.answer", (True, 1, 1.0, True)),
     ]:
         for value in values:
             record = copy.deepcopy(example(f"{kind}-eligible"))

@@ -8,6 +8,7 @@ that cannot be read is reported (its position, field, rule and message) and the 
 from __future__ import annotations
 
 import codecs
+import gc
 import io
 import json
 import sys
@@ -98,6 +99,10 @@ def screen_command(
     counts = Summary.for_protocol(trial)
     exit_code = 0
     progress = _progress(source, show=_show_progress(fmt, mode, write_results, target))
+    # What start-up made (modules, pydantic's schemas, the protocol) outlives the run: kept out of the
+    # garbage collector's passes, which a population's records would otherwise repeat over it (about
+    # a tenth of the CPU time at 100k records); given back to it when the run ends.
+    gc.freeze()
     try:
         if workers > 1:
             from trialkit.eligibility.partitioned import screen_partitioned
@@ -118,6 +123,7 @@ def screen_command(
         writer.fatal(message)
         exit_code = 2
     finally:
+        gc.unfreeze()
         if progress is not None:
             progress.stop()
     writer.finish(counts if summary and target is None else None)
@@ -275,7 +281,7 @@ class _LinesWriter(_Writer):
     def result(self, outcome: Any) -> None:
         self.started = True
         if self.binary is not None:
-            self.binary.write(outcome.json_bytes() + b"\n")
+            self.binary.write(outcome.json_bytes(b"\n"))
         else:
             self.sink.write(outcome.json_line() + "\n")
 

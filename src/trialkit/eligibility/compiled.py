@@ -30,13 +30,15 @@ missing values, other units, invalid records) both ways and requires identical o
 from __future__ import annotations
 
 import json
+import json.encoder
 import re
 from collections.abc import Callable
 from datetime import date
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from trialkit.eligibility import measures
-from trialkit.eligibility.evaluate import Context, evaluate
+from trialkit.eligibility.evaluate import Context, Truth, combine_all, combine_any, combine_unless, evaluate
 from trialkit.eligibility.facts import FactsError, completed_years, parse_facts
 from trialkit.eligibility.lab_vocabulary import lab_key, serology_key
 from trialkit.eligibility.rules import Rule
@@ -57,6 +59,9 @@ if TYPE_CHECKING:
 MEMO_LIMIT = 20_000
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False)
+_encode_string = json.encoder.encode_basestring  # what _ENCODE does with a str, without the checks before it
+_VERDICTS = {v: b'"%s"' % v.encode() for v in ("eligible", "ineligible", "incomplete")}
+_DATA = attrgetter("data")
 
 
 # --------------------------------------------------------------------------- light facts
@@ -213,26 +218,38 @@ class _NihssCheck:
             item.key: frozenset(v for v in item.allowed_values or () if type(v) is int or v == measures.UNTESTABLE)
             for item in instrument.items
         }
-        self.rules = instrument.rules
+        # Each rule's check, with its outcomes remembered per combination of the items it reads (when declared).
+        self.checks: list[tuple[Callable[[Any], Any], tuple[str, ...] | None, dict[tuple[Any, ...], bool]]] = [
+            (rule.check, rule.reads, {}) for rule in instrument.rules
+        ]
+        # (item, score) for every score the scale allows: a record's items are checked in one set
+        # operation, with their types (1 == 1.0 == True, but only int scores and "UN" are read here).
+        self.pairs = frozenset((key, score) for key, scores in self.allowed.items() for score in scores)
 
     def __call__(self, values: Any) -> dict[str, Any] | None:
         if values is None:
             return None
         if type(values) is not dict:
             raise _Unsure
-        allowed = self.allowed
-        for item, value in values.items():
-            scores = allowed.get(item)
-            kind = type(value)
-            if scores is None or (kind is not int and kind is not str) or value not in scores:
-                raise _Unsure
-        for rule in self.rules:
-            if rule.check(values):
+        # Hashing a list or object raises TypeError: fast_facts gives the record to pydantic.
+        if not (_INT_OR_STR.issuperset(map(type, values.values())) and self.pairs.issuperset(values.items())):
+            raise _Unsure
+        for check, reads, seen in self.checks:
+            if reads is None:
+                if check(values):
+                    raise _Unsure
+                continue
+            key = tuple(map(values.get, reads))  # the scores are ints and "UN" (checked above): equal is same
+            fine = seen.get(key)
+            if fine is None:
+                fine = seen[key] = not check(values)
+            if not fine:
                 raise _Unsure
         return values
 
 
 _NIHSS: _NihssCheck | None = None
+_INT_OR_STR = frozenset({int, str})
 _LAB_OK: dict[tuple[Any, ...], bool] = {}
 
 
@@ -370,6 +387,11 @@ def _serology(values: Any) -> dict[str, str] | None:
         return None
     if type(values) is not dict:
         raise _Unsure
+    # The results as written (names and results are text: an equal set of results is the same one).
+    memo = tuple(values.items())
+    known = _SEROLOGY.get(memo)
+    if known is not None:
+        return dict(known)
     out: dict[str, str] = {}
     for entered, result in values.items():
         if type(entered) is not str or not 0 < len(entered) <= 64 or type(result) is not str:
@@ -379,6 +401,7 @@ def _serology(values: Any) -> dict[str, str] | None:
         if key is None or key in out or read is None:
             raise _Unsure
         out[key] = read
+    _remember(_SEROLOGY, memo, dict(out))
     return out
 
 
@@ -484,6 +507,7 @@ def _attestations(values: Any) -> dict[str, Any]:
 # Parts of records already read (each an immutable object shared by the records that hold it, so a
 # criterion's key can be the object itself); each memo starts again past MEMO_LIMIT (memory stays flat).
 _LABS: dict[Any, _Lab] = {}
+_SEROLOGY: dict[Any, dict[str, str]] = {}
 _MEDICATIONS: dict[Any, _Medication] = {}
 _ATTESTATIONS: dict[Any, _Attestation] = {}
 _STROKES: dict[Any, _Stroke] = {}
@@ -667,6 +691,58 @@ def key_of(rule: Rule, criterion_id: str) -> Key:
     return lambda f, on, cache: (first(f, on, cache), then(f, on, cache))
 
 
+# --------------------------------------------------------------------------- parts of a rule
+
+
+class _Part:
+    """One rule of a criterion (the criterion's own, or a part of an all_of, any_of or unless) evaluated
+    for ``LightFacts`` with its outcome remembered per key; a composite rule combines its parts' outcomes
+    as ``evaluate`` does. A criterion seen with a new combination of facts (an NIHSS total with other
+    item scores, an age with other labs) then costs a lookup per part and the combination, not the
+    evaluation of every part."""
+
+    __slots__ = ("combine", "criterion_id", "key", "memo", "parts", "rule", "vocabulary")
+
+    def __init__(self, rule: Rule, criterion_id: str, vocabulary: ConditionVocabulary | None):
+        self.rule = rule
+        self.criterion_id = criterion_id
+        self.vocabulary = vocabulary
+        self.key: Key = key_of(rule, criterion_id)
+        self.memo: dict[Any, Truth] = {}
+        kind = rule.kind
+        children: list[Rule]
+        self.combine: Callable[[list[Truth]], Truth] | None
+        if kind == "all_of":
+            children, self.combine = list(rule.all_of or []), combine_all
+        elif kind == "any_of":
+            children, self.combine = list(rule.any_of or []), combine_any
+        elif kind == "unless":
+            assert rule.unless is not None and rule.then is not None
+            children, self.combine = [rule.unless, rule.then], lambda truths: combine_unless(*truths)
+        else:
+            children, self.combine = [], None
+        self.parts = [_Part(child, criterion_id, vocabulary) for child in children]
+
+    def truth(self, facts: Any, on: date, cache: dict[str, Any]) -> Truth:
+        try:
+            key = self.key(facts, on, cache)
+            known = self.memo.get(key)
+        except TypeError:  # a fact that is not hashable: evaluated without the memo
+            return self._evaluate(facts, on, cache)
+        if known is None:
+            known = self._evaluate(facts, on, cache)
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[key] = known
+        return known
+
+    def _evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Truth:
+        if self.combine is not None:
+            return self.combine([part.truth(facts, on, cache) for part in self.parts])
+        ctx = Context(facts=facts, on=on, criterion_id=self.criterion_id, vocabulary=self.vocabulary, cache=cache)
+        return evaluate(self.rule, ctx)
+
+
 # --------------------------------------------------------------------------- criteria and results
 
 
@@ -714,16 +790,22 @@ class CompiledCriterion:
             f'"text": {_ENCODE(criterion.text)}, "status": '
         )
         self.memo: dict[Any, Decided] = {}
+        self.part = None if criterion.rule is None else _Part(criterion.rule, cid, vocabulary)
 
     def decide(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
-        """The outcome for ``LightFacts`` (remembered per key); ``evaluate`` for pydantic facts."""
+        """The outcome for ``LightFacts`` (remembered per key, and per key of each part of the rule)."""
         try:
             key = self.key(facts, on, cache)
             decided = self.memo.get(key)
         except TypeError:  # a fact that is not hashable: decided without the memo
             return self.evaluate(facts, on, cache)
         if decided is None:
-            decided = self.evaluate(facts, on, cache)
+            if facts.nihss is not None and "nihss" not in cache:
+                _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
+            if self.part is None:
+                decided = self.evaluate(facts, on, cache)
+            else:
+                decided = self.decided(self.part.truth(facts, on, cache))
             if len(self.memo) >= MEMO_LIMIT:
                 self.memo.clear()
             self.memo[key] = decided
@@ -733,7 +815,10 @@ class CompiledCriterion:
         criterion = self.criterion
         ctx = Context(facts=facts, on=on, criterion_id=criterion.id, vocabulary=self.vocabulary, cache=cache)
         truth = _attestation_only(criterion, ctx) if criterion.rule is None else evaluate(criterion.rule, ctx)
-        status = status_of(criterion.type, truth.holds)
+        return self.decided(truth)
+
+    def decided(self, truth: Truth) -> Decided:
+        status = status_of(self.criterion.type, truth.holds)
         missing = tuple(truth.missing) if truth.holds is None else ()
         text = f'{self.prefix}"{status}", "reason": {_ENCODE(truth.reason)}}}'
         return Decided(status, truth.reason, missing, text)
@@ -782,16 +867,20 @@ class CompactResult:
             missing=self.missing,
         )
 
-    def json_bytes(self, index: int) -> bytes:
-        """``json_line(index)`` in UTF-8, joined from each criterion's text already encoded."""
+    def json_bytes(self, index: int, end: bytes = b"") -> bytes:
+        """``json_line(index)`` in UTF-8 (then ``end``), joined from each criterion's text already encoded."""
         record_id = self.record_id
-        head = b'{"index": %d, "id": %s, "verdict": "%s", "criteria": [' % (
+        head = b'{"index": %d, "id": %s, "verdict": %s, "criteria": [' % (
             index,
-            b"null" if record_id is None else _ENCODE(record_id).encode(),
-            self.verdict.encode(),
+            b"null" if record_id is None else _encode_string(record_id).encode(),
+            _VERDICTS[self.verdict],
         )
-        missing = _ENCODE(self.missing).encode() if self.missing else b"[]"
-        return b"".join((head, b", ".join([d.data for d in self.decided]), b'], "missing": ', missing, b"}"))
+        tail = (
+            b'], "missing": ' + _ENCODE(self.missing).encode() + b"}" + end
+            if self.missing
+            else b'], "missing": []}' + end
+        )
+        return b"".join((head, b", ".join(map(_DATA, self.decided)), tail))
 
     def json_line(self, index: int) -> str:
         """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""
@@ -810,6 +899,7 @@ class CompiledProtocol:
         self.vocabulary = protocol.condition_vocabulary
         self.criteria = [CompiledCriterion(c, self.vocabulary) for c in protocol.eligibility.criteria]
         self.ids = [c.id for c in self.criteria]
+        self.lookups = [(c, c.key, c.memo) for c in self.criteria]  # each memo is cleared, never replaced
 
     def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
         """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
@@ -822,7 +912,14 @@ class CompiledProtocol:
             decided = [c.evaluate(facts, on, cache) for c in self.criteria]
         else:
             on = facts.screening_date or today or date.today()
-            decided = [c.decide(facts, on, cache) for c in self.criteria]
+            # CompiledCriterion.decide, inline: a memo hit costs the key and one lookup.
+            decided = []
+            for c, key_of_facts, memo in self.lookups:
+                try:
+                    d = memo.get(key_of_facts(facts, on, cache))
+                except TypeError:
+                    d = None
+                decided.append(d if d is not None else c.decide(facts, on, cache))
         # verdict_of and the missing facts of screen(), in one pass.
         failed = unknown = False
         missing: list[str] = []

@@ -295,7 +295,7 @@ def _lab(rule: Rule, ctx: Context) -> Truth:
     if not parts:
         names = _names(spec.analytes, ANALYTE_LABELS)
         return Truth(None, f"{names} not recorded", tuple(f"labs.{a}" for a in spec.analytes))
-    return _combine_all([truth for _, truth in parts])
+    return combine_all([truth for _, truth in parts])
 
 
 def _one_lab(spec: LabRule, analyte: str, labs: dict[str, Any]) -> Truth:
@@ -501,7 +501,8 @@ def signature(answer: Attestation) -> str:
 # --------------------------------------------------------------------------- combinators
 
 
-def _combine_all(parts: list[Truth]) -> Truth:
+def combine_all(parts: list[Truth]) -> Truth:
+    """``all_of`` from the truth of each part."""
     failed = [p for p in parts if p.holds is False]
     unknown = [p for p in parts if p.holds is None]
     if failed:
@@ -520,11 +521,15 @@ def _missing(parts: list[Truth]) -> tuple[str, ...]:
 
 
 def _all_of(rule: Rule, ctx: Context) -> Truth:
-    return _combine_all([evaluate(part, ctx) for part in rule.all_of or []])
+    return combine_all([evaluate(part, ctx) for part in rule.all_of or []])
 
 
 def _any_of(rule: Rule, ctx: Context) -> Truth:
-    parts = [evaluate(part, ctx) for part in rule.any_of or []]
+    return combine_any([evaluate(part, ctx) for part in rule.any_of or []])
+
+
+def combine_any(parts: list[Truth]) -> Truth:
+    """``any_of`` from the truth of each part."""
     holding = [p for p in parts if p.holds is True]
     unknown = [p for p in parts if p.holds is None]
     if holding:
@@ -536,8 +541,11 @@ def _any_of(rule: Rule, ctx: Context) -> Truth:
 
 def _unless(rule: Rule, ctx: Context) -> Truth:
     assert rule.unless is not None and rule.then is not None
-    condition = evaluate(rule.unless, ctx)
-    then = evaluate(rule.then, ctx)
+    return combine_unless(evaluate(rule.unless, ctx), evaluate(rule.then, ctx))
+
+
+def combine_unless(condition: Truth, then: Truth) -> Truth:
+    """``unless``/``then`` from the truth of each."""
     if condition.holds is True:
         return Truth(True, f"not required: {condition.reason}")
     if condition.holds is False:

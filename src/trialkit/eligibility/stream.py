@@ -106,11 +106,11 @@ class ScreeningOutcome:
             return self.screened.json_line(self.index)
         return json.dumps(self.as_dict(), ensure_ascii=False)
 
-    def json_bytes(self) -> bytes:
-        """``json_line()`` in UTF-8."""
+    def json_bytes(self, end: bytes = b"") -> bytes:
+        """``json_line()`` in UTF-8, then ``end`` (a line's newline)."""
         if isinstance(self.screened, CompactResult):
-            return self.screened.json_bytes(self.index)
-        return self.json_line().encode()
+            return self.screened.json_bytes(self.index, end)
+        return self.json_line().encode() + end
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ScreeningOutcome):
@@ -382,7 +382,8 @@ class Summary:
     types: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VERDICTS, 0))
     invalid: int = 0
-    _ready: Any = field(default=None, repr=False, compare=False)  # the compiled protocol already set up
+    # The compiled protocol already set up, and its criteria's counts in its order.
+    _ready: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def for_protocol(cls, protocol: Protocol) -> Summary:
@@ -399,15 +400,15 @@ class Summary:
         screened = outcome.screened
         if isinstance(screened, CompactResult):
             screener = screened.screener
-            if self._ready is not screener:  # the compiled protocol's criteria, each counted from now on
+            ready = self._ready
+            if ready is None or ready[0] is not screener:  # the compiled protocol's criteria, counted from now on
                 for criterion in screener.criteria:
                     self.criteria.setdefault(criterion.id, dict.fromkeys(STATUSES, 0))
                     self.types.setdefault(criterion.id, criterion.type)
-                self._ready = screener
+                ready = self._ready = (screener, [self.criteria[c.id] for c in screener.criteria])
             self.verdicts[screened.verdict] += 1
-            criteria = self.criteria
-            for criterion_id, decided in zip(screener.ids, screened.decided):
-                criteria[criterion_id][decided.status] += 1
+            for counts, decided in zip(ready[1], screened.decided):
+                counts[decided.status] += 1
             return
         result = outcome.result
         self.verdicts[result.verdict] += 1

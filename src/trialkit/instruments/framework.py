@@ -293,13 +293,16 @@ class Rule:
     """A consistency rule across items, set by the published instructions (cited in ``source``).
 
     ``check`` receives the cleaned values of the valid items present and returns errors; it must
-    tolerate missing items (draft forms).
+    tolerate missing items (draft forms). ``reads`` names the items ``check`` looks at, when it looks
+    at no others (its outcome is then the same for any two forms that agree on those items: a
+    population's screening checks each combination once); None when not declared.
     """
 
     name: str
     description: str
     source: str
     check: Callable[[Mapping[str, Any]], list[FieldError]]
+    reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,7 @@ RULES = (
         "Item 7 (limbs with ataxia) cannot exceed the number of limbs scoring 0-3 on items 5a-6b.",
         "NINDS NIHSS instructions, item 7",
         _ataxia_rule,
+        reads=("7", "5a", "5b", "6a", "6b"),
     ),
 )
 
