@@ -231,7 +231,8 @@ class Network:
                         "rehabilitation_medicines": {"taken": True, "details": "Baclofen 10 mg"},
                         "assistive_devices": {"used": True, "details": "Quad cane"},
                     },
-                    now=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=20),
+                    # Noon at the network's sites (Shanghai, UTC+8): an entry is written on its own day.
+                    now=datetime.combine(day, datetime.min.time(), UTC) + timedelta(hours=4),
                 )
                 self.diary_entries += 1
 
