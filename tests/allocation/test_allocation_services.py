@@ -7,6 +7,7 @@ from allocation_cases import NOW
 from auth_support import otp_code
 from django.core.exceptions import PermissionDenied
 
+from trialkit import randomization as randomization_core
 from trialkit.server.allocation import services
 from trialkit.server.allocation.models import AllocationList, AllocationSlot, DoseRecord, Notification, UnblindingEvent
 from trialkit.server.audit.models import AuditEvent
@@ -90,6 +91,34 @@ def test_randomization_gives_the_next_slot_of_the_stratum_and_a_blinded_receipt(
     assert set(vars(receipts[0])) == {"randomization_number", "kit_number", "randomized_at"}
     p = Participant.objects.get(randomization_number="IX-R0002")
     assert p.status == "randomized" and p.kit_number == receipts[1].kit_number
+
+
+def test_the_balance_counts_every_slot_and_the_used_ones_per_arm_in_list_order(generated, trials, make_user, enroll):
+    trial = trials[IXCELL]
+    coordinator = _coordinator(make_user, trial, "ixcell-01")
+    for nihss in (8, 15, 9, 10, 7, 16, 12):
+        services.randomize(enroll(trial, "ixcell-01", nihss=nihss), coordinator, now=NOW)
+    dsmb = make_user("dsmb_statistician", trial)
+    # Counted here from the slots themselves, one by one.
+    expected = {}
+    for slot in AllocationSlot.objects.filter(trial=trial).order_by("stratum", "sequence_no"):
+        row = expected.setdefault(
+            slot.stratum, {"slots": 0, "used": [], "by_arm": dict.fromkeys(trial.protocol.randomization.ratio, 0)}
+        )
+        row["slots"] += 1
+        if slot.participant_id:
+            row["used"].append(slot.arm_id)
+            row["by_arm"][slot.arm_id] += 1
+    balance = services.balance_summary(trial, dsmb)
+    assert [row["stratum"] for row in balance] == list(expected)
+    for row in balance:
+        want = expected[row["stratum"]]
+        assert (row["slots"], row["used"], row["by_arm"]) == (want["slots"], len(want["used"]), want["by_arm"])
+        ratio = trial.protocol.randomization.ratio
+        imbalance = randomization_core.max_prefix_imbalance(want["used"], ratio) if want["used"] else {}
+        assert row["max_imbalance"] == max(imbalance.values(), default=0)
+    assert sum(row["used"] for row in balance) == 7
+    assert sum(row["slots"] for row in balance) == AllocationSlot.objects.filter(trial=trial).count() > 7
 
 
 @pytest.mark.parametrize(

@@ -228,21 +228,24 @@ def allocation_list_rows(trial, actor):
 
 
 def balance_summary(trial, actor) -> list[dict[str, Any]]:
-    """Per stratum: slots, used, and used per arm; with the core's prefix-imbalance measure."""
+    """Per stratum: slots, used, and used per arm; with the core's prefix-imbalance measure.
+
+    The slots are counted by the database and only the used slots' arms are read, in list order: a
+    list is generated for the planned enrollment and more, so reading every slot grew the page with
+    the list, not with the randomized."""
     require(actor, trial, "allocation.manage_list")
-    arms = list(trial.protocol.randomization.ratio)
-    rows: dict[str, dict[str, Any]] = {}
-    used_arms: dict[str, list[str]] = {}
-    for slot in AllocationSlot.objects.filter(trial=trial).order_by("stratum", "sequence_no"):
-        row = rows.setdefault(
-            slot.stratum, {"stratum": slot.stratum, "slots": 0, "used": 0, "by_arm": {arm: 0 for arm in arms}}
-        )
-        row["slots"] += 1
-        if slot.participant_id:
-            row["used"] += 1
-            row["by_arm"][slot.arm_id] += 1
-            used_arms.setdefault(slot.stratum, []).append(slot.arm_id)
     ratio = trial.protocol.randomization.ratio
+    slots = AllocationSlot.objects.filter(trial=trial)
+    rows: dict[str, dict[str, Any]] = {
+        stratum: {"stratum": stratum, "slots": n, "used": 0, "by_arm": dict.fromkeys(ratio, 0)}
+        for stratum, n in slots.values_list("stratum").annotate(n=Count("id")).order_by("stratum")
+    }
+    used_arms: dict[str, list[str]] = {}
+    used = slots.filter(participant__isnull=False).order_by("stratum", "sequence_no")
+    for stratum, arm_id in used.values_list("stratum", "arm_id"):
+        rows[stratum]["used"] += 1
+        rows[stratum]["by_arm"][arm_id] += 1
+        used_arms.setdefault(stratum, []).append(arm_id)
     for stratum, row in rows.items():
         sequence = used_arms.get(stratum, [])
         imbalance = randomization.max_prefix_imbalance(sequence, ratio) if sequence else {}
