@@ -59,6 +59,8 @@ def login(browser, live_server, username, viewport):
 
 @pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_each_oversight_page_opens_without_sideways_overflow(browser, live_server, demo, viewport):
+    from playwright.sync_api import expect
+
     page = login(browser, live_server, "monitor", viewport)
     try:
         for name, path, heading in PAGES:
@@ -74,12 +76,16 @@ def test_each_oversight_page_opens_without_sideways_overflow(browser, live_serve
         # The state is in text too (a letter and a hidden label), never in colour alone.
         assert cells.first.locator(".sr-only").inner_text().strip() != ""
         page.goto(f"/capture/trials/{NCT}/calendar/")
-        page.click("a[rel=next]")
+        # Wait for the next month's page to load: the URL changes before its document is parsed.
+        with page.expect_navigation(wait_until="load"):
+            page.click("a[rel=next]")
         assert "month=" in page.url
         if viewport == PHONE:
-            assert page.locator("table.calendar").is_hidden() and page.locator("ol.cal-list").is_visible()
+            expect(page.locator("ol.cal-list")).to_be_visible()
+            expect(page.locator("table.calendar")).to_be_hidden()
         else:
-            assert page.locator("table.calendar").is_visible()
+            expect(page.locator("table.calendar")).to_be_visible()
+            expect(page.locator("ol.cal-list")).to_be_hidden()
     finally:
         page.context.close()
 
