@@ -5,7 +5,11 @@ Prints, from one fresh database:
 * the raw row-lock rate: the allocation's critical section done directly (lock the trial's list
   row, bump its counter, commit) by 8 clients;
 * the service's allocation rate (``allocation.services.randomize``, audit and schedule included)
-  at 1, 8 and 32 client threads, and its ratio to the raw rate (goal: >= 25% at 8 and 32);
+  at 1, 8 and 32 clients, and its ratio to the raw rate (goal: >= 25% at 8 and 32);
+* how long one randomization holds the trial's list lock (from the ``SELECT … FOR UPDATE`` of the
+  list to the commit), median and 95th percentile, against one raw transaction at one client: the
+  lock is what a trial's randomizations serialize on, so ``1 / hold`` is their ceiling on a machine
+  with cores to spare (on a small machine the CPU of a randomization bounds the rate first);
 * the queries of one randomization;
 * the form save rate (``capture.services.save_form``, a complete NIHSS) at 1 and 8 clients, the
   clients writing to two trials.
@@ -13,15 +17,19 @@ Prints, from one fresh database:
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/trialkit_bench python bench/write_scale.py
         (the database is dropped and created; default trialkit_bench on 127.0.0.1)
 
+Clients are processes (as the application server's workers are), each with its own connection,
+started before the clock starts.
+
 Without a reachable PostgreSQL it says so and exits 0 (SQLite has one writer by design).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -60,6 +68,14 @@ def main() -> int:
         connections.close_all()
         raw = _raw_rate(world["list_id"], clients=8, seconds=RAW_SECONDS)
         print(f"raw row-lock transaction (8 clients, {RAW_SECONDS:.0f} s): {raw:8.0f}/s")
+        raw_hold = _raw_hold_ms(world["list_id"], n=200)
+        holds = _lock_holds_ms(world, n=20)
+        p50, p95 = statistics.median(holds), sorted(holds)[int(0.95 * (len(holds) - 1))]
+        print(
+            f"list lock held per randomization (1 client, {len(holds)}): median {p50:.1f} ms, p95 {p95:.1f} ms;"
+            f" one raw transaction {raw_hold:.2f} ms; lock-bound ceiling {1000 / p50:.0f}/s"
+            f" = {100 * raw_hold / p50:.1f}% of the raw transaction's"
+        )
         queries = _one_randomization_queries(world)
         print(f"queries in one randomization: {queries}")
         for clients, n in ALLOCATIONS.items():
@@ -176,28 +192,66 @@ def _prepare() -> dict:
 
 def _raw_rate(list_id: int, *, clients: int, seconds: float) -> float:
     """Lock the list row, bump its counter, commit: what one allocation must serialize on."""
+    total, elapsed = _in_processes(_raw_worker, [(list_id, seconds)] * clients)
+    return total / elapsed
+
+
+def _raw_transaction(conn, list_id: int) -> None:
+    with conn.transaction():
+        conn.execute("SELECT id FROM allocation_allocationlist WHERE id = %s FOR UPDATE", [list_id])
+        conn.execute("UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id])
+
+
+def _raw_worker(args) -> int:
     import psycopg
 
-    counts = [0] * clients
-    stop = time.monotonic() + seconds
+    list_id, seconds = args
+    count = 0
+    with psycopg.connect(URL.replace("postgres://", "postgresql://", 1)) as conn:
+        stop = time.monotonic() + seconds
+        while time.monotonic() < stop:
+            _raw_transaction(conn, list_id)
+            count += 1
+    return count
 
-    def worker(n: int) -> None:
-        with psycopg.connect(URL.replace("postgres://", "postgresql://", 1)) as conn:
-            while time.monotonic() < stop:
-                with conn.transaction():
-                    conn.execute("SELECT id FROM allocation_allocationlist WHERE id = %s FOR UPDATE", [list_id])
-                    conn.execute(
-                        "UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id]
-                    )
-                counts[n] += 1
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.monotonic() - start)
+def _raw_hold_ms(list_id: int, *, n: int) -> float:
+    """Median wall time of one raw transaction, one client (the lock is held for all of it)."""
+    import psycopg
+
+    times = []
+    with psycopg.connect(URL.replace("postgres://", "postgresql://", 1)) as conn:
+        for _ in range(n):
+            start = time.perf_counter()
+            _raw_transaction(conn, list_id)
+            times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+def _lock_holds_ms(world, *, n: int) -> list[float]:
+    """Milliseconds from the list's ``SELECT … FOR UPDATE`` to the commit, for ``n`` randomizations."""
+    from django.db import connection, transaction
+
+    holds: list[float] = []
+    locked_at: list[float] = []  # the first lock of the list in the open transaction
+
+    def committed() -> None:
+        holds.append(1000 * (time.perf_counter() - locked_at.pop()))
+
+    def watch(execute, sql, params, many, context):
+        locks_list = "FOR UPDATE" in sql and sql.split("FROM", 1)[-1].lstrip().startswith('"allocation_allocationlist"')
+        if locks_list and not locked_at:
+            locked_at.append(time.perf_counter())
+            transaction.on_commit(committed)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(watch):
+        for item in world["to_randomize"][:n]:
+            _randomize_one(item)
+    del world["to_randomize"][:n]
+    if len(holds) != n:
+        raise RuntimeError(f"measured {len(holds)} lock holds for {n} randomizations")
+    return holds
 
 
 def _randomize_one(item) -> None:
@@ -237,35 +291,58 @@ def _one_randomization_queries(world) -> int:
 
 
 def _run(clients: int, items: list, fn) -> float:
-    from django.db import connection
-
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    queue = list(items)
-
-    def worker() -> None:
-        try:
-            while True:
-                with lock:
-                    if not queue:
-                        return
-                    item = queue.pop(0)
-                fn(item)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(clients)]
-    start = time.monotonic()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.monotonic() - start
-    if errors:
-        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]!r}") from errors[0]
+    """Items per second, ``fn`` applied to ``items`` shared out among ``clients`` processes."""
+    shares = [(fn, items[n::clients]) for n in range(clients)]
+    done, elapsed = _in_processes(_apply_all, shares)
+    if done != len(items):
+        raise RuntimeError(f"{len(items) - done} item(s) not done")
     return len(items) / elapsed
+
+
+def _apply_all(args) -> int:
+    fn, items = args
+    for item in items:
+        fn(item)
+    return len(items)
+
+
+def _child(target, args, ready, go, results) -> None:
+    from django.db import connections
+
+    connections.close_all()  # never share the parent's socket
+    try:
+        ready.release()
+        go.wait()
+        results.put(("ok", target(args)))
+    except BaseException as exc:  # reported to the parent, which fails the run
+        results.put(("error", repr(exc)))
+    finally:
+        connections.close_all()
+
+
+def _in_processes(target, args: list) -> tuple[int, float]:
+    """Run ``target(a)`` for each ``a`` of ``args``, each in a forked process, all started together:
+    the sum of their results and the seconds from the start signal to the last result."""
+    from django.db import connections
+
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_child, args=(target, a, ready, go, results)) for a in args]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.acquire()
+    start = time.monotonic()
+    go.set()
+    outcomes = [results.get() for _ in procs]
+    elapsed = time.monotonic() - start
+    for p in procs:
+        p.join()
+    errors = [detail for status, detail in outcomes if status == "error"]
+    if errors:
+        raise RuntimeError(f"{len(errors)} client(s) failed: {errors[0]}")
+    return sum(detail for _, detail in outcomes), elapsed
 
 
 def _create_postgres(url: str) -> bool:

@@ -36,3 +36,32 @@ def test_one_randomization_stays_under_its_query_bound(generated, trials, make_u
     # Every audit insert of the randomization was a batch or a single row; the chain lock once.
     locks = [q for q in captured.captured_queries if "pg_advisory_xact_lock" in q["sql"]]
     assert len(locks) <= (1 if connection.vendor == "postgresql" else 0)
+
+
+# Statements a randomization runs while it holds the trial's list lock: the stratum, the slot, the
+# numbers, the participant (each row audited) and the audit append. 18 at the time of writing; 33
+# when the schedule was placed under the lock.
+MAX_UNDER_LIST_LOCK = 22
+
+
+def test_the_list_lock_is_taken_after_the_schedule_and_held_briefly(generated, trials, make_user, enroll):
+    trial = trials["NCT07197606"]
+    coordinator = make_user("coordinator", trial, site=trial.sites.get(code="ixcell-01"))
+    first, participant = enroll(trial, "ixcell-01"), enroll(trial, "ixcell-01")
+    randomize(first, coordinator, now=NOW)
+    with CaptureQueriesContext(connection) as captured:
+        randomize(participant, coordinator, now=NOW)
+    statements = [q["sql"] for q in captured.captured_queries]
+
+    def locks_the_list(sql: str) -> bool:
+        # The full row (not the existence check), FOR UPDATE where the database has row locks.
+        reads_list = sql.startswith('SELECT "allocation_allocationlist"."id"')
+        return reads_list and ("FOR UPDATE" in sql or connection.vendor == "sqlite")
+
+    lock_at = next(i for i, sql in enumerate(statements) if locks_the_list(sql))
+    visit_inserts = [i for i, sql in enumerate(statements) if sql.startswith('INSERT INTO "capture_visit"')]
+    assert visit_inserts, "the schedule was not placed"
+    assert max(visit_inserts) < lock_at, "the schedule is placed while the trial's list is locked"
+    under_lock = statements[lock_at:]
+    assert len(under_lock) <= MAX_UNDER_LIST_LOCK, "\n".join(s[:160] for s in under_lock)
+    assert Visit.objects.filter(participant=participant).count() == len(trial.protocol.schedule.visits)

@@ -343,11 +343,14 @@ def randomize(participant: Participant, actor, *, now: datetime, facts: dict | N
 
 
 def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: dict | None) -> RandomizationReceipt:
-    # Lock order, always the same: the list row, then the participant, then the slot.
-    allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
-    if allocation_list is None:
-        raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
+    # Lock order, always the same: the participant, then the list row (or the minimization state
+    # after it), then the slot. What does not depend on the list — the checks, day 0, the schedule and
+    # the screening visit's forms — is done before the list is locked, so a trial's randomizations
+    # wait on each other only for taking a slot, the numbers and the audit append.
     participant = Participant.objects.select_for_update().select_related("screening", "site").get(pk=participant_pk)
+    participant.trial = trial
+    if not AllocationList.objects.filter(trial=trial).exists():
+        raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
     problem = _enrollment_problem(participant)
     screening = participant.screening
     if problem is None and (
@@ -359,6 +362,11 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if problem:
         raise AllocationProblem(problem)
     refuse_outside_windows(participant, now, "randomization")
+    _place_day_zero(trial, participant, actor, now)
+
+    allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
+    if allocation_list is None:  # replaced or removed since the check above
+        raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
     try:
         escalation.refuse_while_closed(trial, now)
     except escalation.GateClosed as exc:
@@ -440,19 +448,27 @@ def local_date(now: datetime):
     return timezone.localtime(now).date() if timezone.is_aware(now) else now.date()
 
 
+def _place_day_zero(trial, participant: Participant, actor, now: datetime) -> None:
+    """Before the list is locked: the randomization time, day 0 when the schedule counts from
+    randomization, and the schedule placed from it (saved with the numbers by ``_record_allocation``;
+    a refusal after this point rolls the schedule back with everything else)."""
+    participant.randomized_at = now
+    if trial.protocol.schedule.anchor == "randomization":
+        participant.anchor_date = local_date(now)  # day 0 is the day of randomization
+    _place_schedule(participant, actor, now)
+
+
 def _record_allocation(
     trial, participant: Participant, slot: AllocationSlot, actor, now: datetime, restricted: dict[str, Any]
 ) -> RandomizationReceipt:
-    """Give the participant the slot's numbers, set day 0 when the schedule counts from
-    randomization, and write the open and the restricted audit events."""
+    """Give the participant the slot's numbers (with the day 0 ``_place_day_zero`` set), and write the
+    open and the restricted audit events."""
     before = {"status": participant.status}
     participant.randomization_number = slot.randomization_number
     participant.kit_number = slot.kit_number
-    participant.randomized_at = now
     participant.status = Participant.Status.RANDOMIZED
     fields = ["randomization_number", "kit_number", "randomized_at", "status"]
     if trial.protocol.schedule.anchor == "randomization":
-        participant.anchor_date = local_date(now)  # day 0 is the day of randomization
         fields.append("anchor_date")
     participant.save(update_fields=fields)
     common = dict(
@@ -464,7 +480,6 @@ def _record_allocation(
         participant_id=participant.pk,
         at=now,
     )
-    _place_schedule(participant, actor, now)
     record_event(
         action="participant.randomized",
         before=before,
