@@ -304,3 +304,39 @@ def test_summary_with_output_writes_results_and_prints_the_forecast(tmp_path):
 def test_workers_need_a_json_lines_file():
     result = run("-p", IXCELL, "-i", "-", "--workers", "2", stdin="[]")
     assert result.exit_code == 2 and "--workers" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "a"}',
+        '{"id": "a"}\r',
+        '{"id": "a"}  \t',
+        '  {"id": "a"}',
+        '\ufeff{"id": "a"}',
+        '{"id": "a"} x',
+        '{"id": "a"}{"id": "b"}',
+        '{"id": "a"',
+        '{"id": NaN, "n": -Infinity}',
+        "[1, 2]",
+        "42",
+        '"text"',
+        "nul",
+        '{"a": 1,}',
+        "[" * 100_000,
+    ],
+)
+def test_a_line_is_read_as_json_loads_reads_it(line):
+    """The reader's fast path (the decoder's scanner without json.loads around it) gives json.loads'
+    value, or its error with its message, for a line of any shape."""
+    from trialkit.eligibility.stream import _loads
+
+    def outcome(read):
+        try:
+            return ("value", read(line))
+        except json.JSONDecodeError as exc:
+            return ("error", exc.msg, exc.pos)
+        except RecursionError:
+            return ("recursion",)
+
+    assert repr(outcome(_loads)) == repr(outcome(json.loads))  # repr: NaN is not equal to itself

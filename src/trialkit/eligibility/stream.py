@@ -23,7 +23,8 @@ Nothing here imports Django; the same ``screen_line`` runs in each partition of 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import json.scanner
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
 
 _WHITESPACE = " \t\r\n\ufeff"
 _DECODER = json.JSONDecoder()
+# What json.loads runs (the decoder's C scanner), without its checks in Python around it.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+_JSON_WHITESPACE = " \t\n\r"
 
 
 class StreamInputError(ValueError):
@@ -286,7 +290,7 @@ def _lines(buf: _Buffer, starts_with_object: bool) -> Iterator[RawRecord]:
         if text.strip(_WHITESPACE):
             index += 1
             try:
-                value = json.loads(text)
+                value = _loads(text)
             except RecursionError:
                 yield RawRecord(index, line, problem=("json", "JSON nested too deeply"))
             except json.JSONDecodeError as exc:
@@ -302,6 +306,19 @@ def _lines(buf: _Buffer, starts_with_object: bool) -> Iterator[RawRecord]:
             return
         buf.pos = newline + 1
         buf.line += 1
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: a line that is one JSON value with at most JSON whitespace after it is read by
+    the decoder's C scanner directly (without ``json.loads``'s steps in Python around it); anything else
+    (whitespace before, text after, not JSON) by ``json.loads`` itself, which raises its own error."""
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, json.JSONDecodeError, RecursionError):
+        return json.loads(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        return json.loads(text)
+    return value
 
 
 def _document(buf: _Buffer) -> Iterator[RawRecord]:
