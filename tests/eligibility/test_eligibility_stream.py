@@ -340,3 +340,37 @@ def test_a_line_is_read_as_json_loads_reads_it(line):
             return ("recursion",)
 
     assert repr(outcome(_loads)) == repr(outcome(json.loads))  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
+def test_the_summary_of_a_varied_population_is_the_count_of_screen_results(trial, kind):
+    """The summary counts a compiled record by its statuses all at once (added to each criterion when read):
+    the counts must be those of screen()'s results counted one by one, also when read part-way through and
+    when results of the reference screening are mixed in."""
+    from test_eligibility_compiled import records
+
+    protocol = load_protocol(trial)
+    population = records(kind, 400, seed=5)
+    today = date(2025, 3, 3)
+    summary = Summary.for_protocol(protocol)
+    want = {c.id: Counter() for c in protocol.eligibility.criteria}
+    verdicts = Counter()
+    for number, outcome in enumerate(screen_stream(protocol, read_records([json.dumps(population)]), today)):
+        if number % 7 == 0 and isinstance(outcome, ScreeningOutcome):
+            outcome = ScreeningOutcome(outcome.index, outcome.result)  # as a Dask partition sends it
+        summary.add(outcome)
+        if number == 150:
+            assert sum(summary.criteria[protocol.eligibility.criteria[0].id].values()) == summary.screened
+        if isinstance(outcome, RecordProblem):
+            continue
+        result = screen(protocol, population[number], today=today)
+        verdicts[result.verdict] += 1
+        for checked in result.criteria:
+            want[checked.id][checked.status] += 1
+    data = summary.as_dict()
+    assert data["verdicts"] == {v: verdicts[v] for v in ("eligible", "ineligible", "incomplete")}
+    assert {c["id"]: {s: c[s] for s in ("pass", "fail", "unknown")} for c in data["criteria"]} == {
+        cid: {s: counts[s] for s in ("pass", "fail", "unknown")} for cid, counts in want.items()
+    }
+    assert summary.criteria == {c["id"]: {s: c[s] for s in ("pass", "fail", "unknown")} for c in data["criteria"]}
+    assert len(set(verdicts)) == 3 and data["invalid"] > 10
