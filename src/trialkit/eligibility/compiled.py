@@ -62,6 +62,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_
 _encode_string = json.encoder.encode_basestring  # what _ENCODE does with a str, without the checks before it
 _VERDICTS = {v: b'"%s"' % v.encode() for v in ("eligible", "ineligible", "incomplete")}
 _DATA = attrgetter("data")
+_STATUS = attrgetter("status")
 
 
 # --------------------------------------------------------------------------- light facts
@@ -939,7 +940,7 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Call
 class CompactResult:
     """A screened record as the stream keeps it; ``result()`` is the ``ScreeningResult`` of ``screen()``."""
 
-    __slots__ = ("decided", "missing", "record_id", "screener", "screening_date", "verdict")
+    __slots__ = ("decided", "missing", "record_id", "screener", "screening_date", "statuses", "verdict")
 
     def __init__(
         self,
@@ -949,6 +950,7 @@ class CompactResult:
         verdict: str,
         decided: list[Decided],
         missing: list[str],
+        statuses: tuple[str, ...],
     ):
         self.screener = screener
         self.record_id = record_id
@@ -956,6 +958,7 @@ class CompactResult:
         self.verdict = verdict
         self.decided = decided
         self.missing = missing
+        self.statuses = statuses  # each criterion's status, in order
 
     def result(self) -> ScreeningResult:
         criteria = [
@@ -1028,20 +1031,20 @@ class CompiledProtocol:
             on = facts.screening_date or today or date.today()
             # CompiledCriterion.decide for each criterion: a memo hit costs the key and one lookup.
             decided = self.decide_all(facts, on, cache)
-        # verdict_of and the missing facts of screen(), in one pass.
-        failed = unknown = False
+        # verdict_of and the missing facts of screen(): the statuses in one tuple (kept for the summary),
+        # the missing facts gathered only when some criterion is unknown.
+        statuses = tuple(map(_STATUS, decided))
         missing: list[str] = []
-        for d in decided:
-            status = d.status
-            if status == "fail":
-                failed = True
-            elif status == "unknown":
-                unknown = True
-                for m in d.missing:
-                    if m not in missing:
-                        missing.append(m)
-        verdict = "ineligible" if failed else "incomplete" if unknown else "eligible"
-        return CompactResult(self, facts.id, on, verdict, decided, missing)
+        if "unknown" in statuses:
+            for d in decided:
+                if d.status == "unknown":
+                    for m in d.missing:
+                        if m not in missing:
+                            missing.append(m)
+            verdict = "ineligible" if "fail" in statuses else "incomplete"
+        else:
+            verdict = "ineligible" if "fail" in statuses else "eligible"
+        return CompactResult(self, facts.id, on, verdict, decided, missing, statuses)
 
 
 _COMPILED: dict[int, tuple[Protocol, CompiledProtocol]] = {}

@@ -27,7 +27,6 @@ import json.scanner
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from trialkit.eligibility.compiled import CompactResult, CompiledProtocol, compiled
@@ -389,7 +388,6 @@ def screen_line(protocol: Protocol, index: int, line: int | None, text: str, tod
 
 
 STATUSES = ("pass", "fail", "unknown")
-_STATUS = attrgetter("status")
 VERDICTS = ("eligible", "ineligible", "incomplete")
 
 
@@ -431,7 +429,7 @@ class Summary:
                     self.types.setdefault(criterion.id, criterion.type)
                 ready = self._ready = (screener, [self.by_criterion[c.id] for c in screener.criteria])
             self.verdicts[screened.verdict] += 1
-            statuses = tuple(map(_STATUS, screened.decided))
+            statuses = screened.statuses
             pending = self._pending
             pending[statuses] = pending.get(statuses, 0) + 1
             if len(pending) > 4096:
