@@ -21,7 +21,12 @@ ULNs, the same attestations, the same ages. So, per protocol, once:
   criterion reading labs, conditions, medications or attestations keys on those objects' identity;
 - facts that only pydantic could read are evaluated without the memo (pydantic's 100 and 100.0, and
   0.0 and -0.0, compare equal but read differently in a reason);
-- a result's JSON line is joined from each outcome's text, encoded to UTF-8 once per memo entry.
+- a result's JSON line is joined from each outcome's text, encoded to UTF-8 once per memo entry;
+- per protocol, one function (``decide_all``, Python text made and compiled once) looks every
+  criterion's outcome up: each key is written as an expression over the record's parts, each part read
+  once per record (the conditions as one tuple for the nine criteria of ASSIST that read them), and
+  only a miss calls the criterion. Its keys are tested equal to ``key_of``'s, criterion by criterion;
+- the verdict comes from the tuple of statuses, which the summary counts in one step.
 
 ``tests/eligibility/test_eligibility_compiled.py`` screens thousands of generated records (edge values,
 missing values, other units, invalid records) both ways and requires identical outcomes.
