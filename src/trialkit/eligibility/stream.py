@@ -376,7 +376,7 @@ def screen_stream(protocol: Protocol, records: Iterable[RawRecord], today: date 
 def screen_line(protocol: Protocol, index: int, line: int | None, text: str, today: date | None = None) -> Outcome:
     """Screen one line of JSON Lines (the unit of a Dask partition)."""
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except RecursionError:
         return screen_raw(protocol, RawRecord(index, line, problem=("json", "JSON nested too deeply")), today)
     except json.JSONDecodeError as exc:
