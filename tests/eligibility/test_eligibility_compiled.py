@@ -411,3 +411,28 @@ def _same(protocol: Any, screener: CompiledProtocol, record: Any) -> None:
         line = json.dumps({"index": 7, **want.as_dict()}, ensure_ascii=False)
         assert got.json_line(7) == line
         assert got.json_bytes(7) == line.encode()
+
+
+# --------------------------------------------------------------------------- the function made per protocol
+
+
+@pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
+def test_the_keys_of_the_function_made_for_the_protocol_are_the_key_functions_keys(trial, kind):
+    """``decide_all`` looks each criterion's outcome up by a key written as an expression for the protocol;
+    it must be the key ``key_of`` gives (the memo is filled by ``decide`` under that key: another key would
+    never be found, or worse, find another record's outcome), criterion by criterion, record by record."""
+    protocol = load_protocol(trial)
+    screener = CompiledProtocol(protocol)
+    population = records(kind, 600, seed=23) + twins(kind)
+    compared = 0
+    for record in population:
+        facts = fast_facts(record, protocol.condition_vocabulary)
+        if facts is None:
+            continue
+        on = facts.screening_date or TODAY
+        made = screener.keys(facts, on, {})
+        for criterion, key in zip(screener.criteria, made, strict=True):
+            assert key == criterion.key(facts, on, {}), (criterion.id, record)
+            assert type(key) is type(criterion.key(facts, on, {}))
+        compared += 1
+    assert compared > len(population) * 0.6

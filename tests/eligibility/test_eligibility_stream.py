@@ -304,3 +304,73 @@ def test_summary_with_output_writes_results_and_prints_the_forecast(tmp_path):
 def test_workers_need_a_json_lines_file():
     result = run("-p", IXCELL, "-i", "-", "--workers", "2", stdin="[]")
     assert result.exit_code == 2 and "--workers" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "a"}',
+        '{"id": "a"}\r',
+        '{"id": "a"}  \t',
+        '  {"id": "a"}',
+        '\ufeff{"id": "a"}',
+        '{"id": "a"} x',
+        '{"id": "a"}{"id": "b"}',
+        '{"id": "a"',
+        '{"id": NaN, "n": -Infinity}',
+        "[1, 2]",
+        "42",
+        '"text"',
+        "nul",
+        '{"a": 1,}',
+        "[" * 100_000,
+    ],
+)
+def test_a_line_is_read_as_json_loads_reads_it(line):
+    """The reader's fast path (the decoder's scanner without json.loads around it) gives json.loads'
+    value, or its error with its message, for a line of any shape."""
+    from trialkit.eligibility.stream import _loads
+
+    def outcome(read):
+        try:
+            return ("value", read(line))
+        except json.JSONDecodeError as exc:
+            return ("error", exc.msg, exc.pos)
+        except RecursionError:
+            return ("recursion",)
+
+    assert repr(outcome(_loads)) == repr(outcome(json.loads))  # repr: NaN is not equal to itself
+
+
+@pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
+def test_the_summary_of_a_varied_population_is_the_count_of_screen_results(trial, kind):
+    """The summary counts a compiled record by its statuses all at once (added to each criterion when read):
+    the counts must be those of screen()'s results counted one by one, also when read part-way through and
+    when results of the reference screening are mixed in."""
+    from test_eligibility_compiled import records
+
+    protocol = load_protocol(trial)
+    population = records(kind, 400, seed=5)
+    today = date(2025, 3, 3)
+    summary = Summary.for_protocol(protocol)
+    want = {c.id: Counter() for c in protocol.eligibility.criteria}
+    verdicts = Counter()
+    for number, outcome in enumerate(screen_stream(protocol, read_records([json.dumps(population)]), today)):
+        if number % 7 == 0 and isinstance(outcome, ScreeningOutcome):
+            outcome = ScreeningOutcome(outcome.index, outcome.result)  # as a Dask partition sends it
+        summary.add(outcome)
+        if number == 150:
+            assert sum(summary.criteria[protocol.eligibility.criteria[0].id].values()) == summary.screened
+        if isinstance(outcome, RecordProblem):
+            continue
+        result = screen(protocol, population[number], today=today)
+        verdicts[result.verdict] += 1
+        for checked in result.criteria:
+            want[checked.id][checked.status] += 1
+    data = summary.as_dict()
+    assert data["verdicts"] == {v: verdicts[v] for v in ("eligible", "ineligible", "incomplete")}
+    assert {c["id"]: {s: c[s] for s in ("pass", "fail", "unknown")} for c in data["criteria"]} == {
+        cid: {s: counts[s] for s in ("pass", "fail", "unknown")} for cid, counts in want.items()
+    }
+    assert summary.criteria == {c["id"]: {s: c[s] for s in ("pass", "fail", "unknown")} for c in data["criteria"]}
+    assert len(set(verdicts)) == 3 and data["invalid"] > 10

@@ -21,7 +21,12 @@ ULNs, the same attestations, the same ages. So, per protocol, once:
   criterion reading labs, conditions, medications or attestations keys on those objects' identity;
 - facts that only pydantic could read are evaluated without the memo (pydantic's 100 and 100.0, and
   0.0 and -0.0, compare equal but read differently in a reason);
-- a result's JSON line is joined from each outcome's text, encoded to UTF-8 once per memo entry.
+- a result's JSON line is joined from each outcome's text, encoded to UTF-8 once per memo entry;
+- per protocol, one function (``decide_all``, Python text made and compiled once) looks every
+  criterion's outcome up: each key is written as an expression over the record's parts, each part read
+  once per record (the conditions as one tuple for the nine criteria of ASSIST that read them), and
+  only a miss calls the criterion. Its keys are tested equal to ``key_of``'s, criterion by criterion;
+- the verdict comes from the tuple of statuses, which the summary counts in one step.
 
 ``tests/eligibility/test_eligibility_compiled.py`` screens thousands of generated records (edge values,
 missing values, other units, invalid records) both ways and requires identical outcomes.
@@ -62,6 +67,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_
 _encode_string = json.encoder.encode_basestring  # what _ENCODE does with a str, without the checks before it
 _VERDICTS = {v: b'"%s"' % v.encode() for v in ("eligible", "ineligible", "incomplete")}
 _DATA = attrgetter("data")
+_STATUS = attrgetter("status")
 
 
 # --------------------------------------------------------------------------- light facts
@@ -824,10 +830,122 @@ class CompiledCriterion:
         return Decided(status, truth.reason, missing, text)
 
 
+# --------------------------------------------------------------------------- one function per protocol
+
+
+class _Source:
+    """The Python text of one protocol's ``decide_all``: each criterion's key as an expression over the
+    record's parts (read once per record into locals), the constants it names, the locals it needs."""
+
+    _PRELUDE = {
+        "labs": "labs = f.labs or _EMPTY",
+        "sero": "sero = f.serology or _EMPTY",
+        "stroke": "stroke = f.stroke",
+        "att": "att = f.attestations",
+        "nihss": "nihss = f.nihss",
+        "conds": "conds = f.conditions",
+        "ct": "ct = None if conds is None else tuple(conds)",
+        "ctd": "ctd = None if conds is None else (ct, on)",
+        "meds": "meds = None if f.medications is None else tuple(f.medications)",
+    }
+    _NEEDS = {"ct": ("conds",), "ctd": ("conds", "ct")}
+
+    def __init__(self) -> None:
+        self.names: dict[str, Any] = {"_EMPTY": _EMPTY}
+        self.uses: set[str] = set()
+
+    def constant(self, value: Any) -> str:
+        name = f"_K{len(self.names)}"
+        self.names[name] = value
+        return name
+
+    def use(self, local: str) -> str:
+        self.uses.update((*self._NEEDS.get(local, ()), local))
+        return local
+
+    def prelude(self) -> list[str]:
+        return [line for local, line in self._PRELUDE.items() if local in self.uses]
+
+    def key(self, rule: Rule, criterion_id: str) -> str:
+        """An expression equal to ``key_of(rule, criterion_id)(f, on, cache)`` (tested key by key)."""
+        kind = rule.kind
+        if kind == "lab":
+            assert rule.lab is not None
+            analytes = [self.use("labs") + f".get({a!r})" for a in rule.lab.analytes]
+            return analytes[0] if len(analytes) == 1 else _tuple(analytes)
+        if kind == "nihss_item":
+            assert rule.nihss_item is not None
+            items = _tuple([f"nihss.get({i!r}, ())" for i in rule.nihss_item.items])
+            return f"(None if {self.use('nihss')} is None else {items})"
+        if kind == "condition":
+            assert rule.condition is not None
+            return self.use("ctd" if rule.condition.within_months is not None else "ct")
+        if kind == "allergy":
+            return "(None if f.allergies is None else tuple(f.allergies))"
+        if kind == "serology_positive":
+            return _tuple([self.use("sero") + f".get({t!r})" for t in rule.serology_positive or ()])
+        if kind == "medication_class":
+            return self.use("meds")
+        if kind == "attestation":
+            return self.use("att") + f".get({criterion_id!r})"
+        if kind == "fact":
+            assert rule.fact is not None
+            path = rule.fact.path.split(".")
+            if len(path) == 1 and path[0] in _FIELDS:
+                return f"f.{path[0]}"
+            if len(path) == 2 and path[0] == "stroke" and path[1] in _Stroke.__slots__:
+                return f"(None if {self.use('stroke')} is None else stroke.{path[1]})"
+        if kind in ("all_of", "any_of"):
+            return _tuple([self.key(part, criterion_id) for part in (rule.all_of or rule.any_of or [])])
+        if kind == "unless":
+            assert rule.unless is not None and rule.then is not None
+            return _tuple([self.key(rule.unless, criterion_id), self.key(rule.then, criterion_id)])
+        # Ages, days, months, NIHSS totals (and any other fact path): the key function itself.
+        return self.constant(key_of(rule, criterion_id)) + "(f, on, cache)"
+
+
+def _tuple(parts: list[str]) -> str:
+    return "(" + "".join(part + ", " for part in parts) + ")"
+
+
+_EMPTY: dict[str, Any] = {}
+
+Decide = Callable[[Any, date, dict[str, Any]], list["Decided"]]
+
+
+def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Callable[..., tuple[Any, ...]], str]:
+    """``decide_all(f, on, cache)``: each criterion's ``decide`` for ``LightFacts``, in one function made
+    for the protocol (no call per criterion and part on a memo hit: the keys are expressions over the
+    record's parts, each read once); and ``keys(f, on, cache)``, the keys alone (for the tests)."""
+    source = _Source()
+    keys = []
+    for criterion in criteria:
+        rule = criterion.criterion.rule
+        keys.append(source.use("att") + f".get({criterion.id!r})" if rule is None else source.key(rule, criterion.id))
+    body = ["def decide_all(f, on, cache):", *("    " + line for line in source.prelude())]
+    for number, (criterion, key) in enumerate(zip(criteria, keys)):
+        memo, compiled_criterion = source.constant(criterion.memo), source.constant(criterion)
+        body += [
+            "    try:",
+            f"        d{number} = {memo}.get({key})",
+            "    except TypeError:  # a fact that is not hashable: decided without the memo",
+            f"        d{number} = None",
+            f"    if d{number} is None:",
+            f"        d{number} = {compiled_criterion}.decide(f, on, cache)",
+        ]
+    body.append("    return [" + ", ".join(f"d{n}" for n in range(len(criteria))) + "]")
+    body += ["", "def keys(f, on, cache):", *("    " + line for line in source.prelude())]
+    body.append("    return " + _tuple(keys))
+    text = "\n".join(body) + "\n"
+    namespace: dict[str, Any] = dict(source.names)
+    exec(compile(text, "<trialkit.eligibility.compiled: decide_all>", "exec"), namespace)
+    return namespace["decide_all"], namespace["keys"], text
+
+
 class CompactResult:
     """A screened record as the stream keeps it; ``result()`` is the ``ScreeningResult`` of ``screen()``."""
 
-    __slots__ = ("decided", "missing", "record_id", "screener", "screening_date", "verdict")
+    __slots__ = ("decided", "missing", "record_id", "screener", "screening_date", "statuses", "verdict")
 
     def __init__(
         self,
@@ -837,6 +955,7 @@ class CompactResult:
         verdict: str,
         decided: list[Decided],
         missing: list[str],
+        statuses: tuple[str, ...],
     ):
         self.screener = screener
         self.record_id = record_id
@@ -844,6 +963,7 @@ class CompactResult:
         self.verdict = verdict
         self.decided = decided
         self.missing = missing
+        self.statuses = statuses  # each criterion's status, in order
 
     def result(self) -> ScreeningResult:
         criteria = [
@@ -899,7 +1019,9 @@ class CompiledProtocol:
         self.vocabulary = protocol.condition_vocabulary
         self.criteria = [CompiledCriterion(c, self.vocabulary) for c in protocol.eligibility.criteria]
         self.ids = [c.id for c in self.criteria]
-        self.lookups = [(c, c.key, c.memo) for c in self.criteria]  # each memo is cleared, never replaced
+        # Each criterion's key and memo lookup, in one function made for the protocol (each memo is
+        # cleared, never replaced, so the function keeps it).
+        self.decide_all, self.keys, self.source = _compile_decide_all(self.criteria)
 
     def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
         """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
@@ -912,28 +1034,22 @@ class CompiledProtocol:
             decided = [c.evaluate(facts, on, cache) for c in self.criteria]
         else:
             on = facts.screening_date or today or date.today()
-            # CompiledCriterion.decide, inline: a memo hit costs the key and one lookup.
-            decided = []
-            for c, key_of_facts, memo in self.lookups:
-                try:
-                    d = memo.get(key_of_facts(facts, on, cache))
-                except TypeError:
-                    d = None
-                decided.append(d if d is not None else c.decide(facts, on, cache))
-        # verdict_of and the missing facts of screen(), in one pass.
-        failed = unknown = False
+            # CompiledCriterion.decide for each criterion: a memo hit costs the key and one lookup.
+            decided = self.decide_all(facts, on, cache)
+        # verdict_of and the missing facts of screen(): the statuses in one tuple (kept for the summary),
+        # the missing facts gathered only when some criterion is unknown.
+        statuses = tuple(map(_STATUS, decided))
         missing: list[str] = []
-        for d in decided:
-            status = d.status
-            if status == "fail":
-                failed = True
-            elif status == "unknown":
-                unknown = True
-                for m in d.missing:
-                    if m not in missing:
-                        missing.append(m)
-        verdict = "ineligible" if failed else "incomplete" if unknown else "eligible"
-        return CompactResult(self, facts.id, on, verdict, decided, missing)
+        if "unknown" in statuses:
+            for d in decided:
+                if d.status == "unknown":
+                    for m in d.missing:
+                        if m not in missing:
+                            missing.append(m)
+            verdict = "ineligible" if "fail" in statuses else "incomplete"
+        else:
+            verdict = "ineligible" if "fail" in statuses else "eligible"
+        return CompactResult(self, facts.id, on, verdict, decided, missing, statuses)
 
 
 _COMPILED: dict[int, tuple[Protocol, CompiledProtocol]] = {}

@@ -23,7 +23,8 @@ Nothing here imports Django; the same ``screen_line`` runs in each partition of 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import json.scanner
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -42,6 +43,9 @@ MAX_DOCUMENT_CHARS = 64 * 1024 * 1024
 
 _WHITESPACE = " \t\r\n\ufeff"
 _DECODER = json.JSONDecoder()
+# What json.loads runs (the decoder's C scanner), without its checks in Python around it.
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(_DECODER)  # type: ignore[arg-type]
+_JSON_WHITESPACE = " \t\n\r"
 
 
 class StreamInputError(ValueError):
@@ -286,7 +290,7 @@ def _lines(buf: _Buffer, starts_with_object: bool) -> Iterator[RawRecord]:
         if text.strip(_WHITESPACE):
             index += 1
             try:
-                value = json.loads(text)
+                value = _loads(text)
             except RecursionError:
                 yield RawRecord(index, line, problem=("json", "JSON nested too deeply"))
             except json.JSONDecodeError as exc:
@@ -302,6 +306,19 @@ def _lines(buf: _Buffer, starts_with_object: bool) -> Iterator[RawRecord]:
             return
         buf.pos = newline + 1
         buf.line += 1
+
+
+def _loads(text: str) -> Any:
+    """``json.loads(text)``: a line that is one JSON value with at most JSON whitespace after it is read by
+    the decoder's C scanner directly (without ``json.loads``'s steps in Python around it); anything else
+    (whitespace before, text after, not JSON) by ``json.loads`` itself, which raises its own error."""
+    try:
+        value, end = _SCAN(text, 0)
+    except (StopIteration, json.JSONDecodeError, RecursionError):
+        return json.loads(text)
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):
+        return json.loads(text)
+    return value
 
 
 def _document(buf: _Buffer) -> Iterator[RawRecord]:
@@ -359,7 +376,7 @@ def screen_stream(protocol: Protocol, records: Iterable[RawRecord], today: date 
 def screen_line(protocol: Protocol, index: int, line: int | None, text: str, today: date | None = None) -> Outcome:
     """Screen one line of JSON Lines (the unit of a Dask partition)."""
     try:
-        value = json.loads(text)
+        value = _loads(text)
     except RecursionError:
         return screen_raw(protocol, RawRecord(index, line, problem=("json", "JSON nested too deeply")), today)
     except json.JSONDecodeError as exc:
@@ -378,18 +395,22 @@ VERDICTS = ("eligible", "ineligible", "incomplete")
 class Summary:
     """Counts of pass, fail and unknown per criterion, of verdicts, and of records not read."""
 
-    criteria: dict[str, dict[str, int]] = field(default_factory=dict)
+    # Counts per criterion id, less the records still pending (read ``criteria`` or ``as_dict()``).
+    by_criterion: dict[str, dict[str, int]] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)
     verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VERDICTS, 0))
     invalid: int = 0
     # The compiled protocol already set up, and its criteria's counts in its order.
     _ready: Any = field(default=None, repr=False, compare=False)
+    # Its records counted by their statuses in the criteria's order (a population has few such
+    # combinations: one dict update a record), added to ``criteria`` when read (``as_dict``).
+    _pending: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_protocol(cls, protocol: Protocol) -> Summary:
         summary = cls()
         for criterion in protocol.eligibility.criteria:
-            summary.criteria[criterion.id] = dict.fromkeys(STATUSES, 0)
+            summary.by_criterion[criterion.id] = dict.fromkeys(STATUSES, 0)
             summary.types[criterion.id] = criterion.type
         return summary
 
@@ -402,20 +423,33 @@ class Summary:
             screener = screened.screener
             ready = self._ready
             if ready is None or ready[0] is not screener:  # the compiled protocol's criteria, counted from now on
+                self._count_pending()
                 for criterion in screener.criteria:
-                    self.criteria.setdefault(criterion.id, dict.fromkeys(STATUSES, 0))
+                    self.by_criterion.setdefault(criterion.id, dict.fromkeys(STATUSES, 0))
                     self.types.setdefault(criterion.id, criterion.type)
-                ready = self._ready = (screener, [self.criteria[c.id] for c in screener.criteria])
+                ready = self._ready = (screener, [self.by_criterion[c.id] for c in screener.criteria])
             self.verdicts[screened.verdict] += 1
-            for counts, decided in zip(ready[1], screened.decided):
-                counts[decided.status] += 1
+            statuses = screened.statuses
+            pending = self._pending
+            pending[statuses] = pending.get(statuses, 0) + 1
+            if len(pending) > 4096:
+                self._count_pending()
             return
         result = outcome.result
         self.verdicts[result.verdict] += 1
         for checked in result.criteria:
-            counts = self.criteria.setdefault(checked.id, dict.fromkeys(STATUSES, 0))
+            counts = self.by_criterion.setdefault(checked.id, dict.fromkeys(STATUSES, 0))
             self.types.setdefault(checked.id, checked.type)
             counts[checked.status] += 1
+
+    def _count_pending(self) -> None:
+        """Add the records counted by their statuses to each criterion's counts."""
+        if self._pending:
+            criteria = self._ready[1]
+            for statuses, number in self._pending.items():
+                for counts, status in zip(criteria, statuses):
+                    counts[status] += number
+            self._pending.clear()
 
     def add_dict(self, outcome: dict[str, Any]) -> None:
         """Count an outcome already turned into its dict (``as_dict``), as a Dask partition returns it."""
@@ -424,15 +458,22 @@ class Summary:
             return
         self.verdicts[outcome["verdict"]] += 1
         for criterion in outcome["criteria"]:
-            counts = self.criteria.setdefault(criterion["id"], dict.fromkeys(STATUSES, 0))
+            counts = self.by_criterion.setdefault(criterion["id"], dict.fromkeys(STATUSES, 0))
             self.types.setdefault(criterion["id"], criterion["type"])
             counts[criterion["status"]] += 1
+
+    @property
+    def criteria(self) -> dict[str, dict[str, int]]:
+        """Pass, fail and unknown counts per criterion id."""
+        self._count_pending()
+        return self.by_criterion
 
     @property
     def screened(self) -> int:
         return sum(self.verdicts.values())
 
     def as_dict(self) -> dict[str, Any]:
+        self._count_pending()
         screened = self.screened
         return {
             "records": screened + self.invalid,
@@ -446,6 +487,6 @@ class Summary:
                     **counts,
                     "fail_share": round(counts["fail"] / screened, 4) if screened else None,
                 }
-                for criterion_id, counts in self.criteria.items()
+                for criterion_id, counts in self.by_criterion.items()
             ],
         }
