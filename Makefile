@@ -92,8 +92,8 @@ test-browser: venv
 # ruff (lint rules and format, configured in pyproject.toml) over src and tests; mypy --strict over the
 # pure core (the files listed under [tool.mypy]).
 lint: venv
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
 # The OpenAPI fuzzing test of the REST API (schemathesis; bounded, derandomized), on SQLite and PostgreSQL.

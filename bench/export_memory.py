@@ -22,15 +22,21 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 VISITS = ("baseline", "day7", "month3")
 
 
 def _setup(work: Path) -> None:
-    os.environ.update({"DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}", "TRIALKIT_DATA_DIR": str(work / "data"),
-                       "TRIALKIT_DEMO": "1", "TRIALKIT_LOG_FORMAT": "text"})
+    os.environ.update(
+        {
+            "DATABASE_URL": f"sqlite:///{work / 'bench.sqlite3'}",
+            "TRIALKIT_DATA_DIR": str(work / "data"),
+            "TRIALKIT_DEMO": "1",
+            "TRIALKIT_LOG_FORMAT": "text",
+        }
+    )
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
     import django
 
@@ -51,26 +57,64 @@ def _populate(start: int, n: int):
     from trialkit.server.trials.models import Site, Trial
 
     trial = Trial.objects.filter(nct_id="NCT04590118").first() or next(
-        t for t in load_protocols() if t.nct_id == "NCT04590118")
+        t for t in load_protocols() if t.nct_id == "NCT04590118"
+    )
     site = Site.objects.filter(trial=trial).first()
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    now = datetime(2025, 3, 10, 9, tzinfo=timezone.utc)
+    now = datetime(2025, 3, 10, 9, tzinfo=UTC)
     day0 = date(2025, 3, 10)
     protocol_visits = {v.id: v for v in trial.protocol.schedule.visits}
-    screenings = ScreeningRecord.objects.bulk_create([
-        ScreeningRecord(trial=trial, site=site, screening_number=f"S{i:05d}", screening_date=day0,
-                        facts={"age": 40 + i % 30, "sex": "female" if i % 2 else "male", "nihss_total": 8 + i % 9},
-                        outcome="enrolled", created_by=user) for i in range(start, start + n)], batch_size=1000)
-    people = Participant.objects.bulk_create([
-        Participant(trial=trial, site=site, screening=s, participant_number=f"P{i:05d}", enrolled_at=now,
-                    randomized_at=now, anchor_date=day0, status="enrolled")
-        for i, s in enumerate(screenings, start)], batch_size=1000)
-    visits = Visit.objects.bulk_create([
-        Visit(participant=p, visit_id=v, label=protocol_visits[v].label, kind=protocol_visits[v].kind,
-              day=protocol_visits[v].day, order=k, target=day0 + timedelta(days=protocol_visits[v].day),
-              earliest=day0, latest=day0 + timedelta(days=400), forms=["nihss", "mrs"],
-              done_on=day0 + timedelta(days=protocol_visits[v].day))
-        for p in people for k, v in enumerate(VISITS)], batch_size=2000)
+    screenings = ScreeningRecord.objects.bulk_create(
+        [
+            ScreeningRecord(
+                trial=trial,
+                site=site,
+                screening_number=f"S{i:05d}",
+                screening_date=day0,
+                facts={"age": 40 + i % 30, "sex": "female" if i % 2 else "male", "nihss_total": 8 + i % 9},
+                outcome="enrolled",
+                created_by=user,
+            )
+            for i in range(start, start + n)
+        ],
+        batch_size=1000,
+    )
+    people = Participant.objects.bulk_create(
+        [
+            Participant(
+                trial=trial,
+                site=site,
+                screening=s,
+                participant_number=f"P{i:05d}",
+                enrolled_at=now,
+                randomized_at=now,
+                anchor_date=day0,
+                status="enrolled",
+            )
+            for i, s in enumerate(screenings, start)
+        ],
+        batch_size=1000,
+    )
+    visits = Visit.objects.bulk_create(
+        [
+            Visit(
+                participant=p,
+                visit_id=v,
+                label=protocol_visits[v].label,
+                kind=protocol_visits[v].kind,
+                day=protocol_visits[v].day,
+                order=k,
+                target=day0 + timedelta(days=protocol_visits[v].day),
+                earliest=day0,
+                latest=day0 + timedelta(days=400),
+                forms=["nihss", "mrs"],
+                done_on=day0 + timedelta(days=protocol_visits[v].day),
+            )
+            for p in people
+            for k, v in enumerate(VISITS)
+        ],
+        batch_size=2000,
+    )
     from trialkit.instruments import get_instrument
 
     nihss_items = [item.key for item in get_instrument("nihss").items]
@@ -78,16 +122,43 @@ def _populate(start: int, n: int):
     for i, visit in enumerate(visits):
         nihss = {key: (i + k) % 2 for k, key in enumerate(nihss_items)}
         for instrument, data, total in (("nihss", nihss, sum(nihss.values())), ("mrs", {"score": i % 6}, i % 6)):
-            forms.append(FormRecord(participant_id=visit.participant_id, visit=visit, instrument=instrument,
-                                    data=data, status="complete", scores={"total": total},
-                                    created_by=user, created_at=now, updated_by=user, updated_at=now))
+            forms.append(
+                FormRecord(
+                    participant_id=visit.participant_id,
+                    visit=visit,
+                    instrument=instrument,
+                    data=data,
+                    status="complete",
+                    scores={"total": total},
+                    created_by=user,
+                    created_at=now,
+                    updated_by=user,
+                    updated_at=now,
+                )
+            )
     FormRecord.objects.bulk_create(forms, batch_size=2000)
-    AdverseEvent.objects.bulk_create([
-        AdverseEvent(participant=p, number=1, data={"term": "Headache", "ctcae_grade": 1 + i % 3,
-                                                    "onset_date": "2025-03-12", "relatedness": "possible"},
-                     status="complete", serious=i % 10 == 0, awareness_at=now, created_by=user, created_at=now,
-                     **_ae_extra(now, user))
-        for i, p in enumerate(people)], batch_size=1000)
+    AdverseEvent.objects.bulk_create(
+        [
+            AdverseEvent(
+                participant=p,
+                number=1,
+                data={
+                    "term": "Headache",
+                    "ctcae_grade": 1 + i % 3,
+                    "onset_date": "2025-03-12",
+                    "relatedness": "possible",
+                },
+                status="complete",
+                serious=i % 10 == 0,
+                awareness_at=now,
+                created_by=user,
+                created_at=now,
+                **_ae_extra(now, user),
+            )
+            for i, p in enumerate(people)
+        ],
+        batch_size=1000,
+    )
     arms = [a.id for a in trial.protocol.arms]
     return trial, {p.pk: arms[i % 2] for i, p in enumerate(people)}
 
@@ -161,8 +232,10 @@ def main() -> int:
             print(f"  {fmt:<5} {n:>6} participants: peak {peak:7.1f} MiB, {seconds:6.1f} s, {rows} rows")
     if len(sizes) >= 2:
         for fmt in formats:
-            print(f"  {fmt:<5} peak ratio {sizes[-1]}/{sizes[0]} participants: {peaks[fmt][-1] / peaks[fmt][0]:.2f} "
-                  f"(participants ratio {sizes[-1] / sizes[0]:.0f})")
+            print(
+                f"  {fmt:<5} peak ratio {sizes[-1]}/{sizes[0]} participants: {peaks[fmt][-1] / peaks[fmt][0]:.2f} "
+                f"(participants ratio {sizes[-1] / sizes[0]:.0f})"
+            )
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -24,9 +24,21 @@ def main() -> int:
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'bench.sqlite3'}"
     from trialkit.server import loadcheck
 
-    os.environ.update({k: v for k, v in loadcheck.service_env(url, work / "data").items()
-                       if k in ("DATABASE_URL", "TRIALKIT_DATA_DIR", "SECRET_KEY", "ALLOWED_HOSTS", "TRIALKIT_HTTPS",
-                                "TRIALKIT_FAST_HASHER")})
+    os.environ.update(
+        {
+            k: v
+            for k, v in loadcheck.service_env(url, work / "data").items()
+            if k
+            in (
+                "DATABASE_URL",
+                "TRIALKIT_DATA_DIR",
+                "SECRET_KEY",
+                "ALLOWED_HOSTS",
+                "TRIALKIT_HTTPS",
+                "TRIALKIT_FAST_HASHER",
+            )
+        }
+    )
     os.environ["TRIALKIT_LOG_FORMAT"] = "text"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "trialkit.server.settings")
     created = _create_postgres(url)
@@ -51,10 +63,14 @@ def main() -> int:
     for kind in ("randomize", "form", None):
         label = kind or "all"
         count = sum(1 for o in results.outcomes if kind is None or o.kind == kind)
-        print(f"  {label:<10} n={count:<4} p50 {results.percentile(50, kind) * 1000:7.0f} ms   "
-              f"p95 {results.percentile(95, kind) * 1000:7.0f} ms")
-    print(f"  errors {len(results.errors())}, connection resets {len(results.resets())}, "
-          f"allocation problems {len(problems)}")
+        print(
+            f"  {label:<10} n={count:<4} p50 {results.percentile(50, kind) * 1000:7.0f} ms   "
+            f"p95 {results.percentile(95, kind) * 1000:7.0f} ms"
+        )
+    print(
+        f"  errors {len(results.errors())}, connection resets {len(results.resets())}, "
+        f"allocation problems {len(problems)}"
+    )
     if created:
         _drop_postgres(url)
     return 0 if not results.errors() and not problems else 1

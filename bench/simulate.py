@@ -51,13 +51,19 @@ def main() -> None:
     p_vec = fit_two_arm_tables(counts_c, counts_t).wald(0)[1]
 
     print(f"vectorized: {TRIALS} trials x {2 * N_PER_ARM} participants in {vectorized:.2f} s")
-    print(f"statsmodels OrderedModel loop: {args.sample} trials in {loop * args.sample / TRIALS:.2f} s "
-          f"-> {loop:.1f} s for {TRIALS} (scaled)")
+    print(
+        f"statsmodels OrderedModel loop: {args.sample} trials in {loop * args.sample / TRIALS:.2f} s "
+        f"-> {loop:.1f} s for {TRIALS} (scaled)"
+    )
     print(f"speed-up: {loop / vectorized:.0f}x")
-    print(f"power (vectorized, {TRIALS} trials): {result.power:.4f} "
-          f"[{result.ci95[0]:.4f}, {result.ci95[1]:.4f}]; Whitehead 1993: {result.whitehead_power:.4f}")
-    print(f"same {args.sample} trials: power statsmodels {np.mean(p_loop < ALPHA):.4f}, vectorized "
-          f"{np.mean(p_vec < ALPHA):.4f}; max |p difference| {np.max(np.abs(p_loop - p_vec)):.2e}")
+    print(
+        f"power (vectorized, {TRIALS} trials): {result.power:.4f} "
+        f"[{result.ci95[0]:.4f}, {result.ci95[1]:.4f}]; Whitehead 1993: {result.whitehead_power:.4f}"
+    )
+    print(
+        f"same {args.sample} trials: power statsmodels {np.mean(p_loop < ALPHA):.4f}, vectorized "
+        f"{np.mean(p_vec < ALPHA):.4f}; max |p difference| {np.max(np.abs(p_loop - p_vec)):.2e}"
+    )
 
 
 if __name__ == "__main__":
