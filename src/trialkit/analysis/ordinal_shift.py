@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import chi2, fisher_exact, norm
 
+from trialkit.analysis.errors import AnalysisInputError
 from trialkit.analysis.proportional_odds import fit_cells, fit_individuals
 
 Z_975 = float(norm.ppf(0.975))
@@ -29,10 +30,6 @@ SEPARATION_NOTE = (
     "Biometrika 71:1), so the maximum-likelihood odds ratio is infinite and no Wald interval or p-value exists; "
     "the permutation test (--permutations) gives a valid p-value"
 )
-
-
-class AnalysisInputError(ValueError):
-    """Input data that cannot be analysed; the message names the column and the rule."""
 
 
 @dataclass(frozen=True)

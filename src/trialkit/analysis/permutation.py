@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from trialkit.analysis.errors import AnalysisInputError
 from trialkit.analysis.ordinal_shift import (
     MRS_RANGE,
-    AnalysisInputError,
     _arm_indicator,
     _ordinal_codes,
     _two_arm_rows,

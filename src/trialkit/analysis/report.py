@@ -23,8 +23,9 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure as MplFigure
 
 from trialkit.analysis import figures
-from trialkit.analysis.ancova import ancova
-from trialkit.analysis.ordinal_shift import AnalysisInputError, dichotomized_mrs, mrs_shift
+from trialkit.analysis.ancova_model import ancova
+from trialkit.analysis.errors import AnalysisInputError
+from trialkit.analysis.ordinal_shift import dichotomized_mrs, mrs_shift
 from trialkit.analysis.safety import events_by_term, safety_summary
 from trialkit.analysis.trial_data import (
     TrialData,

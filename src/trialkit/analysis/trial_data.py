@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trialkit.analysis.ordinal_shift import AnalysisInputError
+from trialkit.analysis.errors import AnalysisInputError
 from trialkit.instruments import OUTCOME_INSTRUMENTS, instrument_name
 
 SQLITE_HEADER = (

@@ -14,7 +14,7 @@ intervals.
 ANCOVA analyses of a change from baseline are rehearsed on a standardized normal model: baseline
 ~ N(0, 1), follow-up = ρ·baseline + √(1 − ρ²)·e + δ·treated, with ρ = ``ANCOVA_CORRELATION`` and δ
 the standardized effect ``ancova_effect`` (power) or 0 (type I error), analysed by the same OLS t-test
-as ``trialkit.analysis.ancova``. Under that model the t-test is exact, so its type I error is alpha up
+as ``trialkit.analysis.ancova_model``. Under that model the t-test is exact, so its type I error is alpha up
 to Monte Carlo error; the mRS shift's Wald test is not, and at phase 1/2 sizes with covariates its type
 I error runs above alpha. Every analysis says which: ``type1_verdict`` is "above alpha" when the whole
 Monte Carlo interval lies above alpha, "below alpha" when it lies below, otherwise "consistent with
@@ -55,7 +55,7 @@ REHEARSED_METHODS = ("mrs_shift", "dichotomized_mrs", "ancova")
 
 def ancova_p_values(change: np.ndarray, treated: np.ndarray, baseline: np.ndarray, observed: np.ndarray) -> np.ndarray:
     """Two-sided p of the treatment coefficient in change ~ 1 + treated + baseline, per trial (rows),
-    on the observed participants: the OLS t-test of ``trialkit.analysis.ancova``, batched."""
+    on the observed participants: the OLS t-test of ``trialkit.analysis.ancova_model``, batched."""
     w = observed.astype(float)
     design = np.stack([np.ones_like(change), treated.astype(float), baseline], axis=-1)  # (T, n, 3)
     xtx = np.einsum("tni,tn,tnj->tij", design, w, design)

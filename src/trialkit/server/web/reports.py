@@ -7,8 +7,6 @@ records are read by the one extract (``exports.extract``) and written as the CSV
 
 from __future__ import annotations
 
-from trialkit.analysis.report import build_report, render_html, write_pdf
-from trialkit.analysis.trial_data import load_trial_data, write_tables
 from trialkit.server.accounts.access import access_for
 from trialkit.server.allocation.services import arms_by_participant
 from trialkit.server.exports.extract import iter_chunks
@@ -40,6 +38,11 @@ def request_report(trial, user, *, unblinded: bool):
 @job_kind("report", label="report", max_attempts=2, private=True, permissions=("reports.blinded", "reports.unblinded"))
 def generate_report(job, report_progress):
     """The report's folder (data, HTML, PDF) is built under a temporary name and renamed into place."""
+    # Imported here, not at the top: this module is loaded when Django starts (the job kind registers
+    # itself), and the analysis stack (scipy, statsmodels, matplotlib) costs every process seconds.
+    from trialkit.analysis.report import build_report, render_html, write_pdf
+    from trialkit.analysis.trial_data import load_trial_data, write_tables
+
     trial = job.trial
     unblinded = job.unblinded
     # Checked again here: the request may have been made before the role changed.

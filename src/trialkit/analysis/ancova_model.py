@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import t as student_t
 
-from trialkit.analysis.ordinal_shift import AnalysisInputError, _arm_indicator, _two_arm_rows, covariate_columns
+from trialkit.analysis.errors import AnalysisInputError
+from trialkit.analysis.ordinal_shift import _arm_indicator, _two_arm_rows, covariate_columns
 
 
 @dataclass(frozen=True)
