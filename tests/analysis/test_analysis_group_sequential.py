@@ -95,6 +95,7 @@ def test_every_look_spends_what_the_spending_function_says_by_the_multivariate_n
     assert sum(b.crossing_probabilities()) == pytest.approx(spent(spending, alpha, fractions[-1], sides), abs=1e-9)
 
 
+@pytest.mark.slow
 def test_crossing_probabilities_under_a_drift_agree_with_the_multivariate_normal():
     """Under a drift θ, Z_k has mean θ√t_k; power of the five-look O'Brien–Fleming design at θ = 3."""
     b = boundaries(FIVE, "obrien_fleming", 0.05, 2)

@@ -33,6 +33,7 @@ def ordered_model(frame, columns):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::statsmodels.tools.sm_exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("covariates", [[], ["baseline_nihss", "age"]])
 def test_shift_matches_statsmodels_ordered_model(covariates):

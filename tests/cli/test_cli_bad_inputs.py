@@ -157,6 +157,7 @@ def test_a_bad_file_exits_2_with_one_line(files, tmp_path, command, kind):
     assert_one_line(result, 2)
 
 
+@pytest.mark.slow
 def test_report_of_an_empty_directory_or_a_csv_file_names_the_data_option(files, tmp_path):
     assert_one_line(invoke(["report", "--protocol", "IxCell", "--data", str(files["directory"])]), 2, contains="--data")
     assert_one_line(
@@ -166,6 +167,7 @@ def test_report_of_an_empty_directory_or_a_csv_file_names_the_data_option(files,
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", BAD_KINDS)
 def test_protocol_validate_reports_a_bad_file_as_a_finding(files, kind):
     result = invoke(["protocol", "validate", str(files[kind])])
@@ -222,6 +224,7 @@ BAD_OPTIONS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(BAD_OPTIONS))
 def test_a_bad_count_or_option_exits_2_at_once(case):
     args, message = BAD_OPTIONS[case]
@@ -287,6 +290,7 @@ def test_an_unknown_protocol_exits_2_listing_the_known_trials(files, tmp_path, c
         assert "known: NCT04590118 (ASSIST), NCT07197606 (IxCell)" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ref", ["NCT04590118", "nct04590118", "assist", "ASSIST", "Assist"])
 def test_the_protocol_is_named_by_its_nct_id_or_acronym_in_any_case(ref):
     result = invoke(["protocol", "show", ref, "--format", "json"])
@@ -294,6 +298,7 @@ def test_the_protocol_is_named_by_its_nct_id_or_acronym_in_any_case(ref):
     assert json.loads(result.stdout)["registry"]["nct_id"] == "NCT04590118"
 
 
+@pytest.mark.slow
 def test_ixcell_in_any_case():
     for ref in ("ixcell", "IXCELL", "IxCell", "nct07197606"):
         result = invoke(["allocation", "generate", "--protocol", ref, "--seed", "1", "--n", "4", "--format", "json"])
@@ -369,6 +374,7 @@ def export_data(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", sorted(OUTPUT_COMMANDS))
 def test_an_unwritable_output_is_refused_before_any_work(files, unwritable, export_data, command):
     args = fill(OUTPUT_COMMANDS[command], o=str(unwritable), data=str(export_data), dir=str(files["good-data"]))
@@ -379,6 +385,7 @@ def test_an_unwritable_output_is_refused_before_any_work(files, unwritable, expo
     assert_one_line(invoke(under_a_file), 2, contains="is a file, not a directory")
 
 
+@pytest.mark.slow
 def test_no_help_page_shows_a_stray_type_label():
     import typer.main
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer.main
 
 from trialkit.cli.main import COMMAND_MODULES, app, build_app
@@ -31,6 +32,7 @@ def test_a_narrowed_tree_holds_the_command_and_version_only():
     assert _names(build_app("screen")) == {"screen", "version"}
 
 
+@pytest.mark.slow
 def test_screen_does_not_import_the_other_commands(tmp_path):
     record = tmp_path / "one.jsonl"
     record.write_text('{"id": "r1", "screening_date": "2025-03-03", "birth_date": "1960-01-01"}\n', encoding="utf-8")

@@ -118,6 +118,7 @@ ANSWERS = st.fixed_dictionaries(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(answers=ANSWERS)
 def test_prescreen_agrees_with_screen_on_the_same_facts(ixcell, assist, answers):

@@ -56,6 +56,7 @@ def _check_ast(value: float, uln: float) -> None:
     assert (printed == Decimal("2.5")) == (exact_side == 0), reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("uln", [40, 35, 33, 52.3])
 def test_a_dense_grid_around_the_uln_limit_agrees_with_the_decision(uln):
     """Every value within ±0.5 U/L of 2.5×ULN in steps of 0.01 U/L (101 values per ULN)."""
@@ -64,6 +65,7 @@ def test_a_dense_grid_around_the_uln_limit_agrees_with_the_decision(uln):
         _check_ast(round(centre + step / 100, 2), uln)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     uln=st.sampled_from([40, 35, 33, 52.3, 17.5, 41.7]),
@@ -75,6 +77,7 @@ def test_values_near_the_uln_limit_print_a_multiple_that_agrees_with_the_decisio
     _check_ast(value, uln)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(offset=st.floats(min_value=-0.05, max_value=0.05, allow_nan=False), decimals=st.integers(1, 6))
 def test_a_converted_lab_prints_both_numbers_to_agree_with_the_decision(offset, decimals):

@@ -46,6 +46,7 @@ def _with_rule(rule_yaml: str) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("rule", "path", "message"),
     [

@@ -57,6 +57,7 @@ def chunked(text: str, size: int):
 # --------------------------------------------------------------------------- the reader
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [1, 7, 64, 100_000])
 def test_a_json_array_and_json_lines_read_the_same_records_whatever_the_chunk_size(size):
     records = population(5)
@@ -204,6 +205,7 @@ def test_summary_counts_equal_a_hand_count(assist):
 # --------------------------------------------------------------------------- Dask
 
 
+@pytest.mark.slow
 def test_dask_partitions_give_the_serial_results(assist, tmp_path):
     records = population(30)
     lines = [json.dumps(r) for r in records]
@@ -342,6 +344,7 @@ def test_a_line_is_read_as_json_loads_reads_it(line):
     assert repr(outcome(_loads)) == repr(outcome(json.loads))  # repr: NaN is not equal to itself
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("trial", "kind"), [(ASSIST, "assist"), (IXCELL, "ixcell")])
 def test_the_summary_of_a_varied_population_is_the_count_of_screen_results(trial, kind):
     """The summary counts a compiled record by its statuses all at once (added to each criterion when read):

@@ -205,6 +205,7 @@ def test_study_day_has_no_day_zero(day, reference, expected):
     assert study_day(day, reference) == expected
 
 
+@pytest.mark.slow
 def test_the_cli_writes_odm_and_sdtm(tmp_path):
     data_file = tmp_path / "data.json"
     data_file.write_text(_data(with_arm=False).model_dump_json())
@@ -278,6 +279,7 @@ def test_bad_export_data_names_the_field(tmp_path):
     assert "subjects.0.subject_id" in result.output
 
 
+@pytest.mark.slow
 def test_odm_with_signatures_validates_and_names_signer_time_and_meaning(tmp_path):
     from datetime import datetime
 

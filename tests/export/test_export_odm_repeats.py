@@ -46,6 +46,7 @@ def _odm(tmp_path, forms) -> ET.Element:
     return ET.parse(path).getroot()
 
 
+@pytest.mark.slow
 def test_each_record_of_a_repeating_form_has_its_repeat_key(tmp_path):
     root = _odm(
         tmp_path,
@@ -71,6 +72,7 @@ def test_each_record_of_a_repeating_form_has_its_repeat_key(tmp_path):
     assert mrs.get("FormRepeatKey") is None  # a form entered once per visit has no key
 
 
+@pytest.mark.slow
 def test_a_draft_record_is_marked_and_a_complete_one_is_not(tmp_path):
     root = _odm(
         tmp_path,
@@ -86,6 +88,7 @@ def test_a_draft_record_is_marked_and_a_complete_one_is_not(tmp_path):
     assert complete.find(q("Annotation")) is None
 
 
+@pytest.mark.slow
 def test_a_form_recorded_outside_its_schedule_has_its_form_ref(tmp_path):
     """An adverse event at the baseline visit (the schedule lists it from day 7 on)."""
     root = _odm(

@@ -262,6 +262,7 @@ def _mentions(text: str, words) -> list[str]:
     return [w for w in words if re.search(r"(?<![\w-])" + re.escape(w) + r"(?![\w-])", text, re.IGNORECASE)]
 
 
+@pytest.mark.slow
 def test_a_blinded_package_names_no_arm_in_any_file_define_included(assist, tmp_path):
     written = write_package(assist, _data(unblinded=False), tmp_path / "blinded")
     words = _arm_words(assist)
@@ -344,6 +345,7 @@ def test_the_package_validates_and_reads_back(assist, tmp_path, unblinded):
             ] == pytest.approx(list(want), nan_ok=True)
 
 
+@pytest.mark.slow
 def test_define_refuses_what_the_schema_refuses(assist, tmp_path):
     """The schema check can fail: a dataset without its def:Structure is invalid."""
     from odmlib.odm_parser import ODMSchemaValidator

@@ -1,6 +1,7 @@
 """Property tests: any valid form scores inside the scale's range; any disallowed value is
 rejected by item name."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,7 @@ BAD_VALUES = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(data=st.data(), name=st.sampled_from(SCALE_NAMES))
 def test_any_disallowed_item_value_is_rejected_by_name(data, name):

@@ -14,6 +14,8 @@ ExemplesCDA/AVC-EUNV_2022.01.xml) publishes an NIHSS total of 4 whose coded item
 
 import itertools
 
+import pytest
+
 from trialkit.instruments import get_instrument
 
 NIHSS = get_instrument("nihss")
@@ -67,6 +69,7 @@ def test_barthel_nictiz_zib_example_scores_14_of_20_which_is_70_of_100():
     assert BARTHEL.score(form).total == 70
 
 
+@pytest.mark.slow
 def test_barthel_0_100_total_is_five_times_the_collin_wade_0_20_total_on_every_form():
     """Collin, Wade, Davies & Horne 1988: the 0-20 Barthel ADL Index scores the items of
     Mahoney & Barthel 1965 at the same levels, one point per 5; so for every one of the

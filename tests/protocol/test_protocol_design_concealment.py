@@ -29,6 +29,7 @@ def _variant(tmp_path: Path, nct_id: str, sizes: list[int]) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nct_id", sorted(SEEDS))
 def test_public_outputs_do_not_depend_on_block_sizes(tmp_path, nct_id):
     first, second = (_variant(tmp_path, nct_id, sizes) for sizes in SEEDS[nct_id])

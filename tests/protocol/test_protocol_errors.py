@@ -156,6 +156,7 @@ def test_a_synonym_that_is_itself_a_listed_name() -> None:
     assert issue.line == line_of(text, "hypertension: cancer")
 
 
+@pytest.mark.slow
 def test_other_is_neither_a_term_nor_a_screened_name() -> None:
     def as_term(d: dict[str, Any]) -> None:
         d["eligibility"]["medical_history"]["terms"].append("other")

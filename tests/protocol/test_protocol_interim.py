@@ -32,6 +32,7 @@ def test_the_shipped_protocols_declare_no_looks():
     assert load_protocol("NCT04590118").analysis_plan.interim is None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("interim", "path", "message"),
     [

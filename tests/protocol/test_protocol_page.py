@@ -398,6 +398,7 @@ def test_labels_for_other_registry_values() -> None:
     assert groups_summary(single_arm) == "86 participants in 1 patient group"
 
 
+@pytest.mark.slow
 def test_the_page_module_does_not_import_django() -> None:
     import subprocess
     import sys

@@ -19,6 +19,7 @@ def test_haversine_matches_a_known_distance():
     assert haversine_km((0.0, 0.0), (0.0, 180.0)) == pytest.approx(20015.1, abs=1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "typed, name, country",
     [

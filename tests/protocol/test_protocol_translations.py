@@ -43,6 +43,7 @@ def test_an_unknown_field_is_named_with_its_path():
     assert issue.path == "translations.zh-Hans.sponsor"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "where, value, path, words",
     [

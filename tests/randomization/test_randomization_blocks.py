@@ -122,6 +122,7 @@ def test_every_prefix_of_10000_lists_stays_within_the_block_bound(ratio, block_s
     assert (d[:, -1] == 0).all()  # 24 is a whole number of blocks here: every list ends in ratio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "ratio, block_sizes, share",
     [({"a": 1, "b": 1}, [2, 4], 1 / 2), ({"a": 2, "b": 1}, [3, 6], 2 / 3), ({"a": 3, "b": 1}, [4, 8], 3 / 4)],
@@ -193,6 +194,7 @@ def test_kit_numbers_are_unique_within_a_list():
         assert all(k.startswith("IX-") and len(k) == 8 for k in kits)  # 172 slots -> 5 digits
 
 
+@pytest.mark.slow
 def test_kit_numbers_reveal_nothing_about_the_arm_or_the_order():
     """Over 400 ASSIST lists: the arm is independent of the kit number's decile (chi-square,
     scipy.stats.chi2_contingency) and kit numbers do not follow the list order (Spearman)."""

@@ -23,6 +23,7 @@ def test_exact_enumeration_matches_the_published_guess_rate(block_size):
     assert exact_block_guess_rate({"a": 1, "b": 1}, block_size) == REFERENCE[block_size]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block_size", [2, 4, 6])
 def test_generated_lists_are_guessed_at_the_published_rate(block_size):
     """2000 lists of 24 from the generator itself; the standard error of the rate is below 0.004."""
@@ -37,6 +38,7 @@ def test_generated_lists_are_guessed_at_the_published_rate(block_size):
     assert float(total / (lists * 24)) == pytest.approx(float(REFERENCE[block_size]), abs=0.012)
 
 
+@pytest.mark.slow
 def test_random_block_sizes_are_harder_to_guess_than_the_smallest_fixed_block():
     mixed = Randomization.model_validate(
         {"method": "permuted_block", "ratio": {"a": 1, "b": 1}, "block_sizes": [2, 4, 6]}

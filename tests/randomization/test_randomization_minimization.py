@@ -143,6 +143,7 @@ def test_replay_through_a_stored_state_reproduces_every_assignment():
     assert straight[:10] == ["b", "a", "a", "b", "a", "b", "b", "b", "a", "b"]  # fixed seed, exact
 
 
+@pytest.mark.slow
 def test_minimization_balances_the_margins_far_better_than_simple_randomization():
     """200 trials of 60: total marginal range (sum over factor levels of |n_a − n_b|)."""
     minimized, simple = [], []

@@ -16,6 +16,7 @@ ASSIST = load_protocol("NCT04590118")
 SITES = ["assist-01", "assist-02", "assist-03"]
 
 
+@pytest.mark.slow
 def test_a_simulated_three_site_assist_run_keeps_15_to_5_in_every_cohort_over_1000_lists():
     """Sixty participants arrive from three sites in a random order; each is allocated in the
     enrolling cohort's stratum from the list, as the application does. Before the fix the cohort's

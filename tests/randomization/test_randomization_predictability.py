@@ -71,6 +71,7 @@ def test_fixed_blocks_give_the_published_rates_by_brute_force_and_by_the_module(
     assert exact_block_guess_rate(ratio, size) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("ratio", "size"),
     [
@@ -148,6 +149,7 @@ def _brute_force_past_only(ratio, sizes, n):
     return total / n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("ratio", "sizes", "n"),
     [
@@ -222,6 +224,7 @@ def _minimization_spec():
     )
 
 
+@pytest.mark.slow
 def test_minimization_rate_agrees_with_the_guesses_scored_on_simulated_trials():
     from trialkit.randomization.minimization import Minimizer
     from trialkit.randomization.stream import SeededStream

@@ -15,6 +15,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import trialkit.server
 
 SERVER = Path(trialkit.server.__file__).parent
@@ -111,6 +113,7 @@ def _findings() -> dict[tuple[str, str], list[int]]:
     return found
 
 
+@pytest.mark.slow
 def test_trials_sites_and_participants_are_loaded_through_the_lookup_layer():
     found = _findings()
     outside = sorted(
@@ -125,6 +128,7 @@ def test_trials_sites_and_participants_are_loaded_through_the_lookup_layer():
     )
 
 
+@pytest.mark.slow
 def test_every_allowed_function_still_loads_a_row_itself():
     stale = sorted(f"{module}:{function}" for module, function in set(ALLOWED) - set(_findings()))
     assert not stale, f"no longer load a row themselves; remove them from ALLOWED: {stale}"

@@ -78,6 +78,7 @@ def test_permuted_blocks_are_balanced_at_every_block_end():
     assert sequence.count("it-hmsc") == 45 and sequence.count("placebo") == 15
 
 
+@pytest.mark.slow
 def test_power_cli_json_is_clean_with_progress_bar(tmp_path):
     plot = tmp_path / "curve.png"
     result = CliRunner().invoke(

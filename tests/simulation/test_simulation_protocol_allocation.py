@@ -1,6 +1,7 @@
 """The rehearsal allocates with the protocol's own scheme: strata, block bound, dose cohorts."""
 
 import numpy as np
+import pytest
 
 from trialkit.protocol import load_protocol
 from trialkit.simulation.allocation import protocol_allocation_matrix
@@ -18,6 +19,7 @@ def test_assist_cohorts_are_each_randomized_3_to_1():
     assert "cohort-low (20)" in described
 
 
+@pytest.mark.slow
 def test_ixcell_stays_within_the_block_bound_inside_each_nihss_stratum():
     """IxCell: 1:1 blocks of 2/4/6 per (site, NIHSS band); inside a stratum |treated - control| <= 3 at every prefix."""
     protocol = load_protocol("NCT07197606")

@@ -61,6 +61,7 @@ def test_the_batched_ancova_matches_statsmodels_ols():
         np.testing.assert_allclose(p[t], reference, rtol=1e-8)
 
 
+@pytest.mark.slow
 def test_assist_rehearsal_uses_three_to_one_allocation():
     result = rehearse_trial(load_protocol("NCT04590118"), common_or=1.0, trials=200, seed=3)
     assert "3:1" in result.allocation
@@ -82,6 +83,7 @@ def test_simulated_dataset_respects_the_protocol(tmp_path):
     assert (outcomes[outcomes.instrument == "barthel"].total % 5 == 0).all()
 
 
+@pytest.mark.slow
 def test_simulate_trial_cli():
     result = CliRunner().invoke(
         app, ["simulate", "trial", "--protocol", "NCT07197606", "--trials", "100", "--seed", "1", "--format", "json"]

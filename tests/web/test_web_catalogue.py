@@ -72,6 +72,7 @@ def test_the_committed_mo_is_the_compiled_po():
     assert not stale, "django.mo is not the compiled django.po (run `make messages`): " + ", ".join(stale[:20])
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xgettext") is None or shutil.which("msgmerge") is None, reason="needs GNU gettext")
 def test_no_marked_string_of_the_source_is_missing_from_the_catalogue(tmp_path, monkeypatch):
     copy = tmp_path / "server"
