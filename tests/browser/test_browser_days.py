@@ -405,7 +405,9 @@ def dsmb_reports(w: Walk):
     page = w.page("dsmb")
     page.goto(f"/home/?trial={NCT}&role=dsmb_statistician")
     page.click("#panel-report button:has-text('Generate unblinded report')")
-    page.locator("#report-jobs .job").first.wait_for()
+    # The test server runs a job inside the request that queues it (Django's immediate task backend):
+    # the list shows the job once the whole report is built, the analysis libraries loaded first.
+    page.locator("#report-jobs .job").first.wait_for(timeout=90_000)
     if w.tag != "desktop":  # the job runs the same whatever the screen: waited for once
         w.check(page, "dsmb-home-report")
         return
