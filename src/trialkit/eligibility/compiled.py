@@ -745,6 +745,8 @@ class _Part:
     def _evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Truth:
         if self.combine is not None:
             return self.combine([part.truth(facts, on, cache) for part in self.parts])
+        if facts.nihss is not None and "nihss" not in cache:
+            _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
         ctx = Context(facts=facts, on=on, criterion_id=self.criterion_id, vocabulary=self.vocabulary, cache=cache)
         return evaluate(self.rule, ctx)
 
@@ -797,6 +799,9 @@ class CompiledCriterion:
         )
         self.memo: dict[Any, Decided] = {}
         self.part = None if criterion.rule is None else _Part(criterion.rule, cid, vocabulary)
+        # A composite rule's outcome per the outcomes of its parts: facts new to the criterion (an NIHSS
+        # total with other item scores) often give parts' outcomes already combined.
+        self.by_parts: dict[tuple[Truth, ...], Decided] = {}
 
     def decide(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
         """The outcome for ``LightFacts`` (remembered per key, and per key of each part of the rule)."""
@@ -806,15 +811,30 @@ class CompiledCriterion:
         except TypeError:  # a fact that is not hashable: decided without the memo
             return self.evaluate(facts, on, cache)
         if decided is None:
+            decided = self.missed(key, facts, on, cache)
+        return decided
+
+    def missed(self, key: Any, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
+        """The outcome for ``LightFacts`` whose ``key`` is not in the memo (``decide_all`` has looked),
+        worked out from the parts of the rule (each remembered per its own key) and remembered."""
+        if self.part is None:
             if facts.nihss is not None and "nihss" not in cache:
                 _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
-            if self.part is None:
-                decided = self.evaluate(facts, on, cache)
-            else:
-                decided = self.decided(self.part.truth(facts, on, cache))
-            if len(self.memo) >= MEMO_LIMIT:
-                self.memo.clear()
-            self.memo[key] = decided
+            decided = self.evaluate(facts, on, cache)
+        elif self.part.combine is None:
+            # A leaf part works the NIHSS out (as above) only when its own outcome is not remembered.
+            decided = self.decided(self.part.truth(facts, on, cache))
+        else:
+            truths = tuple([part.truth(facts, on, cache) for part in self.part.parts])
+            decided = self.by_parts.get(truths)  # type: ignore[assignment]
+            if decided is None:
+                decided = self.decided(self.part.combine(list(truths)))
+                if len(self.by_parts) >= MEMO_LIMIT:
+                    self.by_parts.clear()
+                self.by_parts[truths] = decided
+        if len(self.memo) >= MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[key] = decided
         return decided
 
     def evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
@@ -927,11 +947,13 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Call
         memo, compiled_criterion = source.constant(criterion.memo), source.constant(criterion)
         body += [
             "    try:",
-            f"        d{number} = {memo}.get({key})",
+            f"        k = {key}",
+            f"        d{number} = {memo}.get(k)",
             "    except TypeError:  # a fact that is not hashable: decided without the memo",
-            f"        d{number} = None",
-            f"    if d{number} is None:",
-            f"        d{number} = {compiled_criterion}.decide(f, on, cache)",
+            f"        d{number} = {compiled_criterion}.evaluate(f, on, cache)",
+            "    else:",
+            f"        if d{number} is None:  # worked out from the key's parts, and remembered under the key",
+            f"            d{number} = {compiled_criterion}.missed(k, f, on, cache)",
         ]
     body.append("    return [" + ", ".join(f"d{n}" for n in range(len(criteria))) + "]")
     body += ["", "def keys(f, on, cache):", *("    " + line for line in source.prelude())]
