@@ -39,7 +39,7 @@ import json.encoder
 import re
 from collections.abc import Callable
 from datetime import date
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
 from trialkit.eligibility import measures
@@ -167,7 +167,8 @@ class _Unsure(Exception):
 _FIELDS = frozenset(LightFacts.__slots__)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
-_DATES: dict[str, date] = {}
+_DATES: dict[str | None, date | None] = {None: None}
+_MISSING: Any = object()
 
 
 def _date(value: Any) -> date | None:
@@ -185,6 +186,7 @@ def _date(value: Any) -> date | None:
             raise _Unsure from None
         if len(_DATES) > 100_000:
             _DATES.clear()
+            _DATES[None] = None
         _DATES[value] = day
     return day
 
@@ -228,6 +230,8 @@ class _NihssCheck:
         self.checks: list[tuple[Callable[[Any], Any], tuple[str, ...] | None, dict[tuple[Any, ...], bool]]] = [
             (rule.check, rule.reads, {}) for rule in instrument.rules
         ]
+        # The items a rule reads in one call when all are there (a tuple: two items or more).
+        self.getters = [None if reads is None or len(reads) < 2 else itemgetter(*reads) for _, reads, _ in self.checks]
         # (item, score) for every score the scale allows: a record's items are checked in one set
         # operation, with their types (1 == 1.0 == True, but only int scores and "UN" are read here).
         self.pairs = frozenset((key, score) for key, scores in self.allowed.items() for score in scores)
@@ -240,12 +244,16 @@ class _NihssCheck:
         # Hashing a list or object raises TypeError: fast_facts gives the record to pydantic.
         if not (_INT_OR_STR.issuperset(map(type, values.values())) and self.pairs.issuperset(values.items())):
             raise _Unsure
-        for check, reads, seen in self.checks:
+        for (check, reads, seen), getter in zip(self.checks, self.getters):
             if reads is None:
                 if check(values):
                     raise _Unsure
                 continue
-            key = tuple(map(values.get, reads))  # the scores are ints and "UN" (checked above): equal is same
+            # The scores are ints and "UN" (checked above): equal is same. An item not there reads None.
+            try:
+                key = tuple(map(values.get, reads)) if getter is None else getter(values)
+            except KeyError:
+                key = tuple(map(values.get, reads))
             fine = seen.get(key)
             if fine is None:
                 fine = seen[key] = not check(values)
@@ -286,9 +294,17 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
             return None
         get = data.get
         f = LightFacts()
-        f.id = _opt_str(get("id"))
-        f.screening_date = _date(get("screening_date"))
-        f.birth_date = _date(get("birth_date"))
+        record_id = get("id")
+        if record_id is not None and type(record_id) is not str:
+            return None
+        f.id = record_id
+        # A date already read (or null) is one lookup: its text (or None) is the only key there.
+        value = get("screening_date")
+        day = _DATES.get(value, _MISSING)
+        f.screening_date = _date(value) if day is _MISSING else day
+        value = get("birth_date")
+        day = _DATES.get(value, _MISSING)
+        f.birth_date = _date(value) if day is _MISSING else day
         age = get("age")
         if age is not None and (type(age) is not int or not 0 <= age <= 130):
             return None
@@ -330,11 +346,14 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
             allergies = [_name(a) for a in allergies]
         f.allergies = allergies
         f.medications = _medications(get("medications"))
-        for flag in ("pregnant", "lactating"):
-            value = get(flag)
-            if value is not None and type(value) is not bool:
-                return None
-            setattr(f, flag, value)
+        value = get("pregnant")
+        if value is not None and type(value) is not bool:
+            return None
+        f.pregnant = value
+        value = get("lactating")
+        if value is not None and type(value) is not bool:
+            return None
+        f.lactating = value
         f.attestations = _attestations(data["attestations"]) if "attestations" in data else {}
     except (_Unsure, TypeError):  # TypeError: a list or object where a memo wants a hashable value
         return None
@@ -418,8 +437,9 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
         raise _Unsure
     out = []
     memos = _condition_memo(vocabulary)
-    for entry in values:
-        c = _keys(entry, _CONDITION_KEYS)
+    for c in values:
+        if type(c) is not dict or not _CONDITION_KEYS.issuperset(c):
+            raise _Unsure
         name = c.get("name")
         memo = (name, c.get("date"), c.get("description"))
         known = memos.get(memo)
@@ -468,8 +488,9 @@ def _medications(values: Any) -> list[_Medication] | None:
     if type(values) is not list:
         raise _Unsure
     out = []
-    for entry in values:
-        m = _keys(entry, _MEDICATION_KEYS)
+    for m in values:
+        if type(m) is not dict or not _MEDICATION_KEYS.issuperset(m):
+            raise _Unsure
         name = m.get("name")
         drug_class = m.get("class")
         memo = (name, drug_class)
@@ -497,14 +518,15 @@ def _attestations(values: Any) -> dict[str, Any]:
         if type(value) is bool:
             out[criterion_id] = _YES if value else _NO
             continue
-        a = _keys(value, _ATTESTATION_KEYS)
-        answer = a.get("answer")
-        memo = (type(answer), answer, a.get("by"), a.get("at"))
+        if type(value) is not dict or not _ATTESTATION_KEYS.issuperset(value):
+            raise _Unsure
+        answer = value.get("answer")
+        memo = (type(answer), answer, value.get("by"), value.get("at"))
         known = _ATTESTATIONS.get(memo)
         if known is None:
             if type(answer) is not bool:
                 raise _Unsure
-            known = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
+            known = _Attestation(answer, _opt_str(value.get("by")), _date(value.get("at")))
             _remember(_ATTESTATIONS, memo, known)
         out[criterion_id] = known
     return out
