@@ -39,8 +39,8 @@ import json.encoder
 import re
 from collections.abc import Callable
 from datetime import date
-from operator import attrgetter, itemgetter
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trialkit.eligibility import measures
 from trialkit.eligibility.evaluate import Context, Truth, combine_all, combine_any, combine_unless, evaluate
@@ -66,8 +66,6 @@ MEMO_LIMIT = 20_000
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False)
 _encode_string = json.encoder.encode_basestring  # what _ENCODE does with a str, without the checks before it
 _VERDICTS = {v: b'"%s"' % v.encode() for v in ("eligible", "ineligible", "incomplete")}
-_DATA = attrgetter("data")
-_STATUS = attrgetter("status")
 
 
 # --------------------------------------------------------------------------- light facts
@@ -955,10 +953,19 @@ _EMPTY: dict[str, Any] = {}
 Decide = Callable[[Any, date, dict[str, Any]], list["Decided"]]
 
 
-def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Callable[..., tuple[Any, ...]], str]:
+class _Compiled(NamedTuple):
+    decide_all: Decide
+    keys: Callable[..., tuple[Any, ...]]
+    statuses: Callable[[list[Decided]], tuple[str, ...]]
+    joined: Callable[[list[Decided]], bytes]
+    source: str
+
+
+def _compile_decide_all(criteria: list[CompiledCriterion]) -> _Compiled:
     """``decide_all(f, on, cache)``: each criterion's ``decide`` for ``LightFacts``, in one function made
     for the protocol (no call per criterion and part on a memo hit: the keys are expressions over the
-    record's parts, each read once); and ``keys(f, on, cache)``, the keys alone (for the tests)."""
+    record's parts, each read once); ``keys(f, on, cache)``, the keys alone (for the tests); and for a
+    list of outcomes, ``statuses`` (their statuses) and ``joined`` (their JSON texts joined, in UTF-8)."""
     source = _Source()
     keys = []
     for criterion in criteria:
@@ -980,10 +987,18 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Call
     body.append("    return [" + ", ".join(f"d{n}" for n in range(len(criteria))) + "]")
     body += ["", "def keys(f, on, cache):", *("    " + line for line in source.prelude())]
     body.append("    return " + _tuple(keys))
+    # A record's outcomes (a list, one per criterion) read field by field: the statuses in a tuple, and
+    # the criteria's JSON text in UTF-8 joined (faster than map with attrgetter, once per record).
+    names = ", ".join(f"d{n}" for n in range(len(criteria)))
+    unpack = f"    {names}, = decided" if criteria else "    pass"
+    body += ["", "def statuses(decided):", unpack]
+    body.append("    return " + _tuple([f"d{n}.status" for n in range(len(criteria))]))
+    body += ["", "def joined(decided):", unpack]
+    body.append("    return b', '.join(" + _tuple([f"d{n}.data" for n in range(len(criteria))]) + ")")
     text = "\n".join(body) + "\n"
     namespace: dict[str, Any] = dict(source.names)
     exec(compile(text, "<trialkit.eligibility.compiled: decide_all>", "exec"), namespace)
-    return namespace["decide_all"], namespace["keys"], text
+    return _Compiled(namespace["decide_all"], namespace["keys"], namespace["statuses"], namespace["joined"], text)
 
 
 class CompactResult:
@@ -1044,7 +1059,7 @@ class CompactResult:
             if self.missing
             else b'], "missing": []}' + end
         )
-        return b"".join((head, b", ".join(map(_DATA, self.decided)), tail))
+        return b"".join((head, self.screener.joined(self.decided), tail))
 
     def json_line(self, index: int) -> str:
         """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""
@@ -1065,7 +1080,9 @@ class CompiledProtocol:
         self.ids = [c.id for c in self.criteria]
         # Each criterion's key and memo lookup, in one function made for the protocol (each memo is
         # cleared, never replaced, so the function keeps it).
-        self.decide_all, self.keys, self.source = _compile_decide_all(self.criteria)
+        made = _compile_decide_all(self.criteria)
+        self.decide_all, self.keys, self.source = made.decide_all, made.keys, made.source
+        self.statuses, self.joined = made.statuses, made.joined
 
     def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
         """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
@@ -1082,7 +1099,7 @@ class CompiledProtocol:
             decided = self.decide_all(facts, on, cache)
         # verdict_of and the missing facts of screen(): the statuses in one tuple (kept for the summary),
         # the missing facts gathered only when some criterion is unknown.
-        statuses = tuple(map(_STATUS, decided))
+        statuses = self.statuses(decided)
         missing: list[str] = []
         if "unknown" in statuses:
             for d in decided:
