@@ -819,9 +819,6 @@ class CompiledCriterion:
         )
         self.memo: dict[Any, Decided] = {}
         self.part = None if criterion.rule is None else _Part(criterion.rule, cid, vocabulary)
-        # A composite rule's outcome per the outcomes of its parts: facts new to the criterion (an NIHSS
-        # total with other item scores) often give parts' outcomes already combined.
-        self.by_parts: dict[tuple[Truth, ...], Decided] = {}
 
     def decide(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
         """The outcome for ``LightFacts`` (remembered per key, and per key of each part of the rule)."""
@@ -841,17 +838,10 @@ class CompiledCriterion:
             if facts.nihss is not None and "nihss" not in cache:
                 _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
             decided = self.evaluate(facts, on, cache)
-        elif self.part.combine is None:
-            # A leaf part works the NIHSS out (as above) only when its own outcome is not remembered.
-            decided = self.decided(self.part.truth(facts, on, cache))
         else:
-            truths = tuple([part.truth(facts, on, cache) for part in self.part.parts])
-            decided = self.by_parts.get(truths)  # type: ignore[assignment]
-            if decided is None:
-                decided = self.decided(self.part.combine(list(truths)))
-                if len(self.by_parts) >= MEMO_LIMIT:
-                    self.by_parts.clear()
-                self.by_parts[truths] = decided
+            # Each part's outcome is remembered per its own key; a leaf part works the NIHSS out (as
+            # above) only when its outcome is not remembered.
+            decided = self.decided(self.part._evaluate(facts, on, cache))
         if len(self.memo) >= MEMO_LIMIT:
             self.memo.clear()
         self.memo[key] = decided
@@ -881,6 +871,8 @@ class _Source:
         "labs": "labs = f.labs or _EMPTY",
         "sero": "sero = f.serology or _EMPTY",
         "stroke": "stroke = f.stroke",
+        "born": "born = f.birth_date",
+        "onset": "onset = None if stroke is None else stroke.onset_date",
         "att": "att = f.attestations",
         "nihss": "nihss = f.nihss",
         "conds": "conds = f.conditions",
@@ -888,7 +880,7 @@ class _Source:
         "ctd": "ctd = None if conds is None else (ct, on)",
         "meds": "meds = None if f.medications is None else tuple(f.medications)",
     }
-    _NEEDS = {"ct": ("conds",), "ctd": ("conds", "ct")}
+    _NEEDS = {"ct": ("conds",), "ctd": ("conds", "ct"), "onset": ("stroke",)}
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {"_EMPTY": _EMPTY}
@@ -909,6 +901,11 @@ class _Source:
     def key(self, rule: Rule, criterion_id: str) -> str:
         """An expression equal to ``key_of(rule, criterion_id)(f, on, cache)`` (tested key by key)."""
         kind = rule.kind
+        if kind == "age":  # completed years on the screening date, as key_of's age
+            born = self.use("born")
+            return f"(f.age if {born} is None else on.year - {born}.year - ((on.month, on.day) < ({born}.month, {born}.day)))"
+        if kind == "days_since":
+            return f"(None if {self.use('onset')} is None else (on - onset).days)"
         if kind == "lab":
             assert rule.lab is not None
             analytes = [self.use("labs") + f".get({a!r})" for a in rule.lab.analytes]
@@ -940,7 +937,7 @@ class _Source:
         if kind == "unless":
             assert rule.unless is not None and rule.then is not None
             return _tuple([self.key(rule.unless, criterion_id), self.key(rule.then, criterion_id)])
-        # Ages, days, months, NIHSS totals (and any other fact path): the key function itself.
+        # Months, NIHSS totals (and any other fact path): the key function itself.
         return self.constant(key_of(rule, criterion_id)) + "(f, on, cache)"
 
 
