@@ -228,13 +228,20 @@ class _NihssCheck:
         self.checks: list[tuple[Callable[[Any], Any], tuple[str, ...] | None, dict[tuple[Any, ...], bool]]] = [
             (rule.check, rule.reads, {}) for rule in instrument.rules
         ]
-        # The items a rule reads in one call when all are there (a tuple: two items or more).
-        self.getters = [None if reads is None or len(reads) < 2 else itemgetter(*reads) for _, reads, _ in self.checks]
+        # The rules that declare no items, and those that do, each with the items it reads in one call
+        # when all are there (a tuple: two items or more).
+        self.plain = tuple(check for check, reads, _ in self.checks if reads is None)
+        self.keyed = tuple(
+            (check, reads, seen, None if len(reads) < 2 else itemgetter(*reads))
+            for check, reads, seen in self.checks
+            if reads is not None
+        )
         # (item, score) for every score the scale allows: a record's items are checked in one set
         # operation, with their types (1 == 1.0 == True, but only int scores and "UN" are read here).
         self.pairs = frozenset((key, score) for key, scores in self.allowed.items() for score in scores)
 
-    def __call__(self, values: Any) -> dict[str, Any] | None:
+    def check(self, values: Any) -> dict[str, Any] | None:
+        """The items as read, or None; ``_Unsure`` (or TypeError) when pydantic decides."""
         if values is None:
             return None
         if type(values) is not dict:
@@ -242,11 +249,10 @@ class _NihssCheck:
         # Hashing a list or object raises TypeError: fast_facts gives the record to pydantic.
         if not (_INT_OR_STR.issuperset(map(type, values.values())) and self.pairs.issuperset(values.items())):
             raise _Unsure
-        for (check, reads, seen), getter in zip(self.checks, self.getters):
-            if reads is None:
-                if check(values):
-                    raise _Unsure
-                continue
+        for plain in self.plain:
+            if plain(values):
+                raise _Unsure
+        for check, reads, seen, getter in self.keyed:
             # The scores are ints and "UN" (checked above): equal is same. An item not there reads None.
             try:
                 key = tuple(map(values.get, reads)) if getter is None else getter(values)
@@ -259,8 +265,11 @@ class _NihssCheck:
                 raise _Unsure
         return values
 
+    __call__ = check
+
 
 _NIHSS: _NihssCheck | None = None
+_NIHSS_CHECK: Callable[[Any], dict[str, Any] | None] | None = None  # its check, a bound method (no __call__)
 _INT_OR_STR = frozenset({int, str})
 _LAB_OK: dict[tuple[Any, ...], bool] = {}
 
@@ -286,7 +295,7 @@ def _lab_ok(key: str, unit: str, uln: Any, uln_unit: str | None) -> bool:
 
 def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> LightFacts | None:
     """The record as ``parse_facts(data, vocabulary)`` reads it, or None when only pydantic can tell."""
-    global _NIHSS
+    global _NIHSS, _NIHSS_CHECK
     try:
         if not _FIELDS.issuperset(data):
             return None
@@ -327,9 +336,10 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
                 known = _Stroke(kind, territory, _date(onset))
                 _remember(_STROKES, memo, known)
             f.stroke = known
-        if _NIHSS is None:
+        if _NIHSS_CHECK is None:
             _NIHSS = _NihssCheck()
-        f.nihss = _NIHSS(get("nihss"))
+            _NIHSS_CHECK = _NIHSS.check
+        f.nihss = _NIHSS_CHECK(get("nihss"))
         mrs = get("premorbid_mrs")
         if mrs is not None and (type(mrs) is not int or not 0 <= mrs <= 5):
             return None
@@ -468,15 +478,21 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
 
 
 _CONDITIONS: dict[int, tuple[Any, dict[Any, _Condition]]] = {}
+_LAST_CONDITIONS: tuple[Any, dict[Any, _Condition]] = (object(), {})
 
 
 def _condition_memo(vocabulary: ConditionVocabulary | None) -> dict[Any, _Condition]:
     """Conditions already read, per vocabulary (a name resolves against the trial's own)."""
-    entry = _CONDITIONS.get(id(vocabulary))
+    global _LAST_CONDITIONS
+    entry = _LAST_CONDITIONS  # a population is screened against one vocabulary: the last one first
+    if entry[0] is vocabulary:
+        return entry[1]
+    entry = _CONDITIONS.get(id(vocabulary))  # type: ignore[assignment]
     if entry is None or entry[0] is not vocabulary:
         if len(_CONDITIONS) > 64:
             _CONDITIONS.clear()
         entry = _CONDITIONS[id(vocabulary)] = (vocabulary, {})
+    _LAST_CONDITIONS = entry
     return entry[1]
 
 
