@@ -39,8 +39,8 @@ import json.encoder
 import re
 from collections.abc import Callable
 from datetime import date
-from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from trialkit.eligibility import measures
 from trialkit.eligibility.evaluate import Context, Truth, combine_all, combine_any, combine_unless, evaluate
@@ -66,8 +66,6 @@ MEMO_LIMIT = 20_000
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(..., ensure_ascii=False)
 _encode_string = json.encoder.encode_basestring  # what _ENCODE does with a str, without the checks before it
 _VERDICTS = {v: b'"%s"' % v.encode() for v in ("eligible", "ineligible", "incomplete")}
-_DATA = attrgetter("data")
-_STATUS = attrgetter("status")
 
 
 # --------------------------------------------------------------------------- light facts
@@ -167,7 +165,8 @@ class _Unsure(Exception):
 _FIELDS = frozenset(LightFacts.__slots__)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_]*")
-_DATES: dict[str, date] = {}
+_DATES: dict[str | None, date | None] = {None: None}
+_MISSING: Any = object()
 
 
 def _date(value: Any) -> date | None:
@@ -185,6 +184,7 @@ def _date(value: Any) -> date | None:
             raise _Unsure from None
         if len(_DATES) > 100_000:
             _DATES.clear()
+            _DATES[None] = None
         _DATES[value] = day
     return day
 
@@ -228,11 +228,20 @@ class _NihssCheck:
         self.checks: list[tuple[Callable[[Any], Any], tuple[str, ...] | None, dict[tuple[Any, ...], bool]]] = [
             (rule.check, rule.reads, {}) for rule in instrument.rules
         ]
+        # The rules that declare no items, and those that do, each with the items it reads in one call
+        # when all are there (a tuple: two items or more).
+        self.plain = tuple(check for check, reads, _ in self.checks if reads is None)
+        self.keyed = tuple(
+            (check, reads, seen, None if len(reads) < 2 else itemgetter(*reads))
+            for check, reads, seen in self.checks
+            if reads is not None
+        )
         # (item, score) for every score the scale allows: a record's items are checked in one set
         # operation, with their types (1 == 1.0 == True, but only int scores and "UN" are read here).
         self.pairs = frozenset((key, score) for key, scores in self.allowed.items() for score in scores)
 
-    def __call__(self, values: Any) -> dict[str, Any] | None:
+    def check(self, values: Any) -> dict[str, Any] | None:
+        """The items as read, or None; ``_Unsure`` (or TypeError) when pydantic decides."""
         if values is None:
             return None
         if type(values) is not dict:
@@ -240,12 +249,15 @@ class _NihssCheck:
         # Hashing a list or object raises TypeError: fast_facts gives the record to pydantic.
         if not (_INT_OR_STR.issuperset(map(type, values.values())) and self.pairs.issuperset(values.items())):
             raise _Unsure
-        for check, reads, seen in self.checks:
-            if reads is None:
-                if check(values):
-                    raise _Unsure
-                continue
-            key = tuple(map(values.get, reads))  # the scores are ints and "UN" (checked above): equal is same
+        for plain in self.plain:
+            if plain(values):
+                raise _Unsure
+        for check, reads, seen, getter in self.keyed:
+            # The scores are ints and "UN" (checked above): equal is same. An item not there reads None.
+            try:
+                key = tuple(map(values.get, reads)) if getter is None else getter(values)
+            except KeyError:
+                key = tuple(map(values.get, reads))
             fine = seen.get(key)
             if fine is None:
                 fine = seen[key] = not check(values)
@@ -253,8 +265,11 @@ class _NihssCheck:
                 raise _Unsure
         return values
 
+    __call__ = check
+
 
 _NIHSS: _NihssCheck | None = None
+_NIHSS_CHECK: Callable[[Any], dict[str, Any] | None] | None = None  # its check, a bound method (no __call__)
 _INT_OR_STR = frozenset({int, str})
 _LAB_OK: dict[tuple[Any, ...], bool] = {}
 
@@ -280,15 +295,23 @@ def _lab_ok(key: str, unit: str, uln: Any, uln_unit: str | None) -> bool:
 
 def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> LightFacts | None:
     """The record as ``parse_facts(data, vocabulary)`` reads it, or None when only pydantic can tell."""
-    global _NIHSS
+    global _NIHSS, _NIHSS_CHECK
     try:
         if not _FIELDS.issuperset(data):
             return None
         get = data.get
         f = LightFacts()
-        f.id = _opt_str(get("id"))
-        f.screening_date = _date(get("screening_date"))
-        f.birth_date = _date(get("birth_date"))
+        record_id = get("id")
+        if record_id is not None and type(record_id) is not str:
+            return None
+        f.id = record_id
+        # A date already read (or null) is one lookup: its text (or None) is the only key there.
+        value = get("screening_date")
+        day = _DATES.get(value, _MISSING)
+        f.screening_date = _date(value) if day is _MISSING else day
+        value = get("birth_date")
+        day = _DATES.get(value, _MISSING)
+        f.birth_date = _date(value) if day is _MISSING else day
         age = get("age")
         if age is not None and (type(age) is not int or not 0 <= age <= 130):
             return None
@@ -313,9 +336,10 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
                 known = _Stroke(kind, territory, _date(onset))
                 _remember(_STROKES, memo, known)
             f.stroke = known
-        if _NIHSS is None:
+        if _NIHSS_CHECK is None:
             _NIHSS = _NihssCheck()
-        f.nihss = _NIHSS(get("nihss"))
+            _NIHSS_CHECK = _NIHSS.check
+        f.nihss = _NIHSS_CHECK(get("nihss"))
         mrs = get("premorbid_mrs")
         if mrs is not None and (type(mrs) is not int or not 0 <= mrs <= 5):
             return None
@@ -330,11 +354,14 @@ def fast_facts(data: dict[str, Any], vocabulary: ConditionVocabulary | None) -> 
             allergies = [_name(a) for a in allergies]
         f.allergies = allergies
         f.medications = _medications(get("medications"))
-        for flag in ("pregnant", "lactating"):
-            value = get(flag)
-            if value is not None and type(value) is not bool:
-                return None
-            setattr(f, flag, value)
+        value = get("pregnant")
+        if value is not None and type(value) is not bool:
+            return None
+        f.pregnant = value
+        value = get("lactating")
+        if value is not None and type(value) is not bool:
+            return None
+        f.lactating = value
         f.attestations = _attestations(data["attestations"]) if "attestations" in data else {}
     except (_Unsure, TypeError):  # TypeError: a list or object where a memo wants a hashable value
         return None
@@ -418,8 +445,9 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
         raise _Unsure
     out = []
     memos = _condition_memo(vocabulary)
-    for entry in values:
-        c = _keys(entry, _CONDITION_KEYS)
+    for c in values:
+        if type(c) is not dict or not _CONDITION_KEYS.issuperset(c):
+            raise _Unsure
         name = c.get("name")
         memo = (name, c.get("date"), c.get("description"))
         known = memos.get(memo)
@@ -450,15 +478,21 @@ def _conditions(values: Any, vocabulary: ConditionVocabulary | None) -> list[_Co
 
 
 _CONDITIONS: dict[int, tuple[Any, dict[Any, _Condition]]] = {}
+_LAST_CONDITIONS: tuple[Any, dict[Any, _Condition]] = (object(), {})
 
 
 def _condition_memo(vocabulary: ConditionVocabulary | None) -> dict[Any, _Condition]:
     """Conditions already read, per vocabulary (a name resolves against the trial's own)."""
-    entry = _CONDITIONS.get(id(vocabulary))
+    global _LAST_CONDITIONS
+    entry = _LAST_CONDITIONS  # a population is screened against one vocabulary: the last one first
+    if entry[0] is vocabulary:
+        return entry[1]
+    entry = _CONDITIONS.get(id(vocabulary))  # type: ignore[assignment]
     if entry is None or entry[0] is not vocabulary:
         if len(_CONDITIONS) > 64:
             _CONDITIONS.clear()
         entry = _CONDITIONS[id(vocabulary)] = (vocabulary, {})
+    _LAST_CONDITIONS = entry
     return entry[1]
 
 
@@ -468,8 +502,9 @@ def _medications(values: Any) -> list[_Medication] | None:
     if type(values) is not list:
         raise _Unsure
     out = []
-    for entry in values:
-        m = _keys(entry, _MEDICATION_KEYS)
+    for m in values:
+        if type(m) is not dict or not _MEDICATION_KEYS.issuperset(m):
+            raise _Unsure
         name = m.get("name")
         drug_class = m.get("class")
         memo = (name, drug_class)
@@ -497,14 +532,15 @@ def _attestations(values: Any) -> dict[str, Any]:
         if type(value) is bool:
             out[criterion_id] = _YES if value else _NO
             continue
-        a = _keys(value, _ATTESTATION_KEYS)
-        answer = a.get("answer")
-        memo = (type(answer), answer, a.get("by"), a.get("at"))
+        if type(value) is not dict or not _ATTESTATION_KEYS.issuperset(value):
+            raise _Unsure
+        answer = value.get("answer")
+        memo = (type(answer), answer, value.get("by"), value.get("at"))
         known = _ATTESTATIONS.get(memo)
         if known is None:
             if type(answer) is not bool:
                 raise _Unsure
-            known = _Attestation(answer, _opt_str(a.get("by")), _date(a.get("at")))
+            known = _Attestation(answer, _opt_str(value.get("by")), _date(value.get("at")))
             _remember(_ATTESTATIONS, memo, known)
         out[criterion_id] = known
     return out
@@ -745,6 +781,8 @@ class _Part:
     def _evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Truth:
         if self.combine is not None:
             return self.combine([part.truth(facts, on, cache) for part in self.parts])
+        if facts.nihss is not None and "nihss" not in cache:
+            _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
         ctx = Context(facts=facts, on=on, criterion_id=self.criterion_id, vocabulary=self.vocabulary, cache=cache)
         return evaluate(self.rule, ctx)
 
@@ -806,15 +844,23 @@ class CompiledCriterion:
         except TypeError:  # a fact that is not hashable: decided without the memo
             return self.evaluate(facts, on, cache)
         if decided is None:
+            decided = self.missed(key, facts, on, cache)
+        return decided
+
+    def missed(self, key: Any, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
+        """The outcome for ``LightFacts`` whose ``key`` is not in the memo (``decide_all`` has looked),
+        worked out from the parts of the rule (each remembered per its own key) and remembered."""
+        if self.part is None:
             if facts.nihss is not None and "nihss" not in cache:
                 _nihss(facts, cache)  # the NIHSS of validated items, summed: the scale is not scored again
-            if self.part is None:
-                decided = self.evaluate(facts, on, cache)
-            else:
-                decided = self.decided(self.part.truth(facts, on, cache))
-            if len(self.memo) >= MEMO_LIMIT:
-                self.memo.clear()
-            self.memo[key] = decided
+            decided = self.evaluate(facts, on, cache)
+        else:
+            # Each part's outcome is remembered per its own key; a leaf part works the NIHSS out (as
+            # above) only when its outcome is not remembered.
+            decided = self.decided(self.part._evaluate(facts, on, cache))
+        if len(self.memo) >= MEMO_LIMIT:
+            self.memo.clear()
+        self.memo[key] = decided
         return decided
 
     def evaluate(self, facts: Any, on: date, cache: dict[str, Any]) -> Decided:
@@ -841,6 +887,8 @@ class _Source:
         "labs": "labs = f.labs or _EMPTY",
         "sero": "sero = f.serology or _EMPTY",
         "stroke": "stroke = f.stroke",
+        "born": "born = f.birth_date",
+        "onset": "onset = None if stroke is None else stroke.onset_date",
         "att": "att = f.attestations",
         "nihss": "nihss = f.nihss",
         "conds": "conds = f.conditions",
@@ -848,7 +896,7 @@ class _Source:
         "ctd": "ctd = None if conds is None else (ct, on)",
         "meds": "meds = None if f.medications is None else tuple(f.medications)",
     }
-    _NEEDS = {"ct": ("conds",), "ctd": ("conds", "ct")}
+    _NEEDS = {"ct": ("conds",), "ctd": ("conds", "ct"), "onset": ("stroke",)}
 
     def __init__(self) -> None:
         self.names: dict[str, Any] = {"_EMPTY": _EMPTY}
@@ -869,6 +917,11 @@ class _Source:
     def key(self, rule: Rule, criterion_id: str) -> str:
         """An expression equal to ``key_of(rule, criterion_id)(f, on, cache)`` (tested key by key)."""
         kind = rule.kind
+        if kind == "age":  # completed years on the screening date, as key_of's age
+            born = self.use("born")
+            return f"(f.age if {born} is None else on.year - {born}.year - ((on.month, on.day) < ({born}.month, {born}.day)))"
+        if kind == "days_since":
+            return f"(None if {self.use('onset')} is None else (on - onset).days)"
         if kind == "lab":
             assert rule.lab is not None
             analytes = [self.use("labs") + f".get({a!r})" for a in rule.lab.analytes]
@@ -900,7 +953,7 @@ class _Source:
         if kind == "unless":
             assert rule.unless is not None and rule.then is not None
             return _tuple([self.key(rule.unless, criterion_id), self.key(rule.then, criterion_id)])
-        # Ages, days, months, NIHSS totals (and any other fact path): the key function itself.
+        # Months, NIHSS totals (and any other fact path): the key function itself.
         return self.constant(key_of(rule, criterion_id)) + "(f, on, cache)"
 
 
@@ -913,10 +966,19 @@ _EMPTY: dict[str, Any] = {}
 Decide = Callable[[Any, date, dict[str, Any]], list["Decided"]]
 
 
-def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Callable[..., tuple[Any, ...]], str]:
+class _Compiled(NamedTuple):
+    decide_all: Decide
+    keys: Callable[..., tuple[Any, ...]]
+    statuses: Callable[[list[Decided]], tuple[str, ...]]
+    joined: Callable[[list[Decided]], bytes]
+    source: str
+
+
+def _compile_decide_all(criteria: list[CompiledCriterion]) -> _Compiled:
     """``decide_all(f, on, cache)``: each criterion's ``decide`` for ``LightFacts``, in one function made
     for the protocol (no call per criterion and part on a memo hit: the keys are expressions over the
-    record's parts, each read once); and ``keys(f, on, cache)``, the keys alone (for the tests)."""
+    record's parts, each read once); ``keys(f, on, cache)``, the keys alone (for the tests); and for a
+    list of outcomes, ``statuses`` (their statuses) and ``joined`` (their JSON texts joined, in UTF-8)."""
     source = _Source()
     keys = []
     for criterion in criteria:
@@ -927,19 +989,29 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> tuple[Decide, Call
         memo, compiled_criterion = source.constant(criterion.memo), source.constant(criterion)
         body += [
             "    try:",
-            f"        d{number} = {memo}.get({key})",
+            f"        k = {key}",
+            f"        d{number} = {memo}.get(k)",
             "    except TypeError:  # a fact that is not hashable: decided without the memo",
-            f"        d{number} = None",
-            f"    if d{number} is None:",
-            f"        d{number} = {compiled_criterion}.decide(f, on, cache)",
+            f"        d{number} = {compiled_criterion}.evaluate(f, on, cache)",
+            "    else:",
+            f"        if d{number} is None:  # worked out from the key's parts, and remembered under the key",
+            f"            d{number} = {compiled_criterion}.missed(k, f, on, cache)",
         ]
     body.append("    return [" + ", ".join(f"d{n}" for n in range(len(criteria))) + "]")
     body += ["", "def keys(f, on, cache):", *("    " + line for line in source.prelude())]
     body.append("    return " + _tuple(keys))
+    # A record's outcomes (a list, one per criterion) read field by field: the statuses in a tuple, and
+    # the criteria's JSON text in UTF-8 joined (faster than map with attrgetter, once per record).
+    names = ", ".join(f"d{n}" for n in range(len(criteria)))
+    unpack = f"    {names}, = decided" if criteria else "    pass"
+    body += ["", "def statuses(decided):", unpack]
+    body.append("    return " + _tuple([f"d{n}.status" for n in range(len(criteria))]))
+    body += ["", "def joined(decided):", unpack]
+    body.append("    return b', '.join(" + _tuple([f"d{n}.data" for n in range(len(criteria))]) + ")")
     text = "\n".join(body) + "\n"
     namespace: dict[str, Any] = dict(source.names)
     exec(compile(text, "<trialkit.eligibility.compiled: decide_all>", "exec"), namespace)
-    return namespace["decide_all"], namespace["keys"], text
+    return _Compiled(namespace["decide_all"], namespace["keys"], namespace["statuses"], namespace["joined"], text)
 
 
 class CompactResult:
@@ -1000,7 +1072,7 @@ class CompactResult:
             if self.missing
             else b'], "missing": []}' + end
         )
-        return b"".join((head, b", ".join(map(_DATA, self.decided)), tail))
+        return b"".join((head, self.screener.joined(self.decided), tail))
 
     def json_line(self, index: int) -> str:
         """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""
@@ -1021,7 +1093,9 @@ class CompiledProtocol:
         self.ids = [c.id for c in self.criteria]
         # Each criterion's key and memo lookup, in one function made for the protocol (each memo is
         # cleared, never replaced, so the function keeps it).
-        self.decide_all, self.keys, self.source = _compile_decide_all(self.criteria)
+        made = _compile_decide_all(self.criteria)
+        self.decide_all, self.keys, self.source = made.decide_all, made.keys, made.source
+        self.statuses, self.joined = made.statuses, made.joined
 
     def screen(self, data: dict[str, Any], today: date | None = None) -> CompactResult:
         """Screen one record (FactsError names a bad field, as ``screen()`` does)."""
@@ -1038,7 +1112,7 @@ class CompiledProtocol:
             decided = self.decide_all(facts, on, cache)
         # verdict_of and the missing facts of screen(): the statuses in one tuple (kept for the summary),
         # the missing facts gathered only when some criterion is unknown.
-        statuses = tuple(map(_STATUS, decided))
+        statuses = self.statuses(decided)
         missing: list[str] = []
         if "unknown" in statuses:
             for d in decided:

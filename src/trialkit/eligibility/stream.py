@@ -369,8 +369,19 @@ def _id_of(value: dict[str, Any]) -> str | None:
 def screen_stream(protocol: Protocol, records: Iterable[RawRecord], today: date | None = None) -> Iterator[Outcome]:
     """Each record's outcome, lazily, in input order."""
     screener = compiled(protocol)
+    screen = screener.screen
     for raw in records:
-        yield _screen_raw(screener, raw, today)
+        value = raw.value
+        if raw.problem is None and type(value) is dict:  # what JSON gives for a record: _screen_raw inline
+            try:
+                result = screen(value, today)
+            except FactsError as exc:
+                record_id = exc.record_id if exc.record_id is not None else _id_of(value)
+                yield RecordProblem(raw.index, raw.line, record_id, tuple(exc.details))
+            else:
+                yield ScreeningOutcome(raw.index, result)
+        else:
+            yield _screen_raw(screener, raw, today)
 
 
 def screen_line(protocol: Protocol, index: int, line: int | None, text: str, today: date | None = None) -> Outcome:
