@@ -271,9 +271,6 @@ class _LinesWriter(_Writer):
     def __init__(self, *args: Any):
         super().__init__(*args)
         self.binary: IO[bytes] | None = getattr(self.sink, "buffer", None)
-        from trialkit.eligibility.compiled import CompactResult
-
-        self.compact = CompactResult  # imported once, not per record
 
     def _line(self, text: str) -> None:
         if self.binary is not None:
@@ -284,11 +281,7 @@ class _LinesWriter(_Writer):
     def result(self, outcome: Any) -> None:
         self.started = True
         if self.binary is not None:
-            screened = outcome.screened
-            if type(screened) is self.compact:  # ScreeningOutcome.json_bytes, one call less per record
-                self.binary.write(screened.json_bytes(outcome.index, b"\n"))
-            else:
-                self.binary.write(outcome.json_bytes(b"\n"))
+            self.binary.write(outcome.json_bytes(b"\n"))
         else:
             self.sink.write(outcome.json_line() + "\n")
 
