@@ -17,6 +17,7 @@ from django.db import transaction
 from trialkit.schedule.diary import country_time_zone
 from trialkit.server.accounts.models import Membership
 from trialkit.server.accounts.roles import SITE_ROLES, Role
+from trialkit.server.participants.models import Participant
 from trialkit.server.trials.loading import load_protocols
 from trialkit.server.trials.models import Site, Trial
 
@@ -137,6 +138,16 @@ def load_demo(today: date | None = None) -> dict[str, int]:
         TOTPDevice.objects.get_or_create(
             user=user, name="Demo authenticator", defaults={"key": demo_totp_key(username), "confirmed": True}
         )
-    for module_name in POPULATORS:
-        importlib.import_module(module_name).populate(trials=trials, users=users, today=today)
-    return {"trials": Trial.objects.count(), "sites": Site.objects.count(), "users": User.objects.count()}
+    # The stages are loaded once per trial: a trial that already holds participants (an earlier
+    # `make demo` on this database, or real ones) is left as it is, so loading again, the same day or
+    # later, adds nothing twice and does not replay a dose onto a kit the first load used.
+    fresh = [trial for trial in trials if not Participant.objects.filter(trial=trial).exists()]
+    if fresh:
+        for module_name in POPULATORS:
+            importlib.import_module(module_name).populate(trials=fresh, users=users, today=today)
+    return {
+        "trials": Trial.objects.count(),
+        "sites": Site.objects.count(),
+        "users": User.objects.count(),
+        "already loaded": len(trials) - len(fresh),
+    }

@@ -8,4 +8,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         counts = load_demo()
+        again = counts.pop("already loaded")
         self.stdout.write(", ".join(f"{v} {k}" for k, v in counts.items()))
+        if again:
+            self.stdout.write(
+                f"{again} trial(s) already held participants in this database: their demo data were left as they were"
+            )
