@@ -58,7 +58,6 @@ ALLOWED = {
     ("allocation/demo.py", "populate"): "demo data",
     ("loadcheck.py", "prepare"): "the load check creates its own sites",
     ("loadcheck.py", "allocation_problems"): "the load check's own trial, after its run",
-    ("audit/rows.py", "links"): "the audit row's trial and site, for the chain (no user)",
     # presentation of what the page already authorized
     ("capture/trail.py", "participant"): "participant number of an event the page already shows",
     ("web/navigation.py", "page_trial"): "which trial the requested page is about (the page checks access)",

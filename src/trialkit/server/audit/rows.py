@@ -15,7 +15,9 @@ as a SHA-256 digest (a change is visible, the hash is not); ``last_login`` and t
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
@@ -141,6 +143,8 @@ def value(v: Any) -> Any:
         return bytes(v).hex()
     if isinstance(v, (dict, list, tuple)):
         return normalize(v)
+    if isinstance(v, str) and type(v) is not str:  # a choices enum: the text the database holds
+        return str(v)
     return v
 
 
@@ -154,6 +158,127 @@ def snapshot(obj, spec: Audited) -> dict[str, Any]:
             v = "sha256:" + hashlib.sha256(str(v).encode()).hexdigest()
         state[f.attname] = v
     return state
+
+
+# ------------------------------------------------------------ the row as stored, without reading it again
+#
+# An event stores the row as the database gives it back. Reading it back costs a query per saved
+# row; when every value the save wrote is of a type the database returns unchanged (checked field by
+# field below), the instance already holds what was stored and the read is skipped. Anything else —
+# an expression (F(), a database default), a value of another type than the field's (a string for a
+# date, a naive datetime, a decimal with other decimal places, a float too large for JSON to give
+# back as written) — is read back as before. ``tests/capture/test_capture_row_audit_round_trip.py``
+# compares the two for every audited save of the demo.
+
+_MAX_EXACT_JSON_FLOAT = 1e15
+
+
+def _json_round_trips(v: Any) -> bool:
+    if v is None or type(v) in (bool, int, str):
+        return "\x00" not in v if type(v) is str else True
+    if type(v) is float:
+        return math.isfinite(v) and abs(v) < _MAX_EXACT_JSON_FLOAT
+    if type(v) in (list, tuple):
+        return all(_json_round_trips(x) for x in v)
+    if type(v) is dict:
+        return all(type(k) is str and _json_round_trips(x) for k, x in v.items())
+    return False
+
+
+def _round_trips(f, v: Any) -> bool:
+    """Whether the database gives ``v`` back for field ``f`` exactly as the instance holds it."""
+    if v is None:
+        return f.null
+    kind = f.get_internal_type()
+    if kind in (
+        "AutoField",
+        "BigAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveSmallIntegerField",
+        "PositiveBigIntegerField",
+    ):
+        return type(v) is int
+    if kind in ("ForeignKey", "OneToOneField"):
+        return type(v) is int
+    if kind in ("CharField", "TextField", "SlugField", "EmailField", "URLField", "GenericIPAddressField"):
+        return isinstance(v, str) and "\x00" not in v  # a choices enum is a str, stored as its value
+    if kind == "BooleanField":
+        return type(v) is bool
+    if kind == "DateTimeField":
+        return type(v) is datetime and v.tzinfo is not None
+    if kind == "DateField":
+        return type(v) is date
+    if kind == "DecimalField":
+        return type(v) is Decimal and v.is_finite() and v.as_tuple().exponent == -f.decimal_places
+    if kind == "FloatField":
+        return type(v) is float and math.isfinite(v)
+    if kind == "UUIDField":
+        return type(v) is uuid.UUID
+    if kind == "JSONField":
+        return _json_round_trips(v)
+    return False
+
+
+def _stored_state(sender, instance, spec: Audited, using: str, before, update_fields) -> dict[str, Any]:
+    """The row's audited state after the save: from the instance when it round-trips, else read."""
+    fields = [f for f in sender._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
+    if update_fields is not None:  # an update of a row not read (nor locked) before it is read back
+        named = [f for f in fields if f.name in update_fields or f.attname in update_fields]
+        fields = named if before is not None else []
+    written = {f.attname: getattr(instance, f.attname, None) for f in fields}
+    if fields and instance.pk is not None and all(_round_trips(f, written[f.attname]) for f in fields):
+        state = snapshot(instance, spec)
+        if update_fields is None:
+            return state
+        return {**before, **{f.attname: state[f.attname] for f in fields}}
+    current = _read(sender, instance.pk, using)
+    return snapshot(current if current is not None else instance, spec)
+
+
+# ------------------------------------------------------------ where a row belongs, once per transaction
+#
+# Events name the trial, site and participant of their row; a form's trial and site are its
+# participant's. Within one transaction they are looked up once per participant or screening record
+# and kept on the connection with a marker in its on-commit list: Django empties that list when the
+# transaction commits or rolls back (and drops a rolled-back savepoint's entries), so the kept
+# placements never outlive the transaction that read them. A participant saved in the transaction
+# replaces its own entry.
+
+
+def _marker() -> None:
+    """The on-commit entry whose presence says the kept placements belong to this transaction."""
+
+
+def _placements(using: str) -> dict | None:
+    connection = connections[using]
+    if not connection.in_atomic_block:
+        return None
+    kept = getattr(connection, "_trialkit_placements", None)
+    if kept is not None and any(entry[1] is kept[0] for entry in connection.run_on_commit):
+        return kept[1]
+    marker = functools.partial(_marker)
+    connection.on_commit(marker)
+    connection._trialkit_placements = (marker, {})
+    return connection._trialkit_placements[1]
+
+
+def _remember_placement(using: str, kind: str, pk, state: dict[str, Any]) -> None:
+    kept = _placements(using)
+    if kept is not None and pk is not None:
+        kept[(kind, pk)] = {"trial_id": state.get("trial_id"), "site_id": state.get("site_id")}
+
+
+def _placement(using: str, kind: str, model_label: str, pk) -> dict | None:
+    kept = _placements(using)
+    if kept is not None and (kind, pk) in kept:
+        return kept[(kind, pk)]
+    row = apps.get_model(model_label)._base_manager.using(using).filter(pk=pk).values("trial_id", "site_id").first()
+    if kept is not None and row is not None:
+        kept[(kind, pk)] = row
+    return row
 
 
 def _read(model, pk, using, lock=False):
@@ -186,19 +311,12 @@ def links(spec: Audited, pk, state: dict[str, Any], using: str = "default") -> d
             trial_id = trial_id or parent.get("trial_id")
             site_id = site_id or parent.get("site_id")
             break
-    Participant = apps.get_model("participants.Participant")
     if participant_id and not (trial_id and site_id):
-        row = Participant._base_manager.using(using).filter(pk=participant_id).values("trial_id", "site_id").first()
+        row = _placement(using, "participant", "participants.Participant", participant_id)
         if row:
             trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
     if screening_id and not (trial_id and site_id):
-        row = (
-            apps.get_model("participants.ScreeningRecord")
-            ._base_manager.using(using)
-            .filter(pk=screening_id)
-            .values("trial_id", "site_id")
-            .first()
-        )
+        row = _placement(using, "screening", "participants.ScreeningRecord", screening_id)
         if row:
             trial_id, site_id = trial_id or row["trial_id"], site_id or row["site_id"]
     return {"trial_id": trial_id, "site_id": site_id, "participant_id": participant_id}
@@ -246,12 +364,13 @@ def _pre_save(sender, instance, raw=False, using="default", **kwargs):
     instance._audit_before = snapshot(previous, spec) if previous is not None else None
 
 
-def _post_save(sender, instance, created, raw=False, using="default", **kwargs):
+def _post_save(sender, instance, created, raw=False, using="default", update_fields=None, **kwargs):
     spec = spec_for(sender)
-    current = _read(sender, instance.pk, using)
-    after = snapshot(current if current is not None else instance, spec)
     before = getattr(instance, "_audit_before", None)
     instance._audit_before = None
+    after = _stored_state(sender, instance, spec, using, before, update_fields)
+    if spec.label == "participants.Participant":
+        _remember_placement(using, "participant", instance.pk, after)
     if created or before is None:
         _record(spec, INSERT, instance.pk, None, after, after, None, using)
         return
@@ -344,6 +463,8 @@ def record_bulk_created(objs) -> None:
         if where is None:
             where = links(spec, obj.pk, state)
             placed[parents] = where
+        if spec.label == "participants.Participant":
+            _remember_placement("default", "participant", obj.pk, state)
         events.append(
             dict(
                 actor=actor or _row_actor(state, None),
