@@ -222,14 +222,20 @@ def _round_trips(f, v: Any) -> bool:
     return False
 
 
+def _written_round_trips(model, instance, spec: Audited, fields=None) -> bool:
+    """Whether the row's written values (all its audited fields, or ``fields``) come back as they are."""
+    if fields is None:
+        fields = [f for f in model._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
+    return instance.pk is not None and all(_round_trips(f, getattr(instance, f.attname, None)) for f in fields)
+
+
 def _stored_state(sender, instance, spec: Audited, using: str, before, update_fields) -> dict[str, Any]:
     """The row's audited state after the save: from the instance when it round-trips, else read."""
     fields = [f for f in sender._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
     if update_fields is not None:  # an update of a row not read (nor locked) before it is read back
         named = [f for f in fields if f.name in update_fields or f.attname in update_fields]
         fields = named if before is not None else []
-    written = {f.attname: getattr(instance, f.attname, None) for f in fields}
-    if fields and instance.pk is not None and all(_round_trips(f, written[f.attname]) for f in fields):
+    if fields and _written_round_trips(sender, instance, spec, fields):
         state = snapshot(instance, spec)
         if update_fields is None:
             return state
@@ -443,9 +449,11 @@ def record_bulk_created(objs) -> None:
     by_model: dict[Any, list] = {}
     for obj in objs:
         by_model.setdefault(type(obj), []).append(obj)
+    # Read back only the tables whose inserted values would not come back as written.
     stored = {
         (model, row.pk): row
         for model, group in by_model.items()
+        if not all(_written_round_trips(model, obj, spec_for(model)) for obj in group)
         for row in model._base_manager.using("default").filter(pk__in=[o.pk for o in group])
     }
     actor = current_actor()
