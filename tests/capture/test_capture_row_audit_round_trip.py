@@ -86,18 +86,24 @@ def test_a_value_the_database_changes_is_read_back(dose_participant):
     assert event.after["weight_kg"] == str(dose.weight_kg) == "61.2"
 
 
-@pytest.fixture
-def dose_participant(participant, staff):
+def _dose(participant, staff, weight_kg: str):
     from trialkit.server.allocation.models import DoseRecord
 
-    return DoseRecord.objects.create(
+    return DoseRecord(
         participant=participant,
-        weight_kg=Decimal("60.0"),
+        weight_kg=Decimal(weight_kg),
         preparation={},
         label_text="Investigational product",
         prepared_by=staff["pharmacist"],
         prepared_at=NOW,
     )
+
+
+@pytest.fixture
+def dose_participant(participant, staff):
+    dose = _dose(participant, staff, "60.0")
+    dose.save()
+    return dose
 
 
 def _site_of_last_form_event(participant):
@@ -161,18 +167,7 @@ def test_a_bulk_inserted_value_the_database_changes_is_read_back(participant, st
     from trialkit.server.audit.service import batch as audit_batch
 
     with transaction.atomic(), audit_batch():
-        (dose,) = DoseRecord.objects.bulk_create(
-            [
-                DoseRecord(
-                    participant=participant,
-                    weight_kg=Decimal("61.240"),
-                    preparation={},
-                    label_text="Investigational product",
-                    prepared_by=staff["pharmacist"],
-                    prepared_at=NOW,
-                )
-            ]
-        )
+        (dose,) = DoseRecord.objects.bulk_create([_dose(participant, staff, "61.240")])
         rows.record_bulk_created([dose])
     event = AuditEvent.objects.get(object_type="allocation_doserecord", object_id=str(dose.pk))
     assert event.after["weight_kg"] == "61.2"

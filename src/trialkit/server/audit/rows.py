@@ -148,11 +148,15 @@ def value(v: Any) -> Any:
     return v
 
 
-def snapshot(obj, spec: Audited) -> dict[str, Any]:
+def audited_fields(model, spec: Audited) -> list:
+    """The model's columns the trail records (all but the spec's excluded ones)."""
+    return [f for f in model._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
+
+
+def snapshot(obj, spec: Audited, fields=None) -> dict[str, Any]:
+    """The row's audited state (or only ``fields``'), in the trail's JSON form."""
     state = {}
-    for f in obj._meta.concrete_fields:
-        if f.name in spec.exclude or f.attname in spec.exclude:
-            continue
+    for f in audited_fields(type(obj), spec) if fields is None else fields:
         v = value(f.value_from_object(obj))
         if f.name in spec.digest and v is not None:
             v = "sha256:" + hashlib.sha256(str(v).encode()).hexdigest()
@@ -190,19 +194,8 @@ def _round_trips(f, v: Any) -> bool:
     if v is None:
         return f.null
     kind = f.get_internal_type()
-    if kind in (
-        "AutoField",
-        "BigAutoField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveSmallIntegerField",
-        "PositiveBigIntegerField",
-    ):
-        return type(v) is int
-    if kind in ("ForeignKey", "OneToOneField"):
-        return type(v) is int
+    if kind.endswith("AutoField") or kind.endswith("IntegerField") or kind in ("ForeignKey", "OneToOneField"):
+        return type(v) is int  # not a bool, not a string of digits
     if kind in ("CharField", "TextField", "SlugField", "EmailField", "URLField", "GenericIPAddressField"):
         return isinstance(v, str) and "\x00" not in v  # a choices enum is a str, stored as its value
     if kind == "BooleanField":
@@ -222,24 +215,21 @@ def _round_trips(f, v: Any) -> bool:
     return False
 
 
-def _written_round_trips(model, instance, spec: Audited, fields=None) -> bool:
-    """Whether the row's written values (all its audited fields, or ``fields``) come back as they are."""
-    if fields is None:
-        fields = [f for f in model._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
+def _written_round_trips(instance, fields) -> bool:
+    """Whether the row's written values (``fields``) come back from the database as they are."""
     return instance.pk is not None and all(_round_trips(f, getattr(instance, f.attname, None)) for f in fields)
 
 
 def _stored_state(sender, instance, spec: Audited, using: str, before, update_fields) -> dict[str, Any]:
     """The row's audited state after the save: from the instance when it round-trips, else read."""
-    fields = [f for f in sender._meta.concrete_fields if not (f.name in spec.exclude or f.attname in spec.exclude)]
+    fields = audited_fields(sender, spec)
     if update_fields is not None:  # an update of a row not read (nor locked) before it is read back
         named = [f for f in fields if f.name in update_fields or f.attname in update_fields]
         fields = named if before is not None else []
-    if fields and _written_round_trips(sender, instance, spec, fields):
-        state = snapshot(instance, spec)
+    if fields and _written_round_trips(instance, fields):
         if update_fields is None:
-            return state
-        return {**before, **{f.attname: state[f.attname] for f in fields}}
+            return snapshot(instance, spec, fields)
+        return {**before, **snapshot(instance, spec, fields)}  # only the written fields are read off it
     current = _read(sender, instance.pk, using)
     return snapshot(current if current is not None else instance, spec)
 
@@ -450,12 +440,12 @@ def record_bulk_created(objs) -> None:
     for obj in objs:
         by_model.setdefault(type(obj), []).append(obj)
     # Read back only the tables whose inserted values would not come back as written.
-    stored = {
-        (model, row.pk): row
-        for model, group in by_model.items()
-        if not all(_written_round_trips(model, obj, spec_for(model)) for obj in group)
-        for row in model._base_manager.using("default").filter(pk__in=[o.pk for o in group])
-    }
+    stored = {}
+    for model, group in by_model.items():
+        fields = audited_fields(model, spec_for(model))
+        if not all(_written_round_trips(obj, fields) for obj in group):
+            for row in model._base_manager.using("default").filter(pk__in=[o.pk for o in group]):
+                stored[(model, row.pk)] = row
     actor = current_actor()
     reason, at = current_reason(), current_time()
     placed: dict[tuple, dict[str, Any]] = {}
