@@ -14,6 +14,12 @@ grows with the network, or whose p95 at the large size exceeds the goal (300 ms)
     BENCH_SCALE_SIZES=500,5000 BENCH_SCALE_SITES=20 BENCH_SCALE_REPEAT=7  (the defaults)
 
 The PostgreSQL database is created, and dropped afterwards. Exit status 1 when a goal is missed.
+
+    BENCH_SCALE_KEEP=/some/folder   keep the built network there (and the PostgreSQL database): a later run
+                                    with the same setting measures it again without building, after migrating
+
+A kept network lets one look at a slow page's query plans, or measure a change to the pages, without
+the hour it takes to build 5,000 participants through the services.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 import random
 import re
 import secrets
+import json
 import statistics
 import sys
 import tempfile
@@ -58,14 +65,19 @@ def _protocol_dir(work: Path, planned: int) -> Path:
     return folder
 
 
-def _configure(work: Path) -> tuple[str, bool]:
+def _configure(work: Path, kept: dict | None) -> tuple[str, bool]:
+    """Settings for a new network in ``work``, or those of the network ``kept`` there."""
     url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{work / 'scale.sqlite3'}"
+    if kept is not None:
+        url = kept["url"]
+    secret = kept["secret"] if kept else secrets.token_urlsafe(50)
+    audit_key = kept["audit_key"] if kept else f"scale:{secrets.token_hex(32)}"
     os.environ.update(
         DJANGO_SETTINGS_MODULE="trialkit.server.settings",
         DATABASE_URL=url,
         TRIALKIT_DATA_DIR=str(work / "data"),
-        SECRET_KEY=secrets.token_urlsafe(50),
-        TRIALKIT_AUDIT_KEY=f"scale:{secrets.token_hex(32)}",
+        SECRET_KEY=secret,
+        TRIALKIT_AUDIT_KEY=audit_key,
         ALLOWED_HOSTS="testserver,127.0.0.1,localhost",
         TRIALKIT_HTTPS="0",
         TRIALKIT_FAST_HASHER="1",
@@ -74,10 +86,13 @@ def _configure(work: Path) -> tuple[str, bool]:
         DEBUG="0",
         TRIALKIT_DEMO="0",
     )
-    os.environ["TRIALKIT_PROTOCOL_DIR"] = str(_protocol_dir(work, max(SIZES)))
+    folder = work / "protocols" if kept else _protocol_dir(work, max(SIZES))
+    os.environ["TRIALKIT_PROTOCOL_DIR"] = str(folder)
     os.environ["TRIALKIT_LOG_FORMAT"] = "text"
+    if kept is None and KEEP:
+        (work / "scale.json").write_text(json.dumps({"url": url, "secret": secret, "audit_key": audit_key}))
     created = False
-    if url.startswith("postgres"):
+    if kept is None and url.startswith("postgres"):
         import psycopg
 
         base, name = url.rsplit("/", 1)
@@ -100,6 +115,25 @@ def _drop(url: str) -> None:
 
 
 class Network:
+    @classmethod
+    def reopen(cls) -> Network:
+        """The network a previous run kept: its trial, users and counts."""
+        from django.contrib.auth import get_user_model
+
+        from trialkit.server.capture.models import DiaryEntry, FormRecord
+        from trialkit.server.participants.models import Participant
+        from trialkit.server.trials.models import Trial
+
+        network = cls.__new__(cls)
+        network.trial = Trial.objects.get(nct_id=TRIAL)
+        network.sites = list(network.trial.sites.order_by("code"))
+        users = get_user_model().objects.in_bulk([f"scale-{role}" for role in ROLES], field_name="username")
+        network.users = {role: users[f"scale-{role}"] for role in ROLES}
+        network.count = Participant.objects.filter(trial=network.trial).count()
+        network.forms = FormRecord.objects.filter(participant__trial=network.trial).count()
+        network.diary_entries = DiaryEntry.objects.filter(participant__trial=network.trial).count()
+        return network
+
     def __init__(self) -> None:
         from django.contrib.auth import get_user_model
 
@@ -332,9 +366,19 @@ def measure(network: Network, routes: list[str]) -> dict[tuple[str, str], dict]:
     return results
 
 
+KEEP = os.environ.get("BENCH_SCALE_KEEP")
+
+
 def main() -> int:
-    work = Path(tempfile.mkdtemp(prefix="trialkit-scale-"))
-    url, created = _configure(work)
+    kept = None
+    if KEEP:
+        work = Path(KEEP)
+        work.mkdir(parents=True, exist_ok=True)
+        if (work / "scale.json").exists():
+            kept = json.loads((work / "scale.json").read_text())
+    else:
+        work = Path(tempfile.mkdtemp(prefix="trialkit-scale-"))
+    url, created = _configure(work, kept)
     import django
 
     django.setup()
@@ -347,18 +391,24 @@ def main() -> int:
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # pages link the hashed static files
     database = "PostgreSQL" if url.startswith("postgres") else "SQLite"
-    print(f"Network: IxCell protocol file with {SITES} sites, sizes {SIZES} on {database}")
-    network = Network()
     routes = _routes()
     by_size = {}
-    for size in SIZES:
+    if kept:
+        network = Network.reopen()
+        sizes = [network.count]
+        print(f"Network kept in {work}: {network.count} participants on {database}")
+    else:
+        print(f"Network: IxCell protocol file with {SITES} sites, sizes {SIZES} on {database}")
+        network = Network()
+        sizes = SIZES
+    for size in sizes:
         took = network.grow(size)
         print(
             f"  built {size} participants ({network.forms} forms, {network.diary_entries} diary entries) "
             f"in {took:.0f} s; measuring {len(routes) + 1} routes × {len(ROLES)} roles, {REPEAT} requests each"
         )
         by_size[size] = measure(network, routes)
-    small, large = SIZES[0], SIZES[-1]
+    small, large = sizes[0], sizes[-1]
     print(f"\n{'role':<22}{'route':<52}{'queries':>15}{'p50 ms':>17}{'p95 ms':>17}{'KB':>9}")
     missed = 0
     for key in sorted(by_size[large]):
@@ -378,7 +428,7 @@ def main() -> int:
         f"(query count equal at {small} and {large} participants; p95 < {GOAL_P95_MS} ms at {large})"
     )
     connections.close_all()
-    if created:
+    if created and not KEEP:
         _drop(url)
     return 1 if missed else 0
 
