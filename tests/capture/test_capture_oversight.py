@@ -178,6 +178,45 @@ def test_calendar_marks_window_open_target_and_close(client, ixcell, staff, make
     assert bad.status_code == 400 and "is not a month (YYYY-MM)" in bad.content.decode()
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_busy_month_shows_counts_per_day_and_lists_one_day_in_pages(
+    client, ixcell, staff, make_participant, monkeypatch
+):
+    """Past the detail limit the month shows how many windows open, targets fall and windows close
+    each day, and lists the chosen day's visits a page at a time, in the same number of queries
+    whatever the size of the network."""
+    from trialkit.server.capture import oversight
+
+    monkeypatch.setattr(oversight, "CALENDAR_DETAIL_LIMIT", 2)
+    monkeypatch.setattr(oversight, "CALENDAR_DAY_PAGE", 2)
+    people = [_scheduled(make_participant, anchor=date(2026, 3, 20)) for _ in range(3)]
+    login_verified(client, staff["monitor"])
+    client.get("/home/")
+    url = f"/capture/trials/{ixcell.nct_id}/calendar/"
+    june = client.get(url, {"month": "2026-06"}).content.decode()
+    assert 'class="cal-entry"' not in june  # no visit listed on the month
+    assert "3 visits this month: choose a day to list its visits." in june
+    assert '<span class="mark mark-opens">3 open</span>' in june  # 4 June
+    assert '<span class="mark mark-target">3 targets</span>' in june  # 18 June
+    assert 'href="?month=2026-06&amp;day=2026-06-04#day-list"' in june
+    first = client.get(url, {"month": "2026-06", "day": "2026-06-18"}).content.decode()
+    assert "Thursday 18 June: 3 visits" in first and "Page 1 of 2" in first
+    listed = [p.participant_number for p in people if f"{p.participant_number} · Month 3</a>" in first]
+    assert len(listed) == 2
+    second = client.get(url, {"month": "2026-06", "day": "2026-06-18", "page": 2}).content.decode()
+    assert [p.participant_number for p in people if f"{p.participant_number} · Month 3</a>" in second] == [
+        p.participant_number for p in people if p.participant_number not in listed
+    ]
+    assert "target day (window 4 Jun–2 Jul, target 18 Jun)" in second
+    bad = client.get(url, {"month": "2026-06", "day": "18th"})
+    assert bad.status_code == 400 and "day &#x27;18th&#x27; is not a date (YYYY-MM-DD)" in bad.content.decode()
+    small = _queries(client, f"{url}?month=2026-06&day=2026-06-18")
+    for _ in range(4):
+        _scheduled(make_participant, anchor=date(2026, 3, 20))
+    assert len(_queries(client, f"{url}?month=2026-06&day=2026-06-18")) == len(small)
+    assert len(_queries(client, f"{url}?month=2026-06")) == len(small) - 1  # no day chosen: no visit loaded
+
+
 # --------------------------------------------------------------------------- lists
 
 

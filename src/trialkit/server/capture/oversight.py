@@ -13,6 +13,7 @@ import calendar as calendar_module
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.core.paginator import Paginator
 from django.db.models import Count, Exists, OuterRef, Q
 
 from trialkit.schedule import VisitStatus
@@ -212,49 +213,106 @@ class CalendarDay:
     day: date
     in_month: bool
     entries: list[CalendarEntry]
+    # On a busy month: how many windows open, target days fall and windows close that day.
+    opens: int = 0
+    targets: int = 0
+    closes: int = 0
+
+    @property
+    def marked(self) -> int:
+        return self.opens + self.targets + self.closes
+
+
+@dataclass
+class MonthCalendar:
+    weeks: list[list[CalendarDay]]
+    visit_count: int
+    detailed: bool  # every visit on its days; else counts on each day, and the chosen day's visits listed
+    day: date | None = None  # the chosen day (a busy month)
+    day_page: object = None  # a page of the chosen day's entries
+
+    @property
+    def day_entries(self) -> list[CalendarEntry]:
+        return next((d.entries for week in self.weeks for d in week if d.in_month and d.day == self.day), [])
+
+
+# A month with more visits than this shows counts on each day, and one day's visits at a time: a
+# network's calendar stays a calendar (and a page of bounded size) when thousands are due.
+CALENDAR_DETAIL_LIMIT = 150
+CALENDAR_DAY_PAGE = 50
 
 
 def month_bounds(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar_module.monthrange(year, month)[1])
 
 
-def visit_calendar(trial, access: Access, year: int, month: int, today: date, site=None) -> list[list[CalendarDay]]:
+def _marks(first: date, last: date, earliest: date, target: date, latest: date) -> dict[date, list[str]]:
+    marks: dict[date, list[str]] = {}
+    for day, mark in ((earliest, "window opens"), (target, "target day"), (latest, "window closes")):
+        if first <= day <= last:
+            marks.setdefault(day, []).append(mark)
+    return marks
+
+
+def visit_calendar(
+    trial, access: Access, year: int, month: int, today: date, site=None, day: date | None = None, page=None
+) -> MonthCalendar:
     """Weeks (Monday first) of the month; on each day the visits whose window opens, whose target
     day falls, or whose window closes that day. Visits already done and visits of participants
-    whose participation ended are left out: the calendar is of work to do."""
+    whose participation ended are left out: the calendar is of work to do.
+
+    Two queries whatever the size: the month's visits as dates (counted per day here), then the
+    visits shown — all of them on a quiet month, else one page of the chosen ``day``'s."""
     first, last = month_bounds(year, month)
-    visits = (
-        Visit.objects.filter(
-            participant__trial=trial,
-            done_on__isnull=True,
-            earliest__lte=last,
-            latest__gte=first,
-            participant__ended_on__isnull=True,
-        )
-        .select_related("participant__site")
-        .order_by("participant__participant_number", "order")
+    visits = Visit.objects.filter(
+        participant__trial=trial,
+        done_on__isnull=True,
+        earliest__lte=last,
+        latest__gte=first,
+        participant__ended_on__isnull=True,
     )
     if access.sites(OVERSIGHT) is not None:
         visits = visits.filter(participant__site_id__in=access.sites(OVERSIGHT))
     if site is not None:
         visits = visits.filter(participant__site=site)
+    rows = list(
+        visits.order_by("participant__participant_number", "order").values_list("pk", "earliest", "target", "latest")
+    )
+    marks = {pk: _marks(first, last, earliest, target, latest) for pk, earliest, target, latest in rows}
+    marks = {pk: m for pk, m in marks.items() if m}
+    detailed = len(marks) <= CALENDAR_DETAIL_LIMIT
+    if day is not None and not first <= day <= last:
+        day = None
+    if detailed:
+        shown = list(marks)
+        day_page = None
+    else:
+        on_day = [pk for pk, m in marks.items() if day in m] if day is not None else []
+        day_page = Paginator(on_day, CALENDAR_DAY_PAGE).get_page(page) if day is not None else None
+        shown = list(day_page.object_list) if day_page is not None else []
+    loaded = Visit.objects.select_related("participant__site").in_bulk(shown) if shown else {}
     by_day: dict[date, list[CalendarEntry]] = {}
-    for visit in visits:
-        marks: dict[date, list[str]] = {}
-        for day, mark in (
-            (visit.earliest, "window opens"),
-            (visit.target, "target day"),
-            (visit.latest, "window closes"),
-        ):
-            if first <= day <= last:
-                marks.setdefault(day, []).append(mark)
-        status = visit.status(today)
-        for day, day_marks in marks.items():
-            by_day.setdefault(day, []).append(CalendarEntry(visit, day_marks, status))
+    counts: dict[date, list[int]] = {}
+    index = {"window opens": 0, "target day": 1, "window closes": 2}
+    for pk, visit_marks in marks.items():
+        for on, day_marks in visit_marks.items():
+            tally = counts.setdefault(on, [0, 0, 0])
+            for mark in day_marks:
+                tally[index[mark]] += 1
+            if pk in loaded and (detailed or on == day):
+                visit = loaded[pk]
+                by_day.setdefault(on, []).append(CalendarEntry(visit, day_marks, visit.status(today)))
     weeks = []
     for week in calendar_module.Calendar(firstweekday=0).monthdatescalendar(year, month):
-        weeks.append([CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else []) for d in week])
-    return weeks
+        weeks.append(
+            [
+                CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else [], *counts.get(d, [0, 0, 0]))
+                if d.month == month
+                else CalendarDay(d, False, [])
+                for d in week
+            ]
+        )
+    return MonthCalendar(weeks, len(marks), detailed, day, day_page)
 
 
 def shift_month(year: int, month: int, by: int) -> tuple[int, int]:

@@ -77,8 +77,14 @@ def visit_calendar(request, nct_id: str):
         year, month = oversight.month_of(today, request.GET.get("month"))
     except ValueError as exc:
         (year, month), error, status = (today.year, today.month), str(exc), 400
-    weeks = oversight.visit_calendar(trial, access, year, month, today, site)
-    days = [d for week in weeks for d in week if d.in_month and d.entries]
+    day, day_error = None, ""
+    if request.GET.get("day") and not error:
+        try:
+            day = date.fromisoformat(request.GET["day"])
+        except ValueError:
+            day_error, status = f"day {request.GET['day'][:20]!r} is not a date (YYYY-MM-DD)", 400
+    cal = oversight.visit_calendar(trial, access, year, month, today, site, day=day, page=request.GET.get("page"))
+    days = [d for week in cal.weeks for d in week if d.in_month and d.entries]
     previous, following = oversight.shift_month(year, month, -1), oversight.shift_month(year, month, 1)
     return render(
         request,
@@ -87,7 +93,9 @@ def visit_calendar(request, nct_id: str):
             request,
             trial,
             access,
-            weeks=weeks,
+            weeks=cal.weeks,
+            cal=cal,
+            page=cal.day_page,
             days_with_visits=days,
             month_start=oversight.month_bounds(year, month)[0],
             previous=f"{previous[0]:04d}-{previous[1]:02d}",
@@ -96,8 +104,9 @@ def visit_calendar(request, nct_id: str):
             following_start=date(*following, 1),
             today=today,
             error=error,
+            day_error=day_error,
             week_days=oversight.week_days(),
-            visit_count=len({e.visit.pk for d in days for e in d.entries}),
+            visit_count=cal.visit_count,
         ),
         status=status,
     )
