@@ -24,12 +24,12 @@ the hour it takes to build 5,000 participants through the services.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
 import re
 import secrets
-import json
 import statistics
 import sys
 import tempfile

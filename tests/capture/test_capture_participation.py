@@ -14,7 +14,7 @@ from trialkit.server.audit.models import AuditEvent
 from trialkit.server.capture import services
 from trialkit.server.capture.models import Visit
 from trialkit.server.capture.services import CaptureError, FormInvalid, end_participation, reopen_participation
-from trialkit.server.capture.worklist import due_this_week, timeline
+from trialkit.server.capture.worklist import due_visits, timeline
 from trialkit.server.participants.models import Participant
 
 pytestmark = pytest.mark.django_db
@@ -220,8 +220,7 @@ def test_an_ended_participants_visits_leave_the_weekly_list_and_the_home_panels(
 
     def keys():
         return {
-            (r.visit.participant.participant_number, r.visit.visit_id)
-            for r in due_this_week(staff["coordinator"], site.trial, TODAY)
+            (v.participant.participant_number, v.visit_id) for v in due_visits(staff["coordinator"], site.trial, TODAY)
         }
 
     assert (p.participant_number, "month1") in keys()
@@ -349,3 +348,41 @@ def test_the_api_ends_and_reopens_participation(client, participant, staff):
     assert no_reason.status_code == 422 and no_reason.json()["errors"][0]["field"] == "reason"
     reopened = _post(client, f"{base}/reopen", staff["investigator"], {"reason": "death was another patient's"})
     assert reopened.status_code == 200 and (reopened.json()["status"], reopened.json()["ended_on"]) == ("treated", None)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_weekly_list_in_the_database_is_the_schedule_rule(make_participant, staff, site):
+    """``due_visits`` filters in the database; it keeps exactly the visits ``schedule.due_in_week``
+    keeps, over participants with day 0 spread across a year, some ended before, within and after
+    a window, and some visits held."""
+    from trialkit.schedule import due_in_week
+
+    # Day 0 every 9 days back over a year, and for each visit of the schedule a participant whose
+    # window of that visit closes today, and one whose window closes tomorrow.
+    anchors = [TODAY - timedelta(days=back) for back in range(0, 380, 9)]
+    for visit in site.trial.protocol.schedule.visits:
+        anchors += [TODAY - timedelta(days=visit.day + visit.window_after - ahead) for ahead in (0, 1)]
+    people = []
+    for anchor in anchors:
+        p = _enrolled_on(make_participant(anchor=anchor), date(2026, 1, 5))
+        services.ensure_schedule(p)
+        people.append(p)
+    for i, p in enumerate(people):
+        if i % 3 == 1:  # ended today or earlier: before some windows close, on the day others close
+            end_participation(
+                p,
+                staff["coordinator"],
+                outcome="withdrawn",
+                ended_on=TODAY - timedelta(days=i % 7),
+                reason="x",
+                now=NOW,
+            )
+        if i % 5 == 2:  # a visit held
+            Visit.objects.filter(participant=p, order=2).update(done_on=TODAY - timedelta(days=1))
+    expected = {
+        v.pk
+        for v in Visit.objects.filter(participant__trial=site.trial).select_related("participant")
+        if due_in_week(v.planned, v.done_on, TODAY, v.participant.ended_on)
+    }
+    found = {v.pk for v in due_visits(staff["coordinator"], site.trial, TODAY)}
+    assert len(expected) > 5 and found == expected

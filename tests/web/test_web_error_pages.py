@@ -32,7 +32,7 @@ def test_500_is_styled(client, trials, make_user, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(views, "due_this_week", broken)
+    monkeypatch.setattr(views, "due_visits", broken)
     client.raise_request_exception = False
     page = client.get(f"/capture/trials/{trial.nct_id}/due/")
     assert page.status_code == 500 and "Something went wrong" in page.content.decode()

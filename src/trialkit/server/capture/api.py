@@ -410,21 +410,22 @@ def review_carried_forms(request, participant_id: RowId, visit_id: Code, body: C
 @paginate(Pages)
 def due_this_week(request, nct_id: NctId, site: Code | None = None):
     """Visits whose window is open or opens this week (Monday to Sunday), at the sites the user covers."""
-    from trialkit.server.capture.worklist import due_this_week as rows_due
+    from trialkit.server.capture.worklist import due_visits
 
     trial, _access = trial_for(request.user, nct_id)
+    today = timezone.localdate()
     return Rows(
-        rows_due(request.user, trial, timezone.localdate(), site_code=site),
-        show=lambda r: {
-            "participant": r.visit.participant.participant_number,
-            "participant_id": r.visit.participant_id,
-            "site": r.visit.participant.site.code,
-            "visit_id": r.visit.visit_id,
-            "label": r.visit.label,
-            "earliest": r.visit.earliest,
-            "target": r.visit.target,
-            "latest": r.visit.latest,
-            "status": r.status.value,
+        due_visits(request.user, trial, today, site_code=site),
+        show=lambda v: {
+            "participant": v.participant.participant_number,
+            "participant_id": v.participant_id,
+            "site": v.participant.site.code,
+            "visit_id": v.visit_id,
+            "label": v.label,
+            "earliest": v.earliest,
+            "target": v.target,
+            "latest": v.latest,
+            "status": v.status(today).value,
         },
     )
 

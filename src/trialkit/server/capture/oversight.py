@@ -306,7 +306,9 @@ def visit_calendar(
     for week in calendar_module.Calendar(firstweekday=0).monthdatescalendar(year, month):
         weeks.append(
             [
-                CalendarDay(d, d.month == month, by_day.get(d, []) if d.month == month else [], *counts.get(d, [0, 0, 0]))
+                CalendarDay(
+                    d, d.month == month, by_day.get(d, []) if d.month == month else [], *counts.get(d, [0, 0, 0])
+                )
                 if d.month == month
                 else CalendarDay(d, False, [])
                 for d in week

@@ -35,7 +35,7 @@ from trialkit.server.capture.models import (
 )
 from trialkit.server.capture.screening_forms import REVIEW_STATEMENT, confirm_carried_forms
 from trialkit.server.capture.services import CaptureError, FormInvalid
-from trialkit.server.capture.worklist import due_this_week, ended_note, timeline
+from trialkit.server.capture.worklist import DueRow, due_visits, ended_note, timeline
 from trialkit.server.participants import consent as consent_rules
 from trialkit.server.participants.models import Participant
 from trialkit.server.trials.models import Trial
@@ -61,12 +61,12 @@ def due(request, nct_id: str):
     trial, _access = trial_for(request.user, nct_id)
     today = timezone.localdate()
     site_code = request.GET.get("site") or None
-    page = Paginator(due_this_week(request.user, trial, today, site_code=site_code), LIST_PAGE_SIZE).get_page(
+    page = Paginator(due_visits(request.user, trial, today, site_code=site_code), LIST_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     by_site: dict[str, list] = {}
-    for row in page.object_list:
-        by_site.setdefault(row.visit.participant.site.code, []).append(row)
+    for visit in page.object_list:
+        by_site.setdefault(visit.participant.site.code, []).append(DueRow(visit, visit.status(today)))
     monday, sunday = week_of(today)
     return render(
         request,

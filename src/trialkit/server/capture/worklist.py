@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import F, Q
 
-from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, due_in_week, required_forms, sae_clock, week_of
+from trialkit.schedule import SIGNABLE_STATUSES, VisitStatus, required_forms, sae_clock, week_of
 from trialkit.server.accounts.access import access_for
 from trialkit.server.capture.models import AdverseEvent, DiaryEntry, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.services import ensure_schedule
@@ -20,25 +21,26 @@ class DueRow:
     status: VisitStatus
 
 
-def due_this_week(user, trial, today: date, site_code: str | None = None) -> list[DueRow]:
-    """Visits not done whose window is open today or opens by Sunday, at the sites the user covers."""
+def due_visits(user, trial, today: date, site_code: str | None = None):
+    """Visits not done whose window is open today or opens by Sunday, at the sites the user covers:
+    a queryset (counted and cut to a page in the database), ``schedule.due_in_week`` as a filter,
+    ordered by the day the window opens. ``DueRow(visit, visit.status(today))`` shows one."""
     access = access_for(user, trial)
     if not access.roles:
         raise PermissionDenied("you hold no role in this trial")
     _monday, sunday = week_of(today)
     visits = (
-        # The window must open by Sunday: the database keeps only this week's candidates.
         Visit.objects.filter(participant__trial=trial, done_on__isnull=True, latest__gte=today, earliest__lte=sunday)
+        # Still expected: not ended, or ended after the window closes (``visit_status``'s NOT_EXPECTED).
+        .filter(Q(participant__ended_on__isnull=True) | Q(participant__ended_on__gt=F("latest")))
         .select_related("participant__site")
-        .order_by("earliest", "participant__participant_number")
+        .order_by("earliest", "participant__participant_number", "order")
     )
     if access.site_ids is not None:
         visits = visits.filter(participant__site_id__in=access.site_ids)
     if site_code:
         visits = visits.filter(participant__site__code=site_code)
-    return [
-        DueRow(v, v.status(today)) for v in visits if due_in_week(v.planned, v.done_on, today, v.participant.ended_on)
-    ]
+    return visits
 
 
 @dataclass
