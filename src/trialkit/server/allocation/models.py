@@ -81,7 +81,11 @@ class AllocationSlot(models.Model):
                 name="slot_used_consistently",
             ),
         ]
-        indexes = [models.Index(fields=["allocation_list", "stratum", "participant"])]
+        indexes = [
+            models.Index(fields=["allocation_list", "stratum", "participant"]),
+            # The statistician's list, a page at a time in list order (a list holds far more slots than participants).
+            models.Index(fields=["trial", "stratum", "sequence_no"], name="slot_trial_order_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.stratum} #{self.sequence_no}"

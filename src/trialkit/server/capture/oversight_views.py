@@ -38,8 +38,13 @@ def _site(request, trial, access):
     raise Http404(f"no site {code!r} among the sites you cover")
 
 
-def _page(request, rows, size):
-    return Paginator(rows, size).get_page(request.GET.get("page"))
+def _page(request, rows, size, count: int | None = None):
+    """A page of ``rows``; ``count``, when the caller has counted them already (a list's status
+    counts), spares the paginator counting them again."""
+    paginator = Paginator(rows, size)
+    if count is not None:
+        paginator.count = count  # a cached_property: set, it is not computed
+    return paginator.get_page(request.GET.get("page"))
 
 
 def _common(request, trial, access, **extra):
@@ -133,8 +138,8 @@ def _list_page(request, nct_id, template, build, statuses, default_status, **ext
     trial, access = trial_for(request.user, nct_id, OVERSIGHT)
     filters, errors = _filters(request, trial, access, statuses)
     rows, counts = build(trial, access, filters)
-    page = _page(request, rows, LIST_PAGE_SIZE)
     chosen = filters.status or default_status
+    page = _page(request, rows, LIST_PAGE_SIZE, count=counts[chosen] if chosen else sum(counts.values()))
     status_rows = [(code, label, counts.get(code, 0)) for code, label in statuses]
     return render(
         request,
