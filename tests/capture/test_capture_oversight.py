@@ -20,6 +20,7 @@ from trialkit.server.capture.services import (
     open_query,
     save_form,
     sign_form,
+    sign_visit,
     verify_form,
 )
 
@@ -255,6 +256,36 @@ def test_lists_filter_and_count(client, ixcell, other_site, staff, make_particip
     assert '<span class="value">1</span> <span class="label">Awaiting signature</span>' in signatures
     assert '<span class="value">1</span> <span class="label">Signed</span>' in signatures
     assert "NIH Stroke Scale" in _rows(signatures) and "modified Rankin Scale" not in _rows(signatures)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_signature_list_counts_visit_signatures_and_not_voided_ones(client, ixcell, staff, make_participant):
+    """A form is signed by its own signature or its visit's, and no longer once that is voided."""
+    coordinator, investigator = staff["coordinator"], staff["investigator"]
+    a, b = _scheduled(make_participant), _scheduled(make_participant)
+    first = save_form(a, "baseline", "mrs", {"score": 2}, coordinator, complete=True, now=NOW)
+    save_form(a, "baseline", "nihss", NIHSS_7, coordinator, complete=True, now=NOW)
+    sign_visit(first.visit, investigator, password="pw-for-tests", now=NOW)
+    changed = save_form(b, "baseline", "mrs", {"score": 2}, coordinator, complete=True, now=NOW)
+    sign_form(changed, investigator, password="pw-for-tests", now=NOW)
+    save_form(b, "baseline", "mrs", {"score": 3}, coordinator, complete=True, now=NOW, reason="source says 3")
+    save_form(b, "baseline", "nihss", NIHSS_7, coordinator, complete=True, now=NOW)
+    c = _scheduled(make_participant)  # a form signed on its own: a signature of no visit
+    sign_form(
+        save_form(c, "baseline", "mrs", {"score": 1}, coordinator, complete=True, now=NOW),
+        investigator,
+        password="pw-for-tests",
+        now=NOW,
+    )
+    login_verified(client, staff["monitor"])
+    base = f"/capture/trials/{ixcell.nct_id}/signatures/"
+    awaiting = client.get(base).content.decode()
+    assert '<span class="value">2</span> <span class="label">Awaiting signature</span>' in awaiting
+    assert '<span class="value">3</span> <span class="label">Signed</span>' in awaiting
+    assert b.participant_number in _rows(awaiting) and a.participant_number not in _rows(awaiting)
+    signed = client.get(base, {"status": "signed"}).content.decode()
+    assert a.participant_number in _rows(signed) and c.participant_number in _rows(signed)
+    assert b.participant_number not in _rows(signed)
 
 
 # --------------------------------------------------------------------------- bulk review

@@ -35,13 +35,38 @@ def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
     return url("capture:ecrf", form.participant_id, form.visit.visit_id, form.instrument)
 
 
-def open_visits(ctx: HomeContext, complete: dict[int, set[str]] | None = None) -> list[tuple[Visit, VisitStatus]]:
+# What the home panels read of an open visit and its participant: the rest is not loaded.
+_OPEN_VISIT_FIELDS = (
+    "participant_id",
+    "visit_id",
+    "label",
+    "kind",
+    "day",
+    "order",
+    "target",
+    "earliest",
+    "latest",
+    "forms",
+    "done_on",
+    "carried_from",
+    "carried_reviewed_at",
+    "participant__participant_number",
+    "participant__ended_on",
+    "participant__emergency_unblinded",
+)
+
+
+def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
     """Visits whose window is open, or that were held with a required form still missing, soonest
     deadline first. The database keeps only visits that can be open today (not done and in window,
     or held within the window); whether a held visit's forms are complete is read for all of them in
-    one query (and left in ``complete``, visit pk -> complete instruments, when given)."""
+    one query. Read once per home, whichever panels ask."""
+    if "open_visits" in ctx.shared:
+        return ctx.shared["open_visits"]
     candidates = (
-        _visits(ctx)
+        ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id")
+        .select_related("participant")
+        .only(*_OPEN_VISIT_FIELDS)
         .filter(earliest__lte=ctx.today)
         .filter(
             Q(done_on__isnull=True, latest__gte=ctx.today)
@@ -50,8 +75,6 @@ def open_visits(ctx: HomeContext, complete: dict[int, set[str]] | None = None) -
         .order_by("latest", "participant__participant_number", "order")
     )
     found = complete_instruments_by_visit(candidates.filter(done_on__isnull=False))
-    if complete is not None:
-        complete.update(found)
     rows = []
     for visit in candidates:
         held = visit.done_on is not None
@@ -60,6 +83,7 @@ def open_visits(ctx: HomeContext, complete: dict[int, set[str]] | None = None) -
         )
         if status in OPEN_STATUSES:
             rows.append((visit, status))
+    ctx.shared["open_visits"] = rows
     return rows
 
 
@@ -90,32 +114,35 @@ def visits_due(ctx: HomeContext) -> Panel:
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
-    items = []
     rows = open_visits(ctx)
     # The complete forms of every open visit, held or not, in one query.
     done_by_visit = complete_instruments_by_visit([visit for visit, _status in rows])
+    due = []
     for visit, status in rows:
         done = done_by_visit.get(visit.pk, set())
         scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
         if scales:
-            items.append(
-                Item(
-                    f"{visit.participant.participant_number} · {visit.label}",
-                    visit_link(ctx, visit),
-                    detail=", ".join(form_label(s) for s in scales)
-                    + " · "
-                    + _("by %(date)s") % {"date": format_date(visit.latest)}
-                    + unblinded_note(visit.participant),
-                    badge=visit_status_label(status),
-                    tone="bad" if status == VisitStatus.OVERDUE else "warn",
-                )
-            )
+            due.append((visit, status, scales))
+    # Every due visit is counted; only those shown are worded (dates, links, labels).
+    items = [
+        Item(
+            f"{visit.participant.participant_number} · {visit.label}",
+            visit_link(ctx, visit),
+            detail=", ".join(form_label(s) for s in scales)
+            + " · "
+            + _("by %(date)s") % {"date": format_date(visit.latest)}
+            + unblinded_note(visit.participant),
+            badge=visit_status_label(status),
+            tone="bad" if status == VisitStatus.OVERDUE else "warn",
+        )
+        for visit, status, scales in due[:HOME_LIST_LIMIT]
+    ]
     return Panel(
         _("Assessments due"),
-        items[:HOME_LIST_LIMIT],
+        items,
         empty=_("No outcome assessment is due."),
         key="assessments",
-        total=len(items),
+        total=len(due),
     )
 
 

@@ -89,6 +89,8 @@ class HomeContext:
     role: str
     today: date
     now: datetime
+    # What two panels of one home both read, read once (the open visits, for one).
+    shared: dict = field(default_factory=dict)
 
     @property
     def sites(self):
