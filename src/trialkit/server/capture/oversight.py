@@ -15,6 +15,7 @@ from datetime import date
 
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
+from django.urls import reverse
 
 from trialkit.schedule import VisitStatus
 from trialkit.server.accounts.access import Access
@@ -115,6 +116,7 @@ class Cell:
     record: FormRecord | None  # the first record
     # Every record of a repeating form with its own state, in repeat order (one entry for most forms).
     records: list[tuple[FormRecord, FormState]] = field(default_factory=list)
+    href: str = ""  # the form's page
 
     @property
     def repeats(self) -> bool:
@@ -126,6 +128,22 @@ class VisitCell:
     visit: Visit | None
     status: VisitStatus | None
     cells: list[Cell]
+    review_href: str = ""  # the visit's review page
+
+
+def _href_pattern(name: str, arity: int):
+    """A function filling a participant's pk and ``arity - 1`` slugs into the route ``name``, which
+    is reversed once with markers (a page of the grid holds hundreds of links)."""
+    markers = ["987654321", *(f"zqmark{i}zq" for i in range(1, arity))]
+    pattern = reverse(name, args=[int(markers[0]), *markers[1:]])
+
+    def fill(*args) -> str:
+        href = pattern
+        for marker, value in zip(markers, args, strict=True):
+            href = href.replace(marker, str(value), 1)
+        return href
+
+    return fill
 
 
 @dataclass
@@ -148,14 +166,14 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
     visits: dict[tuple[int, str], Visit] = {}
     for visit in Visit.objects.filter(participant_id__in=ids).select_related("participant"):
         visits[(visit.participant_id, visit.visit_id)] = visit
-    # Every record of each form (all repeats), not deleted, in repeat order.
-    records: dict[tuple[int, str], list[FormRecord]] = {}
+    # Every record of each form (all repeats), not deleted, in repeat order, by visit.
+    records: dict[int, dict[str, list[FormRecord]]] = {}
     for record in (
         FormRecord.objects.filter(participant_id__in=ids, deleted_at__isnull=True)
         .only("id", "visit_id", "instrument", "repeat", "status", "verified_at", "locked_at", "deleted_at")
         .order_by("visit_id", "instrument", "repeat")
     ):
-        records.setdefault((record.visit_id, record.instrument), []).append(record)
+        records.setdefault(record.visit_id, {}).setdefault(record.instrument, []).append(record)
     signed_forms, signed_visits = set(), set()
     for form_id, visit_id in (
         Signature.objects.filter(voided_at__isnull=True)
@@ -163,6 +181,8 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
         .values_list("form_id", "visit_id")
     ):
         (signed_forms if form_id else signed_visits).add(form_id or visit_id)
+    form_href = _href_pattern("capture:ecrf", 3)
+    review_href = _href_pattern("capture:visit_review", 2)
     counts: dict[str, int] = {s.code: 0 for s in FORM_STATES}
     rows = []
     for participant in participants:
@@ -170,11 +190,12 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
         for column in columns:
             visit = visits.get((participant.pk, column.id))
             status = None
+            entered_forms = records.get(visit.pk, {}) if visit is not None else {}
             if visit is not None:  # the required forms' completeness from the records read above
                 complete = {
                     name
-                    for (visit_pk, name), rs in records.items()
-                    if visit_pk == visit.pk and any(r.status == FormRecord.Status.COMPLETE for r in rs)
+                    for name, rs in entered_forms.items()
+                    if any(r.status == FormRecord.Status.COMPLETE for r in rs)
                 }
                 status = visit.status(
                     today, forms_complete=visit.done_on is None or visit.required_forms_complete(complete)
@@ -185,15 +206,16 @@ def status_grid(trial, participants: list[Participant], today: date) -> Grid:
                 entered = (
                     [
                         (r, form_state(r, r.pk in signed_forms or visit.pk in signed_visits, status))
-                        for r in records.get((visit.pk, name), [])
+                        for r in entered_forms.get(name, [])
                     ]
                     if visit is not None
                     else []
                 )
                 state = worst_state([st for _, st in entered]) if entered else form_state(None, False, status)
                 counts[state.code] += 1
-                cells.append(Cell(name, form_title(name), state, entered[0][0] if entered else None, entered))
-            row.append(VisitCell(visit, status, cells))
+                href = form_href(participant.pk, visit.visit_id, name) if visit is not None else ""
+                cells.append(Cell(name, form_title(name), state, entered[0][0] if entered else None, entered, href))
+            row.append(VisitCell(visit, status, cells, review_href(participant.pk, visit.visit_id) if visit else ""))
         rows.append(GridRow(participant, row))
     return Grid(columns, rows, counts)
 
