@@ -74,7 +74,8 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
         )
         .order_by("latest", "participant__participant_number", "order")
     )
-    found = complete_instruments_by_visit(candidates.filter(done_on__isnull=False))
+    # The complete forms of every candidate, held or not, in one query (the assessments panel reads them too).
+    found = complete_instruments_by_visit(candidates)
     rows = []
     for visit in candidates:
         held = visit.done_on is not None
@@ -84,6 +85,7 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
         if status in OPEN_STATUSES:
             rows.append((visit, status))
     ctx.shared["open_visits"] = rows
+    ctx.shared["complete_forms"] = found
     return rows
 
 
@@ -115,8 +117,7 @@ def visits_due(ctx: HomeContext) -> Panel:
 
 def assessments_due(ctx: HomeContext) -> Panel:
     rows = open_visits(ctx)
-    # The complete forms of every open visit, held or not, in one query.
-    done_by_visit = complete_instruments_by_visit([visit for visit, _status in rows])
+    done_by_visit = ctx.shared["complete_forms"]
     due = []
     for visit, status in rows:
         done = done_by_visit.get(visit.pk, set())
