@@ -63,22 +63,22 @@ def _arm_of_participant(trial, participant_ref: str):
 def unblinded_safety(trial, user) -> dict:
     """The safety table by arm and the participants per event term and arm, from grouped queries."""
     from trialkit.server.accounts.access import access_for
+    from trialkit.server.allocation.models import AllocationSlot
     from trialkit.server.capture.models import AdverseEvent, FormRecord
-    from trialkit.server.participants.models import Participant
 
     if not access_for(user, trial).can_see_allocation:
         raise AllocationDenied("your role does not allow seeing allocation")
     labels = {arm.id: arm.label for arm in trial.protocol.arms}
+    # A participant holds one slot at most (one-to-one): the randomized are counted from their slots,
+    # one grouped join, rather than looking up each participant's arm.
     per_arm = (
-        Participant.objects.filter(trial=trial, randomized_at__isnull=False)
-        .annotate(arm=_arm_of_participant(trial, "pk"))
-        .exclude(arm__isnull=True)
-        .exclude(arm="")
+        AllocationSlot.objects.filter(trial=trial, participant__trial=trial, participant__randomized_at__isnull=False)
+        .exclude(arm_id="")
         .order_by()
-        .values("arm")
-        .annotate(n=Count("id"))
+        .values("arm_id")
+        .annotate(n=Count("participant", distinct=True))
     )
-    participants = {row["arm"]: row["n"] for row in per_arm}
+    participants = {row["arm_id"]: row["n"] for row in per_arm}
     events = (
         AdverseEvent.objects.filter(
             participant__trial=trial, participant__randomized_at__isnull=False, deleted_at__isnull=True
