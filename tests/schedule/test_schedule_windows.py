@@ -220,3 +220,17 @@ def test_sae_clock_runs_24_hours_from_awareness():
     assert on_time.state == "reported_on_time" and on_time.on_time
     reported_late = sae_clock(aware, aware + timedelta(hours=25), aware + timedelta(days=9))
     assert reported_late.state == "reported_late" and reported_late.describe() == "reported 1 h 00 min late"
+
+
+def test_window_marks_name_the_days_of_a_window_within_a_month():
+    from trialkit.schedule import window_marks
+
+    june = (date(2026, 6, 1), date(2026, 6, 30))
+    assert window_marks(date(2026, 6, 4), date(2026, 6, 18), date(2026, 7, 2), *june) == {
+        date(2026, 6, 4): ["window opens"],
+        date(2026, 6, 18): ["target day"],
+    }
+    # A window of one day: its three marks on that day, in order; nothing outside the month.
+    one = date(2026, 6, 9)
+    assert window_marks(one, one, one, *june) == {one: ["window opens", "target day", "window closes"]}
+    assert window_marks(date(2026, 5, 1), date(2026, 5, 9), date(2026, 5, 20), *june) == {}

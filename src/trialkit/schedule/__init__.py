@@ -182,6 +182,20 @@ def due_in_week(planned: PlannedVisit, done_on: date | None, today: date, ended_
     return planned.overlaps(max(monday, today), sunday)
 
 
+# What a calendar marks on a day of a visit's window.
+WINDOW_MARKS = ("window opens", "target day", "window closes")
+
+
+def window_marks(earliest: date, target: date, latest: date, first: date, last: date) -> dict[date, list[str]]:
+    """The days between ``first`` and ``last`` on which the window opens, its target day falls or it
+    closes, each with its marks in that order (one day may carry several)."""
+    marks: dict[date, list[str]] = {}
+    for day, mark in zip((earliest, target, latest), WINDOW_MARKS, strict=True):
+        if first <= day <= last:
+            marks.setdefault(day, []).append(mark)
+    return marks
+
+
 # --------------------------------------------------------------------------- SAE reporting clock
 
 # An investigator reports a serious adverse event to the sponsor immediately (ICH E6(R2) 4.11.1;

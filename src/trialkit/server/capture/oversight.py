@@ -17,7 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.urls import reverse
 
-from trialkit.schedule import VisitStatus
+from trialkit.schedule import WINDOW_MARKS, VisitStatus, window_marks
 from trialkit.server.accounts.access import Access
 from trialkit.server.capture.form_names import instrument_for, instrument_name
 from trialkit.server.capture.models import FormRecord, Query, Signature, Visit
@@ -268,14 +268,6 @@ def month_bounds(year: int, month: int) -> tuple[date, date]:
     return date(year, month, 1), date(year, month, calendar_module.monthrange(year, month)[1])
 
 
-def _marks(first: date, last: date, earliest: date, target: date, latest: date) -> dict[date, list[str]]:
-    marks: dict[date, list[str]] = {}
-    for day, mark in ((earliest, "window opens"), (target, "target day"), (latest, "window closes")):
-        if first <= day <= last:
-            marks.setdefault(day, []).append(mark)
-    return marks
-
-
 def visit_calendar(
     trial, access: Access, year: int, month: int, today: date, site=None, day: date | None = None, page=None
 ) -> MonthCalendar:
@@ -300,7 +292,7 @@ def visit_calendar(
     rows = list(
         visits.order_by("participant__participant_number", "order").values_list("pk", "earliest", "target", "latest")
     )
-    marks = {pk: _marks(first, last, earliest, target, latest) for pk, earliest, target, latest in rows}
+    marks = {pk: window_marks(earliest, target, latest, first, last) for pk, earliest, target, latest in rows}
     marks = {pk: m for pk, m in marks.items() if m}
     detailed = len(marks) <= CALENDAR_DETAIL_LIMIT
     if day is not None and not first <= day <= last:
@@ -315,7 +307,7 @@ def visit_calendar(
     loaded = Visit.objects.select_related("participant__site").in_bulk(shown) if shown else {}
     by_day: dict[date, list[CalendarEntry]] = {}
     counts: dict[date, list[int]] = {}
-    index = {"window opens": 0, "target day": 1, "window closes": 2}
+    index = {mark: i for i, mark in enumerate(WINDOW_MARKS)}
     for pk, visit_marks in marks.items():
         for on, day_marks in visit_marks.items():
             tally = counts.setdefault(on, [0, 0, 0])
@@ -328,9 +320,7 @@ def visit_calendar(
     for week in calendar_module.Calendar(firstweekday=0).monthdatescalendar(year, month):
         weeks.append(
             [
-                CalendarDay(
-                    d, d.month == month, by_day.get(d, []) if d.month == month else [], *counts.get(d, [0, 0, 0])
-                )
+                CalendarDay(d, True, by_day.get(d, []), *counts.get(d, [0, 0, 0]))
                 if d.month == month
                 else CalendarDay(d, False, [])
                 for d in week

@@ -58,9 +58,14 @@ _OPEN_VISIT_FIELDS = (
 
 def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
     """Visits whose window is open, or that were held with a required form still missing, soonest
-    deadline first. The database keeps only visits that can be open today (not done and in window,
-    or held within the window); whether a held visit's forms are complete is read for all of them in
-    one query. Read once per home, whichever panels ask."""
+    deadline first (see ``_open_visits``)."""
+    return _open_visits(ctx)[0]
+
+
+def _open_visits(ctx: HomeContext) -> tuple[list[tuple[Visit, VisitStatus]], dict[int, set[str]]]:
+    """The open visits, and the complete instruments of each (visit pk -> instruments). The database
+    keeps only visits that can be open today (not done and in window, or held within the window);
+    the complete forms of all of them are read in one query. Read once per home, whichever panels ask."""
     if "open_visits" in ctx.shared:
         return ctx.shared["open_visits"]
     candidates = (
@@ -74,7 +79,6 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
         )
         .order_by("latest", "participant__participant_number", "order")
     )
-    # The complete forms of every candidate, held or not, in one query (the assessments panel reads them too).
     found = complete_instruments_by_visit(candidates)
     rows = []
     for visit in candidates:
@@ -84,9 +88,8 @@ def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
         )
         if status in OPEN_STATUSES:
             rows.append((visit, status))
-    ctx.shared["open_visits"] = rows
-    ctx.shared["complete_forms"] = found
-    return rows
+    ctx.shared["open_visits"] = rows, found
+    return rows, found
 
 
 def visits_due(ctx: HomeContext) -> Panel:
@@ -116,8 +119,7 @@ def visits_due(ctx: HomeContext) -> Panel:
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
-    rows = open_visits(ctx)
-    done_by_visit = ctx.shared["complete_forms"]
+    rows, done_by_visit = _open_visits(ctx)
     due = []
     for visit, status in rows:
         done = done_by_visit.get(visit.pk, set())
