@@ -18,7 +18,7 @@ from trialkit.server.allocation import services as allocation
 from trialkit.server.allocation.models import AllocationSlot
 from trialkit.server.audit.models import AuditEvent
 from trialkit.server.product import services
-from trialkit.server.product.models import InfusionRecord, Kit, KitEvent, Lot, ResupplyRequest
+from trialkit.server.product.models import InfusionRecord, Kit, KitEvent, Lot, ResupplyRequest, Shipment
 
 pytestmark = pytest.mark.django_db
 
@@ -287,6 +287,26 @@ def test_supply_counts_resupply_and_expiry_warnings(chain):
     theirs = next(s for s in unblinded if s.site_code == SITE)
     assert [w["days_left"] for w in theirs.warnings] == [26]
     assert {k["lot"] for k in theirs.kits} == {"L-msc", "L-placebo"}
+    # Every count, at every site, as the kits, requests and shipments stand (counted one by one here).
+    for stocks, user in ((blinded, c["coordinator"]), (unblinded, c["pharmacist"])):
+        assert stocks, user
+        for stock in stocks:
+            kits = Kit.objects.filter(trial=c["trial"], site__code=stock.site_code)
+            stored = [k for k in kits if k.status == "stored"]
+            assert stock.available == sum(k.lot.expires_on >= late.date() for k in stored)
+            assert stock.quarantined == kits.filter(status="quarantined").count()
+            assert stock.in_transit == kits.filter(status="in_transit").count()
+            assert stock.assigned == kits.filter(status__in=["assigned", "thawed", "prepared"]).count()
+            assert (
+                stock.open_requests == ResupplyRequest.objects.filter(site__code=stock.site_code, status="open").count()
+            )
+            assert (
+                stock.shipments_awaiting_receipt
+                == Shipment.objects.filter(site__code=stock.site_code, received_at__isnull=True).count()
+            )
+            if user == c["pharmacist"] and stock.site_code == SITE:
+                assert [k["kit_number"] for k in stock.kits] == sorted(k.kit_number for k in kits)
+    assert theirs.assigned == len(c["by_arm"]) and theirs.open_requests == 1
 
 
 def test_blinded_roles_are_refused_lots_and_kits_and_see_no_arm(chain, client):

@@ -14,12 +14,14 @@ only from the participant's thawed kit, and given only before the kit's use-by.
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -939,7 +941,12 @@ def request_resupply(trial, site, actor, *, quantity: int, now: datetime) -> Res
 
 def site_supply(trial, actor, *, now: datetime) -> list[SiteStock]:
     """Stock per site the actor may see. Counts only for blinded roles; kit numbers, lots and
-    expiry warnings by kit for the pharmacist (product.handle_kits at that site)."""
+    expiry warnings by kit for the pharmacist (product.handle_kits at that site).
+
+    Five queries whatever the number of sites and kits: the kits counted by site and state in the
+    database (assigned kits grow with the trial), the kits in store read with their lot's expiry
+    (the stock), open requests and shipments counted by site, and every kit of the sites whose
+    kits the actor handles."""
     access = require(actor, trial, "product.view_supply")
     product = handling(trial)
     today = timezone.localdate(now)
@@ -947,26 +954,40 @@ def site_supply(trial, actor, *, now: datetime) -> list[SiteStock]:
     qs = trial.sites.order_by("code")
     if sites is not None:
         qs = qs.filter(pk__in=sites)
+    shown = list(qs)
+    kits = Kit.objects.filter(trial=trial, site__in=[site.pk for site in shown])
+    states: dict[int, Counter[str]] = defaultdict(Counter)
+    for site_id, state, count in kits.order_by().values_list("site_id", "status").annotate(n=Count("pk")):
+        states[site_id][state] = count
+    stored: dict[int, list[Kit]] = defaultdict(list)
+    for kit in kits.filter(status=custody.STORED).select_related("lot"):
+        stored[kit.site_id].append(kit)
+    open_requests = _count_by_site(
+        ResupplyRequest.objects.filter(trial=trial, status=ResupplyRequest.Status.OPEN, site__in=shown)
+    )
+    awaiting = _count_by_site(Shipment.objects.filter(trial=trial, received_at__isnull=True, site__in=shown))
+    handled = [site.pk for site in shown if access.can("product.handle_kits", site.pk)]
+    listed: dict[int, list[Kit]] = defaultdict(list)
+    if handled:
+        for kit in Kit.objects.filter(trial=trial, site__in=handled).select_related("lot"):
+            listed[kit.site_id].append(kit)
     out = []
-    for site in qs:
-        kits, available = _counts(trial, site, today)
+    for site in shown:
+        available = [k for k in stored[site.pk] if k.lot.expires_on >= today]
+        expired = [k for k in stored[site.pk] if k.lot.expires_on < today]
         warnings = expiry_warnings(product.supply, [(k.kit_number, k.lot.expires_on) for k in available], today)
-        expired = [k for k in kits if k.status == custody.STORED and k.lot.expires_on < today]
-        unblinded = access.can("product.handle_kits", site.pk)
+        count = states[site.pk]
+        unblinded = site.pk in handled
         stock = SiteStock(
             site_code=site.code,
             site_name=site.name,
             available=len(available),
-            quarantined=sum(1 for k in kits if k.status == custody.QUARANTINED),
-            in_transit=sum(1 for k in kits if k.status == custody.IN_TRANSIT),
-            assigned=sum(1 for k in kits if k.status in (custody.ASSIGNED, custody.THAWED, custody.PREPARED)),
+            quarantined=count[custody.QUARANTINED],
+            in_transit=count[custody.IN_TRANSIT],
+            assigned=count[custody.ASSIGNED] + count[custody.THAWED] + count[custody.PREPARED],
             expiring=len(warnings) + len(expired),
-            open_requests=ResupplyRequest.objects.filter(
-                trial=trial, site=site, status=ResupplyRequest.Status.OPEN
-            ).count(),
-            shipments_awaiting_receipt=Shipment.objects.filter(
-                trial=trial, site=site, received_at__isnull=True
-            ).count(),
+            open_requests=open_requests.get(site.pk, 0),
+            shipments_awaiting_receipt=awaiting.get(site.pk, 0),
             below_minimum=len(available) < product.supply.min_stock_per_site,
             kits=[
                 {
@@ -976,7 +997,7 @@ def site_supply(trial, actor, *, now: datetime) -> list[SiteStock]:
                     "expires_on": k.lot.expires_on.isoformat(),
                     "storage_location": k.storage_location,
                 }
-                for k in kits
+                for k in listed[site.pk]
             ]
             if unblinded
             else [],
@@ -993,3 +1014,7 @@ def site_supply(trial, actor, *, now: datetime) -> list[SiteStock]:
         )
         out.append(stock)
     return out
+
+
+def _count_by_site(queryset) -> dict[int, int]:
+    return dict(queryset.order_by().values_list("site_id").annotate(n=Count("pk")))
