@@ -63,17 +63,13 @@ class Visit(models.Model):
         """Whether every required form of this visit (``trialkit.schedule.required_forms``) has a
         complete, not deleted record; ``complete_instruments`` saves the query when known. Forms
         carried in from screening count only once the coordinator has reviewed them."""
-        from trialkit.server.capture.form_names import instrument_name
-
-        if self.awaiting_review:
-            return False
-        if complete_instruments is None:
+        if complete_instruments is None and not self.awaiting_review:
             complete_instruments = set(
                 self.form_records.filter(status=FormRecord.Status.COMPLETE, deleted_at__isnull=True).values_list(
                     "instrument", flat=True
                 )
             )
-        return all(instrument_name(f) in complete_instruments for f in required_forms(self.forms))
+        return forms_complete(self.forms, self.carried_from, self.carried_reviewed_at, complete_instruments or set())
 
     def status(self, today, forms_complete: bool | None = None) -> VisitStatus:
         """Today's status; not expected once the participant's participation has ended (load the
@@ -82,6 +78,18 @@ class Visit(models.Model):
         if forms_complete is None:
             forms_complete = self.done_on is None or self.required_forms_complete()
         return visit_status(self.planned, self.done_on, today, self.participant.ended_on, forms_complete)
+
+
+def forms_complete(forms, carried_from: str, carried_reviewed_at, complete_instruments: set[str]) -> bool:
+    """Whether a visit with these ``forms`` has every required one complete (``complete_instruments``:
+    the instruments with a complete, not deleted record); forms carried in from screening
+    (``carried_from``) count only once reviewed. What ``Visit.required_forms_complete`` asks, on
+    plain values."""
+    from trialkit.server.capture.form_names import instrument_name
+
+    if carried_from and carried_reviewed_at is None:
+        return False
+    return all(instrument_name(f) in complete_instruments for f in required_forms(forms))
 
 
 class FormRecord(models.Model):

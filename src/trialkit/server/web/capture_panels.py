@@ -6,13 +6,15 @@ Nothing here reads allocation: these panels appear on blinded homes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from trialkit.instruments import OUTCOME_INSTRUMENTS
-from trialkit.schedule import OPEN_STATUSES, VisitStatus, sae_clock
+from trialkit.schedule import OPEN_STATUSES, PlannedVisit, VisitStatus, sae_clock, visit_status
 from trialkit.server.capture.form_names import form_label, item_label
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit, forms_complete
 from trialkit.server.capture.safety import susar_clock
 from trialkit.server.capture.services import complete_instruments_by_visit
 from trialkit.server.web.dates import format_date, format_datetime
@@ -35,14 +37,14 @@ def form_link(ctx: HomeContext, form: FormRecord) -> str | None:
     return url("capture:ecrf", form.participant_id, form.visit.visit_id, form.instrument)
 
 
-# What the home panels read of an open visit and its participant: the rest is not loaded.
-_OPEN_VISIT_FIELDS = (
-    "participant_id",
+# What the homes read of every candidate visit to tell its status (plain values: a home may weigh
+# a thousand held visits at its sites, and model instances cost several times more than tuples).
+_STATUS_VALUES = (
+    "pk",
     "visit_id",
     "label",
     "kind",
     "day",
-    "order",
     "target",
     "earliest",
     "latest",
@@ -50,28 +52,30 @@ _OPEN_VISIT_FIELDS = (
     "done_on",
     "carried_from",
     "carried_reviewed_at",
-    "participant__participant_number",
     "participant__ended_on",
-    "participant__emergency_unblinded",
 )
 
 
-def open_visits(ctx: HomeContext) -> list[tuple[Visit, VisitStatus]]:
-    """Visits whose window is open, or that were held with a required form still missing, soonest
-    deadline first (see ``_open_visits``)."""
-    return _open_visits(ctx)[0]
+@dataclass(frozen=True)
+class OpenVisits:
+    """The open visits at the home's sites, soonest deadline first: (visit pk, status) of each; the
+    outcome scales still to do at each of them; and the visits the panels show, loaded."""
+
+    rows: list[tuple[int, VisitStatus]]
+    scales_due: dict[int, list[str]]
+    shown: dict[int, Visit]
 
 
-def _open_visits(ctx: HomeContext) -> tuple[list[tuple[Visit, VisitStatus]], dict[int, set[str]]]:
-    """The open visits, and the complete instruments of each (visit pk -> instruments). The database
-    keeps only visits that can be open today (not done and in window, or held within the window);
-    the complete forms of all of them are read in one query. Read once per home, whichever panels ask."""
+def _open_visits(ctx: HomeContext) -> OpenVisits:
+    """Visits whose window is open, or that were held with a required form still missing. The
+    database keeps only visits that can be open today (not done and in window, or held within the
+    window); the complete forms of all of them are read in one query, and only the visits a panel
+    shows (the first of the visits due and of the assessments due) are loaded as models. Read once
+    per home, whichever panels ask."""
     if "open_visits" in ctx.shared:
         return ctx.shared["open_visits"]
     candidates = (
         ctx.at_my_sites(Visit.objects.filter(participant__trial=ctx.trial), "participant__site_id")
-        .select_related("participant")
-        .only(*_OPEN_VISIT_FIELDS)
         .filter(earliest__lte=ctx.today)
         .filter(
             Q(done_on__isnull=True, latest__gte=ctx.today)
@@ -80,22 +84,47 @@ def _open_visits(ctx: HomeContext) -> tuple[list[tuple[Visit, VisitStatus]], dic
         .order_by("latest", "participant__participant_number", "order")
     )
     found = complete_instruments_by_visit(candidates)
-    rows = []
-    for visit in candidates:
-        held = visit.done_on is not None
-        status = visit.status(
-            ctx.today, forms_complete=visit.required_forms_complete(found.get(visit.pk, set())) if held else True
-        )
+    rows, scales_due = [], {}
+    for (
+        pk,
+        visit_id,
+        label,
+        kind,
+        day,
+        target,
+        earliest,
+        latest,
+        forms,
+        done_on,
+        carried,
+        reviewed,
+        ended,
+    ) in candidates.values_list(*_STATUS_VALUES):
+        done = found.get(pk, set())
+        planned = PlannedVisit(visit_id, label, kind, day, target, earliest, latest, tuple(forms))
+        complete = done_on is None or forms_complete(forms, carried, reviewed, done)
+        status = visit_status(planned, done_on, ctx.today, ended, complete)
         if status in OPEN_STATUSES:
-            rows.append((visit, status))
-    ctx.shared["open_visits"] = rows, found
-    return rows, found
+            rows.append((pk, status))
+            scales = [f for f in forms if f in OUTCOME_INSTRUMENTS and f not in done]
+            if scales:
+                scales_due[pk] = scales
+    wanted = [pk for pk, _status in rows[:HOME_LIST_LIMIT]] + list(scales_due)[:HOME_LIST_LIMIT]
+    shown = Visit.objects.select_related("participant").in_bulk(wanted) if wanted else {}
+    ctx.shared["open_visits"] = found = OpenVisits(rows, scales_due, shown)
+    return found
+
+
+def open_visits(ctx: HomeContext) -> list[tuple[int, VisitStatus]]:
+    """(visit pk, status) of the open visits, soonest deadline first (see ``_open_visits``)."""
+    return _open_visits(ctx).rows
 
 
 def visits_due(ctx: HomeContext) -> Panel:
+    found = _open_visits(ctx)
     items = []
-    rows = open_visits(ctx)
-    for visit, status in rows[:HOME_LIST_LIMIT]:
+    for pk, status in found.rows[:HOME_LIST_LIMIT]:
+        visit = found.shown[pk]
         items.append(
             Item(
                 f"{visit.participant.participant_number} · {visit.label}",
@@ -114,38 +143,35 @@ def visits_due(ctx: HomeContext) -> Panel:
         empty=_("No visit is due."),
         key="visits",
         actions=actions,
-        total=len(rows),
+        total=len(found.rows),
     )
 
 
 def assessments_due(ctx: HomeContext) -> Panel:
-    rows, done_by_visit = _open_visits(ctx)
-    due = []
-    for visit, status in rows:
-        done = done_by_visit.get(visit.pk, set())
-        scales = [f for f in visit.forms if f in OUTCOME_INSTRUMENTS and f not in done]
-        if scales:
-            due.append((visit, status, scales))
+    found = _open_visits(ctx)
+    statuses = dict(found.rows)
     # Every due visit is counted; only those shown are worded (dates, links, labels).
-    items = [
-        Item(
-            f"{visit.participant.participant_number} · {visit.label}",
-            visit_link(ctx, visit),
-            detail=", ".join(form_label(s) for s in scales)
-            + " · "
-            + _("by %(date)s") % {"date": format_date(visit.latest)}
-            + unblinded_note(visit.participant),
-            badge=visit_status_label(status),
-            tone="bad" if status == VisitStatus.OVERDUE else "warn",
+    items = []
+    for pk in list(found.scales_due)[:HOME_LIST_LIMIT]:
+        visit, status, scales = found.shown[pk], statuses[pk], found.scales_due[pk]
+        items.append(
+            Item(
+                f"{visit.participant.participant_number} · {visit.label}",
+                visit_link(ctx, visit),
+                detail=", ".join(form_label(s) for s in scales)
+                + " · "
+                + _("by %(date)s") % {"date": format_date(visit.latest)}
+                + unblinded_note(visit.participant),
+                badge=visit_status_label(status),
+                tone="bad" if status == VisitStatus.OVERDUE else "warn",
+            )
         )
-        for visit, status, scales in due[:HOME_LIST_LIMIT]
-    ]
     return Panel(
         _("Assessments due"),
         items,
         empty=_("No outcome assessment is due."),
         key="assessments",
-        total=len(due),
+        total=len(found.scales_due),
     )
 
 
