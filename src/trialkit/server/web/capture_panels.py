@@ -85,39 +85,20 @@ def _open_visits(ctx: HomeContext) -> OpenVisits:
     )
     found = complete_instruments_by_visit(candidates)
     rows, scales_due = [], {}
-    for (
-        pk,
-        visit_id,
-        label,
-        kind,
-        day,
-        target,
-        earliest,
-        latest,
-        forms,
-        done_on,
-        carried,
-        reviewed,
-        ended,
-    ) in candidates.values_list(*_STATUS_VALUES):
-        done = found.get(pk, set())
-        planned = PlannedVisit(visit_id, label, kind, day, target, earliest, latest, tuple(forms))
-        complete = done_on is None or forms_complete(forms, carried, reviewed, done)
-        status = visit_status(planned, done_on, ctx.today, ended, complete)
+    for v in candidates.values_list(*_STATUS_VALUES, named=True):
+        done = found.get(v.pk, set())
+        planned = PlannedVisit(v.visit_id, v.label, v.kind, v.day, v.target, v.earliest, v.latest, tuple(v.forms))
+        complete = v.done_on is None or forms_complete(v.forms, v.carried_from, v.carried_reviewed_at, done)
+        status = visit_status(planned, v.done_on, ctx.today, v.participant__ended_on, complete)
         if status in OPEN_STATUSES:
-            rows.append((pk, status))
-            scales = [f for f in forms if f in OUTCOME_INSTRUMENTS and f not in done]
+            rows.append((v.pk, status))
+            scales = [f for f in v.forms if f in OUTCOME_INSTRUMENTS and f not in done]
             if scales:
-                scales_due[pk] = scales
+                scales_due[v.pk] = scales
     wanted = [pk for pk, _status in rows[:HOME_LIST_LIMIT]] + list(scales_due)[:HOME_LIST_LIMIT]
     shown = Visit.objects.select_related("participant").in_bulk(wanted) if wanted else {}
-    ctx.shared["open_visits"] = found = OpenVisits(rows, scales_due, shown)
-    return found
-
-
-def open_visits(ctx: HomeContext) -> list[tuple[int, VisitStatus]]:
-    """(visit pk, status) of the open visits, soonest deadline first (see ``_open_visits``)."""
-    return _open_visits(ctx).rows
+    ctx.shared["open_visits"] = result = OpenVisits(rows, scales_due, shown)
+    return result
 
 
 def visits_due(ctx: HomeContext) -> Panel:
