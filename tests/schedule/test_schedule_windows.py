@@ -234,3 +234,15 @@ def test_window_marks_name_the_days_of_a_window_within_a_month():
     one = date(2026, 6, 9)
     assert window_marks(one, one, one, *june) == {one: ["window opens", "target day", "window closes"]}
     assert window_marks(date(2026, 5, 1), date(2026, 5, 9), date(2026, 5, 20), *june) == {}
+
+
+def test_a_visit_is_complete_when_every_required_form_is_and_carried_forms_are_reviewed():
+    from trialkit.schedule import forms_complete
+
+    forms = ["nihss", "fma", "adverse_event"]  # "fma" is entered as "fma_ue"; events are not required
+    assert forms_complete(forms, {"nihss", "fma_ue"})
+    assert not forms_complete(forms, {"nihss", "fma"})
+    assert not forms_complete(forms, {"nihss"})
+    assert forms_complete([], set())
+    assert not forms_complete(forms, {"nihss", "fma_ue"}, carried_from="S-001")
+    assert forms_complete(forms, {"nihss", "fma_ue"}, carried_from="S-001", carried_reviewed_at="2025-08-02")

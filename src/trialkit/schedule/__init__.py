@@ -82,6 +82,19 @@ def required_forms(forms: Iterable[str]) -> list[str]:
     return [f for f in forms if f not in EVENT_DRIVEN_FORMS]
 
 
+def forms_complete(
+    forms: Iterable[str], complete_instruments: set[str], *, carried_from: str = "", carried_reviewed_at: Any = None
+) -> bool:
+    """Whether a visit asking for ``forms`` has every required one complete (``complete_instruments``:
+    the instruments with a complete, not deleted record). Forms carried in from screening
+    (``carried_from``, the screening record's number) count only once reviewed (``carried_reviewed_at``)."""
+    from trialkit.instruments import instrument_name
+
+    if carried_from and carried_reviewed_at is None:
+        return False
+    return all(instrument_name(f) in complete_instruments for f in required_forms(forms))
+
+
 class _VisitDefinition(TypingProtocol):
     id: str
     label: str

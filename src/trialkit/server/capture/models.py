@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from trialkit.schedule import PlannedVisit, VisitStatus, required_forms, visit_status
+from trialkit.schedule import PlannedVisit, VisitStatus, forms_complete, visit_status
 
 
 class Visit(models.Model):
@@ -69,7 +69,12 @@ class Visit(models.Model):
                     "instrument", flat=True
                 )
             )
-        return forms_complete(self.forms, self.carried_from, self.carried_reviewed_at, complete_instruments or set())
+        return forms_complete(
+            self.forms,
+            complete_instruments or set(),
+            carried_from=self.carried_from,
+            carried_reviewed_at=self.carried_reviewed_at,
+        )
 
     def status(self, today, forms_complete: bool | None = None) -> VisitStatus:
         """Today's status; not expected once the participant's participation has ended (load the
@@ -78,18 +83,6 @@ class Visit(models.Model):
         if forms_complete is None:
             forms_complete = self.done_on is None or self.required_forms_complete()
         return visit_status(self.planned, self.done_on, today, self.participant.ended_on, forms_complete)
-
-
-def forms_complete(forms, carried_from: str, carried_reviewed_at, complete_instruments: set[str]) -> bool:
-    """Whether a visit with these ``forms`` has every required one complete (``complete_instruments``:
-    the instruments with a complete, not deleted record); forms carried in from screening
-    (``carried_from``) count only once reviewed. What ``Visit.required_forms_complete`` asks, on
-    plain values."""
-    from trialkit.server.capture.form_names import instrument_name
-
-    if carried_from and carried_reviewed_at is None:
-        return False
-    return all(instrument_name(f) in complete_instruments for f in required_forms(forms))
 
 
 class FormRecord(models.Model):

@@ -12,9 +12,9 @@ from django.db.models import F, Q
 from django.utils.translation import gettext as _
 
 from trialkit.instruments import OUTCOME_INSTRUMENTS
-from trialkit.schedule import OPEN_STATUSES, PlannedVisit, VisitStatus, sae_clock, visit_status
+from trialkit.schedule import OPEN_STATUSES, PlannedVisit, VisitStatus, forms_complete, sae_clock, visit_status
 from trialkit.server.capture.form_names import form_label, item_label
-from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit, forms_complete
+from trialkit.server.capture.models import AdverseEvent, FormRecord, Query, Signature, Visit
 from trialkit.server.capture.safety import susar_clock
 from trialkit.server.capture.services import complete_instruments_by_visit
 from trialkit.server.web.dates import format_date, format_datetime
@@ -88,7 +88,9 @@ def _open_visits(ctx: HomeContext) -> OpenVisits:
     for v in candidates.values_list(*_STATUS_VALUES, named=True):
         done = found.get(v.pk, set())
         planned = PlannedVisit(v.visit_id, v.label, v.kind, v.day, v.target, v.earliest, v.latest, tuple(v.forms))
-        complete = v.done_on is None or forms_complete(v.forms, v.carried_from, v.carried_reviewed_at, done)
+        complete = v.done_on is None or forms_complete(
+            v.forms, done, carried_from=v.carried_from, carried_reviewed_at=v.carried_reviewed_at
+        )
         status = visit_status(planned, v.done_on, ctx.today, v.participant__ended_on, complete)
         if status in OPEN_STATUSES:
             rows.append((v.pk, status))
