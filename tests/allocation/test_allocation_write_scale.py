@@ -38,10 +38,13 @@ def test_one_randomization_stays_under_its_query_bound(generated, trials, make_u
     assert len(locks) <= (1 if connection.vendor == "postgresql" else 0)
 
 
-# Statements a randomization runs while it holds the trial's list lock: the stratum, the slot, the
-# numbers, the participant (each row audited) and the audit append. 18 at the time of writing; 33
-# when the schedule was placed under the lock.
-MAX_UNDER_LIST_LOCK = 22
+# Statements a randomization runs while it holds the trial's list lock: the list, the slot and the
+# count of used slots before it, the numbers, the participant, and the audit append (on PostgreSQL
+# the chain's lock, its head and the insert). The rows saved were locked by the randomization, so
+# their audit "before" is not read again (``audit.rows.lock_first``), and the sites of the stratum
+# are read before the lock. 8 on SQLite and 9 on PostgreSQL at the time of writing; 13 and 14 when
+# the locked rows were read again; 33 when the schedule was placed under the lock.
+MAX_UNDER_LIST_LOCK = 9
 
 
 def test_the_list_lock_is_taken_after_the_schedule_and_held_briefly(generated, trials, make_user, enroll):
@@ -63,5 +66,6 @@ def test_the_list_lock_is_taken_after_the_schedule_and_held_briefly(generated, t
     assert visit_inserts, "the schedule was not placed"
     assert max(visit_inserts) < lock_at, "the schedule is placed while the trial's list is locked"
     under_lock = statements[lock_at:]
+    print(f"{len(under_lock)} statements under the list lock")
     assert len(under_lock) <= MAX_UNDER_LIST_LOCK, "\n".join(s[:160] for s in under_lock)
     assert Visit.objects.filter(participant=participant).count() == len(trial.protocol.schedule.visits)

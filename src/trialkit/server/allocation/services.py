@@ -46,7 +46,7 @@ from trialkit.server.allocation.models import (
     UnblindingEvent,
 )
 from trialkit.server.audit.context import audited_service
-from trialkit.server.audit.rows import record_bulk_created
+from trialkit.server.audit.rows import lock_first, record_bulk_created
 from trialkit.server.audit.service import batch as audit_batch
 from trialkit.server.audit.service import record_event
 from trialkit.server.participants.facts import derived_facts
@@ -293,13 +293,22 @@ def _cohort_counts(trial, allocation_list: AllocationList) -> dict[str, int]:
 
 
 def participant_stratum(
-    trial, participant: Participant, cohort_counts: dict[str, int] | None = None, facts: dict | None = None
+    trial,
+    participant: Participant,
+    cohort_counts: dict[str, int] | None = None,
+    facts: dict | None = None,
+    sites: list[str] | None = None,
 ) -> str:
-    """The participant's stratum key (and enrolling cohort) from the core, with the trial's sites."""
+    """The participant's stratum key (and enrolling cohort) from the core, with the trial's sites
+    (``sites``: ``trial_site_codes`` already read)."""
     facts = derived_facts(participant.screening) if facts is None else facts
     try:
         return randomization.allocation_stratum(
-            trial.protocol, participant.site.code, facts, cohort_counts or {}, sites=trial_site_codes(trial)
+            trial.protocol,
+            participant.site.code,
+            facts,
+            cohort_counts or {},
+            sites=trial_site_codes(trial) if sites is None else sites,
         )
     except randomization.StratumError as exc:
         raise AllocationProblem(str(exc), field="facts") from exc
@@ -307,11 +316,15 @@ def participant_stratum(
         raise AllocationProblem(str(exc)) from exc
 
 
-def participant_levels(trial, participant: Participant, facts: dict | None = None) -> dict[str, str]:
+def participant_levels(
+    trial, participant: Participant, facts: dict | None = None, sites: list[str] | None = None
+) -> dict[str, str]:
     """Factor id -> level for minimization: the core's factor rules over the screening facts and site."""
     facts = derived_facts(participant.screening) if facts is None else facts
     try:
-        return randomization.stratum_levels(trial.protocol, participant.site.code, facts, sites=trial_site_codes(trial))
+        return randomization.stratum_levels(
+            trial.protocol, participant.site.code, facts, sites=trial_site_codes(trial) if sites is None else sites
+        )
     except randomization.StratumError as exc:
         raise AllocationProblem(str(exc), field="facts") from exc
 
@@ -321,6 +334,7 @@ def randomization_number(trial, n: int) -> str:
     return f"{trial.protocol.randomization.kit_prefix}-R{n:04d}"
 
 
+@audited_service
 def randomize(participant: Participant, actor, *, now: datetime, facts: dict | None = None) -> RandomizationReceipt:
     """Allocate the next slot of the participant's stratum, once, to an enrolled participant.
 
@@ -347,7 +361,9 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     # after it), then the slot. What does not depend on the list — the checks, day 0, the schedule and
     # the screening visit's forms — is done before the list is locked, so a trial's randomizations
     # wait on each other only for taking a slot, the numbers and the audit append.
-    participant = Participant.objects.select_for_update().select_related("screening", "site").get(pk=participant_pk)
+    participant = lock_first(Participant.objects.select_related("screening", "site").filter(pk=participant_pk))
+    if participant is None:
+        raise Participant.DoesNotExist(f"participant {participant_pk} does not exist")
     participant.trial = trial
     if not AllocationList.objects.filter(trial=trial).exists():
         raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
@@ -363,8 +379,9 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
         raise AllocationProblem(problem)
     refuse_outside_windows(participant, now, "randomization")
     _place_day_zero(trial, participant, actor, now)
+    sites = trial_site_codes(trial)
 
-    allocation_list = AllocationList.objects.select_for_update().filter(trial=trial).first()
+    allocation_list = lock_first(AllocationList.objects.filter(trial=trial))
     if allocation_list is None:  # replaced or removed since the check above
         raise AllocationProblem(_("the statistician has not generated this trial's allocation list yet"))
     try:
@@ -373,13 +390,12 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
         raise AllocationProblem(str(exc), rule="gate_closed") from exc
 
     if allocation_list.method == AllocationList.Method.MINIMIZATION:
-        return _minimize_locked(trial, allocation_list, participant, actor, now, facts)
-    stratum = participant_stratum(trial, participant, _cohort_counts(trial, allocation_list), facts)
-    slot = (
-        AllocationSlot.objects.select_for_update()
-        .filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
-        .order_by("sequence_no")
-        .first()
+        return _minimize_locked(trial, allocation_list, participant, actor, now, facts, sites)
+    stratum = participant_stratum(trial, participant, _cohort_counts(trial, allocation_list), facts, sites)
+    slot = lock_first(
+        AllocationSlot.objects.filter(
+            allocation_list=allocation_list, stratum=stratum, participant__isnull=True
+        ).order_by("sequence_no")
     )
     if slot is None:
         if not allocation_list.slots.filter(stratum=stratum).exists():
@@ -509,7 +525,13 @@ def _record_allocation(
 
 
 def _minimize_locked(
-    trial, allocation_list: AllocationList, participant: Participant, actor, now: datetime, facts: dict | None
+    trial,
+    allocation_list: AllocationList,
+    participant: Participant,
+    actor,
+    now: datetime,
+    facts: dict | None,
+    sites: list[str] | None = None,
 ) -> RandomizationReceipt:
     """Pocock–Simon minimization under the lock of the trial's state row.
 
@@ -519,10 +541,10 @@ def _minimize_locked(
     stratum is the participant's factor levels and whose sequence number is the assignment
     number: replaying the slots in order from the seed reproduces every arm.
     """
-    state_row = MinimizationState.objects.select_for_update().filter(trial=trial).first()
+    state_row = lock_first(MinimizationState.objects.filter(trial=trial))
     if state_row is None:
         raise AllocationProblem(_("the statistician has not set up this trial's minimization yet"))
-    levels = participant_levels(trial, participant, facts)
+    levels = participant_levels(trial, participant, facts, sites)
     try:
         minimizer = randomization.Minimizer(trial.protocol, state_row.seed)
         result = minimizer.assign(state_row.state, levels)

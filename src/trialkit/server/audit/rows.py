@@ -277,6 +277,47 @@ def _placement(using: str, kind: str, model_label: str, pk) -> dict | None:
     return row
 
 
+# ------------------------------------------------------------ rows locked in the transaction
+#
+# A save's "before" is read from the database, locking the row, so that the trail's order is the
+# order the row really changed in. A service that has already locked the row in the open transaction
+# (``lock_first``) holds the same state: it is kept, and the row's next save or deletion takes it
+# instead of reading the row again. Each kept state has its own marker in the connection's on-commit
+# list, registered where the row was locked: a commit or rollback empties the list and a rolled-back
+# savepoint (which releases its row locks) drops its entries, so a kept state is used only while its
+# lock is held, and only once.
+
+
+def lock_first(queryset):
+    """``queryset.select_for_update().first()`` (in a transaction, as any ``select_for_update``), its
+    audited state kept for the row's next save in this transaction (see above)."""
+    obj = queryset.select_for_update().first()
+    connection = connections[queryset.db]
+    spec = spec_for(type(obj)) if obj is not None else None
+    if spec is None or not connection.in_atomic_block:
+        return obj
+    marker = functools.partial(_marker)
+    connection.on_commit(marker)
+    kept = connection.__dict__.setdefault("_trialkit_locked", {})
+    kept[(spec.label, obj.pk)] = (marker, snapshot(obj, spec))
+    if spec.label == "participants.Participant":
+        _remember_placement(queryset.db, "participant", obj.pk, {"trial_id": obj.trial_id, "site_id": obj.site_id})
+    return obj
+
+
+def _locked_state(spec: Audited, pk, using: str) -> dict[str, Any] | None:
+    """The state ``lock_first`` kept for this row, if its lock is still held; forgotten once asked."""
+    connection = connections[using]
+    kept = connection.__dict__.get("_trialkit_locked")
+    if not kept or pk is None:
+        return None
+    entry = kept.pop((spec.label, pk), None)
+    if entry is None or not connection.in_atomic_block:
+        return None
+    marker, state = entry
+    return state if any(item[1] is marker for item in connection.run_on_commit) else None
+
+
 def _read(model, pk, using, lock=False):
     if pk is None:
         return None
@@ -356,6 +397,10 @@ def table_of(spec: Audited) -> str:
 
 def _pre_save(sender, instance, raw=False, using="default", **kwargs):
     spec = spec_for(sender)
+    kept = _locked_state(spec, instance.pk, using)
+    if kept is not None:
+        instance._audit_before = kept
+        return
     previous = _read(sender, instance.pk, using, lock=True)
     instance._audit_before = snapshot(previous, spec) if previous is not None else None
 
@@ -387,6 +432,7 @@ def _post_save(sender, instance, created, raw=False, using="default", update_fie
 
 def _pre_delete(sender, instance, using="default", **kwargs):
     spec = spec_for(sender)
+    _locked_state(spec, instance.pk, using)  # a deleted row's kept state is never used again
     current = _read(sender, instance.pk, using)
     instance._audit_deleted = snapshot(current if current is not None else instance, spec)
 
