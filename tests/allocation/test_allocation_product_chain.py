@@ -406,3 +406,36 @@ def test_api_refusal_in_chinese_for_a_chinese_client_and_english_without_accept_
     assert chinese.status_code == english.status_code == 409
     assert "批次 L-msc 已登记" in json.dumps(chinese.json(), ensure_ascii=False)
     assert "lot L-msc is already registered" in json.dumps(english.json())
+
+
+def test_the_automatic_resupply_counts_the_site_stock_as_the_kits_stand(chain):
+    """check_resupply counts in the database; the request it raises is the core's rule applied to the
+    site's kits and open requests counted one by one, before and after a lot expires."""
+    from django.utils import timezone
+
+    from trialkit.dosing.supply import resupply_quantity
+
+    c = chain
+    trial, site = c["trial"], c["site"]
+    supply = trial.protocol.product.supply
+    first_lot = Lot.objects.filter(trial=trial).order_by("lot_number").first()
+    Lot.objects.filter(pk=first_lot.pk).update(expires_on=date(2025, 11, 30))  # this lot expires first
+
+    def one_by_one(today):
+        kits = list(Kit.objects.filter(trial=trial, site=site).select_related("lot"))
+        requests = ResupplyRequest.objects.filter(trial=trial, site=site, status="open")
+        return resupply_quantity(
+            supply,
+            available=sum(k.status == "stored" and k.lot.expires_on >= today for k in kits),
+            in_transit=sum(k.status == "in_transit" for k in kits),
+            requested=sum(r.quantity for r in requests),
+        )
+
+    wanted = []
+    for day in (date(2025, 11, 1), date(2025, 12, 15), date(2026, 1, 2), date(2026, 1, 3)):
+        now = NOW.replace(year=day.year, month=day.month, day=day.day)
+        want = one_by_one(timezone.localdate(now))
+        request = services.check_resupply(trial, site, now=now)
+        assert (request.quantity if request else 0) == want, day
+        wanted.append(want)
+    assert any(wanted) and not all(wanted), wanted  # both outcomes were checked

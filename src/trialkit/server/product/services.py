@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -883,24 +883,25 @@ class SiteStock:
     warnings: list[dict] = field(default_factory=list)  # unblinded roles only
 
 
-def _counts(trial, site, today: date):
-    kits = Kit.objects.filter(trial=trial, site=site).select_related("lot")
-    available = [k for k in kits if k.status == custody.STORED and k.lot.expires_on >= today]
-    return kits, available
-
-
 def check_resupply(trial, site, *, now: datetime) -> ResupplyRequest | None:
     """Raise an automatic resupply request when the site's stock (with what is on the way) is below the minimum."""
     product = trial.protocol.product
     if product is None:
         return None
     today = timezone.localdate(now)
-    kits, available = _counts(trial, site, today)
-    in_transit = sum(1 for k in kits if k.status == custody.IN_TRANSIT)
-    requested = sum(
-        r.quantity for r in ResupplyRequest.objects.filter(trial=trial, site=site, status=ResupplyRequest.Status.OPEN)
+    # Counted in the database: the kits a site has had grow with the trial, its stock does not.
+    counts = Kit.objects.filter(trial=trial, site=site).aggregate(
+        available=Count("pk", filter=Q(status=custody.STORED, lot__expires_on__gte=today)),
+        in_transit=Count("pk", filter=Q(status=custody.IN_TRANSIT)),
     )
-    quantity = resupply_quantity(product.supply, available=len(available), in_transit=in_transit, requested=requested)
+    available, in_transit = counts["available"], counts["in_transit"]
+    requested = (
+        ResupplyRequest.objects.filter(trial=trial, site=site, status=ResupplyRequest.Status.OPEN).aggregate(
+            n=Sum("quantity")
+        )["n"]
+        or 0
+    )
+    quantity = resupply_quantity(product.supply, available=available, in_transit=in_transit, requested=requested)
     if quantity == 0:
         return None
     request = ResupplyRequest.objects.create(trial=trial, site=site, quantity=quantity, automatic=True, created_at=now)
@@ -909,7 +910,7 @@ def check_resupply(trial, site, *, now: datetime) -> ResupplyRequest | None:
         action="resupply.requested",
         object_type="site",
         object_id=site.code,
-        after={"quantity": quantity, "automatic": True, "available": len(available)},
+        after={"quantity": quantity, "automatic": True, "available": available},
         trial_id=trial.pk,
         site_id=site.pk,
         at=now,
