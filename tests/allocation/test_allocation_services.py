@@ -190,6 +190,31 @@ def test_an_exhausted_stratum_is_a_clear_error_and_nothing_is_written(generated,
     assert AllocationList.objects.get(trial=trial).allocated_count == 2
 
 
+@pytest.mark.parametrize("gap", ["a later slot used", "a slot missing"])
+def test_a_gap_in_the_stratum_stops_allocation_and_nothing_is_written(generated, trials, make_user, enroll, gap):
+    """The first free slot is taken only when exactly the slots before it are used: a later slot
+    already used (a skipped allocation) or a slot row missing stops allocation in that stratum."""
+    trial = trials[IXCELL]
+    stratum = "site=ixcell-01|nihss-band=moderate"
+    coordinator = _coordinator(make_user, trial, "ixcell-01")
+    services.randomize(enroll(trial, "ixcell-01"), coordinator, now=NOW)  # slot 1
+    slots = AllocationSlot.objects.filter(trial=trial, stratum=stratum)
+    if gap == "a later slot used":  # slot 3 taken around the service, slot 2 still free
+        other = enroll(trial, "ixcell-01")
+        slots.filter(sequence_no=3).update(
+            participant=other, randomization_number="X", allocated_at=NOW, allocated_by=coordinator
+        )
+    else:  # slot 2 gone: the first free slot is 3, with one used slot before it
+        slots.filter(sequence_no=2).delete()
+    p = enroll(trial, "ixcell-01")
+    events = AuditEvent.objects.count()
+    with pytest.raises(services.AllocationProblem, match=r"has a gap before slot [23]; allocation stopped"):
+        services.randomize(p, coordinator, now=NOW)
+    p.refresh_from_db()
+    assert p.status == "enrolled" and p.randomization_number == "" and AuditEvent.objects.count() == events
+    assert AllocationList.objects.get(trial=trial).allocated_count == 1
+
+
 def test_assist_allocates_the_low_dose_cohort_first_then_the_next(generated, trials, make_user, enroll):
     """Through the escalation gates: two sentinels, the 7-day wait, the rest of the cohort, day 28
     of the last one, the DSMB's escalate — then the next cohort."""

@@ -23,7 +23,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -392,10 +393,21 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
     if allocation_list.method == AllocationList.Method.MINIMIZATION:
         return _minimize_locked(trial, allocation_list, participant, actor, now, facts, sites)
     stratum = participant_stratum(trial, participant, _cohort_counts(trial, allocation_list), facts, sites)
-    slot = lock_first(
+    # The first free slot, with the number of used slots in its stratum (read with it: one statement
+    # under the lock).
+    used_in_stratum = (
         AllocationSlot.objects.filter(
-            allocation_list=allocation_list, stratum=stratum, participant__isnull=True
-        ).order_by("sequence_no")
+            allocation_list=OuterRef("allocation_list"), stratum=OuterRef("stratum"), participant__isnull=False
+        )
+        .order_by()
+        .values("allocation_list")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    slot = lock_first(
+        AllocationSlot.objects.filter(allocation_list=allocation_list, stratum=stratum, participant__isnull=True)
+        .annotate(used_in_stratum=Coalesce(Subquery(used_in_stratum), 0))
+        .order_by("sequence_no")
     )
     if slot is None:
         if not allocation_list.slots.filter(stratum=stratum).exists():
@@ -407,9 +419,8 @@ def _randomize_locked(trial, participant_pk: int, actor, now: datetime, facts: d
             _("the list for stratum %(stratum)s is used up; the statistician must extend it")
             % {"stratum": repr(stratum)}
         )
-    # The slots before this one must all be used: a gap would mean a skipped allocation.
-    used = allocation_list.slots.filter(stratum=stratum, participant__isnull=False).count()
-    if used != slot.sequence_no - 1:
+    # The slots before this one must all be used, and none after it: a gap would mean a skipped allocation.
+    if slot.used_in_stratum != slot.sequence_no - 1:
         raise AllocationProblem(
             _("stratum %(stratum)s has a gap before slot %(slot)s; allocation stopped")
             % {"stratum": repr(stratum), "slot": slot.sequence_no}
