@@ -10,6 +10,8 @@ Prints, from one fresh database:
   list to the commit), median and 95th percentile, against one raw transaction at one client: the
   lock is what a trial's randomizations serialize on, so ``1 / hold`` is their ceiling on a machine
   with cores to spare (on a small machine the CPU of a randomization bounds the rate first);
+* the client's CPU per randomization against a raw transaction's, and the rate that CPU alone allows
+  on the machine's cores (the database's own CPU comes on top);
 * the queries of one randomization;
 * the form save rate (``capture.services.save_form``, a complete NIHSS) at 1 and 8 clients, the
   clients writing to two trials.
@@ -68,13 +70,21 @@ def main() -> int:
         connections.close_all()
         raw = _raw_rate(world["list_id"], clients=8, seconds=RAW_SECONDS)
         print(f"raw row-lock transaction (8 clients, {RAW_SECONDS:.0f} s): {raw:8.0f}/s")
-        raw_hold = _raw_hold_ms(world["list_id"], n=200)
+        raw_hold, raw_cpu = _raw_hold_ms(world["list_id"], n=200)
+        cpu_before = time.process_time()
         holds = _lock_holds_ms(world, n=20)
+        client_cpu = 1000 * (time.process_time() - cpu_before) / len(holds)
         p50, p95 = statistics.median(holds), sorted(holds)[int(0.95 * (len(holds) - 1))]
         print(
             f"list lock held per randomization (1 client, {len(holds)}): median {p50:.1f} ms, p95 {p95:.1f} ms;"
             f" one raw transaction {raw_hold:.2f} ms; lock-bound ceiling {1000 / p50:.0f}/s"
             f" = {100 * raw_hold / p50:.1f}% of the raw transaction's"
+        )
+        cores = len(os.sched_getaffinity(0))
+        print(
+            f"client CPU per randomization (this process, not the database's): {client_cpu:.1f} ms, against"
+            f" {raw_cpu:.2f} ms per raw transaction; on this machine's {cores} core(s) the client alone caps"
+            f" allocation at {1000 * cores / client_cpu:.0f}/s"
         )
         queries = _one_randomization_queries(world)
         print(f"queries in one randomization: {queries}")
@@ -215,17 +225,20 @@ def _raw_worker(args) -> int:
     return count
 
 
-def _raw_hold_ms(list_id: int, *, n: int) -> float:
-    """Median wall time of one raw transaction, one client (the lock is held for all of it)."""
+def _raw_hold_ms(list_id: int, *, n: int) -> tuple[float, float]:
+    """Median wall time of one raw transaction, one client (the lock is held for all of it), and the
+    client's CPU milliseconds per transaction."""
     import psycopg
 
     times = []
     with psycopg.connect(URL.replace("postgres://", "postgresql://", 1)) as conn:
+        cpu = time.process_time()
         for _ in range(n):
             start = time.perf_counter()
             _raw_transaction(conn, list_id)
             times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(times)
+        cpu = time.process_time() - cpu
+    return statistics.median(times), 1000 * cpu / n
 
 
 def _lock_holds_ms(world, *, n: int) -> list[float]:
