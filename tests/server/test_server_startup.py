@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,35 @@ def test_django_starts_without_loading_scipy_statsmodels_or_matplotlib():
     seen = json.loads(result.stdout.strip().splitlines()[-1])
     assert "report" in seen["kinds"]  # the report job is still registered
     assert seen["loaded"] == []
+
+
+@pytest.mark.slow
+def test_gunicorn_workers_keep_the_loaded_application_out_of_the_garbage_collector():
+    """gunicorn reads ``post_worker_init`` from the server's config module (as ``trialkit serve`` passes
+    it), and the hook freezes what the loaded application made: full collections skip it."""
+    code = textwrap.dedent(
+        """
+        import gc
+        from gunicorn.app.base import Application
+        from gunicorn.config import Config
+
+        class App(Application):
+            def load_config(self): pass
+            def load(self): pass
+
+        settings = App().load_config_from_module_name_or_filename("python:trialkit.server.gunicorn_conf")
+        cfg = Config()
+        for key, value in settings.items():
+            if key in cfg.settings:  # as gunicorn's Application.load_config_from_file
+                cfg.set(key.lower(), value)
+        before = gc.get_freeze_count()
+        cfg.post_worker_init(None)
+        print(before, gc.get_freeze_count())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO, check=True, timeout=60
+    )
+    before, after = map(int, out.stdout.split())
+    assert before == 0 and after > 10_000, out.stdout

@@ -44,3 +44,14 @@ logconfig_dict = {
     "root": {"handlers": ["stderr"], "level": "INFO"},
 }
 control_socket_disable = True  # several servers may run on one machine
+
+
+def post_worker_init(worker):
+    """The application is loaded: what it made (modules, URL patterns, templates, protocols) lives as
+    long as the worker. It is moved out of the garbage collector's passes (``gc.freeze``), which
+    would otherwise walk all of it on every full collection, pausing the request being served
+    (measured on a kept 5,000-participant network: a 123 ms full collection in a 208 ms request)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
