@@ -6,7 +6,7 @@ Each case compares the event's "before" with what the row really held, and ``ver
 replays the trail against the tables) must find the trail intact."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
 from trialkit.server.audit.models import AuditEvent
@@ -95,3 +95,14 @@ def test_the_kept_state_is_used_once(trials):
     assert second.before == {"city": old_city, "name": "First save"}
     assert second.after == {"city": "Elsewhere", "name": "Second save"}
     assert verify_all()["ok"]
+
+
+def test_states_kept_for_rows_never_saved_do_not_pile_up_on_the_connection(trials):
+    """A row locked and not saved (a refusal after the lock) leaves nothing behind once its transaction
+    is over: the next lock drops it (a server's connection lives for many requests)."""
+    sites = list(Site.objects.order_by("pk"))
+    for site in sites:
+        with transaction.atomic():
+            lock_first(Site.objects.filter(pk=site.pk))
+    kept = connections["default"].__dict__.get("_trialkit_locked", {})
+    assert list(kept) == [("trials.Site", sites[-1].pk)]

@@ -299,6 +299,10 @@ def lock_first(queryset):
     marker = functools.partial(_marker)
     connection.on_commit(marker)
     kept = connection.__dict__.setdefault("_trialkit_locked", {})
+    if kept:  # states of rows locked but never saved, their transaction over: dropped, so none pile up
+        pending = {id(item[1]) for item in connection.run_on_commit}
+        for key in [key for key, (held, _) in kept.items() if id(held) not in pending]:
+            del kept[key]
     kept[(spec.label, obj.pk)] = (marker, snapshot(obj, spec))
     if spec.label == "participants.Participant":
         _remember_placement(queryset.db, "participant", obj.pk, {"trial_id": obj.trial_id, "site_id": obj.site_id})
