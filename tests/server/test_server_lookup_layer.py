@@ -82,6 +82,8 @@ def _loads_one_row(call: ast.Call, models: set[str] = MODELS) -> bool:
     func = call.func
     if isinstance(func, ast.Attribute) and func.attr in ONE_ROW and _model_of(func.value, models):
         return True
+    if isinstance(func, ast.Name) and func.id == "lock_first" and call.args:  # audit.rows.lock_first(queryset)
+        return _model_of(call.args[0], models) is not None
     if isinstance(func, ast.Name) and func.id == "get_object_or_404" and call.args:
         first = call.args[0]
         return (isinstance(first, ast.Name) and first.id in models) or _model_of(first, models) is not None
@@ -139,6 +141,7 @@ def test_the_scan_sees_each_way_of_loading_a_row():
         ("Trial.objects.get(nct_id=n)", True),
         ("Participant.objects.select_related('site').filter(pk=1).first()", True),
         ("get_object_or_404(Trial, nct_id=n)", True),
+        ("lock_first(Participant.objects.select_related('site').filter(pk=1))", True),
         ("get_object_or_404(Site.objects.filter(trial=t), code=c)", True),
         ("Participant._base_manager.filter(pk=1).values('trial_id').first()", True),
         ("get_object_or_404(Visit, participant=p, visit_id=v)", True),
