@@ -248,12 +248,18 @@ def _marker() -> None:
     """The on-commit entry whose presence says the kept placements belong to this transaction."""
 
 
+def _pending(connection, marker) -> bool:
+    """Whether ``marker`` is still in the connection's on-commit list: its transaction (and the
+    savepoint it was registered in) is still open."""
+    return any(entry[1] is marker for entry in connection.run_on_commit)
+
+
 def _placements(using: str) -> dict | None:
     connection = connections[using]
     if not connection.in_atomic_block:
         return None
     kept = getattr(connection, "_trialkit_placements", None)
-    if kept is not None and any(entry[1] is kept[0] for entry in connection.run_on_commit):
+    if kept is not None and _pending(connection, kept[0]):
         return kept[1]
     marker = functools.partial(_marker)
     connection.on_commit(marker)
@@ -300,8 +306,7 @@ def lock_first(queryset):
     connection.on_commit(marker)
     kept = connection.__dict__.setdefault("_trialkit_locked", {})
     if kept:  # states of rows locked but never saved, their transaction over: dropped, so none pile up
-        pending = {id(item[1]) for item in connection.run_on_commit}
-        for key in [key for key, (held, _) in kept.items() if id(held) not in pending]:
+        for key in [key for key, (held, _) in kept.items() if not _pending(connection, held)]:
             del kept[key]
     kept[(spec.label, obj.pk)] = (marker, snapshot(obj, spec))
     if spec.label == "participants.Participant":
@@ -319,7 +324,7 @@ def _locked_state(spec: Audited, pk, using: str) -> dict[str, Any] | None:
     if entry is None or not connection.in_atomic_block:
         return None
     marker, state = entry
-    return state if any(item[1] is marker for item in connection.run_on_commit) else None
+    return state if _pending(connection, marker) else None
 
 
 def _read(model, pk, using, lock=False):
