@@ -269,6 +269,9 @@ def test_the_compiled_screening_gives_what_screen_gives_record_by_record(trial, 
             assert got.json_line(number) == json.dumps({"index": number, **want.as_dict()}, ensure_ascii=False)
             assert ScreeningOutcome(number, got).json_line() == got.json_line(number)
             assert got.json_bytes(number) == got.json_line(number).encode()
+            # The JSON document's entry: the result's dict as json.dumps indents it, moved right by four.
+            entry = json.dumps(want.as_dict(), indent=2, ensure_ascii=False)
+            assert got.document_entry() == "\n".join("    " + line for line in entry.split("\n")), number
         fast = sum(fast_facts(r, protocol.condition_vocabulary) is not None for r in population)
     # The fast check reads most records itself; the invalid ones (and a few it is unsure of) go to pydantic.
     errors = sum(isinstance(w, tuple) for w in expected)

@@ -321,8 +321,7 @@ class _DocumentWriter(_Writer):
 
     def result(self, outcome: Any) -> None:
         self._open()
-        text = json.dumps(outcome.result.as_dict(), indent=2, ensure_ascii=False)
-        self.sink.write(("\n" if self.count == 0 else ",\n") + _indent(text, 4))
+        self.sink.write(("\n" if self.count == 0 else ",\n") + outcome.document_entry())
         self.count += 1
 
     def problem(self, problem: RecordProblem) -> None:

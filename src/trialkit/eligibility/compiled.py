@@ -794,7 +794,7 @@ class Decided:
     """One criterion's outcome: status, reason, the facts that would resolve it, its JSON text (and
     that text in UTF-8, as the output is written). Made once per memo entry and never changed."""
 
-    __slots__ = ("data", "json", "missing", "reason", "status")
+    __slots__ = ("block", "data", "json", "missing", "reason", "status")
 
     def __init__(self, status: str, reason: str, missing: tuple[str, ...], json: str):
         self.status = status
@@ -802,6 +802,7 @@ class Decided:
         self.missing = missing
         self.json = json
         self.data = json.encode()
+        self.block: str | None = None  # its entry in the JSON document's results, made when first written
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Decided):
@@ -1014,6 +1015,20 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> _Compiled:
     return _Compiled(namespace["decide_all"], namespace["keys"], namespace["statuses"], namespace["joined"], text)
 
 
+DOCUMENT_INDENT = 4  # a result's depth in the JSON document of ``trialkit screen`` (inside "results")
+
+
+def _indented(data: Any, spaces: int) -> str:
+    """``data`` as JSON with an indent of 2, every line moved right by ``spaces``."""
+    pad = " " * spaces
+    return "\n".join(pad + line for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
+
+
+def document_entry(result: dict[str, Any]) -> str:
+    """A result (``ScreeningResult.as_dict()``) as an entry of the JSON document's ``results`` list."""
+    return _indented(result, DOCUMENT_INDENT)
+
+
 class CompactResult:
     """A screened record as the stream keeps it; ``result()`` is the ``ScreeningResult`` of ``screen()``."""
 
@@ -1073,6 +1088,35 @@ class CompactResult:
             else b'], "missing": []}' + end
         )
         return b"".join((head, self.screener.joined(self.decided), tail))
+
+    def document_entry(self) -> str:
+        """``document_entry(result().as_dict())``, without building the result: each criterion's entry
+        is made once per memo entry (kept on its outcome) and the record's own lines around them."""
+        blocks = []
+        for criterion, decided in zip(self.screener.criteria, self.decided):
+            block = decided.block
+            if block is None:
+                entry = {
+                    "id": criterion.id,
+                    "type": criterion.type,
+                    "text": criterion.criterion.text,
+                    "status": decided.status,
+                    "reason": decided.reason,
+                }
+                block = decided.block = _indented(entry, DOCUMENT_INDENT + 4)
+            blocks.append(block)
+        pad = " " * (DOCUMENT_INDENT + 2)
+        record_id = "null" if self.record_id is None else _encode_string(self.record_id)
+        criteria = "[\n" + ",\n".join(blocks) + "\n" + pad + "]" if blocks else "[]"
+        missing = (
+            "[\n" + ",\n".join([pad + "  " + _ENCODE(m) for m in self.missing]) + "\n" + pad + "]"
+            if self.missing
+            else "[]"
+        )
+        return (
+            f'{pad[:-2]}{{\n{pad}"id": {record_id},\n{pad}"verdict": "{self.verdict}",\n'
+            f'{pad}"criteria": {criteria},\n{pad}"missing": {missing}\n{pad[:-2]}}}'
+        )
 
     def json_line(self, index: int) -> str:
         """``json.dumps({"index": index, **result().as_dict()}, ensure_ascii=False)``, without building it."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from trialkit.eligibility.compiled import CompactResult, CompiledProtocol, compiled
+from trialkit.eligibility.compiled import CompactResult, CompiledProtocol, compiled, document_entry
 from trialkit.eligibility.facts import FactsError
 from trialkit.eligibility.screening import ScreeningResult
 
@@ -109,6 +109,12 @@ class ScreeningOutcome:
         if isinstance(self.screened, CompactResult):
             return self.screened.json_line(self.index)
         return json.dumps(self.as_dict(), ensure_ascii=False)
+
+    def document_entry(self) -> str:
+        """``as_dict()`` less the index, as an entry of the JSON document's ``results`` (indented JSON)."""
+        if isinstance(self.screened, CompactResult):
+            return self.screened.document_entry()
+        return document_entry(self.screened.as_dict())
 
     def json_bytes(self, end: bytes = b"") -> bytes:
         """``json_line()`` in UTF-8, then ``end`` (a line's newline)."""
