@@ -333,28 +333,24 @@ class _DocumentWriter(_Writer):
         self.fatal_message = message
 
     def finish(self, summary: Summary | None) -> None:
+        from trialkit.eligibility.compiled import indented_json
+
         self._open()
         if self.results:
             self.sink.write("\n  ]" if self.count else "]")
         if summary is not None:
-            self.sink.write(',\n  "summary": ' + _indent(json.dumps(summary.as_dict(), indent=2), 2).lstrip())
+            self.sink.write(',\n  "summary": ' + indented_json(summary.as_dict(), 2).lstrip())
         if self.problems:
             self.sink.write(',\n  "errors": [')
             self.spool.seek(0)
             for number, line in enumerate(self.spool):
-                text = json.dumps(json.loads(line), indent=2, ensure_ascii=False)
-                self.sink.write(("\n" if number == 0 else ",\n") + _indent(text, 4))
+                self.sink.write(("\n" if number == 0 else ",\n") + indented_json(json.loads(line), 4))
             self.sink.write("\n  ]")
         if self.problems or self.fatal_message:
             message = self.fatal_message or self.error_message()
             self.sink.write(f',\n  "error": {json.dumps(message, ensure_ascii=False)},\n  "exit_code": 2')
         self.sink.write("\n}\n")
         self.spool.close()
-
-
-def _indent(text: str, spaces: int) -> str:
-    pad = " " * spaces
-    return "\n".join(pad + line for line in text.split("\n"))
 
 
 def _writer(mode: str, sink: IO[str], protocol_id: str, input_path: str, results: bool, fmt: Format) -> _Writer:

@@ -792,7 +792,8 @@ class _Part:
 
 class Decided:
     """One criterion's outcome: status, reason, the facts that would resolve it, its JSON text (and
-    that text in UTF-8, as the output is written). Made once per memo entry and never changed."""
+    that text in UTF-8, as the output is written). Made once per memo entry and never changed, but for
+    its entry in the JSON document, which is added when a document first needs it."""
 
     __slots__ = ("block", "data", "json", "missing", "reason", "status")
 
@@ -1018,7 +1019,7 @@ def _compile_decide_all(criteria: list[CompiledCriterion]) -> _Compiled:
 DOCUMENT_INDENT = 4  # a result's depth in the JSON document of ``trialkit screen`` (inside "results")
 
 
-def _indented(data: Any, spaces: int) -> str:
+def indented_json(data: Any, spaces: int) -> str:
     """``data`` as JSON with an indent of 2, every line moved right by ``spaces``."""
     pad = " " * spaces
     return "\n".join(pad + line for line in json.dumps(data, indent=2, ensure_ascii=False).split("\n"))
@@ -1026,7 +1027,7 @@ def _indented(data: Any, spaces: int) -> str:
 
 def document_entry(result: dict[str, Any]) -> str:
     """A result (``ScreeningResult.as_dict()``) as an entry of the JSON document's ``results`` list."""
-    return _indented(result, DOCUMENT_INDENT)
+    return indented_json(result, DOCUMENT_INDENT)
 
 
 class CompactResult:
@@ -1103,7 +1104,7 @@ class CompactResult:
                     "status": decided.status,
                     "reason": decided.reason,
                 }
-                block = decided.block = _indented(entry, DOCUMENT_INDENT + 4)
+                block = decided.block = indented_json(entry, DOCUMENT_INDENT + 4)
             blocks.append(block)
         pad = " " * (DOCUMENT_INDENT + 2)
         record_id = "null" if self.record_id is None else _encode_string(self.record_id)
