@@ -129,6 +129,14 @@ AXE_JS = """async () => {
 }"""
 
 
+def htmx_done(page, selector: str) -> None:
+    """Wait until the htmx requests of the element at ``selector`` are done: the one in flight and the
+    one queued behind it. htmx marks the element with ``htmx-request`` while a request runs, and starts
+    the queued one in the same task as it ends the last, so the mark is never off in between. (Playwright's
+    ``wait_for_load_state("networkidle")`` returns at once on a page that reached it when it loaded.)"""
+    page.wait_for_function("s => !document.querySelector(s).classList.contains('htmx-request')", arg=selector)
+
+
 def check_page(page, name: str) -> None:
     """Every page of the walk: a screenshot, no horizontal overflow, no serious or critical axe violation."""
     page.wait_for_load_state("networkidle")

@@ -21,7 +21,17 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import DESKTOP, NIHSS_8, PASSWORD, PHONE, Roles, check_page, current_code, screenshot
+from browser_support import (
+    DESKTOP,
+    NIHSS_8,
+    PASSWORD,
+    PHONE,
+    Roles,
+    check_page,
+    current_code,
+    htmx_done,
+    screenshot,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -74,6 +84,7 @@ def coordinator_screens(w: Walk):
     page.check('[name="conditions_reviewed"]')
     page.check('[name="medications_reviewed"]')
     page.locator('[name="allergies"]').press("Tab")
+    htmx_done(page, "#facts-form")  # every change saved before the investigator opens the record
     expect_text(page, "#criteria-panel", r"0 fail")
     # A refused value: its message in the slot the input is described by, the input marked invalid,
     # the summary linking to it; what was typed stays; corrected, all of it goes away.

@@ -25,7 +25,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from browser_support import NIHSS_8, PHONE, Roles, check_page, screenshot
+from browser_support import NIHSS_8, PHONE, Roles, check_page, htmx_done, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -207,7 +207,7 @@ def coordinator_screens_the_referral(w: Walk):
     page.check('[name="medications_reviewed"]')
     page.check('[name="allergies_reviewed"]')
     page.locator('[name="allergies"]').press("Tab")
-    page.wait_for_load_state("networkidle")
+    htmx_done(page, "#facts-form")  # every change saved: the last request, and the one queued behind it
     page.locator("#criteria-panel .criterion-fail").first.wait_for(state="detached")
     record.refresh_from_db()
     assert record.facts["nihss"]["5a"] == 2
