@@ -1,6 +1,6 @@
 // Small behaviours of the pages, kept out of the HTML so the Content-Security-Policy can forbid
 // inline scripts: a <select data-autosubmit> submits its form when changed; a [data-print]
-// button prints the page.
+// button prints the page; a page leaves only once its live-saved form has saved (below).
 document.addEventListener("change", function (event) {
   var target = event.target;
   if (target.matches && target.matches("select[data-autosubmit]") && target.form) {
@@ -28,4 +28,35 @@ function markInvalid(form) {
 }
 document.addEventListener("htmx:afterSettle", function () {
   document.querySelectorAll("form[data-live-errors]").forEach(markInvalid);
+});
+// A live-saved form sends each change as it is made, one request at a time, the latest change queued
+// behind the one in flight (htmx marks the form .htmx-request until both are done). Leaving the page
+// meanwhile would drop the queued change, so a form submitted or a link followed on the page then
+// waits for the saves, and goes on when they are done (or after 15 s: a save that hangs on a dead
+// network must not keep the page from leaving, though the change it carries may then be lost).
+function savePending() {
+  return document.querySelector("form[data-live-errors].htmx-request") !== null;
+}
+function afterSaves(then, waited) {
+  waited = waited || 0;
+  if (savePending() && waited < 15000) {
+    window.setTimeout(function () { afterSaves(then, waited + 50); }, 50);
+  } else {
+    then();
+  }
+}
+document.addEventListener("submit", function (event) {
+  var form = event.target;
+  if (event.defaultPrevented || form.hasAttribute("data-live-errors") || !savePending()) { return; }
+  event.preventDefault();
+  var submitter = event.submitter || null;
+  afterSaves(function () { form.requestSubmit(submitter); });
+});
+document.addEventListener("click", function (event) {
+  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) { return; }
+  var link = event.target.closest ? event.target.closest("a[href]") : null;
+  if (!link || link.target || link.hasAttribute("download") || link.getAttribute("href").charAt(0) === "#" || !savePending()) { return; }
+  event.preventDefault();
+  var href = link.href;
+  afterSaves(function () { window.location.assign(href); });
 });
