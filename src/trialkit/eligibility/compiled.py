@@ -1030,6 +1030,18 @@ def document_entry(result: dict[str, Any]) -> str:
     return indented_json(result, DOCUMENT_INDENT)
 
 
+def _criterion_result(criterion: CompiledCriterion, decided: Decided) -> CriterionResult:
+    return CriterionResult(
+        id=criterion.id,
+        type=criterion.type,
+        text=criterion.criterion.text,
+        status=decided.status,
+        reason=decided.reason,
+        basis=criterion.basis,
+        missing=list(decided.missing),
+    )
+
+
 class CompactResult:
     """A screened record as the stream keeps it; ``result()`` is the ``ScreeningResult`` of ``screen()``."""
 
@@ -1054,18 +1066,7 @@ class CompactResult:
         self.statuses = statuses  # each criterion's status, in order
 
     def result(self) -> ScreeningResult:
-        criteria = [
-            CriterionResult(
-                id=c.id,
-                type=c.type,
-                text=c.criterion.text,
-                status=d.status,
-                reason=d.reason,
-                basis=c.basis,
-                missing=list(d.missing),
-            )
-            for c, d in zip(self.screener.criteria, self.decided)
-        ]
+        criteria = [_criterion_result(c, d) for c, d in zip(self.screener.criteria, self.decided)]
         return ScreeningResult(
             protocol=self.screener.protocol_id,
             record_id=self.record_id,
@@ -1096,14 +1097,8 @@ class CompactResult:
         blocks = []
         for criterion, decided in zip(self.screener.criteria, self.decided):
             block = decided.block
-            if block is None:
-                entry = {
-                    "id": criterion.id,
-                    "type": criterion.type,
-                    "text": criterion.criterion.text,
-                    "status": decided.status,
-                    "reason": decided.reason,
-                }
+            if block is None:  # the criterion's entry as the result gives it (once per memo entry)
+                entry = _criterion_result(criterion, decided).as_dict()
                 block = decided.block = indented_json(entry, DOCUMENT_INDENT + 4)
             blocks.append(block)
         pad = " " * (DOCUMENT_INDENT + 2)
