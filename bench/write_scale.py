@@ -12,7 +12,10 @@ Prints, from one fresh database:
   with cores to spare (on a small machine the CPU of a randomization bounds the rate first);
 * the client's CPU per randomization against a raw transaction's, and the rate that CPU alone allows
   on the machine's cores (the database's own CPU comes on top);
-* the queries of one randomization;
+* the queries of one randomization, and the ceiling of the ORM itself: transactions of the same
+  number of statements (and of 10) through the ORM that do nothing else, the list locked for the
+  last 7 as a randomization locks it, at 8 clients, with their ratio to the raw rate: no service
+  of that many ORM statements can allocate faster on this machine;
 * the form save rate (``capture.services.save_form``, a complete NIHSS) at 1 and 8 clients, the
   clients writing to two trials.
 
@@ -88,6 +91,17 @@ def main() -> int:
         )
         queries = _one_randomization_queries(world)
         print(f"queries in one randomization: {queries}")
+        for statements in (queries - 2, 10):  # BEGIN and COMMIT are counted among the queries
+            n = 800
+            cpu_before = time.process_time()
+            for _ in range(50):
+                _orm_floor_one((world["list_id"], statements))
+            floor_cpu = 1000 * (time.process_time() - cpu_before) / 50
+            rate = _run(8, [(world["list_id"], statements)] * n, _orm_floor_one)
+            print(
+                f"ORM ceiling, {statements} statements doing nothing else, 8 clients: {rate:8.1f}/s"
+                f"  = {100 * rate / raw:5.1f}% of raw (client CPU {floor_cpu:.1f} ms each)"
+            )
         for clients, n in ALLOCATIONS.items():
             rate = _run(clients, world["to_randomize"][:n], _randomize_one)
             del world["to_randomize"][:n]
@@ -291,6 +305,27 @@ def _save_one(item) -> None:
     participant = Participant.objects.select_related("trial").get(pk=participant_pk)
     user = get_user_model().objects.get(pk=user_pk)
     save_form(participant, visit_id, "nihss", NIHSS_7, user, complete=True, now=timezone.now(), expected_version=0)
+
+
+def _orm_floor_one(item) -> None:
+    """One transaction of ``statements`` ORM statements that change nothing: reads of the list row,
+    then its lock and no-op updates for the last 7 (as many as a randomization runs under the lock)."""
+    from django.db import transaction
+    from django.db.models import F
+
+    from trialkit.server.allocation.models import AllocationList
+
+    list_id, statements = item
+    rows = AllocationList.objects.filter(pk=list_id)
+    with transaction.atomic():
+        for _ in range(statements - 7):
+            rows.first()
+        rows.select_for_update().first()
+        for i in range(6):
+            if i % 2:
+                rows.first()
+            else:
+                rows.update(seed_sha256=F("seed_sha256"))
 
 
 def _one_randomization_queries(world) -> int:
