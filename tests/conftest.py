@@ -1,3 +1,4 @@
+import logging
 import os
 
 import pytest
@@ -15,6 +16,12 @@ def pytest_configure(config):
     # The suite empties its SQLite database between transactional tests; the audit triggers
     # refuse that anywhere else.
     settings.TRIALKIT_AUDIT_ALLOW_FLUSH = True
+    # On a machine where matplotlib has no font cache yet, its first import logs "generated new
+    # fontManager" at INFO. Under the server's logging configuration (loaded here for the whole
+    # session) that line reached the standard error of whichever in-process CLI call imported
+    # matplotlib first, and broke its one-line contract; a real `trialkit` process has no handler
+    # for it and prints nothing.
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 # Fixtures through which a test reaches the database (pytest-django's own, and the live server).
