@@ -15,7 +15,8 @@ Prints, from one fresh database:
 * the queries of one randomization, and the ceiling of the ORM itself: transactions of the same
   number of statements (and of 10) through the ORM that do nothing else, the list locked for the
   last 7 as a randomization locks it, at 8 clients, with their ratio to the raw rate: no service
-  of that many ORM statements can allocate faster on this machine;
+  of that many ORM statements can allocate faster on this machine; and the same 10 statements
+  written by hand in SQL, through the same connection (what an allocation outside the ORM could reach);
 * the form save rate (``capture.services.save_form``, a complete NIHSS) at 1 and 8 clients, the
   clients writing to two trials.
 
@@ -91,15 +92,15 @@ def main() -> int:
         )
         queries = _one_randomization_queries(world)
         print(f"queries in one randomization: {queries}")
-        for statements in (queries - 2, 10):  # BEGIN and COMMIT are counted among the queries
-            n = 800
+        # BEGIN and COMMIT are counted among the queries.
+        for label, statements, sql in (("ORM", queries - 2, False), ("ORM", 10, False), ("hand-written SQL", 10, True)):
             cpu_before = time.process_time()
             for _ in range(50):
-                _orm_floor_one((world["list_id"], statements))
+                _orm_floor_one((world["list_id"], statements, sql))
             floor_cpu = 1000 * (time.process_time() - cpu_before) / 50
-            rate = _run(8, [(world["list_id"], statements)] * n, _orm_floor_one)
+            rate = _run(8, [(world["list_id"], statements, sql)] * 800, _orm_floor_one)
             print(
-                f"ORM ceiling, {statements} statements doing nothing else, 8 clients: {rate:8.1f}/s"
+                f"ceiling of {statements} {label} statements doing nothing else, 8 clients: {rate:8.1f}/s"
                 f"  = {100 * rate / raw:5.1f}% of raw (client CPU {floor_cpu:.1f} ms each)"
             )
         for clients, n in ALLOCATIONS.items():
@@ -308,14 +309,32 @@ def _save_one(item) -> None:
 
 
 def _orm_floor_one(item) -> None:
-    """One transaction of ``statements`` ORM statements that change nothing: reads of the list row,
-    then its lock and no-op updates for the last 7 (as many as a randomization runs under the lock)."""
-    from django.db import transaction
+    """One transaction of ``statements`` statements that change nothing: reads of the list row, then
+    its lock and no-op updates for the last 7 (as many as a randomization runs under the lock); made
+    through the ORM, or (``sql``) written by hand and sent through the same connection."""
+    from django.db import connection, transaction
     from django.db.models import F
 
     from trialkit.server.allocation.models import AllocationList
 
-    list_id, statements = item
+    list_id, statements, sql = item
+    if sql:
+        read = "SELECT id, trial_id, method, seed_sha256, allocated_count FROM allocation_allocationlist WHERE id = %s"
+        with transaction.atomic(), connection.cursor() as cursor:
+            for _ in range(statements - 7):
+                cursor.execute(read, [list_id])
+                cursor.fetchall()
+            cursor.execute(read + " FOR UPDATE", [list_id])
+            cursor.fetchall()
+            for i in range(6):
+                if i % 2:
+                    cursor.execute(read, [list_id])
+                    cursor.fetchall()
+                else:
+                    cursor.execute(
+                        "UPDATE allocation_allocationlist SET seed_sha256 = seed_sha256 WHERE id = %s", [list_id]
+                    )
+        return
     rows = AllocationList.objects.filter(pk=list_id)
     with transaction.atomic():
         for _ in range(statements - 7):
