@@ -96,12 +96,12 @@ def main() -> int:
         for label, statements, sql in (("ORM", queries - 2, False), ("ORM", 10, False), ("hand-written SQL", 10, True)):
             cpu_before = time.process_time()
             for _ in range(50):
-                _orm_floor_one((world["list_id"], statements, sql))
-            floor_cpu = 1000 * (time.process_time() - cpu_before) / 50
-            rate = _run(8, [(world["list_id"], statements, sql)] * 800, _orm_floor_one)
+                _ceiling_one((world["list_id"], statements, sql))
+            ceiling_cpu = 1000 * (time.process_time() - cpu_before) / 50
+            rate = _run(8, [(world["list_id"], statements, sql)] * 800, _ceiling_one)
             print(
                 f"ceiling of {statements} {label} statements doing nothing else, 8 clients: {rate:8.1f}/s"
-                f"  = {100 * rate / raw:5.1f}% of raw (client CPU {floor_cpu:.1f} ms each)"
+                f"  = {100 * rate / raw:5.1f}% of raw (client CPU {ceiling_cpu:.1f} ms each)"
             )
         for clients, n in ALLOCATIONS.items():
             rate = _run(clients, world["to_randomize"][:n], _randomize_one)
@@ -308,7 +308,7 @@ def _save_one(item) -> None:
     save_form(participant, visit_id, "nihss", NIHSS_7, user, complete=True, now=timezone.now(), expected_version=0)
 
 
-def _orm_floor_one(item) -> None:
+def _ceiling_one(item) -> None:
     """One transaction of ``statements`` statements that change nothing: reads of the list row, then
     its lock and no-op updates for the last 7 (as many as a randomization runs under the lock); made
     through the ORM, or (``sql``) written by hand and sent through the same connection."""
