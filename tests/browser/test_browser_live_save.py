@@ -82,3 +82,26 @@ def test_submitting_another_form_waits_for_the_answers_to_be_saved(coordinator, 
     record.refresh_from_db()
     assert (record.facts.get("sex"), record.facts.get("premorbid_mrs")) == (sex, mrs)
     assert record.outcome != "in_screening"  # the withdrawal went through, after the saves
+
+
+def test_a_save_that_never_answers_keeps_the_page_no_longer_than_15_seconds(coordinator):
+    """A save lost on a dead network: the browser holds it unanswered. The withdrawal waits for it, gives up
+    after 15 s, and goes through once (the page is not held by its own re-sent submit)."""
+    record = _record_in_screening()
+    page = coordinator
+    page.goto(f"/screening/NCT07197606/{record.screening_number}/")
+    held = []
+    page.route(re.compile(r"/facts/$"), lambda route: held.append(route))  # never answered
+    sex = "male" if (record.facts or {}).get("sex") == "female" else "female"
+    page.select_option('[name="sex"]', sex)
+    page.wait_for_function("() => document.querySelector('#facts-form').classList.contains('htmx-request')")
+    page.fill("#wd-reason", "moved to another city")
+    started = time.monotonic()
+    page.click("form[action$='/withdraw/'] button[type=submit]")
+    page.wait_for_selector(".messages", timeout=30_000)
+    waited = time.monotonic() - started
+    assert 14 < waited < 25, waited
+    assert held, "the save was never sent"
+    record.refresh_from_db()
+    assert record.outcome != "in_screening"  # withdrawn
+    assert record.facts.get("sex") != sex  # the held save never reached the server

@@ -33,30 +33,42 @@ document.addEventListener("htmx:afterSettle", function () {
 // behind the one in flight (htmx marks the form .htmx-request until both are done). Leaving the page
 // meanwhile would drop the queued change, so a form submitted or a link followed on the page then
 // waits for the saves, and goes on when they are done (or after 15 s: a save that hangs on a dead
-// network must not keep the page from leaving, though the change it carries may then be lost).
+// network must not keep the page from leaving, though the change it carries may then be lost). Asked
+// again while waiting, the page takes the latest way out, once.
 function savePending() {
   return document.querySelector("form[data-live-errors].htmx-request") !== null;
 }
-function afterSaves(then, waited) {
-  waited = waited || 0;
-  if (savePending() && waited < 15000) {
-    window.setTimeout(function () { afterSaves(then, waited + 50); }, 50);
-  } else {
-    then();
-  }
+var leaving = null; // what the page does once its saves are done: the latest way out asked for
+var released = false; // true while that is done, so that its own submit event is let through
+function leaveAfterSaves(action) {
+  var waiting = leaving !== null;
+  leaving = action;
+  if (waiting) { return; }
+  var waited = 0;
+  (function wait() {
+    if (savePending() && waited < 15000) {
+      waited += 50;
+      window.setTimeout(wait, 50);
+      return;
+    }
+    var go = leaving;
+    leaving = null;
+    released = true;
+    try { go(); } finally { released = false; }
+  })();
 }
 document.addEventListener("submit", function (event) {
   var form = event.target;
-  if (event.defaultPrevented || form.hasAttribute("data-live-errors") || !savePending()) { return; }
+  if (released || event.defaultPrevented || form.hasAttribute("data-live-errors") || !savePending()) { return; }
   event.preventDefault();
   var submitter = event.submitter || null;
-  afterSaves(function () { form.requestSubmit(submitter); });
+  leaveAfterSaves(function () { form.requestSubmit(submitter); });
 });
 document.addEventListener("click", function (event) {
-  if (event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) { return; }
+  if (released || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) { return; }
   var link = event.target.closest ? event.target.closest("a[href]") : null;
   if (!link || link.target || link.hasAttribute("download") || link.getAttribute("href").charAt(0) === "#" || !savePending()) { return; }
   event.preventDefault();
   var href = link.href;
-  afterSaves(function () { window.location.assign(href); });
+  leaveAfterSaves(function () { window.location.assign(href); });
 });
